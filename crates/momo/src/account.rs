@@ -1,0 +1,141 @@
+//! Operations every product has: balance, account-holder checks and basic user info
+//! (reference §4.5–4.7).
+
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use mkoba_api_types::momo::{Balance, BasicUserInfo, BooleanResult};
+use mkoba_ledger::{Currency, Money};
+use mkoba_platform::model::{PartyIdType, Product, SubscriptionKey};
+use mkoba_platform::scenario::{self, HolderStatus};
+use mkoba_platform::{SANDBOX, now_ms};
+
+use crate::error::{MomoError, json};
+use crate::{MomoState, environment_currency, validate};
+
+fn balance_of(
+    state: &MomoState,
+    headers: &HeaderMap,
+    product: Product,
+    subscription: &SubscriptionKey,
+    currency: Option<&str>,
+) -> Result<Response, MomoError> {
+    let user = crate::auth::bearer_user(state, headers, product, subscription)?;
+    validate::target_environment(headers, &user)?;
+    let allowed = environment_currency(&user.target_environment);
+    let currency: Currency = match currency {
+        Some(c) => validate::currency(c)?,
+        None => validate::currency(allowed)?,
+    };
+    validate::check_currency(currency, allowed)?;
+    let available = state
+        .platform
+        .partner_account(user.id, product, currency)?
+        .map_or(0, |a| a.available());
+    Ok(json(
+        StatusCode::OK,
+        &Balance {
+            available_balance: Money::from_minor(available, currency).to_decimal_string(),
+            currency: currency.to_string(),
+        },
+    ))
+}
+
+/// `GET /{product}/v1_0/account/balance`.
+pub async fn get_account_balance(
+    State(state): State<MomoState>,
+    Extension(product): Extension<Product>,
+    Extension(subscription): Extension<SubscriptionKey>,
+    headers: HeaderMap,
+) -> Result<Response, MomoError> {
+    balance_of(&state, &headers, product, &subscription, None)
+}
+
+/// `GET /{product}/v1_0/account/balance/{currency}`.
+pub async fn get_account_balance_in_currency(
+    State(state): State<MomoState>,
+    Extension(product): Extension<Product>,
+    Extension(subscription): Extension<SubscriptionKey>,
+    headers: HeaderMap,
+    Path(currency): Path<String>,
+) -> Result<Response, MomoError> {
+    balance_of(&state, &headers, product, &subscription, Some(&currency))
+}
+
+fn holder(
+    state: &MomoState,
+    headers: &HeaderMap,
+    product: Product,
+    subscription: &SubscriptionKey,
+    id_type: &str,
+    id: &str,
+) -> Result<(PartyIdType, HolderStatus), MomoError> {
+    let user = crate::auth::bearer_user(state, headers, product, subscription)?;
+    validate::target_environment(headers, &user)?;
+    let id_type = PartyIdType::parse_ignore_case(id_type).ok_or_else(|| {
+        MomoError::bad(format!(
+            "accountHolderIdType must be msisdn, email or party_code, got {id_type:?}"
+        ))
+    })?;
+    let id = validate::party_id(id_type, id)?;
+    let status = if user.target_environment == SANDBOX {
+        scenario::account_holder(id_type, &id)
+    } else {
+        HolderStatus::Active
+    };
+    Ok((id_type, status))
+}
+
+fn holder_error(code: &'static str) -> MomoError {
+    let status = match code {
+        "RESOURCE_NOT_FOUND" => StatusCode::NOT_FOUND,
+        "SERVICE_UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    MomoError::Platform(status, code)
+}
+
+/// `GET /{product}/v1_0/accountholder/{accountHolderIdType}/{accountHolderId}/active`.
+pub async fn validate_account_holder_status(
+    State(state): State<MomoState>,
+    Extension(product): Extension<Product>,
+    Extension(subscription): Extension<SubscriptionKey>,
+    headers: HeaderMap,
+    Path((id_type, id)): Path<(String, String)>,
+) -> Result<Response, MomoError> {
+    let (_, status) = holder(&state, &headers, product, &subscription, &id_type, &id)?;
+    match status {
+        HolderStatus::Active => Ok(json(StatusCode::OK, &BooleanResult { result: true })),
+        HolderStatus::NotActive => Ok(json(StatusCode::OK, &BooleanResult { result: false })),
+        HolderStatus::Error(code) => Err(holder_error(code)),
+    }
+}
+
+/// `GET /{product}/v1_0/accountholder/{accountHolderIdType}/{accountHolderId}/basicuserinfo`:
+/// the sandbox's fixed identity ("Sand Box").
+pub async fn get_basic_userinfo(
+    State(state): State<MomoState>,
+    Extension(product): Extension<Product>,
+    Extension(subscription): Extension<SubscriptionKey>,
+    headers: HeaderMap,
+    Path((id_type, id)): Path<(String, String)>,
+) -> Result<Response, MomoError> {
+    let (_, status) = holder(&state, &headers, product, &subscription, &id_type, &id)?;
+    if let HolderStatus::Error(code) = status {
+        return Err(holder_error(code));
+    }
+    Ok(json(
+        StatusCode::OK,
+        &BasicUserInfo {
+            sub: "0".to_owned(),
+            name: "Sand Box".to_owned(),
+            given_name: "Sand".to_owned(),
+            family_name: "Box".to_owned(),
+            birthdate: "1976-08-13".to_owned(),
+            locale: "sv_SE".to_owned(),
+            gender: "MALE".to_owned(),
+            updated_at: now_ms() / 1000,
+        },
+    ))
+}

@@ -1,0 +1,99 @@
+//! The gateway layer and the credentials: subscription keys, Basic and Bearer.
+
+use axum::extract::{Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use mkoba_platform::model::{ApiUser, Product, SubscriptionKey};
+use mkoba_platform::secrets::TokenError;
+use uuid::Uuid;
+
+use crate::MomoState;
+use crate::error::MomoError;
+
+/// The subscription key from the `Ocp-Apim-Subscription-Key` header or the
+/// `subscription-key` query parameter.
+fn subscription_key(req: &Request) -> Option<String> {
+    if let Some(v) = req.headers().get("ocp-apim-subscription-key") {
+        return v.to_str().ok().map(|s| s.trim().to_owned());
+    }
+    req.uri().query().and_then(|q| {
+        q.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            (k == "subscription-key").then(|| v.trim().to_owned())
+        })
+    })
+}
+
+/// The API gateway's check, run before anything else: a key of `product` (or of any
+/// product, for the provisioning API at the host root).
+pub(crate) async fn require_subscription(
+    State((state, product)): State<(MomoState, Option<Product>)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let Some(key) = subscription_key(&req) else {
+        return MomoError::MissingSubscriptionKey.into_response();
+    };
+    match state.platform.subscription(&key) {
+        Some(k) if product.is_none_or(|p| p == k.product) => {
+            req.extensions_mut().insert(k);
+            next.run(req).await
+        }
+        _ => MomoError::InvalidSubscriptionKey.into_response(),
+    }
+}
+
+/// The API user and key from `Authorization: Basic base64(user:key)`.
+pub(crate) fn basic_credentials(headers: &HeaderMap) -> Option<(Uuid, String)> {
+    let value = headers.get("authorization")?.to_str().ok()?.trim();
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (user, key) = decoded.split_once(':')?;
+    Some((Uuid::parse_str(user.trim()).ok()?, key.to_owned()))
+}
+
+/// The API user behind `Authorization: Bearer <token>`, for `product`, belonging to the
+/// subscription's developer.
+pub(crate) fn bearer_user(
+    state: &MomoState,
+    headers: &HeaderMap,
+    product: Product,
+    subscription: &SubscriptionKey,
+) -> Result<ApiUser, MomoError> {
+    let value = headers
+        .get("authorization")
+        .ok_or(MomoError::Unauthorized("no Authorization header"))?
+        .to_str()
+        .map_err(|_| MomoError::Unauthorized("unreadable Authorization header"))?
+        .trim();
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+        _ => {
+            return Err(MomoError::Unauthorized(
+                "expected Authorization: Bearer <token>",
+            ));
+        }
+    };
+    let user_id = state
+        .platform
+        .verify_token(token, product)
+        .map_err(|e| match e {
+            TokenError::Expired => MomoError::Unauthorized("access token expired"),
+            TokenError::Invalid => MomoError::Unauthorized("access token invalid for this product"),
+        })?;
+    let user = state
+        .platform
+        .api_user(&user_id)?
+        .filter(|u| u.developer_id == subscription.developer_id)
+        .ok_or(MomoError::Unauthorized(
+            "access token invalid for this subscription",
+        ))?;
+    Ok(user)
+}

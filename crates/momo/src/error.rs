@@ -1,0 +1,157 @@
+//! Every error the MoMo dialect answers, rendered in the envelope the real platform uses.
+//!
+//! Three families exist on the wire (reference §1.4): the API gateway's
+//! `{"statusCode","message"}` (subscription keys, unknown paths), the wallet platform's
+//! `{"code","message"}`, and the token endpoint's `{"error"}`. This is the one place that
+//! maps to them.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mkoba_api_types::momo::{ErrorReason, GatewayError, TokenError};
+
+/// The content type the platform sends with JSON bodies.
+pub const JSON: &str = "application/json;charset=utf-8";
+
+/// A JSON response with the platform's content type.
+pub fn json<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => {
+            let mut r = (status, bytes).into_response();
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+            r
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "serialising a response failed");
+            MomoError::Internal.into_response()
+        }
+    }
+}
+
+/// Why a MoMo request was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MomoError {
+    /// Gateway: no subscription key.
+    MissingSubscriptionKey,
+    /// Gateway: unknown key, or a key of another product.
+    InvalidSubscriptionKey,
+    /// Gateway: no such operation.
+    NotFound,
+    /// Token endpoint: wrong API user or key (the real platform answers 500).
+    LoginFailed,
+    /// Missing, malformed, expired or foreign bearer token.
+    Unauthorized(&'static str),
+    /// The request breaks the API's rules; the message says which.
+    BadRequest(String),
+    /// A wallet-platform error with its documented status.
+    Platform(StatusCode, &'static str),
+    /// Something broke inside; the cause was logged where it happened.
+    Internal,
+}
+
+impl MomoError {
+    /// A 400 with an explanation.
+    pub fn bad(message: impl Into<String>) -> MomoError {
+        MomoError::BadRequest(message.into())
+    }
+}
+
+/// The message the platform pairs with a reason code.
+pub fn message_for(code: &str) -> &'static str {
+    match code {
+        "PAYEE_NOT_FOUND" => "Payee does not exist.",
+        "PAYER_NOT_FOUND" => "Payer does not exist.",
+        "NOT_ALLOWED" => "Authorization failed. User does not have permission.",
+        "NOT_ALLOWED_TARGET_ENVIRONMENT" => "Access to target environment is forbidden.",
+        "INVALID_CALLBACK_URL_HOST" => {
+            "Callback URL with different host name to configured for API User."
+        }
+        "INVALID_CURRENCY" => "Currency not supported.",
+        "SERVICE_UNAVAILABLE" => "Service temporary unavailable, try again later.",
+        "INTERNAL_PROCESSING_ERROR" => "An internal error occurred while processing.",
+        "NOT_ENOUGH_FUNDS" => "The payer does not have enough funds.",
+        "PAYER_LIMIT_REACHED" => "The payer's limit has been breached.",
+        "PAYEE_NOT_ALLOWED_TO_RECEIVE" => "The payee is not allowed to receive funds.",
+        "PAYMENT_NOT_APPROVED" => "The payment was not approved by the payer.",
+        "RESOURCE_NOT_FOUND" => "Requested resource was not found.",
+        "APPROVAL_REJECTED" => "The payer rejected the payment.",
+        "EXPIRED" => "The payer did not approve the payment in time.",
+        "TRANSACTION_CANCELED" => "The transaction was canceled.",
+        "RESOURCE_ALREADY_EXIST" => "Duplicated reference id. Creation of resource failed.",
+        "COULD_NOT_PERFORM_TRANSACTION" => "The transaction could not be performed.",
+        "ONGOING" => "The transaction is still ongoing.",
+        "PAYER_DELAYED" => "The payer delayed the approval.",
+        "PAYEE_DELAYED" => "The payee delayed the transaction.",
+        "TRANSACTION_NOT_COMPLETED" => "The transaction is not successfully completed.",
+        "TOO_MANY_REQUESTS" => "Too many attempts for the same id.",
+        _ => "The transaction failed.",
+    }
+}
+
+impl IntoResponse for MomoError {
+    fn into_response(self) -> Response {
+        match self {
+            MomoError::MissingSubscriptionKey => json(
+                StatusCode::UNAUTHORIZED,
+                &GatewayError {
+                    status_code: 401,
+                    message: "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API.".to_owned(),
+                },
+            ),
+            MomoError::InvalidSubscriptionKey => json(
+                StatusCode::UNAUTHORIZED,
+                &GatewayError {
+                    status_code: 401,
+                    message: "Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription.".to_owned(),
+                },
+            ),
+            MomoError::NotFound => json(
+                StatusCode::NOT_FOUND,
+                &GatewayError {
+                    status_code: 404,
+                    message: "Resource not found".to_owned(),
+                },
+            ),
+            MomoError::LoginFailed => json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &TokenError {
+                    error: "login_failed".to_owned(),
+                },
+            ),
+            MomoError::Unauthorized(why) => json(
+                StatusCode::UNAUTHORIZED,
+                &ErrorReason {
+                    code: "UNAUTHORIZED".to_owned(),
+                    message: format!("Authentication failed. Credentials not valid: {why}."),
+                },
+            ),
+            MomoError::BadRequest(message) => json(
+                StatusCode::BAD_REQUEST,
+                &ErrorReason {
+                    code: "BAD_REQUEST".to_owned(),
+                    message,
+                },
+            ),
+            MomoError::Platform(status, code) => json(
+                status,
+                &ErrorReason {
+                    code: code.to_owned(),
+                    message: message_for(code).to_owned(),
+                },
+            ),
+            MomoError::Internal => json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &ErrorReason {
+                    code: "INTERNAL_PROCESSING_ERROR".to_owned(),
+                    message: message_for("INTERNAL_PROCESSING_ERROR").to_owned(),
+                },
+            ),
+        }
+    }
+}
+
+impl From<mkoba_platform::Internal> for MomoError {
+    fn from(_: mkoba_platform::Internal) -> MomoError {
+        MomoError::Internal
+    }
+}

@@ -1,0 +1,602 @@
+//! The single writer: group commit, the in-memory ledger and the settlement worker.
+//!
+//! Every change goes through one thread that owns the [`Journal`]. It takes whatever
+//! commands are waiting (up to a batch limit), applies them to its in-memory state (ledger,
+//! pending payments, settlement queue), commits everything as one transaction and only then
+//! answers the callers. One fsync covers hundreds of requests, so durability does not cost
+//! throughput, and no row lock is ever held while application code runs: the hot partner
+//! account is just a number in memory that is written once per batch.
+//!
+//! Settlement runs in the same loop: payments whose settle time has come are decided by the
+//! scenario rules and the ledger, and their status change, postings and callback outbox row
+//! are committed together. A payment accepted in a batch is settled in a later one, so a 202
+//! is always followed by at least one visible PENDING state.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
+
+use mkoba_ledger::{AccountId, Currency, Ledger, LedgerError, Limit, Money, TransferId};
+use tokio::sync::{mpsc::UnboundedSender, oneshot};
+use uuid::Uuid;
+
+use crate::model::{
+    AccountOwner, ApiUser, CallbackAttempt, CallbackMethod, NewPayment, OutboxItem, OutboxState,
+    Payment, PaymentStatus,
+};
+use crate::scenario::{self, Outcome};
+use crate::store::{
+    ApiKeyRecord, Batch, Journal, LoadedState, NewAccount, OutboxUpdate, PaymentUpdate, StoreError,
+    TransferRecord,
+};
+use crate::{CallbackRenderer, CreateError, NotifyError, SANDBOX, now_ms};
+
+/// Work for the writer.
+pub(crate) enum Command {
+    CreatePayment(NewPayment, oneshot::Sender<Result<(), CreateError>>),
+    CreateApiUser(ApiUser, oneshot::Sender<Result<(), CreateError>>),
+    AddApiKey(ApiKeyRecord, oneshot::Sender<Result<(), CreateError>>),
+    Notify {
+        reference_id: Uuid,
+        api_user: Uuid,
+        reply: oneshot::Sender<Result<(), NotifyError>>,
+    },
+    RecordAttempt(CallbackAttempt),
+}
+
+/// Settings the writer needs.
+#[derive(Debug, Clone)]
+pub(crate) struct EngineSettings {
+    pub settle_delay: Duration,
+    pub opening_balance: String,
+    pub callback_method: CallbackMethod,
+    pub max_batch: usize,
+}
+
+type Deferred = Box<dyn FnOnce(bool) + Send>;
+
+pub(crate) struct Engine {
+    journal: Box<dyn Journal>,
+    settings: EngineSettings,
+    render: CallbackRenderer,
+    outbox_tx: UnboundedSender<OutboxItem>,
+    ledger: Ledger,
+    owners: HashMap<(String, Currency), AccountId>,
+    pending: HashMap<Uuid, Payment>,
+    due: BinaryHeap<Reverse<(i64, Uuid)>>,
+    next_transfer: u64,
+    next_account: u64,
+    next_outbox: i64,
+}
+
+/// What one pass of the loop accumulates before it commits.
+#[derive(Default)]
+struct Pass {
+    batch: Batch,
+    replies: Vec<Deferred>,
+    seen_payments: HashSet<Uuid>,
+    seen_users: HashSet<Uuid>,
+    newly_due: Vec<(i64, Uuid)>,
+    notified: HashMap<Uuid, u32>,
+}
+
+impl Engine {
+    pub(crate) fn new(
+        journal: Box<dyn Journal>,
+        state: LoadedState,
+        settings: EngineSettings,
+        render: CallbackRenderer,
+        outbox_tx: UnboundedSender<OutboxItem>,
+    ) -> Engine {
+        let mut engine = Engine {
+            journal,
+            settings,
+            render,
+            outbox_tx,
+            ledger: Ledger::new(),
+            owners: HashMap::new(),
+            pending: HashMap::new(),
+            due: BinaryHeap::new(),
+            next_transfer: 1,
+            next_account: 1,
+            next_outbox: 1,
+        };
+        engine.install(state);
+        engine
+    }
+
+    fn install(&mut self, state: LoadedState) {
+        self.ledger = Ledger::new();
+        self.owners.clear();
+        self.pending.clear();
+        self.due.clear();
+        let mut max_account = 0;
+        for (account, owner) in state.accounts {
+            max_account = max_account.max(account.id.0);
+            self.owners
+                .insert((owner.key(), account.currency), account.id);
+            self.ledger.restore_account(account);
+        }
+        for t in state.pending_transfers {
+            self.ledger.restore_pending(t);
+        }
+        self.ledger.take_touched();
+        for p in state.pending_payments {
+            if let Some(at) = p.settle_at_ms {
+                self.due.push(Reverse((at, p.reference_id)));
+            }
+            self.pending.insert(p.reference_id, p);
+        }
+        self.next_account = max_account + 1;
+        self.next_transfer = state.max_transfer_id + 1;
+        self.next_outbox = state.max_outbox_id + 1;
+        for item in state.outbox {
+            let _ = self.outbox_tx.send(item);
+        }
+    }
+
+    /// Runs until every sender is gone.
+    pub(crate) fn run(mut self, rx: Receiver<Command>) {
+        loop {
+            let wait = match self.due.peek() {
+                Some(Reverse((at, _))) => {
+                    Duration::from_millis((*at - now_ms()).clamp(0, 1_000) as u64)
+                }
+                None => Duration::from_secs(1),
+            };
+            let mut commands = Vec::new();
+            match rx.recv_timeout(wait) {
+                Ok(c) => commands.push(c),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            while commands.len() < self.settings.max_batch {
+                match rx.try_recv() {
+                    Ok(c) => commands.push(c),
+                    Err(_) => break,
+                }
+            }
+            self.pass(commands);
+        }
+    }
+
+    fn pass(&mut self, commands: Vec<Command>) {
+        let now = now_ms();
+        let mut pass = Pass::default();
+        // Settle what is due first: those payments were committed in earlier passes.
+        let mut settled = 0;
+        while settled < self.settings.max_batch {
+            match self.due.peek() {
+                Some(Reverse((at, _))) if *at <= now => {}
+                _ => break,
+            }
+            let Reverse((_, id)) = self.due.pop().expect("peeked");
+            self.settle(&mut pass, id, now);
+            settled += 1;
+        }
+        for command in commands {
+            self.apply(&mut pass, command, now);
+        }
+        pass.batch.accounts = self.ledger.take_touched();
+        if pass.batch.is_empty() {
+            for reply in pass.replies {
+                reply(true);
+            }
+            return;
+        }
+        match self.journal.commit(&pass.batch) {
+            Ok(()) => {
+                for reply in pass.replies {
+                    reply(true);
+                }
+                for (at, id) in pass.newly_due {
+                    self.due.push(Reverse((at, id)));
+                }
+                for item in pass.batch.outbox {
+                    let _ = self.outbox_tx.send(item);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "group commit failed; answering the batch with an error and reloading state");
+                for reply in pass.replies {
+                    reply(false);
+                }
+                match self.journal.load() {
+                    Ok(state) => self.install(state),
+                    Err(e) => {
+                        tracing::error!(error = %e, "reloading state after a failed commit failed")
+                    }
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, pass: &mut Pass, command: Command, now: i64) {
+        match command {
+            Command::CreatePayment(new, reply) => {
+                let result = self.accept(pass, new, now);
+                defer(pass, reply, result, Err(CreateError::Internal));
+            }
+            Command::CreateApiUser(user, reply) => {
+                let result = match self.journal.api_user_exists(&user.id) {
+                    _ if pass.seen_users.contains(&user.id) => Err(CreateError::Duplicate),
+                    Ok(true) => Err(CreateError::Duplicate),
+                    Ok(false) => {
+                        pass.seen_users.insert(user.id);
+                        pass.batch.api_users.push(user);
+                        Ok(())
+                    }
+                    Err(e) => internal(e),
+                };
+                defer(pass, reply, result, Err(CreateError::Internal));
+            }
+            Command::AddApiKey(key, reply) => {
+                let result = match self.journal.api_user_exists(&key.api_user) {
+                    _ if pass.seen_users.contains(&key.api_user) => {
+                        pass.batch.api_keys.push(key);
+                        Ok(())
+                    }
+                    Ok(true) => {
+                        pass.batch.api_keys.push(key);
+                        Ok(())
+                    }
+                    Ok(false) => Err(CreateError::NotFound),
+                    Err(e) => internal(e),
+                };
+                defer(pass, reply, result, Err(CreateError::Internal));
+            }
+            Command::Notify {
+                reference_id,
+                api_user,
+                reply,
+            } => {
+                let result = self.notify(pass, reference_id, api_user);
+                defer(pass, reply, result, Err(NotifyError::Internal));
+            }
+            Command::RecordAttempt(attempt) => {
+                let state = match (attempt.status_code, attempt.retry_at_ms) {
+                    (Some(code), _) if (200..300).contains(&code) => OutboxState::Delivered,
+                    (_, Some(_)) => OutboxState::Pending,
+                    (_, None) => OutboxState::Failed,
+                };
+                pass.batch.outbox_updates.push(OutboxUpdate {
+                    id: attempt.outbox_id,
+                    state,
+                    attempts: attempt.attempt,
+                    next_attempt_at_ms: attempt.retry_at_ms.unwrap_or(attempt.at_ms),
+                });
+                pass.batch.attempts.push(attempt);
+            }
+        }
+    }
+
+    fn accept(&mut self, pass: &mut Pass, new: NewPayment, now: i64) -> Result<(), CreateError> {
+        if pass.seen_payments.contains(&new.reference_id) {
+            return Err(CreateError::Duplicate);
+        }
+        match self.journal.payment_exists(&new.reference_id) {
+            Ok(true) => return Err(CreateError::Duplicate),
+            Ok(false) => {}
+            Err(e) => return internal(e),
+        }
+        let sandbox = new.environment == SANDBOX;
+        let outcome = self.outcome_for(&new.party, sandbox);
+        let settle_at = match outcome {
+            Outcome::StayPending => None,
+            _ => Some(now + self.settings.settle_delay.as_millis() as i64),
+        };
+        let mut payment = Payment::accepted(new, now, settle_at);
+        if outcome == Outcome::Succeed {
+            // Reserve the payer's money now; if it is not there the payment still gets its
+            // 202 and fails with NOT_ENOUGH_FUNDS when it is settled.
+            match self.reserve(pass, &payment, now) {
+                Ok(Some(t)) => payment.transfer_id = Some(t),
+                Ok(None) => {}
+                Err(e) => return internal(e),
+            }
+        }
+        pass.seen_payments.insert(payment.reference_id);
+        if let Some(at) = settle_at {
+            pass.newly_due.push((at, payment.reference_id));
+        }
+        pass.batch.new_payments.push(payment.clone());
+        self.pending.insert(payment.reference_id, payment);
+        Ok(())
+    }
+
+    fn outcome_for(&self, party: &crate::model::Party, sandbox: bool) -> Outcome {
+        if sandbox {
+            scenario::request_to_pay(party)
+        } else {
+            Outcome::Succeed
+        }
+    }
+
+    /// Reserves the payment's amount from payer to partner; `None` when funds are short.
+    fn reserve(
+        &mut self,
+        pass: &mut Pass,
+        payment: &Payment,
+        now: i64,
+    ) -> Result<Option<u64>, StoreError> {
+        let currency = payment.currency();
+        let payer = self.wallet(
+            pass,
+            &payment.party.wallet_key(),
+            currency,
+            payment.environment == SANDBOX,
+            now,
+        )?;
+        let partner = self.account(
+            pass,
+            AccountOwner::Partner {
+                api_user: payment.api_user,
+                product: payment.product,
+            },
+            currency,
+            Limit::NoOverdraft,
+        );
+        let id = self.next_transfer;
+        match self.ledger.create_transfer(
+            TransferId(id),
+            payer,
+            partner,
+            payment.amount.minor(),
+            true,
+        ) {
+            Ok(t) => {
+                self.next_transfer += 1;
+                pass.batch.transfers.push(TransferRecord {
+                    transfer: t,
+                    reference_id: Some(payment.reference_id),
+                    at_ms: now,
+                });
+                Ok(Some(id))
+            }
+            Err(LedgerError::InsufficientFunds(_)) => Ok(None),
+            Err(e) => Err(StoreError(format!("ledger refused a reservation: {e}"))),
+        }
+    }
+
+    fn account(
+        &mut self,
+        pass: &mut Pass,
+        owner: AccountOwner,
+        currency: Currency,
+        limit: Limit,
+    ) -> AccountId {
+        let key = (owner.key(), currency);
+        if let Some(id) = self.owners.get(&key) {
+            return *id;
+        }
+        let id = AccountId(self.next_account);
+        self.next_account += 1;
+        self.ledger
+            .open_account(id, currency, limit)
+            .expect("fresh account id");
+        self.owners.insert(key, id);
+        pass.batch.new_accounts.push(NewAccount {
+            id,
+            owner,
+            currency,
+            limit,
+        });
+        id
+    }
+
+    /// The wallet for a party, opened on first use; in the sandbox it starts with the
+    /// configured opening balance, minted from the funding account.
+    fn wallet(
+        &mut self,
+        pass: &mut Pass,
+        wallet_key: &str,
+        currency: Currency,
+        fund: bool,
+        now: i64,
+    ) -> Result<AccountId, StoreError> {
+        let owner = AccountOwner::Wallet(wallet_key.to_owned());
+        if let Some(id) = self.owners.get(&(owner.key(), currency)) {
+            return Ok(*id);
+        }
+        let wallet = self.account(pass, owner, currency, Limit::NoOverdraft);
+        if fund {
+            let opening = Money::parse_positive(&self.settings.opening_balance, currency).ok();
+            if let Some(opening) = opening {
+                let funding = self.account(pass, AccountOwner::Funding, currency, Limit::Unbounded);
+                let id = self.next_transfer;
+                let t = self
+                    .ledger
+                    .create_transfer(TransferId(id), funding, wallet, opening.minor(), false)
+                    .map_err(|e| StoreError(format!("funding a wallet failed: {e}")))?;
+                self.next_transfer += 1;
+                pass.batch.transfers.push(TransferRecord {
+                    transfer: t,
+                    reference_id: None,
+                    at_ms: now,
+                });
+            }
+        }
+        Ok(wallet)
+    }
+
+    fn settle(&mut self, pass: &mut Pass, id: Uuid, now: i64) {
+        let Some(mut payment) = self.pending.remove(&id) else {
+            return;
+        };
+        let outcome = self.outcome_for(&payment.party, payment.environment == SANDBOX);
+        let result = match outcome {
+            Outcome::Fail(reason) => Err(reason),
+            Outcome::StayPending => {
+                self.pending.insert(id, payment);
+                return;
+            }
+            Outcome::Succeed => Ok(()),
+        };
+        let result = match (result, payment.transfer_id) {
+            (Err(reason), Some(t)) => self.finish(pass, t, false, id, now).and(Err(reason)),
+            (Err(reason), None) => Err(reason),
+            (Ok(()), Some(t)) => self.finish(pass, t, true, id, now),
+            (Ok(()), None) => {
+                // Funds were short when it was accepted (or the reservation was lost in a
+                // restart): try once more, then fail.
+                match self.reserve(pass, &payment, now) {
+                    Ok(Some(t)) => {
+                        payment.transfer_id = Some(t);
+                        self.finish(pass, t, true, id, now)
+                    }
+                    Ok(None) => Err("NOT_ENOUGH_FUNDS"),
+                    Err(e) => {
+                        tracing::error!(error = %e, transfer.reference_id = %id, "settlement failed");
+                        Err("INTERNAL_PROCESSING_ERROR")
+                    }
+                }
+            }
+        };
+        match result {
+            Ok(()) => {
+                payment.status = PaymentStatus::Successful;
+                payment.financial_transaction_id =
+                    payment.transfer_id.map(financial_transaction_id);
+            }
+            Err(reason) => {
+                payment.status = PaymentStatus::Failed;
+                payment.reason = Some(reason.to_owned());
+            }
+        }
+        payment.settled_at_ms = Some(now);
+        pass.batch.payment_updates.push(update_of(&payment));
+        if let Some(url) = &payment.callback_url {
+            let item = OutboxItem {
+                id: self.next_outbox,
+                reference_id: id,
+                url: url.clone(),
+                method: self.settings.callback_method,
+                body: (self.render)(&payment),
+                attempts: 0,
+                next_attempt_at_ms: now,
+            };
+            self.next_outbox += 1;
+            pass.batch.outbox.push(item);
+        }
+    }
+
+    fn finish(
+        &mut self,
+        pass: &mut Pass,
+        transfer: u64,
+        post: bool,
+        reference_id: Uuid,
+        now: i64,
+    ) -> Result<(), &'static str> {
+        let result = if post {
+            self.ledger.post_pending(TransferId(transfer))
+        } else {
+            self.ledger.void_pending(TransferId(transfer))
+        };
+        match result {
+            Ok(t) => {
+                pass.batch.transfers.push(TransferRecord {
+                    transfer: t,
+                    reference_id: Some(reference_id),
+                    at_ms: now,
+                });
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, transfer.reference_id = %reference_id, "pending transfer missing at settlement");
+                Err("INTERNAL_PROCESSING_ERROR")
+            }
+        }
+    }
+
+    fn notify(
+        &mut self,
+        pass: &mut Pass,
+        reference_id: Uuid,
+        api_user: Uuid,
+    ) -> Result<(), NotifyError> {
+        let payment = match self.pending.get(&reference_id) {
+            Some(p) => Some(p.clone()),
+            None => self.journal.payment(&reference_id).map_err(|e| {
+                tracing::error!(error = %e, "reading a payment for a delivery notification failed");
+                NotifyError::Internal
+            })?,
+        };
+        let Some(mut payment) = payment.filter(|p| p.api_user == api_user) else {
+            return Err(NotifyError::NotFound);
+        };
+        if payment.status != PaymentStatus::Successful {
+            return Err(NotifyError::NotCompleted);
+        }
+        let sent = pass
+            .notified
+            .entry(reference_id)
+            .or_insert(payment.notifications);
+        if *sent >= 1 {
+            return Err(NotifyError::TooMany);
+        }
+        *sent += 1;
+        payment.notifications = *sent;
+        pass.batch.payment_updates.push(update_of(&payment));
+        Ok(())
+    }
+}
+
+fn update_of(p: &Payment) -> PaymentUpdate {
+    PaymentUpdate {
+        reference_id: p.reference_id,
+        status: p.status,
+        reason: p.reason.clone(),
+        financial_transaction_id: p.financial_transaction_id.clone(),
+        settled_at_ms: p.settled_at_ms,
+        transfer_id: p.transfer_id,
+        notifications: p.notifications,
+    }
+}
+
+fn internal<T, E>(e: StoreError) -> Result<T, E>
+where
+    E: From<StoreError>,
+{
+    Err(E::from(e))
+}
+
+fn defer<T: Send + 'static>(pass: &mut Pass, reply: oneshot::Sender<T>, result: T, on_failure: T) {
+    pass.replies.push(Box::new(move |committed| {
+        let _ = reply.send(if committed { result } else { on_failure });
+    }));
+}
+
+/// A 9–10 digit numeric id derived from the ledger transfer id, scrambled so consecutive
+/// transfers do not look consecutive, and unique for the first 9·10⁹ transfers.
+pub fn financial_transaction_id(transfer_id: u64) -> String {
+    const RANGE: u64 = 8_999_999_999;
+    const MULTIPLIER: u64 = 2_654_435_761; // coprime with RANGE
+    let scrambled =
+        (u128::from(transfer_id % RANGE) * u128::from(MULTIPLIER) % u128::from(RANGE)) as u64;
+    (1_000_000_000 + scrambled).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn financial_transaction_ids_are_ten_digits_and_distinct() {
+        let ids: HashSet<String> = (1..50_000).map(financial_transaction_id).collect();
+        assert_eq!(ids.len(), 49_999);
+        assert!(
+            ids.iter()
+                .all(|s| s.len() == 10 && s.bytes().all(|b| b.is_ascii_digit()))
+        );
+    }
+
+    #[test]
+    fn the_scramble_multiplier_is_coprime_with_the_range() {
+        fn gcd(a: u64, b: u64) -> u64 {
+            if b == 0 { a } else { gcd(b, a % b) }
+        }
+        assert_eq!(gcd(2_654_435_761, 8_999_999_999), 1);
+    }
+}

@@ -1,0 +1,417 @@
+//! The wallet platform core: what MoMo and M-Pesa have in common.
+//!
+//! Parties hold wallets, partners request and send payments, payments are accepted and later
+//! settled on a double-entry ledger, and the partner is told the outcome by callback. This
+//! crate knows nothing of HTTP headers or provider error codes (dialects map to and from
+//! it) and nothing of SQL (stores implement [`store::Journal`] and [`store::Reader`]).
+//!
+//! [`Platform`] is the handle the dialects use. Writes go to the single writer thread
+//! ([`engine`]) and are answered only once committed; reads go straight to the store.
+
+mod engine;
+pub mod model;
+pub mod scenario;
+pub mod secrets;
+pub mod store;
+
+pub use engine::financial_transaction_id;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock, mpsc};
+use std::time::Duration;
+
+use mkoba_ledger::{Account, Currency};
+use tokio::sync::{mpsc as tmpsc, oneshot};
+use uuid::Uuid;
+
+use crate::engine::{Command, Engine, EngineSettings};
+use crate::model::{
+    AccountOwner, ApiUser, CallbackAttempt, CallbackMethod, KeySlot, NewPayment, OutboxItem,
+    Payment, Product, SubscriptionKey,
+};
+use crate::secrets::{TokenError, TokenSigner};
+use crate::store::{ApiKeyRecord, Batch, Journal, Reader, StoreError};
+
+/// The target environment of the sandbox.
+pub const SANDBOX: &str = "sandbox";
+
+/// The id of the developer account created at first start.
+pub const SANDBOX_DEVELOPER: i64 = 1;
+
+/// Renders the callback body of a settled payment (the dialect's status body).
+pub type CallbackRenderer = Arc<dyn Fn(&Payment) -> String + Send + Sync>;
+
+/// Platform behaviour that operators tune.
+#[derive(Debug, Clone)]
+pub struct PlatformConfig {
+    /// Lifetime of access tokens.
+    pub token_ttl: Duration,
+    /// How long a payment stays PENDING before it is settled.
+    pub settle_delay: Duration,
+    /// Opening balance of a sandbox wallet on first use, in major units.
+    pub opening_balance: String,
+    /// Method of callbacks (the platform documentation says PUT).
+    pub callback_method: CallbackMethod,
+    /// Most commands committed in one transaction.
+    pub max_batch: usize,
+}
+
+impl Default for PlatformConfig {
+    fn default() -> PlatformConfig {
+        PlatformConfig {
+            token_ttl: Duration::from_secs(3600),
+            settle_delay: Duration::ZERO,
+            opening_balance: "100000".to_owned(),
+            callback_method: CallbackMethod::Put,
+            max_batch: 2048,
+        }
+    }
+}
+
+/// Creating a resource failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CreateError {
+    #[error("the reference id is already in use")]
+    Duplicate,
+    #[error("the parent resource does not exist")]
+    NotFound,
+    #[error("internal error")]
+    Internal,
+}
+
+impl From<StoreError> for CreateError {
+    fn from(e: StoreError) -> CreateError {
+        tracing::error!(error = %e, "store error");
+        CreateError::Internal
+    }
+}
+
+/// A delivery notification was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotifyError {
+    #[error("no such payment for this API user")]
+    NotFound,
+    #[error("the payment is not successfully completed")]
+    NotCompleted,
+    #[error("a notification was already sent for this payment")]
+    TooMany,
+    #[error("internal error")]
+    Internal,
+}
+
+impl From<StoreError> for NotifyError {
+    fn from(e: StoreError) -> NotifyError {
+        tracing::error!(error = %e, "store error");
+        NotifyError::Internal
+    }
+}
+
+/// A read failed; the cause has been logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("internal error")]
+pub struct Internal;
+
+fn logged(e: StoreError) -> Internal {
+    tracing::error!(error = %e, "store read failed");
+    Internal
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The handle dialects, workers and the portal use.
+#[derive(Clone)]
+pub struct Platform {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform").finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    tx: Mutex<mpsc::Sender<Command>>,
+    reader: Arc<dyn Reader>,
+    signer: TokenSigner,
+    config: PlatformConfig,
+    subscriptions: RwLock<HashMap<String, SubscriptionKey>>,
+    api_users: RwLock<HashMap<Uuid, ApiUser>>,
+    outbox_rx: Mutex<Option<tmpsc::UnboundedReceiver<OutboxItem>>>,
+}
+
+impl Platform {
+    /// Loads the state, creating the sandbox developer account (with a primary and a
+    /// secondary subscription key per product) and the token secret on first start.
+    pub fn bootstrap(journal: &mut dyn Journal) -> Result<store::LoadedState, StoreError> {
+        let mut state = journal.load()?;
+        if state.subscription_keys.is_empty() || state.token_secret.is_none() {
+            let mut batch = Batch::default();
+            if state.subscription_keys.is_empty() {
+                batch.developers.push(SANDBOX_DEVELOPER);
+                for product in Product::ALL {
+                    for slot in [KeySlot::Primary, KeySlot::Secondary] {
+                        batch.subscription_keys.push(SubscriptionKey {
+                            developer_id: SANDBOX_DEVELOPER,
+                            product,
+                            slot,
+                            key: secrets::random_hex_key(),
+                        });
+                    }
+                }
+            }
+            if state.token_secret.is_none() {
+                batch.token_secret = Some(secrets::random_secret());
+            }
+            journal.commit(&batch)?;
+            state = journal.load()?;
+        }
+        Ok(state)
+    }
+
+    /// Bootstraps, then starts the writer thread.
+    pub fn start(
+        mut journal: Box<dyn Journal>,
+        reader: Arc<dyn Reader>,
+        config: PlatformConfig,
+        render: CallbackRenderer,
+    ) -> Result<Platform, StoreError> {
+        let state = Platform::bootstrap(journal.as_mut())?;
+        let secret = state
+            .token_secret
+            .clone()
+            .ok_or_else(|| StoreError("token secret missing after bootstrap".to_owned()))?;
+        let subscriptions = state
+            .subscription_keys
+            .iter()
+            .map(|k| (k.key.clone(), k.clone()))
+            .collect();
+        let (outbox_tx, outbox_rx) = tmpsc::unbounded_channel();
+        let settings = EngineSettings {
+            settle_delay: config.settle_delay,
+            opening_balance: config.opening_balance.clone(),
+            callback_method: config.callback_method,
+            max_batch: config.max_batch.max(1),
+        };
+        let engine = Engine::new(journal, state, settings, render, outbox_tx);
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("mkoba-writer".to_owned())
+            .spawn(move || engine.run(rx))
+            .map_err(|e| StoreError(format!("cannot start the writer thread: {e}")))?;
+        Ok(Platform {
+            inner: Arc::new(Inner {
+                tx: Mutex::new(tx),
+                reader,
+                signer: TokenSigner::new(secret),
+                config,
+                subscriptions: RwLock::new(subscriptions),
+                api_users: RwLock::new(HashMap::new()),
+                outbox_rx: Mutex::new(Some(outbox_rx)),
+            }),
+        })
+    }
+
+    /// The configuration the platform runs with.
+    pub fn config(&self) -> &PlatformConfig {
+        &self.inner.config
+    }
+
+    fn send(&self, command: Command) -> bool {
+        let tx = self.inner.tx.lock().expect("sender lock").clone();
+        tx.send(command).is_ok()
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command, on_error: T) -> T {
+        let (reply, rx) = oneshot::channel();
+        if !self.send(make(reply)) {
+            return on_error;
+        }
+        rx.await.unwrap_or(on_error)
+    }
+
+    /// The subscription key's record, if it is one of ours.
+    pub fn subscription(&self, key: &str) -> Option<SubscriptionKey> {
+        self.inner
+            .subscriptions
+            .read()
+            .expect("subscriptions lock")
+            .get(key)
+            .cloned()
+    }
+
+    /// Every subscription key of a developer account.
+    pub fn subscription_keys(&self, developer_id: i64) -> Vec<SubscriptionKey> {
+        let mut keys: Vec<SubscriptionKey> = self
+            .inner
+            .subscriptions
+            .read()
+            .expect("subscriptions lock")
+            .values()
+            .filter(|k| k.developer_id == developer_id)
+            .cloned()
+            .collect();
+        keys.sort_by_key(|k| (k.product, k.slot == KeySlot::Secondary));
+        keys
+    }
+
+    /// Creates an API user; `Duplicate` when the id is taken.
+    pub async fn create_api_user(&self, user: ApiUser) -> Result<(), CreateError> {
+        let cached = user.clone();
+        let result = self
+            .call(
+                |r| Command::CreateApiUser(user, r),
+                Err(CreateError::Internal),
+            )
+            .await;
+        if result.is_ok() {
+            self.inner
+                .api_users
+                .write()
+                .expect("api user cache")
+                .insert(cached.id, cached);
+        }
+        result
+    }
+
+    /// An API user.
+    pub fn api_user(&self, id: &Uuid) -> Result<Option<ApiUser>, Internal> {
+        if let Some(u) = self.inner.api_users.read().expect("api user cache").get(id) {
+            return Ok(Some(u.clone()));
+        }
+        let user = self.inner.reader.api_user(id).map_err(logged)?;
+        if let Some(u) = &user {
+            self.inner
+                .api_users
+                .write()
+                .expect("api user cache")
+                .insert(u.id, u.clone());
+        }
+        Ok(user)
+    }
+
+    /// Creates a new API key for the user and returns it; it is stored only as a hash.
+    pub async fn create_api_key(&self, api_user: Uuid) -> Result<String, CreateError> {
+        let key = secrets::random_hex_key();
+        let record = ApiKeyRecord {
+            api_user,
+            key_hash: secrets::hash_key(&key),
+            created_at_ms: now_ms(),
+        };
+        self.call(
+            |r| Command::AddApiKey(record, r),
+            Err(CreateError::Internal),
+        )
+        .await?;
+        Ok(key)
+    }
+
+    /// Whether `key` is a live API key of `api_user`.
+    pub fn verify_api_key(&self, api_user: &Uuid, key: &str) -> Result<bool, Internal> {
+        let hash = secrets::hash_key(key);
+        let hashes = self.inner.reader.api_key_hashes(api_user).map_err(logged)?;
+        Ok(hashes.iter().any(|h| secrets::hashes_equal(h, &hash)))
+    }
+
+    /// An access token for the API user on a product, and its lifetime in seconds.
+    pub fn issue_token(&self, api_user: Uuid, product: Product) -> (String, u64) {
+        let ttl = self.inner.config.token_ttl;
+        let token = self
+            .inner
+            .signer
+            .issue(api_user, product, now_ms() + ttl.as_millis() as i64);
+        (token, ttl.as_secs())
+    }
+
+    /// The API user a bearer token belongs to.
+    pub fn verify_token(&self, token: &str, product: Product) -> Result<Uuid, TokenError> {
+        self.inner.signer.verify(token, product, now_ms())
+    }
+
+    /// Accepts a payment durably: returns once it is committed.
+    pub async fn create_payment(&self, payment: NewPayment) -> Result<(), CreateError> {
+        self.call(
+            |r| Command::CreatePayment(payment, r),
+            Err(CreateError::Internal),
+        )
+        .await
+    }
+
+    /// A payment by reference id.
+    pub fn payment(&self, id: &Uuid) -> Result<Option<Payment>, Internal> {
+        self.inner.reader.payment(id).map_err(logged)
+    }
+
+    /// Records a delivery notification for a successful payment of this API user.
+    pub async fn notify_delivery(
+        &self,
+        reference_id: Uuid,
+        api_user: Uuid,
+    ) -> Result<(), NotifyError> {
+        self.call(
+            |reply| Command::Notify {
+                reference_id,
+                api_user,
+                reply,
+            },
+            Err(NotifyError::Internal),
+        )
+        .await
+    }
+
+    /// The partner's account for a product in a currency (`None` before its first payment).
+    pub fn partner_account(
+        &self,
+        api_user: Uuid,
+        product: Product,
+        currency: Currency,
+    ) -> Result<Option<Account>, Internal> {
+        self.inner
+            .reader
+            .account(&AccountOwner::Partner { api_user, product }, currency)
+            .map_err(logged)
+    }
+
+    /// A customer's wallet (`None` before first use).
+    pub fn wallet(
+        &self,
+        wallet_key: &str,
+        currency: Currency,
+    ) -> Result<Option<Account>, Internal> {
+        self.inner
+            .reader
+            .account(&AccountOwner::Wallet(wallet_key.to_owned()), currency)
+            .map_err(logged)
+    }
+
+    /// Every callback attempt for a payment.
+    pub fn callback_attempts(&self, id: &Uuid) -> Result<Vec<CallbackAttempt>, Internal> {
+        self.inner.reader.callback_attempts(id).map_err(logged)
+    }
+
+    /// Ledger transfers of a payment.
+    pub fn transfers_for(&self, id: &Uuid) -> Result<Vec<mkoba_ledger::Transfer>, Internal> {
+        self.inner.reader.transfers_for(id).map_err(logged)
+    }
+
+    /// Per currency: `(currency, debits_posted, credits_posted, debits_pending, credits_pending)`.
+    pub fn ledger_totals(&self) -> Result<Vec<(String, i64, i64, i64, i64)>, Internal> {
+        self.inner.reader.ledger_totals().map_err(logged)
+    }
+
+    /// Records a callback attempt (fire and forget; committed with the next batch).
+    pub fn record_attempt(&self, attempt: CallbackAttempt) {
+        self.send(Command::RecordAttempt(attempt));
+    }
+
+    /// The queue of callbacks to send; the dispatcher takes it once.
+    pub fn take_outbox(&self) -> Option<tmpsc::UnboundedReceiver<OutboxItem>> {
+        self.inner.outbox_rx.lock().expect("outbox lock").take()
+    }
+}

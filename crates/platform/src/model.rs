@@ -1,0 +1,375 @@
+//! The platform's nouns: products, parties, API users, payments and callbacks.
+//!
+//! These are provider-neutral. A dialect parses its wire format into them and renders them
+//! back; the store persists them.
+
+use mkoba_ledger::{Currency, Money};
+use uuid::Uuid;
+
+/// A MoMo product: each has its own subscription keys, tokens and partner accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Product {
+    Collection,
+    Disbursement,
+    Remittance,
+}
+
+impl Product {
+    /// Every product, in display order.
+    pub const ALL: [Product; 3] = [
+        Product::Collection,
+        Product::Disbursement,
+        Product::Remittance,
+    ];
+
+    /// The lower-case name used in paths and storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Product::Collection => "collection",
+            Product::Disbursement => "disbursement",
+            Product::Remittance => "remittance",
+        }
+    }
+
+    /// Parses [`Product::as_str`].
+    pub fn parse(s: &str) -> Option<Product> {
+        Product::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// How a party is identified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PartyIdType {
+    Msisdn,
+    Email,
+    PartyCode,
+}
+
+impl PartyIdType {
+    /// The upper-case wire name (`MSISDN`, `EMAIL`, `PARTY_CODE`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartyIdType::Msisdn => "MSISDN",
+            PartyIdType::Email => "EMAIL",
+            PartyIdType::PartyCode => "PARTY_CODE",
+        }
+    }
+
+    /// Parses the wire name, ignoring case (paths use lower case, bodies upper case).
+    pub fn parse_ignore_case(s: &str) -> Option<PartyIdType> {
+        [
+            PartyIdType::Msisdn,
+            PartyIdType::Email,
+            PartyIdType::PartyCode,
+        ]
+        .into_iter()
+        .find(|t| t.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+/// A payer or payee.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Party {
+    pub id_type: PartyIdType,
+    pub id: String,
+}
+
+impl Party {
+    /// The stable key of this party's wallet, e.g. `MSISDN:46733123450`.
+    pub fn wallet_key(&self) -> String {
+        format!("{}:{}", self.id_type.as_str(), self.id)
+    }
+}
+
+/// A sandbox or production API user, identified by the UUID the partner chose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiUser {
+    pub id: Uuid,
+    pub developer_id: i64,
+    pub provider_callback_host: String,
+    pub target_environment: String,
+    pub created_at_ms: i64,
+}
+
+/// One subscription key of a developer account.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SubscriptionKey {
+    pub developer_id: i64,
+    pub product: Product,
+    /// `primary` or `secondary`.
+    pub slot: KeySlot,
+    pub key: String,
+}
+
+impl std::fmt::Debug for SubscriptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscriptionKey")
+            .field("developer_id", &self.developer_id)
+            .field("product", &self.product)
+            .field("slot", &self.slot)
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Which of a product's two subscription keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeySlot {
+    Primary,
+    Secondary,
+}
+
+impl KeySlot {
+    /// `primary` or `secondary`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeySlot::Primary => "primary",
+            KeySlot::Secondary => "secondary",
+        }
+    }
+
+    /// Parses [`KeySlot::as_str`].
+    pub fn parse(s: &str) -> Option<KeySlot> {
+        match s {
+            "primary" => Some(KeySlot::Primary),
+            "secondary" => Some(KeySlot::Secondary),
+            _ => None,
+        }
+    }
+}
+
+/// What kind of money movement a payment is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PaymentKind {
+    /// Collection: the payer is asked to pay the partner.
+    RequestToPay,
+}
+
+impl PaymentKind {
+    /// The stable name used in storage and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentKind::RequestToPay => "requesttopay",
+        }
+    }
+
+    /// Parses [`PaymentKind::as_str`].
+    pub fn parse(s: &str) -> Option<PaymentKind> {
+        match s {
+            "requesttopay" => Some(PaymentKind::RequestToPay),
+            _ => None,
+        }
+    }
+}
+
+/// Where a payment is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PaymentStatus {
+    Pending,
+    Successful,
+    Failed,
+}
+
+impl PaymentStatus {
+    /// The upper-case wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Pending => "PENDING",
+            PaymentStatus::Successful => "SUCCESSFUL",
+            PaymentStatus::Failed => "FAILED",
+        }
+    }
+
+    /// Parses [`PaymentStatus::as_str`].
+    pub fn parse(s: &str) -> Option<PaymentStatus> {
+        match s {
+            "PENDING" => Some(PaymentStatus::Pending),
+            "SUCCESSFUL" => Some(PaymentStatus::Successful),
+            "FAILED" => Some(PaymentStatus::Failed),
+            _ => None,
+        }
+    }
+
+    /// SUCCESSFUL and FAILED never change again.
+    pub fn is_final(self) -> bool {
+        !matches!(self, PaymentStatus::Pending)
+    }
+}
+
+/// HTTP method of a callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallbackMethod {
+    Put,
+    Post,
+}
+
+impl CallbackMethod {
+    /// `PUT` or `POST`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallbackMethod::Put => "PUT",
+            CallbackMethod::Post => "POST",
+        }
+    }
+
+    /// Parses `PUT` or `POST`, ignoring case.
+    pub fn parse(s: &str) -> Option<CallbackMethod> {
+        if s.eq_ignore_ascii_case("PUT") {
+            Some(CallbackMethod::Put)
+        } else if s.eq_ignore_ascii_case("POST") {
+            Some(CallbackMethod::Post)
+        } else {
+            None
+        }
+    }
+}
+
+/// A payment as the partner asked for it, before the platform accepted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPayment {
+    pub reference_id: Uuid,
+    pub kind: PaymentKind,
+    pub product: Product,
+    pub api_user: Uuid,
+    pub environment: String,
+    pub amount: Money,
+    pub external_id: Option<String>,
+    pub party: Party,
+    pub payer_message: Option<String>,
+    pub payee_note: Option<String>,
+    pub callback_url: Option<String>,
+}
+
+/// A payment and its current state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    pub reference_id: Uuid,
+    pub kind: PaymentKind,
+    pub product: Product,
+    pub api_user: Uuid,
+    pub environment: String,
+    pub amount: Money,
+    pub external_id: Option<String>,
+    pub party: Party,
+    pub payer_message: Option<String>,
+    pub payee_note: Option<String>,
+    pub callback_url: Option<String>,
+    pub status: PaymentStatus,
+    /// The failure reason code (`APPROVAL_REJECTED`, `NOT_ENOUGH_FUNDS`, …) once FAILED.
+    pub reason: Option<String>,
+    /// The platform's numeric transaction id once SUCCESSFUL.
+    pub financial_transaction_id: Option<String>,
+    pub created_at_ms: i64,
+    pub settled_at_ms: Option<i64>,
+    /// When the settlement worker decides it; `None` while it waits for ever (a scenario
+    /// that stays PENDING).
+    pub settle_at_ms: Option<i64>,
+    /// The ledger transfer that reserves or moved the money.
+    pub transfer_id: Option<u64>,
+    /// Delivery notifications sent for it.
+    pub notifications: u32,
+}
+
+impl Payment {
+    /// A freshly accepted payment.
+    pub fn accepted(new: NewPayment, now_ms: i64, settle_at_ms: Option<i64>) -> Payment {
+        Payment {
+            reference_id: new.reference_id,
+            kind: new.kind,
+            product: new.product,
+            api_user: new.api_user,
+            environment: new.environment,
+            amount: new.amount,
+            external_id: new.external_id,
+            party: new.party,
+            payer_message: new.payer_message,
+            payee_note: new.payee_note,
+            callback_url: new.callback_url,
+            status: PaymentStatus::Pending,
+            reason: None,
+            financial_transaction_id: None,
+            created_at_ms: now_ms,
+            settled_at_ms: None,
+            settle_at_ms,
+            transfer_id: None,
+            notifications: 0,
+        }
+    }
+
+    /// The payment's currency.
+    pub fn currency(&self) -> Currency {
+        self.amount.currency()
+    }
+}
+
+/// Who owns a ledger account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AccountOwner {
+    /// Mints the sandbox's opening balances; unbounded.
+    Funding,
+    /// A customer's wallet, by [`Party::wallet_key`].
+    Wallet(String),
+    /// A partner's account for one product.
+    Partner { api_user: Uuid, product: Product },
+}
+
+impl AccountOwner {
+    /// The stable text key stored with the account.
+    pub fn key(&self) -> String {
+        match self {
+            AccountOwner::Funding => "funding".to_owned(),
+            AccountOwner::Wallet(k) => format!("wallet:{k}"),
+            AccountOwner::Partner { api_user, product } => {
+                format!("partner:{api_user}:{}", product.as_str())
+            }
+        }
+    }
+}
+
+/// A callback waiting to be sent, committed with the state change that caused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub reference_id: Uuid,
+    pub url: String,
+    pub method: CallbackMethod,
+    pub body: String,
+    /// Attempts already made.
+    pub attempts: u32,
+    pub next_attempt_at_ms: i64,
+}
+
+/// One try at delivering a callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackAttempt {
+    pub outbox_id: i64,
+    pub reference_id: Uuid,
+    pub attempt: u32,
+    pub at_ms: i64,
+    pub url: String,
+    pub method: CallbackMethod,
+    pub status_code: Option<u16>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+    /// When to try again; `None` when this was the last attempt.
+    pub retry_at_ms: Option<i64>,
+}
+
+/// The state of the outbox row after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxState {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl OutboxState {
+    /// The stable name stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Delivered => "delivered",
+            OutboxState::Failed => "failed",
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Scenario rules: what the sandbox decides for a payment.
+//!
+//! MTN's sandbox reacts to test numbers (reference §10.2–10.3, the RequestToPay column):
+//! every number in the table is accepted (202) and then FAILS with the documented reason;
+//! every other number succeeds. `46733123464` ("TransfertypeUnknown") never settles and
+//! stays PENDING. Outside the sandbox (production-like environments) there are no test
+//! numbers and only the ledger decides.
+
+use crate::model::{Party, PartyIdType};
+
+/// What the settlement worker will do with a payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Settle on the ledger (and fail with `NOT_ENOUGH_FUNDS` if the money is not there).
+    Succeed,
+    /// Fail with this reason code, whatever the balances.
+    Fail(&'static str),
+    /// Never settle.
+    StayPending,
+}
+
+/// The request-to-pay outcome for a payer in the sandbox.
+pub fn request_to_pay(payer: &Party) -> Outcome {
+    if payer.id_type != PartyIdType::Msisdn {
+        return Outcome::Succeed;
+    }
+    let Some(suffix) = payer.id.strip_prefix("467331234") else {
+        return Outcome::Succeed;
+    };
+    match suffix {
+        "50" => Outcome::Fail("INTERNAL_PROCESSING_ERROR"),
+        "51" => Outcome::Fail("APPROVAL_REJECTED"),
+        "52" => Outcome::Fail("EXPIRED"),
+        "53" => Outcome::Fail("ONGOING"),
+        "54" => Outcome::Fail("PAYER_DELAYED"),
+        "55" => Outcome::Fail("PAYER_NOT_FOUND"),
+        "56" => Outcome::Fail("PAYEE_NOT_ALLOWED_TO_RECEIVE"),
+        "57" => Outcome::Fail("NOT_ALLOWED"),
+        "58" => Outcome::Fail("NOT_ALLOWED_TARGET_ENVIRONMENT"),
+        "59" => Outcome::Fail("INVALID_CALLBACK_URL_HOST"),
+        "60" => Outcome::Fail("INVALID_CURRENCY"),
+        "61" => Outcome::Fail("INTERNAL_PROCESSING_ERROR"),
+        "62" => Outcome::Fail("SERVICE_UNAVAILABLE"),
+        "63" => Outcome::Fail("COULD_NOT_PERFORM_TRANSACTION"),
+        "64" => Outcome::StayPending,
+        _ => Outcome::Succeed,
+    }
+}
+
+/// How the sandbox answers "is this account holder active?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HolderStatus {
+    Active,
+    NotActive,
+    /// Answered as an error with this code.
+    Error(&'static str),
+}
+
+/// The account-holder scenario for a party id (reference §4.6 and §10.3).
+pub fn account_holder(id_type: PartyIdType, id: &str) -> HolderStatus {
+    let key = match id_type {
+        PartyIdType::Msisdn => id.strip_prefix("467331234").unwrap_or(""),
+        PartyIdType::Email => match id.to_ascii_lowercase().as_str() {
+            "notfound@email.com" => "50",
+            "notactive@email.com" => "51",
+            "notallowed@email.com" => "52",
+            "notallowedtargetenvironment@email.com" => "53",
+            "internalprocessingerror@email.com" => "54",
+            "serviceunavailable@email.com" => "55",
+            _ => "",
+        },
+        PartyIdType::PartyCode => match id.to_ascii_lowercase().as_str() {
+            "5cecb5a7-8bd0-4f49-87b1-8eb9ecc7b7bc" => "50",
+            "b0040b3c-b426-4a90-af6e-673e65861cd7" => "51",
+            "4d5f500f-c385-4901-9be5-25b6d36ad220" => "52",
+            "d2265f9b-0c22-496d-908f-79a65ad66266" => "53",
+            "8f548a78-ceb8-4d12-a243-5640b91e91a4" => "54",
+            "585c07a4-2c80-42f7-9e73-e586b36dee68" => "55",
+            _ => "",
+        },
+    };
+    match key {
+        "50" => HolderStatus::Error("RESOURCE_NOT_FOUND"),
+        "51" => HolderStatus::NotActive,
+        "52" => HolderStatus::Error("NOT_ALLOWED"),
+        "53" => HolderStatus::Error("NOT_ALLOWED_TARGET_ENVIRONMENT"),
+        "54" => HolderStatus::Error("INTERNAL_PROCESSING_ERROR"),
+        "55" => HolderStatus::Error("SERVICE_UNAVAILABLE"),
+        _ => HolderStatus::Active,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msisdn(id: &str) -> Party {
+        Party {
+            id_type: PartyIdType::Msisdn,
+            id: id.to_owned(),
+        }
+    }
+
+    #[test]
+    fn test_numbers_fail_with_their_documented_reason() {
+        assert_eq!(
+            request_to_pay(&msisdn("46733123451")),
+            Outcome::Fail("APPROVAL_REJECTED")
+        );
+        assert_eq!(
+            request_to_pay(&msisdn("46733123452")),
+            Outcome::Fail("EXPIRED")
+        );
+        assert_eq!(
+            request_to_pay(&msisdn("46733123463")),
+            Outcome::Fail("COULD_NOT_PERFORM_TRANSACTION")
+        );
+        assert_eq!(request_to_pay(&msisdn("46733123464")), Outcome::StayPending);
+    }
+
+    #[test]
+    fn every_other_number_succeeds() {
+        for n in ["56733123453", "256774290781", "46733123449", "4673312345"] {
+            assert_eq!(request_to_pay(&msisdn(n)), Outcome::Succeed, "{n}");
+        }
+    }
+
+    #[test]
+    fn account_holder_scenarios_cover_msisdn_email_and_party_code() {
+        assert_eq!(
+            account_holder(PartyIdType::Msisdn, "46733123451"),
+            HolderStatus::NotActive
+        );
+        assert_eq!(
+            account_holder(PartyIdType::Email, "ServiceUnavailable@email.com"),
+            HolderStatus::Error("SERVICE_UNAVAILABLE")
+        );
+        assert_eq!(
+            account_holder(
+                PartyIdType::PartyCode,
+                "5cecb5a7-8bd0-4f49-87b1-8eb9ecc7b7bc"
+            ),
+            HolderStatus::Error("RESOURCE_NOT_FOUND")
+        );
+        assert_eq!(
+            account_holder(PartyIdType::Msisdn, "256774290781"),
+            HolderStatus::Active
+        );
+    }
+}

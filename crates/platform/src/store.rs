@@ -1,0 +1,163 @@
+//! What the platform needs from a database, and nothing more.
+//!
+//! The write side ([`Journal`]) is used by one thread only, the platform's single writer,
+//! which hands it a whole [`Batch`] to commit atomically (group commit: one fsync for many
+//! requests). The read side ([`Reader`]) is shared by request handlers. Backends implement
+//! both; the domain never sees SQL.
+
+use mkoba_ledger::{Account, AccountId, Currency, Limit, Transfer};
+use uuid::Uuid;
+
+use crate::model::{
+    AccountOwner, ApiUser, CallbackAttempt, OutboxItem, OutboxState, Payment, PaymentStatus,
+    SubscriptionKey,
+};
+
+/// A storage failure. The platform answers it as an internal error and logs the cause.
+#[derive(Debug, thiserror::Error)]
+#[error("storage: {0}")]
+pub struct StoreError(pub String);
+
+/// Everything the writer needs in memory when it starts.
+#[derive(Debug, Default)]
+pub struct LoadedState {
+    pub accounts: Vec<(Account, AccountOwner)>,
+    pub pending_transfers: Vec<Transfer>,
+    /// Payments that are still PENDING.
+    pub pending_payments: Vec<Payment>,
+    /// Callbacks not yet delivered or given up.
+    pub outbox: Vec<OutboxItem>,
+    pub max_transfer_id: u64,
+    pub max_outbox_id: i64,
+    pub subscription_keys: Vec<SubscriptionKey>,
+    /// The token signing secret, once created.
+    pub token_secret: Option<Vec<u8>>,
+}
+
+/// A newly opened account and its owner.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub id: AccountId,
+    pub owner: AccountOwner,
+    pub currency: Currency,
+    pub limit: Limit,
+}
+
+/// A ledger transfer and what caused it.
+#[derive(Debug, Clone)]
+pub struct TransferRecord {
+    pub transfer: Transfer,
+    pub reference_id: Option<Uuid>,
+    pub at_ms: i64,
+}
+
+/// A change of a payment's state.
+#[derive(Debug, Clone)]
+pub struct PaymentUpdate {
+    pub reference_id: Uuid,
+    pub status: PaymentStatus,
+    pub reason: Option<String>,
+    pub financial_transaction_id: Option<String>,
+    pub settled_at_ms: Option<i64>,
+    pub transfer_id: Option<u64>,
+    pub notifications: u32,
+}
+
+/// An API key, stored only as a hash.
+#[derive(Clone)]
+pub struct ApiKeyRecord {
+    pub api_user: Uuid,
+    pub key_hash: [u8; 32],
+    pub created_at_ms: i64,
+}
+
+impl std::fmt::Debug for ApiKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyRecord")
+            .field("api_user", &self.api_user)
+            .field("created_at_ms", &self.created_at_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome of a callback attempt for its outbox row.
+#[derive(Debug, Clone)]
+pub struct OutboxUpdate {
+    pub id: i64,
+    pub state: OutboxState,
+    pub attempts: u32,
+    pub next_attempt_at_ms: i64,
+}
+
+/// Everything one group commit writes, in one transaction.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub developers: Vec<i64>,
+    pub subscription_keys: Vec<SubscriptionKey>,
+    pub token_secret: Option<Vec<u8>>,
+    pub api_users: Vec<ApiUser>,
+    pub api_keys: Vec<ApiKeyRecord>,
+    pub new_accounts: Vec<NewAccount>,
+    /// Current totals of every account touched.
+    pub accounts: Vec<Account>,
+    pub transfers: Vec<TransferRecord>,
+    pub new_payments: Vec<Payment>,
+    pub payment_updates: Vec<PaymentUpdate>,
+    pub outbox: Vec<OutboxItem>,
+    pub attempts: Vec<CallbackAttempt>,
+    pub outbox_updates: Vec<OutboxUpdate>,
+}
+
+impl Batch {
+    /// True when there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.developers.is_empty()
+            && self.subscription_keys.is_empty()
+            && self.token_secret.is_none()
+            && self.api_users.is_empty()
+            && self.api_keys.is_empty()
+            && self.new_accounts.is_empty()
+            && self.accounts.is_empty()
+            && self.transfers.is_empty()
+            && self.new_payments.is_empty()
+            && self.payment_updates.is_empty()
+            && self.outbox.is_empty()
+            && self.attempts.is_empty()
+            && self.outbox_updates.is_empty()
+    }
+}
+
+/// The write side, owned by the single writer thread.
+pub trait Journal: Send + 'static {
+    /// Reads the state the writer keeps in memory.
+    fn load(&mut self) -> Result<LoadedState, StoreError>;
+    /// Whether a payment with this reference id exists (committed).
+    fn payment_exists(&mut self, id: &Uuid) -> Result<bool, StoreError>;
+    /// Whether an API user with this id exists (committed).
+    fn api_user_exists(&mut self, id: &Uuid) -> Result<bool, StoreError>;
+    /// A committed payment, for changes to settled payments (delivery notifications).
+    fn payment(&mut self, id: &Uuid) -> Result<Option<Payment>, StoreError>;
+    /// Writes the batch atomically and durably; nothing of it is visible on error.
+    fn commit(&mut self, batch: &Batch) -> Result<(), StoreError>;
+}
+
+/// The read side, shared by request handlers.
+pub trait Reader: Send + Sync + 'static {
+    fn payment(&self, id: &Uuid) -> Result<Option<Payment>, StoreError>;
+    fn api_user(&self, id: &Uuid) -> Result<Option<ApiUser>, StoreError>;
+    /// Hashes of the API user's keys that are not revoked.
+    fn api_key_hashes(&self, api_user: &Uuid) -> Result<Vec<[u8; 32]>, StoreError>;
+    /// An account by owner and currency.
+    fn account(
+        &self,
+        owner: &AccountOwner,
+        currency: Currency,
+    ) -> Result<Option<Account>, StoreError>;
+    /// Every callback attempt for a payment, oldest first.
+    fn callback_attempts(&self, id: &Uuid) -> Result<Vec<CallbackAttempt>, StoreError>;
+    /// Per currency, the sums of debits and credits over all accounts:
+    /// `(currency, debits_posted, credits_posted, debits_pending, credits_pending)`.
+    fn ledger_totals(&self) -> Result<Vec<(String, i64, i64, i64, i64)>, StoreError>;
+    /// How many ledger transfers reference a payment.
+    fn transfers_for(&self, id: &Uuid) -> Result<Vec<Transfer>, StoreError>;
+}

@@ -1,0 +1,141 @@
+//! Mkoba's own JSON endpoints under `/_mkoba/`: health, a transaction with its ledger
+//! postings and callback attempts, and the ledger's balance check.
+//!
+//! Transaction details need a subscription key (header `Ocp-Apim-Subscription-Key`) of the
+//! developer account that owns the transaction, so one developer never reads another's.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use mkoba_momo::error::MomoError;
+use mkoba_platform::Platform;
+use serde_json::json;
+
+/// The admin routes.
+pub fn router(platform: Platform) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ledger", get(ledger))
+        .route("/transactions/{reference_id}", get(transaction))
+        .with_state(platform)
+}
+
+fn memory_kb() -> (Option<u64>, Option<u64>) {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return (None, None);
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// `GET /_mkoba/health`: liveness and memory use.
+async fn health() -> Response {
+    let (rss, peak) = memory_kb();
+    Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
+        "rss_kb": rss,
+        "peak_rss_kb": peak,
+    }))
+    .into_response()
+}
+
+/// `GET /_mkoba/ledger`: per currency, the sums of debits and credits over every account.
+async fn ledger(State(platform): State<Platform>) -> Result<Response, MomoError> {
+    let totals = platform.ledger_totals()?;
+    let currencies: Vec<_> = totals
+        .iter()
+        .map(|(c, dp, cp, dpe, cpe)| {
+            json!({
+                "currency": c,
+                "debits_posted": dp,
+                "credits_posted": cp,
+                "debits_pending": dpe,
+                "credits_pending": cpe,
+                "balanced": dp == cp && dpe == cpe,
+            })
+        })
+        .collect();
+    let balanced = currencies.iter().all(|c| c["balanced"] == true);
+    Ok(Json(json!({ "balanced": balanced, "currencies": currencies })).into_response())
+}
+
+/// `GET /_mkoba/transactions/{referenceId}`.
+async fn transaction(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Path(reference_id): Path<String>,
+) -> Result<Response, MomoError> {
+    let key = mkoba_momo::validate::header(&headers, "ocp-apim-subscription-key")
+        .ok_or(MomoError::MissingSubscriptionKey)?;
+    let subscription = platform
+        .subscription(key)
+        .ok_or(MomoError::InvalidSubscriptionKey)?;
+    let id = mkoba_momo::validate::reference_id(&reference_id, "referenceId")?;
+    let not_found = MomoError::Platform(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND");
+    let p = platform.payment(&id)?.ok_or(not_found.clone())?;
+    let owner = platform.api_user(&p.api_user)?;
+    if owner.is_none_or(|u| u.developer_id != subscription.developer_id) {
+        return Err(not_found);
+    }
+    let transfers: Vec<_> = platform
+        .transfers_for(&id)?
+        .into_iter()
+        .map(|t| {
+            json!({
+                "id": t.id.0,
+                "debit_account": t.debit.0,
+                "credit_account": t.credit.0,
+                "amount_minor": t.amount,
+                "currency": t.currency.as_str(),
+                "state": t.state.as_str(),
+            })
+        })
+        .collect();
+    let callbacks: Vec<_> = platform
+        .callback_attempts(&id)?
+        .into_iter()
+        .map(|a| {
+            json!({
+                "attempt": a.attempt,
+                "at_ms": a.at_ms,
+                "url": a.url,
+                "method": a.method.as_str(),
+                "status_code": a.status_code,
+                "latency_ms": a.latency_ms,
+                "error": a.error,
+                "retry_at_ms": a.retry_at_ms,
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "reference_id": p.reference_id.to_string(),
+        "kind": p.kind.as_str(),
+        "product": p.product.as_str(),
+        "api_user": p.api_user.to_string(),
+        "environment": p.environment,
+        "amount_minor": p.amount.minor(),
+        "currency": p.currency().as_str(),
+        "party": {"type": p.party.id_type.as_str(), "id": p.party.id},
+        "external_id": p.external_id,
+        "status": p.status.as_str(),
+        "reason": p.reason,
+        "financial_transaction_id": p.financial_transaction_id,
+        "callback_url": p.callback_url,
+        "created_at_ms": p.created_at_ms,
+        "settle_at_ms": p.settle_at_ms,
+        "settled_at_ms": p.settled_at_ms,
+        "notifications": p.notifications,
+        "transfers": transfers,
+        "callbacks": callbacks,
+    }))
+    .into_response())
+}

@@ -1,0 +1,195 @@
+//! Layered configuration: defaults, then an optional TOML file, then `MKOBA_*` environment
+//! variables, then command-line flags (each layer overrides the one before).
+//!
+//! Flags and environment variables are declared together on [`ServeArgs`] (clap reads the
+//! variable when the flag is absent); [`FileConfig`] has the same keys, in snake case, for
+//! the TOML file given with `--config` / `MKOBA_CONFIG`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use mkoba_momo::{MomoConfig, ReasonFormat};
+use mkoba_platform::PlatformConfig;
+use mkoba_platform::model::CallbackMethod;
+use mkoba_webhooks::DispatcherConfig;
+use serde::Deserialize;
+
+/// Flags of `mkoba serve`; every one can also come from the environment or the file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML configuration file
+    #[arg(long, env = "MKOBA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (SQLite database) [default: ./mkoba-data]
+    #[arg(long, env = "MKOBA_DATA")]
+    pub data: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "MKOBA_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Lifetime of access tokens in seconds [default: 3600]
+    #[arg(long, env = "MKOBA_TOKEN_TTL_SECS")]
+    pub token_ttl_secs: Option<u64>,
+    /// How long payments stay PENDING before they settle, in milliseconds [default: 0]
+    #[arg(long, env = "MKOBA_SETTLE_DELAY_MS")]
+    pub settle_delay_ms: Option<u64>,
+    /// Opening balance of a sandbox wallet on first use, in major units [default: 100000]
+    #[arg(long, env = "MKOBA_OPENING_BALANCE")]
+    pub opening_balance: Option<String>,
+    /// Callback HTTP method, PUT or POST [default: PUT]
+    #[arg(long, env = "MKOBA_CALLBACK_METHOD")]
+    pub callback_method: Option<String>,
+    /// Callback retry delays in seconds, comma-separated (empty: one attempt) [default: none]
+    #[arg(long, env = "MKOBA_CALLBACK_RETRY_SECS", value_delimiter = ',')]
+    pub callback_retry_secs: Option<Vec<u64>>,
+    /// Time allowed for one callback attempt in milliseconds [default: 2000]
+    #[arg(long, env = "MKOBA_CALLBACK_TIMEOUT_MS")]
+    pub callback_timeout_ms: Option<u64>,
+    /// Allow callbacks to private and link-local addresses [default: false]
+    #[arg(long, env = "MKOBA_CALLBACK_ALLOW_PRIVATE")]
+    pub callback_allow_private: Option<bool>,
+    /// `reason` in status and callback bodies: string (real sandbox) or object (spec) [default: string]
+    #[arg(long, env = "MKOBA_REASON_FORMAT")]
+    pub reason_format: Option<String>,
+}
+
+/// The TOML file: the same keys as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub token_ttl_secs: Option<u64>,
+    pub settle_delay_ms: Option<u64>,
+    pub opening_balance: Option<String>,
+    pub callback_method: Option<String>,
+    pub callback_retry_secs: Option<Vec<u64>>,
+    pub callback_timeout_ms: Option<u64>,
+    pub callback_allow_private: Option<bool>,
+    pub reason_format: Option<String>,
+}
+
+/// Everything the server runs with, resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data: PathBuf,
+    pub listen: SocketAddr,
+    pub platform: PlatformConfig,
+    pub momo: MomoConfig,
+    pub dispatcher: DispatcherConfig,
+}
+
+impl Settings {
+    /// Defaults with the given data directory and listen address (tests use port 0).
+    pub fn new(data: impl Into<PathBuf>, listen: SocketAddr) -> Settings {
+        Settings {
+            data: data.into(),
+            listen,
+            platform: PlatformConfig::default(),
+            momo: MomoConfig::default(),
+            dispatcher: DispatcherConfig::default(),
+        }
+    }
+
+    /// Resolves the layers.
+    pub fn resolve(args: &ServeArgs) -> anyhow::Result<Settings> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        macro_rules! pick {
+            ($field:ident) => {
+                args.$field.clone().or(file.$field.clone())
+            };
+        }
+        let mut s = Settings::new(
+            pick!(data).unwrap_or_else(|| PathBuf::from("./mkoba-data")),
+            pick!(listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+        );
+        if let Some(v) = pick!(token_ttl_secs) {
+            anyhow::ensure!(v > 0, "token_ttl_secs must be positive");
+            s.platform.token_ttl = Duration::from_secs(v);
+        }
+        if let Some(v) = pick!(settle_delay_ms) {
+            s.platform.settle_delay = Duration::from_millis(v);
+        }
+        if let Some(v) = pick!(opening_balance) {
+            let eur = mkoba_ledger::Currency::parse("EUR").expect("valid code");
+            mkoba_ledger::Money::parse_positive(&v, eur)
+                .with_context(|| format!("opening_balance {v:?}"))?;
+            s.platform.opening_balance = v;
+        }
+        if let Some(v) = pick!(callback_method) {
+            s.platform.callback_method = CallbackMethod::parse(&v)
+                .with_context(|| format!("callback_method must be PUT or POST, got {v:?}"))?;
+        }
+        if let Some(v) = pick!(callback_retry_secs) {
+            s.dispatcher.retry_schedule = v.into_iter().map(Duration::from_secs).collect();
+        }
+        if let Some(v) = pick!(callback_timeout_ms) {
+            s.dispatcher.timeout = Duration::from_millis(v.max(1));
+        }
+        if let Some(v) = pick!(callback_allow_private) {
+            s.dispatcher.allow_private = v;
+        }
+        if let Some(v) = pick!(reason_format) {
+            s.momo.reason_format = match v.as_str() {
+                "string" => ReasonFormat::String,
+                "object" => ReasonFormat::Object,
+                _ => anyhow::bail!("reason_format must be string or object, got {v:?}"),
+            };
+        }
+        Ok(s)
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading configuration file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing configuration file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mkoba.toml");
+        std::fs::write(
+            &path,
+            "settle_delay_ms = 250\ntoken_ttl_secs = 60\nreason_format = \"object\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            token_ttl_secs: Some(5),
+            ..ServeArgs::default()
+        };
+        let s = Settings::resolve(&args).unwrap();
+        assert_eq!(s.platform.settle_delay, Duration::from_millis(250));
+        assert_eq!(s.platform.token_ttl, Duration::from_secs(5));
+        assert_eq!(s.momo.reason_format, ReasonFormat::Object);
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.data, PathBuf::from("./mkoba-data"));
+    }
+
+    #[test]
+    fn unknown_file_keys_and_bad_values_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mkoba.toml");
+        std::fs::write(&path, "settle_delay = 5\n").unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        assert!(Settings::resolve(&args).is_err());
+        let args = ServeArgs {
+            callback_method: Some("GET".into()),
+            ..ServeArgs::default()
+        };
+        assert!(Settings::resolve(&args).is_err());
+    }
+}

@@ -1,0 +1,128 @@
+//! Composition of Mkoba: storage, platform, dialects, workers and the HTTP server.
+//!
+//! [`start`] binds (port 0 allowed), starts everything and returns a [`Running`] server with
+//! its address, so the binary and the tests start the server the same way.
+
+pub mod admin;
+pub mod bench;
+pub mod config;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::response::IntoResponse;
+use mkoba_momo::error::MomoError;
+use mkoba_momo::{MomoState, callback_renderer};
+use mkoba_platform::Platform;
+use mkoba_platform::model::{KeySlot, Product, SubscriptionKey};
+
+pub use config::{ServeArgs, Settings};
+
+/// A started server.
+#[derive(Debug)]
+pub struct Running {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// The platform handle (tests use it to look inside).
+    pub platform: Platform,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// `http://addr`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting connections and waits for the server task.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.server).await;
+    }
+
+    /// Waits until the server stops (it stops on Ctrl-C or SIGTERM when started by `serve`).
+    pub async fn wait(mut self) {
+        let _ = (&mut self.server).await;
+    }
+}
+
+/// The full HTTP application.
+pub fn app(platform: Platform, settings: &Settings) -> Router {
+    let momo = mkoba_momo::router(MomoState {
+        platform: platform.clone(),
+        config: Arc::new(settings.momo.clone()),
+    });
+    momo.nest("/_mkoba", admin::router(platform))
+        .fallback(|| async { MomoError::NotFound.into_response() })
+        .method_not_allowed_fallback(|| async { MomoError::NotFound.into_response() })
+}
+
+/// Opens the store, starts the platform, the callback dispatcher and the HTTP server.
+pub async fn start(settings: Settings) -> anyhow::Result<Running> {
+    let (journal, reader) = mkoba_store_sqlite::open(&settings.data)
+        .with_context(|| format!("opening the database in {}", settings.data.display()))?;
+    let platform = Platform::start(
+        Box::new(journal),
+        Arc::new(reader),
+        settings.platform.clone(),
+        callback_renderer(&settings.momo),
+    )
+    .context("starting the platform")?;
+    mkoba_webhooks::spawn(platform.clone(), settings.dispatcher.clone());
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("binding {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    let app = app(platform.clone(), &settings);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = rx.await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
+    Ok(Running {
+        addr,
+        platform,
+        shutdown: Some(tx),
+        server,
+    })
+}
+
+/// The sandbox developer's subscription keys, creating the database on first use.
+pub fn credentials(data: &Path) -> anyhow::Result<Vec<SubscriptionKey>> {
+    let (mut journal, _reader) = mkoba_store_sqlite::open(data)
+        .with_context(|| format!("opening the database in {}", data.display()))?;
+    let mut state = Platform::bootstrap(&mut journal).context("reading credentials")?;
+    state
+        .subscription_keys
+        .retain(|k| k.developer_id == mkoba_platform::SANDBOX_DEVELOPER);
+    state
+        .subscription_keys
+        .sort_by_key(|k| (k.product, k.slot == KeySlot::Secondary));
+    Ok(state.subscription_keys)
+}
+
+/// `{"collection":{"primary":"…","secondary":"…"},…}`.
+pub fn credentials_json(keys: &[SubscriptionKey]) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for product in Product::ALL {
+        let mut slots = serde_json::Map::new();
+        for k in keys.iter().filter(|k| k.product == product) {
+            slots.insert(k.slot.as_str().to_owned(), k.key.clone().into());
+        }
+        out.insert(product.as_str().to_owned(), slots.into());
+    }
+    out.into()
+}

@@ -1,0 +1,176 @@
+//! The `mkoba` binary: parses arguments and calls the library.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use mkoba::{ServeArgs, Settings, bench};
+use mkoba_platform::model::{KeySlot, Product};
+
+/// Mkoba: a self-hosted mobile-money platform (MTN MoMo Open API).
+#[derive(Debug, Parser)]
+#[command(name = "mkoba", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (embedded SQLite; no configuration needed)
+    Serve(ServeArgs),
+    /// Print the sandbox developer's subscription keys
+    Credentials {
+        /// Data directory [default: ./mkoba-data]
+        #[arg(long, env = "MKOBA_DATA", default_value = "./mkoba-data")]
+        data: PathBuf,
+        /// Print JSON for scripts
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drive request-to-pay lifecycles against a running server and report throughput
+    Bench {
+        #[command(flatten)]
+        args: bench::BenchArgs,
+        /// Data directory to read the subscription key from when --subscription-key is absent
+        #[arg(long, env = "MKOBA_DATA", default_value = "./mkoba-data")]
+        data: PathBuf,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MKOBA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => {
+            init_logging();
+            let settings = Settings::resolve(&args)?;
+            runtime()?.block_on(serve(settings))
+        }
+        Command::Credentials { data, json } => {
+            let keys = mkoba::credentials(&data)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&mkoba::credentials_json(&keys))?
+                );
+            } else {
+                for product in Product::ALL {
+                    let key = |slot| {
+                        keys.iter()
+                            .find(|k| k.product == product && k.slot == slot)
+                            .map_or("-", |k| k.key.as_str())
+                    };
+                    println!(
+                        "{:<13} primary {}  secondary {}",
+                        product.as_str(),
+                        key(KeySlot::Primary),
+                        key(KeySlot::Secondary)
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Bench { args, data } => {
+            let key = match &args.subscription_key {
+                Some(k) => k.clone(),
+                None => mkoba::credentials(&data)?
+                    .into_iter()
+                    .find(|k| k.product == Product::Collection && k.slot == KeySlot::Primary)
+                    .map(|k| k.key)
+                    .context("no collection subscription key found")?,
+            };
+            let json = args.json;
+            let report = runtime()?.block_on(bench::run(args, key))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                report.print_human();
+            }
+            Ok(())
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let data = settings.data.clone();
+    let running = mkoba::start(settings).await?;
+    let keys = running
+        .platform
+        .subscription_keys(mkoba_platform::SANDBOX_DEVELOPER);
+    let base = running.base_url();
+    let key = |product, slot| {
+        keys.iter()
+            .find(|k| k.product == product && k.slot == slot)
+            .map_or("-", |k| k.key.as_str())
+            .to_owned()
+    };
+    println!("Mkoba {} is running.", env!("CARGO_PKG_VERSION"));
+    println!();
+    println!("  MoMo Open API   {base}   (target environment: sandbox, currency: EUR)");
+    println!("  Admin API       {base}/_mkoba/health");
+    println!("  Data            {} (SQLite)", data.display());
+    println!();
+    println!("Sandbox subscription keys (header Ocp-Apim-Subscription-Key):");
+    for product in Product::ALL {
+        println!(
+            "  {:<13} primary {}   secondary {}",
+            product.as_str(),
+            key(product, KeySlot::Primary),
+            key(product, KeySlot::Secondary)
+        );
+    }
+    println!();
+    println!("Create an API user and key (as on MTN's sandbox), then a token:");
+    println!(
+        "  curl -i -X POST {base}/v1_0/apiuser -H 'Ocp-Apim-Subscription-Key: {}' \\\n       -H \"X-Reference-Id: $(cat /proc/sys/kernel/random/uuid)\" -H 'Content-Type: application/json' \\\n       -d '{{\"providerCallbackHost\":\"localhost\"}}'",
+        key(Product::Collection, KeySlot::Primary)
+    );
+    println!(
+        "Scripts: mkoba credentials --data {} --json",
+        data.display()
+    );
+    println!();
+    let platform = running.platform.clone();
+    let server = tokio::spawn(running.wait());
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.abort();
+    drop(platform);
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

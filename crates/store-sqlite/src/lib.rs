@@ -1,0 +1,620 @@
+//! SQLite storage: the embedded default.
+//!
+//! One database file in the data directory, in WAL mode with `synchronous = FULL`, so a
+//! commit is on disk (fsync) before the platform answers. The platform's single writer owns
+//! the [`SqliteJournal`] connection and commits whole batches in one transaction (group
+//! commit); request handlers read through [`SqliteReader`], a small pool of connections that
+//! WAL lets run beside the writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use mkoba_ledger::{
+    Account, AccountId, Currency, Limit, Money, Transfer, TransferId, TransferState,
+};
+use mkoba_platform::model::{
+    AccountOwner, ApiUser, CallbackAttempt, CallbackMethod, KeySlot, OutboxItem, Party,
+    PartyIdType, Payment, PaymentKind, PaymentStatus, Product, SubscriptionKey,
+};
+use mkoba_platform::store::{Batch, Journal, LoadedState, Reader, StoreError};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use uuid::Uuid;
+
+/// Migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+
+/// The schema version this binary writes.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+const DB_FILE: &str = "mkoba.db";
+const READERS: usize = 8;
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+/// Opens (creating and migrating if needed) the database in `data_dir`.
+pub fn open(data_dir: &Path) -> Result<(SqliteJournal, SqliteReader), StoreError> {
+    create_private_dir(data_dir)?;
+    let path = data_dir.join(DB_FILE);
+    let mut writer = connect(&path)?;
+    migrate(&mut writer)?;
+    let readers = (0..READERS)
+        .map(|_| connect(&path))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((
+        SqliteJournal { conn: writer },
+        SqliteReader {
+            path,
+            pool: Mutex::new(readers),
+        },
+    ))
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        StoreError(format!(
+            "cannot create data directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(())
+}
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(err)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;
+         PRAGMA cache_size = -16000;",
+    )
+    .map_err(err)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let version: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(err)?;
+    if version > MIGRATIONS.len() {
+        return Err(StoreError(format!(
+            "the database schema (version {version}) is newer than this binary (version {}); upgrade mkoba",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction().map_err(err)?;
+        tx.execute_batch(sql).map_err(err)?;
+        tx.pragma_update(None, "user_version", i + 1).map_err(err)?;
+        tx.commit().map_err(err)?;
+    }
+    Ok(())
+}
+
+/// The write side; owned by the platform's writer thread.
+#[derive(Debug)]
+pub struct SqliteJournal {
+    conn: Connection,
+}
+
+/// The read side: a small pool of connections.
+#[derive(Debug)]
+pub struct SqliteReader {
+    path: PathBuf,
+    pool: Mutex<Vec<Connection>>,
+}
+
+impl SqliteReader {
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let conn = self.pool.lock().expect("reader pool").pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => connect(&self.path)?,
+        };
+        let result = f(&conn).map_err(err);
+        let mut pool = self.pool.lock().expect("reader pool");
+        if pool.len() < READERS {
+            pool.push(conn);
+        }
+        result
+    }
+}
+
+const PAYMENT_COLUMNS: &str = "reference_id, kind, product, api_user, environment, amount_minor, currency, \
+     external_id, party_type, party_id, payer_message, payee_note, callback_url, status, reason, \
+     financial_transaction_id, created_at_ms, settled_at_ms, settle_at_ms, transfer_id, notifications";
+
+fn bad(what: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("bad {what} {value:?} in the database").into(),
+    )
+}
+
+fn uuid_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
+    let s: String = row.get(i)?;
+    Uuid::parse_str(&s).map_err(|_| bad("uuid", &s))
+}
+
+fn currency_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Currency> {
+    let s: String = row.get(i)?;
+    Currency::parse(&s).map_err(|_| bad("currency", &s))
+}
+
+fn payment_row(row: &Row<'_>) -> rusqlite::Result<Payment> {
+    let kind: String = row.get(1)?;
+    let product: String = row.get(2)?;
+    let party_type: String = row.get(8)?;
+    let status: String = row.get(13)?;
+    let currency = currency_col(row, 6)?;
+    Ok(Payment {
+        reference_id: uuid_col(row, 0)?,
+        kind: PaymentKind::parse(&kind).ok_or_else(|| bad("kind", &kind))?,
+        product: Product::parse(&product).ok_or_else(|| bad("product", &product))?,
+        api_user: uuid_col(row, 3)?,
+        environment: row.get(4)?,
+        amount: Money::from_minor(row.get(5)?, currency),
+        external_id: row.get(7)?,
+        party: Party {
+            id_type: PartyIdType::parse_ignore_case(&party_type)
+                .ok_or_else(|| bad("party type", &party_type))?,
+            id: row.get(9)?,
+        },
+        payer_message: row.get(10)?,
+        payee_note: row.get(11)?,
+        callback_url: row.get(12)?,
+        status: PaymentStatus::parse(&status).ok_or_else(|| bad("status", &status))?,
+        reason: row.get(14)?,
+        financial_transaction_id: row.get(15)?,
+        created_at_ms: row.get(16)?,
+        settled_at_ms: row.get(17)?,
+        settle_at_ms: row.get(18)?,
+        transfer_id: row.get::<_, Option<i64>>(19)?.map(|t| t as u64),
+        notifications: row.get(20)?,
+    })
+}
+
+fn account_row(row: &Row<'_>) -> rusqlite::Result<Account> {
+    let limit: String = row.get(2)?;
+    Ok(Account {
+        id: AccountId(row.get::<_, i64>(0)? as u64),
+        currency: currency_col(row, 1)?,
+        limit: Limit::parse(&limit).ok_or_else(|| bad("limit", &limit))?,
+        debits_pending: row.get(3)?,
+        debits_posted: row.get(4)?,
+        credits_pending: row.get(5)?,
+        credits_posted: row.get(6)?,
+    })
+}
+
+fn transfer_row(row: &Row<'_>) -> rusqlite::Result<Transfer> {
+    let state: String = row.get(5)?;
+    Ok(Transfer {
+        id: TransferId(row.get::<_, i64>(0)? as u64),
+        debit: AccountId(row.get::<_, i64>(1)? as u64),
+        credit: AccountId(row.get::<_, i64>(2)? as u64),
+        amount: row.get(3)?,
+        currency: currency_col(row, 4)?,
+        state: TransferState::parse(&state).ok_or_else(|| bad("transfer state", &state))?,
+    })
+}
+
+fn owner_of(key: &str) -> Result<AccountOwner, StoreError> {
+    if key == "funding" {
+        return Ok(AccountOwner::Funding);
+    }
+    if let Some(w) = key.strip_prefix("wallet:") {
+        return Ok(AccountOwner::Wallet(w.to_owned()));
+    }
+    if let Some(rest) = key.strip_prefix("partner:")
+        && let Some((user, product)) = rest.split_once(':')
+        && let (Ok(api_user), Some(product)) = (Uuid::parse_str(user), Product::parse(product))
+    {
+        return Ok(AccountOwner::Partner { api_user, product });
+    }
+    Err(StoreError(format!("unknown account owner {key:?}")))
+}
+
+impl Journal for SqliteJournal {
+    fn load(&mut self) -> Result<LoadedState, StoreError> {
+        let c = &self.conn;
+        let mut state = LoadedState::default();
+        let mut stmt = c
+            .prepare(
+                "SELECT id, currency, limit_kind, debits_pending, debits_posted, credits_pending, credits_posted, owner FROM accounts",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((account_row(r)?, r.get::<_, String>(7)?)))
+            .map_err(err)?;
+        for row in rows {
+            let (account, owner) = row.map_err(err)?;
+            state.accounts.push((account, owner_of(&owner)?));
+        }
+        let mut stmt = c
+            .prepare(
+                "SELECT id, debit_account, credit_account, amount, currency, state FROM transfers WHERE state = 'pending'",
+            )
+            .map_err(err)?;
+        state.pending_transfers = stmt
+            .query_map([], transfer_row)
+            .map_err(err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(err)?;
+        let mut stmt = c
+            .prepare(&format!(
+                "SELECT {PAYMENT_COLUMNS} FROM payments WHERE status = 'PENDING'"
+            ))
+            .map_err(err)?;
+        state.pending_payments = stmt
+            .query_map([], payment_row)
+            .map_err(err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(err)?;
+        let mut stmt = c
+            .prepare(
+                "SELECT id, reference_id, url, method, body, attempts, next_attempt_at_ms FROM outbox WHERE state = 'pending' ORDER BY id",
+            )
+            .map_err(err)?;
+        state.outbox = stmt
+            .query_map([], |r| {
+                let method: String = r.get(3)?;
+                Ok(OutboxItem {
+                    id: r.get(0)?,
+                    reference_id: uuid_col(r, 1)?,
+                    url: r.get(2)?,
+                    method: CallbackMethod::parse(&method).ok_or_else(|| bad("method", &method))?,
+                    body: r.get(4)?,
+                    attempts: r.get(5)?,
+                    next_attempt_at_ms: r.get(6)?,
+                })
+            })
+            .map_err(err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(err)?;
+        state.max_transfer_id = c
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM transfers", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(err)? as u64;
+        state.max_outbox_id = c
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM outbox", [], |r| r.get(0))
+            .map_err(err)?;
+        let mut stmt = c
+            .prepare("SELECT key, developer_id, product, slot FROM subscription_keys")
+            .map_err(err)?;
+        state.subscription_keys = stmt
+            .query_map([], |r| {
+                let product: String = r.get(2)?;
+                let slot: String = r.get(3)?;
+                Ok(SubscriptionKey {
+                    key: r.get(0)?,
+                    developer_id: r.get(1)?,
+                    product: Product::parse(&product).ok_or_else(|| bad("product", &product))?,
+                    slot: KeySlot::parse(&slot).ok_or_else(|| bad("slot", &slot))?,
+                })
+            })
+            .map_err(err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(err)?;
+        state.token_secret = c
+            .query_row(
+                "SELECT value FROM settings WHERE name = 'token_secret'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err)?;
+        Ok(state)
+    }
+
+    fn payment_exists(&mut self, id: &Uuid) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM payments WHERE reference_id = ?1")
+            .and_then(|mut s| s.exists([id.to_string()]))
+            .map_err(err)
+    }
+
+    fn api_user_exists(&mut self, id: &Uuid) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM api_users WHERE id = ?1")
+            .and_then(|mut s| s.exists([id.to_string()]))
+            .map_err(err)
+    }
+
+    fn payment(&mut self, id: &Uuid) -> Result<Option<Payment>, StoreError> {
+        read_payment(&self.conn, id).map_err(err)
+    }
+
+    fn commit(&mut self, b: &Batch) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(err)?;
+        write_batch(&tx, b).map_err(err)?;
+        tx.commit().map_err(err)
+    }
+}
+
+fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()> {
+    let now = mkoba_platform::now_ms();
+    for id in &b.developers {
+        tx.prepare_cached("INSERT INTO developers (id, created_at_ms) VALUES (?1, ?2)")?
+            .execute(params![id, now])?;
+    }
+    for k in &b.subscription_keys {
+        tx.prepare_cached(
+            "INSERT INTO subscription_keys (key, developer_id, product, slot) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (developer_id, product, slot) DO UPDATE SET key = excluded.key",
+        )?
+        .execute(params![k.key, k.developer_id, k.product.as_str(), k.slot.as_str()])?;
+    }
+    if let Some(secret) = &b.token_secret {
+        tx.prepare_cached(
+            "INSERT INTO settings (name, value) VALUES ('token_secret', ?1)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )?
+        .execute([secret])?;
+    }
+    for u in &b.api_users {
+        tx.prepare_cached(
+            "INSERT INTO api_users (id, developer_id, provider_callback_host, target_environment, created_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![
+            u.id.to_string(),
+            u.developer_id,
+            u.provider_callback_host,
+            u.target_environment,
+            u.created_at_ms
+        ])?;
+    }
+    for k in &b.api_keys {
+        tx.prepare_cached(
+            "INSERT INTO api_keys (api_user, key_hash, created_at_ms) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![
+            k.api_user.to_string(),
+            &k.key_hash[..],
+            k.created_at_ms
+        ])?;
+    }
+    for a in &b.new_accounts {
+        tx.prepare_cached(
+            "INSERT INTO accounts (id, owner, currency, limit_kind, debits_pending, debits_posted, credits_pending, credits_posted)
+             VALUES (?1, ?2, ?3, ?4, 0, 0, 0, 0)",
+        )?
+        .execute(params![a.id.0 as i64, a.owner.key(), a.currency.as_str(), a.limit.as_str()])?;
+    }
+    for a in &b.accounts {
+        tx.prepare_cached(
+            "UPDATE accounts SET debits_pending = ?2, debits_posted = ?3, credits_pending = ?4, credits_posted = ?5 WHERE id = ?1",
+        )?
+        .execute(params![
+            a.id.0 as i64,
+            a.debits_pending,
+            a.debits_posted,
+            a.credits_pending,
+            a.credits_posted
+        ])?;
+    }
+    for t in &b.transfers {
+        let tr = &t.transfer;
+        tx.prepare_cached(
+            "INSERT INTO transfers (id, debit_account, credit_account, amount, currency, state, reference_id, created_at_ms, updated_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at_ms = excluded.updated_at_ms",
+        )?
+        .execute(params![
+            tr.id.0 as i64,
+            tr.debit.0 as i64,
+            tr.credit.0 as i64,
+            tr.amount,
+            tr.currency.as_str(),
+            tr.state.as_str(),
+            t.reference_id.map(|r| r.to_string()),
+            t.at_ms
+        ])?;
+    }
+    for p in &b.new_payments {
+        tx.prepare_cached(&format!(
+            "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+        ))?
+        .execute(params![
+            p.reference_id.to_string(),
+            p.kind.as_str(),
+            p.product.as_str(),
+            p.api_user.to_string(),
+            p.environment,
+            p.amount.minor(),
+            p.currency().as_str(),
+            p.external_id,
+            p.party.id_type.as_str(),
+            p.party.id,
+            p.payer_message,
+            p.payee_note,
+            p.callback_url,
+            p.status.as_str(),
+            p.reason,
+            p.financial_transaction_id,
+            p.created_at_ms,
+            p.settled_at_ms,
+            p.settle_at_ms,
+            p.transfer_id.map(|t| t as i64),
+            p.notifications
+        ])?;
+    }
+    for u in &b.payment_updates {
+        tx.prepare_cached(
+            "UPDATE payments SET status = ?2, reason = ?3, financial_transaction_id = ?4, settled_at_ms = ?5, transfer_id = ?6, notifications = ?7
+             WHERE reference_id = ?1",
+        )?
+        .execute(params![
+            u.reference_id.to_string(),
+            u.status.as_str(),
+            u.reason,
+            u.financial_transaction_id,
+            u.settled_at_ms,
+            u.transfer_id.map(|t| t as i64),
+            u.notifications
+        ])?;
+    }
+    for o in &b.outbox {
+        tx.prepare_cached(
+            "INSERT INTO outbox (id, reference_id, url, method, body, state, attempts, next_attempt_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7)",
+        )?
+        .execute(params![
+            o.id,
+            o.reference_id.to_string(),
+            o.url,
+            o.method.as_str(),
+            o.body,
+            o.attempts,
+            o.next_attempt_at_ms
+        ])?;
+    }
+    for a in &b.attempts {
+        tx.prepare_cached(
+            "INSERT INTO callback_attempts (outbox_id, reference_id, attempt, at_ms, url, method, status_code, latency_ms, error, retry_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?
+        .execute(params![
+            a.outbox_id,
+            a.reference_id.to_string(),
+            a.attempt,
+            a.at_ms,
+            a.url,
+            a.method.as_str(),
+            a.status_code,
+            a.latency_ms,
+            a.error,
+            a.retry_at_ms
+        ])?;
+    }
+    for u in &b.outbox_updates {
+        tx.prepare_cached(
+            "UPDATE outbox SET state = ?2, attempts = ?3, next_attempt_at_ms = ?4 WHERE id = ?1",
+        )?
+        .execute(params![
+            u.id,
+            u.state.as_str(),
+            u.attempts,
+            u.next_attempt_at_ms
+        ])?;
+    }
+    Ok(())
+}
+
+fn read_payment(c: &Connection, id: &Uuid) -> rusqlite::Result<Option<Payment>> {
+    c.prepare_cached(&format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE reference_id = ?1"
+    ))?
+    .query_row([id.to_string()], payment_row)
+    .optional()
+}
+
+impl Reader for SqliteReader {
+    fn payment(&self, id: &Uuid) -> Result<Option<Payment>, StoreError> {
+        self.with(|c| read_payment(c, id))
+    }
+
+    fn api_user(&self, id: &Uuid) -> Result<Option<ApiUser>, StoreError> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT id, developer_id, provider_callback_host, target_environment, created_at_ms FROM api_users WHERE id = ?1",
+            )?
+            .query_row([id.to_string()], |r| {
+                Ok(ApiUser {
+                    id: uuid_col(r, 0)?,
+                    developer_id: r.get(1)?,
+                    provider_callback_host: r.get(2)?,
+                    target_environment: r.get(3)?,
+                    created_at_ms: r.get(4)?,
+                })
+            })
+            .optional()
+        })
+    }
+
+    fn api_key_hashes(&self, api_user: &Uuid) -> Result<Vec<[u8; 32]>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT key_hash FROM api_keys WHERE api_user = ?1 AND revoked_at_ms IS NULL",
+            )?;
+            let rows = stmt.query_map([api_user.to_string()], |r| {
+                let v: Vec<u8> = r.get(0)?;
+                v.try_into().map_err(|_| bad("key hash", "?"))
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn account(
+        &self,
+        owner: &AccountOwner,
+        currency: Currency,
+    ) -> Result<Option<Account>, StoreError> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT id, currency, limit_kind, debits_pending, debits_posted, credits_pending, credits_posted
+                 FROM accounts WHERE owner = ?1 AND currency = ?2",
+            )?
+            .query_row(params![owner.key(), currency.as_str()], account_row)
+            .optional()
+        })
+    }
+
+    fn callback_attempts(&self, id: &Uuid) -> Result<Vec<CallbackAttempt>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT outbox_id, reference_id, attempt, at_ms, url, method, status_code, latency_ms, error, retry_at_ms
+                 FROM callback_attempts WHERE reference_id = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([id.to_string()], |r| {
+                let method: String = r.get(5)?;
+                Ok(CallbackAttempt {
+                    outbox_id: r.get(0)?,
+                    reference_id: uuid_col(r, 1)?,
+                    attempt: r.get(2)?,
+                    at_ms: r.get(3)?,
+                    url: r.get(4)?,
+                    method: CallbackMethod::parse(&method).ok_or_else(|| bad("method", &method))?,
+                    status_code: r.get(6)?,
+                    latency_ms: r.get(7)?,
+                    error: r.get(8)?,
+                    retry_at_ms: r.get(9)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn ledger_totals(&self) -> Result<Vec<(String, i64, i64, i64, i64)>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT currency, SUM(debits_posted), SUM(credits_posted), SUM(debits_pending), SUM(credits_pending)
+                 FROM accounts GROUP BY currency ORDER BY currency",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn transfers_for(&self, id: &Uuid) -> Result<Vec<Transfer>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, debit_account, credit_account, amount, currency, state FROM transfers WHERE reference_id = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([id.to_string()], transfer_row)?;
+            rows.collect()
+        })
+    }
+}

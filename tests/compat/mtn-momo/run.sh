@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs the mtn-momo (npm, sparkplug) compatibility flow against a running server.
+# The caller sets MOMO_BASE_URL and MOMO_COLLECTION_KEY (optionally
+# MOMO_CALLBACK_HOST, MOMO_CALLBACK=0, MOMO_TRACE=1); see flow.js.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+: "${MOMO_BASE_URL:?MOMO_BASE_URL must be set (e.g. http://127.0.0.1:8080)}"
+: "${MOMO_COLLECTION_KEY:?MOMO_COLLECTION_KEY must be set}"
+
+# (Re)install the pinned client when node_modules is missing or older than the lock.
+# npm ci rewrites node_modules/.package-lock.json, which is what we compare against.
+if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] \
+   || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund >&2
+fi
+
+exec node flow.js
