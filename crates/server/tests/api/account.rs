@@ -1,0 +1,153 @@
+use uuid::Uuid;
+
+use crate::helpers::{Partner, TestApp, rtp_body};
+
+#[tokio::test]
+async fn balances_are_in_the_environments_currency_only() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    let r = app.get(&p, "/v1_0/account/balance/EUR").await;
+    assert_eq!(r.text(), r#"{"availableBalance":"0","currency":"EUR"}"#);
+    let r = app.get(&p, "/v1_0/account/balance/UGX").await;
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (500, Some("INVALID_CURRENCY"))
+    );
+    let r = app.get(&p, "/v1_0/account/balance/eu").await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn account_holder_checks_follow_the_sandbox_scenarios() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    let cases = [
+        ("msisdn/256774290781", 200, r#"{"result":true}"#),
+        ("MSISDN/256774290781", 200, r#"{"result":true}"#),
+        ("msisdn/46733123451", 200, r#"{"result":false}"#),
+        ("msisdn/46733123450", 404, "RESOURCE_NOT_FOUND"),
+        ("msisdn/46733123452", 500, "NOT_ALLOWED"),
+        ("msisdn/46733123453", 500, "NOT_ALLOWED_TARGET_ENVIRONMENT"),
+        ("msisdn/46733123454", 500, "INTERNAL_PROCESSING_ERROR"),
+        ("msisdn/46733123455", 503, "SERVICE_UNAVAILABLE"),
+        ("email/someone@example.com", 200, r#"{"result":true}"#),
+        ("EMAIL/notactive@email.com", 200, r#"{"result":false}"#),
+        (
+            "party_code/5cecb5a7-8bd0-4f49-87b1-8eb9ecc7b7bc",
+            404,
+            "RESOURCE_NOT_FOUND",
+        ),
+        ("phone/256774290781", 400, "BAD_REQUEST"),
+        ("msisdn/not-a-number", 400, "BAD_REQUEST"),
+    ];
+    for (path, status, needle) in cases {
+        let r = app
+            .get(&p, &format!("/v1_0/accountholder/{path}/active"))
+            .await;
+        assert_eq!(r.status, status, "{path}: {}", r.text());
+        assert!(r.text().contains(needle), "{path}: {}", r.text());
+    }
+}
+
+#[tokio::test]
+async fn basic_user_info_is_the_sandbox_identity() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    let r = app
+        .get(&p, "/v1_0/accountholder/msisdn/46733123459/basicuserinfo")
+        .await;
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    assert_eq!(v["name"], "Sand Box");
+    assert_eq!(v["given_name"], "Sand");
+    assert_eq!(v["family_name"], "Box");
+    assert!(v["updated_at"].as_i64().unwrap() > 1_700_000_000);
+}
+
+async fn notify(
+    app: &TestApp,
+    p: &Partner,
+    reference: Uuid,
+    header: Option<&str>,
+    body: Option<&str>,
+) -> crate::helpers::Resp {
+    let bearer = format!("Bearer {}", p.token);
+    let mut headers = vec![
+        ("Ocp-Apim-Subscription-Key", app.key("collection")),
+        ("Authorization", bearer.as_str()),
+        ("X-Target-Environment", "sandbox"),
+        ("Language", "en"),
+    ];
+    if let Some(h) = header {
+        headers.push(("notificationMessage", h));
+    }
+    app.send(
+        "POST",
+        &format!("/collection/v1_0/requesttopay/{reference}/deliverynotification"),
+        &headers,
+        body,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_delivery_notification_is_accepted_once_for_a_successful_payment() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    let ok = Uuid::new_v4();
+    let failed = Uuid::new_v4();
+    app.request_to_pay(&p, ok, &rtp_body("1", "256770000005"), &[])
+        .await;
+    app.request_to_pay(&p, failed, &rtp_body("1", "46733123451"), &[])
+        .await;
+    app.final_status(&p, ok).await;
+    app.final_status(&p, failed).await;
+
+    let r = notify(&app, &p, ok, None, None).await;
+    assert_eq!(r.status, 400, "a message is required");
+    let long = "x".repeat(161);
+    let r = notify(&app, &p, ok, Some(&long), None).await;
+    assert_eq!(r.status, 400);
+    let r = notify(
+        &app,
+        &p,
+        ok,
+        None,
+        Some(r#"{"notificationMessage":"Your goods are on the way"}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.body.is_empty());
+    let r = notify(&app, &p, ok, Some("again"), None).await;
+    assert_eq!(r.status, 429);
+    let r = notify(&app, &p, failed, Some("hello"), None).await;
+    assert_eq!(r.status, 409);
+    let r = notify(&app, &p, Uuid::new_v4(), Some("hello"), None).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["code"], "RESOURCE_NOT_FOUND");
+    assert_eq!(app.admin_transaction(ok).await["notifications"], 1);
+}
+
+#[tokio::test]
+async fn unknown_operations_get_the_gateways_404() {
+    let app = TestApp::spawn().await;
+    for (method, path) in [
+        ("GET", "/"),
+        ("GET", "/collection/v1_0/nothing"),
+        ("DELETE", "/collection/v1_0/requesttopay"),
+    ] {
+        let r = app
+            .send(
+                method,
+                path,
+                &[("Ocp-Apim-Subscription-Key", app.key("collection"))],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 404, "{method} {path}");
+        assert_eq!(
+            r.text(),
+            r#"{"statusCode":404,"message":"Resource not found"}"#
+        );
+    }
+}

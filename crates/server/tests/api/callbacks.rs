@@ -1,0 +1,241 @@
+use std::time::Duration;
+
+use mkoba_platform::model::CallbackMethod;
+use uuid::Uuid;
+
+use crate::helpers::{Sink, TestApp, rtp_body};
+
+#[tokio::test]
+async fn a_final_state_is_put_to_the_callback_url_with_the_status_body_and_recorded() {
+    let app = TestApp::spawn().await;
+    let sink = Sink::start(200).await;
+    let p = app.partner("127.0.0.1").await;
+    let reference = Uuid::new_v4();
+    let url = sink.url(&format!("/momo/{reference}?src=test"));
+    let r = app
+        .request_to_pay(
+            &p,
+            reference,
+            &rtp_body("3", "46733123451"),
+            &[("X-Callback-Url", &url)],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let got = sink.wait_for(1).await;
+    assert_eq!(got.len(), 1);
+    let cb = &got[0];
+    assert_eq!(cb.method, "PUT");
+    assert_eq!(cb.path, format!("/momo/{reference}?src=test"));
+    assert_eq!(cb.headers["user-agent"], "LWAC Http Client 1.0");
+    assert_eq!(
+        cb.headers["content-type"],
+        "application/json; charset=utf-8"
+    );
+    let status = app
+        .get(&p, &format!("/v1_0/requesttopay/{reference}"))
+        .await;
+    assert_eq!(cb.body, status.text());
+    assert!(
+        cb.body
+            .contains(r#""status":"FAILED","reason":"APPROVAL_REJECTED""#),
+        "{}",
+        cb.body
+    );
+    let t = crate::helpers::wait_for(|| async {
+        let t = app.admin_transaction(reference).await;
+        (!t["callbacks"].as_array().unwrap().is_empty()).then_some(t)
+    })
+    .await;
+    let attempt = &t["callbacks"][0];
+    assert_eq!(attempt["status_code"], 200);
+    assert_eq!(attempt["method"], "PUT");
+    assert_eq!(attempt["attempt"], 1);
+    assert!(attempt["latency_ms"].as_i64().unwrap() >= 0);
+    assert!(attempt["error"].is_null());
+}
+
+#[tokio::test]
+async fn callbacks_use_post_when_configured() {
+    let app = TestApp::spawn_with(|s| s.platform.callback_method = CallbackMethod::Post).await;
+    let sink = Sink::start(200).await;
+    let p = app.partner("127.0.0.1").await;
+    let reference = Uuid::new_v4();
+    app.request_to_pay(
+        &p,
+        reference,
+        &rtp_body("3", "256777777777"),
+        &[("X-Callback-Url", &sink.url("/cb"))],
+    )
+    .await;
+    let got = sink.wait_for(1).await;
+    assert_eq!(got[0].method, "POST");
+    assert!(got[0].body.contains(r#""status":"SUCCESSFUL""#));
+}
+
+#[tokio::test]
+async fn no_callback_is_sent_without_the_header() {
+    let app = TestApp::spawn().await;
+    let sink = Sink::start(200).await;
+    let p = app.partner("127.0.0.1").await;
+    let with = Uuid::new_v4();
+    let without = Uuid::new_v4();
+    app.request_to_pay(&p, without, &rtp_body("1", "256778888888"), &[])
+        .await;
+    app.request_to_pay(
+        &p,
+        with,
+        &rtp_body("1", "256778888888"),
+        &[("X-Callback-Url", &sink.url("/with"))],
+    )
+    .await;
+    sink.wait_for(1).await;
+    app.final_status(&p, without).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let got = sink.all();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].path, "/with");
+}
+
+#[tokio::test]
+async fn a_callback_host_other_than_the_api_users_is_refused_synchronously() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    for (url, status, code) in [
+        ("http://localhost/cb", 500, "INVALID_CALLBACK_URL_HOST"),
+        (
+            "https://evil.clinic.com/cb",
+            500,
+            "INVALID_CALLBACK_URL_HOST",
+        ),
+        ("", 400, "BAD_REQUEST"),
+        ("clinic.com/cb", 400, "BAD_REQUEST"),
+        ("ftp://clinic.com/cb", 400, "BAD_REQUEST"),
+    ] {
+        let reference = Uuid::new_v4();
+        let r = app
+            .request_to_pay(
+                &p,
+                reference,
+                &rtp_body("1", "256779999999"),
+                &[("X-Callback-Url", url)],
+            )
+            .await;
+        assert_eq!(r.status, status, "{url}: {}", r.text());
+        assert_eq!(r.json()["code"], code, "{url}");
+        assert_eq!(
+            app.get(&p, &format!("/v1_0/requesttopay/{reference}"))
+                .await
+                .status,
+            404
+        );
+    }
+    if let Some(r) = Some(
+        app.request_to_pay(
+            &p,
+            Uuid::new_v4(),
+            &rtp_body("1", "256779999999"),
+            &[("X-Callback-Url", "https://CLINIC.com:8443/momo")],
+        )
+        .await,
+    ) {
+        assert_eq!(
+            r.status, 202,
+            "host names compare case-insensitively and ports may differ"
+        );
+    }
+    let r = app
+        .request_to_pay(
+            &p,
+            Uuid::new_v4(),
+            &rtp_body("1", "256779999999"),
+            &[("X-Callback-Url", "http://localhost/cb")],
+        )
+        .await;
+    assert_eq!(
+        r.text(),
+        r#"{"code":"INVALID_CALLBACK_URL_HOST","message":"Callback URL with different host name to configured for API User."}"#
+    );
+}
+
+#[tokio::test]
+async fn a_refused_callback_is_tried_once_by_default_and_recorded() {
+    let app = TestApp::spawn().await;
+    let sink = Sink::start(503).await;
+    let p = app.partner("127.0.0.1").await;
+    let reference = Uuid::new_v4();
+    app.request_to_pay(
+        &p,
+        reference,
+        &rtp_body("1", "256770000002"),
+        &[("X-Callback-Url", &sink.url("/cb"))],
+    )
+    .await;
+    sink.wait_for(1).await;
+    let t = crate::helpers::wait_for(|| async {
+        let t = app.admin_transaction(reference).await;
+        (!t["callbacks"].as_array().unwrap().is_empty()).then_some(t)
+    })
+    .await;
+    assert_eq!(t["callbacks"][0]["status_code"], 503);
+    assert!(t["callbacks"][0]["retry_at_ms"].is_null());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sink.all().len(), 1);
+}
+
+#[tokio::test]
+async fn a_retry_schedule_sends_again_after_a_failure() {
+    let app =
+        TestApp::spawn_with(|s| s.dispatcher.retry_schedule = vec![Duration::from_millis(100)])
+            .await;
+    let sink = Sink::start(500).await;
+    let p = app.partner("127.0.0.1").await;
+    let reference = Uuid::new_v4();
+    app.request_to_pay(
+        &p,
+        reference,
+        &rtp_body("1", "256770000003"),
+        &[("X-Callback-Url", &sink.url("/cb"))],
+    )
+    .await;
+    let got = sink.wait_for(2).await;
+    assert_eq!(got[0].body, got[1].body);
+    let t = crate::helpers::wait_for(|| async {
+        let t = app.admin_transaction(reference).await;
+        (t["callbacks"].as_array().unwrap().len() == 2).then_some(t)
+    })
+    .await;
+    assert_eq!(t["callbacks"][1]["attempt"], 2);
+    assert!(!t["callbacks"][0]["retry_at_ms"].is_null());
+    assert!(t["callbacks"][1]["retry_at_ms"].is_null());
+}
+
+#[tokio::test]
+async fn an_unreachable_callback_target_is_recorded_as_an_error() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("127.0.0.1").await;
+    let reference = Uuid::new_v4();
+    // Bind and drop a listener so the port is closed.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    app.request_to_pay(
+        &p,
+        reference,
+        &rtp_body("1", "256770000004"),
+        &[("X-Callback-Url", &format!("http://127.0.0.1:{port}/cb"))],
+    )
+    .await;
+    let t = crate::helpers::wait_for(|| async {
+        let t = app.admin_transaction(reference).await;
+        (!t["callbacks"].as_array().unwrap().is_empty()).then_some(t)
+    })
+    .await;
+    assert!(t["callbacks"][0]["status_code"].is_null());
+    assert!(
+        t["callbacks"][0]["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty())
+    );
+    assert_eq!(t["status"], "SUCCESSFUL");
+}

@@ -1,0 +1,398 @@
+//! Test support: a real server on 127.0.0.1:0, a small HTTP client, a callback sink.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use base64::Engine as _;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use mkoba::{Running, Settings};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// What a client sees of a response.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// An HTTP/1.1 client that sends exactly what it is told.
+#[derive(Clone)]
+pub struct Http {
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Http {
+    pub fn new() -> Http {
+        Http {
+            client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Resp {
+        let mut req = http::Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let body = Full::new(Bytes::from(body.unwrap_or("").to_owned()));
+        let resp = self
+            .client
+            .request(req.body(body).expect("request"))
+            .await
+            .expect("server answered");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+/// Subscription keys of the sandbox developer.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    pub primary: HashMap<String, String>,
+    pub secondary: HashMap<String, String>,
+}
+
+/// A running server with its own data directory.
+pub struct TestApp {
+    pub running: Running,
+    pub base: String,
+    pub keys: Keys,
+    pub http: Http,
+    /// Kept so the data directory lives as long as the server.
+    pub _dir: tempfile::TempDir,
+}
+
+/// An API user with a key and a collection token.
+#[derive(Debug, Clone)]
+pub struct Partner {
+    pub user: Uuid,
+    pub key: String,
+    pub token: String,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut settings = Settings::new(
+            dir.path().join("data"),
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        );
+        configure(&mut settings);
+        let running = mkoba::start(settings).await.expect("server starts");
+        let base = running.base_url();
+        let keys = keys_of(&running);
+        TestApp {
+            running,
+            base,
+            keys,
+            http: Http::new(),
+            _dir: dir,
+        }
+    }
+
+    pub fn key(&self, product: &str) -> &str {
+        &self.keys.primary[product]
+    }
+
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Resp {
+        self.http
+            .send(method, &format!("{}{path}", self.base), headers, body)
+            .await
+    }
+
+    /// Creates an API user (callback host as given) through the provisioning API.
+    pub async fn create_user(&self, callback_host: &str) -> Uuid {
+        let id = Uuid::new_v4();
+        let r = self
+            .send(
+                "POST",
+                "/v1_0/apiuser",
+                &[
+                    ("Ocp-Apim-Subscription-Key", self.key("collection")),
+                    ("X-Reference-Id", &id.to_string()),
+                    ("Content-Type", "application/json"),
+                ],
+                Some(&format!(r#"{{"providerCallbackHost":"{callback_host}"}}"#)),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        id
+    }
+
+    pub async fn create_key(&self, user: Uuid) -> String {
+        let r = self
+            .send(
+                "POST",
+                &format!("/v1_0/apiuser/{user}/apikey"),
+                &[("Ocp-Apim-Subscription-Key", self.key("collection"))],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["apiKey"].as_str().expect("apiKey").to_owned()
+    }
+
+    pub async fn token_response(&self, product: &str, user: Uuid, key: &str) -> Resp {
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{key}"));
+        self.send(
+            "POST",
+            &format!("/{product}/token/"),
+            &[
+                ("Ocp-Apim-Subscription-Key", self.key(product)),
+                ("Authorization", &format!("Basic {basic}")),
+            ],
+            None,
+        )
+        .await
+    }
+
+    pub async fn token(&self, product: &str, user: Uuid, key: &str) -> String {
+        let r = self.token_response(product, user, key).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["access_token"].as_str().expect("token").to_owned()
+    }
+
+    /// A sandbox API user with key and collection token.
+    pub async fn partner(&self, callback_host: &str) -> Partner {
+        let user = self.create_user(callback_host).await;
+        let key = self.create_key(user).await;
+        let token = self.token("collection", user, &key).await;
+        Partner { user, key, token }
+    }
+
+    /// `POST /collection/v1_0/requesttopay` with the usual headers plus `extra`.
+    pub async fn request_to_pay(
+        &self,
+        p: &Partner,
+        reference: Uuid,
+        body: &str,
+        extra: &[(&str, &str)],
+    ) -> Resp {
+        let bearer = format!("Bearer {}", p.token);
+        let reference = reference.to_string();
+        let mut headers = vec![
+            ("Ocp-Apim-Subscription-Key", self.key("collection")),
+            ("Authorization", bearer.as_str()),
+            ("X-Target-Environment", "sandbox"),
+            ("X-Reference-Id", reference.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        headers.extend_from_slice(extra);
+        self.send(
+            "POST",
+            "/collection/v1_0/requesttopay",
+            &headers,
+            Some(body),
+        )
+        .await
+    }
+
+    /// `GET` a collection path with the partner's credentials.
+    pub async fn get(&self, p: &Partner, path: &str) -> Resp {
+        let bearer = format!("Bearer {}", p.token);
+        self.send(
+            "GET",
+            &format!("/collection{path}"),
+            &[
+                ("Ocp-Apim-Subscription-Key", self.key("collection")),
+                ("Authorization", &bearer),
+                ("X-Target-Environment", "sandbox"),
+            ],
+            None,
+        )
+        .await
+    }
+
+    /// Polls the status until it is final (or panics after 10 s).
+    pub async fn final_status(&self, p: &Partner, reference: Uuid) -> Value {
+        wait_for(|| async {
+            let r = self
+                .get(p, &format!("/v1_0/requesttopay/{reference}"))
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            let v = r.json();
+            (v["status"] != "PENDING").then_some(v)
+        })
+        .await
+    }
+
+    pub async fn balance(&self, p: &Partner) -> String {
+        let r = self.get(p, "/v1_0/account/balance").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["availableBalance"]
+            .as_str()
+            .expect("balance")
+            .to_owned()
+    }
+
+    /// The admin view of a transaction.
+    pub async fn admin_transaction(&self, reference: Uuid) -> Value {
+        let r = self
+            .send(
+                "GET",
+                &format!("/_mkoba/transactions/{reference}"),
+                &[("Ocp-Apim-Subscription-Key", self.key("collection"))],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()
+    }
+
+    /// Asserts that, per currency, debits equal credits.
+    pub async fn assert_ledger_balanced(&self) {
+        let r = self.send("GET", "/_mkoba/ledger", &[], None).await;
+        assert_eq!(r.status, 200);
+        let v = r.json();
+        assert_eq!(v["balanced"], true, "{v}");
+    }
+}
+
+fn keys_of(running: &Running) -> Keys {
+    let keys = running
+        .platform
+        .subscription_keys(mkoba_platform::SANDBOX_DEVELOPER);
+    let mut primary = HashMap::new();
+    let mut secondary = HashMap::new();
+    for k in keys {
+        let map = match k.slot {
+            mkoba_platform::model::KeySlot::Primary => &mut primary,
+            mkoba_platform::model::KeySlot::Secondary => &mut secondary,
+        };
+        map.insert(k.product.as_str().to_owned(), k.key);
+    }
+    Keys { primary, secondary }
+}
+
+/// Retries `check` every 20 ms until it returns `Some`, for at most 10 s.
+pub async fn wait_for<T, F, Fut>(mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..500 {
+        if let Some(v) = check().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("condition not reached within 10 s");
+}
+
+/// One request received by the sink.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+/// A callback receiver on 127.0.0.1:0 answering every request with a fixed status.
+#[derive(Clone)]
+pub struct Sink {
+    pub addr: SocketAddr,
+    pub received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Sink {
+    pub async fn start(status: u16) -> Sink {
+        let received: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let store = received.clone();
+        let app = axum::Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let store = store.clone();
+                async move {
+                    store.lock().unwrap().push(Received {
+                        method: method.to_string(),
+                        path: uri.to_string(),
+                        headers,
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                    });
+                    StatusCode::from_u16(status).unwrap()
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Sink { addr, received }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.addr.port())
+    }
+
+    pub fn all(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits for `n` requests to have arrived.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        wait_for(|| async {
+            let all = self.all();
+            (all.len() >= n).then_some(all)
+        })
+        .await
+    }
+}
+
+/// A request-to-pay body.
+pub fn rtp_body(amount: &str, msisdn: &str) -> String {
+    format!(
+        r#"{{"amount":"{amount}","currency":"EUR","externalId":"ext-{msisdn}","payer":{{"partyIdType":"MSISDN","partyId":"{msisdn}"}},"payerMessage":"Pay for order","payeeNote":"Order"}}"#
+    )
+}

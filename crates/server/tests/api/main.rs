@@ -1,0 +1,10 @@
+//! Integration tests: the real server on 127.0.0.1:0, spoken to over HTTP.
+
+mod account;
+mod callbacks;
+mod crash;
+mod helpers;
+mod mtn_momo_npm;
+mod provisioning;
+mod request_to_pay;
+mod token;

@@ -1,0 +1,473 @@
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::helpers::{TestApp, rtp_body};
+
+#[tokio::test]
+async fn a_request_to_pay_is_accepted_then_succeeds_and_moves_money_on_the_ledger() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    assert_eq!(app.balance(&p).await, "0");
+    let reference = Uuid::new_v4();
+    let r = app
+        .request_to_pay(&p, reference, &rtp_body("12.50", "256774290781"), &[])
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert!(r.body.is_empty());
+    assert_eq!(r.header("content-length"), Some("0"));
+    let v = app.final_status(&p, reference).await;
+    assert_eq!(v["status"], "SUCCESSFUL");
+    assert!(v.get("reason").is_none(), "{v}");
+    let ftid = v["financialTransactionId"].as_str().unwrap();
+    assert!(
+        (9..=10).contains(&ftid.len()) && ftid.bytes().all(|b| b.is_ascii_digit()),
+        "{ftid}"
+    );
+    assert_eq!(v["amount"], "12.5");
+    assert_eq!(v["currency"], "EUR");
+    assert_eq!(v["payer"]["partyId"], "256774290781");
+    assert_eq!(v["externalId"], "ext-256774290781");
+    assert_eq!(app.balance(&p).await, "12.5");
+    let t = app.admin_transaction(reference).await;
+    let transfers = t["transfers"].as_array().unwrap();
+    assert_eq!(transfers.len(), 1, "{t}");
+    assert_eq!(transfers[0]["state"], "posted");
+    assert_eq!(transfers[0]["amount_minor"], 1250);
+    let wallet = app
+        .running
+        .platform
+        .wallet(
+            "MSISDN:256774290781",
+            mkoba_ledger::Currency::parse("EUR").unwrap(),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(wallet.available(), 100_000_00 - 12_50);
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn the_pending_state_is_visible_while_the_settle_delay_runs() {
+    let app = TestApp::spawn_with(|s| s.platform.settle_delay = Duration::from_millis(400)).await;
+    let p = app.partner("clinic.com").await;
+    let reference = Uuid::new_v4();
+    assert_eq!(
+        app.request_to_pay(&p, reference, &rtp_body("5", "256770000001"), &[])
+            .await
+            .status,
+        202
+    );
+    let r = app
+        .get(&p, &format!("/v1_0/requesttopay/{reference}"))
+        .await;
+    let v = r.json();
+    assert_eq!(v["status"], "PENDING");
+    assert!(
+        v.get("financialTransactionId").is_none() && v.get("reason").is_none(),
+        "{v}"
+    );
+    assert_eq!(
+        r.text(),
+        format!(
+            r#"{{"externalId":"ext-256770000001","amount":"5","currency":"EUR","payer":{{"partyIdType":"MSISDN","partyId":"256770000001"}},"payerMessage":"Pay for order","payeeNote":"Order","status":"PENDING"}}"#
+        )
+    );
+    // The reservation already counts against the payer but not yet for the partner.
+    assert_eq!(app.balance(&p).await, "0");
+    assert_eq!(
+        app.final_status(&p, reference).await["status"],
+        "SUCCESSFUL"
+    );
+    assert_eq!(app.balance(&p).await, "5");
+}
+
+#[tokio::test]
+async fn sandbox_test_numbers_fail_with_their_documented_reasons() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    let cases = [
+        ("46733123450", "INTERNAL_PROCESSING_ERROR"),
+        ("46733123451", "APPROVAL_REJECTED"),
+        ("46733123452", "EXPIRED"),
+        ("46733123453", "ONGOING"),
+        ("46733123454", "PAYER_DELAYED"),
+        ("46733123455", "PAYER_NOT_FOUND"),
+        ("46733123456", "PAYEE_NOT_ALLOWED_TO_RECEIVE"),
+        ("46733123457", "NOT_ALLOWED"),
+        ("46733123458", "NOT_ALLOWED_TARGET_ENVIRONMENT"),
+        ("46733123459", "INVALID_CALLBACK_URL_HOST"),
+        ("46733123460", "INVALID_CURRENCY"),
+        ("46733123461", "INTERNAL_PROCESSING_ERROR"),
+        ("46733123462", "SERVICE_UNAVAILABLE"),
+        ("46733123463", "COULD_NOT_PERFORM_TRANSACTION"),
+    ];
+    let mut refs = Vec::new();
+    for (msisdn, _) in cases {
+        let reference = Uuid::new_v4();
+        assert_eq!(
+            app.request_to_pay(&p, reference, &rtp_body("1", msisdn), &[])
+                .await
+                .status,
+            202
+        );
+        refs.push(reference);
+    }
+    for (reference, (msisdn, reason)) in refs.into_iter().zip(cases) {
+        let v = app.final_status(&p, reference).await;
+        assert_eq!(v["status"], "FAILED", "{msisdn}");
+        assert_eq!(v["reason"], reason, "{msisdn}");
+        assert!(v.get("financialTransactionId").is_none());
+    }
+    assert_eq!(app.balance(&p).await, "0");
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn the_transfer_type_unknown_number_stays_pending() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    let reference = Uuid::new_v4();
+    assert_eq!(
+        app.request_to_pay(&p, reference, &rtp_body("1", "46733123464"), &[])
+            .await
+            .status,
+        202
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let v = app
+        .get(&p, &format!("/v1_0/requesttopay/{reference}"))
+        .await
+        .json();
+    assert_eq!(v["status"], "PENDING");
+}
+
+#[tokio::test]
+async fn a_payer_without_enough_funds_fails_with_not_enough_funds() {
+    let app = TestApp::spawn_with(|s| s.platform.opening_balance = "50".to_owned()).await;
+    let p = app.partner("clinic.com").await;
+    let first = Uuid::new_v4();
+    assert_eq!(
+        app.request_to_pay(&p, first, &rtp_body("30", "256771111111"), &[])
+            .await
+            .status,
+        202
+    );
+    let second = Uuid::new_v4();
+    assert_eq!(
+        app.request_to_pay(&p, second, &rtp_body("30", "256771111111"), &[])
+            .await
+            .status,
+        202
+    );
+    assert_eq!(app.final_status(&p, first).await["status"], "SUCCESSFUL");
+    let v = app.final_status(&p, second).await;
+    assert_eq!(
+        (v["status"].as_str(), v["reason"].as_str()),
+        (Some("FAILED"), Some("NOT_ENOUGH_FUNDS"))
+    );
+    assert_eq!(app.balance(&p).await, "30");
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn a_reused_reference_id_is_409_and_moves_no_money() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    let reference = Uuid::new_v4();
+    assert_eq!(
+        app.request_to_pay(&p, reference, &rtp_body("10", "256772222222"), &[])
+            .await
+            .status,
+        202
+    );
+    let r = app
+        .request_to_pay(&p, reference, &rtp_body("10", "256772222222"), &[])
+        .await;
+    assert_eq!(r.status, 409);
+    assert_eq!(
+        r.text(),
+        r#"{"code":"RESOURCE_ALREADY_EXIST","message":"Duplicated reference id. Creation of resource failed."}"#
+    );
+    app.final_status(&p, reference).await;
+    assert_eq!(app.balance(&p).await, "10");
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_posts_with_one_reference_id_make_one_transfer() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    let reference = Uuid::new_v4();
+    let body = rtp_body("7", "256773333333");
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let (http, base, p, body, key) = (
+            app.http.clone(),
+            app.base.clone(),
+            p.clone(),
+            body.clone(),
+            app.key("collection").to_owned(),
+        );
+        tasks.push(tokio::spawn(async move {
+            http.send(
+                "POST",
+                &format!("{base}/collection/v1_0/requesttopay"),
+                &[
+                    ("Ocp-Apim-Subscription-Key", key.as_str()),
+                    ("Authorization", &format!("Bearer {}", p.token)),
+                    ("X-Target-Environment", "sandbox"),
+                    ("X-Reference-Id", &reference.to_string()),
+                ],
+                Some(&body),
+            )
+            .await
+            .status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 202).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        99,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        app.final_status(&p, reference).await["status"],
+        "SUCCESSFUL"
+    );
+    let t = app.admin_transaction(reference).await;
+    assert_eq!(t["transfers"].as_array().unwrap().len(), 1, "{t}");
+    assert_eq!(app.balance(&p).await, "7");
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn invalid_requests_get_the_platforms_errors_and_are_not_stored() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    let good = rtp_body("1", "256774444444");
+    let cases: Vec<(String, u16, &str)> = vec![
+        (
+            good.replace(r#""amount":"1""#, r#""amount":"abc""#),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            good.replace(r#""amount":"1""#, r#""amount":"-5""#),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            good.replace(r#""amount":"1""#, r#""amount":"0""#),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            good.replace(r#""amount":"1""#, r#""amount":"1.001""#),
+            400,
+            "BAD_REQUEST",
+        ),
+        (good.replace(r#""amount":"1","#, ""), 400, "BAD_REQUEST"),
+        (good.replace("EUR", "GBP"), 500, "INVALID_CURRENCY"),
+        (good.replace("EUR", "euro"), 400, "BAD_REQUEST"),
+        (good.replace("\"MSISDN\"", "\"PHONE\""), 400, "BAD_REQUEST"),
+        (good.replace("256774444444", "+256 77"), 400, "BAD_REQUEST"),
+        (
+            good.replace("Pay for order", "Fish & chips"),
+            400,
+            "BAD_REQUEST",
+        ),
+        (good.replace("Pay for order", "Don't"), 400, "BAD_REQUEST"),
+        (
+            good.replace("Pay for order", &"x".repeat(161)),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            r#"{"amount":"1","currency":"EUR","payer":{}}"#.to_owned(),
+            400,
+            "BAD_REQUEST",
+        ),
+        ("null".to_owned(), 400, "BAD_REQUEST"),
+        ("{".to_owned(), 400, "BAD_REQUEST"),
+        (String::new(), 400, "BAD_REQUEST"),
+    ];
+    for (body, status, code) in cases {
+        let reference = Uuid::new_v4();
+        let r = app.request_to_pay(&p, reference, &body, &[]).await;
+        assert_eq!(r.status, status, "{body}: {}", r.text());
+        assert_eq!(r.json()["code"], code, "{body}");
+        assert!(!r.json()["message"].as_str().unwrap().is_empty());
+        let r = app
+            .get(&p, &format!("/v1_0/requesttopay/{reference}"))
+            .await;
+        assert_eq!(r.status, 404, "{body} was stored");
+    }
+}
+
+#[tokio::test]
+async fn headers_are_validated_in_the_platforms_order() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    let body = rtp_body("1", "256775555555");
+    let bearer = format!("Bearer {}", p.token);
+    let key = app.key("collection");
+    let id = Uuid::new_v4().to_string();
+    let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
+        (
+            vec![
+                ("Authorization", &bearer),
+                ("X-Target-Environment", "sandbox"),
+                ("X-Reference-Id", &id),
+            ],
+            401,
+            "statusCode",
+        ),
+        (
+            vec![
+                ("Ocp-Apim-Subscription-Key", key),
+                ("X-Target-Environment", "sandbox"),
+                ("X-Reference-Id", &id),
+            ],
+            401,
+            "UNAUTHORIZED",
+        ),
+        (
+            vec![
+                ("Ocp-Apim-Subscription-Key", key),
+                ("Authorization", &bearer),
+                ("X-Reference-Id", &id),
+            ],
+            400,
+            "X-Target-Environment",
+        ),
+        (
+            vec![
+                ("Ocp-Apim-Subscription-Key", key),
+                ("Authorization", &bearer),
+                ("X-Target-Environment", "mtnuganda"),
+                ("X-Reference-Id", &id),
+            ],
+            500,
+            "NOT_ALLOWED_TARGET_ENVIRONMENT",
+        ),
+        (
+            vec![
+                ("Ocp-Apim-Subscription-Key", key),
+                ("Authorization", &bearer),
+                ("X-Target-Environment", "sandbox"),
+            ],
+            400,
+            "X-Reference-Id",
+        ),
+        (
+            vec![
+                ("Ocp-Apim-Subscription-Key", key),
+                ("Authorization", &bearer),
+                ("X-Target-Environment", "sandbox"),
+                ("X-Reference-Id", "1234"),
+            ],
+            400,
+            "UUID",
+        ),
+    ];
+    for (headers, status, needle) in cases {
+        let r = app
+            .send(
+                "POST",
+                "/collection/v1_0/requesttopay",
+                &headers,
+                Some(&body),
+            )
+            .await;
+        assert_eq!(r.status, status, "{needle}: {}", r.text());
+        assert!(r.text().contains(needle), "{needle}: {}", r.text());
+    }
+}
+
+#[tokio::test]
+async fn clients_are_met_liberally() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    // Amount as a JSON number, lower-case id type, an odd Host header.
+    let reference = Uuid::new_v4();
+    let body = r#"{"amount":25,"currency":"EUR","externalId":947354,"payer":{"partyIdType":"msisdn","partyId":4656473839}}"#;
+    let r = app
+        .request_to_pay(
+            &p,
+            reference,
+            body,
+            &[("Host", "sandbox.momodeveloper.mtn.com")],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let v = app.final_status(&p, reference).await;
+    assert_eq!(
+        (v["amount"].as_str(), v["externalId"].as_str()),
+        (Some("25"), Some("947354"))
+    );
+    assert_eq!(v["payer"]["partyIdType"], "MSISDN");
+    // A GET with a `null` body is answered as if it had none.
+    let r = app
+        .send(
+            "GET",
+            &format!("/collection/v1_0/requesttopay/{reference}"),
+            &[
+                ("Ocp-Apim-Subscription-Key", app.key("collection")),
+                ("Authorization", &format!("Bearer {}", p.token)),
+                ("X-Target-Environment", "sandbox"),
+                ("Content-Type", "application/json"),
+            ],
+            Some("null"),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn status_lookups_are_scoped_to_the_api_user() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    let other = app.partner("clinic.com").await;
+    let reference = Uuid::new_v4();
+    assert_eq!(
+        app.request_to_pay(&p, reference, &rtp_body("1", "256776666666"), &[])
+            .await
+            .status,
+        202
+    );
+    let r = app
+        .get(&other, &format!("/v1_0/requesttopay/{reference}"))
+        .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        r.text(),
+        r#"{"code":"RESOURCE_NOT_FOUND","message":"Requested resource was not found."}"#
+    );
+    let r = app.get(&p, "/v1_0/requesttopay/not-a-uuid").await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn the_spec_reason_object_is_available_by_configuration() {
+    let app =
+        TestApp::spawn_with(|s| s.momo.reason_format = mkoba_momo::ReasonFormat::Object).await;
+    let p = app.partner("clinic.com").await;
+    let reference = Uuid::new_v4();
+    assert_eq!(
+        app.request_to_pay(&p, reference, &rtp_body("1", "46733123451"), &[])
+            .await
+            .status,
+        202
+    );
+    let v = app.final_status(&p, reference).await;
+    assert_eq!(v["reason"]["code"], "APPROVAL_REJECTED");
+    assert!(v["reason"]["message"].is_string());
+}
