@@ -400,8 +400,8 @@ impl Platform {
         self.inner.reader.transfers_for(id).map_err(logged)
     }
 
-    /// Per currency: `(currency, debits_posted, credits_posted, debits_pending, credits_pending)`.
-    pub fn ledger_totals(&self) -> Result<Vec<(String, i64, i64, i64, i64)>, Internal> {
+    /// Per currency, the sums of debits and credits over every account.
+    pub fn ledger_totals(&self) -> Result<Vec<store::CurrencyTotals>, Internal> {
         self.inner.reader.ledger_totals().map_err(logged)
     }
 

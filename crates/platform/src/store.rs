@@ -34,6 +34,23 @@ pub struct LoadedState {
     pub token_secret: Option<Vec<u8>>,
 }
 
+/// The sums of debits and credits over all accounts of one currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrencyTotals {
+    pub currency: String,
+    pub debits_posted: i64,
+    pub credits_posted: i64,
+    pub debits_pending: i64,
+    pub credits_pending: i64,
+}
+
+impl CurrencyTotals {
+    /// Debits equal credits, posted and pending.
+    pub fn balanced(&self) -> bool {
+        self.debits_posted == self.credits_posted && self.debits_pending == self.credits_pending
+    }
+}
+
 /// A newly opened account and its owner.
 #[derive(Debug, Clone)]
 pub struct NewAccount {
@@ -155,9 +172,8 @@ pub trait Reader: Send + Sync + 'static {
     ) -> Result<Option<Account>, StoreError>;
     /// Every callback attempt for a payment, oldest first.
     fn callback_attempts(&self, id: &Uuid) -> Result<Vec<CallbackAttempt>, StoreError>;
-    /// Per currency, the sums of debits and credits over all accounts:
-    /// `(currency, debits_posted, credits_posted, debits_pending, credits_pending)`.
-    fn ledger_totals(&self) -> Result<Vec<(String, i64, i64, i64, i64)>, StoreError>;
+    /// Per currency, the sums of debits and credits over all accounts.
+    fn ledger_totals(&self) -> Result<Vec<CurrencyTotals>, StoreError>;
     /// How many ledger transfers reference a payment.
     fn transfers_for(&self, id: &Uuid) -> Result<Vec<Transfer>, StoreError>;
 }

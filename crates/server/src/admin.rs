@@ -53,14 +53,14 @@ async fn ledger(State(platform): State<Platform>) -> Result<Response, MomoError>
     let totals = platform.ledger_totals()?;
     let currencies: Vec<_> = totals
         .iter()
-        .map(|(c, dp, cp, dpe, cpe)| {
+        .map(|t| {
             json!({
-                "currency": c,
-                "debits_posted": dp,
-                "credits_posted": cp,
-                "debits_pending": dpe,
-                "credits_pending": cpe,
-                "balanced": dp == cp && dpe == cpe,
+                "currency": t.currency,
+                "debits_posted": t.debits_posted,
+                "credits_posted": t.credits_posted,
+                "debits_pending": t.debits_pending,
+                "credits_pending": t.credits_pending,
+                "balanced": t.balanced(),
             })
         })
         .collect();

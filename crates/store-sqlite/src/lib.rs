@@ -16,7 +16,7 @@ use mkoba_platform::model::{
     AccountOwner, ApiUser, CallbackAttempt, CallbackMethod, KeySlot, OutboxItem, Party,
     PartyIdType, Payment, PaymentKind, PaymentStatus, Product, SubscriptionKey,
 };
-use mkoba_platform::store::{Batch, Journal, LoadedState, Reader, StoreError};
+use mkoba_platform::store::{Batch, CurrencyTotals, Journal, LoadedState, Reader, StoreError};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
@@ -595,14 +595,20 @@ impl Reader for SqliteReader {
         })
     }
 
-    fn ledger_totals(&self) -> Result<Vec<(String, i64, i64, i64, i64)>, StoreError> {
+    fn ledger_totals(&self) -> Result<Vec<CurrencyTotals>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT currency, SUM(debits_posted), SUM(credits_posted), SUM(debits_pending), SUM(credits_pending)
                  FROM accounts GROUP BY currency ORDER BY currency",
             )?;
             let rows = stmt.query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok(CurrencyTotals {
+                    currency: r.get(0)?,
+                    debits_posted: r.get(1)?,
+                    credits_posted: r.get(2)?,
+                    debits_pending: r.get(3)?,
+                    credits_pending: r.get(4)?,
+                })
             })?;
             rows.collect()
         })

@@ -396,3 +396,6 @@ pub fn rtp_body(amount: &str, msisdn: &str) -> String {
         r#"{{"amount":"{amount}","currency":"EUR","externalId":"ext-{msisdn}","payer":{{"partyIdType":"MSISDN","partyId":"{msisdn}"}},"payerMessage":"Pay for order","payeeNote":"Order"}}"#
     )
 }
+
+/// A list of request headers.
+pub type Headers<'a> = Vec<(&'a str, &'a str)>;

@@ -1,6 +1,6 @@
 use uuid::Uuid;
 
-use crate::helpers::TestApp;
+use crate::helpers::{Headers, TestApp};
 
 #[tokio::test]
 async fn creating_an_api_user_answers_201_with_an_empty_body_and_the_user_can_be_read() {
@@ -66,7 +66,7 @@ async fn bad_provisioning_input_is_400_with_an_explanation() {
     let app = TestApp::spawn().await;
     let key = ("Ocp-Apim-Subscription-Key", app.key("collection"));
     let id = Uuid::new_v4().to_string();
-    let cases: Vec<(Vec<(&str, &str)>, Option<&str>, &str)> = vec![
+    let cases: Vec<(Headers, Option<&str>, &str)> = vec![
         (
             vec![key],
             Some(r#"{"providerCallbackHost":"a.com"}"#),

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, rtp_body};
+use crate::helpers::{Headers, TestApp, rtp_body};
 
 #[tokio::test]
 async fn a_request_to_pay_is_accepted_then_succeeds_and_moves_money_on_the_ledger() {
@@ -43,7 +43,7 @@ async fn a_request_to_pay_is_accepted_then_succeeds_and_moves_money_on_the_ledge
         )
         .unwrap()
         .unwrap();
-    assert_eq!(wallet.available(), 100_000_00 - 12_50);
+    assert_eq!(wallet.available(), 10_000_000 - 1_250);
     app.assert_ledger_balanced().await;
 }
 
@@ -320,7 +320,7 @@ async fn headers_are_validated_in_the_platforms_order() {
     let bearer = format!("Bearer {}", p.token);
     let key = app.key("collection");
     let id = Uuid::new_v4().to_string();
-    let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
+    let cases: Vec<(Headers, u16, &str)> = vec![
         (
             vec![
                 ("Authorization", &bearer),

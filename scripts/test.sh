@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit and integration tests (including the
+# published mtn-momo npm client against the real server). Installs what the tests need.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_node=0
+command -v node >/dev/null 2>&1 || need_node=1
+command -v npm >/dev/null 2>&1 || need_node=1
+if [ "$need_node" = 1 ]; then
+  echo "==> installing Node.js and npm (the mtn-momo client test needs them)"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq nodejs npm >/dev/null
+fi
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "==> cargo test"
+cargo test --workspace --locked
