@@ -1,8 +1,9 @@
 //! Operations every product has: balance, account-holder checks and basic user info
 //! (reference §4.5–4.7).
 
+use crate::extract::Path;
 use axum::Extension;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use mkoba_api_types::momo::{Balance, BasicUserInfo, BooleanResult};

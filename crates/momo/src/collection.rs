@@ -1,8 +1,9 @@
 //! Collection: request-to-pay, its status and delivery notifications (reference §4.2–4.3, §4.9).
 
+use crate::extract::Path;
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mkoba_platform::model::{NewPayment, PaymentKind, Product, SubscriptionKey};

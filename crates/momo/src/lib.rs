@@ -10,6 +10,7 @@ mod account;
 mod auth;
 mod collection;
 pub mod error;
+pub mod extract;
 mod provisioning;
 mod token;
 pub mod validate;

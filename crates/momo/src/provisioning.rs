@@ -1,8 +1,9 @@
 //! The sandbox provisioning API at the host root (`/v1_0/apiuser…`, reference §3).
 
+use crate::extract::Path;
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use mkoba_api_types::momo::{ApiKeyResult, ApiUserResult};

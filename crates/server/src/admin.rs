@@ -4,12 +4,13 @@
 //! Transaction details need a subscription key (header `Ocp-Apim-Subscription-Key`) of the
 //! developer account that owns the transaction, so one developer never reads another's.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use mkoba_momo::error::MomoError;
+use mkoba_momo::extract::Path;
 use mkoba_platform::Platform;
 use serde_json::json;
 

@@ -61,6 +61,42 @@ pub fn app(platform: Platform, settings: &Settings) -> Router {
     momo.nest("/_mkoba", admin::router(platform))
         .fallback(|| async { MomoError::NotFound.into_response() })
         .method_not_allowed_fallback(|| async { MomoError::NotFound.into_response() })
+        .layer(axum::middleware::map_response(json_errors))
+}
+
+/// Errors produced by the HTTP framework itself (a body over the size limit, say) come as
+/// plain text; clients expect the provider's JSON, so they are rewritten into it.
+async fn json_errors(response: axum::response::Response) -> axum::response::Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || is_json {
+        return response;
+    }
+    let (code, message) = if status.is_server_error() {
+        (
+            "INTERNAL_PROCESSING_ERROR",
+            "An internal error occurred while processing.".to_owned(),
+        )
+    } else {
+        (
+            "BAD_REQUEST",
+            format!(
+                "the request was refused: {}",
+                status.canonical_reason().unwrap_or("bad request")
+            ),
+        )
+    };
+    mkoba_momo::error::json(
+        status,
+        &mkoba_api_types::momo::ErrorReason {
+            code: code.to_owned(),
+            message,
+        },
+    )
 }
 
 /// Opens the store, starts the platform, the callback dispatcher and the HTTP server.

@@ -471,3 +471,19 @@ async fn the_spec_reason_object_is_available_by_configuration() {
     assert_eq!(v["reason"]["code"], "APPROVAL_REJECTED");
     assert!(v["reason"]["message"].is_string());
 }
+
+#[tokio::test]
+async fn framework_level_rejections_still_speak_json() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    let r = app.get(&p, "/v1_0/requesttopay/%FF%FE").await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["code"], "BAD_REQUEST");
+    let huge = format!(
+        r#"{{"amount":"1","currency":"EUR","payer":{{"partyIdType":"MSISDN","partyId":"256770000009"}},"externalId":"{}"}}"#,
+        "x".repeat(3 << 20)
+    );
+    let r = app.request_to_pay(&p, Uuid::new_v4(), &huge, &[]).await;
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert_eq!(r.json()["code"], "BAD_REQUEST");
+}
