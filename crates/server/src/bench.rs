@@ -1,4 +1,60 @@
-//! Placeholder for the `mkoba bench` load generator (being written).
+//! `mkoba bench`: a load generator that drives complete request-to-pay lifecycles against a
+//! running Mkoba server and reports throughput, latency and the server's memory.
+//!
+//! # What is measured
+//!
+//! One *lifecycle* is what an integrator's backend sees for one payment:
+//!
+//! 1. `POST /collection/v1_0/requesttopay` (Bearer token, `X-Reference-Id`, `X-Callback-Url`)
+//!    answered `202 Accepted`;
+//! 2. the server settling the payment on its ledger and delivering the terminal callback
+//!    (`POST`/`PUT` with `{"…","status":"SUCCESSFUL"}`) to the URL given in `X-Callback-Url`;
+//! 3. optionally (`--poll`), one `GET /collection/v1_0/requesttopay/{referenceId}` that must
+//!    answer `SUCCESSFUL`.
+//!
+//! # How
+//!
+//! * A callback sink (axum, HTTP/1.1 keep-alive) listens on `127.0.0.1:0`. Every request gets the
+//!   callback URL `http://127.0.0.1:{port}/cb/{referenceId}`; the sink answers `200` at once and
+//!   records the arrival time of the first callback per reference (lock-free: one atomic slot per
+//!   request) and counts SUCCESSFUL / FAILED / other statuses, duplicates and unknown references.
+//! * Provisioning follows the sandbox flow: `POST /v1_0/apiuser` (providerCallbackHost
+//!   `127.0.0.1`), `POST /v1_0/apiuser/{id}/apikey`, `POST /collection/token/` (Basic auth).
+//! * Load: one pooled hyper client (keep-alive, `TCP_NODELAY`) and a fixed set of `concurrency`
+//!   worker tasks that pull request indexes from a shared atomic counter, so at most
+//!   `concurrency` requests are in flight. Each worker keeps its latencies in a preallocated
+//!   vector; they are merged at the end. Payers are spread over 10,000 MSISDNs.
+//! * After the last `202` the generator waits until every accepted request has had its
+//!   callback, or 60 s.
+//! * Finally `GET /_mkoba/health` gives the server's current and peak resident memory.
+//!
+//! # Report
+//!
+//! * accept phase: time from the first POST until the last POST's answer; accepted/s.
+//! * `settled/s`: distinct references whose callback arrived ÷ wall time (first POST → last
+//!   callback). `callbacks/s`: every callback request received (duplicates included) on the same
+//!   basis. `lifecycles/s`: accepted requests whose callback arrived ÷ the same wall time — the
+//!   headline number.
+//! * accept latency (send → response headers) and callback lag (POST sent → callback arrived)
+//!   percentiles in milliseconds.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use uuid::Uuid;
 
 /// Benchmark options.
 #[derive(Debug, clap::Args)]
@@ -15,7 +71,7 @@ pub struct BenchArgs {
     /// concurrent in-flight requests
     #[arg(long, short = 'c', default_value_t = 64)]
     pub concurrency: usize,
-    /// also GET the status of every request once after its callback
+    /// also GET the status of every request once after its callback (off by default)
     #[arg(long)]
     pub poll: bool,
     /// print the report as JSON
@@ -23,16 +79,943 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
+/// Latency distribution in milliseconds (3 decimals).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Percentiles {
+    /// Number of samples.
+    pub samples: usize,
+    /// Median.
+    pub p50_ms: f64,
+    /// 90th percentile.
+    pub p90_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Largest sample.
+    pub max_ms: f64,
+    /// Arithmetic mean.
+    pub mean_ms: f64,
+}
+
+/// Results of the optional `--poll` phase.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PollReport {
+    /// Status GETs sent (one per accepted request).
+    pub requests: usize,
+    /// Answers `200` with `"status":"SUCCESSFUL"`.
+    pub successful: usize,
+    /// Answers `200` with any other status (e.g. still PENDING or FAILED).
+    pub other_status: usize,
+    /// Non-200 answers and transport errors.
+    pub errors: usize,
+    /// First few problems (status and body).
+    pub first_errors: Vec<String>,
+    /// Duration of the poll phase in seconds.
+    pub elapsed_s: f64,
+    /// Status GETs per second.
+    pub per_s: f64,
+    /// Latency of the GETs.
+    pub latency: Option<Percentiles>,
+}
+
 /// The benchmark's findings.
 #[derive(Debug, serde::Serialize)]
-pub struct Report {}
+pub struct Report {
+    /// Server base URL.
+    pub url: String,
+    /// Lifecycles attempted.
+    pub requests: usize,
+    /// Maximum requests in flight.
+    pub concurrency: usize,
+    /// Request-to-pay POSTs answered `202`.
+    pub accepted: usize,
+    /// Request-to-pay POSTs answered otherwise, or failed in transport.
+    pub errors: usize,
+    /// First few errors (status and body).
+    pub first_errors: Vec<String>,
+    /// First POST sent → last POST answered, seconds.
+    pub accept_elapsed_s: f64,
+    /// `accepted / accept_elapsed_s`.
+    pub accepted_per_s: f64,
+    /// Distinct references whose callback arrived.
+    pub callbacks_settled: usize,
+    /// Every callback request the sink received (duplicates and unknown references included).
+    pub callbacks_delivered: usize,
+    /// Callbacks for a reference that had already had one.
+    pub callbacks_duplicate: usize,
+    /// Callbacks whose path named no reference of this run.
+    pub callbacks_unknown: usize,
+    /// First callbacks with `"status":"SUCCESSFUL"`.
+    pub callbacks_successful: usize,
+    /// First callbacks with `"status":"FAILED"`.
+    pub callbacks_failed: usize,
+    /// First callbacks with another or unreadable status.
+    pub callbacks_other_status: usize,
+    /// Accepted requests whose callback arrived (complete lifecycles).
+    pub lifecycles_completed: usize,
+    /// Accepted requests whose callback did not arrive in time.
+    pub callbacks_missing: usize,
+    /// First POST sent → last callback arrived, seconds (null if no callback arrived).
+    pub wall_s: Option<f64>,
+    /// `callbacks_settled / wall_s`.
+    pub settled_per_s: Option<f64>,
+    /// `callbacks_delivered / wall_s`.
+    pub callbacks_delivered_per_s: Option<f64>,
+    /// `lifecycles_completed / wall_s`: end-to-end lifecycles per second.
+    pub lifecycles_per_s: Option<f64>,
+    /// Request-to-pay latency, send → response.
+    pub accept_latency: Option<Percentiles>,
+    /// POST sent → callback arrived.
+    pub callback_lag: Option<Percentiles>,
+    /// The `--poll` phase, if run.
+    pub poll: Option<PollReport>,
+    /// Server resident memory before the run, MiB (null if `/_mkoba/health` failed).
+    pub server_rss_before_mib: Option<f64>,
+    /// Server resident memory after the run, MiB.
+    pub server_rss_after_mib: Option<f64>,
+    /// Server peak resident memory (VmHWM), MiB.
+    pub server_peak_rss_mib: Option<f64>,
+}
 
 impl Report {
     /// Prints the report for people.
-    pub fn print_human(&self) {}
+    pub fn print_human(&self) {
+        let opt = |v: Option<f64>, unit: &str| match v {
+            Some(v) => format!("{v:.1}{unit}"),
+            None => "n/a".to_owned(),
+        };
+        let mib = |v: Option<f64>| match v {
+            Some(v) => format!("{v:.1} MiB"),
+            None => "n/a".to_owned(),
+        };
+        println!("mkoba bench — {}", self.url);
+        println!();
+        println!("  requests              {:>12}", self.requests);
+        println!("  concurrency           {:>12}", self.concurrency);
+        println!("  accepted (202)        {:>12}", self.accepted);
+        println!("  errors                {:>12}", self.errors);
+        println!("  accept phase          {:>12.3} s", self.accept_elapsed_s);
+        println!("  accepted/s            {:>12.1}", self.accepted_per_s);
+        println!();
+        println!(
+            "  callbacks             {:>12}  (successful {}, failed {}, other {})",
+            self.callbacks_settled,
+            self.callbacks_successful,
+            self.callbacks_failed,
+            self.callbacks_other_status
+        );
+        println!(
+            "  callbacks delivered   {:>12}  (duplicates {}, unknown {})",
+            self.callbacks_delivered, self.callbacks_duplicate, self.callbacks_unknown
+        );
+        println!("  callbacks missing     {:>12}", self.callbacks_missing);
+        println!(
+            "  wall                  {:>12}  (first POST → last callback)",
+            self.wall_s
+                .map_or_else(|| "n/a".to_owned(), |w| format!("{w:.3} s"))
+        );
+        println!(
+            "  settled/s             {:>12}",
+            opt(self.settled_per_s, "")
+        );
+        println!(
+            "  callbacks/s           {:>12}",
+            opt(self.callbacks_delivered_per_s, "")
+        );
+        println!(
+            "  lifecycles/s (e2e)    {:>12}  ({} completed)",
+            opt(self.lifecycles_per_s, ""),
+            self.lifecycles_completed
+        );
+        println!();
+        println!(
+            "  {:<22}{:>10}{:>10}{:>10}{:>10}{:>10}",
+            "latency (ms)", "p50", "p90", "p99", "max", "mean"
+        );
+        let row = |name: &str, p: &Option<Percentiles>| match p {
+            Some(p) => println!(
+                "  {:<22}{:>10.3}{:>10.3}{:>10.3}{:>10.3}{:>10.3}",
+                name, p.p50_ms, p.p90_ms, p.p99_ms, p.max_ms, p.mean_ms
+            ),
+            None => println!("  {name:<22}{:>10}", "n/a"),
+        };
+        row("accept (POST→202)", &self.accept_latency);
+        row("callback lag", &self.callback_lag);
+        if let Some(poll) = &self.poll {
+            row("status GET", &poll.latency);
+            println!();
+            println!(
+                "  poll: {} GETs in {:.3} s ({:.1}/s): {} SUCCESSFUL, {} other status, {} errors",
+                poll.requests,
+                poll.elapsed_s,
+                poll.per_s,
+                poll.successful,
+                poll.other_status,
+                poll.errors
+            );
+            for e in &poll.first_errors {
+                println!("    {e}");
+            }
+        }
+        println!();
+        println!(
+            "  server RSS            before {}, after {}, peak {}",
+            mib(self.server_rss_before_mib),
+            mib(self.server_rss_after_mib),
+            mib(self.server_peak_rss_mib)
+        );
+        if !self.first_errors.is_empty() {
+            println!();
+            println!("  first errors:");
+            for e in &self.first_errors {
+                println!("    {e}");
+            }
+        }
+    }
+}
+
+/// How many error samples are kept.
+const MAX_ERROR_SAMPLES: usize = 5;
+/// How long to wait for callbacks after the last accept.
+const CALLBACK_GRACE: Duration = Duration::from_secs(60);
+/// Per-request timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+static X_REFERENCE_ID: HeaderName = HeaderName::from_static("x-reference-id");
+static X_CALLBACK_URL: HeaderName = HeaderName::from_static("x-callback-url");
+static X_TARGET_ENVIRONMENT: HeaderName = HeaderName::from_static("x-target-environment");
+static SUBSCRIPTION_KEY: HeaderName = HeaderName::from_static("ocp-apim-subscription-key");
+static APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
+static SANDBOX: HeaderValue = HeaderValue::from_static("sandbox");
+
+/// State shared by the workers, the callback sink and the progress printer.
+struct Shared {
+    /// Time zero: just before the first POST.
+    t0: Instant,
+    /// The reference id of every request, by index.
+    refs: Vec<Uuid>,
+    /// Reference id → index.
+    index: HashMap<Uuid, u32>,
+    /// Microseconds since `t0` + 1 at which each POST was sent (0 = not sent).
+    sent_us: Vec<AtomicU64>,
+    /// Microseconds since `t0` + 1 at which each first callback arrived (0 = none yet).
+    arrived_us: Vec<AtomicU64>,
+    accepted: AtomicUsize,
+    errors: AtomicUsize,
+    cb_total: AtomicUsize,
+    cb_unique: AtomicUsize,
+    cb_duplicate: AtomicUsize,
+    cb_unknown: AtomicUsize,
+    cb_successful: AtomicUsize,
+    cb_failed: AtomicUsize,
+    cb_other: AtomicUsize,
+    error_samples: Mutex<Vec<String>>,
+}
+
+impl Shared {
+    fn new(n: usize) -> Self {
+        let refs: Vec<Uuid> = (0..n).map(|_| Uuid::new_v4()).collect();
+        let index = refs
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (*u, i as u32))
+            .collect();
+        Self {
+            t0: Instant::now(),
+            refs,
+            index,
+            sent_us: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            arrived_us: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            accepted: AtomicUsize::new(0),
+            errors: AtomicUsize::new(0),
+            cb_total: AtomicUsize::new(0),
+            cb_unique: AtomicUsize::new(0),
+            cb_duplicate: AtomicUsize::new(0),
+            cb_unknown: AtomicUsize::new(0),
+            cb_successful: AtomicUsize::new(0),
+            cb_failed: AtomicUsize::new(0),
+            cb_other: AtomicUsize::new(0),
+            error_samples: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Microseconds since `t0`, plus one so that 0 can mean "never".
+    fn now_us(&self) -> u64 {
+        self.t0.elapsed().as_micros() as u64 + 1
+    }
+
+    fn record_error(&self, what: String) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        sample_error(&self.error_samples, what);
+    }
+}
+
+fn sample_error(samples: &Mutex<Vec<String>>, what: String) {
+    if let Ok(mut s) = samples.lock()
+        && s.len() < MAX_ERROR_SAMPLES
+    {
+        s.push(what);
+    }
 }
 
 /// Runs the benchmark.
-pub async fn run(_args: BenchArgs, _subscription_key: String) -> anyhow::Result<Report> {
-    anyhow::bail!("not built yet")
+pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Report> {
+    let n = args.requests;
+    if n == 0 {
+        bail!("--requests must be at least 1");
+    }
+    if n > u32::MAX as usize {
+        bail!("--requests is too large");
+    }
+    let concurrency = args.concurrency.clamp(1, n);
+    let base = args.url.trim_end_matches('/').to_owned();
+
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_keepalive(Some(Duration::from_secs(60)));
+    let client: HttpClient = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(concurrency * 2)
+        .build(connector);
+    let key = HeaderValue::from_str(&subscription_key).context("invalid subscription key")?;
+
+    let rss_before = server_memory(&client, &base).await.map(|m| m.0);
+
+    // The sink's port must be known before the requests are built; serving starts later.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the callback sink")?;
+    let sink_port = listener.local_addr()?.port();
+
+    let token = provision(&client, &base, &key).await?;
+    let bearer = HeaderValue::from_str(&format!("Bearer {token}")).context("invalid token")?;
+
+    // Built just before the first POST: `t0` is the origin of every timestamp.
+    let shared = Arc::new(Shared::new(n));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let sink = tokio::spawn(serve_sink(listener, shared.clone(), stop_rx));
+
+    let progress_stop = Arc::new(AtomicBool::new(false));
+    let progress = tokio::spawn(progress_line(shared.clone(), progress_stop.clone(), n));
+
+    // ---- accept phase -------------------------------------------------------------------
+    let ctx = Arc::new(FireCtx {
+        client: client.clone(),
+        uri: format!("{base}/collection/v1_0/requesttopay")
+            .parse()
+            .context("invalid --url")?,
+        bearer: bearer.clone(),
+        key: key.clone(),
+        callback_base: format!("http://127.0.0.1:{sink_port}/cb/"),
+        shared: shared.clone(),
+        next: AtomicUsize::new(0),
+    });
+    let per_worker = n / concurrency + 1;
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| tokio::spawn(fire_worker(ctx.clone(), per_worker)))
+        .collect();
+    let mut latencies: Vec<u32> = Vec::with_capacity(n);
+    let mut accepted_idx: Vec<u32> = Vec::with_capacity(n);
+    for w in workers {
+        let (lat, acc) = w.await.context("worker panicked")?;
+        latencies.extend_from_slice(&lat);
+        accepted_idx.extend_from_slice(&acc);
+    }
+    let accept_elapsed = shared.t0.elapsed();
+    let accepted = shared.accepted.load(Ordering::Relaxed);
+
+    // ---- wait for callbacks -------------------------------------------------------------
+    let accept_end = Instant::now();
+    let all_settled = || {
+        // The sink's counter is cheap; the exact count (which ignores callbacks for requests
+        // that were not answered 202) only runs once that counter has reached the target.
+        shared.cb_unique.load(Ordering::Relaxed) >= accepted
+            && accepted_idx
+                .iter()
+                .filter(|&&i| shared.arrived_us[i as usize].load(Ordering::Relaxed) != 0)
+                .count()
+                >= accepted
+    };
+    while !all_settled() && accept_end.elapsed() < CALLBACK_GRACE {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+
+    // ---- optional poll phase ------------------------------------------------------------
+    let poll = if args.poll {
+        Some(
+            poll_phase(
+                &client,
+                &base,
+                &bearer,
+                &key,
+                &shared,
+                &accepted_idx,
+                concurrency,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+
+    progress_stop.store(true, Ordering::Relaxed);
+    let _ = progress.await;
+    let _ = stop_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(2), sink).await;
+
+    let memory = server_memory(&client, &base).await;
+
+    // ---- report -------------------------------------------------------------------------
+    let mut lags: Vec<u32> = Vec::with_capacity(accepted_idx.len());
+    let mut last_callback_us = 0u64;
+    for &i in &accepted_idx {
+        let i = i as usize;
+        let arrived = shared.arrived_us[i].load(Ordering::Relaxed);
+        if arrived != 0 {
+            let sent = shared.sent_us[i].load(Ordering::Relaxed);
+            lags.push(arrived.saturating_sub(sent).min(u64::from(u32::MAX)) as u32);
+        }
+    }
+    for a in &shared.arrived_us {
+        last_callback_us = last_callback_us.max(a.load(Ordering::Relaxed));
+    }
+    let completed = lags.len();
+    let settled = shared.cb_unique.load(Ordering::Relaxed);
+    let delivered = shared.cb_total.load(Ordering::Relaxed);
+    let wall_s = (last_callback_us > 0).then(|| (last_callback_us - 1) as f64 / 1e6);
+    let rate = |count: usize| {
+        wall_s
+            .filter(|w| *w > 0.0)
+            .map(|w| round1(count as f64 / w))
+    };
+    let accept_s = accept_elapsed.as_secs_f64();
+    let first_errors = shared
+        .error_samples
+        .lock()
+        .map(|s| s.clone())
+        .unwrap_or_default();
+
+    Ok(Report {
+        url: base,
+        requests: n,
+        concurrency,
+        accepted,
+        errors: shared.errors.load(Ordering::Relaxed),
+        first_errors,
+        accept_elapsed_s: round3(accept_s),
+        accepted_per_s: round1(accepted as f64 / accept_s.max(1e-9)),
+        callbacks_settled: settled,
+        callbacks_delivered: delivered,
+        callbacks_duplicate: shared.cb_duplicate.load(Ordering::Relaxed),
+        callbacks_unknown: shared.cb_unknown.load(Ordering::Relaxed),
+        callbacks_successful: shared.cb_successful.load(Ordering::Relaxed),
+        callbacks_failed: shared.cb_failed.load(Ordering::Relaxed),
+        callbacks_other_status: shared.cb_other.load(Ordering::Relaxed),
+        lifecycles_completed: completed,
+        callbacks_missing: accepted - completed,
+        wall_s: wall_s.map(round3),
+        settled_per_s: rate(settled),
+        callbacks_delivered_per_s: rate(delivered),
+        lifecycles_per_s: rate(completed),
+        accept_latency: percentiles(&mut latencies),
+        callback_lag: percentiles(&mut lags),
+        poll,
+        server_rss_before_mib: rss_before.flatten().map(kb_to_mib),
+        server_rss_after_mib: memory.and_then(|m| m.0).map(kb_to_mib),
+        server_peak_rss_mib: memory.and_then(|m| m.1).map(kb_to_mib),
+    })
+}
+
+// ---- provisioning ---------------------------------------------------------------------------
+
+/// Creates an API user and key and returns a collection access token.
+async fn provision(client: &HttpClient, base: &str, key: &HeaderValue) -> anyhow::Result<String> {
+    let user = Uuid::new_v4().hyphenated().to_string();
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(format!("{base}/v1_0/apiuser"))
+        .header(&SUBSCRIPTION_KEY, key)
+        .header(&X_REFERENCE_ID, user.as_str())
+        .header(CONTENT_TYPE, &APPLICATION_JSON)
+        .body(Full::new(Bytes::from_static(
+            br#"{"providerCallbackHost":"127.0.0.1"}"#,
+        )))?;
+    let (status, body) = exchange(client, req)
+        .await
+        .context("POST /v1_0/apiuser (is the server running at --url?)")?;
+    if status != StatusCode::CREATED {
+        bail!("POST /v1_0/apiuser answered {status}: {}", lossy(&body));
+    }
+
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(format!("{base}/v1_0/apiuser/{user}/apikey"))
+        .header(&SUBSCRIPTION_KEY, key)
+        .header(CONTENT_LENGTH, "0")
+        .body(Full::new(Bytes::new()))?;
+    let (status, body) = exchange(client, req).await.context("POST apikey")?;
+    if status != StatusCode::CREATED {
+        bail!(
+            "POST /v1_0/apiuser/{{id}}/apikey answered {status}: {}",
+            lossy(&body)
+        );
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct ApiKey {
+        api_key: String,
+    }
+    let api_key: ApiKey = serde_json::from_slice(&body)
+        .with_context(|| format!("apikey answer is not {{\"apiKey\"}}: {}", lossy(&body)))?;
+
+    let basic = format!(
+        "Basic {}",
+        base64(format!("{user}:{}", api_key.api_key).as_bytes())
+    );
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(format!("{base}/collection/token/"))
+        .header(&SUBSCRIPTION_KEY, key)
+        .header(AUTHORIZATION, basic)
+        .header(CONTENT_LENGTH, "0")
+        .body(Full::new(Bytes::new()))?;
+    let (status, body) = exchange(client, req)
+        .await
+        .context("POST /collection/token/")?;
+    if status != StatusCode::OK {
+        bail!(
+            "POST /collection/token/ answered {status}: {}",
+            lossy(&body)
+        );
+    }
+    #[derive(serde::Deserialize)]
+    struct Token {
+        access_token: String,
+    }
+    let token: Token = serde_json::from_slice(&body)
+        .with_context(|| format!("token answer has no access_token: {}", lossy(&body)))?;
+    Ok(token.access_token)
+}
+
+/// Sends a request and reads the whole answer.
+async fn exchange(
+    client: &HttpClient,
+    req: Request<Full<Bytes>>,
+) -> anyhow::Result<(StatusCode, Bytes)> {
+    let resp = tokio::time::timeout(REQUEST_TIMEOUT, client.request(req))
+        .await
+        .context("timed out")??;
+    let status = resp.status();
+    let body = resp.into_body().collect().await?.to_bytes();
+    Ok((status, body))
+}
+
+/// Standard base64 with padding (RFC 4648 §4).
+fn base64(input: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(ALPHABET[(v >> (18 - 6 * k)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+// ---- accept phase ---------------------------------------------------------------------------
+
+struct FireCtx {
+    client: HttpClient,
+    uri: Uri,
+    bearer: HeaderValue,
+    key: HeaderValue,
+    /// `http://127.0.0.1:{port}/cb/`
+    callback_base: String,
+    shared: Arc<Shared>,
+    next: AtomicUsize,
+}
+
+/// Pulls indexes until all requests are sent; returns (latencies µs, accepted indexes).
+async fn fire_worker(ctx: Arc<FireCtx>, capacity: usize) -> (Vec<u32>, Vec<u32>) {
+    let shared = &ctx.shared;
+    let n = shared.refs.len();
+    let mut latencies = Vec::with_capacity(capacity);
+    let mut accepted = Vec::with_capacity(capacity);
+    let mut body = String::with_capacity(256);
+    let mut callback = String::with_capacity(ctx.callback_base.len() + 36);
+    loop {
+        let i = ctx.next.fetch_add(1, Ordering::Relaxed);
+        if i >= n {
+            break;
+        }
+        let mut buf = Uuid::encode_buffer();
+        let reference = shared.refs[i].hyphenated().encode_lower(&mut buf);
+        callback.clear();
+        callback.push_str(&ctx.callback_base);
+        callback.push_str(reference);
+        body.clear();
+        // Payers spread over 10,000 MSISDNs (an injective map of i % 10,000 onto 8 digits).
+        let _ = write!(
+            body,
+            r#"{{"amount":"1","currency":"EUR","externalId":"bench-{i}","payer":{{"partyIdType":"MSISDN","partyId":"2567{:08}"}},"payerMessage":"bench","payeeNote":"bench"}}"#,
+            (i % 10_000) * 9_973
+        );
+        let req = match Request::builder()
+            .method(Method::POST)
+            .uri(ctx.uri.clone())
+            .header(AUTHORIZATION, ctx.bearer.clone())
+            .header(X_TARGET_ENVIRONMENT.clone(), SANDBOX.clone())
+            .header(X_REFERENCE_ID.clone(), &*reference)
+            .header(X_CALLBACK_URL.clone(), callback.as_str())
+            .header(SUBSCRIPTION_KEY.clone(), ctx.key.clone())
+            .header(CONTENT_TYPE, APPLICATION_JSON.clone())
+            .body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
+        {
+            Ok(r) => r,
+            Err(e) => {
+                shared.record_error(format!("building request: {e}"));
+                continue;
+            }
+        };
+        let start = Instant::now();
+        shared.sent_us[i].store(shared.now_us(), Ordering::Relaxed);
+        let resp = tokio::time::timeout(REQUEST_TIMEOUT, ctx.client.request(req)).await;
+        let latency = start.elapsed();
+        match resp {
+            Ok(Ok(resp)) => {
+                let status = resp.status();
+                let body = resp.into_body().collect().await.map(|b| b.to_bytes());
+                if status == StatusCode::ACCEPTED {
+                    latencies.push(latency.as_micros().min(u128::from(u32::MAX)) as u32);
+                    accepted.push(i as u32);
+                    shared.accepted.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    let text = body.as_deref().map(lossy).unwrap_or_default();
+                    shared.record_error(format!("request {i}: {status} {text}"));
+                }
+            }
+            Ok(Err(e)) => shared.record_error(format!("request {i}: {e:?}")),
+            Err(_) => shared.record_error(format!(
+                "request {i}: no answer within {} s",
+                REQUEST_TIMEOUT.as_secs()
+            )),
+        }
+    }
+    (latencies, accepted)
+}
+
+// ---- callback sink --------------------------------------------------------------------------
+
+async fn serve_sink(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let app = axum::Router::new()
+        .route(
+            "/cb/{reference}",
+            axum::routing::post(callback).put(callback),
+        )
+        .with_state(shared);
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = stop.await;
+        })
+        .await;
+    if let Err(e) = result {
+        tracing::warn!("callback sink stopped: {e}");
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct CallbackBody<'a> {
+    #[serde(borrow)]
+    status: Option<Cow<'a, str>>,
+}
+
+async fn callback(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+    uri: Uri,
+    body: Bytes,
+) -> StatusCode {
+    let now = shared.now_us();
+    shared.cb_total.fetch_add(1, Ordering::Relaxed);
+    let index = uri
+        .path()
+        .strip_prefix("/cb/")
+        .and_then(|r| Uuid::try_parse(r).ok())
+        .and_then(|u| shared.index.get(&u).copied());
+    let Some(i) = index else {
+        shared.cb_unknown.fetch_add(1, Ordering::Relaxed);
+        return StatusCode::OK;
+    };
+    if shared.arrived_us[i as usize]
+        .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed)
+        .is_err()
+    {
+        shared.cb_duplicate.fetch_add(1, Ordering::Relaxed);
+        return StatusCode::OK;
+    }
+    let counter = match serde_json::from_slice::<CallbackBody<'_>>(&body) {
+        Ok(CallbackBody { status: Some(s) }) if s == "SUCCESSFUL" => &shared.cb_successful,
+        Ok(CallbackBody { status: Some(s) }) if s == "FAILED" => &shared.cb_failed,
+        _ => &shared.cb_other,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    shared.cb_unique.fetch_add(1, Ordering::Relaxed);
+    StatusCode::OK
+}
+
+// ---- poll phase -----------------------------------------------------------------------------
+
+async fn poll_phase(
+    client: &HttpClient,
+    base: &str,
+    bearer: &HeaderValue,
+    key: &HeaderValue,
+    shared: &Arc<Shared>,
+    accepted_idx: &[u32],
+    concurrency: usize,
+) -> anyhow::Result<PollReport> {
+    struct PollCtx {
+        client: HttpClient,
+        prefix: String,
+        bearer: HeaderValue,
+        key: HeaderValue,
+        shared: Arc<Shared>,
+        todo: Vec<u32>,
+        next: AtomicUsize,
+        successful: AtomicUsize,
+        other: AtomicUsize,
+        errors: AtomicUsize,
+        samples: Mutex<Vec<String>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Status<'a> {
+        #[serde(borrow)]
+        status: Option<Cow<'a, str>>,
+    }
+    async fn worker(ctx: Arc<PollCtx>, capacity: usize) -> Vec<u32> {
+        let mut latencies = Vec::with_capacity(capacity);
+        let mut uri = String::with_capacity(ctx.prefix.len() + 36);
+        loop {
+            let k = ctx.next.fetch_add(1, Ordering::Relaxed);
+            let Some(&i) = ctx.todo.get(k) else { break };
+            let mut buf = Uuid::encode_buffer();
+            uri.clear();
+            uri.push_str(&ctx.prefix);
+            uri.push_str(
+                ctx.shared.refs[i as usize]
+                    .hyphenated()
+                    .encode_lower(&mut buf),
+            );
+            let req = Request::builder()
+                .method(Method::GET)
+                .uri(uri.as_str())
+                .header(AUTHORIZATION, ctx.bearer.clone())
+                .header(X_TARGET_ENVIRONMENT.clone(), SANDBOX.clone())
+                .header(SUBSCRIPTION_KEY.clone(), ctx.key.clone())
+                .body(Full::new(Bytes::new()));
+            let req = match req {
+                Ok(r) => r,
+                Err(e) => {
+                    ctx.errors.fetch_add(1, Ordering::Relaxed);
+                    sample_error(&ctx.samples, format!("building request: {e}"));
+                    continue;
+                }
+            };
+            let start = Instant::now();
+            match exchange(&ctx.client, req).await {
+                Ok((StatusCode::OK, body)) => {
+                    latencies.push(start.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                    match serde_json::from_slice::<Status<'_>>(&body) {
+                        Ok(Status { status: Some(s) }) if s == "SUCCESSFUL" => {
+                            ctx.successful.fetch_add(1, Ordering::Relaxed);
+                        }
+                        _ => {
+                            ctx.other.fetch_add(1, Ordering::Relaxed);
+                            sample_error(&ctx.samples, format!("GET {i}: 200 {}", lossy(&body)));
+                        }
+                    }
+                }
+                Ok((status, body)) => {
+                    ctx.errors.fetch_add(1, Ordering::Relaxed);
+                    sample_error(&ctx.samples, format!("GET {i}: {status} {}", lossy(&body)));
+                }
+                Err(e) => {
+                    ctx.errors.fetch_add(1, Ordering::Relaxed);
+                    sample_error(&ctx.samples, format!("GET {i}: {e:#}"));
+                }
+            }
+        }
+        latencies
+    }
+
+    let ctx = Arc::new(PollCtx {
+        client: client.clone(),
+        prefix: format!("{base}/collection/v1_0/requesttopay/"),
+        bearer: bearer.clone(),
+        key: key.clone(),
+        shared: shared.clone(),
+        todo: accepted_idx.to_vec(),
+        next: AtomicUsize::new(0),
+        successful: AtomicUsize::new(0),
+        other: AtomicUsize::new(0),
+        errors: AtomicUsize::new(0),
+        samples: Mutex::new(Vec::new()),
+    });
+    let started = Instant::now();
+    let workers = concurrency.clamp(1, accepted_idx.len().max(1));
+    let per_worker = accepted_idx.len() / workers + 1;
+    let handles: Vec<_> = (0..workers)
+        .map(|_| tokio::spawn(worker(ctx.clone(), per_worker)))
+        .collect();
+    let mut latencies = Vec::with_capacity(accepted_idx.len());
+    for h in handles {
+        latencies.extend_from_slice(&h.await.context("poll worker panicked")?);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let first_errors = ctx.samples.lock().map(|s| s.clone()).unwrap_or_default();
+    Ok(PollReport {
+        requests: accepted_idx.len(),
+        successful: ctx.successful.load(Ordering::Relaxed),
+        other_status: ctx.other.load(Ordering::Relaxed),
+        errors: ctx.errors.load(Ordering::Relaxed),
+        first_errors,
+        elapsed_s: round3(elapsed),
+        per_s: round1(accepted_idx.len() as f64 / elapsed.max(1e-9)),
+        latency: percentiles(&mut latencies),
+    })
+}
+
+// ---- progress, memory, statistics -----------------------------------------------------------
+
+/// Rewrites one stderr line every 250 ms until told to stop.
+async fn progress_line(shared: Arc<Shared>, stop: Arc<AtomicBool>, n: usize) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_cb = 0usize;
+    let mut last_at = Instant::now();
+    loop {
+        tick.tick().await;
+        let done = stop.load(Ordering::Relaxed);
+        let accepted = shared.accepted.load(Ordering::Relaxed);
+        let errors = shared.errors.load(Ordering::Relaxed);
+        let cbs = shared.cb_unique.load(Ordering::Relaxed);
+        let now = Instant::now();
+        let dt = now.duration_since(last_at).as_secs_f64().max(1e-6);
+        let live = (cbs - last_cb) as f64 / dt;
+        last_cb = cbs;
+        last_at = now;
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r  {:>7.1}s  accepted {accepted}/{n}  errors {errors}  callbacks {cbs}  {live:>8.0} callbacks/s   ",
+            shared.t0.elapsed().as_secs_f64()
+        );
+        if done {
+            let _ = writeln!(err);
+            let _ = err.flush();
+            break;
+        }
+        let _ = err.flush();
+    }
+}
+
+/// `(rss_kb, peak_rss_kb)` from `GET /_mkoba/health`; `None` if the endpoint is missing.
+async fn server_memory(client: &HttpClient, base: &str) -> Option<(Option<u64>, Option<u64>)> {
+    let req = Request::builder()
+        .method(Method::GET)
+        .uri(format!("{base}/_mkoba/health"))
+        .body(Full::new(Bytes::new()))
+        .ok()?;
+    let (status, body) = exchange(client, req).await.ok()?;
+    if status != StatusCode::OK {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
+    Some((v["rss_kb"].as_u64(), v["peak_rss_kb"].as_u64()))
+}
+
+fn kb_to_mib(kb: u64) -> f64 {
+    round1(kb as f64 / 1024.0)
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// Nearest-rank percentiles of microsecond samples, in milliseconds.
+fn percentiles(us: &mut [u32]) -> Option<Percentiles> {
+    if us.is_empty() {
+        return None;
+    }
+    us.sort_unstable();
+    let at = |p: f64| {
+        let rank = ((p * us.len() as f64).ceil() as usize).clamp(1, us.len());
+        f64::from(us[rank - 1]) / 1000.0
+    };
+    let sum: u64 = us.iter().map(|&v| u64::from(v)).sum();
+    Some(Percentiles {
+        samples: us.len(),
+        p50_ms: at(0.50),
+        p90_ms: at(0.90),
+        p99_ms: at(0.99),
+        max_ms: at(1.0),
+        mean_ms: round3(sum as f64 / us.len() as f64 / 1000.0),
+    })
+}
+
+fn lossy(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut end = text.len().min(300);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(input.as_bytes()), expected);
+        }
+    }
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let mut v: Vec<u32> = (1..=100).map(|x| x * 1000).collect();
+        let p = percentiles(&mut v).expect("samples");
+        assert_eq!(p.p50_ms, 50.0);
+        assert_eq!(p.p90_ms, 90.0);
+        assert_eq!(p.p99_ms, 99.0);
+        assert_eq!(p.max_ms, 100.0);
+    }
 }
