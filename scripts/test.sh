@@ -19,4 +19,8 @@ cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
-cargo test --workspace --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$log"
+# One closing line for the whole run (cargo's last line is a crate's doc-tests, often 0).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "\nTests: %d passed, %d failed\n", p, f }' "$log"

@@ -62,6 +62,30 @@ pub fn app(platform: Platform, settings: &Settings) -> Router {
         .fallback(|| async { MomoError::NotFound.into_response() })
         .method_not_allowed_fallback(|| async { MomoError::NotFound.into_response() })
         .layer(axum::middleware::map_response(json_errors))
+        .layer(axum::middleware::from_fn(log_request))
+}
+
+/// One debug line per request: method, path (never the query string, which may carry a
+/// subscription key), status and duration.
+async fn log_request(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return next.run(request).await;
+    }
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    tracing::debug!(
+        http.method = %method,
+        http.path = %path,
+        http.status = response.status().as_u16(),
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
 }
 
 /// Errors produced by the HTTP framework itself (a body over the size limit, say) come as

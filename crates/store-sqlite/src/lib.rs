@@ -624,3 +624,102 @@ impl Reader for SqliteReader {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mkoba_platform::model::{KeySlot, Product, SubscriptionKey};
+    use mkoba_platform::store::NewAccount;
+
+    #[test]
+    fn a_committed_batch_is_read_back_by_load_and_the_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut journal, reader) = open(dir.path()).unwrap();
+        let user = Uuid::new_v4();
+        let eur = Currency::parse("EUR").unwrap();
+        let mut batch = Batch::default();
+        batch.developers.push(1);
+        batch.subscription_keys.push(SubscriptionKey {
+            developer_id: 1,
+            product: Product::Collection,
+            slot: KeySlot::Primary,
+            key: "k".repeat(32),
+        });
+        batch.token_secret = Some(vec![7; 32]);
+        batch.api_users.push(ApiUser {
+            id: user,
+            developer_id: 1,
+            provider_callback_host: "clinic.com".into(),
+            target_environment: "sandbox".into(),
+            created_at_ms: 1,
+        });
+        batch.new_accounts.push(NewAccount {
+            id: AccountId(1),
+            owner: AccountOwner::Partner {
+                api_user: user,
+                product: Product::Collection,
+            },
+            currency: eur,
+            limit: Limit::NoOverdraft,
+        });
+        let mut account = Account::new(AccountId(1), eur, Limit::NoOverdraft);
+        account.credits_posted = 500;
+        batch.accounts.push(account.clone());
+        journal.commit(&batch).unwrap();
+
+        let state = journal.load().unwrap();
+        assert_eq!(state.subscription_keys.len(), 1);
+        assert_eq!(state.token_secret, Some(vec![7; 32]));
+        assert_eq!(state.accounts.len(), 1);
+        assert_eq!(state.accounts[0].0, account);
+        assert!(journal.api_user_exists(&user).unwrap());
+        assert_eq!(
+            reader
+                .api_user(&user)
+                .unwrap()
+                .unwrap()
+                .provider_callback_host,
+            "clinic.com"
+        );
+        let owner = AccountOwner::Partner {
+            api_user: user,
+            product: Product::Collection,
+        };
+        assert_eq!(
+            reader.account(&owner, eur).unwrap().unwrap().available(),
+            500
+        );
+    }
+
+    #[test]
+    fn a_failed_batch_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut journal, reader) = open(dir.path()).unwrap();
+        let user = Uuid::new_v4();
+        let u = ApiUser {
+            id: user,
+            developer_id: 1,
+            provider_callback_host: "a.com".into(),
+            target_environment: "sandbox".into(),
+            created_at_ms: 1,
+        };
+        let mut batch = Batch::default();
+        // The same user twice violates the primary key: the whole batch must roll back.
+        batch.api_users.push(u.clone());
+        batch.api_users.push(u);
+        assert!(journal.commit(&batch).is_err());
+        assert!(reader.api_user(&user).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_database_newer_than_the_binary_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(conn);
+        let e = open(dir.path()).unwrap_err();
+        assert!(e.0.contains("newer than this binary"), "{e}");
+    }
+}
