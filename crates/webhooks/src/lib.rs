@@ -170,7 +170,7 @@ async fn attempt(
         .body(Full::new(Bytes::from(item.body.clone())))
         .map_err(|e| format!("cannot build the request: {e}"))?;
     let exchange = async {
-        let response = client.request(request).await.map_err(|e| format!("{e}"))?;
+        let response = client.request(request).await.map_err(|e| error_chain(&e))?;
         let status = response.status().as_u16();
         // Read (and discard) the body so the connection can be reused.
         let _ = response.into_body().collect().await;
@@ -183,6 +183,18 @@ async fn attempt(
             config.timeout.as_millis()
         )),
     }
+}
+
+/// An error and its causes on one line ("client error (Connect): tcp connect error: …").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// Refuses targets outside what the configuration allows.
