@@ -65,6 +65,27 @@ pub struct RequestToPayResult {
     pub reason: Option<Reason>,
 }
 
+/// Status of a disbursement or remittance transfer, deposit or refund (`TransferResult`,
+/// `RefundResult`), and the body of its callback: like [`RequestToPayResult`] with a payee.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransferResult {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub financial_transaction_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    pub amount: String,
+    pub currency: String,
+    pub payee: Party,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payee_note: Option<String>,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+}
+
 /// The wallet platform's error body: `{"code":"…","message":"…"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorReason {

@@ -11,16 +11,27 @@ mod auth;
 mod collection;
 pub mod error;
 pub mod extract;
+mod payments;
 mod provisioning;
 mod token;
 pub mod validate;
 
 use std::sync::Arc;
 
-use axum::routing::{get, post};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::{MethodRouter, get, post};
 use axum::{Extension, Router, middleware};
-use mkoba_api_types::momo::{ErrorReason, Party as WireParty, Reason, RequestToPayResult};
-use mkoba_platform::model::{Payment, Product};
+use mkoba_api_types::momo::{
+    ErrorReason, Party as WireParty, Reason, RequestToPayResult, TransferResult,
+};
+use mkoba_platform::model::{
+    CallbackMethod, Payment, PaymentKind, PaymentStatus, Product, SubscriptionKey,
+};
+
+use crate::extract::Path;
+use crate::payments::Operation;
 use mkoba_platform::{CallbackRenderer, Platform};
 
 /// How `reason` is rendered in status and callback bodies.
@@ -63,36 +74,113 @@ pub fn environment_currency(environment: &str) -> &'static str {
     }
 }
 
-/// The status body of a payment (`GET …/requesttopay/{id}`), also its callback body.
-pub fn status_body(p: &Payment, format: ReasonFormat) -> RequestToPayResult {
-    RequestToPayResult {
-        financial_transaction_id: p.financial_transaction_id.clone(),
-        external_id: p.external_id.clone(),
-        amount: p.amount.to_decimal_string(),
-        currency: p.currency().to_string(),
-        payer: WireParty {
-            party_id_type: p.party.id_type.as_str().to_owned(),
-            party_id: p.party.id.clone(),
-        },
-        payer_message: p.payer_message.clone(),
-        payee_note: p.payee_note.clone(),
-        status: p.status.as_str().to_owned(),
-        reason: p.reason.as_ref().map(|code| match format {
+/// The status body of a payment (`GET …/{referenceId}`), also its callback body:
+/// `RequestToPayResult` (with `payer`) for collections, `TransferResult` (with `payee`) for
+/// payouts. `reason` appears only once FAILED.
+pub fn status_value(p: &Payment, format: ReasonFormat) -> StatusBody {
+    let party = WireParty {
+        party_id_type: p.party.id_type.as_str().to_owned(),
+        party_id: p.party.id.clone(),
+    };
+    let reason = p
+        .reason
+        .as_ref()
+        .filter(|_| p.status == PaymentStatus::Failed)
+        .map(|code| match format {
             ReasonFormat::String => Reason::Code(code.clone()),
             ReasonFormat::Object => Reason::Object(ErrorReason {
                 code: code.clone(),
                 message: error::message_for(code).to_owned(),
             }),
-        }),
+        });
+    if p.kind.is_collection() {
+        StatusBody::Collection(RequestToPayResult {
+            financial_transaction_id: p.financial_transaction_id.clone(),
+            external_id: p.external_id.clone(),
+            amount: p.amount.to_decimal_string(),
+            currency: p.currency().to_string(),
+            payer: party,
+            payer_message: p.payer_message.clone(),
+            payee_note: p.payee_note.clone(),
+            status: p.status.as_str().to_owned(),
+            reason,
+        })
+    } else {
+        StatusBody::Payout(TransferResult {
+            financial_transaction_id: p.financial_transaction_id.clone(),
+            external_id: p.external_id.clone(),
+            amount: p.amount.to_decimal_string(),
+            currency: p.currency().to_string(),
+            payee: party,
+            payer_message: p.payer_message.clone(),
+            payee_note: p.payee_note.clone(),
+            status: p.status.as_str().to_owned(),
+            reason,
+        })
     }
+}
+
+/// A status body, serialised in the field order the real platform uses.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+pub enum StatusBody {
+    Collection(RequestToPayResult),
+    Payout(TransferResult),
 }
 
 /// The renderer the platform uses for callback bodies.
 pub fn callback_renderer(config: &MomoConfig) -> CallbackRenderer {
     let format = config.reason_format;
     Arc::new(move |p: &Payment| {
-        serde_json::to_string(&status_body(p, format)).unwrap_or_else(|_| "{}".to_owned())
+        serde_json::to_string(&status_value(p, format)).unwrap_or_else(|_| "{}".to_owned())
     })
+}
+
+fn create_route(op: Operation) -> MethodRouter<MomoState> {
+    post(
+        move |State(state): State<MomoState>,
+              Extension(subscription): Extension<SubscriptionKey>,
+              headers: HeaderMap,
+              body: Bytes| async move {
+            payments::create(state, subscription, headers, body, op).await
+        },
+    )
+}
+
+fn status_route(product: Product, kind: PaymentKind) -> MethodRouter<MomoState> {
+    get(
+        move |State(state): State<MomoState>,
+              Extension(subscription): Extension<SubscriptionKey>,
+              headers: HeaderMap,
+              Path(reference_id): Path<String>| async move {
+            payments::status(state, subscription, headers, reference_id, product, kind).await
+        },
+    )
+}
+
+/// The payment operations of a product: `(create path, status path, kind, callback method)`
+/// per definition. V1 of withdraw, deposit and refund call back with POST, V2 with PUT
+/// (reference §11); the others use the platform's default.
+fn payment_operations(
+    product: Product,
+) -> Vec<(&'static str, PaymentKind, Option<CallbackMethod>)> {
+    use CallbackMethod::{Post, Put};
+    use PaymentKind::{Deposit, Refund, RequestToPay, RequestToWithdraw, Transfer};
+    match product {
+        Product::Collection => vec![
+            ("/v1_0/requesttopay", RequestToPay, None),
+            ("/v1_0/requesttowithdraw", RequestToWithdraw, Some(Post)),
+            ("/v2_0/requesttowithdraw", RequestToWithdraw, Some(Put)),
+        ],
+        Product::Disbursement => vec![
+            ("/v1_0/transfer", Transfer, None),
+            ("/v1_0/deposit", Deposit, Some(Post)),
+            ("/v2_0/deposit", Deposit, Some(Put)),
+            ("/v1_0/refund", Refund, Some(Post)),
+            ("/v2_0/refund", Refund, Some(Put)),
+        ],
+        Product::Remittance => vec![("/v1_0/transfer", Transfer, None)],
+    }
 }
 
 fn product_routes(state: &MomoState, product: Product) -> Router<MomoState> {
@@ -112,17 +200,29 @@ fn product_routes(state: &MomoState, product: Product) -> Router<MomoState> {
             "/v1_0/accountholder/{type}/{id}/basicuserinfo",
             get(account::get_basic_userinfo),
         );
-    if product == Product::Collection {
-        r = r
-            .route("/v1_0/requesttopay", post(collection::request_to_pay))
-            .route(
-                "/v1_0/requesttopay/{reference_id}",
-                get(collection::get_request_to_pay_status),
-            )
-            .route(
-                "/v1_0/requesttopay/{reference_id}/deliverynotification",
-                post(collection::request_to_pay_delivery_notification),
+    let mut status_paths = Vec::new();
+    for (path, kind, callback_method) in payment_operations(product) {
+        r = r.route(
+            path,
+            create_route(Operation {
+                product,
+                kind,
+                callback_method,
+            }),
+        );
+        if !status_paths.contains(&kind) {
+            status_paths.push(kind);
+            r = r.route(
+                &format!("/v1_0/{}/{{reference_id}}", kind.as_str()),
+                status_route(product, kind),
             );
+        }
+    }
+    if product == Product::Collection {
+        r = r.route(
+            "/v1_0/requesttopay/{reference_id}/deliverynotification",
+            post(collection::request_to_pay_delivery_notification),
+        );
     }
     r.route_layer(middleware::from_fn_with_state(
         (state.clone(), Some(product)),

@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::model::{
     AccountOwner, ApiUser, CallbackAttempt, CallbackMethod, NewPayment, OutboxItem, OutboxState,
-    Payment, PaymentStatus,
+    Party, Payment, PaymentKind, PaymentStatus, Product,
 };
 use crate::scenario::{self, Outcome};
 use crate::store::{
@@ -50,6 +50,7 @@ pub(crate) enum Command {
 pub(crate) struct EngineSettings {
     pub settle_delay: Duration,
     pub opening_balance: String,
+    pub partner_float: String,
     pub callback_method: CallbackMethod,
     pub max_batch: usize,
 }
@@ -79,6 +80,8 @@ struct Pass {
     seen_users: HashSet<Uuid>,
     newly_due: Vec<(i64, Uuid)>,
     notified: HashMap<Uuid, u32>,
+    /// Refunds accepted in this pass, by original payment (minor units).
+    refunded: HashMap<Uuid, i64>,
 }
 
 impl Engine {
@@ -280,21 +283,28 @@ impl Engine {
             Ok(false) => {}
             Err(e) => return internal(e),
         }
-        let sandbox = new.environment == SANDBOX;
-        let outcome = self.outcome_for(&new.party, sandbox);
+        let outcome = outcome_of(&new.environment, new.kind, new.product, &new.party);
         let settle_at = match outcome {
             Outcome::StayPending => None,
             _ => Some(now + self.settings.settle_delay.as_millis() as i64),
         };
         let mut payment = Payment::accepted(new, now, settle_at);
-        if outcome == Outcome::Succeed {
-            // Reserve the payer's money now; if it is not there the payment still gets its
-            // 202 and fails with NOT_ENOUGH_FUNDS when it is settled.
+        if let Some(original) = payment.refund_of {
+            payment.reason = self.refund_problem(pass, &payment, original)?;
+        }
+        if outcome == Outcome::Succeed && payment.reason.is_none() {
+            // Reserve the money now; if it is not there the payment still gets its 202 and
+            // fails with NOT_ENOUGH_FUNDS when it is settled.
             match self.reserve(pass, &payment, now) {
                 Ok(Some(t)) => payment.transfer_id = Some(t),
                 Ok(None) => {}
                 Err(e) => return internal(e),
             }
+        }
+        if let Some(original) = payment.refund_of
+            && payment.reason.is_none()
+        {
+            *pass.refunded.entry(original).or_insert(0) += payment.amount.minor();
         }
         pass.seen_payments.insert(payment.reference_id);
         if let Some(at) = settle_at {
@@ -305,15 +315,37 @@ impl Engine {
         Ok(())
     }
 
-    fn outcome_for(&self, party: &crate::model::Party, sandbox: bool) -> Outcome {
-        if sandbox {
-            scenario::request_to_pay(party)
-        } else {
-            Outcome::Succeed
+    /// Why a refund cannot be paid, decided when it is accepted (it then fails at
+    /// settlement with that reason): the original must be a successful collection of the
+    /// same API user, in the same currency, and refunds never exceed what it moved.
+    fn refund_problem(
+        &mut self,
+        pass: &mut Pass,
+        refund: &Payment,
+        original: Uuid,
+    ) -> Result<Option<String>, CreateError> {
+        let Some(o) = self.journal.payment(&original)? else {
+            return Ok(Some("TRANSACTION_NOT_FOUND".to_owned()));
+        };
+        if o.api_user != refund.api_user || !o.kind.is_collection() {
+            return Ok(Some("TRANSACTION_NOT_FOUND".to_owned()));
         }
+        if o.status != PaymentStatus::Successful {
+            return Ok(Some("NOT_ALLOWED".to_owned()));
+        }
+        if o.currency() != refund.currency() {
+            return Ok(Some("INVALID_CURRENCY".to_owned()));
+        }
+        let committed = self.journal.refunded_total(&original)?;
+        let in_batch = pass.refunded.get(&original).copied().unwrap_or(0);
+        if committed + in_batch + refund.amount.minor() > o.amount.minor() {
+            return Ok(Some("NOT_ALLOWED".to_owned()));
+        }
+        Ok(None)
     }
 
-    /// Reserves the payment's amount from payer to partner; `None` when funds are short.
+    /// Reserves the payment's amount (wallet → partner for a collection, partner → wallet
+    /// for a payout); `None` when the paying side is short of funds.
     fn reserve(
         &mut self,
         pass: &mut Pass,
@@ -321,27 +353,19 @@ impl Engine {
         now: i64,
     ) -> Result<Option<u64>, StoreError> {
         let currency = payment.currency();
-        let payer = self.wallet(
-            pass,
-            &payment.party.wallet_key(),
-            currency,
-            payment.environment == SANDBOX,
-            now,
-        )?;
-        let partner = self.account(
-            pass,
-            AccountOwner::Partner {
-                api_user: payment.api_user,
-                product: payment.product,
-            },
-            currency,
-            Limit::NoOverdraft,
-        );
+        let sandbox = payment.environment == SANDBOX;
+        let wallet = self.wallet(pass, &payment.party.wallet_key(), currency, sandbox, now)?;
+        let partner = self.partner(pass, payment, sandbox, now)?;
+        let (debit, credit) = if payment.kind.is_collection() {
+            (wallet, partner)
+        } else {
+            (partner, wallet)
+        };
         let id = self.next_transfer;
         match self.ledger.create_transfer(
             TransferId(id),
-            payer,
-            partner,
+            debit,
+            credit,
             payment.amount.minor(),
             true,
         ) {
@@ -392,48 +416,85 @@ impl Engine {
         pass: &mut Pass,
         wallet_key: &str,
         currency: Currency,
-        fund: bool,
+        sandbox: bool,
         now: i64,
     ) -> Result<AccountId, StoreError> {
+        let opening = sandbox.then(|| self.settings.opening_balance.clone());
         let owner = AccountOwner::Wallet(wallet_key.to_owned());
+        self.funded(pass, owner, currency, opening, now)
+    }
+
+    /// The partner's account for the payment's product, opened on first use; in the sandbox
+    /// a disbursement or remittance account starts with the configured float.
+    fn partner(
+        &mut self,
+        pass: &mut Pass,
+        payment: &Payment,
+        sandbox: bool,
+        now: i64,
+    ) -> Result<AccountId, StoreError> {
+        let owner = AccountOwner::Partner {
+            api_user: payment.api_user,
+            product: payment.product,
+        };
+        let float = (sandbox && payment.product != Product::Collection)
+            .then(|| self.settings.partner_float.clone());
+        self.funded(pass, owner, payment.currency(), float, now)
+    }
+
+    /// An account that receives `opening` (major units) from the funding account when it is
+    /// first opened.
+    fn funded(
+        &mut self,
+        pass: &mut Pass,
+        owner: AccountOwner,
+        currency: Currency,
+        opening: Option<String>,
+        now: i64,
+    ) -> Result<AccountId, StoreError> {
         if let Some(id) = self.owners.get(&(owner.key(), currency)) {
             return Ok(*id);
         }
-        let wallet = self.account(pass, owner, currency, Limit::NoOverdraft);
-        if fund {
-            let opening = Money::parse_positive(&self.settings.opening_balance, currency).ok();
-            if let Some(opening) = opening {
-                let funding = self.account(pass, AccountOwner::Funding, currency, Limit::Unbounded);
-                let id = self.next_transfer;
-                let t = self
-                    .ledger
-                    .create_transfer(TransferId(id), funding, wallet, opening.minor(), false)
-                    .map_err(|e| StoreError(format!("funding a wallet failed: {e}")))?;
-                self.next_transfer += 1;
-                pass.batch.transfers.push(TransferRecord {
-                    transfer: t,
-                    reference_id: None,
-                    at_ms: now,
-                });
-            }
+        let account = self.account(pass, owner, currency, Limit::NoOverdraft);
+        let opening = opening.and_then(|o| Money::parse_positive(&o, currency).ok());
+        if let Some(opening) = opening {
+            let funding = self.account(pass, AccountOwner::Funding, currency, Limit::Unbounded);
+            let id = self.next_transfer;
+            let t = self
+                .ledger
+                .create_transfer(TransferId(id), funding, account, opening.minor(), false)
+                .map_err(|e| StoreError(format!("funding an account failed: {e}")))?;
+            self.next_transfer += 1;
+            pass.batch.transfers.push(TransferRecord {
+                transfer: t,
+                reference_id: None,
+                at_ms: now,
+            });
         }
-        Ok(wallet)
+        Ok(account)
     }
 
     fn settle(&mut self, pass: &mut Pass, id: Uuid, now: i64) {
         let Some(mut payment) = self.pending.remove(&id) else {
             return;
         };
-        let outcome = self.outcome_for(&payment.party, payment.environment == SANDBOX);
-        let result = match outcome {
-            Outcome::Fail(reason) => Err(reason),
-            Outcome::StayPending => {
-                self.pending.insert(id, payment);
-                return;
-            }
-            Outcome::Succeed => Ok(()),
+        let outcome = match payment.reason.take() {
+            Some(decided) => Err(decided),
+            None => match outcome_of(
+                &payment.environment,
+                payment.kind,
+                payment.product,
+                &payment.party,
+            ) {
+                Outcome::Fail(reason) => Err(reason.to_owned()),
+                Outcome::Succeed => Ok(()),
+                Outcome::StayPending => {
+                    self.pending.insert(id, payment);
+                    return;
+                }
+            },
         };
-        let result = match (result, payment.transfer_id) {
+        let result = match (outcome, payment.transfer_id) {
             (Err(reason), Some(t)) => self.finish(pass, t, false, id, now).and(Err(reason)),
             (Err(reason), None) => Err(reason),
             (Ok(()), Some(t)) => self.finish(pass, t, true, id, now),
@@ -445,10 +506,10 @@ impl Engine {
                         payment.transfer_id = Some(t);
                         self.finish(pass, t, true, id, now)
                     }
-                    Ok(None) => Err("NOT_ENOUGH_FUNDS"),
+                    Ok(None) => Err("NOT_ENOUGH_FUNDS".to_owned()),
                     Err(e) => {
                         tracing::error!(error = %e, transfer.reference_id = %id, "settlement failed");
-                        Err("INTERNAL_PROCESSING_ERROR")
+                        Err("INTERNAL_PROCESSING_ERROR".to_owned())
                     }
                 }
             }
@@ -461,7 +522,7 @@ impl Engine {
             }
             Err(reason) => {
                 payment.status = PaymentStatus::Failed;
-                payment.reason = Some(reason.to_owned());
+                payment.reason = Some(reason);
             }
         }
         payment.settled_at_ms = Some(now);
@@ -471,7 +532,9 @@ impl Engine {
                 id: self.next_outbox,
                 reference_id: id,
                 url: url.clone(),
-                method: self.settings.callback_method,
+                method: payment
+                    .callback_method
+                    .unwrap_or(self.settings.callback_method),
                 body: (self.render)(&payment),
                 attempts: 0,
                 next_attempt_at_ms: now,
@@ -488,7 +551,7 @@ impl Engine {
         post: bool,
         reference_id: Uuid,
         now: i64,
-    ) -> Result<(), &'static str> {
+    ) -> Result<(), String> {
         let result = if post {
             self.ledger.post_pending(TransferId(transfer))
         } else {
@@ -505,7 +568,7 @@ impl Engine {
             }
             Err(e) => {
                 tracing::error!(error = %e, transfer.reference_id = %reference_id, "pending transfer missing at settlement");
-                Err("INTERNAL_PROCESSING_ERROR")
+                Err("INTERNAL_PROCESSING_ERROR".to_owned())
             }
         }
     }
@@ -540,6 +603,15 @@ impl Engine {
         payment.notifications = *sent;
         pass.batch.payment_updates.push(update_of(&payment));
         Ok(())
+    }
+}
+
+/// What the scenario rules decide for a payment (only the sandbox has test numbers).
+fn outcome_of(environment: &str, kind: PaymentKind, product: Product, party: &Party) -> Outcome {
+    if environment == SANDBOX {
+        scenario::payment(kind, product, party)
+    } else {
+        Outcome::Succeed
     }
 }
 

@@ -50,6 +50,9 @@ pub struct PlatformConfig {
     pub settle_delay: Duration,
     /// Opening balance of a sandbox wallet on first use, in major units.
     pub opening_balance: String,
+    /// Opening float of a sandbox partner's disbursement and remittance accounts, in major
+    /// units.
+    pub partner_float: String,
     /// Method of callbacks (the platform documentation says PUT).
     pub callback_method: CallbackMethod,
     /// Most commands committed in one transaction.
@@ -62,6 +65,7 @@ impl Default for PlatformConfig {
             token_ttl: Duration::from_secs(3600),
             settle_delay: Duration::ZERO,
             opening_balance: "100000".to_owned(),
+            partner_float: "1000000".to_owned(),
             callback_method: CallbackMethod::Put,
             max_batch: 2048,
         }
@@ -196,6 +200,7 @@ impl Platform {
         let settings = EngineSettings {
             settle_delay: config.settle_delay,
             opening_balance: config.opening_balance.clone(),
+            partner_float: config.partner_float.clone(),
             callback_method: config.callback_method,
             max_batch: config.max_batch.max(1),
         };

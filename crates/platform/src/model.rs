@@ -143,22 +143,49 @@ impl KeySlot {
 pub enum PaymentKind {
     /// Collection: the payer is asked to pay the partner.
     RequestToPay,
+    /// Collection: a cash-out the payer authorises; money also flows payer → partner.
+    RequestToWithdraw,
+    /// Disbursement or remittance: the partner pays a payee.
+    Transfer,
+    /// Disbursement: the partner deposits into a payee's wallet.
+    Deposit,
+    /// Disbursement: the partner pays back (part of) a collection.
+    Refund,
 }
 
 impl PaymentKind {
-    /// The stable name used in storage and logs.
+    /// Every kind.
+    pub const ALL: [PaymentKind; 5] = [
+        PaymentKind::RequestToPay,
+        PaymentKind::RequestToWithdraw,
+        PaymentKind::Transfer,
+        PaymentKind::Deposit,
+        PaymentKind::Refund,
+    ];
+
+    /// The stable name used in storage, paths and logs.
     pub fn as_str(self) -> &'static str {
         match self {
             PaymentKind::RequestToPay => "requesttopay",
+            PaymentKind::RequestToWithdraw => "requesttowithdraw",
+            PaymentKind::Transfer => "transfer",
+            PaymentKind::Deposit => "deposit",
+            PaymentKind::Refund => "refund",
         }
     }
 
     /// Parses [`PaymentKind::as_str`].
     pub fn parse(s: &str) -> Option<PaymentKind> {
-        match s {
-            "requesttopay" => Some(PaymentKind::RequestToPay),
-            _ => None,
-        }
+        PaymentKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Money flows from the party's wallet to the partner (a collection); otherwise from the
+    /// partner to the party (a payout).
+    pub fn is_collection(self) -> bool {
+        matches!(
+            self,
+            PaymentKind::RequestToPay | PaymentKind::RequestToWithdraw
+        )
     }
 }
 
@@ -238,6 +265,10 @@ pub struct NewPayment {
     pub payer_message: Option<String>,
     pub payee_note: Option<String>,
     pub callback_url: Option<String>,
+    /// The callback method this operation uses; `None` for the platform's default.
+    pub callback_method: Option<CallbackMethod>,
+    /// For a refund: the collection it pays back.
+    pub refund_of: Option<Uuid>,
 }
 
 /// A payment and its current state.
@@ -254,8 +285,12 @@ pub struct Payment {
     pub payer_message: Option<String>,
     pub payee_note: Option<String>,
     pub callback_url: Option<String>,
+    pub callback_method: Option<CallbackMethod>,
+    pub refund_of: Option<Uuid>,
     pub status: PaymentStatus,
-    /// The failure reason code (`APPROVAL_REJECTED`, `NOT_ENOUGH_FUNDS`, …) once FAILED.
+    /// The failure reason code (`APPROVAL_REJECTED`, `NOT_ENOUGH_FUNDS`, …) once FAILED. Set
+    /// while PENDING when the outcome was already decided at acceptance (a refund larger
+    /// than what remains); dialects show it only once FAILED.
     pub reason: Option<String>,
     /// The platform's numeric transaction id once SUCCESSFUL.
     pub financial_transaction_id: Option<String>,
@@ -285,6 +320,8 @@ impl Payment {
             payer_message: new.payer_message,
             payee_note: new.payee_note,
             callback_url: new.callback_url,
+            callback_method: new.callback_method,
+            refund_of: new.refund_of,
             status: PaymentStatus::Pending,
             reason: None,
             financial_transaction_id: None,

@@ -6,7 +6,7 @@
 //! stays PENDING. Outside the sandbox (production-like environments) there are no test
 //! numbers and only the ledger decides.
 
-use crate::model::{Party, PartyIdType};
+use crate::model::{Party, PartyIdType, PaymentKind, Product};
 
 /// What the settlement worker will do with a payment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,12 +19,55 @@ pub enum Outcome {
     StayPending,
 }
 
+/// The sandbox outcome of a payment, by operation (the columns of reference §10.3).
+pub fn payment(kind: PaymentKind, product: Product, party: &Party) -> Outcome {
+    match kind {
+        PaymentKind::RequestToPay | PaymentKind::RequestToWithdraw => request_to_pay(party),
+        PaymentKind::Deposit => match request_to_pay(party) {
+            Outcome::StayPending => Outcome::Succeed,
+            other => other,
+        },
+        PaymentKind::Transfer => transfer(product, party),
+        // The payee of a refund is the payer of a successful collection, never a test
+        // number that fails; refunds are decided by the ledger and the original payment.
+        PaymentKind::Refund => Outcome::Succeed,
+    }
+}
+
+fn test_suffix(party: &Party) -> Option<&str> {
+    (party.id_type == PartyIdType::Msisdn)
+        .then(|| party.id.strip_prefix("467331234"))
+        .flatten()
+}
+
+/// The transfer column: disbursement and remittance transfers to a test payee.
+fn transfer(product: Product, payee: &Party) -> Outcome {
+    let Some(suffix) = test_suffix(payee) else {
+        return Outcome::Succeed;
+    };
+    match suffix {
+        "50" | "62" => Outcome::Fail("INTERNAL_PROCESSING_ERROR"),
+        "51" => Outcome::Fail("APPROVAL_REJECTED"),
+        "52" => Outcome::Fail("EXPIRED"),
+        "53" => Outcome::Fail("ONGOING"),
+        "54" if product == Product::Remittance => Outcome::Fail("PAYEE_DELAYED"),
+        "54" => Outcome::Fail("PAYER_DELAYED"),
+        "55" => Outcome::Fail("NOT_ENOUGH_FUNDS"),
+        "56" => Outcome::Fail("PAYER_LIMIT_REACHED"),
+        "57" => Outcome::Fail("PAYEE_NOT_FOUND"),
+        "58" => Outcome::Fail("NOT_ALLOWED"),
+        "59" => Outcome::Fail("NOT_ALLOWED_TARGET_ENVIRONMENT"),
+        "60" => Outcome::Fail("INVALID_CALLBACK_URL_HOST"),
+        "61" => Outcome::Fail("INVALID_CURRENCY"),
+        "63" => Outcome::Fail("SERVICE_UNAVAILABLE"),
+        "64" => Outcome::StayPending,
+        _ => Outcome::Succeed,
+    }
+}
+
 /// The request-to-pay outcome for a payer in the sandbox.
 pub fn request_to_pay(payer: &Party) -> Outcome {
-    if payer.id_type != PartyIdType::Msisdn {
-        return Outcome::Succeed;
-    }
-    let Some(suffix) = payer.id.strip_prefix("467331234") else {
+    let Some(suffix) = test_suffix(payer) else {
         return Outcome::Succeed;
     };
     match suffix {
@@ -116,6 +159,28 @@ mod tests {
             Outcome::Fail("COULD_NOT_PERFORM_TRANSACTION")
         );
         assert_eq!(request_to_pay(&msisdn("46733123464")), Outcome::StayPending);
+    }
+
+    #[test]
+    fn transfers_use_their_own_column() {
+        let p = msisdn("46733123455");
+        assert_eq!(
+            payment(PaymentKind::Transfer, Product::Disbursement, &p),
+            Outcome::Fail("NOT_ENOUGH_FUNDS")
+        );
+        assert_eq!(
+            payment(PaymentKind::Deposit, Product::Disbursement, &p),
+            Outcome::Fail("PAYER_NOT_FOUND")
+        );
+        let delayed = msisdn("46733123454");
+        assert_eq!(
+            payment(PaymentKind::Transfer, Product::Remittance, &delayed),
+            Outcome::Fail("PAYEE_DELAYED")
+        );
+        assert_eq!(
+            payment(PaymentKind::Transfer, Product::Disbursement, &delayed),
+            Outcome::Fail("PAYER_DELAYED")
+        );
     }
 
     #[test]

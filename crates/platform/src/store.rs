@@ -154,6 +154,8 @@ pub trait Journal: Send + 'static {
     fn api_user_exists(&mut self, id: &Uuid) -> Result<bool, StoreError>;
     /// A committed payment, for changes to settled payments (delivery notifications).
     fn payment(&mut self, id: &Uuid) -> Result<Option<Payment>, StoreError>;
+    /// The amount of the refunds of a payment that have not failed (committed).
+    fn refunded_total(&mut self, original: &Uuid) -> Result<i64, StoreError>;
     /// Writes the batch atomically and durably; nothing of it is visible on error.
     fn commit(&mut self, batch: &Batch) -> Result<(), StoreError>;
 }

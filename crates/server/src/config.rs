@@ -37,7 +37,10 @@ pub struct ServeArgs {
     /// Opening balance of a sandbox wallet on first use, in major units [default: 100000]
     #[arg(long, env = "MKOBA_OPENING_BALANCE")]
     pub opening_balance: Option<String>,
-    /// Callback HTTP method, PUT or POST [default: PUT]
+    /// Opening float of a sandbox partner's disbursement and remittance accounts, in major units [default: 1000000]
+    #[arg(long, env = "MKOBA_PARTNER_FLOAT")]
+    pub partner_float: Option<String>,
+    /// Callback HTTP method where the definitions give none, PUT or POST [default: PUT]
     #[arg(long, env = "MKOBA_CALLBACK_METHOD")]
     pub callback_method: Option<String>,
     /// Callback retry delays in seconds, comma-separated (empty: one attempt) [default: none]
@@ -63,6 +66,7 @@ pub struct FileConfig {
     pub token_ttl_secs: Option<u64>,
     pub settle_delay_ms: Option<u64>,
     pub opening_balance: Option<String>,
+    pub partner_float: Option<String>,
     pub callback_method: Option<String>,
     pub callback_retry_secs: Option<Vec<u64>>,
     pub callback_timeout_ms: Option<u64>,
@@ -119,6 +123,12 @@ impl Settings {
             mkoba_ledger::Money::parse_positive(&v, eur)
                 .with_context(|| format!("opening_balance {v:?}"))?;
             s.platform.opening_balance = v;
+        }
+        if let Some(v) = pick!(partner_float) {
+            let eur = mkoba_ledger::Currency::parse("EUR").expect("valid code");
+            mkoba_ledger::Money::parse_positive(&v, eur)
+                .with_context(|| format!("partner_float {v:?}"))?;
+            s.platform.partner_float = v;
         }
         if let Some(v) = pick!(callback_method) {
             s.platform.callback_method = CallbackMethod::parse(&v)

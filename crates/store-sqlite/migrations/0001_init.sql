@@ -74,6 +74,8 @@ CREATE TABLE payments (
     payer_message TEXT,
     payee_note TEXT,
     callback_url TEXT,
+    callback_method TEXT,
+    refund_of TEXT,
     status TEXT NOT NULL,
     reason TEXT,
     financial_transaction_id TEXT,
@@ -84,6 +86,7 @@ CREATE TABLE payments (
     notifications INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX payments_pending ON payments (status) WHERE status = 'PENDING';
+CREATE INDEX payments_by_refund_of ON payments (refund_of) WHERE refund_of IS NOT NULL;
 
 CREATE TABLE outbox (
     id INTEGER PRIMARY KEY,

@@ -129,7 +129,8 @@ impl SqliteReader {
 
 const PAYMENT_COLUMNS: &str = "reference_id, kind, product, api_user, environment, amount_minor, currency, \
      external_id, party_type, party_id, payer_message, payee_note, callback_url, status, reason, \
-     financial_transaction_id, created_at_ms, settled_at_ms, settle_at_ms, transfer_id, notifications";
+     financial_transaction_id, created_at_ms, settled_at_ms, settle_at_ms, transfer_id, notifications, \
+     callback_method, refund_of";
 
 fn bad(what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -179,6 +180,14 @@ fn payment_row(row: &Row<'_>) -> rusqlite::Result<Payment> {
         settle_at_ms: row.get(18)?,
         transfer_id: row.get::<_, Option<i64>>(19)?.map(|t| t as u64),
         notifications: row.get(20)?,
+        callback_method: match row.get::<_, Option<String>>(21)? {
+            Some(m) => Some(CallbackMethod::parse(&m).ok_or_else(|| bad("method", &m))?),
+            None => None,
+        },
+        refund_of: match row.get::<_, Option<String>>(22)? {
+            Some(r) => Some(Uuid::parse_str(&r).map_err(|_| bad("uuid", &r))?),
+            None => None,
+        },
     })
 }
 
@@ -334,6 +343,15 @@ impl Journal for SqliteJournal {
         read_payment(&self.conn, id).map_err(err)
     }
 
+    fn refunded_total(&mut self, original: &Uuid) -> Result<i64, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT COALESCE(SUM(amount_minor), 0) FROM payments WHERE refund_of = ?1 AND status != 'FAILED'",
+            )
+            .and_then(|mut s| s.query_row([original.to_string()], |r| r.get(0)))
+            .map_err(err)
+    }
+
     fn commit(&mut self, b: &Batch) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(err)?;
         write_batch(&tx, b).map_err(err)?;
@@ -423,7 +441,7 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
     }
     for p in &b.new_payments {
         tx.prepare_cached(&format!(
-            "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
+            "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
         ))?
         .execute(params![
             p.reference_id.to_string(),
@@ -446,7 +464,9 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
             p.settled_at_ms,
             p.settle_at_ms,
             p.transfer_id.map(|t| t as i64),
-            p.notifications
+            p.notifications,
+            p.callback_method.map(|m| m.as_str()),
+            p.refund_of.map(|r| r.to_string())
         ])?;
     }
     for u in &b.payment_updates {

@@ -1,0 +1,129 @@
+//! Every money-moving operation: request-to-pay and request-to-withdraw (collection),
+//! transfer, deposit and refund (disbursement), transfer (remittance), and their statuses.
+//!
+//! They share one shape (reference §4–6): a creating POST with `X-Reference-Id` and an
+//! optional `X-Callback-Url` answered 202, then `GET …/{referenceId}` for the status. What
+//! differs is the party field (`payer` for collections, `payee` for payouts, none for a
+//! refund, whose payee is the original payer) and the callback method of the version.
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mkoba_platform::CreateError;
+use mkoba_platform::model::{CallbackMethod, NewPayment, PaymentKind, Product, SubscriptionKey};
+
+use crate::error::{MomoError, json};
+use crate::{MomoState, environment_currency, status_value, validate};
+
+/// One creating operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Operation {
+    pub product: Product,
+    pub kind: PaymentKind,
+    /// The callback method the definitions give for this version (`None`: the platform's
+    /// configured default, PUT unless changed).
+    pub callback_method: Option<CallbackMethod>,
+}
+
+/// A creating POST's answer: 202 with an empty body and `Content-Length: 0`.
+pub(crate) fn accepted() -> Response {
+    let mut r = StatusCode::ACCEPTED.into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    r
+}
+
+/// `POST /{product}/v{1,2}_0/{operation}`.
+pub async fn create(
+    state: MomoState,
+    subscription: SubscriptionKey,
+    headers: HeaderMap,
+    body: Bytes,
+    op: Operation,
+) -> Result<Response, MomoError> {
+    let user = crate::auth::bearer_user(&state, &headers, op.product, &subscription)?;
+    validate::target_environment(&headers, &user)?;
+    let reference_id = validate::x_reference_id(&headers)?;
+    let callback_url = validate::callback_url(&headers, &user)?;
+    let body = validate::json_body(&body)?;
+    let amount_text = validate::required(&body, "amount")?;
+    let currency = validate::currency(&validate::required(&body, "currency")?)?;
+    let external_id = validate::string_field(&body, "externalId")?;
+    let payer_message = validate::free_text(&body, "payerMessage")?;
+    let payee_note = validate::free_text(&body, "payeeNote")?;
+    let (party, refund_of) = match op.kind {
+        PaymentKind::RequestToPay | PaymentKind::RequestToWithdraw => {
+            (validate::party(&body, "payer")?, None)
+        }
+        PaymentKind::Transfer | PaymentKind::Deposit => (validate::party(&body, "payee")?, None),
+        PaymentKind::Refund => {
+            let original = validate::required(&body, "referenceIdToRefund")?;
+            let original = validate::reference_id(&original, "referenceIdToRefund")?;
+            // The payee of a refund is the payer of the collection it refunds; whether the
+            // amount is still refundable is decided by the writer, race-free.
+            let payment = state
+                .platform
+                .payment(&original)?
+                .filter(|p| p.api_user == user.id && p.kind.is_collection())
+                .ok_or(MomoError::Platform(
+                    StatusCode::NOT_FOUND,
+                    "RESOURCE_NOT_FOUND",
+                ))?;
+            (payment.party, Some(original))
+        }
+    };
+    let amount = validate::amount(&amount_text, currency)?;
+    validate::check_currency(currency, environment_currency(&user.target_environment))?;
+    let payment = NewPayment {
+        reference_id,
+        kind: op.kind,
+        product: op.product,
+        api_user: user.id,
+        environment: user.target_environment.clone(),
+        amount,
+        external_id,
+        party,
+        payer_message,
+        payee_note,
+        callback_url,
+        callback_method: op.callback_method,
+        refund_of,
+    };
+    match state.platform.create_payment(payment).await {
+        Ok(()) => {
+            tracing::debug!(transfer.reference_id = %reference_id, kind = op.kind.as_str(), "payment accepted");
+            Ok(accepted())
+        }
+        Err(CreateError::Duplicate) => Err(MomoError::Platform(
+            StatusCode::CONFLICT,
+            "RESOURCE_ALREADY_EXIST",
+        )),
+        Err(_) => Err(MomoError::Internal),
+    }
+}
+
+/// `GET /{product}/v1_0/{operation}/{referenceId}`.
+pub async fn status(
+    state: MomoState,
+    subscription: SubscriptionKey,
+    headers: HeaderMap,
+    reference_id: String,
+    product: Product,
+    kind: PaymentKind,
+) -> Result<Response, MomoError> {
+    let user = crate::auth::bearer_user(&state, &headers, product, &subscription)?;
+    validate::target_environment(&headers, &user)?;
+    let reference_id = validate::reference_id(&reference_id, "referenceId")?;
+    let payment = state
+        .platform
+        .payment(&reference_id)?
+        .filter(|p| p.api_user == user.id && p.kind == kind && p.product == product)
+        .ok_or(MomoError::Platform(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_NOT_FOUND",
+        ))?;
+    Ok(json(
+        StatusCode::OK,
+        &status_value(&payment, state.config.reason_format),
+    ))
+}
