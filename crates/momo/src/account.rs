@@ -30,10 +30,15 @@ fn balance_of(
         None => validate::currency(allowed)?,
     };
     validate::check_currency(currency, allowed)?;
-    let available = state
-        .platform
-        .partner_account(user.id, product, currency)?
-        .map_or(0, |a| a.available());
+    let available = match state.platform.partner_account(user.id, product, currency)? {
+        Some(account) => account.available(),
+        // Not opened yet: in the sandbox, payout accounts open with the configured float.
+        None if user.target_environment == SANDBOX && product != Product::Collection => {
+            Money::parse_positive(&state.platform.config().partner_float, currency)
+                .map_or(0, |m| m.minor())
+        }
+        None => 0,
+    };
     Ok(json(
         StatusCode::OK,
         &Balance {

@@ -5,6 +5,7 @@ mod callbacks;
 mod crash;
 mod helpers;
 mod mtn_momo_npm;
+mod payouts;
 mod provisioning;
 mod request_to_pay;
 mod token;

@@ -1,0 +1,519 @@
+//! Disbursement, remittance and request-to-withdraw over HTTP, checked against the ledger.
+
+use uuid::Uuid;
+
+use crate::helpers::{Partner, Resp, Sink, TestApp, rtp_body, wait_for};
+
+/// A partner with tokens for every product.
+struct Tokens {
+    partner: Partner,
+    disbursement: String,
+    remittance: String,
+}
+
+async fn tokens(app: &TestApp, callback_host: &str) -> Tokens {
+    let partner = app.partner(callback_host).await;
+    let disbursement = app.token("disbursement", partner.user, &partner.key).await;
+    let remittance = app.token("remittance", partner.user, &partner.key).await;
+    Tokens {
+        partner,
+        disbursement,
+        remittance,
+    }
+}
+
+impl Tokens {
+    fn of(&self, product: &str) -> &str {
+        match product {
+            "collection" => &self.partner.token,
+            "disbursement" => &self.disbursement,
+            _ => &self.remittance,
+        }
+    }
+}
+
+async fn post(
+    app: &TestApp,
+    t: &Tokens,
+    product: &str,
+    path: &str,
+    reference: Uuid,
+    body: &str,
+    extra: &[(&str, &str)],
+) -> Resp {
+    let bearer = format!("Bearer {}", t.of(product));
+    let reference = reference.to_string();
+    let mut headers = vec![
+        ("Ocp-Apim-Subscription-Key", app.key(product)),
+        ("Authorization", bearer.as_str()),
+        ("X-Target-Environment", "sandbox"),
+        ("X-Reference-Id", reference.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    headers.extend_from_slice(extra);
+    app.send("POST", &format!("/{product}{path}"), &headers, Some(body))
+        .await
+}
+
+async fn get(app: &TestApp, t: &Tokens, product: &str, path: &str) -> Resp {
+    let bearer = format!("Bearer {}", t.of(product));
+    app.send(
+        "GET",
+        &format!("/{product}{path}"),
+        &[
+            ("Ocp-Apim-Subscription-Key", app.key(product)),
+            ("Authorization", &bearer),
+            ("X-Target-Environment", "sandbox"),
+        ],
+        None,
+    )
+    .await
+}
+
+async fn final_status(
+    app: &TestApp,
+    t: &Tokens,
+    product: &str,
+    kind: &str,
+    reference: Uuid,
+) -> serde_json::Value {
+    wait_for(|| async {
+        let r = get(app, t, product, &format!("/v1_0/{kind}/{reference}")).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        (v["status"] != "PENDING").then_some(v)
+    })
+    .await
+}
+
+async fn balance(app: &TestApp, t: &Tokens, product: &str) -> String {
+    let r = get(app, t, product, "/v1_0/account/balance").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["availableBalance"].as_str().unwrap().to_owned()
+}
+
+fn payee_body(amount: &str, msisdn: &str) -> String {
+    format!(
+        r#"{{"amount":"{amount}","currency":"EUR","externalId":"pay-{msisdn}","payee":{{"partyIdType":"MSISDN","partyId":"{msisdn}"}},"payerMessage":"Salary","payeeNote":"Salary"}}"#
+    )
+}
+
+fn wallet_minor(app: &TestApp, msisdn: &str) -> i64 {
+    app.running
+        .platform
+        .wallet(
+            &format!("MSISDN:{msisdn}"),
+            mkoba_ledger::Currency::parse("EUR").unwrap(),
+        )
+        .unwrap()
+        .map_or(0, |a| a.available())
+}
+
+#[tokio::test]
+async fn a_disbursement_transfer_pays_out_of_the_partners_float() {
+    let app = TestApp::spawn().await;
+    let t = tokens(&app, "clinic.com").await;
+    assert_eq!(
+        balance(&app, &t, "disbursement").await,
+        "1000000",
+        "the float, before the first payout"
+    );
+    let reference = Uuid::new_v4();
+    let r = post(
+        &app,
+        &t,
+        "disbursement",
+        "/v1_0/transfer",
+        reference,
+        &payee_body("250", "256781234567"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert!(r.body.is_empty());
+    let v = final_status(&app, &t, "disbursement", "transfer", reference).await;
+    assert_eq!(v["status"], "SUCCESSFUL", "{v}");
+    assert_eq!(v["payee"]["partyId"], "256781234567");
+    assert!(v.get("payer").is_none());
+    assert_eq!(v["financialTransactionId"].as_str().unwrap().len(), 10);
+    assert_eq!(balance(&app, &t, "disbursement").await, "999750");
+    assert_eq!(wallet_minor(&app, "256781234567"), (100_000 + 250) * 100);
+    // The status belongs to the transfer operation only.
+    assert_eq!(
+        get(
+            &app,
+            &t,
+            "disbursement",
+            &format!("/v1_0/deposit/{reference}")
+        )
+        .await
+        .status,
+        404
+    );
+    assert_eq!(
+        get(
+            &app,
+            &t,
+            "remittance",
+            &format!("/v1_0/transfer/{reference}")
+        )
+        .await
+        .status,
+        404
+    );
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn a_transfer_beyond_the_float_fails_with_not_enough_funds() {
+    let app = TestApp::spawn_with(|s| s.platform.partner_float = "100".to_owned()).await;
+    let t = tokens(&app, "clinic.com").await;
+    let big = Uuid::new_v4();
+    post(
+        &app,
+        &t,
+        "disbursement",
+        "/v1_0/transfer",
+        big,
+        &payee_body("100.01", "256781111111"),
+        &[],
+    )
+    .await;
+    let v = final_status(&app, &t, "disbursement", "transfer", big).await;
+    assert_eq!(
+        (v["status"].as_str(), v["reason"].as_str()),
+        (Some("FAILED"), Some("NOT_ENOUGH_FUNDS"))
+    );
+    let ok = Uuid::new_v4();
+    post(
+        &app,
+        &t,
+        "disbursement",
+        "/v1_0/transfer",
+        ok,
+        &payee_body("100", "256781111111"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        final_status(&app, &t, "disbursement", "transfer", ok).await["status"],
+        "SUCCESSFUL"
+    );
+    assert_eq!(balance(&app, &t, "disbursement").await, "0");
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn transfer_test_numbers_follow_the_transfer_column() {
+    let app = TestApp::spawn().await;
+    let t = tokens(&app, "clinic.com").await;
+    for (product, msisdn, reason) in [
+        ("disbursement", "46733123455", "NOT_ENOUGH_FUNDS"),
+        ("disbursement", "46733123457", "PAYEE_NOT_FOUND"),
+        ("disbursement", "46733123454", "PAYER_DELAYED"),
+        ("remittance", "46733123454", "PAYEE_DELAYED"),
+        ("remittance", "46733123456", "PAYER_LIMIT_REACHED"),
+    ] {
+        let reference = Uuid::new_v4();
+        assert_eq!(
+            post(
+                &app,
+                &t,
+                product,
+                "/v1_0/transfer",
+                reference,
+                &payee_body("1", msisdn),
+                &[]
+            )
+            .await
+            .status,
+            202
+        );
+        let v = final_status(&app, &t, product, "transfer", reference).await;
+        assert_eq!(
+            (v["status"].as_str(), v["reason"].as_str()),
+            (Some("FAILED"), Some(reason)),
+            "{product} {msisdn}"
+        );
+    }
+    assert_eq!(balance(&app, &t, "disbursement").await, "1000000");
+}
+
+#[tokio::test]
+async fn a_remittance_transfer_moves_money_from_the_remittance_account() {
+    let app = TestApp::spawn().await;
+    let t = tokens(&app, "clinic.com").await;
+    let reference = Uuid::new_v4();
+    post(
+        &app,
+        &t,
+        "remittance",
+        "/v1_0/transfer",
+        reference,
+        &payee_body("75.5", "256782222222"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        final_status(&app, &t, "remittance", "transfer", reference).await["status"],
+        "SUCCESSFUL"
+    );
+    assert_eq!(balance(&app, &t, "remittance").await, "999924.5");
+    assert_eq!(balance(&app, &t, "disbursement").await, "1000000");
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn deposit_and_withdraw_versions_call_back_with_their_documented_methods() {
+    let app = TestApp::spawn().await;
+    let sink = Sink::start(200).await;
+    let t = tokens(&app, "127.0.0.1").await;
+    let cases = [
+        (
+            "disbursement",
+            "/v1_0/deposit",
+            "POST",
+            payee_body("5", "256783333333"),
+        ),
+        (
+            "disbursement",
+            "/v2_0/deposit",
+            "PUT",
+            payee_body("5", "256783333333"),
+        ),
+        (
+            "collection",
+            "/v1_0/requesttowithdraw",
+            "POST",
+            rtp_body("5", "256783333334"),
+        ),
+        (
+            "collection",
+            "/v2_0/requesttowithdraw",
+            "PUT",
+            rtp_body("5", "256783333334"),
+        ),
+    ];
+    for (product, path, method, body) in &cases {
+        let reference = Uuid::new_v4();
+        let url = sink.url(&format!("/cb/{reference}"));
+        let r = post(
+            &app,
+            &t,
+            product,
+            path,
+            reference,
+            body,
+            &[("X-Callback-Url", &url)],
+        )
+        .await;
+        assert_eq!(r.status, 202, "{path}: {}", r.text());
+        let got = sink
+            .wait_for(1)
+            .await
+            .into_iter()
+            .find(|c| c.path.ends_with(&reference.to_string()));
+        let got = match got {
+            Some(g) => g,
+            None => {
+                wait_for(|| async {
+                    sink.all()
+                        .into_iter()
+                        .find(|c| c.path.ends_with(&reference.to_string()))
+                })
+                .await
+            }
+        };
+        assert_eq!(&got.method, method, "{path}");
+        assert!(
+            got.body.contains(r#""status":"SUCCESSFUL""#),
+            "{path}: {}",
+            got.body
+        );
+        let kind = path.rsplit('/').next().unwrap();
+        let status = get(&app, &t, product, &format!("/v1_0/{kind}/{reference}")).await;
+        assert_eq!(status.text(), got.body, "{path}");
+    }
+    // The withdrawals went into the collection account.
+    assert_eq!(app.balance(&t.partner).await, "10");
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn refunds_pay_back_a_collection_and_never_more_than_it_moved() {
+    let app = TestApp::spawn().await;
+    let t = tokens(&app, "clinic.com").await;
+    let payer = "256784444444";
+    let collection = Uuid::new_v4();
+    app.request_to_pay(&t.partner, collection, &rtp_body("100", payer), &[])
+        .await;
+    assert_eq!(
+        app.final_status(&t.partner, collection).await["status"],
+        "SUCCESSFUL"
+    );
+    let after_payment = wallet_minor(&app, payer);
+    let refund = |amount: &str| {
+        format!(
+            r#"{{"amount":"{amount}","currency":"EUR","externalId":"refund","payerMessage":"Sorry","payeeNote":"Refund","referenceIdToRefund":"{collection}"}}"#
+        )
+    };
+    let first = Uuid::new_v4();
+    assert_eq!(
+        post(
+            &app,
+            &t,
+            "disbursement",
+            "/v2_0/refund",
+            first,
+            &refund("60"),
+            &[]
+        )
+        .await
+        .status,
+        202
+    );
+    let v = final_status(&app, &t, "disbursement", "refund", first).await;
+    assert_eq!(v["status"], "SUCCESSFUL", "{v}");
+    assert_eq!(v["payee"]["partyId"], payer);
+    let too_much = Uuid::new_v4();
+    assert_eq!(
+        post(
+            &app,
+            &t,
+            "disbursement",
+            "/v1_0/refund",
+            too_much,
+            &refund("50"),
+            &[]
+        )
+        .await
+        .status,
+        202
+    );
+    let v = final_status(&app, &t, "disbursement", "refund", too_much).await;
+    assert_eq!(
+        (v["status"].as_str(), v["reason"].as_str()),
+        (Some("FAILED"), Some("NOT_ALLOWED"))
+    );
+    let rest = Uuid::new_v4();
+    post(
+        &app,
+        &t,
+        "disbursement",
+        "/v1_0/refund",
+        rest,
+        &refund("40"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        final_status(&app, &t, "disbursement", "refund", rest).await["status"],
+        "SUCCESSFUL"
+    );
+    assert_eq!(wallet_minor(&app, payer), after_payment + 10_000);
+    assert_eq!(balance(&app, &t, "disbursement").await, "999900");
+
+    // Unknown originals are refused at once; a failed collection cannot be refunded.
+    let body = refund("1").replace(&collection.to_string(), &Uuid::new_v4().to_string());
+    let r = post(
+        &app,
+        &t,
+        "disbursement",
+        "/v1_0/refund",
+        Uuid::new_v4(),
+        &body,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (404, Some("RESOURCE_NOT_FOUND"))
+    );
+    let r = post(
+        &app,
+        &t,
+        "disbursement",
+        "/v1_0/refund",
+        Uuid::new_v4(),
+        r#"{"amount":"1","currency":"EUR"}"#,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    let failed = Uuid::new_v4();
+    app.request_to_pay(&t.partner, failed, &rtp_body("5", "46733123451"), &[])
+        .await;
+    app.final_status(&t.partner, failed).await;
+    let reference = Uuid::new_v4();
+    let body = refund("1").replace(&collection.to_string(), &failed.to_string());
+    post(
+        &app,
+        &t,
+        "disbursement",
+        "/v1_0/refund",
+        reference,
+        &body,
+        &[],
+    )
+    .await;
+    let v = final_status(&app, &t, "disbursement", "refund", reference).await;
+    assert_eq!(
+        (v["status"].as_str(), v["reason"].as_str()),
+        (Some("FAILED"), Some("NOT_ALLOWED"))
+    );
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn concurrent_refunds_cannot_exceed_the_original() {
+    let app = TestApp::spawn().await;
+    let t = tokens(&app, "clinic.com").await;
+    let collection = Uuid::new_v4();
+    app.request_to_pay(&t.partner, collection, &rtp_body("10", "256785555555"), &[])
+        .await;
+    app.final_status(&t.partner, collection).await;
+    let body = format!(r#"{{"amount":"3","currency":"EUR","referenceIdToRefund":"{collection}"}}"#);
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let (http, base, token, key, body) = (
+            app.http.clone(),
+            app.base.clone(),
+            t.disbursement.clone(),
+            app.key("disbursement").to_owned(),
+            body.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let reference = Uuid::new_v4();
+            let r = http
+                .send(
+                    "POST",
+                    &format!("{base}/disbursement/v1_0/refund"),
+                    &[
+                        ("Ocp-Apim-Subscription-Key", key.as_str()),
+                        ("Authorization", &format!("Bearer {token}")),
+                        ("X-Target-Environment", "sandbox"),
+                        ("X-Reference-Id", &reference.to_string()),
+                    ],
+                    Some(&body),
+                )
+                .await;
+            assert_eq!(r.status, 202);
+            reference
+        }));
+    }
+    let mut successful = 0;
+    for task in tasks {
+        let reference = task.await.unwrap();
+        if final_status(&app, &t, "disbursement", "refund", reference).await["status"]
+            == "SUCCESSFUL"
+        {
+            successful += 1;
+        }
+    }
+    assert_eq!(
+        successful, 3,
+        "3 × 3 EUR fit into 10 EUR, a fourth does not"
+    );
+    assert_eq!(balance(&app, &t, "disbursement").await, "999991");
+    app.assert_ledger_balanced().await;
+}
