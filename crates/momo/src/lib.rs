@@ -9,6 +9,7 @@
 mod account;
 mod auth;
 mod collection;
+mod consent;
 pub mod error;
 pub mod extract;
 mod payments;
@@ -200,6 +201,7 @@ fn product_routes(state: &MomoState, product: Product) -> Router<MomoState> {
             "/v1_0/accountholder/{type}/{id}/basicuserinfo",
             get(account::get_basic_userinfo),
         );
+    r = r.merge(consent::routes());
     let mut status_paths = Vec::new();
     for (path, kind, callback_method) in payment_operations(product) {
         r = r.route(

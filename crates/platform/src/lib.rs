@@ -339,6 +339,21 @@ impl Platform {
         self.inner.signer.verify(token, product, now_ms())
     }
 
+    /// Signs claims for a purpose (see [`TokenSigner::sign_claims`]); verifiable by every
+    /// node sharing the database.
+    pub fn sign_claims(&self, purpose: &str, claims: &serde_json::Value) -> String {
+        self.inner.signer.sign_claims(purpose, claims)
+    }
+
+    /// Verifies a token made by [`Platform::sign_claims`] for the same purpose.
+    pub fn verify_claims(
+        &self,
+        purpose: &str,
+        token: &str,
+    ) -> Result<serde_json::Value, TokenError> {
+        self.inner.signer.verify_claims(purpose, token)
+    }
+
     /// Accepts a payment durably: returns once it is committed.
     pub async fn create_payment(&self, payment: NewPayment) -> Result<(), CreateError> {
         self.call(

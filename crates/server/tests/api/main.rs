@@ -2,6 +2,8 @@
 
 mod account;
 mod callbacks;
+mod conformance;
+mod consent;
 mod crash;
 mod helpers;
 mod mtn_momo_npm;

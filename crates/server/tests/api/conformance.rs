@@ -1,0 +1,1 @@
+//! Conformance with MTN's OpenAPI definitions (being written).

@@ -1,0 +1,1 @@
+//! The consent flow over HTTP (being written).
