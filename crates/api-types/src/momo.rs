@@ -86,6 +86,91 @@ pub struct TransferResult {
     pub reason: Option<Reason>,
 }
 
+/// The fields of a remittance cash transfer beyond amount, currency, payee, externalId and
+/// the two messages (`CashTransfer` in the remittance definition; `orginatingCountry` is
+/// spelt as the definition spells it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CashTransferDetails {
+    #[serde(
+        rename = "orginatingCountry",
+        alias = "originatingCountry",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub orginating_country: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_amount: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_currency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_identification_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_identification_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_identity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_first_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_sur_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_language_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_msisdn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_gender: Option<String>,
+}
+
+/// Status of a cash transfer (`GET /remittance/v2_0/cashtransfer/{referenceId}`) and the
+/// body of its callback, in the definition's field order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CashTransferResult {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub financial_transaction_id: Option<String>,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    pub amount: String,
+    pub currency: String,
+    pub payee: Party,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    #[serde(
+        rename = "orginatingCountry",
+        alias = "originatingCountry",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub orginating_country: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_amount: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_currency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payee_note: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_identification_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_identification_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_identity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_first_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_sur_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_language_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_msisdn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_gender: Option<String>,
+}
+
 /// The wallet platform's error body: `{"code":"…","message":"…"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorReason {

@@ -25,7 +25,8 @@ use axum::http::HeaderMap;
 use axum::routing::{MethodRouter, get, post};
 use axum::{Extension, Router, middleware};
 use mkoba_api_types::momo::{
-    ErrorReason, Party as WireParty, Reason, RequestToPayResult, TransferResult,
+    CashTransferDetails, CashTransferResult, ErrorReason, Party as WireParty, Reason,
+    RequestToPayResult, TransferResult,
 };
 use mkoba_platform::model::{
     CallbackMethod, Payment, PaymentKind, PaymentStatus, Product, SubscriptionKey,
@@ -94,6 +95,36 @@ pub fn status_value(p: &Payment, format: ReasonFormat) -> StatusBody {
                 message: error::message_for(code).to_owned(),
             }),
         });
+    if p.kind == PaymentKind::CashTransfer {
+        let d: CashTransferDetails = p
+            .details
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or_default();
+        return StatusBody::CashTransfer(Box::new(CashTransferResult {
+            financial_transaction_id: p.financial_transaction_id.clone(),
+            status: p.status.as_str().to_owned(),
+            reason,
+            amount: p.amount.to_decimal_string(),
+            currency: p.currency().to_string(),
+            payee: party,
+            external_id: p.external_id.clone(),
+            orginating_country: d.orginating_country,
+            original_amount: d.original_amount,
+            original_currency: d.original_currency,
+            payer_message: p.payer_message.clone(),
+            payee_note: p.payee_note.clone(),
+            payer_identification_type: d.payer_identification_type,
+            payer_identification_number: d.payer_identification_number,
+            payer_identity: d.payer_identity,
+            payer_first_name: d.payer_first_name,
+            payer_sur_name: d.payer_sur_name,
+            payer_language_code: d.payer_language_code,
+            payer_email: d.payer_email,
+            payer_msisdn: d.payer_msisdn,
+            payer_gender: d.payer_gender,
+        }));
+    }
     if p.kind.is_collection() {
         StatusBody::Collection(RequestToPayResult {
             financial_transaction_id: p.financial_transaction_id.clone(),
@@ -127,6 +158,7 @@ pub fn status_value(p: &Payment, format: ReasonFormat) -> StatusBody {
 pub enum StatusBody {
     Collection(RequestToPayResult),
     Payout(TransferResult),
+    CashTransfer(Box<CashTransferResult>),
 }
 
 /// The renderer the platform uses for callback bodies.
@@ -159,14 +191,14 @@ fn status_route(product: Product, kind: PaymentKind) -> MethodRouter<MomoState> 
     )
 }
 
-/// The payment operations of a product: `(create path, status path, kind, callback method)`
-/// per definition. V1 of withdraw, deposit and refund call back with POST, V2 with PUT
+/// The payment operations of a product: `(create path, kind, callback method)` per
+/// definition; the status path is [`status_path`]. V1 of withdraw, deposit and refund call back with POST, V2 with PUT
 /// (reference §11); the others use the platform's default.
 fn payment_operations(
     product: Product,
 ) -> Vec<(&'static str, PaymentKind, Option<CallbackMethod>)> {
     use CallbackMethod::{Post, Put};
-    use PaymentKind::{Deposit, Refund, RequestToPay, RequestToWithdraw, Transfer};
+    use PaymentKind::{CashTransfer, Deposit, Refund, RequestToPay, RequestToWithdraw, Transfer};
     match product {
         Product::Collection => vec![
             ("/v1_0/requesttopay", RequestToPay, None),
@@ -180,8 +212,22 @@ fn payment_operations(
             ("/v1_0/refund", Refund, Some(Post)),
             ("/v2_0/refund", Refund, Some(Put)),
         ],
-        Product::Remittance => vec![("/v1_0/transfer", Transfer, None)],
+        Product::Remittance => vec![
+            ("/v1_0/transfer", Transfer, None),
+            ("/v2_0/cashtransfer", CashTransfer, Some(Put)),
+        ],
     }
+}
+
+/// Where the status of a kind of payment is read: `/v1_0/{kind}/{referenceId}`, except the
+/// v2-only cash transfer.
+fn status_path(kind: PaymentKind) -> String {
+    let version = if kind == PaymentKind::CashTransfer {
+        "v2_0"
+    } else {
+        "v1_0"
+    };
+    format!("/{version}/{}/{{reference_id}}", kind.as_str())
 }
 
 fn product_routes(state: &MomoState, product: Product) -> Router<MomoState> {
@@ -214,10 +260,7 @@ fn product_routes(state: &MomoState, product: Product) -> Router<MomoState> {
         );
         if !status_paths.contains(&kind) {
             status_paths.push(kind);
-            r = r.route(
-                &format!("/v1_0/{}/{{reference_id}}", kind.as_str()),
-                status_route(product, kind),
-            );
+            r = r.route(&status_path(kind), status_route(product, kind));
         }
     }
     if product == Product::Collection {

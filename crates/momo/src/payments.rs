@@ -9,6 +9,7 @@
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use mkoba_api_types::momo::CashTransferDetails;
 use mkoba_platform::CreateError;
 use mkoba_platform::model::{CallbackMethod, NewPayment, PaymentKind, Product, SubscriptionKey};
 
@@ -55,7 +56,9 @@ pub async fn create(
         PaymentKind::RequestToPay | PaymentKind::RequestToWithdraw => {
             (validate::party(&body, "payer")?, None)
         }
-        PaymentKind::Transfer | PaymentKind::Deposit => (validate::party(&body, "payee")?, None),
+        PaymentKind::Transfer | PaymentKind::Deposit | PaymentKind::CashTransfer => {
+            (validate::party(&body, "payee")?, None)
+        }
         PaymentKind::Refund => {
             let original = validate::required(&body, "referenceIdToRefund")?;
             let original = validate::reference_id(&original, "referenceIdToRefund")?;
@@ -71,6 +74,10 @@ pub async fn create(
                 ))?;
             (payment.party, Some(original))
         }
+    };
+    let details = match op.kind {
+        PaymentKind::CashTransfer => Some(cash_transfer_details(&body)?),
+        _ => None,
     };
     let amount = validate::amount(&amount_text, currency)?;
     validate::check_currency(currency, environment_currency(&user.target_environment))?;
@@ -88,6 +95,7 @@ pub async fn create(
         callback_url,
         callback_method: op.callback_method,
         refund_of,
+        details,
     };
     match state.platform.create_payment(payment).await {
         Ok(()) => {
@@ -102,7 +110,49 @@ pub async fn create(
     }
 }
 
-/// `GET /{product}/v1_0/{operation}/{referenceId}`.
+/// The identity types of ISO 20022 `PersonIdentificationType1Code` the definition allows.
+const IDENTIFICATION_TYPES: [&str; 10] = [
+    "PASS", "CPFA", "SRSSA", "NRIN", "OTHR", "DRLC", "SOCS", "AREG", "IDCD", "EMID",
+];
+
+/// A cash transfer's extra fields, validated and kept as JSON.
+fn cash_transfer_details(body: &serde_json::Value) -> Result<String, MomoError> {
+    let text = |name: &str| validate::string_field(body, name);
+    let details = CashTransferDetails {
+        orginating_country: match text("orginatingCountry")? {
+            Some(c) => Some(c),
+            None => text("originatingCountry")?,
+        },
+        original_amount: text("originalAmount")?,
+        original_currency: text("originalCurrency")?,
+        payer_identification_type: text("payerIdentificationType")?,
+        payer_identification_number: text("payerIdentificationNumber")?,
+        payer_identity: text("payerIdentity")?,
+        payer_first_name: text("payerFirstName")?,
+        payer_sur_name: text("payerSurName")?,
+        payer_language_code: text("payerLanguageCode")?,
+        payer_email: text("payerEmail")?,
+        payer_msisdn: text("payerMsisdn")?,
+        payer_gender: text("payerGender")?,
+    };
+    if let Some(t) = &details.payer_identification_type
+        && !IDENTIFICATION_TYPES.contains(&t.as_str())
+    {
+        return Err(MomoError::bad(format!(
+            "payerIdentificationType must be one of {}, got {t:?}",
+            IDENTIFICATION_TYPES.join(", ")
+        )));
+    }
+    if let Some(c) = &details.original_currency {
+        validate::currency(c)?;
+    }
+    if let (Some(a), Some(c)) = (&details.original_amount, &details.original_currency) {
+        validate::amount(a, validate::currency(c)?)?;
+    }
+    serde_json::to_string(&details).map_err(|_| MomoError::Internal)
+}
+
+/// `GET /{product}/v{1,2}_0/{operation}/{referenceId}`.
 pub async fn status(
     state: MomoState,
     subscription: SubscriptionKey,

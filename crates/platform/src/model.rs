@@ -151,16 +151,19 @@ pub enum PaymentKind {
     Deposit,
     /// Disbursement: the partner pays back (part of) a collection.
     Refund,
+    /// Remittance: a cross-border cash transfer to a payee.
+    CashTransfer,
 }
 
 impl PaymentKind {
     /// Every kind.
-    pub const ALL: [PaymentKind; 5] = [
+    pub const ALL: [PaymentKind; 6] = [
         PaymentKind::RequestToPay,
         PaymentKind::RequestToWithdraw,
         PaymentKind::Transfer,
         PaymentKind::Deposit,
         PaymentKind::Refund,
+        PaymentKind::CashTransfer,
     ];
 
     /// The stable name used in storage, paths and logs.
@@ -171,6 +174,7 @@ impl PaymentKind {
             PaymentKind::Transfer => "transfer",
             PaymentKind::Deposit => "deposit",
             PaymentKind::Refund => "refund",
+            PaymentKind::CashTransfer => "cashtransfer",
         }
     }
 
@@ -269,6 +273,9 @@ pub struct NewPayment {
     pub callback_method: Option<CallbackMethod>,
     /// For a refund: the collection it pays back.
     pub refund_of: Option<Uuid>,
+    /// Operation-specific wire fields the platform keeps but does not interpret (a cash
+    /// transfer's originating country and payer identity), as a JSON object.
+    pub details: Option<String>,
 }
 
 /// A payment and its current state.
@@ -287,6 +294,7 @@ pub struct Payment {
     pub callback_url: Option<String>,
     pub callback_method: Option<CallbackMethod>,
     pub refund_of: Option<Uuid>,
+    pub details: Option<String>,
     pub status: PaymentStatus,
     /// The failure reason code (`APPROVAL_REJECTED`, `NOT_ENOUGH_FUNDS`, …) once FAILED. Set
     /// while PENDING when the outcome was already decided at acceptance (a refund larger
@@ -322,6 +330,7 @@ impl Payment {
             callback_url: new.callback_url,
             callback_method: new.callback_method,
             refund_of: new.refund_of,
+            details: new.details,
             status: PaymentStatus::Pending,
             reason: None,
             financial_transaction_id: None,

@@ -27,7 +27,7 @@ pub fn payment(kind: PaymentKind, product: Product, party: &Party) -> Outcome {
             Outcome::StayPending => Outcome::Succeed,
             other => other,
         },
-        PaymentKind::Transfer => transfer(product, party),
+        PaymentKind::Transfer | PaymentKind::CashTransfer => transfer(product, party),
         // The payee of a refund is the payer of a successful collection, never a test
         // number that fails; refunds are decided by the ledger and the original payment.
         PaymentKind::Refund => Outcome::Succeed,

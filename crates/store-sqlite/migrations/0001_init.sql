@@ -76,6 +76,7 @@ CREATE TABLE payments (
     callback_url TEXT,
     callback_method TEXT,
     refund_of TEXT,
+    details TEXT,
     status TEXT NOT NULL,
     reason TEXT,
     financial_transaction_id TEXT,

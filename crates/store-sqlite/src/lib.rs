@@ -130,7 +130,7 @@ impl SqliteReader {
 const PAYMENT_COLUMNS: &str = "reference_id, kind, product, api_user, environment, amount_minor, currency, \
      external_id, party_type, party_id, payer_message, payee_note, callback_url, status, reason, \
      financial_transaction_id, created_at_ms, settled_at_ms, settle_at_ms, transfer_id, notifications, \
-     callback_method, refund_of";
+     callback_method, refund_of, details";
 
 fn bad(what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -188,6 +188,7 @@ fn payment_row(row: &Row<'_>) -> rusqlite::Result<Payment> {
             Some(r) => Some(Uuid::parse_str(&r).map_err(|_| bad("uuid", &r))?),
             None => None,
         },
+        details: row.get(23)?,
     })
 }
 
@@ -441,7 +442,7 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
     }
     for p in &b.new_payments {
         tx.prepare_cached(&format!(
-            "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
+            "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
         ))?
         .execute(params![
             p.reference_id.to_string(),
@@ -466,7 +467,8 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
             p.transfer_id.map(|t| t as i64),
             p.notifications,
             p.callback_method.map(|m| m.as_str()),
-            p.refund_of.map(|r| r.to_string())
+            p.refund_of.map(|r| r.to_string()),
+            p.details
         ])?;
     }
     for u in &b.payment_updates {

@@ -517,3 +517,69 @@ async fn concurrent_refunds_cannot_exceed_the_original() {
     assert_eq!(balance(&app, &t, "disbursement").await, "999991");
     app.assert_ledger_balanced().await;
 }
+
+#[tokio::test]
+async fn a_cash_transfer_keeps_its_payer_identity_and_answers_in_the_definitions_shape() {
+    let app = TestApp::spawn().await;
+    let t = tokens(&app, "127.0.0.1").await;
+    let sink = Sink::start(200).await;
+    let reference = Uuid::new_v4();
+    let body = r#"{"amount":"20","currency":"EUR","payee":{"partyIdType":"MSISDN","partyId":"256786666666"},"externalId":"ct-1","orginatingCountry":"SE","originalAmount":"230","originalCurrency":"SEK","payerMessage":"Family","payeeNote":"From Lund","payerIdentificationType":"PASS","payerIdentificationNumber":"X123","payerFirstName":"Anna","payerSurName":"Berg","payerLanguageCode":"sv","payerMsisdn":"46701234567","payerGender":"F"}"#;
+    let r = post(
+        &app,
+        &t,
+        "remittance",
+        "/v2_0/cashtransfer",
+        reference,
+        body,
+        &[("X-Callback-Url", &sink.url("/ct"))],
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let status = wait_for(|| async {
+        let r = get(
+            &app,
+            &t,
+            "remittance",
+            &format!("/v2_0/cashtransfer/{reference}"),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        (r.json()["status"] != "PENDING").then_some(r)
+    })
+    .await;
+    let text = status.text();
+    assert!(
+        text.starts_with(r#"{"financialTransactionId":""#) && text.contains(r#""status":"SUCCESSFUL","amount":"20","currency":"EUR","payee":{"partyIdType":"MSISDN","partyId":"256786666666"},"externalId":"ct-1","orginatingCountry":"SE","originalAmount":"230","originalCurrency":"SEK","payerMessage":"Family","payeeNote":"From Lund","payerIdentificationType":"PASS""#),
+        "{text}"
+    );
+    let got = sink.wait_for(1).await;
+    assert_eq!(got[0].method, "PUT");
+    assert_eq!(got[0].body, text);
+    assert_eq!(balance(&app, &t, "remittance").await, "999980");
+    // v1 status paths do not know cash transfers; bad identity types are refused.
+    assert_eq!(
+        get(
+            &app,
+            &t,
+            "remittance",
+            &format!("/v1_0/cashtransfer/{reference}")
+        )
+        .await
+        .status,
+        404
+    );
+    let bad = body.replace(r#""PASS""#, r#""CARD""#);
+    let r = post(
+        &app,
+        &t,
+        "remittance",
+        "/v2_0/cashtransfer",
+        Uuid::new_v4(),
+        &bad,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("payerIdentificationType"), "{}", r.text());
+}
