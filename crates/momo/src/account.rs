@@ -32,8 +32,8 @@ fn balance_of(
     validate::check_currency(currency, allowed)?;
     let available = match state.platform.partner_account(user.id, product, currency)? {
         Some(account) => account.available(),
-        // Not opened yet: in the sandbox, payout accounts open with the configured float.
-        None if user.target_environment == SANDBOX && product != Product::Collection => {
+        // Not opened yet: payout accounts open with the configured float.
+        None if product != Product::Collection => {
             Money::parse_positive(&state.platform.config().partner_float, currency)
                 .map_or(0, |m| m.minor())
         }

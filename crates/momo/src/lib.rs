@@ -59,6 +59,24 @@ pub struct MomoState {
     pub config: Arc<MomoConfig>,
 }
 
+/// Every target environment an API user can be created for: the sandbox and MTN's markets
+/// (reference §13).
+pub const ENVIRONMENTS: [&str; 13] = [
+    "sandbox",
+    "mtnuganda",
+    "mtnghana",
+    "mtnivorycoast",
+    "mtnzambia",
+    "mtncameroon",
+    "mtnbenin",
+    "mtncongo",
+    "mtnswaziland",
+    "mtnguineaconakry",
+    "mtnsouthafrica",
+    "mtnliberia",
+    "mtnrwanda",
+];
+
 /// The currency of a target environment (reference §13): EUR in the sandbox.
 pub fn environment_currency(environment: &str) -> &'static str {
     match environment {

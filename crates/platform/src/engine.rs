@@ -353,9 +353,8 @@ impl Engine {
         now: i64,
     ) -> Result<Option<u64>, StoreError> {
         let currency = payment.currency();
-        let sandbox = payment.environment == SANDBOX;
-        let wallet = self.wallet(pass, &payment.party.wallet_key(), currency, sandbox, now)?;
-        let partner = self.partner(pass, payment, sandbox, now)?;
+        let wallet = self.wallet(pass, &payment.party.wallet_key(), currency, now)?;
+        let partner = self.partner(pass, payment, now)?;
         let (debit, credit) = if payment.kind.is_collection() {
             (wallet, partner)
         } else {
@@ -409,36 +408,36 @@ impl Engine {
         id
     }
 
-    /// The wallet for a party, opened on first use; in the sandbox it starts with the
-    /// configured opening balance, minted from the funding account.
+    /// The wallet for a party, opened on first use with the configured opening balance,
+    /// minted from the funding account. Every environment funds new wallets: the opening
+    /// balance is the emulator's stand-in for the customer's own money (test numbers, not
+    /// funding, are what is sandbox-only).
     fn wallet(
         &mut self,
         pass: &mut Pass,
         wallet_key: &str,
         currency: Currency,
-        sandbox: bool,
         now: i64,
     ) -> Result<AccountId, StoreError> {
-        let opening = sandbox.then(|| self.settings.opening_balance.clone());
+        let opening = Some(self.settings.opening_balance.clone());
         let owner = AccountOwner::Wallet(wallet_key.to_owned());
         self.funded(pass, owner, currency, opening, now)
     }
 
-    /// The partner's account for the payment's product, opened on first use; in the sandbox
-    /// a disbursement or remittance account starts with the configured float.
+    /// The partner's account for the payment's product, opened on first use; a disbursement
+    /// or remittance account starts with the configured float.
     fn partner(
         &mut self,
         pass: &mut Pass,
         payment: &Payment,
-        sandbox: bool,
         now: i64,
     ) -> Result<AccountId, StoreError> {
         let owner = AccountOwner::Partner {
             api_user: payment.api_user,
             product: payment.product,
         };
-        let float = (sandbox && payment.product != Product::Collection)
-            .then(|| self.settings.partner_float.clone());
+        let float =
+            (payment.product != Product::Collection).then(|| self.settings.partner_float.clone());
         self.funded(pass, owner, payment.currency(), float, now)
     }
 

@@ -1,17 +1,22 @@
 //! Mkoba's own JSON endpoints under `/_mkoba/`: health, a transaction with its ledger
-//! postings and callback attempts, and the ledger's balance check.
+//! postings and callback attempts, the ledger's balance check, and API users for any target
+//! environment (on MTN, production API users come from the partner portal, not from the
+//! sandbox provisioning API; until Mkoba's portal exists, this endpoint is that portal).
 //!
-//! Transaction details need a subscription key (header `Ocp-Apim-Subscription-Key`) of the
-//! developer account that owns the transaction, so one developer never reads another's.
+//! Everything but health and the ledger check needs a subscription key (header
+//! `Ocp-Apim-Subscription-Key`) of the developer account concerned, so one developer never
+//! reads another's data.
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use mkoba_momo::error::MomoError;
 use mkoba_momo::extract::Path;
-use mkoba_platform::Platform;
+use mkoba_platform::model::{ApiUser, SubscriptionKey};
+use mkoba_platform::{CreateError, Platform, now_ms};
 use serde_json::json;
 
 /// The admin routes.
@@ -20,6 +25,7 @@ pub fn router(platform: Platform) -> Router {
         .route("/health", get(health))
         .route("/ledger", get(ledger))
         .route("/transactions/{reference_id}", get(transaction))
+        .route("/apiusers", post(create_api_user))
         .with_state(platform)
 }
 
@@ -69,17 +75,83 @@ async fn ledger(State(platform): State<Platform>) -> Result<Response, MomoError>
     Ok(Json(json!({ "balanced": balanced, "currencies": currencies })).into_response())
 }
 
+fn developer(platform: &Platform, headers: &HeaderMap) -> Result<SubscriptionKey, MomoError> {
+    let key = mkoba_momo::validate::header(headers, "ocp-apim-subscription-key")
+        .ok_or(MomoError::MissingSubscriptionKey)?;
+    platform
+        .subscription(key)
+        .ok_or(MomoError::InvalidSubscriptionKey)
+}
+
+/// `POST /_mkoba/apiusers`: `{"providerCallbackHost":"…","targetEnvironment":"mtnuganda"}`
+/// (an `X-Reference-Id` header chooses the id) → 201 `{"apiUser","apiKey",…}`.
+async fn create_api_user(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, MomoError> {
+    use mkoba_momo::validate;
+    let subscription = developer(&platform, &headers)?;
+    let id = match validate::header(&headers, "x-reference-id") {
+        Some(v) => validate::reference_id(v, "X-Reference-Id")?,
+        None => uuid::Uuid::new_v4(),
+    };
+    let body = validate::json_body(&body)?;
+    let host = validate::required(&body, "providerCallbackHost")?;
+    if validate::host_of(&host).is_none() {
+        return Err(MomoError::bad(format!(
+            "providerCallbackHost must be a host name such as clinic.com, got {host:?}"
+        )));
+    }
+    let environment = validate::required(&body, "targetEnvironment")?;
+    if !mkoba_momo::ENVIRONMENTS.contains(&environment.as_str()) {
+        return Err(MomoError::bad(format!(
+            "targetEnvironment must be one of {}, got {environment:?}",
+            mkoba_momo::ENVIRONMENTS.join(", ")
+        )));
+    }
+    let user = ApiUser {
+        id,
+        developer_id: subscription.developer_id,
+        provider_callback_host: host.trim().to_owned(),
+        target_environment: environment.clone(),
+        created_at_ms: now_ms(),
+    };
+    match platform.create_api_user(user).await {
+        Ok(()) => {}
+        Err(CreateError::Duplicate) => {
+            return Err(MomoError::Platform(
+                StatusCode::CONFLICT,
+                "RESOURCE_ALREADY_EXIST",
+            ));
+        }
+        Err(_) => return Err(MomoError::Internal),
+    }
+    let key = platform
+        .create_api_key(id)
+        .await
+        .map_err(|_| MomoError::Internal)?;
+    tracing::info!(api_user.id = %id, environment = %environment, "API user created");
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "apiUser": id.to_string(),
+            "apiKey": key,
+            "providerCallbackHost": host.trim(),
+            "targetEnvironment": environment,
+            "currency": mkoba_momo::environment_currency(&environment),
+        })),
+    )
+        .into_response())
+}
+
 /// `GET /_mkoba/transactions/{referenceId}`.
 async fn transaction(
     State(platform): State<Platform>,
     headers: HeaderMap,
     Path(reference_id): Path<String>,
 ) -> Result<Response, MomoError> {
-    let key = mkoba_momo::validate::header(&headers, "ocp-apim-subscription-key")
-        .ok_or(MomoError::MissingSubscriptionKey)?;
-    let subscription = platform
-        .subscription(key)
-        .ok_or(MomoError::InvalidSubscriptionKey)?;
+    let subscription = developer(&platform, &headers)?;
     let id = mkoba_momo::validate::reference_id(&reference_id, "referenceId")?;
     let not_found = MomoError::Platform(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND");
     let p = platform.payment(&id)?.ok_or(not_found.clone())?;

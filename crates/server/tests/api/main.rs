@@ -5,6 +5,7 @@ mod callbacks;
 mod conformance;
 mod consent;
 mod crash;
+mod environments;
 mod helpers;
 mod mtn_momo_npm;
 mod payouts;
