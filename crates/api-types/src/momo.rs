@@ -284,3 +284,73 @@ mod tests {
         );
     }
 }
+
+/// `GET /collection/v2_0/invoice/{referenceId}` answer (`InvoiceResult`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceResult {
+    pub reference_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    pub amount: String,
+    pub currency: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_reference: Option<String>,
+    pub invoice_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiry_date_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payee_first_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payee_last_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_reason: Option<ErrorReason>,
+    pub intended_payer: Party,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// `GET /collection/v2_0/preapproval/{referenceId}` answer (`PreApprovalResult`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreApprovalResult {
+    pub payer: Party,
+    pub payer_currency: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_message: Option<String>,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_date_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<ErrorReason>,
+}
+
+/// One entry of `GET /collection/v1_0/preapprovals/{type}/{id}` (`PreApprovalDetails`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreApprovalDetails {
+    pub pre_approval_id: String,
+    pub to_fri: String,
+    pub from_fri: String,
+    pub from_currency: String,
+    pub created_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiry_time: Option<String>,
+    pub status: String,
+    pub message: String,
+}
+
+/// `GET /collection/v2_0/payment/{referenceId}` answer (`PaymentResult`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentResult {
+    pub reference_id: String,
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub financial_transaction_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<ErrorReason>,
+}

@@ -15,6 +15,7 @@ pub mod extract;
 mod payments;
 mod provisioning;
 mod token;
+mod v2;
 pub mod validate;
 
 use std::sync::Arc;
@@ -113,6 +114,12 @@ pub fn status_value(p: &Payment, format: ReasonFormat) -> StatusBody {
                 message: error::message_for(code).to_owned(),
             }),
         });
+    if matches!(
+        p.kind,
+        PaymentKind::Invoice | PaymentKind::PreApproval | PaymentKind::BillPayment
+    ) {
+        return v2::status_body(p);
+    }
     if p.kind == PaymentKind::CashTransfer {
         let d: CashTransferDetails = p
             .details
@@ -177,6 +184,9 @@ pub enum StatusBody {
     Collection(RequestToPayResult),
     Payout(TransferResult),
     CashTransfer(Box<CashTransferResult>),
+    Invoice(Box<mkoba_api_types::momo::InvoiceResult>),
+    PreApproval(mkoba_api_types::momo::PreApprovalResult),
+    Payment(mkoba_api_types::momo::PaymentResult),
 }
 
 /// The renderer the platform uses for callback bodies.
@@ -237,6 +247,17 @@ fn payment_operations(
     }
 }
 
+fn v2_status_route(kind: PaymentKind) -> MethodRouter<MomoState> {
+    get(
+        move |State(state): State<MomoState>,
+              Extension(subscription): Extension<SubscriptionKey>,
+              headers: HeaderMap,
+              Path(reference_id): Path<String>| async move {
+            v2::get_status(state, subscription, headers, reference_id, kind).await
+        },
+    )
+}
+
 /// Where the status of a kind of payment is read: `/v1_0/{kind}/{referenceId}`, except the
 /// v2-only cash transfer.
 fn status_path(kind: PaymentKind) -> String {
@@ -282,10 +303,34 @@ fn product_routes(state: &MomoState, product: Product) -> Router<MomoState> {
         }
     }
     if product == Product::Collection {
-        r = r.route(
-            "/v1_0/requesttopay/{reference_id}/deliverynotification",
-            post(collection::request_to_pay_delivery_notification),
-        );
+        r = r
+            .route(
+                "/v1_0/requesttopay/{reference_id}/deliverynotification",
+                post(collection::request_to_pay_delivery_notification),
+            )
+            .route("/v2_0/invoice", post(v2::create_invoice))
+            .route(
+                "/v2_0/invoice/{reference_id}",
+                v2_status_route(PaymentKind::Invoice).delete(v2::cancel_invoice),
+            )
+            .route("/v2_0/preapproval", post(v2::create_pre_approval))
+            .route(
+                "/v2_0/preapproval/{reference_id}",
+                v2_status_route(PaymentKind::PreApproval),
+            )
+            .route(
+                "/v1_0/preapproval/{reference_id}",
+                axum::routing::delete(v2::cancel_pre_approval),
+            )
+            .route(
+                "/v1_0/preapprovals/{type}/{id}",
+                get(v2::get_approved_pre_approvals),
+            )
+            .route("/v2_0/payment", post(v2::create_payment))
+            .route(
+                "/v2_0/payment/{reference_id}",
+                v2_status_route(PaymentKind::BillPayment),
+            );
     }
     r.route_layer(middleware::from_fn_with_state(
         (state.clone(), Some(product)),

@@ -59,6 +59,10 @@ pub async fn create(
         PaymentKind::Transfer | PaymentKind::Deposit | PaymentKind::CashTransfer => {
             (validate::party(&body, "payee")?, None)
         }
+        PaymentKind::Invoice | PaymentKind::PreApproval | PaymentKind::BillPayment => {
+            // Served by `v2`, whose bodies differ; never routed here.
+            return Err(MomoError::NotFound);
+        }
         PaymentKind::Refund => {
             let original = validate::required(&body, "referenceIdToRefund")?;
             let original = validate::reference_id(&original, "referenceIdToRefund")?;
@@ -67,7 +71,7 @@ pub async fn create(
             let payment = state
                 .platform
                 .payment(&original)?
-                .filter(|p| p.api_user == user.id && p.kind.is_collection())
+                .filter(|p| p.api_user == user.id && p.kind.is_refundable())
                 .ok_or(MomoError::Platform(
                     StatusCode::NOT_FOUND,
                     "RESOURCE_NOT_FOUND",

@@ -30,7 +30,7 @@ use crate::store::{
     ApiKeyRecord, Batch, Journal, LoadedState, NewAccount, OutboxUpdate, PaymentUpdate, StoreError,
     TransferRecord,
 };
-use crate::{CallbackRenderer, CreateError, NotifyError, SANDBOX, now_ms};
+use crate::{CallbackRenderer, CancelError, CreateError, NotifyError, SANDBOX, now_ms};
 
 /// Work for the writer.
 pub(crate) enum Command {
@@ -43,6 +43,12 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Result<(), NotifyError>>,
     },
     RecordAttempt(CallbackAttempt),
+    Cancel {
+        reference_id: Uuid,
+        api_user: Uuid,
+        kind: PaymentKind,
+        reply: oneshot::Sender<Result<(), CancelError>>,
+    },
 }
 
 /// Settings the writer needs.
@@ -257,6 +263,15 @@ impl Engine {
                 let result = self.notify(pass, reference_id, api_user);
                 defer(pass, reply, result, Err(NotifyError::Internal));
             }
+            Command::Cancel {
+                reference_id,
+                api_user,
+                kind,
+                reply,
+            } => {
+                let result = self.cancel(pass, reference_id, api_user, kind, now);
+                defer(pass, reply, result, Err(CancelError::Internal));
+            }
             Command::RecordAttempt(attempt) => {
                 let state = match (attempt.status_code, attempt.retry_at_ms) {
                     (Some(code), _) if (200..300).contains(&code) => OutboxState::Delivered,
@@ -283,7 +298,13 @@ impl Engine {
             Ok(false) => {}
             Err(e) => return internal(e),
         }
-        let outcome = outcome_of(&new.environment, new.kind, new.product, &new.party);
+        let outcome = outcome_of(
+            &new.environment,
+            new.kind,
+            new.product,
+            &new.party,
+            new.amount,
+        );
         let settle_at = match outcome {
             Outcome::StayPending => None,
             _ => Some(now + self.settings.settle_delay.as_millis() as i64),
@@ -292,7 +313,7 @@ impl Engine {
         if let Some(original) = payment.refund_of {
             payment.reason = self.refund_problem(pass, &payment, original)?;
         }
-        if outcome == Outcome::Succeed && payment.reason.is_none() {
+        if outcome == Outcome::Succeed && payment.reason.is_none() && payment.kind.moves_money() {
             // Reserve the money now; if it is not there the payment still gets its 202 and
             // fails with NOT_ENOUGH_FUNDS when it is settled.
             match self.reserve(pass, &payment, now) {
@@ -327,7 +348,7 @@ impl Engine {
         let Some(o) = self.journal.payment(&original)? else {
             return Ok(Some("TRANSACTION_NOT_FOUND".to_owned()));
         };
-        if o.api_user != refund.api_user || !o.kind.is_collection() {
+        if o.api_user != refund.api_user || !o.kind.is_refundable() {
             return Ok(Some("TRANSACTION_NOT_FOUND".to_owned()));
         }
         if o.status != PaymentStatus::Successful {
@@ -484,6 +505,7 @@ impl Engine {
                 payment.kind,
                 payment.product,
                 &payment.party,
+                payment.amount,
             ) {
                 Outcome::Fail(reason) => Err(reason.to_owned()),
                 Outcome::Succeed => Ok(()),
@@ -497,6 +519,7 @@ impl Engine {
             (Err(reason), Some(t)) => self.finish(pass, t, false, id, now).and(Err(reason)),
             (Err(reason), None) => Err(reason),
             (Ok(()), Some(t)) => self.finish(pass, t, true, id, now),
+            (Ok(()), None) if !payment.kind.moves_money() => Ok(()),
             (Ok(()), None) => {
                 // Funds were short when it was accepted (or the reservation was lost in a
                 // restart): try once more, then fail.
@@ -526,6 +549,12 @@ impl Engine {
         }
         payment.settled_at_ms = Some(now);
         pass.batch.payment_updates.push(update_of(&payment));
+        self.emit_callback(pass, &payment, now);
+    }
+
+    /// Queues the callback of a payment that reached a final state, if it asked for one.
+    fn emit_callback(&mut self, pass: &mut Pass, payment: &Payment, now: i64) {
+        let id = payment.reference_id;
         if let Some(url) = &payment.callback_url {
             let item = OutboxItem {
                 id: self.next_outbox,
@@ -534,7 +563,7 @@ impl Engine {
                 method: payment
                     .callback_method
                     .unwrap_or(self.settings.callback_method),
-                body: (self.render)(&payment),
+                body: (self.render)(payment),
                 attempts: 0,
                 next_attempt_at_ms: now,
             };
@@ -572,6 +601,44 @@ impl Engine {
         }
     }
 
+    /// Cancels a pending invoice or pre-approval (releasing any reservation, with a callback),
+    /// or an approved pre-approval. Cancelled payments are FAILED with `TRANSACTION_CANCELED`.
+    fn cancel(
+        &mut self,
+        pass: &mut Pass,
+        reference_id: Uuid,
+        api_user: Uuid,
+        kind: PaymentKind,
+        now: i64,
+    ) -> Result<(), CancelError> {
+        let owned = |p: &Payment| p.api_user == api_user && p.kind == kind;
+        if self.pending.get(&reference_id).is_some_and(owned) {
+            let mut payment = self.pending.remove(&reference_id).expect("checked");
+            if let Some(t) = payment.transfer_id {
+                self.finish(pass, t, false, reference_id, now)
+                    .map_err(|_| CancelError::Internal)?;
+            }
+            payment.status = PaymentStatus::Failed;
+            payment.reason = Some("TRANSACTION_CANCELED".to_owned());
+            payment.settled_at_ms = Some(now);
+            pass.batch.payment_updates.push(update_of(&payment));
+            self.emit_callback(pass, &payment, now);
+            return Ok(());
+        }
+        let mut payment = self
+            .journal
+            .payment(&reference_id)?
+            .filter(|p| owned(p))
+            .ok_or(CancelError::NotFound)?;
+        if kind == PaymentKind::PreApproval && payment.status == PaymentStatus::Successful {
+            payment.status = PaymentStatus::Failed;
+            payment.reason = Some("TRANSACTION_CANCELED".to_owned());
+            pass.batch.payment_updates.push(update_of(&payment));
+            return Ok(());
+        }
+        Err(CancelError::NotCancellable)
+    }
+
     fn notify(
         &mut self,
         pass: &mut Pass,
@@ -606,9 +673,15 @@ impl Engine {
 }
 
 /// What the scenario rules decide for a payment (only the sandbox has test numbers).
-fn outcome_of(environment: &str, kind: PaymentKind, product: Product, party: &Party) -> Outcome {
+fn outcome_of(
+    environment: &str,
+    kind: PaymentKind,
+    product: Product,
+    party: &Party,
+    amount: Money,
+) -> Outcome {
     if environment == SANDBOX {
-        scenario::payment(kind, product, party)
+        scenario::payment(kind, product, party, amount)
     } else {
         Outcome::Succeed
     }

@@ -110,6 +110,24 @@ impl From<StoreError> for NotifyError {
     }
 }
 
+/// A cancellation was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CancelError {
+    #[error("no such payment for this API user")]
+    NotFound,
+    #[error("the payment can no longer be cancelled")]
+    NotCancellable,
+    #[error("internal error")]
+    Internal,
+}
+
+impl From<StoreError> for CancelError {
+    fn from(e: StoreError) -> CancelError {
+        tracing::error!(error = %e, "store error");
+        CancelError::Internal
+    }
+}
+
 /// A read failed; the cause has been logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("internal error")]
@@ -423,6 +441,38 @@ impl Platform {
     /// Per currency, the sums of debits and credits over every account.
     pub fn ledger_totals(&self) -> Result<Vec<store::CurrencyTotals>, Internal> {
         self.inner.reader.ledger_totals().map_err(logged)
+    }
+
+    /// Cancels a pending invoice or pre-approval, or an approved pre-approval.
+    pub async fn cancel(
+        &self,
+        reference_id: Uuid,
+        api_user: Uuid,
+        kind: model::PaymentKind,
+    ) -> Result<(), CancelError> {
+        self.call(
+            |reply| Command::Cancel {
+                reference_id,
+                api_user,
+                kind,
+                reply,
+            },
+            Err(CancelError::Internal),
+        )
+        .await
+    }
+
+    /// Payments of an API user with a party, of one kind (pre-approvals of a payer).
+    pub fn payments_of_party(
+        &self,
+        api_user: &Uuid,
+        kind: model::PaymentKind,
+        party: &model::Party,
+    ) -> Result<Vec<Payment>, Internal> {
+        self.inner
+            .reader
+            .payments_of_party(api_user, kind, party)
+            .map_err(logged)
     }
 
     /// Records a callback attempt (fire and forget; committed with the next batch).

@@ -153,17 +153,26 @@ pub enum PaymentKind {
     Refund,
     /// Remittance: a cross-border cash transfer to a payee.
     CashTransfer,
+    /// Collection v2: an invoice the intended payer pays.
+    Invoice,
+    /// Collection v2: a payer's mandate for later debits; moves no money.
+    PreApproval,
+    /// Collection v2: a bill or airtime payment by a customer (`CreatePayments`).
+    BillPayment,
 }
 
 impl PaymentKind {
     /// Every kind.
-    pub const ALL: [PaymentKind; 6] = [
+    pub const ALL: [PaymentKind; 9] = [
         PaymentKind::RequestToPay,
         PaymentKind::RequestToWithdraw,
         PaymentKind::Transfer,
         PaymentKind::Deposit,
         PaymentKind::Refund,
         PaymentKind::CashTransfer,
+        PaymentKind::Invoice,
+        PaymentKind::PreApproval,
+        PaymentKind::BillPayment,
     ];
 
     /// The stable name used in storage, paths and logs.
@@ -175,6 +184,9 @@ impl PaymentKind {
             PaymentKind::Deposit => "deposit",
             PaymentKind::Refund => "refund",
             PaymentKind::CashTransfer => "cashtransfer",
+            PaymentKind::Invoice => "invoice",
+            PaymentKind::PreApproval => "preapproval",
+            PaymentKind::BillPayment => "payment",
         }
     }
 
@@ -188,7 +200,23 @@ impl PaymentKind {
     pub fn is_collection(self) -> bool {
         matches!(
             self,
-            PaymentKind::RequestToPay | PaymentKind::RequestToWithdraw
+            PaymentKind::RequestToPay
+                | PaymentKind::RequestToWithdraw
+                | PaymentKind::Invoice
+                | PaymentKind::BillPayment
+        )
+    }
+
+    /// Whether settling it moves money on the ledger (a pre-approval does not).
+    pub fn moves_money(self) -> bool {
+        self != PaymentKind::PreApproval
+    }
+
+    /// Whether a refund may name it: money a payer paid the partner.
+    pub fn is_refundable(self) -> bool {
+        matches!(
+            self,
+            PaymentKind::RequestToPay | PaymentKind::RequestToWithdraw | PaymentKind::Invoice
         )
     }
 }

@@ -6,6 +6,8 @@
 //! stays PENDING. Outside the sandbox (production-like environments) there are no test
 //! numbers and only the ledger decides.
 
+use mkoba_ledger::Money;
+
 use crate::model::{Party, PartyIdType, PaymentKind, Product};
 
 /// What the settlement worker will do with a payment.
@@ -20,9 +22,13 @@ pub enum Outcome {
 }
 
 /// The sandbox outcome of a payment, by operation (the columns of reference §10.3).
-pub fn payment(kind: PaymentKind, product: Product, party: &Party) -> Outcome {
+pub fn payment(kind: PaymentKind, product: Product, party: &Party, amount: Money) -> Outcome {
     match kind {
-        PaymentKind::RequestToPay | PaymentKind::RequestToWithdraw => request_to_pay(party),
+        PaymentKind::RequestToPay | PaymentKind::RequestToWithdraw | PaymentKind::Invoice => {
+            request_to_pay(party)
+        }
+        PaymentKind::PreApproval => pre_approval(party),
+        PaymentKind::BillPayment => bill_payment(amount),
         PaymentKind::Deposit => match request_to_pay(party) {
             Outcome::StayPending => Outcome::Succeed,
             other => other,
@@ -38,6 +44,41 @@ fn test_suffix(party: &Party) -> Option<&str> {
     (party.id_type == PartyIdType::Msisdn)
         .then(|| party.id.strip_prefix("467331234"))
         .flatten()
+}
+
+/// The pre-approval column of §10.3.
+fn pre_approval(payer: &Party) -> Outcome {
+    let Some(suffix) = test_suffix(payer) else {
+        return Outcome::Succeed;
+    };
+    match suffix {
+        "50" | "60" => Outcome::Fail("INTERNAL_PROCESSING_ERROR"),
+        "51" => Outcome::Fail("APPROVAL_REJECTED"),
+        "52" => Outcome::Fail("EXPIRED"),
+        "53" => Outcome::Fail("ONGOING"),
+        "54" => Outcome::Fail("PAYER_DELAYED"),
+        "55" => Outcome::Fail("PAYER_NOT_FOUND"),
+        "56" => Outcome::Fail("NOT_ALLOWED"),
+        "57" => Outcome::Fail("NOT_ALLOWED_TARGET_ENVIRONMENT"),
+        "58" => Outcome::Fail("INVALID_CALLBACK_URL_HOST"),
+        "59" => Outcome::Fail("INVALID_CURRENCY"),
+        "61" => Outcome::Fail("SERVICE_UNAVAILABLE"),
+        _ => Outcome::Succeed,
+    }
+}
+
+/// `CreatePayments` outcomes are driven by the amount in major units (§4.11): 2000 and 4000
+/// fail, 5000, 6000 and 7000 stay pending, everything else (1000, 3000, …) succeeds.
+fn bill_payment(amount: Money) -> Outcome {
+    let scale = 10i64.pow(amount.currency().exponent());
+    if amount.minor() % scale != 0 {
+        return Outcome::Succeed;
+    }
+    match amount.minor() / scale {
+        2000 | 4000 => Outcome::Fail("INTERNAL_PROCESSING_ERROR"),
+        5000 | 6000 | 7000 => Outcome::StayPending,
+        _ => Outcome::Succeed,
+    }
 }
 
 /// The transfer column: disbursement and remittance transfers to a test payee.
@@ -161,24 +202,51 @@ mod tests {
         assert_eq!(request_to_pay(&msisdn("46733123464")), Outcome::StayPending);
     }
 
+    fn one() -> Money {
+        Money::from_minor(100, mkoba_ledger::Currency::parse("EUR").unwrap())
+    }
+
+    #[test]
+    fn bill_payments_follow_the_amount() {
+        let eur = mkoba_ledger::Currency::parse("EUR").unwrap();
+        let p = msisdn("256770000000");
+        let at = |major: i64| {
+            payment(
+                PaymentKind::BillPayment,
+                Product::Collection,
+                &p,
+                Money::from_minor(major * 100, eur),
+            )
+        };
+        assert_eq!(at(1000), Outcome::Succeed);
+        assert_eq!(at(2000), Outcome::Fail("INTERNAL_PROCESSING_ERROR"));
+        assert_eq!(at(5000), Outcome::StayPending);
+        assert_eq!(at(12), Outcome::Succeed);
+    }
+
     #[test]
     fn transfers_use_their_own_column() {
         let p = msisdn("46733123455");
         assert_eq!(
-            payment(PaymentKind::Transfer, Product::Disbursement, &p),
+            payment(PaymentKind::Transfer, Product::Disbursement, &p, one()),
             Outcome::Fail("NOT_ENOUGH_FUNDS")
         );
         assert_eq!(
-            payment(PaymentKind::Deposit, Product::Disbursement, &p),
+            payment(PaymentKind::Deposit, Product::Disbursement, &p, one()),
             Outcome::Fail("PAYER_NOT_FOUND")
         );
         let delayed = msisdn("46733123454");
         assert_eq!(
-            payment(PaymentKind::Transfer, Product::Remittance, &delayed),
+            payment(PaymentKind::Transfer, Product::Remittance, &delayed, one()),
             Outcome::Fail("PAYEE_DELAYED")
         );
         assert_eq!(
-            payment(PaymentKind::Transfer, Product::Disbursement, &delayed),
+            payment(
+                PaymentKind::Transfer,
+                Product::Disbursement,
+                &delayed,
+                one()
+            ),
             Outcome::Fail("PAYER_DELAYED")
         );
     }

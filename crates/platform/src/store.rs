@@ -172,6 +172,13 @@ pub trait Reader: Send + Sync + 'static {
         owner: &AccountOwner,
         currency: Currency,
     ) -> Result<Option<Account>, StoreError>;
+    /// An API user's payments of one kind with one party, oldest first.
+    fn payments_of_party(
+        &self,
+        api_user: &Uuid,
+        kind: crate::model::PaymentKind,
+        party: &crate::model::Party,
+    ) -> Result<Vec<Payment>, StoreError>;
     /// Every callback attempt for a payment, oldest first.
     fn callback_attempts(&self, id: &Uuid) -> Result<Vec<CallbackAttempt>, StoreError>;
     /// Per currency, the sums of debits and credits over all accounts.

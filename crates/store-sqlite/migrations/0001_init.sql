@@ -87,6 +87,7 @@ CREATE TABLE payments (
     notifications INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX payments_pending ON payments (status) WHERE status = 'PENDING';
+CREATE INDEX payments_by_party ON payments (api_user, party_id);
 CREATE INDEX payments_by_refund_of ON payments (refund_of) WHERE refund_of IS NOT NULL;
 
 CREATE TABLE outbox (

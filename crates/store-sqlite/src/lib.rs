@@ -592,6 +592,31 @@ impl Reader for SqliteReader {
         })
     }
 
+    fn payments_of_party(
+        &self,
+        api_user: &Uuid,
+        kind: PaymentKind,
+        party: &Party,
+    ) -> Result<Vec<Payment>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {PAYMENT_COLUMNS} FROM payments
+                 WHERE api_user = ?1 AND kind = ?2 AND party_type = ?3 AND party_id = ?4
+                 ORDER BY created_at_ms"
+            ))?;
+            let rows = stmt.query_map(
+                params![
+                    api_user.to_string(),
+                    kind.as_str(),
+                    party.id_type.as_str(),
+                    party.id
+                ],
+                payment_row,
+            )?;
+            rows.collect()
+        })
+    }
+
     fn callback_attempts(&self, id: &Uuid) -> Result<Vec<CallbackAttempt>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(

@@ -12,3 +12,4 @@ mod payouts;
 mod provisioning;
 mod request_to_pay;
 mod token;
+mod v2;

@@ -1,0 +1,413 @@
+//! Collection v2 resources with their own lifecycles (reference §4.8, §4.10, §4.11):
+//! invoices, pre-approvals and `CreatePayments`.
+//!
+//! All three are payments on the platform, settled by the same worker as request-to-pay:
+//! an invoice is paid by its intended payer, a pre-approval is approved by its payer (no
+//! money moves), a v2 payment is paid by the customer named in `customerReference`. Their
+//! status bodies carry `reason`/`errorReason` as the definitions' `{code, message}` object.
+//! Cancelling (invoice, pre-approval) makes the payment FAILED with `TRANSACTION_CANCELED`.
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mkoba_api_types::momo::{
+    ErrorReason, InvoiceResult, Party as WireParty, PaymentResult, PreApprovalDetails,
+    PreApprovalResult,
+};
+use mkoba_ledger::Money;
+use mkoba_platform::model::{
+    ApiUser, NewPayment, Party, PartyIdType, Payment, PaymentKind, PaymentStatus, Product,
+    SubscriptionKey,
+};
+use mkoba_platform::{CancelError, CreateError};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::error::{MomoError, json as json_response, message_for};
+use crate::extract::Path;
+use crate::{MomoState, StatusBody, environment_currency, validate};
+
+fn wire(p: &Party) -> WireParty {
+    WireParty {
+        party_id_type: p.id_type.as_str().to_owned(),
+        party_id: p.id.clone(),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` (UTC) of Unix milliseconds.
+fn iso(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+fn error_reason(p: &Payment) -> Option<ErrorReason> {
+    p.reason
+        .as_ref()
+        .filter(|_| p.status == PaymentStatus::Failed)
+        .map(|code| ErrorReason {
+            code: code.clone(),
+            message: message_for(code).to_owned(),
+        })
+}
+
+fn details(p: &Payment) -> Value {
+    p.details
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// A nine-digit code derived from the reference id: what a payer would key in to pay.
+fn payment_reference(id: &Uuid) -> String {
+    let n = u128::from_be_bytes(*id.as_bytes()) % 900_000_000 + 100_000_000;
+    n.to_string()
+}
+
+/// The status body of a v2 resource (also its callback body).
+pub(crate) fn status_body(p: &Payment) -> StatusBody {
+    let d = details(p);
+    match p.kind {
+        PaymentKind::Invoice => StatusBody::Invoice(Box::new(InvoiceResult {
+            reference_id: p.reference_id.to_string(),
+            external_id: p.external_id.clone(),
+            amount: p.amount.to_decimal_string(),
+            currency: p.currency().to_string(),
+            status: p.status.as_str().to_owned(),
+            payment_reference: (p.status == PaymentStatus::Pending)
+                .then(|| payment_reference(&p.reference_id)),
+            invoice_id: p.reference_id.to_string(),
+            expiry_date_time: d["validityDuration"]
+                .as_i64()
+                .map(|secs| iso(p.created_at_ms + secs * 1000)),
+            payee_first_name: Some("Sand".to_owned()),
+            payee_last_name: Some("Box".to_owned()),
+            error_reason: error_reason(p),
+            intended_payer: wire(&p.party),
+            description: d["description"].as_str().map(str::to_owned),
+        })),
+        PaymentKind::PreApproval => StatusBody::PreApproval(PreApprovalResult {
+            payer: wire(&p.party),
+            payer_currency: p.currency().to_string(),
+            payer_message: p.payer_message.clone(),
+            status: p.status.as_str().to_owned(),
+            expiration_date_time: match (p.status, p.settled_at_ms, d["validityTime"].as_i64()) {
+                (PaymentStatus::Successful, Some(at), Some(secs)) => Some(iso(at + secs * 1000)),
+                _ => None,
+            },
+            reason: error_reason(p),
+        }),
+        _ => StatusBody::Payment(PaymentResult {
+            reference_id: p.reference_id.to_string(),
+            status: p.status.as_str().to_owned(),
+            financial_transaction_id: p.financial_transaction_id.clone(),
+            reason: error_reason(p),
+        }),
+    }
+}
+
+/// Checks shared by every creating POST; the caller, its reference id and callback URL.
+async fn caller(
+    state: &MomoState,
+    subscription: &SubscriptionKey,
+    headers: &HeaderMap,
+) -> Result<(ApiUser, Uuid, Option<String>), MomoError> {
+    let user = crate::auth::bearer_user(state, headers, Product::Collection, subscription)?;
+    validate::target_environment(headers, &user)?;
+    let reference_id = validate::x_reference_id(headers)?;
+    let callback_url = validate::callback_url(headers, &user)?;
+    Ok((user, reference_id, callback_url))
+}
+
+async fn accept(state: &MomoState, payment: NewPayment) -> Result<Response, MomoError> {
+    match state.platform.create_payment(payment).await {
+        Ok(()) => Ok(crate::payments::accepted()),
+        Err(CreateError::Duplicate) => Err(MomoError::Platform(
+            StatusCode::CONFLICT,
+            "RESOURCE_ALREADY_EXIST",
+        )),
+        Err(_) => Err(MomoError::Internal),
+    }
+}
+
+fn seconds(body: &Value, name: &str) -> Result<Option<i64>, MomoError> {
+    match validate::string_field(body, name)? {
+        None => Ok(None),
+        Some(s) => match s.trim().parse::<i64>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => Err(MomoError::bad(format!(
+                "{name} must be a positive number of seconds, got {s:?}"
+            ))),
+        },
+    }
+}
+
+/// `POST /collection/v2_0/invoice`.
+pub async fn create_invoice(
+    State(state): State<MomoState>,
+    Extension(subscription): Extension<SubscriptionKey>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, MomoError> {
+    let (user, reference_id, callback_url) = caller(&state, &subscription, &headers).await?;
+    let body = validate::json_body(&body)?;
+    let amount_text = validate::required(&body, "amount")?;
+    let currency = validate::currency(&validate::required(&body, "currency")?)?;
+    let payer = validate::party(&body, "intendedPayer")?;
+    let payee = match body.get("payee") {
+        Some(Value::Null) | None => None,
+        Some(_) => Some(validate::party(&body, "payee")?),
+    };
+    let description = validate::free_text(&body, "description")?;
+    let validity = seconds(&body, "validityDuration")?;
+    let amount = validate::amount(&amount_text, currency)?;
+    validate::check_currency(currency, environment_currency(&user.target_environment))?;
+    let details = json!({
+        "validityDuration": validity,
+        "description": description,
+        "payee": payee.map(|p| json!({"partyIdType": p.id_type.as_str(), "partyId": p.id})),
+    });
+    accept(
+        &state,
+        NewPayment {
+            reference_id,
+            kind: PaymentKind::Invoice,
+            product: Product::Collection,
+            api_user: user.id,
+            environment: user.target_environment.clone(),
+            amount,
+            external_id: validate::string_field(&body, "externalId")?,
+            party: payer,
+            payer_message: None,
+            payee_note: None,
+            callback_url,
+            callback_method: None,
+            refund_of: None,
+            details: Some(details.to_string()),
+        },
+    )
+    .await
+}
+
+/// `POST /collection/v2_0/preapproval`.
+pub async fn create_pre_approval(
+    State(state): State<MomoState>,
+    Extension(subscription): Extension<SubscriptionKey>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, MomoError> {
+    let (user, reference_id, callback_url) = caller(&state, &subscription, &headers).await?;
+    let body = validate::json_body(&body)?;
+    let payer = validate::party(&body, "payer")?;
+    let currency = validate::currency(&validate::required(&body, "payerCurrency")?)?;
+    let payer_message = validate::free_text(&body, "payerMessage")?;
+    let validity = seconds(&body, "validityTime")?;
+    validate::check_currency(currency, environment_currency(&user.target_environment))?;
+    accept(
+        &state,
+        NewPayment {
+            reference_id,
+            kind: PaymentKind::PreApproval,
+            product: Product::Collection,
+            api_user: user.id,
+            environment: user.target_environment.clone(),
+            amount: Money::from_minor(0, currency),
+            external_id: None,
+            party: payer,
+            payer_message,
+            payee_note: None,
+            callback_url,
+            callback_method: None,
+            refund_of: None,
+            details: Some(json!({ "validityTime": validity }).to_string()),
+        },
+    )
+    .await
+}
+
+/// `POST /collection/v2_0/payment`.
+pub async fn create_payment(
+    State(state): State<MomoState>,
+    Extension(subscription): Extension<SubscriptionKey>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, MomoError> {
+    let (user, reference_id, callback_url) = caller(&state, &subscription, &headers).await?;
+    let body = validate::json_body(&body)?;
+    let money = body.get("money").filter(|m| m.is_object()).ok_or_else(|| {
+        MomoError::bad(r#"money is required: {"amount":"1000","currency":"EUR"}"#)
+    })?;
+    let amount_text = validate::required(money, "amount")?;
+    let currency = validate::currency(&validate::required(money, "currency")?)?;
+    let customer = validate::required(&body, "customerReference")?;
+    let party = Party {
+        id_type: PartyIdType::Msisdn,
+        id: validate::party_id(PartyIdType::Msisdn, &customer)?,
+    };
+    let mut extra = serde_json::Map::new();
+    for field in [
+        "serviceProviderUserName",
+        "couponId",
+        "productId",
+        "productOfferingId",
+        "receiverMessage",
+        "senderNote",
+        "maxNumberOfRetries",
+        "includeSenderCharges",
+    ] {
+        if let Some(v) = body.get(field).filter(|v| !v.is_null()) {
+            extra.insert(field.to_owned(), v.clone());
+        }
+    }
+    let amount = validate::amount(&amount_text, currency)?;
+    validate::check_currency(currency, environment_currency(&user.target_environment))?;
+    accept(
+        &state,
+        NewPayment {
+            reference_id,
+            kind: PaymentKind::BillPayment,
+            product: Product::Collection,
+            api_user: user.id,
+            environment: user.target_environment.clone(),
+            amount,
+            external_id: validate::string_field(&body, "externalTransactionId")?,
+            party,
+            payer_message: validate::free_text(&body, "senderNote")?,
+            payee_note: validate::free_text(&body, "receiverMessage")?,
+            callback_url,
+            callback_method: None,
+            refund_of: None,
+            details: Some(Value::Object(extra).to_string()),
+        },
+    )
+    .await
+}
+
+/// `GET /collection/v2_0/{invoice|preapproval|payment}/{referenceId}`.
+pub(crate) async fn get_status(
+    state: MomoState,
+    subscription: SubscriptionKey,
+    headers: HeaderMap,
+    reference_id: String,
+    kind: PaymentKind,
+) -> Result<Response, MomoError> {
+    crate::payments::status(
+        state,
+        subscription,
+        headers,
+        reference_id,
+        Product::Collection,
+        kind,
+    )
+    .await
+}
+
+fn cancel_error(e: CancelError) -> MomoError {
+    match e {
+        CancelError::NotFound => MomoError::Platform(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND"),
+        CancelError::NotCancellable => {
+            MomoError::Platform(StatusCode::INTERNAL_SERVER_ERROR, "NOT_ALLOWED")
+        }
+        CancelError::Internal => MomoError::Internal,
+    }
+}
+
+/// `DELETE /collection/v2_0/invoice/{referenceId}`: needs its own `X-Reference-Id` and a
+/// body `{"externalId":"…"}`, which the answer echoes.
+pub async fn cancel_invoice(
+    State(state): State<MomoState>,
+    Extension(subscription): Extension<SubscriptionKey>,
+    headers: HeaderMap,
+    Path(reference_id): Path<String>,
+    body: Bytes,
+) -> Result<Response, MomoError> {
+    let (user, _cancel_reference, _callback) = caller(&state, &subscription, &headers).await?;
+    let reference_id = validate::reference_id(&reference_id, "referenceId")?;
+    let body = validate::json_body(&body)?;
+    let external_id = validate::string_field(&body, "externalId")?;
+    state
+        .platform
+        .cancel(reference_id, user.id, PaymentKind::Invoice)
+        .await
+        .map_err(cancel_error)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "externalId": external_id }),
+    ))
+}
+
+/// `DELETE /collection/v1_0/preapproval/{preApprovalId}`: 200 with an empty body.
+pub async fn cancel_pre_approval(
+    State(state): State<MomoState>,
+    Extension(subscription): Extension<SubscriptionKey>,
+    headers: HeaderMap,
+    Path(reference_id): Path<String>,
+) -> Result<Response, MomoError> {
+    let user = crate::auth::bearer_user(&state, &headers, Product::Collection, &subscription)?;
+    validate::target_environment(&headers, &user)?;
+    let reference_id = validate::reference_id(&reference_id, "preapprovalid")?;
+    state
+        .platform
+        .cancel(reference_id, user.id, PaymentKind::PreApproval)
+        .await
+        .map_err(cancel_error)?;
+    let mut r = StatusCode::OK.into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    Ok(r)
+}
+
+/// `GET /collection/v1_0/preapprovals/{accountHolderIdType}/{accountHolderId}`: the payer's
+/// approved pre-approvals for this API user (an empty list when there are none).
+pub async fn get_approved_pre_approvals(
+    State(state): State<MomoState>,
+    Extension(subscription): Extension<SubscriptionKey>,
+    headers: HeaderMap,
+    Path((id_type, id)): Path<(String, String)>,
+) -> Result<Response, MomoError> {
+    let user = crate::auth::bearer_user(&state, &headers, Product::Collection, &subscription)?;
+    validate::target_environment(&headers, &user)?;
+    let id_type = PartyIdType::parse_ignore_case(&id_type).ok_or_else(|| {
+        MomoError::bad(format!(
+            "accountHolderIdType must be msisdn, email or party_code, got {id_type:?}"
+        ))
+    })?;
+    let party = Party {
+        id_type,
+        id: validate::party_id(id_type, &id)?,
+    };
+    let list: Vec<PreApprovalDetails> = state
+        .platform
+        .payments_of_party(&user.id, PaymentKind::PreApproval, &party)?
+        .into_iter()
+        .filter(|p| p.status == PaymentStatus::Successful)
+        .map(|p| {
+            let validity = details(&p)["validityTime"].as_i64();
+            PreApprovalDetails {
+                pre_approval_id: p.reference_id.to_string(),
+                to_fri: format!("FRI:{}/API", user.id),
+                from_fri: format!("FRI:{}/{}", p.party.id, p.party.id_type.as_str()),
+                from_currency: p.currency().to_string(),
+                created_time: iso(p.created_at_ms),
+                approved_time: p.settled_at_ms.map(iso),
+                expiry_time: match (p.settled_at_ms, validity) {
+                    (Some(at), Some(secs)) => Some(iso(at + secs * 1000)),
+                    _ => None,
+                },
+                status: "APPROVED".to_owned(),
+                message: p.payer_message.clone().unwrap_or_default(),
+            }
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &list))
+}

@@ -1,0 +1,456 @@
+//! Collection v2: invoices, pre-approvals and `CreatePayments` over HTTP.
+
+use uuid::Uuid;
+
+use crate::helpers::{Partner, Resp, Sink, TestApp, wait_for};
+
+async fn call(
+    app: &TestApp,
+    p: &Partner,
+    method: &str,
+    path: &str,
+    reference: Option<Uuid>,
+    body: Option<&str>,
+    extra: &[(&str, &str)],
+) -> Resp {
+    let bearer = format!("Bearer {}", p.token);
+    let reference = reference.map(|r| r.to_string());
+    let mut headers = vec![
+        ("Ocp-Apim-Subscription-Key", app.key("collection")),
+        ("Authorization", bearer.as_str()),
+        ("X-Target-Environment", "sandbox"),
+        ("Content-Type", "application/json"),
+    ];
+    if let Some(r) = &reference {
+        headers.push(("X-Reference-Id", r.as_str()));
+    }
+    headers.extend_from_slice(extra);
+    app.send(method, &format!("/collection{path}"), &headers, body)
+        .await
+}
+
+async fn settled(app: &TestApp, p: &Partner, path: &str) -> serde_json::Value {
+    wait_for(|| async {
+        let r = call(app, p, "GET", path, None, None, &[]).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        (v["status"] != "PENDING").then_some(v)
+    })
+    .await
+}
+
+fn invoice_body(amount: &str, payer: &str) -> String {
+    format!(
+        r#"{{"externalId":"inv-1","amount":"{amount}","currency":"EUR","validityDuration":"3600","intendedPayer":{{"partyIdType":"MSISDN","partyId":"{payer}"}},"payee":{{"partyIdType":"MSISDN","partyId":"256700000001"}},"description":"Invoice one"}}"#
+    )
+}
+
+#[tokio::test]
+async fn an_invoice_is_paid_by_its_intended_payer() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("127.0.0.1").await;
+    let sink = Sink::start(200).await;
+    let reference = Uuid::new_v4();
+    let r = call(
+        &app,
+        &p,
+        "POST",
+        "/v2_0/invoice",
+        Some(reference),
+        Some(&invoice_body("30", "256790000001")),
+        &[("X-Callback-Url", &sink.url("/inv"))],
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let v = settled(&app, &p, &format!("/v2_0/invoice/{reference}")).await;
+    assert_eq!(v["status"], "SUCCESSFUL", "{v}");
+    assert_eq!(v["referenceId"], reference.to_string());
+    assert_eq!(v["intendedPayer"]["partyId"], "256790000001");
+    assert_eq!(v["description"], "Invoice one");
+    assert!(v["expiryDateTime"].as_str().unwrap().contains('T'));
+    assert!(v.get("errorReason").is_none());
+    assert_eq!(app.balance(&p).await, "30");
+    let got = sink.wait_for(1).await;
+    assert_eq!(got[0].method, "PUT");
+    assert!(got[0].body.contains(r#""status":"SUCCESSFUL""#));
+    // A paid invoice can no longer be cancelled.
+    let r = call(
+        &app,
+        &p,
+        "DELETE",
+        &format!("/v2_0/invoice/{reference}"),
+        Some(Uuid::new_v4()),
+        Some(r#"{"externalId":"inv-1"}"#),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (500, Some("NOT_ALLOWED"))
+    );
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn a_pending_invoice_can_be_cancelled_and_its_reservation_is_released() {
+    let app =
+        TestApp::spawn_with(|s| s.platform.settle_delay = std::time::Duration::from_secs(30)).await;
+    let p = app.partner("clinic.com").await;
+    let reference = Uuid::new_v4();
+    call(
+        &app,
+        &p,
+        "POST",
+        "/v2_0/invoice",
+        Some(reference),
+        Some(&invoice_body("40", "256790000002")),
+        &[],
+    )
+    .await;
+    let v = call(
+        &app,
+        &p,
+        "GET",
+        &format!("/v2_0/invoice/{reference}"),
+        None,
+        None,
+        &[],
+    )
+    .await
+    .json();
+    assert_eq!(v["status"], "PENDING");
+    assert_eq!(v["paymentReference"].as_str().unwrap().len(), 9);
+    let r = call(
+        &app,
+        &p,
+        "DELETE",
+        &format!("/v2_0/invoice/{reference}"),
+        Some(Uuid::new_v4()),
+        Some(r#"{"externalId":"inv-1"}"#),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), r#"{"externalId":"inv-1"}"#);
+    let v = call(
+        &app,
+        &p,
+        "GET",
+        &format!("/v2_0/invoice/{reference}"),
+        None,
+        None,
+        &[],
+    )
+    .await
+    .json();
+    assert_eq!(v["status"], "FAILED");
+    assert_eq!(v["errorReason"]["code"], "TRANSACTION_CANCELED");
+    let wallet = app
+        .running
+        .platform
+        .wallet(
+            "MSISDN:256790000002",
+            mkoba_ledger::Currency::parse("EUR").unwrap(),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        wallet.available(),
+        100_000 * 100,
+        "the reservation was released"
+    );
+    let r = call(
+        &app,
+        &p,
+        "DELETE",
+        &format!("/v2_0/invoice/{}", Uuid::new_v4()),
+        Some(Uuid::new_v4()),
+        Some("{}"),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let r = call(
+        &app,
+        &p,
+        "DELETE",
+        &format!("/v2_0/invoice/{reference}"),
+        None,
+        Some("{}"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        r.status, 400,
+        "the cancellation needs its own X-Reference-Id"
+    );
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn invoice_test_payers_and_bad_input() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    let reference = Uuid::new_v4();
+    call(
+        &app,
+        &p,
+        "POST",
+        "/v2_0/invoice",
+        Some(reference),
+        Some(&invoice_body("1", "46733123452")),
+        &[],
+    )
+    .await;
+    let v = settled(&app, &p, &format!("/v2_0/invoice/{reference}")).await;
+    assert_eq!(v["status"], "FAILED");
+    assert_eq!(v["errorReason"]["code"], "EXPIRED");
+    for bad in [
+        invoice_body("1", "256790000003").replace(
+            r#""validityDuration":"3600""#,
+            r#""validityDuration":"soon""#,
+        ),
+        invoice_body("x", "256790000003"),
+        r#"{"amount":"1","currency":"EUR"}"#.to_owned(),
+    ] {
+        let r = call(
+            &app,
+            &p,
+            "POST",
+            "/v2_0/invoice",
+            Some(Uuid::new_v4()),
+            Some(&bad),
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
+    }
+    let r = call(
+        &app,
+        &p,
+        "POST",
+        "/v2_0/invoice",
+        Some(reference),
+        Some(&invoice_body("1", "256790000003")),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 409);
+}
+
+fn pre_approval(payer: &str) -> String {
+    format!(
+        r#"{{"payer":{{"partyIdType":"MSISDN","partyId":"{payer}"}},"payerCurrency":"EUR","payerMessage":"Monthly plan","validityTime":86400}}"#
+    )
+}
+
+#[tokio::test]
+async fn a_pre_approval_is_approved_listed_and_cancelled_without_moving_money() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    let reference = Uuid::new_v4();
+    let r = call(
+        &app,
+        &p,
+        "POST",
+        "/v2_0/preapproval",
+        Some(reference),
+        Some(&pre_approval("256791111111")),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let v = settled(&app, &p, &format!("/v2_0/preapproval/{reference}")).await;
+    assert_eq!(v["status"], "SUCCESSFUL", "{v}");
+    assert_eq!(v["payerCurrency"], "EUR");
+    assert!(v["expirationDateTime"].is_string());
+    let r = call(
+        &app,
+        &p,
+        "GET",
+        "/v1_0/preapprovals/msisdn/256791111111",
+        None,
+        None,
+        &[],
+    )
+    .await;
+    let list = r.json();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["preApprovalId"], reference.to_string());
+    assert_eq!(list[0]["status"], "APPROVED");
+    assert_eq!(list[0]["message"], "Monthly plan");
+    assert_eq!(app.balance(&p).await, "0");
+    let r = call(
+        &app,
+        &p,
+        "DELETE",
+        &format!("/v1_0/preapproval/{reference}"),
+        None,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = call(
+        &app,
+        &p,
+        "GET",
+        "/v1_0/preapprovals/msisdn/256791111111",
+        None,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(r.text(), "[]");
+    let v = call(
+        &app,
+        &p,
+        "GET",
+        &format!("/v2_0/preapproval/{reference}"),
+        None,
+        None,
+        &[],
+    )
+    .await
+    .json();
+    assert_eq!(v["reason"]["code"], "TRANSACTION_CANCELED");
+    let r = call(
+        &app,
+        &p,
+        "DELETE",
+        &format!("/v1_0/preapproval/{reference}"),
+        None,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 500);
+    let r = call(
+        &app,
+        &p,
+        "GET",
+        "/v1_0/preapprovals/msisdn/46733123469",
+        None,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(r.text(), "[]");
+}
+
+#[tokio::test]
+async fn a_rejected_pre_approval_fails_with_its_reason() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    let reference = Uuid::new_v4();
+    call(
+        &app,
+        &p,
+        "POST",
+        "/v2_0/preapproval",
+        Some(reference),
+        Some(&pre_approval("46733123451")),
+        &[],
+    )
+    .await;
+    let v = settled(&app, &p, &format!("/v2_0/preapproval/{reference}")).await;
+    assert_eq!(v["status"], "FAILED");
+    assert_eq!(v["reason"]["code"], "APPROVAL_REJECTED");
+    assert!(v["reason"]["message"].is_string());
+}
+
+fn v2_payment(amount: &str, customer: &str) -> String {
+    format!(
+        r#"{{"externalTransactionId":"bill-7","money":{{"amount":"{amount}","currency":"EUR"}},"customerReference":"{customer}","serviceProviderUserName":"power-co","receiverMessage":"Meter 42","senderNote":"Power","maxNumberOfRetries":1,"includeSenderCharges":false}}"#
+    )
+}
+
+#[tokio::test]
+async fn v2_payments_follow_the_amount_scenarios() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    let ok = Uuid::new_v4();
+    let r = call(
+        &app,
+        &p,
+        "POST",
+        "/v2_0/payment",
+        Some(ok),
+        Some(&v2_payment("1000", "256792222222")),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let v = settled(&app, &p, &format!("/v2_0/payment/{ok}")).await;
+    assert_eq!(v["status"], "SUCCESSFUL");
+    assert_eq!(v["referenceId"], ok.to_string());
+    assert_eq!(v["financialTransactionId"].as_str().unwrap().len(), 10);
+    let failed = Uuid::new_v4();
+    call(
+        &app,
+        &p,
+        "POST",
+        "/v2_0/payment",
+        Some(failed),
+        Some(&v2_payment("2000", "256792222222")),
+        &[],
+    )
+    .await;
+    let v = settled(&app, &p, &format!("/v2_0/payment/{failed}")).await;
+    assert_eq!(
+        (v["status"].as_str(), v["reason"]["code"].as_str()),
+        (Some("FAILED"), Some("INTERNAL_PROCESSING_ERROR"))
+    );
+    let pending = Uuid::new_v4();
+    call(
+        &app,
+        &p,
+        "POST",
+        "/v2_0/payment",
+        Some(pending),
+        Some(&v2_payment("5000", "256792222222")),
+        &[],
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let v = call(
+        &app,
+        &p,
+        "GET",
+        &format!("/v2_0/payment/{pending}"),
+        None,
+        None,
+        &[],
+    )
+    .await
+    .json();
+    assert_eq!(v["status"], "PENDING");
+    assert_eq!(app.balance(&p).await, "1000");
+    let r = call(
+        &app,
+        &p,
+        "POST",
+        "/v2_0/payment",
+        Some(Uuid::new_v4()),
+        Some(&v2_payment("1", "meter-42")),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    // The status of a v2 payment is not a request-to-pay.
+    assert_eq!(
+        call(
+            &app,
+            &p,
+            "GET",
+            &format!("/v1_0/requesttopay/{ok}"),
+            None,
+            None,
+            &[]
+        )
+        .await
+        .status,
+        404
+    );
+    app.assert_ledger_balanced().await;
+}
