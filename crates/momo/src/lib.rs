@@ -8,10 +8,12 @@
 
 mod account;
 mod auth;
+pub mod catalogue;
 mod collection;
 mod consent;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 mod payments;
 mod provisioning;
 mod token;
@@ -20,21 +22,13 @@ pub mod validate;
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::routing::{MethodRouter, get, post};
 use axum::{Extension, Router, middleware};
 use mkoba_api_types::momo::{
     CashTransferDetails, CashTransferResult, ErrorReason, Party as WireParty, Reason,
     RequestToPayResult, TransferResult,
 };
-use mkoba_platform::model::{
-    CallbackMethod, Payment, PaymentKind, PaymentStatus, Product, SubscriptionKey,
-};
+use mkoba_platform::model::{Payment, PaymentKind, PaymentStatus, Product};
 
-use crate::extract::Path;
-use crate::payments::Operation;
 use mkoba_platform::{CallbackRenderer, Platform};
 
 /// How `reason` is rendered in status and callback bodies.
@@ -197,162 +191,39 @@ pub fn callback_renderer(config: &MomoConfig) -> CallbackRenderer {
     })
 }
 
-fn create_route(op: Operation) -> MethodRouter<MomoState> {
-    post(
-        move |State(state): State<MomoState>,
-              Extension(subscription): Extension<SubscriptionKey>,
-              headers: HeaderMap,
-              body: Bytes| async move {
-            payments::create(state, subscription, headers, body, op).await
-        },
-    )
-}
-
-fn status_route(product: Product, kind: PaymentKind) -> MethodRouter<MomoState> {
-    get(
-        move |State(state): State<MomoState>,
-              Extension(subscription): Extension<SubscriptionKey>,
-              headers: HeaderMap,
-              Path(reference_id): Path<String>| async move {
-            payments::status(state, subscription, headers, reference_id, product, kind).await
-        },
-    )
-}
-
-/// The payment operations of a product: `(create path, kind, callback method)` per
-/// definition; the status path is [`status_path`]. V1 of withdraw, deposit and refund call back with POST, V2 with PUT
-/// (reference §11); the others use the platform's default.
-fn payment_operations(
-    product: Product,
-) -> Vec<(&'static str, PaymentKind, Option<CallbackMethod>)> {
-    use CallbackMethod::{Post, Put};
-    use PaymentKind::{CashTransfer, Deposit, Refund, RequestToPay, RequestToWithdraw, Transfer};
-    match product {
-        Product::Collection => vec![
-            ("/v1_0/requesttopay", RequestToPay, None),
-            ("/v1_0/requesttowithdraw", RequestToWithdraw, Some(Post)),
-            ("/v2_0/requesttowithdraw", RequestToWithdraw, Some(Put)),
-        ],
-        Product::Disbursement => vec![
-            ("/v1_0/transfer", Transfer, None),
-            ("/v1_0/deposit", Deposit, Some(Post)),
-            ("/v2_0/deposit", Deposit, Some(Put)),
-            ("/v1_0/refund", Refund, Some(Post)),
-            ("/v2_0/refund", Refund, Some(Put)),
-        ],
-        Product::Remittance => vec![
-            ("/v1_0/transfer", Transfer, None),
-            ("/v2_0/cashtransfer", CashTransfer, Some(Put)),
-        ],
-    }
-}
-
-fn v2_status_route(kind: PaymentKind) -> MethodRouter<MomoState> {
-    get(
-        move |State(state): State<MomoState>,
-              Extension(subscription): Extension<SubscriptionKey>,
-              headers: HeaderMap,
-              Path(reference_id): Path<String>| async move {
-            v2::get_status(state, subscription, headers, reference_id, kind).await
-        },
-    )
-}
-
-/// Where the status of a kind of payment is read: `/v1_0/{kind}/{referenceId}`, except the
-/// v2-only cash transfer.
-fn status_path(kind: PaymentKind) -> String {
-    let version = if kind == PaymentKind::CashTransfer {
-        "v2_0"
-    } else {
-        "v1_0"
-    };
-    format!("/{version}/{}/{{reference_id}}", kind.as_str())
-}
-
 fn product_routes(state: &MomoState, product: Product) -> Router<MomoState> {
-    let mut r = Router::new()
-        .route("/token/", post(token::create_access_token))
-        .route("/token", post(token::create_access_token))
-        .route("/v1_0/account/balance", get(account::get_account_balance))
-        .route(
-            "/v1_0/account/balance/{currency}",
-            get(account::get_account_balance_in_currency),
-        )
-        .route(
-            "/v1_0/accountholder/{type}/{id}/active",
-            get(account::validate_account_holder_status),
-        )
-        .route(
-            "/v1_0/accountholder/{type}/{id}/basicuserinfo",
-            get(account::get_basic_userinfo),
-        );
-    r = r.merge(consent::routes());
-    let mut status_paths = Vec::new();
-    for (path, kind, callback_method) in payment_operations(product) {
-        r = r.route(
-            path,
-            create_route(Operation {
-                product,
-                kind,
-                callback_method,
-            }),
-        );
-        if !status_paths.contains(&kind) {
-            status_paths.push(kind);
-            r = r.route(&status_path(kind), status_route(product, kind));
+    let mut r = Router::new();
+    for route in catalogue::routes() {
+        if route.product != Some(product) {
+            continue;
+        }
+        if let Some(handler) = route.handler {
+            if route.path == "/token/" {
+                r = r.route("/token", handler.clone());
+            }
+            r = r.route(&route.path, handler);
         }
     }
-    if product == Product::Collection {
-        r = r
-            .route(
-                "/v1_0/requesttopay/{reference_id}/deliverynotification",
-                post(collection::request_to_pay_delivery_notification),
-            )
-            .route("/v2_0/invoice", post(v2::create_invoice))
-            .route(
-                "/v2_0/invoice/{reference_id}",
-                v2_status_route(PaymentKind::Invoice).delete(v2::cancel_invoice),
-            )
-            .route("/v2_0/preapproval", post(v2::create_pre_approval))
-            .route(
-                "/v2_0/preapproval/{reference_id}",
-                v2_status_route(PaymentKind::PreApproval),
-            )
-            .route(
-                "/v1_0/preapproval/{reference_id}",
-                axum::routing::delete(v2::cancel_pre_approval),
-            )
-            .route(
-                "/v1_0/preapprovals/{type}/{id}",
-                get(v2::get_approved_pre_approvals),
-            )
-            .route("/v2_0/payment", post(v2::create_payment))
-            .route(
-                "/v2_0/payment/{reference_id}",
-                v2_status_route(PaymentKind::BillPayment),
-            );
-    }
-    r.route_layer(middleware::from_fn_with_state(
-        (state.clone(), Some(product)),
-        auth::require_subscription,
-    ))
-    .layer(Extension(product))
+    r.merge(consent::routes())
+        .route_layer(middleware::from_fn_with_state(
+            (state.clone(), Some(product)),
+            auth::require_subscription,
+        ))
+        .layer(Extension(product))
 }
 
 /// Every MoMo route: provisioning at the root and the three products under their prefix.
 pub fn router(state: MomoState) -> Router {
-    let provisioning = Router::new()
-        .route("/v1_0/apiuser", post(provisioning::create_api_user))
-        .route("/v1_0/apiuser/{id}", get(provisioning::get_api_user))
-        .route(
-            "/v1_0/apiuser/{id}/apikey",
-            post(provisioning::create_api_key),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            (state.clone(), None),
-            auth::require_subscription,
-        ));
-    let mut app = provisioning;
+    let mut provisioning = Router::new();
+    for route in catalogue::routes() {
+        if let (None, Some(handler)) = (route.product, route.handler) {
+            provisioning = provisioning.route(&route.path, handler);
+        }
+    }
+    let mut app = provisioning.route_layer(middleware::from_fn_with_state(
+        (state.clone(), None),
+        auth::require_subscription,
+    ));
     for product in Product::ALL {
         app = app.nest(
             &format!("/{}", product.as_str()),

@@ -23,6 +23,7 @@ use serde_json::json;
 pub fn router(platform: Platform) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/openapi.json", get(openapi))
         .route("/ledger", get(ledger))
         .route("/transactions/{reference_id}", get(transaction))
         .route("/apiusers", post(create_api_user))
@@ -40,6 +41,12 @@ fn memory_kb() -> (Option<u64>, Option<u64>) {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     };
     (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// `GET /_mkoba/openapi.json`: the OpenAPI document of everything served, generated from
+/// the route catalogue.
+async fn openapi() -> Response {
+    Json(mkoba_momo::openapi::document()).into_response()
 }
 
 /// `GET /_mkoba/health`: liveness and memory use.

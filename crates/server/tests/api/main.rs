@@ -8,6 +8,7 @@ mod crash;
 mod environments;
 mod helpers;
 mod mtn_momo_npm;
+mod openapi;
 mod payouts;
 mod provisioning;
 mod request_to_pay;
