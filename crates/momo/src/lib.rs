@@ -92,7 +92,7 @@ pub fn environment_currency(environment: &str) -> &'static str {
 /// The status body of a payment (`GET …/{referenceId}`), also its callback body:
 /// `RequestToPayResult` (with `payer`) for collections, `TransferResult` (with `payee`) for
 /// payouts. `reason` appears only once FAILED.
-pub fn status_value(p: &Payment, format: ReasonFormat) -> StatusBody {
+pub fn status_body(p: &Payment, format: ReasonFormat) -> StatusBody {
     let party = WireParty {
         party_id_type: p.party.id_type.as_str().to_owned(),
         party_id: p.party.id.clone(),
@@ -187,7 +187,7 @@ pub enum StatusBody {
 pub fn callback_renderer(config: &MomoConfig) -> CallbackRenderer {
     let format = config.reason_format;
     Arc::new(move |p: &Payment| {
-        serde_json::to_string(&status_value(p, format)).unwrap_or_else(|_| "{}".to_owned())
+        serde_json::to_string(&status_body(p, format)).unwrap_or_else(|_| "{}".to_owned())
     })
 }
 

@@ -14,7 +14,7 @@ use mkoba_platform::CreateError;
 use mkoba_platform::model::{CallbackMethod, NewPayment, PaymentKind, Product, SubscriptionKey};
 
 use crate::error::{MomoError, json};
-use crate::{MomoState, environment_currency, status_value, validate};
+use crate::{MomoState, environment_currency, status_body, validate};
 
 /// One creating operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,6 +178,6 @@ pub async fn status(
         ))?;
     Ok(json(
         StatusCode::OK,
-        &status_value(&payment, state.config.reason_format),
+        &status_body(&payment, state.config.reason_format),
     ))
 }
