@@ -100,6 +100,7 @@ pub async fn create(
         callback_method: op.callback_method,
         refund_of,
         details,
+        expires_at_ms: None,
     };
     match state.platform.create_payment(payment).await {
         Ok(()) => {

@@ -87,9 +87,7 @@ pub(crate) fn status_body(p: &Payment) -> StatusBody {
             payment_reference: (p.status == PaymentStatus::Pending)
                 .then(|| payment_reference(&p.reference_id)),
             invoice_id: p.reference_id.to_string(),
-            expiry_date_time: d["validityDuration"]
-                .as_i64()
-                .map(|secs| iso(p.created_at_ms + secs * 1000)),
+            expiry_date_time: p.expires_at_ms.map(iso),
             payee_first_name: Some("Sand".to_owned()),
             payee_last_name: Some("Box".to_owned()),
             error_reason: error_reason(p),
@@ -194,6 +192,7 @@ pub async fn create_invoice(
             callback_method: None,
             refund_of: None,
             details: Some(details.to_string()),
+            expires_at_ms: validity.map(|secs| mkoba_platform::now_ms() + secs * 1000),
         },
     )
     .await
@@ -230,6 +229,7 @@ pub async fn create_pre_approval(
             callback_method: None,
             refund_of: None,
             details: Some(json!({ "validityTime": validity }).to_string()),
+            expires_at_ms: None,
         },
     )
     .await
@@ -288,6 +288,7 @@ pub async fn create_payment(
             callback_method: None,
             refund_of: None,
             details: Some(Value::Object(extra).to_string()),
+            expires_at_ms: None,
         },
     )
     .await

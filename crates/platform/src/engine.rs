@@ -309,6 +309,11 @@ impl Engine {
             Outcome::StayPending => None,
             _ => Some(now + self.settings.settle_delay.as_millis() as i64),
         };
+        // A payer who has not acted by the expiry never will: settle then, as EXPIRED.
+        let settle_at = match (settle_at, new.expires_at_ms) {
+            (Some(at), Some(expiry)) => Some(at.min(expiry)),
+            (at, expiry) => at.or(expiry),
+        };
         let mut payment = Payment::accepted(new, now, settle_at);
         if let Some(original) = payment.refund_of {
             payment.reason = self.refund_problem(pass, &payment, original)?;
@@ -498,8 +503,10 @@ impl Engine {
         let Some(mut payment) = self.pending.remove(&id) else {
             return;
         };
+        let expired = payment.expires_at_ms.is_some_and(|e| now >= e);
         let outcome = match payment.reason.take() {
             Some(decided) => Err(decided),
+            None if expired => Err("EXPIRED".to_owned()),
             None => match outcome_of(
                 &payment.environment,
                 payment.kind,

@@ -304,6 +304,9 @@ pub struct NewPayment {
     /// Operation-specific wire fields the platform keeps but does not interpret (a cash
     /// transfer's originating country and payer identity), as a JSON object.
     pub details: Option<String>,
+    /// When a payer who has not acted by then makes it fail with `EXPIRED` (an invoice's
+    /// validity).
+    pub expires_at_ms: Option<i64>,
 }
 
 /// A payment and its current state.
@@ -323,6 +326,7 @@ pub struct Payment {
     pub callback_method: Option<CallbackMethod>,
     pub refund_of: Option<Uuid>,
     pub details: Option<String>,
+    pub expires_at_ms: Option<i64>,
     pub status: PaymentStatus,
     /// The failure reason code (`APPROVAL_REJECTED`, `NOT_ENOUGH_FUNDS`, …) once FAILED. Set
     /// while PENDING when the outcome was already decided at acceptance (a refund larger
@@ -359,6 +363,7 @@ impl Payment {
             callback_method: new.callback_method,
             refund_of: new.refund_of,
             details: new.details,
+            expires_at_ms: new.expires_at_ms,
             status: PaymentStatus::Pending,
             reason: None,
             financial_transaction_id: None,

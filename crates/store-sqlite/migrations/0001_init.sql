@@ -77,6 +77,7 @@ CREATE TABLE payments (
     callback_method TEXT,
     refund_of TEXT,
     details TEXT,
+    expires_at_ms INTEGER,
     status TEXT NOT NULL,
     reason TEXT,
     financial_transaction_id TEXT,

@@ -130,7 +130,7 @@ impl SqliteReader {
 const PAYMENT_COLUMNS: &str = "reference_id, kind, product, api_user, environment, amount_minor, currency, \
      external_id, party_type, party_id, payer_message, payee_note, callback_url, status, reason, \
      financial_transaction_id, created_at_ms, settled_at_ms, settle_at_ms, transfer_id, notifications, \
-     callback_method, refund_of, details";
+     callback_method, refund_of, details, expires_at_ms";
 
 fn bad(what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -189,6 +189,7 @@ fn payment_row(row: &Row<'_>) -> rusqlite::Result<Payment> {
             None => None,
         },
         details: row.get(23)?,
+        expires_at_ms: row.get(24)?,
     })
 }
 
@@ -442,7 +443,7 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
     }
     for p in &b.new_payments {
         tx.prepare_cached(&format!(
-            "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
+            "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
         ))?
         .execute(params![
             p.reference_id.to_string(),
@@ -468,7 +469,8 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
             p.notifications,
             p.callback_method.map(|m| m.as_str()),
             p.refund_of.map(|r| r.to_string()),
-            p.details
+            p.details,
+            p.expires_at_ms
         ])?;
     }
     for u in &b.payment_updates {

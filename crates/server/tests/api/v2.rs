@@ -454,3 +454,58 @@ async fn v2_payments_follow_the_amount_scenarios() {
     );
     app.assert_ledger_balanced().await;
 }
+
+#[tokio::test]
+async fn an_invoice_not_paid_within_its_validity_expires() {
+    let app =
+        TestApp::spawn_with(|s| s.platform.settle_delay = std::time::Duration::from_secs(30)).await;
+    let p = app.partner("clinic.com").await;
+    let reference = Uuid::new_v4();
+    let body = invoice_body("10", "256790000009")
+        .replace(r#""validityDuration":"3600""#, r#""validityDuration":"1""#);
+    let r = call(
+        &app,
+        &p,
+        "POST",
+        "/v2_0/invoice",
+        Some(reference),
+        Some(&body),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let v = call(
+        &app,
+        &p,
+        "GET",
+        &format!("/v2_0/invoice/{reference}"),
+        None,
+        None,
+        &[],
+    )
+    .await
+    .json();
+    assert_eq!(v["status"], "PENDING");
+    let v = settled(&app, &p, &format!("/v2_0/invoice/{reference}")).await;
+    assert_eq!(
+        (v["status"].as_str(), v["errorReason"]["code"].as_str()),
+        (Some("FAILED"), Some("EXPIRED")),
+        "{v}"
+    );
+    let wallet = app
+        .running
+        .platform
+        .wallet(
+            "MSISDN:256790000009",
+            mkoba_ledger::Currency::parse("EUR").unwrap(),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        wallet.available(),
+        100_000 * 100,
+        "the reservation was released"
+    );
+    assert_eq!(app.balance(&p).await, "0");
+    app.assert_ledger_balanced().await;
+}
