@@ -62,7 +62,28 @@ pub fn app(platform: Platform, settings: &Settings) -> Router {
         .fallback(|| async { MomoError::NotFound.into_response() })
         .method_not_allowed_fallback(|| async { MomoError::NotFound.into_response() })
         .layer(axum::middleware::map_response(json_errors))
+        .layer(axum::middleware::from_fn(catch_panic))
         .layer(axum::middleware::from_fn(log_request))
+}
+
+/// A handler that panics (a bug) still answers the provider's 500 body instead of dropping
+/// the connection; the panic is logged once here.
+pub async fn catch_panic(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use futures_util::FutureExt as _;
+    let path = request.uri().path().to_owned();
+    match std::panic::AssertUnwindSafe(next.run(request))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!(http.path = %path, "a request handler panicked");
+            MomoError::Internal.into_response()
+        }
+    }
 }
 
 /// One debug line per request: method, path (never the query string, which may carry a

@@ -151,3 +151,26 @@ async fn unknown_operations_get_the_gateways_404() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_panicking_handler_still_answers_the_platforms_500() {
+    let app = axum::Router::new()
+        .route(
+            "/boom",
+            axum::routing::get(|| async {
+                if std::hint::black_box(true) {
+                    panic!("a bug");
+                }
+                "unreachable"
+            }),
+        )
+        .layer(axum::middleware::from_fn(mkoba::catch_panic));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let r = crate::helpers::Http::new()
+        .send("GET", &format!("http://{addr}/boom"), &[], None)
+        .await;
+    assert_eq!(r.status, 500);
+    assert_eq!(r.json()["code"], "INTERNAL_PROCESSING_ERROR");
+}
