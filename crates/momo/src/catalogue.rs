@@ -353,6 +353,46 @@ pub fn routes() -> Vec<Route> {
             },
             Some(get(account::get_basic_userinfo)),
         );
+        for (path, method, summary, success, body) in [
+            (
+                "/v1_0/bc-authorize",
+                Method::POST,
+                "Ask an account holder for consent (CIBA)",
+                "BcAuthorizeResponse",
+                Some("BcAuthorize"),
+            ),
+            (
+                "/oauth2/token/",
+                Method::POST,
+                "Exchange a consent request for an OAuth2 token",
+                "Oauth2TokenResponse",
+                Some("Oauth2TokenRequest"),
+            ),
+            (
+                "/oauth2/v1_0/userinfo",
+                Method::GET,
+                "The consenting account holder's information",
+                "BasicUserInfo",
+                None,
+            ),
+        ] {
+            let id = match path {
+                "/v1_0/bc-authorize" => "bc-authorize",
+                "/oauth2/token/" => "CreateOauth2Token",
+                _ => "GetUserInfoWithConsent",
+            };
+            add(
+                p,
+                method,
+                path,
+                Doc {
+                    body,
+                    success: (200, Some(success)),
+                    ..doc(&format!("{name}-{id}"), summary, Auth::Bearer)
+                },
+                None,
+            );
+        }
         let mut documented_status = Vec::new();
         for (path, kind, callback, request, result) in payment_operations(product) {
             let version = if path.starts_with("/v2_0") {
