@@ -10,6 +10,32 @@ pub struct Party {
     pub party_id: String,
 }
 
+impl Party {
+    /// `{"partyIdType":"MSISDN","partyId":…}`: a phone number without `+`.
+    pub fn msisdn(id: impl Into<String>) -> Party {
+        Party {
+            party_id_type: "MSISDN".to_owned(),
+            party_id: id.into(),
+        }
+    }
+
+    /// `{"partyIdType":"EMAIL","partyId":…}`.
+    pub fn email(id: impl Into<String>) -> Party {
+        Party {
+            party_id_type: "EMAIL".to_owned(),
+            party_id: id.into(),
+        }
+    }
+
+    /// `{"partyIdType":"PARTY_CODE","partyId":…}`: a UUID.
+    pub fn party_code(id: impl Into<String>) -> Party {
+        Party {
+            party_id_type: "PARTY_CODE".to_owned(),
+            party_id: id.into(),
+        }
+    }
+}
+
 /// Body of `POST /collection/v1_0/requesttopay`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -214,8 +240,10 @@ pub struct BooleanResult {
     pub result: bool,
 }
 
-/// `GET …/accountholder/msisdn/{id}/basicuserinfo` answer as the sandbox sends it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `GET …/accountholder/msisdn/{id}/basicuserinfo` answer as the sandbox sends it. Fields a
+/// production platform leaves out read as empty (clients must not fail on them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct BasicUserInfo {
     pub sub: String,
     pub name: String,
@@ -353,4 +381,217 @@ pub struct PaymentResult {
     pub financial_transaction_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<ErrorReason>,
+}
+
+/// Body of a disbursement or remittance transfer and of a deposit
+/// (`POST /{disbursement|remittance}/v1_0/transfer`, `POST /disbursement/v{1,2}_0/deposit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Transfer {
+    /// Amount, a decimal string in major units (`"100"`, `"12.50"`).
+    pub amount: String,
+    /// ISO 4217 currency.
+    pub currency: String,
+    /// The partner's own reference; need not be unique.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// Who receives the money.
+    pub payee: Party,
+    /// Written in the payer's history (at most 160 characters, no `'` or `&`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_message: Option<String>,
+    /// Written in the payee's history (same rules).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payee_note: Option<String>,
+}
+
+/// Body of `POST /disbursement/v{1,2}_0/refund`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Refund {
+    /// Amount to refund, at most what is left of the original.
+    pub amount: String,
+    /// ISO 4217 currency, the original's.
+    pub currency: String,
+    /// The partner's own reference; need not be unique.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// Written in the payer's history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_message: Option<String>,
+    /// Written in the payee's history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payee_note: Option<String>,
+    /// The `X-Reference-Id` of the request-to-pay or withdrawal refunded.
+    pub reference_id_to_refund: String,
+}
+
+/// Body of `POST /remittance/v2_0/cashtransfer`: a transfer plus the payer's identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CashTransfer {
+    /// Amount, a decimal string.
+    pub amount: String,
+    /// ISO 4217 currency.
+    pub currency: String,
+    /// Who receives the money.
+    pub payee: Party,
+    /// The partner's own reference; need not be unique.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// Written in the payer's history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_message: Option<String>,
+    /// Written in the payee's history.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payee_note: Option<String>,
+    /// The originating country, original amount and the payer's identity.
+    #[serde(flatten)]
+    pub details: CashTransferDetails,
+}
+
+/// Body of `POST /collection/v2_0/invoice`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateInvoice {
+    /// The partner's own reference; need not be unique.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    /// Amount, a decimal string.
+    pub amount: String,
+    /// ISO 4217 currency.
+    pub currency: String,
+    /// Seconds the invoice stays payable (a string, as the definition has it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validity_duration: Option<String>,
+    /// Who is asked to pay.
+    pub intended_payer: Party,
+    /// Who is paid (the partner when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payee: Option<Party>,
+    /// Shown to the payer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Body (and answer) of `DELETE /collection/v2_0/invoice/{referenceId}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelInvoice {
+    /// The invoice's external id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+}
+
+/// Body of `POST /collection/v2_0/preapproval`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PreApproval {
+    /// Who approves future debits.
+    pub payer: Party,
+    /// ISO 4217 currency of the payer.
+    pub payer_currency: String,
+    /// Shown to the approver.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payer_message: Option<String>,
+    /// Seconds the pre-approval is valid once approved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validity_time: Option<u64>,
+}
+
+/// An amount with its currency (`Money` in the collection definition).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Money {
+    /// A positive decimal string.
+    pub amount: String,
+    /// ISO 4217 currency.
+    pub currency: String,
+}
+
+/// Body of `POST /collection/v2_0/payment` (`CreatePayments`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatePayments {
+    /// The partner's own reference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_transaction_id: Option<String>,
+    /// What is paid.
+    pub money: Money,
+    /// The customer who pays (an MSISDN).
+    pub customer_reference: String,
+    /// The service provider's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_provider_user_name: Option<String>,
+    /// A coupon to redeem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coupon_id: Option<String>,
+    /// A product id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<String>,
+    /// A product offering id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_offering_id: Option<String>,
+    /// Shown to the receiver.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receiver_message: Option<String>,
+    /// Shown to the sender.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sender_note: Option<String>,
+    /// How often the platform may retry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_number_of_retries: Option<u32>,
+    /// Whether the sender pays the charges.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub include_sender_charges: Option<bool>,
+}
+
+/// Body of `POST /collection/v1_0/requesttopay/{referenceId}/deliverynotification`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryNotification {
+    /// The message (at most 160 characters).
+    pub notification_message: String,
+}
+
+/// `POST /{product}/v1_0/bc-authorize` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BcAuthorizeResponse {
+    /// The consent request's id, exchanged at `oauth2/token/`.
+    pub auth_req_id: String,
+    /// Seconds to wait between two polls of `oauth2/token/`.
+    #[serde(default)]
+    pub interval: u64,
+    /// Seconds until `auth_req_id` expires.
+    #[serde(default)]
+    pub expires_in: u64,
+}
+
+/// `POST /{product}/oauth2/token/` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Oauth2TokenResponse {
+    /// The oauth2 access token (for `oauth2/v1_0/userinfo`).
+    pub access_token: String,
+    /// `Bearer`.
+    pub token_type: String,
+    /// Seconds the access token is valid.
+    pub expires_in: u64,
+    /// The consented scopes, space-separated.
+    #[serde(default)]
+    pub scope: String,
+    /// Exchanged for a new access token with the refresh grant.
+    #[serde(default)]
+    pub refresh_token: String,
+    /// Seconds until the refresh token (the consent) expires.
+    #[serde(default)]
+    pub refresh_token_expired_in: i64,
+}
+
+/// An OAuth2 error body (RFC 6749 §5.2), answered by `oauth2/token/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthError {
+    /// `invalid_grant`, `authorization_pending`, `access_denied`, …
+    pub error: String,
+    /// What went wrong.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
 }

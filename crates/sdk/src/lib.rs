@@ -1,0 +1,57 @@
+//! # mkoba-sdk
+//!
+//! A Rust client for the **MTN MoMo Open API** that works unchanged against MTN's real hosts
+//! (`https://sandbox.momodeveloper.mtn.com` by default, `https://proxy.momoapi.mtn.com` in
+//! production) and against [Mkoba](https://example.invalid/mkoba), the self-hosted platform
+//! that speaks the same API: pointing at Mkoba is one base-URL change.
+//!
+//! * [`momo`]: a client per product ([`momo::Collection`], [`momo::Disbursement`],
+//!   [`momo::Remittance`]) with a typed method for every operation, sandbox provisioning
+//!   ([`momo::Provisioning`]), tokens cached and shared across tasks, generated reference
+//!   ids, [`momo::wait_for_final_status`] and callback parsing ([`momo::parse_callback`]).
+//! * Errors are typed ([`Error`], [`ApiError`]) and carry the provider's reason code
+//!   ([`ReasonCode`]) and message, plus a [`hint`](Error::hint) on how to fix the usual
+//!   mistakes (wrong key, wrong environment, callback host mismatch).
+//! * Wire types are the shared [`types`] crate (`mkoba-api-types`), the same the server
+//!   uses.
+//! * HTTP is hyper 1 with a pooled client ([`Transport`]); `https://` through rustls (ring,
+//!   Mozilla roots) with the default `rustls` feature. No blocking calls: every operation
+//!   is `async` and needs a Tokio runtime.
+//!
+//! The M-Pesa OpenAPI client will live beside [`momo`] as `mpesa`.
+//!
+//! ```no_run
+//! # async fn demo() -> mkoba_sdk::Result<()> {
+//! use mkoba_sdk::momo::{Config, Disbursement, Poll, Provisioning};
+//! use mkoba_sdk::types::momo::{Party, Transfer};
+//!
+//! // A sandbox API user (Mkoba here; drop base_url for MTN's sandbox).
+//! let base = "http://127.0.0.1:8080";
+//! let user = Provisioning::new("disbursement-key").base_url(base).provision("shop.example").await?;
+//! let disbursement = Disbursement::new(
+//!     Config::new("disbursement-key").base_url(base).api_user(&user.api_user, &user.api_key),
+//! )?;
+//! let reference = disbursement
+//!     .transfer(&Transfer {
+//!         amount: "250".into(),
+//!         currency: "EUR".into(),
+//!         external_id: Some("payout-7".into()),
+//!         payee: Party::msisdn("256774290781"),
+//!         payer_message: None,
+//!         payee_note: None,
+//!     })
+//!     .await?;
+//! let done = disbursement.wait_for_transfer(&reference, Poll::default()).await?;
+//! println!("{} {}", reference, done.status);
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+mod error;
+pub mod momo;
+mod transport;
+
+pub use error::{ApiError, Error, ErrorSource, ReasonCode, Result};
+pub use mkoba_api_types as types;
+pub use transport::{DEFAULT_TIMEOUT, Transport};

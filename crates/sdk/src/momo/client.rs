@@ -1,0 +1,309 @@
+//! What every product client shares: the configuration, the HTTP client, the token cache,
+//! and the request shapes (authenticated GET, creating POST with `X-Reference-Id`).
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::Method;
+use mkoba_api_types::momo::AccessToken;
+
+use super::{Config, Product, ReferenceId};
+use crate::error::{Error, ReasonCode, Result};
+use crate::transport::{Call, Reply, Transport};
+
+/// MTN's public sandbox, the default base URL.
+pub const SANDBOX_URL: &str = "https://sandbox.momodeveloper.mtn.com";
+
+/// The longest a token is refreshed ahead of its expiry.
+const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(600);
+
+/// A cached access token.
+#[derive(Clone)]
+struct Cached {
+    token: Arc<str>,
+    /// From here on the next caller refreshes it.
+    refresh_at: Instant,
+    /// From here on it is no longer sent.
+    expires_at: Instant,
+}
+
+/// One product's token: fetched lazily, shared, refreshed ahead of expiry by one task.
+#[derive(Default)]
+struct TokenCache {
+    current: Mutex<Option<Cached>>,
+    /// Held by the one task fetching a token.
+    fetching: tokio::sync::Mutex<()>,
+    fetches: AtomicU64,
+}
+
+impl TokenCache {
+    fn snapshot(&self) -> Option<Cached> {
+        self.current.lock().ok().and_then(|c| c.clone())
+    }
+
+    fn store(&self, cached: Option<Cached>) {
+        if let Ok(mut c) = self.current.lock() {
+            *c = cached;
+        }
+    }
+}
+
+/// A product client's shared state.
+pub(crate) struct Core {
+    pub product: Product,
+    pub base: String,
+    pub environment: String,
+    pub subscription_key: String,
+    api_user: String,
+    api_key: String,
+    pub callback_url: Option<String>,
+    pub transport: Transport,
+    token: TokenCache,
+}
+
+impl Core {
+    pub fn new(product: Product, config: Config) -> Result<Arc<Core>> {
+        let base = config.base_url.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(Error::Config(format!(
+                "the base URL must start with http:// or https://, got {base:?}"
+            )));
+        }
+        #[cfg(not(feature = "rustls"))]
+        if base.starts_with("https://") {
+            return Err(Error::Config(
+                "https:// needs the `rustls` feature of mkoba-sdk".to_owned(),
+            ));
+        }
+        if config.subscription_key.trim().is_empty() {
+            return Err(Error::Config(format!(
+                "a {product} subscription key is required"
+            )));
+        }
+        Ok(Arc::new(Core {
+            product,
+            base,
+            environment: config.target_environment,
+            subscription_key: config.subscription_key,
+            api_user: config.api_user,
+            api_key: config.api_key,
+            callback_url: config.callback_url,
+            transport: config.transport.unwrap_or_default(),
+            token: TokenCache::default(),
+        }))
+    }
+
+    /// `{base}/{product}{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/{}{path}", self.base, self.product.as_str())
+    }
+
+    /// `Basic base64(apiUser:apiKey)`.
+    pub fn basic(&self) -> Result<String> {
+        if self.api_user.is_empty() || self.api_key.is_empty() {
+            return Err(Error::Config(
+                "an API user and API key are required (Config::api_user)".to_owned(),
+            ));
+        }
+        let pair = format!("{}:{}", self.api_user, self.api_key);
+        Ok(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        ))
+    }
+
+    /// `POST /{product}/token/`, uncached.
+    pub async fn fetch_token(&self) -> Result<AccessToken> {
+        let call = Call::new(Method::POST, self.url("/token/"))
+            .header("ocp-apim-subscription-key", &self.subscription_key)
+            .header("authorization", self.basic()?);
+        let reply = self.transport.send(call.build()?).await?.ok()?;
+        self.token.fetches.fetch_add(1, Ordering::Relaxed);
+        reply.json()
+    }
+
+    /// Tokens fetched so far by this client.
+    pub fn token_fetches(&self) -> u64 {
+        self.token.fetches.load(Ordering::Relaxed)
+    }
+
+    /// A valid access token: the cached one, or a new one fetched by exactly one task.
+    pub async fn bearer(&self) -> Result<Arc<str>> {
+        let now = Instant::now();
+        if let Some(c) = self.token.snapshot() {
+            if now < c.refresh_at {
+                return Ok(c.token);
+            }
+            // Due for refresh but still valid: if another task is already fetching, keep
+            // using this one rather than waiting.
+            if now < c.expires_at {
+                match self.token.fetching.try_lock() {
+                    Err(_) => return Ok(c.token),
+                    Ok(guard) => return self.refresh(guard).await,
+                }
+            }
+        }
+        let guard = self.token.fetching.lock().await;
+        if let Some(c) = self.token.snapshot()
+            && Instant::now() < c.refresh_at
+        {
+            return Ok(c.token);
+        }
+        self.refresh(guard).await
+    }
+
+    async fn refresh(&self, _guard: tokio::sync::MutexGuard<'_, ()>) -> Result<Arc<str>> {
+        let started = Instant::now();
+        let t = self.fetch_token().await?;
+        let lifetime = Duration::from_secs(t.expires_in);
+        let margin = (lifetime / 6).min(MAX_REFRESH_MARGIN);
+        let token: Arc<str> = Arc::from(t.access_token);
+        self.token.store(Some(Cached {
+            token: token.clone(),
+            refresh_at: started + lifetime - margin,
+            expires_at: started + lifetime,
+        }));
+        Ok(token)
+    }
+
+    /// Forgets `token` if it is still the cached one (a 401 said it is no longer good).
+    fn invalidate(&self, token: &str) {
+        if let Ok(mut c) = self.token.current.lock()
+            && c.as_ref().is_some_and(|c| &*c.token == token)
+        {
+            *c = None;
+        }
+    }
+
+    /// Sends a Bearer-authenticated call built by `build` (given the token), once more with
+    /// a fresh token if the first answer is a 401 that is not about the subscription key.
+    pub async fn send(&self, build: impl Fn(Call) -> Result<Call>) -> Result<Reply> {
+        let mut retried = false;
+        loop {
+            let token = self.bearer().await?;
+            let call = Call::new(Method::GET, String::new())
+                .header("ocp-apim-subscription-key", &self.subscription_key)
+                .header("authorization", format!("Bearer {token}"))
+                .header("x-target-environment", &self.environment);
+            let reply = self.transport.send(build(call)?.build()?).await?;
+            if reply.status.as_u16() == 401 && !retried {
+                let err = crate::error::ApiError::from_body(401, &reply.body);
+                if !matches!(
+                    err.code,
+                    ReasonCode::InvalidSubscriptionKey | ReasonCode::MissingSubscriptionKey
+                ) {
+                    self.invalidate(&token);
+                    retried = true;
+                    continue;
+                }
+            }
+            return reply.ok();
+        }
+    }
+
+    /// `GET {path}` as `T`.
+    pub async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let url = self.url(path);
+        self.send(|c| Ok(with(c, Method::GET, &url))).await?.json()
+    }
+
+    /// A creating POST of `body` to `path`.
+    pub fn create<'a, B: serde::Serialize + ?Sized>(
+        self: &'a Arc<Core>,
+        path: &'static str,
+        body: &B,
+    ) -> Create<'a> {
+        Create {
+            core: self,
+            path,
+            body: serde_json::to_vec(body)
+                .map(Bytes::from)
+                .map_err(|e| format!("request body cannot be serialised: {e}")),
+            reference_id: None,
+            callback_url: self.callback_url.clone(),
+        }
+    }
+}
+
+/// `call` with its method and URL set.
+pub(crate) fn with(mut call: Call, method: Method, url: &str) -> Call {
+    call.method = method;
+    url.clone_into(&mut call.url);
+    call
+}
+
+/// A creating call (request-to-pay, transfer, invoice, …): await it to send it with a fresh
+/// `X-Reference-Id`, which it returns once the platform answered 202.
+#[must_use = "a creating call does nothing until awaited"]
+pub struct Create<'a> {
+    core: &'a Arc<Core>,
+    path: &'static str,
+    body: std::result::Result<Bytes, String>,
+    reference_id: Option<ReferenceId>,
+    callback_url: Option<String>,
+}
+
+impl std::fmt::Debug for Create<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Create")
+            .field("path", &self.path)
+            .field("reference_id", &self.reference_id)
+            .field("callback_url", &self.callback_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Create<'a> {
+    /// Uses this `X-Reference-Id` instead of a fresh one (to retry a request whose answer
+    /// was lost).
+    pub fn reference_id(mut self, id: ReferenceId) -> Create<'a> {
+        self.reference_id = Some(id);
+        self
+    }
+
+    /// Sends this `X-Callback-Url` (instead of the configured one).
+    pub fn callback_url(mut self, url: impl Into<String>) -> Create<'a> {
+        self.callback_url = Some(url.into());
+        self
+    }
+
+    /// Sends no `X-Callback-Url`, even if one is configured.
+    pub fn no_callback(mut self) -> Create<'a> {
+        self.callback_url = None;
+        self
+    }
+
+    /// Sends the request; the reference id once it is accepted (202).
+    pub async fn send(self) -> Result<ReferenceId> {
+        let body = self.body.map_err(Error::Config)?;
+        let reference = self.reference_id.unwrap_or_default();
+        let url = self.core.url(self.path);
+        let reference_text = reference.to_string();
+        let callback = self.callback_url;
+        self.core
+            .send(|c| {
+                let mut c = with(c, Method::POST, &url).header("x-reference-id", &reference_text);
+                if let Some(cb) = &callback {
+                    c = c.header("x-callback-url", cb);
+                }
+                c.body = Some(("application/json", body.clone()));
+                Ok(c)
+            })
+            .await?;
+        Ok(reference)
+    }
+}
+
+impl<'a> IntoFuture for Create<'a> {
+    type Output = Result<ReferenceId>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<ReferenceId>> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
+    }
+}

@@ -1,0 +1,200 @@
+//! Transaction statuses and waiting for a final one.
+
+use std::fmt;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use mkoba_api_types::momo::{
+    CashTransferResult, InvoiceResult, PaymentResult, PreApprovalResult, RequestToPayResult,
+    TransferResult,
+};
+
+use crate::error::{Error, ReasonCode, Result};
+
+/// The status of a transaction as the platform reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Status {
+    /// Waiting for the payer (or the platform).
+    Pending,
+    /// Seen on the sandbox before PENDING.
+    Created,
+    /// Done: the money moved.
+    Successful,
+    /// Done: it did not; the reason says why.
+    Failed,
+    /// A status this version does not know (`EXPIRED`, `REJECTED`, …), taken as final.
+    Other(String),
+}
+
+impl Status {
+    /// Reads a wire status.
+    pub fn parse(s: &str) -> Status {
+        match s {
+            "PENDING" => Status::Pending,
+            "CREATED" => Status::Created,
+            "SUCCESSFUL" => Status::Successful,
+            "FAILED" => Status::Failed,
+            other => Status::Other(other.to_owned()),
+        }
+    }
+
+    /// Whether the transaction will not change any more.
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Status::Pending | Status::Created)
+    }
+
+    /// The wire name.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Status::Pending => "PENDING",
+            Status::Created => "CREATED",
+            Status::Successful => "SUCCESSFUL",
+            Status::Failed => "FAILED",
+            Status::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A status body: what every result type has in common.
+pub trait Transaction {
+    /// Its status.
+    fn status(&self) -> Status;
+    /// Why it failed, if it did.
+    fn reason(&self) -> Option<ReasonCode>;
+    /// The platform's transaction id, once it succeeded.
+    fn financial_transaction_id(&self) -> Option<&str>;
+}
+
+macro_rules! transaction {
+    ($t:ty, reason: $r:ident => $reason:expr, ftid: $f:ident => $ftid:expr) => {
+        impl Transaction for $t {
+            fn status(&self) -> Status {
+                Status::parse(&self.status)
+            }
+            fn reason(&self) -> Option<ReasonCode> {
+                let $r = self;
+                $reason
+            }
+            fn financial_transaction_id(&self) -> Option<&str> {
+                let $f = self;
+                $ftid
+            }
+        }
+    };
+}
+
+transaction!(RequestToPayResult,
+    reason: s => s.reason.as_ref().map(|r| ReasonCode::parse(r.code())),
+    ftid: s => s.financial_transaction_id.as_deref());
+transaction!(TransferResult,
+    reason: s => s.reason.as_ref().map(|r| ReasonCode::parse(r.code())),
+    ftid: s => s.financial_transaction_id.as_deref());
+transaction!(CashTransferResult,
+    reason: s => s.reason.as_ref().map(|r| ReasonCode::parse(r.code())),
+    ftid: s => s.financial_transaction_id.as_deref());
+transaction!(PaymentResult,
+    reason: s => s.reason.as_ref().map(|r| ReasonCode::parse(&r.code)),
+    ftid: s => s.financial_transaction_id.as_deref());
+transaction!(InvoiceResult,
+    reason: s => s.error_reason.as_ref().map(|r| ReasonCode::parse(&r.code)),
+    ftid: _s => None);
+transaction!(PreApprovalResult,
+    reason: s => s.reason.as_ref().map(|r| ReasonCode::parse(&r.code)),
+    ftid: _s => None);
+
+/// How [`wait_for_final_status`] polls: the first delay, growing by `factor` up to
+/// `max_delay`, until `timeout`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Poll {
+    /// Wait before the first status check.
+    pub first_delay: Duration,
+    /// The longest wait between two checks.
+    pub max_delay: Duration,
+    /// Each wait is the previous one times this (at least 1).
+    pub factor: f64,
+    /// Give up after this long.
+    pub timeout: Duration,
+}
+
+impl Default for Poll {
+    /// 200 ms, then doubling up to 5 s, for at most 2 minutes (MTN caps status checks at 10
+    /// per second).
+    fn default() -> Poll {
+        Poll {
+            first_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+            factor: 2.0,
+            timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+impl Poll {
+    /// The default schedule with another time limit.
+    pub fn timeout(timeout: Duration) -> Poll {
+        Poll {
+            timeout,
+            ..Poll::default()
+        }
+    }
+}
+
+/// Calls `fetch` with backoff until the transaction is final, then returns it.
+///
+/// A `RESOURCE_NOT_FOUND` answer is taken as "not visible yet" (it can follow a 202 on the
+/// real platform) and polled again; other errors end the wait. At the deadline the result
+/// is [`Error::StillPending`] (or the last 404).
+pub async fn wait_for_final_status<T, F, Fut>(what: &str, poll: Poll, mut fetch: F) -> Result<T>
+where
+    T: Transaction,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let started = Instant::now();
+    let deadline = started + poll.timeout;
+    let mut delay = poll.first_delay;
+    loop {
+        let now = Instant::now();
+        tokio::time::sleep(delay.min(deadline.saturating_duration_since(now))).await;
+        let last = match fetch().await {
+            Ok(t) if t.status().is_final() => return Ok(t),
+            Ok(t) => Err(t.status().to_string()),
+            Err(Error::Api(e)) if e.code == ReasonCode::ResourceNotFound => Ok(Error::Api(e)),
+            Err(e) => return Err(e),
+        };
+        if Instant::now() >= deadline {
+            return match last {
+                Ok(not_found) => Err(not_found),
+                Err(status) => Err(Error::StillPending {
+                    what: what.to_owned(),
+                    status,
+                    waited: started.elapsed(),
+                }),
+            };
+        }
+        delay = delay
+            .mul_f64(poll.factor.max(1.0))
+            .min(poll.max_delay)
+            .max(Duration::from_millis(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_and_created_are_not_final_anything_else_is() {
+        assert!(!Status::parse("PENDING").is_final());
+        assert!(!Status::parse("CREATED").is_final());
+        assert!(Status::parse("SUCCESSFUL").is_final());
+        assert!(Status::parse("EXPIRED").is_final());
+    }
+}

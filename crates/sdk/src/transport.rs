@@ -1,0 +1,311 @@
+//! The HTTP layer: one pooled hyper client (HTTP/1.1 keep-alive; `https://` through rustls
+//! when the `rustls` feature is on), with a time limit per request.
+//!
+//! A [`Transport`] is cheap to clone and meant to be shared: give the same one to every
+//! product client ([`crate::momo::Config::transport`]) so they share one connection pool.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::error::{ApiError, Error, Result};
+
+#[cfg(feature = "rustls")]
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+#[cfg(not(feature = "rustls"))]
+type Connector = HttpConnector;
+
+/// The default time limit of one request.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A pooled HTTP client shared by the API clients.
+#[derive(Clone)]
+pub struct Transport {
+    client: Client<Connector, Full<Bytes>>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Transport::new()
+    }
+}
+
+impl Transport {
+    /// A client with [`DEFAULT_TIMEOUT`], keep-alive and `TCP_NODELAY`.
+    pub fn new() -> Transport {
+        Transport::with_pool(DEFAULT_TIMEOUT, 32)
+    }
+
+    /// A client with this time limit per request and at most `max_idle` idle connections
+    /// kept per host (raise it for many concurrent requests).
+    pub fn with_pool(timeout: Duration, max_idle: usize) -> Transport {
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.set_keepalive(Some(Duration::from_secs(60)));
+        #[cfg(feature = "rustls")]
+        let connector = {
+            http.enforce_http(false);
+            let builder = hyper_rustls::HttpsConnectorBuilder::new();
+            let builder = match builder
+                .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            {
+                Ok(b) => b,
+                // The ring provider supports rustls' safe default versions; this cannot fail.
+                Err(_) => unreachable!("ring supports TLS 1.2 and 1.3"),
+            };
+            builder.https_or_http().enable_http1().wrap_connector(http)
+        };
+        #[cfg(not(feature = "rustls"))]
+        let connector = http;
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(max_idle)
+            .build(connector);
+        Transport { client, timeout }
+    }
+
+    /// The same pool with another time limit.
+    pub fn timeout(mut self, timeout: Duration) -> Transport {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sends a request and reads the whole answer.
+    pub(crate) async fn send(&self, req: Request<Full<Bytes>>) -> Result<Reply> {
+        let url = redact(req.uri());
+        let resp = match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+            Err(_) => {
+                return Err(Error::Timeout {
+                    url,
+                    after: self.timeout,
+                });
+            }
+            Ok(Err(e)) => {
+                return Err(Error::Transport {
+                    url,
+                    message: describe(&e),
+                });
+            }
+            Ok(Ok(r)) => r,
+        };
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = match tokio::time::timeout(self.timeout, resp.into_body().collect()).await {
+            Err(_) => {
+                return Err(Error::Timeout {
+                    url,
+                    after: self.timeout,
+                });
+            }
+            Ok(Err(e)) => {
+                return Err(Error::Transport {
+                    url,
+                    message: e.to_string(),
+                });
+            }
+            Ok(Ok(b)) => b.to_bytes(),
+        };
+        Ok(Reply {
+            url,
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+/// The chain of causes of a client error, which hyper keeps in `source()`.
+fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
+/// A URL for messages: without its query string (which may carry a subscription key).
+fn redact(uri: &Uri) -> String {
+    match (uri.scheme_str(), uri.authority()) {
+        (Some(s), Some(a)) => format!("{s}://{a}{}", uri.path()),
+        _ => uri.path().to_owned(),
+    }
+}
+
+/// A whole answer.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub url: String,
+    pub status: StatusCode,
+    #[expect(dead_code, reason = "kept for callers that need response headers")]
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// `Ok(self)` for 2xx, else the provider's error.
+    pub fn ok(self) -> Result<Reply> {
+        if self.status.is_success() {
+            Ok(self)
+        } else {
+            Err(Error::Api(ApiError::from_body(
+                self.status.as_u16(),
+                &self.body,
+            )))
+        }
+    }
+
+    /// The body as `T`.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body).map_err(|e| Error::Decode {
+            url: self.url.clone(),
+            status: self.status.as_u16(),
+            message: format!("{e}; body: {}", String::from_utf8_lossy(&self.body)),
+        })
+    }
+}
+
+/// A request being built: method, URL, headers and body.
+#[derive(Debug)]
+pub(crate) struct Call {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(HeaderName, String)>,
+    pub body: Option<(&'static str, Bytes)>,
+}
+
+impl Call {
+    pub fn new(method: Method, url: String) -> Call {
+        Call {
+            method,
+            url,
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Call {
+        self.headers
+            .push((HeaderName::from_static(name), value.into()));
+        self
+    }
+
+    pub fn json<T: serde::Serialize + ?Sized>(mut self, body: &T) -> Result<Call> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| Error::Config(format!("request body cannot be serialised: {e}")))?;
+        self.body = Some(("application/json", Bytes::from(bytes)));
+        Ok(self)
+    }
+
+    pub fn form(mut self, fields: &[(&str, &str)]) -> Call {
+        let mut text = String::new();
+        for (k, v) in fields {
+            if !text.is_empty() {
+                text.push('&');
+            }
+            text.push_str(&form_encode(k));
+            text.push('=');
+            text.push_str(&form_encode(v));
+        }
+        self.body = Some(("application/x-www-form-urlencoded", Bytes::from(text)));
+        self
+    }
+
+    /// The hyper request. A POST without a body carries `Content-Length: 0`: MTN's gateway
+    /// answers 411 without it.
+    pub fn build(self) -> Result<Request<Full<Bytes>>> {
+        let uri: Uri = self
+            .url
+            .parse()
+            .map_err(|e| Error::Config(format!("invalid URL {:?}: {e}", self.url)))?;
+        let mut req = Request::builder().method(self.method).uri(uri);
+        for (name, value) in self.headers {
+            let value = HeaderValue::from_str(&value).map_err(|_| {
+                Error::Config(format!(
+                    "the {name} header value has characters not allowed in a header"
+                ))
+            })?;
+            req = req.header(name, value);
+        }
+        let body = match self.body {
+            Some((content_type, bytes)) => {
+                req = req.header(CONTENT_TYPE, content_type);
+                bytes
+            }
+            None => {
+                req = req.header(CONTENT_LENGTH, "0");
+                Bytes::new()
+            }
+        };
+        req.body(Full::new(body))
+            .map_err(|e| Error::Config(format!("invalid request: {e}")))
+    }
+}
+
+/// `application/x-www-form-urlencoded` encoding of one component.
+fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Percent-encodes a path segment (ids, e-mail addresses).
+pub(crate) fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' | b'+' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_encoding_escapes_what_it_must() {
+        assert_eq!(
+            form_encode("ID:46733123454/MSISDN"),
+            "ID%3A46733123454%2FMSISDN"
+        );
+        assert_eq!(form_encode("a b&c"), "a+b%26c");
+    }
+
+    #[test]
+    fn urls_in_messages_lose_their_query_string() {
+        let uri: Uri = "https://h.example:8443/p/q?subscription-key=secret"
+            .parse()
+            .unwrap();
+        assert_eq!(redact(&uri), "https://h.example:8443/p/q");
+    }
+}
