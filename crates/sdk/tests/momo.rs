@@ -115,6 +115,9 @@ fn amount(balance: &str) -> i64 {
     balance.parse::<f64>().expect("decimal") as i64
 }
 
+/// A callback as the sink saw it: method, path, body.
+type Received = (String, String, Vec<u8>);
+
 // ---- provisioning --------------------------------------------------------------------------
 
 #[tokio::test]
@@ -392,7 +395,7 @@ async fn waiting_on_a_payment_that_stays_pending_ends_at_the_deadline() {
 #[tokio::test]
 async fn the_callback_arrives_and_parses() {
     let app = App::start().await;
-    let received: Arc<Mutex<Vec<(String, String, Vec<u8>)>>> = Arc::default();
+    let received: Arc<Mutex<Vec<Received>>> = Arc::default();
     let store = received.clone();
     let sink = axum::Router::new().fallback(
         move |method: axum::http::Method, uri: axum::http::Uri, body: axum::body::Bytes| {
