@@ -84,6 +84,10 @@ impl Error {
                 "check the base URL (scheme, host and port) and that the server is running"
                     .to_owned(),
             ),
+            Error::StillPending { .. } => Some(
+                "it is not final yet (the payer may not have answered): read its status again later"
+                    .to_owned(),
+            ),
             Error::Timeout { .. } => {
                 Some("the server is slow or unreachable; try again or raise the timeout".to_owned())
             }

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod bench;
+pub mod client_cli;
 pub mod config;
 
 use std::net::SocketAddr;

@@ -28,6 +28,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// MoMo client: provision a sandbox API user, get a token, pay, disburse, refund, status, balance
+    Momo(mkoba::client_cli::MomoArgs),
     /// Drive request-to-pay lifecycles against a running server and report throughput
     Bench {
         #[command(flatten)]
@@ -77,6 +79,14 @@ fn main() -> anyhow::Result<()> {
                         key(KeySlot::Secondary)
                     );
                 }
+            }
+            Ok(())
+        }
+        Command::Momo(args) => {
+            // A client error is for a person: its message and how to fix it, no backtrace.
+            if let Err(e) = runtime()?.block_on(mkoba::client_cli::run(args)) {
+                eprintln!("error: {e:#}");
+                std::process::exit(1);
             }
             Ok(())
         }
@@ -173,5 +183,15 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

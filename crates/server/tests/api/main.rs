@@ -2,6 +2,7 @@
 
 mod account;
 mod callbacks;
+mod cli;
 mod conformance;
 mod consent;
 mod crash;

@@ -1,0 +1,738 @@
+//! `mkoba momo …`: client subcommands for a developer at a terminal, built on `mkoba-sdk`.
+//! They talk to any MoMo host: a local Mkoba by default, MTN's sandbox with
+//! `--url https://sandbox.momodeveloper.mtn.com`.
+//!
+//! Credentials come from flags, then the environment (`MOMO_API_USER`, `MOMO_API_KEY`,
+//! `MOMO_TARGET_ENVIRONMENT`, `MOMO_COLLECTION_SUBSCRIPTION_KEY`, …), then — for
+//! subscription keys — a local Mkoba's data directory. Output is for people, or JSON with
+//! `--json`; errors say what was wrong and how to fix it (exit status 1). A payment that
+//! ends FAILED is not an error of the command: it prints the status and its reason.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow, bail};
+use mkoba_platform::model::{KeySlot, Product as ServerProduct};
+use mkoba_sdk::momo::{
+    Collection, Config, Disbursement, Poll, Product, Provisioning, ReferenceId, Remittance,
+    Transaction,
+};
+use mkoba_sdk::types::momo::{Party, Refund, RequestToPay, Transfer};
+use serde_json::{Value, json};
+
+/// Options every client subcommand takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClientArgs {
+    /// Base URL of the MoMo API (a local Mkoba, or https://sandbox.momodeveloper.mtn.com)
+    #[arg(
+        long,
+        env = "MKOBA_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub url: String,
+    /// The product's subscription key [env: MOMO_<PRODUCT>_SUBSCRIPTION_KEY; default: read
+    /// from --data]
+    #[arg(long, global = true)]
+    pub subscription_key: Option<String>,
+    /// API user (a UUID) [default: a new sandbox API user, for pay and disburse]
+    #[arg(long, env = "MOMO_API_USER", global = true)]
+    pub api_user: Option<String>,
+    /// The API user's key
+    #[arg(long, env = "MOMO_API_KEY", hide_env_values = true, global = true)]
+    pub api_key: Option<String>,
+    /// X-Target-Environment
+    #[arg(
+        long,
+        env = "MOMO_TARGET_ENVIRONMENT",
+        default_value = "sandbox",
+        global = true
+    )]
+    pub environment: String,
+    /// Data directory of a local Mkoba, to read subscription keys from
+    #[arg(
+        long,
+        env = "MKOBA_DATA",
+        default_value = "./mkoba-data",
+        global = true
+    )]
+    pub data: PathBuf,
+    /// Print JSON for scripts
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// `mkoba momo …`
+#[derive(Debug, clap::Args)]
+pub struct MomoArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    #[command(subcommand)]
+    command: MomoCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum MomoCommand {
+    /// Create a sandbox API user and API key (or, on Mkoba, a market's with --environment)
+    Provision {
+        /// Host that callback URLs must be on (providerCallbackHost)
+        #[arg(long, default_value = "localhost")]
+        callback_host: String,
+    },
+    /// Get an access token
+    Token {
+        /// collection, disbursement or remittance
+        #[arg(long, default_value = "collection")]
+        product: Product,
+    },
+    /// Ask a payer to pay (request-to-pay) and watch it settle
+    Pay {
+        /// Amount in major units ("100", "12.50")
+        #[arg(long)]
+        amount: String,
+        /// The payer's MSISDN (no +); 46733123450–64 are the sandbox's test numbers
+        #[arg(long)]
+        payer: String,
+        #[command(flatten)]
+        payment: PaymentArgs,
+    },
+    /// Pay out to a payee (disbursement or remittance transfer, or a deposit) and watch it
+    Disburse {
+        /// Amount in major units
+        #[arg(long)]
+        amount: String,
+        /// The payee's MSISDN (no +)
+        #[arg(long)]
+        payee: String,
+        /// transfer or deposit (disbursement), or remittance (a remittance transfer)
+        #[arg(long, default_value = "transfer")]
+        kind: PayoutKind,
+        #[command(flatten)]
+        payment: PaymentArgs,
+    },
+    /// Refund a request-to-pay (disbursement refund) and watch it
+    Refund {
+        /// Reference id of the request-to-pay to refund
+        original: ReferenceId,
+        /// Amount in major units
+        #[arg(long)]
+        amount: String,
+        #[command(flatten)]
+        payment: PaymentArgs,
+    },
+    /// The status of a transaction
+    Status {
+        /// Its reference id
+        reference: ReferenceId,
+        /// What it is
+        #[arg(long, default_value = "request-to-pay")]
+        kind: StatusKind,
+        /// Wait until it is final
+        #[arg(long)]
+        wait: bool,
+    },
+    /// The partner account's balance
+    Balance {
+        /// collection, disbursement or remittance
+        #[arg(long, default_value = "collection")]
+        product: Product,
+        /// Only this currency
+        #[arg(long)]
+        currency: Option<String>,
+    },
+}
+
+/// What a payment command shares.
+#[derive(Debug, Clone, clap::Args)]
+struct PaymentArgs {
+    /// ISO 4217 currency (the sandbox accepts only EUR)
+    #[arg(long, default_value = "EUR")]
+    currency: String,
+    /// Your reference for reconciliation
+    #[arg(long)]
+    external_id: Option<String>,
+    /// Message for the payer's history (at most 160 characters, no ' or &)
+    #[arg(long)]
+    message: Option<String>,
+    /// X-Callback-Url (its host must be the API user's providerCallbackHost)
+    #[arg(long)]
+    callback_url: Option<String>,
+    /// Use this X-Reference-Id instead of a new one
+    #[arg(long)]
+    reference: Option<ReferenceId>,
+    /// Do not wait for the final status
+    #[arg(long)]
+    no_wait: bool,
+    /// Give up waiting after this many seconds
+    #[arg(long, default_value_t = 120)]
+    wait_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PayoutKind {
+    Transfer,
+    Deposit,
+    Remittance,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum StatusKind {
+    RequestToPay,
+    RequestToWithdraw,
+    Invoice,
+    PreApproval,
+    Payment,
+    Transfer,
+    Deposit,
+    Refund,
+    RemittanceTransfer,
+    CashTransfer,
+}
+
+/// Runs a `mkoba momo` command.
+pub async fn run(args: MomoArgs) -> anyhow::Result<()> {
+    let c = &args.client;
+    match args.command {
+        MomoCommand::Provision { callback_host } => provision(c, &callback_host).await,
+        MomoCommand::Token { product } => token(c, product).await,
+        MomoCommand::Pay {
+            amount,
+            payer,
+            payment,
+        } => pay(c, amount, payer, payment).await,
+        MomoCommand::Disburse {
+            amount,
+            payee,
+            kind,
+            payment,
+        } => disburse(c, amount, payee, kind, payment).await,
+        MomoCommand::Refund {
+            original,
+            amount,
+            payment,
+        } => refund(c, original, amount, payment).await,
+        MomoCommand::Status {
+            reference,
+            kind,
+            wait,
+        } => status(c, reference, kind, wait).await,
+        MomoCommand::Balance { product, currency } => balance(c, product, currency).await,
+    }
+}
+
+// ---- credentials ------------------------------------------------------------------------------
+
+/// The subscription key of `product`: flag, then `MOMO_<PRODUCT>_SUBSCRIPTION_KEY`, then the
+/// local data directory.
+fn subscription_key(c: &ClientArgs, product: Product) -> anyhow::Result<String> {
+    if let Some(k) = &c.subscription_key {
+        return Ok(k.clone());
+    }
+    let var = format!(
+        "MOMO_{}_SUBSCRIPTION_KEY",
+        product.as_str().to_ascii_uppercase()
+    );
+    if let Ok(k) = std::env::var(&var)
+        && !k.trim().is_empty()
+    {
+        return Ok(k);
+    }
+    if !c.data.exists() {
+        bail!(
+            "no {product} subscription key: pass --subscription-key or set {var} (the product's primary key from the developer portal), \
+             or --data with the data directory of a local Mkoba ({} does not exist)",
+            c.data.display()
+        );
+    }
+    let server_product = match product {
+        Product::Collection => ServerProduct::Collection,
+        Product::Disbursement => ServerProduct::Disbursement,
+        Product::Remittance => ServerProduct::Remittance,
+    };
+    crate::credentials(&c.data)?
+        .into_iter()
+        .find(|k| k.product == server_product && k.slot == KeySlot::Primary)
+        .map(|k| k.key)
+        .with_context(|| format!("no {product} key in {}", c.data.display()))
+}
+
+fn provisioning(c: &ClientArgs) -> anyhow::Result<Provisioning> {
+    Ok(Provisioning::new(subscription_key(c, Product::Collection)?).base_url(&c.url))
+}
+
+/// The API user and key: given, or (sandbox only, when `allow_new`) a new one.
+async fn api_user(
+    c: &ClientArgs,
+    callback_url: Option<&str>,
+    allow_new: bool,
+) -> anyhow::Result<(String, String)> {
+    match (&c.api_user, &c.api_key) {
+        (Some(u), Some(k)) => return Ok((u.clone(), k.clone())),
+        (Some(_), None) => bail!("--api-user needs --api-key (or MOMO_API_KEY)"),
+        (None, Some(_)) => bail!("--api-key needs --api-user (or MOMO_API_USER)"),
+        (None, None) => {}
+    }
+    if !allow_new || c.environment != "sandbox" {
+        bail!(
+            "no API user: pass --api-user and --api-key (or set MOMO_API_USER and MOMO_API_KEY); \
+             `mkoba momo provision` creates a sandbox one"
+        );
+    }
+    let host = callback_url
+        .and_then(host_of)
+        .unwrap_or_else(|| "localhost".to_owned());
+    let user = provisioning(c)?
+        .provision(&host)
+        .await
+        .map_err(|e| explain(e, "creating a sandbox API user"))?;
+    eprintln!(
+        "Created sandbox API user {} (callback host {host}); reuse it with --api-user {} --api-key <key> \
+         (`mkoba momo provision` prints both)",
+        user.api_user, user.api_user
+    );
+    Ok((user.api_user, user.api_key))
+}
+
+/// The host of a URL (`http://h:1/p` → `h`).
+fn host_of(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit('@').next()?;
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next()?.to_owned()
+    } else {
+        authority.split(':').next()?.to_owned()
+    };
+    (!host.is_empty()).then_some(host)
+}
+
+fn config(
+    c: &ClientArgs,
+    product: Product,
+    user: &(String, String),
+    callback: Option<&str>,
+) -> anyhow::Result<Config> {
+    let mut config = Config::new(subscription_key(c, product)?)
+        .base_url(&c.url)
+        .target_environment(&c.environment)
+        .api_user(&user.0, &user.1);
+    if let Some(url) = callback {
+        config = config.callback_url(url);
+    }
+    Ok(config)
+}
+
+/// An SDK error, with how to fix it.
+fn explain(e: mkoba_sdk::Error, doing: &str) -> anyhow::Error {
+    if let mkoba_sdk::Error::Transport { .. } = e {
+        return anyhow!(
+            "{doing}: {e}\n  how to fix: is the server running (`mkoba serve`)? Point at it with --url or MKOBA_URL"
+        );
+    }
+    match e.hint() {
+        Some(hint) => anyhow!("{doing}: {e}\n  how to fix: {hint}"),
+        None => anyhow!("{doing}: {e}"),
+    }
+}
+
+fn print_json(v: &Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+// ---- commands ---------------------------------------------------------------------------------
+
+async fn provision(c: &ClientArgs, callback_host: &str) -> anyhow::Result<()> {
+    let p = provisioning(c)?;
+    let (user, key, env, currency) = if c.environment == "sandbox" {
+        let u = p
+            .provision(callback_host)
+            .await
+            .map_err(|e| explain(e, "creating a sandbox API user"))?;
+        (u.api_user, u.api_key, u.target_environment, None)
+    } else {
+        let u = p
+            .create_market_user(callback_host, &c.environment)
+            .await
+            .map_err(|e| explain(e, "creating a market API user"))?;
+        (
+            u.api_user,
+            u.api_key,
+            u.target_environment,
+            Some(u.currency),
+        )
+    };
+    if c.json {
+        return print_json(&json!({
+            "apiUser": user,
+            "apiKey": key,
+            "providerCallbackHost": callback_host,
+            "targetEnvironment": env,
+            "currency": currency,
+        }));
+    }
+    println!("API user      {user}");
+    println!("API key       {key}");
+    println!("callback host {callback_host}");
+    println!(
+        "environment   {env}{}",
+        currency.map(|c| format!(" ({c})")).unwrap_or_default()
+    );
+    println!();
+    println!("export MOMO_API_USER={user} MOMO_API_KEY={key} MOMO_TARGET_ENVIRONMENT={env}");
+    Ok(())
+}
+
+async fn token(c: &ClientArgs, product: Product) -> anyhow::Result<()> {
+    let user = api_user(c, None, false).await?;
+    let config = config(c, product, &user, None)?;
+    let doing = format!("getting a {product} token");
+    let t = match product {
+        Product::Collection => Collection::new(config)?.create_access_token().await,
+        Product::Disbursement => Disbursement::new(config)?.create_access_token().await,
+        Product::Remittance => Remittance::new(config)?.create_access_token().await,
+    }
+    .map_err(|e| explain(e, &doing))?;
+    if c.json {
+        return print_json(&serde_json::to_value(&t)?);
+    }
+    println!("{}", t.access_token);
+    eprintln!(
+        "{product} token, type {}, valid {} s",
+        t.token_type, t.expires_in
+    );
+    Ok(())
+}
+
+/// Prints a status body (human: one line; JSON: the body).
+fn report<T: Transaction + serde::Serialize>(
+    c: &ClientArgs,
+    what: &str,
+    reference: &ReferenceId,
+    result: &T,
+) -> anyhow::Result<()> {
+    if c.json {
+        let mut v = serde_json::to_value(result)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("referenceId".to_owned(), reference.to_string().into());
+        }
+        return print_json(&v);
+    }
+    let mut line = format!("{what} {reference}: {}", result.status());
+    if let Some(id) = result.financial_transaction_id() {
+        line.push_str(&format!(" (financialTransactionId {id})"));
+    }
+    if let Some(reason) = result.reason() {
+        line.push_str(&format!(" reason {reason}"));
+    }
+    println!("{line}");
+    Ok(())
+}
+
+/// Prints an accepted reference (when not waiting).
+fn accepted(c: &ClientArgs, what: &str, reference: &ReferenceId) -> anyhow::Result<()> {
+    if c.json {
+        return print_json(&json!({"referenceId": reference.to_string(), "status": "PENDING"}));
+    }
+    println!("{what} {reference}: accepted (202); check with `mkoba momo status {reference}`");
+    Ok(())
+}
+
+fn poll(p: &PaymentArgs) -> Poll {
+    Poll::timeout(Duration::from_secs(p.wait_secs))
+}
+
+fn waiting(c: &ClientArgs, what: &str, reference: &ReferenceId) {
+    if !c.json {
+        eprintln!("{what} {reference}: accepted, PENDING; waiting for the final status…");
+    }
+}
+
+async fn pay(c: &ClientArgs, amount: String, payer: String, p: PaymentArgs) -> anyhow::Result<()> {
+    let user = api_user(c, p.callback_url.as_deref(), true).await?;
+    let collection = Collection::new(config(
+        c,
+        Product::Collection,
+        &user,
+        p.callback_url.as_deref(),
+    )?)?;
+    let body = RequestToPay {
+        amount,
+        currency: p.currency.clone(),
+        external_id: p.external_id.clone(),
+        payer: Party::msisdn(payer),
+        payer_message: p.message.clone(),
+        payee_note: p.message.clone(),
+    };
+    let mut create = collection.request_to_pay(&body);
+    if let Some(r) = p.reference {
+        create = create.reference_id(r);
+    }
+    let reference = create
+        .await
+        .map_err(|e| explain(e, "requesting the payment"))?;
+    if p.no_wait {
+        return accepted(c, "request-to-pay", &reference);
+    }
+    waiting(c, "request-to-pay", &reference);
+    let result = collection
+        .wait_for_request_to_pay(&reference, poll(&p))
+        .await
+        .map_err(|e| explain(e, "waiting for the payment"))?;
+    report(c, "request-to-pay", &reference, &result)
+}
+
+async fn disburse(
+    c: &ClientArgs,
+    amount: String,
+    payee: String,
+    kind: PayoutKind,
+    p: PaymentArgs,
+) -> anyhow::Result<()> {
+    let user = api_user(c, p.callback_url.as_deref(), true).await?;
+    let body = Transfer {
+        amount,
+        currency: p.currency.clone(),
+        external_id: p.external_id.clone(),
+        payee: Party::msisdn(payee),
+        payer_message: p.message.clone(),
+        payee_note: p.message.clone(),
+    };
+    let cb = p.callback_url.as_deref();
+    let (what, reference, result) = if kind == PayoutKind::Remittance {
+        let r = Remittance::new(config(c, Product::Remittance, &user, cb)?)?;
+        let mut create = r.transfer(&body);
+        if let Some(id) = p.reference {
+            create = create.reference_id(id);
+        }
+        let reference = create
+            .await
+            .map_err(|e| explain(e, "sending the transfer"))?;
+        if p.no_wait {
+            return accepted(c, "remittance transfer", &reference);
+        }
+        waiting(c, "remittance transfer", &reference);
+        let result = r.wait_for_transfer(&reference, poll(&p)).await;
+        ("remittance transfer", reference, result)
+    } else {
+        let d = Disbursement::new(config(c, Product::Disbursement, &user, cb)?)?;
+        let mut create = if kind == PayoutKind::Deposit {
+            d.deposit_v2(&body)
+        } else {
+            d.transfer(&body)
+        };
+        if let Some(id) = p.reference {
+            create = create.reference_id(id);
+        }
+        let what = if kind == PayoutKind::Deposit {
+            "deposit"
+        } else {
+            "transfer"
+        };
+        let reference = create
+            .await
+            .map_err(|e| explain(e, &format!("sending the {what}")))?;
+        if p.no_wait {
+            return accepted(c, what, &reference);
+        }
+        waiting(c, what, &reference);
+        let result = if kind == PayoutKind::Deposit {
+            d.wait_for_deposit(&reference, poll(&p)).await
+        } else {
+            d.wait_for_transfer(&reference, poll(&p)).await
+        };
+        (what, reference, result)
+    };
+    let result = result.map_err(|e| explain(e, &format!("waiting for the {what}")))?;
+    report(c, what, &reference, &result)
+}
+
+async fn refund(
+    c: &ClientArgs,
+    original: ReferenceId,
+    amount: String,
+    p: PaymentArgs,
+) -> anyhow::Result<()> {
+    let user = api_user(c, p.callback_url.as_deref(), false).await?;
+    let d = Disbursement::new(config(
+        c,
+        Product::Disbursement,
+        &user,
+        p.callback_url.as_deref(),
+    )?)?;
+    let body = Refund {
+        amount,
+        currency: p.currency.clone(),
+        external_id: p.external_id.clone(),
+        payer_message: p.message.clone(),
+        payee_note: p.message.clone(),
+        reference_id_to_refund: original.to_string(),
+    };
+    let mut create = d.refund_v2(&body);
+    if let Some(id) = p.reference {
+        create = create.reference_id(id);
+    }
+    let reference = create.await.map_err(|e| explain(e, "sending the refund"))?;
+    if p.no_wait {
+        return accepted(c, "refund", &reference);
+    }
+    waiting(c, "refund", &reference);
+    let result = d
+        .wait_for_refund(&reference, poll(&p))
+        .await
+        .map_err(|e| explain(e, "waiting for the refund"))?;
+    report(c, "refund", &reference, &result)
+}
+
+async fn status(
+    c: &ClientArgs,
+    reference: ReferenceId,
+    kind: StatusKind,
+    wait: bool,
+) -> anyhow::Result<()> {
+    use StatusKind as K;
+    let user = api_user(c, None, false).await?;
+    let poll = Poll::default();
+    let doing = "reading the status";
+    macro_rules! show {
+        ($client:expr, $get:ident, $wait:ident, $what:literal) => {{
+            let client = $client;
+            let result = if wait {
+                client.$wait(&reference, poll).await
+            } else {
+                client.$get(&reference).await
+            }
+            .map_err(|e| explain(e, doing))?;
+            report(c, $what, &reference, &result)
+        }};
+    }
+    let collection = || -> anyhow::Result<Collection> {
+        Ok(Collection::new(config(
+            c,
+            Product::Collection,
+            &user,
+            None,
+        )?)?)
+    };
+    let disbursement = || -> anyhow::Result<Disbursement> {
+        Ok(Disbursement::new(config(
+            c,
+            Product::Disbursement,
+            &user,
+            None,
+        )?)?)
+    };
+    let remittance = || -> anyhow::Result<Remittance> {
+        Ok(Remittance::new(config(
+            c,
+            Product::Remittance,
+            &user,
+            None,
+        )?)?)
+    };
+    match kind {
+        K::RequestToPay => show!(
+            collection()?,
+            get_request_to_pay_status,
+            wait_for_request_to_pay,
+            "request-to-pay"
+        ),
+        K::RequestToWithdraw => show!(
+            collection()?,
+            get_request_to_withdraw_status,
+            wait_for_request_to_withdraw,
+            "request-to-withdraw"
+        ),
+        K::Invoice => show!(
+            collection()?,
+            get_invoice_status,
+            wait_for_invoice,
+            "invoice"
+        ),
+        K::PreApproval => show!(
+            collection()?,
+            get_pre_approval_status,
+            wait_for_pre_approval,
+            "pre-approval"
+        ),
+        K::Payment => show!(
+            collection()?,
+            get_payment_status,
+            wait_for_payment,
+            "payment"
+        ),
+        K::Transfer => show!(
+            disbursement()?,
+            get_transfer_status,
+            wait_for_transfer,
+            "transfer"
+        ),
+        K::Deposit => show!(
+            disbursement()?,
+            get_deposit_status,
+            wait_for_deposit,
+            "deposit"
+        ),
+        K::Refund => show!(
+            disbursement()?,
+            get_refund_status,
+            wait_for_refund,
+            "refund"
+        ),
+        K::RemittanceTransfer => show!(
+            remittance()?,
+            get_transfer_status,
+            wait_for_transfer,
+            "remittance transfer"
+        ),
+        K::CashTransfer => show!(
+            remittance()?,
+            get_cash_transfer_status,
+            wait_for_cash_transfer,
+            "cash transfer"
+        ),
+    }
+}
+
+async fn balance(c: &ClientArgs, product: Product, currency: Option<String>) -> anyhow::Result<()> {
+    let user = api_user(c, None, false).await?;
+    let config = config(c, product, &user, None)?;
+    macro_rules! get {
+        ($client:expr) => {{
+            let client = $client;
+            match &currency {
+                Some(cur) => client.get_account_balance_in_currency(cur).await,
+                None => client.get_account_balance().await,
+            }
+        }};
+    }
+    let b = match product {
+        Product::Collection => get!(Collection::new(config)?),
+        Product::Disbursement => get!(Disbursement::new(config)?),
+        Product::Remittance => get!(Remittance::new(config)?),
+    }
+    .map_err(|e| explain(e, &format!("reading the {product} balance")))?;
+    if c.json {
+        return print_json(&serde_json::to_value(&b)?);
+    }
+    println!("{product} balance: {} {}", b.available_balance, b.currency);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_of_reads_callback_urls() {
+        assert_eq!(
+            host_of("http://127.0.0.1:9000/cb").as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(
+            host_of("https://shop.example/momo?x=1").as_deref(),
+            Some("shop.example")
+        );
+        assert_eq!(host_of("http://[::1]:80/").as_deref(), Some("::1"));
+    }
+}

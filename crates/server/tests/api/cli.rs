@@ -1,0 +1,307 @@
+//! The `mkoba momo …` client subcommands: the built binary against a real server.
+
+use std::process::Output;
+
+use serde_json::Value;
+use tokio::process::Command;
+
+use crate::helpers::TestApp;
+
+/// Runs `mkoba momo <args>` against `app`, with no credentials from the environment.
+async fn momo(app: &TestApp, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .arg("momo")
+        .args(args)
+        .args(["--url", &app.base])
+        .env_remove("MOMO_API_USER")
+        .env_remove("MOMO_API_KEY")
+        .env_remove("MOMO_TARGET_ENVIRONMENT")
+        .env_remove("MOMO_COLLECTION_SUBSCRIPTION_KEY")
+        .env_remove("MOMO_DISBURSEMENT_SUBSCRIPTION_KEY")
+        .env_remove("MOMO_REMITTANCE_SUBSCRIPTION_KEY")
+        .env_remove("MKOBA_URL")
+        .env("MKOBA_DATA", "/nonexistent/mkoba-data")
+        .output()
+        .await
+        .expect("mkoba runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> Value {
+    assert!(o.status.success(), "{}\n{}", stdout(o), stderr(o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+/// `provision --json` → `(api user, api key)`.
+async fn provision(app: &TestApp, host: &str) -> (String, String) {
+    let v = json(
+        &momo(
+            app,
+            &[
+                "provision",
+                "--callback-host",
+                host,
+                "--subscription-key",
+                app.key("collection"),
+                "--json",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(v["targetEnvironment"], "sandbox");
+    (
+        v["apiUser"].as_str().unwrap().to_owned(),
+        v["apiKey"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn cli_provisions_pays_and_reads_status_and_balance() {
+    let app = TestApp::spawn().await;
+    let (user, key) = provision(&app, "127.0.0.1").await;
+    let creds = [
+        "--api-user",
+        &user,
+        "--api-key",
+        &key,
+        "--subscription-key",
+        app.key("collection"),
+    ];
+    let with = |args: &[&'static str]| {
+        let mut v: Vec<&str> = args.to_vec();
+        v.extend_from_slice(&creds);
+        v
+    };
+
+    let token = json(&momo(&app, &with(&["token", "--json"])).await);
+    assert_eq!(token["expires_in"], 3600);
+
+    let paid = json(
+        &momo(
+            &app,
+            &with(&[
+                "pay",
+                "--amount",
+                "120",
+                "--payer",
+                "256774290781",
+                "--json",
+            ]),
+        )
+        .await,
+    );
+    assert_eq!(paid["status"], "SUCCESSFUL");
+    assert!(paid["financialTransactionId"].is_string());
+    let reference = paid["referenceId"].as_str().unwrap().to_owned();
+
+    let mut args = with(&["status", "--json"]);
+    args.push(&reference);
+    let status = json(&momo(&app, &args).await);
+    assert_eq!(status["status"], "SUCCESSFUL");
+    assert_eq!(status["amount"], "120");
+
+    let balance = json(&momo(&app, &with(&["balance", "--json"])).await);
+    assert_eq!(balance["availableBalance"], "120");
+    assert_eq!(balance["currency"], "EUR");
+
+    // For people: one line with the outcome.
+    let human = momo(
+        &app,
+        &with(&["pay", "--amount", "1", "--payer", "46733123451"]),
+    )
+    .await;
+    assert!(human.status.success(), "{}", stderr(&human));
+    let line = stdout(&human);
+    assert!(
+        line.contains("FAILED") && line.contains("APPROVAL_REJECTED"),
+        "{line}"
+    );
+    let human = momo(&app, &with(&["balance"])).await;
+    assert_eq!(stdout(&human).trim(), "collection balance: 120 EUR");
+}
+
+#[tokio::test]
+async fn cli_disburses_and_refunds_from_the_float() {
+    let app = TestApp::spawn().await;
+    let (user, key) = provision(&app, "127.0.0.1").await;
+    let run = |args: Vec<&str>, product: &'static str| {
+        let mut v: Vec<String> = args.into_iter().map(str::to_owned).collect();
+        for extra in ["--api-user", &user, "--api-key", &key] {
+            v.push(extra.to_owned());
+        }
+        for extra in ["--subscription-key", app.key(product), "--json"] {
+            v.push(extra.to_owned());
+        }
+        let app = &app;
+        async move {
+            let refs: Vec<&str> = v.iter().map(String::as_str).collect();
+            momo(app, &refs).await
+        }
+    };
+    let before = json(&run(vec!["balance", "--product", "disbursement"], "disbursement").await);
+    let sent = json(
+        &run(
+            vec!["disburse", "--amount", "300", "--payee", "256774290781"],
+            "disbursement",
+        )
+        .await,
+    );
+    assert_eq!(sent["status"], "SUCCESSFUL");
+    assert_eq!(sent["payee"]["partyId"], "256774290781");
+    let deposit = json(
+        &run(
+            vec![
+                "disburse",
+                "--kind",
+                "deposit",
+                "--amount",
+                "5",
+                "--payee",
+                "256774290781",
+            ],
+            "disbursement",
+        )
+        .await,
+    );
+    assert_eq!(deposit["status"], "SUCCESSFUL");
+    let after = json(&run(vec!["balance", "--product", "disbursement"], "disbursement").await);
+    let n = |v: &Value| {
+        v["availableBalance"]
+            .as_str()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+    };
+    assert_eq!(n(&before) - n(&after), 305);
+
+    let paid = json(
+        &run(
+            vec!["pay", "--amount", "40", "--payer", "256774290781"],
+            "collection",
+        )
+        .await,
+    );
+    let reference = paid["referenceId"].as_str().unwrap().to_owned();
+    let refund = json(&run(vec!["refund", &reference, "--amount", "40"], "disbursement").await);
+    assert_eq!(refund["status"], "SUCCESSFUL");
+    let remit = json(
+        &run(
+            vec![
+                "disburse",
+                "--kind",
+                "remittance",
+                "--amount",
+                "9",
+                "--payee",
+                "256774290781",
+            ],
+            "remittance",
+        )
+        .await,
+    );
+    assert_eq!(remit["status"], "SUCCESSFUL");
+}
+
+#[tokio::test]
+async fn cli_pay_without_credentials_provisions_a_sandbox_user() {
+    let app = TestApp::spawn().await;
+    let o = momo(
+        &app,
+        &[
+            "pay",
+            "--amount",
+            "7",
+            "--payer",
+            "256774290781",
+            "--subscription-key",
+            app.key("collection"),
+        ],
+    )
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Created sandbox API user"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).contains("SUCCESSFUL"), "{}", stdout(&o));
+}
+
+#[tokio::test]
+async fn cli_errors_say_what_was_wrong_and_how_to_fix_it() {
+    let app = TestApp::spawn().await;
+    let (user, key) = provision(&app, "shop.example").await;
+    let collection = app.key("collection").to_owned();
+    let case = |args: Vec<&'static str>, extra: Vec<String>| {
+        let mut v: Vec<String> = args.into_iter().map(str::to_owned).collect();
+        v.extend(extra);
+        let app = &app;
+        async move {
+            let refs: Vec<&str> = v.iter().map(String::as_str).collect();
+            let o = momo(app, &refs).await;
+            assert!(!o.status.success(), "{}", stdout(&o));
+            stderr(&o)
+        }
+    };
+    let creds = |k: &str| {
+        vec![
+            "--api-user".to_owned(),
+            user.clone(),
+            "--api-key".to_owned(),
+            k.to_owned(),
+            "--subscription-key".to_owned(),
+            collection.clone(),
+        ]
+    };
+
+    let e = case(
+        vec![
+            "pay",
+            "--amount",
+            "1",
+            "--payer",
+            "256774290781",
+            "--callback-url",
+            "http://127.0.0.1:9/cb",
+        ],
+        creds(&key),
+    )
+    .await;
+    assert!(
+        e.contains("INVALID_CALLBACK_URL_HOST") && e.contains("providerCallbackHost"),
+        "{e}"
+    );
+
+    let e = case(vec!["balance", "--environment", "mtnghana"], creds(&key)).await;
+    assert!(
+        e.contains("NOT_ALLOWED_TARGET_ENVIRONMENT") && e.contains("wrong target environment"),
+        "{e}"
+    );
+
+    let e = case(vec!["balance"], creds("0123456789abcdef0123456789abcdef")).await;
+    assert!(
+        e.contains("login_failed") && e.contains("wrong API user or API key"),
+        "{e}"
+    );
+
+    let mut wrong_key = creds(&key);
+    wrong_key[5] = app.key("disbursement").to_owned();
+    let e = case(vec!["balance"], wrong_key).await;
+    assert!(e.contains("wrong subscription key"), "{e}");
+
+    let e = case(vec!["balance"], creds(&key)[..4].to_vec()).await;
+    assert!(
+        e.contains("no collection subscription key") && e.contains("--subscription-key"),
+        "{e}"
+    );
+
+    let e = case(vec!["status", "not-a-uuid"], creds(&key)).await;
+    assert!(e.contains("not a UUID"), "{e}");
+}
