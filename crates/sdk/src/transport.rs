@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
@@ -85,47 +85,31 @@ impl Transport {
         self
     }
 
-    /// Sends a request and reads the whole answer.
+    /// Sends a request and reads the whole answer, within the time limit.
     pub(crate) async fn send(&self, req: Request<Full<Bytes>>) -> Result<Reply> {
-        let url = redact(req.uri());
-        let resp = match tokio::time::timeout(self.timeout, self.client.request(req)).await {
-            Err(_) => {
-                return Err(Error::Timeout {
-                    url,
-                    after: self.timeout,
-                });
-            }
-            Ok(Err(e)) => {
-                return Err(Error::Transport {
-                    url,
-                    message: describe(&e),
-                });
-            }
-            Ok(Ok(r)) => r,
+        let uri = req.uri().clone();
+        let exchange = async {
+            let resp = self.client.request(req).await.map_err(|e| describe(&e))?;
+            let status = resp.status();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+            Ok::<_, String>((status, body))
         };
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = match tokio::time::timeout(self.timeout, resp.into_body().collect()).await {
-            Err(_) => {
-                return Err(Error::Timeout {
-                    url,
-                    after: self.timeout,
-                });
-            }
-            Ok(Err(e)) => {
-                return Err(Error::Transport {
-                    url,
-                    message: e.to_string(),
-                });
-            }
-            Ok(Ok(b)) => b.to_bytes(),
-        };
-        Ok(Reply {
-            url,
-            status,
-            headers,
-            body,
-        })
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Ok(Ok((status, body))) => Ok(Reply { uri, status, body }),
+            Ok(Err(message)) => Err(Error::Transport {
+                url: redact(&uri),
+                message,
+            }),
+            Err(_) => Err(Error::Timeout {
+                url: redact(&uri),
+                after: self.timeout,
+            }),
+        }
     }
 }
 
@@ -152,10 +136,8 @@ fn redact(uri: &Uri) -> String {
 /// A whole answer.
 #[derive(Debug)]
 pub(crate) struct Reply {
-    pub url: String,
+    pub uri: Uri,
     pub status: StatusCode,
-    #[expect(dead_code, reason = "kept for callers that need response headers")]
-    pub headers: HeaderMap,
     pub body: Bytes,
 }
 
@@ -175,7 +157,7 @@ impl Reply {
     /// The body as `T`.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
         serde_json::from_slice(&self.body).map_err(|e| Error::Decode {
-            url: self.url.clone(),
+            url: redact(&self.uri),
             status: self.status.as_u16(),
             message: format!("{e}; body: {}", String::from_utf8_lossy(&self.body)),
         })
@@ -187,8 +169,10 @@ impl Reply {
 pub(crate) struct Call {
     pub method: Method,
     pub url: String,
-    pub headers: Vec<(HeaderName, String)>,
+    headers: Vec<(HeaderName, HeaderValue)>,
     pub body: Option<(&'static str, Bytes)>,
+    /// The first header value that was not valid, reported by [`Call::build`].
+    invalid: Option<HeaderName>,
 }
 
 impl Call {
@@ -196,14 +180,27 @@ impl Call {
         Call {
             method,
             url,
-            headers: Vec::new(),
+            headers: Vec::with_capacity(8),
             body: None,
+            invalid: None,
         }
     }
 
-    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Call {
-        self.headers
-            .push((HeaderName::from_static(name), value.into()));
+    /// A header from text (checked when the request is built).
+    pub fn header(mut self, name: &'static str, value: impl AsRef<str>) -> Call {
+        let name = HeaderName::from_static(name);
+        match HeaderValue::from_str(value.as_ref()) {
+            Ok(v) => self.headers.push((name, v)),
+            Err(_) => {
+                self.invalid.get_or_insert(name);
+            }
+        }
+        self
+    }
+
+    /// A header already checked.
+    pub fn header_value(mut self, name: HeaderName, value: HeaderValue) -> Call {
+        self.headers.push((name, value));
         self
     }
 
@@ -231,26 +228,29 @@ impl Call {
     /// The hyper request. A POST without a body carries `Content-Length: 0`: MTN's gateway
     /// answers 411 without it.
     pub fn build(self) -> Result<Request<Full<Bytes>>> {
+        if let Some(name) = self.invalid {
+            return Err(Error::Config(format!(
+                "the {name} header value has characters not allowed in a header"
+            )));
+        }
         let uri: Uri = self
             .url
             .parse()
             .map_err(|e| Error::Config(format!("invalid URL {:?}: {e}", self.url)))?;
         let mut req = Request::builder().method(self.method).uri(uri);
-        for (name, value) in self.headers {
-            let value = HeaderValue::from_str(&value).map_err(|_| {
-                Error::Config(format!(
-                    "the {name} header value has characters not allowed in a header"
-                ))
-            })?;
-            req = req.header(name, value);
+        if let Some(headers) = req.headers_mut() {
+            headers.reserve(self.headers.len() + 1);
+            for (name, value) in self.headers {
+                headers.append(name, value);
+            }
         }
         let body = match self.body {
             Some((content_type, bytes)) => {
-                req = req.header(CONTENT_TYPE, content_type);
+                req = req.header(CONTENT_TYPE, HeaderValue::from_static(content_type));
                 bytes
             }
             None => {
-                req = req.header(CONTENT_LENGTH, "0");
+                req = req.header(CONTENT_LENGTH, HeaderValue::from_static("0"));
                 Bytes::new()
             }
         };

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use bytes::Bytes;
 use http::Method;
+use http::header::{HeaderName, HeaderValue};
 use mkoba_api_types::momo::AccessToken;
 
 use super::{Config, Product, ReferenceId};
@@ -19,13 +20,20 @@ use crate::transport::{Call, Reply, Transport};
 /// MTN's public sandbox, the default base URL.
 pub const SANDBOX_URL: &str = "https://sandbox.momodeveloper.mtn.com";
 
+static SUBSCRIPTION_KEY: HeaderName = HeaderName::from_static("ocp-apim-subscription-key");
+static TARGET_ENVIRONMENT: HeaderName = HeaderName::from_static("x-target-environment");
+static REFERENCE_ID: HeaderName = HeaderName::from_static("x-reference-id");
+static CALLBACK_URL: HeaderName = HeaderName::from_static("x-callback-url");
+
 /// The longest a token is refreshed ahead of its expiry.
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(600);
 
 /// A cached access token.
 #[derive(Clone)]
-struct Cached {
-    token: Arc<str>,
+pub(crate) struct Cached {
+    pub token: Arc<str>,
+    /// `Bearer <token>`, ready to send.
+    pub header: HeaderValue,
     /// From here on the next caller refreshes it.
     refresh_at: Instant,
     /// From here on it is no longer sent.
@@ -59,6 +67,9 @@ pub(crate) struct Core {
     pub base: String,
     pub environment: String,
     pub subscription_key: String,
+    /// The two headers every call sends, checked once.
+    subscription_header: HeaderValue,
+    environment_header: HeaderValue,
     api_user: String,
     api_key: String,
     pub callback_url: Option<String>,
@@ -85,9 +96,18 @@ impl Core {
                 "a {product} subscription key is required"
             )));
         }
+        let header = |what: &str, value: &str| {
+            HeaderValue::from_str(value).map_err(|_| {
+                Error::Config(format!("the {what} has characters not allowed in a header"))
+            })
+        };
+        let subscription_header = header("subscription key", &config.subscription_key)?;
+        let environment_header = header("target environment", &config.target_environment)?;
         Ok(Arc::new(Core {
             product,
             base,
+            subscription_header,
+            environment_header,
             environment: config.target_environment,
             subscription_key: config.subscription_key,
             api_user: config.api_user,
@@ -133,17 +153,17 @@ impl Core {
     }
 
     /// A valid access token: the cached one, or a new one fetched by exactly one task.
-    pub async fn bearer(&self) -> Result<Arc<str>> {
+    pub async fn bearer(&self) -> Result<Cached> {
         let now = Instant::now();
         if let Some(c) = self.token.snapshot() {
             if now < c.refresh_at {
-                return Ok(c.token);
+                return Ok(c);
             }
             // Due for refresh but still valid: if another task is already fetching, keep
             // using this one rather than waiting.
             if now < c.expires_at {
                 match self.token.fetching.try_lock() {
-                    Err(_) => return Ok(c.token),
+                    Err(_) => return Ok(c),
                     Ok(guard) => return self.refresh(guard).await,
                 }
             }
@@ -152,23 +172,32 @@ impl Core {
         if let Some(c) = self.token.snapshot()
             && Instant::now() < c.refresh_at
         {
-            return Ok(c.token);
+            return Ok(c);
         }
         self.refresh(guard).await
     }
 
-    async fn refresh(&self, _guard: tokio::sync::MutexGuard<'_, ()>) -> Result<Arc<str>> {
+    async fn refresh(&self, _guard: tokio::sync::MutexGuard<'_, ()>) -> Result<Cached> {
         let started = Instant::now();
         let t = self.fetch_token().await?;
+        let header =
+            HeaderValue::from_str(&format!("Bearer {}", t.access_token)).map_err(|_| {
+                Error::Decode {
+                    url: self.url("/token/"),
+                    status: 200,
+                    message: "the access token has characters not allowed in a header".to_owned(),
+                }
+            })?;
         let lifetime = Duration::from_secs(t.expires_in);
         let margin = (lifetime / 6).min(MAX_REFRESH_MARGIN);
-        let token: Arc<str> = Arc::from(t.access_token);
-        self.token.store(Some(Cached {
-            token: token.clone(),
+        let cached = Cached {
+            token: Arc::from(t.access_token),
+            header,
             refresh_at: started + lifetime - margin,
             expires_at: started + lifetime,
-        }));
-        Ok(token)
+        };
+        self.token.store(Some(cached.clone()));
+        Ok(cached)
     }
 
     /// Forgets `token` if it is still the cached one (a 401 said it is no longer good).
@@ -187,9 +216,9 @@ impl Core {
         loop {
             let token = self.bearer().await?;
             let call = Call::new(Method::GET, String::new())
-                .header("ocp-apim-subscription-key", &self.subscription_key)
-                .header("authorization", format!("Bearer {token}"))
-                .header("x-target-environment", &self.environment);
+                .header_value(SUBSCRIPTION_KEY.clone(), self.subscription_header.clone())
+                .header_value(http::header::AUTHORIZATION, token.header.clone())
+                .header_value(TARGET_ENVIRONMENT.clone(), self.environment_header.clone());
             let reply = self.transport.send(build(call)?.build()?).await?;
             if reply.status.as_u16() == 401 && !retried {
                 let err = crate::error::ApiError::from_body(401, &reply.body);
@@ -197,7 +226,7 @@ impl Core {
                     err.code,
                     ReasonCode::InvalidSubscriptionKey | ReasonCode::MissingSubscriptionKey
                 ) {
-                    self.invalidate(&token);
+                    self.invalidate(&token.token);
                     retried = true;
                     continue;
                 }
@@ -283,13 +312,24 @@ impl<'a> Create<'a> {
         let body = self.body.map_err(Error::Config)?;
         let reference = self.reference_id.unwrap_or_default();
         let url = self.core.url(self.path);
-        let reference_text = reference.to_string();
-        let callback = self.callback_url;
+        let mut buf = uuid::Uuid::encode_buffer();
+        let reference_header =
+            HeaderValue::from_str(reference.uuid().hyphenated().encode_lower(&mut buf))
+                .map_err(|_| Error::Config("invalid reference id".to_owned()))?;
+        let callback = match &self.callback_url {
+            Some(cb) => Some(HeaderValue::from_str(cb).map_err(|_| {
+                Error::Config(format!(
+                    "the callback URL {cb:?} has characters not allowed in a header"
+                ))
+            })?),
+            None => None,
+        };
         self.core
             .send(|c| {
-                let mut c = with(c, Method::POST, &url).header("x-reference-id", &reference_text);
+                let mut c = with(c, Method::POST, &url)
+                    .header_value(REFERENCE_ID.clone(), reference_header.clone());
                 if let Some(cb) = &callback {
-                    c = c.header("x-callback-url", cb);
+                    c = c.header_value(CALLBACK_URL.clone(), cb.clone());
                 }
                 c.body = Some(("application/json", body.clone()));
                 Ok(c)

@@ -67,7 +67,7 @@ macro_rules! common {
 
             /// The access token the client uses now, fetched if there is none yet.
             pub async fn access_token(&self) -> Result<String> {
-                Ok(self.0.bearer().await?.to_string())
+                Ok(self.0.bearer().await?.token.to_string())
             }
 
             /// `POST /token/` (CreateAccessToken): a new token, bypassing the cache.

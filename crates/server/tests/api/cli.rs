@@ -305,3 +305,22 @@ async fn cli_errors_say_what_was_wrong_and_how_to_fix_it() {
     let e = case(vec!["status", "not-a-uuid"], creds(&key)).await;
     assert!(e.contains("not a UUID"), "{e}");
 }
+
+#[tokio::test]
+async fn bench_drives_lifecycles_through_the_sdk_and_reports_them() {
+    let app = TestApp::spawn().await;
+    let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args([
+            "bench", "--url", &app.base, "-n", "40", "-c", "4", "--poll", "--json",
+        ])
+        .args(["--subscription-key", app.key("collection")])
+        .output()
+        .await
+        .expect("mkoba bench runs");
+    let report = json(&o);
+    assert_eq!(report["accepted"], 40, "{report}");
+    assert_eq!(report["lifecycles_completed"], 40, "{report}");
+    assert_eq!(report["poll"]["successful"], 40, "{report}");
+    // Progress goes to stderr: a plain line when stderr is not a terminal.
+    assert!(stderr(&o).contains("accepted 40/40"), "{}", stderr(&o));
+}
