@@ -18,7 +18,8 @@
 //!   Mozilla roots) with the default `rustls` feature. No blocking calls: every operation
 //!   is `async` and needs a Tokio runtime.
 //!
-//! The M-Pesa OpenAPI client will live beside [`momo`] as `mpesa`.
+//! The M-Pesa OpenAPI client will live beside [`momo`] in `mpesa`, which so far holds the
+//! bearer encryption (feature `mpesa`, on by default).
 //!
 //! ```no_run
 //! # async fn demo() -> mkoba_sdk::Result<()> {
@@ -50,6 +51,8 @@
 
 mod error;
 pub mod momo;
+#[cfg(feature = "mpesa")]
+pub mod mpesa;
 mod transport;
 
 pub use error::{ApiError, Error, ErrorSource, ReasonCode, Result};
