@@ -21,7 +21,7 @@ use mkoba_sdk::types::momo::{Party, Refund, RequestToPay, Transfer};
 use serde_json::{Value, json};
 
 /// Options every client subcommand takes.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Clone, clap::Args)]
 pub struct ClientArgs {
     /// Base URL of the MoMo API (a local Mkoba, or https://sandbox.momodeveloper.mtn.com)
     #[arg(
@@ -60,6 +60,24 @@ pub struct ClientArgs {
     /// Print JSON for scripts
     #[arg(long, global = true)]
     pub json: bool,
+    /// The subscription keys in --data, when it exists.
+    #[arg(skip)]
+    local_keys: Option<Vec<mkoba_platform::model::SubscriptionKey>>,
+}
+
+impl std::fmt::Debug for ClientArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ClientArgs")
+            .field("url", &self.url)
+            .field("subscription_key", &redacted(&self.subscription_key))
+            .field("api_user", &self.api_user)
+            .field("api_key", &redacted(&self.api_key))
+            .field("environment", &self.environment)
+            .field("data", &self.data)
+            .field("json", &self.json)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `mkoba momo …`
@@ -190,7 +208,16 @@ enum StatusKind {
 }
 
 /// Runs a `mkoba momo` command.
-pub async fn run(args: MomoArgs) -> anyhow::Result<()> {
+pub async fn run(mut args: MomoArgs) -> anyhow::Result<()> {
+    // A local server's keys are read from its database once, off the async threads.
+    if args.client.subscription_key.is_none() {
+        let data = args.client.data.clone();
+        args.client.local_keys = tokio::task::spawn_blocking(move || {
+            data.exists().then(|| crate::credentials(&data)).transpose()
+        })
+        .await
+        .context("reading the local subscription keys")??;
+    }
     let c = &args.client;
     match args.command {
         MomoCommand::Provision { callback_host } => provision(c, &callback_host).await,
@@ -237,22 +264,22 @@ fn subscription_key(c: &ClientArgs, product: Product) -> anyhow::Result<String> 
     {
         return Ok(k);
     }
-    if !c.data.exists() {
+    let Some(local) = &c.local_keys else {
         bail!(
             "no {product} subscription key: pass --subscription-key or set {var} (the product's primary key from the developer portal), \
              or --data with the data directory of a local Mkoba ({} does not exist)",
             c.data.display()
         );
-    }
+    };
     let server_product = match product {
         Product::Collection => ServerProduct::Collection,
         Product::Disbursement => ServerProduct::Disbursement,
         Product::Remittance => ServerProduct::Remittance,
     };
-    crate::credentials(&c.data)?
-        .into_iter()
+    local
+        .iter()
         .find(|k| k.product == server_product && k.slot == KeySlot::Primary)
-        .map(|k| k.key)
+        .map(|k| k.key.clone())
         .with_context(|| format!("no {product} key in {}", c.data.display()))
 }
 

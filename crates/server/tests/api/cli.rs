@@ -324,3 +324,44 @@ async fn bench_drives_lifecycles_through_the_sdk_and_reports_them() {
     // Progress goes to stderr: a plain line when stderr is not a terminal.
     assert!(stderr(&o).contains("accepted 40/40"), "{}", stderr(&o));
 }
+
+#[tokio::test]
+async fn cli_reads_a_local_servers_keys_from_its_data_directory() {
+    let app = TestApp::spawn().await;
+    let data = app._dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let o = momo(
+        &app,
+        &[
+            "pay",
+            "--amount",
+            "3",
+            "--payer",
+            "256774290781",
+            "--data",
+            data,
+        ],
+    )
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("SUCCESSFUL"), "{}", stdout(&o));
+    let o = momo(
+        &app,
+        &[
+            "disburse",
+            "--amount",
+            "3",
+            "--payee",
+            "256774290781",
+            "--data",
+            data,
+        ],
+    )
+    .await;
+    assert!(
+        stdout(&o).contains("transfer") && stdout(&o).contains("SUCCESSFUL"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+}
