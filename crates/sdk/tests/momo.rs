@@ -614,6 +614,34 @@ async fn consent_is_asked_granted_refreshed_and_used() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Some(&ReasonCode::AuthorizationPending));
+    let e = c
+        .wait_for_consent(&pending, Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(&ReasonCode::AuthorizationPending));
+    let rejected = c
+        .bc_authorize("ID:46733123451/MSISDN", "profile", AccessType::Online, None)
+        .await
+        .unwrap();
+    let e = c
+        .wait_for_consent(&rejected, Duration::from_secs(30))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(&ReasonCode::AccessDenied));
+    let granted = c
+        .bc_authorize(
+            "ID:256774290781/MSISDN",
+            "profile",
+            AccessType::Online,
+            None,
+        )
+        .await
+        .unwrap();
+    let token = c
+        .wait_for_consent(&granted, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(token.scope.contains("profile"), "{}", token.scope);
 }
 
 // ---- disbursement and remittance ------------------------------------------------------------

@@ -170,6 +170,30 @@ macro_rules! common {
                 .await
             }
 
+            /// Exchanges a consent request for the oauth2 token once the account holder
+            /// answered: polls [`Self::create_oauth2_token`] at once, then every `interval`
+            /// seconds `bc-authorize` asked for, while the answer is
+            /// `authorization_pending`, for at most `timeout` (the last answer then).
+            pub async fn wait_for_consent(
+                &self,
+                request: &BcAuthorizeResponse,
+                timeout: std::time::Duration,
+            ) -> Result<Oauth2TokenResponse> {
+                let deadline = std::time::Instant::now() + timeout;
+                let interval = std::time::Duration::from_secs(request.interval.max(1));
+                loop {
+                    match self.create_oauth2_token(&request.auth_req_id).await {
+                        Err(e)
+                            if e.code() == Some(&crate::ReasonCode::AuthorizationPending)
+                                && std::time::Instant::now() + interval < deadline =>
+                        {
+                            tokio::time::sleep(interval).await;
+                        }
+                        other => return other,
+                    }
+                }
+            }
+
             /// `POST /oauth2/token/` with the refresh grant.
             pub async fn refresh_oauth2_token(
                 &self,
