@@ -356,6 +356,22 @@ async fn refusals_name_the_environment_currency_and_callback_host() {
         .unwrap_err();
     assert_eq!(e.code(), Some(&ReasonCode::InvalidCallbackUrlHost));
     assert!(e.hint().unwrap().contains("providerCallbackHost"));
+    // The configured callback URL goes with every creating call unless a call says not to.
+    let with_callback = Collection::new(
+        app.config(Product::Collection, &user)
+            .callback_url("http://elsewhere.example/cb"),
+    )
+    .unwrap();
+    let e = with_callback
+        .request_to_pay(&rtp("1", "256774290781"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(&ReasonCode::InvalidCallbackUrlHost));
+    with_callback
+        .request_to_pay(&rtp("1", "256774290781"))
+        .no_callback()
+        .await
+        .unwrap();
     let usd = RequestToPay {
         currency: "USD".into(),
         ..rtp("1", "256774290781")
