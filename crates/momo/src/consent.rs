@@ -233,6 +233,19 @@ fn form_decode(text: &str) -> Result<String, MomoError> {
     })
 }
 
+/// The form fields the consent operations read (bc-authorize and oauth2/token/).
+const FORM_FIELDS: &[&str] = &[
+    "login_hint",
+    "scope",
+    "access_type",
+    "consent_valid_in",
+    "client_notification_token",
+    "scope_instruction",
+    "grant_type",
+    "auth_req_id",
+    "refresh_token",
+];
+
 /// The fields of an `application/x-www-form-urlencoded` body, or of a JSON object (sent
 /// with a JSON content type, or starting with `{`), as a JSON object of strings.
 fn body_fields(headers: &HeaderMap, body: &[u8]) -> Result<Value, MomoError> {
@@ -250,14 +263,17 @@ fn body_fields(headers: &HeaderMap, body: &[u8]) -> Result<Value, MomoError> {
         let name = form_decode(name)?;
         let value = form_decode(value)?;
         if name.is_empty() {
-            return Err(MomoError::bad(format!(
-                "the form body is malformed: {pair:?} has no field name"
-            )));
+            continue; // a nameless pair names nothing the operation reads
         }
         if fields.contains_key(&name) {
-            return Err(MomoError::bad(format!(
-                "the form field {name} is given more than once"
-            )));
+            // RFC 6749 §3.1: a parameter must not be given twice, and unrecognized
+            // parameters are ignored, so only a known one repeated is an error.
+            if FORM_FIELDS.contains(&name.as_str()) {
+                return Err(MomoError::bad(format!(
+                    "the form field {name} is given more than once"
+                )));
+            }
+            continue;
         }
         fields.insert(name, Value::String(value));
     }
@@ -831,7 +847,12 @@ mod tests {
         assert_eq!(v["scope"], "profile all_info");
         assert_eq!(v["flag"], "");
         assert!(body_fields(&h, b"scope=a&scope=b").is_err());
-        assert!(body_fields(&h, b"=x").is_err());
+        let v = body_fields(&h, b"x=1&x=2&scope=a").unwrap();
+        assert_eq!(
+            v["x"], "1",
+            "an unknown field repeated is ignored after its first"
+        );
+        assert_eq!(body_fields(&h, b"=x&scope=a").unwrap()["scope"], "a");
         let v = body_fields(&h, br#" {"scope":"profile"}"#).unwrap();
         assert_eq!(v["scope"], "profile");
     }

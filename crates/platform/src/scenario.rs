@@ -40,6 +40,34 @@ pub fn payment(kind: PaymentKind, product: Product, party: &Party, amount: Money
     }
 }
 
+/// Refund and cash-transfer scenario keys `1`…`13` (reference §10.3, "other scenario keys").
+/// MTN's testing page lists the keys without saying which field carries them; the party of a
+/// refund is the original payer and cash transfers key on a payee that is not a test number,
+/// so Mkoba reads the key from `externalId`. Any other `externalId` leaves the decision to
+/// the party and the ledger.
+pub fn by_key(kind: PaymentKind, external_id: Option<&str>) -> Option<Outcome> {
+    let key: u8 = external_id?.trim().parse().ok()?;
+    let reason = match (kind, key) {
+        (PaymentKind::Refund | PaymentKind::CashTransfer, 1) => "RESOURCE_NOT_FOUND",
+        (PaymentKind::Refund | PaymentKind::CashTransfer, 2) => "INTERNAL_PROCESSING_ERROR",
+        (PaymentKind::Refund | PaymentKind::CashTransfer, 3) => "APPROVAL_REJECTED",
+        (PaymentKind::Refund | PaymentKind::CashTransfer, 4) => "EXPIRED",
+        (PaymentKind::Refund, 5) => "ONGOING",
+        (PaymentKind::Refund, 6) => "PAYER_DELAYED",
+        (PaymentKind::CashTransfer, 5) => "PAYEE_NOT_FOUND",
+        (PaymentKind::CashTransfer, 6) => "PAYEE_NOT_ALLOWED_TO_RECEIVE",
+        (PaymentKind::Refund | PaymentKind::CashTransfer, 7) => "NOT_ALLOWED",
+        (PaymentKind::Refund | PaymentKind::CashTransfer, 8) => "NOT_ALLOWED_TARGET_ENVIRONMENT",
+        (PaymentKind::Refund | PaymentKind::CashTransfer, 9) => "INVALID_CALLBACK_URL_HOST",
+        (PaymentKind::Refund | PaymentKind::CashTransfer, 10) => "INVALID_CURRENCY",
+        (PaymentKind::Refund | PaymentKind::CashTransfer, 11) => "INTERNAL_PROCESSING_ERROR",
+        (PaymentKind::Refund | PaymentKind::CashTransfer, 12) => "SERVICE_UNAVAILABLE",
+        (PaymentKind::Refund | PaymentKind::CashTransfer, 13) => "COULD_NOT_PERFORM_TRANSACTION",
+        _ => return None,
+    };
+    Some(Outcome::Fail(reason))
+}
+
 fn test_suffix(party: &Party) -> Option<&str> {
     (party.id_type == PartyIdType::Msisdn)
         .then(|| party.id.strip_prefix("467331234"))
@@ -249,6 +277,26 @@ mod tests {
             ),
             Outcome::Fail("PAYER_DELAYED")
         );
+    }
+
+    #[test]
+    fn refund_and_cash_transfer_keys_come_from_the_external_id() {
+        assert_eq!(
+            by_key(PaymentKind::Refund, Some("3")),
+            Some(Outcome::Fail("APPROVAL_REJECTED"))
+        );
+        assert_eq!(
+            by_key(PaymentKind::CashTransfer, Some("5")),
+            Some(Outcome::Fail("PAYEE_NOT_FOUND"))
+        );
+        assert_eq!(
+            by_key(PaymentKind::CashTransfer, Some("13")),
+            Some(Outcome::Fail("COULD_NOT_PERFORM_TRANSACTION"))
+        );
+        assert_eq!(by_key(PaymentKind::Refund, Some("14")), None);
+        assert_eq!(by_key(PaymentKind::Refund, Some("ext-1")), None);
+        assert_eq!(by_key(PaymentKind::RequestToPay, Some("3")), None);
+        assert_eq!(by_key(PaymentKind::Refund, None), None);
     }
 
     #[test]

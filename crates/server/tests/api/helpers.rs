@@ -399,3 +399,26 @@ pub fn rtp_body(amount: &str, msisdn: &str) -> String {
 
 /// A list of request headers.
 pub type Headers<'a> = Vec<(&'a str, &'a str)>;
+
+/// The output of a script run by a compatibility or conformance test.
+pub struct ScriptRun {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `bash <repository>/<script>` with `env` added to the environment.
+pub async fn run_script(script: &str, env: &[(&str, &str)]) -> ScriptRun {
+    let path = format!("{}/../../{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = tokio::process::Command::new("bash")
+        .arg(&path)
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .expect("bash runs");
+    ScriptRun {
+        success: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}

@@ -583,3 +583,104 @@ async fn a_cash_transfer_keeps_its_payer_identity_and_answers_in_the_definitions
     assert_eq!(r.status, 400);
     assert!(r.text().contains("payerIdentificationType"), "{}", r.text());
 }
+
+#[tokio::test]
+async fn refund_and_cash_transfer_scenario_keys_fail_with_their_reasons() {
+    let app = TestApp::spawn().await;
+    let t = tokens(&app, "clinic.com").await;
+    let payer = "256785555555";
+    let collection = Uuid::new_v4();
+    app.request_to_pay(&t.partner, collection, &rtp_body("100", payer), &[])
+        .await;
+    assert_eq!(
+        app.final_status(&t.partner, collection).await["status"],
+        "SUCCESSFUL"
+    );
+    let float = balance(&app, &t, "disbursement").await;
+    let refund = |external_id: &str| {
+        format!(
+            r#"{{"amount":"10","currency":"EUR","externalId":"{external_id}","payerMessage":"Sorry","payeeNote":"Refund","referenceIdToRefund":"{collection}"}}"#
+        )
+    };
+    for (key, reason) in [
+        ("3", "APPROVAL_REJECTED"),
+        ("5", "ONGOING"),
+        ("13", "COULD_NOT_PERFORM_TRANSACTION"),
+    ] {
+        let reference = Uuid::new_v4();
+        let r = post(
+            &app,
+            &t,
+            "disbursement",
+            "/v1_0/refund",
+            reference,
+            &refund(key),
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, 202, "{}", r.text());
+        let v = final_status(&app, &t, "disbursement", "refund", reference).await;
+        assert_eq!(
+            (v["status"].as_str(), v["reason"].as_str()),
+            (Some("FAILED"), Some(reason)),
+            "key {key}: {v}"
+        );
+    }
+    // Failed refunds move nothing; a refund with any other externalId still pays back.
+    assert_eq!(balance(&app, &t, "disbursement").await, float);
+    let reference = Uuid::new_v4();
+    post(
+        &app,
+        &t,
+        "disbursement",
+        "/v1_0/refund",
+        reference,
+        &refund("14"),
+        &[],
+    )
+    .await;
+    let v = final_status(&app, &t, "disbursement", "refund", reference).await;
+    assert_eq!(v["status"], "SUCCESSFUL", "{v}");
+
+    let cash = |external_id: &str| {
+        format!(
+            r#"{{"amount":"20","currency":"EUR","payee":{{"partyIdType":"MSISDN","partyId":"256786666666"}},"externalId":"{external_id}","orginatingCountry":"SE","originalAmount":"230","originalCurrency":"SEK","payerMessage":"Family","payeeNote":"From Lund","payerIdentificationType":"PASS","payerIdentificationNumber":"X123","payerFirstName":"Anna","payerSurName":"Berg","payerLanguageCode":"sv","payerMsisdn":"46701234567","payerGender":"F"}}"#
+        )
+    };
+    let remittance_float = balance(&app, &t, "remittance").await;
+    for (key, reason) in [
+        ("5", "PAYEE_NOT_FOUND"),
+        ("6", "PAYEE_NOT_ALLOWED_TO_RECEIVE"),
+    ] {
+        let reference = Uuid::new_v4();
+        let r = post(
+            &app,
+            &t,
+            "remittance",
+            "/v2_0/cashtransfer",
+            reference,
+            &cash(key),
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, 202, "{}", r.text());
+        let v = wait_for(|| async {
+            let r = get(
+                &app,
+                &t,
+                "remittance",
+                &format!("/v2_0/cashtransfer/{reference}"),
+            )
+            .await;
+            (r.json()["status"] != "PENDING").then_some(r.json())
+        })
+        .await;
+        assert_eq!(
+            (v["status"].as_str(), v["reason"].as_str()),
+            (Some("FAILED"), Some(reason)),
+            "key {key}: {v}"
+        );
+    }
+    assert_eq!(balance(&app, &t, "remittance").await, remittance_float);
+    app.assert_ledger_balanced().await;
+}
