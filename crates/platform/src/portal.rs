@@ -501,7 +501,11 @@ impl Platform {
             })
             .collect();
         self.portal_write(Vec::new(), keys.clone()).await?;
-        let mut cache = self.inner.subscriptions.write().expect("subscriptions lock");
+        let mut cache = self
+            .inner
+            .subscriptions
+            .write()
+            .expect("subscriptions lock");
         for k in keys {
             cache.retain(|_, old| {
                 !(old.developer_id == k.developer_id
@@ -516,10 +520,7 @@ impl Platform {
     /// A developer's API users, newest first (sandbox users made through the provisioning
     /// API included).
     pub fn api_users_of(&self, developer_id: i64) -> Result<Vec<ApiUser>, Internal> {
-        self.inner
-            .reader
-            .api_users_of(developer_id)
-            .map_err(logged)
+        self.inner.reader.api_users_of(developer_id).map_err(logged)
     }
 
     /// The API user if it belongs to the developer.
@@ -528,7 +529,9 @@ impl Platform {
         developer_id: i64,
         id: &Uuid,
     ) -> Result<Option<ApiUser>, Internal> {
-        Ok(self.api_user(id)?.filter(|u| u.developer_id == developer_id))
+        Ok(self
+            .api_user(id)?
+            .filter(|u| u.developer_id == developer_id))
     }
 
     /// An API user's keys (never the keys themselves).
@@ -569,17 +572,11 @@ impl Platform {
     }
 
     /// A payment if it belongs to the developer.
-    pub fn owned_payment(
-        &self,
-        developer_id: i64,
-        id: &Uuid,
-    ) -> Result<Option<Payment>, Internal> {
+    pub fn owned_payment(&self, developer_id: i64, id: &Uuid) -> Result<Option<Payment>, Internal> {
         let Some(p) = self.payment(id)? else {
             return Ok(None);
         };
-        Ok(self
-            .owned_api_user(developer_id, &p.api_user)?
-            .map(|_| p))
+        Ok(self.owned_api_user(developer_id, &p.api_user)?.map(|_| p))
     }
 
     /// Counts and sums of a developer's payments since `from_ms`, per `bucket_ms` slot.

@@ -15,7 +15,10 @@ use crate::{PAYMENT_COLUMNS, SqliteJournal, SqliteReader, bad, err, payment_row,
 
 const SANDBOX_PASSWORD: &str = "sandbox_portal_password";
 
-pub(crate) fn write(tx: &rusqlite::Transaction<'_>, writes: &[PortalWrite]) -> rusqlite::Result<()> {
+pub(crate) fn write(
+    tx: &rusqlite::Transaction<'_>,
+    writes: &[PortalWrite],
+) -> rusqlite::Result<()> {
     for w in writes {
         match w {
             PortalWrite::CreateDeveloper {
