@@ -10,6 +10,7 @@ mod helpers;
 mod mtn_momo_npm;
 mod openapi;
 mod payouts;
+mod portal;
 mod provisioning;
 mod request_to_pay;
 mod token;
