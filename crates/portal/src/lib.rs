@@ -355,6 +355,7 @@ pub fn document(
     let mut h = Html::new();
     w!(h, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        "<link rel=\"icon\" href=\"data:,\">"
         "<title>" {title} " · Mkoba portal</title>"
         "<link rel=\"stylesheet\" href=\"/portal/assets/portal.css\">"
         "<script src=\"/portal/assets/portal.js\" defer></script></head><body>"
@@ -399,6 +400,15 @@ pub fn when(ms: i64) -> String {
     t.format(&f)
         .map(|s| format!("{s} UTC"))
         .unwrap_or_else(|_| ms.to_string())
+}
+
+/// `2026-11-22 14:03:07.123 UTC`: for timelines, where events are milliseconds apart.
+pub fn when_precise(ms: i64) -> String {
+    let base = when(ms.div_euclid(1000) * 1000);
+    match base.strip_suffix(" UTC") {
+        Some(b) => format!("{b}.{:03} UTC", ms.rem_euclid(1000)),
+        None => base,
+    }
 }
 
 /// `2026-11-22`.

@@ -48,11 +48,11 @@ fn render_document(h: &mut Html, doc: &Value) {
             let summary = op["summary"].as_str().unwrap_or("");
             w!(*h, "<details class=\"op\"><summary><span class=\"method m-" {method.to_ascii_lowercase()} "\">" {method} "</span> <code>" {path} "</code> <span class=\"summary\">" {summary} "</span></summary>");
             if let Some(params) = op["parameters"].as_array().filter(|p| !p.is_empty()) {
-                h.raw("<table><caption>Parameters</caption><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">In</th><th scope=\"col\">Required</th><th scope=\"col\">Description</th></tr></thead><tbody>");
+                h.raw("<div class=\"table-wrap\"><table><caption>Parameters</caption><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">In</th><th scope=\"col\">Required</th><th scope=\"col\">Description</th></tr></thead><tbody>");
                 for p in params {
                     w!(*h, "<tr><td><code>" {p["name"].as_str().unwrap_or("")} "</code></td><td>" {p["in"].as_str().unwrap_or("")} "</td><td>" {if p["required"] == true { "yes" } else { "no" }} "</td><td>" {p["description"].as_str().unwrap_or("")} "</td></tr>");
                 }
-                h.raw("</tbody></table>");
+                h.raw("</tbody></table></div>");
             }
             if let Some(schema) =
                 op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()

@@ -97,7 +97,7 @@ pub(crate) async fn show(
     }
     let total: u64 = rows.iter().map(|r| r.count).sum();
     w!(h, "</select></div><div class=\"actions\"><button type=\"submit\">Show</button></div></form>"
-        "<p class=\"muted\">" {total} " transactions since " {when(from)} ", in " {if bucket_ms == HOUR_MS { "hours" } else { "days" }} " (UTC).</p>");
+        "<p class=\"muted\">Transactions: " {total} ", since " {when(from)} ", in " {if bucket_ms == HOUR_MS { "hours" } else { "days" }} " (UTC).</p>");
 
     // 1. Volume by status.
     let mut by_status: Vec<Vec<f64>> = vec![vec![0.0; n as usize]; 3];
@@ -122,7 +122,13 @@ pub(crate) async fn show(
         "Stacked bars: successful, failed and pending transactions per period.",
         &labels,
         &series,
-        &|v| format!("{v:.0}"),
+        &|v| {
+            if v.fract() == 0.0 {
+                format!("{v:.0}")
+            } else {
+                String::new()
+            }
+        },
     );
     let mut t = Html::new();
     t.raw("<table><caption>Transactions by status</caption><thead><tr><th scope=\"col\">Period</th><th scope=\"col\" class=\"num\">Successful</th><th scope=\"col\" class=\"num\">Failed</th><th scope=\"col\" class=\"num\">Pending</th></tr></thead><tbody>");

@@ -179,7 +179,7 @@ pub(crate) async fn list(
 }
 
 fn event(h: &mut Html, at: Option<i64>, title: &str, detail: Html) {
-    let at = at.map(when).unwrap_or_default();
+    let at = at.map(crate::when_precise).unwrap_or_default();
     w!(*h, "<li><span class=\"at\">" {at} "</span><strong>" {title} "</strong><div>" [detail] "</div></li>");
 }
 
@@ -239,11 +239,17 @@ pub(crate) async fn show(
     event(&mut h, Some(p.created_at_ms), "202 Accepted", d);
     for (t, (_, created, updated)) in transfers.iter().zip(times.iter()) {
         let mut d = Html::new();
-        w!(d, "Transfer #" {t.id.0} ": account " {t.debit.0} " → account " {t.credit.0} ", " {amount(mkoba_ledger::Money::from_minor(t.amount, t.currency))} ", now <code>" {t.state.as_str()} "</code>.");
-        event(&mut h, Some(*created), "Ledger: funds reserved or moved", d);
+        let money = amount(mkoba_ledger::Money::from_minor(t.amount, t.currency));
+        if updated != created || t.state.as_str() == "pending" {
+            w!(d, "Transfer #" {t.id.0} " reserves " {money} " from account " {t.debit.0} " for account " {t.credit.0} " (two-phase: pending).");
+            event(&mut h, Some(*created), "Ledger: funds reserved", d);
+        } else {
+            w!(d, "Transfer #" {t.id.0} " moves " {money} " from account " {t.debit.0} " to account " {t.credit.0} ": <code>" {t.state.as_str()} "</code>.");
+            event(&mut h, Some(*created), "Ledger: posting", d);
+        }
         if updated != created {
             let mut d = Html::new();
-            w!(d, "Transfer #" {t.id.0} " became <code>" {t.state.as_str()} "</code>.");
+            w!(d, "Transfer #" {t.id.0} " is now <code>" {t.state.as_str()} "</code> (" {if t.state.as_str() == "posted" { "the money moved" } else { "the reservation was released" }} ").");
             event(&mut h, Some(*updated), "Ledger: settlement posting", d);
         }
     }

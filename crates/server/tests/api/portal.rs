@@ -581,7 +581,7 @@ async fn one_developer_never_sees_another_developers_keys_users_or_transactions(
     assert!(r.text().contains("Choose one of your API users"));
     // The reports count only one's own payments.
     let b_reports = b.browser.get("/portal/reports").await.text();
-    assert!(b_reports.contains(">0 transactions since"), "B has none");
+    assert!(b_reports.contains(">Transactions: 0,"), "B has none");
 }
 
 #[tokio::test]
@@ -707,7 +707,7 @@ async fn the_virtual_phone_holds_payments_until_the_payer_approves_or_rejects() 
         .text();
     assert!(rejected.contains(&reject.to_string()) && !rejected.contains(&approve.to_string()));
     let reports = dev.browser.get("/portal/reports").await.text();
-    assert!(reports.contains("<svg class=\"chart\"") && reports.contains("3 transactions since"));
+    assert!(reports.contains("<svg class=\"chart\"") && reports.contains("Transactions: 3,"));
     app.assert_ledger_balanced().await;
 }
 
