@@ -95,7 +95,7 @@ pub fn stacked_bars(
     let n = labels.len().max(1);
     let slot = (W - LEFT - RIGHT) / n as f64;
     let bar = (slot * 0.7).max(1.0);
-    for i in 0..labels.len() {
+    for (i, label) in labels.iter().enumerate() {
         let x = LEFT + slot * i as f64 + (slot - bar) / 2.0;
         let mut base = TOP + plot_h;
         for s in series {
@@ -106,7 +106,7 @@ pub fn stacked_bars(
             let height = plot_h * v / max;
             base -= height;
             w!(h, "<rect class=\"" {s.class} "\" x=\"" {num(x)} "\" y=\"" {num(base)} "\" width=\"" {num(bar)} "\" height=\"" {num(height)} "\">"
-                "<title>" {labels[i]} ": " {s.name} " " {fmt(v)} "</title></rect>");
+                "<title>" {label} ": " {s.name} " " {fmt(v)} "</title></rect>");
         }
     }
     x_labels(&mut h, labels);

@@ -292,13 +292,10 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
 }
 
 impl Session {
-    /// Refuses a form that does not carry this session's CSRF token.
-    pub fn check(&self, form: &Form) -> Result<(), Response> {
-        if constant_time_eq(form.get("csrf"), &self.csrf) {
-            Ok(())
-        } else {
-            Err(csrf_refused())
-        }
+    /// Whether a form carries this session's CSRF token (refuse it with
+    /// [`csrf_refused`] when not).
+    pub fn check(&self, form: &Form) -> bool {
+        constant_time_eq(form.get("csrf"), &self.csrf)
     }
 }
 
@@ -432,6 +429,42 @@ pub fn parse_day(s: &str) -> Option<i64> {
     Some(d.midnight().assume_utc().unix_timestamp() * 1000)
 }
 
+/// Marks the request as one that needs no session (sign-in pages); sets the pre-session
+/// CSRF cookie when it is missing and returns its value.
+pub(crate) fn pre_session_token(
+    state: &PortalState,
+    headers: &HeaderMap,
+) -> (String, Option<HeaderValue>) {
+    match cookies(headers).remove(PRE_CSRF_COOKIE) {
+        Some(v) if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) => (v, None),
+        _ => {
+            let v = mkoba_platform::portal::random_token();
+            let c = cookie(PRE_CSRF_COOKIE, &v, None, state.config.secure_cookies);
+            (v.clone(), Some(c))
+        }
+    }
+}
+
+/// Whether a sign-in or sign-up form carries the pre-session cookie's token.
+pub(crate) fn pre_session_ok(headers: &HeaderMap, form: &Form) -> bool {
+    cookies(headers)
+        .get(PRE_CSRF_COOKIE)
+        .is_some_and(|c| !c.is_empty() && constant_time_eq(c, form.get("csrf")))
+}
+
+pub(crate) fn session_cookie(state: &PortalState, id: &str) -> HeaderValue {
+    cookie(
+        SESSION_COOKIE,
+        id,
+        Some(mkoba_platform::portal::SESSION_TTL_MS / 1000),
+        state.config.secure_cookies,
+    )
+}
+
+pub(crate) fn clear_session_cookie(state: &PortalState) -> HeaderValue {
+    cookie(SESSION_COOKIE, "", Some(0), state.config.secure_cookies)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,40 +508,4 @@ mod tests {
         assert!(!constant_time_eq("abc", "ab"));
         assert!(!constant_time_eq("", "a"));
     }
-}
-
-/// Marks the request as one that needs no session (sign-in pages); sets the pre-session
-/// CSRF cookie when it is missing and returns its value.
-pub(crate) fn pre_session_token(
-    state: &PortalState,
-    headers: &HeaderMap,
-) -> (String, Option<HeaderValue>) {
-    match cookies(headers).remove(PRE_CSRF_COOKIE) {
-        Some(v) if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) => (v, None),
-        _ => {
-            let v = mkoba_platform::portal::random_token();
-            let c = cookie(PRE_CSRF_COOKIE, &v, None, state.config.secure_cookies);
-            (v.clone(), Some(c))
-        }
-    }
-}
-
-/// Whether a sign-in or sign-up form carries the pre-session cookie's token.
-pub(crate) fn pre_session_ok(headers: &HeaderMap, form: &Form) -> bool {
-    cookies(headers)
-        .get(PRE_CSRF_COOKIE)
-        .is_some_and(|c| !c.is_empty() && constant_time_eq(c, form.get("csrf")))
-}
-
-pub(crate) fn session_cookie(state: &PortalState, id: &str) -> HeaderValue {
-    cookie(
-        SESSION_COOKIE,
-        id,
-        Some(mkoba_platform::portal::SESSION_TTL_MS / 1000),
-        state.config.secure_cookies,
-    )
-}
-
-pub(crate) fn clear_session_cookie(state: &PortalState) -> HeaderValue {
-    cookie(SESSION_COOKIE, "", Some(0), state.config.secure_cookies)
 }

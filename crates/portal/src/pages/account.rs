@@ -219,8 +219,8 @@ pub(crate) async fn sign_out(
     session: Session,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = session.check(&Form::parse(&body)) {
-        return r;
+    if !session.check(&Form::parse(&body)) {
+        return crate::csrf_refused();
     }
     if state.platform.end_session(&session.id).await.is_err() {
         return internal_error();
@@ -299,8 +299,8 @@ pub(crate) async fn subscribe(
     Path(product): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = session.check(&Form::parse(&body)) {
-        return r;
+    if !session.check(&Form::parse(&body)) {
+        return crate::csrf_refused();
     }
     let Some(product) = Product::parse(&product) else {
         return crate::not_found().await;
@@ -321,8 +321,8 @@ pub(crate) async fn regenerate_key(
     Path((product, slot)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = session.check(&Form::parse(&body)) {
-        return r;
+    if !session.check(&Form::parse(&body)) {
+        return crate::csrf_refused();
     }
     let (Some(product), Some(slot)) = (Product::parse(&product), KeySlot::parse(&slot)) else {
         return crate::not_found().await;

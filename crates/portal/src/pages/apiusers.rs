@@ -111,8 +111,8 @@ pub(crate) async fn create(
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = session.check(&form) {
-        return r;
+    if !session.check(&form) {
+        return crate::csrf_refused();
     }
     let host = form.get("host").to_ascii_lowercase();
     let env = form.get("environment").to_owned();
@@ -132,7 +132,7 @@ pub(crate) async fn create(
             "The callback host must be a host name such as clinic.com or an IP address, without scheme or path.",
         );
     }
-    if !state.environments.iter().any(|e| *e == env) {
+    if !state.environments.contains(&env) {
         return refuse("Choose one of the listed target environments.");
     }
     let user = ApiUser {
@@ -244,8 +244,8 @@ pub(crate) async fn create_key(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = session.check(&Form::parse(&body)) {
-        return r;
+    if !session.check(&Form::parse(&body)) {
+        return crate::csrf_refused();
     }
     let Some(id) = parse_id(&id) else {
         return not_found_page(&session);
@@ -263,8 +263,8 @@ pub(crate) async fn revoke_key(
     Path((id, key_id)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = session.check(&Form::parse(&body)) {
-        return r;
+    if !session.check(&Form::parse(&body)) {
+        return crate::csrf_refused();
     }
     let (Some(id), Ok(key_id)) = (parse_id(&id), key_id.parse::<i64>()) else {
         return not_found_page(&session);

@@ -19,6 +19,9 @@ use crate::{Form, PortalState, Session, csrf_field, document, internal_error, w}
 
 const BODY_LIMIT: usize = 1 << 20;
 
+/// (method, path, operation object).
+type Operation<'a> = (String, String, &'a Value);
+
 fn render_document(h: &mut Html, doc: &Value) {
     let title = doc["info"]["title"].as_str().unwrap_or("API");
     let desc = doc["info"]["description"].as_str().unwrap_or("");
@@ -27,7 +30,7 @@ fn render_document(h: &mut Html, doc: &Value) {
         return;
     };
     // Group operations by their first tag, keeping the document's order.
-    let mut groups: Vec<(String, Vec<(String, String, &Value)>)> = Vec::new();
+    let mut groups: Vec<(String, Vec<Operation<'_>>)> = Vec::new();
     for (path, ops) in paths {
         let Some(ops) = ops.as_object() else { continue };
         for (method, op) in ops {
@@ -161,8 +164,8 @@ pub(crate) async fn try_it(
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = session.check(&form) {
-        return r;
+    if !session.check(&form) {
+        return crate::csrf_refused();
     }
     let attempt = Attempt {
         api_user: form.get("api_user").to_owned(),

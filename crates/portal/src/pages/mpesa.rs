@@ -162,8 +162,8 @@ pub(crate) async fn renew_key(
     session: Session,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = session.check(&Form::parse(&body)) {
-        return r;
+    if !session.check(&Form::parse(&body)) {
+        return crate::csrf_refused();
     }
     let Some(backend) = state.mpesa.clone() else {
         return page(
@@ -202,8 +202,8 @@ pub(crate) async fn save_settings(
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = session.check(&form) {
-        return r;
+    if !session.check(&form) {
+        return crate::csrf_refused();
     }
     let origins_text = form.get("origins");
     let url = form.get("result_url");

@@ -99,8 +99,8 @@ pub(crate) async fn set_mode(
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = session.check(&form) {
-        return r;
+    if !session.check(&form) {
+        return crate::csrf_refused();
     }
     let on = form.get("on") == "1";
     match state
@@ -124,8 +124,8 @@ pub(crate) async fn decide(
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    if let Err(r) = session.check(&form) {
-        return r;
+    if !session.check(&form) {
+        return crate::csrf_refused();
     }
     let approve = match decision.as_str() {
         "approve" => true,

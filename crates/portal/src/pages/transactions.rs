@@ -322,8 +322,8 @@ pub(crate) async fn resend(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = session.check(&Form::parse(&body)) {
-        return r;
+    if !session.check(&Form::parse(&body)) {
+        return crate::csrf_refused();
     }
     let Ok(id) = Uuid::parse_str(&id) else {
         return not_found_page(&session);
