@@ -32,6 +32,9 @@ use crate::store::{
 };
 use crate::{CallbackRenderer, CancelError, CreateError, NotifyError, SANDBOX, now_ms};
 
+mod portal;
+pub(crate) use portal::PortalCommand;
+
 /// Work for the writer.
 pub(crate) enum Command {
     CreatePayment(NewPayment, oneshot::Sender<Result<(), CreateError>>),
@@ -49,6 +52,8 @@ pub(crate) enum Command {
         kind: PaymentKind,
         reply: oneshot::Sender<Result<(), CancelError>>,
     },
+    /// Developer portal work (sign-ups, sessions, approvals, re-sends).
+    Portal(PortalCommand),
 }
 
 /// Settings the writer needs.
@@ -75,6 +80,7 @@ pub(crate) struct Engine {
     next_transfer: u64,
     next_account: u64,
     next_outbox: i64,
+    portal: portal::PortalState,
 }
 
 /// What one pass of the loop accumulates before it commits.
@@ -88,6 +94,7 @@ struct Pass {
     notified: HashMap<Uuid, u32>,
     /// Refunds accepted in this pass, by original payment (minor units).
     refunded: HashMap<Uuid, i64>,
+    portal: portal::PortalPass,
 }
 
 impl Engine {
@@ -110,6 +117,7 @@ impl Engine {
             next_transfer: 1,
             next_account: 1,
             next_outbox: 1,
+            portal: portal::PortalState::default(),
         };
         engine.install(state);
         engine
@@ -143,6 +151,7 @@ impl Engine {
         for item in state.outbox {
             let _ = self.outbox_tx.send(item);
         }
+        self.install_portal();
     }
 
     /// Runs until every sender is gone.
@@ -181,7 +190,7 @@ impl Engine {
                 _ => break,
             }
             let Reverse((_, id)) = self.due.pop().expect("peeked");
-            self.settle(&mut pass, id, now);
+            self.settle_decided(&mut pass, id, now, None);
             settled += 1;
         }
         for command in commands {
@@ -272,6 +281,7 @@ impl Engine {
                 let result = self.cancel(pass, reference_id, api_user, kind, now);
                 defer(pass, reply, result, Err(CancelError::Internal));
             }
+            Command::Portal(command) => self.apply_portal(pass, command, now),
             Command::RecordAttempt(attempt) => {
                 let state = match (attempt.status_code, attempt.retry_at_ms) {
                     (Some(code), _) if (200..300).contains(&code) => OutboxState::Delivered,
@@ -308,6 +318,8 @@ impl Engine {
         );
         let settle_at = match outcome {
             Outcome::StayPending => None,
+            // The virtual phone: the payer approves or rejects in the portal.
+            Outcome::Succeed if self.waits_for_payer(&new) => None,
             _ => Some(now + self.settings.settle_delay.as_millis() as i64),
         };
         // A payer who has not acted by the expiry never will: settle then, as EXPIRED.
@@ -500,7 +512,15 @@ impl Engine {
         Ok(account)
     }
 
-    fn settle(&mut self, pass: &mut Pass, id: Uuid, now: i64) {
+    /// Settles a pending payment: by the payer's decision when `decided` is given (the
+    /// virtual phone), otherwise by the scenario rules.
+    fn settle_decided(
+        &mut self,
+        pass: &mut Pass,
+        id: Uuid,
+        now: i64,
+        decided: Option<Result<(), String>>,
+    ) {
         let Some(mut payment) = self.pending.remove(&id) else {
             return;
         };
@@ -508,6 +528,7 @@ impl Engine {
         let outcome = match payment.reason.take() {
             Some(decided) => Err(decided),
             None if expired => Err("EXPIRED".to_owned()),
+            None if decided.is_some() => decided.unwrap_or(Ok(())),
             None => match outcome_of(
                 &payment.environment,
                 payment.kind,

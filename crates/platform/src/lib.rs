@@ -10,6 +10,7 @@
 
 mod engine;
 pub mod model;
+pub mod portal;
 pub mod scenario;
 pub mod secrets;
 pub mod store;
@@ -194,6 +195,7 @@ impl Platform {
             journal.commit(&batch)?;
             state = journal.load()?;
         }
+        portal::bootstrap_login(journal)?;
         Ok(state)
     }
 

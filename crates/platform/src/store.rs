@@ -123,6 +123,8 @@ pub struct Batch {
     pub outbox: Vec<OutboxItem>,
     pub attempts: Vec<CallbackAttempt>,
     pub outbox_updates: Vec<OutboxUpdate>,
+    /// Developer portal rows (accounts, sessions, revocations, settings).
+    pub portal: Vec<crate::portal::PortalWrite>,
 }
 
 impl Batch {
@@ -141,11 +143,12 @@ impl Batch {
             && self.outbox.is_empty()
             && self.attempts.is_empty()
             && self.outbox_updates.is_empty()
+            && self.portal.is_empty()
     }
 }
 
 /// The write side, owned by the single writer thread.
-pub trait Journal: Send + 'static {
+pub trait Journal: crate::portal::PortalJournal + Send + 'static {
     /// Reads the state the writer keeps in memory.
     fn load(&mut self) -> Result<LoadedState, StoreError>;
     /// Whether a payment with this reference id exists (committed).
@@ -161,7 +164,7 @@ pub trait Journal: Send + 'static {
 }
 
 /// The read side, shared by request handlers.
-pub trait Reader: Send + Sync + 'static {
+pub trait Reader: crate::portal::PortalReader + Send + Sync + 'static {
     fn payment(&self, id: &Uuid) -> Result<Option<Payment>, StoreError>;
     fn api_user(&self, id: &Uuid) -> Result<Option<ApiUser>, StoreError>;
     /// Hashes of the API user's keys that are not revoked.

@@ -55,6 +55,9 @@ pub struct ServeArgs {
     /// `reason` in status and callback bodies: string (real sandbox) or object (spec) [default: string]
     #[arg(long, env = "MKOBA_REASON_FORMAT")]
     pub reason_format: Option<String>,
+    /// Mark the developer portal's cookies Secure (when it is served over HTTPS) [default: false]
+    #[arg(long, env = "MKOBA_PORTAL_SECURE_COOKIES")]
+    pub portal_secure_cookies: Option<bool>,
 }
 
 /// The TOML file: the same keys as the flags.
@@ -72,6 +75,7 @@ pub struct FileConfig {
     pub callback_timeout_ms: Option<u64>,
     pub callback_allow_private: Option<bool>,
     pub reason_format: Option<String>,
+    pub portal_secure_cookies: Option<bool>,
 }
 
 /// Everything the server runs with, resolved.
@@ -82,6 +86,7 @@ pub struct Settings {
     pub platform: PlatformConfig,
     pub momo: MomoConfig,
     pub dispatcher: DispatcherConfig,
+    pub portal: mkoba_portal::PortalConfig,
 }
 
 impl Settings {
@@ -93,6 +98,7 @@ impl Settings {
             platform: PlatformConfig::default(),
             momo: MomoConfig::default(),
             dispatcher: DispatcherConfig::default(),
+            portal: mkoba_portal::PortalConfig::default(),
         }
     }
 
@@ -149,6 +155,9 @@ impl Settings {
                 "object" => ReasonFormat::Object,
                 _ => anyhow::bail!("reason_format must be string or object, got {v:?}"),
             };
+        }
+        if let Some(v) = pick!(portal_secure_cookies) {
+            s.portal.secure_cookies = v;
         }
         Ok(s)
     }

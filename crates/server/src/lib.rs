@@ -59,12 +59,32 @@ pub fn app(platform: Platform, settings: &Settings) -> Router {
         platform: platform.clone(),
         config: Arc::new(settings.momo.clone()),
     });
-    momo.nest("/_mkoba", admin::router(platform))
+    let api = momo
+        .nest("/_mkoba", admin::router(platform.clone()))
         .fallback(|| async { MomoError::NotFound.into_response() })
         .method_not_allowed_fallback(|| async { MomoError::NotFound.into_response() })
-        .layer(axum::middleware::map_response(json_errors))
-        .layer(axum::middleware::from_fn(catch_panic))
-        .layer(axum::middleware::from_fn(log_request))
+        .layer(axum::middleware::map_response(json_errors));
+    // The portal answers HTML, so it sits outside the JSON error rewriting.
+    let portal = mkoba_portal::router(mkoba_portal::PortalState {
+        platform,
+        config: settings.portal.clone(),
+        openapi: Arc::new(vec![mkoba_momo::openapi::document()]),
+        environments: Arc::new(
+            mkoba_momo::ENVIRONMENTS
+                .iter()
+                .map(|e| (*e).to_owned())
+                .collect(),
+        ),
+        api: api.clone(),
+        mpesa: None,
+    });
+    api.route(
+        "/portal/",
+        axum::routing::get(|| async { axum::response::Redirect::permanent("/portal") }),
+    )
+    .nest("/portal", portal)
+    .layer(axum::middleware::from_fn(catch_panic))
+    .layer(axum::middleware::from_fn(log_request))
 }
 
 /// A handler that panics (a bug) still answers the provider's 500 body instead of dropping
@@ -194,6 +214,15 @@ pub fn credentials(data: &Path) -> anyhow::Result<Vec<SubscriptionKey>> {
         .subscription_keys
         .sort_by_key(|k| (k.product, k.slot == KeySlot::Secondary));
     Ok(state.subscription_keys)
+}
+
+/// The sandbox developer's portal sign-in, creating the database on first use.
+pub fn portal_login(data: &Path) -> anyhow::Result<Option<mkoba_platform::portal::SandboxLogin>> {
+    use mkoba_platform::portal::PortalReader as _;
+    let (mut journal, reader) = mkoba_store_sqlite::open(data)
+        .with_context(|| format!("opening the database in {}", data.display()))?;
+    Platform::bootstrap(&mut journal).context("reading credentials")?;
+    reader.sandbox_login().context("reading the portal sign-in")
 }
 
 /// `{"collection":{"primary":"…","secondary":"…"},…}`.

@@ -60,12 +60,17 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Credentials { data, json } => {
             let keys = mkoba::credentials(&data)?;
+            let login = mkoba::portal_login(&data)?;
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&mkoba::credentials_json(&keys))?
-                );
+                let mut out = mkoba::credentials_json(&keys);
+                if let Some(l) = &login {
+                    out["portal"] = serde_json::json!({"email": l.email, "password": l.password});
+                }
+                println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
+                if let Some(l) = &login {
+                    println!("{:<13} {}  password {}", "portal", l.email, l.password);
+                }
                 for product in Product::ALL {
                     let key = |slot| {
                         keys.iter()
@@ -134,6 +139,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     println!();
     println!("  MoMo Open API   {base}   (target environment: sandbox, currency: EUR)");
     println!("  Admin API       {base}/_mkoba/health");
+    if let Ok(Some(login)) = running.platform.sandbox_login() {
+        println!(
+            "  Portal          {base}/portal/   (sign in: {} / {})",
+            login.email, login.password
+        );
+    }
     println!("  Data            {} (SQLite)", data.display());
     println!();
     println!("Sandbox subscription keys (header Ocp-Apim-Subscription-Key):");

@@ -20,8 +20,13 @@ use mkoba_platform::store::{Batch, CurrencyTotals, Journal, LoadedState, Reader,
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
+mod portal;
+
 /// Migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0003_portal.sql"),
+];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
@@ -532,6 +537,7 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
             u.next_attempt_at_ms
         ])?;
     }
+    portal::write(tx, &b.portal)?;
     Ok(())
 }
 

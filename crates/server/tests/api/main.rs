@@ -11,6 +11,8 @@ mod helpers;
 mod mtn_momo_npm;
 mod openapi;
 mod payouts;
+mod portal;
+mod portal_browser;
 mod provisioning;
 mod request_to_pay;
 mod token;

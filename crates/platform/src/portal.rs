@@ -1,0 +1,727 @@
+//! What the developer portal needs from the platform: developer accounts with passwords,
+//! sign-in sessions, subscriptions, API users and keys seen per developer, payments listed
+//! and aggregated per developer, callback re-sends and the virtual phone (payments that wait
+//! for the payer's approval).
+//!
+//! Writes go through the single writer like every other change ([`PortalWrite`] rows ride
+//! in the same [`Batch`](crate::store::Batch)); reads go to the store through
+//! [`PortalReader`]. Everything is scoped to one developer account: a method that takes a
+//! developer id never returns another developer's data.
+
+use std::collections::HashMap;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use rand::RngCore;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::engine::Command;
+pub(crate) use crate::engine::PortalCommand;
+use crate::model::{
+    ApiUser, KeySlot, Party, PartyIdType, Payment, PaymentKind, PaymentStatus, Product,
+    SubscriptionKey,
+};
+use crate::store::{Batch, Journal, StoreError};
+use crate::{CreateError, Internal, Platform, logged, now_ms, secrets};
+
+/// The sign-in e-mail of the sandbox developer account created at first start.
+pub const SANDBOX_EMAIL: &str = "sandbox@mkoba.local";
+
+/// How long a portal session lasts.
+pub const SESSION_TTL_MS: i64 = 12 * 3600 * 1000;
+
+/// A developer account as the portal shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeveloperAccount {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    /// Collections from MSISDN payers wait on the virtual phone instead of settling.
+    pub approval_mode: bool,
+    pub created_at_ms: i64,
+}
+
+/// A signed-in browser session (looked up by the hash of its cookie value).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub developer_id: i64,
+    /// The synchronizer token every form of this session carries.
+    pub csrf_token: String,
+    pub expires_at_ms: i64,
+}
+
+impl std::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("developer_id", &self.developer_id)
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The sandbox developer's sign-in, printed at start like its subscription keys.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SandboxLogin {
+    pub email: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for SandboxLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxLogin")
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An API key's bookkeeping (the key itself is only ever stored as a hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyInfo {
+    pub id: i64,
+    pub api_user: Uuid,
+    pub created_at_ms: i64,
+    pub revoked_at_ms: Option<i64>,
+}
+
+/// Which payments of a developer to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaymentFilter {
+    pub developer_id: i64,
+    pub product: Option<Product>,
+    pub kind: Option<PaymentKind>,
+    pub status: Option<PaymentStatus>,
+    /// A substring of the party id.
+    pub party: Option<String>,
+    /// A reference id, external id or financial transaction id, exactly.
+    pub reference: Option<String>,
+    pub api_user: Option<Uuid>,
+    /// Created at or after (ms since the epoch).
+    pub from_ms: Option<i64>,
+    /// Created before (ms since the epoch).
+    pub to_ms: Option<i64>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// One page of payments, newest first, and how many match in all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaymentPage {
+    pub payments: Vec<Payment>,
+    pub total: u64,
+}
+
+/// Payments of one bucket (time slot), product, status and currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsRow {
+    /// Index of the time slot counted from the report's start.
+    pub bucket: i64,
+    pub product: Product,
+    pub status: PaymentStatus,
+    pub currency: String,
+    pub count: u64,
+    pub amount_minor: i64,
+}
+
+/// Latency samples, sorted ascending (milliseconds).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Latencies {
+    /// From acceptance to the settlement decision.
+    pub settlement_ms: Vec<i64>,
+    /// One callback attempt's round trip.
+    pub callback_ms: Vec<i64>,
+}
+
+/// The value at percentile `p` (0–100) of sorted samples, nearest rank.
+pub fn percentile(sorted: &[i64], p: u32) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (u64::from(p.min(100)) * sorted.len() as u64).div_ceil(100);
+    let index = (rank.max(1) - 1) as usize;
+    sorted.get(index.min(sorted.len() - 1)).copied()
+}
+
+/// A callback as queued (its body is what was, or will be, sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRecord {
+    pub id: i64,
+    pub url: String,
+    pub method: String,
+    pub body: String,
+    pub state: String,
+    pub attempts: u32,
+}
+
+/// A row the writer commits for the portal.
+#[derive(Clone, PartialEq, Eq)]
+pub enum PortalWrite {
+    /// A developer account (its `developers` row is in the same batch).
+    CreateDeveloper {
+        id: i64,
+        email: String,
+        name: String,
+        password_hash: String,
+        created_at_ms: i64,
+    },
+    /// The sandbox developer's sign-in: its account row and the password to print.
+    SandboxLogin {
+        login: SandboxLogin,
+        password_hash: String,
+    },
+    CreateSession {
+        id_hash: [u8; 32],
+        developer_id: i64,
+        csrf_token: String,
+        created_at_ms: i64,
+        expires_at_ms: i64,
+    },
+    DeleteSession {
+        id_hash: [u8; 32],
+    },
+    RevokeApiKey {
+        key_id: i64,
+        api_user: Uuid,
+        at_ms: i64,
+    },
+    SetApprovalMode {
+        developer_id: i64,
+        on: bool,
+    },
+}
+
+impl std::fmt::Debug for PortalWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            PortalWrite::CreateDeveloper { .. } => "CreateDeveloper",
+            PortalWrite::SandboxLogin { .. } => "SandboxLogin",
+            PortalWrite::CreateSession { .. } => "CreateSession",
+            PortalWrite::DeleteSession { .. } => "DeleteSession",
+            PortalWrite::RevokeApiKey { .. } => "RevokeApiKey",
+            PortalWrite::SetApprovalMode { .. } => "SetApprovalMode",
+        };
+        f.write_str(name)
+    }
+}
+
+/// The writer's extra questions to the store.
+pub trait PortalJournal {
+    /// Whether a developer account uses this (lower-case) e-mail.
+    fn developer_email_taken(&mut self, email: &str) -> Result<bool, StoreError>;
+    /// The highest developer id in use.
+    fn max_developer_id(&mut self) -> Result<i64, StoreError>;
+    /// The developer account an API user belongs to.
+    fn api_user_developer(&mut self, id: &Uuid) -> Result<Option<i64>, StoreError>;
+    /// Developers whose payments wait for the payer's approval.
+    fn approval_developers(&mut self) -> Result<Vec<i64>, StoreError>;
+    /// Whether the sandbox developer's sign-in exists.
+    fn sandbox_login_exists(&mut self) -> Result<bool, StoreError>;
+}
+
+/// The portal's reads.
+pub trait PortalReader {
+    /// A developer account and its password hash, by lower-case e-mail.
+    fn developer_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<(DeveloperAccount, String)>, StoreError>;
+    fn developer(&self, id: i64) -> Result<Option<DeveloperAccount>, StoreError>;
+    /// A session by the hash of its id (expired ones included; the caller checks).
+    fn session(&self, id_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError>;
+    fn sandbox_login(&self) -> Result<Option<SandboxLogin>, StoreError>;
+    /// A developer's API users, newest first.
+    fn api_users_of(&self, developer_id: i64) -> Result<Vec<ApiUser>, StoreError>;
+    /// An API user's keys, oldest first.
+    fn api_keys_of(&self, api_user: &Uuid) -> Result<Vec<ApiKeyInfo>, StoreError>;
+    fn payments_page(&self, filter: &PaymentFilter) -> Result<PaymentPage, StoreError>;
+    /// Payments created since `from_ms`, counted per `bucket_ms` slot.
+    fn payment_stats(
+        &self,
+        developer_id: i64,
+        from_ms: i64,
+        bucket_ms: i64,
+    ) -> Result<Vec<StatsRow>, StoreError>;
+    fn latencies(&self, developer_id: i64, from_ms: i64) -> Result<Latencies, StoreError>;
+    /// Callbacks queued for a payment, oldest first.
+    fn outbox_of(&self, reference_id: &Uuid) -> Result<Vec<OutboxRecord>, StoreError>;
+    /// PENDING payments of a developer that an MSISDN payer can approve, oldest first.
+    fn waiting_payments(
+        &self,
+        developer_id: i64,
+        msisdn: Option<&str>,
+    ) -> Result<Vec<Payment>, StoreError>;
+    /// When each ledger transfer of a payment was last changed, by transfer id.
+    fn transfer_times(&self, reference_id: &Uuid) -> Result<Vec<(u64, i64, i64)>, StoreError>;
+}
+
+/// Kinds the payer approves on a phone: collections and pre-approvals.
+pub fn payer_approves(kind: PaymentKind) -> bool {
+    matches!(
+        kind,
+        PaymentKind::RequestToPay
+            | PaymentKind::RequestToWithdraw
+            | PaymentKind::Invoice
+            | PaymentKind::PreApproval
+    )
+}
+
+/// Whether a party can hold a virtual phone.
+pub fn is_phone(party: &Party) -> bool {
+    party.id_type == PartyIdType::Msisdn
+}
+
+/// Sign-up was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignUpError {
+    #[error("an account with this e-mail already exists")]
+    EmailTaken,
+    #[error("internal error")]
+    Internal,
+}
+
+/// Approving or rejecting on the virtual phone was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DecideError {
+    #[error("no such payment for this developer")]
+    NotFound,
+    #[error("the payment is no longer pending")]
+    NotPending,
+    #[error("internal error")]
+    Internal,
+}
+
+/// Re-sending a callback was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ResendError {
+    #[error("no such payment for this developer")]
+    NotFound,
+    #[error("the payment has no callback URL")]
+    NoCallbackUrl,
+    #[error("the payment is still pending")]
+    NotFinal,
+    #[error("internal error")]
+    Internal,
+}
+
+/// Hashes a password with Argon2id (the crate's defaults: 19 MiB, two passes) and a random
+/// salt, in the PHC string format.
+pub fn hash_password(password: &str) -> Result<String, StoreError> {
+    let mut salt = [0u8; 16];
+    rand::rng().fill_bytes(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| StoreError(format!("salt: {e}")))?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| StoreError(format!("hashing a password failed: {e}")))
+}
+
+/// Whether `password` matches a PHC hash made by [`hash_password`].
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// 256 random bits as hex: session ids and CSRF tokens.
+pub fn random_token() -> String {
+    let mut b = [0u8; 32];
+    rand::rng().fill_bytes(&mut b);
+    secrets::hex(&b)
+}
+
+/// Creates the sandbox developer's sign-in (e-mail [`SANDBOX_EMAIL`], a random password
+/// stored so that `mkoba serve` and `mkoba credentials` can print it) if it is missing.
+pub(crate) fn bootstrap_login(journal: &mut dyn Journal) -> Result<(), StoreError> {
+    if journal.sandbox_login_exists()? {
+        return Ok(());
+    }
+    let password = {
+        let key = secrets::random_hex_key();
+        format!("{}-{}-{}", &key[0..6], &key[6..12], &key[12..18])
+    };
+    let password_hash = hash_password(&password)?;
+    let batch = Batch {
+        portal: vec![PortalWrite::SandboxLogin {
+            login: SandboxLogin {
+                email: SANDBOX_EMAIL.to_owned(),
+                password,
+            },
+            password_hash,
+        }],
+        ..Batch::default()
+    };
+    journal.commit(&batch)
+}
+
+fn blocking_error(e: tokio::task::JoinError) -> StoreError {
+    StoreError(format!("password hashing task failed: {e}"))
+}
+
+impl Platform {
+    async fn portal_call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> PortalCommand,
+        on_error: T,
+    ) -> T {
+        self.call(|reply| Command::Portal(make(reply)), on_error)
+            .await
+    }
+
+    async fn portal_write(
+        &self,
+        writes: Vec<PortalWrite>,
+        keys: Vec<SubscriptionKey>,
+    ) -> Result<(), Internal> {
+        self.portal_call(
+            |reply| PortalCommand::Write {
+                writes,
+                keys,
+                reply,
+            },
+            Err(CreateError::Internal),
+        )
+        .await
+        .map_err(|_| Internal)
+    }
+
+    /// Creates a developer account; the e-mail is compared ignoring case.
+    pub async fn sign_up(
+        &self,
+        email: &str,
+        name: &str,
+        password: &str,
+    ) -> Result<i64, SignUpError> {
+        let password = password.to_owned();
+        let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(blocking_error)
+            .and_then(|r| r)
+            .map_err(|e| {
+                tracing::error!(error = %e, "hashing a password failed");
+                SignUpError::Internal
+            })?;
+        let email = email.trim().to_lowercase();
+        let name = name.trim().to_owned();
+        self.portal_call(
+            |reply| PortalCommand::SignUp {
+                email,
+                name,
+                password_hash,
+                reply,
+            },
+            Err(SignUpError::Internal),
+        )
+        .await
+    }
+
+    /// The developer whose e-mail and password these are. Takes as long for an unknown
+    /// e-mail as for a wrong password.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Result<Option<i64>, Internal> {
+        let email = email.trim().to_lowercase();
+        let found = self
+            .inner
+            .reader
+            .developer_by_email(&email)
+            .map_err(logged)?;
+        let password = password.to_owned();
+        let (id, hash) = match found {
+            Some((account, hash)) => (Some(account.id), hash),
+            None => (None, dummy_hash().to_owned()),
+        };
+        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+            .await
+            .map_err(|e| logged(blocking_error(e)))?;
+        Ok(id.filter(|_| ok))
+    }
+
+    /// Starts a session; returns its id (the cookie value) and CSRF token.
+    pub async fn create_session(&self, developer_id: i64) -> Result<(String, String), Internal> {
+        let id = random_token();
+        let csrf_token = random_token();
+        let now = now_ms();
+        let write = PortalWrite::CreateSession {
+            id_hash: secrets::hash_key(&id),
+            developer_id,
+            csrf_token: csrf_token.clone(),
+            created_at_ms: now,
+            expires_at_ms: now + SESSION_TTL_MS,
+        };
+        self.portal_write(vec![write], Vec::new()).await?;
+        Ok((id, csrf_token))
+    }
+
+    /// The live session with this id.
+    pub fn session(&self, id: &str) -> Result<Option<SessionRecord>, Internal> {
+        let found = self
+            .inner
+            .reader
+            .session(&secrets::hash_key(id))
+            .map_err(logged)?;
+        Ok(found.filter(|s| s.expires_at_ms > now_ms()))
+    }
+
+    /// Ends a session (logout).
+    pub async fn end_session(&self, id: &str) -> Result<(), Internal> {
+        let write = PortalWrite::DeleteSession {
+            id_hash: secrets::hash_key(id),
+        };
+        self.portal_write(vec![write], Vec::new()).await
+    }
+
+    /// A developer account.
+    pub fn developer(&self, id: i64) -> Result<Option<DeveloperAccount>, Internal> {
+        self.inner.reader.developer(id).map_err(logged)
+    }
+
+    /// The sandbox developer's sign-in, while it is the one created at first start.
+    pub fn sandbox_login(&self) -> Result<Option<SandboxLogin>, Internal> {
+        self.inner.reader.sandbox_login().map_err(logged)
+    }
+
+    /// Subscribes a developer to a product (a fresh primary and secondary key), or
+    /// regenerates one key of a subscribed product (`slot`).
+    pub async fn renew_subscription_keys(
+        &self,
+        developer_id: i64,
+        product: Product,
+        slot: Option<KeySlot>,
+    ) -> Result<(), Internal> {
+        let slots = match slot {
+            Some(s) => vec![s],
+            None => vec![KeySlot::Primary, KeySlot::Secondary],
+        };
+        let keys: Vec<SubscriptionKey> = slots
+            .into_iter()
+            .map(|slot| SubscriptionKey {
+                developer_id,
+                product,
+                slot,
+                key: secrets::random_hex_key(),
+            })
+            .collect();
+        self.portal_write(Vec::new(), keys.clone()).await?;
+        let mut cache = self
+            .inner
+            .subscriptions
+            .write()
+            .expect("subscriptions lock");
+        for k in keys {
+            cache.retain(|_, old| {
+                !(old.developer_id == k.developer_id
+                    && old.product == k.product
+                    && old.slot == k.slot)
+            });
+            cache.insert(k.key.clone(), k);
+        }
+        Ok(())
+    }
+
+    /// A developer's API users, newest first (sandbox users made through the provisioning
+    /// API included).
+    pub fn api_users_of(&self, developer_id: i64) -> Result<Vec<ApiUser>, Internal> {
+        self.inner.reader.api_users_of(developer_id).map_err(logged)
+    }
+
+    /// The API user if it belongs to the developer.
+    pub fn owned_api_user(
+        &self,
+        developer_id: i64,
+        id: &Uuid,
+    ) -> Result<Option<ApiUser>, Internal> {
+        Ok(self
+            .api_user(id)?
+            .filter(|u| u.developer_id == developer_id))
+    }
+
+    /// An API user's keys (never the keys themselves).
+    pub fn api_keys_of(&self, api_user: &Uuid) -> Result<Vec<ApiKeyInfo>, Internal> {
+        self.inner.reader.api_keys_of(api_user).map_err(logged)
+    }
+
+    /// Revokes one key of an API user the developer owns; `false` when there is no such
+    /// user or key.
+    pub async fn revoke_api_key(
+        &self,
+        developer_id: i64,
+        api_user: Uuid,
+        key_id: i64,
+    ) -> Result<bool, Internal> {
+        if self.owned_api_user(developer_id, &api_user)?.is_none() {
+            return Ok(false);
+        }
+        let keys = self.api_keys_of(&api_user)?;
+        if !keys
+            .iter()
+            .any(|k| k.id == key_id && k.revoked_at_ms.is_none())
+        {
+            return Ok(false);
+        }
+        let write = PortalWrite::RevokeApiKey {
+            key_id,
+            api_user,
+            at_ms: now_ms(),
+        };
+        self.portal_write(vec![write], Vec::new()).await?;
+        Ok(true)
+    }
+
+    /// A page of a developer's payments.
+    pub fn payments_page(&self, filter: &PaymentFilter) -> Result<PaymentPage, Internal> {
+        self.inner.reader.payments_page(filter).map_err(logged)
+    }
+
+    /// A payment if it belongs to the developer.
+    pub fn owned_payment(&self, developer_id: i64, id: &Uuid) -> Result<Option<Payment>, Internal> {
+        let Some(p) = self.payment(id)? else {
+            return Ok(None);
+        };
+        Ok(self.owned_api_user(developer_id, &p.api_user)?.map(|_| p))
+    }
+
+    /// Counts and sums of a developer's payments since `from_ms`, per `bucket_ms` slot.
+    pub fn payment_stats(
+        &self,
+        developer_id: i64,
+        from_ms: i64,
+        bucket_ms: i64,
+    ) -> Result<Vec<StatsRow>, Internal> {
+        self.inner
+            .reader
+            .payment_stats(developer_id, from_ms, bucket_ms.max(1))
+            .map_err(logged)
+    }
+
+    /// Settlement and callback latencies of a developer's payments since `from_ms`.
+    pub fn latencies(&self, developer_id: i64, from_ms: i64) -> Result<Latencies, Internal> {
+        self.inner
+            .reader
+            .latencies(developer_id, from_ms)
+            .map_err(logged)
+    }
+
+    /// Callbacks queued for a payment.
+    pub fn outbox_of(&self, reference_id: &Uuid) -> Result<Vec<OutboxRecord>, Internal> {
+        self.inner.reader.outbox_of(reference_id).map_err(logged)
+    }
+
+    /// `(transfer id, created, updated)` of a payment's ledger transfers.
+    pub fn transfer_times(&self, reference_id: &Uuid) -> Result<Vec<(u64, i64, i64)>, Internal> {
+        self.inner
+            .reader
+            .transfer_times(reference_id)
+            .map_err(logged)
+    }
+
+    /// Turns the virtual phone on or off for a developer: while on, collections from MSISDN
+    /// payers that would succeed wait for the payer's approval.
+    pub async fn set_approval_mode(&self, developer_id: i64, on: bool) -> Result<(), Internal> {
+        let write = PortalWrite::SetApprovalMode { developer_id, on };
+        self.portal_write(vec![write], Vec::new()).await
+    }
+
+    /// Pending payments a payer can approve, grouped by MSISDN (oldest first in each).
+    pub fn waiting_payments(
+        &self,
+        developer_id: i64,
+    ) -> Result<Vec<(String, Vec<Payment>)>, Internal> {
+        let all = self
+            .inner
+            .reader
+            .waiting_payments(developer_id, None)
+            .map_err(logged)?;
+        let mut order: Vec<String> = Vec::new();
+        let mut groups: HashMap<String, Vec<Payment>> = HashMap::new();
+        for p in all {
+            let msisdn = p.party.id.clone();
+            if !groups.contains_key(&msisdn) {
+                order.push(msisdn.clone());
+            }
+            groups.entry(msisdn).or_default().push(p);
+        }
+        Ok(order
+            .into_iter()
+            .map(|m| {
+                let payments = groups.remove(&m).unwrap_or_default();
+                (m, payments)
+            })
+            .collect())
+    }
+
+    /// The payer approves (`true`) or rejects a pending payment of the developer; it is
+    /// settled through the same path as automatic settlement (ledger postings, status,
+    /// callback). A rejection fails it with `APPROVAL_REJECTED`.
+    pub async fn decide_payment(
+        &self,
+        developer_id: i64,
+        reference_id: Uuid,
+        approve: bool,
+    ) -> Result<(), DecideError> {
+        self.portal_call(
+            |reply| PortalCommand::Decide {
+                reference_id,
+                developer_id,
+                approve,
+                reply,
+            },
+            Err(DecideError::Internal),
+        )
+        .await
+    }
+
+    /// Queues the callback of a settled payment again, with its current status body.
+    pub async fn resend_callback(
+        &self,
+        developer_id: i64,
+        reference_id: Uuid,
+    ) -> Result<(), ResendError> {
+        self.portal_call(
+            |reply| PortalCommand::Resend {
+                reference_id,
+                developer_id,
+                reply,
+            },
+            Err(ResendError::Internal),
+        )
+        .await
+    }
+}
+
+/// A valid Argon2 hash of a random password, verified against when the e-mail is unknown
+/// so that sign-in takes the same time either way.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password(&random_token()).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_verifies_against_its_hash_and_no_other() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("correct horsf", &hash));
+        assert!(!verify_password("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let v: Vec<i64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50), Some(50));
+        assert_eq!(percentile(&v, 99), Some(99));
+        assert_eq!(percentile(&v, 100), Some(100));
+        assert_eq!(percentile(&v, 0), Some(1));
+        assert_eq!(percentile(&[7], 90), Some(7));
+        assert_eq!(percentile(&[], 50), None);
+    }
+
+    #[test]
+    fn tokens_are_64_hex_characters_and_differ() {
+        let a = random_token();
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, random_token());
+    }
+}

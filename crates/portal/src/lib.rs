@@ -1,0 +1,511 @@
+//! The developer portal, served at `/portal`: server-rendered HTML with its stylesheet and
+//! script compiled into the binary, so it works offline and without JavaScript (the
+//! script only adds copy buttons and the virtual phone's live refresh).
+//!
+//! Security: sign-in sessions are 256-bit random ids in an `HttpOnly`, `SameSite=Lax`
+//! cookie (`Secure` when configured), stored only as SHA-256 hashes; every form carries a
+//! CSRF token (the session's synchronizer token, or a double-submit cookie before sign-in)
+//! and a POST without a valid one is refused with 403; every page but sign-in and sign-up
+//! needs a session; every read is scoped to the signed-in developer; responses carry a
+//! strict Content-Security-Policy and are never cached. Keys and passwords are never
+//! logged.
+
+pub mod chart;
+pub mod html;
+mod pages;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mkoba_ledger::Money;
+use mkoba_platform::Platform;
+use mkoba_platform::portal::DeveloperAccount;
+
+use crate::html::Html;
+
+/// How the portal behaves.
+#[derive(Debug, Clone, Default)]
+pub struct PortalConfig {
+    /// Mark cookies `Secure` (serve the portal over HTTPS then).
+    pub secure_cookies: bool,
+}
+
+/// An M-Pesa application as its settings page shows it.
+#[derive(Debug, Clone, Default)]
+pub struct MpesaApplication {
+    /// When the current API key was issued (the key itself is shown only once).
+    pub api_key_created_at_ms: Option<i64>,
+    /// The platform's RSA public key, base64 DER, as clients encrypt with it.
+    pub public_key: String,
+    pub session_lifetime_secs: u64,
+    pub allowed_origins: Vec<String>,
+    pub result_url: Option<String>,
+}
+
+/// Settings a developer saves on the M-Pesa page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MpesaSettings {
+    pub allowed_origins: Vec<String>,
+    /// `None` clears it (synchronous mode).
+    pub result_url: Option<String>,
+}
+
+/// A boxed future, for the object-safe [`MpesaBackend`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What the M-Pesa page needs from the M-Pesa dialect; the server provides it once M-Pesa
+/// is built in (until then the page explains that M-Pesa is not available).
+pub trait MpesaBackend: Send + Sync + 'static {
+    /// The developer's application, if any.
+    fn application(&self, developer_id: i64) -> Option<MpesaApplication>;
+    /// Issues a new API key (the old one stops working) and returns it.
+    fn renew_api_key(&self, developer_id: i64) -> BoxFuture<'_, Option<String>>;
+    /// Saves the settings (already validated by the portal).
+    fn save_settings(
+        &self,
+        developer_id: i64,
+        settings: MpesaSettings,
+    ) -> BoxFuture<'_, Result<(), String>>;
+}
+
+/// Everything the portal's handlers share.
+#[derive(Clone)]
+pub struct PortalState {
+    pub platform: Platform,
+    pub config: PortalConfig,
+    /// The OpenAPI documents of the APIs served, rendered on the docs page.
+    pub openapi: Arc<Vec<serde_json::Value>>,
+    /// Target environments an API user may be created for (`sandbox`, markets).
+    pub environments: Arc<Vec<String>>,
+    /// The API router, which the docs page's "try it" box calls in-process.
+    pub api: Router,
+    pub mpesa: Option<Arc<dyn MpesaBackend>>,
+}
+
+impl std::fmt::Debug for PortalState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortalState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+const SESSION_COOKIE: &str = "mkoba_session";
+const PRE_CSRF_COOKIE: &str = "mkoba_csrf";
+const CSS: &str = include_str!("../assets/portal.css");
+const JS: &str = include_str!("../assets/portal.js");
+
+/// The portal's routes, to be nested at `/portal`.
+pub fn router(state: PortalState) -> Router {
+    pages::routes()
+        .route("/assets/portal.css", axum::routing::get(css))
+        .route("/assets/portal.js", axum::routing::get(js))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        CSS,
+    )
+        .into_response()
+}
+
+async fn js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        JS,
+    )
+        .into_response()
+}
+
+pub(crate) async fn not_found() -> Response {
+    message_page(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is no such page in the portal.",
+    )
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    let set = |h: &mut HeaderMap, name: header::HeaderName, value: &'static str| {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    };
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    );
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::REFERRER_POLICY, "same-origin");
+    set(h, header::CACHE_CONTROL, "no-store");
+    response
+}
+
+/// The signed-in developer of a request.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub developer: DeveloperAccount,
+    pub csrf: String,
+    id: String,
+}
+
+/// Cookie values by name.
+fn cookies(headers: &HeaderMap) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for value in headers.get_all(header::COOKIE) {
+        let Ok(value) = value.to_str() else { continue };
+        for pair in value.split(';') {
+            if let Some((k, v)) = pair.trim().split_once('=') {
+                out.entry(k.trim().to_owned())
+                    .or_insert_with(|| v.trim().to_owned());
+            }
+        }
+    }
+    out
+}
+
+fn cookie(name: &str, value: &str, max_age: Option<i64>, secure: bool) -> HeaderValue {
+    let mut c = format!("{name}={value}; Path=/portal; HttpOnly; SameSite=Lax");
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    if secure {
+        c.push_str("; Secure");
+    }
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// A request without a live session is sent to sign in.
+#[derive(Debug)]
+pub struct SignInFirst(String);
+
+impl IntoResponse for SignInFirst {
+    fn into_response(self) -> Response {
+        see_other(&format!("/portal/signin?next={}", self.0))
+    }
+}
+
+impl FromRequestParts<PortalState> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &PortalState,
+    ) -> Result<Session, Response> {
+        let next = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .filter(|p| parts.method == axum::http::Method::GET && p.starts_with('/'))
+            .map(|p| format!("/portal{}", if p == "/" { "" } else { p }))
+            .unwrap_or_else(|| "/portal".to_owned());
+        let next = form_encode(&next);
+        let Some(id) = cookies(&parts.headers).remove(SESSION_COOKIE) else {
+            return Err(SignInFirst(next).into_response());
+        };
+        let record = match state.platform.session(&id) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err(SignInFirst(next).into_response()),
+            Err(_) => return Err(internal_error()),
+        };
+        match state.platform.developer(record.developer_id) {
+            Ok(Some(developer)) => Ok(Session {
+                developer,
+                csrf: record.csrf_token,
+                id,
+            }),
+            Ok(None) => Err(SignInFirst(next).into_response()),
+            Err(_) => Err(internal_error()),
+        }
+    }
+}
+
+/// A submitted form's fields.
+#[derive(Debug, Default)]
+pub struct Form(HashMap<String, String>);
+
+impl Form {
+    pub fn parse(body: &[u8]) -> Form {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
+        let mut map = HashMap::new();
+        for (k, v) in pairs {
+            map.entry(k).or_insert(v);
+        }
+        Form(map)
+    }
+
+    /// A field, trimmed (empty when absent).
+    pub fn get(&self, name: &str) -> &str {
+        self.0.get(name).map_or("", |v| v.trim())
+    }
+
+    /// A field exactly as sent.
+    pub fn raw(&self, name: &str) -> &str {
+        self.0.get(name).map_or("", |v| v.as_str())
+    }
+}
+
+/// Query parameters.
+pub fn query_params(query: Option<&str>) -> HashMap<String, String> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.unwrap_or("")).unwrap_or_default();
+    let mut map = HashMap::new();
+    for (k, v) in pairs {
+        if !v.trim().is_empty() {
+            map.entry(k).or_insert_with(|| v.trim().to_owned());
+        }
+    }
+    map
+}
+
+/// `application/x-www-form-urlencoded` value encoding.
+pub fn form_encode(value: &str) -> String {
+    serde_urlencoded::to_string([("v", value)])
+        .map(|s| s[2..].to_owned())
+        .unwrap_or_default()
+}
+
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+impl Session {
+    /// Whether a form carries this session's CSRF token (refuse it with
+    /// [`csrf_refused`] when not).
+    pub fn check(&self, form: &Form) -> bool {
+        constant_time_eq(form.get("csrf"), &self.csrf)
+    }
+}
+
+pub(crate) fn csrf_refused() -> Response {
+    message_page(
+        StatusCode::FORBIDDEN,
+        "Form refused",
+        "This form did not carry a valid security token (it may be from an old page or another site). Go back, reload the page and try again.",
+    )
+}
+
+/// 303 to a portal path.
+pub fn see_other(location: &str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+/// A 500 page; the cause has been logged where it happened.
+pub fn internal_error() -> Response {
+    message_page(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "The portal could not complete this request. The cause has been logged; try again.",
+    )
+}
+
+fn message_page(status: StatusCode, title: &'static str, text: &'static str) -> Response {
+    let mut body = Html::new();
+    w!(body, "<h1>" {title} "</h1><p>" {text} "</p><p><a href=\"/portal\">Back to the portal</a></p>");
+    (status, document(title, None, "", body)).into_response()
+}
+
+/// The navigation: (path, label, section key).
+const NAV: &[(&str, &str, &str)] = &[
+    ("/portal", "Overview", "overview"),
+    ("/portal/apiusers", "API users", "apiusers"),
+    ("/portal/mpesa", "M-Pesa", "mpesa"),
+    ("/portal/transactions", "Transactions", "transactions"),
+    ("/portal/reports", "Reports", "reports"),
+    ("/portal/phone", "Virtual phone", "phone"),
+    ("/portal/docs", "API docs", "docs"),
+];
+
+/// A whole page: head, header with navigation (when signed in), main content.
+pub fn document(
+    title: &str,
+    session: Option<&Session>,
+    section: &str,
+    main: Html,
+) -> axum::response::Html<String> {
+    let mut h = Html::new();
+    w!(h, "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        "<link rel=\"icon\" href=\"data:,\">"
+        "<title>" {title} " · Mkoba portal</title>"
+        "<link rel=\"stylesheet\" href=\"/portal/assets/portal.css\">"
+        "<script src=\"/portal/assets/portal.js\" defer></script></head><body>"
+        "<a class=\"skip\" href=\"#main\">Skip to content</a>"
+        "<header class=\"top\"><div class=\"bar\"><a class=\"brand\" href=\"/portal\">Mkoba <span>developer portal</span></a>");
+    if let Some(s) = session {
+        w!(h, "<form class=\"signout\" method=\"post\" action=\"/portal/signout\">"
+            "<input type=\"hidden\" name=\"csrf\" value=\"" {s.csrf} "\">"
+            "<span class=\"who\">" {s.developer.email} "</span> <button type=\"submit\" class=\"link\">Sign out</button></form>");
+    }
+    h.raw("</div>");
+    if session.is_some() {
+        h.raw("<nav aria-label=\"Portal\"><ul>");
+        for (path, label, key) in NAV {
+            if *key == section {
+                w!(h, "<li><a href=\"" {path} "\" aria-current=\"page\">" {label} "</a></li>");
+            } else {
+                w!(h, "<li><a href=\"" {path} "\">" {label} "</a></li>");
+            }
+        }
+        h.raw("</ul></nav>");
+    }
+    w!(h, "</header><main id=\"main\">" [main] "</main>"
+        "<footer>Mkoba " {env!("CARGO_PKG_VERSION")} " · a self-hosted mobile-money platform · <a href=\"/_mkoba/openapi.json\">OpenAPI</a></footer>"
+        "</body></html>");
+    axum::response::Html(h.into_string())
+}
+
+/// A hidden CSRF field.
+pub fn csrf_field(session: &Session) -> Html {
+    let mut h = Html::new();
+    w!(h, "<input type=\"hidden\" name=\"csrf\" value=\"" {session.csrf} "\">");
+    h
+}
+
+/// `2026-11-22 14:03:07 UTC`.
+pub fn when(ms: i64) -> String {
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) else {
+        return ms.to_string();
+    };
+    let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    t.format(&f)
+        .map(|s| format!("{s} UTC"))
+        .unwrap_or_else(|_| ms.to_string())
+}
+
+/// `2026-11-22 14:03:07.123 UTC`: for timelines, where events are milliseconds apart.
+pub fn when_precise(ms: i64) -> String {
+    let base = when(ms.div_euclid(1000) * 1000);
+    match base.strip_suffix(" UTC") {
+        Some(b) => format!("{b}.{:03} UTC", ms.rem_euclid(1000)),
+        None => base,
+    }
+}
+
+/// `2026-11-22`.
+pub fn day(ms: i64) -> String {
+    when(ms).chars().take(10).collect()
+}
+
+/// `1 234.50 EUR` style amounts from minor units.
+pub fn amount(money: Money) -> String {
+    format!(
+        "{} {}",
+        money.to_decimal_string(),
+        money.currency().as_str()
+    )
+}
+
+/// Parses `YYYY-MM-DD` to the start of that day (ms, UTC).
+pub fn parse_day(s: &str) -> Option<i64> {
+    let f = time::macros::format_description!("[year]-[month]-[day]");
+    let d = time::Date::parse(s.trim(), &f).ok()?;
+    Some(d.midnight().assume_utc().unix_timestamp() * 1000)
+}
+
+/// Marks the request as one that needs no session (sign-in pages); sets the pre-session
+/// CSRF cookie when it is missing and returns its value.
+pub(crate) fn pre_session_token(
+    state: &PortalState,
+    headers: &HeaderMap,
+) -> (String, Option<HeaderValue>) {
+    match cookies(headers).remove(PRE_CSRF_COOKIE) {
+        Some(v) if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) => (v, None),
+        _ => {
+            let v = mkoba_platform::portal::random_token();
+            let c = cookie(PRE_CSRF_COOKIE, &v, None, state.config.secure_cookies);
+            (v.clone(), Some(c))
+        }
+    }
+}
+
+/// Whether a sign-in or sign-up form carries the pre-session cookie's token.
+pub(crate) fn pre_session_ok(headers: &HeaderMap, form: &Form) -> bool {
+    cookies(headers)
+        .get(PRE_CSRF_COOKIE)
+        .is_some_and(|c| !c.is_empty() && constant_time_eq(c, form.get("csrf")))
+}
+
+pub(crate) fn session_cookie(state: &PortalState, id: &str) -> HeaderValue {
+    cookie(
+        SESSION_COOKIE,
+        id,
+        Some(mkoba_platform::portal::SESSION_TTL_MS / 1000),
+        state.config.secure_cookies,
+    )
+}
+
+pub(crate) fn clear_session_cookie(state: &PortalState) -> HeaderValue {
+    cookie(SESSION_COOKIE, "", Some(0), state.config.secure_cookies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_parsed_from_every_header() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; mkoba_session=abc"),
+        );
+        h.append(header::COOKIE, HeaderValue::from_static("b=2"));
+        let c = cookies(&h);
+        assert_eq!(c["mkoba_session"], "abc");
+        assert_eq!(c["b"], "2");
+    }
+
+    #[test]
+    fn session_cookies_are_http_only_and_lax() {
+        let c = cookie(SESSION_COOKIE, "x", None, false);
+        assert_eq!(
+            c.to_str().unwrap(),
+            "mkoba_session=x; Path=/portal; HttpOnly; SameSite=Lax"
+        );
+        let c = cookie(SESSION_COOKIE, "x", Some(0), true);
+        assert!(c.to_str().unwrap().ends_with("; Max-Age=0; Secure"));
+    }
+
+    #[test]
+    fn days_round_trip() {
+        let ms = parse_day("2026-11-22").unwrap();
+        assert_eq!(day(ms), "2026-11-22");
+        assert_eq!(when(ms + 3_723_000), "2026-11-22 01:02:03 UTC");
+        assert!(parse_day("22/11/2026").is_none());
+    }
+
+    #[test]
+    fn constant_time_equality() {
+        assert!(constant_time_eq("abc", "abc"));
+        assert!(!constant_time_eq("abc", "abd"));
+        assert!(!constant_time_eq("abc", "ab"));
+        assert!(!constant_time_eq("", "a"));
+    }
+}

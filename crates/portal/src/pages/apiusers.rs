@@ -1,0 +1,296 @@
+//! API users and their keys: create (production-style, with callback host and target
+//! environment), list, show, create and revoke keys. Users made through the sandbox
+//! provisioning API with one of the developer's subscription keys appear here too.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use mkoba_platform::model::ApiUser;
+use mkoba_platform::{CreateError, now_ms};
+use uuid::Uuid;
+
+use crate::html::Html;
+use crate::{
+    Form, PortalState, Session, csrf_field, document, internal_error, query_params, see_other, w,
+    when,
+};
+
+/// Whether `host` is a plain host name or IP address (what MTN calls the callback host).
+fn valid_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
+        && !host.starts_with(['.', '-'])
+}
+
+fn create_form(h: &mut Html, state: &PortalState, session: &Session, host: &str, env: &str) {
+    w!(*h, "<form method=\"post\" action=\"/portal/apiusers\" class=\"grid-form\">" [csrf_field(session)]
+        "<div><label for=\"host\">Callback host</label>"
+        "<input id=\"host\" name=\"host\" required placeholder=\"clinic.com\" value=\"" {host} "\" aria-describedby=\"host-hint\">"
+        "<p id=\"host-hint\" class=\"hint\">Callback URLs of this user must be on this host (<code>providerCallbackHost</code>).</p></div>"
+        "<div><label for=\"environment\">Target environment</label><select id=\"environment\" name=\"environment\">");
+    for e in state.environments.iter() {
+        if e == env {
+            w!(*h, "<option selected>" {e} "</option>");
+        } else {
+            w!(*h, "<option>" {e} "</option>");
+        }
+    }
+    h.raw(concat!("</select><p class=\"hint\"><code>sandbox</code> has MTN's test numbers; a market (<code>mtnuganda</code>, …) behaves like production.</p></div>",
+        "<div><button type=\"submit\">Create API user</button></div></form>"));
+}
+
+fn active_keys(state: &PortalState, user: &ApiUser) -> Result<usize, mkoba_platform::Internal> {
+    Ok(state
+        .platform
+        .api_keys_of(&user.id)?
+        .iter()
+        .filter(|k| k.revoked_at_ms.is_none())
+        .count())
+}
+
+fn list_page(
+    state: &PortalState,
+    session: &Session,
+    status: StatusCode,
+    error: Option<&str>,
+    done: Option<&String>,
+    host: &str,
+    env: &str,
+) -> Response {
+    let Ok(users) = state.platform.api_users_of(session.developer.id) else {
+        return internal_error();
+    };
+    let mut h = Html::new();
+    w!(h, "<h1>API users</h1>" [super::notice(done)]
+        "<p class=\"lead\">An API user and its API key are the Basic credentials of <code>POST /{product}/token/</code>. On MTN, production users are created in the partner portal and sandbox users through the provisioning API; here you can do both.</p>"
+        "<h2>Create an API user</h2>");
+    if let Some(e) = error {
+        w!(h, "<p class=\"error\" role=\"alert\">" {e} "</p>");
+    }
+    create_form(&mut h, state, session, host, env);
+    w!(h, "<h2>Your API users <span class=\"count\">" {users.len()} "</span></h2>");
+    if users.is_empty() {
+        h.raw("<p class=\"muted\">None yet.</p>");
+    } else {
+        h.raw("<div class=\"table-wrap\"><table><thead><tr><th scope=\"col\">API user</th><th scope=\"col\">Environment</th><th scope=\"col\">Callback host</th><th scope=\"col\">Active keys</th><th scope=\"col\">Created</th></tr></thead><tbody>");
+        for u in &users {
+            let Ok(n) = active_keys(state, u) else {
+                return internal_error();
+            };
+            w!(h, "<tr><td><a class=\"mono\" href=\"/portal/apiusers/" {u.id} "\">" {u.id} "</a></td><td>" {u.target_environment} "</td><td>" {u.provider_callback_host} "</td><td>" {n} "</td><td>" {when(u.created_at_ms)} "</td></tr>");
+        }
+        h.raw("</tbody></table></div>");
+    }
+    (status, document("API users", Some(session), "apiusers", h)).into_response()
+}
+
+pub(crate) async fn list(
+    State(state): State<PortalState>,
+    session: Session,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let q = query_params(query.as_deref());
+    list_page(
+        &state,
+        &session,
+        StatusCode::OK,
+        None,
+        q.get("done"),
+        "",
+        "sandbox",
+    )
+}
+
+pub(crate) async fn create(
+    State(state): State<PortalState>,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    if !session.check(&form) {
+        return crate::csrf_refused();
+    }
+    let host = form.get("host").to_ascii_lowercase();
+    let env = form.get("environment").to_owned();
+    let refuse = |msg: &str| {
+        list_page(
+            &state,
+            &session,
+            StatusCode::BAD_REQUEST,
+            Some(msg),
+            None,
+            &host,
+            &env,
+        )
+    };
+    if !valid_host(&host) {
+        return refuse(
+            "The callback host must be a host name such as clinic.com or an IP address, without scheme or path.",
+        );
+    }
+    if !state.environments.contains(&env) {
+        return refuse("Choose one of the listed target environments.");
+    }
+    let user = ApiUser {
+        id: Uuid::new_v4(),
+        developer_id: session.developer.id,
+        provider_callback_host: host.clone(),
+        target_environment: env.clone(),
+        created_at_ms: now_ms(),
+    };
+    let id = user.id;
+    match state.platform.create_api_user(user).await {
+        Ok(()) => {}
+        Err(CreateError::Duplicate) => return refuse("That id is taken; try again."),
+        Err(_) => return internal_error(),
+    }
+    tracing::info!(api_user.id = %id, environment = %env, "API user created in the portal");
+    new_key_response(&state, &session, id).await
+}
+
+/// Creates a key and shows it, once.
+async fn new_key_response(state: &PortalState, session: &Session, id: Uuid) -> Response {
+    let Ok(key) = state.platform.create_api_key(id).await else {
+        return internal_error();
+    };
+    show_page(state, session, id, Some(&key), None)
+}
+
+fn show_page(
+    state: &PortalState,
+    session: &Session,
+    id: Uuid,
+    new_key: Option<&str>,
+    done: Option<&String>,
+) -> Response {
+    let user = match state.platform.owned_api_user(session.developer.id, &id) {
+        Ok(Some(u)) => u,
+        Ok(None) => return not_found_page(session),
+        Err(_) => return internal_error(),
+    };
+    let Ok(keys) = state.platform.api_keys_of(&id) else {
+        return internal_error();
+    };
+    let csrf = csrf_field(session);
+    let mut h = Html::new();
+    w!(h, "<p class=\"crumbs\"><a href=\"/portal/apiusers\">API users</a> /</p><h1 class=\"mono\">" {user.id} "</h1>" [super::notice(done)]);
+    if let Some(key) = new_key {
+        w!(h, "<section class=\"reveal\" aria-labelledby=\"newkey\"><h2 id=\"newkey\">Your new API key</h2>"
+            "<p>Copy it now: it is stored only as a hash and is never shown again. Lost it? Create another.</p>"
+            "<p><code class=\"secret big\" data-testid=\"new-api-key\">" {key} "</code> <button type=\"button\" class=\"copy\" data-copy=\"" {key} "\" hidden>Copy</button></p>"
+            "<p class=\"hint\">Token: <code>POST /collection/token/</code> with <code>Authorization: Basic base64(" {user.id} ":&lt;key&gt;)</code>.</p></section>");
+    }
+    w!(h, "<dl class=\"facts\"><dt>Target environment</dt><dd>" {user.target_environment} "</dd>"
+        "<dt>Callback host</dt><dd>" {user.provider_callback_host} "</dd>"
+        "<dt>Created</dt><dd>" {when(user.created_at_ms)} "</dd>"
+        "<dt>Transactions</dt><dd><a href=\"/portal/transactions?api_user=" {user.id} "\">This user's transactions</a></dd></dl>"
+        "<h2>API keys</h2>"
+        "<form method=\"post\" action=\"/portal/apiusers/" {user.id} "/keys\">" [csrf] "<button type=\"submit\">Create API key</button></form>");
+    if keys.is_empty() {
+        h.raw("<p class=\"muted\">No keys yet.</p>");
+    } else {
+        h.raw("<div class=\"table-wrap\"><table><thead><tr><th scope=\"col\">Key</th><th scope=\"col\">Created</th><th scope=\"col\">Status</th><th scope=\"col\"><span class=\"sr-only\">Action</span></th></tr></thead><tbody>");
+        for k in &keys {
+            w!(h, "<tr><td>#" {k.id} "</td><td>" {when(k.created_at_ms)} "</td>");
+            match k.revoked_at_ms {
+                Some(at) => {
+                    w!(h, "<td><span class=\"badge failed\">revoked</span> " {when(at)} "</td><td></td></tr>")
+                }
+                None => {
+                    w!(h, "<td><span class=\"badge ok\">active</span></td><td><form method=\"post\" action=\"/portal/apiusers/" {user.id} "/keys/" {k.id} "/revoke\">" [csrf]
+                    "<button type=\"submit\" class=\"danger\" aria-label=\"Revoke key " {k.id} "\">Revoke</button></form></td></tr>")
+                }
+            }
+        }
+        h.raw("</tbody></table></div><p class=\"hint\">A revoked key can no longer get tokens; tokens already issued stay valid until they expire.</p>");
+    }
+    document("API user", Some(session), "apiusers", h).into_response()
+}
+
+pub(crate) fn not_found_page(session: &Session) -> Response {
+    let mut h = Html::new();
+    h.raw("<h1>Not found</h1><p>There is nothing here for your account.</p><p><a href=\"/portal\">Back to the overview</a></p>");
+    (
+        StatusCode::NOT_FOUND,
+        document("Not found", Some(session), "", h),
+    )
+        .into_response()
+}
+
+fn parse_id(s: &str) -> Option<Uuid> {
+    Uuid::parse_str(s).ok()
+}
+
+pub(crate) async fn show(
+    State(state): State<PortalState>,
+    session: Session,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let q = query_params(query.as_deref());
+    match parse_id(&id) {
+        Some(id) => show_page(&state, &session, id, None, q.get("done")),
+        None => not_found_page(&session),
+    }
+}
+
+pub(crate) async fn create_key(
+    State(state): State<PortalState>,
+    session: Session,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if !session.check(&Form::parse(&body)) {
+        return crate::csrf_refused();
+    }
+    let Some(id) = parse_id(&id) else {
+        return not_found_page(&session);
+    };
+    match state.platform.owned_api_user(session.developer.id, &id) {
+        Ok(Some(_)) => new_key_response(&state, &session, id).await,
+        Ok(None) => not_found_page(&session),
+        Err(_) => internal_error(),
+    }
+}
+
+pub(crate) async fn revoke_key(
+    State(state): State<PortalState>,
+    session: Session,
+    Path((id, key_id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    if !session.check(&Form::parse(&body)) {
+        return crate::csrf_refused();
+    }
+    let (Some(id), Ok(key_id)) = (parse_id(&id), key_id.parse::<i64>()) else {
+        return not_found_page(&session);
+    };
+    match state
+        .platform
+        .revoke_api_key(session.developer.id, id, key_id)
+        .await
+    {
+        Ok(true) => see_other(&format!("/portal/apiusers/{id}?done=revoked")),
+        Ok(false) => not_found_page(&session),
+        Err(_) => internal_error(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_hosts_are_bare_hosts() {
+        assert!(valid_host("clinic.com"));
+        assert!(valid_host("127.0.0.1"));
+        assert!(!valid_host("https://clinic.com"));
+        assert!(!valid_host("clinic.com/cb"));
+        assert!(!valid_host(""));
+        assert!(!valid_host("-x.com"));
+    }
+}

@@ -1,0 +1,296 @@
+//! API docs: the OpenAPI documents of what the server serves, rendered readably, and a
+//! "try it" box that sends a request with the signed-in developer's credentials (their
+//! subscription key and a token for one of their API users) and shows the raw response.
+//!
+//! The request never leaves the process: it is handed to the API router directly, so the
+//! box cannot be used to reach anything but this server's API.
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, Method, Request, Uri};
+use axum::response::{IntoResponse, Response};
+use mkoba_platform::model::{KeySlot, Product};
+use serde_json::Value;
+use tower::ServiceExt as _;
+use uuid::Uuid;
+
+use crate::html::Html;
+use crate::{Form, PortalState, Session, csrf_field, document, internal_error, w};
+
+const BODY_LIMIT: usize = 1 << 20;
+
+/// (method, path, operation object).
+type Operation<'a> = (String, String, &'a Value);
+
+fn render_document(h: &mut Html, doc: &Value) {
+    let title = doc["info"]["title"].as_str().unwrap_or("API");
+    let desc = doc["info"]["description"].as_str().unwrap_or("");
+    w!(*h, "<h2>" {title} "</h2><p>" {desc} "</p>");
+    let Some(paths) = doc["paths"].as_object() else {
+        return;
+    };
+    // Group operations by their first tag, keeping the document's order.
+    let mut groups: Vec<(String, Vec<Operation<'_>>)> = Vec::new();
+    for (path, ops) in paths {
+        let Some(ops) = ops.as_object() else { continue };
+        for (method, op) in ops {
+            let tag = op["tags"][0].as_str().unwrap_or("other").to_owned();
+            let entry = match groups.iter().position(|(t, _)| *t == tag) {
+                Some(i) => &mut groups[i].1,
+                None => {
+                    groups.push((tag, Vec::new()));
+                    &mut groups.last_mut().expect("pushed").1
+                }
+            };
+            entry.push((method.to_ascii_uppercase(), path.clone(), op));
+        }
+    }
+    for (tag, ops) in &groups {
+        w!(*h, "<h3>" {crate::pages::account::title_case(tag)} " <span class=\"count\">" {ops.len()} "</span></h3>");
+        for (method, path, op) in ops {
+            let summary = op["summary"].as_str().unwrap_or("");
+            w!(*h, "<details class=\"op\"><summary><span class=\"method m-" {method.to_ascii_lowercase()} "\">" {method} "</span> <code>" {path} "</code> <span class=\"summary\">" {summary} "</span></summary>");
+            if let Some(params) = op["parameters"].as_array().filter(|p| !p.is_empty()) {
+                h.raw("<div class=\"table-wrap\"><table><caption>Parameters</caption><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">In</th><th scope=\"col\">Required</th><th scope=\"col\">Description</th></tr></thead><tbody>");
+                for p in params {
+                    w!(*h, "<tr><td><code>" {p["name"].as_str().unwrap_or("")} "</code></td><td>" {p["in"].as_str().unwrap_or("")} "</td><td>" {if p["required"] == true { "yes" } else { "no" }} "</td><td>" {p["description"].as_str().unwrap_or("")} "</td></tr>");
+                }
+                h.raw("</tbody></table></div>");
+            }
+            if let Some(schema) =
+                op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()
+            {
+                w!(*h, "<p>Body: <code>" {schema.rsplit('/').next().unwrap_or(schema)} "</code></p>");
+            }
+            if let Some(responses) = op["responses"].as_object() {
+                h.raw("<p>Responses: ");
+                for (i, (code, r)) in responses.iter().enumerate() {
+                    if i > 0 {
+                        h.raw(", ");
+                    }
+                    w!(*h, "<code>" {code} "</code> " {r["description"].as_str().unwrap_or("")});
+                }
+                h.raw("</p>");
+            }
+            h.raw("</details>");
+        }
+    }
+}
+
+#[derive(Default)]
+struct Attempt {
+    api_user: String,
+    method: String,
+    path: String,
+    headers: String,
+    body: String,
+}
+
+fn try_form(
+    h: &mut Html,
+    state: &PortalState,
+    session: &Session,
+    a: &Attempt,
+) -> Result<(), mkoba_platform::Internal> {
+    let users = state.platform.api_users_of(session.developer.id)?;
+    w!(*h, "<section class=\"card\" aria-labelledby=\"try\"><h2 id=\"try\">Try it</h2>"
+        "<p>The request goes to this server with your primary subscription key for the path's product and, when you pick an API user, a fresh access token for it (and its target environment). Headers you give override these.</p>"
+        "<form method=\"post\" action=\"/portal/docs/try\" class=\"stack\">" [csrf_field(session)]
+        "<label for=\"api_user\">API user</label><select id=\"api_user\" name=\"api_user\"><option value=\"\">None (no token)</option>");
+    for u in &users {
+        let id = u.id.to_string();
+        if id == a.api_user {
+            w!(*h, "<option value=\"" {id} "\" selected>" {id} " (" {u.target_environment} ")</option>");
+        } else {
+            w!(*h, "<option value=\"" {id} "\">" {id} " (" {u.target_environment} ")</option>");
+        }
+    }
+    h.raw("</select><div class=\"row\"><div><label for=\"method\">Method</label><select id=\"method\" name=\"method\">");
+    for m in ["GET", "POST", "PUT", "DELETE"] {
+        if m == a.method || (a.method.is_empty() && m == "GET") {
+            w!(*h, "<option selected>" {m} "</option>");
+        } else {
+            w!(*h, "<option>" {m} "</option>");
+        }
+    }
+    let path = if a.path.is_empty() {
+        "/collection/v1_0/account/balance"
+    } else {
+        a.path.as_str()
+    };
+    w!(*h, "</select></div><div class=\"grow\"><label for=\"path\">Path</label><input id=\"path\" name=\"path\" required class=\"mono\" value=\"" {path} "\"></div></div>"
+        "<label for=\"headers\">Extra headers <span class=\"hint\">(one <code>Name: value</code> per line)</span></label>"
+        "<textarea id=\"headers\" name=\"headers\" rows=\"3\" class=\"mono\">" {a.headers} "</textarea>"
+        "<label for=\"body\">Body</label><textarea id=\"body\" name=\"body\" rows=\"6\" class=\"mono\">" {a.body} "</textarea>"
+        "<button type=\"submit\">Send request</button></form></section>");
+    Ok(())
+}
+
+fn page(
+    state: &PortalState,
+    session: &Session,
+    attempt: &Attempt,
+    result: Option<Html>,
+) -> Response {
+    let mut h = Html::new();
+    h.raw("<h1>API docs</h1><p class=\"lead\">Every operation this server serves, from its OpenAPI document (also at <a href=\"/_mkoba/openapi.json\"><code>/_mkoba/openapi.json</code></a>).</p>");
+    if try_form(&mut h, state, session, attempt).is_err() {
+        return internal_error();
+    }
+    if let Some(r) = result {
+        w!(h, "<section class=\"card result\" aria-labelledby=\"result\" aria-live=\"polite\"><h2 id=\"result\">Response</h2>" [r] "</section>");
+    }
+    for doc in state.openapi.iter() {
+        render_document(&mut h, doc);
+    }
+    document("API docs", Some(session), "docs", h).into_response()
+}
+
+pub(crate) async fn show(State(state): State<PortalState>, session: Session) -> Response {
+    page(&state, &session, &Attempt::default(), None)
+}
+
+fn product_of(path: &str) -> Product {
+    path.trim_start_matches('/')
+        .split('/')
+        .next()
+        .and_then(Product::parse)
+        .unwrap_or(Product::Collection)
+}
+
+pub(crate) async fn try_it(
+    State(state): State<PortalState>,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    if !session.check(&form) {
+        return crate::csrf_refused();
+    }
+    let attempt = Attempt {
+        api_user: form.get("api_user").to_owned(),
+        method: form.get("method").to_owned(),
+        path: form.get("path").to_owned(),
+        headers: form.raw("headers").to_owned(),
+        body: form.raw("body").to_owned(),
+    };
+    let result = match send(&state, &session, &attempt).await {
+        Ok(r) => r,
+        Err(problem) => {
+            let mut h = Html::new();
+            w!(h, "<p class=\"error\" role=\"alert\">" {problem} "</p>");
+            h
+        }
+    };
+    page(&state, &session, &attempt, Some(result))
+}
+
+async fn send(state: &PortalState, session: &Session, a: &Attempt) -> Result<Html, String> {
+    let method =
+        Method::from_bytes(a.method.as_bytes()).map_err(|_| "Choose a method.".to_owned())?;
+    if !a.path.starts_with('/') || a.path.starts_with("//") || a.path.starts_with("/portal") {
+        return Err(
+            "The path must be an API path such as /collection/v1_0/account/balance.".to_owned(),
+        );
+    }
+    let uri: Uri = a
+        .path
+        .parse()
+        .map_err(|_| "That path is not a valid URL path.".to_owned())?;
+    let product = product_of(&a.path);
+    let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
+    for line in a.headers.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| format!("Header line {line:?} has no colon."))?;
+        let name = HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| format!("{:?} is not a header name.", name.trim()))?;
+        let value = HeaderValue::from_str(value.trim())
+            .map_err(|_| format!("The value of {name} is not a valid header value."))?;
+        headers.push((name, value));
+    }
+    let has = |headers: &[(HeaderName, HeaderValue)], n: &str| {
+        headers.iter().any(|(k, _)| k.as_str() == n)
+    };
+    let add = |headers: &mut Vec<(HeaderName, HeaderValue)>, n: &'static str, v: &str| {
+        if !has(headers, n)
+            && let Ok(v) = HeaderValue::from_str(v)
+        {
+            headers.push((HeaderName::from_static(n), v));
+        }
+    };
+    if let Some(k) = state
+        .platform
+        .subscription_keys(session.developer.id)
+        .into_iter()
+        .find(|k| k.product == product && k.slot == KeySlot::Primary)
+    {
+        add(&mut headers, "ocp-apim-subscription-key", &k.key);
+    }
+    if !a.api_user.is_empty() {
+        let id =
+            Uuid::parse_str(&a.api_user).map_err(|_| "Choose one of your API users.".to_owned())?;
+        let user = state
+            .platform
+            .owned_api_user(session.developer.id, &id)
+            .map_err(|_| "The portal could not read your API users.".to_owned())?
+            .ok_or_else(|| "Choose one of your API users.".to_owned())?;
+        if !a.path.contains("/token") {
+            let (token, _) = state.platform.issue_token(user.id, product);
+            add(&mut headers, "authorization", &format!("Bearer {token}"));
+        }
+        add(
+            &mut headers,
+            "x-target-environment",
+            &user.target_environment,
+        );
+    }
+    if method == Method::POST {
+        add(&mut headers, "x-reference-id", &Uuid::new_v4().to_string());
+    }
+    if !a.body.trim().is_empty() {
+        add(&mut headers, "content-type", "application/json");
+    }
+    let mut request = Request::builder().method(method.clone()).uri(uri);
+    for (k, v) in &headers {
+        request = request.header(k, v);
+    }
+    let request = request
+        .body(Body::from(a.body.clone()))
+        .map_err(|_| "The request could not be built.".to_owned())?;
+    let started = std::time::Instant::now();
+    let response = match state.api.clone().oneshot(request).await {
+        Ok(r) => r,
+        Err(never) => match never {},
+    };
+    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, BODY_LIMIT)
+        .await
+        .map_err(|_| "The response body was too large to show.".to_owned())?;
+    let mut h = Html::new();
+    let mut req = format!("{method} {}\n", a.path);
+    for (k, v) in &headers {
+        req.push_str(&format!("{k}: {}\n", v.to_str().unwrap_or("…")));
+    }
+    if !a.body.is_empty() {
+        req.push('\n');
+        req.push_str(&a.body);
+    }
+    let mut resp = format!("HTTP/1.1 {}\n", parts.status);
+    for (k, v) in &parts.headers {
+        resp.push_str(&format!("{k}: {}\n", v.to_str().unwrap_or("…")));
+    }
+    resp.push('\n');
+    let text = String::from_utf8_lossy(&bytes);
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(v) => {
+            resp.push_str(&serde_json::to_string_pretty(&v).unwrap_or_else(|_| text.to_string()))
+        }
+        Err(_) => resp.push_str(&text),
+    }
+    w!(h, "<p><strong data-testid=\"try-status\">" {parts.status.as_u16()} "</strong> in " {format!("{elapsed:.1}")} " ms</p>"
+        "<details><summary>Request sent</summary><pre>" {req} "</pre></details>"
+        "<pre data-testid=\"try-response\">" {resp} "</pre>");
+    Ok(h)
+}

@@ -1,0 +1,67 @@
+//! The portal's pages, one module per area.
+
+mod account;
+mod apiusers;
+mod docs;
+mod mpesa;
+mod phone;
+mod reports;
+mod transactions;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::PortalState;
+
+pub(crate) fn routes() -> Router<PortalState> {
+    Router::new()
+        .route("/", get(account::overview))
+        .route("/signin", get(account::sign_in_page).post(account::sign_in))
+        .route("/signup", get(account::sign_up_page).post(account::sign_up))
+        .route("/signout", post(account::sign_out))
+        .route("/subscriptions/{product}", post(account::subscribe))
+        .route(
+            "/subscriptions/{product}/{slot}",
+            post(account::regenerate_key),
+        )
+        .route("/apiusers", get(apiusers::list).post(apiusers::create))
+        .route("/apiusers/{id}", get(apiusers::show))
+        .route("/apiusers/{id}/keys", post(apiusers::create_key))
+        .route(
+            "/apiusers/{id}/keys/{key_id}/revoke",
+            post(apiusers::revoke_key),
+        )
+        .route("/mpesa", get(mpesa::show))
+        .route("/mpesa/apikey", post(mpesa::renew_key))
+        .route("/mpesa/settings", post(mpesa::save_settings))
+        .route("/transactions", get(transactions::list))
+        .route("/transactions/{id}", get(transactions::show))
+        .route("/transactions/{id}/resend", post(transactions::resend))
+        .route("/reports", get(reports::show))
+        .route("/phone", get(phone::show))
+        .route("/phone/mode", post(phone::set_mode))
+        .route("/phone/{id}/{decision}", post(phone::decide))
+        .route("/docs", get(docs::show))
+        .route("/docs/try", post(docs::try_it))
+}
+
+/// A short notice shown after a redirect (`?done=…`), from a fixed list.
+pub(crate) fn notice(done: Option<&String>) -> crate::html::Html {
+    let text = match done.map(|s| s.as_str()) {
+        Some("subscribed") => "Subscribed: your primary and secondary keys are below.",
+        Some("regenerated") => "The key was regenerated; the old one no longer works.",
+        Some("revoked") => "The API key was revoked.",
+        Some("resent") => "The callback was queued again; its attempt appears below shortly.",
+        Some("approved") => "Approved: the payment settles as SUCCESSFUL.",
+        Some("rejected") => "Rejected: the payment fails with APPROVAL_REJECTED.",
+        Some("mode-on") => {
+            "Virtual phone on: new collections from MSISDN payers wait here for approval."
+        }
+        Some("mode-off") => "Virtual phone off: payments settle by the sandbox's rules again.",
+        Some("saved") => "Settings saved.",
+        _ => return crate::html::Html::new(),
+    };
+    let mut h = crate::html::Html::new();
+    crate::w!(h, "<p class=\"notice\" role=\"status\">" {text} "</p>");
+    h
+}

@@ -1,0 +1,826 @@
+//! The developer portal over HTTP: sign-up and sign-in, sessions, CSRF refusal, developer
+//! isolation, subscriptions, API keys, the virtual phone, callback re-sends, and that no
+//! key, password or session id ever reaches the logs.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::Command;
+use uuid::Uuid;
+
+use crate::helpers::{Http, Resp, Sink, TestApp, rtp_body, wait_for};
+
+/// A cookie-keeping client that speaks to the portal like a browser without JavaScript.
+pub struct Browser {
+    base: String,
+    http: Http,
+    cookies: HashMap<String, String>,
+}
+
+fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The value of the first `name="csrf"` field of a page.
+pub fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field");
+    let rest = &html[at + "name=\"csrf\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_owned()
+}
+
+impl Browser {
+    pub fn new(base: &str) -> Browser {
+        Browser {
+            base: base.to_owned(),
+            http: Http::new(),
+            cookies: HashMap::new(),
+        }
+    }
+
+    fn keep(&mut self, r: &Resp) {
+        for v in r.headers.get_all("set-cookie") {
+            let v = v.to_str().unwrap();
+            let (pair, attrs) = v.split_once(';').unwrap_or((v, ""));
+            let (k, val) = pair.split_once('=').unwrap();
+            if attrs.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), val.to_owned());
+            }
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub async fn get(&mut self, path: &str) -> Resp {
+        let cookie = self.cookie_header();
+        let r = self
+            .http
+            .send(
+                "GET",
+                &format!("{}{path}", self.base),
+                &[("Cookie", &cookie)],
+                None,
+            )
+            .await;
+        self.keep(&r);
+        r
+    }
+
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Resp {
+        let cookie = self.cookie_header();
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .collect();
+        let r = self
+            .http
+            .send(
+                "POST",
+                &format!("{}{path}", self.base),
+                &[
+                    ("Cookie", &cookie),
+                    ("Content-Type", "application/x-www-form-urlencoded"),
+                ],
+                Some(&body.join("&")),
+            )
+            .await;
+        self.keep(&r);
+        r
+    }
+
+    /// GETs `page` for its CSRF token, then POSTs the form with it.
+    pub async fn submit(&mut self, page: &str, action: &str, fields: &[(&str, &str)]) -> Resp {
+        let r = self.get(page).await;
+        assert_eq!(r.status, 200, "{page}: {}", r.text());
+        let csrf = csrf_of(&r.text());
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post(action, &all).await
+    }
+
+    pub async fn sign_up(&mut self, email: &str) -> Resp {
+        let r = self
+            .submit(
+                "/portal/signup",
+                "/portal/signup",
+                &[
+                    ("name", "Ada Developer"),
+                    ("email", email),
+                    ("password", "a long password"),
+                    ("password2", "a long password"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{}", r.text());
+        r
+    }
+
+    pub async fn sign_in(&mut self, email: &str, password: &str) -> Resp {
+        self.submit(
+            "/portal/signin",
+            "/portal/signin",
+            &[
+                ("email", email),
+                ("password", password),
+                ("next", "/portal"),
+            ],
+        )
+        .await
+    }
+
+    /// Subscribes to a product and returns its primary key as the overview shows it.
+    pub async fn subscribe(&mut self, product: &str) -> String {
+        let r = self
+            .submit("/portal", &format!("/portal/subscriptions/{product}"), &[])
+            .await;
+        assert_eq!(r.status, 303, "{}", r.text());
+        self.primary_key(product).await
+    }
+
+    pub async fn primary_key(&mut self, product: &str) -> String {
+        let html = self.get("/portal").await.text();
+        let marker = format!("data-testid=\"key-{product}-primary\">");
+        let at = html.find(&marker).expect("the key is shown");
+        html[at + marker.len()..at + marker.len() + 32].to_owned()
+    }
+
+    /// Creates a sandbox API user in the portal; returns its id and key.
+    pub async fn create_api_user(&mut self, host: &str) -> (Uuid, String) {
+        let r = self
+            .submit(
+                "/portal/apiusers",
+                "/portal/apiusers",
+                &[("host", host), ("environment", "sandbox")],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let html = r.text();
+        let marker = "data-testid=\"new-api-key\">";
+        let at = html.find(marker).expect("the new key is shown once");
+        let key = html[at + marker.len()..at + marker.len() + 32].to_owned();
+        let id_at = html.find("/portal/apiusers/").unwrap() + "/portal/apiusers/".len();
+        let id = Uuid::parse_str(&html[id_at..id_at + 36]).unwrap();
+        (id, key)
+    }
+}
+
+/// A token for a portal-made API user.
+async fn token(app: &TestApp, subscription: &str, user: Uuid, key: &str) -> Resp {
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{key}"));
+    app.send(
+        "POST",
+        "/collection/token/",
+        &[
+            ("Ocp-Apim-Subscription-Key", subscription),
+            ("Authorization", &format!("Basic {basic}")),
+        ],
+        None,
+    )
+    .await
+}
+
+async fn request_to_pay(
+    app: &TestApp,
+    subscription: &str,
+    token: &str,
+    msisdn: &str,
+    callback: Option<&str>,
+) -> Uuid {
+    let reference = Uuid::new_v4();
+    let bearer = format!("Bearer {token}");
+    let reference_s = reference.to_string();
+    let mut headers = vec![
+        ("Ocp-Apim-Subscription-Key", subscription),
+        ("Authorization", bearer.as_str()),
+        ("X-Target-Environment", "sandbox"),
+        ("X-Reference-Id", reference_s.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    if let Some(c) = callback {
+        headers.push(("X-Callback-Url", c));
+    }
+    let r = app
+        .send(
+            "POST",
+            "/collection/v1_0/requesttopay",
+            &headers,
+            Some(&rtp_body("25", msisdn)),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    reference
+}
+
+async fn status(
+    app: &TestApp,
+    subscription: &str,
+    token: &str,
+    reference: Uuid,
+) -> serde_json::Value {
+    let r = app
+        .send(
+            "GET",
+            &format!("/collection/v1_0/requesttopay/{reference}"),
+            &[
+                ("Ocp-Apim-Subscription-Key", subscription),
+                ("Authorization", &format!("Bearer {token}")),
+                ("X-Target-Environment", "sandbox"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+/// A signed-up developer with a collection subscription, an API user and a token.
+struct Dev {
+    browser: Browser,
+    key: String,
+    user: Uuid,
+    api_key: String,
+    token: String,
+}
+
+async fn developer(app: &TestApp, email: &str) -> Dev {
+    let mut browser = Browser::new(&app.base);
+    browser.sign_up(email).await;
+    let key = browser.subscribe("collection").await;
+    let (user, api_key) = browser.create_api_user("127.0.0.1").await;
+    let r = token(app, &key, user, &api_key).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let token = r.json()["access_token"].as_str().unwrap().to_owned();
+    Dev {
+        browser,
+        key,
+        user,
+        api_key,
+        token,
+    }
+}
+
+#[tokio::test]
+async fn pages_need_a_session_and_send_visitors_to_sign_in() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::new(&app.base);
+    for page in [
+        "/portal",
+        "/portal/apiusers",
+        "/portal/mpesa",
+        "/portal/transactions",
+        "/portal/reports",
+        "/portal/phone",
+        "/portal/docs",
+    ] {
+        let r = b.get(page).await;
+        assert_eq!(r.status, 303, "{page}");
+        let to = r.header("location").unwrap();
+        assert!(to.starts_with("/portal/signin?next="), "{page} → {to}");
+    }
+    let r = b
+        .post("/portal/subscriptions/collection", &[("csrf", "x")])
+        .await;
+    assert_eq!(r.status, 303, "a POST without a session is sent to sign in");
+    let r = b.get("/portal/signin").await;
+    assert_eq!(r.status, 200);
+    let csp = r.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+}
+
+#[tokio::test]
+async fn the_sandbox_developer_signs_in_with_the_printed_credentials_and_signs_out() {
+    let app = TestApp::spawn().await;
+    let login = app
+        .running
+        .platform
+        .sandbox_login()
+        .unwrap()
+        .expect("printed login");
+    let mut b = Browser::new(&app.base);
+    let r = b.sign_in(&login.email, "wrong password").await;
+    assert_eq!(r.status, 401);
+    assert!(r.text().contains("do not match"));
+    let r = b
+        .sign_in(&login.email.to_uppercase(), &login.password)
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let cookie = r.header("set-cookie").unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "Secure is off for http://127.0.0.1"
+    );
+    let page = b.get("/portal").await;
+    assert_eq!(page.status, 200);
+    // The sandbox developer's subscription keys are the ones printed at start.
+    assert!(page.text().contains(app.key("collection")));
+    let r = b.submit("/portal", "/portal/signout", &[]).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(b.get("/portal").await.status, 303, "signed out");
+}
+
+#[tokio::test]
+async fn the_secure_flag_is_set_when_configured() {
+    let app = TestApp::spawn_with(|s| s.portal.secure_cookies = true).await;
+    let login = app.running.platform.sandbox_login().unwrap().unwrap();
+    let mut b = Browser::new(&app.base);
+    // The browser would not send a Secure cookie over http; this client does.
+    let r = b.sign_in(&login.email, &login.password).await;
+    assert_eq!(r.status, 303);
+    assert!(r.header("set-cookie").unwrap().contains("; Secure"));
+}
+
+#[tokio::test]
+async fn forms_without_a_valid_csrf_token_are_refused() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::new(&app.base);
+    // Before sign-in: no double-submit cookie, or a token that does not match it.
+    let r = b
+        .post(
+            "/portal/signup",
+            &[
+                ("csrf", "0"),
+                ("name", "Eve"),
+                ("email", "eve@example.com"),
+                ("password", "a long password"),
+                ("password2", "a long password"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    b.sign_up("ada@example.com").await;
+    for (action, fields) in [
+        ("/portal/subscriptions/collection", vec![]),
+        (
+            "/portal/apiusers",
+            vec![("host", "127.0.0.1"), ("environment", "sandbox")],
+        ),
+        ("/portal/phone/mode", vec![("on", "1")]),
+        ("/portal/signout", vec![]),
+    ] {
+        let r = b.post(action, &fields).await;
+        assert_eq!(r.status, 403, "{action} without a token");
+        let mut with_bad = vec![("csrf", "not-the-token")];
+        with_bad.extend(fields.iter().copied());
+        let r = b.post(action, &with_bad).await;
+        assert_eq!(r.status, 403, "{action} with a wrong token");
+    }
+    // Nothing happened: no subscription, and the session is still there.
+    let page = b.get("/portal").await;
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("Not subscribed"));
+}
+
+#[tokio::test]
+async fn sign_up_refuses_a_taken_email_and_a_short_password() {
+    let app = TestApp::spawn().await;
+    let mut a = Browser::new(&app.base);
+    a.sign_up("Ada@Example.com").await;
+    let mut b = Browser::new(&app.base);
+    let r = b
+        .submit(
+            "/portal/signup",
+            "/portal/signup",
+            &[
+                ("name", "Ada"),
+                ("email", "ada@example.com"),
+                ("password", "a long password"),
+                ("password2", "a long password"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("exists already"));
+    let r = b
+        .submit(
+            "/portal/signup",
+            "/portal/signup",
+            &[
+                ("name", "Bo"),
+                ("email", "bo@example.com"),
+                ("password", "short"),
+                ("password2", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    // Signing in with the new account works, whatever the e-mail's case.
+    let mut c = Browser::new(&app.base);
+    assert_eq!(
+        c.sign_in("ada@example.com", "a long password").await.status,
+        303
+    );
+}
+
+#[tokio::test]
+async fn keys_made_in_the_portal_work_and_regenerated_or_revoked_ones_stop_working() {
+    let app = TestApp::spawn().await;
+    let mut dev = developer(&app, "keys@example.com").await;
+    let reference = request_to_pay(&app, &dev.key, &dev.token, "256770000001", None).await;
+    let v = wait_for(|| async {
+        let v = status(&app, &dev.key, &dev.token, reference).await;
+        (v["status"] != "PENDING").then_some(v)
+    })
+    .await;
+    assert_eq!(v["status"], "SUCCESSFUL");
+
+    // Regenerating the primary key: the old one is refused by the gateway.
+    let r = dev
+        .browser
+        .submit("/portal", "/portal/subscriptions/collection/primary", &[])
+        .await;
+    assert_eq!(r.status, 303);
+    let fresh = dev.browser.primary_key("collection").await;
+    assert_ne!(fresh, dev.key);
+    assert_eq!(
+        status_code(&app, &dev.key, &dev.token, reference).await,
+        401
+    );
+    assert_eq!(status_code(&app, &fresh, &dev.token, reference).await, 200);
+
+    // Revoking the API key: no more tokens with it.
+    let page = dev
+        .browser
+        .get(&format!("/portal/apiusers/{}", dev.user))
+        .await
+        .text();
+    let at = page.find("/keys/").unwrap() + "/keys/".len();
+    let key_id: String = page[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    let r = dev
+        .browser
+        .submit(
+            &format!("/portal/apiusers/{}", dev.user),
+            &format!("/portal/apiusers/{}/keys/{key_id}/revoke", dev.user),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let page = dev
+        .browser
+        .get(&format!("/portal/apiusers/{}", dev.user))
+        .await
+        .text();
+    assert!(page.contains("revoked"));
+    // MTN answers wrong credentials with 500 {"error":"login_failed"}.
+    let r = token(&app, &fresh, dev.user, &dev.api_key).await;
+    assert_eq!(r.status, 500);
+    assert!(r.text().contains("login_failed"), "{}", r.text());
+}
+
+async fn status_code(app: &TestApp, subscription: &str, token: &str, reference: Uuid) -> u16 {
+    app.send(
+        "GET",
+        &format!("/collection/v1_0/requesttopay/{reference}"),
+        &[
+            ("Ocp-Apim-Subscription-Key", subscription),
+            ("Authorization", &format!("Bearer {token}")),
+            ("X-Target-Environment", "sandbox"),
+        ],
+        None,
+    )
+    .await
+    .status
+}
+
+#[tokio::test]
+async fn one_developer_never_sees_another_developers_keys_users_or_transactions() {
+    let app = TestApp::spawn().await;
+    let mut a = developer(&app, "a@example.com").await;
+    let mut b = developer(&app, "b@example.com").await;
+    let a_payment = request_to_pay(&app, &a.key, &a.token, "256770000002", None).await;
+
+    let a_home = a.browser.get("/portal").await.text();
+    let b_home = b.browser.get("/portal").await.text();
+    assert!(a_home.contains(&a.key) && !a_home.contains(&b.key));
+    assert!(!b_home.contains(&a.key));
+    assert!(
+        !b_home.contains(app.key("collection")),
+        "not the sandbox developer's keys either"
+    );
+
+    let a_list = a.browser.get("/portal/transactions").await.text();
+    assert!(a_list.contains(&a_payment.to_string()));
+    let b_list = b.browser.get("/portal/transactions").await.text();
+    assert!(!b_list.contains(&a_payment.to_string()));
+    let b_users = b.browser.get("/portal/apiusers").await.text();
+    assert!(b_users.contains(&b.user.to_string()) && !b_users.contains(&a.user.to_string()));
+
+    // Direct links to A's things are 404 for B, and B's forms cannot touch them.
+    for page in [
+        format!("/portal/transactions/{a_payment}"),
+        format!("/portal/apiusers/{}", a.user),
+    ] {
+        assert_eq!(b.browser.get(&page).await.status, 404, "{page}");
+    }
+    let csrf = csrf_of(&b.browser.get("/portal").await.text());
+    let r = b
+        .browser
+        .post(
+            &format!("/portal/apiusers/{}/keys", a.user),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let r = b
+        .browser
+        .post(
+            &format!("/portal/transactions/{a_payment}/resend"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let r = b
+        .browser
+        .post(
+            &format!("/portal/phone/{a_payment}/approve"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    // B's try-it box cannot use A's API user.
+    let r = b
+        .browser
+        .post(
+            "/portal/docs/try",
+            &[
+                ("csrf", &csrf),
+                ("api_user", &a.user.to_string()),
+                ("method", "GET"),
+                ("path", "/collection/v1_0/account/balance"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("Choose one of your API users"));
+    // The reports count only one's own payments.
+    let b_reports = b.browser.get("/portal/reports").await.text();
+    assert!(b_reports.contains(">Transactions: 0,"), "B has none");
+}
+
+#[tokio::test]
+async fn the_virtual_phone_holds_payments_until_the_payer_approves_or_rejects() {
+    let app = TestApp::spawn_with(|s| s.dispatcher.allow_private = true).await;
+    let sink = Sink::start(200).await;
+    let mut dev = developer(&app, "phone@example.com").await;
+    let r = dev
+        .browser
+        .submit("/portal/phone", "/portal/phone/mode", &[("on", "1")])
+        .await;
+    assert_eq!(r.status, 303);
+    let callback = sink.url("/cb");
+    let approve = request_to_pay(&app, &dev.key, &dev.token, "256771111111", Some(&callback)).await;
+    let reject = request_to_pay(&app, &dev.key, &dev.token, "256771111111", Some(&callback)).await;
+    // Test numbers keep their documented outcomes.
+    let fixed = request_to_pay(&app, &dev.key, &dev.token, "46733123450", None).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        status(&app, &dev.key, &dev.token, approve).await["status"],
+        "PENDING"
+    );
+    let phone = dev
+        .browser
+        .get("/portal/phone?msisdn=256771111111")
+        .await
+        .text();
+    assert!(phone.contains(&approve.to_string()) && phone.contains(&reject.to_string()));
+
+    let r = dev
+        .browser
+        .submit(
+            "/portal/phone",
+            &format!("/portal/phone/{approve}/approve"),
+            &[("msisdn", "256771111111")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let r = dev
+        .browser
+        .submit(
+            "/portal/phone",
+            &format!("/portal/phone/{reject}/reject"),
+            &[("msisdn", "256771111111")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let ok = status(&app, &dev.key, &dev.token, approve).await;
+    assert_eq!(ok["status"], "SUCCESSFUL", "{ok}");
+    assert!(ok["financialTransactionId"].is_string());
+    let failed = status(&app, &dev.key, &dev.token, reject).await;
+    assert_eq!(failed["status"], "FAILED");
+    assert_eq!(failed["reason"], "APPROVAL_REJECTED");
+    assert_ne!(
+        status(&app, &dev.key, &dev.token, fixed).await["status"],
+        "PENDING"
+    );
+    // Callbacks as for automatic settlement.
+    let received = sink.wait_for(2).await;
+    assert!(received.iter().any(|r| r.body.contains("SUCCESSFUL")));
+    assert!(
+        received
+            .iter()
+            .any(|r| r.body.contains("APPROVAL_REJECTED"))
+    );
+    // A second decision is refused (the payment is no longer pending).
+    let r = dev
+        .browser
+        .submit(
+            "/portal/phone",
+            &format!("/portal/phone/{approve}/reject"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        status(&app, &dev.key, &dev.token, approve).await["status"],
+        "SUCCESSFUL"
+    );
+
+    // The timeline shows the postings and the callback; a re-send makes a second attempt.
+    let page = dev
+        .browser
+        .get(&format!("/portal/transactions/{approve}"))
+        .await
+        .text();
+    assert!(
+        page.contains("Settlement decision") && page.contains("Callback attempt 1"),
+        "{page}"
+    );
+    let r = dev
+        .browser
+        .submit(
+            &format!("/portal/transactions/{approve}"),
+            &format!("/portal/transactions/{approve}/resend"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    sink.wait_for(3).await;
+    let mut attempts = 0;
+    for _ in 0..200 {
+        let page = dev
+            .browser
+            .get(&format!("/portal/transactions/{approve}"))
+            .await
+            .text();
+        attempts = page.matches("Callback attempt").count();
+        if attempts >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        attempts, 2,
+        "the re-sent callback's attempt is on the timeline"
+    );
+    // Reports and the filterable table see them.
+    let rejected = dev
+        .browser
+        .get("/portal/transactions?status=FAILED&party=2567711")
+        .await
+        .text();
+    assert!(rejected.contains(&reject.to_string()) && !rejected.contains(&approve.to_string()));
+    let reports = dev.browser.get("/portal/reports").await.text();
+    assert!(reports.contains("<svg class=\"chart\"") && reports.contains("Transactions: 3,"));
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn the_try_it_box_calls_the_api_with_the_developers_credentials() {
+    let app = TestApp::spawn().await;
+    let mut dev = developer(&app, "try@example.com").await;
+    let user = dev.user.to_string();
+    let r = dev
+        .browser
+        .submit(
+            "/portal/docs",
+            "/portal/docs/try",
+            &[
+                ("api_user", &user),
+                ("method", "GET"),
+                ("path", "/collection/v1_0/account/balance"),
+                ("headers", ""),
+                ("body", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let html = r.text();
+    assert!(html.contains("data-testid=\"try-status\">200<"), "{html}");
+    assert!(html.contains("availableBalance"));
+    let r = dev
+        .browser
+        .submit(
+            "/portal/docs",
+            "/portal/docs/try",
+            &[("method", "GET"), ("path", "/portal/")],
+        )
+        .await;
+    assert!(r.text().contains("must be an API path"));
+}
+
+#[tokio::test]
+async fn keys_passwords_and_session_ids_never_reach_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("data"))
+        .env("MKOBA_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("mkoba starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut base = None;
+    while base.is_none() {
+        let line = lines.next_line().await.unwrap().expect("banner");
+        if let Some(rest) = line.trim().strip_prefix("MoMo Open API") {
+            base = rest.split_whitespace().next().map(str::to_owned);
+        }
+    }
+    let base = base.unwrap();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let mut stderr = child.stderr.take().unwrap();
+    let log = tokio::spawn(async move {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s).await;
+        s
+    });
+
+    let mut b = Browser::new(&base);
+    b.sign_up("secret@example.com").await;
+    let session = b.cookies["mkoba_session"].clone();
+    let sub = b.subscribe("collection").await;
+    let (user, api_key) = b.create_api_user("127.0.0.1").await;
+    let http = Http::new();
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{api_key}"));
+    let r = http
+        .send(
+            "POST",
+            &format!("{base}/collection/token/?subscription-key={sub}"),
+            &[("Authorization", &format!("Basic {basic}"))],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let token = r.json()["access_token"].as_str().unwrap().to_owned();
+    let csrf = csrf_of(&b.get("/portal/docs").await.text());
+    let r = b
+        .post(
+            "/portal/docs/try",
+            &[
+                ("csrf", &csrf),
+                ("api_user", &user.to_string()),
+                ("method", "GET"),
+                ("path", "/collection/v1_0/account/balance"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+    let log = log.await.unwrap();
+    assert!(
+        log.contains("portal sign-in") || log.contains("developer account created"),
+        "debug log captured: {log}"
+    );
+    for (what, secret) in [
+        ("password", "a long password"),
+        ("session id", session.as_str()),
+        ("CSRF token", csrf.as_str()),
+        ("subscription key", sub.as_str()),
+        ("API key", api_key.as_str()),
+        ("access token", token.as_str()),
+    ] {
+        assert!(!log.contains(secret), "the {what} was logged");
+    }
+}

@@ -1,0 +1,436 @@
+//! The developer portal's tables (migration 0003): accounts, sessions and the virtual phone
+//! setting, plus the per-developer listings and aggregates its pages read.
+
+use mkoba_platform::model::{ApiUser, PaymentStatus, Product};
+use mkoba_platform::portal::{
+    ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PaymentFilter, PaymentPage,
+    PortalJournal, PortalReader, PortalWrite, SandboxLogin, SessionRecord, StatsRow,
+};
+use mkoba_platform::store::StoreError;
+use rusqlite::types::Value;
+use rusqlite::{OptionalExtension, Row, params, params_from_iter};
+use uuid::Uuid;
+
+use crate::{PAYMENT_COLUMNS, SqliteJournal, SqliteReader, bad, err, payment_row, uuid_col};
+
+const SANDBOX_PASSWORD: &str = "sandbox_portal_password";
+
+pub(crate) fn write(
+    tx: &rusqlite::Transaction<'_>,
+    writes: &[PortalWrite],
+) -> rusqlite::Result<()> {
+    for w in writes {
+        match w {
+            PortalWrite::CreateDeveloper {
+                id,
+                email,
+                name,
+                password_hash,
+                created_at_ms,
+            } => {
+                tx.prepare_cached(
+                    "INSERT INTO developer_accounts (developer_id, email, name, password_hash, created_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![id, email, name, password_hash, created_at_ms])?;
+            }
+            PortalWrite::SandboxLogin {
+                login,
+                password_hash,
+            } => {
+                tx.prepare_cached(
+                    "INSERT INTO developer_accounts (developer_id, email, name, password_hash, created_at_ms)
+                     VALUES (?1, ?2, 'Sandbox developer', ?3, ?4)",
+                )?
+                .execute(params![
+                    mkoba_platform::SANDBOX_DEVELOPER,
+                    login.email,
+                    password_hash,
+                    mkoba_platform::now_ms()
+                ])?;
+                tx.prepare_cached(
+                    "INSERT INTO settings (name, value) VALUES (?1, ?2)
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                )?
+                .execute(params![SANDBOX_PASSWORD, login.password.as_bytes()])?;
+            }
+            PortalWrite::CreateSession {
+                id_hash,
+                developer_id,
+                csrf_token,
+                created_at_ms,
+                expires_at_ms,
+            } => {
+                tx.prepare_cached("DELETE FROM portal_sessions WHERE expires_at_ms < ?1")?
+                    .execute([created_at_ms])?;
+                tx.prepare_cached(
+                    "INSERT INTO portal_sessions (id_hash, developer_id, csrf_token, created_at_ms, expires_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![
+                    &id_hash[..],
+                    developer_id,
+                    csrf_token,
+                    created_at_ms,
+                    expires_at_ms
+                ])?;
+            }
+            PortalWrite::DeleteSession { id_hash } => {
+                tx.prepare_cached("DELETE FROM portal_sessions WHERE id_hash = ?1")?
+                    .execute([&id_hash[..]])?;
+            }
+            PortalWrite::RevokeApiKey {
+                key_id,
+                api_user,
+                at_ms,
+            } => {
+                tx.prepare_cached(
+                    "UPDATE api_keys SET revoked_at_ms = ?3
+                     WHERE id = ?1 AND api_user = ?2 AND revoked_at_ms IS NULL",
+                )?
+                .execute(params![key_id, api_user.to_string(), at_ms])?;
+            }
+            PortalWrite::SetApprovalMode { developer_id, on } => {
+                tx.prepare_cached(
+                    "UPDATE developer_accounts SET approval_mode = ?2 WHERE developer_id = ?1",
+                )?
+                .execute(params![developer_id, on])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl PortalJournal for SqliteJournal {
+    fn developer_email_taken(&mut self, email: &str) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM developer_accounts WHERE email = ?1")
+            .and_then(|mut s| s.exists([email]))
+            .map_err(err)
+    }
+
+    fn max_developer_id(&mut self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM developers", [], |r| {
+                r.get(0)
+            })
+            .map_err(err)
+    }
+
+    fn api_user_developer(&mut self, id: &Uuid) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT developer_id FROM api_users WHERE id = ?1")
+            .and_then(|mut s| s.query_row([id.to_string()], |r| r.get(0)).optional())
+            .map_err(err)
+    }
+
+    fn approval_developers(&mut self) -> Result<Vec<i64>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT developer_id FROM developer_accounts WHERE approval_mode != 0")
+            .map_err(err)?;
+        stmt.query_map([], |r| r.get(0))
+            .map_err(err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(err)
+    }
+
+    fn sandbox_login_exists(&mut self) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM developer_accounts WHERE developer_id = ?1")
+            .and_then(|mut s| s.exists([mkoba_platform::SANDBOX_DEVELOPER]))
+            .map_err(err)
+    }
+}
+
+const DEVELOPER_COLUMNS: &str = "developer_id, email, name, approval_mode, created_at_ms";
+
+fn developer_row(r: &Row<'_>) -> rusqlite::Result<DeveloperAccount> {
+    Ok(DeveloperAccount {
+        id: r.get(0)?,
+        email: r.get(1)?,
+        name: r.get(2)?,
+        approval_mode: r.get(3)?,
+        created_at_ms: r.get(4)?,
+    })
+}
+
+/// The WHERE clause and parameters of a payment filter (payments `p` joined to their API
+/// user `u`).
+fn filter_clause(f: &PaymentFilter) -> (String, Vec<Value>) {
+    let mut sql = String::from("u.developer_id = ?");
+    let mut values = vec![Value::Integer(f.developer_id)];
+    let mut add = |clause: &str, v: Vec<Value>| {
+        sql.push_str(" AND ");
+        sql.push_str(clause);
+        values.extend(v);
+    };
+    if let Some(p) = f.product {
+        add("p.product = ?", vec![Value::Text(p.as_str().to_owned())]);
+    }
+    if let Some(k) = f.kind {
+        add("p.kind = ?", vec![Value::Text(k.as_str().to_owned())]);
+    }
+    if let Some(s) = f.status {
+        add("p.status = ?", vec![Value::Text(s.as_str().to_owned())]);
+    }
+    if let Some(party) = &f.party {
+        add("instr(p.party_id, ?) > 0", vec![Value::Text(party.clone())]);
+    }
+    if let Some(r) = &f.reference {
+        let v = Value::Text(r.clone());
+        add(
+            "(p.reference_id = ? OR p.external_id = ? OR p.financial_transaction_id = ?)",
+            vec![v.clone(), v.clone(), v],
+        );
+    }
+    if let Some(u) = f.api_user {
+        add("p.api_user = ?", vec![Value::Text(u.to_string())]);
+    }
+    if let Some(from) = f.from_ms {
+        add("p.created_at_ms >= ?", vec![Value::Integer(from)]);
+    }
+    if let Some(to) = f.to_ms {
+        add("p.created_at_ms < ?", vec![Value::Integer(to)]);
+    }
+    (sql, values)
+}
+
+fn prefixed_payment_columns() -> String {
+    PAYMENT_COLUMNS
+        .split(',')
+        .map(|c| format!("p.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl PortalReader for SqliteReader {
+    fn developer_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<(DeveloperAccount, String)>, StoreError> {
+        self.with(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {DEVELOPER_COLUMNS}, password_hash FROM developer_accounts WHERE email = ?1"
+            ))?
+            .query_row([email], |r| Ok((developer_row(r)?, r.get(5)?)))
+            .optional()
+        })
+    }
+
+    fn developer(&self, id: i64) -> Result<Option<DeveloperAccount>, StoreError> {
+        self.with(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {DEVELOPER_COLUMNS} FROM developer_accounts WHERE developer_id = ?1"
+            ))?
+            .query_row([id], developer_row)
+            .optional()
+        })
+    }
+
+    fn session(&self, id_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT developer_id, csrf_token, expires_at_ms FROM portal_sessions WHERE id_hash = ?1",
+            )?
+            .query_row([&id_hash[..]], |r| {
+                Ok(SessionRecord {
+                    developer_id: r.get(0)?,
+                    csrf_token: r.get(1)?,
+                    expires_at_ms: r.get(2)?,
+                })
+            })
+            .optional()
+        })
+    }
+
+    fn sandbox_login(&self) -> Result<Option<SandboxLogin>, StoreError> {
+        self.with(|c| {
+            let password: Option<Vec<u8>> = c
+                .prepare_cached("SELECT value FROM settings WHERE name = ?1")?
+                .query_row([SANDBOX_PASSWORD], |r| r.get(0))
+                .optional()?;
+            let email: Option<String> = c
+                .prepare_cached("SELECT email FROM developer_accounts WHERE developer_id = ?1")?
+                .query_row([mkoba_platform::SANDBOX_DEVELOPER], |r| r.get(0))
+                .optional()?;
+            Ok(match (email, password) {
+                (Some(email), Some(p)) => Some(SandboxLogin {
+                    email,
+                    password: String::from_utf8_lossy(&p).into_owned(),
+                }),
+                _ => None,
+            })
+        })
+    }
+
+    fn api_users_of(&self, developer_id: i64) -> Result<Vec<ApiUser>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, developer_id, provider_callback_host, target_environment, created_at_ms
+                 FROM api_users WHERE developer_id = ?1 ORDER BY created_at_ms DESC, id",
+            )?;
+            let rows = stmt.query_map([developer_id], |r| {
+                Ok(ApiUser {
+                    id: uuid_col(r, 0)?,
+                    developer_id: r.get(1)?,
+                    provider_callback_host: r.get(2)?,
+                    target_environment: r.get(3)?,
+                    created_at_ms: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn api_keys_of(&self, api_user: &Uuid) -> Result<Vec<ApiKeyInfo>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, api_user, created_at_ms, revoked_at_ms FROM api_keys WHERE api_user = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([api_user.to_string()], |r| {
+                Ok(ApiKeyInfo {
+                    id: r.get(0)?,
+                    api_user: uuid_col(r, 1)?,
+                    created_at_ms: r.get(2)?,
+                    revoked_at_ms: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn payments_page(&self, filter: &PaymentFilter) -> Result<PaymentPage, StoreError> {
+        let (clause, values) = filter_clause(filter);
+        let from = "FROM payments p JOIN api_users u ON u.id = p.api_user";
+        self.with(|c| {
+            let total: i64 = c
+                .prepare_cached(&format!("SELECT COUNT(*) {from} WHERE {clause}"))?
+                .query_row(params_from_iter(values.iter()), |r| r.get(0))?;
+            let mut page_values = values.clone();
+            page_values.push(Value::Integer(i64::from(filter.limit.clamp(1, 500))));
+            page_values.push(Value::Integer(i64::from(filter.offset)));
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {} {from} WHERE {clause}
+                 ORDER BY p.created_at_ms DESC, p.reference_id LIMIT ? OFFSET ?",
+                prefixed_payment_columns()
+            ))?;
+            let payments = stmt
+                .query_map(params_from_iter(page_values.iter()), payment_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(PaymentPage {
+                payments,
+                total: total.max(0) as u64,
+            })
+        })
+    }
+
+    fn payment_stats(
+        &self,
+        developer_id: i64,
+        from_ms: i64,
+        bucket_ms: i64,
+    ) -> Result<Vec<StatsRow>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT (p.created_at_ms - ?2) / ?3 AS bucket, p.product, p.status, p.currency,
+                        COUNT(*), SUM(p.amount_minor)
+                 FROM payments p JOIN api_users u ON u.id = p.api_user
+                 WHERE u.developer_id = ?1 AND p.created_at_ms >= ?2
+                 GROUP BY bucket, p.product, p.status, p.currency
+                 ORDER BY bucket",
+            )?;
+            let rows = stmt.query_map(params![developer_id, from_ms, bucket_ms], |r| {
+                let product: String = r.get(1)?;
+                let status: String = r.get(2)?;
+                Ok(StatsRow {
+                    bucket: r.get(0)?,
+                    product: Product::parse(&product).ok_or_else(|| bad("product", &product))?,
+                    status: PaymentStatus::parse(&status).ok_or_else(|| bad("status", &status))?,
+                    currency: r.get(3)?,
+                    count: r.get::<_, i64>(4)?.max(0) as u64,
+                    amount_minor: r.get(5)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn latencies(&self, developer_id: i64, from_ms: i64) -> Result<Latencies, StoreError> {
+        self.with(|c| {
+            let mut settle = c.prepare_cached(
+                "SELECT p.settled_at_ms - p.created_at_ms AS l
+                 FROM payments p JOIN api_users u ON u.id = p.api_user
+                 WHERE u.developer_id = ?1 AND p.created_at_ms >= ?2 AND p.settled_at_ms IS NOT NULL
+                 ORDER BY l LIMIT 200000",
+            )?;
+            let settlement_ms = settle
+                .query_map(params![developer_id, from_ms], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<i64>>>()?;
+            let mut callbacks = c.prepare_cached(
+                "SELECT a.latency_ms FROM callback_attempts a
+                 JOIN payments p ON p.reference_id = a.reference_id
+                 JOIN api_users u ON u.id = p.api_user
+                 WHERE u.developer_id = ?1 AND a.at_ms >= ?2
+                 ORDER BY a.latency_ms LIMIT 200000",
+            )?;
+            let callback_ms = callbacks
+                .query_map(params![developer_id, from_ms], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<i64>>>()?;
+            Ok(Latencies {
+                settlement_ms,
+                callback_ms,
+            })
+        })
+    }
+
+    fn outbox_of(&self, reference_id: &Uuid) -> Result<Vec<OutboxRecord>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, url, method, body, state, attempts FROM outbox WHERE reference_id = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([reference_id.to_string()], |r| {
+                Ok(OutboxRecord {
+                    id: r.get(0)?,
+                    url: r.get(1)?,
+                    method: r.get(2)?,
+                    body: r.get(3)?,
+                    state: r.get(4)?,
+                    attempts: r.get(5)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn waiting_payments(
+        &self,
+        developer_id: i64,
+        msisdn: Option<&str>,
+    ) -> Result<Vec<mkoba_platform::model::Payment>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {} FROM payments p JOIN api_users u ON u.id = p.api_user
+                 WHERE u.developer_id = ?1 AND p.status = 'PENDING' AND p.party_type = 'MSISDN'
+                   AND p.kind IN ('requesttopay', 'requesttowithdraw', 'invoice', 'preapproval')
+                   AND (?2 IS NULL OR p.party_id = ?2)
+                 ORDER BY p.created_at_ms, p.reference_id LIMIT 1000",
+                prefixed_payment_columns()
+            ))?;
+            let rows = stmt.query_map(params![developer_id, msisdn], payment_row)?;
+            rows.collect()
+        })
+    }
+
+    fn transfer_times(&self, reference_id: &Uuid) -> Result<Vec<(u64, i64, i64)>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, created_at_ms, updated_at_ms FROM transfers WHERE reference_id = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map([reference_id.to_string()], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
+            })?;
+            rows.collect()
+        })
+    }
+}
