@@ -52,6 +52,9 @@ pub struct ServeArgs {
     /// Allow callbacks to private and link-local addresses [default: false]
     #[arg(long, env = "MKOBA_CALLBACK_ALLOW_PRIVATE")]
     pub callback_allow_private: Option<bool>,
+    /// PEM file of certificates trusted for https callbacks besides Mozilla's roots [default: none]
+    #[arg(long, env = "MKOBA_CALLBACK_CA_FILE")]
+    pub callback_ca_file: Option<PathBuf>,
     /// `reason` in status and callback bodies: string (real sandbox) or object (spec) [default: string]
     #[arg(long, env = "MKOBA_REASON_FORMAT")]
     pub reason_format: Option<String>,
@@ -74,6 +77,7 @@ pub struct FileConfig {
     pub callback_retry_secs: Option<Vec<u64>>,
     pub callback_timeout_ms: Option<u64>,
     pub callback_allow_private: Option<bool>,
+    pub callback_ca_file: Option<PathBuf>,
     pub reason_format: Option<String>,
     pub portal_secure_cookies: Option<bool>,
 }
@@ -148,6 +152,10 @@ impl Settings {
         }
         if let Some(v) = pick!(callback_allow_private) {
             s.dispatcher.allow_private = v;
+        }
+        if let Some(v) = pick!(callback_ca_file) {
+            s.dispatcher.extra_roots =
+                mkoba_webhooks::load_roots(&v).map_err(|e| anyhow::anyhow!(e))?;
         }
         if let Some(v) = pick!(reason_format) {
             s.momo.reason_format = match v.as_str() {

@@ -9,18 +9,27 @@
 //! Outbound HTTP is hostile by default: no redirects are followed, every attempt has a
 //! timeout, and the target's addresses are checked before connecting — loopback is allowed
 //! (this is a local emulator), private and link-local ranges only when configured.
+//!
+//! `https` targets are verified with rustls against Mozilla's root certificates
+//! (`webpki-roots`, compiled in: no system store is read) plus any extra roots the
+//! configuration adds (`--callback-ca-file`, for a partner's private CA or a test CA).
 
 use std::net::IpAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use mkoba_platform::model::{CallbackAttempt, OutboxItem};
 use mkoba_platform::{Platform, now_ms};
+use rustls::RootCertStore;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use tokio::sync::Semaphore;
 
 /// Dispatcher settings.
@@ -38,6 +47,8 @@ pub struct DispatcherConfig {
     pub allow_private: bool,
     /// Most callbacks in flight at once.
     pub concurrency: usize,
+    /// Certificates trusted for `https` callbacks besides Mozilla's roots.
+    pub extra_roots: Vec<CertificateDer<'static>>,
 }
 
 impl Default for DispatcherConfig {
@@ -49,23 +60,69 @@ impl Default for DispatcherConfig {
             allow_loopback: true,
             allow_private: false,
             concurrency: 256,
+            extra_roots: Vec::new(),
         }
     }
 }
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Reads the PEM certificates of `path` (for [`DispatcherConfig::extra_roots`]).
+pub fn load_roots(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let what = path.display();
+    let roots = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("cannot read the CA file {what}: {e}"))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("the CA file {what} is not PEM certificates: {e}"))?;
+    if roots.is_empty() {
+        return Err(format!("the CA file {what} holds no certificate"));
+    }
+    Ok(roots)
+}
+
+/// The HTTP(S) client of the dispatcher: rustls (ring) with Mozilla's roots plus the
+/// configured ones, HTTP/1.1, no redirects (hyper never follows them).
+fn client(config: &DispatcherConfig) -> Result<HttpClient, String> {
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for cert in &config.extra_roots {
+        roots
+            .add(cert.clone())
+            .map_err(|e| format!("an extra root certificate is unusable: {e}"))?;
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS setup failed: {e}"))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(config.timeout));
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(connector))
+}
 
 /// Starts the dispatcher on the current Tokio runtime. It runs until the platform is gone.
 pub fn spawn(platform: Platform, config: DispatcherConfig) -> tokio::task::JoinHandle<()> {
     let Some(mut outbox) = platform.take_outbox() else {
         return tokio::spawn(async {});
     };
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(config.timeout));
-    connector.set_nodelay(true);
-    let client: HttpClient = Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(30))
-        .build(connector);
+    let client = match client(&config) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "the callback dispatcher cannot start");
+            return tokio::spawn(async {});
+        }
+    };
     let limit = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let config = Arc::new(config);
     tokio::spawn(async move {
@@ -149,15 +206,13 @@ async fn attempt(
         .url
         .parse()
         .map_err(|e| format!("invalid callback URL: {e}"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err("https callbacks are not supported by this build; use http".to_owned());
-        }
-        _ => return Err("callback URL must be http".to_owned()),
-    }
+    let default_port = match uri.scheme_str() {
+        Some("http") => 80,
+        Some("https") => 443,
+        _ => return Err("callback URL must be http or https".to_owned()),
+    };
     let host = uri.host().ok_or("callback URL has no host")?.to_owned();
-    let port = uri.port_u16().unwrap_or(80);
+    let port = uri.port_u16().unwrap_or(default_port);
     check_target(&host, port, config).await?;
     let request = http::Request::builder()
         .method(item.method.as_str())

@@ -239,3 +239,64 @@ async fn an_unreachable_callback_target_is_recorded_as_an_error() {
     );
     assert_eq!(t["status"], "SUCCESSFUL");
 }
+
+#[tokio::test]
+async fn https_callbacks_are_delivered_to_a_partner_with_a_trusted_certificate() {
+    let app = TestApp::spawn_with(|s| s.dispatcher.extra_roots = crate::helpers::test_ca()).await;
+    let sink = Sink::start_tls(200).await;
+    let p = app.partner("127.0.0.1").await;
+    let reference = Uuid::new_v4();
+    let url = sink.url("/momo/cb");
+    assert!(url.starts_with("https://"), "{url}");
+    let r = app
+        .request_to_pay(
+            &p,
+            reference,
+            &rtp_body("7", "256770000005"),
+            &[("X-Callback-Url", &url)],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let got = sink.wait_for(1).await;
+    assert_eq!(got[0].method, "PUT");
+    assert_eq!(got[0].path, "/momo/cb");
+    let status = app.final_status(&p, reference).await;
+    let body: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(body, status);
+    let t = crate::helpers::wait_for(|| async {
+        let t = app.admin_transaction(reference).await;
+        (!t["callbacks"].as_array().unwrap().is_empty()).then_some(t)
+    })
+    .await;
+    assert_eq!(t["callbacks"][0]["status_code"], 200, "{t}");
+}
+
+#[tokio::test]
+async fn an_https_callback_to_an_untrusted_certificate_is_recorded_and_not_sent() {
+    // Without the test CA, the partner's certificate chains to nothing Mkoba trusts.
+    let app = TestApp::spawn().await;
+    let sink = Sink::start_tls(200).await;
+    let p = app.partner("127.0.0.1").await;
+    let reference = Uuid::new_v4();
+    app.request_to_pay(
+        &p,
+        reference,
+        &rtp_body("7", "256770000006"),
+        &[("X-Callback-Url", &sink.url("/cb"))],
+    )
+    .await;
+    let t = crate::helpers::wait_for(|| async {
+        let t = app.admin_transaction(reference).await;
+        (!t["callbacks"].as_array().unwrap().is_empty()).then_some(t)
+    })
+    .await;
+    assert!(t["callbacks"][0]["status_code"].is_null(), "{t}");
+    let error = t["callbacks"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("certificate"), "{error}");
+    assert!(sink.all().is_empty());
+    // The partner can still read the outcome.
+    assert_eq!(
+        app.final_status(&p, reference).await["status"],
+        "SUCCESSFUL"
+    );
+}

@@ -344,10 +344,95 @@ pub struct Received {
 pub struct Sink {
     pub addr: SocketAddr,
     pub received: Arc<Mutex<Vec<Received>>>,
+    scheme: &'static str,
+}
+
+/// A TLS listener for [`Sink::start_tls`]: failed handshakes are dropped, not fatal.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// The test CA of `tests/api/data/tls/` (signs the https sink's certificate).
+pub fn test_ca() -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    mkoba_webhooks::load_roots(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/api/data/tls/ca.pem"
+    )))
+    .expect("the test CA loads")
 }
 
 impl Sink {
     pub async fn start(status: u16) -> Sink {
+        let (app, received) = Sink::router(status);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Sink {
+            addr,
+            received,
+            scheme: "http",
+        }
+    }
+
+    /// A sink serving https with a certificate for 127.0.0.1 signed by [`test_ca`].
+    pub async fn start_tls(status: u16) -> Sink {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/data/tls");
+        let certs = CertificateDer::pem_file_iter(format!("{dir}/partner.pem"))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(format!("{dir}/partner.key")).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        let (app, received) = Sink::router(status);
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let listener = TlsListener {
+            tcp,
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        };
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Sink {
+            addr,
+            received,
+            scheme: "https",
+        }
+    }
+
+    fn router(status: u16) -> (axum::Router, Arc<Mutex<Vec<Received>>>) {
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let store = received.clone();
         let app = axum::Router::new().fallback(
@@ -364,16 +449,11 @@ impl Sink {
                 }
             },
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Sink { addr, received }
+        (app, received)
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.addr.port())
+        format!("{}://127.0.0.1:{}{path}", self.scheme, self.addr.port())
     }
 
     pub fn all(&self) -> Vec<Received> {
