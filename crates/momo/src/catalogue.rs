@@ -191,6 +191,7 @@ fn payment_operations(product: Product) -> Vec<PaymentOp> {
                 "CashTransferResult",
             ),
         ],
+        Product::Mpesa => Vec::new(),
     }
 }
 

@@ -78,6 +78,8 @@ pub async fn create(
                 ))?;
             (payment.party, Some(original))
         }
+        // M-Pesa operations have their own dialect.
+        _ => return Err(MomoError::NotFound),
     };
     let details = match op.kind {
         PaymentKind::CashTransfer => Some(cash_transfer_details(&body)?),
@@ -101,6 +103,7 @@ pub async fn create(
         refund_of,
         details,
         expires_at_ms: None,
+        short_code: None,
     };
     match state.platform.create_payment(payment).await {
         Ok(()) => {

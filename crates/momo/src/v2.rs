@@ -193,6 +193,7 @@ pub async fn create_invoice(
             refund_of: None,
             details: Some(details.to_string()),
             expires_at_ms: validity.map(|secs| mkoba_platform::now_ms() + secs * 1000),
+            short_code: None,
         },
     )
     .await
@@ -230,6 +231,7 @@ pub async fn create_pre_approval(
             refund_of: None,
             details: Some(json!({ "validityTime": validity }).to_string()),
             expires_at_ms: None,
+            short_code: None,
         },
     )
     .await
@@ -289,6 +291,7 @@ pub async fn create_payment(
             refund_of: None,
             details: Some(Value::Object(extra).to_string()),
             expires_at_ms: None,
+            short_code: None,
         },
     )
     .await

@@ -32,7 +32,10 @@ use crate::store::{
 };
 use crate::{CallbackRenderer, CancelError, CreateError, NotifyError, SANDBOX, now_ms};
 
+mod mpesa;
 mod portal;
+pub(crate) use mpesa::MpesaCommand;
+pub use mpesa::refusal;
 pub(crate) use portal::PortalCommand;
 
 /// Work for the writer.
@@ -54,6 +57,14 @@ pub(crate) enum Command {
     },
     /// Developer portal work (sign-ups, sessions, approvals, re-sends).
     Portal(PortalCommand),
+    /// M-Pesa application changes.
+    Mpesa(MpesaCommand),
+    /// A callback no settlement produces (an asynchronous M-Pesa query result).
+    QueueCallback {
+        reference_id: Uuid,
+        url: String,
+        body: String,
+    },
 }
 
 /// Settings the writer needs.
@@ -81,6 +92,7 @@ pub(crate) struct Engine {
     next_account: u64,
     next_outbox: i64,
     portal: portal::PortalState,
+    waiters: crate::Waiters,
 }
 
 /// What one pass of the loop accumulates before it commits.
@@ -95,6 +107,8 @@ struct Pass {
     /// Refunds accepted in this pass, by original payment (minor units).
     refunded: HashMap<Uuid, i64>,
     portal: portal::PortalPass,
+    /// M-Pesa applications as this pass leaves them, by developer.
+    mpesa_apps: HashMap<i64, crate::mpesa::MpesaApp>,
 }
 
 impl Engine {
@@ -104,6 +118,7 @@ impl Engine {
         settings: EngineSettings,
         render: CallbackRenderer,
         outbox_tx: UnboundedSender<OutboxItem>,
+        waiters: crate::Waiters,
     ) -> Engine {
         let mut engine = Engine {
             journal,
@@ -118,6 +133,7 @@ impl Engine {
             next_account: 1,
             next_outbox: 1,
             portal: portal::PortalState::default(),
+            waiters,
         };
         engine.install(state);
         engine
@@ -197,6 +213,7 @@ impl Engine {
             self.apply(&mut pass, command, now);
         }
         pass.batch.accounts = self.ledger.take_touched();
+        pass.batch.mpesa_apps = pass.mpesa_apps.drain().map(|(_, app)| app).collect();
         if pass.batch.is_empty() {
             for reply in pass.replies {
                 reply(true);
@@ -214,6 +231,7 @@ impl Engine {
                 for item in pass.batch.outbox {
                     let _ = self.outbox_tx.send(item);
                 }
+                self.wake_waiters(&pass.batch.payment_updates);
             }
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed; answering the batch with an error and reloading state");
@@ -282,6 +300,23 @@ impl Engine {
                 defer(pass, reply, result, Err(CancelError::Internal));
             }
             Command::Portal(command) => self.apply_portal(pass, command, now),
+            Command::Mpesa(command) => self.apply_mpesa(pass, command, now),
+            Command::QueueCallback {
+                reference_id,
+                url,
+                body,
+            } => {
+                pass.batch.outbox.push(OutboxItem {
+                    id: self.next_outbox,
+                    reference_id,
+                    url,
+                    method: CallbackMethod::Post,
+                    body,
+                    attempts: 0,
+                    next_attempt_at_ms: now,
+                });
+                self.next_outbox += 1;
+            }
             Command::RecordAttempt(attempt) => {
                 let state = match (attempt.status_code, attempt.retry_at_ms) {
                     (Some(code), _) if (200..300).contains(&code) => OutboxState::Delivered,
@@ -329,7 +364,14 @@ impl Engine {
         };
         let mut payment = Payment::accepted(new, now, settle_at);
         if let Some(original) = payment.refund_of {
-            payment.reason = self.refund_problem(pass, &payment, original)?;
+            if payment.kind == PaymentKind::MpesaReversal {
+                // M-Pesa answers a bad reversal at once instead of failing it later.
+                if let Some(reason) = self.reversal_problem(pass, &payment, original)? {
+                    return Err(CreateError::Refused(reason));
+                }
+            } else {
+                payment.reason = self.refund_problem(pass, &payment, original)?;
+            }
         }
         if outcome == Outcome::Succeed && payment.reason.is_none() && payment.kind.moves_money() {
             // Reserve the money now; if it is not there the payment still gets its 202 and
@@ -391,13 +433,17 @@ impl Engine {
         payment: &Payment,
         now: i64,
     ) -> Result<Option<u64>, StoreError> {
-        let currency = payment.currency();
-        let wallet = self.wallet(pass, &payment.party.wallet_key(), currency, now)?;
-        let partner = self.partner(pass, payment, now)?;
-        let (debit, credit) = if payment.kind.is_collection() {
-            (wallet, partner)
+        let (debit, credit) = if payment.kind.is_mpesa() {
+            self.mpesa_legs(pass, payment, now)?
         } else {
-            (partner, wallet)
+            let currency = payment.currency();
+            let wallet = self.wallet(pass, &payment.party.wallet_key(), currency, now)?;
+            let partner = self.partner(pass, payment, now)?;
+            if payment.kind.is_collection() {
+                (wallet, partner)
+            } else {
+                (partner, wallet)
+            }
         };
         let id = self.next_transfer;
         match self.ledger.create_transfer(
@@ -569,8 +615,11 @@ impl Engine {
         match result {
             Ok(()) => {
                 payment.status = PaymentStatus::Successful;
-                payment.financial_transaction_id =
-                    payment.transfer_id.map(financial_transaction_id);
+                payment.financial_transaction_id = if payment.kind.is_mpesa() {
+                    payment.transfer_id.map(crate::mpesa::transaction_id)
+                } else {
+                    payment.transfer_id.map(financial_transaction_id)
+                };
             }
             Err(reason) => {
                 payment.status = PaymentStatus::Failed;
@@ -660,13 +709,28 @@ impl Engine {
             .payment(&reference_id)?
             .filter(|p| owned(p))
             .ok_or(CancelError::NotFound)?;
-        if kind == PaymentKind::PreApproval && payment.status == PaymentStatus::Successful {
+        if matches!(kind, PaymentKind::PreApproval | PaymentKind::MpesaMandate)
+            && payment.status == PaymentStatus::Successful
+        {
             payment.status = PaymentStatus::Failed;
             payment.reason = Some("TRANSACTION_CANCELED".to_owned());
             pass.batch.payment_updates.push(update_of(&payment));
             return Ok(());
         }
         Err(CancelError::NotCancellable)
+    }
+
+    /// Wakes the requests waiting for payments that just became final.
+    fn wake_waiters(&self, updates: &[PaymentUpdate]) {
+        let mut waiters = self.waiters.lock().expect("waiters lock");
+        if waiters.is_empty() {
+            return;
+        }
+        for u in updates.iter().filter(|u| u.status.is_final()) {
+            for tx in waiters.remove(&u.reference_id).unwrap_or_default() {
+                let _ = tx.send(());
+            }
+        }
     }
 
     fn notify(

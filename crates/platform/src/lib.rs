@@ -10,12 +10,13 @@
 
 mod engine;
 pub mod model;
+pub mod mpesa;
 pub mod portal;
 pub mod scenario;
 pub mod secrets;
 pub mod store;
 
-pub use engine::financial_transaction_id;
+pub use engine::{financial_transaction_id, refusal};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock, mpsc};
@@ -80,6 +81,10 @@ pub enum CreateError {
     Duplicate,
     #[error("the parent resource does not exist")]
     NotFound,
+    /// Refused when it was submitted, for this reason (an M-Pesa reversal; see
+    /// [`refusal`]).
+    #[error("refused: {0}")]
+    Refused(&'static str),
     #[error("internal error")]
     Internal,
 }
@@ -167,7 +172,12 @@ struct Inner {
     subscriptions: RwLock<HashMap<String, SubscriptionKey>>,
     api_users: RwLock<HashMap<Uuid, ApiUser>>,
     outbox_rx: Mutex<Option<tmpsc::UnboundedReceiver<OutboxItem>>>,
+    /// Requests waiting for a payment to become final (synchronous M-Pesa calls).
+    waiters: Waiters,
 }
+
+/// Payment id → senders fired once its final state is committed; shared with the writer.
+pub(crate) type Waiters = Arc<Mutex<HashMap<Uuid, Vec<oneshot::Sender<()>>>>>;
 
 impl Platform {
     /// Loads the state, creating the sandbox developer account (with a primary and a
@@ -196,6 +206,16 @@ impl Platform {
             state = journal.load()?;
         }
         portal::bootstrap_login(journal)?;
+        if journal.mpesa_app(SANDBOX_DEVELOPER)?.is_none() {
+            let (mut app, key) = mpesa::MpesaApp::new(SANDBOX_DEVELOPER, now_ms());
+            app.sandbox_api_key = Some(key);
+            let batch = Batch {
+                api_users: vec![app.api_user_row()],
+                mpesa_apps: vec![app],
+                ..Batch::default()
+            };
+            journal.commit(&batch)?;
+        }
         Ok(state)
     }
 
@@ -224,7 +244,8 @@ impl Platform {
             callback_method: config.callback_method,
             max_batch: config.max_batch.max(1),
         };
-        let engine = Engine::new(journal, state, settings, render, outbox_tx);
+        let waiters = Waiters::default();
+        let engine = Engine::new(journal, state, settings, render, outbox_tx, waiters.clone());
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("mkoba-writer".to_owned())
@@ -239,6 +260,7 @@ impl Platform {
                 subscriptions: RwLock::new(subscriptions),
                 api_users: RwLock::new(HashMap::new()),
                 outbox_rx: Mutex::new(Some(outbox_rx)),
+                waiters,
             }),
         })
     }

@@ -6,20 +6,31 @@
 use mkoba_ledger::{Currency, Money};
 use uuid::Uuid;
 
-/// A MoMo product: each has its own subscription keys, tokens and partner accounts.
+/// A product: the three MoMo products (each with its own subscription keys, tokens and
+/// partner accounts) and the M-Pesa OpenAPI (one application per developer, short-code
+/// accounts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Product {
     Collection,
     Disbursement,
     Remittance,
+    Mpesa,
 }
 
 impl Product {
-    /// Every product, in display order.
+    /// The MoMo products (those with subscription keys), in display order.
     pub const ALL: [Product; 3] = [
         Product::Collection,
         Product::Disbursement,
         Product::Remittance,
+    ];
+
+    /// Every product payments are reported under: the MoMo products, then M-Pesa.
+    pub const REPORTED: [Product; 4] = [
+        Product::Collection,
+        Product::Disbursement,
+        Product::Remittance,
+        Product::Mpesa,
     ];
 
     /// The lower-case name used in paths and storage.
@@ -28,12 +39,13 @@ impl Product {
             Product::Collection => "collection",
             Product::Disbursement => "disbursement",
             Product::Remittance => "remittance",
+            Product::Mpesa => "mpesa",
         }
     }
 
     /// Parses [`Product::as_str`].
     pub fn parse(s: &str) -> Option<Product> {
-        Product::ALL.into_iter().find(|p| p.as_str() == s)
+        Product::REPORTED.into_iter().find(|p| p.as_str() == s)
     }
 }
 
@@ -159,11 +171,24 @@ pub enum PaymentKind {
     PreApproval,
     /// Collection v2: a bill or airtime payment by a customer (`CreatePayments`).
     BillPayment,
+    /// M-Pesa: a customer pays a business short code (C2B single stage).
+    MpesaC2b,
+    /// M-Pesa: a business short code pays a customer (B2C).
+    MpesaB2c,
+    /// M-Pesa: one business short code pays another (B2B); the party is the receiver's
+    /// `PARTY_CODE`.
+    MpesaB2b,
+    /// M-Pesa: (part of) a settled M-Pesa transaction moved back; `refund_of` names it.
+    MpesaReversal,
+    /// M-Pesa: a direct-debit mandate the customer confirms; moves no money.
+    MpesaMandate,
+    /// M-Pesa: a payment collected under a direct-debit mandate.
+    MpesaDirectDebit,
 }
 
 impl PaymentKind {
     /// Every kind.
-    pub const ALL: [PaymentKind; 9] = [
+    pub const ALL: [PaymentKind; 15] = [
         PaymentKind::RequestToPay,
         PaymentKind::RequestToWithdraw,
         PaymentKind::Transfer,
@@ -173,6 +198,12 @@ impl PaymentKind {
         PaymentKind::Invoice,
         PaymentKind::PreApproval,
         PaymentKind::BillPayment,
+        PaymentKind::MpesaC2b,
+        PaymentKind::MpesaB2c,
+        PaymentKind::MpesaB2b,
+        PaymentKind::MpesaReversal,
+        PaymentKind::MpesaMandate,
+        PaymentKind::MpesaDirectDebit,
     ];
 
     /// The stable name used in storage, paths and logs.
@@ -187,6 +218,12 @@ impl PaymentKind {
             PaymentKind::Invoice => "invoice",
             PaymentKind::PreApproval => "preapproval",
             PaymentKind::BillPayment => "payment",
+            PaymentKind::MpesaC2b => "c2b",
+            PaymentKind::MpesaB2c => "b2c",
+            PaymentKind::MpesaB2b => "b2b",
+            PaymentKind::MpesaReversal => "reversal",
+            PaymentKind::MpesaMandate => "mandate",
+            PaymentKind::MpesaDirectDebit => "directdebit",
         }
     }
 
@@ -204,12 +241,40 @@ impl PaymentKind {
                 | PaymentKind::RequestToWithdraw
                 | PaymentKind::Invoice
                 | PaymentKind::BillPayment
+                | PaymentKind::MpesaC2b
+                | PaymentKind::MpesaDirectDebit
         )
     }
 
-    /// Whether settling it moves money on the ledger (a pre-approval does not).
+    /// Whether settling it moves money on the ledger (a pre-approval or a mandate does
+    /// not).
     pub fn moves_money(self) -> bool {
-        self != PaymentKind::PreApproval
+        !matches!(self, PaymentKind::PreApproval | PaymentKind::MpesaMandate)
+    }
+
+    /// Whether it is an operation of the M-Pesa OpenAPI.
+    pub fn is_mpesa(self) -> bool {
+        matches!(
+            self,
+            PaymentKind::MpesaC2b
+                | PaymentKind::MpesaB2c
+                | PaymentKind::MpesaB2b
+                | PaymentKind::MpesaReversal
+                | PaymentKind::MpesaMandate
+                | PaymentKind::MpesaDirectDebit
+        )
+    }
+
+    /// Whether an M-Pesa reversal may name it: a money movement that is not itself a
+    /// reversal.
+    pub fn is_reversible(self) -> bool {
+        matches!(
+            self,
+            PaymentKind::MpesaC2b
+                | PaymentKind::MpesaB2c
+                | PaymentKind::MpesaB2b
+                | PaymentKind::MpesaDirectDebit
+        )
     }
 
     /// Whether a refund may name it: money a payer paid the partner.
@@ -307,6 +372,9 @@ pub struct NewPayment {
     /// When a payer who has not acted by then makes it fail with `EXPIRED` (an invoice's
     /// validity).
     pub expires_at_ms: Option<i64>,
+    /// M-Pesa: the business short code on the partner's side (the payee of a C2B, the payer
+    /// of a B2C, the debited party of a B2B).
+    pub short_code: Option<String>,
 }
 
 /// A payment and its current state.
@@ -327,6 +395,7 @@ pub struct Payment {
     pub refund_of: Option<Uuid>,
     pub details: Option<String>,
     pub expires_at_ms: Option<i64>,
+    pub short_code: Option<String>,
     pub status: PaymentStatus,
     /// The failure reason code (`APPROVAL_REJECTED`, `NOT_ENOUGH_FUNDS`, …) once FAILED. Set
     /// while PENDING when the outcome was already decided at acceptance (a refund larger
@@ -364,6 +433,7 @@ impl Payment {
             refund_of: new.refund_of,
             details: new.details,
             expires_at_ms: new.expires_at_ms,
+            short_code: new.short_code,
             status: PaymentStatus::Pending,
             reason: None,
             financial_transaction_id: None,
@@ -390,6 +460,8 @@ pub enum AccountOwner {
     Wallet(String),
     /// A partner's account for one product.
     Partner { api_user: Uuid, product: Product },
+    /// An M-Pesa business short code of one application (by the application's API user id).
+    ShortCode { api_user: Uuid, code: String },
 }
 
 impl AccountOwner {
@@ -401,6 +473,7 @@ impl AccountOwner {
             AccountOwner::Partner { api_user, product } => {
                 format!("partner:{api_user}:{}", product.as_str())
             }
+            AccountOwner::ShortCode { api_user, code } => format!("shortcode:{api_user}:{code}"),
         }
     }
 }

@@ -261,6 +261,8 @@ pub fn payer_approves(kind: PaymentKind) -> bool {
             | PaymentKind::RequestToWithdraw
             | PaymentKind::Invoice
             | PaymentKind::PreApproval
+            | PaymentKind::MpesaC2b
+            | PaymentKind::MpesaMandate
     )
 }
 

@@ -37,6 +37,36 @@ pub fn payment(kind: PaymentKind, product: Product, party: &Party, amount: Money
         // The payee of a refund is the payer of a successful collection, never a test
         // number that fails; refunds are decided by the ledger and the original payment.
         PaymentKind::Refund => Outcome::Succeed,
+        PaymentKind::MpesaC2b
+        | PaymentKind::MpesaB2c
+        | PaymentKind::MpesaB2b
+        | PaymentKind::MpesaReversal
+        | PaymentKind::MpesaMandate
+        | PaymentKind::MpesaDirectDebit => mpesa(kind, party),
+    }
+}
+
+/// The M-Pesa sandbox's scenario MSISDNs (reference §8, as integrators report them for the
+/// Lesotho sandbox): for payments collected from a customer (C2B, direct debits and their
+/// mandates) `000000000008` has insufficient funds and `000000000002` stays processing; for
+/// B2C `000000000006` has insufficient funds and `000000000004` stays processing. Every
+/// other MSISDN, `000000000001` among them, succeeds when the ledger allows.
+pub fn mpesa(kind: PaymentKind, party: &Party) -> Outcome {
+    if party.id_type != PartyIdType::Msisdn {
+        return Outcome::Succeed;
+    }
+    match (kind, party.id.as_str()) {
+        (
+            PaymentKind::MpesaC2b | PaymentKind::MpesaDirectDebit | PaymentKind::MpesaMandate,
+            "000000000008",
+        )
+        | (PaymentKind::MpesaB2c, "000000000006") => Outcome::Fail("NOT_ENOUGH_FUNDS"),
+        (
+            PaymentKind::MpesaC2b | PaymentKind::MpesaDirectDebit | PaymentKind::MpesaMandate,
+            "000000000002",
+        )
+        | (PaymentKind::MpesaB2c, "000000000004") => Outcome::StayPending,
+        _ => Outcome::Succeed,
     }
 }
 

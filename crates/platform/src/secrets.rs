@@ -151,6 +151,16 @@ impl TokenSigner {
         serde_json::from_slice(&bytes).map_err(|_| TokenError::Invalid)
     }
 
+    /// HMAC-SHA256 of `data` under a key for one `purpose` (M-Pesa session ids).
+    pub fn mac(&self, purpose: &str, data: &[u8]) -> [u8; 32] {
+        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("any key length");
+        mac.update(b"mkoba mac v1:");
+        mac.update(purpose.as_bytes());
+        mac.update(b".");
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+
     /// The API user a token was issued to, if it is ours, for `product`, and not expired.
     pub fn verify(&self, token: &str, product: Product, now_ms: i64) -> Result<Uuid, TokenError> {
         let (signing_input, sig) = token.rsplit_once('.').ok_or(TokenError::Invalid)?;

@@ -12,6 +12,7 @@ use crate::model::{
     AccountOwner, ApiUser, CallbackAttempt, OutboxItem, OutboxState, Payment, PaymentStatus,
     SubscriptionKey,
 };
+use crate::mpesa::MpesaApp;
 
 /// A storage failure. The platform answers it as an internal error and logs the cause.
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +126,8 @@ pub struct Batch {
     pub outbox_updates: Vec<OutboxUpdate>,
     /// Developer portal rows (accounts, sessions, revocations, settings).
     pub portal: Vec<crate::portal::PortalWrite>,
+    /// M-Pesa applications created or changed (whole rows, keyed by developer).
+    pub mpesa_apps: Vec<crate::mpesa::MpesaApp>,
 }
 
 impl Batch {
@@ -144,6 +147,7 @@ impl Batch {
             && self.attempts.is_empty()
             && self.outbox_updates.is_empty()
             && self.portal.is_empty()
+            && self.mpesa_apps.is_empty()
     }
 }
 
@@ -159,6 +163,8 @@ pub trait Journal: crate::portal::PortalJournal + Send + 'static {
     fn payment(&mut self, id: &Uuid) -> Result<Option<Payment>, StoreError>;
     /// The amount of the refunds of a payment that have not failed (committed).
     fn refunded_total(&mut self, original: &Uuid) -> Result<i64, StoreError>;
+    /// A developer's M-Pesa application (committed).
+    fn mpesa_app(&mut self, developer_id: i64) -> Result<Option<MpesaApp>, StoreError>;
     /// Writes the batch atomically and durably; nothing of it is visible on error.
     fn commit(&mut self, batch: &Batch) -> Result<(), StoreError>;
 }
@@ -188,4 +194,15 @@ pub trait Reader: crate::portal::PortalReader + Send + Sync + 'static {
     fn ledger_totals(&self) -> Result<Vec<CurrencyTotals>, StoreError>;
     /// How many ledger transfers reference a payment.
     fn transfers_for(&self, id: &Uuid) -> Result<Vec<Transfer>, StoreError>;
+    /// A developer's M-Pesa application.
+    fn mpesa_app(&self, developer_id: i64) -> Result<Option<MpesaApp>, StoreError>;
+    /// The M-Pesa application whose current API key has this hash.
+    fn mpesa_app_by_key_hash(&self, hash: &[u8; 32]) -> Result<Option<MpesaApp>, StoreError>;
+    /// A payment by its transaction id (`financial_transaction_id`), whoever owns it.
+    fn payment_by_transaction_id(
+        &self,
+        transaction_id: &str,
+    ) -> Result<Option<Payment>, StoreError>;
+    /// The amount of the refunds or reversals of a payment that have not failed.
+    fn refunded_total(&self, original: &Uuid) -> Result<i64, StoreError>;
 }

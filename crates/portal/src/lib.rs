@@ -14,6 +14,8 @@ pub mod chart;
 pub mod html;
 mod pages;
 
+pub use pages::mpesa::check_origin;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -55,6 +57,8 @@ pub struct MpesaSettings {
     pub allowed_origins: Vec<String>,
     /// `None` clears it (synchronous mode).
     pub result_url: Option<String>,
+    /// `None` keeps the current lifetime.
+    pub session_lifetime_secs: Option<u64>,
 }
 
 /// A boxed future, for the object-safe [`MpesaBackend`].

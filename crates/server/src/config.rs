@@ -61,6 +61,15 @@ pub struct ServeArgs {
     /// Mark the developer portal's cookies Secure (when it is served over HTTPS) [default: false]
     #[arg(long, env = "MKOBA_PORTAL_SECURE_COOKIES")]
     pub portal_secure_cookies: Option<bool>,
+    /// M-Pesa: how long a new session id takes to become live, in milliseconds (the real gateway: up to 30000) [default: 0]
+    #[arg(long, env = "MKOBA_MPESA_SESSION_ACTIVATION_MS")]
+    pub mpesa_session_activation_ms: Option<u64>,
+    /// M-Pesa: how long a synchronous call waits for its transaction before INS-9, in milliseconds [default: 60000]
+    #[arg(long, env = "MKOBA_MPESA_SYNC_TIMEOUT_MS")]
+    pub mpesa_sync_timeout_ms: Option<u64>,
+    /// M-Pesa: accept http:// result URLs on loopback hosts on any port (local development) [default: false]
+    #[arg(long, env = "MKOBA_MPESA_INSECURE_RESULT_URLS")]
+    pub mpesa_insecure_result_urls: Option<bool>,
 }
 
 /// The TOML file: the same keys as the flags.
@@ -80,6 +89,9 @@ pub struct FileConfig {
     pub callback_ca_file: Option<PathBuf>,
     pub reason_format: Option<String>,
     pub portal_secure_cookies: Option<bool>,
+    pub mpesa_session_activation_ms: Option<u64>,
+    pub mpesa_sync_timeout_ms: Option<u64>,
+    pub mpesa_insecure_result_urls: Option<bool>,
 }
 
 /// Everything the server runs with, resolved.
@@ -91,6 +103,7 @@ pub struct Settings {
     pub momo: MomoConfig,
     pub dispatcher: DispatcherConfig,
     pub portal: mkoba_portal::PortalConfig,
+    pub mpesa: mkoba_mpesa::MpesaConfig,
 }
 
 impl Settings {
@@ -103,6 +116,7 @@ impl Settings {
             momo: MomoConfig::default(),
             dispatcher: DispatcherConfig::default(),
             portal: mkoba_portal::PortalConfig::default(),
+            mpesa: mkoba_mpesa::MpesaConfig::default(),
         }
     }
 
@@ -166,6 +180,15 @@ impl Settings {
         }
         if let Some(v) = pick!(portal_secure_cookies) {
             s.portal.secure_cookies = v;
+        }
+        if let Some(v) = pick!(mpesa_session_activation_ms) {
+            s.mpesa.session_activation = Duration::from_millis(v);
+        }
+        if let Some(v) = pick!(mpesa_sync_timeout_ms) {
+            s.mpesa.sync_timeout = Duration::from_millis(v.max(1));
+        }
+        if let Some(v) = pick!(mpesa_insecure_result_urls) {
+            s.mpesa.insecure_result_urls = v;
         }
         Ok(s)
     }

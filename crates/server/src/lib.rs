@@ -7,6 +7,7 @@ pub mod admin;
 pub mod bench;
 pub mod client_cli;
 pub mod config;
+pub mod mpesa_app;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -17,8 +18,9 @@ use axum::Router;
 use axum::response::IntoResponse;
 use mkoba_momo::error::MomoError;
 use mkoba_momo::{MomoState, callback_renderer};
-use mkoba_platform::Platform;
+use mkoba_mpesa::PlatformKey;
 use mkoba_platform::model::{KeySlot, Product, SubscriptionKey};
+use mkoba_platform::{CallbackRenderer, Platform};
 
 pub use config::{ServeArgs, Settings};
 
@@ -29,6 +31,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The platform handle (tests use it to look inside).
     pub platform: Platform,
+    /// The M-Pesa platform key pair.
+    pub mpesa_key: Arc<PlatformKey>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -54,13 +58,27 @@ impl Running {
 }
 
 /// The full HTTP application.
-pub fn app(platform: Platform, settings: &Settings) -> Router {
+pub fn app(platform: Platform, settings: &Settings, key: Arc<PlatformKey>) -> Router {
     let momo = mkoba_momo::router(MomoState {
         platform: platform.clone(),
         config: Arc::new(settings.momo.clone()),
     });
+    let mpesa = mkoba_mpesa::router(mkoba_mpesa::MpesaState {
+        platform: platform.clone(),
+        key: key.clone(),
+        config: Arc::new(settings.mpesa.clone()),
+    });
+    let backend = mpesa_app::PortalBackend {
+        platform: platform.clone(),
+        key,
+        insecure_result_urls: settings.mpesa.insecure_result_urls,
+    };
     let api = momo
-        .nest("/_mkoba", admin::router(platform.clone()))
+        .merge(mpesa)
+        .nest(
+            "/_mkoba",
+            admin::router(platform.clone()).nest("/mpesa", mpesa_app::router(backend.clone())),
+        )
         .fallback(|| async { MomoError::NotFound.into_response() })
         .method_not_allowed_fallback(|| async { MomoError::NotFound.into_response() })
         .layer(axum::middleware::map_response(json_errors));
@@ -76,7 +94,7 @@ pub fn app(platform: Platform, settings: &Settings) -> Router {
                 .collect(),
         ),
         api: api.clone(),
-        mpesa: None,
+        mpesa: Some(Arc::new(backend)),
     });
     api.route(
         "/portal/",
@@ -165,15 +183,38 @@ async fn json_errors(response: axum::response::Response) -> axum::response::Resp
     )
 }
 
+/// Callback bodies: each dialect renders its own payments.
+pub fn renderer(settings: &Settings) -> CallbackRenderer {
+    let momo = callback_renderer(&settings.momo);
+    Arc::new(move |p| {
+        if p.kind.is_mpesa() {
+            mkoba_mpesa::callback::render(p)
+        } else {
+            momo(p)
+        }
+    })
+}
+
+/// The M-Pesa platform key pair in the data directory, created on first start.
+pub async fn platform_key(data: &Path) -> anyhow::Result<Arc<PlatformKey>> {
+    let dir = data.to_owned();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let key = tokio::task::spawn_blocking(move || PlatformKey::load_or_create(&dir))
+        .await
+        .context("creating the M-Pesa key pair")??;
+    Ok(Arc::new(key))
+}
+
 /// Opens the store, starts the platform, the callback dispatcher and the HTTP server.
 pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let (journal, reader) = mkoba_store_sqlite::open(&settings.data)
         .with_context(|| format!("opening the database in {}", settings.data.display()))?;
+    let key = platform_key(&settings.data).await?;
     let platform = Platform::start(
         Box::new(journal),
         Arc::new(reader),
         settings.platform.clone(),
-        callback_renderer(&settings.momo),
+        renderer(&settings),
     )
     .context("starting the platform")?;
     mkoba_webhooks::spawn(platform.clone(), settings.dispatcher.clone());
@@ -181,7 +222,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
     let addr = listener.local_addr()?;
-    let app = app(platform.clone(), &settings);
+    let app = app(platform.clone(), &settings, key.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         let shutdown = async move {
@@ -197,6 +238,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     Ok(Running {
         addr,
         platform,
+        mpesa_key: key,
         shutdown: Some(tx),
         server,
     })
@@ -223,6 +265,23 @@ pub fn portal_login(data: &Path) -> anyhow::Result<Option<mkoba_platform::portal
         .with_context(|| format!("opening the database in {}", data.display()))?;
     Platform::bootstrap(&mut journal).context("reading credentials")?;
     reader.sandbox_login().context("reading the portal sign-in")
+}
+
+/// The sandbox developer's M-Pesa credentials: `(api key while not renewed, public key)`,
+/// creating the database and the key pair on first use.
+pub fn mpesa_credentials(data: &Path) -> anyhow::Result<(Option<String>, String)> {
+    use mkoba_platform::store::Journal as _;
+    let (mut journal, _reader) = mkoba_store_sqlite::open(data)
+        .with_context(|| format!("opening the database in {}", data.display()))?;
+    Platform::bootstrap(&mut journal).context("reading credentials")?;
+    let app = journal
+        .mpesa_app(mkoba_platform::SANDBOX_DEVELOPER)
+        .context("reading the M-Pesa application")?;
+    let key = PlatformKey::load_or_create(data)?;
+    Ok((
+        app.and_then(|a| a.sandbox_api_key),
+        key.public_key_base64().to_owned(),
+    ))
 }
 
 /// `{"collection":{"primary":"…","secondary":"…"},…}`.

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 use mkoba::{ServeArgs, Settings, bench};
 use mkoba_platform::model::{KeySlot, Product};
 
-/// Mkoba: a self-hosted mobile-money platform (MTN MoMo Open API).
+/// Mkoba: a self-hosted mobile-money platform (MTN MoMo Open API and M-Pesa OpenAPI).
 #[derive(Debug, Parser)]
 #[command(name = "mkoba", version, about)]
 struct Cli {
@@ -19,7 +19,7 @@ struct Cli {
 enum Command {
     /// Run the server (embedded SQLite; no configuration needed)
     Serve(ServeArgs),
-    /// Print the sandbox developer's subscription keys
+    /// Print the sandbox developer's credentials: MoMo subscription keys, M-Pesa API key and public key, portal sign-in
     Credentials {
         /// Data directory [default: ./mkoba-data]
         #[arg(long, env = "MKOBA_DATA", default_value = "./mkoba-data")]
@@ -61,16 +61,26 @@ fn main() -> anyhow::Result<()> {
         Command::Credentials { data, json } => {
             let keys = mkoba::credentials(&data)?;
             let login = mkoba::portal_login(&data)?;
+            let (mpesa_key, public_key) = mkoba::mpesa_credentials(&data)?;
             if json {
                 let mut out = mkoba::credentials_json(&keys);
                 if let Some(l) = &login {
                     out["portal"] = serde_json::json!({"email": l.email, "password": l.password});
                 }
+                out["mpesa"] = serde_json::json!({"api_key": mpesa_key, "public_key": public_key});
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 if let Some(l) = &login {
                     println!("{:<13} {}  password {}", "portal", l.email, l.password);
                 }
+                match &mpesa_key {
+                    Some(k) => println!("{:<13} API key {k}", "mpesa"),
+                    None => println!(
+                        "{:<13} API key renewed in the portal (shown there once)",
+                        "mpesa"
+                    ),
+                }
+                println!("{:<13} public key {public_key}", "mpesa");
                 for product in Product::ALL {
                     let key = |slot| {
                         keys.iter()
@@ -138,6 +148,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     println!("Mkoba {} is running.", env!("CARGO_PKG_VERSION"));
     println!();
     println!("  MoMo Open API   {base}   (target environment: sandbox, currency: EUR)");
+    println!(
+        "  M-Pesa OpenAPI  {base}/sandbox/ipg/v2/{{market}}/   (markets: vodacomTZN, vodafoneGHA, vodacomLES, vodacomDRC, vodacomMOZ)"
+    );
     println!("  Admin API       {base}/_mkoba/health");
     if let Ok(Some(login)) = running.platform.sandbox_login() {
         println!(
@@ -162,6 +175,27 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         "  curl -i -X POST {base}/v1_0/apiuser -H 'Ocp-Apim-Subscription-Key: {}' \\\n       -H \"X-Reference-Id: $(cat /proc/sys/kernel/random/uuid)\" -H 'Content-Type: application/json' \\\n       -d '{{\"providerCallbackHost\":\"localhost\"}}'",
         key(Product::Collection, KeySlot::Primary)
     );
+    if let Ok(Some(app)) = running
+        .platform
+        .mpesa_app(mkoba_platform::SANDBOX_DEVELOPER)
+    {
+        println!();
+        println!(
+            "M-Pesa (encrypt the API key, then the session id, with the public key: RSA PKCS#1 v1.5, base64):"
+        );
+        match app.sandbox_api_key {
+            Some(k) => println!("  API key     {k}"),
+            None => println!("  API key     renewed in the portal (shown there once)"),
+        }
+        println!(
+            "  Public key  {}",
+            data.join(mkoba_mpesa::rsa::PUBLIC_KEY_FILE).display()
+        );
+        println!(
+            "  getSession  curl {base}/sandbox/ipg/v2/vodacomTZN/getSession/ -H 'Origin: *' -H \"Authorization: Bearer $BEARER\""
+        );
+    }
+    println!();
     println!(
         "Scripts: mkoba credentials --data {} --json",
         data.display()

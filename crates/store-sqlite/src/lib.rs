@@ -20,12 +20,14 @@ use mkoba_platform::store::{Batch, CurrencyTotals, Journal, LoadedState, Reader,
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
+mod mpesa;
 mod portal;
 
 /// Migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0003_portal.sql"),
+    include_str!("../migrations/0004_mpesa.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -135,7 +137,7 @@ impl SqliteReader {
 const PAYMENT_COLUMNS: &str = "reference_id, kind, product, api_user, environment, amount_minor, currency, \
      external_id, party_type, party_id, payer_message, payee_note, callback_url, status, reason, \
      financial_transaction_id, created_at_ms, settled_at_ms, settle_at_ms, transfer_id, notifications, \
-     callback_method, refund_of, details, expires_at_ms";
+     callback_method, refund_of, details, expires_at_ms, short_code";
 
 fn bad(what: &str, value: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(
@@ -195,6 +197,7 @@ fn payment_row(row: &Row<'_>) -> rusqlite::Result<Payment> {
         },
         details: row.get(23)?,
         expires_at_ms: row.get(24)?,
+        short_code: row.get(25)?,
     })
 }
 
@@ -235,6 +238,15 @@ fn owner_of(key: &str) -> Result<AccountOwner, StoreError> {
         && let (Ok(api_user), Some(product)) = (Uuid::parse_str(user), Product::parse(product))
     {
         return Ok(AccountOwner::Partner { api_user, product });
+    }
+    if let Some(rest) = key.strip_prefix("shortcode:")
+        && let Some((user, code)) = rest.split_once(':')
+        && let Ok(api_user) = Uuid::parse_str(user)
+    {
+        return Ok(AccountOwner::ShortCode {
+            api_user,
+            code: code.to_owned(),
+        });
     }
     Err(StoreError(format!("unknown account owner {key:?}")))
 }
@@ -350,13 +362,15 @@ impl Journal for SqliteJournal {
         read_payment(&self.conn, id).map_err(err)
     }
 
+    fn mpesa_app(
+        &mut self,
+        developer_id: i64,
+    ) -> Result<Option<mkoba_platform::mpesa::MpesaApp>, StoreError> {
+        mpesa::store(mpesa::app(&self.conn, developer_id))
+    }
+
     fn refunded_total(&mut self, original: &Uuid) -> Result<i64, StoreError> {
-        self.conn
-            .prepare_cached(
-                "SELECT COALESCE(SUM(amount_minor), 0) FROM payments WHERE refund_of = ?1 AND status != 'FAILED'",
-            )
-            .and_then(|mut s| s.query_row([original.to_string()], |r| r.get(0)))
-            .map_err(err)
+        mpesa::store(mpesa::refunded_total(&self.conn, original))
     }
 
     fn commit(&mut self, b: &Batch) -> Result<(), StoreError> {
@@ -448,7 +462,7 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
     }
     for p in &b.new_payments {
         tx.prepare_cached(&format!(
-            "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
+            "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
         ))?
         .execute(params![
             p.reference_id.to_string(),
@@ -475,7 +489,8 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
             p.callback_method.map(|m| m.as_str()),
             p.refund_of.map(|r| r.to_string()),
             p.details,
-            p.expires_at_ms
+            p.expires_at_ms,
+            p.short_code
         ])?;
     }
     for u in &b.payment_updates {
@@ -538,6 +553,7 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
         ])?;
     }
     portal::write(tx, &b.portal)?;
+    mpesa::write(tx, &b.mpesa_apps)?;
     Ok(())
 }
 
@@ -677,6 +693,31 @@ impl Reader for SqliteReader {
             let rows = stmt.query_map([id.to_string()], transfer_row)?;
             rows.collect()
         })
+    }
+
+    fn mpesa_app(
+        &self,
+        developer_id: i64,
+    ) -> Result<Option<mkoba_platform::mpesa::MpesaApp>, StoreError> {
+        self.with(|c| mpesa::app(c, developer_id))
+    }
+
+    fn mpesa_app_by_key_hash(
+        &self,
+        hash: &[u8; 32],
+    ) -> Result<Option<mkoba_platform::mpesa::MpesaApp>, StoreError> {
+        self.with(|c| mpesa::app_by_key_hash(c, hash))
+    }
+
+    fn payment_by_transaction_id(
+        &self,
+        transaction_id: &str,
+    ) -> Result<Option<Payment>, StoreError> {
+        self.with(|c| mpesa::payment_by_transaction_id(c, transaction_id))
+    }
+
+    fn refunded_total(&self, original: &Uuid) -> Result<i64, StoreError> {
+        self.with(|c| mpesa::refunded_total(c, original))
     }
 }
 

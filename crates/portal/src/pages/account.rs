@@ -238,6 +238,7 @@ fn product_blurb(p: Product) -> &'static str {
         }
         Product::Disbursement => "Pay customers from your float: transfers, deposits and refunds.",
         Product::Remittance => "Send cross-border transfers and cash transfers.",
+        Product::Mpesa => "M-Pesa OpenAPI: C2B, B2C, B2B, reversals, queries, direct debits.",
     }
 }
 

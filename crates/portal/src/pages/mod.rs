@@ -3,7 +3,7 @@
 mod account;
 mod apiusers;
 mod docs;
-mod mpesa;
+pub(crate) mod mpesa;
 mod phone;
 mod reports;
 mod transactions;

@@ -17,36 +17,10 @@ use crate::{
     internal_error, query_params, see_other, w, when,
 };
 
-/// The lowest and highest port M-Pesa sends asynchronous results to.
-pub const RESULT_PORTS: (u16, u16) = (11000, 19000);
+use mkoba_platform::mpesa::check_result_url;
 
-/// Checks an asynchronous result URL against the portal's rules: `https` only, a host, and
-/// an explicit port in [11000, 19000].
-pub fn check_result_url(url: &str) -> Result<(), &'static str> {
-    let Some(rest) = url.strip_prefix("https://") else {
-        return Err("Only secure HTTP (https://) URLs are allowed.");
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if authority.contains('@') {
-        return Err("The URL must not carry a user name or password.");
-    }
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, Some(p)),
-        _ => (authority, None),
-    };
-    if host.is_empty() || host.trim_matches(['[', ']']).is_empty() {
-        return Err("The URL needs a host.");
-    }
-    let Some(port) = port else {
-        return Err("Give the port explicitly: it must be between 11000 and 19000.");
-    };
-    match port.parse::<u16>() {
-        Ok(p) if (RESULT_PORTS.0..=RESULT_PORTS.1).contains(&p) => Ok(()),
-        _ => Err("The port must be between 11000 and 19000."),
-    }
-}
-
-/// Checks one allowed origin: `*`, or `scheme://host[:port]` without a path.
+/// Checks one allowed origin: `*`, `scheme://host[:port]`, or a bare `host[:port]` (the
+/// portal's own samples send `Origin: 127.0.0.1`), without a path.
 pub fn check_origin(origin: &str) -> Result<(), &'static str> {
     if origin == "*" {
         return Ok(());
@@ -54,9 +28,11 @@ pub fn check_origin(origin: &str) -> Result<(), &'static str> {
     let rest = origin
         .strip_prefix("https://")
         .or_else(|| origin.strip_prefix("http://"))
-        .ok_or("Origins start with https:// or http://.")?;
-    if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
-        return Err("An origin is a scheme, a host and an optional port, without a path.");
+        .unwrap_or(origin);
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ', '*']) {
+        return Err(
+            "An origin is an optional scheme, a host and an optional port, without a path (or * for any).",
+        );
     }
     Ok(())
 }
@@ -128,10 +104,12 @@ fn page(
         ),
     };
     w!(h, "</p></section>"
-        "<section class=\"card\" aria-labelledby=\"settings\"><h2 id=\"settings\">Allowed origins and result URL</h2>"
+        "<section class=\"card\" aria-labelledby=\"settings\"><h2 id=\"settings\">Origins, session lifetime and result URL</h2>"
         "<form method=\"post\" action=\"/portal/mpesa/settings\" class=\"stack\">" [csrf]
         "<label for=\"origins\">Allowed origins <span class=\"hint\">(one per line, e.g. https://shop.example:8443, or *)</span></label>"
         "<textarea id=\"origins\" name=\"origins\" rows=\"3\">" {origins} "</textarea>"
+        "<label for=\"session_lifetime_secs\">Session lifetime <span class=\"hint\">(seconds, 60 to 2592000)</span></label>"
+        "<input id=\"session_lifetime_secs\" name=\"session_lifetime_secs\" type=\"number\" min=\"60\" max=\"2592000\" value=\"" {app.session_lifetime_secs} "\">"
         "<label for=\"result_url\">Asynchronous result URL</label>"
         "<input id=\"result_url\" name=\"result_url\" type=\"url\" placeholder=\"https://shop.example:12000/mpesa/results\" value=\"" {url} "\" aria-describedby=\"url-rules\">"
         "<div id=\"url-rules\">");
@@ -229,11 +207,26 @@ pub(crate) async fn save_settings(
             return refuse(e);
         }
     }
-    if !url.is_empty()
-        && let Err(e) = check_result_url(url)
+    // With M-Pesa built in, the server checks the URL (it knows whether local development
+    // relaxes the rules); without it, the portal's rules apply.
+    if state.mpesa.is_none()
+        && !url.is_empty()
+        && let Err(e) = check_result_url(url, false)
     {
-        return refuse(e);
+        return refuse(&e);
     }
+    let lifetime = form.get("session_lifetime_secs").trim();
+    let session_lifetime_secs = match lifetime {
+        "" => None,
+        v => match v.parse::<u64>() {
+            Ok(n) if (60..=30 * 86_400).contains(&n) => Some(n),
+            _ => {
+                return refuse(
+                    "The session lifetime is a number of seconds between 60 and 2592000 (30 days).",
+                );
+            }
+        },
+    };
     let Some(backend) = state.mpesa.clone() else {
         return refuse(
             "These settings are valid, but M-Pesa is not available on this server yet, so they were not saved.",
@@ -242,6 +235,7 @@ pub(crate) async fn save_settings(
     let settings = MpesaSettings {
         allowed_origins: origins,
         result_url: (!url.is_empty()).then(|| url.to_owned()),
+        session_lifetime_secs,
     };
     match backend.save_settings(session.developer.id, settings).await {
         Ok(()) => see_other("/portal/mpesa?done=saved"),
@@ -255,16 +249,11 @@ mod tests {
 
     #[test]
     fn result_urls_must_be_https_on_ports_11000_to_19000() {
-        assert!(check_result_url("https://shop.example:12000/results").is_ok());
-        assert!(check_result_url("https://shop.example:11000").is_ok());
-        assert!(check_result_url("https://shop.example:19000/x?y=1").is_ok());
-        assert!(check_result_url("http://shop.example:12000/").is_err());
-        assert!(check_result_url("https://shop.example/results").is_err());
-        assert!(check_result_url("https://shop.example:443/").is_err());
-        assert!(check_result_url("https://shop.example:19001/").is_err());
-        assert!(check_result_url("https://u:p@shop.example:12000/").is_err());
-        assert!(check_result_url("https://:12000/").is_err());
-        assert!(check_result_url("https://[::1]:12000/").is_ok());
+        assert!(check_result_url("https://shop.example:11000", false).is_ok());
+        assert!(check_result_url("https://shop.example:19000/x?y=1", false).is_ok());
+        assert!(check_result_url("https://shop.example:19001/", false).is_err());
+        assert!(check_result_url("https://:12000/", false).is_err());
+        assert!(check_result_url("https://[::1]:12000/", false).is_ok());
     }
 
     #[test]
@@ -272,7 +261,8 @@ mod tests {
         assert!(check_origin("*").is_ok());
         assert!(check_origin("https://shop.example").is_ok());
         assert!(check_origin("http://127.0.0.1:3000").is_ok());
-        assert!(check_origin("shop.example").is_err());
+        assert!(check_origin("127.0.0.1").is_ok());
+        assert!(check_origin("a b").is_err());
         assert!(check_origin("https://shop.example/path").is_err());
     }
 }

@@ -30,6 +30,7 @@ fn product_class(p: Product) -> &'static str {
         Product::Collection => "c-collection",
         Product::Disbursement => "c-disbursement",
         Product::Remittance => "c-remittance",
+        Product::Mpesa => "c-mpesa",
     }
 }
 
@@ -162,12 +163,14 @@ pub(crate) async fn show(
             .iter()
             .filter(|r| &r.currency == code && r.status == PaymentStatus::Successful)
         {
-            if let (Some(i), Some(p)) = (idx(r), Product::ALL.iter().position(|p| *p == r.product))
-            {
+            if let (Some(i), Some(p)) = (
+                idx(r),
+                Product::REPORTED.iter().position(|p| *p == r.product),
+            ) {
                 by_product[p][i] = by_product[p][i].saturating_add(r.amount_minor);
             }
         }
-        let series: Vec<Series> = Product::ALL
+        let series: Vec<Series> = Product::REPORTED
             .iter()
             .zip(&by_product)
             .map(|(p, v)| Series {

@@ -106,7 +106,7 @@ pub(crate) async fn list(
     };
     let mut h = Html::new();
     h.raw("<h1>Transactions</h1><form method=\"get\" action=\"/portal/transactions\" class=\"filters\" aria-label=\"Filter transactions\">");
-    let products: Vec<&str> = Product::ALL.iter().map(|p| p.as_str()).collect();
+    let products: Vec<&str> = Product::REPORTED.iter().map(|p| p.as_str()).collect();
     let kinds: Vec<&str> = PaymentKind::ALL.iter().map(|k| k.as_str()).collect();
     select(&mut h, "product", "Product", &products, q.get("product"));
     select(&mut h, "kind", "Operation", &kinds, q.get("kind"));

@@ -1,0 +1,295 @@
+//! Request fields, read liberally, and the per-field rules of the portal's tables.
+//!
+//! Fields come from the query string (the official SDKs' GETs) and from a JSON body (POSTs,
+//! and the GETs of SDKs that send one); the query string wins. Names match without regard
+//! to case (`input_KycQueryType` and `input_KYCQueryType` both occur); values may be JSON
+//! strings, numbers or booleans; unknown fields are ignored. Each rule quotes the portal's
+//! regular expression and answers the field's own `INS-*` code.
+
+use std::collections::HashMap;
+
+use mkoba_ledger::{Currency, Money};
+
+use crate::wire::{self, Code, Market};
+
+/// The `input_*` fields of one request, by lower-case name.
+#[derive(Debug, Default, Clone)]
+pub struct Fields {
+    values: HashMap<String, String>,
+}
+
+impl Fields {
+    /// Reads the query string's pairs, then the JSON body's members where the query has
+    /// none. A body that is not a JSON object is refused (`INS-21`) unless it is empty or
+    /// `null`.
+    pub fn read(query: &[(String, String)], body: &[u8]) -> Result<Fields, Code> {
+        let mut values = HashMap::new();
+        for (k, v) in query {
+            values
+                .entry(k.to_ascii_lowercase())
+                .or_insert_with(|| v.clone());
+        }
+        let text = std::str::from_utf8(body).map_err(|_| wire::INS_21)?;
+        if !text.trim().is_empty() {
+            match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(serde_json::Value::Object(map)) => {
+                    for (k, v) in map {
+                        let value = match v {
+                            serde_json::Value::String(s) => s,
+                            serde_json::Value::Number(n) => n.to_string(),
+                            serde_json::Value::Bool(b) => {
+                                if b { "True" } else { "False" }.to_owned()
+                            }
+                            serde_json::Value::Null => continue,
+                            // Nested values are no M-Pesa field; they fail the field's rule.
+                            other => other.to_string(),
+                        };
+                        values.entry(k.to_ascii_lowercase()).or_insert(value);
+                    }
+                }
+                Ok(serde_json::Value::Null) => {}
+                _ => return Err(wire::INS_21),
+            }
+        }
+        Ok(Fields { values })
+    }
+
+    /// A field's value, if present and not empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// `INS-20` unless every one of `names` is present.
+    pub fn require(&self, names: &[&str]) -> Result<(), Code> {
+        if names.iter().all(|n| self.get(n).is_some()) {
+            Ok(())
+        } else {
+            Err(wire::INS_20)
+        }
+    }
+
+    /// A present field that must match `rule`, else `code`.
+    pub fn check(&self, name: &str, rule: fn(&str) -> bool, code: Code) -> Result<String, Code> {
+        let v = self.get(name).ok_or(wire::INS_20)?;
+        if rule(v) { Ok(v.to_owned()) } else { Err(code) }
+    }
+
+    /// An optional field that must match `rule` when present.
+    pub fn check_optional(
+        &self,
+        name: &str,
+        rule: fn(&str) -> bool,
+        code: Code,
+    ) -> Result<Option<String>, Code> {
+        match self.get(name) {
+            Some(v) if rule(v) => Ok(Some(v.to_owned())),
+            Some(_) => Err(code),
+            None => Ok(None),
+        }
+    }
+}
+
+fn all_of(s: &str, min: usize, max: usize, ok: fn(char) -> bool) -> bool {
+    let n = s.chars().count();
+    (min..=max).contains(&n) && s.chars().all(ok)
+}
+
+/// `^[0-9a-zA-Z \w+]` (letters, digits, underscore, space and a literal `+`).
+fn text_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == ' ' || c == '+'
+}
+
+/// `^[0-9]{12,14}$`.
+pub fn msisdn(s: &str) -> bool {
+    all_of(s, 12, 14, |c| c.is_ascii_digit())
+}
+
+/// `^([0-9A-Za-z]{4,12})$`.
+pub fn short_code(s: &str) -> bool {
+    all_of(s, 4, 12, |c| c.is_ascii_alphanumeric())
+}
+
+/// `^[0-9a-zA-Z \w+]{1,20}$`.
+pub fn transaction_reference(s: &str) -> bool {
+    all_of(s, 1, 20, text_char)
+}
+
+/// `^[0-9a-zA-Z \w+]{1,40}$`.
+pub fn conversation_id(s: &str) -> bool {
+    all_of(s, 1, 40, text_char)
+}
+
+/// `^[0-9a-zA-Z \w+]{1,256}$`.
+pub fn description(s: &str) -> bool {
+    all_of(s, 1, 256, text_char)
+}
+
+/// `^[a-zA-Z]{1,3}$`.
+pub fn currency(s: &str) -> bool {
+    all_of(s, 1, 3, |c| c.is_ascii_alphabetic())
+}
+
+/// `^[0-9a-zA-Z]{1,20}$`.
+pub fn transaction_id(s: &str) -> bool {
+    all_of(s, 1, 20, |c| c.is_ascii_alphanumeric())
+}
+
+/// `^(?:[A-Za-z0-9]{10,20}|[A-Za-z0-9]{1,9}|[A-Za-z0-9]{21,32})$`: 1–32 alphanumerics.
+pub fn query_reference(s: &str) -> bool {
+    all_of(s, 1, 32, |c| c.is_ascii_alphanumeric())
+}
+
+/// `^[0-9a-zA-Z]{1,32}$`.
+pub fn third_party_reference(s: &str) -> bool {
+    all_of(s, 1, 32, |c| c.is_ascii_alphanumeric())
+}
+
+/// `^[0-9a-zA-Z \w=]{1,26}$`.
+pub fn msisdn_token(s: &str) -> bool {
+    all_of(s, 1, 26, |c| text_char(c) && c != '+' || c == '=')
+}
+
+/// `^[0-9]{1,12}$`.
+pub fn mandate_id(s: &str) -> bool {
+    all_of(s, 1, 12, |c| c.is_ascii_digit())
+}
+
+/// `^(Name)$`.
+pub fn kyc_query_type(s: &str) -> bool {
+    s == "Name"
+}
+
+/// `^[0-1]{1}$`.
+pub fn agreed_tc(s: &str) -> bool {
+    s == "0" || s == "1"
+}
+
+/// `^[0-9]{8}$` and a real calendar date (YYYYMMDD).
+pub fn date(s: &str) -> bool {
+    parse_date(s).is_some()
+}
+
+/// A YYYYMMDD date.
+pub fn parse_date(s: &str) -> Option<time::Date> {
+    if !all_of(s, 8, 8, |c| c.is_ascii_digit()) {
+        return None;
+    }
+    let year: i32 = s[..4].parse().ok()?;
+    let month: u8 = s[4..6].parse().ok()?;
+    let day: u8 = s[6..].parse().ok()?;
+    time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()
+}
+
+/// `^[0-9]{2}$` and one of the frequency codes `01`…`08`.
+pub fn frequency(s: &str) -> bool {
+    matches!(s, "01" | "02" | "03" | "04" | "05" | "06" | "07" | "08")
+}
+
+/// `^[0-9]{2}$` and a day of the month.
+pub fn day_of_month(s: &str) -> bool {
+    all_of(s, 2, 2, |c| c.is_ascii_digit()) && matches!(s.parse::<u8>(), Ok(1..=31))
+}
+
+/// `True`/`False` in any case.
+pub fn boolean(s: &str) -> bool {
+    s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false")
+}
+
+/// `^\d*\.?\d+$`.
+fn decimal(s: &str) -> bool {
+    let digits = s.strip_prefix('.').unwrap_or(s);
+    !s.is_empty()
+        && !s.ends_with('.')
+        && s.chars().filter(|c| *c == '.').count() <= 1
+        && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+}
+
+/// An amount in the market's currency: `^\d*\.?\d+$`, above zero, with no more decimals
+/// than the currency has; else `code` (`INS-15`, or `INS-54` for a balance amount).
+pub fn amount(s: &str, currency: Currency, code: Code) -> Result<Money, Code> {
+    if !decimal(s) {
+        return Err(code);
+    }
+    let text = if s.starts_with('.') {
+        format!("0{s}")
+    } else {
+        s.to_owned()
+    };
+    Money::parse_positive(&text, currency).map_err(|_| code)
+}
+
+/// `input_Country` must be the market's (`INS-998`).
+pub fn country_of(fields: &Fields, market: Market) -> Result<(), Code> {
+    match fields.get("input_Country") {
+        Some(c) if c.eq_ignore_ascii_case(market.country) => Ok(()),
+        Some(_) => Err(wire::INS_998),
+        None => Err(wire::INS_20),
+    }
+}
+
+/// `input_Currency` must be well formed and the market's (`INS-26`).
+pub fn currency_of(fields: &Fields, market: Market) -> Result<Currency, Code> {
+    let c = fields.check("input_Currency", currency, wire::INS_26)?;
+    if !c.eq_ignore_ascii_case(market.currency) {
+        return Err(wire::INS_26);
+    }
+    Currency::parse(market.currency).map_err(|_| wire::INS_1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_query_string_wins_and_names_ignore_case() {
+        let q = vec![("input_KYCQueryType".to_owned(), "Name".to_owned())];
+        let f = Fields::read(&q, br#"{"input_KycQueryType":"Other","input_Amount":10}"#).unwrap();
+        assert_eq!(f.get("input_KycQueryType"), Some("Name"));
+        assert_eq!(f.get("input_amount"), Some("10"));
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_refused_but_null_is_not() {
+        assert!(Fields::read(&[], b"[1]").is_err());
+        assert!(Fields::read(&[], b"null").is_ok());
+        assert!(Fields::read(&[], b"").is_ok());
+        assert!(Fields::read(&[], b"{not json").is_err());
+    }
+
+    #[test]
+    fn the_portal_character_class_refuses_punctuation() {
+        assert!(description("Handbag Black shoes"));
+        assert!(!description("Handbag, Black shoes"));
+        assert!(!transaction_reference("two-stage"));
+        assert!(transaction_reference("T1234C"));
+        assert!(!transaction_reference("123456789012345678901"));
+    }
+
+    #[test]
+    fn amounts_follow_the_regex_and_the_currency() {
+        let tzs = Currency::parse("TZS").unwrap();
+        assert_eq!(amount("10", tzs, wire::INS_15).unwrap().minor(), 1000);
+        assert_eq!(amount("10.50", tzs, wire::INS_15).unwrap().minor(), 1050);
+        assert_eq!(amount(".5", tzs, wire::INS_15).unwrap().minor(), 50);
+        for bad in ["0", "-1", "1e3", "1.", "1.2.3", "1.234", "ten", ""] {
+            assert!(amount(bad, tzs, wire::INS_15).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dates_must_exist() {
+        assert!(date("20240229"));
+        assert!(!date("20230229"));
+        assert!(!date("2024-02-01"));
+    }
+
+    #[test]
+    fn msisdns_are_twelve_to_fourteen_digits() {
+        assert!(msisdn("000000000001"));
+        assert!(!msisdn("00000000001"));
+        assert!(!msisdn("+25500000000001"));
+    }
+}

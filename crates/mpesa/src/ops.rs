@@ -1,0 +1,1016 @@
+//! The operations: one function each, fields checked in the order of the portal's tables,
+//! then mapped onto platform payments (or read from them, for the queries).
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use mkoba_ledger::{Currency, Money};
+use mkoba_platform::model::{
+    NewPayment, Party, PartyIdType, Payment, PaymentKind, PaymentStatus, Product,
+};
+use mkoba_platform::mpesa::{mandate_id, msisdn_token, reference_id};
+use mkoba_platform::{CancelError, CreateError, refusal};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::Call;
+use crate::callback;
+use crate::input::{self, Fields};
+use crate::wire::{self, Body, Code};
+
+const TPCID: &str = "input_ThirdPartyConversationID";
+
+/// The client reference scope of money movements (duplicates across C2B, B2C, B2B, direct
+/// debits and reversals of one application answer `INS-10`) and of mandates.
+const SCOPE_TX: &str = "tx";
+const SCOPE_MANDATE: &str = "mandate";
+
+/// An error answer, echoing the client's conversation id when it gave one.
+fn refuse(fields: &Fields, code: Code) -> Response {
+    Body::of(code)
+        .field("output_ConversationID", Uuid::new_v4().simple().to_string())
+        .maybe("output_ThirdPartyConversationID", fields.get(TPCID))
+        .respond(code.status)
+}
+
+/// A failure of Mkoba itself (logged where it happened).
+const INTERNAL: Code = wire::INS_1.with(500, "Internal Error");
+
+fn internal(fields: &Fields) -> Response {
+    refuse(fields, INTERNAL)
+}
+
+/// The code a final payment answers with: `INS-0` when it succeeded.
+pub(crate) fn result_code(p: &Payment) -> Code {
+    match (p.status, p.reason.as_deref()) {
+        (PaymentStatus::Successful, _) => wire::INS_0,
+        (PaymentStatus::Pending, _) => wire::INS_9,
+        (PaymentStatus::Failed, Some("NOT_ENOUGH_FUNDS")) => wire::INS_2006,
+        (PaymentStatus::Failed, Some("EXPIRED")) => wire::INS_9,
+        (PaymentStatus::Failed, _) => wire::INS_6,
+    }
+}
+
+/// The part of a money movement common to C2B, B2C, B2B and direct-debit payments.
+struct Movement {
+    kind: PaymentKind,
+    party: Party,
+    short_code: String,
+    amount: Money,
+    tpcid: String,
+    reference: Option<String>,
+    description: Option<String>,
+    refund_of: Option<Uuid>,
+    details: serde_json::Value,
+}
+
+/// Creates the payment and answers: at once in asynchronous mode (no transaction id; the
+/// result goes to the result URL), otherwise once it is final.
+async fn submit(call: &Call, m: Movement, extra: fn(&Payment, Body) -> Body) -> Response {
+    let id = reference_id(&call.app.api_user, SCOPE_TX, &m.tpcid);
+    let conversation = id.simple().to_string();
+    let asynchronous = call.app.result_url.is_some();
+    let mut details = m.details;
+    details["market"] = json!(call.market.path);
+    let new = NewPayment {
+        reference_id: id,
+        kind: m.kind,
+        product: Product::Mpesa,
+        api_user: call.app.api_user,
+        environment: call.environment.to_owned(),
+        amount: m.amount,
+        external_id: Some(m.tpcid.clone()),
+        party: m.party,
+        payer_message: m.description,
+        payee_note: m.reference,
+        callback_url: call.app.result_url.clone(),
+        callback_method: Some(mkoba_platform::model::CallbackMethod::Post),
+        refund_of: m.refund_of,
+        details: Some(details.to_string()),
+        expires_at_ms: None,
+        short_code: Some(m.short_code),
+    };
+    let platform = &call.state.platform;
+    let watch = (!asynchronous).then(|| platform.watch(id));
+    match platform.create_payment(new).await {
+        Ok(()) => {}
+        Err(CreateError::Duplicate) => {
+            return Body::of(wire::INS_10)
+                .field("output_TransactionID", "N/A")
+                .field("output_ConversationID", conversation)
+                .field("output_ThirdPartyConversationID", m.tpcid)
+                .respond(wire::INS_10.status);
+        }
+        Err(CreateError::Refused(reason)) => {
+            let code = match reason {
+                refusal::NOT_YOURS => wire::INS_35,
+                refusal::AMOUNT_EXCEEDS => wire::INS_15,
+                _ => wire::INS_18,
+            };
+            return refuse(&call.fields, code);
+        }
+        Err(CreateError::NotFound | CreateError::Internal) => return internal(&call.fields),
+    }
+    let Some(watch) = watch else {
+        return Body::of(wire::INS_0)
+            .field("output_ConversationID", conversation)
+            .field("output_ThirdPartyConversationID", m.tpcid)
+            .respond(StatusCode::CREATED);
+    };
+    let payment = match platform
+        .wait_final(&id, watch, call.state.config.sync_timeout)
+        .await
+    {
+        Ok(Some(p)) => p,
+        Ok(None) | Err(_) => return internal(&call.fields),
+    };
+    let code = result_code(&payment);
+    let mut body = Body::of(code);
+    if payment.status == PaymentStatus::Successful {
+        body = body.maybe(
+            "output_TransactionID",
+            payment.financial_transaction_id.clone(),
+        );
+    }
+    body = body
+        .field("output_ConversationID", conversation)
+        .field("output_ThirdPartyConversationID", m.tpcid);
+    if payment.status == PaymentStatus::Successful {
+        body = extra(&payment, body);
+    }
+    body.respond(code.status)
+}
+
+fn no_extra(_: &Payment, body: Body) -> Body {
+    body
+}
+
+fn msisdn_party(msisdn: &str) -> Party {
+    Party {
+        id_type: PartyIdType::Msisdn,
+        id: msisdn.to_owned(),
+    }
+}
+
+fn currency(call: &Call) -> Result<Currency, Code> {
+    Currency::parse(call.market.currency).map_err(|_| wire::INS_1)
+}
+
+/// C2B and B2C: the same fields but the description's name and code.
+async fn customer_movement(
+    call: Call,
+    kind: PaymentKind,
+    desc_field: &str,
+    desc_code: Code,
+) -> Response {
+    let f = &call.fields;
+    let checked = (|| {
+        f.require(&[
+            "input_Amount",
+            "input_CustomerMSISDN",
+            "input_Country",
+            "input_Currency",
+            "input_ServiceProviderCode",
+            "input_TransactionReference",
+            TPCID,
+            desc_field,
+        ])?;
+        let msisdn = f.check("input_CustomerMSISDN", input::msisdn, wire::INS_2051)?;
+        let code = f.check("input_ServiceProviderCode", input::short_code, wire::INS_13)?;
+        let reference = f.check(
+            "input_TransactionReference",
+            input::transaction_reference,
+            wire::INS_17,
+        )?;
+        let tpcid = f.check(TPCID, input::conversation_id, wire::INS_28)?;
+        let desc = f.check(desc_field, input::description, desc_code)?;
+        input::country_of(f, call.market)?;
+        let currency = input::currency_of(f, call.market)?;
+        let amount = input::amount(
+            f.get("input_Amount").unwrap_or_default(),
+            currency,
+            wire::INS_15,
+        )?;
+        Ok::<_, Code>(Movement {
+            kind,
+            party: msisdn_party(&msisdn),
+            short_code: code,
+            amount,
+            tpcid,
+            reference: Some(reference),
+            description: Some(desc),
+            refund_of: None,
+            details: json!({}),
+        })
+    })();
+    match checked {
+        Ok(m) => submit(&call, m, no_extra).await,
+        Err(code) => refuse(&call.fields, code),
+    }
+}
+
+/// `POST …/c2bPayment/singleStage/`.
+pub(crate) async fn c2b(call: Call) -> Response {
+    customer_movement(
+        call,
+        PaymentKind::MpesaC2b,
+        "input_PurchasedItemsDesc",
+        wire::INS_30,
+    )
+    .await
+}
+
+/// `POST …/b2cPayment/`.
+pub(crate) async fn b2c(call: Call) -> Response {
+    customer_movement(
+        call,
+        PaymentKind::MpesaB2c,
+        "input_PaymentItemsDesc",
+        wire::INS_31,
+    )
+    .await
+}
+
+/// `POST …/b2bPayment/`.
+pub(crate) async fn b2b(call: Call) -> Response {
+    let f = &call.fields;
+    let checked = (|| {
+        f.require(&[
+            "input_Amount",
+            "input_ReceiverPartyCode",
+            "input_PrimaryPartyCode",
+            "input_Country",
+            "input_Currency",
+            "input_TransactionReference",
+            TPCID,
+            "input_PurchasedItemsDesc",
+        ])?;
+        let receiver = f.check("input_ReceiverPartyCode", input::short_code, wire::INS_13)?;
+        let primary = f.check("input_PrimaryPartyCode", input::short_code, wire::INS_13)?;
+        let reference = f.check(
+            "input_TransactionReference",
+            input::transaction_reference,
+            wire::INS_17,
+        )?;
+        let tpcid = f.check(TPCID, input::conversation_id, wire::INS_28)?;
+        let desc = f.check("input_PurchasedItemsDesc", input::description, wire::INS_30)?;
+        input::country_of(f, call.market)?;
+        let currency = input::currency_of(f, call.market)?;
+        let amount = input::amount(
+            f.get("input_Amount").unwrap_or_default(),
+            currency,
+            wire::INS_15,
+        )?;
+        if receiver == primary {
+            return Err(wire::INS_13);
+        }
+        Ok(Movement {
+            kind: PaymentKind::MpesaB2b,
+            party: Party {
+                id_type: PartyIdType::PartyCode,
+                id: receiver,
+            },
+            short_code: primary,
+            amount,
+            tpcid,
+            reference: Some(reference),
+            description: Some(desc),
+            refund_of: None,
+            details: json!({}),
+        })
+    })();
+    match checked {
+        Ok(m) => submit(&call, m, no_extra).await,
+        Err(code) => refuse(&call.fields, code),
+    }
+}
+
+/// `PUT …/reversal/`: all or part of a settled transaction, never more than remains.
+pub(crate) async fn reversal(call: Call) -> Response {
+    let f = &call.fields;
+    let checked = (|| {
+        f.require(&[
+            "input_Country",
+            "input_TransactionID",
+            "input_ServiceProviderCode",
+            TPCID,
+        ])?;
+        let amount = f.check_optional("input_ReversalAmount", |_| true, wire::INS_15)?;
+        let transaction = f.check("input_TransactionID", input::transaction_id, wire::INS_18)?;
+        let code = f.check("input_ServiceProviderCode", input::short_code, wire::INS_13)?;
+        let tpcid = f.check(TPCID, input::conversation_id, wire::INS_28)?;
+        input::country_of(f, call.market)?;
+        let currency = currency(&call)?;
+        let amount = amount
+            .map(|a| input::amount(&a, currency, wire::INS_15))
+            .transpose()?;
+        Ok::<_, Code>((transaction, code, tpcid, amount))
+    })();
+    let (transaction, code, tpcid, amount) = match checked {
+        Ok(v) => v,
+        Err(c) => return refuse(f, c),
+    };
+    let original = match call
+        .state
+        .platform
+        .mpesa_payment_by_transaction_id(&transaction)
+    {
+        Ok(Some(p)) if p.kind.is_mpesa() => p,
+        Ok(_) => return refuse(f, wire::INS_18),
+        Err(_) => return internal(f),
+    };
+    if original.api_user != call.app.api_user || original.short_code.as_deref() != Some(&code) {
+        return refuse(f, wire::INS_35);
+    }
+    if original.currency().as_str() != call.market.currency {
+        return refuse(f, wire::INS_998);
+    }
+    let amount = amount.unwrap_or(original.amount);
+    let m = Movement {
+        kind: PaymentKind::MpesaReversal,
+        party: original.party.clone(),
+        short_code: code,
+        amount,
+        tpcid,
+        reference: None,
+        description: None,
+        refund_of: Some(original.reference_id),
+        details: json!({ "originalTransactionId": transaction }),
+    };
+    submit(&call, m, no_extra).await
+}
+
+/// The payment a query reference names: a transaction id, a conversation id, or the
+/// client's own conversation id.
+fn find(call: &Call, query: &str) -> Result<Option<Payment>, Code> {
+    let platform = &call.state.platform;
+    let own = |p: &Payment| p.api_user == call.app.api_user && p.kind.is_mpesa();
+    match platform.mpesa_payment_by_transaction_id(query) {
+        Ok(Some(p)) if own(&p) => return Ok(Some(p)),
+        Ok(_) => {}
+        Err(_) => return Err(INTERNAL),
+    }
+    if query.len() == 32
+        && let Ok(id) = Uuid::parse_str(query)
+    {
+        match platform.payment(&id) {
+            Ok(Some(p)) if own(&p) => return Ok(Some(p)),
+            Ok(_) => {}
+            Err(_) => return Err(INTERNAL),
+        }
+    }
+    for scope in [SCOPE_TX, SCOPE_MANDATE] {
+        match platform.payment(&reference_id(&call.app.api_user, scope, query)) {
+            Ok(Some(p)) if own(&p) => return Ok(Some(p)),
+            Ok(_) => {}
+            Err(_) => return Err(INTERNAL),
+        }
+    }
+    Ok(None)
+}
+
+/// `output_ResponseTransactionStatus` of a payment.
+pub(crate) fn status_text(p: &Payment) -> &'static str {
+    match (p.status, p.reason.as_deref()) {
+        (PaymentStatus::Pending, _) => "Pending",
+        (PaymentStatus::Successful, _) => "Completed",
+        (PaymentStatus::Failed, Some("TRANSACTION_CANCELED")) => "Cancelled",
+        (PaymentStatus::Failed, Some("EXPIRED")) => "Expired",
+        (PaymentStatus::Failed, _) => "Failed",
+    }
+}
+
+/// The answer of an asynchronous query: the acknowledgement now, the result (`input_*`
+/// fields) POSTed to the result URL.
+fn queued(call: &Call, about: Uuid, tpcid: &str, result: Vec<(&'static str, String)>) -> Response {
+    let conversation = Uuid::new_v4().simple().to_string();
+    if let Some(url) = call.app.result_url.clone() {
+        let mut body = Body::default().field("input_OriginalConversationID", conversation.clone());
+        for (k, v) in result {
+            body = body.field(k, v);
+        }
+        call.state
+            .platform
+            .queue_callback(about, url, body.to_json());
+    }
+    Body::of(wire::INS_0.with(200, wire::INS_0.desc))
+        .field("output_ConversationID", conversation)
+        .field("output_ThirdPartyConversationID", tpcid)
+        .respond(StatusCode::OK)
+}
+
+/// `GET …/queryTransactionStatus/`.
+pub(crate) async fn query_status(call: Call) -> Response {
+    let f = &call.fields;
+    let checked = (|| {
+        f.require(&[
+            "input_QueryReference",
+            "input_Country",
+            "input_ServiceProviderCode",
+            TPCID,
+        ])?;
+        let query = f.check("input_QueryReference", input::query_reference, wire::INS_21)?;
+        f.check("input_ServiceProviderCode", input::short_code, wire::INS_13)?;
+        let tpcid = f.check(TPCID, input::conversation_id, wire::INS_28)?;
+        input::country_of(f, call.market)?;
+        Ok::<_, Code>((query, tpcid))
+    })();
+    let (query, tpcid) = match checked {
+        Ok(v) => v,
+        Err(c) => return refuse(f, c),
+    };
+    let payment = match find(&call, &query) {
+        Ok(Some(p)) => p,
+        Ok(None) => return refuse(f, wire::INS_23),
+        Err(code) => return refuse(f, code),
+    };
+    let reversed = match call.state.platform.refunded_total(&payment.reference_id) {
+        Ok(total) => {
+            if total > 0 {
+                "True"
+            } else {
+                "False"
+            }
+        }
+        Err(_) => return internal(f),
+    };
+    let transaction = payment
+        .financial_transaction_id
+        .clone()
+        .unwrap_or_else(|| "N/A".to_owned());
+    let status = status_text(&payment);
+    if call.app.result_url.is_some() {
+        return queued(
+            &call,
+            payment.reference_id,
+            &tpcid,
+            vec![
+                ("input_TransactionID", transaction.clone()),
+                ("input_ResultCode", "INS-0".to_owned()),
+                ("input_ResultDesc", wire::INS_0.desc.to_owned()),
+                ("input_ThirdPartyConversationID", tpcid.clone()),
+                ("input_ResponseTransactionStatus", status.to_owned()),
+                ("input_OriginalTransactionID", transaction),
+                ("input_Reversed", reversed.to_owned()),
+            ],
+        );
+    }
+    Body::of(wire::INS_0)
+        .field("output_ResponseTransactionStatus", status)
+        .field(
+            "output_ConversationID",
+            payment.reference_id.simple().to_string(),
+        )
+        .field("output_ThirdPartyConversationID", tpcid)
+        .field("output_OriginalTransactionID", transaction)
+        .field("output_Reversed", reversed)
+        .respond(StatusCode::OK)
+}
+
+/// A customer's registered name: the portal's sample for the sandbox number, otherwise
+/// one of a few names chosen by the MSISDN.
+fn customer_name(msisdn: &str) -> (&'static str, &'static str) {
+    const NAMES: [(&str, &str); 8] = [
+        ("Amani", "Mwakyusa"),
+        ("Kwame", "Mensah"),
+        ("Neema", "Kimaro"),
+        ("Palesa", "Mokoena"),
+        ("Esi", "Owusu"),
+        ("Baraka", "Mushi"),
+        ("Thabo", "Letsie"),
+        ("Ama", "Boateng"),
+    ];
+    if msisdn == "000000000001" {
+        return ("Jiazhen", "Wuu");
+    }
+    let n = msisdn
+        .bytes()
+        .fold(0usize, |acc, b| acc * 31 + usize::from(b));
+    NAMES[n % NAMES.len()]
+}
+
+/// `GET …/queryBeneficiaryName/` (Vodafone Ghana only, as the portal lists it).
+pub(crate) async fn query_beneficiary(call: Call) -> Response {
+    let f = &call.fields;
+    let checked = (|| {
+        f.require(&[
+            "input_CustomerMSISDN",
+            "input_Country",
+            "input_ServiceProviderCode",
+            TPCID,
+            "input_KycQueryType",
+        ])?;
+        let msisdn = f.check("input_CustomerMSISDN", input::msisdn, wire::INS_2051)?;
+        f.check("input_ServiceProviderCode", input::short_code, wire::INS_13)?;
+        let tpcid = f.check(TPCID, input::conversation_id, wire::INS_28)?;
+        f.check("input_KycQueryType", input::kyc_query_type, wire::INS_32)?;
+        input::country_of(f, call.market)?;
+        if call.market.country != "GHA" {
+            return Err(wire::INS_997);
+        }
+        Ok::<_, Code>((msisdn, tpcid))
+    })();
+    let (msisdn, tpcid) = match checked {
+        Ok(v) => v,
+        Err(c) => return refuse(f, c),
+    };
+    let (first, last) = customer_name(&msisdn);
+    if call.app.result_url.is_some() {
+        return queued(
+            &call,
+            reference_id(&call.app.api_user, "kyc", &tpcid),
+            &tpcid,
+            vec![
+                ("input_CustomerFirstName", first.to_owned()),
+                ("input_CustomerLastName", last.to_owned()),
+                ("input_ResultCode", "INS-0".to_owned()),
+                ("input_ResultDesc", wire::INS_0.desc.to_owned()),
+                ("input_ThirdPartyConversationID", tpcid.clone()),
+            ],
+        );
+    }
+    Body::of(wire::INS_0)
+        .field("output_CustomerFirstName", first)
+        .field("output_CustomerLastName", last)
+        .field("output_ConversationID", Uuid::new_v4().simple().to_string())
+        .field("output_ThirdPartyConversationID", tpcid)
+        .respond(StatusCode::OK)
+}
+
+/// Mandate fields kept in a mandate payment's details.
+fn mandate_details(p: &Payment) -> serde_json::Value {
+    p.details
+        .as_deref()
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or_else(|| json!({}))
+}
+
+fn detail(details: &serde_json::Value, name: &str) -> String {
+    details[name].as_str().unwrap_or_default().to_owned()
+}
+
+/// `POST …/directDebitCreation/`: a mandate the customer confirms on the handset.
+pub(crate) async fn direct_debit_create(call: Call) -> Response {
+    let f = &call.fields;
+    let checked = (|| {
+        f.require(&[
+            "input_CustomerMSISDN",
+            "input_Country",
+            "input_ServiceProviderCode",
+            "input_ThirdPartyReference",
+            TPCID,
+            "input_AgreedTC",
+        ])?;
+        let msisdn = f.check("input_CustomerMSISDN", input::msisdn, wire::INS_2051)?;
+        let code = f.check("input_ServiceProviderCode", input::short_code, wire::INS_13)?;
+        let reference = f.check(
+            "input_ThirdPartyReference",
+            input::third_party_reference,
+            wire::INS_17,
+        )?;
+        let tpcid = f.check(TPCID, input::conversation_id, wire::INS_28)?;
+        let agreed = f.check("input_AgreedTC", input::agreed_tc, wire::INS_36)?;
+        if agreed != "1" {
+            return Err(wire::INS_36);
+        }
+        let first = f.check_optional("input_FirstPaymentDate", input::date, wire::INS_39)?;
+        let frequency = f.check_optional("input_Frequency", input::frequency, wire::INS_40)?;
+        let start =
+            f.check_optional("input_StartRangeOfDays", input::day_of_month, wire::INS_41)?;
+        let end = f.check_optional("input_EndRangeOfDays", input::day_of_month, wire::INS_42)?;
+        let expiry = f.check_optional("input_ExpiryDate", input::date, wire::INS_43)?;
+        input::country_of(f, call.market)?;
+        // The portal's rules between the schedule fields.
+        let ranged = matches!(frequency.as_deref(), Some("04" | "05" | "06" | "07"));
+        match frequency.as_deref() {
+            None if first.is_some() => return Err(wire::INS_39),
+            None if start.is_some() => return Err(wire::INS_41),
+            None if end.is_some() => return Err(wire::INS_42),
+            Some(_) if !ranged && start.is_some() => return Err(wire::INS_41),
+            Some(_) if !ranged && end.is_some() => return Err(wire::INS_42),
+            _ => {}
+        }
+        if let (Some(s), Some(e)) = (&start, &end)
+            && s > e
+        {
+            return Err(wire::INS_42);
+        }
+        let today = time::OffsetDateTime::now_utc().date();
+        let first = match (&frequency, first) {
+            (Some(_), None) => Some(format!(
+                "{:04}{:02}{:02}",
+                today.year(),
+                u8::from(today.month()),
+                today.day()
+            )),
+            (_, f) => f,
+        };
+        if let (Some(x), Some(fp)) = (&expiry, &first)
+            && x < fp
+        {
+            return Err(wire::INS_43);
+        }
+        Ok::<_, Code>((
+            msisdn, code, reference, tpcid, first, frequency, start, end, expiry,
+        ))
+    })();
+    let (msisdn, code, reference, tpcid, first, frequency, start, end, expiry) = match checked {
+        Ok(v) => v,
+        Err(c) => return refuse(f, c),
+    };
+    let Ok(currency) = currency(&call) else {
+        return internal(f);
+    };
+    let id = reference_id(&call.app.api_user, SCOPE_MANDATE, &reference);
+    let token = msisdn_token(&call.app.api_user, &msisdn);
+    let details = json!({
+        "market": call.market.path,
+        "thirdPartyReference": reference,
+        "msisdnToken": token,
+        "mandateId": mandate_id(&id),
+        "firstPaymentDate": first,
+        "frequency": frequency,
+        "startRangeOfDays": start,
+        "endRangeOfDays": end,
+        "expiryDate": expiry,
+    });
+    let new = NewPayment {
+        reference_id: id,
+        kind: PaymentKind::MpesaMandate,
+        product: Product::Mpesa,
+        api_user: call.app.api_user,
+        environment: call.environment.to_owned(),
+        amount: Money::from_minor(0, currency),
+        external_id: Some(tpcid.clone()),
+        party: msisdn_party(&msisdn),
+        payer_message: None,
+        payee_note: Some(reference.clone()),
+        callback_url: call.app.result_url.clone(),
+        callback_method: Some(mkoba_platform::model::CallbackMethod::Post),
+        refund_of: None,
+        details: Some(details.to_string()),
+        expires_at_ms: None,
+        short_code: Some(code),
+    };
+    let platform = &call.state.platform;
+    let conversation = id.simple().to_string();
+    let asynchronous = call.app.result_url.is_some();
+    let watch = (!asynchronous).then(|| platform.watch(id));
+    match platform.create_payment(new).await {
+        Ok(()) => {}
+        Err(CreateError::Duplicate) => {
+            return Body::of(wire::INS_10)
+                .field("output_TransactionReference", reference)
+                .field("output_ConversationID", conversation)
+                .field("output_ThirdPartyConversationID", tpcid)
+                .respond(wire::INS_10.status);
+        }
+        Err(_) => return internal(f),
+    }
+    let Some(watch) = watch else {
+        return Body::of(wire::INS_0)
+            .field("output_ConversationID", conversation)
+            .field("output_ThirdPartyConversationID", tpcid)
+            .respond(StatusCode::CREATED);
+    };
+    let payment = match platform
+        .wait_final(&id, watch, call.state.config.sync_timeout)
+        .await
+    {
+        Ok(Some(p)) => p,
+        _ => return internal(f),
+    };
+    let result = result_code(&payment);
+    let mut body = Body::of(result).field("output_TransactionReference", reference);
+    if payment.status == PaymentStatus::Successful {
+        body = body.field("output_MsisdnToken", token);
+    }
+    body = body
+        .field("output_ConversationID", conversation)
+        .field("output_ThirdPartyConversationID", tpcid);
+    if payment.status == PaymentStatus::Successful {
+        body = body.field("output_MandateID", mandate_id(&id));
+    }
+    body.respond(result.status)
+}
+
+/// The mandate a direct-debit request names, checked against its MSISDN, token and
+/// mandate id; `Err` is the code to answer.
+fn mandate_of(
+    call: &Call,
+    reference: &str,
+    msisdn: Option<&str>,
+    token: Option<&str>,
+    mandate: Option<&str>,
+    token_code: Code,
+) -> Result<Payment, Code> {
+    let id = reference_id(&call.app.api_user, SCOPE_MANDATE, reference);
+    let payment = call
+        .state
+        .platform
+        .payment(&id)
+        .map_err(|_| wire::INS_1)?
+        .filter(|p| p.kind == PaymentKind::MpesaMandate && p.api_user == call.app.api_user)
+        .ok_or(wire::INS_58)?;
+    let details = mandate_details(&payment);
+    if let (Some(m), Some(t)) = (msisdn, token)
+        && msisdn_token(&call.app.api_user, m) != t
+    {
+        return Err(wire::INS_50);
+    }
+    if let Some(m) = msisdn
+        && m != payment.party.id
+    {
+        return Err(wire::INS_50);
+    }
+    if let Some(t) = token
+        && t != detail(&details, "msisdnToken")
+    {
+        return Err(token_code);
+    }
+    if let Some(m) = mandate
+        && m != detail(&details, "mandateId")
+    {
+        return Err(wire::INS_52);
+    }
+    Ok(payment)
+}
+
+/// `POST …/directDebitPayment/`: a payment collected under an active mandate.
+pub(crate) async fn direct_debit_pay(call: Call) -> Response {
+    let f = &call.fields;
+    let checked = (|| {
+        f.require(&[
+            "input_Country",
+            "input_ServiceProviderCode",
+            "input_ThirdPartyReference",
+            TPCID,
+            "input_Amount",
+            "input_Currency",
+        ])?;
+        let token = f.check_optional("input_MsisdnToken", input::msisdn_token, wire::INS_21)?;
+        let msisdn = f.check_optional("input_CustomerMSISDN", input::msisdn, wire::INS_2051)?;
+        if token.is_none() && msisdn.is_none() {
+            return Err(wire::INS_20);
+        }
+        let code = f.check("input_ServiceProviderCode", input::short_code, wire::INS_13)?;
+        let reference = f.check(
+            "input_ThirdPartyReference",
+            input::third_party_reference,
+            wire::INS_17,
+        )?;
+        let tpcid = f.check(TPCID, input::conversation_id, wire::INS_28)?;
+        let mandate = f.check_optional("input_MandateID", input::mandate_id, wire::INS_51)?;
+        input::country_of(f, call.market)?;
+        let currency = input::currency_of(f, call.market)?;
+        let amount = input::amount(
+            f.get("input_Amount").unwrap_or_default(),
+            currency,
+            wire::INS_15,
+        )?;
+        let m = mandate_of(
+            &call,
+            &reference,
+            msisdn.as_deref(),
+            token.as_deref(),
+            mandate.as_deref(),
+            wire::INS_50,
+        )?;
+        if m.status != PaymentStatus::Successful {
+            return Err(wire::INS_58);
+        }
+        if m.short_code.as_deref() != Some(&code) {
+            return Err(wire::INS_13);
+        }
+        Ok::<_, Code>(Movement {
+            kind: PaymentKind::MpesaDirectDebit,
+            party: m.party.clone(),
+            short_code: code,
+            amount,
+            tpcid,
+            reference: Some(reference),
+            description: None,
+            refund_of: None,
+            details: json!({ "msisdnToken": detail(&mandate_details(&m), "msisdnToken") }),
+        })
+    })();
+    match checked {
+        Ok(m) => submit(&call, m, with_token).await,
+        Err(code) => refuse(&call.fields, code),
+    }
+}
+
+fn with_token(p: &Payment, body: Body) -> Body {
+    let token = detail(&mandate_details(p), "msisdnToken");
+    body.field("output_MsisdnToken", token)
+}
+
+/// `GET …/queryDirectDebit/`: a mandate's state, optionally whether the customer could pay
+/// an amount now.
+pub(crate) async fn direct_debit_query(call: Call) -> Response {
+    let f = &call.fields;
+    let checked = (|| {
+        f.require(&[
+            "input_QueryBalanceAmount",
+            "input_Country",
+            "input_ServiceProviderCode",
+            TPCID,
+            "input_ThirdPartyReference",
+            "input_Currency",
+        ])?;
+        let flag = f.check("input_QueryBalanceAmount", input::boolean, wire::INS_21)?;
+        let wants_balance = flag.eq_ignore_ascii_case("true");
+        let balance = f.get("input_BalanceAmount").map(str::to_owned);
+        if wants_balance && balance.is_none() {
+            return Err(wire::INS_55);
+        }
+        let msisdn = f.check_optional("input_CustomerMSISDN", input::msisdn, wire::INS_2051)?;
+        let token = f.check_optional("input_MsisdnToken", input::msisdn_token, wire::INS_56)?;
+        if msisdn.is_none() && token.is_none() {
+            return Err(wire::INS_57);
+        }
+        f.check("input_ServiceProviderCode", input::short_code, wire::INS_13)?;
+        let tpcid = f.check(TPCID, input::conversation_id, wire::INS_28)?;
+        let reference = f.check(
+            "input_ThirdPartyReference",
+            input::third_party_reference,
+            wire::INS_19,
+        )?;
+        let mandate = f.check_optional("input_MandateID", input::mandate_id, wire::INS_51)?;
+        input::country_of(f, call.market)?;
+        let currency = input::currency_of(f, call.market)?;
+        let balance = match (wants_balance, balance) {
+            (true, Some(b)) => Some(input::amount(&b, currency, wire::INS_54)?),
+            _ => None,
+        };
+        let m = mandate_of(
+            &call,
+            &reference,
+            msisdn.as_deref(),
+            token.as_deref(),
+            mandate.as_deref(),
+            wire::INS_56,
+        )
+        .map_err(|c| {
+            if c == wire::INS_52 {
+                c.with(500, c.desc)
+            } else {
+                c
+            }
+        })?;
+        Ok::<_, Code>((m, tpcid, reference, balance, currency))
+    })();
+    let (m, tpcid, reference, balance, currency) = match checked {
+        Ok(v) => v,
+        Err(c) => return refuse(f, c),
+    };
+    let sufficient = match balance {
+        Some(amount) => match call.state.platform.wallet(&m.party.wallet_key(), currency) {
+            Ok(Some(account)) => {
+                if account.available() >= amount.minor() {
+                    "True"
+                } else {
+                    "False"
+                }
+            }
+            // A wallet not used yet holds the opening balance.
+            Ok(None) => "True",
+            Err(_) => return internal(f),
+        },
+        None => "N/A",
+    };
+    let d = mandate_details(&m);
+    let mandate_status = match (m.status, m.reason.as_deref()) {
+        (PaymentStatus::Successful, _) => "Active",
+        (PaymentStatus::Pending, _) => "Pending",
+        (PaymentStatus::Failed, Some("TRANSACTION_CANCELED")) => "Cancelled",
+        (PaymentStatus::Failed, _) => "Inactive",
+    };
+    let fields: Vec<(&'static str, String)> = vec![
+        ("TransactionReference", reference),
+        ("SufficientBalance", sufficient.to_owned()),
+        ("MsisdnToken", detail(&d, "msisdnToken")),
+        ("MandateID", detail(&d, "mandateId")),
+        ("MandateStatus", mandate_status.to_owned()),
+        ("AccountStatus", "Active".to_owned()),
+        ("FirstPaymentDate", detail(&d, "firstPaymentDate")),
+        ("Frequency", detail(&d, "frequency")),
+        ("PaymentDayFrom", detail(&d, "startRangeOfDays")),
+        ("PaymentDayTo", detail(&d, "endRangeOfDays")),
+        ("ExpiryDate", detail(&d, "expiryDate")),
+    ];
+    if let Some(url) = call.app.result_url.clone() {
+        let conversation = Uuid::new_v4().simple().to_string();
+        let mut body = Body::default()
+            .field("input_ResponseCode", "INS-0")
+            .field("input_ResponseDesc", wire::INS_0.desc)
+            .field("input_ConversationID", conversation.clone())
+            .field("input_ThirdPartyConversationID", tpcid.clone());
+        for (k, v) in &fields {
+            body = body.field(callback::input_name(k), v.clone());
+        }
+        call.state
+            .platform
+            .queue_callback(m.reference_id, url, body.to_json());
+        return Body::default()
+            .field("output_ThirdPartyConversationID", tpcid)
+            .field("output_ConversationID", conversation)
+            .field("output_ResponseCode", "INS-0")
+            .field("output_ResponseDesc", wire::INS_0.desc)
+            .respond(StatusCode::OK);
+    }
+    let mut body = Body::of(wire::INS_0)
+        .field("output_ConversationID", m.reference_id.simple().to_string())
+        .field("output_ThirdPartyConversationID", tpcid);
+    for (k, v) in fields {
+        body = body.field(callback::output_name(k), v);
+    }
+    body.respond(StatusCode::OK)
+}
+
+/// Cancel Direct Debit answers an unknown mandate with INS-6 and its own text.
+const MANDATE_MISSING: Code = wire::INS_6.with(401, "Mandate does not exist");
+
+/// `PUT …/directDebitCancel/`.
+pub(crate) async fn direct_debit_cancel(call: Call) -> Response {
+    let f = &call.fields;
+    let checked = (|| {
+        f.require(&[
+            "input_Country",
+            "input_ServiceProviderCode",
+            "input_ThirdPartyReference",
+            TPCID,
+        ])?;
+        let token = f.check_optional("input_MsisdnToken", input::msisdn_token, wire::INS_21)?;
+        let msisdn = f.check_optional("input_CustomerMSISDN", input::msisdn, wire::INS_2051)?;
+        if token.is_none() && msisdn.is_none() {
+            return Err(wire::INS_20);
+        }
+        let code = f.check("input_ServiceProviderCode", input::short_code, wire::INS_13)?;
+        let reference = f.check(
+            "input_ThirdPartyReference",
+            input::third_party_reference,
+            wire::INS_19,
+        )?;
+        let tpcid = f.check(TPCID, input::conversation_id, wire::INS_28)?;
+        let mandate = f.check_optional("input_MandateID", input::mandate_id, wire::INS_51)?;
+        input::country_of(f, call.market)?;
+        let m = mandate_of(
+            &call,
+            &reference,
+            msisdn.as_deref(),
+            token.as_deref(),
+            mandate.as_deref(),
+            wire::INS_50,
+        )
+        .map_err(|c| {
+            if c == wire::INS_58 {
+                MANDATE_MISSING
+            } else {
+                c
+            }
+        })?;
+        if m.short_code.as_deref() != Some(&code) {
+            return Err(wire::INS_13);
+        }
+        Ok::<_, Code>((m, reference, tpcid))
+    })();
+    let (m, reference, tpcid) = match checked {
+        Ok(v) => v,
+        Err(c) => return refuse(f, c),
+    };
+    let token = detail(&mandate_details(&m), "msisdnToken");
+    match call
+        .state
+        .platform
+        .cancel(m.reference_id, call.app.api_user, PaymentKind::MpesaMandate)
+        .await
+    {
+        Ok(()) => {}
+        Err(CancelError::NotFound) => return refuse(f, MANDATE_MISSING),
+        Err(CancelError::NotCancellable) => return refuse(f, wire::INS_6),
+        Err(CancelError::Internal) => return internal(f),
+    }
+    let conversation = Uuid::new_v4().simple().to_string();
+    if let Some(url) = call.app.result_url.clone() {
+        let body = Body::default()
+            .field("input_OriginalConversationID", conversation.clone())
+            .field("input_TransactionReference", reference)
+            .field("input_MsisdnToken", token)
+            .field("input_ResultCode", "INS-0")
+            .field("input_ResultDesc", wire::INS_0.desc)
+            .field("input_ThirdPartyConversationID", tpcid.clone());
+        call.state
+            .platform
+            .queue_callback(m.reference_id, url, body.to_json());
+        return Body::of(wire::INS_0)
+            .field("output_ConversationID", conversation)
+            .field("output_ThirdPartyConversationID", tpcid)
+            .respond(StatusCode::CREATED);
+    }
+    Body::of(wire::INS_0)
+        .field("output_TransactionReference", reference)
+        .field("output_MsisdnToken", token)
+        .field("output_ConversationID", conversation)
+        .field("output_ThirdPartyConversationID", tpcid)
+        .respond(StatusCode::CREATED)
+}

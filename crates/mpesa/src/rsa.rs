@@ -1,0 +1,298 @@
+//! The platform's RSA key pair and bearer decryption.
+//!
+//! Clients send `Authorization: Bearer base64(RSA-PKCS#1-v1.5(secret))`, the secret being
+//! the API key on `getSession` and the session id afterwards, encrypted with the public key
+//! the portal publishes (base64 of the SubjectPublicKeyInfo DER, one line, no PEM armour).
+//!
+//! Decryption uses OpenSSL (≥ 3.2, built from source by the `openssl` crate's `vendored`
+//! feature) because its PKCS#1 v1.5 decryption does *implicit rejection*: a ciphertext whose
+//! padding is wrong decrypts, in constant time, to a pseudo-random message derived from the
+//! ciphertext and the private key instead of failing. No error and no timing difference tells
+//! a bad padding from a good one (the Marvin attack needs exactly that oracle), and the
+//! random message simply is not a valid API key or session. Debian's OpenSSL 3.0 and the
+//! `rsa` crate 0.9 lack this.
+//!
+//! A decryption costs milliseconds of CPU, so it runs on the blocking pool, and results are
+//! cached by the SHA-256 of the header value: a client that reuses its bearer (most SDKs
+//! encrypt the session id once) costs no RSA operation after the first request.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use openssl::encrypt::Decrypter;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::{Padding, Rsa};
+use sha2::{Digest, Sha256};
+
+/// Size of the platform key, as on the real gateway.
+pub const KEY_BITS: u32 = 4096;
+
+/// File names in the data directory.
+pub const PRIVATE_KEY_FILE: &str = "mpesa-private-key.pem";
+pub const PUBLIC_KEY_FILE: &str = "mpesa-public-key.txt";
+
+/// Most decrypted bearers remembered; the cache starts over when full.
+const CACHE_LIMIT: usize = 100_000;
+
+/// The platform key pair with its bearer cache.
+pub struct PlatformKey {
+    private: PKey<Private>,
+    public_b64: String,
+    modulus_len: usize,
+    cache: Mutex<HashMap<[u8; 32], Arc<[u8]>>>,
+}
+
+impl std::fmt::Debug for PlatformKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlatformKey")
+            .field("bits", &(self.modulus_len * 8))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A key could not be created, read or written.
+#[derive(Debug)]
+pub struct KeyError(pub String);
+
+impl std::fmt::Display for KeyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+fn key_err(what: &str) -> impl Fn(openssl::error::ErrorStack) -> KeyError + '_ {
+    move |e| KeyError(format!("{what}: {e}"))
+}
+
+impl PlatformKey {
+    /// Reads the key pair from `dir`, creating a 4096-bit one on first start (the private key
+    /// readable by the owner only) and writing the public key beside it as clients paste it.
+    pub fn load_or_create(dir: &Path) -> Result<PlatformKey, KeyError> {
+        let path = dir.join(PRIVATE_KEY_FILE);
+        let key = match std::fs::read(&path) {
+            Ok(pem) => PlatformKey::from_pem(&pem)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::info!(
+                    "creating the M-Pesa platform key pair ({KEY_BITS}-bit RSA); this takes a few seconds once"
+                );
+                let key = PlatformKey::generate()?;
+                write_private(&path, &key.private_pem()?)?;
+                key
+            }
+            Err(e) => return Err(KeyError(format!("reading {}: {e}", path.display()))),
+        };
+        let public = dir.join(PUBLIC_KEY_FILE);
+        if std::fs::read_to_string(&public).ok().as_deref()
+            != Some(&format!("{}\n", key.public_b64))
+        {
+            std::fs::write(&public, format!("{}\n", key.public_b64))
+                .map_err(|e| KeyError(format!("writing {}: {e}", public.display())))?;
+        }
+        Ok(key)
+    }
+
+    /// A fresh key pair.
+    pub fn generate() -> Result<PlatformKey, KeyError> {
+        let rsa = Rsa::generate(KEY_BITS).map_err(key_err("generating the RSA key"))?;
+        let private = PKey::from_rsa(rsa).map_err(key_err("wrapping the RSA key"))?;
+        PlatformKey::from_private(private)
+    }
+
+    /// Reads a PEM private key (PKCS#8 or PKCS#1).
+    pub fn from_pem(pem: &[u8]) -> Result<PlatformKey, KeyError> {
+        let private =
+            PKey::private_key_from_pem(pem).map_err(key_err("reading the M-Pesa private key"))?;
+        if private.rsa().is_err() {
+            return Err(KeyError(
+                "the M-Pesa private key is not an RSA key".to_owned(),
+            ));
+        }
+        PlatformKey::from_private(private)
+    }
+
+    fn from_private(private: PKey<Private>) -> Result<PlatformKey, KeyError> {
+        let der = private
+            .public_key_to_der()
+            .map_err(key_err("encoding the public key"))?;
+        Ok(PlatformKey {
+            modulus_len: private.size(),
+            public_b64: STANDARD.encode(der),
+            private,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The private key as PKCS#8 PEM.
+    pub fn private_pem(&self) -> Result<Vec<u8>, KeyError> {
+        self.private
+            .private_key_to_pem_pkcs8()
+            .map_err(key_err("encoding the private key"))
+    }
+
+    /// The public key exactly as clients expect it: base64 of the SPKI DER, one line.
+    pub fn public_key_base64(&self) -> &str {
+        &self.public_b64
+    }
+
+    /// The secret inside a bearer (the text after `Bearer `), or `None` when it is not
+    /// base64 of one ciphertext block. A ciphertext with bad padding does *not* give `None`:
+    /// it decrypts to a pseudo-random message that matches no key or session (implicit
+    /// rejection), so callers answer it exactly like a wrong secret.
+    pub fn decrypt_bearer(&self, bearer: &str) -> Option<Arc<[u8]>> {
+        let digest: [u8; 32] = Sha256::digest(bearer.as_bytes()).into();
+        if let Some(hit) = self.cache.lock().expect("bearer cache").get(&digest) {
+            return Some(hit.clone());
+        }
+        let plain: Arc<[u8]> = self.decrypt(bearer)?.into();
+        let mut cache = self.cache.lock().expect("bearer cache");
+        if cache.len() >= CACHE_LIMIT {
+            cache.clear();
+        }
+        cache.insert(digest, plain.clone());
+        Some(plain)
+    }
+
+    /// Whether the bearer's secret is already cached (no RSA operation needed).
+    pub fn is_cached(&self, bearer: &str) -> bool {
+        let digest: [u8; 32] = Sha256::digest(bearer.as_bytes()).into();
+        self.cache
+            .lock()
+            .expect("bearer cache")
+            .contains_key(&digest)
+    }
+
+    fn decrypt(&self, bearer: &str) -> Option<Vec<u8>> {
+        // Tolerate the stray whitespace some copies of the portal's samples carry.
+        let compact: String = bearer.chars().filter(|c| !c.is_whitespace()).collect();
+        let ciphertext = STANDARD.decode(compact.as_bytes()).ok()?;
+        if ciphertext.len() != self.modulus_len {
+            return None;
+        }
+        self.decrypt_block(&ciphertext)
+    }
+
+    /// PKCS#1 v1.5 decryption of one block with implicit rejection.
+    pub fn decrypt_block(&self, ciphertext: &[u8]) -> Option<Vec<u8>> {
+        let mut d = Decrypter::new(&self.private).ok()?;
+        d.set_rsa_padding(Padding::PKCS1).ok()?;
+        let mut out = vec![0u8; d.decrypt_len(ciphertext).ok()?];
+        // Errors left are a ciphertext not below the modulus, which is public knowledge.
+        let n = d.decrypt(ciphertext, &mut out).ok()?;
+        out.truncate(n);
+        Some(out)
+    }
+
+    /// Encrypts with the public key (tests, benchmarks and the CLI's own requests).
+    pub fn encrypt(&self, secret: &[u8]) -> Result<String, KeyError> {
+        let rsa = self.private.rsa().map_err(key_err("reading the RSA key"))?;
+        let mut out = vec![0u8; self.modulus_len];
+        let n = rsa
+            .public_encrypt(secret, &mut out, Padding::PKCS1)
+            .map_err(key_err("encrypting"))?;
+        out.truncate(n);
+        Ok(STANDARD.encode(out))
+    }
+}
+
+/// Writes the private key readable by the owner only, atomically.
+fn write_private(path: &Path, pem: &[u8]) -> Result<(), KeyError> {
+    let tmp: PathBuf = path.with_extension("pem.tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let io = |e: std::io::Error| KeyError(format!("writing {}: {e}", path.display()));
+    let mut f = options.open(&tmp).map_err(io)?;
+    f.write_all(pem).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test_key() -> PlatformKey {
+        // 2048 bits keeps the unit tests fast; the server uses 4096.
+        let rsa = Rsa::generate(2048).unwrap();
+        PlatformKey::from_private(PKey::from_rsa(rsa).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_bearer_decrypts_to_its_secret_and_is_cached() {
+        let key = test_key();
+        let bearer = key.encrypt(b"6bc4157dbee34d409118e0978dc6dd17").unwrap();
+        assert!(!key.is_cached(&bearer));
+        assert_eq!(
+            &*key.decrypt_bearer(&bearer).unwrap(),
+            b"6bc4157dbee34d409118e0978dc6dd17"
+        );
+        assert!(key.is_cached(&bearer));
+    }
+
+    #[test]
+    fn bad_padding_decrypts_to_a_stable_random_message_instead_of_an_error() {
+        let key = test_key();
+        // Random bytes below the modulus (top byte zero) are, with overwhelming likelihood,
+        // not PKCS#1 v1.5 padded: implicit rejection answers a message, not an error.
+        let mut block = vec![0u8; 256];
+        for (i, b) in block.iter_mut().enumerate().skip(1) {
+            *b = (i as u8).wrapping_mul(37).wrapping_add(11);
+        }
+        let first = key
+            .decrypt_block(&block)
+            .expect("implicit rejection gives a message");
+        let again = key
+            .decrypt_block(&block)
+            .expect("implicit rejection gives a message");
+        assert_eq!(
+            first, again,
+            "the synthetic message depends only on the ciphertext"
+        );
+        assert_ne!(first, b"6bc4157dbee34d409118e0978dc6dd17".to_vec());
+    }
+
+    #[test]
+    fn the_public_key_is_one_line_of_base64_spki_der() {
+        let key = test_key();
+        let b64 = key.public_key_base64();
+        assert!(b64.starts_with("MII"), "{b64}");
+        assert!(!b64.contains('\n') && !b64.contains("BEGIN"));
+        let der = STANDARD.decode(b64).unwrap();
+        assert!(PKey::public_key_from_der(&der).is_ok());
+    }
+
+    #[test]
+    fn bearers_of_the_wrong_size_are_not_decrypted() {
+        let key = test_key();
+        assert!(key.decrypt_bearer("None").is_none());
+        assert!(key.decrypt_bearer("not base64 !").is_none());
+    }
+
+    #[test]
+    fn a_created_key_is_read_back_and_the_private_file_is_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = test_key();
+        let path = dir.path().join(PRIVATE_KEY_FILE);
+        write_private(&path, &key.private_pem().unwrap()).unwrap();
+        let again = PlatformKey::load_or_create(dir.path()).unwrap();
+        assert_eq!(again.public_key_base64(), key.public_key_base64());
+        let published = std::fs::read_to_string(dir.path().join(PUBLIC_KEY_FILE)).unwrap();
+        assert_eq!(published.trim_end(), key.public_key_base64());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

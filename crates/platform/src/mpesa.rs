@@ -1,0 +1,502 @@
+//! What the M-Pesa OpenAPI needs from the platform: one application per developer (API key
+//! stored only as a hash, allowed origins, session lifetime, asynchronous result URL),
+//! stateless session ids that every node sharing the database can verify, idempotency on
+//! the client's `input_ThirdPartyConversationID`, M-Pesa transaction ids, and a way for a
+//! synchronous request to wait until its transaction is final.
+//!
+//! Sessions are 32 lower-case hex characters, the shape of the real gateway's: 4 bytes of
+//! issue time (Unix seconds), 4 bytes of the developer id and the first 8 bytes of an
+//! HMAC-SHA256 under the platform secret over both *and the hash of the application's
+//! current API key*. Renewing the API key therefore ends every session made with the old
+//! one, and no session needs a row in the database.
+
+use std::time::Duration;
+
+use rand::Rng as _;
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::engine::{Command, MpesaCommand};
+use crate::model::{ApiUser, Payment};
+use crate::{Internal, Platform, logged, now_ms, secrets};
+
+/// The `target_environment` of the API user row that owns an application's payments (so the
+/// portal's per-developer listings include them).
+pub const APP_ENVIRONMENT: &str = "mpesa";
+
+/// A session's lifetime when the application sets none (one hour).
+pub const DEFAULT_SESSION_LIFETIME_SECS: u64 = 3600;
+
+/// A developer's M-Pesa application.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MpesaApp {
+    /// The developer account (one application each).
+    pub developer_id: i64,
+    /// Owner of the application's payments and short-code accounts.
+    pub api_user: Uuid,
+    /// SHA-256 of the current API key.
+    pub api_key_hash: [u8; 32],
+    pub api_key_created_at_ms: i64,
+    /// The sandbox developer's first API key, kept so `mkoba credentials` can print it, until
+    /// it is renewed (renewed keys are shown once and never stored).
+    pub sandbox_api_key: Option<String>,
+    /// `Origin` values accepted; `*` accepts any (and none).
+    pub allowed_origins: Vec<String>,
+    pub session_lifetime_secs: u64,
+    /// Where results go in asynchronous mode; `None` is synchronous mode.
+    pub result_url: Option<String>,
+    pub created_at_ms: i64,
+}
+
+impl std::fmt::Debug for MpesaApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MpesaApp")
+            .field("developer_id", &self.developer_id)
+            .field("api_user", &self.api_user)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("session_lifetime_secs", &self.session_lifetime_secs)
+            .field("result_url", &self.result_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MpesaApp {
+    /// A new application with a fresh API key (returned beside it) and default settings.
+    pub fn new(developer_id: i64, now: i64) -> (MpesaApp, String) {
+        let key = random_api_key();
+        let app = MpesaApp {
+            developer_id,
+            api_user: Uuid::new_v4(),
+            api_key_hash: secrets::hash_key(&key),
+            api_key_created_at_ms: now,
+            sandbox_api_key: None,
+            allowed_origins: vec!["*".to_owned()],
+            session_lifetime_secs: DEFAULT_SESSION_LIFETIME_SECS,
+            result_url: None,
+            created_at_ms: now,
+        };
+        (app, key)
+    }
+
+    /// The API user row that owns the application's payments.
+    pub fn api_user_row(&self) -> ApiUser {
+        ApiUser {
+            id: self.api_user,
+            developer_id: self.developer_id,
+            provider_callback_host: String::new(),
+            target_environment: APP_ENVIRONMENT.to_owned(),
+            created_at_ms: self.created_at_ms,
+        }
+    }
+
+    /// Whether a request's `Origin` header is allowed.
+    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        self.allowed_origins.iter().any(|o| {
+            o == "*"
+                || origin.is_some_and(|v| {
+                    v.trim_end_matches('/')
+                        .eq_ignore_ascii_case(o.trim_end_matches('/'))
+                })
+        })
+    }
+}
+
+/// Settings a developer changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MpesaAppSettings {
+    pub allowed_origins: Vec<String>,
+    pub session_lifetime_secs: u64,
+    pub result_url: Option<String>,
+}
+
+/// The lowest and highest port the portal sends asynchronous results to.
+pub const RESULT_PORTS: (u16, u16) = (11000, 19000);
+
+/// Checks an asynchronous result URL against the portal's rules: `https` only, a host, an
+/// explicit port in [11000, 19000]. With `insecure` (local development) `http://` URLs on a
+/// loopback host are accepted on any port.
+pub fn check_result_url(url: &str, insecure: bool) -> Result<(), String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| "The result URL must start with https://.".to_owned())?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return Err("The result URL must not carry a user name or password.".to_owned());
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, Some(p)),
+        _ => (authority, None),
+    };
+    let bare = host.trim_matches(['[', ']']);
+    if bare.is_empty() {
+        return Err("The result URL needs a host.".to_owned());
+    }
+    let loopback = bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if insecure && loopback && (scheme == "http" || scheme == "https") {
+        return match port.map(str::parse::<u16>) {
+            None | Some(Ok(_)) => Ok(()),
+            Some(Err(_)) => Err("The port of the result URL is not a number.".to_owned()),
+        };
+    }
+    if scheme != "https" {
+        return Err(if insecure {
+            "Only https:// result URLs are allowed (http:// only on a loopback host in local-development mode).".to_owned()
+        } else {
+            "Only secure HTTP (https://) result URLs are allowed.".to_owned()
+        });
+    }
+    match port.map(str::parse::<u16>) {
+        None => Err("Give the port of the result URL explicitly: it must be between 11000 and 19000.".to_owned()),
+        Some(Ok(p)) if (RESULT_PORTS.0..=RESULT_PORTS.1).contains(&p) => Ok(()),
+        Some(_) => Err("The port of the result URL must be between 11000 and 19000; results are not sent to other ports.".to_owned()),
+    }
+}
+
+/// Why a session id was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionError {
+    /// Not one of ours (malformed, forged, or made with a renewed API key).
+    Invalid,
+    /// Ours, but not live yet (the configured activation delay).
+    NotYetActive,
+    /// Ours, past the application's session lifetime.
+    Expired,
+}
+
+/// A random 32-character API key of lower-case letters and digits, like the portal's.
+pub fn random_api_key() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..32)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// The payment id of an application's `input_ThirdPartyConversationID` (or another
+/// client reference, under its own `scope`): the same id for the same reference, so a
+/// second request with it is a duplicate by construction, without a lookup that could
+/// race. Its simple (dash-less) form is the `output_ConversationID`.
+pub fn reference_id(api_user: &Uuid, scope: &str, client_reference: &str) -> Uuid {
+    let mut h = Sha256::new();
+    h.update(b"mkoba mpesa reference v1:");
+    h.update(api_user.as_bytes());
+    h.update(scope.as_bytes());
+    h.update(b":");
+    h.update(client_reference.as_bytes());
+    let digest = h.finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Uuid::from_bytes(bytes)
+}
+
+/// An M-Pesa transaction id for a ledger transfer: 12 characters, an upper-case letter and
+/// 11 base-62 digits of a bijective scramble of the transfer id (so ids are unique and do not
+/// look consecutive), e.g. `G27DEn1DLoQ3`.
+pub fn transaction_id(transfer_id: u64) -> String {
+    const DIGITS: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    // An odd multiplier is invertible modulo 2^64; the xor is a bijection too.
+    let mut n = transfer_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5DEE_CE66_D1CE_4E5B;
+    let mut out = [0u8; 12];
+    out[0] = b'A' + (transfer_id % 26) as u8;
+    for slot in out[1..].iter_mut().rev() {
+        *slot = DIGITS[(n % 62) as usize];
+        n /= 62;
+    }
+    String::from_utf8(out.to_vec()).expect("ASCII")
+}
+
+/// A mandate's numeric id (`output_MandateID`), derived from its payment id.
+pub fn mandate_id(reference_id: &Uuid) -> String {
+    let b = reference_id.as_bytes();
+    let n = u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+    (10_000 + n % 9_999_990_000).to_string()
+}
+
+/// The `MsisdnToken` that stands for a customer's MSISDN towards one application: 22
+/// letters and digits and `==`, like the portal's `cvgwUBZ3lAO9ivwhWAFeng==`.
+pub fn msisdn_token(api_user: &Uuid, msisdn: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut h = Sha256::new();
+    h.update(b"mkoba msisdn token v1:");
+    h.update(api_user.as_bytes());
+    h.update(msisdn.as_bytes());
+    let digest = h.finalize();
+    let mut s: String = digest[..22]
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect();
+    s.push_str("==");
+    s
+}
+
+/// Parses a session id into (developer id, issue time in Unix seconds, MAC), without
+/// checking the MAC.
+fn decode_session(session: &str) -> Option<(i64, u32, [u8; 8])> {
+    let s = session.as_bytes();
+    if s.len() != 32 {
+        return None;
+    }
+    let mut bytes = [0u8; 16];
+    for (i, pair) in s.chunks(2).enumerate() {
+        let hi = (pair[0] as char).to_digit(16)?;
+        let lo = (pair[1] as char).to_digit(16)?;
+        bytes[i] = (hi * 16 + lo) as u8;
+    }
+    let issued = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    let developer = u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+    let mut mac = [0u8; 8];
+    mac.copy_from_slice(&bytes[8..]);
+    Some((i64::from(developer), issued, mac))
+}
+
+impl Platform {
+    fn session_mac(&self, app: &MpesaApp, issued: u32) -> [u8; 8] {
+        let mut data = Vec::with_capacity(40);
+        data.extend_from_slice(&issued.to_be_bytes());
+        data.extend_from_slice(&(app.developer_id as u32).to_be_bytes());
+        data.extend_from_slice(&app.api_key_hash);
+        let full = self.inner.signer.mac("mpesa session v1", &data);
+        let mut mac = [0u8; 8];
+        mac.copy_from_slice(&full[..8]);
+        mac
+    }
+
+    /// A new session id for the application (`getSession`).
+    pub fn mpesa_issue_session(&self, app: &MpesaApp) -> String {
+        let issued = (now_ms() / 1000) as u32;
+        let mut bytes = Vec::with_capacity(16);
+        bytes.extend_from_slice(&issued.to_be_bytes());
+        bytes.extend_from_slice(&(app.developer_id as u32).to_be_bytes());
+        bytes.extend_from_slice(&self.session_mac(app, issued));
+        secrets::hex(&bytes)
+    }
+
+    /// The application a session id belongs to, if it is live: issued by us for the
+    /// application's current API key, at least `activation` ago, and within the
+    /// application's session lifetime.
+    pub fn mpesa_verify_session(
+        &self,
+        session: &str,
+        activation: Duration,
+    ) -> Result<Result<MpesaApp, SessionError>, Internal> {
+        let Some((developer, issued, mac)) = decode_session(session) else {
+            return Ok(Err(SessionError::Invalid));
+        };
+        let Some(app) = self.mpesa_app(developer)? else {
+            return Ok(Err(SessionError::Invalid));
+        };
+        let expected = self.session_mac(&app, issued);
+        if expected
+            .iter()
+            .zip(mac)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            != 0
+        {
+            return Ok(Err(SessionError::Invalid));
+        }
+        let issued_ms = i64::from(issued) * 1000;
+        let now = now_ms();
+        if now < issued_ms + activation.as_millis() as i64 {
+            return Ok(Err(SessionError::NotYetActive));
+        }
+        if now >= issued_ms + (app.session_lifetime_secs as i64) * 1000 {
+            return Ok(Err(SessionError::Expired));
+        }
+        Ok(Ok(app))
+    }
+
+    /// A developer's application.
+    pub fn mpesa_app(&self, developer_id: i64) -> Result<Option<MpesaApp>, Internal> {
+        self.inner.reader.mpesa_app(developer_id).map_err(logged)
+    }
+
+    /// The application whose current API key this is.
+    pub fn mpesa_app_by_key(&self, api_key: &str) -> Result<Option<MpesaApp>, Internal> {
+        let hash = secrets::hash_key(api_key);
+        let app = self
+            .inner
+            .reader
+            .mpesa_app_by_key_hash(&hash)
+            .map_err(logged)?;
+        Ok(app.filter(|a| secrets::hashes_equal(&a.api_key_hash, &hash)))
+    }
+
+    /// Issues a new API key for the developer's application (creating the application on
+    /// first use) and returns it; the old key stops working at once.
+    pub async fn mpesa_renew_key(&self, developer_id: i64) -> Result<String, Internal> {
+        let key = random_api_key();
+        let hash = secrets::hash_key(&key);
+        self.call(
+            |reply| {
+                Command::Mpesa(MpesaCommand::RenewKey {
+                    developer_id,
+                    api_key_hash: hash,
+                    sandbox_api_key: None,
+                    reply,
+                })
+            },
+            Err(Internal),
+        )
+        .await?;
+        Ok(key)
+    }
+
+    /// Saves the application's settings (validated by the caller).
+    pub async fn mpesa_save_settings(
+        &self,
+        developer_id: i64,
+        settings: MpesaAppSettings,
+    ) -> Result<(), Internal> {
+        self.call(
+            |reply| {
+                Command::Mpesa(MpesaCommand::Settings {
+                    developer_id,
+                    settings,
+                    reply,
+                })
+            },
+            Err(Internal),
+        )
+        .await
+    }
+
+    /// A payment by its M-Pesa transaction id, whoever owns it (callers check).
+    pub fn mpesa_payment_by_transaction_id(
+        &self,
+        transaction_id: &str,
+    ) -> Result<Option<Payment>, Internal> {
+        self.inner
+            .reader
+            .payment_by_transaction_id(transaction_id)
+            .map_err(logged)
+    }
+
+    /// How much of a payment has been refunded or reversed (not counting failed ones).
+    pub fn refunded_total(&self, original: &Uuid) -> Result<i64, Internal> {
+        self.inner.reader.refunded_total(original).map_err(logged)
+    }
+
+    /// Waits until the payment is final or `timeout` passes, and returns it as stored then.
+    /// Register with [`Platform::watch`] *before* creating the payment so its settlement
+    /// cannot be missed.
+    pub async fn wait_final(
+        &self,
+        id: &Uuid,
+        watch: oneshot::Receiver<()>,
+        timeout: Duration,
+    ) -> Result<Option<Payment>, Internal> {
+        if !self.payment(id)?.is_some_and(|p| p.status.is_final()) {
+            let _ = tokio::time::timeout(timeout, watch).await;
+        }
+        self.unwatch(id);
+        self.payment(id)
+    }
+
+    /// A receiver that fires once the payment's final state is committed.
+    pub fn watch(&self, id: Uuid) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .waiters
+            .lock()
+            .expect("waiters lock")
+            .entry(id)
+            .or_default()
+            .push(tx);
+        rx
+    }
+
+    fn unwatch(&self, id: &Uuid) {
+        let mut waiters = self.inner.waiters.lock().expect("waiters lock");
+        if let Some(list) = waiters.get_mut(id) {
+            list.retain(|tx| !tx.is_closed());
+            if list.is_empty() {
+                waiters.remove(id);
+            }
+        }
+    }
+
+    /// Queues a callback that no settlement produces (the result of an asynchronous query),
+    /// delivered and recorded like every other.
+    pub fn queue_callback(&self, reference_id: Uuid, url: String, body: String) {
+        self.send(Command::QueueCallback {
+            reference_id,
+            url,
+            body,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_urls_follow_the_portal_rules() {
+        assert!(check_result_url("https://partner.example:12000/results", false).is_ok());
+        assert!(check_result_url("https://partner.example:443/results", false).is_err());
+        assert!(check_result_url("https://partner.example/results", false).is_err());
+        assert!(check_result_url("http://partner.example:12000/results", false).is_err());
+        assert!(check_result_url("http://127.0.0.1:8081/results", false).is_err());
+        assert!(check_result_url("https://user@partner.example:12000/", false).is_err());
+    }
+
+    #[test]
+    fn local_development_allows_http_on_loopback_only() {
+        assert!(check_result_url("http://127.0.0.1:8081/results", true).is_ok());
+        assert!(check_result_url("http://localhost/results", true).is_ok());
+        assert!(check_result_url("http://[::1]:9000/", true).is_ok());
+        assert!(check_result_url("http://partner.example:12000/", true).is_err());
+        assert!(check_result_url("https://partner.example:12000/", true).is_ok());
+    }
+
+    #[test]
+    fn transaction_ids_are_twelve_alphanumerics_and_distinct() {
+        let ids: std::collections::HashSet<String> = (1..50_000).map(transaction_id).collect();
+        assert_eq!(ids.len(), 49_999);
+        assert!(
+            ids.iter()
+                .all(|s| s.len() == 12 && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+        );
+    }
+
+    #[test]
+    fn references_depend_on_the_application_and_the_scope() {
+        let a = Uuid::new_v4();
+        let b = Uuid::new_v4();
+        assert_eq!(reference_id(&a, "tx", "x"), reference_id(&a, "tx", "x"));
+        assert_ne!(reference_id(&a, "tx", "x"), reference_id(&b, "tx", "x"));
+        assert_ne!(
+            reference_id(&a, "tx", "x"),
+            reference_id(&a, "mandate", "x")
+        );
+    }
+
+    #[test]
+    fn msisdn_tokens_match_the_portal_shape() {
+        let t = msisdn_token(&Uuid::new_v4(), "000000000001");
+        assert_eq!(t.len(), 24);
+        assert!(t.ends_with("=="));
+        assert!(t[..22].bytes().all(|b| b.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn api_keys_are_32_lower_case_alphanumerics() {
+        let k = random_api_key();
+        assert_eq!(k.len(), 32);
+        assert!(
+            k.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        );
+    }
+
+    #[test]
+    fn session_ids_decode_back() {
+        assert_eq!(decode_session("zz"), None);
+        let (dev, issued, _) = decode_session("0000000a00000001ffffffffffffffff").unwrap();
+        assert_eq!((dev, issued), (1, 10));
+    }
+}

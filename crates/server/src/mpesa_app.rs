@@ -1,0 +1,229 @@
+//! A developer's M-Pesa application, for the portal and for scripts.
+//!
+//! The portal's M-Pesa page reads and changes the application through [`PortalBackend`].
+//! The same operations are JSON endpoints under `/_mkoba/mpesa/` for scripts, tests and the
+//! CLI, authenticated like the other admin endpoints by one of the developer's subscription
+//! keys:
+//!
+//! * `GET /_mkoba/mpesa/application`: settings and the platform public key (and the
+//!   sandbox developer's first API key while it has not been renewed);
+//! * `PUT /_mkoba/mpesa/application`: `{"allowed_origins":[…],"session_lifetime_secs":…,
+//!   "result_url":"https://…:12000/…"|null}`, each member optional;
+//! * `POST /_mkoba/mpesa/apikey`: renews the API key and returns it, once.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use mkoba_momo::error::MomoError;
+use mkoba_mpesa::PlatformKey;
+use mkoba_platform::Platform;
+use mkoba_platform::mpesa::{MpesaApp, MpesaAppSettings, check_result_url};
+use mkoba_portal::{BoxFuture, MpesaApplication, MpesaBackend, MpesaSettings};
+use serde_json::json;
+
+/// What the portal page and the endpoints share.
+#[derive(Debug, Clone)]
+pub struct PortalBackend {
+    pub platform: Platform,
+    pub key: Arc<PlatformKey>,
+    /// Local development: `http://` result URLs on loopback.
+    pub insecure_result_urls: bool,
+}
+
+/// Why a settings change was refused, said for a person.
+fn check_settings(
+    current: Option<&MpesaApp>,
+    origins: Option<Vec<String>>,
+    lifetime: Option<u64>,
+    result_url: Option<Option<String>>,
+    insecure: bool,
+) -> Result<MpesaAppSettings, String> {
+    let origins = origins
+        .or_else(|| current.map(|a| a.allowed_origins.clone()))
+        .unwrap_or_else(|| vec!["*".to_owned()]);
+    if origins.is_empty() {
+        return Err("Give at least one allowed origin (or * for any).".to_owned());
+    }
+    for o in &origins {
+        mkoba_portal::check_origin(o).map_err(str::to_owned)?;
+    }
+    let lifetime = lifetime
+        .or_else(|| current.map(|a| a.session_lifetime_secs))
+        .unwrap_or(mkoba_platform::mpesa::DEFAULT_SESSION_LIFETIME_SECS);
+    if !(60..=30 * 86_400).contains(&lifetime) {
+        return Err(
+            "The session lifetime is a number of seconds between 60 and 2592000 (30 days)."
+                .to_owned(),
+        );
+    }
+    let result_url = match result_url {
+        Some(url) => url.filter(|u| !u.trim().is_empty()),
+        None => current.and_then(|a| a.result_url.clone()),
+    };
+    if let Some(url) = &result_url {
+        check_result_url(url, insecure)?;
+    }
+    Ok(MpesaAppSettings {
+        allowed_origins: origins,
+        session_lifetime_secs: lifetime,
+        result_url,
+    })
+}
+
+impl MpesaBackend for PortalBackend {
+    fn application(&self, developer_id: i64) -> Option<MpesaApplication> {
+        let app = self.platform.mpesa_app(developer_id).ok().flatten();
+        Some(MpesaApplication {
+            api_key_created_at_ms: app.as_ref().map(|a| a.api_key_created_at_ms),
+            public_key: self.key.public_key_base64().to_owned(),
+            session_lifetime_secs: app
+                .as_ref()
+                .map_or(mkoba_platform::mpesa::DEFAULT_SESSION_LIFETIME_SECS, |a| {
+                    a.session_lifetime_secs
+                }),
+            allowed_origins: app
+                .as_ref()
+                .map_or_else(|| vec!["*".to_owned()], |a| a.allowed_origins.clone()),
+            result_url: app.and_then(|a| a.result_url),
+        })
+    }
+
+    fn renew_api_key(&self, developer_id: i64) -> BoxFuture<'_, Option<String>> {
+        Box::pin(async move { self.platform.mpesa_renew_key(developer_id).await.ok() })
+    }
+
+    fn save_settings(
+        &self,
+        developer_id: i64,
+        settings: MpesaSettings,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let current = self
+                .platform
+                .mpesa_app(developer_id)
+                .map_err(|_| "The settings could not be read; try again.".to_owned())?;
+            let checked = check_settings(
+                current.as_ref(),
+                Some(settings.allowed_origins),
+                settings.session_lifetime_secs,
+                Some(settings.result_url),
+                self.insecure_result_urls,
+            )?;
+            self.platform
+                .mpesa_save_settings(developer_id, checked)
+                .await
+                .map_err(|_| "The settings could not be saved; try again.".to_owned())
+        })
+    }
+}
+
+/// The `/_mkoba/mpesa/` routes.
+pub fn router(backend: PortalBackend) -> Router {
+    Router::new()
+        .route("/application", get(show).put(update))
+        .route("/apikey", post(renew))
+        .with_state(backend)
+}
+
+fn developer_id(platform: &Platform, headers: &HeaderMap) -> Result<i64, MomoError> {
+    let key = mkoba_momo::validate::header(headers, "ocp-apim-subscription-key")
+        .ok_or(MomoError::MissingSubscriptionKey)?;
+    platform
+        .subscription(key)
+        .map(|s| s.developer_id)
+        .ok_or(MomoError::InvalidSubscriptionKey)
+}
+
+fn describe(backend: &PortalBackend, app: Option<&MpesaApp>) -> serde_json::Value {
+    json!({
+        "public_key": backend.key.public_key_base64(),
+        "api_key": app.and_then(|a| a.sandbox_api_key.clone()),
+        "api_key_created_at_ms": app.map(|a| a.api_key_created_at_ms),
+        "api_user": app.map(|a| a.api_user.to_string()),
+        "allowed_origins": app.map(|a| a.allowed_origins.clone()),
+        "session_lifetime_secs": app.map(|a| a.session_lifetime_secs),
+        "result_url": app.and_then(|a| a.result_url.clone()),
+        "mode": if app.is_some_and(|a| a.result_url.is_some()) { "asynchronous" } else { "synchronous" },
+    })
+}
+
+async fn show(
+    State(backend): State<PortalBackend>,
+    headers: HeaderMap,
+) -> Result<Response, MomoError> {
+    let developer = developer_id(&backend.platform, &headers)?;
+    let app = backend.platform.mpesa_app(developer)?;
+    Ok(Json(describe(&backend, app.as_ref())).into_response())
+}
+
+async fn update(
+    State(backend): State<PortalBackend>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, MomoError> {
+    let developer = developer_id(&backend.platform, &headers)?;
+    let body = mkoba_momo::validate::json_body(&body)?;
+    let origins = match body.get("allowed_origins") {
+        None => None,
+        Some(v) => Some(
+            v.as_array()
+                .and_then(|a| {
+                    a.iter()
+                        .map(|o| o.as_str().map(str::to_owned))
+                        .collect::<Option<Vec<_>>>()
+                })
+                .ok_or_else(|| MomoError::bad("allowed_origins must be an array of strings"))?,
+        ),
+    };
+    let lifetime = match body.get("session_lifetime_secs") {
+        None => None,
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or_else(|| MomoError::bad("session_lifetime_secs must be a number"))?,
+        ),
+    };
+    let result_url = match body.get("result_url") {
+        None => None,
+        Some(serde_json::Value::Null) => Some(None),
+        Some(v) => Some(Some(
+            v.as_str()
+                .ok_or_else(|| MomoError::bad("result_url must be a string or null"))?
+                .to_owned(),
+        )),
+    };
+    let current = backend.platform.mpesa_app(developer)?;
+    let settings = check_settings(
+        current.as_ref(),
+        origins,
+        lifetime,
+        result_url,
+        backend.insecure_result_urls,
+    )
+    .map_err(MomoError::bad)?;
+    backend
+        .platform
+        .mpesa_save_settings(developer, settings)
+        .await
+        .map_err(|_| MomoError::Internal)?;
+    let app = backend.platform.mpesa_app(developer)?;
+    Ok(Json(describe(&backend, app.as_ref())).into_response())
+}
+
+async fn renew(
+    State(backend): State<PortalBackend>,
+    headers: HeaderMap,
+) -> Result<Response, MomoError> {
+    let developer = developer_id(&backend.platform, &headers)?;
+    let key = backend
+        .platform
+        .mpesa_renew_key(developer)
+        .await
+        .map_err(|_| MomoError::Internal)?;
+    tracing::info!(developer.id = developer, "M-Pesa API key renewed");
+    Ok((StatusCode::CREATED, Json(json!({ "api_key": key }))).into_response())
+}
