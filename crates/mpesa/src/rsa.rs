@@ -73,19 +73,20 @@ fn key_err(what: &str) -> impl Fn(openssl::error::ErrorStack) -> KeyError + '_ {
 impl PlatformKey {
     /// Reads the key pair from `dir`, creating a 4096-bit one on first start (the private key
     /// readable by the owner only) and writing the public key beside it as clients paste it.
-    pub fn load_or_create(dir: &Path) -> Result<PlatformKey, KeyError> {
-        let path = dir.join(PRIVATE_KEY_FILE);
-        let key = match std::fs::read(&path) {
-            Ok(pem) => PlatformKey::from_pem(&pem)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                tracing::info!(
-                    "creating the M-Pesa platform key pair ({KEY_BITS}-bit RSA); this takes a few seconds once"
-                );
-                let key = PlatformKey::generate()?;
-                write_private(&path, &key.private_pem()?)?;
-                key
+    /// With `key_file` the private key is read from there instead (several nodes share one)
+    /// and must exist.
+    pub fn load_or_create(dir: &Path, key_file: Option<&Path>) -> Result<PlatformKey, KeyError> {
+        let key = match key_file {
+            Some(file) => {
+                let pem = std::fs::read(file).map_err(|e| {
+                    KeyError(format!(
+                        "reading the M-Pesa key file {}: {e}",
+                        file.display()
+                    ))
+                })?;
+                PlatformKey::from_pem(&pem)?
             }
-            Err(e) => return Err(KeyError(format!("reading {}: {e}", path.display()))),
+            None => PlatformKey::load_or_create_in(dir)?,
         };
         let public = dir.join(PUBLIC_KEY_FILE);
         if std::fs::read_to_string(&public).ok().as_deref()
@@ -95,6 +96,22 @@ impl PlatformKey {
                 .map_err(|e| KeyError(format!("writing {}: {e}", public.display())))?;
         }
         Ok(key)
+    }
+
+    fn load_or_create_in(dir: &Path) -> Result<PlatformKey, KeyError> {
+        let path = dir.join(PRIVATE_KEY_FILE);
+        match std::fs::read(&path) {
+            Ok(pem) => PlatformKey::from_pem(&pem),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::info!(
+                    "creating the M-Pesa platform key pair ({KEY_BITS}-bit RSA); this takes a few seconds once"
+                );
+                let key = PlatformKey::generate()?;
+                write_private(&path, &key.private_pem()?)?;
+                Ok(key)
+            }
+            Err(e) => Err(KeyError(format!("reading {}: {e}", path.display()))),
+        }
     }
 
     /// A fresh key pair.
@@ -284,7 +301,7 @@ mod tests {
         let key = test_key();
         let path = dir.path().join(PRIVATE_KEY_FILE);
         write_private(&path, &key.private_pem().unwrap()).unwrap();
-        let again = PlatformKey::load_or_create(dir.path()).unwrap();
+        let again = PlatformKey::load_or_create(dir.path(), None).unwrap();
         assert_eq!(again.public_key_base64(), key.public_key_base64());
         let published = std::fs::read_to_string(dir.path().join(PUBLIC_KEY_FILE)).unwrap();
         assert_eq!(published.trim_end(), key.public_key_base64());

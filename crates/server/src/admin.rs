@@ -1,4 +1,5 @@
-//! Mkoba's own JSON endpoints under `/_mkoba/`: health, a transaction with its ledger
+//! Mkoba's own JSON endpoints under `/_mkoba/`: health, a transaction (by MoMo reference id
+//! or M-Pesa conversation id) with its ledger
 //! postings and callback attempts, the ledger's balance check, and API users for any target
 //! environment (on MTN, production API users come from the partner portal, not from the
 //! sandbox provisioning API; until Mkoba's portal exists, this endpoint is that portal).
@@ -159,7 +160,11 @@ async fn transaction(
     Path(reference_id): Path<String>,
 ) -> Result<Response, MomoError> {
     let subscription = developer(&platform, &headers)?;
-    let id = mkoba_momo::validate::reference_id(&reference_id, "referenceId")?;
+    // A MoMo reference id, or an M-Pesa conversation id (the same id without dashes).
+    let id = match uuid::Uuid::try_parse(&reference_id) {
+        Ok(id) if reference_id.len() == 32 => id,
+        _ => mkoba_momo::validate::reference_id(&reference_id, "referenceId")?,
+    };
     let not_found = MomoError::Platform(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND");
     let p = platform.payment(&id)?.ok_or(not_found.clone())?;
     let owner = platform.api_user(&p.api_user)?;

@@ -70,6 +70,9 @@ pub struct ServeArgs {
     /// M-Pesa: accept http:// result URLs on loopback hosts on any port (local development) [default: false]
     #[arg(long, env = "MKOBA_MPESA_INSECURE_RESULT_URLS")]
     pub mpesa_insecure_result_urls: Option<bool>,
+    /// M-Pesa: the platform's RSA private key (PEM), shared by every node [default: DATA/mpesa-private-key.pem, created on first start]
+    #[arg(long, env = "MKOBA_MPESA_KEY_FILE")]
+    pub mpesa_key_file: Option<PathBuf>,
 }
 
 /// The TOML file: the same keys as the flags.
@@ -92,6 +95,7 @@ pub struct FileConfig {
     pub mpesa_session_activation_ms: Option<u64>,
     pub mpesa_sync_timeout_ms: Option<u64>,
     pub mpesa_insecure_result_urls: Option<bool>,
+    pub mpesa_key_file: Option<PathBuf>,
 }
 
 /// Everything the server runs with, resolved.
@@ -104,6 +108,8 @@ pub struct Settings {
     pub dispatcher: DispatcherConfig,
     pub portal: mkoba_portal::PortalConfig,
     pub mpesa: mkoba_mpesa::MpesaConfig,
+    /// The M-Pesa private key file; `None` keeps it in the data directory.
+    pub mpesa_key_file: Option<PathBuf>,
 }
 
 impl Settings {
@@ -117,6 +123,7 @@ impl Settings {
             dispatcher: DispatcherConfig::default(),
             portal: mkoba_portal::PortalConfig::default(),
             mpesa: mkoba_mpesa::MpesaConfig::default(),
+            mpesa_key_file: None,
         }
     }
 
@@ -190,6 +197,7 @@ impl Settings {
         if let Some(v) = pick!(mpesa_insecure_result_urls) {
             s.mpesa.insecure_result_urls = v;
         }
+        s.mpesa_key_file = pick!(mpesa_key_file);
         Ok(s)
     }
 }

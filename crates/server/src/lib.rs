@@ -196,12 +196,17 @@ pub fn renderer(settings: &Settings) -> CallbackRenderer {
 }
 
 /// The M-Pesa platform key pair in the data directory, created on first start.
-pub async fn platform_key(data: &Path) -> anyhow::Result<Arc<PlatformKey>> {
+pub async fn platform_key(
+    data: &Path,
+    key_file: Option<&Path>,
+) -> anyhow::Result<Arc<PlatformKey>> {
     let dir = data.to_owned();
+    let file = key_file.map(Path::to_owned);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let key = tokio::task::spawn_blocking(move || PlatformKey::load_or_create(&dir))
-        .await
-        .context("creating the M-Pesa key pair")??;
+    let key =
+        tokio::task::spawn_blocking(move || PlatformKey::load_or_create(&dir, file.as_deref()))
+            .await
+            .context("creating the M-Pesa key pair")??;
     Ok(Arc::new(key))
 }
 
@@ -209,7 +214,7 @@ pub async fn platform_key(data: &Path) -> anyhow::Result<Arc<PlatformKey>> {
 pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let (journal, reader) = mkoba_store_sqlite::open(&settings.data)
         .with_context(|| format!("opening the database in {}", settings.data.display()))?;
-    let key = platform_key(&settings.data).await?;
+    let key = platform_key(&settings.data, settings.mpesa_key_file.as_deref()).await?;
     let platform = Platform::start(
         Box::new(journal),
         Arc::new(reader),
@@ -269,7 +274,10 @@ pub fn portal_login(data: &Path) -> anyhow::Result<Option<mkoba_platform::portal
 
 /// The sandbox developer's M-Pesa credentials: `(api key while not renewed, public key)`,
 /// creating the database and the key pair on first use.
-pub fn mpesa_credentials(data: &Path) -> anyhow::Result<(Option<String>, String)> {
+pub fn mpesa_credentials(
+    data: &Path,
+    key_file: Option<&Path>,
+) -> anyhow::Result<(Option<String>, String)> {
     use mkoba_platform::store::Journal as _;
     let (mut journal, _reader) = mkoba_store_sqlite::open(data)
         .with_context(|| format!("opening the database in {}", data.display()))?;
@@ -277,7 +285,7 @@ pub fn mpesa_credentials(data: &Path) -> anyhow::Result<(Option<String>, String)
     let app = journal
         .mpesa_app(mkoba_platform::SANDBOX_DEVELOPER)
         .context("reading the M-Pesa application")?;
-    let key = PlatformKey::load_or_create(data)?;
+    let key = PlatformKey::load_or_create(data, key_file)?;
     Ok((
         app.and_then(|a| a.sandbox_api_key),
         key.public_key_base64().to_owned(),

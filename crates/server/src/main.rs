@@ -27,6 +27,9 @@ enum Command {
         /// Print JSON for scripts
         #[arg(long)]
         json: bool,
+        /// The M-Pesa private key file, when the server uses one [default: in the data directory]
+        #[arg(long, env = "MKOBA_MPESA_KEY_FILE")]
+        mpesa_key_file: Option<PathBuf>,
     },
     /// MoMo client: provision a sandbox API user, get a token, pay, disburse, refund, status, balance
     Momo(mkoba::client_cli::MomoArgs),
@@ -58,10 +61,15 @@ fn main() -> anyhow::Result<()> {
             let settings = Settings::resolve(&args)?;
             runtime()?.block_on(serve(settings))
         }
-        Command::Credentials { data, json } => {
+        Command::Credentials {
+            data,
+            json,
+            mpesa_key_file,
+        } => {
             let keys = mkoba::credentials(&data)?;
             let login = mkoba::portal_login(&data)?;
-            let (mpesa_key, public_key) = mkoba::mpesa_credentials(&data)?;
+            let (mpesa_key, public_key) =
+                mkoba::mpesa_credentials(&data, mpesa_key_file.as_deref())?;
             if json {
                 let mut out = mkoba::credentials_json(&keys);
                 if let Some(l) = &login {

@@ -55,9 +55,9 @@ fn check_settings(
     let lifetime = lifetime
         .or_else(|| current.map(|a| a.session_lifetime_secs))
         .unwrap_or(mkoba_platform::mpesa::DEFAULT_SESSION_LIFETIME_SECS);
-    if !(60..=30 * 86_400).contains(&lifetime) {
+    if !(1..=30 * 86_400).contains(&lifetime) {
         return Err(
-            "The session lifetime is a number of seconds between 60 and 2592000 (30 days)."
+            "The session lifetime is a number of seconds between 1 and 2592000 (30 days)."
                 .to_owned(),
         );
     }

@@ -108,8 +108,8 @@ fn page(
         "<form method=\"post\" action=\"/portal/mpesa/settings\" class=\"stack\">" [csrf]
         "<label for=\"origins\">Allowed origins <span class=\"hint\">(one per line, e.g. https://shop.example:8443, or *)</span></label>"
         "<textarea id=\"origins\" name=\"origins\" rows=\"3\">" {origins} "</textarea>"
-        "<label for=\"session_lifetime_secs\">Session lifetime <span class=\"hint\">(seconds, 60 to 2592000)</span></label>"
-        "<input id=\"session_lifetime_secs\" name=\"session_lifetime_secs\" type=\"number\" min=\"60\" max=\"2592000\" value=\"" {app.session_lifetime_secs} "\">"
+        "<label for=\"session_lifetime_secs\">Session lifetime <span class=\"hint\">(seconds, 1 to 2592000)</span></label>"
+        "<input id=\"session_lifetime_secs\" name=\"session_lifetime_secs\" type=\"number\" min=\"1\" max=\"2592000\" value=\"" {app.session_lifetime_secs} "\">"
         "<label for=\"result_url\">Asynchronous result URL</label>"
         "<input id=\"result_url\" name=\"result_url\" type=\"url\" placeholder=\"https://shop.example:12000/mpesa/results\" value=\"" {url} "\" aria-describedby=\"url-rules\">"
         "<div id=\"url-rules\">");
@@ -219,10 +219,10 @@ pub(crate) async fn save_settings(
     let session_lifetime_secs = match lifetime {
         "" => None,
         v => match v.parse::<u64>() {
-            Ok(n) if (60..=30 * 86_400).contains(&n) => Some(n),
+            Ok(n) if (1..=30 * 86_400).contains(&n) => Some(n),
             _ => {
                 return refuse(
-                    "The session lifetime is a number of seconds between 60 and 2592000 (30 days).",
+                    "The session lifetime is a number of seconds between 1 and 2592000 (30 days).",
                 );
             }
         },

@@ -16,6 +16,13 @@ use mkoba::{Running, Settings};
 use serde_json::Value;
 use uuid::Uuid;
 
+/// The M-Pesa platform private key the test servers use (made for the tests with
+/// `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:4096`; it protects nothing).
+pub const MPESA_TEST_KEY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/api/data/mpesa-test-key.pem"
+);
+
 /// What a client sees of a response.
 #[derive(Debug)]
 pub struct Resp {
@@ -122,6 +129,8 @@ impl TestApp {
             dir.path().join("data"),
             SocketAddr::from(([127, 0, 0, 1], 0)),
         );
+        // A fixed test key: generating a 4096-bit key per test would cost seconds each.
+        settings.mpesa_key_file = Some(MPESA_TEST_KEY.into());
         configure(&mut settings);
         let running = mkoba::start(settings).await.expect("server starts");
         let base = running.base_url();

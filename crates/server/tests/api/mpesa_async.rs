@@ -1,0 +1,402 @@
+//! M-Pesa asynchronous mode, direct debits, beneficiary names and the python-pesa client.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Sink, TestApp, run_script, wait_for};
+use crate::mpesa_support::{code, keys, tpcid};
+
+#[tokio::test]
+async fn result_urls_follow_the_portals_rules_unless_local_development_relaxes_them() {
+    let app = TestApp::spawn().await;
+    for (url, why) in [
+        ("http://partner.example:12000/results", "https"),
+        ("https://partner.example/results", "port"),
+        ("https://partner.example:8443/results", "11000"),
+        ("http://127.0.0.1:9000/results", "https"),
+    ] {
+        let r = app.mpesa_settings(json!({ "result_url": url })).await;
+        assert_eq!(r.status, 400, "{url}: {}", r.text());
+        assert!(r.text().contains(why), "{url}: {}", r.text());
+    }
+    let r = app
+        .mpesa_settings(json!({ "result_url": "https://partner.example:12000/results" }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["mode"], "asynchronous");
+    let r = app.mpesa_settings(json!({ "result_url": null })).await;
+    assert_eq!(r.json()["mode"], "synchronous");
+
+    let dev = TestApp::spawn_with(|s| s.mpesa.insecure_result_urls = true).await;
+    let r = dev
+        .mpesa_settings(json!({ "result_url": "http://127.0.0.1:9000/results" }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = dev
+        .mpesa_settings(json!({ "result_url": "http://partner.example:12000/results" }))
+        .await;
+    assert_eq!(r.status, 400, "http only on loopback: {}", r.text());
+}
+
+async fn asynchronous_app() -> (TestApp, Sink) {
+    let app = TestApp::spawn_with(|s| s.mpesa.insecure_result_urls = true).await;
+    let sink = Sink::start(200).await;
+    let r = app
+        .mpesa_settings(json!({ "result_url": sink.url("/mpesa/results") }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    (app, sink)
+}
+
+#[tokio::test]
+async fn in_asynchronous_mode_the_result_is_posted_to_the_result_url() {
+    let (app, sink) = asynchronous_app().await;
+    let m = app.mpesa().await;
+    let body = m.c2b("10", "000000000001");
+    let r = m.call("POST", "c2bPayment/singleStage/", &body).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        keys(&r),
+        [
+            "output_ResponseCode",
+            "output_ResponseDesc",
+            "output_ConversationID",
+            "output_ThirdPartyConversationID"
+        ],
+        "no transaction id in the first answer"
+    );
+    let conversation = r.json()["output_ConversationID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let got = sink.wait_for(1).await;
+    assert_eq!(got[0].method, "POST");
+    assert_eq!(got[0].path, "/mpesa/results");
+    let v: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(v["input_OriginalConversationID"], conversation);
+    assert_eq!(v["input_ResultCode"], "INS-0");
+    assert_eq!(v["input_ResultDesc"], "Request processed successfully");
+    assert_eq!(
+        v["input_ThirdPartyConversationID"],
+        body["input_ThirdPartyConversationID"]
+    );
+    let tx = v["input_TransactionID"].as_str().unwrap();
+    assert_eq!(tx.len(), 12);
+    // The attempt is recorded like every callback.
+    let t = wait_for(|| async {
+        let t = m.transaction(&conversation).await;
+        (!t["callbacks"].as_array().unwrap().is_empty()).then_some(t)
+    })
+    .await;
+    assert_eq!(t["callbacks"][0]["status_code"], 200);
+    assert_eq!(t["financial_transaction_id"], tx);
+}
+
+#[tokio::test]
+async fn an_asynchronous_failure_carries_its_code_in_the_result() {
+    let (app, sink) = asynchronous_app().await;
+    let m = app.mpesa().await;
+    let r = m
+        .call(
+            "POST",
+            "c2bPayment/singleStage/",
+            &m.c2b("10", "000000000008"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "accepted first: {}", r.text());
+    let got = sink.wait_for(1).await;
+    let v: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(v["input_ResultCode"], "INS-2006");
+    assert_eq!(v["input_ResultDesc"], "Insufficient balance");
+}
+
+#[tokio::test]
+async fn an_asynchronous_query_answers_at_once_and_posts_the_status() {
+    let (app, sink) = asynchronous_app().await;
+    let m = app.mpesa().await;
+    m.call(
+        "POST",
+        "c2bPayment/singleStage/",
+        &m.c2b("10", "000000000001"),
+    )
+    .await;
+    let result: Value = serde_json::from_str(&sink.wait_for(1).await[0].body).unwrap();
+    let tx = result["input_TransactionID"].as_str().unwrap();
+    let r = m
+        .query(
+            "queryTransactionStatus/",
+            &json!({
+                "input_QueryReference": tx,
+                "input_Country": "TZN",
+                "input_ServiceProviderCode": "000000",
+                "input_ThirdPartyConversationID": tpcid(),
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json().get("output_ResponseTransactionStatus").is_none());
+    let got = sink.wait_for(2).await;
+    let v: Value = serde_json::from_str(&got[1].body).unwrap();
+    assert_eq!(v["input_ResponseTransactionStatus"], "Completed");
+    assert_eq!(v["input_OriginalTransactionID"], tx);
+    assert_eq!(
+        v["input_OriginalConversationID"],
+        r.json()["output_ConversationID"]
+    );
+}
+
+fn mandate(reference: &str) -> Value {
+    json!({
+        "input_AgreedTC": "1",
+        "input_Country": "TZN",
+        "input_CustomerMSISDN": "000000000001",
+        "input_EndRangeOfDays": "22",
+        "input_ExpiryDate": "20991126",
+        "input_FirstPaymentDate": "20990324",
+        "input_Frequency": "06",
+        "input_ServiceProviderCode": "000000",
+        "input_StartRangeOfDays": "01",
+        "input_ThirdPartyConversationID": tpcid(),
+        "input_ThirdPartyReference": reference,
+    })
+}
+
+fn debit(reference: &str, amount: &str) -> Value {
+    json!({
+        "input_Amount": amount,
+        "input_Country": "TZN",
+        "input_Currency": "TZS",
+        "input_CustomerMSISDN": "000000000001",
+        "input_ServiceProviderCode": "000000",
+        "input_ThirdPartyConversationID": tpcid(),
+        "input_ThirdPartyReference": reference,
+    })
+}
+
+#[tokio::test]
+async fn a_direct_debit_mandate_lets_the_business_collect_until_it_is_cancelled() {
+    let app = TestApp::spawn().await;
+    let m = app.mpesa().await;
+    let r = m
+        .call("POST", "directDebitCreation/", &mandate("3333"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        keys(&r),
+        [
+            "output_ResponseCode",
+            "output_ResponseDesc",
+            "output_TransactionReference",
+            "output_MsisdnToken",
+            "output_ConversationID",
+            "output_ThirdPartyConversationID",
+            "output_MandateID"
+        ]
+    );
+    let v = r.json();
+    assert_eq!(v["output_TransactionReference"], "3333");
+    let token = v["output_MsisdnToken"].as_str().unwrap().to_owned();
+    let mandate_id = v["output_MandateID"].as_str().unwrap().to_owned();
+    assert!(token.ends_with("==") && token.len() == 24, "{token}");
+    assert!(mandate_id.bytes().all(|b| b.is_ascii_digit()));
+    assert_eq!(
+        code(
+            &m.call("POST", "directDebitCreation/", &mandate("3333"))
+                .await
+        ),
+        (409, "INS-10".to_owned())
+    );
+
+    // Collect by MSISDN, then by token with the mandate id.
+    let r = m
+        .call("POST", "directDebitPayment/", &debit("3333", "10"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["output_MsisdnToken"], token.as_str());
+    let mut by_token = debit("3333", "5");
+    by_token
+        .as_object_mut()
+        .unwrap()
+        .remove("input_CustomerMSISDN");
+    by_token["input_MsisdnToken"] = json!(token);
+    by_token["input_MandateID"] = json!(mandate_id);
+    assert_eq!(
+        m.call("POST", "directDebitPayment/", &by_token)
+            .await
+            .status,
+        201
+    );
+    let mut wrong_id = debit("3333", "5");
+    wrong_id["input_MandateID"] = json!("1");
+    assert_eq!(
+        code(&m.call("POST", "directDebitPayment/", &wrong_id).await),
+        (400, "INS-52".to_owned())
+    );
+    let mut wrong_token = debit("3333", "5");
+    wrong_token["input_MsisdnToken"] = json!("AAAAAAAAAAAAAAAAAAAAAA==");
+    assert_eq!(
+        code(&m.call("POST", "directDebitPayment/", &wrong_token).await),
+        (400, "INS-50".to_owned())
+    );
+    assert_eq!(
+        code(
+            &m.call("POST", "directDebitPayment/", &debit("9999", "5"))
+                .await
+        ),
+        (400, "INS-58".to_owned())
+    );
+
+    // Query: active, and whether the customer could pay 200 now.
+    let q = m
+        .query(
+            "queryDirectDebit/",
+            &json!({
+                "input_QueryBalanceAmount": "True",
+                "input_BalanceAmount": "200",
+                "input_Country": "TZN",
+                "input_CustomerMSISDN": "000000000001",
+                "input_ServiceProviderCode": "000000",
+                "input_ThirdPartyConversationID": tpcid(),
+                "input_ThirdPartyReference": "3333",
+                "input_Currency": "TZS",
+            }),
+        )
+        .await;
+    assert_eq!(q.status, 200, "{}", q.text());
+    let v = q.json();
+    assert_eq!(v["output_MandateStatus"], "Active");
+    assert_eq!(v["output_SufficientBalance"], "True");
+    assert_eq!(v["output_MandateID"], mandate_id.as_str());
+    assert_eq!(v["output_Frequency"], "06");
+    assert_eq!(v["output_PaymentDayFrom"], "01");
+    let q = m
+        .query(
+            "querydirectDebit/",
+            &json!({
+                "input_QueryBalanceAmount": "true",
+                "input_Country": "TZN",
+                "input_CustomerMSISDN": "000000000001",
+                "input_ServiceProviderCode": "000000",
+                "input_ThirdPartyConversationID": tpcid(),
+                "input_ThirdPartyReference": "3333",
+                "input_Currency": "TZS",
+            }),
+        )
+        .await;
+    assert_eq!(code(&q), (401, "INS-55".to_owned()));
+
+    // Cancel, then nothing more can be collected.
+    let cancel = json!({
+        "input_Country": "TZN",
+        "input_CustomerMSISDN": "000000000001",
+        "input_ServiceProviderCode": "000000",
+        "input_ThirdPartyConversationID": tpcid(),
+        "input_ThirdPartyReference": "3333",
+    });
+    let r = m.call("PUT", "directDebitCancel/", &cancel).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["output_TransactionReference"], "3333");
+    assert_eq!(
+        code(
+            &m.call("POST", "directDebitPayment/", &debit("3333", "5"))
+                .await
+        ),
+        (400, "INS-58".to_owned())
+    );
+    let mut unknown = cancel.clone();
+    unknown["input_ThirdPartyReference"] = json!("00000000000000000001");
+    let r = m.call("PUT", "directDebitCancel/", &unknown).await;
+    assert_eq!(code(&r), (401, "INS-6".to_owned()));
+    assert_eq!(r.json()["output_ResponseDesc"], "Mandate does not exist");
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn mandate_fields_are_checked_by_the_portals_rules() {
+    let app = TestApp::spawn().await;
+    let m = app.mpesa().await;
+    let session = m.session().await;
+    let cases: [(&str, Value, &str); 7] = [
+        ("input_AgreedTC", json!("0"), "INS-36"),
+        ("input_AgreedTC", json!("2"), "INS-36"),
+        ("input_Frequency", json!("09"), "INS-40"),
+        ("input_FirstPaymentDate", json!("20990231"), "INS-39"),
+        ("input_StartRangeOfDays", json!("32"), "INS-41"),
+        ("input_ExpiryDate", json!("20980101"), "INS-43"),
+        ("input_CustomerMSISDN", json!("1"), "INS-2051"),
+    ];
+    for (field, value, expected) in cases {
+        let mut body = mandate(&format!("R{}", &tpcid()[..8]));
+        body[field] = value.clone();
+        let r = m
+            .send("POST", "directDebitCreation/", &session, Some(&body))
+            .await;
+        assert_eq!(
+            code(&r),
+            (400, expected.to_owned()),
+            "{field}={value}: {}",
+            r.text()
+        );
+    }
+    // A daily mandate takes no day range.
+    let mut daily = mandate("R1");
+    daily["input_Frequency"] = json!("02");
+    let r = m
+        .send("POST", "directDebitCreation/", &session, Some(&daily))
+        .await;
+    assert_eq!(code(&r), (400, "INS-41".to_owned()));
+}
+
+#[tokio::test]
+async fn beneficiary_names_are_served_in_ghana() {
+    let app = TestApp::spawn().await;
+    let mut m = app.mpesa().await;
+    m.market = "vodafoneGHA".to_owned();
+    let fields = json!({
+        "input_CustomerMSISDN": "000000000001",
+        "input_Country": "GHA",
+        "input_ServiceProviderCode": "000000",
+        "input_ThirdPartyConversationID": tpcid(),
+        "input_KYCQueryType": "Name",
+    });
+    let r = m.query("queryBeneficiaryName/", &fields).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["output_CustomerFirstName"], "Jiazhen");
+    assert_eq!(v["output_CustomerLastName"], "Wuu");
+    let mut bad = fields.clone();
+    bad["input_KYCQueryType"] = json!("Address");
+    assert_eq!(
+        code(&m.query("queryBeneficiaryName/", &bad).await),
+        (400, "INS-32".to_owned())
+    );
+    m.market = "vodacomTZN".to_owned();
+    let mut tz = fields;
+    tz["input_Country"] = json!("TZN");
+    assert_eq!(
+        code(&m.query("queryBeneficiaryName/", &tz).await),
+        (400, "INS-997".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn the_python_pesa_client_completes_session_c2b_b2c_reversal_and_status() {
+    let app = TestApp::spawn().await;
+    let m = app.mpesa().await;
+    let run = run_script(
+        "tests/compat/python-pesa/run.sh",
+        &[
+            ("MPESA_BASE_URL", &app.base),
+            ("MPESA_API_KEY", &m.api_key),
+            ("MPESA_PUBLIC_KEY", &m.public_key_b64),
+        ],
+    )
+    .await;
+    let stdout = run.stdout;
+    assert!(
+        run.success,
+        "python-pesa flow failed:\n{stdout}\n{}",
+        run.stderr
+    );
+    assert!(stdout.contains("5 passed, 0 failed"), "{stdout}");
+    app.assert_ledger_balanced().await;
+}

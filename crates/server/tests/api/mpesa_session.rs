@@ -1,0 +1,352 @@
+//! M-Pesa credentials and sessions: the published public key, `getSession`, session
+//! lifetime and activation, API key renewal, `Origin`, and the gateway's generic answers.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::json;
+
+use crate::helpers::TestApp;
+use crate::mpesa_support::{code, keys};
+
+#[tokio::test]
+async fn the_public_key_is_published_as_one_line_of_base64_spki_der_of_4096_bits() {
+    let app = TestApp::spawn().await;
+    let m = app.mpesa().await;
+    // The same prefix as the portal's sample key: SPKI DER of a 4096-bit RSA key.
+    assert!(
+        m.public_key_b64
+            .starts_with("MIICIjANBgkqhkiG9w0BAQEFAAOCAg8A"),
+        "{}",
+        m.public_key_b64
+    );
+    assert!(!m.public_key_b64.contains(['\n', ' ', '-']));
+    assert_eq!(m.public_key.bits(), 4096);
+    assert_eq!(m.api_key.len(), 32);
+    let bearer = m.bearer(&m.api_key);
+    assert_eq!(bearer.len(), 684, "512 bytes of ciphertext in base64");
+    // The data directory holds the same key for clients to copy.
+    let published =
+        std::fs::read_to_string(app._dir.path().join("data/mpesa-public-key.txt")).unwrap();
+    assert_eq!(published.trim_end(), m.public_key_b64);
+}
+
+#[tokio::test]
+async fn get_session_returns_a_32_hex_session_usable_at_once() {
+    let app = TestApp::spawn().await;
+    let m = app.mpesa().await;
+    let r = m.get_session_with(&m.api_key).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        keys(&r),
+        [
+            "output_ResponseCode",
+            "output_ResponseDesc",
+            "output_SessionID"
+        ]
+    );
+    let v = r.json();
+    assert_eq!(v["output_ResponseCode"], "INS-0");
+    assert_eq!(v["output_ResponseDesc"], "Request processed successfully");
+    let session = v["output_SessionID"].as_str().unwrap();
+    assert_eq!(session.len(), 32);
+    assert!(
+        session
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    );
+    let paid = m
+        .send(
+            "POST",
+            "c2bPayment/singleStage/",
+            session,
+            Some(&m.c2b("10", "000000000001")),
+        )
+        .await;
+    assert_eq!(paid.status, 201, "{}", paid.text());
+}
+
+#[tokio::test]
+async fn a_wrong_key_a_bad_ciphertext_and_no_bearer_get_the_same_answer() {
+    let app = TestApp::spawn().await;
+    let m = app.mpesa().await;
+    let path = "/sandbox/ipg/v2/vodacomTZN/getSession/";
+    let wrong = format!("Bearer {}", m.bearer("aaaab09uz9f3asdcjyk7els777ihmwv8"));
+    // 512 bytes that were never PKCS#1 v1.5 padded: implicit rejection makes them decrypt
+    // to a random message, answered exactly like a wrong key.
+    let mut block = vec![0u8; 512];
+    for (i, b) in block.iter_mut().enumerate().skip(1) {
+        *b = (i as u8).wrapping_mul(97).wrapping_add(3);
+    }
+    let garbage = format!(
+        "Bearer {}",
+        base64::engine::general_purpose::STANDARD.encode(&block)
+    );
+    let mut answers = Vec::new();
+    for auth in [
+        Some(wrong.as_str()),
+        Some(garbage.as_str()),
+        Some("Bearer None"),
+        Some("Basic dXNlcjpwYXNz"),
+        None,
+    ] {
+        let mut headers = vec![("Origin", "*")];
+        if let Some(a) = auth {
+            headers.push(("Authorization", a));
+        }
+        let r = app.send("GET", path, &headers, None).await;
+        answers.push((r.status, r.text()));
+    }
+    assert_eq!(
+        answers[0].1,
+        r#"{"output_ResponseCode":"INS-989","output_ResponseDesc":"Session Creation Failed"}"#
+    );
+    for a in &answers {
+        assert_eq!(a, &answers[0], "every failure looks the same");
+    }
+    assert_eq!(answers[0].0, 400);
+}
+
+#[tokio::test]
+async fn calls_without_a_valid_session_are_refused_with_401() {
+    let app = TestApp::spawn().await;
+    let m = app.mpesa().await;
+    let body = m.c2b("10", "000000000001");
+    // The API key is not a session.
+    let r = m
+        .send("POST", "c2bPayment/singleStage/", &m.api_key, Some(&body))
+        .await;
+    assert_eq!(code(&r), (401, "INS-6".to_owned()), "{}", r.text());
+    assert_eq!(r.json()["output_ResponseDesc"], "Invalid Session ID");
+    // A forged session of the right shape.
+    let r = m
+        .send(
+            "POST",
+            "c2bPayment/singleStage/",
+            "0000000100000001ffffffffffffffff",
+            Some(&body),
+        )
+        .await;
+    assert_eq!(code(&r), (401, "INS-6".to_owned()));
+    // No bearer at all, and python-pesa's `Bearer None` after a failed session.
+    for auth in [None, Some("Bearer None")] {
+        let mut headers = vec![("Origin", "*")];
+        if let Some(a) = auth {
+            headers.push(("Authorization", a));
+        }
+        let r = app
+            .send(
+                "POST",
+                "/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/",
+                &headers,
+                Some(&body.to_string()),
+            )
+            .await;
+        assert_eq!(code(&r), (401, "INS-6".to_owned()), "{}", r.text());
+    }
+}
+
+#[tokio::test]
+async fn a_session_expires_after_the_applications_lifetime() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .mpesa_settings(json!({"session_lifetime_secs": 1}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let m = app.mpesa().await;
+    let session = m.session().await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let r = m
+        .send(
+            "POST",
+            "c2bPayment/singleStage/",
+            &session,
+            Some(&m.c2b("10", "000000000001")),
+        )
+        .await;
+    assert_eq!(code(&r), (401, "INS-6".to_owned()));
+    assert_eq!(r.json()["output_ResponseDesc"], "Session key expired");
+    // A new session works again.
+    let r = m
+        .call(
+            "POST",
+            "c2bPayment/singleStage/",
+            &m.c2b("10", "000000000001"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+}
+
+#[tokio::test]
+async fn a_configured_activation_delay_keeps_a_new_session_unusable() {
+    let app = TestApp::spawn_with(|s| s.mpesa.session_activation = Duration::from_secs(30)).await;
+    let m = app.mpesa().await;
+    let session = m.session().await;
+    let r = m
+        .send(
+            "POST",
+            "c2bPayment/singleStage/",
+            &session,
+            Some(&m.c2b("10", "000000000001")),
+        )
+        .await;
+    assert_eq!(code(&r), (401, "INS-6".to_owned()));
+    assert_eq!(
+        r.json()["output_ResponseDesc"],
+        "Session key not yet active"
+    );
+}
+
+#[tokio::test]
+async fn a_renewed_api_key_replaces_the_old_one_and_ends_its_sessions() {
+    let app = TestApp::spawn().await;
+    let m = app.mpesa().await;
+    let old_session = m.session().await;
+    let r = app
+        .send(
+            "POST",
+            "/_mkoba/mpesa/apikey",
+            &[("Ocp-Apim-Subscription-Key", app.key("collection"))],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let new_key = r.json()["api_key"].as_str().unwrap().to_owned();
+    assert_eq!(new_key.len(), 32);
+    assert_ne!(new_key, m.api_key);
+    assert_eq!(
+        code(&m.get_session_with(&m.api_key).await),
+        (400, "INS-989".to_owned())
+    );
+    let r = m
+        .send(
+            "POST",
+            "c2bPayment/singleStage/",
+            &old_session,
+            Some(&m.c2b("10", "000000000001")),
+        )
+        .await;
+    assert_eq!(code(&r), (401, "INS-6".to_owned()));
+    let r = m.get_session_with(&new_key).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // The renewed key is shown once: the application no longer reveals a key.
+    let v = app
+        .send(
+            "GET",
+            "/_mkoba/mpesa/application",
+            &[("Ocp-Apim-Subscription-Key", app.key("collection"))],
+            None,
+        )
+        .await
+        .json();
+    assert!(v["api_key"].is_null(), "{v}");
+}
+
+#[tokio::test]
+async fn the_origin_must_be_one_the_application_allows() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .mpesa_settings(json!({"allowed_origins": ["https://shop.example", "127.0.0.1"]}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let mut m = app.mpesa().await;
+    let refused = m.get_session_with(&m.api_key).await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.text(), r#"{"output_error":"Origin not allowed"}"#);
+    m.origin = "https://shop.example".to_owned();
+    let session = m.session().await;
+    m.origin = "127.0.0.1".to_owned();
+    let r = m
+        .send(
+            "POST",
+            "c2bPayment/singleStage/",
+            &session,
+            Some(&m.c2b("10", "000000000001")),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    m.origin = "https://other.example".to_owned();
+    let r = m
+        .send(
+            "POST",
+            "c2bPayment/singleStage/",
+            &session,
+            Some(&m.c2b("10", "000000000001")),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+}
+
+#[tokio::test]
+async fn every_answer_is_json_without_quotes_in_header_values() {
+    let app = TestApp::spawn().await;
+    let m = app.mpesa().await;
+    let session = m.session().await;
+    let mut responses = vec![
+        m.get_session_with("nope").await,
+        m.send(
+            "POST",
+            "c2bPayment/singleStage/",
+            &session,
+            Some(&m.c2b("10", "000000000001")),
+        )
+        .await,
+        m.send(
+            "POST",
+            "c2bPayment/singleStage/",
+            &session,
+            Some(&json!({})),
+        )
+        .await,
+        m.send("GET", "c2bPayment/singleStage/", &session, None)
+            .await,
+        m.send("POST", "noSuchApi/", &session, None).await,
+        m.send("POST", "c2bPayment/singleStage/", &session, None)
+            .await,
+    ];
+    responses.push(
+        app.send(
+            "POST",
+            "/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/",
+            &[
+                ("Authorization", "Bearer x"),
+                ("Content-Type", "application/json"),
+            ],
+            Some("{not json"),
+        )
+        .await,
+    );
+    for r in &responses {
+        assert!(
+            serde_json::from_slice::<serde_json::Value>(&r.body).is_ok_and(|v| v.is_object()),
+            "{} {}",
+            r.status,
+            r.text()
+        );
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        for (name, value) in &r.headers {
+            let v = value.to_str().unwrap_or("");
+            assert!(!v.contains(['"', '\'']), "{name}: {v}");
+        }
+    }
+    assert_eq!(responses[3].status, 405);
+    assert_eq!(responses[4].status, 404);
+    assert_eq!(code(&responses[5]), (400, "INS-20".to_owned()));
+}
+
+#[tokio::test]
+async fn an_unknown_market_is_invalid() {
+    let app = TestApp::spawn().await;
+    let mut m = app.mpesa().await;
+    let session = m.session().await;
+    m.market = "vodafoneEGY".to_owned();
+    let r = m
+        .send(
+            "POST",
+            "c2bPayment/singleStage/",
+            &session,
+            Some(&m.c2b("10", "000000000001")),
+        )
+        .await;
+    assert_eq!(code(&r), (400, "INS-998".to_owned()));
+}

@@ -1,0 +1,229 @@
+//! An M-Pesa test client: reads the sandbox application's API key and public key the way a
+//! developer would (`/_mkoba/mpesa/application`), encrypts bearers with the published key
+//! (the SDK's RSA, independent of the server's OpenSSL), and sends requests as clients do.
+
+use mkoba_sdk::mpesa::PublicKey;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{Resp, TestApp};
+
+/// The sandbox developer's M-Pesa application as a client holds it.
+pub struct Mpesa<'a> {
+    pub app: &'a TestApp,
+    pub api_key: String,
+    pub public_key_b64: String,
+    pub public_key: PublicKey,
+    pub market: String,
+    pub origin: String,
+}
+
+/// A fresh `input_ThirdPartyConversationID`.
+pub fn tpcid() -> String {
+    Uuid::new_v4().simple().to_string()
+}
+
+impl TestApp {
+    /// The sandbox application, read through the admin endpoint.
+    pub async fn mpesa(&self) -> Mpesa<'_> {
+        let r = self
+            .send(
+                "GET",
+                "/_mkoba/mpesa/application",
+                &[("Ocp-Apim-Subscription-Key", self.key("collection"))],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        let public_key_b64 = v["public_key"].as_str().unwrap().to_owned();
+        Mpesa {
+            app: self,
+            api_key: v["api_key"].as_str().unwrap().to_owned(),
+            public_key: PublicKey::from_base64(&public_key_b64).expect("published key parses"),
+            public_key_b64,
+            market: "vodacomTZN".to_owned(),
+            origin: "*".to_owned(),
+        }
+    }
+
+    /// Changes the sandbox application's settings through the admin endpoint.
+    pub async fn mpesa_settings(&self, settings: Value) -> Resp {
+        self.send(
+            "PUT",
+            "/_mkoba/mpesa/application",
+            &[("Ocp-Apim-Subscription-Key", self.key("collection"))],
+            Some(&settings.to_string()),
+        )
+        .await
+    }
+}
+
+impl Mpesa<'_> {
+    /// `base64(RSA-PKCS#1-v1.5(secret))` with the published key.
+    pub fn bearer(&self, secret: &str) -> String {
+        self.public_key.bearer(secret).expect("encrypts")
+    }
+
+    /// `getSession` with a bearer of the given secret.
+    pub async fn get_session_with(&self, secret: &str) -> Resp {
+        let auth = format!("Bearer {}", self.bearer(secret));
+        self.app
+            .send(
+                "GET",
+                &format!("/sandbox/ipg/v2/{}/getSession/", self.market),
+                &[
+                    ("Authorization", &auth),
+                    ("Origin", &self.origin),
+                    ("Content-Type", "application/json"),
+                ],
+                None,
+            )
+            .await
+    }
+
+    /// A live session id.
+    pub async fn session(&self) -> String {
+        let r = self.get_session_with(&self.api_key).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["output_SessionID"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends `body` (JSON) to `…/{api}` with a session bearer.
+    pub async fn send(&self, method: &str, api: &str, session: &str, body: Option<&Value>) -> Resp {
+        let auth = format!("Bearer {}", self.bearer(session));
+        let body = body.map(Value::to_string);
+        self.app
+            .send(
+                method,
+                &format!("/sandbox/ipg/v2/{}/{api}", self.market),
+                &[
+                    ("Authorization", &auth),
+                    ("Origin", &self.origin),
+                    ("Content-Type", "application/json"),
+                    ("Host", "openapi.m-pesa.com"),
+                ],
+                body.as_deref(),
+            )
+            .await
+    }
+
+    /// A fresh session, then one call.
+    pub async fn call(&self, method: &str, api: &str, body: &Value) -> Resp {
+        let session = self.session().await;
+        self.send(method, api, &session, Some(body)).await
+    }
+
+    /// A GET with the fields in the query string, as the official SDKs send it.
+    pub async fn query(&self, api: &str, fields: &Value) -> Resp {
+        let session = self.session().await;
+        let auth = format!("Bearer {}", self.bearer(&session));
+        let query: Vec<String> = fields
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap()))
+            .collect();
+        self.app
+            .send(
+                "GET",
+                &format!("/sandbox/ipg/v2/{}/{api}?{}", self.market, query.join("&")),
+                &[("Authorization", &auth), ("Origin", &self.origin)],
+                None,
+            )
+            .await
+    }
+
+    /// The body of a C2B single-stage payment in Tanzania.
+    pub fn c2b(&self, amount: &str, msisdn: &str) -> Value {
+        json!({
+            "input_Amount": amount,
+            "input_Country": "TZN",
+            "input_Currency": "TZS",
+            "input_CustomerMSISDN": msisdn,
+            "input_ServiceProviderCode": "000000",
+            "input_ThirdPartyConversationID": tpcid(),
+            "input_TransactionReference": "T1234C",
+            "input_PurchasedItemsDesc": "Shoes",
+        })
+    }
+
+    /// The body of a B2C payment in Tanzania.
+    pub fn b2c(&self, amount: &str, msisdn: &str) -> Value {
+        json!({
+            "input_Amount": amount,
+            "input_Country": "TZN",
+            "input_Currency": "TZS",
+            "input_CustomerMSISDN": msisdn,
+            "input_ServiceProviderCode": "000000",
+            "input_ThirdPartyConversationID": tpcid(),
+            "input_TransactionReference": "T12344C",
+            "input_PaymentItemsDesc": "Salary payment",
+        })
+    }
+
+    /// A successful C2B; returns its `output_TransactionID`.
+    pub async fn paid(&self, amount: &str, msisdn: &str) -> String {
+        let r = self
+            .call("POST", "c2bPayment/singleStage/", &self.c2b(amount, msisdn))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["output_TransactionID"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A reversal body for a transaction id.
+    pub fn reversal(&self, transaction: &str, amount: Option<&str>) -> Value {
+        let mut v = json!({
+            "input_Country": "TZN",
+            "input_TransactionID": transaction,
+            "input_ServiceProviderCode": "000000",
+            "input_ThirdPartyConversationID": tpcid(),
+        });
+        if let Some(a) = amount {
+            v["input_ReversalAmount"] = json!(a);
+        }
+        v
+    }
+
+    /// The admin view of a payment by its conversation id.
+    pub async fn transaction(&self, conversation: &str) -> Value {
+        let r = self
+            .app
+            .send(
+                "GET",
+                &format!("/_mkoba/transactions/{conversation}"),
+                &[("Ocp-Apim-Subscription-Key", self.app.key("collection"))],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()
+    }
+}
+
+/// `output_ResponseCode` and the HTTP status of a response.
+pub fn code(r: &Resp) -> (u16, String) {
+    let v = r.json();
+    (
+        r.status,
+        v["output_ResponseCode"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+/// The keys of a flat JSON object, in order.
+pub fn keys(r: &Resp) -> Vec<String> {
+    // serde_json's map is sorted; read the order from the text itself.
+    let text = r.text();
+    let mut out = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("\"output_") {
+        let tail = &rest[i + 1..];
+        let end = tail.find('"').unwrap();
+        out.push(tail[..end].to_owned());
+        rest = &tail[end..];
+    }
+    out
+}
