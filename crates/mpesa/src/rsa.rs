@@ -205,15 +205,20 @@ impl PlatformKey {
         Some(out)
     }
 
-    /// Encrypts with the public key (tests, benchmarks and the CLI's own requests).
+    /// Encrypts with the public key, in base64 (tests and benchmarks).
     pub fn encrypt(&self, secret: &[u8]) -> Result<String, KeyError> {
+        Ok(STANDARD.encode(self.encrypt_block(secret)?))
+    }
+
+    /// Encrypts with the public key: one raw ciphertext block.
+    pub fn encrypt_block(&self, secret: &[u8]) -> Result<Vec<u8>, KeyError> {
         let rsa = self.private.rsa().map_err(key_err("reading the RSA key"))?;
         let mut out = vec![0u8; self.modulus_len];
         let n = rsa
             .public_encrypt(secret, &mut out, Padding::PKCS1)
             .map_err(key_err("encrypting"))?;
         out.truncate(n);
-        Ok(STANDARD.encode(out))
+        Ok(out)
     }
 }
 

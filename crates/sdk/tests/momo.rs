@@ -35,6 +35,14 @@ impl App {
             dir.path().join("data"),
             SocketAddr::from(([127, 0, 0, 1], 0)),
         );
+        // The server's fixed M-Pesa test key: generating a 4096-bit key per test costs seconds.
+        settings.mpesa_key_file = Some(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../server/tests/api/data/mpesa-test-key.pem"
+            )
+            .into(),
+        );
         configure(&mut settings);
         let running = mkoba::start(settings).await.expect("server starts");
         App { running, _dir: dir }

@@ -284,7 +284,7 @@ const CALLBACK_GRACE: Duration = Duration::from_secs(60);
 /// Per-request timeout.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+pub(crate) type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// State shared by the workers, the callback sink and the progress printer.
 struct Shared {
@@ -544,7 +544,7 @@ async fn provision(
 }
 
 /// Sends a request and reads the whole answer.
-async fn exchange(
+pub(crate) async fn exchange(
     client: &HttpClient,
     req: Request<Full<Bytes>>,
 ) -> anyhow::Result<(StatusCode, Bytes)> {
@@ -855,7 +855,7 @@ fn round3(v: f64) -> f64 {
 }
 
 /// Nearest-rank percentiles of microsecond samples, in milliseconds.
-fn percentiles(us: &mut [u32]) -> Option<Percentiles> {
+pub(crate) fn percentiles(us: &mut [u32]) -> Option<Percentiles> {
     if us.is_empty() {
         return None;
     }

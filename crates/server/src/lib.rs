@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod bench;
+pub mod bench_mpesa;
 pub mod client_cli;
 pub mod config;
 pub mod mpesa_app;

@@ -33,6 +33,17 @@ enum Command {
     },
     /// MoMo client: provision a sandbox API user, get a token, pay, disburse, refund, status, balance
     Momo(mkoba::client_cli::MomoArgs),
+    /// Measure M-Pesa C2B throughput with fresh and with reused bearers, and this machine's RSA decryptions per second
+    BenchMpesa {
+        #[command(flatten)]
+        args: mkoba::bench_mpesa::MpesaBenchArgs,
+        /// Data directory of the server (subscription key and, for the RSA figure, the private key)
+        #[arg(long, env = "MKOBA_DATA", default_value = "./mkoba-data")]
+        data: PathBuf,
+        /// The server's M-Pesa private key file, when it uses one
+        #[arg(long, env = "MKOBA_MPESA_KEY_FILE")]
+        mpesa_key_file: Option<PathBuf>,
+    },
     /// Drive request-to-pay lifecycles against a running server and report throughput
     Bench {
         #[command(flatten)]
@@ -110,6 +121,34 @@ fn main() -> anyhow::Result<()> {
             if let Err(e) = runtime()?.block_on(mkoba::client_cli::run(args)) {
                 eprintln!("error: {e:#}");
                 std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::BenchMpesa {
+            args,
+            data,
+            mpesa_key_file,
+        } => {
+            let key = match &args.subscription_key {
+                Some(k) => k.clone(),
+                None => mkoba::credentials(&data)?
+                    .into_iter()
+                    .find(|k| k.product == Product::Collection && k.slot == KeySlot::Primary)
+                    .map(|k| k.key)
+                    .context("no collection subscription key found")?,
+            };
+            let file =
+                mpesa_key_file.unwrap_or_else(|| data.join(mkoba_mpesa::rsa::PRIVATE_KEY_FILE));
+            let private = std::fs::read(&file)
+                .ok()
+                .and_then(|pem| mkoba_mpesa::PlatformKey::from_pem(&pem).ok())
+                .map(std::sync::Arc::new);
+            let json = args.json;
+            let report = runtime()?.block_on(mkoba::bench_mpesa::run(args, key, private))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                report.print_human();
             }
             Ok(())
         }

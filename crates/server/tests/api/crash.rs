@@ -26,6 +26,7 @@ async fn start_node(data: &std::path::Path) -> Node {
         ])
         .arg(data)
         .env("MKOBA_LOG", "warn")
+        .env("MKOBA_MPESA_KEY_FILE", crate::helpers::MPESA_TEST_KEY)
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
