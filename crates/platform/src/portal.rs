@@ -519,10 +519,16 @@ impl Platform {
         Ok(())
     }
 
-    /// A developer's API users, newest first (sandbox users made through the provisioning
-    /// API included).
+    /// A developer's MoMo API users, newest first (sandbox users made through the
+    /// provisioning API included; not the row that owns the M-Pesa application's payments).
     pub fn api_users_of(&self, developer_id: i64) -> Result<Vec<ApiUser>, Internal> {
-        self.inner.reader.api_users_of(developer_id).map_err(logged)
+        let mut users = self
+            .inner
+            .reader
+            .api_users_of(developer_id)
+            .map_err(logged)?;
+        users.retain(|u| u.target_environment != crate::mpesa::APP_ENVIRONMENT);
+        Ok(users)
     }
 
     /// The API user if it belongs to the developer.
@@ -531,9 +537,9 @@ impl Platform {
         developer_id: i64,
         id: &Uuid,
     ) -> Result<Option<ApiUser>, Internal> {
-        Ok(self
-            .api_user(id)?
-            .filter(|u| u.developer_id == developer_id))
+        Ok(self.api_user(id)?.filter(|u| {
+            u.developer_id == developer_id && u.target_environment != crate::mpesa::APP_ENVIRONMENT
+        }))
     }
 
     /// An API user's keys (never the keys themselves).
