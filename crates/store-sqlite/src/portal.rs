@@ -412,7 +412,7 @@ impl PortalReader for SqliteReader {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {} FROM payments p JOIN api_users u ON u.id = p.api_user
                  WHERE u.developer_id = ?1 AND p.status = 'PENDING' AND p.party_type = 'MSISDN'
-                   AND p.kind IN ('requesttopay', 'requesttowithdraw', 'invoice', 'preapproval')
+                   AND p.kind IN ('requesttopay', 'requesttowithdraw', 'invoice', 'preapproval', 'c2b', 'mandate')
                    AND (?2 IS NULL OR p.party_id = ?2)
                  ORDER BY p.created_at_ms, p.reference_id LIMIT 1000",
                 prefixed_payment_columns()

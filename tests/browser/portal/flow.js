@@ -156,6 +156,47 @@ async function main() {
   await page.click("text=Update");
   check("a result URL outside the rules is refused", await page.isVisible("text=Only secure HTTP"));
   await shot(page, "10-mpesa");
+  // Renew the API key (the first renewal creates the application), use it with Node's own
+  // RSA (PKCS#1 v1.5 with the published key), renew again and see the old key refused.
+  await page.click("text=Renew API key");
+  const firstKey = ((await page.textContent("[data-testid=mpesa-api-key]")) || "").trim();
+  check("renewing shows a 32-character API key once", firstKey.length === 32, firstKey);
+  const publicKey = ((await page.inputValue("#public-key")) || "").trim();
+  check("the public key is one line of base64", /^MIICIjANBgkqhkiG9w0BAQEFAAOCAg8A[A-Za-z0-9+/=]+$/.test(publicKey));
+  const pem = `-----BEGIN PUBLIC KEY-----\n${publicKey.match(/.{1,64}/g).join("\n")}\n-----END PUBLIC KEY-----\n`;
+  const bearer = (secret) =>
+    require("crypto").publicEncrypt({ key: pem, padding: require("crypto").constants.RSA_PKCS1_PADDING }, Buffer.from(secret)).toString("base64");
+  const getSession = (apiKey) =>
+    api("GET", "/sandbox/ipg/v2/vodacomTZN/getSession/", { Authorization: `Bearer ${bearer(apiKey)}`, Origin: "*" });
+  const first = await getSession(firstKey);
+  check("the new key opens a session", first.status === 200, first.text);
+  const session = first.json().output_SessionID;
+  // Payer approval is on (above), so the synchronous C2B waits for the customer's "PIN":
+  // approve it on the virtual phone while the call is open.
+  const pending = api("POST", "/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/", {
+    Authorization: `Bearer ${bearer(session)}`, Origin: "*", "Content-Type": "application/json",
+  }, JSON.stringify({
+    input_Amount: "10", input_Country: "TZN", input_Currency: "TZS", input_CustomerMSISDN: "000000000001",
+    input_ServiceProviderCode: "000000", input_ThirdPartyConversationID: crypto.randomUUID().replace(/-/g, ""),
+    input_TransactionReference: "T1234C", input_PurchasedItemsDesc: "Shoes",
+  }));
+  await new Promise((r) => setTimeout(r, 500));
+  await page.goto(`${BASE}/portal/phone?msisdn=000000000001`);
+  check("the phone shows the waiting M-Pesa payment", await page.isVisible("text=c2b"));
+  await shot(page, "10-mpesa-phone");
+  await page.click('article.prompt:has-text("c2b") button.approve');
+  const c2b = await pending;
+  check("the approved M-Pesa C2B answers 201", c2b.status === 201 && c2b.json().output_ResponseCode === "INS-0", c2b.text);
+  await page.goto(`${BASE}/portal/mpesa`);
+  await page.click("text=Renew API key");
+  const secondKey = ((await page.textContent("[data-testid=mpesa-api-key]")) || "").trim();
+  check("renewing again gives another key", secondKey.length === 32 && secondKey !== firstKey);
+  const old = await getSession(firstKey);
+  check("the old key is refused", old.status === 400 && old.json().output_ResponseCode === "INS-989", old.text);
+  check("the renewed key works", (await getSession(secondKey)).status === 200);
+  await shot(page, "10-mpesa-renewed");
+  await page.goto(`${BASE}/portal/transactions?product=mpesa`);
+  check("the M-Pesa payment is in the transactions table", await page.isVisible('table.tx td:has-text("mpesa · c2b")'));
   await page.click("nav >> text=API docs");
   await page.selectOption("#api_user", apiUser);
   await page.click("text=Send request");

@@ -158,7 +158,7 @@ pub(crate) async fn show(
             continue;
         };
         let scale = 10f64.powi(currency.exponent() as i32);
-        let mut by_product: Vec<Vec<i64>> = vec![vec![0; n as usize]; 3];
+        let mut by_product: Vec<Vec<i64>> = vec![vec![0; n as usize]; Product::REPORTED.len()];
         for r in rows
             .iter()
             .filter(|r| &r.currency == code && r.status == PaymentStatus::Successful)
@@ -182,13 +182,13 @@ pub(crate) async fn show(
         let chart = chart::stacked_bars(
             &format!("value-{code}"),
             &format!("Value of successful transactions in {code} per period by product"),
-            "Stacked bars: collection, disbursement and remittance value per period.",
+            "Stacked bars: collection, disbursement, remittance and M-Pesa value per period.",
             &labels,
             &series,
             &|v| format!("{v:.0}"),
         );
         let mut t = Html::new();
-        w!(t, "<table><caption>Successful value in " {code} "</caption><thead><tr><th scope=\"col\">Period</th><th scope=\"col\" class=\"num\">Collection</th><th scope=\"col\" class=\"num\">Disbursement</th><th scope=\"col\" class=\"num\">Remittance</th></tr></thead><tbody>");
+        w!(t, "<table><caption>Successful value in " {code} "</caption><thead><tr><th scope=\"col\">Period</th><th scope=\"col\" class=\"num\">Collection</th><th scope=\"col\" class=\"num\">Disbursement</th><th scope=\"col\" class=\"num\">Remittance</th><th scope=\"col\" class=\"num\">M-Pesa</th></tr></thead><tbody>");
         for (i, l) in labels.iter().enumerate() {
             if by_product.iter().all(|p| p[i] == 0) {
                 continue;

@@ -15,6 +15,10 @@ struct Node {
 }
 
 async fn start_node(data: &std::path::Path) -> Node {
+    start_node_with(data, &[]).await
+}
+
+async fn start_node_with(data: &std::path::Path, extra: &[&str]) -> Node {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mkoba"))
         .args([
             "serve",
@@ -25,6 +29,7 @@ async fn start_node(data: &std::path::Path) -> Node {
             "--data",
         ])
         .arg(data)
+        .args(extra)
         .env("MKOBA_LOG", "warn")
         .env("MKOBA_MPESA_KEY_FILE", crate::helpers::MPESA_TEST_KEY)
         .stdout(Stdio::piped())
@@ -151,4 +156,103 @@ async fn an_accepted_request_survives_sigkill_and_settles_after_restart() {
         .await
         .json();
     assert_eq!(balance["availableBalance"], "42");
+}
+
+#[tokio::test]
+async fn an_accepted_asynchronous_mpesa_payment_survives_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let http = Http::new();
+    let sink = Sink::start(200).await;
+    let flags = ["--mpesa-insecure-result-urls", "true"];
+    let mut node = start_node_with(&data, &flags).await;
+    let admin = format!("{}/_mkoba/mpesa/application", node.base);
+    let r = http
+        .send(
+            "PUT",
+            &admin,
+            &[("Ocp-Apim-Subscription-Key", &node.key)],
+            Some(&serde_json::json!({ "result_url": sink.url("/mpesa") }).to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let app = r.json();
+    let public =
+        mkoba_sdk::mpesa::PublicKey::from_base64(app["public_key"].as_str().unwrap()).unwrap();
+    let market = format!("{}/sandbox/ipg/v2/vodacomTZN", node.base);
+    let auth = format!(
+        "Bearer {}",
+        public.bearer(app["api_key"].as_str().unwrap()).unwrap()
+    );
+    let r = http
+        .send(
+            "GET",
+            &format!("{market}/getSession/"),
+            &[("Authorization", &auth), ("Origin", "*")],
+            None,
+        )
+        .await;
+    let session = r.json()["output_SessionID"].as_str().unwrap().to_owned();
+    let bearer = format!("Bearer {}", public.bearer(&session).unwrap());
+    let tpcid = Uuid::new_v4().simple().to_string();
+    let body = serde_json::json!({
+        "input_Amount": "42",
+        "input_Country": "TZN",
+        "input_Currency": "TZS",
+        "input_CustomerMSISDN": "255700000042",
+        "input_ServiceProviderCode": "000000",
+        "input_ThirdPartyConversationID": tpcid,
+        "input_TransactionReference": "T42",
+        "input_PurchasedItemsDesc": "Shoes",
+    });
+    let r = http
+        .send(
+            "POST",
+            &format!("{market}/c2bPayment/singleStage/"),
+            &[("Authorization", &bearer), ("Origin", "*")],
+            Some(&body.to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    node.child.start_kill().unwrap();
+    node.child.wait().await.unwrap();
+    assert!(sink.all().is_empty());
+
+    // After the restart the session made before the crash still works (sessions are
+    // stateless) and the payment settles, with its result posted.
+    let node = start_node_with(&data, &flags).await;
+    let market = format!("{}/sandbox/ipg/v2/vodacomTZN", node.base);
+    let got = sink.wait_for(1).await;
+    let result: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(result["input_ResultCode"], "INS-0");
+    assert_eq!(result["input_ThirdPartyConversationID"], tpcid.as_str());
+    let query = format!(
+        "{market}/queryTransactionStatus/?input_QueryReference={tpcid}&input_Country=TZN&input_ServiceProviderCode=000000&input_ThirdPartyConversationID=q1"
+    );
+    http.send(
+        "PUT",
+        &format!("{}/_mkoba/mpesa/application", node.base),
+        &[("Ocp-Apim-Subscription-Key", &node.key)],
+        Some(r#"{"result_url":null}"#),
+    )
+    .await;
+    let r = http
+        .send(
+            "GET",
+            &query,
+            &[("Authorization", &bearer), ("Origin", "*")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["output_ResponseTransactionStatus"], "Completed");
+    assert_eq!(
+        r.json()["output_OriginalTransactionID"],
+        result["input_TransactionID"]
+    );
+    let ledger = http
+        .send("GET", &format!("{}/_mkoba/ledger", node.base), &[], None)
+        .await
+        .json();
+    assert_eq!(ledger["balanced"], true, "{ledger}");
 }
