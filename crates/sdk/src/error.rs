@@ -5,6 +5,13 @@
 //! `{"error","error_description"}` on the consent flow. [`ApiError`] folds them into one
 //! shape with the envelope kept in [`ApiError::source`], the code parsed into a
 //! [`ReasonCode`], and a [`hint`](ApiError::hint) saying how to fix the usual mistakes.
+//!
+//! M-Pesa answers in two envelopes: the `INS-*` layer's
+//! `{"output_ResponseCode","output_ResponseDesc",…}` and the gateway's own
+//! `{"output_error":"…"}` (a refused `Origin`, an unknown path). `MpesaError` (feature
+//! `mpesa`) is the same idea for them: the status, the envelope, the code parsed into an
+//! [`InsCode`](crate::mpesa::InsCode), the text, the conversation ids the answer echoed, and
+//! a hint.
 
 use std::fmt;
 use std::time::Duration;
@@ -19,6 +26,11 @@ pub enum Error {
     /// The provider answered with an error.
     #[error("{0}")]
     Api(ApiError),
+    /// The M-Pesa gateway answered with an error (an `INS-*` code other than `INS-0`, or a
+    /// gateway refusal).
+    #[cfg(feature = "mpesa")]
+    #[error("{0}")]
+    Mpesa(Box<MpesaError>),
     /// The request never got an answer (connection refused, TLS, reset, …).
     #[error("could not reach {url}: {message}")]
     Transport {
@@ -76,10 +88,27 @@ impl Error {
         self.api().map(|e| &e.code)
     }
 
+    /// The M-Pesa gateway's error, if it answered with one.
+    #[cfg(feature = "mpesa")]
+    pub fn mpesa(&self) -> Option<&MpesaError> {
+        match self {
+            Error::Mpesa(e) => Some(e.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// The M-Pesa `INS-*` code, if the gateway answered with one.
+    #[cfg(feature = "mpesa")]
+    pub fn ins_code(&self) -> Option<&InsCode> {
+        self.mpesa().and_then(|e| e.code.as_ref())
+    }
+
     /// How to fix the usual causes of this error, if known.
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Api(e) => e.hint(),
+            #[cfg(feature = "mpesa")]
+            Error::Mpesa(e) => e.hint(),
             Error::Transport { .. } => Some(
                 "check the base URL (scheme, host and port) and that the server is running"
                     .to_owned(),
@@ -109,6 +138,10 @@ pub enum ErrorSource {
     TokenEndpoint,
     /// OAuth2 (`oauth2/token/`): `{"error":"…","error_description":"…"}`.
     OAuth,
+    /// The M-Pesa `INS-*` layer: `{"output_ResponseCode":"INS-10","output_ResponseDesc":"…"}`.
+    Mpesa,
+    /// The M-Pesa gateway before the `INS-*` layer: `{"output_error":"Origin not allowed"}`.
+    MpesaGateway,
     /// A body none of the above (an HTML page from a proxy, say); `message` holds its start.
     Unknown,
 }
@@ -184,16 +217,11 @@ impl ApiError {
                 message,
             };
         }
-        let raw = String::from_utf8_lossy(body);
-        let mut end = raw.len().min(200);
-        while !raw.is_char_boundary(end) {
-            end -= 1;
-        }
         ApiError {
             status,
             source: ErrorSource::Unknown,
             code: ReasonCode::Other(format!("HTTP_{status}")),
-            message: raw[..end].trim().to_owned(),
+            message: body_start(body),
         }
     }
 
@@ -242,6 +270,16 @@ impl ApiError {
         };
         Some(s.to_owned())
     }
+}
+
+/// The first 200 bytes of a body, for messages.
+fn body_start(body: &[u8]) -> String {
+    let raw = String::from_utf8_lossy(body);
+    let mut end = raw.len().min(200);
+    while !raw.is_char_boundary(end) {
+        end -= 1;
+    }
+    raw[..end].trim().to_owned()
 }
 
 macro_rules! reason_codes {
@@ -324,6 +362,214 @@ impl fmt::Display for ReasonCode {
     }
 }
 
+#[cfg(feature = "mpesa")]
+use crate::mpesa::InsCode;
+#[cfg(feature = "mpesa")]
+pub use mpesa_error::MpesaError;
+
+#[cfg(feature = "mpesa")]
+mod mpesa_error {
+    use std::fmt;
+
+    use super::{ErrorSource, body_start};
+    use crate::mpesa::InsCode;
+
+    /// An error answered by the M-Pesa gateway.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct MpesaError {
+        /// HTTP status.
+        pub status: u16,
+        /// The envelope: [`ErrorSource::Mpesa`] (`output_ResponseCode`),
+        /// [`ErrorSource::MpesaGateway`] (`output_error`) or [`ErrorSource::Unknown`].
+        pub source: ErrorSource,
+        /// `output_ResponseCode`; `None` for gateway refusals and unknown bodies.
+        pub code: Option<InsCode>,
+        /// `output_ResponseDesc`, the gateway's `output_error`, or the start of an unknown
+        /// body.
+        pub message: String,
+        /// `output_ConversationID`, when the answer carried one.
+        pub conversation_id: Option<String>,
+        /// `output_ThirdPartyConversationID`: the request's own id, echoed.
+        pub third_party_conversation_id: Option<String>,
+        /// `output_TransactionID`, when the answer carried one (`N/A` on duplicates).
+        pub transaction_id: Option<String>,
+    }
+
+    impl fmt::Display for MpesaError {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "HTTP {}", self.status)?;
+            if let Some(code) = &self.code {
+                write!(f, " {code}")?;
+            }
+            if !self.message.is_empty() {
+                write!(f, ": {}", self.message)?;
+            }
+            Ok(())
+        }
+    }
+
+    impl MpesaError {
+        /// Reads an error body in whichever envelope it came.
+        pub fn from_body(status: u16, body: &[u8]) -> MpesaError {
+            let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+            let text = |k: &str| {
+                value.get(k).and_then(|v| match v {
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+            };
+            let ids = |mut e: MpesaError| {
+                e.conversation_id = text("output_ConversationID");
+                e.third_party_conversation_id = text("output_ThirdPartyConversationID");
+                e.transaction_id = text("output_TransactionID");
+                e
+            };
+            if let Some(code) = text("output_ResponseCode") {
+                return ids(MpesaError {
+                    status,
+                    source: ErrorSource::Mpesa,
+                    code: Some(InsCode::parse(&code)),
+                    message: text("output_ResponseDesc").unwrap_or_default(),
+                    conversation_id: None,
+                    third_party_conversation_id: None,
+                    transaction_id: None,
+                });
+            }
+            let (source, message) = match text("output_error") {
+                Some(m) => (ErrorSource::MpesaGateway, m),
+                // Some gateways answer a refused session with the description alone.
+                None => match text("output_ResponseDesc") {
+                    Some(m) => (ErrorSource::Mpesa, m),
+                    None => (ErrorSource::Unknown, body_start(body)),
+                },
+            };
+            MpesaError {
+                status,
+                source,
+                code: None,
+                message,
+                conversation_id: None,
+                third_party_conversation_id: None,
+                transaction_id: None,
+            }
+        }
+
+        /// Whether this is the `INS-10` of a reused `input_ThirdPartyConversationID`: the
+        /// earlier request with that id reached the platform.
+        pub fn is_duplicate(&self) -> bool {
+            self.code == Some(InsCode::DuplicateTransaction)
+        }
+
+        /// Whether the session was refused (expired, not yet live, unknown, or its API key
+        /// renewed): a 401 about the session, or a 401 without an `INS-*` code. A 401
+        /// `INS-6` "Transaction Failed" is the outcome of a transaction, not this.
+        pub fn is_session_refusal(&self) -> bool {
+            self.status == 401
+                && (self.code.is_none() || self.message.to_ascii_lowercase().contains("session"))
+        }
+
+        /// Whether the gateway refused the `Origin` header.
+        pub fn is_origin_refusal(&self) -> bool {
+            self.source == ErrorSource::MpesaGateway
+                && self.message.to_ascii_lowercase().contains("origin")
+        }
+
+        /// How to fix the usual causes, in words for a person.
+        pub fn hint(&self) -> Option<String> {
+            if self.is_origin_refusal() {
+                return Some(
+                    "the Origin header is not one the application allows: send one of its allowed origins (Config::origin; the portal's default is *), or add this one on the application's page".to_owned(),
+                );
+            }
+            if self.is_session_refusal() {
+                let m = self.message.to_ascii_lowercase();
+                let s = if m.contains("not yet active") {
+                    "the new session is not live yet (the real gateway takes up to 30 s): wait and try again"
+                } else if m.contains("expired") {
+                    "the session expired and so did a fresh one: make Config::session_lifetime no longer than the application's session lifetime"
+                } else {
+                    "the session was refused even after a fresh one: the API key may have been renewed (the old key's sessions end), or the session belongs to another environment"
+                };
+                return Some(s.to_owned());
+            }
+            let code = self.code.as_ref()?;
+            let s = match code {
+                InsCode::SessionCreationFailed => {
+                    "getSession refused the API key: check the application's API key (a renewed key replaces the old one) and that the public key is the platform key of this environment (sandbox and openapi have different keys)"
+                }
+                InsCode::DuplicateTransaction => {
+                    "this input_ThirdPartyConversationID was used before by this application: the earlier request reached the platform, so query its status with that id; use a new id for a new transaction"
+                }
+                InsCode::RequestTimeout => {
+                    "no final answer in time (the customer may not have answered the prompt): query the status with the ThirdPartyConversationID before trying again"
+                }
+                InsCode::InsufficientBalance => "the paying account holds less than the amount",
+                InsCode::InvalidMsisdn => {
+                    "an MSISDN is 12 to 14 digits with the country code and no + (255744553111); the sandbox's test number is 000000000001"
+                }
+                InsCode::InvalidShortcode => {
+                    "the service provider (or party) code is not this application's, or not 4 to 12 letters and digits; the sandbox's is 000000"
+                }
+                InsCode::InvalidAmount => {
+                    "the amount must be above zero with at most two decimals; a reversal may not exceed what remains of the original"
+                }
+                InsCode::InvalidTransactionReference
+                | InsCode::InvalidThirdPartyReference
+                | InsCode::InvalidThirdPartyConversationId => {
+                    "references allow letters, digits, spaces, _ and + only (no hyphens or other punctuation), within the documented length"
+                }
+                InsCode::InvalidPurchasedItemsDescription
+                | InsCode::InvalidPaymentItemsDescription => {
+                    "descriptions allow letters, digits, spaces, _ and + only (no commas, hyphens or dots), up to 256 characters"
+                }
+                InsCode::MissingParameters | InsCode::ParameterValidationFailed => {
+                    "a required field is missing or malformed"
+                }
+                InsCode::InvalidMarket => {
+                    "the country is not the market's, or the transaction is of another market"
+                }
+                InsCode::InvalidCurrency => "the currency is not the market's",
+                InsCode::ApiNotEnabled => {
+                    "this API is not enabled for this market or application (Query Beneficiary Name is served in vodafoneGHA only)"
+                }
+                InsCode::TransactionNotFound => {
+                    "no transaction of this application with that reference: use its transaction id, its conversation id or your ThirdPartyConversationID"
+                }
+                InsCode::InvalidTransactionId => {
+                    "unknown transaction id: reverse a successful payment by its output_TransactionID"
+                }
+                InsCode::NotYourTransaction => {
+                    "the transaction belongs to another application or service provider code"
+                }
+                InsCode::NoActiveMandate => {
+                    "no active mandate with this ThirdPartyReference (never created, not confirmed, or cancelled)"
+                }
+                InsCode::MsisdnTokenMismatch | InsCode::InvalidMsisdnToken => {
+                    "the MSISDN token is not the mandate's (or not this MSISDN's)"
+                }
+                InsCode::MandateReferenceMismatch | InsCode::InvalidMandateId => {
+                    "the mandate id is not the one created for this ThirdPartyReference"
+                }
+                InsCode::OutsideUsageTime => {
+                    "the application may use this API only at certain times of day"
+                }
+                InsCode::TransactionFailed => {
+                    "the transaction failed: query its status for the outcome"
+                }
+                InsCode::InternalError => {
+                    "the platform failed: try again later (stray spaces in fields have caused this too)"
+                }
+                c if c.is_limit_breached() => {
+                    "a limit of the application was reached: limits count per session, so a new session may clear it"
+                }
+                _ => return None,
+            };
+            Some(s.to_owned())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,5 +613,50 @@ mod tests {
         );
         assert_eq!(ReasonCode::parse("EXPIRED"), ReasonCode::Expired);
         assert_eq!(ReasonCode::Expired.to_string(), "EXPIRED");
+    }
+
+    #[cfg(feature = "mpesa")]
+    #[test]
+    fn mpesa_envelopes_are_read_with_their_codes_and_ids() {
+        let e = MpesaError::from_body(
+            409,
+            br#"{"output_ResponseCode":"INS-10","output_ResponseDesc":"Duplicate Transaction","output_TransactionID":"N/A","output_ConversationID":"c","output_ThirdPartyConversationID":"t"}"#,
+        );
+        assert_eq!(e.source, ErrorSource::Mpesa);
+        assert!(e.is_duplicate());
+        assert_eq!(e.third_party_conversation_id.as_deref(), Some("t"));
+        assert_eq!(e.to_string(), "HTTP 409 INS-10: Duplicate Transaction");
+        let e = MpesaError::from_body(403, br#"{"output_error":"Origin not allowed"}"#);
+        assert_eq!(
+            (e.source, e.code.clone()),
+            (ErrorSource::MpesaGateway, None)
+        );
+        assert!(e.is_origin_refusal());
+        assert!(e.hint().unwrap().contains("Origin"));
+        let e = MpesaError::from_body(502, b"<html>Bad Gateway</html>");
+        assert_eq!(e.source, ErrorSource::Unknown);
+        assert_eq!(e.message, "<html>Bad Gateway</html>");
+    }
+
+    #[cfg(feature = "mpesa")]
+    #[test]
+    fn only_session_401s_count_as_session_refusals() {
+        let expired = MpesaError::from_body(
+            401,
+            br#"{"output_ResponseCode":"INS-6","output_ResponseDesc":"Session key expired"}"#,
+        );
+        assert!(expired.is_session_refusal());
+        let bare = MpesaError::from_body(401, br#"{"output_ResponseDesc":"Session key expired"}"#);
+        assert!(bare.is_session_refusal());
+        let failed = MpesaError::from_body(
+            401,
+            br#"{"output_ResponseCode":"INS-6","output_ResponseDesc":"Transaction Failed"}"#,
+        );
+        assert!(!failed.is_session_refusal());
+        let token = MpesaError::from_body(
+            401,
+            br#"{"output_ResponseCode":"INS-56","output_ResponseDesc":"Invalid MSISDNToken Used"}"#,
+        );
+        assert!(!token.is_session_refusal());
     }
 }

@@ -1,25 +1,30 @@
 //! # mkoba-sdk
 //!
-//! A Rust client for the **MTN MoMo Open API** that works unchanged against MTN's real hosts
-//! (`https://sandbox.momodeveloper.mtn.com` by default, `https://proxy.momoapi.mtn.com` in
-//! production) and against [Mkoba](https://example.invalid/mkoba), the self-hosted platform
-//! that speaks the same API: pointing at Mkoba is one base-URL change.
+//! A Rust client for the **MTN MoMo Open API** and the **Vodacom M-Pesa OpenAPI v2** that
+//! works unchanged against the real hosts (MTN's `https://sandbox.momodeveloper.mtn.com` and
+//! `https://proxy.momoapi.mtn.com`; M-Pesa's `https://openapi.m-pesa.com`) and against
+//! [Mkoba](https://example.invalid/mkoba), the self-hosted platform that speaks both:
+//! pointing at Mkoba is one base-URL change.
 //!
 //! * [`momo`]: a client per product ([`momo::Collection`], [`momo::Disbursement`],
 //!   [`momo::Remittance`]) with a typed method for every operation, sandbox provisioning
 //!   ([`momo::Provisioning`]), tokens cached and shared across tasks, generated reference
 //!   ids, [`momo::wait_for_final_status`] and callback parsing ([`momo::parse_callback`]).
-//! * Errors are typed ([`Error`], [`ApiError`]) and carry the provider's reason code
-//!   ([`ReasonCode`]) and message, plus a [`hint`](Error::hint) on how to fix the usual
-//!   mistakes (wrong key, wrong environment, callback host mismatch).
+//! * `mpesa` (feature `mpesa`, on by default): a client per market (`mpesa::Client`) with
+//!   a typed method for every operation (C2B, B2C, B2B, reversals, status and beneficiary
+//!   queries, direct debits), sessions fetched once, shared and replaced before they end or
+//!   after a 401, generated `input_ThirdPartyConversationID`s, amounts as integer minor
+//!   units (`mpesa::Amount`), `INS-*` codes as `mpesa::InsCode`, and the asynchronous
+//!   result parsed and acknowledged (`mpesa::parse_result`).
+//! * Errors are typed ([`Error`], [`ApiError`], and `MpesaError` for M-Pesa) and carry the
+//!   provider's code ([`ReasonCode`], `mpesa::InsCode`) and message, plus a
+//!   [`hint`](Error::hint) on how to fix the usual mistakes (wrong key, wrong environment,
+//!   callback host mismatch, an origin not allowed, a reused conversation id).
 //! * Wire types are the shared [`types`] crate (`mkoba-api-types`), the same the server
 //!   uses.
 //! * HTTP is hyper 1 with a pooled client ([`Transport`]); `https://` through rustls (ring,
 //!   Mozilla roots) with the default `rustls` feature. No blocking calls: every operation
 //!   is `async` and needs a Tokio runtime.
-//!
-//! The M-Pesa OpenAPI client will live beside [`momo`] in `mpesa`, which so far holds the
-//! bearer encryption (feature `mpesa`, on by default).
 //!
 //! ```no_run
 //! # async fn demo() -> mkoba_sdk::Result<()> {
@@ -55,6 +60,8 @@ pub mod momo;
 pub mod mpesa;
 mod transport;
 
+#[cfg(feature = "mpesa")]
+pub use error::MpesaError;
 pub use error::{ApiError, Error, ErrorSource, ReasonCode, Result};
 pub use mkoba_api_types as types;
 pub use transport::{DEFAULT_TIMEOUT, Transport};

@@ -260,7 +260,7 @@ impl Call {
 }
 
 /// `application/x-www-form-urlencoded` encoding of one component.
-fn form_encode(s: &str) -> String {
+pub(crate) fn form_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {

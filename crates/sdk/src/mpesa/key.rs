@@ -1,23 +1,10 @@
-//! The Vodacom M-Pesa OpenAPI: for now, the bearer encryption every call needs.
+//! The bearer encryption every M-Pesa call needs.
 //!
 //! M-Pesa authenticates with `Authorization: Bearer base64(RSA-PKCS#1-v1.5(secret))`: the
 //! secret is the API key on `getSession` and the session id afterwards, encrypted with the
 //! platform's public key as the portal publishes it (base64 of an X.509
 //! SubjectPublicKeyInfo DER structure, `MIICIjANBgkq…`, 4096 bits). The padding is random,
 //! so the same secret gives a different bearer on every call.
-//!
-//! ```no_run
-//! use mkoba_sdk::mpesa::PublicKey;
-//!
-//! # fn demo(published_key: &str) -> mkoba_sdk::Result<()> {
-//! let key = PublicKey::from_base64(published_key)?;
-//! let bearer = key.bearer("6bc4157dbee34d409118e0978dc6dd17")?;
-//! assert_eq!(bearer.len(), 684); // 512 bytes of ciphertext for a 4096-bit key
-//! # Ok(()) }
-//! ```
-//!
-//! The client per market (sessions, typed operations, INS codes) comes with Mkoba's M-Pesa
-//! dialect.
 //!
 //! Encryption uses the `rsa` crate. Its known weakness (RUSTSEC-2023-0071, timing of
 //! *decryption* with a private key) does not concern a client, which only encrypts with a
