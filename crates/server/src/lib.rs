@@ -9,6 +9,7 @@ pub mod bench_mpesa;
 pub mod client_cli;
 pub mod config;
 pub mod mpesa_app;
+pub mod mpesa_cli;
 
 use std::net::SocketAddr;
 use std::path::Path;

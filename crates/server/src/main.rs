@@ -33,6 +33,8 @@ enum Command {
     },
     /// MoMo client: provision a sandbox API user, get a token, pay, disburse, refund, status, balance
     Momo(mkoba::client_cli::MomoArgs),
+    /// M-Pesa client: create a session, pay (C2B), pay out (B2C), reverse, read a status, show the credentials
+    Mpesa(mkoba::mpesa_cli::MpesaArgs),
     /// Measure M-Pesa C2B throughput with fresh and with reused bearers, and this machine's RSA decryptions per second
     BenchMpesa {
         #[command(flatten)]
@@ -124,6 +126,7 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Mpesa(args) => mkoba::mpesa_cli::main(args),
         Command::BenchMpesa {
             args,
             data,

@@ -9,6 +9,7 @@ mod crash;
 mod environments;
 mod helpers;
 mod mpesa_async;
+mod mpesa_cli;
 mod mpesa_ops;
 mod mpesa_session;
 mod mpesa_support;

@@ -1,0 +1,535 @@
+//! `mkoba mpesa …`: M-Pesa client subcommands for a developer at a terminal, built on
+//! `mkoba-sdk`'s M-Pesa client. They talk to any M-Pesa OpenAPI v2 gateway: a local Mkoba
+//! by default, the real one with `--url https://openapi.m-pesa.com`.
+//!
+//! Credentials come from flags, then the environment (`MPESA_API_KEY`, `MPESA_PUBLIC_KEY`),
+//! then a local Mkoba's data directory (`--data`, with `--mpesa-key-file` when the server
+//! uses one). Output is for people, or JSON with `--json` (the gateway's `output_*`
+//! fields); errors say what was wrong and how to fix it, and exit with status 1. A
+//! transaction the gateway refuses (`INS-2006`, insufficient balance, say) is such an
+//! error: M-Pesa answers the outcome as the call's result code.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, anyhow, bail};
+use mkoba_sdk::mpesa::{
+    Amount, B2cPayment, C2bPayment, Client, Config, Environment, InsCode, Market, PaymentResponse,
+    Request, Reversal, TransactionStatusQuery,
+};
+use serde_json::json;
+
+/// Options every `mkoba mpesa` subcommand takes.
+#[derive(Clone, clap::Args)]
+pub struct MpesaClientArgs {
+    /// Base URL of the M-Pesa OpenAPI (a local Mkoba, or https://openapi.m-pesa.com)
+    #[arg(
+        long,
+        env = "MKOBA_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub url: String,
+    /// sandbox, or openapi (production)
+    #[arg(
+        long,
+        env = "MPESA_ENVIRONMENT",
+        default_value = "sandbox",
+        global = true
+    )]
+    pub environment: Environment,
+    /// vodacomTZN, vodafoneGHA, vodacomLES, vodacomDRC or vodacomMOZ (or TZN, GHA, …)
+    #[arg(
+        long,
+        env = "MPESA_MARKET",
+        default_value = "vodacomTZN",
+        global = true
+    )]
+    pub market: Market,
+    /// The application's API key [default: read from --data]
+    #[arg(long, env = "MPESA_API_KEY", hide_env_values = true, global = true)]
+    pub api_key: Option<String>,
+    /// The environment's platform public key, base64 as the portal shows it [default: read
+    /// from --data]
+    #[arg(long, env = "MPESA_PUBLIC_KEY", hide_env_values = true, global = true)]
+    pub public_key: Option<String>,
+    /// The Origin header: one of the application's allowed origins
+    #[arg(long, env = "MPESA_ORIGIN", default_value = "*", global = true)]
+    pub origin: String,
+    /// Data directory of a local Mkoba, to read the API key and public key from
+    #[arg(
+        long,
+        env = "MKOBA_DATA",
+        default_value = "./mkoba-data",
+        global = true
+    )]
+    pub data: PathBuf,
+    /// The local Mkoba's M-Pesa private key file, when it uses one [default: in --data]
+    #[arg(long, env = "MKOBA_MPESA_KEY_FILE", global = true)]
+    pub mpesa_key_file: Option<PathBuf>,
+    /// Print JSON for scripts
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+impl std::fmt::Debug for MpesaClientArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MpesaClientArgs")
+            .field("url", &self.url)
+            .field("environment", &self.environment)
+            .field("market", &self.market)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("public_key", &self.public_key.as_ref().map(|_| "<given>"))
+            .field("origin", &self.origin)
+            .field("data", &self.data)
+            .field("mpesa_key_file", &self.mpesa_key_file)
+            .field("json", &self.json)
+            .finish()
+    }
+}
+
+/// `mkoba mpesa …`
+#[derive(Debug, clap::Args)]
+pub struct MpesaArgs {
+    #[command(flatten)]
+    client: MpesaClientArgs,
+    #[command(subcommand)]
+    command: MpesaCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum MpesaCommand {
+    /// Create a session (getSession) and print its id
+    Session,
+    /// A customer pays a business (C2B single stage; synchronous unless the application has a result URL)
+    C2b {
+        #[command(flatten)]
+        payment: PaymentArgs,
+    },
+    /// The business pays a customer (B2C)
+    B2c {
+        #[command(flatten)]
+        payment: PaymentArgs,
+    },
+    /// Reverse a transaction: all of it, or --amount of it
+    Reversal {
+        /// The transaction id (output_TransactionID) of the payment to reverse
+        transaction_id: String,
+        /// Reverse only this much, in major units ("4", "2.50")
+        #[arg(long)]
+        amount: Option<Amount>,
+        /// input_ServiceProviderCode of the payment
+        #[arg(long, default_value = "000000")]
+        service_provider_code: String,
+        /// input_ThirdPartyConversationID [default: a new one]
+        #[arg(long)]
+        conversation_id: Option<String>,
+    },
+    /// The status of a transaction, by its transaction id, conversation id or your ThirdPartyConversationID
+    Status {
+        /// The transaction id, conversation id or ThirdPartyConversationID
+        reference: String,
+        /// input_ServiceProviderCode
+        #[arg(long, default_value = "000000")]
+        service_provider_code: String,
+    },
+    /// Print the API key and public key these commands use (from flags, environment or --data)
+    Credentials {
+        /// Print one `export MPESA_API_KEY=… MPESA_PUBLIC_KEY=…` line for the shell
+        #[arg(long)]
+        export: bool,
+    },
+}
+
+/// What the payment commands share.
+#[derive(Debug, Clone, clap::Args)]
+struct PaymentArgs {
+    /// Amount in major units ("10", "10.50"), at most two decimals
+    #[arg(long)]
+    amount: Amount,
+    /// The customer's MSISDN: 12 to 14 digits with the country code, no + (the sandbox's
+    /// test number is 000000000001; 000000000008 has no money)
+    #[arg(long)]
+    msisdn: String,
+    /// input_ServiceProviderCode: the business (the sandbox's is 000000)
+    #[arg(long, default_value = "000000")]
+    service_provider_code: String,
+    /// input_TransactionReference: 1 to 20 letters, digits or spaces
+    #[arg(long, default_value = "mkoba cli")]
+    reference: String,
+    /// The description: letters, digits and spaces only
+    #[arg(long, default_value = "Payment")]
+    description: String,
+    /// input_ThirdPartyConversationID [default: a new one]
+    #[arg(long)]
+    conversation_id: Option<String>,
+}
+
+/// Runs `mkoba mpesa …` for the binary: a failure prints what went wrong and how to fix
+/// it, without a backtrace, and exits with status 1.
+pub fn main(args: MpesaArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(run(args));
+    drop(runtime);
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// Runs a `mkoba mpesa` command.
+pub async fn run(args: MpesaArgs) -> anyhow::Result<()> {
+    let c = &args.client;
+    let creds = credentials(c).await?;
+    match args.command {
+        MpesaCommand::Credentials { export } => print_credentials(c, &creds, export),
+        MpesaCommand::Session => session(c, &client(c, &creds)?).await,
+        MpesaCommand::C2b { payment } => pay(c, &client(c, &creds)?, Direction::C2b, payment).await,
+        MpesaCommand::B2c { payment } => pay(c, &client(c, &creds)?, Direction::B2c, payment).await,
+        MpesaCommand::Reversal {
+            transaction_id,
+            amount,
+            service_provider_code,
+            conversation_id,
+        } => {
+            let r = Reversal {
+                transaction_id,
+                service_provider_code,
+                amount,
+            };
+            reverse(c, &client(c, &creds)?, r, conversation_id).await
+        }
+        MpesaCommand::Status {
+            reference,
+            service_provider_code,
+        } => status(c, &client(c, &creds)?, reference, service_provider_code).await,
+    }
+}
+
+// ---- credentials ------------------------------------------------------------------------------
+
+/// The API key and public key, and where they came from.
+struct Credentials {
+    api_key: String,
+    public_key: String,
+    source: String,
+}
+
+/// Flags and environment first; what is missing from the local data directory.
+async fn credentials(c: &MpesaClientArgs) -> anyhow::Result<Credentials> {
+    let given = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+    let (api_key, public_key) = (given(&c.api_key), given(&c.public_key));
+    if let (Some(api_key), Some(public_key)) = (&api_key, &public_key) {
+        return Ok(Credentials {
+            api_key: api_key.clone(),
+            public_key: public_key.clone(),
+            source: "flags or environment".to_owned(),
+        });
+    }
+    if !c.data.is_dir() {
+        bail!(
+            "no M-Pesa credentials: pass --api-key and --public-key (or set MPESA_API_KEY and MPESA_PUBLIC_KEY; \
+             the portal's M-Pesa page shows both), or --data with the data directory of a local Mkoba ({} does not exist)",
+            c.data.display()
+        );
+    }
+    // Without a key file the server keeps its key in the data directory; never make one
+    // here, which would not be the server's.
+    if c.mpesa_key_file.is_none() && !c.data.join(mkoba_mpesa::rsa::PRIVATE_KEY_FILE).exists() {
+        bail!(
+            "{} holds no M-Pesa key ({}): if the server runs with --mpesa-key-file, pass the same file with \
+             --mpesa-key-file or MKOBA_MPESA_KEY_FILE; or pass --public-key (MPESA_PUBLIC_KEY)",
+            c.data.display(),
+            mkoba_mpesa::rsa::PRIVATE_KEY_FILE
+        );
+    }
+    let data = c.data.clone();
+    let key_file = c.mpesa_key_file.clone();
+    let (local_key, local_public) =
+        tokio::task::spawn_blocking(move || crate::mpesa_credentials(&data, key_file.as_deref()))
+            .await
+            .context("reading the local M-Pesa credentials")?
+            .with_context(|| format!("reading the M-Pesa credentials in {}", c.data.display()))?;
+    let api_key = match api_key {
+        Some(k) => k,
+        None => local_key.ok_or_else(|| {
+            anyhow!(
+                "the API key of the sandbox application in {} was renewed, and a renewed key is shown only once \
+                 (on the portal's M-Pesa page): pass --api-key or set MPESA_API_KEY",
+                c.data.display()
+            )
+        })?,
+    };
+    Ok(Credentials {
+        api_key,
+        public_key: public_key.unwrap_or(local_public),
+        source: c.data.display().to_string(),
+    })
+}
+
+fn client(c: &MpesaClientArgs, creds: &Credentials) -> anyhow::Result<Client> {
+    let config = Config::new(c.market, &creds.api_key, &creds.public_key)
+        .base_url(&c.url)
+        .environment(c.environment)
+        .origin(&c.origin);
+    Client::new(config).map_err(|e| explain(c, e, "configuring the M-Pesa client"))
+}
+
+fn print_credentials(c: &MpesaClientArgs, creds: &Credentials, export: bool) -> anyhow::Result<()> {
+    if export {
+        println!(
+            "export MPESA_API_KEY='{}' MPESA_PUBLIC_KEY='{}'",
+            creds.api_key, creds.public_key
+        );
+        return Ok(());
+    }
+    if c.json {
+        return print_json(&json!({
+            "api_key": creds.api_key,
+            "public_key": creds.public_key,
+            "source": creds.source,
+        }));
+    }
+    println!("API key     {}", creds.api_key);
+    println!("public key  {}", creds.public_key);
+    println!("from        {}", creds.source);
+    Ok(())
+}
+
+// ---- errors and output ------------------------------------------------------------------------
+
+/// An SDK error, with how to fix it in terms of this command's flags.
+fn explain(c: &MpesaClientArgs, e: mkoba_sdk::Error, doing: &str) -> anyhow::Error {
+    explain_with(c, e, doing, None)
+}
+
+/// [`explain`], with one more line after the hint.
+fn explain_with(
+    c: &MpesaClientArgs,
+    e: mkoba_sdk::Error,
+    doing: &str,
+    last: Option<String>,
+) -> anyhow::Error {
+    let mpesa = e.mpesa();
+    let hint = if let mkoba_sdk::Error::Transport { .. } = e {
+        Some(format!(
+            "is the server running (`mkoba serve`)? Point at it with --url or MKOBA_URL (now {})",
+            c.url
+        ))
+    } else if let mkoba_sdk::Error::Config(message) = &e {
+        Some(if message.contains("public key") {
+            "check --public-key / MPESA_PUBLIC_KEY: the platform key of the environment, base64 exactly as the portal shows it (`mkoba mpesa credentials` prints a local server's)".to_owned()
+        } else if message.contains("API key") {
+            "pass --api-key or set MPESA_API_KEY (the portal's M-Pesa page shows it)".to_owned()
+        } else if message.contains("base URL") {
+            format!("check --url / MKOBA_URL (now {})", c.url)
+        } else if message.contains("origin") {
+            "check --origin / MPESA_ORIGIN".to_owned()
+        } else {
+            "check the values given on the command line".to_owned()
+        })
+    } else if e.ins_code() == Some(&InsCode::SessionCreationFailed) {
+        Some(format!(
+            "the API key or the public key is wrong: check --api-key / MPESA_API_KEY (the portal's M-Pesa page; \
+             a renewed key replaces the old one) and --public-key / MPESA_PUBLIC_KEY (the platform key of the {} \
+             environment; `mkoba mpesa credentials` prints a local server's)",
+            c.environment
+        ))
+    } else if mpesa.is_some_and(|m| m.is_origin_refusal()) {
+        Some(format!(
+            "the application does not allow Origin {:?}: pass --origin (or MPESA_ORIGIN) with one of its allowed \
+             origins, or add this one on the portal's M-Pesa page",
+            c.origin
+        ))
+    } else if let Some(m) = mpesa.filter(|m| m.is_session_refusal()) {
+        let text = m.message.to_ascii_lowercase();
+        Some(if text.contains("not yet active") {
+            "new sessions do not work at once on this gateway (up to 30 s on the real one): wait a little and run the command again".to_owned()
+        } else if text.contains("expired") {
+            "the session expired as soon as it was made: the application's session lifetime is very short; raise it on the portal's M-Pesa page".to_owned()
+        } else {
+            "the session was refused: the API key may just have been renewed (check --api-key), or the public key is another environment's".to_owned()
+        })
+    } else {
+        e.hint()
+    };
+    let mut text = format!("{doing}: {e}");
+    if let Some(hint) = hint {
+        text.push_str(&format!("\n  how to fix: {hint}"));
+    }
+    if let Some(last) = last {
+        text.push_str(&format!("\n  {last}"));
+    }
+    anyhow!(text)
+}
+
+/// Pretty JSON; a struct keeps its field order (the gateway's `output_*` order).
+fn print_json<T: serde::Serialize + ?Sized>(v: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// Sends a transaction request; on failure says which ThirdPartyConversationID it had, and
+/// when the outcome is unknown how to look it up.
+async fn transact<'a, T: serde::de::DeserializeOwned + Send + 'a>(
+    c: &MpesaClientArgs,
+    request: Request<'a, T>,
+    conversation_id: Option<String>,
+    doing: &str,
+) -> anyhow::Result<T> {
+    let request = match conversation_id {
+        Some(id) => request.third_party_conversation_id(id),
+        None => request,
+    };
+    let id = request.id().to_owned();
+    request.await.map_err(|e| {
+        let unknown = matches!(
+            e,
+            mkoba_sdk::Error::Transport { .. } | mkoba_sdk::Error::Timeout { .. }
+        ) || e.ins_code() == Some(&InsCode::RequestTimeout);
+        let last = if unknown {
+            format!(
+                "ThirdPartyConversationID {id}: the outcome is not known yet; check with `mkoba mpesa status {id}`"
+            )
+        } else {
+            format!("ThirdPartyConversationID {id}")
+        };
+        explain_with(c, e, doing, Some(last))
+    })
+}
+
+// ---- commands ---------------------------------------------------------------------------------
+
+async fn session(c: &MpesaClientArgs, client: &Client) -> anyhow::Result<()> {
+    let id = client
+        .create_session()
+        .await
+        .map_err(|e| explain(c, e, "creating a session"))?;
+    if c.json {
+        return print_json(&json!({
+            "session_id": id,
+            "market": client.market().path(),
+            "environment": client.environment().as_str(),
+            "url": c.url,
+        }));
+    }
+    println!("{id}");
+    eprintln!(
+        "session of {}; it lasts the application's session lifetime",
+        client.describe()
+    );
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    C2b,
+    B2c,
+}
+
+async fn pay(
+    c: &MpesaClientArgs,
+    client: &Client,
+    direction: Direction,
+    p: PaymentArgs,
+) -> anyhow::Result<()> {
+    let currency = client.market().currency();
+    let (what, request) = match direction {
+        Direction::C2b => (
+            format!("C2B {} {currency} from {}", p.amount, p.msisdn),
+            client.c2b(&C2bPayment {
+                amount: p.amount,
+                customer_msisdn: p.msisdn.clone(),
+                service_provider_code: p.service_provider_code.clone(),
+                transaction_reference: p.reference.clone(),
+                purchased_items_desc: p.description.clone(),
+            }),
+        ),
+        Direction::B2c => (
+            format!("B2C {} {currency} to {}", p.amount, p.msisdn),
+            client.b2c(&B2cPayment {
+                amount: p.amount,
+                customer_msisdn: p.msisdn.clone(),
+                service_provider_code: p.service_provider_code.clone(),
+                transaction_reference: p.reference.clone(),
+                payment_items_desc: p.description.clone(),
+            }),
+        ),
+    };
+    let doing = format!("{what} failed");
+    let paid = transact(c, request, p.conversation_id, &doing).await?;
+    report_payment(c, &what, &paid)
+}
+
+/// Prints a payment's answer (human: the outcome and its ids; JSON: the `output_*` body).
+fn report_payment(c: &MpesaClientArgs, what: &str, paid: &PaymentResponse) -> anyhow::Result<()> {
+    if c.json {
+        return print_json(paid);
+    }
+    println!("{what}: {} {}", paid.response_code, paid.response_desc);
+    match &paid.transaction_id {
+        Some(tx) => println!("  transaction      {tx}"),
+        None => println!(
+            "  accepted: the application is asynchronous, the result goes to its result URL"
+        ),
+    }
+    println!("  conversation     {}", paid.conversation_id);
+    println!("  your id          {}", paid.third_party_conversation_id);
+    Ok(())
+}
+
+async fn reverse(
+    c: &MpesaClientArgs,
+    client: &Client,
+    r: Reversal,
+    conversation_id: Option<String>,
+) -> anyhow::Result<()> {
+    let what = match r.amount {
+        Some(a) => format!(
+            "reversal of {a} {} of {}",
+            client.market().currency(),
+            r.transaction_id
+        ),
+        None => format!("reversal of {}", r.transaction_id),
+    };
+    let doing = format!("the {what} failed");
+    let reversed = transact(c, client.reversal(&r), conversation_id, &doing).await?;
+    report_payment(c, &what, &reversed)
+}
+
+async fn status(
+    c: &MpesaClientArgs,
+    client: &Client,
+    reference: String,
+    service_provider_code: String,
+) -> anyhow::Result<()> {
+    let query = TransactionStatusQuery {
+        query_reference: reference.clone(),
+        service_provider_code,
+    };
+    let s = client
+        .query_transaction_status(&query)
+        .await
+        .map_err(|e| explain(c, e, &format!("reading the status of {reference}")))?;
+    if c.json {
+        return print_json(&s);
+    }
+    match &s.transaction_status {
+        Some(status) => {
+            let reversed = match s.is_reversed() {
+                Some(true) => ", reversed",
+                _ => "",
+            };
+            println!("{reference}: {status}{reversed}");
+            if let Some(tx) = &s.original_transaction_id {
+                println!("  transaction      {tx}");
+            }
+        }
+        None => println!(
+            "{reference}: asked; the application is asynchronous, the status goes to its result URL"
+        ),
+    }
+    Ok(())
+}

@@ -1,0 +1,336 @@
+//! The `mkoba mpesa …` client subcommands: the built binary against a real server, with
+//! credentials from the server's data directory, from flags, or from the environment.
+
+use std::process::Output;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::process::Command;
+
+use crate::helpers::{MPESA_TEST_KEY, TestApp};
+
+/// `mkoba mpesa <args>` against `app` (`MKOBA_URL`; `--url` overrides it), its data
+/// directory as `MKOBA_DATA`, and no other M-Pesa settings from the test's environment.
+fn command(app: &TestApp, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mkoba"));
+    c.arg("mpesa")
+        .args(args)
+        .env_remove("MPESA_API_KEY")
+        .env_remove("MPESA_PUBLIC_KEY")
+        .env_remove("MPESA_MARKET")
+        .env_remove("MPESA_ORIGIN")
+        .env_remove("MPESA_ENVIRONMENT")
+        .env("MKOBA_URL", &app.base)
+        .env("MKOBA_DATA", data_dir(app))
+        // The server's key file: never generate a 4096-bit key in a test.
+        .env("MKOBA_MPESA_KEY_FILE", MPESA_TEST_KEY);
+    c
+}
+
+async fn mpesa(app: &TestApp, args: &[&str]) -> Output {
+    command(app, args).output().await.expect("mkoba runs")
+}
+
+fn data_dir(app: &TestApp) -> String {
+    app._dir.path().join("data").display().to_string()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> Value {
+    assert!(o.status.success(), "{}\n{}", stdout(o), stderr(o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+/// A failed run: exit status 1 and what it said.
+fn failure(o: &Output) -> String {
+    assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(o), stderr(o));
+    stderr(o)
+}
+
+#[tokio::test]
+async fn cli_reads_local_credentials_then_pays_reverses_and_reads_the_status() {
+    let app = TestApp::spawn().await;
+    let m = app.mpesa().await;
+
+    let creds = json(&mpesa(&app, &["credentials", "--json"]).await);
+    assert_eq!(creds["api_key"], m.api_key.as_str());
+    assert_eq!(creds["public_key"], m.public_key_b64.as_str());
+    let export = mpesa(&app, &["credentials", "--export"]).await;
+    assert_eq!(
+        stdout(&export).trim(),
+        format!(
+            "export MPESA_API_KEY='{}' MPESA_PUBLIC_KEY='{}'",
+            m.api_key, m.public_key_b64
+        )
+    );
+
+    let session = json(&mpesa(&app, &["session", "--json"]).await);
+    assert_eq!(session["session_id"].as_str().unwrap().len(), 32);
+    assert_eq!(session["market"], "vodacomTZN");
+    assert_eq!(session["environment"], "sandbox");
+
+    let paid = json(
+        &mpesa(
+            &app,
+            &[
+                "c2b",
+                "--amount",
+                "10",
+                "--msisdn",
+                "000000000001",
+                "--json",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(paid["output_ResponseCode"], "INS-0");
+    let tx = paid["output_TransactionID"].as_str().unwrap().to_owned();
+    assert_eq!(tx.len(), 12);
+    assert_eq!(
+        paid["output_ThirdPartyConversationID"]
+            .as_str()
+            .unwrap()
+            .len(),
+        32
+    );
+    let t = m
+        .transaction(paid["output_ConversationID"].as_str().unwrap())
+        .await;
+    assert_eq!(t["amount_minor"], 1000);
+
+    let status = json(&mpesa(&app, &["status", &tx, "--json"]).await);
+    assert_eq!(status["output_ResponseTransactionStatus"], "Completed");
+    assert_eq!(status["output_Reversed"], "False");
+    let reversed = json(&mpesa(&app, &["reversal", &tx, "--amount", "4", "--json"]).await);
+    assert_eq!(reversed["output_ResponseCode"], "INS-0");
+    assert_ne!(reversed["output_TransactionID"], tx.as_str());
+
+    // For people: the outcome and its ids.
+    let human = mpesa(&app, &["status", &tx]).await;
+    assert!(human.status.success(), "{}", stderr(&human));
+    assert!(
+        stdout(&human).starts_with(&format!("{tx}: Completed, reversed")),
+        "{}",
+        stdout(&human)
+    );
+    let human = mpesa(
+        &app,
+        &[
+            "b2c",
+            "--amount",
+            "5.5",
+            "--msisdn",
+            "000000000001",
+            "--conversation-id",
+            "payout 7",
+        ],
+    )
+    .await;
+    assert!(human.status.success(), "{}", stderr(&human));
+    let text = stdout(&human);
+    assert!(
+        text.starts_with("B2C 5.50 TZS to 000000000001: INS-0 Request processed successfully"),
+        "{text}"
+    );
+    assert!(text.contains("transaction") && text.contains("your id          payout 7"));
+    let human = mpesa(&app, &["session"]).await;
+    assert_eq!(stdout(&human).trim().len(), 32);
+    assert!(stderr(&human).contains("vodacomTZN"), "{}", stderr(&human));
+}
+
+#[tokio::test]
+async fn cli_takes_credentials_from_flags_or_the_environment_instead() {
+    let app = TestApp::spawn().await;
+    let m = app.mpesa().await;
+    let paid = command(
+        &app,
+        &[
+            "c2b",
+            "--amount",
+            "1",
+            "--msisdn",
+            "000000000001",
+            "--api-key",
+            &m.api_key,
+            "--public-key",
+            &m.public_key_b64,
+            "--json",
+        ],
+    )
+    .env("MKOBA_DATA", "/nonexistent/mkoba-data")
+    .output()
+    .await
+    .unwrap();
+    assert_eq!(json(&paid)["output_ResponseCode"], "INS-0");
+    let session = command(&app, &["session", "--json"])
+        .env("MKOBA_DATA", "/nonexistent/mkoba-data")
+        .env("MPESA_API_KEY", &m.api_key)
+        .env("MPESA_PUBLIC_KEY", &m.public_key_b64)
+        .output()
+        .await
+        .unwrap();
+    assert!(json(&session)["session_id"].is_string());
+    let creds = command(&app, &["credentials", "--json"])
+        .env("MPESA_API_KEY", &m.api_key)
+        .env("MPESA_PUBLIC_KEY", &m.public_key_b64)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(json(&creds)["source"], "flags or environment");
+
+    // Neither: say where credentials come from.
+    let none = command(&app, &["session"])
+        .env("MKOBA_DATA", "/nonexistent/mkoba-data")
+        .output()
+        .await
+        .unwrap();
+    let text = failure(&none);
+    assert!(
+        text.contains("MPESA_API_KEY") && text.contains("--data"),
+        "{text}"
+    );
+    // A data directory without the server's key: never a new key, but the flag to pass.
+    let no_key = command(&app, &["session"])
+        .env_remove("MKOBA_MPESA_KEY_FILE")
+        .output()
+        .await
+        .unwrap();
+    let text = failure(&no_key);
+    assert!(text.contains("--mpesa-key-file"), "{text}");
+    assert!(
+        !app._dir
+            .path()
+            .join("data")
+            .join(mkoba_mpesa::rsa::PRIVATE_KEY_FILE)
+            .exists()
+    );
+}
+
+#[tokio::test]
+async fn cli_errors_say_what_was_wrong_and_how_to_fix_it() {
+    let app = TestApp::spawn().await;
+
+    let wrong = mpesa(
+        &app,
+        &["session", "--api-key", "aaaab09uz9f3asdcjyk7els777ihmwv8"],
+    )
+    .await;
+    let text = failure(&wrong);
+    assert!(text.contains("INS-989"), "{text}");
+    assert!(
+        text.contains("how to fix") && text.contains("--api-key") && text.contains("--public-key"),
+        "{text}"
+    );
+
+    let pay = |msisdn: &'static str, id: &'static str| {
+        let app = &app;
+        async move {
+            mpesa(
+                app,
+                &[
+                    "c2b",
+                    "--amount",
+                    "10",
+                    "--msisdn",
+                    msisdn,
+                    "--conversation-id",
+                    id,
+                ],
+            )
+            .await
+        }
+    };
+    assert!(pay("000000000001", "dup1").await.status.success());
+    let text = failure(&pay("000000000001", "dup1").await);
+    assert!(
+        text.contains("INS-10") && text.contains("Duplicate Transaction"),
+        "{text}"
+    );
+    assert!(text.contains("ThirdPartyConversationID dup1"), "{text}");
+    let text = failure(&pay("25570000001", "bad1").await);
+    assert!(
+        text.contains("INS-2051") && text.contains("12 to 14 digits"),
+        "{text}"
+    );
+    let text = failure(&pay("000000000008", "poor1").await);
+    assert!(
+        text.contains("HTTP 422 INS-2006: Insufficient balance"),
+        "{text}"
+    );
+
+    // Amounts are checked before anything is sent (a usage error: status 2).
+    let bad = mpesa(
+        &app,
+        &["c2b", "--amount", "1.234", "--msisdn", "000000000001"],
+    )
+    .await;
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("two decimals"), "{}", stderr(&bad));
+
+    // Nothing listening.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let down = command(&app, &["session"])
+        .args(["--url", &closed])
+        .output()
+        .await
+        .unwrap();
+    let text = failure(&down);
+    assert!(
+        text.contains("mkoba serve") && text.contains("--url"),
+        "{text}"
+    );
+
+    // An origin the application does not allow.
+    let r = app
+        .mpesa_settings(json!({"allowed_origins": ["https://shop.example"]}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let text = failure(&mpesa(&app, &["session"]).await);
+    assert!(
+        text.contains("Origin not allowed") && text.contains("--origin"),
+        "{text}"
+    );
+    let ok = mpesa(&app, &["session", "--origin", "https://shop.example"]).await;
+    assert!(ok.status.success(), "{}", stderr(&ok));
+}
+
+#[tokio::test]
+async fn cli_explains_a_session_that_is_not_live_yet_and_an_unanswered_payment() {
+    let app = TestApp::spawn_with(|s| {
+        s.mpesa.session_activation = Duration::from_secs(30);
+    })
+    .await;
+    let text = failure(&mpesa(&app, &["c2b", "--amount", "1", "--msisdn", "000000000001"]).await);
+    assert!(text.contains("Session key not yet active"), "{text}");
+    assert!(text.contains("wait a little"), "{text}");
+
+    let app = TestApp::spawn_with(|s| s.mpesa.sync_timeout = Duration::from_millis(300)).await;
+    let text = failure(
+        &mpesa(
+            &app,
+            &[
+                "c2b",
+                "--amount",
+                "1",
+                "--msisdn",
+                "000000000002",
+                "--conversation-id",
+                "slow1",
+            ],
+        )
+        .await,
+    );
+    assert!(text.contains("INS-9"), "{text}");
+    assert!(text.contains("mkoba mpesa status slow1"), "{text}");
+    let status = json(&mpesa(&app, &["status", "slow1", "--json"]).await);
+    assert_eq!(status["output_ResponseTransactionStatus"], "Pending");
+}
