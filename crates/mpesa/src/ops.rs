@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use mkoba_ledger::{Currency, Money};
 use mkoba_platform::model::{
-    NewPayment, Party, PartyIdType, Payment, PaymentKind, PaymentStatus, Product,
+    CallbackMethod, NewPayment, Party, PartyIdType, Payment, PaymentKind, PaymentStatus, Product,
 };
 use mkoba_platform::mpesa::{mandate_id, msisdn_token, reference_id};
 use mkoba_platform::{CancelError, CreateError, refusal};
@@ -63,12 +63,62 @@ struct Movement {
     details: serde_json::Value,
 }
 
+/// How a created payment turned out for the caller.
+enum Submitted {
+    /// Asynchronous mode: acknowledge now, the result goes to the result URL.
+    Accepted,
+    /// Synchronous mode: the payment as stored once final (or when the wait ran out).
+    Final(Box<Payment>),
+}
+
+/// Creates the payment durably, then waits for it in synchronous mode. `Err` is the answer
+/// to send: `duplicate` for a reused client reference, a refusal, or an internal error.
+async fn create_and_wait(
+    call: &Call,
+    new: NewPayment,
+    duplicate: Body,
+) -> Result<Submitted, Response> {
+    let id = new.reference_id;
+    let platform = &call.state.platform;
+    let watch = call.app.result_url.is_none().then(|| platform.watch(id));
+    match platform.create_payment(new).await {
+        Ok(()) => {}
+        Err(CreateError::Duplicate) => return Err(duplicate.respond(wire::INS_10.status)),
+        Err(CreateError::Refused(reason)) => {
+            let code = match reason {
+                refusal::NOT_YOURS => wire::INS_35,
+                refusal::AMOUNT_EXCEEDS => wire::INS_15,
+                _ => wire::INS_18,
+            };
+            return Err(refuse(&call.fields, code));
+        }
+        Err(CreateError::NotFound | CreateError::Internal) => return Err(internal(&call.fields)),
+    }
+    let Some(watch) = watch else {
+        return Ok(Submitted::Accepted);
+    };
+    match platform
+        .wait_final(&id, watch, call.state.config.sync_timeout)
+        .await
+    {
+        Ok(Some(p)) => Ok(Submitted::Final(Box::new(p))),
+        Ok(None) | Err(_) => Err(internal(&call.fields)),
+    }
+}
+
+/// The asynchronous acknowledgement: code, description and both conversation ids.
+fn accepted(conversation: String, tpcid: String) -> Response {
+    Body::of(wire::INS_0)
+        .field("output_ConversationID", conversation)
+        .field("output_ThirdPartyConversationID", tpcid)
+        .respond(StatusCode::CREATED)
+}
+
 /// Creates the payment and answers: at once in asynchronous mode (no transaction id; the
 /// result goes to the result URL), otherwise once it is final.
 async fn submit(call: &Call, m: Movement, extra: fn(&Payment, Body) -> Body) -> Response {
     let id = reference_id(&call.app.api_user, SCOPE_TX, &m.tpcid);
     let conversation = id.simple().to_string();
-    let asynchronous = call.app.result_url.is_some();
     let mut details = m.details;
     details["market"] = json!(call.market.path);
     let new = NewPayment {
@@ -83,49 +133,25 @@ async fn submit(call: &Call, m: Movement, extra: fn(&Payment, Body) -> Body) -> 
         payer_message: m.description,
         payee_note: m.reference,
         callback_url: call.app.result_url.clone(),
-        callback_method: Some(mkoba_platform::model::CallbackMethod::Post),
+        callback_method: Some(CallbackMethod::Post),
         refund_of: m.refund_of,
         details: Some(details.to_string()),
         expires_at_ms: None,
         short_code: Some(m.short_code),
     };
-    let platform = &call.state.platform;
-    let watch = (!asynchronous).then(|| platform.watch(id));
-    match platform.create_payment(new).await {
-        Ok(()) => {}
-        Err(CreateError::Duplicate) => {
-            return Body::of(wire::INS_10)
-                .field("output_TransactionID", "N/A")
-                .field("output_ConversationID", conversation)
-                .field("output_ThirdPartyConversationID", m.tpcid)
-                .respond(wire::INS_10.status);
-        }
-        Err(CreateError::Refused(reason)) => {
-            let code = match reason {
-                refusal::NOT_YOURS => wire::INS_35,
-                refusal::AMOUNT_EXCEEDS => wire::INS_15,
-                _ => wire::INS_18,
-            };
-            return refuse(&call.fields, code);
-        }
-        Err(CreateError::NotFound | CreateError::Internal) => return internal(&call.fields),
-    }
-    let Some(watch) = watch else {
-        return Body::of(wire::INS_0)
-            .field("output_ConversationID", conversation)
-            .field("output_ThirdPartyConversationID", m.tpcid)
-            .respond(StatusCode::CREATED);
-    };
-    let payment = match platform
-        .wait_final(&id, watch, call.state.config.sync_timeout)
-        .await
-    {
-        Ok(Some(p)) => p,
-        Ok(None) | Err(_) => return internal(&call.fields),
+    let duplicate = Body::of(wire::INS_10)
+        .field("output_TransactionID", "N/A")
+        .field("output_ConversationID", conversation.clone())
+        .field("output_ThirdPartyConversationID", m.tpcid.clone());
+    let payment = match create_and_wait(call, new, duplicate).await {
+        Ok(Submitted::Final(p)) => *p,
+        Ok(Submitted::Accepted) => return accepted(conversation, m.tpcid),
+        Err(answer) => return answer,
     };
     let code = result_code(&payment);
+    let success = payment.status == PaymentStatus::Successful;
     let mut body = Body::of(code);
-    if payment.status == PaymentStatus::Successful {
+    if success {
         body = body.maybe(
             "output_TransactionID",
             payment.financial_transaction_id.clone(),
@@ -134,10 +160,48 @@ async fn submit(call: &Call, m: Movement, extra: fn(&Payment, Body) -> Body) -> 
     body = body
         .field("output_ConversationID", conversation)
         .field("output_ThirdPartyConversationID", m.tpcid);
-    if payment.status == PaymentStatus::Successful {
+    if success {
         body = extra(&payment, body);
     }
     body.respond(code.status)
+}
+
+/// The rest of a C2B, B2C or B2B after its parties: reference, conversation id,
+/// description, market, currency and amount, checked in that order.
+fn movement(
+    call: &Call,
+    kind: PaymentKind,
+    party: Party,
+    short_code: String,
+    desc_field: &str,
+    desc_code: Code,
+) -> Result<Movement, Code> {
+    let f = &call.fields;
+    let reference = f.check(
+        "input_TransactionReference",
+        input::transaction_reference,
+        wire::INS_17,
+    )?;
+    let tpcid = f.check(TPCID, input::conversation_id, wire::INS_28)?;
+    let desc = f.check(desc_field, input::description, desc_code)?;
+    input::country_of(f, call.market)?;
+    let currency = input::currency_of(f, call.market)?;
+    let amount = input::amount(
+        f.get("input_Amount").unwrap_or_default(),
+        currency,
+        wire::INS_15,
+    )?;
+    Ok(Movement {
+        kind,
+        party,
+        short_code,
+        amount,
+        tpcid,
+        reference: Some(reference),
+        description: Some(desc),
+        refund_of: None,
+        details: json!({}),
+    })
 }
 
 fn no_extra(_: &Payment, body: Body) -> Body {
@@ -176,31 +240,14 @@ async fn customer_movement(
         ])?;
         let msisdn = f.check("input_CustomerMSISDN", input::msisdn, wire::INS_2051)?;
         let code = f.check("input_ServiceProviderCode", input::short_code, wire::INS_13)?;
-        let reference = f.check(
-            "input_TransactionReference",
-            input::transaction_reference,
-            wire::INS_17,
-        )?;
-        let tpcid = f.check(TPCID, input::conversation_id, wire::INS_28)?;
-        let desc = f.check(desc_field, input::description, desc_code)?;
-        input::country_of(f, call.market)?;
-        let currency = input::currency_of(f, call.market)?;
-        let amount = input::amount(
-            f.get("input_Amount").unwrap_or_default(),
-            currency,
-            wire::INS_15,
-        )?;
-        Ok::<_, Code>(Movement {
+        movement(
+            &call,
             kind,
-            party: msisdn_party(&msisdn),
-            short_code: code,
-            amount,
-            tpcid,
-            reference: Some(reference),
-            description: Some(desc),
-            refund_of: None,
-            details: json!({}),
-        })
+            msisdn_party(&msisdn),
+            code,
+            desc_field,
+            desc_code,
+        )
     })();
     match checked {
         Ok(m) => submit(&call, m, no_extra).await,
@@ -246,37 +293,22 @@ pub(crate) async fn b2b(call: Call) -> Response {
         ])?;
         let receiver = f.check("input_ReceiverPartyCode", input::short_code, wire::INS_13)?;
         let primary = f.check("input_PrimaryPartyCode", input::short_code, wire::INS_13)?;
-        let reference = f.check(
-            "input_TransactionReference",
-            input::transaction_reference,
-            wire::INS_17,
+        let receiver = Party {
+            id_type: PartyIdType::PartyCode,
+            id: receiver,
+        };
+        let m = movement(
+            &call,
+            PaymentKind::MpesaB2b,
+            receiver,
+            primary,
+            "input_PurchasedItemsDesc",
+            wire::INS_30,
         )?;
-        let tpcid = f.check(TPCID, input::conversation_id, wire::INS_28)?;
-        let desc = f.check("input_PurchasedItemsDesc", input::description, wire::INS_30)?;
-        input::country_of(f, call.market)?;
-        let currency = input::currency_of(f, call.market)?;
-        let amount = input::amount(
-            f.get("input_Amount").unwrap_or_default(),
-            currency,
-            wire::INS_15,
-        )?;
-        if receiver == primary {
+        if m.party.id == m.short_code {
             return Err(wire::INS_13);
         }
-        Ok(Movement {
-            kind: PaymentKind::MpesaB2b,
-            party: Party {
-                id_type: PartyIdType::PartyCode,
-                id: receiver,
-            },
-            short_code: primary,
-            amount,
-            tpcid,
-            reference: Some(reference),
-            description: Some(desc),
-            refund_of: None,
-            details: json!({}),
-        })
+        Ok(m)
     })();
     match checked {
         Ok(m) => submit(&call, m, no_extra).await,
@@ -645,39 +677,21 @@ pub(crate) async fn direct_debit_create(call: Call) -> Response {
         payer_message: None,
         payee_note: Some(reference.clone()),
         callback_url: call.app.result_url.clone(),
-        callback_method: Some(mkoba_platform::model::CallbackMethod::Post),
+        callback_method: Some(CallbackMethod::Post),
         refund_of: None,
         details: Some(details.to_string()),
         expires_at_ms: None,
         short_code: Some(code),
     };
-    let platform = &call.state.platform;
     let conversation = id.simple().to_string();
-    let asynchronous = call.app.result_url.is_some();
-    let watch = (!asynchronous).then(|| platform.watch(id));
-    match platform.create_payment(new).await {
-        Ok(()) => {}
-        Err(CreateError::Duplicate) => {
-            return Body::of(wire::INS_10)
-                .field("output_TransactionReference", reference)
-                .field("output_ConversationID", conversation)
-                .field("output_ThirdPartyConversationID", tpcid)
-                .respond(wire::INS_10.status);
-        }
-        Err(_) => return internal(f),
-    }
-    let Some(watch) = watch else {
-        return Body::of(wire::INS_0)
-            .field("output_ConversationID", conversation)
-            .field("output_ThirdPartyConversationID", tpcid)
-            .respond(StatusCode::CREATED);
-    };
-    let payment = match platform
-        .wait_final(&id, watch, call.state.config.sync_timeout)
-        .await
-    {
-        Ok(Some(p)) => p,
-        _ => return internal(f),
+    let duplicate = Body::of(wire::INS_10)
+        .field("output_TransactionReference", reference.clone())
+        .field("output_ConversationID", conversation.clone())
+        .field("output_ThirdPartyConversationID", tpcid.clone());
+    let payment = match create_and_wait(&call, new, duplicate).await {
+        Ok(Submitted::Final(p)) => *p,
+        Ok(Submitted::Accepted) => return accepted(conversation, tpcid),
+        Err(answer) => return answer,
     };
     let result = result_code(&payment);
     let mut body = Body::of(result).field("output_TransactionReference", reference);

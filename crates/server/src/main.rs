@@ -132,14 +132,7 @@ fn main() -> anyhow::Result<()> {
             data,
             mpesa_key_file,
         } => {
-            let key = match &args.subscription_key {
-                Some(k) => k.clone(),
-                None => mkoba::credentials(&data)?
-                    .into_iter()
-                    .find(|k| k.product == Product::Collection && k.slot == KeySlot::Primary)
-                    .map(|k| k.key)
-                    .context("no collection subscription key found")?,
-            };
+            let key = collection_key(args.subscription_key.as_deref(), &data)?;
             let file =
                 mpesa_key_file.unwrap_or_else(|| data.join(mkoba_mpesa::rsa::PRIVATE_KEY_FILE));
             let private = std::fs::read(&file)
@@ -156,14 +149,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench { args, data } => {
-            let key = match &args.subscription_key {
-                Some(k) => k.clone(),
-                None => mkoba::credentials(&data)?
-                    .into_iter()
-                    .find(|k| k.product == Product::Collection && k.slot == KeySlot::Primary)
-                    .map(|k| k.key)
-                    .context("no collection subscription key found")?,
-            };
+            let key = collection_key(args.subscription_key.as_deref(), &data)?;
             let json = args.json;
             let report = runtime()?.block_on(bench::run(args, key))?;
             if json {
@@ -173,6 +159,18 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// The given subscription key, or the sandbox developer's primary collection key.
+fn collection_key(given: Option<&str>, data: &std::path::Path) -> anyhow::Result<String> {
+    match given {
+        Some(k) => Ok(k.to_owned()),
+        None => mkoba::credentials(data)?
+            .into_iter()
+            .find(|k| k.product == Product::Collection && k.slot == KeySlot::Primary)
+            .map(|k| k.key)
+            .context("no collection subscription key found"),
     }
 }
 

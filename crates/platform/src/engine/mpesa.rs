@@ -49,12 +49,7 @@ impl Engine {
                 sandbox_api_key,
                 reply,
             } => {
-                let result = self.current_app(pass, developer_id).map(|app| {
-                    let mut app = app.unwrap_or_else(|| {
-                        let (app, _) = MpesaApp::new(developer_id, now);
-                        pass.batch.api_users.push(app.api_user_row());
-                        app
-                    });
+                let result = self.app_to_change(pass, developer_id, now).map(|mut app| {
                     app.api_key_hash = api_key_hash;
                     app.api_key_created_at_ms = now;
                     app.sandbox_api_key = sandbox_api_key;
@@ -67,13 +62,7 @@ impl Engine {
                 settings,
                 reply,
             } => {
-                let result = self.current_app(pass, developer_id).map(|app| {
-                    let mut app = app.unwrap_or_else(|| {
-                        // Settings before any key: the application exists, without a usable key.
-                        let (app, _) = MpesaApp::new(developer_id, now);
-                        pass.batch.api_users.push(app.api_user_row());
-                        app
-                    });
+                let result = self.app_to_change(pass, developer_id, now).map(|mut app| {
                     app.allowed_origins = settings.allowed_origins;
                     app.session_lifetime_secs = settings.session_lifetime_secs;
                     app.result_url = settings.result_url;
@@ -82,6 +71,24 @@ impl Engine {
                 defer(pass, reply, result, Err(Internal));
             }
         }
+    }
+
+    /// The application as this pass leaves it so far, created (with a key nobody holds,
+    /// and its owner row) when the developer has none yet.
+    fn app_to_change(
+        &mut self,
+        pass: &mut Pass,
+        developer_id: i64,
+        now: i64,
+    ) -> Result<MpesaApp, Internal> {
+        Ok(match self.current_app(pass, developer_id)? {
+            Some(app) => app,
+            None => {
+                let (app, _) = MpesaApp::new(developer_id, now);
+                pass.batch.api_users.push(app.api_user_row());
+                app
+            }
+        })
     }
 
     /// The application as this pass will leave it.
