@@ -303,7 +303,9 @@ impl Platform {
         if now < issued_ms + activation.as_millis() as i64 {
             return Ok(Err(SessionError::NotYetActive));
         }
-        if now >= issued_ms + (app.session_lifetime_secs as i64) * 1000 {
+        // The id holds the issue time in whole seconds: count the lifetime from the end of
+        // that second, so a session lives at least its lifetime (and at most a second more).
+        if now >= issued_ms + 1000 + (app.session_lifetime_secs as i64) * 1000 {
             return Ok(Err(SessionError::Expired));
         }
         Ok(Ok(app))
