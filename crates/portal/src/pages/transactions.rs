@@ -235,8 +235,18 @@ pub(crate) async fn show(
     w!(d, "<code>" {p.kind.as_str()} "</code> for " {amount(p.amount)} " with " {p.party.id} ", validated and committed to disk.");
     event(&mut h, Some(p.created_at_ms), "Request received", d);
     let mut d = Html::new();
-    d.raw("The API answered <code>202 Accepted</code> once the payment was durable; its status was <code>PENDING</code>.");
-    event(&mut h, Some(p.created_at_ms), "202 Accepted", d);
+    if p.kind.is_mpesa() {
+        let mode = if p.callback_url.is_some() {
+            "Asynchronous mode: the API answered <code>201 INS-0</code> without a transaction id once the payment was durable, and the result goes to the result URL."
+        } else {
+            "Synchronous mode: the payment was durable, <code>PENDING</code>, and the call stayed open until the settlement below (or its time limit)."
+        };
+        d.raw(mode);
+        event(&mut h, Some(p.created_at_ms), "Accepted", d);
+    } else {
+        d.raw("The API answered <code>202 Accepted</code> once the payment was durable; its status was <code>PENDING</code>.");
+        event(&mut h, Some(p.created_at_ms), "202 Accepted", d);
+    }
     for (t, (_, created, updated)) in transfers.iter().zip(times.iter()) {
         let mut d = Html::new();
         let money = amount(mkoba_ledger::Money::from_minor(t.amount, t.currency));
