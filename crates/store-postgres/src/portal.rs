@@ -1,0 +1,485 @@
+//! The developer portal's tables: accounts, sessions and the virtual phone setting, plus
+//! the per-developer listings and aggregates its pages read (SQLite's `portal.rs`).
+
+use mkoba_platform::model::{ApiUser, Payment};
+use mkoba_platform::portal::{
+    ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PaymentFilter, PaymentPage,
+    PortalJournal, PortalReader, PortalWrite, SandboxLogin, SessionRecord, StatsRow,
+};
+use mkoba_platform::store::StoreError;
+use postgres::Row;
+use uuid::Uuid;
+
+use crate::conn::{Op, Param, Result, op, refs};
+use crate::{
+    API_USER_COLUMNS, PgJournal, PgReader, api_user_row, col, exists, payment_columns, payments,
+    product_col, status_col, u32_col, uuid_col,
+};
+
+const SANDBOX_PASSWORD: &str = "sandbox_portal_password";
+
+pub(crate) fn ops(writes: &[PortalWrite], ops: &mut Vec<Op>) {
+    for w in writes {
+        match w {
+            PortalWrite::CreateDeveloper {
+                id,
+                email,
+                name,
+                password_hash,
+                created_at_ms,
+            } => ops.push(op!(
+                "INSERT INTO developer_accounts (developer_id, email, name, password_hash, created_at_ms)
+                 VALUES ($1, $2, $3, $4, $5)",
+                *id,
+                email.clone(),
+                name.clone(),
+                password_hash.clone(),
+                *created_at_ms
+            )),
+            PortalWrite::SandboxLogin {
+                login,
+                password_hash,
+            } => {
+                ops.push(op!(
+                    "INSERT INTO developer_accounts (developer_id, email, name, password_hash, created_at_ms)
+                     VALUES ($1, $2, 'Sandbox developer', $3, $4)",
+                    mkoba_platform::SANDBOX_DEVELOPER,
+                    login.email.clone(),
+                    password_hash.clone(),
+                    mkoba_platform::now_ms()
+                ));
+                ops.push(op!(
+                    "INSERT INTO settings (name, value) VALUES ($1, $2)
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    SANDBOX_PASSWORD,
+                    login.password.as_bytes().to_vec()
+                ));
+            }
+            PortalWrite::CreateSession {
+                id_hash,
+                developer_id,
+                csrf_token,
+                created_at_ms,
+                expires_at_ms,
+            } => {
+                ops.push(op!(
+                    "DELETE FROM portal_sessions WHERE expires_at_ms < $1",
+                    *created_at_ms
+                ));
+                ops.push(op!(
+                    "INSERT INTO portal_sessions (id_hash, developer_id, csrf_token, created_at_ms, expires_at_ms)
+                     VALUES ($1, $2, $3, $4, $5)",
+                    id_hash.to_vec(),
+                    *developer_id,
+                    csrf_token.clone(),
+                    *created_at_ms,
+                    *expires_at_ms
+                ));
+            }
+            PortalWrite::DeleteSession { id_hash } => ops.push(op!(
+                "DELETE FROM portal_sessions WHERE id_hash = $1",
+                id_hash.to_vec()
+            )),
+            PortalWrite::RevokeApiKey {
+                key_id,
+                api_user,
+                at_ms,
+            } => ops.push(op!(
+                "UPDATE api_keys SET revoked_at_ms = $3
+                 WHERE id = $1 AND api_user = $2 AND revoked_at_ms IS NULL",
+                *key_id,
+                api_user.to_string(),
+                *at_ms
+            )),
+            PortalWrite::SetApprovalMode { developer_id, on } => ops.push(op!(
+                "UPDATE developer_accounts SET approval_mode = $2 WHERE developer_id = $1",
+                *developer_id,
+                *on
+            )),
+        }
+    }
+}
+
+impl PortalJournal for PgJournal {
+    fn developer_email_taken(&mut self, email: &str) -> std::result::Result<bool, StoreError> {
+        let email = email.to_owned();
+        self.worker.run_again_if_closed(move |c| {
+            exists(
+                c,
+                "SELECT 1 FROM developer_accounts WHERE email = $1",
+                &email,
+            )
+        })
+    }
+
+    fn max_developer_id(&mut self) -> std::result::Result<i64, StoreError> {
+        self.worker.run_again_if_closed(|c| {
+            col(
+                &c.query_one("SELECT COALESCE(MAX(id), 0) FROM developers", &[])?,
+                0,
+            )
+        })
+    }
+
+    fn api_user_developer(&mut self, id: &Uuid) -> std::result::Result<Option<i64>, StoreError> {
+        let id = id.to_string();
+        self.worker.run_again_if_closed(move |c| {
+            c.query_opt("SELECT developer_id FROM api_users WHERE id = $1", &[&id])?
+                .map(|r| col(&r, 0))
+                .transpose()
+        })
+    }
+
+    fn approval_developers(&mut self) -> std::result::Result<Vec<i64>, StoreError> {
+        self.worker.run_again_if_closed(|c| {
+            c.query(
+                "SELECT developer_id FROM developer_accounts WHERE approval_mode",
+                &[],
+            )?
+            .iter()
+            .map(|r| col(r, 0))
+            .collect()
+        })
+    }
+
+    fn sandbox_login_exists(&mut self) -> std::result::Result<bool, StoreError> {
+        self.worker.run_again_if_closed(|c| {
+            exists(
+                c,
+                "SELECT 1 FROM developer_accounts WHERE developer_id = $1",
+                &mkoba_platform::SANDBOX_DEVELOPER,
+            )
+        })
+    }
+}
+
+const DEVELOPER_COLUMNS: &str = "developer_id, email, name, approval_mode, created_at_ms";
+
+fn developer_row(r: &Row) -> Result<DeveloperAccount> {
+    Ok(DeveloperAccount {
+        id: col(r, 0)?,
+        email: col(r, 1)?,
+        name: col(r, 2)?,
+        approval_mode: col(r, 3)?,
+        created_at_ms: col(r, 4)?,
+    })
+}
+
+/// The WHERE clause and parameters of a payment filter (payments `p` joined to their API
+/// user `u`), with placeholders `$1…`.
+fn filter_clause(f: &PaymentFilter) -> (String, Vec<Param>) {
+    let mut sql = String::from("u.developer_id = $1");
+    let mut values: Vec<Param> = vec![Box::new(f.developer_id)];
+    let mut add = |clause: &str, v: Param| {
+        values.push(v);
+        sql.push_str(" AND ");
+        // Each clause takes one parameter, named `$` in it (a reference filter names it
+        // three times).
+        sql.push_str(&clause.replace('$', &format!("${}", values.len())));
+    };
+    if let Some(p) = f.product {
+        add("p.product = $", Box::new(p.as_str()));
+    }
+    if let Some(k) = f.kind {
+        add("p.kind = $", Box::new(k.as_str()));
+    }
+    if let Some(s) = f.status {
+        add("p.status = $", Box::new(s.as_str()));
+    }
+    if let Some(party) = &f.party {
+        add("strpos(p.party_id, $) > 0", Box::new(party.clone()));
+    }
+    if let Some(r) = &f.reference {
+        add(
+            "(p.reference_id = $ OR p.external_id = $ OR p.financial_transaction_id = $)",
+            Box::new(r.clone()),
+        );
+    }
+    if let Some(u) = f.api_user {
+        add("p.api_user = $", Box::new(u.to_string()));
+    }
+    if let Some(from) = f.from_ms {
+        add("p.created_at_ms >= $", Box::new(from));
+    }
+    if let Some(to) = f.to_ms {
+        add("p.created_at_ms < $", Box::new(to));
+    }
+    (sql, values)
+}
+
+impl PortalReader for PgReader {
+    fn developer_by_email(
+        &self,
+        email: &str,
+    ) -> std::result::Result<Option<(DeveloperAccount, String)>, StoreError> {
+        let email = email.to_owned();
+        self.pool.run_again_if_closed(move |c| {
+            c.query_opt(
+                &format!(
+                    "SELECT {DEVELOPER_COLUMNS}, password_hash FROM developer_accounts WHERE email = $1"
+                ),
+                &[&email],
+            )?
+            .map(|r| Ok((developer_row(&r)?, col(&r, 5)?)))
+            .transpose()
+        })
+    }
+
+    fn developer(&self, id: i64) -> std::result::Result<Option<DeveloperAccount>, StoreError> {
+        self.pool.run_again_if_closed(move |c| {
+            c.query_opt(
+                &format!(
+                    "SELECT {DEVELOPER_COLUMNS} FROM developer_accounts WHERE developer_id = $1"
+                ),
+                &[&id],
+            )?
+            .as_ref()
+            .map(developer_row)
+            .transpose()
+        })
+    }
+
+    fn session(
+        &self,
+        id_hash: &[u8; 32],
+    ) -> std::result::Result<Option<SessionRecord>, StoreError> {
+        let id_hash = id_hash.to_vec();
+        self.pool.run_again_if_closed(move |c| {
+            c.query_opt(
+                "SELECT developer_id, csrf_token, expires_at_ms FROM portal_sessions WHERE id_hash = $1",
+                &[&id_hash],
+            )?
+            .map(|r| {
+                Ok(SessionRecord {
+                    developer_id: col(&r, 0)?,
+                    csrf_token: col(&r, 1)?,
+                    expires_at_ms: col(&r, 2)?,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn sandbox_login(&self) -> std::result::Result<Option<SandboxLogin>, StoreError> {
+        self.pool.run_again_if_closed(|c| {
+            let password: Option<Vec<u8>> = c
+                .query_opt(
+                    "SELECT value FROM settings WHERE name = $1",
+                    &[&SANDBOX_PASSWORD],
+                )?
+                .map(|r| col(&r, 0))
+                .transpose()?;
+            let email: Option<String> = c
+                .query_opt(
+                    "SELECT email FROM developer_accounts WHERE developer_id = $1",
+                    &[&mkoba_platform::SANDBOX_DEVELOPER],
+                )?
+                .map(|r| col(&r, 0))
+                .transpose()?;
+            Ok(match (email, password) {
+                (Some(email), Some(p)) => Some(SandboxLogin {
+                    email,
+                    password: String::from_utf8_lossy(&p).into_owned(),
+                }),
+                _ => None,
+            })
+        })
+    }
+
+    fn api_users_of(&self, developer_id: i64) -> std::result::Result<Vec<ApiUser>, StoreError> {
+        self.pool.run_again_if_closed(move |c| {
+            c.query(
+                &format!(
+                    "SELECT {API_USER_COLUMNS} FROM api_users WHERE developer_id = $1
+                     ORDER BY created_at_ms DESC, id"
+                ),
+                &[&developer_id],
+            )?
+            .iter()
+            .map(api_user_row)
+            .collect()
+        })
+    }
+
+    fn api_keys_of(&self, api_user: &Uuid) -> std::result::Result<Vec<ApiKeyInfo>, StoreError> {
+        let api_user = api_user.to_string();
+        self.pool.run_again_if_closed(move |c| {
+            c.query(
+                "SELECT id, api_user, created_at_ms, revoked_at_ms FROM api_keys WHERE api_user = $1 ORDER BY id",
+                &[&api_user],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(ApiKeyInfo {
+                    id: col(r, 0)?,
+                    api_user: uuid_col(r, 1)?,
+                    created_at_ms: col(r, 2)?,
+                    revoked_at_ms: col(r, 3)?,
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn payments_page(
+        &self,
+        filter: &PaymentFilter,
+    ) -> std::result::Result<PaymentPage, StoreError> {
+        let (clause, values) = filter_clause(filter);
+        let (count_values, mut page_values) = (values, filter_clause(filter).1);
+        let n = page_values.len();
+        page_values.push(Box::new(i64::from(filter.limit.clamp(1, 500))));
+        page_values.push(Box::new(i64::from(filter.offset)));
+        self.pool.run_again_if_closed(move |c| {
+            let from = "FROM payments p JOIN api_users u ON u.id = p.api_user";
+            let total: i64 = col(
+                &c.query_one(
+                    &format!("SELECT COUNT(*) {from} WHERE {clause}"),
+                    &refs(&count_values),
+                )?,
+                0,
+            )?;
+            let rows = c.query(
+                &format!(
+                    "SELECT {} {from} WHERE {clause}
+                     ORDER BY p.created_at_ms DESC, p.reference_id LIMIT ${} OFFSET ${}",
+                    payment_columns!("p."),
+                    n + 1,
+                    n + 2
+                ),
+                &refs(&page_values),
+            )?;
+            Ok(PaymentPage {
+                payments: payments(&rows)?,
+                total: total.max(0) as u64,
+            })
+        })
+    }
+
+    fn payment_stats(
+        &self,
+        developer_id: i64,
+        from_ms: i64,
+        bucket_ms: i64,
+    ) -> std::result::Result<Vec<StatsRow>, StoreError> {
+        self.pool.run_again_if_closed(move |c| {
+            c.query(
+                "SELECT (p.created_at_ms - $2) / $3 AS bucket, p.product, p.status, p.currency,
+                        COUNT(*), SUM(p.amount_minor)::BIGINT
+                 FROM payments p JOIN api_users u ON u.id = p.api_user
+                 WHERE u.developer_id = $1 AND p.created_at_ms >= $2
+                 GROUP BY bucket, p.product, p.status, p.currency
+                 ORDER BY bucket",
+                &[&developer_id, &from_ms, &bucket_ms],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(StatsRow {
+                    bucket: col(r, 0)?,
+                    product: product_col(r, 1)?,
+                    status: status_col(r, 2)?,
+                    currency: col(r, 3)?,
+                    count: col::<i64>(r, 4)?.max(0) as u64,
+                    amount_minor: col(r, 5)?,
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn latencies(
+        &self,
+        developer_id: i64,
+        from_ms: i64,
+    ) -> std::result::Result<Latencies, StoreError> {
+        self.pool.run_again_if_closed(move |c| {
+            let settlement_ms = c
+                .query(
+                    "SELECT p.settled_at_ms - p.created_at_ms AS l
+                     FROM payments p JOIN api_users u ON u.id = p.api_user
+                     WHERE u.developer_id = $1 AND p.created_at_ms >= $2 AND p.settled_at_ms IS NOT NULL
+                     ORDER BY l LIMIT 200000",
+                    &[&developer_id, &from_ms],
+                )?
+                .iter()
+                .map(|r| col(r, 0))
+                .collect::<Result<Vec<i64>>>()?;
+            let callback_ms = c
+                .query(
+                    "SELECT a.latency_ms FROM callback_attempts a
+                     JOIN payments p ON p.reference_id = a.reference_id
+                     JOIN api_users u ON u.id = p.api_user
+                     WHERE u.developer_id = $1 AND a.at_ms >= $2
+                     ORDER BY a.latency_ms LIMIT 200000",
+                    &[&developer_id, &from_ms],
+                )?
+                .iter()
+                .map(|r| col(r, 0))
+                .collect::<Result<Vec<i64>>>()?;
+            Ok(Latencies {
+                settlement_ms,
+                callback_ms,
+            })
+        })
+    }
+
+    fn outbox_of(&self, reference_id: &Uuid) -> std::result::Result<Vec<OutboxRecord>, StoreError> {
+        let reference_id = reference_id.to_string();
+        self.pool.run_again_if_closed(move |c| {
+            c.query(
+                "SELECT id, url, method, body, state, attempts FROM outbox WHERE reference_id = $1 ORDER BY id",
+                &[&reference_id],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(OutboxRecord {
+                    id: col(r, 0)?,
+                    url: col(r, 1)?,
+                    method: col(r, 2)?,
+                    body: col(r, 3)?,
+                    state: col(r, 4)?,
+                    attempts: u32_col(r, 5)?,
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn waiting_payments(
+        &self,
+        developer_id: i64,
+        msisdn: Option<&str>,
+    ) -> std::result::Result<Vec<Payment>, StoreError> {
+        let msisdn = msisdn.map(str::to_owned);
+        self.pool.run_again_if_closed(move |c| {
+            payments(&c.query(
+                concat!(
+                    "SELECT ",
+                    payment_columns!("p."),
+                    " FROM payments p JOIN api_users u ON u.id = p.api_user
+                     WHERE u.developer_id = $1 AND p.status = 'PENDING' AND p.party_type = 'MSISDN'
+                       AND p.kind IN ('requesttopay', 'requesttowithdraw', 'invoice', 'preapproval', 'c2b', 'mandate')
+                       AND ($2::TEXT IS NULL OR p.party_id = $2)
+                     ORDER BY p.created_at_ms, p.reference_id LIMIT 1000"
+                ),
+                &[&developer_id, &msisdn],
+            )?)
+        })
+    }
+
+    fn transfer_times(
+        &self,
+        reference_id: &Uuid,
+    ) -> std::result::Result<Vec<(u64, i64, i64)>, StoreError> {
+        let reference_id = reference_id.to_string();
+        self.pool.run_again_if_closed(move |c| {
+            c.query(
+                "SELECT id, created_at_ms, updated_at_ms FROM transfers WHERE reference_id = $1 ORDER BY id",
+                &[&reference_id],
+            )?
+            .iter()
+            .map(|r| Ok((col::<i64>(r, 0)? as u64, col(r, 1)?, col(r, 2)?)))
+            .collect()
+        })
+    }
+}

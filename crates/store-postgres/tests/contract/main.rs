@@ -1,0 +1,187 @@
+//! The storage contract suite, run unchanged against SQLite and PostgreSQL.
+//!
+//! **Where it lives.** The suite (`suite.rs` beside this file) is written against the
+//! platform's traits only. It sits in this crate's tests because this is the crate that
+//! needs a second backend checked against the reference: `mkoba-store-sqlite` is a
+//! dev-dependency here and never depends on this crate, so there is no cycle, no extra
+//! crate, and neither store's library carries test code. `cargo test -p
+//! mkoba-store-postgres` runs every contract test twice, as `sqlite::<name>` (in a
+//! tempdir) and `postgres::<name>` (a database of its own on a throwaway server, see
+//! `pg.rs`); a new backend adds one line to
+//! `contract!` below.
+//!
+//! The `postgres_only` module checks what has no SQLite counterpart: the migration table,
+//! refusing a newer schema, concurrent start-up, and connections the server closes.
+
+mod pg;
+mod suite;
+
+use mkoba_platform::store::{Journal, Reader};
+use suite::{Open, Store};
+
+fn sqlite() -> Store {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let open: Open = Box::new(move || {
+        let (journal, reader) = mkoba_store_sqlite::open(dir.path()).expect("open SQLite");
+        (
+            Box::new(journal) as Box<dyn Journal>,
+            Box::new(reader) as Box<dyn Reader>,
+        )
+    });
+    Store::new(open)
+}
+
+fn postgres() -> Store {
+    let url = pg::database();
+    let open: Open = Box::new(move || {
+        let (journal, reader) = mkoba_store_postgres::open(&url).expect("open PostgreSQL");
+        (
+            Box::new(journal) as Box<dyn Journal>,
+            Box::new(reader) as Box<dyn Reader>,
+        )
+    });
+    Store::new(open)
+}
+
+/// One `#[test]` per suite function and backend.
+macro_rules! contract {
+    ($($name:ident),+ $(,)?) => {
+        contract!(@backend sqlite; $($name),+);
+        contract!(@backend postgres; $($name),+);
+    };
+    (@backend $backend:ident; $($name:ident),+) => {
+        mod $backend {
+            $(
+                #[test]
+                fn $name() {
+                    crate::suite::$name(&mut crate::$backend());
+                }
+            )+
+        }
+    };
+}
+
+contract!(
+    a_new_store_is_empty,
+    a_committed_batch_is_read_back_by_load_and_the_reader,
+    committed_rows_survive_reopening,
+    an_empty_batch_commits_nothing,
+    a_failed_commit_leaves_nothing_and_the_store_goes_on,
+    a_commit_conflicting_with_committed_rows_is_rejected_whole,
+    subscription_keys_are_replaced_per_developer_product_and_slot,
+    the_token_secret_is_replaced,
+    payments_round_trip_every_field,
+    payment_updates_change_state_and_settled_payments_leave_the_pending_set,
+    payments_of_party_are_one_users_kind_and_party_oldest_first,
+    transfers_are_upserted_by_id_and_only_pending_ones_load,
+    rows_written_twice_in_one_batch_end_as_written_last,
+    accounts_of_every_owner_round_trip,
+    ledger_totals_sum_each_currency,
+    outbox_rows_load_until_delivered_or_failed,
+    callback_attempts_are_listed_oldest_first,
+    api_keys_not_revoked_are_listed_and_revocation_is_scoped,
+    api_users_are_listed_per_developer_newest_first,
+    developer_accounts_are_found_by_email_and_id,
+    the_sandbox_login_is_stored_with_its_password,
+    sessions_are_created_read_and_deleted_and_expired_ones_swept,
+    approval_mode_is_set_per_developer,
+    payments_page_filters_and_paginates,
+    payments_page_breaks_ties_by_reference_id,
+    payment_stats_count_and_sum_per_bucket,
+    latencies_are_sorted_and_scoped,
+    waiting_payments_are_pending_approvable_msisdn_payments,
+    mpesa_apps_are_upserted_by_developer_and_found_by_key_hash,
+    payments_are_found_by_transaction_id,
+    refunded_total_counts_refunds_that_have_not_failed,
+    the_store_answers_inside_an_async_runtime,
+    readers_on_many_threads_see_commits_as_they_land,
+    a_large_batch_commits_in_one_transaction,
+);
+
+mod postgres_only {
+    use mkoba_platform::portal::PortalJournal as _;
+    use mkoba_platform::store::{Journal as _, Reader as _};
+    use mkoba_store_postgres::{SCHEMA_VERSION, migrate, open, schema_version};
+
+    use crate::pg;
+
+    #[test]
+    fn an_empty_database_has_version_zero_until_migrated() {
+        let url = pg::database();
+        assert_eq!(schema_version(&url).unwrap(), 0);
+        assert_eq!(migrate(&url).unwrap(), SCHEMA_VERSION);
+        assert_eq!(schema_version(&url).unwrap(), SCHEMA_VERSION);
+        // Migrating again, or opening, changes nothing.
+        assert_eq!(migrate(&url).unwrap(), SCHEMA_VERSION);
+        let (mut journal, _reader) = open(&url).unwrap();
+        assert_eq!(journal.max_developer_id().unwrap(), 0);
+        assert_eq!(schema_version(&url).unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_database_newer_than_the_binary_is_refused() {
+        let url = pg::database();
+        migrate(&url).unwrap();
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        admin
+            .execute(
+                "INSERT INTO schema_migrations (version, applied_at_ms) VALUES ($1, 0)",
+                &[&(SCHEMA_VERSION as i64 + 1)],
+            )
+            .unwrap();
+        let e = open(&url).unwrap_err();
+        assert!(e.0.contains("newer than this binary"), "{e}");
+        let e = migrate(&url).unwrap_err();
+        assert!(e.0.contains("newer than this binary"), "{e}");
+        assert_eq!(schema_version(&url).unwrap(), SCHEMA_VERSION + 1);
+    }
+
+    #[test]
+    fn nodes_starting_at_once_migrate_once() {
+        let url = pg::database();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| open(&url).map(|_| ()).unwrap());
+            }
+        });
+        assert_eq!(schema_version(&url).unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_bad_or_unreachable_database_is_an_error() {
+        assert!(open("postgresql://mkoba@127.0.0.1:notaport/x").is_err());
+        // A port nobody listens on: pick one and let it go.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let e = open(&format!("postgresql://mkoba@127.0.0.1:{port}/x")).unwrap_err();
+        assert!(e.0.contains("postgres"), "{e}");
+        let e = schema_version(&format!("postgresql://mkoba@127.0.0.1:{port}/x")).unwrap_err();
+        assert!(e.0.contains("postgres"), "{e}");
+    }
+
+    #[test]
+    fn connections_the_server_closes_are_replaced() {
+        let url = pg::database();
+        let (mut journal, reader) = open(&url).unwrap();
+        let id = uuid::Uuid::new_v4();
+        assert_eq!(reader.payment(&id).unwrap(), None);
+        assert!(!journal.payment_exists(&id).unwrap());
+        let database = url.rsplit('/').next().unwrap();
+        pg::server().admin(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
+        ));
+        // Reads go to a new connection without failing; so does the writer's next commit.
+        assert_eq!(reader.payment(&id).unwrap(), None);
+        assert!(!journal.payment_exists(&id).unwrap());
+        journal
+            .commit(&mkoba_platform::store::Batch {
+                developers: vec![1],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(journal.max_developer_id().unwrap(), 1);
+    }
+}

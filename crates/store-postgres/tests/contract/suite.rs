@@ -1,0 +1,2012 @@
+//! The storage contract, written once against the platform's traits.
+//!
+//! Every function here takes a [`Store`] (a journal and a reader on one fresh, empty
+//! database, and a way to open them again) and knows nothing of SQL or of which backend it
+//! is: `main.rs` runs each function once per backend. SQLite is the behavioural
+//! reference, so a function that fails only on PostgreSQL is a PostgreSQL bug.
+//!
+//! Together the functions call every method of `Journal`, `Reader`, `PortalJournal` and
+//! `PortalReader`, and every kind of row a `Batch` carries.
+
+use std::time::Instant;
+
+use mkoba_ledger::{
+    Account, AccountId, Currency, Limit, Money, Transfer, TransferId, TransferState,
+};
+use mkoba_platform::model::{
+    AccountOwner, ApiUser, CallbackAttempt, CallbackMethod, KeySlot, OutboxItem, OutboxState,
+    Party, PartyIdType, Payment, PaymentKind, PaymentStatus, Product, SubscriptionKey,
+};
+use mkoba_platform::mpesa::MpesaApp;
+use mkoba_platform::portal::{
+    ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PaymentFilter, PortalWrite,
+    SandboxLogin, SessionRecord, StatsRow,
+};
+use mkoba_platform::store::{
+    ApiKeyRecord, Batch, CurrencyTotals, Journal, NewAccount, OutboxUpdate, PaymentUpdate, Reader,
+    TransferRecord,
+};
+use mkoba_platform::{SANDBOX_DEVELOPER, portal::SANDBOX_EMAIL};
+use uuid::Uuid;
+
+/// What [`Store::reopen`] calls: a journal and a reader on the same database.
+pub type Open = Box<dyn Fn() -> (Box<dyn Journal>, Box<dyn Reader>)>;
+
+/// A journal and a reader on one fresh database.
+pub struct Store {
+    pub journal: Box<dyn Journal>,
+    pub reader: Box<dyn Reader>,
+    open: Open,
+}
+
+impl Store {
+    /// Opens a store with `open`, which must open the same database every time.
+    pub fn new(open: Open) -> Store {
+        let (journal, reader) = open();
+        Store {
+            journal,
+            reader,
+            open,
+        }
+    }
+
+    /// Drops the journal and reader and opens them again, as a restart would.
+    pub fn reopen(&mut self) {
+        let (journal, reader) = (self.open)();
+        self.journal = journal;
+        self.reader = reader;
+    }
+
+    fn commit(&mut self, batch: Batch) {
+        self.journal.commit(&batch).expect("commit");
+    }
+}
+
+fn eur() -> Currency {
+    Currency::parse("EUR").unwrap()
+}
+
+fn kes() -> Currency {
+    Currency::parse("KES").unwrap()
+}
+
+fn hash(n: u8) -> [u8; 32] {
+    [n; 32]
+}
+
+fn api_user(developer_id: i64, created_at_ms: i64) -> ApiUser {
+    ApiUser {
+        id: Uuid::new_v4(),
+        developer_id,
+        provider_callback_host: "clinic.example".into(),
+        target_environment: "sandbox".into(),
+        created_at_ms,
+    }
+}
+
+fn msisdn(id: &str) -> Party {
+    Party {
+        id_type: PartyIdType::Msisdn,
+        id: id.into(),
+    }
+}
+
+/// A PENDING payment with no optional field set.
+fn payment(user: &ApiUser, kind: PaymentKind, party: Party, created_at_ms: i64) -> Payment {
+    Payment {
+        reference_id: Uuid::new_v4(),
+        kind,
+        product: if kind.is_mpesa() {
+            Product::Mpesa
+        } else {
+            Product::Collection
+        },
+        api_user: user.id,
+        environment: "sandbox".into(),
+        amount: Money::from_minor(1_000, eur()),
+        external_id: None,
+        party,
+        payer_message: None,
+        payee_note: None,
+        callback_url: None,
+        callback_method: None,
+        refund_of: None,
+        details: None,
+        expires_at_ms: None,
+        short_code: None,
+        status: PaymentStatus::Pending,
+        reason: None,
+        financial_transaction_id: None,
+        created_at_ms,
+        settled_at_ms: None,
+        settle_at_ms: None,
+        transfer_id: None,
+        notifications: 0,
+    }
+}
+
+/// A payment with every optional field set, non-ASCII text and a large amount.
+fn full_payment(user: &ApiUser) -> Payment {
+    Payment {
+        product: Product::Disbursement,
+        amount: Money::from_minor(4_000_000_000_000_000_000, kes()),
+        external_id: Some("ext-1".into()),
+        party: Party {
+            id_type: PartyIdType::Email,
+            id: "zoë@example.org".into(),
+        },
+        payer_message: Some("Asante sana — ✓".into()),
+        payee_note: Some("note 'quoted' \"twice\"".into()),
+        callback_url: Some("https://clinic.example/cb?x=1".into()),
+        callback_method: Some(CallbackMethod::Post),
+        refund_of: Some(Uuid::new_v4()),
+        details: Some(r#"{"k":"v"}"#.into()),
+        expires_at_ms: Some(9_000),
+        short_code: Some("600000".into()),
+        status: PaymentStatus::Successful,
+        reason: Some("PAYER_NOT_FOUND".into()),
+        financial_transaction_id: Some("123456789".into()),
+        settled_at_ms: Some(2_500),
+        settle_at_ms: Some(2_000),
+        transfer_id: Some(u64::from(u32::MAX) + 7),
+        notifications: 3,
+        ..payment(user, PaymentKind::Transfer, msisdn("x"), 1_500)
+    }
+}
+
+fn with_user(user: &ApiUser) -> Batch {
+    Batch {
+        api_users: vec![user.clone()],
+        ..Batch::default()
+    }
+}
+
+fn developer(id: i64, email: &str, created_at_ms: i64) -> Batch {
+    Batch {
+        developers: vec![id],
+        portal: vec![PortalWrite::CreateDeveloper {
+            id,
+            email: email.into(),
+            name: format!("Developer {id}"),
+            password_hash: format!("$argon2id$hash-{id}"),
+            created_at_ms,
+        }],
+        ..Batch::default()
+    }
+}
+
+fn new_account(id: u64, owner: AccountOwner, currency: Currency, limit: Limit) -> NewAccount {
+    NewAccount {
+        id: AccountId(id),
+        owner,
+        currency,
+        limit,
+    }
+}
+
+fn transfer(id: u64, debit: u64, credit: u64, amount: i64, state: TransferState) -> Transfer {
+    Transfer {
+        id: TransferId(id),
+        debit: AccountId(debit),
+        credit: AccountId(credit),
+        amount,
+        currency: eur(),
+        state,
+    }
+}
+
+/// Two EUR accounts (1: funding, 2: a wallet), so transfers have something to reference.
+fn two_accounts() -> Batch {
+    Batch {
+        new_accounts: vec![
+            new_account(1, AccountOwner::Funding, eur(), Limit::Unbounded),
+            new_account(
+                2,
+                AccountOwner::Wallet("MSISDN:256770000001".into()),
+                eur(),
+                Limit::NoOverdraft,
+            ),
+        ],
+        ..Batch::default()
+    }
+}
+
+fn outbox_item(id: i64, reference_id: Uuid) -> OutboxItem {
+    OutboxItem {
+        id,
+        reference_id,
+        url: format!("https://clinic.example/cb/{id}"),
+        method: CallbackMethod::Put,
+        body: format!(r#"{{"n":{id}}}"#),
+        attempts: 0,
+        next_attempt_at_ms: 100 + id,
+    }
+}
+
+fn attempt(
+    outbox_id: i64,
+    reference_id: Uuid,
+    n: u32,
+    at_ms: i64,
+    latency_ms: i64,
+) -> CallbackAttempt {
+    CallbackAttempt {
+        outbox_id,
+        reference_id,
+        attempt: n,
+        at_ms,
+        url: "https://clinic.example/cb".into(),
+        method: CallbackMethod::Post,
+        status_code: if n == 1 { None } else { Some(503) },
+        latency_ms,
+        error: if n == 1 {
+            Some("connection refused".into())
+        } else {
+            None
+        },
+        retry_at_ms: Some(at_ms + 1_000),
+    }
+}
+
+fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort();
+    v
+}
+
+fn ids(payments: &[Payment]) -> Vec<Uuid> {
+    payments.iter().map(|p| p.reference_id).collect()
+}
+
+fn mpesa_app(developer_id: i64, key: u8) -> MpesaApp {
+    MpesaApp {
+        developer_id,
+        api_user: Uuid::new_v4(),
+        api_key_hash: hash(key),
+        api_key_created_at_ms: 10,
+        sandbox_api_key: Some(format!("sandbox-key-{key}")),
+        allowed_origins: vec!["*".into()],
+        session_lifetime_secs: 3_600,
+        result_url: None,
+        created_at_ms: 10,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Batches, load and failure.
+
+pub fn a_new_store_is_empty(s: &mut Store) {
+    let state = s.journal.load().unwrap();
+    assert!(state.accounts.is_empty());
+    assert!(state.pending_transfers.is_empty());
+    assert!(state.pending_payments.is_empty());
+    assert!(state.outbox.is_empty());
+    assert!(state.subscription_keys.is_empty());
+    assert_eq!(state.max_transfer_id, 0);
+    assert_eq!(state.max_outbox_id, 0);
+    assert_eq!(state.token_secret, None);
+    assert_eq!(s.journal.max_developer_id().unwrap(), 0);
+    assert!(!s.journal.sandbox_login_exists().unwrap());
+    assert!(s.journal.approval_developers().unwrap().is_empty());
+    assert!(s.reader.ledger_totals().unwrap().is_empty());
+    assert_eq!(s.reader.sandbox_login().unwrap(), None);
+    assert_eq!(s.reader.payment(&Uuid::new_v4()).unwrap(), None);
+    assert_eq!(s.journal.payment(&Uuid::new_v4()).unwrap(), None);
+}
+
+pub fn a_committed_batch_is_read_back_by_load_and_the_reader(s: &mut Store) {
+    let user = api_user(1, 5);
+    let partner = AccountOwner::Partner {
+        api_user: user.id,
+        product: Product::Collection,
+    };
+    let pay = payment(
+        &user,
+        PaymentKind::RequestToPay,
+        msisdn("256770000001"),
+        1_000,
+    );
+    let mut funding = Account::new(AccountId(1), eur(), Limit::Unbounded);
+    funding.debits_pending = 1_000;
+    let mut wallet = Account::new(AccountId(2), eur(), Limit::NoOverdraft);
+    wallet.credits_pending = 1_000;
+    let keys: Vec<SubscriptionKey> = [KeySlot::Primary, KeySlot::Secondary]
+        .into_iter()
+        .map(|slot| SubscriptionKey {
+            developer_id: 1,
+            product: Product::Collection,
+            slot,
+            key: format!("{:0>32}", slot.as_str()),
+        })
+        .collect();
+    let pending = transfer(1, 1, 2, 1_000, TransferState::Pending);
+    s.commit(Batch {
+        developers: vec![1],
+        subscription_keys: keys.clone(),
+        token_secret: Some(vec![7; 32]),
+        api_users: vec![user.clone()],
+        api_keys: vec![ApiKeyRecord {
+            api_user: user.id,
+            key_hash: hash(9),
+            created_at_ms: 6,
+        }],
+        new_accounts: vec![
+            new_account(1, AccountOwner::Funding, eur(), Limit::Unbounded),
+            new_account(2, partner.clone(), eur(), Limit::NoOverdraft),
+        ],
+        accounts: vec![funding.clone(), wallet.clone()],
+        transfers: vec![TransferRecord {
+            transfer: pending.clone(),
+            reference_id: Some(pay.reference_id),
+            at_ms: 1_000,
+        }],
+        new_payments: vec![pay.clone()],
+        outbox: vec![outbox_item(1, pay.reference_id)],
+        ..Batch::default()
+    });
+
+    let state = s.journal.load().unwrap();
+    assert_eq!(
+        state.accounts,
+        vec![
+            (funding, AccountOwner::Funding),
+            (wallet.clone(), partner.clone())
+        ]
+    );
+    assert_eq!(state.pending_transfers, vec![pending.clone()]);
+    assert_eq!(state.pending_payments, vec![pay.clone()]);
+    assert_eq!(state.outbox, vec![outbox_item(1, pay.reference_id)]);
+    assert_eq!(state.max_transfer_id, 1);
+    assert_eq!(state.max_outbox_id, 1);
+    let mut loaded_keys: Vec<_> = state
+        .subscription_keys
+        .iter()
+        .map(|k| k.key.clone())
+        .collect();
+    loaded_keys.sort();
+    assert_eq!(
+        loaded_keys,
+        sorted(keys.iter().map(|k| k.key.clone()).collect())
+    );
+    assert!(
+        state
+            .subscription_keys
+            .iter()
+            .all(|k| k.developer_id == 1 && k.product == Product::Collection)
+    );
+    assert_eq!(state.token_secret, Some(vec![7; 32]));
+
+    assert!(s.journal.payment_exists(&pay.reference_id).unwrap());
+    assert!(!s.journal.payment_exists(&Uuid::new_v4()).unwrap());
+    assert!(s.journal.api_user_exists(&user.id).unwrap());
+    assert!(!s.journal.api_user_exists(&Uuid::new_v4()).unwrap());
+    assert_eq!(
+        s.journal.payment(&pay.reference_id).unwrap(),
+        Some(pay.clone())
+    );
+    assert_eq!(
+        s.reader.payment(&pay.reference_id).unwrap(),
+        Some(pay.clone())
+    );
+    assert_eq!(s.reader.api_user(&user.id).unwrap(), Some(user.clone()));
+    assert_eq!(s.reader.api_user(&Uuid::new_v4()).unwrap(), None);
+    assert_eq!(s.reader.api_key_hashes(&user.id).unwrap(), vec![hash(9)]);
+    assert_eq!(s.reader.account(&partner, eur()).unwrap(), Some(wallet));
+    assert_eq!(s.reader.account(&partner, kes()).unwrap(), None);
+    assert_eq!(
+        s.reader.transfers_for(&pay.reference_id).unwrap(),
+        vec![pending]
+    );
+}
+
+pub fn committed_rows_survive_reopening(s: &mut Store) {
+    let user = api_user(1, 5);
+    let pay = payment(
+        &user,
+        PaymentKind::RequestToPay,
+        msisdn("256770000001"),
+        1_000,
+    );
+    let mut batch = two_accounts();
+    batch.developers.push(1);
+    batch.api_users.push(user.clone());
+    batch.new_payments.push(pay.clone());
+    batch.token_secret = Some(vec![1, 2, 3]);
+    s.commit(batch);
+    let before = s.journal.load().unwrap();
+    s.reopen();
+    let after = s.journal.load().unwrap();
+    assert_eq!(after.accounts, before.accounts);
+    assert_eq!(after.pending_payments, vec![pay.clone()]);
+    assert_eq!(after.token_secret, Some(vec![1, 2, 3]));
+    assert_eq!(s.reader.payment(&pay.reference_id).unwrap(), Some(pay));
+    assert_eq!(s.journal.max_developer_id().unwrap(), 1);
+}
+
+pub fn an_empty_batch_commits_nothing(s: &mut Store) {
+    assert!(Batch::default().is_empty());
+    s.commit(Batch::default());
+    let state = s.journal.load().unwrap();
+    assert!(state.accounts.is_empty() && state.token_secret.is_none());
+}
+
+pub fn a_failed_commit_leaves_nothing_and_the_store_goes_on(s: &mut Store) {
+    let user = api_user(1, 5);
+    let pay = payment(
+        &user,
+        PaymentKind::RequestToPay,
+        msisdn("256770000001"),
+        1_000,
+    );
+    let mut batch = two_accounts();
+    batch.developers.push(1);
+    batch.token_secret = Some(vec![1; 32]);
+    batch.new_payments.push(pay.clone());
+    batch.outbox.push(outbox_item(1, pay.reference_id));
+    // The same API user twice violates its primary key, after every other row was written:
+    // the whole batch must roll back.
+    batch.api_users = vec![user.clone(), user.clone()];
+    assert!(s.journal.commit(&batch).is_err());
+
+    let state = s.journal.load().unwrap();
+    assert!(state.accounts.is_empty());
+    assert!(state.pending_payments.is_empty());
+    assert!(state.outbox.is_empty());
+    assert_eq!(state.token_secret, None);
+    assert_eq!(s.journal.max_developer_id().unwrap(), 0);
+    assert!(!s.journal.payment_exists(&pay.reference_id).unwrap());
+    assert_eq!(s.reader.api_user(&user.id).unwrap(), None);
+    assert!(s.reader.ledger_totals().unwrap().is_empty());
+
+    // The journal is still usable: the same rows, once, commit.
+    batch.api_users = vec![user.clone()];
+    s.commit(batch);
+    assert_eq!(s.reader.payment(&pay.reference_id).unwrap(), Some(pay));
+}
+
+pub fn a_commit_conflicting_with_committed_rows_is_rejected_whole(s: &mut Store) {
+    let user = api_user(1, 5);
+    let first = payment(
+        &user,
+        PaymentKind::RequestToPay,
+        msisdn("256770000001"),
+        1_000,
+    );
+    let mut batch = with_user(&user);
+    batch.new_payments.push(first.clone());
+    s.commit(batch);
+
+    let second = payment(
+        &user,
+        PaymentKind::RequestToPay,
+        msisdn("256770000002"),
+        2_000,
+    );
+    let mut changed = first.clone();
+    changed.amount = Money::from_minor(1, eur());
+    let batch = Batch {
+        new_payments: vec![second.clone(), changed],
+        ..Batch::default()
+    };
+    assert!(s.journal.commit(&batch).is_err());
+    assert!(!s.journal.payment_exists(&second.reference_id).unwrap());
+    assert_eq!(s.reader.payment(&first.reference_id).unwrap(), Some(first));
+
+    // A key of an unknown API user breaks a foreign key: refused too.
+    let orphan = Batch {
+        developers: vec![2],
+        api_keys: vec![ApiKeyRecord {
+            api_user: Uuid::new_v4(),
+            key_hash: hash(1),
+            created_at_ms: 1,
+        }],
+        ..Batch::default()
+    };
+    assert!(s.journal.commit(&orphan).is_err());
+    assert_eq!(s.journal.max_developer_id().unwrap(), 0);
+}
+
+pub fn subscription_keys_are_replaced_per_developer_product_and_slot(s: &mut Store) {
+    let key = |product, slot, key: &str| SubscriptionKey {
+        developer_id: 1,
+        product,
+        slot,
+        key: key.into(),
+    };
+    s.commit(Batch {
+        developers: vec![1],
+        subscription_keys: vec![
+            key(Product::Collection, KeySlot::Primary, "a"),
+            key(Product::Collection, KeySlot::Secondary, "b"),
+            key(Product::Remittance, KeySlot::Primary, "c"),
+        ],
+        ..Batch::default()
+    });
+    s.commit(Batch {
+        subscription_keys: vec![key(Product::Collection, KeySlot::Secondary, "b2")],
+        ..Batch::default()
+    });
+    let mut keys: Vec<(Product, &str, String)> = Vec::new();
+    let state = s.journal.load().unwrap();
+    for k in &state.subscription_keys {
+        keys.push((k.product, k.slot.as_str(), k.key.clone()));
+    }
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec![
+            (Product::Collection, "primary", "a".to_owned()),
+            (Product::Collection, "secondary", "b2".to_owned()),
+            (Product::Remittance, "primary", "c".to_owned()),
+        ]
+    );
+}
+
+pub fn the_token_secret_is_replaced(s: &mut Store) {
+    s.commit(Batch {
+        token_secret: Some(vec![1; 32]),
+        ..Batch::default()
+    });
+    s.commit(Batch {
+        token_secret: Some(vec![0, 255, 2]),
+        ..Batch::default()
+    });
+    assert_eq!(
+        s.journal.load().unwrap().token_secret,
+        Some(vec![0, 255, 2])
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Payments, transfers, accounts, outbox.
+
+pub fn payments_round_trip_every_field(s: &mut Store) {
+    let user = api_user(1, 5);
+    let full = full_payment(&user);
+    let bare = payment(&user, PaymentKind::MpesaC2b, msisdn("254700000001"), 1_600);
+    let mut batch = with_user(&user);
+    batch.new_payments = vec![full.clone(), bare.clone()];
+    s.commit(batch);
+    assert_eq!(
+        s.reader.payment(&full.reference_id).unwrap(),
+        Some(full.clone())
+    );
+    assert_eq!(
+        s.journal.payment(&full.reference_id).unwrap(),
+        Some(full.clone())
+    );
+    assert_eq!(
+        s.reader.payment(&bare.reference_id).unwrap(),
+        Some(bare.clone())
+    );
+    assert_eq!(
+        s.journal.payment(&bare.reference_id).unwrap(),
+        Some(bare.clone())
+    );
+    // Only the PENDING one is loaded.
+    assert_eq!(s.journal.load().unwrap().pending_payments, vec![bare]);
+}
+
+pub fn payment_updates_change_state_and_settled_payments_leave_the_pending_set(s: &mut Store) {
+    let user = api_user(1, 5);
+    let a = payment(
+        &user,
+        PaymentKind::RequestToPay,
+        msisdn("256770000001"),
+        1_000,
+    );
+    let b = payment(
+        &user,
+        PaymentKind::RequestToPay,
+        msisdn("256770000002"),
+        1_001,
+    );
+    let mut batch = with_user(&user);
+    batch.new_payments = vec![a.clone(), b.clone()];
+    s.commit(batch);
+    s.commit(Batch {
+        payment_updates: vec![PaymentUpdate {
+            reference_id: a.reference_id,
+            status: PaymentStatus::Failed,
+            reason: Some("NOT_ENOUGH_FUNDS".into()),
+            financial_transaction_id: Some("987654321".into()),
+            settled_at_ms: Some(1_500),
+            transfer_id: Some(12),
+            notifications: 1,
+        }],
+        ..Batch::default()
+    });
+    let updated = Payment {
+        status: PaymentStatus::Failed,
+        reason: Some("NOT_ENOUGH_FUNDS".into()),
+        financial_transaction_id: Some("987654321".into()),
+        settled_at_ms: Some(1_500),
+        transfer_id: Some(12),
+        notifications: 1,
+        ..a.clone()
+    };
+    assert_eq!(
+        s.reader.payment(&a.reference_id).unwrap(),
+        Some(updated.clone())
+    );
+    assert_eq!(s.journal.payment(&a.reference_id).unwrap(), Some(updated));
+    assert_eq!(s.journal.load().unwrap().pending_payments, vec![b]);
+    // A later update (a delivery notification) may clear what an earlier one set.
+    s.commit(Batch {
+        payment_updates: vec![PaymentUpdate {
+            reference_id: a.reference_id,
+            status: PaymentStatus::Failed,
+            reason: None,
+            financial_transaction_id: None,
+            settled_at_ms: None,
+            transfer_id: None,
+            notifications: 2,
+        }],
+        ..Batch::default()
+    });
+    let now = s.reader.payment(&a.reference_id).unwrap().unwrap();
+    assert_eq!(
+        (now.reason, now.transfer_id, now.notifications),
+        (None, None, 2)
+    );
+}
+
+pub fn payments_of_party_are_one_users_kind_and_party_oldest_first(s: &mut Store) {
+    let user = api_user(1, 5);
+    let other = api_user(1, 6);
+    let party = msisdn("256770000001");
+    let newer = payment(&user, PaymentKind::RequestToPay, party.clone(), 3_000);
+    let older = payment(&user, PaymentKind::RequestToPay, party.clone(), 1_000);
+    let mut batch = Batch {
+        api_users: vec![user.clone(), other.clone()],
+        ..Batch::default()
+    };
+    batch.new_payments = vec![
+        newer.clone(),
+        older.clone(),
+        payment(&user, PaymentKind::Transfer, party.clone(), 2_000),
+        payment(
+            &user,
+            PaymentKind::RequestToPay,
+            msisdn("256770000002"),
+            2_000,
+        ),
+        payment(
+            &user,
+            PaymentKind::RequestToPay,
+            Party {
+                id_type: PartyIdType::PartyCode,
+                id: party.id.clone(),
+            },
+            2_000,
+        ),
+        payment(&other, PaymentKind::RequestToPay, party.clone(), 2_000),
+    ];
+    s.commit(batch);
+    let found = s
+        .reader
+        .payments_of_party(&user.id, PaymentKind::RequestToPay, &party)
+        .unwrap();
+    assert_eq!(found, vec![older, newer]);
+    assert!(
+        s.reader
+            .payments_of_party(&Uuid::new_v4(), PaymentKind::RequestToPay, &party)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub fn transfers_are_upserted_by_id_and_only_pending_ones_load(s: &mut Store) {
+    let reference = Uuid::new_v4();
+    let mut batch = two_accounts();
+    batch.transfers = vec![
+        TransferRecord {
+            transfer: transfer(1, 1, 2, 500, TransferState::Pending),
+            reference_id: Some(reference),
+            at_ms: 1_000,
+        },
+        TransferRecord {
+            transfer: transfer(2, 1, 2, 700, TransferState::Pending),
+            reference_id: Some(reference),
+            at_ms: 1_100,
+        },
+        TransferRecord {
+            transfer: transfer(3, 1, 2, 900, TransferState::Posted),
+            reference_id: None,
+            at_ms: 1_200,
+        },
+    ];
+    s.commit(batch);
+    // Posting transfer 1 changes its state and update time, not its creation time.
+    s.commit(Batch {
+        transfers: vec![TransferRecord {
+            transfer: transfer(1, 1, 2, 500, TransferState::Posted),
+            reference_id: Some(reference),
+            at_ms: 5_000,
+        }],
+        ..Batch::default()
+    });
+    let state = s.journal.load().unwrap();
+    assert_eq!(
+        state.pending_transfers,
+        vec![transfer(2, 1, 2, 700, TransferState::Pending)]
+    );
+    assert_eq!(state.max_transfer_id, 3);
+    assert_eq!(
+        s.reader.transfers_for(&reference).unwrap(),
+        vec![
+            transfer(1, 1, 2, 500, TransferState::Posted),
+            transfer(2, 1, 2, 700, TransferState::Pending)
+        ]
+    );
+    assert_eq!(
+        s.reader.transfer_times(&reference).unwrap(),
+        vec![(1, 1_000, 5_000), (2, 1_100, 1_100)]
+    );
+    assert!(s.reader.transfers_for(&Uuid::new_v4()).unwrap().is_empty());
+    assert!(s.reader.transfer_times(&Uuid::new_v4()).unwrap().is_empty());
+
+    // A transfer's amount must be positive, and its accounts must exist.
+    for bad in [
+        transfer(9, 1, 2, 0, TransferState::Posted),
+        transfer(9, 1, 77, 5, TransferState::Posted),
+    ] {
+        let batch = Batch {
+            transfers: vec![TransferRecord {
+                transfer: bad,
+                reference_id: None,
+                at_ms: 1,
+            }],
+            ..Batch::default()
+        };
+        assert!(s.journal.commit(&batch).is_err());
+    }
+}
+
+pub fn rows_written_twice_in_one_batch_end_as_written_last(s: &mut Store) {
+    // The writer may create and settle a payment, or attempt a callback twice, within one
+    // group commit: every backend must end where applying the rows in order ends.
+    let user = api_user(1, 1);
+    let p = payment(
+        &user,
+        PaymentKind::RequestToPay,
+        msisdn("256770000001"),
+        1_000,
+    );
+    let mut batch = two_accounts();
+    batch.api_users.push(user.clone());
+    batch.new_payments.push(p.clone());
+    batch.outbox.push(outbox_item(1, p.reference_id));
+    let mut account = Account::new(AccountId(2), eur(), Limit::NoOverdraft);
+    for (i, state) in [TransferState::Pending, TransferState::Posted]
+        .into_iter()
+        .enumerate()
+    {
+        account.credits_posted = 10 * (i as i64 + 1);
+        batch.accounts.push(account.clone());
+        batch.transfers.push(TransferRecord {
+            transfer: transfer(1, 1, 2, 10, state),
+            reference_id: Some(p.reference_id),
+            at_ms: 1_000 + i as i64,
+        });
+        batch.payment_updates.push(PaymentUpdate {
+            reference_id: p.reference_id,
+            status: if i == 0 {
+                PaymentStatus::Pending
+            } else {
+                PaymentStatus::Successful
+            },
+            reason: None,
+            financial_transaction_id: Some(format!("fin-{i}")),
+            settled_at_ms: Some(1_000 + i as i64),
+            transfer_id: Some(1),
+            notifications: i as u32,
+        });
+        batch.outbox_updates.push(OutboxUpdate {
+            id: 1,
+            state: if i == 0 {
+                OutboxState::Pending
+            } else {
+                OutboxState::Delivered
+            },
+            attempts: i as u32 + 1,
+            next_attempt_at_ms: 0,
+        });
+    }
+    s.commit(batch);
+    assert_eq!(
+        s.reader.transfers_for(&p.reference_id).unwrap(),
+        vec![transfer(1, 1, 2, 10, TransferState::Posted)]
+    );
+    assert_eq!(
+        s.reader.transfer_times(&p.reference_id).unwrap(),
+        vec![(1, 1_000, 1_001)]
+    );
+    let owner = AccountOwner::Wallet("MSISDN:256770000001".into());
+    assert_eq!(
+        s.reader
+            .account(&owner, eur())
+            .unwrap()
+            .map(|a| a.credits_posted),
+        Some(20)
+    );
+    let settled = s.reader.payment(&p.reference_id).unwrap().unwrap();
+    assert_eq!(
+        (
+            settled.status,
+            settled.financial_transaction_id.as_deref(),
+            settled.notifications
+        ),
+        (PaymentStatus::Successful, Some("fin-1"), 1)
+    );
+    let outbox = s.reader.outbox_of(&p.reference_id).unwrap();
+    assert_eq!(
+        (outbox[0].state.as_str(), outbox[0].attempts),
+        ("delivered", 2)
+    );
+    let state = s.journal.load().unwrap();
+    assert!(
+        state.pending_payments.is_empty()
+            && state.pending_transfers.is_empty()
+            && state.outbox.is_empty()
+    );
+}
+
+pub fn accounts_of_every_owner_round_trip(s: &mut Store) {
+    let user = Uuid::new_v4();
+    let owners = [
+        (AccountOwner::Funding, Limit::Unbounded),
+        (
+            AccountOwner::Wallet("MSISDN:256770000001".into()),
+            Limit::NoOverdraft,
+        ),
+        (
+            AccountOwner::Partner {
+                api_user: user,
+                product: Product::Remittance,
+            },
+            Limit::NoOverdraft,
+        ),
+        (
+            AccountOwner::ShortCode {
+                api_user: user,
+                code: "600000".into(),
+            },
+            Limit::NoOverdraft,
+        ),
+    ];
+    let mut batch = Batch::default();
+    for (i, (owner, limit)) in owners.iter().enumerate() {
+        batch
+            .new_accounts
+            .push(new_account(i as u64 + 1, owner.clone(), kes(), *limit));
+    }
+    // The same owner in another currency is another account.
+    batch.new_accounts.push(new_account(
+        9,
+        owners[1].0.clone(),
+        eur(),
+        Limit::NoOverdraft,
+    ));
+    s.commit(batch);
+    let mut totals = Account::new(AccountId(3), kes(), Limit::NoOverdraft);
+    totals.credits_posted = i64::MAX / 2;
+    totals.debits_posted = 11;
+    totals.debits_pending = 22;
+    totals.credits_pending = 33;
+    s.commit(Batch {
+        accounts: vec![totals.clone()],
+        ..Batch::default()
+    });
+
+    let state = s.journal.load().unwrap();
+    let mut loaded: Vec<(u64, AccountOwner)> = state
+        .accounts
+        .iter()
+        .map(|(a, o)| (a.id.0, o.clone()))
+        .collect();
+    loaded.sort_by_key(|(id, _)| *id);
+    let mut expected: Vec<(u64, AccountOwner)> = owners
+        .iter()
+        .enumerate()
+        .map(|(i, (o, _))| (i as u64 + 1, o.clone()))
+        .collect();
+    expected.push((9, owners[1].0.clone()));
+    assert_eq!(loaded, expected);
+    assert!(
+        state
+            .accounts
+            .contains(&(totals.clone(), owners[2].0.clone()))
+    );
+    for (i, (owner, limit)) in owners.iter().enumerate() {
+        let account = s.reader.account(owner, kes()).unwrap().expect("account");
+        assert_eq!(
+            (account.id, account.limit),
+            (AccountId(i as u64 + 1), *limit)
+        );
+    }
+    assert_eq!(s.reader.account(&owners[2].0, kes()).unwrap(), Some(totals));
+    assert_eq!(
+        s.reader.account(&owners[1].0, eur()).unwrap().map(|a| a.id),
+        Some(AccountId(9))
+    );
+    assert_eq!(s.reader.account(&owners[0].0, eur()).unwrap(), None);
+
+    // One account per owner and currency.
+    let twice = Batch {
+        new_accounts: vec![new_account(
+            20,
+            owners[0].0.clone(),
+            kes(),
+            Limit::Unbounded,
+        )],
+        ..Batch::default()
+    };
+    assert!(s.journal.commit(&twice).is_err());
+}
+
+pub fn ledger_totals_sum_each_currency(s: &mut Store) {
+    let mut batch = Batch::default();
+    let mut accounts = Vec::new();
+    for (id, currency, dp, dpe, cp, cpe) in [
+        (1, eur(), 100, 10, 0, 0),
+        (2, eur(), 0, 0, 100, 10),
+        (3, kes(), 5_000_000_000_000, 0, 0, 7),
+        (4, kes(), 0, 7, 5_000_000_000_000, 0),
+    ] {
+        batch.new_accounts.push(new_account(
+            id,
+            AccountOwner::Wallet(format!("w{id}")),
+            currency,
+            Limit::NoOverdraft,
+        ));
+        accounts.push(Account {
+            id: AccountId(id),
+            currency,
+            limit: Limit::NoOverdraft,
+            debits_posted: dp,
+            debits_pending: dpe,
+            credits_posted: cp,
+            credits_pending: cpe,
+        });
+    }
+    batch.accounts = accounts;
+    s.commit(batch);
+    let totals = s.reader.ledger_totals().unwrap();
+    assert_eq!(
+        totals,
+        vec![
+            CurrencyTotals {
+                currency: "EUR".into(),
+                debits_posted: 100,
+                credits_posted: 100,
+                debits_pending: 10,
+                credits_pending: 10,
+            },
+            CurrencyTotals {
+                currency: "KES".into(),
+                debits_posted: 5_000_000_000_000,
+                credits_posted: 5_000_000_000_000,
+                debits_pending: 7,
+                credits_pending: 7,
+            },
+        ]
+    );
+    assert!(totals.iter().all(CurrencyTotals::balanced));
+}
+
+pub fn outbox_rows_load_until_delivered_or_failed(s: &mut Store) {
+    let reference = Uuid::new_v4();
+    let other = Uuid::new_v4();
+    s.commit(Batch {
+        outbox: vec![
+            outbox_item(1, reference),
+            outbox_item(2, reference),
+            outbox_item(3, other),
+            outbox_item(4, reference),
+        ],
+        ..Batch::default()
+    });
+    s.commit(Batch {
+        outbox_updates: vec![
+            OutboxUpdate {
+                id: 1,
+                state: OutboxState::Delivered,
+                attempts: 1,
+                next_attempt_at_ms: 0,
+            },
+            OutboxUpdate {
+                id: 2,
+                state: OutboxState::Failed,
+                attempts: 5,
+                next_attempt_at_ms: 0,
+            },
+            OutboxUpdate {
+                id: 4,
+                state: OutboxState::Pending,
+                attempts: 2,
+                next_attempt_at_ms: 9_999,
+            },
+        ],
+        ..Batch::default()
+    });
+    let state = s.journal.load().unwrap();
+    assert_eq!(
+        state.outbox,
+        vec![
+            outbox_item(3, other),
+            OutboxItem {
+                attempts: 2,
+                next_attempt_at_ms: 9_999,
+                ..outbox_item(4, reference)
+            }
+        ]
+    );
+    assert_eq!(state.max_outbox_id, 4);
+    let record = |id: i64, state: &str, attempts| OutboxRecord {
+        id,
+        url: format!("https://clinic.example/cb/{id}"),
+        method: "PUT".into(),
+        body: format!(r#"{{"n":{id}}}"#),
+        state: state.into(),
+        attempts,
+    };
+    assert_eq!(
+        s.reader.outbox_of(&reference).unwrap(),
+        vec![
+            record(1, "delivered", 1),
+            record(2, "failed", 5),
+            record(4, "pending", 2)
+        ]
+    );
+    assert!(s.reader.outbox_of(&Uuid::new_v4()).unwrap().is_empty());
+}
+
+pub fn callback_attempts_are_listed_oldest_first(s: &mut Store) {
+    let reference = Uuid::new_v4();
+    let attempts = [
+        attempt(1, reference, 1, 1_000, 30),
+        attempt(1, reference, 2, 2_000, 40),
+        attempt(2, Uuid::new_v4(), 1, 2_500, 50),
+    ];
+    s.commit(Batch {
+        attempts: attempts[..2].to_vec(),
+        ..Batch::default()
+    });
+    s.commit(Batch {
+        attempts: vec![attempts[2].clone(), attempt(1, reference, 3, 3_000, 60)],
+        ..Batch::default()
+    });
+    let mut expected = attempts[..2].to_vec();
+    expected.push(attempt(1, reference, 3, 3_000, 60));
+    assert_eq!(s.reader.callback_attempts(&reference).unwrap(), expected);
+    assert!(
+        s.reader
+            .callback_attempts(&Uuid::new_v4())
+            .unwrap()
+            .is_empty()
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// API users and keys.
+
+pub fn api_keys_not_revoked_are_listed_and_revocation_is_scoped(s: &mut Store) {
+    let user = api_user(1, 5);
+    let other = api_user(1, 6);
+    let key = |api_user: Uuid, n: u8| ApiKeyRecord {
+        api_user,
+        key_hash: hash(n),
+        created_at_ms: i64::from(n),
+    };
+    s.commit(Batch {
+        api_users: vec![user.clone(), other.clone()],
+        api_keys: vec![key(user.id, 1), key(user.id, 2), key(other.id, 3)],
+        ..Batch::default()
+    });
+    let keys = s.reader.api_keys_of(&user.id).unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(keys[0].id < keys[1].id);
+    assert_eq!(
+        keys.iter()
+            .map(|k| (k.api_user, k.created_at_ms, k.revoked_at_ms))
+            .collect::<Vec<_>>(),
+        vec![(user.id, 1, None), (user.id, 2, None)]
+    );
+    let first = keys[0].id;
+    // Revoking through another API user changes nothing; revoking twice keeps the first time.
+    s.commit(Batch {
+        portal: vec![
+            PortalWrite::RevokeApiKey {
+                key_id: first,
+                api_user: other.id,
+                at_ms: 50,
+            },
+            PortalWrite::RevokeApiKey {
+                key_id: first,
+                api_user: user.id,
+                at_ms: 60,
+            },
+            PortalWrite::RevokeApiKey {
+                key_id: first,
+                api_user: user.id,
+                at_ms: 70,
+            },
+        ],
+        ..Batch::default()
+    });
+    assert_eq!(s.reader.api_key_hashes(&user.id).unwrap(), vec![hash(2)]);
+    assert_eq!(s.reader.api_key_hashes(&other.id).unwrap(), vec![hash(3)]);
+    assert_eq!(
+        s.reader.api_keys_of(&user.id).unwrap()[0],
+        ApiKeyInfo {
+            id: first,
+            api_user: user.id,
+            created_at_ms: 1,
+            revoked_at_ms: Some(60),
+        }
+    );
+    // Later keys get larger ids.
+    s.commit(Batch {
+        api_keys: vec![key(other.id, 4)],
+        ..Batch::default()
+    });
+    let new = s.reader.api_keys_of(&other.id).unwrap()[1].id;
+    assert!(new > keys[1].id);
+    assert!(s.reader.api_keys_of(&Uuid::new_v4()).unwrap().is_empty());
+}
+
+pub fn api_users_are_listed_per_developer_newest_first(s: &mut Store) {
+    let old = api_user(1, 100);
+    let new = api_user(1, 300);
+    let mut same_time = [api_user(1, 200), api_user(1, 200)];
+    same_time.sort_by_key(|u| u.id.to_string());
+    let elsewhere = api_user(2, 400);
+    s.commit(Batch {
+        api_users: vec![
+            old.clone(),
+            same_time[1].clone(),
+            new.clone(),
+            elsewhere.clone(),
+            same_time[0].clone(),
+        ],
+        ..Batch::default()
+    });
+    assert_eq!(
+        s.reader.api_users_of(1).unwrap(),
+        vec![
+            new.clone(),
+            same_time[0].clone(),
+            same_time[1].clone(),
+            old.clone()
+        ]
+    );
+    assert_eq!(s.reader.api_users_of(2).unwrap(), vec![elsewhere.clone()]);
+    assert!(s.reader.api_users_of(3).unwrap().is_empty());
+    assert_eq!(
+        s.journal.api_user_developer(&elsewhere.id).unwrap(),
+        Some(2)
+    );
+    assert_eq!(s.journal.api_user_developer(&Uuid::new_v4()).unwrap(), None);
+}
+
+// ---------------------------------------------------------------------------------------
+// The developer portal.
+
+pub fn developer_accounts_are_found_by_email_and_id(s: &mut Store) {
+    s.commit(developer(3, "amina@example.org", 77));
+    s.commit(developer(5, "baraka@example.org", 88));
+    assert!(
+        s.journal
+            .developer_email_taken("amina@example.org")
+            .unwrap()
+    );
+    assert!(
+        !s.journal
+            .developer_email_taken("nobody@example.org")
+            .unwrap()
+    );
+    assert_eq!(s.journal.max_developer_id().unwrap(), 5);
+    let amina = DeveloperAccount {
+        id: 3,
+        email: "amina@example.org".into(),
+        name: "Developer 3".into(),
+        approval_mode: false,
+        created_at_ms: 77,
+    };
+    assert_eq!(
+        s.reader.developer_by_email("amina@example.org").unwrap(),
+        Some((amina.clone(), "$argon2id$hash-3".to_owned()))
+    );
+    assert_eq!(
+        s.reader.developer_by_email("AMINA@example.org").unwrap(),
+        None
+    );
+    assert_eq!(s.reader.developer(3).unwrap(), Some(amina));
+    assert_eq!(s.reader.developer(4).unwrap(), None);
+    // E-mails are unique, and an account needs its developer row.
+    let mut taken = developer(6, "amina@example.org", 99);
+    assert!(s.journal.commit(&taken).is_err());
+    taken.developers.clear();
+    taken.portal = developer(7, "new@example.org", 1).portal;
+    assert!(s.journal.commit(&taken).is_err());
+    assert_eq!(s.journal.max_developer_id().unwrap(), 5);
+}
+
+pub fn the_sandbox_login_is_stored_with_its_password(s: &mut Store) {
+    let login = SandboxLogin {
+        email: SANDBOX_EMAIL.into(),
+        password: "sandbox-pässword".into(),
+    };
+    s.commit(Batch {
+        developers: vec![SANDBOX_DEVELOPER],
+        portal: vec![PortalWrite::SandboxLogin {
+            login: login.clone(),
+            password_hash: "$argon2id$sandbox".into(),
+        }],
+        ..Batch::default()
+    });
+    assert!(s.journal.sandbox_login_exists().unwrap());
+    assert_eq!(s.reader.sandbox_login().unwrap(), Some(login));
+    let (account, hash) = s.reader.developer_by_email(SANDBOX_EMAIL).unwrap().unwrap();
+    assert_eq!(
+        (account.id, account.name.as_str(), hash.as_str()),
+        (SANDBOX_DEVELOPER, "Sandbox developer", "$argon2id$sandbox")
+    );
+    assert!(s.journal.developer_email_taken(SANDBOX_EMAIL).unwrap());
+}
+
+pub fn sessions_are_created_read_and_deleted_and_expired_ones_swept(s: &mut Store) {
+    s.commit(developer(1, "a@example.org", 1));
+    let session = |n: u8, created_at_ms, expires_at_ms| PortalWrite::CreateSession {
+        id_hash: hash(n),
+        developer_id: 1,
+        csrf_token: format!("csrf-{n}"),
+        created_at_ms,
+        expires_at_ms,
+    };
+    s.commit(Batch {
+        portal: vec![session(1, 100, 1_000), session(2, 100, 5_000)],
+        ..Batch::default()
+    });
+    assert_eq!(
+        s.reader.session(&hash(1)).unwrap(),
+        Some(SessionRecord {
+            developer_id: 1,
+            csrf_token: "csrf-1".into(),
+            expires_at_ms: 1_000,
+        })
+    );
+    assert_eq!(s.reader.session(&hash(9)).unwrap(), None);
+    // A session created after session 1 expired sweeps it away.
+    s.commit(Batch {
+        portal: vec![session(3, 2_000, 9_000)],
+        ..Batch::default()
+    });
+    assert_eq!(s.reader.session(&hash(1)).unwrap(), None);
+    assert!(s.reader.session(&hash(2)).unwrap().is_some());
+    s.commit(Batch {
+        portal: vec![PortalWrite::DeleteSession { id_hash: hash(2) }],
+        ..Batch::default()
+    });
+    assert_eq!(s.reader.session(&hash(2)).unwrap(), None);
+    assert_eq!(
+        s.reader.session(&hash(3)).unwrap().map(|r| r.csrf_token),
+        Some("csrf-3".into())
+    );
+}
+
+pub fn approval_mode_is_set_per_developer(s: &mut Store) {
+    s.commit(developer(1, "a@example.org", 1));
+    s.commit(developer(2, "b@example.org", 1));
+    s.commit(Batch {
+        portal: vec![
+            PortalWrite::SetApprovalMode {
+                developer_id: 2,
+                on: true,
+            },
+            PortalWrite::SetApprovalMode {
+                developer_id: 1,
+                on: true,
+            },
+            PortalWrite::SetApprovalMode {
+                developer_id: 1,
+                on: false,
+            },
+        ],
+        ..Batch::default()
+    });
+    assert_eq!(s.journal.approval_developers().unwrap(), vec![2]);
+    assert!(s.reader.developer(2).unwrap().unwrap().approval_mode);
+    assert!(!s.reader.developer(1).unwrap().unwrap().approval_mode);
+}
+
+/// Developer 1 with two API users and a spread of payments; developer 2 with one.
+struct Listing {
+    user: ApiUser,
+    second: ApiUser,
+    payments: Vec<Payment>,
+    foreign: Payment,
+}
+
+fn listing(s: &mut Store) -> Listing {
+    let user = api_user(1, 1);
+    let second = api_user(1, 2);
+    let stranger = api_user(2, 3);
+    let mut payments = Vec::new();
+    for i in 0..12i64 {
+        let kind = [
+            PaymentKind::RequestToPay,
+            PaymentKind::Transfer,
+            PaymentKind::MpesaC2b,
+        ][i as usize % 3];
+        let mut p = payment(
+            if i % 4 == 3 { &second } else { &user },
+            kind,
+            msisdn(&format!("2567700000{i:02}")),
+            10_000 + i * 1_000,
+        );
+        p.status = [
+            PaymentStatus::Pending,
+            PaymentStatus::Successful,
+            PaymentStatus::Failed,
+        ][i as usize % 3 / 2 + (i as usize % 2)];
+        p.external_id = Some(format!("ext-{i}"));
+        p.financial_transaction_id = Some(format!("fin-{i}"));
+        payments.push(p);
+    }
+    let foreign = payment(
+        &stranger,
+        PaymentKind::RequestToPay,
+        msisdn("256770000001"),
+        15_000,
+    );
+    s.commit(Batch {
+        api_users: vec![user.clone(), second.clone(), stranger],
+        new_payments: payments.iter().cloned().chain([foreign.clone()]).collect(),
+        ..Batch::default()
+    });
+    Listing {
+        user,
+        second,
+        payments,
+        foreign,
+    }
+}
+
+pub fn payments_page_filters_and_paginates(s: &mut Store) {
+    let l = listing(s);
+    let newest_first = |keep: &dyn Fn(&Payment) -> bool| -> Vec<Uuid> {
+        let mut v: Vec<&Payment> = l.payments.iter().filter(|p| keep(p)).collect();
+        v.sort_by_key(|p| std::cmp::Reverse(p.created_at_ms));
+        v.iter().map(|p| p.reference_id).collect()
+    };
+    let page = |f: PaymentFilter| {
+        let page = s
+            .reader
+            .payments_page(&PaymentFilter {
+                developer_id: 1,
+                limit: 50,
+                ..f
+            })
+            .unwrap();
+        (ids(&page.payments), page.total)
+    };
+    let all = newest_first(&|_| true);
+    assert_eq!(page(PaymentFilter::default()), (all.clone(), 12));
+    // Pages of five, and a limit of 0 still returns one row.
+    let first = s
+        .reader
+        .payments_page(&PaymentFilter {
+            developer_id: 1,
+            limit: 5,
+            offset: 0,
+            ..PaymentFilter::default()
+        })
+        .unwrap();
+    assert_eq!((ids(&first.payments), first.total), (all[..5].to_vec(), 12));
+    let last = s
+        .reader
+        .payments_page(&PaymentFilter {
+            developer_id: 1,
+            limit: 5,
+            offset: 10,
+            ..PaymentFilter::default()
+        })
+        .unwrap();
+    assert_eq!(ids(&last.payments), all[10..].to_vec());
+    let one = s
+        .reader
+        .payments_page(&PaymentFilter {
+            developer_id: 1,
+            limit: 0,
+            ..PaymentFilter::default()
+        })
+        .unwrap();
+    assert_eq!(ids(&one.payments), all[..1].to_vec());
+    assert_eq!(
+        first.payments[0],
+        *l.payments
+            .iter()
+            .find(|p| p.reference_id == all[0])
+            .unwrap()
+    );
+
+    assert_eq!(
+        page(PaymentFilter {
+            product: Some(Product::Mpesa),
+            ..PaymentFilter::default()
+        }),
+        (newest_first(&|p| p.product == Product::Mpesa), 4)
+    );
+    assert_eq!(
+        page(PaymentFilter {
+            kind: Some(PaymentKind::Transfer),
+            ..PaymentFilter::default()
+        }),
+        (newest_first(&|p| p.kind == PaymentKind::Transfer), 4)
+    );
+    let failed = newest_first(&|p| p.status == PaymentStatus::Failed);
+    assert!(!failed.is_empty());
+    assert_eq!(
+        page(PaymentFilter {
+            status: Some(PaymentStatus::Failed),
+            ..PaymentFilter::default()
+        }),
+        (failed.clone(), failed.len() as u64)
+    );
+    // A party substring; a reference matches reference, external and transaction ids.
+    assert_eq!(
+        page(PaymentFilter {
+            party: Some("77000001".into()),
+            ..PaymentFilter::default()
+        }),
+        (newest_first(&|p| p.party.id.contains("77000001")), 2)
+    );
+    for reference in [
+        l.payments[4].reference_id.to_string(),
+        "ext-4".into(),
+        "fin-4".into(),
+    ] {
+        assert_eq!(
+            page(PaymentFilter {
+                reference: Some(reference),
+                ..PaymentFilter::default()
+            }),
+            (vec![l.payments[4].reference_id], 1)
+        );
+    }
+    assert_eq!(
+        page(PaymentFilter {
+            api_user: Some(l.second.id),
+            ..PaymentFilter::default()
+        }),
+        (newest_first(&|p| p.api_user == l.second.id), 3)
+    );
+    assert_eq!(
+        page(PaymentFilter {
+            from_ms: Some(12_000),
+            to_ms: Some(15_000),
+            ..PaymentFilter::default()
+        }),
+        (
+            newest_first(&|p| (12_000..15_000).contains(&p.created_at_ms)),
+            3
+        )
+    );
+    // Everything at once.
+    assert_eq!(
+        page(PaymentFilter {
+            product: Some(Product::Collection),
+            kind: Some(PaymentKind::RequestToPay),
+            status: Some(l.payments[0].status),
+            party: Some("00".into()),
+            reference: Some("ext-0".into()),
+            api_user: Some(l.user.id),
+            from_ms: Some(10_000),
+            to_ms: Some(10_001),
+            ..PaymentFilter::default()
+        }),
+        (vec![l.payments[0].reference_id], 1)
+    );
+    // Another developer's payments never show.
+    assert_eq!(
+        page(PaymentFilter {
+            reference: Some(l.foreign.reference_id.to_string()),
+            ..PaymentFilter::default()
+        }),
+        (vec![], 0)
+    );
+    let theirs = s
+        .reader
+        .payments_page(&PaymentFilter {
+            developer_id: 2,
+            limit: 50,
+            ..PaymentFilter::default()
+        })
+        .unwrap();
+    assert_eq!(
+        (ids(&theirs.payments), theirs.total),
+        (vec![l.foreign.reference_id], 1)
+    );
+}
+
+pub fn payments_page_breaks_ties_by_reference_id(s: &mut Store) {
+    let user = api_user(1, 1);
+    let same: Vec<Payment> = (0..6)
+        .map(|i| {
+            payment(
+                &user,
+                PaymentKind::RequestToPay,
+                msisdn(&format!("2567700000{i}")),
+                5_000,
+            )
+        })
+        .collect();
+    let mut batch = with_user(&user);
+    batch.new_payments = same.clone();
+    s.commit(batch);
+    let mut expected: Vec<Uuid> = ids(&same);
+    expected.sort_by_key(|id| id.to_string());
+    let page = s
+        .reader
+        .payments_page(&PaymentFilter {
+            developer_id: 1,
+            limit: 10,
+            ..PaymentFilter::default()
+        })
+        .unwrap();
+    assert_eq!(ids(&page.payments), expected);
+    let waiting = s.reader.waiting_payments(1, None).unwrap();
+    assert_eq!(ids(&waiting), expected);
+}
+
+pub fn payment_stats_count_and_sum_per_bucket(s: &mut Store) {
+    let user = api_user(1, 1);
+    let stranger = api_user(2, 1);
+    let at =
+        |created: i64, product: Product, status: PaymentStatus, minor: i64, currency: Currency| {
+            let mut p = payment(&user, PaymentKind::Transfer, msisdn("1"), created);
+            p.product = product;
+            p.status = status;
+            p.amount = Money::from_minor(minor, currency);
+            p
+        };
+    let payments = vec![
+        at(
+            900,
+            Product::Collection,
+            PaymentStatus::Successful,
+            1,
+            eur(),
+        ), // before the report
+        at(
+            1_000,
+            Product::Collection,
+            PaymentStatus::Successful,
+            100,
+            eur(),
+        ),
+        at(
+            1_999,
+            Product::Collection,
+            PaymentStatus::Successful,
+            200,
+            eur(),
+        ),
+        at(1_500, Product::Collection, PaymentStatus::Failed, 50, eur()),
+        at(
+            1_500,
+            Product::Collection,
+            PaymentStatus::Successful,
+            7,
+            kes(),
+        ),
+        at(3_200, Product::Mpesa, PaymentStatus::Pending, 30, kes()),
+        at(3_300, Product::Mpesa, PaymentStatus::Pending, 40, kes()),
+    ];
+    let theirs = payment(&stranger, PaymentKind::Transfer, msisdn("1"), 1_000);
+    s.commit(Batch {
+        api_users: vec![user.clone(), stranger],
+        new_payments: payments.into_iter().chain([theirs]).collect(),
+        ..Batch::default()
+    });
+    let mut rows = s.reader.payment_stats(1, 1_000, 1_000).unwrap();
+    let key = |r: &StatsRow| (r.bucket, r.product, r.status.as_str(), r.currency.clone());
+    rows.sort_by_key(key);
+    let row = |bucket, product, status, currency: &str, count, amount_minor| StatsRow {
+        bucket,
+        product,
+        status,
+        currency: currency.into(),
+        count,
+        amount_minor,
+    };
+    assert_eq!(
+        rows,
+        vec![
+            row(0, Product::Collection, PaymentStatus::Failed, "EUR", 1, 50),
+            row(
+                0,
+                Product::Collection,
+                PaymentStatus::Successful,
+                "EUR",
+                2,
+                300
+            ),
+            row(
+                0,
+                Product::Collection,
+                PaymentStatus::Successful,
+                "KES",
+                1,
+                7
+            ),
+            row(2, Product::Mpesa, PaymentStatus::Pending, "KES", 2, 70),
+        ]
+    );
+    let buckets: Vec<i64> = s
+        .reader
+        .payment_stats(1, 1_000, 1_000)
+        .unwrap()
+        .iter()
+        .map(|r| r.bucket)
+        .collect();
+    assert!(
+        buckets.windows(2).all(|w| w[0] <= w[1]),
+        "ordered by bucket: {buckets:?}"
+    );
+    assert!(s.reader.payment_stats(3, 0, 1_000).unwrap().is_empty());
+}
+
+pub fn latencies_are_sorted_and_scoped(s: &mut Store) {
+    let user = api_user(1, 1);
+    let stranger = api_user(2, 1);
+    let settled = |created: i64, settled: Option<i64>, who: &ApiUser| Payment {
+        settled_at_ms: settled,
+        status: if settled.is_some() {
+            PaymentStatus::Successful
+        } else {
+            PaymentStatus::Pending
+        },
+        ..payment(who, PaymentKind::Transfer, msisdn("1"), created)
+    };
+    let a = settled(1_000, Some(1_900), &user);
+    let b = settled(1_100, Some(1_200), &user);
+    let c = settled(1_200, None, &user);
+    let early = settled(10, Some(5_000), &user);
+    let theirs = settled(1_000, Some(1_001), &stranger);
+    s.commit(Batch {
+        api_users: vec![user.clone(), stranger],
+        new_payments: vec![a.clone(), b.clone(), c, early, theirs.clone()],
+        attempts: vec![
+            attempt(1, a.reference_id, 1, 2_000, 300),
+            attempt(1, a.reference_id, 2, 3_000, 100),
+            attempt(2, b.reference_id, 1, 500, 999), // before the window
+            attempt(3, theirs.reference_id, 1, 2_000, 1),
+        ],
+        ..Batch::default()
+    });
+    assert_eq!(
+        s.reader.latencies(1, 1_000).unwrap(),
+        Latencies {
+            settlement_ms: vec![100, 900],
+            callback_ms: vec![100, 300],
+        }
+    );
+    assert_eq!(s.reader.latencies(3, 0).unwrap(), Latencies::default());
+}
+
+pub fn waiting_payments_are_pending_approvable_msisdn_payments(s: &mut Store) {
+    let user = api_user(1, 1);
+    let stranger = api_user(2, 1);
+    let phone = msisdn("256770000001");
+    let mut waiting = Vec::new();
+    for (i, kind) in [
+        PaymentKind::RequestToPay,
+        PaymentKind::RequestToWithdraw,
+        PaymentKind::Invoice,
+        PaymentKind::PreApproval,
+        PaymentKind::MpesaC2b,
+        PaymentKind::MpesaMandate,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        waiting.push(payment(&user, kind, phone.clone(), 1_000 + i as i64));
+    }
+    let other_phone = payment(
+        &user,
+        PaymentKind::RequestToPay,
+        msisdn("256770000002"),
+        2_000,
+    );
+    let not_waiting = vec![
+        payment(&user, PaymentKind::Transfer, phone.clone(), 500),
+        payment(&user, PaymentKind::MpesaB2c, phone.clone(), 500),
+        Payment {
+            status: PaymentStatus::Successful,
+            ..payment(&user, PaymentKind::RequestToPay, phone.clone(), 500)
+        },
+        payment(
+            &user,
+            PaymentKind::RequestToPay,
+            Party {
+                id_type: PartyIdType::Email,
+                id: phone.id.clone(),
+            },
+            500,
+        ),
+        payment(&stranger, PaymentKind::RequestToPay, phone.clone(), 500),
+    ];
+    s.commit(Batch {
+        api_users: vec![user.clone(), stranger],
+        new_payments: waiting
+            .iter()
+            .cloned()
+            .chain([other_phone.clone()])
+            .chain(not_waiting)
+            .collect(),
+        ..Batch::default()
+    });
+    assert_eq!(
+        s.reader.waiting_payments(1, Some(&phone.id)).unwrap(),
+        waiting
+    );
+    let mut all = waiting.clone();
+    all.push(other_phone.clone());
+    assert_eq!(s.reader.waiting_payments(1, None).unwrap(), all);
+    assert_eq!(
+        s.reader.waiting_payments(1, Some("256770000002")).unwrap(),
+        vec![other_phone]
+    );
+    assert!(s.reader.waiting_payments(1, Some("0")).unwrap().is_empty());
+    assert!(s.reader.waiting_payments(3, None).unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// M-Pesa.
+
+pub fn mpesa_apps_are_upserted_by_developer_and_found_by_key_hash(s: &mut Store) {
+    let app = MpesaApp {
+        allowed_origins: vec!["https://a.example".into(), "https://b.example".into()],
+        result_url: Some("https://a.example/result".into()),
+        ..mpesa_app(1, 1)
+    };
+    s.commit(Batch {
+        api_users: vec![app.api_user_row()],
+        mpesa_apps: vec![app.clone(), mpesa_app(2, 2)],
+        ..Batch::default()
+    });
+    assert_eq!(s.journal.mpesa_app(1).unwrap(), Some(app.clone()));
+    assert_eq!(s.reader.mpesa_app(1).unwrap(), Some(app.clone()));
+    assert_eq!(
+        s.reader.mpesa_app_by_key_hash(&hash(1)).unwrap(),
+        Some(app.clone())
+    );
+    assert_eq!(s.reader.mpesa_app(3).unwrap(), None);
+    assert_eq!(s.journal.mpesa_app(3).unwrap(), None);
+
+    // A renewed key and new settings replace the row; its API user and creation time stay.
+    let renewed = MpesaApp {
+        api_user: Uuid::new_v4(),
+        api_key_hash: hash(7),
+        api_key_created_at_ms: 500,
+        sandbox_api_key: None,
+        allowed_origins: vec!["*".into()],
+        session_lifetime_secs: 60,
+        result_url: None,
+        created_at_ms: 999,
+        ..app.clone()
+    };
+    s.commit(Batch {
+        mpesa_apps: vec![renewed.clone()],
+        ..Batch::default()
+    });
+    let expected = MpesaApp {
+        api_user: app.api_user,
+        created_at_ms: app.created_at_ms,
+        ..renewed
+    };
+    assert_eq!(s.reader.mpesa_app(1).unwrap(), Some(expected.clone()));
+    assert_eq!(s.journal.mpesa_app(1).unwrap(), Some(expected.clone()));
+    assert_eq!(
+        s.reader.mpesa_app_by_key_hash(&hash(7)).unwrap(),
+        Some(expected)
+    );
+    assert_eq!(s.reader.mpesa_app_by_key_hash(&hash(1)).unwrap(), None);
+    assert_eq!(
+        s.reader
+            .mpesa_app_by_key_hash(&hash(2))
+            .unwrap()
+            .map(|a| a.developer_id),
+        Some(2)
+    );
+    // Key hashes are unique across applications.
+    assert!(
+        s.journal
+            .commit(&Batch {
+                mpesa_apps: vec![mpesa_app(3, 2)],
+                ..Batch::default()
+            })
+            .is_err()
+    );
+}
+
+pub fn payments_are_found_by_transaction_id(s: &mut Store) {
+    let user = api_user(1, 1);
+    let p = Payment {
+        financial_transaction_id: Some("OEI2AK4Q16".into()),
+        ..payment(&user, PaymentKind::MpesaC2b, msisdn("254700000001"), 1_000)
+    };
+    let mut batch = with_user(&user);
+    batch.new_payments = vec![
+        p.clone(),
+        payment(&user, PaymentKind::MpesaC2b, msisdn("254700000001"), 1_000),
+    ];
+    s.commit(batch);
+    assert_eq!(
+        s.reader.payment_by_transaction_id("OEI2AK4Q16").unwrap(),
+        Some(p.clone())
+    );
+    assert_eq!(
+        s.reader.payment_by_transaction_id("oei2ak4q16").unwrap(),
+        None
+    );
+    assert_eq!(s.reader.payment_by_transaction_id("").unwrap(), None);
+    // A transaction id given at settlement is found too.
+    s.commit(Batch {
+        payment_updates: vec![PaymentUpdate {
+            reference_id: p.reference_id,
+            status: PaymentStatus::Successful,
+            reason: None,
+            financial_transaction_id: Some("OEI2AK4Q17".into()),
+            settled_at_ms: Some(2_000),
+            transfer_id: None,
+            notifications: 0,
+        }],
+        ..Batch::default()
+    });
+    assert_eq!(
+        s.reader
+            .payment_by_transaction_id("OEI2AK4Q17")
+            .unwrap()
+            .map(|p| p.reference_id),
+        Some(p.reference_id)
+    );
+}
+
+pub fn refunded_total_counts_refunds_that_have_not_failed(s: &mut Store) {
+    let user = api_user(1, 1);
+    let original = payment(
+        &user,
+        PaymentKind::RequestToPay,
+        msisdn("256770000001"),
+        1_000,
+    );
+    let refund = |minor: i64, status: PaymentStatus, of: Uuid| Payment {
+        amount: Money::from_minor(minor, eur()),
+        status,
+        refund_of: Some(of),
+        ..payment(&user, PaymentKind::Refund, msisdn("256770000001"), 2_000)
+    };
+    let mut batch = with_user(&user);
+    batch.new_payments = vec![
+        original.clone(),
+        refund(100, PaymentStatus::Successful, original.reference_id),
+        refund(20, PaymentStatus::Pending, original.reference_id),
+        refund(3_000, PaymentStatus::Failed, original.reference_id),
+        refund(4, PaymentStatus::Successful, Uuid::new_v4()),
+    ];
+    s.commit(batch);
+    assert_eq!(
+        s.journal.refunded_total(&original.reference_id).unwrap(),
+        120
+    );
+    assert_eq!(
+        s.reader.refunded_total(&original.reference_id).unwrap(),
+        120
+    );
+    assert_eq!(s.journal.refunded_total(&Uuid::new_v4()).unwrap(), 0);
+    assert_eq!(s.reader.refunded_total(&Uuid::new_v4()).unwrap(), 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// How the platform calls the store.
+
+pub fn the_store_answers_inside_an_async_runtime(s: &mut Store) {
+    // The server opens the store and bootstraps in its async start-up, and handlers read
+    // from async tasks: every call must work on a thread that is inside a runtime.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        s.reopen();
+        let user = api_user(1, 1);
+        s.commit(with_user(&user));
+        assert!(s.journal.api_user_exists(&user.id).unwrap());
+        assert_eq!(s.journal.load().unwrap().max_transfer_id, 0);
+        assert_eq!(s.reader.api_user(&user.id).unwrap(), Some(user));
+        assert!(s.reader.ledger_totals().unwrap().is_empty());
+    });
+}
+
+pub fn readers_on_many_threads_see_commits_as_they_land(s: &mut Store) {
+    let user = api_user(1, 1);
+    s.commit(with_user(&user));
+    let payments: Vec<Payment> = (0..40)
+        .map(|i| payment(&user, PaymentKind::RequestToPay, msisdn("256770000001"), i))
+        .collect();
+    let Store {
+        journal, reader, ..
+    } = s;
+    let reader: &dyn Reader = reader.as_ref();
+    std::thread::scope(|scope| {
+        for t in 0..12 {
+            let payments = &payments;
+            scope.spawn(move || {
+                for p in payments.iter().skip(t % 3) {
+                    // Each payment is either not yet committed or complete.
+                    if let Some(found) = reader.payment(&p.reference_id).unwrap() {
+                        assert_eq!(&found, p);
+                    }
+                    reader.ledger_totals().unwrap();
+                }
+            });
+        }
+        for chunk in payments.chunks(4) {
+            journal
+                .commit(&Batch {
+                    new_payments: chunk.to_vec(),
+                    ..Batch::default()
+                })
+                .unwrap();
+        }
+    });
+    let page = s
+        .reader
+        .payments_page(&PaymentFilter {
+            developer_id: 1,
+            limit: 100,
+            ..PaymentFilter::default()
+        })
+        .unwrap();
+    assert_eq!(page.total, 40);
+}
+
+pub fn a_large_batch_commits_in_one_transaction(s: &mut Store) {
+    let user = api_user(1, 1);
+    let mut batch = two_accounts();
+    batch.api_users.push(user.clone());
+    for i in 0..1_000u64 {
+        let p = payment(
+            &user,
+            PaymentKind::RequestToPay,
+            msisdn("256770000001"),
+            i as i64,
+        );
+        batch.transfers.push(TransferRecord {
+            transfer: transfer(i + 1, 1, 2, 10, TransferState::Pending),
+            reference_id: Some(p.reference_id),
+            at_ms: i as i64,
+        });
+        batch.outbox.push(outbox_item(i as i64 + 1, p.reference_id));
+        batch.new_payments.push(p);
+    }
+    let started = Instant::now();
+    s.commit(batch);
+    eprintln!(
+        "a batch of 1000 payments, transfers and outbox rows: {:?}",
+        started.elapsed()
+    );
+    let state = s.journal.load().unwrap();
+    assert_eq!(
+        (
+            state.pending_payments.len(),
+            state.pending_transfers.len(),
+            state.outbox.len()
+        ),
+        (1_000, 1_000, 1_000)
+    );
+    assert_eq!((state.max_transfer_id, state.max_outbox_id), (1_000, 1_000));
+}
