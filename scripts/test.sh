@@ -14,6 +14,14 @@ if [ "$need_node" = 1 ]; then
   $SUDO apt-get install -y -qq nodejs npm >/dev/null
 fi
 
+# The PostgreSQL store's contract tests start a throwaway server with initdb and pg_ctl.
+if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  echo "==> installing PostgreSQL (the store-postgres contract tests start a throwaway server)"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
