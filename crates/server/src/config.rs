@@ -22,9 +22,12 @@ pub struct ServeArgs {
     /// TOML configuration file
     #[arg(long, env = "MKOBA_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Data directory (SQLite database) [default: ./mkoba-data]
+    /// Data directory (SQLite database, M-Pesa key pair) [default: ./mkoba-data]
     #[arg(long, env = "MKOBA_DATA")]
     pub data: Option<PathBuf>,
+    /// PostgreSQL instead of SQLite: postgres://user:password@host:port/database (migrate it first with `mkoba migrate`) [default: none, SQLite in --data]
+    #[arg(long, env = "MKOBA_DATABASE_URL")]
+    pub database_url: Option<DatabaseUrl>,
     /// Address to listen on [default: 127.0.0.1:8080]
     #[arg(long, env = "MKOBA_LISTEN")]
     pub listen: Option<SocketAddr>,
@@ -80,6 +83,7 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub data: Option<PathBuf>,
+    pub database_url: Option<DatabaseUrl>,
     pub listen: Option<SocketAddr>,
     pub token_ttl_secs: Option<u64>,
     pub settle_delay_ms: Option<u64>,
@@ -98,10 +102,55 @@ pub struct FileConfig {
     pub mpesa_key_file: Option<PathBuf>,
 }
 
+/// A database URL; its `Debug` and `Display` never show the password.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(pub String);
+
+impl DatabaseUrl {
+    /// Whether it names a PostgreSQL database.
+    pub fn is_postgres(&self) -> bool {
+        self.0.starts_with("postgres://") || self.0.starts_with("postgresql://")
+    }
+
+    /// The URL without user name and password, for messages.
+    pub fn redacted(&self) -> String {
+        match self.0.split_once("://") {
+            Some((scheme, rest)) => match rest.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://…@{host}"),
+                None => self.0.clone(),
+            },
+            None => "<database URL>".to_owned(),
+        }
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<DatabaseUrl, String> {
+        Ok(DatabaseUrl(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({})", self.redacted())
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
 /// Everything the server runs with, resolved.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub data: PathBuf,
+    /// PostgreSQL instead of SQLite in `data`.
+    pub database_url: Option<DatabaseUrl>,
     pub listen: SocketAddr,
     pub platform: PlatformConfig,
     pub momo: MomoConfig,
@@ -117,6 +166,7 @@ impl Settings {
     pub fn new(data: impl Into<PathBuf>, listen: SocketAddr) -> Settings {
         Settings {
             data: data.into(),
+            database_url: None,
             listen,
             platform: PlatformConfig::default(),
             momo: MomoConfig::default(),
@@ -198,6 +248,13 @@ impl Settings {
             s.mpesa.insecure_result_urls = v;
         }
         s.mpesa_key_file = pick!(mpesa_key_file);
+        if let Some(url) = pick!(database_url) {
+            anyhow::ensure!(
+                url.is_postgres(),
+                "database_url must start with postgres:// or postgresql:// (leave it unset for SQLite in the data directory), got {url}"
+            );
+            s.database_url = Some(url);
+        }
         Ok(s)
     }
 }
@@ -232,6 +289,21 @@ mod tests {
         assert_eq!(s.momo.reason_format, ReasonFormat::Object);
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.data, PathBuf::from("./mkoba-data"));
+    }
+
+    #[test]
+    fn database_urls_never_show_their_password() {
+        let url: DatabaseUrl = "postgres://mkoba:s3cret@db.example:5432/mkoba"
+            .parse()
+            .unwrap();
+        assert!(url.is_postgres());
+        assert_eq!(url.to_string(), "postgres://…@db.example:5432/mkoba");
+        assert!(!format!("{url:?}").contains("s3cret"));
+        let args = ServeArgs {
+            database_url: Some("mysql://x".parse().unwrap()),
+            ..ServeArgs::default()
+        };
+        assert!(Settings::resolve(&args).is_err());
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct Running {
     pub platform: Platform,
     /// The M-Pesa platform key pair.
     pub mpesa_key: Arc<PlatformKey>,
+    /// On PostgreSQL, proof that this is the database's only writing node.
+    _writer_lock: Option<mkoba_store_postgres::WriterLock>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -212,14 +214,71 @@ pub async fn platform_key(
     Ok(Arc::new(key))
 }
 
+/// An opened store: the writer's journal, the handlers' reader, and on PostgreSQL the lock
+/// that keeps a second writing node out.
+struct Store {
+    journal: Box<dyn mkoba_platform::store::Journal>,
+    reader: Arc<dyn mkoba_platform::store::Reader>,
+    writer_lock: Option<mkoba_store_postgres::WriterLock>,
+}
+
+/// SQLite in the data directory (migrated on open), or PostgreSQL at the database URL,
+/// which must already be migrated (`mkoba migrate`) and must have no other writing node.
+async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let Some(url) = settings.database_url.clone() else {
+        let (journal, reader) = mkoba_store_sqlite::open(&settings.data)
+            .with_context(|| format!("opening the database in {}", settings.data.display()))?;
+        return Ok(Store {
+            journal: Box::new(journal),
+            reader: Arc::new(reader),
+            writer_lock: None,
+        });
+    };
+    tokio::task::spawn_blocking(move || {
+        let shown = url.redacted();
+        let version = mkoba_store_postgres::schema_version(&url.0)
+            .with_context(|| format!("reading the schema version of {shown}"))?;
+        let needed = mkoba_store_postgres::SCHEMA_VERSION;
+        anyhow::ensure!(
+            version >= needed,
+            "the database {shown} has schema version {version}, this binary needs {needed}: run `mkoba migrate --database-url …` first"
+        );
+        let lock = mkoba_store_postgres::lock_writer(&url.0)
+            .with_context(|| format!("connecting to {shown}"))?
+            .with_context(|| format!("another Mkoba node is already writing to {shown}; one node per PostgreSQL database for now (docs/postgres.md)"))?;
+        let (journal, reader) = mkoba_store_postgres::open(&url.0)
+            .with_context(|| format!("opening {shown}"))?;
+        Ok(Store {
+            journal: Box::new(journal),
+            reader: Arc::new(reader),
+            writer_lock: Some(lock),
+        })
+    })
+    .await
+    .context("opening the database")?
+}
+
+/// Applies the migrations the database lacks (PostgreSQL at `url`, else SQLite in `data`)
+/// and returns the schema version.
+pub fn migrate(data: &Path, url: Option<&config::DatabaseUrl>) -> anyhow::Result<usize> {
+    match url {
+        Some(url) => mkoba_store_postgres::migrate(&url.0)
+            .with_context(|| format!("migrating {}", url.redacted())),
+        None => {
+            mkoba_store_sqlite::open(data)
+                .with_context(|| format!("opening the database in {}", data.display()))?;
+            Ok(mkoba_store_sqlite::SCHEMA_VERSION)
+        }
+    }
+}
+
 /// Opens the store, starts the platform, the callback dispatcher and the HTTP server.
 pub async fn start(settings: Settings) -> anyhow::Result<Running> {
-    let (journal, reader) = mkoba_store_sqlite::open(&settings.data)
-        .with_context(|| format!("opening the database in {}", settings.data.display()))?;
+    let store = open_store(&settings).await?;
     let key = platform_key(&settings.data, settings.mpesa_key_file.as_deref()).await?;
     let platform = Platform::start(
-        Box::new(journal),
-        Arc::new(reader),
+        store.journal,
+        store.reader,
         settings.platform.clone(),
         renderer(&settings),
     )
@@ -246,6 +305,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         addr,
         platform,
         mpesa_key: key,
+        _writer_lock: store.writer_lock,
         shutdown: Some(tx),
         server,
     })

@@ -19,6 +19,15 @@ struct Cli {
 enum Command {
     /// Run the server (embedded SQLite; no configuration needed)
     Serve(ServeArgs),
+    /// Apply the database migrations this binary needs (PostgreSQL needs this before `serve`)
+    Migrate {
+        /// Data directory (SQLite) [default: ./mkoba-data]
+        #[arg(long, env = "MKOBA_DATA", default_value = "./mkoba-data")]
+        data: PathBuf,
+        /// PostgreSQL database URL (postgres://…) instead of SQLite
+        #[arg(long, env = "MKOBA_DATABASE_URL")]
+        database_url: Option<mkoba::config::DatabaseUrl>,
+    },
     /// Print the sandbox developer's credentials: MoMo subscription keys, M-Pesa API key and public key, portal sign-in
     Credentials {
         /// Data directory [default: ./mkoba-data]
@@ -73,6 +82,14 @@ fn main() -> anyhow::Result<()> {
             init_logging();
             let settings = Settings::resolve(&args)?;
             runtime()?.block_on(serve(settings))
+        }
+        Command::Migrate { data, database_url } => {
+            let version = mkoba::migrate(&data, database_url.as_ref())?;
+            match &database_url {
+                Some(url) => println!("{url}: schema version {version}"),
+                None => println!("{}: schema version {version}", data.display()),
+            }
+            Ok(())
         }
         Command::Credentials {
             data,
@@ -182,6 +199,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let data = settings.data.clone();
+    let database = match &settings.database_url {
+        Some(url) => format!("{url} (PostgreSQL)"),
+        None => format!("{} (SQLite)", data.display()),
+    };
     let running = mkoba::start(settings).await?;
     let keys = running
         .platform
@@ -206,7 +227,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             login.email, login.password
         );
     }
-    println!("  Data            {} (SQLite)", data.display());
+    println!("  Data            {database}");
     println!();
     println!("Sandbox subscription keys (header Ocp-Apim-Subscription-Key):");
     for product in Product::ALL {

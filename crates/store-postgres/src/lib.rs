@@ -104,6 +104,35 @@ pub fn schema_version(url: &str) -> std::result::Result<usize, StoreError> {
     })
 }
 
+/// The advisory lock one writing node holds for as long as it runs ("mkoba_wr").
+const WRITER_LOCK: i64 = 0x6d6b_6f62_615f_7772;
+
+/// Proof that this process is the database's only writing node: a session-level advisory
+/// lock on a connection of its own, released when this is dropped or the process ends.
+///
+/// The platform's single writer keeps balances in memory, so two writing nodes on one
+/// database would each trust their own copy. Until several nodes claim work through the
+/// database (`docs/postgres.md`), a second node is refused at start instead.
+pub struct WriterLock {
+    _holder: Workers,
+}
+
+impl std::fmt::Debug for WriterLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriterLock")
+    }
+}
+
+/// Takes the writer lock of the database at `url`; `None` when another node holds it.
+pub fn lock_writer(url: &str) -> std::result::Result<Option<WriterLock>, StoreError> {
+    let holder = Workers::spawn(conn::config(url)?, Role::Journal, 1, "mkoba-pg-lock")?;
+    let locked = holder.run(|c| {
+        let row = c.query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])?;
+        col::<bool>(&row, 0)
+    })?;
+    Ok(locked.then_some(WriterLock { _holder: holder }))
+}
+
 /// Runs one job on a connection of its own, then closes it.
 fn once<T: Send + 'static>(
     url: &str,

@@ -18,6 +18,7 @@ mod openapi;
 mod payouts;
 mod portal;
 mod portal_browser;
+mod postgres;
 mod provisioning;
 mod request_to_pay;
 mod token;

@@ -1,0 +1,120 @@
+//! The server on PostgreSQL (`--database-url`): `serve` refuses an unmigrated database,
+//! `mkoba migrate` migrates it, both APIs move money on it, a second writing node is
+//! refused, and the data outlives the server.
+
+use std::net::SocketAddr;
+
+use mkoba::Settings;
+use mkoba::config::DatabaseUrl;
+use serde_json::json;
+use tokio::process::Command;
+use uuid::Uuid;
+
+use crate::helpers::{MPESA_TEST_KEY, TestApp, rtp_body};
+use crate::mpesa_support::tpcid;
+
+/// The throwaway server of the store's own tests: one per test binary, a database per test.
+#[path = "../../../store-postgres/tests/contract/pg.rs"]
+#[expect(dead_code, reason = "the store's tests use the server-wide helpers; these tests need only databases")]
+mod pg;
+
+/// A new empty database (the sync PostgreSQL client must not run on a tokio thread).
+async fn database() -> DatabaseUrl {
+    DatabaseUrl(tokio::task::spawn_blocking(pg::database).await.unwrap())
+}
+
+async fn migrate(url: &DatabaseUrl) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args(["migrate", "--database-url", &url.0])
+        .output()
+        .await
+        .expect("mkoba migrate runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn settings(dir: &tempfile::TempDir, url: &DatabaseUrl) -> Settings {
+    let mut s = Settings::new(
+        dir.path().join("data"),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    );
+    s.database_url = Some(url.clone());
+    s.mpesa_key_file = Some(MPESA_TEST_KEY.into());
+    s
+}
+
+#[tokio::test]
+async fn serve_refuses_an_unmigrated_database_until_mkoba_migrate_runs() {
+    let url = database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let e = mkoba::start(settings(&dir, &url)).await.unwrap_err();
+    let message = format!("{e:#}");
+    assert!(
+        message.contains("schema version 0") && message.contains("mkoba migrate"),
+        "{message}"
+    );
+    let out = migrate(&url).await;
+    assert!(out.contains("schema version 1"), "{out}");
+    assert!(!out.contains("password"), "{out}");
+    let running = mkoba::start(settings(&dir, &url))
+        .await
+        .expect("starts once migrated");
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn both_apis_move_money_on_postgresql_with_one_writing_node() {
+    let url = database().await;
+    migrate(&url).await;
+    let app = TestApp::spawn_with(|s| s.database_url = Some(url.clone())).await;
+
+    // MoMo: a request-to-pay settles on the ledger.
+    let p = app.partner("127.0.0.1").await;
+    let reference = Uuid::new_v4();
+    let r = app
+        .request_to_pay(&p, reference, &rtp_body("42", "256770000042"), &[])
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(
+        app.final_status(&p, reference).await["status"],
+        "SUCCESSFUL"
+    );
+
+    // M-Pesa: a synchronous C2B and a duplicate of it.
+    let m = app.mpesa().await;
+    let body = m.c2b("10", "000000000001");
+    let paid = m.call("POST", "c2bPayment/singleStage/", &body).await;
+    assert_eq!(paid.status, 201, "{}", paid.text());
+    let again = m.call("POST", "c2bPayment/singleStage/", &body).await;
+    assert_eq!(again.status, 409, "{}", again.text());
+    app.assert_ledger_balanced().await;
+
+    // A second node on the same database is refused while the first writes.
+    let dir = tempfile::tempdir().unwrap();
+    let e = mkoba::start(settings(&dir, &url)).await.unwrap_err();
+    assert!(format!("{e:#}").contains("another Mkoba node"), "{e:#}");
+
+    // The data outlives the server: a new one finds the payment.
+    let conversation = paid.json()["output_ConversationID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let TestApp { running, _dir, .. } = app;
+    running.stop().await;
+    let app = TestApp::spawn_with(|s| s.database_url = Some(url.clone())).await;
+    let m = app.mpesa().await;
+    let q = m
+        .query(
+            "queryTransactionStatus/",
+            &json!({
+                "input_QueryReference": conversation,
+                "input_Country": "TZN",
+                "input_ServiceProviderCode": "000000",
+                "input_ThirdPartyConversationID": tpcid(),
+            }),
+        )
+        .await;
+    assert_eq!(q.status, 200, "{}", q.text());
+    assert_eq!(q.json()["output_ResponseTransactionStatus"], "Completed");
+    app.assert_ledger_balanced().await;
+}
