@@ -553,3 +553,35 @@ async fn markets_carry_their_own_country_and_currency() {
     }
     app.assert_ledger_balanced().await;
 }
+
+#[tokio::test]
+async fn bench_mpesa_reports_both_bearer_modes() {
+    let app = TestApp::spawn().await;
+    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args([
+            "bench-mpesa",
+            "--url",
+            &app.base,
+            "-n",
+            "12",
+            "-c",
+            "3",
+            "--rsa-secs",
+            "0",
+            "--json",
+        ])
+        .args(["--subscription-key", app.key("collection")])
+        .output()
+        .await
+        .expect("mkoba bench-mpesa runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: Value = serde_json::from_slice(&o.stdout).expect("JSON report");
+    let modes = report["modes"].as_array().unwrap();
+    let names: Vec<&str> = modes.iter().map(|m| m["mode"].as_str().unwrap()).collect();
+    assert_eq!(names, ["fresh-bearer", "reused-bearer"]);
+    for m in modes {
+        assert_eq!(m["ok"], 12, "{m}");
+        assert_eq!(m["errors"], 0, "{m}");
+    }
+    app.assert_ledger_balanced().await;
+}
