@@ -15,7 +15,10 @@ use crate::mpesa_support::tpcid;
 
 /// The throwaway server of the store's own tests: one per test binary, a database per test.
 #[path = "../../../store-postgres/tests/contract/pg.rs"]
-#[expect(dead_code, reason = "the store's tests use the server-wide helpers; these tests need only databases")]
+#[expect(
+    dead_code,
+    reason = "the store's tests use the server-wide helpers; these tests need only databases"
+)]
 mod pg;
 
 /// A new empty database (the sync PostgreSQL client must not run on a tokio thread).
