@@ -198,7 +198,8 @@ pub trait Reader: crate::portal::PortalReader + Send + Sync + 'static {
     fn mpesa_app(&self, developer_id: i64) -> Result<Option<MpesaApp>, StoreError>;
     /// The M-Pesa application whose current API key has this hash.
     fn mpesa_app_by_key_hash(&self, hash: &[u8; 32]) -> Result<Option<MpesaApp>, StoreError>;
-    /// A payment by its transaction id (`financial_transaction_id`), whoever owns it.
+    /// An M-Pesa payment by its transaction id (`financial_transaction_id`), whoever owns
+    /// it (MoMo payments are not indexed by it).
     fn payment_by_transaction_id(
         &self,
         transaction_id: &str,

@@ -173,4 +173,4 @@ CREATE TABLE mpesa_apps (
 );
 
 CREATE INDEX payments_by_transaction_id ON payments (financial_transaction_id)
-    WHERE financial_transaction_id IS NOT NULL;
+    WHERE product = 'mpesa' AND financial_transaction_id IS NOT NULL;

@@ -54,7 +54,7 @@ pub(crate) fn payment_by_transaction_id(
         concat!(
             "SELECT ",
             payment_columns!(""),
-            " FROM payments WHERE financial_transaction_id = $1"
+            " FROM payments WHERE financial_transaction_id = $1 AND product = 'mpesa'"
         ),
         &[&transaction_id],
     )?

@@ -16,5 +16,6 @@ CREATE TABLE mpesa_apps (
 );
 
 ALTER TABLE payments ADD COLUMN short_code TEXT;
+-- Only M-Pesa payments: MoMo payments never pay for this index.
 CREATE INDEX payments_by_transaction_id ON payments (financial_transaction_id)
-    WHERE financial_transaction_id IS NOT NULL;
+    WHERE product = 'mpesa' AND financial_transaction_id IS NOT NULL;

@@ -53,7 +53,7 @@ pub(crate) fn payment_by_transaction_id(
     transaction_id: &str,
 ) -> rusqlite::Result<Option<Payment>> {
     c.prepare_cached(&format!(
-        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE financial_transaction_id = ?1"
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE financial_transaction_id = ?1 AND product = 'mpesa'"
     ))?
     .query_row([transaction_id], payment_row)
     .optional()

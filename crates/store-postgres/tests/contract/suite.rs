@@ -1839,11 +1839,26 @@ pub fn payments_are_found_by_transaction_id(s: &mut Store) {
         ..payment(&user, PaymentKind::MpesaC2b, msisdn("254700000001"), 1_000)
     };
     let mut batch = with_user(&user);
+    let momo = Payment {
+        financial_transaction_id: Some("1234567890".into()),
+        ..payment(
+            &user,
+            PaymentKind::RequestToPay,
+            msisdn("256770000001"),
+            1_000,
+        )
+    };
     batch.new_payments = vec![
         p.clone(),
         payment(&user, PaymentKind::MpesaC2b, msisdn("254700000001"), 1_000),
+        momo,
     ];
     s.commit(batch);
+    assert_eq!(
+        s.reader.payment_by_transaction_id("1234567890").unwrap(),
+        None,
+        "only M-Pesa payments are looked up by transaction id"
+    );
     assert_eq!(
         s.reader.payment_by_transaction_id("OEI2AK4Q16").unwrap(),
         Some(p.clone())
