@@ -102,6 +102,32 @@ impl MpesaApp {
     }
 }
 
+/// A registration for a payment's final state (see [`Platform::watch`]).
+pub struct Watch {
+    rx: oneshot::Receiver<()>,
+    id: Uuid,
+    waiters: crate::Waiters,
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch").field("id", &self.id).finish()
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.rx.close();
+        let mut waiters = self.waiters.lock().expect("waiters lock");
+        if let Some(list) = waiters.get_mut(&self.id) {
+            list.retain(|tx| !tx.is_closed());
+            if list.is_empty() {
+                waiters.remove(&self.id);
+            }
+        }
+    }
+}
+
 /// Settings a developer changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MpesaAppSettings {
@@ -388,18 +414,19 @@ impl Platform {
     pub async fn wait_final(
         &self,
         id: &Uuid,
-        watch: oneshot::Receiver<()>,
+        mut watch: Watch,
         timeout: Duration,
     ) -> Result<Option<Payment>, Internal> {
         if !self.payment(id)?.is_some_and(|p| p.status.is_final()) {
-            let _ = tokio::time::timeout(timeout, watch).await;
+            let _ = tokio::time::timeout(timeout, &mut watch.rx).await;
         }
-        self.unwatch(id);
+        drop(watch);
         self.payment(id)
     }
 
-    /// A receiver that fires once the payment's final state is committed.
-    pub fn watch(&self, id: Uuid) -> oneshot::Receiver<()> {
+    /// A watch that fires once the payment's final state is committed. Dropping it (a
+    /// client that went away, a wait that timed out) forgets it.
+    pub fn watch(&self, id: Uuid) -> Watch {
         let (tx, rx) = oneshot::channel();
         self.inner
             .waiters
@@ -408,16 +435,10 @@ impl Platform {
             .entry(id)
             .or_default()
             .push(tx);
-        rx
-    }
-
-    fn unwatch(&self, id: &Uuid) {
-        let mut waiters = self.inner.waiters.lock().expect("waiters lock");
-        if let Some(list) = waiters.get_mut(id) {
-            list.retain(|tx| !tx.is_closed());
-            if list.is_empty() {
-                waiters.remove(id);
-            }
+        Watch {
+            rx,
+            id,
+            waiters: self.inner.waiters.clone(),
         }
     }
 
