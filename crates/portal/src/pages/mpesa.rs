@@ -115,6 +115,24 @@ fn page(
         "<div id=\"url-rules\">");
     rules(&mut h);
     h.raw("</div><button type=\"submit\">Update</button></form></section>");
+    h.raw(concat!(
+        "<section class=\"card\" aria-labelledby=\"endpoints\"><h2 id=\"endpoints\">Endpoints and sandbox values</h2>",
+        "<p>Base path on this server: <code>/sandbox/ipg/v2/{market}/</code> (test numbers active) or <code>/openapi/ipg/v2/{market}/</code> (only the ledger decides), ",
+        "then <code>getSession/</code>, <code>c2bPayment/singleStage/</code>, <code>b2cPayment/</code>, <code>b2bPayment/</code>, <code>reversal/</code>, ",
+        "<code>queryTransactionStatus/</code>, <code>queryBeneficiaryName/</code>, <code>directDebitCreation/</code>, <code>directDebitPayment/</code>, ",
+        "<code>queryDirectDebit/</code>, <code>directDebitCancel/</code>.</p>",
+        "<div class=\"table-wrap\"><table><caption>Markets</caption><thead><tr><th scope=\"col\">Market</th><th scope=\"col\">input_Country</th><th scope=\"col\">input_Currency</th></tr></thead><tbody>",
+        "<tr><td><code>vodacomTZN</code></td><td>TZN</td><td>TZS</td></tr><tr><td><code>vodafoneGHA</code></td><td>GHA</td><td>GHS</td></tr>",
+        "<tr><td><code>vodacomLES</code></td><td>LES</td><td>LSL</td></tr><tr><td><code>vodacomDRC</code></td><td>DRC</td><td>USD</td></tr>",
+        "<tr><td><code>vodacomMOZ</code></td><td>MOZ</td><td>MZN</td></tr></tbody></table></div>",
+        "<div class=\"table-wrap\"><table><caption>Sandbox customers</caption><thead><tr><th scope=\"col\">MSISDN</th><th scope=\"col\">Outcome</th></tr></thead><tbody>",
+        "<tr><td><code>000000000001</code></td><td>succeeds (so does any number not listed here)</td></tr>",
+        "<tr><td><code>000000000008</code></td><td>C2B and direct debits: <code>422 INS-2006</code> insufficient balance</td></tr>",
+        "<tr><td><code>000000000002</code></td><td>C2B and direct debits: never answers, <code>408 INS-9</code></td></tr>",
+        "<tr><td><code>000000000006</code></td><td>B2C: <code>422 INS-2006</code></td></tr>",
+        "<tr><td><code>000000000004</code></td><td>B2C: never answers, <code>408 INS-9</code></td></tr></tbody></table></div>",
+        "<p class=\"hint\">Service provider code <code>000000</code> (and B2B receiver <code>000001</code>) are your application's short codes. With payer approval on (Virtual phone), a C2B waits for the customer there.</p></section>"
+    ));
     (status, document("M-Pesa", Some(session), "mpesa", h)).into_response()
 }
 
