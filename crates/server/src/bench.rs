@@ -67,7 +67,7 @@ pub struct BenchArgs {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
     /// Collection subscription key (primary); if omitted, read from --data via mkoba credentials
-    #[arg(long, env = "MKOBA_BENCH_KEY")]
+    #[arg(long, env = "MKOBA_BENCH_KEY", hide_env_values = true)]
     pub subscription_key: Option<String>,
     /// number of request-to-pay lifecycles
     #[arg(long, short = 'n', default_value_t = 20_000)]

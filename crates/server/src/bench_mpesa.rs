@@ -31,7 +31,7 @@ pub struct MpesaBenchArgs {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
     /// A subscription key of the developer whose M-Pesa application to use (default: the sandbox developer's, read from --data)
-    #[arg(long, env = "MKOBA_BENCH_KEY")]
+    #[arg(long, env = "MKOBA_BENCH_KEY", hide_env_values = true)]
     pub subscription_key: Option<String>,
     /// C2B payments per mode
     #[arg(long, short = 'n', default_value_t = 2_000)]

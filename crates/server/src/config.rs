@@ -26,7 +26,7 @@ pub struct ServeArgs {
     #[arg(long, env = "MKOBA_DATA")]
     pub data: Option<PathBuf>,
     /// PostgreSQL instead of SQLite: postgres://user:password@host:port/database (migrate it first with `mkoba migrate`) [default: none, SQLite in --data]
-    #[arg(long, env = "MKOBA_DATABASE_URL")]
+    #[arg(long, env = "MKOBA_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<DatabaseUrl>,
     /// Address to listen on [default: 127.0.0.1:8080]
     #[arg(long, env = "MKOBA_LISTEN")]

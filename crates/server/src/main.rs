@@ -25,7 +25,7 @@ enum Command {
         #[arg(long, env = "MKOBA_DATA", default_value = "./mkoba-data")]
         data: PathBuf,
         /// PostgreSQL database URL (postgres://…) instead of SQLite
-        #[arg(long, env = "MKOBA_DATABASE_URL")]
+        #[arg(long, env = "MKOBA_DATABASE_URL", hide_env_values = true)]
         database_url: Option<mkoba::config::DatabaseUrl>,
     },
     /// Print the sandbox developer's credentials: MoMo subscription keys, M-Pesa API key and public key, portal sign-in

@@ -121,3 +121,39 @@ async fn both_apis_move_money_on_postgresql_with_one_writing_node() {
     assert_eq!(q.json()["output_ResponseTransactionStatus"], "Completed");
     app.assert_ledger_balanced().await;
 }
+
+#[tokio::test]
+async fn the_database_password_never_shows_in_help_or_errors() {
+    for args in [&["serve", "--help"][..], &["migrate", "--help"][..]] {
+        let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+            .args(args)
+            .env(
+                "MKOBA_DATABASE_URL",
+                "postgres://mkoba:s3cretpw@127.0.0.1:1/none",
+            )
+            .output()
+            .await
+            .expect("mkoba runs");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(all.contains("MKOBA_DATABASE_URL"), "{all}");
+        assert!(!all.contains("s3cretpw"), "{all}");
+    }
+    // A database that cannot be reached: the error names it without the password.
+    let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args([
+            "migrate",
+            "--database-url",
+            "postgres://mkoba:s3cretpw@127.0.0.1:1/none",
+        ])
+        .output()
+        .await
+        .expect("mkoba runs");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
+    assert!(!stderr.contains("s3cretpw"), "{stderr}");
+}
