@@ -752,6 +752,7 @@ async fn keys_passwords_and_session_ids_never_reach_the_logs() {
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(dir.path().join("data"))
         .env("MKOBA_LOG", "debug")
+        .env("MKOBA_MPESA_KEY_FILE", crate::helpers::MPESA_TEST_KEY)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -806,6 +807,62 @@ async fn keys_passwords_and_session_ids_never_reach_the_logs() {
         .await;
     assert_eq!(r.status, 200);
 
+    // M-Pesa: a renewed API key, a session and a payment with it.
+    let r = http
+        .send(
+            "POST",
+            &format!("{base}/_mkoba/mpesa/apikey"),
+            &[("Ocp-Apim-Subscription-Key", &sub)],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let mpesa_key = r.json()["api_key"].as_str().unwrap().to_owned();
+    let app = http
+        .send(
+            "GET",
+            &format!("{base}/_mkoba/mpesa/application"),
+            &[("Ocp-Apim-Subscription-Key", &sub)],
+            None,
+        )
+        .await
+        .json();
+    let public =
+        mkoba_sdk::mpesa::PublicKey::from_base64(app["public_key"].as_str().unwrap()).unwrap();
+    let market = format!("{base}/sandbox/ipg/v2/vodacomTZN");
+    let key_bearer = public.bearer(&mpesa_key).unwrap();
+    let r = http
+        .send(
+            "GET",
+            &format!("{market}/getSession/"),
+            &[
+                ("Authorization", &format!("Bearer {key_bearer}")),
+                ("Origin", "*"),
+            ],
+            None,
+        )
+        .await;
+    let mpesa_session = r.json()["output_SessionID"].as_str().unwrap().to_owned();
+    let session_bearer = public.bearer(&mpesa_session).unwrap();
+    let c2b = serde_json::json!({
+        "input_Amount": "10", "input_Country": "TZN", "input_Currency": "TZS",
+        "input_CustomerMSISDN": "000000000001", "input_ServiceProviderCode": "000000",
+        "input_ThirdPartyConversationID": "logcheck1", "input_TransactionReference": "T1",
+        "input_PurchasedItemsDesc": "Shoes",
+    });
+    let r = http
+        .send(
+            "POST",
+            &format!("{market}/c2bPayment/singleStage/"),
+            &[
+                ("Authorization", &format!("Bearer {session_bearer}")),
+                ("Origin", "*"),
+            ],
+            Some(&c2b.to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+
     child.start_kill().unwrap();
     let _ = child.wait().await;
     let log = log.await.unwrap();
@@ -820,6 +877,10 @@ async fn keys_passwords_and_session_ids_never_reach_the_logs() {
         ("subscription key", sub.as_str()),
         ("API key", api_key.as_str()),
         ("access token", token.as_str()),
+        ("M-Pesa API key", mpesa_key.as_str()),
+        ("M-Pesa session id", mpesa_session.as_str()),
+        ("M-Pesa key bearer", key_bearer.as_str()),
+        ("M-Pesa session bearer", session_bearer.as_str()),
     ] {
         assert!(!log.contains(secret), "the {what} was logged");
     }
