@@ -71,6 +71,10 @@ pub trait MpesaBackend: Send + Sync + 'static {
     fn application(&self, developer_id: i64) -> Option<MpesaApplication>;
     /// Issues a new API key (the old one stops working) and returns it.
     fn renew_api_key(&self, developer_id: i64) -> BoxFuture<'_, Option<String>>;
+    /// For the try-it box: a fresh session of the developer's application, encrypted as a
+    /// client sends it (`Bearer` value), and an `Origin` the application allows; `None`
+    /// without an application.
+    fn session_bearer(&self, developer_id: i64) -> Option<(String, String)>;
     /// Saves the settings (already validated by the portal).
     fn save_settings(
         &self,

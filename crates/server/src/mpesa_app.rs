@@ -93,6 +93,18 @@ impl MpesaBackend for PortalBackend {
         })
     }
 
+    fn session_bearer(&self, developer_id: i64) -> Option<(String, String)> {
+        let app = self.platform.mpesa_app(developer_id).ok().flatten()?;
+        let session = self.platform.mpesa_issue_session(&app);
+        let bearer = self.key.encrypt(session.as_bytes()).ok()?;
+        let origin = if app.allowed_origins.iter().any(|o| o == "*") {
+            "*".to_owned()
+        } else {
+            app.allowed_origins.first()?.clone()
+        };
+        Some((bearer, origin))
+    }
+
     fn renew_api_key(&self, developer_id: i64) -> BoxFuture<'_, Option<String>> {
         Box::pin(async move { self.platform.mpesa_renew_key(developer_id).await.ok() })
     }

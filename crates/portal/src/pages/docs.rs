@@ -95,6 +95,7 @@ fn try_form(
     let users = state.platform.api_users_of(session.developer.id)?;
     w!(*h, "<section class=\"card\" aria-labelledby=\"try\"><h2 id=\"try\">Try it</h2>"
         "<p>The request goes to this server with your primary subscription key for the path's product and, when you pick an API user, a fresh access token for it (and its target environment). Headers you give override these.</p>"
+        "<p>M-Pesa paths (<code>/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/</code>, …) go with a fresh session of your M-Pesa application, RSA-encrypted as a client sends it, and an allowed <code>Origin</code>; give the <code>input_*</code> fields as a JSON body (or in the query string for the GET queries).</p>"
         "<form method=\"post\" action=\"/portal/docs/try\" class=\"stack\">" [csrf_field(session)]
         "<label for=\"api_user\">API user</label><select id=\"api_user\" name=\"api_user\"><option value=\"\">None (no token)</option>");
     for u in &users {
@@ -198,6 +199,10 @@ async fn send(state: &PortalState, session: &Session, a: &Attempt) -> Result<Htm
         .parse()
         .map_err(|_| "That path is not a valid URL path.".to_owned())?;
     let product = product_of(&a.path);
+    let mpesa = a.path.contains("/ipg/v2/");
+    if mpesa && a.path.to_ascii_lowercase().contains("getsession") {
+        return Err("getSession needs your M-Pesa API key, which the portal keeps only as a hash; the box signs every other M-Pesa call with a fresh session of your application.".to_owned());
+    }
     let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
     for line in a.headers.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let (name, value) = line
@@ -219,7 +224,18 @@ async fn send(state: &PortalState, session: &Session, a: &Attempt) -> Result<Htm
             headers.push((HeaderName::from_static(n), v));
         }
     };
-    if let Some(k) = state
+    if mpesa {
+        let (bearer, origin) = state
+            .mpesa
+            .as_ref()
+            .and_then(|m| m.session_bearer(session.developer.id))
+            .ok_or_else(|| {
+                "You have no M-Pesa application yet: create its API key on the M-Pesa page."
+                    .to_owned()
+            })?;
+        add(&mut headers, "authorization", &format!("Bearer {bearer}"));
+        add(&mut headers, "origin", &origin);
+    } else if let Some(k) = state
         .platform
         .subscription_keys(session.developer.id)
         .into_iter()
@@ -227,7 +243,7 @@ async fn send(state: &PortalState, session: &Session, a: &Attempt) -> Result<Htm
     {
         add(&mut headers, "ocp-apim-subscription-key", &k.key);
     }
-    if !a.api_user.is_empty() {
+    if !a.api_user.is_empty() && !mpesa {
         let id =
             Uuid::parse_str(&a.api_user).map_err(|_| "Choose one of your API users.".to_owned())?;
         let user = state
@@ -245,7 +261,7 @@ async fn send(state: &PortalState, session: &Session, a: &Attempt) -> Result<Htm
             &user.target_environment,
         );
     }
-    if method == Method::POST {
+    if method == Method::POST && !mpesa {
         add(&mut headers, "x-reference-id", &Uuid::new_v4().to_string());
     }
     if !a.body.trim().is_empty() {

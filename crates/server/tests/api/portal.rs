@@ -885,3 +885,55 @@ async fn keys_passwords_and_session_ids_never_reach_the_logs() {
         assert!(!log.contains(secret), "the {what} was logged");
     }
 }
+
+#[tokio::test]
+async fn the_try_it_box_signs_mpesa_calls_with_a_fresh_session() {
+    let app = TestApp::spawn().await;
+    let mut dev = developer(&app, "mpesa-try@example.com").await;
+    let body = r#"{"input_Amount":"10","input_Country":"TZN","input_Currency":"TZS","input_CustomerMSISDN":"000000000001","input_ServiceProviderCode":"000000","input_ThirdPartyConversationID":"portaltry1","input_TransactionReference":"T1","input_PurchasedItemsDesc":"Shoes"}"#;
+    let fields = [
+        ("method", "POST"),
+        ("path", "/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/"),
+        ("headers", ""),
+        ("body", body),
+    ];
+    // Without an M-Pesa application the box says how to get one.
+    let r = dev
+        .browser
+        .submit("/portal/docs", "/portal/docs/try", &fields)
+        .await;
+    assert!(
+        r.text().contains("no M-Pesa application yet"),
+        "{}",
+        r.text()
+    );
+    let r = dev
+        .browser
+        .submit("/portal/mpesa", "/portal/mpesa/apikey", &[])
+        .await;
+    assert!(r.text().contains("data-testid=\"mpesa-api-key\""));
+    let r = dev
+        .browser
+        .submit("/portal/docs", "/portal/docs/try", &fields)
+        .await;
+    let html = r.text();
+    assert!(html.contains("data-testid=\"try-status\">201<"), "{html}");
+    assert!(
+        html.contains("INS-0") && html.contains("output_TransactionID"),
+        "{html}"
+    );
+    // getSession needs the API key itself, which the portal does not keep.
+    let r = dev
+        .browser
+        .submit(
+            "/portal/docs",
+            "/portal/docs/try",
+            &[
+                ("method", "GET"),
+                ("path", "/sandbox/ipg/v2/vodacomTZN/getSession/"),
+            ],
+        )
+        .await;
+    assert!(r.text().contains("keeps only as a hash"), "{}", r.text());
+    app.assert_ledger_balanced().await;
+}
