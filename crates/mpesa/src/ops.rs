@@ -749,6 +749,39 @@ fn mandate_of(
     Ok(payment)
 }
 
+/// How a direct-debit payment or cancellation names its mandate.
+struct MandateRef {
+    token: Option<String>,
+    msisdn: Option<String>,
+    code: String,
+    reference: String,
+    tpcid: String,
+    mandate: Option<String>,
+}
+
+/// The mandate fields of a direct-debit payment or cancellation, in the portal's order;
+/// `reference_code` is what a bad `input_ThirdPartyReference` answers (`INS-17` for a
+/// payment, `INS-19` for a cancellation).
+fn mandate_ref(f: &Fields, reference_code: Code) -> Result<MandateRef, Code> {
+    let token = f.check_optional("input_MsisdnToken", input::msisdn_token, wire::INS_21)?;
+    let msisdn = f.check_optional("input_CustomerMSISDN", input::msisdn, wire::INS_2051)?;
+    if token.is_none() && msisdn.is_none() {
+        return Err(wire::INS_20);
+    }
+    Ok(MandateRef {
+        token,
+        msisdn,
+        code: f.check("input_ServiceProviderCode", input::short_code, wire::INS_13)?,
+        reference: f.check(
+            "input_ThirdPartyReference",
+            input::third_party_reference,
+            reference_code,
+        )?,
+        tpcid: f.check(TPCID, input::conversation_id, wire::INS_28)?,
+        mandate: f.check_optional("input_MandateID", input::mandate_id, wire::INS_51)?,
+    })
+}
+
 /// `POST …/directDebitPayment/`: a payment collected under an active mandate.
 pub(crate) async fn direct_debit_pay(call: Call) -> Response {
     let f = &call.fields;
@@ -761,19 +794,14 @@ pub(crate) async fn direct_debit_pay(call: Call) -> Response {
             "input_Amount",
             "input_Currency",
         ])?;
-        let token = f.check_optional("input_MsisdnToken", input::msisdn_token, wire::INS_21)?;
-        let msisdn = f.check_optional("input_CustomerMSISDN", input::msisdn, wire::INS_2051)?;
-        if token.is_none() && msisdn.is_none() {
-            return Err(wire::INS_20);
-        }
-        let code = f.check("input_ServiceProviderCode", input::short_code, wire::INS_13)?;
-        let reference = f.check(
-            "input_ThirdPartyReference",
-            input::third_party_reference,
-            wire::INS_17,
-        )?;
-        let tpcid = f.check(TPCID, input::conversation_id, wire::INS_28)?;
-        let mandate = f.check_optional("input_MandateID", input::mandate_id, wire::INS_51)?;
+        let MandateRef {
+            token,
+            msisdn,
+            code,
+            reference,
+            tpcid,
+            mandate,
+        } = mandate_ref(f, wire::INS_17)?;
         input::country_of(f, call.market)?;
         let currency = input::currency_of(f, call.market)?;
         let amount = input::amount(
@@ -954,19 +982,14 @@ pub(crate) async fn direct_debit_cancel(call: Call) -> Response {
             "input_ThirdPartyReference",
             TPCID,
         ])?;
-        let token = f.check_optional("input_MsisdnToken", input::msisdn_token, wire::INS_21)?;
-        let msisdn = f.check_optional("input_CustomerMSISDN", input::msisdn, wire::INS_2051)?;
-        if token.is_none() && msisdn.is_none() {
-            return Err(wire::INS_20);
-        }
-        let code = f.check("input_ServiceProviderCode", input::short_code, wire::INS_13)?;
-        let reference = f.check(
-            "input_ThirdPartyReference",
-            input::third_party_reference,
-            wire::INS_19,
-        )?;
-        let tpcid = f.check(TPCID, input::conversation_id, wire::INS_28)?;
-        let mandate = f.check_optional("input_MandateID", input::mandate_id, wire::INS_51)?;
+        let MandateRef {
+            token,
+            msisdn,
+            code,
+            reference,
+            tpcid,
+            mandate,
+        } = mandate_ref(f, wire::INS_19)?;
         input::country_of(f, call.market)?;
         let m = mandate_of(
             &call,
