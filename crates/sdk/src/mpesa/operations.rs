@@ -14,7 +14,7 @@ use http::Method;
 use serde::{Deserialize, Serialize};
 
 use super::client::{Client, Fields, Request};
-use super::{Amount, InsCode};
+use super::{Amount, InsCode, Market};
 use crate::error::{Error, Result};
 
 /// An amount that may be sent: above zero.
@@ -24,6 +24,15 @@ fn positive(amount: Amount, what: &str) -> Result<Amount> {
     } else {
         Ok(amount)
     }
+}
+
+/// The fields every money movement starts with: a positive amount and the market's
+/// country and currency.
+fn priced(amount: Amount, market: Market) -> Result<Fields> {
+    Ok(Fields::default()
+        .with("input_Amount", positive(amount, "amount")?)
+        .with("input_Country", market.country())
+        .with("input_Currency", market.currency()))
 }
 
 /// The customer of a direct debit: an MSISDN, a mandate's MSISDN token, or both.
@@ -590,13 +599,8 @@ impl Client {
     /// `POST …/c2bPayment/singleStage/`: the customer pays (201, `INS-0`, the transaction
     /// id) once they confirm; `INS-2006` (422) if they cannot.
     pub fn c2b(&self, p: &C2bPayment) -> Request<'_, PaymentResponse> {
-        let m = self.market();
-        let fields = positive(p.amount, "amount").map(|amount| {
-            Fields::default()
-                .with("input_Amount", amount)
-                .with("input_Country", m.country())
-                .with("input_Currency", m.currency())
-                .with("input_CustomerMSISDN", &p.customer_msisdn)
+        let fields = priced(p.amount, self.market()).map(|f| {
+            f.with("input_CustomerMSISDN", &p.customer_msisdn)
                 .with("input_ServiceProviderCode", &p.service_provider_code)
                 .with("input_TransactionReference", &p.transaction_reference)
                 .with("input_PurchasedItemsDesc", &p.purchased_items_desc)
@@ -606,13 +610,8 @@ impl Client {
 
     /// `POST …/b2cPayment/`: the business pays the customer.
     pub fn b2c(&self, p: &B2cPayment) -> Request<'_, PaymentResponse> {
-        let m = self.market();
-        let fields = positive(p.amount, "amount").map(|amount| {
-            Fields::default()
-                .with("input_Amount", amount)
-                .with("input_Country", m.country())
-                .with("input_Currency", m.currency())
-                .with("input_CustomerMSISDN", &p.customer_msisdn)
+        let fields = priced(p.amount, self.market()).map(|f| {
+            f.with("input_CustomerMSISDN", &p.customer_msisdn)
                 .with("input_ServiceProviderCode", &p.service_provider_code)
                 .with("input_TransactionReference", &p.transaction_reference)
                 .with("input_PaymentItemsDesc", &p.payment_items_desc)
@@ -622,13 +621,8 @@ impl Client {
 
     /// `POST …/b2bPayment/`: one business pays another.
     pub fn b2b(&self, p: &B2bPayment) -> Request<'_, PaymentResponse> {
-        let m = self.market();
-        let fields = positive(p.amount, "amount").map(|amount| {
-            Fields::default()
-                .with("input_Amount", amount)
-                .with("input_Country", m.country())
-                .with("input_Currency", m.currency())
-                .with("input_PrimaryPartyCode", &p.primary_party_code)
+        let fields = priced(p.amount, self.market()).map(|f| {
+            f.with("input_PrimaryPartyCode", &p.primary_party_code)
                 .with("input_ReceiverPartyCode", &p.receiver_party_code)
                 .with("input_TransactionReference", &p.transaction_reference)
                 .with("input_PurchasedItemsDesc", &p.purchased_items_desc)
