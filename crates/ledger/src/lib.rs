@@ -178,6 +178,12 @@ impl Ledger {
         self.pending.insert(transfer.id, transfer);
     }
 
+    /// Forgets a pending transfer that was posted or voided elsewhere (another writer of
+    /// the same database); the accounts' totals come from their own restored rows.
+    pub fn forget_pending(&mut self, id: TransferId) {
+        self.pending.remove(&id);
+    }
+
     /// Opens a new, empty account.
     pub fn open_account(
         &mut self,

@@ -27,8 +27,8 @@ use crate::model::{
 };
 use crate::scenario::{self, Outcome};
 use crate::store::{
-    ApiKeyRecord, Batch, Journal, LoadedState, NewAccount, OutboxUpdate, PaymentUpdate, StoreError,
-    TransferRecord,
+    ApiKeyRecord, Batch, Changes, Journal, LoadedState, NewAccount, OutboxUpdate, PaymentUpdate,
+    StoreError, TransferRecord,
 };
 use crate::{CallbackRenderer, CancelError, CreateError, NotifyError, SANDBOX, now_ms};
 
@@ -93,6 +93,10 @@ pub(crate) struct Engine {
     next_outbox: i64,
     portal: portal::PortalState,
     waiters: crate::Waiters,
+    subscriptions: crate::Subscriptions,
+    /// The in-memory state may differ from the database (a reload failed): reload before
+    /// deciding anything again.
+    stale: bool,
 }
 
 /// What one pass of the loop accumulates before it commits.
@@ -119,6 +123,7 @@ impl Engine {
         render: CallbackRenderer,
         outbox_tx: UnboundedSender<OutboxItem>,
         waiters: crate::Waiters,
+        subscriptions: crate::Subscriptions,
     ) -> Engine {
         let mut engine = Engine {
             journal,
@@ -134,6 +139,8 @@ impl Engine {
             next_outbox: 1,
             portal: portal::PortalState::default(),
             waiters,
+            subscriptions,
+            stale: false,
         };
         engine.install(state);
         engine
@@ -170,8 +177,60 @@ impl Engine {
         self.install_portal();
     }
 
+    /// Takes in what other writers of the same database committed since this one's last
+    /// pass (several nodes on PostgreSQL), so that it decides on the database's state.
+    fn catch_up(&mut self, changes: Changes) {
+        for (account, owner) in changes.accounts {
+            self.owners
+                .insert((owner.key(), account.currency), account.id);
+            self.next_account = self.next_account.max(account.id.0 + 1);
+            self.ledger.restore_account(account);
+        }
+        for t in changes.transfers {
+            if t.state == mkoba_ledger::TransferState::Pending {
+                self.ledger.restore_pending(t);
+            } else {
+                self.ledger.forget_pending(t.id);
+            }
+        }
+        let mut finished = Vec::new();
+        for p in changes.payments {
+            if p.status == PaymentStatus::Pending {
+                if let Some(at) = p.settle_at_ms
+                    && !self.pending.contains_key(&p.reference_id)
+                {
+                    self.due.push(Reverse((at, p.reference_id)));
+                }
+                self.pending.insert(p.reference_id, p);
+            } else {
+                self.pending.remove(&p.reference_id);
+                finished.push(update_of(&p));
+            }
+        }
+        self.wake_waiters(&finished);
+        if !changes.subscription_keys.is_empty() {
+            crate::cache_keys(&self.subscriptions, changes.subscription_keys);
+        }
+        if let Some(ids) = changes.approval_developers {
+            self.portal.set_approval_developers(ids);
+        }
+        self.next_account = self.next_account.max(changes.max_account_id + 1);
+        self.next_transfer = self.next_transfer.max(changes.max_transfer_id + 1);
+        self.next_outbox = self.next_outbox.max(changes.max_outbox_id + 1);
+        if !changes.outbox.is_empty() {
+            tracing::warn!(
+                callbacks = changes.outbox.len(),
+                "taking over the undelivered callbacks of a node that stopped"
+            );
+        }
+        for item in changes.outbox {
+            let _ = self.outbox_tx.send(item);
+        }
+    }
+
     /// Runs until every sender is gone.
     pub(crate) fn run(mut self, rx: Receiver<Command>) {
+        let poll = self.journal.poll_interval();
         loop {
             let wait = match self.due.peek() {
                 Some(Reverse((at, _))) => {
@@ -179,6 +238,7 @@ impl Engine {
                 }
                 None => Duration::from_secs(1),
             };
+            let wait = poll.map_or(wait, |p| wait.min(p));
             let mut commands = Vec::new();
             match rx.recv_timeout(wait) {
                 Ok(c) => commands.push(c),
@@ -196,8 +256,39 @@ impl Engine {
     }
 
     fn pass(&mut self, commands: Vec<Command>) {
+        // With other writers on the database, take in what they did first (this also keeps
+        // them out until this pass commits).
+        if self.stale {
+            match self.journal.load() {
+                Ok(state) => {
+                    self.install(state);
+                    self.stale = false;
+                }
+                Err(e) => tracing::error!(error = %e, "reloading state failed"),
+            }
+        }
+        let began = match self.journal.begin() {
+            _ if self.stale => false,
+            Ok(changes) => {
+                if let Some(changes) = changes {
+                    self.catch_up(changes);
+                }
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "starting a pass failed; answering its requests with an error");
+                false
+            }
+        };
         let now = now_ms();
         let mut pass = Pass::default();
+        if !began {
+            for command in commands {
+                self.apply(&mut pass, command, now);
+            }
+            self.failed(pass);
+            return;
+        }
         // Settle what is due first: those payments were committed in earlier passes.
         let mut settled = 0;
         while settled < self.settings.max_batch {
@@ -215,6 +306,9 @@ impl Engine {
         pass.batch.accounts = self.ledger.take_touched();
         pass.batch.mpesa_apps = pass.mpesa_apps.drain().map(|(_, app)| app).collect();
         if pass.batch.is_empty() {
+            if let Err(e) = self.journal.end() {
+                tracing::error!(error = %e, "ending a pass failed");
+            }
             for reply in pass.replies {
                 reply(true);
             }
@@ -222,6 +316,9 @@ impl Engine {
         }
         match self.journal.commit(&pass.batch) {
             Ok(()) => {
+                if !pass.batch.subscription_keys.is_empty() {
+                    crate::cache_keys(&self.subscriptions, pass.batch.subscription_keys.clone());
+                }
                 for reply in pass.replies {
                     reply(true);
                 }
@@ -235,15 +332,22 @@ impl Engine {
             }
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed; answering the batch with an error and reloading state");
-                for reply in pass.replies {
-                    reply(false);
-                }
-                match self.journal.load() {
-                    Ok(state) => self.install(state),
-                    Err(e) => {
-                        tracing::error!(error = %e, "reloading state after a failed commit failed")
-                    }
-                }
+                self.failed(pass);
+            }
+        }
+    }
+
+    /// Answers a pass that was not committed with an error, and reloads the state it may
+    /// have changed in memory.
+    fn failed(&mut self, pass: Pass) {
+        for reply in pass.replies {
+            reply(false);
+        }
+        match self.journal.load() {
+            Ok(state) => self.install(state),
+            Err(e) => {
+                tracing::error!(error = %e, "reloading state after a failed commit failed");
+                self.stale = true;
             }
         }
     }

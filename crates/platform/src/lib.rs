@@ -169,11 +169,26 @@ struct Inner {
     reader: Arc<dyn Reader>,
     signer: TokenSigner,
     config: PlatformConfig,
-    subscriptions: RwLock<HashMap<String, SubscriptionKey>>,
+    subscriptions: Subscriptions,
     api_users: RwLock<HashMap<Uuid, ApiUser>>,
     outbox_rx: Mutex<Option<tmpsc::UnboundedReceiver<OutboxItem>>>,
     /// Requests waiting for a payment to become final (synchronous M-Pesa calls).
     waiters: Waiters,
+}
+
+/// Subscription key → its record; shared with the writer, which adds the keys other nodes
+/// create or regenerate.
+pub(crate) type Subscriptions = Arc<RwLock<HashMap<String, SubscriptionKey>>>;
+
+/// Puts keys into the cache, replacing the key each one's slot held before.
+pub(crate) fn cache_keys(cache: &Subscriptions, keys: impl IntoIterator<Item = SubscriptionKey>) {
+    let mut cache = cache.write().expect("subscriptions lock");
+    for k in keys {
+        cache.retain(|_, old| {
+            !(old.developer_id == k.developer_id && old.product == k.product && old.slot == k.slot)
+        });
+        cache.insert(k.key.clone(), k);
+    }
 }
 
 /// Payment id → senders fired once its final state is committed; shared with the writer.
@@ -231,11 +246,13 @@ impl Platform {
             .token_secret
             .clone()
             .ok_or_else(|| StoreError("token secret missing after bootstrap".to_owned()))?;
-        let subscriptions = state
-            .subscription_keys
-            .iter()
-            .map(|k| (k.key.clone(), k.clone()))
-            .collect();
+        let subscriptions: Subscriptions = Arc::new(RwLock::new(
+            state
+                .subscription_keys
+                .iter()
+                .map(|k| (k.key.clone(), k.clone()))
+                .collect(),
+        ));
         let (outbox_tx, outbox_rx) = tmpsc::unbounded_channel();
         let settings = EngineSettings {
             settle_delay: config.settle_delay,
@@ -245,7 +262,15 @@ impl Platform {
             max_batch: config.max_batch.max(1),
         };
         let waiters = Waiters::default();
-        let engine = Engine::new(journal, state, settings, render, outbox_tx, waiters.clone());
+        let engine = Engine::new(
+            journal,
+            state,
+            settings,
+            render,
+            outbox_tx,
+            waiters.clone(),
+            subscriptions.clone(),
+        );
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("mkoba-writer".to_owned())
@@ -257,7 +282,7 @@ impl Platform {
                 reader,
                 signer: TokenSigner::new(secret),
                 config,
-                subscriptions: RwLock::new(subscriptions),
+                subscriptions,
                 api_users: RwLock::new(HashMap::new()),
                 outbox_rx: Mutex::new(Some(outbox_rx)),
                 waiters,

@@ -502,21 +502,8 @@ impl Platform {
                 key: secrets::random_hex_key(),
             })
             .collect();
-        self.portal_write(Vec::new(), keys.clone()).await?;
-        let mut cache = self
-            .inner
-            .subscriptions
-            .write()
-            .expect("subscriptions lock");
-        for k in keys {
-            cache.retain(|_, old| {
-                !(old.developer_id == k.developer_id
-                    && old.product == k.product
-                    && old.slot == k.slot)
-            });
-            cache.insert(k.key.clone(), k);
-        }
-        Ok(())
+        // The writer puts the new keys into the cache when they are committed.
+        self.portal_write(Vec::new(), keys).await
     }
 
     /// A developer's MoMo API users, newest first (sandbox users made through the

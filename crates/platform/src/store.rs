@@ -35,6 +35,31 @@ pub struct LoadedState {
     pub token_secret: Option<Vec<u8>>,
 }
 
+/// What other writers of the same database committed since this writer's last look: the
+/// rows its in-memory state must take over before it decides anything (see
+/// [`Journal::begin`]). Applying the same changes twice is harmless.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Accounts opened or changed, with their current totals.
+    pub accounts: Vec<(Account, AccountOwner)>,
+    /// Transfers created or changed: pending ones are restored, posted or voided ones
+    /// forgotten.
+    pub transfers: Vec<Transfer>,
+    /// Payments created or changed: pending ones join the settlement queue, final ones
+    /// leave it (and wake whoever waits for them).
+    pub payments: Vec<Payment>,
+    /// Subscription keys created or regenerated.
+    pub subscription_keys: Vec<SubscriptionKey>,
+    /// Developers whose payers approve on the virtual phone, when anything changed.
+    pub approval_developers: Option<Vec<i64>>,
+    /// The highest ids in use, so new rows never reuse one.
+    pub max_account_id: u64,
+    pub max_transfer_id: u64,
+    pub max_outbox_id: i64,
+    /// Undelivered callbacks this writer now delivers (their node stopped).
+    pub outbox: Vec<OutboxItem>,
+}
+
 /// The sums of debits and credits over all accounts of one currency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CurrencyTotals {
@@ -167,6 +192,25 @@ pub trait Journal: crate::portal::PortalJournal + Send + 'static {
     fn mpesa_app(&mut self, developer_id: i64) -> Result<Option<MpesaApp>, StoreError>;
     /// Writes the batch atomically and durably; nothing of it is visible on error.
     fn commit(&mut self, batch: &Batch) -> Result<(), StoreError>;
+
+    /// Starts a pass of the writer, before it reads or decides anything. A store that
+    /// several writers share (PostgreSQL with several nodes) keeps the others out until
+    /// [`Journal::commit`] or [`Journal::end`], and returns what they committed since this
+    /// writer's last pass. A store with one writer returns `None`.
+    fn begin(&mut self) -> Result<Option<Changes>, StoreError> {
+        Ok(None)
+    }
+
+    /// Ends a pass that had nothing to commit.
+    fn end(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// How often an idle writer should begin a pass to take in other writers' changes
+    /// (settlements, callbacks to take over); `None` for a store with one writer.
+    fn poll_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// The read side, shared by request handlers.

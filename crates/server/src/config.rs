@@ -28,6 +28,12 @@ pub struct ServeArgs {
     /// PostgreSQL instead of SQLite: postgres://user:password@host:port/database (migrate it first with `mkoba migrate`) [default: none, SQLite in --data]
     #[arg(long, env = "MKOBA_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<DatabaseUrl>,
+    /// PostgreSQL: this node's name among the nodes sharing the database, recorded with the callbacks it sends; unique per running node [default: a random node-… id per start]
+    #[arg(long, env = "MKOBA_NODE_ID")]
+    pub node_id: Option<String>,
+    /// PostgreSQL: a node not seen for this many seconds is gone, and another takes over its undelivered callbacks [default: 10]
+    #[arg(long, env = "MKOBA_NODE_LEASE_SECS")]
+    pub node_lease_secs: Option<u64>,
     /// Address to listen on [default: 127.0.0.1:8080]
     #[arg(long, env = "MKOBA_LISTEN")]
     pub listen: Option<SocketAddr>,
@@ -84,6 +90,8 @@ pub struct ServeArgs {
 pub struct FileConfig {
     pub data: Option<PathBuf>,
     pub database_url: Option<DatabaseUrl>,
+    pub node_id: Option<String>,
+    pub node_lease_secs: Option<u64>,
     pub listen: Option<SocketAddr>,
     pub token_ttl_secs: Option<u64>,
     pub settle_delay_ms: Option<u64>,
@@ -151,6 +159,8 @@ pub struct Settings {
     pub data: PathBuf,
     /// PostgreSQL instead of SQLite in `data`.
     pub database_url: Option<DatabaseUrl>,
+    /// On PostgreSQL, who this node is to the others sharing the database.
+    pub node: mkoba_store_postgres::NodeOptions,
     pub listen: SocketAddr,
     pub platform: PlatformConfig,
     pub momo: MomoConfig,
@@ -167,6 +177,7 @@ impl Settings {
         Settings {
             data: data.into(),
             database_url: None,
+            node: mkoba_store_postgres::NodeOptions::default(),
             listen,
             platform: PlatformConfig::default(),
             momo: MomoConfig::default(),
@@ -254,6 +265,17 @@ impl Settings {
                 "database_url must start with postgres:// or postgresql:// (leave it unset for SQLite in the data directory), got {url}"
             );
             s.database_url = Some(url);
+        }
+        if let Some(id) = pick!(node_id) {
+            anyhow::ensure!(
+                !id.trim().is_empty() && id.len() <= 100,
+                "node_id must be 1 to 100 characters, got {id:?}"
+            );
+            s.node.id = id;
+        }
+        if let Some(v) = pick!(node_lease_secs) {
+            anyhow::ensure!(v > 0, "node_lease_secs must be positive");
+            s.node.lease = Duration::from_secs(v);
         }
         Ok(s)
     }

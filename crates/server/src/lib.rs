@@ -35,8 +35,6 @@ pub struct Running {
     pub platform: Platform,
     /// The M-Pesa platform key pair.
     pub mpesa_key: Arc<PlatformKey>,
-    /// On PostgreSQL, proof that this is the database's only writing node.
-    _writer_lock: Option<mkoba_store_postgres::WriterLock>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -214,16 +212,14 @@ pub async fn platform_key(
     Ok(Arc::new(key))
 }
 
-/// An opened store: the writer's journal, the handlers' reader, and on PostgreSQL the lock
-/// that keeps a second writing node out.
+/// An opened store: the writer's journal and the handlers' reader.
 struct Store {
     journal: Box<dyn mkoba_platform::store::Journal>,
     reader: Arc<dyn mkoba_platform::store::Reader>,
-    writer_lock: Option<mkoba_store_postgres::WriterLock>,
 }
 
 /// SQLite in the data directory (migrated on open), or PostgreSQL at the database URL,
-/// which must already be migrated (`mkoba migrate`) and must have no other writing node.
+/// which must already be migrated (`mkoba migrate`); any number of nodes may share it.
 async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let Some(url) = settings.database_url.clone() else {
         let (journal, reader) = mkoba_store_sqlite::open(&settings.data)
@@ -231,9 +227,9 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
         return Ok(Store {
             journal: Box::new(journal),
             reader: Arc::new(reader),
-            writer_lock: None,
         });
     };
+    let node = settings.node.clone();
     tokio::task::spawn_blocking(move || {
         let shown = url.redacted();
         let version = mkoba_store_postgres::schema_version(&url.0)
@@ -243,15 +239,11 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
             version >= needed,
             "the database {shown} has schema version {version}, this binary needs {needed}: run `mkoba migrate --database-url …` first"
         );
-        let lock = mkoba_store_postgres::lock_writer(&url.0)
-            .with_context(|| format!("connecting to {shown}"))?
-            .with_context(|| format!("another Mkoba node is already writing to {shown}; one node per PostgreSQL database for now (docs/postgres.md)"))?;
-        let (journal, reader) = mkoba_store_postgres::open(&url.0)
+        let (journal, reader) = mkoba_store_postgres::open_as(&url.0, node)
             .with_context(|| format!("opening {shown}"))?;
         Ok(Store {
             journal: Box::new(journal),
             reader: Arc::new(reader),
-            writer_lock: Some(lock),
         })
     })
     .await
@@ -305,7 +297,6 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         addr,
         platform,
         mpesa_key: key,
-        _writer_lock: store.writer_lock,
         shutdown: Some(tx),
         server,
     })

@@ -104,6 +104,9 @@ impl Statements {
 pub(crate) struct Conn {
     pub client: Client,
     pub statements: Statements,
+    /// A writer's pass is open on this connection (`BEGIN` sent, lock held); a new
+    /// connection never has one.
+    pub pass: bool,
 }
 
 impl Conn {
@@ -125,6 +128,7 @@ impl Conn {
         Ok(Conn {
             client,
             statements: Statements::default(),
+            pass: false,
         })
     }
 
@@ -148,19 +152,6 @@ impl Conn {
     pub(crate) fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
         let s = self.statements.get(&mut self.client, sql)?;
         Ok(self.client.query_one(&s, params)?)
-    }
-
-    /// Runs every op in one transaction: all of them are committed, or none.
-    pub(crate) fn execute_all(&mut self, ops: &[Op]) -> Result<()> {
-        let Conn { client, statements } = self;
-        let mut tx = client.transaction()?;
-        for op in ops {
-            let s = statements.get(&mut tx, op.sql)?;
-            tx.execute(&s, &refs(&op.params))?;
-        }
-        // Dropping an uncommitted transaction (on any error above) rolls it back.
-        tx.commit()?;
-        Ok(())
     }
 }
 

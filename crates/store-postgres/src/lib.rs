@@ -50,12 +50,18 @@ use uuid::Uuid;
 
 mod conn;
 mod mpesa;
+mod nodes;
 mod portal;
+
+pub use nodes::NodeOptions;
 
 use conn::{Conn, Error, Op, Result, Role, Workers, op};
 
 /// Migrations, applied in order; `schema_migrations` records each version applied.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_nodes.sql"),
+];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
@@ -72,9 +78,21 @@ const MIGRATION_LOCK: i64 = 0x6d6b_6f62_615f_6d67; // "mkoba_mg"
 /// `host=… user=… dbname=…`; a `host` that is a directory names a Unix socket. TLS is not
 /// supported yet (`sslmode=require` fails).
 pub fn open(url: &str) -> std::result::Result<(PgJournal, PgReader), StoreError> {
+    open_as(url, NodeOptions::default())
+}
+
+/// [`open`] for a named node of several sharing the database (see [`NodeOptions`]).
+pub fn open_as(
+    url: &str,
+    node: NodeOptions,
+) -> std::result::Result<(PgJournal, PgReader), StoreError> {
     let config = conn::config(url)?;
     let journal = PgJournal {
         worker: Workers::spawn(config.clone(), Role::Journal, 1, "mkoba-pg-journal")?,
+        node: Arc::new(node),
+        seen: 0,
+        in_pass: false,
+        heartbeat_at_ms: 0,
     };
     journal.worker.run(run_migrations)?;
     let reader = PgReader {
@@ -102,35 +120,6 @@ pub fn schema_version(url: &str) -> std::result::Result<usize, StoreError> {
         )?;
         version(col(&row, 0)?)
     })
-}
-
-/// The advisory lock one writing node holds for as long as it runs ("mkoba_wr").
-const WRITER_LOCK: i64 = 0x6d6b_6f62_615f_7772;
-
-/// Proof that this process is the database's only writing node: a session-level advisory
-/// lock on a connection of its own, released when this is dropped or the process ends.
-///
-/// The platform's single writer keeps balances in memory, so two writing nodes on one
-/// database would each trust their own copy. Until several nodes claim work through the
-/// database (`docs/postgres.md`), a second node is refused at start instead.
-pub struct WriterLock {
-    _holder: Workers,
-}
-
-impl std::fmt::Debug for WriterLock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WriterLock")
-    }
-}
-
-/// Takes the writer lock of the database at `url`; `None` when another node holds it.
-pub fn lock_writer(url: &str) -> std::result::Result<Option<WriterLock>, StoreError> {
-    let holder = Workers::spawn(conn::config(url)?, Role::Journal, 1, "mkoba-pg-lock")?;
-    let locked = holder.run(|c| {
-        let row = c.query_one("SELECT pg_try_advisory_lock($1)", &[&WRITER_LOCK])?;
-        col::<bool>(&row, 0)
-    })?;
-    Ok(locked.then_some(WriterLock { _holder: holder }))
 }
 
 /// Runs one job on a connection of its own, then closes it.
@@ -181,6 +170,20 @@ fn run_migrations(c: &mut Conn) -> Result<usize> {
 #[derive(Debug)]
 pub struct PgJournal {
     worker: Workers,
+    node: Arc<NodeOptions>,
+    /// `writer_log.seq` as of this node's last look: what its memory reflects.
+    seen: i64,
+    /// A pass is open (`begin` held the lock; `commit` or `end` releases it).
+    in_pass: bool,
+    /// When this node last wrote its heartbeat (and looked for callbacks to take over).
+    heartbeat_at_ms: i64,
+}
+
+impl PgJournal {
+    /// This node's id, as its callbacks and attempts record it.
+    pub fn node_id(&self) -> &str {
+        &self.node.id
+    }
 }
 
 /// The read side: a pool of connections.
@@ -413,81 +416,121 @@ fn exists(c: &mut Conn, sql: &str, param: &(dyn postgres::types::ToSql + Sync)) 
     Ok(c.query_opt(sql, &[param])?.is_some())
 }
 
-fn load(c: &mut Conn) -> Result<LoadedState> {
-    let Conn { client, statements } = c;
+/// The columns [`outbox_row`] reads.
+const OUTBOX_COLUMNS: &str = "id, reference_id, url, method, body, attempts, next_attempt_at_ms";
+
+fn outbox_row(r: &Row) -> Result<OutboxItem> {
+    Ok(OutboxItem {
+        id: col(r, 0)?,
+        reference_id: uuid_col(r, 1)?,
+        url: col(r, 2)?,
+        method: method_col(r, 3)?,
+        body: col(r, 4)?,
+        attempts: u32_col(r, 5)?,
+        next_attempt_at_ms: col(r, 6)?,
+    })
+}
+
+/// The columns [`key_row`] reads.
+const KEY_COLUMNS: &str = "key, developer_id, product, slot";
+
+fn key_row(r: &Row) -> Result<SubscriptionKey> {
+    let slot: &str = col(r, 3)?;
+    Ok(SubscriptionKey {
+        key: col(r, 0)?,
+        developer_id: col(r, 1)?,
+        product: product_col(r, 2)?,
+        slot: KeySlot::parse(slot).ok_or_else(|| bad("slot", slot))?,
+    })
+}
+
+/// The state the writer keeps in memory, and the commit count it reflects. The callbacks
+/// it returns are this node's to deliver: its own, and those nobody live owns (taken over
+/// here first).
+fn load(c: &mut Conn, node: &NodeOptions) -> Result<(LoadedState, i64)> {
+    nodes::abandon_pass(c);
+    nodes::heartbeat_and_claim(c, node, true, mkoba_platform::now_ms())?;
+    let Conn {
+        client, statements, ..
+    } = c;
     // One snapshot for the whole state.
     let mut tx = client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
         .read_only(true)
         .start()?;
-    let mut query = |sql: &str| -> Result<Vec<Row>> {
-        let s = statements.get(&mut tx, sql)?;
-        Ok(tx.query(&s, &[])?)
-    };
+    let mut query =
+        |sql: &str, params: &[&(dyn postgres::types::ToSql + Sync)]| -> Result<Vec<Row>> {
+            let s = statements.get(&mut tx, sql)?;
+            Ok(tx.query(&s, params)?)
+        };
     let mut state = LoadedState::default();
-    for r in query(&format!(
-        "SELECT {ACCOUNT_COLUMNS}, owner FROM accounts ORDER BY id"
-    ))? {
+    let seq: i64 = col(
+        &query("SELECT seq FROM writer_log WHERE id = 1", &[])?[0],
+        0,
+    )?;
+    for r in query(
+        &format!("SELECT {ACCOUNT_COLUMNS}, owner FROM accounts ORDER BY id"),
+        &[],
+    )? {
         state
             .accounts
             .push((account_row(&r)?, owner_of(col(&r, 7)?)?));
     }
-    state.pending_transfers = query(&format!(
-        "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE state = 'pending' ORDER BY id"
-    ))?
+    state.pending_transfers = query(
+        &format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE state = 'pending' ORDER BY id"),
+        &[],
+    )?
     .iter()
     .map(transfer_row)
     .collect::<Result<_>>()?;
-    state.pending_payments = payments(&query(concat!(
-        "SELECT ",
-        payment_columns!(""),
-        " FROM payments WHERE status = 'PENDING'"
-    ))?)?;
+    state.pending_payments = payments(&query(
+        concat!(
+            "SELECT ",
+            payment_columns!(""),
+            " FROM payments WHERE status = 'PENDING'"
+        ),
+        &[],
+    )?)?;
     state.outbox = query(
-        "SELECT id, reference_id, url, method, body, attempts, next_attempt_at_ms
-         FROM outbox WHERE state = 'pending' ORDER BY id",
+        &format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending' AND node = $1 ORDER BY id"
+        ),
+        &[&node.id],
     )?
     .iter()
-    .map(|r| {
-        Ok(OutboxItem {
-            id: col(r, 0)?,
-            reference_id: uuid_col(r, 1)?,
-            url: col(r, 2)?,
-            method: method_col(r, 3)?,
-            body: col(r, 4)?,
-            attempts: u32_col(r, 5)?,
-            next_attempt_at_ms: col(r, 6)?,
-        })
-    })
+    .map(outbox_row)
     .collect::<Result<_>>()?;
-    state.max_transfer_id =
-        col::<i64>(&query("SELECT COALESCE(MAX(id), 0) FROM transfers")?[0], 0)? as u64;
-    state.max_outbox_id = col(&query("SELECT COALESCE(MAX(id), 0) FROM outbox")?[0], 0)?;
-    state.subscription_keys =
-        query("SELECT key, developer_id, product, slot FROM subscription_keys")?
-            .iter()
-            .map(|r| {
-                let slot: &str = col(r, 3)?;
-                Ok(SubscriptionKey {
-                    key: col(r, 0)?,
-                    developer_id: col(r, 1)?,
-                    product: product_col(r, 2)?,
-                    slot: KeySlot::parse(slot).ok_or_else(|| bad("slot", slot))?,
-                })
-            })
-            .collect::<Result<_>>()?;
-    state.token_secret = query("SELECT value FROM settings WHERE name = 'token_secret'")?
-        .first()
-        .map(|r| col(r, 0))
-        .transpose()?;
+    state.max_transfer_id = col::<i64>(
+        &query("SELECT COALESCE(MAX(id), 0) FROM transfers", &[])?[0],
+        0,
+    )? as u64;
+    state.max_outbox_id = col(
+        &query("SELECT COALESCE(MAX(id), 0) FROM outbox", &[])?[0],
+        0,
+    )?;
+    state.subscription_keys = query(&format!("SELECT {KEY_COLUMNS} FROM subscription_keys"), &[])?
+        .iter()
+        .map(key_row)
+        .collect::<Result<_>>()?;
+    state.token_secret = query(
+        "SELECT value FROM settings WHERE name = 'token_secret'",
+        &[],
+    )?
+    .first()
+    .map(|r| col(r, 0))
+    .transpose()?;
     tx.commit()?;
-    Ok(state)
+    Ok((state, seq))
 }
 
 impl Journal for PgJournal {
     fn load(&mut self) -> std::result::Result<LoadedState, StoreError> {
-        self.worker.run_again_if_closed(load)
+        let node = self.node.clone();
+        let (state, seq) = self.worker.run_again_if_closed(move |c| load(c, &node))?;
+        self.seen = seq;
+        self.in_pass = false;
+        Ok(state)
     }
 
     fn payment_exists(&mut self, id: &Uuid) -> std::result::Result<bool, StoreError> {
@@ -524,18 +567,55 @@ impl Journal for PgJournal {
     }
 
     fn commit(&mut self, b: &Batch) -> std::result::Result<(), StoreError> {
-        let ops = batch_ops(b);
+        let ops = batch_ops(b, &self.node.id);
         if ops.is_empty() {
+            return self.end();
+        }
+        // Within a pass, nobody may have written since it began (the lock is lost with a
+        // lost connection); outside one (start-up, tools), a commit stands alone.
+        let expect = self.in_pass.then_some(self.seen);
+        self.in_pass = false;
+        let (before, after) = self
+            .worker
+            .run(move |c| nodes::commit_pass(c, &ops, expect))?;
+        if before == self.seen {
+            self.seen = after;
+        }
+        Ok(())
+    }
+
+    fn begin(&mut self) -> std::result::Result<Option<mkoba_platform::store::Changes>, StoreError> {
+        let now = mkoba_platform::now_ms();
+        let heartbeat = now - self.heartbeat_at_ms >= nodes::HEARTBEAT_MS;
+        let (node, seen) = (self.node.clone(), self.seen);
+        self.in_pass = false;
+        let (seq, changes) = self
+            .worker
+            .run(move |c| nodes::begin_pass(c, &node, seen, heartbeat, now))?;
+        self.in_pass = true;
+        self.seen = seq;
+        if heartbeat {
+            self.heartbeat_at_ms = now;
+        }
+        Ok(changes)
+    }
+
+    fn end(&mut self) -> std::result::Result<(), StoreError> {
+        if !std::mem::take(&mut self.in_pass) {
             return Ok(());
         }
-        self.worker.run(move |c| c.execute_all(&ops))
+        self.worker.run(nodes::end_pass)
+    }
+
+    fn poll_interval(&self) -> Option<std::time::Duration> {
+        Some(self.node.poll)
     }
 }
 
 /// The statements that write a batch, in the order SQLite's `write_batch` runs them (rows
 /// that others reference come first). The rare rows are one statement each; the rows that
 /// grow with traffic are one statement per table ([`bulk_ops`]).
-fn batch_ops(b: &Batch) -> Vec<Op> {
+fn batch_ops(b: &Batch, node: &str) -> Vec<Op> {
     let mut ops = Vec::new();
     let now = mkoba_platform::now_ms();
     for id in &b.developers {
@@ -547,8 +627,9 @@ fn batch_ops(b: &Batch) -> Vec<Op> {
     }
     for k in &b.subscription_keys {
         ops.push(op!(
-            "INSERT INTO subscription_keys (key, developer_id, product, slot) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (developer_id, product, slot) DO UPDATE SET key = excluded.key",
+            "INSERT INTO subscription_keys (key, developer_id, product, slot, seq)
+             VALUES ($1, $2, $3, $4, current_setting('mkoba.seq')::BIGINT)
+             ON CONFLICT (developer_id, product, slot) DO UPDATE SET key = excluded.key, seq = excluded.seq",
             k.key.clone(),
             k.developer_id,
             k.product.as_str(),
@@ -581,7 +662,7 @@ fn batch_ops(b: &Batch) -> Vec<Op> {
             k.created_at_ms
         ));
     }
-    bulk_ops(b, &mut ops);
+    bulk_ops(b, node, &mut ops);
     portal::ops(&b.portal, &mut ops);
     mpesa::ops(&b.mpesa_apps, &mut ops);
     ops
@@ -610,12 +691,12 @@ fn last_of_each<T, K: std::hash::Hash + Eq>(items: &[T], key: impl Fn(&T) -> K) 
 /// inserts keep their order (callback attempts take their ids in it), whole-row updates
 /// keep the last per row, and a transfer written several times is inserted with its first
 /// write's columns and its last write's state and time.
-fn bulk_ops(b: &Batch, ops: &mut Vec<Op>) {
+fn bulk_ops(b: &Batch, node: &str, ops: &mut Vec<Op>) {
     if !b.new_accounts.is_empty() {
         let a = &b.new_accounts;
         ops.push(op!(
-            "INSERT INTO accounts (id, owner, currency, limit_kind, debits_pending, debits_posted, credits_pending, credits_posted)
-             SELECT id, owner, currency, limit_kind, 0, 0, 0, 0
+            "INSERT INTO accounts (id, owner, currency, limit_kind, debits_pending, debits_posted, credits_pending, credits_posted, seq)
+             SELECT id, owner, currency, limit_kind, 0, 0, 0, 0, current_setting('mkoba.seq')::BIGINT
              FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[]) WITH ORDINALITY
                  AS u(id, owner, currency, limit_kind, n)
              ORDER BY n",
@@ -628,7 +709,8 @@ fn bulk_ops(b: &Batch, ops: &mut Vec<Op>) {
     if !b.accounts.is_empty() {
         let a = last_of_each(&b.accounts, |a| a.id);
         ops.push(op!(
-            "UPDATE accounts SET debits_pending = u.dp, debits_posted = u.dpo, credits_pending = u.cp, credits_posted = u.cpo
+            "UPDATE accounts SET debits_pending = u.dp, debits_posted = u.dpo, credits_pending = u.cp, credits_posted = u.cpo,
+                 seq = current_setting('mkoba.seq')::BIGINT
              FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[])
                  AS u(id, dp, dpo, cp, cpo)
              WHERE accounts.id = u.id",
@@ -650,10 +732,12 @@ fn bulk_ops(b: &Batch, ops: &mut Vec<Op>) {
             .map(|l| (first[&l.transfer.id], l))
             .collect();
         ops.push(op!(
-            "INSERT INTO transfers (id, debit_account, credit_account, amount, currency, state, reference_id, created_at_ms, updated_at_ms)
-             SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[],
-                                  $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[])
-             ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at_ms = excluded.updated_at_ms",
+            "INSERT INTO transfers (id, debit_account, credit_account, amount, currency, state, reference_id, created_at_ms, updated_at_ms, seq)
+             SELECT *, current_setting('mkoba.seq')::BIGINT
+             FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[],
+                         $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[])
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at_ms = excluded.updated_at_ms,
+                 seq = excluded.seq",
             each(&rows, |(f, _)| f.transfer.id.0 as i64),
             each(&rows, |(f, _)| f.transfer.debit.0 as i64),
             each(&rows, |(f, _)| f.transfer.credit.0 as i64),
@@ -671,7 +755,7 @@ fn bulk_ops(b: &Batch, ops: &mut Vec<Op>) {
             concat!(
                 "INSERT INTO payments (",
                 payment_columns!(""),
-                ") SELECT * FROM UNNEST(
+                ", seq) SELECT *, current_setting('mkoba.seq')::BIGINT FROM UNNEST(
                      $1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[],
                      $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[], $12::TEXT[],
                      $13::TEXT[], $14::TEXT[], $15::TEXT[], $16::TEXT[], $17::BIGINT[],
@@ -711,7 +795,8 @@ fn bulk_ops(b: &Batch, ops: &mut Vec<Op>) {
         ops.push(op!(
             "UPDATE payments SET status = u.status, reason = u.reason,
                  financial_transaction_id = u.financial_transaction_id, settled_at_ms = u.settled_at_ms,
-                 transfer_id = u.transfer_id, notifications = u.notifications
+                 transfer_id = u.transfer_id, notifications = u.notifications,
+                 seq = current_setting('mkoba.seq')::BIGINT
              FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[], $7::BIGINT[])
                  AS u(reference_id, status, reason, financial_transaction_id, settled_at_ms, transfer_id, notifications)
              WHERE payments.reference_id = u.reference_id",
@@ -727,8 +812,8 @@ fn bulk_ops(b: &Batch, ops: &mut Vec<Op>) {
     if !b.outbox.is_empty() {
         let o = &b.outbox;
         ops.push(op!(
-            "INSERT INTO outbox (id, reference_id, url, method, body, state, attempts, next_attempt_at_ms)
-             SELECT id, reference_id, url, method, body, 'pending', attempts, next_attempt_at_ms
+            "INSERT INTO outbox (id, reference_id, url, method, body, state, attempts, next_attempt_at_ms, node)
+             SELECT id, reference_id, url, method, body, 'pending', attempts, next_attempt_at_ms, $8
              FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[])
                  WITH ORDINALITY AS u(id, reference_id, url, method, body, attempts, next_attempt_at_ms, n)
              ORDER BY n",
@@ -738,14 +823,15 @@ fn bulk_ops(b: &Batch, ops: &mut Vec<Op>) {
             each(o, |o| o.method.as_str()),
             each(o, |o| o.body.clone()),
             each(o, |o| i64::from(o.attempts)),
-            each(o, |o| o.next_attempt_at_ms)
+            each(o, |o| o.next_attempt_at_ms),
+            node.to_owned()
         ));
     }
     if !b.attempts.is_empty() {
         let a = &b.attempts;
         ops.push(op!(
-            "INSERT INTO callback_attempts (outbox_id, reference_id, attempt, at_ms, url, method, status_code, latency_ms, error, retry_at_ms)
-             SELECT outbox_id, reference_id, attempt, at_ms, url, method, status_code, latency_ms, error, retry_at_ms
+            "INSERT INTO callback_attempts (outbox_id, reference_id, attempt, at_ms, url, method, status_code, latency_ms, error, retry_at_ms, node)
+             SELECT outbox_id, reference_id, attempt, at_ms, url, method, status_code, latency_ms, error, retry_at_ms, $11
              FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[], $6::TEXT[],
                          $7::BIGINT[], $8::BIGINT[], $9::TEXT[], $10::BIGINT[])
                  WITH ORDINALITY AS u(outbox_id, reference_id, attempt, at_ms, url, method, status_code,
@@ -760,7 +846,8 @@ fn bulk_ops(b: &Batch, ops: &mut Vec<Op>) {
             each(a, |a| a.status_code.map(i64::from)),
             each(a, |a| a.latency_ms),
             each(a, |a| a.error.clone()),
-            each(a, |a| a.retry_at_ms)
+            each(a, |a| a.retry_at_ms),
+            node.to_owned()
         ));
     }
     if !b.outbox_updates.is_empty() {

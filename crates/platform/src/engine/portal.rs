@@ -59,6 +59,13 @@ pub(super) struct PortalState {
     developer_of: std::collections::HashMap<Uuid, i64>,
 }
 
+impl PortalState {
+    /// Replaces the virtual phone's developers (another node changed them).
+    pub(super) fn set_approval_developers(&mut self, ids: Vec<i64>) {
+        self.approval_developers = ids.into_iter().collect();
+    }
+}
+
 impl Engine {
     /// Reloads the portal's state from the journal (at start and after a failed commit).
     pub(super) fn install_portal(&mut self) {

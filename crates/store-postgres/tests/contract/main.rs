@@ -13,6 +13,7 @@
 //! The `postgres_only` module checks what has no SQLite counterpart: the migration table,
 //! refusing a newer schema, concurrent start-up, and connections the server closes.
 
+mod nodes;
 mod pg;
 mod suite;
 

@@ -62,7 +62,7 @@ impl Store {
     }
 }
 
-fn eur() -> Currency {
+pub fn eur() -> Currency {
     Currency::parse("EUR").unwrap()
 }
 
@@ -74,7 +74,7 @@ fn hash(n: u8) -> [u8; 32] {
     [n; 32]
 }
 
-fn api_user(developer_id: i64, created_at_ms: i64) -> ApiUser {
+pub fn api_user(developer_id: i64, created_at_ms: i64) -> ApiUser {
     ApiUser {
         id: Uuid::new_v4(),
         developer_id,
@@ -84,7 +84,7 @@ fn api_user(developer_id: i64, created_at_ms: i64) -> ApiUser {
     }
 }
 
-fn msisdn(id: &str) -> Party {
+pub fn msisdn(id: &str) -> Party {
     Party {
         id_type: PartyIdType::Msisdn,
         id: id.into(),
@@ -92,7 +92,7 @@ fn msisdn(id: &str) -> Party {
 }
 
 /// A PENDING payment with no optional field set.
-fn payment(user: &ApiUser, kind: PaymentKind, party: Party, created_at_ms: i64) -> Payment {
+pub fn payment(user: &ApiUser, kind: PaymentKind, party: Party, created_at_ms: i64) -> Payment {
     Payment {
         reference_id: Uuid::new_v4(),
         kind,
@@ -154,7 +154,7 @@ fn full_payment(user: &ApiUser) -> Payment {
     }
 }
 
-fn with_user(user: &ApiUser) -> Batch {
+pub fn with_user(user: &ApiUser) -> Batch {
     Batch {
         api_users: vec![user.clone()],
         ..Batch::default()
@@ -184,7 +184,7 @@ fn new_account(id: u64, owner: AccountOwner, currency: Currency, limit: Limit) -
     }
 }
 
-fn transfer(id: u64, debit: u64, credit: u64, amount: i64, state: TransferState) -> Transfer {
+pub fn transfer(id: u64, debit: u64, credit: u64, amount: i64, state: TransferState) -> Transfer {
     Transfer {
         id: TransferId(id),
         debit: AccountId(debit),
@@ -196,7 +196,7 @@ fn transfer(id: u64, debit: u64, credit: u64, amount: i64, state: TransferState)
 }
 
 /// Two EUR accounts (1: funding, 2: a wallet), so transfers have something to reference.
-fn two_accounts() -> Batch {
+pub fn two_accounts() -> Batch {
     Batch {
         new_accounts: vec![
             new_account(1, AccountOwner::Funding, eur(), Limit::Unbounded),
@@ -211,7 +211,7 @@ fn two_accounts() -> Batch {
     }
 }
 
-fn outbox_item(id: i64, reference_id: Uuid) -> OutboxItem {
+pub fn outbox_item(id: i64, reference_id: Uuid) -> OutboxItem {
     OutboxItem {
         id,
         reference_id,

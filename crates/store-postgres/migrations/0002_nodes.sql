@@ -1,0 +1,31 @@
+-- Several gateway nodes writing one database (docs/postgres.md, "Several nodes").
+--
+-- Every writer's pass holds a transaction-scoped advisory lock, so passes of different
+-- nodes follow each other. `writer_log.seq` counts the commits; the rows the writers keep
+-- in memory carry the `seq` of the commit that last wrote them, so a node that takes the
+-- lock reads only what the others changed since its own last pass.
+CREATE TABLE writer_log (
+    id SMALLINT PRIMARY KEY CHECK (id = 1),
+    seq BIGINT NOT NULL
+);
+INSERT INTO writer_log (id, seq) VALUES (1, 0);
+
+ALTER TABLE accounts ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE transfers ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE payments ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE subscription_keys ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX accounts_by_seq ON accounts (seq);
+CREATE INDEX transfers_by_seq ON transfers (seq);
+CREATE INDEX payments_by_seq ON payments (seq);
+
+-- The nodes, with the time each was last seen; a node not seen for its lease is gone, and
+-- the callbacks it owned are taken over by a live node.
+CREATE TABLE nodes (
+    id TEXT PRIMARY KEY,
+    started_at_ms BIGINT NOT NULL,
+    seen_at_ms BIGINT NOT NULL
+);
+
+-- Who delivers a callback (NULL: whoever takes it first), and who made each attempt.
+ALTER TABLE outbox ADD COLUMN node TEXT;
+ALTER TABLE callback_attempts ADD COLUMN node TEXT;

@@ -1,0 +1,254 @@
+//! Several gateway nodes writing one database.
+//!
+//! Each node runs the platform's writer, which keeps balances, pending payments and the
+//! settlement queue in memory and commits in batches. Nodes take turns: a writer's pass
+//! begins with a transaction that takes one advisory lock (`pg_advisory_xact_lock`), reads
+//! what the other nodes committed since this node's last pass, and holds the lock until the
+//! pass commits. So every decision — a balance check, a settlement, an id — is made on the
+//! database's current state, and a payment is settled by exactly one node: whoever takes it
+//! second finds it final. The lock is held for one batch (the time to apply it in memory
+//! and write it, milliseconds), never while a request or a callback waits on the network.
+//!
+//! How a node knows what changed: `writer_log.seq` counts commits, and the rows writers
+//! keep in memory (accounts, transfers, payments, subscription keys) carry the `seq` of the
+//! commit that last wrote them (set from the transaction-local setting `mkoba.seq`). A pass
+//! that finds `seq` where its node left it reads nothing more.
+//!
+//! Callbacks are delivered by the node that committed them (`outbox.node`); each attempt
+//! records its node. Nodes write a heartbeat (`nodes.seen_at_ms`) at least every
+//! [`HEARTBEAT_MS`]; a node not seen for its lease is gone, and the first live node to look
+//! takes its undelivered callbacks over — under the same lock, so exactly one does.
+
+use std::time::Duration;
+
+use mkoba_platform::store::Changes;
+use postgres::Row;
+
+use crate::conn::{Conn, Op, Result, refs};
+use crate::{
+    ACCOUNT_COLUMNS, KEY_COLUMNS, OUTBOX_COLUMNS, TRANSFER_COLUMNS, account_row, col, key_row,
+    outbox_row, owner_of, payment_columns, payments, transfer_row,
+};
+
+/// Serialises the passes of every node's writer ("mkoba_wr").
+const PASS_LOCK: i64 = 0x6d6b_6f62_615f_7772;
+
+/// How often a node writes its heartbeat and looks for callbacks to take over.
+pub(crate) const HEARTBEAT_MS: i64 = 1_000;
+
+/// Who this node is to the others sharing the database.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// Recorded with the callbacks it delivers; unique among running nodes.
+    pub id: String,
+    /// A node not seen for this long is gone: its undelivered callbacks are taken over.
+    pub lease: Duration,
+    /// How often an idle writer looks at what other nodes did (settlements, waiters).
+    pub poll: Duration,
+}
+
+impl NodeOptions {
+    /// A node with a fresh random id and the default lease and poll interval.
+    pub fn new() -> NodeOptions {
+        NodeOptions::default()
+    }
+}
+
+impl Default for NodeOptions {
+    fn default() -> NodeOptions {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        NodeOptions {
+            id: format!("node-{}", &id[..12]),
+            lease: Duration::from_secs(10),
+            poll: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Rolls back a pass left open on this connection (a pass that failed half-way).
+pub(crate) fn abandon_pass(c: &mut Conn) {
+    if std::mem::take(&mut c.pass) && !c.client.is_closed() {
+        let _ = c.client.batch_execute("ROLLBACK");
+    }
+}
+
+/// Opens a pass: `BEGIN`, the lock, and the current commit count.
+fn open(c: &mut Conn) -> Result<i64> {
+    abandon_pass(c);
+    c.client.batch_execute("BEGIN")?;
+    c.pass = true;
+    let s = c
+        .statements
+        .get(&mut c.client, "SELECT pg_advisory_xact_lock($1)")?;
+    c.client.execute(&s, &[&PASS_LOCK])?;
+    let row = c.query_one("SELECT seq FROM writer_log WHERE id = 1", &[])?;
+    col(&row, 0)
+}
+
+/// Runs `f` inside the open pass; on an error the pass is rolled back.
+fn within<T>(c: &mut Conn, f: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
+    let result = f(c);
+    if result.is_err() {
+        abandon_pass(c);
+    }
+    result
+}
+
+/// Begins a writer's pass; returns the commit count and, when anything happened since
+/// `seen` (or there are callbacks to take over), the changes.
+pub(crate) fn begin_pass(
+    c: &mut Conn,
+    node: &NodeOptions,
+    seen: i64,
+    heartbeat: bool,
+    now: i64,
+) -> Result<(i64, Option<Changes>)> {
+    let seq = within(c, open)?;
+    within(c, |c| {
+        let mut changes = None;
+        if heartbeat {
+            let outbox = heartbeat_and_claim(c, node, false, now)?;
+            if !outbox.is_empty() {
+                changes.get_or_insert_with(Changes::default).outbox = outbox;
+            }
+        }
+        if seq != seen {
+            read_changes(c, seen, changes.get_or_insert_with(Changes::default))?;
+        }
+        Ok((seq, changes))
+    })
+}
+
+/// Writes this node's heartbeat, then takes over the undelivered callbacks of nodes not
+/// seen for their lease (and of none), plus, with `own`, this node's (at start). Returns
+/// them in id order.
+pub(crate) fn heartbeat_and_claim(
+    c: &mut Conn,
+    node: &NodeOptions,
+    own: bool,
+    now: i64,
+) -> Result<Vec<mkoba_platform::model::OutboxItem>> {
+    c.query(
+        "INSERT INTO nodes (id, started_at_ms, seen_at_ms) VALUES ($1, $2, $2)
+         ON CONFLICT (id) DO UPDATE SET seen_at_ms = excluded.seen_at_ms",
+        &[&node.id, &now],
+    )?;
+    let cut = now - node.lease.as_millis() as i64;
+    let rows = c.query(
+        &format!(
+            "UPDATE outbox SET node = $1
+             WHERE state = 'pending'
+               AND (node IS NULL OR ($3 AND node = $1)
+                    OR (node <> $1 AND node NOT IN (SELECT id FROM nodes WHERE seen_at_ms >= $2)))
+             RETURNING {OUTBOX_COLUMNS}"
+        ),
+        &[&node.id, &cut, &own],
+    )?;
+    let mut items = rows.iter().map(outbox_row).collect::<Result<Vec<_>>>()?;
+    items.sort_by_key(|i| i.id);
+    Ok(items)
+}
+
+/// Reads the rows other nodes wrote after commit `seen`.
+fn read_changes(c: &mut Conn, seen: i64, changes: &mut Changes) -> Result<()> {
+    for r in c.query(
+        &format!("SELECT {ACCOUNT_COLUMNS}, owner FROM accounts WHERE seq > $1"),
+        &[&seen],
+    )? {
+        changes
+            .accounts
+            .push((account_row(&r)?, owner_of(col(&r, 7)?)?));
+    }
+    changes.transfers = c
+        .query(
+            &format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE seq > $1 ORDER BY id"),
+            &[&seen],
+        )?
+        .iter()
+        .map(transfer_row)
+        .collect::<Result<_>>()?;
+    changes.payments = payments(&c.query(
+        concat!(
+            "SELECT ",
+            payment_columns!(""),
+            " FROM payments WHERE seq > $1"
+        ),
+        &[&seen],
+    )?)?;
+    changes.subscription_keys = c
+        .query(
+            &format!("SELECT {KEY_COLUMNS} FROM subscription_keys WHERE seq > $1"),
+            &[&seen],
+        )?
+        .iter()
+        .map(key_row)
+        .collect::<Result<_>>()?;
+    changes.approval_developers = Some(
+        c.query(
+            "SELECT developer_id FROM developer_accounts WHERE approval_mode",
+            &[],
+        )?
+        .iter()
+        .map(|r| col(r, 0))
+        .collect::<Result<_>>()?,
+    );
+    let row: Row = c.query_one(
+        "SELECT (SELECT COALESCE(MAX(id), 0) FROM accounts),
+                (SELECT COALESCE(MAX(id), 0) FROM transfers),
+                (SELECT COALESCE(MAX(id), 0) FROM outbox)",
+        &[],
+    )?;
+    changes.max_account_id = col::<i64>(&row, 0)? as u64;
+    changes.max_transfer_id = col::<i64>(&row, 1)? as u64;
+    changes.max_outbox_id = col(&row, 2)?;
+    Ok(())
+}
+
+/// Writes a batch and commits, in the open pass or (without one) in a pass of its own.
+/// With `expect`, the commit count must still be that (nobody wrote since the pass began;
+/// a pass lost with its connection is caught here). Returns the count before and after.
+pub(crate) fn commit_pass(c: &mut Conn, ops: &[Op], expect: Option<i64>) -> Result<(i64, i64)> {
+    let seq = if c.pass {
+        let row = within(c, |c| {
+            c.query_one("SELECT seq FROM writer_log WHERE id = 1", &[])
+        })?;
+        col(&row, 0)?
+    } else {
+        within(c, open)?
+    };
+    within(c, |c| {
+        if let Some(expected) = expect
+            && expected != seq
+        {
+            return Err(crate::conn::Error::Bad(
+                "another node wrote while this pass was open (its connection was lost); not committing"
+                    .to_owned(),
+            ));
+        }
+        let next = seq + 1;
+        c.query(
+            "SELECT set_config('mkoba.seq', $1::BIGINT::TEXT, true)",
+            &[&next],
+        )?;
+        c.query("UPDATE writer_log SET seq = $1 WHERE id = 1", &[&next])?;
+        for op in ops {
+            let s = c.statements.get(&mut c.client, op.sql)?;
+            c.client.execute(&s, &refs(&op.params))?;
+        }
+        c.client.batch_execute("COMMIT")?;
+        c.pass = false;
+        Ok((seq, next))
+    })
+}
+
+/// Ends a pass that wrote nothing but its heartbeat.
+pub(crate) fn end_pass(c: &mut Conn) -> Result<()> {
+    if !c.pass {
+        return Ok(());
+    }
+    within(c, |c| {
+        c.client.batch_execute("COMMIT")?;
+        c.pass = false;
+        Ok(())
+    })
+}

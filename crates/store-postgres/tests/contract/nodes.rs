@@ -1,0 +1,224 @@
+//! Several nodes on one PostgreSQL database (no SQLite counterpart): passes take turns,
+//! each node's pass starts from what the others committed, and a stopped node's callbacks
+//! are taken over by exactly one live node.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use mkoba_ledger::{Account, AccountId, Limit, TransferState};
+use mkoba_platform::model::{PaymentKind, PaymentStatus};
+use mkoba_platform::store::{Batch, Changes, Journal, PaymentUpdate, TransferRecord};
+use mkoba_store_postgres::{NodeOptions, PgJournal, migrate, open_as};
+
+use crate::pg;
+use crate::suite::{api_user, msisdn, outbox_item, payment, transfer, two_accounts, with_user};
+
+fn node(url: &str, id: &str, lease: Duration) -> PgJournal {
+    started(url, id, lease).0
+}
+
+/// A node that has loaded its state, and the ids of the callbacks it loaded to deliver.
+fn started(url: &str, id: &str, lease: Duration) -> (PgJournal, Vec<i64>) {
+    let options = NodeOptions {
+        id: id.to_owned(),
+        lease,
+        ..NodeOptions::default()
+    };
+    let (mut journal, _reader) = open_as(url, options).unwrap();
+    let outbox = journal
+        .load()
+        .unwrap()
+        .outbox
+        .iter()
+        .map(|o| o.id)
+        .collect();
+    (journal, outbox)
+}
+
+fn database() -> String {
+    let url = pg::database();
+    migrate(&url).unwrap();
+    url
+}
+
+fn begin(j: &mut PgJournal) -> Option<Changes> {
+    j.begin().unwrap()
+}
+
+const LONG: Duration = Duration::from_secs(600);
+
+/// The wallet (account 2) with 1000 pending towards the funding account.
+fn wallet_reserving(amount: i64) -> Account {
+    let mut a = Account::new(AccountId(2), crate::suite::eur(), Limit::NoOverdraft);
+    a.debits_pending = amount;
+    a
+}
+
+#[test]
+fn each_nodes_pass_starts_from_what_the_other_committed() {
+    let url = database();
+    let mut a = node(&url, "a", LONG);
+    let mut b = node(&url, "b", LONG);
+    assert!(begin(&mut a).is_none(), "nothing happened since load");
+    a.end().unwrap();
+
+    // Node a accepts a payment: a new wallet, a pending transfer, a PENDING payment.
+    let user = api_user(1, 10);
+    let mut p = payment(&user, PaymentKind::RequestToPay, msisdn("256770000001"), 20);
+    p.settle_at_ms = Some(30);
+    p.transfer_id = Some(1);
+    let mut batch = two_accounts();
+    batch.api_users = with_user(&user).api_users;
+    batch.accounts = vec![wallet_reserving(1_000)];
+    batch.transfers = vec![TransferRecord {
+        transfer: transfer(1, 2, 1, 1_000, TransferState::Pending),
+        reference_id: Some(p.reference_id),
+        at_ms: 20,
+    }];
+    batch.new_payments = vec![p.clone()];
+    assert!(begin(&mut a).is_none());
+    a.commit(&batch).unwrap();
+
+    // Node b sees all of it before it decides anything, and settles the payment.
+    let seen = begin(&mut b).expect("node a's commit");
+    assert_eq!(seen.accounts.len(), 2);
+    let wallet = seen
+        .accounts
+        .iter()
+        .find(|(a, _)| a.id == AccountId(2))
+        .unwrap();
+    assert_eq!(wallet.0.debits_pending, 1_000);
+    assert_eq!(seen.transfers.len(), 1);
+    assert_eq!(seen.transfers[0].state, TransferState::Pending);
+    assert_eq!(seen.payments.len(), 1);
+    assert_eq!(seen.payments[0].status, PaymentStatus::Pending);
+    assert_eq!(seen.payments[0].settle_at_ms, Some(30));
+    assert_eq!((seen.max_account_id, seen.max_transfer_id), (2, 1));
+    let mut posted = wallet_reserving(0);
+    posted.debits_posted = 1_000;
+    b.commit(&Batch {
+        accounts: vec![posted],
+        transfers: vec![TransferRecord {
+            transfer: transfer(1, 2, 1, 1_000, TransferState::Posted),
+            reference_id: Some(p.reference_id),
+            at_ms: 40,
+        }],
+        payment_updates: vec![PaymentUpdate {
+            reference_id: p.reference_id,
+            status: PaymentStatus::Successful,
+            reason: None,
+            financial_transaction_id: Some("1234567890".into()),
+            settled_at_ms: Some(40),
+            transfer_id: Some(1),
+            notifications: 0,
+        }],
+        ..Batch::default()
+    })
+    .unwrap();
+
+    // Node a sees the settlement (and only what changed), then nothing more.
+    let seen = begin(&mut a).expect("node b's commit");
+    assert_eq!(seen.accounts.len(), 1);
+    assert_eq!(seen.accounts[0].0.debits_posted, 1_000);
+    assert_eq!(seen.transfers[0].state, TransferState::Posted);
+    assert_eq!(seen.payments[0].status, PaymentStatus::Successful);
+    a.end().unwrap();
+    assert!(begin(&mut a).is_none());
+    a.end().unwrap();
+    // Node b's own commit is not news to node b.
+    assert!(begin(&mut b).is_none());
+    b.end().unwrap();
+}
+
+#[test]
+fn a_pass_keeps_the_other_nodes_out_until_it_commits() {
+    let url = database();
+    let mut a = node(&url, "a", LONG);
+    let mut b = node(&url, "b", LONG);
+    assert!(begin(&mut a).is_none());
+    let (began, rx) = mpsc::channel();
+    let waiting = std::thread::spawn(move || {
+        let changes = begin(&mut b);
+        began.send(()).unwrap();
+        changes
+    });
+    // Node b waits for the lock while node a's pass is open.
+    assert!(rx.recv_timeout(Duration::from_millis(300)).is_err());
+    a.commit(&two_accounts()).unwrap();
+    rx.recv().unwrap();
+    let changes = waiting.join().unwrap().expect("node a's commit");
+    assert_eq!(changes.accounts.len(), 2);
+}
+
+#[test]
+fn a_stopped_nodes_callbacks_are_taken_over_by_one_live_node() {
+    let url = database();
+    let mut a = node(&url, "a", LONG);
+    let user = api_user(1, 10);
+    let p = payment(&user, PaymentKind::RequestToPay, msisdn("1"), 20);
+    let mut batch = with_user(&user);
+    batch.new_payments = vec![p.clone()];
+    batch.outbox = vec![
+        outbox_item(1, p.reference_id),
+        outbox_item(2, p.reference_id),
+    ];
+    assert!(begin(&mut a).is_none());
+    a.commit(&batch).unwrap();
+    // While node a is seen, nobody takes its callbacks.
+    let (mut b, loaded) = started(&url, "b", LONG);
+    assert!(loaded.is_empty());
+    assert!(begin(&mut b).is_none_or(|c| c.outbox.is_empty()));
+    b.end().unwrap();
+    drop(a);
+    std::thread::sleep(Duration::from_millis(20));
+    // Node b, restarted counting a node unseen for 10 ms as gone, takes both callbacks once
+    // (a running node does the same in its passes).
+    let (mut b, taken) = started(&url, "b", Duration::from_millis(10));
+    assert_eq!(taken, vec![1, 2]);
+    assert!(begin(&mut b).is_none_or(|c| c.outbox.is_empty()));
+    b.end().unwrap();
+    // A node that starts while node b is seen gets none of them...
+    let (mut c, loaded) = started(&url, "c", LONG);
+    assert!(loaded.is_empty());
+    assert!(begin(&mut c).is_none_or(|c| c.outbox.is_empty()));
+    c.end().unwrap();
+    // ...and node b, restarted with its id, loads its own again.
+    let (_b, loaded) = started(&url, "b", LONG);
+    assert_eq!(loaded, vec![1, 2]);
+}
+
+#[test]
+fn a_pass_that_lost_its_connection_does_not_commit_over_another_nodes_writes() {
+    let url = database();
+    let mut a = node(&url, "a", LONG);
+    let mut b = node(&url, "b", LONG);
+    assert!(begin(&mut a).is_none());
+    let database = url.rsplit('/').next().unwrap();
+    pg::server().admin(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+    ));
+    // The lock went with node a's connection: node b writes meanwhile (its own connection
+    // was cut too, and is replaced on the next try).
+    if b.begin().is_err() {
+        b.begin().unwrap();
+    }
+    b.commit(&two_accounts()).unwrap();
+    // A read inside node a's pass goes to a new connection, outside any pass...
+    assert!(!a.payment_exists(&uuid::Uuid::new_v4()).unwrap());
+    // ...so the commit finds that another node wrote since the pass began.
+    let e = a.commit(&Batch {
+        developers: vec![7],
+        ..Batch::default()
+    });
+    let e = e.expect_err("node a decided on a state that is gone");
+    assert!(e.0.contains("another node wrote"), "{e}");
+    // After reloading, node a goes on.
+    a.load().unwrap();
+    assert!(begin(&mut a).is_none());
+    a.commit(&Batch {
+        developers: vec![7],
+        ..Batch::default()
+    })
+    .unwrap();
+}
