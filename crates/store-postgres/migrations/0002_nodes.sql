@@ -26,6 +26,8 @@ CREATE TABLE nodes (
     seen_at_ms BIGINT NOT NULL
 );
 
--- Who delivers a callback (NULL: whoever takes it first), and who made each attempt.
+-- Who delivers a callback (NULL: whoever takes it first), the node it was taken over from
+-- (if it was), and who made each attempt.
 ALTER TABLE outbox ADD COLUMN node TEXT;
+ALTER TABLE outbox ADD COLUMN taken_from TEXT;
 ALTER TABLE callback_attempts ADD COLUMN node TEXT;

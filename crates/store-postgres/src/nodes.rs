@@ -136,7 +136,8 @@ pub(crate) fn heartbeat_and_claim(
     let cut = now - node.lease.as_millis() as i64;
     let rows = c.query(
         &format!(
-            "UPDATE outbox SET node = $1
+            "UPDATE outbox
+             SET node = $1, taken_from = CASE WHEN node <> $1 THEN node ELSE taken_from END
              WHERE state = 'pending'
                AND (node IS NULL OR ($3 AND node = $1)
                     OR (node <> $1 AND node NOT IN (SELECT id FROM nodes WHERE seen_at_ms >= $2)))

@@ -8,26 +8,27 @@ use uuid::Uuid;
 
 use crate::helpers::{Http, Sink, rtp_body, wait_for};
 
-struct Node {
-    child: Child,
-    base: String,
-    key: String,
+/// A `mkoba serve` process.
+pub struct Node {
+    pub child: Child,
+    pub base: String,
+    pub key: String,
 }
 
 async fn start_node(data: &std::path::Path) -> Node {
     start_node_with(data, &[]).await
 }
 
-async fn start_node_with(data: &std::path::Path, extra: &[&str]) -> Node {
+/// Starts `mkoba serve` on a free port with payments settling after 1.5 s (unless `extra`
+/// says otherwise) and waits for its banner.
+pub async fn start_node_with(data: &std::path::Path, extra: &[&str]) -> Node {
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+    if !extra.contains(&"--settle-delay-ms") {
+        args.extend(["--settle-delay-ms", "1500"]);
+    }
     let mut child = Command::new(env!("CARGO_BIN_EXE_mkoba"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--settle-delay-ms",
-            "1500",
-            "--data",
-        ])
+        .args(args)
+        .arg("--data")
         .arg(data)
         .args(extra)
         .env("MKOBA_LOG", "warn")

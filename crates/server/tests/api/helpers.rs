@@ -66,6 +66,19 @@ impl Http {
         headers: &[(&str, &str)],
         body: Option<&str>,
     ) -> Resp {
+        self.try_send(method, url, headers, body)
+            .await
+            .expect("server answered")
+    }
+
+    /// [`Http::send`] to a server that may be gone: `None` when no whole answer came.
+    pub async fn try_send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Option<Resp> {
         let mut req = http::Request::builder().method(method).uri(url);
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -75,21 +88,15 @@ impl Http {
             .client
             .request(req.body(body).expect("request"))
             .await
-            .expect("server answered");
+            .ok()?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes()
-            .to_vec();
-        Resp {
+        let body = resp.into_body().collect().await.ok()?.to_bytes().to_vec();
+        Some(Resp {
             status,
             headers,
             body,
-        }
+        })
     }
 }
 
@@ -393,7 +400,12 @@ pub fn test_ca() -> Vec<rustls::pki_types::CertificateDer<'static>> {
 
 impl Sink {
     pub async fn start(status: u16) -> Sink {
-        let (app, received) = Sink::router(status);
+        Sink::start_delayed(status, Duration::ZERO).await
+    }
+
+    /// A sink that records each request at once and answers it after `delay`.
+    pub async fn start_delayed(status: u16, delay: Duration) -> Sink {
+        let (app, received) = Sink::router(status, delay);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -424,7 +436,7 @@ impl Sink {
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .unwrap();
-        let (app, received) = Sink::router(status);
+        let (app, received) = Sink::router(status, Duration::ZERO);
         let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = tcp.local_addr().unwrap();
         let listener = TlsListener {
@@ -441,7 +453,7 @@ impl Sink {
         }
     }
 
-    fn router(status: u16) -> (axum::Router, Arc<Mutex<Vec<Received>>>) {
+    fn router(status: u16, delay: Duration) -> (axum::Router, Arc<Mutex<Vec<Received>>>) {
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let store = received.clone();
         let app = axum::Router::new().fallback(
@@ -454,6 +466,7 @@ impl Sink {
                         headers,
                         body: String::from_utf8_lossy(&body).into_owned(),
                     });
+                    tokio::time::sleep(delay).await;
                     StatusCode::from_u16(status).unwrap()
                 }
             },

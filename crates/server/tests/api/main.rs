@@ -14,6 +14,7 @@ mod mpesa_ops;
 mod mpesa_session;
 mod mpesa_support;
 mod mtn_momo_npm;
+mod nodes;
 mod openapi;
 mod payouts;
 mod portal;

@@ -1,0 +1,370 @@
+//! Two `mkoba serve` processes on one PostgreSQL database, request-to-pay traffic with
+//! callbacks spread over both, and one of them killed with SIGKILL in the middle: every
+//! accepted request reaches a final state, each callback is sent by one node, no transfer
+//! is posted twice, and per currency debits equal credits.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use base64::Engine as _;
+use uuid::Uuid;
+
+use crate::crash::{Node, start_node_with};
+use crate::helpers::{Http, Sink, rtp_body};
+use crate::postgres::{database, migrate};
+
+/// Runs SQL against the test database from the test's async context.
+async fn rows(url: &str, sql: &'static str) -> Vec<postgres::Row> {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        client.query(sql, &[]).unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+struct Partner {
+    key: String,
+    bearer: String,
+}
+
+/// An API user made through `on`, with a collection token issued by `token_from`.
+async fn partner(http: &Http, on: &Node, token_from: &Node) -> Partner {
+    let user = Uuid::new_v4().to_string();
+    let r = http
+        .send(
+            "POST",
+            &format!("{}/v1_0/apiuser", on.base),
+            &[
+                ("Ocp-Apim-Subscription-Key", &on.key),
+                ("X-Reference-Id", &user),
+            ],
+            Some(r#"{"providerCallbackHost":"127.0.0.1"}"#),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = http
+        .send(
+            "POST",
+            &format!("{}/v1_0/apiuser/{user}/apikey", on.base),
+            &[("Ocp-Apim-Subscription-Key", &on.key)],
+            None,
+        )
+        .await;
+    let api_key = r.json()["apiKey"].as_str().unwrap().to_owned();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{api_key}"));
+    let r = http
+        .send(
+            "POST",
+            &format!("{}/collection/token/", token_from.base),
+            &[
+                ("Ocp-Apim-Subscription-Key", &token_from.key),
+                ("Authorization", &format!("Basic {basic}")),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    Partner {
+        key: on.key.clone(),
+        bearer: format!("Bearer {}", r.json()["access_token"].as_str().unwrap()),
+    }
+}
+
+/// Sends request-to-pays `from..to` alternately to `bases`; returns the accepted ones.
+fn spawn_payments(
+    http: &Http,
+    p: &Partner,
+    bases: [String; 2],
+    sink: &Sink,
+    range: std::ops::Range<usize>,
+) -> Vec<tokio::task::JoinHandle<Option<Uuid>>> {
+    range
+        .map(|i| {
+            let (http, key, bearer) = (http.clone(), p.key.clone(), p.bearer.clone());
+            let base = bases[i % 2].clone();
+            let reference = Uuid::new_v4();
+            let callback = sink.url(&format!("/cb/{reference}"));
+            tokio::spawn(async move {
+                let r = http
+                    .try_send(
+                        "POST",
+                        &format!("{base}/collection/v1_0/requesttopay"),
+                        &[
+                            ("Ocp-Apim-Subscription-Key", &key),
+                            ("Authorization", &bearer),
+                            ("X-Target-Environment", "sandbox"),
+                            ("X-Reference-Id", &reference.to_string()),
+                            ("X-Callback-Url", &callback),
+                        ],
+                        Some(&rtp_body("5", &format!("2567710{i:05}"))),
+                    )
+                    .await?;
+                (r.status == 202).then_some(reference)
+            })
+        })
+        .collect()
+}
+
+async fn accepted(tasks: Vec<tokio::task::JoinHandle<Option<Uuid>>>) -> Vec<Uuid> {
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.extend(t.await.unwrap());
+    }
+    ids
+}
+
+#[tokio::test]
+async fn two_nodes_share_the_traffic_and_the_survivor_finishes_what_a_killed_one_left() {
+    let url = database().await;
+    migrate(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let http = Http::new();
+    // Callbacks take a while to answer, so some are in flight when a node dies.
+    let sink = Sink::start_delayed(200, Duration::from_millis(300)).await;
+    let flags = |id: &'static str| {
+        [
+            "--database-url",
+            &url.0,
+            "--node-id",
+            id,
+            "--node-lease-secs",
+            "2",
+            "--settle-delay-ms",
+            "500",
+        ]
+        .map(str::to_owned)
+    };
+    let (flags_a, flags_b) = (flags("node-a"), flags("node-b"));
+    let mut a = start_node_with(
+        &dir.path().join("a"),
+        &flags_a.each_ref().map(String::as_str),
+    )
+    .await;
+    let b = start_node_with(
+        &dir.path().join("b"),
+        &flags_b.each_ref().map(String::as_str),
+    )
+    .await;
+    assert_eq!(a.key, b.key, "one database, one set of subscription keys");
+    // An API user made on one node gets its token from the other.
+    let p = partner(&http, &a, &b).await;
+    let bases = [a.base.clone(), b.base.clone()];
+
+    // Traffic over both nodes in waves, until both have settled payments and delivered
+    // (and recorded) callbacks: whichever node takes the lock first when payments fall
+    // due settles them, so the shares vary.
+    let mut all = Vec::new();
+    let mut n = 0;
+    let mut wave = |count: usize| {
+        let tasks = spawn_payments(&http, &p, bases.clone(), &sink, n..n + count);
+        n += count;
+        tasks
+    };
+    for round in 0.. {
+        assert!(round < 100, "both nodes never delivered callbacks");
+        let sent = wave(20);
+        let got = accepted(sent).await;
+        assert_eq!(got.len(), 20, "every request was accepted");
+        all.extend(got);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let by = rows(
+            &url.0,
+            "SELECT COUNT(*) FILTER (WHERE node = 'node-a'), COUNT(*) FILTER (WHERE node = 'node-b')
+             FROM callback_attempts",
+        )
+        .await;
+        if by[0].get::<_, i64>(0) >= 3 && by[0].get::<_, i64>(1) >= 3 {
+            break;
+        }
+    }
+    // More traffic, and node a is killed the moment it holds a callback it has not
+    // delivered yet (the sink takes 300 ms to answer), with requests to it under way.
+    let mut under_way = Vec::new();
+    for round in 0.. {
+        assert!(round < 3_000, "node a never held an undelivered callback");
+        if round % 10 == 0 {
+            under_way.extend(wave(10));
+        }
+        let held = rows(
+            &url.0,
+            "SELECT COUNT(*) FROM outbox WHERE node = 'node-a' AND state = 'pending'",
+        )
+        .await;
+        if held[0].get::<_, i64>(0) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    under_way.extend(wave(20));
+    a.child.start_kill().unwrap();
+    a.child.wait().await.unwrap();
+    under_way.extend(wave(20));
+    let late = accepted(under_way).await;
+    assert!(
+        late.len() >= 20,
+        "node b accepted its share: {}",
+        late.len()
+    );
+    all.extend(late);
+
+    // Every accepted request reaches a final state, read through the survivor.
+    let headers = [
+        ("Ocp-Apim-Subscription-Key", p.key.as_str()),
+        ("Authorization", p.bearer.as_str()),
+        ("X-Target-Environment", "sandbox"),
+    ];
+    for reference in &all {
+        let url = format!("{}/collection/v1_0/requesttopay/{reference}", b.base);
+        let status = wait_long(|| async {
+            let r = http.send("GET", &url, &headers, None).await;
+            assert_eq!(r.status, 200, "accepted {reference} exists: {}", r.text());
+            let v = r.json();
+            (v["status"] != "PENDING").then_some(v["status"].clone())
+        })
+        .await;
+        assert_eq!(status, "SUCCESSFUL", "{reference}");
+    }
+
+    // Every accepted request's callback arrives, node a's unsent ones through node b.
+    let received = wait_long(|| async {
+        let got: HashSet<String> = sink.all().into_iter().map(|r| r.path).collect();
+        all.iter()
+            .all(|r| got.contains(&format!("/cb/{r}")))
+            .then_some(())
+    })
+    .await;
+    let () = received;
+    let outbox = wait_long(|| async {
+        let rows = rows(
+            &url.0,
+            "SELECT reference_id, state, node, taken_from FROM outbox ORDER BY id",
+        )
+        .await;
+        rows.iter()
+            .all(|r| r.get::<_, String>(1) != "pending")
+            .then_some(rows)
+    })
+    .await;
+    let mut receipts: HashMap<String, usize> = HashMap::new();
+    for r in sink.all() {
+        *receipts.entry(r.path).or_default() += 1;
+    }
+    let mut taken_over = 0;
+    for row in &outbox {
+        let (reference, state, node): (String, String, String) =
+            (row.get(0), row.get(1), row.get(2));
+        let taken_from: Option<String> = row.get(3);
+        assert_eq!(state, "delivered", "{reference}");
+        let n = receipts
+            .get(&format!("/cb/{reference}"))
+            .copied()
+            .unwrap_or(0);
+        match taken_from {
+            // Delivered by the node that settled it: exactly once.
+            None => assert_eq!(n, 1, "{reference} from {node}"),
+            // Taken over from the killed node, which may have sent it just before dying.
+            Some(from) => {
+                assert_eq!((from.as_str(), node.as_str()), ("node-a", "node-b"));
+                assert!((1..=2).contains(&n), "{reference}: {n}");
+                taken_over += 1;
+            }
+        }
+    }
+    // Each callback's attempts were made by one node, once (the default policy).
+    let attempts = rows(
+        &url.0,
+        "SELECT outbox_id, COUNT(DISTINCT node), COUNT(*) FROM callback_attempts GROUP BY outbox_id",
+    )
+    .await;
+    assert_eq!(attempts.len(), outbox.len());
+    for row in &attempts {
+        assert_eq!((row.get::<_, i64>(1), row.get::<_, i64>(2)), (1, 1));
+    }
+    let nodes: HashSet<String> = rows(&url.0, "SELECT DISTINCT node FROM callback_attempts")
+        .await
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    assert!(
+        taken_over > 0,
+        "node a's undelivered callbacks were taken over"
+    );
+    eprintln!(
+        "{} accepted, {} callbacks ({taken_over} taken over from the killed node), sent by {nodes:?}",
+        all.len(),
+        outbox.len()
+    );
+
+    // Nothing was posted twice: one transfer per payment, posted for each success, and
+    // nothing left pending (also of requests whose 202 was lost with node a).
+    let twice = rows(
+        &url.0,
+        "SELECT reference_id FROM transfers WHERE reference_id IS NOT NULL
+         GROUP BY reference_id HAVING COUNT(*) <> 1",
+    )
+    .await;
+    assert!(
+        twice.is_empty(),
+        "{} payments with several transfers",
+        twice.len()
+    );
+    let loose = rows(
+        &url.0,
+        "SELECT (SELECT COUNT(*) FROM payments WHERE status = 'PENDING'),
+                (SELECT COUNT(*) FROM transfers WHERE state = 'pending'),
+                (SELECT COUNT(*) FROM payments p WHERE status = 'SUCCESSFUL' AND NOT EXISTS
+                    (SELECT 1 FROM transfers t WHERE t.reference_id = p.reference_id AND t.state = 'posted')),
+                (SELECT COUNT(*) FROM payments WHERE status = 'SUCCESSFUL')",
+    )
+    .await;
+    let counts: Vec<i64> = (0..4).map(|i| loose[0].get(i)).collect();
+    assert_eq!(&counts[..3], &[0, 0, 0]);
+    let successful = counts[3];
+    assert!(successful >= all.len() as i64);
+    // Per currency, debits equal credits, and the partner holds exactly what was paid.
+    let totals = rows(
+        &url.0,
+        "SELECT currency, SUM(debits_posted)::BIGINT, SUM(credits_posted)::BIGINT,
+                SUM(debits_pending)::BIGINT, SUM(credits_pending)::BIGINT
+         FROM accounts GROUP BY currency",
+    )
+    .await;
+    for t in &totals {
+        let (dp, cp): (i64, i64) = (t.get(1), t.get(2));
+        let (dpe, cpe): (i64, i64) = (t.get(3), t.get(4));
+        assert_eq!((dp, dpe), (cp, cpe), "{}", t.get::<_, String>(0));
+    }
+    let r = http
+        .send("GET", &format!("{}/_mkoba/ledger", b.base), &[], None)
+        .await;
+    assert_eq!(r.json()["balanced"], true, "{}", r.text());
+    let balance = http
+        .send(
+            "GET",
+            &format!("{}/collection/v1_0/account/balance", b.base),
+            &headers,
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(balance["availableBalance"], (5 * successful).to_string());
+}
+
+/// Retries `check` every 50 ms for at most 60 s (a dead node's callbacks wait for its
+/// lease to run out).
+async fn wait_long<T, F, Fut>(mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..1_200 {
+        if let Some(v) = check().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("condition not reached within 60 s");
+}
