@@ -241,7 +241,15 @@ impl Platform {
         config: PlatformConfig,
         render: CallbackRenderer,
     ) -> Result<Platform, StoreError> {
-        let state = Platform::bootstrap(journal.as_mut())?;
+        let state = match Platform::bootstrap(journal.as_mut()) {
+            Ok(state) => state,
+            Err(e) => {
+                // Another node sharing the database may have created the same rows first;
+                // a second look finds them.
+                tracing::warn!(error = %e, "first start-up attempt failed; trying once more");
+                Platform::bootstrap(journal.as_mut())?
+            }
+        };
         let secret = state
             .token_secret
             .clone()

@@ -63,9 +63,10 @@ use uuid::Uuid;
 /// Benchmark options.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Base URL of a running server
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    pub url: String,
+    /// Base URL of a running server; several, comma-separated, for nodes sharing one
+    /// PostgreSQL database (requests go to them in turn, as a round-robin load balancer would)
+    #[arg(long, default_value = "http://127.0.0.1:8080", value_delimiter = ',')]
+    pub url: Vec<String>,
     /// Collection subscription key (primary); if omitted, read from --data via mkoba credentials
     #[arg(long, env = "MKOBA_BENCH_KEY", hide_env_values = true)]
     pub subscription_key: Option<String>,
@@ -124,7 +125,8 @@ pub struct PollReport {
 /// The benchmark's findings.
 #[derive(Debug, serde::Serialize)]
 pub struct Report {
-    /// Server base URL.
+    /// Server base URL (several, comma-separated, when nodes share the load); memory figures
+    /// are the first server's.
     pub url: String,
     /// Lifecycles attempted.
     pub requests: usize,
@@ -366,7 +368,14 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
         bail!("--requests is too large");
     }
     let concurrency = args.concurrency.clamp(1, n);
-    let base = args.url.trim_end_matches('/').to_owned();
+    let bases: Vec<String> = args
+        .url
+        .iter()
+        .map(|u| u.trim_end_matches('/').to_owned())
+        .collect();
+    let Some(base) = bases.first().cloned() else {
+        bail!("--url needs at least one server");
+    };
 
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
@@ -385,7 +394,8 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
         .context("binding the callback sink")?;
     let sink_port = listener.local_addr()?.port();
 
-    let collection = provision(&transport, &base, &subscription_key).await?;
+    let collections = provision(&transport, &bases, &subscription_key).await?;
+    let collection = collections[0].clone();
 
     // Built just before the first POST: `t0` is the origin of every timestamp.
     let shared = Arc::new(Shared::new(n));
@@ -397,7 +407,7 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
 
     // ---- accept phase -------------------------------------------------------------------
     let ctx = Arc::new(FireCtx {
-        collection: collection.clone(),
+        collections,
         callback_base: format!("http://127.0.0.1:{sink_port}/cb/"),
         shared: shared.clone(),
         next: AtomicUsize::new(0),
@@ -477,7 +487,7 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
         .unwrap_or_default();
 
     Ok(Report {
-        url: base,
+        url: bases.join(","),
         requests: n,
         concurrency,
         accepted,
@@ -509,12 +519,14 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
 
 // ---- provisioning ---------------------------------------------------------------------------
 
-/// Creates a sandbox API user and key and a collection client holding its first token.
+/// Creates a sandbox API user and key (on the first server) and, per server, a collection
+/// client holding its first token.
 async fn provision(
     transport: &Transport,
-    base: &str,
+    bases: &[String],
     subscription_key: &str,
-) -> anyhow::Result<Collection> {
+) -> anyhow::Result<Vec<Collection>> {
+    let base = &bases[0];
     let explain = |doing: &str, e: mkoba_sdk::Error| match e.hint() {
         Some(hint) => anyhow::anyhow!("{doing}: {e} ({hint})"),
         None => anyhow::anyhow!("{doing}: {e}"),
@@ -530,17 +542,21 @@ async fn provision(
                 e,
             )
         })?;
-    let collection = Collection::new(
-        Config::new(subscription_key)
-            .base_url(base)
-            .api_user(&user.api_user, &user.api_key)
-            .transport(transport.clone()),
-    )?;
-    collection
-        .access_token()
-        .await
-        .map_err(|e| explain("getting a collection token", e))?;
-    Ok(collection)
+    let mut collections = Vec::new();
+    for base in bases {
+        let collection = Collection::new(
+            Config::new(subscription_key)
+                .base_url(base)
+                .api_user(&user.api_user, &user.api_key)
+                .transport(transport.clone()),
+        )?;
+        collection
+            .access_token()
+            .await
+            .map_err(|e| explain(&format!("getting a collection token from {base}"), e))?;
+        collections.push(collection);
+    }
+    Ok(collections)
 }
 
 /// Sends a request and reads the whole answer.
@@ -559,7 +575,8 @@ pub(crate) async fn exchange(
 // ---- accept phase ---------------------------------------------------------------------------
 
 struct FireCtx {
-    collection: Collection,
+    /// One client per server; request `i` goes to server `i % len`.
+    collections: Vec<Collection>,
     /// `http://127.0.0.1:{port}/cb/`
     callback_base: String,
     shared: Arc<Shared>,
@@ -592,8 +609,7 @@ async fn fire_worker(ctx: Arc<FireCtx>, capacity: usize) -> (Vec<u32>, Vec<u32>)
         };
         let start = Instant::now();
         shared.sent_us[i].store(shared.now_us(), Ordering::Relaxed);
-        let result = ctx
-            .collection
+        let result = ctx.collections[i % ctx.collections.len()]
             .request_to_pay(&body)
             .reference_id(ReferenceId::from(reference))
             .callback_url(callback.as_str())

@@ -200,7 +200,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let data = settings.data.clone();
     let database = match &settings.database_url {
-        Some(url) => format!("{url} (PostgreSQL)"),
+        Some(url) => format!(
+            "{url} (PostgreSQL, node {}; other nodes may share it)",
+            settings.node.id
+        ),
         None => format!("{} (SQLite)", data.display()),
     };
     let running = mkoba::start(settings).await?;

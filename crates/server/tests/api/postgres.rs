@@ -158,6 +158,35 @@ async fn both_apis_move_money_on_postgresql_through_two_nodes() {
 }
 
 #[tokio::test]
+async fn nodes_starting_at_once_on_a_fresh_database_all_start_with_the_same_keys() {
+    let url = database().await;
+    migrate(&url).await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (a, b, c) = tokio::join!(
+        mkoba::start(settings(&dirs[0], &url)),
+        mkoba::start(settings(&dirs[1], &url)),
+        mkoba::start(settings(&dirs[2], &url)),
+    );
+    let keys = |r: &mkoba::Running| {
+        let mut k: Vec<String> = r
+            .platform
+            .subscription_keys(mkoba_platform::SANDBOX_DEVELOPER)
+            .into_iter()
+            .map(|k| k.key)
+            .collect();
+        k.sort();
+        k
+    };
+    let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    assert_eq!(keys(&a).len(), 6, "a primary and a secondary key per MoMo product");
+    assert_eq!(keys(&a), keys(&b));
+    assert_eq!(keys(&a), keys(&c));
+    for r in [a, b, c] {
+        r.stop().await;
+    }
+}
+
+#[tokio::test]
 async fn the_database_password_never_shows_in_help_or_errors() {
     for args in [&["serve", "--help"][..], &["migrate", "--help"][..]] {
         let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Benchmarks Mkoba on a throwaway PostgreSQL with one and with two gateway nodes:
+#
+#   scripts/bench-nodes.sh [NODES...]        e.g. scripts/bench-nodes.sh 1 2   (the default)
+#
+# For each count it creates a fresh database, runs `mkoba migrate`, starts that many
+# `mkoba serve` processes (release build) on free loopback ports, and runs `mkoba bench`
+# over all of them (requests in turn, as a round-robin load balancer would). PostgreSQL runs
+# with its defaults, so `synchronous_commit = on` and `fsync = on`: a 202 is on disk.
+# Options go to `mkoba bench` through BENCH_ARGS (default "-n 20000 -c 64").
+# Needs the PostgreSQL server binaries (Debian's `postgresql` package); as root, the server
+# runs as the `postgres` user. Not part of the test command (release build, minutes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+counts=("$@")
+[ ${#counts[@]} -gt 0 ] || counts=(1 2)
+read -r -a bench_args <<< "${BENCH_ARGS:--n 20000 -c 64}"
+
+bindir="${MKOBA_PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)}"
+[ -x "$bindir/initdb" ] || { echo "no PostgreSQL server binaries (apt-get install postgresql)" >&2; exit 1; }
+
+cargo build --release -q -p mkoba
+mkoba="$PWD/target/release/mkoba"
+
+work="$(mktemp -d /tmp/mkoba-bench-nodes.XXXXXX)"
+as_pg=()
+if [ "$(id -u)" = 0 ]; then
+    chown postgres: "$work" 2>/dev/null || chown nobody: "$work"
+    as_pg=(runuser -u "$(stat -c %U "$work")" --)
+fi
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    "${as_pg[@]}" "$bindir/pg_ctl" -D "$work/pg" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+port="$(free_port)"
+"${as_pg[@]}" "$bindir/initdb" -D "$work/pg" -U mkoba --auth=trust -E UTF8 --locale=C >/dev/null
+"${as_pg[@]}" "$bindir/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $work -c max_connections=200" start >/dev/null
+echo "PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on 127.0.0.1:$port" \
+     "(synchronous_commit=$("$bindir/psql" -h 127.0.0.1 -p "$port" -U mkoba -d postgres -Atc 'SHOW synchronous_commit'))"
+
+for n in "${counts[@]}"; do
+    db="bench_${n}_nodes"
+    "$bindir/psql" -h 127.0.0.1 -p "$port" -U mkoba -d postgres -qc "CREATE DATABASE $db" >/dev/null
+    url="postgresql://mkoba@127.0.0.1:$port/$db"
+    "$mkoba" migrate --database-url "$url" >/dev/null
+    urls=()
+    key=""
+    for i in $(seq 1 "$n"); do
+        listen="127.0.0.1:$(free_port)"
+        MKOBA_LOG=warn "$mkoba" serve --database-url "$url" --listen "$listen" \
+            --data "$work/data-$n-$i" --node-id "bench-$i" > "$work/node-$n-$i.log" 2>&1 &
+        pids+=("$!")
+        for _ in $(seq 1 200); do
+            grep -q "collection" "$work/node-$n-$i.log" 2>/dev/null && break
+            sleep 0.1
+        done
+        key="$(awk '$1 == "collection" { print $3; exit }' "$work/node-$n-$i.log")"
+        [ -n "$key" ] || { cat "$work/node-$n-$i.log" >&2; exit 1; }
+        urls+=("http://$listen")
+    done
+    echo
+    echo "== $n node(s) =="
+    "$mkoba" bench --url "$(IFS=,; echo "${urls[*]}")" --subscription-key "$key" "${bench_args[@]}"
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    pids=()
+done
