@@ -105,6 +105,9 @@ struct Pass {
     batch: Batch,
     replies: Vec<Deferred>,
     seen_payments: HashSet<Uuid>,
+    /// Reference ids of this pass's new payments looked up at once, and those taken.
+    looked_up: HashSet<Uuid>,
+    taken: HashSet<Uuid>,
     seen_users: HashSet<Uuid>,
     newly_due: Vec<(i64, Uuid)>,
     notified: HashMap<Uuid, u32>,
@@ -193,21 +196,18 @@ impl Engine {
                 self.ledger.forget_pending(t.id);
             }
         }
-        let mut finished = Vec::new();
-        for p in changes.payments {
-            if p.status == PaymentStatus::Pending {
-                if let Some(at) = p.settle_at_ms
-                    && !self.pending.contains_key(&p.reference_id)
-                {
-                    self.due.push(Reverse((at, p.reference_id)));
-                }
-                self.pending.insert(p.reference_id, p);
-            } else {
-                self.pending.remove(&p.reference_id);
-                finished.push(update_of(&p));
+        for p in changes.pending_payments {
+            if let Some(at) = p.settle_at_ms
+                && !self.pending.contains_key(&p.reference_id)
+            {
+                self.due.push(Reverse((at, p.reference_id)));
             }
+            self.pending.insert(p.reference_id, p);
         }
-        self.wake_waiters(&finished);
+        for id in &changes.final_payments {
+            self.pending.remove(id);
+        }
+        self.wake(changes.final_payments.into_iter());
         if !changes.subscription_keys.is_empty() {
             crate::cache_keys(&self.subscriptions, changes.subscription_keys);
         }
@@ -289,6 +289,7 @@ impl Engine {
             self.failed(pass);
             return;
         }
+        self.look_up_references(&mut pass, &commands);
         // Settle what is due first: those payments were committed in earlier passes.
         let mut settled = 0;
         while settled < self.settings.max_batch {
@@ -349,6 +350,28 @@ impl Engine {
                 tracing::error!(error = %e, "reloading state after a failed commit failed");
                 self.stale = true;
             }
+        }
+    }
+
+    /// Finds which of the pass's new reference ids are taken, in one query.
+    fn look_up_references(&mut self, pass: &mut Pass, commands: &[Command]) {
+        let ids: Vec<Uuid> = commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::CreatePayment(new, _) => Some(new.reference_id),
+                _ => None,
+            })
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        match self.journal.payments_existing(&ids) {
+            Ok(taken) => {
+                pass.looked_up = ids.into_iter().collect();
+                pass.taken = taken;
+            }
+            // Each payment asks on its own then.
+            Err(e) => tracing::warn!(error = %e, "looking up a batch of reference ids failed"),
         }
     }
 
@@ -442,7 +465,12 @@ impl Engine {
         if pass.seen_payments.contains(&new.reference_id) {
             return Err(CreateError::Duplicate);
         }
-        match self.journal.payment_exists(&new.reference_id) {
+        let exists = if pass.looked_up.contains(&new.reference_id) {
+            Ok(pass.taken.contains(&new.reference_id))
+        } else {
+            self.journal.payment_exists(&new.reference_id)
+        };
+        match exists {
             Ok(true) => return Err(CreateError::Duplicate),
             Ok(false) => {}
             Err(e) => return internal(e),
@@ -826,12 +854,22 @@ impl Engine {
 
     /// Wakes the requests waiting for payments that just became final.
     fn wake_waiters(&self, updates: &[PaymentUpdate]) {
+        self.wake(
+            updates
+                .iter()
+                .filter(|u| u.status.is_final())
+                .map(|u| u.reference_id),
+        );
+    }
+
+    /// Wakes the requests waiting for these (final) payments.
+    fn wake(&self, ids: impl Iterator<Item = Uuid>) {
         let mut waiters = self.waiters.lock().expect("waiters lock");
         if waiters.is_empty() {
             return;
         }
-        for u in updates.iter().filter(|u| u.status.is_final()) {
-            for tx in waiters.remove(&u.reference_id).unwrap_or_default() {
+        for id in ids {
+            for tx in waiters.remove(&id).unwrap_or_default() {
                 let _ = tx.send(());
             }
         }

@@ -45,9 +45,10 @@ pub struct Changes {
     /// Transfers created or changed: pending ones are restored, posted or voided ones
     /// forgotten.
     pub transfers: Vec<Transfer>,
-    /// Payments created or changed: pending ones join the settlement queue, final ones
-    /// leave it (and wake whoever waits for them).
-    pub payments: Vec<Payment>,
+    /// Payments created or changed that are PENDING: they join the settlement queue.
+    pub pending_payments: Vec<Payment>,
+    /// Payments that became final: they leave it (and wake whoever waits for them).
+    pub final_payments: Vec<Uuid>,
     /// Subscription keys created or regenerated.
     pub subscription_keys: Vec<SubscriptionKey>,
     /// Developers whose payers approve on the virtual phone, when anything changed.
@@ -182,6 +183,20 @@ pub trait Journal: crate::portal::PortalJournal + Send + 'static {
     fn load(&mut self) -> Result<LoadedState, StoreError>;
     /// Whether a payment with this reference id exists (committed).
     fn payment_exists(&mut self, id: &Uuid) -> Result<bool, StoreError>;
+    /// Which of these reference ids are taken by committed payments (one round trip for a
+    /// whole batch of new payments where the database is remote).
+    fn payments_existing(
+        &mut self,
+        ids: &[Uuid],
+    ) -> Result<std::collections::HashSet<Uuid>, StoreError> {
+        let mut taken = std::collections::HashSet::new();
+        for id in ids {
+            if self.payment_exists(id)? {
+                taken.insert(*id);
+            }
+        }
+        Ok(taken)
+    }
     /// Whether an API user with this id exists (committed).
     fn api_user_exists(&mut self, id: &Uuid) -> Result<bool, StoreError>;
     /// A committed payment, for changes to settled payments (delivery notifications).

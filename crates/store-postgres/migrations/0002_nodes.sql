@@ -4,11 +4,18 @@
 -- nodes follow each other. `writer_log.seq` counts the commits; the rows the writers keep
 -- in memory carry the `seq` of the commit that last wrote them, so a node that takes the
 -- lock reads only what the others changed since its own last pass.
+-- `keys_seq` and `approval_seq` are the last commits that changed subscription keys or the
+-- virtual phone's developers, `max_outbox` the highest callback id: a node reads those
+-- tables only when they changed.
 CREATE TABLE writer_log (
     id SMALLINT PRIMARY KEY CHECK (id = 1),
-    seq BIGINT NOT NULL
+    seq BIGINT NOT NULL,
+    keys_seq BIGINT NOT NULL,
+    approval_seq BIGINT NOT NULL,
+    max_outbox BIGINT NOT NULL
 );
-INSERT INTO writer_log (id, seq) VALUES (1, 0);
+INSERT INTO writer_log (id, seq, keys_seq, approval_seq, max_outbox)
+SELECT 1, 0, 0, 0, COALESCE(MAX(id), 0) FROM outbox;
 
 ALTER TABLE accounts ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE transfers ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;

@@ -39,7 +39,16 @@ impl From<postgres::Error> for Error {
 impl From<Error> for StoreError {
     fn from(e: Error) -> StoreError {
         match e {
-            Error::Pg(e) => StoreError(format!("postgres: {e}")),
+            Error::Pg(e) => match e.as_db_error() {
+                // "db error" alone says nothing: give the server's message and code.
+                Some(db) => StoreError(format!(
+                    "postgres: {} ({}: {})",
+                    e,
+                    db.code().code(),
+                    db.message()
+                )),
+                None => StoreError(format!("postgres: {e}")),
+            },
             Error::Bad(m) => StoreError(m),
         }
     }

@@ -540,6 +540,22 @@ impl Journal for PgJournal {
         })
     }
 
+    fn payments_existing(
+        &mut self,
+        ids: &[Uuid],
+    ) -> std::result::Result<std::collections::HashSet<Uuid>, StoreError> {
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        self.worker.run_again_if_closed(move |c| {
+            c.query(
+                "SELECT reference_id FROM payments WHERE reference_id = ANY($1)",
+                &[&ids],
+            )?
+            .iter()
+            .map(|r| uuid_col(r, 0))
+            .collect()
+        })
+    }
+
     fn api_user_exists(&mut self, id: &Uuid) -> std::result::Result<bool, StoreError> {
         let id = id.to_string();
         self.worker
@@ -568,6 +584,7 @@ impl Journal for PgJournal {
 
     fn commit(&mut self, b: &Batch) -> std::result::Result<(), StoreError> {
         let ops = batch_ops(b, &self.node.id);
+        let marks = nodes::Marks::of(b);
         if ops.is_empty() {
             return self.end();
         }
@@ -577,7 +594,7 @@ impl Journal for PgJournal {
         self.in_pass = false;
         let (before, after) = self
             .worker
-            .run(move |c| nodes::commit_pass(c, &ops, expect))?;
+            .run(move |c| nodes::commit_pass(c, &ops, marks, expect))?;
         if before == self.seen {
             self.seen = after;
         }

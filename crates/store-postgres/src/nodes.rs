@@ -22,12 +22,11 @@
 use std::time::Duration;
 
 use mkoba_platform::store::Changes;
-use postgres::Row;
 
 use crate::conn::{Conn, Op, Result, refs};
 use crate::{
     ACCOUNT_COLUMNS, KEY_COLUMNS, OUTBOX_COLUMNS, TRANSFER_COLUMNS, account_row, col, key_row,
-    outbox_row, owner_of, payment_columns, payments, transfer_row,
+    outbox_row, owner_of, payment_columns, payments, transfer_row, uuid_col,
 };
 
 /// Serialises the passes of every node's writer ("mkoba_wr").
@@ -72,17 +71,59 @@ pub(crate) fn abandon_pass(c: &mut Conn) {
     }
 }
 
-/// Opens a pass: `BEGIN`, the lock, and the current commit count.
-fn open(c: &mut Conn) -> Result<i64> {
+/// `writer_log` as a pass finds it.
+#[derive(Debug, Clone, Copy)]
+struct Log {
+    /// Commits so far.
+    seq: i64,
+    /// The last commit that wrote subscription keys.
+    keys_seq: i64,
+    /// The last commit that changed a developer's virtual phone setting.
+    approval_seq: i64,
+    /// The highest callback id in use.
+    max_outbox: i64,
+}
+
+/// What a commit changes in `writer_log` besides the count.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Marks {
+    pub keys: bool,
+    pub approval: bool,
+    pub max_outbox: i64,
+}
+
+impl Marks {
+    pub(crate) fn of(b: &mkoba_platform::store::Batch) -> Marks {
+        Marks {
+            keys: !b.subscription_keys.is_empty(),
+            approval: b.portal.iter().any(|w| {
+                matches!(
+                    w,
+                    mkoba_platform::portal::PortalWrite::SetApprovalMode { .. }
+                )
+            }),
+            max_outbox: b.outbox.iter().map(|o| o.id).max().unwrap_or(0),
+        }
+    }
+}
+
+/// Opens a pass: `BEGIN` and the lock (one round trip), then `writer_log` (a statement of
+/// its own, so that its snapshot is taken once the lock is held).
+fn open(c: &mut Conn) -> Result<Log> {
     abandon_pass(c);
-    c.client.batch_execute("BEGIN")?;
     c.pass = true;
-    let s = c
-        .statements
-        .get(&mut c.client, "SELECT pg_advisory_xact_lock($1)")?;
-    c.client.execute(&s, &[&PASS_LOCK])?;
-    let row = c.query_one("SELECT seq FROM writer_log WHERE id = 1", &[])?;
-    col(&row, 0)
+    c.client
+        .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({PASS_LOCK})"))?;
+    let row = c.query_one(
+        "SELECT seq, keys_seq, approval_seq, max_outbox FROM writer_log WHERE id = 1",
+        &[],
+    )?;
+    Ok(Log {
+        seq: col(&row, 0)?,
+        keys_seq: col(&row, 1)?,
+        approval_seq: col(&row, 2)?,
+        max_outbox: col(&row, 3)?,
+    })
 }
 
 /// Runs `f` inside the open pass; on an error the pass is rolled back.
@@ -103,7 +144,7 @@ pub(crate) fn begin_pass(
     heartbeat: bool,
     now: i64,
 ) -> Result<(i64, Option<Changes>)> {
-    let seq = within(c, open)?;
+    let log = within(c, open)?;
     within(c, |c| {
         let mut changes = None;
         if heartbeat {
@@ -112,10 +153,10 @@ pub(crate) fn begin_pass(
                 changes.get_or_insert_with(Changes::default).outbox = outbox;
             }
         }
-        if seq != seen {
-            read_changes(c, seen, changes.get_or_insert_with(Changes::default))?;
+        if log.seq != seen {
+            read_changes(c, seen, log, changes.get_or_insert_with(Changes::default))?;
         }
-        Ok((seq, changes))
+        Ok((log.seq, changes))
     })
 }
 
@@ -151,7 +192,7 @@ pub(crate) fn heartbeat_and_claim(
 }
 
 /// Reads the rows other nodes wrote after commit `seen`.
-fn read_changes(c: &mut Conn, seen: i64, changes: &mut Changes) -> Result<()> {
+fn read_changes(c: &mut Conn, seen: i64, log: Log, changes: &mut Changes) -> Result<()> {
     for r in c.query(
         &format!("SELECT {ACCOUNT_COLUMNS}, owner FROM accounts WHERE seq > $1"),
         &[&seen],
@@ -168,54 +209,73 @@ fn read_changes(c: &mut Conn, seen: i64, changes: &mut Changes) -> Result<()> {
         .iter()
         .map(transfer_row)
         .collect::<Result<_>>()?;
-    changes.payments = payments(&c.query(
+    changes.pending_payments = payments(&c.query(
         concat!(
             "SELECT ",
             payment_columns!(""),
-            " FROM payments WHERE seq > $1"
+            " FROM payments WHERE seq > $1 AND status = 'PENDING'"
         ),
         &[&seen],
     )?)?;
-    changes.subscription_keys = c
+    changes.final_payments = c
         .query(
-            &format!("SELECT {KEY_COLUMNS} FROM subscription_keys WHERE seq > $1"),
+            "SELECT reference_id FROM payments WHERE seq > $1 AND status <> 'PENDING'",
             &[&seen],
         )?
         .iter()
-        .map(key_row)
+        .map(|r| uuid_col(r, 0))
         .collect::<Result<_>>()?;
-    changes.approval_developers = Some(
-        c.query(
-            "SELECT developer_id FROM developer_accounts WHERE approval_mode",
-            &[],
-        )?
+    if log.keys_seq > seen {
+        changes.subscription_keys = c
+            .query(
+                &format!("SELECT {KEY_COLUMNS} FROM subscription_keys WHERE seq > $1"),
+                &[&seen],
+            )?
+            .iter()
+            .map(key_row)
+            .collect::<Result<_>>()?;
+    }
+    if log.approval_seq > seen {
+        changes.approval_developers = Some(
+            c.query(
+                "SELECT developer_id FROM developer_accounts WHERE approval_mode",
+                &[],
+            )?
+            .iter()
+            .map(|r| col(r, 0))
+            .collect::<Result<_>>()?,
+        );
+    }
+    changes.max_account_id = changes
+        .accounts
         .iter()
-        .map(|r| col(r, 0))
-        .collect::<Result<_>>()?,
-    );
-    let row: Row = c.query_one(
-        "SELECT (SELECT COALESCE(MAX(id), 0) FROM accounts),
-                (SELECT COALESCE(MAX(id), 0) FROM transfers),
-                (SELECT COALESCE(MAX(id), 0) FROM outbox)",
-        &[],
-    )?;
-    changes.max_account_id = col::<i64>(&row, 0)? as u64;
-    changes.max_transfer_id = col::<i64>(&row, 1)? as u64;
-    changes.max_outbox_id = col(&row, 2)?;
+        .map(|(a, _)| a.id.0)
+        .max()
+        .unwrap_or(0);
+    changes.max_transfer_id = changes.transfers.iter().map(|t| t.id.0).max().unwrap_or(0);
+    changes.max_outbox_id = log.max_outbox;
     Ok(())
 }
 
 /// Writes a batch and commits, in the open pass or (without one) in a pass of its own.
 /// With `expect`, the commit count must still be that (nobody wrote since the pass began;
 /// a pass lost with its connection is caught here). Returns the count before and after.
-pub(crate) fn commit_pass(c: &mut Conn, ops: &[Op], expect: Option<i64>) -> Result<(i64, i64)> {
-    let seq = if c.pass {
-        let row = within(c, |c| {
-            c.query_one("SELECT seq FROM writer_log WHERE id = 1", &[])
-        })?;
-        col(&row, 0)?
-    } else {
-        within(c, open)?
+pub(crate) fn commit_pass(
+    c: &mut Conn,
+    ops: &[Op],
+    marks: Marks,
+    expect: Option<i64>,
+) -> Result<(i64, i64)> {
+    let seq = match (c.pass, expect) {
+        // The pass holds the lock: nothing changed since it began.
+        (true, Some(seq)) => seq,
+        (true, None) => {
+            let row = within(c, |c| {
+                c.query_one("SELECT seq FROM writer_log WHERE id = 1", &[])
+            })?;
+            col(&row, 0)?
+        }
+        (false, _) => within(c, open)?.seq,
     };
     within(c, |c| {
         if let Some(expected) = expect
@@ -228,10 +288,14 @@ pub(crate) fn commit_pass(c: &mut Conn, ops: &[Op], expect: Option<i64>) -> Resu
         }
         let next = seq + 1;
         c.query(
-            "SELECT set_config('mkoba.seq', $1::BIGINT::TEXT, true)",
-            &[&next],
+            "UPDATE writer_log SET seq = $1::BIGINT,
+                 keys_seq = CASE WHEN $2::BOOLEAN THEN $1::BIGINT ELSE keys_seq END,
+                 approval_seq = CASE WHEN $3::BOOLEAN THEN $1::BIGINT ELSE approval_seq END,
+                 max_outbox = GREATEST(max_outbox, $4::BIGINT)
+             WHERE id = 1
+             RETURNING set_config('mkoba.seq', $1::BIGINT::TEXT, true)",
+            &[&next, &marks.keys, &marks.approval, &marks.max_outbox],
         )?;
-        c.query("UPDATE writer_log SET seq = $1 WHERE id = 1", &[&next])?;
         for op in ops {
             let s = c.statements.get(&mut c.client, op.sql)?;
             c.client.execute(&s, &refs(&op.params))?;

@@ -178,7 +178,11 @@ async fn nodes_starting_at_once_on_a_fresh_database_all_start_with_the_same_keys
         k
     };
     let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
-    assert_eq!(keys(&a).len(), 6, "a primary and a secondary key per MoMo product");
+    assert_eq!(
+        keys(&a).len(),
+        6,
+        "a primary and a secondary key per MoMo product"
+    );
     assert_eq!(keys(&a), keys(&b));
     assert_eq!(keys(&a), keys(&c));
     for r in [a, b, c] {

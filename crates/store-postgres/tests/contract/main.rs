@@ -72,6 +72,7 @@ contract!(
     subscription_keys_are_replaced_per_developer_product_and_slot,
     the_token_secret_is_replaced,
     payments_round_trip_every_field,
+    taken_reference_ids_are_found_in_one_lookup,
     payment_updates_change_state_and_settled_payments_leave_the_pending_set,
     payments_of_party_are_one_users_kind_and_party_oldest_first,
     transfers_are_upserted_by_id_and_only_pending_ones_load,

@@ -90,9 +90,8 @@ fn each_nodes_pass_starts_from_what_the_other_committed() {
     assert_eq!(wallet.0.debits_pending, 1_000);
     assert_eq!(seen.transfers.len(), 1);
     assert_eq!(seen.transfers[0].state, TransferState::Pending);
-    assert_eq!(seen.payments.len(), 1);
-    assert_eq!(seen.payments[0].status, PaymentStatus::Pending);
-    assert_eq!(seen.payments[0].settle_at_ms, Some(30));
+    assert_eq!(seen.pending_payments, vec![p.clone()]);
+    assert!(seen.final_payments.is_empty());
     assert_eq!((seen.max_account_id, seen.max_transfer_id), (2, 1));
     let mut posted = wallet_reserving(0);
     posted.debits_posted = 1_000;
@@ -121,7 +120,8 @@ fn each_nodes_pass_starts_from_what_the_other_committed() {
     assert_eq!(seen.accounts.len(), 1);
     assert_eq!(seen.accounts[0].0.debits_posted, 1_000);
     assert_eq!(seen.transfers[0].state, TransferState::Posted);
-    assert_eq!(seen.payments[0].status, PaymentStatus::Successful);
+    assert!(seen.pending_payments.is_empty());
+    assert_eq!(seen.final_payments, vec![p.reference_id]);
     a.end().unwrap();
     assert!(begin(&mut a).is_none());
     a.end().unwrap();
@@ -221,4 +221,44 @@ fn a_pass_that_lost_its_connection_does_not_commit_over_another_nodes_writes() {
         ..Batch::default()
     })
     .unwrap();
+}
+
+#[test]
+fn new_subscription_keys_and_phone_settings_reach_the_other_node() {
+    use mkoba_platform::model::{KeySlot, Product, SubscriptionKey};
+    use mkoba_platform::portal::PortalWrite;
+    let url = database();
+    let mut a = node(&url, "a", LONG);
+    let mut b = node(&url, "b", LONG);
+    let _ = begin(&mut a);
+    a.commit(&crate::suite::developer(5, "dev@example.org", 1))
+        .unwrap();
+    // Node b learns of the developer's new key and approval setting in its next pass…
+    let _ = begin(&mut b);
+    let key = SubscriptionKey {
+        developer_id: 5,
+        product: Product::Collection,
+        slot: KeySlot::Primary,
+        key: "k-1".into(),
+    };
+    b.commit(&Batch {
+        subscription_keys: vec![key.clone()],
+        portal: vec![PortalWrite::SetApprovalMode {
+            developer_id: 5,
+            on: true,
+        }],
+        ..Batch::default()
+    })
+    .unwrap();
+    let seen = begin(&mut a).expect("node b's commit");
+    assert_eq!(seen.subscription_keys, vec![key]);
+    assert_eq!(seen.approval_developers, Some(vec![5]));
+    a.end().unwrap();
+    // …and a commit that touches neither does not make node a read them again.
+    let _ = begin(&mut b);
+    b.commit(&two_accounts()).unwrap();
+    let seen = begin(&mut a).expect("node b's second commit");
+    assert!(seen.subscription_keys.is_empty());
+    assert_eq!(seen.approval_developers, None);
+    assert_eq!(seen.accounts.len(), 2);
 }

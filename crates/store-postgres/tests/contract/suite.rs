@@ -161,7 +161,7 @@ pub fn with_user(user: &ApiUser) -> Batch {
     }
 }
 
-fn developer(id: i64, email: &str, created_at_ms: i64) -> Batch {
+pub fn developer(id: i64, email: &str, created_at_ms: i64) -> Batch {
     Batch {
         developers: vec![id],
         portal: vec![PortalWrite::CreateDeveloper {
@@ -584,6 +584,28 @@ pub fn payments_round_trip_every_field(s: &mut Store) {
     );
     // Only the PENDING one is loaded.
     assert_eq!(s.journal.load().unwrap().pending_payments, vec![bare]);
+}
+
+pub fn taken_reference_ids_are_found_in_one_lookup(s: &mut Store) {
+    let user = api_user(1, 5);
+    let (a, b) = (
+        payment(&user, PaymentKind::RequestToPay, msisdn("1"), 10),
+        payment(&user, PaymentKind::MpesaC2b, msisdn("2"), 11),
+    );
+    let mut batch = with_user(&user);
+    batch.new_payments = vec![a.clone(), b.clone()];
+    s.commit(batch);
+    let free = Uuid::new_v4();
+    let taken = s
+        .journal
+        .payments_existing(&[a.reference_id, free, b.reference_id])
+        .unwrap();
+    assert_eq!(
+        sorted(taken.into_iter().collect()),
+        sorted(vec![a.reference_id, b.reference_id])
+    );
+    assert!(s.journal.payments_existing(&[free]).unwrap().is_empty());
+    assert!(s.journal.payments_existing(&[]).unwrap().is_empty());
 }
 
 pub fn payment_updates_change_state_and_settled_payments_leave_the_pending_set(s: &mut Store) {
