@@ -2,9 +2,9 @@
 //!
 //! It implements the platform's storage traits ([`Journal`], [`Reader`] and the portal's)
 //! with the same rows, queries and meanings as `mkoba-store-sqlite`, the behavioural
-//! reference; the contract suite in `tests/contract/` runs unchanged against both. For
-//! now one node writes (the platform's single writer), as with SQLite; claiming work across
-//! several nodes is described in `docs/postgres.md`.
+//! reference; the contract suite in `tests/contract/` runs unchanged against both. Any
+//! number of nodes may write one database: their writers take turns, each pass starting
+//! from what the others committed ([`nodes`](crate::nodes) module, `docs/postgres.md`).
 //!
 //! * [`open`] connects, migrates, and returns the journal (one connection, the writer's)
 //!   and the reader (a pool of [`READERS`] connections). [`migrate`] and
