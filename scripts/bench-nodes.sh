@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks Mkoba on a throwaway PostgreSQL with one and with two gateway nodes:
 #
-#   scripts/bench-nodes.sh [NODES...]        e.g. scripts/bench-nodes.sh 1 2   (the default)
+#   scripts/bench-nodes.sh [NODES...]        e.g. scripts/bench-nodes.sh sqlite 1 2
+#
+# NODES are node counts (default: 1 2); `sqlite` runs one node on SQLite instead, for
+# comparison. MKOBA_BIN=path/to/mkoba benchmarks another build (say, an older release).
 #
 # For each count it creates a fresh database, runs `mkoba migrate`, starts that many
 # `mkoba serve` processes (release build) on free loopback ports, and runs `mkoba bench`
@@ -20,8 +23,14 @@ read -r -a bench_args <<< "${BENCH_ARGS:--n 20000 -c 64}"
 bindir="${MKOBA_PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)}"
 [ -x "$bindir/initdb" ] || { echo "no PostgreSQL server binaries (apt-get install postgresql)" >&2; exit 1; }
 
-cargo build --release -q -p mkoba
-mkoba="$PWD/target/release/mkoba"
+if [ -n "${MKOBA_BIN:-}" ]; then
+    mkoba="$MKOBA_BIN"
+else
+    cargo build --release -q -p mkoba
+    mkoba="$PWD/target/release/mkoba"
+fi
+# Builds from before several nodes have no --node-id.
+"$mkoba" serve --help | grep -q -- --node-id && named=1 || named=0
 
 work="$(mktemp -d /tmp/mkoba-bench-nodes.XXXXXX)"
 as_pg=()
@@ -47,16 +56,26 @@ echo "PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on 127.0.0.1
      "(synchronous_commit=$("$bindir/psql" -h 127.0.0.1 -p "$port" -U mkoba -d postgres -Atc 'SHOW synchronous_commit'))"
 
 for n in "${counts[@]}"; do
-    db="bench_${n}_nodes"
-    "$bindir/psql" -h 127.0.0.1 -p "$port" -U mkoba -d postgres -qc "CREATE DATABASE $db" >/dev/null
-    url="postgresql://mkoba@127.0.0.1:$port/$db"
-    "$mkoba" migrate --database-url "$url" >/dev/null
+    store=()
+    if [ "$n" = sqlite ]; then
+        label="1 node, SQLite"
+        n=1
+    else
+        label="$n node(s), PostgreSQL"
+        db="bench_${n}_nodes_$RANDOM"
+        "$bindir/psql" -h 127.0.0.1 -p "$port" -U mkoba -d postgres -qc "CREATE DATABASE $db" >/dev/null
+        url="postgresql://mkoba@127.0.0.1:$port/$db"
+        "$mkoba" migrate --database-url "$url" >/dev/null
+        store=(--database-url "$url")
+    fi
     urls=()
     key=""
     for i in $(seq 1 "$n"); do
         listen="127.0.0.1:$(free_port)"
-        MKOBA_LOG=warn "$mkoba" serve --database-url "$url" --listen "$listen" \
-            --data "$work/data-$n-$i" --node-id "bench-$i" > "$work/node-$n-$i.log" 2>&1 &
+        named_flags=()
+        [ "$named" = 1 ] && [ ${#store[@]} -gt 0 ] && named_flags=(--node-id "bench-$i")
+        MKOBA_LOG=warn "$mkoba" serve "${store[@]}" --listen "$listen" \
+            --data "$work/data-$n-$i-$RANDOM" "${named_flags[@]}" > "$work/node-$n-$i.log" 2>&1 &
         pids+=("$!")
         for _ in $(seq 1 200); do
             grep -q "collection" "$work/node-$n-$i.log" 2>/dev/null && break
@@ -67,7 +86,7 @@ for n in "${counts[@]}"; do
         urls+=("http://$listen")
     done
     echo
-    echo "== $n node(s) =="
+    echo "== $label =="
     "$mkoba" bench --url "$(IFS=,; echo "${urls[*]}")" --subscription-key "$key" "${bench_args[@]}"
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
