@@ -11,6 +11,12 @@
 //! scenario rules and the ledger, and their status change, postings and callback outbox row
 //! are committed together. A payment accepted in a batch is settled in a later one, so a 202
 //! is always followed by at least one visible PENDING state.
+//!
+//! With several nodes on one PostgreSQL database, every pass starts with
+//! [`Journal::begin`]: the store keeps the other nodes' writers out until this pass commits
+//! and returns what they committed since this node's last pass, which [`Engine::catch_up`]
+//! takes into memory before anything is decided. So one writer at a time still decides,
+//! always on the database's current state (`docs/postgres.md`).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};

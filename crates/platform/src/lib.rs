@@ -6,7 +6,7 @@
 //! it) and nothing of SQL (stores implement [`store::Journal`] and [`store::Reader`]).
 //!
 //! [`Platform`] is the handle the dialects use. Writes go to the single writer thread
-//! ([`engine`]) and are answered only once committed; reads go straight to the store.
+//! (`engine`) and are answered only once committed; reads go straight to the store.
 
 mod engine;
 pub mod model;

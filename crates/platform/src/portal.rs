@@ -4,7 +4,7 @@
 //! for the payer's approval).
 //!
 //! Writes go through the single writer like every other change ([`PortalWrite`] rows ride
-//! in the same [`Batch`](crate::store::Batch)); reads go to the store through
+//! in the same [`crate::store::Batch`]); reads go to the store through
 //! [`PortalReader`]. Everything is scoped to one developer account: a method that takes a
 //! developer id never returns another developer's data.
 

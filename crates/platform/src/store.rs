@@ -2,7 +2,8 @@
 //!
 //! The write side ([`Journal`]) is used by one thread only, the platform's single writer,
 //! which hands it a whole [`Batch`] to commit atomically (group commit: one fsync for many
-//! requests). The read side ([`Reader`]) is shared by request handlers. Backends implement
+//! requests). Where several nodes share a database, their writers take turns through
+//! [`Journal::begin`], which also returns what the others committed ([`Changes`]). The read side ([`Reader`]) is shared by request handlers. Backends implement
 //! both; the domain never sees SQL.
 
 use mkoba_ledger::{Account, AccountId, Currency, Limit, Transfer};

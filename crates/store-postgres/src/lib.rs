@@ -4,7 +4,8 @@
 //! with the same rows, queries and meanings as `mkoba-store-sqlite`, the behavioural
 //! reference; the contract suite in `tests/contract/` runs unchanged against both. Any
 //! number of nodes may write one database: their writers take turns, each pass starting
-//! from what the others committed ([`nodes`](crate::nodes) module, `docs/postgres.md`).
+//! from what the others committed (`nodes.rs`, `docs/postgres.md`; [`NodeOptions`] names
+//! a node).
 //!
 //! * [`open`] connects, migrates, and returns the journal (one connection, the writer's)
 //!   and the reader (a pool of [`READERS`] connections). [`migrate`] and
