@@ -2,6 +2,7 @@
 
 use std::process::Stdio;
 
+use base64::Engine as _;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use uuid::Uuid;
@@ -57,6 +58,57 @@ pub async fn start_node_with(data: &std::path::Path, extra: &[&str]) -> Node {
     }
 }
 
+/// An API user's collection credentials.
+pub struct Partner {
+    /// The subscription key it was made with.
+    pub key: String,
+    /// `Bearer …`
+    pub bearer: String,
+}
+
+/// An API user made through `on`, with a collection token issued by `token_from`.
+pub async fn partner(http: &Http, on: &Node, token_from: &Node) -> Partner {
+    let user = Uuid::new_v4().to_string();
+    let r = http
+        .send(
+            "POST",
+            &format!("{}/v1_0/apiuser", on.base),
+            &[
+                ("Ocp-Apim-Subscription-Key", &on.key),
+                ("X-Reference-Id", &user),
+            ],
+            Some(r#"{"providerCallbackHost":"127.0.0.1"}"#),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = http
+        .send(
+            "POST",
+            &format!("{}/v1_0/apiuser/{user}/apikey", on.base),
+            &[("Ocp-Apim-Subscription-Key", &on.key)],
+            None,
+        )
+        .await;
+    let api_key = r.json()["apiKey"].as_str().unwrap().to_owned();
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{api_key}"));
+    let r = http
+        .send(
+            "POST",
+            &format!("{}/collection/token/", token_from.base),
+            &[
+                ("Ocp-Apim-Subscription-Key", &token_from.key),
+                ("Authorization", &format!("Basic {basic}")),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    Partner {
+        key: on.key.clone(),
+        bearer: format!("Bearer {}", r.json()["access_token"].as_str().unwrap()),
+    }
+}
+
 #[tokio::test]
 async fn an_accepted_request_survives_sigkill_and_settles_after_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -65,42 +117,7 @@ async fn an_accepted_request_survives_sigkill_and_settles_after_restart() {
     let sink = Sink::start(200).await;
 
     let mut node = start_node(&data).await;
-    let user = Uuid::new_v4();
-    let r = http
-        .send(
-            "POST",
-            &format!("{}/v1_0/apiuser", node.base),
-            &[
-                ("Ocp-Apim-Subscription-Key", &node.key),
-                ("X-Reference-Id", &user.to_string()),
-            ],
-            Some(r#"{"providerCallbackHost":"127.0.0.1"}"#),
-        )
-        .await;
-    assert_eq!(r.status, 201);
-    let r = http
-        .send(
-            "POST",
-            &format!("{}/v1_0/apiuser/{user}/apikey", node.base),
-            &[("Ocp-Apim-Subscription-Key", &node.key)],
-            None,
-        )
-        .await;
-    let api_key = r.json()["apiKey"].as_str().unwrap().to_owned();
-    use base64::Engine as _;
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{api_key}"));
-    let r = http
-        .send(
-            "POST",
-            &format!("{}/collection/token/", node.base),
-            &[
-                ("Ocp-Apim-Subscription-Key", &node.key),
-                ("Authorization", &format!("Basic {basic}")),
-            ],
-            None,
-        )
-        .await;
-    let bearer = format!("Bearer {}", r.json()["access_token"].as_str().unwrap());
+    let bearer = partner(&http, &node, &node).await.bearer;
     let reference = Uuid::new_v4();
     let callback = sink.url("/after-crash");
     let r = http

@@ -332,18 +332,28 @@ fn keys_of(running: &Running) -> Keys {
 }
 
 /// Retries `check` every 20 ms until it returns `Some`, for at most 10 s.
-pub async fn wait_for<T, F, Fut>(mut check: F) -> T
+pub async fn wait_for<T, F, Fut>(check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    for _ in 0..500 {
+    wait_for_within(Duration::from_secs(10), check).await
+}
+
+/// Retries `check` every 20 ms until it returns `Some`, for at most `limit`.
+pub async fn wait_for_within<T, F, Fut>(limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
         if let Some(v) = check().await {
             return v;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("condition not reached within 10 s");
+    panic!("condition not reached within {limit:?}");
 }
 
 /// One request received by the sink.

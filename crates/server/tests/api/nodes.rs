@@ -6,12 +6,15 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use base64::Engine as _;
 use uuid::Uuid;
 
-use crate::crash::{Node, start_node_with};
-use crate::helpers::{Http, Sink, rtp_body};
+use crate::crash::{Partner, partner, start_node_with};
+use crate::helpers::{Http, Sink, rtp_body, wait_for_within};
 use crate::postgres::{database, migrate};
+
+/// How long to wait for what the survivor finishes (a dead node's callbacks wait for its
+/// lease to run out).
+const LONG: Duration = Duration::from_secs(60);
 
 /// Runs SQL against the test database from the test's async context.
 async fn rows(url: &str, sql: &'static str) -> Vec<postgres::Row> {
@@ -22,54 +25,6 @@ async fn rows(url: &str, sql: &'static str) -> Vec<postgres::Row> {
     })
     .await
     .unwrap()
-}
-
-struct Partner {
-    key: String,
-    bearer: String,
-}
-
-/// An API user made through `on`, with a collection token issued by `token_from`.
-async fn partner(http: &Http, on: &Node, token_from: &Node) -> Partner {
-    let user = Uuid::new_v4().to_string();
-    let r = http
-        .send(
-            "POST",
-            &format!("{}/v1_0/apiuser", on.base),
-            &[
-                ("Ocp-Apim-Subscription-Key", &on.key),
-                ("X-Reference-Id", &user),
-            ],
-            Some(r#"{"providerCallbackHost":"127.0.0.1"}"#),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    let r = http
-        .send(
-            "POST",
-            &format!("{}/v1_0/apiuser/{user}/apikey", on.base),
-            &[("Ocp-Apim-Subscription-Key", &on.key)],
-            None,
-        )
-        .await;
-    let api_key = r.json()["apiKey"].as_str().unwrap().to_owned();
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{api_key}"));
-    let r = http
-        .send(
-            "POST",
-            &format!("{}/collection/token/", token_from.base),
-            &[
-                ("Ocp-Apim-Subscription-Key", &token_from.key),
-                ("Authorization", &format!("Basic {basic}")),
-            ],
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    Partner {
-        key: on.key.clone(),
-        bearer: format!("Bearer {}", r.json()["access_token"].as_str().unwrap()),
-    }
 }
 
 /// Sends request-to-pays `from..to` alternately to `bases`; returns the accepted ones.
@@ -217,7 +172,7 @@ async fn two_nodes_share_the_traffic_and_the_survivor_finishes_what_a_killed_one
     ];
     for reference in &all {
         let url = format!("{}/collection/v1_0/requesttopay/{reference}", b.base);
-        let status = wait_long(|| async {
+        let status = wait_for_within(LONG, || async {
             let r = http.send("GET", &url, &headers, None).await;
             assert_eq!(r.status, 200, "accepted {reference} exists: {}", r.text());
             let v = r.json();
@@ -228,7 +183,7 @@ async fn two_nodes_share_the_traffic_and_the_survivor_finishes_what_a_killed_one
     }
 
     // Every accepted request's callback arrives, node a's unsent ones through node b.
-    let received = wait_long(|| async {
+    let received = wait_for_within(LONG, || async {
         let got: HashSet<String> = sink.all().into_iter().map(|r| r.path).collect();
         all.iter()
             .all(|r| got.contains(&format!("/cb/{r}")))
@@ -236,7 +191,7 @@ async fn two_nodes_share_the_traffic_and_the_survivor_finishes_what_a_killed_one
     })
     .await;
     let () = received;
-    let outbox = wait_long(|| async {
+    let outbox = wait_for_within(LONG, || async {
         let rows = rows(
             &url.0,
             "SELECT reference_id, state, node, taken_from FROM outbox ORDER BY id",
@@ -351,20 +306,4 @@ async fn two_nodes_share_the_traffic_and_the_survivor_finishes_what_a_killed_one
         .await
         .json();
     assert_eq!(balance["availableBalance"], (5 * successful).to_string());
-}
-
-/// Retries `check` every 50 ms for at most 60 s (a dead node's callbacks wait for its
-/// lease to run out).
-async fn wait_long<T, F, Fut>(mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    for _ in 0..1_200 {
-        if let Some(v) = check().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("condition not reached within 60 s");
 }
