@@ -5,3 +5,4 @@
 //! sent as `null`, because that is what the real platform does.
 
 pub mod momo;
+pub mod mpesa;

@@ -224,7 +224,7 @@ pub fn amount(s: &str, currency: Currency, code: Code) -> Result<Money, Code> {
 /// `input_Country` must be the market's (`INS-998`).
 pub fn country_of(fields: &Fields, market: Market) -> Result<(), Code> {
     match fields.get("input_Country") {
-        Some(c) if c.eq_ignore_ascii_case(market.country) => Ok(()),
+        Some(c) if c.eq_ignore_ascii_case(market.country()) => Ok(()),
         Some(_) => Err(wire::INS_998),
         None => Err(wire::INS_20),
     }
@@ -233,10 +233,10 @@ pub fn country_of(fields: &Fields, market: Market) -> Result<(), Code> {
 /// `input_Currency` must be well formed and the market's (`INS-26`).
 pub fn currency_of(fields: &Fields, market: Market) -> Result<Currency, Code> {
     let c = fields.check("input_Currency", currency, wire::INS_26)?;
-    if !c.eq_ignore_ascii_case(market.currency) {
+    if !c.eq_ignore_ascii_case(market.currency()) {
         return Err(wire::INS_26);
     }
-    Currency::parse(market.currency).map_err(|_| wire::INS_1)
+    Currency::parse(market.currency()).map_err(|_| wire::INS_1)
 }
 
 #[cfg(test)]

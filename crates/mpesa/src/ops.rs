@@ -120,7 +120,7 @@ async fn submit(call: &Call, m: Movement, extra: fn(&Payment, Body) -> Body) -> 
     let id = reference_id(&call.app.api_user, SCOPE_TX, &m.tpcid);
     let conversation = id.simple().to_string();
     let mut details = m.details;
-    details["market"] = json!(call.market.path);
+    details["market"] = json!(call.market.path());
     let new = NewPayment {
         reference_id: id,
         kind: m.kind,
@@ -216,7 +216,7 @@ fn msisdn_party(msisdn: &str) -> Party {
 }
 
 fn currency(call: &Call) -> Result<Currency, Code> {
-    Currency::parse(call.market.currency).map_err(|_| wire::INS_1)
+    Currency::parse(call.market.currency()).map_err(|_| wire::INS_1)
 }
 
 /// C2B and B2C: the same fields but the description's name and code.
@@ -353,7 +353,7 @@ pub(crate) async fn reversal(call: Call) -> Response {
     if original.api_user != call.app.api_user || original.short_code.as_deref() != Some(&code) {
         return refuse(f, wire::INS_35);
     }
-    if original.currency().as_str() != call.market.currency {
+    if original.currency().as_str() != call.market.currency() {
         return refuse(f, wire::INS_998);
     }
     let amount = amount.unwrap_or(original.amount);
@@ -536,7 +536,7 @@ pub(crate) async fn query_beneficiary(call: Call) -> Response {
         let tpcid = f.check(TPCID, input::conversation_id, wire::INS_28)?;
         f.check("input_KycQueryType", input::kyc_query_type, wire::INS_32)?;
         input::country_of(f, call.market)?;
-        if call.market.country != "GHA" {
+        if call.market.country() != "GHA" {
             return Err(wire::INS_997);
         }
         Ok::<_, Code>((msisdn, tpcid))
@@ -655,7 +655,7 @@ pub(crate) async fn direct_debit_create(call: Call) -> Response {
     let id = reference_id(&call.app.api_user, SCOPE_MANDATE, &reference);
     let token = msisdn_token(&call.app.api_user, &msisdn);
     let details = json!({
-        "market": call.market.path,
+        "market": call.market.path(),
         "thirdPartyReference": reference,
         "msisdnToken": token,
         "mandateId": mandate_id(&id),

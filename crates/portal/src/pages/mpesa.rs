@@ -122,9 +122,18 @@ fn page(
         "<code>queryTransactionStatus/</code>, <code>queryBeneficiaryName/</code>, <code>directDebitCreation/</code>, <code>directDebitPayment/</code>, ",
         "<code>queryDirectDebit/</code>, <code>directDebitCancel/</code>.</p>",
         "<div class=\"table-wrap\"><table><caption>Markets</caption><thead><tr><th scope=\"col\">Market</th><th scope=\"col\">input_Country</th><th scope=\"col\">input_Currency</th></tr></thead><tbody>",
-        "<tr><td><code>vodacomTZN</code></td><td>TZN</td><td>TZS</td></tr><tr><td><code>vodafoneGHA</code></td><td>GHA</td><td>GHS</td></tr>",
-        "<tr><td><code>vodacomLES</code></td><td>LES</td><td>LSL</td></tr><tr><td><code>vodacomDRC</code></td><td>DRC</td><td>USD</td></tr>",
-        "<tr><td><code>vodacomMOZ</code></td><td>MOZ</td><td>MZN</td></tr></tbody></table></div>",
+    ));
+    for m in mkoba_api_types::mpesa::Market::ALL {
+        h.raw("<tr><td><code>")
+            .text(m.path())
+            .raw("</code></td><td>")
+            .text(m.country())
+            .raw("</td><td>")
+            .text(m.currency())
+            .raw("</td></tr>");
+    }
+    h.raw(concat!(
+        "</tbody></table></div>",
         "<div class=\"table-wrap\"><table><caption>Sandbox customers</caption><thead><tr><th scope=\"col\">MSISDN</th><th scope=\"col\">Outcome</th></tr></thead><tbody>",
         "<tr><td><code>000000000001</code></td><td>succeeds (so does any number not listed here)</td></tr>",
         "<tr><td><code>000000000008</code></td><td>C2B and direct debits: <code>422 INS-2006</code> insufficient balance</td></tr>",

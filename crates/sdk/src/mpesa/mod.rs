@@ -79,15 +79,14 @@
 
 mod amount;
 mod client;
-mod codes;
 mod key;
 mod operations;
 mod result;
 
 pub use amount::Amount;
 pub use client::{Client, DEFAULT_BASE_URL, Request, new_conversation_id};
-pub use codes::InsCode;
 pub use key::{PublicKey, bearer};
+pub use mkoba_api_types::mpesa::{InsCode, Market};
 pub use operations::{
     B2bPayment, B2cPayment, BeneficiaryNameQuery, BeneficiaryNameResponse, C2bPayment,
     DirectDebitCancel, DirectDebitCancelResponse, DirectDebitCreate, DirectDebitCreateResponse,
@@ -139,85 +138,6 @@ impl FromStr for Environment {
                 "unknown M-Pesa environment {s:?}: sandbox or openapi (production)"
             )),
         }
-    }
-}
-
-/// A market of the v2 gateway, with its country and currency codes (reference §2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Market {
-    /// Vodafone Ghana: `vodafoneGHA`, GHA, GHS.
-    VodafoneGha,
-    /// Vodacom Tanzania: `vodacomTZN`, TZN, TZS.
-    VodacomTzn,
-    /// Vodacom Lesotho: `vodacomLES`, LES, LSL.
-    VodacomLes,
-    /// Vodacom DR Congo: `vodacomDRC`, DRC, USD.
-    VodacomDrc,
-    /// Vodacom Mozambique: `vodacomMOZ`, MOZ, MZN.
-    VodacomMoz,
-}
-
-impl Market {
-    /// The five markets.
-    pub const ALL: [Market; 5] = [
-        Market::VodafoneGha,
-        Market::VodacomTzn,
-        Market::VodacomLes,
-        Market::VodacomDrc,
-        Market::VodacomMoz,
-    ];
-
-    /// The `{market}` path value (`vodacomTZN`).
-    pub fn path(self) -> &'static str {
-        self.codes().0
-    }
-
-    /// `input_Country` (`TZN`).
-    pub fn country(self) -> &'static str {
-        self.codes().1
-    }
-
-    /// `input_Currency` (`TZS`).
-    pub fn currency(self) -> &'static str {
-        self.codes().2
-    }
-
-    /// The MSISDN country code (`255`).
-    pub fn dialling_code(self) -> &'static str {
-        self.codes().3
-    }
-
-    fn codes(self) -> (&'static str, &'static str, &'static str, &'static str) {
-        match self {
-            Market::VodafoneGha => ("vodafoneGHA", "GHA", "GHS", "233"),
-            Market::VodacomTzn => ("vodacomTZN", "TZN", "TZS", "255"),
-            Market::VodacomLes => ("vodacomLES", "LES", "LSL", "266"),
-            Market::VodacomDrc => ("vodacomDRC", "DRC", "USD", "243"),
-            Market::VodacomMoz => ("vodacomMOZ", "MOZ", "MZN", "258"),
-        }
-    }
-}
-
-impl fmt::Display for Market {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.path())
-    }
-}
-
-impl FromStr for Market {
-    type Err = String;
-
-    /// A path value (`vodacomTZN`) or a country code (`TZN`), in any case.
-    fn from_str(s: &str) -> Result<Market, String> {
-        let s = s.trim();
-        Market::ALL
-            .into_iter()
-            .find(|m| m.path().eq_ignore_ascii_case(s) || m.country().eq_ignore_ascii_case(s))
-            .ok_or_else(|| {
-                format!(
-                    "unknown M-Pesa market {s:?}: vodafoneGHA, vodacomTZN, vodacomLES, vodacomDRC or vodacomMOZ"
-                )
-            })
     }
 }
 
