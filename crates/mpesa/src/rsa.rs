@@ -88,14 +88,36 @@ impl PlatformKey {
             }
             None => PlatformKey::load_or_create_in(dir)?,
         };
+        key.publish_in(dir)?;
+        Ok(key)
+    }
+
+    /// Writes the public key into `dir` as clients paste it ([`PUBLIC_KEY_FILE`]), unless
+    /// it is already there.
+    pub fn publish_in(&self, dir: &Path) -> Result<(), KeyError> {
         let public = dir.join(PUBLIC_KEY_FILE);
-        if std::fs::read_to_string(&public).ok().as_deref()
-            != Some(&format!("{}\n", key.public_b64))
-        {
-            std::fs::write(&public, format!("{}\n", key.public_b64))
+        let line = format!("{}\n", self.public_b64);
+        if std::fs::read_to_string(&public).ok().as_deref() != Some(line.as_str()) {
+            std::fs::write(&public, line)
                 .map_err(|e| KeyError(format!("writing {}: {e}", public.display())))?;
         }
-        Ok(key)
+        Ok(())
+    }
+
+    /// The private key (PEM) in `dir` if there is one, else a fresh key pair's, without
+    /// writing anything: what a database shared by several nodes is seeded with.
+    pub fn existing_or_new_pem(dir: &Path) -> Result<Vec<u8>, KeyError> {
+        let path = dir.join(PRIVATE_KEY_FILE);
+        match std::fs::read(&path) {
+            Ok(pem) => Ok(PlatformKey::from_pem(&pem)?.private_pem()?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::info!(
+                    "creating the M-Pesa platform key pair ({KEY_BITS}-bit RSA); this takes a few seconds once"
+                );
+                PlatformKey::generate()?.private_pem()
+            }
+            Err(e) => Err(KeyError(format!("reading {}: {e}", path.display()))),
+        }
     }
 
     fn load_or_create_in(dir: &Path) -> Result<PlatformKey, KeyError> {

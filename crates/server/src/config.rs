@@ -79,7 +79,7 @@ pub struct ServeArgs {
     /// M-Pesa: accept http:// result URLs on loopback hosts on any port (local development) [default: false]
     #[arg(long, env = "MKOBA_MPESA_INSECURE_RESULT_URLS")]
     pub mpesa_insecure_result_urls: Option<bool>,
-    /// M-Pesa: the platform's RSA private key (PEM), shared by every node [default: DATA/mpesa-private-key.pem, created on first start]
+    /// M-Pesa: the platform's RSA private key (PEM) [default: DATA/mpesa-private-key.pem, created on first start; on PostgreSQL the database's, shared by every node]
     #[arg(long, env = "MKOBA_MPESA_KEY_FILE")]
     pub mpesa_key_file: Option<PathBuf>,
 }

@@ -197,18 +197,39 @@ pub fn renderer(settings: &Settings) -> CallbackRenderer {
     })
 }
 
-/// The M-Pesa platform key pair in the data directory, created on first start.
+/// The settings row that holds the M-Pesa private key on PostgreSQL.
+const MPESA_KEY_SETTING: &str = "mpesa_private_key";
+
+/// The M-Pesa platform key pair: from `key_file` when given; else, on PostgreSQL, the one
+/// in the database (so every node sharing it has the same, seeded from this data
+/// directory's key if it has one); else the one in the data directory, created on first
+/// start. The public key is written into the data directory in every case.
 pub async fn platform_key(
     data: &Path,
     key_file: Option<&Path>,
+    database: Option<&config::DatabaseUrl>,
 ) -> anyhow::Result<Arc<PlatformKey>> {
     let dir = data.to_owned();
     let file = key_file.map(Path::to_owned);
+    let url = database.cloned();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let key =
-        tokio::task::spawn_blocking(move || PlatformKey::load_or_create(&dir, file.as_deref()))
-            .await
-            .context("creating the M-Pesa key pair")??;
+    let key = tokio::task::spawn_blocking(move || -> anyhow::Result<PlatformKey> {
+        match (file, url) {
+            (None, Some(url)) => {
+                let pem = mkoba_store_postgres::shared_setting(&url.0, MPESA_KEY_SETTING, || {
+                    PlatformKey::existing_or_new_pem(&dir)
+                        .map_err(|e| mkoba_platform::store::StoreError(e.to_string()))
+                })
+                .with_context(|| format!("reading the M-Pesa key pair from {}", url.redacted()))?;
+                let key = PlatformKey::from_pem(&pem)?;
+                key.publish_in(&dir)?;
+                Ok(key)
+            }
+            (file, _) => Ok(PlatformKey::load_or_create(&dir, file.as_deref())?),
+        }
+    })
+    .await
+    .context("creating the M-Pesa key pair")??;
     Ok(Arc::new(key))
 }
 
@@ -267,7 +288,12 @@ pub fn migrate(data: &Path, url: Option<&config::DatabaseUrl>) -> anyhow::Result
 /// Opens the store, starts the platform, the callback dispatcher and the HTTP server.
 pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let store = open_store(&settings).await?;
-    let key = platform_key(&settings.data, settings.mpesa_key_file.as_deref()).await?;
+    let key = platform_key(
+        &settings.data,
+        settings.mpesa_key_file.as_deref(),
+        settings.database_url.as_ref(),
+    )
+    .await?;
     let platform = Platform::start(
         store.journal,
         store.reader,

@@ -123,6 +123,32 @@ pub fn schema_version(url: &str) -> std::result::Result<usize, StoreError> {
     })
 }
 
+/// A value every node sharing the database at `url` must agree on (the `settings` row
+/// `name`): the stored one, or — when there is none yet — `make()`'s, stored first. Two
+/// nodes starting at once both get the value stored first.
+pub fn shared_setting(
+    url: &str,
+    name: &'static str,
+    make: impl FnOnce() -> std::result::Result<Vec<u8>, StoreError>,
+) -> std::result::Result<Vec<u8>, StoreError> {
+    let read = move |c: &mut Conn| -> Result<Option<Vec<u8>>> {
+        c.query_opt("SELECT value FROM settings WHERE name = $1", &[&name])?
+            .map(|r| col(&r, 0))
+            .transpose()
+    };
+    if let Some(value) = once(url, read)? {
+        return Ok(value);
+    }
+    let value = make()?;
+    once(url, move |c| {
+        c.query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            &[&name, &value],
+        )?;
+        read(c)?.ok_or_else(|| Error::Bad(format!("setting {name} vanished")))
+    })
+}
+
 /// Runs one job on a connection of its own, then closes it.
 fn once<T: Send + 'static>(
     url: &str,

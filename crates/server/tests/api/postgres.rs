@@ -46,6 +46,12 @@ fn settings(dir: &tempfile::TempDir, url: &DatabaseUrl) -> Settings {
     s
 }
 
+/// A node on the database, with no M-Pesa key file: it takes the database's key pair.
+fn on_database(s: &mut Settings, url: &DatabaseUrl) {
+    s.database_url = Some(url.clone());
+    s.mpesa_key_file = None;
+}
+
 #[tokio::test]
 async fn serve_refuses_an_unmigrated_database_until_mkoba_migrate_runs() {
     let url = database().await;
@@ -70,7 +76,7 @@ async fn serve_refuses_an_unmigrated_database_until_mkoba_migrate_runs() {
 async fn both_apis_move_money_on_postgresql_through_two_nodes() {
     let url = database().await;
     migrate(&url).await;
-    let app = TestApp::spawn_with(|s| s.database_url = Some(url.clone())).await;
+    let app = TestApp::spawn_with(|s| on_database(s, &url)).await;
 
     // MoMo: a request-to-pay settles on the ledger.
     let p = app.partner("127.0.0.1").await;
@@ -95,7 +101,7 @@ async fn both_apis_move_money_on_postgresql_through_two_nodes() {
 
     // A second node on the same database serves the same partners, tokens and payments,
     // and what it accepts settles and is seen through the first.
-    let second = TestApp::spawn_with(|s| s.database_url = Some(url.clone())).await;
+    let second = TestApp::spawn_with(|s| on_database(s, &url)).await;
     assert_eq!(second.keys.primary, app.keys.primary);
     let r = second
         .get(&p, &format!("/v1_0/requesttopay/{reference}"))
@@ -119,6 +125,8 @@ async fn both_apis_move_money_on_postgresql_through_two_nodes() {
     // An M-Pesa session from one node is good on the other.
     let session = m.session().await;
     let there = second.mpesa().await;
+    // Without a key file, the nodes' M-Pesa key pair is the database's: one for all.
+    assert_eq!(there.public_key_b64, m.public_key_b64);
     let paid_there = there
         .send(
             "POST",
@@ -137,10 +145,15 @@ async fn both_apis_move_money_on_postgresql_through_two_nodes() {
         .as_str()
         .unwrap()
         .to_owned();
+    let first_key = m.public_key_b64.clone();
     let TestApp { running, _dir, .. } = app;
     running.stop().await;
-    let app = TestApp::spawn_with(|s| s.database_url = Some(url.clone())).await;
+    let app = TestApp::spawn_with(|s| on_database(s, &url)).await;
     let m = app.mpesa().await;
+    assert_eq!(
+        m.public_key_b64, first_key,
+        "a restarted node keeps the key pair"
+    );
     let q = m
         .query(
             "queryTransactionStatus/",
