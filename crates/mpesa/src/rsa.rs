@@ -107,33 +107,37 @@ impl PlatformKey {
     /// The private key (PEM) in `dir` if there is one, else a fresh key pair's, without
     /// writing anything: what a database shared by several nodes is seeded with.
     pub fn existing_or_new_pem(dir: &Path) -> Result<Vec<u8>, KeyError> {
-        let path = dir.join(PRIVATE_KEY_FILE);
-        match std::fs::read(&path) {
-            Ok(pem) => Ok(PlatformKey::from_pem(&pem)?.private_pem()?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                tracing::info!(
-                    "creating the M-Pesa platform key pair ({KEY_BITS}-bit RSA); this takes a few seconds once"
-                );
-                PlatformKey::generate()?.private_pem()
-            }
-            Err(e) => Err(KeyError(format!("reading {}: {e}", path.display()))),
+        match PlatformKey::existing_in(dir)? {
+            Some(key) => key.private_pem(),
+            None => PlatformKey::generate_announced()?.private_pem(),
         }
     }
 
     fn load_or_create_in(dir: &Path) -> Result<PlatformKey, KeyError> {
+        if let Some(key) = PlatformKey::existing_in(dir)? {
+            return Ok(key);
+        }
+        let key = PlatformKey::generate_announced()?;
+        write_private(&dir.join(PRIVATE_KEY_FILE), &key.private_pem()?)?;
+        Ok(key)
+    }
+
+    /// The private key in `dir`, if it has one.
+    fn existing_in(dir: &Path) -> Result<Option<PlatformKey>, KeyError> {
         let path = dir.join(PRIVATE_KEY_FILE);
         match std::fs::read(&path) {
-            Ok(pem) => PlatformKey::from_pem(&pem),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                tracing::info!(
-                    "creating the M-Pesa platform key pair ({KEY_BITS}-bit RSA); this takes a few seconds once"
-                );
-                let key = PlatformKey::generate()?;
-                write_private(&path, &key.private_pem()?)?;
-                Ok(key)
-            }
+            Ok(pem) => PlatformKey::from_pem(&pem).map(Some),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(KeyError(format!("reading {}: {e}", path.display()))),
         }
+    }
+
+    /// [`PlatformKey::generate`], saying in the log why the start takes a moment.
+    fn generate_announced() -> Result<PlatformKey, KeyError> {
+        tracing::info!(
+            "creating the M-Pesa platform key pair ({KEY_BITS}-bit RSA); this takes a few seconds once"
+        );
+        PlatformKey::generate()
     }
 
     /// A fresh key pair.

@@ -196,6 +196,7 @@ impl Engine {
             self.ledger.restore_account(account);
         }
         for t in changes.transfers {
+            self.next_transfer = self.next_transfer.max(t.id.0 + 1);
             if t.state == mkoba_ledger::TransferState::Pending {
                 self.ledger.restore_pending(t);
             } else {
@@ -220,8 +221,6 @@ impl Engine {
         if let Some(ids) = changes.approval_developers {
             self.portal.set_approval_developers(ids);
         }
-        self.next_account = self.next_account.max(changes.max_account_id + 1);
-        self.next_transfer = self.next_transfer.max(changes.max_transfer_id + 1);
         self.next_outbox = self.next_outbox.max(changes.max_outbox_id + 1);
         if !changes.outbox.is_empty() {
             tracing::warn!(
@@ -262,8 +261,6 @@ impl Engine {
     }
 
     fn pass(&mut self, commands: Vec<Command>) {
-        // With other writers on the database, take in what they did first (this also keeps
-        // them out until this pass commits).
         if self.stale {
             match self.journal.load() {
                 Ok(state) => {
@@ -273,19 +270,21 @@ impl Engine {
                 Err(e) => tracing::error!(error = %e, "reloading state failed"),
             }
         }
-        let began = match self.journal.begin() {
-            _ if self.stale => false,
-            Ok(changes) => {
-                if let Some(changes) = changes {
-                    self.catch_up(changes);
+        // With other writers on the database, take in what they did first (this also keeps
+        // them out until this pass commits). Not on a state that failed to reload.
+        let began = !self.stale
+            && match self.journal.begin() {
+                Ok(changes) => {
+                    if let Some(changes) = changes {
+                        self.catch_up(changes);
+                    }
+                    true
                 }
-                true
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "starting a pass failed; answering its requests with an error");
-                false
-            }
-        };
+                Err(e) => {
+                    tracing::error!(error = %e, "starting a pass failed; answering its requests with an error");
+                    false
+                }
+            };
         let now = now_ms();
         let mut pass = Pass::default();
         if !began {
@@ -353,7 +352,7 @@ impl Engine {
         match self.journal.load() {
             Ok(state) => self.install(state),
             Err(e) => {
-                tracing::error!(error = %e, "reloading state after a failed commit failed");
+                tracing::error!(error = %e, "reloading state after a failed pass failed");
                 self.stale = true;
             }
         }

@@ -3,7 +3,8 @@
 //! The write side ([`Journal`]) is used by one thread only, the platform's single writer,
 //! which hands it a whole [`Batch`] to commit atomically (group commit: one fsync for many
 //! requests). Where several nodes share a database, their writers take turns through
-//! [`Journal::begin`], which also returns what the others committed ([`Changes`]). The read side ([`Reader`]) is shared by request handlers. Backends implement
+//! [`Journal::begin`], which also returns what the others committed ([`Changes`]). The
+//! read side ([`Reader`]) is shared by request handlers. Backends implement
 //! both; the domain never sees SQL.
 
 use mkoba_ledger::{Account, AccountId, Currency, Limit, Transfer};
@@ -54,9 +55,8 @@ pub struct Changes {
     pub subscription_keys: Vec<SubscriptionKey>,
     /// Developers whose payers approve on the virtual phone, when anything changed.
     pub approval_developers: Option<Vec<i64>>,
-    /// The highest ids in use, so new rows never reuse one.
-    pub max_account_id: u64,
-    pub max_transfer_id: u64,
+    /// The highest callback id in use, so new rows never reuse one (accounts and transfers
+    /// carry their ids).
     pub max_outbox_id: i64,
     /// Undelivered callbacks this writer now delivers (their node stopped).
     pub outbox: Vec<OutboxItem>,

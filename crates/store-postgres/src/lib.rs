@@ -206,13 +206,6 @@ pub struct PgJournal {
     heartbeat_at_ms: i64,
 }
 
-impl PgJournal {
-    /// This node's id, as its callbacks and attempts record it.
-    pub fn node_id(&self) -> &str {
-        &self.node.id
-    }
-}
-
 /// The read side: a pool of connections.
 #[derive(Debug)]
 pub struct PgReader {

@@ -46,13 +46,6 @@ pub struct NodeOptions {
     pub poll: Duration,
 }
 
-impl NodeOptions {
-    /// A node with a fresh random id and the default lease and poll interval.
-    pub fn new() -> NodeOptions {
-        NodeOptions::default()
-    }
-}
-
 impl Default for NodeOptions {
     fn default() -> NodeOptions {
         let id = uuid::Uuid::new_v4().simple().to_string();
@@ -246,13 +239,6 @@ fn read_changes(c: &mut Conn, seen: i64, log: Log, changes: &mut Changes) -> Res
             .collect::<Result<_>>()?,
         );
     }
-    changes.max_account_id = changes
-        .accounts
-        .iter()
-        .map(|(a, _)| a.id.0)
-        .max()
-        .unwrap_or(0);
-    changes.max_transfer_id = changes.transfers.iter().map(|t| t.id.0).max().unwrap_or(0);
     changes.max_outbox_id = log.max_outbox;
     Ok(())
 }
