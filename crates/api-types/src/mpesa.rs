@@ -370,3 +370,33 @@ mod tests {
         assert!(serde_json::from_str::<InsCode>("null").is_err());
     }
 }
+
+/// One "Resource URL" as the Mozambique developer portal shows it for each API (seed 004):
+/// the REST verb, the address, port and path to send it to, and whether SSL is on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ResourceUrl {
+    /// `v1x` or `v2`.
+    pub gateway: String,
+    /// The catalogue's operation id (`v1xC2bSingleStage`).
+    pub operation_id: String,
+    /// What the API does.
+    pub summary: String,
+    pub method: String,
+    pub address: String,
+    pub port: u16,
+    pub path: String,
+    pub ssl: bool,
+}
+
+impl ResourceUrl {
+    /// `http://address:port/path` (or `https://`).
+    pub fn url(&self) -> String {
+        let scheme = if self.ssl { "https" } else { "http" };
+        let host = if self.address.contains(':') {
+            format!("[{}]", self.address)
+        } else {
+            self.address.clone()
+        };
+        format!("{scheme}://{host}:{}{}", self.port, self.path)
+    }
+}

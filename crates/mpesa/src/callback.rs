@@ -5,7 +5,7 @@
 use mkoba_platform::model::{Payment, PaymentKind};
 
 use crate::ops::result_code;
-use crate::wire::Body;
+use crate::wire::{Body, Gateway};
 
 /// The result body of a final M-Pesa payment.
 pub fn render(p: &Payment) -> String {
@@ -23,6 +23,23 @@ pub fn render(p: &Payment) -> String {
         .clone()
         .unwrap_or_else(|| "N/A".to_owned());
     let body = Body::default().field("input_OriginalConversationID", conversation);
+    if details["gateway"] == "v1x" {
+        // Mozambique's result (reference §11): the reference under its v1x name, and `0`
+        // for a success as in the portal's example.
+        let (result, desc) = match code.code {
+            "INS-0" => ("0", code.desc),
+            _ => {
+                let c = Gateway::V1x.code(code);
+                (c.code, c.desc)
+            }
+        };
+        return body
+            .field("input_ThirdPartyReference", tpcid)
+            .field("input_TransactionID", transaction)
+            .field("input_ResultCode", result)
+            .field("input_ResultDesc", desc)
+            .to_json();
+    }
     let body = match p.kind {
         PaymentKind::MpesaMandate => body
             .field("input_TransactionReference", detail("thirdPartyReference"))

@@ -63,8 +63,8 @@ impl Fields {
     }
 
     /// `INS-20` unless every one of `names` is present.
-    pub fn require(&self, names: &[&str]) -> Result<(), Code> {
-        if names.iter().all(|n| self.get(n).is_some()) {
+    pub fn require<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Result<(), Code> {
+        if names.into_iter().all(|n| self.get(n).is_some()) {
             Ok(())
         } else {
             Err(wire::INS_20)
@@ -105,6 +105,22 @@ fn text_char(c: char) -> bool {
 /// `^[0-9]{12,14}$`.
 pub fn msisdn(s: &str) -> bool {
     all_of(s, 12, 14, |c| c.is_ascii_digit())
+}
+
+/// v1x: `^2588[45][0-9]{7}$`, a Vodacom Mozambique number with its country code.
+pub fn msisdn_mz(s: &str) -> bool {
+    s.len() == 12 && (s.starts_with("25884") || s.starts_with("25885")) && msisdn(s)
+}
+
+/// v1x: an initiator's name, 1–64 printable ASCII characters.
+pub fn initiator(s: &str) -> bool {
+    all_of(s, 1, 64, |c| c.is_ascii_graphic())
+}
+
+/// v1x: an initiator's security credential, 1–256 printable ASCII characters (the
+/// portal's samples are plain passwords; encrypted ones are base64).
+pub fn security_credential(s: &str) -> bool {
+    all_of(s, 1, 256, |c| c.is_ascii_graphic())
 }
 
 /// `^([0-9A-Za-z]{4,12})$`.
@@ -236,7 +252,7 @@ pub fn currency_of(fields: &Fields, market: Market) -> Result<Currency, Code> {
     if !c.eq_ignore_ascii_case(market.currency()) {
         return Err(wire::INS_26);
     }
-    Currency::parse(market.currency()).map_err(|_| wire::INS_1)
+    Currency::parse(market.currency()).map_err(|_| wire::INTERNAL)
 }
 
 #[cfg(test)]

@@ -1,5 +1,8 @@
-//! The operations: one function each, fields checked in the order of the portal's tables,
-//! then mapped onto platform payments (or read from them, for the queries).
+//! The v2 operations, one function each, and what they share with the v1x ones
+//! ([`crate::v1x`]): fields checked in the order of the portal's tables (the mandatory ones
+//! were checked from the catalogue before), then mapped onto platform payments (or read
+//! from them, for the queries). Answers echo the client's reference under the gateway's
+//! name and carry the gateway's codes.
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -15,7 +18,7 @@ use uuid::Uuid;
 use crate::Call;
 use crate::callback;
 use crate::input::{self, Fields};
-use crate::wire::{self, Body, Code};
+use crate::wire::{self, Body, Code, Gateway, MpesaError};
 
 const TPCID: &str = "input_ThirdPartyConversationID";
 
@@ -24,19 +27,15 @@ const TPCID: &str = "input_ThirdPartyConversationID";
 const SCOPE_TX: &str = "tx";
 const SCOPE_MANDATE: &str = "mandate";
 
-/// An error answer, echoing the client's conversation id when it gave one.
-fn refuse(fields: &Fields, code: Code) -> Response {
-    Body::of(code)
-        .field("output_ConversationID", Uuid::new_v4().simple().to_string())
-        .maybe("output_ThirdPartyConversationID", fields.get(TPCID))
-        .respond(code.status)
+/// An error answer, echoing the client's reference when it gave one.
+pub(crate) fn refuse(call: &Call, code: Code) -> Response {
+    MpesaError::Ins(code).respond(call.gateway, Some(&call.fields))
 }
 
-/// A failure of Mkoba itself (logged where it happened).
-const INTERNAL: Code = wire::INS_1.with(500, "Internal Error");
+use crate::wire::{INTERNAL, MANDATE_MISMATCH_ON_QUERY, MANDATE_MISSING};
 
-fn internal(fields: &Fields) -> Response {
-    refuse(fields, INTERNAL)
+pub(crate) fn internal(call: &Call) -> Response {
+    refuse(call, INTERNAL)
 }
 
 /// The code a final payment answers with: `INS-0` when it succeeded.
@@ -51,16 +50,18 @@ pub(crate) fn result_code(p: &Payment) -> Code {
 }
 
 /// The part of a money movement common to C2B, B2C, B2B and direct-debit payments.
-struct Movement {
-    kind: PaymentKind,
-    party: Party,
-    short_code: String,
-    amount: Money,
-    tpcid: String,
-    reference: Option<String>,
-    description: Option<String>,
-    refund_of: Option<Uuid>,
-    details: serde_json::Value,
+pub(crate) struct Movement {
+    pub kind: PaymentKind,
+    pub party: Party,
+    pub short_code: String,
+    pub amount: Money,
+    /// The client's reference (v2 `input_ThirdPartyConversationID`, v1x
+    /// `input_ThirdPartyReference`): the idempotency key.
+    pub tpcid: String,
+    pub reference: Option<String>,
+    pub description: Option<String>,
+    pub refund_of: Option<Uuid>,
+    pub details: serde_json::Value,
 }
 
 /// How a created payment turned out for the caller.
@@ -90,9 +91,9 @@ async fn create_and_wait(
                 refusal::AMOUNT_EXCEEDS => wire::INS_15,
                 _ => wire::INS_18,
             };
-            return Err(refuse(&call.fields, code));
+            return Err(refuse(call, code));
         }
-        Err(CreateError::NotFound | CreateError::Internal) => return Err(internal(&call.fields)),
+        Err(CreateError::NotFound | CreateError::Internal) => return Err(internal(call)),
     }
     let Some(watch) = watch else {
         return Ok(Submitted::Accepted);
@@ -102,25 +103,32 @@ async fn create_and_wait(
         .await
     {
         Ok(Some(p)) => Ok(Submitted::Final(Box::new(p))),
-        Ok(None) | Err(_) => Err(internal(&call.fields)),
+        Ok(None) | Err(_) => Err(internal(call)),
     }
 }
 
 /// The asynchronous acknowledgement: code, description and both conversation ids.
-fn accepted(conversation: String, tpcid: String) -> Response {
+fn accepted(gateway: Gateway, conversation: String, tpcid: String) -> Response {
     Body::of(wire::INS_0)
         .field("output_ConversationID", conversation)
-        .field("output_ThirdPartyConversationID", tpcid)
+        .field(gateway.echo(), tpcid)
         .respond(StatusCode::CREATED)
 }
 
 /// Creates the payment and answers: at once in asynchronous mode (no transaction id; the
 /// result goes to the result URL), otherwise once it is final.
-async fn submit(call: &Call, m: Movement, extra: fn(&Payment, Body) -> Body) -> Response {
+pub(crate) async fn submit(
+    call: &Call,
+    m: Movement,
+    extra: fn(&Payment, Body) -> Body,
+) -> Response {
     let id = reference_id(&call.app.api_user, SCOPE_TX, &m.tpcid);
     let conversation = id.simple().to_string();
     let mut details = m.details;
     details["market"] = json!(call.market.path());
+    if call.gateway == Gateway::V1x {
+        details["gateway"] = json!("v1x");
+    }
     let new = NewPayment {
         reference_id: id,
         kind: m.kind,
@@ -139,16 +147,16 @@ async fn submit(call: &Call, m: Movement, extra: fn(&Payment, Body) -> Body) -> 
         expires_at_ms: None,
         short_code: Some(m.short_code),
     };
-    let duplicate = Body::of(wire::INS_10)
+    let duplicate = Body::of(call.gateway.code(wire::INS_10))
         .field("output_TransactionID", "N/A")
         .field("output_ConversationID", conversation.clone())
-        .field("output_ThirdPartyConversationID", m.tpcid.clone());
+        .field(call.gateway.echo(), m.tpcid.clone());
     let payment = match create_and_wait(call, new, duplicate).await {
         Ok(Submitted::Final(p)) => *p,
-        Ok(Submitted::Accepted) => return accepted(conversation, m.tpcid),
+        Ok(Submitted::Accepted) => return accepted(call.gateway, conversation, m.tpcid),
         Err(answer) => return answer,
     };
-    let code = result_code(&payment);
+    let code = call.gateway.code(result_code(&payment));
     let success = payment.status == PaymentStatus::Successful;
     let mut body = Body::of(code);
     if success {
@@ -159,15 +167,16 @@ async fn submit(call: &Call, m: Movement, extra: fn(&Payment, Body) -> Body) -> 
     }
     body = body
         .field("output_ConversationID", conversation)
-        .field("output_ThirdPartyConversationID", m.tpcid);
+        .field(call.gateway.echo(), m.tpcid);
     if success {
         body = extra(&payment, body);
     }
     body.respond(code.status)
 }
 
-/// The rest of a C2B, B2C or B2B after its parties: reference, conversation id,
-/// description, market, currency and amount, checked in that order.
+/// The rest of a C2B, B2C or B2B after its parties: reference, the client's reference,
+/// then on v2 the description, market and currency (v1x has none of them: Mozambique's
+/// meticais), and the amount, checked in that order.
 fn movement(
     call: &Call,
     kind: PaymentKind,
@@ -182,10 +191,19 @@ fn movement(
         input::transaction_reference,
         wire::INS_17,
     )?;
-    let tpcid = f.check(TPCID, input::conversation_id, wire::INS_28)?;
-    let desc = f.check(desc_field, input::description, desc_code)?;
-    input::country_of(f, call.market)?;
-    let currency = input::currency_of(f, call.market)?;
+    let tpcid = f.check(
+        call.gateway.client_reference(),
+        input::conversation_id,
+        wire::INS_28,
+    )?;
+    let (description, currency) = match call.gateway {
+        Gateway::V2 => {
+            let desc = f.check(desc_field, input::description, desc_code)?;
+            input::country_of(f, call.market)?;
+            (Some(desc), input::currency_of(f, call.market)?)
+        }
+        Gateway::V1x => (None, currency(call)?),
+    };
     let amount = input::amount(
         f.get("input_Amount").unwrap_or_default(),
         currency,
@@ -198,25 +216,25 @@ fn movement(
         amount,
         tpcid,
         reference: Some(reference),
-        description: Some(desc),
+        description,
         refund_of: None,
         details: json!({}),
     })
 }
 
-fn no_extra(_: &Payment, body: Body) -> Body {
+pub(crate) fn no_extra(_: &Payment, body: Body) -> Body {
     body
 }
 
-fn msisdn_party(msisdn: &str) -> Party {
+pub(crate) fn msisdn_party(msisdn: &str) -> Party {
     Party {
         id_type: PartyIdType::Msisdn,
         id: msisdn.to_owned(),
     }
 }
 
-fn currency(call: &Call) -> Result<Currency, Code> {
-    Currency::parse(call.market.currency()).map_err(|_| wire::INS_1)
+pub(crate) fn currency(call: &Call) -> Result<Currency, Code> {
+    Currency::parse(call.market.currency()).map_err(|_| wire::INTERNAL)
 }
 
 /// C2B and B2C: the same fields but the description's name and code.
@@ -228,17 +246,11 @@ async fn customer_movement(
 ) -> Response {
     let f = &call.fields;
     let checked = (|| {
-        f.require(&[
-            "input_Amount",
-            "input_CustomerMSISDN",
-            "input_Country",
-            "input_Currency",
-            "input_ServiceProviderCode",
-            "input_TransactionReference",
-            TPCID,
-            desc_field,
-        ])?;
-        let msisdn = f.check("input_CustomerMSISDN", input::msisdn, wire::INS_2051)?;
+        let rule = match call.gateway {
+            Gateway::V2 => input::msisdn,
+            Gateway::V1x => input::msisdn_mz,
+        };
+        let msisdn = f.check("input_CustomerMSISDN", rule, wire::INS_2051)?;
         let code = f.check("input_ServiceProviderCode", input::short_code, wire::INS_13)?;
         movement(
             &call,
@@ -251,11 +263,11 @@ async fn customer_movement(
     })();
     match checked {
         Ok(m) => submit(&call, m, no_extra).await,
-        Err(code) => refuse(&call.fields, code),
+        Err(code) => refuse(&call, code),
     }
 }
 
-/// `POST …/c2bPayment/singleStage/`.
+/// `POST …/c2bPayment/singleStage/` of either gateway.
 pub(crate) async fn c2b(call: Call) -> Response {
     customer_movement(
         call,
@@ -266,7 +278,7 @@ pub(crate) async fn c2b(call: Call) -> Response {
     .await
 }
 
-/// `POST …/b2cPayment/`.
+/// `POST …/b2cPayment/` of either gateway.
 pub(crate) async fn b2c(call: Call) -> Response {
     customer_movement(
         call,
@@ -277,22 +289,20 @@ pub(crate) async fn b2c(call: Call) -> Response {
     .await
 }
 
-/// `POST …/b2bPayment/`.
+/// `POST …/b2bPayment/` of either gateway.
 pub(crate) async fn b2b(call: Call) -> Response {
     let f = &call.fields;
     let checked = (|| {
-        f.require(&[
-            "input_Amount",
-            "input_ReceiverPartyCode",
-            "input_PrimaryPartyCode",
-            "input_Country",
-            "input_Currency",
-            "input_TransactionReference",
-            TPCID,
-            "input_PurchasedItemsDesc",
-        ])?;
         let receiver = f.check("input_ReceiverPartyCode", input::short_code, wire::INS_13)?;
-        let primary = f.check("input_PrimaryPartyCode", input::short_code, wire::INS_13)?;
+        // v1x clients disagree on the debited party's field (reference §11): PaymentsDS's
+        // Python SDK sends `input_ServiceProviderCode`, the others `input_PrimaryPartyCode`.
+        let primary_field = match call.gateway {
+            Gateway::V1x if f.get("input_PrimaryPartyCode").is_none() => {
+                "input_ServiceProviderCode"
+            }
+            _ => "input_PrimaryPartyCode",
+        };
+        let primary = f.check(primary_field, input::short_code, wire::INS_13)?;
         let receiver = Party {
             id_type: PartyIdType::PartyCode,
             id: receiver,
@@ -312,63 +322,100 @@ pub(crate) async fn b2b(call: Call) -> Response {
     })();
     match checked {
         Ok(m) => submit(&call, m, no_extra).await,
-        Err(code) => refuse(&call.fields, code),
+        Err(code) => refuse(&call, code),
     }
 }
 
-/// `PUT …/reversal/`: all or part of a settled transaction, never more than remains.
+/// `PUT …/reversal/` of either gateway: all or part of a settled transaction, never more
+/// than remains. v2 names the market's country; v1x names the initiator and its credential
+/// instead (any well-formed values: the sandbox has no initiators to check them against).
 pub(crate) async fn reversal(call: Call) -> Response {
-    let f = &call.fields;
-    let checked = (|| {
-        f.require(&[
-            "input_Country",
-            "input_TransactionID",
-            "input_ServiceProviderCode",
-            TPCID,
-        ])?;
-        let amount = f.check_optional("input_ReversalAmount", |_| true, wire::INS_15)?;
-        let transaction = f.check("input_TransactionID", input::transaction_id, wire::INS_18)?;
-        let code = f.check("input_ServiceProviderCode", input::short_code, wire::INS_13)?;
-        let tpcid = f.check(TPCID, input::conversation_id, wire::INS_28)?;
-        input::country_of(f, call.market)?;
-        let currency = currency(&call)?;
-        let amount = amount
-            .map(|a| input::amount(&a, currency, wire::INS_15))
-            .transpose()?;
-        Ok::<_, Code>((transaction, code, tpcid, amount))
-    })();
-    let (transaction, code, tpcid, amount) = match checked {
-        Ok(v) => v,
-        Err(c) => return refuse(f, c),
+    let r = match ReversalRequest::read(&call) {
+        Ok(r) => r,
+        Err(c) => return refuse(&call, c),
     };
     let original = match call
         .state
         .platform
-        .mpesa_payment_by_transaction_id(&transaction)
+        .mpesa_payment_by_transaction_id(&r.transaction)
     {
         Ok(Some(p)) if p.kind.is_mpesa() => p,
-        Ok(_) => return refuse(f, wire::INS_18),
-        Err(_) => return internal(f),
+        Ok(_) => return refuse(&call, wire::INS_18),
+        Err(_) => return internal(&call),
     };
-    if original.api_user != call.app.api_user || original.short_code.as_deref() != Some(&code) {
-        return refuse(f, wire::INS_35);
+    if original.api_user != call.app.api_user
+        || original.short_code.as_deref() != Some(&r.short_code)
+    {
+        return refuse(&call, wire::INS_35);
     }
     if original.currency().as_str() != call.market.currency() {
-        return refuse(f, wire::INS_998);
+        return refuse(&call, wire::INS_998);
     }
-    let amount = amount.unwrap_or(original.amount);
     let m = Movement {
         kind: PaymentKind::MpesaReversal,
         party: original.party.clone(),
-        short_code: code,
-        amount,
-        tpcid,
+        short_code: r.short_code,
+        amount: r.amount.unwrap_or(original.amount),
+        tpcid: r.client_reference,
         reference: None,
         description: None,
         refund_of: Some(original.reference_id),
-        details: json!({ "originalTransactionId": transaction }),
+        details: json!({ "originalTransactionId": r.transaction }),
     };
     submit(&call, m, no_extra).await
+}
+
+/// A reversal request of either gateway.
+struct ReversalRequest {
+    transaction: String,
+    short_code: String,
+    client_reference: String,
+    /// `None`: all that remains of the original.
+    amount: Option<Money>,
+}
+
+impl ReversalRequest {
+    fn read(call: &Call) -> Result<ReversalRequest, Code> {
+        let f = &call.fields;
+        // PaymentsDS's JS client names the v1x reversal's amount `input_Amount`.
+        let amount_field = match call.gateway {
+            Gateway::V1x if f.get("input_ReversalAmount").is_none() => "input_Amount",
+            _ => "input_ReversalAmount",
+        };
+        let amount = f.check_optional(amount_field, |_| true, wire::INS_15)?;
+        let transaction = f.check("input_TransactionID", input::transaction_id, wire::INS_18)?;
+        let short_code = f.check("input_ServiceProviderCode", input::short_code, wire::INS_13)?;
+        let client_reference = f.check(
+            call.gateway.client_reference(),
+            input::conversation_id,
+            wire::INS_28,
+        )?;
+        match call.gateway {
+            Gateway::V2 => input::country_of(f, call.market)?,
+            Gateway::V1x => {
+                f.check(
+                    "input_InitiatorIdentifier",
+                    input::initiator,
+                    wire::V1X_INVALID_INITIATOR,
+                )?;
+                f.check(
+                    "input_SecurityCredential",
+                    input::security_credential,
+                    wire::V1X_INVALID_CREDENTIAL,
+                )?;
+            }
+        }
+        let currency = currency(call)?;
+        let amount = amount
+            .map(|a| input::amount(&a, currency, wire::INS_15))
+            .transpose()?;
+        Ok(ReversalRequest {
+            transaction,
+            short_code,
+            client_reference,
+            amount,
+        })
+    }
 }
 
 /// The payment a query reference names: a transaction id, a conversation id, or the
@@ -413,7 +460,12 @@ pub(crate) fn status_text(p: &Payment) -> &'static str {
 
 /// The answer of an asynchronous query: the acknowledgement now, the result (`input_*`
 /// fields) POSTed to the result URL.
-fn queued(call: &Call, about: Uuid, tpcid: &str, result: Vec<(&'static str, String)>) -> Response {
+pub(crate) fn queued(
+    call: &Call,
+    about: Uuid,
+    tpcid: &str,
+    result: Vec<(&'static str, String)>,
+) -> Response {
     let conversation = Uuid::new_v4().simple().to_string();
     if let Some(url) = call.app.result_url.clone() {
         let mut body = Body::default().field("input_OriginalConversationID", conversation.clone());
@@ -426,34 +478,49 @@ fn queued(call: &Call, about: Uuid, tpcid: &str, result: Vec<(&'static str, Stri
     }
     Body::of(wire::INS_0.with(200, wire::INS_0.desc))
         .field("output_ConversationID", conversation)
-        .field("output_ThirdPartyConversationID", tpcid)
+        .field(call.gateway.echo(), tpcid)
         .respond(StatusCode::OK)
 }
 
-/// `GET …/queryTransactionStatus/`.
-pub(crate) async fn query_status(call: Call) -> Response {
-    let f = &call.fields;
-    let checked = (|| {
-        f.require(&[
-            "input_QueryReference",
-            "input_Country",
-            "input_ServiceProviderCode",
-            TPCID,
-        ])?;
+/// A status query of either gateway: what to look for, and the client's reference.
+struct StatusQuery {
+    query: String,
+    client_reference: String,
+}
+
+impl StatusQuery {
+    fn read(call: &Call) -> Result<StatusQuery, Code> {
+        let f = &call.fields;
         let query = f.check("input_QueryReference", input::query_reference, wire::INS_21)?;
         f.check("input_ServiceProviderCode", input::short_code, wire::INS_13)?;
-        let tpcid = f.check(TPCID, input::conversation_id, wire::INS_28)?;
-        input::country_of(f, call.market)?;
-        Ok::<_, Code>((query, tpcid))
-    })();
-    let (query, tpcid) = match checked {
-        Ok(v) => v,
-        Err(c) => return refuse(f, c),
+        let client_reference = f.check(
+            call.gateway.client_reference(),
+            input::conversation_id,
+            wire::INS_28,
+        )?;
+        if call.gateway == Gateway::V2 {
+            input::country_of(f, call.market)?;
+        }
+        Ok(StatusQuery {
+            query,
+            client_reference,
+        })
+    }
+}
+
+/// `GET …/queryTransactionStatus/` of either gateway.
+pub(crate) async fn query_status(call: Call) -> Response {
+    let StatusQuery {
+        query,
+        client_reference: tpcid,
+    } = match StatusQuery::read(&call) {
+        Ok(q) => q,
+        Err(c) => return refuse(&call, c),
     };
     let payment = match find(&call, &query) {
         Ok(Some(p)) => p,
-        Ok(None) => return refuse(f, wire::INS_23),
-        Err(code) => return refuse(f, code),
+        Ok(None) => return refuse(&call, wire::INS_23),
+        Err(code) => return refuse(&call, code),
     };
     let reversed = match call.state.platform.refunded_total(&payment.reference_id) {
         Ok(total) => {
@@ -463,13 +530,36 @@ pub(crate) async fn query_status(call: Call) -> Response {
                 "False"
             }
         }
-        Err(_) => return internal(f),
+        Err(_) => return internal(&call),
     };
     let transaction = payment
         .financial_transaction_id
         .clone()
         .unwrap_or_else(|| "N/A".to_owned());
     let status = status_text(&payment);
+    let conversation = payment.reference_id.simple().to_string();
+    if call.gateway == Gateway::V1x {
+        // The v1x answer has no transaction ids and no reversal flag (reference §11).
+        if call.app.result_url.is_some() {
+            return queued(
+                &call,
+                payment.reference_id,
+                &tpcid,
+                vec![
+                    ("input_ThirdPartyReference", tpcid.clone()),
+                    ("input_TransactionID", transaction),
+                    ("input_ResultCode", "0".to_owned()),
+                    ("input_ResultDesc", wire::INS_0.desc.to_owned()),
+                    ("input_ResponseTransactionStatus", status.to_owned()),
+                ],
+            );
+        }
+        return Body::of(wire::INS_0)
+            .field("output_ResponseTransactionStatus", status)
+            .field("output_ConversationID", conversation)
+            .field("output_ThirdPartyReference", tpcid)
+            .respond(StatusCode::OK);
+    }
     if call.app.result_url.is_some() {
         return queued(
             &call,
@@ -488,10 +578,7 @@ pub(crate) async fn query_status(call: Call) -> Response {
     }
     Body::of(wire::INS_0)
         .field("output_ResponseTransactionStatus", status)
-        .field(
-            "output_ConversationID",
-            payment.reference_id.simple().to_string(),
-        )
+        .field("output_ConversationID", conversation)
         .field("output_ThirdPartyConversationID", tpcid)
         .field("output_OriginalTransactionID", transaction)
         .field("output_Reversed", reversed)
@@ -500,7 +587,7 @@ pub(crate) async fn query_status(call: Call) -> Response {
 
 /// A customer's registered name: the portal's sample for the sandbox number, otherwise
 /// one of a few names chosen by the MSISDN.
-fn customer_name(msisdn: &str) -> (&'static str, &'static str) {
+pub(crate) fn customer_name(msisdn: &str) -> (&'static str, &'static str) {
     const NAMES: [(&str, &str); 8] = [
         ("Amani", "Mwakyusa"),
         ("Kwame", "Mensah"),
@@ -520,30 +607,29 @@ fn customer_name(msisdn: &str) -> (&'static str, &'static str) {
     NAMES[n % NAMES.len()]
 }
 
-/// `GET …/queryBeneficiaryName/` (Vodafone Ghana only, as the portal lists it).
-pub(crate) async fn query_beneficiary(call: Call) -> Response {
-    let f = &call.fields;
-    let checked = (|| {
-        f.require(&[
-            "input_CustomerMSISDN",
-            "input_Country",
-            "input_ServiceProviderCode",
-            TPCID,
-            "input_KycQueryType",
-        ])?;
+/// A beneficiary-name query.
+struct BeneficiaryQuery {
+    msisdn: String,
+    tpcid: String,
+}
+
+impl BeneficiaryQuery {
+    fn read(call: &Call) -> Result<BeneficiaryQuery, Code> {
+        let f = &call.fields;
         let msisdn = f.check("input_CustomerMSISDN", input::msisdn, wire::INS_2051)?;
         f.check("input_ServiceProviderCode", input::short_code, wire::INS_13)?;
         let tpcid = f.check(TPCID, input::conversation_id, wire::INS_28)?;
         f.check("input_KycQueryType", input::kyc_query_type, wire::INS_32)?;
         input::country_of(f, call.market)?;
-        if call.market.country() != "GHA" {
-            return Err(wire::INS_997);
-        }
-        Ok::<_, Code>((msisdn, tpcid))
-    })();
-    let (msisdn, tpcid) = match checked {
-        Ok(v) => v,
-        Err(c) => return refuse(f, c),
+        Ok(BeneficiaryQuery { msisdn, tpcid })
+    }
+}
+
+/// `GET …/queryBeneficiaryName/` (Vodafone Ghana only, as the portal lists it).
+pub(crate) async fn query_beneficiary(call: Call) -> Response {
+    let BeneficiaryQuery { msisdn, tpcid } = match BeneficiaryQuery::read(&call) {
+        Ok(q) => q,
+        Err(c) => return refuse(&call, c),
     };
     let (first, last) = customer_name(&msisdn);
     if call.app.result_url.is_some() {
@@ -580,18 +666,22 @@ fn detail(details: &serde_json::Value, name: &str) -> String {
     details[name].as_str().unwrap_or_default().to_owned()
 }
 
-/// `POST …/directDebitCreation/`: a mandate the customer confirms on the handset.
-pub(crate) async fn direct_debit_create(call: Call) -> Response {
-    let f = &call.fields;
-    let checked = (|| {
-        f.require(&[
-            "input_CustomerMSISDN",
-            "input_Country",
-            "input_ServiceProviderCode",
-            "input_ThirdPartyReference",
-            TPCID,
-            "input_AgreedTC",
-        ])?;
+/// A mandate to create, its schedule checked by the portal's rules.
+struct MandateRequest {
+    msisdn: String,
+    short_code: String,
+    reference: String,
+    tpcid: String,
+    first: Option<String>,
+    frequency: Option<String>,
+    start: Option<String>,
+    end: Option<String>,
+    expiry: Option<String>,
+}
+
+impl MandateRequest {
+    fn read(call: &Call) -> Result<MandateRequest, Code> {
+        let f = &call.fields;
         let msisdn = f.check("input_CustomerMSISDN", input::msisdn, wire::INS_2051)?;
         let code = f.check("input_ServiceProviderCode", input::short_code, wire::INS_13)?;
         let reference = f.check(
@@ -641,16 +731,38 @@ pub(crate) async fn direct_debit_create(call: Call) -> Response {
         {
             return Err(wire::INS_43);
         }
-        Ok::<_, Code>((
-            msisdn, code, reference, tpcid, first, frequency, start, end, expiry,
-        ))
-    })();
-    let (msisdn, code, reference, tpcid, first, frequency, start, end, expiry) = match checked {
-        Ok(v) => v,
-        Err(c) => return refuse(f, c),
+        Ok(MandateRequest {
+            msisdn,
+            short_code: code,
+            reference,
+            tpcid,
+            first,
+            frequency,
+            start,
+            end,
+            expiry,
+        })
+    }
+}
+
+/// `POST …/directDebitCreation/`: a mandate the customer confirms on the handset.
+pub(crate) async fn direct_debit_create(call: Call) -> Response {
+    let MandateRequest {
+        msisdn,
+        short_code: code,
+        reference,
+        tpcid,
+        first,
+        frequency,
+        start,
+        end,
+        expiry,
+    } = match MandateRequest::read(&call) {
+        Ok(r) => r,
+        Err(c) => return refuse(&call, c),
     };
     let Ok(currency) = currency(&call) else {
-        return internal(f);
+        return internal(&call);
     };
     let id = reference_id(&call.app.api_user, SCOPE_MANDATE, &reference);
     let token = msisdn_token(&call.app.api_user, &msisdn);
@@ -690,7 +802,7 @@ pub(crate) async fn direct_debit_create(call: Call) -> Response {
         .field("output_ThirdPartyConversationID", tpcid.clone());
     let payment = match create_and_wait(&call, new, duplicate).await {
         Ok(Submitted::Final(p)) => *p,
-        Ok(Submitted::Accepted) => return accepted(conversation, tpcid),
+        Ok(Submitted::Accepted) => return accepted(call.gateway, conversation, tpcid),
         Err(answer) => return answer,
     };
     let result = result_code(&payment);
@@ -722,7 +834,7 @@ fn mandate_of(
         .state
         .platform
         .payment(&id)
-        .map_err(|_| wire::INS_1)?
+        .map_err(|_| wire::INTERNAL)?
         .filter(|p| p.kind == PaymentKind::MpesaMandate && p.api_user == call.app.api_user)
         .ok_or(wire::INS_58)?;
     let details = mandate_details(&payment);
@@ -786,14 +898,6 @@ fn mandate_ref(f: &Fields, reference_code: Code) -> Result<MandateRef, Code> {
 pub(crate) async fn direct_debit_pay(call: Call) -> Response {
     let f = &call.fields;
     let checked = (|| {
-        f.require(&[
-            "input_Country",
-            "input_ServiceProviderCode",
-            "input_ThirdPartyReference",
-            TPCID,
-            "input_Amount",
-            "input_Currency",
-        ])?;
         let MandateRef {
             token,
             msisdn,
@@ -837,7 +941,7 @@ pub(crate) async fn direct_debit_pay(call: Call) -> Response {
     })();
     match checked {
         Ok(m) => submit(&call, m, with_token).await,
-        Err(code) => refuse(&call.fields, code),
+        Err(code) => refuse(&call, code),
     }
 }
 
@@ -846,19 +950,19 @@ fn with_token(p: &Payment, body: Body) -> Body {
     body.field("output_MsisdnToken", token)
 }
 
-/// `GET …/queryDirectDebit/`: a mandate's state, optionally whether the customer could pay
-/// an amount now.
-pub(crate) async fn direct_debit_query(call: Call) -> Response {
-    let f = &call.fields;
-    let checked = (|| {
-        f.require(&[
-            "input_QueryBalanceAmount",
-            "input_Country",
-            "input_ServiceProviderCode",
-            TPCID,
-            "input_ThirdPartyReference",
-            "input_Currency",
-        ])?;
+/// A mandate query: the mandate found, and the amount to check the balance against.
+struct MandateQuery {
+    /// The mandate (a payment of kind `MpesaMandate`).
+    m: Payment,
+    tpcid: String,
+    reference: String,
+    balance: Option<Money>,
+    currency: Currency,
+}
+
+impl MandateQuery {
+    fn read(call: &Call) -> Result<MandateQuery, Code> {
+        let f = &call.fields;
         let flag = f.check("input_QueryBalanceAmount", input::boolean, wire::INS_21)?;
         let wants_balance = flag.eq_ignore_ascii_case("true");
         let balance = f.get("input_BalanceAmount").map(str::to_owned);
@@ -885,7 +989,7 @@ pub(crate) async fn direct_debit_query(call: Call) -> Response {
             _ => None,
         };
         let m = mandate_of(
-            &call,
+            call,
             &reference,
             msisdn.as_deref(),
             token.as_deref(),
@@ -894,16 +998,33 @@ pub(crate) async fn direct_debit_query(call: Call) -> Response {
         )
         .map_err(|c| {
             if c == wire::INS_52 {
-                c.with(500, c.desc)
+                MANDATE_MISMATCH_ON_QUERY
             } else {
                 c
             }
         })?;
-        Ok::<_, Code>((m, tpcid, reference, balance, currency))
-    })();
-    let (m, tpcid, reference, balance, currency) = match checked {
-        Ok(v) => v,
-        Err(c) => return refuse(f, c),
+        Ok(MandateQuery {
+            m,
+            tpcid,
+            reference,
+            balance,
+            currency,
+        })
+    }
+}
+
+/// `GET …/queryDirectDebit/`: a mandate's state, optionally whether the customer could pay
+/// an amount now.
+pub(crate) async fn direct_debit_query(call: Call) -> Response {
+    let MandateQuery {
+        m,
+        tpcid,
+        reference,
+        balance,
+        currency,
+    } = match MandateQuery::read(&call) {
+        Ok(r) => r,
+        Err(c) => return refuse(&call, c),
     };
     let sufficient = match balance {
         Some(amount) => match call.state.platform.wallet(&m.party.wallet_key(), currency) {
@@ -916,7 +1037,7 @@ pub(crate) async fn direct_debit_query(call: Call) -> Response {
             }
             // A wallet not used yet holds the opening balance.
             Ok(None) => "True",
-            Err(_) => return internal(f),
+            Err(_) => return internal(&call),
         },
         None => "N/A",
     };
@@ -969,19 +1090,17 @@ pub(crate) async fn direct_debit_query(call: Call) -> Response {
     body.respond(StatusCode::OK)
 }
 
-/// Cancel Direct Debit answers an unknown mandate with INS-6 and its own text.
-const MANDATE_MISSING: Code = wire::INS_6.with(401, "Mandate does not exist");
+/// A mandate cancellation: the mandate found.
+struct MandateCancel {
+    /// The mandate (a payment of kind `MpesaMandate`).
+    m: Payment,
+    reference: String,
+    tpcid: String,
+}
 
-/// `PUT …/directDebitCancel/`.
-pub(crate) async fn direct_debit_cancel(call: Call) -> Response {
-    let f = &call.fields;
-    let checked = (|| {
-        f.require(&[
-            "input_Country",
-            "input_ServiceProviderCode",
-            "input_ThirdPartyReference",
-            TPCID,
-        ])?;
+impl MandateCancel {
+    fn read(call: &Call) -> Result<MandateCancel, Code> {
+        let f = &call.fields;
         let MandateRef {
             token,
             msisdn,
@@ -992,7 +1111,7 @@ pub(crate) async fn direct_debit_cancel(call: Call) -> Response {
         } = mandate_ref(f, wire::INS_19)?;
         input::country_of(f, call.market)?;
         let m = mandate_of(
-            &call,
+            call,
             &reference,
             msisdn.as_deref(),
             token.as_deref(),
@@ -1009,11 +1128,23 @@ pub(crate) async fn direct_debit_cancel(call: Call) -> Response {
         if m.short_code.as_deref() != Some(&code) {
             return Err(wire::INS_13);
         }
-        Ok::<_, Code>((m, reference, tpcid))
-    })();
-    let (m, reference, tpcid) = match checked {
-        Ok(v) => v,
-        Err(c) => return refuse(f, c),
+        Ok(MandateCancel {
+            m,
+            reference,
+            tpcid,
+        })
+    }
+}
+
+/// `PUT …/directDebitCancel/`.
+pub(crate) async fn direct_debit_cancel(call: Call) -> Response {
+    let MandateCancel {
+        m,
+        reference,
+        tpcid,
+    } = match MandateCancel::read(&call) {
+        Ok(r) => r,
+        Err(c) => return refuse(&call, c),
     };
     let token = detail(&mandate_details(&m), "msisdnToken");
     match call
@@ -1023,9 +1154,9 @@ pub(crate) async fn direct_debit_cancel(call: Call) -> Response {
         .await
     {
         Ok(()) => {}
-        Err(CancelError::NotFound) => return refuse(f, MANDATE_MISSING),
-        Err(CancelError::NotCancellable) => return refuse(f, wire::INS_6),
-        Err(CancelError::Internal) => return internal(f),
+        Err(CancelError::NotFound) => return refuse(&call, MANDATE_MISSING),
+        Err(CancelError::NotCancellable) => return refuse(&call, wire::INS_6),
+        Err(CancelError::Internal) => return internal(&call),
     }
     let conversation = Uuid::new_v4().simple().to_string();
     if let Some(url) = call.app.result_url.clone() {

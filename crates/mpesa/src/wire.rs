@@ -9,6 +9,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mkoba_api_types::mpesa::{Documented, codes};
 
+use crate::input::Fields;
+
 pub use mkoba_api_types::mpesa::Market;
 
 /// An `INS-*` result code with the HTTP status the portal documents for it; the table is
@@ -71,6 +73,142 @@ pub const INS_997: Code = code(codes::INS_997);
 pub const INS_998: Code = code(codes::INS_998);
 pub const INS_2006: Code = code(codes::INS_2006);
 pub const INS_2051: Code = code(codes::INS_2051);
+
+/// The generic response-code table of the Mozambique portal (reference §6.2), which the v1x
+/// gateway answers with: some codes carry another status or meaning than in v2's per-API
+/// tables (`INS-1` is 500, `INS-26` is "Not authorized", `INS-993`…`INS-997` are
+/// direct-debit and profile problems).
+pub const GENERIC: &[Code] = &[
+    generic("INS-0", 201, "Request processed successfully"),
+    generic("INS-1", 500, "Internal Error"),
+    generic("INS-2", 401, "Invalid API Key"),
+    generic("INS-4", 401, "User is not active"),
+    generic("INS-5", 401, "Transaction cancelled by customer"),
+    generic("INS-6", 401, "Transaction Failed"),
+    generic("INS-9", 408, "Request timeout"),
+    generic("INS-10", 409, "Duplicate Transaction"),
+    generic("INS-13", 400, "Invalid Shortcode Used"),
+    generic("INS-14", 400, "Invalid Reference Used"),
+    generic("INS-15", 400, "Invalid Amount Used"),
+    generic(
+        "INS-16",
+        503,
+        "Unable to handle the request due to a temporary overloading",
+    ),
+    generic(
+        "INS-17",
+        400,
+        "Invalid Transaction Reference. Length Should Be Between 1 and 20.",
+    ),
+    generic("INS-18", 400, "Invalid TransactionID Used"),
+    generic("INS-19", 400, "Invalid ThirdPartyReference Used"),
+    generic(
+        "INS-20",
+        400,
+        "Not All Parameters Provided. Please try again.",
+    ),
+    generic(
+        "INS-21",
+        400,
+        "Parameter validations failed. Please try again.",
+    ),
+    generic("INS-22", 400, "Invalid Operation Type"),
+    generic("INS-23", 400, "Unknown Status. Contact M-Pesa Support"),
+    generic("INS-24", 400, "Invalid InitiatorIdentifier Used"),
+    generic("INS-25", 400, "Invalid SecurityCredential Used"),
+    generic("INS-26", 400, "Not authorized"),
+    generic("INS-993", 400, "Direct Debit Missing"),
+    generic("INS-994", 400, "Direct Debit Already Exists"),
+    generic("INS-995", 400, "Customer's Profile Has Problems"),
+    generic("INS-996", 400, "Customer Account Status Not Active"),
+    generic("INS-997", 400, "Linking Transaction Not Found"),
+    generic("INS-998", 400, "Invalid Market"),
+    generic("INS-2001", 400, "Initiator authentication error."),
+    generic("INS-2002", 400, "Receiver invalid."),
+    generic("INS-2006", 422, "Insufficient balance"),
+    generic("INS-2051", 400, "MSISDN invalid."),
+    generic("INS-2057", 400, "Language code invalid."),
+];
+
+const fn generic(code_: &'static str, status: u16, text: &'static str) -> Code {
+    code(Documented {
+        code: code_,
+        status,
+        text,
+    })
+}
+
+/// The generic table's code by name.
+pub fn generic_code(name: &str) -> Option<Code> {
+    GENERIC.iter().copied().find(|c| c.code == name)
+}
+
+/// A failure of Mkoba itself: 500 on both gateways (v2's tables say 400 for most APIs;
+/// a server fault is no client error).
+pub const INTERNAL: Code = INS_1.with(500, "Internal Error");
+/// The session refusals (the portal documents none; these are Mkoba's, with 401 so
+/// clients that refresh on 401 do so).
+pub const SESSION_INVALID: Code = INS_6.with(401, "Invalid Session ID");
+pub const SESSION_EXPIRED: Code = INS_6.with(401, "Session key expired");
+pub const SESSION_NOT_ACTIVE: Code = INS_6.with(401, "Session key not yet active");
+/// Every session refusal, for the documents.
+pub const SESSION_REFUSALS: [Code; 3] = [SESSION_INVALID, SESSION_EXPIRED, SESSION_NOT_ACTIVE];
+/// Cancel Direct Debit answers an unknown mandate with `INS-6` and its own text.
+pub const MANDATE_MISSING: Code = INS_6.with(401, "Mandate does not exist");
+/// Query Direct Debit answers a mandate id of another reference with 500.
+pub const MANDATE_MISMATCH_ON_QUERY: Code = INS_52.with(500, INS_52.desc);
+
+/// v1x: the API key did not decrypt or is not an application's (every cause alike).
+pub const V1X_INVALID_API_KEY: Code = generic("INS-2", 401, "Invalid API Key");
+/// v1x: the initiator of a reversal is malformed.
+pub const V1X_INVALID_INITIATOR: Code = generic("INS-24", 400, "Invalid InitiatorIdentifier Used");
+/// v1x: the security credential of a reversal is malformed.
+pub const V1X_INVALID_CREDENTIAL: Code = generic("INS-25", 400, "Invalid SecurityCredential Used");
+
+/// Which of the product's two deployments a request came through (reference §1): the
+/// session-based v2 gateway, or Mozambique's v1x gateway (the API key on every call, one
+/// port per API, `input_ThirdPartyReference`, the generic code table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Gateway {
+    V2,
+    V1x,
+}
+
+impl Gateway {
+    /// The request field that carries the client's own reference.
+    pub fn client_reference(self) -> &'static str {
+        match self {
+            Gateway::V2 => "input_ThirdPartyConversationID",
+            Gateway::V1x => "input_ThirdPartyReference",
+        }
+    }
+
+    /// The response field that echoes it.
+    pub fn echo(self) -> &'static str {
+        match self {
+            Gateway::V2 => "output_ThirdPartyConversationID",
+            Gateway::V1x => "output_ThirdPartyReference",
+        }
+    }
+
+    /// A code as this gateway answers it, the one place where the two tables meet: v2
+    /// answers the per-API table's code as it is; v1x answers the generic table's status
+    /// and text for the same code, and its own code where the meaning differs (a bad
+    /// client reference is `INS-19`, someone else's transaction `INS-26 Not authorized`).
+    /// A success keeps the status its operation gives it (201, or 200 for queries).
+    pub fn code(self, c: Code) -> Code {
+        if self == Gateway::V2 {
+            return c;
+        }
+        let name = match c.code {
+            "INS-0" => return c,
+            "INS-28" => "INS-19",
+            "INS-35" => "INS-26",
+            other => other,
+        };
+        generic_code(name).unwrap_or(c)
+    }
+}
 
 impl Code {
     /// The same code answered with another status (a GET query's 200, INS-1's 500 on
@@ -158,6 +296,53 @@ pub fn gateway_error(status: StatusCode, text: &str) -> Response {
         status,
         format!("{{\"output_error\":{}}}", serde_json::Value::from(text)),
     )
+}
+
+/// Every way an M-Pesa request is refused, mapped to the wire here and nowhere else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MpesaError {
+    /// An `INS-*` answer, in the request's gateway's table.
+    Ins(Code),
+    /// The gateway's own refusals, before the `INS-*` layer: `{"output_error":"…"}`.
+    NotFound,
+    MethodNotAllowed,
+    BodyTooLarge,
+    /// `Origin` is not one the application allows (403; the status is unconfirmed
+    /// upstream).
+    OriginNotAllowed,
+}
+
+impl MpesaError {
+    /// The answer. With the request's fields, an `INS-*` body also carries a fresh
+    /// `output_ConversationID` and echoes the client's reference (v2's
+    /// `output_ThirdPartyConversationID`, v1x's `output_ThirdPartyReference`). A v1x body
+    /// always carries both, empty when there is nothing to echo: PaymentsDS's Python
+    /// client reads them from every answer and fails without them.
+    pub fn respond(self, gateway: Gateway, fields: Option<&Fields>) -> Response {
+        let (status, text) = match self {
+            MpesaError::Ins(code) => {
+                let code = gateway.code(code);
+                let mut body = Body::of(code);
+                let echo = fields.and_then(|f| f.get(gateway.client_reference()));
+                if fields.is_some() || gateway == Gateway::V1x {
+                    body = body.field(
+                        "output_ConversationID",
+                        uuid::Uuid::new_v4().simple().to_string(),
+                    );
+                }
+                body = match gateway {
+                    Gateway::V1x => body.field(gateway.echo(), echo.unwrap_or_default()),
+                    Gateway::V2 => body.maybe(gateway.echo(), echo),
+                };
+                return body.respond(code.status);
+            }
+            MpesaError::NotFound => (StatusCode::NOT_FOUND, "Resource not found"),
+            MpesaError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
+            MpesaError::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"),
+            MpesaError::OriginNotAllowed => (StatusCode::FORBIDDEN, "Origin not allowed"),
+        };
+        gateway_error(status, text)
+    }
 }
 
 #[cfg(test)]

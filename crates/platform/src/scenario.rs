@@ -50,22 +50,33 @@ pub fn payment(kind: PaymentKind, product: Product, party: &Party, amount: Money
 /// Lesotho sandbox): for payments collected from a customer (C2B, direct debits and their
 /// mandates) `000000000008` has insufficient funds and `000000000002` stays processing; for
 /// B2C `000000000006` has insufficient funds and `000000000004` stays processing. Every
-/// other MSISDN, `000000000001` among them, succeeds when the ledger allows.
+/// other MSISDN, `000000000001` among them, succeeds when the ledger allows. Mozambique's v1x
+/// gateway takes only `2588[45]…` numbers, so there `258840000008` (or `258850000008`) is
+/// `000000000008`, and likewise for the other scenario digits.
 pub fn mpesa(kind: PaymentKind, party: &Party) -> Outcome {
     if party.id_type != PartyIdType::Msisdn {
         return Outcome::Succeed;
     }
-    match (kind, party.id.as_str()) {
+    let id = party.id.as_str();
+    let scenario = match id
+        .strip_prefix("25884")
+        .or_else(|| id.strip_prefix("25885"))
+    {
+        Some(rest) if id.len() == 12 && rest.starts_with("000000") => &id[id.len() - 1..],
+        _ if id.len() == 12 && id.starts_with("00000000000") => &id[id.len() - 1..],
+        _ => "",
+    };
+    match (kind, scenario) {
         (
             PaymentKind::MpesaC2b | PaymentKind::MpesaDirectDebit | PaymentKind::MpesaMandate,
-            "000000000008",
+            "8",
         )
-        | (PaymentKind::MpesaB2c, "000000000006") => Outcome::Fail("NOT_ENOUGH_FUNDS"),
+        | (PaymentKind::MpesaB2c, "6") => Outcome::Fail("NOT_ENOUGH_FUNDS"),
         (
             PaymentKind::MpesaC2b | PaymentKind::MpesaDirectDebit | PaymentKind::MpesaMandate,
-            "000000000002",
+            "2",
         )
-        | (PaymentKind::MpesaB2c, "000000000004") => Outcome::StayPending,
+        | (PaymentKind::MpesaB2c, "4") => Outcome::StayPending,
         _ => Outcome::Succeed,
     }
 }
@@ -240,6 +251,30 @@ mod tests {
         Party {
             id_type: PartyIdType::Msisdn,
             id: id.to_owned(),
+        }
+    }
+
+    #[test]
+    fn mpesa_scenario_numbers_work_in_both_number_forms() {
+        use PaymentKind::{MpesaB2c, MpesaC2b};
+        for n in ["000000000008", "258840000008", "258850000008"] {
+            assert_eq!(
+                mpesa(MpesaC2b, &msisdn(n)),
+                Outcome::Fail("NOT_ENOUGH_FUNDS"),
+                "{n}"
+            );
+        }
+        assert_eq!(
+            mpesa(MpesaC2b, &msisdn("258840000002")),
+            Outcome::StayPending
+        );
+        assert_eq!(
+            mpesa(MpesaB2c, &msisdn("258850000006")),
+            Outcome::Fail("NOT_ENOUGH_FUNDS")
+        );
+        // Only the scenario shape counts: other numbers ending in 8 succeed.
+        for n in ["258841000008", "000000000018", "25884000008"] {
+            assert_eq!(mpesa(MpesaC2b, &msisdn(n)), Outcome::Succeed, "{n}");
         }
     }
 

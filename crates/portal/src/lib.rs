@@ -49,6 +49,8 @@ pub struct MpesaApplication {
     pub session_lifetime_secs: u64,
     pub allowed_origins: Vec<String>,
     pub result_url: Option<String>,
+    /// Every resource URL of this server (address, port, path, SSL), v1x and v2.
+    pub resource_urls: Vec<mkoba_api_types::mpesa::ResourceUrl>,
 }
 
 /// Settings a developer saves on the M-Pesa page.
@@ -384,7 +386,7 @@ pub fn document(
         h.raw("</ul></nav>");
     }
     w!(h, "</header><main id=\"main\">" [main] "</main>"
-        "<footer>Mkoba " {env!("CARGO_PKG_VERSION")} " · a self-hosted mobile-money platform · <a href=\"/_mkoba/openapi.json\">OpenAPI</a></footer>"
+        "<footer>Mkoba " {env!("CARGO_PKG_VERSION")} " · a self-hosted mobile-money platform · OpenAPI: <a href=\"/_mkoba/openapi.json\">MoMo</a>, <a href=\"/_mkoba/mpesa/openapi.json\">M-Pesa</a></footer>"
         "</body></html>");
     axum::response::Html(h.into_string())
 }

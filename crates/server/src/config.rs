@@ -82,6 +82,9 @@ pub struct ServeArgs {
     /// M-Pesa: the platform's RSA private key (PEM) [default: DATA/mpesa-private-key.pem, created on first start; on PostgreSQL the database's, shared by every node]
     #[arg(long, env = "MKOBA_MPESA_KEY_FILE")]
     pub mpesa_key_file: Option<PathBuf>,
+    /// M-Pesa v1x (Mozambique): also serve each API on its own port as the real gateway does: `on` (C2B 18352, B2C 18345, B2B 18349, reversal 18354, status 18353, customer name 19323), `off`, or a list such as `c2b=18352,status=0` (0: any free port) [default: off; /ipg/v1x/ is always on the main listener]
+    #[arg(long, env = "MKOBA_MPESA_V1X_PORTS")]
+    pub mpesa_v1x_ports: Option<String>,
 }
 
 /// The TOML file: the same keys as the flags.
@@ -108,6 +111,7 @@ pub struct FileConfig {
     pub mpesa_sync_timeout_ms: Option<u64>,
     pub mpesa_insecure_result_urls: Option<bool>,
     pub mpesa_key_file: Option<PathBuf>,
+    pub mpesa_v1x_ports: Option<String>,
 }
 
 /// A database URL; its `Debug` and `Display` never show the password.
@@ -169,6 +173,9 @@ pub struct Settings {
     pub mpesa: mkoba_mpesa::MpesaConfig,
     /// The M-Pesa private key file; `None` keeps it in the data directory.
     pub mpesa_key_file: Option<PathBuf>,
+    /// The M-Pesa v1x APIs served on a port of their own (0: any free port), besides
+    /// `/ipg/v1x/` on the main listener.
+    pub mpesa_v1x_ports: Vec<(&'static mkoba_mpesa::catalogue::Operation, u16)>,
 }
 
 impl Settings {
@@ -185,6 +192,7 @@ impl Settings {
             portal: mkoba_portal::PortalConfig::default(),
             mpesa: mkoba_mpesa::MpesaConfig::default(),
             mpesa_key_file: None,
+            mpesa_v1x_ports: Vec::new(),
         }
     }
 
@@ -259,6 +267,9 @@ impl Settings {
             s.mpesa.insecure_result_urls = v;
         }
         s.mpesa_key_file = pick!(mpesa_key_file);
+        if let Some(v) = pick!(mpesa_v1x_ports) {
+            s.mpesa_v1x_ports = parse_v1x_ports(&v)?;
+        }
         if let Some(url) = pick!(database_url) {
             anyhow::ensure!(
                 url.is_postgres(),
@@ -279,6 +290,56 @@ impl Settings {
         }
         Ok(s)
     }
+}
+
+/// `--mpesa-v1x-ports`: `on` (every API on the real gateway's port), `off`, or
+/// `api=port` pairs, the APIs named `c2b`, `b2c`, `b2b`, `reversal`, `status`, `name`.
+pub fn parse_v1x_ports(
+    value: &str,
+) -> anyhow::Result<Vec<(&'static mkoba_mpesa::catalogue::Operation, u16)>> {
+    use mkoba_mpesa::catalogue;
+    let value = value.trim();
+    match value {
+        "on" | "true" => {
+            return Ok(catalogue::v1x()
+                .map(|o| (o, o.port.expect("every v1x API has a port")))
+                .collect());
+        }
+        "off" | "false" | "" => return Ok(Vec::new()),
+        _ => {}
+    }
+    let names = || {
+        catalogue::v1x()
+            .map(|o| o.api.port_key())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out: Vec<(&'static catalogue::Operation, u16)> = Vec::new();
+    for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, port) = pair.split_once('=').with_context(|| {
+            format!("mpesa_v1x_ports: {pair:?} is not api=port (or use on / off)")
+        })?;
+        let op = catalogue::v1x()
+            .find(|o| o.api.port_key() == name.trim())
+            .with_context(|| {
+                format!(
+                    "mpesa_v1x_ports: unknown API {:?}; the APIs are {}",
+                    name.trim(),
+                    names()
+                )
+            })?;
+        let port: u16 = port
+            .trim()
+            .parse()
+            .with_context(|| format!("mpesa_v1x_ports: {pair:?}: the port must be 0 to 65535"))?;
+        anyhow::ensure!(
+            !out.iter().any(|(o, _)| std::ptr::eq(*o, op)),
+            "mpesa_v1x_ports: {} is given twice",
+            name.trim()
+        );
+        out.push((op, port));
+    }
+    Ok(out)
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -326,6 +387,23 @@ mod tests {
             ..ServeArgs::default()
         };
         assert!(Settings::resolve(&args).is_err());
+    }
+
+    #[test]
+    fn v1x_ports_are_on_off_or_a_list() {
+        let on = parse_v1x_ports("on").unwrap();
+        assert_eq!(on.len(), 6);
+        assert!(
+            on.iter()
+                .any(|(o, p)| o.api.port_key() == "c2b" && *p == 18352)
+        );
+        assert!(parse_v1x_ports("off").unwrap().is_empty());
+        let some = parse_v1x_ports("c2b=0, name=19999").unwrap();
+        assert_eq!(some.len(), 2);
+        assert_eq!(some[1].1, 19999);
+        for bad in ["c2b", "x=1", "c2b=70000", "c2b=1,c2b=2"] {
+            assert!(parse_v1x_ports(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -31,12 +31,14 @@ pub use config::{ServeArgs, Settings};
 pub struct Running {
     /// The address it listens on.
     pub addr: SocketAddr,
+    /// The M-Pesa v1x per-API listeners, with the addresses they are bound to.
+    pub mpesa_v1x: Vec<(&'static mkoba_mpesa::catalogue::Operation, SocketAddr)>,
     /// The platform handle (tests use it to look inside).
     pub platform: Platform,
     /// The M-Pesa platform key pair.
     pub mpesa_key: Arc<PlatformKey>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    server: tokio::task::JoinHandle<()>,
+    shutdown: Option<tokio::sync::watch::Sender<bool>>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -45,17 +47,28 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting connections and waits for the server task.
+    /// Every M-Pesa resource URL of this server (address, port, path, SSL), as the
+    /// banner, `mkoba credentials` and the portal show them.
+    pub fn mpesa_resource_urls(&self) -> Vec<mkoba_api_types::mpesa::ResourceUrl> {
+        let ports: Vec<_> = self.mpesa_v1x.iter().map(|(o, a)| (*o, a.port())).collect();
+        mkoba_mpesa::catalogue::resource_urls(self.addr, &ports, false)
+    }
+
+    /// Stops accepting connections and waits for the server tasks.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
-        let _ = (&mut self.server).await;
+        for server in &mut self.servers {
+            let _ = server.await;
+        }
     }
 
     /// Waits until the server stops (it stops on Ctrl-C or SIGTERM when started by `serve`).
     pub async fn wait(mut self) {
-        let _ = (&mut self.server).await;
+        for server in &mut self.servers {
+            let _ = server.await;
+        }
     }
 }
 
@@ -74,6 +87,11 @@ pub fn app(platform: Platform, settings: &Settings, key: Arc<PlatformKey>) -> Ro
         platform: platform.clone(),
         key,
         insecure_result_urls: settings.mpesa.insecure_result_urls,
+        resource_urls: Arc::new(mkoba_mpesa::catalogue::resource_urls(
+            settings.listen,
+            &settings.mpesa_v1x_ports,
+            false,
+        )),
     };
     let api = momo
         .merge(mpesa)
@@ -88,7 +106,10 @@ pub fn app(platform: Platform, settings: &Settings, key: Arc<PlatformKey>) -> Ro
     let portal = mkoba_portal::router(mkoba_portal::PortalState {
         platform,
         config: settings.portal.clone(),
-        openapi: Arc::new(vec![mkoba_momo::openapi::document()]),
+        openapi: Arc::new(vec![
+            mkoba_momo::openapi::document(),
+            mkoba_mpesa::openapi::document(),
+        ]),
         environments: Arc::new(
             mkoba_momo::ENVIRONMENTS
                 .iter()
@@ -306,11 +327,61 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
     let addr = listener.local_addr()?;
-    let app = app(platform.clone(), &settings, key.clone());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
+    // The v1x per-API ports, on the main listener's address; a port in use is an error
+    // that names it and its API.
+    let mut v1x = Vec::new();
+    for (op, port) in &settings.mpesa_v1x_ports {
+        let at = SocketAddr::new(settings.listen.ip(), *port);
+        let l = tokio::net::TcpListener::bind(at).await.with_context(|| {
+            format!(
+                "binding port {port} for the M-Pesa v1x {} API ({}); free the port, or choose another with --mpesa-v1x-ports {}=PORT, or turn the per-API ports off",
+                op.api.port_key(),
+                op.path,
+                op.api.port_key()
+            )
+        })?;
+        v1x.push((*op, l));
+    }
+    let mut bound = Vec::new();
+    for (op, l) in &v1x {
+        bound.push((*op, l.local_addr()?));
+    }
+    let mut resolved = settings.clone();
+    resolved.listen = addr;
+    resolved.mpesa_v1x_ports = bound.iter().map(|(o, a)| (*o, a.port())).collect();
+    let app = app(platform.clone(), &resolved, key.clone());
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let mut servers = vec![serve_on(listener, app, rx.clone())];
+    let state = mkoba_mpesa::MpesaState {
+        platform: platform.clone(),
+        key: key.clone(),
+        config: Arc::new(settings.mpesa.clone()),
+    };
+    for (op, l) in v1x {
+        let router = mkoba_mpesa::v1x_port_router(state.clone(), op)
+            .layer(axum::middleware::from_fn(catch_panic))
+            .layer(axum::middleware::from_fn(log_request));
+        servers.push(serve_on(l, router, rx.clone()));
+    }
+    Ok(Running {
+        addr,
+        mpesa_v1x: bound,
+        platform,
+        mpesa_key: key,
+        shutdown: Some(tx),
+        servers,
+    })
+}
+
+/// Serves `app` on `listener` until `stop` turns true.
+fn serve_on(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
         let shutdown = async move {
-            let _ = rx.await;
+            let _ = stop.wait_for(|s| *s).await;
         };
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
@@ -318,13 +389,6 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         {
             tracing::error!(error = %e, "HTTP server failed");
         }
-    });
-    Ok(Running {
-        addr,
-        platform,
-        mpesa_key: key,
-        shutdown: Some(tx),
-        server,
     })
 }
 

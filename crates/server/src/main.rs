@@ -39,6 +39,12 @@ enum Command {
         /// The M-Pesa private key file, when the server uses one [default: in the data directory]
         #[arg(long, env = "MKOBA_MPESA_KEY_FILE")]
         mpesa_key_file: Option<PathBuf>,
+        /// The server's listen address, for the M-Pesa resource URLs
+        #[arg(long, env = "MKOBA_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// The server's M-Pesa v1x per-API ports (as given to serve), for the resource URLs
+        #[arg(long, env = "MKOBA_MPESA_V1X_PORTS", default_value = "off")]
+        mpesa_v1x_ports: String,
     },
     /// MoMo client: provision a sandbox API user, get a token, pay, disburse, refund, status, balance
     Momo(mkoba::client_cli::MomoArgs),
@@ -95,17 +101,30 @@ fn main() -> anyhow::Result<()> {
             data,
             json,
             mpesa_key_file,
+            listen,
+            mpesa_v1x_ports,
         } => {
             let keys = mkoba::credentials(&data)?;
             let login = mkoba::portal_login(&data)?;
             let (mpesa_key, public_key) =
                 mkoba::mpesa_credentials(&data, mpesa_key_file.as_deref())?;
+            let ports: Vec<_> = mkoba::config::parse_v1x_ports(&mpesa_v1x_ports)?;
+            let resources = mkoba_mpesa::catalogue::resource_urls(listen, &ports, false);
             if json {
                 let mut out = mkoba::credentials_json(&keys);
                 if let Some(l) = &login {
                     out["portal"] = serde_json::json!({"email": l.email, "password": l.password});
                 }
-                out["mpesa"] = serde_json::json!({"api_key": mpesa_key, "public_key": public_key});
+                out["mpesa"] = serde_json::json!({
+                    "api_key": mpesa_key,
+                    "public_key": public_key,
+                    "v1x": {
+                        "market": "vodacomMOZ",
+                        "currency": "MZN",
+                        "service_provider_code": mkoba_mpesa::V1X_SANDBOX_SHORT_CODE,
+                    },
+                    "resource_urls": resources,
+                });
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 if let Some(l) = &login {
@@ -119,6 +138,9 @@ fn main() -> anyhow::Result<()> {
                     ),
                 }
                 println!("{:<13} public key {public_key}", "mpesa");
+                for r in resources.iter().filter(|r| r.gateway == "v1x") {
+                    println!("{:<13} {:<6} {}", "mpesa v1x", r.method, r.url());
+                }
                 for product in Product::ALL {
                     let key = |slot| {
                         keys.iter()
@@ -266,6 +288,28 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         println!(
             "  getSession  curl {base}/sandbox/ipg/v2/vodacomTZN/getSession/ -H 'Origin: *' -H \"Authorization: Bearer $BEARER\""
         );
+        println!();
+        println!(
+            "M-Pesa v1x, Mozambique (the encrypted API key is the bearer of every call; short code {}, MZN, numbers 2588[45]xxxxxxx):",
+            mkoba_mpesa::V1X_SANDBOX_SHORT_CODE
+        );
+        for r in running
+            .mpesa_resource_urls()
+            .iter()
+            .filter(|r| r.gateway == "v1x")
+        {
+            println!(
+                "  {:<6} {:<26} {}",
+                r.method,
+                r.path.trim_start_matches("/ipg/v1x/"),
+                r.url()
+            );
+        }
+        if running.mpesa_v1x.is_empty() {
+            println!(
+                "  (--mpesa-v1x-ports on serves each API on its own port as well: C2B :18352, B2C :18345, B2B :18349, reversal :18354, status :18353, name :19323)"
+            );
+        }
     }
     println!();
     println!(

@@ -9,8 +9,11 @@
 //!   sandbox developer's first API key while it has not been renewed);
 //! * `PUT /_mkoba/mpesa/application`: `{"allowed_origins":[…],"session_lifetime_secs":…,
 //!   "result_url":"https://…:12000/…"|null}`, each member optional;
-//! * `POST /_mkoba/mpesa/apikey`: renews the API key and returns it, once.
+//! * `POST /_mkoba/mpesa/apikey`: renews the API key and returns it, once;
+//! * `GET /_mkoba/mpesa/openapi.json`: the OpenAPI document of both gateways, generated
+//!   from the operation catalogue; public, like MoMo's `/_mkoba/openapi.json`.
 
+use mkoba_api_types::mpesa::ResourceUrl;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -33,6 +36,8 @@ pub struct PortalBackend {
     pub key: Arc<PlatformKey>,
     /// Local development: `http://` result URLs on loopback.
     pub insecure_result_urls: bool,
+    /// Every M-Pesa resource URL of this server.
+    pub resource_urls: Arc<Vec<ResourceUrl>>,
 }
 
 /// Why a settings change was refused, said for a person.
@@ -90,6 +95,7 @@ impl MpesaBackend for PortalBackend {
                 .as_ref()
                 .map_or_else(|| vec!["*".to_owned()], |a| a.allowed_origins.clone()),
             result_url: app.and_then(|a| a.result_url),
+            resource_urls: self.resource_urls.to_vec(),
         })
     }
 
@@ -139,7 +145,14 @@ pub fn router(backend: PortalBackend) -> Router {
     Router::new()
         .route("/application", get(show).put(update))
         .route("/apikey", post(renew))
+        .route("/openapi.json", get(openapi))
         .with_state(backend)
+}
+
+/// `GET /_mkoba/mpesa/openapi.json`: needs no key (it describes the server, not a
+/// developer's data).
+async fn openapi() -> Response {
+    Json(mkoba_mpesa::openapi::document()).into_response()
 }
 
 fn developer_id(platform: &Platform, headers: &HeaderMap) -> Result<i64, MomoError> {
@@ -161,6 +174,7 @@ fn describe(backend: &PortalBackend, app: Option<&MpesaApp>) -> serde_json::Valu
         "session_lifetime_secs": app.map(|a| a.session_lifetime_secs),
         "result_url": app.and_then(|a| a.result_url.clone()),
         "mode": if app.is_some_and(|a| a.result_url.is_some()) { "asynchronous" } else { "synchronous" },
+        "resource_urls": *backend.resource_urls,
     })
 }
 

@@ -19,8 +19,197 @@ use crate::{Form, PortalState, Session, csrf_field, document, internal_error, w}
 
 const BODY_LIMIT: usize = 1 << 20;
 
-/// (method, path, operation object).
-type Operation<'a> = (String, String, &'a Value);
+/// (method, path, operation object, path item).
+type Operation<'a> = (String, String, &'a Value, &'a Value);
+
+/// The keys of a path item that are operations (the others are `servers`, `parameters`,
+/// extensions…).
+const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+/// One row of an operation's parameter table: a path, header or query parameter, or a
+/// property of an inline JSON body.
+struct Field<'a> {
+    name: &'a str,
+    place: &'a str,
+    kind: &'a str,
+    required: bool,
+    /// A regular expression, shown as code.
+    pattern: Option<&'a str>,
+    /// Allowed values said in words (`x-allowed`) or enumerated.
+    allowed: Option<String>,
+    example: Option<String>,
+    description: &'a str,
+}
+
+fn example_of(v: &Value) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn allowed_of(schema: &Value) -> Option<String> {
+    if let Some(a) = schema["x-allowed"].as_str() {
+        return Some(a.to_owned());
+    }
+    let values: Vec<String> = schema["enum"]
+        .as_array()?
+        .iter()
+        .filter_map(example_of)
+        .collect();
+    Some(values.join(", "))
+}
+
+/// An object schema's property names, in wire order when the document gives it
+/// (`x-field-order`), else in the document's order.
+fn property_names(schema: &Value) -> Vec<&str> {
+    if let Some(order) = schema["x-field-order"].as_array() {
+        return order.iter().filter_map(Value::as_str).collect();
+    }
+    schema["properties"]
+        .as_object()
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default()
+}
+
+fn fields_of(op: &Value) -> Vec<Field<'_>> {
+    let mut out = Vec::new();
+    for p in op["parameters"].as_array().into_iter().flatten() {
+        let schema = &p["schema"];
+        out.push(Field {
+            name: p["name"].as_str().unwrap_or(""),
+            place: p["in"].as_str().unwrap_or(""),
+            kind: schema["type"].as_str().unwrap_or(""),
+            required: p["required"] == true,
+            pattern: schema["pattern"].as_str(),
+            allowed: allowed_of(schema),
+            example: example_of(&p["example"]).or_else(|| example_of(&schema["example"])),
+            description: p["description"].as_str().unwrap_or(""),
+        });
+    }
+    let body = &op["requestBody"]["content"]["application/json"]["schema"];
+    let required = body["required"].as_array();
+    for name in property_names(body) {
+        let schema = &body["properties"][name];
+        out.push(Field {
+            name,
+            place: "body",
+            kind: schema["type"].as_str().unwrap_or(""),
+            required: required.is_some_and(|r| r.iter().any(|n| n == name)),
+            pattern: schema["pattern"].as_str(),
+            allowed: allowed_of(schema),
+            example: example_of(&schema["example"]),
+            description: schema["description"].as_str().unwrap_or(""),
+        });
+    }
+    out
+}
+
+fn render_fields(h: &mut Html, fields: &[Field<'_>]) {
+    if fields.is_empty() {
+        return;
+    }
+    // Type, rules and examples get columns only when the document gives some.
+    let detailed = fields
+        .iter()
+        .any(|f| f.pattern.is_some() || f.allowed.is_some() || f.example.is_some());
+    h.raw("<div class=\"table-wrap\"><table><caption>Parameters</caption><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">In</th>");
+    if detailed {
+        h.raw("<th scope=\"col\">Type</th>");
+    }
+    h.raw("<th scope=\"col\">Required</th>");
+    if detailed {
+        h.raw("<th scope=\"col\">Allowed values / pattern</th><th scope=\"col\">Example</th>");
+    }
+    h.raw("<th scope=\"col\">Description</th></tr></thead><tbody>");
+    for f in fields {
+        w!(*h, "<tr><td><code>" {f.name} "</code></td><td>" {f.place} "</td>");
+        if detailed {
+            w!(*h, "<td>" {f.kind} "</td>");
+        }
+        w!(*h, "<td>" {if f.required { "yes" } else { "no" }} "</td>");
+        if detailed {
+            h.raw("<td>");
+            if let Some(p) = f.pattern {
+                w!(*h, "<code>" {p} "</code>");
+            } else if let Some(a) = &f.allowed {
+                h.text(a);
+            }
+            h.raw("</td><td>");
+            if let Some(e) = &f.example {
+                w!(*h, "<code>" {e} "</code>");
+            }
+            h.raw("</td>");
+        }
+        w!(*h, "<td>" {f.description} "</td></tr>");
+    }
+    h.raw("</tbody></table></div>");
+}
+
+/// The `x-codes` of an operation (`[{code, status, text}]`) as a table.
+fn render_codes(h: &mut Html, codes: &[Value]) {
+    h.raw("<div class=\"table-wrap\"><table><caption>Response codes</caption><thead><tr><th scope=\"col\">Code</th><th scope=\"col\">HTTP status</th><th scope=\"col\">Text</th></tr></thead><tbody>");
+    for c in codes {
+        w!(*h, "<tr><td><code>" {c["code"].as_str().unwrap_or("")} "</code></td><td>" {c["status"]} "</td><td>" {c["text"].as_str().unwrap_or("")} "</td></tr>");
+    }
+    h.raw("</tbody></table></div>");
+}
+
+fn render_operation(h: &mut Html, method: &str, path: &str, op: &Value, item: &Value) {
+    let summary = op["summary"].as_str().unwrap_or("");
+    match op["operationId"].as_str() {
+        Some(id) => w!(*h, "<details class=\"op\" id=\"op-" {id} "\">"),
+        None => {
+            h.raw("<details class=\"op\">");
+        }
+    }
+    w!(*h, "<summary><span class=\"method m-" {method.to_ascii_lowercase()} "\">" {method} "</span> <code>" {path} "</code>");
+    if let Some(port) = item["x-mkoba-port"].as_u64() {
+        w!(*h, " <span class=\"badge\">port " {port} "</span>");
+    }
+    w!(*h, " <span class=\"summary\">" {summary} "</span></summary>");
+    if let Some(d) = op["description"].as_str() {
+        w!(*h, "<p>" {d} "</p>");
+    }
+    render_fields(h, &fields_of(op));
+    if let Some(schema) =
+        op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()
+    {
+        w!(*h, "<p>Body: <code>" {schema.rsplit('/').next().unwrap_or(schema)} "</code></p>");
+    }
+    let responses = op["responses"].as_object();
+    // Responses whose fields the document lists inline (M-Pesa's outputs).
+    for (status, r) in responses.into_iter().flatten() {
+        let names = property_names(&r["content"]["application/json"]["schema"]);
+        if names.is_empty() {
+            continue;
+        }
+        w!(*h, "<p>Returns <code>" {status} "</code> with ");
+        for (i, name) in names.iter().enumerate() {
+            if i > 0 {
+                h.raw(", ");
+            }
+            w!(*h, "<code>" {name} "</code>");
+        }
+        h.raw("</p>");
+    }
+    if let Some(codes) = op["x-codes"].as_array().filter(|c| !c.is_empty()) {
+        render_codes(h, codes);
+    } else if let Some(responses) = responses {
+        h.raw("<p>Responses: ");
+        for (i, (code, r)) in responses.iter().enumerate() {
+            if i > 0 {
+                h.raw(", ");
+            }
+            w!(*h, "<code>" {code} "</code> " {r["description"].as_str().unwrap_or("")});
+        }
+        h.raw("</p>");
+    }
+    h.raw("</details>");
+}
 
 fn render_document(h: &mut Html, doc: &Value) {
     let title = doc["info"]["title"].as_str().unwrap_or("API");
@@ -29,11 +218,20 @@ fn render_document(h: &mut Html, doc: &Value) {
     let Some(paths) = doc["paths"].as_object() else {
         return;
     };
-    // Group operations by their first tag, keeping the document's order.
-    let mut groups: Vec<(String, Vec<Operation<'_>>)> = Vec::new();
-    for (path, ops) in paths {
-        let Some(ops) = ops.as_object() else { continue };
-        for (method, op) in ops {
+    // Group operations by their first tag: the document's tags first, in its order, then
+    // the others in the order they appear.
+    let declared = doc["tags"].as_array();
+    let mut groups: Vec<(String, Vec<Operation<'_>>)> = declared
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["name"].as_str())
+        .map(|t| (t.to_owned(), Vec::new()))
+        .collect();
+    for (path, item) in paths {
+        let Some(ops) = item.as_object() else {
+            continue;
+        };
+        for (method, op) in ops.iter().filter(|(m, _)| METHODS.contains(&m.as_str())) {
             let tag = op["tags"][0].as_str().unwrap_or("other").to_owned();
             let entry = match groups.iter().position(|(t, _)| *t == tag) {
                 Some(i) => &mut groups[i].1,
@@ -42,37 +240,21 @@ fn render_document(h: &mut Html, doc: &Value) {
                     &mut groups.last_mut().expect("pushed").1
                 }
             };
-            entry.push((method.to_ascii_uppercase(), path.clone(), op));
+            entry.push((method.to_ascii_uppercase(), path.clone(), op, item));
         }
     }
-    for (tag, ops) in &groups {
+    for (tag, ops) in groups.iter().filter(|(_, ops)| !ops.is_empty()) {
         w!(*h, "<h3>" {crate::pages::account::title_case(tag)} " <span class=\"count\">" {ops.len()} "</span></h3>");
-        for (method, path, op) in ops {
-            let summary = op["summary"].as_str().unwrap_or("");
-            w!(*h, "<details class=\"op\"><summary><span class=\"method m-" {method.to_ascii_lowercase()} "\">" {method} "</span> <code>" {path} "</code> <span class=\"summary\">" {summary} "</span></summary>");
-            if let Some(params) = op["parameters"].as_array().filter(|p| !p.is_empty()) {
-                h.raw("<div class=\"table-wrap\"><table><caption>Parameters</caption><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">In</th><th scope=\"col\">Required</th><th scope=\"col\">Description</th></tr></thead><tbody>");
-                for p in params {
-                    w!(*h, "<tr><td><code>" {p["name"].as_str().unwrap_or("")} "</code></td><td>" {p["in"].as_str().unwrap_or("")} "</td><td>" {if p["required"] == true { "yes" } else { "no" }} "</td><td>" {p["description"].as_str().unwrap_or("")} "</td></tr>");
-                }
-                h.raw("</tbody></table></div>");
-            }
-            if let Some(schema) =
-                op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()
-            {
-                w!(*h, "<p>Body: <code>" {schema.rsplit('/').next().unwrap_or(schema)} "</code></p>");
-            }
-            if let Some(responses) = op["responses"].as_object() {
-                h.raw("<p>Responses: ");
-                for (i, (code, r)) in responses.iter().enumerate() {
-                    if i > 0 {
-                        h.raw(", ");
-                    }
-                    w!(*h, "<code>" {code} "</code> " {r["description"].as_str().unwrap_or("")});
-                }
-                h.raw("</p>");
-            }
-            h.raw("</details>");
+        let about = declared
+            .into_iter()
+            .flatten()
+            .find(|t| t["name"] == tag.as_str())
+            .and_then(|t| t["description"].as_str());
+        if let Some(about) = about {
+            w!(*h, "<p class=\"hint\">" {about} "</p>");
+        }
+        for (method, path, op, item) in ops {
+            render_operation(h, method, path, op, item);
         }
     }
 }
@@ -134,7 +316,7 @@ fn page(
     result: Option<Html>,
 ) -> Response {
     let mut h = Html::new();
-    h.raw("<h1>API docs</h1><p class=\"lead\">Every operation this server serves, from its OpenAPI document (also at <a href=\"/_mkoba/openapi.json\"><code>/_mkoba/openapi.json</code></a>).</p>");
+    h.raw("<h1>API docs</h1><p class=\"lead\">Every operation this server serves, from its OpenAPI documents (also at <a href=\"/_mkoba/openapi.json\"><code>/_mkoba/openapi.json</code></a> for MoMo and <a href=\"/_mkoba/mpesa/openapi.json\"><code>/_mkoba/mpesa/openapi.json</code></a> for M-Pesa).</p>");
     if try_form(&mut h, state, session, attempt).is_err() {
         return internal_error();
     }

@@ -78,7 +78,7 @@ fn page(
         }
     }
     w!(h, "<form method=\"post\" action=\"/portal/mpesa/apikey\">" [csrf]
-        "<button type=\"submit\">Renew API key</button> <span class=\"hint\">Clients encrypt the key with the public key below and send it as the bearer of <code>getSession</code>.</span></form></section>"
+        "<button type=\"submit\">Renew API key</button> <span class=\"hint\">Clients encrypt the key with the public key below and send it as the bearer of <code>getSession</code> (v2), or of every call (v1x, Mozambique).</span></form></section>"
         "<section class=\"card\" aria-labelledby=\"pubkey\"><h2 id=\"pubkey\">Public key</h2>");
     if app.public_key.is_empty() {
         h.raw("<p class=\"muted\">Available once M-Pesa is enabled.</p>");
@@ -115,6 +115,7 @@ fn page(
         "<div id=\"url-rules\">");
     rules(&mut h);
     h.raw("</div><button type=\"submit\">Update</button></form></section>");
+    resource_urls(&mut h, &app.resource_urls);
     h.raw(concat!(
         "<section class=\"card\" aria-labelledby=\"endpoints\"><h2 id=\"endpoints\">Endpoints and sandbox values</h2>",
         "<p>Base path on this server: <code>/sandbox/ipg/v2/{market}/</code> (test numbers active) or <code>/openapi/ipg/v2/{market}/</code> (only the ledger decides), ",
@@ -139,10 +140,32 @@ fn page(
         "<tr><td><code>000000000008</code></td><td>C2B and direct debits: <code>422 INS-2006</code> insufficient balance</td></tr>",
         "<tr><td><code>000000000002</code></td><td>C2B and direct debits: never answers, <code>408 INS-9</code></td></tr>",
         "<tr><td><code>000000000006</code></td><td>B2C: <code>422 INS-2006</code></td></tr>",
-        "<tr><td><code>000000000004</code></td><td>B2C: never answers, <code>408 INS-9</code></td></tr></tbody></table></div>",
+        "<tr><td><code>000000000004</code></td><td>B2C: never answers, <code>408 INS-9</code></td></tr>",
+        "<tr><td><code>25884</code>/<code>25885</code> + <code>000000N</code></td><td>v1x (Mozambique takes only <code>2588[45]…</code> numbers): as <code>00000000000N</code> above, e.g. <code>258840000008</code> has insufficient balance</td></tr></tbody></table></div>",
+        "<p class=\"hint\">v1x: service provider code <code>171717</code> (the real sandbox's), currency MZN, <code>input_ThirdPartyReference</code> instead of <code>input_ThirdPartyConversationID</code>, and the generic response codes (e.g. <code>401 INS-2 Invalid API Key</code>).</p>",
         "<p class=\"hint\">Service provider code <code>000000</code> (and B2B receiver <code>000001</code>) are your application's short codes. With payer approval on (Virtual phone), a C2B waits for the customer there.</p></section>"
     ));
     (status, document("M-Pesa", Some(session), "mpesa", h)).into_response()
+}
+
+/// The seed's "Resource URL" of every API: REST verb, address, port, path, SSL.
+fn resource_urls(h: &mut Html, urls: &[mkoba_api_types::mpesa::ResourceUrl]) {
+    if urls.is_empty() {
+        return;
+    }
+    h.raw(concat!(
+        "<section class=\"card\" aria-labelledby=\"resources\"><h2 id=\"resources\">Resource URLs</h2>",
+        "<p>Where each API answers on this server. The v1x gateway (Mozambique) takes the encrypted API key as the bearer of every call; ",
+        "the v2 gateway takes it on <code>getSession</code> only, then the encrypted session id. Replace <code>{market}</code> with a market below.</p>",
+        "<div class=\"table-wrap\"><table><caption>Resource URLs</caption><thead><tr><th scope=\"col\">Gateway</th><th scope=\"col\">API</th>",
+        "<th scope=\"col\">Method</th><th scope=\"col\">Address</th><th scope=\"col\">Port</th><th scope=\"col\">Path</th><th scope=\"col\">SSL</th></tr></thead><tbody>",
+    ));
+    for u in urls {
+        let h = &mut *h;
+        w!(*h, "<tr><td>" {u.gateway} "</td><td>" {u.summary} "</td><td><code>" {u.method} "</code></td><td><code>" {u.address}
+            "</code></td><td><code>" {u.port} "</code></td><td><code>" {u.path} "</code></td><td>" {if u.ssl { "true" } else { "false" }} "</td></tr>");
+    }
+    h.raw("</tbody></table></div></section>");
 }
 
 pub(crate) async fn show(

@@ -227,3 +227,132 @@ pub fn keys(r: &Resp) -> Vec<String> {
     }
     out
 }
+
+/// The sandbox application as a v1x (Mozambique) client holds it: the API key is the
+/// bearer of every call, and each API may have a port of its own.
+pub struct V1x<'a> {
+    pub m: Mpesa<'a>,
+}
+
+/// A fresh `input_ThirdPartyReference`.
+pub fn tpr() -> String {
+    Uuid::new_v4().simple().to_string()
+}
+
+impl TestApp {
+    /// Every v1x API on a free port of its own, besides `/ipg/v1x/` on the main listener.
+    pub async fn spawn_v1x() -> TestApp {
+        TestApp::spawn_with(|s| {
+            s.mpesa_v1x_ports =
+                mkoba::config::parse_v1x_ports("c2b=0,b2c=0,b2b=0,reversal=0,status=0,name=0")
+                    .unwrap();
+        })
+        .await
+    }
+
+    /// The v1x client of the sandbox application.
+    pub async fn v1x(&self) -> V1x<'_> {
+        V1x {
+            m: self.mpesa().await,
+        }
+    }
+
+    /// The base URL of a v1x API's own listener (`c2b`, `b2c`, …).
+    pub fn v1x_port(&self, api: &str) -> String {
+        let (_, addr) = self
+            .running
+            .mpesa_v1x
+            .iter()
+            .find(|(o, _)| o.api.port_key() == api)
+            .unwrap_or_else(|| panic!("no v1x listener for {api}"));
+        format!("http://{addr}")
+    }
+}
+
+impl V1x<'_> {
+    /// `method` `body` (JSON) to `base` + `/ipg/v1x/{api}` with `secret` as the encrypted
+    /// bearer.
+    pub async fn send_to(
+        &self,
+        base: &str,
+        method: &str,
+        api: &str,
+        secret: &str,
+        body: Option<&Value>,
+    ) -> Resp {
+        let auth = format!("Bearer {}", self.m.bearer(secret));
+        let body = body.map(Value::to_string);
+        self.m
+            .app
+            .http
+            .send(
+                method,
+                &format!("{base}/ipg/v1x/{api}"),
+                &[
+                    ("Authorization", &auth),
+                    ("Origin", &self.m.origin),
+                    ("Content-Type", "application/json"),
+                    ("Host", "api.sandbox.vm.co.mz"),
+                ],
+                body.as_deref(),
+            )
+            .await
+    }
+
+    /// A call on the main listener with the application's API key.
+    pub async fn call(&self, method: &str, api: &str, body: &Value) -> Resp {
+        self.send_to(&self.m.app.base, method, api, &self.m.api_key, Some(body))
+            .await
+    }
+
+    /// A C2B body: 2588… numbers, meticais, the sandbox short code.
+    pub fn c2b(&self, amount: &str, msisdn: &str) -> Value {
+        json!({
+            "input_TransactionReference": "T12344C",
+            "input_CustomerMSISDN": msisdn,
+            "input_Amount": amount,
+            "input_ThirdPartyReference": tpr(),
+            "input_ServiceProviderCode": "171717",
+        })
+    }
+
+    /// A successful C2B on the main listener; returns the answer's JSON.
+    pub async fn paid(&self, amount: &str, msisdn: &str) -> Value {
+        let r = self
+            .call("POST", "c2bPayment/singleStage/", &self.c2b(amount, msisdn))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()
+    }
+
+    /// A reversal body.
+    pub fn reversal(&self, transaction: &str, amount: Option<&str>) -> Value {
+        let mut v = json!({
+            "input_TransactionID": transaction,
+            "input_SecurityCredential": "Mpesa2019",
+            "input_InitiatorIdentifier": "SJGW67fK",
+            "input_ThirdPartyReference": tpr(),
+            "input_ServiceProviderCode": "171717",
+        });
+        if let Some(a) = amount {
+            v["input_ReversalAmount"] = json!(a);
+        }
+        v
+    }
+
+    /// A status query with the fields in the query string, as PaymentsDS sends it.
+    pub async fn query(&self, api: &str, fields: &[(&str, &str)]) -> Resp {
+        let auth = format!("Bearer {}", self.m.bearer(&self.m.api_key));
+        let query: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        self.m
+            .app
+            .http
+            .send(
+                "GET",
+                &format!("{}/ipg/v1x/{api}?{}", self.m.app.base, query.join("&")),
+                &[("Authorization", &auth), ("Origin", "*")],
+                None,
+            )
+            .await
+    }
+}

@@ -937,3 +937,56 @@ async fn the_try_it_box_signs_mpesa_calls_with_a_fresh_session() {
     assert!(r.text().contains("keeps only as a hash"), "{}", r.text());
     app.assert_ledger_balanced().await;
 }
+
+#[tokio::test]
+async fn the_docs_page_renders_the_mpesa_document_beside_momo() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::new(&app.base);
+    b.sign_up("mpesa-docs@example.com").await;
+    let r = b.get("/portal/docs").await;
+    assert_eq!(r.status, 200);
+    let html = r.text();
+    // MoMo's document is still there.
+    assert!(html.contains("Mkoba: MTN MoMo Open API"), "{html}");
+    assert!(html.contains("/collection/v1_0/requesttopay"), "{html}");
+    // M-Pesa's, C2B with its full path, its parameter table and its codes.
+    assert!(html.contains("Mkoba: Vodacom M-Pesa OpenAPI"), "{html}");
+    let at = html
+        .find("id=\"op-v2C2bSingleStage\"")
+        .expect("the v2 C2B operation");
+    let c2b = &html[at..at + html[at..].find("</details>").unwrap()];
+    assert!(
+        c2b.contains("<code>/{env}/ipg/v2/{market}/c2bPayment/singleStage/</code>"),
+        "{c2b}"
+    );
+    assert!(c2b.contains("<th scope=\"col\">Allowed values / pattern</th>"));
+    assert!(
+        c2b.contains(
+            "<tr><td><code>input_CustomerMSISDN</code></td><td>body</td><td>string</td><td>yes</td><td><code>^[0-9]{12,14}$</code></td><td><code>000000000001</code></td>"
+        ),
+        "{c2b}"
+    );
+    assert!(c2b.contains("vodacomTZN"), "{c2b}");
+    assert!(
+        c2b.contains("<code>output_TransactionID</code>"),
+        "the success outputs: {c2b}"
+    );
+    assert!(
+        c2b.contains(
+            "<tr><td><code>INS-2006</code></td><td>422</td><td>Insufficient balance</td></tr>"
+        ),
+        "{c2b}"
+    );
+    // A v1x API shows its port and the generic table's codes.
+    let at = html
+        .find("id=\"op-v1xC2bSingleStage\"")
+        .expect("the v1x C2B operation");
+    let v1x = &html[at..at + html[at..].find("</details>").unwrap()];
+    assert!(v1x.contains("<code>/ipg/v1x/c2bPayment/singleStage/</code>"));
+    assert!(v1x.contains("port 18352"), "{v1x}");
+    assert!(
+        v1x.contains("<tr><td><code>INS-1</code></td><td>500</td><td>Internal Error</td></tr>"),
+        "{v1x}"
+    );
+    assert!(html.contains("href=\"/_mkoba/mpesa/openapi.json\""));
+}
