@@ -21,6 +21,9 @@ pub enum Auth {
     Basic,
     /// `Authorization: Bearer <access token>`.
     Bearer,
+    /// Nothing: the Collection Widget's page-side endpoints, called by the script from a
+    /// merchant's page (guarded by the API user's allowed origins and rate limits).
+    Public,
 }
 
 /// What the OpenAPI document says about an operation.
@@ -191,7 +194,7 @@ fn payment_operations(product: Product) -> Vec<PaymentOp> {
                 "CashTransferResult",
             ),
         ],
-        Product::Mpesa => Vec::new(),
+        Product::Mpesa | Product::CollectionWidget => Vec::new(),
     }
 }
 
@@ -279,7 +282,7 @@ pub fn routes() -> Vec<Route> {
         },
         Some(post(provisioning::create_api_key)),
     );
-    for product in Product::ALL {
+    for product in Product::APIS {
         let p = Some(product);
         let name = title(product.as_str());
         add(
@@ -571,5 +574,104 @@ pub fn routes() -> Vec<Route> {
             Some(v2_status_route(PaymentKind::BillPayment)),
         );
     }
+    widget_routes(&mut add);
     out
+}
+
+/// The Collection Widget's operations (served by [`crate::widget`]).
+fn widget_routes(
+    add: &mut impl FnMut(Option<Product>, Method, &str, Doc, Option<MethodRouter<MomoState>>),
+) {
+    let public = |id: &str, summary: &str| Doc {
+        target_environment: false,
+        errors: &[400, 403, 404, 429, 500],
+        ..doc(id, summary, Auth::Public)
+    };
+    add(
+        None,
+        Method::POST,
+        "/widget/v1_0/invoice",
+        Doc {
+            body: Some("WidgetInvoiceCreate"),
+            success: (201, Some("WidgetInvoice")),
+            ..public(
+                "widget-CreateInvoice",
+                "Create the invoice of a widget payment (the script, from the element's attributes)",
+            )
+        },
+        None,
+    );
+    add(
+        None,
+        Method::GET,
+        "/widget/v1_0/invoice/{invoiceId}",
+        Doc {
+            success: (200, Some("WidgetInvoice")),
+            errors: &[403, 404, 429, 500, 503],
+            ..public(
+                "widget-GetInvoice",
+                "A widget invoice; with ?wait=N&known=STATUS, once its status is no longer STATUS (at most N ≤ 25 s)",
+            )
+        },
+        None,
+    );
+    add(
+        None,
+        Method::DELETE,
+        "/widget/v1_0/invoice/{invoiceId}",
+        Doc {
+            success: (200, Some("WidgetInvoice")),
+            errors: &[403, 404, 409, 429, 500],
+            ..public("widget-CancelInvoice", "Cancel a pending widget invoice")
+        },
+        None,
+    );
+    add(
+        None,
+        Method::GET,
+        "/widget/v1_0/invoice/{invoiceId}/qr.svg",
+        Doc {
+            success: (200, None),
+            errors: &[404, 429, 500],
+            ..public(
+                "widget-GetInvoiceQrCode",
+                "The QR code (SVG) of the invoice's payer link",
+            )
+        },
+        None,
+    );
+    let widget = Some(Product::CollectionWidget);
+    add(
+        widget,
+        Method::GET,
+        "/v1_0/apiuser/{apiUserId}/widget",
+        Doc {
+            success: (200, Some("WidgetSettings")),
+            errors: &[400, 401, 404, 500],
+            target_environment: false,
+            ..doc(
+                "widget-GetSettings",
+                "The API user's allowed origins and widget callback URL",
+                Auth::None,
+            )
+        },
+        None,
+    );
+    add(
+        widget,
+        Method::PUT,
+        "/v1_0/apiuser/{apiUserId}/widget",
+        Doc {
+            body: Some("WidgetSettings"),
+            success: (200, Some("WidgetSettings")),
+            errors: &[400, 401, 404, 500],
+            target_environment: false,
+            ..doc(
+                "widget-SetSettings",
+                "Set the API user's allowed origins (null: none set) and widget callback URL",
+                Auth::None,
+            )
+        },
+        None,
+    );
 }

@@ -19,6 +19,7 @@ mod provisioning;
 mod token;
 mod v2;
 pub mod validate;
+pub mod widget;
 
 use std::sync::Arc;
 
@@ -45,6 +46,8 @@ pub enum ReasonFormat {
 #[derive(Debug, Clone, Default)]
 pub struct MomoConfig {
     pub reason_format: ReasonFormat,
+    /// The Collection Widget's limits.
+    pub widget: widget::WidgetConfig,
 }
 
 /// What every MoMo handler gets.
@@ -52,6 +55,18 @@ pub struct MomoConfig {
 pub struct MomoState {
     pub platform: Platform,
     pub config: Arc<MomoConfig>,
+    /// The Collection Widget's rate limiters and long-poll bound.
+    pub widget: Arc<widget::Widget>,
+}
+
+impl MomoState {
+    pub fn new(platform: Platform, config: MomoConfig) -> MomoState {
+        MomoState {
+            platform,
+            widget: Arc::new(widget::Widget::new(config.widget.clone())),
+            config: Arc::new(config),
+        }
+    }
 }
 
 /// Every target environment an API user can be created for: the sandbox and MTN's markets
@@ -212,7 +227,8 @@ fn product_routes(state: &MomoState, product: Product) -> Router<MomoState> {
         .layer(Extension(product))
 }
 
-/// Every MoMo route: provisioning at the root and the three products under their prefix.
+/// Every MoMo route: provisioning at the root, the three API products under their prefix,
+/// and the Collection Widget.
 pub fn router(state: MomoState) -> Router {
     let mut provisioning = Router::new();
     for route in catalogue::routes() {
@@ -224,11 +240,23 @@ pub fn router(state: MomoState) -> Router {
         (state.clone(), None),
         auth::require_subscription,
     ));
-    for product in Product::ALL {
+    for product in Product::APIS {
         app = app.nest(
             &format!("/{}", product.as_str()),
             product_routes(&state, product),
         );
     }
+    // The Collection Widget: the partner's settings behind its own subscription key, the
+    // page-side endpoints and the script without one.
+    let widget = Product::CollectionWidget;
+    app = app
+        .nest(
+            &format!("/{}", widget.as_str()),
+            widget::partner_routes().route_layer(middleware::from_fn_with_state(
+                (state.clone(), Some(widget)),
+                auth::require_subscription,
+            )),
+        )
+        .merge(widget::public_routes(&state));
     app.with_state(state)
 }

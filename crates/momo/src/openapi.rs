@@ -60,7 +60,7 @@ fn schemas() -> Value {
     cash_result["financialTransactionId"] = string();
     cash_result["status"] = json!({"type": "string", "enum": ["PENDING", "SUCCESSFUL", "FAILED"]});
     cash_result["reason"] = reason.clone();
-    json!({
+    let schemas = json!({
         "Party": party,
         "ErrorReason": obj(json!({"code": string(), "message": string()}), &["code", "message"]),
         "GatewayError": obj(json!({"statusCode": {"type": "integer"}, "message": string()}), &["statusCode", "message"]),
@@ -93,7 +93,34 @@ fn schemas() -> Value {
         "BcAuthorizeResponse": obj(json!({"auth_req_id": string(), "interval": {"type": "integer"}, "expires_in": {"type": "integer"}}), &["auth_req_id"]),
         "Oauth2TokenRequest": obj(json!({"grant_type": string(), "auth_req_id": string(), "refresh_token": string()}), &["grant_type"]),
         "Oauth2TokenResponse": obj(json!({"access_token": string(), "token_type": string(), "expires_in": {"type": "integer"}, "scope": string(), "refresh_token": string(), "refresh_token_expired_in": {"type": "integer"}}), &["access_token", "token_type", "expires_in"]),
-    })
+    });
+    let mut schemas = schemas;
+    widget_schemas(&mut schemas, party);
+    schemas
+}
+
+/// The Collection Widget's bodies.
+fn widget_schemas(schemas: &mut Value, party: Value) {
+    schemas["WidgetInvoiceCreate"] = obj(
+        json!({"apiUserId": string(), "amount": string(), "currency": string(), "externalId": string()}),
+        &["apiUserId", "amount", "currency", "externalId"],
+    );
+    let status = json!({"type": "string", "enum": ["PENDING", "SUCCESSFUL", "FAILED"]});
+    schemas["WidgetInvoice"] = obj(
+        json!({"invoiceId": string(), "externalId": string(), "referenceId": string(), "paymentReference": string(), "payee": party, "payeeFirstName": string(), "payeeLastName": string(), "amount": string(), "currency": string(), "status": status, "expiryDateTime": string(), "qrCodeUrl": string(), "qrLink": string(), "ussdCode": string()}),
+        &[
+            "invoiceId",
+            "externalId",
+            "referenceId",
+            "amount",
+            "currency",
+            "status",
+        ],
+    );
+    schemas["WidgetSettings"] = obj(
+        json!({"allowedOrigins": {"type": "array", "items": string(), "nullable": true}, "callbackUrl": {"type": "string", "nullable": true}}),
+        &[],
+    );
 }
 
 fn header(name: &str, required: bool, description: &str) -> Value {
@@ -118,6 +145,11 @@ fn operation(route: &Route) -> Value {
         )),
         Auth::Bearer => parameters.push(header("Authorization", true, "Bearer <access token>")),
         Auth::None => {}
+        Auth::Public => parameters.push(header(
+            "Origin",
+            false,
+            "The merchant page's origin: one of the API user's allowed origins (the sandbox takes any page until a list is set)",
+        )),
     }
     if d.target_environment {
         parameters.push(header(
@@ -161,10 +193,17 @@ fn operation(route: &Route) -> Value {
     let mut op = json!({
         "operationId": d.operation_id,
         "summary": d.summary,
-        "tags": [route.product.map_or("provisioning", |p| p.as_str())],
+        "tags": [match (d.auth, route.product) {
+            (Auth::Public, _) => "collection_widget",
+            (_, Some(p)) => p.as_str(),
+            (_, None) => "provisioning",
+        }],
         "parameters": parameters,
         "responses": responses,
     });
+    if d.auth == Auth::Public {
+        op["security"] = json!([]);
+    }
     if let Some(body) = d.body {
         op["requestBody"] =
             json!({"required": false, "content": {"application/json": {"schema": r(body)}}});

@@ -68,11 +68,7 @@ fn details(p: &Payment) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// A nine-digit code derived from the reference id: what a payer would key in to pay.
-fn payment_reference(id: &Uuid) -> String {
-    let n = u128::from_be_bytes(*id.as_bytes()) % 900_000_000 + 100_000_000;
-    n.to_string()
-}
+use mkoba_platform::widget::payment_reference;
 
 /// The status body of a v2 resource (also its callback body).
 pub(crate) fn status_body(p: &Payment) -> StatusBody {

@@ -54,30 +54,7 @@ pub fn target_environment(headers: &HeaderMap, user: &ApiUser) -> Result<(), Mom
     }
 }
 
-/// The host part of a URL or of a bare host (`clinic.com`, `https://x.io/cb`, `h:8080`).
-pub fn host_of(text: &str) -> Option<String> {
-    let text = text.trim();
-    let rest = match text.split_once("://") {
-        Some((scheme, rest)) => {
-            if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-                return None;
-            }
-            rest
-        }
-        None => text,
-    };
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if let Some(v6) = authority.strip_prefix('[') {
-        v6.split_once(']')?.0
-    } else {
-        authority.split(':').next()?
-    };
-    if host.is_empty() || host.contains(char::is_whitespace) {
-        return None;
-    }
-    Some(host.to_ascii_lowercase())
-}
+pub use mkoba_platform::widget::host_of;
 
 /// The `X-Callback-Url` header, checked against the API user's callback host: the host
 /// names must be equal (the port may differ). A mismatch is the platform's synchronous 500.
@@ -90,6 +67,12 @@ pub fn callback_url(headers: &HeaderMap, user: &ApiUser) -> Result<Option<String
             "X-Callback-Url must not be empty when present",
         ));
     }
+    callback_url_of(url, user).map(Some)
+}
+
+/// A callback URL for `user`: absolute http(s), on the API user's `providerCallbackHost`
+/// (the `X-Callback-Url` rule, also applied to the Collection Widget's callback URL).
+pub fn callback_url_of(url: &str, user: &ApiUser) -> Result<String, MomoError> {
     let (scheme, _) = url.split_once("://").unwrap_or(("", ""));
     let host = if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") {
         host_of(url)
@@ -102,7 +85,7 @@ pub fn callback_url(headers: &HeaderMap, user: &ApiUser) -> Result<Option<String
         )));
     };
     match host_of(&user.provider_callback_host) {
-        Some(allowed) if allowed == host => Ok(Some(url.to_owned())),
+        Some(allowed) if allowed == host => Ok(url.to_owned()),
         _ => Err(MomoError::Platform(
             StatusCode::INTERNAL_SERVER_ERROR,
             "INVALID_CALLBACK_URL_HOST",

@@ -15,6 +15,7 @@ pub mod portal;
 pub mod scenario;
 pub mod secrets;
 pub mod store;
+pub mod widget;
 
 pub use engine::{financial_transaction_id, refusal};
 
@@ -191,29 +192,46 @@ pub(crate) fn cache_keys(cache: &Subscriptions, keys: impl IntoIterator<Item = S
     }
 }
 
+/// The products and slots of [`Product::ALL`] for which the sandbox developer has no key.
+fn missing_sandbox_keys(keys: &[SubscriptionKey]) -> Vec<(Product, KeySlot)> {
+    Product::ALL
+        .into_iter()
+        .flat_map(|p| [(p, KeySlot::Primary), (p, KeySlot::Secondary)])
+        .filter(|(product, slot)| {
+            !keys.iter().any(|k| {
+                k.developer_id == SANDBOX_DEVELOPER && k.product == *product && k.slot == *slot
+            })
+        })
+        .collect()
+}
+
 /// Payment id → senders fired once its final state is committed; shared with the writer.
 pub(crate) type Waiters = Arc<Mutex<HashMap<Uuid, Vec<oneshot::Sender<()>>>>>;
 
 impl Platform {
-    /// Loads the state, creating the sandbox developer account (with a primary and a
-    /// secondary subscription key per product) and the token secret on first start.
+    /// Loads the state, creating on first start the sandbox developer account and the token
+    /// secret, and at every start the primary and secondary subscription key of each product
+    /// ([`Product::ALL`]) the sandbox developer lacks (so a database made before a product
+    /// existed gets its keys on the next start).
     pub fn bootstrap(journal: &mut dyn Journal) -> Result<store::LoadedState, StoreError> {
         let mut state = journal.load()?;
-        if state.subscription_keys.is_empty() || state.token_secret.is_none() {
+        let missing = missing_sandbox_keys(&state.subscription_keys);
+        if !missing.is_empty() || state.token_secret.is_none() {
             let mut batch = Batch::default();
-            if state.subscription_keys.is_empty() {
+            if !missing.is_empty() && journal.max_developer_id()? < SANDBOX_DEVELOPER {
                 batch.developers.push(SANDBOX_DEVELOPER);
-                for product in Product::ALL {
-                    for slot in [KeySlot::Primary, KeySlot::Secondary] {
-                        batch.subscription_keys.push(SubscriptionKey {
-                            developer_id: SANDBOX_DEVELOPER,
-                            product,
-                            slot,
-                            key: secrets::random_hex_key(),
-                        });
-                    }
-                }
             }
+            // Written only where no key exists yet: of nodes starting at once on one
+            // database, the first one's keys stand and the others read them back below.
+            batch.missing_keys = missing
+                .into_iter()
+                .map(|(product, slot)| SubscriptionKey {
+                    developer_id: SANDBOX_DEVELOPER,
+                    product,
+                    slot,
+                    key: secrets::random_hex_key(),
+                })
+                .collect();
             if state.token_secret.is_none() {
                 batch.token_secret = Some(secrets::random_secret());
             }

@@ -6,20 +6,35 @@
 use mkoba_ledger::{Currency, Money};
 use uuid::Uuid;
 
-/// A product: the three MoMo products (each with its own subscription keys, tokens and
-/// partner accounts) and the M-Pesa OpenAPI (one application per developer, short-code
-/// accounts).
+/// A product: the three MoMo API families (each with its own subscription keys, tokens and
+/// partner accounts), the MoMo Collection Widget (its own subscription keys; its payments
+/// are Collection invoices) and the M-Pesa OpenAPI (one application per developer,
+/// short-code accounts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Product {
     Collection,
     Disbursement,
     Remittance,
     Mpesa,
+    /// The MoMo Collection Widget: a subscribable product with its own primary and
+    /// secondary keys, but no API family of its own (no path prefix, no token endpoint).
+    CollectionWidget,
 }
 
 impl Product {
-    /// The MoMo products (those with subscription keys), in display order.
-    pub const ALL: [Product; 3] = [
+    /// The MoMo products (those with subscription keys), in display order; the Collection
+    /// Widget, added last, comes after the three API families so that existing listings
+    /// keep their order.
+    pub const ALL: [Product; 4] = [
+        Product::Collection,
+        Product::Disbursement,
+        Product::Remittance,
+        Product::CollectionWidget,
+    ];
+
+    /// The MoMo API families: the products with their own path prefix (`/{product}`),
+    /// token endpoint and partner accounts.
+    pub const APIS: [Product; 3] = [
         Product::Collection,
         Product::Disbursement,
         Product::Remittance,
@@ -40,12 +55,27 @@ impl Product {
             Product::Disbursement => "disbursement",
             Product::Remittance => "remittance",
             Product::Mpesa => "mpesa",
+            Product::CollectionWidget => "collection_widget",
+        }
+    }
+
+    /// The name shown to people (portal pages, the start banner).
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Product::Collection => "Collection",
+            Product::Disbursement => "Disbursement",
+            Product::Remittance => "Remittance",
+            Product::Mpesa => "M-Pesa",
+            Product::CollectionWidget => "Collection Widget",
         }
     }
 
     /// Parses [`Product::as_str`].
     pub fn parse(s: &str) -> Option<Product> {
-        Product::REPORTED.into_iter().find(|p| p.as_str() == s)
+        Product::REPORTED
+            .into_iter()
+            .chain([Product::CollectionWidget])
+            .find(|p| p.as_str() == s)
     }
 }
 
@@ -101,6 +131,18 @@ pub struct ApiUser {
     pub provider_callback_host: String,
     pub target_environment: String,
     pub created_at_ms: i64,
+}
+
+/// An API user's Collection Widget settings, set in the portal: the web origins allowed to
+/// use the widget with this API user, and where the widget's payments call back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WidgetSettings {
+    /// Allowed `Origin` values; `None` until a list is set (an empty list is a list).
+    pub allowed_origins: Option<Vec<String>>,
+    /// The callback URL of the widget's payments; `None` when there is none.
+    pub callback_url: Option<String>,
+    /// When the settings were last written (ms since the epoch).
+    pub updated_at_ms: i64,
 }
 
 /// One subscription key of a developer account.
@@ -523,5 +565,43 @@ impl OutboxState {
             OutboxState::Delivered => "delivered",
             OutboxState::Failed => "failed",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_product_parses_from_its_name() {
+        for p in Product::ALL.into_iter().chain(Product::REPORTED) {
+            assert_eq!(Product::parse(p.as_str()), Some(p));
+        }
+        assert_eq!(
+            Product::parse("collection_widget"),
+            Some(Product::CollectionWidget)
+        );
+        assert_eq!(
+            Product::CollectionWidget.display_name(),
+            "Collection Widget"
+        );
+        assert_eq!(Product::parse("Collection"), None);
+        assert_eq!(Product::parse("widget"), None);
+    }
+
+    #[test]
+    fn the_widget_has_keys_but_no_api_family() {
+        assert_eq!(
+            Product::ALL,
+            [
+                Product::Collection,
+                Product::Disbursement,
+                Product::Remittance,
+                Product::CollectionWidget
+            ]
+        );
+        assert!(!Product::APIS.contains(&Product::CollectionWidget));
+        assert!(Product::APIS.iter().all(|p| Product::ALL.contains(p)));
+        assert!(!Product::REPORTED.contains(&Product::CollectionWidget));
     }
 }

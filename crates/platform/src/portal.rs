@@ -19,7 +19,7 @@ use crate::engine::Command;
 pub(crate) use crate::engine::PortalCommand;
 use crate::model::{
     ApiUser, KeySlot, Party, PartyIdType, Payment, PaymentKind, PaymentStatus, Product,
-    SubscriptionKey,
+    SubscriptionKey, WidgetSettings,
 };
 use crate::store::{Batch, Journal, StoreError};
 use crate::{CreateError, Internal, Platform, logged, now_ms, secrets};
@@ -187,6 +187,12 @@ pub enum PortalWrite {
         developer_id: i64,
         on: bool,
     },
+    /// An API user's Collection Widget settings, replacing what it had (the API user
+    /// exists: [`Platform::set_widget_settings`] checks before it writes).
+    SetWidgetSettings {
+        api_user: Uuid,
+        settings: WidgetSettings,
+    },
 }
 
 impl std::fmt::Debug for PortalWrite {
@@ -198,6 +204,7 @@ impl std::fmt::Debug for PortalWrite {
             PortalWrite::DeleteSession { .. } => "DeleteSession",
             PortalWrite::RevokeApiKey { .. } => "RevokeApiKey",
             PortalWrite::SetApprovalMode { .. } => "SetApprovalMode",
+            PortalWrite::SetWidgetSettings { .. } => "SetWidgetSettings",
         };
         f.write_str(name)
     }
@@ -251,6 +258,8 @@ pub trait PortalReader {
     ) -> Result<Vec<Payment>, StoreError>;
     /// When each ledger transfer of a payment was last changed, by transfer id.
     fn transfer_times(&self, reference_id: &Uuid) -> Result<Vec<(u64, i64, i64)>, StoreError>;
+    /// An API user's Collection Widget settings (`None` until first set).
+    fn widget_settings(&self, api_user: &Uuid) -> Result<Option<WidgetSettings>, StoreError>;
 }
 
 /// Kinds the payer approves on a phone: collections and pre-approvals.
@@ -613,6 +622,36 @@ impl Platform {
     pub async fn set_approval_mode(&self, developer_id: i64, on: bool) -> Result<(), Internal> {
         let write = PortalWrite::SetApprovalMode { developer_id, on };
         self.portal_write(vec![write], Vec::new()).await
+    }
+
+    /// Sets an API user's Collection Widget settings, replacing what it had; returns once
+    /// committed. `None` origins means no list is set. An unknown API user is refused
+    /// (logged, `Internal`) before anything reaches the writer.
+    pub async fn set_widget_settings(
+        &self,
+        api_user: Uuid,
+        allowed_origins: Option<Vec<String>>,
+        callback_url: Option<String>,
+    ) -> Result<(), Internal> {
+        if self.api_user(&api_user)?.is_none() {
+            tracing::error!(%api_user, "widget settings for an unknown API user refused");
+            return Err(Internal);
+        }
+        let write = PortalWrite::SetWidgetSettings {
+            api_user,
+            settings: WidgetSettings {
+                allowed_origins,
+                callback_url,
+                updated_at_ms: now_ms(),
+            },
+        };
+        self.portal_write(vec![write], Vec::new()).await
+    }
+
+    /// An API user's Collection Widget settings (`None` until first set), read from the
+    /// store: every node sharing the database sees a change as soon as it is committed.
+    pub fn widget_settings(&self, api_user: &Uuid) -> Result<Option<WidgetSettings>, Internal> {
+        self.inner.reader.widget_settings(api_user).map_err(logged)
     }
 
     /// Pending payments a payer can approve, grouped by MSISDN (oldest first in each).

@@ -24,6 +24,11 @@ pub enum Outcome {
 /// The sandbox outcome of a payment, by operation (the columns of reference §10.3).
 pub fn payment(kind: PaymentKind, product: Product, party: &Party, amount: Money) -> Outcome {
     match kind {
+        PaymentKind::Invoice if crate::widget::is_widget_payer(party) => widget(amount),
+        // MTN's scenario RequestToPayPayerPayeeNotAllowedToReceive is driven by the amount.
+        PaymentKind::RequestToPay if amount.minor() == 7000 * minor_per_unit(amount) => {
+            Outcome::Fail("PAYEE_NOT_ALLOWED_TO_RECEIVE")
+        }
         PaymentKind::RequestToPay | PaymentKind::RequestToWithdraw | PaymentKind::Invoice => {
             request_to_pay(party)
         }
@@ -43,6 +48,26 @@ pub fn payment(kind: PaymentKind, product: Product, party: &Party, amount: Money
         | PaymentKind::MpesaReversal
         | PaymentKind::MpesaMandate
         | PaymentKind::MpesaDirectDebit => mpesa(kind, party),
+    }
+}
+
+/// Minor units in one major unit of the amount's currency.
+fn minor_per_unit(amount: Money) -> i64 {
+    10_i64.pow(amount.currency().exponent())
+}
+
+/// The Collection Widget's sandbox outcomes by amount (reference: momo-collection-widget):
+/// 1–19 stays PENDING (until the payer decides on the virtual phone, or the invoice
+/// expires), 20–79 FAILED, anything else SUCCESSFUL.
+pub fn widget(amount: Money) -> Outcome {
+    let unit = minor_per_unit(amount);
+    let minor = amount.minor();
+    if (unit..20 * unit).contains(&minor) {
+        Outcome::StayPending
+    } else if (20 * unit..80 * unit).contains(&minor) {
+        Outcome::Fail("APPROVAL_REJECTED")
+    } else {
+        Outcome::Succeed
     }
 }
 
@@ -252,6 +277,41 @@ mod tests {
             id_type: PartyIdType::Msisdn,
             id: id.to_owned(),
         }
+    }
+
+    #[test]
+    fn widget_invoices_are_decided_by_amount() {
+        let eur = mkoba_ledger::Currency::parse("EUR").unwrap();
+        let payer = crate::widget::widget_payer(&uuid::Uuid::new_v4());
+        assert!(crate::widget::is_widget_payer(&payer));
+        let at = |major: i64| {
+            payment(
+                PaymentKind::Invoice,
+                Product::Collection,
+                &payer,
+                Money::from_minor(major * 100, eur),
+            )
+        };
+        assert_eq!(at(1), Outcome::StayPending);
+        assert_eq!(at(19), Outcome::StayPending);
+        assert_eq!(at(20), Outcome::Fail("APPROVAL_REJECTED"));
+        assert_eq!(at(79), Outcome::Fail("APPROVAL_REJECTED"));
+        assert_eq!(at(80), Outcome::Succeed);
+        assert_eq!(at(100), Outcome::Succeed);
+        // 19.99 is still below 20.
+        let odd = Money::from_minor(1999, eur);
+        assert_eq!(widget(odd), Outcome::StayPending);
+        // Other invoices keep the payer's rules; request-to-pay 7000 is not allowed.
+        let rtp = |major: i64| {
+            payment(
+                PaymentKind::RequestToPay,
+                Product::Collection,
+                &msisdn("256770000000"),
+                Money::from_minor(major * 100, eur),
+            )
+        };
+        assert_eq!(rtp(7000), Outcome::Fail("PAYEE_NOT_ALLOWED_TO_RECEIVE"));
+        assert_eq!(rtp(20), Outcome::Succeed);
     }
 
     #[test]

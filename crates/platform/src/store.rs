@@ -138,7 +138,12 @@ pub struct OutboxUpdate {
 #[derive(Debug, Default)]
 pub struct Batch {
     pub developers: Vec<i64>,
+    /// Subscription keys created or regenerated: each replaces the key its developer,
+    /// product and slot had.
     pub subscription_keys: Vec<SubscriptionKey>,
+    /// Subscription keys written only where their developer, product and slot has no key
+    /// yet (start-up's keys: of several nodes starting at once, the first one's stand).
+    pub missing_keys: Vec<SubscriptionKey>,
     pub token_secret: Option<Vec<u8>>,
     pub api_users: Vec<ApiUser>,
     pub api_keys: Vec<ApiKeyRecord>,
@@ -162,6 +167,7 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.developers.is_empty()
             && self.subscription_keys.is_empty()
+            && self.missing_keys.is_empty()
             && self.token_secret.is_none()
             && self.api_users.is_empty()
             && self.api_keys.is_empty()

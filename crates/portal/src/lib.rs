@@ -111,12 +111,25 @@ const SESSION_COOKIE: &str = "mkoba_session";
 const PRE_CSRF_COOKIE: &str = "mkoba_csrf";
 const CSS: &str = include_str!("../assets/portal.css");
 const JS: &str = include_str!("../assets/portal.js");
+const WIDGET_DEMO_JS: &str = include_str!("../assets/widget-demo.js");
 
 /// The portal's routes, to be nested at `/portal`.
 pub fn router(state: PortalState) -> Router {
     pages::routes()
         .route("/assets/portal.css", axum::routing::get(css))
         .route("/assets/portal.js", axum::routing::get(js))
+        .route(
+            "/assets/widget-demo.js",
+            axum::routing::get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                        (header::CACHE_CONTROL, "public, max-age=3600"),
+                    ],
+                    WIDGET_DEMO_JS,
+                )
+            }),
+        )
         .fallback(not_found)
         .with_state(state)
         .layer(axum::middleware::map_response(security_headers))
@@ -349,6 +362,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/portal/transactions", "Transactions", "transactions"),
     ("/portal/reports", "Reports", "reports"),
     ("/portal/phone", "Virtual phone", "phone"),
+    ("/portal/widget", "Widget", "widget"),
     ("/portal/docs", "API docs", "docs"),
 ];
 

@@ -74,10 +74,7 @@ impl Running {
 
 /// The full HTTP application.
 pub fn app(platform: Platform, settings: &Settings, key: Arc<PlatformKey>) -> Router {
-    let momo = mkoba_momo::router(MomoState {
-        platform: platform.clone(),
-        config: Arc::new(settings.momo.clone()),
-    });
+    let momo = mkoba_momo::router(MomoState::new(platform.clone(), settings.momo.clone()));
     let mpesa = mkoba_mpesa::router(mkoba_mpesa::MpesaState {
         platform: platform.clone(),
         key: key.clone(),
@@ -120,6 +117,10 @@ pub fn app(platform: Platform, settings: &Settings, key: Arc<PlatformKey>) -> Ro
         mpesa: Some(Arc::new(backend)),
     });
     api.route(
+        "/demo.html",
+        axum::routing::get(|| async { axum::response::Redirect::to("/portal/widget/demo") }),
+    )
+    .route(
         "/portal/",
         axum::routing::get(|| async { axum::response::Redirect::permanent("/portal") }),
     )
@@ -383,6 +384,8 @@ fn serve_on(
         let shutdown = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
+        // The client's address reaches the handlers (the widget's per-client rate limit).
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await

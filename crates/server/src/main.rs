@@ -128,18 +128,18 @@ fn main() -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 if let Some(l) = &login {
-                    println!("{:<13} {}  password {}", "portal", l.email, l.password);
+                    println!("{:<17} {}  password {}", "portal", l.email, l.password);
                 }
                 match &mpesa_key {
-                    Some(k) => println!("{:<13} API key {k}", "mpesa"),
+                    Some(k) => println!("{:<17} API key {k}", "mpesa"),
                     None => println!(
-                        "{:<13} API key renewed in the portal (shown there once)",
+                        "{:<17} API key renewed in the portal (shown there once)",
                         "mpesa"
                     ),
                 }
-                println!("{:<13} public key {public_key}", "mpesa");
+                println!("{:<17} public key {public_key}", "mpesa");
                 for r in resources.iter().filter(|r| r.gateway == "v1x") {
-                    println!("{:<13} {:<6} {}", "mpesa v1x", r.method, r.url());
+                    println!("{:<17} {:<6} {}", "mpesa v1x", r.method, r.url());
                 }
                 for product in Product::ALL {
                     let key = |slot| {
@@ -148,7 +148,7 @@ fn main() -> anyhow::Result<()> {
                             .map_or("-", |k| k.key.as_str())
                     };
                     println!(
-                        "{:<13} primary {}  secondary {}",
+                        "{:<17} primary {}  secondary {}",
                         product.as_str(),
                         key(KeySlot::Primary),
                         key(KeySlot::Secondary)
@@ -257,7 +257,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     println!("Sandbox subscription keys (header Ocp-Apim-Subscription-Key):");
     for product in Product::ALL {
         println!(
-            "  {:<13} primary {}   secondary {}",
+            "  {:<17} primary {}   secondary {}",
             product.as_str(),
             key(product, KeySlot::Primary),
             key(product, KeySlot::Secondary)

@@ -13,7 +13,6 @@
 //! * `GET /_mkoba/mpesa/openapi.json`: the OpenAPI document of both gateways, generated
 //!   from the operation catalogue; public, like MoMo's `/_mkoba/openapi.json`.
 
-use mkoba_api_types::mpesa::ResourceUrl;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -22,6 +21,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use mkoba_api_types::mpesa::ResourceUrl;
 use mkoba_momo::error::MomoError;
 use mkoba_mpesa::PlatformKey;
 use mkoba_platform::Platform;

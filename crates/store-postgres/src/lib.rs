@@ -62,6 +62,7 @@ use conn::{Conn, Error, Op, Result, Role, Workers, op};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_nodes.sql"),
+    include_str!("../migrations/0003_widget.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -667,6 +668,17 @@ fn batch_ops(b: &Batch, node: &str) -> Vec<Op> {
             "INSERT INTO subscription_keys (key, developer_id, product, slot, seq)
              VALUES ($1, $2, $3, $4, current_setting('mkoba.seq')::BIGINT)
              ON CONFLICT (developer_id, product, slot) DO UPDATE SET key = excluded.key, seq = excluded.seq",
+            k.key.clone(),
+            k.developer_id,
+            k.product.as_str(),
+            k.slot.as_str()
+        ));
+    }
+    for k in &b.missing_keys {
+        ops.push(op!(
+            "INSERT INTO subscription_keys (key, developer_id, product, slot, seq)
+             VALUES ($1, $2, $3, $4, current_setting('mkoba.seq')::BIGINT)
+             ON CONFLICT (developer_id, product, slot) DO NOTHING",
             k.key.clone(),
             k.developer_id,
             k.product.as_str(),

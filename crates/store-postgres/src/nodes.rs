@@ -88,7 +88,7 @@ pub(crate) struct Marks {
 impl Marks {
     pub(crate) fn of(b: &mkoba_platform::store::Batch) -> Marks {
         Marks {
-            keys: !b.subscription_keys.is_empty(),
+            keys: !b.subscription_keys.is_empty() || !b.missing_keys.is_empty(),
             approval: b.portal.iter().any(|w| {
                 matches!(
                     w,

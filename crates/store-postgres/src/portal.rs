@@ -1,7 +1,8 @@
 //! The developer portal's tables: accounts, sessions and the virtual phone setting, plus
-//! the per-developer listings and aggregates its pages read (SQLite's `portal.rs`).
+//! the per-developer listings and aggregates its pages read; and the API users' Collection
+//! Widget settings (SQLite's `portal.rs`).
 
-use mkoba_platform::model::{ApiUser, Payment};
+use mkoba_platform::model::{ApiUser, Payment, WidgetSettings};
 use mkoba_platform::portal::{
     ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PaymentFilter, PaymentPage,
     PortalJournal, PortalReader, PortalWrite, SandboxLogin, SessionRecord, StatsRow,
@@ -12,8 +13,8 @@ use uuid::Uuid;
 
 use crate::conn::{Op, Param, Result, op, refs};
 use crate::{
-    API_USER_COLUMNS, PgJournal, PgReader, api_user_row, col, exists, payment_columns, payments,
-    product_col, status_col, u32_col, uuid_col,
+    API_USER_COLUMNS, PgJournal, PgReader, api_user_row, bad, col, exists, payment_columns,
+    payments, product_col, status_col, u32_col, uuid_col,
 };
 
 const SANDBOX_PASSWORD: &str = "sandbox_portal_password";
@@ -96,8 +97,35 @@ pub(crate) fn ops(writes: &[PortalWrite], ops: &mut Vec<Op>) {
                 *developer_id,
                 *on
             )),
+            PortalWrite::SetWidgetSettings { api_user, settings } => ops.push(op!(
+                "INSERT INTO widget_settings (api_user, allowed_origins, callback_url, updated_at_ms)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (api_user) DO UPDATE SET allowed_origins = excluded.allowed_origins,
+                     callback_url = excluded.callback_url, updated_at_ms = excluded.updated_at_ms",
+                api_user.to_string(),
+                origins_json(settings.allowed_origins.as_deref()),
+                settings.callback_url.clone(),
+                settings.updated_at_ms
+            )),
         }
     }
+}
+
+/// Allowed origins as stored: a JSON array of strings, or NULL (as in SQLite).
+fn origins_json(origins: Option<&[String]>) -> Option<String> {
+    origins.map(|o| serde_json::to_string(o).expect("a list of strings serialises"))
+}
+
+fn widget_settings_row(r: &Row) -> Result<WidgetSettings> {
+    let origins: Option<&str> = col(r, 0)?;
+    Ok(WidgetSettings {
+        allowed_origins: match origins {
+            Some(o) => Some(serde_json::from_str(o).map_err(|_| bad("allowed origins", o))?),
+            None => None,
+        },
+        callback_url: col(r, 1)?,
+        updated_at_ms: col(r, 2)?,
+    })
 }
 
 impl PortalJournal for PgJournal {
@@ -480,6 +508,22 @@ impl PortalReader for PgReader {
             .iter()
             .map(|r| Ok((col::<i64>(r, 0)? as u64, col(r, 1)?, col(r, 2)?)))
             .collect()
+        })
+    }
+
+    fn widget_settings(
+        &self,
+        api_user: &Uuid,
+    ) -> std::result::Result<Option<WidgetSettings>, StoreError> {
+        let api_user = api_user.to_string();
+        self.pool.run_again_if_closed(move |c| {
+            c.query_opt(
+                "SELECT allowed_origins, callback_url, updated_at_ms FROM widget_settings WHERE api_user = $1",
+                &[&api_user],
+            )?
+            .as_ref()
+            .map(widget_settings_row)
+            .transpose()
         })
     }
 }

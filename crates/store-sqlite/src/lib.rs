@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0003_portal.sql"),
     include_str!("../migrations/0004_mpesa.sql"),
+    include_str!("../migrations/0005_widget.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -390,6 +391,13 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
         tx.prepare_cached(
             "INSERT INTO subscription_keys (key, developer_id, product, slot) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (developer_id, product, slot) DO UPDATE SET key = excluded.key",
+        )?
+        .execute(params![k.key, k.developer_id, k.product.as_str(), k.slot.as_str()])?;
+    }
+    for k in &b.missing_keys {
+        tx.prepare_cached(
+            "INSERT INTO subscription_keys (key, developer_id, product, slot) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (developer_id, product, slot) DO NOTHING",
         )?
         .execute(params![k.key, k.developer_id, k.product.as_str(), k.slot.as_str()])?;
     }

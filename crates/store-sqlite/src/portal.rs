@@ -1,7 +1,8 @@
 //! The developer portal's tables (migration 0003): accounts, sessions and the virtual phone
-//! setting, plus the per-developer listings and aggregates its pages read.
+//! setting, plus the per-developer listings and aggregates its pages read; and the API
+//! users' Collection Widget settings (migration 0005).
 
-use mkoba_platform::model::{ApiUser, PaymentStatus, Product};
+use mkoba_platform::model::{ApiUser, PaymentStatus, Product, WidgetSettings};
 use mkoba_platform::portal::{
     ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PaymentFilter, PaymentPage,
     PortalJournal, PortalReader, PortalWrite, SandboxLogin, SessionRecord, StatsRow,
@@ -96,6 +97,20 @@ pub(crate) fn write(
                 )?
                 .execute(params![developer_id, on])?;
             }
+            PortalWrite::SetWidgetSettings { api_user, settings } => {
+                tx.prepare_cached(
+                    "INSERT INTO widget_settings (api_user, allowed_origins, callback_url, updated_at_ms)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (api_user) DO UPDATE SET allowed_origins = excluded.allowed_origins,
+                         callback_url = excluded.callback_url, updated_at_ms = excluded.updated_at_ms",
+                )?
+                .execute(params![
+                    api_user.to_string(),
+                    origins_json(settings.allowed_origins.as_deref())?,
+                    settings.callback_url,
+                    settings.updated_at_ms
+                ])?;
+            }
         }
     }
     Ok(())
@@ -141,6 +156,28 @@ impl PortalJournal for SqliteJournal {
             .and_then(|mut s| s.exists([mkoba_platform::SANDBOX_DEVELOPER]))
             .map_err(err)
     }
+}
+
+/// Allowed origins as stored: a JSON array of strings, or NULL.
+fn origins_json(origins: Option<&[String]>) -> rusqlite::Result<Option<String>> {
+    origins
+        .map(|o| {
+            serde_json::to_string(o)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+        })
+        .transpose()
+}
+
+fn widget_settings_row(r: &Row<'_>) -> rusqlite::Result<WidgetSettings> {
+    let origins: Option<String> = r.get(0)?;
+    Ok(WidgetSettings {
+        allowed_origins: match origins {
+            Some(o) => Some(serde_json::from_str(&o).map_err(|_| bad("allowed origins", &o))?),
+            None => None,
+        },
+        callback_url: r.get(1)?,
+        updated_at_ms: r.get(2)?,
+    })
 }
 
 const DEVELOPER_COLUMNS: &str = "developer_id, email, name, approval_mode, created_at_ms";
@@ -431,6 +468,16 @@ impl PortalReader for SqliteReader {
                 Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
             })?;
             rows.collect()
+        })
+    }
+
+    fn widget_settings(&self, api_user: &Uuid) -> Result<Option<WidgetSettings>, StoreError> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT allowed_origins, callback_url, updated_at_ms FROM widget_settings WHERE api_user = ?1",
+            )?
+            .query_row([api_user.to_string()], widget_settings_row)
+            .optional()
         })
     }
 }

@@ -239,6 +239,9 @@ fn product_blurb(p: Product) -> &'static str {
         Product::Disbursement => "Pay customers from your float: transfers, deposits and refunds.",
         Product::Remittance => "Send cross-border transfers and cash transfers.",
         Product::Mpesa => "M-Pesa OpenAPI: C2B, B2C, B2B, reversals, queries, direct debits.",
+        Product::CollectionWidget => {
+            "Take payments on your web page with a script tag: the payer scans a QR code or dials a USSD code."
+        }
     }
 }
 
@@ -259,12 +262,12 @@ pub(crate) async fn overview(
         "<h2>Products and subscriptions</h2><div class=\"cards\">"));
     for product in Product::ALL {
         let mine: Vec<_> = keys.iter().filter(|k| k.product == product).collect();
-        w!(h, "<section class=\"card\" aria-labelledby=\"p-" {product.as_str()} "\"><h3 id=\"p-" {product.as_str()} "\">" {title_case(product.as_str())} "</h3>"
+        w!(h, "<section class=\"card\" aria-labelledby=\"p-" {product.as_str()} "\"><h3 id=\"p-" {product.as_str()} "\">" {product.display_name()} "</h3>"
             "<p>" {product_blurb(product)} "</p>");
         if mine.is_empty() {
             w!(h, "<p class=\"muted\">Not subscribed.</p>"
                 "<form method=\"post\" action=\"/portal/subscriptions/" {product.as_str()} "\">" [csrf]
-                "<button type=\"submit\">Subscribe to " {product.as_str()} "</button></form>");
+                "<button type=\"submit\">Subscribe to " {product.display_name()} "</button></form>");
         } else {
             h.raw("<dl class=\"keys\">");
             for slot in [KeySlot::Primary, KeySlot::Secondary] {

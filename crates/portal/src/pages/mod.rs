@@ -4,9 +4,11 @@ mod account;
 mod apiusers;
 mod docs;
 pub(crate) mod mpesa;
+mod pay;
 mod phone;
 mod reports;
 mod transactions;
+mod widget;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -40,7 +42,13 @@ pub(crate) fn routes() -> Router<PortalState> {
         .route("/reports", get(reports::show))
         .route("/phone", get(phone::show))
         .route("/phone/mode", post(phone::set_mode))
+        .route("/phone/dial", post(pay::dial))
+        .route("/phone/invoice/{id}", get(pay::show))
+        .route("/phone/invoice/{id}/{decision}", post(pay::decide))
         .route("/phone/{id}/{decision}", post(phone::decide))
+        .route("/widget", get(widget::show))
+        .route("/widget/demo", get(widget::demo))
+        .route("/widget/{id}/settings", post(widget::save))
         .route("/docs", get(docs::show))
         .route("/docs/try", post(docs::try_it))
 }
@@ -59,6 +67,9 @@ pub(crate) fn notice(done: Option<&String>) -> crate::html::Html {
         }
         Some("mode-off") => "Virtual phone off: payments settle by the sandbox's rules again.",
         Some("saved") => "Settings saved.",
+        Some("dial-unknown") => {
+            "No pending Collection Widget invoice has that code: dial the code the widget shows (*165*3*…#)."
+        }
         _ => return crate::html::Html::new(),
     };
     let mut h = crate::html::Html::new();

@@ -39,6 +39,11 @@ pub(crate) async fn show(
         "<input type=\"hidden\" name=\"on\" value=\"" {if on { "0" } else { "1" }} "\">"
         "<button type=\"submit\">" {if on { "Turn payer approval off" } else { "Turn payer approval on" }} "</button></form></section>");
 
+    w!(h, "<section class=\"card\" aria-labelledby=\"dial\"><h2 id=\"dial\">Dial</h2>"
+        "<form method=\"post\" action=\"/portal/phone/dial\" class=\"filters\">" [csrf]
+        "<div><label for=\"code\">USSD code <span class=\"hint\">(a Collection Widget shows it, e.g. *165*3*123456789#)</span></label>"
+        "<input id=\"code\" name=\"code\" inputmode=\"tel\" autocomplete=\"off\" data-testid=\"dial-code\"></div>"
+        "<div class=\"actions\"><button type=\"submit\" data-testid=\"dial-call\">Call</button></div></form></section>");
     let selected = q
         .get("msisdn")
         .cloned()

@@ -27,7 +27,7 @@ fn status_class(s: PaymentStatus) -> &'static str {
 
 fn product_class(p: Product) -> &'static str {
     match p {
-        Product::Collection => "c-collection",
+        Product::Collection | Product::CollectionWidget => "c-collection",
         Product::Disbursement => "c-disbursement",
         Product::Remittance => "c-remittance",
         Product::Mpesa => "c-mpesa",

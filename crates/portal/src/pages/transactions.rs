@@ -9,6 +9,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use mkoba_platform::model::{Payment, PaymentKind, PaymentStatus, Product};
 use mkoba_platform::portal::{PaymentFilter, ResendError};
+use mkoba_platform::widget::is_widget_payer;
 use uuid::Uuid;
 
 use crate::html::Html;
@@ -84,7 +85,11 @@ fn input(
 pub(crate) fn payment_rows(h: &mut Html, payments: &[Payment]) {
     h.raw("<div class=\"table-wrap\"><table class=\"tx\"><thead><tr><th scope=\"col\">Created</th><th scope=\"col\">Operation</th><th scope=\"col\">Party</th><th scope=\"col\" class=\"num\">Amount</th><th scope=\"col\">Status</th><th scope=\"col\">Reference id</th></tr></thead><tbody>");
     for p in payments {
-        w!(*h, "<tr><td>" {when(p.created_at_ms)} "</td><td>" {p.product.as_str()} " · " {p.kind.as_str()} "</td><td>" {p.party.id} "</td><td class=\"num\">" {amount(p.amount)} "</td><td>");
+        w!(*h, "<tr><td>" {when(p.created_at_ms)} "</td><td>" {p.product.as_str()} " · " {p.kind.as_str()});
+        if is_widget_payer(&p.party) {
+            h.raw(" <span class=\"badge\" title=\"Collection Widget\">widget</span>");
+        }
+        w!(*h, "</td><td>" {p.party.id} "</td><td class=\"num\">" {amount(p.amount)} "</td><td>");
         status_badge(h, p.status);
         if let (PaymentStatus::Failed, Some(r)) = (p.status, &p.reason) {
             w!(*h, " <span class=\"reason\">" {r} "</span>");
@@ -209,6 +214,9 @@ pub(crate) async fn show(
     let mut h = Html::new();
     w!(h, "<p class=\"crumbs\"><a href=\"/portal/transactions\">Transactions</a> /</p>"
         "<h1>" {p.product.as_str()} " · " {p.kind.as_str()} " " );
+    if is_widget_payer(&p.party) {
+        h.raw("<span class=\"badge\" title=\"A Collection Widget payment\">widget</span> ");
+    }
     status_badge(&mut h, p.status);
     w!(h, "</h1>" [super::notice(q.get("done"))]
         "<dl class=\"facts\"><dt>Reference id</dt><dd class=\"mono\">" {p.reference_id} "</dd>"

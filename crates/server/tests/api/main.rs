@@ -26,3 +26,5 @@ mod provisioning;
 mod request_to_pay;
 mod token;
 mod v2;
+mod widget;
+mod widget_browser;

@@ -193,8 +193,8 @@ async fn nodes_starting_at_once_on_a_fresh_database_all_start_with_the_same_keys
     let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
     assert_eq!(
         keys(&a).len(),
-        6,
-        "a primary and a secondary key per MoMo product"
+        8,
+        "a primary and a secondary key per MoMo product, the Collection Widget's included"
     );
     assert_eq!(keys(&a), keys(&b));
     assert_eq!(keys(&a), keys(&c));

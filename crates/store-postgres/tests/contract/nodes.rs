@@ -264,3 +264,59 @@ fn new_subscription_keys_and_phone_settings_reach_the_other_node() {
     assert_eq!(seen.approval_developers, None);
     assert_eq!(seen.accounts.len(), 2);
 }
+
+#[test]
+fn nodes_restarting_at_once_agree_on_the_keys_of_a_new_product() {
+    use mkoba_platform::Platform;
+    use mkoba_platform::model::{Product, SubscriptionKey};
+    let url = database();
+    // A database from before the Collection Widget: started once, then its widget keys
+    // removed. Node x keeps running through the restart of the others.
+    let mut first = node(&url, "first", LONG);
+    Platform::bootstrap(&mut first).unwrap();
+    drop(first);
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    admin
+        .execute(
+            "DELETE FROM subscription_keys WHERE product = 'collection_widget'",
+            &[],
+        )
+        .unwrap();
+    let mut x = node(&url, "x", LONG);
+
+    let widget_keys = |keys: Vec<SubscriptionKey>| {
+        let mut w: Vec<SubscriptionKey> = keys
+            .into_iter()
+            .filter(|k| k.product == Product::CollectionWidget)
+            .collect();
+        w.sort_by_key(|k| k.slot.as_str());
+        w
+    };
+    let states: Vec<Vec<SubscriptionKey>> = std::thread::scope(|s| {
+        let handles: Vec<_> = ["a", "b", "c"]
+            .into_iter()
+            .map(|id| {
+                let url = &url;
+                s.spawn(move || {
+                    let mut j = node(url, id, LONG);
+                    Platform::bootstrap(&mut j).unwrap().subscription_keys
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let a = widget_keys(states[0].clone());
+    assert_eq!(a.len(), 2, "a primary and a secondary widget key");
+    for state in &states {
+        assert_eq!(state.len(), 2 * Product::ALL.len());
+        assert_eq!(
+            widget_keys(state.clone()),
+            a,
+            "every node has the same keys"
+        );
+    }
+    // The node that kept running takes them in with its next pass.
+    let seen = begin(&mut x).expect("the restarted nodes' commit");
+    assert_eq!(widget_keys(seen.subscription_keys), a);
+    x.end().unwrap();
+}

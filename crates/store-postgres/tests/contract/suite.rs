@@ -16,6 +16,7 @@ use mkoba_ledger::{
 use mkoba_platform::model::{
     AccountOwner, ApiUser, CallbackAttempt, CallbackMethod, KeySlot, OutboxItem, OutboxState,
     Party, PartyIdType, Payment, PaymentKind, PaymentStatus, Product, SubscriptionKey,
+    WidgetSettings,
 };
 use mkoba_platform::mpesa::MpesaApp;
 use mkoba_platform::portal::{
@@ -26,7 +27,7 @@ use mkoba_platform::store::{
     ApiKeyRecord, Batch, CurrencyTotals, Journal, NewAccount, OutboxUpdate, PaymentUpdate, Reader,
     TransferRecord,
 };
-use mkoba_platform::{SANDBOX_DEVELOPER, portal::SANDBOX_EMAIL};
+use mkoba_platform::{Platform, SANDBOX_DEVELOPER, portal::SANDBOX_EMAIL};
 use uuid::Uuid;
 
 /// What [`Store::reopen`] calls: a journal and a reader on the same database.
@@ -539,6 +540,87 @@ pub fn subscription_keys_are_replaced_per_developer_product_and_slot(s: &mut Sto
             (Product::Remittance, "primary", "c".to_owned()),
         ]
     );
+}
+
+pub fn missing_keys_are_written_only_where_a_slot_has_no_key(s: &mut Store) {
+    let key = |product, slot, key: &str| SubscriptionKey {
+        developer_id: 1,
+        product,
+        slot,
+        key: key.into(),
+    };
+    s.commit(Batch {
+        developers: vec![1],
+        missing_keys: vec![key(Product::Collection, KeySlot::Primary, "a")],
+        ..Batch::default()
+    });
+    // A second writer's start-up keys: the slot that has one keeps it, the others are new.
+    s.commit(Batch {
+        missing_keys: vec![
+            key(Product::Collection, KeySlot::Primary, "a2"),
+            key(Product::CollectionWidget, KeySlot::Primary, "w"),
+            key(Product::CollectionWidget, KeySlot::Secondary, "w2"),
+        ],
+        ..Batch::default()
+    });
+    let mut keys: Vec<(Product, &str, String)> = Vec::new();
+    let state = s.journal.load().unwrap();
+    for k in &state.subscription_keys {
+        keys.push((k.product, k.slot.as_str(), k.key.clone()));
+    }
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec![
+            (Product::Collection, "primary", "a".to_owned()),
+            (Product::CollectionWidget, "primary", "w".to_owned()),
+            (Product::CollectionWidget, "secondary", "w2".to_owned()),
+        ]
+    );
+}
+
+pub fn bootstrap_adds_the_keys_the_sandbox_developer_lacks(s: &mut Store) {
+    // A database from before the Collection Widget: the sandbox developer has the keys of
+    // the three API families only.
+    let old: Vec<SubscriptionKey> = Product::APIS
+        .into_iter()
+        .flat_map(|product| {
+            [KeySlot::Primary, KeySlot::Secondary].map(|slot| SubscriptionKey {
+                developer_id: SANDBOX_DEVELOPER,
+                product,
+                slot,
+                key: format!("{}-{}", product.as_str(), slot.as_str()),
+            })
+        })
+        .collect();
+    s.commit(Batch {
+        developers: vec![SANDBOX_DEVELOPER],
+        subscription_keys: old.clone(),
+        token_secret: Some(vec![9; 32]),
+        ..Batch::default()
+    });
+    let state = Platform::bootstrap(s.journal.as_mut()).unwrap();
+    let mut keys = state.subscription_keys.clone();
+    keys.sort_by_key(|k| (k.product, k.slot.as_str()));
+    assert_eq!(keys.len(), 2 * Product::ALL.len());
+    for k in &old {
+        assert!(keys.contains(k), "{k:?} kept");
+    }
+    let widget: Vec<&SubscriptionKey> = keys
+        .iter()
+        .filter(|k| k.product == Product::CollectionWidget)
+        .collect();
+    assert_eq!(widget.len(), 2);
+    assert!(widget.iter().all(|k| k.developer_id == SANDBOX_DEVELOPER));
+    assert_ne!(widget[0].key, widget[1].key);
+    assert_eq!(state.token_secret, Some(vec![9; 32]));
+    assert_eq!(s.journal.max_developer_id().unwrap(), SANDBOX_DEVELOPER);
+    // Starting again changes nothing.
+    s.reopen();
+    let again = Platform::bootstrap(s.journal.as_mut()).unwrap();
+    let mut keys_again = again.subscription_keys;
+    keys_again.sort_by_key(|k| (k.product, k.slot.as_str()));
+    assert_eq!(keys_again, keys);
 }
 
 pub fn the_token_secret_is_replaced(s: &mut Store) {
@@ -1340,6 +1422,90 @@ pub fn approval_mode_is_set_per_developer(s: &mut Store) {
     assert_eq!(s.journal.approval_developers().unwrap(), vec![2]);
     assert!(s.reader.developer(2).unwrap().unwrap().approval_mode);
     assert!(!s.reader.developer(1).unwrap().unwrap().approval_mode);
+}
+
+pub fn widget_settings_are_set_per_api_user_replaced_and_survive_reopening(s: &mut Store) {
+    let user = api_user(1, 1);
+    let other = api_user(1, 2);
+    let mut batch = with_user(&user);
+    batch.developers.push(1);
+    batch.api_users.push(other.clone());
+    s.commit(batch);
+    assert_eq!(s.reader.widget_settings(&user.id).unwrap(), None);
+    assert_eq!(s.reader.widget_settings(&Uuid::new_v4()).unwrap(), None);
+
+    let set = |api_user: &ApiUser, settings: &WidgetSettings| PortalWrite::SetWidgetSettings {
+        api_user: api_user.id,
+        settings: settings.clone(),
+    };
+    let first = WidgetSettings {
+        allowed_origins: Some(vec![
+            "https://shop.example".into(),
+            "http://localhost:8080".into(),
+        ]),
+        callback_url: Some("https://shop.example/momo?a=1&b=\"x\"".into()),
+        updated_at_ms: 10,
+    };
+    s.commit(Batch {
+        portal: vec![set(&user, &first)],
+        ..Batch::default()
+    });
+    assert_eq!(
+        s.reader.widget_settings(&user.id).unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(s.reader.widget_settings(&other.id).unwrap(), None);
+
+    // Replaced whole: no list and no URL are stored as such, and an empty list is a list.
+    let cleared = WidgetSettings {
+        allowed_origins: None,
+        callback_url: None,
+        updated_at_ms: 20,
+    };
+    let empty = WidgetSettings {
+        allowed_origins: Some(Vec::new()),
+        callback_url: None,
+        updated_at_ms: 21,
+    };
+    s.commit(Batch {
+        portal: vec![set(&user, &cleared), set(&other, &first)],
+        ..Batch::default()
+    });
+    assert_eq!(
+        s.reader.widget_settings(&user.id).unwrap(),
+        Some(cleared.clone())
+    );
+    assert_eq!(
+        s.reader.widget_settings(&other.id).unwrap(),
+        Some(first.clone())
+    );
+    // Written twice in one batch: the last one stands.
+    let last = WidgetSettings {
+        allowed_origins: Some(vec!["https://b.example".into()]),
+        callback_url: Some("https://b.example/cb".into()),
+        updated_at_ms: 30,
+    };
+    s.commit(Batch {
+        portal: vec![set(&user, &empty), set(&other, &empty), set(&other, &last)],
+        ..Batch::default()
+    });
+    assert_eq!(
+        s.reader.widget_settings(&user.id).unwrap(),
+        Some(empty.clone())
+    );
+
+    s.reopen();
+    assert_eq!(s.reader.widget_settings(&user.id).unwrap(), Some(empty));
+    assert_eq!(s.reader.widget_settings(&other.id).unwrap(), Some(last));
+
+    // Settings of an API user that does not exist are refused with the whole batch.
+    let orphan = Batch {
+        developers: vec![2],
+        portal: vec![set(&api_user(1, 3), &first)],
+        ..Batch::default()
+    };
+    assert!(s.journal.commit(&orphan).is_err());
+    assert_eq!(s.journal.max_developer_id().unwrap(), 1);
 }
 
 /// Developer 1 with two API users and a spread of payments; developer 2 with one.

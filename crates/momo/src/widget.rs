@@ -1,0 +1,745 @@
+//! The Collection Widget, MTN's fourth MoMo product: a script a merchant drops into any
+//! page (`/v0.1.0/mobile-money-widget-mtn.js`, MTN's sandbox path) that turns a
+//! `<div class="mobile-money-qr-payment" data-api-user-id data-amount data-currency
+//! data-external-id>` into a MoMo pay button, and the endpoints it calls.
+//!
+//! Each widget payment is a Collection v2 invoice of the API user (kind `Invoice`, product
+//! `Collection`): the partner reads it with its own token through
+//! `/collection/v2_0/invoice/{id}` and gets its callback, and the money lands in the
+//! partner's collection account on the same ledger. Its payer is whoever scans the QR code
+//! or dials the USSD code, unknown when the invoice is made, so the invoice gets a payer of
+//! its own ([`mkoba_platform::widget::widget_payer`]) and, in the sandbox, its amount
+//! decides as MTN's widget does (1–19 waits for the payer, 20–79 fails, anything else
+//! succeeds).
+//!
+//! The page-side endpoints (`/widget/v1_0/…`) take only what a page can show — the API
+//! user id, amount, currency and external id — so they are guarded instead by the API
+//! user's allowed origins (the sandbox allows any page until a list is set; production-like
+//! environments need one), by rate limits per API user and per client address, and by the
+//! invoice id itself (a random UUID) for reads. Answers carry CORS headers for the calling
+//! origin, so a refusal is readable by the script. The partner manages the origins and the
+//! callback URL with its Collection Widget subscription key
+//! (`/collection_widget/v1_0/apiuser/{id}/widget`) or in the portal.
+//!
+//! The script learns the outcome by long-polling (`?wait=25&known=PENDING`): the request
+//! waits on the platform's watch of the payment, never on a loop, and the number of waiting
+//! requests is bounded; past the bound the answer is an immediate 503.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use mkoba_api_types::momo::ErrorReason;
+use mkoba_platform::CancelError;
+use mkoba_platform::model::{
+    ApiUser, NewPayment, Payment, PaymentKind, PaymentStatus, Product, SubscriptionKey,
+};
+use mkoba_platform::widget::{
+    WIDGET_LINK_PURPOSE, check_origins, is_widget_payer, payment_reference, widget_payer,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+use crate::MomoState;
+use crate::error::{MomoError, json as json_response};
+use crate::validate;
+
+/// The script, written for Mkoba (no dependencies, no build step).
+pub const SCRIPT: &str = include_str!("../assets/mobile-money-widget-mtn.js");
+/// Where MTN's sandbox serves the script, and so does Mkoba.
+pub const SCRIPT_PATH: &str = "/v0.1.0/mobile-money-widget-mtn.js";
+
+/// A token-bucket rate: `per_minute` on average, `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+/// The widget's limits.
+#[derive(Debug, Clone)]
+pub struct WidgetConfig {
+    /// How long a widget invoice can be paid (its `expiryDateTime`).
+    pub invoice_validity: Duration,
+    /// Invoices one API user's pages may create.
+    pub per_api_user: RateLimit,
+    /// Widget requests from one client address.
+    pub per_client: RateLimit,
+    /// Long-polls waiting at once, over all clients.
+    pub max_waiters: usize,
+    /// The longest a long-poll waits.
+    pub max_wait: Duration,
+}
+
+impl Default for WidgetConfig {
+    fn default() -> WidgetConfig {
+        WidgetConfig {
+            invoice_validity: Duration::from_secs(15 * 60),
+            per_api_user: RateLimit {
+                per_minute: 120,
+                burst: 30,
+            },
+            per_client: RateLimit {
+                per_minute: 600,
+                burst: 120,
+            },
+            max_waiters: 1024,
+            max_wait: Duration::from_secs(25),
+        }
+    }
+}
+
+/// The most keys a rate limiter remembers; past it, idle buckets are forgotten first.
+const MAX_BUCKETS: usize = 10_000;
+
+/// Token buckets by key, bounded.
+#[derive(Debug)]
+struct Buckets<K> {
+    limit: RateLimit,
+    map: Mutex<HashMap<K, (f64, Instant)>>,
+}
+
+impl<K: Eq + Hash + Clone> Buckets<K> {
+    fn new(limit: RateLimit) -> Buckets<K> {
+        Buckets {
+            limit,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes a token for `key`, or says how long until one is there.
+    fn take(&self, key: &K) -> Result<(), Duration> {
+        let rate = f64::from(self.limit.per_minute.max(1)) / 60.0;
+        let burst = f64::from(self.limit.burst.max(1));
+        let now = Instant::now();
+        let mut map = self.map.lock().expect("rate limiter lock");
+        if map.len() >= MAX_BUCKETS && !map.contains_key(key) {
+            // Forget the buckets that have filled up again (idle keys); if every one is
+            // busy, start over rather than grow.
+            map.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() * rate < burst
+            });
+            if map.len() >= MAX_BUCKETS {
+                map.clear();
+            }
+        }
+        let (tokens, at) = map.entry(key.clone()).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - *tokens) / rate))
+        }
+    }
+}
+
+/// The widget's shared state: limiters and the bound on waiting long-polls.
+#[derive(Debug)]
+pub struct Widget {
+    config: WidgetConfig,
+    per_api_user: Buckets<Uuid>,
+    per_client: Buckets<IpAddr>,
+    waiters: Arc<Semaphore>,
+}
+
+impl Widget {
+    pub fn new(config: WidgetConfig) -> Widget {
+        Widget {
+            per_api_user: Buckets::new(config.per_api_user),
+            per_client: Buckets::new(config.per_client),
+            waiters: Arc::new(Semaphore::new(config.max_waiters)),
+            config,
+        }
+    }
+}
+
+/// Every refusal of the widget's endpoints, answered in MTN's envelope.
+#[derive(Debug)]
+enum Refused {
+    /// Bad input, or a fault inside (the dialect's own errors).
+    Momo(MomoError),
+    NotFound,
+    /// The page's origin may not take payments for the API user.
+    Origin(String),
+    /// Over a rate limit; try again after this long.
+    TooMany(Duration),
+    /// Too many long-polls waiting.
+    Busy,
+    NotCancellable,
+}
+
+impl From<MomoError> for Refused {
+    fn from(e: MomoError) -> Refused {
+        Refused::Momo(e)
+    }
+}
+
+fn envelope(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    json_response(
+        status,
+        &ErrorReason {
+            code: code.to_owned(),
+            message: message.into(),
+        },
+    )
+}
+
+fn retry_after(mut r: Response, after: Duration) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&after.as_secs().max(1).to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::Momo(e) => e.into_response(),
+            Refused::NotFound => envelope(
+                StatusCode::NOT_FOUND,
+                "RESOURCE_NOT_FOUND",
+                "Requested resource was not found.",
+            ),
+            Refused::Origin(message) => envelope(StatusCode::FORBIDDEN, "NOT_ALLOWED", message),
+            Refused::TooMany(after) => retry_after(
+                envelope(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "TOO_MANY_REQUESTS",
+                    "Too many widget requests; try again shortly.",
+                ),
+                after,
+            ),
+            Refused::Busy => retry_after(
+                envelope(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SERVICE_UNAVAILABLE",
+                    "Service temporary unavailable, try again later.",
+                ),
+                Duration::from_secs(1),
+            ),
+            Refused::NotCancellable => envelope(
+                StatusCode::CONFLICT,
+                "NOT_ALLOWED",
+                "Only a pending invoice can be cancelled.",
+            ),
+        }
+    }
+}
+
+/// The page-side routes (no subscription key) and the script.
+pub fn public_routes(state: &MomoState) -> Router<MomoState> {
+    Router::new()
+        .route("/widget/v1_0/invoice", post(create).options(preflight))
+        .route(
+            "/widget/v1_0/invoice/{id}",
+            get(read).delete(cancel).options(preflight),
+        )
+        .route(
+            "/widget/v1_0/invoice/{id}/qr.svg",
+            get(qr).options(preflight),
+        )
+        .route_layer(middleware::from_fn_with_state(state.clone(), cors))
+        .route(SCRIPT_PATH, get(script))
+}
+
+/// The partner's routes, under `/collection_widget` behind its subscription key.
+pub fn partner_routes() -> Router<MomoState> {
+    Router::new().route(
+        "/v1_0/apiuser/{id}/widget",
+        get(read_settings).put(save_settings),
+    )
+}
+
+/// A browser's preflight (answered by [`cors`]).
+async fn preflight() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        SCRIPT,
+    )
+        .into_response()
+}
+
+/// CORS for the calling page (the origin is checked by each handler against the API
+/// user's list; the headers only let the script read the answer, refusals included), the
+/// preflight, and the per-client rate limit.
+async fn cors(State(state): State<MomoState>, req: Request, next: Next) -> Response {
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let client = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    let mut response = if req.method() == Method::OPTIONS {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        let h = r.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, DELETE"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("content-type"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        r
+    } else {
+        match state.widget.per_client.take(&client) {
+            Ok(()) => next.run(req).await,
+            Err(retry) => Refused::TooMany(retry).into_response(),
+        }
+    };
+    let h = response.headers_mut();
+    match origin {
+        Some(o) => {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
+        }
+        None => {
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
+        }
+    }
+    h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    response
+}
+
+/// Whether a page of `origin` may take widget payments for `user`: an allowed-origins list
+/// must name it; without a list the sandbox allows any page and the markets none.
+fn origin_allowed(state: &MomoState, user: &ApiUser, origin: Option<&str>) -> Result<(), Refused> {
+    let settings = state
+        .platform
+        .widget_settings(&user.id)
+        .map_err(|_| MomoError::Internal)?;
+    let shown = origin.unwrap_or("(none)");
+    match settings.and_then(|s| s.allowed_origins) {
+        None if user.target_environment == "sandbox" => Ok(()),
+        None => Err(Refused::Origin(format!(
+            "No allowed origins are set for this API user; outside the sandbox the widget takes payments only from the origins listed in the portal (origin {shown})."
+        ))),
+        Some(list) => {
+            let listed = origin.is_some_and(|o| {
+                list.iter().any(|a| {
+                    a == "*"
+                        || a.trim_end_matches('/')
+                            .eq_ignore_ascii_case(o.trim_end_matches('/'))
+                })
+            });
+            if listed {
+                Ok(())
+            } else {
+                Err(Refused::Origin(format!(
+                    "The origin {shown} is not allowed to take widget payments for this API user; add it to the API user's allowed origins in the portal."
+                )))
+            }
+        }
+    }
+}
+
+fn origin_of(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
+}
+
+/// `http://host` of the request, for the payer link in the QR code.
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+        .unwrap_or("127.0.0.1");
+    format!("http://{host}")
+}
+
+fn iso(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+            ))
+            .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// The invoice as the widget shows it and its events carry it (reference: the invoice
+/// fields of the events' `detail`), with where the payer goes: the QR code, its link and
+/// the USSD code.
+fn invoice_json(state: &MomoState, p: &Payment, headers: &HeaderMap) -> Value {
+    let id = p.reference_id;
+    let token = state
+        .platform
+        .sign_claims(WIDGET_LINK_PURPOSE, &json!({ "invoice": id.to_string() }));
+    let reference = payment_reference(&id);
+    json!({
+        "invoiceId": id.to_string(),
+        "externalId": p.external_id,
+        "referenceId": id.to_string(),
+        "paymentReference": reference,
+        "payee": {"partyIdType": "PARTY_CODE", "partyId": p.api_user.to_string()},
+        "payeeFirstName": "Sand",
+        "payeeLastName": "Box",
+        "amount": p.amount.to_decimal_string(),
+        "currency": p.currency().to_string(),
+        "status": p.status.as_str(),
+        "expiryDateTime": p.expires_at_ms.map(iso),
+        "qrCodeUrl": format!("/widget/v1_0/invoice/{id}/qr.svg"),
+        "qrLink": format!("{}/portal/phone/invoice/{id}?t={token}", base_url(headers)),
+        "ussdCode": ussd_code(&reference),
+    })
+}
+
+/// The USSD code a payer dials for an invoice (`*165*3*<paymentReference>#`, MoMo's
+/// pay-bill menu), also accepted by the virtual phone's dial pad.
+pub fn ussd_code(payment_reference: &str) -> String {
+    format!("*165*3*{payment_reference}#")
+}
+
+/// A widget invoice by id, or the 404.
+fn widget_invoice(state: &MomoState, id: &str) -> Result<Payment, Refused> {
+    let id = Uuid::parse_str(id).map_err(|_| Refused::NotFound)?;
+    match state.platform.payment(&id) {
+        Ok(Some(p)) if p.kind == PaymentKind::Invoice && is_widget_payer(&p.party) => Ok(p),
+        Ok(_) => Err(Refused::NotFound),
+        Err(_) => Err(MomoError::Internal.into()),
+    }
+}
+
+/// An API user by id, or the 404.
+fn api_user(state: &MomoState, id: &Uuid) -> Result<ApiUser, Refused> {
+    match state.platform.api_user(id) {
+        Ok(Some(u)) => Ok(u),
+        Ok(None) => Err(Refused::NotFound),
+        Err(_) => Err(MomoError::Internal.into()),
+    }
+}
+
+/// The invoice's API user, and the page's right to it.
+fn owner(state: &MomoState, p: &Payment, headers: &HeaderMap) -> Result<ApiUser, Refused> {
+    let user = api_user(state, &p.api_user)?;
+    origin_allowed(state, &user, origin_of(headers))?;
+    Ok(user)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateBody {
+    api_user_id: Option<Value>,
+    amount: Option<Value>,
+    currency: Option<Value>,
+    external_id: Option<Value>,
+}
+
+/// A string member (numbers accepted, as a page's script may send them).
+fn text(v: Option<&Value>, name: &str) -> Result<String, Refused> {
+    match v {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        _ => Err(MomoError::bad(format!("{name} is required")).into()),
+    }
+}
+
+/// `POST /widget/v1_0/invoice`: `{"apiUserId","amount","currency","externalId"}` from the
+/// element's attributes; 201 with the invoice.
+async fn create(
+    State(state): State<MomoState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Refused> {
+    let b: CreateBody = serde_json::from_value(validate::json_body(&body)?)
+        .map_err(|e| MomoError::bad(format!("the body is not a widget invoice: {e}")))?;
+    let user_id = text(b.api_user_id.as_ref(), "apiUserId")?;
+    let user_id = Uuid::parse_str(&user_id)
+        .ok()
+        .filter(|u| u.get_version_num() == 4)
+        .ok_or_else(|| MomoError::bad(format!("apiUserId must be a UUID v4, got {user_id:?}")))?;
+    let user = api_user(&state, &user_id)?;
+    origin_allowed(&state, &user, origin_of(&headers))?;
+    let currency = validate::currency(&text(b.currency.as_ref(), "currency")?)?;
+    validate::check_currency(
+        currency,
+        crate::environment_currency(&user.target_environment),
+    )?;
+    let amount = validate::amount(&text(b.amount.as_ref(), "amount")?, currency)?;
+    let external_id = text(b.external_id.as_ref(), "externalId")?;
+    if external_id.chars().count() > 64 || external_id.chars().any(char::is_control) {
+        return Err(MomoError::bad(
+            "externalId must be 1 to 64 characters without control characters",
+        )
+        .into());
+    }
+    state
+        .widget
+        .per_api_user
+        .take(&user.id)
+        .map_err(Refused::TooMany)?;
+    let settings = state
+        .platform
+        .widget_settings(&user.id)
+        .map_err(|_| MomoError::Internal)?;
+    let id = Uuid::new_v4();
+    let validity = state.widget.config.invoice_validity.as_millis() as i64;
+    let details = json!({
+        "widget": true,
+        "origin": origin_of(&headers),
+        "description": "Collection Widget",
+    });
+    let new = NewPayment {
+        reference_id: id,
+        kind: PaymentKind::Invoice,
+        product: Product::Collection,
+        api_user: user.id,
+        environment: user.target_environment.clone(),
+        amount,
+        external_id: Some(external_id),
+        party: widget_payer(&id),
+        payer_message: None,
+        payee_note: None,
+        callback_url: settings.and_then(|s| s.callback_url),
+        callback_method: None,
+        refund_of: None,
+        details: Some(details.to_string()),
+        expires_at_ms: Some(mkoba_platform::now_ms() + validity),
+        short_code: None,
+    };
+    // A fresh v4 id does not collide: every refusal here is a fault.
+    if let Err(e) = state.platform.create_payment(new).await {
+        tracing::error!(error = ?e, "creating a widget invoice failed");
+        return Err(MomoError::Internal.into());
+    }
+    let p = match state.platform.payment(&id) {
+        Ok(Some(p)) => p,
+        _ => return Err(MomoError::Internal.into()),
+    };
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(invoice_json(&state, &p, &headers)),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct WaitQuery {
+    wait: Option<u64>,
+    known: Option<String>,
+}
+
+/// `GET /widget/v1_0/invoice/{id}`, with `?wait=N&known=STATUS` a long-poll: the answer
+/// comes when the status is no longer `known`, or after at most `N` seconds (25 at most).
+async fn read(
+    State(state): State<MomoState>,
+    Path(id): Path<String>,
+    Query(q): Query<WaitQuery>,
+    headers: HeaderMap,
+) -> Result<Response, Refused> {
+    let p = widget_invoice(&state, &id)?;
+    owner(&state, &p, &headers)?;
+    let waits = q.wait.unwrap_or(0) > 0
+        && q.known.as_deref() == Some(p.status.as_str())
+        && p.status == PaymentStatus::Pending;
+    let p = if waits {
+        let permit = state
+            .widget
+            .waiters
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Refused::Busy)?;
+        let wait = Duration::from_secs(q.wait.unwrap_or(0)).min(state.widget.config.max_wait);
+        let watch = state.platform.watch(p.reference_id);
+        let p = match state
+            .platform
+            .wait_final(&p.reference_id, watch, wait)
+            .await
+        {
+            Ok(Some(p)) => p,
+            Ok(None) => return Err(Refused::NotFound),
+            Err(_) => return Err(MomoError::Internal.into()),
+        };
+        drop(permit);
+        p
+    } else {
+        p
+    };
+    Ok(axum::Json(invoice_json(&state, &p, &headers)).into_response())
+}
+
+/// `DELETE /widget/v1_0/invoice/{id}`: the payer's page cancels a pending invoice.
+async fn cancel(
+    State(state): State<MomoState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Refused> {
+    let p = widget_invoice(&state, &id)?;
+    owner(&state, &p, &headers)?;
+    match state
+        .platform
+        .cancel(p.reference_id, p.api_user, PaymentKind::Invoice)
+        .await
+    {
+        Ok(()) => {}
+        Err(CancelError::NotFound) => return Err(Refused::NotFound),
+        Err(CancelError::NotCancellable) => return Err(Refused::NotCancellable),
+        Err(CancelError::Internal) => return Err(MomoError::Internal.into()),
+    }
+    let p = widget_invoice(&state, &id)?;
+    Ok(axum::Json(invoice_json(&state, &p, &headers)).into_response())
+}
+
+/// `GET /widget/v1_0/invoice/{id}/qr.svg`: the QR code of the payer link, drawn here.
+async fn qr(
+    State(state): State<MomoState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Refused> {
+    let p = widget_invoice(&state, &id)?;
+    let json = invoice_json(&state, &p, &headers);
+    let svg = qr_svg(json["qrLink"].as_str().unwrap_or_default()).ok_or(MomoError::Internal)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "private, max-age=300"),
+        ],
+        svg,
+    )
+        .into_response())
+}
+
+/// A QR code of `text` as SVG: one path of dark modules, a four-module quiet zone.
+pub fn qr_svg(text: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+    let width = code.width();
+    let colors = code.to_colors();
+    let size = width + 8;
+    let mut path = String::with_capacity(width * width * 6);
+    for (i, c) in colors.iter().enumerate() {
+        if *c == qrcode::Color::Dark {
+            let (x, y) = (i % width + 4, i / width + 4);
+            path.push_str(&format!("M{x} {y}h1v1h-1z"));
+        }
+    }
+    Some(format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {size} {size}\" shape-rendering=\"crispEdges\" role=\"img\" aria-label=\"QR code\"><rect width=\"{size}\" height=\"{size}\" fill=\"#fff\"/><path fill=\"#000\" d=\"{path}\"/></svg>"
+    ))
+}
+
+/// The API user the partner names, if it is the key's developer's.
+fn partners_user(
+    state: &MomoState,
+    subscription: &SubscriptionKey,
+    id: &str,
+) -> Result<ApiUser, MomoError> {
+    let id = Uuid::parse_str(id).map_err(|_| MomoError::bad("the API user id must be a UUID"))?;
+    match state.platform.api_user(&id) {
+        Ok(Some(u)) if u.developer_id == subscription.developer_id => Ok(u),
+        Ok(_) => Err(MomoError::Platform(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_NOT_FOUND",
+        )),
+        Err(_) => Err(MomoError::Internal),
+    }
+}
+
+fn settings_json(allowed: Option<Vec<String>>, callback: Option<String>) -> Value {
+    json!({ "allowedOrigins": allowed, "callbackUrl": callback })
+}
+
+/// `GET /collection_widget/v1_0/apiuser/{id}/widget`.
+async fn read_settings(
+    State(state): State<MomoState>,
+    Extension(subscription): Extension<SubscriptionKey>,
+    Path(id): Path<String>,
+) -> Result<Response, MomoError> {
+    let user = partners_user(&state, &subscription, &id)?;
+    let s = state
+        .platform
+        .widget_settings(&user.id)
+        .map_err(|_| MomoError::Internal)?;
+    let (allowed, callback) = s.map_or((None, None), |s| (s.allowed_origins, s.callback_url));
+    Ok(axum::Json(settings_json(allowed, callback)).into_response())
+}
+
+/// `PUT /collection_widget/v1_0/apiuser/{id}/widget` with `{"allowedOrigins":[…]|null,
+/// "callbackUrl":"…"|null}`.
+async fn save_settings(
+    State(state): State<MomoState>,
+    Extension(subscription): Extension<SubscriptionKey>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, MomoError> {
+    let user = partners_user(&state, &subscription, &id)?;
+    let body = validate::json_body(&body)?;
+    let allowed = match body.get("allowedOrigins") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => {
+            let items: Vec<String> = items
+                .iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect::<Option<_>>()
+                .ok_or_else(|| MomoError::bad("allowedOrigins must be a list of strings"))?;
+            Some(check_origins(&items).map_err(MomoError::bad)?)
+        }
+        Some(_) => return Err(MomoError::bad("allowedOrigins must be a list or null")),
+    };
+    let callback = match validate::string_field(&body, "callbackUrl")? {
+        Some(url) if !url.trim().is_empty() => Some(validate::callback_url_of(url.trim(), &user)?),
+        _ => None,
+    };
+    state
+        .platform
+        .set_widget_settings(user.id, allowed.clone(), callback.clone())
+        .await
+        .map_err(|_| MomoError::Internal)?;
+    Ok(axum::Json(settings_json(allowed, callback)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_allow_the_burst_then_refuse_with_a_retry_time() {
+        let b = Buckets::new(RateLimit {
+            per_minute: 60,
+            burst: 3,
+        });
+        for _ in 0..3 {
+            assert!(b.take(&1).is_ok());
+        }
+        let retry = b.take(&1).unwrap_err();
+        assert!(retry <= Duration::from_secs(1), "{retry:?}");
+        assert!(b.take(&2).is_ok(), "keys are separate");
+    }
+
+    #[test]
+    fn the_qr_code_is_an_svg_path_of_dark_modules() {
+        let svg = qr_svg("http://127.0.0.1:8080/portal/phone/invoice/x?t=y").unwrap();
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        assert!(svg.matches('M').count() > 100);
+    }
+}

@@ -1,0 +1,149 @@
+//! The Collection Widget's rules that more than one crate needs: who pays a widget invoice,
+//! its payment reference and payer link, and which origins and callback URLs an API user
+//! may set (the MoMo dialect's widget endpoints and the portal both apply them).
+
+use uuid::Uuid;
+
+use crate::model::{Party, PartyIdType};
+
+/// An invoice's payment reference: nine digits derived from its id, what a payer keys in
+/// (the USSD code of a Collection Widget invoice carries it).
+pub fn payment_reference(id: &Uuid) -> String {
+    let n = u128::from_be_bytes(*id.as_bytes()) % 900_000_000 + 100_000_000;
+    n.to_string()
+}
+
+/// What the platform-signed token of a widget invoice's payer link (its QR code) is for.
+pub const WIDGET_LINK_PURPOSE: &str = "collection widget payer link";
+
+/// The party-code prefix of a Collection Widget payer (see [`widget_payer`]).
+const WIDGET_PAYER: &str = "WIDGET";
+
+/// The payer of a Collection Widget invoice: whoever scans the QR code or dials the USSD
+/// code, unknown when the invoice is made. Each invoice gets a payer of its own (a party
+/// code derived from its id), so widget payments never drain one shared sandbox wallet.
+pub fn widget_payer(invoice: &Uuid) -> Party {
+    Party {
+        id_type: PartyIdType::PartyCode,
+        id: format!("{WIDGET_PAYER}{}", &invoice.simple().to_string()[..20]),
+    }
+}
+
+/// Whether a party is a Collection Widget payer.
+pub fn is_widget_payer(party: &Party) -> bool {
+    party.id_type == PartyIdType::PartyCode && party.id.starts_with(WIDGET_PAYER)
+}
+
+/// The host part of a URL or of a bare host (`clinic.com`, `https://x.io/cb`, `h:8080`).
+pub fn host_of(text: &str) -> Option<String> {
+    let text = text.trim();
+    let rest = match text.split_once("://") {
+        Some((scheme, rest)) => {
+            if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+                return None;
+            }
+            rest
+        }
+        None => text,
+    };
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split_once(']')?.0
+    } else {
+        authority.split(':').next()?
+    };
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return None;
+    }
+    Some(host.to_ascii_lowercase())
+}
+
+/// Checks a list of allowed origins: `scheme://host[:port]` (http or https), without a
+/// path, at most 20, duplicates dropped; `*` allows any page.
+pub fn check_origins(origins: &[String]) -> Result<Vec<String>, String> {
+    if origins.len() > 20 {
+        return Err("at most 20 allowed origins".to_owned());
+    }
+    let mut out: Vec<String> = Vec::new();
+    for o in origins {
+        let o = o.trim().trim_end_matches('/');
+        if o.is_empty() {
+            continue;
+        }
+        let rest = o
+            .strip_prefix("https://")
+            .or_else(|| o.strip_prefix("http://"));
+        let ok = o == "*"
+            || rest.is_some_and(|r| {
+                !r.is_empty()
+                    && r.len() <= 200
+                    && r.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+            });
+        if !ok {
+            return Err(format!(
+                "{o:?} is not an origin: give scheme://host[:port] (http or https, no path), or * for any page"
+            ));
+        }
+        if !out.iter().any(|x| x.eq_ignore_ascii_case(o)) {
+            out.push(o.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// A widget callback URL: absolute http(s), on the API user's callback host (the rule of
+/// `X-Callback-Url`).
+pub fn check_callback_url(url: &str, provider_callback_host: &str) -> Result<String, String> {
+    let url = url.trim();
+    let host = url
+        .split_once("://")
+        .filter(|(s, _)| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https"))
+        .and_then(|_| host_of(url))
+        .ok_or_else(|| format!("the callback URL must be an absolute http(s) URL, got {url:?}"))?;
+    match host_of(provider_callback_host) {
+        Some(allowed) if allowed == host => Ok(url.to_owned()),
+        _ => Err(format!(
+            "the callback URL's host must be the API user's callback host {provider_callback_host}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_scheme_host_and_port() {
+        let ok = check_origins(&[
+            "https://shop.example/".into(),
+            "http://127.0.0.1:8080".into(),
+        ])
+        .unwrap();
+        assert_eq!(ok, ["https://shop.example", "http://127.0.0.1:8080"]);
+        for bad in [
+            "shop.example",
+            "https://shop.example/pay",
+            "ftp://x",
+            "javascript:alert(1)",
+        ] {
+            assert!(check_origins(&[bad.into()]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn callback_urls_stay_on_the_callback_host() {
+        assert!(check_callback_url("http://clinic.com:9000/cb", "clinic.com").is_ok());
+        assert!(check_callback_url("http://evil.com/cb", "clinic.com").is_err());
+        assert!(check_callback_url("clinic.com/cb", "clinic.com").is_err());
+    }
+
+    #[test]
+    fn each_invoice_has_a_payer_of_its_own() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        assert_ne!(widget_payer(&a), widget_payer(&b));
+        assert!(is_widget_payer(&widget_payer(&a)));
+        assert_eq!(payment_reference(&a).len(), 9);
+    }
+}

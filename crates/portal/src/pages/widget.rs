@@ -1,0 +1,208 @@
+//! The Collection Widget in the portal: what it is, the snippet to paste into a page
+//! (pre-filled with the developer's API user), each API user's allowed origins and widget
+//! callback URL, and a live demo (`/demo.html` redirects here) that logs the widget's
+//! events as they come.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use mkoba_platform::model::ApiUser;
+use mkoba_platform::widget::{check_callback_url, check_origins};
+use uuid::Uuid;
+
+use crate::html::Html;
+use crate::pages::apiusers::not_found_page;
+use crate::{
+    Form, PortalState, Session, csrf_field, document, internal_error, query_params, see_other, w,
+};
+
+/// Where the script is served (MTN's sandbox path).
+const SCRIPT: &str = "/v0.1.0/mobile-money-widget-mtn.js";
+
+/// The snippet a merchant pastes, for `user`.
+fn snippet(base: &str, user: &ApiUser) -> String {
+    let currency = if user.target_environment == "sandbox" {
+        "EUR"
+    } else {
+        "…"
+    };
+    format!(
+        "<script src=\"{base}{SCRIPT}\"></script>\n<div class=\"mobile-money-qr-payment\"\n     data-api-user-id=\"{}\"\n     data-amount=\"100\"\n     data-currency=\"{currency}\"\n     data-external-id=\"order-1001\"></div>",
+        user.id
+    )
+}
+
+/// `http://host` as the browser reached the portal.
+fn base(headers: &axum::http::HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+        .unwrap_or("127.0.0.1:8080");
+    format!("http://{host}")
+}
+
+fn page(
+    state: &PortalState,
+    session: &Session,
+    headers: &axum::http::HeaderMap,
+    error: Option<(Uuid, &str)>,
+    done: Option<&String>,
+) -> Response {
+    let Ok(users) = state.platform.api_users_of(session.developer.id) else {
+        return internal_error();
+    };
+    let csrf = csrf_field(session);
+    let base = base(headers);
+    let mut h = Html::new();
+    w!(h, "<h1>Collection Widget</h1>" [super::notice(done)]
+        "<p class=\"lead\">MTN's fourth MoMo product: a MoMo pay button for any web page. The payer scans a QR code or dials a USSD code; "
+        "each payment is a Collection v2 invoice of your API user (read it with <code>GET /collection/v2_0/invoice/{invoiceId}</code>, get its callback), "
+        "and the element tells the page what happened through DOM events: <code>mobile-money-qr-payment-created</code>, <code>-canceled</code>, <code>-successful</code>, <code>-failed</code>. "
+        "<a href=\"/portal/widget/demo\">Try the demo</a>.</p>"
+        "<section class=\"card\" aria-labelledby=\"sandbox\"><h2 id=\"sandbox\">Sandbox amounts</h2><ul>"
+        "<li>1–19: waits for the payer: approve or reject through the QR code's link or the <a href=\"/portal/phone\">virtual phone's</a> dial pad.</li>"
+        "<li>20–79: fails.</li><li>Anything else: succeeds (after the settle delay).</li></ul></section>");
+    if users.is_empty() {
+        h.raw("<p class=\"muted\">Create an <a href=\"/portal/apiusers\">API user</a> first: the widget takes payments for one.</p>");
+        return document("Collection Widget", Some(session), "widget", h).into_response();
+    }
+    w!(h, "<section class=\"card\" aria-labelledby=\"snippet\"><h2 id=\"snippet\">Snippet</h2>"
+        "<p>Paste this into your checkout page (for your API user <code>" {users[0].id} "</code>):</p>"
+        "<pre class=\"mono\" data-testid=\"widget-snippet\">" {snippet(&base, &users[0])} "</pre>"
+        "<button type=\"button\" class=\"copy\" data-copy=\"" {snippet(&base, &users[0])} "\" hidden>Copy snippet</button>"
+        "<p class=\"hint\">Elements added after the page loaded start with <code>mobileMoneyReinitializeWidgets()</code>.</p></section>"
+        "<h2>Allowed origins per API user</h2>"
+        "<p>Pages that may take widget payments for an API user: <code>scheme://host[:port]</code>, one per line (or <code>*</code>). "
+        "Without a list, the sandbox takes any page; production-like environments need one. The callback URL gets each widget invoice's final status "
+        "(its host must be the API user's callback host).</p>");
+    for u in &users {
+        let settings = state.platform.widget_settings(&u.id).ok().flatten();
+        let origins = settings
+            .as_ref()
+            .and_then(|s| s.allowed_origins.clone())
+            .map(|o| o.join("\n"))
+            .unwrap_or_default();
+        let callback = settings.and_then(|s| s.callback_url).unwrap_or_default();
+        w!(h, "<section class=\"card\" aria-label=\"API user " {u.id} "\"><h3 class=\"mono\">" {u.id} "</h3>"
+            "<p class=\"hint\">" {u.target_environment} " · callback host " {u.provider_callback_host} "</p>");
+        if let Some((id, e)) = error
+            && id == u.id
+        {
+            w!(h, "<p class=\"error\" role=\"alert\">" {e} "</p>");
+        }
+        w!(h, "<form method=\"post\" action=\"/portal/widget/" {u.id} "/settings\" class=\"stack\">" [csrf]
+            "<label for=\"origins-" {u.id} "\">Allowed origins</label>"
+            "<textarea id=\"origins-" {u.id} "\" name=\"origins\" rows=\"3\" placeholder=\"https://shop.example\">" {origins} "</textarea>"
+            "<label for=\"callback-" {u.id} "\">Callback URL</label>"
+            "<input id=\"callback-" {u.id} "\" name=\"callback_url\" type=\"url\" value=\"" {callback} "\" placeholder=\"https://" {u.provider_callback_host} "/momo/widget\">"
+            "<button type=\"submit\">Save</button></form></section>");
+    }
+    document("Collection Widget", Some(session), "widget", h).into_response()
+}
+
+/// `GET /portal/widget`.
+pub(crate) async fn show(
+    State(state): State<PortalState>,
+    session: Session,
+    headers: axum::http::HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let q = query_params(query.as_deref());
+    page(&state, &session, &headers, None, q.get("done"))
+}
+
+/// `POST /portal/widget/{apiUser}/settings`.
+pub(crate) async fn save(
+    State(state): State<PortalState>,
+    session: Session,
+    headers: axum::http::HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    if !session.check(&form) {
+        return crate::csrf_refused();
+    }
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return not_found_page(&session);
+    };
+    let user = match state.platform.owned_api_user(session.developer.id, &id) {
+        Ok(Some(u)) => u,
+        Ok(None) => return not_found_page(&session),
+        Err(_) => return internal_error(),
+    };
+    let lines: Vec<String> = form
+        .get("origins")
+        .lines()
+        .map(str::to_owned)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let origins = match check_origins(&lines) {
+        Ok(o) if o.is_empty() => None,
+        Ok(o) => Some(o),
+        Err(e) => return page(&state, &session, &headers, Some((id, &e)), None),
+    };
+    let callback = match form.get("callback_url").trim() {
+        "" => None,
+        url => match check_callback_url(url, &user.provider_callback_host) {
+            Ok(u) => Some(u),
+            Err(e) => return page(&state, &session, &headers, Some((id, &e)), None),
+        },
+    };
+    match state
+        .platform
+        .set_widget_settings(id, origins, callback)
+        .await
+    {
+        Ok(()) => see_other("/portal/widget?done=saved"),
+        Err(_) => internal_error(),
+    }
+}
+
+/// `GET /portal/widget/demo` (and `/demo.html`): the element for the developer's first API
+/// user, with its events logged on the page.
+pub(crate) async fn demo(
+    State(state): State<PortalState>,
+    session: Session,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let q = query_params(query.as_deref());
+    let Ok(users) = state.platform.api_users_of(session.developer.id) else {
+        return internal_error();
+    };
+    let mut h = Html::new();
+    h.raw("<h1>Collection Widget demo</h1>");
+    let Some(user) = users.first() else {
+        h.raw("<p class=\"muted\">Create an <a href=\"/portal/apiusers\">API user</a> first: the widget takes payments for one.</p>");
+        return document("Widget demo", Some(&session), "widget", h).into_response();
+    };
+    let amount = q
+        .get("amount")
+        .filter(|a| a.len() <= 12 && a.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+        .cloned()
+        .unwrap_or_else(|| "100".to_owned());
+    let currency = if user.target_environment == "sandbox" {
+        "EUR"
+    } else {
+        "UGX"
+    };
+    w!(h, "<p>The widget of <a href=\"/portal/widget\">your API user</a> <code>" {user.id} "</code>, as on a merchant's page. "
+        "Amounts: <a href=\"?amount=10\">10</a> waits for the payer, <a href=\"?amount=50\">50</a> fails, <a href=\"?amount=100\">100</a> succeeds.</p>"
+        "<div class=\"card\"><div class=\"mobile-money-qr-payment\" data-api-user-id=\"" {user.id} "\" data-amount=\"" {amount} "\" data-currency=\"" {currency} "\" data-external-id=\"demo-" {amount} "\"></div></div>"
+        "<h2>Events</h2><ol id=\"widget-events\" class=\"mono\" data-testid=\"widget-events\"></ol>"
+        "<script src=\"" {SCRIPT} "\"></script><script src=\"/portal/assets/widget-demo.js\"></script>");
+    let mut r = document("Widget demo", Some(&session), "widget", h).into_response();
+    // The widget draws itself with a style element of its own and calls the widget API.
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self' 'unsafe-inline'; script-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    r
+}

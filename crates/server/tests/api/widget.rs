@@ -1,0 +1,534 @@
+//! The Collection Widget over HTTP: the script, the page-side endpoints (bad input, unknown
+//! API user, origins, rate limits, long-poll, cancel, QR code), the partner's settings
+//! behind the widget's own subscription key, the invoice seen through the Collection v2
+//! endpoints with one callback, and the payer's side on the virtual phone.
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{Partner, Resp, Sink, TestApp, wait_for};
+use crate::portal::Browser;
+
+const SHOP: &str = "http://shop.test:9000";
+
+impl TestApp {
+    /// `POST /widget/v1_0/invoice` from a page of `origin`.
+    async fn widget_invoice(&self, origin: &str, body: &Value) -> Resp {
+        self.send(
+            "POST",
+            "/widget/v1_0/invoice",
+            &[("Origin", origin), ("Content-Type", "application/json")],
+            Some(&body.to_string()),
+        )
+        .await
+    }
+
+    /// The partner's widget settings, with a subscription key of `product`.
+    async fn widget_settings(&self, product: &str, user: Uuid, body: Option<&Value>) -> Resp {
+        let body = body.map(Value::to_string);
+        self.send(
+            if body.is_some() { "PUT" } else { "GET" },
+            &format!("/collection_widget/v1_0/apiuser/{user}/widget"),
+            &[
+                ("Ocp-Apim-Subscription-Key", self.key(product)),
+                ("Content-Type", "application/json"),
+            ],
+            body.as_deref(),
+        )
+        .await
+    }
+}
+
+fn body(user: Uuid, amount: &str) -> Value {
+    json!({"apiUserId": user.to_string(), "amount": amount, "currency": "EUR", "externalId": format!("order-{amount}")})
+}
+
+fn code(r: &Resp) -> (u16, String) {
+    (r.status, r.json()["code"].as_str().unwrap_or("").to_owned())
+}
+
+/// Long-polls the invoice until it is no longer PENDING.
+async fn outcome(app: &TestApp, id: &str) -> Value {
+    wait_for(|| async {
+        let r = app
+            .send(
+                "GET",
+                &format!("/widget/v1_0/invoice/{id}?wait=1&known=PENDING"),
+                &[("Origin", SHOP)],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let v = r.json();
+        (v["status"] != "PENDING").then_some(v)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn the_script_and_the_demo_page_are_served() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .send("GET", "/v0.1.0/mobile-money-widget-mtn.js", &[], None)
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(
+        r.text().contains("mobileMoneyReinitializeWidgets"),
+        "the script"
+    );
+    assert!(r.body.len() < 30 * 1024, "{} bytes", r.body.len());
+    let r = app.send("GET", "/demo.html", &[], None).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("location"), Some("/portal/widget/demo"));
+}
+
+#[tokio::test]
+async fn widget_amounts_decide_and_the_invoice_is_a_collection_v2_invoice_with_one_callback() {
+    let app = TestApp::spawn().await;
+    let p: Partner = app.partner("127.0.0.1").await;
+    let sink = Sink::start(200).await;
+    let r = app
+        .widget_settings(
+            "collection_widget",
+            p.user,
+            Some(&json!({"allowedOrigins": null, "callbackUrl": sink.url("/widget")})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let before: f64 = app.balance(&p).await.parse().unwrap();
+
+    let r = app.widget_invoice(SHOP, &body(p.user, "100")).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.header("access-control-allow-origin"), Some(SHOP));
+    let created = r.json();
+    for field in [
+        "invoiceId",
+        "externalId",
+        "referenceId",
+        "paymentReference",
+        "payeeFirstName",
+        "payeeLastName",
+        "amount",
+        "currency",
+        "status",
+        "expiryDateTime",
+        "qrCodeUrl",
+        "qrLink",
+        "ussdCode",
+    ] {
+        assert!(created[field].is_string(), "{field}: {created}");
+    }
+    assert_eq!(created["status"], "PENDING");
+    assert_eq!(created["payee"]["partyIdType"], "PARTY_CODE");
+    let id = created["invoiceId"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created["ussdCode"],
+        format!("*165*3*{}#", created["paymentReference"].as_str().unwrap())
+    );
+    assert_eq!(outcome(&app, &id).await["status"], "SUCCESSFUL");
+
+    // The partner reads it as a Collection v2 invoice, and the money is in its account.
+    let r = app.get(&p, &format!("/v2_0/invoice/{id}")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "SUCCESSFUL");
+    assert_eq!(r.json()["externalId"], "order-100");
+    let after: f64 = app.balance(&p).await.parse().unwrap();
+    assert_eq!(after - before, 100.0);
+
+    // One callback, with the invoice's body.
+    let got = sink.wait_for(1).await;
+    let cb: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(cb["invoiceId"], id.as_str());
+    assert_eq!(cb["status"], "SUCCESSFUL");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(sink.all().len(), 1, "exactly one callback");
+
+    // 50 fails, 10 waits for the payer.
+    let r = app.widget_invoice(SHOP, &body(p.user, "50")).await;
+    let failed = r.json()["invoiceId"].as_str().unwrap().to_owned();
+    assert_eq!(outcome(&app, &failed).await["status"], "FAILED");
+    let r = app.widget_invoice(SHOP, &body(p.user, "10")).await;
+    let waiting = r.json()["invoiceId"].as_str().unwrap().to_owned();
+    let r = app
+        .send(
+            "GET",
+            &format!("/widget/v1_0/invoice/{waiting}?wait=1&known=PENDING"),
+            &[("Origin", SHOP)],
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.json()["status"],
+        "PENDING",
+        "still waiting after the long-poll"
+    );
+
+    // The page cancels it.
+    let r = app
+        .send(
+            "DELETE",
+            &format!("/widget/v1_0/invoice/{waiting}"),
+            &[("Origin", SHOP)],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "FAILED");
+    let r = app
+        .send(
+            "DELETE",
+            &format!("/widget/v1_0/invoice/{waiting}"),
+            &[("Origin", SHOP)],
+            None,
+        )
+        .await;
+    assert_eq!(code(&r), (409, "NOT_ALLOWED".to_owned()));
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn bad_input_and_unknown_api_users_are_refused_in_mtns_envelope() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("127.0.0.1").await;
+    let cases: [(Value, u16, &str); 8] = [
+        (json!({}), 400, "BAD_REQUEST"),
+        (
+            json!({"apiUserId": "nope", "amount": "1", "currency": "EUR", "externalId": "x"}),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            json!({"apiUserId": p.user.to_string(), "amount": "-1", "currency": "EUR", "externalId": "x"}),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            json!({"apiUserId": p.user.to_string(), "amount": "abc", "currency": "EUR", "externalId": "x"}),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            json!({"apiUserId": p.user.to_string(), "amount": "1", "currency": "EUR"}),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            json!({"apiUserId": p.user.to_string(), "amount": "1", "currency": "EUR", "externalId": "x".repeat(65)}),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            json!({"apiUserId": p.user.to_string(), "amount": "1", "currency": "UGX", "externalId": "x"}),
+            500,
+            "INVALID_CURRENCY",
+        ),
+        (
+            json!({"apiUserId": Uuid::new_v4().to_string(), "amount": "1", "currency": "EUR", "externalId": "x"}),
+            404,
+            "RESOURCE_NOT_FOUND",
+        ),
+    ];
+    for (b, status, c) in cases {
+        let r = app.widget_invoice(SHOP, &b).await;
+        assert_eq!(code(&r), (status, c.to_owned()), "{b}: {}", r.text());
+        assert!(r.json()["message"].is_string());
+    }
+    let r = app
+        .send(
+            "POST",
+            "/widget/v1_0/invoice",
+            &[("Origin", SHOP)],
+            Some("{not json"),
+        )
+        .await;
+    assert_eq!(code(&r).0, 400);
+    let r = app
+        .send(
+            "GET",
+            &format!("/widget/v1_0/invoice/{}", Uuid::new_v4()),
+            &[("Origin", SHOP)],
+            None,
+        )
+        .await;
+    assert_eq!(code(&r), (404, "RESOURCE_NOT_FOUND".to_owned()));
+    // A request-to-pay invoice id is no widget invoice.
+    let r = app
+        .send("GET", "/widget/v1_0/invoice/not-a-uuid/qr.svg", &[], None)
+        .await;
+    assert_eq!(r.status, 404);
+    // The browser's preflight.
+    let r = app
+        .send(
+            "OPTIONS",
+            "/widget/v1_0/invoice",
+            &[("Origin", SHOP), ("Access-Control-Request-Method", "POST")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("access-control-allow-origin"), Some(SHOP));
+    assert!(
+        r.header("access-control-allow-methods")
+            .unwrap()
+            .contains("POST")
+    );
+}
+
+#[tokio::test]
+async fn origins_are_the_partners_to_set_with_the_widget_key() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("127.0.0.1").await;
+
+    // The gateway: a Collections key is not a Collection Widget key, nor the other way.
+    let r = app
+        .widget_settings(
+            "collection",
+            p.user,
+            Some(&json!({"allowedOrigins": [SHOP]})),
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(r.text().contains("subscription key"), "{}", r.text());
+    let r = app
+        .send(
+            "POST",
+            "/collection/token/",
+            &[("Ocp-Apim-Subscription-Key", app.key("collection_widget"))],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text());
+
+    // Without a list the sandbox takes any page; with one, only those listed.
+    assert_eq!(
+        app.widget_invoice("http://elsewhere.test", &body(p.user, "100"))
+            .await
+            .status,
+        201
+    );
+    let r = app
+        .widget_settings(
+            "collection_widget",
+            p.user,
+            Some(&json!({"allowedOrigins": [format!("{SHOP}/")]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["allowedOrigins"], json!([SHOP]));
+    let r = app.widget_settings("collection_widget", p.user, None).await;
+    assert_eq!(r.json()["allowedOrigins"], json!([SHOP]));
+    let r = app
+        .widget_invoice("http://elsewhere.test", &body(p.user, "100"))
+        .await;
+    assert_eq!(code(&r), (403, "NOT_ALLOWED".to_owned()));
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("elsewhere.test")
+    );
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("http://elsewhere.test")
+    );
+    assert_eq!(
+        app.widget_invoice(SHOP, &body(p.user, "100")).await.status,
+        201
+    );
+
+    // Bad settings are refused; another developer's API user is not found.
+    for bad in [
+        json!({"allowedOrigins": ["shop.test"]}),
+        json!({"allowedOrigins": "x"}),
+        json!({"callbackUrl": "http://evil.test/cb"}),
+    ] {
+        let r = app
+            .widget_settings("collection_widget", p.user, Some(&bad))
+            .await;
+        assert!(r.status == 400 || r.status == 500, "{bad}: {}", r.text());
+    }
+    let r = app
+        .widget_settings("collection_widget", Uuid::new_v4(), None)
+        .await;
+    assert_eq!(r.status, 404);
+
+    // A production-like API user needs a list.
+    let r = app
+        .send(
+            "POST",
+            "/_mkoba/apiusers",
+            &[
+                ("Ocp-Apim-Subscription-Key", app.key("collection")),
+                ("Content-Type", "application/json"),
+            ],
+            Some(r#"{"providerCallbackHost":"shop.test","targetEnvironment":"mtnuganda"}"#),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let market_user: Uuid = r.json()["apiUser"]
+        .as_str()
+        .or(r.json()["id"].as_str())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut b = body(market_user, "100");
+    b["currency"] = json!("UGX");
+    let r = app.widget_invoice(SHOP, &b).await;
+    assert_eq!(code(&r), (403, "NOT_ALLOWED".to_owned()), "{}", r.text());
+}
+
+#[tokio::test]
+async fn the_widget_is_rate_limited_per_api_user_and_per_client() {
+    let app = TestApp::spawn_with(|s| {
+        s.momo.widget.per_api_user = mkoba_momo::widget::RateLimit {
+            per_minute: 1,
+            burst: 2,
+        };
+        s.momo.widget.per_client = mkoba_momo::widget::RateLimit {
+            per_minute: 1,
+            burst: 6,
+        };
+    })
+    .await;
+    let p = app.partner("127.0.0.1").await;
+    for _ in 0..2 {
+        assert_eq!(
+            app.widget_invoice(SHOP, &body(p.user, "100")).await.status,
+            201
+        );
+    }
+    let r = app.widget_invoice(SHOP, &body(p.user, "100")).await;
+    assert_eq!(code(&r), (429, "TOO_MANY_REQUESTS".to_owned()));
+    assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+    // Another API user still may, until this client's own budget runs out.
+    let q = app.partner("127.0.0.1").await;
+    assert_eq!(
+        app.widget_invoice(SHOP, &body(q.user, "100")).await.status,
+        201
+    );
+    let mut last = 0;
+    for _ in 0..4 {
+        last = app
+            .send(
+                "GET",
+                &format!("/widget/v1_0/invoice/{}", Uuid::new_v4()),
+                &[("Origin", SHOP)],
+                None,
+            )
+            .await
+            .status;
+    }
+    assert_eq!(last, 429, "the client's budget is spent");
+}
+
+#[tokio::test]
+async fn the_payer_approves_or_rejects_through_the_qr_link_and_the_dial_pad() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("127.0.0.1").await;
+    let mut phone = Browser::new(&app.base);
+    let open = |v: &Value| {
+        let link = v["qrLink"].as_str().unwrap();
+        link.strip_prefix(&app.base).unwrap().to_owned()
+    };
+
+    // Approve through the QR code's link: no portal session needed.
+    let created = app.widget_invoice(SHOP, &body(p.user, "10")).await.json();
+    let id = created["invoiceId"].as_str().unwrap().to_owned();
+    let r = app
+        .send("GET", created["qrCodeUrl"].as_str().unwrap(), &[], None)
+        .await;
+    assert_eq!(r.header("content-type"), Some("image/svg+xml"));
+    assert!(r.text().starts_with("<svg"));
+    let page = open(&created);
+    let token = page.split("t=").nth(1).unwrap().to_owned();
+    let html = phone.get(&page).await.text();
+    assert!(html.contains("data-testid=\"phone-approve\""), "{html}");
+    let r = phone
+        .submit(
+            &page,
+            &format!("/portal/phone/invoice/{id}/approve"),
+            &[("t", &token)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(outcome(&app, &id).await["status"], "SUCCESSFUL");
+
+    // Reject another.
+    let created = app.widget_invoice(SHOP, &body(p.user, "10")).await.json();
+    let id = created["invoiceId"].as_str().unwrap().to_owned();
+    let page = open(&created);
+    let token = page.split("t=").nth(1).unwrap().to_owned();
+    phone
+        .submit(
+            &page,
+            &format!("/portal/phone/invoice/{id}/reject"),
+            &[("t", &token)],
+        )
+        .await;
+    let v = outcome(&app, &id).await;
+    assert_eq!(v["status"], "FAILED");
+
+    // A forged token opens nothing.
+    let r = phone
+        .get(&format!("/portal/phone/invoice/{id}?t=forged.token"))
+        .await;
+    assert_eq!(r.status, 404);
+
+    // The dial pad of the signed-in developer finds an invoice by its USSD code.
+    let created = app.widget_invoice(SHOP, &body(p.user, "10")).await.json();
+    let login = app.running.platform.sandbox_login().unwrap().unwrap();
+    let mut dev = Browser::new(&app.base);
+    dev.sign_in(&login.email, &login.password).await;
+    let r = dev
+        .submit(
+            "/portal/phone",
+            "/portal/phone/dial",
+            &[("code", created["ussdCode"].as_str().unwrap())],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    let location = r.header("location").unwrap();
+    assert!(
+        location.starts_with(&format!(
+            "/portal/phone/invoice/{}?t=",
+            created["invoiceId"].as_str().unwrap()
+        )),
+        "{location}"
+    );
+    let r = dev
+        .submit(
+            "/portal/phone",
+            "/portal/phone/dial",
+            &[("code", "*165*3*000000000#")],
+        )
+        .await;
+    assert_eq!(
+        r.header("location"),
+        Some("/portal/phone?done=dial-unknown")
+    );
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn a_request_to_pay_of_7000_is_not_allowed_to_reach_the_payee() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("127.0.0.1").await;
+    let reference = Uuid::new_v4();
+    let r = app
+        .request_to_pay(
+            &p,
+            reference,
+            &crate::helpers::rtp_body("7000", "256770000001"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    let v = app.final_status(&p, reference).await;
+    assert_eq!(v["status"], "FAILED");
+    assert_eq!(v["reason"], "PAYEE_NOT_ALLOWED_TO_RECEIVE");
+}
