@@ -324,6 +324,11 @@ async fn cors(State(state): State<MomoState>, req: Request, next: Next) -> Respo
         }
     }
     h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    // So the script can honour a rate limit's Retry-After.
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Retry-After"),
+    );
     response
 }
 
@@ -365,15 +370,7 @@ fn origin_of(headers: &HeaderMap) -> Option<&str> {
 
 /// `http://host` of the request, for the payer link in the QR code.
 fn base_url(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .filter(|h| {
-            h.chars()
-                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-        })
-        .unwrap_or("127.0.0.1");
-    format!("http://{host}")
+    mkoba_platform::widget::base_url(headers.get(header::HOST).and_then(|v| v.to_str().ok()))
 }
 
 fn iso(ms: i64) -> String {

@@ -59,6 +59,20 @@ pub fn host_of(text: &str) -> Option<String> {
     Some(host.to_ascii_lowercase())
 }
 
+/// `http://host` for links back to this server, from a request's `Host` header (anything
+/// that is not a plain host and port is ignored: the link must not carry what a caller put
+/// there).
+pub fn base_url(host: Option<&str>) -> String {
+    let host = host
+        .filter(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+        .unwrap_or("127.0.0.1");
+    format!("http://{host}")
+}
+
 /// Checks a list of allowed origins: `scheme://host[:port]` (http or https), without a
 /// path, at most 20, duplicates dropped; `*` allows any page.
 pub fn check_origins(origins: &[String]) -> Result<Vec<String>, String> {

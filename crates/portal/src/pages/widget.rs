@@ -35,15 +35,7 @@ fn snippet(base: &str, user: &ApiUser) -> String {
 
 /// `http://host` as the browser reached the portal.
 fn base(headers: &axum::http::HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .filter(|h| {
-            h.chars()
-                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-        })
-        .unwrap_or("127.0.0.1:8080");
-    format!("http://{host}")
+    mkoba_platform::widget::base_url(headers.get(header::HOST).and_then(|v| v.to_str().ok()))
 }
 
 fn page(
