@@ -8,15 +8,23 @@
 //!
 //! Outbound HTTP is hostile by default: no redirects are followed, every attempt has a
 //! timeout, and the target's addresses are checked before connecting — loopback is allowed
-//! (this is a local emulator), private and link-local ranges only when configured.
+//! (this is a local emulator), private and link-local ranges only when configured. Every
+//! address form is classified ([`classify`]: IPv4, IPv6, and IPv4 inside IPv6 — mapped,
+//! compatible, NAT64, 6to4 — plus Teredo, documentation and benchmarking ranges), and a host
+//! name is resolved once, by the connector's own resolver, which refuses the connection
+//! unless every address is allowed: the connection goes to exactly the addresses checked,
+//! so a name that answers differently on its next lookup (DNS rebinding) gains nothing.
 //!
 //! `https` targets are verified with rustls against Mozilla's root certificates
 //! (`webpki-roots`, compiled in: no system store is read) plus any extra roots the
 //! configuration adds (`--callback-ca-file`, for a partner's private CA or a test CA).
 
-use std::net::IpAddr;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -24,6 +32,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::rt::TokioExecutor;
 use mkoba_platform::model::{CallbackAttempt, OutboxItem};
 use mkoba_platform::{Platform, now_ms};
@@ -49,6 +58,39 @@ pub struct DispatcherConfig {
     pub concurrency: usize,
     /// Certificates trusted for `https` callbacks besides Mozilla's roots.
     pub extra_roots: Vec<CertificateDer<'static>>,
+    /// How host names are resolved (the system's resolver unless a test supplies one).
+    pub resolver: Resolver,
+}
+
+/// A host-name lookup: the system's, or one a test supplies.
+#[derive(Clone, Default)]
+pub struct Resolver(Option<Arc<dyn Fn(&str) -> Vec<IpAddr> + Send + Sync>>);
+
+impl Resolver {
+    /// A resolver answering with `lookup` (tests: answers that change between lookups).
+    pub fn custom(lookup: impl Fn(&str) -> Vec<IpAddr> + Send + Sync + 'static) -> Resolver {
+        Resolver(Some(Arc::new(lookup)))
+    }
+
+    async fn lookup(&self, host: &str) -> std::io::Result<Vec<IpAddr>> {
+        match &self.0 {
+            Some(f) => Ok(f(host)),
+            None => Ok(tokio::net::lookup_host((host, 0))
+                .await?
+                .map(|a| a.ip())
+                .collect()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Resolver(custom)"
+        } else {
+            "Resolver(system)"
+        })
+    }
 }
 
 impl Default for DispatcherConfig {
@@ -61,11 +103,57 @@ impl Default for DispatcherConfig {
             allow_private: false,
             concurrency: 256,
             extra_roots: Vec::new(),
+            resolver: Resolver::default(),
         }
     }
 }
 
-type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HttpClient = Client<HttpsConnector<HttpConnector<GuardedResolver>>, Full<Bytes>>;
+
+/// The connector's resolver: resolves a host name once and answers only if every address
+/// is one the configuration allows, so the connection goes to the addresses checked.
+#[derive(Clone)]
+struct GuardedResolver {
+    resolver: Resolver,
+    allow_loopback: bool,
+    allow_private: bool,
+}
+
+type Resolved =
+    Pin<Box<dyn Future<Output = std::io::Result<std::vec::IntoIter<SocketAddr>>> + Send>>;
+
+impl tower_service::Service<Name> for GuardedResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = Resolved;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Resolved {
+        let this = self.clone();
+        Box::pin(async move {
+            let host = name.as_str();
+            let addrs = this.resolver.lookup(host).await?;
+            if addrs.is_empty() {
+                return Err(std::io::Error::other(format!("{host} has no address")));
+            }
+            for ip in &addrs {
+                if !permitted(*ip, this.allow_loopback, this.allow_private) {
+                    return Err(std::io::Error::other(format!(
+                        "callbacks to {ip} ({host}) are not allowed by the configuration"
+                    )));
+                }
+            }
+            Ok(addrs
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, 0))
+                .collect::<Vec<_>>()
+                .into_iter())
+        })
+    }
+}
 
 /// Reads the PEM certificates of `path` (for [`DispatcherConfig::extra_roots`]).
 pub fn load_roots(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
@@ -97,7 +185,11 @@ fn client(config: &DispatcherConfig) -> Result<HttpClient, String> {
     .map_err(|e| format!("TLS setup failed: {e}"))?
     .with_root_certificates(roots)
     .with_no_client_auth();
-    let mut http = HttpConnector::new();
+    let mut http = HttpConnector::new_with_resolver(GuardedResolver {
+        resolver: config.resolver.clone(),
+        allow_loopback: config.allow_loopback,
+        allow_private: config.allow_private,
+    });
     http.set_connect_timeout(Some(config.timeout));
     http.set_nodelay(true);
     http.enforce_http(false);
@@ -206,14 +298,11 @@ async fn attempt(
         .url
         .parse()
         .map_err(|e| format!("invalid callback URL: {e}"))?;
-    let default_port = match uri.scheme_str() {
-        Some("http") => 80,
-        Some("https") => 443,
-        _ => return Err("callback URL must be http or https".to_owned()),
-    };
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err("callback URL must be http or https".to_owned());
+    }
     let host = uri.host().ok_or("callback URL has no host")?.to_owned();
-    let port = uri.port_u16().unwrap_or(default_port);
-    check_target(&host, port, config).await?;
+    check_target(&host, config)?;
     let request = http::Request::builder()
         .method(item.method.as_str())
         .uri(uri)
@@ -252,51 +341,117 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// Refuses targets outside what the configuration allows.
-async fn check_target(host: &str, port: u16, config: &DispatcherConfig) -> Result<(), String> {
+/// Refuses an IP-literal target outside what the configuration allows (a host name is
+/// checked by the connector's resolver, on the one lookup the connection uses).
+fn check_target(host: &str, config: &DispatcherConfig) -> Result<(), String> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
-        Ok(ip) => vec![ip],
-        Err(_) => tokio::net::lookup_host((host, port))
-            .await
-            .map_err(|e| format!("cannot resolve {host}: {e}"))?
-            .map(|a| a.ip())
-            .collect(),
-    };
-    if addrs.is_empty() {
-        return Err(format!("{host} has no address"));
+    match host.parse::<IpAddr>() {
+        Ok(ip) if !permitted(ip, config.allow_loopback, config.allow_private) => Err(format!(
+            "callbacks to {ip} are not allowed by the configuration"
+        )),
+        _ => Ok(()),
     }
-    for ip in addrs {
-        if !allowed(ip, config) {
-            return Err(format!(
-                "callbacks to {ip} are not allowed by the configuration"
-            ));
-        }
-    }
-    Ok(())
 }
 
-fn allowed(ip: IpAddr, config: &DispatcherConfig) -> bool {
-    if ip.is_loopback() {
-        return config.allow_loopback;
+/// What an address is to the callback policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressClass {
+    /// This machine (`127.0.0.0/8`, `::1`, and IPv4 loopback inside IPv6).
+    Loopback,
+    /// Private, link-local, shared, multicast, reserved, documentation, benchmarking,
+    /// unspecified and the IPv6 transition forms that hide where a packet goes (Teredo).
+    NonPublic,
+    Public,
+}
+
+/// Classifies an address, looking through the IPv6 forms that carry an IPv4 address
+/// (mapped `::ffff:a.b.c.d`, compatible `::a.b.c.d`, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`).
+pub fn classify(ip: IpAddr) -> AddressClass {
+    match ip {
+        IpAddr::V4(v4) => classify_v4(v4),
+        IpAddr::V6(v6) => classify_v6(v6),
     }
-    let special = match ip {
-        IpAddr::V4(v4) => {
-            v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
-        }
-        IpAddr::V6(v6) => {
-            v6.is_unspecified()
-                || v6.is_multicast()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-        }
-    };
-    !special || config.allow_private
+}
+
+fn classify_v4(ip: Ipv4Addr) -> AddressClass {
+    let [a, b, c, _] = ip.octets();
+    if a == 127 {
+        return AddressClass::Loopback;
+    }
+    let non_public = a == 0                                 // "this network", 0.0.0.0
+        || a == 10
+        || (a == 100 && (b & 0xc0) == 64)                   // shared (CGNAT) 100.64/10
+        || (a == 169 && b == 254)                           // link-local
+        || (a == 172 && (b & 0xf0) == 16)
+        || (a == 192 && b == 0 && c == 0)                   // IETF protocol assignments
+        || (a == 192 && b == 0 && c == 2)                   // TEST-NET-1
+        || (a == 192 && b == 168)
+        || (a == 198 && (b & 0xfe) == 18)                   // benchmarking 198.18/15
+        || (a == 198 && b == 51 && c == 100)                // TEST-NET-2
+        || (a == 203 && b == 0 && c == 113)                 // TEST-NET-3
+        || a >= 224; // multicast 224/4, reserved 240/4, broadcast
+    if non_public {
+        AddressClass::NonPublic
+    } else {
+        AddressClass::Public
+    }
+}
+
+fn classify_v6(ip: Ipv6Addr) -> AddressClass {
+    let s = ip.segments();
+    let embedded = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    if ip == Ipv6Addr::LOCALHOST {
+        return AddressClass::Loopback;
+    }
+    if ip.is_unspecified() {
+        return AddressClass::NonPublic;
+    }
+    // IPv4-mapped ::ffff:a.b.c.d and IPv4-compatible ::a.b.c.d (deprecated, never public).
+    if s[..5] == [0; 5] && s[5] == 0xffff {
+        return classify_v4(embedded(s[6], s[7]));
+    }
+    if s[..6] == [0; 6] {
+        return match classify_v4(embedded(s[6], s[7])) {
+            AddressClass::Loopback => AddressClass::Loopback,
+            _ => AddressClass::NonPublic,
+        };
+    }
+    // NAT64 well-known prefix 64:ff9b::/96 reaches the IPv4 address it carries; the
+    // local-use prefix 64:ff9b:1::/48 is private.
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        return classify_v4(embedded(s[6], s[7]));
+    }
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+        return AddressClass::NonPublic;
+    }
+    // 6to4 2002:a.b.c.d::/48 reaches the IPv4 address in bits 16–48.
+    if s[0] == 0x2002 {
+        return classify_v4(embedded(s[1], s[2]));
+    }
+    let non_public = (s[0] & 0xff00) == 0xff00              // multicast
+        || (s[0] & 0xfe00) == 0xfc00                        // unique local
+        || (s[0] & 0xffc0) == 0xfe80                        // link-local
+        || (s[0] & 0xffc0) == 0xfec0                        // site-local (deprecated)
+        || (s[0] == 0x2001 && s[1] == 0)                    // Teredo 2001::/32
+        || (s[0] == 0x2001 && s[1] == 0xdb8)                // documentation
+        || (s[0] == 0x2001 && s[1] == 2 && s[2] == 0)       // benchmarking 2001:2::/48
+        || (s[0] == 0x2001 && (s[1] & 0xfff0) == 0x10)      // ORCHID 2001:10::/28
+        || (s[0] == 0x2001 && (s[1] & 0xfff0) == 0x20)      // ORCHIDv2 2001:20::/28
+        || (s[0] == 0x100 && s[1..4] == [0, 0, 0]); // discard-only 100::/64
+    if non_public {
+        AddressClass::NonPublic
+    } else {
+        AddressClass::Public
+    }
+}
+
+/// Whether the configuration lets callbacks reach `ip`.
+fn permitted(ip: IpAddr, allow_loopback: bool, allow_private: bool) -> bool {
+    match classify(ip) {
+        AddressClass::Loopback => allow_loopback,
+        AddressClass::NonPublic => allow_private,
+        AddressClass::Public => true,
+    }
 }
 
 #[cfg(test)]
@@ -304,17 +459,83 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_address_form_is_classified() {
+        use AddressClass::{Loopback, NonPublic, Public};
+        let cases = [
+            ("127.0.0.1", Loopback),
+            ("127.8.9.10", Loopback),
+            ("::1", Loopback),
+            ("::ffff:127.0.0.1", Loopback),
+            ("10.0.0.1", NonPublic),
+            ("172.16.0.1", NonPublic),
+            ("192.168.1.1", NonPublic),
+            ("100.64.0.1", NonPublic),
+            ("169.254.169.254", NonPublic),
+            ("0.0.0.0", NonPublic),
+            ("0.1.2.3", NonPublic),
+            ("192.0.0.8", NonPublic),
+            ("192.0.2.1", NonPublic),
+            ("198.18.0.1", NonPublic),
+            ("198.51.100.1", NonPublic),
+            ("203.0.113.1", NonPublic),
+            ("224.0.0.1", NonPublic),
+            ("240.0.0.1", NonPublic),
+            ("255.255.255.255", NonPublic),
+            ("::", NonPublic),
+            ("::ffff:10.0.0.1", NonPublic),
+            ("::ffff:169.254.169.254", NonPublic),
+            ("::ffff:0.0.0.0", NonPublic),
+            ("::10.0.0.1", NonPublic),
+            ("::8.8.8.8", NonPublic),
+            ("64:ff9b::10.0.0.1", NonPublic),
+            ("64:ff9b::7f00:1", Loopback),
+            ("64:ff9b:1::1", NonPublic),
+            ("2002:0a00:0001::1", NonPublic),
+            ("2002:7f00:0001::1", Loopback),
+            ("2001:0:4136:e378:8000:63bf:3fff:fdd2", NonPublic),
+            ("2001:db8::1", NonPublic),
+            ("2001:2::1", NonPublic),
+            ("2001:20::1", NonPublic),
+            ("100::1", NonPublic),
+            ("fc00::1", NonPublic),
+            ("fd12:3456::1", NonPublic),
+            ("fe80::1", NonPublic),
+            ("fec0::1", NonPublic),
+            ("ff02::1", NonPublic),
+            ("8.8.8.8", Public),
+            ("93.184.216.34", Public),
+            ("::ffff:8.8.8.8", Public),
+            ("64:ff9b::808:808", Public),
+            ("2002:0808:0808::1", Public),
+            ("2606:4700::1111", Public),
+        ];
+        for (text, class) in cases {
+            assert_eq!(classify(text.parse().unwrap()), class, "{text}");
+        }
+    }
+
+    #[test]
     fn loopback_is_allowed_and_private_ranges_are_not_by_default() {
         let c = DispatcherConfig::default();
-        assert!(allowed("127.0.0.1".parse().unwrap(), &c));
-        assert!(allowed("::1".parse().unwrap(), &c));
-        assert!(!allowed("10.0.0.1".parse().unwrap(), &c));
-        assert!(!allowed("169.254.169.254".parse().unwrap(), &c));
-        assert!(!allowed("fe80::1".parse().unwrap(), &c));
+        let ok = |ip: &str, c: &DispatcherConfig| {
+            permitted(ip.parse().unwrap(), c.allow_loopback, c.allow_private)
+        };
+        assert!(ok("127.0.0.1", &c));
+        assert!(ok("::1", &c));
+        assert!(!ok("10.0.0.1", &c));
+        assert!(!ok("169.254.169.254", &c));
+        assert!(!ok("fe80::1", &c));
+        assert!(!ok("::ffff:10.0.0.1", &c));
         let open = DispatcherConfig {
             allow_private: true,
             ..DispatcherConfig::default()
         };
-        assert!(allowed("10.0.0.1".parse().unwrap(), &open));
+        assert!(ok("10.0.0.1", &open));
+        let closed = DispatcherConfig {
+            allow_loopback: false,
+            ..DispatcherConfig::default()
+        };
+        assert!(!ok("127.0.0.1", &closed));
+        assert!(!ok("::ffff:127.0.0.1", &closed));
     }
 }

@@ -300,3 +300,101 @@ async fn an_https_callback_to_an_untrusted_certificate_is_recorded_and_not_sent(
         "SUCCESSFUL"
     );
 }
+
+/// A request-to-pay whose callback goes to `host:port` (the API user's callback host).
+async fn callback_attempt(app: &TestApp, host: &str, port: u16) -> serde_json::Value {
+    let p = app.partner(host).await;
+    let reference = Uuid::new_v4();
+    let url = format!("http://{host}:{port}/momo/{reference}");
+    let r = app
+        .request_to_pay(
+            &p,
+            reference,
+            &rtp_body("3", "256770000001"),
+            &[("X-Callback-Url", &url)],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    crate::helpers::wait_for(|| async {
+        let t = app.admin_transaction(reference).await;
+        (!t["callbacks"].as_array().unwrap().is_empty()).then(|| t["callbacks"][0].clone())
+    })
+    .await
+}
+
+/// DNS rebinding: a name that answers a loopback address on its first lookup and a
+/// private one on the next. The dispatcher resolves once, checks, and connects to the very
+/// address it checked, so the callback reaches the loopback sink and the name is looked up
+/// once per connection.
+#[tokio::test]
+async fn a_callback_host_is_resolved_once_and_connected_to_as_checked() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let counted = lookups.clone();
+    let app = TestApp::spawn_with(move |s| {
+        s.dispatcher.resolver = mkoba_webhooks::Resolver::custom(move |host| {
+            assert_eq!(host, "rebind.test");
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            if n == 0 {
+                vec!["127.0.0.1".parse().unwrap()]
+            } else {
+                vec!["10.0.0.1".parse().unwrap()]
+            }
+        });
+    })
+    .await;
+    let sink = Sink::start(200).await;
+    let attempt = callback_attempt(&app, "rebind.test", sink.addr.port()).await;
+    assert_eq!(attempt["status_code"], 200, "{attempt}");
+    assert_eq!(sink.wait_for(1).await.len(), 1);
+    assert_eq!(
+        lookups.load(Ordering::SeqCst),
+        1,
+        "one lookup per connection"
+    );
+}
+
+/// Names and literals that lead to addresses the configuration does not allow are refused
+/// before any connection: every IPv6 form that carries a private IPv4 address included.
+#[tokio::test]
+async fn callbacks_to_private_addresses_in_any_form_are_refused() {
+    let app = TestApp::spawn_with(|s| {
+        s.dispatcher.resolver = mkoba_webhooks::Resolver::custom(|host| match host {
+            "mapped.test" => vec!["::ffff:169.254.169.254".parse().unwrap()],
+            "nat64.test" => vec!["64:ff9b::a00:1".parse().unwrap()],
+            "sixtofour.test" => vec!["2002:a00:1::1".parse().unwrap()],
+            "teredo.test" => vec!["2001:0:4136:e378:8000:63bf:3fff:fdd2".parse().unwrap()],
+            "mixed.test" => vec![
+                "127.0.0.1".parse().unwrap(),
+                "192.168.1.10".parse().unwrap(),
+            ],
+            _ => Vec::new(),
+        });
+    })
+    .await;
+    for host in [
+        "mapped.test",
+        "nat64.test",
+        "sixtofour.test",
+        "teredo.test",
+        "mixed.test",
+    ] {
+        let attempt = callback_attempt(&app, host, 9).await;
+        let error = attempt["error"].as_str().unwrap_or_default();
+        assert!(attempt["status_code"].is_null(), "{host}: {attempt}");
+        assert!(error.contains("not allowed"), "{host}: {error}");
+    }
+    // Literals: loopback is allowed (the sandbox profile), the private forms are not.
+    let attempt = callback_attempt(&app, "[::ffff:10.0.0.1]", 9).await;
+    assert!(
+        attempt["error"].as_str().unwrap().contains("not allowed"),
+        "{attempt}"
+    );
+    let closed = TestApp::spawn_with(|s| s.dispatcher.allow_loopback = false).await;
+    let attempt = callback_attempt(&closed, "127.0.0.1", 9).await;
+    assert!(
+        attempt["error"].as_str().unwrap().contains("not allowed"),
+        "{attempt}"
+    );
+}
