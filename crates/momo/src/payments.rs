@@ -49,7 +49,7 @@ pub async fn create(
     let body = validate::json_body(&body)?;
     let amount_text = validate::required(&body, "amount")?;
     let currency = validate::currency(&validate::required(&body, "currency")?)?;
-    let external_id = validate::string_field(&body, "externalId")?;
+    let external_id = validate::external_id(&body)?;
     let payer_message = validate::free_text(&body, "payerMessage")?;
     let payee_note = validate::free_text(&body, "payeeNote")?;
     let (party, refund_of) = match op.kind {

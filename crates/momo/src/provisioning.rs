@@ -23,12 +23,7 @@ pub async fn create_api_user(
 ) -> Result<Response, MomoError> {
     let id = validate::x_reference_id(&headers)?;
     let body = validate::json_body(&body)?;
-    let host = validate::required(&body, "providerCallbackHost")?;
-    if validate::host_of(&host).is_none() {
-        return Err(MomoError::bad(format!(
-            "providerCallbackHost must be a host name such as clinic.com, got {host:?}"
-        )));
-    }
+    let host = validate::callback_host(&validate::required(&body, "providerCallbackHost")?)?;
     let user = ApiUser {
         id,
         developer_id: subscription.developer_id,

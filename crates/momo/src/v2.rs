@@ -180,7 +180,7 @@ pub async fn create_invoice(
             api_user: user.id,
             environment: user.target_environment.clone(),
             amount,
-            external_id: validate::string_field(&body, "externalId")?,
+            external_id: validate::external_id(&body)?,
             party: payer,
             payer_message: None,
             payee_note: None,
@@ -334,7 +334,7 @@ pub async fn cancel_invoice(
     let (user, _cancel_reference, _callback) = caller(&state, &subscription, &headers).await?;
     let reference_id = validate::reference_id(&reference_id, "referenceId")?;
     let body = validate::json_body(&body)?;
-    let external_id = validate::string_field(&body, "externalId")?;
+    let external_id = validate::external_id(&body)?;
     state
         .platform
         .cancel(reference_id, user.id, PaymentKind::Invoice)

@@ -56,6 +56,55 @@ pub fn target_environment(headers: &HeaderMap, user: &ApiUser) -> Result<(), Mom
 
 pub use mkoba_platform::widget::host_of;
 
+/// A `providerCallbackHost`: a host name or IP literal, optionally with a port, or an
+/// http(s) URL of one (MTN's sandbox takes either); nothing else — no other scheme, no
+/// markup, no spaces. Answers the host as given, trimmed.
+pub fn callback_host(text: &str) -> Result<String, MomoError> {
+    let text = text.trim();
+    let refuse = || {
+        MomoError::bad(format!(
+            "providerCallbackHost must be a host name or IP address such as clinic.com, got {text:?}"
+        ))
+    };
+    let rest = match text.split_once("://") {
+        Some((scheme, rest))
+            if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") =>
+        {
+            rest
+        }
+        Some(_) => return Err(refuse()),
+        None => text,
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let plain = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == '-';
+    let ok = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').is_some_and(|(ip, port)| {
+            ip.parse::<std::net::Ipv6Addr>().is_ok()
+                && (port.is_empty()
+                    || port
+                        .strip_prefix(':')
+                        .is_some_and(|p| p.parse::<u16>().is_ok()))
+        }),
+        None if authority.parse::<std::net::Ipv6Addr>().is_ok() => true,
+        None => {
+            let (host, port) = authority.split_once(':').unwrap_or((authority, ""));
+            !host.is_empty()
+                && host.len() <= 253
+                && host.chars().all(plain)
+                && !host.starts_with(['.', '-'])
+                && (port.is_empty() || port.parse::<u16>().is_ok())
+        }
+    };
+    let path_ok = rest[authority.len()..]
+        .chars()
+        .all(|c| c.is_ascii_graphic() && !"<>\"'`\\".contains(c));
+    if ok && path_ok && text.len() <= 300 {
+        Ok(text.to_owned())
+    } else {
+        Err(refuse())
+    }
+}
+
 /// The `X-Callback-Url` header, checked against the API user's callback host: the host
 /// names must be equal (the port may differ). A mismatch is the platform's synchronous 500.
 pub fn callback_url(headers: &HeaderMap, user: &ApiUser) -> Result<Option<String>, MomoError> {
@@ -136,11 +185,38 @@ pub fn free_text(body: &Value, name: &str) -> Result<Option<String>, MomoError> 
     Ok(Some(text))
 }
 
+/// The longest `externalId` taken (MTN's definitions give no limit; this is Mkoba's, so a
+/// caller cannot store megabytes in one).
+pub const MAX_EXTERNAL_ID: usize = 256;
+
+/// `externalId`: at most [`MAX_EXTERNAL_ID`] characters, no control characters.
+pub fn external_id(body: &Value) -> Result<Option<String>, MomoError> {
+    let Some(id) = string_field(body, "externalId")? else {
+        return Ok(None);
+    };
+    if id.chars().count() > MAX_EXTERNAL_ID {
+        return Err(MomoError::bad(format!(
+            "externalId must be at most {MAX_EXTERNAL_ID} characters"
+        )));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(MomoError::bad(
+            "externalId must not contain control characters",
+        ));
+    }
+    Ok(Some(id))
+}
+
 /// The rules of [`free_text`] on a value.
 pub fn check_text(text: &str, name: &str) -> Result<(), MomoError> {
     if text.chars().count() > MAX_TEXT {
         return Err(MomoError::bad(format!(
             "{name} must be at most {MAX_TEXT} characters"
+        )));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(MomoError::bad(format!(
+            "{name} must not contain control characters"
         )));
     }
     if let Some(c) = text.chars().find(|c| matches!(c, '\'' | '&')) {
@@ -228,6 +304,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn callback_hosts_are_hosts_or_ip_literals() {
+        for ok in [
+            "clinic.com",
+            "127.0.0.1",
+            "localhost:9000",
+            "https://clinic.com/cb",
+            "::1",
+            "[::1]:8080",
+            "http://[2001:db8::1]/x",
+        ] {
+            assert!(callback_host(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "<script>",
+            "javascript:alert(1)",
+            "ftp://clinic.com",
+            "clinic .com",
+            "clinic.com:port",
+            "http://clinic.com/<x>",
+            "",
+        ] {
+            assert!(callback_host(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn host_of_handles_urls_bare_hosts_ports_and_userinfo() {
         assert_eq!(host_of("clinic.com").as_deref(), Some("clinic.com"));
         assert_eq!(
@@ -261,5 +363,12 @@ mod tests {
         assert!(check_text("it's", "payerMessage").is_err());
         assert!(check_text(&"x".repeat(161), "payerMessage").is_err());
         assert!(check_text(&"x".repeat(160), "payerMessage").is_ok());
+        assert!(check_text("a\u{0}b", "payerMessage").is_err());
+        let long = serde_json::json!({"externalId": "x".repeat(257)});
+        assert!(external_id(&long).is_err());
+        let nul = serde_json::json!({"externalId": "a\u{0}"});
+        assert!(external_id(&nul).is_err());
+        let ok = serde_json::json!({"externalId": "order-1"});
+        assert_eq!(external_id(&ok).unwrap().as_deref(), Some("order-1"));
     }
 }

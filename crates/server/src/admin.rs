@@ -105,12 +105,7 @@ async fn create_api_user(
         None => uuid::Uuid::new_v4(),
     };
     let body = validate::json_body(&body)?;
-    let host = validate::required(&body, "providerCallbackHost")?;
-    if validate::host_of(&host).is_none() {
-        return Err(MomoError::bad(format!(
-            "providerCallbackHost must be a host name such as clinic.com, got {host:?}"
-        )));
-    }
+    let host = validate::callback_host(&validate::required(&body, "providerCallbackHost")?)?;
     let environment = validate::required(&body, "targetEnvironment")?;
     if !mkoba_momo::ENVIRONMENTS.contains(&environment.as_str()) {
         return Err(MomoError::bad(format!(

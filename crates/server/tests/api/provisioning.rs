@@ -230,3 +230,43 @@ async fn provisioning_lives_at_the_host_root_only() {
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["statusCode"], 404);
 }
+
+/// `providerCallbackHost` is a host name or IP literal, nothing else; `externalId` has a
+/// length limit and no control characters: each refusal is MTN's 400 envelope.
+#[tokio::test]
+async fn callback_hosts_and_external_ids_are_checked() {
+    let app = TestApp::spawn().await;
+    for host in [
+        "<script>alert(1)</script>",
+        "javascript:alert(1)",
+        "ftp://clinic.com",
+        "clinic .com",
+    ] {
+        let r = app
+            .send(
+                "POST",
+                "/v1_0/apiuser",
+                &[
+                    ("Ocp-Apim-Subscription-Key", app.key("collection")),
+                    ("X-Reference-Id", &Uuid::new_v4().to_string()),
+                    ("Content-Type", "application/json"),
+                ],
+                Some(&serde_json::json!({ "providerCallbackHost": host }).to_string()),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{host}: {}", r.text());
+        assert_eq!(r.json()["code"], "BAD_REQUEST", "{host}");
+    }
+    let p = app.partner("127.0.0.1").await;
+    for external in ["x".repeat(257), "order\u{0}1".to_owned()] {
+        let body = serde_json::json!({
+            "amount": "5", "currency": "EUR", "externalId": external,
+            "payer": {"partyIdType": "MSISDN", "partyId": "256770000001"},
+        });
+        let r = app
+            .request_to_pay(&p, Uuid::new_v4(), &body.to_string(), &[])
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(r.text().contains("externalId"), "{}", r.text());
+    }
+}
