@@ -62,6 +62,8 @@ pub struct MpesaConfig {
     /// Accept `http://` result URLs on loopback hosts, on any port (local development);
     /// otherwise only `https://` on ports 11000–19000, as on the real portal.
     pub insecure_result_urls: bool,
+    /// RSA decryptions at once and waiting; past them a bearer is answered `INS-16`.
+    pub rsa: rsa::RsaLimits,
 }
 
 impl Default for MpesaConfig {
@@ -70,6 +72,7 @@ impl Default for MpesaConfig {
             session_activation: Duration::ZERO,
             sync_timeout: Duration::from_secs(60),
             insecure_result_urls: false,
+            rsa: rsa::RsaLimits::default(),
         }
     }
 }
@@ -275,7 +278,7 @@ async fn v1x(
         Ok(None) => {
             return MpesaError::Ins(wire::V1X_INVALID_API_KEY).respond(Gateway::V1x, readable);
         }
-        Err(()) => return MpesaError::Ins(wire::INTERNAL).respond(Gateway::V1x, readable),
+        Err(code) => return MpesaError::Ins(code).respond(Gateway::V1x, readable),
     };
     if !app.origin_allowed(origin_of(&headers).as_deref()) {
         return fail(MpesaError::OriginNotAllowed);
@@ -322,32 +325,41 @@ fn bearer_of(headers: &HeaderMap) -> Option<String> {
         .then(|| rest.trim().to_owned())
 }
 
-/// Decrypts a bearer off the async threads (a cached one costs nothing).
-async fn decrypt(state: &MpesaState, bearer: String) -> Option<Arc<[u8]>> {
-    if state.key.is_cached(&bearer) {
-        return state.key.decrypt_bearer(&bearer);
+/// A bearer's secret: remembered if it proved valid before, else decrypted on the bounded
+/// RSA pool (off the async threads). `Err` is the overload answer to give at once.
+async fn decrypt(state: &MpesaState, bearer: &str) -> Result<Option<Arc<[u8]>>, Code> {
+    if let Some(hit) = state.key.cached(bearer) {
+        return Ok(Some(hit));
     }
-    let key = state.key.clone();
-    tokio::task::spawn_blocking(move || key.decrypt_bearer(&bearer))
+    state
+        .key
+        .decrypt_bounded(bearer.to_owned())
         .await
-        .ok()
-        .flatten()
+        .map_err(|_| wire::OVERLOADED)
 }
 
 /// The application whose API key a bearer encrypts: `Ok(None)` for every kind of
 /// refusal alike (no bearer, not a ciphertext, bad padding, a wrong or renewed key), so
-/// nothing tells one from another.
-async fn app_of_key(state: &MpesaState, bearer: Option<String>) -> Result<Option<MpesaApp>, ()> {
-    let Some(plain) = (match bearer {
-        Some(b) => decrypt(state, b).await,
-        None => None,
-    }) else {
+/// nothing tells one from another; `Err` is the answer for a fault or an overload. A
+/// bearer that proved valid is remembered.
+async fn app_of_key(state: &MpesaState, bearer: Option<String>) -> Result<Option<MpesaApp>, Code> {
+    let Some(bearer) = bearer else {
+        return Ok(None);
+    };
+    let Some(plain) = decrypt(state, &bearer).await? else {
         return Ok(None);
     };
     let Ok(api_key) = std::str::from_utf8(&plain) else {
         return Ok(None);
     };
-    state.platform.mpesa_app_by_key(api_key).map_err(|_| ())
+    match state.platform.mpesa_app_by_key(api_key) {
+        Ok(Some(app)) => {
+            state.key.remember(&bearer, plain.clone());
+            Ok(Some(app))
+        }
+        Ok(None) => Ok(None),
+        Err(_) => Err(wire::INTERNAL),
+    }
 }
 
 /// `GET …/getSession/`: the encrypted API key in, a session id out. Every failure answers
@@ -362,7 +374,7 @@ async fn get_session(
     let app = match app_of_key(state, bearer).await {
         Ok(Some(app)) => app,
         Ok(None) => return fail(MpesaError::Ins(wire::INS_989)),
-        Err(()) => return fail(MpesaError::Ins(wire::INTERNAL)),
+        Err(code) => return fail(MpesaError::Ins(code)),
     };
     if !app.origin_allowed(origin) {
         return fail(MpesaError::OriginNotAllowed);
@@ -380,13 +392,16 @@ async fn get_session(
 async fn authenticate(state: &MpesaState, bearer: Option<String>) -> Result<MpesaApp, Code> {
     use wire::{SESSION_EXPIRED, SESSION_INVALID, SESSION_NOT_ACTIVE};
     let bearer = bearer.ok_or(SESSION_INVALID)?;
-    let plain = decrypt(state, bearer).await.ok_or(SESSION_INVALID)?;
+    let plain = decrypt(state, &bearer).await?.ok_or(SESSION_INVALID)?;
     let session = std::str::from_utf8(&plain).map_err(|_| SESSION_INVALID)?;
     match state
         .platform
         .mpesa_verify_session(session, state.config.session_activation)
     {
-        Ok(Ok(app)) => Ok(app),
+        Ok(Ok(app)) => {
+            state.key.remember(&bearer, plain.clone());
+            Ok(app)
+        }
         Ok(Err(SessionError::Invalid)) => Err(SESSION_INVALID),
         Ok(Err(SessionError::Expired)) => Err(SESSION_EXPIRED),
         Ok(Err(SessionError::NotYetActive)) => Err(SESSION_NOT_ACTIVE),

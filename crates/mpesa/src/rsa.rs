@@ -12,13 +12,18 @@
 //! random message simply is not a valid API key or session. Debian's OpenSSL 3.0 and the
 //! `rsa` crate 0.9 lack this.
 //!
-//! A decryption costs milliseconds of CPU, so it runs on the blocking pool, and results are
-//! cached by the SHA-256 of the header value: a client that reuses its bearer (most SDKs
-//! encrypt the session id once) costs no RSA operation after the first request.
+//! A decryption costs milliseconds of CPU, so it runs on the blocking pool, at most
+//! [`RsaLimits::workers`] at once with at most [`RsaLimits::queue`] more waiting; past that
+//! the caller answers "overloaded" at once (`INS-16`), so a burst of garbage bearers cannot
+//! take the machine. Only bearers that decrypted to a valid API key or a live session are
+//! cached (by the SHA-256 of the header value, in two generations so the least recently used
+//! half is forgotten when full, never all at once): a client that reuses its bearer costs no
+//! RSA operation after its first request, and garbage bearers cannot flush the cache.
 
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
@@ -35,16 +40,67 @@ pub const KEY_BITS: u32 = 4096;
 pub const PRIVATE_KEY_FILE: &str = "mpesa-private-key.pem";
 pub const PUBLIC_KEY_FILE: &str = "mpesa-public-key.txt";
 
-/// Most decrypted bearers remembered; the cache starts over when full.
+/// Most valid bearers remembered (two generations of half as many each).
 const CACHE_LIMIT: usize = 100_000;
 
-/// The platform key pair with its bearer cache.
+/// How many RSA decryptions run at once, and how many more may wait for a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RsaLimits {
+    pub workers: usize,
+    pub queue: usize,
+}
+
+impl Default for RsaLimits {
+    /// One worker per core (at most 8), and 64 waiting.
+    fn default() -> RsaLimits {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        RsaLimits {
+            workers: cores.clamp(1, 8),
+            queue: 64,
+        }
+    }
+}
+
+/// The bearers that proved valid: a young and an old generation; a hit in the old one
+/// moves to the young, and when the young is full the old is dropped and the young ages.
+#[derive(Default)]
+struct BearerCache {
+    young: HashMap<[u8; 32], Arc<[u8]>>,
+    old: HashMap<[u8; 32], Arc<[u8]>>,
+}
+
+impl BearerCache {
+    fn get(&mut self, digest: &[u8; 32]) -> Option<Arc<[u8]>> {
+        if let Some(hit) = self.young.get(digest) {
+            return Some(hit.clone());
+        }
+        let hit = self.old.remove(digest)?;
+        self.insert(*digest, hit.clone());
+        Some(hit)
+    }
+
+    fn insert(&mut self, digest: [u8; 32], plain: Arc<[u8]>) {
+        if self.young.len() >= CACHE_LIMIT / 2 {
+            self.old = std::mem::take(&mut self.young);
+        }
+        self.young.insert(digest, plain);
+    }
+}
+
+/// The platform key pair with its bearer cache and the bound on decryptions.
 pub struct PlatformKey {
     private: PKey<Private>,
     public_b64: String,
     modulus_len: usize,
-    cache: Mutex<HashMap<[u8; 32], Arc<[u8]>>>,
+    cache: Mutex<BearerCache>,
+    limits: RsaLimits,
+    turns: Arc<tokio::sync::Semaphore>,
+    waiting: AtomicUsize,
 }
+
+/// Too many decryptions running and waiting: answer "overloaded" now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overloaded;
 
 impl std::fmt::Debug for PlatformKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -167,8 +223,18 @@ impl PlatformKey {
             modulus_len: private.size(),
             public_b64: STANDARD.encode(der),
             private,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(BearerCache::default()),
+            limits: RsaLimits::default(),
+            turns: Arc::new(tokio::sync::Semaphore::new(RsaLimits::default().workers)),
+            waiting: AtomicUsize::new(0),
         })
+    }
+
+    /// The same key with other limits on concurrent decryptions.
+    pub fn with_limits(mut self, limits: RsaLimits) -> PlatformKey {
+        self.turns = Arc::new(tokio::sync::Semaphore::new(limits.workers.max(1)));
+        self.limits = limits;
+        self
     }
 
     /// The private key as PKCS#8 PEM.
@@ -188,26 +254,60 @@ impl PlatformKey {
     /// it decrypts to a pseudo-random message that matches no key or session (implicit
     /// rejection), so callers answer it exactly like a wrong secret.
     pub fn decrypt_bearer(&self, bearer: &str) -> Option<Arc<[u8]>> {
-        let digest: [u8; 32] = Sha256::digest(bearer.as_bytes()).into();
-        if let Some(hit) = self.cache.lock().expect("bearer cache").get(&digest) {
-            return Some(hit.clone());
-        }
-        let plain: Arc<[u8]> = self.decrypt(bearer)?.into();
-        let mut cache = self.cache.lock().expect("bearer cache");
-        if cache.len() >= CACHE_LIMIT {
-            cache.clear();
-        }
-        cache.insert(digest, plain.clone());
-        Some(plain)
+        Some(self.decrypt(bearer)?.into())
     }
 
-    /// Whether the bearer's secret is already cached (no RSA operation needed).
-    pub fn is_cached(&self, bearer: &str) -> bool {
+    /// The secret of a bearer that proved valid before, if it is remembered.
+    pub fn cached(&self, bearer: &str) -> Option<Arc<[u8]>> {
+        let digest: [u8; 32] = Sha256::digest(bearer.as_bytes()).into();
+        self.cache.lock().expect("bearer cache").get(&digest)
+    }
+
+    /// Remembers a bearer whose secret proved valid (an application's API key, a live
+    /// session), so its next use costs no RSA operation.
+    pub fn remember(&self, bearer: &str, plain: Arc<[u8]>) {
         let digest: [u8; 32] = Sha256::digest(bearer.as_bytes()).into();
         self.cache
             .lock()
             .expect("bearer cache")
-            .contains_key(&digest)
+            .insert(digest, plain);
+    }
+
+    /// Decrypts on the blocking pool, at most [`RsaLimits::workers`] at once; with
+    /// [`RsaLimits::queue`] already waiting, answers [`Overloaded`] at once. A bearer that
+    /// is not base64 of one block is refused without a decryption.
+    pub async fn decrypt_bounded(
+        self: &Arc<Self>,
+        bearer: String,
+    ) -> Result<Option<Arc<[u8]>>, Overloaded> {
+        let compact: String = bearer.chars().filter(|c| !c.is_whitespace()).collect();
+        let Ok(ciphertext) = STANDARD.decode(compact.as_bytes()) else {
+            return Ok(None);
+        };
+        if ciphertext.len() != self.modulus_len {
+            return Ok(None);
+        }
+        let turn = match self.turns.clone().try_acquire_owned() {
+            Ok(t) => t,
+            Err(_) => {
+                if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.limits.queue {
+                    self.waiting.fetch_sub(1, Ordering::SeqCst);
+                    return Err(Overloaded);
+                }
+                let t = self.turns.clone().acquire_owned().await;
+                self.waiting.fetch_sub(1, Ordering::SeqCst);
+                t.map_err(|_| Overloaded)?
+            }
+        };
+        let key = self.clone();
+        let plain = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            key.decrypt_block(&ciphertext)
+        })
+        .await
+        .ok()
+        .flatten();
+        Ok(plain.map(Into::into))
     }
 
     fn decrypt(&self, bearer: &str) -> Option<Vec<u8>> {
@@ -276,15 +376,76 @@ mod tests {
     }
 
     #[test]
-    fn a_bearer_decrypts_to_its_secret_and_is_cached() {
+    fn a_bearer_decrypts_to_its_secret_and_only_a_remembered_one_is_cached() {
         let key = test_key();
         let bearer = key.encrypt(b"6bc4157dbee34d409118e0978dc6dd17").unwrap();
-        assert!(!key.is_cached(&bearer));
+        assert!(key.cached(&bearer).is_none());
+        let plain = key.decrypt_bearer(&bearer).unwrap();
+        assert_eq!(&*plain, b"6bc4157dbee34d409118e0978dc6dd17");
+        assert!(
+            key.cached(&bearer).is_none(),
+            "decrypting alone caches nothing"
+        );
+        key.remember(&bearer, plain);
         assert_eq!(
-            &*key.decrypt_bearer(&bearer).unwrap(),
+            &*key.cached(&bearer).unwrap(),
             b"6bc4157dbee34d409118e0978dc6dd17"
         );
-        assert!(key.is_cached(&bearer));
+    }
+
+    #[test]
+    fn the_cache_forgets_the_least_recently_used_half_never_all() {
+        let mut cache = BearerCache::default();
+        let d = |i: usize| {
+            let mut k = [0u8; 32];
+            k[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            k
+        };
+        let plain: Arc<[u8]> = Arc::from(&b"x"[..]);
+        for i in 0..CACHE_LIMIT / 2 {
+            cache.insert(d(i), plain.clone());
+        }
+        // Key 0 is used again: it moves along.
+        assert!(cache.get(&d(0)).is_some());
+        for i in CACHE_LIMIT / 2..CACHE_LIMIT + 10 {
+            cache.insert(d(i), plain.clone());
+        }
+        assert!(cache.get(&d(CACHE_LIMIT)).is_some(), "recent entries stay");
+        assert!(cache.get(&d(1)).is_none(), "the oldest are forgotten");
+        assert!(cache.young.len() + cache.old.len() >= CACHE_LIMIT / 2);
+    }
+
+    #[tokio::test]
+    async fn decryptions_past_the_queue_are_refused_at_once() {
+        let key = Arc::new(test_key().with_limits(RsaLimits {
+            workers: 1,
+            queue: 2,
+        }));
+        let bearer = key.encrypt(b"secret").unwrap();
+        // Not one block: refused without a decryption.
+        assert_eq!(key.decrypt_bounded("AAAA".to_owned()).await, Ok(None));
+        let many: Vec<_> = (0..40)
+            .map(|_| {
+                let (key, bearer) = (key.clone(), bearer.clone());
+                tokio::spawn(async move { key.decrypt_bounded(bearer).await })
+            })
+            .collect();
+        let mut overloaded = 0;
+        let mut decrypted = 0;
+        for h in many {
+            match h.await.unwrap() {
+                Ok(Some(p)) => {
+                    assert_eq!(&*p, b"secret");
+                    decrypted += 1;
+                }
+                Ok(None) => panic!("a good bearer decrypts"),
+                Err(Overloaded) => overloaded += 1,
+            }
+        }
+        assert!(
+            decrypted >= 1 && overloaded >= 1,
+            "{decrypted} / {overloaded}"
+        );
     }
 
     #[test]

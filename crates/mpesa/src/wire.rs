@@ -158,6 +158,14 @@ pub const MANDATE_MISSING: Code = INS_6.with(401, "Mandate does not exist");
 /// Query Direct Debit answers a mandate id of another reference with 500.
 pub const MANDATE_MISMATCH_ON_QUERY: Code = INS_52.with(500, INS_52.desc);
 
+/// Both gateways: too many bearers waiting for an RSA decryption (the generic table's
+/// overload code; v2's tables document none).
+pub const OVERLOADED: Code = generic(
+    "INS-16",
+    503,
+    "Unable to handle the request due to a temporary overloading",
+);
+
 /// v1x: the API key did not decrypt or is not an application's (every cause alike).
 pub const V1X_INVALID_API_KEY: Code = generic("INS-2", 401, "Invalid API Key");
 /// v1x: the initiator of a reversal is malformed.

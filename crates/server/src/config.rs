@@ -82,6 +82,12 @@ pub struct ServeArgs {
     /// M-Pesa: the platform's RSA private key (PEM) [default: DATA/mpesa-private-key.pem, created on first start; on PostgreSQL the database's, shared by every node]
     #[arg(long, env = "MKOBA_MPESA_KEY_FILE")]
     pub mpesa_key_file: Option<PathBuf>,
+    /// M-Pesa: RSA decryptions of bearers at once [default: one per core, at most 8]
+    #[arg(long, env = "MKOBA_MPESA_RSA_WORKERS")]
+    pub mpesa_rsa_workers: Option<usize>,
+    /// M-Pesa: bearers waiting for a decryption; past that the answer is INS-16 at once [default: 64]
+    #[arg(long, env = "MKOBA_MPESA_RSA_QUEUE")]
+    pub mpesa_rsa_queue: Option<usize>,
     /// M-Pesa v1x (Mozambique): also serve each API on its own port as the real gateway does: `on` (C2B 18352, B2C 18345, B2B 18349, reversal 18354, status 18353, customer name 19323), `off`, or a list such as `c2b=18352,status=0` (0: any free port) [default: off; /ipg/v1x/ is always on the main listener]
     #[arg(long, env = "MKOBA_MPESA_V1X_PORTS")]
     pub mpesa_v1x_ports: Option<String>,
@@ -112,6 +118,8 @@ pub struct FileConfig {
     pub mpesa_insecure_result_urls: Option<bool>,
     pub mpesa_key_file: Option<PathBuf>,
     pub mpesa_v1x_ports: Option<String>,
+    pub mpesa_rsa_workers: Option<usize>,
+    pub mpesa_rsa_queue: Option<usize>,
 }
 
 /// A database URL; its `Debug` and `Display` never show the password.
@@ -267,6 +275,13 @@ impl Settings {
             s.mpesa.insecure_result_urls = v;
         }
         s.mpesa_key_file = pick!(mpesa_key_file);
+        if let Some(v) = pick!(mpesa_rsa_workers) {
+            anyhow::ensure!(v > 0, "mpesa_rsa_workers must be positive");
+            s.mpesa.rsa.workers = v;
+        }
+        if let Some(v) = pick!(mpesa_rsa_queue) {
+            s.mpesa.rsa.queue = v;
+        }
         if let Some(v) = pick!(mpesa_v1x_ports) {
             s.mpesa_v1x_ports = parse_v1x_ports(&v)?;
         }

@@ -316,6 +316,10 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         settings.database_url.as_ref(),
     )
     .await?;
+    let key = match Arc::try_unwrap(key) {
+        Ok(k) => Arc::new(k.with_limits(settings.mpesa.rsa)),
+        Err(shared) => shared,
+    };
     let platform = Platform::start(
         store.journal,
         store.reader,

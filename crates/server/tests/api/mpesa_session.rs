@@ -350,3 +350,71 @@ async fn an_unknown_market_is_invalid() {
         .await;
     assert_eq!(code(&r), (400, "INS-998".to_owned()));
 }
+
+/// A burst of garbage bearers (well-formed 512-byte ciphertexts, each a real decryption)
+/// never takes the server: past the RSA workers and their queue the answer is `503 INS-16`
+/// at once, the health check answers throughout, and a client whose bearer proved valid
+/// before is answered from the cache (garbage is never cached, so it cannot flush it).
+#[tokio::test]
+async fn a_burst_of_garbage_bearers_is_bounded_and_answered_ins_16() {
+    let app = TestApp::spawn_with(|s| {
+        s.mpesa.rsa = mkoba_mpesa::rsa::RsaLimits {
+            workers: 1,
+            queue: 2,
+        };
+    })
+    .await;
+    let m = app.mpesa().await;
+    let session = m.session().await;
+    let good = m.bearer(&session);
+    // One call proves the bearer valid: it is remembered from now on.
+    let c2b = m.c2b("10", "000000000001");
+    let auth = format!("Bearer {good}");
+    let send = |auth: String, body: String| {
+        let http = app.http.clone();
+        let url = format!(
+            "{}/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/",
+            app.base
+        );
+        async move {
+            http.send(
+                "POST",
+                &url,
+                &[("Authorization", &auth), ("Origin", "*")],
+                Some(&body),
+            )
+            .await
+        }
+    };
+    assert_eq!(send(auth.clone(), c2b.to_string()).await.status, 201);
+    let garbage: Vec<_> = (0..60)
+        .map(|_| {
+            let mut block = vec![0u8; 512];
+            for b in block.iter_mut().skip(1) {
+                *b = rand::random();
+            }
+            let auth = format!(
+                "Bearer {}",
+                base64::engine::general_purpose::STANDARD.encode(&block)
+            );
+            tokio::spawn(send(auth, c2b.to_string()))
+        })
+        .collect();
+    let health = app.send("GET", "/_mkoba/health", &[], None).await;
+    assert_eq!(health.status, 200);
+    let again = send(auth.clone(), m.c2b("10", "000000000001").to_string()).await;
+    assert_eq!(again.status, 201, "the cached bearer: {}", again.text());
+    let mut overloaded = 0;
+    for h in garbage {
+        let r = h.await.unwrap();
+        match r.status {
+            401 => assert_eq!(r.json()["output_ResponseDesc"], "Invalid Session ID"),
+            503 => {
+                assert_eq!(r.json()["output_ResponseCode"], "INS-16");
+                overloaded += 1;
+            }
+            s => panic!("{s}: {}", r.text()),
+        }
+    }
+    assert!(overloaded > 0, "the queue was exceeded");
+}
