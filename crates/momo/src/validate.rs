@@ -372,3 +372,41 @@ mod tests {
         assert_eq!(external_id(&ok).unwrap().as_deref(), Some("order-1"));
     }
 }
+
+/// Property tests: the validators take any text without panicking, and what they accept
+/// holds their promise.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn validators_take_any_text(s in "\\PC{0,80}|[0-9.,-]{0,24}") {
+            let eur = Currency::parse("EUR").unwrap();
+            if let Ok(m) = amount(&s, eur) {
+                prop_assert!(m.minor() > 0);
+            }
+            if let Ok(host) = callback_host(&s) {
+                prop_assert!(host_of(&host).is_some(), "{host:?}");
+                prop_assert!(!host.contains(['<', '>', '"', '\'', ' ']));
+            }
+            let _ = host_of(&s);
+            let _ = currency(&s);
+            let _ = check_text(&s, "payerMessage");
+            let _ = reference_id(&s, "X-Reference-Id");
+            let _ = json_body(s.as_bytes());
+        }
+
+        #[test]
+        fn any_bytes_are_a_json_object_or_a_bad_request(b in prop::collection::vec(any::<u8>(), 0..256)) {
+            match json_body(&b) {
+                Ok(v) => prop_assert!(v.is_object()),
+                Err(e) => prop_assert!(matches!(e, MomoError::BadRequest(_))),
+            }
+        }
+    }
+}

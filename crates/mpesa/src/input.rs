@@ -309,3 +309,58 @@ mod tests {
         assert!(!msisdn("+25500000000001"));
     }
 }
+
+/// Property tests: no input makes the parsers and rules panic, and every refusal is a
+/// documented code.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_query_and_body_read_or_refuse_with_ins_21(
+            query in prop::collection::vec((".{0,24}", ".{0,24}"), 0..4),
+            body in prop::collection::vec(any::<u8>(), 0..256),
+        ) {
+            if let Err(code) = Fields::read(&query, &body) {
+                prop_assert_eq!(code.code, "INS-21");
+            }
+        }
+
+        #[test]
+        fn json_bodies_of_any_shape_read_or_refuse_with_ins_21(
+            keys in prop::collection::vec("input_[A-Za-z]{0,12}", 0..6),
+            values in prop::collection::vec(prop_oneof![
+                ".{0,40}".prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                any::<f64>().prop_map(serde_json::Value::from),
+                any::<bool>().prop_map(serde_json::Value::from),
+                Just(serde_json::Value::Null),
+                Just(serde_json::json!([1, {"a": "b"}])),
+            ], 0..6),
+        ) {
+            let map: serde_json::Map<String, serde_json::Value> =
+                keys.into_iter().zip(values).collect();
+            let body = serde_json::Value::Object(map).to_string();
+            prop_assert!(Fields::read(&[], body.as_bytes()).is_ok());
+        }
+
+        #[test]
+        fn rules_take_any_text(s in "\\PC{0,64}|[0-9.]{0,24}") {
+            let tzs = Currency::parse("TZS").unwrap();
+            for rule in [msisdn, msisdn_mz, short_code, transaction_reference, conversation_id,
+                description, currency, transaction_id, query_reference, third_party_reference,
+                msisdn_token, mandate_id, kyc_query_type, agreed_tc, date, frequency,
+                day_of_month, boolean, initiator, security_credential] {
+                let _ = rule(&s);
+            }
+            if let Ok(m) = amount(&s, tzs, wire::INS_15) {
+                prop_assert!(m.minor() > 0);
+            }
+        }
+    }
+}

@@ -505,3 +505,38 @@ mod tests {
         }
     }
 }
+
+/// Property tests: any bearer text decodes or is refused; none panics.
+#[cfg(test)]
+mod properties {
+    use std::sync::OnceLock;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn key() -> &'static PlatformKey {
+        static KEY: OnceLock<PlatformKey> = OnceLock::new();
+        KEY.get_or_init(|| {
+            let rsa = Rsa::generate(2048).unwrap();
+            PlatformKey::from_private(PKey::from_rsa(rsa).unwrap()).unwrap()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_bearer_text_is_decrypted_or_refused(s in "\\PC{0,700}") {
+            let _ = key().decrypt_bearer(&s);
+        }
+
+        #[test]
+        fn any_block_of_the_key_size_decrypts_to_something_or_nothing(
+            block in prop::collection::vec(any::<u8>(), 256..=256)
+        ) {
+            let bearer = STANDARD.encode(&block);
+            let _ = key().decrypt_bearer(&bearer);
+        }
+    }
+}

@@ -81,6 +81,7 @@ pub(crate) struct EngineSettings {
     pub partner_float: String,
     pub callback_method: CallbackMethod,
     pub max_batch: usize,
+    pub mail_delivery: bool,
 }
 
 type Deferred = Box<dyn FnOnce(bool) + Send>;

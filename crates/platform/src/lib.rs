@@ -8,6 +8,7 @@
 //! [`Platform`] is the handle the dialects use. Writes go to the single writer thread
 //! (`engine`) and are answered only once committed; reads go straight to the store.
 
+pub mod accounts;
 mod engine;
 pub mod model;
 pub mod mpesa;
@@ -60,6 +61,8 @@ pub struct PlatformConfig {
     pub callback_method: CallbackMethod,
     /// Most commands committed in one transaction.
     pub max_batch: usize,
+    /// E-mails are queued for an SMTP sender (else they are only kept in the mailbox).
+    pub mail_delivery: bool,
 }
 
 impl Default for PlatformConfig {
@@ -71,6 +74,7 @@ impl Default for PlatformConfig {
             partner_float: "1000000".to_owned(),
             callback_method: CallbackMethod::Put,
             max_batch: 2048,
+            mail_delivery: false,
         }
     }
 }
@@ -175,6 +179,8 @@ struct Inner {
     outbox_rx: Mutex<Option<tmpsc::UnboundedReceiver<OutboxItem>>>,
     /// Requests waiting for a payment to become final (synchronous M-Pesa calls).
     waiters: Waiters,
+    /// Nudges the SMTP sender when mail may have been queued.
+    mail_wake: tokio::sync::Notify,
 }
 
 /// Subscription key → its record; shared with the writer, which adds the keys other nodes
@@ -286,6 +292,7 @@ impl Platform {
             partner_float: config.partner_float.clone(),
             callback_method: config.callback_method,
             max_batch: config.max_batch.max(1),
+            mail_delivery: config.mail_delivery,
         };
         let waiters = Waiters::default();
         let engine = Engine::new(
@@ -312,6 +319,7 @@ impl Platform {
                 api_users: RwLock::new(HashMap::new()),
                 outbox_rx: Mutex::new(Some(outbox_rx)),
                 waiters,
+                mail_wake: tokio::sync::Notify::new(),
             }),
         })
     }

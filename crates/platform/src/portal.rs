@@ -15,6 +15,9 @@ use rand::RngCore;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use crate::accounts::{
+    AccountRecord, AccountStatus, Mail, MailFilter, MailState, NewMail, PhoneCode,
+};
 use crate::engine::Command;
 pub(crate) use crate::engine::PortalCommand;
 use crate::model::{
@@ -39,6 +42,10 @@ pub struct DeveloperAccount {
     /// Collections from MSISDN payers wait on the virtual phone instead of settling.
     pub approval_mode: bool,
     pub created_at_ms: i64,
+    /// Where the account is in its journey (only active accounts use the portal).
+    pub status: AccountStatus,
+    /// The confirmed phone number (international digits).
+    pub phone: Option<String>,
 }
 
 /// A signed-in browser session (looked up by the hash of its cookie value).
@@ -162,6 +169,39 @@ pub enum PortalWrite {
         name: String,
         password_hash: String,
         created_at_ms: i64,
+        status: AccountStatus,
+    },
+    /// An account's changeable fields, replacing what it had.
+    UpdateAccount(AccountRecord),
+    /// Ends every session of a developer but `except` (a hash of a session id).
+    DeleteSessionsOf {
+        developer_id: i64,
+        except: Option<[u8; 32]>,
+    },
+    /// Revokes every API key of the developer's API users.
+    RevokeDeveloperKeys {
+        developer_id: i64,
+        at_ms: i64,
+    },
+    /// The code a developer was sent last, replacing the one before.
+    SetPhoneCode(PhoneCode),
+    DeletePhoneCode {
+        developer_id: i64,
+    },
+    /// A new mailbox row (its id is the database's).
+    QueueMail {
+        mail: NewMail,
+        created_at_ms: i64,
+        state: MailState,
+    },
+    /// A mailbox row's delivery state.
+    UpdateMail {
+        id: i64,
+        state: MailState,
+        attempts: u32,
+        next_attempt_at_ms: i64,
+        last_error: Option<String>,
+        sent_at_ms: Option<i64>,
     },
     /// The sandbox developer's sign-in: its account row and the password to print.
     SandboxLogin {
@@ -199,6 +239,13 @@ impl std::fmt::Debug for PortalWrite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let name = match self {
             PortalWrite::CreateDeveloper { .. } => "CreateDeveloper",
+            PortalWrite::UpdateAccount(_) => "UpdateAccount",
+            PortalWrite::DeleteSessionsOf { .. } => "DeleteSessionsOf",
+            PortalWrite::RevokeDeveloperKeys { .. } => "RevokeDeveloperKeys",
+            PortalWrite::SetPhoneCode(_) => "SetPhoneCode",
+            PortalWrite::DeletePhoneCode { .. } => "DeletePhoneCode",
+            PortalWrite::QueueMail { .. } => "QueueMail",
+            PortalWrite::UpdateMail { .. } => "UpdateMail",
             PortalWrite::SandboxLogin { .. } => "SandboxLogin",
             PortalWrite::CreateSession { .. } => "CreateSession",
             PortalWrite::DeleteSession { .. } => "DeleteSession",
@@ -222,6 +269,12 @@ pub trait PortalJournal {
     fn approval_developers(&mut self) -> Result<Vec<i64>, StoreError>;
     /// Whether the sandbox developer's sign-in exists.
     fn sandbox_login_exists(&mut self) -> Result<bool, StoreError>;
+    /// A developer account as the writer changes it.
+    fn account(&mut self, developer_id: i64) -> Result<Option<AccountRecord>, StoreError>;
+    /// The phone code a developer was sent last.
+    fn phone_code(&mut self, developer_id: i64) -> Result<Option<PhoneCode>, StoreError>;
+    /// Queued (or claimed, lease over) e-mails due at `now_ms`, oldest first.
+    fn due_mail(&mut self, now_ms: i64, limit: u32) -> Result<Vec<Mail>, StoreError>;
 }
 
 /// The portal's reads.
@@ -232,6 +285,12 @@ pub trait PortalReader {
         email: &str,
     ) -> Result<Option<(DeveloperAccount, String)>, StoreError>;
     fn developer(&self, id: i64) -> Result<Option<DeveloperAccount>, StoreError>;
+    /// A developer's password hash.
+    fn developer_password_hash(&self, id: i64) -> Result<Option<String>, StoreError>;
+    /// Mailbox rows of one developer, newest first.
+    fn mail(&self, filter: &MailFilter) -> Result<Vec<Mail>, StoreError>;
+    /// The phone code a developer was sent last.
+    fn phone_code(&self, developer_id: i64) -> Result<Option<PhoneCode>, StoreError>;
     /// A session by the hash of its id (expired ones included; the caller checks).
     fn session(&self, id_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError>;
     fn sandbox_login(&self) -> Result<Option<SandboxLogin>, StoreError>;
@@ -365,8 +424,27 @@ pub(crate) fn bootstrap_login(journal: &mut dyn Journal) -> Result<(), StoreErro
     journal.commit(&batch)
 }
 
-fn blocking_error(e: tokio::task::JoinError) -> StoreError {
+pub(crate) fn blocking_error(e: tokio::task::JoinError) -> StoreError {
     StoreError(format!("password hashing task failed: {e}"))
+}
+
+/// Runs an Argon2 hash or verification on a blocking thread, at most one per core at a
+/// time: each takes 19 MiB and tens of milliseconds, so requests queue for a turn instead
+/// of taking memory and threads without bound.
+pub(crate) async fn hashing<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    static TURNS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let turns = TURNS.get_or_init(|| {
+        tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 16)),
+        )
+    });
+    let _turn = turns
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
+    tokio::task::spawn_blocking(f).await
 }
 
 impl Platform {
@@ -396,15 +474,18 @@ impl Platform {
         .map_err(|_| Internal)
     }
 
-    /// Creates a developer account; the e-mail is compared ignoring case.
+    /// Creates a developer account, pending until its activation link is opened, with its
+    /// M-Pesa application; the e-mail is compared ignoring case. `activation` makes the
+    /// activation mail for the new account's id; it is queued in the same commit.
     pub async fn sign_up(
         &self,
         email: &str,
         name: &str,
         password: &str,
+        activation: impl FnOnce(i64) -> NewMail + Send + 'static,
     ) -> Result<i64, SignUpError> {
         let password = password.to_owned();
-        let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        let password_hash = hashing(move || hash_password(&password))
             .await
             .map_err(blocking_error)
             .and_then(|r| r)
@@ -414,16 +495,20 @@ impl Platform {
             })?;
         let email = email.trim().to_lowercase();
         let name = name.trim().to_owned();
-        self.portal_call(
-            |reply| PortalCommand::SignUp {
-                email,
-                name,
-                password_hash,
-                reply,
-            },
-            Err(SignUpError::Internal),
-        )
-        .await
+        let result = self
+            .portal_call(
+                |reply| PortalCommand::SignUp {
+                    email,
+                    name,
+                    password_hash,
+                    activation: Box::new(activation),
+                    reply,
+                },
+                Err(SignUpError::Internal),
+            )
+            .await;
+        self.inner.mail_wake.notify_one();
+        result
     }
 
     /// The developer whose e-mail and password these are. Takes as long for an unknown
@@ -440,7 +525,7 @@ impl Platform {
             Some((account, hash)) => (Some(account.id), hash),
             None => (None, dummy_hash().to_owned()),
         };
-        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        let ok = hashing(move || verify_password(&password, &hash))
             .await
             .map_err(|e| logged(blocking_error(e)))?;
         Ok(id.filter(|_| ok))

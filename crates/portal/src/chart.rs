@@ -3,13 +3,18 @@
 //! Colours come from CSS classes (`c-…`) so the stylesheet decides them; every chart has a
 //! `<title>` and `<desc>` for screen readers, and the pages put a table with the same
 //! numbers beside it.
+//!
+//! The SVG scales with its box, so on a phone its text shrinks with it: the stylesheet
+//! enlarges `.axis` text below 700 px, and the x axis is drawn twice, every label
+//! (`.wide`) and a sparser set (`.narrow`) that still fits at the larger size; CSS shows
+//! one of them. Axis labels sit above the horizontal bars, so they never run into them.
 
 use crate::html::Html;
 use crate::w;
 
 const W: f64 = 640.0;
 const H: f64 = 260.0;
-const LEFT: f64 = 56.0;
+const LEFT: f64 = 72.0;
 const RIGHT: f64 = 12.0;
 const TOP: f64 = 14.0;
 const BOTTOM: f64 = 36.0;
@@ -57,26 +62,38 @@ fn y_axis(h: &mut Html, max: f64, fmt: &dyn Fn(f64) -> String) {
     }
 }
 
+/// The indexes of the labels drawn when at most `most` fit: every `step`-th from the last
+/// one backwards (the current period is always labelled).
+fn label_indexes(n: usize, most: usize) -> Vec<usize> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let step = n.div_ceil(most.max(1)).max(1);
+    let mut v: Vec<usize> = (0..n).rev().step_by(step).collect();
+    v.reverse();
+    v
+}
+
 fn x_labels(h: &mut Html, labels: &[String]) {
     let n = labels.len().max(1);
-    let step = (n as f64 / 8.0).ceil().max(1.0) as usize;
     let slot = (W - LEFT - RIGHT) / n as f64;
-    for (i, l) in labels.iter().enumerate() {
-        if i % step != 0 && i + 1 != n {
-            continue;
+    for (class, most, dy) in [("axis wide", 8, 16.0), ("axis narrow", 4, 24.0)] {
+        for i in label_indexes(labels.len(), most) {
+            let x = LEFT + slot * (i as f64 + 0.5);
+            w!(*h, "<text class=\"" {class} "\" x=\"" {num(x)} "\" y=\"" {num(H - BOTTOM + dy)} "\" text-anchor=\"middle\">" {labels[i]} "</text>");
         }
-        let x = LEFT + slot * (i as f64 + 0.5);
-        w!(*h, "<text class=\"axis\" x=\"" {num(x)} "\" y=\"" {num(H - BOTTOM + 16.0)} "\" text-anchor=\"middle\">" {l} "</text>");
     }
 }
 
-/// Stacked bars: one bar per label, one segment per series.
+/// Stacked bars: one bar per label, one segment per series. `axis` writes the tick
+/// labels (short), `fmt` the exact value of each segment (its tooltip).
 pub fn stacked_bars(
     id: &str,
     title: &str,
     desc: &str,
     labels: &[String],
     series: &[Series],
+    axis: &dyn Fn(f64) -> String,
     fmt: &dyn Fn(f64) -> String,
 ) -> Html {
     let mut h = Html::new();
@@ -90,7 +107,7 @@ pub fn stacked_bars(
         })
         .collect();
     let max = nice_max(totals.iter().copied().fold(0.0, f64::max));
-    y_axis(&mut h, max, fmt);
+    y_axis(&mut h, max, axis);
     let plot_h = H - TOP - BOTTOM;
     let n = labels.len().max(1);
     let slot = (W - LEFT - RIGHT) / n as f64;
@@ -170,20 +187,21 @@ pub fn hbars(
     fmt: &dyn Fn(f64) -> String,
 ) -> Html {
     let mut h = Html::new();
-    let row = 26.0;
-    let height = TOP + row * items.len().max(1) as f64 + 8.0;
+    // Each item: its label on a line of its own, then the bar with its value after it.
+    let row = 50.0;
+    let height = TOP + row * items.len().max(1) as f64;
     w!(h, "<svg class=\"chart\" viewBox=\"0 0 640 " {num(height)} "\" role=\"img\" aria-labelledby=\"" {id} "-t " {id} "-d\" xmlns=\"http://www.w3.org/2000/svg\">"
         "<title id=\"" {id} "-t\">" {title} "</title><desc id=\"" {id} "-d\">" {desc} "</desc>");
-    let label_w = 170.0;
-    let value_w = 80.0;
+    let left = 8.0;
+    let value_w = 130.0;
     let max = nice_max(items.iter().map(|i| i.1).fold(0.0, f64::max));
-    let span = W - label_w - value_w - RIGHT;
+    let span = W - left - value_w - RIGHT;
     for (i, (label, v, class)) in items.iter().enumerate() {
         let y = TOP + row * i as f64;
         let width = (span * v / max).max(if *v > 0.0 { 1.0 } else { 0.0 });
-        w!(h, "<text class=\"axis\" x=\"" {num(label_w - 8.0)} "\" y=\"" {num(y + 15.0)} "\" text-anchor=\"end\">" {label} "</text>"
-            "<rect class=\"" {class} "\" x=\"" {num(label_w)} "\" y=\"" {num(y + 3.0)} "\" width=\"" {num(width)} "\" height=\"16\"/>"
-            "<text class=\"axis\" x=\"" {num(label_w + width + 6.0)} "\" y=\"" {num(y + 15.0)} "\">" {fmt(*v)} "</text>");
+        w!(h, "<text class=\"axis\" x=\"" {num(left)} "\" y=\"" {num(y + 12.0)} "\">" {label} "</text>"
+            "<rect class=\"" {class} "\" x=\"" {num(left)} "\" y=\"" {num(y + 20.0)} "\" width=\"" {num(width)} "\" height=\"16\"><title>" {label} ": " {fmt(*v)} "</title></rect>"
+            "<text class=\"axis\" x=\"" {num(left + width + 6.0)} "\" y=\"" {num(y + 33.0)} "\">" {fmt(*v)} "</text>");
     }
     h.raw("</svg>");
     h
@@ -225,11 +243,26 @@ mod tests {
                 values: vec![2.0, 3.0],
             },
         ];
-        let h = stacked_bars("x", "T", "D", &labels, &series, &|v| format!("{v}"));
+        let h = stacked_bars("x", "T", "D", &labels, &series, &|v| format!("{v}"), &|v| {
+            format!("{v}")
+        });
         let s = h.as_str();
         assert_eq!(s.matches("<rect class=\"c-").count(), 3 + 2, "{s}");
         assert!(s.contains("&lt;a&gt;"));
         assert!(!s.contains("<a>"));
+    }
+
+    #[test]
+    fn the_last_period_is_always_labelled_and_few_labels_fit_a_phone() {
+        assert_eq!(label_indexes(7, 8), vec![0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(label_indexes(7, 4), vec![0, 2, 4, 6]);
+        assert_eq!(label_indexes(24, 4), vec![5, 11, 17, 23]);
+        assert_eq!(label_indexes(90, 8), vec![5, 17, 29, 41, 53, 65, 77, 89]);
+        assert_eq!(label_indexes(0, 4), Vec::<usize>::new());
+        let labels: Vec<String> = (0..24).map(|i| format!("{i:02}:00")).collect();
+        let h = percent_line("p", "T", "D", &labels, &[None; 24]);
+        assert_eq!(h.as_str().matches("class=\"axis narrow\"").count(), 4);
+        assert_eq!(h.as_str().matches("class=\"axis wide\"").count(), 8);
     }
 
     #[test]

@@ -28,6 +28,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mkoba_ledger::Money;
 use mkoba_platform::Platform;
+use mkoba_platform::accounts::AccountStatus;
 use mkoba_platform::portal::DeveloperAccount;
 
 use crate::html::Html;
@@ -37,6 +38,22 @@ use crate::html::Html;
 pub struct PortalConfig {
     /// Mark cookies `Secure` (serve the portal over HTTPS then).
     pub secure_cookies: bool,
+    /// Where people open the server (`http://127.0.0.1:8080`): links in e-mails start
+    /// with it. It is configured, never taken from a request's `Host`, so nobody can make
+    /// the platform mail a link to their own host.
+    pub public_url: String,
+    /// Sandbox mailbox: mail is readable in the portal by whoever it concerns (the browser
+    /// that signed up, or proved the password of an account not yet activated), so the
+    /// journey works on a laptop with no mail server. Off when mail really goes out: then
+    /// the portal never shows the links that prove control of an address.
+    pub sandbox_mailbox: bool,
+}
+
+impl PortalConfig {
+    /// An absolute link to a portal path (`/portal/…`).
+    pub fn link(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url.trim_end_matches('/'))
+    }
 }
 
 /// An M-Pesa application as its settings page shows it.
@@ -118,6 +135,18 @@ pub fn router(state: PortalState) -> Router {
     pages::routes()
         .route("/assets/portal.css", axum::routing::get(css))
         .route("/assets/portal.js", axum::routing::get(js))
+        .route(
+            "/assets/docs.css",
+            axum::routing::get(|| async {
+                (
+                    [
+                        (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+                        (header::CACHE_CONTROL, "public, max-age=3600"),
+                    ],
+                    include_str!("../assets/docs.css"),
+                )
+            }),
+        )
         .route(
             "/assets/widget-demo.js",
             axum::routing::get(|| async {
@@ -226,6 +255,27 @@ impl IntoResponse for SignInFirst {
     }
 }
 
+/// A signed-in developer whose account is active or at the phone step (the pages of the
+/// phone step, the mailbox and sign-out take it; every other page takes [`Session`], which
+/// sends an account at the phone step to finish it first).
+#[derive(Debug, Clone)]
+pub struct Onboarding(pub Session);
+
+impl FromRequestParts<PortalState> for Onboarding {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &PortalState,
+    ) -> Result<Onboarding, Response> {
+        let session = any_session(parts, state).await?;
+        match session.developer.status {
+            AccountStatus::Active | AccountStatus::Phone => Ok(Onboarding(session)),
+            AccountStatus::Pending | AccountStatus::Deleted => Err(sign_in_first(parts)),
+        }
+    }
+}
+
 impl FromRequestParts<PortalState> for Session {
     type Rejection = Response;
 
@@ -233,31 +283,64 @@ impl FromRequestParts<PortalState> for Session {
         parts: &mut Parts,
         state: &PortalState,
     ) -> Result<Session, Response> {
-        let next = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .filter(|p| parts.method == axum::http::Method::GET && p.starts_with('/'))
-            .map(|p| format!("/portal{}", if p == "/" { "" } else { p }))
-            .unwrap_or_else(|| "/portal".to_owned());
-        let next = form_encode(&next);
-        let Some(id) = cookies(&parts.headers).remove(SESSION_COOKIE) else {
-            return Err(SignInFirst(next).into_response());
-        };
-        let record = match state.platform.session(&id) {
-            Ok(Some(r)) => r,
-            Ok(None) => return Err(SignInFirst(next).into_response()),
-            Err(_) => return Err(internal_error()),
-        };
-        match state.platform.developer(record.developer_id) {
-            Ok(Some(developer)) => Ok(Session {
-                developer,
-                csrf: record.csrf_token,
-                id,
-            }),
-            Ok(None) => Err(SignInFirst(next).into_response()),
-            Err(_) => Err(internal_error()),
+        let session = any_session(parts, state).await?;
+        match session.developer.status {
+            AccountStatus::Active => Ok(session),
+            AccountStatus::Phone => Err(see_other("/portal/welcome")),
+            AccountStatus::Pending | AccountStatus::Deleted => Err(sign_in_first(parts)),
         }
+    }
+}
+
+fn sign_in_first(parts: &Parts) -> Response {
+    let next = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .filter(|p| parts.method == axum::http::Method::GET && p.starts_with('/'))
+        .map(|p| format!("/portal{}", if p == "/" { "" } else { p }))
+        .unwrap_or_else(|| "/portal".to_owned());
+    SignInFirst(form_encode(&next)).into_response()
+}
+
+/// The session of a request's cookie, whatever its account's status.
+async fn any_session(parts: &mut Parts, state: &PortalState) -> Result<Session, Response> {
+    let Some(id) = cookies(&parts.headers).remove(SESSION_COOKIE) else {
+        return Err(sign_in_first(parts));
+    };
+    let record = match state.platform.session(&id) {
+        Ok(Some(r)) => r,
+        Ok(None) => return Err(sign_in_first(parts)),
+        Err(_) => return Err(internal_error()),
+    };
+    match state.platform.developer(record.developer_id) {
+        Ok(Some(developer)) => Ok(Session {
+            developer,
+            csrf: record.csrf_token,
+            id,
+        }),
+        Ok(None) => Err(sign_in_first(parts)),
+        Err(_) => Err(internal_error()),
+    }
+}
+
+/// The signed-in developer of a request (active or at the phone step), if any.
+#[derive(Debug, Clone)]
+pub struct MaybeSession(pub Option<Session>);
+
+impl FromRequestParts<PortalState> for MaybeSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &PortalState,
+    ) -> Result<MaybeSession, Response> {
+        Ok(MaybeSession(
+            Onboarding::from_request_parts(parts, state)
+                .await
+                .ok()
+                .map(|o| o.0),
+        ))
     }
 }
 
@@ -364,6 +447,8 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/portal/phone", "Virtual phone", "phone"),
     ("/portal/widget", "Widget", "widget"),
     ("/portal/docs", "API docs", "docs"),
+    ("/portal/guides", "Guides", "guides"),
+    ("/portal/profile", "My profile", "profile"),
 ];
 
 /// A whole page: head, header with navigation (when signed in), main content.
@@ -382,13 +467,15 @@ pub fn document(
         "<script src=\"/portal/assets/portal.js\" defer></script></head><body>"
         "<a class=\"skip\" href=\"#main\">Skip to content</a>"
         "<header class=\"top\"><div class=\"bar\"><a class=\"brand\" href=\"/portal\">Mkoba <span>developer portal</span></a>");
+    let active = session.is_some_and(|s| s.developer.status == AccountStatus::Active);
     if let Some(s) = session {
         w!(h, "<form class=\"signout\" method=\"post\" action=\"/portal/signout\">"
-            "<input type=\"hidden\" name=\"csrf\" value=\"" {s.csrf} "\">"
-            "<span class=\"who\">" {s.developer.email} "</span> <button type=\"submit\" class=\"link\">Sign out</button></form>");
+            "<input type=\"hidden\" name=\"csrf\" value=\"" {s.csrf} "\">");
+        w!(h, "<span class=\"who\">" {s.developer.email} "</span>");
+        h.raw(" <button type=\"submit\" class=\"link\">Sign out</button></form>");
     }
     h.raw("</div>");
-    if session.is_some() {
+    if active {
         h.raw("<nav aria-label=\"Portal\"><ul>");
         for (path, label, key) in NAV {
             if *key == section {
@@ -483,6 +570,27 @@ pub(crate) fn session_cookie(state: &PortalState, id: &str) -> HeaderValue {
         Some(mkoba_platform::portal::SESSION_TTL_MS / 1000),
         state.config.secure_cookies,
     )
+}
+
+const MAILBOX_COOKIE: &str = "mkoba_mailbox";
+
+/// The sandbox mailbox's cookie: a signed token naming the account and address whose mail
+/// this browser may read (set after sign-up, or after the password of an account not yet
+/// activated was given).
+pub(crate) fn mailbox_cookie(state: &PortalState, token: &str) -> HeaderValue {
+    cookie(
+        MAILBOX_COOKIE,
+        token,
+        Some(mkoba_platform::accounts::LINK_TTL_MS / 1000),
+        state.config.secure_cookies,
+    )
+}
+
+/// The sandbox mailbox's token from its cookie.
+pub(crate) fn mailbox_token(headers: &HeaderMap) -> Option<String> {
+    cookies(headers)
+        .remove(MAILBOX_COOKIE)
+        .filter(|v| !v.is_empty())
 }
 
 pub(crate) fn clear_session_cookie(state: &PortalState) -> HeaderValue {

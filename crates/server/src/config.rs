@@ -70,6 +70,18 @@ pub struct ServeArgs {
     /// Mark the developer portal's cookies Secure (when it is served over HTTPS) [default: false]
     #[arg(long, env = "MKOBA_PORTAL_SECURE_COOKIES")]
     pub portal_secure_cookies: Option<bool>,
+    /// Where people open this server, for the links in the portal's mail (activation, password reset) [default: http://LISTEN]
+    #[arg(long, env = "MKOBA_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// SMTP server for the portal's mail: smtp://user:password@host:587?tls=required (STARTTLS), smtps://user:password@host:465 (TLS), smtp://host:25 (plain, a local relay) [default: none; mail is only kept in the portal's mailbox]
+    #[arg(long, env = "MKOBA_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<SmtpUrl>,
+    /// Sender of the portal's mail, an address or a name and an address in angle brackets [default: Mkoba, no-reply@mkoba.local]
+    #[arg(long, env = "MKOBA_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// Sandbox mailbox: the portal shows the mail of a just-signed-up account to its browser, so the journey works without a mail server [default: true without --smtp-url, false with it]
+    #[arg(long, env = "MKOBA_SANDBOX_MAILBOX")]
+    pub sandbox_mailbox: Option<bool>,
     /// M-Pesa: how long a new session id takes to become live, in milliseconds (the real gateway: up to 30000) [default: 0]
     #[arg(long, env = "MKOBA_MPESA_SESSION_ACTIVATION_MS")]
     pub mpesa_session_activation_ms: Option<u64>,
@@ -82,6 +94,12 @@ pub struct ServeArgs {
     /// M-Pesa: the platform's RSA private key (PEM) [default: DATA/mpesa-private-key.pem, created on first start; on PostgreSQL the database's, shared by every node]
     #[arg(long, env = "MKOBA_MPESA_KEY_FILE")]
     pub mpesa_key_file: Option<PathBuf>,
+    /// Time a client has to send a request's header, and an idle kept-alive connection lives, in milliseconds [default: 10000]
+    #[arg(long, env = "MKOBA_HEADER_READ_TIMEOUT_MS")]
+    pub header_read_timeout_ms: Option<u64>,
+    /// Open connections allowed from one client address; more are closed at once [default: 256]
+    #[arg(long, env = "MKOBA_MAX_CONNECTIONS_PER_CLIENT")]
+    pub max_connections_per_client: Option<usize>,
     /// M-Pesa: RSA decryptions of bearers at once [default: one per core, at most 8]
     #[arg(long, env = "MKOBA_MPESA_RSA_WORKERS")]
     pub mpesa_rsa_workers: Option<usize>,
@@ -113,6 +131,10 @@ pub struct FileConfig {
     pub callback_ca_file: Option<PathBuf>,
     pub reason_format: Option<String>,
     pub portal_secure_cookies: Option<bool>,
+    pub public_url: Option<String>,
+    pub smtp_url: Option<SmtpUrl>,
+    pub mail_from: Option<String>,
+    pub sandbox_mailbox: Option<bool>,
     pub mpesa_session_activation_ms: Option<u64>,
     pub mpesa_sync_timeout_ms: Option<u64>,
     pub mpesa_insecure_result_urls: Option<bool>,
@@ -120,6 +142,8 @@ pub struct FileConfig {
     pub mpesa_v1x_ports: Option<String>,
     pub mpesa_rsa_workers: Option<usize>,
     pub mpesa_rsa_queue: Option<usize>,
+    pub header_read_timeout_ms: Option<u64>,
+    pub max_connections_per_client: Option<usize>,
 }
 
 /// A database URL; its `Debug` and `Display` never show the password.
@@ -165,6 +189,49 @@ impl std::fmt::Display for DatabaseUrl {
     }
 }
 
+/// An SMTP server URL; its `Debug` and `Display` never show the password.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct SmtpUrl(pub String);
+
+impl SmtpUrl {
+    /// The URL without user name and password, for messages.
+    pub fn redacted(&self) -> String {
+        DatabaseUrl(self.0.clone()).redacted()
+    }
+}
+
+impl std::str::FromStr for SmtpUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<SmtpUrl, String> {
+        Ok(SmtpUrl(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SmtpUrl({})", self.redacted())
+    }
+}
+
+impl std::fmt::Display for SmtpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// Where the portal's mail goes besides the mailbox.
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    pub url: SmtpUrl,
+    /// `Name <address>` or an address.
+    pub from: String,
+}
+
+/// The sender when none is configured.
+pub const DEFAULT_MAIL_FROM: &str = "Mkoba <no-reply@mkoba.local>";
+
 /// Everything the server runs with, resolved.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -184,6 +251,10 @@ pub struct Settings {
     /// The M-Pesa v1x APIs served on a port of their own (0: any free port), besides
     /// `/ipg/v1x/` on the main listener.
     pub mpesa_v1x_ports: Vec<(&'static mkoba_mpesa::catalogue::Operation, u16)>,
+    /// SMTP for the portal's mail; `None` keeps it in the mailbox only.
+    pub smtp: Option<SmtpSettings>,
+    /// Limits of every HTTP connection.
+    pub connections: crate::listener::ConnectionLimits,
 }
 
 impl Settings {
@@ -197,10 +268,15 @@ impl Settings {
             platform: PlatformConfig::default(),
             momo: MomoConfig::default(),
             dispatcher: DispatcherConfig::default(),
-            portal: mkoba_portal::PortalConfig::default(),
+            portal: mkoba_portal::PortalConfig {
+                sandbox_mailbox: true,
+                ..mkoba_portal::PortalConfig::default()
+            },
             mpesa: mkoba_mpesa::MpesaConfig::default(),
             mpesa_key_file: None,
+            connections: crate::listener::ConnectionLimits::default(),
             mpesa_v1x_ports: Vec::new(),
+            smtp: None,
         }
     }
 
@@ -265,6 +341,26 @@ impl Settings {
         if let Some(v) = pick!(portal_secure_cookies) {
             s.portal.secure_cookies = v;
         }
+        if let Some(v) = pick!(public_url) {
+            let v = v.trim().trim_end_matches('/').to_owned();
+            anyhow::ensure!(
+                (v.starts_with("http://") || v.starts_with("https://"))
+                    && !v.contains(['?', '#', ' ']),
+                "public_url must be an http:// or https:// address without query, got {v:?}"
+            );
+            s.portal.public_url = v;
+        }
+        if let Some(url) = pick!(smtp_url) {
+            anyhow::ensure!(
+                url.0.starts_with("smtp://") || url.0.starts_with("smtps://"),
+                "smtp_url must start with smtp:// or smtps://, got {url}"
+            );
+            let from = pick!(mail_from).unwrap_or_else(|| DEFAULT_MAIL_FROM.to_owned());
+            crate::mail::check_settings(&url, &from)?;
+            s.smtp = Some(SmtpSettings { url, from });
+        }
+        s.portal.sandbox_mailbox = pick!(sandbox_mailbox).unwrap_or(s.smtp.is_none());
+        s.platform.mail_delivery = s.smtp.is_some();
         if let Some(v) = pick!(mpesa_session_activation_ms) {
             s.mpesa.session_activation = Duration::from_millis(v);
         }
@@ -275,6 +371,14 @@ impl Settings {
             s.mpesa.insecure_result_urls = v;
         }
         s.mpesa_key_file = pick!(mpesa_key_file);
+        if let Some(v) = pick!(header_read_timeout_ms) {
+            anyhow::ensure!(v > 0, "header_read_timeout_ms must be positive");
+            s.connections.header_read = Duration::from_millis(v);
+        }
+        if let Some(v) = pick!(max_connections_per_client) {
+            anyhow::ensure!(v > 0, "max_connections_per_client must be positive");
+            s.connections.per_client = v;
+        }
         if let Some(v) = pick!(mpesa_rsa_workers) {
             anyhow::ensure!(v > 0, "mpesa_rsa_workers must be positive");
             s.mpesa.rsa.workers = v;
@@ -419,6 +523,45 @@ mod tests {
         for bad in ["c2b", "x=1", "c2b=70000", "c2b=1,c2b=2"] {
             assert!(parse_v1x_ports(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn smtp_urls_never_show_their_password_and_turn_the_sandbox_mailbox_off() {
+        let args = ServeArgs {
+            smtp_url: Some(
+                "smtp://mailer:pa55@mail.example:587?tls=required"
+                    .parse()
+                    .unwrap(),
+            ),
+            ..ServeArgs::default()
+        };
+        let s = Settings::resolve(&args).unwrap();
+        let smtp = s.smtp.as_ref().unwrap();
+        assert!(!format!("{smtp:?}").contains("pa55"));
+        assert_eq!(
+            smtp.url.to_string(),
+            "smtp://…@mail.example:587?tls=required"
+        );
+        assert_eq!(smtp.from, DEFAULT_MAIL_FROM);
+        assert!(!s.portal.sandbox_mailbox);
+        assert!(s.platform.mail_delivery);
+        let s = Settings::resolve(&ServeArgs::default()).unwrap();
+        assert!(s.smtp.is_none() && s.portal.sandbox_mailbox && !s.platform.mail_delivery);
+        for bad in [
+            "http://mail.example",
+            "smtp://mail.example:587?tls=sometimes",
+        ] {
+            let args = ServeArgs {
+                smtp_url: Some(bad.parse().unwrap()),
+                ..ServeArgs::default()
+            };
+            assert!(Settings::resolve(&args).is_err(), "{bad}");
+        }
+        let args = ServeArgs {
+            public_url: Some("ftp://x".into()),
+            ..ServeArgs::default()
+        };
+        assert!(Settings::resolve(&args).is_err());
     }
 
     #[test]

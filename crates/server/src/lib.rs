@@ -8,6 +8,8 @@ pub mod bench;
 pub mod bench_mpesa;
 pub mod client_cli;
 pub mod config;
+pub mod listener;
+pub mod mail;
 pub mod mpesa_app;
 pub mod mpesa_cli;
 
@@ -102,7 +104,7 @@ pub fn app(platform: Platform, settings: &Settings, key: Arc<PlatformKey>) -> Ro
     // The portal answers HTML, so it sits outside the JSON error rewriting.
     let portal = mkoba_portal::router(mkoba_portal::PortalState {
         platform,
-        config: settings.portal.clone(),
+        config: portal_config(settings),
         openapi: Arc::new(vec![
             mkoba_momo::openapi::document(),
             mkoba_mpesa::openapi::document(),
@@ -127,6 +129,20 @@ pub fn app(platform: Platform, settings: &Settings, key: Arc<PlatformKey>) -> Ro
     .nest("/portal", portal)
     .layer(axum::middleware::from_fn(catch_panic))
     .layer(axum::middleware::from_fn(log_request))
+}
+
+/// The portal's settings, with the public URL of links in mail defaulting to the listen
+/// address (a loopback one where it listens on every address).
+pub fn portal_config(settings: &Settings) -> mkoba_portal::PortalConfig {
+    let mut config = settings.portal.clone();
+    if config.public_url.is_empty() {
+        let mut at = settings.listen;
+        if at.ip().is_unspecified() {
+            at.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        config.public_url = format!("http://{at}");
+    }
+    config
 }
 
 /// A handler that panics (a bug) still answers the provider's 500 body instead of dropping
@@ -328,6 +344,9 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     )
     .context("starting the platform")?;
     mkoba_webhooks::spawn(platform.clone(), settings.dispatcher.clone());
+    if let Some(smtp) = &settings.smtp {
+        mail::spawn(platform.clone(), smtp)?;
+    }
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
@@ -356,7 +375,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     resolved.mpesa_v1x_ports = bound.iter().map(|(o, a)| (*o, a.port())).collect();
     let app = app(platform.clone(), &resolved, key.clone());
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let mut servers = vec![serve_on(listener, app, rx.clone())];
+    let limits = settings.connections;
+    let mut servers = vec![listener::serve(listener, app, rx.clone(), limits)];
     let state = mkoba_mpesa::MpesaState {
         platform: platform.clone(),
         key: key.clone(),
@@ -366,7 +386,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         let router = mkoba_mpesa::v1x_port_router(state.clone(), op)
             .layer(axum::middleware::from_fn(catch_panic))
             .layer(axum::middleware::from_fn(log_request));
-        servers.push(serve_on(l, router, rx.clone()));
+        servers.push(listener::serve(l, router, rx.clone(), limits));
     }
     Ok(Running {
         addr,
@@ -375,27 +395,6 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         mpesa_key: key,
         shutdown: Some(tx),
         servers,
-    })
-}
-
-/// Serves `app` on `listener` until `stop` turns true.
-fn serve_on(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        // The client's address reaches the handlers (the widget's per-client rate limit).
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(error = %e, "HTTP server failed");
-        }
     })
 }
 

@@ -228,6 +228,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         ),
         None => format!("{} (SQLite)", data.display()),
     };
+    let mail = match &settings.smtp {
+        Some(smtp) => format!("sent through {} and kept in the mailbox", smtp.url),
+        None => "no mail server: the portal's mail is kept here".to_owned(),
+    };
     let running = mkoba::start(settings).await?;
     let keys = running
         .platform
@@ -252,6 +256,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             login.email, login.password
         );
     }
+    println!("  Mailbox         {base}/portal/mail   ({mail})");
     println!("  Data            {database}");
     println!();
     println!("Sandbox subscription keys (header Ocp-Apim-Subscription-Key):");

@@ -63,6 +63,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_nodes.sql"),
     include_str!("../migrations/0003_widget.sql"),
+    include_str!("../migrations/0004_accounts.sql"),
 ];
 
 /// The schema version this binary writes.

@@ -1,7 +1,11 @@
 //! The developer portal's tables: accounts, sessions and the virtual phone setting, plus
-//! the per-developer listings and aggregates its pages read; and the API users' Collection
-//! Widget settings (SQLite's `portal.rs`).
+//! the per-developer listings and aggregates its pages read; the API users' Collection
+//! Widget settings; the account journey's status, phone codes and the mailbox (SQLite's
+//! `portal.rs`).
 
+use mkoba_platform::accounts::{
+    AccountRecord, AccountStatus, Mail, MailChannel, MailFilter, MailKind, MailState, PhoneCode,
+};
 use mkoba_platform::model::{ApiUser, Payment, WidgetSettings};
 use mkoba_platform::portal::{
     ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PaymentFilter, PaymentPage,
@@ -28,14 +32,96 @@ pub(crate) fn ops(writes: &[PortalWrite], ops: &mut Vec<Op>) {
                 name,
                 password_hash,
                 created_at_ms,
+                status,
             } => ops.push(op!(
-                "INSERT INTO developer_accounts (developer_id, email, name, password_hash, created_at_ms)
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO developer_accounts (developer_id, email, name, password_hash, created_at_ms, status)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
                 *id,
                 email.clone(),
                 name.clone(),
                 password_hash.clone(),
-                *created_at_ms
+                *created_at_ms,
+                status.as_str()
+            )),
+            PortalWrite::UpdateAccount(a) => ops.push(op!(
+                "UPDATE developer_accounts SET email = $2, name = $3, password_hash = $4, status = $5, phone = $6
+                 WHERE developer_id = $1",
+                a.developer_id,
+                a.email.clone(),
+                a.name.clone(),
+                a.password_hash.clone(),
+                a.status.as_str(),
+                a.phone.clone()
+            )),
+            PortalWrite::DeleteSessionsOf {
+                developer_id,
+                except,
+            } => ops.push(op!(
+                "DELETE FROM portal_sessions WHERE developer_id = $1 AND ($2::BYTEA IS NULL OR id_hash <> $2)",
+                *developer_id,
+                except.map(|h| h.to_vec())
+            )),
+            PortalWrite::RevokeDeveloperKeys {
+                developer_id,
+                at_ms,
+            } => ops.push(op!(
+                "UPDATE api_keys SET revoked_at_ms = $2
+                 WHERE revoked_at_ms IS NULL
+                   AND api_user IN (SELECT id FROM api_users WHERE developer_id = $1)",
+                *developer_id,
+                *at_ms
+            )),
+            PortalWrite::SetPhoneCode(c) => ops.push(op!(
+                "INSERT INTO phone_codes (developer_id, msisdn, code_mac, sent_at_ms, expires_at_ms, attempts)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (developer_id) DO UPDATE SET msisdn = excluded.msisdn,
+                     code_mac = excluded.code_mac, sent_at_ms = excluded.sent_at_ms,
+                     expires_at_ms = excluded.expires_at_ms, attempts = excluded.attempts",
+                c.developer_id,
+                c.msisdn.clone(),
+                c.code_mac.to_vec(),
+                c.sent_at_ms,
+                c.expires_at_ms,
+                i64::from(c.attempts)
+            )),
+            PortalWrite::DeletePhoneCode { developer_id } => ops.push(op!(
+                "DELETE FROM phone_codes WHERE developer_id = $1",
+                *developer_id
+            )),
+            PortalWrite::QueueMail {
+                mail,
+                created_at_ms,
+                state,
+            } => ops.push(op!(
+                "INSERT INTO mailbox (developer_id, channel, kind, recipient, subject, body,
+                     created_at_ms, state, attempts, next_attempt_at_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $7)",
+                mail.developer_id,
+                mail.channel.as_str(),
+                mail.kind.as_str(),
+                mail.recipient.clone(),
+                mail.subject.clone(),
+                mail.body.clone(),
+                *created_at_ms,
+                state.as_str()
+            )),
+            PortalWrite::UpdateMail {
+                id,
+                state,
+                attempts,
+                next_attempt_at_ms,
+                last_error,
+                sent_at_ms,
+            } => ops.push(op!(
+                "UPDATE mailbox SET state = $2, attempts = $3, next_attempt_at_ms = $4,
+                     last_error = $5, sent_at_ms = $6
+                 WHERE id = $1",
+                *id,
+                state.as_str(),
+                i64::from(*attempts),
+                *next_attempt_at_ms,
+                last_error.clone(),
+                *sent_at_ms
             )),
             PortalWrite::SandboxLogin {
                 login,
@@ -179,9 +265,112 @@ impl PortalJournal for PgJournal {
             )
         })
     }
+
+    fn account(
+        &mut self,
+        developer_id: i64,
+    ) -> std::result::Result<Option<AccountRecord>, StoreError> {
+        self.worker.run_again_if_closed(move |c| {
+            c.query_opt(
+                "SELECT developer_id, email, name, password_hash, status, phone
+                 FROM developer_accounts WHERE developer_id = $1",
+                &[&developer_id],
+            )?
+            .as_ref()
+            .map(account_row)
+            .transpose()
+        })
+    }
+
+    fn phone_code(
+        &mut self,
+        developer_id: i64,
+    ) -> std::result::Result<Option<PhoneCode>, StoreError> {
+        self.worker
+            .run_again_if_closed(move |c| read_phone_code(c, developer_id))
+    }
+
+    fn due_mail(&mut self, now_ms: i64, limit: u32) -> std::result::Result<Vec<Mail>, StoreError> {
+        let limit = i64::from(limit);
+        self.worker.run_again_if_closed(move |c| {
+            c.query(
+                &format!(
+                    "SELECT {MAIL_COLUMNS} FROM mailbox
+                     WHERE state IN ('queued', 'sending') AND next_attempt_at_ms <= $1
+                     ORDER BY next_attempt_at_ms, id LIMIT $2"
+                ),
+                &[&now_ms, &limit],
+            )?
+            .iter()
+            .map(mail_row)
+            .collect()
+        })
+    }
 }
 
-const DEVELOPER_COLUMNS: &str = "developer_id, email, name, approval_mode, created_at_ms";
+fn status_of(s: &str) -> Result<AccountStatus> {
+    AccountStatus::parse(s).ok_or_else(|| bad("account status", s))
+}
+
+fn account_row(r: &Row) -> Result<AccountRecord> {
+    Ok(AccountRecord {
+        developer_id: col(r, 0)?,
+        email: col(r, 1)?,
+        name: col(r, 2)?,
+        password_hash: col(r, 3)?,
+        status: status_of(col(r, 4)?)?,
+        phone: col(r, 5)?,
+    })
+}
+
+fn read_phone_code(c: &mut crate::conn::Conn, developer_id: i64) -> Result<Option<PhoneCode>> {
+    c.query_opt(
+        "SELECT developer_id, msisdn, code_mac, sent_at_ms, expires_at_ms, attempts
+         FROM phone_codes WHERE developer_id = $1",
+        &[&developer_id],
+    )?
+    .map(|r| {
+        let mac: Vec<u8> = col(&r, 2)?;
+        Ok(PhoneCode {
+            developer_id: col(&r, 0)?,
+            msisdn: col(&r, 1)?,
+            code_mac: mac
+                .try_into()
+                .map_err(|_| bad("phone code", "a MAC of the wrong length"))?,
+            sent_at_ms: col(&r, 3)?,
+            expires_at_ms: col(&r, 4)?,
+            attempts: u32_col(&r, 5)?,
+        })
+    })
+    .transpose()
+}
+
+const MAIL_COLUMNS: &str = "id, developer_id, channel, kind, recipient, subject, body, created_at_ms, \
+     state, attempts, next_attempt_at_ms, last_error, sent_at_ms";
+
+fn mail_row(r: &Row) -> Result<Mail> {
+    let channel: &str = col(r, 2)?;
+    let kind: &str = col(r, 3)?;
+    let state: &str = col(r, 8)?;
+    Ok(Mail {
+        id: col(r, 0)?,
+        developer_id: col(r, 1)?,
+        channel: MailChannel::parse(channel).ok_or_else(|| bad("mail channel", channel))?,
+        kind: MailKind::parse(kind).ok_or_else(|| bad("mail kind", kind))?,
+        recipient: col(r, 4)?,
+        subject: col(r, 5)?,
+        body: col(r, 6)?,
+        created_at_ms: col(r, 7)?,
+        state: MailState::parse(state).ok_or_else(|| bad("mail state", state))?,
+        attempts: u32_col(r, 9)?,
+        next_attempt_at_ms: col(r, 10)?,
+        last_error: col(r, 11)?,
+        sent_at_ms: col(r, 12)?,
+    })
+}
+
+const DEVELOPER_COLUMNS: &str =
+    "developer_id, email, name, approval_mode, created_at_ms, status, phone";
 
 fn developer_row(r: &Row) -> Result<DeveloperAccount> {
     Ok(DeveloperAccount {
@@ -190,6 +379,8 @@ fn developer_row(r: &Row) -> Result<DeveloperAccount> {
         name: col(r, 2)?,
         approval_mode: col(r, 3)?,
         created_at_ms: col(r, 4)?,
+        status: status_of(col(r, 5)?)?,
+        phone: col(r, 6)?,
     })
 }
 
@@ -248,7 +439,7 @@ impl PortalReader for PgReader {
                 ),
                 &[&email],
             )?
-            .map(|r| Ok((developer_row(&r)?, col(&r, 5)?)))
+            .map(|r| Ok((developer_row(&r)?, col(&r, 7)?)))
             .transpose()
         })
     }
@@ -265,6 +456,43 @@ impl PortalReader for PgReader {
             .map(developer_row)
             .transpose()
         })
+    }
+
+    fn developer_password_hash(&self, id: i64) -> std::result::Result<Option<String>, StoreError> {
+        self.pool.run_again_if_closed(move |c| {
+            c.query_opt(
+                "SELECT password_hash FROM developer_accounts WHERE developer_id = $1",
+                &[&id],
+            )?
+            .map(|r| col(&r, 0))
+            .transpose()
+        })
+    }
+
+    fn mail(&self, f: &MailFilter) -> std::result::Result<Vec<Mail>, StoreError> {
+        let (developer_id, recipient, limit) =
+            (f.developer_id, f.recipient.clone(), i64::from(f.limit));
+        let channel = f.channel.map(|c| c.as_str());
+        let kind = f.kind.map(|k| k.as_str());
+        self.pool.run_again_if_closed(move |c| {
+            c.query(
+                &format!(
+                    "SELECT {MAIL_COLUMNS} FROM mailbox
+                     WHERE developer_id = $1 AND ($2::TEXT IS NULL OR recipient = $2)
+                       AND ($3::TEXT IS NULL OR channel = $3) AND ($4::TEXT IS NULL OR kind = $4)
+                     ORDER BY id DESC LIMIT $5"
+                ),
+                &[&developer_id, &recipient, &channel, &kind, &limit],
+            )?
+            .iter()
+            .map(mail_row)
+            .collect()
+        })
+    }
+
+    fn phone_code(&self, developer_id: i64) -> std::result::Result<Option<PhoneCode>, StoreError> {
+        self.pool
+            .run_again_if_closed(move |c| read_phone_code(c, developer_id))
     }
 
     fn session(

@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_portal.sql"),
     include_str!("../migrations/0004_mpesa.sql"),
     include_str!("../migrations/0005_widget.sql"),
+    include_str!("../migrations/0006_accounts.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -734,6 +735,33 @@ mod tests {
     use super::*;
     use mkoba_platform::model::{KeySlot, Product, SubscriptionKey};
     use mkoba_platform::store::NewAccount;
+
+    #[test]
+    fn accounts_of_a_database_made_before_the_journey_are_active() {
+        use mkoba_platform::accounts::AccountStatus;
+        use mkoba_platform::portal::PortalReader as _;
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // A database at schema 4 (before 0006_accounts) with one account.
+            let mut conn = connect(&dir.path().join(DB_FILE)).unwrap();
+            for (i, sql) in MIGRATIONS.iter().take(4).enumerate() {
+                let tx = conn.transaction().unwrap();
+                tx.execute_batch(sql).unwrap();
+                tx.pragma_update(None, "user_version", i + 1).unwrap();
+                tx.commit().unwrap();
+            }
+            conn.execute_batch(
+                "INSERT INTO developers (id, created_at_ms) VALUES (7, 1);
+                 INSERT INTO developer_accounts (developer_id, email, name, password_hash, created_at_ms)
+                 VALUES (7, 'old@example.org', 'Old', '$argon2id$x', 1);",
+            )
+            .unwrap();
+        }
+        let (_journal, reader) = open(dir.path()).unwrap();
+        let account = reader.developer(7).unwrap().unwrap();
+        assert_eq!(account.status, AccountStatus::Active);
+        assert_eq!(account.phone, None);
+    }
 
     #[test]
     fn a_committed_batch_is_read_back_by_load_and_the_reader() {

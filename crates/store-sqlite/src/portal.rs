@@ -1,7 +1,11 @@
 //! The developer portal's tables (migration 0003): accounts, sessions and the virtual phone
-//! setting, plus the per-developer listings and aggregates its pages read; and the API
-//! users' Collection Widget settings (migration 0005).
+//! setting, plus the per-developer listings and aggregates its pages read; the API users'
+//! Collection Widget settings (migration 0005); the account journey's status, phone codes
+//! and the mailbox (migration 0006).
 
+use mkoba_platform::accounts::{
+    AccountRecord, AccountStatus, Mail, MailChannel, MailFilter, MailKind, MailState, PhoneCode,
+};
 use mkoba_platform::model::{ApiUser, PaymentStatus, Product, WidgetSettings};
 use mkoba_platform::portal::{
     ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PaymentFilter, PaymentPage,
@@ -28,12 +32,118 @@ pub(crate) fn write(
                 name,
                 password_hash,
                 created_at_ms,
+                status,
             } => {
                 tx.prepare_cached(
-                    "INSERT INTO developer_accounts (developer_id, email, name, password_hash, created_at_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO developer_accounts (developer_id, email, name, password_hash, created_at_ms, status)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?
-                .execute(params![id, email, name, password_hash, created_at_ms])?;
+                .execute(params![
+                    id,
+                    email,
+                    name,
+                    password_hash,
+                    created_at_ms,
+                    status.as_str()
+                ])?;
+            }
+            PortalWrite::UpdateAccount(a) => {
+                tx.prepare_cached(
+                    "UPDATE developer_accounts SET email = ?2, name = ?3, password_hash = ?4, status = ?5, phone = ?6
+                     WHERE developer_id = ?1",
+                )?
+                .execute(params![
+                    a.developer_id,
+                    a.email,
+                    a.name,
+                    a.password_hash,
+                    a.status.as_str(),
+                    a.phone
+                ])?;
+            }
+            PortalWrite::DeleteSessionsOf {
+                developer_id,
+                except,
+            } => {
+                tx.prepare_cached(
+                    "DELETE FROM portal_sessions WHERE developer_id = ?1 AND (?2 IS NULL OR id_hash != ?2)",
+                )?
+                .execute(params![developer_id, except.as_ref().map(|h| &h[..])])?;
+            }
+            PortalWrite::RevokeDeveloperKeys {
+                developer_id,
+                at_ms,
+            } => {
+                tx.prepare_cached(
+                    "UPDATE api_keys SET revoked_at_ms = ?2
+                     WHERE revoked_at_ms IS NULL
+                       AND api_user IN (SELECT id FROM api_users WHERE developer_id = ?1)",
+                )?
+                .execute(params![developer_id, at_ms])?;
+            }
+            PortalWrite::SetPhoneCode(c) => {
+                tx.prepare_cached(
+                    "INSERT INTO phone_codes (developer_id, msisdn, code_mac, sent_at_ms, expires_at_ms, attempts)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (developer_id) DO UPDATE SET msisdn = excluded.msisdn,
+                         code_mac = excluded.code_mac, sent_at_ms = excluded.sent_at_ms,
+                         expires_at_ms = excluded.expires_at_ms, attempts = excluded.attempts",
+                )?
+                .execute(params![
+                    c.developer_id,
+                    c.msisdn,
+                    &c.code_mac[..],
+                    c.sent_at_ms,
+                    c.expires_at_ms,
+                    c.attempts
+                ])?;
+            }
+            PortalWrite::DeletePhoneCode { developer_id } => {
+                tx.prepare_cached("DELETE FROM phone_codes WHERE developer_id = ?1")?
+                    .execute([developer_id])?;
+            }
+            PortalWrite::QueueMail {
+                mail,
+                created_at_ms,
+                state,
+            } => {
+                tx.prepare_cached(
+                    "INSERT INTO mailbox (developer_id, channel, kind, recipient, subject, body,
+                         created_at_ms, state, attempts, next_attempt_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?7)",
+                )?
+                .execute(params![
+                    mail.developer_id,
+                    mail.channel.as_str(),
+                    mail.kind.as_str(),
+                    mail.recipient,
+                    mail.subject,
+                    mail.body,
+                    created_at_ms,
+                    state.as_str()
+                ])?;
+            }
+            PortalWrite::UpdateMail {
+                id,
+                state,
+                attempts,
+                next_attempt_at_ms,
+                last_error,
+                sent_at_ms,
+            } => {
+                tx.prepare_cached(
+                    "UPDATE mailbox SET state = ?2, attempts = ?3, next_attempt_at_ms = ?4,
+                         last_error = ?5, sent_at_ms = ?6
+                     WHERE id = ?1",
+                )?
+                .execute(params![
+                    id,
+                    state.as_str(),
+                    attempts,
+                    next_attempt_at_ms,
+                    last_error,
+                    sent_at_ms
+                ])?;
             }
             PortalWrite::SandboxLogin {
                 login,
@@ -156,6 +266,95 @@ impl PortalJournal for SqliteJournal {
             .and_then(|mut s| s.exists([mkoba_platform::SANDBOX_DEVELOPER]))
             .map_err(err)
     }
+
+    fn account(&mut self, developer_id: i64) -> Result<Option<AccountRecord>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT developer_id, email, name, password_hash, status, phone
+                 FROM developer_accounts WHERE developer_id = ?1",
+            )
+            .and_then(|mut s| s.query_row([developer_id], account_row).optional())
+            .map_err(err)
+    }
+
+    fn phone_code(&mut self, developer_id: i64) -> Result<Option<PhoneCode>, StoreError> {
+        read_phone_code(&self.conn, developer_id).map_err(err)
+    }
+
+    fn due_mail(&mut self, now_ms: i64, limit: u32) -> Result<Vec<Mail>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {MAIL_COLUMNS} FROM mailbox
+                 WHERE state IN ('queued', 'sending') AND next_attempt_at_ms <= ?1
+                 ORDER BY next_attempt_at_ms, id LIMIT ?2"
+            ))
+            .map_err(err)?;
+        stmt.query_map(params![now_ms, limit], mail_row)
+            .map_err(err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(err)
+    }
+}
+
+fn account_row(r: &Row<'_>) -> rusqlite::Result<AccountRecord> {
+    let status: String = r.get(4)?;
+    Ok(AccountRecord {
+        developer_id: r.get(0)?,
+        email: r.get(1)?,
+        name: r.get(2)?,
+        password_hash: r.get(3)?,
+        status: AccountStatus::parse(&status).ok_or_else(|| bad("account status", &status))?,
+        phone: r.get(5)?,
+    })
+}
+
+fn read_phone_code(
+    c: &rusqlite::Connection,
+    developer_id: i64,
+) -> rusqlite::Result<Option<PhoneCode>> {
+    c.prepare_cached(
+        "SELECT developer_id, msisdn, code_mac, sent_at_ms, expires_at_ms, attempts
+         FROM phone_codes WHERE developer_id = ?1",
+    )?
+    .query_row([developer_id], |r| {
+        let mac: Vec<u8> = r.get(2)?;
+        Ok(PhoneCode {
+            developer_id: r.get(0)?,
+            msisdn: r.get(1)?,
+            code_mac: mac
+                .try_into()
+                .map_err(|_| bad("phone code", "a MAC of the wrong length"))?,
+            sent_at_ms: r.get(3)?,
+            expires_at_ms: r.get(4)?,
+            attempts: r.get(5)?,
+        })
+    })
+    .optional()
+}
+
+const MAIL_COLUMNS: &str = "id, developer_id, channel, kind, recipient, subject, body, created_at_ms, \
+     state, attempts, next_attempt_at_ms, last_error, sent_at_ms";
+
+fn mail_row(r: &Row<'_>) -> rusqlite::Result<Mail> {
+    let channel: String = r.get(2)?;
+    let kind: String = r.get(3)?;
+    let state: String = r.get(8)?;
+    Ok(Mail {
+        id: r.get(0)?,
+        developer_id: r.get(1)?,
+        channel: MailChannel::parse(&channel).ok_or_else(|| bad("mail channel", &channel))?,
+        kind: MailKind::parse(&kind).ok_or_else(|| bad("mail kind", &kind))?,
+        recipient: r.get(4)?,
+        subject: r.get(5)?,
+        body: r.get(6)?,
+        created_at_ms: r.get(7)?,
+        state: MailState::parse(&state).ok_or_else(|| bad("mail state", &state))?,
+        attempts: r.get(9)?,
+        next_attempt_at_ms: r.get(10)?,
+        last_error: r.get(11)?,
+        sent_at_ms: r.get(12)?,
+    })
 }
 
 /// Allowed origins as stored: a JSON array of strings, or NULL.
@@ -180,15 +379,19 @@ fn widget_settings_row(r: &Row<'_>) -> rusqlite::Result<WidgetSettings> {
     })
 }
 
-const DEVELOPER_COLUMNS: &str = "developer_id, email, name, approval_mode, created_at_ms";
+const DEVELOPER_COLUMNS: &str =
+    "developer_id, email, name, approval_mode, created_at_ms, status, phone";
 
 fn developer_row(r: &Row<'_>) -> rusqlite::Result<DeveloperAccount> {
+    let status: String = r.get(5)?;
     Ok(DeveloperAccount {
         id: r.get(0)?,
         email: r.get(1)?,
         name: r.get(2)?,
         approval_mode: r.get(3)?,
         created_at_ms: r.get(4)?,
+        status: AccountStatus::parse(&status).ok_or_else(|| bad("account status", &status))?,
+        phone: r.get(6)?,
     })
 }
 
@@ -250,7 +453,7 @@ impl PortalReader for SqliteReader {
             c.prepare_cached(&format!(
                 "SELECT {DEVELOPER_COLUMNS}, password_hash FROM developer_accounts WHERE email = ?1"
             ))?
-            .query_row([email], |r| Ok((developer_row(r)?, r.get(5)?)))
+            .query_row([email], |r| Ok((developer_row(r)?, r.get(7)?)))
             .optional()
         })
     }
@@ -263,6 +466,42 @@ impl PortalReader for SqliteReader {
             .query_row([id], developer_row)
             .optional()
         })
+    }
+
+    fn developer_password_hash(&self, id: i64) -> Result<Option<String>, StoreError> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT password_hash FROM developer_accounts WHERE developer_id = ?1",
+            )?
+            .query_row([id], |r| r.get(0))
+            .optional()
+        })
+    }
+
+    fn mail(&self, f: &MailFilter) -> Result<Vec<Mail>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {MAIL_COLUMNS} FROM mailbox
+                 WHERE developer_id = ?1 AND (?2 IS NULL OR recipient = ?2)
+                   AND (?3 IS NULL OR channel = ?3) AND (?4 IS NULL OR kind = ?4)
+                 ORDER BY id DESC LIMIT ?5"
+            ))?;
+            let rows = stmt.query_map(
+                params![
+                    f.developer_id,
+                    f.recipient,
+                    f.channel.map(|c| c.as_str()),
+                    f.kind.map(|k| k.as_str()),
+                    f.limit
+                ],
+                mail_row,
+            )?;
+            rows.collect()
+        })
+    }
+
+    fn phone_code(&self, developer_id: i64) -> Result<Option<PhoneCode>, StoreError> {
+        self.with(|c| read_phone_code(c, developer_id))
     }
 
     fn session(&self, id_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {

@@ -62,9 +62,12 @@ pub struct DispatcherConfig {
     pub resolver: Resolver,
 }
 
+/// A lookup of a host name's addresses.
+type Lookup = dyn Fn(&str) -> Vec<IpAddr> + Send + Sync;
+
 /// A host-name lookup: the system's, or one a test supplies.
 #[derive(Clone, Default)]
-pub struct Resolver(Option<Arc<dyn Fn(&str) -> Vec<IpAddr> + Send + Sync>>);
+pub struct Resolver(Option<Arc<Lookup>>);
 
 impl Resolver {
     /// A resolver answering with `lookup` (tests: answers that change between lookups).
@@ -537,5 +540,42 @@ mod tests {
         };
         assert!(!ok("127.0.0.1", &closed));
         assert!(!ok("::ffff:127.0.0.1", &closed));
+    }
+}
+
+/// Property tests of the address classes.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+        #[test]
+        fn an_ipv4_address_has_one_class_in_every_ipv6_form(bits in any::<u32>()) {
+            let v4 = Ipv4Addr::from(bits);
+            let class = classify(IpAddr::V4(v4));
+            prop_assert_eq!(classify(IpAddr::V6(v4.to_ipv6_mapped())), class);
+            let [a, b, c, d] = v4.octets();
+            let nat64 = Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0,
+                u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d]));
+            prop_assert_eq!(classify(IpAddr::V6(nat64)), class);
+            let six_to_four = Ipv6Addr::new(0x2002, u16::from_be_bytes([a, b]),
+                u16::from_be_bytes([c, d]), 0, 0, 0, 0, 1);
+            prop_assert_eq!(classify(IpAddr::V6(six_to_four)), class);
+            // IPv4-compatible is never public.
+            let compatible = Ipv6Addr::new(0, 0, 0, 0, 0, 0,
+                u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d]));
+            if !compatible.is_unspecified() && compatible != Ipv6Addr::LOCALHOST {
+                prop_assert_ne!(classify(IpAddr::V6(compatible)), AddressClass::Public);
+            }
+        }
+
+        #[test]
+        fn any_ipv6_address_has_a_class(bits in any::<u128>()) {
+            let _ = classify(IpAddr::V6(Ipv6Addr::from(bits)));
+        }
     }
 }

@@ -56,6 +56,39 @@ async function status(key, token, ref) {
   return r.json().status;
 }
 
+// WCAG contrast ratio of two CSS colours ("rgb(r, g, b)" / "rgba(…)").
+function contrast(a, b) {
+  const lum = (c) => {
+    const [r, g, bl] = c.match(/[\d.]+/g).slice(0, 3).map((v) => {
+      const s = Number(v) / 255;
+      return s <= 0.03928 ? s / 12.92 : Math.pow((s + 0.055) / 1.055, 2.4);
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * bl;
+  };
+  const [l1, l2] = [lum(a), lum(b)].sort((x, y) => y - x);
+  return (l1 + 0.05) / (l2 + 0.05);
+}
+
+// The colour of an element's text and the first opaque background behind it.
+async function colours(page, selector) {
+  return page.$eval(selector, (el) => {
+    const fg = getComputedStyle(el).color;
+    let bg = "rgb(255, 255, 255)";
+    for (let e = el; e; e = e.parentElement) {
+      const c = getComputedStyle(e).backgroundColor;
+      if (c && c !== "transparent" && !/rgba\(.*, 0\)$/.test(c)) { bg = c; break; }
+    }
+    return { fg, bg };
+  });
+}
+
+// Tables whose content is wider than their box (scrolling sideways inside the page).
+async function overflowingTables(page) {
+  return page.$$eval(".table-wrap", (els) => els
+    .filter((e) => e.scrollWidth > e.clientWidth + 1)
+    .map((e) => (e.querySelector("caption") || e).textContent.trim().slice(0, 40)));
+}
+
 async function until(what, f) {
   for (let i = 0; i < 100; i++) {
     const v = await f();
@@ -91,6 +124,18 @@ async function main() {
   await page.fill("#password2", "correct horse battery");
   await shot(page, "02-signup");
   await page.click("button[type=submit]");
+  // The account journey (tests/browser/journey covers it step by step): the activation
+  // link from the sandbox mailbox, sign-in, the phone number and the code from the SMS.
+  await page.click("[data-testid=open-mailbox]");
+  await page.click("a[href*='/portal/activate?t=']");
+  await page.fill("#password", "correct horse battery");
+  await page.click("button[type=submit]");
+  await page.fill("#phone", "+256 772 000 001");
+  await page.click("text=Send the code");
+  const sms = await page.textContent("[data-testid=sms]");
+  await page.fill("#code", sms.match(/code is (\d{6})/)[1]);
+  await page.click("text=Confirm and activate");
+  await page.click("text=Subscribe to a MoMo product");
   check("sign-up lands on the overview", (await page.textContent("h1")).includes("Welcome, Amani"));
 
   // Subscribe and read the collection key.
@@ -108,7 +153,15 @@ async function main() {
   const apiKey = (await page.textContent("[data-testid=new-api-key]")).trim();
   const apiUser = (await page.textContent("h1")).trim();
   check("the new API key is shown once", /^[0-9a-f]{32}$/.test(apiKey), apiKey);
+  check("creating an API user redirects to its page (post/redirect/get)",
+    /\/portal\/apiusers\/[0-9a-f-]{36}\?done=key-created$/.test(page.url()) && !page.url().includes(apiKey), page.url());
   await shot(page, "04-api-user");
+  await page.reload();
+  check("reloading the page neither shows the key again nor makes another user",
+    !(await page.isVisible("[data-testid=new-api-key]")) && (await page.isVisible("[data-testid=key-shown-once]"))
+    && ((await page.textContent("h1")).trim() === apiUser));
+  await page.goto(`${BASE}/portal/apiusers`);
+  check("still one API user", (await page.locator(`a[href^="/portal/apiusers/"]`).count()) === 1);
 
   // Pay through the API with those keys.
   const basic = Buffer.from(`${apiUser}:${apiKey}`).toString("base64");
@@ -125,6 +178,8 @@ async function main() {
   await shot(page, "05-transactions");
   await page.click(`text=${paid}`);
   check("the timeline shows the settlement", await page.isVisible("text=Settlement decision"));
+  check("ledger steps name the accounts' owners",
+    await page.isVisible("text=from the wallet of MSISDN 256772000001 for the partner's collection account of API user"));
   await shot(page, "06-transaction");
 
   // Reports: the chart has a bar, and the table beside it counts the payment.
@@ -134,6 +189,59 @@ async function main() {
   const cell = await page.locator("#volume ~ .pair table tbody tr td").first().textContent();
   check("the table beside the chart counts it", cell.trim() === "1", cell);
   await shot(page, "07-reports");
+  const wideTables = await overflowingTables(page);
+  check("no report table scrolls sideways at 1280 px", wideTables.length === 0, wideTables.join("; "));
+  await page.selectOption("#api_user", apiUser);
+  await page.click("text=Show");
+  check("reports filter by API user", await page.isVisible(`[data-testid=active-filters] >> text=${apiUser}`));
+  const csvHref = await page.getAttribute("[data-testid=csv-volume]", "href");
+  // (The page's CSP allows no fetch; the browser context's request client has its cookies.)
+  const csvResponse = await page.request.get(BASE + csvHref);
+  const csv = await csvResponse.text();
+  check("a report table downloads as CSV", csvResponse.status() === 200
+    && csvResponse.headers()["content-type"] === "text/csv; charset=utf-8"
+    && csv.startsWith("period_start,successful,failed,pending\r\n"), csv.slice(0, 80));
+
+  // A callback attempt's line stays on one line: the call, its answer, its latency.
+  const withCallback = crypto.randomUUID();
+  const cb = await api("POST", "/collection/v1_0/requesttopay", {
+    "Ocp-Apim-Subscription-Key": key, Authorization: `Bearer ${token}`, "X-Target-Environment": "sandbox",
+    "X-Reference-Id": withCallback, "X-Callback-Url": "http://127.0.0.1:9/cb", "Content-Type": "application/json",
+  }, JSON.stringify({ amount: "12", currency: "EUR", externalId: "cb-1", payer: { partyIdType: "MSISDN", partyId: "256772000003" },
+    payerMessage: "cb", payeeNote: "cb" }));
+  check("a payment with a callback URL is accepted", cb.status === 202, cb.text);
+  await until("the callback attempt", async () => {
+    await page.goto(`${BASE}/portal/transactions/${withCallback}`);
+    return page.isVisible("text=Callback attempt 1");
+  });
+  const line = await page.$eval(".timeline .call", (el) => {
+    const code = el.querySelector("code").getBoundingClientRect();
+    const answer = el.querySelector("b").getBoundingClientRect();
+    return { codeTop: code.top, answerTop: answer.top, height: el.getBoundingClientRect().height };
+  });
+  check("a callback line does not break", Math.abs(line.codeTop - line.answerTop) < 4, JSON.stringify(line));
+  await shot(page, "06-transaction-callback");
+
+  // More than a page of payments: the pager's links are readable and a page past the end
+  // is the last one.
+  await Promise.all(Array.from({ length: 25 }, (_, i) => requestToPay(key, token, `2567730${String(i).padStart(5, "0")}`, "1")));
+  await page.goto(`${BASE}/portal/transactions`);
+  const older = "nav.pager a[rel=next]";
+  check("the pager links to older payments", await page.isVisible(older));
+  const pc = await colours(page, older);
+  const ratio = contrast(pc.fg, pc.bg);
+  check("pager links have readable contrast (WCAG AA)", ratio >= 4.5, `${pc.fg} on ${pc.bg}: ${ratio.toFixed(2)}`);
+  await page.goto(`${BASE}/portal/transactions?page=999`);
+  check("page 999 is clamped to the last page", await page.isVisible("text=Page 2 of 2"));
+  await page.goto(`${BASE}/portal/transactions?from=2026-12-10&to=2026-12-01`);
+  check("a reversed date range is explained", await page.isVisible("[data-testid=filter-error] >> text=reversed"));
+  await page.click("text=Swap the dates");
+  check("swapping the dates applies them", !(await page.isVisible("[data-testid=filter-error]")));
+  await page.goto(`${BASE}/portal/apiusers/${apiUser}`);
+  await page.click("text=This user's transactions");
+  check("an API-user filter is shown", await page.isVisible(`[data-testid=active-filters] >> text=${apiUser}`));
+  await page.click("[data-testid=active-filters] >> text=Clear all filters");
+  check("and can be cleared", !(await page.isVisible("[data-testid=active-filters]")) && !page.url().includes("api_user"));
 
   // The virtual phone: turn payer approval on, pay, approve on the phone.
   await page.click("nav >> text=Virtual phone");
@@ -156,9 +264,10 @@ async function main() {
   await page.click("text=Update");
   check("a result URL outside the rules is refused", await page.isVisible("text=Only secure HTTP"));
   await shot(page, "10-mpesa");
-  // Renew the API key (the first renewal creates the application), use it with Node's own
-  // RSA (PKCS#1 v1.5 with the published key), renew again and see the old key refused.
+  // Renew the API key (after its confirmation step), use it with Node's own RSA (PKCS#1
+  // v1.5 with the published key), renew again and see the old key refused.
   await page.click("text=Renew API key");
+  await page.click("[data-testid=confirm]");
   const firstKey = ((await page.textContent("[data-testid=mpesa-api-key]")) || "").trim();
   check("renewing shows a 32-character API key once", firstKey.length === 32, firstKey);
   const publicKey = ((await page.inputValue("#public-key")) || "").trim();
@@ -189,6 +298,7 @@ async function main() {
   check("the approved M-Pesa C2B answers 201", c2b.status === 201 && c2b.json().output_ResponseCode === "INS-0", c2b.text);
   await page.goto(`${BASE}/portal/mpesa`);
   await page.click("text=Renew API key");
+  await page.click("[data-testid=confirm]");
   const secondKey = ((await page.textContent("[data-testid=mpesa-api-key]")) || "").trim();
   check("renewing again gives another key", secondKey.length === 32 && secondKey !== firstKey);
   const old = await getSession(firstKey);
@@ -197,6 +307,12 @@ async function main() {
   await shot(page, "10-mpesa-renewed");
   await page.goto(`${BASE}/portal/transactions?product=mpesa`);
   check("the M-Pesa payment is in the transactions table", await page.isVisible('table.tx td:has-text("mpesa · c2b")'));
+  const conversation = c2b.json().output_ConversationID;
+  check("the M-Pesa row shows the wire id", await page.isVisible(`table.tx a:text-is("${conversation}")`), conversation);
+  await page.click(`table.tx a:text-is("${conversation}")`);
+  check("an M-Pesa transaction's page has its timeline",
+    (await page.isVisible("text=Settlement decision")) && (await page.isVisible("text=short code 000000 of your M-Pesa application")));
+  await shot(page, "10-mpesa-transaction");
   await page.click("nav >> text=API docs");
   await page.selectOption("#api_user", apiUser);
   await page.click("text=Send request");
@@ -208,13 +324,33 @@ async function main() {
   await phone.addCookies(await context.cookies());
   const small = await phone.newPage();
   for (const [name, path] of [["overview", "/portal"], ["api-users", "/portal/apiusers"], ["transactions", "/portal/transactions"],
-    ["transaction", `/portal/transactions/${waiting}`], ["reports", "/portal/reports"], ["phone", "/portal/phone"],
+    ["transaction", `/portal/transactions/${waiting}`], ["transaction-callback", `/portal/transactions/${withCallback}`],
+    ["mpesa-transaction", `/portal/transactions/${conversation}`], ["reports", "/portal/reports"], ["phone", "/portal/phone"],
     ["mpesa", "/portal/mpesa"], ["docs", "/portal/docs"]]) {
     await small.goto(BASE + path);
     const wide = await small.evaluate(() => document.documentElement.scrollWidth);
     check(`${name} fits a phone screen`, wide <= 392, `scrollWidth ${wide}`);
     await shot(small, `phone-${name}`);
   }
+  // The navigation wraps: every link on screen, none scrolled out of sight.
+  const nav = await small.$$eval("header.top nav a", (as) => as.map((a) => {
+    const r = a.getBoundingClientRect();
+    return { left: r.left, right: r.right, top: r.top, visible: r.width > 0 && r.height > 0 };
+  }));
+  const offscreen = nav.filter((r) => !r.visible || r.left < 0 || r.right > 390);
+  const rows = new Set(nav.map((r) => Math.round(r.top))).size;
+  check("the navigation wraps at phone width", offscreen.length === 0 && rows > 1, JSON.stringify({ offscreen, rows }));
+  await small.goto(`${BASE}/portal/reports`);
+  const phoneTables = await overflowingTables(small);
+  check("no report table scrolls sideways at 390 px", phoneTables.length === 0, phoneTables.join("; "));
+  const tick = await small.$eval("#volume-chart-t", (t) => {
+    const label = t.closest("svg").querySelector("text.axis.narrow");
+    return { display: getComputedStyle(label).display, height: label.getBoundingClientRect().height };
+  });
+  check("chart axis labels are legible at 390 px", tick.display !== "none" && tick.height >= 10, JSON.stringify(tick));
+  await small.goto(`${BASE}/portal/transactions`);
+  const phoneTx = await overflowingTables(small);
+  check("the transactions table fits at 390 px", phoneTx.length === 0, phoneTx.join("; "));
   await phone.close();
 
   // Sign out.

@@ -75,7 +75,7 @@ impl Engine {
 
     /// The application as this pass leaves it so far, created (with a key nobody holds,
     /// and its owner row) when the developer has none yet.
-    fn app_to_change(
+    pub(super) fn app_to_change(
         &mut self,
         pass: &mut Pass,
         developer_id: i64,
@@ -92,7 +92,7 @@ impl Engine {
     }
 
     /// The application as this pass will leave it.
-    fn current_app(
+    pub(super) fn current_app(
         &mut self,
         pass: &Pass,
         developer_id: i64,

@@ -1,20 +1,28 @@
-//! The writer's side of the developer portal: sign-ups (unique e-mail, next developer id),
+//! The writer's side of the developer portal: sign-ups (unique e-mail, next developer id,
+//! the M-Pesa application and the activation mail in the same commit), account changes
+//! checked against the account as the pass leaves it (activation, phone codes, e-mail and
+//! password changes, deletion), the mailbox (queued rows, claims of the SMTP sender),
 //! plain portal rows, the virtual phone's approvals and callback re-sends.
 //!
 //! Approvals settle through [`Engine::settle`] with the payer's decision instead of the
 //! scenario's, so ledger postings, status and callback are exactly those of automatic
 //! settlement.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::{Engine, Pass, defer};
-use crate::CreateError;
+use crate::accounts::{
+    AccountChange, AccountError, AccountOutcome, AccountRecord, AccountReply, AccountStatus, Mail,
+    MailChannel, MailOutcome, MailState, NewMail, PHONE_CODE_ATTEMPTS, PHONE_CODE_INTERVAL_MS,
+    PHONE_CODE_TTL_MS, PhoneCode,
+};
 use crate::model::{NewPayment, Payment, SubscriptionKey};
 use crate::portal::{DecideError, PortalWrite, ResendError, SignUpError, is_phone, payer_approves};
 use crate::store::StoreError;
+use crate::{CreateError, Internal, secrets};
 
 /// Portal work for the writer.
 pub(crate) enum PortalCommand {
@@ -22,7 +30,31 @@ pub(crate) enum PortalCommand {
         email: String,
         name: String,
         password_hash: String,
+        /// The activation mail for the new account's id.
+        activation: Box<dyn FnOnce(i64) -> NewMail + Send>,
         reply: oneshot::Sender<Result<i64, SignUpError>>,
+    },
+    /// A change of one account, checked against its current state.
+    Account {
+        developer_id: i64,
+        change: AccountChange,
+        reply: AccountReply,
+    },
+    QueueMail {
+        mail: NewMail,
+        reply: oneshot::Sender<Result<(), Internal>>,
+    },
+    /// The SMTP sender takes due e-mails for a while.
+    ClaimMail {
+        limit: u32,
+        lease_ms: i64,
+        reply: oneshot::Sender<Vec<Mail>>,
+    },
+    MailResult {
+        id: i64,
+        attempts: u32,
+        outcome: MailOutcome,
+        reply: oneshot::Sender<Result<(), Internal>>,
     },
     /// Rows with nothing to check (sessions, key renewals, revocations, settings).
     Write {
@@ -48,6 +80,12 @@ pub(crate) enum PortalCommand {
 pub(super) struct PortalPass {
     emails: HashSet<String>,
     next_developer: Option<i64>,
+    /// Accounts as this pass leaves them.
+    accounts: HashMap<i64, AccountRecord>,
+    /// Phone codes as this pass leaves them (`None`: deleted).
+    phone_codes: HashMap<i64, Option<PhoneCode>>,
+    /// Mail claimed in this pass.
+    claimed: HashSet<i64>,
 }
 
 /// The portal's in-memory state in the writer.
@@ -82,10 +120,62 @@ impl Engine {
                 email,
                 name,
                 password_hash,
+                activation,
                 reply,
             } => {
                 let result = self.sign_up(pass, email, name, password_hash, now);
+                if let Ok(id) = result {
+                    self.queue_mail(pass, activation(id), now);
+                }
                 defer(pass, reply, result, Err(SignUpError::Internal));
+            }
+            PortalCommand::Account {
+                developer_id,
+                change,
+                reply,
+            } => {
+                let result = self
+                    .change_account(pass, developer_id, change, now)
+                    .unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "changing an account failed");
+                        Err(AccountError::Internal)
+                    });
+                defer(pass, reply, result, Err(AccountError::Internal));
+            }
+            PortalCommand::QueueMail { mail, reply } => {
+                self.queue_mail(pass, mail, now);
+                defer(pass, reply, Ok(()), Err(Internal));
+            }
+            PortalCommand::ClaimMail {
+                limit,
+                lease_ms,
+                reply,
+            } => {
+                let claimed = self.claim_mail(pass, limit, lease_ms, now);
+                defer(pass, reply, claimed, Vec::new());
+            }
+            PortalCommand::MailResult {
+                id,
+                attempts,
+                outcome,
+                reply,
+            } => {
+                let (state, next, error, sent) = match outcome {
+                    MailOutcome::Sent => (MailState::Sent, now, None, Some(now)),
+                    MailOutcome::Retry { at_ms, error } => {
+                        (MailState::Queued, at_ms, Some(error), None)
+                    }
+                    MailOutcome::Failed { error } => (MailState::Failed, now, Some(error), None),
+                };
+                pass.batch.portal.push(PortalWrite::UpdateMail {
+                    id,
+                    state,
+                    attempts,
+                    next_attempt_at_ms: next,
+                    last_error: error,
+                    sent_at_ms: sent,
+                });
+                defer(pass, reply, Ok(()), Err(Internal));
             }
             PortalCommand::Write {
                 writes,
@@ -149,14 +239,302 @@ impl Engine {
         pass.portal.next_developer = Some(id + 1);
         pass.portal.emails.insert(email.clone());
         pass.batch.developers.push(id);
+        pass.portal.accounts.insert(
+            id,
+            AccountRecord {
+                developer_id: id,
+                email: email.clone(),
+                name: name.clone(),
+                password_hash: password_hash.clone(),
+                status: AccountStatus::Pending,
+                phone: None,
+            },
+        );
         pass.batch.portal.push(PortalWrite::CreateDeveloper {
             id,
             email,
             name,
             password_hash,
             created_at_ms: now,
+            status: AccountStatus::Pending,
         });
+        // The M-Pesa application of seed 004, created with the account; its first API key
+        // is issued (and shown once) when the account becomes active.
+        let (app, _) = crate::mpesa::MpesaApp::new(id, now);
+        pass.batch.api_users.push(app.api_user_row());
+        pass.mpesa_apps.insert(id, app);
         Ok(id)
+    }
+
+    /// A mailbox row, queued for SMTP when mail is delivered (e-mail only).
+    fn queue_mail(&mut self, pass: &mut Pass, mail: NewMail, now: i64) {
+        let state = if self.settings.mail_delivery && mail.channel == MailChannel::Email {
+            MailState::Queued
+        } else {
+            MailState::Kept
+        };
+        pass.batch.portal.push(PortalWrite::QueueMail {
+            mail,
+            created_at_ms: now,
+            state,
+        });
+    }
+
+    fn claim_mail(&mut self, pass: &mut Pass, limit: u32, lease_ms: i64, now: i64) -> Vec<Mail> {
+        let due = match self.journal.due_mail(now, limit) {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::error!(error = %e, "reading due mail failed");
+                return Vec::new();
+            }
+        };
+        let mut claimed = Vec::new();
+        for mut m in due {
+            if !pass.portal.claimed.insert(m.id) {
+                continue;
+            }
+            m.state = MailState::Sending;
+            m.next_attempt_at_ms = now + lease_ms;
+            pass.batch.portal.push(PortalWrite::UpdateMail {
+                id: m.id,
+                state: m.state,
+                attempts: m.attempts,
+                next_attempt_at_ms: m.next_attempt_at_ms,
+                last_error: m.last_error.clone(),
+                sent_at_ms: None,
+            });
+            claimed.push(m);
+        }
+        claimed
+    }
+
+    fn account_of(
+        &mut self,
+        pass: &Pass,
+        developer_id: i64,
+    ) -> Result<Option<AccountRecord>, StoreError> {
+        match pass.portal.accounts.get(&developer_id) {
+            Some(a) => Ok(Some(a.clone())),
+            None => self.journal.account(developer_id),
+        }
+    }
+
+    fn put_account(&mut self, pass: &mut Pass, account: AccountRecord) {
+        pass.portal
+            .accounts
+            .insert(account.developer_id, account.clone());
+        pass.batch.portal.push(PortalWrite::UpdateAccount(account));
+    }
+
+    fn phone_code_of(
+        &mut self,
+        pass: &Pass,
+        developer_id: i64,
+    ) -> Result<Option<PhoneCode>, StoreError> {
+        match pass.portal.phone_codes.get(&developer_id) {
+            Some(c) => Ok(c.clone()),
+            None => self.journal.phone_code(developer_id),
+        }
+    }
+
+    fn put_phone_code(&mut self, pass: &mut Pass, developer_id: i64, code: Option<PhoneCode>) {
+        pass.portal.phone_codes.insert(developer_id, code.clone());
+        pass.batch.portal.push(match code {
+            Some(c) => PortalWrite::SetPhoneCode(c),
+            None => PortalWrite::DeletePhoneCode { developer_id },
+        });
+    }
+
+    /// Applies one account change if the account is where the change expects it.
+    fn change_account(
+        &mut self,
+        pass: &mut Pass,
+        developer_id: i64,
+        change: AccountChange,
+        now: i64,
+    ) -> Result<Result<AccountOutcome, AccountError>, StoreError> {
+        use AccountError as E;
+        let Some(mut account) = self.account_of(pass, developer_id)? else {
+            return Ok(Err(E::NotFound));
+        };
+        if account.status == AccountStatus::Deleted {
+            return Ok(Err(E::NotFound));
+        }
+        let done = Ok(AccountOutcome::Done);
+        match change {
+            AccountChange::Activate { email } => {
+                if account.email != email {
+                    return Ok(Err(E::Stale));
+                }
+                if account.status != AccountStatus::Pending {
+                    return Ok(Ok(AccountOutcome::AlreadyDone));
+                }
+                account.status = AccountStatus::Phone;
+                self.put_account(pass, account);
+                Ok(done)
+            }
+            AccountChange::SetName { name } => {
+                if account.status != AccountStatus::Active {
+                    return Ok(Err(E::WrongState));
+                }
+                account.name = name;
+                self.put_account(pass, account);
+                Ok(done)
+            }
+            AccountChange::ChangeEmail { from, to, notice } => {
+                if account.status != AccountStatus::Active {
+                    return Ok(Err(E::WrongState));
+                }
+                if account.email != from {
+                    return Ok(Err(E::Stale));
+                }
+                if pass.portal.emails.contains(&to) || self.journal.developer_email_taken(&to)? {
+                    return Ok(Err(E::EmailTaken));
+                }
+                pass.portal.emails.insert(to.clone());
+                account.email = to;
+                self.put_account(pass, account);
+                if let Some(n) = notice {
+                    self.queue_mail(pass, n, now);
+                }
+                Ok(done)
+            }
+            AccountChange::SetPassword {
+                expected_hash,
+                new_hash,
+                keep_session,
+                notice,
+            } => {
+                if account.password_hash != expected_hash {
+                    return Ok(Err(E::Stale));
+                }
+                account.password_hash = new_hash;
+                self.put_account(pass, account);
+                pass.batch.portal.push(PortalWrite::DeleteSessionsOf {
+                    developer_id,
+                    except: keep_session,
+                });
+                if let Some(n) = notice {
+                    self.queue_mail(pass, n, now);
+                }
+                Ok(done)
+            }
+            AccountChange::StartPhone {
+                msisdn,
+                code_mac,
+                sms,
+            } => {
+                if account.status != AccountStatus::Phone {
+                    return Ok(Err(E::WrongState));
+                }
+                if let Some(last) = self.phone_code_of(pass, developer_id)? {
+                    let wait_ms = last.sent_at_ms + PHONE_CODE_INTERVAL_MS - now;
+                    if wait_ms > 0 {
+                        return Ok(Err(E::TooSoon { wait_ms }));
+                    }
+                }
+                let code = PhoneCode {
+                    developer_id,
+                    msisdn,
+                    code_mac,
+                    sent_at_ms: now,
+                    expires_at_ms: now + PHONE_CODE_TTL_MS,
+                    attempts: 0,
+                };
+                self.put_phone_code(pass, developer_id, Some(code));
+                self.queue_mail(pass, sms, now);
+                Ok(done)
+            }
+            AccountChange::VerifyPhone {
+                code_mac,
+                api_key_hash,
+            } => {
+                if account.status == AccountStatus::Active {
+                    return Ok(Ok(AccountOutcome::AlreadyDone));
+                }
+                if account.status != AccountStatus::Phone {
+                    return Ok(Err(E::WrongState));
+                }
+                let Some(mut code) = self.phone_code_of(pass, developer_id)? else {
+                    return Ok(Err(E::NoCode));
+                };
+                if now >= code.expires_at_ms || code.attempts >= PHONE_CODE_ATTEMPTS {
+                    return Ok(Err(E::CodeExpired));
+                }
+                if !secrets::hashes_equal(&code.code_mac, &code_mac) {
+                    code.attempts += 1;
+                    let attempts_left = PHONE_CODE_ATTEMPTS.saturating_sub(code.attempts);
+                    self.put_phone_code(pass, developer_id, Some(code));
+                    return Ok(Err(E::WrongCode { attempts_left }));
+                }
+                account.status = AccountStatus::Active;
+                account.phone = Some(code.msisdn);
+                self.put_account(pass, account);
+                self.put_phone_code(pass, developer_id, None);
+                let mut app = self
+                    .app_to_change(pass, developer_id, now)
+                    .map_err(|_| StoreError("reading the M-Pesa application failed".into()))?;
+                app.api_key_hash = api_key_hash;
+                app.api_key_created_at_ms = now;
+                app.sandbox_api_key = None;
+                pass.mpesa_apps.insert(developer_id, app);
+                Ok(done)
+            }
+            AccountChange::Delete {
+                expected_hash,
+                goodbye,
+            } => {
+                if account.password_hash != expected_hash {
+                    return Ok(Err(E::Stale));
+                }
+                account.status = AccountStatus::Deleted;
+                account.email = format!("deleted-{developer_id}@deleted.invalid");
+                account.name = "Deleted developer".to_owned();
+                account.password_hash = "!".to_owned();
+                account.phone = None;
+                self.put_account(pass, account);
+                pass.batch.portal.push(PortalWrite::DeleteSessionsOf {
+                    developer_id,
+                    except: None,
+                });
+                pass.batch.portal.push(PortalWrite::RevokeDeveloperKeys {
+                    developer_id,
+                    at_ms: now,
+                });
+                self.portal.approval_developers.remove(&developer_id);
+                pass.batch.portal.push(PortalWrite::SetApprovalMode {
+                    developer_id,
+                    on: false,
+                });
+                if self.phone_code_of(pass, developer_id)?.is_some() {
+                    self.put_phone_code(pass, developer_id, None);
+                }
+                // Subscription keys are replaced by keys nobody holds (a replacement reaches
+                // every node's key cache; a deletion would not).
+                let keys: Vec<SubscriptionKey> = self
+                    .subscriptions
+                    .read()
+                    .expect("subscriptions lock")
+                    .values()
+                    .filter(|k| k.developer_id == developer_id)
+                    .map(|k| SubscriptionKey {
+                        key: secrets::random_hex_key(),
+                        ..k.clone()
+                    })
+                    .collect();
+                pass.batch.subscription_keys.extend(keys);
+                if let Ok(Some(mut app)) = self.current_app(pass, developer_id) {
+                    app.api_key_hash = secrets::hash_key(&crate::mpesa::random_api_key());
+                    app.api_key_created_at_ms = now;
+                    app.sandbox_api_key = None;
+                    pass.mpesa_apps.insert(developer_id, app);
+                }
+                if let Some(g) = goodbye {
+                    self.queue_mail(pass, g, now);
+                }
+                Ok(done)
+            }
+        }
     }
 
     fn developer_of(&mut self, api_user: &Uuid) -> Result<Option<i64>, StoreError> {

@@ -1,16 +1,20 @@
-//! Sign-up, sign-in, sign-out, and the overview: products, subscriptions and their keys.
+//! Sign-up (an inactive account and its activation mail), sign-in (an account not yet
+//! activated is told so; one at the phone step goes there), sign-out, and the overview:
+//! products, subscriptions and their keys (regenerating one asks first).
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use mkoba_platform::accounts::{AccountStatus, LinkPurpose, MAIL_INTERVAL_MS, MailKind};
 use mkoba_platform::model::{KeySlot, Product};
 use mkoba_platform::portal::SignUpError;
 
+use super::{confirm, mail};
 use crate::html::Html;
 use crate::{
-    Form, PortalState, Session, csrf_field, document, internal_error, pre_session_ok,
-    pre_session_token, query_params, see_other, w,
+    Form, Onboarding, PortalState, Session, csrf_field, document, form_encode, internal_error,
+    pre_session_ok, pre_session_token, query_params, see_other, w,
 };
 
 /// Only portal paths are followed after sign-in (no open redirects).
@@ -27,7 +31,7 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-fn auth_page(
+pub(crate) fn auth_page(
     state: &PortalState,
     headers: &HeaderMap,
     status: StatusCode,
@@ -46,7 +50,13 @@ fn auth_page(
     r
 }
 
-fn sign_in_form(h: &mut Html, token: &str, email: &str, next: &str, error: Option<&str>) {
+pub(crate) fn sign_in_form(
+    h: &mut Html,
+    token: &str,
+    email: &str,
+    next: &str,
+    error: Option<&str>,
+) {
     w!(*h, "<h1>Sign in</h1>"
         "<p class=\"lead\">The developer portal of this Mkoba server: keys, API users, transactions, reports and the virtual phone.</p>");
     if let Some(e) = error {
@@ -60,7 +70,19 @@ fn sign_in_form(h: &mut Html, token: &str, email: &str, next: &str, error: Optio
         "<label for=\"password\">Password</label>"
         "<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>"
         "<button type=\"submit\">Sign in</button></form>"
+        "<p><a href=\"/portal/forgot\">Forgot your password?</a></p>"
         "<p>New here? <a href=\"/portal/signup\">Create an account</a>. The sandbox developer's sign-in is printed by <code>mkoba serve</code> and <code>mkoba credentials</code>.</p>");
+}
+
+/// Notices the sign-in page shows after a redirect.
+fn sign_in_notice(done: Option<&String>) -> Option<&'static str> {
+    Some(match done.map(String::as_str) {
+        Some("reset") => {
+            "Your password was changed and every session signed out. Sign in with the new one."
+        }
+        Some("activated") => "Your e-mail is confirmed. Sign in to add your phone number.",
+        _ => return None,
+    })
 }
 
 pub(crate) async fn sign_in_page(
@@ -70,8 +92,13 @@ pub(crate) async fn sign_in_page(
 ) -> Response {
     let q = query_params(query.as_deref());
     let next = safe_next(q.get("next").map(|s| s.as_str()));
+    let email = q.get("email").cloned().unwrap_or_default();
     auth_page(&state, &headers, StatusCode::OK, "Sign in", |h, t| {
-        sign_in_form(h, t, "", &next, None)
+        mail::banner(&state, h);
+        if let Some(n) = sign_in_notice(q.get("done")) {
+            w!(*h, "<p class=\"notice\" role=\"status\">" {n} "</p>");
+        }
+        sign_in_form(h, t, &email, &next, None)
     })
 }
 
@@ -107,7 +134,130 @@ pub(crate) async fn sign_in(
         }
         Err(_) => return internal_error(),
     };
-    start_session(&state, developer, &next).await
+    let Ok(Some(account)) = state.platform.developer(developer) else {
+        return internal_error();
+    };
+    match account.status {
+        AccountStatus::Active => start_session(&state, developer, &next).await,
+        AccountStatus::Phone => start_session(&state, developer, "/portal/welcome").await,
+        AccountStatus::Pending => not_activated(&state, &headers, developer, &account.email),
+        AccountStatus::Deleted => internal_error(),
+    }
+}
+
+/// The right password of an account whose activation link was not opened yet: say so, and
+/// offer the activation mail again (and, in sandbox mode, the mailbox).
+fn not_activated(
+    state: &PortalState,
+    headers: &HeaderMap,
+    developer: i64,
+    email: &str,
+) -> Response {
+    let token = mail::mailbox_token(state, developer, email);
+    let mut r = auth_page(
+        state,
+        headers,
+        StatusCode::FORBIDDEN,
+        "Activate your account",
+        |h, t| {
+            w!(*h, "<h1>Activate your account first</h1>"
+                "<p class=\"error\" role=\"alert\">This account is not activated yet: open the link in the activation e-mail sent to <strong>" {email} "</strong>.</p>");
+            sent_actions(state, h, t, email, &token);
+        },
+    );
+    if state.config.sandbox_mailbox {
+        r.headers_mut()
+            .append(header::SET_COOKIE, crate::mailbox_cookie(state, &token));
+    }
+    r
+}
+
+/// The mailbox link (sandbox mode) and the "send it again" form.
+fn sent_actions(state: &PortalState, h: &mut Html, csrf: &str, email: &str, token: &str) {
+    if state.config.sandbox_mailbox {
+        w!(*h, "<p>No mail server is configured: the message waits in the <a href=\"/portal/mail?t=" {token} "\" data-testid=\"open-mailbox\">mailbox</a>.</p>");
+    }
+    w!(*h, "<form method=\"post\" action=\"/portal/activate/resend\" class=\"inline\">"
+        "<input type=\"hidden\" name=\"csrf\" value=\"" {csrf} "\">"
+        "<input type=\"hidden\" name=\"t\" value=\"" {token} "\">"
+        "<button type=\"submit\" class=\"secondary\">Send the activation e-mail again</button></form>"
+        "<p><a href=\"/portal/signin?email=" {form_encode(email)} "\">Sign in</a> once the account is activated.</p>");
+}
+
+/// `GET /portal/signup/sent`: after sign-up (post/redirect/get).
+pub(crate) async fn sign_up_sent(
+    State(state): State<PortalState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let q = query_params(query.as_deref());
+    let token = q.get("t").cloned().unwrap_or_default();
+    let claims = state.platform.check_link(LinkPurpose::Mailbox, &token).ok();
+    auth_page(
+        &state,
+        &headers,
+        StatusCode::OK,
+        "Check your e-mail",
+        |h, t| {
+            h.raw("<h1>Check your e-mail</h1>");
+            if q.contains_key("again") {
+                h.raw("<p class=\"notice\" role=\"status\">A new activation e-mail is on its way (at most one a minute).</p>");
+            }
+            match &claims {
+                Some(c) => {
+                    w!(*h, "<p class=\"lead\">We sent an activation link to <strong>" {c.subject} "</strong>. The account stays inactive until you open it; the link works for 24 hours.</p>"
+                    "<p>Then sign in and add your phone number: a code goes to the virtual phone.</p>");
+                    sent_actions(&state, h, t, &c.subject, &token);
+                }
+                None => {
+                    h.raw("<p class=\"lead\">The activation link is in the e-mail we sent. This page's own link has expired: <a href=\"/portal/signin\">sign in</a> to have the e-mail sent again.</p>");
+                }
+            }
+        },
+    )
+}
+
+/// `POST /portal/activate/resend`: the activation mail again, for the browser holding the
+/// sign-up's (or a correct password's) token; at most one a minute.
+pub(crate) async fn resend_activation(
+    State(state): State<PortalState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    if !pre_session_ok(&headers, &form) {
+        return crate::csrf_refused();
+    }
+    let token = form.get("t");
+    let Ok(claims) = state.platform.check_link(LinkPurpose::Mailbox, token) else {
+        return see_other("/portal/signin");
+    };
+    let Ok(Some(account)) = state.platform.developer(claims.developer_id) else {
+        return see_other("/portal/signin");
+    };
+    if account.status != AccountStatus::Pending || account.email != claims.subject {
+        return see_other(&format!(
+            "/portal/signin?email={}",
+            form_encode(&account.email)
+        ));
+    }
+    match state
+        .platform
+        .mailed_recently(account.id, MailKind::Activation, MAIL_INTERVAL_MS)
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            let m = mail::activation(&state, account.id, &account.email, &account.name);
+            if state.platform.queue_mail(m).await.is_err() {
+                return internal_error();
+            }
+        }
+        Err(_) => return internal_error(),
+    }
+    see_other(&format!(
+        "/portal/signup/sent?again=1&t={}",
+        form_encode(token)
+    ))
 }
 
 async fn start_session(state: &PortalState, developer: i64, next: &str) -> Response {
@@ -123,7 +273,7 @@ async fn start_session(state: &PortalState, developer: i64, next: &str) -> Respo
 
 fn sign_up_form(h: &mut Html, token: &str, email: &str, name: &str, error: Option<&str>) {
     w!(*h, "<h1>Create an account</h1>"
-        "<p class=\"lead\">A developer account gets its own subscription keys, API users and transactions; nobody else sees them.</p>");
+        "<p class=\"lead\">A developer account gets its own subscription keys, API users, M-Pesa application and transactions; nobody else sees them. We e-mail you a link to activate it, then you add your phone number.</p>");
     if let Some(e) = error {
         w!(*h, "<p class=\"error\" role=\"alert\">" {e} "</p>");
     }
@@ -147,7 +297,10 @@ pub(crate) async fn sign_up_page(State(state): State<PortalState>, headers: Head
         &headers,
         StatusCode::OK,
         "Create an account",
-        |h, t| sign_up_form(h, t, "", "", None),
+        |h, t| {
+            mail::banner(&state, h);
+            sign_up_form(h, t, "", "", None)
+        },
     )
 }
 
@@ -198,14 +351,26 @@ pub(crate) async fn sign_up(
     if let Some(problem) = sign_up_problem(&form) {
         return refuse(problem);
     }
+    let lower = email.to_lowercase();
+    let (st, to, who) = (state.clone(), lower.clone(), name.clone());
+    let activation = move |id| mail::activation(&st, id, &to, &who);
     match state
         .platform
-        .sign_up(&email, &name, form.raw("password"))
+        .sign_up(&email, &name, form.raw("password"), activation)
         .await
     {
         Ok(id) => {
-            tracing::info!(developer.id = id, "developer account created");
-            start_session(&state, id, "/portal?welcome=1").await
+            tracing::info!(
+                developer.id = id,
+                "developer account created, pending activation"
+            );
+            let token = mail::mailbox_token(&state, id, &lower);
+            let mut r = see_other(&format!("/portal/signup/sent?t={}", form_encode(&token)));
+            if state.config.sandbox_mailbox {
+                r.headers_mut()
+                    .append(header::SET_COOKIE, crate::mailbox_cookie(&state, &token));
+            }
+            r
         }
         Err(SignUpError::EmailTaken) => {
             refuse("An account with this e-mail exists already; sign in instead.")
@@ -216,7 +381,7 @@ pub(crate) async fn sign_up(
 
 pub(crate) async fn sign_out(
     State(state): State<PortalState>,
-    session: Session,
+    Onboarding(session): Onboarding,
     body: Bytes,
 ) -> Response {
     if !session.check(&Form::parse(&body)) {
@@ -254,7 +419,13 @@ pub(crate) async fn overview(
     let keys = state.platform.subscription_keys(session.developer.id);
     let csrf = csrf_field(&session);
     let mut h = Html::new();
-    w!(h, "<h1>Welcome, " {session.developer.name} "</h1>" [super::notice(q.get("done"))]);
+    w!(h, "<h1>Welcome, " {session.developer.name} "</h1>");
+    match regenerated_notice(&q) {
+        Some(n) => w!(h, "<p class=\"notice\" role=\"status\">" {n} "</p>"),
+        None => {
+            h.html(&super::notice(q.get("done")));
+        }
+    }
     if q.contains_key("welcome") {
         h.raw("<p class=\"notice\" role=\"status\">Your account is ready. Subscribe to a product below to get its keys, then create an API user.</p>");
     }
@@ -319,32 +490,97 @@ pub(crate) async fn subscribe(
     }
 }
 
+/// "The primary Collection key ending 1a2b was regenerated…", from the redirect's query.
+fn regenerated_notice(q: &std::collections::HashMap<String, String>) -> Option<String> {
+    if q.get("done").map(String::as_str) != Some("regenerated") {
+        return None;
+    }
+    let product = Product::parse(q.get("product")?)?;
+    let slot = KeySlot::parse(q.get("slot")?)?;
+    let old = q.get("old")?;
+    if old.len() != 4 || !old.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(format!(
+        "The {} {} key was regenerated: the key ending …{old} no longer works (calls with it are refused at once). The new key is below; the {} key did not change.",
+        slot.as_str(),
+        product.display_name(),
+        match slot {
+            KeySlot::Primary => "secondary",
+            KeySlot::Secondary => "primary",
+        }
+    ))
+}
+
 pub(crate) async fn regenerate_key(
     State(state): State<PortalState>,
     session: Session,
     Path((product, slot)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    if !session.check(&Form::parse(&body)) {
+    let form = Form::parse(&body);
+    if !session.check(&form) {
         return crate::csrf_refused();
     }
     let (Some(product), Some(slot)) = (Product::parse(&product), KeySlot::parse(&slot)) else {
         return crate::not_found().await;
     };
-    let subscribed = state
+    let Some(old) = state
         .platform
         .subscription_keys(session.developer.id)
-        .iter()
-        .any(|k| k.product == product);
-    if !subscribed {
+        .into_iter()
+        .find(|k| k.product == product && k.slot == slot)
+    else {
         return crate::not_found().await;
+    };
+    let ending: String = old
+        .key
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    if !confirm::confirmed(&form) {
+        let action = format!(
+            "/portal/subscriptions/{}/{}",
+            product.as_str(),
+            slot.as_str()
+        );
+        let title = format!(
+            "Regenerate the {} {} key?",
+            slot.as_str(),
+            product.display_name()
+        );
+        return confirm::page(
+            &session,
+            &confirm::Confirm {
+                title: &title,
+                consequences: &[
+                    format!("A new {} key replaces the key ending …{ending}.", slot.as_str()),
+                    "The old key stops working at once: every call with it is refused with 401, including calls your applications are making now.".to_owned(),
+                    "The other key of the product keeps working, so you can switch your applications to it first.".to_owned(),
+                ],
+                action: &action,
+                fields: &[],
+                button: "Regenerate the key",
+                cancel: "/portal",
+                section: "overview",
+                ask_password: false,
+            },
+        );
     }
     match state
         .platform
         .renew_subscription_keys(session.developer.id, product, Some(slot))
         .await
     {
-        Ok(()) => see_other("/portal?done=regenerated"),
+        Ok(()) => see_other(&format!(
+            "/portal?done=regenerated&product={}&slot={}&old={ending}",
+            product.as_str(),
+            slot.as_str()
+        )),
         Err(_) => internal_error(),
     }
 }

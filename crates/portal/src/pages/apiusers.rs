@@ -4,7 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mkoba_platform::model::ApiUser;
 use mkoba_platform::{CreateError, now_ms};
@@ -152,12 +152,71 @@ pub(crate) async fn create(
     new_key_response(&state, &session, id).await
 }
 
-/// Creates a key and shows it, once.
+/// The one-time flash that carries a new API key from the POST that made it to the page
+/// it redirects to (post/redirect/get: reloading that page sends nothing again). The key
+/// never goes into a URL: it travels in a cookie that only that user's page receives
+/// (`Path=/portal/apiusers/{id}`, `HttpOnly`, `SameSite=Strict`), signed with the
+/// platform's secret and bound to the developer and the API user, valid for
+/// [`FLASH_TTL_MS`]; the page that shows the key deletes the cookie, so a reload (or any
+/// later visit) shows it no more.
+const FLASH_COOKIE: &str = "mkoba_new_api_key";
+const FLASH_PURPOSE: &str = "portal new api key";
+const FLASH_TTL_MS: i64 = 120_000;
+
+fn flash_cookie(state: &PortalState, id: Uuid, value: &str, max_age: i64) -> HeaderValue {
+    let mut c = format!(
+        "{FLASH_COOKIE}={value}; Path=/portal/apiusers/{id}; HttpOnly; SameSite=Strict; Max-Age={max_age}"
+    );
+    if state.config.secure_cookies {
+        c.push_str("; Secure");
+    }
+    HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The flash cookie's value, if the request carries one.
+fn flash_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == FLASH_COOKIE)
+        .map(|(_, v)| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// The key in a flash, if it is genuine, unexpired and for this developer and API user.
+fn open_flash(state: &PortalState, session: &Session, id: Uuid, token: &str) -> Option<String> {
+    let claims = state.platform.verify_claims(FLASH_PURPOSE, token).ok()?;
+    let fresh = claims["exp"].as_i64().is_some_and(|exp| exp > now_ms());
+    let ours = claims["dev"].as_i64() == Some(session.developer.id)
+        && claims["user"].as_str() == Some(id.to_string().as_str());
+    (fresh && ours)
+        .then(|| claims["key"].as_str().map(str::to_owned))
+        .flatten()
+}
+
+/// Creates a key, then redirects to the user's page, which shows it once.
 async fn new_key_response(state: &PortalState, session: &Session, id: Uuid) -> Response {
     let Ok(key) = state.platform.create_api_key(id).await else {
         return internal_error();
     };
-    show_page(state, session, id, Some(&key), None)
+    let token = state.platform.sign_claims(
+        FLASH_PURPOSE,
+        &serde_json::json!({
+            "dev": session.developer.id,
+            "user": id.to_string(),
+            "key": key,
+            "exp": now_ms() + FLASH_TTL_MS,
+        }),
+    );
+    let mut r = see_other(&format!("/portal/apiusers/{id}?done=key-created"));
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        flash_cookie(state, id, &token, FLASH_TTL_MS / 1000),
+    );
+    r
 }
 
 fn show_page(
@@ -177,7 +236,12 @@ fn show_page(
     };
     let csrf = csrf_field(session);
     let mut h = Html::new();
-    w!(h, "<p class=\"crumbs\"><a href=\"/portal/apiusers\">API users</a> /</p><h1 class=\"mono\">" {user.id} "</h1>" [super::notice(done)]);
+    w!(h, "<p class=\"crumbs\"><a href=\"/portal/apiusers\">API users</a> /</p><h1 class=\"mono\">" {user.id} "</h1>");
+    if done.is_some_and(|d| d == "key-created") {
+        h.raw("<p class=\"notice warn\" role=\"status\" data-testid=\"key-shown-once\">An API key was created and shown once; it is stored only as a hash and cannot be shown again. Lost it? Create another below (and revoke the old one).</p>");
+    } else {
+        h.html(&super::notice(done));
+    }
     if let Some(key) = new_key {
         w!(h, "<section class=\"reveal\" aria-labelledby=\"newkey\"><h2 id=\"newkey\">Your new API key</h2>"
             "<p>Copy it now: it is stored only as a hash and is never shown again. Lost it? Create another.</p>"
@@ -230,12 +294,22 @@ pub(crate) async fn show(
     session: Session,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
 ) -> Response {
     let q = query_params(query.as_deref());
-    match parse_id(&id) {
-        Some(id) => show_page(&state, &session, id, None, q.get("done")),
-        None => not_found_page(&session),
-    }
+    let Some(id) = parse_id(&id) else {
+        return not_found_page(&session);
+    };
+    let Some(token) = flash_of(&headers) else {
+        return show_page(&state, &session, id, None, q.get("done"));
+    };
+    // Shown once: the cookie goes whatever it held.
+    let key = open_flash(&state, &session, id, &token);
+    let done = if key.is_some() { None } else { q.get("done") };
+    let mut r = show_page(&state, &session, id, key.as_deref(), done);
+    r.headers_mut()
+        .append(header::SET_COOKIE, flash_cookie(&state, id, "", 0));
+    r
 }
 
 pub(crate) async fn create_key(
@@ -263,12 +337,35 @@ pub(crate) async fn revoke_key(
     Path((id, key_id)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    if !session.check(&Form::parse(&body)) {
+    let form = Form::parse(&body);
+    if !session.check(&form) {
         return crate::csrf_refused();
     }
     let (Some(id), Ok(key_id)) = (parse_id(&id), key_id.parse::<i64>()) else {
         return not_found_page(&session);
     };
+    if !super::confirm::confirmed(&form) {
+        let action = format!("/portal/apiusers/{id}/keys/{key_id}/revoke");
+        let cancel = format!("/portal/apiusers/{id}");
+        return super::confirm::page(
+            &session,
+            &super::confirm::Confirm {
+                title: "Revoke this API key?",
+                consequences: &[
+                    format!(
+                        "Key #{key_id} stops working at once: token requests with it get login_failed."
+                    ),
+                    "Tokens already issued with it live until they expire.".to_owned(),
+                ],
+                action: &action,
+                fields: &[],
+                button: "Revoke the key",
+                cancel: &cancel,
+                section: "apiusers",
+                ask_password: false,
+            },
+        );
+    }
     match state
         .platform
         .revoke_api_key(session.developer.id, id, key_id)

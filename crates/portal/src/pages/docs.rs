@@ -24,15 +24,15 @@ type Operation<'a> = (String, String, &'a Value, &'a Value);
 
 /// The keys of a path item that are operations (the others are `servers`, `parameters`,
 /// extensions…).
-const METHODS: &[&str] = &[
+pub(crate) const METHODS: &[&str] = &[
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 
 /// One row of an operation's parameter table: a path, header or query parameter, or a
 /// property of an inline JSON body.
-struct Field<'a> {
+pub(crate) struct Field<'a> {
     name: &'a str,
-    place: &'a str,
+    pub place: &'a str,
     kind: &'a str,
     required: bool,
     /// A regular expression, shown as code.
@@ -65,7 +65,7 @@ fn allowed_of(schema: &Value) -> Option<String> {
 
 /// An object schema's property names, in wire order when the document gives it
 /// (`x-field-order`), else in the document's order.
-fn property_names(schema: &Value) -> Vec<&str> {
+pub(crate) fn property_names(schema: &Value) -> Vec<&str> {
     if let Some(order) = schema["x-field-order"].as_array() {
         return order.iter().filter_map(Value::as_str).collect();
     }
@@ -75,7 +75,7 @@ fn property_names(schema: &Value) -> Vec<&str> {
         .unwrap_or_default()
 }
 
-fn fields_of(op: &Value) -> Vec<Field<'_>> {
+pub(crate) fn fields_of(op: &Value) -> Vec<Field<'_>> {
     let mut out = Vec::new();
     for p in op["parameters"].as_array().into_iter().flatten() {
         let schema = &p["schema"];
@@ -108,7 +108,7 @@ fn fields_of(op: &Value) -> Vec<Field<'_>> {
     out
 }
 
-fn render_fields(h: &mut Html, fields: &[Field<'_>]) {
+pub(crate) fn render_fields(h: &mut Html, fields: &[Field<'_>]) {
     if fields.is_empty() {
         return;
     }
@@ -150,7 +150,7 @@ fn render_fields(h: &mut Html, fields: &[Field<'_>]) {
 }
 
 /// The `x-codes` of an operation (`[{code, status, text}]`) as a table.
-fn render_codes(h: &mut Html, codes: &[Value]) {
+pub(crate) fn render_codes(h: &mut Html, codes: &[Value]) {
     h.raw("<div class=\"table-wrap\"><table><caption>Response codes</caption><thead><tr><th scope=\"col\">Code</th><th scope=\"col\">HTTP status</th><th scope=\"col\">Text</th></tr></thead><tbody>");
     for c in codes {
         w!(*h, "<tr><td><code>" {c["code"].as_str().unwrap_or("")} "</code></td><td>" {c["status"]} "</td><td>" {c["text"].as_str().unwrap_or("")} "</td></tr>");
@@ -173,6 +173,9 @@ fn render_operation(h: &mut Html, method: &str, path: &str, op: &Value, item: &V
     w!(*h, " <span class=\"summary\">" {summary} "</span></summary>");
     if let Some(d) = op["description"].as_str() {
         w!(*h, "<p>" {d} "</p>");
+    }
+    if let Some(id) = op["operationId"].as_str() {
+        w!(*h, "<p><a class=\"op-page\" href=\"/portal/docs/" {id} "\">Full reference, sample code with your keys, and a box to send it</a></p>");
     }
     render_fields(h, &fields_of(op));
     if let Some(schema) =
@@ -259,13 +262,13 @@ fn render_document(h: &mut Html, doc: &Value) {
     }
 }
 
-#[derive(Default)]
-struct Attempt {
-    api_user: String,
-    method: String,
-    path: String,
-    headers: String,
-    body: String,
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Attempt {
+    pub api_user: String,
+    pub method: String,
+    pub path: String,
+    pub headers: String,
+    pub body: String,
 }
 
 fn try_form(
@@ -280,9 +283,12 @@ fn try_form(
         "<p>M-Pesa paths (<code>/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/</code>, …) go with a fresh session of your M-Pesa application, RSA-encrypted as a client sends it, and an allowed <code>Origin</code>; give the <code>input_*</code> fields as a JSON body (or in the query string for the GET queries).</p>"
         "<form method=\"post\" action=\"/portal/docs/try\" class=\"stack\">" [csrf_field(session)]
         "<label for=\"api_user\">API user</label><select id=\"api_user\" name=\"api_user\"><option value=\"\">None (no token)</option>");
-    for u in &users {
+    // A fresh form picks the first API user, so the default call (the balance) answers 200
+    // rather than 401 for want of a token.
+    let fresh = a.method.is_empty() && a.api_user.is_empty();
+    for (i, u) in users.iter().enumerate() {
         let id = u.id.to_string();
-        if id == a.api_user {
+        if id == a.api_user || (fresh && i == 0) {
             w!(*h, "<option value=\"" {id} "\" selected>" {id} " (" {u.target_environment} ")</option>");
         } else {
             w!(*h, "<option value=\"" {id} "\">" {id} " (" {u.target_environment} ")</option>");
@@ -316,7 +322,7 @@ fn page(
     result: Option<Html>,
 ) -> Response {
     let mut h = Html::new();
-    h.raw("<h1>API docs</h1><p class=\"lead\">Every operation this server serves, from its OpenAPI documents (also at <a href=\"/_mkoba/openapi.json\"><code>/_mkoba/openapi.json</code></a> for MoMo and <a href=\"/_mkoba/mpesa/openapi.json\"><code>/_mkoba/mpesa/openapi.json</code></a> for M-Pesa).</p>");
+    h.raw("<h1>API docs</h1><p class=\"lead\">Every operation this server serves, from its OpenAPI documents (also at <a href=\"/_mkoba/openapi.json\"><code>/_mkoba/openapi.json</code></a> for MoMo and <a href=\"/_mkoba/mpesa/openapi.json\"><code>/_mkoba/mpesa/openapi.json</code></a> for M-Pesa). Each operation has a page with sample code in five languages pre-filled with your keys and a box that sends the request; how to use them: the <a href=\"/portal/guides\">guides</a>.</p>");
     if try_form(&mut h, state, session, attempt).is_err() {
         return internal_error();
     }
@@ -357,8 +363,8 @@ pub(crate) async fn try_it(
         headers: form.raw("headers").to_owned(),
         body: form.raw("body").to_owned(),
     };
-    let result = match send(&state, &session, &attempt).await {
-        Ok(r) => r,
+    let result = match exchange(&state, &session, &attempt).await {
+        Ok(x) => render_exchange(&x),
         Err(problem) => {
             let mut h = Html::new();
             w!(h, "<p class=\"error\" role=\"alert\">" {problem} "</p>");
@@ -368,7 +374,91 @@ pub(crate) async fn try_it(
     page(&state, &session, &attempt, Some(result))
 }
 
-async fn send(state: &PortalState, session: &Session, a: &Attempt) -> Result<Html, String> {
+/// Which API a path belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Momo,
+    MpesaV2,
+    MpesaV1x,
+}
+
+pub(crate) fn dialect_of(path: &str) -> Dialect {
+    if path.contains("/ipg/v2/") {
+        Dialect::MpesaV2
+    } else if path.starts_with("/ipg/v1x/") {
+        Dialect::MpesaV1x
+    } else {
+        Dialect::Momo
+    }
+}
+
+/// A request the portal sent to the API router and what came back.
+#[derive(Debug, Clone)]
+pub(crate) struct Exchange {
+    pub method: Method,
+    /// Path and query as sent.
+    pub path: String,
+    /// Every header sent, values as text.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    pub status: u16,
+    pub elapsed_ms: f64,
+    pub response_headers: Vec<(String, String)>,
+    pub response_body: String,
+    /// The response body when it is JSON.
+    pub response_json: Option<Value>,
+}
+
+impl Exchange {
+    /// The request as text: request line, headers, body.
+    pub(crate) fn request_text(&self) -> String {
+        let mut req = format!("{} {}\n", self.method, self.path);
+        for (k, v) in &self.headers {
+            req.push_str(&format!("{k}: {v}\n"));
+        }
+        if !self.body.is_empty() {
+            req.push('\n');
+            req.push_str(&self.body);
+        }
+        req
+    }
+
+    /// The response as text: status line, headers, body (pretty when JSON).
+    pub(crate) fn response_text(&self) -> String {
+        let status = axum::http::StatusCode::from_u16(self.status)
+            .map(|s| s.to_string())
+            .unwrap_or_else(|_| self.status.to_string());
+        let mut resp = format!("HTTP/1.1 {status}\n");
+        for (k, v) in &self.response_headers {
+            resp.push_str(&format!("{k}: {v}\n"));
+        }
+        resp.push('\n');
+        match &self.response_json {
+            Some(v) => resp.push_str(
+                &serde_json::to_string_pretty(v).unwrap_or_else(|_| self.response_body.clone()),
+            ),
+            None => resp.push_str(&self.response_body),
+        }
+        resp
+    }
+}
+
+/// The result box of the index page's try-it form.
+fn render_exchange(x: &Exchange) -> Html {
+    let mut h = Html::new();
+    w!(h, "<p><strong data-testid=\"try-status\">" {x.status} "</strong> in " {format!("{:.1}", x.elapsed_ms)} " ms</p>"
+        "<details><summary>Request sent</summary><pre>" {x.request_text()} "</pre></details>"
+        "<pre data-testid=\"try-response\">" {x.response_text()} "</pre>");
+    h
+}
+
+/// Sends an attempt to the API router in-process with the developer's credentials filled
+/// in where the attempt's headers do not give them.
+pub(crate) async fn exchange(
+    state: &PortalState,
+    session: &Session,
+    a: &Attempt,
+) -> Result<Exchange, String> {
     let method =
         Method::from_bytes(a.method.as_bytes()).map_err(|_| "Choose a method.".to_owned())?;
     if !a.path.starts_with('/') || a.path.starts_with("//") || a.path.starts_with("/portal") {
@@ -381,10 +471,7 @@ async fn send(state: &PortalState, session: &Session, a: &Attempt) -> Result<Htm
         .parse()
         .map_err(|_| "That path is not a valid URL path.".to_owned())?;
     let product = product_of(&a.path);
-    let mpesa = a.path.contains("/ipg/v2/");
-    if mpesa && a.path.to_ascii_lowercase().contains("getsession") {
-        return Err("getSession needs your M-Pesa API key, which the portal keeps only as a hash; the box signs every other M-Pesa call with a fresh session of your application.".to_owned());
-    }
+    let dialect = dialect_of(&a.path);
     let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
     for line in a.headers.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let (name, value) = line
@@ -406,26 +493,48 @@ async fn send(state: &PortalState, session: &Session, a: &Attempt) -> Result<Htm
             headers.push((HeaderName::from_static(n), v));
         }
     };
-    if mpesa {
-        let (bearer, origin) = state
-            .mpesa
-            .as_ref()
-            .and_then(|m| m.session_bearer(session.developer.id))
-            .ok_or_else(|| {
-                "You have no M-Pesa application yet: create its API key on the M-Pesa page."
-                    .to_owned()
-            })?;
-        add(&mut headers, "authorization", &format!("Bearer {bearer}"));
-        add(&mut headers, "origin", &origin);
-    } else if let Some(k) = state
-        .platform
-        .subscription_keys(session.developer.id)
-        .into_iter()
-        .find(|k| k.product == product && k.slot == KeySlot::Primary)
-    {
-        add(&mut headers, "ocp-apim-subscription-key", &k.key);
+    let needs_api_key = dialect == Dialect::MpesaV1x
+        || (dialect == Dialect::MpesaV2 && a.path.to_ascii_lowercase().contains("getsession"));
+    if needs_api_key && !has(&headers, "authorization") {
+        return Err(if dialect == Dialect::MpesaV1x {
+            "A v1x call takes your encrypted M-Pesa API key as its bearer, and the portal keeps that key only as a hash: add the header Authorization: Bearer … (the sample code shows how to encrypt the key).".to_owned()
+        } else {
+            "getSession needs your M-Pesa API key, which the portal keeps only as a hash; the box signs every other M-Pesa call with a fresh session of your application (or add Authorization: Bearer … with your encrypted API key).".to_owned()
+        });
     }
-    if !a.api_user.is_empty() && !mpesa {
+    match dialect {
+        Dialect::MpesaV2 | Dialect::MpesaV1x => {
+            let backend = state.mpesa.as_ref();
+            if dialect == Dialect::MpesaV2 && !has(&headers, "authorization") {
+                let (bearer, origin) = backend
+                    .and_then(|m| m.session_bearer(session.developer.id))
+                    .ok_or_else(|| {
+                        "You have no M-Pesa application yet: create its API key on the M-Pesa page."
+                            .to_owned()
+                    })?;
+                add(&mut headers, "authorization", &format!("Bearer {bearer}"));
+                add(&mut headers, "origin", &origin);
+            } else if let Some(app) = backend.and_then(|m| m.application(session.developer.id)) {
+                let origin = if app.allowed_origins.iter().any(|o| o == "*") {
+                    "*"
+                } else {
+                    app.allowed_origins.first().map_or("*", String::as_str)
+                };
+                add(&mut headers, "origin", origin);
+            }
+        }
+        Dialect::Momo => {
+            if let Some(k) = state
+                .platform
+                .subscription_keys(session.developer.id)
+                .into_iter()
+                .find(|k| k.product == product && k.slot == KeySlot::Primary)
+            {
+                add(&mut headers, "ocp-apim-subscription-key", &k.key);
+            }
+        }
+    }
+    if !a.api_user.is_empty() && dialect == Dialect::Momo {
         let id =
             Uuid::parse_str(&a.api_user).map_err(|_| "Choose one of your API users.".to_owned())?;
         let user = state
@@ -443,7 +552,7 @@ async fn send(state: &PortalState, session: &Session, a: &Attempt) -> Result<Htm
             &user.target_environment,
         );
     }
-    if method == Method::POST && !mpesa {
+    if method == Method::POST && dialect == Dialect::Momo {
         add(&mut headers, "x-reference-id", &Uuid::new_v4().to_string());
     }
     if !a.body.trim().is_empty() {
@@ -461,34 +570,28 @@ async fn send(state: &PortalState, session: &Session, a: &Attempt) -> Result<Htm
         Ok(r) => r,
         Err(never) => match never {},
     };
-    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     let (parts, body) = response.into_parts();
     let bytes = axum::body::to_bytes(body, BODY_LIMIT)
         .await
         .map_err(|_| "The response body was too large to show.".to_owned())?;
-    let mut h = Html::new();
-    let mut req = format!("{method} {}\n", a.path);
-    for (k, v) in &headers {
-        req.push_str(&format!("{k}: {}\n", v.to_str().unwrap_or("…")));
-    }
-    if !a.body.is_empty() {
-        req.push('\n');
-        req.push_str(&a.body);
-    }
-    let mut resp = format!("HTTP/1.1 {}\n", parts.status);
-    for (k, v) in &parts.headers {
-        resp.push_str(&format!("{k}: {}\n", v.to_str().unwrap_or("…")));
-    }
-    resp.push('\n');
-    let text = String::from_utf8_lossy(&bytes);
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(v) => {
-            resp.push_str(&serde_json::to_string_pretty(&v).unwrap_or_else(|_| text.to_string()))
-        }
-        Err(_) => resp.push_str(&text),
-    }
-    w!(h, "<p><strong data-testid=\"try-status\">" {parts.status.as_u16()} "</strong> in " {format!("{elapsed:.1}")} " ms</p>"
-        "<details><summary>Request sent</summary><pre>" {req} "</pre></details>"
-        "<pre data-testid=\"try-response\">" {resp} "</pre>");
-    Ok(h)
+    let text = |v: &HeaderValue| v.to_str().unwrap_or("…").to_owned();
+    Ok(Exchange {
+        method,
+        path: a.path.clone(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), text(v)))
+            .collect(),
+        body: a.body.clone(),
+        status: parts.status.as_u16(),
+        elapsed_ms,
+        response_headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), text(v)))
+            .collect(),
+        response_body: String::from_utf8_lossy(&bytes).into_owned(),
+        response_json: serde_json::from_slice::<Value>(&bytes).ok(),
+    })
 }

@@ -1,12 +1,19 @@
 //! The portal's pages, one module per area.
 
 mod account;
+mod apipage;
 mod apiusers;
+pub(crate) mod confirm;
 mod docs;
+mod guides;
+mod journey;
+mod mail;
 pub(crate) mod mpesa;
 mod pay;
 mod phone;
+mod profile;
 mod reports;
+mod samples;
 mod transactions;
 mod widget;
 
@@ -21,6 +28,22 @@ pub(crate) fn routes() -> Router<PortalState> {
         .route("/signin", get(account::sign_in_page).post(account::sign_in))
         .route("/signup", get(account::sign_up_page).post(account::sign_up))
         .route("/signout", post(account::sign_out))
+        .route("/signup/sent", get(account::sign_up_sent))
+        .route("/activate", get(journey::activate))
+        .route("/activate/resend", post(account::resend_activation))
+        .route("/welcome", get(journey::welcome))
+        .route("/welcome/phone", post(journey::send_code))
+        .route("/welcome/code", post(journey::check_code))
+        .route("/forgot", get(journey::forgot_page).post(journey::forgot))
+        .route("/reset", get(journey::reset_page).post(journey::reset))
+        .route("/mail", get(mail::show))
+        .route("/profile", get(profile::show))
+        .route("/profile/name", post(profile::save_name))
+        .route("/profile/email", post(profile::request_email_change))
+        .route("/profile/email/confirm", get(profile::confirm_email_change))
+        .route("/profile/password", post(profile::change_password))
+        .route("/profile/delete", post(profile::delete))
+        .route("/profile/mpesa-public-key.pem", get(profile::public_key))
         .route("/subscriptions/{product}", post(account::subscribe))
         .route(
             "/subscriptions/{product}/{slot}",
@@ -34,7 +57,10 @@ pub(crate) fn routes() -> Router<PortalState> {
             post(apiusers::revoke_key),
         )
         .route("/mpesa", get(mpesa::show))
-        .route("/mpesa/apikey", post(mpesa::renew_key))
+        .route(
+            "/mpesa/apikey",
+            get(mpesa::renew_key_page).post(mpesa::renew_key),
+        )
         .route("/mpesa/settings", post(mpesa::save_settings))
         .route("/transactions", get(transactions::list))
         .route("/transactions/{id}", get(transactions::show))
@@ -51,6 +77,9 @@ pub(crate) fn routes() -> Router<PortalState> {
         .route("/widget/{id}/settings", post(widget::save))
         .route("/docs", get(docs::show))
         .route("/docs/try", post(docs::try_it))
+        .route("/docs/{id}", get(apipage::show).post(apipage::send))
+        .route("/guides", get(guides::index))
+        .route("/guides/{slug}", get(guides::show))
 }
 
 /// A short notice shown after a redirect (`?done=…`), from a fixed list.

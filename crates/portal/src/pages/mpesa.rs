@@ -1,6 +1,7 @@
-//! The M-Pesa application page: API key (shown once, renewable), the platform's public key
-//! with a copy button, session lifetime, allowed origins and the asynchronous result URL
-//! with the developer portal's rules enforced and explained.
+//! The M-Pesa application page: API key (created with the account and shown once when it
+//! becomes active; renewable after a confirmation step that says what stops working), the
+//! platform's public key with a copy button, session lifetime, allowed origins and the
+//! asynchronous result URL with the developer portal's rules enforced and explained.
 //!
 //! The data comes from an [`MpesaBackend`](crate::MpesaBackend) that the server provides
 //! once the M-Pesa dialect is built in; without one the page explains that M-Pesa is not
@@ -11,6 +12,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use super::confirm;
 use crate::html::Html;
 use crate::{
     Form, MpesaApplication, MpesaSettings, PortalState, Session, csrf_field, document,
@@ -48,7 +50,7 @@ fn page(
     session: &Session,
     status: StatusCode,
     error: Option<&str>,
-    new_key: Option<&str>,
+    new_key: Option<(&str, &str)>,
     done: Option<&String>,
     draft: Option<(&str, &str)>,
 ) -> Response {
@@ -67,8 +69,9 @@ fn page(
     }
     let app = app.unwrap_or_default();
     h.raw("<section class=\"card\" aria-labelledby=\"apikey\"><h2 id=\"apikey\">API key</h2>");
-    if let Some(key) = new_key {
-        w!(h, "<div class=\"reveal\"><p>Your new API key. Copy it now: it is not shown again, and the previous key no longer works.</p>"
+    if let Some((key, changed)) = new_key {
+        w!(h, "<p class=\"notice\" role=\"status\" data-testid=\"renewed\">" {changed} "</p>"
+            "<div class=\"reveal\"><p>Your new API key. Copy it now: it is not shown again.</p>"
             "<p><code class=\"secret big\" data-testid=\"mpesa-api-key\">" {key} "</code> <button type=\"button\" class=\"copy\" data-copy=\"" {key} "\" hidden>Copy</button></p></div>");
     }
     match app.api_key_created_at_ms {
@@ -185,13 +188,57 @@ pub(crate) async fn show(
     )
 }
 
+/// What renewing the key changes, for the confirmation page and the notice after it.
+fn issued(state: &PortalState, session: &Session) -> String {
+    state
+        .mpesa
+        .as_ref()
+        .and_then(|m| m.application(session.developer.id))
+        .and_then(|a| a.api_key_created_at_ms)
+        .map_or_else(|| "before".to_owned(), |at| format!("on {}", when(at)))
+}
+
+fn confirm_renewal(state: &PortalState, session: &Session) -> Response {
+    let issued = issued(state, session);
+    confirm::page(
+        session,
+        &confirm::Confirm {
+            title: "Renew your M-Pesa API key?",
+            consequences: &[
+                format!(
+                    "The API key issued {issued} stops working at once: getSession with it is refused (INS-989), and so is every v1x call that carries it (INS-2)."
+                ),
+                "Every session id made with it ends: calls with those sessions are refused too."
+                    .to_owned(),
+                "The new key is shown once, on the next page: copy it into your applications."
+                    .to_owned(),
+            ],
+            action: "/portal/mpesa/apikey",
+            fields: &[],
+            button: "Renew the API key",
+            cancel: "/portal/mpesa",
+            section: "mpesa",
+            ask_password: false,
+        },
+    )
+}
+
+/// `GET /portal/mpesa/apikey`: the confirmation step.
+pub(crate) async fn renew_key_page(State(state): State<PortalState>, session: Session) -> Response {
+    confirm_renewal(&state, &session)
+}
+
 pub(crate) async fn renew_key(
     State(state): State<PortalState>,
     session: Session,
     body: Bytes,
 ) -> Response {
-    if !session.check(&Form::parse(&body)) {
+    let form = Form::parse(&body);
+    if !session.check(&form) {
         return crate::csrf_refused();
+    }
+    if !confirm::confirmed(&form) {
+        return confirm_renewal(&state, &session);
     }
     let Some(backend) = state.mpesa.clone() else {
         return page(
@@ -204,18 +251,22 @@ pub(crate) async fn renew_key(
             None,
         );
     };
+    let before = issued(&state, &session);
     match backend.renew_api_key(session.developer.id).await {
         Some(key) => {
             tracing::info!(
                 developer.id = session.developer.id,
                 "M-Pesa API key renewed"
             );
+            let changed = format!(
+                "API key renewed: the key issued {before} no longer works, and the sessions made with it ended."
+            );
             page(
                 &state,
                 &session,
                 StatusCode::OK,
                 None,
-                Some(&key),
+                Some((&key, &changed)),
                 None,
                 None,
             )

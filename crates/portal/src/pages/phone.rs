@@ -77,6 +77,19 @@ pub(crate) async fn show(
         .unwrap_or_default();
     w!(h, "<div class=\"phone\" data-refresh=\"5\"><div class=\"screen\"><p class=\"carrier\">Mkoba · " {msisdn} "</p>"
         "<p class=\"live\"><label><input type=\"checkbox\" id=\"live\" checked hidden> <span hidden>Live refresh</span></label></p>");
+    // Messages to this number (the phone step's codes), the developer's own only.
+    let sms = state
+        .platform
+        .mailbox(&mkoba_platform::accounts::MailFilter {
+            recipient: Some(msisdn.trim_start_matches('+').to_owned()),
+            channel: Some(mkoba_platform::accounts::MailChannel::Sms),
+            limit: 5,
+            ..mkoba_platform::accounts::MailFilter::of(session.developer.id)
+        })
+        .unwrap_or_default();
+    for m in &sms {
+        w!(h, "<article class=\"prompt sms\" aria-label=\"SMS\"><p class=\"hint\">SMS · " {when(m.created_at_ms)} "</p><p data-testid=\"sms\">" {m.body} "</p></article>");
+    }
     if mine.is_empty() {
         h.raw("<p class=\"muted\">No payment is waiting for this payer.</p>");
     }

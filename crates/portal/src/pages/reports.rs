@@ -1,17 +1,28 @@
 //! Reports: volume and value over time by status and by product, success rate, and
-//! settlement and callback latency percentiles, each as an SVG chart with a table beside it.
+//! settlement and callback latency percentiles, each as an SVG chart with a table beside it;
+//! filtered by API, operation and API user; every table also as a CSV file
+//! (`?…&csv=volume|value-EUR|success|latency`), amounts in each currency's minor units.
+//!
+//! Without a filter the numbers come from the store's aggregate queries. With one, the
+//! portal reads the matching payments (at most [`EXPORT_MAX`], said on the page when
+//! reached) and their callback attempts, and counts them itself.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use mkoba_ledger::{Currency, Money};
+use mkoba_platform::Internal;
 use mkoba_platform::model::{PaymentStatus, Product};
 use mkoba_platform::now_ms;
-use mkoba_platform::portal::{StatsRow, percentile};
+use mkoba_platform::portal::{Latencies, StatsRow, percentile};
 
 use crate::chart::{self, Series};
 use crate::html::Html;
+use crate::pages::transactions::{
+    Csv, EXPORT_MAX, active_filters, api_user_choices, decimal, export_refused, fetch_all, figure,
+    iso, params_without, parse_filters, products, scope_selects, with_query,
+};
 use crate::{PortalState, Session, day, document, internal_error, query_params, w, when};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -27,10 +38,21 @@ fn status_class(s: PaymentStatus) -> &'static str {
 
 fn product_class(p: Product) -> &'static str {
     match p {
-        Product::Collection | Product::CollectionWidget => "c-collection",
+        Product::Collection => "c-collection",
+        Product::CollectionWidget => "c-widget",
         Product::Disbursement => "c-disbursement",
         Product::Remittance => "c-remittance",
         Product::Mpesa => "c-mpesa",
+    }
+}
+
+fn product_label(p: Product) -> &'static str {
+    match p {
+        Product::Collection => "Collection",
+        Product::CollectionWidget => "Collection Widget",
+        Product::Disbursement => "Disbursement",
+        Product::Remittance => "Remittance",
+        Product::Mpesa => "M-Pesa",
     }
 }
 
@@ -40,8 +62,140 @@ const STATUSES: [PaymentStatus; 3] = [
     PaymentStatus::Pending,
 ];
 
-fn pair(h: &mut Html, chart: Html, table: Html) {
-    w!(*h, "<div class=\"pair\"><figure>" [chart] "</figure><div class=\"table-wrap\">" [table] "</div></div>");
+/// A chart and its table; `wide` puts the table under the chart (tables with many columns).
+fn pair(h: &mut Html, chart: Html, table: Html, wide: bool) {
+    if wide {
+        w!(*h, "<div class=\"pair stacked\"><figure>" [chart] "</figure><div class=\"table-wrap\">" [table] "</div></div>");
+    } else {
+        w!(*h, "<div class=\"pair\"><figure>" [chart] "</figure><div class=\"table-wrap\">" [table] "</div></div>");
+    }
+}
+
+/// A short tick label: `950`, `12.5`, `25k`, `1.5M`.
+pub(crate) fn compact(v: f64) -> String {
+    let trim = |s: String| {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_owned()
+        } else {
+            s
+        }
+    };
+    let a = v.abs();
+    if a >= 1e9 {
+        format!("{}G", trim(format!("{:.2}", v / 1e9)))
+    } else if a >= 1e6 {
+        format!("{}M", trim(format!("{:.2}", v / 1e6)))
+    } else if a >= 1e4 {
+        format!("{}k", trim(format!("{:.2}", v / 1e3)))
+    } else {
+        trim(format!("{v:.2}"))
+    }
+}
+
+/// Filters that cannot be applied: what is wrong, and which fields.
+struct Refusal {
+    errors: Vec<String>,
+    invalid: Vec<&'static str>,
+}
+
+/// The report's numbers: counts and sums per bucket, and latency samples.
+struct Numbers {
+    rows: Vec<StatsRow>,
+    latencies: Latencies,
+    /// Whether the filtered payments hit [`EXPORT_MAX`].
+    truncated: bool,
+}
+
+fn numbers(
+    state: &PortalState,
+    q: &HashMap<String, String>,
+    developer_id: i64,
+    from: i64,
+    bucket_ms: i64,
+    scoped: bool,
+) -> Result<Result<Numbers, Refusal>, Internal> {
+    if !scoped {
+        return Ok(Ok(Numbers {
+            rows: state
+                .platform
+                .payment_stats(developer_id, from, bucket_ms)?,
+            latencies: state.platform.latencies(developer_id, from)?,
+            truncated: false,
+        }));
+    }
+    // Only the API, operation and API user filter reports; the period sets the dates.
+    let scope: HashMap<String, String> = q
+        .iter()
+        .filter(|(k, _)| matches!(k.as_str(), "product" | "kind" | "api_user"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut f = parse_filters(developer_id, &scope);
+    if !f.errors.is_empty() {
+        return Ok(Err(Refusal {
+            errors: f.errors,
+            invalid: f.invalid,
+        }));
+    }
+    f.filter.from_ms = Some(from);
+    let payments = fetch_all(state, &f)?;
+    let truncated = payments.len() >= EXPORT_MAX;
+    let mut sums: BTreeMap<(i64, &'static str, &'static str, String), (u64, i64)> = BTreeMap::new();
+    let mut settlement = Vec::new();
+    let mut callback = Vec::new();
+    for p in &payments {
+        let bucket = (p.created_at_ms - from).div_euclid(bucket_ms);
+        let e = sums
+            .entry((
+                bucket,
+                p.product.as_str(),
+                p.status.as_str(),
+                p.amount.currency().as_str().to_owned(),
+            ))
+            .or_default();
+        e.0 += 1;
+        e.1 = e.1.saturating_add(p.amount.minor());
+        if let Some(s) = p.settled_at_ms {
+            settlement.push(s - p.created_at_ms);
+        }
+        if p.callback_url.is_some() {
+            for a in state.platform.callback_attempts(&p.reference_id)? {
+                if a.at_ms >= from {
+                    callback.push(a.latency_ms);
+                }
+            }
+        }
+    }
+    settlement.sort_unstable();
+    callback.sort_unstable();
+    let rows = sums
+        .into_iter()
+        .filter_map(|((bucket, product, status, currency), (count, amount))| {
+            Some(StatsRow {
+                bucket,
+                product: Product::parse(product)?,
+                status: PaymentStatus::parse(status)?,
+                currency,
+                count,
+                amount_minor: amount,
+            })
+        })
+        .collect();
+    Ok(Ok(Numbers {
+        rows,
+        latencies: Latencies {
+            settlement_ms: settlement,
+            callback_ms: callback,
+        },
+        truncated,
+    }))
+}
+
+/// A "Download CSV" link for one table.
+fn csv_link(h: &mut Html, q: &HashMap<String, String>, table: &str, label: &str) {
+    let mut p = params_without(q, &["csv"]);
+    p.push(("csv".to_owned(), table.to_owned()));
+    p.sort();
+    w!(*h, "<p class=\"table-actions\"><a class=\"download\" href=\"" {with_query("/portal/reports", &p)} "\" data-testid=\"csv-" {table} "\">Download CSV<span class=\"sr-only\"> of " {label} "</span></a></p>");
 }
 
 pub(crate) async fn show(
@@ -73,82 +227,204 @@ pub(crate) async fn show(
         }
     };
     let labels: Vec<String> = (0..n).map(label).collect();
+    let starts: Vec<String> = (0..n).map(|i| iso(from + i * bucket_ms)).collect();
     let dev = session.developer.id;
-    let (Ok(rows), Ok(lat)) = (
-        state.platform.payment_stats(dev, from, bucket_ms),
-        state.platform.latencies(dev, from),
-    ) else {
-        return internal_error();
+    let scoped = ["product", "kind", "api_user"]
+        .iter()
+        .any(|k| q.contains_key(*k));
+    let csv = q.get("csv").cloned();
+    let data = match numbers(&state, &q, dev, from, bucket_ms, scoped) {
+        Ok(Ok(d)) => d,
+        Ok(Err(r)) if csv.is_some() => return export_refused(&r.errors),
+        Ok(Err(r)) => return refused_page(&state, &session, &q, days, &r),
+        Err(_) => return internal_error(),
     };
+    let Numbers {
+        rows,
+        latencies: lat,
+        truncated,
+    } = data;
     let idx = |r: &StatsRow| usize::try_from(r.bucket).ok().filter(|i| *i < n as usize);
 
-    let mut h = Html::new();
-    h.raw("<h1>Reports</h1><form method=\"get\" action=\"/portal/reports\" class=\"filters\" aria-label=\"Period\"><div><label for=\"days\">Period</label><select id=\"days\" name=\"days\">");
-    for (v, l) in [
-        (1, "Last 24 hours"),
-        (7, "Last 7 days"),
-        (30, "Last 30 days"),
-        (90, "Last 90 days"),
-    ] {
-        if v == days {
-            w!(h, "<option value=\"" {v} "\" selected>" {l} "</option>");
-        } else {
-            w!(h, "<option value=\"" {v} "\">" {l} "</option>");
-        }
-    }
-    let total: u64 = rows.iter().map(|r| r.count).sum();
-    w!(h, "</select></div><div class=\"actions\"><button type=\"submit\">Show</button></div></form>"
-        "<p class=\"muted\">Transactions: " {total} ", since " {when(from)} ", in " {if bucket_ms == HOUR_MS { "hours" } else { "days" }} " (UTC).</p>");
-
-    // 1. Volume by status.
-    let mut by_status: Vec<Vec<f64>> = vec![vec![0.0; n as usize]; 3];
+    // Volume by status.
+    let mut by_status: Vec<Vec<u64>> = vec![vec![0; n as usize]; 3];
     for r in &rows {
         if let (Some(i), Some(s)) = (idx(r), STATUSES.iter().position(|s| *s == r.status)) {
-            by_status[s][i] += r.count as f64;
+            by_status[s][i] += r.count;
         }
     }
-    let series: Vec<Series> = STATUSES
-        .iter()
-        .zip(&by_status)
-        .map(|(s, v)| Series {
-            name: s.as_str().to_owned(),
-            class: status_class(*s),
-            values: v.clone(),
-        })
-        .collect();
-    h.raw("<h2 id=\"volume\">Volume by status</h2>");
-    let chart = chart::stacked_bars(
-        "volume-chart",
-        "Transactions per period by status",
-        "Stacked bars: successful, failed and pending transactions per period.",
-        &labels,
-        &series,
-        &|v| {
-            if v.fract() == 0.0 {
-                format!("{v:.0}")
-            } else {
-                String::new()
-            }
-        },
-    );
-    let mut t = Html::new();
-    t.raw("<table><caption>Transactions by status</caption><thead><tr><th scope=\"col\">Period</th><th scope=\"col\" class=\"num\">Successful</th><th scope=\"col\" class=\"num\">Failed</th><th scope=\"col\" class=\"num\">Pending</th></tr></thead><tbody>");
-    for (i, l) in labels.iter().enumerate() {
-        if by_status.iter().all(|s| s[i] == 0.0) {
-            continue;
-        }
-        w!(t, "<tr><th scope=\"row\">" {l} "</th><td class=\"num\">" {by_status[0][i]} "</td><td class=\"num\">" {by_status[1][i]} "</td><td class=\"num\">" {by_status[2][i]} "</td></tr>");
-    }
-    t.raw("</tbody></table>");
-    pair(&mut h, chart, t);
-
-    // 2. Value of successful payments by product, per currency (the busiest first).
+    // Value of successful payments by product, per currency (the busiest first).
     let mut currencies: BTreeMap<String, u64> = BTreeMap::new();
     for r in &rows {
         *currencies.entry(r.currency.clone()).or_default() += r.count;
     }
     let mut currencies: Vec<(String, u64)> = currencies.into_iter().collect();
     currencies.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let all_products = products();
+    let value_of = |currency: &str| -> Vec<Vec<i64>> {
+        let mut by_product = vec![vec![0i64; n as usize]; all_products.len()];
+        for r in rows
+            .iter()
+            .filter(|r| r.currency == currency && r.status == PaymentStatus::Successful)
+        {
+            if let (Some(i), Some(p)) = (idx(r), all_products.iter().position(|p| *p == r.product))
+            {
+                by_product[p][i] = by_product[p][i].saturating_add(r.amount_minor);
+            }
+        }
+        by_product
+    };
+    // Success rate of final payments.
+    let rates: Vec<Option<f64>> = (0..n as usize)
+        .map(|i| {
+            let ok = by_status[0][i] as f64;
+            let done = ok + by_status[1][i] as f64;
+            (done > 0.0).then(|| 100.0 * ok / done)
+        })
+        .collect();
+    let measures = [
+        ("Settlement", &lat.settlement_ms, "c-collection"),
+        ("Callback", &lat.callback_ms, "c-remittance"),
+    ];
+    let pct = |samples: &[i64]| -> Vec<Option<i64>> {
+        [50, 90, 99, 100]
+            .iter()
+            .map(|p| percentile(samples, *p))
+            .collect()
+    };
+
+    if let Some(table) = csv {
+        let mut out = Csv::new();
+        let name = match table.as_str() {
+            "volume" => {
+                out.row(&["period_start", "successful", "failed", "pending"]);
+                for (i, s) in starts.iter().enumerate() {
+                    out.row(&[
+                        s.clone(),
+                        by_status[0][i].to_string(),
+                        by_status[1][i].to_string(),
+                        by_status[2][i].to_string(),
+                    ]);
+                }
+                "mkoba-volume.csv".to_owned()
+            }
+            "success" => {
+                out.row(&[
+                    "period_start",
+                    "settled",
+                    "successful",
+                    "success_rate_percent",
+                ]);
+                for (i, s) in starts.iter().enumerate() {
+                    out.row(&[
+                        s.clone(),
+                        (by_status[0][i] + by_status[1][i]).to_string(),
+                        by_status[0][i].to_string(),
+                        rates[i].map(|r| format!("{r:.1}")).unwrap_or_default(),
+                    ]);
+                }
+                "mkoba-success-rate.csv".to_owned()
+            }
+            "latency" => {
+                out.row(&["measure", "samples", "p50_ms", "p90_ms", "p99_ms", "max_ms"]);
+                for (name, samples, _) in measures {
+                    let ps = pct(samples);
+                    let cell = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
+                    out.row(&[
+                        name.to_lowercase(),
+                        samples.len().to_string(),
+                        cell(ps[0]),
+                        cell(ps[1]),
+                        cell(ps[2]),
+                        cell(ps[3]),
+                    ]);
+                }
+                "mkoba-latency.csv".to_owned()
+            }
+            other => {
+                let code = other.strip_prefix("value-").unwrap_or_default();
+                let Ok(currency) = Currency::parse(code) else {
+                    return export_refused(&[format!(
+                        "There is no report table {other:?}: use volume, value-<currency>, success or latency."
+                    )]);
+                };
+                let by_product = value_of(currency.as_str());
+                let mut header = vec!["period_start".to_owned()];
+                header.extend(all_products.iter().map(|p| p.as_str().to_owned()));
+                header.extend(["total".to_owned(), "currency".to_owned()]);
+                out.row(&header);
+                for (i, s) in starts.iter().enumerate() {
+                    let mut row = vec![s.clone()];
+                    let mut total = 0i64;
+                    for p in &by_product {
+                        total = total.saturating_add(p[i]);
+                        row.push(decimal(Money::from_minor(p[i], currency)));
+                    }
+                    row.push(decimal(Money::from_minor(total, currency)));
+                    row.push(currency.as_str().to_owned());
+                    out.row(&row);
+                }
+                format!("mkoba-value-{}.csv", currency.as_str())
+            }
+        };
+        return out.into_response(&name);
+    }
+
+    let Ok(users) = api_user_choices(&state, dev) else {
+        return internal_error();
+    };
+    let mut h = Html::new();
+    filter_form(&mut h, &q, days, &users, &[]);
+    let total: u64 = rows.iter().map(|r| r.count).sum();
+    w!(h, "<p class=\"muted\">Transactions: " {total} ", since " {when(from)} ", in " {if bucket_ms == HOUR_MS { "hours" } else { "days" }} " (UTC).");
+    let mut tx = params_without(&q, &["days", "csv"]);
+    tx.push(("from".to_owned(), day(from)));
+    tx.sort();
+    w!(h, " <a href=\"" {with_query("/portal/transactions", &tx)} "\">See these transactions</a></p>");
+    if truncated {
+        w!(h, "<p class=\"notice warn\">These reports count the newest " {EXPORT_MAX} " matching transactions only; choose a shorter period or a narrower filter.</p>");
+    }
+
+    // 1. Volume by status.
+    let series: Vec<Series> = STATUSES
+        .iter()
+        .zip(&by_status)
+        .map(|(s, v)| Series {
+            name: s.as_str().to_owned(),
+            class: status_class(*s),
+            values: v.iter().map(|c| *c as f64).collect(),
+        })
+        .collect();
+    h.raw("<h2 id=\"volume\">Volume by status</h2>");
+    let count_axis = |v: f64| {
+        if v.fract() == 0.0 {
+            compact(v)
+        } else {
+            String::new()
+        }
+    };
+    let chart = chart::stacked_bars(
+        "volume-chart",
+        "Transactions per period by status",
+        "Stacked bars: successful, failed and pending transactions per period.",
+        &labels,
+        &series,
+        &count_axis,
+        &|v| format!("{v:.0}"),
+    );
+    let mut t = Html::new();
+    t.raw("<table><caption>Transactions by status</caption><thead><tr><th scope=\"col\">Period</th><th scope=\"col\" class=\"num\">Successful</th><th scope=\"col\" class=\"num\">Failed</th><th scope=\"col\" class=\"num\">Pending</th></tr></thead><tbody>");
+    for (i, l) in labels.iter().enumerate() {
+        if by_status.iter().all(|s| s[i] == 0) {
+            continue;
+        }
+        w!(t, "<tr><th scope=\"row\">" {l} "</th><td class=\"num\">" {by_status[0][i]} "</td><td class=\"num\">" {by_status[1][i]} "</td><td class=\"num\">" {by_status[2][i]} "</td></tr>");
+    }
+    t.raw("</tbody></table>");
+    csv_link(&mut t, &q, "volume", "transactions by status");
+    pair(&mut h, chart, t, false);
+
+    // 2. Value of successful payments by product, per currency.
     h.raw("<h2 id=\"value\">Value by product</h2>");
     if currencies.is_empty() {
         h.raw("<p class=\"muted\">No transactions in this period.</p>");
@@ -157,61 +433,75 @@ pub(crate) async fn show(
         let Ok(currency) = Currency::parse(code) else {
             continue;
         };
+        let by_product = value_of(code);
+        // Only the products that moved money in this currency get a column (and a series).
+        let used: Vec<usize> = (0..all_products.len())
+            .filter(|p| by_product[*p].iter().any(|v| *v != 0))
+            .collect();
         let scale = 10f64.powi(currency.exponent() as i32);
-        let mut by_product: Vec<Vec<i64>> = vec![vec![0; n as usize]; Product::REPORTED.len()];
-        for r in rows
+        let series: Vec<Series> = used
             .iter()
-            .filter(|r| &r.currency == code && r.status == PaymentStatus::Successful)
-        {
-            if let (Some(i), Some(p)) = (
-                idx(r),
-                Product::REPORTED.iter().position(|p| *p == r.product),
-            ) {
-                by_product[p][i] = by_product[p][i].saturating_add(r.amount_minor);
-            }
-        }
-        let series: Vec<Series> = Product::REPORTED
-            .iter()
-            .zip(&by_product)
-            .map(|(p, v)| Series {
-                name: p.as_str().to_owned(),
-                class: product_class(*p),
-                values: v.iter().map(|m| *m as f64 / scale).collect(),
+            .map(|p| Series {
+                name: product_label(all_products[*p]).to_owned(),
+                class: product_class(all_products[*p]),
+                values: by_product[*p].iter().map(|m| *m as f64 / scale).collect(),
             })
             .collect();
+        let exact = move |v: f64| {
+            format!(
+                "{} {}",
+                figure(Money::from_minor((v * scale).round() as i64, currency)),
+                currency.as_str()
+            )
+        };
         let chart = chart::stacked_bars(
             &format!("value-{code}"),
             &format!("Value of successful transactions in {code} per period by product"),
-            "Stacked bars: collection, disbursement, remittance and M-Pesa value per period.",
+            "Stacked bars: the value of successful transactions per period, one colour per product.",
             &labels,
             &series,
-            &|v| format!("{v:.0}"),
+            &compact,
+            &exact,
         );
         let mut t = Html::new();
-        w!(t, "<table><caption>Successful value in " {code} "</caption><thead><tr><th scope=\"col\">Period</th><th scope=\"col\" class=\"num\">Collection</th><th scope=\"col\" class=\"num\">Disbursement</th><th scope=\"col\" class=\"num\">Remittance</th><th scope=\"col\" class=\"num\">M-Pesa</th></tr></thead><tbody>");
+        w!(t, "<table class=\"value\"><caption>Successful value in " {code} "</caption><thead><tr><th scope=\"col\">Period</th>");
+        for p in &used {
+            w!(t, "<th scope=\"col\" class=\"num\">" {product_label(all_products[*p])} "</th>");
+        }
+        if used.len() > 1 {
+            t.raw("<th scope=\"col\" class=\"num\">Total</th>");
+        }
+        t.raw("</tr></thead><tbody>");
         for (i, l) in labels.iter().enumerate() {
-            if by_product.iter().all(|p| p[i] == 0) {
+            if used.iter().all(|p| by_product[*p][i] == 0) {
                 continue;
             }
             w!(t, "<tr><th scope=\"row\">" {l} "</th>");
-            for p in &by_product {
-                w!(t, "<td class=\"num\">" {Money::from_minor(p[i], currency).to_decimal_string()} "</td>");
+            let mut total = 0i64;
+            for p in &used {
+                total = total.saturating_add(by_product[*p][i]);
+                w!(t, "<td class=\"num\">" {figure(Money::from_minor(by_product[*p][i], currency))} "</td>");
+            }
+            if used.len() > 1 {
+                w!(t, "<td class=\"num\">" {figure(Money::from_minor(total, currency))} "</td>");
             }
             t.raw("</tr>");
         }
+        if used.is_empty() {
+            w!(t, "<tr><td>No successful transactions in " {code} ".</td></tr>");
+        }
         t.raw("</tbody></table>");
-        w!(h, "<h3>" {code} "</h3>");
-        pair(&mut h, chart, t);
+        csv_link(
+            &mut t,
+            &q,
+            &format!("value-{code}"),
+            &format!("the value in {code}"),
+        );
+        w!(h, "<h3>" {code} " <span class=\"hint\">(" {currency.exponent()} " decimal" {if currency.exponent() == 1 { "" } else { "s" }} ")</span></h3>");
+        pair(&mut h, chart, t, used.len() > 2);
     }
 
-    // 3. Success rate of final payments.
-    let rates: Vec<Option<f64>> = (0..n as usize)
-        .map(|i| {
-            let ok = by_status[0][i];
-            let done = ok + by_status[1][i];
-            (done > 0.0).then(|| 100.0 * ok / done)
-        })
-        .collect();
+    // 3. Success rate.
     h.raw("<h2 id=\"success\">Success rate</h2>");
     let chart = chart::percent_line(
         "success-chart",
@@ -228,21 +518,16 @@ pub(crate) async fn show(
         }
     }
     t.raw("</tbody></table>");
-    pair(&mut h, chart, t);
+    csv_link(&mut t, &q, "success", "the success rate");
+    pair(&mut h, chart, t, false);
 
     // 4. Latency percentiles.
     h.raw("<h2 id=\"latency\">Latency percentiles</h2>");
     let mut items = Vec::new();
     let mut t = Html::new();
     t.raw("<table><caption>Latency in milliseconds</caption><thead><tr><th scope=\"col\">Measure</th><th scope=\"col\" class=\"num\">Samples</th><th scope=\"col\" class=\"num\">p50</th><th scope=\"col\" class=\"num\">p90</th><th scope=\"col\" class=\"num\">p99</th><th scope=\"col\" class=\"num\">max</th></tr></thead><tbody>");
-    for (name, samples, class) in [
-        ("Settlement", &lat.settlement_ms, "c-collection"),
-        ("Callback", &lat.callback_ms, "c-remittance"),
-    ] {
-        let ps: Vec<Option<i64>> = [50, 90, 99, 100]
-            .iter()
-            .map(|p| percentile(samples, *p))
-            .collect();
+    for (name, samples, class) in measures {
+        let ps = pct(samples);
         let cell = |v: Option<i64>| v.map_or("–".to_owned(), |v| v.to_string());
         w!(t, "<tr><th scope=\"row\">" {name} "</th><td class=\"num\">" {samples.len()} "</td><td class=\"num\">" {cell(ps[0])} "</td><td class=\"num\">" {cell(ps[1])} "</td><td class=\"num\">" {cell(ps[2])} "</td><td class=\"num\">" {cell(ps[3])} "</td></tr>");
         for (p, v) in ["p50", "p90", "p99"].iter().zip(&ps) {
@@ -251,7 +536,9 @@ pub(crate) async fn show(
             }
         }
     }
-    t.raw("</tbody></table><p class=\"hint\">Settlement: from the 202 to the decision (includes the configured settle delay and time waiting on the virtual phone). Callback: one attempt's round trip.</p>");
+    t.raw("</tbody></table>");
+    csv_link(&mut t, &q, "latency", "the latency percentiles");
+    t.raw("<p class=\"hint\">Settlement: from the 202 to the decision (includes the configured settle delay and time waiting on the virtual phone). Callback: one attempt's round trip.</p>");
     let chart = chart::hbars(
         "latency-chart",
         "Settlement and callback latency percentiles in milliseconds",
@@ -259,6 +546,80 @@ pub(crate) async fn show(
         &items,
         &|v| format!("{v:.0} ms"),
     );
-    pair(&mut h, chart, t);
+    pair(&mut h, chart, t, false);
     document("Reports", Some(&session), "reports", h).into_response()
+}
+
+fn filter_form(
+    h: &mut Html,
+    q: &HashMap<String, String>,
+    days: i64,
+    users: &[(uuid::Uuid, String)],
+    invalid: &[&str],
+) {
+    h.raw("<h1>Reports</h1><form method=\"get\" action=\"/portal/reports\" class=\"filters\" aria-label=\"Period and filters\"><div><label for=\"days\">Period</label><select id=\"days\" name=\"days\">");
+    for (v, l) in [
+        (1, "Last 24 hours"),
+        (7, "Last 7 days"),
+        (30, "Last 30 days"),
+        (90, "Last 90 days"),
+    ] {
+        if v == days {
+            w!(*h, "<option value=\"" {v} "\" selected>" {l} "</option>");
+        } else {
+            w!(*h, "<option value=\"" {v} "\">" {l} "</option>");
+        }
+    }
+    h.raw("</select></div>");
+    scope_selects(h, q, users, invalid);
+    h.raw("<div class=\"actions\"><button type=\"submit\">Show</button> <a href=\"/portal/reports\">Clear</a></div></form>");
+    active_filters(
+        h,
+        "/portal/reports",
+        q,
+        users,
+        &["product", "kind", "api_user"],
+        &["days"],
+    );
+}
+
+fn refused_page(
+    state: &PortalState,
+    session: &Session,
+    q: &HashMap<String, String>,
+    days: i64,
+    refusal: &Refusal,
+) -> Response {
+    let Ok(users) = api_user_choices(state, session.developer.id) else {
+        return internal_error();
+    };
+    let mut h = Html::new();
+    filter_form(&mut h, q, days, &users, &refusal.invalid);
+    h.raw("<div class=\"error\" role=\"alert\" data-testid=\"filter-error\"><p>These filters cannot be applied:</p><ul>");
+    for e in &refusal.errors {
+        w!(h, "<li>" {e} "</li>");
+    }
+    h.raw("</ul></div>");
+    (
+        axum::http::StatusCode::BAD_REQUEST,
+        document("Reports", Some(session), "reports", h),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_short() {
+        assert_eq!(compact(0.0), "0");
+        assert_eq!(compact(12.5), "12.5");
+        assert_eq!(compact(950.0), "950");
+        assert_eq!(compact(2500.0), "2500");
+        assert_eq!(compact(25_000.0), "25k");
+        assert_eq!(compact(12_500.0), "12.5k");
+        assert_eq!(compact(1_500_000.0), "1.5M");
+        assert_eq!(compact(2_500_000_000.0), "2.5G");
+    }
 }

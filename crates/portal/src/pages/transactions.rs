@@ -1,26 +1,38 @@
-//! Transactions: a filterable, paginated table of the developer's payments and a page per
-//! payment with its timeline (request, 202, settlement and ledger postings, callback
-//! attempts) and a button to send its callback again.
+//! Transactions: a filterable, paginated table of the developer's payments (and its CSV
+//! export) and a page per payment with its timeline (request, acceptance, ledger postings
+//! between named accounts, settlement, every callback attempt numbered in order) and a
+//! button to send its callback again.
+//!
+//! M-Pesa payments are shown by the id their clients see on the wire: the conversation id,
+//! 32 lower-case hex characters (the platform keeps it as a UUID). The search accepts a
+//! reference in either form.
 
 use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use mkoba_platform::model::{Payment, PaymentKind, PaymentStatus, Product};
-use mkoba_platform::portal::{PaymentFilter, ResendError};
+use mkoba_ledger::Money;
+use mkoba_platform::Internal;
+use mkoba_platform::model::{ApiUser, Payment, PaymentKind, PaymentStatus, Product};
+use mkoba_platform::portal::{PaymentFilter, PaymentPage, ResendError};
 use mkoba_platform::widget::is_widget_payer;
 use uuid::Uuid;
 
 use crate::html::Html;
 use crate::pages::apiusers::not_found_page;
 use crate::{
-    Form, PortalState, Session, amount, csrf_field, document, form_encode, internal_error,
-    parse_day, query_params, see_other, w, when,
+    Form, PortalState, Session, csrf_field, document, form_encode, internal_error, parse_day,
+    query_params, see_other, w, when,
 };
 
 const PAGE_SIZE: u32 = 25;
 const DAY_MS: i64 = 86_400_000;
+/// Rows read per query when exporting (the store's largest page).
+const EXPORT_BATCH: u32 = 500;
+/// The most rows one export holds.
+pub(crate) const EXPORT_MAX: usize = 100_000;
 
 pub(crate) fn status_badge(h: &mut Html, status: PaymentStatus) {
     let class = match status {
@@ -31,43 +43,422 @@ pub(crate) fn status_badge(h: &mut Html, status: PaymentStatus) {
     w!(*h, "<span class=\"badge " {class} "\">" {status.as_str()} "</span>");
 }
 
-fn filter_of(developer_id: i64, q: &HashMap<String, String>) -> PaymentFilter {
+// ---------------------------------------------------------------------------------------
+// Money, ids and CSV, shared with the reports.
+
+/// The amount with exactly the currency's minor-unit digits and no grouping: `1234.50`
+/// (EUR), `1500` (UGX), `0.125` (KWD). For CSV files.
+pub(crate) fn decimal(m: Money) -> String {
+    let exponent = m.currency().exponent();
+    let sign = if m.minor() < 0 { "-" } else { "" };
+    let abs = m.minor().unsigned_abs();
+    if exponent == 0 {
+        return format!("{sign}{abs}");
+    }
+    let scale = 10u64.pow(exponent);
+    format!(
+        "{sign}{}.{:0width$}",
+        abs / scale,
+        abs % scale,
+        width = exponent as usize
+    )
+}
+
+/// Digits grouped by three with commas: `1234567` → `1,234,567`.
+fn group(digits: &str) -> String {
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A number of minor units as the currency writes it, grouped: `1,234.50` (EUR),
+/// `1,500` (UGX).
+pub(crate) fn figure(m: Money) -> String {
+    let d = decimal(m);
+    let (sign, d) = match d.strip_prefix('-') {
+        Some(rest) => ("-", rest.to_owned()),
+        None => ("", d),
+    };
+    match d.split_once('.') {
+        Some((int, frac)) => format!("{sign}{}.{frac}", group(int)),
+        None => format!("{sign}{}", group(&d)),
+    }
+}
+
+/// `1,234.50 EUR`, `1,500 UGX`: every amount the portal's tables show.
+pub(crate) fn money(m: Money) -> String {
+    format!("{} {}", figure(m), m.currency().as_str())
+}
+
+/// The id a client sees on the wire: the M-Pesa conversation id (32 hex characters) for
+/// M-Pesa payments, the MoMo reference id (hyphenated UUID) otherwise.
+pub(crate) fn wire_id(p: &Payment) -> String {
+    if p.kind.is_mpesa() || p.product == Product::Mpesa {
+        p.reference_id.simple().to_string()
+    } else {
+        p.reference_id.to_string()
+    }
+}
+
+/// A CSV document (RFC 4180: CRLF line ends, fields quoted when they need it). A field
+/// that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, carriage return
+/// first) is prefixed with `'`.
+#[derive(Debug, Default)]
+pub(crate) struct Csv(String);
+
+impl Csv {
+    pub(crate) fn new() -> Csv {
+        Csv(String::new())
+    }
+
+    pub(crate) fn row<S: AsRef<str>>(&mut self, fields: &[S]) {
+        for (i, f) in fields.iter().enumerate() {
+            if i > 0 {
+                self.0.push(',');
+            }
+            let f = f.as_ref();
+            let guarded;
+            let f = if f.starts_with(['=', '+', '-', '@', '\t', '\r']) && !is_number(f) {
+                guarded = format!("'{f}");
+                guarded.as_str()
+            } else {
+                f
+            };
+            if f.contains([',', '"', '\n', '\r']) {
+                self.0.push('"');
+                self.0.push_str(&f.replace('"', "\"\""));
+                self.0.push('"');
+            } else {
+                self.0.push_str(f);
+            }
+        }
+        self.0.push_str("\r\n");
+    }
+
+    #[cfg(test)]
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The document as a download named `filename`.
+    pub(crate) fn into_response(self, filename: &str) -> Response {
+        (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{filename}\""),
+                ),
+            ],
+            self.0,
+        )
+            .into_response()
+    }
+}
+
+fn is_number(s: &str) -> bool {
+    let s = s.strip_prefix('-').unwrap_or(s);
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+}
+
+/// `2026-11-22T14:03:07.123Z`: times in CSV files.
+pub(crate) fn iso(ms: i64) -> String {
+    let precise = crate::when_precise(ms);
+    match precise.strip_suffix(" UTC") {
+        Some(t) => format!("{}Z", t.replacen(' ', "T", 1)),
+        None => precise,
+    }
+}
+
+/// A plain-text error for a refused export.
+pub(crate) fn export_refused(errors: &[String]) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{}\n", errors.join("\n")),
+    )
+        .into_response()
+}
+
+// ---------------------------------------------------------------------------------------
+// Filters.
+
+/// The filters of the transactions page (and the reports page's API and API-user filters),
+/// read from the query string, with what was wrong with them.
+#[derive(Debug)]
+pub(crate) struct Filters {
+    pub(crate) filter: PaymentFilter,
+    /// The reference as typed when it is a UUID in another form than the stored one (the
+    /// search falls back to it: it may be an external id).
+    pub(crate) alt_reference: Option<String>,
+    pub(crate) errors: Vec<String>,
+    /// Fields with a problem (marked `aria-invalid`).
+    pub(crate) invalid: Vec<&'static str>,
+    /// For a reversed range, the query with the dates swapped.
+    pub(crate) swapped: Option<String>,
+}
+
+/// The query parameters that filter, with how the summary names them.
+const FILTER_PARAMS: [(&str, &str); 8] = [
+    ("product", "API"),
+    ("kind", "Operation"),
+    ("status", "Status"),
+    ("party", "Party"),
+    ("ref", "Reference"),
+    ("api_user", "API user"),
+    ("from", "From"),
+    ("to", "To"),
+];
+
+/// Every product a payment can have, as the filters list them.
+pub(crate) fn products() -> Vec<Product> {
+    let mut all: Vec<Product> = Product::REPORTED.to_vec();
+    all.insert(1, Product::CollectionWidget);
+    all
+}
+
+pub(crate) fn parse_filters(developer_id: i64, q: &HashMap<String, String>) -> Filters {
+    let mut errors = Vec::new();
+    let mut invalid = Vec::new();
     let page: u32 = q
         .get("page")
         .and_then(|p| p.parse().ok())
         .unwrap_or(1)
         .clamp(1, 100_000);
-    PaymentFilter {
-        developer_id,
-        product: q.get("product").and_then(|p| Product::parse(p)),
-        kind: q.get("kind").and_then(|k| PaymentKind::parse(k)),
-        status: q.get("status").and_then(|s| PaymentStatus::parse(s)),
-        party: q.get("party").cloned(),
-        reference: q.get("ref").cloned(),
-        api_user: q.get("api_user").and_then(|u| Uuid::parse_str(u).ok()),
-        from_ms: q.get("from").and_then(|d| parse_day(d)),
-        to_ms: q.get("to").and_then(|d| parse_day(d)).map(|d| d + DAY_MS),
-        limit: PAGE_SIZE,
-        offset: (page - 1) * PAGE_SIZE,
+    let mut choice = |name: &'static str, label: &str, ok: bool| {
+        if !ok {
+            errors.push(format!(
+                "{label} \u{201c}{}\u{201d} is not one of the choices.",
+                q.get(name).map_or("", |s| s.as_str())
+            ));
+            invalid.push(name);
+        }
+    };
+    let product = q.get("product").and_then(|p| Product::parse(p));
+    choice(
+        "product",
+        "API",
+        q.get("product").is_none() || product.is_some(),
+    );
+    let kind = q.get("kind").and_then(|k| PaymentKind::parse(k));
+    choice(
+        "kind",
+        "Operation",
+        q.get("kind").is_none() || kind.is_some(),
+    );
+    let status = q.get("status").and_then(|s| PaymentStatus::parse(s));
+    choice(
+        "status",
+        "Status",
+        q.get("status").is_none() || status.is_some(),
+    );
+    let api_user = q.get("api_user").and_then(|u| Uuid::parse_str(u).ok());
+    if q.get("api_user").is_some() && api_user.is_none() {
+        errors.push(format!(
+            "API user \u{201c}{}\u{201d} is not an API user id (a UUID, as the API users page lists them).",
+            q["api_user"]
+        ));
+        invalid.push("api_user");
     }
+    let mut day = |name: &'static str, label: &str| -> Option<i64> {
+        let raw = q.get(name)?;
+        let parsed = parse_day(raw);
+        if parsed.is_none() {
+            errors.push(format!(
+                "{label} \u{201c}{raw}\u{201d} is not a date: use YYYY-MM-DD, e.g. 2026-11-22."
+            ));
+            invalid.push(name);
+        }
+        parsed
+    };
+    let from_ms = day("from", "From");
+    let to_day = day("to", "To");
+    let mut swapped = None;
+    if let (Some(f), Some(t)) = (from_ms, to_day)
+        && f > t
+    {
+        errors.push(format!(
+            "The date range is reversed: From ({}) is after To ({}).",
+            q["from"], q["to"]
+        ));
+        invalid.extend(["from", "to"]);
+        let mut swap: Vec<(String, String)> = q
+            .iter()
+            .filter(|(k, _)| k.as_str() != "page")
+            .map(|(k, v)| {
+                let v = match k.as_str() {
+                    "from" => q["to"].clone(),
+                    "to" => q["from"].clone(),
+                    _ => v.clone(),
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        swap.sort();
+        swapped = Some(query_string(&swap));
+    }
+    let (reference, alt_reference) = match q.get("ref") {
+        Some(r) => match Uuid::parse_str(r) {
+            Ok(u) if u.to_string() != *r => (Some(u.to_string()), Some(r.clone())),
+            _ => (Some(r.clone()), None),
+        },
+        None => (None, None),
+    };
+    Filters {
+        filter: PaymentFilter {
+            developer_id,
+            product,
+            kind,
+            status,
+            party: q.get("party").cloned(),
+            reference,
+            api_user,
+            from_ms,
+            to_ms: to_day.map(|d| d + DAY_MS),
+            limit: PAGE_SIZE,
+            offset: (page - 1) * PAGE_SIZE,
+        },
+        alt_reference,
+        errors,
+        invalid,
+        swapped,
+    }
+}
+
+/// `a=1&b=2` with form encoding.
+pub(crate) fn query_string(pairs: &[(String, String)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The query's parameters but `drop`, sorted, for links that keep the other filters.
+pub(crate) fn params_without(q: &HashMap<String, String>, drop: &[&str]) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = q
+        .iter()
+        .filter(|(k, _)| !drop.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A path with a query string (none when empty).
+pub(crate) fn with_query(path: &str, pairs: &[(String, String)]) -> String {
+    if pairs.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", query_string(pairs))
+    }
+}
+
+/// One page of payments: the reference tried in its stored form, then as typed; a page
+/// past the end is clamped to the last one. Returns the filter that was used.
+fn fetch(state: &PortalState, f: &Filters) -> Result<(PaymentPage, PaymentFilter), Internal> {
+    let mut filter = f.filter.clone();
+    let mut page = state.platform.payments_page(&filter)?;
+    if page.total == 0
+        && let Some(alt) = &f.alt_reference
+    {
+        filter.reference = Some(alt.clone());
+        page = state.platform.payments_page(&filter)?;
+    }
+    if page.total > 0 && u64::from(filter.offset) >= page.total {
+        let last = page.total.div_ceil(u64::from(PAGE_SIZE)).max(1) - 1;
+        filter.offset = u32::try_from(last * u64::from(PAGE_SIZE)).unwrap_or(0);
+        page = state.platform.payments_page(&filter)?;
+    }
+    Ok((page, filter))
+}
+
+/// Every payment a filter matches (newest first, at most [`EXPORT_MAX`]); the reference
+/// fallback as on the page.
+pub(crate) fn fetch_all(state: &PortalState, f: &Filters) -> Result<Vec<Payment>, Internal> {
+    let mut filter = f.filter.clone();
+    filter.limit = EXPORT_BATCH;
+    filter.offset = 0;
+    if let Some(alt) = &f.alt_reference {
+        let probe = PaymentFilter {
+            limit: 1,
+            ..filter.clone()
+        };
+        if state.platform.payments_page(&probe)?.total == 0 {
+            filter.reference = Some(alt.clone());
+        }
+    }
+    let mut out = Vec::new();
+    loop {
+        let page = state.platform.payments_page(&filter)?;
+        let n = page.payments.len();
+        out.extend(page.payments);
+        if n < EXPORT_BATCH as usize || out.len() >= EXPORT_MAX {
+            break;
+        }
+        filter.offset += EXPORT_BATCH;
+    }
+    out.truncate(EXPORT_MAX);
+    Ok(out)
+}
+
+/// The API users a developer can filter by: their MoMo API users, then their M-Pesa
+/// application's (when it has payments), as (id, label).
+pub(crate) fn api_user_choices(
+    state: &PortalState,
+    developer_id: i64,
+) -> Result<Vec<(Uuid, String)>, Internal> {
+    let mut out: Vec<(Uuid, String)> = state
+        .platform
+        .api_users_of(developer_id)?
+        .into_iter()
+        .map(|u| (u.id, format!("{} ({})", u.id, u.target_environment)))
+        .collect();
+    let mpesa = state.platform.payments_page(&PaymentFilter {
+        developer_id,
+        product: Some(Product::Mpesa),
+        limit: 1,
+        ..PaymentFilter::default()
+    })?;
+    if let Some(p) = mpesa.payments.first() {
+        out.push((p.api_user, "M-Pesa application".to_owned()));
+    }
+    Ok(out)
 }
 
 fn select(
     h: &mut Html,
     id: &'static str,
     label: &'static str,
-    options: &[&str],
+    options: &[(String, String)],
     current: Option<&String>,
+    invalid: bool,
 ) {
-    w!(*h, "<div><label for=\"" {id} "\">" {label} "</label><select id=\"" {id} "\" name=\"" {id} "\"><option value=\"\">Any</option>");
-    for o in options {
-        if current.is_some_and(|c| c == o) {
-            w!(*h, "<option selected>" {o} "</option>");
+    w!(*h, "<div><label for=\"" {id} "\">" {label} "</label><select id=\"" {id} "\" name=\"" {id} "\"");
+    if invalid {
+        h.raw(" aria-invalid=\"true\"");
+    }
+    h.raw("><option value=\"\">Any</option>");
+    for (value, text) in options {
+        if current.is_some_and(|c| c == value) {
+            w!(*h, "<option value=\"" {value} "\" selected>" {text} "</option>");
         } else {
-            w!(*h, "<option>" {o} "</option>");
+            w!(*h, "<option value=\"" {value} "\">" {text} "</option>");
         }
     }
     h.raw("</select></div>");
+}
+
+fn plain(options: &[&str]) -> Vec<(String, String)> {
+    options
+        .iter()
+        .map(|o| ((*o).to_owned(), (*o).to_owned()))
+        .collect()
 }
 
 fn input(
@@ -76,27 +467,165 @@ fn input(
     label: &'static str,
     kind: &'static str,
     current: Option<&String>,
+    invalid: bool,
 ) {
     let v = current.map_or("", |s| s.as_str());
-    w!(*h, "<div><label for=\"" {id} "\">" {label} "</label><input id=\"" {id} "\" name=\"" {id} "\" type=\"" {kind} "\" value=\"" {v} "\"></div>");
+    w!(*h, "<div><label for=\"" {id} "\">" {label} "</label><input id=\"" {id} "\" name=\"" {id} "\" type=\"" {kind} "\" value=\"" {v} "\"");
+    if invalid {
+        h.raw(" aria-invalid=\"true\"");
+    }
+    h.raw("></div>");
+}
+
+/// The API, operation and API-user selects (the transactions and reports filters).
+pub(crate) fn scope_selects(
+    h: &mut Html,
+    q: &HashMap<String, String>,
+    users: &[(Uuid, String)],
+    invalid: &[&str],
+) {
+    let products: Vec<(String, String)> = products()
+        .iter()
+        .map(|p| (p.as_str().to_owned(), p.as_str().to_owned()))
+        .collect();
+    let kinds: Vec<&str> = PaymentKind::ALL.iter().map(|k| k.as_str()).collect();
+    select(
+        h,
+        "product",
+        "API",
+        &products,
+        q.get("product"),
+        invalid.contains(&"product"),
+    );
+    select(
+        h,
+        "kind",
+        "Operation",
+        &plain(&kinds),
+        q.get("kind"),
+        invalid.contains(&"kind"),
+    );
+    let mut options: Vec<(String, String)> = users
+        .iter()
+        .map(|(id, label)| (id.to_string(), label.clone()))
+        .collect();
+    // A filter from a link (an API user's page) stays visible even when it is not listed.
+    if let Some(current) = q.get("api_user")
+        && !options.iter().any(|(v, _)| v == current)
+    {
+        options.push((current.clone(), current.clone()));
+    }
+    select(
+        h,
+        "api_user",
+        "API user",
+        &options,
+        q.get("api_user"),
+        invalid.contains(&"api_user"),
+    );
+}
+
+/// The active filters, each with a link that removes it, and one that removes them all.
+pub(crate) fn active_filters(
+    h: &mut Html,
+    path: &'static str,
+    q: &HashMap<String, String>,
+    users: &[(Uuid, String)],
+    applies: &[&str],
+    keep: &[&str],
+) {
+    let active: Vec<(&str, &str, &String)> = FILTER_PARAMS
+        .iter()
+        .filter(|(k, _)| applies.contains(k))
+        .filter_map(|(k, label)| q.get(*k).map(|v| (*k, *label, v)))
+        .collect();
+    if active.is_empty() {
+        return;
+    }
+    h.raw("<div class=\"active-filters\" data-testid=\"active-filters\"><span class=\"muted\">Filtered by</span><ul>");
+    for (k, label, v) in &active {
+        let shown = if *k == "api_user" {
+            users
+                .iter()
+                .find(|(id, _)| id.to_string() == **v)
+                .map_or((*v).clone(), |(_, l)| l.clone())
+        } else {
+            (*v).clone()
+        };
+        let href = with_query(path, &params_without(q, &[k, "page"]));
+        w!(*h, "<li><span>" {label} ": <strong>" {shown} "</strong></span> <a href=\"" {href} "\" aria-label=\"Remove the filter " {label} "\" title=\"Remove this filter\">×</a></li>");
+    }
+    let kept: Vec<(String, String)> = q
+        .iter()
+        .filter(|(k, _)| keep.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    w!(*h, "</ul><a class=\"clear\" href=\"" {with_query(path, &kept)} "\">Clear all filters</a></div>");
 }
 
 /// The rows of a payments table.
 pub(crate) fn payment_rows(h: &mut Html, payments: &[Payment]) {
-    h.raw("<div class=\"table-wrap\"><table class=\"tx\"><thead><tr><th scope=\"col\">Created</th><th scope=\"col\">Operation</th><th scope=\"col\">Party</th><th scope=\"col\" class=\"num\">Amount</th><th scope=\"col\">Status</th><th scope=\"col\">Reference id</th></tr></thead><tbody>");
+    h.raw("<div class=\"table-wrap\"><table class=\"tx\"><thead><tr><th scope=\"col\">Created</th><th scope=\"col\">Operation</th><th scope=\"col\">Party</th><th scope=\"col\" class=\"num\">Amount</th><th scope=\"col\">Status</th><th scope=\"col\">Reference or conversation id</th></tr></thead><tbody>");
     for p in payments {
         w!(*h, "<tr><td>" {when(p.created_at_ms)} "</td><td>" {p.product.as_str()} " · " {p.kind.as_str()});
         if is_widget_payer(&p.party) {
             h.raw(" <span class=\"badge\" title=\"Collection Widget\">widget</span>");
         }
-        w!(*h, "</td><td>" {p.party.id} "</td><td class=\"num\">" {amount(p.amount)} "</td><td>");
+        w!(*h, "</td><td>" {p.party.id} "</td><td class=\"num\">" {money(p.amount)} "</td><td>");
         status_badge(h, p.status);
         if let (PaymentStatus::Failed, Some(r)) = (p.status, &p.reason) {
             w!(*h, " <span class=\"reason\">" {r} "</span>");
         }
-        w!(*h, "</td><td><a class=\"mono\" href=\"/portal/transactions/" {p.reference_id} "\">" {p.reference_id} "</a></td></tr>");
+        let id = wire_id(p);
+        w!(*h, "</td><td><a class=\"mono\" href=\"/portal/transactions/" {id} "\">" {id} "</a></td></tr>");
     }
     h.raw("</tbody></table></div>");
+}
+
+/// The CSV export's header line.
+pub(crate) const CSV_HEADER: [&str; 16] = [
+    "created_at",
+    "reference_id",
+    "api",
+    "operation",
+    "status",
+    "reason",
+    "party_type",
+    "party",
+    "amount",
+    "currency",
+    "external_id",
+    "financial_transaction_id",
+    "api_user",
+    "environment",
+    "short_code",
+    "settled_at",
+];
+
+fn csv_of(payments: &[Payment]) -> Csv {
+    let mut csv = Csv::new();
+    csv.row(&CSV_HEADER);
+    for p in payments {
+        csv.row(&[
+            iso(p.created_at_ms),
+            wire_id(p),
+            p.product.as_str().to_owned(),
+            p.kind.as_str().to_owned(),
+            p.status.as_str().to_owned(),
+            p.reason.clone().unwrap_or_default(),
+            p.party.id_type.as_str().to_owned(),
+            p.party.id.clone(),
+            decimal(p.amount),
+            p.amount.currency().as_str().to_owned(),
+            p.external_id.clone().unwrap_or_default(),
+            p.financial_transaction_id.clone().unwrap_or_default(),
+            p.api_user.to_string(),
+            p.environment.clone(),
+            p.short_code.clone().unwrap_or_default(),
+            p.settled_at_ms.map(iso).unwrap_or_default(),
+        ]);
+    }
+    csv
 }
 
 pub(crate) async fn list(
@@ -105,22 +634,36 @@ pub(crate) async fn list(
     RawQuery(query): RawQuery,
 ) -> Response {
     let q = query_params(query.as_deref());
-    let filter = filter_of(session.developer.id, &q);
-    let Ok(page) = state.platform.payments_page(&filter) else {
+    let f = parse_filters(session.developer.id, &q);
+    let export = q.get("format").is_some_and(|v| v == "csv");
+    if export {
+        if !f.errors.is_empty() {
+            return export_refused(&f.errors);
+        }
+        return match fetch_all(&state, &f) {
+            Ok(all) => csv_of(&all).into_response("mkoba-transactions.csv"),
+            Err(_) => internal_error(),
+        };
+    }
+    let Ok(users) = api_user_choices(&state, session.developer.id) else {
         return internal_error();
     };
+    let q_filters: HashMap<String, String> = q
+        .iter()
+        .filter(|(k, _)| k.as_str() != "format")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let q = q_filters;
     let mut h = Html::new();
     h.raw("<h1>Transactions</h1><form method=\"get\" action=\"/portal/transactions\" class=\"filters\" aria-label=\"Filter transactions\">");
-    let products: Vec<&str> = Product::REPORTED.iter().map(|p| p.as_str()).collect();
-    let kinds: Vec<&str> = PaymentKind::ALL.iter().map(|k| k.as_str()).collect();
-    select(&mut h, "product", "Product", &products, q.get("product"));
-    select(&mut h, "kind", "Operation", &kinds, q.get("kind"));
+    scope_selects(&mut h, &q, &users, &f.invalid);
     select(
         &mut h,
         "status",
         "Status",
-        &["PENDING", "SUCCESSFUL", "FAILED"],
+        &plain(&["PENDING", "SUCCESSFUL", "FAILED"]),
         q.get("status"),
+        f.invalid.contains(&"status"),
     );
     input(
         &mut h,
@@ -128,64 +671,216 @@ pub(crate) async fn list(
         "Party (MSISDN, e-mail…)",
         "search",
         q.get("party"),
+        false,
+    );
+    let v = q.get("ref").map_or("", |s| s.as_str());
+    w!(h, "<div><label for=\"ref\">Reference or other id</label><input id=\"ref\" name=\"ref\" type=\"search\" value=\"" {v} "\" placeholder=\"reference, conversation, external or transaction id\" title=\"A MoMo reference id, an M-Pesa conversation id (with or without hyphens), an external or third-party conversation id, or a transaction id\"></div>");
+    input(
+        &mut h,
+        "from",
+        "From",
+        "date",
+        q.get("from"),
+        f.invalid.contains(&"from"),
     );
     input(
         &mut h,
-        "ref",
-        "Reference, external or transaction id",
-        "search",
-        q.get("ref"),
+        "to",
+        "To",
+        "date",
+        q.get("to"),
+        f.invalid.contains(&"to"),
     );
-    input(&mut h, "from", "From", "date", q.get("from"));
-    input(&mut h, "to", "To", "date", q.get("to"));
-    if let Some(u) = q.get("api_user") {
-        w!(h, "<input type=\"hidden\" name=\"api_user\" value=\"" {u} "\">");
-    }
     h.raw("<div class=\"actions\"><button type=\"submit\">Filter</button> <a href=\"/portal/transactions\">Clear</a></div></form>");
+    let every: Vec<&str> = FILTER_PARAMS.iter().map(|(k, _)| *k).collect();
+    active_filters(&mut h, "/portal/transactions", &q, &users, &every, &[]);
+    if !f.errors.is_empty() {
+        h.raw("<div class=\"error\" role=\"alert\" data-testid=\"filter-error\"><p>These filters cannot be applied, so nothing is listed:</p><ul>");
+        for e in &f.errors {
+            w!(h, "<li>" {e} "</li>");
+        }
+        h.raw("</ul>");
+        if let Some(s) = &f.swapped {
+            w!(h, "<p><a href=\"/portal/transactions?" {s} "\">Swap the dates</a></p>");
+        }
+        h.raw("</div>");
+        return (
+            StatusCode::BAD_REQUEST,
+            document("Transactions", Some(&session), "transactions", h),
+        )
+            .into_response();
+    }
+    let Ok((page, filter)) = fetch(&state, &f) else {
+        return internal_error();
+    };
     let first = if page.total == 0 {
         0
     } else {
         u64::from(filter.offset) + 1
     };
     let last = u64::from(filter.offset) + page.payments.len() as u64;
-    w!(h, "<p class=\"muted\" aria-live=\"polite\">" {first} "–" {last} " of " {page.total} " transactions</p>");
+    let base = params_without(&q, &["page"]);
+    w!(h, "<div class=\"summary-row\"><p class=\"muted\" aria-live=\"polite\">" {first} "–" {last} " of " {page.total} " transactions</p>");
+    if page.total > 0 {
+        let mut csv = base.clone();
+        csv.push(("format".to_owned(), "csv".to_owned()));
+        w!(h, "<a class=\"download\" href=\"" {with_query("/portal/transactions", &csv)} "\" data-testid=\"csv-transactions\">Download CSV</a>");
+    }
+    h.raw("</div>");
+    let filtered = FILTER_PARAMS.iter().any(|(k, _)| q.contains_key(*k));
     if page.payments.is_empty() {
-        h.raw("<p>No transactions match. Make a payment through the API with your keys and it appears here.</p>");
+        if filtered {
+            h.raw("<p data-testid=\"empty\">No transactions match these filters. <a href=\"/portal/transactions\">Clear the filters</a> to see all of them, or remove one above.</p>");
+        } else {
+            h.raw("<p data-testid=\"empty\">No transactions yet. Make a payment through the API with your keys and it appears here.</p>");
+        }
     } else {
         payment_rows(&mut h, &page.payments);
     }
     // Pagination links keep the filters.
-    let mut base: Vec<(String, String)> = q
-        .iter()
-        .filter(|(k, _)| k.as_str() != "page")
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    base.sort();
-    let link = |n: u32| {
-        let mut s = String::from("/portal/transactions?");
-        for (k, v) in &base {
-            s.push_str(&format!("{}={}&", form_encode(k), form_encode(v)));
-        }
-        s.push_str(&format!("page={n}"));
-        s
+    let link = |n: u64| {
+        let mut p = base.clone();
+        p.push(("page".to_owned(), n.to_string()));
+        with_query("/portal/transactions", &p)
     };
-    let current = filter.offset / PAGE_SIZE + 1;
+    let current = u64::from(filter.offset / PAGE_SIZE) + 1;
     let pages = page.total.div_ceil(u64::from(PAGE_SIZE)).max(1);
-    h.raw("<nav class=\"pager\" aria-label=\"Pages\">");
-    if current > 1 {
-        w!(h, "<a rel=\"prev\" href=\"" {link(current - 1)} "\">← Newer</a>");
+    if pages > 1 {
+        h.raw("<nav class=\"pager\" aria-label=\"Pages\">");
+        if current > 1 {
+            w!(h, "<a rel=\"prev\" href=\"" {link(current - 1)} "\">← Newer</a>");
+        }
+        w!(h, "<span>Page " {current} " of " {pages} "</span>");
+        if current < pages {
+            w!(h, "<a rel=\"next\" href=\"" {link(current + 1)} "\">Older →</a>");
+        }
+        h.raw("</nav>");
+    } else {
+        w!(h, "<p class=\"pager\"><span>Page " {current} " of " {pages} "</span></p>");
     }
-    w!(h, "<span>Page " {current} " of " {pages} "</span>");
-    if u64::from(current) < pages {
-        w!(h, "<a rel=\"next\" href=\"" {link(current + 1)} "\">Older →</a>");
-    }
-    h.raw("</nav>");
     document("Transactions", Some(&session), "transactions", h).into_response()
 }
 
+// ---------------------------------------------------------------------------------------
+// One transaction.
+
 fn event(h: &mut Html, at: Option<i64>, title: &str, detail: Html) {
     let at = at.map(crate::when_precise).unwrap_or_default();
-    w!(*h, "<li><span class=\"at\">" {at} "</span><strong>" {title} "</strong><div>" [detail] "</div></li>");
+    w!(*h, "<li><span class=\"at\">" {at} "</span><strong class=\"ev\">" {title} "</strong><div>" [detail] "</div></li>");
+}
+
+/// The payment if it belongs to the developer: through any of their API users, the M-Pesa
+/// application's included (whose row the API-user pages leave out).
+fn owned_payment(
+    state: &PortalState,
+    developer_id: i64,
+    id: &Uuid,
+) -> Result<Option<Payment>, Internal> {
+    let Some(p) = state.platform.payment(id)? else {
+        return Ok(None);
+    };
+    let owner: Option<ApiUser> = state.platform.api_user(&p.api_user)?;
+    Ok(owner.filter(|u| u.developer_id == developer_id).map(|_| p))
+}
+
+fn is_mpesa_app(state: &PortalState, p: &Payment) -> bool {
+    p.kind.is_mpesa()
+        || state
+            .platform
+            .api_user(&p.api_user)
+            .ok()
+            .flatten()
+            .is_some_and(|u| u.target_environment == mkoba_platform::mpesa::APP_ENVIRONMENT)
+}
+
+/// Who owns the ledger accounts a payment's transfers move money between, by account id;
+/// and, for M-Pesa, by leg (debit, credit) for the short codes the portal cannot look up.
+struct AccountNames {
+    by_id: HashMap<u64, String>,
+    legs: Option<(String, String)>,
+}
+
+impl AccountNames {
+    fn of(state: &PortalState, p: &Payment) -> Result<AccountNames, Internal> {
+        let currency = p.amount.currency();
+        let mut by_id = HashMap::new();
+        let wallet = |party: &mkoba_platform::model::Party| {
+            format!("the wallet of {} {}", party.id_type.as_str(), party.id)
+        };
+        if let Some(a) = state.platform.wallet(&p.party.wallet_key(), currency)? {
+            by_id.insert(a.id.0, wallet(&p.party));
+        }
+        if !p.kind.is_mpesa() {
+            if let Some(a) = state
+                .platform
+                .partner_account(p.api_user, p.product, currency)?
+            {
+                by_id.insert(
+                    a.id.0,
+                    format!(
+                        "the partner's {} account of API user {}",
+                        p.product.as_str(),
+                        p.api_user
+                    ),
+                );
+            }
+            return Ok(AccountNames { by_id, legs: None });
+        }
+        let code = |c: &str| format!("short code {c} of your M-Pesa application");
+        let legs_of = |p: &Payment| -> Option<(String, String)> {
+            let own = code(p.short_code.as_deref().unwrap_or("?"));
+            match p.kind {
+                PaymentKind::MpesaC2b | PaymentKind::MpesaDirectDebit => {
+                    Some((wallet(&p.party), own))
+                }
+                PaymentKind::MpesaB2c => Some((own, wallet(&p.party))),
+                PaymentKind::MpesaB2b => Some((own, code(&p.party.id))),
+                _ => None,
+            }
+        };
+        let legs = if p.kind == PaymentKind::MpesaReversal {
+            let original = match p.refund_of {
+                Some(o) => state.platform.payment(&o)?,
+                None => None,
+            };
+            if let Some(o) = &original
+                && let Some(a) = state.platform.wallet(&o.party.wallet_key(), currency)?
+            {
+                by_id.insert(a.id.0, wallet(&o.party));
+            }
+            original.as_ref().and_then(legs_of).map(|(d, c)| (c, d))
+        } else {
+            legs_of(p)
+        };
+        Ok(AccountNames { by_id, legs })
+    }
+
+    fn name(&self, id: u64, debit: bool) -> String {
+        if let Some(n) = self.by_id.get(&id) {
+            return n.clone();
+        }
+        match &self.legs {
+            Some((d, _)) if debit => d.clone(),
+            Some((_, c)) => c.clone(),
+            None => format!("ledger account {id}"),
+        }
+    }
+}
+
+/// Whether an outbox row carries the payment's own result (its callback, first sent or
+/// re-sent) rather than the answer to an asynchronous M-Pesa query about it.
+fn is_status_callback(p: &Payment, body: &str) -> bool {
+    if !p.kind.is_mpesa() {
+        return true;
+    }
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("input_OriginalConversationID")
+                .and_then(|c| c.as_str())
+                .map(|c| c == p.reference_id.simple().to_string())
+        })
+        .unwrap_or(false)
 }
 
 pub(crate) async fn show(
@@ -198,19 +893,22 @@ pub(crate) async fn show(
     let Ok(id) = Uuid::parse_str(&id) else {
         return not_found_page(&session);
     };
-    let p = match state.platform.owned_payment(session.developer.id, &id) {
+    let p = match owned_payment(&state, session.developer.id, &id) {
         Ok(Some(p)) => p,
         Ok(None) => return not_found_page(&session),
         Err(_) => return internal_error(),
     };
-    let (Ok(transfers), Ok(times), Ok(attempts), Ok(outbox)) = (
+    let (Ok(transfers), Ok(times), Ok(attempts), Ok(outbox), Ok(names)) = (
         state.platform.transfers_for(&id),
         state.platform.transfer_times(&id),
         state.platform.callback_attempts(&id),
         state.platform.outbox_of(&id),
+        AccountNames::of(&state, &p),
     ) else {
         return internal_error();
     };
+    let mpesa = is_mpesa_app(&state, &p);
+    let shown_id = wire_id(&p);
     let mut h = Html::new();
     w!(h, "<p class=\"crumbs\"><a href=\"/portal/transactions\">Transactions</a> /</p>"
         "<h1>" {p.product.as_str()} " · " {p.kind.as_str()} " " );
@@ -218,29 +916,62 @@ pub(crate) async fn show(
         h.raw("<span class=\"badge\" title=\"A Collection Widget payment\">widget</span> ");
     }
     status_badge(&mut h, p.status);
-    w!(h, "</h1>" [super::notice(q.get("done"))]
-        "<dl class=\"facts\"><dt>Reference id</dt><dd class=\"mono\">" {p.reference_id} "</dd>"
-        "<dt>Amount</dt><dd>" {amount(p.amount)} "</dd>"
-        "<dt>Party</dt><dd>" {p.party.id_type.as_str()} " " {p.party.id} "</dd>"
-        "<dt>API user</dt><dd><a class=\"mono\" href=\"/portal/apiusers/" {p.api_user} "\">" {p.api_user} "</a> (" {p.environment} ")</dd>");
+    w!(h, "</h1>" [super::notice(q.get("done"))] "<dl class=\"facts\">");
+    if p.kind.is_mpesa() {
+        w!(h, "<dt>Conversation id</dt><dd class=\"mono\" data-testid=\"wire-id\">" {shown_id} "</dd>");
+    } else {
+        w!(h, "<dt>Reference id</dt><dd class=\"mono\" data-testid=\"wire-id\">" {shown_id} "</dd>");
+    }
+    w!(h, "<dt>Amount</dt><dd>" {money(p.amount)} "</dd>"
+        "<dt>Party</dt><dd>" {p.party.id_type.as_str()} " " {p.party.id} "</dd>");
+    if mpesa {
+        w!(h, "<dt>Application</dt><dd><a href=\"/portal/mpesa\">Your M-Pesa application</a> (" {p.environment} ")</dd>");
+    } else {
+        w!(h, "<dt>API user</dt><dd><a class=\"mono\" href=\"/portal/apiusers/" {p.api_user} "\">" {p.api_user} "</a> (" {p.environment} ")</dd>");
+    }
+    if let Some(c) = &p.short_code {
+        w!(h, "<dt>Short code</dt><dd>" {c} "</dd>");
+    }
+    let v1x = p.details.as_deref().is_some_and(|d| {
+        serde_json::from_str::<serde_json::Value>(d).is_ok_and(|v| v["gateway"] == "v1x")
+    });
     if let Some(e) = &p.external_id {
-        w!(h, "<dt>External id</dt><dd>" {e} "</dd>");
+        let label = match (p.kind.is_mpesa(), v1x) {
+            (true, true) => "Third-party reference",
+            (true, false) => "Third-party conversation id",
+            _ => "External id",
+        };
+        w!(h, "<dt>" {label} "</dt><dd class=\"mono\">" {e} "</dd>");
     }
     if let Some(f) = &p.financial_transaction_id {
-        w!(h, "<dt>Financial transaction id</dt><dd>" {f} "</dd>");
+        let label = if p.kind.is_mpesa() {
+            "Transaction id"
+        } else {
+            "Financial transaction id"
+        };
+        w!(h, "<dt>" {label} "</dt><dd class=\"mono\">" {f} "</dd>");
     }
+    if let Some(o) = p.refund_of {
+        w!(h, "<dt>Reverses</dt><dd><a class=\"mono\" href=\"/portal/transactions/" {o} "\">" {o} "</a></dd>");
+    }
+    let (message, note) = if p.kind.is_mpesa() {
+        ("Description", "Transaction reference")
+    } else {
+        ("Payer message", "Payee note")
+    };
     if let Some(m) = &p.payer_message {
-        w!(h, "<dt>Payer message</dt><dd>" {m} "</dd>");
+        w!(h, "<dt>" {message} "</dt><dd>" {m} "</dd>");
     }
     if let Some(n) = &p.payee_note {
-        w!(h, "<dt>Payee note</dt><dd>" {n} "</dd>");
+        w!(h, "<dt>" {note} "</dt><dd>" {n} "</dd>");
     }
     if let Some(u) = &p.callback_url {
-        w!(h, "<dt>Callback URL</dt><dd class=\"mono\">" {u} "</dd>");
+        let label = if mpesa { "Result URL" } else { "Callback URL" };
+        w!(h, "<dt>" {label} "</dt><dd class=\"mono\">" {u} "</dd>");
     }
-    h.raw("</dl><h2>Timeline</h2><ol class=\"timeline\">");
+    h.raw("</dl><h2>Timeline</h2><ol class=\"timeline\" data-testid=\"timeline\">");
     let mut d = Html::new();
-    w!(d, "<code>" {p.kind.as_str()} "</code> for " {amount(p.amount)} " with " {p.party.id} ", validated and committed to disk.");
+    w!(d, "<code>" {p.kind.as_str()} "</code> for " {money(p.amount)} " with " {p.party.id} ", validated and committed to disk.");
     event(&mut h, Some(p.created_at_ms), "Request received", d);
     let mut d = Html::new();
     if p.kind.is_mpesa() {
@@ -257,17 +988,24 @@ pub(crate) async fn show(
     }
     for (t, (_, created, updated)) in transfers.iter().zip(times.iter()) {
         let mut d = Html::new();
-        let money = amount(mkoba_ledger::Money::from_minor(t.amount, t.currency));
+        let amount = money(Money::from_minor(t.amount, t.currency));
+        let from = names.name(t.debit.0, true);
+        let to = names.name(t.credit.0, false);
         if updated != created || t.state.as_str() == "pending" {
-            w!(d, "Transfer #" {t.id.0} " reserves " {money} " from account " {t.debit.0} " for account " {t.credit.0} " (two-phase: pending).");
+            w!(d, "Transfer #" {t.id.0} " reserves " {amount} " from " {from} " for " {to} " (two-phase: pending).");
             event(&mut h, Some(*created), "Ledger: funds reserved", d);
         } else {
-            w!(d, "Transfer #" {t.id.0} " moves " {money} " from account " {t.debit.0} " to account " {t.credit.0} ": <code>" {t.state.as_str()} "</code>.");
+            w!(d, "Transfer #" {t.id.0} " moves " {amount} " from " {from} " to " {to} ": <code>" {t.state.as_str()} "</code>.");
             event(&mut h, Some(*created), "Ledger: posting", d);
         }
         if updated != created {
             let mut d = Html::new();
-            w!(d, "Transfer #" {t.id.0} " is now <code>" {t.state.as_str()} "</code> (" {if t.state.as_str() == "posted" { "the money moved" } else { "the reservation was released" }} ").");
+            let what = if t.state.as_str() == "posted" {
+                "the money moved"
+            } else {
+                "the reservation was released"
+            };
+            w!(d, "Transfer #" {t.id.0} " is now <code>" {t.state.as_str()} "</code> (" {what} ").");
             event(&mut h, Some(*updated), "Ledger: settlement posting", d);
         }
     }
@@ -289,48 +1027,87 @@ pub(crate) async fn show(
                 w!(d, ", reason <code>" {r} "</code>");
             }
             if let Some(f) = &p.financial_transaction_id {
-                w!(d, ", financial transaction id " {f});
+                let label = if p.kind.is_mpesa() {
+                    ", transaction id "
+                } else {
+                    ", financial transaction id "
+                };
+                w!(d, {label} {f});
             }
             d.raw(".");
             event(&mut h, at, "Settlement decision", d);
         }
     }
-    for a in &attempts {
+    // The payment's own callbacks: the first outbox row is the one settlement queued, every
+    // later one a manual re-send. Attempts are numbered in the order they were made.
+    let mut own: Vec<i64> = outbox
+        .iter()
+        .filter(|o| is_status_callback(&p, &o.body))
+        .map(|o| o.id)
+        .collect();
+    own.sort_unstable();
+    let resend_no = |outbox_id: i64| own.iter().position(|o| *o == outbox_id);
+    let mut ordered: Vec<_> = attempts.iter().collect();
+    ordered.sort_by_key(|a| (a.at_ms, a.outbox_id, a.attempt));
+    let (mut n_callback, mut n_query) = (0u32, 0u32);
+    for a in ordered {
         let mut d = Html::new();
-        w!(d, "<code>" {a.method.as_str()} " " {a.url} "</code> → ");
+        w!(d, "<span class=\"call\"><code>" {a.method.as_str()} " " {a.url} "</code> → ");
         match (a.status_code, &a.error) {
-            (Some(code), _) => w!(d, "<strong>" {code} "</strong>"),
-            (None, Some(e)) => w!(d, "<strong>no answer</strong>: " {e}),
-            (None, None) => w!(d, "<strong>no answer</strong>"),
+            (Some(code), _) => w!(d, "<b>" {code} "</b>"),
+            (None, Some(e)) => w!(d, "<b>no answer</b> (" {e} ")"),
+            (None, None) => w!(d, "<b>no answer</b>"),
         }
-        w!(d, " in " {a.latency_ms} " ms");
+        w!(d, " in " {a.latency_ms} " ms</span>");
         if let Some(r) = a.retry_at_ms {
-            w!(d, "; next try at " {when(r)});
+            w!(d, " <span class=\"hint\">Next try at " {when(r)} ".</span>");
         }
         if let Some(o) = outbox.iter().find(|o| o.id == a.outbox_id) {
             w!(d, "<details><summary>Body</summary><pre>" {o.body} "</pre></details>");
         }
-        event(
-            &mut h,
-            Some(a.at_ms),
-            &format!("Callback attempt {}", a.attempt),
-            d,
-        );
+        let title = match resend_no(a.outbox_id) {
+            Some(k) => {
+                n_callback += 1;
+                let mut t = format!("Callback attempt {n_callback}");
+                if k > 0 {
+                    t.push_str(&format!(" · manual re-send {k}"));
+                }
+                if a.attempt > 1 {
+                    t.push_str(&format!(" (retry {})", a.attempt - 1));
+                }
+                t
+            }
+            None => {
+                n_query += 1;
+                format!("Query result sent ({n_query})")
+            }
+        };
+        event(&mut h, Some(a.at_ms), &title, d);
     }
     for o in outbox
         .iter()
         .filter(|o| o.state == "pending" && o.attempts == 0)
     {
         let mut d = Html::new();
-        w!(d, "<code>" {o.method} " " {o.url} "</code> is queued.<details><summary>Body</summary><pre>" {o.body} "</pre></details>");
-        event(&mut h, None, "Callback queued", d);
+        w!(d, "<span class=\"call\"><code>" {o.method} " " {o.url} "</code> is queued.</span><details><summary>Body</summary><pre>" {o.body} "</pre></details>");
+        let title = match resend_no(o.id) {
+            Some(0) => "Callback queued".to_owned(),
+            Some(k) => format!("Manual re-send {k} queued"),
+            None => "Query result queued".to_owned(),
+        };
+        event(&mut h, None, &title, d);
     }
     h.raw("</ol>");
     if p.callback_url.is_some() && p.status.is_final() {
-        w!(h, "<form method=\"post\" action=\"/portal/transactions/" {p.reference_id} "/resend\">" [csrf_field(&session)]
-            "<button type=\"submit\">Re-send callback</button> <span class=\"hint\">Sends the current status body to the callback URL again.</span></form>");
+        let what = if mpesa { "result" } else { "callback" };
+        w!(h, "<form method=\"post\" action=\"/portal/transactions/" {shown_id} "/resend\">" [csrf_field(&session)]
+            "<button type=\"submit\">Re-send " {what} "</button> <span class=\"hint\">Sends the current status body to the " {what} " URL again.</span></form>");
     }
-    w!(h, "<p class=\"hint\">Partners poll with <code>GET /" {p.product.as_str()} "/…/" {p.reference_id} "</code>; the status above is what they get.</p>");
+    if p.kind.is_mpesa() {
+        w!(h, "<p class=\"hint\">Clients query it with <code>queryTransactionStatus</code> and <code>input_QueryReference</code> " {shown_id} " (or the transaction id); the status above is what they get.</p>");
+    } else {
+        w!(h, "<p class=\"hint\">Partners poll with <code>GET /" {p.product.as_str()} "/…/" {p.reference_id} "</code>; the status above is what they get.</p>");
+    }
     document("Transaction", Some(&session), "transactions", h).into_response()
 }
 
@@ -346,16 +1123,101 @@ pub(crate) async fn resend(
     let Ok(id) = Uuid::parse_str(&id) else {
         return not_found_page(&session);
     };
+    let back = match owned_payment(&state, session.developer.id, &id) {
+        Ok(Some(p)) => format!("/portal/transactions/{}", wire_id(&p)),
+        Ok(None) => return not_found_page(&session),
+        Err(_) => return internal_error(),
+    };
     match state
         .platform
         .resend_callback(session.developer.id, id)
         .await
     {
-        Ok(()) => see_other(&format!("/portal/transactions/{id}?done=resent")),
+        Ok(()) => see_other(&format!("{back}?done=resent")),
         Err(ResendError::NotFound) => not_found_page(&session),
-        Err(ResendError::NoCallbackUrl | ResendError::NotFinal) => {
-            see_other(&format!("/portal/transactions/{id}"))
-        }
+        Err(ResendError::NoCallbackUrl | ResendError::NotFinal) => see_other(&back),
         Err(ResendError::Internal) => internal_error(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mkoba_ledger::Currency;
+
+    fn m(minor: i64, c: &str) -> Money {
+        Money::from_minor(minor, Currency::parse(c).unwrap())
+    }
+
+    #[test]
+    fn amounts_have_the_currency_s_minor_digits() {
+        assert_eq!(decimal(m(123_450, "EUR")), "1234.50");
+        assert_eq!(decimal(m(100, "EUR")), "1.00");
+        assert_eq!(decimal(m(5, "EUR")), "0.05");
+        assert_eq!(decimal(m(1500, "UGX")), "1500");
+        assert_eq!(decimal(m(125, "KWD")), "0.125");
+        assert_eq!(money(m(123_456_789, "EUR")), "1,234,567.89 EUR");
+        assert_eq!(money(m(1_000_000, "UGX")), "1,000,000 UGX");
+        assert_eq!(money(m(999, "UGX")), "999 UGX");
+        assert_eq!(money(m(-150_000, "TZS")), "-1,500.00 TZS");
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_it_and_defuses_formulas() {
+        let mut c = Csv::new();
+        c.row(&[
+            "a",
+            "b,c",
+            "say \"hi\"",
+            "=SUM(A1)",
+            "-5",
+            "line\nbreak",
+            "@x",
+        ]);
+        assert_eq!(
+            c.as_str(),
+            "a,\"b,c\",\"say \"\"hi\"\"\",'=SUM(A1),-5,\"line\nbreak\",'@x\r\n"
+        );
+    }
+
+    #[test]
+    fn iso_times() {
+        assert_eq!(
+            iso(parse_day("2026-11-22").unwrap() + 3_723_004),
+            "2026-11-22T01:02:03.004Z"
+        );
+    }
+
+    fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_reversed_or_invalid_range_is_an_error() {
+        let f = parse_filters(1, &q(&[("from", "2026-12-10"), ("to", "2026-12-01")]));
+        assert_eq!(f.errors.len(), 1, "{:?}", f.errors);
+        assert!(f.errors[0].contains("reversed"));
+        assert_eq!(f.swapped.as_deref(), Some("from=2026-12-01&to=2026-12-10"));
+        let f = parse_filters(1, &q(&[("from", "10/12/2026")]));
+        assert_eq!(f.invalid, vec!["from"]);
+        let f = parse_filters(1, &q(&[("from", "2026-12-01"), ("to", "2026-12-01")]));
+        assert!(f.errors.is_empty());
+        assert_eq!(f.filter.to_ms.unwrap() - f.filter.from_ms.unwrap(), DAY_MS);
+    }
+
+    #[test]
+    fn a_reference_in_wire_form_is_searched_in_stored_form_too() {
+        let id = Uuid::new_v4();
+        let f = parse_filters(1, &q(&[("ref", &id.simple().to_string())]));
+        assert_eq!(f.filter.reference, Some(id.to_string()));
+        assert_eq!(f.alt_reference, Some(id.simple().to_string()));
+        let f = parse_filters(1, &q(&[("ref", &id.to_string())]));
+        assert_eq!(f.filter.reference, Some(id.to_string()));
+        assert_eq!(f.alt_reference, None);
+        let f = parse_filters(1, &q(&[("ref", "order-1")]));
+        assert_eq!(f.filter.reference.as_deref(), Some("order-1"));
     }
 }

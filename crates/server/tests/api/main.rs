@@ -1,13 +1,18 @@
 //! Integration tests: the real server on 127.0.0.1:0, spoken to over HTTP.
 
 mod account;
+mod accounts;
 mod callbacks;
 mod cli;
 mod conformance;
+mod connections;
 mod consent;
 mod crash;
+mod docs_browser;
 mod environments;
+mod fuzz;
 mod helpers;
+mod journey_browser;
 mod mpesa_async;
 mod mpesa_cli;
 mod mpesa_openapi;
@@ -21,6 +26,8 @@ mod openapi;
 mod payouts;
 mod portal;
 mod portal_browser;
+mod portal_defects;
+mod portal_docs;
 mod postgres;
 mod provisioning;
 mod request_to_pay;

@@ -15,7 +15,7 @@ use crate::helpers::{Http, Resp, Sink, TestApp, rtp_body, wait_for};
 pub struct Browser {
     base: String,
     http: Http,
-    cookies: HashMap<String, String>,
+    pub(crate) cookies: HashMap<String, String>,
 }
 
 fn enc(s: &str) -> String {
@@ -28,6 +28,20 @@ fn enc(s: &str) -> String {
         }
     }
     out
+}
+
+/// The path of the first link in a page that starts with `prefix` (after any origin).
+pub fn link_in(html: &str, prefix: &str) -> Option<String> {
+    let at = html.find(prefix)?;
+    let rest = &html[at..];
+    let end = rest.find(['"', '<', ' ', '\n']).unwrap_or(rest.len());
+    Some(rest[..end].replace("&amp;", "&"))
+}
+
+/// The 6-digit code of the newest SMS on a page.
+pub fn sms_code(html: &str) -> Option<String> {
+    let at = html.find("verification code is ")? + "verification code is ".len();
+    Some(html[at..at + 6].to_owned())
 }
 
 /// The value of the first `name="csrf"` field of a page.
@@ -114,6 +128,8 @@ impl Browser {
         self.post(action, &all).await
     }
 
+    /// Signs up and goes through the account journey (activation mail, phone step): the
+    /// browser ends signed in to an active account.
     pub async fn sign_up(&mut self, email: &str) -> Resp {
         let r = self
             .submit(
@@ -128,6 +144,42 @@ impl Browser {
             )
             .await;
         assert_eq!(r.status, 303, "{}", r.text());
+        self.activate(email, "a long password").await
+    }
+
+    /// The account journey after sign-up: the activation link from the sandbox mailbox,
+    /// sign-in, a phone number, the code from the virtual phone. Returns the page that
+    /// shows the M-Pesa API key once.
+    pub async fn activate(&mut self, email: &str, password: &str) -> Resp {
+        let mailbox = self.get("/portal/mail").await.text();
+        let link = link_in(&mailbox, "/portal/activate?t=").expect("the activation mail");
+        let r = self.get(&link).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let r = self.sign_in(email, password).await;
+        assert_eq!(
+            r.header("location"),
+            Some("/portal/welcome"),
+            "{}",
+            r.text()
+        );
+        let r = self
+            .submit(
+                "/portal/welcome",
+                "/portal/welcome/phone",
+                &[("phone", "+255 712 345 678")],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{}", r.text());
+        let code = sms_code(&self.get("/portal/welcome").await.text()).expect("the SMS");
+        let r = self
+            .submit(
+                "/portal/welcome",
+                "/portal/welcome/code",
+                &[("code", &code)],
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(r.text().contains("data-testid=\"mpesa-api-key\""));
         r
     }
 
@@ -169,6 +221,9 @@ impl Browser {
                 &[("host", host), ("environment", "sandbox")],
             )
             .await;
+        // Post/redirect/get: the user's page shows the new key once.
+        assert_eq!(r.status, 303, "{}", r.text());
+        let r = self.get(r.header("location").unwrap()).await;
         assert_eq!(r.status, 200, "{}", r.text());
         let html = r.text();
         let marker = "data-testid=\"new-api-key\">";
@@ -448,10 +503,14 @@ async fn keys_made_in_the_portal_work_and_regenerated_or_revoked_ones_stop_worki
     .await;
     assert_eq!(v["status"], "SUCCESSFUL");
 
-    // Regenerating the primary key: the old one is refused by the gateway.
+    // Regenerating the primary key (confirmed): the old one is refused by the gateway.
     let r = dev
         .browser
-        .submit("/portal", "/portal/subscriptions/collection/primary", &[])
+        .submit(
+            "/portal",
+            "/portal/subscriptions/collection/primary",
+            &[("confirm", "yes")],
+        )
         .await;
     assert_eq!(r.status, 303);
     let fresh = dev.browser.primary_key("collection").await;
@@ -473,12 +532,20 @@ async fn keys_made_in_the_portal_work_and_regenerated_or_revoked_ones_stop_worki
         .chars()
         .take_while(|c| c.is_ascii_digit())
         .collect();
+    // Revoking asks first: the confirmation page, and nothing revoked yet.
+    let revoke = format!("/portal/apiusers/{}/keys/{key_id}/revoke", dev.user);
+    let r = dev
+        .browser
+        .submit(&format!("/portal/apiusers/{}", dev.user), &revoke, &[])
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("Revoke this API key?"), "{}", r.text());
     let r = dev
         .browser
         .submit(
             &format!("/portal/apiusers/{}", dev.user),
-            &format!("/portal/apiusers/{}/keys/{key_id}/revoke", dev.user),
-            &[],
+            &revoke,
+            &[("confirm", "yes")],
         )
         .await;
     assert_eq!(r.status, 303);
@@ -778,6 +845,11 @@ async fn keys_passwords_and_session_ids_never_reach_the_logs() {
     let mut b = Browser::new(&base);
     b.sign_up("secret@example.com").await;
     let session = b.cookies["mkoba_session"].clone();
+    // The account journey's secrets: the activation link's token and the phone code.
+    let mail = b.get("/portal/mail").await.text();
+    let activation =
+        link_in(&mail, "/portal/activate?t=").unwrap()["/portal/activate?t=".len()..].to_owned();
+    let phone_sms = format!("code is {}", sms_code(&mail).unwrap());
     let sub = b.subscribe("collection").await;
     let (user, api_key) = b.create_api_user("127.0.0.1").await;
     let http = Http::new();
@@ -881,6 +953,8 @@ async fn keys_passwords_and_session_ids_never_reach_the_logs() {
         ("M-Pesa session id", mpesa_session.as_str()),
         ("M-Pesa key bearer", key_bearer.as_str()),
         ("M-Pesa session bearer", session_bearer.as_str()),
+        ("activation link token", activation.as_str()),
+        ("phone code", phone_sms.as_str()),
     ] {
         assert!(!log.contains(secret), "the {what} was logged");
     }
@@ -897,19 +971,14 @@ async fn the_try_it_box_signs_mpesa_calls_with_a_fresh_session() {
         ("headers", ""),
         ("body", body),
     ];
-    // Without an M-Pesa application the box says how to get one.
+    // The M-Pesa application comes with the account (seed 004); renewing its key asks first.
     let r = dev
         .browser
-        .submit("/portal/docs", "/portal/docs/try", &fields)
-        .await;
-    assert!(
-        r.text().contains("no M-Pesa application yet"),
-        "{}",
-        r.text()
-    );
-    let r = dev
-        .browser
-        .submit("/portal/mpesa", "/portal/mpesa/apikey", &[])
+        .submit(
+            "/portal/mpesa",
+            "/portal/mpesa/apikey",
+            &[("confirm", "yes")],
+        )
         .await;
     assert!(r.text().contains("data-testid=\"mpesa-api-key\""));
     let r = dev

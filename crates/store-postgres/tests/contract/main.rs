@@ -101,6 +101,11 @@ contract!(
     the_store_answers_inside_an_async_runtime,
     readers_on_many_threads_see_commits_as_they_land,
     a_large_batch_commits_in_one_transaction,
+    accounts_are_created_with_a_status_and_changed_whole,
+    sessions_of_a_developer_end_but_the_one_kept,
+    a_developers_api_keys_are_revoked_together,
+    phone_codes_are_set_replaced_and_deleted,
+    mail_is_kept_listed_per_developer_claimed_and_updated,
 );
 
 mod postgres_only {

@@ -6,12 +6,17 @@
 //! reference, so a function that fails only on PostgreSQL is a PostgreSQL bug.
 //!
 //! Together the functions call every method of `Journal`, `Reader`, `PortalJournal` and
-//! `PortalReader`, and every kind of row a `Batch` carries.
+//! `PortalReader`, and every kind of row a `Batch` carries (the account journey's rows in
+//! the last section).
 
 use std::time::Instant;
 
 use mkoba_ledger::{
     Account, AccountId, Currency, Limit, Money, Transfer, TransferId, TransferState,
+};
+use mkoba_platform::accounts::{
+    AccountRecord, AccountStatus, Mail, MailChannel, MailFilter, MailKind, MailState, NewMail,
+    PhoneCode,
 };
 use mkoba_platform::model::{
     AccountOwner, ApiUser, CallbackAttempt, CallbackMethod, KeySlot, OutboxItem, OutboxState,
@@ -171,6 +176,7 @@ pub fn developer(id: i64, email: &str, created_at_ms: i64) -> Batch {
             name: format!("Developer {id}"),
             password_hash: format!("$argon2id$hash-{id}"),
             created_at_ms,
+            status: AccountStatus::Active,
         }],
         ..Batch::default()
     }
@@ -1316,6 +1322,8 @@ pub fn developer_accounts_are_found_by_email_and_id(s: &mut Store) {
         name: "Developer 3".into(),
         approval_mode: false,
         created_at_ms: 77,
+        status: AccountStatus::Active,
+        phone: None,
     };
     assert_eq!(
         s.reader.developer_by_email("amina@example.org").unwrap(),
@@ -2212,4 +2220,435 @@ pub fn a_large_batch_commits_in_one_transaction(s: &mut Store) {
         (1_000, 1_000, 1_000)
     );
     assert_eq!((state.max_transfer_id, state.max_outbox_id), (1_000, 1_000));
+}
+
+// ---------------------------------------------------------------------------------------
+// The account journey: status, phone codes, sessions of a developer, the mailbox.
+
+fn record(id: i64, email: &str, status: AccountStatus) -> AccountRecord {
+    AccountRecord {
+        developer_id: id,
+        email: email.into(),
+        name: format!("Developer {id}"),
+        password_hash: format!("$argon2id$hash-{id}"),
+        status,
+        phone: None,
+    }
+}
+
+pub fn accounts_are_created_with_a_status_and_changed_whole(s: &mut Store) {
+    s.commit(Batch {
+        developers: vec![4],
+        portal: vec![PortalWrite::CreateDeveloper {
+            id: 4,
+            email: "pending@example.org".into(),
+            name: "Pat".into(),
+            password_hash: "$argon2id$p".into(),
+            created_at_ms: 5,
+            status: AccountStatus::Pending,
+        }],
+        ..Batch::default()
+    });
+    s.commit(developer(5, "other@example.org", 6));
+    let mut pat = AccountRecord {
+        developer_id: 4,
+        email: "pending@example.org".into(),
+        name: "Pat".into(),
+        password_hash: "$argon2id$p".into(),
+        status: AccountStatus::Pending,
+        phone: None,
+    };
+    assert_eq!(s.journal.account(4).unwrap(), Some(pat.clone()));
+    assert_eq!(s.journal.account(9).unwrap(), None);
+    assert_eq!(
+        s.reader.developer(4).unwrap().map(|d| d.status),
+        Some(AccountStatus::Pending)
+    );
+    assert_eq!(
+        s.reader.developer_password_hash(4).unwrap().as_deref(),
+        Some("$argon2id$p")
+    );
+    assert_eq!(s.reader.developer_password_hash(9).unwrap(), None);
+    // Every field changes at once; the last write of a batch stands.
+    pat.status = AccountStatus::Phone;
+    let mut active = pat.clone();
+    active.status = AccountStatus::Active;
+    active.email = "pat@example.org".into();
+    active.name = "Pat Doe".into();
+    active.password_hash = "$argon2id$q".into();
+    active.phone = Some("255712345678".into());
+    s.commit(Batch {
+        portal: vec![
+            PortalWrite::UpdateAccount(pat),
+            PortalWrite::UpdateAccount(active.clone()),
+        ],
+        ..Batch::default()
+    });
+    s.reopen();
+    assert_eq!(s.journal.account(4).unwrap(), Some(active.clone()));
+    let d = s.reader.developer(4).unwrap().unwrap();
+    assert_eq!(
+        (
+            d.email.as_str(),
+            d.name.as_str(),
+            d.status,
+            d.phone.as_deref()
+        ),
+        (
+            "pat@example.org",
+            "Pat Doe",
+            AccountStatus::Active,
+            Some("255712345678")
+        )
+    );
+    let (by_email, hash) = s
+        .reader
+        .developer_by_email("pat@example.org")
+        .unwrap()
+        .unwrap();
+    assert_eq!((by_email.id, hash.as_str()), (4, "$argon2id$q"));
+    assert!(
+        s.reader
+            .developer_by_email("pending@example.org")
+            .unwrap()
+            .is_none()
+    );
+    assert!(s.journal.developer_email_taken("pat@example.org").unwrap());
+    // The other account is untouched; an e-mail taken by another is refused whole.
+    assert_eq!(
+        s.journal.account(5).unwrap(),
+        Some(record(5, "other@example.org", AccountStatus::Active))
+    );
+    let mut clash = record(5, "pat@example.org", AccountStatus::Deleted);
+    clash.name = "x".into();
+    assert!(
+        s.journal
+            .commit(&Batch {
+                portal: vec![PortalWrite::UpdateAccount(clash)],
+                ..Batch::default()
+            })
+            .is_err()
+    );
+    assert_eq!(
+        s.journal.account(5).unwrap().map(|a| a.status),
+        Some(AccountStatus::Active)
+    );
+}
+
+pub fn sessions_of_a_developer_end_but_the_one_kept(s: &mut Store) {
+    s.commit(developer(1, "a@example.org", 1));
+    s.commit(developer(2, "b@example.org", 1));
+    let session = |n: u8, developer_id| PortalWrite::CreateSession {
+        id_hash: hash(n),
+        developer_id,
+        csrf_token: format!("csrf-{n}"),
+        created_at_ms: 1,
+        expires_at_ms: i64::MAX,
+    };
+    s.commit(Batch {
+        portal: vec![session(1, 1), session(2, 1), session(3, 1), session(4, 2)],
+        ..Batch::default()
+    });
+    s.commit(Batch {
+        portal: vec![PortalWrite::DeleteSessionsOf {
+            developer_id: 1,
+            except: Some(hash(2)),
+        }],
+        ..Batch::default()
+    });
+    assert_eq!(s.reader.session(&hash(1)).unwrap(), None);
+    assert!(s.reader.session(&hash(2)).unwrap().is_some());
+    assert_eq!(s.reader.session(&hash(3)).unwrap(), None);
+    assert!(
+        s.reader.session(&hash(4)).unwrap().is_some(),
+        "another developer's"
+    );
+    s.commit(Batch {
+        portal: vec![PortalWrite::DeleteSessionsOf {
+            developer_id: 1,
+            except: None,
+        }],
+        ..Batch::default()
+    });
+    assert_eq!(s.reader.session(&hash(2)).unwrap(), None);
+    assert!(s.reader.session(&hash(4)).unwrap().is_some());
+}
+
+pub fn a_developers_api_keys_are_revoked_together(s: &mut Store) {
+    let a1 = api_user(1, 1);
+    let a2 = api_user(1, 2);
+    let b = api_user(2, 3);
+    let key = |api_user: Uuid, n: u8| ApiKeyRecord {
+        api_user,
+        key_hash: hash(n),
+        created_at_ms: 1,
+    };
+    s.commit(Batch {
+        api_users: vec![a1.clone(), a2.clone(), b.clone()],
+        api_keys: vec![key(a1.id, 1), key(a1.id, 2), key(a2.id, 3), key(b.id, 4)],
+        portal: vec![PortalWrite::RevokeApiKey {
+            key_id: 1,
+            api_user: a1.id,
+            at_ms: 10,
+        }],
+        ..Batch::default()
+    });
+    s.commit(Batch {
+        portal: vec![PortalWrite::RevokeDeveloperKeys {
+            developer_id: 1,
+            at_ms: 99,
+        }],
+        ..Batch::default()
+    });
+    assert!(s.reader.api_key_hashes(&a1.id).unwrap().is_empty());
+    assert!(s.reader.api_key_hashes(&a2.id).unwrap().is_empty());
+    assert_eq!(s.reader.api_key_hashes(&b.id).unwrap(), vec![hash(4)]);
+    let times: Vec<Option<i64>> = s
+        .reader
+        .api_keys_of(&a1.id)
+        .unwrap()
+        .iter()
+        .map(|k| k.revoked_at_ms)
+        .collect();
+    assert_eq!(
+        times,
+        vec![Some(10), Some(99)],
+        "a key revoked before keeps its time"
+    );
+}
+
+pub fn phone_codes_are_set_replaced_and_deleted(s: &mut Store) {
+    s.commit(developer(1, "a@example.org", 1));
+    s.commit(developer(2, "b@example.org", 1));
+    let code = |developer_id, msisdn: &str, n: u8, attempts| PhoneCode {
+        developer_id,
+        msisdn: msisdn.into(),
+        code_mac: hash(n),
+        sent_at_ms: 100 + i64::from(n),
+        expires_at_ms: 700 + i64::from(n),
+        attempts,
+    };
+    assert_eq!(s.journal.phone_code(1).unwrap(), None);
+    s.commit(Batch {
+        portal: vec![
+            PortalWrite::SetPhoneCode(code(1, "255712345678", 1, 0)),
+            PortalWrite::SetPhoneCode(code(2, "256772000001", 2, 0)),
+            PortalWrite::SetPhoneCode(code(1, "255712345679", 3, 2)),
+        ],
+        ..Batch::default()
+    });
+    s.reopen();
+    assert_eq!(
+        s.journal.phone_code(1).unwrap(),
+        Some(code(1, "255712345679", 3, 2))
+    );
+    assert_eq!(
+        s.reader.phone_code(2).unwrap(),
+        Some(code(2, "256772000001", 2, 0))
+    );
+    s.commit(Batch {
+        portal: vec![PortalWrite::DeletePhoneCode { developer_id: 1 }],
+        ..Batch::default()
+    });
+    assert_eq!(s.reader.phone_code(1).unwrap(), None);
+    assert!(s.journal.phone_code(2).unwrap().is_some());
+}
+
+fn new_mail(developer_id: i64, channel: MailChannel, kind: MailKind, to: &str) -> NewMail {
+    NewMail {
+        developer_id,
+        channel,
+        kind,
+        recipient: to.into(),
+        subject: format!("{} for {to}", kind.as_str()),
+        body: format!("Hello,\n\nhttp://127.0.0.1/portal/activate?t=x.y\n{to}"),
+    }
+}
+
+fn queue(mail: NewMail, created_at_ms: i64, state: MailState) -> PortalWrite {
+    PortalWrite::QueueMail {
+        mail,
+        created_at_ms,
+        state,
+    }
+}
+
+pub fn mail_is_kept_listed_per_developer_claimed_and_updated(s: &mut Store) {
+    use MailChannel::{Email, Sms};
+    s.commit(developer(1, "a@example.org", 1));
+    s.commit(developer(2, "b@example.org", 1));
+    s.commit(Batch {
+        portal: vec![
+            queue(
+                new_mail(1, Email, MailKind::Activation, "a@example.org"),
+                10,
+                MailState::Queued,
+            ),
+            queue(
+                new_mail(1, Sms, MailKind::PhoneCode, "255712345678"),
+                20,
+                MailState::Kept,
+            ),
+            queue(
+                new_mail(2, Email, MailKind::PasswordReset, "b@example.org"),
+                30,
+                MailState::Queued,
+            ),
+            queue(
+                new_mail(1, Email, MailKind::EmailChange, "new@example.org"),
+                40,
+                MailState::Kept,
+            ),
+        ],
+        ..Batch::default()
+    });
+    // Newest first, one developer's only, every field back.
+    let mine = s.reader.mail(&MailFilter::of(1)).unwrap();
+    assert_eq!(
+        mine.iter().map(|m| m.created_at_ms).collect::<Vec<_>>(),
+        vec![40, 20, 10]
+    );
+    assert!(mine[0].id > mine[1].id && mine[1].id > mine[2].id);
+    let activation = mine[2].clone();
+    assert_eq!(
+        activation,
+        Mail {
+            id: activation.id,
+            developer_id: 1,
+            channel: Email,
+            kind: MailKind::Activation,
+            recipient: "a@example.org".into(),
+            subject: "activation for a@example.org".into(),
+            body: "Hello,\n\nhttp://127.0.0.1/portal/activate?t=x.y\na@example.org".into(),
+            created_at_ms: 10,
+            state: MailState::Queued,
+            attempts: 0,
+            next_attempt_at_ms: 10,
+            last_error: None,
+            sent_at_ms: None,
+        }
+    );
+    // Filters: recipient, channel, kind, limit.
+    let filter = |recipient: Option<&str>, channel, kind, limit| MailFilter {
+        developer_id: 1,
+        recipient: recipient.map(str::to_owned),
+        channel,
+        kind,
+        limit,
+    };
+    let ids = |v: Vec<Mail>| v.iter().map(|m| m.created_at_ms).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s
+            .reader
+            .mail(&filter(Some("255712345678"), None, None, 50))
+            .unwrap()),
+        vec![20]
+    );
+    assert_eq!(
+        ids(s.reader.mail(&filter(None, Some(Email), None, 50)).unwrap()),
+        vec![40, 10]
+    );
+    assert_eq!(
+        ids(s
+            .reader
+            .mail(&filter(None, None, Some(MailKind::Activation), 50))
+            .unwrap()),
+        vec![10]
+    );
+    assert_eq!(
+        ids(s.reader.mail(&filter(None, None, None, 1)).unwrap()),
+        vec![40]
+    );
+    assert!(
+        s.reader
+            .mail(&MailFilter {
+                recipient: Some("b@example.org".into()),
+                ..MailFilter::of(1)
+            })
+            .unwrap()
+            .is_empty(),
+        "another developer's mail is not listed, even by its address"
+    );
+    // Due: queued (or claimed, lease over) e-mail, oldest first; kept rows never.
+    let due = s.journal.due_mail(25, 10).unwrap();
+    assert_eq!(ids(due), vec![10]);
+    let due = s.journal.due_mail(1_000, 10).unwrap();
+    assert_eq!(
+        due.iter().map(|m| m.created_at_ms).collect::<Vec<_>>(),
+        vec![10, 30]
+    );
+    assert_eq!(s.journal.due_mail(1_000, 1).unwrap().len(), 1);
+    let (first, second) = (due[0].id, due[1].id);
+    // A claim leases it; a retry sets its time; a failure and a success end it.
+    let update = |id, state, attempts, next, error: Option<&str>, sent| PortalWrite::UpdateMail {
+        id,
+        state,
+        attempts,
+        next_attempt_at_ms: next,
+        last_error: error.map(str::to_owned),
+        sent_at_ms: sent,
+    };
+    s.commit(Batch {
+        portal: vec![
+            update(first, MailState::Sending, 0, 2_000, None, None),
+            update(
+                second,
+                MailState::Queued,
+                1,
+                5_000,
+                Some("451 try later"),
+                None,
+            ),
+        ],
+        ..Batch::default()
+    });
+    assert!(s.journal.due_mail(1_500, 10).unwrap().is_empty());
+    let due = s.journal.due_mail(5_000, 10).unwrap();
+    assert_eq!(
+        due.iter()
+            .map(|m| (m.id, m.state, m.attempts))
+            .collect::<Vec<_>>(),
+        vec![
+            (first, MailState::Sending, 0),
+            (second, MailState::Queued, 1)
+        ]
+    );
+    assert_eq!(due[1].last_error.as_deref(), Some("451 try later"));
+    s.commit(Batch {
+        portal: vec![
+            update(first, MailState::Sent, 1, 2_100, None, Some(2_100)),
+            update(
+                second,
+                MailState::Failed,
+                2,
+                5_100,
+                Some("550 no such user"),
+                None,
+            ),
+        ],
+        ..Batch::default()
+    });
+    s.reopen();
+    assert!(s.journal.due_mail(i64::MAX, 10).unwrap().is_empty());
+    let sent = s
+        .reader
+        .mail(&filter(None, None, Some(MailKind::Activation), 5))
+        .unwrap();
+    assert_eq!(
+        (sent[0].state, sent[0].attempts, sent[0].sent_at_ms),
+        (MailState::Sent, 1, Some(2_100))
+    );
+    // Mail needs its developer.
+    assert!(
+        s.journal
+            .commit(&Batch {
+                portal: vec![queue(
+                    new_mail(77, Email, MailKind::Notice, "x@example.org"),
+                    1,
+                    MailState::Kept
+                )],
+                ..Batch::default()
+            })
+            .is_err()
+    );
 }

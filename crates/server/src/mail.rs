@@ -1,0 +1,144 @@
+//! The portal's outgoing mail over SMTP (`--smtp-url`), through `lettre`.
+//!
+//! The platform keeps every message in its mailbox table and, when SMTP is configured,
+//! queues the e-mails there. This sender claims due rows through the platform's writer
+//! ([`Platform::claim_mail`]: at most [`CONCURRENCY`] at a time, leased for
+//! [`LEASE_MS`], so a sender that stops — or a node that dies — leaves them due again),
+//! sends them concurrently with a timeout each, and records the outcome: sent, retried
+//! after the next delay of [`RETRY_DELAYS_SECS`] on a transient failure, or failed on a
+//! permanent one (or once the retries are spent). It wakes when mail is queued and looks
+//! every [`POLL`] otherwise (retries, other nodes' mail).
+//!
+//! Never logged: the SMTP URL's password, a message's body (its links sign in), its
+//! recipient. A log line names the mailbox row's id and kind.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use mkoba_platform::Platform;
+use mkoba_platform::accounts::{Mail, MailOutcome};
+
+use crate::config::{SmtpSettings, SmtpUrl};
+
+/// E-mails sent at once.
+pub const CONCURRENCY: u32 = 4;
+/// How long a claimed e-mail is the claimer's.
+pub const LEASE_MS: i64 = 120_000;
+/// Waits between attempts after a transient failure; then the e-mail has failed.
+pub const RETRY_DELAYS_SECS: [i64; 4] = [30, 300, 1800, 7200];
+/// Longest wait between looks at the queue.
+pub const POLL: Duration = Duration::from_secs(2);
+/// Time allowed for one SMTP conversation.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Checks the settings as the sender will use them (at start-up, so a bad URL or sender
+/// is an error then).
+pub fn check_settings(url: &SmtpUrl, from: &str) -> anyhow::Result<()> {
+    AsyncSmtpTransport::<Tokio1Executor>::from_url(&url.0)
+        .with_context(|| format!("smtp_url {url} is not a valid SMTP URL"))?;
+    from.parse::<Mailbox>()
+        .with_context(|| format!("mail_from {from:?} is not a valid sender"))?;
+    Ok(())
+}
+
+/// Starts the sender.
+pub fn spawn(platform: Platform, smtp: &SmtpSettings) -> anyhow::Result<()> {
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&smtp.url.0)
+        .with_context(|| format!("smtp_url {} is not a valid SMTP URL", smtp.url))?
+        .timeout(Some(TIMEOUT))
+        .build();
+    let from: Mailbox = smtp
+        .from
+        .parse()
+        .with_context(|| format!("mail_from {:?} is not a valid sender", smtp.from))?;
+    tracing::info!(smtp = %smtp.url, "sending the portal's mail through SMTP");
+    tokio::spawn(run(platform, transport, from));
+    Ok(())
+}
+
+async fn run(platform: Platform, transport: AsyncSmtpTransport<Tokio1Executor>, from: Mailbox) {
+    loop {
+        let claimed = platform.claim_mail(CONCURRENCY, LEASE_MS).await;
+        if claimed.is_empty() {
+            platform.mail_queued(POLL).await;
+            continue;
+        }
+        let mut sending = tokio::task::JoinSet::new();
+        for mail in claimed {
+            let (transport, from) = (transport.clone(), from.clone());
+            sending.spawn(async move {
+                let outcome = send(&transport, from, &mail).await;
+                (mail, outcome)
+            });
+        }
+        while let Some(done) = sending.join_next().await {
+            let Ok((mail, outcome)) = done else {
+                tracing::error!("a mail sending task failed");
+                continue;
+            };
+            match &outcome {
+                MailOutcome::Sent => {
+                    tracing::info!(
+                        mail.id = mail.id,
+                        mail.kind = mail.kind.as_str(),
+                        "mail sent"
+                    )
+                }
+                MailOutcome::Retry { error, .. } => tracing::warn!(
+                    mail.id = mail.id,
+                    mail.kind = mail.kind.as_str(),
+                    %error,
+                    "sending mail failed; it will be tried again"
+                ),
+                MailOutcome::Failed { error } => tracing::warn!(
+                    mail.id = mail.id,
+                    mail.kind = mail.kind.as_str(),
+                    %error,
+                    "sending mail failed for good"
+                ),
+            }
+            if platform.record_mail(&mail, outcome).await.is_err() {
+                tracing::error!(mail.id = mail.id, "recording a mail's outcome failed");
+            }
+        }
+    }
+}
+
+/// One attempt.
+async fn send(
+    transport: &AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    mail: &Mail,
+) -> MailOutcome {
+    let failed = |error: String| MailOutcome::Failed { error };
+    let Ok(to) = mail.recipient.parse::<Mailbox>() else {
+        return failed("the recipient is not an address SMTP can take".to_owned());
+    };
+    let message = match Message::builder()
+        .from(from)
+        .to(to)
+        .subject(mail.subject.clone())
+        .header(ContentType::TEXT_PLAIN)
+        .body(mail.body.clone())
+    {
+        Ok(m) => m,
+        Err(e) => return failed(format!("building the message failed: {e}")),
+    };
+    match transport.send(message).await {
+        Ok(_) => MailOutcome::Sent,
+        Err(e) if e.is_permanent() => failed(format!("the mail server refused it: {e}")),
+        Err(e) => {
+            let spent = mail.attempts as usize;
+            match RETRY_DELAYS_SECS.get(spent) {
+                Some(delay) => MailOutcome::Retry {
+                    at_ms: mkoba_platform::now_ms() + delay * 1000,
+                    error: e.to_string(),
+                },
+                None => failed(format!("given up after {} attempts: {e}", spent + 1)),
+            }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Connection hygiene: a header must arrive in time (a trickle or an idle kept-alive socket
+//! is closed), and one client address holds at most so many connections.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::TestApp;
+
+/// Reads until the server closes the connection (or `limit` passes): whether it closed.
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_idle_or_trickling_connection_is_closed() {
+    let app = TestApp::spawn_with(|s| s.connections.header_read = Duration::from_millis(300)).await;
+    // Idle: connected, nothing sent.
+    let mut idle = TcpStream::connect(app.running.addr).await.unwrap();
+    assert!(closed_within(&mut idle, Duration::from_secs(5)).await);
+
+    // A trickle: a byte every 100 ms never completes a header in time.
+    let mut slow = TcpStream::connect(app.running.addr).await.unwrap();
+    let trickle = async {
+        for b in b"GET /_mkoba/health HTTP/1.1\r\nHost: x\r\n" {
+            if slow.write_all(&[*b]).await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    };
+    let cut_while_writing = tokio::time::timeout(Duration::from_secs(10), trickle)
+        .await
+        .unwrap_or(false);
+    assert!(
+        cut_while_writing || closed_within(&mut slow, Duration::from_secs(5)).await,
+        "the trickling client was not cut off"
+    );
+
+    // A prompt client is served, and its kept-alive connection answers again.
+    let mut ok = TcpStream::connect(app.running.addr).await.unwrap();
+    for _ in 0..2 {
+        ok.write_all(b"GET /_mkoba/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = ok.read(&mut buf).await.unwrap();
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_address_holds_at_most_its_share_of_connections() {
+    let app = TestApp::spawn_with(|s| s.connections.per_client = 3).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut c = TcpStream::connect(app.running.addr).await.unwrap();
+        // Complete one request so the connection is surely accepted and counted.
+        c.write_all(b"GET /_mkoba/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 4096];
+        assert!(c.read(&mut buf).await.unwrap() > 0);
+        held.push(c);
+    }
+    let mut extra = TcpStream::connect(app.running.addr).await.unwrap();
+    let _ = extra
+        .write_all(b"GET /_mkoba/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    assert!(
+        closed_within(&mut extra, Duration::from_secs(5)).await,
+        "a fourth connection from the same address was served"
+    );
+    // One closes; a new one is served again.
+    drop(held.pop());
+    let served = crate::helpers::wait_for(|| async {
+        let mut c = TcpStream::connect(app.running.addr).await.ok()?;
+        c.write_all(b"GET /_mkoba/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .ok()?;
+        let mut buf = vec![0u8; 4096];
+        let n = c.read(&mut buf).await.ok()?;
+        buf[..n].starts_with(b"HTTP/1.1 200").then_some(())
+    })
+    .await;
+    let () = served;
+}

@@ -1,0 +1,659 @@
+//! The portal defects of issue 15, over HTTP: M-Pesa transaction pages, the pager and the
+//! transaction filters, the timeline's callbacks and named ledger accounts, API keys shown
+//! once after a redirect, M-Pesa ids in their wire form, and the CSV exports and filters
+//! of the transactions and reports pages.
+
+use uuid::Uuid;
+
+use crate::helpers::{Http, Partner, Sink, TestApp, rtp_body, wait_for};
+use crate::portal::{Browser, csrf_of};
+
+/// The sandbox developer (who owns the sandbox keys and M-Pesa application), signed in.
+async fn sandbox_browser(app: &TestApp) -> Browser {
+    let login = app
+        .running
+        .platform
+        .sandbox_login()
+        .unwrap()
+        .expect("the sandbox login");
+    let mut b = Browser::new(&app.base);
+    let r = b.sign_in(&login.email, &login.password).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    b
+}
+
+/// A settled request-to-pay of `amount` EUR; returns its reference.
+async fn paid(
+    app: &TestApp,
+    p: &Partner,
+    amount: &str,
+    msisdn: &str,
+    extra: &[(&str, &str)],
+) -> Uuid {
+    let reference = Uuid::new_v4();
+    let r = app
+        .request_to_pay(p, reference, &rtp_body(amount, msisdn), extra)
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    app.final_status(p, reference).await;
+    reference
+}
+
+/// An M-Pesa C2B (synchronous, so final when it answers); returns its conversation id as
+/// the client got it and its third-party conversation id.
+async fn mpesa_c2b(app: &TestApp, amount: &str, msisdn: &str) -> (String, String, String) {
+    let m = app.mpesa().await;
+    let body = m.c2b(amount, msisdn);
+    let tpcid = body["input_ThirdPartyConversationID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = m.call("POST", "c2bPayment/singleStage/", &body).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let v = r.json();
+    (
+        v["output_ConversationID"].as_str().unwrap().to_owned(),
+        tpcid,
+        v["output_TransactionID"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// `2026-11-22T14:03:07.123Z` (proleptic Gregorian, UTC), as the CSV files write times.
+fn iso(ms: i64) -> String {
+    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000
+    )
+}
+
+/// The text between `start` and the next `end` after it.
+fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+    let at = html
+        .find(start)
+        .unwrap_or_else(|| panic!("{start:?} in {html}"))
+        + start.len();
+    let rest = &html[at..];
+    &rest[..rest.find(end).unwrap_or(rest.len())]
+}
+
+#[tokio::test]
+async fn an_mpesa_transaction_has_a_page_with_its_timeline_and_its_wire_id() {
+    let app = TestApp::spawn().await;
+    let mut b = sandbox_browser(&app).await;
+    let (conversation, tpcid, transaction) = mpesa_c2b(&app, "10", "000000000001").await;
+    assert_eq!(conversation.len(), 32, "the wire form: 32 hex characters");
+    let stored = Uuid::parse_str(&conversation).unwrap().to_string();
+
+    // The list shows and links the wire form, never the hyphenated one.
+    let list = b.get("/portal/transactions?product=mpesa").await;
+    assert_eq!(list.status, 200);
+    let html = list.text();
+    assert!(
+        html.contains(&format!(
+            "href=\"/portal/transactions/{conversation}\">{conversation}</a>"
+        )),
+        "{html}"
+    );
+    assert!(!html.contains(&stored));
+
+    // The page answers by either form, with the timeline.
+    for id in [&conversation, &stored] {
+        let r = b.get(&format!("/portal/transactions/{id}")).await;
+        assert_eq!(r.status, 200, "{id}: {}", r.text());
+        let page = r.text();
+        assert!(page.contains(&format!(
+            "<dt>Conversation id</dt><dd class=\"mono\" data-testid=\"wire-id\">{conversation}</dd>"
+        )));
+        assert!(page.contains(&format!("<dd class=\"mono\">{tpcid}</dd>")));
+        assert!(page.contains(&format!("<dd class=\"mono\">{transaction}</dd>")));
+        let timeline = between(&page, "<ol class=\"timeline\"", "</ol>");
+        for step in [
+            "Request received",
+            "Accepted",
+            "Ledger: ",
+            "Settlement decision",
+        ] {
+            assert!(timeline.contains(step), "{step}: {timeline}");
+        }
+        // Ledger steps name the owners: the payer's wallet and the application's short code.
+        assert!(
+            timeline.contains(
+                "from the wallet of MSISDN 000000000001 to short code 000000 of your M-Pesa application"
+            ) || timeline.contains(
+                "from the wallet of MSISDN 000000000001 for short code 000000 of your M-Pesa application"
+            ),
+            "{timeline}"
+        );
+        assert!(!timeline.contains("from account "), "{timeline}");
+        assert!(page.contains("href=\"/portal/mpesa\">Your M-Pesa application</a>"));
+    }
+
+    // The search finds it by the wire form, the stored form, the transaction id and the
+    // client's own conversation id (32 hex characters too, but an external id).
+    for q in [&conversation, &stored, &transaction, &tpcid] {
+        let html = b.get(&format!("/portal/transactions?ref={q}")).await.text();
+        assert!(
+            html.contains(&format!("/portal/transactions/{conversation}\"")),
+            "ref={q}: {html}"
+        );
+        assert!(html.contains("1–1 of 1 transactions"), "ref={q}");
+    }
+}
+
+#[tokio::test]
+async fn the_pager_clamps_its_page_and_filters_show_themselves_and_their_errors() {
+    let app = TestApp::spawn().await;
+    let mut b = sandbox_browser(&app).await;
+    let p = app.partner("127.0.0.1").await;
+    let other = app.partner("127.0.0.1").await;
+    for i in 0..26 {
+        let r = app
+            .request_to_pay(
+                &p,
+                Uuid::new_v4(),
+                &rtp_body("5", &format!("2567700{i:05}")),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 202);
+    }
+    // Page 999 of 2 is page 2 of 2, with its row.
+    let r = b
+        .get(&format!(
+            "/portal/transactions?api_user={}&page=999",
+            p.user
+        ))
+        .await;
+    assert_eq!(r.status, 200);
+    let html = r.text();
+    assert!(html.contains("<span>Page 2 of 2</span>"), "{html}");
+    assert!(!html.contains("999"));
+    assert!(html.contains("26–26 of 26 transactions"));
+    assert!(html.contains("rel=\"prev\""));
+    assert!(!html.contains("rel=\"next\""));
+    // Page 1 links to page 2, keeping the filter.
+    let html = b
+        .get(&format!("/portal/transactions?api_user={}", p.user))
+        .await
+        .text();
+    assert!(html.contains(&format!(
+        "<a rel=\"next\" href=\"/portal/transactions?api_user={}&amp;page=2\">",
+        p.user
+    )));
+
+    // The API-user filter is shown, selected, and can be removed.
+    let filters = between(&html, "data-testid=\"active-filters\"", "</div>");
+    assert!(
+        filters.contains(&format!("API user: <strong>{} (sandbox)</strong>", p.user)),
+        "{filters}"
+    );
+    assert!(
+        filters.contains("href=\"/portal/transactions\" aria-label=\"Remove the filter API user\""),
+        "{filters}"
+    );
+    assert!(html.contains(&format!("<option value=\"{}\" selected>", p.user)));
+
+    // A filter that matches nothing says so and offers to clear the filters.
+    let html = b
+        .get(&format!("/portal/transactions?api_user={}", other.user))
+        .await
+        .text();
+    assert!(
+        html.contains("No transactions match these filters."),
+        "{html}"
+    );
+    assert!(html.contains("<a href=\"/portal/transactions\">Clear the filters</a>"));
+    assert!(!html.contains("Make a payment"));
+
+    // A reversed range is refused with a way to swap it; so is a date that is not one.
+    let r = b
+        .get("/portal/transactions?from=2026-12-10&to=2026-12-01")
+        .await;
+    assert_eq!(r.status, 400);
+    let html = r.text();
+    assert!(
+        html.contains("The date range is reversed: From (2026-12-10) is after To (2026-12-01).")
+    );
+    assert!(html.contains(
+        "<a href=\"/portal/transactions?from=2026-12-01&amp;to=2026-12-10\">Swap the dates</a>"
+    ));
+    assert!(html.contains(
+        "id=\"from\" name=\"from\" type=\"date\" value=\"2026-12-10\" aria-invalid=\"true\""
+    ));
+    assert!(!html.contains("<table class=\"tx\""));
+    let r = b.get("/portal/transactions?to=31.12.2026").await;
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("To “31.12.2026” is not a date"));
+    let r = b.get("/portal/transactions?api_user=nobody").await;
+    assert_eq!(r.status, 400);
+    let r = b
+        .get("/portal/transactions?from=2026-12-10&to=2026-12-01&format=csv")
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("reversed"));
+}
+
+#[tokio::test]
+async fn the_timeline_numbers_re_sent_callbacks_and_names_ledger_accounts() {
+    let app = TestApp::spawn_with(|s| s.dispatcher.allow_private = true).await;
+    let sink = Sink::start(200).await;
+    let mut b = sandbox_browser(&app).await;
+    let p = app.partner("127.0.0.1").await;
+    let url = sink.url("/cb");
+    let reference = paid(&app, &p, "25", "256771234567", &[("X-Callback-Url", &url)]).await;
+    sink.wait_for(1).await;
+    let page = format!("/portal/transactions/{reference}");
+    let r = b.submit(&page, &format!("{page}/resend"), &[]).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("{page}?done=resent").as_str())
+    );
+    sink.wait_for(2).await;
+    // The attempt is recorded with the writer's next batch: a bounded wait for it.
+    let mut html = String::new();
+    for _ in 0..250 {
+        html = b.get(&page).await.text();
+        if html.matches("Callback attempt").count() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let timeline = between(&html, "<ol class=\"timeline\"", "</ol>");
+    assert_eq!(
+        timeline.matches(">Callback attempt 1<").count(),
+        1,
+        "{timeline}"
+    );
+    assert!(
+        timeline.contains(">Callback attempt 2 · manual re-send 1<"),
+        "{timeline}"
+    );
+    // One line: the call, its answer and its latency in one inline span.
+    assert!(
+        timeline.contains(&format!(
+            "<span class=\"call\"><code>PUT {url}</code> → <b>200</b> in "
+        )),
+        "{timeline}"
+    );
+    // Ledger steps name the accounts' owners.
+    assert!(
+        timeline.contains(&format!(
+            "reserves 25.00 EUR from the wallet of MSISDN 256771234567 for the partner&#39;s collection account of API user {}",
+            p.user
+        )),
+        "{timeline}"
+    );
+    assert!(!timeline.contains("from account "));
+}
+
+#[tokio::test]
+async fn a_new_api_key_is_shown_once_after_a_redirect() {
+    let app = TestApp::spawn().await;
+    let mut b = sandbox_browser(&app).await;
+    let before = b
+        .get("/portal/apiusers")
+        .await
+        .text()
+        .matches("href=\"/portal/apiusers/")
+        .count();
+    let r = b
+        .submit(
+            "/portal/apiusers",
+            "/portal/apiusers",
+            &[("host", "127.0.0.1"), ("environment", "sandbox")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let location = r.header("location").unwrap().to_owned();
+    let id = between(&location, "/portal/apiusers/", "?");
+    let user = Uuid::parse_str(id).expect("the new user's page");
+    assert_eq!(
+        location,
+        format!("/portal/apiusers/{user}?done=key-created")
+    );
+    let cookie = r.header("set-cookie").unwrap().to_owned();
+    assert!(cookie.starts_with("mkoba_new_api_key="), "{cookie}");
+    assert!(
+        cookie.contains(&format!(
+            "; Path=/portal/apiusers/{user}; HttpOnly; SameSite=Strict; Max-Age=120"
+        )),
+        "{cookie}"
+    );
+    assert!(r.text().is_empty(), "no key in the POST's answer");
+
+    // The redirect target shows the key, and clears the cookie that carried it.
+    let r = b.get(&location).await;
+    assert_eq!(r.status, 200);
+    let html = r.text();
+    let key = between(&html, "data-testid=\"new-api-key\">", "<").to_owned();
+    assert_eq!(key.len(), 32, "{html}");
+    assert!(!location.contains(&key));
+    let cleared = r.header("set-cookie").unwrap();
+    assert!(
+        cleared.starts_with("mkoba_new_api_key=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    // The key works.
+    let token = app.token_response("collection", user, &key).await;
+    assert_eq!(token.status, 200, "{}", token.text());
+
+    // A reload shows it no more, and says why.
+    let r = b.get(&location).await;
+    assert_eq!(r.status, 200);
+    let html = r.text();
+    assert!(!html.contains("new-api-key") && !html.contains(&key));
+    assert!(html.contains("data-testid=\"key-shown-once\""));
+    // And reloading made no second user.
+    let after = b
+        .get("/portal/apiusers")
+        .await
+        .text()
+        .matches("href=\"/portal/apiusers/")
+        .count();
+    assert_eq!(after, before + 1);
+
+    // "Create API key" on the user's page works the same way.
+    let r = b
+        .submit(&location, &format!("/portal/apiusers/{user}/keys"), &[])
+        .await;
+    assert_eq!(r.status, 303);
+    let second = b.get(r.header("location").unwrap()).await.text();
+    let key2 = between(&second, "data-testid=\"new-api-key\">", "<");
+    assert_eq!(key2.len(), 32);
+    assert_ne!(key2, key);
+
+    // A flash cookie for another user's page, or forged, shows nothing.
+    let r = b
+        .submit(&location, &format!("/portal/apiusers/{user}/keys"), &[])
+        .await;
+    let flash = r.header("set-cookie").unwrap();
+    let value = between(flash, "mkoba_new_api_key=", ";").to_owned();
+    let other = b
+        .submit(
+            "/portal/apiusers",
+            "/portal/apiusers",
+            &[("host", "127.0.0.1"), ("environment", "sandbox")],
+        )
+        .await;
+    let other_page = other.header("location").unwrap().to_owned();
+    let http = Http::new();
+    let session = raw_session(&app).await;
+    for (page, value) in [
+        (other_page.as_str(), value.as_str()),
+        (location.as_str(), "eyJ4IjoxfQ.AAAA"),
+    ] {
+        let r = http
+            .send(
+                "GET",
+                &format!("{}{page}", app.base),
+                &[(
+                    "Cookie",
+                    &format!("mkoba_session={session}; mkoba_new_api_key={value}"),
+                )],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        assert!(!r.text().contains("data-testid=\"new-api-key\""), "{page}");
+    }
+}
+
+/// A session id of the sandbox developer, for requests with hand-made cookies.
+async fn raw_session(app: &TestApp) -> String {
+    let login = app.running.platform.sandbox_login().unwrap().unwrap();
+    let http = Http::new();
+    let r = http
+        .send("GET", &format!("{}/portal/signin", app.base), &[], None)
+        .await;
+    let pre = between(r.header("set-cookie").unwrap(), "mkoba_csrf=", ";").to_owned();
+    let csrf = csrf_of(&r.text());
+    assert_eq!(csrf, pre);
+    let enc = |s: &str| s.replace('@', "%40");
+    let r = http
+        .send(
+            "POST",
+            &format!("{}/portal/signin", app.base),
+            &[
+                ("Cookie", &format!("mkoba_csrf={pre}")),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            Some(&format!(
+                "csrf={csrf}&email={}&password={}&next=%2Fportal",
+                enc(&login.email),
+                enc(&login.password)
+            )),
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    r.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("mkoba_session="))
+        .map(|v| v.split(';').next().unwrap().to_owned())
+        .expect("a session cookie")
+}
+
+/// An API user of a production-like market (its currency, no test numbers).
+async fn market_partner(app: &TestApp, environment: &str) -> Partner {
+    let r = app
+        .send(
+            "POST",
+            "/_mkoba/apiusers",
+            &[("Ocp-Apim-Subscription-Key", app.key("collection"))],
+            Some(&format!(
+                r#"{{"providerCallbackHost":"shop.ug","targetEnvironment":"{environment}"}}"#
+            )),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let v = r.json();
+    let user = Uuid::parse_str(v["apiUser"].as_str().unwrap()).unwrap();
+    let key = v["apiKey"].as_str().unwrap().to_owned();
+    let token = app.token("collection", user, &key).await;
+    Partner { user, key, token }
+}
+
+#[tokio::test]
+async fn transactions_and_report_tables_export_as_csv_with_the_filters() {
+    let app = TestApp::spawn().await;
+    let mut b = sandbox_browser(&app).await;
+    let p = app.partner("127.0.0.1").await;
+    let reference = paid(&app, &p, "1234.5", "256779999001", &[]).await;
+    let (conversation, tpcid, transaction) = mpesa_c2b(&app, "10", "000000000001").await;
+    let platform = &app.running.platform;
+    let momo = platform.payment(&reference).unwrap().unwrap();
+    let mpesa = platform
+        .payment(&Uuid::parse_str(&conversation).unwrap())
+        .unwrap()
+        .unwrap();
+    let header = "created_at,reference_id,api,operation,status,reason,party_type,party,amount,currency,external_id,financial_transaction_id,api_user,environment,short_code,settled_at\r\n";
+
+    // Transactions: every filter applies; the amount has the currency's two decimals.
+    let r = b
+        .get(&format!(
+            "/portal/transactions?api_user={}&format=csv",
+            p.user
+        ))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/csv; charset=utf-8"));
+    assert_eq!(
+        r.header("content-disposition"),
+        Some("attachment; filename=\"mkoba-transactions.csv\"")
+    );
+    let expected = format!(
+        "{header}{},{reference},collection,requesttopay,SUCCESSFUL,,MSISDN,256779999001,1234.50,EUR,ext-256779999001,{},{},sandbox,,{}\r\n",
+        iso(momo.created_at_ms),
+        momo.financial_transaction_id.clone().unwrap(),
+        p.user,
+        iso(momo.settled_at_ms.unwrap()),
+    );
+    assert_eq!(r.text(), expected);
+    // M-Pesa rows carry the wire id, found by it.
+    let r = b
+        .get(&format!(
+            "/portal/transactions?ref={conversation}&format=csv"
+        ))
+        .await;
+    assert_eq!(
+        r.text(),
+        format!(
+            "{header}{},{conversation},mpesa,c2b,SUCCESSFUL,,MSISDN,000000000001,10.00,TZS,{tpcid},{transaction},{},{},000000,{}\r\n",
+            iso(mpesa.created_at_ms),
+            mpesa.api_user,
+            mpesa.environment,
+            iso(mpesa.settled_at_ms.unwrap()),
+        )
+    );
+    // The page links the export with its filters.
+    let html = b
+        .get(&format!("/portal/transactions?api_user={}", p.user))
+        .await
+        .text();
+    assert!(html.contains(&format!(
+        "href=\"/portal/transactions?api_user={}&amp;format=csv\" data-testid=\"csv-transactions\"",
+        p.user
+    )));
+
+    // Reports: filtered by API user, then by API and operation; each table as CSV.
+    let html = b
+        .get(&format!("/portal/reports?api_user={}", p.user))
+        .await
+        .text();
+    assert!(
+        html.contains("Transactions: 1,"),
+        "only that user's payment"
+    );
+    assert!(
+        html.contains("<td class=\"num\">1,234.50</td>"),
+        "grouped, two decimals"
+    );
+    assert!(!html.contains("Successful value in TZS"));
+    assert!(html.contains("data-testid=\"active-filters\""));
+    let html = b.get("/portal/reports?product=mpesa&kind=c2b").await.text();
+    assert!(html.contains("Transactions: 1,") && html.contains("Successful value in TZS"));
+    assert!(!html.contains("Successful value in EUR"));
+    let html = b.get("/portal/reports").await.text();
+    assert!(html.contains("Transactions: 2,"));
+
+    let r = b.get("/portal/reports?days=1&csv=volume").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/csv; charset=utf-8"));
+    let csv = r.text();
+    let lines: Vec<&str> = csv.split("\r\n").collect();
+    assert_eq!(lines[0], "period_start,successful,failed,pending");
+    assert_eq!(lines.len(), 24 + 2, "24 hours and the final CRLF");
+    let hour = momo.created_at_ms / 3_600_000 * 3_600_000;
+    assert_eq!(lines[24], format!("{},2,0,0", iso(hour)));
+
+    let r = b
+        .get(&format!(
+            "/portal/reports?days=1&api_user={}&csv=value-EUR",
+            p.user
+        ))
+        .await;
+    let csv = r.text();
+    assert!(
+        csv.starts_with("period_start,collection,collection_widget,disbursement,remittance,mpesa,total,currency\r\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.ends_with(&format!(
+            "{},1234.50,0.00,0.00,0.00,0.00,1234.50,EUR\r\n",
+            iso(hour)
+        )),
+        "{csv}"
+    );
+    let csv = b.get("/portal/reports?days=1&csv=value-TZS").await.text();
+    assert!(
+        csv.ends_with(&format!(
+            "{},0.00,0.00,0.00,0.00,10.00,10.00,TZS\r\n",
+            iso(hour)
+        )),
+        "{csv}"
+    );
+    let csv = b.get("/portal/reports?csv=latency").await.text();
+    assert!(
+        csv.starts_with("measure,samples,p50_ms,p90_ms,p99_ms,max_ms\r\nsettlement,2,"),
+        "{csv}"
+    );
+    assert!(csv.ends_with("callback,0,,,,\r\n"), "{csv}");
+    let csv = b.get("/portal/reports?days=1&csv=success").await.text();
+    assert!(
+        csv.ends_with(&format!("{},2,2,100.0\r\n", iso(hour))),
+        "{csv}"
+    );
+    assert_eq!(b.get("/portal/reports?csv=nothing").await.status, 400);
+    assert_eq!(b.get("/portal/reports?kind=nothing").await.status, 400);
+
+    // Amounts follow each currency's minor unit: UGX has none.
+    let ug = market_partner(&app, "mtnuganda").await;
+    let ugx = Uuid::new_v4();
+    let body = r#"{"amount":"15000","currency":"UGX","externalId":"ug-1","payer":{"partyIdType":"MSISDN","partyId":"256772000123"},"payerMessage":"m","payeeNote":"n"}"#;
+    let bearer = format!("Bearer {}", ug.token);
+    let r = app
+        .send(
+            "POST",
+            "/collection/v1_0/requesttopay",
+            &[
+                ("Ocp-Apim-Subscription-Key", app.key("collection")),
+                ("Authorization", &bearer),
+                ("X-Target-Environment", "mtnuganda"),
+                ("X-Reference-Id", &ugx.to_string()),
+            ],
+            Some(body),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    wait_for(|| async {
+        let p = platform.payment(&ugx).unwrap().unwrap();
+        p.status.is_final().then_some(())
+    })
+    .await;
+    let html = b.get(&format!("/portal/transactions/{ugx}")).await.text();
+    assert!(
+        html.contains("<dt>Amount</dt><dd>15,000 UGX</dd>"),
+        "{html}"
+    );
+    let html = b
+        .get(&format!("/portal/transactions/{reference}"))
+        .await
+        .text();
+    assert!(
+        html.contains("<dt>Amount</dt><dd>1,234.50 EUR</dd>"),
+        "{html}"
+    );
+    let csv = b
+        .get(&format!(
+            "/portal/transactions?api_user={}&format=csv",
+            ug.user
+        ))
+        .await
+        .text();
+    assert!(
+        csv.contains(",MSISDN,256772000123,15000,UGX,ug-1,"),
+        "{csv}"
+    );
+    let html = b
+        .get(&format!("/portal/reports?api_user={}", ug.user))
+        .await
+        .text();
+    assert!(html.contains("<td class=\"num\">15,000</td>"), "{html}");
+    assert!(html.contains("UGX <span class=\"hint\">(0 decimals)</span>"));
+}

@@ -1,0 +1,903 @@
+//! The portal's API pages (one per operation of both OpenAPI documents, with sample code
+//! pre-filled with the developer's own keys and the Send Request box) and the guides
+//! (rendered from `docs/guides/*.md`, their facts checked against the sandbox's rules).
+
+use mkoba_ledger::{Currency, Money};
+use mkoba_platform::model::{Party, PartyIdType, PaymentKind, Product};
+use mkoba_platform::scenario::{self, Outcome};
+use serde_json::Value;
+
+use crate::helpers::TestApp;
+use crate::portal::{Browser, csrf_of};
+
+/// `&amp;` … back to text, for comparing page text with what a developer copies.
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The text of the element carrying `data-testid="{id}"` (up to its closing tag).
+fn testid(html: &str, id: &str, close: &str) -> String {
+    let marker = format!("data-testid=\"{id}\"");
+    let at = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {id} in {html}"));
+    let rest = &html[at..];
+    let start = rest.find('>').unwrap() + 1;
+    let end = rest.find(close).unwrap();
+    unescape(&rest[start..end])
+}
+
+fn sample(html: &str, lang: &str) -> String {
+    testid(html, &format!("sample-{lang}"), "</code></pre>").replacen("<code>", "", 1)
+}
+
+/// The sandbox developer, signed in.
+async fn sandbox(app: &TestApp) -> Browser {
+    let login = app.running.platform.sandbox_login().unwrap().unwrap();
+    let mut b = Browser::new(&app.base);
+    b.sign_in(&login.email, &login.password).await;
+    b
+}
+
+async fn documents(app: &TestApp) -> Vec<Value> {
+    let mut docs = Vec::new();
+    for path in ["/_mkoba/openapi.json", "/_mkoba/mpesa/openapi.json"] {
+        let r = app.send("GET", path, &[], None).await;
+        assert_eq!(r.status, 200);
+        docs.push(r.json());
+    }
+    docs
+}
+
+#[tokio::test]
+async fn every_operation_of_both_documents_has_a_page_with_its_parameters_and_codes() {
+    let app = TestApp::spawn().await;
+    let mut b = sandbox(&app).await;
+    let docs = documents(&app).await;
+    let index = b.get("/portal/docs").await.text();
+    let mut seen = 0;
+    for doc in &docs {
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                if !["get", "post", "put", "delete"].contains(&method.as_str()) {
+                    continue;
+                }
+                seen += 1;
+                let id = op["operationId"].as_str().unwrap();
+                assert!(
+                    index.contains(&format!("href=\"/portal/docs/{id}\"")),
+                    "the index links {id}"
+                );
+                let r = b.get(&format!("/portal/docs/{id}")).await;
+                assert_eq!(r.status, 200, "{id}");
+                let html = r.text();
+                let text = unescape(&html);
+                assert!(
+                    html.contains(&format!(
+                        "<span class=\"method m-{method}\">{}</span>",
+                        method.to_uppercase()
+                    )),
+                    "{id}: method"
+                );
+                assert!(
+                    text.contains(&format!("data-testid=\"op-path\">{path}</code>")),
+                    "{id}: path"
+                );
+                // Every parameter and every top-level body field.
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    let name = p["name"].as_str().unwrap();
+                    assert!(
+                        text.contains(&format!("<code>{name}</code>")),
+                        "{id}: parameter {name}"
+                    );
+                }
+                let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+                let schema = match schema["$ref"].as_str() {
+                    Some(r) => &doc["components"]["schemas"][r.rsplit('/').next().unwrap()],
+                    None => schema,
+                };
+                for name in schema["properties"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, _)| k)
+                {
+                    assert!(
+                        text.contains(&format!("<code>{name}</code>")),
+                        "{id}: body field {name}"
+                    );
+                }
+                // Codes: M-Pesa's table, MoMo's statuses with their codes.
+                match op["x-codes"].as_array() {
+                    Some(codes) => {
+                        for c in codes {
+                            let row = format!(
+                                "<tr><td><code>{}</code></td><td>{}</td>",
+                                c["code"].as_str().unwrap(),
+                                c["status"]
+                            );
+                            assert!(html.contains(&row), "{id}: code {row}");
+                        }
+                    }
+                    None => {
+                        for status in op["responses"].as_object().unwrap().keys() {
+                            assert!(
+                                html.contains(&format!(
+                                    "<h3 class=\"status\"><code>{status}</code>"
+                                )),
+                                "{id}: response {status}"
+                            );
+                        }
+                        assert!(html.contains("data-testid=\"error-codes\""), "{id}");
+                    }
+                }
+                // Five languages, each with a copy button.
+                for lang in ["curl", "python", "java", "javascript", "rust"] {
+                    assert!(
+                        html.contains(&format!("data-testid=\"sample-{lang}\"")),
+                        "{id}: {lang}"
+                    );
+                }
+                assert!(
+                    html.matches("class=\"copy\" data-copy=").count() >= 5,
+                    "{id}"
+                );
+                assert!(html.contains("Send Request"), "{id}");
+            }
+        }
+    }
+    assert!(seen > 70, "both documents: {seen} operations");
+    assert_eq!(b.get("/portal/docs/noSuchOperation").await.status, 404);
+}
+
+#[tokio::test]
+async fn momo_samples_carry_the_developers_key_and_api_user_but_never_an_api_key() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user("127.0.0.1").await;
+    let api_key = app.create_key(user).await;
+    let mut b = sandbox(&app).await;
+    let key = app.key("collection").to_owned();
+    let html = b
+        .get("/portal/docs/Collection-Requesttopay-V1")
+        .await
+        .text();
+    assert!(!html.contains(&api_key), "the API key is never shown");
+    let curl = sample(&html, "curl");
+    assert!(
+        curl.contains(&format!("SUBSCRIPTION_KEY='{key}'")),
+        "{curl}"
+    );
+    assert!(curl.contains(&format!("API_USER='{user}'")), "{curl}");
+    assert!(
+        curl.contains(&format!(
+            "curl -i -X POST \"{}/collection/v1_0/requesttopay\"",
+            app.base
+        )),
+        "{curl}"
+    );
+    assert!(curl.contains("-u \"$API_USER:$API_KEY\""), "{curl}");
+    assert!(
+        curl.contains("-H \"X-Reference-Id: $X_REFERENCE_ID\""),
+        "{curl}"
+    );
+    assert!(
+        curl.contains("-H 'X-Target-Environment: sandbox'"),
+        "{curl}"
+    );
+    assert!(curl.contains("\"currency\":\"EUR\""), "{curl}");
+    let python = sample(&html, "python");
+    assert!(
+        python.contains(&format!("SUBSCRIPTION_KEY = \"{key}\"")),
+        "{python}"
+    );
+    assert!(
+        python.contains("API_KEY = os.environ[\"API_KEY\"]"),
+        "{python}"
+    );
+    assert!(python.contains("json={"), "{python}");
+    let java = sample(&html, "java");
+    assert!(
+        java.contains("HttpRequest.newBuilder") && java.contains(&key),
+        "{java}"
+    );
+    let js = sample(&html, "javascript");
+    assert!(
+        js.contains("await fetch(") && js.contains("crypto.randomUUID()"),
+        "{js}"
+    );
+    let rust = sample(&html, "rust");
+    assert!(
+        rust.contains("use mkoba_sdk::momo::{Collection, Config};")
+            && rust.contains("client.request_to_pay(&body)")
+            && rust.contains(".base_url(BASE)")
+            && rust.contains(&user.to_string()),
+        "{rust}"
+    );
+    // A status GET takes the reference from the environment; the subscription key of its
+    // own product.
+    let html = b
+        .get("/portal/docs/Disbursement-GetTransferStatus")
+        .await
+        .text();
+    let curl = sample(&html, "curl");
+    assert!(curl.contains(app.key("disbursement")), "{curl}");
+    assert!(
+        curl.contains("curl -i -X GET \"http://")
+            && curl.contains("/disbursement/v1_0/transfer/$REFERENCE_ID\""),
+        "{curl}"
+    );
+    assert!(sample(&html, "rust").contains("get_transfer_status(&reference_id)"));
+
+    // The curl sample runs as it is, with the API key exported.
+    let html = b
+        .get("/portal/docs/Collection-Requesttopay-V1")
+        .await
+        .text();
+    let script = sample(&html, "curl");
+    let out = tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("API_KEY", &api_key)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("202 Accepted"),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_developer_without_a_subscription_or_api_user_is_told_what_to_do() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::new(&app.base);
+    b.sign_up("docs-newcomer@example.com").await;
+    let html = b
+        .get("/portal/docs/Collection-Requesttopay-V1")
+        .await
+        .text();
+    assert!(html.contains("data-testid=\"not-subscribed\""), "{html}");
+    assert!(html.contains("href=\"/portal\">subscribe on the overview</a>"));
+    assert!(html.contains("You have no API user yet"));
+    let curl = sample(&html, "curl");
+    assert!(
+        curl.contains("SUBSCRIPTION_KEY='YOUR_SUBSCRIPTION_KEY'"),
+        "{curl}"
+    );
+    assert!(curl.contains("API_USER='YOUR_API_USER'"), "{curl}");
+}
+
+#[tokio::test]
+async fn mpesa_samples_carry_the_public_key_the_resource_url_and_the_right_bearer() {
+    let app = TestApp::spawn_v1x().await;
+    let application = app
+        .send(
+            "GET",
+            "/_mkoba/mpesa/application",
+            &[("Ocp-Apim-Subscription-Key", app.key("collection"))],
+            None,
+        )
+        .await
+        .json();
+    let public_key = application["public_key"].as_str().unwrap().to_owned();
+    let api_key = application["api_key"].as_str().unwrap().to_owned();
+    let mut b = sandbox(&app).await;
+
+    // v1x C2B: its own port, the encrypted API key as the bearer of the call itself.
+    let html = b.get("/portal/docs/v1xC2bSingleStage").await.text();
+    assert!(!html.contains(&api_key), "the API key is never shown");
+    let own = app.v1x_port("c2b");
+    let context = testid(&html, "context", "</dl>");
+    assert!(
+        context.contains(&format!("{own}/ipg/v1x/c2bPayment/singleStage/")),
+        "{context}"
+    );
+    assert!(
+        context.contains("<dt>SSL</dt><dd><code>false</code>"),
+        "{context}"
+    );
+    let curl = sample(&html, "curl");
+    assert!(
+        curl.contains(&format!("PUBLIC_KEY='{public_key}'")),
+        "{curl}"
+    );
+    assert!(curl.contains("openssl pkeyutl -encrypt -pubin"), "{curl}");
+    assert!(
+        curl.contains(&format!(
+            "curl -i -X POST \"{own}/ipg/v1x/c2bPayment/singleStage/\""
+        )),
+        "{curl}"
+    );
+    assert!(
+        curl.contains("Authorization: Bearer $(bearer \"$API_KEY\")"),
+        "{curl}"
+    );
+    assert!(!curl.contains("getSession"), "v1x has no session: {curl}");
+    assert!(
+        curl.contains("\"input_ServiceProviderCode\":\"171717\""),
+        "{curl}"
+    );
+    let python = sample(&html, "python");
+    assert!(
+        python.contains("from Crypto.Cipher import PKCS1_v1_5") && python.contains(&public_key),
+        "{python}"
+    );
+    let java = sample(&html, "java");
+    assert!(
+        java.contains("Cipher.getInstance(\"RSA/ECB/PKCS1Padding\")")
+            && java.contains("new X509EncodedKeySpec(der)"),
+        "{java}"
+    );
+    let js = sample(&html, "javascript");
+    assert!(
+        js.contains("crypto.publicEncrypt(") && js.contains("RSA_PKCS1_PADDING"),
+        "{js}"
+    );
+    assert!(sample(&html, "rust").contains("PublicKey::from_base64(PUBLIC_KEY)"));
+
+    // v2 C2B: getSession with the encrypted API key, then the encrypted session.
+    let html = b.get("/portal/docs/v2C2bSingleStage").await.text();
+    let curl = sample(&html, "curl");
+    assert!(
+        curl.contains(&format!(
+            "SESSION=$(curl -s \"{}/sandbox/ipg/v2/vodacomTZN/getSession/\"",
+            app.base
+        )),
+        "{curl}"
+    );
+    assert!(
+        curl.contains("Authorization: Bearer $(bearer \"$SESSION\")"),
+        "{curl}"
+    );
+    assert!(
+        curl.contains(&format!(
+            "curl -i -X POST \"{}/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/\"",
+            app.base
+        )),
+        "{curl}"
+    );
+    assert!(
+        curl.contains("\"input_Country\":\"TZN\",\"input_Currency\":\"TZS\""),
+        "{curl}"
+    );
+    let rust = sample(&html, "rust");
+    assert!(
+        rust.contains("Config::new(Market::VodacomTzn, api_key, PUBLIC_KEY)")
+            && rust.contains("client.c2b(&C2bPayment {"),
+        "{rust}"
+    );
+    // A query takes its fields in the query string; Ghana's beneficiary name its market.
+    let html = b.get("/portal/docs/v2QueryBeneficiaryName").await.text();
+    let curl = sample(&html, "curl");
+    assert!(
+        curl.contains("/sandbox/ipg/v2/vodafoneGHA/queryBeneficiaryName/?")
+            && curl.contains("input_Country=GHA"),
+        "{curl}"
+    );
+
+    // The v1x curl sample runs as it is.
+    let html = b.get("/portal/docs/v1xC2bSingleStage").await.text();
+    let out = tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg(sample(&html, "curl"))
+        .current_dir(app._dir.path())
+        .env("API_KEY", &api_key)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("201 Created") && stdout.contains("INS-0"),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The Send Request box's form fields as the page fills them in.
+fn form_of(html: &str) -> (String, String, String, String) {
+    let csrf = csrf_of(html);
+    let path_at = html.find("id=\"send-path\"").unwrap();
+    let rest = &html[path_at..];
+    let v = rest.find("value=\"").unwrap() + 7;
+    let path = unescape(&rest[v..v + rest[v..].find('"').unwrap()]);
+    let headers = testid(html, "send-headers", "</textarea>");
+    let body_at = html.find("id=\"send-body\"").unwrap();
+    let rest = &html[body_at..];
+    let start = rest.find('>').unwrap() + 1;
+    let body = unescape(&rest[start..rest.find("</textarea>").unwrap()]);
+    (csrf, path, headers, body)
+}
+
+#[tokio::test]
+async fn send_request_shows_the_context_the_bearer_and_the_response_beside_the_parameters_sent() {
+    let app = TestApp::spawn_v1x().await;
+    let mut b = sandbox(&app).await;
+    // v2: the headers are filled in with a fresh encrypted session bearer.
+    let html = b.get("/portal/docs/v2C2bSingleStage").await.text();
+    let context = testid(&html, "send-context", "</dl>");
+    assert!(
+        context.contains("<dt>REST verb</dt><dd><code>POST</code>")
+            && context.contains("/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/")
+            && context.contains("<dt>SSL</dt><dd><code>false</code>"),
+        "{context}"
+    );
+    let (csrf, path, headers, body) = form_of(&html);
+    assert!(headers.contains("Authorization: Bearer "), "{headers}");
+    let bearer = headers
+        .lines()
+        .find_map(|l| l.strip_prefix("Authorization: Bearer "))
+        .unwrap();
+    assert_eq!(bearer.len(), 684, "base64 of a 4096-bit RSA block");
+    let r = b
+        .post(
+            "/portal/docs/v2C2bSingleStage",
+            &[
+                ("csrf", &csrf),
+                ("path", &path),
+                ("headers", &headers),
+                ("body", &body),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let html = r.text();
+    assert!(html.contains("data-testid=\"send-status\">201<"), "{html}");
+    let sent = testid(&html, "sent-parameters", "</table>");
+    assert!(
+        sent.contains("<code>input_CustomerMSISDN</code></td><td><code>000000000001</code>"),
+        "{sent}"
+    );
+    let received = testid(&html, "response-parameters", "</table>");
+    assert!(
+        received.contains("<code>output_ResponseCode</code></td><td><code>INS-0</code>")
+            && received.contains("output_TransactionID"),
+        "{received}"
+    );
+
+    // v1x needs the encrypted API key, which the portal cannot make: it says so, and sends
+    // once one is pasted.
+    let html = b.get("/portal/docs/v1xC2bSingleStage").await.text();
+    let (csrf, path, headers, body) = form_of(&html);
+    let r = b
+        .post(
+            "/portal/docs/v1xC2bSingleStage",
+            &[
+                ("csrf", &csrf),
+                ("path", &path),
+                ("headers", &headers),
+                ("body", &body),
+            ],
+        )
+        .await;
+    assert!(
+        r.text().contains("encrypted M-Pesa API key"),
+        "{}",
+        r.text()
+    );
+    let application = app
+        .send(
+            "GET",
+            "/_mkoba/mpesa/application",
+            &[("Ocp-Apim-Subscription-Key", app.key("collection"))],
+            None,
+        )
+        .await
+        .json();
+    let key = mkoba_sdk::mpesa::PublicKey::from_base64(application["public_key"].as_str().unwrap())
+        .unwrap();
+    let bearer = key
+        .bearer(application["api_key"].as_str().unwrap())
+        .unwrap();
+    let headers = format!("{headers}\nAuthorization: Bearer {bearer}");
+    let r = b
+        .post(
+            "/portal/docs/v1xC2bSingleStage",
+            &[
+                ("csrf", &csrf),
+                ("path", &path),
+                ("headers", &headers),
+                ("body", &body),
+            ],
+        )
+        .await;
+    let html = r.text();
+    assert!(html.contains("data-testid=\"send-status\">201<"), "{html}");
+    assert!(testid(&html, "sent-parameters", "</table>").contains("input_ThirdPartyReference"));
+
+    // MoMo: the subscription key, a fresh token of the first API user, its environment.
+    let user = app.create_user("127.0.0.1").await;
+    let html = b
+        .get("/portal/docs/Collection-Requesttopay-V1")
+        .await
+        .text();
+    let (csrf, path, headers, body) = form_of(&html);
+    assert!(
+        headers.contains(&format!(
+            "Ocp-Apim-Subscription-Key: {}",
+            app.key("collection")
+        )) && headers.contains("Authorization: Bearer ")
+            && headers.contains("X-Target-Environment: sandbox"),
+        "{headers}"
+    );
+    let r = b
+        .post(
+            "/portal/docs/Collection-Requesttopay-V1",
+            &[
+                ("csrf", &csrf),
+                ("path", &path),
+                ("headers", &headers),
+                ("body", &body),
+            ],
+        )
+        .await;
+    let html = r.text();
+    assert!(html.contains("data-testid=\"send-status\">202<"), "{html}");
+    assert!(
+        testid(&html, "sent-parameters", "</table>").contains("<code>payer.partyId</code>"),
+        "{html}"
+    );
+    let _ = user;
+    // A form without the CSRF token does nothing.
+    let r = b
+        .post(
+            "/portal/docs/Collection-Requesttopay-V1",
+            &[("path", &path), ("headers", &headers), ("body", &body)],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn the_try_it_box_starts_with_a_call_that_works() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user("127.0.0.1").await;
+    let mut b = sandbox(&app).await;
+    let html = b.get("/portal/docs").await.text();
+    assert!(
+        html.contains(&format!("<option value=\"{user}\" selected>")),
+        "the first API user is chosen, so the default balance call has a token"
+    );
+}
+
+const GUIDES: &[(&str, &[&str])] = &[
+    (
+        "introduction",
+        &["Collection Widget", "Ocp-Apim-Subscription-Key"],
+    ),
+    (
+        "getting-started",
+        &[
+            "/v1_0/apiuser/$USER/apikey",
+            "46733123451",
+            "X-Reference-Id",
+        ],
+    ),
+    (
+        "api-user-and-api-key",
+        &["providerCallbackHost", "login_failed", "mtnuganda"],
+    ),
+    (
+        "use-cases",
+        &[
+            "requesttopay",
+            "referenceIdToRefund",
+            "c2bPayment/singleStage/",
+        ],
+    ),
+    (
+        "sandbox-use-cases",
+        &[
+            "46733123450",
+            "46733123464",
+            "258840000008",
+            "000000000008",
+            "20 to 79",
+            "7000",
+        ],
+    ),
+    (
+        "common-error-codes",
+        &[
+            "RESOURCE_ALREADY_EXIST",
+            "INVALID_CALLBACK_URL_HOST",
+            "What to do",
+        ],
+    ),
+    (
+        "callback",
+        &[
+            "X-Callback-Url",
+            "LWAC Http Client 1.0",
+            "between 11000 and 19000",
+        ],
+    ),
+    (
+        "mpesa-getting-started",
+        &["Send Request", "Resource URL", "https://", "INS-989"],
+    ),
+    (
+        "mpesa-develop-without-library",
+        &["RSA/ECB/PKCS1Padding", "openssl pkeyutl", "Steps to follow"],
+    ),
+    (
+        "mpesa-response-codes",
+        &["INS-2006", "INS-2", "Invalid API Key", "Not authorized"],
+    ),
+];
+
+#[tokio::test]
+async fn guides_render_from_the_markdown_with_headings_and_their_facts() {
+    let app = TestApp::spawn().await;
+    let mut b = sandbox(&app).await;
+    let index = b.get("/portal/guides").await;
+    assert_eq!(index.status, 200);
+    let index = index.text();
+    for (slug, facts) in GUIDES {
+        assert!(
+            index.contains(&format!("href=\"/portal/guides/{slug}\"")),
+            "{slug}"
+        );
+        let r = b.get(&format!("/portal/guides/{slug}")).await;
+        assert_eq!(r.status, 200, "{slug}");
+        let html = r.text();
+        assert!(
+            html.contains("<h1 id=") && html.contains("<h2 id="),
+            "{slug}"
+        );
+        assert!(html.contains("/portal/assets/docs.css"), "{slug}");
+        // Outside code blocks nothing is left of the Markdown.
+        let prose: String = html
+            .split("<pre")
+            .enumerate()
+            .map(|(i, part)| {
+                if i == 0 {
+                    part
+                } else {
+                    part.split_once("</pre>").map_or("", |(_, after)| after)
+                }
+            })
+            .collect();
+        let prose = prose
+            .split("data-copy=\"")
+            .enumerate()
+            .map(|(i, part)| {
+                if i == 0 {
+                    part
+                } else {
+                    part.split_once('"').map_or("", |(_, after)| after)
+                }
+            })
+            .collect::<String>();
+        for raw in ["**", "```", "](", "|---", "\n#"] {
+            assert!(!prose.contains(raw), "{slug}: {raw:?} left over");
+        }
+        let text = unescape(&html);
+        for fact in *facts {
+            assert!(text.contains(fact), "{slug}: {fact}");
+        }
+    }
+    assert_eq!(b.get("/portal/guides/nope").await.status, 404);
+    let r = Browser::new(&app.base).get("/portal/guides").await;
+    assert_eq!(r.status, 303, "guides need a session like every page");
+}
+
+const SANDBOX_USE_CASES: &str = include_str!("../../../../docs/guides/sandbox-use-cases.md");
+
+/// The rows of the Markdown table under `heading`: cells without backticks.
+fn table(heading: &str) -> Vec<Vec<String>> {
+    let at = SANDBOX_USE_CASES
+        .find(&format!("## {heading}\n"))
+        .unwrap_or_else(|| panic!("no section {heading}"));
+    SANDBOX_USE_CASES[at..]
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().replace('`', ""))
+                .collect()
+        })
+        .collect()
+}
+
+fn msisdn(n: &str) -> Party {
+    Party {
+        id_type: PartyIdType::Msisdn,
+        id: n.to_owned(),
+    }
+}
+
+fn eur(major: i64) -> Money {
+    Money::from_minor(major * 100, Currency::parse("EUR").unwrap())
+}
+
+/// What the guide says, as an outcome.
+fn said(cell: &str) -> Outcome {
+    if cell.contains("stays `PENDING`")
+        || cell.starts_with("stays PENDING")
+        || cell.contains("stays PENDING")
+    {
+        return Outcome::StayPending;
+    }
+    if let Some(code) = cell
+        .split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+        .find(|w| w.len() > 4 && *w != "FAILED" && *w != "SUCCESSFUL")
+    {
+        return Outcome::Fail(Box::leak(code.to_owned().into_boxed_str()));
+    }
+    Outcome::Succeed
+}
+
+#[test]
+fn the_sandbox_guide_says_what_the_scenario_rules_do() {
+    // Request-to-pay: every test number of the table, as the settlement worker decides.
+    let rows = table("MoMo: request-to-pay, request-to-withdraw and invoices");
+    let mut checked = 0;
+    for row in &rows {
+        for n in row[0]
+            .split(',')
+            .map(str::trim)
+            .filter(|n| n.starts_with("4673312345") || n.starts_with("4673312346"))
+        {
+            let got = scenario::payment(
+                PaymentKind::RequestToPay,
+                Product::Collection,
+                &msisdn(n),
+                eur(100),
+            );
+            assert_eq!(got, said(&row[1]), "request-to-pay {n}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 15, "46733123450 to 64");
+    assert_eq!(
+        scenario::payment(
+            PaymentKind::RequestToPay,
+            Product::Collection,
+            &msisdn("256774290781"),
+            eur(7000)
+        ),
+        Outcome::Fail("PAYEE_NOT_ALLOWED_TO_RECEIVE")
+    );
+    // Transfers, both products.
+    for row in table("MoMo: disbursement and remittance transfers, cash transfers") {
+        for n in row[0].split(',').map(str::trim) {
+            let disbursement = scenario::payment(
+                PaymentKind::Transfer,
+                Product::Disbursement,
+                &msisdn(n),
+                eur(1),
+            );
+            let remittance = scenario::payment(
+                PaymentKind::Transfer,
+                Product::Remittance,
+                &msisdn(n),
+                eur(1),
+            );
+            if row[1].contains("PAYEE_DELAYED") {
+                assert_eq!(disbursement, Outcome::Fail("PAYER_DELAYED"), "{n}");
+                assert_eq!(remittance, Outcome::Fail("PAYEE_DELAYED"), "{n}");
+            } else {
+                assert_eq!(disbursement, said(&row[1]), "transfer {n}");
+                assert_eq!(remittance, said(&row[1]), "transfer {n}");
+            }
+        }
+    }
+    // Pre-approvals.
+    for row in table("MoMo: pre-approvals") {
+        for n in row[0]
+            .split(',')
+            .map(str::trim)
+            .filter(|n| n.starts_with("467"))
+        {
+            let got = scenario::payment(
+                PaymentKind::PreApproval,
+                Product::Collection,
+                &msisdn(n),
+                eur(1),
+            );
+            assert_eq!(got, said(&row[1]), "pre-approval {n}");
+        }
+    }
+    // Refund and cash-transfer keys.
+    for row in table("MoMo: refunds and cash transfers by key") {
+        let key = row[0].as_str();
+        assert_eq!(
+            scenario::by_key(PaymentKind::Refund, Some(key)),
+            Some(said(&row[1])),
+            "refund {key}"
+        );
+        assert_eq!(
+            scenario::by_key(PaymentKind::CashTransfer, Some(key)),
+            Some(said(&row[2])),
+            "cash {key}"
+        );
+    }
+    // The widget's amounts.
+    assert_eq!(scenario::widget(eur(1)), Outcome::StayPending);
+    assert_eq!(scenario::widget(eur(19)), Outcome::StayPending);
+    assert_eq!(
+        scenario::widget(eur(20)),
+        Outcome::Fail("APPROVAL_REJECTED")
+    );
+    assert_eq!(
+        scenario::widget(eur(79)),
+        Outcome::Fail("APPROVAL_REJECTED")
+    );
+    assert_eq!(scenario::widget(eur(100)), Outcome::Succeed);
+    // Bill payments.
+    for (amount, outcome) in [
+        (2000, Outcome::Fail("INTERNAL_PROCESSING_ERROR")),
+        (4000, Outcome::Fail("INTERNAL_PROCESSING_ERROR")),
+        (5000, Outcome::StayPending),
+        (7000, Outcome::StayPending),
+        (1000, Outcome::Succeed),
+    ] {
+        assert_eq!(
+            scenario::payment(
+                PaymentKind::BillPayment,
+                Product::Collection,
+                &msisdn("256774290781"),
+                eur(amount)
+            ),
+            outcome,
+            "bill payment {amount}"
+        );
+        assert!(SANDBOX_USE_CASES.contains(&format!("**{amount}**")) || amount == 1000);
+    }
+    // Account holders.
+    for row in table("MoMo: account holders") {
+        let n = row[0].as_str();
+        let status = scenario::account_holder(PartyIdType::Msisdn, n);
+        let email = scenario::account_holder(PartyIdType::Email, &row[1]);
+        let code = scenario::account_holder(PartyIdType::PartyCode, &row[2]);
+        assert_eq!(status, email, "{n}");
+        assert_eq!(status, code, "{n}");
+        match status {
+            scenario::HolderStatus::NotActive => assert!(row[3].contains("false")),
+            scenario::HolderStatus::Error(code) => assert!(row[3].contains(code), "{n}"),
+            scenario::HolderStatus::Active => panic!("{n} is listed but active"),
+        }
+    }
+    // M-Pesa, both number forms.
+    for (section, c2b_kind) in [
+        ("M-Pesa v2: test numbers", PaymentKind::MpesaC2b),
+        (
+            "M-Pesa v1x (Mozambique): test numbers",
+            PaymentKind::MpesaC2b,
+        ),
+    ] {
+        for row in table(section) {
+            let kind = if row[1].starts_with("B2C") {
+                PaymentKind::MpesaB2c
+            } else {
+                c2b_kind
+            };
+            if row[1].starts_with("query") {
+                continue;
+            }
+            let expected = if row[2].contains("INS-2006") {
+                Outcome::Fail("NOT_ENOUGH_FUNDS")
+            } else if row[2].contains("INS-9") {
+                Outcome::StayPending
+            } else {
+                Outcome::Succeed
+            };
+            for n in row[0]
+                .split(',')
+                .map(|n| n.trim().split(' ').next().unwrap())
+            {
+                assert_eq!(scenario::mpesa(kind, &msisdn(n)), expected, "{section} {n}");
+            }
+        }
+    }
+}

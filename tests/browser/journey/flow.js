@@ -1,0 +1,236 @@
+// A developer account's journey as a person goes through it, in headless Chromium at
+// 1280 px and again at 390 px: sign up, the activation mail in the sandbox mailbox, the
+// activation link, sign-in, the phone step with the code from the virtual phone, the
+// M-Pesa API key shown once; then My Profile (name, password change signing out another
+// session, e-mail change by link, M-Pesa key renewal with its confirmation, the PEM
+// download, a subscription key regenerated after confirming), forgot-password, and
+// deleting the account. Every page is saved as a screenshot into $ARTIFACTS, and at phone
+// width no page may scroll sideways.
+"use strict";
+const { chromium } = require("playwright-core");
+
+const BASE = process.env.PORTAL_BASE_URL.replace(/\/$/, "");
+const OUT = process.env.ARTIFACTS;
+let passed = 0;
+let failed = 0;
+
+function check(name, ok, detail) {
+  if (ok) {
+    passed += 1;
+    console.log(`ok   ${name}`);
+  } else {
+    failed += 1;
+    console.log(`FAIL ${name}${detail ? ": " + detail : ""}`);
+  }
+}
+
+async function text(page, selector) {
+  return ((await page.textContent(selector)) || "").trim();
+}
+
+/// One journey in a browser context of the given size; `tag` prefixes its screenshots.
+async function journey(browser, size, tag) {
+  const context = await browser.newContext(size);
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  // Refused forms answer 4xx on purpose; Chromium reports those as console errors.
+  page.on("console", (m) => {
+    if (m.type() === "error" && !/status of 4\d\d/.test(m.text())) errors.push(m.text());
+  });
+  const narrow = size.viewport.width < 500;
+  const shot = async (name) => {
+    if (narrow) {
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+      check(`${tag} ${name} fits the screen`, wide <= size.viewport.width + 2, `scrollWidth ${wide}`);
+    }
+    await page.screenshot({ path: `${OUT}/${tag}-${name}.png`, fullPage: true });
+  };
+  const email = `journey-${tag}-${Date.now()}@example.com`;
+  const password = "correct horse battery";
+
+  // Sign up: the account is created inactive.
+  await page.goto(`${BASE}/portal/signup`);
+  check(`${tag} the sign-up page links the sandbox mailbox`, await page.isVisible("[data-testid=mailbox-link]"));
+  await page.fill("#name", "Neema Developer");
+  await page.fill("#email", email);
+  await page.fill("#password", password);
+  await page.fill("#password2", password);
+  await shot("01-signup");
+  await page.click("button[type=submit]");
+  check(`${tag} sign-up asks to check the e-mail`, (await text(page, "h1")) === "Check your e-mail");
+  check(`${tag} the page names the address`, (await page.textContent("main")).includes(email));
+  await shot("02-check-email");
+
+  // Signing in before activation is refused with an explanation.
+  await page.goto(`${BASE}/portal/signin`);
+  await page.fill("#email", email);
+  await page.fill("#password", password);
+  await page.click("button[type=submit]");
+  check(`${tag} an inactive account cannot sign in yet`, (await page.textContent("main")).includes("not activated yet"));
+  await shot("03-not-activated");
+
+  // The mailbox (banner link) has the activation mail; its link activates the account.
+  await page.goto(`${BASE}/portal/signin`);
+  await page.click("[data-testid=mailbox-link]");
+  check(`${tag} the mailbox shows the activation mail`, await page.isVisible("[data-testid=mail-activation]"));
+  await shot("04-mailbox");
+  await page.click("a[href*='/portal/activate?t=']");
+  check(`${tag} the link activates the e-mail`, await page.isVisible("[data-testid=activated]"));
+  await shot("05-activated");
+
+  // Sign in: the phone step.
+  await page.fill("#password", password);
+  await page.click("button[type=submit]");
+  check(`${tag} sign-in leads to the phone step`, page.url().endsWith("/portal/welcome"));
+  await shot("06-phone-step");
+  await page.fill("#phone", "12ab");
+  await page.click("text=Send the code");
+  check(`${tag} a malformed number is refused`, await page.isVisible("p.error"));
+  await page.fill("#phone", "+255 712 345 678");
+  await page.click("text=Send the code");
+  const sms = await text(page, "[data-testid=sms]");
+  const code = (sms.match(/code is (\d{6})/) || [])[1];
+  check(`${tag} the code arrives on the virtual phone`, !!code, sms);
+  await shot("07-code-sent");
+  await page.fill("#code", code === "000000" ? "000001" : "000000");
+  await page.click("text=Confirm and activate");
+  check(`${tag} a wrong code is refused`, (await text(page, "p.error")).includes("tries left"));
+  await page.fill("#code", code);
+  await page.click("text=Confirm and activate");
+  const firstKey = await text(page, "[data-testid=mpesa-api-key]");
+  check(`${tag} the account is active and its M-Pesa API key shown once`, /^[a-z0-9]{32}$/.test(firstKey), firstKey);
+  await shot("08-active");
+
+  // My profile: name and password (another session is signed out).
+  await page.goto(`${BASE}/portal/profile`);
+  check(`${tag} the profile shows the phone`, (await page.textContent("main")).includes("+255712345678"));
+  await shot("09-profile");
+  await page.fill("#name", "Neema K.");
+  await page.click("button:has-text('Save name')");
+  check(`${tag} the name is saved`, (await page.inputValue("#name")) === "Neema K.");
+  const other = await browser.newContext(size);
+  const elsewhere = await other.newPage();
+  await elsewhere.goto(`${BASE}/portal/signin`);
+  await elsewhere.fill("#email", email);
+  await elsewhere.fill("#password", password);
+  await elsewhere.click("button[type=submit]");
+  check(`${tag} a second session is open`, elsewhere.url().endsWith("/portal"));
+  const newPassword = "a different long password";
+  await page.fill("#current", password);
+  await page.fill("#new_password", newPassword);
+  await page.fill("#new_password2", newPassword);
+  await page.click("button:has-text('Change password')");
+  check(`${tag} the password is changed`, (await page.textContent("main")).includes("every other session was signed out"));
+  await shot("10-password-changed");
+  await elsewhere.goto(`${BASE}/portal/apiusers`);
+  check(`${tag} the other session was signed out`, elsewhere.url().includes("/portal/signin"));
+  await other.close();
+
+  // E-mail change, confirmed by the link sent to the new address.
+  const newEmail = email.replace("@", "+new@");
+  await page.fill("#new_email", newEmail);
+  await page.fill("#email_password", newPassword);
+  await page.click("button:has-text('Send the confirmation link')");
+  check(`${tag} the change waits for the link`, (await page.textContent("main")).includes("We sent a link to the new address"));
+  await page.goto(`${BASE}/portal/mail`);
+  await shot("11-mailbox-signed-in");
+  await page.click("a[href*='/portal/profile/email/confirm?t=']");
+  check(`${tag} the link changes the e-mail`, await page.isVisible("[data-testid=email-changed]"));
+  await shot("12-email-changed");
+  await page.goto(`${BASE}/portal/profile`);
+  check(`${tag} the profile shows the new e-mail`, (await text(page, "[data-testid=profile-email]")) === newEmail);
+
+  // The M-Pesa key renewal asks first, then says what changed.
+  await page.click("button:has-text('Renew API key')");
+  check(`${tag} renewing asks for confirmation`, (await text(page, "h1")) === "Renew your M-Pesa API key?");
+  await shot("13-confirm-renewal");
+  await page.click("[data-testid=confirm]");
+  const secondKey = await text(page, "[data-testid=mpesa-api-key]");
+  check(`${tag} a new key is shown`, secondKey.length === 32 && secondKey !== firstKey);
+  check(`${tag} the page says the old key no longer works`, (await text(page, "[data-testid=renewed]")).includes("no longer works"));
+  await shot("14-renewed");
+
+  // The public key as PEM.
+  await page.goto(`${BASE}/portal/profile`);
+  const pemPath = await page.getAttribute("[data-testid=pem-download]", "href");
+  const pem = await (await page.request.get(BASE + pemPath)).text();
+  check(`${tag} the PEM download is a public key`, pem.startsWith("-----BEGIN PUBLIC KEY-----\n") && pem.trim().endsWith("-----END PUBLIC KEY-----"));
+
+  // A subscription key is regenerated only after confirming.
+  await page.goto(`${BASE}/portal`);
+  await page.click("text=Subscribe to collection");
+  const oldKey = await text(page, "[data-testid=key-collection-primary]");
+  await page.click("button[aria-label='Regenerate the primary collection key']");
+  check(`${tag} regenerating asks first`, (await text(page, "h1")).startsWith("Regenerate the primary"));
+  await shot("15-confirm-regenerate");
+  await page.click("[data-testid=confirm]");
+  check(`${tag} the notice names the old key`, (await page.textContent("main")).includes(`…${oldKey.slice(-4)} no longer works`));
+  check(`${tag} the key changed`, (await text(page, "[data-testid=key-collection-primary]")) !== oldKey);
+
+  // Sign out; forgot-password from the sign-in page.
+  await page.click("text=Sign out");
+  await page.click("text=Forgot your password?");
+  await page.fill("#email", newEmail);
+  await page.click("button:has-text('Send the link')");
+  check(`${tag} forgot-password answers without saying whether the account exists`, (await text(page, "h1")) === "Check your e-mail");
+  await shot("16-forgot");
+  // The developer reads the link in their mailbox, signed in on another device.
+  const device = await browser.newContext(size);
+  const phone = await device.newPage();
+  await phone.goto(`${BASE}/portal/signin`);
+  await phone.fill("#email", newEmail);
+  await phone.fill("#password", newPassword);
+  await phone.click("button[type=submit]");
+  await phone.goto(`${BASE}/portal/mail`);
+  const reset = await phone.getAttribute("a[href*='/portal/reset?t=']", "href");
+  await device.close();
+  await page.goto(reset);
+  await shot("17-reset");
+  const resetPassword = "the third long password";
+  await page.fill("#password", resetPassword);
+  await page.fill("#password2", resetPassword);
+  await page.click("button:has-text('Set the password')");
+  check(`${tag} the reset lands on sign-in`, (await page.textContent("main")).includes("Your password was changed"));
+  await page.goto(reset);
+  check(`${tag} the reset link works once`, (await page.textContent("main")).includes("used already"));
+  await page.goto(`${BASE}/portal/signin`);
+  await page.fill("#email", newEmail);
+  await page.fill("#password", resetPassword);
+  await page.click("button[type=submit]");
+  check(`${tag} the new password signs in`, page.url().endsWith("/portal"));
+
+  // Delete the account: confirmation with the password.
+  await page.goto(`${BASE}/portal/profile`);
+  await page.click("button:has-text('Delete my account')");
+  check(`${tag} deleting asks first`, (await text(page, "h1")) === "Delete your account?");
+  await shot("18-confirm-delete");
+  await page.fill("#confirm_password", resetPassword);
+  await page.click("[data-testid=confirm]");
+  check(`${tag} the account is deleted`, await page.isVisible("[data-testid=deleted]"));
+  await shot("19-deleted");
+  await page.goto(`${BASE}/portal/signin`);
+  await page.fill("#email", newEmail);
+  await page.fill("#password", resetPassword);
+  await page.click("button[type=submit]");
+  check(`${tag} a deleted account cannot sign in`, (await page.textContent("main")).includes("do not match"));
+  check(`${tag} no script errors`, errors.length === 0, errors.join("; "));
+  await context.close();
+}
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
+  });
+  await journey(browser, { viewport: { width: 1280, height: 900 } }, "desktop");
+  await journey(browser, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true }, "phone");
+  await browser.close();
+}
+
+main()
+  .catch((e) => { failed += 1; console.log(`FAIL ${e.stack || e}`); })
+  .finally(() => {
+    console.log(`\njourney browser flow: ${passed} passed, ${failed} failed`);
+    process.exit(failed === 0 ? 0 : 1);
+  });
