@@ -530,10 +530,13 @@ async fn create(
         tracing::error!(error = ?e, "creating a widget invoice failed");
         return Err(MomoError::Internal.into());
     }
-    let p = match state.platform.payment(&id) {
+    let mut p = match state.platform.payment(&id) {
         Ok(Some(p)) => p,
         _ => return Err(MomoError::Internal.into()),
     };
+    // The answer is the invoice as created (the `created` event's detail): with no settle
+    // delay it may already be final when read back, and its outcome is the reads' to tell.
+    p.status = PaymentStatus::Pending;
     Ok((
         StatusCode::CREATED,
         axum::Json(invoice_json(&state, &p, &headers)),
