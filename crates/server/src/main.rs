@@ -232,7 +232,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         Some(smtp) => format!("sent through {} and kept in the mailbox", smtp.url),
         None => "no mail server: the portal's mail is kept here".to_owned(),
     };
+    let exposed = !settings.listen.ip().is_loopback();
     let running = mkoba::start(settings).await?;
+    if exposed {
+        // The sandbox's defaults are for a laptop; say what they open to the network.
+        eprintln!(
+            "WARNING: listening on {} (not loopback) with the sandbox's defaults: the banner prints the sandbox developer's password and keys, anyone who reaches the port can sign up, /_mkoba/ reads (health, ledger totals) need no credentials, and callbacks may go to loopback addresses. Keep it on a trusted network, or listen on 127.0.0.1 behind a proxy (docs/security.md).",
+            running.addr
+        );
+    }
     let keys = running
         .platform
         .subscription_keys(mkoba_platform::SANDBOX_DEVELOPER);

@@ -99,3 +99,48 @@ async fn one_address_holds_at_most_its_share_of_connections() {
     .await;
     let () = served;
 }
+
+/// Started on an address other than loopback, the server says what its sandbox defaults
+/// open to the network; on loopback it says nothing.
+#[tokio::test]
+async fn listening_beyond_loopback_warns_about_the_sandbox_defaults() {
+    use tokio::io::AsyncBufReadExt as _;
+    for (listen, warns) in [("0.0.0.0:0", true), ("127.0.0.1:0", false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mkoba"))
+            .args(["serve", "--listen", listen, "--data"])
+            .arg(dir.path().join("data"))
+            .env("MKOBA_MPESA_KEY_FILE", crate::helpers::MPESA_TEST_KEY)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("mkoba starts");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let started = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("is running") {
+                    return true;
+                }
+            }
+            false
+        })
+        .await
+        .unwrap_or(false);
+        assert!(started, "{listen}: no banner");
+        child.start_kill().unwrap();
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .await
+            .unwrap();
+        assert_eq!(
+            stderr.contains("WARNING: listening on"),
+            warns,
+            "{listen}: {stderr}"
+        );
+    }
+}
