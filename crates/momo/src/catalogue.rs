@@ -385,6 +385,13 @@ pub fn routes() -> Vec<Route> {
                 "/oauth2/token/" => "CreateOauth2Token",
                 _ => "GetUserInfoWithConsent",
             };
+            // The OAuth2 token takes the API user's Basic credentials (as the server and the
+            // SDK do); bc-authorize and userinfo a bearer (an access or consent token).
+            let auth = if path == "/oauth2/token/" {
+                Auth::Basic
+            } else {
+                Auth::Bearer
+            };
             add(
                 p,
                 method,
@@ -392,7 +399,9 @@ pub fn routes() -> Vec<Route> {
                 Doc {
                     body,
                     success: (200, Some(success)),
-                    ..doc(&format!("{name}-{id}"), summary, Auth::Bearer)
+                    // All three name the API user's environment.
+                    target_environment: true,
+                    ..doc(&format!("{name}-{id}"), summary, auth)
                 },
                 None,
             );
