@@ -42,6 +42,7 @@ use mkoba_api_types::momo::ErrorReason;
 use mkoba_platform::CancelError;
 use mkoba_platform::model::{
     ApiUser, NewPayment, Payment, PaymentKind, PaymentStatus, Product, SubscriptionKey,
+    WidgetSettings,
 };
 use mkoba_platform::widget::{
     WIDGET_LINK_PURPOSE, check_origins, is_widget_payer, payment_reference, widget_payer,
@@ -333,15 +334,20 @@ async fn cors(State(state): State<MomoState>, req: Request, next: Next) -> Respo
 }
 
 /// Whether a page of `origin` may take widget payments for `user`: an allowed-origins list
-/// must name it; without a list the sandbox allows any page and the markets none.
-fn origin_allowed(state: &MomoState, user: &ApiUser, origin: Option<&str>) -> Result<(), Refused> {
+/// must name it; without a list the sandbox allows any page and the markets none. Answers
+/// the user's widget settings (read once per request).
+fn origin_allowed(
+    state: &MomoState,
+    user: &ApiUser,
+    origin: Option<&str>,
+) -> Result<Option<WidgetSettings>, Refused> {
     let settings = state
         .platform
         .widget_settings(&user.id)
         .map_err(|_| MomoError::Internal)?;
     let shown = origin.unwrap_or("(none)");
-    match settings.and_then(|s| s.allowed_origins) {
-        None if user.target_environment == "sandbox" => Ok(()),
+    match settings.as_ref().and_then(|s| s.allowed_origins.as_ref()) {
+        None if user.target_environment == "sandbox" => Ok(settings),
         None => Err(Refused::Origin(format!(
             "No allowed origins are set for this API user; outside the sandbox the widget takes payments only from the origins listed in the portal (origin {shown})."
         ))),
@@ -354,7 +360,7 @@ fn origin_allowed(state: &MomoState, user: &ApiUser, origin: Option<&str>) -> Re
                 })
             });
             if listed {
-                Ok(())
+                Ok(settings)
             } else {
                 Err(Refused::Origin(format!(
                     "The origin {shown} is not allowed to take widget payments for this API user; add it to the API user's allowed origins in the portal."
@@ -477,7 +483,7 @@ async fn create(
         .filter(|u| u.get_version_num() == 4)
         .ok_or_else(|| MomoError::bad(format!("apiUserId must be a UUID v4, got {user_id:?}")))?;
     let user = api_user(&state, &user_id)?;
-    origin_allowed(&state, &user, origin_of(&headers))?;
+    let settings = origin_allowed(&state, &user, origin_of(&headers))?;
     let currency = validate::currency(&text(b.currency.as_ref(), "currency")?)?;
     validate::check_currency(
         currency,
@@ -496,10 +502,6 @@ async fn create(
         .per_api_user
         .take(&user.id)
         .map_err(Refused::TooMany)?;
-    let settings = state
-        .platform
-        .widget_settings(&user.id)
-        .map_err(|_| MomoError::Internal)?;
     let id = Uuid::new_v4();
     let validity = state.widget.config.invoice_validity.as_millis() as i64;
     let details = json!({
