@@ -9,7 +9,10 @@
 //!   market is Mozambique, and codes come from the generic table (reference §6.2, §11).
 //!
 //! Bearers are decrypted with the platform key ([`rsa`]), the session or API key checked by
-//! the platform, and `Origin` against the application's allowed origins. The operation is
+//! the platform, and `Origin` against the application's allowed origins. Failed API key
+//! checks (getSession, every v1x call) are counted per client address; an address past its
+//! limit is answered `503 INS-16` with `Retry-After` at once, before any decryption, until
+//! its bucket refills (a bearer that proved valid before is still answered from the cache). The operation is
 //! found in [`catalogue`], its mandatory fields checked from there, then each field's rule in
 //! the order the codes suggest, and the request is mapped onto platform payments: money
 //! moves on the same ledger and through the same writer as MoMo's, and a payment made
@@ -34,18 +37,20 @@ pub mod rsa;
 mod v1x;
 pub mod wire;
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use axum::routing::any;
+use axum::{Extension, Router};
 use mkoba_platform::Platform;
 use mkoba_platform::mpesa::{MpesaApp, SessionError};
+use mkoba_platform::throttle::KeyFailures;
 
 use crate::catalogue::{Api, Operation};
 pub use crate::rsa::PlatformKey;
@@ -88,6 +93,17 @@ pub struct MpesaState {
     pub platform: Platform,
     pub key: Arc<PlatformKey>,
     pub config: Arc<MpesaConfig>,
+    /// Failed API key checks per client address (one per server, every listener).
+    pub key_failures: Arc<KeyFailures>,
+}
+
+/// The connection's peer, as the listener records it (`ConnectInfo`).
+type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
+
+/// The client's address; unspecified for a request made inside the process (the portal's
+/// try-it box), which all such requests share.
+fn client_of(peer: Peer) -> IpAddr {
+    peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(c)| c.0.ip())
 }
 
 /// The M-Pesa routes of the main listener: both gateways.
@@ -107,11 +123,13 @@ pub fn v1x_port_router(state: MpesaState, op: &'static Operation) -> Router {
             "/ipg/v1x/{*rest}",
             any(
                 move |State(state): State<MpesaState>,
+                      peer: Peer,
                       method: Method,
                       uri: Uri,
                       headers: HeaderMap,
                       body: Result<Bytes, BytesRejection>| async move {
-                    v1x(state, Some(op), method, uri, headers, body).await
+                    let client = client_of(peer);
+                    v1x(state, Some(op), client, method, uri, headers, body).await
                 },
             ),
         )
@@ -184,6 +202,7 @@ fn origin_of(headers: &HeaderMap) -> Option<String> {
 /// `/{sandbox|openapi}/ipg/v2/{market}/{api}`.
 async fn v2(
     State(state): State<MpesaState>,
+    peer: Peer,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -208,12 +227,26 @@ async fn v2(
     let bearer = bearer_of(&headers);
     let origin = origin_of(&headers);
     if op.api == Api::GetSession {
-        return get_session(&state, bearer, origin.as_deref(), market_path).await;
+        return get_session(
+            &state,
+            client_of(peer),
+            bearer,
+            origin.as_deref(),
+            market_path,
+            environment,
+        )
+        .await;
     }
     let app = match authenticate(&state, bearer).await {
         Ok(app) => app,
         Err(code) => return fail(MpesaError::Ins(code)),
     };
+    match live(&state, environment, &app) {
+        Ok(true) => {}
+        // The production gateway never issued this session.
+        Ok(false) => return fail(MpesaError::Ins(wire::SESSION_INVALID)),
+        Err(code) => return fail(MpesaError::Ins(code)),
+    }
     if !app.origin_allowed(origin.as_deref()) {
         return fail(MpesaError::OriginNotAllowed);
     }
@@ -242,18 +275,20 @@ async fn v2(
 /// `/ipg/v1x/{api}` on the main listener: every v1x API.
 async fn v1x_any(
     State(state): State<MpesaState>,
+    peer: Peer,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    v1x(state, None, method, uri, headers, body).await
+    v1x(state, None, client_of(peer), method, uri, headers, body).await
 }
 
 /// A v1x request: the encrypted API key on every call, Mozambique's market.
 async fn v1x(
     state: MpesaState,
     only: Option<&'static Operation>,
+    client: IpAddr,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -273,12 +308,12 @@ async fn v1x(
         Ok(f) => Some(f),
         Err((_, f)) => f.as_ref(),
     };
-    let app = match app_of_key(&state, bearer_of(&headers)).await {
+    let app = match app_of_key(&state, client, bearer_of(&headers)).await {
         Ok(Some(app)) => app,
         Ok(None) => {
             return MpesaError::Ins(wire::V1X_INVALID_API_KEY).respond(Gateway::V1x, readable);
         }
-        Err(code) => return MpesaError::Ins(code).respond(Gateway::V1x, readable),
+        Err(refused) => return refused.respond(Gateway::V1x, readable),
     };
     if !app.origin_allowed(origin_of(&headers).as_deref()) {
         return fail(MpesaError::OriginNotAllowed);
@@ -338,26 +373,90 @@ async fn decrypt(state: &MpesaState, bearer: &str) -> Result<Option<Arc<[u8]>>, 
         .map_err(|_| wire::OVERLOADED)
 }
 
+/// Why an API key check gave no answer of its own.
+enum KeyRefusal {
+    /// A fault or an overload: this code, as it is.
+    Code(Code),
+    /// The client's address failed too often: the overload answer at once, with how long
+    /// until it may try again.
+    Throttled(Duration),
+}
+
+impl KeyRefusal {
+    fn respond(self, gateway: Gateway, fields: Option<&input::Fields>) -> Response {
+        match self {
+            KeyRefusal::Code(code) => MpesaError::Ins(code).respond(gateway, fields),
+            KeyRefusal::Throttled(wait) => {
+                let mut r = MpesaError::Ins(wire::OVERLOADED).respond(gateway, fields);
+                let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                r
+            }
+        }
+    }
+}
+
 /// The application whose API key a bearer encrypts: `Ok(None)` for every kind of
 /// refusal alike (no bearer, not a ciphertext, bad padding, a wrong or renewed key), so
-/// nothing tells one from another; `Err` is the answer for a fault or an overload. A
-/// bearer that proved valid is remembered.
-async fn app_of_key(state: &MpesaState, bearer: Option<String>) -> Result<Option<MpesaApp>, Code> {
-    let Some(bearer) = bearer else {
-        return Ok(None);
+/// nothing tells one from another, and each counts as a failure of the client's address;
+/// `Err` is the answer for a fault, an overload, or an address past its failure limit
+/// (answered before any decryption). A bearer that proved valid is remembered, and
+/// answered from memory even for a throttled address.
+async fn app_of_key(
+    state: &MpesaState,
+    client: IpAddr,
+    bearer: Option<String>,
+) -> Result<Option<MpesaApp>, KeyRefusal> {
+    let cached = bearer.as_deref().and_then(|b| state.key.cached(b));
+    if cached.is_none()
+        && let Some(wait) = state.key_failures.blocked(client)
+    {
+        tracing::debug!(%client, "M-Pesa API key check throttled");
+        return Err(KeyRefusal::Throttled(wait));
+    }
+    let found = match (bearer, cached) {
+        (Some(bearer), Some(plain)) => check_key(state, &bearer, plain),
+        (Some(bearer), None) => match decrypt(state, &bearer).await {
+            Ok(Some(plain)) => check_key(state, &bearer, plain),
+            Ok(None) => Ok(None),
+            Err(code) => Err(code),
+        },
+        (None, _) => Ok(None),
     };
-    let Some(plain) = decrypt(state, &bearer).await? else {
-        return Ok(None);
-    };
+    match found {
+        Ok(None) => {
+            state.key_failures.failed(client);
+            Ok(None)
+        }
+        Ok(Some(app)) => Ok(Some(app)),
+        Err(code) => Err(KeyRefusal::Code(code)),
+    }
+}
+
+/// The application of a decrypted API key (remembering the bearer when it is one).
+fn check_key(state: &MpesaState, bearer: &str, plain: Arc<[u8]>) -> Result<Option<MpesaApp>, Code> {
     let Ok(api_key) = std::str::from_utf8(&plain) else {
         return Ok(None);
     };
     match state.platform.mpesa_app_by_key(api_key) {
         Ok(Some(app)) => {
-            state.key.remember(&bearer, plain.clone());
+            state.key.remember(bearer, plain.clone());
             Ok(Some(app))
         }
         Ok(None) => Ok(None),
+        Err(_) => Err(wire::INTERNAL),
+    }
+}
+
+/// Whether an application may use this environment: `sandbox` always, `openapi`
+/// (production) once its developer's go-live request for M-Pesa was approved.
+fn live(state: &MpesaState, environment: &str, app: &MpesaApp) -> Result<bool, Code> {
+    if environment != "openapi" {
+        return Ok(true);
+    }
+    match state.platform.live_access(app.developer_id) {
+        Ok(access) => Ok(access.mpesa),
         Err(_) => Err(wire::INTERNAL),
     }
 }
@@ -366,16 +465,24 @@ async fn app_of_key(state: &MpesaState, bearer: Option<String>) -> Result<Option
 /// the same documented `INS-989`.
 async fn get_session(
     state: &MpesaState,
+    client: IpAddr,
     bearer: Option<String>,
     origin: Option<&str>,
     market_path: &str,
+    environment: &str,
 ) -> Response {
     let fail = |e: MpesaError| e.respond(Gateway::V2, None);
-    let app = match app_of_key(state, bearer).await {
+    let app = match app_of_key(state, client, bearer).await {
         Ok(Some(app)) => app,
         Ok(None) => return fail(MpesaError::Ins(wire::INS_989)),
-        Err(code) => return fail(MpesaError::Ins(code)),
+        Err(refused) => return refused.respond(Gateway::V2, None),
     };
+    match live(state, environment, &app) {
+        Ok(true) => {}
+        // The production gateway does not know a key that was never approved for it.
+        Ok(false) => return fail(MpesaError::Ins(wire::INS_989)),
+        Err(code) => return fail(MpesaError::Ins(code)),
+    }
     if !app.origin_allowed(origin) {
         return fail(MpesaError::OriginNotAllowed);
     }

@@ -52,6 +52,19 @@ pub const MAIL_INTERVAL_MS: i64 = 60 * 1000;
 /// Most messages a mailbox page lists.
 pub const MAILBOX_LIMIT: u32 = 50;
 
+/// How long a verified operator credential is remembered: the admin endpoints take HTTP
+/// Basic on every call, and each verification is an Argon2 hash.
+pub const OPERATOR_CREDENTIAL_TTL_MS: i64 = 60_000;
+/// Most operator credentials remembered at once.
+pub const OPERATOR_CREDENTIALS_CACHED: usize = 64;
+
+/// Operator credentials verified lately: MAC of `email \0 password` → (developer id,
+/// expiry). Bounded; only right credentials of active operators go in.
+#[derive(Default)]
+pub(crate) struct CredentialCache(
+    std::sync::Mutex<std::collections::HashMap<[u8; 32], (i64, i64)>>,
+);
+
 /// Where a developer account is in its journey.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AccountStatus {
@@ -62,6 +75,9 @@ pub enum AccountStatus {
     Active,
     /// Deleted by its developer: no sign-in, keys revoked, history kept.
     Deleted,
+    /// Deactivated by an operator: no sign-in, keys replaced; an operator can reactivate
+    /// it (the developer then finds new keys in the portal).
+    Deactivated,
 }
 
 impl AccountStatus {
@@ -71,6 +87,7 @@ impl AccountStatus {
             AccountStatus::Phone => "phone",
             AccountStatus::Active => "active",
             AccountStatus::Deleted => "deleted",
+            AccountStatus::Deactivated => "deactivated",
         }
     }
 
@@ -80,8 +97,37 @@ impl AccountStatus {
             "phone" => AccountStatus::Phone,
             "active" => AccountStatus::Active,
             "deleted" => AccountStatus::Deleted,
+            "deactivated" => AccountStatus::Deactivated,
             _ => return None,
         })
+    }
+}
+
+/// What an account may do in the portal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum AccountRole {
+    /// Keys, API users, payments: the developer's own objects only.
+    #[default]
+    Developer,
+    /// The platform's staff: reviews go-live requests, lists and deactivates accounts,
+    /// reads every mailbox; owns no keys or payments.
+    Operator,
+}
+
+impl AccountRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountRole::Developer => "developer",
+            AccountRole::Operator => "operator",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AccountRole> {
+        match s {
+            "developer" => Some(AccountRole::Developer),
+            "operator" => Some(AccountRole::Operator),
+            _ => None,
+        }
     }
 }
 
@@ -166,6 +212,9 @@ pub enum MailKind {
     EmailChanged,
     /// The forgot-password link.
     PasswordReset,
+    /// A go-live request was received, approved or rejected (to its developer), or waits
+    /// for review (to the operators).
+    GoLive,
     /// The password was changed or reset.
     PasswordChanged,
     /// The 6-digit code (SMS).
@@ -181,6 +230,7 @@ impl MailKind {
             MailKind::EmailChange => "email_change",
             MailKind::EmailChanged => "email_changed",
             MailKind::PasswordReset => "password_reset",
+            MailKind::GoLive => "go_live",
             MailKind::PasswordChanged => "password_changed",
             MailKind::PhoneCode => "phone_code",
             MailKind::AccountDeleted => "account_deleted",
@@ -194,6 +244,7 @@ impl MailKind {
             "email_change" => MailKind::EmailChange,
             "email_changed" => MailKind::EmailChanged,
             "password_reset" => MailKind::PasswordReset,
+            "go_live" => MailKind::GoLive,
             "password_changed" => MailKind::PasswordChanged,
             "phone_code" => MailKind::PhoneCode,
             "account_deleted" => MailKind::AccountDeleted,
@@ -302,10 +353,11 @@ impl std::fmt::Debug for Mail {
     }
 }
 
-/// Which messages of one account to list, newest first.
+/// Which messages to list, newest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailFilter {
-    pub developer_id: i64,
+    /// Of this account only (`None`: every account's, for the operator).
+    pub developer_id: Option<i64>,
     /// To this recipient only (compared as stored: lower-case e-mail, MSISDN digits).
     pub recipient: Option<String>,
     pub channel: Option<MailChannel>,
@@ -317,7 +369,7 @@ impl MailFilter {
     /// Every message of an account (up to [`MAILBOX_LIMIT`]).
     pub fn of(developer_id: i64) -> MailFilter {
         MailFilter {
-            developer_id,
+            developer_id: Some(developer_id),
             recipient: None,
             channel: None,
             kind: None,
@@ -461,6 +513,11 @@ pub(crate) enum AccountChange {
     Delete {
         expected_hash: String,
         goodbye: Option<NewMail>,
+    },
+    /// An operator stops the account (sign-in, sessions, keys), or lets it in again.
+    SetActive {
+        active: bool,
+        notice: Option<NewMail>,
     },
 }
 
@@ -799,6 +856,121 @@ impl Platform {
         .map(|_| ())
     }
 
+    /// An operator deactivates an account (sign-in stops, sessions end, subscription and
+    /// M-Pesa keys are replaced by ones nobody holds, API keys revoked) or reactivates it
+    /// (sign-in works again; the developer finds new keys in the portal). `notice` tells
+    /// the developer.
+    pub async fn set_account_active(
+        &self,
+        developer_id: i64,
+        active: bool,
+        notice: Option<NewMail>,
+    ) -> Result<AccountOutcome, AccountError> {
+        self.account_change(developer_id, AccountChange::SetActive { active, notice })
+            .await
+    }
+
+    /// Creates an operator account (active at once, no keys), as `mkoba admin
+    /// create-operator` does.
+    pub async fn create_operator(
+        &self,
+        email: &str,
+        name: &str,
+        password: &str,
+    ) -> Result<i64, crate::portal::SignUpError> {
+        use crate::portal::SignUpError;
+        let password = password.to_owned();
+        let password_hash = hashing(move || crate::portal::hash_password(&password))
+            .await
+            .map_err(blocking_error)
+            .and_then(|r| r)
+            .map_err(|e| {
+                tracing::error!(error = %e, "hashing a password failed");
+                SignUpError::Internal
+            })?;
+        let email = email.trim().to_lowercase();
+        let name = name.trim().to_owned();
+        self.call(
+            |reply| {
+                Command::Portal(PortalCommand::CreateOperator {
+                    email,
+                    name,
+                    password_hash,
+                    reply,
+                })
+            },
+            Err(SignUpError::Internal),
+        )
+        .await
+    }
+
+    /// The active operator whose e-mail and password these are (the admin endpoints' HTTP
+    /// Basic credentials). Right answers are remembered for
+    /// [`OPERATOR_CREDENTIAL_TTL_MS`], so a monitoring poll costs one Argon2 verification a
+    /// minute; wrong ones are verified every time (through the bounded hashing pool).
+    pub async fn operator_by_credentials(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<Option<i64>, Internal> {
+        let email = email.trim().to_lowercase();
+        let mut data = email.as_bytes().to_vec();
+        data.push(0);
+        data.extend_from_slice(password.as_bytes());
+        let mac = self.inner.signer.mac("operator credential v1", &data);
+        let now = now_ms();
+        {
+            let cache = self
+                .inner
+                .operator_credentials
+                .0
+                .lock()
+                .expect("credential cache");
+            if let Some((id, until)) = cache.get(&mac)
+                && *until > now
+            {
+                return Ok(Some(*id));
+            }
+        }
+        let Some(id) = self.sign_in(&email, password).await? else {
+            return Ok(None);
+        };
+        let operator = self
+            .developer(id)?
+            .is_some_and(|d| d.role == AccountRole::Operator && d.status == AccountStatus::Active);
+        if !operator {
+            return Ok(None);
+        }
+        let mut cache = self
+            .inner
+            .operator_credentials
+            .0
+            .lock()
+            .expect("credential cache");
+        cache.retain(|_, (_, until)| *until > now);
+        if cache.len() >= OPERATOR_CREDENTIALS_CACHED {
+            cache.clear();
+        }
+        cache.insert(mac, (id, now + OPERATOR_CREDENTIAL_TTL_MS));
+        Ok(Some(id))
+    }
+
+    /// Accounts for the operator's list, newest first, and how many match.
+    pub fn accounts(
+        &self,
+        filter: &crate::portal::AccountFilter,
+    ) -> Result<(Vec<crate::portal::DeveloperAccount>, u64), Internal> {
+        let mut filter = filter.clone();
+        filter.limit = filter.limit.clamp(1, 500);
+        self.inner.reader.accounts(&filter).map_err(logged)
+    }
+
+    /// The operator created at first start and its password, while unchanged (printed in
+    /// the banner).
+    pub fn operator_login(&self) -> Result<Option<crate::portal::SandboxLogin>, Internal> {
+        self.inner.reader.operator_login().map_err(logged)
+    }
+
     /// Puts a message into the mailbox (and the SMTP queue when configured).
     pub async fn queue_mail(&self, mail: NewMail) -> Result<(), Internal> {
         let result = self
@@ -826,7 +998,7 @@ impl Platform {
         within_ms: i64,
     ) -> Result<bool, Internal> {
         let last = self.mailbox(&MailFilter {
-            developer_id,
+            developer_id: Some(developer_id),
             recipient: None,
             channel: None,
             kind: Some(kind),

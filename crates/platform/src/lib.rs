@@ -10,12 +10,14 @@
 
 pub mod accounts;
 mod engine;
+pub mod golive;
 pub mod model;
 pub mod mpesa;
 pub mod portal;
 pub mod scenario;
 pub mod secrets;
 pub mod store;
+pub mod throttle;
 pub mod widget;
 
 pub use engine::{financial_transaction_id, refusal};
@@ -181,6 +183,30 @@ struct Inner {
     waiters: Waiters,
     /// Nudges the SMTP sender when mail may have been queued.
     mail_wake: tokio::sync::Notify,
+    /// Operator credentials verified lately (admin endpoints), by their MAC.
+    operator_credentials: accounts::CredentialCache,
+    health: Arc<Health>,
+}
+
+/// What has stopped that the platform cannot run without (the writer thread, the callback
+/// dispatcher): `/_mkoba/health` reports it and the server exits so a supervisor restarts
+/// it (everything acknowledged is on disk, so a restart loses nothing).
+#[derive(Default)]
+struct Health {
+    failures: Mutex<Vec<&'static str>>,
+    changed: tokio::sync::Notify,
+}
+
+impl Health {
+    fn fail(&self, what: &'static str) {
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if !f.contains(&what) {
+            f.push(what);
+        }
+        drop(f);
+        self.changed.notify_waiters();
+        tracing::error!(failure = what, "a part the platform needs stopped");
+    }
 }
 
 /// Subscription key → its record; shared with the writer, which adds the keys other nodes
@@ -245,6 +271,7 @@ impl Platform {
             state = journal.load()?;
         }
         portal::bootstrap_login(journal)?;
+        portal::bootstrap_operator(journal)?;
         if journal.mpesa_app(SANDBOX_DEVELOPER)?.is_none() {
             let (mut app, key) = mpesa::MpesaApp::new(SANDBOX_DEVELOPER, now_ms());
             app.sandbox_api_key = Some(key);
@@ -305,9 +332,21 @@ impl Platform {
             subscriptions.clone(),
         );
         let (tx, rx) = mpsc::channel();
+        let health = Arc::new(Health::default());
+        let writer_health = health.clone();
         std::thread::Builder::new()
             .name("mkoba-writer".to_owned())
-            .spawn(move || engine.run(rx))
+            .spawn(move || {
+                // Marks the writer stopped however the thread ends (a panic included).
+                struct Stopped(Arc<Health>);
+                impl Drop for Stopped {
+                    fn drop(&mut self) {
+                        self.0.fail("the writer stopped");
+                    }
+                }
+                let _stopped = Stopped(writer_health);
+                engine.run(rx);
+            })
             .map_err(|e| StoreError(format!("cannot start the writer thread: {e}")))?;
         Ok(Platform {
             inner: Arc::new(Inner {
@@ -320,8 +359,37 @@ impl Platform {
                 outbox_rx: Mutex::new(Some(outbox_rx)),
                 waiters,
                 mail_wake: tokio::sync::Notify::new(),
+                operator_credentials: accounts::CredentialCache::default(),
+                health,
             }),
         })
+    }
+
+    /// What has stopped that the platform needs (empty while healthy).
+    pub fn failures(&self) -> Vec<&'static str> {
+        self.inner
+            .health
+            .failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Records that a part the platform needs stopped (`what` says which).
+    pub fn report_failure(&self, what: &'static str) {
+        self.inner.health.fail(what);
+    }
+
+    /// Waits until something the platform needs has stopped; returns what.
+    pub async fn failed(&self) -> Vec<&'static str> {
+        loop {
+            let changed = self.inner.health.changed.notified();
+            let now = self.failures();
+            if !now.is_empty() {
+                return now;
+            }
+            changed.await;
+        }
     }
 
     /// The configuration the platform runs with.

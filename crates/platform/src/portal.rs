@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::accounts::{
-    AccountRecord, AccountStatus, Mail, MailFilter, MailState, NewMail, PhoneCode,
+    AccountRecord, AccountRole, AccountStatus, Mail, MailFilter, MailState, NewMail, PhoneCode,
 };
 use crate::engine::Command;
 pub(crate) use crate::engine::PortalCommand;
@@ -46,6 +46,22 @@ pub struct DeveloperAccount {
     pub status: AccountStatus,
     /// The confirmed phone number (international digits).
     pub phone: Option<String>,
+    pub role: AccountRole,
+}
+
+impl DeveloperAccount {
+    pub fn is_operator(&self) -> bool {
+        self.role == AccountRole::Operator
+    }
+}
+
+/// Which accounts an operator lists, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountFilter {
+    /// A substring of the e-mail address (lower case).
+    pub email: Option<String>,
+    pub limit: u32,
+    pub offset: u32,
 }
 
 /// A signed-in browser session (looked up by the hash of its cookie value).
@@ -170,6 +186,25 @@ pub enum PortalWrite {
         password_hash: String,
         created_at_ms: i64,
         status: AccountStatus,
+        role: AccountRole,
+    },
+    /// The password of the operator created at first start, kept to print in the banner
+    /// (like the sandbox developer's).
+    OperatorLogin {
+        password: String,
+    },
+    /// A new go-live request (its id is the database's), pending.
+    CreateGoLive {
+        request: crate::golive::NewGoLive,
+        created_at_ms: i64,
+    },
+    /// An operator's decision on a pending request.
+    DecideGoLive {
+        id: i64,
+        state: crate::golive::GoLiveState,
+        decided_at_ms: i64,
+        decided_by: i64,
+        comment: String,
     },
     /// An account's changeable fields, replacing what it had.
     UpdateAccount(AccountRecord),
@@ -252,6 +287,9 @@ impl std::fmt::Debug for PortalWrite {
             PortalWrite::RevokeApiKey { .. } => "RevokeApiKey",
             PortalWrite::SetApprovalMode { .. } => "SetApprovalMode",
             PortalWrite::SetWidgetSettings { .. } => "SetWidgetSettings",
+            PortalWrite::OperatorLogin { .. } => "OperatorLogin",
+            PortalWrite::CreateGoLive { .. } => "CreateGoLive",
+            PortalWrite::DecideGoLive { .. } => "DecideGoLive",
         };
         f.write_str(name)
     }
@@ -275,6 +313,17 @@ pub trait PortalJournal {
     fn phone_code(&mut self, developer_id: i64) -> Result<Option<PhoneCode>, StoreError>;
     /// Queued (or claimed, lease over) e-mails due at `now_ms`, oldest first.
     fn due_mail(&mut self, now_ms: i64, limit: u32) -> Result<Vec<Mail>, StoreError>;
+    /// Operator accounts (active ones): id and e-mail, oldest first.
+    fn operators(&mut self) -> Result<Vec<(i64, String)>, StoreError>;
+    /// Go-live requests, newest first.
+    fn golive_requests(
+        &mut self,
+        filter: &crate::golive::GoLiveFilter,
+    ) -> Result<Vec<crate::golive::GoLiveRequest>, StoreError>;
+    fn golive_request(
+        &mut self,
+        id: i64,
+    ) -> Result<Option<crate::golive::GoLiveRequest>, StoreError>;
 }
 
 /// The portal's reads.
@@ -319,6 +368,16 @@ pub trait PortalReader {
     fn transfer_times(&self, reference_id: &Uuid) -> Result<Vec<(u64, i64, i64)>, StoreError>;
     /// An API user's Collection Widget settings (`None` until first set).
     fn widget_settings(&self, api_user: &Uuid) -> Result<Option<WidgetSettings>, StoreError>;
+    /// Accounts for the operator's list, newest first, and how many match in all.
+    fn accounts(&self, filter: &AccountFilter) -> Result<(Vec<DeveloperAccount>, u64), StoreError>;
+    /// The operator created at first start and its printed password, while it is unchanged.
+    fn operator_login(&self) -> Result<Option<SandboxLogin>, StoreError>;
+    /// Go-live requests, newest first.
+    fn golive_requests(
+        &self,
+        filter: &crate::golive::GoLiveFilter,
+    ) -> Result<Vec<crate::golive::GoLiveRequest>, StoreError>;
+    fn golive_request(&self, id: i64) -> Result<Option<crate::golive::GoLiveRequest>, StoreError>;
 }
 
 /// Kinds the payer approves on a phone: collections and pre-approvals.
@@ -424,27 +483,100 @@ pub(crate) fn bootstrap_login(journal: &mut dyn Journal) -> Result<(), StoreErro
     journal.commit(&batch)
 }
 
-pub(crate) fn blocking_error(e: tokio::task::JoinError) -> StoreError {
-    StoreError(format!("password hashing task failed: {e}"))
+/// The shortest password the portal takes.
+pub const MIN_PASSWORD_LEN: usize = 10;
+
+/// The operator account's e-mail created at first start.
+pub const OPERATOR_EMAIL: &str = "operator@mkoba.local";
+
+/// Creates the first operator account, with a printed password, when no operator exists.
+pub(crate) fn bootstrap_operator(journal: &mut dyn Journal) -> Result<(), StoreError> {
+    if !journal.operators()?.is_empty() || journal.developer_email_taken(OPERATOR_EMAIL)? {
+        return Ok(());
+    }
+    let password = {
+        let key = secrets::random_hex_key();
+        format!("{}-{}-{}", &key[0..6], &key[6..12], &key[12..18])
+    };
+    let password_hash = hash_password(&password)?;
+    let id = journal.max_developer_id()? + 1;
+    let batch = Batch {
+        developers: vec![id],
+        portal: vec![
+            PortalWrite::CreateDeveloper {
+                id,
+                email: OPERATOR_EMAIL.to_owned(),
+                name: "Platform operator".to_owned(),
+                password_hash,
+                created_at_ms: now_ms(),
+                status: AccountStatus::Active,
+                role: AccountRole::Operator,
+            },
+            PortalWrite::OperatorLogin { password },
+        ],
+        ..Batch::default()
+    };
+    journal.commit(&batch)
 }
 
-/// Runs an Argon2 hash or verification on a blocking thread, at most one per core at a
-/// time: each takes 19 MiB and tens of milliseconds, so requests queue for a turn instead
-/// of taking memory and threads without bound.
+/// Adds an operator account straight through a journal (no writer running in this
+/// process: `mkoba admin create-operator`). The e-mail must be free and the password at
+/// least [`MIN_PASSWORD_LEN`] characters.
+pub fn add_operator(
+    journal: &mut dyn Journal,
+    email: &str,
+    name: &str,
+    password: &str,
+) -> Result<i64, StoreError> {
+    let email = email.trim().to_lowercase();
+    let name = name.trim();
+    if !email.contains('@') || email.len() > 254 || email.chars().any(char::is_control) {
+        return Err(StoreError(format!("{email:?} is not an e-mail address")));
+    }
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(StoreError(
+            "the name must be 1 to 100 characters".to_owned(),
+        ));
+    }
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(StoreError(format!(
+            "the password must have at least {MIN_PASSWORD_LEN} characters"
+        )));
+    }
+    if journal.developer_email_taken(&email)? {
+        return Err(StoreError(format!("an account with e-mail {email} exists")));
+    }
+    let password_hash = hash_password(password)?;
+    let id = journal.max_developer_id()? + 1;
+    let batch = Batch {
+        developers: vec![id],
+        portal: vec![PortalWrite::CreateDeveloper {
+            id,
+            email,
+            name: name.to_owned(),
+            password_hash,
+            created_at_ms: now_ms(),
+            status: AccountStatus::Active,
+            role: AccountRole::Operator,
+        }],
+        ..Batch::default()
+    };
+    journal.commit(&batch)?;
+    Ok(id)
+}
+
+pub(crate) fn blocking_error(e: crate::throttle::HashError) -> StoreError {
+    StoreError(e.to_string())
+}
+
+/// Runs an Argon2 hash or verification on a blocking thread of the password pool
+/// ([`crate::throttle::PasswordPool`]: one worker per core by default, each taking 19 MiB
+/// and tens of milliseconds) with a bounded queue: past it the job is refused at once
+/// ([`crate::throttle::HashError::Busy`]) instead of waiting without bound.
 pub(crate) async fn hashing<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, tokio::task::JoinError> {
-    static TURNS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    let turns = TURNS.get_or_init(|| {
-        tokio::sync::Semaphore::new(
-            std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 16)),
-        )
-    });
-    let _turn = turns
-        .acquire()
-        .await
-        .expect("the semaphore is never closed");
-    tokio::task::spawn_blocking(f).await
+) -> Result<T, crate::throttle::HashError> {
+    crate::throttle::hash_job(f).await
 }
 
 impl Platform {
@@ -485,14 +617,17 @@ impl Platform {
         activation: impl FnOnce(i64) -> NewMail + Send + 'static,
     ) -> Result<i64, SignUpError> {
         let password = password.to_owned();
-        let password_hash = hashing(move || hash_password(&password))
-            .await
-            .map_err(blocking_error)
-            .and_then(|r| r)
-            .map_err(|e| {
-                tracing::error!(error = %e, "hashing a password failed");
-                SignUpError::Internal
-            })?;
+        let password_hash = match hashing(move || hash_password(&password)).await {
+            // Refused at once, no fault: the caller's scope knows (see `throttle`).
+            Err(crate::throttle::HashError::Busy) => return Err(SignUpError::Internal),
+            hashed => hashed
+                .map_err(blocking_error)
+                .and_then(|r| r)
+                .map_err(|e| {
+                    tracing::error!(error = %e, "hashing a password failed");
+                    SignUpError::Internal
+                })?,
+        };
         let email = email.trim().to_lowercase();
         let name = name.trim().to_owned();
         let result = self
@@ -525,9 +660,12 @@ impl Platform {
             Some((account, hash)) => (Some(account.id), hash),
             None => (None, dummy_hash().to_owned()),
         };
-        let ok = hashing(move || verify_password(&password, &hash))
-            .await
-            .map_err(|e| logged(blocking_error(e)))?;
+        let ok = match hashing(move || verify_password(&password, &hash)).await {
+            Ok(ok) => ok,
+            // Refused at once, no fault: the caller's scope knows (see `throttle`).
+            Err(crate::throttle::HashError::Busy) => return Err(Internal),
+            Err(e) => return Err(logged(blocking_error(e))),
+        };
         Ok(id.filter(|_| ok))
     }
 

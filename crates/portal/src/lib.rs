@@ -4,8 +4,11 @@
 //!
 //! Security: sign-in sessions are 256-bit random ids in an `HttpOnly`, `SameSite=Lax`
 //! cookie (`Secure` when configured), stored only as SHA-256 hashes; every form carries a
-//! CSRF token (the session's synchronizer token, or a double-submit cookie before sign-in)
-//! and a POST without a valid one is refused with 403; every page but sign-in and sign-up
+//! CSRF token (the session's synchronizer token, or before sign-in a token the server
+//! signed, in a cookie and in the form alike) and a POST without a valid one is refused
+//! with 403; sign-in, password reset and sign-up are throttled per account and per client
+//! address, and password hashing has a bounded queue (past either: 429 with
+//! `Retry-After`); every page but sign-in and sign-up
 //! needs a session; every read is scoped to the signed-in developer; responses carry a
 //! strict Content-Security-Policy and are never cached. Keys and passwords are never
 //! logged.
@@ -18,11 +21,13 @@ pub use pages::mpesa::check_origin;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -30,6 +35,8 @@ use mkoba_ledger::Money;
 use mkoba_platform::Platform;
 use mkoba_platform::accounts::AccountStatus;
 use mkoba_platform::portal::DeveloperAccount;
+use mkoba_platform::secrets::TokenError;
+use mkoba_platform::throttle::PortalThrottle;
 
 use crate::html::Html;
 
@@ -114,6 +121,9 @@ pub struct PortalState {
     /// The API router, which the docs page's "try it" box calls in-process.
     pub api: Router,
     pub mpesa: Option<Arc<dyn MpesaBackend>>,
+    /// Sign-in, password reset and sign-up limits, and the password hashing pool (one
+    /// per server).
+    pub throttle: Arc<PortalThrottle>,
 }
 
 impl std::fmt::Debug for PortalState {
@@ -271,7 +281,9 @@ impl FromRequestParts<PortalState> for Onboarding {
         let session = any_session(parts, state).await?;
         match session.developer.status {
             AccountStatus::Active | AccountStatus::Phone => Ok(Onboarding(session)),
-            AccountStatus::Pending | AccountStatus::Deleted => Err(sign_in_first(parts)),
+            AccountStatus::Pending | AccountStatus::Deleted | AccountStatus::Deactivated => {
+                Err(sign_in_first(parts))
+            }
         }
     }
 }
@@ -285,9 +297,36 @@ impl FromRequestParts<PortalState> for Session {
     ) -> Result<Session, Response> {
         let session = any_session(parts, state).await?;
         match session.developer.status {
+            // An operator owns no keys or payments: the developer pages send them to theirs.
+            AccountStatus::Active if session.developer.is_operator() => {
+                Err(see_other("/portal/operator"))
+            }
             AccountStatus::Active => Ok(session),
             AccountStatus::Phone => Err(see_other("/portal/welcome")),
-            AccountStatus::Pending | AccountStatus::Deleted => Err(sign_in_first(parts)),
+            AccountStatus::Pending | AccountStatus::Deleted | AccountStatus::Deactivated => {
+                Err(sign_in_first(parts))
+            }
+        }
+    }
+}
+
+/// A signed-in operator. Anyone else is answered 404, as if the page did not exist (a
+/// developer learns nothing about the operator's pages).
+#[derive(Debug, Clone)]
+pub struct Operator(pub Session);
+
+impl FromRequestParts<PortalState> for Operator {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &PortalState,
+    ) -> Result<Operator, Response> {
+        let session = any_session(parts, state).await?;
+        if session.developer.is_operator() && session.developer.status == AccountStatus::Active {
+            Ok(Operator(session))
+        } else {
+            Err(not_found().await)
         }
     }
 }
@@ -448,7 +487,16 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/portal/widget", "Widget", "widget"),
     ("/portal/docs", "API docs", "docs"),
     ("/portal/guides", "Guides", "guides"),
+    ("/portal/golive", "Go live", "golive"),
     ("/portal/profile", "My profile", "profile"),
+];
+
+/// The operator's navigation.
+const OPERATOR_NAV: &[(&str, &str, &str)] = &[
+    ("/portal/operator", "Go-live requests", "operator"),
+    ("/portal/operator/accounts", "Accounts", "accounts"),
+    ("/portal/mail", "Mailbox", "mail"),
+    ("/portal/guides", "Guides", "guides"),
 ];
 
 /// A whole page: head, header with navigation (when signed in), main content.
@@ -476,8 +524,13 @@ pub fn document(
     }
     h.raw("</div>");
     if active {
+        let nav = if session.is_some_and(|s| s.developer.is_operator()) {
+            OPERATOR_NAV
+        } else {
+            NAV
+        };
         h.raw("<nav aria-label=\"Portal\"><ul>");
-        for (path, label, key) in NAV {
+        for (path, label, key) in nav {
             if *key == section {
                 w!(h, "<li><a href=\"" {path} "\" aria-current=\"page\">" {label} "</a></li>");
             } else {
@@ -540,27 +593,148 @@ pub fn parse_day(s: &str) -> Option<i64> {
     Some(d.midnight().assume_utc().unix_timestamp() * 1000)
 }
 
-/// Marks the request as one that needs no session (sign-in pages); sets the pre-session
-/// CSRF cookie when it is missing and returns its value.
+/// What the MAC of a pre-session CSRF token is for (no other signed token verifies as one).
+pub const PRE_SESSION_PURPOSE: &str = "portal pre-session csrf v1";
+/// How long a pre-session CSRF token is accepted; a page is given a new one when less
+/// than half of this is left.
+pub const PRE_SESSION_TTL_MS: i64 = 24 * 3600 * 1000;
+
+/// A new pre-session token: a random nonce and an expiry, signed (`sign`: the platform's
+/// claims signer for [`PRE_SESSION_PURPOSE`]).
+fn new_pre_session_token(sign: impl FnOnce(&serde_json::Value) -> String, now_ms: i64) -> String {
+    let nonce = mkoba_platform::portal::random_token();
+    sign(&serde_json::json!({"n": &nonce[..32], "x": now_ms + PRE_SESSION_TTL_MS}))
+}
+
+/// The expiry of a pre-session token if this server signed it and it is still live
+/// (`verify`: the platform's claims verifier for [`PRE_SESSION_PURPOSE`]).
+fn pre_session_expiry(
+    verify: impl FnOnce(&str) -> Result<serde_json::Value, TokenError>,
+    token: &str,
+    now_ms: i64,
+) -> Option<i64> {
+    if token.is_empty() || token.len() > 256 {
+        return None;
+    }
+    let claims = verify(token).ok()?;
+    claims["n"].as_str()?;
+    let expires = claims["x"].as_i64()?;
+    (expires > now_ms).then_some(expires)
+}
+
+/// Marks the request as one that needs no session (sign-in pages): the pre-session CSRF
+/// token of the request's cookie while it is this server's and has more than half its life
+/// left, else a new one with the cookie that carries it.
 pub(crate) fn pre_session_token(
     state: &PortalState,
     headers: &HeaderMap,
 ) -> (String, Option<HeaderValue>) {
-    match cookies(headers).remove(PRE_CSRF_COOKIE) {
-        Some(v) if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) => (v, None),
-        _ => {
-            let v = mkoba_platform::portal::random_token();
-            let c = cookie(PRE_CSRF_COOKIE, &v, None, state.config.secure_cookies);
-            (v.clone(), Some(c))
+    let now = mkoba_platform::now_ms();
+    if let Some(v) = cookies(headers).remove(PRE_CSRF_COOKIE) {
+        let verify = |t: &str| state.platform.verify_claims(PRE_SESSION_PURPOSE, t);
+        if pre_session_expiry(verify, &v, now).is_some_and(|x| x - now > PRE_SESSION_TTL_MS / 2) {
+            return (v, None);
         }
+    }
+    let v = new_pre_session_token(|c| state.platform.sign_claims(PRE_SESSION_PURPOSE, c), now);
+    let c = cookie(
+        PRE_CSRF_COOKIE,
+        &v,
+        Some(PRE_SESSION_TTL_MS / 1000),
+        state.config.secure_cookies,
+    );
+    (v, Some(c))
+}
+
+/// Whether a form before sign-in carries the pre-session token of its cookie, and that
+/// token is one this server signed and still live (a pair the client made up, however
+/// well matched, is refused).
+pub(crate) fn pre_session_ok(state: &PortalState, headers: &HeaderMap, form: &Form) -> bool {
+    let Some(c) = cookies(headers).remove(PRE_CSRF_COOKIE) else {
+        return false;
+    };
+    constant_time_eq(&c, form.get("csrf"))
+        && pre_session_expiry(
+            |t| state.platform.verify_claims(PRE_SESSION_PURPOSE, t),
+            &c,
+            mkoba_platform::now_ms(),
+        )
+        .is_some()
+}
+
+/// The client's address, from the listener's `ConnectInfo`; unspecified (`0.0.0.0`) for a
+/// request made inside the process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<ClientAddr, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip()),
+        ))
     }
 }
 
-/// Whether a sign-in or sign-up form carries the pre-session cookie's token.
-pub(crate) fn pre_session_ok(headers: &HeaderMap, form: &Form) -> bool {
-    cookies(headers)
-        .get(PRE_CSRF_COOKIE)
-        .is_some_and(|c| !c.is_empty() && constant_time_eq(c, form.get("csrf")))
+/// Whole seconds, rounded up, at least one: a `Retry-After` value.
+fn retry_secs(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+/// A wait for people: `45 seconds`, `2 minutes`, `1 hour`.
+fn wait_text(wait: Duration) -> String {
+    let secs = retry_secs(wait);
+    let (n, unit) = if secs < 120 {
+        (secs, "second")
+    } else if secs < 2 * 3600 {
+        (secs.div_ceil(60), "minute")
+    } else {
+        (secs.div_ceil(3600), "hour")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// `429 Too Many Requests` with `Retry-After` and a page saying what to do; `back` is the
+/// link offered (path, label).
+pub(crate) fn too_many(title: &str, text: &str, wait: Duration, back: (&str, &str)) -> Response {
+    let mut body = Html::new();
+    w!(body, "<div class=\"auth\"><h1>" {title} "</h1><p class=\"error\" role=\"alert\" data-testid=\"too-many\">" {text} "</p>"
+        "<p><a href=\"" {back.0} "\">" {back.1} "</a></p></div>");
+    let mut r = (
+        StatusCode::TOO_MANY_REQUESTS,
+        document(title, None, "", body),
+    )
+        .into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_secs(wait)));
+    r
+}
+
+/// Past a throttle: `what` is tried too often (`sign-in attempts for this account or from
+/// this address`).
+pub(crate) fn throttled(what: &str, wait: Duration, back: (&str, &str)) -> Response {
+    let text = format!(
+        "Too many {what}. Try again in {}. This limit protects accounts from password guessing.",
+        wait_text(wait)
+    );
+    too_many("Too many attempts", &text, wait, back)
+}
+
+/// How long a client is told to wait when password hashing is at capacity.
+pub(crate) const BUSY_RETRY: Duration = Duration::from_secs(5);
+
+/// Password hashing is at capacity (its workers busy, its queue full): nothing was done.
+pub(crate) fn busy(back: (&str, &str)) -> Response {
+    too_many(
+        "The portal is busy",
+        "The portal is busy, try again in a few seconds. Nothing was changed.",
+        BUSY_RETRY,
+        back,
+    )
 }
 
 pub(crate) fn session_cookie(state: &PortalState, id: &str) -> HeaderValue {
@@ -631,6 +805,53 @@ mod tests {
         assert_eq!(day(ms), "2026-11-22");
         assert_eq!(when(ms + 3_723_000), "2026-11-22 01:02:03 UTC");
         assert!(parse_day("22/11/2026").is_none());
+    }
+
+    #[test]
+    fn pre_session_tokens_are_the_servers_own_and_expire() {
+        use mkoba_platform::secrets::TokenSigner;
+        let ours = TokenSigner::new(b"secret".to_vec());
+        let theirs = TokenSigner::new(b"other".to_vec());
+        let sign = |s: &TokenSigner, now| {
+            new_pre_session_token(|c| s.sign_claims(PRE_SESSION_PURPOSE, c), now)
+        };
+        let verify = |t: &str, now| {
+            pre_session_expiry(|t| ours.verify_claims(PRE_SESSION_PURPOSE, t), t, now)
+        };
+        let now = 1_700_000_000_000;
+        let t = sign(&ours, now);
+        assert_eq!(verify(&t, now), Some(now + PRE_SESSION_TTL_MS));
+        assert_ne!(t, sign(&ours, now), "each token has its own nonce");
+        // Expired.
+        assert_eq!(verify(&t, now + PRE_SESSION_TTL_MS), None);
+        // Made up by the client: random hex (what the cookie used to hold), another
+        // server's, another purpose's, tampered.
+        assert_eq!(verify(&mkoba_platform::portal::random_token(), now), None);
+        assert_eq!(verify(&sign(&theirs, now), now), None);
+        let other_purpose =
+            ours.sign_claims("mailbox", &serde_json::json!({"n": "x", "x": now + 1000}));
+        assert_eq!(verify(&other_purpose, now), None);
+        let mut bad = t.clone();
+        bad.insert(3, 'A');
+        assert_eq!(verify(&bad, now), None);
+        assert_eq!(verify("", now), None);
+        assert_eq!(verify(&"a".repeat(300), now), None);
+        // A token is cookie- and form-safe as it is.
+        assert!(
+            t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        );
+    }
+
+    #[test]
+    fn waits_are_whole_seconds_for_retry_after_and_words_for_people() {
+        assert_eq!(retry_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_secs(Duration::from_millis(90_001)), 91);
+        assert_eq!(retry_secs(Duration::ZERO), 1);
+        assert_eq!(wait_text(Duration::from_secs(1)), "1 second");
+        assert_eq!(wait_text(Duration::from_secs(90)), "90 seconds");
+        assert_eq!(wait_text(Duration::from_secs(900)), "15 minutes");
+        assert_eq!(wait_text(Duration::from_secs(3 * 3600)), "3 hours");
     }
 
     #[test]

@@ -4,9 +4,12 @@
 //! environment (on MTN, production API users come from the partner portal, not from the
 //! sandbox provisioning API; until Mkoba's portal exists, this endpoint is that portal).
 //!
-//! Everything but health and the ledger check needs a subscription key (header
+//! The transaction and API-user endpoints need a subscription key (header
 //! `Ocp-Apim-Subscription-Key`) of the developer account concerned, so one developer never
-//! reads another's data.
+//! reads another's data. The platform-wide reads — the ledger check and health's details
+//! (pid, memory) — need an operator's credentials as HTTP Basic (`Authorization: Basic
+//! base64(email:password)`, the operator's portal sign-in); without them health answers
+//! only whether the server is alive.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -50,21 +53,87 @@ async fn openapi() -> Response {
     Json(mkoba_momo::openapi::document()).into_response()
 }
 
-/// `GET /_mkoba/health`: liveness and memory use.
-async fn health() -> Response {
-    let (rss, peak) = memory_kb();
-    Json(json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-        "pid": std::process::id(),
-        "rss_kb": rss,
-        "peak_rss_kb": peak,
-    }))
-    .into_response()
+/// The operator whose HTTP Basic credentials a request carries.
+async fn operator(platform: &Platform, headers: &HeaderMap) -> Result<i64, MomoError> {
+    use base64::Engine as _;
+    let refused =
+        || MomoError::Unauthorized("an operator's e-mail and password (HTTP Basic) are required");
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(refused)?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))
+        .ok_or_else(refused)?;
+    if encoded.len() > 1024 {
+        return Err(refused());
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| refused())?;
+    let text = String::from_utf8(decoded).map_err(|_| refused())?;
+    let (email, password) = text.split_once(':').ok_or_else(refused)?;
+    platform
+        .operator_by_credentials(email, password)
+        .await?
+        .ok_or_else(refused)
 }
 
-/// `GET /_mkoba/ledger`: per currency, the sums of debits and credits over every account.
-async fn ledger(State(platform): State<Platform>) -> Result<Response, MomoError> {
+/// A 401 that asks for Basic credentials.
+fn ask_credentials(e: MomoError) -> Response {
+    let mut r = e.into_response();
+    if r.status() == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Basic realm=\"mkoba operator\""),
+        );
+    }
+    r
+}
+
+/// `GET /_mkoba/health`: liveness for anyone (`503 {"status":"failing"}` once the writer
+/// or the callback dispatcher has stopped); with an operator's credentials, what failed,
+/// the version, pid and memory use too.
+async fn health(State(platform): State<Platform>, headers: HeaderMap) -> Response {
+    let failures = platform.failures();
+    let (status, word) = if failures.is_empty() {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "failing")
+    };
+    if !headers.contains_key(axum::http::header::AUTHORIZATION) {
+        return (status, Json(json!({ "status": word }))).into_response();
+    }
+    if let Err(e) = operator(&platform, &headers).await {
+        return ask_credentials(e);
+    }
+    let (rss, peak) = memory_kb();
+    (
+        status,
+        Json(json!({
+            "status": word,
+            "failures": failures,
+            "version": env!("CARGO_PKG_VERSION"),
+            "pid": std::process::id(),
+            "rss_kb": rss,
+            "peak_rss_kb": peak,
+        })),
+    )
+        .into_response()
+}
+
+/// `GET /_mkoba/ledger` (operators): per currency, the sums of debits and credits over
+/// every account.
+async fn ledger(State(platform): State<Platform>, headers: HeaderMap) -> Response {
+    match ledger_totals(&platform, &headers).await {
+        Ok(r) => r,
+        Err(e) => ask_credentials(e),
+    }
+}
+
+async fn ledger_totals(platform: &Platform, headers: &HeaderMap) -> Result<Response, MomoError> {
+    operator(platform, headers).await?;
     let totals = platform.ledger_totals()?;
     let currencies: Vec<_> = totals
         .iter()
@@ -112,6 +181,18 @@ async fn create_api_user(
             "targetEnvironment must be one of {}, got {environment:?}",
             mkoba_momo::ENVIRONMENTS.join(", ")
         )));
+    }
+    // A production market only for a developer whose go-live request covers it (the
+    // sandbox developer created at start has every market).
+    match platform.live_access(subscription.developer_id) {
+        Ok(access) if access.allows_environment(&environment) => {}
+        Ok(_) => {
+            return Err(MomoError::Platform(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "NOT_ALLOWED_TARGET_ENVIRONMENT",
+            ));
+        }
+        Err(_) => return Err(MomoError::Internal),
     }
     let user = ApiUser {
         id,

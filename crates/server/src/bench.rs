@@ -70,6 +70,10 @@ pub struct BenchArgs {
     /// Collection subscription key (primary); if omitted, read from --data via mkoba credentials
     #[arg(long, env = "MKOBA_BENCH_KEY", hide_env_values = true)]
     pub subscription_key: Option<String>,
+    /// An operator's `email:password`, for the server's memory figures (`/_mkoba/health`
+    /// shows them to operators); if omitted, the operator created in --data
+    #[arg(long, env = "MKOBA_BENCH_OPERATOR", hide_env_values = true)]
+    pub operator: Option<String>,
     /// number of request-to-pay lifecycles
     #[arg(long, short = 'n', default_value_t = 20_000)]
     pub requests: usize,
@@ -386,7 +390,9 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
         .build(connector);
     let transport = Transport::with_pool(REQUEST_TIMEOUT, concurrency * 2);
 
-    let rss_before = server_memory(&client, &base).await.map(|m| m.0);
+    let rss_before = server_memory(&client, &base, args.operator.as_deref())
+        .await
+        .map(|m| m.0);
 
     // The sink's port must be known before the requests are built; serving starts later.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -454,7 +460,7 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
     let _ = stop_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(2), sink).await;
 
-    let memory = server_memory(&client, &base).await;
+    let memory = server_memory(&client, &base, args.operator.as_deref()).await;
 
     // ---- report -------------------------------------------------------------------------
     let mut lags: Vec<u32> = Vec::with_capacity(accepted_idx.len());
@@ -843,13 +849,22 @@ fn progress_text(
     )
 }
 
-/// `(rss_kb, peak_rss_kb)` from `GET /_mkoba/health`; `None` if the endpoint is missing.
-async fn server_memory(client: &HttpClient, base: &str) -> Option<(Option<u64>, Option<u64>)> {
-    let req = Request::builder()
+/// `(rss_kb, peak_rss_kb)` from `GET /_mkoba/health` (an operator's view); `None` if the
+/// endpoint is missing or refuses.
+async fn server_memory(
+    client: &HttpClient,
+    base: &str,
+    operator: Option<&str>,
+) -> Option<(Option<u64>, Option<u64>)> {
+    use base64::Engine as _;
+    let mut req = Request::builder()
         .method(Method::GET)
-        .uri(format!("{base}/_mkoba/health"))
-        .body(Full::new(Bytes::new()))
-        .ok()?;
+        .uri(format!("{base}/_mkoba/health"));
+    if let Some(o) = operator {
+        let basic = base64::engine::general_purpose::STANDARD.encode(o);
+        req = req.header("authorization", format!("Basic {basic}"));
+    }
+    let req = req.body(Full::new(Bytes::new())).ok()?;
     let (status, body) = exchange(client, req).await.ok()?;
     if status != StatusCode::OK {
         return None;

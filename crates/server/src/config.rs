@@ -22,6 +22,9 @@ pub struct ServeArgs {
     /// TOML configuration file
     #[arg(long, env = "MKOBA_CONFIG")]
     pub config: Option<PathBuf>,
+    /// `sandbox` (a developer's laptop: passwords in the banner, the sandbox mailbox, callbacks to loopback) or `production` (a server others reach: none of those) [default: sandbox]
+    #[arg(long, env = "MKOBA_PROFILE")]
+    pub profile: Option<String>,
     /// Data directory (SQLite database, M-Pesa key pair) [default: ./mkoba-data]
     #[arg(long, env = "MKOBA_DATA")]
     pub data: Option<PathBuf>,
@@ -94,6 +97,18 @@ pub struct ServeArgs {
     /// M-Pesa: the platform's RSA private key (PEM) [default: DATA/mpesa-private-key.pem, created on first start; on PostgreSQL the database's, shared by every node]
     #[arg(long, env = "MKOBA_MPESA_KEY_FILE")]
     pub mpesa_key_file: Option<PathBuf>,
+    /// Connection limits, the RSA pool, throttles and the password hashing pool.
+    #[command(flatten)]
+    pub limits: Box<LimitArgs>,
+    /// M-Pesa v1x (Mozambique): also serve each API on its own port as the real gateway does: `on` (C2B 18352, B2C 18345, B2B 18349, reversal 18354, status 18353, customer name 19323), `off`, or a list such as `c2b=18352,status=0` (0: any free port) [default: off; /ipg/v1x/ is always on the main listener]
+    #[arg(long, env = "MKOBA_MPESA_V1X_PORTS")]
+    pub mpesa_v1x_ports: Option<String>,
+}
+
+/// The flags of `mkoba serve` that bound work: connections, M-Pesa RSA, throttles,
+/// password hashing (boxed in [`ServeArgs`] to keep it small).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LimitArgs {
     /// Time a client has to send a request's header, and an idle kept-alive connection lives, in milliseconds [default: 10000]
     #[arg(long, env = "MKOBA_HEADER_READ_TIMEOUT_MS")]
     pub header_read_timeout_ms: Option<u64>,
@@ -106,15 +121,37 @@ pub struct ServeArgs {
     /// M-Pesa: bearers waiting for a decryption; past that the answer is INS-16 at once [default: 64]
     #[arg(long, env = "MKOBA_MPESA_RSA_QUEUE")]
     pub mpesa_rsa_queue: Option<usize>,
-    /// M-Pesa v1x (Mozambique): also serve each API on its own port as the real gateway does: `on` (C2B 18352, B2C 18345, B2B 18349, reversal 18354, status 18353, customer name 19323), `off`, or a list such as `c2b=18352,status=0` (0: any free port) [default: off; /ipg/v1x/ is always on the main listener]
-    #[arg(long, env = "MKOBA_MPESA_V1X_PORTS")]
-    pub mpesa_v1x_ports: Option<String>,
+    /// Portal sign-in tries per account (right password or not), as COUNT/PERIOD: COUNT at once, one more every PERIOD/COUNT (10/15m: ten, then one every 90 s), or off; past it 429 with Retry-After [default: 10/15m]
+    #[arg(long, env = "MKOBA_SIGNIN_LIMIT_ACCOUNT")]
+    pub signin_limit_account: Option<String>,
+    /// Portal sign-in tries per client address (an IPv6 address counts by its /64), COUNT/PERIOD or off [default: 100/15m]
+    #[arg(long, env = "MKOBA_SIGNIN_LIMIT_ADDRESS")]
+    pub signin_limit_address: Option<String>,
+    /// Password reset requests and submissions per account, COUNT/PERIOD or off [default: 5/15m]
+    #[arg(long, env = "MKOBA_RESET_LIMIT_ACCOUNT")]
+    pub reset_limit_account: Option<String>,
+    /// Password reset requests and submissions per client address, COUNT/PERIOD or off [default: 20/15m]
+    #[arg(long, env = "MKOBA_RESET_LIMIT_ADDRESS")]
+    pub reset_limit_address: Option<String>,
+    /// Portal sign-ups and activation e-mails sent again per client address, COUNT/PERIOD or off [default: 20/1h]
+    #[arg(long, env = "MKOBA_SIGNUP_LIMIT_ADDRESS")]
+    pub signup_limit_address: Option<String>,
+    /// M-Pesa: failed API key checks (getSession, v1x calls) per client address, COUNT/PERIOD or off; past it 503 INS-16 at once, no decryption [default: 20/1m]
+    #[arg(long, env = "MKOBA_MPESA_KEY_FAILURE_LIMIT")]
+    pub mpesa_key_failure_limit: Option<String>,
+    /// Portal: Argon2 password hashes at once (19 MiB each) [default: one per core, at most 16]
+    #[arg(long, env = "MKOBA_PASSWORD_HASH_WORKERS")]
+    pub password_hash_workers: Option<usize>,
+    /// Portal: requests waiting for a password hash; past that 429 "the portal is busy" at once [default: 4 per worker]
+    #[arg(long, env = "MKOBA_PASSWORD_HASH_QUEUE")]
+    pub password_hash_queue: Option<usize>,
 }
 
 /// The TOML file: the same keys as the flags.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    pub profile: Option<String>,
     pub data: Option<PathBuf>,
     pub database_url: Option<DatabaseUrl>,
     pub node_id: Option<String>,
@@ -144,6 +181,14 @@ pub struct FileConfig {
     pub mpesa_rsa_queue: Option<usize>,
     pub header_read_timeout_ms: Option<u64>,
     pub max_connections_per_client: Option<usize>,
+    pub signin_limit_account: Option<String>,
+    pub signin_limit_address: Option<String>,
+    pub reset_limit_account: Option<String>,
+    pub reset_limit_address: Option<String>,
+    pub signup_limit_address: Option<String>,
+    pub mpesa_key_failure_limit: Option<String>,
+    pub password_hash_workers: Option<usize>,
+    pub password_hash_queue: Option<usize>,
 }
 
 /// A database URL; its `Debug` and `Display` never show the password.
@@ -255,6 +300,11 @@ pub struct Settings {
     pub smtp: Option<SmtpSettings>,
     /// Limits of every HTTP connection.
     pub connections: crate::listener::ConnectionLimits,
+    /// Sign-in, password reset, sign-up and M-Pesa key failure limits; password hashing.
+    pub throttle: mkoba_platform::throttle::ThrottleLimits,
+    /// `--profile production`: no passwords in the banner, no sandbox mailbox, no
+    /// callbacks to loopback.
+    pub production: bool,
 }
 
 impl Settings {
@@ -275,8 +325,10 @@ impl Settings {
             mpesa: mkoba_mpesa::MpesaConfig::default(),
             mpesa_key_file: None,
             connections: crate::listener::ConnectionLimits::default(),
+            throttle: mkoba_platform::throttle::ThrottleLimits::default(),
             mpesa_v1x_ports: Vec::new(),
             smtp: None,
+            production: false,
         }
     }
 
@@ -289,6 +341,11 @@ impl Settings {
         macro_rules! pick {
             ($field:ident) => {
                 args.$field.clone().or(file.$field.clone())
+            };
+        }
+        macro_rules! pick_limit {
+            ($field:ident) => {
+                args.limits.$field.clone().or(file.$field.clone())
             };
         }
         let mut s = Settings::new(
@@ -324,6 +381,13 @@ impl Settings {
         if let Some(v) = pick!(callback_timeout_ms) {
             s.dispatcher.timeout = Duration::from_millis(v.max(1));
         }
+        s.production = match pick!(profile).as_deref() {
+            None | Some("sandbox") => false,
+            Some("production") => true,
+            Some(other) => anyhow::bail!("profile must be sandbox or production, got {other:?}"),
+        };
+        // A server others reach sends no callback to its own machine.
+        s.dispatcher.allow_loopback = !s.production;
         if let Some(v) = pick!(callback_allow_private) {
             s.dispatcher.allow_private = v;
         }
@@ -359,7 +423,8 @@ impl Settings {
             crate::mail::check_settings(&url, &from)?;
             s.smtp = Some(SmtpSettings { url, from });
         }
-        s.portal.sandbox_mailbox = pick!(sandbox_mailbox).unwrap_or(s.smtp.is_none());
+        s.portal.sandbox_mailbox =
+            pick!(sandbox_mailbox).unwrap_or(s.smtp.is_none() && !s.production);
         s.platform.mail_delivery = s.smtp.is_some();
         if let Some(v) = pick!(mpesa_session_activation_ms) {
             s.mpesa.session_activation = Duration::from_millis(v);
@@ -371,23 +436,54 @@ impl Settings {
             s.mpesa.insecure_result_urls = v;
         }
         s.mpesa_key_file = pick!(mpesa_key_file);
-        if let Some(v) = pick!(header_read_timeout_ms) {
+        if let Some(v) = pick_limit!(header_read_timeout_ms) {
             anyhow::ensure!(v > 0, "header_read_timeout_ms must be positive");
             s.connections.header_read = Duration::from_millis(v);
         }
-        if let Some(v) = pick!(max_connections_per_client) {
+        if let Some(v) = pick_limit!(max_connections_per_client) {
             anyhow::ensure!(v > 0, "max_connections_per_client must be positive");
             s.connections.per_client = v;
         }
-        if let Some(v) = pick!(mpesa_rsa_workers) {
+        if let Some(v) = pick_limit!(mpesa_rsa_workers) {
             anyhow::ensure!(v > 0, "mpesa_rsa_workers must be positive");
             s.mpesa.rsa.workers = v;
         }
-        if let Some(v) = pick!(mpesa_rsa_queue) {
+        if let Some(v) = pick_limit!(mpesa_rsa_queue) {
             s.mpesa.rsa.queue = v;
         }
         if let Some(v) = pick!(mpesa_v1x_ports) {
             s.mpesa_v1x_ports = parse_v1x_ports(&v)?;
+        }
+        let rate = |name: &str, v: String| {
+            v.parse::<mkoba_platform::throttle::Rate>()
+                .map_err(|e| anyhow::anyhow!("{name}: {e}"))
+        };
+        let t = &mut s.throttle;
+        if let Some(v) = pick_limit!(signin_limit_account) {
+            t.sign_in_per_account = rate("signin_limit_account", v)?;
+        }
+        if let Some(v) = pick_limit!(signin_limit_address) {
+            t.sign_in_per_address = rate("signin_limit_address", v)?;
+        }
+        if let Some(v) = pick_limit!(reset_limit_account) {
+            t.reset_per_account = rate("reset_limit_account", v)?;
+        }
+        if let Some(v) = pick_limit!(reset_limit_address) {
+            t.reset_per_address = rate("reset_limit_address", v)?;
+        }
+        if let Some(v) = pick_limit!(signup_limit_address) {
+            t.sign_up_per_address = rate("signup_limit_address", v)?;
+        }
+        if let Some(v) = pick_limit!(mpesa_key_failure_limit) {
+            t.mpesa_key_failures_per_address = rate("mpesa_key_failure_limit", v)?;
+        }
+        if let Some(v) = pick_limit!(password_hash_workers) {
+            anyhow::ensure!(v > 0, "password_hash_workers must be positive");
+            t.password_hash_workers = v;
+            t.password_hash_queue = v * mkoba_platform::throttle::HASH_QUEUE_PER_WORKER;
+        }
+        if let Some(v) = pick_limit!(password_hash_queue) {
+            t.password_hash_queue = v;
         }
         if let Some(url) = pick!(database_url) {
             anyhow::ensure!(
@@ -526,6 +622,26 @@ mod tests {
     }
 
     #[test]
+    fn the_production_profile_turns_the_sandbox_defaults_off() {
+        let s = Settings::resolve(&ServeArgs::default()).unwrap();
+        assert!(!s.production && s.portal.sandbox_mailbox && s.dispatcher.allow_loopback);
+        let args = ServeArgs {
+            profile: Some("production".into()),
+            ..ServeArgs::default()
+        };
+        let s = Settings::resolve(&args).unwrap();
+        assert!(s.production);
+        assert!(!s.portal.sandbox_mailbox, "no sandbox mailbox");
+        assert!(!s.dispatcher.allow_loopback, "no callbacks to loopback");
+        let args = ServeArgs {
+            profile: Some("staging".into()),
+            ..ServeArgs::default()
+        };
+        let e = Settings::resolve(&args).unwrap_err().to_string();
+        assert!(e.contains("profile must be sandbox or production"), "{e}");
+    }
+
+    #[test]
     fn smtp_urls_never_show_their_password_and_turn_the_sandbox_mailbox_off() {
         let args = ServeArgs {
             smtp_url: Some(
@@ -562,6 +678,55 @@ mod tests {
             ..ServeArgs::default()
         };
         assert!(Settings::resolve(&args).is_err());
+    }
+
+    #[test]
+    fn throttle_limits_come_from_flags_and_the_file() {
+        use mkoba_platform::throttle::{Rate, ThrottleLimits};
+        let s = Settings::resolve(&ServeArgs::default()).unwrap();
+        assert_eq!(s.throttle, ThrottleLimits::default());
+        assert_eq!(s.throttle.sign_in_per_account.to_string(), "10/15m");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mkoba.toml");
+        std::fs::write(
+            &path,
+            "signin_limit_account = \"3/1m\"\nmpesa_key_failure_limit = \"off\"\npassword_hash_workers = 2\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            limits: Box::new(LimitArgs {
+                signup_limit_address: Some("5/1h".into()),
+                password_hash_queue: Some(1),
+                ..LimitArgs::default()
+            }),
+            ..ServeArgs::default()
+        };
+        let s = Settings::resolve(&args).unwrap();
+        let t = &s.throttle;
+        assert_eq!(t.sign_in_per_account, Rate::new(3, Duration::from_secs(60)));
+        assert!(t.mpesa_key_failures_per_address.is_off());
+        assert_eq!(
+            t.sign_up_per_address,
+            Rate::new(5, Duration::from_secs(3600))
+        );
+        assert_eq!((t.password_hash_workers, t.password_hash_queue), (2, 1));
+        for bad in [
+            LimitArgs {
+                signin_limit_address: Some("lots".into()),
+                ..LimitArgs::default()
+            },
+            LimitArgs {
+                password_hash_workers: Some(0),
+                ..LimitArgs::default()
+            },
+        ] {
+            let bad = ServeArgs {
+                limits: Box::new(bad),
+                ..ServeArgs::default()
+            };
+            assert!(Settings::resolve(&bad).is_err());
+        }
     }
 
     #[test]

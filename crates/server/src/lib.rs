@@ -24,6 +24,7 @@ use mkoba_momo::error::MomoError;
 use mkoba_momo::{MomoState, callback_renderer};
 use mkoba_mpesa::PlatformKey;
 use mkoba_platform::model::{KeySlot, Product, SubscriptionKey};
+use mkoba_platform::throttle::Throttles;
 use mkoba_platform::{CallbackRenderer, Platform};
 
 pub use config::{ServeArgs, Settings};
@@ -74,13 +75,20 @@ impl Running {
     }
 }
 
-/// The full HTTP application.
-pub fn app(platform: Platform, settings: &Settings, key: Arc<PlatformKey>) -> Router {
+/// The full HTTP application; `throttles` are the server's (shared with its other
+/// listeners).
+pub fn app(
+    platform: Platform,
+    settings: &Settings,
+    key: Arc<PlatformKey>,
+    throttles: &Throttles,
+) -> Router {
     let momo = mkoba_momo::router(MomoState::new(platform.clone(), settings.momo.clone()));
     let mpesa = mkoba_mpesa::router(mkoba_mpesa::MpesaState {
         platform: platform.clone(),
         key: key.clone(),
         config: Arc::new(settings.mpesa.clone()),
+        key_failures: throttles.mpesa_keys.clone(),
     });
     let backend = mpesa_app::PortalBackend {
         platform: platform.clone(),
@@ -117,6 +125,7 @@ pub fn app(platform: Platform, settings: &Settings, key: Arc<PlatformKey>) -> Ro
         ),
         api: api.clone(),
         mpesa: Some(Arc::new(backend)),
+        throttle: throttles.portal.clone(),
     });
     api.route(
         "/demo.html",
@@ -323,6 +332,33 @@ pub fn migrate(data: &Path, url: Option<&config::DatabaseUrl>) -> anyhow::Result
     }
 }
 
+/// Creates an operator account (active at once) in the server's database: SQLite in
+/// `data`, or PostgreSQL at `url`. Safe while the server runs (the writer reads accounts
+/// from the database, and SQLite's lock orders the two writers).
+pub fn create_operator(
+    data: &Path,
+    url: Option<&config::DatabaseUrl>,
+    email: &str,
+    name: &str,
+    password: &str,
+) -> anyhow::Result<i64> {
+    let mut journal: Box<dyn mkoba_platform::store::Journal> = match url {
+        Some(url) => Box::new(
+            mkoba_store_postgres::open(&url.0)
+                .with_context(|| format!("opening {}", url.redacted()))?
+                .0,
+        ),
+        None => Box::new(
+            mkoba_store_sqlite::open(data)
+                .with_context(|| format!("opening the database in {}", data.display()))?
+                .0,
+        ),
+    };
+    Platform::bootstrap(journal.as_mut()).context("reading the database")?;
+    mkoba_platform::portal::add_operator(journal.as_mut(), email, name, password)
+        .context("creating the operator")
+}
+
 /// Opens the store, starts the platform, the callback dispatcher and the HTTP server.
 pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let store = open_store(&settings).await?;
@@ -343,7 +379,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         renderer(&settings),
     )
     .context("starting the platform")?;
-    mkoba_webhooks::spawn(platform.clone(), settings.dispatcher.clone());
+    // The dispatcher runs as long as the platform: if it ends (or could not start), the
+    // platform is failing.
+    let dispatcher = mkoba_webhooks::spawn(platform.clone(), settings.dispatcher.clone());
+    let watched = platform.clone();
+    tokio::spawn(async move {
+        let _ = dispatcher.await;
+        watched.report_failure("the callback dispatcher stopped");
+    });
     if let Some(smtp) = &settings.smtp {
         mail::spawn(platform.clone(), smtp)?;
     }
@@ -373,7 +416,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let mut resolved = settings.clone();
     resolved.listen = addr;
     resolved.mpesa_v1x_ports = bound.iter().map(|(o, a)| (*o, a.port())).collect();
-    let app = app(platform.clone(), &resolved, key.clone());
+    let throttles = Throttles::new(&settings.throttle);
+    let app = app(platform.clone(), &resolved, key.clone(), &throttles);
     let (tx, rx) = tokio::sync::watch::channel(false);
     let limits = settings.connections;
     let mut servers = vec![listener::serve(listener, app, rx.clone(), limits)];
@@ -381,6 +425,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         platform: platform.clone(),
         key: key.clone(),
         config: Arc::new(settings.mpesa.clone()),
+        key_failures: throttles.mpesa_keys.clone(),
     };
     for (op, l) in v1x {
         let router = mkoba_mpesa::v1x_port_router(state.clone(), op)
@@ -419,6 +464,17 @@ pub fn portal_login(data: &Path) -> anyhow::Result<Option<mkoba_platform::portal
         .with_context(|| format!("opening the database in {}", data.display()))?;
     Platform::bootstrap(&mut journal).context("reading credentials")?;
     reader.sandbox_login().context("reading the portal sign-in")
+}
+
+/// The operator created at first start and its password (while unchanged).
+pub fn operator_login(data: &Path) -> anyhow::Result<Option<mkoba_platform::portal::SandboxLogin>> {
+    use mkoba_platform::portal::PortalReader as _;
+    let (mut journal, reader) = mkoba_store_sqlite::open(data)
+        .with_context(|| format!("opening the database in {}", data.display()))?;
+    Platform::bootstrap(&mut journal).context("reading credentials")?;
+    reader
+        .operator_login()
+        .context("reading the operator's sign-in")
 }
 
 /// The sandbox developer's M-Pesa credentials: `(api key while not renewed, public key)`,

@@ -8,7 +8,8 @@
 //! * **Connections per client address**: at most [`ConnectionLimits::per_client`] open at
 //!   once; one more is closed as soon as it is accepted.
 //! * The client's address reaches the handlers as `ConnectInfo` (the widget's per-client
-//!   rate limit), and stopping drains: no new connection is accepted, requests in flight
+//!   rate limit, the portal's sign-in, reset and sign-up throttles, the M-Pesa key failure
+//!   throttle), and stopping drains: no new connection is accepted, requests in flight
 //!   finish (for at most [`ConnectionLimits::drain`]).
 
 use std::collections::HashMap;

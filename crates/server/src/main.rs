@@ -61,6 +61,9 @@ enum Command {
         #[arg(long, env = "MKOBA_MPESA_KEY_FILE")]
         mpesa_key_file: Option<PathBuf>,
     },
+    /// Platform administration: operator accounts
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Drive request-to-pay lifecycles against a running server and report throughput
     Bench {
         #[command(flatten)]
@@ -68,6 +71,28 @@ enum Command {
         /// Data directory to read the subscription key from when --subscription-key is absent
         #[arg(long, env = "MKOBA_DATA", default_value = "./mkoba-data")]
         data: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create an operator account: reviews go-live requests, lists and deactivates accounts, reads every mailbox
+    CreateOperator {
+        /// The operator's e-mail (their sign-in)
+        #[arg(long)]
+        email: String,
+        /// The operator's name
+        #[arg(long, default_value = "Platform operator")]
+        name: String,
+        /// The password (at least 10 characters) [default: a random one, printed]
+        #[arg(long, env = "MKOBA_OPERATOR_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Data directory (SQLite) [default: ./mkoba-data]
+        #[arg(long, env = "MKOBA_DATA", default_value = "./mkoba-data")]
+        data: PathBuf,
+        /// PostgreSQL database URL (postgres://…) instead of SQLite
+        #[arg(long, env = "MKOBA_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<mkoba::config::DatabaseUrl>,
     },
 }
 
@@ -106,6 +131,7 @@ fn main() -> anyhow::Result<()> {
         } => {
             let keys = mkoba::credentials(&data)?;
             let login = mkoba::portal_login(&data)?;
+            let operator = mkoba::operator_login(&data)?;
             let (mpesa_key, public_key) =
                 mkoba::mpesa_credentials(&data, mpesa_key_file.as_deref())?;
             let ports: Vec<_> = mkoba::config::parse_v1x_ports(&mpesa_v1x_ports)?;
@@ -114,6 +140,9 @@ fn main() -> anyhow::Result<()> {
                 let mut out = mkoba::credentials_json(&keys);
                 if let Some(l) = &login {
                     out["portal"] = serde_json::json!({"email": l.email, "password": l.password});
+                }
+                if let Some(o) = &operator {
+                    out["operator"] = serde_json::json!({"email": o.email, "password": o.password});
                 }
                 out["mpesa"] = serde_json::json!({
                     "api_key": mpesa_key,
@@ -129,6 +158,9 @@ fn main() -> anyhow::Result<()> {
             } else {
                 if let Some(l) = &login {
                     println!("{:<17} {}  password {}", "portal", l.email, l.password);
+                }
+                if let Some(o) = &operator {
+                    println!("{:<17} {}  password {}", "operator", o.email, o.password);
                 }
                 match &mpesa_key {
                     Some(k) => println!("{:<17} API key {k}", "mpesa"),
@@ -155,6 +187,32 @@ fn main() -> anyhow::Result<()> {
                     );
                 }
             }
+            Ok(())
+        }
+        Command::Admin(AdminCommand::CreateOperator {
+            email,
+            name,
+            password,
+            data,
+            database_url,
+        }) => {
+            let (password, generated) = match password {
+                Some(p) => (p, false),
+                None => (
+                    mkoba_platform::portal::random_token()[..20].to_owned(),
+                    true,
+                ),
+            };
+            let id =
+                mkoba::create_operator(&data, database_url.as_ref(), &email, &name, &password)?;
+            println!(
+                "Operator account {id} created: {}",
+                email.trim().to_lowercase()
+            );
+            if generated {
+                println!("Password: {password}");
+            }
+            println!("Sign in at /portal/signin; the operator's pages are at /portal/operator.");
             Ok(())
         }
         Command::Momo(args) => {
@@ -187,8 +245,14 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Bench { args, data } => {
+        Command::Bench { mut args, data } => {
             let key = collection_key(args.subscription_key.as_deref(), &data)?;
+            if args.operator.is_none() && data.exists() {
+                args.operator = mkoba::operator_login(&data)
+                    .ok()
+                    .flatten()
+                    .map(|l| format!("{}:{}", l.email, l.password));
+            }
             let json = args.json;
             let report = runtime()?.block_on(bench::run(args, key))?;
             if json {
@@ -233,11 +297,17 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         None => "no mail server: the portal's mail is kept here".to_owned(),
     };
     let exposed = !settings.listen.ip().is_loopback();
+    let production = settings.production;
+    if production && settings.smtp.is_none() {
+        eprintln!(
+            "WARNING: --profile production without --smtp-url: activation and password-reset mail is only kept in the database, so new accounts cannot be activated (docs/security.md)."
+        );
+    }
     let running = mkoba::start(settings).await?;
-    if exposed {
+    if exposed && !production {
         // The sandbox's defaults are for a laptop; say what they open to the network.
         eprintln!(
-            "WARNING: listening on {} (not loopback) with the sandbox's defaults: the banner prints the sandbox developer's password and keys, anyone who reaches the port can sign up, /_mkoba/ reads (health, ledger totals) need no credentials, and callbacks may go to loopback addresses. Keep it on a trusted network, or listen on 127.0.0.1 behind a proxy (docs/security.md).",
+            "WARNING: listening on {} (not loopback) with the sandbox's defaults: the banner prints the sandbox developer's and the operator's passwords and keys, anyone who reaches the port can sign up, and callbacks may go to loopback addresses. Keep it on a trusted network, or listen on 127.0.0.1 behind a proxy (docs/security.md).",
             running.addr
         );
     }
@@ -246,6 +316,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .subscription_keys(mkoba_platform::SANDBOX_DEVELOPER);
     let base = running.base_url();
     let key = |product, slot| {
+        if production {
+            return "(mkoba credentials)".to_owned();
+        }
         keys.iter()
             .find(|k| k.product == product && k.slot == slot)
             .map_or("-", |k| k.key.as_str())
@@ -258,10 +331,27 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         "  M-Pesa OpenAPI  {base}/sandbox/ipg/v2/{{market}}/   (markets: vodacomTZN, vodafoneGHA, vodacomLES, vodacomDRC, vodacomMOZ)"
     );
     println!("  Admin API       {base}/_mkoba/health");
+    // The production profile prints no password (`mkoba credentials` on the server's
+    // machine still shows them).
+    let shown = |password: &str| {
+        if production {
+            "see `mkoba credentials` on this machine".to_owned()
+        } else {
+            password.to_owned()
+        }
+    };
     if let Ok(Some(login)) = running.platform.sandbox_login() {
         println!(
             "  Portal          {base}/portal/   (sign in: {} / {})",
-            login.email, login.password
+            login.email,
+            shown(&login.password)
+        );
+    }
+    if let Ok(Some(login)) = running.platform.operator_login() {
+        println!(
+            "  Operator        {base}/portal/operator   (sign in: {} / {})",
+            login.email,
+            shown(&login.password)
         );
     }
     println!("  Mailbox         {base}/portal/mail   ({mail})");
@@ -291,6 +381,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             "M-Pesa (encrypt the API key, then the session id, with the public key: RSA PKCS#1 v1.5, base64):"
         );
         match app.sandbox_api_key {
+            Some(_) if production => println!("  API key     (mkoba credentials)"),
             Some(k) => println!("  API key     {k}"),
             None => println!("  API key     renewed in the portal (shown there once)"),
         }
@@ -332,7 +423,16 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     println!();
     let platform = running.platform.clone();
     let server = tokio::spawn(running.wait());
-    shutdown_signal().await;
+    let failed = platform.clone();
+    tokio::select! {
+        () = shutdown_signal() => {}
+        failures = failed.failed() => {
+            // Exit non-zero so a supervisor (systemd, Kubernetes) restarts the server;
+            // everything acknowledged is on disk.
+            server.abort();
+            anyhow::bail!("{}; exiting so a supervisor restarts the server", failures.join(", "));
+        }
+    }
     tracing::info!("shutting down");
     server.abort();
     drop(platform);

@@ -64,6 +64,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_nodes.sql"),
     include_str!("../migrations/0003_widget.sql"),
     include_str!("../migrations/0004_accounts.sql"),
+    include_str!("../migrations/0005_golive.sql"),
 ];
 
 /// The schema version this binary writes.

@@ -4,24 +4,27 @@
 //! `portal.rs`).
 
 use mkoba_platform::accounts::{
-    AccountRecord, AccountStatus, Mail, MailChannel, MailFilter, MailKind, MailState, PhoneCode,
+    AccountRecord, AccountRole, AccountStatus, Mail, MailChannel, MailFilter, MailKind, MailState,
+    PhoneCode,
 };
+use mkoba_platform::golive::{GoLiveFilter, GoLiveRequest, GoLiveState};
 use mkoba_platform::model::{ApiUser, Payment, WidgetSettings};
 use mkoba_platform::portal::{
-    ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PaymentFilter, PaymentPage,
-    PortalJournal, PortalReader, PortalWrite, SandboxLogin, SessionRecord, StatsRow,
+    AccountFilter, ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PaymentFilter,
+    PaymentPage, PortalJournal, PortalReader, PortalWrite, SandboxLogin, SessionRecord, StatsRow,
 };
 use mkoba_platform::store::StoreError;
 use postgres::Row;
 use uuid::Uuid;
 
-use crate::conn::{Op, Param, Result, op, refs};
+use crate::conn::{Conn, Op, Param, Result, op, refs};
 use crate::{
     API_USER_COLUMNS, PgJournal, PgReader, api_user_row, bad, col, exists, payment_columns,
     payments, product_col, status_col, u32_col, uuid_col,
 };
 
 const SANDBOX_PASSWORD: &str = "sandbox_portal_password";
+const OPERATOR_PASSWORD: &str = "operator_portal_password";
 
 pub(crate) fn ops(writes: &[PortalWrite], ops: &mut Vec<Op>) {
     for w in writes {
@@ -33,15 +36,55 @@ pub(crate) fn ops(writes: &[PortalWrite], ops: &mut Vec<Op>) {
                 password_hash,
                 created_at_ms,
                 status,
+                role,
             } => ops.push(op!(
-                "INSERT INTO developer_accounts (developer_id, email, name, password_hash, created_at_ms, status)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO developer_accounts (developer_id, email, name, password_hash, created_at_ms, status, role)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 *id,
                 email.clone(),
                 name.clone(),
                 password_hash.clone(),
                 *created_at_ms,
-                status.as_str()
+                status.as_str(),
+                role.as_str()
+            )),
+            PortalWrite::OperatorLogin { password } => ops.push(op!(
+                "INSERT INTO settings (name, value) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                OPERATOR_PASSWORD,
+                password.as_bytes().to_vec()
+            )),
+            PortalWrite::CreateGoLive {
+                request: r,
+                created_at_ms,
+            } => ops.push(op!(
+                "INSERT INTO golive_requests (developer_id, created_at_ms, state, company, contact,
+                     website, use_case, markets, products, report)
+                 VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9)",
+                r.developer_id,
+                *created_at_ms,
+                r.company.clone(),
+                r.contact.clone(),
+                r.website.clone(),
+                r.use_case.clone(),
+                r.markets.join(" "),
+                r.products.join(" "),
+                r.report_json.clone()
+            )),
+            PortalWrite::DecideGoLive {
+                id,
+                state,
+                decided_at_ms,
+                decided_by,
+                comment,
+            } => ops.push(op!(
+                "UPDATE golive_requests SET state = $2, decided_at_ms = $3, decided_by = $4, comment = $5
+                 WHERE id = $1",
+                *id,
+                state.as_str(),
+                *decided_at_ms,
+                *decided_by,
+                comment.clone()
             )),
             PortalWrite::UpdateAccount(a) => ops.push(op!(
                 "UPDATE developer_accounts SET email = $2, name = $3, password_hash = $4, status = $5, phone = $6
@@ -214,7 +257,111 @@ fn widget_settings_row(r: &Row) -> Result<WidgetSettings> {
     })
 }
 
+// The sandbox login's query names developer 1.
+const _: () = assert!(mkoba_platform::SANDBOX_DEVELOPER == 1);
+
+/// A sign-in the banner prints: the e-mail `email_sql` finds and the password kept in
+/// the `setting` row.
+fn printed_login(c: &mut Conn, setting: &str, email_sql: &str) -> Result<Option<SandboxLogin>> {
+    let password: Option<Vec<u8>> = c
+        .query_opt("SELECT value FROM settings WHERE name = $1", &[&setting])?
+        .map(|r| col(&r, 0))
+        .transpose()?;
+    let email: Option<String> = c
+        .query_opt(email_sql, &[])?
+        .map(|r| col(&r, 0))
+        .transpose()?;
+    Ok(match (email, password) {
+        (Some(email), Some(p)) => Some(SandboxLogin {
+            email,
+            password: String::from_utf8_lossy(&p).into_owned(),
+        }),
+        _ => None,
+    })
+}
+
+fn read_operators(c: &mut Conn) -> Result<Vec<(i64, String)>> {
+    c.query(
+        "SELECT developer_id, email FROM developer_accounts
+         WHERE role = 'operator' AND status = 'active' ORDER BY developer_id",
+        &[],
+    )?
+    .iter()
+    .map(|r| Ok((col(r, 0)?, col(r, 1)?)))
+    .collect()
+}
+
+const GOLIVE_COLUMNS: &str = "id, developer_id, created_at_ms, state, company, contact, website, \
+     use_case, markets, products, report, decided_at_ms, decided_by, comment";
+
+fn golive_row(r: &Row) -> Result<GoLiveRequest> {
+    let state: &str = col(r, 3)?;
+    let words = |s: &str| -> Vec<String> { s.split_whitespace().map(str::to_owned).collect() };
+    Ok(GoLiveRequest {
+        id: col(r, 0)?,
+        developer_id: col(r, 1)?,
+        created_at_ms: col(r, 2)?,
+        state: GoLiveState::parse(state).ok_or_else(|| bad("go-live state", state))?,
+        company: col(r, 4)?,
+        contact: col(r, 5)?,
+        website: col(r, 6)?,
+        use_case: col(r, 7)?,
+        markets: words(col(r, 8)?),
+        products: words(col(r, 9)?),
+        report_json: col(r, 10)?,
+        decided_at_ms: col(r, 11)?,
+        decided_by: col(r, 12)?,
+        comment: col(r, 13)?,
+    })
+}
+
+fn read_golive_requests(c: &mut Conn, f: &GoLiveFilter) -> Result<Vec<GoLiveRequest>> {
+    let state = f.state.map(|s| s.as_str());
+    c.query(
+        &format!(
+            "SELECT {GOLIVE_COLUMNS} FROM golive_requests
+             WHERE ($1::BIGINT IS NULL OR developer_id = $1) AND ($2::TEXT IS NULL OR state = $2)
+             ORDER BY id DESC LIMIT $3"
+        ),
+        &[&f.developer_id, &state, &i64::from(f.limit)],
+    )?
+    .iter()
+    .map(golive_row)
+    .collect()
+}
+
+fn read_golive_request(c: &mut Conn, id: i64) -> Result<Option<GoLiveRequest>> {
+    c.query_opt(
+        &format!("SELECT {GOLIVE_COLUMNS} FROM golive_requests WHERE id = $1"),
+        &[&id],
+    )?
+    .as_ref()
+    .map(golive_row)
+    .transpose()
+}
+
 impl PortalJournal for PgJournal {
+    fn operators(&mut self) -> std::result::Result<Vec<(i64, String)>, StoreError> {
+        self.worker.run_again_if_closed(read_operators)
+    }
+
+    fn golive_requests(
+        &mut self,
+        filter: &GoLiveFilter,
+    ) -> std::result::Result<Vec<GoLiveRequest>, StoreError> {
+        let filter = filter.clone();
+        self.worker
+            .run_again_if_closed(move |c| read_golive_requests(c, &filter))
+    }
+
+    fn golive_request(
+        &mut self,
+        id: i64,
+    ) -> std::result::Result<Option<GoLiveRequest>, StoreError> {
+        self.worker
+            .run_again_if_closed(move |c| read_golive_request(c, id))
+    }
+
     fn developer_email_taken(&mut self, email: &str) -> std::result::Result<bool, StoreError> {
         let email = email.to_owned();
         self.worker.run_again_if_closed(move |c| {
@@ -370,7 +517,7 @@ fn mail_row(r: &Row) -> Result<Mail> {
 }
 
 const DEVELOPER_COLUMNS: &str =
-    "developer_id, email, name, approval_mode, created_at_ms, status, phone";
+    "developer_id, email, name, approval_mode, created_at_ms, status, phone, role";
 
 fn developer_row(r: &Row) -> Result<DeveloperAccount> {
     Ok(DeveloperAccount {
@@ -381,6 +528,10 @@ fn developer_row(r: &Row) -> Result<DeveloperAccount> {
         created_at_ms: col(r, 4)?,
         status: status_of(col(r, 5)?)?,
         phone: col(r, 6)?,
+        role: {
+            let role: &str = col(r, 7)?;
+            AccountRole::parse(role).ok_or_else(|| bad("account role", role))?
+        },
     })
 }
 
@@ -427,6 +578,66 @@ fn filter_clause(f: &PaymentFilter) -> (String, Vec<Param>) {
 }
 
 impl PortalReader for PgReader {
+    fn accounts(
+        &self,
+        f: &AccountFilter,
+    ) -> std::result::Result<(Vec<DeveloperAccount>, u64), StoreError> {
+        let pattern = f.email.as_ref().map(|e| {
+            let escaped = e
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+        let (limit, offset) = (i64::from(f.limit), i64::from(f.offset));
+        self.pool.run_again_if_closed(move |c| {
+            let total: i64 = col(
+                &c.query_one(
+                    "SELECT COUNT(*) FROM developer_accounts WHERE ($1::TEXT IS NULL OR email LIKE $1)",
+                    &[&pattern],
+                )?,
+                0,
+            )?;
+            let rows = c
+                .query(
+                    &format!(
+                        "SELECT {DEVELOPER_COLUMNS} FROM developer_accounts
+                         WHERE ($1::TEXT IS NULL OR email LIKE $1)
+                         ORDER BY developer_id DESC LIMIT $2 OFFSET $3"
+                    ),
+                    &[&pattern, &limit, &offset],
+                )?
+                .iter()
+                .map(developer_row)
+                .collect::<Result<Vec<_>>>()?;
+            Ok((rows, u64::try_from(total).unwrap_or(0)))
+        })
+    }
+
+    fn operator_login(&self) -> std::result::Result<Option<SandboxLogin>, StoreError> {
+        self.pool.run_again_if_closed(|c| {
+            printed_login(
+                c,
+                OPERATOR_PASSWORD,
+                "SELECT email FROM developer_accounts WHERE role = 'operator' ORDER BY developer_id LIMIT 1",
+            )
+        })
+    }
+
+    fn golive_requests(
+        &self,
+        filter: &GoLiveFilter,
+    ) -> std::result::Result<Vec<GoLiveRequest>, StoreError> {
+        let filter = filter.clone();
+        self.pool
+            .run_again_if_closed(move |c| read_golive_requests(c, &filter))
+    }
+
+    fn golive_request(&self, id: i64) -> std::result::Result<Option<GoLiveRequest>, StoreError> {
+        self.pool
+            .run_again_if_closed(move |c| read_golive_request(c, id))
+    }
+
     fn developer_by_email(
         &self,
         email: &str,
@@ -439,7 +650,7 @@ impl PortalReader for PgReader {
                 ),
                 &[&email],
             )?
-            .map(|r| Ok((developer_row(&r)?, col(&r, 7)?)))
+            .map(|r| Ok((developer_row(&r)?, col(&r, 8)?)))
             .transpose()
         })
     }
@@ -478,7 +689,7 @@ impl PortalReader for PgReader {
             c.query(
                 &format!(
                     "SELECT {MAIL_COLUMNS} FROM mailbox
-                     WHERE developer_id = $1 AND ($2::TEXT IS NULL OR recipient = $2)
+                     WHERE ($1::BIGINT IS NULL OR developer_id = $1) AND ($2::TEXT IS NULL OR recipient = $2)
                        AND ($3::TEXT IS NULL OR channel = $3) AND ($4::TEXT IS NULL OR kind = $4)
                      ORDER BY id DESC LIMIT $5"
                 ),
@@ -518,27 +729,11 @@ impl PortalReader for PgReader {
 
     fn sandbox_login(&self) -> std::result::Result<Option<SandboxLogin>, StoreError> {
         self.pool.run_again_if_closed(|c| {
-            let password: Option<Vec<u8>> = c
-                .query_opt(
-                    "SELECT value FROM settings WHERE name = $1",
-                    &[&SANDBOX_PASSWORD],
-                )?
-                .map(|r| col(&r, 0))
-                .transpose()?;
-            let email: Option<String> = c
-                .query_opt(
-                    "SELECT email FROM developer_accounts WHERE developer_id = $1",
-                    &[&mkoba_platform::SANDBOX_DEVELOPER],
-                )?
-                .map(|r| col(&r, 0))
-                .transpose()?;
-            Ok(match (email, password) {
-                (Some(email), Some(p)) => Some(SandboxLogin {
-                    email,
-                    password: String::from_utf8_lossy(&p).into_owned(),
-                }),
-                _ => None,
-            })
+            printed_login(
+                c,
+                SANDBOX_PASSWORD,
+                "SELECT email FROM developer_accounts WHERE developer_id = 1",
+            )
         })
     }
 

@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_mpesa.sql"),
     include_str!("../migrations/0005_widget.sql"),
     include_str!("../migrations/0006_accounts.sql"),
+    include_str!("../migrations/0007_golive.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -46,6 +47,7 @@ fn err(e: impl std::fmt::Display) -> StoreError {
 pub fn open(data_dir: &Path) -> Result<(SqliteJournal, SqliteReader), StoreError> {
     create_private_dir(data_dir)?;
     let path = data_dir.join(DB_FILE);
+    owner_only(&path)?;
     let mut writer = connect(&path)?;
     migrate(&mut writer)?;
     let readers = (0..READERS)
@@ -72,6 +74,39 @@ fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
     }
+    Ok(())
+}
+
+/// Creates the database file readable by its owner only (SQLite gives the `-wal` and `-shm`
+/// files the database file's mode), and narrows the mode of one an older version created.
+fn owner_only(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let cannot = |e: std::io::Error| {
+            StoreError(format!(
+                "cannot create the database {}: {e}",
+                path.display()
+            ))
+        };
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(cannot)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            if let Ok(meta) = std::fs::metadata(&file)
+                && meta.permissions().mode() & 0o077 != 0
+            {
+                let _ = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600));
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
     Ok(())
 }
 
@@ -735,6 +770,37 @@ mod tests {
     use super::*;
     use mkoba_platform::model::{KeySlot, Product, SubscriptionKey};
     use mkoba_platform::store::NewAccount;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_database_files_are_the_owners_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |name: &str| {
+            std::fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        {
+            let (mut journal, _reader) = open(dir.path()).unwrap();
+            let mut batch = Batch::default();
+            batch.developers.push(1);
+            journal.commit(&batch).unwrap();
+            assert_eq!(mode(""), 0o700, "the data directory");
+            assert_eq!(mode(DB_FILE), 0o600);
+            assert_eq!(mode("mkoba.db-wal"), 0o600);
+        }
+        // A file an older version left readable by others is narrowed at the next start.
+        std::fs::set_permissions(
+            dir.path().join(DB_FILE),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let _store = open(dir.path()).unwrap();
+        assert_eq!(mode(DB_FILE), 0o600);
+    }
 
     #[test]
     fn accounts_of_a_database_made_before_the_journey_are_active() {

@@ -1,15 +1,17 @@
 //! The developer portal's tables (migration 0003): accounts, sessions and the virtual phone
 //! setting, plus the per-developer listings and aggregates its pages read; the API users'
 //! Collection Widget settings (migration 0005); the account journey's status, phone codes
-//! and the mailbox (migration 0006).
+//! and the mailbox (migration 0006); operators and go-live requests (migration 0007).
 
 use mkoba_platform::accounts::{
-    AccountRecord, AccountStatus, Mail, MailChannel, MailFilter, MailKind, MailState, PhoneCode,
+    AccountRecord, AccountRole, AccountStatus, Mail, MailChannel, MailFilter, MailKind, MailState,
+    PhoneCode,
 };
+use mkoba_platform::golive::{GoLiveFilter, GoLiveRequest, GoLiveState};
 use mkoba_platform::model::{ApiUser, PaymentStatus, Product, WidgetSettings};
 use mkoba_platform::portal::{
-    ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PaymentFilter, PaymentPage,
-    PortalJournal, PortalReader, PortalWrite, SandboxLogin, SessionRecord, StatsRow,
+    AccountFilter, ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PaymentFilter,
+    PaymentPage, PortalJournal, PortalReader, PortalWrite, SandboxLogin, SessionRecord, StatsRow,
 };
 use mkoba_platform::store::StoreError;
 use rusqlite::types::Value;
@@ -19,6 +21,7 @@ use uuid::Uuid;
 use crate::{PAYMENT_COLUMNS, SqliteJournal, SqliteReader, bad, err, payment_row, uuid_col};
 
 const SANDBOX_PASSWORD: &str = "sandbox_portal_password";
+const OPERATOR_PASSWORD: &str = "operator_portal_password";
 
 pub(crate) fn write(
     tx: &rusqlite::Transaction<'_>,
@@ -33,10 +36,11 @@ pub(crate) fn write(
                 password_hash,
                 created_at_ms,
                 status,
+                role,
             } => {
                 tx.prepare_cached(
-                    "INSERT INTO developer_accounts (developer_id, email, name, password_hash, created_at_ms, status)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    "INSERT INTO developer_accounts (developer_id, email, name, password_hash, created_at_ms, status, role)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )?
                 .execute(params![
                     id,
@@ -44,8 +48,50 @@ pub(crate) fn write(
                     name,
                     password_hash,
                     created_at_ms,
-                    status.as_str()
+                    status.as_str(),
+                    role.as_str()
                 ])?;
+            }
+            PortalWrite::OperatorLogin { password } => {
+                tx.prepare_cached(
+                    "INSERT INTO settings (name, value) VALUES (?1, ?2)
+                     ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                )?
+                .execute(params![OPERATOR_PASSWORD, password.as_bytes()])?;
+            }
+            PortalWrite::CreateGoLive {
+                request: r,
+                created_at_ms,
+            } => {
+                tx.prepare_cached(
+                    "INSERT INTO golive_requests (developer_id, created_at_ms, state, company, contact,
+                         website, use_case, markets, products, report)
+                     VALUES (?1, ?2, 'pending', ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )?
+                .execute(params![
+                    r.developer_id,
+                    created_at_ms,
+                    r.company,
+                    r.contact,
+                    r.website,
+                    r.use_case,
+                    r.markets.join(" "),
+                    r.products.join(" "),
+                    r.report_json
+                ])?;
+            }
+            PortalWrite::DecideGoLive {
+                id,
+                state,
+                decided_at_ms,
+                decided_by,
+                comment,
+            } => {
+                tx.prepare_cached(
+                    "UPDATE golive_requests SET state = ?2, decided_at_ms = ?3, decided_by = ?4, comment = ?5
+                     WHERE id = ?1",
+                )?
+                .execute(params![id, state.as_str(), decided_at_ms, decided_by, comment])?;
             }
             PortalWrite::UpdateAccount(a) => {
                 tx.prepare_cached(
@@ -227,6 +273,18 @@ pub(crate) fn write(
 }
 
 impl PortalJournal for SqliteJournal {
+    fn operators(&mut self) -> Result<Vec<(i64, String)>, StoreError> {
+        read_operators(&self.conn).map_err(err)
+    }
+
+    fn golive_requests(&mut self, filter: &GoLiveFilter) -> Result<Vec<GoLiveRequest>, StoreError> {
+        read_golive_requests(&self.conn, filter).map_err(err)
+    }
+
+    fn golive_request(&mut self, id: i64) -> Result<Option<GoLiveRequest>, StoreError> {
+        read_golive_request(&self.conn, id).map_err(err)
+    }
+
     fn developer_email_taken(&mut self, email: &str) -> Result<bool, StoreError> {
         self.conn
             .prepare_cached("SELECT 1 FROM developer_accounts WHERE email = ?1")
@@ -380,10 +438,11 @@ fn widget_settings_row(r: &Row<'_>) -> rusqlite::Result<WidgetSettings> {
 }
 
 const DEVELOPER_COLUMNS: &str =
-    "developer_id, email, name, approval_mode, created_at_ms, status, phone";
+    "developer_id, email, name, approval_mode, created_at_ms, status, phone, role";
 
 fn developer_row(r: &Row<'_>) -> rusqlite::Result<DeveloperAccount> {
     let status: String = r.get(5)?;
+    let role: String = r.get(7)?;
     Ok(DeveloperAccount {
         id: r.get(0)?,
         email: r.get(1)?,
@@ -392,6 +451,7 @@ fn developer_row(r: &Row<'_>) -> rusqlite::Result<DeveloperAccount> {
         created_at_ms: r.get(4)?,
         status: AccountStatus::parse(&status).ok_or_else(|| bad("account status", &status))?,
         phone: r.get(6)?,
+        role: AccountRole::parse(&role).ok_or_else(|| bad("account role", &role))?,
     })
 }
 
@@ -444,7 +504,135 @@ fn prefixed_payment_columns() -> String {
         .join(", ")
 }
 
+// The sandbox login's query names developer 1.
+const _: () = assert!(mkoba_platform::SANDBOX_DEVELOPER == 1);
+
+/// A sign-in the banner prints: the e-mail `email_sql` finds and the password kept in
+/// the `setting` row.
+fn printed_login(
+    c: &rusqlite::Connection,
+    setting: &str,
+    email_sql: &str,
+) -> rusqlite::Result<Option<SandboxLogin>> {
+    let password: Option<Vec<u8>> = c
+        .prepare_cached("SELECT value FROM settings WHERE name = ?1")?
+        .query_row([setting], |r| r.get(0))
+        .optional()?;
+    let email: Option<String> = c
+        .prepare_cached(email_sql)?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    Ok(match (email, password) {
+        (Some(email), Some(p)) => Some(SandboxLogin {
+            email,
+            password: String::from_utf8_lossy(&p).into_owned(),
+        }),
+        _ => None,
+    })
+}
+
+fn read_operators(c: &rusqlite::Connection) -> rusqlite::Result<Vec<(i64, String)>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT developer_id, email FROM developer_accounts
+         WHERE role = 'operator' AND status = 'active' ORDER BY developer_id",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+const GOLIVE_COLUMNS: &str = "id, developer_id, created_at_ms, state, company, contact, website, \
+     use_case, markets, products, report, decided_at_ms, decided_by, comment";
+
+fn golive_row(r: &Row<'_>) -> rusqlite::Result<GoLiveRequest> {
+    let state: String = r.get(3)?;
+    let words = |s: String| -> Vec<String> { s.split_whitespace().map(str::to_owned).collect() };
+    Ok(GoLiveRequest {
+        id: r.get(0)?,
+        developer_id: r.get(1)?,
+        created_at_ms: r.get(2)?,
+        state: GoLiveState::parse(&state).ok_or_else(|| bad("go-live state", &state))?,
+        company: r.get(4)?,
+        contact: r.get(5)?,
+        website: r.get(6)?,
+        use_case: r.get(7)?,
+        markets: words(r.get(8)?),
+        products: words(r.get(9)?),
+        report_json: r.get(10)?,
+        decided_at_ms: r.get(11)?,
+        decided_by: r.get(12)?,
+        comment: r.get(13)?,
+    })
+}
+
+fn read_golive_requests(
+    c: &rusqlite::Connection,
+    f: &GoLiveFilter,
+) -> rusqlite::Result<Vec<GoLiveRequest>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {GOLIVE_COLUMNS} FROM golive_requests
+         WHERE (?1 IS NULL OR developer_id = ?1) AND (?2 IS NULL OR state = ?2)
+         ORDER BY id DESC LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(
+        params![f.developer_id, f.state.map(|s| s.as_str()), f.limit],
+        golive_row,
+    )?;
+    rows.collect()
+}
+
+fn read_golive_request(
+    c: &rusqlite::Connection,
+    id: i64,
+) -> rusqlite::Result<Option<GoLiveRequest>> {
+    c.prepare_cached(&format!(
+        "SELECT {GOLIVE_COLUMNS} FROM golive_requests WHERE id = ?1"
+    ))?
+    .query_row([id], golive_row)
+    .optional()
+}
+
 impl PortalReader for SqliteReader {
+    fn accounts(&self, f: &AccountFilter) -> Result<(Vec<DeveloperAccount>, u64), StoreError> {
+        self.with(|c| {
+            let pattern = f.email.as_ref().map(|e| {
+                let escaped = e.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                format!("%{escaped}%")
+            });
+            let total: i64 = c
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM developer_accounts WHERE (?1 IS NULL OR email LIKE ?1 ESCAPE '\\')",
+                )?
+                .query_row([&pattern], |r| r.get(0))?;
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {DEVELOPER_COLUMNS} FROM developer_accounts
+                 WHERE (?1 IS NULL OR email LIKE ?1 ESCAPE '\\')
+                 ORDER BY developer_id DESC LIMIT ?2 OFFSET ?3"
+            ))?;
+            let rows = stmt
+                .query_map(params![pattern, f.limit, f.offset], developer_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((rows, u64::try_from(total).unwrap_or(0)))
+        })
+    }
+
+    fn operator_login(&self) -> Result<Option<SandboxLogin>, StoreError> {
+        self.with(|c| {
+            printed_login(
+                c,
+                OPERATOR_PASSWORD,
+                "SELECT email FROM developer_accounts WHERE role = 'operator' ORDER BY developer_id LIMIT 1",
+            )
+        })
+    }
+
+    fn golive_requests(&self, filter: &GoLiveFilter) -> Result<Vec<GoLiveRequest>, StoreError> {
+        self.with(|c| read_golive_requests(c, filter))
+    }
+
+    fn golive_request(&self, id: i64) -> Result<Option<GoLiveRequest>, StoreError> {
+        self.with(|c| read_golive_request(c, id))
+    }
+
     fn developer_by_email(
         &self,
         email: &str,
@@ -453,7 +641,7 @@ impl PortalReader for SqliteReader {
             c.prepare_cached(&format!(
                 "SELECT {DEVELOPER_COLUMNS}, password_hash FROM developer_accounts WHERE email = ?1"
             ))?
-            .query_row([email], |r| Ok((developer_row(r)?, r.get(7)?)))
+            .query_row([email], |r| Ok((developer_row(r)?, r.get(8)?)))
             .optional()
         })
     }
@@ -482,7 +670,7 @@ impl PortalReader for SqliteReader {
         self.with(|c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {MAIL_COLUMNS} FROM mailbox
-                 WHERE developer_id = ?1 AND (?2 IS NULL OR recipient = ?2)
+                 WHERE (?1 IS NULL OR developer_id = ?1) AND (?2 IS NULL OR recipient = ?2)
                    AND (?3 IS NULL OR channel = ?3) AND (?4 IS NULL OR kind = ?4)
                  ORDER BY id DESC LIMIT ?5"
             ))?;
@@ -522,21 +710,11 @@ impl PortalReader for SqliteReader {
 
     fn sandbox_login(&self) -> Result<Option<SandboxLogin>, StoreError> {
         self.with(|c| {
-            let password: Option<Vec<u8>> = c
-                .prepare_cached("SELECT value FROM settings WHERE name = ?1")?
-                .query_row([SANDBOX_PASSWORD], |r| r.get(0))
-                .optional()?;
-            let email: Option<String> = c
-                .prepare_cached("SELECT email FROM developer_accounts WHERE developer_id = ?1")?
-                .query_row([mkoba_platform::SANDBOX_DEVELOPER], |r| r.get(0))
-                .optional()?;
-            Ok(match (email, password) {
-                (Some(email), Some(p)) => Some(SandboxLogin {
-                    email,
-                    password: String::from_utf8_lossy(&p).into_owned(),
-                }),
-                _ => None,
-            })
+            printed_login(
+                c,
+                SANDBOX_PASSWORD,
+                "SELECT email FROM developer_accounts WHERE developer_id = 1",
+            )
         })
     }
 

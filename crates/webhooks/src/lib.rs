@@ -222,20 +222,27 @@ pub fn spawn(platform: Platform, config: DispatcherConfig) -> tokio::task::JoinH
     let config = Arc::new(config);
     tokio::spawn(async move {
         while let Some(item) = outbox.recv().await {
-            let permit = limit.clone().acquire_owned().await;
-            let (platform, client, config) = (platform.clone(), client.clone(), config.clone());
+            let (platform, client, config, limit) = (
+                platform.clone(),
+                client.clone(),
+                config.clone(),
+                limit.clone(),
+            );
             tokio::spawn(async move {
-                deliver(&platform, &client, &config, item).await;
-                drop(permit);
+                deliver(&platform, &client, &config, &limit, item).await;
             });
         }
     })
 }
 
+/// Delivers one callback, retrying on the schedule. A turn of `limit` is held only during
+/// an attempt, never while waiting for the next one, so a slow or failing receiver holds
+/// up nobody else's callbacks.
 async fn deliver(
     platform: &Platform,
     client: &HttpClient,
     config: &DispatcherConfig,
+    limit: &Semaphore,
     mut item: OutboxItem,
 ) {
     loop {
@@ -243,9 +250,13 @@ async fn deliver(
         if wait > 0 {
             tokio::time::sleep(Duration::from_millis(wait as u64)).await;
         }
+        let Ok(turn) = limit.acquire().await else {
+            return;
+        };
         let at_ms = now_ms();
         let started = Instant::now();
         let result = attempt(client, config, &item).await;
+        drop(turn);
         let latency_ms = started.elapsed().as_millis() as i64;
         item.attempts += 1;
         let (status_code, error) = match result {

@@ -3,7 +3,8 @@
 // activation link, sign-in, the phone step with the code from the virtual phone, the
 // M-Pesa API key shown once; then My Profile (name, password change signing out another
 // session, e-mail change by link, M-Pesa key renewal with its confirmation, the PEM
-// download, a subscription key regenerated after confirming), forgot-password, and
+// download, a subscription key regenerated after confirming), forgot-password, the
+// go-live request approved by the operator (and a production API user after it), and
 // deleting the account. Every page is saved as a screenshot into $ARTIFACTS, and at phone
 // width no page may scroll sideways.
 "use strict";
@@ -199,6 +200,56 @@ async function journey(browser, size, tag) {
   await page.fill("#password", resetPassword);
   await page.click("button[type=submit]");
   check(`${tag} the new password signs in`, page.url().endsWith("/portal"));
+
+  // Go live: before approval only the sandbox; the request with its report; the
+  // operator approves it; then the approved market opens.
+  await page.goto(`${BASE}/portal/apiusers`);
+  check(`${tag} production markets wait for go-live`, await page.isDisabled("option[value=mtnuganda]"));
+  await page.goto(`${BASE}/portal/golive`);
+  await page.fill("#company", "Neema Clinics");
+  await page.fill("#use_case", "Patients pay consultations from their phones.");
+  await page.check("input[name=market][value=mtnuganda]");
+  await page.check("input[name=product][value=collection]");
+  await shot("20-golive-form");
+  await page.click("button:has-text('Submit the go-live request')");
+  check(`${tag} the request waits for review`, (await page.textContent("main")).includes("Waiting for review"));
+  await shot("21-golive-sent");
+  const ops = await browser.newContext(size);
+  const op = await ops.newPage();
+  await op.goto(`${BASE}/portal/signin`);
+  await op.fill("#email", process.env.OPERATOR_EMAIL);
+  await op.fill("#password", process.env.OPERATOR_PASSWORD);
+  await op.click("button[type=submit]");
+  check(`${tag} the operator lands on the requests`, op.url().endsWith("/portal/operator"));
+  const opShot = async (name) => {
+    if (narrow) {
+      const wide = await op.evaluate(() => document.documentElement.scrollWidth);
+      check(`${tag} ${name} fits the screen`, wide <= size.viewport.width + 2, `scrollWidth ${wide}`);
+    }
+    await op.screenshot({ path: `${OUT}/${tag}-${name}.png`, fullPage: true });
+  };
+  await opShot("22-operator-requests");
+  await op.click(`tr:has-text('${newEmail}') a`);
+  check(`${tag} the operator sees the company`, (await op.textContent("main")).includes("Neema Clinics"));
+  await opShot("23-operator-request");
+  await op.fill("#comment", "Verified, welcome.");
+  await op.click("button:has-text('Approve')");
+  check(`${tag} the operator approved`, (await op.textContent("main")).includes("Approved"));
+  await op.goto(`${BASE}/portal/operator/accounts`);
+  await opShot("24-operator-accounts");
+  await op.goto(`${BASE}/portal/mail`);
+  await opShot("25-operator-mailbox");
+  await ops.close();
+  await page.goto(`${BASE}/portal/golive`);
+  check(`${tag} the developer has production access`, (await text(page, "[data-testid=live-access]")).startsWith("mtnuganda"));
+  await shot("26-golive-approved");
+  await page.goto(`${BASE}/portal/apiusers`);
+  await page.fill("#host", "clinic.example");
+  await page.selectOption("#environment", "mtnuganda");
+  await page.click("button:has-text('Create API user')");
+  check(`${tag} a production API user is created`, (await page.textContent("main")).includes("mtnuganda"));
+  await page.goto(`${BASE}/portal/mail`);
+  check(`${tag} the approval was mailed`, (await page.textContent("main")).includes("Your go-live request was approved"));
 
   // Delete the account: confirmation with the password.
   await page.goto(`${BASE}/portal/profile`);

@@ -15,10 +15,11 @@ use uuid::Uuid;
 
 use super::{Engine, Pass, defer};
 use crate::accounts::{
-    AccountChange, AccountError, AccountOutcome, AccountRecord, AccountReply, AccountStatus, Mail,
-    MailChannel, MailOutcome, MailState, NewMail, PHONE_CODE_ATTEMPTS, PHONE_CODE_INTERVAL_MS,
-    PHONE_CODE_TTL_MS, PhoneCode,
+    AccountChange, AccountError, AccountOutcome, AccountRecord, AccountReply, AccountRole,
+    AccountStatus, Mail, MailChannel, MailOutcome, MailState, NewMail, PHONE_CODE_ATTEMPTS,
+    PHONE_CODE_INTERVAL_MS, PHONE_CODE_TTL_MS, PhoneCode,
 };
+use crate::golive::{DecisionMail, GoLiveError, GoLiveFilter, GoLiveState, NewGoLive, SubmitMail};
 use crate::model::{NewPayment, Payment, SubscriptionKey};
 use crate::portal::{DecideError, PortalWrite, ResendError, SignUpError, is_phone, payer_approves};
 use crate::store::StoreError;
@@ -73,6 +74,26 @@ pub(crate) enum PortalCommand {
         developer_id: i64,
         reply: oneshot::Sender<Result<(), ResendError>>,
     },
+    /// An operator account, active at once.
+    CreateOperator {
+        email: String,
+        name: String,
+        password_hash: String,
+        reply: oneshot::Sender<Result<i64, SignUpError>>,
+    },
+    SubmitGoLive {
+        request: NewGoLive,
+        mail: SubmitMail,
+        reply: oneshot::Sender<Result<(), GoLiveError>>,
+    },
+    DecideGoLive {
+        id: i64,
+        operator_id: i64,
+        approve: bool,
+        comment: String,
+        mail: DecisionMail,
+        reply: oneshot::Sender<Result<(), GoLiveError>>,
+    },
 }
 
 /// What one pass remembers about portal work not yet committed.
@@ -86,6 +107,10 @@ pub(super) struct PortalPass {
     phone_codes: HashMap<i64, Option<PhoneCode>>,
     /// Mail claimed in this pass.
     claimed: HashSet<i64>,
+    /// Developers who submitted a go-live request in this pass.
+    golive_submitted: HashSet<i64>,
+    /// Go-live requests decided in this pass.
+    golive_decided: HashSet<i64>,
 }
 
 /// The portal's in-memory state in the writer.
@@ -212,6 +237,155 @@ impl Engine {
                 let result = self.resend(pass, reference_id, developer_id, now);
                 defer(pass, reply, result, Err(ResendError::Internal));
             }
+            PortalCommand::CreateOperator {
+                email,
+                name,
+                password_hash,
+                reply,
+            } => {
+                let result =
+                    self.new_account(pass, email, name, password_hash, AccountRole::Operator, now);
+                defer(pass, reply, result, Err(SignUpError::Internal));
+            }
+            PortalCommand::SubmitGoLive {
+                request,
+                mail,
+                reply,
+            } => {
+                let result = self
+                    .submit_go_live(pass, request, mail, now)
+                    .unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "submitting a go-live request failed");
+                        Err(GoLiveError::Internal)
+                    });
+                defer(pass, reply, result, Err(GoLiveError::Internal));
+            }
+            PortalCommand::DecideGoLive {
+                id,
+                operator_id,
+                approve,
+                comment,
+                mail,
+                reply,
+            } => {
+                let result = self
+                    .decide_go_live(pass, id, operator_id, approve, comment, mail, now)
+                    .unwrap_or_else(|e| {
+                        tracing::error!(error = %e, "deciding a go-live request failed");
+                        Err(GoLiveError::Internal)
+                    });
+                defer(pass, reply, result, Err(GoLiveError::Internal));
+            }
+        }
+    }
+
+    fn submit_go_live(
+        &mut self,
+        pass: &mut Pass,
+        request: NewGoLive,
+        mail: SubmitMail,
+        now: i64,
+    ) -> Result<Result<(), GoLiveError>, StoreError> {
+        let developer_id = request.developer_id;
+        match self.account_of(pass, developer_id)? {
+            Some(a) if a.status == AccountStatus::Active => {}
+            _ => return Ok(Err(GoLiveError::NotActive)),
+        }
+        let pending = pass.portal.golive_submitted.contains(&developer_id)
+            || !self
+                .journal
+                .golive_requests(&GoLiveFilter {
+                    developer_id: Some(developer_id),
+                    state: Some(GoLiveState::Pending),
+                    limit: 1,
+                })?
+                .is_empty();
+        if pending {
+            return Ok(Err(GoLiveError::AlreadyPending));
+        }
+        pass.portal.golive_submitted.insert(developer_id);
+        let operators = self.journal.operators()?;
+        pass.batch.portal.push(PortalWrite::CreateGoLive {
+            request,
+            created_at_ms: now,
+        });
+        for m in mail(&operators) {
+            self.queue_mail(pass, m, now);
+        }
+        Ok(Ok(()))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn decide_go_live(
+        &mut self,
+        pass: &mut Pass,
+        id: i64,
+        operator_id: i64,
+        approve: bool,
+        comment: String,
+        mail: DecisionMail,
+        now: i64,
+    ) -> Result<Result<(), GoLiveError>, StoreError> {
+        let Some(mut request) = self.journal.golive_request(id)? else {
+            return Ok(Err(GoLiveError::NotFound));
+        };
+        if request.state != GoLiveState::Pending || !pass.portal.golive_decided.insert(id) {
+            return Ok(Err(GoLiveError::AlreadyDecided));
+        }
+        let state = if approve {
+            GoLiveState::Approved
+        } else {
+            GoLiveState::Rejected
+        };
+        request.state = state;
+        request.decided_at_ms = Some(now);
+        request.decided_by = Some(operator_id);
+        request.comment = Some(comment.clone());
+        pass.batch.portal.push(PortalWrite::DecideGoLive {
+            id,
+            state,
+            decided_at_ms: now,
+            decided_by: operator_id,
+            comment,
+        });
+        if let Some(a) = self.account_of(pass, request.developer_id)? {
+            if matches!(a.status, AccountStatus::Active) {
+                let m = mail(&request, &a.email, &a.name);
+                self.queue_mail(pass, m, now);
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Replaces a developer's credentials by ones nobody holds: sessions end, API keys are
+    /// revoked, subscription keys and the M-Pesa API key are replaced (a replacement
+    /// reaches every node's key cache; a deletion would not).
+    fn cut_credentials(&mut self, pass: &mut Pass, developer_id: i64, now: i64) {
+        pass.batch.portal.push(PortalWrite::DeleteSessionsOf {
+            developer_id,
+            except: None,
+        });
+        pass.batch.portal.push(PortalWrite::RevokeDeveloperKeys {
+            developer_id,
+            at_ms: now,
+        });
+        let keys: Vec<SubscriptionKey> = self
+            .subscriptions
+            .read()
+            .expect("subscriptions lock")
+            .values()
+            .filter(|k| k.developer_id == developer_id)
+            .map(|k| SubscriptionKey {
+                key: secrets::random_hex_key(),
+                ..k.clone()
+            })
+            .collect();
+        pass.batch.subscription_keys.extend(keys);
+        if let Ok(Some(mut app)) = self.current_app(pass, developer_id) {
+            app.api_key_hash = secrets::hash_key(&crate::mpesa::random_api_key());
+            app.api_key_created_at_ms = now;
+            app.sandbox_api_key = None;
+            pass.mpesa_apps.insert(developer_id, app);
         }
     }
 
@@ -223,8 +397,34 @@ impl Engine {
         password_hash: String,
         now: i64,
     ) -> Result<i64, SignUpError> {
+        let id = self.new_account(
+            pass,
+            email,
+            name,
+            password_hash,
+            AccountRole::Developer,
+            now,
+        )?;
+        // The M-Pesa application of seed 004, created with the account; its first API key
+        // is issued (and shown once) when the account becomes active.
+        let (app, _) = crate::mpesa::MpesaApp::new(id, now);
+        pass.batch.api_users.push(app.api_user_row());
+        pass.mpesa_apps.insert(id, app);
+        Ok(id)
+    }
+
+    /// A new account: a developer's pending until activation, an operator's active.
+    fn new_account(
+        &mut self,
+        pass: &mut Pass,
+        email: String,
+        name: String,
+        password_hash: String,
+        role: AccountRole,
+        now: i64,
+    ) -> Result<i64, SignUpError> {
         let store = |e: StoreError| {
-            tracing::error!(error = %e, "sign-up failed");
+            tracing::error!(error = %e, "creating an account failed");
             SignUpError::Internal
         };
         if pass.portal.emails.contains(&email)
@@ -236,6 +436,10 @@ impl Engine {
             Some(id) => id,
             None => self.journal.max_developer_id().map_err(store)? + 1,
         };
+        let status = match role {
+            AccountRole::Developer => AccountStatus::Pending,
+            AccountRole::Operator => AccountStatus::Active,
+        };
         pass.portal.next_developer = Some(id + 1);
         pass.portal.emails.insert(email.clone());
         pass.batch.developers.push(id);
@@ -246,7 +450,7 @@ impl Engine {
                 email: email.clone(),
                 name: name.clone(),
                 password_hash: password_hash.clone(),
-                status: AccountStatus::Pending,
+                status,
                 phone: None,
             },
         );
@@ -256,13 +460,9 @@ impl Engine {
             name,
             password_hash,
             created_at_ms: now,
-            status: AccountStatus::Pending,
+            status,
+            role,
         });
-        // The M-Pesa application of seed 004, created with the account; its first API key
-        // is issued (and shown once) when the account becomes active.
-        let (app, _) = crate::mpesa::MpesaApp::new(id, now);
-        pass.batch.api_users.push(app.api_user_row());
-        pass.mpesa_apps.insert(id, app);
         Ok(id)
     }
 
@@ -493,14 +693,6 @@ impl Engine {
                 account.password_hash = "!".to_owned();
                 account.phone = None;
                 self.put_account(pass, account);
-                pass.batch.portal.push(PortalWrite::DeleteSessionsOf {
-                    developer_id,
-                    except: None,
-                });
-                pass.batch.portal.push(PortalWrite::RevokeDeveloperKeys {
-                    developer_id,
-                    at_ms: now,
-                });
                 self.portal.approval_developers.remove(&developer_id);
                 pass.batch.portal.push(PortalWrite::SetApprovalMode {
                     developer_id,
@@ -509,28 +701,36 @@ impl Engine {
                 if self.phone_code_of(pass, developer_id)?.is_some() {
                     self.put_phone_code(pass, developer_id, None);
                 }
-                // Subscription keys are replaced by keys nobody holds (a replacement reaches
-                // every node's key cache; a deletion would not).
-                let keys: Vec<SubscriptionKey> = self
-                    .subscriptions
-                    .read()
-                    .expect("subscriptions lock")
-                    .values()
-                    .filter(|k| k.developer_id == developer_id)
-                    .map(|k| SubscriptionKey {
-                        key: secrets::random_hex_key(),
-                        ..k.clone()
-                    })
-                    .collect();
-                pass.batch.subscription_keys.extend(keys);
-                if let Ok(Some(mut app)) = self.current_app(pass, developer_id) {
-                    app.api_key_hash = secrets::hash_key(&crate::mpesa::random_api_key());
-                    app.api_key_created_at_ms = now;
-                    app.sandbox_api_key = None;
-                    pass.mpesa_apps.insert(developer_id, app);
-                }
+                self.cut_credentials(pass, developer_id, now);
                 if let Some(g) = goodbye {
                     self.queue_mail(pass, g, now);
+                }
+                Ok(done)
+            }
+            AccountChange::SetActive { active, notice } => {
+                match (active, account.status) {
+                    (false, AccountStatus::Deactivated) | (true, AccountStatus::Active) => {
+                        return Ok(Ok(AccountOutcome::AlreadyDone));
+                    }
+                    (false, _) => {
+                        account.status = AccountStatus::Deactivated;
+                        self.put_account(pass, account);
+                        self.cut_credentials(pass, developer_id, now);
+                    }
+                    (true, AccountStatus::Deactivated) => {
+                        // Back where its journey had reached: a deactivated account had a
+                        // confirmed phone unless it was deactivated before that step.
+                        account.status = if account.phone.is_some() {
+                            AccountStatus::Active
+                        } else {
+                            AccountStatus::Phone
+                        };
+                        self.put_account(pass, account);
+                    }
+                    (true, _) => return Ok(Err(E::WrongState)),
+                }
+                if let Some(n) = notice {
+                    self.queue_mail(pass, n, now);
                 }
                 Ok(done)
             }

@@ -13,8 +13,8 @@ use mkoba_platform::portal::SignUpError;
 use super::{confirm, mail};
 use crate::html::Html;
 use crate::{
-    Form, Onboarding, PortalState, Session, csrf_field, document, form_encode, internal_error,
-    pre_session_ok, pre_session_token, query_params, see_other, w,
+    ClientAddr, Form, Onboarding, PortalState, Session, csrf_field, document, form_encode,
+    internal_error, pre_session_ok, pre_session_token, query_params, see_other, w,
 };
 
 /// Only portal paths are followed after sign-in (no open redirects).
@@ -104,18 +104,34 @@ pub(crate) async fn sign_in_page(
 
 pub(crate) async fn sign_in(
     State(state): State<PortalState>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    if !pre_session_ok(&headers, &form) {
+    if !pre_session_ok(&state, &headers, &form) {
         return crate::csrf_refused();
     }
     let next = safe_next(Some(form.get("next")));
     let email = form.get("email").to_owned();
-    let developer = match state.platform.sign_in(&email, form.raw("password")).await {
-        Ok(Some(d)) => d,
-        Ok(None) => {
+    const BACK: (&str, &str) = ("/portal/signin", "Back to sign in");
+    if let Err(wait) = state.throttle.sign_in(client, &email) {
+        tracing::debug!(%client, "portal sign-in throttled");
+        return crate::throttled(
+            "sign-in attempts for this account or from this address",
+            wait,
+            BACK,
+        );
+    }
+    let checked = state
+        .throttle
+        .passwords()
+        .run(state.platform.sign_in(&email, form.raw("password")))
+        .await;
+    let developer = match checked {
+        Err(_busy) => return crate::busy(BACK),
+        Ok(Ok(Some(d))) => d,
+        Ok(Ok(None)) => {
             return auth_page(
                 &state,
                 &headers,
@@ -132,7 +148,7 @@ pub(crate) async fn sign_in(
                 },
             );
         }
-        Err(_) => return internal_error(),
+        Ok(Err(_)) => return internal_error(),
     };
     let Ok(Some(account)) = state.platform.developer(developer) else {
         return internal_error();
@@ -142,6 +158,16 @@ pub(crate) async fn sign_in(
         AccountStatus::Phone => start_session(&state, developer, "/portal/welcome").await,
         AccountStatus::Pending => not_activated(&state, &headers, developer, &account.email),
         AccountStatus::Deleted => internal_error(),
+        AccountStatus::Deactivated => auth_page(
+            &state,
+            &headers,
+            StatusCode::FORBIDDEN,
+            "Account deactivated",
+            |h, _| {
+                w!(*h, "<h1>Account deactivated</h1>"
+                    "<p class=\"error\" role=\"alert\">The operator of this platform deactivated this account: it cannot sign in and its keys do not work. Ask the operator to reactivate it.</p>");
+            },
+        ),
     }
 }
 
@@ -221,12 +247,20 @@ pub(crate) async fn sign_up_sent(
 /// sign-up's (or a correct password's) token; at most one a minute.
 pub(crate) async fn resend_activation(
     State(state): State<PortalState>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    if !pre_session_ok(&headers, &form) {
+    if !pre_session_ok(&state, &headers, &form) {
         return crate::csrf_refused();
+    }
+    if let Err(wait) = state.throttle.sign_up(client) {
+        return crate::throttled(
+            "sign-ups and activation e-mails from this address",
+            wait,
+            ("/portal/signin", "Back to sign in"),
+        );
     }
     let token = form.get("t");
     let Ok(claims) = state.platform.check_link(LinkPurpose::Mailbox, token) else {
@@ -330,12 +364,21 @@ fn sign_up_problem(form: &Form) -> Option<&'static str> {
 
 pub(crate) async fn sign_up(
     State(state): State<PortalState>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    if !pre_session_ok(&headers, &form) {
+    if !pre_session_ok(&state, &headers, &form) {
         return crate::csrf_refused();
+    }
+    const BACK: (&str, &str) = ("/portal/signup", "Back to sign-up");
+    if let Err(wait) = state.throttle.sign_up(client) {
+        return crate::throttled(
+            "sign-ups and activation e-mails from this address",
+            wait,
+            BACK,
+        );
     }
     let email = form.get("email").to_owned();
     let name = form.get("name").to_owned();
@@ -354,11 +397,19 @@ pub(crate) async fn sign_up(
     let lower = email.to_lowercase();
     let (st, to, who) = (state.clone(), lower.clone(), name.clone());
     let activation = move |id| mail::activation(&st, id, &to, &who);
-    match state
-        .platform
-        .sign_up(&email, &name, form.raw("password"), activation)
-        .await
-    {
+    let created = state
+        .throttle
+        .passwords()
+        .run(
+            state
+                .platform
+                .sign_up(&email, &name, form.raw("password"), activation),
+        )
+        .await;
+    let Ok(created) = created else {
+        return crate::busy(BACK);
+    };
+    match created {
         Ok(id) => {
             tracing::info!(
                 developer.id = id,

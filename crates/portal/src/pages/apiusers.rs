@@ -6,6 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use mkoba_platform::golive::LiveAccess;
 use mkoba_platform::model::ApiUser;
 use mkoba_platform::{CreateError, now_ms};
 use uuid::Uuid;
@@ -26,20 +27,28 @@ fn valid_host(host: &str) -> bool {
         && !host.starts_with(['.', '-'])
 }
 
-fn create_form(h: &mut Html, state: &PortalState, session: &Session, host: &str, env: &str) {
+fn create_form(
+    h: &mut Html,
+    state: &PortalState,
+    session: &Session,
+    access: &LiveAccess,
+    host: &str,
+    env: &str,
+) {
     w!(*h, "<form method=\"post\" action=\"/portal/apiusers\" class=\"grid-form\">" [csrf_field(session)]
         "<div><label for=\"host\">Callback host</label>"
         "<input id=\"host\" name=\"host\" required placeholder=\"clinic.com\" value=\"" {host} "\" aria-describedby=\"host-hint\">"
         "<p id=\"host-hint\" class=\"hint\">Callback URLs of this user must be on this host (<code>providerCallbackHost</code>).</p></div>"
         "<div><label for=\"environment\">Target environment</label><select id=\"environment\" name=\"environment\">");
     for e in state.environments.iter() {
-        if e == env {
-            w!(*h, "<option selected>" {e} "</option>");
+        let selected = if e == env { " selected" } else { "" };
+        if access.allows_environment(e) {
+            w!(*h, "<option" {selected} ">" {e} "</option>");
         } else {
-            w!(*h, "<option>" {e} "</option>");
+            w!(*h, "<option disabled" {selected} " value=\"" {e} "\">" {e} " (after go-live approval)</option>");
         }
     }
-    h.raw(concat!("</select><p class=\"hint\"><code>sandbox</code> has MTN's test numbers; a market (<code>mtnuganda</code>, …) behaves like production.</p></div>",
+    h.raw(concat!("</select><p class=\"hint\"><code>sandbox</code> has MTN's test numbers; a market (<code>mtnuganda</code>, …) is production: it opens when the operator approves your <a href=\"/portal/golive\">go-live request</a> for it.</p></div>",
         "<div><button type=\"submit\">Create API user</button></div></form>"));
 }
 
@@ -64,6 +73,9 @@ fn list_page(
     let Ok(users) = state.platform.api_users_of(session.developer.id) else {
         return internal_error();
     };
+    let Ok(access) = state.platform.live_access(session.developer.id) else {
+        return internal_error();
+    };
     let mut h = Html::new();
     w!(h, "<h1>API users</h1>" [super::notice(done)]
         "<p class=\"lead\">An API user and its API key are the Basic credentials of <code>POST /{product}/token/</code>. On MTN, production users are created in the partner portal and sandbox users through the provisioning API; here you can do both.</p>"
@@ -71,7 +83,7 @@ fn list_page(
     if let Some(e) = error {
         w!(h, "<p class=\"error\" role=\"alert\">" {e} "</p>");
     }
-    create_form(&mut h, state, session, host, env);
+    create_form(&mut h, state, session, &access, host, env);
     w!(h, "<h2>Your API users <span class=\"count\">" {users.len()} "</span></h2>");
     if users.is_empty() {
         h.raw("<p class=\"muted\">None yet.</p>");
@@ -134,6 +146,23 @@ pub(crate) async fn create(
     }
     if !state.environments.contains(&env) {
         return refuse("Choose one of the listed target environments.");
+    }
+    match state.platform.live_access(session.developer.id) {
+        Ok(access) if access.allows_environment(&env) => {}
+        Ok(_) => {
+            return list_page(
+                &state,
+                &session,
+                StatusCode::FORBIDDEN,
+                Some(&format!(
+                    "{env} is a production environment: it opens once the operator approves your go-live request for it (My profile → Go live)."
+                )),
+                None,
+                &host,
+                "sandbox",
+            );
+        }
+        Err(_) => return internal_error(),
     }
     let user = ApiUser {
         id: Uuid::new_v4(),

@@ -15,9 +15,12 @@ use super::account::{auth_page, sign_in_form};
 use super::mail;
 use crate::html::Html;
 use crate::{
-    Form, Onboarding, PortalState, Session, csrf_field, document, form_encode, internal_error,
-    pre_session_ok, query_params, see_other, w, when,
+    ClientAddr, Form, Onboarding, PortalState, Session, csrf_field, document, form_encode,
+    internal_error, pre_session_ok, query_params, see_other, w, when,
 };
+
+/// What a password reset throttle refusal names.
+const RESET_TRIES: &str = "password reset requests for this account or from this address";
 
 fn link_refused(state: &PortalState, headers: &HeaderMap, e: LinkError, what: &str) -> Response {
     let (status, text) = match e {
@@ -272,14 +275,23 @@ pub(crate) async fn forgot_page(State(state): State<PortalState>, headers: Heade
 /// it tells nobody which addresses do); at most one link a minute per account.
 pub(crate) async fn forgot(
     State(state): State<PortalState>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    if !pre_session_ok(&headers, &form) {
+    if !pre_session_ok(&state, &headers, &form) {
         return crate::csrf_refused();
     }
     let email = form.get("email").to_lowercase();
+    // Counted for any address typed, an account's or not, so the answer tells nothing.
+    if let Err(wait) = state
+        .throttle
+        .reset_from(client)
+        .and_then(|()| state.throttle.reset_for(&email))
+    {
+        return crate::throttled(RESET_TRIES, wait, ("/portal/forgot", "Back"));
+    }
     if !email.is_empty() && email.len() <= 254 {
         match state.platform.account_by_email(&email) {
             Ok(Some((account, digest))) if account.status != AccountStatus::Deleted => {
@@ -386,12 +398,17 @@ fn used(state: &PortalState, headers: &HeaderMap) -> Response {
 /// `POST /portal/reset`.
 pub(crate) async fn reset(
     State(state): State<PortalState>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    if !pre_session_ok(&headers, &form) {
+    if !pre_session_ok(&state, &headers, &form) {
         return crate::csrf_refused();
+    }
+    const BACK: (&str, &str) = ("/portal/signin", "Back to sign in");
+    if let Err(wait) = state.throttle.reset_from(client) {
+        return crate::throttled(RESET_TRIES, wait, BACK);
     }
     let t = form.get("t").to_owned();
     let claims = match state.platform.check_link(LinkPurpose::ResetPassword, &t) {
@@ -418,12 +435,23 @@ pub(crate) async fn reset(
     let Ok(Some(account)) = state.platform.developer(claims.developer_id) else {
         return used(&state, &headers);
     };
+    if let Err(wait) = state.throttle.reset_for(&account.email) {
+        return crate::throttled(RESET_TRIES, wait, BACK);
+    }
     let notice = mail::password_changed(account.id, &account.name, &account.email);
-    match state
-        .platform
-        .reset_password(account.id, &claims.subject, password, Some(notice))
-        .await
-    {
+    let done = state
+        .throttle
+        .passwords()
+        .run(
+            state
+                .platform
+                .reset_password(account.id, &claims.subject, password, Some(notice)),
+        )
+        .await;
+    let Ok(done) = done else {
+        return crate::busy(BACK);
+    };
+    match done {
         Ok(()) => {
             tracing::info!(developer.id = account.id, "password reset");
             see_other(&format!(

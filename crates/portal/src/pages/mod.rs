@@ -5,10 +5,12 @@ mod apipage;
 mod apiusers;
 pub(crate) mod confirm;
 mod docs;
+mod golive;
 mod guides;
 mod journey;
 mod mail;
 pub(crate) mod mpesa;
+mod operator;
 mod pay;
 mod phone;
 mod profile;
@@ -78,6 +80,14 @@ pub(crate) fn routes() -> Router<PortalState> {
         .route("/docs", get(docs::show))
         .route("/docs/try", post(docs::try_it))
         .route("/docs/{id}", get(apipage::show).post(apipage::send))
+        .route("/golive", get(golive::show).post(golive::submit))
+        .route("/operator", get(operator::requests))
+        .route(
+            "/operator/golive/{id}",
+            get(operator::request).post(operator::decide),
+        )
+        .route("/operator/accounts", get(operator::accounts))
+        .route("/operator/accounts/{id}", post(operator::set_active))
         .route("/guides", get(guides::index))
         .route("/guides/{slug}", get(guides::show))
 }

@@ -133,7 +133,7 @@ pub(crate) async fn decide(
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
-    if !pre_session_ok(&headers, &form) {
+    if !pre_session_ok(&state, &headers, &form) {
         return csrf_refused();
     }
     let approve = match decision.as_str() {

@@ -18,6 +18,9 @@ use crate::{
     when,
 };
 
+/// Where a "the portal is busy" page leads back to.
+const BACK: (&str, &str) = ("/portal/profile", "Back to my profile");
+
 fn notice(done: Option<&String>) -> Option<&'static str> {
     Some(match done.map(String::as_str)? {
         "name" => "Your name was saved.",
@@ -124,6 +127,9 @@ fn page(state: &PortalState, session: &Session, status: StatusCode, q: &Query<'_
             "<a href=\"/portal/profile/mpesa-public-key.pem\" download data-testid=\"pem-download\">Download as PEM</a></p>");
     }
     h.raw("</section>");
+    // Go live.
+    h.raw(concat!("<section class=\"card\" aria-labelledby=\"golive-h\"><h2 id=\"golive-h\">Go live</h2>",
+        "<p>When testing is done, send your account details and a report of your sandbox transactions to the operator's staff; once they approve, production target environments open. <a href=\"/portal/golive\" data-testid=\"golive-link\">Request to go live</a></p></section>"));
     // Mailbox and deletion.
     w!(h, "<section class=\"card\" aria-labelledby=\"mail-h\"><h2 id=\"mail-h\">Messages</h2>"
         "<p>Every e-mail and SMS sent to you is in your <a href=\"/portal/mail\">mailbox</a>.</p></section>"
@@ -228,11 +234,15 @@ pub(crate) async fn request_email_change(
             "That is your e-mail already.",
         );
     }
-    match state
-        .platform
-        .check_password(d.id, form.raw("password"))
-        .await
-    {
+    let checked = state
+        .throttle
+        .passwords()
+        .run(state.platform.check_password(d.id, form.raw("password")))
+        .await;
+    let Ok(checked) = checked else {
+        return crate::busy(BACK);
+    };
+    match checked {
         Ok(Some(_)) => {}
         Ok(None) => {
             return refuse(
@@ -356,17 +366,21 @@ pub(crate) async fn change_password(
     }
     let d = &session.developer;
     let notice = mail::password_changed(d.id, &d.name, &d.email);
-    match state
-        .platform
-        .change_password(
+    let changed = state
+        .throttle
+        .passwords()
+        .run(state.platform.change_password(
             d.id,
             form.raw("current"),
             new,
             Some(&session.id),
             Some(notice),
-        )
-        .await
-    {
+        ))
+        .await;
+    let Ok(changed) = changed else {
+        return crate::busy(BACK);
+    };
+    match changed {
         Ok(()) => {
             tracing::info!(
                 developer.id = d.id,
@@ -423,11 +437,15 @@ pub(crate) async fn delete(
     }
     let d = &session.developer;
     let goodbye = mail::account_deleted(d.id, &d.name, &d.email);
-    match state
-        .platform
-        .delete_account(d.id, password, Some(goodbye))
-        .await
-    {
+    let deleted = state
+        .throttle
+        .passwords()
+        .run(state.platform.delete_account(d.id, password, Some(goodbye)))
+        .await;
+    let Ok(deleted) = deleted else {
+        return crate::busy(BACK);
+    };
+    match deleted {
         Ok(()) => {
             tracing::info!(developer.id = d.id, "account deleted");
             let mut h = Html::new();

@@ -210,6 +210,38 @@ async fn a_retry_schedule_sends_again_after_a_failure() {
 }
 
 #[tokio::test]
+async fn a_callback_waiting_to_retry_holds_up_no_other() {
+    // One callback at a time, and a failed one retried only a minute later: while it
+    // waits, the next payment's callback goes out.
+    let app = TestApp::spawn_with(|s| {
+        s.dispatcher.concurrency = 1;
+        s.dispatcher.retry_schedule = vec![Duration::from_secs(60)];
+    })
+    .await;
+    let failing = Sink::start(500).await;
+    let good = Sink::start(200).await;
+    let p = app.partner("127.0.0.1").await;
+    app.request_to_pay(
+        &p,
+        Uuid::new_v4(),
+        &rtp_body("1", "256770000003"),
+        &[("X-Callback-Url", &failing.url("/cb"))],
+    )
+    .await;
+    failing.wait_for(1).await;
+    app.request_to_pay(
+        &p,
+        Uuid::new_v4(),
+        &rtp_body("1", "256770000004"),
+        &[("X-Callback-Url", &good.url("/cb"))],
+    )
+    .await;
+    let got = good.wait_for(1).await;
+    assert!(got[0].body.contains("SUCCESSFUL"), "{}", got[0].body);
+    assert_eq!(failing.all().len(), 1, "the retry waits for its time");
+}
+
+#[tokio::test]
 async fn an_unreachable_callback_target_is_recorded_as_an_error() {
     let app = TestApp::spawn().await;
     let p = app.partner("127.0.0.1").await;

@@ -144,3 +144,69 @@ async fn listening_beyond_loopback_warns_about_the_sandbox_defaults() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_production_profile_prints_no_password_or_key() {
+    use tokio::io::AsyncBufReadExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args([
+            "serve",
+            "--profile",
+            "production",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+        ])
+        .arg(dir.path().join("data"))
+        .env("MKOBA_MPESA_KEY_FILE", crate::helpers::MPESA_TEST_KEY)
+        .env("MKOBA_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("mkoba starts");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut banner = String::new();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            banner.push_str(&line);
+            banner.push('\n');
+            if line.contains("getSession") {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the banner");
+    child.start_kill().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    // What the banner would print in the sandbox profile, read from the database.
+    let login = mkoba::portal_login(&dir.path().join("data"))
+        .unwrap()
+        .unwrap();
+    let operator = mkoba::operator_login(&dir.path().join("data"))
+        .unwrap()
+        .unwrap();
+    let keys = mkoba::credentials(&dir.path().join("data")).unwrap();
+    assert!(
+        banner.contains("sign in: sandbox@mkoba.local / see `mkoba credentials` on this machine"),
+        "{banner}"
+    );
+    assert!(!banner.contains(&login.password), "{banner}");
+    assert!(!banner.contains(&operator.password), "{banner}");
+    for k in keys {
+        assert!(!banner.contains(&k.key), "{banner}");
+    }
+    assert!(
+        stderr.contains("--profile production without --smtp-url"),
+        "{stderr}"
+    );
+}

@@ -14,6 +14,8 @@ pub struct Node {
     pub child: Child,
     pub base: String,
     pub key: String,
+    /// `Authorization: Basic …` of the operator the banner prints.
+    pub operator: String,
 }
 
 async fn start_node(data: &std::path::Path) -> Node {
@@ -39,9 +41,20 @@ pub async fn start_node_with(data: &std::path::Path, extra: &[&str]) -> Node {
         .spawn()
         .expect("mkoba starts");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut base, mut key) = (None, None);
+    let (mut base, mut key, mut operator) = (None, None, None);
     while base.is_none() || key.is_none() {
         let line = lines.next_line().await.unwrap().expect("banner");
+        if line.trim().starts_with("Operator")
+            && let Some(login) = line.split("(sign in: ").nth(1)
+        {
+            let login = login.trim_end_matches(')');
+            if let Some((email, password)) = login.split_once(" / ") {
+                operator = Some(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!("{email}:{password}"))
+                ));
+            }
+        }
         if let Some(rest) = line.trim().strip_prefix("MoMo Open API") {
             base = rest.split_whitespace().next().map(str::to_owned);
         }
@@ -55,6 +68,7 @@ pub async fn start_node_with(data: &std::path::Path, extra: &[&str]) -> Node {
         child,
         base: base.unwrap(),
         key: key.unwrap(),
+        operator: operator.expect("the banner prints the operator's sign-in"),
     }
 }
 
@@ -160,7 +174,12 @@ async fn an_accepted_request_survives_sigkill_and_settles_after_restart() {
     assert_eq!(got[0].path, "/after-crash");
     assert!(got[0].body.contains("SUCCESSFUL"));
     let ledger = http
-        .send("GET", &format!("{}/_mkoba/ledger", node.base), &[], None)
+        .send(
+            "GET",
+            &format!("{}/_mkoba/ledger", node.base),
+            &[("Authorization", &node.operator)],
+            None,
+        )
         .await
         .json();
     assert_eq!(ledger["balanced"], true, "{ledger}");
@@ -269,7 +288,12 @@ async fn an_accepted_asynchronous_mpesa_payment_survives_sigkill() {
         result["input_TransactionID"]
     );
     let ledger = http
-        .send("GET", &format!("{}/_mkoba/ledger", node.base), &[], None)
+        .send(
+            "GET",
+            &format!("{}/_mkoba/ledger", node.base),
+            &[("Authorization", &node.operator)],
+            None,
+        )
         .await
         .json();
     assert_eq!(ledger["balanced"], true, "{ledger}");

@@ -306,13 +306,37 @@ impl TestApp {
         r.json()
     }
 
+    /// `Authorization: Basic …` of the operator created at first start (the admin
+    /// endpoints' platform-wide reads need it).
+    pub fn operator_auth(&self) -> String {
+        operator_auth(&self.running)
+    }
+
     /// Asserts that, per currency, debits equal credits.
     pub async fn assert_ledger_balanced(&self) {
-        let r = self.send("GET", "/_mkoba/ledger", &[], None).await;
+        let auth = self.operator_auth();
+        let r = self
+            .send("GET", "/_mkoba/ledger", &[("Authorization", &auth)], None)
+            .await;
         assert_eq!(r.status, 200);
         let v = r.json();
         assert_eq!(v["balanced"], true, "{v}");
     }
+}
+
+/// `Authorization: Basic …` of a server's first operator.
+pub fn operator_auth(running: &Running) -> String {
+    use base64::Engine as _;
+    let login = running
+        .platform
+        .operator_login()
+        .expect("reading the operator")
+        .expect("an operator exists");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", login.email, login.password))
+    )
 }
 
 fn keys_of(running: &Running) -> Keys {

@@ -1,7 +1,8 @@
 //! The developer account journey in headless Chromium (Debian's `chromium`, driven by the
 //! pinned `playwright-core`), at 1280 px and at 390 px: sign-up, the activation mail in the
 //! sandbox mailbox, the phone step, My Profile (name, password, e-mail change, M-Pesa key
-//! renewal, PEM download, subscription key regeneration), forgot-password and deletion.
+//! renewal, PEM download, subscription key regeneration), forgot-password, the go-live
+//! request and the operator's approval, and deletion.
 //! Screenshots of every page go to `artifacts/journey/`. The script installs chromium and
 //! playwright-core when they are missing.
 
@@ -14,9 +15,12 @@ async fn the_account_journey_works_in_a_real_browser() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/browser/journey/run.sh"
     );
+    let operator = app.running.platform.operator_login().unwrap().unwrap();
     let out = tokio::process::Command::new("bash")
         .arg(script)
         .env("PORTAL_BASE_URL", &app.base)
+        .env("OPERATOR_EMAIL", &operator.email)
+        .env("OPERATOR_PASSWORD", &operator.password)
         .output()
         .await
         .expect("bash runs");

@@ -293,7 +293,12 @@ async fn two_nodes_share_the_traffic_and_the_survivor_finishes_what_a_killed_one
         assert_eq!((dp, dpe), (cp, cpe), "{}", t.get::<_, String>(0));
     }
     let r = http
-        .send("GET", &format!("{}/_mkoba/ledger", b.base), &[], None)
+        .send(
+            "GET",
+            &format!("{}/_mkoba/ledger", b.base),
+            &[("Authorization", &b.operator)],
+            None,
+        )
         .await;
     assert_eq!(r.json()["balanced"], true, "{}", r.text());
     let balance = http

@@ -106,6 +106,7 @@ contract!(
     a_developers_api_keys_are_revoked_together,
     phone_codes_are_set_replaced_and_deleted,
     mail_is_kept_listed_per_developer_claimed_and_updated,
+    operators_and_go_live_requests_round_trip,
 );
 
 mod postgres_only {

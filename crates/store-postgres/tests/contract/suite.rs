@@ -15,9 +15,10 @@ use mkoba_ledger::{
     Account, AccountId, Currency, Limit, Money, Transfer, TransferId, TransferState,
 };
 use mkoba_platform::accounts::{
-    AccountRecord, AccountStatus, Mail, MailChannel, MailFilter, MailKind, MailState, NewMail,
-    PhoneCode,
+    AccountRecord, AccountRole, AccountStatus, Mail, MailChannel, MailFilter, MailKind, MailState,
+    NewMail, PhoneCode,
 };
+use mkoba_platform::golive::{GoLiveFilter, GoLiveState, NewGoLive};
 use mkoba_platform::model::{
     AccountOwner, ApiUser, CallbackAttempt, CallbackMethod, KeySlot, OutboxItem, OutboxState,
     Party, PartyIdType, Payment, PaymentKind, PaymentStatus, Product, SubscriptionKey,
@@ -25,8 +26,8 @@ use mkoba_platform::model::{
 };
 use mkoba_platform::mpesa::MpesaApp;
 use mkoba_platform::portal::{
-    ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PaymentFilter, PortalWrite,
-    SandboxLogin, SessionRecord, StatsRow,
+    AccountFilter, ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PaymentFilter,
+    PortalWrite, SandboxLogin, SessionRecord, StatsRow,
 };
 use mkoba_platform::store::{
     ApiKeyRecord, Batch, CurrencyTotals, Journal, NewAccount, OutboxUpdate, PaymentUpdate, Reader,
@@ -177,6 +178,7 @@ pub fn developer(id: i64, email: &str, created_at_ms: i64) -> Batch {
             password_hash: format!("$argon2id$hash-{id}"),
             created_at_ms,
             status: AccountStatus::Active,
+            role: AccountRole::Developer,
         }],
         ..Batch::default()
     }
@@ -620,7 +622,9 @@ pub fn bootstrap_adds_the_keys_the_sandbox_developer_lacks(s: &mut Store) {
     assert!(widget.iter().all(|k| k.developer_id == SANDBOX_DEVELOPER));
     assert_ne!(widget[0].key, widget[1].key);
     assert_eq!(state.token_secret, Some(vec![9; 32]));
-    assert_eq!(s.journal.max_developer_id().unwrap(), SANDBOX_DEVELOPER);
+    // The sandbox developer, and the first operator created beside it.
+    assert_eq!(s.journal.max_developer_id().unwrap(), SANDBOX_DEVELOPER + 1);
+    assert_eq!(s.journal.operators().unwrap().len(), 1);
     // Starting again changes nothing.
     s.reopen();
     let again = Platform::bootstrap(s.journal.as_mut()).unwrap();
@@ -1324,6 +1328,7 @@ pub fn developer_accounts_are_found_by_email_and_id(s: &mut Store) {
         created_at_ms: 77,
         status: AccountStatus::Active,
         phone: None,
+        role: AccountRole::Developer,
     };
     assert_eq!(
         s.reader.developer_by_email("amina@example.org").unwrap(),
@@ -2246,6 +2251,7 @@ pub fn accounts_are_created_with_a_status_and_changed_whole(s: &mut Store) {
             password_hash: "$argon2id$p".into(),
             created_at_ms: 5,
             status: AccountStatus::Pending,
+            role: AccountRole::Developer,
         }],
         ..Batch::default()
     });
@@ -2530,7 +2536,7 @@ pub fn mail_is_kept_listed_per_developer_claimed_and_updated(s: &mut Store) {
     );
     // Filters: recipient, channel, kind, limit.
     let filter = |recipient: Option<&str>, channel, kind, limit| MailFilter {
-        developer_id: 1,
+        developer_id: Some(1),
         recipient: recipient.map(str::to_owned),
         channel,
         kind,
@@ -2651,4 +2657,171 @@ pub fn mail_is_kept_listed_per_developer_claimed_and_updated(s: &mut Store) {
             })
             .is_err()
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Operators and going live.
+
+pub fn operators_and_go_live_requests_round_trip(s: &mut Store) {
+    s.commit(developer(3, "dev@example.org", 10));
+    s.commit(Batch {
+        developers: vec![4],
+        portal: vec![
+            PortalWrite::CreateDeveloper {
+                id: 4,
+                email: "ops@example.org".into(),
+                name: "Ops".into(),
+                password_hash: "$argon2id$o".into(),
+                created_at_ms: 11,
+                status: AccountStatus::Active,
+                role: AccountRole::Operator,
+            },
+            PortalWrite::OperatorLogin {
+                password: "operator-pässword".into(),
+            },
+        ],
+        ..Batch::default()
+    });
+    assert_eq!(
+        s.journal.operators().unwrap(),
+        vec![(4, "ops@example.org".to_owned())]
+    );
+    let login = s.reader.operator_login().unwrap().unwrap();
+    assert_eq!(
+        (login.email.as_str(), login.password.as_str()),
+        ("ops@example.org", "operator-pässword")
+    );
+    assert_eq!(
+        s.reader.developer(4).unwrap().map(|d| d.role),
+        Some(AccountRole::Operator)
+    );
+    // Accounts, newest first, filtered by a substring of the e-mail (LIKE's wildcards are
+    // plain characters), paged.
+    let list = |email: Option<&str>, limit, offset| {
+        let (rows, total) = s
+            .reader
+            .accounts(&AccountFilter {
+                email: email.map(str::to_owned),
+                limit,
+                offset,
+            })
+            .unwrap();
+        (rows.iter().map(|d| d.id).collect::<Vec<_>>(), total)
+    };
+    assert_eq!(list(None, 10, 0), (vec![4, 3], 2));
+    assert_eq!(list(None, 1, 1), (vec![3], 2));
+    assert_eq!(list(Some("dev@"), 10, 0), (vec![3], 1));
+    assert_eq!(list(Some("%"), 10, 0), (vec![], 0));
+    assert_eq!(list(Some("_"), 10, 0), (vec![], 0));
+
+    let request = |company: &str| NewGoLive {
+        developer_id: 3,
+        company: company.into(),
+        contact: "Dev, +255712345678".into(),
+        website: "https://dev.example".into(),
+        use_case: "Collections\nand payouts".into(),
+        markets: vec!["mtnghana".into(), "mtnuganda".into()],
+        products: vec!["collection".into(), "mpesa".into()],
+        report_json: r#"{"generated_at_ms":1,"operations":[],"failed":[]}"#.into(),
+    };
+    s.commit(Batch {
+        portal: vec![PortalWrite::CreateGoLive {
+            request: request("First"),
+            created_at_ms: 20,
+        }],
+        ..Batch::default()
+    });
+    s.commit(Batch {
+        portal: vec![PortalWrite::CreateGoLive {
+            request: request("Second"),
+            created_at_ms: 30,
+        }],
+        ..Batch::default()
+    });
+    let all = s
+        .reader
+        .golive_requests(&GoLiveFilter {
+            developer_id: None,
+            state: None,
+            limit: 10,
+        })
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.company.as_str()).collect::<Vec<_>>(),
+        ["Second", "First"]
+    );
+    let first = all[1].clone();
+    assert_eq!(first.state, GoLiveState::Pending);
+    assert_eq!(first.markets, ["mtnghana", "mtnuganda"]);
+    assert_eq!(first.products, ["collection", "mpesa"]);
+    assert_eq!(first.use_case, "Collections\nand payouts");
+    assert_eq!((first.decided_at_ms, first.decided_by), (None, None));
+    s.commit(Batch {
+        portal: vec![PortalWrite::DecideGoLive {
+            id: first.id,
+            state: GoLiveState::Approved,
+            decided_at_ms: 40,
+            decided_by: 4,
+            comment: "Fine.".into(),
+        }],
+        ..Batch::default()
+    });
+    let decided = s.journal.golive_request(first.id).unwrap().unwrap();
+    assert_eq!(decided.state, GoLiveState::Approved);
+    assert_eq!(
+        (
+            decided.decided_at_ms,
+            decided.decided_by,
+            decided.comment.as_deref()
+        ),
+        (Some(40), Some(4), Some("Fine."))
+    );
+    assert_eq!(s.reader.golive_request(first.id).unwrap(), Some(decided));
+    let pending = s
+        .journal
+        .golive_requests(&GoLiveFilter {
+            developer_id: Some(3),
+            state: Some(GoLiveState::Pending),
+            limit: 10,
+        })
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].company, "Second");
+    assert!(
+        s.reader
+            .golive_requests(&GoLiveFilter {
+                developer_id: Some(4),
+                state: None,
+                limit: 10,
+            })
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(s.reader.golive_request(9999).unwrap(), None);
+    // Every account's mail, for the operator.
+    s.commit(Batch {
+        portal: vec![PortalWrite::QueueMail {
+            mail: NewMail {
+                developer_id: 4,
+                channel: MailChannel::Email,
+                kind: MailKind::GoLive,
+                recipient: "ops@example.org".into(),
+                subject: "Go-live request".into(),
+                body: "Review it.".into(),
+            },
+            created_at_ms: 50,
+            state: MailState::Kept,
+        }],
+        ..Batch::default()
+    });
+    let everyone = s
+        .reader
+        .mail(&MailFilter {
+            developer_id: None,
+            ..MailFilter::of(0)
+        })
+        .unwrap();
+    assert_eq!(everyone.len(), 1);
+    assert_eq!(everyone[0].kind, MailKind::GoLive);
+    assert!(s.reader.mail(&MailFilter::of(3)).unwrap().is_empty());
 }

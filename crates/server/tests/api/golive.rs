@@ -1,0 +1,587 @@
+//! Going live (seed 004) over HTTP: a developer's go-live request with its transaction
+//! report, the operator's review (approve or reject with a comment, the developer told by
+//! mail), production target environments refused before approval and allowed after, the
+//! M-Pesa `openapi` environment likewise, deactivation, and that a developer reaches none
+//! of the operator's pages.
+
+use base64::Engine as _;
+use mkoba_sdk::mpesa::PublicKey;
+use uuid::Uuid;
+
+use crate::helpers::{Resp, TestApp, rtp_body, wait_for};
+use crate::portal::{Browser, link_in};
+
+/// The operator created at first start, signed in.
+async fn operator(app: &TestApp) -> Browser {
+    let login = app
+        .running
+        .platform
+        .operator_login()
+        .unwrap()
+        .expect("an operator is created at first start");
+    assert_eq!(login.email, "operator@mkoba.local");
+    let mut b = Browser::new(&app.base);
+    let r = b.sign_in(&login.email, &login.password).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    // The developer pages send an operator to theirs.
+    let r = b.get("/portal").await;
+    assert_eq!(r.header("location"), Some("/portal/operator"));
+    b
+}
+
+/// A developer's own API user, key and token, made in the portal.
+async fn developer_partner(app: &TestApp, b: &mut Browser) -> (String, String) {
+    let subscription = b.subscribe("collection").await;
+    let (user, key) = b.create_api_user("127.0.0.1").await;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{key}"));
+    let r = app
+        .send(
+            "POST",
+            "/collection/token/",
+            &[
+                ("Ocp-Apim-Subscription-Key", &subscription),
+                ("Authorization", &format!("Basic {basic}")),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let token = r.json()["access_token"].as_str().unwrap().to_owned();
+    (subscription, token)
+}
+
+/// A request-to-pay, waited for until it is final.
+async fn pay(app: &TestApp, subscription: &str, token: &str, msisdn: &str) {
+    let reference = Uuid::new_v4().to_string();
+    let headers = [
+        ("Ocp-Apim-Subscription-Key", subscription),
+        ("Authorization", &format!("Bearer {token}")),
+        ("X-Target-Environment", "sandbox"),
+    ];
+    let r = app
+        .send(
+            "POST",
+            "/collection/v1_0/requesttopay",
+            &[
+                ("Ocp-Apim-Subscription-Key", subscription),
+                ("Authorization", &format!("Bearer {token}")),
+                ("X-Target-Environment", "sandbox"),
+                ("X-Reference-Id", &reference),
+                ("Content-Type", "application/json"),
+            ],
+            Some(&rtp_body("25", msisdn)),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let path = format!("/collection/v1_0/requesttopay/{reference}");
+    wait_for(|| async {
+        let r = app.send("GET", &path, &headers, None).await;
+        (r.json()["status"] != "PENDING").then_some(())
+    })
+    .await;
+}
+
+async fn create_market_user(b: &mut Browser, environment: &str) -> Resp {
+    b.submit(
+        "/portal/apiusers",
+        "/portal/apiusers",
+        &[("host", "shop.example"), ("environment", environment)],
+    )
+    .await
+}
+
+async fn admin_market_user(app: &TestApp, subscription: &str, environment: &str) -> Resp {
+    app.send(
+        "POST",
+        "/_mkoba/apiusers",
+        &[("Ocp-Apim-Subscription-Key", subscription)],
+        Some(&format!(
+            r#"{{"providerCallbackHost":"shop.example","targetEnvironment":"{environment}"}}"#
+        )),
+    )
+    .await
+}
+
+const REQUEST: &[(&str, &str)] = &[
+    ("company", "Ada Clinics Ltd"),
+    ("contact", "Ada Developer, +255712345678"),
+    ("website", "https://clinic.example"),
+    ("use_case", "Patients pay consultations\nfrom their phones."),
+    ("market", "mtnuganda"),
+    ("product", "collection"),
+    ("product", "mpesa"),
+];
+
+#[tokio::test]
+async fn a_developer_goes_live_once_the_operator_approves() {
+    let app = TestApp::spawn().await;
+    let mut dev = Browser::new(&app.base);
+    dev.sign_up("ada@example.com").await;
+    let (subscription, token) = developer_partner(&app, &mut dev).await;
+    pay(&app, &subscription, &token, "256779999001").await;
+    // MTN's sandbox number for a failed payment.
+    pay(&app, &subscription, &token, "46733123450").await;
+
+    // Before approval: no production environment, in the portal or the admin API.
+    let r = create_market_user(&mut dev, "mtnuganda").await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("go-live request"), "{}", r.text());
+    let r = admin_market_user(&app, &subscription, "mtnuganda").await;
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(r.json()["code"], "NOT_ALLOWED_TARGET_ENVIRONMENT");
+    let page = dev.get("/portal/apiusers").await.text();
+    assert!(page.contains(
+        "<option disabled value=\"mtnuganda\">mtnuganda (after go-live approval)</option>"
+    ));
+
+    // The request, with the report made from the sandbox transactions.
+    let html = dev.get("/portal/golive").await.text();
+    assert!(html.contains("data-testid=\"golive-form\""));
+    assert!(html.contains("<code>requesttopay</code>"), "{html}");
+    let r = dev
+        .submit("/portal/golive", "/portal/golive", REQUEST)
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.header("location"), Some("/portal/golive?done=sent"));
+    let html = dev.get("/portal/golive?done=sent").await.text();
+    assert!(html.contains("Waiting for review"), "{html}");
+    assert!(!html.contains("data-testid=\"golive-form\""));
+    let ops = html
+        .split("data-testid=\"golive-operations\"")
+        .nth(1)
+        .expect("the report sent");
+    let row = ops.split("<code>requesttopay</code>").nth(1).unwrap();
+    let cells: Vec<&str> = row
+        .split("<td class=\"num\">")
+        .skip(1)
+        .take(5)
+        .map(|c| c.split('<').next().unwrap())
+        .collect();
+    assert_eq!(cells, ["2", "1", "1", "0", "50.0 %"], "{row}");
+    assert!(
+        html.contains("INTERNAL_PROCESSING_ERROR"),
+        "the failed case is listed: {html}"
+    );
+    // One pending request at a time.
+    let r = dev
+        .submit("/portal/golive", "/portal/golive", REQUEST)
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.text().contains("already waits for review"));
+    let r = dev
+        .post("/portal/golive", &[("csrf", "wrong"), ("company", "Again")])
+        .await;
+    assert_eq!(r.status, 403);
+    let mail = dev.get("/portal/mail").await.text();
+    assert!(mail.contains("We received your go-live request"), "{mail}");
+
+    // The operator reviews it.
+    let mut op = operator(&app).await;
+    let list = op.get("/portal/operator").await.text();
+    assert!(list.contains("ada@example.com"), "{list}");
+    assert!(list.contains("Ada Clinics Ltd"));
+    let link = link_in(&list, "/portal/operator/golive/").expect("a link to the request");
+    let html = op.get(&link).await.text();
+    assert!(html.contains("Ada Clinics Ltd") && html.contains("mtnuganda"));
+    assert!(
+        html.contains("INTERNAL_PROCESSING_ERROR"),
+        "the operator sees the report"
+    );
+    let opmail = op.get("/portal/mail").await.text();
+    assert!(
+        opmail.contains("Go-live request from ada@example.com"),
+        "{opmail}"
+    );
+    // Rejecting needs a reason.
+    let r = op
+        .submit(&link, &link, &[("decision", "reject"), ("comment", " ")])
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = op
+        .submit(
+            &link,
+            &link,
+            &[("decision", "approve"), ("comment", "Welcome aboard.")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(r.header("location"), Some("/portal/operator?done=approved"));
+    // Decided once: the page has no form any more, a replayed post is refused.
+    let html = op.get(&link).await.text();
+    assert!(!html.contains("data-testid=\"decide-form\""));
+    let csrf = crate::portal::csrf_of(&op.get("/portal/operator").await.text());
+    let r = op
+        .post(
+            &link,
+            &[("csrf", &csrf), ("decision", "reject"), ("comment", "no")],
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+
+    // The developer is told, and production opens for the approved market only.
+    let mail = dev.get("/portal/mail").await.text();
+    assert!(mail.contains("Your go-live request was approved"), "{mail}");
+    assert!(mail.contains("Welcome aboard."));
+    let html = dev.get("/portal/golive").await.text();
+    assert!(
+        html.contains("data-testid=\"live-access\">mtnuganda, M-Pesa openapi"),
+        "{html}"
+    );
+    assert!(html.contains("data-testid=\"golive-comment\">Welcome aboard."));
+    let r = create_market_user(&mut dev, "mtnuganda").await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let r = create_market_user(&mut dev, "mtnghana").await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = admin_market_user(&app, &subscription, "mtnuganda").await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["currency"], "UGX");
+}
+
+#[tokio::test]
+async fn the_operator_rejects_with_a_comment_and_the_developer_asks_again() {
+    let app = TestApp::spawn().await;
+    let mut dev = Browser::new(&app.base);
+    dev.sign_up("bo@example.com").await;
+    // Checked like every form: bad input is answered on the page, nothing is stored.
+    for (fields, problem) in [
+        (
+            vec![("company", "Bo"), ("contact", "Bo"), ("use_case", "x")],
+            "Choose at least one product.",
+        ),
+        (
+            vec![
+                ("company", "Bo"),
+                ("contact", "Bo"),
+                ("use_case", "x"),
+                ("product", "collection"),
+            ],
+            "MoMo products need at least one market.",
+        ),
+        (
+            vec![
+                ("company", "Bo"),
+                ("contact", "Bo"),
+                ("use_case", "x"),
+                ("product", "collection"),
+                ("market", "mtnatlantis"),
+            ],
+            "Choose markets from the list.",
+        ),
+        (
+            vec![
+                ("company", "Bo\u{0}"),
+                ("contact", "Bo"),
+                ("use_case", "x"),
+                ("product", "mpesa"),
+            ],
+            "control characters",
+        ),
+    ] {
+        let r = dev
+            .submit("/portal/golive", "/portal/golive", &fields)
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(r.text().contains(problem), "{problem}: {}", r.text());
+    }
+    let r = dev
+        .submit(
+            "/portal/golive",
+            "/portal/golive",
+            &[
+                ("company", "Bo <script>"),
+                ("contact", "Bo"),
+                ("use_case", "Payouts"),
+                ("product", "mpesa"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let mut op = operator(&app).await;
+    let list = op.get("/portal/operator").await.text();
+    assert!(list.contains("Bo &lt;script&gt;"), "escaped: {list}");
+    let link = link_in(&list, "/portal/operator/golive/").unwrap();
+    let r = op
+        .submit(
+            &link,
+            &link,
+            &[
+                ("decision", "reject"),
+                ("comment", "Handle a failed payment first."),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let mail = dev.get("/portal/mail").await.text();
+    assert!(mail.contains("Your go-live request was rejected"));
+    assert!(mail.contains("Handle a failed payment first."));
+    let html = dev.get("/portal/golive").await.text();
+    assert!(html.contains("data-testid=\"golive-form\""), "asks again");
+    assert!(html.contains("data-testid=\"live-access\">None yet"));
+    assert!(html.contains(">rejected</span>"));
+    let rejected = op.get("/portal/operator?state=rejected").await.text();
+    assert!(rejected.contains("bo@example.com"));
+    assert!(
+        op.get("/portal/operator")
+            .await
+            .text()
+            .contains("data-testid=\"no-requests\"")
+    );
+}
+
+#[tokio::test]
+async fn the_mpesa_production_environment_opens_with_approval() {
+    let app = TestApp::spawn().await;
+    let mut dev = Browser::new(&app.base);
+    let page = dev.sign_up("cy@example.com").await.text();
+    let marker = "data-testid=\"mpesa-api-key\">";
+    let at = page.find(marker).unwrap() + marker.len();
+    let api_key = page[at..at + 32].to_owned();
+    let public_key = app.mpesa().await.public_key_b64;
+    let public_key = PublicKey::from_base64(&public_key).unwrap();
+    let get_session = |environment: &'static str| {
+        let bearer = format!("Bearer {}", public_key.bearer(&api_key).unwrap());
+        let app = &app;
+        async move {
+            app.send(
+                "GET",
+                &format!("/{environment}/ipg/v2/vodacomTZN/getSession/"),
+                &[("Authorization", &bearer), ("Origin", "*")],
+                None,
+            )
+            .await
+        }
+    };
+    let r = get_session("sandbox").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sandbox_session = r.json()["output_SessionID"].as_str().unwrap().to_owned();
+    // Production does not know the key, nor the sandbox's session.
+    let r = get_session("openapi").await;
+    assert_eq!(r.json()["output_ResponseCode"], "INS-989", "{}", r.text());
+    let r = app
+        .send(
+            "GET",
+            "/openapi/ipg/v2/vodacomTZN/queryTransactionStatus/?input_QueryReference=000000000000000000001&input_ServiceProviderCode=000000&input_ThirdPartyConversationID=asv02e5958774f7ba228d83d0d689761&input_Country=TZN",
+            &[
+                (
+                    "Authorization",
+                    &format!("Bearer {}", public_key.bearer(&sandbox_session).unwrap()),
+                ),
+                ("Origin", "*"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(r.json()["output_ResponseCode"], "INS-6");
+
+    let r = dev
+        .submit(
+            "/portal/golive",
+            "/portal/golive",
+            &[
+                ("company", "Cy"),
+                ("contact", "Cy"),
+                ("use_case", "B2C payouts"),
+                ("product", "mpesa"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let mut op = operator(&app).await;
+    let link = link_in(
+        &op.get("/portal/operator").await.text(),
+        "/portal/operator/golive/",
+    )
+    .unwrap();
+    let r = op
+        .submit(&link, &link, &[("decision", "approve"), ("comment", "")])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let r = get_session("openapi").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["output_ResponseCode"], "INS-0");
+}
+
+#[tokio::test]
+async fn an_operator_deactivates_and_reactivates_an_account() {
+    let app = TestApp::spawn().await;
+    let mut dev = Browser::new(&app.base);
+    dev.sign_up("di@example.com").await;
+    let subscription = dev.subscribe("collection").await;
+    let mut op = operator(&app).await;
+    let list = op.get("/portal/operator/accounts?email=di@").await.text();
+    assert!(list.contains("di@example.com"), "{list}");
+    assert!(!list.contains("sandbox@mkoba.local"), "filtered by e-mail");
+    let all = op.get("/portal/operator/accounts").await.text();
+    assert!(all.contains("sandbox@mkoba.local") && all.contains("operator@mkoba.local"));
+    let id = app
+        .running
+        .platform
+        .account_by_email("di@example.com")
+        .unwrap()
+        .unwrap()
+        .0
+        .id;
+    let path = format!("/portal/operator/accounts/{id}");
+    // First a confirmation, then the change.
+    let r = op
+        .submit(
+            "/portal/operator/accounts",
+            &path,
+            &[("action", "deactivate")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("data-testid=\"confirm\""));
+    let r = op
+        .submit(
+            "/portal/operator/accounts",
+            &path,
+            &[("action", "deactivate"), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    // The developer's session ended, sign-in says why, and the keys stopped working.
+    let r = dev.get("/portal").await;
+    assert_eq!(r.status, 303);
+    assert!(r.header("location").unwrap().starts_with("/portal/signin"));
+    let r = dev.sign_in("di@example.com", "a long password").await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("deactivated"));
+    let r = app
+        .send(
+            "POST",
+            "/v1_0/apiuser",
+            &[
+                ("Ocp-Apim-Subscription-Key", &subscription),
+                ("X-Reference-Id", &Uuid::new_v4().to_string()),
+                ("Content-Type", "application/json"),
+            ],
+            Some(r#"{"providerCallbackHost":"shop.example"}"#),
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    let list = op.get("/portal/operator/accounts?email=di@").await.text();
+    assert!(list.contains("data-testid=\"account-status\">deactivated"));
+    // Reactivated: sign-in works again, with new keys.
+    let r = op
+        .submit(
+            "/portal/operator/accounts",
+            &path,
+            &[("action", "activate"), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let r = dev.sign_in("di@example.com", "a long password").await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let key = dev.primary_key("collection").await;
+    assert_ne!(key, subscription, "the old key stays dead");
+    let mail = dev.get("/portal/mail").await.text();
+    assert!(mail.contains("Your Mkoba account was deactivated"));
+    assert!(mail.contains("Your Mkoba account was reactivated"));
+}
+
+#[tokio::test]
+async fn developers_reach_none_of_the_operators_pages() {
+    let app = TestApp::spawn().await;
+    let mut dev = Browser::new(&app.base);
+    dev.sign_up("eve@example.com").await;
+    let csrf = crate::portal::csrf_of(&dev.get("/portal/profile").await.text());
+    for path in [
+        "/portal/operator",
+        "/portal/operator?state=all",
+        "/portal/operator/golive/1",
+        "/portal/operator/accounts",
+    ] {
+        let r = dev.get(path).await;
+        assert_eq!(r.status, 404, "{path}: {}", r.text());
+    }
+    for path in ["/portal/operator/golive/1", "/portal/operator/accounts/1"] {
+        let r = dev
+            .post(
+                path,
+                &[
+                    ("csrf", &csrf),
+                    ("decision", "approve"),
+                    ("action", "deactivate"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 404, "{path}: {}", r.text());
+    }
+    // The developer's mailbox is their own, not everyone's.
+    let mail = dev.get("/portal/mail").await.text();
+    assert!(!mail.contains("sandbox@mkoba.local"));
+    // Without a session: sign in first.
+    let mut anon = Browser::new(&app.base);
+    let r = anon.get("/portal/operator").await;
+    assert_eq!(r.status, 303);
+    // An operator cannot deactivate an operator (nor themselves).
+    let mut op = operator(&app).await;
+    let me = app
+        .running
+        .platform
+        .account_by_email("operator@mkoba.local")
+        .unwrap()
+        .unwrap()
+        .0
+        .id;
+    let r = op
+        .submit(
+            "/portal/operator/accounts",
+            &format!("/portal/operator/accounts/{me}"),
+            &[("action", "deactivate"), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+}
+
+#[tokio::test]
+async fn the_admin_reads_need_an_operator() {
+    use base64::Engine as _;
+    let app = TestApp::spawn().await;
+    // Liveness for anyone, and nothing else.
+    let r = app.send("GET", "/_mkoba/health", &[], None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), serde_json::json!({"status": "ok"}));
+    // The ledger and health's details: an operator's Basic credentials.
+    let r = app.send("GET", "/_mkoba/ledger", &[], None).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(r.json()["code"], "UNAUTHORIZED");
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Basic realm=\"mkoba operator\"")
+    );
+    let sandbox = app.running.platform.sandbox_login().unwrap().unwrap();
+    let developer = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", sandbox.email, sandbox.password))
+    );
+    let wrong = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("operator@mkoba.local:not-the-password")
+    );
+    for auth in [developer.as_str(), wrong.as_str(), "Basic !!!", "Bearer x"] {
+        for path in ["/_mkoba/ledger", "/_mkoba/health"] {
+            let r = app
+                .send("GET", path, &[("Authorization", auth)], None)
+                .await;
+            assert_eq!(r.status, 401, "{path} with {auth}: {}", r.text());
+            assert!(!r.text().contains("pid"));
+        }
+    }
+    let operator = app.operator_auth();
+    let r = app
+        .send(
+            "GET",
+            "/_mkoba/health",
+            &[("Authorization", &operator)],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["pid"].as_u64().is_some());
+    assert!(r.json()["rss_kb"].as_u64().is_some());
+    app.assert_ledger_balanced().await;
+}
