@@ -50,6 +50,13 @@ pub enum MomoError {
 }
 
 impl MomoError {
+    /// Nothing was stored (the platform's store is failing, or the writer is gone): 503
+    /// `SERVICE_UNAVAILABLE` with `Retry-After`, as MTN answers when it cannot take a
+    /// request now.
+    pub fn unavailable() -> MomoError {
+        MomoError::Platform(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE")
+    }
+
     /// A 400 with an explanation.
     pub fn bad(message: impl Into<String>) -> MomoError {
         MomoError::BadRequest(message.into())
@@ -132,13 +139,20 @@ impl IntoResponse for MomoError {
                     message,
                 },
             ),
-            MomoError::Platform(status, code) => json(
-                status,
-                &ErrorReason {
-                    code: code.to_owned(),
-                    message: message_for(code).to_owned(),
-                },
-            ),
+            MomoError::Platform(status, code) => {
+                let mut r = json(
+                    status,
+                    &ErrorReason {
+                        code: code.to_owned(),
+                        message: message_for(code).to_owned(),
+                    },
+                );
+                if status == StatusCode::SERVICE_UNAVAILABLE {
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                }
+                r
+            }
             MomoError::Internal => json(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 &ErrorReason {
@@ -146,6 +160,17 @@ impl IntoResponse for MomoError {
                     message: message_for("INTERNAL_PROCESSING_ERROR").to_owned(),
                 },
             ),
+        }
+    }
+}
+
+impl From<mkoba_platform::CreateError> for MomoError {
+    /// The refusals every create path answers alike (`Duplicate` and `NotFound` mean
+    /// different things per resource: callers match those first).
+    fn from(e: mkoba_platform::CreateError) -> MomoError {
+        match e {
+            mkoba_platform::CreateError::Unavailable => MomoError::unavailable(),
+            _ => MomoError::Internal,
         }
     }
 }

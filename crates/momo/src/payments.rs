@@ -114,7 +114,7 @@ pub async fn create(
             StatusCode::CONFLICT,
             "RESOURCE_ALREADY_EXIST",
         )),
-        Err(_) => Err(MomoError::Internal),
+        Err(e) => Err(e.into()),
     }
 }
 

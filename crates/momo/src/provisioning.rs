@@ -40,7 +40,7 @@ pub async fn create_api_user(
             StatusCode::CONFLICT,
             "RESOURCE_ALREADY_EXIST",
         )),
-        Err(_) => Err(MomoError::Internal),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -63,7 +63,7 @@ pub async fn create_api_key(
             Ok(json(StatusCode::CREATED, &ApiKeyResult { api_key: key }))
         }
         Err(CreateError::NotFound) => Err(not_found),
-        Err(_) => Err(MomoError::Internal),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -130,7 +130,7 @@ async fn accept(state: &MomoState, payment: NewPayment) -> Result<Response, Momo
             StatusCode::CONFLICT,
             "RESOURCE_ALREADY_EXIST",
         )),
-        Err(_) => Err(MomoError::Internal),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -530,7 +530,7 @@ async fn create(
     // A fresh v4 id does not collide: every refusal here is a fault.
     if let Err(e) = state.platform.create_payment(new).await {
         tracing::error!(error = ?e, "creating a widget invoice failed");
-        return Err(MomoError::Internal.into());
+        return Err(MomoError::from(e).into());
     }
     let mut p = match state.platform.payment(&id) {
         Ok(Some(p)) => p,

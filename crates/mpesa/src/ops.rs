@@ -38,6 +38,17 @@ pub(crate) fn internal(call: &Call) -> Response {
     refuse(call, INTERNAL)
 }
 
+/// Nothing was stored (the platform's store is failing): the overload answer, `INS-16`
+/// with `Retry-After`, so the client tries again.
+pub(crate) fn unavailable(call: &Call) -> Response {
+    let mut r = refuse(call, wire::OVERLOADED);
+    r.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("1"),
+    );
+    r
+}
+
 /// The code a final payment answers with: `INS-0` when it succeeded.
 pub(crate) fn result_code(p: &Payment) -> Code {
     match (p.status, p.reason.as_deref()) {
@@ -93,6 +104,7 @@ async fn create_and_wait(
             };
             return Err(refuse(call, code));
         }
+        Err(CreateError::Unavailable) => return Err(unavailable(call)),
         Err(CreateError::NotFound | CreateError::Internal) => return Err(internal(call)),
     }
     let Some(watch) = watch else {

@@ -385,7 +385,7 @@ impl Engine {
         match command {
             Command::CreatePayment(new, reply) => {
                 let result = self.accept(pass, new, now);
-                defer(pass, reply, result, Err(CreateError::Internal));
+                defer(pass, reply, result, Err(CreateError::Unavailable));
             }
             Command::CreateApiUser(user, reply) => {
                 let result = match self.journal.api_user_exists(&user.id) {
@@ -398,7 +398,7 @@ impl Engine {
                     }
                     Err(e) => internal(e),
                 };
-                defer(pass, reply, result, Err(CreateError::Internal));
+                defer(pass, reply, result, Err(CreateError::Unavailable));
             }
             Command::AddApiKey(key, reply) => {
                 let result = match self.journal.api_user_exists(&key.api_user) {
@@ -413,7 +413,7 @@ impl Engine {
                     Ok(false) => Err(CreateError::NotFound),
                     Err(e) => internal(e),
                 };
-                defer(pass, reply, result, Err(CreateError::Internal));
+                defer(pass, reply, result, Err(CreateError::Unavailable));
             }
             Command::Notify {
                 reference_id,

@@ -10,6 +10,7 @@
 
 pub mod accounts;
 mod engine;
+pub mod faults;
 pub mod golive;
 pub mod model;
 pub mod mpesa;
@@ -63,6 +64,9 @@ pub struct PlatformConfig {
     pub callback_method: CallbackMethod,
     /// Most commands committed in one transaction.
     pub max_batch: usize,
+    /// Most requests waiting for the writer at once; past it a request is refused at once
+    /// ([`CreateError::Unavailable`]: the dialect's overload answer) instead of queueing.
+    pub max_queued: usize,
     /// E-mails are queued for an SMTP sender (else they are only kept in the mailbox).
     pub mail_delivery: bool,
 }
@@ -76,6 +80,7 @@ impl Default for PlatformConfig {
             partner_float: "1000000".to_owned(),
             callback_method: CallbackMethod::Put,
             max_batch: 2048,
+            max_queued: 32_768,
             mail_delivery: false,
         }
     }
@@ -92,6 +97,11 @@ pub enum CreateError {
     /// [`refusal`]).
     #[error("refused: {0}")]
     Refused(&'static str),
+    /// Nothing was stored: the store failed (a full disk, a failing `fsync`, a lost
+    /// database) or the writer is gone. The caller may try again; the platform recovers
+    /// by itself when the store does.
+    #[error("the platform cannot store it now; try again")]
+    Unavailable,
     #[error("internal error")]
     Internal,
 }
@@ -99,7 +109,7 @@ pub enum CreateError {
 impl From<StoreError> for CreateError {
     fn from(e: StoreError) -> CreateError {
         tracing::error!(error = %e, "store error");
-        CreateError::Internal
+        CreateError::Unavailable
     }
 }
 
@@ -186,6 +196,8 @@ struct Inner {
     /// Operator credentials verified lately (admin endpoints), by their MAC.
     operator_credentials: accounts::CredentialCache,
     health: Arc<Health>,
+    /// Requests waiting for the writer's answer (bounded by `max_queued`).
+    queued: std::sync::atomic::AtomicUsize,
 }
 
 /// What has stopped that the platform cannot run without (the writer thread, the callback
@@ -361,6 +373,7 @@ impl Platform {
                 mail_wake: tokio::sync::Notify::new(),
                 operator_credentials: accounts::CredentialCache::default(),
                 health,
+                queued: std::sync::atomic::AtomicUsize::new(0),
             }),
         })
     }
@@ -402,12 +415,35 @@ impl Platform {
         tx.send(command).is_ok()
     }
 
+    /// Sends a request's command to the writer and waits for its answer; `on_error` when
+    /// the writer is gone, the pass failed, or [`PlatformConfig::max_queued`] requests wait
+    /// already (then at once, so memory and latency stay bounded under overload).
     async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command, on_error: T) -> T {
+        use std::sync::atomic::Ordering;
+        /// Counts the request out however its future ends (answered, or dropped).
+        struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let queued = &self.inner.queued;
+        let waiting = Waiting(queued);
+        if queued.fetch_add(1, Ordering::SeqCst) >= self.inner.config.max_queued {
+            return on_error;
+        }
         let (reply, rx) = oneshot::channel();
         if !self.send(make(reply)) {
             return on_error;
         }
-        rx.await.unwrap_or(on_error)
+        let answer = rx.await.unwrap_or(on_error);
+        drop(waiting);
+        answer
+    }
+
+    /// Requests waiting for the writer now.
+    pub fn queued(&self) -> usize {
+        self.inner.queued.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The subscription key's record, if it is one of ours.
@@ -441,7 +477,7 @@ impl Platform {
         let result = self
             .call(
                 |r| Command::CreateApiUser(user, r),
-                Err(CreateError::Internal),
+                Err(CreateError::Unavailable),
             )
             .await;
         if result.is_ok() {
@@ -480,7 +516,7 @@ impl Platform {
         };
         self.call(
             |r| Command::AddApiKey(record, r),
-            Err(CreateError::Internal),
+            Err(CreateError::Unavailable),
         )
         .await?;
         Ok(key)
@@ -527,7 +563,7 @@ impl Platform {
     pub async fn create_payment(&self, payment: NewPayment) -> Result<(), CreateError> {
         self.call(
             |r| Command::CreatePayment(payment, r),
-            Err(CreateError::Internal),
+            Err(CreateError::Unavailable),
         )
         .await
     }

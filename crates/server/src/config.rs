@@ -145,6 +145,9 @@ pub struct LimitArgs {
     /// Portal: requests waiting for a password hash; past that 429 "the portal is busy" at once [default: 4 per worker]
     #[arg(long, env = "MKOBA_PASSWORD_HASH_QUEUE")]
     pub password_hash_queue: Option<usize>,
+    /// Requests waiting for the writer at once; past that a write is answered with the dialect's overload answer at once (MoMo 503 SERVICE_UNAVAILABLE, M-Pesa INS-16) [default: 32768]
+    #[arg(long, env = "MKOBA_WRITER_QUEUE")]
+    pub writer_queue: Option<usize>,
 }
 
 /// The TOML file: the same keys as the flags.
@@ -189,6 +192,7 @@ pub struct FileConfig {
     pub mpesa_key_failure_limit: Option<String>,
     pub password_hash_workers: Option<usize>,
     pub password_hash_queue: Option<usize>,
+    pub writer_queue: Option<usize>,
 }
 
 /// A database URL; its `Debug` and `Display` never show the password.
@@ -305,6 +309,9 @@ pub struct Settings {
     /// `--profile production`: no passwords in the banner, no sandbox mailbox, no
     /// callbacks to loopback.
     pub production: bool,
+    /// Fault injection (tests): the journal's commits fail while the switch is on, as on a
+    /// full disk.
+    pub faults: Option<mkoba_platform::faults::Faults>,
 }
 
 impl Settings {
@@ -329,6 +336,7 @@ impl Settings {
             mpesa_v1x_ports: Vec::new(),
             smtp: None,
             production: false,
+            faults: None,
         }
     }
 
@@ -484,6 +492,10 @@ impl Settings {
         }
         if let Some(v) = pick_limit!(password_hash_queue) {
             t.password_hash_queue = v;
+        }
+        if let Some(v) = pick_limit!(writer_queue) {
+            anyhow::ensure!(v > 0, "writer_queue must be positive");
+            s.platform.max_queued = v;
         }
         if let Some(url) = pick!(database_url) {
             anyhow::ensure!(

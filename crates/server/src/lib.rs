@@ -361,7 +361,13 @@ pub fn create_operator(
 
 /// Opens the store, starts the platform, the callback dispatcher and the HTTP server.
 pub async fn start(settings: Settings) -> anyhow::Result<Running> {
-    let store = open_store(&settings).await?;
+    let mut store = open_store(&settings).await?;
+    if let Some(faults) = &settings.faults {
+        store.journal = Box::new(mkoba_platform::faults::FaultyJournal::new(
+            store.journal,
+            faults.clone(),
+        ));
+    }
     let key = platform_key(
         &settings.data,
         settings.mpesa_key_file.as_deref(),

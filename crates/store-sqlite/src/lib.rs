@@ -771,6 +771,50 @@ mod tests {
     use mkoba_platform::model::{KeySlot, Product, SubscriptionKey};
     use mkoba_platform::store::NewAccount;
 
+    /// A real full database (SQLite's `max_page_count` stands for the disk): the commit
+    /// fails whole, nothing of it is visible, and the same batch commits once there is
+    /// room again.
+    #[test]
+    fn a_full_database_refuses_a_commit_whole_and_takes_it_when_space_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut journal, reader) = open(dir.path()).unwrap();
+        let mut first = Batch::default();
+        first.developers.push(1);
+        journal.commit(&first).unwrap();
+        let pages: i64 = journal
+            .conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        journal
+            .conn
+            .pragma_update(None, "max_page_count", pages)
+            .unwrap();
+        let mut big = Batch::default();
+        for i in 0..2_000 {
+            big.api_users.push(ApiUser {
+                id: Uuid::new_v4(),
+                developer_id: 1,
+                provider_callback_host: format!("host-{i}.example"),
+                target_environment: "sandbox".into(),
+                created_at_ms: i,
+            });
+        }
+        let e = journal.commit(&big).unwrap_err();
+        assert!(e.0.contains("full"), "{e}");
+        for u in &big.api_users {
+            assert!(
+                reader.api_user(&u.id).unwrap().is_none(),
+                "nothing half-written"
+            );
+        }
+        journal
+            .conn
+            .pragma_update(None, "max_page_count", 1_073_741_823)
+            .unwrap();
+        journal.commit(&big).unwrap();
+        assert!(reader.api_user(&big.api_users[1_999].id).unwrap().is_some());
+    }
+
     #[cfg(unix)]
     #[test]
     fn the_database_files_are_the_owners_only() {

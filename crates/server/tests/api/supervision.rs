@@ -75,3 +75,136 @@ async fn serve_exits_non_zero_when_the_dispatcher_stops() {
         "{stderr}"
     );
 }
+
+/// While the store cannot write (a full disk, a failing `fsync`: injected with
+/// [`Faults`]), every write is answered in the dialect's overload form with `Retry-After`
+/// and leaves nothing behind; when space returns the server carries on by itself.
+#[tokio::test]
+async fn a_full_disk_is_answered_503_and_the_server_recovers_by_itself() {
+    use mkoba_platform::faults::Faults;
+    use uuid::Uuid;
+    let faults = Faults::default();
+    let switch = faults.clone();
+    let app = TestApp::spawn_with(move |s| s.faults = Some(switch)).await;
+    let p = app.partner("127.0.0.1").await;
+    let m = app.mpesa().await;
+    let session = m.session().await;
+
+    faults.set_disk_full(true);
+    let reference = Uuid::new_v4();
+    let r = app
+        .request_to_pay(
+            &p,
+            reference,
+            &crate::helpers::rtp_body("5", "256770000001"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["code"], "SERVICE_UNAVAILABLE");
+    assert_eq!(r.header("retry-after"), Some("1"));
+    // Nothing half-written: the payment does not exist.
+    let r = app
+        .get(&p, &format!("/v1_0/requesttopay/{reference}"))
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = m
+        .send(
+            "POST",
+            "c2bPayment/singleStage/",
+            &session,
+            Some(&m.c2b("10", "000000000001")),
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["output_ResponseCode"], "INS-16");
+    assert_eq!(r.header("retry-after"), Some("1"));
+    let r = app
+        .send(
+            "POST",
+            "/v1_0/apiuser",
+            &[
+                ("Ocp-Apim-Subscription-Key", app.key("collection")),
+                ("X-Reference-Id", &Uuid::new_v4().to_string()),
+                ("Content-Type", "application/json"),
+            ],
+            Some(r#"{"providerCallbackHost":"shop.example"}"#),
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text());
+
+    // Space is back: the same request is taken, settles, and the ledger balances.
+    faults.set_disk_full(false);
+    let r = app
+        .request_to_pay(
+            &p,
+            reference,
+            &crate::helpers::rtp_body("5", "256770000001"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let v = app.final_status(&p, reference).await;
+    assert_eq!(v["status"], "SUCCESSFUL", "{v}");
+    let r = m
+        .send(
+            "POST",
+            "c2bPayment/singleStage/",
+            &session,
+            Some(&m.c2b("10", "000000000001")),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    app.assert_ledger_balanced().await;
+    // The platform never stopped: health stays ok.
+    let r = app.send("GET", "/_mkoba/health", &[], None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// When the writer cannot keep up (here: a stalled disk), requests wait only up to the
+/// writer queue's bound; the next one is answered 503 at once, and the waiting ones are
+/// taken when the disk answers again.
+#[tokio::test]
+async fn past_the_writer_queue_a_write_is_answered_503_at_once() {
+    use mkoba_platform::faults::Faults;
+    use uuid::Uuid;
+    let faults = Faults::default();
+    let switch = faults.clone();
+    let app = std::sync::Arc::new(
+        TestApp::spawn_with(move |s| {
+            s.faults = Some(switch);
+            s.platform.max_queued = 2;
+        })
+        .await,
+    );
+    let p = std::sync::Arc::new(app.partner("127.0.0.1").await);
+    faults.set_stalled(true);
+    let waiting: Vec<_> = (0..2)
+        .map(|i| {
+            let (app, p) = (app.clone(), p.clone());
+            tokio::spawn(async move {
+                let body = crate::helpers::rtp_body("5", &format!("25677000001{i}"));
+                app.request_to_pay(&p, Uuid::new_v4(), &body, &[]).await
+            })
+        })
+        .collect();
+    wait_for(|| async { (app.running.platform.queued() == 2).then_some(()) }).await;
+    let r = app
+        .request_to_pay(
+            &p,
+            Uuid::new_v4(),
+            &crate::helpers::rtp_body("5", "256770000019"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["code"], "SERVICE_UNAVAILABLE");
+    assert_eq!(r.header("retry-after"), Some("1"));
+    faults.set_stalled(false);
+    for w in waiting {
+        let r = w.await.unwrap();
+        assert_eq!(r.status, 202, "{}", r.text());
+    }
+    assert_eq!(app.running.platform.queued(), 0);
+    app.assert_ledger_balanced().await;
+}

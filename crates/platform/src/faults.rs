@@ -1,0 +1,142 @@
+//! A journal whose commits can be made to fail as a full disk or a failing `fsync` makes
+//! them fail — the fault the server must survive without losing or half-writing anything
+//! (issue 16). The server wraps its journal in one only when its settings carry
+//! [`Faults`] (tests); everything but `commit` passes straight through.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use uuid::Uuid;
+
+use crate::accounts::{AccountRecord, Mail, PhoneCode};
+use crate::golive::{GoLiveFilter, GoLiveRequest};
+use crate::model::Payment;
+use crate::mpesa::MpesaApp;
+use crate::portal::PortalJournal;
+use crate::store::{Batch, Changes, Journal, LoadedState, StoreError};
+
+/// The switches: while `disk_full` is on every commit fails and writes nothing; while
+/// `stalled` is on a commit waits (a disk that has stopped answering), so requests pile up
+/// in front of the writer.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    full: Arc<AtomicBool>,
+    stalled: Arc<AtomicBool>,
+}
+
+impl Faults {
+    /// Makes commits fail (`true`) or succeed again (`false`, the space came back).
+    pub fn set_disk_full(&self, full: bool) {
+        self.full.store(full, Ordering::SeqCst);
+    }
+
+    pub fn disk_full(&self) -> bool {
+        self.full.load(Ordering::SeqCst)
+    }
+
+    /// Makes commits wait (`true`) until released (`false`).
+    pub fn set_stalled(&self, stalled: bool) {
+        self.stalled.store(stalled, Ordering::SeqCst);
+    }
+}
+
+/// A journal with [`Faults`].
+pub struct FaultyJournal {
+    inner: Box<dyn Journal>,
+    faults: Faults,
+}
+
+impl std::fmt::Debug for FaultyJournal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FaultyJournal")
+            .field("faults", &self.faults)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FaultyJournal {
+    pub fn new(inner: Box<dyn Journal>, faults: Faults) -> FaultyJournal {
+        FaultyJournal { inner, faults }
+    }
+}
+
+impl Journal for FaultyJournal {
+    fn load(&mut self) -> Result<LoadedState, StoreError> {
+        self.inner.load()
+    }
+    fn payment_exists(&mut self, id: &Uuid) -> Result<bool, StoreError> {
+        self.inner.payment_exists(id)
+    }
+    fn payments_existing(&mut self, ids: &[Uuid]) -> Result<HashSet<Uuid>, StoreError> {
+        self.inner.payments_existing(ids)
+    }
+    fn api_user_exists(&mut self, id: &Uuid) -> Result<bool, StoreError> {
+        self.inner.api_user_exists(id)
+    }
+    fn payment(&mut self, id: &Uuid) -> Result<Option<Payment>, StoreError> {
+        self.inner.payment(id)
+    }
+    fn refunded_total(&mut self, original: &Uuid) -> Result<i64, StoreError> {
+        self.inner.refunded_total(original)
+    }
+    fn mpesa_app(&mut self, developer_id: i64) -> Result<Option<MpesaApp>, StoreError> {
+        self.inner.mpesa_app(developer_id)
+    }
+    fn commit(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        while self.faults.stalled.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        if self.faults.disk_full() {
+            return Err(StoreError(
+                "database or disk is full (injected fault)".to_owned(),
+            ));
+        }
+        self.inner.commit(batch)
+    }
+    fn begin(&mut self) -> Result<Option<Changes>, StoreError> {
+        self.inner.begin()
+    }
+    fn end(&mut self) -> Result<(), StoreError> {
+        self.inner.end()
+    }
+    fn poll_interval(&self) -> Option<std::time::Duration> {
+        self.inner.poll_interval()
+    }
+}
+
+impl PortalJournal for FaultyJournal {
+    fn developer_email_taken(&mut self, email: &str) -> Result<bool, StoreError> {
+        self.inner.developer_email_taken(email)
+    }
+    fn max_developer_id(&mut self) -> Result<i64, StoreError> {
+        self.inner.max_developer_id()
+    }
+    fn api_user_developer(&mut self, id: &Uuid) -> Result<Option<i64>, StoreError> {
+        self.inner.api_user_developer(id)
+    }
+    fn approval_developers(&mut self) -> Result<Vec<i64>, StoreError> {
+        self.inner.approval_developers()
+    }
+    fn sandbox_login_exists(&mut self) -> Result<bool, StoreError> {
+        self.inner.sandbox_login_exists()
+    }
+    fn account(&mut self, developer_id: i64) -> Result<Option<AccountRecord>, StoreError> {
+        self.inner.account(developer_id)
+    }
+    fn phone_code(&mut self, developer_id: i64) -> Result<Option<PhoneCode>, StoreError> {
+        self.inner.phone_code(developer_id)
+    }
+    fn due_mail(&mut self, now_ms: i64, limit: u32) -> Result<Vec<Mail>, StoreError> {
+        self.inner.due_mail(now_ms, limit)
+    }
+    fn operators(&mut self) -> Result<Vec<(i64, String)>, StoreError> {
+        self.inner.operators()
+    }
+    fn golive_requests(&mut self, filter: &GoLiveFilter) -> Result<Vec<GoLiveRequest>, StoreError> {
+        self.inner.golive_requests(filter)
+    }
+    fn golive_request(&mut self, id: i64) -> Result<Option<GoLiveRequest>, StoreError> {
+        self.inner.golive_request(id)
+    }
+}
