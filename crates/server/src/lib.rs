@@ -449,58 +449,136 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     })
 }
 
-/// The sandbox developer's subscription keys, creating the database on first use.
-pub fn credentials(data: &Path) -> anyhow::Result<Vec<SubscriptionKey>> {
-    let (mut journal, _reader) = mkoba_store_sqlite::open(data)
-        .with_context(|| format!("opening the database in {}", data.display()))?;
-    let mut state = Platform::bootstrap(&mut journal).context("reading credentials")?;
+/// Where a server keeps its data: SQLite in a data directory, or PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct DataSource {
+    pub data: std::path::PathBuf,
+    pub database_url: Option<config::DatabaseUrl>,
+}
+
+impl DataSource {
+    /// SQLite in `data`.
+    pub fn sqlite(data: &Path) -> DataSource {
+        DataSource {
+            data: data.to_owned(),
+            database_url: None,
+        }
+    }
+
+    /// The server's database as it is: never created here (a client command that made a
+    /// fresh one would print keys no server knows). PostgreSQL must be migrated.
+    fn open(
+        &self,
+    ) -> anyhow::Result<(
+        Box<dyn mkoba_platform::store::Journal>,
+        Box<dyn mkoba_platform::store::Reader>,
+    )> {
+        if let Some(url) = &self.database_url {
+            let shown = url.redacted();
+            let version = mkoba_store_postgres::schema_version(&url.0)
+                .with_context(|| format!("reading the schema version of {shown}"))?;
+            anyhow::ensure!(
+                version >= mkoba_store_postgres::SCHEMA_VERSION,
+                "the database {shown} has schema version {version}: run `mkoba migrate --database-url …` and start a node first"
+            );
+            let (journal, reader) =
+                mkoba_store_postgres::open(&url.0).with_context(|| format!("opening {shown}"))?;
+            return Ok((Box::new(journal), Box::new(reader)));
+        }
+        anyhow::ensure!(
+            self.data.join(mkoba_store_sqlite::DB_FILE).exists(),
+            "no Mkoba database in {}: start the server with `mkoba serve` (it creates one there), or point --data (or --database-url for PostgreSQL) at the server's",
+            self.data.display()
+        );
+        let (journal, reader) = mkoba_store_sqlite::open(&self.data)
+            .with_context(|| format!("opening the database in {}", self.data.display()))?;
+        Ok((Box::new(journal), Box::new(reader)))
+    }
+}
+
+/// What `mkoba credentials` prints: exactly what the server (every node of it) serves.
+#[derive(Debug, Clone)]
+pub struct ServerCredentials {
+    /// The sandbox developer's subscription keys, per product, primary first.
+    pub keys: Vec<SubscriptionKey>,
+    /// The sandbox developer's portal sign-in (while its password is the printed one).
+    pub portal: Option<mkoba_platform::portal::SandboxLogin>,
+    /// The operator created at first start.
+    pub operator: Option<mkoba_platform::portal::SandboxLogin>,
+    /// The sandbox developer's M-Pesa API key, while not renewed in the portal.
+    pub mpesa_api_key: Option<String>,
+}
+
+/// Reads the server's credentials from its database (SQLite or PostgreSQL).
+pub fn server_credentials(source: &DataSource) -> anyhow::Result<ServerCredentials> {
+    let (mut journal, reader) = source.open()?;
+    let mut state = Platform::bootstrap(journal.as_mut()).context("reading credentials")?;
     state
         .subscription_keys
         .retain(|k| k.developer_id == mkoba_platform::SANDBOX_DEVELOPER);
     state
         .subscription_keys
         .sort_by_key(|k| (k.product, k.slot == KeySlot::Secondary));
-    Ok(state.subscription_keys)
+    let app = journal
+        .mpesa_app(mkoba_platform::SANDBOX_DEVELOPER)
+        .context("reading the M-Pesa application")?;
+    Ok(ServerCredentials {
+        keys: state.subscription_keys,
+        portal: reader
+            .sandbox_login()
+            .context("reading the portal sign-in")?,
+        operator: reader
+            .operator_login()
+            .context("reading the operator's sign-in")?,
+        mpesa_api_key: app.and_then(|a| a.sandbox_api_key),
+    })
 }
 
-/// The sandbox developer's portal sign-in, creating the database on first use.
+/// The sandbox developer's subscription keys in the data directory's database.
+pub fn credentials(data: &Path) -> anyhow::Result<Vec<SubscriptionKey>> {
+    Ok(server_credentials(&DataSource::sqlite(data))?.keys)
+}
+
+/// The sandbox developer's portal sign-in.
 pub fn portal_login(data: &Path) -> anyhow::Result<Option<mkoba_platform::portal::SandboxLogin>> {
-    use mkoba_platform::portal::PortalReader as _;
-    let (mut journal, reader) = mkoba_store_sqlite::open(data)
-        .with_context(|| format!("opening the database in {}", data.display()))?;
-    Platform::bootstrap(&mut journal).context("reading credentials")?;
-    reader.sandbox_login().context("reading the portal sign-in")
+    Ok(server_credentials(&DataSource::sqlite(data))?.portal)
 }
 
 /// The operator created at first start and its password (while unchanged).
 pub fn operator_login(data: &Path) -> anyhow::Result<Option<mkoba_platform::portal::SandboxLogin>> {
-    use mkoba_platform::portal::PortalReader as _;
-    let (mut journal, reader) = mkoba_store_sqlite::open(data)
-        .with_context(|| format!("opening the database in {}", data.display()))?;
-    Platform::bootstrap(&mut journal).context("reading credentials")?;
-    reader
-        .operator_login()
-        .context("reading the operator's sign-in")
+    Ok(server_credentials(&DataSource::sqlite(data))?.operator)
 }
 
-/// The sandbox developer's M-Pesa credentials: `(api key while not renewed, public key)`,
-/// creating the database and the key pair on first use.
+/// The server's M-Pesa public key (base64 DER): the key file's, the data directory's, or
+/// on PostgreSQL the database's (never created here).
+pub fn mpesa_public_key(source: &DataSource, key_file: Option<&Path>) -> anyhow::Result<String> {
+    if let Some(file) = key_file {
+        let pem = std::fs::read(file)
+            .with_context(|| format!("reading the M-Pesa key file {}", file.display()))?;
+        return Ok(PlatformKey::from_pem(&pem)?.public_key_base64().to_owned());
+    }
+    if let Some(url) = &source.database_url {
+        let pem = mkoba_store_postgres::shared_setting(&url.0, MPESA_KEY_SETTING, || {
+            Err(mkoba_platform::store::StoreError(
+                "no M-Pesa key pair in the database yet: start a node first".to_owned(),
+            ))
+        })
+        .with_context(|| format!("reading the M-Pesa key pair from {}", url.redacted()))?;
+        return Ok(PlatformKey::from_pem(&pem)?.public_key_base64().to_owned());
+    }
+    source.open()?;
+    let key = PlatformKey::load_or_create(&source.data, None)?;
+    Ok(key.public_key_base64().to_owned())
+}
+
+/// The sandbox developer's M-Pesa credentials: `(api key while not renewed, public key)`.
 pub fn mpesa_credentials(
     data: &Path,
     key_file: Option<&Path>,
 ) -> anyhow::Result<(Option<String>, String)> {
-    use mkoba_platform::store::Journal as _;
-    let (mut journal, _reader) = mkoba_store_sqlite::open(data)
-        .with_context(|| format!("opening the database in {}", data.display()))?;
-    Platform::bootstrap(&mut journal).context("reading credentials")?;
-    let app = journal
-        .mpesa_app(mkoba_platform::SANDBOX_DEVELOPER)
-        .context("reading the M-Pesa application")?;
-    let key = PlatformKey::load_or_create(data, key_file)?;
-    Ok((
-        app.and_then(|a| a.sandbox_api_key),
-        key.public_key_base64().to_owned(),
-    ))
+    let source = DataSource::sqlite(data);
+    let api_key = server_credentials(&source)?.mpesa_api_key;
+    Ok((api_key, mpesa_public_key(&source, key_file)?))
 }
 
 /// `{"collection":{"primary":"…","secondary":"…"},…}`.

@@ -28,11 +28,14 @@ enum Command {
         #[arg(long, env = "MKOBA_DATABASE_URL", hide_env_values = true)]
         database_url: Option<mkoba::config::DatabaseUrl>,
     },
-    /// Print the sandbox developer's credentials: MoMo subscription keys, M-Pesa API key and public key, portal sign-in
+    /// Print the sandbox developer's credentials: MoMo subscription keys, M-Pesa API key and public key, portal sign-ins
     Credentials {
         /// Data directory [default: ./mkoba-data]
         #[arg(long, env = "MKOBA_DATA", default_value = "./mkoba-data")]
         data: PathBuf,
+        /// PostgreSQL database URL of the server's nodes (postgres://…) instead of SQLite in --data
+        #[arg(long, env = "MKOBA_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<mkoba::config::DatabaseUrl>,
         /// Print JSON for scripts
         #[arg(long)]
         json: bool,
@@ -124,16 +127,21 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Credentials {
             data,
+            database_url,
             json,
             mpesa_key_file,
             listen,
             mpesa_v1x_ports,
         } => {
-            let keys = mkoba::credentials(&data)?;
-            let login = mkoba::portal_login(&data)?;
-            let operator = mkoba::operator_login(&data)?;
-            let (mpesa_key, public_key) =
-                mkoba::mpesa_credentials(&data, mpesa_key_file.as_deref())?;
+            let source = mkoba::DataSource { data, database_url };
+            let creds = mkoba::server_credentials(&source)?;
+            let public_key = mkoba::mpesa_public_key(&source, mpesa_key_file.as_deref())?;
+            let (keys, login, operator, mpesa_key) = (
+                creds.keys,
+                creds.portal,
+                creds.operator,
+                creds.mpesa_api_key,
+            );
             let ports: Vec<_> = mkoba::config::parse_v1x_ports(&mpesa_v1x_ports)?;
             let resources = mkoba_mpesa::catalogue::resource_urls(listen, &ports, false);
             if json {
@@ -422,19 +430,25 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     );
     println!();
     let platform = running.platform.clone();
-    let server = tokio::spawn(running.wait());
-    let failed = platform.clone();
     tokio::select! {
         () = shutdown_signal() => {}
-        failures = failed.failed() => {
+        failures = platform.failed() => {
             // Exit non-zero so a supervisor (systemd, Kubernetes) restarts the server;
             // everything acknowledged is on disk.
-            server.abort();
             anyhow::bail!("{}; exiting so a supervisor restarts the server", failures.join(", "));
         }
     }
-    tracing::info!("shutting down");
-    server.abort();
+    // Graceful: stop accepting, let requests in flight finish (bounded by the drain
+    // time), then the writer's queue empties — every acknowledged write is committed
+    // before its answer went out, and callbacks not yet delivered wait in the outbox for
+    // the next start.
+    tracing::info!("shutting down: draining requests in flight");
+    running.stop().await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while platform.queued() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    tracing::info!("stopped");
     drop(platform);
     Ok(())
 }

@@ -36,7 +36,8 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
-const DB_FILE: &str = "mkoba.db";
+/// The database file in the data directory.
+pub const DB_FILE: &str = "mkoba.db";
 const READERS: usize = 8;
 
 fn err(e: impl std::fmt::Display) -> StoreError {

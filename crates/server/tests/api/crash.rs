@@ -298,3 +298,97 @@ async fn an_accepted_asynchronous_mpesa_payment_survives_sigkill() {
         .json();
     assert_eq!(ledger["balanced"], true, "{ledger}");
 }
+
+/// SIGTERM under load: the server stops accepting, finishes what is in flight, exits 0,
+/// and every request it answered `202` is there after a restart.
+#[tokio::test]
+async fn sigterm_under_load_drains_exits_zero_and_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let http = Http::new();
+    let mut node = start_node_with(&data, &["--settle-delay-ms", "0"]).await;
+    let bearer = partner(&http, &node, &node).await.bearer;
+    let (base, key) = (node.base.clone(), node.key.clone());
+    let accepted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let load: Vec<_> = (0..8)
+        .map(|_| {
+            let (base, key, bearer, accepted) =
+                (base.clone(), key.clone(), bearer.clone(), accepted.clone());
+            tokio::spawn(async move {
+                let http = Http::new();
+                loop {
+                    let reference = Uuid::new_v4();
+                    let r = http
+                        .try_send(
+                            "POST",
+                            &format!("{base}/collection/v1_0/requesttopay"),
+                            &[
+                                ("Ocp-Apim-Subscription-Key", key.as_str()),
+                                ("Authorization", bearer.as_str()),
+                                ("X-Target-Environment", "sandbox"),
+                                ("X-Reference-Id", &reference.to_string()),
+                            ],
+                            Some(&rtp_body("3", "256770000042")),
+                        )
+                        .await;
+                    match r {
+                        Some(r) if r.status == 202 => accepted.lock().unwrap().push(reference),
+                        Some(_) => {}
+                        None => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    // Let the load run, then ask the server to stop.
+    wait_for(|| async { (accepted.lock().unwrap().len() >= 50).then_some(()) }).await;
+    let pid = node.child.id().expect("running").to_string();
+    let kill = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(kill.success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), node.child.wait())
+        .await
+        .expect("the server stops by itself")
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "a clean exit");
+    for l in load {
+        l.await.unwrap();
+    }
+    let accepted = accepted.lock().unwrap().clone();
+    assert!(accepted.len() >= 50);
+    eprintln!(
+        "{} requests acknowledged before the server stopped",
+        accepted.len()
+    );
+
+    // Every acknowledged request is there after a restart, and settles.
+    let node = start_node_with(&data, &["--settle-delay-ms", "0"]).await;
+    let headers = [
+        ("Ocp-Apim-Subscription-Key", node.key.as_str()),
+        ("Authorization", bearer.as_str()),
+        ("X-Target-Environment", "sandbox"),
+    ];
+    for reference in &accepted {
+        let url = format!("{}/collection/v1_0/requesttopay/{reference}", node.base);
+        let v = wait_for(|| async {
+            let r = http.send("GET", &url, &headers, None).await;
+            assert_eq!(r.status, 200, "{reference} lost: {}", r.text());
+            (r.json()["status"] != "PENDING").then(|| r.json())
+        })
+        .await;
+        assert_eq!(v["status"], "SUCCESSFUL", "{v}");
+    }
+    let ledger = http
+        .send(
+            "GET",
+            &format!("{}/_mkoba/ledger", node.base),
+            &[("Authorization", &node.operator)],
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(ledger["balanced"], true, "{ledger}");
+}

@@ -669,6 +669,14 @@ async fn resource_urls_are_shown_with_address_port_path_and_ssl() {
 #[tokio::test]
 async fn credentials_name_every_resource_url() {
     let dir = tempfile::tempdir().unwrap();
+    // The server's database (`mkoba credentials` reads one; it never makes one).
+    let made = tokio::process::Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args(["migrate", "--data"])
+        .arg(dir.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(made.status.success());
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_mkoba"))
         .args([
             "credentials",

@@ -238,3 +238,60 @@ async fn the_database_password_never_shows_in_help_or_errors() {
     assert!(stderr.contains("127.0.0.1:1"), "{stderr}");
     assert!(!stderr.contains("s3cretpw"), "{stderr}");
 }
+
+/// `mkoba credentials --database-url` prints exactly what the nodes serve, and creates no
+/// local data directory; without a database it says so.
+#[tokio::test]
+async fn credentials_on_postgresql_are_the_nodes_and_nothing_is_created_locally() {
+    use base64::Engine as _;
+    let url = database().await;
+    migrate(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let node =
+        crate::crash::start_node_with(&dir.path().join("node"), &["--database-url", &url.0]).await;
+    let work = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args(["credentials", "--json", "--database-url", &url.0])
+        .current_dir(work.path())
+        .env_remove("MKOBA_DATA")
+        .env("MKOBA_MPESA_KEY_FILE", MPESA_TEST_KEY)
+        .output()
+        .await
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["collection"]["primary"], node.key.as_str());
+    let operator = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            v["operator"]["email"].as_str().unwrap(),
+            v["operator"]["password"].as_str().unwrap()
+        ))
+    );
+    assert_eq!(operator, node.operator, "the operator the node printed");
+    assert!(v["portal"]["password"].is_string());
+    assert!(v["mpesa"]["public_key"].is_string());
+    assert!(
+        !work.path().join("mkoba-data").exists(),
+        "no local data directory was made"
+    );
+
+    // No database URL and no data directory: an error that says what to do.
+    let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args(["credentials"])
+        .current_dir(work.path())
+        .env_remove("MKOBA_DATA")
+        .env_remove("MKOBA_DATABASE_URL")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("no Mkoba database in ./mkoba-data"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("mkoba serve"), "{stderr}");
+    assert!(!work.path().join("mkoba-data").exists());
+}
