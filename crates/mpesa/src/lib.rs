@@ -363,14 +363,21 @@ fn bearer_of(headers: &HeaderMap) -> Option<String> {
 /// A bearer's secret: remembered if it proved valid before, else decrypted on the bounded
 /// RSA pool (off the async threads). `Err` is the overload answer to give at once.
 async fn decrypt(state: &MpesaState, bearer: &str) -> Result<Option<Arc<[u8]>>, Code> {
+    use mkoba_platform::metrics::Metrics;
+    let metrics = state.platform.metrics();
     if let Some(hit) = state.key.cached(bearer) {
+        Metrics::count(&metrics.bearer_cache, "result", "hit");
         return Ok(Some(hit));
     }
-    state
-        .key
-        .decrypt_bounded(bearer.to_owned())
-        .await
-        .map_err(|_| wire::OVERLOADED)
+    Metrics::count(&metrics.bearer_cache, "result", "miss");
+    let result = state.key.decrypt_bounded(bearer.to_owned()).await;
+    let outcome = match &result {
+        Ok(Some(_)) => "ok",
+        Ok(None) => "invalid",
+        Err(_) => "overloaded",
+    };
+    Metrics::count(&metrics.rsa_decryptions, "result", outcome);
+    result.map_err(|_| wire::OVERLOADED)
 }
 
 /// Why an API key check gave no answer of its own.

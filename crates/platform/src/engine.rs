@@ -82,6 +82,7 @@ pub(crate) struct EngineSettings {
     pub callback_method: CallbackMethod,
     pub max_batch: usize,
     pub mail_delivery: bool,
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 type Deferred = Box<dyn FnOnce(bool) + Send>;
@@ -123,6 +124,8 @@ struct Pass {
     portal: portal::PortalPass,
     /// M-Pesa applications as this pass leaves them, by developer.
     mpesa_apps: HashMap<i64, crate::mpesa::MpesaApp>,
+    /// Payments this pass makes final (counted once it commits).
+    finalized: Vec<(PaymentStatus, crate::model::Product)>,
 }
 
 impl Engine {
@@ -271,6 +274,11 @@ impl Engine {
                 Err(e) => tracing::error!(error = %e, "reloading state failed"),
             }
         }
+        let metrics = self.settings.metrics.clone();
+        let started = std::time::Instant::now();
+        if !commands.is_empty() {
+            metrics.writer_batch.observe(commands.len() as f64);
+        }
         // With other writers on the database, take in what they did first (this also keeps
         // them out until this pass commits). Not on a state that failed to reload.
         let began = !self.stale
@@ -286,6 +294,9 @@ impl Engine {
                     false
                 }
             };
+        metrics
+            .writer_lock_wait_seconds
+            .observe(started.elapsed().as_secs_f64());
         let now = now_ms();
         let mut pass = Pass::default();
         if !began {
@@ -321,8 +332,25 @@ impl Engine {
             }
             return;
         }
-        match self.journal.commit(&pass.batch) {
+        let committing = std::time::Instant::now();
+        let committed = self.journal.commit(&pass.batch);
+        metrics
+            .writer_commit_seconds
+            .observe(committing.elapsed().as_secs_f64());
+        metrics
+            .writer_pass_seconds
+            .observe(started.elapsed().as_secs_f64());
+        match committed {
             Ok(()) => {
+                for (status, product) in pass.finalized.drain(..) {
+                    metrics
+                        .payments_final
+                        .get_or_create(&vec![
+                            ("status", status.as_str().to_owned()),
+                            ("product", product.as_str().to_owned()),
+                        ])
+                        .inc();
+                }
                 if !pass.batch.subscription_keys.is_empty() {
                     crate::cache_keys(&self.subscriptions, pass.batch.subscription_keys.clone());
                 }
@@ -339,6 +367,7 @@ impl Engine {
             }
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed; answering the batch with an error and reloading state");
+                metrics.writer_failed_commits.inc();
                 self.failed(pass);
             }
         }
@@ -765,6 +794,7 @@ impl Engine {
             }
         }
         payment.settled_at_ms = Some(now);
+        pass.finalized.push((payment.status, payment.product));
         pass.batch.payment_updates.push(update_of(&payment));
         self.emit_callback(pass, &payment, now);
     }
@@ -838,6 +868,7 @@ impl Engine {
             payment.status = PaymentStatus::Failed;
             payment.reason = Some("TRANSACTION_CANCELED".to_owned());
             payment.settled_at_ms = Some(now);
+            pass.finalized.push((payment.status, payment.product));
             pass.batch.payment_updates.push(update_of(&payment));
             self.emit_callback(pass, &payment, now);
             return Ok(());

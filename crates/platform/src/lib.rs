@@ -12,6 +12,7 @@ pub mod accounts;
 mod engine;
 pub mod faults;
 pub mod golive;
+pub mod metrics;
 pub mod model;
 pub mod mpesa;
 pub mod portal;
@@ -198,6 +199,7 @@ struct Inner {
     health: Arc<Health>,
     /// Requests waiting for the writer's answer (bounded by `max_queued`).
     queued: std::sync::atomic::AtomicUsize,
+    metrics: Arc<metrics::Metrics>,
 }
 
 /// What has stopped that the platform cannot run without (the writer thread, the callback
@@ -325,6 +327,7 @@ impl Platform {
                 .collect(),
         ));
         let (outbox_tx, outbox_rx) = tmpsc::unbounded_channel();
+        let metrics = Arc::new(metrics::Metrics::default());
         let settings = EngineSettings {
             settle_delay: config.settle_delay,
             opening_balance: config.opening_balance.clone(),
@@ -332,6 +335,7 @@ impl Platform {
             callback_method: config.callback_method,
             max_batch: config.max_batch.max(1),
             mail_delivery: config.mail_delivery,
+            metrics: metrics.clone(),
         };
         let waiters = Waiters::default();
         let engine = Engine::new(
@@ -374,6 +378,7 @@ impl Platform {
                 operator_credentials: accounts::CredentialCache::default(),
                 health,
                 queued: std::sync::atomic::AtomicUsize::new(0),
+                metrics,
             }),
         })
     }
@@ -439,6 +444,20 @@ impl Platform {
         let answer = rx.await.unwrap_or(on_error);
         drop(waiting);
         answer
+    }
+
+    /// The platform's metrics (`GET /metrics`).
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.inner.metrics
+    }
+
+    /// The metrics in the text exposition format, with the queue depth as of now.
+    pub fn render_metrics(&self) -> String {
+        self.inner
+            .metrics
+            .writer_queue_depth
+            .set(self.queued() as i64);
+        self.inner.metrics.render()
     }
 
     /// Requests waiting for the writer now.

@@ -663,9 +663,14 @@ impl Platform {
         let ok = match hashing(move || verify_password(&password, &hash)).await {
             Ok(ok) => ok,
             // Refused at once, no fault: the caller's scope knows (see `throttle`).
-            Err(crate::throttle::HashError::Busy) => return Err(Internal),
+            Err(crate::throttle::HashError::Busy) => {
+                crate::metrics::Metrics::count(&self.metrics().portal_signins, "outcome", "busy");
+                return Err(Internal);
+            }
             Err(e) => return Err(logged(blocking_error(e))),
         };
+        let outcome = if id.is_some() && ok { "ok" } else { "refused" };
+        crate::metrics::Metrics::count(&self.metrics().portal_signins, "outcome", outcome);
         Ok(id.filter(|_| ok))
     }
 

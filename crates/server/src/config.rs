@@ -40,6 +40,9 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080]
     #[arg(long, env = "MKOBA_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// Serve `GET /metrics` (Prometheus) on this address instead of on the main listener [default: on the main listener]
+    #[arg(long, env = "MKOBA_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Lifetime of access tokens in seconds [default: 3600]
     #[arg(long, env = "MKOBA_TOKEN_TTL_SECS")]
     pub token_ttl_secs: Option<u64>,
@@ -160,6 +163,7 @@ pub struct FileConfig {
     pub node_id: Option<String>,
     pub node_lease_secs: Option<u64>,
     pub listen: Option<SocketAddr>,
+    pub metrics_listen: Option<SocketAddr>,
     pub token_ttl_secs: Option<u64>,
     pub settle_delay_ms: Option<u64>,
     pub opening_balance: Option<String>,
@@ -290,6 +294,8 @@ pub struct Settings {
     /// On PostgreSQL, who this node is to the others sharing the database.
     pub node: mkoba_store_postgres::NodeOptions,
     pub listen: SocketAddr,
+    /// `/metrics` on its own address instead of the main listener.
+    pub metrics_listen: Option<SocketAddr>,
     pub platform: PlatformConfig,
     pub momo: MomoConfig,
     pub dispatcher: DispatcherConfig,
@@ -322,6 +328,7 @@ impl Settings {
             database_url: None,
             node: mkoba_store_postgres::NodeOptions::default(),
             listen,
+            metrics_listen: None,
             platform: PlatformConfig::default(),
             momo: MomoConfig::default(),
             dispatcher: DispatcherConfig::default(),
@@ -389,6 +396,7 @@ impl Settings {
         if let Some(v) = pick!(callback_timeout_ms) {
             s.dispatcher.timeout = Duration::from_millis(v.max(1));
         }
+        s.metrics_listen = pick!(metrics_listen);
         s.production = match pick!(profile).as_deref() {
             None | Some("sandbox") => false,
             Some("production") => true,

@@ -34,6 +34,8 @@ pub use config::{ServeArgs, Settings};
 pub struct Running {
     /// The address it listens on.
     pub addr: SocketAddr,
+    /// Where `/metrics` is served when it has an address of its own (`--metrics-listen`).
+    pub metrics_addr: Option<SocketAddr>,
     /// The M-Pesa v1x per-API listeners, with the addresses they are bound to.
     pub mpesa_v1x: Vec<(&'static mkoba_mpesa::catalogue::Operation, SocketAddr)>,
     /// The platform handle (tests use it to look inside).
@@ -110,8 +112,10 @@ pub fn app(
         .method_not_allowed_fallback(|| async { MomoError::NotFound.into_response() })
         .layer(axum::middleware::map_response(json_errors));
     // The portal answers HTML, so it sits outside the JSON error rewriting.
+    let observed = platform.clone();
+    let metrics_here = settings.metrics_listen.is_none();
     let portal = mkoba_portal::router(mkoba_portal::PortalState {
-        platform,
+        platform: platform.clone(),
         config: portal_config(settings),
         openapi: Arc::new(vec![
             mkoba_momo::openapi::document(),
@@ -127,17 +131,100 @@ pub fn app(
         mpesa: Some(Arc::new(backend)),
         throttle: throttles.portal.clone(),
     });
-    api.route(
-        "/demo.html",
-        axum::routing::get(|| async { axum::response::Redirect::to("/portal/widget/demo") }),
-    )
-    .route(
-        "/portal/",
-        axum::routing::get(|| async { axum::response::Redirect::permanent("/portal") }),
-    )
-    .nest("/portal", portal)
-    .layer(axum::middleware::from_fn(catch_panic))
-    .layer(axum::middleware::from_fn(log_request))
+    let mut app = api
+        .route(
+            "/demo.html",
+            axum::routing::get(|| async { axum::response::Redirect::to("/portal/widget/demo") }),
+        )
+        .route(
+            "/portal/",
+            axum::routing::get(|| async { axum::response::Redirect::permanent("/portal") }),
+        )
+        .nest("/portal", portal);
+    if metrics_here {
+        app = app.merge(metrics_router(platform));
+    }
+    app.layer(axum::middleware::from_fn(catch_panic))
+        .layer(axum::middleware::from_fn_with_state(observed, observe))
+}
+
+/// `GET /metrics`: the platform's metrics in the text exposition format (on the main
+/// listener, or alone on `--metrics-listen`).
+pub fn metrics_router(platform: Platform) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(
+                |axum::extract::State(p): axum::extract::State<Platform>| async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        p.render_metrics(),
+                    )
+                },
+            ),
+        )
+        .with_state(platform)
+}
+
+/// The `dialect` and `operation` labels of a request: the route's template, or for M-Pesa
+/// the catalogue's operation id; `unmatched` for what no route serves (so a scan of random
+/// paths adds no series).
+fn metric_labels(path: &str, matched: Option<&str>) -> (&'static str, String) {
+    use mkoba_mpesa::catalogue::find;
+    use mkoba_mpesa::wire::Gateway;
+    let template = || matched.unwrap_or("unmatched").to_owned();
+    let mpesa = |gateway, api: &str| {
+        find(gateway, api).map_or("unmatched".to_owned(), |o| o.operation_id.to_owned())
+    };
+    if path == "/metrics" || path.starts_with("/_mkoba") {
+        ("admin", template())
+    } else if path.starts_with("/portal") || path == "/demo.html" {
+        ("portal", template())
+    } else if path.starts_with("/widget/") || path.starts_with("/collection_widget/") {
+        ("widget", template())
+    } else if let Some(api) = path.strip_prefix("/ipg/v1x/") {
+        ("mpesa", mpesa(Gateway::V1x, api))
+    } else if let Some(rest) = path
+        .strip_prefix("/sandbox/ipg/v2/")
+        .or_else(|| path.strip_prefix("/openapi/ipg/v2/"))
+    {
+        let api = rest.split_once('/').map_or("", |(_, api)| api);
+        ("mpesa", mpesa(Gateway::V2, api))
+    } else {
+        ("momo", template())
+    }
+}
+
+/// Counts every request in the metrics (and logs it at debug level).
+async fn observe(
+    axum::extract::State(platform): axum::extract::State<Platform>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let matched = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let took = started.elapsed();
+    let (dialect, operation) = metric_labels(&path, matched.as_deref());
+    platform
+        .metrics()
+        .request(dialect, &operation, response.status().as_u16(), took);
+    tracing::debug!(
+        http.method = %method,
+        http.path = %path,
+        http.status = response.status().as_u16(),
+        duration_ms = took.as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
 }
 
 /// The portal's settings, with the public URL of links in mail defaulting to the listen
@@ -172,29 +259,6 @@ pub async fn catch_panic(
             MomoError::Internal.into_response()
         }
     }
-}
-
-/// One debug line per request: method, path (never the query string, which may carry a
-/// subscription key), status and duration.
-async fn log_request(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    if !tracing::enabled!(tracing::Level::DEBUG) {
-        return next.run(request).await;
-    }
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let started = std::time::Instant::now();
-    let response = next.run(request).await;
-    tracing::debug!(
-        http.method = %method,
-        http.path = %path,
-        http.status = response.status().as_u16(),
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
-    response
 }
 
 /// Errors produced by the HTTP framework itself (a body over the size limit, say) come as
@@ -436,11 +500,29 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     for (op, l) in v1x {
         let router = mkoba_mpesa::v1x_port_router(state.clone(), op)
             .layer(axum::middleware::from_fn(catch_panic))
-            .layer(axum::middleware::from_fn(log_request));
+            .layer(axum::middleware::from_fn_with_state(
+                platform.clone(),
+                observe,
+            ));
         servers.push(listener::serve(l, router, rx.clone(), limits));
+    }
+    // `--metrics-listen`: `/metrics` on its own address (and then not on the main one).
+    let mut metrics_addr = None;
+    if let Some(at) = settings.metrics_listen {
+        let l = tokio::net::TcpListener::bind(at)
+            .await
+            .with_context(|| format!("binding the metrics address {at}"))?;
+        metrics_addr = Some(l.local_addr()?);
+        servers.push(listener::serve(
+            l,
+            metrics_router(platform.clone()),
+            rx.clone(),
+            limits,
+        ));
     }
     Ok(Running {
         addr,
+        metrics_addr,
         mpesa_v1x: bound,
         platform,
         mpesa_key: key,

@@ -264,6 +264,14 @@ async fn deliver(
             Err(e) => (None, Some(e)),
         };
         let delivered = status_code.is_some_and(|c| (200..300).contains(&c));
+        platform.metrics().callback(
+            match (delivered, status_code) {
+                (true, _) => "delivered",
+                (false, Some(_)) => "refused",
+                (false, None) => "error",
+            },
+            item.attempts,
+        );
         let retry_at_ms = if delivered {
             None
         } else {

@@ -117,6 +117,11 @@ pub(crate) async fn sign_in(
     const BACK: (&str, &str) = ("/portal/signin", "Back to sign in");
     if let Err(wait) = state.throttle.sign_in(client, &email) {
         tracing::debug!(%client, "portal sign-in throttled");
+        mkoba_platform::metrics::Metrics::count(
+            &state.platform.metrics().portal_signins,
+            "outcome",
+            "throttled",
+        );
         return crate::throttled(
             "sign-in attempts for this account or from this address",
             wait,

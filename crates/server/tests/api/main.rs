@@ -14,6 +14,7 @@ mod fuzz;
 mod golive;
 mod helpers;
 mod journey_browser;
+mod metrics;
 mod mpesa_async;
 mod mpesa_cli;
 mod mpesa_openapi;

@@ -1,0 +1,261 @@
+//! The platform's metrics, served in the Prometheus/OpenMetrics text format at
+//! `GET /metrics` (`prometheus-client`). Each [`Platform`](crate::Platform) owns one set,
+//! so two servers in one process (tests) count apart; the dialects, the dispatcher and
+//! the server record into it through [`Platform::metrics`](crate::Platform::metrics).
+//!
+//! Every label takes values from a fixed set (dialects, route templates, statuses,
+//! outcomes), so the number of series stays bounded whatever arrives. The series and a
+//! suggested dashboard are listed in `docs/operations.md`.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels: name and value pairs.
+pub type Labels = Vec<(&'static str, String)>;
+
+type Histograms = Family<Labels, Histogram, fn() -> Histogram>;
+
+fn latency() -> Histogram {
+    // 0.1 ms … about 13 s.
+    Histogram::new(exponential_buckets(0.000_1, 2.0, 18))
+}
+
+fn sizes() -> Histogram {
+    // 1 … 4096 commands.
+    Histogram::new(exponential_buckets(1.0, 2.0, 13))
+}
+
+/// Every series the platform exports.
+pub struct Metrics {
+    registry: Registry,
+    /// `dialect`, `operation` (route template or catalogue id), `status` (`2xx` …).
+    pub requests: Family<Labels, Counter>,
+    /// Time to answer, by `dialect` (for writes: the time to a durable accept).
+    pub request_seconds: Histograms,
+    /// Commands the writer took in one pass.
+    pub writer_batch: Histogram,
+    /// Time to commit one pass.
+    pub writer_commit_seconds: Histogram,
+    /// Time to begin a pass: on PostgreSQL, waiting for the nodes' pass lock.
+    pub writer_lock_wait_seconds: Histogram,
+    /// A whole pass, begin to commit.
+    pub writer_pass_seconds: Histogram,
+    /// Requests waiting for the writer (set when scraped).
+    pub writer_queue_depth: Gauge,
+    /// Passes whose commit failed (a full disk, a failing store).
+    pub writer_failed_commits: Counter,
+    /// Payments that became final, by `status` and `product`.
+    pub payments_final: Family<Labels, Counter>,
+    /// Callback attempts, by `outcome` (`delivered`, `refused`, `error`) and `attempt`
+    /// (`1` … `5`, `6+`).
+    pub callbacks: Family<Labels, Counter>,
+    /// M-Pesa RSA decryptions, by `result` (`ok`, `invalid`, `overloaded`).
+    pub rsa_decryptions: Family<Labels, Counter>,
+    /// M-Pesa bearers answered from the cache (`hit`) or decrypted (`miss`).
+    pub bearer_cache: Family<Labels, Counter>,
+    /// Portal sign-ins, by `outcome` (`ok`, `refused`, `throttled`, `busy`).
+    pub portal_signins: Family<Labels, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let mut registry = Registry::with_prefix("mkoba");
+        let requests = Family::<Labels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by dialect, operation and status class",
+            requests.clone(),
+        );
+        let request_seconds = Histograms::new_with_constructor(latency as fn() -> Histogram);
+        registry.register(
+            "http_request_seconds",
+            "Time to answer a request (a write: to its durable accept), by dialect",
+            request_seconds.clone(),
+        );
+        let writer_batch = sizes();
+        registry.register(
+            "writer_batch_commands",
+            "Commands the single writer took in one pass",
+            writer_batch.clone(),
+        );
+        let writer_commit_seconds = latency();
+        registry.register(
+            "writer_commit_seconds",
+            "Time to commit one pass (durable: fsync or the PostgreSQL commit)",
+            writer_commit_seconds.clone(),
+        );
+        let writer_lock_wait_seconds = latency();
+        registry.register(
+            "writer_lock_wait_seconds",
+            "Time to begin a pass (on PostgreSQL: waiting for the nodes' pass lock)",
+            writer_lock_wait_seconds.clone(),
+        );
+        let writer_pass_seconds = latency();
+        registry.register(
+            "writer_pass_seconds",
+            "One writer pass, begin to commit",
+            writer_pass_seconds.clone(),
+        );
+        let writer_queue_depth = Gauge::default();
+        registry.register(
+            "writer_queue_depth",
+            "Requests waiting for the writer",
+            writer_queue_depth.clone(),
+        );
+        let writer_failed_commits = Counter::default();
+        registry.register(
+            "writer_failed_commits",
+            "Writer passes whose commit failed (full disk, failing store); their requests were answered 503",
+            writer_failed_commits.clone(),
+        );
+        let payments_final = Family::<Labels, Counter>::default();
+        registry.register(
+            "payments_final",
+            "Payments that became final, by status and product",
+            payments_final.clone(),
+        );
+        let callbacks = Family::<Labels, Counter>::default();
+        registry.register(
+            "callbacks",
+            "Callback attempts, by outcome and attempt number",
+            callbacks.clone(),
+        );
+        let rsa_decryptions = Family::<Labels, Counter>::default();
+        registry.register(
+            "mpesa_rsa_decryptions",
+            "M-Pesa bearer RSA decryptions, by result",
+            rsa_decryptions.clone(),
+        );
+        let bearer_cache = Family::<Labels, Counter>::default();
+        registry.register(
+            "mpesa_bearer_cache",
+            "M-Pesa bearers answered from the cache (hit) or decrypted (miss)",
+            bearer_cache.clone(),
+        );
+        let portal_signins = Family::<Labels, Counter>::default();
+        registry.register(
+            "portal_signins",
+            "Portal sign-in attempts, by outcome",
+            portal_signins.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            request_seconds,
+            writer_batch,
+            writer_commit_seconds,
+            writer_lock_wait_seconds,
+            writer_pass_seconds,
+            writer_queue_depth,
+            writer_failed_commits,
+            payments_final,
+            callbacks,
+            rsa_decryptions,
+            bearer_cache,
+            portal_signins,
+        }
+    }
+}
+
+/// One label.
+pub fn label(name: &'static str, value: impl Into<String>) -> Labels {
+    vec![(name, value.into())]
+}
+
+impl Metrics {
+    /// The text exposition (OpenMetrics 1.0, which Prometheus scrapes).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+
+    /// Counts an answered request and its time.
+    pub fn request(&self, dialect: &'static str, operation: &str, status: u16, took: Duration) {
+        let class = match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.requests
+            .get_or_create(&vec![
+                ("dialect", dialect.to_owned()),
+                ("operation", operation.to_owned()),
+                ("status", class.to_owned()),
+            ])
+            .inc();
+        self.request_seconds
+            .get_or_create(&label("dialect", dialect))
+            .observe(took.as_secs_f64());
+    }
+
+    /// Counts one callback attempt.
+    pub fn callback(&self, outcome: &'static str, attempt: u32) {
+        let attempt = if attempt > 5 {
+            "6+".to_owned()
+        } else {
+            attempt.to_string()
+        };
+        self.callbacks
+            .get_or_create(&vec![("outcome", outcome.to_owned()), ("attempt", attempt)])
+            .inc();
+    }
+
+    /// Counts one outcome of a one-label family.
+    pub fn count(family: &Family<Labels, Counter>, name: &'static str, value: &'static str) {
+        family.get_or_create(&label(name, value)).inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_has_every_family_and_counts() {
+        let m = Metrics::default();
+        m.request(
+            "momo",
+            "/collection/v1_0/requesttopay",
+            202,
+            Duration::from_millis(3),
+        );
+        m.request(
+            "momo",
+            "/collection/v1_0/requesttopay",
+            202,
+            Duration::from_millis(5),
+        );
+        m.callback("delivered", 1);
+        m.callback("refused", 9);
+        Metrics::count(&m.rsa_decryptions, "result", "ok");
+        let text = m.render();
+        assert!(text.contains(
+            "mkoba_http_requests_total{dialect=\"momo\",operation=\"/collection/v1_0/requesttopay\",status=\"2xx\"} 2\n"
+        ), "{text}");
+        assert!(
+            text.contains("mkoba_http_request_seconds_count{dialect=\"momo\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("mkoba_callbacks_total{outcome=\"refused\",attempt=\"6+\"} 1\n"));
+        assert!(text.contains("mkoba_mpesa_rsa_decryptions_total{result=\"ok\"} 1\n"));
+        assert!(text.contains("# TYPE mkoba_writer_queue_depth gauge\n"));
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
