@@ -43,6 +43,21 @@ pub struct ServeArgs {
     /// Serve `GET /metrics` (Prometheus) on this address instead of on the main listener [default: on the main listener]
     #[arg(long, env = "MKOBA_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// HTTPS on the main listener (and the M-Pesa v1x ports): with --tls-cert and --tls-key, or a certificate from a local CA made in the data directory (`mkoba tls trust`) [default: false]
+    #[arg(long, env = "MKOBA_TLS", num_args = 0..=1, default_missing_value = "true")]
+    pub tls: Option<bool>,
+    /// --tls: the certificate chain (PEM) [default: issued by the local CA]
+    #[arg(long, env = "MKOBA_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// --tls: the certificate's private key (PEM)
+    #[arg(long, env = "MKOBA_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// --tls: more host names for the local CA's certificate (besides localhost and the providers' hosts), comma-separated
+    #[arg(long, env = "MKOBA_TLS_HOST", value_delimiter = ',')]
+    pub tls_host: Option<Vec<String>>,
+    /// A plain-HTTP listener beside the HTTPS one [default: none]
+    #[arg(long, env = "MKOBA_PLAIN_LISTEN")]
+    pub plain_listen: Option<SocketAddr>,
     /// Lifetime of access tokens in seconds [default: 3600]
     #[arg(long, env = "MKOBA_TOKEN_TTL_SECS")]
     pub token_ttl_secs: Option<u64>,
@@ -164,6 +179,11 @@ pub struct FileConfig {
     pub node_lease_secs: Option<u64>,
     pub listen: Option<SocketAddr>,
     pub metrics_listen: Option<SocketAddr>,
+    pub tls: Option<bool>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_host: Option<Vec<String>>,
+    pub plain_listen: Option<SocketAddr>,
     pub token_ttl_secs: Option<u64>,
     pub settle_delay_ms: Option<u64>,
     pub opening_balance: Option<String>,
@@ -296,6 +316,10 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// `/metrics` on its own address instead of the main listener.
     pub metrics_listen: Option<SocketAddr>,
+    /// HTTPS on the main listener and the v1x ports.
+    pub tls: Option<crate::tls::TlsSettings>,
+    /// A plain-HTTP listener beside an HTTPS one.
+    pub plain_listen: Option<SocketAddr>,
     pub platform: PlatformConfig,
     pub momo: MomoConfig,
     pub dispatcher: DispatcherConfig,
@@ -329,6 +353,8 @@ impl Settings {
             node: mkoba_store_postgres::NodeOptions::default(),
             listen,
             metrics_listen: None,
+            tls: None,
+            plain_listen: None,
             platform: PlatformConfig::default(),
             momo: MomoConfig::default(),
             dispatcher: DispatcherConfig::default(),
@@ -397,6 +423,19 @@ impl Settings {
             s.dispatcher.timeout = Duration::from_millis(v.max(1));
         }
         s.metrics_listen = pick!(metrics_listen);
+        let (cert, key) = (pick!(tls_cert), pick!(tls_key));
+        if pick!(tls).unwrap_or(false) || cert.is_some() || key.is_some() {
+            anyhow::ensure!(
+                cert.is_some() == key.is_some(),
+                "tls_cert and tls_key go together (or neither: the local CA issues the certificate)"
+            );
+            s.tls = Some(crate::tls::TlsSettings {
+                cert,
+                key,
+                hosts: pick!(tls_host).unwrap_or_default(),
+            });
+        }
+        s.plain_listen = pick!(plain_listen);
         s.production = match pick!(profile).as_deref() {
             None | Some("sandbox") => false,
             Some("production") => true,

@@ -12,6 +12,7 @@ pub mod listener;
 pub mod mail;
 pub mod mpesa_app;
 pub mod mpesa_cli;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -36,6 +37,10 @@ pub struct Running {
     pub addr: SocketAddr,
     /// Where `/metrics` is served when it has an address of its own (`--metrics-listen`).
     pub metrics_addr: Option<SocketAddr>,
+    /// The main listener (and the v1x ports) speak HTTPS (`--tls`).
+    pub tls: bool,
+    /// The plain-HTTP listener beside an HTTPS one (`--plain-listen`).
+    pub plain_addr: Option<SocketAddr>,
     /// The M-Pesa v1x per-API listeners, with the addresses they are bound to.
     pub mpesa_v1x: Vec<(&'static mkoba_mpesa::catalogue::Operation, SocketAddr)>,
     /// The platform handle (tests use it to look inside).
@@ -49,7 +54,8 @@ pub struct Running {
 impl Running {
     /// `http://addr`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Every M-Pesa resource URL of this server (address, port, path, SSL), as the
@@ -490,7 +496,26 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let app = app(platform.clone(), &resolved, key.clone(), &throttles);
     let (tx, rx) = tokio::sync::watch::channel(false);
     let limits = settings.connections;
-    let mut servers = vec![listener::serve(listener, app, rx.clone(), limits)];
+    let tls = match &settings.tls {
+        Some(t) => Some(tls::server_config(&settings.data, t)?),
+        None => None,
+    };
+    let mut plain_addr = None;
+    let mut servers = Vec::new();
+    if let Some(at) = settings.plain_listen {
+        let l = tokio::net::TcpListener::bind(at)
+            .await
+            .with_context(|| format!("binding the plain-HTTP address {at}"))?;
+        plain_addr = Some(l.local_addr()?);
+        servers.push(listener::serve(l, app.clone(), rx.clone(), limits));
+    }
+    servers.push(listener::serve_tls(
+        listener,
+        app,
+        rx.clone(),
+        limits,
+        tls.clone(),
+    ));
     let state = mkoba_mpesa::MpesaState {
         platform: platform.clone(),
         key: key.clone(),
@@ -504,7 +529,13 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
                 platform.clone(),
                 observe,
             ));
-        servers.push(listener::serve(l, router, rx.clone(), limits));
+        servers.push(listener::serve_tls(
+            l,
+            router,
+            rx.clone(),
+            limits,
+            tls.clone(),
+        ));
     }
     // `--metrics-listen`: `/metrics` on its own address (and then not on the main one).
     let mut metrics_addr = None;
@@ -523,6 +554,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     Ok(Running {
         addr,
         metrics_addr,
+        tls: tls.is_some(),
+        plain_addr,
         mpesa_v1x: bound,
         platform,
         mpesa_key: key,

@@ -86,9 +86,22 @@ impl Drop for Slot {
 pub fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
     limits: ConnectionLimits,
 ) -> tokio::task::JoinHandle<()> {
+    serve_tls(listener, app, stop, limits, None)
+}
+
+/// [`serve`], over TLS when `tls` is given: the handshake must finish within the
+/// header-read time like the request's header, or the connection is closed.
+pub fn serve_tls(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    limits: ConnectionLimits,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> tokio::task::JoinHandle<()> {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     tokio::spawn(async move {
         let open = Arc::new(Open::default());
         let graceful = GracefulShutdown::new();
@@ -125,13 +138,33 @@ pub fn serve(
                     req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
                     req
                 });
-            let connection = graceful.watch(
-                http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)),
-            );
-            tokio::spawn(async move {
-                let _ = connection.await;
-                drop(slot);
-            });
+            let service = TowerToHyperService::new(service);
+            match &acceptor {
+                None => {
+                    let connection =
+                        graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                    tokio::spawn(async move {
+                        let _ = connection.await;
+                        drop(slot);
+                    });
+                }
+                Some(acceptor) => {
+                    let (acceptor, http, watcher) =
+                        (acceptor.clone(), http.clone(), graceful.watcher());
+                    tokio::spawn(async move {
+                        let handshake =
+                            tokio::time::timeout(limits.header_read, acceptor.accept(stream)).await;
+                        let Ok(Ok(stream)) = handshake else {
+                            tracing::debug!(client = %peer.ip(), "TLS handshake failed or timed out");
+                            return;
+                        };
+                        let connection =
+                            watcher.watch(http.serve_connection(TokioIo::new(stream), service));
+                        let _ = connection.await;
+                        drop(slot);
+                    });
+                }
+            }
         }
         drop(listener);
         if tokio::time::timeout(limits.drain, graceful.shutdown())

@@ -18,7 +18,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server (embedded SQLite; no configuration needed)
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply the database migrations this binary needs (PostgreSQL needs this before `serve`)
     Migrate {
         /// Data directory (SQLite) [default: ./mkoba-data]
@@ -67,6 +67,9 @@ enum Command {
     /// Platform administration: operator accounts
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// HTTPS: how to trust the local certificate authority of `mkoba serve --tls` and point the providers' host names here
+    #[command(subcommand)]
+    Tls(TlsCommand),
     /// Drive request-to-pay lifecycles against a running server and report throughput
     Bench {
         #[command(flatten)]
@@ -74,6 +77,19 @@ enum Command {
         /// Data directory to read the subscription key from when --subscription-key is absent
         #[arg(long, env = "MKOBA_DATA", default_value = "./mkoba-data")]
         data: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TlsCommand {
+    /// Print how to trust the local CA (REQUESTS_CA_BUNDLE, NODE_EXTRA_CA_CERTS, SSL_CERT_FILE, the system store) and the hosts-file lines
+    Trust {
+        /// Data directory of the server [default: ./mkoba-data]
+        #[arg(long, env = "MKOBA_DATA", default_value = "./mkoba-data")]
+        data: PathBuf,
+        /// The server's address, for the port in the examples
+        #[arg(long, env = "MKOBA_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
     },
 }
 
@@ -197,6 +213,15 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Tls(TlsCommand::Trust { data, listen }) => {
+            anyhow::ensure!(
+                mkoba::tls::ca_path(&data).exists(),
+                "no local certificate authority in {}: start `mkoba serve --tls` once (it creates one), or point --data at the server's",
+                data.display()
+            );
+            print!("{}", mkoba::tls::trust_instructions(&data, listen.port()));
+            Ok(())
+        }
         Command::Admin(AdminCommand::CreateOperator {
             email,
             name,
@@ -306,6 +331,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     let exposed = !settings.listen.ip().is_loopback();
     let production = settings.production;
+    let tls_files = settings.tls.as_ref().is_some_and(|t| t.cert.is_some());
     if production && settings.smtp.is_none() {
         eprintln!(
             "WARNING: --profile production without --smtp-url: activation and password-reset mail is only kept in the database, so new accounts cannot be activated (docs/security.md)."
@@ -364,6 +390,18 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     println!("  Mailbox         {base}/portal/mail   ({mail})");
     println!("  Data            {database}");
+    if running.tls {
+        match &tls_files {
+            true => println!("  HTTPS           certificate from --tls-cert"),
+            false => println!(
+                "  HTTPS           certificate from the local CA {}   (trust it, and point the providers' host names here: mkoba tls trust)",
+                mkoba::tls::ca_path(&data).display()
+            ),
+        }
+    }
+    if let Some(plain) = running.plain_addr {
+        println!("  Plain HTTP      http://{plain}");
+    }
     println!();
     println!("Sandbox subscription keys (header Ocp-Apim-Subscription-Key):");
     for product in Product::ALL {

@@ -21,13 +21,19 @@ const path = require("path");
 // (axios 0.21 honours http_proxy/HTTP_PROXY on its own).
 for (const k of ["http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"]) delete process.env[k];
 
-const BASE_URL = process.env.MOMO_BASE_URL;
+// With MOMO_CONNECT_TO (host:port of `mkoba serve --tls`) the library keeps its own
+// default base URL, https://sandbox.momodeveloper.mtn.com: connect-to.js (preloaded by
+// run.sh) opens that name's TLS connections to the server, as a hosts-file line would,
+// and NODE_EXTRA_CA_CERTS trusts the server's local CA.
+const CONNECT_TO = process.env.MOMO_CONNECT_TO;
+const LIBRARY_DEFAULT_BASE_URL = "https://sandbox.momodeveloper.mtn.com";
+const BASE_URL = CONNECT_TO ? undefined : process.env.MOMO_BASE_URL;
 const KEY = process.env.MOMO_COLLECTION_KEY;
 const CALLBACK_HOST = process.env.MOMO_CALLBACK_HOST || "127.0.0.1";
 const USE_CALLBACK = process.env.MOMO_CALLBACK !== "0";
 const TRACE = process.env.MOMO_TRACE === "1";
-if (!BASE_URL || !KEY) {
-  console.error("MOMO_BASE_URL and MOMO_COLLECTION_KEY must be set");
+if ((!BASE_URL && !CONNECT_TO) || !KEY) {
+  console.error("MOMO_BASE_URL (or MOMO_CONNECT_TO) and MOMO_COLLECTION_KEY must be set");
   console.log("0 passed, 1 failed");
   process.exit(1);
 }
@@ -138,11 +144,13 @@ async function startCallbackServer() {
 }
 
 // ---------------------------------------------------------------------------
-const { Users, Collections } = momo.create({
-  baseUrl: BASE_URL,
-  environment: "sandbox",
-  callbackHost: CALLBACK_HOST,
-});
+const { Users, Collections } = momo.create(
+  Object.assign(
+    { environment: "sandbox", callbackHost: CALLBACK_HOST },
+    // Without a baseUrl the library uses its own default (MOMO_CONNECT_TO).
+    BASE_URL ? { baseUrl: BASE_URL } : {},
+  ),
+);
 
 step("apiuser", "Users.create -> POST /v1_0/apiuser", [], async () => {
   const users = Users({ primaryKey: KEY });
@@ -164,7 +172,7 @@ step("client", "Collections({primaryKey, userId, userSecret})", ["apikey"], asyn
 });
 
 step("token", "authorizeCollections -> POST /collection/token/", ["client"], async () => {
-  const config = Object.assign({ baseUrl: BASE_URL, environment: "sandbox", callbackHost: CALLBACK_HOST }, state.productConfig);
+  const config = Object.assign({ baseUrl: BASE_URL || LIBRARY_DEFAULT_BASE_URL, environment: "sandbox", callbackHost: CALLBACK_HOST }, state.productConfig);
   const tok = await authorizeCollections(config);
   check(tok && typeof tok.access_token === "string" && tok.access_token.length > 0, `no access_token: ${show(tok)}`);
   // auth.js computes expiry as now + expires_in*1000 - 60000: must be a number > 60

@@ -5,7 +5,13 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-: "${MOMO_BASE_URL:?MOMO_BASE_URL must be set (e.g. http://127.0.0.1:8080)}"
+: "${MOMO_BASE_URL:=}"
+: "${MOMO_CONNECT_TO:=}"
+if [ -z "$MOMO_BASE_URL" ] && [ -z "$MOMO_CONNECT_TO" ]; then
+  echo "MOMO_BASE_URL (e.g. http://127.0.0.1:8080) or MOMO_CONNECT_TO (host:port of mkoba serve --tls) must be set" >&2
+  exit 2
+fi
+export MOMO_BASE_URL MOMO_CONNECT_TO
 : "${MOMO_COLLECTION_KEY:?MOMO_COLLECTION_KEY must be set}"
 
 # (Re)install the pinned client when node_modules is missing or older than the lock.
@@ -15,4 +21,7 @@ if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] \
   npm ci --no-audit --no-fund >&2
 fi
 
+if [ -n "$MOMO_CONNECT_TO" ]; then
+  exec node --require ./connect-to.js flow.js
+fi
 exec node flow.js

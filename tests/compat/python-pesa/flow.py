@@ -10,6 +10,12 @@ Env:
   MPESA_ORIGIN       optional Origin header value (the library's default is "*")
   MPESA_TIMEOUT      optional per-request timeout in seconds (default 30)
   MPESA_TRACE        "1" to print every HTTP exchange the library makes (stderr)
+  MPESA_CONNECT_TO   instead of MPESA_BASE_URL: host:port of a server speaking HTTPS
+                     (`mkoba serve --tls`). The library's own https://openapi.m-pesa.com
+                     URLs are then used unchanged; only the TCP connection for
+                     openapi.m-pesa.com is opened to this address (urllib3's connection
+                     hook, a name override like a hosts-file line), and the certificate is
+                     verified as for openapi.m-pesa.com against REQUESTS_CA_BUNDLE.
 
 The calls themselves are made by the library's own public methods
 (get_session_id, customer_to_bussiness, bussiness_to_customer, payment_reversal,
@@ -41,6 +47,10 @@ for _k in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy"
 import requests  # noqa: E402  (after the proxy clean-up on purpose)
 
 BASE_URL = os.environ.get("MPESA_BASE_URL", "").rstrip("/")
+CONNECT_TO = os.environ.get("MPESA_CONNECT_TO", "")
+if CONNECT_TO:
+    # The library's hard-coded host, as the real platform serves it.
+    BASE_URL = "https://openapi.m-pesa.com:443"
 API_KEY = os.environ.get("MPESA_API_KEY", "")
 PUBLIC_KEY = "".join(os.environ.get("MPESA_PUBLIC_KEY", "").split())
 ORIGIN = os.environ.get("MPESA_ORIGIN")
@@ -169,9 +179,26 @@ class LocalUrls(service_urls.sandbox):
 
 with contextlib.redirect_stdout(sys.stderr):
     mpesa = pypesa()  # environment="sandbox" by default
-# Mpesa has __slots__ (no instance __dict__), but "urls" is one of the slots, so
-# the instance attribute can be replaced.
-mpesa.urls = LocalUrls(BASE_URL)
+if CONNECT_TO:
+    # Unmodified URLs: point the name at the server, as /etc/hosts would (the library's
+    # sandbox reversal URL says port 433, a typo of 443: both lead to the server).
+    import urllib3.util.connection as _conn
+
+    _target_host, _target_port = CONNECT_TO.rsplit(":", 1)
+    _create = _conn.create_connection
+
+    def _connect(address, *args, **kwargs):
+        host, port = address
+        if host == "openapi.m-pesa.com" and port in (443, 433):
+            address = (_target_host, int(_target_port))
+        return _create(address, *args, **kwargs)
+
+    _conn.create_connection = _connect
+    print(f"using the library's own URLs: {mpesa.urls.session_id}", file=sys.stderr)
+else:
+    # Mpesa has __slots__ (no instance __dict__), but "urls" is one of the slots, so
+    # the instance attribute can be replaced.
+    mpesa.urls = LocalUrls(BASE_URL)
 mpesa.api_key = API_KEY  # public property setters; with both set the library
 mpesa.public_key = PUBLIC_KEY  # never looks for keys.json
 if ORIGIN is not None:
@@ -210,7 +237,15 @@ def describe_last(start):
 
 
 def check_exchange(rec, step, path_suffix, method):
-    if not rec["url"].startswith(BASE_URL + MARKET_PATH) or not rec["url"].endswith(path_suffix):
+    if CONNECT_TO:
+        # The library's own URLs (some name port 443, one says 433, one none).
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(rec["url"])
+        if parts.scheme != "https" or parts.hostname != "openapi.m-pesa.com" \
+                or not parts.path.startswith(MARKET_PATH) or not parts.path.endswith(path_suffix):
+            raise StepFailed(f"request went to {rec['url']}, expected https://openapi.m-pesa.com{MARKET_PATH}{path_suffix}")
+    elif not rec["url"].startswith(BASE_URL + MARKET_PATH) or not rec["url"].endswith(path_suffix):
         raise StepFailed(f"request went to {rec['url']}, expected {BASE_URL}{MARKET_PATH}{path_suffix}")
     if rec["method"] != method:
         raise StepFailed(f"request method {rec['method']}, expected {method}")

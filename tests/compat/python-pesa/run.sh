@@ -5,7 +5,13 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-: "${MPESA_BASE_URL:?MPESA_BASE_URL must be set (e.g. http://127.0.0.1:8080)}"
+: "${MPESA_BASE_URL:=}"
+: "${MPESA_CONNECT_TO:=}"
+if [ -z "$MPESA_BASE_URL" ] && [ -z "$MPESA_CONNECT_TO" ]; then
+  echo "MPESA_BASE_URL (e.g. http://127.0.0.1:8080) or MPESA_CONNECT_TO (host:port of mkoba serve --tls) must be set" >&2
+  exit 2
+fi
+export MPESA_BASE_URL MPESA_CONNECT_TO
 : "${MPESA_API_KEY:?MPESA_API_KEY must be set}"
 : "${MPESA_PUBLIC_KEY:?MPESA_PUBLIC_KEY must be set (base64 SPKI DER, one line)}"
 

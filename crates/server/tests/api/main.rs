@@ -35,6 +35,7 @@ mod provisioning;
 mod request_to_pay;
 mod supervision;
 mod throttle;
+mod tls;
 mod token;
 mod v2;
 mod widget;

@@ -1,0 +1,179 @@
+//! `mkoba serve --tls`: HTTPS with a certificate from the local CA that names the
+//! providers' hosts, a plain listener beside it, and published clients that hard-code
+//! `https://` provider hosts reaching the server unmodified — python-pesa
+//! (`https://openapi.m-pesa.com`) and the npm `mtn-momo` (`https://sandbox.momodeveloper.mtn.com`),
+//! through the CA and a name override in the client process (nothing outside 127.0.0.1).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject as _};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+use crate::helpers::{Http, TestApp, run_script};
+
+async fn tls_app() -> TestApp {
+    TestApp::spawn_with(|s| {
+        s.tls = Some(mkoba::tls::TlsSettings::default());
+        s.plain_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    })
+    .await
+}
+
+fn ca_file(app: &TestApp) -> std::path::PathBuf {
+    mkoba::tls::ca_path(&app._dir.path().join("data"))
+}
+
+/// One HTTPS request as `host` (SNI, certificate name and `Host`), connected to the
+/// server's address; the raw answer.
+async fn get_as(app: &TestApp, host: &str, path: &str) -> String {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca_file(app)).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(app.running.addr)
+        .await
+        .unwrap();
+    let name = ServerName::try_from(host.to_owned()).unwrap();
+    let mut tls = connector
+        .connect(name, tcp)
+        .await
+        .unwrap_or_else(|e| panic!("TLS as {host}: {e}"));
+    tls.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = String::new();
+    tls.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+#[tokio::test]
+async fn https_answers_as_every_provider_host_and_plain_http_beside_it() {
+    let app = tls_app().await;
+    assert!(app.base.starts_with("https://127.0.0.1:"), "{}", app.base);
+    for host in ["localhost", "127.0.0.1"]
+        .into_iter()
+        .chain(mkoba::tls::PROVIDER_HOSTS)
+    {
+        let answer = get_as(&app, host, "/_mkoba/health").await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{host}: {answer}");
+        assert!(answer.ends_with("{\"status\":\"ok\"}"), "{host}: {answer}");
+    }
+    // The dialects answer whatever Host says: M-Pesa's own error under its own name.
+    let answer = get_as(
+        &app,
+        "openapi.m-pesa.com",
+        "/sandbox/ipg/v2/vodacomTZN/getSession/",
+    )
+    .await;
+    assert!(
+        answer.contains("\"output_ResponseCode\":\"INS-989\""),
+        "{answer}"
+    );
+    // The plain listener beside it.
+    let plain = app.running.plain_addr.expect("bound");
+    let r = Http::new()
+        .send("GET", &format!("http://{plain}/_mkoba/health"), &[], None)
+        .await;
+    assert_eq!(r.status, 200);
+    // Plain HTTP on the TLS port gets no answer.
+    let r = Http::new()
+        .try_send(
+            "GET",
+            &format!("http://{}/_mkoba/health", app.running.addr),
+            &[],
+            None,
+        )
+        .await;
+    assert!(r.is_none_or(|r| r.status != 200));
+    // `mkoba tls trust` tells how to trust this CA.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args(["tls", "trust", "--data"])
+        .arg(app._dir.path().join("data"))
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let ca = std::fs::canonicalize(ca_file(&app)).unwrap();
+    assert!(
+        text.contains(&format!("REQUESTS_CA_BUNDLE={}", ca.display())),
+        "{text}"
+    );
+    assert!(text.contains("127.0.0.1 openapi.m-pesa.com"), "{text}");
+}
+
+#[tokio::test]
+async fn python_pesa_reaches_the_server_under_its_hard_coded_https_host() {
+    let app = tls_app().await;
+    let api_key = app
+        .running
+        .platform
+        .mpesa_app(mkoba_platform::SANDBOX_DEVELOPER)
+        .unwrap()
+        .unwrap()
+        .sandbox_api_key
+        .unwrap();
+    let ca = ca_file(&app);
+    let run = run_script(
+        "tests/compat/python-pesa/run.sh",
+        &[
+            ("MPESA_CONNECT_TO", &app.running.addr.to_string()),
+            ("MPESA_API_KEY", &api_key),
+            (
+                "MPESA_PUBLIC_KEY",
+                app.running.mpesa_key.public_key_base64(),
+            ),
+            ("REQUESTS_CA_BUNDLE", ca.to_str().unwrap()),
+        ],
+    )
+    .await;
+    assert!(
+        run.success,
+        "python-pesa over TLS failed:\n{}\n{}",
+        run.stdout, run.stderr
+    );
+    assert!(run.stdout.contains("5 passed, 0 failed"), "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("https://openapi.m-pesa.com/sandbox/ipg/v2/vodacomTZN/getSession/"),
+        "the library's own URLs: {}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn the_mtn_momo_npm_client_reaches_the_server_under_its_default_https_base_url() {
+    let app = tls_app().await;
+    let ca = ca_file(&app);
+    let run = run_script(
+        "tests/compat/mtn-momo/run.sh",
+        &[
+            ("MOMO_CONNECT_TO", &app.running.addr.to_string()),
+            ("MOMO_COLLECTION_KEY", app.key("collection")),
+            ("MOMO_CALLBACK_HOST", "127.0.0.1"),
+            ("NODE_EXTRA_CA_CERTS", ca.to_str().unwrap()),
+        ],
+    )
+    .await;
+    assert!(
+        run.success,
+        "mtn-momo over TLS failed:\n{}\n{}",
+        run.stdout, run.stderr
+    );
+    assert!(run.stdout.contains(" passed, 0 failed"), "{}", run.stdout);
+}
