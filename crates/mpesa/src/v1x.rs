@@ -16,6 +16,20 @@ use crate::wire::{self, Body, Code, Market};
 /// The only market of the v1x gateway: Mozambique, meticais.
 pub(crate) const MARKET: Market = Market::VodacomMoz;
 
+/// The live v1x gateway's host names (the sandbox is `api.sandbox.vm.co.mz`; PaymentsDS
+/// uses `api.mpesa.vm.co.mz` for live).
+pub(crate) const LIVE_HOSTS: [&str; 2] = ["api.vm.co.mz", "api.mpesa.vm.co.mz"];
+
+/// Whether a request was addressed to the live gateway (its `Host`, port aside): then
+/// it is production, as `openapi` is on v2.
+pub(crate) fn is_live_host(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| h.rsplit_once(':').map_or(h, |(name, _)| name))
+        .is_some_and(|h| LIVE_HOSTS.iter().any(|l| h.eq_ignore_ascii_case(l)))
+}
+
 /// A name as the v1x gateway shows it: the first and last letters, the rest hidden
 /// (`Amani` → `A***i`; one or two letters keep only the first).
 pub(crate) fn obfuscate(name: &str) -> String {

@@ -1,5 +1,6 @@
 //! A journal whose commits can be made to fail as a full disk or a failing `fsync` makes
-//! them fail — the fault the server must survive without losing or half-writing anything
+//! them fail, to wait as a disk that stopped answering, or to panic as a bug in the writer
+//! would — the fault the server must survive without losing or half-writing anything
 //! (issue 16). The server wraps its journal in one only when its settings carry
 //! [`Faults`] (tests); everything but `commit` passes straight through.
 
@@ -23,6 +24,7 @@ use crate::store::{Batch, Changes, Journal, LoadedState, StoreError};
 pub struct Faults {
     full: Arc<AtomicBool>,
     stalled: Arc<AtomicBool>,
+    panics: Arc<AtomicBool>,
 }
 
 impl Faults {
@@ -33,6 +35,12 @@ impl Faults {
 
     pub fn disk_full(&self) -> bool {
         self.full.load(Ordering::SeqCst)
+    }
+
+    /// Makes the next commit panic: the writer thread dies (a bug in it), which the
+    /// platform must notice.
+    pub fn set_writer_panics(&self, panics: bool) {
+        self.panics.store(panics, Ordering::SeqCst);
     }
 
     /// Makes commits wait (`true`) until released (`false`).
@@ -84,6 +92,10 @@ impl Journal for FaultyJournal {
         self.inner.mpesa_app(developer_id)
     }
     fn commit(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        assert!(
+            !self.faults.panics.load(Ordering::SeqCst),
+            "injected fault: the writer panics"
+        );
         while self.faults.stalled.load(Ordering::SeqCst) {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }

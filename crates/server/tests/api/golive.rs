@@ -351,6 +351,35 @@ async fn the_mpesa_production_environment_opens_with_approval() {
             .await
         }
     };
+    // v1x: the live gateway is another host (api.vm.co.mz).
+    let v1x_c2b = |host: &'static str| {
+        let bearer = format!("Bearer {}", public_key.bearer(&api_key).unwrap());
+        let app = &app;
+        async move {
+            let body = serde_json::json!({
+                "input_TransactionReference": "T12344C", "input_CustomerMSISDN": "258843330333",
+                "input_Amount": "5", "input_ThirdPartyReference": Uuid::new_v4().simple().to_string(),
+                "input_ServiceProviderCode": "171717",
+            });
+            app.send(
+                "POST",
+                "/ipg/v1x/c2bPayment/singleStage/",
+                &[
+                    ("Authorization", &bearer),
+                    ("Origin", "*"),
+                    ("Content-Type", "application/json"),
+                    ("Host", host),
+                ],
+                Some(&body.to_string()),
+            )
+            .await
+        }
+    };
+    let r = v1x_c2b("api.sandbox.vm.co.mz").await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = v1x_c2b("api.vm.co.mz").await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(r.json()["output_ResponseCode"], "INS-2");
     let r = get_session("sandbox").await;
     assert_eq!(r.status, 200, "{}", r.text());
     let sandbox_session = r.json()["output_SessionID"].as_str().unwrap().to_owned();
@@ -400,6 +429,8 @@ async fn the_mpesa_production_environment_opens_with_approval() {
     let r = get_session("openapi").await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["output_ResponseCode"], "INS-0");
+    let r = v1x_c2b("api.vm.co.mz:443").await;
+    assert_eq!(r.status, 201, "{}", r.text());
 }
 
 #[tokio::test]

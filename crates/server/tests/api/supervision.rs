@@ -208,3 +208,46 @@ async fn past_the_writer_queue_a_write_is_answered_503_at_once() {
     assert_eq!(app.running.platform.queued(), 0);
     app.assert_ledger_balanced().await;
 }
+
+/// A bug that kills the writer thread: the request in flight is answered 503, health says
+/// failing and names the writer.
+#[tokio::test]
+async fn health_says_failing_once_the_writer_dies() {
+    use mkoba_platform::faults::Faults;
+    use uuid::Uuid;
+    let faults = Faults::default();
+    let switch = faults.clone();
+    let app = TestApp::spawn_with(move |s| s.faults = Some(switch)).await;
+    let p = app.partner("127.0.0.1").await;
+    faults.set_writer_panics(true);
+    let r = app
+        .request_to_pay(
+            &p,
+            Uuid::new_v4(),
+            &crate::helpers::rtp_body("5", "256770000001"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    let r = wait_for(|| async {
+        let r = app.send("GET", "/_mkoba/health", &[], None).await;
+        (r.status == 503).then_some(r)
+    })
+    .await;
+    assert_eq!(r.json(), serde_json::json!({"status": "failing"}));
+    let auth = app.operator_auth();
+    let r = app
+        .send("GET", "/_mkoba/health", &[("Authorization", &auth)], None)
+        .await;
+    // The writer; the dispatcher, fed by the writer, may end with it.
+    let failures = r.json()["failures"].clone();
+    assert!(
+        failures
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "the writer stopped"),
+        "{}",
+        r.text()
+    );
+}
