@@ -57,6 +57,14 @@ pub struct ClientArgs {
         global = true
     )]
     pub data: PathBuf,
+    /// The PostgreSQL database of the server's nodes, to read subscription keys from instead of --data
+    #[arg(
+        long,
+        env = "MKOBA_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub database_url: Option<crate::config::DatabaseUrl>,
     /// Print JSON for scripts
     #[arg(long, global = true)]
     pub json: bool,
@@ -211,9 +219,14 @@ enum StatusKind {
 pub async fn run(mut args: MomoArgs) -> anyhow::Result<()> {
     // A local server's keys are read from its database once, off the async threads.
     if args.client.subscription_key.is_none() {
-        let data = args.client.data.clone();
+        let source = crate::DataSource {
+            data: args.client.data.clone(),
+            database_url: args.client.database_url.clone(),
+        };
         args.client.local_keys = tokio::task::spawn_blocking(move || {
-            data.exists().then(|| crate::credentials(&data)).transpose()
+            (source.database_url.is_some() || source.data.exists())
+                .then(|| crate::server_credentials(&source).map(|c| c.keys))
+                .transpose()
         })
         .await
         .context("reading the local subscription keys")??;

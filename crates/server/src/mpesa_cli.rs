@@ -63,6 +63,14 @@ pub struct MpesaClientArgs {
         global = true
     )]
     pub data: PathBuf,
+    /// The PostgreSQL database of the server's nodes, to read the API key and public key from instead of --data
+    #[arg(
+        long,
+        env = "MKOBA_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub database_url: Option<crate::config::DatabaseUrl>,
     /// The local Mkoba's M-Pesa private key file, when it uses one [default: in --data]
     #[arg(long, env = "MKOBA_MPESA_KEY_FILE", global = true)]
     pub mpesa_key_file: Option<PathBuf>,
@@ -226,6 +234,32 @@ async fn credentials(c: &MpesaClientArgs) -> anyhow::Result<Credentials> {
             api_key: api_key.clone(),
             public_key: public_key.clone(),
             source: "flags or environment".to_owned(),
+        });
+    }
+    if let Some(url) = &c.database_url {
+        let source = crate::DataSource {
+            data: c.data.clone(),
+            database_url: Some(url.clone()),
+        };
+        let key_file = c.mpesa_key_file.clone();
+        let (creds, public) = tokio::task::spawn_blocking(move || {
+            anyhow::Ok((
+                crate::server_credentials(&source)?,
+                crate::mpesa_public_key(&source, key_file.as_deref())?,
+            ))
+        })
+        .await
+        .context("reading the M-Pesa credentials")??;
+        let api_key = api_key.or(creds.mpesa_api_key).ok_or_else(|| {
+            anyhow!(
+                "the sandbox application's API key was renewed, and a renewed key is shown only once \
+                 (on the portal's M-Pesa page): pass --api-key or set MPESA_API_KEY"
+            )
+        })?;
+        return Ok(Credentials {
+            api_key,
+            public_key: public_key.unwrap_or(public),
+            source: format!("the database {}", url.redacted()),
         });
     }
     if !c.data.is_dir() {

@@ -277,6 +277,44 @@ async fn credentials_on_postgresql_are_the_nodes_and_nothing_is_created_locally(
         "no local data directory was made"
     );
 
+    // The client subcommands read the same keys from the database.
+    let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args([
+            "momo",
+            "provision",
+            "--json",
+            "--database-url",
+            &url.0,
+            "--url",
+            &node.base,
+        ])
+        .current_dir(work.path())
+        .env_remove("MKOBA_DATA")
+        .output()
+        .await
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["apiKey"].is_string() || v["api_key"].is_string(), "{v}");
+    let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args([
+            "mpesa",
+            "session",
+            "--json",
+            "--database-url",
+            &url.0,
+            "--url",
+            &node.base,
+        ])
+        .current_dir(work.path())
+        .env_remove("MKOBA_DATA")
+        .env("MKOBA_MPESA_KEY_FILE", MPESA_TEST_KEY)
+        .output()
+        .await
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!work.path().join("mkoba-data").exists());
+
     // No database URL and no data directory: an error that says what to do.
     let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
         .args(["credentials"])
