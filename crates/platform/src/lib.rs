@@ -353,11 +353,14 @@ impl Platform {
         std::thread::Builder::new()
             .name("mkoba-writer".to_owned())
             .spawn(move || {
-                // Marks the writer stopped however the thread ends (a panic included).
+                // Marks the writer stopped when the thread dies of a panic (it returns
+                // normally only once every platform handle is gone: a shutdown).
                 struct Stopped(Arc<Health>);
                 impl Drop for Stopped {
                     fn drop(&mut self) {
-                        self.0.fail("the writer stopped");
+                        if std::thread::panicking() {
+                            self.0.fail("the writer stopped");
+                        }
                     }
                 }
                 let _stopped = Stopped(writer_health);

@@ -86,6 +86,11 @@ pub struct BenchArgs {
     /// print the report as JSON
     #[arg(long)]
     pub json: bool,
+    /// skip the ceiling: by default the same load first runs against a bare server built
+    /// into the bench that only answers 202, and the report gives both figures and their
+    /// ratio (a same-run, same-machine yardstick)
+    #[arg(long)]
+    pub no_ceiling: bool,
 }
 
 /// Latency distribution in milliseconds (3 decimals).
@@ -184,6 +189,14 @@ pub struct Report {
     pub server_rss_after_mib: Option<f64>,
     /// Server peak resident memory (VmHWM), MiB.
     pub server_peak_rss_mib: Option<f64>,
+    /// The same load against a bare server (inside the bench) that only answers 202:
+    /// accepted/s. Null with `--no-ceiling`.
+    pub ceiling_accepted_per_s: Option<f64>,
+    /// `accepted_per_s / ceiling_accepted_per_s`.
+    pub accept_ratio: Option<f64>,
+    /// `lifecycles_per_s / ceiling_accepted_per_s`: durable, settled, called-back lifecycles
+    /// as a share of what the machine's HTTP stack alone answers.
+    pub lifecycle_ratio: Option<f64>,
 }
 
 impl Report {
@@ -205,6 +218,19 @@ impl Report {
         println!("  errors                {:>12}", self.errors);
         println!("  accept phase          {:>12.3} s", self.accept_elapsed_s);
         println!("  accepted/s            {:>12.1}", self.accepted_per_s);
+        if let Some(c) = self.ceiling_accepted_per_s {
+            println!(
+                "  ceiling (bare 202)/s  {c:>12.1}  (the same load, a server that only answers 202)"
+            );
+            println!(
+                "  accepted / ceiling    {:>12}",
+                opt(self.accept_ratio.map(|r| r * 100.0), " %")
+            );
+            println!(
+                "  lifecycles / ceiling  {:>12}",
+                opt(self.lifecycle_ratio.map(|r| r * 100.0), " %")
+            );
+        }
         println!();
         println!(
             "  callbacks             {:>12}  (successful {}, failed {}, other {})",
@@ -381,6 +407,13 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
         bail!("--url needs at least one server");
     };
 
+    // The yardstick first, so the server under test is idle meanwhile.
+    let ceiling = if args.no_ceiling {
+        None
+    } else {
+        Some(ceiling(n, concurrency).await?)
+    };
+
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_keepalive(Some(Duration::from_secs(60)));
@@ -520,6 +553,13 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
         server_rss_before_mib: rss_before.flatten().map(kb_to_mib),
         server_rss_after_mib: memory.and_then(|m| m.0).map(kb_to_mib),
         server_peak_rss_mib: memory.and_then(|m| m.1).map(kb_to_mib),
+        ceiling_accepted_per_s: ceiling.map(round1),
+        accept_ratio: ceiling
+            .filter(|c| *c > 0.0)
+            .map(|c| round3(accepted as f64 / accept_s.max(1e-9) / c)),
+        lifecycle_ratio: ceiling
+            .filter(|c| *c > 0.0)
+            .and_then(|c| rate(completed).map(|l| round3(l / c))),
     })
 }
 
@@ -563,6 +603,75 @@ async fn provision(
         collections.push(collection);
     }
     Ok(collections)
+}
+
+/// The ceiling: the same accept load (`n` request-to-pays, `concurrency` in flight, the
+/// same SDK client and workers) against a bare server inside the bench that answers the
+/// provisioning and token calls and then only `202` — no validation, no storage, no
+/// callback. Returns its accepted/s.
+async fn ceiling(n: usize, concurrency: usize) -> anyhow::Result<f64> {
+    use axum::routing::post;
+    let bare = axum::Router::new()
+        .route("/v1_0/apiuser", post(|| async { StatusCode::CREATED }))
+        .route(
+            "/v1_0/apiuser/{id}/apikey",
+            post(|| async {
+                (
+                    StatusCode::CREATED,
+                    [(http::header::CONTENT_TYPE, "application/json")],
+                    r#"{"apiKey":"00000000000000000000000000000000"}"#,
+                )
+            }),
+        )
+        .route(
+            "/collection/token/",
+            post(|| async {
+                (
+                    [(http::header::CONTENT_TYPE, "application/json")],
+                    r#"{"access_token":"bare","token_type":"access_token","expires_in":3600}"#,
+                )
+            }),
+        )
+        .route(
+            "/collection/v1_0/requesttopay",
+            post(|| async { StatusCode::ACCEPTED }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the ceiling's bare server")?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = crate::listener::serve(
+        listener,
+        bare,
+        stop_rx,
+        crate::listener::ConnectionLimits {
+            per_client: usize::MAX,
+            ..crate::listener::ConnectionLimits::default()
+        },
+    );
+    let transport = Transport::with_pool(REQUEST_TIMEOUT, concurrency * 2);
+    let collections = provision(&transport, std::slice::from_ref(&base), "bare").await?;
+    let shared = Arc::new(Shared::new(n));
+    let ctx = Arc::new(FireCtx {
+        collections,
+        callback_base: "http://127.0.0.1:9/cb/".to_owned(),
+        shared: shared.clone(),
+        next: AtomicUsize::new(0),
+    });
+    let per_worker = n / concurrency + 1;
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| tokio::spawn(fire_worker(ctx.clone(), per_worker)))
+        .collect();
+    for w in workers {
+        w.await.context("worker panicked")?;
+    }
+    let elapsed = shared.t0.elapsed().as_secs_f64();
+    let accepted = shared.accepted.load(Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    anyhow::ensure!(accepted == n, "the bare server accepted {accepted} of {n}");
+    Ok(accepted as f64 / elapsed.max(1e-9))
 }
 
 /// Sends a request and reads the whole answer.

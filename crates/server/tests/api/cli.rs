@@ -321,6 +321,16 @@ async fn bench_drives_lifecycles_through_the_sdk_and_reports_them() {
     assert_eq!(report["accepted"], 40, "{report}");
     assert_eq!(report["lifecycles_completed"], 40, "{report}");
     assert_eq!(report["poll"]["successful"], 40, "{report}");
+    // The same load against the bench's own bare 202 server first: both figures and
+    // their ratio in one report.
+    let ceiling = report["ceiling_accepted_per_s"]
+        .as_f64()
+        .expect("a ceiling");
+    let ratio = report["accept_ratio"].as_f64().expect("a ratio");
+    let accepted = report["accepted_per_s"].as_f64().unwrap();
+    assert!(ceiling > 0.0, "{report}");
+    assert!((ratio - accepted / ceiling).abs() < 0.01, "{report}");
+    assert!(report["lifecycle_ratio"].as_f64().is_some(), "{report}");
     // Progress goes to stderr: a plain line when stderr is not a terminal.
     assert!(stderr(&o).contains("accepted 40/40"), "{}", stderr(&o));
 }
