@@ -51,20 +51,11 @@ pub fn open(data_dir: &Path) -> Result<(SqliteJournal, SqliteReader), StoreError
     owner_only(&path)?;
     let mut writer = connect(&path)?;
     migrate(&mut writer)?;
-    // The writer does not checkpoint on its own: the checkpoint thread copies the WAL back
-    // (below), and the writer only rewinds the WAL when that thread says it is long.
-    writer
-        .pragma_update(None, "wal_autocheckpoint", 0)
-        .map_err(err)?;
     let readers = (0..READERS)
         .map(|_| connect(&path))
         .collect::<Result<Vec<_>, _>>()?;
-    let checkpointer = Checkpointer::start(&path)?;
     Ok((
-        SqliteJournal {
-            conn: writer,
-            checkpointer,
-        },
+        SqliteJournal { conn: writer },
         SqliteReader {
             path,
             pool: Mutex::new(readers),
@@ -126,10 +117,10 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;
          PRAGMA cache_size = -16000;",
     )
     .map_err(err)?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
     Ok(conn)
 }
 
@@ -156,72 +147,6 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 #[derive(Debug)]
 pub struct SqliteJournal {
     conn: Connection,
-    checkpointer: Checkpointer,
-}
-
-/// How often the checkpoint thread copies the WAL back into the database.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
-/// The WAL's length (frames of a 4 KiB page: 32 MiB) past which the writer rewinds it.
-const WAL_REWIND_FRAMES: i64 = 8_192;
-/// How long the writer's rewind waits for readers on an older snapshot.
-const REWIND_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
-/// Every connection's wait for a lock (`PRAGMA busy_timeout`).
-const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(5000);
-
-/// The WAL's checkpoints, off the writer's thread. SQLite's automatic checkpoint runs in
-/// the committing connection — the writer — and copies and fsyncs the database file on
-/// its time. Here a thread of its own runs `PRAGMA wal_checkpoint(PASSIVE)` every 100 ms
-/// (it never waits for, nor blocks, the writer or the readers). Under steady writes a
-/// passive checkpoint never reaches the WAL's end, so SQLite never starts the file over:
-/// once it is longer than [`WAL_REWIND_FRAMES`], the thread asks the writer, which runs a
-/// `RESTART` checkpoint after its next commit — by then only the last few frames are left
-/// to copy — so the WAL starts from its beginning again and stays bounded.
-#[derive(Debug)]
-struct Checkpointer {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    rewind: std::sync::Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl Checkpointer {
-    fn start(path: &Path) -> Result<Checkpointer, StoreError> {
-        use std::sync::atomic::Ordering;
-        let conn = connect(path)?;
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let rewind = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (stopped, wanted) = (stop.clone(), rewind.clone());
-        std::thread::Builder::new()
-            .name("mkoba-checkpoint".to_owned())
-            .spawn(move || {
-                while !stopped.load(Ordering::Relaxed) {
-                    std::thread::sleep(CHECKPOINT_EVERY);
-                    match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                        r.get::<_, i64>(1)
-                    }) {
-                        Ok(frames) if frames > WAL_REWIND_FRAMES => {
-                            wanted.store(true, Ordering::Relaxed);
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::warn!(error = %e, "checkpointing the WAL failed; trying again");
-                        }
-                    }
-                }
-            })
-            .map_err(|e| StoreError(format!("cannot start the checkpoint thread: {e}")))?;
-        Ok(Checkpointer { stop, rewind })
-    }
-
-    /// Whether the WAL should be rewound now (asked once).
-    fn rewind_wanted(&self) -> bool {
-        self.rewind
-            .swap(false, std::sync::atomic::Ordering::Relaxed)
-    }
-}
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
 }
 
 /// The read side: a small pool of connections.
@@ -489,21 +414,7 @@ impl Journal for SqliteJournal {
     fn commit(&mut self, b: &Batch) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(err)?;
         write_batch(&tx, b).map_err(err)?;
-        tx.commit().map_err(err)?;
-        if self.checkpointer.rewind_wanted() {
-            // After the commit (already durable): a failure here only leaves the WAL long.
-            // It waits for readers at most REWIND_WAIT (a reader on an old snapshot makes
-            // it give up; the checkpoint thread asks again on its next round).
-            let _ = self.conn.busy_timeout(REWIND_WAIT);
-            if let Err(e) = self
-                .conn
-                .query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0))
-            {
-                tracing::debug!(error = %e, "rewinding the WAL failed; the next round asks again");
-            }
-            let _ = self.conn.busy_timeout(BUSY_TIMEOUT);
-        }
-        Ok(())
+        tx.commit().map_err(err)
     }
 }
 
