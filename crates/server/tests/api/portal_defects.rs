@@ -181,7 +181,11 @@ async fn the_pager_clamps_its_page_and_filters_show_themselves_and_their_errors(
     assert_eq!(r.status, 200);
     let html = r.text();
     assert!(html.contains("<span>Page 2 of 2</span>"), "{html}");
-    assert!(!html.contains("999"));
+    // No "Page 999" anywhere (ids and keys on the page may hold the digits by chance).
+    assert!(
+        !html.contains("Page 999") && !html.contains("page=999"),
+        "{html}"
+    );
     assert!(html.contains("26–26 of 26 transactions"));
     assert!(html.contains("rel=\"prev\""));
     assert!(!html.contains("rel=\"next\""));
@@ -290,12 +294,18 @@ async fn the_timeline_numbers_re_sent_callbacks_and_names_ledger_accounts() {
         )),
         "{timeline}"
     );
-    // Ledger steps name the accounts' owners.
+    // Ledger steps name the accounts' owners. A reservation settled within the same
+    // millisecond shows as one posting step, so either wording is right.
+    let reserved = format!(
+        "reserves 25.00 EUR from the wallet of MSISDN 256771234567 for the partner&#39;s collection account of API user {}",
+        p.user
+    );
+    let moved = format!(
+        "moves 25.00 EUR from the wallet of MSISDN 256771234567 to the partner&#39;s collection account of API user {}",
+        p.user
+    );
     assert!(
-        timeline.contains(&format!(
-            "reserves 25.00 EUR from the wallet of MSISDN 256771234567 for the partner&#39;s collection account of API user {}",
-            p.user
-        )),
+        timeline.contains(&reserved) || timeline.contains(&moved),
         "{timeline}"
     );
     assert!(!timeline.contains("from account "));
