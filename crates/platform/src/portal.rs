@@ -803,12 +803,14 @@ impl Platform {
         self.inner.reader.payments_page(filter).map_err(logged)
     }
 
-    /// A payment if it belongs to the developer.
+    /// A payment if it belongs to the developer: made through any of their API users, the
+    /// M-Pesa application's included (whose API-user row the API-user listings leave out).
     pub fn owned_payment(&self, developer_id: i64, id: &Uuid) -> Result<Option<Payment>, Internal> {
         let Some(p) = self.payment(id)? else {
             return Ok(None);
         };
-        Ok(self.owned_api_user(developer_id, &p.api_user)?.map(|_| p))
+        let owner = self.api_user(&p.api_user)?;
+        Ok(owner.filter(|u| u.developer_id == developer_id).map(|_| p))
     }
 
     /// Counts and sums of a developer's payments since `from_ms`, per `bucket_ms` slot.

@@ -15,7 +15,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mkoba_ledger::Money;
 use mkoba_platform::Internal;
-use mkoba_platform::model::{ApiUser, Payment, PaymentKind, PaymentStatus, Product};
+use mkoba_platform::model::{Payment, PaymentKind, PaymentStatus, Product};
 use mkoba_platform::portal::{PaymentFilter, PaymentPage, ResendError};
 use mkoba_platform::widget::is_widget_payer;
 use uuid::Uuid;
@@ -769,20 +769,6 @@ fn event(h: &mut Html, at: Option<i64>, title: &str, detail: Html) {
     w!(*h, "<li><span class=\"at\">" {at} "</span><strong class=\"ev\">" {title} "</strong><div>" [detail] "</div></li>");
 }
 
-/// The payment if it belongs to the developer: through any of their API users, the M-Pesa
-/// application's included (whose row the API-user pages leave out).
-fn owned_payment(
-    state: &PortalState,
-    developer_id: i64,
-    id: &Uuid,
-) -> Result<Option<Payment>, Internal> {
-    let Some(p) = state.platform.payment(id)? else {
-        return Ok(None);
-    };
-    let owner: Option<ApiUser> = state.platform.api_user(&p.api_user)?;
-    Ok(owner.filter(|u| u.developer_id == developer_id).map(|_| p))
-}
-
 fn is_mpesa_app(state: &PortalState, p: &Payment) -> bool {
     p.kind.is_mpesa()
         || state
@@ -893,7 +879,7 @@ pub(crate) async fn show(
     let Ok(id) = Uuid::parse_str(&id) else {
         return not_found_page(&session);
     };
-    let p = match owned_payment(&state, session.developer.id, &id) {
+    let p = match state.platform.owned_payment(session.developer.id, &id) {
         Ok(Some(p)) => p,
         Ok(None) => return not_found_page(&session),
         Err(_) => return internal_error(),
@@ -1123,7 +1109,7 @@ pub(crate) async fn resend(
     let Ok(id) = Uuid::parse_str(&id) else {
         return not_found_page(&session);
     };
-    let back = match owned_payment(&state, session.developer.id, &id) {
+    let back = match state.platform.owned_payment(session.developer.id, &id) {
         Ok(Some(p)) => format!("/portal/transactions/{}", wire_id(&p)),
         Ok(None) => return not_found_page(&session),
         Err(_) => return internal_error(),
