@@ -48,15 +48,21 @@ pub(crate) async fn require_subscription(
 
 /// The API user and key from `Authorization: Basic base64(user:key)`.
 pub(crate) fn basic_credentials(headers: &HeaderMap) -> Option<(Uuid, String)> {
+    let (user, key) = basic_pair(headers)?;
+    Some((Uuid::parse_str(user.trim()).ok()?, key))
+}
+
+/// The user and password of `Authorization: Basic base64(user:password)`, as sent.
+pub fn basic_pair(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers.get("authorization")?.to_str().ok()?.trim();
     let (scheme, encoded) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
+    if !scheme.eq_ignore_ascii_case("basic") || encoded.len() > 1024 {
         return None;
     }
     let decoded = STANDARD.decode(encoded.trim()).ok()?;
     let decoded = String::from_utf8(decoded).ok()?;
-    let (user, key) = decoded.split_once(':')?;
-    Some((Uuid::parse_str(user.trim()).ok()?, key.to_owned()))
+    let (user, password) = decoded.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
 }
 
 /// The API user behind `Authorization: Bearer <token>`, for `product`, belonging to the

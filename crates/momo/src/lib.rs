@@ -7,7 +7,7 @@
 //! runs first, like the API gateway in front of the real platform.
 
 mod account;
-mod auth;
+pub mod auth;
 pub mod catalogue;
 mod collection;
 mod consent;

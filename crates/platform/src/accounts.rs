@@ -870,40 +870,6 @@ impl Platform {
             .await
     }
 
-    /// Creates an operator account (active at once, no keys), as `mkoba admin
-    /// create-operator` does.
-    pub async fn create_operator(
-        &self,
-        email: &str,
-        name: &str,
-        password: &str,
-    ) -> Result<i64, crate::portal::SignUpError> {
-        use crate::portal::SignUpError;
-        let password = password.to_owned();
-        let password_hash = hashing(move || crate::portal::hash_password(&password))
-            .await
-            .map_err(blocking_error)
-            .and_then(|r| r)
-            .map_err(|e| {
-                tracing::error!(error = %e, "hashing a password failed");
-                SignUpError::Internal
-            })?;
-        let email = email.trim().to_lowercase();
-        let name = name.trim().to_owned();
-        self.call(
-            |reply| {
-                Command::Portal(PortalCommand::CreateOperator {
-                    email,
-                    name,
-                    password_hash,
-                    reply,
-                })
-            },
-            Err(SignUpError::Internal),
-        )
-        .await
-    }
-
     /// The active operator whose e-mail and password these are (the admin endpoints' HTTP
     /// Basic credentials). Right answers are remembered for
     /// [`OPERATOR_CREDENTIAL_TTL_MS`], so a monitoring poll costs one Argon2 verification a

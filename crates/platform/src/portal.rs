@@ -498,24 +498,8 @@ pub(crate) fn bootstrap_operator(journal: &mut dyn Journal) -> Result<(), StoreE
         let key = secrets::random_hex_key();
         format!("{}-{}-{}", &key[0..6], &key[6..12], &key[12..18])
     };
-    let password_hash = hash_password(&password)?;
-    let id = journal.max_developer_id()? + 1;
-    let batch = Batch {
-        developers: vec![id],
-        portal: vec![
-            PortalWrite::CreateDeveloper {
-                id,
-                email: OPERATOR_EMAIL.to_owned(),
-                name: "Platform operator".to_owned(),
-                password_hash,
-                created_at_ms: now_ms(),
-                status: AccountStatus::Active,
-                role: AccountRole::Operator,
-            },
-            PortalWrite::OperatorLogin { password },
-        ],
-        ..Batch::default()
-    };
+    let (_, mut batch) = operator_batch(journal, OPERATOR_EMAIL, "Platform operator", &password)?;
+    batch.portal.push(PortalWrite::OperatorLogin { password });
     journal.commit(&batch)
 }
 
@@ -546,13 +530,25 @@ pub fn add_operator(
     if journal.developer_email_taken(&email)? {
         return Err(StoreError(format!("an account with e-mail {email} exists")));
     }
+    let (id, batch) = operator_batch(journal, &email, name, password)?;
+    journal.commit(&batch)?;
+    Ok(id)
+}
+
+/// The batch that creates an active operator account, and its id.
+fn operator_batch(
+    journal: &mut dyn Journal,
+    email: &str,
+    name: &str,
+    password: &str,
+) -> Result<(i64, Batch), StoreError> {
     let password_hash = hash_password(password)?;
     let id = journal.max_developer_id()? + 1;
     let batch = Batch {
         developers: vec![id],
         portal: vec![PortalWrite::CreateDeveloper {
             id,
-            email,
+            email: email.to_owned(),
             name: name.to_owned(),
             password_hash,
             created_at_ms: now_ms(),
@@ -561,8 +557,7 @@ pub fn add_operator(
         }],
         ..Batch::default()
     };
-    journal.commit(&batch)?;
-    Ok(id)
+    Ok((id, batch))
 }
 
 pub(crate) fn blocking_error(e: crate::throttle::HashError) -> StoreError {

@@ -55,27 +55,11 @@ async fn openapi() -> Response {
 
 /// The operator whose HTTP Basic credentials a request carries.
 async fn operator(platform: &Platform, headers: &HeaderMap) -> Result<i64, MomoError> {
-    use base64::Engine as _;
     let refused =
         || MomoError::Unauthorized("an operator's e-mail and password (HTTP Basic) are required");
-    let value = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(refused)?;
-    let encoded = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))
-        .ok_or_else(refused)?;
-    if encoded.len() > 1024 {
-        return Err(refused());
-    }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .map_err(|_| refused())?;
-    let text = String::from_utf8(decoded).map_err(|_| refused())?;
-    let (email, password) = text.split_once(':').ok_or_else(refused)?;
+    let (email, password) = mkoba_momo::auth::basic_pair(headers).ok_or_else(refused)?;
     platform
-        .operator_by_credentials(email, password)
+        .operator_by_credentials(&email, &password)
         .await?
         .ok_or_else(refused)
 }

@@ -580,6 +580,16 @@ impl DataSource {
         }
     }
 
+    /// An error that says what to do when the data directory holds no database.
+    fn require_sqlite(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.data.join(mkoba_store_sqlite::DB_FILE).exists(),
+            "no Mkoba database in {}: start the server with `mkoba serve` (it creates one there), or point --data (or --database-url for PostgreSQL) at the server's",
+            self.data.display()
+        );
+        Ok(())
+    }
+
     /// The server's database as it is: never created here (a client command that made a
     /// fresh one would print keys no server knows). PostgreSQL must be migrated.
     fn open(
@@ -600,11 +610,7 @@ impl DataSource {
                 mkoba_store_postgres::open(&url.0).with_context(|| format!("opening {shown}"))?;
             return Ok((Box::new(journal), Box::new(reader)));
         }
-        anyhow::ensure!(
-            self.data.join(mkoba_store_sqlite::DB_FILE).exists(),
-            "no Mkoba database in {}: start the server with `mkoba serve` (it creates one there), or point --data (or --database-url for PostgreSQL) at the server's",
-            self.data.display()
-        );
+        self.require_sqlite()?;
         let (journal, reader) = mkoba_store_sqlite::open(&self.data)
             .with_context(|| format!("opening the database in {}", self.data.display()))?;
         Ok((Box::new(journal), Box::new(reader)))
@@ -681,7 +687,7 @@ pub fn mpesa_public_key(source: &DataSource, key_file: Option<&Path>) -> anyhow:
         .with_context(|| format!("reading the M-Pesa key pair from {}", url.redacted()))?;
         return Ok(PlatformKey::from_pem(&pem)?.public_key_base64().to_owned());
     }
-    source.open()?;
+    source.require_sqlite()?;
     let key = PlatformKey::load_or_create(&source.data, None)?;
     Ok(key.public_key_base64().to_owned())
 }

@@ -685,11 +685,18 @@ impl PortalReader for PgReader {
             (f.developer_id, f.recipient.clone(), i64::from(f.limit));
         let channel = f.channel.map(|c| c.as_str());
         let kind = f.kind.map(|k| k.as_str());
+        // One developer's mail goes through its index; only the operator's view of every
+        // account (no developer) reads the table in id order.
+        let account = if developer_id.is_some() {
+            "developer_id = $1"
+        } else {
+            "$1::BIGINT IS NULL"
+        };
         self.pool.run_again_if_closed(move |c| {
             c.query(
                 &format!(
                     "SELECT {MAIL_COLUMNS} FROM mailbox
-                     WHERE ($1::BIGINT IS NULL OR developer_id = $1) AND ($2::TEXT IS NULL OR recipient = $2)
+                     WHERE {account} AND ($2::TEXT IS NULL OR recipient = $2)
                        AND ($3::TEXT IS NULL OR channel = $3) AND ($4::TEXT IS NULL OR kind = $4)
                      ORDER BY id DESC LIMIT $5"
                 ),

@@ -667,10 +667,17 @@ impl PortalReader for SqliteReader {
     }
 
     fn mail(&self, f: &MailFilter) -> Result<Vec<Mail>, StoreError> {
+        // One developer's mail goes through its index; only the operator's view of every
+        // account (no developer) reads the table in id order.
+        let account = if f.developer_id.is_some() {
+            "developer_id = ?1"
+        } else {
+            "?1 IS NULL"
+        };
         self.with(|c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {MAIL_COLUMNS} FROM mailbox
-                 WHERE (?1 IS NULL OR developer_id = ?1) AND (?2 IS NULL OR recipient = ?2)
+                 WHERE {account} AND (?2 IS NULL OR recipient = ?2)
                    AND (?3 IS NULL OR channel = ?3) AND (?4 IS NULL OR kind = ?4)
                  ORDER BY id DESC LIMIT ?5"
             ))?;

@@ -74,13 +74,6 @@ pub(crate) enum PortalCommand {
         developer_id: i64,
         reply: oneshot::Sender<Result<(), ResendError>>,
     },
-    /// An operator account, active at once.
-    CreateOperator {
-        email: String,
-        name: String,
-        password_hash: String,
-        reply: oneshot::Sender<Result<i64, SignUpError>>,
-    },
     SubmitGoLive {
         request: NewGoLive,
         mail: SubmitMail,
@@ -237,16 +230,6 @@ impl Engine {
                 let result = self.resend(pass, reference_id, developer_id, now);
                 defer(pass, reply, result, Err(ResendError::Internal));
             }
-            PortalCommand::CreateOperator {
-                email,
-                name,
-                password_hash,
-                reply,
-            } => {
-                let result =
-                    self.new_account(pass, email, name, password_hash, AccountRole::Operator, now);
-                defer(pass, reply, result, Err(SignUpError::Internal));
-            }
             PortalCommand::SubmitGoLive {
                 request,
                 mail,
@@ -397,34 +380,8 @@ impl Engine {
         password_hash: String,
         now: i64,
     ) -> Result<i64, SignUpError> {
-        let id = self.new_account(
-            pass,
-            email,
-            name,
-            password_hash,
-            AccountRole::Developer,
-            now,
-        )?;
-        // The M-Pesa application of seed 004, created with the account; its first API key
-        // is issued (and shown once) when the account becomes active.
-        let (app, _) = crate::mpesa::MpesaApp::new(id, now);
-        pass.batch.api_users.push(app.api_user_row());
-        pass.mpesa_apps.insert(id, app);
-        Ok(id)
-    }
-
-    /// A new account: a developer's pending until activation, an operator's active.
-    fn new_account(
-        &mut self,
-        pass: &mut Pass,
-        email: String,
-        name: String,
-        password_hash: String,
-        role: AccountRole,
-        now: i64,
-    ) -> Result<i64, SignUpError> {
         let store = |e: StoreError| {
-            tracing::error!(error = %e, "creating an account failed");
+            tracing::error!(error = %e, "sign-up failed");
             SignUpError::Internal
         };
         if pass.portal.emails.contains(&email)
@@ -436,10 +393,6 @@ impl Engine {
             Some(id) => id,
             None => self.journal.max_developer_id().map_err(store)? + 1,
         };
-        let status = match role {
-            AccountRole::Developer => AccountStatus::Pending,
-            AccountRole::Operator => AccountStatus::Active,
-        };
         pass.portal.next_developer = Some(id + 1);
         pass.portal.emails.insert(email.clone());
         pass.batch.developers.push(id);
@@ -450,7 +403,7 @@ impl Engine {
                 email: email.clone(),
                 name: name.clone(),
                 password_hash: password_hash.clone(),
-                status,
+                status: AccountStatus::Pending,
                 phone: None,
             },
         );
@@ -460,9 +413,14 @@ impl Engine {
             name,
             password_hash,
             created_at_ms: now,
-            status,
-            role,
+            status: AccountStatus::Pending,
+            role: AccountRole::Developer,
         });
+        // The M-Pesa application of seed 004, created with the account; its first API key
+        // is issued (and shown once) when the account becomes active.
+        let (app, _) = crate::mpesa::MpesaApp::new(id, now);
+        pass.batch.api_users.push(app.api_user_row());
+        pass.mpesa_apps.insert(id, app);
         Ok(id)
     }
 

@@ -95,9 +95,14 @@ pub(crate) async fn requests(
         h.raw("<p class=\"muted\" data-testid=\"no-requests\">No requests here.</p>");
     } else {
         h.raw("<div class=\"table-wrap\"><table data-testid=\"golive-requests\"><thead><tr><th scope=\"col\">Submitted</th><th scope=\"col\">Developer</th><th scope=\"col\">Company</th><th scope=\"col\">Markets</th><th scope=\"col\">State</th><th scope=\"col\" class=\"num\">Transactions</th></tr></thead><tbody>");
+        // One look-up per developer, however many requests they sent.
+        let mut labels = std::collections::HashMap::new();
         for r in &list {
             let report = r.report();
-            w!(h, "<tr><td><a href=\"/portal/operator/golive/" {r.id} "\">" {when(r.created_at_ms)} "</a></td><td>" {developer_label(&state, r.developer_id)} "</td><td>" {r.company} "</td><td>" {r.markets.join(", ")} "</td><td>" {r.state.as_str()} "</td><td class=\"num\">" {report.total()} "</td></tr>");
+            let label = labels
+                .entry(r.developer_id)
+                .or_insert_with(|| developer_label(&state, r.developer_id));
+            w!(h, "<tr><td><a href=\"/portal/operator/golive/" {r.id} "\">" {when(r.created_at_ms)} "</a></td><td>" {label} "</td><td>" {r.company} "</td><td>" {r.markets.join(", ")} "</td><td>" {r.state.as_str()} "</td><td class=\"num\">" {report.total()} "</td></tr>");
         }
         h.raw("</tbody></table></div>");
     }

@@ -616,3 +616,61 @@ async fn the_admin_reads_need_an_operator() {
     assert!(r.json()["rss_kb"].as_u64().is_some());
     app.assert_ledger_balanced().await;
 }
+
+/// `mkoba admin create-operator`, run beside a running server: the new operator signs in
+/// and lands on the operator's pages; a taken e-mail is refused; without `--password` one is
+/// made and printed.
+#[tokio::test]
+async fn mkoba_admin_create_operator_adds_an_operator_who_signs_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let node = crate::crash::start_node_with(&data, &[]).await;
+    let create = |extra: &'static [&'static str]| {
+        let data = data.clone();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_mkoba"))
+                .args(["admin", "create-operator", "--data"])
+                .arg(&data)
+                .args(extra)
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let o = create(&[
+        "--email",
+        "Ops2@Example.org",
+        "--password",
+        "a long operator password",
+    ])
+    .await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("created: ops2@example.org"));
+    let mut op = Browser::new(&node.base);
+    let r = op
+        .sign_in("ops2@example.org", "a long operator password")
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let r = op.get("/portal").await;
+    assert_eq!(r.header("location"), Some("/portal/operator"));
+    assert_eq!(op.get("/portal/operator").await.status, 200);
+    let o = create(&[
+        "--email",
+        "ops2@example.org",
+        "--password",
+        "another long password",
+    ])
+    .await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("exists"));
+    let o = create(&["--email", "ops3@example.org"]).await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let password = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Password: "))
+        .expect("a generated password is printed");
+    let mut op = Browser::new(&node.base);
+    let r = op.sign_in("ops3@example.org", password).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+}

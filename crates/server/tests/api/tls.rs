@@ -25,10 +25,20 @@ fn ca_file(app: &TestApp) -> std::path::PathBuf {
 }
 
 /// One HTTPS request as `host` (SNI, certificate name and `Host`), connected to the
-/// server's address; the raw answer.
+/// server's address, trusting the server's local CA; the raw answer.
 async fn get_as(app: &TestApp, host: &str, path: &str) -> String {
+    get_trusting(app, &ca_file(app), host, path).await
+}
+
+/// [`get_as`], trusting the certificates of the PEM file `roots`.
+async fn get_trusting(
+    app: &TestApp,
+    roots_pem: &std::path::Path,
+    host: &str,
+    path: &str,
+) -> String {
     let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(ca_file(app)).unwrap() {
+    for c in CertificateDer::pem_file_iter(roots_pem).unwrap() {
         roots.add(c.unwrap()).unwrap();
     }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -115,6 +125,29 @@ async fn https_answers_as_every_provider_host_and_plain_http_beside_it() {
         "{text}"
     );
     assert!(text.contains("127.0.0.1 openapi.m-pesa.com"), "{text}");
+}
+
+#[tokio::test]
+async fn a_certificate_from_files_is_served_instead_of_the_local_cas() {
+    let dir = tempfile::tempdir().unwrap();
+    let own = rcgen::generate_simple_self_signed(vec!["pay.bank.example".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, own.cert.pem()).unwrap();
+    std::fs::write(&key, own.key_pair.serialize_pem()).unwrap();
+    let app = TestApp::spawn_with(|s| {
+        s.tls = Some(mkoba::tls::TlsSettings {
+            cert: Some(cert.clone()),
+            key: Some(key.clone()),
+            hosts: Vec::new(),
+        });
+    })
+    .await;
+    let answer = get_trusting(&app, &cert, "pay.bank.example", "/_mkoba/health").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        !ca_file(&app).exists(),
+        "no local CA is made when a certificate is given"
+    );
 }
 
 #[tokio::test]
