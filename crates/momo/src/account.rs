@@ -15,14 +15,14 @@ use mkoba_platform::{SANDBOX, now_ms};
 use crate::error::{MomoError, json};
 use crate::{MomoState, environment_currency, validate};
 
-fn balance_of(
+async fn balance_of(
     state: &MomoState,
     headers: &HeaderMap,
     product: Product,
     subscription: &SubscriptionKey,
     currency: Option<&str>,
 ) -> Result<Response, MomoError> {
-    let user = crate::auth::bearer_user(state, headers, product, subscription)?;
+    let user = crate::auth::bearer_user(state, headers, product, subscription).await?;
     validate::target_environment(headers, &user)?;
     let allowed = environment_currency(&user.target_environment);
     let currency: Currency = match currency {
@@ -30,7 +30,11 @@ fn balance_of(
         None => validate::currency(allowed)?,
     };
     validate::check_currency(currency, allowed)?;
-    let available = match state.platform.partner_account(user.id, product, currency)? {
+    let available = match state
+        .platform
+        .partner_account(user.id, product, currency)
+        .await?
+    {
         Some(account) => account.available(),
         // Not opened yet: payout accounts open with the configured float.
         None if product != Product::Collection => {
@@ -55,7 +59,7 @@ pub async fn get_account_balance(
     Extension(subscription): Extension<SubscriptionKey>,
     headers: HeaderMap,
 ) -> Result<Response, MomoError> {
-    balance_of(&state, &headers, product, &subscription, None)
+    balance_of(&state, &headers, product, &subscription, None).await
 }
 
 /// `GET /{product}/v1_0/account/balance/{currency}`.
@@ -66,10 +70,10 @@ pub async fn get_account_balance_in_currency(
     headers: HeaderMap,
     Path(currency): Path<String>,
 ) -> Result<Response, MomoError> {
-    balance_of(&state, &headers, product, &subscription, Some(&currency))
+    balance_of(&state, &headers, product, &subscription, Some(&currency)).await
 }
 
-fn holder(
+async fn holder(
     state: &MomoState,
     headers: &HeaderMap,
     product: Product,
@@ -77,7 +81,7 @@ fn holder(
     id_type: &str,
     id: &str,
 ) -> Result<(PartyIdType, HolderStatus), MomoError> {
-    let user = crate::auth::bearer_user(state, headers, product, subscription)?;
+    let user = crate::auth::bearer_user(state, headers, product, subscription).await?;
     validate::target_environment(headers, &user)?;
     let id_type = PartyIdType::parse_ignore_case(id_type).ok_or_else(|| {
         MomoError::bad(format!(
@@ -110,7 +114,7 @@ pub async fn validate_account_holder_status(
     headers: HeaderMap,
     Path((id_type, id)): Path<(String, String)>,
 ) -> Result<Response, MomoError> {
-    let (_, status) = holder(&state, &headers, product, &subscription, &id_type, &id)?;
+    let (_, status) = holder(&state, &headers, product, &subscription, &id_type, &id).await?;
     match status {
         HolderStatus::Active => Ok(json(StatusCode::OK, &BooleanResult { result: true })),
         HolderStatus::NotActive => Ok(json(StatusCode::OK, &BooleanResult { result: false })),
@@ -127,7 +131,7 @@ pub async fn get_basic_userinfo(
     headers: HeaderMap,
     Path((id_type, id)): Path<(String, String)>,
 ) -> Result<Response, MomoError> {
-    let (_, status) = holder(&state, &headers, product, &subscription, &id_type, &id)?;
+    let (_, status) = holder(&state, &headers, product, &subscription, &id_type, &id).await?;
     if let HolderStatus::Error(code) = status {
         return Err(holder_error(code));
     }

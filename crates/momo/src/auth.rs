@@ -67,7 +67,7 @@ pub fn basic_pair(headers: &HeaderMap) -> Option<(String, String)> {
 
 /// The API user behind `Authorization: Bearer <token>`, for `product`, belonging to the
 /// subscription's developer.
-pub(crate) fn bearer_user(
+pub(crate) async fn bearer_user(
     state: &MomoState,
     headers: &HeaderMap,
     product: Product,
@@ -96,7 +96,8 @@ pub(crate) fn bearer_user(
         })?;
     let user = state
         .platform
-        .api_user(&user_id)?
+        .api_user(&user_id)
+        .await?
         .filter(|u| u.developer_id == subscription.developer_id)
         .ok_or(MomoError::Unauthorized(
             "access token invalid for this subscription",

@@ -21,7 +21,8 @@ pub async fn request_to_pay_delivery_notification(
     Path(reference_id): Path<String>,
     body: Bytes,
 ) -> Result<Response, MomoError> {
-    let user = crate::auth::bearer_user(&state, &headers, Product::Collection, &subscription)?;
+    let user =
+        crate::auth::bearer_user(&state, &headers, Product::Collection, &subscription).await?;
     validate::target_environment(&headers, &user)?;
     let reference_id = validate::reference_id(&reference_id, "referenceId")?;
     let from_header = validate::header(&headers, "notificationmessage").map(str::to_owned);

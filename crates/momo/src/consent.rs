@@ -471,7 +471,7 @@ fn answer(user: &ApiUser, id_type: PartyIdType, id: &str) -> Answer {
 
 /// The API user of valid `Authorization: Basic` credentials of the subscription's
 /// developer; `None` when they are missing or wrong.
-fn basic_user(
+async fn basic_user(
     state: &MomoState,
     headers: &HeaderMap,
     subscription: &SubscriptionKey,
@@ -481,14 +481,16 @@ fn basic_user(
     };
     let Some(user) = state
         .platform
-        .api_user(&user_id)?
+        .api_user(&user_id)
+        .await?
         .filter(|u| u.developer_id == subscription.developer_id)
     else {
         return Ok(None);
     };
     Ok(state
         .platform
-        .verify_api_key(&user.id, &key)?
+        .verify_api_key(&user.id, &key)
+        .await?
         .then_some(user))
 }
 
@@ -577,10 +579,11 @@ async fn bc_authorize(
     body: Bytes,
 ) -> Result<Response, MomoError> {
     let user = if auth_scheme(&headers).as_deref() == Some("basic") {
-        basic_user(&state, &headers, &subscription)?
+        basic_user(&state, &headers, &subscription)
+            .await?
             .ok_or(MomoError::Unauthorized("API user or API key not valid"))?
     } else {
-        bearer_user(&state, &headers, product, &subscription)?
+        bearer_user(&state, &headers, product, &subscription).await?
     };
     validate::target_environment(&headers, &user)?;
     if let Some(url) = validate::callback_url(&headers, &user)? {
@@ -627,7 +630,9 @@ async fn create_oauth2_token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Refusal> {
-    let user = basic_user(&state, &headers, &subscription)?.ok_or(MomoError::LoginFailed)?;
+    let user = basic_user(&state, &headers, &subscription)
+        .await?
+        .ok_or(MomoError::LoginFailed)?;
     validate::target_environment(&headers, &user)?;
     let fields = body_fields(&headers, &body).map_err(|e| match e {
         MomoError::BadRequest(m) => oauth("invalid_request", m),
@@ -743,7 +748,7 @@ async fn create_oauth2_token(
 }
 
 /// The API user behind `Authorization: Bearer <oauth2 access token>`.
-fn oauth2_user(
+async fn oauth2_user(
     state: &MomoState,
     headers: &HeaderMap,
     product: Product,
@@ -777,7 +782,8 @@ fn oauth2_user(
         .ok_or(MomoError::Unauthorized("oauth2 access token invalid"))?;
     state
         .platform
-        .api_user(&user_id)?
+        .api_user(&user_id)
+        .await?
         .filter(|u| u.developer_id == subscription.developer_id)
         .ok_or(MomoError::Unauthorized(
             "oauth2 access token invalid for this subscription",
@@ -792,7 +798,7 @@ async fn get_user_info_with_consent(
     Extension(subscription): Extension<SubscriptionKey>,
     headers: HeaderMap,
 ) -> Result<Response, MomoError> {
-    let user = oauth2_user(&state, &headers, product, &subscription)?;
+    let user = oauth2_user(&state, &headers, product, &subscription).await?;
     validate::target_environment(&headers, &user)?;
     Ok(json_response(
         StatusCode::OK,

@@ -176,7 +176,12 @@ impl From<mkoba_platform::CreateError> for MomoError {
 }
 
 impl From<mkoba_platform::Internal> for MomoError {
-    fn from(_: mkoba_platform::Internal) -> MomoError {
-        MomoError::Internal
+    /// A read the platform could not make: `503 SERVICE_UNAVAILABLE` with `Retry-After`
+    /// when every reader was busy, else `500 INTERNAL_PROCESSING_ERROR`.
+    fn from(e: mkoba_platform::Internal) -> MomoError {
+        match e {
+            mkoba_platform::Internal::Busy => MomoError::unavailable(),
+            mkoba_platform::Internal::Failed => MomoError::Internal,
+        }
     }
 }

@@ -42,7 +42,7 @@ pub async fn create(
     body: Bytes,
     op: Operation,
 ) -> Result<Response, MomoError> {
-    let user = crate::auth::bearer_user(&state, &headers, op.product, &subscription)?;
+    let user = crate::auth::bearer_user(&state, &headers, op.product, &subscription).await?;
     validate::target_environment(&headers, &user)?;
     let reference_id = validate::x_reference_id(&headers)?;
     let callback_url = validate::callback_url(&headers, &user)?;
@@ -70,7 +70,8 @@ pub async fn create(
             // amount is still refundable is decided by the writer, race-free.
             let payment = state
                 .platform
-                .payment(&original)?
+                .payment(&original)
+                .await?
                 .filter(|p| p.api_user == user.id && p.kind.is_refundable())
                 .ok_or(MomoError::Platform(
                     StatusCode::NOT_FOUND,
@@ -169,12 +170,13 @@ pub async fn status(
     product: Product,
     kind: PaymentKind,
 ) -> Result<Response, MomoError> {
-    let user = crate::auth::bearer_user(&state, &headers, product, &subscription)?;
+    let user = crate::auth::bearer_user(&state, &headers, product, &subscription).await?;
     validate::target_environment(&headers, &user)?;
     let reference_id = validate::reference_id(&reference_id, "referenceId")?;
     let payment = state
         .platform
-        .payment(&reference_id)?
+        .payment(&reference_id)
+        .await?
         .filter(|p| p.api_user == user.id && p.kind == kind && p.product == product)
         .ok_or(MomoError::Platform(
             StatusCode::NOT_FOUND,

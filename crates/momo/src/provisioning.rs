@@ -52,7 +52,7 @@ pub async fn create_api_key(
 ) -> Result<Response, MomoError> {
     let id = validate::reference_id(&id, "the API user id")?;
     let not_found = MomoError::Platform(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND");
-    match state.platform.api_user(&id)? {
+    match state.platform.api_user(&id).await? {
         Some(u)
             if u.developer_id == subscription.developer_id && u.target_environment == SANDBOX => {}
         _ => return Err(not_found),
@@ -74,7 +74,7 @@ pub async fn get_api_user(
     Path(id): Path<String>,
 ) -> Result<Response, MomoError> {
     let id = validate::reference_id(&id, "the API user id")?;
-    match state.platform.api_user(&id)? {
+    match state.platform.api_user(&id).await? {
         Some(u) if u.developer_id == subscription.developer_id => Ok(json(
             StatusCode::OK,
             &ApiUserResult {

@@ -116,7 +116,7 @@ async fn caller(
     subscription: &SubscriptionKey,
     headers: &HeaderMap,
 ) -> Result<(ApiUser, Uuid, Option<String>), MomoError> {
-    let user = crate::auth::bearer_user(state, headers, Product::Collection, subscription)?;
+    let user = crate::auth::bearer_user(state, headers, Product::Collection, subscription).await?;
     validate::target_environment(headers, &user)?;
     let reference_id = validate::x_reference_id(headers)?;
     let callback_url = validate::callback_url(headers, &user)?;
@@ -353,7 +353,8 @@ pub async fn cancel_pre_approval(
     headers: HeaderMap,
     Path(reference_id): Path<String>,
 ) -> Result<Response, MomoError> {
-    let user = crate::auth::bearer_user(&state, &headers, Product::Collection, &subscription)?;
+    let user =
+        crate::auth::bearer_user(&state, &headers, Product::Collection, &subscription).await?;
     validate::target_environment(&headers, &user)?;
     let reference_id = validate::reference_id(&reference_id, "preapprovalid")?;
     state
@@ -375,7 +376,8 @@ pub async fn get_approved_pre_approvals(
     headers: HeaderMap,
     Path((id_type, id)): Path<(String, String)>,
 ) -> Result<Response, MomoError> {
-    let user = crate::auth::bearer_user(&state, &headers, Product::Collection, &subscription)?;
+    let user =
+        crate::auth::bearer_user(&state, &headers, Product::Collection, &subscription).await?;
     validate::target_environment(&headers, &user)?;
     let id_type = PartyIdType::parse_ignore_case(&id_type).ok_or_else(|| {
         MomoError::bad(format!(
@@ -388,7 +390,8 @@ pub async fn get_approved_pre_approvals(
     };
     let list: Vec<PreApprovalDetails> = state
         .platform
-        .payments_of_party(&user.id, PaymentKind::PreApproval, &party)?
+        .payments_of_party(&user.id, PaymentKind::PreApproval, &party)
+        .await?
         .into_iter()
         .filter(|p| p.status == PaymentStatus::Successful)
         .map(|p| {

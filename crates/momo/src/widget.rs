@@ -336,7 +336,7 @@ async fn cors(State(state): State<MomoState>, req: Request, next: Next) -> Respo
 /// Whether a page of `origin` may take widget payments for `user`: an allowed-origins list
 /// must name it; without a list the sandbox allows any page and the markets none. Answers
 /// the user's widget settings (read once per request).
-fn origin_allowed(
+async fn origin_allowed(
     state: &MomoState,
     user: &ApiUser,
     origin: Option<&str>,
@@ -344,7 +344,8 @@ fn origin_allowed(
     let settings = state
         .platform
         .widget_settings(&user.id)
-        .map_err(|_| MomoError::Internal)?;
+        .await
+        .map_err(MomoError::from)?;
     let shown = origin.unwrap_or("(none)");
     match settings.as_ref().and_then(|s| s.allowed_origins.as_ref()) {
         None if user.target_environment == "sandbox" => Ok(settings),
@@ -425,28 +426,28 @@ pub fn ussd_code(payment_reference: &str) -> String {
 }
 
 /// A widget invoice by id, or the 404.
-fn widget_invoice(state: &MomoState, id: &str) -> Result<Payment, Refused> {
+async fn widget_invoice(state: &MomoState, id: &str) -> Result<Payment, Refused> {
     let id = Uuid::parse_str(id).map_err(|_| Refused::NotFound)?;
-    match state.platform.payment(&id) {
+    match state.platform.payment(&id).await {
         Ok(Some(p)) if p.kind == PaymentKind::Invoice && is_widget_payer(&p.party) => Ok(p),
         Ok(_) => Err(Refused::NotFound),
-        Err(_) => Err(MomoError::Internal.into()),
+        Err(e) => Err(MomoError::from(e).into()),
     }
 }
 
 /// An API user by id, or the 404.
-fn api_user(state: &MomoState, id: &Uuid) -> Result<ApiUser, Refused> {
-    match state.platform.api_user(id) {
+async fn api_user(state: &MomoState, id: &Uuid) -> Result<ApiUser, Refused> {
+    match state.platform.api_user(id).await {
         Ok(Some(u)) => Ok(u),
         Ok(None) => Err(Refused::NotFound),
-        Err(_) => Err(MomoError::Internal.into()),
+        Err(e) => Err(MomoError::from(e).into()),
     }
 }
 
 /// The invoice's API user, and the page's right to it.
-fn owner(state: &MomoState, p: &Payment, headers: &HeaderMap) -> Result<ApiUser, Refused> {
-    let user = api_user(state, &p.api_user)?;
-    origin_allowed(state, &user, origin_of(headers))?;
+async fn owner(state: &MomoState, p: &Payment, headers: &HeaderMap) -> Result<ApiUser, Refused> {
+    let user = api_user(state, &p.api_user).await?;
+    origin_allowed(state, &user, origin_of(headers)).await?;
     Ok(user)
 }
 
@@ -482,8 +483,8 @@ async fn create(
         .ok()
         .filter(|u| u.get_version_num() == 4)
         .ok_or_else(|| MomoError::bad(format!("apiUserId must be a UUID v4, got {user_id:?}")))?;
-    let user = api_user(&state, &user_id)?;
-    let settings = origin_allowed(&state, &user, origin_of(&headers))?;
+    let user = api_user(&state, &user_id).await?;
+    let settings = origin_allowed(&state, &user, origin_of(&headers)).await?;
     let currency = validate::currency(&text(b.currency.as_ref(), "currency")?)?;
     validate::check_currency(
         currency,
@@ -532,7 +533,7 @@ async fn create(
         tracing::error!(error = ?e, "creating a widget invoice failed");
         return Err(MomoError::from(e).into());
     }
-    let mut p = match state.platform.payment(&id) {
+    let mut p = match state.platform.payment(&id).await {
         Ok(Some(p)) => p,
         _ => return Err(MomoError::Internal.into()),
     };
@@ -560,8 +561,8 @@ async fn read(
     Query(q): Query<WaitQuery>,
     headers: HeaderMap,
 ) -> Result<Response, Refused> {
-    let p = widget_invoice(&state, &id)?;
-    owner(&state, &p, &headers)?;
+    let p = widget_invoice(&state, &id).await?;
+    owner(&state, &p, &headers).await?;
     let waits = q.wait.unwrap_or(0) > 0
         && q.known.as_deref() == Some(p.status.as_str())
         && p.status == PaymentStatus::Pending;
@@ -581,7 +582,7 @@ async fn read(
         {
             Ok(Some(p)) => p,
             Ok(None) => return Err(Refused::NotFound),
-            Err(_) => return Err(MomoError::Internal.into()),
+            Err(e) => return Err(MomoError::from(e).into()),
         };
         drop(permit);
         p
@@ -597,8 +598,8 @@ async fn cancel(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Refused> {
-    let p = widget_invoice(&state, &id)?;
-    owner(&state, &p, &headers)?;
+    let p = widget_invoice(&state, &id).await?;
+    owner(&state, &p, &headers).await?;
     match state
         .platform
         .cancel(p.reference_id, p.api_user, PaymentKind::Invoice)
@@ -609,7 +610,7 @@ async fn cancel(
         Err(CancelError::NotCancellable) => return Err(Refused::NotCancellable),
         Err(CancelError::Internal) => return Err(MomoError::Internal.into()),
     }
-    let p = widget_invoice(&state, &id)?;
+    let p = widget_invoice(&state, &id).await?;
     Ok(axum::Json(invoice_json(&state, &p, &headers)).into_response())
 }
 
@@ -619,7 +620,7 @@ async fn qr(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Refused> {
-    let p = widget_invoice(&state, &id)?;
+    let p = widget_invoice(&state, &id).await?;
     let json = invoice_json(&state, &p, &headers);
     let svg = qr_svg(json["qrLink"].as_str().unwrap_or_default()).ok_or(MomoError::Internal)?;
     Ok((
@@ -651,19 +652,19 @@ pub fn qr_svg(text: &str) -> Option<String> {
 }
 
 /// The API user the partner names, if it is the key's developer's.
-fn partners_user(
+async fn partners_user(
     state: &MomoState,
     subscription: &SubscriptionKey,
     id: &str,
 ) -> Result<ApiUser, MomoError> {
     let id = Uuid::parse_str(id).map_err(|_| MomoError::bad("the API user id must be a UUID"))?;
-    match state.platform.api_user(&id) {
+    match state.platform.api_user(&id).await {
         Ok(Some(u)) if u.developer_id == subscription.developer_id => Ok(u),
         Ok(_) => Err(MomoError::Platform(
             StatusCode::NOT_FOUND,
             "RESOURCE_NOT_FOUND",
         )),
-        Err(_) => Err(MomoError::Internal),
+        Err(e) => Err(MomoError::from(e)),
     }
 }
 
@@ -677,11 +678,12 @@ async fn read_settings(
     Extension(subscription): Extension<SubscriptionKey>,
     Path(id): Path<String>,
 ) -> Result<Response, MomoError> {
-    let user = partners_user(&state, &subscription, &id)?;
+    let user = partners_user(&state, &subscription, &id).await?;
     let s = state
         .platform
         .widget_settings(&user.id)
-        .map_err(|_| MomoError::Internal)?;
+        .await
+        .map_err(MomoError::from)?;
     let (allowed, callback) = s.map_or((None, None), |s| (s.allowed_origins, s.callback_url));
     Ok(axum::Json(settings_json(allowed, callback)).into_response())
 }
@@ -694,7 +696,7 @@ async fn save_settings(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, MomoError> {
-    let user = partners_user(&state, &subscription, &id)?;
+    let user = partners_user(&state, &subscription, &id).await?;
     let body = validate::json_body(&body)?;
     let allowed = match body.get("allowedOrigins") {
         None | Some(Value::Null) => None,
@@ -716,7 +718,7 @@ async fn save_settings(
         .platform
         .set_widget_settings(user.id, allowed.clone(), callback.clone())
         .await
-        .map_err(|_| MomoError::Internal)?;
+        .map_err(MomoError::from)?;
     Ok(axum::Json(settings_json(allowed, callback)).into_response())
 }
 

@@ -241,7 +241,7 @@ async fn v2(
         Ok(app) => app,
         Err(code) => return fail(MpesaError::Ins(code)),
     };
-    match live(&state, environment, &app) {
+    match live(&state, environment, &app).await {
         Ok(true) => {}
         // The production gateway never issued this session.
         Ok(false) => return fail(MpesaError::Ins(wire::SESSION_INVALID)),
@@ -325,7 +325,7 @@ async fn v1x(
     } else {
         "sandbox"
     };
-    match live(&state, environment, &app) {
+    match live(&state, environment, &app).await {
         Ok(true) => {}
         Ok(false) => {
             return MpesaError::Ins(wire::V1X_INVALID_API_KEY).respond(Gateway::V1x, readable);
@@ -437,9 +437,9 @@ async fn app_of_key(
         return Err(KeyRefusal::Throttled(wait));
     }
     let found = match (bearer, cached) {
-        (Some(bearer), Some(plain)) => check_key(state, &bearer, plain),
+        (Some(bearer), Some(plain)) => check_key(state, &bearer, plain).await,
         (Some(bearer), None) => match decrypt(state, &bearer).await {
-            Ok(Some(plain)) => check_key(state, &bearer, plain),
+            Ok(Some(plain)) => check_key(state, &bearer, plain).await,
             Ok(None) => Ok(None),
             Err(code) => Err(code),
         },
@@ -456,29 +456,33 @@ async fn app_of_key(
 }
 
 /// The application of a decrypted API key (remembering the bearer when it is one).
-fn check_key(state: &MpesaState, bearer: &str, plain: Arc<[u8]>) -> Result<Option<MpesaApp>, Code> {
+async fn check_key(
+    state: &MpesaState,
+    bearer: &str,
+    plain: Arc<[u8]>,
+) -> Result<Option<MpesaApp>, Code> {
     let Ok(api_key) = std::str::from_utf8(&plain) else {
         return Ok(None);
     };
-    match state.platform.mpesa_app_by_key(api_key) {
+    match state.platform.mpesa_app_by_key(api_key).await {
         Ok(Some(app)) => {
             state.key.remember(bearer, plain.clone());
             Ok(Some(app))
         }
         Ok(None) => Ok(None),
-        Err(_) => Err(wire::INTERNAL),
+        Err(e) => Err(wire::failed(e)),
     }
 }
 
 /// Whether an application may use this environment: `sandbox` always, `openapi`
 /// (production) once its developer's go-live request for M-Pesa was approved.
-fn live(state: &MpesaState, environment: &str, app: &MpesaApp) -> Result<bool, Code> {
+async fn live(state: &MpesaState, environment: &str, app: &MpesaApp) -> Result<bool, Code> {
     if environment != "openapi" {
         return Ok(true);
     }
-    match state.platform.live_access(app.developer_id) {
+    match state.platform.live_access(app.developer_id).await {
         Ok(access) => Ok(access.mpesa),
-        Err(_) => Err(wire::INTERNAL),
+        Err(e) => Err(wire::failed(e)),
     }
 }
 
@@ -498,7 +502,7 @@ async fn get_session(
         Ok(None) => return fail(MpesaError::Ins(wire::INS_989)),
         Err(refused) => return refused.respond(Gateway::V2, None),
     };
-    match live(state, environment, &app) {
+    match live(state, environment, &app).await {
         Ok(true) => {}
         // The production gateway does not know a key that was never approved for it.
         Ok(false) => return fail(MpesaError::Ins(wire::INS_989)),
@@ -525,6 +529,7 @@ async fn authenticate(state: &MpesaState, bearer: Option<String>) -> Result<Mpes
     match state
         .platform
         .mpesa_verify_session(session, state.config.session_activation)
+        .await
     {
         Ok(Ok(app)) => {
             state.key.remember(&bearer, plain.clone());
@@ -533,6 +538,6 @@ async fn authenticate(state: &MpesaState, bearer: Option<String>) -> Result<Mpes
         Ok(Err(SessionError::Invalid)) => Err(SESSION_INVALID),
         Ok(Err(SessionError::Expired)) => Err(SESSION_EXPIRED),
         Ok(Err(SessionError::NotYetActive)) => Err(SESSION_NOT_ACTIVE),
-        Err(_) => Err(wire::INTERNAL),
+        Err(e) => Err(wire::failed(e)),
     }
 }

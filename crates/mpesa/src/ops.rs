@@ -115,7 +115,8 @@ async fn create_and_wait(
         .await
     {
         Ok(Some(p)) => Ok(Submitted::Final(Box::new(p))),
-        Ok(None) | Err(_) => Err(internal(call)),
+        Ok(None) => Err(internal(call)),
+        Err(e) => Err(refuse(call, wire::failed(e))),
     }
 }
 
@@ -350,10 +351,11 @@ pub(crate) async fn reversal(call: Call) -> Response {
         .state
         .platform
         .mpesa_payment_by_transaction_id(&r.transaction)
+        .await
     {
         Ok(Some(p)) if p.kind.is_mpesa() => p,
         Ok(_) => return refuse(&call, wire::INS_18),
-        Err(_) => return internal(&call),
+        Err(e) => return refuse(&call, wire::failed(e)),
     };
     if original.api_user != call.app.api_user
         || original.short_code.as_deref() != Some(&r.short_code)
@@ -432,28 +434,31 @@ impl ReversalRequest {
 
 /// The payment a query reference names: a transaction id, a conversation id, or the
 /// client's own conversation id.
-fn find(call: &Call, query: &str) -> Result<Option<Payment>, Code> {
+async fn find(call: &Call, query: &str) -> Result<Option<Payment>, Code> {
     let platform = &call.state.platform;
     let own = |p: &Payment| p.api_user == call.app.api_user && p.kind.is_mpesa();
-    match platform.mpesa_payment_by_transaction_id(query) {
+    match platform.mpesa_payment_by_transaction_id(query).await {
         Ok(Some(p)) if own(&p) => return Ok(Some(p)),
         Ok(_) => {}
-        Err(_) => return Err(INTERNAL),
+        Err(e) => return Err(crate::wire::failed(e)),
     }
     if query.len() == 32
         && let Ok(id) = Uuid::parse_str(query)
     {
-        match platform.payment(&id) {
+        match platform.payment(&id).await {
             Ok(Some(p)) if own(&p) => return Ok(Some(p)),
             Ok(_) => {}
-            Err(_) => return Err(INTERNAL),
+            Err(e) => return Err(crate::wire::failed(e)),
         }
     }
     for scope in [SCOPE_TX, SCOPE_MANDATE] {
-        match platform.payment(&reference_id(&call.app.api_user, scope, query)) {
+        match platform
+            .payment(&reference_id(&call.app.api_user, scope, query))
+            .await
+        {
             Ok(Some(p)) if own(&p) => return Ok(Some(p)),
             Ok(_) => {}
-            Err(_) => return Err(INTERNAL),
+            Err(e) => return Err(crate::wire::failed(e)),
         }
     }
     Ok(None)
@@ -471,8 +476,8 @@ pub(crate) fn status_text(p: &Payment) -> &'static str {
 }
 
 /// The answer of an asynchronous query: the acknowledgement now, the result (`input_*`
-/// fields) POSTed to the result URL.
-pub(crate) fn queued(
+/// fields) POSTed to the result URL; the overload answer when it cannot be queued.
+pub(crate) async fn queued(
     call: &Call,
     about: Uuid,
     tpcid: &str,
@@ -484,9 +489,15 @@ pub(crate) fn queued(
         for (k, v) in result {
             body = body.field(k, v);
         }
-        call.state
+        if call
+            .state
             .platform
-            .queue_callback(about, url, body.to_json());
+            .queue_callback(about, url, body.to_json())
+            .await
+            .is_err()
+        {
+            return unavailable(call);
+        }
     }
     Body::of(wire::INS_0.with(200, wire::INS_0.desc))
         .field("output_ConversationID", conversation)
@@ -529,12 +540,17 @@ pub(crate) async fn query_status(call: Call) -> Response {
         Ok(q) => q,
         Err(c) => return refuse(&call, c),
     };
-    let payment = match find(&call, &query) {
+    let payment = match find(&call, &query).await {
         Ok(Some(p)) => p,
         Ok(None) => return refuse(&call, wire::INS_23),
         Err(code) => return refuse(&call, code),
     };
-    let reversed = match call.state.platform.refunded_total(&payment.reference_id) {
+    let reversed = match call
+        .state
+        .platform
+        .refunded_total(&payment.reference_id)
+        .await
+    {
         Ok(total) => {
             if total > 0 {
                 "True"
@@ -542,7 +558,7 @@ pub(crate) async fn query_status(call: Call) -> Response {
                 "False"
             }
         }
-        Err(_) => return internal(&call),
+        Err(e) => return refuse(&call, wire::failed(e)),
     };
     let transaction = payment
         .financial_transaction_id
@@ -564,7 +580,8 @@ pub(crate) async fn query_status(call: Call) -> Response {
                     ("input_ResultDesc", wire::INS_0.desc.to_owned()),
                     ("input_ResponseTransactionStatus", status.to_owned()),
                 ],
-            );
+            )
+            .await;
         }
         return Body::of(wire::INS_0)
             .field("output_ResponseTransactionStatus", status)
@@ -586,7 +603,8 @@ pub(crate) async fn query_status(call: Call) -> Response {
                 ("input_OriginalTransactionID", transaction),
                 ("input_Reversed", reversed.to_owned()),
             ],
-        );
+        )
+        .await;
     }
     Body::of(wire::INS_0)
         .field("output_ResponseTransactionStatus", status)
@@ -656,7 +674,8 @@ pub(crate) async fn query_beneficiary(call: Call) -> Response {
                 ("input_ResultDesc", wire::INS_0.desc.to_owned()),
                 ("input_ThirdPartyConversationID", tpcid.clone()),
             ],
-        );
+        )
+        .await;
     }
     Body::of(wire::INS_0)
         .field("output_CustomerFirstName", first)
@@ -833,7 +852,7 @@ pub(crate) async fn direct_debit_create(call: Call) -> Response {
 
 /// The mandate a direct-debit request names, checked against its MSISDN, token and
 /// mandate id; `Err` is the code to answer.
-fn mandate_of(
+async fn mandate_of(
     call: &Call,
     reference: &str,
     msisdn: Option<&str>,
@@ -846,7 +865,8 @@ fn mandate_of(
         .state
         .platform
         .payment(&id)
-        .map_err(|_| wire::INTERNAL)?
+        .await
+        .map_err(wire::failed)?
         .filter(|p| p.kind == PaymentKind::MpesaMandate && p.api_user == call.app.api_user)
         .ok_or(wire::INS_58)?;
     let details = mandate_details(&payment);
@@ -909,7 +929,7 @@ fn mandate_ref(f: &Fields, reference_code: Code) -> Result<MandateRef, Code> {
 /// `POST …/directDebitPayment/`: a payment collected under an active mandate.
 pub(crate) async fn direct_debit_pay(call: Call) -> Response {
     let f = &call.fields;
-    let checked = (|| {
+    let checked = async {
         let MandateRef {
             token,
             msisdn,
@@ -932,7 +952,8 @@ pub(crate) async fn direct_debit_pay(call: Call) -> Response {
             token.as_deref(),
             mandate.as_deref(),
             wire::INS_50,
-        )?;
+        )
+        .await?;
         if m.status != PaymentStatus::Successful {
             return Err(wire::INS_58);
         }
@@ -950,7 +971,8 @@ pub(crate) async fn direct_debit_pay(call: Call) -> Response {
             refund_of: None,
             details: json!({ "msisdnToken": detail(&mandate_details(&m), "msisdnToken") }),
         })
-    })();
+    }
+    .await;
     match checked {
         Ok(m) => submit(&call, m, with_token).await,
         Err(code) => refuse(&call, code),
@@ -973,7 +995,7 @@ struct MandateQuery {
 }
 
 impl MandateQuery {
-    fn read(call: &Call) -> Result<MandateQuery, Code> {
+    async fn read(call: &Call) -> Result<MandateQuery, Code> {
         let f = &call.fields;
         let flag = f.check("input_QueryBalanceAmount", input::boolean, wire::INS_21)?;
         let wants_balance = flag.eq_ignore_ascii_case("true");
@@ -1008,6 +1030,7 @@ impl MandateQuery {
             mandate.as_deref(),
             wire::INS_56,
         )
+        .await
         .map_err(|c| {
             if c == wire::INS_52 {
                 MANDATE_MISMATCH_ON_QUERY
@@ -1034,12 +1057,17 @@ pub(crate) async fn direct_debit_query(call: Call) -> Response {
         reference,
         balance,
         currency,
-    } = match MandateQuery::read(&call) {
+    } = match MandateQuery::read(&call).await {
         Ok(r) => r,
         Err(c) => return refuse(&call, c),
     };
     let sufficient = match balance {
-        Some(amount) => match call.state.platform.wallet(&m.party.wallet_key(), currency) {
+        Some(amount) => match call
+            .state
+            .platform
+            .wallet(&m.party.wallet_key(), currency)
+            .await
+        {
             Ok(Some(account)) => {
                 if account.available() >= amount.minor() {
                     "True"
@@ -1049,7 +1077,7 @@ pub(crate) async fn direct_debit_query(call: Call) -> Response {
             }
             // A wallet not used yet holds the opening balance.
             Ok(None) => "True",
-            Err(_) => return internal(&call),
+            Err(e) => return refuse(&call, wire::failed(e)),
         },
         None => "N/A",
     };
@@ -1083,9 +1111,15 @@ pub(crate) async fn direct_debit_query(call: Call) -> Response {
         for (k, v) in &fields {
             body = body.field(callback::input_name(k), v.clone());
         }
-        call.state
+        // The change itself is committed: answer it even if its result cannot be queued.
+        if let Err(e) = call
+            .state
             .platform
-            .queue_callback(m.reference_id, url, body.to_json());
+            .queue_callback(m.reference_id, url, body.to_json())
+            .await
+        {
+            tracing::warn!(error = %e, "the result callback could not be queued");
+        }
         return Body::default()
             .field("output_ThirdPartyConversationID", tpcid)
             .field("output_ConversationID", conversation)
@@ -1111,7 +1145,7 @@ struct MandateCancel {
 }
 
 impl MandateCancel {
-    fn read(call: &Call) -> Result<MandateCancel, Code> {
+    async fn read(call: &Call) -> Result<MandateCancel, Code> {
         let f = &call.fields;
         let MandateRef {
             token,
@@ -1130,6 +1164,7 @@ impl MandateCancel {
             mandate.as_deref(),
             wire::INS_50,
         )
+        .await
         .map_err(|c| {
             if c == wire::INS_58 {
                 MANDATE_MISSING
@@ -1154,7 +1189,7 @@ pub(crate) async fn direct_debit_cancel(call: Call) -> Response {
         m,
         reference,
         tpcid,
-    } = match MandateCancel::read(&call) {
+    } = match MandateCancel::read(&call).await {
         Ok(r) => r,
         Err(c) => return refuse(&call, c),
     };
@@ -1179,9 +1214,15 @@ pub(crate) async fn direct_debit_cancel(call: Call) -> Response {
             .field("input_ResultCode", "INS-0")
             .field("input_ResultDesc", wire::INS_0.desc)
             .field("input_ThirdPartyConversationID", tpcid.clone());
-        call.state
+        // The change itself is committed: answer it even if its result cannot be queued.
+        if let Err(e) = call
+            .state
             .platform
-            .queue_callback(m.reference_id, url, body.to_json());
+            .queue_callback(m.reference_id, url, body.to_json())
+            .await
+        {
+            tracing::warn!(error = %e, "the result callback could not be queued");
+        }
         return Body::of(wire::INS_0)
             .field("output_ConversationID", conversation)
             .field("output_ThirdPartyConversationID", tpcid)

@@ -88,7 +88,8 @@ pub(crate) async fn customer_name(call: Call) -> Response {
                 ("input_ResultCode", "0".to_owned()),
                 ("input_ResultDesc", wire::INS_0.desc.to_owned()),
             ],
-        );
+        )
+        .await;
     }
     Body::of(wire::INS_0)
         .field("output_CustomerMSISDN", msisdn)

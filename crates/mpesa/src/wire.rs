@@ -166,6 +166,15 @@ pub const OVERLOADED: Code = generic(
     "Unable to handle the request due to a temporary overloading",
 );
 
+/// The answer to a read the platform could not make: overloaded (every reader busy) or
+/// internal (the store failed).
+pub fn failed(e: mkoba_platform::Internal) -> Code {
+    match e {
+        mkoba_platform::Internal::Busy => OVERLOADED,
+        mkoba_platform::Internal::Failed => INTERNAL,
+    }
+}
+
 /// v1x: the API key did not decrypt or is not an application's (every cause alike).
 pub const V1X_INVALID_API_KEY: Code = generic("INS-2", 401, "Invalid API Key");
 /// v1x: the initiator of a reversal is malformed.
@@ -342,7 +351,13 @@ impl MpesaError {
                     Gateway::V1x => body.field(gateway.echo(), echo.unwrap_or_default()),
                     Gateway::V2 => body.maybe(gateway.echo(), echo),
                 };
-                return body.respond(code.status);
+                let mut r = body.respond(code.status);
+                if code.status == StatusCode::SERVICE_UNAVAILABLE {
+                    // An overload: the client may try again in a second.
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                }
+                return r;
             }
             MpesaError::NotFound => (StatusCode::NOT_FOUND, "Resource not found"),
             MpesaError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),

@@ -598,26 +598,27 @@ impl Platform {
     }
 
     /// An account by (lower-case) e-mail, with the [`password_digest`] a reset link binds.
-    pub fn account_by_email(
+    pub async fn account_by_email(
         &self,
         email: &str,
     ) -> Result<Option<(crate::portal::DeveloperAccount, String)>, Internal> {
         let email = email.trim().to_lowercase();
+        let email = email.to_owned();
         Ok(self
             .inner
-            .reader
-            .developer_by_email(&email)
-            .map_err(logged)?
+            .reads
+            .read(move |r| r.developer_by_email(&email))
+            .await?
             .map(|(account, hash)| (account, password_digest(&hash))))
     }
 
     /// The [`password_digest`] of an account's current password hash.
-    pub fn password_digest_of(&self, developer_id: i64) -> Result<Option<String>, Internal> {
+    pub async fn password_digest_of(&self, developer_id: i64) -> Result<Option<String>, Internal> {
         Ok(self
             .inner
-            .reader
-            .developer_password_hash(developer_id)
-            .map_err(logged)?
+            .reads
+            .read(move |r| r.developer_password_hash(developer_id))
+            .await?
             .map(|h| password_digest(&h)))
     }
 
@@ -697,9 +698,9 @@ impl Platform {
     ) -> Result<Option<String>, Internal> {
         let Some(hash) = self
             .inner
-            .reader
-            .developer_password_hash(developer_id)
-            .map_err(logged)?
+            .reads
+            .read(move |r| r.developer_password_hash(developer_id))
+            .await?
         else {
             return Ok(None);
         };
@@ -750,12 +751,10 @@ impl Platform {
     ) -> Result<(), AccountError> {
         let Some(expected_hash) = self
             .inner
-            .reader
-            .developer_password_hash(developer_id)
-            .map_err(|e| {
-                logged(e);
-                AccountError::Internal
-            })?
+            .reads
+            .read(move |r| r.developer_password_hash(developer_id))
+            .await
+            .map_err(|_| AccountError::Internal)?
         else {
             return Err(AccountError::NotFound);
         };
@@ -902,7 +901,8 @@ impl Platform {
             return Ok(None);
         };
         let operator = self
-            .developer(id)?
+            .developer(id)
+            .await?
             .is_some_and(|d| d.role == AccountRole::Operator && d.status == AccountStatus::Active);
         if !operator {
             return Ok(None);
@@ -922,19 +922,20 @@ impl Platform {
     }
 
     /// Accounts for the operator's list, newest first, and how many match.
-    pub fn accounts(
+    pub async fn accounts(
         &self,
         filter: &crate::portal::AccountFilter,
     ) -> Result<(Vec<crate::portal::DeveloperAccount>, u64), Internal> {
         let mut filter = filter.clone();
         filter.limit = filter.limit.clamp(1, 500);
-        self.inner.reader.accounts(&filter).map_err(logged)
+        let filter = filter.to_owned();
+        self.inner.reads.read(move |r| r.accounts(&filter)).await
     }
 
     /// The operator created at first start and its password, while unchanged (printed in
     /// the banner).
-    pub fn operator_login(&self) -> Result<Option<crate::portal::SandboxLogin>, Internal> {
-        self.inner.reader.operator_login().map_err(logged)
+    pub async fn operator_login(&self) -> Result<Option<crate::portal::SandboxLogin>, Internal> {
+        self.inner.reads.read(move |r| r.operator_login()).await
     }
 
     /// Puts a message into the mailbox (and the SMTP queue when configured).
@@ -942,7 +943,7 @@ impl Platform {
         let result = self
             .call(
                 |reply| Command::Portal(PortalCommand::QueueMail { mail, reply }),
-                Err(Internal),
+                Err(Internal::Failed),
             )
             .await;
         self.inner.mail_wake.notify_one();
@@ -950,34 +951,40 @@ impl Platform {
     }
 
     /// Messages of one account, newest first.
-    pub fn mailbox(&self, filter: &MailFilter) -> Result<Vec<Mail>, Internal> {
+    pub async fn mailbox(&self, filter: &MailFilter) -> Result<Vec<Mail>, Internal> {
         let mut filter = filter.clone();
         filter.limit = filter.limit.clamp(1, 500);
-        self.inner.reader.mail(&filter).map_err(logged)
+        let filter = filter.to_owned();
+        self.inner.reads.read(move |r| r.mail(&filter)).await
     }
 
     /// Whether a message of `kind` went to the account within `within_ms`.
-    pub fn mailed_recently(
+    pub async fn mailed_recently(
         &self,
         developer_id: i64,
         kind: MailKind,
         within_ms: i64,
     ) -> Result<bool, Internal> {
-        let last = self.mailbox(&MailFilter {
-            developer_id: Some(developer_id),
-            recipient: None,
-            channel: None,
-            kind: Some(kind),
-            limit: 1,
-        })?;
+        let last = self
+            .mailbox(&MailFilter {
+                developer_id: Some(developer_id),
+                recipient: None,
+                channel: None,
+                kind: Some(kind),
+                limit: 1,
+            })
+            .await?;
         Ok(last
             .first()
             .is_some_and(|m| m.created_at_ms > now_ms() - within_ms))
     }
 
     /// The code an account at the phone step was sent last, if any.
-    pub fn phone_code_of(&self, developer_id: i64) -> Result<Option<PhoneCode>, Internal> {
-        self.inner.reader.phone_code(developer_id).map_err(logged)
+    pub async fn phone_code_of(&self, developer_id: i64) -> Result<Option<PhoneCode>, Internal> {
+        self.inner
+            .reads
+            .read(move |r| r.phone_code(developer_id))
+            .await
     }
 
     /// Claims up to `limit` queued e-mails that are due, for `lease_ms` (a sender that
@@ -1010,7 +1017,7 @@ impl Platform {
                     reply,
                 })
             },
-            Err(Internal),
+            Err(Internal::Failed),
         )
         .await
     }

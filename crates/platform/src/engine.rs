@@ -24,7 +24,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use mkoba_ledger::{AccountId, Currency, Ledger, LedgerError, Limit, Money, TransferId};
-use tokio::sync::{mpsc::UnboundedSender, oneshot};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::model::{
@@ -54,7 +54,13 @@ pub(crate) enum Command {
         api_user: Uuid,
         reply: oneshot::Sender<Result<(), NotifyError>>,
     },
-    RecordAttempt(CallbackAttempt),
+    RecordAttempt(CallbackAttempt, oneshot::Sender<bool>),
+    /// The dispatcher's sweep: this node's pending callbacks after an id, in id order.
+    PendingCallbacks {
+        after_id: i64,
+        limit: usize,
+        reply: oneshot::Sender<Result<Vec<OutboxItem>, crate::Internal>>,
+    },
     Cancel {
         reference_id: Uuid,
         api_user: Uuid,
@@ -70,6 +76,7 @@ pub(crate) enum Command {
         reference_id: Uuid,
         url: String,
         body: String,
+        reply: oneshot::Sender<Result<(), CreateError>>,
     },
 }
 
@@ -91,7 +98,7 @@ pub(crate) struct Engine {
     journal: Box<dyn Journal>,
     settings: EngineSettings,
     render: CallbackRenderer,
-    outbox_tx: UnboundedSender<OutboxItem>,
+    outbox: crate::outbox::Feed,
     ledger: Ledger,
     owners: HashMap<(String, Currency), AccountId>,
     pending: HashMap<Uuid, Payment>,
@@ -134,7 +141,7 @@ impl Engine {
         state: LoadedState,
         settings: EngineSettings,
         render: CallbackRenderer,
-        outbox_tx: UnboundedSender<OutboxItem>,
+        outbox: crate::outbox::Feed,
         waiters: crate::Waiters,
         subscriptions: crate::Subscriptions,
     ) -> Engine {
@@ -142,7 +149,7 @@ impl Engine {
             journal,
             settings,
             render,
-            outbox_tx,
+            outbox,
             ledger: Ledger::new(),
             owners: HashMap::new(),
             pending: HashMap::new(),
@@ -184,9 +191,8 @@ impl Engine {
         self.next_account = max_account + 1;
         self.next_transfer = state.max_transfer_id + 1;
         self.next_outbox = state.max_outbox_id + 1;
-        for item in state.outbox {
-            let _ = self.outbox_tx.send(item);
-        }
+        // Whatever is pending is read from the database by the dispatcher, in pages.
+        self.outbox.sweep();
         self.install_portal();
     }
 
@@ -226,14 +232,12 @@ impl Engine {
             self.portal.set_approval_developers(ids);
         }
         self.next_outbox = self.next_outbox.max(changes.max_outbox_id + 1);
-        if !changes.outbox.is_empty() {
+        if changes.outbox_taken_over > 0 {
             tracing::warn!(
-                callbacks = changes.outbox.len(),
+                callbacks = changes.outbox_taken_over,
                 "taking over the undelivered callbacks of a node that stopped"
             );
-        }
-        for item in changes.outbox {
-            let _ = self.outbox_tx.send(item);
+            self.outbox.sweep();
         }
     }
 
@@ -361,7 +365,7 @@ impl Engine {
                     self.due.push(Reverse((at, id)));
                 }
                 for item in pass.batch.outbox {
-                    let _ = self.outbox_tx.send(item);
+                    self.outbox.offer(item);
                 }
                 self.wake_waiters(&pass.batch.payment_updates);
             }
@@ -467,6 +471,7 @@ impl Engine {
                 reference_id,
                 url,
                 body,
+                reply,
             } => {
                 pass.batch.outbox.push(OutboxItem {
                     id: self.next_outbox,
@@ -478,8 +483,22 @@ impl Engine {
                     next_attempt_at_ms: now,
                 });
                 self.next_outbox += 1;
+                defer(pass, reply, Ok(()), Err(CreateError::Unavailable));
             }
-            Command::RecordAttempt(attempt) => {
+            Command::PendingCallbacks {
+                after_id,
+                limit,
+                reply,
+            } => {
+                // Rows of earlier passes only: this pass's rows are offered once committed,
+                // and their ids are above every row listed here.
+                let rows = self
+                    .journal
+                    .pending_outbox(after_id, limit)
+                    .map_err(crate::logged);
+                let _ = reply.send(rows);
+            }
+            Command::RecordAttempt(attempt, reply) => {
                 let state = match (attempt.status_code, attempt.retry_at_ms) {
                     (Some(code), _) if (200..300).contains(&code) => OutboxState::Delivered,
                     (_, Some(_)) => OutboxState::Pending,
@@ -492,6 +511,7 @@ impl Engine {
                     next_attempt_at_ms: attempt.retry_at_ms.unwrap_or(attempt.at_ms),
                 });
                 pass.batch.attempts.push(attempt);
+                defer(pass, reply, true, false);
             }
         }
     }

@@ -2,17 +2,18 @@
 //! them fail, to wait as a disk that stopped answering, or to panic as a bug in the writer
 //! would — the fault the server must survive without losing or half-writing anything
 //! (issue 16). The server wraps its journal in one only when its settings carry
-//! [`Faults`] (tests); everything but `commit` passes straight through.
+//! [`Faults`] (tests); everything but `commit` passes straight through. The same switches
+//! can stall store reads (checked by the read pool before each read).
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use uuid::Uuid;
 
 use crate::accounts::{AccountRecord, Mail, PhoneCode};
 use crate::golive::{GoLiveFilter, GoLiveRequest};
-use crate::model::Payment;
+use crate::model::{OutboxItem, Payment};
 use crate::mpesa::MpesaApp;
 use crate::portal::PortalJournal;
 use crate::store::{Batch, Changes, Journal, LoadedState, StoreError};
@@ -25,6 +26,9 @@ pub struct Faults {
     full: Arc<AtomicBool>,
     stalled: Arc<AtomicBool>,
     panics: Arc<AtomicBool>,
+    reads_stalled: Arc<AtomicBool>,
+    /// Reader threads held by the stall now.
+    reads_held: Arc<AtomicUsize>,
 }
 
 impl Faults {
@@ -46,6 +50,29 @@ impl Faults {
     /// Makes commits wait (`true`) until released (`false`).
     pub fn set_stalled(&self, stalled: bool) {
         self.stalled.store(stalled, Ordering::SeqCst);
+    }
+
+    /// Makes store reads wait (`true`, a database that stopped answering reads) until
+    /// released (`false`): the reader threads are taken and reads queue behind them.
+    pub fn set_reads_stalled(&self, stalled: bool) {
+        self.reads_stalled.store(stalled, Ordering::SeqCst);
+    }
+
+    /// Reader threads holding a read while reads are stalled.
+    pub fn reads_held(&self) -> usize {
+        self.reads_held.load(Ordering::SeqCst)
+    }
+
+    /// Waits while reads are stalled.
+    pub(crate) fn wait_for_reads(&self) {
+        if !self.reads_stalled.load(Ordering::SeqCst) {
+            return;
+        }
+        self.reads_held.fetch_add(1, Ordering::SeqCst);
+        while self.reads_stalled.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        self.reads_held.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -72,6 +99,13 @@ impl FaultyJournal {
 impl Journal for FaultyJournal {
     fn load(&mut self) -> Result<LoadedState, StoreError> {
         self.inner.load()
+    }
+    fn pending_outbox(
+        &mut self,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        self.inner.pending_outbox(after_id, limit)
     }
     fn payment_exists(&mut self, id: &Uuid) -> Result<bool, StoreError> {
         self.inner.payment_exists(id)

@@ -27,7 +27,7 @@ use crate::accounts::NewMail;
 use crate::engine::{Command, PortalCommand};
 use crate::model::{PaymentKind, PaymentStatus};
 use crate::portal::PaymentFilter;
-use crate::{Internal, Platform, logged, now_ms};
+use crate::{Internal, Platform, now_ms};
 
 /// Products a go-live request can ask for (`mpesa` is the M-Pesa OpenAPI's `openapi`
 /// environment; the others are MoMo products in the requested markets).
@@ -222,8 +222,8 @@ pub type DecisionMail = Box<dyn FnOnce(&GoLiveRequest, &str, &str) -> NewMail + 
 
 impl Platform {
     /// A developer's sandbox transactions now, for a go-live request.
-    pub fn go_live_report(&self, developer_id: i64) -> Result<GoLiveReport, Internal> {
-        let count = |kind: PaymentKind, status: Option<PaymentStatus>| {
+    pub async fn go_live_report(&self, developer_id: i64) -> Result<GoLiveReport, Internal> {
+        let count = async |kind: PaymentKind, status: Option<PaymentStatus>| {
             let filter = PaymentFilter {
                 developer_id,
                 product: None,
@@ -237,16 +237,16 @@ impl Platform {
                 limit: 0,
                 offset: 0,
             };
-            self.payments_page(&filter).map(|p| p.total)
+            self.payments_page(&filter).await.map(|p| p.total)
         };
         let mut operations = Vec::new();
         for kind in PaymentKind::ALL {
-            let total = count(kind, None)?;
+            let total = count(kind, None).await?;
             if total == 0 {
                 continue;
             }
-            let successful = count(kind, Some(PaymentStatus::Successful))?;
-            let failed = count(kind, Some(PaymentStatus::Failed))?;
+            let successful = count(kind, Some(PaymentStatus::Successful)).await?;
+            let failed = count(kind, Some(PaymentStatus::Failed)).await?;
             operations.push(OperationStats {
                 kind: kind.as_str().to_owned(),
                 total,
@@ -255,19 +255,21 @@ impl Platform {
                 pending: total.saturating_sub(successful + failed),
             });
         }
-        let page = self.payments_page(&PaymentFilter {
-            developer_id,
-            product: None,
-            kind: None,
-            status: Some(PaymentStatus::Failed),
-            party: None,
-            reference: None,
-            api_user: None,
-            from_ms: None,
-            to_ms: None,
-            limit: REPORT_FAILED_CASES,
-            offset: 0,
-        })?;
+        let page = self
+            .payments_page(&PaymentFilter {
+                developer_id,
+                product: None,
+                kind: None,
+                status: Some(PaymentStatus::Failed),
+                party: None,
+                reference: None,
+                api_user: None,
+                from_ms: None,
+                to_ms: None,
+                limit: REPORT_FAILED_CASES,
+                offset: 0,
+            })
+            .await?;
         let failed = page
             .payments
             .iter()
@@ -340,19 +342,26 @@ impl Platform {
     }
 
     /// Go-live requests, newest first.
-    pub fn go_live_requests(&self, filter: &GoLiveFilter) -> Result<Vec<GoLiveRequest>, Internal> {
+    pub async fn go_live_requests(
+        &self,
+        filter: &GoLiveFilter,
+    ) -> Result<Vec<GoLiveRequest>, Internal> {
         let mut filter = filter.clone();
         filter.limit = filter.limit.clamp(1, 500);
-        self.inner.reader.golive_requests(&filter).map_err(logged)
+        let filter = filter.to_owned();
+        self.inner
+            .reads
+            .read(move |r| r.golive_requests(&filter))
+            .await
     }
 
     /// One go-live request.
-    pub fn go_live_request(&self, id: i64) -> Result<Option<GoLiveRequest>, Internal> {
-        self.inner.reader.golive_request(id).map_err(logged)
+    pub async fn go_live_request(&self, id: i64) -> Result<Option<GoLiveRequest>, Internal> {
+        self.inner.reads.read(move |r| r.golive_request(id)).await
     }
 
     /// What a developer's approved go-live requests grant.
-    pub fn live_access(&self, developer_id: i64) -> Result<LiveAccess, Internal> {
+    pub async fn live_access(&self, developer_id: i64) -> Result<LiveAccess, Internal> {
         if developer_id == crate::SANDBOX_DEVELOPER {
             return Ok(LiveAccess {
                 all: true,
@@ -360,11 +369,13 @@ impl Platform {
                 mpesa: true,
             });
         }
-        let approved = self.go_live_requests(&GoLiveFilter {
-            developer_id: Some(developer_id),
-            state: Some(GoLiveState::Approved),
-            limit: 500,
-        })?;
+        let approved = self
+            .go_live_requests(&GoLiveFilter {
+                developer_id: Some(developer_id),
+                state: Some(GoLiveState::Approved),
+                limit: 500,
+            })
+            .await?;
         let mut access = LiveAccess::default();
         for r in approved {
             access.markets.extend(r.markets);

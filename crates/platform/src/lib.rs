@@ -6,7 +6,8 @@
 //! it) and nothing of SQL (stores implement [`store::Journal`] and [`store::Reader`]).
 //!
 //! [`Platform`] is the handle the dialects use. Writes go to the single writer thread
-//! (`engine`) and are answered only once committed; reads go straight to the store.
+//! (`engine`) and are answered only once committed; reads go to a few reader threads
+//! (`reads`) and are answered through a oneshot, so no handler blocks on the store.
 
 pub mod accounts;
 mod engine;
@@ -15,7 +16,9 @@ pub mod golive;
 pub mod metrics;
 pub mod model;
 pub mod mpesa;
+pub mod outbox;
 pub mod portal;
+mod reads;
 pub mod scenario;
 pub mod secrets;
 pub mod store;
@@ -29,7 +32,7 @@ use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::time::Duration;
 
 use mkoba_ledger::{Account, Currency};
-use tokio::sync::{mpsc as tmpsc, oneshot};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::engine::{Command, Engine, EngineSettings};
@@ -70,6 +73,16 @@ pub struct PlatformConfig {
     pub max_queued: usize,
     /// E-mails are queued for an SMTP sender (else they are only kept in the mailbox).
     pub mail_delivery: bool,
+    /// Most callbacks held in memory: offered to the dispatcher and being delivered or
+    /// waiting for a retry. Past it they wait in the database (see [`outbox`]).
+    pub callbacks_in_memory: usize,
+    /// Threads that run store reads for request handlers (off the async threads).
+    pub read_threads: usize,
+    /// Most reads waiting for a reader thread; past it a read is refused at once
+    /// ([`Internal::Busy`]: the dialect's overload answer).
+    pub read_queue: usize,
+    /// Injected faults (tests): reads wait while [`faults::Faults::set_reads_stalled`].
+    pub faults: Option<faults::Faults>,
 }
 
 impl Default for PlatformConfig {
@@ -83,6 +96,10 @@ impl Default for PlatformConfig {
             max_batch: 2048,
             max_queued: 32_768,
             mail_delivery: false,
+            callbacks_in_memory: 4096,
+            read_threads: 8,
+            read_queue: 4096,
+            faults: None,
         }
     }
 }
@@ -152,14 +169,21 @@ impl From<StoreError> for CancelError {
     }
 }
 
-/// A read failed; the cause has been logged.
+/// A read could not be answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("internal error")]
-pub struct Internal;
+pub enum Internal {
+    /// The store failed; the cause has been logged.
+    #[error("internal error")]
+    Failed,
+    /// Every reader thread is busy and the read queue is full: the caller gets the
+    /// dialect's overload answer and may try again at once ([`PlatformConfig::read_queue`]).
+    #[error("too many reads waiting")]
+    Busy,
+}
 
 fn logged(e: StoreError) -> Internal {
     tracing::error!(error = %e, "store read failed");
-    Internal
+    Internal::Failed
 }
 
 /// Milliseconds since the Unix epoch.
@@ -183,13 +207,13 @@ impl std::fmt::Debug for Platform {
 }
 
 struct Inner {
-    tx: Mutex<mpsc::Sender<Command>>,
-    reader: Arc<dyn Reader>,
+    tx: mpsc::SyncSender<Command>,
+    reads: reads::ReadPool,
     signer: TokenSigner,
     config: PlatformConfig,
     subscriptions: Subscriptions,
     api_users: RwLock<HashMap<Uuid, ApiUser>>,
-    outbox_rx: Mutex<Option<tmpsc::UnboundedReceiver<OutboxItem>>>,
+    outbox: Mutex<Option<outbox::Outbox>>,
     /// Requests waiting for a payment to become final (synchronous M-Pesa calls).
     waiters: Waiters,
     /// Nudges the SMTP sender when mail may have been queued.
@@ -326,7 +350,7 @@ impl Platform {
                 .map(|k| (k.key.clone(), k.clone()))
                 .collect(),
         ));
-        let (outbox_tx, outbox_rx) = tmpsc::unbounded_channel();
+        let (outbox_feed, outbox) = outbox::channel(config.callbacks_in_memory);
         let metrics = Arc::new(metrics::Metrics::default());
         let settings = EngineSettings {
             settle_delay: config.settle_delay,
@@ -343,11 +367,20 @@ impl Platform {
             state,
             settings,
             render,
-            outbox_tx,
+            outbox_feed,
             waiters.clone(),
             subscriptions.clone(),
         );
-        let (tx, rx) = mpsc::channel();
+        // Requests wait for the writer only up to `max_queued` ([`Platform::call`]), and the
+        // dispatcher has at most one command out per callback it holds, so this bound is
+        // never what refuses a command; it makes the bound structural.
+        let (tx, rx) = mpsc::sync_channel(config.max_queued + config.callbacks_in_memory + 16);
+        let reads = reads::ReadPool::start(
+            reader,
+            config.read_threads,
+            config.read_queue,
+            config.faults.clone(),
+        )?;
         let health = Arc::new(Health::default());
         let writer_health = health.clone();
         std::thread::Builder::new()
@@ -369,13 +402,13 @@ impl Platform {
             .map_err(|e| StoreError(format!("cannot start the writer thread: {e}")))?;
         Ok(Platform {
             inner: Arc::new(Inner {
-                tx: Mutex::new(tx),
-                reader,
+                tx,
+                reads,
                 signer: TokenSigner::new(secret),
                 config,
                 subscriptions,
                 api_users: RwLock::new(HashMap::new()),
-                outbox_rx: Mutex::new(Some(outbox_rx)),
+                outbox: Mutex::new(Some(outbox)),
                 waiters,
                 mail_wake: tokio::sync::Notify::new(),
                 operator_credentials: accounts::CredentialCache::default(),
@@ -419,8 +452,23 @@ impl Platform {
     }
 
     fn send(&self, command: Command) -> bool {
-        let tx = self.inner.tx.lock().expect("sender lock").clone();
-        tx.send(command).is_ok()
+        self.inner.tx.try_send(command).is_ok()
+    }
+
+    /// Like [`Platform::call`], for the dispatcher's commands: not counted against
+    /// [`PlatformConfig::max_queued`] (the dispatcher holds at most
+    /// [`PlatformConfig::callbacks_in_memory`] callbacks, each with one command out), so
+    /// overload of the API never stops callbacks from being recorded.
+    async fn call_reserved<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+        on_error: T,
+    ) -> T {
+        let (reply, rx) = oneshot::channel();
+        if !self.send(make(reply)) {
+            return on_error;
+        }
+        rx.await.unwrap_or(on_error)
     }
 
     /// Sends a request's command to the writer and waits for its answer; `on_error` when
@@ -460,7 +508,16 @@ impl Platform {
             .metrics
             .writer_queue_depth
             .set(self.queued() as i64);
+        self.inner
+            .metrics
+            .reads_pending
+            .set(self.reads_pending() as i64);
         self.inner.metrics.render()
+    }
+
+    /// Store reads queued or running now ([`PlatformConfig::read_queue`] bounds them).
+    pub fn reads_pending(&self) -> usize {
+        self.inner.reads.pending()
     }
 
     /// Requests waiting for the writer now.
@@ -513,11 +570,12 @@ impl Platform {
     }
 
     /// An API user.
-    pub fn api_user(&self, id: &Uuid) -> Result<Option<ApiUser>, Internal> {
+    pub async fn api_user(&self, id: &Uuid) -> Result<Option<ApiUser>, Internal> {
         if let Some(u) = self.inner.api_users.read().expect("api user cache").get(id) {
             return Ok(Some(u.clone()));
         }
-        let user = self.inner.reader.api_user(id).map_err(logged)?;
+        let id = id.to_owned();
+        let user = self.inner.reads.read(move |r| r.api_user(&id)).await?;
         if let Some(u) = &user {
             self.inner
                 .api_users
@@ -545,9 +603,14 @@ impl Platform {
     }
 
     /// Whether `key` is a live API key of `api_user`.
-    pub fn verify_api_key(&self, api_user: &Uuid, key: &str) -> Result<bool, Internal> {
+    pub async fn verify_api_key(&self, api_user: &Uuid, key: &str) -> Result<bool, Internal> {
         let hash = secrets::hash_key(key);
-        let hashes = self.inner.reader.api_key_hashes(api_user).map_err(logged)?;
+        let api_user = api_user.to_owned();
+        let hashes = self
+            .inner
+            .reads
+            .read(move |r| r.api_key_hashes(&api_user))
+            .await?;
         Ok(hashes.iter().any(|h| secrets::hashes_equal(h, &hash)))
     }
 
@@ -591,8 +654,9 @@ impl Platform {
     }
 
     /// A payment by reference id.
-    pub fn payment(&self, id: &Uuid) -> Result<Option<Payment>, Internal> {
-        self.inner.reader.payment(id).map_err(logged)
+    pub async fn payment(&self, id: &Uuid) -> Result<Option<Payment>, Internal> {
+        let id = id.to_owned();
+        self.inner.reads.read(move |r| r.payment(&id)).await
     }
 
     /// Records a delivery notification for a successful payment of this API user.
@@ -613,43 +677,49 @@ impl Platform {
     }
 
     /// The partner's account for a product in a currency (`None` before its first payment).
-    pub fn partner_account(
+    pub async fn partner_account(
         &self,
         api_user: Uuid,
         product: Product,
         currency: Currency,
     ) -> Result<Option<Account>, Internal> {
         self.inner
-            .reader
-            .account(&AccountOwner::Partner { api_user, product }, currency)
-            .map_err(logged)
+            .reads
+            .read(move |r| r.account(&AccountOwner::Partner { api_user, product }, currency))
+            .await
     }
 
     /// A customer's wallet (`None` before first use).
-    pub fn wallet(
+    pub async fn wallet(
         &self,
         wallet_key: &str,
         currency: Currency,
     ) -> Result<Option<Account>, Internal> {
+        let wallet_key = wallet_key.to_owned();
         self.inner
-            .reader
-            .account(&AccountOwner::Wallet(wallet_key.to_owned()), currency)
-            .map_err(logged)
+            .reads
+            .read(move |r| r.account(&AccountOwner::Wallet(wallet_key), currency))
+            .await
     }
 
     /// Every callback attempt for a payment.
-    pub fn callback_attempts(&self, id: &Uuid) -> Result<Vec<CallbackAttempt>, Internal> {
-        self.inner.reader.callback_attempts(id).map_err(logged)
+    pub async fn callback_attempts(&self, id: &Uuid) -> Result<Vec<CallbackAttempt>, Internal> {
+        let id = id.to_owned();
+        self.inner
+            .reads
+            .read(move |r| r.callback_attempts(&id))
+            .await
     }
 
     /// Ledger transfers of a payment.
-    pub fn transfers_for(&self, id: &Uuid) -> Result<Vec<mkoba_ledger::Transfer>, Internal> {
-        self.inner.reader.transfers_for(id).map_err(logged)
+    pub async fn transfers_for(&self, id: &Uuid) -> Result<Vec<mkoba_ledger::Transfer>, Internal> {
+        let id = id.to_owned();
+        self.inner.reads.read(move |r| r.transfers_for(&id)).await
     }
 
     /// Per currency, the sums of debits and credits over every account.
-    pub fn ledger_totals(&self) -> Result<Vec<store::CurrencyTotals>, Internal> {
-        self.inner.reader.ledger_totals().map_err(logged)
+    pub async fn ledger_totals(&self) -> Result<Vec<store::CurrencyTotals>, Internal> {
+        self.inner.reads.read(move |r| r.ledger_totals()).await
     }
 
     /// Cancels a pending invoice or pre-approval, or an approved pre-approval.
@@ -672,25 +742,47 @@ impl Platform {
     }
 
     /// Payments of an API user with a party, of one kind (pre-approvals of a payer).
-    pub fn payments_of_party(
+    pub async fn payments_of_party(
         &self,
         api_user: &Uuid,
         kind: model::PaymentKind,
         party: &model::Party,
     ) -> Result<Vec<Payment>, Internal> {
+        let api_user = api_user.to_owned();
+        let party = party.to_owned();
         self.inner
-            .reader
-            .payments_of_party(api_user, kind, party)
-            .map_err(logged)
+            .reads
+            .read(move |r| r.payments_of_party(&api_user, kind, &party))
+            .await
     }
 
-    /// Records a callback attempt (fire and forget; committed with the next batch).
-    pub fn record_attempt(&self, attempt: CallbackAttempt) {
-        self.send(Command::RecordAttempt(attempt));
+    /// Records a callback attempt; `false` when it could not be committed (the outbox row
+    /// then stays as it was: pending).
+    pub async fn record_attempt(&self, attempt: CallbackAttempt) -> bool {
+        self.call_reserved(|reply| Command::RecordAttempt(attempt, reply), false)
+            .await
     }
 
-    /// The queue of callbacks to send; the dispatcher takes it once.
-    pub fn take_outbox(&self) -> Option<tmpsc::UnboundedReceiver<OutboxItem>> {
-        self.inner.outbox_rx.lock().expect("outbox lock").take()
+    /// Up to `limit` callbacks of this node still pending, with ids above `after_id`, in id
+    /// order: the dispatcher's sweep ([`outbox`]).
+    pub async fn pending_callbacks(
+        &self,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, Internal> {
+        self.call_reserved(
+            |reply| Command::PendingCallbacks {
+                after_id,
+                limit,
+                reply,
+            },
+            Err(Internal::Failed),
+        )
+        .await
+    }
+
+    /// The callbacks to send; the dispatcher takes them once.
+    pub fn take_outbox(&self) -> Option<outbox::Outbox> {
+        self.inner.outbox.lock().expect("outbox lock").take()
     }
 }

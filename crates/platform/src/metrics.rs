@@ -48,6 +48,8 @@ pub struct Metrics {
     pub writer_pass_seconds: Histogram,
     /// Requests waiting for the writer (set when scraped).
     pub writer_queue_depth: Gauge,
+    /// Store reads queued or running (set when scraped).
+    pub reads_pending: Gauge,
     /// Passes whose commit failed (a full disk, a failing store).
     pub writer_failed_commits: Counter,
     /// Payments that became final, by `status` and `product`.
@@ -55,6 +57,9 @@ pub struct Metrics {
     /// Callback attempts, by `outcome` (`delivered`, `refused`, `error`) and `attempt`
     /// (`1` … `5`, `6+`).
     pub callbacks: Family<Labels, Counter>,
+    /// Callbacks the dispatcher read back from the database (they did not fit in memory,
+    /// or were pending at start).
+    pub callbacks_swept: Counter,
     /// M-Pesa RSA decryptions, by `result` (`ok`, `invalid`, `overloaded`).
     pub rsa_decryptions: Family<Labels, Counter>,
     /// M-Pesa bearers answered from the cache (`hit`) or decrypted (`miss`).
@@ -114,6 +119,12 @@ impl Default for Metrics {
             "Requests waiting for the writer",
             writer_queue_depth.clone(),
         );
+        let reads_pending = Gauge::default();
+        registry.register(
+            "reads_pending",
+            "Store reads queued or running on the reader threads",
+            reads_pending.clone(),
+        );
         let writer_failed_commits = Counter::default();
         registry.register(
             "writer_failed_commits",
@@ -131,6 +142,12 @@ impl Default for Metrics {
             "callbacks",
             "Callback attempts, by outcome and attempt number",
             callbacks.clone(),
+        );
+        let callbacks_swept = Counter::default();
+        registry.register(
+            "callbacks_swept",
+            "Callbacks read back from the database (more pending than held in memory, or pending at start)",
+            callbacks_swept.clone(),
         );
         let rsa_decryptions = Family::<Labels, Counter>::default();
         registry.register(
@@ -159,9 +176,11 @@ impl Default for Metrics {
             writer_lock_wait_seconds,
             writer_pass_seconds,
             writer_queue_depth,
+            reads_pending,
             writer_failed_commits,
             payments_final,
             callbacks,
+            callbacks_swept,
             rsa_decryptions,
             bearer_cache,
             portal_signins,

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::engine::{Command, MpesaCommand};
 use crate::model::{ApiUser, Payment};
-use crate::{Internal, Platform, logged, now_ms, secrets};
+use crate::{CreateError, Internal, Platform, now_ms, secrets};
 
 /// The `target_environment` of the API user row that owns an application's payments (so the
 /// portal's per-developer listings include them).
@@ -304,7 +304,7 @@ impl Platform {
     /// The application a session id belongs to, if it is live: issued by us for the
     /// application's current API key, at least `activation` ago, and within the
     /// application's session lifetime.
-    pub fn mpesa_verify_session(
+    pub async fn mpesa_verify_session(
         &self,
         session: &str,
         activation: Duration,
@@ -312,7 +312,7 @@ impl Platform {
         let Some((developer, issued, mac)) = decode_session(session) else {
             return Ok(Err(SessionError::Invalid));
         };
-        let Some(app) = self.mpesa_app(developer)? else {
+        let Some(app) = self.mpesa_app(developer).await? else {
             return Ok(Err(SessionError::Invalid));
         };
         let expected = self.session_mac(&app, issued);
@@ -338,18 +338,21 @@ impl Platform {
     }
 
     /// A developer's application.
-    pub fn mpesa_app(&self, developer_id: i64) -> Result<Option<MpesaApp>, Internal> {
-        self.inner.reader.mpesa_app(developer_id).map_err(logged)
+    pub async fn mpesa_app(&self, developer_id: i64) -> Result<Option<MpesaApp>, Internal> {
+        self.inner
+            .reads
+            .read(move |r| r.mpesa_app(developer_id))
+            .await
     }
 
     /// The application whose current API key this is.
-    pub fn mpesa_app_by_key(&self, api_key: &str) -> Result<Option<MpesaApp>, Internal> {
+    pub async fn mpesa_app_by_key(&self, api_key: &str) -> Result<Option<MpesaApp>, Internal> {
         let hash = secrets::hash_key(api_key);
         let app = self
             .inner
-            .reader
-            .mpesa_app_by_key_hash(&hash)
-            .map_err(logged)?;
+            .reads
+            .read(move |r| r.mpesa_app_by_key_hash(&hash))
+            .await?;
         Ok(app.filter(|a| secrets::hashes_equal(&a.api_key_hash, &hash)))
     }
 
@@ -367,7 +370,7 @@ impl Platform {
                     reply,
                 })
             },
-            Err(Internal),
+            Err(Internal::Failed),
         )
         .await?;
         Ok(key)
@@ -387,25 +390,30 @@ impl Platform {
                     reply,
                 })
             },
-            Err(Internal),
+            Err(Internal::Failed),
         )
         .await
     }
 
     /// A payment by its M-Pesa transaction id, whoever owns it (callers check).
-    pub fn mpesa_payment_by_transaction_id(
+    pub async fn mpesa_payment_by_transaction_id(
         &self,
         transaction_id: &str,
     ) -> Result<Option<Payment>, Internal> {
+        let transaction_id = transaction_id.to_owned();
         self.inner
-            .reader
-            .payment_by_transaction_id(transaction_id)
-            .map_err(logged)
+            .reads
+            .read(move |r| r.payment_by_transaction_id(&transaction_id))
+            .await
     }
 
     /// How much of a payment has been refunded or reversed (not counting failed ones).
-    pub fn refunded_total(&self, original: &Uuid) -> Result<i64, Internal> {
-        self.inner.reader.refunded_total(original).map_err(logged)
+    pub async fn refunded_total(&self, original: &Uuid) -> Result<i64, Internal> {
+        let original = original.to_owned();
+        self.inner
+            .reads
+            .read(move |r| r.refunded_total(&original))
+            .await
     }
 
     /// Waits until the payment is final or `timeout` passes, and returns it as stored then.
@@ -417,11 +425,11 @@ impl Platform {
         mut watch: Watch,
         timeout: Duration,
     ) -> Result<Option<Payment>, Internal> {
-        if !self.payment(id)?.is_some_and(|p| p.status.is_final()) {
+        if !self.payment(id).await?.is_some_and(|p| p.status.is_final()) {
             let _ = tokio::time::timeout(timeout, &mut watch.rx).await;
         }
         drop(watch);
-        self.payment(id)
+        self.payment(id).await
     }
 
     /// A watch that fires once the payment's final state is committed. Dropping it (a
@@ -443,13 +451,24 @@ impl Platform {
     }
 
     /// Queues a callback that no settlement produces (the result of an asynchronous query),
-    /// delivered and recorded like every other.
-    pub fn queue_callback(&self, reference_id: Uuid, url: String, body: String) {
-        self.send(Command::QueueCallback {
-            reference_id,
-            url,
-            body,
-        });
+    /// delivered and recorded like every other; answered once it is committed.
+    /// [`CreateError::Unavailable`] when the writer is overloaded or the store fails.
+    pub async fn queue_callback(
+        &self,
+        reference_id: Uuid,
+        url: String,
+        body: String,
+    ) -> Result<(), CreateError> {
+        self.call(
+            |reply| Command::QueueCallback {
+                reference_id,
+                url,
+                body,
+                reply,
+            },
+            Err(CreateError::Unavailable),
+        )
+        .await
     }
 }
 

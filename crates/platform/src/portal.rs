@@ -598,7 +598,7 @@ impl Platform {
             Err(CreateError::Internal),
         )
         .await
-        .map_err(|_| Internal)
+        .map_err(|_| Internal::Failed)
     }
 
     /// Creates a developer account, pending until its activation link is opened, with its
@@ -645,11 +645,12 @@ impl Platform {
     /// e-mail as for a wrong password.
     pub async fn sign_in(&self, email: &str, password: &str) -> Result<Option<i64>, Internal> {
         let email = email.trim().to_lowercase();
+        let email = email.to_owned();
         let found = self
             .inner
-            .reader
-            .developer_by_email(&email)
-            .map_err(logged)?;
+            .reads
+            .read(move |r| r.developer_by_email(&email))
+            .await?;
         let password = password.to_owned();
         let (id, hash) = match found {
             Some((account, hash)) => (Some(account.id), hash),
@@ -660,7 +661,7 @@ impl Platform {
             // Refused at once, no fault: the caller's scope knows (see `throttle`).
             Err(crate::throttle::HashError::Busy) => {
                 crate::metrics::Metrics::count(&self.metrics().portal_signins, "outcome", "busy");
-                return Err(Internal);
+                return Err(Internal::Busy);
             }
             Err(e) => return Err(logged(blocking_error(e))),
         };
@@ -686,12 +687,13 @@ impl Platform {
     }
 
     /// The live session with this id.
-    pub fn session(&self, id: &str) -> Result<Option<SessionRecord>, Internal> {
+    pub async fn session(&self, id: &str) -> Result<Option<SessionRecord>, Internal> {
+        let id = id.to_owned();
         let found = self
             .inner
-            .reader
-            .session(&secrets::hash_key(id))
-            .map_err(logged)?;
+            .reads
+            .read(move |r| r.session(&secrets::hash_key(&id)))
+            .await?;
         Ok(found.filter(|s| s.expires_at_ms > now_ms()))
     }
 
@@ -704,13 +706,13 @@ impl Platform {
     }
 
     /// A developer account.
-    pub fn developer(&self, id: i64) -> Result<Option<DeveloperAccount>, Internal> {
-        self.inner.reader.developer(id).map_err(logged)
+    pub async fn developer(&self, id: i64) -> Result<Option<DeveloperAccount>, Internal> {
+        self.inner.reads.read(move |r| r.developer(id)).await
     }
 
     /// The sandbox developer's sign-in, while it is the one created at first start.
-    pub fn sandbox_login(&self) -> Result<Option<SandboxLogin>, Internal> {
-        self.inner.reader.sandbox_login().map_err(logged)
+    pub async fn sandbox_login(&self) -> Result<Option<SandboxLogin>, Internal> {
+        self.inner.reads.read(move |r| r.sandbox_login()).await
     }
 
     /// Subscribes a developer to a product (a fresh primary and secondary key), or
@@ -740,30 +742,34 @@ impl Platform {
 
     /// A developer's MoMo API users, newest first (sandbox users made through the
     /// provisioning API included; not the row that owns the M-Pesa application's payments).
-    pub fn api_users_of(&self, developer_id: i64) -> Result<Vec<ApiUser>, Internal> {
+    pub async fn api_users_of(&self, developer_id: i64) -> Result<Vec<ApiUser>, Internal> {
         let mut users = self
             .inner
-            .reader
-            .api_users_of(developer_id)
-            .map_err(logged)?;
+            .reads
+            .read(move |r| r.api_users_of(developer_id))
+            .await?;
         users.retain(|u| u.target_environment != crate::mpesa::APP_ENVIRONMENT);
         Ok(users)
     }
 
     /// The API user if it belongs to the developer.
-    pub fn owned_api_user(
+    pub async fn owned_api_user(
         &self,
         developer_id: i64,
         id: &Uuid,
     ) -> Result<Option<ApiUser>, Internal> {
-        Ok(self.api_user(id)?.filter(|u| {
+        Ok(self.api_user(id).await?.filter(|u| {
             u.developer_id == developer_id && u.target_environment != crate::mpesa::APP_ENVIRONMENT
         }))
     }
 
     /// An API user's keys (never the keys themselves).
-    pub fn api_keys_of(&self, api_user: &Uuid) -> Result<Vec<ApiKeyInfo>, Internal> {
-        self.inner.reader.api_keys_of(api_user).map_err(logged)
+    pub async fn api_keys_of(&self, api_user: &Uuid) -> Result<Vec<ApiKeyInfo>, Internal> {
+        let api_user = api_user.to_owned();
+        self.inner
+            .reads
+            .read(move |r| r.api_keys_of(&api_user))
+            .await
     }
 
     /// Revokes one key of an API user the developer owns; `false` when there is no such
@@ -774,10 +780,14 @@ impl Platform {
         api_user: Uuid,
         key_id: i64,
     ) -> Result<bool, Internal> {
-        if self.owned_api_user(developer_id, &api_user)?.is_none() {
+        if self
+            .owned_api_user(developer_id, &api_user)
+            .await?
+            .is_none()
+        {
             return Ok(false);
         }
-        let keys = self.api_keys_of(&api_user)?;
+        let keys = self.api_keys_of(&api_user).await?;
         if !keys
             .iter()
             .any(|k| k.id == key_id && k.revoked_at_ms.is_none())
@@ -794,52 +804,68 @@ impl Platform {
     }
 
     /// A page of a developer's payments.
-    pub fn payments_page(&self, filter: &PaymentFilter) -> Result<PaymentPage, Internal> {
-        self.inner.reader.payments_page(filter).map_err(logged)
+    pub async fn payments_page(&self, filter: &PaymentFilter) -> Result<PaymentPage, Internal> {
+        let filter = filter.to_owned();
+        self.inner
+            .reads
+            .read(move |r| r.payments_page(&filter))
+            .await
     }
 
     /// A payment if it belongs to the developer: made through any of their API users, the
     /// M-Pesa application's included (whose API-user row the API-user listings leave out).
-    pub fn owned_payment(&self, developer_id: i64, id: &Uuid) -> Result<Option<Payment>, Internal> {
-        let Some(p) = self.payment(id)? else {
+    pub async fn owned_payment(
+        &self,
+        developer_id: i64,
+        id: &Uuid,
+    ) -> Result<Option<Payment>, Internal> {
+        let Some(p) = self.payment(id).await? else {
             return Ok(None);
         };
-        let owner = self.api_user(&p.api_user)?;
+        let owner = self.api_user(&p.api_user).await?;
         Ok(owner.filter(|u| u.developer_id == developer_id).map(|_| p))
     }
 
     /// Counts and sums of a developer's payments since `from_ms`, per `bucket_ms` slot.
-    pub fn payment_stats(
+    pub async fn payment_stats(
         &self,
         developer_id: i64,
         from_ms: i64,
         bucket_ms: i64,
     ) -> Result<Vec<StatsRow>, Internal> {
         self.inner
-            .reader
-            .payment_stats(developer_id, from_ms, bucket_ms.max(1))
-            .map_err(logged)
+            .reads
+            .read(move |r| r.payment_stats(developer_id, from_ms, bucket_ms.max(1)))
+            .await
     }
 
     /// Settlement and callback latencies of a developer's payments since `from_ms`.
-    pub fn latencies(&self, developer_id: i64, from_ms: i64) -> Result<Latencies, Internal> {
+    pub async fn latencies(&self, developer_id: i64, from_ms: i64) -> Result<Latencies, Internal> {
         self.inner
-            .reader
-            .latencies(developer_id, from_ms)
-            .map_err(logged)
+            .reads
+            .read(move |r| r.latencies(developer_id, from_ms))
+            .await
     }
 
     /// Callbacks queued for a payment.
-    pub fn outbox_of(&self, reference_id: &Uuid) -> Result<Vec<OutboxRecord>, Internal> {
-        self.inner.reader.outbox_of(reference_id).map_err(logged)
+    pub async fn outbox_of(&self, reference_id: &Uuid) -> Result<Vec<OutboxRecord>, Internal> {
+        let reference_id = reference_id.to_owned();
+        self.inner
+            .reads
+            .read(move |r| r.outbox_of(&reference_id))
+            .await
     }
 
     /// `(transfer id, created, updated)` of a payment's ledger transfers.
-    pub fn transfer_times(&self, reference_id: &Uuid) -> Result<Vec<(u64, i64, i64)>, Internal> {
+    pub async fn transfer_times(
+        &self,
+        reference_id: &Uuid,
+    ) -> Result<Vec<(u64, i64, i64)>, Internal> {
+        let reference_id = reference_id.to_owned();
         self.inner
-            .reader
-            .transfer_times(reference_id)
-            .map_err(logged)
+            .reads
+            .read(move |r| r.transfer_times(&reference_id))
+            .await
     }
 
     /// Turns the virtual phone on or off for a developer: while on, collections from MSISDN
@@ -858,9 +884,9 @@ impl Platform {
         allowed_origins: Option<Vec<String>>,
         callback_url: Option<String>,
     ) -> Result<(), Internal> {
-        if self.api_user(&api_user)?.is_none() {
+        if self.api_user(&api_user).await?.is_none() {
             tracing::error!(%api_user, "widget settings for an unknown API user refused");
-            return Err(Internal);
+            return Err(Internal::Failed);
         }
         let write = PortalWrite::SetWidgetSettings {
             api_user,
@@ -875,20 +901,27 @@ impl Platform {
 
     /// An API user's Collection Widget settings (`None` until first set), read from the
     /// store: every node sharing the database sees a change as soon as it is committed.
-    pub fn widget_settings(&self, api_user: &Uuid) -> Result<Option<WidgetSettings>, Internal> {
-        self.inner.reader.widget_settings(api_user).map_err(logged)
+    pub async fn widget_settings(
+        &self,
+        api_user: &Uuid,
+    ) -> Result<Option<WidgetSettings>, Internal> {
+        let api_user = api_user.to_owned();
+        self.inner
+            .reads
+            .read(move |r| r.widget_settings(&api_user))
+            .await
     }
 
     /// Pending payments a payer can approve, grouped by MSISDN (oldest first in each).
-    pub fn waiting_payments(
+    pub async fn waiting_payments(
         &self,
         developer_id: i64,
     ) -> Result<Vec<(String, Vec<Payment>)>, Internal> {
         let all = self
             .inner
-            .reader
-            .waiting_payments(developer_id, None)
-            .map_err(logged)?;
+            .reads
+            .read(move |r| r.waiting_payments(developer_id, None))
+            .await?;
         let mut order: Vec<String> = Vec::new();
         let mut groups: HashMap<String, Vec<Payment>> = HashMap::new();
         for p in all {

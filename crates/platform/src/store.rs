@@ -28,8 +28,6 @@ pub struct LoadedState {
     pub pending_transfers: Vec<Transfer>,
     /// Payments that are still PENDING.
     pub pending_payments: Vec<Payment>,
-    /// Callbacks not yet delivered or given up.
-    pub outbox: Vec<OutboxItem>,
     pub max_transfer_id: u64,
     pub max_outbox_id: i64,
     pub subscription_keys: Vec<SubscriptionKey>,
@@ -58,8 +56,9 @@ pub struct Changes {
     /// The highest callback id in use, so new rows never reuse one (accounts and transfers
     /// carry their ids).
     pub max_outbox_id: i64,
-    /// Undelivered callbacks this writer now delivers (their node stopped).
-    pub outbox: Vec<OutboxItem>,
+    /// How many undelivered callbacks this writer now delivers (their node stopped); they
+    /// are read with [`Journal::pending_outbox`].
+    pub outbox_taken_over: usize,
 }
 
 /// The sums of debits and credits over all accounts of one currency.
@@ -212,6 +211,13 @@ pub trait Journal: crate::portal::PortalJournal + Send + 'static {
     fn refunded_total(&mut self, original: &Uuid) -> Result<i64, StoreError>;
     /// A developer's M-Pesa application (committed).
     fn mpesa_app(&mut self, developer_id: i64) -> Result<Option<MpesaApp>, StoreError>;
+    /// Up to `limit` callbacks this writer delivers that are still pending, with ids above
+    /// `after_id`, in id order (committed rows).
+    fn pending_outbox(
+        &mut self,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError>;
     /// Writes the batch atomically and durably; nothing of it is visible on error.
     fn commit(&mut self, batch: &Batch) -> Result<(), StoreError>;
 

@@ -94,19 +94,37 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// is built in (until then the page explains that M-Pesa is not available).
 pub trait MpesaBackend: Send + Sync + 'static {
     /// The developer's application, if any.
-    fn application(&self, developer_id: i64) -> Option<MpesaApplication>;
+    fn application(&self, developer_id: i64) -> BoxFuture<'_, Option<MpesaApplication>>;
     /// Issues a new API key (the old one stops working) and returns it.
     fn renew_api_key(&self, developer_id: i64) -> BoxFuture<'_, Option<String>>;
     /// For the try-it box: a fresh session of the developer's application, encrypted as a
     /// client sends it (`Bearer` value), and an `Origin` the application allows; `None`
     /// without an application.
-    fn session_bearer(&self, developer_id: i64) -> Option<(String, String)>;
+    fn session_bearer(&self, developer_id: i64) -> BoxFuture<'_, Option<(String, String)>>;
     /// Saves the settings (already validated by the portal).
     fn save_settings(
         &self,
         developer_id: i64,
         settings: MpesaSettings,
     ) -> BoxFuture<'_, Result<(), String>>;
+}
+
+impl PortalState {
+    /// The developer's M-Pesa application, when M-Pesa is built in and they have one.
+    pub(crate) async fn mpesa_application(&self, developer_id: i64) -> Option<MpesaApplication> {
+        match &self.mpesa {
+            Some(m) => m.application(developer_id).await,
+            None => None,
+        }
+    }
+
+    /// A try-it session bearer and origin (see [`MpesaBackend::session_bearer`]).
+    pub(crate) async fn mpesa_session_bearer(&self, developer_id: i64) -> Option<(String, String)> {
+        match &self.mpesa {
+            Some(m) => m.session_bearer(developer_id).await,
+            None => None,
+        }
+    }
 }
 
 /// Everything the portal's handlers share.
@@ -347,19 +365,19 @@ async fn any_session(parts: &mut Parts, state: &PortalState) -> Result<Session, 
     let Some(id) = cookies(&parts.headers).remove(SESSION_COOKIE) else {
         return Err(sign_in_first(parts));
     };
-    let record = match state.platform.session(&id) {
+    let record = match state.platform.session(&id).await {
         Ok(Some(r)) => r,
         Ok(None) => return Err(sign_in_first(parts)),
-        Err(_) => return Err(internal_error()),
+        Err(e) => return Err(crate::failed(e)),
     };
-    match state.platform.developer(record.developer_id) {
+    match state.platform.developer(record.developer_id).await {
         Ok(Some(developer)) => Ok(Session {
             developer,
             csrf: record.csrf_token,
             id,
         }),
         Ok(None) => Err(sign_in_first(parts)),
-        Err(_) => Err(internal_error()),
+        Err(e) => Err(crate::failed(e)),
     }
 }
 
@@ -726,6 +744,54 @@ pub(crate) fn throttled(what: &str, wait: Duration, back: (&str, &str)) -> Respo
 
 /// How long a client is told to wait when password hashing is at capacity.
 pub(crate) const BUSY_RETRY: Duration = Duration::from_secs(5);
+
+/// An error a handler could not get past: whether it was an overload (the caller may try
+/// again at once) rather than a fault.
+pub(crate) trait Failure {
+    fn overloaded(&self) -> bool;
+}
+
+impl Failure for mkoba_platform::Internal {
+    fn overloaded(&self) -> bool {
+        *self == mkoba_platform::Internal::Busy
+    }
+}
+
+impl Failure for mkoba_platform::CreateError {
+    fn overloaded(&self) -> bool {
+        *self == mkoba_platform::CreateError::Unavailable
+    }
+}
+
+/// Account and go-live refusals a handler did not answer itself are faults.
+impl Failure for mkoba_platform::accounts::AccountError {
+    fn overloaded(&self) -> bool {
+        false
+    }
+}
+
+impl Failure for mkoba_platform::golive::GoLiveError {
+    fn overloaded(&self) -> bool {
+        false
+    }
+}
+
+/// The page for an error no handler answers itself: `503` with `Retry-After` and "the
+/// portal is busy" for an overload (every reader busy, the writer's queue full, the store
+/// failing for now), else the 500 page.
+pub(crate) fn failed(e: impl Failure) -> Response {
+    if !e.overloaded() {
+        return internal_error();
+    }
+    let mut r = message_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The portal is busy",
+        "The portal is busy, try again in a few seconds. Nothing was changed.",
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
+}
 
 /// Password hashing is at capacity (its workers busy, its queue full): nothing was done.
 pub(crate) fn busy(back: (&str, &str)) -> Response {

@@ -118,7 +118,7 @@ async fn ledger(State(platform): State<Platform>, headers: HeaderMap) -> Respons
 
 async fn ledger_totals(platform: &Platform, headers: &HeaderMap) -> Result<Response, MomoError> {
     operator(platform, headers).await?;
-    let totals = platform.ledger_totals()?;
+    let totals = platform.ledger_totals().await?;
     let currencies: Vec<_> = totals
         .iter()
         .map(|t| {
@@ -168,7 +168,7 @@ async fn create_api_user(
     }
     // A production market only for a developer whose go-live request covers it (the
     // sandbox developer created at start has every market).
-    match platform.live_access(subscription.developer_id) {
+    match platform.live_access(subscription.developer_id).await {
         Ok(access) if access.allows_environment(&environment) => {}
         Ok(_) => {
             return Err(MomoError::Platform(
@@ -226,13 +226,14 @@ async fn transaction(
         _ => mkoba_momo::validate::reference_id(&reference_id, "referenceId")?,
     };
     let not_found = MomoError::Platform(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND");
-    let p = platform.payment(&id)?.ok_or(not_found.clone())?;
-    let owner = platform.api_user(&p.api_user)?;
+    let p = platform.payment(&id).await?.ok_or(not_found.clone())?;
+    let owner = platform.api_user(&p.api_user).await?;
     if owner.is_none_or(|u| u.developer_id != subscription.developer_id) {
         return Err(not_found);
     }
     let transfers: Vec<_> = platform
-        .transfers_for(&id)?
+        .transfers_for(&id)
+        .await?
         .into_iter()
         .map(|t| {
             json!({
@@ -246,7 +247,8 @@ async fn transaction(
         })
         .collect();
     let callbacks: Vec<_> = platform
-        .callback_attempts(&id)?
+        .callback_attempts(&id)
+        .await?
         .into_iter()
         .map(|a| {
             json!({

@@ -166,6 +166,12 @@ pub struct LimitArgs {
     /// Requests waiting for the writer at once; past that a write is answered with the dialect's overload answer at once (MoMo 503 SERVICE_UNAVAILABLE, M-Pesa INS-16) [default: 32768]
     #[arg(long, env = "MKOBA_WRITER_QUEUE")]
     pub writer_queue: Option<usize>,
+    /// Store reads waiting for one of the 8 reader threads; past that a request is answered with the dialect's overload answer at once [default: 4096]
+    #[arg(long, env = "MKOBA_READ_QUEUE")]
+    pub read_queue: Option<usize>,
+    /// Callbacks held in memory (queued for the dispatcher, being delivered, waiting to retry); past that they wait in the database until the dispatcher has room [default: 4096]
+    #[arg(long, env = "MKOBA_CALLBACKS_IN_MEMORY")]
+    pub callbacks_in_memory: Option<usize>,
 }
 
 /// The TOML file: the same keys as the flags.
@@ -217,6 +223,8 @@ pub struct FileConfig {
     pub password_hash_workers: Option<usize>,
     pub password_hash_queue: Option<usize>,
     pub writer_queue: Option<usize>,
+    pub read_queue: Option<usize>,
+    pub callbacks_in_memory: Option<usize>,
 }
 
 /// A database URL; its `Debug` and `Display` never show the password.
@@ -543,6 +551,14 @@ impl Settings {
         if let Some(v) = pick_limit!(writer_queue) {
             anyhow::ensure!(v > 0, "writer_queue must be positive");
             s.platform.max_queued = v;
+        }
+        if let Some(v) = pick_limit!(read_queue) {
+            anyhow::ensure!(v > 0, "read_queue must be positive");
+            s.platform.read_queue = v;
+        }
+        if let Some(v) = pick_limit!(callbacks_in_memory) {
+            anyhow::ensure!(v > 0, "callbacks_in_memory must be positive");
+            s.platform.callbacks_in_memory = v;
         }
         if let Some(url) = pick!(database_url) {
             anyhow::ensure!(

@@ -448,13 +448,10 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         Ok(k) => Arc::new(k.with_limits(settings.mpesa.rsa)),
         Err(shared) => shared,
     };
-    let platform = Platform::start(
-        store.journal,
-        store.reader,
-        settings.platform.clone(),
-        renderer(&settings),
-    )
-    .context("starting the platform")?;
+    let mut config = settings.platform.clone();
+    config.faults = settings.faults.clone();
+    let platform = Platform::start(store.journal, store.reader, config, renderer(&settings))
+        .context("starting the platform")?;
     // The dispatcher runs as long as the platform: if it ends (or could not start), the
     // platform is failing.
     let dispatcher = mkoba_webhooks::spawn(platform.clone(), settings.dispatcher.clone());

@@ -374,14 +374,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             password.to_owned()
         }
     };
-    if let Ok(Some(login)) = running.platform.sandbox_login() {
+    if let Ok(Some(login)) = running.platform.sandbox_login().await {
         println!(
             "  Portal          {base}/portal/   (sign in: {} / {})",
             login.email,
             shown(&login.password)
         );
     }
-    if let Ok(Some(login)) = running.platform.operator_login() {
+    if let Ok(Some(login)) = running.platform.operator_login().await {
         println!(
             "  Operator        {base}/portal/operator   (sign in: {} / {})",
             login.email,
@@ -421,6 +421,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Ok(Some(app)) = running
         .platform
         .mpesa_app(mkoba_platform::SANDBOX_DEVELOPER)
+        .await
     {
         println!();
         println!(

@@ -81,34 +81,38 @@ fn check_settings(
 }
 
 impl MpesaBackend for PortalBackend {
-    fn application(&self, developer_id: i64) -> Option<MpesaApplication> {
-        let app = self.platform.mpesa_app(developer_id).ok().flatten();
-        Some(MpesaApplication {
-            api_key_created_at_ms: app.as_ref().map(|a| a.api_key_created_at_ms),
-            public_key: self.key.public_key_base64().to_owned(),
-            session_lifetime_secs: app
-                .as_ref()
-                .map_or(mkoba_platform::mpesa::DEFAULT_SESSION_LIFETIME_SECS, |a| {
-                    a.session_lifetime_secs
-                }),
-            allowed_origins: app
-                .as_ref()
-                .map_or_else(|| vec!["*".to_owned()], |a| a.allowed_origins.clone()),
-            result_url: app.and_then(|a| a.result_url),
-            resource_urls: self.resource_urls.to_vec(),
+    fn application(&self, developer_id: i64) -> BoxFuture<'_, Option<MpesaApplication>> {
+        Box::pin(async move {
+            let app = self.platform.mpesa_app(developer_id).await.ok().flatten();
+            Some(MpesaApplication {
+                api_key_created_at_ms: app.as_ref().map(|a| a.api_key_created_at_ms),
+                public_key: self.key.public_key_base64().to_owned(),
+                session_lifetime_secs: app
+                    .as_ref()
+                    .map_or(mkoba_platform::mpesa::DEFAULT_SESSION_LIFETIME_SECS, |a| {
+                        a.session_lifetime_secs
+                    }),
+                allowed_origins: app
+                    .as_ref()
+                    .map_or_else(|| vec!["*".to_owned()], |a| a.allowed_origins.clone()),
+                result_url: app.and_then(|a| a.result_url),
+                resource_urls: self.resource_urls.to_vec(),
+            })
         })
     }
 
-    fn session_bearer(&self, developer_id: i64) -> Option<(String, String)> {
-        let app = self.platform.mpesa_app(developer_id).ok().flatten()?;
-        let session = self.platform.mpesa_issue_session(&app);
-        let bearer = self.key.encrypt(session.as_bytes()).ok()?;
-        let origin = if app.allowed_origins.iter().any(|o| o == "*") {
-            "*".to_owned()
-        } else {
-            app.allowed_origins.first()?.clone()
-        };
-        Some((bearer, origin))
+    fn session_bearer(&self, developer_id: i64) -> BoxFuture<'_, Option<(String, String)>> {
+        Box::pin(async move {
+            let app = self.platform.mpesa_app(developer_id).await.ok().flatten()?;
+            let session = self.platform.mpesa_issue_session(&app);
+            let bearer = self.key.encrypt(session.as_bytes()).ok()?;
+            let origin = if app.allowed_origins.iter().any(|o| o == "*") {
+                "*".to_owned()
+            } else {
+                app.allowed_origins.first()?.clone()
+            };
+            Some((bearer, origin))
+        })
     }
 
     fn renew_api_key(&self, developer_id: i64) -> BoxFuture<'_, Option<String>> {
@@ -124,6 +128,7 @@ impl MpesaBackend for PortalBackend {
             let current = self
                 .platform
                 .mpesa_app(developer_id)
+                .await
                 .map_err(|_| "The settings could not be read; try again.".to_owned())?;
             let checked = check_settings(
                 current.as_ref(),
@@ -183,7 +188,7 @@ async fn show(
     headers: HeaderMap,
 ) -> Result<Response, MomoError> {
     let developer = developer_id(&backend.platform, &headers)?;
-    let app = backend.platform.mpesa_app(developer)?;
+    let app = backend.platform.mpesa_app(developer).await?;
     Ok(Json(describe(&backend, app.as_ref())).into_response())
 }
 
@@ -222,7 +227,7 @@ async fn update(
                 .to_owned(),
         )),
     };
-    let current = backend.platform.mpesa_app(developer)?;
+    let current = backend.platform.mpesa_app(developer).await?;
     let settings = check_settings(
         current.as_ref(),
         origins,
@@ -236,7 +241,7 @@ async fn update(
         .mpesa_save_settings(developer, settings)
         .await
         .map_err(|_| MomoError::Internal)?;
-    let app = backend.platform.mpesa_app(developer)?;
+    let app = backend.platform.mpesa_app(developer).await?;
     Ok(Json(describe(&backend, app.as_ref())).into_response())
 }
 

@@ -198,7 +198,7 @@ type Job = Box<dyn FnOnce(&mut Session) + Send>;
 /// the reader a small pool (a busy pool queues jobs rather than opening more connections).
 #[derive(Debug)]
 pub(crate) struct Workers {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::SyncSender<Job>,
 }
 
 impl Workers {
@@ -210,7 +210,9 @@ impl Workers {
         threads: usize,
         name: &str,
     ) -> std::result::Result<Workers, StoreError> {
-        let (jobs, queue) = mpsc::channel::<Job>();
+        // Bounded: callers are threads that wait for their answer (the writer, the
+        // platform's reader threads), so a full queue only makes one of them wait its turn.
+        let (jobs, queue) = mpsc::sync_channel::<Job>(threads.max(1) * 16);
         let queue = Arc::new(Mutex::new(queue));
         for i in 0..threads {
             let queue = queue.clone();

@@ -515,15 +515,6 @@ fn load(c: &mut Conn, node: &NodeOptions) -> Result<(LoadedState, i64)> {
         ),
         &[],
     )?)?;
-    state.outbox = query(
-        &format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = 'pending' AND node = $1 ORDER BY id"
-        ),
-        &[&node.id],
-    )?
-    .iter()
-    .map(outbox_row)
-    .collect::<Result<_>>()?;
     state.max_transfer_id = col::<i64>(
         &query("SELECT COALESCE(MAX(id), 0) FROM transfers", &[])?[0],
         0,
@@ -554,6 +545,27 @@ impl Journal for PgJournal {
         self.seen = seq;
         self.in_pass = false;
         Ok(state)
+    }
+
+    fn pending_outbox(
+        &mut self,
+        after_id: i64,
+        limit: usize,
+    ) -> std::result::Result<Vec<OutboxItem>, StoreError> {
+        let node = self.node.id.clone();
+        let limit = limit as i64;
+        self.worker.run_again_if_closed(move |c| {
+            c.query(
+                &format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM outbox
+                     WHERE state = 'pending' AND node = $1 AND id > $2 ORDER BY id LIMIT $3"
+                ),
+                &[&node, &after_id, &limit],
+            )?
+            .iter()
+            .map(outbox_row)
+            .collect()
+        })
     }
 
     fn payment_exists(&mut self, id: &Uuid) -> std::result::Result<bool, StoreError> {

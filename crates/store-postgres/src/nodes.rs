@@ -25,8 +25,8 @@ use mkoba_platform::store::Changes;
 
 use crate::conn::{Conn, Op, Result, refs};
 use crate::{
-    ACCOUNT_COLUMNS, KEY_COLUMNS, OUTBOX_COLUMNS, TRANSFER_COLUMNS, account_row, col, key_row,
-    outbox_row, owner_of, payment_columns, payments, transfer_row, uuid_col,
+    ACCOUNT_COLUMNS, KEY_COLUMNS, TRANSFER_COLUMNS, account_row, col, key_row, owner_of,
+    payment_columns, payments, transfer_row, uuid_col,
 };
 
 /// Serialises the passes of every node's writer ("mkoba_wr").
@@ -141,9 +141,11 @@ pub(crate) fn begin_pass(
     within(c, |c| {
         let mut changes = None;
         if heartbeat {
-            let outbox = heartbeat_and_claim(c, node, false, now)?;
-            if !outbox.is_empty() {
-                changes.get_or_insert_with(Changes::default).outbox = outbox;
+            let taken = heartbeat_and_claim(c, node, false, now)?;
+            if taken > 0 {
+                changes
+                    .get_or_insert_with(Changes::default)
+                    .outbox_taken_over = taken;
             }
         }
         if log.seq != seen {
@@ -155,33 +157,29 @@ pub(crate) fn begin_pass(
 
 /// Writes this node's heartbeat, then takes over the undelivered callbacks of nodes not
 /// seen for their lease (and of none), plus, with `own`, this node's (at start). Returns
-/// them in id order.
+/// how many rows it took.
 pub(crate) fn heartbeat_and_claim(
     c: &mut Conn,
     node: &NodeOptions,
     own: bool,
     now: i64,
-) -> Result<Vec<mkoba_platform::model::OutboxItem>> {
+) -> Result<usize> {
     c.query(
         "INSERT INTO nodes (id, started_at_ms, seen_at_ms) VALUES ($1, $2, $2)
          ON CONFLICT (id) DO UPDATE SET seen_at_ms = excluded.seen_at_ms",
         &[&node.id, &now],
     )?;
     let cut = now - node.lease.as_millis() as i64;
-    let rows = c.query(
-        &format!(
-            "UPDATE outbox
-             SET node = $1, taken_from = CASE WHEN node <> $1 THEN node ELSE taken_from END
-             WHERE state = 'pending'
-               AND (node IS NULL OR ($3 AND node = $1)
-                    OR (node <> $1 AND node NOT IN (SELECT id FROM nodes WHERE seen_at_ms >= $2)))
-             RETURNING {OUTBOX_COLUMNS}"
-        ),
+    let taken = c.query(
+        "UPDATE outbox
+         SET node = $1, taken_from = CASE WHEN node <> $1 THEN node ELSE taken_from END
+         WHERE state = 'pending'
+           AND (node IS NULL OR ($3 AND node = $1)
+                OR (node <> $1 AND node NOT IN (SELECT id FROM nodes WHERE seen_at_ms >= $2)))
+         RETURNING id",
         &[&node.id, &cut, &own],
     )?;
-    let mut items = rows.iter().map(outbox_row).collect::<Result<Vec<_>>>()?;
-    items.sort_by_key(|i| i.id);
-    Ok(items)
+    Ok(taken.len())
 }
 
 /// Reads the rows other nodes wrote after commit `seen`.

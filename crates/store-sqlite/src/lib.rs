@@ -325,27 +325,6 @@ impl Journal for SqliteJournal {
             .map_err(err)?
             .collect::<rusqlite::Result<_>>()
             .map_err(err)?;
-        let mut stmt = c
-            .prepare(
-                "SELECT id, reference_id, url, method, body, attempts, next_attempt_at_ms FROM outbox WHERE state = 'pending' ORDER BY id",
-            )
-            .map_err(err)?;
-        state.outbox = stmt
-            .query_map([], |r| {
-                let method: String = r.get(3)?;
-                Ok(OutboxItem {
-                    id: r.get(0)?,
-                    reference_id: uuid_col(r, 1)?,
-                    url: r.get(2)?,
-                    method: CallbackMethod::parse(&method).ok_or_else(|| bad("method", &method))?,
-                    body: r.get(4)?,
-                    attempts: r.get(5)?,
-                    next_attempt_at_ms: r.get(6)?,
-                })
-            })
-            .map_err(err)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(err)?;
         state.max_transfer_id = c
             .query_row("SELECT COALESCE(MAX(id), 0) FROM transfers", [], |r| {
                 r.get::<_, i64>(0)
@@ -380,6 +359,35 @@ impl Journal for SqliteJournal {
             .optional()
             .map_err(err)?;
         Ok(state)
+    }
+
+    fn pending_outbox(
+        &mut self,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, reference_id, url, method, body, attempts, next_attempt_at_ms
+                 FROM outbox WHERE id > ?1 AND state = 'pending' ORDER BY id LIMIT ?2",
+            )
+            .map_err(err)?;
+        stmt.query_map(rusqlite::params![after_id, limit as i64], |r| {
+            let method: String = r.get(3)?;
+            Ok(OutboxItem {
+                id: r.get(0)?,
+                reference_id: uuid_col(r, 1)?,
+                url: r.get(2)?,
+                method: CallbackMethod::parse(&method).ok_or_else(|| bad("method", &method))?,
+                body: r.get(4)?,
+                attempts: r.get(5)?,
+                next_attempt_at_ms: r.get(6)?,
+            })
+        })
+        .map_err(err)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(err)
     }
 
     fn payment_exists(&mut self, id: &Uuid) -> Result<bool, StoreError> {

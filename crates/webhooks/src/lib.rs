@@ -19,11 +19,12 @@
 //! (`webpki-roots`, compiled in: no system store is read) plus any extra roots the
 //! configuration adds (`--callback-ca-file`, for a partner's private CA or a test CA).
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::rt::TokioExecutor;
 use mkoba_platform::model::{CallbackAttempt, OutboxItem};
+use mkoba_platform::outbox::{Next, Outbox, Sweeper};
 use mkoba_platform::{Platform, now_ms};
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
@@ -207,8 +209,16 @@ fn client(config: &DispatcherConfig) -> Result<HttpClient, String> {
 }
 
 /// Starts the dispatcher on the current Tokio runtime. It runs until the platform is gone.
+///
+/// It holds at most [`PlatformConfig::callbacks_in_memory`] callbacks at once (being
+/// delivered, or waiting for a retry); past that it takes no more from the outbox channel,
+/// which fills, and the rest wait in the database until a sweep reads them
+/// ([`mkoba_platform::outbox`]). A row is never delivered twice at once: the ids held are
+/// skipped by sweeps, and offered rows a sweep already covered are skipped too.
+///
+/// [`PlatformConfig::callbacks_in_memory`]: mkoba_platform::PlatformConfig
 pub fn spawn(platform: Platform, config: DispatcherConfig) -> tokio::task::JoinHandle<()> {
-    let Some(mut outbox) = platform.take_outbox() else {
+    let Some(outbox) = platform.take_outbox() else {
         return tokio::spawn(async {});
     };
     let client = match client(&config) {
@@ -218,40 +228,151 @@ pub fn spawn(platform: Platform, config: DispatcherConfig) -> tokio::task::JoinH
             return tokio::spawn(async {});
         }
     };
+    let held = Arc::new(Semaphore::new(platform.config().callbacks_in_memory.max(1)));
     let limit = Arc::new(Semaphore::new(config.concurrency.max(1)));
-    let config = Arc::new(config);
-    tokio::spawn(async move {
-        while let Some(item) = outbox.recv().await {
-            let (platform, client, config, limit) = (
-                platform.clone(),
-                client.clone(),
-                config.clone(),
-                limit.clone(),
-            );
-            tokio::spawn(async move {
-                deliver(&platform, &client, &config, &limit, item).await;
-            });
-        }
-    })
+    let dispatcher = Dispatcher {
+        sweeper: outbox.sweeper(),
+        platform,
+        client,
+        config: Arc::new(config),
+        limit,
+        held,
+        in_flight: HashSet::new(),
+        finished: Arc::default(),
+        covered: Vec::new(),
+    };
+    tokio::spawn(dispatcher.run(outbox))
 }
 
-/// Delivers one callback, retrying on the schedule. A turn of `limit` is held only during
-/// an attempt, never while waiting for the next one, so a slow or failing receiver holds
-/// up nobody else's callbacks.
+/// Rows read per sweep step.
+const SWEEP_PAGE: usize = 256;
+
+struct Dispatcher {
+    platform: Platform,
+    client: HttpClient,
+    config: Arc<DispatcherConfig>,
+    /// Attempts in progress at once ([`DispatcherConfig::concurrency`]).
+    limit: Arc<Semaphore>,
+    /// Callbacks held at once (delivering or waiting to retry).
+    held: Arc<Semaphore>,
+    /// Ids of the rows held now.
+    in_flight: HashSet<i64>,
+    /// Ids whose delivery ended (outcome committed), not yet taken out of `in_flight`.
+    finished: Arc<Mutex<Vec<i64>>>,
+    /// Id ranges sweeps have read (first, last): an offered row inside one was pending
+    /// when the sweep read it (and is held since) or was final already. Rows are offered in
+    /// id order, so a range is forgotten once an offered row is past it.
+    covered: Vec<(i64, i64)>,
+    sweeper: Sweeper,
+}
+
+impl Dispatcher {
+    async fn run(mut self, mut outbox: Outbox) {
+        loop {
+            match outbox.next().await {
+                Next::Item(item) => {
+                    self.forget_finished();
+                    let id = item.id;
+                    self.covered.retain(|&(_, last)| last >= id);
+                    let swept = self.covered.iter().any(|&(first, _)| first <= id);
+                    if !swept && !self.in_flight.contains(&id) {
+                        self.hold(item).await;
+                    }
+                }
+                Next::Sweep { from } => self.sweep(from).await,
+                Next::Closed => return,
+            }
+        }
+    }
+
+    /// Reads this node's pending rows with ids from `from` on from the database, page by
+    /// page, and takes those not held already. A row whose delivery ended before a page is
+    /// read is final in that page's read (its outcome was committed first), so it is not
+    /// taken again.
+    async fn sweep(&mut self, from: i64) {
+        let mut after = from - 1;
+        loop {
+            self.forget_finished();
+            let page = match self.platform.pending_callbacks(after, SWEEP_PAGE).await {
+                Ok(page) => page,
+                Err(_) => {
+                    // The store failed; try again a little later.
+                    let (sweeper, from) = (self.sweeper.clone(), after + 1);
+                    tokio::spawn(async move {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        sweeper.sweep_from(from);
+                    });
+                    return;
+                }
+            };
+            let Some(last) = page.last().map(|i| i.id) else {
+                return;
+            };
+            // One range per sweep (nothing else runs in between), grown page by page.
+            match self.covered.last_mut() {
+                Some(range) if after >= from => range.1 = last,
+                _ => self.covered.push((from, last)),
+            }
+            after = last;
+            for item in page {
+                if !self.in_flight.contains(&item.id) {
+                    self.platform.metrics().callbacks_swept.inc();
+                    self.hold(item).await;
+                }
+            }
+        }
+    }
+
+    fn forget_finished(&mut self) {
+        let done = std::mem::take(&mut *self.finished.lock().unwrap_or_else(|e| e.into_inner()));
+        for id in done {
+            self.in_flight.remove(&id);
+        }
+    }
+
+    /// Takes a row once a place is free and delivers it on its own task.
+    async fn hold(&mut self, item: OutboxItem) {
+        let Ok(place) = self.held.clone().acquire_owned().await else {
+            return;
+        };
+        self.in_flight.insert(item.id);
+        let (platform, client, config, limit, finished, sweeper) = (
+            self.platform.clone(),
+            self.client.clone(),
+            self.config.clone(),
+            self.limit.clone(),
+            self.finished.clone(),
+            self.sweeper.clone(),
+        );
+        tokio::spawn(async move {
+            let id = item.id;
+            if !deliver(&platform, &client, &config, &limit, item).await {
+                // The outcome was not recorded: the row is still pending; read it again.
+                sweeper.sweep_from(id);
+            }
+            finished.lock().unwrap_or_else(|e| e.into_inner()).push(id);
+            drop(place);
+        });
+    }
+}
+
+/// Delivers one callback, retrying on the schedule; `false` when an outcome could not be
+/// recorded. A turn of `limit` is held only during an attempt, never while waiting for the
+/// next one, so a slow or failing receiver holds up nobody else's callbacks.
 async fn deliver(
     platform: &Platform,
     client: &HttpClient,
     config: &DispatcherConfig,
     limit: &Semaphore,
     mut item: OutboxItem,
-) {
+) -> bool {
     loop {
         let wait = item.next_attempt_at_ms - now_ms();
         if wait > 0 {
             tokio::time::sleep(Duration::from_millis(wait as u64)).await;
         }
         let Ok(turn) = limit.acquire().await else {
-            return;
+            return true;
         };
         let at_ms = now_ms();
         let started = Instant::now();
@@ -292,21 +413,27 @@ async fn deliver(
                 "callback not accepted by the partner"
             );
         }
-        platform.record_attempt(CallbackAttempt {
-            outbox_id: item.id,
-            reference_id: item.reference_id,
-            attempt: item.attempts,
-            at_ms,
-            url: item.url.clone(),
-            method: item.method,
-            status_code,
-            latency_ms,
-            error,
-            retry_at_ms,
-        });
+        let recorded = platform
+            .record_attempt(CallbackAttempt {
+                outbox_id: item.id,
+                reference_id: item.reference_id,
+                attempt: item.attempts,
+                at_ms,
+                url: item.url.clone(),
+                method: item.method,
+                status_code,
+                latency_ms,
+                error,
+                retry_at_ms,
+            })
+            .await;
+        if !recorded {
+            tracing::warn!(transfer.reference_id = %item.reference_id, "the callback attempt could not be recorded; the callback stays pending");
+            return false;
+        }
         match retry_at_ms {
             Some(at) => item.next_attempt_at_ms = at,
-            None => return,
+            None => return true,
         }
     }
 }

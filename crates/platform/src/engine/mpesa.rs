@@ -55,7 +55,7 @@ impl Engine {
                     app.sandbox_api_key = sandbox_api_key;
                     pass.mpesa_apps.insert(developer_id, app);
                 });
-                defer(pass, reply, result, Err(Internal));
+                defer(pass, reply, result, Err(Internal::Failed));
             }
             MpesaCommand::Settings {
                 developer_id,
@@ -68,7 +68,7 @@ impl Engine {
                     app.result_url = settings.result_url;
                     pass.mpesa_apps.insert(developer_id, app);
                 });
-                defer(pass, reply, result, Err(Internal));
+                defer(pass, reply, result, Err(Internal::Failed));
             }
         }
     }
@@ -102,7 +102,7 @@ impl Engine {
         }
         self.journal.mpesa_app(developer_id).map_err(|e| {
             tracing::error!(error = %e, "reading an M-Pesa application failed");
-            Internal
+            Internal::Failed
         })
     }
 

@@ -162,7 +162,7 @@ impl Engine {
             }
             PortalCommand::QueueMail { mail, reply } => {
                 self.queue_mail(pass, mail, now);
-                defer(pass, reply, Ok(()), Err(Internal));
+                defer(pass, reply, Ok(()), Err(Internal::Failed));
             }
             PortalCommand::ClaimMail {
                 limit,
@@ -193,7 +193,7 @@ impl Engine {
                     last_error: error,
                     sent_at_ms: sent,
                 });
-                defer(pass, reply, Ok(()), Err(Internal));
+                defer(pass, reply, Ok(()), Err(Internal::Failed));
             }
             PortalCommand::Write {
                 writes,

@@ -155,7 +155,7 @@ pub(crate) async fn sign_in(
         }
         Ok(Err(_)) => return internal_error(),
     };
-    let Ok(Some(account)) = state.platform.developer(developer) else {
+    let Ok(Some(account)) = state.platform.developer(developer).await else {
         return internal_error();
     };
     match account.status {
@@ -271,7 +271,7 @@ pub(crate) async fn resend_activation(
     let Ok(claims) = state.platform.check_link(LinkPurpose::Mailbox, token) else {
         return see_other("/portal/signin");
     };
-    let Ok(Some(account)) = state.platform.developer(claims.developer_id) else {
+    let Ok(Some(account)) = state.platform.developer(claims.developer_id).await else {
         return see_other("/portal/signin");
     };
     if account.status != AccountStatus::Pending || account.email != claims.subject {
@@ -283,6 +283,7 @@ pub(crate) async fn resend_activation(
     match state
         .platform
         .mailed_recently(account.id, MailKind::Activation, MAIL_INTERVAL_MS)
+        .await
     {
         Ok(true) => {}
         Ok(false) => {
@@ -291,7 +292,7 @@ pub(crate) async fn resend_activation(
                 return internal_error();
             }
         }
-        Err(_) => return internal_error(),
+        Err(e) => return crate::failed(e),
     }
     see_other(&format!(
         "/portal/signup/sent?again=1&t={}",
@@ -542,7 +543,7 @@ pub(crate) async fn subscribe(
         .await
     {
         Ok(()) => see_other("/portal?done=subscribed"),
-        Err(_) => internal_error(),
+        Err(e) => crate::failed(e),
     }
 }
 
@@ -637,7 +638,7 @@ pub(crate) async fn regenerate_key(
             product.as_str(),
             slot.as_str()
         )),
-        Err(_) => internal_error(),
+        Err(e) => crate::failed(e),
     }
 }
 

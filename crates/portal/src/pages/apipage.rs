@@ -506,7 +506,7 @@ fn product_of_path(path: &str) -> Option<Product> {
         .and_then(Product::parse)
 }
 
-fn context(
+async fn context(
     state: &PortalState,
     session: &Session,
     headers: &HeaderMap,
@@ -551,7 +551,7 @@ fn context(
     };
     // The developer's first API user: the oldest in the sandbox, else the oldest (the
     // list comes newest first), so the samples do not change as more are made.
-    let users = state.platform.api_users_of(session.developer.id)?;
+    let users = state.platform.api_users_of(session.developer.id).await?;
     let user = users
         .iter()
         .rev()
@@ -561,10 +561,7 @@ fn context(
     let app = if op.dialect == Dialect::Momo {
         None
     } else {
-        state
-            .mpesa
-            .as_ref()
-            .and_then(|m| m.application(session.developer.id))
+        state.mpesa_application(session.developer.id).await
     };
     let market = market_of(op);
     let resource = app.as_ref().and_then(|a| {
@@ -1246,7 +1243,12 @@ fn render_samples(h: &mut Html, op: &Op<'_>, ctx: &Context, sample: &Sample) {
 }
 
 /// The headers the Send Request box starts with: what will be sent, bearer included.
-fn send_headers(state: &PortalState, session: &Session, op: &Op<'_>, ctx: &Context) -> String {
+async fn send_headers(
+    state: &PortalState,
+    session: &Session,
+    op: &Op<'_>,
+    ctx: &Context,
+) -> String {
     let mut lines = Vec::new();
     match op.dialect {
         Dialect::Momo => {
@@ -1268,11 +1270,7 @@ fn send_headers(state: &PortalState, session: &Session, op: &Op<'_>, ctx: &Conte
             }
         }
         Dialect::MpesaV2 if op.id != "v2GetSession" => {
-            match state
-                .mpesa
-                .as_ref()
-                .and_then(|m| m.session_bearer(session.developer.id))
-            {
+            match state.mpesa_session_bearer(session.developer.id).await {
                 Some((bearer, origin)) => {
                     lines.push(format!("Origin: {origin}"));
                     lines.push(format!("Authorization: Bearer {bearer}"));
@@ -1383,7 +1381,7 @@ fn render_result(h: &mut Html, ctx: &Context, op: &Op<'_>, x: &Exchange) {
         "<details open><summary>Response received</summary><pre data-testid=\"send-response\">" {x.response_text()} "</pre></details></section>");
 }
 
-fn render_send(
+async fn render_send(
     h: &mut Html,
     state: &PortalState,
     session: &Session,
@@ -1399,10 +1397,10 @@ fn render_send(
     }
     h.raw("<summary><span class=\"send-button\">Send Request</span></summary>");
     let path = attempt.map_or_else(|| send_path(op, ctx, sample), |a| a.path.clone());
-    let headers = attempt.map_or_else(
-        || send_headers(state, session, op, ctx),
-        |a| a.headers.clone(),
-    );
+    let headers = match attempt {
+        Some(a) => a.headers.clone(),
+        None => send_headers(state, session, op, ctx).await,
+    };
     let body = attempt.map_or_else(
         || match &sample.body {
             Some(b) if sample.form => b
@@ -1461,7 +1459,7 @@ fn render_send(
         "<button type=\"submit\">Send</button></form></div></details>");
 }
 
-fn page(
+async fn page(
     state: &PortalState,
     session: &Session,
     headers: &HeaderMap,
@@ -1472,7 +1470,7 @@ fn page(
     let Some(op) = find(&state.openapi, id) else {
         return crate::internal_error();
     };
-    let Ok(ctx) = context(state, session, headers, &op) else {
+    let Ok(ctx) = context(state, session, headers, &op).await else {
         return crate::internal_error();
     };
     let sample = build_sample(&op, &ctx);
@@ -1493,7 +1491,7 @@ fn page(
     }
     h.raw("<div class=\"doc-grid\"><div class=\"doc-main\">");
     render_context(&mut h, &op, &ctx);
-    render_send(&mut h, state, session, &op, &ctx, &sample, attempt);
+    render_send(&mut h, state, session, &op, &ctx, &sample, attempt).await;
     if let Some(result) = result {
         match result {
             Ok(x) => render_result(&mut h, &ctx, &op, &x),
@@ -1521,7 +1519,7 @@ pub(crate) async fn show(
     if find(&state.openapi, &id).is_none() {
         return crate::not_found().await;
     }
-    page(&state, &session, &headers, &id, None, None)
+    page(&state, &session, &headers, &id, None, None).await
 }
 
 /// `POST /portal/docs/{operationId}`: the Send Request box.
@@ -1555,4 +1553,5 @@ pub(crate) async fn send(
         Some(&attempt),
         Some(result),
     )
+    .await
 }

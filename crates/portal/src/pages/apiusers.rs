@@ -52,16 +52,20 @@ fn create_form(
         "<div><button type=\"submit\">Create API user</button></div></form>"));
 }
 
-fn active_keys(state: &PortalState, user: &ApiUser) -> Result<usize, mkoba_platform::Internal> {
+async fn active_keys(
+    state: &PortalState,
+    user: &ApiUser,
+) -> Result<usize, mkoba_platform::Internal> {
     Ok(state
         .platform
-        .api_keys_of(&user.id)?
+        .api_keys_of(&user.id)
+        .await?
         .iter()
         .filter(|k| k.revoked_at_ms.is_none())
         .count())
 }
 
-fn list_page(
+async fn list_page(
     state: &PortalState,
     session: &Session,
     status: StatusCode,
@@ -70,10 +74,10 @@ fn list_page(
     host: &str,
     env: &str,
 ) -> Response {
-    let Ok(users) = state.platform.api_users_of(session.developer.id) else {
+    let Ok(users) = state.platform.api_users_of(session.developer.id).await else {
         return internal_error();
     };
-    let Ok(access) = state.platform.live_access(session.developer.id) else {
+    let Ok(access) = state.platform.live_access(session.developer.id).await else {
         return internal_error();
     };
     let mut h = Html::new();
@@ -90,7 +94,7 @@ fn list_page(
     } else {
         h.raw("<div class=\"table-wrap\"><table><thead><tr><th scope=\"col\">API user</th><th scope=\"col\">Environment</th><th scope=\"col\">Callback host</th><th scope=\"col\">Active keys</th><th scope=\"col\">Created</th></tr></thead><tbody>");
         for u in &users {
-            let Ok(n) = active_keys(state, u) else {
+            let Ok(n) = active_keys(state, u).await else {
                 return internal_error();
             };
             w!(h, "<tr><td><a class=\"mono\" href=\"/portal/apiusers/" {u.id} "\">" {u.id} "</a></td><td>" {u.target_environment} "</td><td>" {u.provider_callback_host} "</td><td>" {n} "</td><td>" {when(u.created_at_ms)} "</td></tr>");
@@ -115,6 +119,7 @@ pub(crate) async fn list(
         "",
         "sandbox",
     )
+    .await
 }
 
 pub(crate) async fn create(
@@ -128,7 +133,7 @@ pub(crate) async fn create(
     }
     let host = form.get("host").to_ascii_lowercase();
     let env = form.get("environment").to_owned();
-    let refuse = |msg: &str| {
+    let refuse = async |msg: &str| {
         list_page(
             &state,
             &session,
@@ -138,16 +143,17 @@ pub(crate) async fn create(
             &host,
             &env,
         )
+        .await
     };
     if !valid_host(&host) {
         return refuse(
             "The callback host must be a host name such as clinic.com or an IP address, without scheme or path.",
-        );
+        ).await;
     }
     if !state.environments.contains(&env) {
-        return refuse("Choose one of the listed target environments.");
+        return refuse("Choose one of the listed target environments.").await;
     }
-    match state.platform.live_access(session.developer.id) {
+    match state.platform.live_access(session.developer.id).await {
         Ok(access) if access.allows_environment(&env) => {}
         Ok(_) => {
             return list_page(
@@ -160,9 +166,9 @@ pub(crate) async fn create(
                 None,
                 &host,
                 "sandbox",
-            );
+            ).await;
         }
-        Err(_) => return internal_error(),
+        Err(e) => return crate::failed(e),
     }
     let user = ApiUser {
         id: Uuid::new_v4(),
@@ -174,8 +180,8 @@ pub(crate) async fn create(
     let id = user.id;
     match state.platform.create_api_user(user).await {
         Ok(()) => {}
-        Err(CreateError::Duplicate) => return refuse("That id is taken; try again."),
-        Err(_) => return internal_error(),
+        Err(CreateError::Duplicate) => return refuse("That id is taken; try again.").await,
+        Err(e) => return crate::failed(e),
     }
     tracing::info!(api_user.id = %id, environment = %env, "API user created in the portal");
     new_key_response(&state, &session, id).await
@@ -248,19 +254,23 @@ async fn new_key_response(state: &PortalState, session: &Session, id: Uuid) -> R
     r
 }
 
-fn show_page(
+async fn show_page(
     state: &PortalState,
     session: &Session,
     id: Uuid,
     new_key: Option<&str>,
     done: Option<&String>,
 ) -> Response {
-    let user = match state.platform.owned_api_user(session.developer.id, &id) {
+    let user = match state
+        .platform
+        .owned_api_user(session.developer.id, &id)
+        .await
+    {
         Ok(Some(u)) => u,
         Ok(None) => return not_found_page(session),
-        Err(_) => return internal_error(),
+        Err(e) => return crate::failed(e),
     };
-    let Ok(keys) = state.platform.api_keys_of(&id) else {
+    let Ok(keys) = state.platform.api_keys_of(&id).await else {
         return internal_error();
     };
     let csrf = csrf_field(session);
@@ -330,12 +340,12 @@ pub(crate) async fn show(
         return not_found_page(&session);
     };
     let Some(token) = flash_of(&headers) else {
-        return show_page(&state, &session, id, None, q.get("done"));
+        return show_page(&state, &session, id, None, q.get("done")).await;
     };
     // Shown once: the cookie goes whatever it held.
     let key = open_flash(&state, &session, id, &token);
     let done = if key.is_some() { None } else { q.get("done") };
-    let mut r = show_page(&state, &session, id, key.as_deref(), done);
+    let mut r = show_page(&state, &session, id, key.as_deref(), done).await;
     r.headers_mut()
         .append(header::SET_COOKIE, flash_cookie(&state, id, "", 0));
     r
@@ -353,10 +363,14 @@ pub(crate) async fn create_key(
     let Some(id) = parse_id(&id) else {
         return not_found_page(&session);
     };
-    match state.platform.owned_api_user(session.developer.id, &id) {
+    match state
+        .platform
+        .owned_api_user(session.developer.id, &id)
+        .await
+    {
         Ok(Some(_)) => new_key_response(&state, &session, id).await,
         Ok(None) => not_found_page(&session),
-        Err(_) => internal_error(),
+        Err(e) => crate::failed(e),
     }
 }
 
@@ -402,7 +416,7 @@ pub(crate) async fn revoke_key(
     {
         Ok(true) => see_other(&format!("/portal/apiusers/{id}?done=revoked")),
         Ok(false) => not_found_page(&session),
-        Err(_) => internal_error(),
+        Err(e) => crate::failed(e),
     }
 }
 

@@ -271,13 +271,13 @@ pub(crate) struct Attempt {
     pub body: String,
 }
 
-fn try_form(
+async fn try_form(
     h: &mut Html,
     state: &PortalState,
     session: &Session,
     a: &Attempt,
 ) -> Result<(), mkoba_platform::Internal> {
-    let users = state.platform.api_users_of(session.developer.id)?;
+    let users = state.platform.api_users_of(session.developer.id).await?;
     w!(*h, "<section class=\"card\" aria-labelledby=\"try\"><h2 id=\"try\">Try it</h2>"
         "<p>The request goes to this server with your primary subscription key for the path's product and, when you pick an API user, a fresh access token for it (and its target environment). Headers you give override these.</p>"
         "<p>M-Pesa paths (<code>/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/</code>, …) go with a fresh session of your M-Pesa application, RSA-encrypted as a client sends it, and an allowed <code>Origin</code>; give the <code>input_*</code> fields as a JSON body (or in the query string for the GET queries).</p>"
@@ -315,7 +315,7 @@ fn try_form(
     Ok(())
 }
 
-fn page(
+async fn page(
     state: &PortalState,
     session: &Session,
     attempt: &Attempt,
@@ -323,7 +323,7 @@ fn page(
 ) -> Response {
     let mut h = Html::new();
     h.raw("<h1>API docs</h1><p class=\"lead\">Every operation this server serves, from its OpenAPI documents (also at <a href=\"/_mkoba/openapi.json\"><code>/_mkoba/openapi.json</code></a> for MoMo and <a href=\"/_mkoba/mpesa/openapi.json\"><code>/_mkoba/mpesa/openapi.json</code></a> for M-Pesa). Each operation has a page with sample code in five languages pre-filled with your keys and a box that sends the request; how to use them: the <a href=\"/portal/guides\">guides</a>.</p>");
-    if try_form(&mut h, state, session, attempt).is_err() {
+    if try_form(&mut h, state, session, attempt).await.is_err() {
         return internal_error();
     }
     if let Some(r) = result {
@@ -336,7 +336,7 @@ fn page(
 }
 
 pub(crate) async fn show(State(state): State<PortalState>, session: Session) -> Response {
-    page(&state, &session, &Attempt::default(), None)
+    page(&state, &session, &Attempt::default(), None).await
 }
 
 fn product_of(path: &str) -> Product {
@@ -371,7 +371,7 @@ pub(crate) async fn try_it(
             h
         }
     };
-    page(&state, &session, &attempt, Some(result))
+    page(&state, &session, &attempt, Some(result)).await
 }
 
 /// Which API a path belongs to.
@@ -504,17 +504,17 @@ pub(crate) async fn exchange(
     }
     match dialect {
         Dialect::MpesaV2 | Dialect::MpesaV1x => {
-            let backend = state.mpesa.as_ref();
             if dialect == Dialect::MpesaV2 && !has(&headers, "authorization") {
-                let (bearer, origin) = backend
-                    .and_then(|m| m.session_bearer(session.developer.id))
+                let (bearer, origin) = state
+                    .mpesa_session_bearer(session.developer.id)
+                    .await
                     .ok_or_else(|| {
                         "You have no M-Pesa application yet: create its API key on the M-Pesa page."
                             .to_owned()
                     })?;
                 add(&mut headers, "authorization", &format!("Bearer {bearer}"));
                 add(&mut headers, "origin", &origin);
-            } else if let Some(app) = backend.and_then(|m| m.application(session.developer.id)) {
+            } else if let Some(app) = state.mpesa_application(session.developer.id).await {
                 let origin = if app.allowed_origins.iter().any(|o| o == "*") {
                     "*"
                 } else {
@@ -540,6 +540,7 @@ pub(crate) async fn exchange(
         let user = state
             .platform
             .owned_api_user(session.developer.id, &id)
+            .await
             .map_err(|_| "The portal could not read your API users.".to_owned())?
             .ok_or_else(|| "Choose one of your API users.".to_owned())?;
         if !a.path.contains("/token") {

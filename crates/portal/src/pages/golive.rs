@@ -177,7 +177,7 @@ fn form(h: &mut Html, state: &PortalState, session: &Session, d: &Draft) {
         "<button type=\"submit\">Submit the go-live request</button></form>"));
 }
 
-fn page(
+async fn page(
     state: &PortalState,
     session: &Session,
     status: StatusCode,
@@ -186,15 +186,19 @@ fn page(
     draft: &Draft,
 ) -> Response {
     let id = session.developer.id;
-    let requests = match state.platform.go_live_requests(&GoLiveFilter {
-        developer_id: Some(id),
-        state: None,
-        limit: 50,
-    }) {
+    let requests = match state
+        .platform
+        .go_live_requests(&GoLiveFilter {
+            developer_id: Some(id),
+            state: None,
+            limit: 50,
+        })
+        .await
+    {
         Ok(r) => r,
-        Err(_) => return internal_error(),
+        Err(e) => return crate::failed(e),
     };
-    let Ok(access) = state.platform.live_access(id) else {
+    let Ok(access) = state.platform.live_access(id).await else {
         return internal_error();
     };
     let mut h = Html::new();
@@ -217,7 +221,7 @@ fn page(
             h.raw("</section>");
         }
         None => {
-            let Ok(report) = state.platform.go_live_report(id) else {
+            let Ok(report) = state.platform.go_live_report(id).await else {
                 return internal_error();
             };
             h.raw("<section class=\"card\" aria-labelledby=\"new-h\"><h2 id=\"new-h\">Request to go live</h2>");
@@ -256,6 +260,7 @@ pub(crate) async fn show(
         None,
         &Draft::default(),
     )
+    .await
 }
 
 /// Free text as a request takes it: trimmed, no control characters (line breaks only in
@@ -352,10 +357,10 @@ pub(crate) async fn submit(
     }
     let (d, problem) = check(&state, &form, &body);
     if let Some(e) = problem {
-        return page(&state, &session, StatusCode::BAD_REQUEST, None, Some(e), &d);
+        return page(&state, &session, StatusCode::BAD_REQUEST, None, Some(e), &d).await;
     }
     let developer = session.developer.clone();
-    let Ok(report) = state.platform.go_live_report(developer.id) else {
+    let Ok(report) = state.platform.go_live_report(developer.id).await else {
         return internal_error();
     };
     let Ok(report_json) = serde_json::to_string(&report) else {
@@ -420,23 +425,29 @@ pub(crate) async fn submit(
             );
             see_other("/portal/golive?done=sent")
         }
-        Err(GoLiveError::AlreadyPending) => page(
-            &state,
-            &session,
-            StatusCode::CONFLICT,
-            None,
-            Some("A request of yours already waits for review."),
-            &d,
-        ),
-        Err(GoLiveError::NotActive) => page(
-            &state,
-            &session,
-            StatusCode::FORBIDDEN,
-            None,
-            Some("Only an active account can ask to go live."),
-            &d,
-        ),
-        Err(_) => internal_error(),
+        Err(GoLiveError::AlreadyPending) => {
+            page(
+                &state,
+                &session,
+                StatusCode::CONFLICT,
+                None,
+                Some("A request of yours already waits for review."),
+                &d,
+            )
+            .await
+        }
+        Err(GoLiveError::NotActive) => {
+            page(
+                &state,
+                &session,
+                StatusCode::FORBIDDEN,
+                None,
+                Some("Only an active account can ask to go live."),
+                &d,
+            )
+            .await
+        }
+        Err(e) => crate::failed(e),
     }
 }
 

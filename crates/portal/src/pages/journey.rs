@@ -84,16 +84,16 @@ pub(crate) async fn activate(
 }
 
 /// The phone step's page.
-fn phone_page(
+async fn phone_page(
     state: &PortalState,
     session: &Session,
     status: StatusCode,
     error: Option<&str>,
     phone: &str,
 ) -> Response {
-    let code = match state.platform.phone_code_of(session.developer.id) {
+    let code = match state.platform.phone_code_of(session.developer.id).await {
         Ok(c) => c,
-        Err(_) => return internal_error(),
+        Err(e) => return crate::failed(e),
     };
     let csrf = csrf_field(session);
     let mut h = Html::new();
@@ -125,7 +125,7 @@ fn phone_page(
             limit: 3,
             ..MailFilter::of(session.developer.id)
         };
-        let sms = state.platform.mailbox(&filter).unwrap_or_default();
+        let sms = state.platform.mailbox(&filter).await.unwrap_or_default();
         w!(h, "<section class=\"card\" aria-labelledby=\"inbox\"><h2 id=\"inbox\">Virtual phone +" {c.msisdn} "</h2>"
             "<div class=\"phone\"><div class=\"screen\"><p class=\"carrier\">Mkoba · " {c.msisdn} "</p>");
         for m in &sms {
@@ -148,7 +148,7 @@ pub(crate) async fn welcome(
     if session.developer.status == AccountStatus::Active {
         return see_other("/portal");
     }
-    phone_page(&state, &session, StatusCode::OK, None, "")
+    phone_page(&state, &session, StatusCode::OK, None, "").await
 }
 
 /// `POST /portal/welcome/phone`: sends a code to the number's virtual phone.
@@ -171,7 +171,7 @@ pub(crate) async fn send_code(
                 "Give the number in international form: an optional +, the country code and the number, 8 to 15 digits (spaces and dashes are fine).",
             ),
             typed,
-        );
+        ).await;
     };
     match state
         .platform
@@ -191,9 +191,10 @@ pub(crate) async fn send_code(
                 Some(&text),
                 typed,
             )
+            .await
         }
         Err(AccountError::WrongState) => see_other("/portal"),
-        Err(_) => internal_error(),
+        Err(e) => crate::failed(e),
     }
 }
 
@@ -209,9 +210,11 @@ pub(crate) async fn check_code(
         return crate::csrf_refused();
     }
     let code = form.get("code");
-    let refuse = |text: &str| phone_page(&state, &session, StatusCode::BAD_REQUEST, Some(text), "");
+    let refuse = async |text: &str| {
+        phone_page(&state, &session, StatusCode::BAD_REQUEST, Some(text), "").await
+    };
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return refuse("The code is 6 digits.");
+        return refuse("The code is 6 digits.").await;
     }
     let key = match state
         .platform
@@ -223,14 +226,17 @@ pub(crate) async fn check_code(
             let text = format!(
                 "That is not the code. {attempts_left} tries left; then ask for a new code."
             );
-            return refuse(&text);
+            return refuse(&text).await;
         }
         Err(AccountError::CodeExpired) => {
-            return refuse("This code has expired or had too many wrong tries: send a new one.");
+            return refuse("This code has expired or had too many wrong tries: send a new one.")
+                .await;
         }
-        Err(AccountError::NoCode) => return refuse("Send a code to your phone number first."),
+        Err(AccountError::NoCode) => {
+            return refuse("Send a code to your phone number first.").await;
+        }
         Err(AccountError::WrongState) => return see_other("/portal"),
-        Err(_) => return internal_error(),
+        Err(e) => return crate::failed(e),
     };
     tracing::info!(developer.id = session.developer.id, "account active");
     let mut session = session;
@@ -293,13 +299,13 @@ pub(crate) async fn forgot(
         return crate::throttled(RESET_TRIES, wait, ("/portal/forgot", "Back"));
     }
     if !email.is_empty() && email.len() <= 254 {
-        match state.platform.account_by_email(&email) {
+        match state.platform.account_by_email(&email).await {
             Ok(Some((account, digest))) if account.status != AccountStatus::Deleted => {
-                match state.platform.mailed_recently(
-                    account.id,
-                    MailKind::PasswordReset,
-                    MAIL_INTERVAL_MS,
-                ) {
+                match state
+                    .platform
+                    .mailed_recently(account.id, MailKind::PasswordReset, MAIL_INTERVAL_MS)
+                    .await
+                {
                     Ok(false) => {
                         let m = mail::password_reset(
                             &state,
@@ -314,11 +320,11 @@ pub(crate) async fn forgot(
                         tracing::info!(developer.id = account.id, "password reset link sent");
                     }
                     Ok(true) => {}
-                    Err(_) => return internal_error(),
+                    Err(e) => return crate::failed(e),
                 }
             }
             Ok(_) => {}
-            Err(_) => return internal_error(),
+            Err(e) => return crate::failed(e),
         }
     }
     auth_page(
@@ -368,10 +374,10 @@ pub(crate) async fn reset_page(
         Ok(c) => c,
         Err(e) => return link_refused(&state, &headers, e, "Password reset refused"),
     };
-    match state.platform.password_digest_of(claims.developer_id) {
+    match state.platform.password_digest_of(claims.developer_id).await {
         Ok(Some(d)) if d == claims.subject => {}
         Ok(_) => return used(&state, &headers),
-        Err(_) => return internal_error(),
+        Err(e) => return crate::failed(e),
     }
     auth_page(
         &state,
@@ -432,7 +438,7 @@ pub(crate) async fn reset(
             |h, c| reset_form(h, c, &t, Some(p)),
         );
     }
-    let Ok(Some(account)) = state.platform.developer(claims.developer_id) else {
+    let Ok(Some(account)) = state.platform.developer(claims.developer_id).await else {
         return used(&state, &headers);
     };
     if let Err(wait) = state.throttle.reset_for(&account.email) {

@@ -248,7 +248,7 @@ pub(crate) async fn show(
             kind: None,
             limit: 200,
         };
-        let Ok(mail) = state.platform.mailbox(&filter) else {
+        let Ok(mail) = state.platform.mailbox(&filter).await else {
             return internal_error();
         };
         h.raw("<p class=\"lead\">Every message the platform sent, to every account (newest first).</p>");
@@ -259,7 +259,7 @@ pub(crate) async fn show(
     if let Some(session) = &session {
         let mut filter = MailFilter::of(session.developer.id);
         filter.recipient = q.get("to").map(|t| t.trim().to_lowercase());
-        let Ok(mail) = state.platform.mailbox(&filter) else {
+        let Ok(mail) = state.platform.mailbox(&filter).await else {
             return internal_error();
         };
         h.raw("<p class=\"lead\">Every message sent to you: e-mail and the virtual phone's SMS. ");
@@ -300,7 +300,7 @@ pub(crate) async fn show(
         kind: Some(MailKind::Activation),
         ..MailFilter::of(claims.developer_id)
     };
-    let Ok(mail) = state.platform.mailbox(&filter) else {
+    let Ok(mail) = state.platform.mailbox(&filter).await else {
         return internal_error();
     };
     w!(h, "<p class=\"lead\">Sandbox mode: no mail server is configured, so the mail sent to <strong>" {claims.subject} "</strong> waits here.</p>");

@@ -45,7 +45,7 @@ fn rules(h: &mut Html) {
         "<li>Leave it empty to switch every API back to synchronous mode; with a URL, the APIs answer asynchronously and post the result there.</li></ul>"));
 }
 
-fn page(
+async fn page(
     state: &PortalState,
     session: &Session,
     status: StatusCode,
@@ -54,10 +54,7 @@ fn page(
     done: Option<&String>,
     draft: Option<(&str, &str)>,
 ) -> Response {
-    let app: Option<MpesaApplication> = state
-        .mpesa
-        .as_ref()
-        .and_then(|m| m.application(session.developer.id));
+    let app: Option<MpesaApplication> = state.mpesa_application(session.developer.id).await;
     let csrf = csrf_field(session);
     let mut h = Html::new();
     w!(h, "<h1>M-Pesa application</h1>"[super::notice(done)]);
@@ -186,20 +183,20 @@ pub(crate) async fn show(
         q.get("done"),
         None,
     )
+    .await
 }
 
 /// What renewing the key changes, for the confirmation page and the notice after it.
-fn issued(state: &PortalState, session: &Session) -> String {
+async fn issued(state: &PortalState, session: &Session) -> String {
     state
-        .mpesa
-        .as_ref()
-        .and_then(|m| m.application(session.developer.id))
+        .mpesa_application(session.developer.id)
+        .await
         .and_then(|a| a.api_key_created_at_ms)
         .map_or_else(|| "before".to_owned(), |at| format!("on {}", when(at)))
 }
 
-fn confirm_renewal(state: &PortalState, session: &Session) -> Response {
-    let issued = issued(state, session);
+async fn confirm_renewal(state: &PortalState, session: &Session) -> Response {
+    let issued = issued(state, session).await;
     confirm::page(
         session,
         &confirm::Confirm {
@@ -225,7 +222,7 @@ fn confirm_renewal(state: &PortalState, session: &Session) -> Response {
 
 /// `GET /portal/mpesa/apikey`: the confirmation step.
 pub(crate) async fn renew_key_page(State(state): State<PortalState>, session: Session) -> Response {
-    confirm_renewal(&state, &session)
+    confirm_renewal(&state, &session).await
 }
 
 pub(crate) async fn renew_key(
@@ -238,7 +235,7 @@ pub(crate) async fn renew_key(
         return crate::csrf_refused();
     }
     if !confirm::confirmed(&form) {
-        return confirm_renewal(&state, &session);
+        return confirm_renewal(&state, &session).await;
     }
     let Some(backend) = state.mpesa.clone() else {
         return page(
@@ -249,9 +246,10 @@ pub(crate) async fn renew_key(
             None,
             None,
             None,
-        );
+        )
+        .await;
     };
-    let before = issued(&state, &session);
+    let before = issued(&state, &session).await;
     match backend.renew_api_key(session.developer.id).await {
         Some(key) => {
             tracing::info!(
@@ -270,6 +268,7 @@ pub(crate) async fn renew_key(
                 None,
                 None,
             )
+            .await
         }
         None => internal_error(),
     }
@@ -286,7 +285,7 @@ pub(crate) async fn save_settings(
     }
     let origins_text = form.get("origins");
     let url = form.get("result_url");
-    let refuse = |msg: &str| {
+    let refuse = async |msg: &str| {
         page(
             &state,
             &session,
@@ -296,6 +295,7 @@ pub(crate) async fn save_settings(
             None,
             Some((origins_text, url)),
         )
+        .await
     };
     let origins: Vec<String> = origins_text
         .lines()
@@ -305,7 +305,7 @@ pub(crate) async fn save_settings(
         .collect();
     for o in &origins {
         if let Err(e) = check_origin(o) {
-            return refuse(e);
+            return refuse(e).await;
         }
     }
     // With M-Pesa built in, the server checks the URL (it knows whether local development
@@ -314,7 +314,7 @@ pub(crate) async fn save_settings(
         && !url.is_empty()
         && let Err(e) = check_result_url(url, false)
     {
-        return refuse(&e);
+        return refuse(&e).await;
     }
     let lifetime = form.get("session_lifetime_secs").trim();
     let session_lifetime_secs = match lifetime {
@@ -324,14 +324,15 @@ pub(crate) async fn save_settings(
             _ => {
                 return refuse(
                     "The session lifetime is a number of seconds between 1 and 2592000 (30 days).",
-                );
+                )
+                .await;
             }
         },
     };
     let Some(backend) = state.mpesa.clone() else {
         return refuse(
             "These settings are valid, but M-Pesa is not available on this server yet, so they were not saved.",
-        );
+        ).await;
     };
     let settings = MpesaSettings {
         allowed_origins: origins,
@@ -340,7 +341,7 @@ pub(crate) async fn save_settings(
     };
     match backend.save_settings(session.developer.id, settings).await {
         Ok(()) => see_other("/portal/mpesa?done=saved"),
-        Err(e) => refuse(&e),
+        Err(e) => refuse(&e).await,
     }
 }
 

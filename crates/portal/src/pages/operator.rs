@@ -42,8 +42,8 @@ fn notice(done: Option<&String>) -> Option<&'static str> {
     })
 }
 
-fn developer_label(state: &PortalState, id: i64) -> String {
-    match state.platform.developer(id) {
+async fn developer_label(state: &PortalState, id: i64) -> String {
+    match state.platform.developer(id).await {
         Ok(Some(d)) => format!("{} <{}>", d.name, d.email),
         _ => format!("developer {id}"),
     }
@@ -64,11 +64,15 @@ pub(crate) async fn requests(
             None => return not_found().await,
         },
     };
-    let Ok(list) = state.platform.go_live_requests(&GoLiveFilter {
-        developer_id: None,
-        state: wanted,
-        limit: 200,
-    }) else {
+    let Ok(list) = state
+        .platform
+        .go_live_requests(&GoLiveFilter {
+            developer_id: None,
+            state: wanted,
+            limit: 200,
+        })
+        .await
+    else {
         return internal_error();
     };
     let mut h = Html::new();
@@ -99,9 +103,10 @@ pub(crate) async fn requests(
         let mut labels = std::collections::HashMap::new();
         for r in &list {
             let report = r.report();
-            let label = labels
-                .entry(r.developer_id)
-                .or_insert_with(|| developer_label(&state, r.developer_id));
+            if let std::collections::hash_map::Entry::Vacant(e) = labels.entry(r.developer_id) {
+                e.insert(developer_label(&state, r.developer_id).await);
+            }
+            let label = &labels[&r.developer_id];
             w!(h, "<tr><td><a href=\"/portal/operator/golive/" {r.id} "\">" {when(r.created_at_ms)} "</a></td><td>" {label} "</td><td>" {r.company} "</td><td>" {r.markets.join(", ")} "</td><td>" {r.state.as_str()} "</td><td class=\"num\">" {report.total()} "</td></tr>");
         }
         h.raw("</tbody></table></div>");
@@ -109,7 +114,7 @@ pub(crate) async fn requests(
     document("Go-live requests", Some(&session), "operator", h).into_response()
 }
 
-fn request_page(
+async fn request_page(
     state: &PortalState,
     session: &crate::Session,
     r: &GoLiveRequest,
@@ -121,7 +126,12 @@ fn request_page(
     if let Some(e) = error {
         w!(h, "<p class=\"error\" role=\"alert\">" {e} "</p>");
     }
-    let developer = state.platform.developer(r.developer_id).ok().flatten();
+    let developer = state
+        .platform
+        .developer(r.developer_id)
+        .await
+        .ok()
+        .flatten();
     h.raw("<section class=\"card\" aria-labelledby=\"dev-h\"><h2 id=\"dev-h\">Developer</h2><dl class=\"facts\">");
     match &developer {
         Some(d) => {
@@ -161,10 +171,10 @@ pub(crate) async fn request(
     let Ok(id) = id.parse::<i64>() else {
         return not_found().await;
     };
-    match state.platform.go_live_request(id) {
-        Ok(Some(r)) => request_page(&state, &session, &r, StatusCode::OK, None),
+    match state.platform.go_live_request(id).await {
+        Ok(Some(r)) => request_page(&state, &session, &r, StatusCode::OK, None).await,
         Ok(None) => not_found().await,
-        Err(_) => internal_error(),
+        Err(e) => crate::failed(e),
     }
 }
 
@@ -182,16 +192,17 @@ pub(crate) async fn decide(
     let Ok(id) = id.parse::<i64>() else {
         return not_found().await;
     };
-    let r = match state.platform.go_live_request(id) {
+    let r = match state.platform.go_live_request(id).await {
         Ok(Some(r)) => r,
         Ok(None) => return not_found().await,
-        Err(_) => return internal_error(),
+        Err(e) => return crate::failed(e),
     };
-    let refuse = |status, msg: &str| request_page(&state, &session, &r, status, Some(msg));
+    let refuse =
+        async |status, msg: &str| request_page(&state, &session, &r, status, Some(msg)).await;
     let approve = match form.get("decision") {
         "approve" => true,
         "reject" => false,
-        _ => return refuse(StatusCode::BAD_REQUEST, "Choose Approve or Reject."),
+        _ => return refuse(StatusCode::BAD_REQUEST, "Choose Approve or Reject.").await,
     };
     let comment = form.get("comment").replace("\r\n", "\n");
     if comment.chars().count() > COMMENT_MAX
@@ -202,13 +213,15 @@ pub(crate) async fn decide(
         return refuse(
             StatusCode::BAD_REQUEST,
             "The comment is too long or has control characters.",
-        );
+        )
+        .await;
     }
     if !approve && comment.trim().is_empty() {
         return refuse(
             StatusCode::BAD_REQUEST,
             "Say why in the comment: the developer reads it.",
-        );
+        )
+        .await;
     }
     let link = state.config.link("/portal/golive");
     let mail = Box::new(move |r: &GoLiveRequest, email: &str, name: &str| {
@@ -267,6 +280,7 @@ pub(crate) async fn decide(
             let r = state
                 .platform
                 .go_live_request(id)
+                .await
                 .ok()
                 .flatten()
                 .unwrap_or(r);
@@ -277,9 +291,10 @@ pub(crate) async fn decide(
                 StatusCode::CONFLICT,
                 Some("This request was decided already."),
             )
+            .await
         }
         Err(GoLiveError::NotFound) => not_found().await,
-        Err(_) => internal_error(),
+        Err(e) => crate::failed(e),
     }
 }
 
@@ -301,14 +316,14 @@ pub(crate) async fn accounts(
         limit: ACCOUNTS_PAGE,
         offset: (page - 1).saturating_mul(ACCOUNTS_PAGE),
     };
-    let Ok((mut list, total)) = state.platform.accounts(&filter(page)) else {
+    let Ok((mut list, total)) = state.platform.accounts(&filter(page)).await else {
         return internal_error();
     };
     let pages = u32::try_from(total.div_ceil(u64::from(ACCOUNTS_PAGE)))
         .unwrap_or(u32::MAX)
         .max(1);
     let page = if page > pages {
-        let Ok((l, _)) = state.platform.accounts(&filter(pages)) else {
+        let Ok((l, _)) = state.platform.accounts(&filter(pages)).await else {
             return internal_error();
         };
         list = l;
@@ -375,10 +390,10 @@ pub(crate) async fn set_active(
     let Ok(id) = id.parse::<i64>() else {
         return not_found().await;
     };
-    let account = match state.platform.developer(id) {
+    let account = match state.platform.developer(id).await {
         Ok(Some(a)) => a,
         Ok(None) => return not_found().await,
-        Err(_) => return internal_error(),
+        Err(e) => return crate::failed(e),
     };
     if account.is_operator() || account.status == AccountStatus::Deleted {
         return not_found().await;
@@ -468,6 +483,6 @@ pub(crate) async fn set_active(
         }
         Err(AccountError::NotFound) => not_found().await,
         Err(AccountError::WrongState) => see_other("/portal/operator/accounts"),
-        Err(_) => internal_error(),
+        Err(e) => crate::failed(e),
     }
 }

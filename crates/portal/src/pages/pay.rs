@@ -54,7 +54,7 @@ impl IntoResponse for LinkError {
 }
 
 /// The widget invoice a link names, if its token is the platform's for it.
-fn invoice(state: &PortalState, id: &str, token: &str) -> Result<Payment, LinkError> {
+async fn invoice(state: &PortalState, id: &str, token: &str) -> Result<Payment, LinkError> {
     let id = Uuid::parse_str(id).map_err(|_| LinkError::Gone)?;
     let claims = state
         .platform
@@ -63,7 +63,7 @@ fn invoice(state: &PortalState, id: &str, token: &str) -> Result<Payment, LinkEr
     if claims["invoice"] != id.to_string() {
         return Err(LinkError::Gone);
     }
-    match state.platform.payment(&id) {
+    match state.platform.payment(&id).await {
         Ok(Some(p)) if p.kind == PaymentKind::Invoice && is_widget_payer(&p.party) => Ok(p),
         Ok(_) => Err(LinkError::Gone),
         Err(_) => Err(LinkError::Internal),
@@ -79,7 +79,7 @@ pub(crate) async fn show(
 ) -> Response {
     let q = query_params(query.as_deref());
     let token = q.get("t").cloned().unwrap_or_default();
-    let p = match invoice(&state, &id, &token) {
+    let p = match invoice(&state, &id, &token).await {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
@@ -142,14 +142,14 @@ pub(crate) async fn decide(
         _ => return gone(),
     };
     let token = form.get("t").to_owned();
-    let p = match invoice(&state, &id, &token) {
+    let p = match invoice(&state, &id, &token).await {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let developer = match state.platform.api_user(&p.api_user) {
+    let developer = match state.platform.api_user(&p.api_user).await {
         Ok(Some(u)) => u.developer_id,
         Ok(None) => return gone(),
-        Err(_) => return internal_error(),
+        Err(e) => return crate::failed(e),
     };
     let back = format!(
         "/portal/phone/invoice/{}?t={}",
@@ -208,7 +208,7 @@ pub(crate) async fn dial(
         limit: 500,
         offset: 0,
     };
-    let Ok(page) = state.platform.payments_page(&filter) else {
+    let Ok(page) = state.platform.payments_page(&filter).await else {
         return internal_error();
     };
     match page

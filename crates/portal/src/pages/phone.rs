@@ -22,7 +22,7 @@ pub(crate) async fn show(
     RawQuery(query): RawQuery,
 ) -> Response {
     let q = query_params(query.as_deref());
-    let Ok(waiting) = state.platform.waiting_payments(session.developer.id) else {
+    let Ok(waiting) = state.platform.waiting_payments(session.developer.id).await else {
         return internal_error();
     };
     let csrf = csrf_field(&session);
@@ -86,6 +86,7 @@ pub(crate) async fn show(
             limit: 5,
             ..mkoba_platform::accounts::MailFilter::of(session.developer.id)
         })
+        .await
         .unwrap_or_default();
     for m in &sms {
         w!(h, "<article class=\"prompt sms\" aria-label=\"SMS\"><p class=\"hint\">SMS · " {when(m.created_at_ms)} "</p><p data-testid=\"sms\">" {m.body} "</p></article>");
@@ -131,7 +132,7 @@ pub(crate) async fn set_mode(
         } else {
             "/portal/phone?done=mode-off"
         }),
-        Err(_) => internal_error(),
+        Err(e) => crate::failed(e),
     }
 }
 

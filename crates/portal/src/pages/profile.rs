@@ -45,7 +45,12 @@ pub(crate) fn public_key_pem(base64_der: &str) -> String {
     pem
 }
 
-fn page(state: &PortalState, session: &Session, status: StatusCode, q: &Query<'_>) -> Response {
+async fn page(
+    state: &PortalState,
+    session: &Session,
+    status: StatusCode,
+    q: &Query<'_>,
+) -> Response {
     let d = &session.developer;
     let csrf = csrf_field(session);
     let mut h = Html::new();
@@ -107,7 +112,7 @@ fn page(state: &PortalState, session: &Session, status: StatusCode, q: &Query<'_
     }
     h.raw("</section>");
     // M-Pesa.
-    let app = state.mpesa.as_ref().and_then(|m| m.application(d.id));
+    let app = state.mpesa_application(d.id).await;
     h.raw("<section class=\"card\" aria-labelledby=\"mpesa-h\"><h2 id=\"mpesa-h\">M-Pesa API key and public key</h2>");
     match app.as_ref().and_then(|a| a.api_key_created_at_ms) {
         Some(at) => {
@@ -163,9 +168,15 @@ pub(crate) async fn show(
             ..Query::default()
         },
     )
+    .await
 }
 
-fn refuse(state: &PortalState, session: &Session, status: StatusCode, error: &str) -> Response {
+async fn refuse(
+    state: &PortalState,
+    session: &Session,
+    status: StatusCode,
+    error: &str,
+) -> Response {
     page(
         state,
         session,
@@ -175,6 +186,7 @@ fn refuse(state: &PortalState, session: &Session, status: StatusCode, error: &st
             ..Query::default()
         },
     )
+    .await
 }
 
 /// `POST /portal/profile/name`.
@@ -194,11 +206,12 @@ pub(crate) async fn save_name(
             &session,
             StatusCode::BAD_REQUEST,
             "Give a name of at most 100 characters.",
-        );
+        )
+        .await;
     }
     match state.platform.set_name(session.developer.id, name).await {
         Ok(()) => see_other("/portal/profile?done=name"),
-        Err(_) => internal_error(),
+        Err(e) => crate::failed(e),
     }
 }
 
@@ -224,7 +237,8 @@ pub(crate) async fn request_email_change(
             &session,
             StatusCode::BAD_REQUEST,
             "Give a valid e-mail address.",
-        );
+        )
+        .await;
     }
     if to == d.email {
         return refuse(
@@ -232,7 +246,8 @@ pub(crate) async fn request_email_change(
             &session,
             StatusCode::BAD_REQUEST,
             "That is your e-mail already.",
-        );
+        )
+        .await;
     }
     let checked = state
         .throttle
@@ -250,11 +265,12 @@ pub(crate) async fn request_email_change(
                 &session,
                 StatusCode::BAD_REQUEST,
                 "The current password is not right.",
-            );
+            )
+            .await;
         }
-        Err(_) => return internal_error(),
+        Err(e) => return crate::failed(e),
     }
-    match state.platform.account_by_email(&to) {
+    match state.platform.account_by_email(&to).await {
         Ok(None) => {}
         Ok(Some(_)) => {
             return refuse(
@@ -262,14 +278,15 @@ pub(crate) async fn request_email_change(
                 &session,
                 StatusCode::CONFLICT,
                 "Another account uses that e-mail.",
-            );
+            )
+            .await;
         }
-        Err(_) => return internal_error(),
+        Err(e) => return crate::failed(e),
     }
     let m = mail::email_change(&state, d.id, &d.name, &d.email, &to);
     match state.platform.queue_mail(m).await {
         Ok(()) => see_other("/portal/profile?done=email-sent"),
-        Err(_) => internal_error(),
+        Err(e) => crate::failed(e),
     }
 }
 
@@ -287,6 +304,7 @@ pub(crate) async fn confirm_email_change(
                 let name = state
                     .platform
                     .developer(claims.developer_id)
+                    .await
                     .ok()
                     .flatten()
                     .map(|d| d.name)
@@ -354,7 +372,8 @@ pub(crate) async fn change_password(
             &session,
             StatusCode::BAD_REQUEST,
             "Choose a new password of at least 10 characters.",
-        );
+        )
+        .await;
     }
     if new != form.raw("password2") {
         return refuse(
@@ -362,7 +381,8 @@ pub(crate) async fn change_password(
             &session,
             StatusCode::BAD_REQUEST,
             "The two new passwords differ.",
-        );
+        )
+        .await;
     }
     let d = &session.developer;
     let notice = mail::password_changed(d.id, &d.name, &d.email);
@@ -388,19 +408,25 @@ pub(crate) async fn change_password(
             );
             see_other("/portal/profile?done=password")
         }
-        Err(AccountError::WrongPassword) => refuse(
-            &state,
-            &session,
-            StatusCode::BAD_REQUEST,
-            "The current password is not right.",
-        ),
-        Err(AccountError::Stale) => refuse(
-            &state,
-            &session,
-            StatusCode::CONFLICT,
-            "Your password changed in the meantime; try again.",
-        ),
-        Err(_) => internal_error(),
+        Err(AccountError::WrongPassword) => {
+            refuse(
+                &state,
+                &session,
+                StatusCode::BAD_REQUEST,
+                "The current password is not right.",
+            )
+            .await
+        }
+        Err(AccountError::Stale) => {
+            refuse(
+                &state,
+                &session,
+                StatusCode::CONFLICT,
+                "Your password changed in the meantime; try again.",
+            )
+            .await
+        }
+        Err(e) => crate::failed(e),
     }
 }
 
@@ -455,22 +481,24 @@ pub(crate) async fn delete(
                 .append(header::SET_COOKIE, crate::clear_session_cookie(&state));
             r
         }
-        Err(AccountError::WrongPassword) => refuse(
-            &state,
-            &session,
-            StatusCode::BAD_REQUEST,
-            "The password is not right: the account was not deleted.",
-        ),
-        Err(_) => internal_error(),
+        Err(AccountError::WrongPassword) => {
+            refuse(
+                &state,
+                &session,
+                StatusCode::BAD_REQUEST,
+                "The password is not right: the account was not deleted.",
+            )
+            .await
+        }
+        Err(e) => crate::failed(e),
     }
 }
 
 /// `GET /portal/profile/mpesa-public-key.pem`.
 pub(crate) async fn public_key(State(state): State<PortalState>, session: Session) -> Response {
     let Some(app) = state
-        .mpesa
-        .as_ref()
-        .and_then(|m| m.application(session.developer.id))
+        .mpesa_application(session.developer.id)
+        .await
         .filter(|a| !a.public_key.is_empty())
     else {
         return crate::not_found().await;

@@ -106,7 +106,7 @@ struct Numbers {
     truncated: bool,
 }
 
-fn numbers(
+async fn numbers(
     state: &PortalState,
     q: &HashMap<String, String>,
     developer_id: i64,
@@ -118,8 +118,9 @@ fn numbers(
         return Ok(Ok(Numbers {
             rows: state
                 .platform
-                .payment_stats(developer_id, from, bucket_ms)?,
-            latencies: state.platform.latencies(developer_id, from)?,
+                .payment_stats(developer_id, from, bucket_ms)
+                .await?,
+            latencies: state.platform.latencies(developer_id, from).await?,
             truncated: false,
         }));
     }
@@ -137,7 +138,7 @@ fn numbers(
         }));
     }
     f.filter.from_ms = Some(from);
-    let payments = fetch_all(state, &f)?;
+    let payments = fetch_all(state, &f).await?;
     let truncated = payments.len() >= EXPORT_MAX;
     let mut sums: BTreeMap<(i64, &'static str, &'static str, String), (u64, i64)> = BTreeMap::new();
     let mut settlement = Vec::new();
@@ -158,7 +159,7 @@ fn numbers(
             settlement.push(s - p.created_at_ms);
         }
         if p.callback_url.is_some() {
-            for a in state.platform.callback_attempts(&p.reference_id)? {
+            for a in state.platform.callback_attempts(&p.reference_id).await? {
                 if a.at_ms >= from {
                     callback.push(a.latency_ms);
                 }
@@ -233,11 +234,11 @@ pub(crate) async fn show(
         .iter()
         .any(|k| q.contains_key(*k));
     let csv = q.get("csv").cloned();
-    let data = match numbers(&state, &q, dev, from, bucket_ms, scoped) {
+    let data = match numbers(&state, &q, dev, from, bucket_ms, scoped).await {
         Ok(Ok(d)) => d,
         Ok(Err(r)) if csv.is_some() => return export_refused(&r.errors),
-        Ok(Err(r)) => return refused_page(&state, &session, &q, days, &r),
-        Err(_) => return internal_error(),
+        Ok(Err(r)) => return refused_page(&state, &session, &q, days, &r).await,
+        Err(e) => return crate::failed(e),
     };
     let Numbers {
         rows,
@@ -370,7 +371,7 @@ pub(crate) async fn show(
         return out.into_response(&name);
     }
 
-    let Ok(users) = api_user_choices(&state, dev) else {
+    let Ok(users) = api_user_choices(&state, dev).await else {
         return internal_error();
     };
     let mut h = Html::new();
@@ -583,14 +584,14 @@ fn filter_form(
     );
 }
 
-fn refused_page(
+async fn refused_page(
     state: &PortalState,
     session: &Session,
     q: &HashMap<String, String>,
     days: i64,
     refusal: &Refusal,
 ) -> Response {
-    let Ok(users) = api_user_choices(state, session.developer.id) else {
+    let Ok(users) = api_user_choices(state, session.developer.id).await else {
         return internal_error();
     };
     let mut h = Html::new();

@@ -361,26 +361,26 @@ pub(crate) fn with_query(path: &str, pairs: &[(String, String)]) -> String {
 
 /// One page of payments: the reference tried in its stored form, then as typed; a page
 /// past the end is clamped to the last one. Returns the filter that was used.
-fn fetch(state: &PortalState, f: &Filters) -> Result<(PaymentPage, PaymentFilter), Internal> {
+async fn fetch(state: &PortalState, f: &Filters) -> Result<(PaymentPage, PaymentFilter), Internal> {
     let mut filter = f.filter.clone();
-    let mut page = state.platform.payments_page(&filter)?;
+    let mut page = state.platform.payments_page(&filter).await?;
     if page.total == 0
         && let Some(alt) = &f.alt_reference
     {
         filter.reference = Some(alt.clone());
-        page = state.platform.payments_page(&filter)?;
+        page = state.platform.payments_page(&filter).await?;
     }
     if page.total > 0 && u64::from(filter.offset) >= page.total {
         let last = page.total.div_ceil(u64::from(PAGE_SIZE)).max(1) - 1;
         filter.offset = u32::try_from(last * u64::from(PAGE_SIZE)).unwrap_or(0);
-        page = state.platform.payments_page(&filter)?;
+        page = state.platform.payments_page(&filter).await?;
     }
     Ok((page, filter))
 }
 
 /// Every payment a filter matches (newest first, at most [`EXPORT_MAX`]); the reference
 /// fallback as on the page.
-pub(crate) fn fetch_all(state: &PortalState, f: &Filters) -> Result<Vec<Payment>, Internal> {
+pub(crate) async fn fetch_all(state: &PortalState, f: &Filters) -> Result<Vec<Payment>, Internal> {
     let mut filter = f.filter.clone();
     filter.limit = EXPORT_BATCH;
     filter.offset = 0;
@@ -389,13 +389,13 @@ pub(crate) fn fetch_all(state: &PortalState, f: &Filters) -> Result<Vec<Payment>
             limit: 1,
             ..filter.clone()
         };
-        if state.platform.payments_page(&probe)?.total == 0 {
+        if state.platform.payments_page(&probe).await?.total == 0 {
             filter.reference = Some(alt.clone());
         }
     }
     let mut out = Vec::new();
     loop {
-        let page = state.platform.payments_page(&filter)?;
+        let page = state.platform.payments_page(&filter).await?;
         let n = page.payments.len();
         out.extend(page.payments);
         if n < EXPORT_BATCH as usize || out.len() >= EXPORT_MAX {
@@ -409,22 +409,26 @@ pub(crate) fn fetch_all(state: &PortalState, f: &Filters) -> Result<Vec<Payment>
 
 /// The API users a developer can filter by: their MoMo API users, then their M-Pesa
 /// application's (when it has payments), as (id, label).
-pub(crate) fn api_user_choices(
+pub(crate) async fn api_user_choices(
     state: &PortalState,
     developer_id: i64,
 ) -> Result<Vec<(Uuid, String)>, Internal> {
     let mut out: Vec<(Uuid, String)> = state
         .platform
-        .api_users_of(developer_id)?
+        .api_users_of(developer_id)
+        .await?
         .into_iter()
         .map(|u| (u.id, format!("{} ({})", u.id, u.target_environment)))
         .collect();
-    let mpesa = state.platform.payments_page(&PaymentFilter {
-        developer_id,
-        product: Some(Product::Mpesa),
-        limit: 1,
-        ..PaymentFilter::default()
-    })?;
+    let mpesa = state
+        .platform
+        .payments_page(&PaymentFilter {
+            developer_id,
+            product: Some(Product::Mpesa),
+            limit: 1,
+            ..PaymentFilter::default()
+        })
+        .await?;
     if let Some(p) = mpesa.payments.first() {
         out.push((p.api_user, "M-Pesa application".to_owned()));
     }
@@ -640,12 +644,12 @@ pub(crate) async fn list(
         if !f.errors.is_empty() {
             return export_refused(&f.errors);
         }
-        return match fetch_all(&state, &f) {
+        return match fetch_all(&state, &f).await {
             Ok(all) => csv_of(&all).into_response("mkoba-transactions.csv"),
-            Err(_) => internal_error(),
+            Err(e) => crate::failed(e),
         };
     }
-    let Ok(users) = api_user_choices(&state, session.developer.id) else {
+    let Ok(users) = api_user_choices(&state, session.developer.id).await else {
         return internal_error();
     };
     let q_filters: HashMap<String, String> = q
@@ -710,7 +714,7 @@ pub(crate) async fn list(
         )
             .into_response();
     }
-    let Ok((page, filter)) = fetch(&state, &f) else {
+    let Ok((page, filter)) = fetch(&state, &f).await else {
         return internal_error();
     };
     let first = if page.total == 0 {
@@ -769,11 +773,12 @@ fn event(h: &mut Html, at: Option<i64>, title: &str, detail: Html) {
     w!(*h, "<li><span class=\"at\">" {at} "</span><strong class=\"ev\">" {title} "</strong><div>" [detail] "</div></li>");
 }
 
-fn is_mpesa_app(state: &PortalState, p: &Payment) -> bool {
+async fn is_mpesa_app(state: &PortalState, p: &Payment) -> bool {
     p.kind.is_mpesa()
         || state
             .platform
             .api_user(&p.api_user)
+            .await
             .ok()
             .flatten()
             .is_some_and(|u| u.target_environment == mkoba_platform::mpesa::APP_ENVIRONMENT)
@@ -787,19 +792,24 @@ struct AccountNames {
 }
 
 impl AccountNames {
-    fn of(state: &PortalState, p: &Payment) -> Result<AccountNames, Internal> {
+    async fn of(state: &PortalState, p: &Payment) -> Result<AccountNames, Internal> {
         let currency = p.amount.currency();
         let mut by_id = HashMap::new();
         let wallet = |party: &mkoba_platform::model::Party| {
             format!("the wallet of {} {}", party.id_type.as_str(), party.id)
         };
-        if let Some(a) = state.platform.wallet(&p.party.wallet_key(), currency)? {
+        if let Some(a) = state
+            .platform
+            .wallet(&p.party.wallet_key(), currency)
+            .await?
+        {
             by_id.insert(a.id.0, wallet(&p.party));
         }
         if !p.kind.is_mpesa() {
             if let Some(a) = state
                 .platform
-                .partner_account(p.api_user, p.product, currency)?
+                .partner_account(p.api_user, p.product, currency)
+                .await?
             {
                 by_id.insert(
                     a.id.0,
@@ -826,11 +836,14 @@ impl AccountNames {
         };
         let legs = if p.kind == PaymentKind::MpesaReversal {
             let original = match p.refund_of {
-                Some(o) => state.platform.payment(&o)?,
+                Some(o) => state.platform.payment(&o).await?,
                 None => None,
             };
             if let Some(o) = &original
-                && let Some(a) = state.platform.wallet(&o.party.wallet_key(), currency)?
+                && let Some(a) = state
+                    .platform
+                    .wallet(&o.party.wallet_key(), currency)
+                    .await?
             {
                 by_id.insert(a.id.0, wallet(&o.party));
             }
@@ -879,21 +892,25 @@ pub(crate) async fn show(
     let Ok(id) = Uuid::parse_str(&id) else {
         return not_found_page(&session);
     };
-    let p = match state.platform.owned_payment(session.developer.id, &id) {
+    let p = match state
+        .platform
+        .owned_payment(session.developer.id, &id)
+        .await
+    {
         Ok(Some(p)) => p,
         Ok(None) => return not_found_page(&session),
-        Err(_) => return internal_error(),
+        Err(e) => return crate::failed(e),
     };
     let (Ok(transfers), Ok(times), Ok(attempts), Ok(outbox), Ok(names)) = (
-        state.platform.transfers_for(&id),
-        state.platform.transfer_times(&id),
-        state.platform.callback_attempts(&id),
-        state.platform.outbox_of(&id),
-        AccountNames::of(&state, &p),
+        state.platform.transfers_for(&id).await,
+        state.platform.transfer_times(&id).await,
+        state.platform.callback_attempts(&id).await,
+        state.platform.outbox_of(&id).await,
+        AccountNames::of(&state, &p).await,
     ) else {
         return internal_error();
     };
-    let mpesa = is_mpesa_app(&state, &p);
+    let mpesa = is_mpesa_app(&state, &p).await;
     let shown_id = wire_id(&p);
     let mut h = Html::new();
     w!(h, "<p class=\"crumbs\"><a href=\"/portal/transactions\">Transactions</a> /</p>"
@@ -1109,10 +1126,14 @@ pub(crate) async fn resend(
     let Ok(id) = Uuid::parse_str(&id) else {
         return not_found_page(&session);
     };
-    let back = match state.platform.owned_payment(session.developer.id, &id) {
+    let back = match state
+        .platform
+        .owned_payment(session.developer.id, &id)
+        .await
+    {
         Ok(Some(p)) => format!("/portal/transactions/{}", wire_id(&p)),
         Ok(None) => return not_found_page(&session),
-        Err(_) => return internal_error(),
+        Err(e) => return crate::failed(e),
     };
     match state
         .platform

@@ -38,14 +38,14 @@ fn base(headers: &axum::http::HeaderMap) -> String {
     mkoba_platform::widget::base_url(headers.get(header::HOST).and_then(|v| v.to_str().ok()))
 }
 
-fn page(
+async fn page(
     state: &PortalState,
     session: &Session,
     headers: &axum::http::HeaderMap,
     error: Option<(Uuid, &str)>,
     done: Option<&String>,
 ) -> Response {
-    let Ok(users) = state.platform.api_users_of(session.developer.id) else {
+    let Ok(users) = state.platform.api_users_of(session.developer.id).await else {
         return internal_error();
     };
     let csrf = csrf_field(session);
@@ -73,7 +73,7 @@ fn page(
         "Without a list, the sandbox takes any page; production-like environments need one. The callback URL gets each widget invoice's final status "
         "(its host must be the API user's callback host).</p>");
     for u in &users {
-        let settings = state.platform.widget_settings(&u.id).ok().flatten();
+        let settings = state.platform.widget_settings(&u.id).await.ok().flatten();
         let origins = settings
             .as_ref()
             .and_then(|s| s.allowed_origins.clone())
@@ -105,7 +105,7 @@ pub(crate) async fn show(
     RawQuery(query): RawQuery,
 ) -> Response {
     let q = query_params(query.as_deref());
-    page(&state, &session, &headers, None, q.get("done"))
+    page(&state, &session, &headers, None, q.get("done")).await
 }
 
 /// `POST /portal/widget/{apiUser}/settings`.
@@ -123,10 +123,14 @@ pub(crate) async fn save(
     let Ok(id) = Uuid::parse_str(&id) else {
         return not_found_page(&session);
     };
-    let user = match state.platform.owned_api_user(session.developer.id, &id) {
+    let user = match state
+        .platform
+        .owned_api_user(session.developer.id, &id)
+        .await
+    {
         Ok(Some(u)) => u,
         Ok(None) => return not_found_page(&session),
-        Err(_) => return internal_error(),
+        Err(e) => return crate::failed(e),
     };
     let lines: Vec<String> = form
         .get("origins")
@@ -137,13 +141,13 @@ pub(crate) async fn save(
     let origins = match check_origins(&lines) {
         Ok(o) if o.is_empty() => None,
         Ok(o) => Some(o),
-        Err(e) => return page(&state, &session, &headers, Some((id, &e)), None),
+        Err(e) => return page(&state, &session, &headers, Some((id, &e)), None).await,
     };
     let callback = match form.get("callback_url").trim() {
         "" => None,
         url => match check_callback_url(url, &user.provider_callback_host) {
             Ok(u) => Some(u),
-            Err(e) => return page(&state, &session, &headers, Some((id, &e)), None),
+            Err(e) => return page(&state, &session, &headers, Some((id, &e)), None).await,
         },
     };
     match state
@@ -152,7 +156,7 @@ pub(crate) async fn save(
         .await
     {
         Ok(()) => see_other("/portal/widget?done=saved"),
-        Err(_) => internal_error(),
+        Err(e) => crate::failed(e),
     }
 }
 
@@ -164,7 +168,7 @@ pub(crate) async fn demo(
     RawQuery(query): RawQuery,
 ) -> Response {
     let q = query_params(query.as_deref());
-    let Ok(users) = state.platform.api_users_of(session.developer.id) else {
+    let Ok(users) = state.platform.api_users_of(session.developer.id).await else {
         return internal_error();
     };
     let mut h = Html::new();

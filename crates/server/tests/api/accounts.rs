@@ -38,40 +38,53 @@ async fn sign_up(app: &TestApp, email: &str) -> (Browser, String) {
     (b, location)
 }
 
-fn developer_id(app: &TestApp, email: &str) -> i64 {
+async fn developer_id(app: &TestApp, email: &str) -> i64 {
     app.running
         .platform
         .account_by_email(email)
+        .await
         .unwrap()
         .expect("the account")
         .0
         .id
 }
 
-fn status(app: &TestApp, id: i64) -> AccountStatus {
-    app.running.platform.developer(id).unwrap().unwrap().status
+async fn status(app: &TestApp, id: i64) -> AccountStatus {
+    app.running
+        .platform
+        .developer(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .status
 }
 
 /// What the operator reads in the mailbox table: the newest message of a kind.
-fn last_mail(app: &TestApp, id: i64, kind: MailKind) -> Option<mkoba_platform::accounts::Mail> {
+async fn last_mail(
+    app: &TestApp,
+    id: i64,
+    kind: MailKind,
+) -> Option<mkoba_platform::accounts::Mail> {
     app.running
         .platform
         .mailbox(&MailFilter {
             kind: Some(kind),
             ..MailFilter::of(id)
         })
+        .await
         .unwrap()
         .into_iter()
         .next()
 }
 
-fn mails(app: &TestApp, id: i64, kind: MailKind) -> usize {
+async fn mails(app: &TestApp, id: i64, kind: MailKind) -> usize {
     app.running
         .platform
         .mailbox(&MailFilter {
             kind: Some(kind),
             ..MailFilter::of(id)
         })
+        .await
         .unwrap()
         .len()
 }
@@ -111,8 +124,8 @@ fn shown_key(html: &str) -> String {
 async fn sign_up_is_inactive_until_the_mailed_link_and_the_phone_code() {
     let app = TestApp::spawn().await;
     let (mut b, sent) = sign_up(&app, "Amani@Example.com").await;
-    let id = developer_id(&app, "amani@example.com");
-    assert_eq!(status(&app, id), AccountStatus::Pending);
+    let id = developer_id(&app, "amani@example.com").await;
+    assert_eq!(status(&app, id).await, AccountStatus::Pending);
     assert!(!b.cookies.contains_key("mkoba_session"), "no session yet");
     assert_eq!(b.get("/portal").await.status, 303, "not signed in");
 
@@ -141,7 +154,7 @@ async fn sign_up_is_inactive_until_the_mailed_link_and_the_phone_code() {
     let forged = stranger.get("/portal/mail?t=eyJkIjoxfQ.AAAA").await.text();
     assert!(!forged.contains("/portal/activate"), "{forged}");
     // The activation mail was queued in the sign-up's commit, kept (no mail server).
-    let m = last_mail(&app, id, MailKind::Activation).unwrap();
+    let m = last_mail(&app, id, MailKind::Activation).await.unwrap();
     assert_eq!(
         (m.recipient.as_str(), m.state),
         ("amani@example.com", MailState::Kept)
@@ -151,7 +164,7 @@ async fn sign_up_is_inactive_until_the_mailed_link_and_the_phone_code() {
     let last = if activate.ends_with('A') { "B" } else { "A" };
     let tampered = format!("{}{last}", &activate[..activate.len() - 1]);
     assert_eq!(stranger.get(&tampered).await.status, 400);
-    assert_eq!(status(&app, id), AccountStatus::Pending);
+    assert_eq!(status(&app, id).await, AccountStatus::Pending);
     let r = stranger.get(&activate).await;
     assert_eq!(r.status, 200);
     assert!(
@@ -159,7 +172,7 @@ async fn sign_up_is_inactive_until_the_mailed_link_and_the_phone_code() {
         "{}",
         r.text()
     );
-    assert_eq!(status(&app, id), AccountStatus::Phone);
+    assert_eq!(status(&app, id).await, AccountStatus::Phone);
     let r = stranger.get(&activate).await;
     assert_eq!(r.status, 200);
     assert!(r.text().contains("activated already"), "{}", r.text());
@@ -210,7 +223,7 @@ async fn sign_up_is_inactive_until_the_mailed_link_and_the_phone_code() {
         own.contains(&format!("verification code is {code}")),
         "{own}"
     );
-    let sms = last_mail(&app, id, MailKind::PhoneCode).unwrap();
+    let sms = last_mail(&app, id, MailKind::PhoneCode).await.unwrap();
     assert_eq!(sms.recipient, "255712345678");
 
     let wrong = if code == "000000" { "000001" } else { "000000" };
@@ -223,7 +236,7 @@ async fn sign_up_is_inactive_until_the_mailed_link_and_the_phone_code() {
         .await;
     assert_eq!(r.status, 400);
     assert!(r.text().contains("4 tries left"), "{}", r.text());
-    assert_eq!(status(&app, id), AccountStatus::Phone);
+    assert_eq!(status(&app, id).await, AccountStatus::Phone);
     let r = b
         .submit(
             "/portal/welcome",
@@ -233,7 +246,7 @@ async fn sign_up_is_inactive_until_the_mailed_link_and_the_phone_code() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let key = shown_key(&r.text());
-    let account = app.running.platform.developer(id).unwrap().unwrap();
+    let account = app.running.platform.developer(id).await.unwrap().unwrap();
     assert_eq!(account.status, AccountStatus::Active);
     assert_eq!(account.phone.as_deref(), Some("255712345678"));
     assert_eq!(b.get("/portal").await.status, 200);
@@ -248,7 +261,7 @@ async fn sign_up_is_inactive_until_the_mailed_link_and_the_phone_code() {
     assert_eq!(r.header("location"), Some("/portal"));
 
     // The M-Pesa application was created at sign-up; its key, shown once, works.
-    let mpesa = app.running.platform.mpesa_app(id).unwrap().unwrap();
+    let mpesa = app.running.platform.mpesa_app(id).await.unwrap().unwrap();
     assert!(mpesa.created_at_ms <= mpesa.api_key_created_at_ms);
     assert_eq!(mpesa.sandbox_api_key, None, "only a hash is kept");
     assert_eq!(get_session(&app, &key).await, 200);
@@ -279,7 +292,7 @@ async fn sign_up_is_inactive_until_the_mailed_link_and_the_phone_code() {
 #[tokio::test]
 async fn the_sandbox_developer_is_active_and_existing_flows_still_sign_up() {
     let app = TestApp::spawn().await;
-    let login = app.running.platform.sandbox_login().unwrap().unwrap();
+    let login = app.running.platform.sandbox_login().await.unwrap().unwrap();
     let mut b = Browser::new(&app.base);
     let r = b.sign_in(&login.email, &login.password).await;
     assert_eq!(r.header("location"), Some("/portal"));
@@ -294,7 +307,7 @@ async fn the_sandbox_developer_is_active_and_existing_flows_still_sign_up() {
 async fn forged_expired_and_misused_links_are_refused() {
     let app = TestApp::spawn().await;
     let (mut b, _) = sign_up(&app, "links@example.com").await;
-    let id = developer_id(&app, "links@example.com");
+    let id = developer_id(&app, "links@example.com").await;
     let p = &app.running.platform;
     let past = now_ms() - 1;
     let later = now_ms() + 60_000;
@@ -315,7 +328,7 @@ async fn forged_expired_and_misused_links_are_refused() {
         400
     );
     assert_eq!(b.get("/portal/activate").await.status, 400);
-    assert_eq!(status(&app, id), AccountStatus::Pending);
+    assert_eq!(status(&app, id).await, AccountStatus::Pending);
     // An expired mailbox token opens nothing.
     let old = p.link_token(LinkPurpose::Mailbox, id, "links@example.com", past);
     let html = Browser::new(&app.base)
@@ -324,7 +337,7 @@ async fn forged_expired_and_misused_links_are_refused() {
         .text();
     assert!(!html.contains("/portal/activate"), "{html}");
     // Expired reset and e-mail change links.
-    let digest = p.password_digest_of(id).unwrap().unwrap();
+    let digest = p.password_digest_of(id).await.unwrap().unwrap();
     let reset = p.link_token(LinkPurpose::ResetPassword, id, &digest, past);
     assert_eq!(b.get(&format!("/portal/reset?t={reset}")).await.status, 410);
     let change = p.link_token(
@@ -354,7 +367,7 @@ async fn forged_expired_and_misused_links_are_refused() {
         .await;
     assert_eq!(r.status, 303);
     assert_eq!(
-        mails(&app, id, MailKind::Activation),
+        mails(&app, id, MailKind::Activation).await,
         1,
         "not again within a minute"
     );
@@ -364,9 +377,12 @@ async fn forged_expired_and_misused_links_are_refused() {
 async fn the_phone_code_allows_five_tries() {
     let app = TestApp::spawn().await;
     let (mut b, _) = sign_up(&app, "tries@example.com").await;
-    let id = developer_id(&app, "tries@example.com");
+    let id = developer_id(&app, "tries@example.com").await;
     let link = link_of(
-        &last_mail(&app, id, MailKind::Activation).unwrap().body,
+        &last_mail(&app, id, MailKind::Activation)
+            .await
+            .unwrap()
+            .body,
         "/portal/activate?t=",
     );
     b.get(&link).await;
@@ -415,7 +431,7 @@ async fn the_phone_code_allows_five_tries() {
         .await;
     assert_eq!(r.status, 400);
     assert!(r.text().contains("send a new one"), "{}", r.text());
-    assert_eq!(status(&app, id), AccountStatus::Phone);
+    assert_eq!(status(&app, id).await, AccountStatus::Phone);
 }
 
 /// A developer at the end of the journey, with a second browser signed in too.
@@ -423,7 +439,7 @@ async fn active(app: &TestApp, email: &str) -> (Browser, i64, String) {
     let mut b = Browser::new(&app.base);
     let r = b.sign_up(email).await;
     let key = shown_key(&r.text());
-    (b, developer_id(app, email), key)
+    (b, developer_id(app, email).await, key)
 }
 
 #[tokio::test]
@@ -472,7 +488,11 @@ async fn a_password_change_signs_out_every_other_session() {
             .status,
         303
     );
-    assert!(last_mail(&app, id, MailKind::PasswordChanged).is_some());
+    assert!(
+        last_mail(&app, id, MailKind::PasswordChanged)
+            .await
+            .is_some()
+    );
     // The name is saved too.
     let r = a
         .submit(
@@ -512,7 +532,7 @@ async fn a_forgotten_password_is_reset_by_a_link_that_works_once() {
         unknown.replace("nobody@example.com", "x"),
         r.text().replace("forgot@example.com", "x")
     );
-    assert_eq!(mails(&app, id, MailKind::PasswordReset), 1);
+    assert_eq!(mails(&app, id, MailKind::PasswordReset).await, 1);
     // Asking again at once sends nothing more.
     v.submit(
         "/portal/forgot",
@@ -520,8 +540,8 @@ async fn a_forgotten_password_is_reset_by_a_link_that_works_once() {
         &[("email", "forgot@example.com")],
     )
     .await;
-    assert_eq!(mails(&app, id, MailKind::PasswordReset), 1);
-    let m = last_mail(&app, id, MailKind::PasswordReset).unwrap();
+    assert_eq!(mails(&app, id, MailKind::PasswordReset).await, 1);
+    let m = last_mail(&app, id, MailKind::PasswordReset).await.unwrap();
     assert_eq!(m.recipient, "forgot@example.com");
     let link = link_of(&m.body, "/portal/reset?t=");
     let t = link["/portal/reset?t=".len()..].to_owned();
@@ -605,7 +625,7 @@ async fn an_email_change_is_confirmed_by_a_link_to_the_new_address() {
         r.header("location"),
         Some("/portal/profile?done=email-sent")
     );
-    let m = last_mail(&app, id, MailKind::EmailChange).unwrap();
+    let m = last_mail(&app, id, MailKind::EmailChange).await.unwrap();
     assert_eq!(m.recipient, "new@example.com");
     // Nothing changes until the link is opened.
     assert!(
@@ -625,7 +645,7 @@ async fn an_email_change_is_confirmed_by_a_link_to_the_new_address() {
             .text()
             .contains("new@example.com")
     );
-    let told = last_mail(&app, id, MailKind::EmailChanged).unwrap();
+    let told = last_mail(&app, id, MailKind::EmailChanged).await.unwrap();
     assert_eq!(told.recipient, "old@example.com");
     // Once.
     assert_eq!(anywhere.get(&link).await.status, 400);
@@ -765,6 +785,7 @@ async fn deleting_an_account_stops_its_keys_and_keeps_its_history() {
         app.running
             .platform
             .payment(&reference)
+            .await
             .unwrap()
             .filter(|p| p.status.is_final())
     })
@@ -786,7 +807,7 @@ async fn deleting_an_account_stops_its_keys_and_keeps_its_history() {
         )
         .await;
     assert_eq!(r.status, 400);
-    assert_eq!(status(&app, id), AccountStatus::Active);
+    assert_eq!(status(&app, id).await, AccountStatus::Active);
     let r = a
         .submit(
             "/portal/profile",
@@ -796,7 +817,7 @@ async fn deleting_an_account_stops_its_keys_and_keeps_its_history() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.text().contains("data-testid=\"deleted\""));
-    assert_eq!(status(&app, id), AccountStatus::Deleted);
+    assert_eq!(status(&app, id).await, AccountStatus::Deleted);
     // Signed out everywhere; no sign-in.
     assert_eq!(a.get("/portal").await.status, 303);
     assert_eq!(other.get("/portal").await.status, 303);
@@ -824,18 +845,33 @@ async fn deleting_an_account_stops_its_keys_and_keeps_its_history() {
         !app.running
             .platform
             .verify_api_key(&user, &api_key)
+            .await
             .unwrap()
     );
     assert_eq!(get_session(&app, &mpesa_key).await, 400);
     // Its history stays: the API user, the payment, a balanced ledger.
-    assert!(app.running.platform.api_user(&user).unwrap().is_some());
-    assert!(app.running.platform.payment(&reference).unwrap().is_some());
+    assert!(
+        app.running
+            .platform
+            .api_user(&user)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        app.running
+            .platform
+            .payment(&reference)
+            .await
+            .unwrap()
+            .is_some()
+    );
     app.assert_ledger_balanced().await;
     // The old address was told, and may sign up again.
-    let goodbye = last_mail(&app, id, MailKind::AccountDeleted).unwrap();
+    let goodbye = last_mail(&app, id, MailKind::AccountDeleted).await.unwrap();
     assert_eq!(goodbye.recipient, "leaving@example.com");
     let again = sign_up(&app, "leaving@example.com").await;
-    assert_ne!(developer_id(&app, "leaving@example.com"), id);
+    assert_ne!(developer_id(&app, "leaving@example.com").await, id);
     drop(again);
 }
 
@@ -909,7 +945,7 @@ async fn mail_goes_out_through_smtp_when_configured_and_the_mailbox_keeps_its_li
     })
     .await;
     let (mut b, sent) = sign_up(&app, "smtp@example.com").await;
-    let id = developer_id(&app, "smtp@example.com");
+    let id = developer_id(&app, "smtp@example.com").await;
     // Sent, once, with the activation link.
     let data = wait_for(|| async { smtp.messages.lock().unwrap().first().cloned() }).await;
     // Quoted-printable, as lettre may encode long lines: soft breaks and `=`.
@@ -917,7 +953,9 @@ async fn mail_goes_out_through_smtp_when_configured_and_the_mailbox_keeps_its_li
     assert!(data.contains("To: smtp@example.com"), "{data}");
     assert!(data.contains("From: Mkoba <no-reply@mkoba.test>"), "{data}");
     let m = wait_for(|| async {
-        last_mail(&app, id, MailKind::Activation).filter(|m| m.state == MailState::Sent)
+        last_mail(&app, id, MailKind::Activation)
+            .await
+            .filter(|m| m.state == MailState::Sent)
     })
     .await;
     assert_eq!(m.attempts, 1);
@@ -931,7 +969,7 @@ async fn mail_goes_out_through_smtp_when_configured_and_the_mailbox_keeps_its_li
     // The link from the e-mail activates the account.
     let link = link_of(&data, "/portal/activate?t=");
     assert_eq!(b.get(&link).await.status, 200);
-    assert_eq!(status(&app, id), AccountStatus::Phone);
+    assert_eq!(status(&app, id).await, AccountStatus::Phone);
     // Signed in, the developer's own mailbox lists the message but not its link.
     b.sign_in("smtp@example.com", PASSWORD).await;
     let own = b.get("/portal/mail").await.text();
@@ -944,9 +982,11 @@ async fn mail_goes_out_through_smtp_when_configured_and_the_mailbox_keeps_its_li
 
     // A recipient the server refuses for good: failed, not retried.
     let (_, _) = sign_up(&app, "reject@example.com").await;
-    let rejected = developer_id(&app, "reject@example.com");
+    let rejected = developer_id(&app, "reject@example.com").await;
     let m = wait_for(|| async {
-        last_mail(&app, rejected, MailKind::Activation).filter(|m| m.state == MailState::Failed)
+        last_mail(&app, rejected, MailKind::Activation)
+            .await
+            .filter(|m| m.state == MailState::Failed)
     })
     .await;
     assert!(m.last_error.unwrap().contains("refused"));

@@ -17,6 +17,7 @@ async fn operator(app: &TestApp) -> Browser {
         .running
         .platform
         .operator_login()
+        .await
         .unwrap()
         .expect("an operator is created at first start");
     assert_eq!(login.email, "operator@mkoba.local");
@@ -449,6 +450,7 @@ async fn an_operator_deactivates_and_reactivates_an_account() {
         .running
         .platform
         .account_by_email("di@example.com")
+        .await
         .unwrap()
         .unwrap()
         .0
@@ -553,6 +555,7 @@ async fn developers_reach_none_of_the_operators_pages() {
         .running
         .platform
         .account_by_email("operator@mkoba.local")
+        .await
         .unwrap()
         .unwrap()
         .0
@@ -583,7 +586,7 @@ async fn the_admin_reads_need_an_operator() {
         r.header("www-authenticate"),
         Some("Basic realm=\"mkoba operator\"")
     );
-    let sandbox = app.running.platform.sandbox_login().unwrap().unwrap();
+    let sandbox = app.running.platform.sandbox_login().await.unwrap().unwrap();
     let developer = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD

@@ -113,6 +113,8 @@ pub struct TestApp {
     pub base: String,
     pub keys: Keys,
     pub http: Http,
+    /// `Authorization: Basic …` of the operator created at first start.
+    operator: String,
     /// Kept so the data directory lives as long as the server.
     pub _dir: tempfile::TempDir,
 }
@@ -142,10 +144,12 @@ impl TestApp {
         let running = mkoba::start(settings).await.expect("server starts");
         let base = running.base_url();
         let keys = keys_of(&running);
+        let operator = operator_auth(&running).await;
         TestApp {
             running,
             base,
             keys,
+            operator,
             http: Http::new(),
             _dir: dir,
         }
@@ -309,7 +313,7 @@ impl TestApp {
     /// `Authorization: Basic …` of the operator created at first start (the admin
     /// endpoints' platform-wide reads need it).
     pub fn operator_auth(&self) -> String {
-        operator_auth(&self.running)
+        self.operator.clone()
     }
 
     /// Asserts that, per currency, debits equal credits.
@@ -325,11 +329,12 @@ impl TestApp {
 }
 
 /// `Authorization: Basic …` of a server's first operator.
-pub fn operator_auth(running: &Running) -> String {
+async fn operator_auth(running: &Running) -> String {
     use base64::Engine as _;
     let login = running
         .platform
         .operator_login()
+        .await
         .expect("reading the operator")
         .expect("an operator exists");
     format!(

@@ -15,7 +15,13 @@ async fn the_account_journey_works_in_a_real_browser() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/browser/journey/run.sh"
     );
-    let operator = app.running.platform.operator_login().unwrap().unwrap();
+    let operator = app
+        .running
+        .platform
+        .operator_login()
+        .await
+        .unwrap()
+        .unwrap();
     let out = tokio::process::Command::new("bash")
         .arg(script)
         .env("PORTAL_BASE_URL", &app.base)

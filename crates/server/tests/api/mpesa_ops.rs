@@ -8,11 +8,12 @@ use serde_json::{Value, json};
 use crate::helpers::TestApp;
 use crate::mpesa_support::{code, keys, tpcid};
 
-fn balance_of(app: &TestApp, owner_wallet: &str) -> i64 {
+async fn balance_of(app: &TestApp, owner_wallet: &str) -> i64 {
     let tzs = mkoba_ledger::Currency::parse("TZS").unwrap();
     app.running
         .platform
         .wallet(owner_wallet, tzs)
+        .await
         .unwrap()
         .map_or(0, |a| a.posted_balance())
 }
@@ -46,7 +47,7 @@ async fn c2b_moves_money_from_the_customer_to_the_short_code_and_answers_201() {
     let conversation = v["output_ConversationID"].as_str().unwrap();
     assert_eq!(conversation.len(), 32);
     // The ledger: 100000 TZS opening balance, less 10.
-    assert_eq!(balance_of(&app, "MSISDN:000000000001"), 9_999_000);
+    assert_eq!(balance_of(&app, "MSISDN:000000000001").await, 9_999_000);
     let t = m.transaction(conversation).await;
     assert_eq!(t["kind"], "c2b");
     assert_eq!(t["status"], "SUCCESSFUL");
@@ -83,7 +84,7 @@ async fn a_duplicate_third_party_conversation_id_answers_ins_10_and_moves_nothin
     let mut b2c = m.b2c("5", "000000000001");
     b2c["input_ThirdPartyConversationID"] = body["input_ThirdPartyConversationID"].clone();
     assert_eq!(code(&m.call("POST", "b2cPayment/", &b2c).await).1, "INS-10");
-    assert_eq!(balance_of(&app, "MSISDN:000000000001"), 9_999_000);
+    assert_eq!(balance_of(&app, "MSISDN:000000000001").await, 9_999_000);
 }
 
 #[tokio::test]
@@ -100,7 +101,7 @@ async fn concurrent_requests_with_one_conversation_id_make_one_payment() {
         .filter(|r| code(r) == (409, "INS-10".to_owned()))
         .count();
     assert_eq!((created, duplicates), (1, 19));
-    assert_eq!(balance_of(&app, "MSISDN:255700000001"), 9_999_900);
+    assert_eq!(balance_of(&app, "MSISDN:255700000001").await, 9_999_900);
 }
 
 #[tokio::test]
@@ -173,7 +174,7 @@ async fn each_invalid_c2b_field_gets_its_documented_code() {
         }
     }
     assert_eq!(
-        balance_of(&app, "MSISDN:000000000001"),
+        balance_of(&app, "MSISDN:000000000001").await,
         0,
         "nothing was paid"
     );
@@ -202,7 +203,7 @@ async fn a_customer_without_the_money_gets_insufficient_balance() {
         )
         .await;
     assert_eq!(code(&r), (422, "INS-2006".to_owned()));
-    assert_eq!(balance_of(&app, "MSISDN:255711111111"), 10_000_000);
+    assert_eq!(balance_of(&app, "MSISDN:255711111111").await, 10_000_000);
     app.assert_ledger_balanced().await;
 }
 
@@ -241,7 +242,7 @@ async fn b2c_pays_a_customer_from_the_short_code() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["output_ResponseCode"], "INS-0");
-    assert_eq!(balance_of(&app, "MSISDN:255722222222"), 10_025_000);
+    assert_eq!(balance_of(&app, "MSISDN:255722222222").await, 10_025_000);
     // The alias some SDKs use, and the B2C description's own code.
     let r = m
         .call(
@@ -314,7 +315,7 @@ async fn a_reversal_returns_the_money_and_never_more_than_remains() {
     let app = TestApp::spawn().await;
     let m = app.mpesa().await;
     let tx = m.paid("100", "255744444444").await;
-    assert_eq!(balance_of(&app, "MSISDN:255744444444"), 9_990_000);
+    assert_eq!(balance_of(&app, "MSISDN:255744444444").await, 9_990_000);
     let r = m
         .call("PUT", "reversal/", &m.reversal(&tx, Some("25")))
         .await;
@@ -330,7 +331,7 @@ async fn a_reversal_returns_the_money_and_never_more_than_remains() {
         ]
     );
     assert_ne!(r.json()["output_TransactionID"], tx);
-    assert_eq!(balance_of(&app, "MSISDN:255744444444"), 9_992_500);
+    assert_eq!(balance_of(&app, "MSISDN:255744444444").await, 9_992_500);
     // 75 remain: 80 is too much, 75 is fine, then nothing is left.
     let r = m
         .call("PUT", "reversal/", &m.reversal(&tx, Some("80")))
@@ -344,7 +345,7 @@ async fn a_reversal_returns_the_money_and_never_more_than_remains() {
         .call("PUT", "reversal/", &m.reversal(&tx, Some("1")))
         .await;
     assert_eq!(code(&r), (400, "INS-15".to_owned()));
-    assert_eq!(balance_of(&app, "MSISDN:255744444444"), 10_000_000);
+    assert_eq!(balance_of(&app, "MSISDN:255744444444").await, 10_000_000);
     app.assert_ledger_balanced().await;
 }
 
@@ -355,7 +356,7 @@ async fn a_full_reversal_without_an_amount_and_the_reversal_errors() {
     let tx = m.paid("40", "255755555555").await;
     let r = m.call("PUT", "reversal/", &m.reversal(&tx, None)).await;
     assert_eq!(r.status, 201, "{}", r.text());
-    assert_eq!(balance_of(&app, "MSISDN:255755555555"), 10_000_000);
+    assert_eq!(balance_of(&app, "MSISDN:255755555555").await, 10_000_000);
     // Unknown or malformed transaction ids, a reversal of a reversal, another short code.
     let reversal_tx = r.json()["output_TransactionID"]
         .as_str()
@@ -396,7 +397,7 @@ async fn concurrent_partial_reversals_never_exceed_the_original() {
         .filter(|r| code(r) == (400, "INS-15".to_owned()))
         .count();
     assert_eq!((ok, refused), (10, 4));
-    assert_eq!(balance_of(&app, "MSISDN:255766666666"), 10_000_000);
+    assert_eq!(balance_of(&app, "MSISDN:255766666666").await, 10_000_000);
     app.assert_ledger_balanced().await;
 }
 

@@ -98,13 +98,14 @@ fn payee_body(amount: &str, msisdn: &str) -> String {
     )
 }
 
-fn wallet_minor(app: &TestApp, msisdn: &str) -> i64 {
+async fn wallet_minor(app: &TestApp, msisdn: &str) -> i64 {
     app.running
         .platform
         .wallet(
             &format!("MSISDN:{msisdn}"),
             mkoba_ledger::Currency::parse("EUR").unwrap(),
         )
+        .await
         .unwrap()
         .map_or(0, |a| a.available())
 }
@@ -137,7 +138,10 @@ async fn a_disbursement_transfer_pays_out_of_the_partners_float() {
     assert!(v.get("payer").is_none());
     assert_eq!(v["financialTransactionId"].as_str().unwrap().len(), 10);
     assert_eq!(balance(&app, &t, "disbursement").await, "999750");
-    assert_eq!(wallet_minor(&app, "256781234567"), (100_000 + 250) * 100);
+    assert_eq!(
+        wallet_minor(&app, "256781234567").await,
+        (100_000 + 250) * 100
+    );
     // The status belongs to the transfer operation only.
     assert_eq!(
         get(
@@ -351,7 +355,7 @@ async fn refunds_pay_back_a_collection_and_never_more_than_it_moved() {
         app.final_status(&t.partner, collection).await["status"],
         "SUCCESSFUL"
     );
-    let after_payment = wallet_minor(&app, payer);
+    let after_payment = wallet_minor(&app, payer).await;
     let refund = |amount: &str| {
         format!(
             r#"{{"amount":"{amount}","currency":"EUR","externalId":"refund","payerMessage":"Sorry","payeeNote":"Refund","referenceIdToRefund":"{collection}"}}"#
@@ -410,7 +414,7 @@ async fn refunds_pay_back_a_collection_and_never_more_than_it_moved() {
         final_status(&app, &t, "disbursement", "refund", rest).await["status"],
         "SUCCESSFUL"
     );
-    assert_eq!(wallet_minor(&app, payer), after_payment + 10_000);
+    assert_eq!(wallet_minor(&app, payer).await, after_payment + 10_000);
     assert_eq!(balance(&app, &t, "disbursement").await, "999900");
 
     // Unknown originals are refused at once; a failed collection cannot be refunded.

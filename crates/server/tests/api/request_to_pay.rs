@@ -41,6 +41,7 @@ async fn a_request_to_pay_is_accepted_then_succeeds_and_moves_money_on_the_ledge
             "MSISDN:256774290781",
             mkoba_ledger::Currency::parse("EUR").unwrap(),
         )
+        .await
         .unwrap()
         .unwrap();
     assert_eq!(wallet.available(), 10_000_000 - 1_250);

@@ -251,3 +251,88 @@ async fn health_says_failing_once_the_writer_dies() {
         r.text()
     );
 }
+
+/// Store reads run on a few reader threads behind a bounded queue. With the threads taken
+/// by a database that stopped answering reads and the queue full, the next read is answered
+/// at once in each dialect's overload form (MoMo `503 SERVICE_UNAVAILABLE`, M-Pesa
+/// `503 INS-16`, the portal's "busy" page, each with `Retry-After`); once reads answer
+/// again, the waiting ones complete.
+#[tokio::test]
+async fn past_the_read_queue_a_read_is_answered_503_at_once() {
+    use mkoba_platform::faults::Faults;
+    use uuid::Uuid;
+    let faults = Faults::default();
+    let switch = faults.clone();
+    let app = std::sync::Arc::new(
+        TestApp::spawn_with(move |s| {
+            s.faults = Some(switch);
+            s.platform.read_threads = 1;
+            s.platform.read_queue = 1;
+        })
+        .await,
+    );
+    let p = std::sync::Arc::new(app.partner("127.0.0.1").await);
+    let reference = Uuid::new_v4();
+    let r = app
+        .request_to_pay(
+            &p,
+            reference,
+            &crate::helpers::rtp_body("5", "256770000021"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let mpesa = app.mpesa().await;
+    let session = mpesa.session().await;
+    let mut browser = crate::portal::Browser::new(&app.base);
+    let login = app.running.platform.sandbox_login().await.unwrap().unwrap();
+    browser.sign_in(&login.email, &login.password).await;
+
+    faults.set_reads_stalled(true);
+    let path = format!("/v1_0/requesttopay/{reference}");
+    let get = || {
+        let (app, p, path) = (app.clone(), p.clone(), path.clone());
+        tokio::spawn(async move { app.get(&p, &path).await })
+    };
+    // One read taken by the stalled thread, then one in the queue: the queue is full.
+    let mut waiting = vec![get()];
+    wait_for(|| async { (faults.reads_held() == 1).then_some(()) }).await;
+    waiting.push(get());
+    wait_for(|| async { (app.running.platform.reads_pending() == 2).then_some(()) }).await;
+
+    let r = app.get(&p, &path).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["code"], "SERVICE_UNAVAILABLE");
+    assert_eq!(r.header("retry-after"), Some("1"));
+
+    let fields = serde_json::json!({
+        "input_QueryReference": "000000000001",
+        "input_ServiceProviderCode": "000000",
+        "input_ThirdPartyConversationID": crate::mpesa_support::tpcid(),
+        "input_Country": "TZN",
+    });
+    let r = mpesa
+        .send("GET", "queryTransactionStatus/", &session, Some(&fields))
+        .await;
+    assert_eq!(
+        crate::mpesa_support::code(&r),
+        (503, "INS-16".to_owned()),
+        "{}",
+        r.text()
+    );
+    assert_eq!(r.header("retry-after"), Some("1"));
+
+    let r = browser.get("/portal/transactions").await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.text().contains("The portal is busy"), "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some("1"));
+
+    faults.set_reads_stalled(false);
+    for w in waiting {
+        let r = w.await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["externalId"], "ext-256770000021");
+    }
+    wait_for(|| async { (app.running.platform.reads_pending() == 0).then_some(()) }).await;
+    assert_eq!(browser.get("/portal/transactions").await.status, 200);
+}

@@ -157,6 +157,7 @@ async fn python_pesa_reaches_the_server_under_its_hard_coded_https_host() {
         .running
         .platform
         .mpesa_app(mkoba_platform::SANDBOX_DEVELOPER)
+        .await
         .unwrap()
         .unwrap()
         .sandbox_api_key

@@ -152,6 +152,7 @@ async fn a_pending_invoice_can_be_cancelled_and_its_reservation_is_released() {
             "MSISDN:256790000002",
             mkoba_ledger::Currency::parse("EUR").unwrap(),
         )
+        .await
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -499,6 +500,7 @@ async fn an_invoice_not_paid_within_its_validity_expires() {
             "MSISDN:256790000009",
             mkoba_ledger::Currency::parse("EUR").unwrap(),
         )
+        .await
         .unwrap()
         .unwrap();
     assert_eq!(

@@ -288,7 +288,7 @@ pub fn a_new_store_is_empty(s: &mut Store) {
     assert!(state.accounts.is_empty());
     assert!(state.pending_transfers.is_empty());
     assert!(state.pending_payments.is_empty());
-    assert!(state.outbox.is_empty());
+    assert!(s.journal.pending_outbox(0, 100).unwrap().is_empty());
     assert!(state.subscription_keys.is_empty());
     assert_eq!(state.max_transfer_id, 0);
     assert_eq!(state.max_outbox_id, 0);
@@ -363,7 +363,10 @@ pub fn a_committed_batch_is_read_back_by_load_and_the_reader(s: &mut Store) {
     );
     assert_eq!(state.pending_transfers, vec![pending.clone()]);
     assert_eq!(state.pending_payments, vec![pay.clone()]);
-    assert_eq!(state.outbox, vec![outbox_item(1, pay.reference_id)]);
+    assert_eq!(
+        s.journal.pending_outbox(0, 100).unwrap(),
+        vec![outbox_item(1, pay.reference_id)]
+    );
     assert_eq!(state.max_transfer_id, 1);
     assert_eq!(state.max_outbox_id, 1);
     let mut loaded_keys: Vec<_> = state
@@ -459,7 +462,7 @@ pub fn a_failed_commit_leaves_nothing_and_the_store_goes_on(s: &mut Store) {
     let state = s.journal.load().unwrap();
     assert!(state.accounts.is_empty());
     assert!(state.pending_payments.is_empty());
-    assert!(state.outbox.is_empty());
+    assert!(s.journal.pending_outbox(0, 100).unwrap().is_empty());
     assert_eq!(state.token_secret, None);
     assert_eq!(s.journal.max_developer_id().unwrap(), 0);
     assert!(!s.journal.payment_exists(&pay.reference_id).unwrap());
@@ -961,7 +964,7 @@ pub fn rows_written_twice_in_one_batch_end_as_written_last(s: &mut Store) {
     assert!(
         state.pending_payments.is_empty()
             && state.pending_transfers.is_empty()
-            && state.outbox.is_empty()
+            && s.journal.pending_outbox(0, 100).unwrap().is_empty()
     );
 }
 
@@ -1144,17 +1147,22 @@ pub fn outbox_rows_load_until_delivered_or_failed(s: &mut Store) {
         ..Batch::default()
     });
     let state = s.journal.load().unwrap();
+    let retrying = OutboxItem {
+        attempts: 2,
+        next_attempt_at_ms: 9_999,
+        ..outbox_item(4, reference)
+    };
     assert_eq!(
-        state.outbox,
-        vec![
-            outbox_item(3, other),
-            OutboxItem {
-                attempts: 2,
-                next_attempt_at_ms: 9_999,
-                ..outbox_item(4, reference)
-            }
-        ]
+        s.journal.pending_outbox(0, 100).unwrap(),
+        vec![outbox_item(3, other), retrying.clone()]
     );
+    // Read in pages: after an id, at most a limit.
+    assert_eq!(
+        s.journal.pending_outbox(0, 1).unwrap(),
+        vec![outbox_item(3, other)]
+    );
+    assert_eq!(s.journal.pending_outbox(3, 1).unwrap(), vec![retrying]);
+    assert!(s.journal.pending_outbox(4, 1).unwrap().is_empty());
     assert_eq!(state.max_outbox_id, 4);
     let record = |id: i64, state: &str, attempts| OutboxRecord {
         id,
@@ -2220,7 +2228,7 @@ pub fn a_large_batch_commits_in_one_transaction(s: &mut Store) {
         (
             state.pending_payments.len(),
             state.pending_transfers.len(),
-            state.outbox.len()
+            s.journal.pending_outbox(0, 2_000).unwrap().len()
         ),
         (1_000, 1_000, 1_000)
     );

@@ -1,0 +1,110 @@
+//! Store reads, off the async threads: a fixed set of threads takes reads from a bounded
+//! queue and answers each through a oneshot.
+//!
+//! The stores' readers are synchronous (SQLite is a library call; the PostgreSQL client
+//! waits for its connection's thread). Calling them from a request handler would block one
+//! of the runtime's few worker threads for as long as the read takes — on PostgreSQL, a
+//! network round trip, or the whole connect timeout when the server is gone. Here a handler
+//! only queues the read and awaits its answer. When every reader thread is busy and the
+//! queue is full, the read is refused at once ([`Internal::Busy`]): the dialect answers
+//! with its overload error, and memory and latency stay bounded however many requests
+//! arrive.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, TrySendError};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
+
+use crate::Internal;
+use crate::store::{Reader, StoreError};
+
+type Job = Box<dyn FnOnce(&dyn Reader) + Send>;
+
+/// The reader threads and their queue.
+pub(crate) struct ReadPool {
+    jobs: mpsc::SyncSender<Job>,
+    /// Reads queued or running.
+    pending: Arc<AtomicUsize>,
+}
+
+impl ReadPool {
+    /// Starts `threads` threads (at least one) reading through `reader`, with room for
+    /// `queue` reads waiting. The threads stop when the pool is dropped.
+    pub(crate) fn start(
+        reader: Arc<dyn Reader>,
+        threads: usize,
+        queue: usize,
+        faults: Option<crate::faults::Faults>,
+    ) -> Result<ReadPool, StoreError> {
+        let (jobs, rx) = mpsc::sync_channel::<Job>(queue);
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let (rx, reader, faults) = (rx.clone(), reader.clone(), faults.clone());
+            std::thread::Builder::new()
+                .name(format!("mkoba-read-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        if let Some(faults) = &faults {
+                            faults.wait_for_reads();
+                        }
+                        match job {
+                            Ok(job) => job(reader.as_ref()),
+                            Err(mpsc::RecvError) => return,
+                        }
+                    }
+                })
+                .map_err(|e| StoreError(format!("cannot start a reader thread: {e}")))?;
+        }
+        Ok(ReadPool {
+            jobs,
+            pending: Arc::default(),
+        })
+    }
+
+    /// Reads queued or running now.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Ordering::SeqCst)
+    }
+
+    /// Runs `f` on a reader thread and awaits its answer; [`Internal::Busy`] at once when
+    /// the queue is full, [`Internal::Failed`] (logged) when the store failed.
+    pub(crate) async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Reader) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, Internal> {
+        let (tx, rx) = oneshot::channel();
+        let pending = self.pending.clone();
+        pending.fetch_add(1, Ordering::SeqCst);
+        let job: Job = Box::new(move |reader| {
+            // A caller that went away (its request was dropped) needs no answer.
+            if !tx.is_closed() {
+                let _ = tx.send(f(reader));
+            }
+            pending.fetch_sub(1, Ordering::SeqCst);
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.pending.fetch_sub(1, Ordering::SeqCst);
+                return Err(Internal::Busy);
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.pending.fetch_sub(1, Ordering::SeqCst);
+                tracing::error!("the reader threads have stopped");
+                return Err(Internal::Failed);
+            }
+        }
+        match rx.await {
+            Ok(result) => result.map_err(crate::logged),
+            Err(_) => {
+                tracing::error!("a reader thread stopped before answering");
+                Err(Internal::Failed)
+            }
+        }
+    }
+}
