@@ -76,7 +76,8 @@ pub struct PlatformConfig {
     /// Most callbacks held in memory: offered to the dispatcher and being delivered or
     /// waiting for a retry. Past it they wait in the database (see [`outbox`]).
     pub callbacks_in_memory: usize,
-    /// Threads that run store reads for request handlers (off the async threads).
+    /// Threads that run store reads for request handlers (off the async threads) [default:
+    /// one per core, 2 to 8].
     pub read_threads: usize,
     /// Most reads waiting for a reader thread; past it a read is refused at once
     /// ([`Internal::Busy`]: the dialect's overload answer).
@@ -97,7 +98,11 @@ impl Default for PlatformConfig {
             max_queued: 32_768,
             mail_delivery: false,
             callbacks_in_memory: 4096,
-            read_threads: 8,
+            // SQLite reads are CPU work: one thread per core (each warms its connection's
+            // page cache, so more would cost memory, not speed).
+            read_threads: std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .clamp(2, 8),
             read_queue: 4096,
             faults: None,
         }

@@ -9,6 +9,12 @@
 //! queue is full, the read is refused at once ([`Internal::Busy`]): the dialect answers
 //! with its overload error, and memory and latency stay bounded however many requests
 //! arrive.
+//!
+//! One thread per core by default: on SQLite a read is CPU work, and each thread keeps its
+//! own connection's page cache (16 MB) warm. Measured with `mkoba bench -n 20000 --poll`
+//! (a status read per payment) on 2 cores against the previous build (reads on the async
+//! threads): 8,526 and 9,252 lifecycles/s against 7,810 and 9,417, peak RSS 104 MiB both;
+//! with 8 threads it was ~4 % slower and peaked at 139 MiB.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, TrySendError};

@@ -166,7 +166,7 @@ pub struct LimitArgs {
     /// Requests waiting for the writer at once; past that a write is answered with the dialect's overload answer at once (MoMo 503 SERVICE_UNAVAILABLE, M-Pesa INS-16) [default: 32768]
     #[arg(long, env = "MKOBA_WRITER_QUEUE")]
     pub writer_queue: Option<usize>,
-    /// Store reads waiting for one of the 8 reader threads; past that a request is answered with the dialect's overload answer at once [default: 4096]
+    /// Store reads waiting for a reader thread (one per core, 2 to 8); past that a request is answered with the dialect's overload answer at once [default: 4096]
     #[arg(long, env = "MKOBA_READ_QUEUE")]
     pub read_queue: Option<usize>,
     /// Callbacks held in memory (queued for the dispatcher, being delivered, waiting to retry); past that they wait in the database until the dispatcher has room [default: 4096]
