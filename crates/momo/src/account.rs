@@ -8,9 +8,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use mkoba_api_types::momo::{Balance, BasicUserInfo, BooleanResult};
 use mkoba_ledger::{Currency, Money};
+use mkoba_platform::SANDBOX;
 use mkoba_platform::model::{PartyIdType, Product, SubscriptionKey};
 use mkoba_platform::scenario::{self, HolderStatus};
-use mkoba_platform::{SANDBOX, now_ms};
 
 use crate::error::{MomoError, json};
 use crate::{MomoState, environment_currency, validate};
@@ -145,7 +145,7 @@ pub async fn get_basic_userinfo(
             birthdate: "1976-08-13".to_owned(),
             locale: "sv_SE".to_owned(),
             gender: "MALE".to_owned(),
-            updated_at: now_ms() / 1000,
+            updated_at: state.platform.now_ms() / 1000,
         },
     ))
 }

@@ -75,8 +75,8 @@ use axum::{Extension, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use mkoba_api_types::momo::BasicUserInfo;
+use mkoba_platform::SANDBOX;
 use mkoba_platform::model::{ApiUser, PartyIdType, Product, SubscriptionKey};
-use mkoba_platform::{SANDBOX, now_ms};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -506,9 +506,9 @@ fn bound_to(claims: &Value, user: Uuid, product: Product) -> bool {
         && claims["prd"].as_str() == Some(product.as_str())
 }
 
-/// Whether the `exp` (Unix ms) of claims has passed; missing counts as passed.
-fn expired(claims: &Value) -> bool {
-    claims["exp"].as_i64().is_none_or(|exp| now_ms() >= exp)
+/// Whether the `exp` (Unix ms) of claims has passed by `now`; missing counts as passed.
+fn expired(claims: &Value, now: i64) -> bool {
+    claims["exp"].as_i64().is_none_or(|exp| now >= exp)
 }
 
 /// The consent fields every token carries: account holder and scope.
@@ -596,7 +596,7 @@ async fn bc_authorize(
             "RESOURCE_NOT_FOUND",
         ));
     }
-    let now = now_ms();
+    let now = state.platform.now_ms();
     let auth_req_id = state.platform.sign_claims(
         AUTH_REQ,
         &json!({
@@ -673,7 +673,7 @@ async fn create_oauth2_token(
                     "auth_req_id was issued to another API user or product",
                 ));
             }
-            if expired(&claims) {
+            if expired(&claims, state.platform.now_ms()) {
                 return Err(oauth(
                     "expired_token",
                     "auth_req_id has expired; start again with bc-authorize",
@@ -684,7 +684,7 @@ async fn create_oauth2_token(
             let id_type = PartyIdType::parse_ignore_case(&consent.id_type)
                 .ok_or_else(|| oauth("invalid_grant", "auth_req_id is unknown"))?;
             let consent_secs = claims["cvi"].as_i64().unwrap_or(DEFAULT_CONSENT_SECS);
-            let now = now_ms();
+            let now = state.platform.now_ms();
             let consent_end_ms = match answer(&user, id_type, &consent.id) {
                 Answer::Granted => now + consent_secs * 1000,
                 Answer::GrantedRefreshExpired => now,
@@ -721,7 +721,7 @@ async fn create_oauth2_token(
                     "refresh_token was issued to another API user or product",
                 ));
             }
-            if expired(&claims) {
+            if expired(&claims, state.platform.now_ms()) {
                 return Err(oauth(
                     "invalid_grant",
                     "refresh_token has expired; ask the account holder for consent again with bc-authorize",
@@ -729,7 +729,7 @@ async fn create_oauth2_token(
             }
             let consent = Consent::of(&claims)
                 .ok_or_else(|| oauth("invalid_grant", "refresh_token is unknown"))?;
-            let now = now_ms();
+            let now = state.platform.now_ms();
             let consent_end_ms = claims["exp"].as_i64().unwrap_or(now);
             Ok(issue_tokens(
                 &state,
@@ -773,7 +773,7 @@ async fn oauth2_user(
             "oauth2 access token invalid for this product",
         ));
     }
-    if expired(&claims) {
+    if expired(&claims, state.platform.now_ms()) {
         return Err(MomoError::Unauthorized("oauth2 access token expired"));
     }
     let user_id = claims["usr"]
@@ -810,7 +810,7 @@ async fn get_user_info_with_consent(
             birthdate: "1976-08-13".to_owned(),
             locale: "sv_SE".to_owned(),
             gender: "MALE".to_owned(),
-            updated_at: now_ms() / 1000,
+            updated_at: state.platform.now_ms() / 1000,
         },
     ))
 }

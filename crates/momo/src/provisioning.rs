@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use mkoba_api_types::momo::{ApiKeyResult, ApiUserResult};
 use mkoba_platform::model::{ApiUser, SubscriptionKey};
-use mkoba_platform::{CreateError, SANDBOX, now_ms};
+use mkoba_platform::{CreateError, SANDBOX};
 
 use crate::MomoState;
 use crate::error::{MomoError, json};
@@ -29,7 +29,7 @@ pub async fn create_api_user(
         developer_id: subscription.developer_id,
         provider_callback_host: host.trim().to_owned(),
         target_environment: SANDBOX.to_owned(),
-        created_at_ms: now_ms(),
+        created_at_ms: state.platform.now_ms(),
     };
     match state.platform.create_api_user(user).await {
         Ok(()) => {

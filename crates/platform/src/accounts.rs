@@ -34,7 +34,7 @@ use tokio::sync::oneshot;
 use crate::engine::{Command, PortalCommand};
 use crate::portal::{blocking_error, hashing, verify_password};
 use crate::secrets::TokenError;
-use crate::{Internal, Platform, logged, now_ms, secrets};
+use crate::{Internal, Platform, logged, secrets};
 
 /// How long activation, e-mail change and mailbox links work.
 pub const LINK_TTL_MS: i64 = 24 * 3600 * 1000;
@@ -587,7 +587,7 @@ impl Platform {
         ) else {
             return Err(LinkError::Invalid);
         };
-        if now_ms() >= expires_at_ms {
+        if self.now_ms() >= expires_at_ms {
             return Err(LinkError::Expired);
         }
         Ok(LinkClaims {
@@ -883,7 +883,7 @@ impl Platform {
         data.push(0);
         data.extend_from_slice(password.as_bytes());
         let mac = self.inner.signer.mac("operator credential v1", &data);
-        let now = now_ms();
+        let now = self.now_ms();
         {
             let cache = self
                 .inner
@@ -976,7 +976,7 @@ impl Platform {
             .await?;
         Ok(last
             .first()
-            .is_some_and(|m| m.created_at_ms > now_ms() - within_ms))
+            .is_some_and(|m| m.created_at_ms > self.now_ms() - within_ms))
     }
 
     /// The code an account at the phone step was sent last, if any.

@@ -36,7 +36,7 @@ use crate::store::{
     ApiKeyRecord, Batch, Changes, Journal, LoadedState, NewAccount, OutboxUpdate, PaymentUpdate,
     StoreError, TransferRecord,
 };
-use crate::{CallbackRenderer, CancelError, CreateError, NotifyError, SANDBOX, now_ms};
+use crate::{CallbackRenderer, CancelError, CreateError, NotifyError, SANDBOX};
 
 mod mpesa;
 mod portal;
@@ -71,6 +71,9 @@ pub(crate) enum Command {
     Portal(PortalCommand),
     /// M-Pesa application changes.
     Mpesa(MpesaCommand),
+    /// Nothing: wakes the writer to settle what became due (a moved clock); answered once
+    /// that pass is committed.
+    Wake(oneshot::Sender<bool>),
     /// A callback no settlement produces (an asynchronous M-Pesa query result).
     QueueCallback {
         reference_id: Uuid,
@@ -90,6 +93,7 @@ pub(crate) struct EngineSettings {
     pub max_batch: usize,
     pub mail_delivery: bool,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    pub clock: crate::clock::SharedClock,
 }
 
 type Deferred = Box<dyn FnOnce(bool) + Send>;
@@ -246,9 +250,9 @@ impl Engine {
         let poll = self.journal.poll_interval();
         loop {
             let wait = match self.due.peek() {
-                Some(Reverse((at, _))) => {
-                    Duration::from_millis((*at - now_ms()).clamp(0, 1_000) as u64)
-                }
+                Some(Reverse((at, _))) => Duration::from_millis(
+                    (*at - self.settings.clock.now_ms()).clamp(0, 1_000) as u64,
+                ),
                 None => Duration::from_secs(1),
             };
             let wait = poll.map_or(wait, |p| wait.min(p));
@@ -301,7 +305,7 @@ impl Engine {
         metrics
             .writer_lock_wait_seconds
             .observe(started.elapsed().as_secs_f64());
-        let now = now_ms();
+        let now = self.settings.clock.now_ms();
         let mut pass = Pass::default();
         if !began {
             for command in commands {
@@ -465,6 +469,7 @@ impl Engine {
                 let result = self.cancel(pass, reference_id, api_user, kind, now);
                 defer(pass, reply, result, Err(CancelError::Internal));
             }
+            Command::Wake(reply) => defer(pass, reply, true, false),
             Command::Portal(command) => self.apply_portal(pass, command, now),
             Command::Mpesa(command) => self.apply_mpesa(pass, command, now),
             Command::QueueCallback {

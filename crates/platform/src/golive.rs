@@ -27,7 +27,7 @@ use crate::accounts::NewMail;
 use crate::engine::{Command, PortalCommand};
 use crate::model::{PaymentKind, PaymentStatus};
 use crate::portal::PaymentFilter;
-use crate::{Internal, Platform, now_ms};
+use crate::{Internal, Platform};
 
 /// Products a go-live request can ask for (`mpesa` is the M-Pesa OpenAPI's `openapi`
 /// environment; the others are MoMo products in the requested markets).
@@ -283,7 +283,7 @@ impl Platform {
             })
             .collect();
         Ok(GoLiveReport {
-            generated_at_ms: now_ms(),
+            generated_at_ms: self.now_ms(),
             operations,
             failed,
         })

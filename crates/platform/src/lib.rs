@@ -10,6 +10,7 @@
 //! (`reads`) and are answered through a oneshot, so no handler blocks on the store.
 
 pub mod accounts;
+pub mod clock;
 mod engine;
 pub mod faults;
 pub mod golive;
@@ -84,6 +85,8 @@ pub struct PlatformConfig {
     pub read_queue: usize,
     /// Injected faults (tests): reads wait while [`faults::Faults::set_reads_stalled`].
     pub faults: Option<faults::Faults>,
+    /// The time every decision reads ([`clock`]).
+    pub clock: clock::SharedClock,
 }
 
 impl Default for PlatformConfig {
@@ -105,6 +108,7 @@ impl Default for PlatformConfig {
                 .clamp(2, 8),
             read_queue: 4096,
             faults: None,
+            clock: Arc::new(clock::SystemClock),
         }
     }
 }
@@ -189,14 +193,6 @@ pub enum Internal {
 fn logged(e: StoreError) -> Internal {
     tracing::error!(error = %e, "store read failed");
     Internal::Failed
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// The handle dialects, workers and the portal use.
@@ -316,7 +312,7 @@ impl Platform {
         portal::bootstrap_login(journal)?;
         portal::bootstrap_operator(journal)?;
         if journal.mpesa_app(SANDBOX_DEVELOPER)?.is_none() {
-            let (mut app, key) = mpesa::MpesaApp::new(SANDBOX_DEVELOPER, now_ms());
+            let (mut app, key) = mpesa::MpesaApp::new(SANDBOX_DEVELOPER, clock::system_now_ms());
             app.sandbox_api_key = Some(key);
             let batch = Batch {
                 api_users: vec![app.api_user_row()],
@@ -365,6 +361,7 @@ impl Platform {
             max_batch: config.max_batch.max(1),
             mail_delivery: config.mail_delivery,
             metrics: metrics.clone(),
+            clock: config.clock.clone(),
         };
         let waiters = Waiters::default();
         let engine = Engine::new(
@@ -449,6 +446,18 @@ impl Platform {
             }
             changed.await;
         }
+    }
+
+    /// Milliseconds since the Unix epoch, by the platform's [`clock`].
+    pub fn now_ms(&self) -> i64 {
+        self.inner.config.clock.now_ms()
+    }
+
+    /// Wakes the writer to settle what became due (after a [`clock::ManualClock`] moved);
+    /// returns once that pass is committed (`false` if it failed). A pass settles at most
+    /// [`PlatformConfig::max_batch`] due payments; the rest follow in the next passes.
+    pub async fn wake(&self) -> bool {
+        self.call_reserved(Command::Wake, false).await
     }
 
     /// The configuration the platform runs with.
@@ -597,7 +606,7 @@ impl Platform {
         let record = ApiKeyRecord {
             api_user,
             key_hash: secrets::hash_key(&key),
-            created_at_ms: now_ms(),
+            created_at_ms: self.now_ms(),
         };
         self.call(
             |r| Command::AddApiKey(record, r),
@@ -622,16 +631,16 @@ impl Platform {
     /// An access token for the API user on a product, and its lifetime in seconds.
     pub fn issue_token(&self, api_user: Uuid, product: Product) -> (String, u64) {
         let ttl = self.inner.config.token_ttl;
-        let token = self
-            .inner
-            .signer
-            .issue(api_user, product, now_ms() + ttl.as_millis() as i64);
+        let token =
+            self.inner
+                .signer
+                .issue(api_user, product, self.now_ms() + ttl.as_millis() as i64);
         (token, ttl.as_secs())
     }
 
     /// The API user a bearer token belongs to.
     pub fn verify_token(&self, token: &str, product: Product) -> Result<Uuid, TokenError> {
-        self.inner.signer.verify(token, product, now_ms())
+        self.inner.signer.verify(token, product, self.now_ms())
     }
 
     /// Signs claims for a purpose (see [`TokenSigner::sign_claims`]); verifiable by every

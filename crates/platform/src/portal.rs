@@ -25,7 +25,7 @@ use crate::model::{
     SubscriptionKey, WidgetSettings,
 };
 use crate::store::{Batch, Journal, StoreError};
-use crate::{CreateError, Internal, Platform, logged, now_ms, secrets};
+use crate::{CreateError, Internal, Platform, logged, secrets};
 
 /// The sign-in e-mail of the sandbox developer account created at first start.
 pub const SANDBOX_EMAIL: &str = "sandbox@mkoba.local";
@@ -551,7 +551,7 @@ fn operator_batch(
             email: email.to_owned(),
             name: name.to_owned(),
             password_hash,
-            created_at_ms: now_ms(),
+            created_at_ms: crate::clock::system_now_ms(),
             status: AccountStatus::Active,
             role: AccountRole::Operator,
         }],
@@ -674,7 +674,7 @@ impl Platform {
     pub async fn create_session(&self, developer_id: i64) -> Result<(String, String), Internal> {
         let id = random_token();
         let csrf_token = random_token();
-        let now = now_ms();
+        let now = self.now_ms();
         let write = PortalWrite::CreateSession {
             id_hash: secrets::hash_key(&id),
             developer_id,
@@ -694,7 +694,7 @@ impl Platform {
             .reads
             .read(move |r| r.session(&secrets::hash_key(&id)))
             .await?;
-        Ok(found.filter(|s| s.expires_at_ms > now_ms()))
+        Ok(found.filter(|s| s.expires_at_ms > self.now_ms()))
     }
 
     /// Ends a session (logout).
@@ -797,7 +797,7 @@ impl Platform {
         let write = PortalWrite::RevokeApiKey {
             key_id,
             api_user,
-            at_ms: now_ms(),
+            at_ms: self.now_ms(),
         };
         self.portal_write(vec![write], Vec::new()).await?;
         Ok(true)
@@ -893,7 +893,7 @@ impl Platform {
             settings: WidgetSettings {
                 allowed_origins,
                 callback_url,
-                updated_at_ms: now_ms(),
+                updated_at_ms: self.now_ms(),
             },
         };
         self.portal_write(vec![write], Vec::new()).await

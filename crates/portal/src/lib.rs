@@ -647,7 +647,7 @@ pub(crate) fn pre_session_token(
     state: &PortalState,
     headers: &HeaderMap,
 ) -> (String, Option<HeaderValue>) {
-    let now = mkoba_platform::now_ms();
+    let now = state.platform.now_ms();
     if let Some(v) = cookies(headers).remove(PRE_CSRF_COOKIE) {
         let verify = |t: &str| state.platform.verify_claims(PRE_SESSION_PURPOSE, t);
         if pre_session_expiry(verify, &v, now).is_some_and(|x| x - now > PRE_SESSION_TTL_MS / 2) {
@@ -675,7 +675,7 @@ pub(crate) fn pre_session_ok(state: &PortalState, headers: &HeaderMap, form: &Fo
         && pre_session_expiry(
             |t| state.platform.verify_claims(PRE_SESSION_PURPOSE, t),
             &c,
-            mkoba_platform::now_ms(),
+            state.platform.now_ms(),
         )
         .is_some()
 }

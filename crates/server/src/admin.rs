@@ -20,7 +20,7 @@ use axum::{Json, Router};
 use mkoba_momo::error::MomoError;
 use mkoba_momo::extract::Path;
 use mkoba_platform::model::{ApiUser, SubscriptionKey};
-use mkoba_platform::{CreateError, Platform, now_ms};
+use mkoba_platform::{CreateError, Platform};
 use serde_json::json;
 
 /// The admin routes.
@@ -176,14 +176,14 @@ async fn create_api_user(
                 "NOT_ALLOWED_TARGET_ENVIRONMENT",
             ));
         }
-        Err(_) => return Err(MomoError::Internal),
+        Err(e) => return Err(e.into()),
     }
     let user = ApiUser {
         id,
         developer_id: subscription.developer_id,
         provider_callback_host: host.trim().to_owned(),
         target_environment: environment.clone(),
-        created_at_ms: now_ms(),
+        created_at_ms: platform.now_ms(),
     };
     match platform.create_api_user(user).await {
         Ok(()) => {}

@@ -68,9 +68,9 @@ async fn run(platform: Platform, transport: AsyncSmtpTransport<Tokio1Executor>, 
         }
         let mut sending = tokio::task::JoinSet::new();
         for mail in claimed {
-            let (transport, from) = (transport.clone(), from.clone());
+            let (transport, from, platform) = (transport.clone(), from.clone(), platform.clone());
             sending.spawn(async move {
-                let outcome = send(&transport, from, &mail).await;
+                let outcome = send(&transport, from, &mail, &platform).await;
                 (mail, outcome)
             });
         }
@@ -112,6 +112,7 @@ async fn send(
     transport: &AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
     mail: &Mail,
+    platform: &Platform,
 ) -> MailOutcome {
     let failed = |error: String| MailOutcome::Failed { error };
     let Ok(to) = mail.recipient.parse::<Mailbox>() else {
@@ -134,7 +135,7 @@ async fn send(
             let spent = mail.attempts as usize;
             match RETRY_DELAYS_SECS.get(spent) {
                 Some(delay) => MailOutcome::Retry {
-                    at_ms: mkoba_platform::now_ms() + delay * 1000,
+                    at_ms: platform.now_ms() + delay * 1000,
                     error: e.to_string(),
                 },
                 None => failed(format!("given up after {} attempts: {e}", spent + 1)),

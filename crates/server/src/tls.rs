@@ -124,9 +124,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 /// The year now (for the issued certificate's validity).
 fn this_year() -> i32 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    // The certificate is infrastructure: the system's time, not a test clock's.
+    let secs = mkoba_platform::clock::system_now_ms() / 1000;
     1970 + (secs / 31_556_952) as i32
 }
 

@@ -189,7 +189,7 @@ fn run_migrations(c: &mut Conn) -> Result<usize> {
         tx.batch_execute(sql)?;
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_at_ms) VALUES ($1, $2)",
-            &[&((i + 1) as i64), &mkoba_platform::now_ms()],
+            &[&((i + 1) as i64), &mkoba_platform::clock::system_now_ms()],
         )?;
     }
     tx.commit()?;
@@ -472,7 +472,7 @@ fn key_row(r: &Row) -> Result<SubscriptionKey> {
 /// here first).
 fn load(c: &mut Conn, node: &NodeOptions) -> Result<(LoadedState, i64)> {
     nodes::abandon_pass(c);
-    nodes::heartbeat_and_claim(c, node, true, mkoba_platform::now_ms())?;
+    nodes::heartbeat_and_claim(c, node, true, mkoba_platform::clock::system_now_ms())?;
     let Conn {
         client, statements, ..
     } = c;
@@ -637,7 +637,7 @@ impl Journal for PgJournal {
     }
 
     fn begin(&mut self) -> std::result::Result<Option<mkoba_platform::store::Changes>, StoreError> {
-        let now = mkoba_platform::now_ms();
+        let now = mkoba_platform::clock::system_now_ms();
         let heartbeat = now - self.heartbeat_at_ms >= nodes::HEARTBEAT_MS;
         let (node, seen) = (self.node.clone(), self.seen);
         self.in_pass = false;
@@ -669,7 +669,7 @@ impl Journal for PgJournal {
 /// grow with traffic are one statement per table ([`bulk_ops`]).
 fn batch_ops(b: &Batch, node: &str) -> Vec<Op> {
     let mut ops = Vec::new();
-    let now = mkoba_platform::now_ms();
+    let now = mkoba_platform::clock::system_now_ms();
     for id in &b.developers {
         ops.push(op!(
             "INSERT INTO developers (id, created_at_ms) VALUES ($1, $2)",

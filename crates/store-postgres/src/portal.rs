@@ -176,7 +176,7 @@ pub(crate) fn ops(writes: &[PortalWrite], ops: &mut Vec<Op>) {
                     mkoba_platform::SANDBOX_DEVELOPER,
                     login.email.clone(),
                     password_hash.clone(),
-                    mkoba_platform::now_ms()
+                    mkoba_platform::clock::system_now_ms()
                 ));
                 ops.push(op!(
                     "INSERT INTO settings (name, value) VALUES ($1, $2)

@@ -427,7 +427,7 @@ impl Journal for SqliteJournal {
 }
 
 fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()> {
-    let now = mkoba_platform::now_ms();
+    let now = mkoba_platform::clock::system_now_ms();
     for id in &b.developers {
         tx.prepare_cached("INSERT INTO developers (id, created_at_ms) VALUES (?1, ?2)")?
             .execute(params![id, now])?;

@@ -203,7 +203,7 @@ pub(crate) fn write(
                     mkoba_platform::SANDBOX_DEVELOPER,
                     login.email,
                     password_hash,
-                    mkoba_platform::now_ms()
+                    mkoba_platform::clock::system_now_ms()
                 ])?;
                 tx.prepare_cached(
                     "INSERT INTO settings (name, value) VALUES (?1, ?2)

@@ -35,9 +35,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::rt::TokioExecutor;
+use mkoba_platform::Platform;
 use mkoba_platform::model::{CallbackAttempt, OutboxItem};
 use mkoba_platform::outbox::{Next, Outbox, Sweeper};
-use mkoba_platform::{Platform, now_ms};
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -367,14 +367,14 @@ async fn deliver(
     mut item: OutboxItem,
 ) -> bool {
     loop {
-        let wait = item.next_attempt_at_ms - now_ms();
+        let wait = item.next_attempt_at_ms - platform.now_ms();
         if wait > 0 {
             tokio::time::sleep(Duration::from_millis(wait as u64)).await;
         }
         let Ok(turn) = limit.acquire().await else {
             return true;
         };
-        let at_ms = now_ms();
+        let at_ms = platform.now_ms();
         let started = Instant::now();
         let result = attempt(client, config, &item).await;
         drop(turn);
@@ -399,7 +399,7 @@ async fn deliver(
             config
                 .retry_schedule
                 .get(item.attempts as usize - 1)
-                .map(|d| now_ms() + d.as_millis() as i64)
+                .map(|d| platform.now_ms() + d.as_millis() as i64)
         };
         if delivered {
             tracing::debug!(transfer.reference_id = %item.reference_id, status = status_code, latency_ms, "callback delivered");

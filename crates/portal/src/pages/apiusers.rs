@@ -6,9 +6,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use mkoba_platform::CreateError;
 use mkoba_platform::golive::LiveAccess;
 use mkoba_platform::model::ApiUser;
-use mkoba_platform::{CreateError, now_ms};
 use uuid::Uuid;
 
 use crate::html::Html;
@@ -175,7 +175,7 @@ pub(crate) async fn create(
         developer_id: session.developer.id,
         provider_callback_host: host.clone(),
         target_environment: env.clone(),
-        created_at_ms: now_ms(),
+        created_at_ms: state.platform.now_ms(),
     };
     let id = user.id;
     match state.platform.create_api_user(user).await {
@@ -224,7 +224,9 @@ fn flash_of(headers: &HeaderMap) -> Option<String> {
 /// The key in a flash, if it is genuine, unexpired and for this developer and API user.
 fn open_flash(state: &PortalState, session: &Session, id: Uuid, token: &str) -> Option<String> {
     let claims = state.platform.verify_claims(FLASH_PURPOSE, token).ok()?;
-    let fresh = claims["exp"].as_i64().is_some_and(|exp| exp > now_ms());
+    let fresh = claims["exp"]
+        .as_i64()
+        .is_some_and(|exp| exp > state.platform.now_ms());
     let ours = claims["dev"].as_i64() == Some(session.developer.id)
         && claims["user"].as_str() == Some(id.to_string().as_str());
     (fresh && ours)
@@ -243,7 +245,7 @@ async fn new_key_response(state: &PortalState, session: &Session, id: Uuid) -> R
             "dev": session.developer.id,
             "user": id.to_string(),
             "key": key,
-            "exp": now_ms() + FLASH_TTL_MS,
+            "exp": state.platform.now_ms() + FLASH_TTL_MS,
         }),
     );
     let mut r = see_other(&format!("/portal/apiusers/{id}?done=key-created"));

@@ -23,7 +23,6 @@ use mkoba_platform::accounts::{
     LINK_TTL_MS, LinkPurpose, Mail, MailChannel, MailFilter, MailKind, MailState, NewMail,
     RESET_TTL_MS,
 };
-use mkoba_platform::now_ms;
 
 use crate::html::Html;
 use crate::{MaybeSession, PortalState, document, internal_error, query_params, w};
@@ -39,7 +38,7 @@ pub(crate) fn activation(
         LinkPurpose::Activate,
         developer_id,
         email,
-        now_ms() + LINK_TTL_MS,
+        state.platform.now_ms() + LINK_TTL_MS,
     );
     let link = state.config.link(&format!("/portal/activate?t={token}"));
     NewMail {
@@ -67,7 +66,7 @@ pub(crate) fn email_change(
         LinkPurpose::ChangeEmail,
         developer_id,
         &format!("{from}\n{to}"),
-        now_ms() + LINK_TTL_MS,
+        state.platform.now_ms() + LINK_TTL_MS,
     );
     let link = state
         .config
@@ -111,7 +110,7 @@ pub(crate) fn password_reset(
         LinkPurpose::ResetPassword,
         developer_id,
         digest,
-        now_ms() + RESET_TTL_MS,
+        state.platform.now_ms() + RESET_TTL_MS,
     );
     let link = state.config.link(&format!("/portal/reset?t={token}"));
     NewMail {
@@ -161,7 +160,7 @@ pub(crate) fn mailbox_token(state: &PortalState, developer_id: i64, email: &str)
         LinkPurpose::Mailbox,
         developer_id,
         email,
-        now_ms() + LINK_TTL_MS,
+        state.platform.now_ms() + LINK_TTL_MS,
     )
 }
 

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use mkoba_ledger::{Currency, Money};
 use mkoba_platform::Internal;
 use mkoba_platform::model::{PaymentStatus, Product};
-use mkoba_platform::now_ms;
+
 use mkoba_platform::portal::{Latencies, StatsRow, percentile};
 
 use crate::chart::{self, Series};
@@ -211,7 +211,7 @@ pub(crate) async fn show(
         Some("90") => 90,
         _ => 7,
     };
-    let now = now_ms();
+    let now = state.platform.now_ms();
     let (bucket_ms, n) = if days == 1 {
         (HOUR_MS, 24)
     } else {

@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use mkoba_platform::accounts::{AccountStatus, LinkPurpose, MailFilter, MailKind, MailState};
-use mkoba_platform::now_ms;
+use mkoba_platform::clock::system_now_ms as now_ms;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use uuid::Uuid;
 

@@ -178,7 +178,7 @@ fn assert_sandbox_identity(r: &Resp) {
     );
     let mut v = r.json();
     let updated_at = v["updated_at"].as_i64().expect("updated_at");
-    let now = mkoba_platform::now_ms() / 1000;
+    let now = mkoba_platform::clock::system_now_ms() / 1000;
     assert!((now - 5..=now + 5).contains(&updated_at), "{v}");
     v.as_object_mut().unwrap().remove("updated_at");
     assert_eq!(
@@ -904,7 +904,7 @@ async fn refresh_grant_refuses_unknown_or_foreign_refresh_tokens() {
 async fn an_expired_auth_req_id_or_refresh_token_is_refused() {
     let app = TestApp::spawn().await;
     let p = app.partner("clinic.com").await;
-    let past = mkoba_platform::now_ms() - 1000;
+    let past = mkoba_platform::clock::system_now_ms() - 1000;
     let claims = json!({
         "usr": p.user.to_string(), "prd": "collection", "idt": "MSISDN", "id": "256774290781",
         "scp": "profile", "off": false, "cvi": 86_400, "iat": past - 300_000, "exp": past,
@@ -936,7 +936,7 @@ async fn userinfo_refuses_anything_but_a_valid_oauth2_access_token_of_the_produc
         "oauth2-access",
         &json!({
             "usr": p.user.to_string(), "prd": "collection", "idt": "MSISDN",
-            "id": "256774290781", "scp": "profile", "exp": mkoba_platform::now_ms() - 1,
+            "id": "256774290781", "scp": "profile", "exp": mkoba_platform::clock::system_now_ms() - 1,
         }),
     );
     let mut tampered = access.to_owned().into_bytes();

@@ -155,6 +155,31 @@ impl TestApp {
         }
     }
 
+    /// A server whose time is a [`ManualClock`](mkoba_platform::clock::ManualClock): the
+    /// test moves it with [`TestApp::advance`] instead of sleeping.
+    pub async fn spawn_with_clock(
+        configure: impl FnOnce(&mut Settings),
+    ) -> (TestApp, std::sync::Arc<mkoba_platform::clock::ManualClock>) {
+        let clock = mkoba_platform::clock::ManualClock::starting_now();
+        let shared = clock.clone();
+        let app = TestApp::spawn_with(move |s| {
+            s.platform.clock = shared;
+            configure(s);
+        })
+        .await;
+        (app, clock)
+    }
+
+    /// Moves a [`TestApp::spawn_with_clock`] server's clock and waits until its writer has
+    /// settled what became due, as if the time had passed.
+    pub async fn advance(&self, clock: &mkoba_platform::clock::ManualClock, by: Duration) {
+        clock.advance(by);
+        assert!(
+            self.running.platform.wake().await,
+            "the writer's pass failed"
+        );
+    }
+
     pub fn key(&self, product: &str) -> &str {
         &self.keys.primary[product]
     }

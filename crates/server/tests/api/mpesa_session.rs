@@ -148,14 +148,24 @@ async fn calls_without_a_valid_session_are_refused_with_401() {
 
 #[tokio::test]
 async fn a_session_expires_after_the_applications_lifetime() {
-    let app = TestApp::spawn().await;
+    let (app, clock) = TestApp::spawn_with_clock(|_| {}).await;
     let r = app
-        .mpesa_settings(json!({"session_lifetime_secs": 1}))
+        .mpesa_settings(json!({"session_lifetime_secs": 600}))
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let m = app.mpesa().await;
     let session = m.session().await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    app.advance(&clock, Duration::from_secs(599)).await;
+    let r = m
+        .send(
+            "POST",
+            "c2bPayment/singleStage/",
+            &session,
+            Some(&m.c2b("10", "000000000001")),
+        )
+        .await;
+    assert_eq!(code(&r).1, "INS-0", "{}", r.text());
+    app.advance(&clock, Duration::from_secs(2)).await;
     let r = m
         .send(
             "POST",

@@ -667,7 +667,8 @@ async fn the_virtual_phone_holds_payments_until_the_payer_approves_or_rejects() 
     let reject = request_to_pay(&app, &dev.key, &dev.token, "256771111111", Some(&callback)).await;
     // Test numbers keep their documented outcomes.
     let fixed = request_to_pay(&app, &dev.key, &dev.token, "46733123450", None).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // A writer pass after they were accepted has settled whatever was due.
+    assert!(app.running.platform.wake().await);
     assert_eq!(
         status(&app, &dev.key, &dev.token, approve).await["status"],
         "PENDING"

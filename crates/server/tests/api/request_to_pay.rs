@@ -126,8 +126,8 @@ async fn sandbox_test_numbers_fail_with_their_documented_reasons() {
 
 #[tokio::test]
 async fn the_transfer_type_unknown_number_stays_pending() {
-    let app = TestApp::spawn().await;
-    let p = app.partner("clinic.com").await;
+    let (app, clock) = TestApp::spawn_with_clock(|_| {}).await;
+    let mut p = app.partner("clinic.com").await;
     let reference = Uuid::new_v4();
     assert_eq!(
         app.request_to_pay(&p, reference, &rtp_body("1", "46733123464"), &[])
@@ -135,12 +135,51 @@ async fn the_transfer_type_unknown_number_stays_pending() {
             .status,
         202
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A day later it is still pending (read with a new token: the first one expired).
+    app.advance(&clock, Duration::from_secs(86_400)).await;
+    p.token = app.token("collection", p.user, &p.key).await;
     let v = app
         .get(&p, &format!("/v1_0/requesttopay/{reference}"))
         .await
         .json();
     assert_eq!(v["status"], "PENDING");
+}
+
+/// With a settle delay, a payment stays PENDING until the delay has passed, then settles
+/// and its callback goes out: an hour passes on the server's clock, none in the test.
+#[tokio::test]
+async fn a_payment_settles_when_the_settle_delay_has_passed_on_the_clock() {
+    let (app, clock) = TestApp::spawn_with_clock(|s| {
+        s.platform.settle_delay = Duration::from_secs(3600);
+        s.platform.token_ttl = Duration::from_secs(7200);
+    })
+    .await;
+    let sink = crate::helpers::Sink::start(200).await;
+    let p = app.partner("127.0.0.1").await;
+    let reference = Uuid::new_v4();
+    let r = app
+        .request_to_pay(
+            &p,
+            reference,
+            &rtp_body("7", "256770000004"),
+            &[("X-Callback-Url", &sink.url("/cb"))],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let path = format!("/v1_0/requesttopay/{reference}");
+    app.advance(&clock, Duration::from_secs(3599)).await;
+    assert_eq!(app.get(&p, &path).await.json()["status"], "PENDING");
+    assert!(sink.all().is_empty(), "no callback before the settlement");
+    app.advance(&clock, Duration::from_secs(1)).await;
+    assert_eq!(app.get(&p, &path).await.json()["status"], "SUCCESSFUL");
+    let got = sink.wait_for(1).await;
+    assert!(got[0].body.contains("SUCCESSFUL"), "{}", got[0].body);
+    let t = app.admin_transaction(reference).await;
+    assert_eq!(
+        t["settled_at_ms"].as_i64().unwrap() - t["created_at_ms"].as_i64().unwrap(),
+        3_600_000,
+        "settled an hour after it was made, by the server's clock"
+    );
 }
 
 #[tokio::test]

@@ -95,7 +95,7 @@ async fn only_a_pre_session_token_the_server_signed_is_accepted() {
     // Ours, expired.
     let expired = app.running.platform.sign_claims(
         mkoba_portal::PRE_SESSION_PURPOSE,
-        &json!({"n": "0123456789abcdef0123456789abcdef", "x": mkoba_platform::now_ms() - 1}),
+        &json!({"n": "0123456789abcdef0123456789abcdef", "x": mkoba_platform::clock::system_now_ms() - 1}),
     );
     assert_eq!(try_pair(expired.clone(), expired).await.status, 403);
     // Two tokens we issued, but not a pair.
