@@ -596,7 +596,7 @@ async fn bc_authorize(
             "RESOURCE_NOT_FOUND",
         ));
     }
-    let now = state.platform.now_ms();
+    let now = state.platform.now_for(&user.id);
     let auth_req_id = state.platform.sign_claims(
         AUTH_REQ,
         &json!({
@@ -673,7 +673,7 @@ async fn create_oauth2_token(
                     "auth_req_id was issued to another API user or product",
                 ));
             }
-            if expired(&claims, state.platform.now_ms()) {
+            if expired(&claims, state.platform.now_for(&user.id)) {
                 return Err(oauth(
                     "expired_token",
                     "auth_req_id has expired; start again with bc-authorize",
@@ -684,7 +684,7 @@ async fn create_oauth2_token(
             let id_type = PartyIdType::parse_ignore_case(&consent.id_type)
                 .ok_or_else(|| oauth("invalid_grant", "auth_req_id is unknown"))?;
             let consent_secs = claims["cvi"].as_i64().unwrap_or(DEFAULT_CONSENT_SECS);
-            let now = state.platform.now_ms();
+            let now = state.platform.now_for(&user.id);
             let consent_end_ms = match answer(&user, id_type, &consent.id) {
                 Answer::Granted => now + consent_secs * 1000,
                 Answer::GrantedRefreshExpired => now,
@@ -721,7 +721,7 @@ async fn create_oauth2_token(
                     "refresh_token was issued to another API user or product",
                 ));
             }
-            if expired(&claims, state.platform.now_ms()) {
+            if expired(&claims, state.platform.now_for(&user.id)) {
                 return Err(oauth(
                     "invalid_grant",
                     "refresh_token has expired; ask the account holder for consent again with bc-authorize",
@@ -729,7 +729,7 @@ async fn create_oauth2_token(
             }
             let consent = Consent::of(&claims)
                 .ok_or_else(|| oauth("invalid_grant", "refresh_token is unknown"))?;
-            let now = state.platform.now_ms();
+            let now = state.platform.now_for(&user.id);
             let consent_end_ms = claims["exp"].as_i64().unwrap_or(now);
             Ok(issue_tokens(
                 &state,
@@ -773,13 +773,13 @@ async fn oauth2_user(
             "oauth2 access token invalid for this product",
         ));
     }
-    if expired(&claims, state.platform.now_ms()) {
-        return Err(MomoError::Unauthorized("oauth2 access token expired"));
-    }
     let user_id = claims["usr"]
         .as_str()
         .and_then(|s| Uuid::parse_str(s).ok())
         .ok_or(MomoError::Unauthorized("oauth2 access token invalid"))?;
+    if expired(&claims, state.platform.now_for(&user_id)) {
+        return Err(MomoError::Unauthorized("oauth2 access token expired"));
+    }
     state
         .platform
         .api_user(&user_id)

@@ -188,7 +188,7 @@ pub async fn create_invoice(
             callback_method: None,
             refund_of: None,
             details: Some(details.to_string()),
-            expires_at_ms: validity.map(|secs| state.platform.now_ms() + secs * 1000),
+            expires_at_ms: validity.map(|secs| state.platform.now_for(&user.id) + secs * 1000),
             short_code: None,
         },
     )

@@ -525,7 +525,7 @@ async fn create(
         callback_method: None,
         refund_of: None,
         details: Some(details.to_string()),
-        expires_at_ms: Some(state.platform.now_ms() + validity),
+        expires_at_ms: Some(state.platform.now_for(&user.id) + validity),
         short_code: None,
     };
     // A fresh v4 id does not collide: every refusal here is a fault.

@@ -38,6 +38,7 @@ use crate::store::{
 };
 use crate::{CallbackRenderer, CancelError, CreateError, NotifyError, SANDBOX};
 
+mod clock;
 mod mpesa;
 mod portal;
 pub(crate) use mpesa::MpesaCommand;
@@ -71,6 +72,8 @@ pub(crate) enum Command {
     Portal(PortalCommand),
     /// M-Pesa application changes.
     Mpesa(MpesaCommand),
+    /// Test clocks: create, advance, delete.
+    Clock(crate::test_clock::ClockCommand),
     /// Nothing: wakes the writer to settle what became due (a moved clock); answered once
     /// that pass is committed.
     Wake(oneshot::Sender<bool>),
@@ -106,7 +109,12 @@ pub(crate) struct Engine {
     ledger: Ledger,
     owners: HashMap<(String, Currency), AccountId>,
     pending: HashMap<Uuid, Payment>,
+    /// Pending payments by the real time they are due.
     due: BinaryHeap<Reverse<(i64, Uuid)>>,
+    /// Test clocks by the API user they drive, and that API user's payments by the clock
+    /// time they are due (`engine/clock.rs`).
+    clocks: HashMap<Uuid, crate::test_clock::TestClock>,
+    clock_due: HashMap<Uuid, BinaryHeap<Reverse<(i64, Uuid)>>>,
     next_transfer: u64,
     next_account: u64,
     next_outbox: i64,
@@ -158,6 +166,8 @@ impl Engine {
             owners: HashMap::new(),
             pending: HashMap::new(),
             due: BinaryHeap::new(),
+            clocks: HashMap::new(),
+            clock_due: HashMap::new(),
             next_transfer: 1,
             next_account: 1,
             next_outbox: 1,
@@ -175,6 +185,12 @@ impl Engine {
         self.owners.clear();
         self.pending.clear();
         self.due.clear();
+        self.clock_due.clear();
+        self.clocks = state
+            .test_clocks
+            .into_iter()
+            .map(|c| (c.api_user, c))
+            .collect();
         let mut max_account = 0;
         for (account, owner) in state.accounts {
             max_account = max_account.max(account.id.0);
@@ -187,10 +203,11 @@ impl Engine {
         }
         self.ledger.take_touched();
         for p in state.pending_payments {
-            if let Some(at) = p.settle_at_ms {
-                self.due.push(Reverse((at, p.reference_id)));
+            let (at, id) = (p.settle_at_ms, p.reference_id);
+            self.pending.insert(id, p);
+            if let Some(at) = at {
+                self.schedule(at, id);
             }
-            self.pending.insert(p.reference_id, p);
         }
         self.next_account = max_account + 1;
         self.next_transfer = state.max_transfer_id + 1;
@@ -218,12 +235,14 @@ impl Engine {
             }
         }
         for p in changes.pending_payments {
-            if let Some(at) = p.settle_at_ms
-                && !self.pending.contains_key(&p.reference_id)
+            let (at, id) = (p.settle_at_ms, p.reference_id);
+            let new = !self.pending.contains_key(&id);
+            self.pending.insert(id, p);
+            if let Some(at) = at
+                && new
             {
-                self.due.push(Reverse((at, p.reference_id)));
+                self.schedule(at, id);
             }
-            self.pending.insert(p.reference_id, p);
         }
         for id in &changes.final_payments {
             self.pending.remove(id);
@@ -366,7 +385,7 @@ impl Engine {
                     reply(true);
                 }
                 for (at, id) in pass.newly_due {
-                    self.due.push(Reverse((at, id)));
+                    self.schedule(at, id);
                 }
                 for item in pass.batch.outbox {
                     self.outbox.offer(item);
@@ -472,6 +491,7 @@ impl Engine {
             Command::Wake(reply) => defer(pass, reply, true, false),
             Command::Portal(command) => self.apply_portal(pass, command, now),
             Command::Mpesa(command) => self.apply_mpesa(pass, command, now),
+            Command::Clock(command) => self.apply_clock(pass, command),
             Command::QueueCallback {
                 reference_id,
                 url,
@@ -522,6 +542,7 @@ impl Engine {
     }
 
     fn accept(&mut self, pass: &mut Pass, new: NewPayment, now: i64) -> Result<(), CreateError> {
+        let now = self.time_for(&new.api_user, now);
         if pass.seen_payments.contains(&new.reference_id) {
             return Err(CreateError::Duplicate);
         }
@@ -762,6 +783,7 @@ impl Engine {
         let Some(mut payment) = self.pending.remove(&id) else {
             return;
         };
+        let now = self.time_for(&payment.api_user, now);
         let expired = payment.expires_at_ms.is_some_and(|e| now >= e);
         let outcome = match payment.reason.take() {
             Some(decided) => Err(decided),
@@ -821,11 +843,13 @@ impl Engine {
         payment.settled_at_ms = Some(now);
         pass.finalized.push((payment.status, payment.product));
         pass.batch.payment_updates.push(update_of(&payment));
-        self.emit_callback(pass, &payment, now);
+        self.emit_callback(pass, &payment);
     }
 
-    /// Queues the callback of a payment that reached a final state, if it asked for one.
-    fn emit_callback(&mut self, pass: &mut Pass, payment: &Payment, now: i64) {
+    /// Queues the callback of a payment that reached a final state, if it asked for one. It
+    /// goes out now in the platform's time, even for a payment on a test clock (whose
+    /// times are the clock's): the partner waits for it in real time.
+    fn emit_callback(&mut self, pass: &mut Pass, payment: &Payment) {
         let id = payment.reference_id;
         if let Some(url) = &payment.callback_url {
             let item = OutboxItem {
@@ -837,7 +861,7 @@ impl Engine {
                     .unwrap_or(self.settings.callback_method),
                 body: (self.render)(payment),
                 attempts: 0,
-                next_attempt_at_ms: now,
+                next_attempt_at_ms: self.settings.clock.now_ms(),
             };
             self.next_outbox += 1;
             pass.batch.outbox.push(item);
@@ -895,7 +919,7 @@ impl Engine {
             payment.settled_at_ms = Some(now);
             pass.finalized.push((payment.status, payment.product));
             pass.batch.payment_updates.push(update_of(&payment));
-            self.emit_callback(pass, &payment, now);
+            self.emit_callback(pass, &payment);
             return Ok(());
         }
         let mut payment = self

@@ -23,6 +23,7 @@ mod reads;
 pub mod scenario;
 pub mod secrets;
 pub mod store;
+pub mod test_clock;
 pub mod throttle;
 pub mod widget;
 
@@ -215,6 +216,8 @@ struct Inner {
     subscriptions: Subscriptions,
     api_users: RwLock<HashMap<Uuid, ApiUser>>,
     outbox: Mutex<Option<outbox::Outbox>>,
+    /// Test clocks by the API user they drive (mirrors the writer's).
+    clocks: RwLock<HashMap<Uuid, test_clock::TestClock>>,
     /// Requests waiting for a payment to become final (synchronous M-Pesa calls).
     waiters: Waiters,
     /// Nudges the SMTP sender when mail may have been queued.
@@ -364,6 +367,11 @@ impl Platform {
             clock: config.clock.clone(),
         };
         let waiters = Waiters::default();
+        let clocks = state
+            .test_clocks
+            .iter()
+            .map(|c| (c.api_user, c.clone()))
+            .collect();
         let engine = Engine::new(
             journal,
             state,
@@ -411,6 +419,7 @@ impl Platform {
                 subscriptions,
                 api_users: RwLock::new(HashMap::new()),
                 outbox: Mutex::new(Some(outbox)),
+                clocks: RwLock::new(clocks),
                 waiters,
                 mail_wake: tokio::sync::Notify::new(),
                 operator_credentials: accounts::CredentialCache::default(),
@@ -628,19 +637,20 @@ impl Platform {
         Ok(hashes.iter().any(|h| secrets::hashes_equal(h, &hash)))
     }
 
-    /// An access token for the API user on a product, and its lifetime in seconds.
+    /// An access token for the API user on a product, and its lifetime in seconds (on the
+    /// API user's time: its test clock's when it has one).
     pub fn issue_token(&self, api_user: Uuid, product: Product) -> (String, u64) {
         let ttl = self.inner.config.token_ttl;
-        let token =
-            self.inner
-                .signer
-                .issue(api_user, product, self.now_ms() + ttl.as_millis() as i64);
+        let expires = self.now_for(&api_user) + ttl.as_millis() as i64;
+        let token = self.inner.signer.issue(api_user, product, expires);
         (token, ttl.as_secs())
     }
 
-    /// The API user a bearer token belongs to.
+    /// The API user a bearer token belongs to (expiry judged on the API user's time).
     pub fn verify_token(&self, token: &str, product: Product) -> Result<Uuid, TokenError> {
-        self.inner.signer.verify(token, product, self.now_ms())
+        self.inner
+            .signer
+            .verify(token, product, |user| self.now_for(user))
     }
 
     /// Signs claims for a purpose (see [`TokenSigner::sign_claims`]); verifiable by every

@@ -293,7 +293,7 @@ impl Platform {
 
     /// A new session id for the application (`getSession`).
     pub fn mpesa_issue_session(&self, app: &MpesaApp) -> String {
-        let issued = (self.now_ms() / 1000) as u32;
+        let issued = (self.now_for(&app.api_user) / 1000) as u32;
         let mut bytes = Vec::with_capacity(16);
         bytes.extend_from_slice(&issued.to_be_bytes());
         bytes.extend_from_slice(&(app.developer_id as u32).to_be_bytes());
@@ -325,7 +325,7 @@ impl Platform {
             return Ok(Err(SessionError::Invalid));
         }
         let issued_ms = i64::from(issued) * 1000;
-        let now = self.now_ms();
+        let now = self.now_for(&app.api_user);
         if now < issued_ms + activation.as_millis() as i64 {
             return Ok(Err(SessionError::NotYetActive));
         }

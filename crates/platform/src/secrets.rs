@@ -162,7 +162,12 @@ impl TokenSigner {
     }
 
     /// The API user a token was issued to, if it is ours, for `product`, and not expired.
-    pub fn verify(&self, token: &str, product: Product, now_ms: i64) -> Result<Uuid, TokenError> {
+    pub fn verify(
+        &self,
+        token: &str,
+        product: Product,
+        now_ms: impl FnOnce(&Uuid) -> i64,
+    ) -> Result<Uuid, TokenError> {
         let (signing_input, sig) = token.rsplit_once('.').ok_or(TokenError::Invalid)?;
         let sig = URL_SAFE_NO_PAD
             .decode(sig)
@@ -191,7 +196,7 @@ impl TokenSigner {
             .as_str()
             .and_then(parse_expires)
             .ok_or(TokenError::Invalid)?;
-        if now_ms >= expires {
+        if now_ms(&client) >= expires {
             return Err(TokenError::Expired);
         }
         Ok(client)
@@ -233,13 +238,13 @@ mod tests {
         let s = TokenSigner::new(b"secret".to_vec());
         let user = Uuid::new_v4();
         let t = s.issue(user, Product::Collection, 10_000);
-        assert_eq!(s.verify(&t, Product::Collection, 9_999), Ok(user));
+        assert_eq!(s.verify(&t, Product::Collection, |_| 9_999), Ok(user));
         assert_eq!(
-            s.verify(&t, Product::Collection, 10_000),
+            s.verify(&t, Product::Collection, |_| 10_000),
             Err(TokenError::Expired)
         );
         assert_eq!(
-            s.verify(&t, Product::Disbursement, 0),
+            s.verify(&t, Product::Disbursement, |_| 0),
             Err(TokenError::Invalid)
         );
     }
@@ -280,18 +285,18 @@ mod tests {
         let other = TokenSigner::new(b"other".to_vec());
         let t = s.issue(Uuid::new_v4(), Product::Collection, 10_000);
         assert_eq!(
-            other.verify(&t, Product::Collection, 0),
+            other.verify(&t, Product::Collection, |_| 0),
             Err(TokenError::Invalid)
         );
         let mut bad = t.clone();
         bad.replace_range(40..41, if &t[40..41] == "A" { "B" } else { "A" });
         assert_eq!(
-            s.verify(&bad, Product::Collection, 0),
+            s.verify(&bad, Product::Collection, |_| 0),
             Err(TokenError::Invalid)
         );
         for junk in ["", "a.b", "a.b.c", "...."] {
             assert_eq!(
-                s.verify(junk, Product::Collection, 0),
+                s.verify(junk, Product::Collection, |_| 0),
                 Err(TokenError::Invalid)
             );
         }

@@ -33,6 +33,8 @@ pub struct LoadedState {
     pub subscription_keys: Vec<SubscriptionKey>,
     /// The token signing secret, once created.
     pub token_secret: Option<Vec<u8>>,
+    /// Every test clock.
+    pub test_clocks: Vec<crate::test_clock::TestClock>,
 }
 
 /// What other writers of the same database committed since this writer's last look: the
@@ -159,6 +161,8 @@ pub struct Batch {
     pub portal: Vec<crate::portal::PortalWrite>,
     /// M-Pesa applications created or changed (whole rows, keyed by developer).
     pub mpesa_apps: Vec<crate::mpesa::MpesaApp>,
+    /// Test clocks created, advanced (whole rows) or deleted.
+    pub test_clocks: Vec<crate::test_clock::ClockWrite>,
 }
 
 impl Batch {
@@ -180,6 +184,7 @@ impl Batch {
             && self.outbox_updates.is_empty()
             && self.portal.is_empty()
             && self.mpesa_apps.is_empty()
+            && self.test_clocks.is_empty()
     }
 }
 

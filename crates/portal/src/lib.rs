@@ -502,6 +502,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/portal/transactions", "Transactions", "transactions"),
     ("/portal/reports", "Reports", "reports"),
     ("/portal/phone", "Virtual phone", "phone"),
+    ("/portal/clocks", "Test clocks", "clocks"),
     ("/portal/widget", "Widget", "widget"),
     ("/portal/docs", "API docs", "docs"),
     ("/portal/guides", "Guides", "guides"),

@@ -10,6 +10,9 @@
 //! (pid, memory) — need an operator's credentials as HTTP Basic (`Authorization: Basic
 //! base64(email:password)`, the operator's portal sign-in); without them health answers
 //! only whether the server is alive.
+//!
+//! Test clocks (`/_mkoba/test_clocks`, `mkoba_platform::test_clock`) are the developer's
+//! too: create one for a new API user, advance it, delete it (`docs/test-clocks.md`).
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -20,6 +23,7 @@ use axum::{Json, Router};
 use mkoba_momo::error::MomoError;
 use mkoba_momo::extract::Path;
 use mkoba_platform::model::{ApiUser, SubscriptionKey};
+use mkoba_platform::test_clock::{ClockError, TestClock};
 use mkoba_platform::{CreateError, Platform};
 use serde_json::json;
 
@@ -31,6 +35,9 @@ pub fn router(platform: Platform) -> Router {
         .route("/ledger", get(ledger))
         .route("/transactions/{reference_id}", get(transaction))
         .route("/apiusers", post(create_api_user))
+        .route("/test_clocks", get(list_clocks).post(create_clock))
+        .route("/test_clocks/{id}", get(show_clock).delete(delete_clock))
+        .route("/test_clocks/{id}/advance", post(advance_clock))
         .with_state(platform)
 }
 
@@ -281,8 +288,165 @@ async fn transaction(
         "settle_at_ms": p.settle_at_ms,
         "settled_at_ms": p.settled_at_ms,
         "notifications": p.notifications,
+        // Made on a test clock (its API user has one): times are the clock's.
+        "test_clock": platform.test_clock_of(&p.api_user).map(|c| c.id.to_string()),
         "transfers": transfers,
         "callbacks": callbacks,
     }))
     .into_response())
+}
+
+/// A test clock as the admin API shows it.
+fn clock_json(c: &TestClock) -> serde_json::Value {
+    json!({
+        "id": c.id.to_string(),
+        "apiUser": c.api_user.to_string(),
+        "name": c.name,
+        "nowMs": c.now_ms,
+        "now": iso(c.now_ms),
+        "createdAtMs": c.created_at_ms,
+    })
+}
+
+/// An RFC 3339 time in UTC, to the millisecond.
+fn iso(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn clock_refused(e: ClockError) -> MomoError {
+    let conflict = |code| MomoError::Platform(StatusCode::CONFLICT, code);
+    match e {
+        ClockError::NotFound => MomoError::Platform(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND"),
+        ClockError::Attached => conflict("RESOURCE_ALREADY_EXIST"),
+        ClockError::HasPayments | ClockError::TooMany => MomoError::bad(e.to_string()),
+        ClockError::Backwards | ClockError::TooFar => MomoError::bad(e.to_string()),
+        ClockError::Unavailable => MomoError::unavailable(),
+    }
+}
+
+fn clock_id(id: &str) -> Result<uuid::Uuid, MomoError> {
+    uuid::Uuid::try_parse(id)
+        .map_err(|_| MomoError::Platform(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND"))
+}
+
+/// `POST /_mkoba/test_clocks`: `{"apiUser":"…","name":"…","frozenTimeMs":…}` (name and
+/// start optional; the start is the server's time when absent) → 201 with the clock.
+async fn create_clock(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, MomoError> {
+    use mkoba_momo::validate;
+    let subscription = developer(&platform, &headers)?;
+    let body = validate::json_body(&body)?;
+    let api_user = validate::reference_id(&validate::required(&body, "apiUser")?, "apiUser")?;
+    let name = match body.get("name") {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(serde_json::Value::String(s))
+            if s.chars().count() <= 100 && !s.chars().any(char::is_control) =>
+        {
+            s.clone()
+        }
+        Some(_) => {
+            return Err(MomoError::bad(
+                "name must be a string of at most 100 characters",
+            ));
+        }
+    };
+    let start = match body.get("frozenTimeMs") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => Some(
+            v.as_i64()
+                .filter(|ms| (0..=253_402_300_799_000).contains(ms))
+                .ok_or_else(|| {
+                    MomoError::bad("frozenTimeMs must be milliseconds since 1970 (an integer)")
+                })?,
+        ),
+    };
+    let clock = platform
+        .create_test_clock(subscription.developer_id, api_user, name, start)
+        .await
+        .map_err(clock_refused)?;
+    Ok((StatusCode::CREATED, Json(clock_json(&clock))).into_response())
+}
+
+/// `GET /_mkoba/test_clocks`: the developer's clocks.
+async fn list_clocks(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+) -> Result<Response, MomoError> {
+    let subscription = developer(&platform, &headers)?;
+    let clocks: Vec<_> = platform
+        .test_clocks(subscription.developer_id)
+        .iter()
+        .map(clock_json)
+        .collect();
+    Ok(Json(json!({ "testClocks": clocks })).into_response())
+}
+
+/// `GET /_mkoba/test_clocks/{id}`.
+async fn show_clock(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, MomoError> {
+    let subscription = developer(&platform, &headers)?;
+    let clock = platform
+        .test_clock(subscription.developer_id, &clock_id(&id)?)
+        .ok_or(MomoError::Platform(
+            StatusCode::NOT_FOUND,
+            "RESOURCE_NOT_FOUND",
+        ))?;
+    Ok(Json(clock_json(&clock)).into_response())
+}
+
+/// `POST /_mkoba/test_clocks/{id}/advance`: `{"by":"3d"}` (`s`, `m`, `h`, `d`) or
+/// `{"seconds":259200}` → 200 with the clock, once everything that became due is settled.
+async fn advance_clock(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, MomoError> {
+    use mkoba_momo::validate;
+    let subscription = developer(&platform, &headers)?;
+    let id = clock_id(&id)?;
+    let body = validate::json_body(&body)?;
+    let by = match (body.get("by"), body.get("seconds")) {
+        (Some(serde_json::Value::String(text)), None) => {
+            mkoba_platform::test_clock::parse_span(text).ok_or_else(|| {
+                MomoError::bad("by must be a number and a unit: 90s, 15m, 3h or 2d")
+            })?
+        }
+        (None, Some(v)) => std::time::Duration::from_secs(
+            v.as_u64()
+                .ok_or_else(|| MomoError::bad("seconds must be a whole number"))?,
+        ),
+        _ => return Err(MomoError::bad("give either by (\"3d\") or seconds")),
+    };
+    let clock = platform
+        .advance_test_clock(subscription.developer_id, id, by)
+        .await
+        .map_err(clock_refused)?;
+    Ok(Json(clock_json(&clock)).into_response())
+}
+
+/// `DELETE /_mkoba/test_clocks/{id}` → 204; the API user's pending payments end as EXPIRED.
+async fn delete_clock(
+    State(platform): State<Platform>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, MomoError> {
+    let subscription = developer(&platform, &headers)?;
+    platform
+        .delete_test_clock(subscription.developer_id, clock_id(&id)?)
+        .await
+        .map_err(clock_refused)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -215,15 +215,54 @@ enum StatusKind {
     CashTransfer,
 }
 
-/// Runs a `mkoba momo` command.
-pub async fn run(mut args: MomoArgs) -> anyhow::Result<()> {
-    // A local server's keys are read from its database once, off the async threads.
-    if args.client.subscription_key.is_none() {
+/// `mkoba clock …`: Mkoba's test clocks (`/_mkoba/test_clocks`), with the same
+/// credentials as `mkoba momo` (`--url`, `--subscription-key` or `--data`).
+#[derive(Debug, clap::Args)]
+pub struct ClockArgs {
+    #[command(flatten)]
+    client: ClientArgs,
+    #[command(subcommand)]
+    command: ClockCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ClockCommand {
+    /// Attach a new test clock to an API user with no payments yet (--api-user)
+    Create {
+        /// A name for it
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Its starting time, milliseconds since 1970 [default: the server's time]
+        #[arg(long)]
+        at_ms: Option<i64>,
+    },
+    /// List your test clocks
+    List,
+    /// Move a clock forward (the clock's id, or --api-user) and settle what became due
+    Advance {
+        /// How far: 90s, 15m, 3h or 2d
+        by: String,
+        /// The clock [default: the clock of --api-user]
+        #[arg(long)]
+        clock: Option<String>,
+    },
+    /// Delete a clock (the clock's id, or --api-user): its pending payments end as EXPIRED
+    Delete {
+        /// The clock [default: the clock of --api-user]
+        #[arg(long)]
+        clock: Option<String>,
+    },
+}
+
+/// Reads a local server's subscription keys once, off the async threads, when no key was
+/// given.
+async fn load_local_keys(client: &mut ClientArgs) -> anyhow::Result<()> {
+    if client.subscription_key.is_none() {
         let source = crate::DataSource {
-            data: args.client.data.clone(),
-            database_url: args.client.database_url.clone(),
+            data: client.data.clone(),
+            database_url: client.database_url.clone(),
         };
-        args.client.local_keys = tokio::task::spawn_blocking(move || {
+        client.local_keys = tokio::task::spawn_blocking(move || {
             (source.database_url.is_some() || source.data.exists())
                 .then(|| crate::server_credentials(&source).map(|c| c.keys))
                 .transpose()
@@ -231,6 +270,89 @@ pub async fn run(mut args: MomoArgs) -> anyhow::Result<()> {
         .await
         .context("reading the local subscription keys")??;
     }
+    Ok(())
+}
+
+/// Runs a `mkoba clock` command.
+pub async fn run_clock(mut args: ClockArgs) -> anyhow::Result<()> {
+    load_local_keys(&mut args.client).await?;
+    let c = &args.client;
+    let clocks = mkoba_sdk::momo::TestClocks::new(subscription_key(c, Product::Collection)?)
+        .base_url(&c.url);
+    // The clock a command names: --clock, else the one driving --api-user.
+    let named = |clock: Option<String>| async {
+        if let Some(id) = clock {
+            return Ok::<_, anyhow::Error>(id);
+        }
+        let user = c.api_user.clone().context(
+            "name the clock: --clock <id>, or --api-user <uuid> for the API user's clock",
+        )?;
+        let all = clocks.list().await.context("listing the test clocks")?;
+        all.into_iter()
+            .find(|k| k.api_user.eq_ignore_ascii_case(&user))
+            .map(|k| k.id)
+            .with_context(|| format!("API user {user} has no test clock"))
+    };
+    let show = |k: &mkoba_sdk::momo::TestClock| -> anyhow::Result<()> {
+        if c.json {
+            print_json(&serde_json::to_value(k)?)
+        } else {
+            println!(
+                "test clock {}  API user {}  now {}",
+                k.id, k.api_user, k.now
+            );
+            Ok(())
+        }
+    };
+    match args.command {
+        ClockCommand::Create { name, at_ms } => {
+            let user = c
+                .api_user
+                .clone()
+                .context("--api-user: the API user the clock drives (one with no payments yet)")?;
+            let k = clocks
+                .create(&user, &name, at_ms)
+                .await
+                .context("creating the test clock")?;
+            show(&k)
+        }
+        ClockCommand::List => {
+            let all = clocks.list().await.context("listing the test clocks")?;
+            if c.json {
+                return print_json(&serde_json::to_value(&all)?);
+            }
+            if all.is_empty() {
+                println!("no test clocks");
+            }
+            all.iter().try_for_each(show)
+        }
+        ClockCommand::Advance { by, clock } => {
+            let id = named(clock).await?;
+            let k = clocks
+                .advance(&id, &by)
+                .await
+                .context("advancing the test clock")?;
+            show(&k)
+        }
+        ClockCommand::Delete { clock } => {
+            let id = named(clock).await?;
+            clocks
+                .delete(&id)
+                .await
+                .context("deleting the test clock")?;
+            if c.json {
+                print_json(&json!({"deleted": id}))
+            } else {
+                println!("test clock {id} deleted");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Runs a `mkoba momo` command.
+pub async fn run(mut args: MomoArgs) -> anyhow::Result<()> {
+    load_local_keys(&mut args.client).await?;
     let c = &args.client;
     match args.command {
         MomoCommand::Provision { callback_host } => provision(c, &callback_host).await,

@@ -53,6 +53,8 @@ enum Command {
     Momo(mkoba::client_cli::MomoArgs),
     /// M-Pesa client: create a session, pay (C2B), pay out (B2C), reverse, read a status, show the credentials
     Mpesa(mkoba::mpesa_cli::MpesaArgs),
+    /// Test clocks: an API user on time of its own; advance it to settle and expire its payments (create, list, advance, delete)
+    Clock(mkoba::client_cli::ClockArgs),
     /// Measure M-Pesa C2B throughput with fresh and with reused bearers, and this machine's RSA decryptions per second
     BenchMpesa {
         #[command(flatten)]
@@ -257,6 +259,13 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Mpesa(args) => mkoba::mpesa_cli::main(args),
+        Command::Clock(args) => {
+            if let Err(e) = runtime()?.block_on(mkoba::client_cli::run_clock(args)) {
+                eprintln!("error: {e:#}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::BenchMpesa {
             args,
             data,

@@ -6,6 +6,7 @@
 //! commit); request handlers read through [`SqliteReader`], a small pool of connections that
 //! WAL lets run beside the writer.
 
+use mkoba_platform::test_clock::{ClockWrite, TestClock};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -31,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_widget.sql"),
     include_str!("../migrations/0006_accounts.sql"),
     include_str!("../migrations/0007_golive.sql"),
+    include_str!("../migrations/0008_test_clocks.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -358,6 +360,25 @@ impl Journal for SqliteJournal {
             )
             .optional()
             .map_err(err)?;
+        let mut stmt = c
+            .prepare(
+                "SELECT id, developer_id, api_user, name, now_ms, created_at_ms FROM test_clocks",
+            )
+            .map_err(err)?;
+        state.test_clocks = stmt
+            .query_map([], |r| {
+                Ok(TestClock {
+                    id: uuid_col(r, 0)?,
+                    developer_id: r.get(1)?,
+                    api_user: uuid_col(r, 2)?,
+                    name: r.get(3)?,
+                    now_ms: r.get(4)?,
+                    created_at_ms: r.get(5)?,
+                })
+            })
+            .map_err(err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(err)?;
         Ok(state)
     }
 
@@ -607,6 +628,27 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
     }
     portal::write(tx, &b.portal)?;
     mpesa::write(tx, &b.mpesa_apps)?;
+    for w in &b.test_clocks {
+        match w {
+            ClockWrite::Put(c) => tx
+                .prepare_cached(
+                    "INSERT INTO test_clocks (id, developer_id, api_user, name, now_ms, created_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (id) DO UPDATE SET now_ms = excluded.now_ms",
+                )?
+                .execute(params![
+                    c.id.to_string(),
+                    c.developer_id,
+                    c.api_user.to_string(),
+                    c.name,
+                    c.now_ms,
+                    c.created_at_ms
+                ])?,
+            ClockWrite::Delete(id) => tx
+                .prepare_cached("DELETE FROM test_clocks WHERE id = ?1")?
+                .execute([id.to_string()])?,
+        };
+    }
     Ok(())
 }
 

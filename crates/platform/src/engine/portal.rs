@@ -227,7 +227,7 @@ impl Engine {
                 developer_id,
                 reply,
             } => {
-                let result = self.resend(pass, reference_id, developer_id, now);
+                let result = self.resend(pass, reference_id, developer_id);
                 defer(pass, reply, result, Err(ResendError::Internal));
             }
             PortalCommand::SubmitGoLive {
@@ -763,7 +763,6 @@ impl Engine {
         pass: &mut Pass,
         reference_id: Uuid,
         developer_id: i64,
-        now: i64,
     ) -> Result<(), ResendError> {
         let store = |e: StoreError| {
             tracing::error!(error = %e, "re-sending a callback failed");
@@ -785,7 +784,7 @@ impl Engine {
         if payment.callback_url.is_none() {
             return Err(ResendError::NoCallbackUrl);
         }
-        self.emit_callback(pass, &payment, now);
+        self.emit_callback(pass, &payment);
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 mod account;
 mod apipage;
 mod apiusers;
+mod clocks;
 pub(crate) mod confirm;
 mod docs;
 mod golive;
@@ -74,6 +75,9 @@ pub(crate) fn routes() -> Router<PortalState> {
         .route("/phone/invoice/{id}", get(pay::show))
         .route("/phone/invoice/{id}/{decision}", post(pay::decide))
         .route("/phone/{id}/{decision}", post(phone::decide))
+        .route("/clocks", get(clocks::show).post(clocks::create))
+        .route("/clocks/{id}/advance", post(clocks::advance))
+        .route("/clocks/{id}/delete", post(clocks::delete))
         .route("/widget", get(widget::show))
         .route("/widget/demo", get(widget::demo))
         .route("/widget/{id}/settings", post(widget::save))

@@ -935,6 +935,9 @@ pub(crate) async fn show(
     if let Some(c) = &p.short_code {
         w!(h, "<dt>Short code</dt><dd>" {c} "</dd>");
     }
+    if let Some(c) = state.platform.test_clock_of(&p.api_user) {
+        w!(h, "<dt>Test clock</dt><dd data-testid=\"test-clock\"><a href=\"/portal/clocks\">" {if c.name.is_empty() { "a test clock" } else { &c.name }} "</a>: its times are the clock's (now " {crate::when(c.now_ms)} ")</dd>");
+    }
     let v1x = p.details.as_deref().is_some_and(|d| {
         serde_json::from_str::<serde_json::Value>(d).is_ok_and(|v| v["gateway"] == "v1x")
     });

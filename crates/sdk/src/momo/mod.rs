@@ -51,12 +51,14 @@ mod client;
 mod products;
 mod provisioning;
 mod status;
+mod test_clock;
 
 pub use callback::{Callback, parse_callback, reference_in_path};
 pub use client::{Create, SANDBOX_URL};
 pub use products::{AccessType, Collection, Disbursement, IdType, Remittance};
 pub use provisioning::{MarketUser, Provisioning, SandboxUser};
 pub use status::{Poll, Status, Transaction, wait_for_final_status};
+pub use test_clock::{TestClock, TestClocks};
 
 use std::fmt;
 use std::str::FromStr;

@@ -375,3 +375,66 @@ async fn cli_reads_a_local_servers_keys_from_its_data_directory() {
         stderr(&o)
     );
 }
+
+/// Runs `mkoba clock <args>` against `app` with its collection key.
+async fn clock(app: &TestApp, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .arg("clock")
+        .args(args)
+        .args([
+            "--url",
+            &app.base,
+            "--subscription-key",
+            app.key("collection"),
+        ])
+        .env_remove("MOMO_API_USER")
+        .env_remove("MKOBA_URL")
+        .env("MKOBA_DATA", "/nonexistent/mkoba-data")
+        .output()
+        .await
+        .expect("mkoba runs")
+}
+
+#[tokio::test]
+async fn cli_creates_advances_and_deletes_a_test_clock() {
+    let app =
+        TestApp::spawn_with(|s| s.platform.settle_delay = std::time::Duration::from_secs(86_400))
+            .await;
+    let (user, _) = provision(&app, "localhost").await;
+    let made = json(
+        &clock(
+            &app,
+            &[
+                "create",
+                "--api-user",
+                &user,
+                "--name",
+                "cli",
+                "--at-ms",
+                "1767225600000",
+                "--json",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(made["apiUser"], user.as_str());
+    assert_eq!(made["now"], "2026-01-01T00:00:00Z");
+    // Named by its API user, as `mkoba clock advance --api-user … 3d`.
+    let moved = json(&clock(&app, &["advance", "--api-user", &user, "3d", "--json"]).await);
+    assert_eq!(moved["now"], "2026-01-04T00:00:00Z");
+    let o = clock(&app, &["list"]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("API user {user}  now 2026-01-04T00:00:00Z")),
+        "{}",
+        stdout(&o)
+    );
+    let o = clock(&app, &["advance", "--api-user", &user, "3 weeks"]).await;
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("90s, 15m, 3h or 2d"), "{}", stderr(&o));
+    let o = clock(&app, &["delete", "--clock", made["id"].as_str().unwrap()]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = clock(&app, &["advance", "--api-user", &user, "1d"]).await;
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("has no test clock"), "{}", stderr(&o));
+}

@@ -133,7 +133,18 @@ impl TestApp {
     }
 
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-        let dir = tempfile::tempdir().expect("tempdir");
+        TestApp::start_in(tempfile::tempdir().expect("tempdir"), configure).await
+    }
+
+    /// Stops the server and starts it again on the same data directory, with the settings
+    /// `configure` makes (a restart: only what is in the database carries over).
+    pub async fn restart(self, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let TestApp { running, _dir, .. } = self;
+        running.stop().await;
+        TestApp::start_in(_dir, configure).await
+    }
+
+    async fn start_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Settings)) -> TestApp {
         let mut settings = Settings::new(
             dir.path().join("data"),
             SocketAddr::from(([127, 0, 0, 1], 0)),

@@ -34,6 +34,7 @@ mod postgres;
 mod provisioning;
 mod request_to_pay;
 mod supervision;
+mod test_clocks;
 mod throttle;
 mod tls;
 mod token;

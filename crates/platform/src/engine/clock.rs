@@ -1,0 +1,165 @@
+//! The writer's side of test clocks (`crate::test_clock`): which time a payment runs on,
+//! and creating, advancing and deleting clocks.
+
+use std::cmp::Reverse;
+
+use uuid::Uuid;
+
+use super::{Engine, Pass, defer};
+use crate::test_clock::{ClockCommand, ClockError, ClockWrite, MAX_CLOCKS_PER_DEVELOPER};
+
+impl Engine {
+    /// The time an API user's payments run on: its test clock's, else the pass's.
+    pub(super) fn time_for(&self, api_user: &Uuid, now: i64) -> i64 {
+        self.clocks.get(api_user).map_or(now, |c| c.now_ms)
+    }
+
+    /// Queues a pending payment to be settled at `at`: on its API user's test clock when it
+    /// has one, else on real time.
+    pub(super) fn schedule(&mut self, at: i64, id: Uuid) {
+        let clock_user = self
+            .pending
+            .get(&id)
+            .map(|p| p.api_user)
+            .filter(|u| self.clocks.contains_key(u));
+        match clock_user {
+            Some(user) => self
+                .clock_due
+                .entry(user)
+                .or_default()
+                .push(Reverse((at, id))),
+            None => self.due.push(Reverse((at, id))),
+        }
+    }
+
+    pub(super) fn apply_clock(&mut self, pass: &mut Pass, command: ClockCommand) {
+        match command {
+            ClockCommand::Create(clock, reply) => {
+                let result = self.attach(pass, &clock);
+                if result.is_ok() {
+                    pass.batch.test_clocks.push(ClockWrite::Put(clock));
+                }
+                defer(pass, reply, result, Err(ClockError::Unavailable));
+            }
+            ClockCommand::Advance {
+                developer_id,
+                id,
+                to_ms,
+                reply,
+            } => {
+                let result = self.advance(pass, developer_id, id, to_ms);
+                defer(pass, reply, result, Err(ClockError::Unavailable));
+            }
+            ClockCommand::Delete {
+                developer_id,
+                id,
+                reply,
+            } => {
+                let result = self.detach(pass, developer_id, id);
+                defer(pass, reply, result, Err(ClockError::Unavailable));
+            }
+        }
+    }
+
+    fn attach(
+        &mut self,
+        pass: &Pass,
+        clock: &crate::test_clock::TestClock,
+    ) -> Result<(), ClockError> {
+        if self.clocks.contains_key(&clock.api_user) {
+            return Err(ClockError::Attached);
+        }
+        let mine = self
+            .clocks
+            .values()
+            .filter(|c| c.developer_id == clock.developer_id)
+            .count();
+        if mine >= MAX_CLOCKS_PER_DEVELOPER {
+            return Err(ClockError::TooMany);
+        }
+        let user = clock.api_user;
+        if self.pending.values().any(|p| p.api_user == user)
+            || pass.batch.new_payments.iter().any(|p| p.api_user == user)
+        {
+            return Err(ClockError::HasPayments);
+        }
+        match self.journal.api_user_exists(&user) {
+            Ok(true) => {}
+            Ok(false) => return Err(ClockError::NotFound),
+            Err(e) => {
+                tracing::error!(error = %e, "reading an API user for a test clock failed");
+                return Err(ClockError::Unavailable);
+            }
+        }
+        self.clocks.insert(user, clock.clone());
+        Ok(())
+    }
+
+    /// Moves the clock to `to_ms`, settling every payment that became due on the way, in
+    /// due order and each at its due time.
+    fn advance(
+        &mut self,
+        pass: &mut Pass,
+        developer_id: i64,
+        id: Uuid,
+        to_ms: i64,
+    ) -> Result<crate::test_clock::TestClock, ClockError> {
+        let user = self.owned_clock(developer_id, id)?;
+        if to_ms < self.clocks[&user].now_ms {
+            return Err(ClockError::Backwards);
+        }
+        loop {
+            let next = self
+                .clock_due
+                .get(&user)
+                .and_then(|due| due.peek())
+                .map(|Reverse((at, id))| (*at, *id));
+            let Some((at, payment)) = next.filter(|(at, _)| *at <= to_ms) else {
+                break;
+            };
+            if let Some(due) = self.clock_due.get_mut(&user) {
+                due.pop();
+            }
+            if let Some(c) = self.clocks.get_mut(&user) {
+                c.now_ms = c.now_ms.max(at);
+            }
+            let now = self.clocks[&user].now_ms;
+            self.settle_decided(pass, payment, now, None);
+        }
+        let clock = self.clocks.get_mut(&user).expect("the clock found above");
+        clock.now_ms = to_ms;
+        let clock = clock.clone();
+        pass.batch.test_clocks.push(ClockWrite::Put(clock.clone()));
+        Ok(clock)
+    }
+
+    /// Deletes the clock: its API user's pending payments end as EXPIRED, at the clock's
+    /// time, and the API user returns to real time.
+    fn detach(&mut self, pass: &mut Pass, developer_id: i64, id: Uuid) -> Result<(), ClockError> {
+        let user = self.owned_clock(developer_id, id)?;
+        let now = self.clocks[&user].now_ms;
+        let mut pending: Vec<(i64, Uuid)> = self
+            .pending
+            .values()
+            .filter(|p| p.api_user == user)
+            .map(|p| (p.created_at_ms, p.reference_id))
+            .collect();
+        pending.sort();
+        for (_, payment) in pending {
+            self.settle_decided(pass, payment, now, Some(Err("EXPIRED".to_owned())));
+        }
+        self.clocks.remove(&user);
+        self.clock_due.remove(&user);
+        pass.batch.test_clocks.push(ClockWrite::Delete(id));
+        Ok(())
+    }
+
+    /// The API user driven by the developer's clock `id`.
+    fn owned_clock(&self, developer_id: i64, id: Uuid) -> Result<Uuid, ClockError> {
+        self.clocks
+            .values()
+            .find(|c| c.id == id && c.developer_id == developer_id)
+            .map(|c| c.api_user)
+            .ok_or(ClockError::NotFound)
+    }
+}

@@ -1,0 +1,278 @@
+//! Test clocks: a partner's own time, moved on demand (issue 19).
+//!
+//! Expiry paths take hours or days in real time: a payment whose settle delay is an hour,
+//! an invoice past its `validityDuration`, a token past `expires_in`, an M-Pesa session past
+//! its lifetime. A test clock is attached to one API user (an M-Pesa application has one
+//! too) and starts at a time the partner chooses; from then on everything of that API user
+//! runs on the clock's time, which stands still until the partner advances it. Advancing
+//! settles, in due order and each at its own due time, every payment of the API user that
+//! became due: as real time would have, in milliseconds. Real-time API users are never
+//! affected.
+//!
+//! The rules:
+//! * A clock is attached to an API user with no payments yet, so every payment of an API
+//!   user with a clock was made on that clock (and a restart finds them so); such payments
+//!   are marked `test_clock` in `/_mkoba/transactions`.
+//! * Time only moves forward.
+//! * Deleting a clock ends its API user's pending payments as `EXPIRED` (reservations
+//!   released, callbacks sent) and returns the API user to real time.
+//! * At most [`MAX_CLOCKS_PER_DEVELOPER`] clocks per developer account.
+//!
+//! Test clocks live in the writer's memory like balances. With several PostgreSQL nodes,
+//! each node loads them at start: create and advance a clock through the node its API user
+//! uses (not yet taken over between nodes).
+
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::Platform;
+use crate::engine::Command;
+
+/// Most test clocks one developer account may have.
+pub const MAX_CLOCKS_PER_DEVELOPER: usize = 20;
+
+/// The furthest one advance may move a clock: a year.
+pub const MAX_ADVANCE: Duration = Duration::from_secs(366 * 86_400);
+
+/// A span of time as people write it: a whole number and a unit, `s`, `m`, `h` or `d`
+/// (`90s`, `15m`, `3h`, `2d`).
+pub fn parse_span(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let unit = text.chars().last()?;
+    let n: u64 = text[..text.len() - unit.len_utf8()].trim().parse().ok()?;
+    let secs = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(secs).map(Duration::from_secs)
+}
+
+/// A test clock and the API user it drives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestClock {
+    pub id: Uuid,
+    pub developer_id: i64,
+    pub api_user: Uuid,
+    pub name: String,
+    /// The clock's time, in milliseconds since the Unix epoch.
+    pub now_ms: i64,
+    pub created_at_ms: i64,
+}
+
+/// A change to the `test_clocks` rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClockWrite {
+    /// Created or advanced: the whole row.
+    Put(TestClock),
+    /// Deleted.
+    Delete(Uuid),
+}
+
+/// Why a test clock request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ClockError {
+    #[error("no such test clock, or API user, of this developer")]
+    NotFound,
+    #[error("the API user already has a test clock")]
+    Attached,
+    #[error("the API user has payments already; a test clock starts with a new API user")]
+    HasPayments,
+    #[error("a test clock only moves forward")]
+    Backwards,
+    #[error("one advance moves a test clock at most a year")]
+    TooFar,
+    #[error("this developer has {MAX_CLOCKS_PER_DEVELOPER} test clocks already")]
+    TooMany,
+    #[error("the platform cannot store it now; try again")]
+    Unavailable,
+}
+
+/// Test clock work for the writer.
+pub(crate) enum ClockCommand {
+    Create(TestClock, oneshot::Sender<Result<(), ClockError>>),
+    Advance {
+        developer_id: i64,
+        id: Uuid,
+        to_ms: i64,
+        reply: oneshot::Sender<Result<TestClock, ClockError>>,
+    },
+    Delete {
+        developer_id: i64,
+        id: Uuid,
+        reply: oneshot::Sender<Result<(), ClockError>>,
+    },
+}
+
+impl Platform {
+    /// The time an API user runs on: its test clock's, else the platform's.
+    pub fn now_for(&self, api_user: &Uuid) -> i64 {
+        match self.clocks().get(api_user) {
+            Some(c) => c.now_ms,
+            None => self.now_ms(),
+        }
+    }
+
+    fn clocks(&self) -> std::sync::RwLockReadGuard<'_, std::collections::HashMap<Uuid, TestClock>> {
+        self.inner.clocks.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn cache_clock(&self, clock: Option<TestClock>, api_user: Uuid) {
+        let mut clocks = self.inner.clocks.write().unwrap_or_else(|e| e.into_inner());
+        match clock {
+            Some(c) => clocks.insert(api_user, c),
+            None => clocks.remove(&api_user),
+        };
+    }
+
+    /// The test clock of an API user, if it has one.
+    pub fn test_clock_of(&self, api_user: &Uuid) -> Option<TestClock> {
+        self.clocks().get(api_user).cloned()
+    }
+
+    /// A developer's test clock by id.
+    pub fn test_clock(&self, developer_id: i64, id: &Uuid) -> Option<TestClock> {
+        self.clocks()
+            .values()
+            .find(|c| c.id == *id && c.developer_id == developer_id)
+            .cloned()
+    }
+
+    /// A developer's test clocks, oldest first.
+    pub fn test_clocks(&self, developer_id: i64) -> Vec<TestClock> {
+        let mut all: Vec<TestClock> = self
+            .clocks()
+            .values()
+            .filter(|c| c.developer_id == developer_id)
+            .cloned()
+            .collect();
+        all.sort_by_key(|c| (c.created_at_ms, c.id));
+        all
+    }
+
+    /// Attaches a new test clock, standing at `start_ms` (the platform's time when `None`),
+    /// to one of the developer's API users.
+    pub async fn create_test_clock(
+        &self,
+        developer_id: i64,
+        api_user: Uuid,
+        name: String,
+        start_ms: Option<i64>,
+    ) -> Result<TestClock, ClockError> {
+        match self.api_user(&api_user).await {
+            Ok(Some(u)) if u.developer_id == developer_id => {}
+            Ok(_) => return Err(ClockError::NotFound),
+            Err(_) => return Err(ClockError::Unavailable),
+        }
+        // The writer refuses an API user with pending payments, race-free; settled ones are
+        // looked for here.
+        let made = self
+            .payments_page(&crate::portal::PaymentFilter {
+                developer_id,
+                product: None,
+                kind: None,
+                status: None,
+                party: None,
+                reference: None,
+                api_user: Some(api_user),
+                from_ms: None,
+                to_ms: None,
+                limit: 0,
+                offset: 0,
+            })
+            .await
+            .map_err(|_| ClockError::Unavailable)?;
+        if made.total > 0 {
+            return Err(ClockError::HasPayments);
+        }
+        let clock = TestClock {
+            id: Uuid::new_v4(),
+            developer_id,
+            api_user,
+            name,
+            now_ms: start_ms.unwrap_or_else(|| self.now_ms()),
+            created_at_ms: self.now_ms(),
+        };
+        let sent = clock.clone();
+        self.call(
+            |reply| Command::Clock(ClockCommand::Create(sent, reply)),
+            Err(ClockError::Unavailable),
+        )
+        .await?;
+        self.cache_clock(Some(clock.clone()), api_user);
+        Ok(clock)
+    }
+
+    /// Moves a developer's test clock forward by `by`, and returns once everything that
+    /// became due is settled and committed.
+    pub async fn advance_test_clock(
+        &self,
+        developer_id: i64,
+        id: Uuid,
+        by: Duration,
+    ) -> Result<TestClock, ClockError> {
+        if by > MAX_ADVANCE {
+            return Err(ClockError::TooFar);
+        }
+        let Some(current) = self.test_clock(developer_id, &id) else {
+            return Err(ClockError::NotFound);
+        };
+        let to_ms = current.now_ms + by.as_millis() as i64;
+        let clock = self
+            .call(
+                |reply| {
+                    Command::Clock(ClockCommand::Advance {
+                        developer_id,
+                        id,
+                        to_ms,
+                        reply,
+                    })
+                },
+                Err(ClockError::Unavailable),
+            )
+            .await?;
+        self.cache_clock(Some(clock.clone()), clock.api_user);
+        Ok(clock)
+    }
+
+    /// Deletes a developer's test clock: its API user's pending payments end as `EXPIRED`
+    /// and the API user runs on real time again.
+    pub async fn delete_test_clock(&self, developer_id: i64, id: Uuid) -> Result<(), ClockError> {
+        let Some(current) = self.test_clock(developer_id, &id) else {
+            return Err(ClockError::NotFound);
+        };
+        self.call(
+            |reply| {
+                Command::Clock(ClockCommand::Delete {
+                    developer_id,
+                    id,
+                    reply,
+                })
+            },
+            Err(ClockError::Unavailable),
+        )
+        .await?;
+        self.cache_clock(None, current.api_user);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_read_as_people_write_them() {
+        assert_eq!(parse_span("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_span("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_span(" 3h "), Some(Duration::from_secs(10_800)));
+        assert_eq!(parse_span("2d"), Some(Duration::from_secs(172_800)));
+        for bad in ["", "d", "3", "3w", "-1d", "1.5h", "99999999999999999999d"] {
+            assert_eq!(parse_span(bad), None, "{bad}");
+        }
+    }
+}

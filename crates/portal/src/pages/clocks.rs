@@ -1,0 +1,210 @@
+//! Test clocks in the portal (`mkoba_platform::test_clock`): create one for a new API user,
+//! advance it (everything that became due settles, as the time would have), delete it.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use mkoba_platform::test_clock::{ClockError, parse_span};
+use uuid::Uuid;
+
+use crate::html::Html;
+use crate::{Form, PortalState, Session, csrf_field, document, query_params, see_other, w, when};
+
+/// Spans offered as buttons; any other is typed.
+const SPANS: &[&str] = &["1h", "1d", "7d", "30d"];
+
+async fn page(
+    state: &PortalState,
+    session: &Session,
+    status: StatusCode,
+    error: Option<&str>,
+    done: Option<&String>,
+) -> Response {
+    let users = match state.platform.api_users_of(session.developer.id).await {
+        Ok(u) => u,
+        Err(e) => return crate::failed(e),
+    };
+    let clocks = state.platform.test_clocks(session.developer.id);
+    let csrf = csrf_field(session);
+    let mut h = Html::new();
+    w!(h, "<h1>Test clocks</h1>");
+    if let Some(text) = match done.map(String::as_str) {
+        Some("created") => {
+            Some("Test clock created: payments of its API user now run on its time.")
+        }
+        Some("advanced") => Some("Advanced: everything that became due is settled."),
+        Some("deleted") => Some("Test clock deleted: its pending payments ended as EXPIRED."),
+        _ => None,
+    } {
+        w!(h, "<p class=\"notice\" role=\"status\">" {text} "</p>");
+    }
+    if let Some(e) = error {
+        w!(h, "<p class=\"error\" role=\"alert\" data-testid=\"clock-error\">" {e} "</p>");
+    }
+    w!(h, "<p class=\"lead\">Expiry paths take hours or days in real time: a settle delay, an invoice's <code>validityDuration</code>, "
+        "a token's <code>expires_in</code>, an M-Pesa session's lifetime. A test clock gives one new API user a time of its own that stands still "
+        "until you advance it; advancing settles, in order, everything of that API user that became due, in milliseconds. "
+        "Other API users stay on real time. The same from a terminal: <code>mkoba clock advance --api-user … 3d</code>.</p>");
+    if clocks.is_empty() {
+        h.raw("<p class=\"muted\" data-testid=\"no-clocks\">No test clocks yet.</p>");
+    }
+    for c in &clocks {
+        w!(h, "<section class=\"card\" aria-label=\"Test clock " {c.id} "\" data-testid=\"clock\"><h2>" {if c.name.is_empty() { "Test clock" } else { &c.name }} "</h2>"
+            "<dl><dt>Its time</dt><dd data-testid=\"clock-time\">" {when(c.now_ms)} "</dd>"
+            "<dt>API user</dt><dd class=\"mono\"><a href=\"/portal/apiusers/" {c.api_user} "\">" {c.api_user} "</a></dd>"
+            "<dt>Id</dt><dd class=\"mono\">" {c.id} "</dd></dl>"
+            "<form method=\"post\" action=\"/portal/clocks/" {c.id} "/advance\" class=\"inline\">" [csrf.clone()]
+            "<span>Advance by</span>");
+        for span in SPANS {
+            w!(h, "<button type=\"submit\" name=\"by\" value=\"" {span} "\">" {span} "</button>");
+        }
+        w!(h, "</form><form method=\"post\" action=\"/portal/clocks/" {c.id} "/advance\" class=\"inline\">" [csrf.clone()]
+            "<label for=\"by-" {c.id} "\">or</label><input id=\"by-" {c.id} "\" name=\"by\" placeholder=\"90s, 15m, 3h, 2d\" size=\"10\" required>"
+            "<button type=\"submit\">Advance</button></form>"
+            "<form method=\"post\" action=\"/portal/clocks/" {c.id} "/delete\" class=\"inline\">" [csrf.clone()]
+            "<button type=\"submit\" class=\"danger\">Delete (pending payments end as EXPIRED)</button></form></section>");
+    }
+    let free: Vec<_> = users
+        .iter()
+        .filter(|u| !clocks.iter().any(|c| c.api_user == u.id))
+        .collect();
+    w!(
+        h,
+        "<section class=\"card\" aria-labelledby=\"new-clock\"><h2 id=\"new-clock\">New test clock</h2>"
+    );
+    if free.is_empty() {
+        h.raw("<p class=\"muted\">Create a new <a href=\"/portal/apiusers\">API user</a> first: a test clock drives an API user with no payments yet.</p>");
+    } else {
+        w!(h, "<form method=\"post\" action=\"/portal/clocks\" class=\"stack\">" [csrf.clone()]
+            "<label for=\"clock-user\">API user (one with no payments yet)</label><select id=\"clock-user\" name=\"api_user\">");
+        for u in free {
+            w!(h, "<option value=\"" {u.id} "\">" {u.id} " (" {u.target_environment} ")</option>");
+        }
+        w!(h, "</select><label for=\"clock-name\">Name</label><input id=\"clock-name\" name=\"name\" maxlength=\"100\" placeholder=\"Invoice expiry\">"
+            "<p class=\"hint\">It starts at the server's time now.</p><button type=\"submit\">Create test clock</button></form>");
+    }
+    h.raw("</section>");
+    (status, document("Test clocks", Some(session), "clocks", h)).into_response()
+}
+
+/// The sentence a refusal shows; `None` when the platform could not store it now (the
+/// busy page).
+fn refusal(e: ClockError) -> Option<String> {
+    match e {
+        ClockError::Unavailable => None,
+        e => Some(format!("{}.", capitalised(&e.to_string()))),
+    }
+}
+
+fn busy() -> Response {
+    crate::failed(mkoba_platform::CreateError::Unavailable)
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+/// `GET /portal/clocks`.
+pub(crate) async fn show(
+    State(state): State<PortalState>,
+    session: Session,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let q = query_params(query.as_deref());
+    page(&state, &session, StatusCode::OK, None, q.get("done")).await
+}
+
+/// `POST /portal/clocks`: `api_user`, `name`.
+pub(crate) async fn create(
+    State(state): State<PortalState>,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    if !session.check(&form) {
+        return crate::csrf_refused();
+    }
+    let bad = async |e: &str| page(&state, &session, StatusCode::BAD_REQUEST, Some(e), None).await;
+    let Ok(user) = Uuid::parse_str(form.get("api_user")) else {
+        return bad("Choose an API user.").await;
+    };
+    let name = form.get("name").trim();
+    if name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return bad("The name is at most 100 characters, on one line.").await;
+    }
+    match state
+        .platform
+        .create_test_clock(session.developer.id, user, name.to_owned(), None)
+        .await
+    {
+        Ok(_) => see_other("/portal/clocks?done=created"),
+        Err(e) => match refusal(e) {
+            Some(text) => bad(&text).await,
+            None => busy(),
+        },
+    }
+}
+
+/// `POST /portal/clocks/{id}/advance`: `by` (`90s`, `15m`, `3h`, `2d`).
+pub(crate) async fn advance(
+    State(state): State<PortalState>,
+    session: Session,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    if !session.check(&form) {
+        return crate::csrf_refused();
+    }
+    let bad = async |e: &str| page(&state, &session, StatusCode::BAD_REQUEST, Some(e), None).await;
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return crate::not_found().await;
+    };
+    let Some(by) = parse_span(form.get("by")) else {
+        return bad("Advance by a whole number and a unit: 90s, 15m, 3h or 2d.").await;
+    };
+    match state
+        .platform
+        .advance_test_clock(session.developer.id, id, by)
+        .await
+    {
+        Ok(_) => see_other("/portal/clocks?done=advanced"),
+        Err(ClockError::NotFound) => crate::not_found().await,
+        Err(e) => match refusal(e) {
+            Some(text) => bad(&text).await,
+            None => busy(),
+        },
+    }
+}
+
+/// `POST /portal/clocks/{id}/delete`.
+pub(crate) async fn delete(
+    State(state): State<PortalState>,
+    session: Session,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    if !session.check(&form) {
+        return crate::csrf_refused();
+    }
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return crate::not_found().await;
+    };
+    match state
+        .platform
+        .delete_test_clock(session.developer.id, id)
+        .await
+    {
+        Ok(()) => see_other("/portal/clocks?done=deleted"),
+        Err(ClockError::NotFound) => crate::not_found().await,
+        Err(e) => match refusal(e) {
+            Some(text) => page(&state, &session, StatusCode::BAD_REQUEST, Some(&text), None).await,
+            None => busy(),
+        },
+    }
+}

@@ -1,0 +1,377 @@
+//! Test clocks over HTTP (`/_mkoba/test_clocks`): a partner's API user on a clock of its
+//! own; advancing it settles and expires that API user's payments and tokens as the time
+//! would, while a real-time API user on the same server is untouched.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{Partner, Resp, Sink, TestApp, rtp_body};
+
+/// An admin call with the developer's subscription key.
+async fn admin(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> Resp {
+    let body = body.map(|b| b.to_string());
+    app.send(
+        method,
+        &format!("/_mkoba/test_clocks{path}"),
+        &[
+            ("Ocp-Apim-Subscription-Key", app.key("collection")),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_deref(),
+    )
+    .await
+}
+
+async fn advance(app: &TestApp, clock: &str, by: &str) -> Value {
+    let r = admin(
+        app,
+        "POST",
+        &format!("/{clock}/advance"),
+        Some(json!({"by": by})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+/// A v2 invoice of the partner, valid for an hour, to a payer who never answers.
+async fn invoice(app: &TestApp, p: &Partner, callback: &str) -> Uuid {
+    let reference = Uuid::new_v4();
+    let bearer = format!("Bearer {}", p.token);
+    let r = app
+        .send(
+            "POST",
+            "/collection/v2_0/invoice",
+            &[
+                ("Ocp-Apim-Subscription-Key", app.key("collection")),
+                ("Authorization", &bearer),
+                ("X-Target-Environment", "sandbox"),
+                ("X-Reference-Id", &reference.to_string()),
+                ("X-Callback-Url", callback),
+                ("Content-Type", "application/json"),
+            ],
+            Some(
+                r#"{"externalId":"inv-clock","amount":"40","currency":"EUR","validityDuration":"3600","intendedPayer":{"partyIdType":"MSISDN","partyId":"256790000002"},"description":"On a test clock"}"#,
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    reference
+}
+
+#[tokio::test]
+async fn a_test_clock_settles_and_expires_its_api_users_payments_and_leaves_real_time_alone() {
+    // Every payment waits two hours before it settles.
+    let app = TestApp::spawn_with(|s| s.platform.settle_delay = Duration::from_secs(7200)).await;
+    let sink = Sink::start(200).await;
+    let real = app.partner("127.0.0.1").await;
+    let mut clocked = app.partner("127.0.0.1").await;
+
+    let r = admin(
+        &app,
+        "POST",
+        "",
+        Some(json!({"apiUser": clocked.user.to_string(), "name": "expiry paths"})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let clock = r.json();
+    let id = clock["id"].as_str().unwrap().to_owned();
+    let start = clock["nowMs"].as_i64().unwrap();
+    assert_eq!(clock["apiUser"], clocked.user.to_string());
+    assert_eq!(clock["name"], "expiry paths");
+    // One clock per API user.
+    let again = admin(
+        &app,
+        "POST",
+        "",
+        Some(json!({"apiUser": clocked.user.to_string()})),
+    )
+    .await;
+    assert_eq!(again.status, 409, "{}", again.text());
+
+    // On real time: a request-to-pay that will settle in two real hours.
+    let real_payment = Uuid::new_v4();
+    let r = app
+        .request_to_pay(
+            &real,
+            real_payment,
+            &rtp_body("5", "256770000005"),
+            &[("X-Callback-Url", &sink.url("/real"))],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    // An API user with payments cannot take a clock.
+    let r = admin(
+        &app,
+        "POST",
+        "",
+        Some(json!({"apiUser": real.user.to_string()})),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+
+    // On the clock: an invoice valid for an hour (its payer never pays) and a
+    // request-to-pay due in two hours.
+    let before = app.balance(&clocked).await;
+    let inv = invoice(&app, &clocked, &sink.url("/invoice")).await;
+    let payment = Uuid::new_v4();
+    let r = app
+        .request_to_pay(
+            &clocked,
+            payment,
+            &rtp_body("7", "256770000004"),
+            &[("X-Callback-Url", &sink.url("/payment"))],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+
+    // 59 minutes on: nothing is due yet.
+    let moved = advance(&app, &id, "59m").await;
+    assert_eq!(moved["nowMs"].as_i64().unwrap(), start + 59 * 60_000);
+    assert_eq!(app.admin_transaction(inv).await["status"], "PENDING");
+    assert!(sink.all().is_empty());
+
+    // The hour is up: the invoice expires, at its expiry time on the clock, its reservation
+    // released, and its callback says so.
+    advance(&app, &id, "1m").await;
+    let t = app.admin_transaction(inv).await;
+    assert_eq!(
+        (t["status"].as_str(), t["reason"].as_str()),
+        (Some("FAILED"), Some("EXPIRED"))
+    );
+    assert_eq!(t["test_clock"], id.as_str());
+    assert_eq!(
+        t["settled_at_ms"].as_i64().unwrap() - t["created_at_ms"].as_i64().unwrap(),
+        3_600_000
+    );
+    assert!(
+        t["transfers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|tr| tr["state"] == "voided"),
+        "{t}"
+    );
+    let got = sink.wait_for(1).await;
+    assert_eq!(got[0].path, "/invoice");
+    assert!(got[0].body.contains("EXPIRED"), "{}", got[0].body);
+
+    // The partner's token, issued for an hour before the clock was attached, has expired on
+    // the clock; a new one works.
+    let r = app
+        .get(&clocked, &format!("/v1_0/requesttopay/{payment}"))
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(r.text().contains("expired"), "{}", r.text());
+    clocked.token = app.token("collection", clocked.user, &clocked.key).await;
+    assert_eq!(
+        app.get(&clocked, &format!("/v1_0/requesttopay/{payment}"))
+            .await
+            .json()["status"],
+        "PENDING"
+    );
+
+    // Two hours on the clock: the request-to-pay settles and calls back (and the second
+    // token, issued at the hour for an hour, has expired too).
+    advance(&app, &id, "1h").await;
+    clocked.token = app.token("collection", clocked.user, &clocked.key).await;
+    let r = app
+        .get(&clocked, &format!("/v1_0/requesttopay/{payment}"))
+        .await;
+    assert_eq!(r.json()["status"], "SUCCESSFUL", "{}", r.text());
+    let got = sink.wait_for(2).await;
+    assert_eq!(got[1].path, "/payment");
+    let after: f64 = app.balance(&clocked).await.parse().unwrap();
+    let before: f64 = before.parse().unwrap();
+    assert_eq!(after - before, 7.0, "only the settled payment moved money");
+
+    // Real time was not touched: the real partner's payment still waits, its token works.
+    let r = app
+        .get(&real, &format!("/v1_0/requesttopay/{real_payment}"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "PENDING");
+    assert!(app.admin_transaction(real_payment).await["test_clock"].is_null());
+    assert!(sink.all().iter().all(|c| c.path != "/real"));
+
+    // Deleting the clock ends what is pending on it as EXPIRED; the API user is back on
+    // real time.
+    let last = Uuid::new_v4();
+    let r = app
+        .request_to_pay(&clocked, last, &rtp_body("3", "256770000004"), &[])
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let r = admin(&app, "DELETE", &format!("/{id}"), None).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let t = app.admin_transaction(last).await;
+    assert_eq!(
+        (t["status"].as_str(), t["reason"].as_str()),
+        (Some("FAILED"), Some("EXPIRED"))
+    );
+    assert!(t["test_clock"].is_null());
+    assert_eq!(
+        admin(&app, "GET", &format!("/{id}"), None).await.status,
+        404
+    );
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn test_clocks_are_listed_kept_over_a_restart_and_refuse_bad_requests() {
+    let settle = |s: &mut mkoba::Settings| s.platform.settle_delay = Duration::from_secs(600);
+    let app = TestApp::spawn_with(settle).await;
+    let p = app.partner("127.0.0.1").await;
+    let r = admin(
+        &app,
+        "POST",
+        "",
+        Some(json!({"apiUser": p.user.to_string(), "frozenTimeMs": 1_767_225_600_000_i64})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(r.json()["now"], "2026-01-01T00:00:00Z");
+    let payment = Uuid::new_v4();
+    let r = app
+        .request_to_pay(&p, payment, &rtp_body("2", "256770000004"), &[])
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(
+        app.admin_transaction(payment).await["created_at_ms"],
+        1_767_225_600_000_i64,
+        "made at the clock's time"
+    );
+    advance(&app, &id, "5m").await;
+
+    // Bad requests, each a clear 4xx in MoMo's error format.
+    for (body, status) in [
+        (json!({"by": "3w"}), 400),
+        (json!({"by": "-1d"}), 400),
+        (json!({"seconds": -5}), 400),
+        (json!({"by": "1d", "seconds": 5}), 400),
+        (json!({"by": "400d"}), 400),
+    ] {
+        let r = admin(&app, "POST", &format!("/{id}/advance"), Some(body.clone())).await;
+        assert_eq!(r.status, status, "{body}: {}", r.text());
+        assert!(
+            r.json()["message"].is_string() || r.json()["code"].is_string(),
+            "{}",
+            r.text()
+        );
+    }
+    let unknown = Uuid::new_v4();
+    let r = admin(
+        &app,
+        "POST",
+        &format!("/{unknown}/advance"),
+        Some(json!({"by": "1d"})),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(r.json()["code"], "RESOURCE_NOT_FOUND");
+    let r = app.send("GET", "/_mkoba/test_clocks", &[], None).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    let r = admin(
+        &app,
+        "POST",
+        "",
+        Some(json!({"apiUser": Uuid::new_v4().to_string()})),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+
+    // A restart finds the clock where it was, and the payment still due on it.
+    let app = app.restart(settle).await;
+    let listed = admin(&app, "GET", "", None).await.json();
+    let clocks = listed["testClocks"].as_array().unwrap();
+    assert_eq!(clocks.len(), 1, "{listed}");
+    assert_eq!(clocks[0]["now"], "2026-01-01T00:05:00Z");
+    assert_eq!(app.admin_transaction(payment).await["status"], "PENDING");
+    advance(&app, &id, "5m").await;
+    assert_eq!(app.admin_transaction(payment).await["status"], "SUCCESSFUL");
+}
+
+#[tokio::test]
+async fn the_portal_creates_advances_and_deletes_test_clocks_and_marks_their_payments() {
+    let app = TestApp::spawn_with(|s| s.platform.settle_delay = Duration::from_secs(86_400)).await;
+    let p = app.partner("127.0.0.1").await;
+    let mut b = crate::portal::Browser::new(&app.base);
+    let login = app.running.platform.sandbox_login().await.unwrap().unwrap();
+    b.sign_in(&login.email, &login.password).await;
+
+    let page = b.get("/portal/clocks").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.text().contains("data-testid=\"no-clocks\""),
+        "{}",
+        page.text()
+    );
+    assert!(
+        page.text().contains(&p.user.to_string()),
+        "the API user is offered"
+    );
+    let r = b
+        .submit(
+            "/portal/clocks",
+            "/portal/clocks",
+            &[("api_user", &p.user.to_string()), ("name", "Portal clock")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let clock = app
+        .running
+        .platform
+        .test_clock_of(&p.user)
+        .expect("attached");
+    assert_eq!(clock.name, "Portal clock");
+
+    // A payment on the clock is marked on its transaction page.
+    let payment = Uuid::new_v4();
+    let r = app
+        .request_to_pay(&p, payment, &rtp_body("4", "256770000004"), &[])
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let detail = b
+        .get(&format!("/portal/transactions/{payment}"))
+        .await
+        .text();
+    assert!(detail.contains("data-testid=\"test-clock\""), "{detail}");
+    assert!(detail.contains("Portal clock"), "{detail}");
+
+    // Bad spans are refused on the page; a day settles the payment.
+    let action = format!("/portal/clocks/{}/advance", clock.id);
+    let r = b
+        .submit("/portal/clocks", &action, &[("by", "3 weeks")])
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("90s, 15m, 3h or 2d"), "{}", r.text());
+    let r = b.submit("/portal/clocks", &action, &[("by", "1d")]).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(app.admin_transaction(payment).await["status"], "SUCCESSFUL");
+    let page = b.get("/portal/clocks?done=advanced").await.text();
+    assert!(
+        page.contains("everything that became due is settled"),
+        "{page}"
+    );
+
+    // Another developer's browser cannot touch it.
+    let mut other = crate::portal::Browser::new(&app.base);
+    other.sign_up("clock-stranger@example.com").await;
+    let r = other
+        .submit("/portal/clocks", &action, &[("by", "1d")])
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+
+    let r = b
+        .submit(
+            "/portal/clocks",
+            &format!("/portal/clocks/{}/delete", clock.id),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert!(app.running.platform.test_clock_of(&p.user).is_none());
+}

@@ -1,0 +1,10 @@
+-- Test clocks (issue 19): a clock attached to one API user; the API user's payments,
+-- tokens and expiries run on its time, which moves only when it is advanced.
+CREATE TABLE test_clocks (
+    id TEXT PRIMARY KEY,
+    developer_id INTEGER NOT NULL,
+    api_user TEXT NOT NULL UNIQUE REFERENCES api_users (id),
+    name TEXT NOT NULL,
+    now_ms INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL
+);
