@@ -2,7 +2,7 @@
 # Runs schemathesis against MTN's four OpenAPI definitions (definitions/) with valid credentials,
 # against a server that is already running. The caller sets MKOBA_URL and the three product
 # subscription keys (MKOBA_KEY_COLLECTION, MKOBA_KEY_DISBURSEMENT, MKOBA_KEY_REMITTANCE); the
-# Rust test `conformance` in crates/server/tests/api does that. Deliberate differences from the
+# Rust test `conformance` in crates/cli/tests/api does that. Deliberate differences from the
 # definitions are listed, with their reasons, in exclusions.toml.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mkoba::{Running, Settings};
 use mkoba_platform::model::{KeySlot, Product as ServerProduct};
 use mkoba_sdk::ReasonCode;
 use mkoba_sdk::momo::{
@@ -18,6 +17,7 @@ use mkoba_sdk::types::momo::{
     CashTransfer, CashTransferDetails, CreateInvoice, CreatePayments, Money, Party, PreApproval,
     Refund, RequestToPay, Transfer,
 };
+use mkoba_server::{Running, Settings};
 
 struct App {
     running: Running,
@@ -39,12 +39,12 @@ impl App {
         settings.mpesa_key_file = Some(
             concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../server/tests/api/data/mpesa-test-key.pem"
+                "/../cli/tests/api/data/mpesa-test-key.pem"
             )
             .into(),
         );
         configure(&mut settings);
-        let running = mkoba::start(settings).await.expect("server starts");
+        let running = mkoba_server::start(settings).await.expect("server starts");
         App { running, _dir: dir }
     }
 

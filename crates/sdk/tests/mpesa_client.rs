@@ -14,7 +14,6 @@ use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client as HttpClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use mkoba::{Running, Settings};
 use mkoba_platform::model::{KeySlot, Product};
 use mkoba_sdk::mpesa::{
     Amount, AsyncResult, B2bPayment, B2cPayment, BeneficiaryNameQuery, C2bPayment, Client, Config,
@@ -22,6 +21,7 @@ use mkoba_sdk::mpesa::{
     Market, ResultKind, Reversal, TransactionStatusQuery, parse_result,
 };
 use mkoba_sdk::{Error, ErrorSource};
+use mkoba_server::{Running, Settings};
 use serde_json::{Value, json};
 
 struct App {
@@ -51,12 +51,12 @@ impl App {
         settings.mpesa_key_file = Some(
             concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../server/tests/api/data/mpesa-test-key.pem"
+                "/../cli/tests/api/data/mpesa-test-key.pem"
             )
             .into(),
         );
         configure(&mut settings);
-        let running = mkoba::start(settings).await.expect("server starts");
+        let running = mkoba_server::start(settings).await.expect("server starts");
         App {
             running,
             http: HttpClient::builder(TokioExecutor::new()).build(HttpConnector::new()),

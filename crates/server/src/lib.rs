@@ -4,14 +4,10 @@
 //! its address, so the binary and the tests start the server the same way.
 
 pub mod admin;
-pub mod bench;
-pub mod bench_mpesa;
-pub mod client_cli;
 pub mod config;
 pub mod listener;
 pub mod mail;
 pub mod mpesa_app;
-pub mod mpesa_cli;
 pub mod tls;
 
 use std::net::SocketAddr;
