@@ -388,6 +388,8 @@ pub async fn get_approved_pre_approvals(
         id_type,
         id: validate::party_id(id_type, &id)?,
     };
+    // Expiry is judged on the API user's time (its test clock's when it has one).
+    let now = state.platform.now_for(&user.id);
     let list: Vec<PreApprovalDetails> = state
         .platform
         .payments_of_party(&user.id, PaymentKind::PreApproval, &party)
@@ -396,6 +398,10 @@ pub async fn get_approved_pre_approvals(
         .filter(|p| p.status == PaymentStatus::Successful)
         .map(|p| {
             let validity = details(&p)["validityTime"].as_i64();
+            let expires = p
+                .settled_at_ms
+                .zip(validity)
+                .map(|(at, secs)| at + secs * 1000);
             PreApprovalDetails {
                 pre_approval_id: p.reference_id.to_string(),
                 to_fri: format!("FRI:{}/API", user.id),
@@ -403,11 +409,13 @@ pub async fn get_approved_pre_approvals(
                 from_currency: p.currency().to_string(),
                 created_time: iso(p.created_at_ms),
                 approved_time: p.settled_at_ms.map(iso),
-                expiry_time: match (p.settled_at_ms, validity) {
-                    (Some(at), Some(secs)) => Some(iso(at + secs * 1000)),
-                    _ => None,
-                },
-                status: "APPROVED".to_owned(),
+                expiry_time: expires.map(iso),
+                status: if expires.is_some_and(|e| now >= e) {
+                    "EXPIRED"
+                } else {
+                    "APPROVED"
+                }
+                .to_owned(),
                 message: p.payer_message.clone().unwrap_or_default(),
             }
         })

@@ -34,6 +34,7 @@ pub mod input;
 pub mod openapi;
 mod ops;
 pub mod rsa;
+mod schedule;
 mod v1x;
 pub mod wire;
 

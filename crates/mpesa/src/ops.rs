@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::Call;
 use crate::callback;
 use crate::input::{self, Fields};
+use crate::schedule;
 use crate::wire::{self, Body, Code, Gateway, MpesaError};
 
 const TPCID: &str = "input_ThirdPartyConversationID";
@@ -747,14 +748,10 @@ impl MandateRequest {
         {
             return Err(wire::INS_42);
         }
-        let today = time::OffsetDateTime::now_utc().date();
+        // Today, on the API user's time (its test clock's when it has one).
+        let today = schedule::date_of(call.state.platform.now_for(&call.app.api_user));
         let first = match (&frequency, first) {
-            (Some(_), None) => Some(format!(
-                "{:04}{:02}{:02}",
-                today.year(),
-                u8::from(today.month()),
-                today.day()
-            )),
+            (Some(_), None) => Some(schedule::yyyymmdd(today)),
             (_, f) => f,
         };
         if let (Some(x), Some(fp)) = (&expiry, &first)
@@ -926,6 +923,30 @@ fn mandate_ref(f: &Fields, reference_code: Code) -> Result<MandateRef, Code> {
     })
 }
 
+/// Whether a payment under the mandate now keeps to its expiry date and schedule
+/// (`schedule`): `INS-58` past the expiry, `INS-6` outside the frequency or range of days.
+async fn keeps_to_schedule(call: &Call, m: &Payment, reference: &str) -> Result<(), Code> {
+    let details = mandate_details(m);
+    let platform = &call.state.platform;
+    let now = platform.now_for(&call.app.api_user);
+    if schedule::expired(&details, schedule::date_of(now)) {
+        return Err(wire::INS_58);
+    }
+    let earlier: Vec<i64> = platform
+        .payments_of_party(&call.app.api_user, PaymentKind::MpesaDirectDebit, &m.party)
+        .await
+        .map_err(wire::failed)?
+        .into_iter()
+        .filter(|p| p.payee_note.as_deref() == Some(reference))
+        .filter(|p| p.status != PaymentStatus::Failed)
+        .map(|p| p.created_at_ms)
+        .collect();
+    if !schedule::allows(&details, now, &earlier) {
+        return Err(wire::INS_6);
+    }
+    Ok(())
+}
+
 /// `POST …/directDebitPayment/`: a payment collected under an active mandate.
 pub(crate) async fn direct_debit_pay(call: Call) -> Response {
     let f = &call.fields;
@@ -960,6 +981,7 @@ pub(crate) async fn direct_debit_pay(call: Call) -> Response {
         if m.short_code.as_deref() != Some(&code) {
             return Err(wire::INS_13);
         }
+        keeps_to_schedule(&call, &m, &reference).await?;
         Ok::<_, Code>(Movement {
             kind: PaymentKind::MpesaDirectDebit,
             party: m.party.clone(),
@@ -1082,7 +1104,9 @@ pub(crate) async fn direct_debit_query(call: Call) -> Response {
         None => "N/A",
     };
     let d = mandate_details(&m);
+    let today = schedule::date_of(call.state.platform.now_for(&call.app.api_user));
     let mandate_status = match (m.status, m.reason.as_deref()) {
+        (PaymentStatus::Successful, _) if schedule::expired(&d, today) => "Expired",
         (PaymentStatus::Successful, _) => "Active",
         (PaymentStatus::Pending, _) => "Pending",
         (PaymentStatus::Failed, Some("TRANSACTION_CANCELED")) => "Cancelled",

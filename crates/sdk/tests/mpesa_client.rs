@@ -166,9 +166,11 @@ fn mandate(reference: &str) -> DirectDebitCreate {
         third_party_reference: reference.into(),
         agreed_tc: true,
         first_payment_date: Some("20990324".into()),
-        frequency: Some(Frequency::HalfYearly),
-        start_range_of_days: Some(1),
-        end_range_of_days: Some(22),
+        // On demand: collected as often as the test needs (a periodic mandate allows one
+        // payment per period, docs/mpesa.md §"Mandate schedules").
+        frequency: Some(Frequency::OnDemand),
+        start_range_of_days: None,
+        end_range_of_days: None,
         expiry_date: Some("20991126".into()),
     }
 }
@@ -381,8 +383,15 @@ async fn a_direct_debit_mandate_collects_until_it_is_cancelled() {
     assert!(state.is_active());
     assert_eq!(state.has_sufficient_balance(), Some(true));
     assert_eq!(state.mandate_id.as_deref(), Some(mandate_id.as_str()));
-    assert_eq!(state.frequency.as_deref(), Some("06"));
-    assert_eq!(state.payment_day_from.as_deref(), Some("01"));
+    assert_eq!(state.frequency.as_deref(), Some("08"));
+    assert!(
+        state
+            .payment_day_from
+            .as_deref()
+            .unwrap_or_default()
+            .is_empty(),
+        "an on-demand mandate has no range of days"
+    );
     let unasked = client
         .query_direct_debit(&DirectDebitQuery {
             balance_amount: None,

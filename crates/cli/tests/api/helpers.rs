@@ -352,6 +352,25 @@ impl TestApp {
         self.operator.clone()
     }
 
+    /// A payment's callbacks (outbox rows), once none is pending any more: after this no
+    /// further callback of it can be sent, so a test can count what arrived without
+    /// waiting to see whether more come.
+    pub async fn final_callbacks(
+        &self,
+        reference: Uuid,
+    ) -> Vec<mkoba_platform::portal::OutboxRecord> {
+        wait_for(|| async {
+            let rows = self
+                .running
+                .platform
+                .outbox_of(&reference)
+                .await
+                .expect("reading the outbox");
+            rows.iter().all(|r| r.state != "pending").then_some(rows)
+        })
+        .await
+    }
+
     /// Asserts that, per currency, debits equal credits.
     pub async fn assert_ledger_balanced(&self) {
         let auth = self.operator_auth();

@@ -160,6 +160,16 @@ fn mandate(reference: &str) -> Value {
     })
 }
 
+/// A mandate collected on demand: no frequency limit, no range of days.
+fn on_demand(reference: &str) -> Value {
+    let mut body = mandate(reference);
+    body["input_Frequency"] = json!("08");
+    let fields = body.as_object_mut().unwrap();
+    fields.remove("input_StartRangeOfDays");
+    fields.remove("input_EndRangeOfDays");
+    body
+}
+
 fn debit(reference: &str, amount: &str) -> Value {
     json!({
         "input_Amount": amount,
@@ -177,7 +187,7 @@ async fn a_direct_debit_mandate_lets_the_business_collect_until_it_is_cancelled(
     let app = TestApp::spawn().await;
     let m = app.mpesa().await;
     let r = m
-        .call("POST", "directDebitCreation/", &mandate("3333"))
+        .call("POST", "directDebitCreation/", &on_demand("3333"))
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(
@@ -200,7 +210,7 @@ async fn a_direct_debit_mandate_lets_the_business_collect_until_it_is_cancelled(
     assert!(mandate_id.bytes().all(|b| b.is_ascii_digit()));
     assert_eq!(
         code(
-            &m.call("POST", "directDebitCreation/", &mandate("3333"))
+            &m.call("POST", "directDebitCreation/", &on_demand("3333"))
                 .await
         ),
         (409, "INS-10".to_owned())
@@ -266,8 +276,8 @@ async fn a_direct_debit_mandate_lets_the_business_collect_until_it_is_cancelled(
     assert_eq!(v["output_MandateStatus"], "Active");
     assert_eq!(v["output_SufficientBalance"], "True");
     assert_eq!(v["output_MandateID"], mandate_id.as_str());
-    assert_eq!(v["output_Frequency"], "06");
-    assert_eq!(v["output_PaymentDayFrom"], "01");
+    assert_eq!(v["output_Frequency"], "08");
+    assert_eq!(v["output_FirstPaymentDate"], "20990324");
     let q = m
         .query(
             "querydirectDebit/",

@@ -375,3 +375,175 @@ async fn the_portal_creates_advances_and_deletes_test_clocks_and_marks_their_pay
     assert_eq!(r.status, 303, "{}", r.text());
     assert!(app.running.platform.test_clock_of(&p.user).is_none());
 }
+
+/// A direct-debit mandate on an M-Pesa application's test clock: its frequency and range
+/// of days hold for later payments, and it expires after its expiry date.
+#[tokio::test]
+async fn a_mandates_schedule_and_expiry_hold_for_later_payments_on_the_clock() {
+    use crate::mpesa_support::{code, tpcid};
+    let app = TestApp::spawn().await;
+    let m = app.mpesa().await;
+    let mpesa_user = app
+        .running
+        .platform
+        .mpesa_app(mkoba_platform::SANDBOX_DEVELOPER)
+        .await
+        .unwrap()
+        .unwrap()
+        .api_user;
+    // 2026-01-15T12:00:00Z.
+    let r = admin(
+        &app,
+        "POST",
+        "",
+        Some(json!({"apiUser": mpesa_user.to_string(), "frozenTimeMs": 1_768_478_400_000_i64})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let r = m
+        .call(
+            "POST",
+            "directDebitCreation/",
+            &json!({
+                "input_AgreedTC": "1",
+                "input_Country": "TZN",
+                "input_CustomerMSISDN": "000000000001",
+                "input_FirstPaymentDate": "20260115",
+                "input_Frequency": "04",
+                "input_StartRangeOfDays": "10",
+                "input_EndRangeOfDays": "20",
+                "input_ExpiryDate": "20260331",
+                "input_ServiceProviderCode": "000000",
+                "input_ThirdPartyConversationID": tpcid(),
+                "input_ThirdPartyReference": "RENT",
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let pay = || async {
+        m.call(
+            "POST",
+            "directDebitPayment/",
+            &json!({
+                "input_Amount": "100",
+                "input_Country": "TZN",
+                "input_Currency": "TZS",
+                "input_CustomerMSISDN": "000000000001",
+                "input_ServiceProviderCode": "000000",
+                "input_ThirdPartyConversationID": tpcid(),
+                "input_ThirdPartyReference": "RENT",
+            }),
+        )
+        .await
+    };
+    // Monthly, between the 10th and the 20th: January 15th once.
+    assert_eq!(code(&pay().await).1, "INS-0");
+    assert_eq!(code(&pay().await).1, "INS-6", "twice in one month");
+    // February 4th is outside the range; February 14th is not.
+    advance(&app, &id, "20d").await;
+    assert_eq!(code(&pay().await).1, "INS-6", "before the 10th");
+    advance(&app, &id, "10d").await;
+    assert_eq!(code(&pay().await).1, "INS-0");
+    // April 15th: past its expiry date, the mandate is no longer active.
+    advance(&app, &id, "60d").await;
+    assert_eq!(code(&pay().await).1, "INS-58");
+    let q = m
+        .query(
+            "queryDirectDebit/",
+            &json!({
+                "input_QueryBalanceAmount": "False",
+                "input_Currency": "TZS",
+                "input_Country": "TZN",
+                "input_CustomerMSISDN": "000000000001",
+                "input_ServiceProviderCode": "000000",
+                "input_ThirdPartyConversationID": tpcid(),
+                "input_ThirdPartyReference": "RENT",
+            }),
+        )
+        .await;
+    assert_eq!(q.status, 200, "{}", q.text());
+    assert_eq!(q.json()["output_MandateStatus"], "Expired");
+}
+
+/// A pre-approval approved on a test clock is listed APPROVED until its `validityTime` has
+/// passed on the clock, then EXPIRED.
+#[tokio::test]
+async fn a_pre_approval_expires_after_its_validity_time_on_the_clock() {
+    let app = TestApp::spawn().await;
+    let mut p = app.partner("127.0.0.1").await;
+    let r = admin(
+        &app,
+        "POST",
+        "",
+        Some(json!({"apiUser": p.user.to_string()})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let call = |p: &Partner,
+                method: &'static str,
+                path: String,
+                reference: Option<Uuid>,
+                body: Option<&'static str>| {
+        let bearer = format!("Bearer {}", p.token);
+        let app = &app;
+        async move {
+            let reference = reference.map(|r| r.to_string());
+            let mut headers = vec![
+                ("Ocp-Apim-Subscription-Key", app.key("collection")),
+                ("Authorization", bearer.as_str()),
+                ("X-Target-Environment", "sandbox"),
+                ("Content-Type", "application/json"),
+            ];
+            if let Some(r) = &reference {
+                headers.push(("X-Reference-Id", r.as_str()));
+            }
+            app.send(method, &format!("/collection{path}"), &headers, body)
+                .await
+        }
+    };
+    let reference = Uuid::new_v4();
+    let r = call(
+        &p,
+        "POST",
+        "/v2_0/preapproval".to_owned(),
+        Some(reference),
+        Some(
+            r#"{"payer":{"partyIdType":"MSISDN","partyId":"256791111112"},"payerCurrency":"EUR","payerMessage":"Weekly box","validityTime":604800}"#,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let listed = |p: &Partner| {
+        let call = &call;
+        let p = p.clone();
+        async move {
+            let r = call(
+                &p,
+                "GET",
+                "/v1_0/preapprovals/msisdn/256791111112".to_owned(),
+                None,
+                None,
+            )
+            .await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            r.json()
+        }
+    };
+    // Due at once on the clock: approved without the clock moving.
+    let list = crate::helpers::wait_for(|| async {
+        let list = listed(&p).await;
+        (list.as_array().is_some_and(|l| !l.is_empty())).then_some(list)
+    })
+    .await;
+    assert_eq!(list[0]["status"], "APPROVED", "{list}");
+    advance(&app, &id, "6d").await;
+    p.token = app.token("collection", p.user, &p.key).await;
+    assert_eq!(listed(&p).await[0]["status"], "APPROVED");
+    advance(&app, &id, "1d").await;
+    p.token = app.token("collection", p.user, &p.key).await;
+    let list = listed(&p).await;
+    assert_eq!(list[0]["status"], "EXPIRED", "{list}");
+    assert_eq!(list[0]["preApprovalId"], reference.to_string());
+}

@@ -145,7 +145,8 @@ async fn widget_amounts_decide_and_the_invoice_is_a_collection_v2_invoice_with_o
     let cb: Value = serde_json::from_str(&got[0].body).unwrap();
     assert_eq!(cb["invoiceId"], id.as_str());
     assert_eq!(cb["status"], "SUCCESSFUL");
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let rows = app.final_callbacks(Uuid::parse_str(&id).unwrap()).await;
+    assert_eq!(rows.len(), 1, "exactly one callback");
     assert_eq!(sink.all().len(), 1, "exactly one callback");
 
     // 50 fails, 10 waits for the payer.

@@ -32,6 +32,39 @@ impl Engine {
         }
     }
 
+    /// Whether a payment is due now on some test clock (its clock stands at or past its
+    /// due time: accepted with no delay, or left by an advance that hit the batch limit).
+    pub(super) fn clock_due_now(&self) -> bool {
+        self.clock_due.iter().any(|(user, due)| {
+            due.peek().is_some_and(|Reverse((at, _))| {
+                self.clocks.get(user).is_some_and(|c| *at <= c.now_ms)
+            })
+        })
+    }
+
+    /// Settles, up to `budget`, the payments due on their clocks' current time.
+    pub(super) fn settle_clocks_due(&mut self, pass: &mut Pass, budget: usize) {
+        let users: Vec<Uuid> = self.clock_due.keys().copied().collect();
+        let mut settled = 0;
+        for user in users {
+            let Some(now) = self.clocks.get(&user).map(|c| c.now_ms) else {
+                continue;
+            };
+            while settled < budget {
+                let next = self
+                    .clock_due
+                    .get_mut(&user)
+                    .and_then(|due| match due.peek() {
+                        Some(Reverse((at, _))) if *at <= now => due.pop(),
+                        _ => None,
+                    });
+                let Some(Reverse((_, id))) = next else { break };
+                self.settle_decided(pass, id, now, None);
+                settled += 1;
+            }
+        }
+    }
+
     pub(super) fn apply_clock(&mut self, pass: &mut Pass, command: ClockCommand) {
         match command {
             ClockCommand::Create(clock, reply) => {
