@@ -117,10 +117,10 @@ pub fn status_body(p: &Payment, format: ReasonFormat) -> StatusBody {
         .as_ref()
         .filter(|_| p.status == PaymentStatus::Failed)
         .map(|code| match format {
-            ReasonFormat::String => Reason::Code(code.clone()),
+            ReasonFormat::String => Reason::Code(code.as_str().to_owned()),
             ReasonFormat::Object => Reason::Object(ErrorReason {
-                code: code.clone(),
-                message: error::message_for(code).to_owned(),
+                code: code.as_str().to_owned(),
+                message: error::message_for(code.as_str()).to_owned(),
             }),
         });
     if matches!(

@@ -56,8 +56,8 @@ fn error_reason(p: &Payment) -> Option<ErrorReason> {
         .as_ref()
         .filter(|_| p.status == PaymentStatus::Failed)
         .map(|code| ErrorReason {
-            code: code.clone(),
-            message: message_for(code).to_owned(),
+            code: code.as_str().to_owned(),
+            message: message_for(code.as_str()).to_owned(),
         })
 }
 

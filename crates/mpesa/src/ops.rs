@@ -11,6 +11,7 @@ use mkoba_platform::model::{
     CallbackMethod, NewPayment, Party, PartyIdType, Payment, PaymentKind, PaymentStatus, Product,
 };
 use mkoba_platform::mpesa::{mandate_id, msisdn_token, reference_id};
+use mkoba_platform::reason::FailureReason;
 use mkoba_platform::{CancelError, CreateError, refusal};
 use serde_json::json;
 use uuid::Uuid;
@@ -50,13 +51,14 @@ pub(crate) fn unavailable(call: &Call) -> Response {
     r
 }
 
-/// The code a final payment answers with: `INS-0` when it succeeded.
+/// The code a final payment answers with: `INS-0` when it succeeded. The one place the
+/// platform's failure reasons become M-Pesa codes (with [`status_text`]).
 pub(crate) fn result_code(p: &Payment) -> Code {
-    match (p.status, p.reason.as_deref()) {
+    match (p.status, p.reason) {
         (PaymentStatus::Successful, _) => wire::INS_0,
         (PaymentStatus::Pending, _) => wire::INS_9,
-        (PaymentStatus::Failed, Some("NOT_ENOUGH_FUNDS")) => wire::INS_2006,
-        (PaymentStatus::Failed, Some("EXPIRED")) => wire::INS_9,
+        (PaymentStatus::Failed, Some(FailureReason::NotEnoughFunds)) => wire::INS_2006,
+        (PaymentStatus::Failed, Some(FailureReason::Expired)) => wire::INS_9,
         (PaymentStatus::Failed, _) => wire::INS_6,
     }
 }
@@ -467,11 +469,11 @@ async fn find(call: &Call, query: &str) -> Result<Option<Payment>, Code> {
 
 /// `output_ResponseTransactionStatus` of a payment.
 pub(crate) fn status_text(p: &Payment) -> &'static str {
-    match (p.status, p.reason.as_deref()) {
+    match (p.status, p.reason) {
         (PaymentStatus::Pending, _) => "Pending",
         (PaymentStatus::Successful, _) => "Completed",
-        (PaymentStatus::Failed, Some("TRANSACTION_CANCELED")) => "Cancelled",
-        (PaymentStatus::Failed, Some("EXPIRED")) => "Expired",
+        (PaymentStatus::Failed, Some(FailureReason::TransactionCanceled)) => "Cancelled",
+        (PaymentStatus::Failed, Some(FailureReason::Expired)) => "Expired",
         (PaymentStatus::Failed, _) => "Failed",
     }
 }
@@ -1105,11 +1107,11 @@ pub(crate) async fn direct_debit_query(call: Call) -> Response {
     };
     let d = mandate_details(&m);
     let today = schedule::date_of(call.state.platform.now_for(&call.app.api_user));
-    let mandate_status = match (m.status, m.reason.as_deref()) {
+    let mandate_status = match (m.status, m.reason) {
         (PaymentStatus::Successful, _) if schedule::expired(&d, today) => "Expired",
         (PaymentStatus::Successful, _) => "Active",
         (PaymentStatus::Pending, _) => "Pending",
-        (PaymentStatus::Failed, Some("TRANSACTION_CANCELED")) => "Cancelled",
+        (PaymentStatus::Failed, Some(FailureReason::TransactionCanceled)) => "Cancelled",
         (PaymentStatus::Failed, _) => "Inactive",
     };
     let fields: Vec<(&'static str, String)> = vec![

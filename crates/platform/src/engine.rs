@@ -624,23 +624,23 @@ impl Engine {
         pass: &mut Pass,
         refund: &Payment,
         original: Uuid,
-    ) -> Result<Option<String>, CreateError> {
+    ) -> Result<Option<crate::reason::FailureReason>, CreateError> {
         let Some(o) = self.journal.payment(&original)? else {
-            return Ok(Some("TRANSACTION_NOT_FOUND".to_owned()));
+            return Ok(Some(crate::reason::FailureReason::TransactionNotFound));
         };
         if o.api_user != refund.api_user || !o.kind.is_refundable() {
-            return Ok(Some("TRANSACTION_NOT_FOUND".to_owned()));
+            return Ok(Some(crate::reason::FailureReason::TransactionNotFound));
         }
         if o.status != PaymentStatus::Successful {
-            return Ok(Some("NOT_ALLOWED".to_owned()));
+            return Ok(Some(crate::reason::FailureReason::NotAllowed));
         }
         if o.currency() != refund.currency() {
-            return Ok(Some("INVALID_CURRENCY".to_owned()));
+            return Ok(Some(crate::reason::FailureReason::InvalidCurrency));
         }
         let committed = self.journal.refunded_total(&original)?;
         let in_batch = pass.refunded.get(&original).copied().unwrap_or(0);
         if committed + in_batch + refund.amount.minor() > o.amount.minor() {
-            return Ok(Some("NOT_ALLOWED".to_owned()));
+            return Ok(Some(crate::reason::FailureReason::NotAllowed));
         }
         Ok(None)
     }
@@ -785,7 +785,7 @@ impl Engine {
         pass: &mut Pass,
         id: Uuid,
         now: i64,
-        decided: Option<Result<(), String>>,
+        decided: Option<Result<(), crate::reason::FailureReason>>,
     ) {
         let Some(mut payment) = self.pending.remove(&id) else {
             return;
@@ -794,7 +794,7 @@ impl Engine {
         let expired = payment.expires_at_ms.is_some_and(|e| now >= e);
         let outcome = match payment.reason.take() {
             Some(decided) => Err(decided),
-            None if expired => Err("EXPIRED".to_owned()),
+            None if expired => Err(crate::reason::FailureReason::Expired),
             None if decided.is_some() => decided.unwrap_or(Ok(())),
             None => match outcome_of(
                 &payment.environment,
@@ -825,10 +825,10 @@ impl Engine {
                         payment.transfer_id = Some(t);
                         self.finish(pass, t, true, id, now)
                     }
-                    Ok(None) => Err("NOT_ENOUGH_FUNDS".to_owned()),
+                    Ok(None) => Err(crate::reason::FailureReason::NotEnoughFunds),
                     Err(e) => {
                         tracing::error!(error = %e, transfer.reference_id = %id, "settlement failed");
-                        Err("INTERNAL_PROCESSING_ERROR".to_owned())
+                        Err(crate::reason::FailureReason::InternalProcessingError)
                     }
                 }
             }
@@ -882,7 +882,7 @@ impl Engine {
         post: bool,
         reference_id: Uuid,
         now: i64,
-    ) -> Result<(), String> {
+    ) -> Result<(), crate::reason::FailureReason> {
         let result = if post {
             self.ledger.post_pending(TransferId(transfer))
         } else {
@@ -899,7 +899,7 @@ impl Engine {
             }
             Err(e) => {
                 tracing::error!(error = %e, transfer.reference_id = %reference_id, "pending transfer missing at settlement");
-                Err("INTERNAL_PROCESSING_ERROR".to_owned())
+                Err(crate::reason::FailureReason::InternalProcessingError)
             }
         }
     }
@@ -922,7 +922,7 @@ impl Engine {
                     .map_err(|_| CancelError::Internal)?;
             }
             payment.status = PaymentStatus::Failed;
-            payment.reason = Some("TRANSACTION_CANCELED".to_owned());
+            payment.reason = Some(crate::reason::FailureReason::TransactionCanceled);
             payment.settled_at_ms = Some(now);
             pass.finalized.push((payment.status, payment.product));
             pass.batch.payment_updates.push(update_of(&payment));
@@ -938,7 +938,7 @@ impl Engine {
             && payment.status == PaymentStatus::Successful
         {
             payment.status = PaymentStatus::Failed;
-            payment.reason = Some("TRANSACTION_CANCELED".to_owned());
+            payment.reason = Some(crate::reason::FailureReason::TransactionCanceled);
             pass.batch.payment_updates.push(update_of(&payment));
             return Ok(());
         }
@@ -1022,7 +1022,7 @@ fn update_of(p: &Payment) -> PaymentUpdate {
     PaymentUpdate {
         reference_id: p.reference_id,
         status: p.status,
-        reason: p.reason.clone(),
+        reason: p.reason,
         financial_transaction_id: p.financial_transaction_id.clone(),
         settled_at_ms: p.settled_at_ms,
         transfer_id: p.transfer_id,

@@ -276,7 +276,7 @@ impl Platform {
             .map(|p| FailedCase {
                 reference_id: p.reference_id.to_string(),
                 kind: p.kind.as_str().to_owned(),
-                reason: p.reason.clone().unwrap_or_default(),
+                reason: p.reason.map(|r| r.as_str().to_owned()).unwrap_or_default(),
                 amount_minor: p.amount.minor(),
                 currency: p.amount.currency().as_str().to_owned(),
                 created_at_ms: p.created_at_ms,

@@ -20,6 +20,7 @@ pub mod mpesa;
 pub mod outbox;
 pub mod portal;
 mod reads;
+pub mod reason;
 pub mod scenario;
 pub mod secrets;
 pub mod store;

@@ -442,7 +442,7 @@ pub struct Payment {
     /// The failure reason code (`APPROVAL_REJECTED`, `NOT_ENOUGH_FUNDS`, …) once FAILED. Set
     /// while PENDING when the outcome was already decided at acceptance (a refund larger
     /// than what remains); dialects show it only once FAILED.
-    pub reason: Option<String>,
+    pub reason: Option<crate::reason::FailureReason>,
     /// The platform's numeric transaction id once SUCCESSFUL.
     pub financial_transaction_id: Option<String>,
     pub created_at_ms: i64,

@@ -9,6 +9,7 @@
 use mkoba_ledger::Money;
 
 use crate::model::{Party, PartyIdType, PaymentKind, Product};
+use crate::reason::FailureReason;
 
 /// What the settlement worker will do with a payment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +17,7 @@ pub enum Outcome {
     /// Settle on the ledger (and fail with `NOT_ENOUGH_FUNDS` if the money is not there).
     Succeed,
     /// Fail with this reason code, whatever the balances.
-    Fail(&'static str),
+    Fail(FailureReason),
     /// Never settle.
     StayPending,
 }
@@ -27,7 +28,7 @@ pub fn payment(kind: PaymentKind, product: Product, party: &Party, amount: Money
         PaymentKind::Invoice if crate::widget::is_widget_payer(party) => widget(amount),
         // MTN's scenario RequestToPayPayerPayeeNotAllowedToReceive is driven by the amount.
         PaymentKind::RequestToPay if amount.minor() == 7000 * minor_per_unit(amount) => {
-            Outcome::Fail("PAYEE_NOT_ALLOWED_TO_RECEIVE")
+            Outcome::Fail(FailureReason::PayeeNotAllowedToReceive)
         }
         PaymentKind::RequestToPay | PaymentKind::RequestToWithdraw | PaymentKind::Invoice => {
             request_to_pay(party)
@@ -65,7 +66,7 @@ pub fn widget(amount: Money) -> Outcome {
     if (unit..20 * unit).contains(&minor) {
         Outcome::StayPending
     } else if (20 * unit..80 * unit).contains(&minor) {
-        Outcome::Fail("APPROVAL_REJECTED")
+        Outcome::Fail(FailureReason::ApprovalRejected)
     } else {
         Outcome::Succeed
     }
@@ -96,7 +97,7 @@ pub fn mpesa(kind: PaymentKind, party: &Party) -> Outcome {
             PaymentKind::MpesaC2b | PaymentKind::MpesaDirectDebit | PaymentKind::MpesaMandate,
             "8",
         )
-        | (PaymentKind::MpesaB2c, "6") => Outcome::Fail("NOT_ENOUGH_FUNDS"),
+        | (PaymentKind::MpesaB2c, "6") => Outcome::Fail(FailureReason::NotEnoughFunds),
         (
             PaymentKind::MpesaC2b | PaymentKind::MpesaDirectDebit | PaymentKind::MpesaMandate,
             "2",
@@ -114,21 +115,31 @@ pub fn mpesa(kind: PaymentKind, party: &Party) -> Outcome {
 pub fn by_key(kind: PaymentKind, external_id: Option<&str>) -> Option<Outcome> {
     let key: u8 = external_id?.trim().parse().ok()?;
     let reason = match (kind, key) {
-        (PaymentKind::Refund | PaymentKind::CashTransfer, 1) => "RESOURCE_NOT_FOUND",
-        (PaymentKind::Refund | PaymentKind::CashTransfer, 2) => "INTERNAL_PROCESSING_ERROR",
-        (PaymentKind::Refund | PaymentKind::CashTransfer, 3) => "APPROVAL_REJECTED",
-        (PaymentKind::Refund | PaymentKind::CashTransfer, 4) => "EXPIRED",
-        (PaymentKind::Refund, 5) => "ONGOING",
-        (PaymentKind::Refund, 6) => "PAYER_DELAYED",
-        (PaymentKind::CashTransfer, 5) => "PAYEE_NOT_FOUND",
-        (PaymentKind::CashTransfer, 6) => "PAYEE_NOT_ALLOWED_TO_RECEIVE",
-        (PaymentKind::Refund | PaymentKind::CashTransfer, 7) => "NOT_ALLOWED",
-        (PaymentKind::Refund | PaymentKind::CashTransfer, 8) => "NOT_ALLOWED_TARGET_ENVIRONMENT",
-        (PaymentKind::Refund | PaymentKind::CashTransfer, 9) => "INVALID_CALLBACK_URL_HOST",
-        (PaymentKind::Refund | PaymentKind::CashTransfer, 10) => "INVALID_CURRENCY",
-        (PaymentKind::Refund | PaymentKind::CashTransfer, 11) => "INTERNAL_PROCESSING_ERROR",
-        (PaymentKind::Refund | PaymentKind::CashTransfer, 12) => "SERVICE_UNAVAILABLE",
-        (PaymentKind::Refund | PaymentKind::CashTransfer, 13) => "COULD_NOT_PERFORM_TRANSACTION",
+        (PaymentKind::Refund | PaymentKind::CashTransfer, 1) => FailureReason::ResourceNotFound,
+        (PaymentKind::Refund | PaymentKind::CashTransfer, 2) => {
+            FailureReason::InternalProcessingError
+        }
+        (PaymentKind::Refund | PaymentKind::CashTransfer, 3) => FailureReason::ApprovalRejected,
+        (PaymentKind::Refund | PaymentKind::CashTransfer, 4) => FailureReason::Expired,
+        (PaymentKind::Refund, 5) => FailureReason::Ongoing,
+        (PaymentKind::Refund, 6) => FailureReason::PayerDelayed,
+        (PaymentKind::CashTransfer, 5) => FailureReason::PayeeNotFound,
+        (PaymentKind::CashTransfer, 6) => FailureReason::PayeeNotAllowedToReceive,
+        (PaymentKind::Refund | PaymentKind::CashTransfer, 7) => FailureReason::NotAllowed,
+        (PaymentKind::Refund | PaymentKind::CashTransfer, 8) => {
+            FailureReason::NotAllowedTargetEnvironment
+        }
+        (PaymentKind::Refund | PaymentKind::CashTransfer, 9) => {
+            FailureReason::InvalidCallbackUrlHost
+        }
+        (PaymentKind::Refund | PaymentKind::CashTransfer, 10) => FailureReason::InvalidCurrency,
+        (PaymentKind::Refund | PaymentKind::CashTransfer, 11) => {
+            FailureReason::InternalProcessingError
+        }
+        (PaymentKind::Refund | PaymentKind::CashTransfer, 12) => FailureReason::ServiceUnavailable,
+        (PaymentKind::Refund | PaymentKind::CashTransfer, 13) => {
+            FailureReason::CouldNotPerformTransaction
+        }
         _ => return None,
     };
     Some(Outcome::Fail(reason))
@@ -146,17 +157,17 @@ fn pre_approval(payer: &Party) -> Outcome {
         return Outcome::Succeed;
     };
     match suffix {
-        "50" | "60" => Outcome::Fail("INTERNAL_PROCESSING_ERROR"),
-        "51" => Outcome::Fail("APPROVAL_REJECTED"),
-        "52" => Outcome::Fail("EXPIRED"),
-        "53" => Outcome::Fail("ONGOING"),
-        "54" => Outcome::Fail("PAYER_DELAYED"),
-        "55" => Outcome::Fail("PAYER_NOT_FOUND"),
-        "56" => Outcome::Fail("NOT_ALLOWED"),
-        "57" => Outcome::Fail("NOT_ALLOWED_TARGET_ENVIRONMENT"),
-        "58" => Outcome::Fail("INVALID_CALLBACK_URL_HOST"),
-        "59" => Outcome::Fail("INVALID_CURRENCY"),
-        "61" => Outcome::Fail("SERVICE_UNAVAILABLE"),
+        "50" | "60" => Outcome::Fail(FailureReason::InternalProcessingError),
+        "51" => Outcome::Fail(FailureReason::ApprovalRejected),
+        "52" => Outcome::Fail(FailureReason::Expired),
+        "53" => Outcome::Fail(FailureReason::Ongoing),
+        "54" => Outcome::Fail(FailureReason::PayerDelayed),
+        "55" => Outcome::Fail(FailureReason::PayerNotFound),
+        "56" => Outcome::Fail(FailureReason::NotAllowed),
+        "57" => Outcome::Fail(FailureReason::NotAllowedTargetEnvironment),
+        "58" => Outcome::Fail(FailureReason::InvalidCallbackUrlHost),
+        "59" => Outcome::Fail(FailureReason::InvalidCurrency),
+        "61" => Outcome::Fail(FailureReason::ServiceUnavailable),
         _ => Outcome::Succeed,
     }
 }
@@ -169,7 +180,7 @@ fn bill_payment(amount: Money) -> Outcome {
         return Outcome::Succeed;
     }
     match amount.minor() / scale {
-        2000 | 4000 => Outcome::Fail("INTERNAL_PROCESSING_ERROR"),
+        2000 | 4000 => Outcome::Fail(FailureReason::InternalProcessingError),
         5000 | 6000 | 7000 => Outcome::StayPending,
         _ => Outcome::Succeed,
     }
@@ -181,20 +192,20 @@ fn transfer(product: Product, payee: &Party) -> Outcome {
         return Outcome::Succeed;
     };
     match suffix {
-        "50" | "62" => Outcome::Fail("INTERNAL_PROCESSING_ERROR"),
-        "51" => Outcome::Fail("APPROVAL_REJECTED"),
-        "52" => Outcome::Fail("EXPIRED"),
-        "53" => Outcome::Fail("ONGOING"),
-        "54" if product == Product::Remittance => Outcome::Fail("PAYEE_DELAYED"),
-        "54" => Outcome::Fail("PAYER_DELAYED"),
-        "55" => Outcome::Fail("NOT_ENOUGH_FUNDS"),
-        "56" => Outcome::Fail("PAYER_LIMIT_REACHED"),
-        "57" => Outcome::Fail("PAYEE_NOT_FOUND"),
-        "58" => Outcome::Fail("NOT_ALLOWED"),
-        "59" => Outcome::Fail("NOT_ALLOWED_TARGET_ENVIRONMENT"),
-        "60" => Outcome::Fail("INVALID_CALLBACK_URL_HOST"),
-        "61" => Outcome::Fail("INVALID_CURRENCY"),
-        "63" => Outcome::Fail("SERVICE_UNAVAILABLE"),
+        "50" | "62" => Outcome::Fail(FailureReason::InternalProcessingError),
+        "51" => Outcome::Fail(FailureReason::ApprovalRejected),
+        "52" => Outcome::Fail(FailureReason::Expired),
+        "53" => Outcome::Fail(FailureReason::Ongoing),
+        "54" if product == Product::Remittance => Outcome::Fail(FailureReason::PayeeDelayed),
+        "54" => Outcome::Fail(FailureReason::PayerDelayed),
+        "55" => Outcome::Fail(FailureReason::NotEnoughFunds),
+        "56" => Outcome::Fail(FailureReason::PayerLimitReached),
+        "57" => Outcome::Fail(FailureReason::PayeeNotFound),
+        "58" => Outcome::Fail(FailureReason::NotAllowed),
+        "59" => Outcome::Fail(FailureReason::NotAllowedTargetEnvironment),
+        "60" => Outcome::Fail(FailureReason::InvalidCallbackUrlHost),
+        "61" => Outcome::Fail(FailureReason::InvalidCurrency),
+        "63" => Outcome::Fail(FailureReason::ServiceUnavailable),
         "64" => Outcome::StayPending,
         _ => Outcome::Succeed,
     }
@@ -206,20 +217,20 @@ pub fn request_to_pay(payer: &Party) -> Outcome {
         return Outcome::Succeed;
     };
     match suffix {
-        "50" => Outcome::Fail("INTERNAL_PROCESSING_ERROR"),
-        "51" => Outcome::Fail("APPROVAL_REJECTED"),
-        "52" => Outcome::Fail("EXPIRED"),
-        "53" => Outcome::Fail("ONGOING"),
-        "54" => Outcome::Fail("PAYER_DELAYED"),
-        "55" => Outcome::Fail("PAYER_NOT_FOUND"),
-        "56" => Outcome::Fail("PAYEE_NOT_ALLOWED_TO_RECEIVE"),
-        "57" => Outcome::Fail("NOT_ALLOWED"),
-        "58" => Outcome::Fail("NOT_ALLOWED_TARGET_ENVIRONMENT"),
-        "59" => Outcome::Fail("INVALID_CALLBACK_URL_HOST"),
-        "60" => Outcome::Fail("INVALID_CURRENCY"),
-        "61" => Outcome::Fail("INTERNAL_PROCESSING_ERROR"),
-        "62" => Outcome::Fail("SERVICE_UNAVAILABLE"),
-        "63" => Outcome::Fail("COULD_NOT_PERFORM_TRANSACTION"),
+        "50" => Outcome::Fail(FailureReason::InternalProcessingError),
+        "51" => Outcome::Fail(FailureReason::ApprovalRejected),
+        "52" => Outcome::Fail(FailureReason::Expired),
+        "53" => Outcome::Fail(FailureReason::Ongoing),
+        "54" => Outcome::Fail(FailureReason::PayerDelayed),
+        "55" => Outcome::Fail(FailureReason::PayerNotFound),
+        "56" => Outcome::Fail(FailureReason::PayeeNotAllowedToReceive),
+        "57" => Outcome::Fail(FailureReason::NotAllowed),
+        "58" => Outcome::Fail(FailureReason::NotAllowedTargetEnvironment),
+        "59" => Outcome::Fail(FailureReason::InvalidCallbackUrlHost),
+        "60" => Outcome::Fail(FailureReason::InvalidCurrency),
+        "61" => Outcome::Fail(FailureReason::InternalProcessingError),
+        "62" => Outcome::Fail(FailureReason::ServiceUnavailable),
+        "63" => Outcome::Fail(FailureReason::CouldNotPerformTransaction),
         "64" => Outcome::StayPending,
         _ => Outcome::Succeed,
     }
@@ -294,8 +305,8 @@ mod tests {
         };
         assert_eq!(at(1), Outcome::StayPending);
         assert_eq!(at(19), Outcome::StayPending);
-        assert_eq!(at(20), Outcome::Fail("APPROVAL_REJECTED"));
-        assert_eq!(at(79), Outcome::Fail("APPROVAL_REJECTED"));
+        assert_eq!(at(20), Outcome::Fail(FailureReason::ApprovalRejected));
+        assert_eq!(at(79), Outcome::Fail(FailureReason::ApprovalRejected));
         assert_eq!(at(80), Outcome::Succeed);
         assert_eq!(at(100), Outcome::Succeed);
         // 19.99 is still below 20.
@@ -310,7 +321,10 @@ mod tests {
                 Money::from_minor(major * 100, eur),
             )
         };
-        assert_eq!(rtp(7000), Outcome::Fail("PAYEE_NOT_ALLOWED_TO_RECEIVE"));
+        assert_eq!(
+            rtp(7000),
+            Outcome::Fail(FailureReason::PayeeNotAllowedToReceive)
+        );
         assert_eq!(rtp(20), Outcome::Succeed);
     }
 
@@ -320,7 +334,7 @@ mod tests {
         for n in ["000000000008", "258840000008", "258850000008"] {
             assert_eq!(
                 mpesa(MpesaC2b, &msisdn(n)),
-                Outcome::Fail("NOT_ENOUGH_FUNDS"),
+                Outcome::Fail(FailureReason::NotEnoughFunds),
                 "{n}"
             );
         }
@@ -330,7 +344,7 @@ mod tests {
         );
         assert_eq!(
             mpesa(MpesaB2c, &msisdn("258850000006")),
-            Outcome::Fail("NOT_ENOUGH_FUNDS")
+            Outcome::Fail(FailureReason::NotEnoughFunds)
         );
         // Only the scenario shape counts: other numbers ending in 8 succeed.
         for n in ["258841000008", "000000000018", "25884000008"] {
@@ -342,15 +356,15 @@ mod tests {
     fn test_numbers_fail_with_their_documented_reason() {
         assert_eq!(
             request_to_pay(&msisdn("46733123451")),
-            Outcome::Fail("APPROVAL_REJECTED")
+            Outcome::Fail(FailureReason::ApprovalRejected)
         );
         assert_eq!(
             request_to_pay(&msisdn("46733123452")),
-            Outcome::Fail("EXPIRED")
+            Outcome::Fail(FailureReason::Expired)
         );
         assert_eq!(
             request_to_pay(&msisdn("46733123463")),
-            Outcome::Fail("COULD_NOT_PERFORM_TRANSACTION")
+            Outcome::Fail(FailureReason::CouldNotPerformTransaction)
         );
         assert_eq!(request_to_pay(&msisdn("46733123464")), Outcome::StayPending);
     }
@@ -372,7 +386,10 @@ mod tests {
             )
         };
         assert_eq!(at(1000), Outcome::Succeed);
-        assert_eq!(at(2000), Outcome::Fail("INTERNAL_PROCESSING_ERROR"));
+        assert_eq!(
+            at(2000),
+            Outcome::Fail(FailureReason::InternalProcessingError)
+        );
         assert_eq!(at(5000), Outcome::StayPending);
         assert_eq!(at(12), Outcome::Succeed);
     }
@@ -382,16 +399,16 @@ mod tests {
         let p = msisdn("46733123455");
         assert_eq!(
             payment(PaymentKind::Transfer, Product::Disbursement, &p, one()),
-            Outcome::Fail("NOT_ENOUGH_FUNDS")
+            Outcome::Fail(FailureReason::NotEnoughFunds)
         );
         assert_eq!(
             payment(PaymentKind::Deposit, Product::Disbursement, &p, one()),
-            Outcome::Fail("PAYER_NOT_FOUND")
+            Outcome::Fail(FailureReason::PayerNotFound)
         );
         let delayed = msisdn("46733123454");
         assert_eq!(
             payment(PaymentKind::Transfer, Product::Remittance, &delayed, one()),
-            Outcome::Fail("PAYEE_DELAYED")
+            Outcome::Fail(FailureReason::PayeeDelayed)
         );
         assert_eq!(
             payment(
@@ -400,7 +417,7 @@ mod tests {
                 &delayed,
                 one()
             ),
-            Outcome::Fail("PAYER_DELAYED")
+            Outcome::Fail(FailureReason::PayerDelayed)
         );
     }
 
@@ -408,15 +425,15 @@ mod tests {
     fn refund_and_cash_transfer_keys_come_from_the_external_id() {
         assert_eq!(
             by_key(PaymentKind::Refund, Some("3")),
-            Some(Outcome::Fail("APPROVAL_REJECTED"))
+            Some(Outcome::Fail(FailureReason::ApprovalRejected))
         );
         assert_eq!(
             by_key(PaymentKind::CashTransfer, Some("5")),
-            Some(Outcome::Fail("PAYEE_NOT_FOUND"))
+            Some(Outcome::Fail(FailureReason::PayeeNotFound))
         );
         assert_eq!(
             by_key(PaymentKind::CashTransfer, Some("13")),
-            Some(Outcome::Fail("COULD_NOT_PERFORM_TRANSACTION"))
+            Some(Outcome::Fail(FailureReason::CouldNotPerformTransaction))
         );
         assert_eq!(by_key(PaymentKind::Refund, Some("14")), None);
         assert_eq!(by_key(PaymentKind::Refund, Some("ext-1")), None);

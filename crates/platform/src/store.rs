@@ -102,7 +102,7 @@ pub struct TransferRecord {
 pub struct PaymentUpdate {
     pub reference_id: Uuid,
     pub status: PaymentStatus,
-    pub reason: Option<String>,
+    pub reason: Option<crate::reason::FailureReason>,
     pub financial_transaction_id: Option<String>,
     pub settled_at_ms: Option<i64>,
     pub transfer_id: Option<u64>,

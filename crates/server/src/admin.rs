@@ -281,7 +281,7 @@ async fn transaction(
         "party": {"type": p.party.id_type.as_str(), "id": p.party.id},
         "external_id": p.external_id,
         "status": p.status.as_str(),
-        "reason": p.reason,
+        "reason": p.reason.map(|r| r.as_str()),
         "financial_transaction_id": p.financial_transaction_id,
         "callback_url": p.callback_url,
         "created_at_ms": p.created_at_ms,

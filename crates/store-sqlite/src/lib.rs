@@ -6,6 +6,7 @@
 //! commit); request handlers read through [`SqliteReader`], a small pool of connections that
 //! WAL lets run beside the writer.
 
+use mkoba_platform::reason::FailureReason;
 use mkoba_platform::test_clock::{ClockWrite, TestClock};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -187,6 +188,13 @@ fn bad(what: &str, value: &str) -> rusqlite::Error {
     )
 }
 
+/// A stored failure reason (`NOT_ENOUGH_FUNDS`), or none.
+fn reason_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<FailureReason>> {
+    let name: Option<String> = row.get(i)?;
+    name.map(|n| FailureReason::parse(&n).ok_or_else(|| bad("reason", &n)))
+        .transpose()
+}
+
 fn uuid_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
     let s: String = row.get(i)?;
     Uuid::parse_str(&s).map_err(|_| bad("uuid", &s))
@@ -220,7 +228,7 @@ fn payment_row(row: &Row<'_>) -> rusqlite::Result<Payment> {
         payee_note: row.get(11)?,
         callback_url: row.get(12)?,
         status: PaymentStatus::parse(&status).ok_or_else(|| bad("status", &status))?,
-        reason: row.get(14)?,
+        reason: reason_col(row, 14)?,
         financial_transaction_id: row.get(15)?,
         created_at_ms: row.get(16)?,
         settled_at_ms: row.get(17)?,
@@ -553,7 +561,7 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
             p.payee_note,
             p.callback_url,
             p.status.as_str(),
-            p.reason,
+            p.reason.map(FailureReason::as_str),
             p.financial_transaction_id,
             p.created_at_ms,
             p.settled_at_ms,
@@ -575,7 +583,7 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
         .execute(params![
             u.reference_id.to_string(),
             u.status.as_str(),
-            u.reason,
+            u.reason.map(FailureReason::as_str),
             u.financial_transaction_id,
             u.settled_at_ms,
             u.transfer_id.map(|t| t as i64),

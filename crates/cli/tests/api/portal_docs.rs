@@ -732,7 +732,9 @@ fn said(cell: &str) -> Outcome {
         .split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
         .find(|w| w.len() > 4 && *w != "FAILED" && *w != "SUCCESSFUL")
     {
-        return Outcome::Fail(Box::leak(code.to_owned().into_boxed_str()));
+        let reason = mkoba_platform::reason::FailureReason::parse(code)
+            .unwrap_or_else(|| panic!("the guide names an unknown reason {code}"));
+        return Outcome::Fail(reason);
     }
     Outcome::Succeed
 }
@@ -766,7 +768,7 @@ fn the_sandbox_guide_says_what_the_scenario_rules_do() {
             &msisdn("256774290781"),
             eur(7000)
         ),
-        Outcome::Fail("PAYEE_NOT_ALLOWED_TO_RECEIVE")
+        Outcome::Fail(mkoba_platform::reason::FailureReason::PayeeNotAllowedToReceive)
     );
     // Transfers, both products.
     for row in table("MoMo: disbursement and remittance transfers, cash transfers") {
@@ -784,8 +786,16 @@ fn the_sandbox_guide_says_what_the_scenario_rules_do() {
                 eur(1),
             );
             if row[1].contains("PAYEE_DELAYED") {
-                assert_eq!(disbursement, Outcome::Fail("PAYER_DELAYED"), "{n}");
-                assert_eq!(remittance, Outcome::Fail("PAYEE_DELAYED"), "{n}");
+                assert_eq!(
+                    disbursement,
+                    Outcome::Fail(mkoba_platform::reason::FailureReason::PayerDelayed),
+                    "{n}"
+                );
+                assert_eq!(
+                    remittance,
+                    Outcome::Fail(mkoba_platform::reason::FailureReason::PayeeDelayed),
+                    "{n}"
+                );
             } else {
                 assert_eq!(disbursement, said(&row[1]), "transfer {n}");
                 assert_eq!(remittance, said(&row[1]), "transfer {n}");
@@ -827,17 +837,23 @@ fn the_sandbox_guide_says_what_the_scenario_rules_do() {
     assert_eq!(scenario::widget(eur(19)), Outcome::StayPending);
     assert_eq!(
         scenario::widget(eur(20)),
-        Outcome::Fail("APPROVAL_REJECTED")
+        Outcome::Fail(mkoba_platform::reason::FailureReason::ApprovalRejected)
     );
     assert_eq!(
         scenario::widget(eur(79)),
-        Outcome::Fail("APPROVAL_REJECTED")
+        Outcome::Fail(mkoba_platform::reason::FailureReason::ApprovalRejected)
     );
     assert_eq!(scenario::widget(eur(100)), Outcome::Succeed);
     // Bill payments.
     for (amount, outcome) in [
-        (2000, Outcome::Fail("INTERNAL_PROCESSING_ERROR")),
-        (4000, Outcome::Fail("INTERNAL_PROCESSING_ERROR")),
+        (
+            2000,
+            Outcome::Fail(mkoba_platform::reason::FailureReason::InternalProcessingError),
+        ),
+        (
+            4000,
+            Outcome::Fail(mkoba_platform::reason::FailureReason::InternalProcessingError),
+        ),
         (5000, Outcome::StayPending),
         (7000, Outcome::StayPending),
         (1000, Outcome::Succeed),
@@ -886,7 +902,7 @@ fn the_sandbox_guide_says_what_the_scenario_rules_do() {
                 continue;
             }
             let expected = if row[2].contains("INS-2006") {
-                Outcome::Fail("NOT_ENOUGH_FUNDS")
+                Outcome::Fail(mkoba_platform::reason::FailureReason::NotEnoughFunds)
             } else if row[2].contains("INS-9") {
                 Outcome::StayPending
             } else {

@@ -179,7 +179,12 @@ impl Engine {
             .collect();
         pending.sort();
         for (_, payment) in pending {
-            self.settle_decided(pass, payment, now, Some(Err("EXPIRED".to_owned())));
+            self.settle_decided(
+                pass,
+                payment,
+                now,
+                Some(Err(crate::reason::FailureReason::Expired)),
+            );
         }
         self.clocks.remove(&user);
         self.clock_due.remove(&user);

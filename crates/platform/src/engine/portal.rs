@@ -747,7 +747,7 @@ impl Engine {
             let decision = if approve {
                 Ok(())
             } else {
-                Err("APPROVAL_REJECTED".to_owned())
+                Err(crate::reason::FailureReason::ApprovalRejected)
             };
             self.settle_decided(pass, reference_id, now, Some(decision));
             return Ok(());

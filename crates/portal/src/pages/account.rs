@@ -301,8 +301,9 @@ pub(crate) async fn resend_activation(
 }
 
 async fn start_session(state: &PortalState, developer: i64, next: &str) -> Response {
-    let Ok((id, _csrf)) = state.platform.create_session(developer).await else {
-        return internal_error();
+    let (id, _csrf) = match state.platform.create_session(developer).await {
+        Ok(v) => v,
+        Err(e) => return crate::failed(e),
     };
     tracing::info!(developer.id = developer, "portal sign-in");
     let mut r = see_other(next);

@@ -12,10 +12,7 @@ use mkoba_platform::model::ApiUser;
 use uuid::Uuid;
 
 use crate::html::Html;
-use crate::{
-    Form, PortalState, Session, csrf_field, document, internal_error, query_params, see_other, w,
-    when,
-};
+use crate::{Form, PortalState, Session, csrf_field, document, query_params, see_other, w, when};
 
 /// Whether `host` is a plain host name or IP address (what MTN calls the callback host).
 fn valid_host(host: &str) -> bool {
@@ -74,11 +71,13 @@ async fn list_page(
     host: &str,
     env: &str,
 ) -> Response {
-    let Ok(users) = state.platform.api_users_of(session.developer.id).await else {
-        return internal_error();
+    let users = match state.platform.api_users_of(session.developer.id).await {
+        Ok(v) => v,
+        Err(e) => return crate::failed(e),
     };
-    let Ok(access) = state.platform.live_access(session.developer.id).await else {
-        return internal_error();
+    let access = match state.platform.live_access(session.developer.id).await {
+        Ok(v) => v,
+        Err(e) => return crate::failed(e),
     };
     let mut h = Html::new();
     w!(h, "<h1>API users</h1>" [super::notice(done)]
@@ -94,8 +93,9 @@ async fn list_page(
     } else {
         h.raw("<div class=\"table-wrap\"><table><thead><tr><th scope=\"col\">API user</th><th scope=\"col\">Environment</th><th scope=\"col\">Callback host</th><th scope=\"col\">Active keys</th><th scope=\"col\">Created</th></tr></thead><tbody>");
         for u in &users {
-            let Ok(n) = active_keys(state, u).await else {
-                return internal_error();
+            let n = match active_keys(state, u).await {
+                Ok(v) => v,
+                Err(e) => return crate::failed(e),
             };
             w!(h, "<tr><td><a class=\"mono\" href=\"/portal/apiusers/" {u.id} "\">" {u.id} "</a></td><td>" {u.target_environment} "</td><td>" {u.provider_callback_host} "</td><td>" {n} "</td><td>" {when(u.created_at_ms)} "</td></tr>");
         }
@@ -236,8 +236,9 @@ fn open_flash(state: &PortalState, session: &Session, id: Uuid, token: &str) -> 
 
 /// Creates a key, then redirects to the user's page, which shows it once.
 async fn new_key_response(state: &PortalState, session: &Session, id: Uuid) -> Response {
-    let Ok(key) = state.platform.create_api_key(id).await else {
-        return internal_error();
+    let key = match state.platform.create_api_key(id).await {
+        Ok(v) => v,
+        Err(e) => return crate::failed(e),
     };
     let token = state.platform.sign_claims(
         FLASH_PURPOSE,
@@ -272,8 +273,9 @@ async fn show_page(
         Ok(None) => return not_found_page(session),
         Err(e) => return crate::failed(e),
     };
-    let Ok(keys) = state.platform.api_keys_of(&id).await else {
-        return internal_error();
+    let keys = match state.platform.api_keys_of(&id).await {
+        Ok(v) => v,
+        Err(e) => return crate::failed(e),
     };
     let csrf = csrf_field(session);
     let mut h = Html::new();

@@ -198,8 +198,9 @@ async fn page(
         Ok(r) => r,
         Err(e) => return crate::failed(e),
     };
-    let Ok(access) = state.platform.live_access(id).await else {
-        return internal_error();
+    let access = match state.platform.live_access(id).await {
+        Ok(v) => v,
+        Err(e) => return crate::failed(e),
     };
     let mut h = Html::new();
     h.raw("<h1>Go live</h1>");
@@ -221,8 +222,9 @@ async fn page(
             h.raw("</section>");
         }
         None => {
-            let Ok(report) = state.platform.go_live_report(id).await else {
-                return internal_error();
+            let report = match state.platform.go_live_report(id).await {
+                Ok(v) => v,
+                Err(e) => return crate::failed(e),
             };
             h.raw("<section class=\"card\" aria-labelledby=\"new-h\"><h2 id=\"new-h\">Request to go live</h2>");
             form(&mut h, state, session, draft);
@@ -360,8 +362,9 @@ pub(crate) async fn submit(
         return page(&state, &session, StatusCode::BAD_REQUEST, None, Some(e), &d).await;
     }
     let developer = session.developer.clone();
-    let Ok(report) = state.platform.go_live_report(developer.id).await else {
-        return internal_error();
+    let report = match state.platform.go_live_report(developer.id).await {
+        Ok(v) => v,
+        Err(e) => return crate::failed(e),
     };
     let Ok(report_json) = serde_json::to_string(&report) else {
         return internal_error();

@@ -25,7 +25,7 @@ use mkoba_platform::accounts::{
 };
 
 use crate::html::Html;
-use crate::{MaybeSession, PortalState, document, internal_error, query_params, w};
+use crate::{MaybeSession, PortalState, document, query_params, w};
 
 /// The activation mail of a new account.
 pub(crate) fn activation(
@@ -247,8 +247,9 @@ pub(crate) async fn show(
             kind: None,
             limit: 200,
         };
-        let Ok(mail) = state.platform.mailbox(&filter).await else {
-            return internal_error();
+        let mail = match state.platform.mailbox(&filter).await {
+            Ok(v) => v,
+            Err(e) => return crate::failed(e),
         };
         h.raw("<p class=\"lead\">Every message the platform sent, to every account (newest first).</p>");
         w!(h, "<form method=\"get\" action=\"/portal/mail\" class=\"inline\"><label for=\"to\">To</label> <input id=\"to\" name=\"to\" value=\"" {filter.recipient.as_deref().unwrap_or("")} "\"> <button type=\"submit\">Filter</button></form>");
@@ -258,8 +259,9 @@ pub(crate) async fn show(
     if let Some(session) = &session {
         let mut filter = MailFilter::of(session.developer.id);
         filter.recipient = q.get("to").map(|t| t.trim().to_lowercase());
-        let Ok(mail) = state.platform.mailbox(&filter).await else {
-            return internal_error();
+        let mail = match state.platform.mailbox(&filter).await {
+            Ok(v) => v,
+            Err(e) => return crate::failed(e),
         };
         h.raw("<p class=\"lead\">Every message sent to you: e-mail and the virtual phone's SMS. ");
         if sandbox {
@@ -299,8 +301,9 @@ pub(crate) async fn show(
         kind: Some(MailKind::Activation),
         ..MailFilter::of(claims.developer_id)
     };
-    let Ok(mail) = state.platform.mailbox(&filter).await else {
-        return internal_error();
+    let mail = match state.platform.mailbox(&filter).await {
+        Ok(v) => v,
+        Err(e) => return crate::failed(e),
     };
     w!(h, "<p class=\"lead\">Sandbox mode: no mail server is configured, so the mail sent to <strong>" {claims.subject} "</strong> waits here.</p>");
     list(&mut h, &mail, true);

@@ -316,15 +316,17 @@ pub(crate) async fn accounts(
         limit: ACCOUNTS_PAGE,
         offset: (page - 1).saturating_mul(ACCOUNTS_PAGE),
     };
-    let Ok((mut list, total)) = state.platform.accounts(&filter(page)).await else {
-        return internal_error();
+    let (mut list, total) = match state.platform.accounts(&filter(page)).await {
+        Ok(v) => v,
+        Err(e) => return crate::failed(e),
     };
     let pages = u32::try_from(total.div_ceil(u64::from(ACCOUNTS_PAGE)))
         .unwrap_or(u32::MAX)
         .max(1);
     let page = if page > pages {
-        let Ok((l, _)) = state.platform.accounts(&filter(pages)).await else {
-            return internal_error();
+        let (l, _) = match state.platform.accounts(&filter(pages)).await {
+            Ok(v) => v,
+            Err(e) => return crate::failed(e),
         };
         list = l;
         pages

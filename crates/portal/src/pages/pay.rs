@@ -208,8 +208,9 @@ pub(crate) async fn dial(
         limit: 500,
         offset: 0,
     };
-    let Ok(page) = state.platform.payments_page(&filter).await else {
-        return internal_error();
+    let page = match state.platform.payments_page(&filter).await {
+        Ok(v) => v,
+        Err(e) => return crate::failed(e),
     };
     match page
         .payments

@@ -22,8 +22,9 @@ pub(crate) async fn show(
     RawQuery(query): RawQuery,
 ) -> Response {
     let q = query_params(query.as_deref());
-    let Ok(waiting) = state.platform.waiting_payments(session.developer.id).await else {
-        return internal_error();
+    let waiting = match state.platform.waiting_payments(session.developer.id).await {
+        Ok(v) => v,
+        Err(e) => return crate::failed(e),
     };
     let csrf = csrf_field(&session);
     let on = session.developer.approval_mode;

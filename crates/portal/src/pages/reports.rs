@@ -23,7 +23,7 @@ use crate::pages::transactions::{
     Csv, EXPORT_MAX, active_filters, api_user_choices, decimal, export_refused, fetch_all, figure,
     iso, params_without, parse_filters, products, scope_selects, with_query,
 };
-use crate::{PortalState, Session, day, document, internal_error, query_params, w, when};
+use crate::{PortalState, Session, day, document, query_params, w, when};
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
@@ -371,8 +371,9 @@ pub(crate) async fn show(
         return out.into_response(&name);
     }
 
-    let Ok(users) = api_user_choices(&state, dev).await else {
-        return internal_error();
+    let users = match api_user_choices(&state, dev).await {
+        Ok(v) => v,
+        Err(e) => return crate::failed(e),
     };
     let mut h = Html::new();
     filter_form(&mut h, &q, days, &users, &[]);
@@ -591,8 +592,9 @@ async fn refused_page(
     days: i64,
     refusal: &Refusal,
 ) -> Response {
-    let Ok(users) = api_user_choices(state, session.developer.id).await else {
-        return internal_error();
+    let users = match api_user_choices(state, session.developer.id).await {
+        Ok(v) => v,
+        Err(e) => return crate::failed(e),
     };
     let mut h = Html::new();
     filter_form(&mut h, q, days, &users, &refusal.invalid);

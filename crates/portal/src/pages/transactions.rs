@@ -616,7 +616,7 @@ fn csv_of(payments: &[Payment]) -> Csv {
             p.product.as_str().to_owned(),
             p.kind.as_str().to_owned(),
             p.status.as_str().to_owned(),
-            p.reason.clone().unwrap_or_default(),
+            p.reason.map(|r| r.as_str().to_owned()).unwrap_or_default(),
             p.party.id_type.as_str().to_owned(),
             p.party.id.clone(),
             decimal(p.amount),
@@ -649,8 +649,9 @@ pub(crate) async fn list(
             Err(e) => crate::failed(e),
         };
     }
-    let Ok(users) = api_user_choices(&state, session.developer.id).await else {
-        return internal_error();
+    let users = match api_user_choices(&state, session.developer.id).await {
+        Ok(v) => v,
+        Err(e) => return crate::failed(e),
     };
     let q_filters: HashMap<String, String> = q
         .iter()
@@ -714,8 +715,9 @@ pub(crate) async fn list(
         )
             .into_response();
     }
-    let Ok((page, filter)) = fetch(&state, &f).await else {
-        return internal_error();
+    let (page, filter) = match fetch(&state, &f).await {
+        Ok(v) => v,
+        Err(e) => return crate::failed(e),
     };
     let first = if page.total == 0 {
         0

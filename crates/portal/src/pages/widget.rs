@@ -13,9 +13,7 @@ use uuid::Uuid;
 
 use crate::html::Html;
 use crate::pages::apiusers::not_found_page;
-use crate::{
-    Form, PortalState, Session, csrf_field, document, internal_error, query_params, see_other, w,
-};
+use crate::{Form, PortalState, Session, csrf_field, document, query_params, see_other, w};
 
 /// Where the script is served (MTN's sandbox path).
 const SCRIPT: &str = "/v0.1.0/mobile-money-widget-mtn.js";
@@ -45,8 +43,9 @@ async fn page(
     error: Option<(Uuid, &str)>,
     done: Option<&String>,
 ) -> Response {
-    let Ok(users) = state.platform.api_users_of(session.developer.id).await else {
-        return internal_error();
+    let users = match state.platform.api_users_of(session.developer.id).await {
+        Ok(v) => v,
+        Err(e) => return crate::failed(e),
     };
     let csrf = csrf_field(session);
     let base = base(headers);
@@ -168,8 +167,9 @@ pub(crate) async fn demo(
     RawQuery(query): RawQuery,
 ) -> Response {
     let q = query_params(query.as_deref());
-    let Ok(users) = state.platform.api_users_of(session.developer.id).await else {
-        return internal_error();
+    let users = match state.platform.api_users_of(session.developer.id).await {
+        Ok(v) => v,
+        Err(e) => return crate::failed(e),
     };
     let mut h = Html::new();
     h.raw("<h1>Collection Widget demo</h1>");

@@ -107,6 +107,7 @@ contract!(
     phone_codes_are_set_replaced_and_deleted,
     mail_is_kept_listed_per_developer_claimed_and_updated,
     operators_and_go_live_requests_round_trip,
+    test_clocks_are_created_advanced_deleted_and_survive_reopening,
 );
 
 mod postgres_only {

@@ -9,6 +9,7 @@
 //! `PortalReader`, and every kind of row a `Batch` carries (the account journey's rows in
 //! the last section).
 
+use mkoba_platform::reason::FailureReason;
 use std::time::Instant;
 
 use mkoba_ledger::{
@@ -151,7 +152,7 @@ fn full_payment(user: &ApiUser) -> Payment {
         expires_at_ms: Some(9_000),
         short_code: Some("600000".into()),
         status: PaymentStatus::Successful,
-        reason: Some("PAYER_NOT_FOUND".into()),
+        reason: Some(FailureReason::PayerNotFound),
         financial_transaction_id: Some("123456789".into()),
         settled_at_ms: Some(2_500),
         settle_at_ms: Some(2_000),
@@ -724,7 +725,7 @@ pub fn payment_updates_change_state_and_settled_payments_leave_the_pending_set(s
         payment_updates: vec![PaymentUpdate {
             reference_id: a.reference_id,
             status: PaymentStatus::Failed,
-            reason: Some("NOT_ENOUGH_FUNDS".into()),
+            reason: Some(FailureReason::NotEnoughFunds),
             financial_transaction_id: Some("987654321".into()),
             settled_at_ms: Some(1_500),
             transfer_id: Some(12),
@@ -734,7 +735,7 @@ pub fn payment_updates_change_state_and_settled_payments_leave_the_pending_set(s
     });
     let updated = Payment {
         status: PaymentStatus::Failed,
-        reason: Some("NOT_ENOUGH_FUNDS".into()),
+        reason: Some(FailureReason::NotEnoughFunds),
         financial_transaction_id: Some("987654321".into()),
         settled_at_ms: Some(1_500),
         transfer_id: Some(12),
@@ -2832,4 +2833,42 @@ pub fn operators_and_go_live_requests_round_trip(s: &mut Store) {
     assert_eq!(everyone.len(), 1);
     assert_eq!(everyone[0].kind, MailKind::GoLive);
     assert!(s.reader.mail(&MailFilter::of(3)).unwrap().is_empty());
+}
+
+pub fn test_clocks_are_created_advanced_deleted_and_survive_reopening(s: &mut Store) {
+    use mkoba_platform::test_clock::{ClockWrite, TestClock};
+    let user = api_user(1, 10);
+    s.commit(Batch {
+        developers: vec![1],
+        ..with_user(&user)
+    });
+    let clock = TestClock {
+        id: Uuid::new_v4(),
+        developer_id: 1,
+        api_user: user.id,
+        name: "expiry".into(),
+        now_ms: 1_767_225_600_000,
+        created_at_ms: 42,
+    };
+    s.commit(Batch {
+        test_clocks: vec![ClockWrite::Put(clock.clone())],
+        ..Batch::default()
+    });
+    assert_eq!(s.journal.load().unwrap().test_clocks, vec![clock.clone()]);
+    // Advanced: the whole row again, only its time changes.
+    let later = TestClock {
+        now_ms: clock.now_ms + 86_400_000,
+        ..clock.clone()
+    };
+    s.commit(Batch {
+        test_clocks: vec![ClockWrite::Put(later.clone())],
+        ..Batch::default()
+    });
+    s.reopen();
+    assert_eq!(s.journal.load().unwrap().test_clocks, vec![later]);
+    s.commit(Batch {
+        test_clocks: vec![ClockWrite::Delete(clock.id)],
+        ..Batch::default()
+    });
+    assert!(s.journal.load().unwrap().test_clocks.is_empty());
 }
