@@ -97,6 +97,8 @@ pub(crate) struct EngineSettings {
     pub mail_delivery: bool,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     pub clock: crate::clock::SharedClock,
+    /// Where the writer publishes the test clocks for the request handlers.
+    pub clocks: crate::test_clock::Clocks,
 }
 
 type Deferred = Box<dyn FnOnce(bool) + Send>;
@@ -115,6 +117,8 @@ pub(crate) struct Engine {
     /// time they are due (`engine/clock.rs`).
     clocks: HashMap<Uuid, crate::test_clock::TestClock>,
     clock_due: HashMap<Uuid, BinaryHeap<Reverse<(i64, Uuid)>>>,
+    /// Where the clocks are published for the request handlers.
+    published_clocks: crate::test_clock::Clocks,
     next_transfer: u64,
     next_account: u64,
     next_outbox: i64,
@@ -157,6 +161,7 @@ impl Engine {
         waiters: crate::Waiters,
         subscriptions: crate::Subscriptions,
     ) -> Engine {
+        let published_clocks = settings.clocks.clone();
         let mut engine = Engine {
             journal,
             settings,
@@ -168,6 +173,7 @@ impl Engine {
             due: BinaryHeap::new(),
             clocks: HashMap::new(),
             clock_due: HashMap::new(),
+            published_clocks,
             next_transfer: 1,
             next_account: 1,
             next_outbox: 1,
@@ -191,6 +197,7 @@ impl Engine {
             .into_iter()
             .map(|c| (c.api_user, c))
             .collect();
+        self.publish_clocks();
         let mut max_account = 0;
         for (account, owner) in state.accounts {
             max_account = max_account.max(account.id.0);
@@ -253,6 +260,9 @@ impl Engine {
         }
         if let Some(ids) = changes.approval_developers {
             self.portal.set_approval_developers(ids);
+        }
+        if let Some(clocks) = changes.test_clocks {
+            self.take_clocks(clocks);
         }
         self.next_outbox = self.next_outbox.max(changes.max_outbox_id + 1);
         if changes.outbox_taken_over > 0 {
@@ -387,6 +397,10 @@ impl Engine {
                 }
                 if !pass.batch.subscription_keys.is_empty() {
                     crate::cache_keys(&self.subscriptions, pass.batch.subscription_keys.clone());
+                }
+                // Before the replies: a caller told "advanced" reads the new time.
+                if !pass.batch.test_clocks.is_empty() {
+                    self.publish_clocks();
                 }
                 for reply in pass.replies {
                     reply(true);

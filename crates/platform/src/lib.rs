@@ -217,8 +217,8 @@ struct Inner {
     subscriptions: Subscriptions,
     api_users: RwLock<HashMap<Uuid, ApiUser>>,
     outbox: Mutex<Option<outbox::Outbox>>,
-    /// Test clocks by the API user they drive (mirrors the writer's).
-    clocks: RwLock<HashMap<Uuid, test_clock::TestClock>>,
+    /// Test clocks by the API user they drive, as the writer last committed them.
+    clocks: test_clock::Clocks,
     /// Requests waiting for a payment to become final (synchronous M-Pesa calls).
     waiters: Waiters,
     /// Nudges the SMTP sender when mail may have been queued.
@@ -357,6 +357,7 @@ impl Platform {
         ));
         let (outbox_feed, outbox) = outbox::channel(config.callbacks_in_memory);
         let metrics = Arc::new(metrics::Metrics::default());
+        let clocks = test_clock::Clocks::default();
         let settings = EngineSettings {
             settle_delay: config.settle_delay,
             opening_balance: config.opening_balance.clone(),
@@ -366,13 +367,9 @@ impl Platform {
             mail_delivery: config.mail_delivery,
             metrics: metrics.clone(),
             clock: config.clock.clone(),
+            clocks: clocks.clone(),
         };
         let waiters = Waiters::default();
-        let clocks = state
-            .test_clocks
-            .iter()
-            .map(|c| (c.api_user, c.clone()))
-            .collect();
         let engine = Engine::new(
             journal,
             state,
@@ -420,7 +417,7 @@ impl Platform {
                 subscriptions,
                 api_users: RwLock::new(HashMap::new()),
                 outbox: Mutex::new(Some(outbox)),
-                clocks: RwLock::new(clocks),
+                clocks,
                 waiters,
                 mail_wake: tokio::sync::Notify::new(),
                 operator_credentials: accounts::CredentialCache::default(),

@@ -55,6 +55,8 @@ pub struct Changes {
     pub subscription_keys: Vec<SubscriptionKey>,
     /// Developers whose payers approve on the virtual phone, when anything changed.
     pub approval_developers: Option<Vec<i64>>,
+    /// Every test clock, when any was created, advanced or deleted.
+    pub test_clocks: Option<Vec<crate::test_clock::TestClock>>,
     /// The highest callback id in use, so new rows never reuse one (accounts and transfers
     /// carry their ids).
     pub max_outbox_id: i64,

@@ -18,9 +18,10 @@
 //!   released, callbacks sent) and returns the API user to real time.
 //! * At most [`MAX_CLOCKS_PER_DEVELOPER`] clocks per developer account.
 //!
-//! Test clocks live in the writer's memory like balances. With several PostgreSQL nodes,
-//! each node loads them at start: create and advance a clock through the node its API user
-//! uses (not yet taken over between nodes).
+//! Test clocks live in the writer's memory like balances, which publishes them to the
+//! request handlers after each commit. With several PostgreSQL nodes, a node takes in the
+//! clocks another changed at the start of its next pass (`writer_log.clocks_seq`), like
+//! subscription keys.
 
 use std::time::Duration;
 
@@ -29,6 +30,11 @@ use uuid::Uuid;
 
 use crate::Platform;
 use crate::engine::Command;
+
+/// Test clocks by the API user they drive: the writer publishes them after each commit
+/// (and after taking in another node's), the request handlers read them.
+pub(crate) type Clocks =
+    std::sync::Arc<std::sync::RwLock<std::collections::HashMap<Uuid, TestClock>>>;
 
 /// Most test clocks one developer account may have.
 pub const MAX_CLOCKS_PER_DEVELOPER: usize = 20;
@@ -121,14 +127,6 @@ impl Platform {
         self.inner.clocks.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn cache_clock(&self, clock: Option<TestClock>, api_user: Uuid) {
-        let mut clocks = self.inner.clocks.write().unwrap_or_else(|e| e.into_inner());
-        match clock {
-            Some(c) => clocks.insert(api_user, c),
-            None => clocks.remove(&api_user),
-        };
-    }
-
     /// The test clock of an API user, if it has one.
     pub fn test_clock_of(&self, api_user: &Uuid) -> Option<TestClock> {
         self.clocks().get(api_user).cloned()
@@ -203,7 +201,6 @@ impl Platform {
             Err(ClockError::Unavailable),
         )
         .await?;
-        self.cache_clock(Some(clock.clone()), api_user);
         Ok(clock)
     }
 
@@ -222,29 +219,26 @@ impl Platform {
             return Err(ClockError::NotFound);
         };
         let to_ms = current.now_ms + by.as_millis() as i64;
-        let clock = self
-            .call(
-                |reply| {
-                    Command::Clock(ClockCommand::Advance {
-                        developer_id,
-                        id,
-                        to_ms,
-                        reply,
-                    })
-                },
-                Err(ClockError::Unavailable),
-            )
-            .await?;
-        self.cache_clock(Some(clock.clone()), clock.api_user);
-        Ok(clock)
+        self.call(
+            |reply| {
+                Command::Clock(ClockCommand::Advance {
+                    developer_id,
+                    id,
+                    to_ms,
+                    reply,
+                })
+            },
+            Err(ClockError::Unavailable),
+        )
+        .await
     }
 
     /// Deletes a developer's test clock: its API user's pending payments end as `EXPIRED`
     /// and the API user runs on real time again.
     pub async fn delete_test_clock(&self, developer_id: i64, id: Uuid) -> Result<(), ClockError> {
-        let Some(current) = self.test_clock(developer_id, &id) else {
+        if self.test_clock(developer_id, &id).is_none() {
             return Err(ClockError::NotFound);
-        };
+        }
         self.call(
             |reply| {
                 Command::Clock(ClockCommand::Delete {
@@ -255,9 +249,7 @@ impl Platform {
             },
             Err(ClockError::Unavailable),
         )
-        .await?;
-        self.cache_clock(None, current.api_user);
-        Ok(())
+        .await
     }
 }
 

@@ -8,3 +8,7 @@ CREATE TABLE test_clocks (
     now_ms BIGINT NOT NULL,
     created_at_ms BIGINT NOT NULL
 );
+
+-- The last commit that created, advanced or deleted a test clock: the other nodes read the
+-- clocks again when it moves (docs/postgres.md, "Several nodes").
+ALTER TABLE writer_log ADD COLUMN clocks_seq BIGINT NOT NULL DEFAULT 0;

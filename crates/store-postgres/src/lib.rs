@@ -539,24 +539,34 @@ fn load(c: &mut Conn, node: &NodeOptions) -> Result<(LoadedState, i64)> {
     .first()
     .map(|r| col(r, 0))
     .transpose()?;
-    state.test_clocks = query(
-        "SELECT id, developer_id, api_user, name, now_ms, created_at_ms FROM test_clocks",
-        &[],
-    )?
-    .iter()
-    .map(|r| {
-        Ok(TestClock {
-            id: uuid_col(r, 0)?,
-            developer_id: col(r, 1)?,
-            api_user: uuid_col(r, 2)?,
-            name: col(r, 3)?,
-            now_ms: col(r, 4)?,
-            created_at_ms: col(r, 5)?,
-        })
-    })
-    .collect::<Result<_>>()?;
+    state.test_clocks = query(&format!("SELECT {CLOCK_COLUMNS} FROM test_clocks"), &[])?
+        .iter()
+        .map(clock_row)
+        .collect::<Result<_>>()?;
     tx.commit()?;
     Ok((state, seq))
+}
+
+/// The columns [`clock_row`] reads.
+const CLOCK_COLUMNS: &str = "id, developer_id, api_user, name, now_ms, created_at_ms";
+
+fn clock_row(r: &Row) -> Result<TestClock> {
+    Ok(TestClock {
+        id: uuid_col(r, 0)?,
+        developer_id: col(r, 1)?,
+        api_user: uuid_col(r, 2)?,
+        name: col(r, 3)?,
+        now_ms: col(r, 4)?,
+        created_at_ms: col(r, 5)?,
+    })
+}
+
+/// Every test clock (a node taking in another's changes).
+pub(crate) fn test_clocks(c: &mut Conn) -> Result<Vec<TestClock>> {
+    c.query(&format!("SELECT {CLOCK_COLUMNS} FROM test_clocks"), &[])?
+        .iter()
+        .map(clock_row)
+        .collect()
 }
 
 impl Journal for PgJournal {

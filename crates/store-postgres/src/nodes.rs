@@ -73,6 +73,8 @@ struct Log {
     keys_seq: i64,
     /// The last commit that changed a developer's virtual phone setting.
     approval_seq: i64,
+    /// The last commit that created, advanced or deleted a test clock.
+    clocks_seq: i64,
     /// The highest callback id in use.
     max_outbox: i64,
 }
@@ -82,6 +84,7 @@ struct Log {
 pub(crate) struct Marks {
     pub keys: bool,
     pub approval: bool,
+    pub clocks: bool,
     pub max_outbox: i64,
 }
 
@@ -95,6 +98,7 @@ impl Marks {
                     mkoba_platform::portal::PortalWrite::SetApprovalMode { .. }
                 )
             }),
+            clocks: !b.test_clocks.is_empty(),
             max_outbox: b.outbox.iter().map(|o| o.id).max().unwrap_or(0),
         }
     }
@@ -108,7 +112,7 @@ fn open(c: &mut Conn) -> Result<Log> {
     c.client
         .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({PASS_LOCK})"))?;
     let row = c.query_one(
-        "SELECT seq, keys_seq, approval_seq, max_outbox FROM writer_log WHERE id = 1",
+        "SELECT seq, keys_seq, approval_seq, max_outbox, clocks_seq FROM writer_log WHERE id = 1",
         &[],
     )?;
     Ok(Log {
@@ -116,6 +120,7 @@ fn open(c: &mut Conn) -> Result<Log> {
         keys_seq: col(&row, 1)?,
         approval_seq: col(&row, 2)?,
         max_outbox: col(&row, 3)?,
+        clocks_seq: col(&row, 4)?,
     })
 }
 
@@ -237,6 +242,9 @@ fn read_changes(c: &mut Conn, seen: i64, log: Log, changes: &mut Changes) -> Res
             .collect::<Result<_>>()?,
         );
     }
+    if log.clocks_seq > seen {
+        changes.test_clocks = Some(crate::test_clocks(c)?);
+    }
     changes.max_outbox_id = log.max_outbox;
     Ok(())
 }
@@ -275,10 +283,17 @@ pub(crate) fn commit_pass(
             "UPDATE writer_log SET seq = $1::BIGINT,
                  keys_seq = CASE WHEN $2::BOOLEAN THEN $1::BIGINT ELSE keys_seq END,
                  approval_seq = CASE WHEN $3::BOOLEAN THEN $1::BIGINT ELSE approval_seq END,
-                 max_outbox = GREATEST(max_outbox, $4::BIGINT)
+                 max_outbox = GREATEST(max_outbox, $4::BIGINT),
+                 clocks_seq = CASE WHEN $5::BOOLEAN THEN $1::BIGINT ELSE clocks_seq END
              WHERE id = 1
              RETURNING set_config('mkoba.seq', $1::BIGINT::TEXT, true)",
-            &[&next, &marks.keys, &marks.approval, &marks.max_outbox],
+            &[
+                &next,
+                &marks.keys,
+                &marks.approval,
+                &marks.max_outbox,
+                &marks.clocks,
+            ],
         )?;
         for op in ops {
             let s = c.statements.get(&mut c.client, op.sql)?;

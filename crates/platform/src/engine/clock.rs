@@ -32,6 +32,31 @@ impl Engine {
         }
     }
 
+    /// Hands the clocks as committed to the request handlers.
+    pub(super) fn publish_clocks(&self) {
+        *self
+            .published_clocks
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = self.clocks.clone();
+    }
+
+    /// Takes in the clocks as another node left them, and requeues every pending payment on
+    /// the time it now runs on.
+    pub(super) fn take_clocks(&mut self, clocks: Vec<crate::test_clock::TestClock>) {
+        self.clocks = clocks.into_iter().map(|c| (c.api_user, c)).collect();
+        self.due.clear();
+        self.clock_due.clear();
+        let due: Vec<(i64, Uuid)> = self
+            .pending
+            .values()
+            .filter_map(|p| p.settle_at_ms.map(|at| (at, p.reference_id)))
+            .collect();
+        for (at, id) in due {
+            self.schedule(at, id);
+        }
+        self.publish_clocks();
+    }
+
     /// Whether a payment is due now on some test clock (its clock stands at or past its
     /// due time: accepted with no delay, or left by an advance that hit the batch limit).
     pub(super) fn clock_due_now(&self) -> bool {

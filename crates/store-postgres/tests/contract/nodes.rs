@@ -266,6 +266,40 @@ fn new_subscription_keys_and_phone_settings_reach_the_other_node() {
 }
 
 #[test]
+fn test_clocks_changed_by_one_node_reach_the_other() {
+    use mkoba_platform::test_clock::{ClockWrite, TestClock};
+    let url = database();
+    let mut a = node(&url, "a", LONG);
+    let mut b = node(&url, "b", LONG);
+    let user = api_user(1, 10);
+    let _ = begin(&mut a);
+    a.commit(&with_user(&user)).unwrap();
+    let clock = TestClock {
+        id: uuid::Uuid::new_v4(),
+        developer_id: 1,
+        api_user: user.id,
+        name: "shared".into(),
+        now_ms: 1_000,
+        created_at_ms: 1,
+    };
+    let _ = begin(&mut b);
+    b.commit(&Batch {
+        test_clocks: vec![ClockWrite::Put(clock.clone())],
+        ..Batch::default()
+    })
+    .unwrap();
+    // Node a reads every clock in its next pass…
+    let seen = begin(&mut a).expect("node b's commit");
+    assert_eq!(seen.test_clocks, Some(vec![clock]));
+    a.end().unwrap();
+    // …and not again after a commit that touches none.
+    let _ = begin(&mut b);
+    b.commit(&two_accounts()).unwrap();
+    let seen = begin(&mut a).expect("node b's second commit");
+    assert_eq!(seen.test_clocks, None);
+}
+
+#[test]
 fn nodes_restarting_at_once_agree_on_the_keys_of_a_new_product() {
     use mkoba_platform::Platform;
     use mkoba_platform::model::{Product, SubscriptionKey};
