@@ -1,7 +1,6 @@
 //! Every SDK method against a real Mkoba server started by the test on 127.0.0.1:0, over
 //! HTTP.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,11 +16,12 @@ use mkoba_sdk::types::momo::{
     CashTransfer, CashTransferDetails, CreateInvoice, CreatePayments, Money, Party, PreApproval,
     Refund, RequestToPay, Transfer,
 };
-use mkoba_server::{Running, Settings};
+use mkoba_server::Settings;
+use mkoba_testkit::server::TestServer;
 
+/// A real server (`mkoba_testkit`), with the SDK clients of its sandbox developer.
 struct App {
-    running: Running,
-    _dir: tempfile::TempDir,
+    server: TestServer,
 }
 
 impl App {
@@ -30,26 +30,13 @@ impl App {
     }
 
     async fn start_with(configure: impl FnOnce(&mut Settings)) -> App {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut settings = Settings::new(
-            dir.path().join("data"),
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-        );
-        // The server's fixed M-Pesa test key: generating a 4096-bit key per test costs seconds.
-        settings.mpesa_key_file = Some(
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../cli/tests/api/data/mpesa-test-key.pem"
-            )
-            .into(),
-        );
-        configure(&mut settings);
-        let running = mkoba_server::start(settings).await.expect("server starts");
-        App { running, _dir: dir }
+        App {
+            server: TestServer::start_with(configure).await,
+        }
     }
 
     fn base(&self) -> String {
-        self.running.base_url()
+        self.server.running.base_url()
     }
 
     fn key(&self, product: Product) -> String {
@@ -58,7 +45,8 @@ impl App {
             Product::Disbursement => ServerProduct::Disbursement,
             Product::Remittance => ServerProduct::Remittance,
         };
-        self.running
+        self.server
+            .running
             .platform
             .subscription_keys(mkoba_platform::SANDBOX_DEVELOPER)
             .into_iter()

@@ -5,7 +5,6 @@
 //! The API key and public key are read the way a developer would, from
 //! `GET /_mkoba/mpesa/application`.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,13 +20,14 @@ use mkoba_sdk::mpesa::{
     Market, ResultKind, Reversal, TransactionStatusQuery, parse_result,
 };
 use mkoba_sdk::{Error, ErrorSource};
-use mkoba_server::{Running, Settings};
+use mkoba_server::Settings;
+use mkoba_testkit::server::TestServer;
 use serde_json::{Value, json};
 
+/// A real server (`mkoba_testkit`) and a plain HTTP client for raw calls.
 struct App {
-    running: Running,
+    server: TestServer,
     http: HttpClient<HttpConnector, Full<Bytes>>,
-    _dir: tempfile::TempDir,
 }
 
 /// The sandbox application as a developer holds it.
@@ -42,34 +42,19 @@ impl App {
     }
 
     async fn start_with(configure: impl FnOnce(&mut Settings)) -> App {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut settings = Settings::new(
-            dir.path().join("data"),
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-        );
-        // The server's fixed M-Pesa test key: generating a 4096-bit key per test costs seconds.
-        settings.mpesa_key_file = Some(
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../cli/tests/api/data/mpesa-test-key.pem"
-            )
-            .into(),
-        );
-        configure(&mut settings);
-        let running = mkoba_server::start(settings).await.expect("server starts");
         App {
-            running,
+            server: TestServer::start_with(configure).await,
             http: HttpClient::builder(TokioExecutor::new()).build(HttpConnector::new()),
-            _dir: dir,
         }
     }
 
     fn base(&self) -> String {
-        self.running.base_url()
+        self.server.running.base_url()
     }
 
     fn collection_key(&self) -> String {
-        self.running
+        self.server
+            .running
             .platform
             .subscription_keys(mkoba_platform::SANDBOX_DEVELOPER)
             .into_iter()

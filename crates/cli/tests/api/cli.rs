@@ -338,7 +338,7 @@ async fn bench_drives_lifecycles_through_the_sdk_and_reports_them() {
 #[tokio::test]
 async fn cli_reads_a_local_servers_keys_from_its_data_directory() {
     let app = TestApp::spawn().await;
-    let data = app._dir.path().join("data");
+    let data = app.data_dir().join("data");
     let data = data.to_str().unwrap();
     let o = momo(
         &app,

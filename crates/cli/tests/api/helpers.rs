@@ -13,15 +13,11 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use mkoba::{Running, Settings};
+use mkoba_testkit::server::TestServer;
 use serde_json::Value;
 use uuid::Uuid;
 
-/// The M-Pesa platform private key the test servers use (made for the tests with
-/// `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:4096`; it protects nothing).
-pub const MPESA_TEST_KEY: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/api/data/mpesa-test-key.pem"
-);
+pub use mkoba_testkit::MPESA_TEST_KEY;
 
 /// What a client sees of a response.
 #[derive(Debug)]
@@ -107,16 +103,23 @@ pub struct Keys {
     pub secondary: HashMap<String, String>,
 }
 
-/// A running server with its own data directory.
+/// A running server with its own data directory (`mkoba_testkit`'s, which it derefs to:
+/// `app.running`, `app.data_dir()`), and HTTP helpers for the tests.
 pub struct TestApp {
-    pub running: Running,
+    pub server: TestServer,
     pub base: String,
     pub keys: Keys,
     pub http: Http,
     /// `Authorization: Basic …` of the operator created at first start.
     operator: String,
-    /// Kept so the data directory lives as long as the server.
-    pub _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = TestServer;
+
+    fn deref(&self) -> &TestServer {
+        &self.server
+    }
 }
 
 /// An API user with a key and a collection token.
@@ -133,36 +136,30 @@ impl TestApp {
     }
 
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-        TestApp::start_in(tempfile::tempdir().expect("tempdir"), configure).await
+        TestApp::around(TestServer::start_with(configure).await).await
     }
 
     /// Stops the server and starts it again on the same data directory, with the settings
     /// `configure` makes (a restart: only what is in the database carries over).
     pub async fn restart(self, configure: impl FnOnce(&mut Settings)) -> TestApp {
-        let TestApp { running, _dir, .. } = self;
-        running.stop().await;
-        TestApp::start_in(_dir, configure).await
+        TestApp::around(self.server.restart(configure).await).await
     }
 
-    async fn start_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Settings)) -> TestApp {
-        let mut settings = Settings::new(
-            dir.path().join("data"),
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-        );
-        // A fixed test key: generating a 4096-bit key per test would cost seconds each.
-        settings.mpesa_key_file = Some(MPESA_TEST_KEY.into());
-        configure(&mut settings);
-        let running = mkoba::start(settings).await.expect("server starts");
-        let base = running.base_url();
-        let keys = keys_of(&running);
-        let operator = operator_auth(&running).await;
+    /// Stops the server (its data directory goes with it).
+    pub async fn stop(self) {
+        self.server.stop().await;
+    }
+
+    async fn around(server: TestServer) -> TestApp {
+        let base = server.base_url();
+        let keys = keys_of(&server.running);
+        let operator = operator_auth(&server.running).await;
         TestApp {
-            running,
+            server,
             base,
             keys,
             operator,
             http: Http::new(),
-            _dir: dir,
         }
     }
 

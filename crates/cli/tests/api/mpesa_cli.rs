@@ -32,7 +32,7 @@ async fn mpesa(app: &TestApp, args: &[&str]) -> Output {
 }
 
 fn data_dir(app: &TestApp) -> String {
-    app._dir.path().join("data").display().to_string()
+    app.data_dir().join("data").display().to_string()
 }
 
 fn stdout(o: &Output) -> String {
@@ -205,8 +205,7 @@ async fn cli_takes_credentials_from_flags_or_the_environment_instead() {
     let text = failure(&no_key);
     assert!(text.contains("--mpesa-key-file"), "{text}");
     assert!(
-        !app._dir
-            .path()
+        !app.data_dir()
             .join("data")
             .join(mkoba_mpesa::rsa::PRIVATE_KEY_FILE)
             .exists()

@@ -27,7 +27,7 @@ async fn the_public_key_is_published_as_one_line_of_base64_spki_der_of_4096_bits
     assert_eq!(bearer.len(), 684, "512 bytes of ciphertext in base64");
     // The data directory holds the same key for clients to copy.
     let published =
-        std::fs::read_to_string(app._dir.path().join("data/mpesa-public-key.txt")).unwrap();
+        std::fs::read_to_string(app.data_dir().join("data/mpesa-public-key.txt")).unwrap();
     assert_eq!(published.trim_end(), m.public_key_b64);
 }
 

@@ -386,7 +386,7 @@ async fn mpesa_samples_carry_the_public_key_the_resource_url_and_the_right_beare
     let out = tokio::process::Command::new("bash")
         .arg("-c")
         .arg(sample(&html, "curl"))
-        .current_dir(app._dir.path())
+        .current_dir(app.data_dir())
         .env("API_KEY", &api_key)
         .output()
         .await

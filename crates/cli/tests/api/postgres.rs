@@ -13,13 +13,9 @@ use uuid::Uuid;
 use crate::helpers::{MPESA_TEST_KEY, TestApp, rtp_body};
 use crate::mpesa_support::tpcid;
 
-/// The throwaway server of the store's own tests: one per test binary, a database per test.
-#[path = "../../../store-postgres/tests/contract/pg.rs"]
-#[expect(
-    dead_code,
-    reason = "the store's tests use the server-wide helpers; these tests need only databases"
-)]
-mod pg;
+/// The throwaway server of the store's own tests (`mkoba_testkit::pg`): one per test
+/// binary, a database per test.
+use mkoba_testkit::pg;
 
 /// A new empty database (the sync PostgreSQL client must not run on a tokio thread).
 pub async fn database() -> DatabaseUrl {
@@ -137,8 +133,7 @@ async fn both_apis_move_money_on_postgresql_through_two_nodes() {
         .await;
     assert_eq!(paid_there.status, 201, "{}", paid_there.text());
     second.assert_ledger_balanced().await;
-    let TestApp { running, .. } = second;
-    running.stop().await;
+    second.stop().await;
 
     // The data outlives the server: a new one finds the payment.
     let conversation = paid.json()["output_ConversationID"]
@@ -146,8 +141,7 @@ async fn both_apis_move_money_on_postgresql_through_two_nodes() {
         .unwrap()
         .to_owned();
     let first_key = m.public_key_b64.clone();
-    let TestApp { running, _dir, .. } = app;
-    running.stop().await;
+    app.stop().await;
     let app = TestApp::spawn_with(|s| on_database(s, &url)).await;
     let m = app.mpesa().await;
     assert_eq!(

@@ -21,7 +21,7 @@ async fn tls_app() -> TestApp {
 }
 
 fn ca_file(app: &TestApp) -> std::path::PathBuf {
-    mkoba::tls::ca_path(&app._dir.path().join("data"))
+    mkoba::tls::ca_path(&app.data_dir().join("data"))
 }
 
 /// One HTTPS request as `host` (SNI, certificate name and `Host`), connected to the
@@ -109,7 +109,7 @@ async fn https_answers_as_every_provider_host_and_plain_http_beside_it() {
     // `mkoba tls trust` tells how to trust this CA.
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_mkoba"))
         .args(["tls", "trust", "--data"])
-        .arg(app._dir.path().join("data"))
+        .arg(app.data_dir().join("data"))
         .output()
         .await
         .unwrap();

@@ -14,7 +14,7 @@
 //! refusing a newer schema, concurrent start-up, and connections the server closes.
 
 mod nodes;
-mod pg;
+use mkoba_testkit::pg;
 mod suite;
 
 use mkoba_platform::store::{Journal, Reader};

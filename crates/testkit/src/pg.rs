@@ -52,6 +52,14 @@ pub struct PgServer {
     admin: Mutex<postgres::Client>,
 }
 
+impl std::fmt::Debug for PgServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgServer")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
 static SERVER: LazyLock<PgServer> = LazyLock::new(PgServer::start);
 
 /// A connection string for a new, empty database on this binary's server.
