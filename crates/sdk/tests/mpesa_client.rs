@@ -462,7 +462,10 @@ async fn join_all<T>(
 
 #[tokio::test]
 async fn an_expired_session_is_replaced_transparently() {
-    let app = App::start().await;
+    // The server's time is a manual clock: the session expires when the test moves it.
+    let clock = mkoba_platform::clock::ManualClock::starting_now();
+    let server_clock = clock.clone();
+    let app = App::start_with(move |s| s.platform.clock = server_clock).await;
     app.settings(json!({"session_lifetime_secs": 1})).await;
 
     // The client assumes an hour, so it learns of the expiry from the gateway's 401.
@@ -470,7 +473,7 @@ async fn an_expired_session_is_replaced_transparently() {
     trusting.c2b(&c2b("1", "000000000001")).await.unwrap();
     let before = trusting.session_fetches();
     let old = trusting.session_id().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    clock.advance(Duration::from_secs(3));
     assert_eq!(
         trusting.session_id().await.unwrap(),
         old,
@@ -492,7 +495,10 @@ async fn an_expired_session_is_replaced_transparently() {
     )
     .unwrap();
     let first = told.session_id().await.unwrap();
+    // The client's own idea of the lifetime runs on its own (real) time; the server's
+    // moves with it (a session id holds the second it was issued).
     tokio::time::sleep(Duration::from_millis(1200)).await;
+    clock.advance(Duration::from_secs(2));
     let second = told.session_id().await.unwrap();
     assert_ne!(first, second, "replaced once its assumed lifetime ended");
     assert_eq!(told.session_fetches(), 2);

@@ -162,8 +162,8 @@ impl Engine {
         id: Uuid,
         to_ms: i64,
     ) -> Result<crate::test_clock::TestClock, ClockError> {
-        let user = self.owned_clock(developer_id, id)?;
-        if to_ms < self.clocks[&user].now_ms {
+        let (user, start) = self.owned_clock(developer_id, id)?;
+        if to_ms < start {
             return Err(ClockError::Backwards);
         }
         loop {
@@ -178,13 +178,16 @@ impl Engine {
             if let Some(due) = self.clock_due.get_mut(&user) {
                 due.pop();
             }
-            if let Some(c) = self.clocks.get_mut(&user) {
-                c.now_ms = c.now_ms.max(at);
-            }
-            let now = self.clocks[&user].now_ms;
+            let Some(c) = self.clocks.get_mut(&user) else {
+                return Err(ClockError::NotFound);
+            };
+            c.now_ms = c.now_ms.max(at);
+            let now = c.now_ms;
             self.settle_decided(pass, payment, now, None);
         }
-        let clock = self.clocks.get_mut(&user).expect("the clock found above");
+        let Some(clock) = self.clocks.get_mut(&user) else {
+            return Err(ClockError::NotFound);
+        };
         clock.now_ms = to_ms;
         let clock = clock.clone();
         pass.batch.test_clocks.push(ClockWrite::Put(clock.clone()));
@@ -194,8 +197,7 @@ impl Engine {
     /// Deletes the clock: its API user's pending payments end as EXPIRED, at the clock's
     /// time, and the API user returns to real time.
     fn detach(&mut self, pass: &mut Pass, developer_id: i64, id: Uuid) -> Result<(), ClockError> {
-        let user = self.owned_clock(developer_id, id)?;
-        let now = self.clocks[&user].now_ms;
+        let (user, now) = self.owned_clock(developer_id, id)?;
         let mut pending: Vec<(i64, Uuid)> = self
             .pending
             .values()
@@ -217,12 +219,12 @@ impl Engine {
         Ok(())
     }
 
-    /// The API user driven by the developer's clock `id`.
-    fn owned_clock(&self, developer_id: i64, id: Uuid) -> Result<Uuid, ClockError> {
+    /// The API user driven by the developer's clock `id`, and the clock's time.
+    fn owned_clock(&self, developer_id: i64, id: Uuid) -> Result<(Uuid, i64), ClockError> {
         self.clocks
             .values()
             .find(|c| c.id == id && c.developer_id == developer_id)
-            .map(|c| c.api_user)
+            .map(|c| (c.api_user, c.now_ms))
             .ok_or(ClockError::NotFound)
     }
 }
