@@ -374,6 +374,32 @@ async fn the_portal_creates_advances_and_deletes_test_clocks_and_marks_their_pay
         .await;
     assert_eq!(r.status, 303, "{}", r.text());
     assert!(app.running.platform.test_clock_of(&p.user).is_none());
+
+    // The M-Pesa application (an API user of its own) is offered too.
+    let mpesa_user = app
+        .running
+        .platform
+        .mpesa_app(mkoba_platform::SANDBOX_DEVELOPER)
+        .await
+        .unwrap()
+        .unwrap()
+        .api_user;
+    let page = b.get("/portal/clocks").await.text();
+    assert!(page.contains("Your M-Pesa application"), "{page}");
+    let r = b
+        .submit(
+            "/portal/clocks",
+            "/portal/clocks",
+            &[
+                ("api_user", &mpesa_user.to_string()),
+                ("name", "M-Pesa clock"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    assert!(app.running.platform.test_clock_of(&mpesa_user).is_some());
+    let page = b.get("/portal/clocks").await.text();
+    assert!(page.contains("your M-Pesa application</a>"), "{page}");
 }
 
 /// A direct-debit mandate on an M-Pesa application's test clock: its frequency and range

@@ -25,6 +25,11 @@ async fn page(
         Ok(u) => u,
         Err(e) => return crate::failed(e),
     };
+    // The M-Pesa application runs on an API user of its own (not listed with the MoMo ones).
+    let mpesa_user = match state.platform.mpesa_app(session.developer.id).await {
+        Ok(app) => app.map(|a| a.api_user),
+        Err(e) => return crate::failed(e),
+    };
     let clocks = state.platform.test_clocks(session.developer.id);
     let csrf = csrf_field(session);
     let mut h = Html::new();
@@ -52,7 +57,15 @@ async fn page(
     for c in &clocks {
         w!(h, "<section class=\"card\" aria-label=\"Test clock " {c.id} "\" data-testid=\"clock\"><h2>" {if c.name.is_empty() { "Test clock" } else { &c.name }} "</h2>"
             "<dl><dt>Its time</dt><dd data-testid=\"clock-time\">" {when(c.now_ms)} "</dd>"
-            "<dt>API user</dt><dd class=\"mono\"><a href=\"/portal/apiusers/" {c.api_user} "\">" {c.api_user} "</a></dd>"
+            [if Some(c.api_user) == mpesa_user {
+                let mut d = Html::new();
+                d.raw("<dt>Drives</dt><dd><a href=\"/portal/mpesa\">your M-Pesa application</a></dd>");
+                d
+            } else {
+                let mut d = Html::new();
+                w!(d, "<dt>API user</dt><dd class=\"mono\"><a href=\"/portal/apiusers/" {c.api_user} "\">" {c.api_user} "</a></dd>");
+                d
+            }]
             "<dt>Id</dt><dd class=\"mono\">" {c.id} "</dd></dl>"
             "<form method=\"post\" action=\"/portal/clocks/" {c.id} "/advance\" class=\"inline\">" [csrf.clone()]
             "<span>Advance by</span>");
@@ -69,17 +82,21 @@ async fn page(
         .iter()
         .filter(|u| !clocks.iter().any(|c| c.api_user == u.id))
         .collect();
+    let mpesa_free = mpesa_user.filter(|m| !clocks.iter().any(|c| c.api_user == *m));
     w!(
         h,
         "<section class=\"card\" aria-labelledby=\"new-clock\"><h2 id=\"new-clock\">New test clock</h2>"
     );
-    if free.is_empty() {
+    if free.is_empty() && mpesa_free.is_none() {
         h.raw("<p class=\"muted\">Create a new <a href=\"/portal/apiusers\">API user</a> first: a test clock drives an API user with no payments yet.</p>");
     } else {
         w!(h, "<form method=\"post\" action=\"/portal/clocks\" class=\"stack\">" [csrf.clone()]
             "<label for=\"clock-user\">API user (one with no payments yet)</label><select id=\"clock-user\" name=\"api_user\">");
         for u in free {
             w!(h, "<option value=\"" {u.id} "\">" {u.id} " (" {u.target_environment} ")</option>");
+        }
+        if let Some(m) = mpesa_free {
+            w!(h, "<option value=\"" {m} "\">Your M-Pesa application (sessions, mandates, payments)</option>");
         }
         w!(h, "</select><label for=\"clock-name\">Name</label><input id=\"clock-name\" name=\"name\" maxlength=\"100\" placeholder=\"Invoice expiry\">"
             "<p class=\"hint\">It starts at the server's time now.</p><button type=\"submit\">Create test clock</button></form>");
