@@ -2,7 +2,9 @@
 //! - [`pg`]: a throwaway PostgreSQL server, one per test binary, a database per test;
 //! - [`MPESA_TEST_KEY`]: the M-Pesa platform key every test server uses;
 //! - [`server`] (feature `server`): a real server on `127.0.0.1:0` in a data directory of
-//!   its own.
+//!   its own;
+//! - [`sink`] (feature `server`): a callback receiver, plain or https, and the test CA that
+//!   signs its certificate.
 //!
 //! The store's tests use it without the `server` feature, so the server never has to be
 //! built for them.
@@ -10,6 +12,8 @@
 pub mod pg;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "server")]
+pub mod sink;
 
 /// The M-Pesa platform private key the test servers use (made for the tests with
 /// `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:4096`; it protects nothing). A
