@@ -381,8 +381,7 @@ fn base_url(headers: &HeaderMap) -> String {
 }
 
 fn iso(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
+    mkoba_platform::clock::utc(ms)
         .and_then(|t| {
             t.format(&time::macros::format_description!(
                 "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"

@@ -27,7 +27,7 @@ use time::{Date, OffsetDateTime};
 
 /// The UTC date of a time in milliseconds since 1970.
 pub(crate) fn date_of(ms: i64) -> Date {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+    mkoba_platform::clock::utc(ms)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
         .date()
 }

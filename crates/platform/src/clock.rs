@@ -39,6 +39,11 @@ pub fn system_now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// A time in milliseconds since 1970 as a UTC date-time (`None` out of `time`'s range).
+pub fn utc(ms: i64) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+}
+
 /// A clock that stands still until it is moved: tests advance it instead of sleeping.
 /// After moving it, await [`Platform::wake`](crate::Platform::wake): the writer settles what
 /// became due and answers once that is committed.

@@ -208,8 +208,7 @@ const EXPIRES_FORMAT: &[time::format_description::FormatItem<'static>] = time::m
 );
 
 fn format_expires(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t = crate::clock::utc(ms).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     t.format(EXPIRES_FORMAT).unwrap_or_default()
 }
 

@@ -573,7 +573,7 @@ pub fn csrf_field(session: &Session) -> Html {
 
 /// `2026-11-22 14:03:07 UTC`.
 pub fn when(ms: i64) -> String {
-    let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) else {
+    let Some(t) = mkoba_platform::clock::utc(ms) else {
         return ms.to_string();
     };
     let f = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");

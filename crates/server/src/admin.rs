@@ -310,8 +310,7 @@ fn clock_json(c: &TestClock) -> serde_json::Value {
 
 /// An RFC 3339 time in UTC, to the millisecond.
 fn iso(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
+    mkoba_platform::clock::utc(ms)
         .and_then(|t| {
             t.format(&time::format_description::well_known::Rfc3339)
                 .ok()

@@ -36,27 +36,41 @@ async fn advance(app: &TestApp, clock: &str, by: &str) -> Value {
     r.json()
 }
 
+/// A POST to the partner's collection API with a fresh `X-Reference-Id`.
+async fn collection_post(
+    app: &TestApp,
+    p: &Partner,
+    path: &str,
+    reference: Uuid,
+    extra: &[(&str, &str)],
+    body: &str,
+) -> Resp {
+    let bearer = format!("Bearer {}", p.token);
+    let reference = reference.to_string();
+    let mut headers = vec![
+        ("Ocp-Apim-Subscription-Key", app.key("collection")),
+        ("Authorization", bearer.as_str()),
+        ("X-Target-Environment", "sandbox"),
+        ("X-Reference-Id", reference.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    headers.extend_from_slice(extra);
+    app.send("POST", &format!("/collection{path}"), &headers, Some(body))
+        .await
+}
+
 /// A v2 invoice of the partner, valid for an hour, to a payer who never answers.
 async fn invoice(app: &TestApp, p: &Partner, callback: &str) -> Uuid {
     let reference = Uuid::new_v4();
-    let bearer = format!("Bearer {}", p.token);
-    let r = app
-        .send(
-            "POST",
-            "/collection/v2_0/invoice",
-            &[
-                ("Ocp-Apim-Subscription-Key", app.key("collection")),
-                ("Authorization", &bearer),
-                ("X-Target-Environment", "sandbox"),
-                ("X-Reference-Id", &reference.to_string()),
-                ("X-Callback-Url", callback),
-                ("Content-Type", "application/json"),
-            ],
-            Some(
-                r#"{"externalId":"inv-clock","amount":"40","currency":"EUR","validityDuration":"3600","intendedPayer":{"partyIdType":"MSISDN","partyId":"256790000002"},"description":"On a test clock"}"#,
-            ),
-        )
-        .await;
+    let r = collection_post(
+        app,
+        p,
+        "/v2_0/invoice",
+        reference,
+        &[("X-Callback-Url", callback)],
+        r#"{"externalId":"inv-clock","amount":"40","currency":"EUR","validityDuration":"3600","intendedPayer":{"partyIdType":"MSISDN","partyId":"256790000002"},"description":"On a test clock"}"#,
+    )
+    .await;
     assert_eq!(r.status, 202, "{}", r.text());
     reference
 }
@@ -507,52 +521,21 @@ async fn a_pre_approval_expires_after_its_validity_time_on_the_clock() {
     .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].as_str().unwrap().to_owned();
-    let call = |p: &Partner,
-                method: &'static str,
-                path: String,
-                reference: Option<Uuid>,
-                body: Option<&'static str>| {
-        let bearer = format!("Bearer {}", p.token);
-        let app = &app;
-        async move {
-            let reference = reference.map(|r| r.to_string());
-            let mut headers = vec![
-                ("Ocp-Apim-Subscription-Key", app.key("collection")),
-                ("Authorization", bearer.as_str()),
-                ("X-Target-Environment", "sandbox"),
-                ("Content-Type", "application/json"),
-            ];
-            if let Some(r) = &reference {
-                headers.push(("X-Reference-Id", r.as_str()));
-            }
-            app.send(method, &format!("/collection{path}"), &headers, body)
-                .await
-        }
-    };
     let reference = Uuid::new_v4();
-    let r = call(
+    let r = collection_post(
+        &app,
         &p,
-        "POST",
-        "/v2_0/preapproval".to_owned(),
-        Some(reference),
-        Some(
-            r#"{"payer":{"partyIdType":"MSISDN","partyId":"256791111112"},"payerCurrency":"EUR","payerMessage":"Weekly box","validityTime":604800}"#,
-        ),
+        "/v2_0/preapproval",
+        reference,
+        &[],
+        r#"{"payer":{"partyIdType":"MSISDN","partyId":"256791111112"},"payerCurrency":"EUR","payerMessage":"Weekly box","validityTime":604800}"#,
     )
     .await;
     assert_eq!(r.status, 202, "{}", r.text());
     let listed = |p: &Partner| {
-        let call = &call;
-        let p = p.clone();
+        let (app, p) = (&app, p.clone());
         async move {
-            let r = call(
-                &p,
-                "GET",
-                "/v1_0/preapprovals/msisdn/256791111112".to_owned(),
-                None,
-                None,
-            )
-            .await;
+            let r = app.get(&p, "/v1_0/preapprovals/msisdn/256791111112").await;
             assert_eq!(r.status, 200, "{}", r.text());
             r.json()
         }

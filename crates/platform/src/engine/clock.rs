@@ -69,6 +69,9 @@ impl Engine {
 
     /// Settles, up to `budget`, the payments due on their clocks' current time.
     pub(super) fn settle_clocks_due(&mut self, pass: &mut Pass, budget: usize) {
+        if self.clock_due.is_empty() {
+            return;
+        }
         let users: Vec<Uuid> = self.clock_due.keys().copied().collect();
         let mut settled = 0;
         for user in users {
