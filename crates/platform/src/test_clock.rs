@@ -32,9 +32,49 @@ use crate::Platform;
 use crate::engine::Command;
 
 /// Test clocks by the API user they drive: the writer publishes them after each commit
-/// (and after taking in another node's), the request handlers read them.
-pub(crate) type Clocks =
-    std::sync::Arc<std::sync::RwLock<std::collections::HashMap<Uuid, TestClock>>>;
+/// (and after taking in another node's), the request handlers read them, and whoever waits
+/// for a clock to reach a time (the callback dispatcher's retries) is told of each change.
+#[derive(Clone)]
+pub(crate) struct Clocks(std::sync::Arc<Board>);
+
+pub(crate) struct Board {
+    by_api_user: std::sync::RwLock<std::collections::HashMap<Uuid, TestClock>>,
+    /// Counts publications.
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for Clocks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.read().iter()).finish()
+    }
+}
+
+impl Default for Clocks {
+    fn default() -> Clocks {
+        Clocks(std::sync::Arc::new(Board {
+            by_api_user: Default::default(),
+            changed: tokio::sync::watch::channel(0).0,
+        }))
+    }
+}
+
+impl Clocks {
+    pub(crate) fn read(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, std::collections::HashMap<Uuid, TestClock>> {
+        self.0.by_api_user.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Replaces the clocks and tells those waiting.
+    pub(crate) fn publish(&self, clocks: std::collections::HashMap<Uuid, TestClock>) {
+        *self
+            .0
+            .by_api_user
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = clocks;
+        self.0.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
 
 /// Most test clocks one developer account may have.
 pub const MAX_CLOCKS_PER_DEVELOPER: usize = 20;
@@ -124,7 +164,33 @@ impl Platform {
     }
 
     fn clocks(&self) -> std::sync::RwLockReadGuard<'_, std::collections::HashMap<Uuid, TestClock>> {
-        self.inner.clocks.read().unwrap_or_else(|e| e.into_inner())
+        self.inner.clocks.read()
+    }
+
+    /// Waits until `at_ms` has come: in real time, or, for an API user on a test clock
+    /// (`clocked`), until its clock is advanced that far; a deleted clock returns its API
+    /// user to real time, so the wait then ends at once.
+    pub async fn wait_until(&self, clocked: Option<&Uuid>, at_ms: i64) {
+        let Some(api_user) = clocked else {
+            let wait = at_ms - self.now_ms();
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+            }
+            return;
+        };
+        // Subscribed before looking, so a change in between is not missed.
+        let mut changed = self.inner.clocks.0.changed.subscribe();
+        loop {
+            let now = self.clocks().get(api_user).map(|c| c.now_ms);
+            if now.is_none_or(|now| now >= at_ms) || changed.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Whether any API user runs on a test clock.
+    pub fn has_test_clocks(&self) -> bool {
+        !self.clocks().is_empty()
     }
 
     /// The test clock of an API user, if it has one.

@@ -4,7 +4,8 @@
 //! here after the commit (and again at start-up for rows not yet delivered). Each attempt —
 //! status code, latency, error — is recorded through the platform, and the outbox row
 //! becomes delivered, failed, or pending with the time of its next try. The default policy is
-//! MTN's own: one attempt, no retry. A retry schedule is configurable.
+//! MTN's own: one attempt, no retry. A retry schedule is configurable. For a payment on a test
+//! clock the retries are due on the clock's time: they go out as the partner advances it.
 //!
 //! Outbound HTTP is hostile by default: no redirects are followed, every attempt has a
 //! timeout, and the target's addresses are checked before connecting — loopback is allowed
@@ -42,6 +43,7 @@ use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use tokio::sync::Semaphore;
+use uuid::Uuid;
 
 /// Dispatcher settings.
 #[derive(Debug, Clone)]
@@ -366,15 +368,20 @@ async fn deliver(
     limit: &Semaphore,
     mut item: OutboxItem,
 ) -> bool {
+    let mut clocked = clock_of(platform, &item).await;
+    // The time of the payment's API user: its test clock's, if it has one.
+    let now =
+        |clocked: Option<Uuid>| clocked.map_or_else(|| platform.now_ms(), |u| platform.now_for(&u));
     loop {
-        let wait = item.next_attempt_at_ms - platform.now_ms();
-        if wait > 0 {
-            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
-        }
+        // A first attempt goes out now; retries are due on the API user's time.
+        let on_clock = clocked.as_ref().filter(|_| item.attempts > 0);
+        platform.wait_until(on_clock, item.next_attempt_at_ms).await;
+        // A deleted clock has returned its API user to real time.
+        clocked = clocked.filter(|u| platform.test_clock_of(u).is_some());
         let Ok(turn) = limit.acquire().await else {
             return true;
         };
-        let at_ms = platform.now_ms();
+        let at_ms = now(clocked);
         let started = Instant::now();
         let result = attempt(client, config, &item).await;
         drop(turn);
@@ -399,7 +406,7 @@ async fn deliver(
             config
                 .retry_schedule
                 .get(item.attempts as usize - 1)
-                .map(|d| platform.now_ms() + d.as_millis() as i64)
+                .map(|d| now(clocked) + d.as_millis() as i64)
         };
         if delivered {
             tracing::debug!(transfer.reference_id = %item.reference_id, status = status_code, latency_ms, "callback delivered");
@@ -436,6 +443,18 @@ async fn deliver(
             None => return true,
         }
     }
+}
+
+/// The API user whose test clock a callback's payment runs on, if it has one: its retries
+/// are then spread over the clock's time, and go out as the clock is advanced.
+async fn clock_of(platform: &Platform, item: &OutboxItem) -> Option<Uuid> {
+    if !platform.has_test_clocks() {
+        return None;
+    }
+    let payment = platform.payment(&item.reference_id).await.ok().flatten()?;
+    platform
+        .test_clock_of(&payment.api_user)
+        .map(|_| payment.api_user)
 }
 
 async fn attempt(

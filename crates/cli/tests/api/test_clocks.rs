@@ -556,3 +556,81 @@ async fn a_pre_approval_expires_after_its_validity_time_on_the_clock() {
     assert_eq!(list[0]["status"], "EXPIRED", "{list}");
     assert_eq!(list[0]["preApprovalId"], reference.to_string());
 }
+
+/// A failed callback of a payment on a test clock is retried on the clock's time: each
+/// retry goes out when the clock is advanced to it (in real time it would be minutes
+/// away), and deleting the clock sends a waiting retry at once.
+#[tokio::test]
+async fn callback_retries_are_due_on_the_test_clock() {
+    let app = TestApp::spawn_with(|s| {
+        s.dispatcher.retry_schedule = vec![
+            Duration::from_secs(600),
+            Duration::from_secs(3600),
+            Duration::from_secs(3600),
+        ]
+    })
+    .await;
+    let refusing = Sink::start(500).await;
+    let mut p = app.partner("127.0.0.1").await;
+    // 1 January 2030, far from the real time.
+    let start: i64 = 1_893_456_000_000;
+    let r = admin(
+        &app,
+        "POST",
+        "",
+        Some(json!({"apiUser": p.user.to_string(), "frozenTimeMs": start})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    // A token of the clock's time: the one issued in real time has expired by 2030.
+    p.token = app.token("collection", p.user, &p.key).await;
+    let reference = Uuid::new_v4();
+    let r = app
+        .request_to_pay(
+            &p,
+            reference,
+            &rtp_body("3", "256770000006"),
+            &[("X-Callback-Url", &refusing.url("/cb"))],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let attempts = |n: usize| {
+        let app = &app;
+        async move {
+            crate::helpers::wait_for(|| async {
+                let t = app.admin_transaction(reference).await;
+                let list = t["callbacks"].as_array().unwrap().clone();
+                (list.len() == n).then_some(list)
+            })
+            .await
+        }
+    };
+    // The first attempt goes out at once, on the clock's time; its retry is ten clock
+    // minutes on.
+    refusing.wait_for(1).await;
+    let list = attempts(1).await;
+    assert_eq!(list[0]["at_ms"], start, "{list:?}");
+    assert_eq!(list[0]["retry_at_ms"], start + 600_000);
+
+    // Advancing the clock ten minutes sends the retry.
+    advance(&app, &id, "10m").await;
+    let got = refusing.wait_for(2).await;
+    assert_eq!(got[0].body, got[1].body);
+    let list = attempts(2).await;
+    assert_eq!(list[1]["attempt"], 2);
+    assert_eq!(list[1]["at_ms"], start + 600_000);
+    assert_eq!(list[1]["retry_at_ms"], start + 600_000 + 3_600_000);
+
+    // The next is an hour away on the clock. Deleting the clock returns the API user to
+    // real time, and a retry that waited on the clock goes out at once.
+    let r = admin(&app, "DELETE", &format!("/{id}"), None).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    refusing.wait_for(3).await;
+    let list = attempts(3).await;
+    assert_eq!(list[2]["attempt"], 3);
+    assert!(
+        list[2]["at_ms"].as_i64().unwrap() < start,
+        "real time again"
+    );
+}

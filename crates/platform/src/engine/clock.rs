@@ -34,10 +34,7 @@ impl Engine {
 
     /// Hands the clocks as committed to the request handlers.
     pub(super) fn publish_clocks(&self) {
-        *self
-            .published_clocks
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = self.clocks.clone();
+        self.published_clocks.publish(self.clocks.clone());
     }
 
     /// Takes in the clocks as another node left them, and requeues every pending payment on
