@@ -95,10 +95,7 @@ pub(crate) fn status_body(p: &Payment) -> StatusBody {
             payer_currency: p.currency().to_string(),
             payer_message: p.payer_message.clone(),
             status: p.status.as_str().to_owned(),
-            expiration_date_time: match (p.status, p.settled_at_ms, d["validityTime"].as_i64()) {
-                (PaymentStatus::Successful, Some(at), Some(secs)) => Some(iso(at + secs * 1000)),
-                _ => None,
-            },
+            expiration_date_time: p.pre_approval_expiry_ms().map(iso),
             reason: error_reason(p),
         }),
         _ => StatusBody::Payment(PaymentResult {
@@ -397,11 +394,7 @@ pub async fn get_approved_pre_approvals(
         .into_iter()
         .filter(|p| p.status == PaymentStatus::Successful)
         .map(|p| {
-            let validity = details(&p)["validityTime"].as_i64();
-            let expires = p
-                .settled_at_ms
-                .zip(validity)
-                .map(|(at, secs)| at + secs * 1000);
+            let expires = p.pre_approval_expiry_ms();
             PreApprovalDetails {
                 pre_approval_id: p.reference_id.to_string(),
                 to_fri: format!("FRI:{}/API", user.id),

@@ -122,6 +122,14 @@ impl Journal for FaultyJournal {
     fn refunded_total(&mut self, original: &Uuid) -> Result<i64, StoreError> {
         self.inner.refunded_total(original)
     }
+    fn payments_of_party(
+        &mut self,
+        api_user: &Uuid,
+        kind: crate::model::PaymentKind,
+        party: &crate::model::Party,
+    ) -> Result<Vec<Payment>, StoreError> {
+        self.inner.payments_of_party(api_user, kind, party)
+    }
     fn mpesa_app(&mut self, developer_id: i64) -> Result<Option<MpesaApp>, StoreError> {
         self.inner.mpesa_app(developer_id)
     }

@@ -491,6 +491,17 @@ impl Payment {
     pub fn currency(&self) -> Currency {
         self.amount.currency()
     }
+
+    /// When an approved pre-approval stops being valid: its approval time plus its
+    /// `validityTime`. `None` for anything else, or a pre-approval valid until cancelled.
+    pub fn pre_approval_expiry_ms(&self) -> Option<i64> {
+        if self.kind != PaymentKind::PreApproval || self.status != PaymentStatus::Successful {
+            return None;
+        }
+        let details: serde_json::Value = serde_json::from_str(self.details.as_deref()?).ok()?;
+        let secs = details["validityTime"].as_i64()?;
+        self.settled_at_ms?.checked_add(secs.checked_mul(1000)?)
+    }
 }
 
 /// Who owns a ledger account.

@@ -11,8 +11,8 @@ use mkoba_ledger::{Account, AccountId, Currency, Limit, Transfer};
 use uuid::Uuid;
 
 use crate::model::{
-    AccountOwner, ApiUser, CallbackAttempt, OutboxItem, OutboxState, Payment, PaymentStatus,
-    SubscriptionKey,
+    AccountOwner, ApiUser, CallbackAttempt, OutboxItem, OutboxState, Party, Payment, PaymentKind,
+    PaymentStatus, SubscriptionKey,
 };
 use crate::mpesa::MpesaApp;
 
@@ -216,6 +216,14 @@ pub trait Journal: crate::portal::PortalJournal + Send + 'static {
     fn payment(&mut self, id: &Uuid) -> Result<Option<Payment>, StoreError>;
     /// The amount of the refunds of a payment that have not failed (committed).
     fn refunded_total(&mut self, original: &Uuid) -> Result<i64, StoreError>;
+    /// An API user's payments of one kind with one party, oldest first (committed): the
+    /// payer's pre-approvals a request-to-pay may be drawn against.
+    fn payments_of_party(
+        &mut self,
+        api_user: &Uuid,
+        kind: PaymentKind,
+        party: &Party,
+    ) -> Result<Vec<Payment>, StoreError>;
     /// A developer's M-Pesa application (committed).
     fn mpesa_app(&mut self, developer_id: i64) -> Result<Option<MpesaApp>, StoreError>;
     /// Up to `limit` callbacks this writer delivers that are still pending, with ids above

@@ -640,6 +640,17 @@ impl Journal for PgJournal {
             .run_again_if_closed(move |c| mpesa::refunded_total(c, &original))
     }
 
+    fn payments_of_party(
+        &mut self,
+        api_user: &Uuid,
+        kind: PaymentKind,
+        party: &Party,
+    ) -> std::result::Result<Vec<Payment>, StoreError> {
+        let (api_user, party) = (*api_user, party.clone());
+        self.worker
+            .run_again_if_closed(move |c| payments_of_party(c, &api_user, kind, &party))
+    }
+
     fn mpesa_app(
         &mut self,
         developer_id: i64,
@@ -975,6 +986,29 @@ fn bulk_ops(b: &Batch, node: &str, ops: &mut Vec<Op>) {
     }
 }
 
+fn payments_of_party(
+    c: &mut Conn,
+    api_user: &Uuid,
+    kind: PaymentKind,
+    party: &Party,
+) -> Result<Vec<Payment>> {
+    payments(&c.query(
+        concat!(
+            "SELECT ",
+            payment_columns!(""),
+            " FROM payments
+             WHERE api_user = $1 AND kind = $2 AND party_type = $3 AND party_id = $4
+             ORDER BY created_at_ms"
+        ),
+        &[
+            &api_user.to_string(),
+            &kind.as_str(),
+            &party.id_type.as_str(),
+            &party.id,
+        ],
+    )?)
+}
+
 fn read_payment(c: &mut Conn, id: &Uuid) -> Result<Option<Payment>> {
     c.query_opt(
         concat!(
@@ -1046,25 +1080,9 @@ impl Reader for PgReader {
         kind: PaymentKind,
         party: &Party,
     ) -> std::result::Result<Vec<Payment>, StoreError> {
-        let api_user = api_user.to_string();
-        let party = party.clone();
-        self.pool.run_again_if_closed(move |c| {
-            payments(&c.query(
-                concat!(
-                    "SELECT ",
-                    payment_columns!(""),
-                    " FROM payments
-                     WHERE api_user = $1 AND kind = $2 AND party_type = $3 AND party_id = $4
-                     ORDER BY created_at_ms"
-                ),
-                &[
-                    &api_user,
-                    &kind.as_str(),
-                    &party.id_type.as_str(),
-                    &party.id,
-                ],
-            )?)
-        })
+        let (api_user, party) = (*api_user, party.clone());
+        self.pool
+            .run_again_if_closed(move |c| payments_of_party(c, &api_user, kind, &party))
     }
 
     fn callback_attempts(

@@ -448,11 +448,43 @@ impl Journal for SqliteJournal {
         mpesa::store(mpesa::refunded_total(&self.conn, original))
     }
 
+    fn payments_of_party(
+        &mut self,
+        api_user: &Uuid,
+        kind: PaymentKind,
+        party: &Party,
+    ) -> Result<Vec<Payment>, StoreError> {
+        payments_of_party(&self.conn, api_user, kind, party).map_err(err)
+    }
+
     fn commit(&mut self, b: &Batch) -> Result<(), StoreError> {
         let tx = self.conn.transaction().map_err(err)?;
         write_batch(&tx, b).map_err(err)?;
         tx.commit().map_err(err)
     }
+}
+
+fn payments_of_party(
+    c: &Connection,
+    api_user: &Uuid,
+    kind: PaymentKind,
+    party: &Party,
+) -> rusqlite::Result<Vec<Payment>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments
+         WHERE api_user = ?1 AND kind = ?2 AND party_type = ?3 AND party_id = ?4
+         ORDER BY created_at_ms"
+    ))?;
+    let rows = stmt.query_map(
+        params![
+            api_user.to_string(),
+            kind.as_str(),
+            party.id_type.as_str(),
+            party.id
+        ],
+        payment_row,
+    )?;
+    rows.collect()
 }
 
 fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()> {
@@ -725,23 +757,7 @@ impl Reader for SqliteReader {
         kind: PaymentKind,
         party: &Party,
     ) -> Result<Vec<Payment>, StoreError> {
-        self.with(|c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {PAYMENT_COLUMNS} FROM payments
-                 WHERE api_user = ?1 AND kind = ?2 AND party_type = ?3 AND party_id = ?4
-                 ORDER BY created_at_ms"
-            ))?;
-            let rows = stmt.query_map(
-                params![
-                    api_user.to_string(),
-                    kind.as_str(),
-                    party.id_type.as_str(),
-                    party.id
-                ],
-                payment_row,
-            )?;
-            rows.collect()
-        })
+        self.with(|c| payments_of_party(c, api_user, kind, party))
     }
 
     fn callback_attempts(&self, id: &Uuid) -> Result<Vec<CallbackAttempt>, StoreError> {

@@ -780,6 +780,113 @@ async fn the_virtual_phone_holds_payments_until_the_payer_approves_or_rejects() 
     app.assert_ledger_balanced().await;
 }
 
+/// With the virtual phone on, a request-to-pay waits for the payer, unless the payer has
+/// pre-approved the API user: then it is drawn against the pre-approval and settles without
+/// a decision, until the pre-approval's `validityTime` has passed (here on a test clock) or
+/// it is cancelled.
+#[tokio::test]
+async fn a_request_to_pay_is_drawn_against_the_payers_pre_approval_until_it_expires() {
+    let app = TestApp::spawn().await;
+    let mut dev = developer(&app, "preapproved@example.com").await;
+    let r = dev
+        .browser
+        .submit("/portal/phone", "/portal/phone/mode", &[("on", "1")])
+        .await;
+    assert_eq!(r.status, 303);
+    let admin = |method: &'static str, path: String, body: Option<String>| {
+        let (app, key) = (&app, dev.key.clone());
+        async move {
+            app.send(
+                method,
+                &format!("/_mkoba/test_clocks{path}"),
+                &[
+                    ("Ocp-Apim-Subscription-Key", key.as_str()),
+                    ("Content-Type", "application/json"),
+                ],
+                body.as_deref(),
+            )
+            .await
+        }
+    };
+    let r = admin(
+        "POST",
+        String::new(),
+        Some(format!(r#"{{"apiUser":"{}"}}"#, dev.user)),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let clock = r.json()["id"].as_str().unwrap().to_owned();
+    let payer = "256771111112";
+    let settled = |reference: Uuid, token: String| {
+        let (app, key) = (&app, dev.key.clone());
+        async move {
+            // A writer pass after it was accepted has settled whatever was due.
+            assert!(app.running.platform.wake().await);
+            status(app, &key, &token, reference).await["status"].clone()
+        }
+    };
+
+    // No pre-approval: the payer decides.
+    let asked = request_to_pay(&app, &dev.key, &dev.token, payer, None).await;
+    assert_eq!(settled(asked, dev.token.clone()).await, "PENDING");
+
+    // The payer approves a week's pre-approval on the phone.
+    let pre_approval = Uuid::new_v4();
+    let r = app
+        .send(
+            "POST",
+            "/collection/v2_0/preapproval",
+            &[
+                ("Ocp-Apim-Subscription-Key", &dev.key),
+                ("Authorization", &format!("Bearer {}", dev.token)),
+                ("X-Target-Environment", "sandbox"),
+                ("X-Reference-Id", &pre_approval.to_string()),
+                ("Content-Type", "application/json"),
+            ],
+            Some(&format!(
+                r#"{{"payer":{{"partyIdType":"MSISDN","partyId":"{payer}"}},"payerCurrency":"EUR","payerMessage":"Weekly box","validityTime":604800}}"#
+            )),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let r = dev
+        .browser
+        .submit(
+            "/portal/phone",
+            &format!("/portal/phone/{pre_approval}/approve"),
+            &[("msisdn", payer)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+
+    // Drawn against it: successful with no decision, money moved.
+    let drawn = request_to_pay(&app, &dev.key, &dev.token, payer, None).await;
+    assert_eq!(settled(drawn, dev.token.clone()).await, "SUCCESSFUL");
+    let phone = dev
+        .browser
+        .get(&format!("/portal/phone?msisdn={payer}"))
+        .await
+        .text();
+    assert!(phone.contains(&asked.to_string()) && !phone.contains(&drawn.to_string()));
+    // Another payer, without a pre-approval, is still asked.
+    let other = request_to_pay(&app, &dev.key, &dev.token, "256771111113", None).await;
+    assert_eq!(settled(other, dev.token.clone()).await, "PENDING");
+
+    // A week on, the pre-approval has expired: the payer is asked again.
+    let r = admin(
+        "POST",
+        format!("/{clock}/advance"),
+        Some(r#"{"by":"7d"}"#.to_owned()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = token(&app, &dev.key, dev.user, &dev.api_key).await;
+    dev.token = r.json()["access_token"].as_str().unwrap().to_owned();
+    let late = request_to_pay(&app, &dev.key, &dev.token, payer, None).await;
+    assert_eq!(settled(late, dev.token.clone()).await, "PENDING");
+    app.assert_ledger_balanced().await;
+}
+
 #[tokio::test]
 async fn the_try_it_box_calls_the_api_with_the_developers_credentials() {
     let app = TestApp::spawn().await;

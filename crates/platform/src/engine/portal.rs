@@ -20,7 +20,7 @@ use crate::accounts::{
     PHONE_CODE_INTERVAL_MS, PHONE_CODE_TTL_MS, PhoneCode,
 };
 use crate::golive::{DecisionMail, GoLiveError, GoLiveFilter, GoLiveState, NewGoLive, SubmitMail};
-use crate::model::{NewPayment, Payment, SubscriptionKey};
+use crate::model::{NewPayment, Payment, PaymentKind, PaymentStatus, SubscriptionKey};
 use crate::portal::{DecideError, PortalWrite, ResendError, SignUpError, is_phone, payer_approves};
 use crate::store::StoreError;
 use crate::{CreateError, Internal, secrets};
@@ -706,19 +706,46 @@ impl Engine {
         Ok(found)
     }
 
-    /// Whether a payment that would succeed waits for the payer on the virtual phone.
-    pub(super) fn waits_for_payer(&mut self, new: &NewPayment) -> bool {
+    /// Whether a payment that would succeed waits for the payer on the virtual phone: in
+    /// approval mode, unless it is drawn against the payer's pre-approval. `now` is the API
+    /// user's time.
+    pub(super) fn waits_for_payer(&mut self, new: &NewPayment, now: i64) -> bool {
         if self.portal.approval_developers.is_empty() || !payer_approves(new.kind) {
             return false;
         }
         if !is_phone(&new.party) {
             return false;
         }
-        match self.developer_of(&new.api_user) {
+        let approval_mode = match self.developer_of(&new.api_user) {
             Ok(Some(d)) => self.portal.approval_developers.contains(&d),
             Ok(None) => false,
             Err(e) => {
                 tracing::error!(error = %e, "looking up an API user's developer failed");
+                false
+            }
+        };
+        approval_mode && !self.pre_approved(new, now)
+    }
+
+    /// Whether the payer approved this API user's request-to-pays in advance: a pre-approval
+    /// in the payment's currency, approved, not cancelled, and within its `validityTime` on
+    /// the API user's time. A request-to-pay is then drawn against it without asking the
+    /// payer.
+    fn pre_approved(&mut self, new: &NewPayment, now: i64) -> bool {
+        if new.kind != PaymentKind::RequestToPay {
+            return false;
+        }
+        let pre_approvals =
+            self.journal
+                .payments_of_party(&new.api_user, PaymentKind::PreApproval, &new.party);
+        match pre_approvals {
+            Ok(list) => list.iter().any(|p| {
+                p.status == PaymentStatus::Successful
+                    && p.currency() == new.amount.currency()
+                    && p.pre_approval_expiry_ms().is_none_or(|end| now < end)
+            }),
+            Err(e) => {
+                tracing::error!(error = %e, "reading a payer's pre-approvals failed");
                 false
             }
         }

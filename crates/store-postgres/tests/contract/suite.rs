@@ -804,6 +804,12 @@ pub fn payments_of_party_are_one_users_kind_and_party_oldest_first(s: &mut Store
         .reader
         .payments_of_party(&user.id, PaymentKind::RequestToPay, &party)
         .unwrap();
+    assert_eq!(found, vec![older.clone(), newer.clone()]);
+    // The writer reads the same (a request-to-pay drawn against a pre-approval).
+    let found = s
+        .journal
+        .payments_of_party(&user.id, PaymentKind::RequestToPay, &party)
+        .unwrap();
     assert_eq!(found, vec![older, newer]);
     assert!(
         s.reader
