@@ -21,6 +21,7 @@ pub mod outbox;
 pub mod portal;
 mod reads;
 pub mod reason;
+pub mod rows;
 pub mod scenario;
 pub mod secrets;
 pub mod store;

@@ -529,6 +529,28 @@ impl AccountOwner {
             AccountOwner::ShortCode { api_user, code } => format!("shortcode:{api_user}:{code}"),
         }
     }
+
+    /// The owner a stored key ([`AccountOwner::key`]) names.
+    pub fn parse(key: &str) -> Option<AccountOwner> {
+        if key == "funding" {
+            return Some(AccountOwner::Funding);
+        }
+        if let Some(w) = key.strip_prefix("wallet:") {
+            return Some(AccountOwner::Wallet(w.to_owned()));
+        }
+        if let Some(rest) = key.strip_prefix("partner:") {
+            let (user, product) = rest.split_once(':')?;
+            return Some(AccountOwner::Partner {
+                api_user: Uuid::parse_str(user).ok()?,
+                product: Product::parse(product)?,
+            });
+        }
+        let (user, code) = key.strip_prefix("shortcode:")?.split_once(':')?;
+        Some(AccountOwner::ShortCode {
+            api_user: Uuid::parse_str(user).ok()?,
+            code: code.to_owned(),
+        })
+    }
 }
 
 /// A callback waiting to be sent, committed with the state change that caused it.

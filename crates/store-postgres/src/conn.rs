@@ -36,6 +36,12 @@ impl From<postgres::Error> for Error {
     }
 }
 
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Error {
+        Error::Bad(e.0)
+    }
+}
+
 impl From<Error> for StoreError {
     fn from(e: Error) -> StoreError {
         match e {

@@ -6,29 +6,17 @@ use postgres::Row;
 use uuid::Uuid;
 
 use crate::conn::{Conn, Op, Result, op};
-use crate::{col, hash_col, payment_columns, payment_row, uuid_col};
+use mkoba_platform::rows::{self, MPESA_APP_COLUMNS, PAYMENT_COLUMNS};
 
-const APP_COLUMNS: &str = "developer_id, api_user, api_key_hash, api_key_created_at_ms, \
-     sandbox_api_key, allowed_origins, session_lifetime_secs, result_url, created_at_ms";
+use crate::{Pg, col, payment_row};
 
 fn app_row(row: &Row) -> Result<MpesaApp> {
-    let origins: &str = col(row, 5)?;
-    Ok(MpesaApp {
-        developer_id: col(row, 0)?,
-        api_user: uuid_col(row, 1)?,
-        api_key_hash: hash_col(row, 2)?,
-        api_key_created_at_ms: col(row, 3)?,
-        sandbox_api_key: col(row, 4)?,
-        allowed_origins: origins.lines().map(str::to_owned).collect(),
-        session_lifetime_secs: col::<i64>(row, 6)?.max(0) as u64,
-        result_url: col(row, 7)?,
-        created_at_ms: col(row, 8)?,
-    })
+    Ok(rows::mpesa_app(&Pg(row))?)
 }
 
 pub(crate) fn app(c: &mut Conn, developer_id: i64) -> Result<Option<MpesaApp>> {
     c.query_opt(
-        &format!("SELECT {APP_COLUMNS} FROM mpesa_apps WHERE developer_id = $1"),
+        &format!("SELECT {MPESA_APP_COLUMNS} FROM mpesa_apps WHERE developer_id = $1"),
         &[&developer_id],
     )?
     .as_ref()
@@ -38,7 +26,7 @@ pub(crate) fn app(c: &mut Conn, developer_id: i64) -> Result<Option<MpesaApp>> {
 
 pub(crate) fn app_by_key_hash(c: &mut Conn, hash: &[u8; 32]) -> Result<Option<MpesaApp>> {
     c.query_opt(
-        &format!("SELECT {APP_COLUMNS} FROM mpesa_apps WHERE api_key_hash = $1"),
+        &format!("SELECT {MPESA_APP_COLUMNS} FROM mpesa_apps WHERE api_key_hash = $1"),
         &[&&hash[..]],
     )?
     .as_ref()
@@ -51,10 +39,8 @@ pub(crate) fn payment_by_transaction_id(
     transaction_id: &str,
 ) -> Result<Option<Payment>> {
     c.query_opt(
-        concat!(
-            "SELECT ",
-            payment_columns!(""),
-            " FROM payments WHERE financial_transaction_id = $1 AND product = 'mpesa'"
+        &format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE financial_transaction_id = $1 AND product = 'mpesa'"
         ),
         &[&transaction_id],
     )?

@@ -24,10 +24,8 @@ use std::time::Duration;
 use mkoba_platform::store::Changes;
 
 use crate::conn::{Conn, Op, Result, refs};
-use crate::{
-    ACCOUNT_COLUMNS, KEY_COLUMNS, TRANSFER_COLUMNS, account_row, col, key_row, owner_of,
-    payment_columns, payments, transfer_row, uuid_col,
-};
+use crate::{Pg, account_row, col, key_row, payments, transfer_row, uuid_col};
+use mkoba_platform::rows::{self, ACCOUNT_COLUMNS, KEY_COLUMNS, PAYMENT_COLUMNS, TRANSFER_COLUMNS};
 
 /// Serialises the passes of every node's writer ("mkoba_wr").
 const PASS_LOCK: i64 = 0x6d6b_6f62_615f_7772;
@@ -195,7 +193,7 @@ fn read_changes(c: &mut Conn, seen: i64, log: Log, changes: &mut Changes) -> Res
     )? {
         changes
             .accounts
-            .push((account_row(&r)?, owner_of(col(&r, 7)?)?));
+            .push((account_row(&r)?, rows::owner(&Pg(&r), 7)?));
     }
     changes.transfers = c
         .query(
@@ -206,11 +204,7 @@ fn read_changes(c: &mut Conn, seen: i64, log: Log, changes: &mut Changes) -> Res
         .map(transfer_row)
         .collect::<Result<_>>()?;
     changes.pending_payments = payments(&c.query(
-        concat!(
-            "SELECT ",
-            payment_columns!(""),
-            " FROM payments WHERE seq > $1 AND status = 'PENDING'"
-        ),
+        &format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE seq > $1 AND status = 'PENDING'"),
         &[&seen],
     )?)?;
     changes.final_payments = c

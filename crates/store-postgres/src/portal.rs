@@ -3,11 +3,8 @@
 //! Widget settings; the account journey's status, phone codes and the mailbox (SQLite's
 //! `portal.rs`).
 
-use mkoba_platform::accounts::{
-    AccountRecord, AccountRole, AccountStatus, Mail, MailChannel, MailFilter, MailKind, MailState,
-    PhoneCode,
-};
-use mkoba_platform::golive::{GoLiveFilter, GoLiveRequest, GoLiveState};
+use mkoba_platform::accounts::{AccountRecord, Mail, MailFilter, PhoneCode};
+use mkoba_platform::golive::{GoLiveFilter, GoLiveRequest};
 use mkoba_platform::model::{ApiUser, Payment, WidgetSettings};
 use mkoba_platform::portal::{
     AccountFilter, ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PaymentFilter,
@@ -18,9 +15,11 @@ use postgres::Row;
 use uuid::Uuid;
 
 use crate::conn::{Conn, Op, Param, Result, op, refs};
-use crate::{
-    API_USER_COLUMNS, PgJournal, PgReader, api_user_row, bad, col, exists, payment_columns,
-    payments, product_col, status_col, u32_col, uuid_col,
+use crate::{Pg, PgJournal, PgReader, api_user_row, col, exists, payments};
+use mkoba_platform::rows::{
+    self, ACCOUNT_RECORD_COLUMNS, API_KEY_COLUMNS, API_USER_COLUMNS, DEVELOPER_COLUMNS,
+    GOLIVE_COLUMNS, MAIL_COLUMNS, OUTBOX_RECORD_COLUMNS, PAYMENT_COLUMNS, PHONE_CODE_COLUMNS,
+    WIDGET_SETTINGS_COLUMNS,
 };
 
 const SANDBOX_PASSWORD: &str = "sandbox_portal_password";
@@ -232,7 +231,7 @@ pub(crate) fn ops(writes: &[PortalWrite], ops: &mut Vec<Op>) {
                  ON CONFLICT (api_user) DO UPDATE SET allowed_origins = excluded.allowed_origins,
                      callback_url = excluded.callback_url, updated_at_ms = excluded.updated_at_ms",
                 api_user.to_string(),
-                origins_json(settings.allowed_origins.as_deref()),
+                rows::origins_json(settings.allowed_origins.as_deref()),
                 settings.callback_url.clone(),
                 settings.updated_at_ms
             )),
@@ -240,21 +239,8 @@ pub(crate) fn ops(writes: &[PortalWrite], ops: &mut Vec<Op>) {
     }
 }
 
-/// Allowed origins as stored: a JSON array of strings, or NULL (as in SQLite).
-fn origins_json(origins: Option<&[String]>) -> Option<String> {
-    origins.map(|o| serde_json::to_string(o).expect("a list of strings serialises"))
-}
-
 fn widget_settings_row(r: &Row) -> Result<WidgetSettings> {
-    let origins: Option<&str> = col(r, 0)?;
-    Ok(WidgetSettings {
-        allowed_origins: match origins {
-            Some(o) => Some(serde_json::from_str(o).map_err(|_| bad("allowed origins", o))?),
-            None => None,
-        },
-        callback_url: col(r, 1)?,
-        updated_at_ms: col(r, 2)?,
-    })
+    Ok(rows::widget_settings(&Pg(r))?)
 }
 
 // The sandbox login's query names developer 1.
@@ -291,28 +277,8 @@ fn read_operators(c: &mut Conn) -> Result<Vec<(i64, String)>> {
     .collect()
 }
 
-const GOLIVE_COLUMNS: &str = "id, developer_id, created_at_ms, state, company, contact, website, \
-     use_case, markets, products, report, decided_at_ms, decided_by, comment";
-
 fn golive_row(r: &Row) -> Result<GoLiveRequest> {
-    let state: &str = col(r, 3)?;
-    let words = |s: &str| -> Vec<String> { s.split_whitespace().map(str::to_owned).collect() };
-    Ok(GoLiveRequest {
-        id: col(r, 0)?,
-        developer_id: col(r, 1)?,
-        created_at_ms: col(r, 2)?,
-        state: GoLiveState::parse(state).ok_or_else(|| bad("go-live state", state))?,
-        company: col(r, 4)?,
-        contact: col(r, 5)?,
-        website: col(r, 6)?,
-        use_case: col(r, 7)?,
-        markets: words(col(r, 8)?),
-        products: words(col(r, 9)?),
-        report_json: col(r, 10)?,
-        decided_at_ms: col(r, 11)?,
-        decided_by: col(r, 12)?,
-        comment: col(r, 13)?,
-    })
+    Ok(rows::golive_request(&Pg(r))?)
 }
 
 fn read_golive_requests(c: &mut Conn, f: &GoLiveFilter) -> Result<Vec<GoLiveRequest>> {
@@ -419,8 +385,9 @@ impl PortalJournal for PgJournal {
     ) -> std::result::Result<Option<AccountRecord>, StoreError> {
         self.worker.run_again_if_closed(move |c| {
             c.query_opt(
-                "SELECT developer_id, email, name, password_hash, status, phone
-                 FROM developer_accounts WHERE developer_id = $1",
+                &format!(
+                    "SELECT {ACCOUNT_RECORD_COLUMNS} FROM developer_accounts WHERE developer_id = $1"
+                ),
                 &[&developer_id],
             )?
             .as_ref()
@@ -455,84 +422,25 @@ impl PortalJournal for PgJournal {
     }
 }
 
-fn status_of(s: &str) -> Result<AccountStatus> {
-    AccountStatus::parse(s).ok_or_else(|| bad("account status", s))
-}
-
 fn account_row(r: &Row) -> Result<AccountRecord> {
-    Ok(AccountRecord {
-        developer_id: col(r, 0)?,
-        email: col(r, 1)?,
-        name: col(r, 2)?,
-        password_hash: col(r, 3)?,
-        status: status_of(col(r, 4)?)?,
-        phone: col(r, 5)?,
-    })
+    Ok(rows::account_record(&Pg(r))?)
 }
 
 fn read_phone_code(c: &mut crate::conn::Conn, developer_id: i64) -> Result<Option<PhoneCode>> {
     c.query_opt(
-        "SELECT developer_id, msisdn, code_mac, sent_at_ms, expires_at_ms, attempts
-         FROM phone_codes WHERE developer_id = $1",
+        &format!("SELECT {PHONE_CODE_COLUMNS} FROM phone_codes WHERE developer_id = $1"),
         &[&developer_id],
     )?
-    .map(|r| {
-        let mac: Vec<u8> = col(&r, 2)?;
-        Ok(PhoneCode {
-            developer_id: col(&r, 0)?,
-            msisdn: col(&r, 1)?,
-            code_mac: mac
-                .try_into()
-                .map_err(|_| bad("phone code", "a MAC of the wrong length"))?,
-            sent_at_ms: col(&r, 3)?,
-            expires_at_ms: col(&r, 4)?,
-            attempts: u32_col(&r, 5)?,
-        })
-    })
+    .map(|r| Ok(rows::phone_code(&Pg(&r))?))
     .transpose()
 }
 
-const MAIL_COLUMNS: &str = "id, developer_id, channel, kind, recipient, subject, body, created_at_ms, \
-     state, attempts, next_attempt_at_ms, last_error, sent_at_ms";
-
 fn mail_row(r: &Row) -> Result<Mail> {
-    let channel: &str = col(r, 2)?;
-    let kind: &str = col(r, 3)?;
-    let state: &str = col(r, 8)?;
-    Ok(Mail {
-        id: col(r, 0)?,
-        developer_id: col(r, 1)?,
-        channel: MailChannel::parse(channel).ok_or_else(|| bad("mail channel", channel))?,
-        kind: MailKind::parse(kind).ok_or_else(|| bad("mail kind", kind))?,
-        recipient: col(r, 4)?,
-        subject: col(r, 5)?,
-        body: col(r, 6)?,
-        created_at_ms: col(r, 7)?,
-        state: MailState::parse(state).ok_or_else(|| bad("mail state", state))?,
-        attempts: u32_col(r, 9)?,
-        next_attempt_at_ms: col(r, 10)?,
-        last_error: col(r, 11)?,
-        sent_at_ms: col(r, 12)?,
-    })
+    Ok(rows::mail(&Pg(r))?)
 }
 
-const DEVELOPER_COLUMNS: &str =
-    "developer_id, email, name, approval_mode, created_at_ms, status, phone, role";
-
 fn developer_row(r: &Row) -> Result<DeveloperAccount> {
-    Ok(DeveloperAccount {
-        id: col(r, 0)?,
-        email: col(r, 1)?,
-        name: col(r, 2)?,
-        approval_mode: col(r, 3)?,
-        created_at_ms: col(r, 4)?,
-        status: status_of(col(r, 5)?)?,
-        phone: col(r, 6)?,
-        role: {
-            let role: &str = col(r, 7)?;
-            AccountRole::parse(role).ok_or_else(|| bad("account role", role))?
-        },
-    })
+    Ok(rows::developer(&Pg(r))?)
 }
 
 /// The WHERE clause and parameters of a payment filter (payments `p` joined to their API
@@ -763,18 +671,11 @@ impl PortalReader for PgReader {
         let api_user = api_user.to_string();
         self.pool.run_again_if_closed(move |c| {
             c.query(
-                "SELECT id, api_user, created_at_ms, revoked_at_ms FROM api_keys WHERE api_user = $1 ORDER BY id",
+                &format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE api_user = $1 ORDER BY id"),
                 &[&api_user],
             )?
             .iter()
-            .map(|r| {
-                Ok(ApiKeyInfo {
-                    id: col(r, 0)?,
-                    api_user: uuid_col(r, 1)?,
-                    created_at_ms: col(r, 2)?,
-                    revoked_at_ms: col(r, 3)?,
-                })
-            })
+            .map(|r| Ok(rows::api_key_info(&Pg(r))?))
             .collect()
         })
     }
@@ -801,7 +702,7 @@ impl PortalReader for PgReader {
                 &format!(
                     "SELECT {} {from} WHERE {clause}
                      ORDER BY p.created_at_ms DESC, p.reference_id LIMIT ${} OFFSET ${}",
-                    payment_columns!("p."),
+                    rows::prefixed(PAYMENT_COLUMNS, "p"),
                     n + 1,
                     n + 2
                 ),
@@ -831,16 +732,7 @@ impl PortalReader for PgReader {
                 &[&developer_id, &from_ms, &bucket_ms],
             )?
             .iter()
-            .map(|r| {
-                Ok(StatsRow {
-                    bucket: col(r, 0)?,
-                    product: product_col(r, 1)?,
-                    status: status_col(r, 2)?,
-                    currency: col(r, 3)?,
-                    count: col::<i64>(r, 4)?.max(0) as u64,
-                    amount_minor: col(r, 5)?,
-                })
-            })
+            .map(|r| Ok(rows::stats_row(&Pg(r))?))
             .collect()
         })
     }
@@ -885,20 +777,13 @@ impl PortalReader for PgReader {
         let reference_id = reference_id.to_string();
         self.pool.run_again_if_closed(move |c| {
             c.query(
-                "SELECT id, url, method, body, state, attempts FROM outbox WHERE reference_id = $1 ORDER BY id",
+                &format!(
+                    "SELECT {OUTBOX_RECORD_COLUMNS} FROM outbox WHERE reference_id = $1 ORDER BY id"
+                ),
                 &[&reference_id],
             )?
             .iter()
-            .map(|r| {
-                Ok(OutboxRecord {
-                    id: col(r, 0)?,
-                    url: col(r, 1)?,
-                    method: col(r, 2)?,
-                    body: col(r, 3)?,
-                    state: col(r, 4)?,
-                    attempts: u32_col(r, 5)?,
-                })
-            })
+            .map(|r| Ok(rows::outbox_record(&Pg(r))?))
             .collect()
         })
     }
@@ -911,14 +796,13 @@ impl PortalReader for PgReader {
         let msisdn = msisdn.map(str::to_owned);
         self.pool.run_again_if_closed(move |c| {
             payments(&c.query(
-                concat!(
-                    "SELECT ",
-                    payment_columns!("p."),
-                    " FROM payments p JOIN api_users u ON u.id = p.api_user
+                &format!(
+                    "SELECT {} FROM payments p JOIN api_users u ON u.id = p.api_user
                      WHERE u.developer_id = $1 AND p.status = 'PENDING' AND p.party_type = 'MSISDN'
                        AND p.kind IN ('requesttopay', 'requesttowithdraw', 'invoice', 'preapproval', 'c2b', 'mandate')
                        AND ($2::TEXT IS NULL OR p.party_id = $2)
-                     ORDER BY p.created_at_ms, p.reference_id LIMIT 1000"
+                     ORDER BY p.created_at_ms, p.reference_id LIMIT 1000",
+                    rows::prefixed(PAYMENT_COLUMNS, "p")
                 ),
                 &[&developer_id, &msisdn],
             )?)
@@ -948,7 +832,9 @@ impl PortalReader for PgReader {
         let api_user = api_user.to_string();
         self.pool.run_again_if_closed(move |c| {
             c.query_opt(
-                "SELECT allowed_origins, callback_url, updated_at_ms FROM widget_settings WHERE api_user = $1",
+                &format!(
+                    "SELECT {WIDGET_SETTINGS_COLUMNS} FROM widget_settings WHERE api_user = $1"
+                ),
                 &[&api_user],
             )?
             .as_ref()

@@ -7,18 +7,20 @@
 //! WAL lets run beside the writer.
 
 use mkoba_platform::reason::FailureReason;
-use mkoba_platform::test_clock::{ClockWrite, TestClock};
+use mkoba_platform::test_clock::ClockWrite;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use mkoba_ledger::{
-    Account, AccountId, Currency, Limit, Money, Transfer, TransferId, TransferState,
-};
+use mkoba_ledger::{Account, Currency, Transfer};
 use mkoba_platform::model::{
-    AccountOwner, ApiUser, CallbackAttempt, CallbackMethod, KeySlot, OutboxItem, Party,
-    PartyIdType, Payment, PaymentKind, PaymentStatus, Product, SubscriptionKey,
+    AccountOwner, ApiUser, CallbackAttempt, OutboxItem, Party, Payment, PaymentKind,
+};
+use mkoba_platform::rows::{
+    self, ACCOUNT_COLUMNS, API_USER_COLUMNS, ATTEMPT_COLUMNS, CLOCK_COLUMNS, KEY_COLUMNS,
+    OUTBOX_COLUMNS, PAYMENT_COLUMNS, TRANSFER_COLUMNS,
 };
 use mkoba_platform::store::{Batch, CurrencyTotals, Journal, LoadedState, Reader, StoreError};
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
@@ -175,128 +177,68 @@ impl SqliteReader {
     }
 }
 
-const PAYMENT_COLUMNS: &str = "reference_id, kind, product, api_user, environment, amount_minor, currency, \
-     external_id, party_type, party_id, payer_message, payee_note, callback_url, status, reason, \
-     financial_transaction_id, created_at_ms, settled_at_ms, settle_at_ms, transfer_id, notifications, \
-     callback_method, refund_of, details, expires_at_ms, short_code";
+/// A SQLite row as the shared codecs read it ([`mkoba_platform::rows`]).
+pub(crate) struct Lite<'a, 'b>(pub(crate) &'a Row<'b>);
 
-fn bad(what: &str, value: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        0,
-        rusqlite::types::Type::Text,
-        format!("bad {what} {value:?} in the database").into(),
-    )
+impl Lite<'_, '_> {
+    fn value(&self, i: usize) -> Result<ValueRef<'_>, StoreError> {
+        self.0.get_ref(i).map_err(err)
+    }
 }
 
-/// A stored failure reason (`NOT_ENOUGH_FUNDS`), or none.
-fn reason_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<FailureReason>> {
-    let name: Option<String> = row.get(i)?;
-    name.map(|n| FailureReason::parse(&n).ok_or_else(|| bad("reason", &n)))
-        .transpose()
+fn wrong_type(i: usize, wanted: &str) -> StoreError {
+    StoreError(format!("column {i} is not {wanted}"))
 }
 
-fn uuid_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
-    let s: String = row.get(i)?;
-    Uuid::parse_str(&s).map_err(|_| bad("uuid", &s))
+impl rows::Row for Lite<'_, '_> {
+    fn text(&self, i: usize) -> Result<Option<&str>, StoreError> {
+        match self.value(i)? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Text(t) => std::str::from_utf8(t)
+                .map(Some)
+                .map_err(|_| wrong_type(i, "UTF-8 text")),
+            _ => Err(wrong_type(i, "text")),
+        }
+    }
+
+    fn int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        match self.value(i)? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Integer(n) => Ok(Some(n)),
+            _ => Err(wrong_type(i, "an integer")),
+        }
+    }
+
+    fn bytes(&self, i: usize) -> Result<Option<&[u8]>, StoreError> {
+        match self.value(i)? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Blob(b) => Ok(Some(b)),
+            _ => Err(wrong_type(i, "a blob")),
+        }
+    }
+
+    fn flag(&self, i: usize) -> Result<Option<bool>, StoreError> {
+        Ok(self.int(i)?.map(|n| n != 0))
+    }
 }
 
-fn currency_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Currency> {
-    let s: String = row.get(i)?;
-    Currency::parse(&s).map_err(|_| bad("currency", &s))
-}
-
-fn payment_row(row: &Row<'_>) -> rusqlite::Result<Payment> {
-    let kind: String = row.get(1)?;
-    let product: String = row.get(2)?;
-    let party_type: String = row.get(8)?;
-    let status: String = row.get(13)?;
-    let currency = currency_col(row, 6)?;
-    Ok(Payment {
-        reference_id: uuid_col(row, 0)?,
-        kind: PaymentKind::parse(&kind).ok_or_else(|| bad("kind", &kind))?,
-        product: Product::parse(&product).ok_or_else(|| bad("product", &product))?,
-        api_user: uuid_col(row, 3)?,
-        environment: row.get(4)?,
-        amount: Money::from_minor(row.get(5)?, currency),
-        external_id: row.get(7)?,
-        party: Party {
-            id_type: PartyIdType::parse_ignore_case(&party_type)
-                .ok_or_else(|| bad("party type", &party_type))?,
-            id: row.get(9)?,
-        },
-        payer_message: row.get(10)?,
-        payee_note: row.get(11)?,
-        callback_url: row.get(12)?,
-        status: PaymentStatus::parse(&status).ok_or_else(|| bad("status", &status))?,
-        reason: reason_col(row, 14)?,
-        financial_transaction_id: row.get(15)?,
-        created_at_ms: row.get(16)?,
-        settled_at_ms: row.get(17)?,
-        settle_at_ms: row.get(18)?,
-        transfer_id: row.get::<_, Option<i64>>(19)?.map(|t| t as u64),
-        notifications: row.get(20)?,
-        callback_method: match row.get::<_, Option<String>>(21)? {
-            Some(m) => Some(CallbackMethod::parse(&m).ok_or_else(|| bad("method", &m))?),
-            None => None,
-        },
-        refund_of: match row.get::<_, Option<String>>(22)? {
-            Some(r) => Some(Uuid::parse_str(&r).map_err(|_| bad("uuid", &r))?),
-            None => None,
-        },
-        details: row.get(23)?,
-        expires_at_ms: row.get(24)?,
-        short_code: row.get(25)?,
+/// A shared codec's answer as rusqlite's row mappers return it.
+pub(crate) fn lite<T>(decoded: Result<T, StoreError>) -> rusqlite::Result<T> {
+    decoded.map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.0.into())
     })
 }
 
-fn account_row(row: &Row<'_>) -> rusqlite::Result<Account> {
-    let limit: String = row.get(2)?;
-    Ok(Account {
-        id: AccountId(row.get::<_, i64>(0)? as u64),
-        currency: currency_col(row, 1)?,
-        limit: Limit::parse(&limit).ok_or_else(|| bad("limit", &limit))?,
-        debits_pending: row.get(3)?,
-        debits_posted: row.get(4)?,
-        credits_pending: row.get(5)?,
-        credits_posted: row.get(6)?,
-    })
+pub(crate) fn bad(what: &str, value: &str) -> rusqlite::Error {
+    lite::<()>(Err(rows::bad(what, value))).unwrap_err()
+}
+
+pub(crate) fn payment_row(row: &Row<'_>) -> rusqlite::Result<Payment> {
+    lite(rows::payment(&Lite(row)))
 }
 
 fn transfer_row(row: &Row<'_>) -> rusqlite::Result<Transfer> {
-    let state: String = row.get(5)?;
-    Ok(Transfer {
-        id: TransferId(row.get::<_, i64>(0)? as u64),
-        debit: AccountId(row.get::<_, i64>(1)? as u64),
-        credit: AccountId(row.get::<_, i64>(2)? as u64),
-        amount: row.get(3)?,
-        currency: currency_col(row, 4)?,
-        state: TransferState::parse(&state).ok_or_else(|| bad("transfer state", &state))?,
-    })
-}
-
-fn owner_of(key: &str) -> Result<AccountOwner, StoreError> {
-    if key == "funding" {
-        return Ok(AccountOwner::Funding);
-    }
-    if let Some(w) = key.strip_prefix("wallet:") {
-        return Ok(AccountOwner::Wallet(w.to_owned()));
-    }
-    if let Some(rest) = key.strip_prefix("partner:")
-        && let Some((user, product)) = rest.split_once(':')
-        && let (Ok(api_user), Some(product)) = (Uuid::parse_str(user), Product::parse(product))
-    {
-        return Ok(AccountOwner::Partner { api_user, product });
-    }
-    if let Some(rest) = key.strip_prefix("shortcode:")
-        && let Some((user, code)) = rest.split_once(':')
-        && let Ok(api_user) = Uuid::parse_str(user)
-    {
-        return Ok(AccountOwner::ShortCode {
-            api_user,
-            code: code.to_owned(),
-        });
-    }
-    Err(StoreError(format!("unknown account owner {key:?}")))
+    lite(rows::transfer(&Lite(row)))
 }
 
 impl Journal for SqliteJournal {
@@ -304,21 +246,20 @@ impl Journal for SqliteJournal {
         let c = &self.conn;
         let mut state = LoadedState::default();
         let mut stmt = c
-            .prepare(
-                "SELECT id, currency, limit_kind, debits_pending, debits_posted, credits_pending, credits_posted, owner FROM accounts",
-            )
+            .prepare(&format!("SELECT {ACCOUNT_COLUMNS}, owner FROM accounts"))
             .map_err(err)?;
-        let rows = stmt
-            .query_map([], |r| Ok((account_row(r)?, r.get::<_, String>(7)?)))
+        state.accounts = stmt
+            .query_map([], |r| {
+                let r = Lite(r);
+                lite(rows::account(&r).and_then(|a| Ok((a, rows::owner(&r, 7)?))))
+            })
+            .map_err(err)?
+            .collect::<rusqlite::Result<_>>()
             .map_err(err)?;
-        for row in rows {
-            let (account, owner) = row.map_err(err)?;
-            state.accounts.push((account, owner_of(&owner)?));
-        }
         let mut stmt = c
-            .prepare(
-                "SELECT id, debit_account, credit_account, amount, currency, state FROM transfers WHERE state = 'pending'",
-            )
+            .prepare(&format!(
+                "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE state = 'pending'"
+            ))
             .map_err(err)?;
         state.pending_transfers = stmt
             .query_map([], transfer_row)
@@ -344,19 +285,10 @@ impl Journal for SqliteJournal {
             .query_row("SELECT COALESCE(MAX(id), 0) FROM outbox", [], |r| r.get(0))
             .map_err(err)?;
         let mut stmt = c
-            .prepare("SELECT key, developer_id, product, slot FROM subscription_keys")
+            .prepare(&format!("SELECT {KEY_COLUMNS} FROM subscription_keys"))
             .map_err(err)?;
         state.subscription_keys = stmt
-            .query_map([], |r| {
-                let product: String = r.get(2)?;
-                let slot: String = r.get(3)?;
-                Ok(SubscriptionKey {
-                    key: r.get(0)?,
-                    developer_id: r.get(1)?,
-                    product: Product::parse(&product).ok_or_else(|| bad("product", &product))?,
-                    slot: KeySlot::parse(&slot).ok_or_else(|| bad("slot", &slot))?,
-                })
-            })
+            .query_map([], |r| lite(rows::subscription_key(&Lite(r))))
             .map_err(err)?
             .collect::<rusqlite::Result<_>>()
             .map_err(err)?;
@@ -369,21 +301,10 @@ impl Journal for SqliteJournal {
             .optional()
             .map_err(err)?;
         let mut stmt = c
-            .prepare(
-                "SELECT id, developer_id, api_user, name, now_ms, created_at_ms FROM test_clocks",
-            )
+            .prepare(&format!("SELECT {CLOCK_COLUMNS} FROM test_clocks"))
             .map_err(err)?;
         state.test_clocks = stmt
-            .query_map([], |r| {
-                Ok(TestClock {
-                    id: uuid_col(r, 0)?,
-                    developer_id: r.get(1)?,
-                    api_user: uuid_col(r, 2)?,
-                    name: r.get(3)?,
-                    now_ms: r.get(4)?,
-                    created_at_ms: r.get(5)?,
-                })
-            })
+            .query_map([], |r| lite(rows::test_clock(&Lite(r))))
             .map_err(err)?
             .collect::<rusqlite::Result<_>>()
             .map_err(err)?;
@@ -397,22 +318,13 @@ impl Journal for SqliteJournal {
     ) -> Result<Vec<OutboxItem>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT id, reference_id, url, method, body, attempts, next_attempt_at_ms
-                 FROM outbox WHERE id > ?1 AND state = 'pending' ORDER BY id LIMIT ?2",
-            )
+            .prepare_cached(&format!(
+                "SELECT {OUTBOX_COLUMNS}
+                 FROM outbox WHERE id > ?1 AND state = 'pending' ORDER BY id LIMIT ?2"
+            ))
             .map_err(err)?;
         stmt.query_map(rusqlite::params![after_id, limit as i64], |r| {
-            let method: String = r.get(3)?;
-            Ok(OutboxItem {
-                id: r.get(0)?,
-                reference_id: uuid_col(r, 1)?,
-                url: r.get(2)?,
-                method: CallbackMethod::parse(&method).ok_or_else(|| bad("method", &method))?,
-                body: r.get(4)?,
-                attempts: r.get(5)?,
-                next_attempt_at_ms: r.get(6)?,
-            })
+            lite(rows::outbox_item(&Lite(r)))
         })
         .map_err(err)?
         .collect::<rusqlite::Result<_>>()
@@ -707,18 +619,10 @@ impl Reader for SqliteReader {
 
     fn api_user(&self, id: &Uuid) -> Result<Option<ApiUser>, StoreError> {
         self.with(|c| {
-            c.prepare_cached(
-                "SELECT id, developer_id, provider_callback_host, target_environment, created_at_ms FROM api_users WHERE id = ?1",
-            )?
-            .query_row([id.to_string()], |r| {
-                Ok(ApiUser {
-                    id: uuid_col(r, 0)?,
-                    developer_id: r.get(1)?,
-                    provider_callback_host: r.get(2)?,
-                    target_environment: r.get(3)?,
-                    created_at_ms: r.get(4)?,
-                })
-            })
+            c.prepare_cached(&format!(
+                "SELECT {API_USER_COLUMNS} FROM api_users WHERE id = ?1"
+            ))?
+            .query_row([id.to_string()], |r| lite(rows::api_user(&Lite(r))))
             .optional()
         })
     }
@@ -742,11 +646,12 @@ impl Reader for SqliteReader {
         currency: Currency,
     ) -> Result<Option<Account>, StoreError> {
         self.with(|c| {
-            c.prepare_cached(
-                "SELECT id, currency, limit_kind, debits_pending, debits_posted, credits_pending, credits_posted
-                 FROM accounts WHERE owner = ?1 AND currency = ?2",
-            )?
-            .query_row(params![owner.key(), currency.as_str()], account_row)
+            c.prepare_cached(&format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE owner = ?1 AND currency = ?2"
+            ))?
+            .query_row(params![owner.key(), currency.as_str()], |r| {
+                lite(rows::account(&Lite(r)))
+            })
             .optional()
         })
     }
@@ -762,25 +667,10 @@ impl Reader for SqliteReader {
 
     fn callback_attempts(&self, id: &Uuid) -> Result<Vec<CallbackAttempt>, StoreError> {
         self.with(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT outbox_id, reference_id, attempt, at_ms, url, method, status_code, latency_ms, error, retry_at_ms
-                 FROM callback_attempts WHERE reference_id = ?1 ORDER BY id",
-            )?;
-            let rows = stmt.query_map([id.to_string()], |r| {
-                let method: String = r.get(5)?;
-                Ok(CallbackAttempt {
-                    outbox_id: r.get(0)?,
-                    reference_id: uuid_col(r, 1)?,
-                    attempt: r.get(2)?,
-                    at_ms: r.get(3)?,
-                    url: r.get(4)?,
-                    method: CallbackMethod::parse(&method).ok_or_else(|| bad("method", &method))?,
-                    status_code: r.get(6)?,
-                    latency_ms: r.get(7)?,
-                    error: r.get(8)?,
-                    retry_at_ms: r.get(9)?,
-                })
-            })?;
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {ATTEMPT_COLUMNS} FROM callback_attempts WHERE reference_id = ?1 ORDER BY id"
+            ))?;
+            let rows = stmt.query_map([id.to_string()], |r| lite(rows::callback_attempt(&Lite(r))))?;
             rows.collect()
         })
     }
@@ -791,24 +681,16 @@ impl Reader for SqliteReader {
                 "SELECT currency, SUM(debits_posted), SUM(credits_posted), SUM(debits_pending), SUM(credits_pending)
                  FROM accounts GROUP BY currency ORDER BY currency",
             )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(CurrencyTotals {
-                    currency: r.get(0)?,
-                    debits_posted: r.get(1)?,
-                    credits_posted: r.get(2)?,
-                    debits_pending: r.get(3)?,
-                    credits_pending: r.get(4)?,
-                })
-            })?;
+            let rows = stmt.query_map([], |r| lite(rows::currency_totals(&Lite(r))))?;
             rows.collect()
         })
     }
 
     fn transfers_for(&self, id: &Uuid) -> Result<Vec<Transfer>, StoreError> {
         self.with(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id, debit_account, credit_account, amount, currency, state FROM transfers WHERE reference_id = ?1 ORDER BY id",
-            )?;
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE reference_id = ?1 ORDER BY id"
+            ))?;
             let rows = stmt.query_map([id.to_string()], transfer_row)?;
             rows.collect()
         })
@@ -843,6 +725,7 @@ impl Reader for SqliteReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mkoba_ledger::{AccountId, Limit};
     use mkoba_platform::model::{KeySlot, Product, SubscriptionKey};
     use mkoba_platform::store::NewAccount;
 

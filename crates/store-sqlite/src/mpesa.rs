@@ -6,32 +6,17 @@ use mkoba_platform::store::StoreError;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
-use crate::{PAYMENT_COLUMNS, bad, payment_row, uuid_col};
+use mkoba_platform::rows::{self, MPESA_APP_COLUMNS, PAYMENT_COLUMNS};
 
-const APP_COLUMNS: &str = "developer_id, api_user, api_key_hash, api_key_created_at_ms, \
-     sandbox_api_key, allowed_origins, session_lifetime_secs, result_url, created_at_ms";
+use crate::{Lite, lite, payment_row};
 
 fn app_row(row: &Row<'_>) -> rusqlite::Result<MpesaApp> {
-    let hash: Vec<u8> = row.get(2)?;
-    let origins: String = row.get(5)?;
-    Ok(MpesaApp {
-        developer_id: row.get(0)?,
-        api_user: uuid_col(row, 1)?,
-        api_key_hash: hash
-            .try_into()
-            .map_err(|_| bad("API key hash", "of the wrong length"))?,
-        api_key_created_at_ms: row.get(3)?,
-        sandbox_api_key: row.get(4)?,
-        allowed_origins: origins.lines().map(str::to_owned).collect(),
-        session_lifetime_secs: row.get::<_, i64>(6)?.max(0) as u64,
-        result_url: row.get(7)?,
-        created_at_ms: row.get(8)?,
-    })
+    lite(rows::mpesa_app(&Lite(row)))
 }
 
 pub(crate) fn app(c: &Connection, developer_id: i64) -> rusqlite::Result<Option<MpesaApp>> {
     c.prepare_cached(&format!(
-        "SELECT {APP_COLUMNS} FROM mpesa_apps WHERE developer_id = ?1"
+        "SELECT {MPESA_APP_COLUMNS} FROM mpesa_apps WHERE developer_id = ?1"
     ))?
     .query_row([developer_id], app_row)
     .optional()
@@ -42,7 +27,7 @@ pub(crate) fn app_by_key_hash(
     hash: &[u8; 32],
 ) -> rusqlite::Result<Option<MpesaApp>> {
     c.prepare_cached(&format!(
-        "SELECT {APP_COLUMNS} FROM mpesa_apps WHERE api_key_hash = ?1"
+        "SELECT {MPESA_APP_COLUMNS} FROM mpesa_apps WHERE api_key_hash = ?1"
     ))?
     .query_row([&hash[..]], app_row)
     .optional()
@@ -69,7 +54,7 @@ pub(crate) fn refunded_total(c: &Connection, original: &Uuid) -> rusqlite::Resul
 pub(crate) fn write(tx: &rusqlite::Transaction<'_>, apps: &[MpesaApp]) -> rusqlite::Result<()> {
     for a in apps {
         tx.prepare_cached(&format!(
-            "INSERT INTO mpesa_apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            "INSERT INTO mpesa_apps ({MPESA_APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (developer_id) DO UPDATE SET api_key_hash = excluded.api_key_hash,
                  api_key_created_at_ms = excluded.api_key_created_at_ms,
                  sandbox_api_key = excluded.sandbox_api_key,

@@ -3,12 +3,9 @@
 //! Collection Widget settings (migration 0005); the account journey's status, phone codes
 //! and the mailbox (migration 0006); operators and go-live requests (migration 0007).
 
-use mkoba_platform::accounts::{
-    AccountRecord, AccountRole, AccountStatus, Mail, MailChannel, MailFilter, MailKind, MailState,
-    PhoneCode,
-};
-use mkoba_platform::golive::{GoLiveFilter, GoLiveRequest, GoLiveState};
-use mkoba_platform::model::{ApiUser, PaymentStatus, Product, WidgetSettings};
+use mkoba_platform::accounts::{AccountRecord, Mail, MailFilter, PhoneCode};
+use mkoba_platform::golive::{GoLiveFilter, GoLiveRequest};
+use mkoba_platform::model::{ApiUser, WidgetSettings};
 use mkoba_platform::portal::{
     AccountFilter, ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PaymentFilter,
     PaymentPage, PortalJournal, PortalReader, PortalWrite, SandboxLogin, SessionRecord, StatsRow,
@@ -18,7 +15,13 @@ use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, params, params_from_iter};
 use uuid::Uuid;
 
-use crate::{PAYMENT_COLUMNS, SqliteJournal, SqliteReader, bad, err, payment_row, uuid_col};
+use mkoba_platform::rows::{
+    self, ACCOUNT_RECORD_COLUMNS, API_KEY_COLUMNS, API_USER_COLUMNS, DEVELOPER_COLUMNS,
+    GOLIVE_COLUMNS, MAIL_COLUMNS, OUTBOX_RECORD_COLUMNS, PAYMENT_COLUMNS, PHONE_CODE_COLUMNS,
+    WIDGET_SETTINGS_COLUMNS,
+};
+
+use crate::{Lite, SqliteJournal, SqliteReader, err, lite, payment_row};
 
 const SANDBOX_PASSWORD: &str = "sandbox_portal_password";
 const OPERATOR_PASSWORD: &str = "operator_portal_password";
@@ -262,7 +265,7 @@ pub(crate) fn write(
                 )?
                 .execute(params![
                     api_user.to_string(),
-                    origins_json(settings.allowed_origins.as_deref())?,
+                    rows::origins_json(settings.allowed_origins.as_deref()),
                     settings.callback_url,
                     settings.updated_at_ms
                 ])?;
@@ -327,10 +330,9 @@ impl PortalJournal for SqliteJournal {
 
     fn account(&mut self, developer_id: i64) -> Result<Option<AccountRecord>, StoreError> {
         self.conn
-            .prepare_cached(
-                "SELECT developer_id, email, name, password_hash, status, phone
-                 FROM developer_accounts WHERE developer_id = ?1",
-            )
+            .prepare_cached(&format!(
+                "SELECT {ACCOUNT_RECORD_COLUMNS} FROM developer_accounts WHERE developer_id = ?1"
+            ))
             .and_then(|mut s| s.query_row([developer_id], account_row).optional())
             .map_err(err)
     }
@@ -356,103 +358,30 @@ impl PortalJournal for SqliteJournal {
 }
 
 fn account_row(r: &Row<'_>) -> rusqlite::Result<AccountRecord> {
-    let status: String = r.get(4)?;
-    Ok(AccountRecord {
-        developer_id: r.get(0)?,
-        email: r.get(1)?,
-        name: r.get(2)?,
-        password_hash: r.get(3)?,
-        status: AccountStatus::parse(&status).ok_or_else(|| bad("account status", &status))?,
-        phone: r.get(5)?,
-    })
+    lite(rows::account_record(&Lite(r)))
 }
 
 fn read_phone_code(
     c: &rusqlite::Connection,
     developer_id: i64,
 ) -> rusqlite::Result<Option<PhoneCode>> {
-    c.prepare_cached(
-        "SELECT developer_id, msisdn, code_mac, sent_at_ms, expires_at_ms, attempts
-         FROM phone_codes WHERE developer_id = ?1",
-    )?
-    .query_row([developer_id], |r| {
-        let mac: Vec<u8> = r.get(2)?;
-        Ok(PhoneCode {
-            developer_id: r.get(0)?,
-            msisdn: r.get(1)?,
-            code_mac: mac
-                .try_into()
-                .map_err(|_| bad("phone code", "a MAC of the wrong length"))?,
-            sent_at_ms: r.get(3)?,
-            expires_at_ms: r.get(4)?,
-            attempts: r.get(5)?,
-        })
-    })
+    c.prepare_cached(&format!(
+        "SELECT {PHONE_CODE_COLUMNS} FROM phone_codes WHERE developer_id = ?1"
+    ))?
+    .query_row([developer_id], |r| lite(rows::phone_code(&Lite(r))))
     .optional()
 }
 
-const MAIL_COLUMNS: &str = "id, developer_id, channel, kind, recipient, subject, body, created_at_ms, \
-     state, attempts, next_attempt_at_ms, last_error, sent_at_ms";
-
 fn mail_row(r: &Row<'_>) -> rusqlite::Result<Mail> {
-    let channel: String = r.get(2)?;
-    let kind: String = r.get(3)?;
-    let state: String = r.get(8)?;
-    Ok(Mail {
-        id: r.get(0)?,
-        developer_id: r.get(1)?,
-        channel: MailChannel::parse(&channel).ok_or_else(|| bad("mail channel", &channel))?,
-        kind: MailKind::parse(&kind).ok_or_else(|| bad("mail kind", &kind))?,
-        recipient: r.get(4)?,
-        subject: r.get(5)?,
-        body: r.get(6)?,
-        created_at_ms: r.get(7)?,
-        state: MailState::parse(&state).ok_or_else(|| bad("mail state", &state))?,
-        attempts: r.get(9)?,
-        next_attempt_at_ms: r.get(10)?,
-        last_error: r.get(11)?,
-        sent_at_ms: r.get(12)?,
-    })
-}
-
-/// Allowed origins as stored: a JSON array of strings, or NULL.
-fn origins_json(origins: Option<&[String]>) -> rusqlite::Result<Option<String>> {
-    origins
-        .map(|o| {
-            serde_json::to_string(o)
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
-        })
-        .transpose()
+    lite(rows::mail(&Lite(r)))
 }
 
 fn widget_settings_row(r: &Row<'_>) -> rusqlite::Result<WidgetSettings> {
-    let origins: Option<String> = r.get(0)?;
-    Ok(WidgetSettings {
-        allowed_origins: match origins {
-            Some(o) => Some(serde_json::from_str(&o).map_err(|_| bad("allowed origins", &o))?),
-            None => None,
-        },
-        callback_url: r.get(1)?,
-        updated_at_ms: r.get(2)?,
-    })
+    lite(rows::widget_settings(&Lite(r)))
 }
 
-const DEVELOPER_COLUMNS: &str =
-    "developer_id, email, name, approval_mode, created_at_ms, status, phone, role";
-
 fn developer_row(r: &Row<'_>) -> rusqlite::Result<DeveloperAccount> {
-    let status: String = r.get(5)?;
-    let role: String = r.get(7)?;
-    Ok(DeveloperAccount {
-        id: r.get(0)?,
-        email: r.get(1)?,
-        name: r.get(2)?,
-        approval_mode: r.get(3)?,
-        created_at_ms: r.get(4)?,
-        status: AccountStatus::parse(&status).ok_or_else(|| bad("account status", &status))?,
-        phone: r.get(6)?,
-        role: AccountRole::parse(&role).ok_or_else(|| bad("account role", &role))?,
-    })
+    lite(rows::developer(&Lite(r)))
 }
 
 /// The WHERE clause and parameters of a payment filter (payments `p` joined to their API
@@ -540,28 +469,8 @@ fn read_operators(c: &rusqlite::Connection) -> rusqlite::Result<Vec<(i64, String
     rows.collect()
 }
 
-const GOLIVE_COLUMNS: &str = "id, developer_id, created_at_ms, state, company, contact, website, \
-     use_case, markets, products, report, decided_at_ms, decided_by, comment";
-
 fn golive_row(r: &Row<'_>) -> rusqlite::Result<GoLiveRequest> {
-    let state: String = r.get(3)?;
-    let words = |s: String| -> Vec<String> { s.split_whitespace().map(str::to_owned).collect() };
-    Ok(GoLiveRequest {
-        id: r.get(0)?,
-        developer_id: r.get(1)?,
-        created_at_ms: r.get(2)?,
-        state: GoLiveState::parse(&state).ok_or_else(|| bad("go-live state", &state))?,
-        company: r.get(4)?,
-        contact: r.get(5)?,
-        website: r.get(6)?,
-        use_case: r.get(7)?,
-        markets: words(r.get(8)?),
-        products: words(r.get(9)?),
-        report_json: r.get(10)?,
-        decided_at_ms: r.get(11)?,
-        decided_by: r.get(12)?,
-        comment: r.get(13)?,
-    })
+    lite(rows::golive_request(&Lite(r)))
 }
 
 fn read_golive_requests(
@@ -727,35 +636,22 @@ impl PortalReader for SqliteReader {
 
     fn api_users_of(&self, developer_id: i64) -> Result<Vec<ApiUser>, StoreError> {
         self.with(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id, developer_id, provider_callback_host, target_environment, created_at_ms
-                 FROM api_users WHERE developer_id = ?1 ORDER BY created_at_ms DESC, id",
-            )?;
-            let rows = stmt.query_map([developer_id], |r| {
-                Ok(ApiUser {
-                    id: uuid_col(r, 0)?,
-                    developer_id: r.get(1)?,
-                    provider_callback_host: r.get(2)?,
-                    target_environment: r.get(3)?,
-                    created_at_ms: r.get(4)?,
-                })
-            })?;
-            rows.collect()
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {API_USER_COLUMNS}
+                 FROM api_users WHERE developer_id = ?1 ORDER BY created_at_ms DESC, id"
+            ))?;
+            let found = stmt.query_map([developer_id], |r| lite(rows::api_user(&Lite(r))))?;
+            found.collect()
         })
     }
 
     fn api_keys_of(&self, api_user: &Uuid) -> Result<Vec<ApiKeyInfo>, StoreError> {
         self.with(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id, api_user, created_at_ms, revoked_at_ms FROM api_keys WHERE api_user = ?1 ORDER BY id",
-            )?;
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE api_user = ?1 ORDER BY id"
+            ))?;
             let rows = stmt.query_map([api_user.to_string()], |r| {
-                Ok(ApiKeyInfo {
-                    id: r.get(0)?,
-                    api_user: uuid_col(r, 1)?,
-                    created_at_ms: r.get(2)?,
-                    revoked_at_ms: r.get(3)?,
-                })
+                lite(rows::api_key_info(&Lite(r)))
             })?;
             rows.collect()
         })
@@ -802,16 +698,7 @@ impl PortalReader for SqliteReader {
                  ORDER BY bucket",
             )?;
             let rows = stmt.query_map(params![developer_id, from_ms, bucket_ms], |r| {
-                let product: String = r.get(1)?;
-                let status: String = r.get(2)?;
-                Ok(StatsRow {
-                    bucket: r.get(0)?,
-                    product: Product::parse(&product).ok_or_else(|| bad("product", &product))?,
-                    status: PaymentStatus::parse(&status).ok_or_else(|| bad("status", &status))?,
-                    currency: r.get(3)?,
-                    count: r.get::<_, i64>(4)?.max(0) as u64,
-                    amount_minor: r.get(5)?,
-                })
+                lite(rows::stats_row(&Lite(r)))
             })?;
             rows.collect()
         })
@@ -847,18 +734,11 @@ impl PortalReader for SqliteReader {
 
     fn outbox_of(&self, reference_id: &Uuid) -> Result<Vec<OutboxRecord>, StoreError> {
         self.with(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id, url, method, body, state, attempts FROM outbox WHERE reference_id = ?1 ORDER BY id",
-            )?;
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {OUTBOX_RECORD_COLUMNS} FROM outbox WHERE reference_id = ?1 ORDER BY id"
+            ))?;
             let rows = stmt.query_map([reference_id.to_string()], |r| {
-                Ok(OutboxRecord {
-                    id: r.get(0)?,
-                    url: r.get(1)?,
-                    method: r.get(2)?,
-                    body: r.get(3)?,
-                    state: r.get(4)?,
-                    attempts: r.get(5)?,
-                })
+                lite(rows::outbox_record(&Lite(r)))
             })?;
             rows.collect()
         })
@@ -897,9 +777,9 @@ impl PortalReader for SqliteReader {
 
     fn widget_settings(&self, api_user: &Uuid) -> Result<Option<WidgetSettings>, StoreError> {
         self.with(|c| {
-            c.prepare_cached(
-                "SELECT allowed_origins, callback_url, updated_at_ms FROM widget_settings WHERE api_user = ?1",
-            )?
+            c.prepare_cached(&format!(
+                "SELECT {WIDGET_SETTINGS_COLUMNS} FROM widget_settings WHERE api_user = ?1"
+            ))?
             .query_row([api_user.to_string()], widget_settings_row)
             .optional()
         })
