@@ -356,6 +356,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     let keys = running
         .platform
+        .credentials()
         .subscription_keys(mkoba_platform::SANDBOX_DEVELOPER);
     let base = running.base_url();
     let key = |product, slot| {
@@ -383,14 +384,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             password.to_owned()
         }
     };
-    if let Ok(Some(login)) = running.platform.sandbox_login().await {
+    if let Ok(Some(login)) = running.platform.portal().sandbox_login().await {
         println!(
             "  Portal          {base}/portal/   (sign in: {} / {})",
             login.email,
             shown(&login.password)
         );
     }
-    if let Ok(Some(login)) = running.platform.operator_login().await {
+    if let Ok(Some(login)) = running.platform.portal().operator_login().await {
         println!(
             "  Operator        {base}/portal/operator   (sign in: {} / {})",
             login.email,
@@ -429,7 +430,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     );
     if let Ok(Some(app)) = running
         .platform
-        .mpesa_app(mkoba_platform::SANDBOX_DEVELOPER)
+        .mpesa()
+        .app(mkoba_platform::SANDBOX_DEVELOPER)
         .await
     {
         println!();

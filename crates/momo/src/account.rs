@@ -32,6 +32,7 @@ async fn balance_of(
     validate::check_currency(currency, allowed)?;
     let available = match state
         .platform
+        .payments()
         .partner_account(user.id, product, currency)
         .await?
     {

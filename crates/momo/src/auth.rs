@@ -37,7 +37,7 @@ pub(crate) async fn require_subscription(
     let Some(key) = subscription_key(&req) else {
         return MomoError::MissingSubscriptionKey.into_response();
     };
-    match state.platform.subscription(&key) {
+    match state.platform.credentials().subscription(&key) {
         Some(k) if product.is_none_or(|p| p == k.product) => {
             req.extensions_mut().insert(k);
             next.run(req).await
@@ -89,6 +89,7 @@ pub(crate) async fn bearer_user(
     };
     let user_id = state
         .platform
+        .credentials()
         .verify_token(token, product)
         .map_err(|e| match e {
             TokenError::Expired => MomoError::Unauthorized("access token expired"),
@@ -96,6 +97,7 @@ pub(crate) async fn bearer_user(
         })?;
     let user = state
         .platform
+        .credentials()
         .api_user(&user_id)
         .await?
         .filter(|u| u.developer_id == subscription.developer_id)

@@ -32,7 +32,12 @@ pub async fn request_to_pay_delivery_notification(
         .filter(|m| !m.trim().is_empty())
         .ok_or_else(|| MomoError::bad("notificationMessage is required (header or body)"))?;
     validate::check_text(&message, "notificationMessage")?;
-    match state.platform.notify_delivery(reference_id, user.id).await {
+    match state
+        .platform
+        .payments()
+        .notify_delivery(reference_id, user.id)
+        .await
+    {
         Ok(()) => {
             let mut r = StatusCode::OK.into_response();
             r.headers_mut()

@@ -18,7 +18,7 @@
 //! # Stateless
 //!
 //! Nothing is stored. The `auth_req_id`, the oauth2 access token and the refresh token are
-//! claims signed by the platform ([`mkoba_platform::Platform::sign_claims`]), each with its
+//! claims signed by the platform ([`mkoba_platform::Credentials::sign_claims`]), each with its
 //! own purpose, carrying the API user, the product, the account holder, the scope and an
 //! expiry in Unix milliseconds. A token is honoured only by the API user and product it was
 //! issued to. Lifetimes: `auth_req_id` [`AUTH_REQ_TTL_SECS`], access token
@@ -481,6 +481,7 @@ async fn basic_user(
     };
     let Some(user) = state
         .platform
+        .credentials()
         .api_user(&user_id)
         .await?
         .filter(|u| u.developer_id == subscription.developer_id)
@@ -489,6 +490,7 @@ async fn basic_user(
     };
     Ok(state
         .platform
+        .credentials()
         .verify_api_key(&user.id, &key)
         .await?
         .then_some(user))
@@ -552,8 +554,12 @@ fn issue_tokens(
     };
     let access_token = state
         .platform
+        .credentials()
         .sign_claims(ACCESS, &claims(now + ACCESS_TTL_SECS * 1000));
-    let refresh_token = state.platform.sign_claims(REFRESH, &claims(consent_end_ms));
+    let refresh_token = state
+        .platform
+        .credentials()
+        .sign_claims(REFRESH, &claims(consent_end_ms));
     no_store(json_response(
         StatusCode::OK,
         &Oauth2TokenResponse {
@@ -596,8 +602,8 @@ async fn bc_authorize(
             "RESOURCE_NOT_FOUND",
         ));
     }
-    let now = state.platform.now_for(&user.id);
-    let auth_req_id = state.platform.sign_claims(
+    let now = state.platform.clocks().now_for(&user.id);
+    let auth_req_id = state.platform.credentials().sign_claims(
         AUTH_REQ,
         &json!({
             "usr": user.id.to_string(),
@@ -660,6 +666,7 @@ async fn create_oauth2_token(
             })?;
             let claims = state
                 .platform
+                .credentials()
                 .verify_claims(AUTH_REQ, id.trim())
                 .map_err(|_| {
                     oauth(
@@ -673,7 +680,7 @@ async fn create_oauth2_token(
                     "auth_req_id was issued to another API user or product",
                 ));
             }
-            if expired(&claims, state.platform.now_for(&user.id)) {
+            if expired(&claims, state.platform.clocks().now_for(&user.id)) {
                 return Err(oauth(
                     "expired_token",
                     "auth_req_id has expired; start again with bc-authorize",
@@ -684,7 +691,7 @@ async fn create_oauth2_token(
             let id_type = PartyIdType::parse_ignore_case(&consent.id_type)
                 .ok_or_else(|| oauth("invalid_grant", "auth_req_id is unknown"))?;
             let consent_secs = claims["cvi"].as_i64().unwrap_or(DEFAULT_CONSENT_SECS);
-            let now = state.platform.now_for(&user.id);
+            let now = state.platform.clocks().now_for(&user.id);
             let consent_end_ms = match answer(&user, id_type, &consent.id) {
                 Answer::Granted => now + consent_secs * 1000,
                 Answer::GrantedRefreshExpired => now,
@@ -708,6 +715,7 @@ async fn create_oauth2_token(
             })?;
             let claims = state
                 .platform
+                .credentials()
                 .verify_claims(REFRESH, token.trim())
                 .map_err(|_| {
                     oauth(
@@ -721,7 +729,7 @@ async fn create_oauth2_token(
                     "refresh_token was issued to another API user or product",
                 ));
             }
-            if expired(&claims, state.platform.now_for(&user.id)) {
+            if expired(&claims, state.platform.clocks().now_for(&user.id)) {
                 return Err(oauth(
                     "invalid_grant",
                     "refresh_token has expired; ask the account holder for consent again with bc-authorize",
@@ -729,7 +737,7 @@ async fn create_oauth2_token(
             }
             let consent = Consent::of(&claims)
                 .ok_or_else(|| oauth("invalid_grant", "refresh_token is unknown"))?;
-            let now = state.platform.now_for(&user.id);
+            let now = state.platform.clocks().now_for(&user.id);
             let consent_end_ms = claims["exp"].as_i64().unwrap_or(now);
             Ok(issue_tokens(
                 &state,
@@ -766,6 +774,7 @@ async fn oauth2_user(
     };
     let claims = state
         .platform
+        .credentials()
         .verify_claims(ACCESS, token)
         .map_err(|_| MomoError::Unauthorized("not an oauth2 access token from oauth2/token/"))?;
     if claims["prd"].as_str() != Some(product.as_str()) {
@@ -777,11 +786,12 @@ async fn oauth2_user(
         .as_str()
         .and_then(|s| Uuid::parse_str(s).ok())
         .ok_or(MomoError::Unauthorized("oauth2 access token invalid"))?;
-    if expired(&claims, state.platform.now_for(&user_id)) {
+    if expired(&claims, state.platform.clocks().now_for(&user_id)) {
         return Err(MomoError::Unauthorized("oauth2 access token expired"));
     }
     state
         .platform
+        .credentials()
         .api_user(&user_id)
         .await?
         .filter(|u| u.developer_id == subscription.developer_id)

@@ -70,7 +70,8 @@ pub async fn create(
             // amount is still refundable is decided by the writer, race-free.
             let payment = state
                 .platform
-                .payment(&original)
+                .payments()
+                .get(&original)
                 .await?
                 .filter(|p| p.api_user == user.id && p.kind.is_refundable())
                 .ok_or(MomoError::Platform(
@@ -106,7 +107,7 @@ pub async fn create(
         expires_at_ms: None,
         short_code: None,
     };
-    match state.platform.create_payment(payment).await {
+    match state.platform.payments().create(payment).await {
         Ok(()) => {
             tracing::debug!(transfer.reference_id = %reference_id, kind = op.kind.as_str(), "payment accepted");
             Ok(accepted())
@@ -175,7 +176,8 @@ pub async fn status(
     let reference_id = validate::reference_id(&reference_id, "referenceId")?;
     let payment = state
         .platform
-        .payment(&reference_id)
+        .payments()
+        .get(&reference_id)
         .await?
         .filter(|p| p.api_user == user.id && p.kind == kind && p.product == product)
         .ok_or(MomoError::Platform(

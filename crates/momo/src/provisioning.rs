@@ -31,7 +31,7 @@ pub async fn create_api_user(
         target_environment: SANDBOX.to_owned(),
         created_at_ms: state.platform.now_ms(),
     };
-    match state.platform.create_api_user(user).await {
+    match state.platform.credentials().create_api_user(user).await {
         Ok(()) => {
             tracing::info!(api_user.id = %id, "sandbox API user created");
             Ok(StatusCode::CREATED.into_response())
@@ -52,12 +52,12 @@ pub async fn create_api_key(
 ) -> Result<Response, MomoError> {
     let id = validate::reference_id(&id, "the API user id")?;
     let not_found = MomoError::Platform(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND");
-    match state.platform.api_user(&id).await? {
+    match state.platform.credentials().api_user(&id).await? {
         Some(u)
             if u.developer_id == subscription.developer_id && u.target_environment == SANDBOX => {}
         _ => return Err(not_found),
     }
-    match state.platform.create_api_key(id).await {
+    match state.platform.credentials().create_api_key(id).await {
         Ok(key) => {
             tracing::info!(api_user.id = %id, "API key created");
             Ok(json(StatusCode::CREATED, &ApiKeyResult { api_key: key }))
@@ -74,7 +74,7 @@ pub async fn get_api_user(
     Path(id): Path<String>,
 ) -> Result<Response, MomoError> {
     let id = validate::reference_id(&id, "the API user id")?;
-    match state.platform.api_user(&id).await? {
+    match state.platform.credentials().api_user(&id).await? {
         Some(u) if u.developer_id == subscription.developer_id => Ok(json(
             StatusCode::OK,
             &ApiUserResult {

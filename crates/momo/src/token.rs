@@ -22,14 +22,20 @@ pub async fn create_access_token(
     let (user_id, key) = basic_credentials(&headers).ok_or(MomoError::LoginFailed)?;
     let user = state
         .platform
+        .credentials()
         .api_user(&user_id)
         .await?
         .filter(|u| u.developer_id == subscription.developer_id)
         .ok_or(MomoError::LoginFailed)?;
-    if !state.platform.verify_api_key(&user.id, &key).await? {
+    if !state
+        .platform
+        .credentials()
+        .verify_api_key(&user.id, &key)
+        .await?
+    {
         return Err(MomoError::LoginFailed);
     }
-    let (access_token, expires_in) = state.platform.issue_token(user.id, product);
+    let (access_token, expires_in) = state.platform.credentials().issue_token(user.id, product);
     Ok(json(
         StatusCode::OK,
         &AccessToken {

@@ -121,7 +121,7 @@ async fn caller(
 }
 
 async fn accept(state: &MomoState, payment: NewPayment) -> Result<Response, MomoError> {
-    match state.platform.create_payment(payment).await {
+    match state.platform.payments().create(payment).await {
         Ok(()) => Ok(crate::payments::accepted()),
         Err(CreateError::Duplicate) => Err(MomoError::Platform(
             StatusCode::CONFLICT,
@@ -185,7 +185,8 @@ pub async fn create_invoice(
             callback_method: None,
             refund_of: None,
             details: Some(details.to_string()),
-            expires_at_ms: validity.map(|secs| state.platform.now_for(&user.id) + secs * 1000),
+            expires_at_ms: validity
+                .map(|secs| state.platform.clocks().now_for(&user.id) + secs * 1000),
             short_code: None,
         },
     )
@@ -334,6 +335,7 @@ pub async fn cancel_invoice(
     let external_id = validate::external_id(&body)?;
     state
         .platform
+        .payments()
         .cancel(reference_id, user.id, PaymentKind::Invoice)
         .await
         .map_err(cancel_error)?;
@@ -356,6 +358,7 @@ pub async fn cancel_pre_approval(
     let reference_id = validate::reference_id(&reference_id, "preapprovalid")?;
     state
         .platform
+        .payments()
         .cancel(reference_id, user.id, PaymentKind::PreApproval)
         .await
         .map_err(cancel_error)?;
@@ -386,10 +389,11 @@ pub async fn get_approved_pre_approvals(
         id: validate::party_id(id_type, &id)?,
     };
     // Expiry is judged on the API user's time (its test clock's when it has one).
-    let now = state.platform.now_for(&user.id);
+    let now = state.platform.clocks().now_for(&user.id);
     let list: Vec<PreApprovalDetails> = state
         .platform
-        .payments_of_party(&user.id, PaymentKind::PreApproval, &party)
+        .payments()
+        .of_party(&user.id, PaymentKind::PreApproval, &party)
         .await?
         .into_iter()
         .filter(|p| p.status == PaymentStatus::Successful)

@@ -343,6 +343,7 @@ async fn origin_allowed(
 ) -> Result<Option<WidgetSettings>, Refused> {
     let settings = state
         .platform
+        .portal()
         .widget_settings(&user.id)
         .await
         .map_err(MomoError::from)?;
@@ -398,6 +399,7 @@ fn invoice_json(state: &MomoState, p: &Payment, headers: &HeaderMap) -> Value {
     let id = p.reference_id;
     let token = state
         .platform
+        .credentials()
         .sign_claims(WIDGET_LINK_PURPOSE, &json!({ "invoice": id.to_string() }));
     let reference = payment_reference(&id);
     json!({
@@ -427,7 +429,7 @@ pub fn ussd_code(payment_reference: &str) -> String {
 /// A widget invoice by id, or the 404.
 async fn widget_invoice(state: &MomoState, id: &str) -> Result<Payment, Refused> {
     let id = Uuid::parse_str(id).map_err(|_| Refused::NotFound)?;
-    match state.platform.payment(&id).await {
+    match state.platform.payments().get(&id).await {
         Ok(Some(p)) if p.kind == PaymentKind::Invoice && is_widget_payer(&p.party) => Ok(p),
         Ok(_) => Err(Refused::NotFound),
         Err(e) => Err(MomoError::from(e).into()),
@@ -436,7 +438,7 @@ async fn widget_invoice(state: &MomoState, id: &str) -> Result<Payment, Refused>
 
 /// An API user by id, or the 404.
 async fn api_user(state: &MomoState, id: &Uuid) -> Result<ApiUser, Refused> {
-    match state.platform.api_user(id).await {
+    match state.platform.credentials().api_user(id).await {
         Ok(Some(u)) => Ok(u),
         Ok(None) => Err(Refused::NotFound),
         Err(e) => Err(MomoError::from(e).into()),
@@ -524,15 +526,15 @@ async fn create(
         callback_method: None,
         refund_of: None,
         details: Some(details.to_string()),
-        expires_at_ms: Some(state.platform.now_for(&user.id) + validity),
+        expires_at_ms: Some(state.platform.clocks().now_for(&user.id) + validity),
         short_code: None,
     };
     // A fresh v4 id does not collide: every refusal here is a fault.
-    if let Err(e) = state.platform.create_payment(new).await {
+    if let Err(e) = state.platform.payments().create(new).await {
         tracing::error!(error = ?e, "creating a widget invoice failed");
         return Err(MomoError::from(e).into());
     }
-    let mut p = match state.platform.payment(&id).await {
+    let mut p = match state.platform.payments().get(&id).await {
         Ok(Some(p)) => p,
         _ => return Err(MomoError::Internal.into()),
     };
@@ -573,9 +575,10 @@ async fn read(
             .try_acquire_owned()
             .map_err(|_| Refused::Busy)?;
         let wait = Duration::from_secs(q.wait.unwrap_or(0)).min(state.widget.config.max_wait);
-        let watch = state.platform.watch(p.reference_id);
+        let watch = state.platform.payments().watch(p.reference_id);
         let p = match state
             .platform
+            .payments()
             .wait_final(&p.reference_id, watch, wait)
             .await
         {
@@ -601,6 +604,7 @@ async fn cancel(
     owner(&state, &p, &headers).await?;
     match state
         .platform
+        .payments()
         .cancel(p.reference_id, p.api_user, PaymentKind::Invoice)
         .await
     {
@@ -657,7 +661,7 @@ async fn partners_user(
     id: &str,
 ) -> Result<ApiUser, MomoError> {
     let id = Uuid::parse_str(id).map_err(|_| MomoError::bad("the API user id must be a UUID"))?;
-    match state.platform.api_user(&id).await {
+    match state.platform.credentials().api_user(&id).await {
         Ok(Some(u)) if u.developer_id == subscription.developer_id => Ok(u),
         Ok(_) => Err(MomoError::Platform(
             StatusCode::NOT_FOUND,
@@ -680,6 +684,7 @@ async fn read_settings(
     let user = partners_user(&state, &subscription, &id).await?;
     let s = state
         .platform
+        .portal()
         .widget_settings(&user.id)
         .await
         .map_err(MomoError::from)?;
@@ -715,6 +720,7 @@ async fn save_settings(
     };
     state
         .platform
+        .portal()
         .set_widget_settings(user.id, allowed.clone(), callback.clone())
         .await
         .map_err(MomoError::from)?;

@@ -465,7 +465,7 @@ async fn check_key(
     let Ok(api_key) = std::str::from_utf8(&plain) else {
         return Ok(None);
     };
-    match state.platform.mpesa_app_by_key(api_key).await {
+    match state.platform.mpesa().app_by_key(api_key).await {
         Ok(Some(app)) => {
             state.key.remember(bearer, plain.clone());
             Ok(Some(app))
@@ -481,7 +481,7 @@ async fn live(state: &MpesaState, environment: &str, app: &MpesaApp) -> Result<b
     if environment != "openapi" {
         return Ok(true);
     }
-    match state.platform.live_access(app.developer_id).await {
+    match state.platform.portal().live_access(app.developer_id).await {
         Ok(access) => Ok(access.mpesa),
         Err(e) => Err(wire::failed(e)),
     }
@@ -515,7 +515,7 @@ async fn get_session(
     if Market::from_path(market_path).is_none() {
         return fail(MpesaError::Ins(wire::INS_989));
     }
-    let session = state.platform.mpesa_issue_session(&app);
+    let session = state.platform.mpesa().issue_session(&app);
     Body::of(wire::INS_0)
         .field("output_SessionID", session)
         .respond(StatusCode::OK)
@@ -529,7 +529,8 @@ async fn authenticate(state: &MpesaState, bearer: Option<String>) -> Result<Mpes
     let session = std::str::from_utf8(&plain).map_err(|_| SESSION_INVALID)?;
     match state
         .platform
-        .mpesa_verify_session(session, state.config.session_activation)
+        .mpesa()
+        .verify_session(session, state.config.session_activation)
         .await
     {
         Ok(Ok(app)) => {

@@ -95,8 +95,12 @@ async fn create_and_wait(
 ) -> Result<Submitted, Response> {
     let id = new.reference_id;
     let platform = &call.state.platform;
-    let watch = call.app.result_url.is_none().then(|| platform.watch(id));
-    match platform.create_payment(new).await {
+    let watch = call
+        .app
+        .result_url
+        .is_none()
+        .then(|| platform.payments().watch(id));
+    match platform.payments().create(new).await {
         Ok(()) => {}
         Err(CreateError::Duplicate) => return Err(duplicate.respond(wire::INS_10.status)),
         Err(CreateError::Refused(reason)) => {
@@ -114,6 +118,7 @@ async fn create_and_wait(
         return Ok(Submitted::Accepted);
     };
     match platform
+        .payments()
         .wait_final(&id, watch, call.state.config.sync_timeout)
         .await
     {
@@ -353,7 +358,8 @@ pub(crate) async fn reversal(call: Call) -> Response {
     let original = match call
         .state
         .platform
-        .mpesa_payment_by_transaction_id(&r.transaction)
+        .payments()
+        .by_transaction_id(&r.transaction)
         .await
     {
         Ok(Some(p)) if p.kind.is_mpesa() => p,
@@ -440,7 +446,7 @@ impl ReversalRequest {
 async fn find(call: &Call, query: &str) -> Result<Option<Payment>, Code> {
     let platform = &call.state.platform;
     let own = |p: &Payment| p.api_user == call.app.api_user && p.kind.is_mpesa();
-    match platform.mpesa_payment_by_transaction_id(query).await {
+    match platform.payments().by_transaction_id(query).await {
         Ok(Some(p)) if own(&p) => return Ok(Some(p)),
         Ok(_) => {}
         Err(e) => return Err(crate::wire::failed(e)),
@@ -448,7 +454,7 @@ async fn find(call: &Call, query: &str) -> Result<Option<Payment>, Code> {
     if query.len() == 32
         && let Ok(id) = Uuid::parse_str(query)
     {
-        match platform.payment(&id).await {
+        match platform.payments().get(&id).await {
             Ok(Some(p)) if own(&p) => return Ok(Some(p)),
             Ok(_) => {}
             Err(e) => return Err(crate::wire::failed(e)),
@@ -456,7 +462,8 @@ async fn find(call: &Call, query: &str) -> Result<Option<Payment>, Code> {
     }
     for scope in [SCOPE_TX, SCOPE_MANDATE] {
         match platform
-            .payment(&reference_id(&call.app.api_user, scope, query))
+            .payments()
+            .get(&reference_id(&call.app.api_user, scope, query))
             .await
         {
             Ok(Some(p)) if own(&p) => return Ok(Some(p)),
@@ -495,6 +502,7 @@ pub(crate) async fn queued(
         if call
             .state
             .platform
+            .payments()
             .queue_callback(about, url, body.to_json())
             .await
             .is_err()
@@ -551,6 +559,7 @@ pub(crate) async fn query_status(call: Call) -> Response {
     let reversed = match call
         .state
         .platform
+        .payments()
         .refunded_total(&payment.reference_id)
         .await
     {
@@ -751,7 +760,7 @@ impl MandateRequest {
             return Err(wire::INS_42);
         }
         // Today, on the API user's time (its test clock's when it has one).
-        let today = schedule::date_of(call.state.platform.now_for(&call.app.api_user));
+        let today = schedule::date_of(call.state.platform.clocks().now_for(&call.app.api_user));
         let first = match (&frequency, first) {
             (Some(_), None) => Some(schedule::yyyymmdd(today)),
             (_, f) => f,
@@ -863,7 +872,8 @@ async fn mandate_of(
     let payment = call
         .state
         .platform
-        .payment(&id)
+        .payments()
+        .get(&id)
         .await
         .map_err(wire::failed)?
         .filter(|p| p.kind == PaymentKind::MpesaMandate && p.api_user == call.app.api_user)
@@ -930,12 +940,13 @@ fn mandate_ref(f: &Fields, reference_code: Code) -> Result<MandateRef, Code> {
 async fn keeps_to_schedule(call: &Call, m: &Payment, reference: &str) -> Result<(), Code> {
     let details = mandate_details(m);
     let platform = &call.state.platform;
-    let now = platform.now_for(&call.app.api_user);
+    let now = platform.clocks().now_for(&call.app.api_user);
     if schedule::expired(&details, schedule::date_of(now)) {
         return Err(wire::INS_58);
     }
     let earlier: Vec<i64> = platform
-        .payments_of_party(&call.app.api_user, PaymentKind::MpesaDirectDebit, &m.party)
+        .payments()
+        .of_party(&call.app.api_user, PaymentKind::MpesaDirectDebit, &m.party)
         .await
         .map_err(wire::failed)?
         .into_iter()
@@ -1089,6 +1100,7 @@ pub(crate) async fn direct_debit_query(call: Call) -> Response {
         Some(amount) => match call
             .state
             .platform
+            .payments()
             .wallet(&m.party.wallet_key(), currency)
             .await
         {
@@ -1106,7 +1118,7 @@ pub(crate) async fn direct_debit_query(call: Call) -> Response {
         None => "N/A",
     };
     let d = mandate_details(&m);
-    let today = schedule::date_of(call.state.platform.now_for(&call.app.api_user));
+    let today = schedule::date_of(call.state.platform.clocks().now_for(&call.app.api_user));
     let mandate_status = match (m.status, m.reason) {
         (PaymentStatus::Successful, _) if schedule::expired(&d, today) => "Expired",
         (PaymentStatus::Successful, _) => "Active",
@@ -1141,6 +1153,7 @@ pub(crate) async fn direct_debit_query(call: Call) -> Response {
         if let Err(e) = call
             .state
             .platform
+            .payments()
             .queue_callback(m.reference_id, url, body.to_json())
             .await
         {
@@ -1223,6 +1236,7 @@ pub(crate) async fn direct_debit_cancel(call: Call) -> Response {
     match call
         .state
         .platform
+        .payments()
         .cancel(m.reference_id, call.app.api_user, PaymentKind::MpesaMandate)
         .await
     {
@@ -1244,6 +1258,7 @@ pub(crate) async fn direct_debit_cancel(call: Call) -> Response {
         if let Err(e) = call
             .state
             .platform
+            .payments()
             .queue_callback(m.reference_id, url, body.to_json())
             .await
         {

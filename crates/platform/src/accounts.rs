@@ -6,7 +6,7 @@
 //!   [`AccountStatus::Active`]. Accounts made before this existed, and the sandbox
 //!   developer, are active.
 //! * **Links** (activation, e-mail change, password reset, the sandbox mailbox) are signed
-//!   claims ([`Platform::link_token`]) under the platform secret: the developer, a subject
+//!   claims ([`Portal::link_token`]) under the platform secret: the developer, a subject
 //!   the link is bound to and an expiry. Each is checked against the account's current
 //!   state when used, which makes it work once: an activation link against a pending
 //!   account, an e-mail change against the address it changes from, a reset link against
@@ -17,15 +17,16 @@
 //! * **Mail.** Every message — e-mail or the virtual phone's SMS — is a row of the mailbox
 //!   table, written in the same commit as the change it reports. With SMTP configured
 //!   ([`crate::PlatformConfig::mail_delivery`]) e-mail rows are queued; a sender (the
-//!   server's) claims due rows through the writer ([`Platform::claim_mail`], so two nodes
+//!   server's) claims due rows through the writer ([`Portal::claim_mail`], so two nodes
 //!   never claim the same row), sends them and records the outcome
-//!   ([`Platform::record_mail`]). Without SMTP they are only kept, for the portal's
+//!   ([`Portal::record_mail`]). Without SMTP they are only kept, for the portal's
 //!   mailbox.
 //!
 //! Every change goes through the single writer, which reads the account as this pass
 //! leaves it, so two requests for one account cannot both succeed against a state only one
 //! of them saw.
 
+use crate::Portal;
 use rand::Rng as _;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -158,7 +159,7 @@ impl std::fmt::Debug for AccountRecord {
 pub struct PhoneCode {
     pub developer_id: i64,
     pub msisdn: String,
-    /// MAC of the code under the platform secret (see [`Platform::phone_code_mac`]).
+    /// MAC of the code under the platform secret (see [`Portal::phone_code_mac`]).
     pub code_mac: [u8; 32],
     pub sent_at_ms: i64,
     pub expires_at_ms: i64,
@@ -557,78 +558,6 @@ fn phone_code() -> String {
 }
 
 impl Platform {
-    /// A signed link token for `purpose`, bound to a developer and a subject, valid until
-    /// `expires_at_ms`.
-    pub fn link_token(
-        &self,
-        purpose: LinkPurpose,
-        developer_id: i64,
-        subject: &str,
-        expires_at_ms: i64,
-    ) -> String {
-        self.sign_claims(
-            purpose.as_str(),
-            &json!({"d": developer_id, "s": subject, "x": expires_at_ms}),
-        )
-    }
-
-    /// The claims of a link token made for `purpose`, if it is ours and not expired.
-    pub fn check_link(&self, purpose: LinkPurpose, token: &str) -> Result<LinkClaims, LinkError> {
-        if token.len() > 2048 {
-            return Err(LinkError::Invalid);
-        }
-        let claims = self
-            .verify_claims(purpose.as_str(), token)
-            .map_err(|_: TokenError| LinkError::Invalid)?;
-        let (Some(developer_id), Some(subject), Some(expires_at_ms)) = (
-            claims["d"].as_i64(),
-            claims["s"].as_str(),
-            claims["x"].as_i64(),
-        ) else {
-            return Err(LinkError::Invalid);
-        };
-        if self.now_ms() >= expires_at_ms {
-            return Err(LinkError::Expired);
-        }
-        Ok(LinkClaims {
-            developer_id,
-            subject: subject.to_owned(),
-            expires_at_ms,
-        })
-    }
-
-    /// An account by (lower-case) e-mail, with the [`password_digest`] a reset link binds.
-    pub async fn account_by_email(
-        &self,
-        email: &str,
-    ) -> Result<Option<(crate::portal::DeveloperAccount, String)>, Internal> {
-        let email = email.trim().to_lowercase();
-        let email = email.to_owned();
-        Ok(self
-            .inner
-            .reads
-            .read(move |r| r.developer_by_email(&email))
-            .await?
-            .map(|(account, hash)| (account, password_digest(&hash))))
-    }
-
-    /// The [`password_digest`] of an account's current password hash.
-    pub async fn password_digest_of(&self, developer_id: i64) -> Result<Option<String>, Internal> {
-        Ok(self
-            .inner
-            .reads
-            .read(move |r| r.developer_password_hash(developer_id))
-            .await?
-            .map(|h| password_digest(&h)))
-    }
-
-    /// The MAC a phone code is stored as.
-    pub fn phone_code_mac(&self, developer_id: i64, code: &str) -> [u8; 32] {
-        let mut data = developer_id.to_be_bytes().to_vec();
-        data.extend_from_slice(code.trim().as_bytes());
-        self.inner.signer.mac("phone code v1", &data)
-    }
-
     pub(crate) async fn account_change(
         &self,
         developer_id: i64,
@@ -651,10 +580,97 @@ impl Platform {
         result
     }
 
+    async fn hash_new_password(&self, password: &str) -> Result<String, AccountError> {
+        let password = password.to_owned();
+        hashing(move || crate::portal::hash_password(&password))
+            .await
+            .map_err(blocking_error)
+            .and_then(|r| r)
+            .map_err(|e| {
+                tracing::error!(error = %e, "hashing a password failed");
+                AccountError::Internal
+            })
+    }
+}
+
+impl Portal<'_> {
+    /// A signed link token for `purpose`, bound to a developer and a subject, valid until
+    /// `expires_at_ms`.
+    pub fn link_token(
+        self,
+        purpose: LinkPurpose,
+        developer_id: i64,
+        subject: &str,
+        expires_at_ms: i64,
+    ) -> String {
+        self.credentials().sign_claims(
+            purpose.as_str(),
+            &json!({"d": developer_id, "s": subject, "x": expires_at_ms}),
+        )
+    }
+
+    /// The claims of a link token made for `purpose`, if it is ours and not expired.
+    pub fn check_link(self, purpose: LinkPurpose, token: &str) -> Result<LinkClaims, LinkError> {
+        if token.len() > 2048 {
+            return Err(LinkError::Invalid);
+        }
+        let claims = self
+            .credentials()
+            .verify_claims(purpose.as_str(), token)
+            .map_err(|_: TokenError| LinkError::Invalid)?;
+        let (Some(developer_id), Some(subject), Some(expires_at_ms)) = (
+            claims["d"].as_i64(),
+            claims["s"].as_str(),
+            claims["x"].as_i64(),
+        ) else {
+            return Err(LinkError::Invalid);
+        };
+        if self.now_ms() >= expires_at_ms {
+            return Err(LinkError::Expired);
+        }
+        Ok(LinkClaims {
+            developer_id,
+            subject: subject.to_owned(),
+            expires_at_ms,
+        })
+    }
+
+    /// An account by (lower-case) e-mail, with the [`password_digest`] a reset link binds.
+    pub async fn account_by_email(
+        self,
+        email: &str,
+    ) -> Result<Option<(crate::portal::DeveloperAccount, String)>, Internal> {
+        let email = email.trim().to_lowercase();
+        let email = email.to_owned();
+        Ok(self
+            .inner
+            .reads
+            .read(move |r| r.developer_by_email(&email))
+            .await?
+            .map(|(account, hash)| (account, password_digest(&hash))))
+    }
+
+    /// The [`password_digest`] of an account's current password hash.
+    pub async fn password_digest_of(self, developer_id: i64) -> Result<Option<String>, Internal> {
+        Ok(self
+            .inner
+            .reads
+            .read(move |r| r.developer_password_hash(developer_id))
+            .await?
+            .map(|h| password_digest(&h)))
+    }
+
+    /// The MAC a phone code is stored as.
+    pub fn phone_code_mac(self, developer_id: i64, code: &str) -> [u8; 32] {
+        let mut data = developer_id.to_be_bytes().to_vec();
+        data.extend_from_slice(code.trim().as_bytes());
+        self.inner.signer.mac("phone code v1", &data)
+    }
+
     /// Opens an activation link's account: a pending account with this e-mail goes on to
     /// the phone step.
     pub async fn activate_email(
-        &self,
+        self,
         developer_id: i64,
         email: &str,
     ) -> Result<AccountOutcome, AccountError> {
@@ -664,7 +680,7 @@ impl Platform {
     }
 
     /// Changes an active account's name.
-    pub async fn set_name(&self, developer_id: i64, name: &str) -> Result<(), AccountError> {
+    pub async fn set_name(self, developer_id: i64, name: &str) -> Result<(), AccountError> {
         let name = name.trim().to_owned();
         self.account_change(developer_id, AccountChange::SetName { name })
             .await
@@ -674,7 +690,7 @@ impl Platform {
     /// Changes an active account's e-mail from `from` to `to` (a confirmed change link),
     /// telling the old address with `notice`.
     pub async fn change_email(
-        &self,
+        self,
         developer_id: i64,
         from: &str,
         to: &str,
@@ -692,7 +708,7 @@ impl Platform {
     /// The account's password hash if `password` verifies against it (one Argon2
     /// verification, on a blocking thread).
     pub async fn check_password(
-        &self,
+        self,
         developer_id: i64,
         password: &str,
     ) -> Result<Option<String>, Internal> {
@@ -715,7 +731,7 @@ impl Platform {
     /// Changes the password after checking the current one; every session of the developer
     /// but `keep_session` (a session id) ends.
     pub async fn change_password(
-        &self,
+        self,
         developer_id: i64,
         current: &str,
         new: &str,
@@ -723,6 +739,7 @@ impl Platform {
         notice: Option<NewMail>,
     ) -> Result<(), AccountError> {
         let Some(expected_hash) = self
+            .portal()
             .check_password(developer_id, current)
             .await
             .map_err(|_| AccountError::Internal)?
@@ -743,7 +760,7 @@ impl Platform {
     /// every session of the developer ends. `Stale` once the password has changed (the
     /// link was used).
     pub async fn reset_password(
-        &self,
+        self,
         developer_id: i64,
         digest: &str,
         new: &str,
@@ -771,22 +788,10 @@ impl Platform {
         self.account_change(developer_id, change).await.map(|_| ())
     }
 
-    async fn hash_new_password(&self, password: &str) -> Result<String, AccountError> {
-        let password = password.to_owned();
-        hashing(move || crate::portal::hash_password(&password))
-            .await
-            .map_err(blocking_error)
-            .and_then(|r| r)
-            .map_err(|e| {
-                tracing::error!(error = %e, "hashing a password failed");
-                AccountError::Internal
-            })
-    }
-
     /// Sends a new 6-digit code to the virtual phone `msisdn` (an SMS in the mailbox) for
     /// an account at the phone step.
     pub async fn start_phone_verification(
-        &self,
+        self,
         developer_id: i64,
         msisdn: &str,
     ) -> Result<(), AccountError> {
@@ -804,7 +809,7 @@ impl Platform {
         };
         let change = AccountChange::StartPhone {
             msisdn: msisdn.to_owned(),
-            code_mac: self.phone_code_mac(developer_id, &code),
+            code_mac: self.portal().phone_code_mac(developer_id, &code),
             sms,
         };
         self.account_change(developer_id, change).await.map(|_| ())
@@ -812,14 +817,10 @@ impl Platform {
 
     /// Checks a phone code; the right one makes the account active and issues the first
     /// API key of its M-Pesa application (created at sign-up), returned to be shown once.
-    pub async fn verify_phone(
-        &self,
-        developer_id: i64,
-        code: &str,
-    ) -> Result<String, AccountError> {
+    pub async fn verify_phone(self, developer_id: i64, code: &str) -> Result<String, AccountError> {
         let key = crate::mpesa::random_api_key();
         let change = AccountChange::VerifyPhone {
-            code_mac: self.phone_code_mac(developer_id, code),
+            code_mac: self.portal().phone_code_mac(developer_id, code),
             api_key_hash: secrets::hash_key(&key),
         };
         match self.account_change(developer_id, change).await? {
@@ -832,12 +833,13 @@ impl Platform {
     /// keys are revoked and subscription and M-Pesa keys replaced by ones nobody holds;
     /// API users, payments and the ledger stay. `goodbye` goes to the old address.
     pub async fn delete_account(
-        &self,
+        self,
         developer_id: i64,
         password: &str,
         goodbye: Option<NewMail>,
     ) -> Result<(), AccountError> {
         let Some(expected_hash) = self
+            .portal()
             .check_password(developer_id, password)
             .await
             .map_err(|_| AccountError::Internal)?
@@ -860,7 +862,7 @@ impl Platform {
     /// (sign-in works again; the developer finds new keys in the portal). `notice` tells
     /// the developer.
     pub async fn set_account_active(
-        &self,
+        self,
         developer_id: i64,
         active: bool,
         notice: Option<NewMail>,
@@ -874,7 +876,7 @@ impl Platform {
     /// [`OPERATOR_CREDENTIAL_TTL_MS`], so a monitoring poll costs one Argon2 verification a
     /// minute; wrong ones are verified every time (through the bounded hashing pool).
     pub async fn operator_by_credentials(
-        &self,
+        self,
         email: &str,
         password: &str,
     ) -> Result<Option<i64>, Internal> {
@@ -897,13 +899,13 @@ impl Platform {
                 return Ok(Some(*id));
             }
         }
-        let Some(id) = self.sign_in(&email, password).await? else {
+        let Some(id) = self.portal().sign_in(&email, password).await? else {
             return Ok(None);
         };
-        let operator = self
-            .developer(id)
-            .await?
-            .is_some_and(|d| d.role == AccountRole::Operator && d.status == AccountStatus::Active);
+        let operator =
+            self.portal().developer(id).await?.is_some_and(|d| {
+                d.role == AccountRole::Operator && d.status == AccountStatus::Active
+            });
         if !operator {
             return Ok(None);
         }
@@ -923,7 +925,7 @@ impl Platform {
 
     /// Accounts for the operator's list, newest first, and how many match.
     pub async fn accounts(
-        &self,
+        self,
         filter: &crate::portal::AccountFilter,
     ) -> Result<(Vec<crate::portal::DeveloperAccount>, u64), Internal> {
         let mut filter = filter.clone();
@@ -934,12 +936,12 @@ impl Platform {
 
     /// The operator created at first start and its password, while unchanged (printed in
     /// the banner).
-    pub async fn operator_login(&self) -> Result<Option<crate::portal::SandboxLogin>, Internal> {
+    pub async fn operator_login(self) -> Result<Option<crate::portal::SandboxLogin>, Internal> {
         self.inner.reads.read(move |r| r.operator_login()).await
     }
 
     /// Puts a message into the mailbox (and the SMTP queue when configured).
-    pub async fn queue_mail(&self, mail: NewMail) -> Result<(), Internal> {
+    pub async fn queue_mail(self, mail: NewMail) -> Result<(), Internal> {
         let result = self
             .call(
                 |reply| Command::Portal(PortalCommand::QueueMail { mail, reply }),
@@ -951,7 +953,7 @@ impl Platform {
     }
 
     /// Messages of one account, newest first.
-    pub async fn mailbox(&self, filter: &MailFilter) -> Result<Vec<Mail>, Internal> {
+    pub async fn mailbox(self, filter: &MailFilter) -> Result<Vec<Mail>, Internal> {
         let mut filter = filter.clone();
         filter.limit = filter.limit.clamp(1, 500);
         let filter = filter.to_owned();
@@ -960,12 +962,13 @@ impl Platform {
 
     /// Whether a message of `kind` went to the account within `within_ms`.
     pub async fn mailed_recently(
-        &self,
+        self,
         developer_id: i64,
         kind: MailKind,
         within_ms: i64,
     ) -> Result<bool, Internal> {
         let last = self
+            .portal()
             .mailbox(&MailFilter {
                 developer_id: Some(developer_id),
                 recipient: None,
@@ -980,7 +983,7 @@ impl Platform {
     }
 
     /// The code an account at the phone step was sent last, if any.
-    pub async fn phone_code_of(&self, developer_id: i64) -> Result<Option<PhoneCode>, Internal> {
+    pub async fn phone_code_of(self, developer_id: i64) -> Result<Option<PhoneCode>, Internal> {
         self.inner
             .reads
             .read(move |r| r.phone_code(developer_id))
@@ -990,7 +993,7 @@ impl Platform {
     /// Claims up to `limit` queued e-mails that are due, for `lease_ms` (a sender that
     /// stops makes them due again then). Through the writer, so with several nodes exactly
     /// one claims each.
-    pub async fn claim_mail(&self, limit: u32, lease_ms: i64) -> Vec<Mail> {
+    pub async fn claim_mail(self, limit: u32, lease_ms: i64) -> Vec<Mail> {
         self.call(
             |reply| {
                 Command::Portal(PortalCommand::ClaimMail {
@@ -1005,7 +1008,7 @@ impl Platform {
     }
 
     /// Records the outcome of sending a claimed e-mail.
-    pub async fn record_mail(&self, mail: &Mail, outcome: MailOutcome) -> Result<(), Internal> {
+    pub async fn record_mail(self, mail: &Mail, outcome: MailOutcome) -> Result<(), Internal> {
         let id = mail.id;
         let attempts = mail.attempts + 1;
         self.call(
@@ -1024,7 +1027,7 @@ impl Platform {
 
     /// Waits until mail may have been queued (or `timeout` passes): the SMTP sender's
     /// nudge.
-    pub async fn mail_queued(&self, timeout: std::time::Duration) {
+    pub async fn mail_queued(self, timeout: std::time::Duration) {
         let _ = tokio::time::timeout(timeout, self.inner.mail_wake.notified()).await;
     }
 }

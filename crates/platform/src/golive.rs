@@ -18,16 +18,17 @@
 //! against the requests as its pass leaves them (two submissions cannot both be pending;
 //! two operators cannot both decide one request).
 
+use crate::Portal;
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
+use crate::Internal;
 use crate::accounts::NewMail;
 use crate::engine::{Command, PortalCommand};
 use crate::model::{PaymentKind, PaymentStatus};
 use crate::portal::PaymentFilter;
-use crate::{Internal, Platform};
 
 /// Products a go-live request can ask for (`mpesa` is the M-Pesa OpenAPI's `openapi`
 /// environment; the others are MoMo products in the requested markets).
@@ -220,9 +221,9 @@ pub type SubmitMail = Box<dyn FnOnce(&[(i64, String)]) -> Vec<NewMail> + Send>;
 /// current e-mail address and name.
 pub type DecisionMail = Box<dyn FnOnce(&GoLiveRequest, &str, &str) -> NewMail + Send>;
 
-impl Platform {
+impl Portal<'_> {
     /// A developer's sandbox transactions now, for a go-live request.
-    pub async fn go_live_report(&self, developer_id: i64) -> Result<GoLiveReport, Internal> {
+    pub async fn go_live_report(self, developer_id: i64) -> Result<GoLiveReport, Internal> {
         let count = async |kind: PaymentKind, status: Option<PaymentStatus>| {
             let filter = PaymentFilter {
                 developer_id,
@@ -237,7 +238,7 @@ impl Platform {
                 limit: 0,
                 offset: 0,
             };
-            self.payments_page(&filter).await.map(|p| p.total)
+            self.portal().payments_page(&filter).await.map(|p| p.total)
         };
         let mut operations = Vec::new();
         for kind in PaymentKind::ALL {
@@ -256,6 +257,7 @@ impl Platform {
             });
         }
         let page = self
+            .portal()
             .payments_page(&PaymentFilter {
                 developer_id,
                 product: None,
@@ -292,7 +294,7 @@ impl Platform {
     /// Submits a go-live request; `mail` makes the receipt and the operators' notices from
     /// the operators' ids and addresses, queued in the same commit.
     pub async fn request_go_live(
-        &self,
+        self,
         request: NewGoLive,
         mail: SubmitMail,
     ) -> Result<(), GoLiveError> {
@@ -314,7 +316,7 @@ impl Platform {
 
     /// An operator approves or rejects a pending request; `mail` tells the developer.
     pub async fn decide_go_live(
-        &self,
+        self,
         id: i64,
         operator_id: i64,
         approve: bool,
@@ -343,7 +345,7 @@ impl Platform {
 
     /// Go-live requests, newest first.
     pub async fn go_live_requests(
-        &self,
+        self,
         filter: &GoLiveFilter,
     ) -> Result<Vec<GoLiveRequest>, Internal> {
         let mut filter = filter.clone();
@@ -356,12 +358,12 @@ impl Platform {
     }
 
     /// One go-live request.
-    pub async fn go_live_request(&self, id: i64) -> Result<Option<GoLiveRequest>, Internal> {
+    pub async fn go_live_request(self, id: i64) -> Result<Option<GoLiveRequest>, Internal> {
         self.inner.reads.read(move |r| r.golive_request(id)).await
     }
 
     /// What a developer's approved go-live requests grant.
-    pub async fn live_access(&self, developer_id: i64) -> Result<LiveAccess, Internal> {
+    pub async fn live_access(self, developer_id: i64) -> Result<LiveAccess, Internal> {
         if developer_id == crate::SANDBOX_DEVELOPER {
             return Ok(LiveAccess {
                 all: true,
@@ -370,6 +372,7 @@ impl Platform {
             });
         }
         let approved = self
+            .portal()
             .go_live_requests(&GoLiveFilter {
                 developer_id: Some(developer_id),
                 state: Some(GoLiveState::Approved),

@@ -8,9 +8,15 @@
 //! [`Platform`] is the handle the dialects use. Writes go to the single writer thread
 //! (`engine`) and are answered only once committed; reads go to a few reader threads
 //! (`reads`) and are answered through a oneshot, so no handler blocks on the store.
+//!
+//! Its operations are grouped by concern behind small handles: [`Platform::payments`],
+//! [`Platform::credentials`], [`Platform::mpesa`] (applications), [`Platform::portal`] and
+//! [`Platform::clocks`] (test clocks). `Platform` itself keeps only what they share: start
+//! and supervision, the configuration, the clock, the metrics and the queues' depths.
 
 pub mod accounts;
 pub mod clock;
+mod credentials;
 mod engine;
 pub mod faults;
 pub mod golive;
@@ -18,6 +24,7 @@ pub mod metrics;
 pub mod model;
 pub mod mpesa;
 pub mod outbox;
+mod payments;
 pub mod portal;
 mod reads;
 pub mod reason;
@@ -35,17 +42,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::time::Duration;
 
-use mkoba_ledger::{Account, Currency};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::engine::{Command, Engine, EngineSettings};
-use crate::model::{
-    AccountOwner, ApiUser, CallbackAttempt, CallbackMethod, KeySlot, NewPayment, OutboxItem,
-    Payment, Product, SubscriptionKey,
-};
-use crate::secrets::{TokenError, TokenSigner};
-use crate::store::{ApiKeyRecord, Batch, Journal, Reader, StoreError};
+use crate::model::{ApiUser, CallbackMethod, KeySlot, Payment, Product, SubscriptionKey};
+use crate::secrets::TokenSigner;
+use crate::store::{Batch, Journal, Reader, StoreError};
 
 /// The target environment of the sandbox.
 pub const SANDBOX: &str = "sandbox";
@@ -547,265 +550,53 @@ impl Platform {
         self.inner.queued.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// The subscription key's record, if it is one of ours.
-    pub fn subscription(&self, key: &str) -> Option<SubscriptionKey> {
-        self.inner
-            .subscriptions
-            .read()
-            .expect("subscriptions lock")
-            .get(key)
-            .cloned()
-    }
-
-    /// Every subscription key of a developer account.
-    pub fn subscription_keys(&self, developer_id: i64) -> Vec<SubscriptionKey> {
-        let mut keys: Vec<SubscriptionKey> = self
-            .inner
-            .subscriptions
-            .read()
-            .expect("subscriptions lock")
-            .values()
-            .filter(|k| k.developer_id == developer_id)
-            .cloned()
-            .collect();
-        keys.sort_by_key(|k| (k.product, k.slot == KeySlot::Secondary));
-        keys
-    }
-
-    /// Creates an API user; `Duplicate` when the id is taken.
-    pub async fn create_api_user(&self, user: ApiUser) -> Result<(), CreateError> {
-        let cached = user.clone();
-        let result = self
-            .call(
-                |r| Command::CreateApiUser(user, r),
-                Err(CreateError::Unavailable),
-            )
-            .await;
-        if result.is_ok() {
-            self.inner
-                .api_users
-                .write()
-                .expect("api user cache")
-                .insert(cached.id, cached);
-        }
-        result
-    }
-
-    /// An API user.
-    pub async fn api_user(&self, id: &Uuid) -> Result<Option<ApiUser>, Internal> {
-        if let Some(u) = self.inner.api_users.read().expect("api user cache").get(id) {
-            return Ok(Some(u.clone()));
-        }
-        let id = id.to_owned();
-        let user = self.inner.reads.read(move |r| r.api_user(&id)).await?;
-        if let Some(u) = &user {
-            self.inner
-                .api_users
-                .write()
-                .expect("api user cache")
-                .insert(u.id, u.clone());
-        }
-        Ok(user)
-    }
-
-    /// Creates a new API key for the user and returns it; it is stored only as a hash.
-    pub async fn create_api_key(&self, api_user: Uuid) -> Result<String, CreateError> {
-        let key = secrets::random_hex_key();
-        let record = ApiKeyRecord {
-            api_user,
-            key_hash: secrets::hash_key(&key),
-            created_at_ms: self.now_ms(),
-        };
-        self.call(
-            |r| Command::AddApiKey(record, r),
-            Err(CreateError::Unavailable),
-        )
-        .await?;
-        Ok(key)
-    }
-
-    /// Whether `key` is a live API key of `api_user`.
-    pub async fn verify_api_key(&self, api_user: &Uuid, key: &str) -> Result<bool, Internal> {
-        let hash = secrets::hash_key(key);
-        let api_user = api_user.to_owned();
-        let hashes = self
-            .inner
-            .reads
-            .read(move |r| r.api_key_hashes(&api_user))
-            .await?;
-        Ok(hashes.iter().any(|h| secrets::hashes_equal(h, &hash)))
-    }
-
-    /// An access token for the API user on a product, and its lifetime in seconds (on the
-    /// API user's time: its test clock's when it has one).
-    pub fn issue_token(&self, api_user: Uuid, product: Product) -> (String, u64) {
-        let ttl = self.inner.config.token_ttl;
-        let expires = self.now_for(&api_user) + ttl.as_millis() as i64;
-        let token = self.inner.signer.issue(api_user, product, expires);
-        (token, ttl.as_secs())
-    }
-
-    /// The API user a bearer token belongs to (expiry judged on the API user's time).
-    pub fn verify_token(&self, token: &str, product: Product) -> Result<Uuid, TokenError> {
-        self.inner
-            .signer
-            .verify(token, product, |user| self.now_for(user))
-    }
-
-    /// Signs claims for a purpose (see [`TokenSigner::sign_claims`]); verifiable by every
-    /// node sharing the database.
-    pub fn sign_claims(&self, purpose: &str, claims: &serde_json::Value) -> String {
-        self.inner.signer.sign_claims(purpose, claims)
-    }
-
-    /// Verifies a token made by [`Platform::sign_claims`] for the same purpose.
-    pub fn verify_claims(
-        &self,
-        purpose: &str,
-        token: &str,
-    ) -> Result<serde_json::Value, TokenError> {
-        self.inner.signer.verify_claims(purpose, token)
-    }
-
-    /// Accepts a payment durably: returns once it is committed.
-    pub async fn create_payment(&self, payment: NewPayment) -> Result<(), CreateError> {
-        self.call(
-            |r| Command::CreatePayment(payment, r),
-            Err(CreateError::Unavailable),
-        )
-        .await
-    }
-
-    /// A payment by reference id.
-    pub async fn payment(&self, id: &Uuid) -> Result<Option<Payment>, Internal> {
-        let id = id.to_owned();
-        self.inner.reads.read(move |r| r.payment(&id)).await
-    }
-
-    /// Records a delivery notification for a successful payment of this API user.
-    pub async fn notify_delivery(
-        &self,
-        reference_id: Uuid,
-        api_user: Uuid,
-    ) -> Result<(), NotifyError> {
-        self.call(
-            |reply| Command::Notify {
-                reference_id,
-                api_user,
-                reply,
-            },
-            Err(NotifyError::Internal),
-        )
-        .await
-    }
-
-    /// The partner's account for a product in a currency (`None` before its first payment).
-    pub async fn partner_account(
-        &self,
-        api_user: Uuid,
-        product: Product,
-        currency: Currency,
-    ) -> Result<Option<Account>, Internal> {
-        self.inner
-            .reads
-            .read(move |r| r.account(&AccountOwner::Partner { api_user, product }, currency))
-            .await
-    }
-
-    /// A customer's wallet (`None` before first use).
-    pub async fn wallet(
-        &self,
-        wallet_key: &str,
-        currency: Currency,
-    ) -> Result<Option<Account>, Internal> {
-        let wallet_key = wallet_key.to_owned();
-        self.inner
-            .reads
-            .read(move |r| r.account(&AccountOwner::Wallet(wallet_key), currency))
-            .await
-    }
-
-    /// Every callback attempt for a payment.
-    pub async fn callback_attempts(&self, id: &Uuid) -> Result<Vec<CallbackAttempt>, Internal> {
-        let id = id.to_owned();
-        self.inner
-            .reads
-            .read(move |r| r.callback_attempts(&id))
-            .await
-    }
-
-    /// Ledger transfers of a payment.
-    pub async fn transfers_for(&self, id: &Uuid) -> Result<Vec<mkoba_ledger::Transfer>, Internal> {
-        let id = id.to_owned();
-        self.inner.reads.read(move |r| r.transfers_for(&id)).await
-    }
-
-    /// Per currency, the sums of debits and credits over every account.
-    pub async fn ledger_totals(&self) -> Result<Vec<store::CurrencyTotals>, Internal> {
-        self.inner.reads.read(move |r| r.ledger_totals()).await
-    }
-
-    /// Cancels a pending invoice or pre-approval, or an approved pre-approval.
-    pub async fn cancel(
-        &self,
-        reference_id: Uuid,
-        api_user: Uuid,
-        kind: model::PaymentKind,
-    ) -> Result<(), CancelError> {
-        self.call(
-            |reply| Command::Cancel {
-                reference_id,
-                api_user,
-                kind,
-                reply,
-            },
-            Err(CancelError::Internal),
-        )
-        .await
-    }
-
-    /// Payments of an API user with a party, of one kind (pre-approvals of a payer).
-    pub async fn payments_of_party(
-        &self,
-        api_user: &Uuid,
-        kind: model::PaymentKind,
-        party: &model::Party,
-    ) -> Result<Vec<Payment>, Internal> {
-        let api_user = api_user.to_owned();
-        let party = party.to_owned();
-        self.inner
-            .reads
-            .read(move |r| r.payments_of_party(&api_user, kind, &party))
-            .await
-    }
-
-    /// Records a callback attempt; `false` when it could not be committed (the outbox row
-    /// then stays as it was: pending).
-    pub async fn record_attempt(&self, attempt: CallbackAttempt) -> bool {
-        self.call_reserved(|reply| Command::RecordAttempt(attempt, reply), false)
-            .await
-    }
-
-    /// Up to `limit` callbacks of this node still pending, with ids above `after_id`, in id
-    /// order: the dispatcher's sweep ([`outbox`]).
-    pub async fn pending_callbacks(
-        &self,
-        after_id: i64,
-        limit: usize,
-    ) -> Result<Vec<OutboxItem>, Internal> {
-        self.call_reserved(
-            |reply| Command::PendingCallbacks {
-                after_id,
-                limit,
-                reply,
-            },
-            Err(Internal::Failed),
-        )
-        .await
-    }
-
     /// The callbacks to send; the dispatcher takes them once.
     pub fn take_outbox(&self) -> Option<outbox::Outbox> {
         self.inner.outbox.lock().expect("outbox lock").take()
     }
+}
+
+/// Defines the per-concern handles and the platform's accessor for each. A handle is a view
+/// of the platform for one concern (`platform.payments().create(…)`); it derefs to the
+/// platform for what the concerns share: the writer, the reads, the clock.
+macro_rules! handles {
+    ($($(#[$doc:meta])* $name:ident => $accessor:ident;)*) => {
+        impl Platform {
+            $(
+                $(#[$doc])*
+                pub fn $accessor(&self) -> $name<'_> {
+                    $name(self)
+                }
+            )*
+        }
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy)]
+            pub struct $name<'a>(&'a Platform);
+
+            impl std::ops::Deref for $name<'_> {
+                type Target = Platform;
+                fn deref(&self) -> &Platform {
+                    self.0
+                }
+            }
+        )*
+    };
+}
+
+handles! {
+    /// Payments (`payments.rs`): accepting, reading, cancelling and settling them, their
+    /// callbacks and their ledger postings; M-Pesa's waits and result callbacks
+    /// (`mpesa.rs`).
+    Payments => payments;
+    /// Credentials (`credentials.rs`): subscription keys, API users and keys, access tokens
+    /// and signed claims.
+    Credentials => credentials;
+    /// M-Pesa applications (`mpesa.rs`): their API keys, settings and sessions.
+    MpesaApps => mpesa;
+    /// The developer portal (`portal.rs`, `accounts.rs`, `golive.rs`): accounts, sessions,
+    /// mail, listings and reports, the virtual phone, go-live requests.
+    Portal => portal;
+    /// Test clocks (`test_clock.rs`): a partner's own time.
+    TestClocks => clocks;
 }

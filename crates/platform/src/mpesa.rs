@@ -10,6 +10,7 @@
 //! current API key*. Renewing the API key therefore ends every session made with the old
 //! one, and no session needs a row in the database.
 
+use crate::{MpesaApps, Payments};
 use std::time::Duration;
 
 use rand::Rng as _;
@@ -102,7 +103,7 @@ impl MpesaApp {
     }
 }
 
-/// A registration for a payment's final state (see [`Platform::watch`]).
+/// A registration for a payment's final state (see [`Payments::watch`]).
 pub struct Watch {
     rx: oneshot::Receiver<()>,
     id: Uuid,
@@ -290,10 +291,12 @@ impl Platform {
         mac.copy_from_slice(&full[..8]);
         mac
     }
+}
 
+impl MpesaApps<'_> {
     /// A new session id for the application (`getSession`).
-    pub fn mpesa_issue_session(&self, app: &MpesaApp) -> String {
-        let issued = (self.now_for(&app.api_user) / 1000) as u32;
+    pub fn issue_session(self, app: &MpesaApp) -> String {
+        let issued = (self.clocks().now_for(&app.api_user) / 1000) as u32;
         let mut bytes = Vec::with_capacity(16);
         bytes.extend_from_slice(&issued.to_be_bytes());
         bytes.extend_from_slice(&(app.developer_id as u32).to_be_bytes());
@@ -304,15 +307,15 @@ impl Platform {
     /// The application a session id belongs to, if it is live: issued by us for the
     /// application's current API key, at least `activation` ago, and within the
     /// application's session lifetime.
-    pub async fn mpesa_verify_session(
-        &self,
+    pub async fn verify_session(
+        self,
         session: &str,
         activation: Duration,
     ) -> Result<Result<MpesaApp, SessionError>, Internal> {
         let Some((developer, issued, mac)) = decode_session(session) else {
             return Ok(Err(SessionError::Invalid));
         };
-        let Some(app) = self.mpesa_app(developer).await? else {
+        let Some(app) = self.mpesa().app(developer).await? else {
             return Ok(Err(SessionError::Invalid));
         };
         let expected = self.session_mac(&app, issued);
@@ -325,7 +328,7 @@ impl Platform {
             return Ok(Err(SessionError::Invalid));
         }
         let issued_ms = i64::from(issued) * 1000;
-        let now = self.now_for(&app.api_user);
+        let now = self.clocks().now_for(&app.api_user);
         if now < issued_ms + activation.as_millis() as i64 {
             return Ok(Err(SessionError::NotYetActive));
         }
@@ -338,7 +341,7 @@ impl Platform {
     }
 
     /// A developer's application.
-    pub async fn mpesa_app(&self, developer_id: i64) -> Result<Option<MpesaApp>, Internal> {
+    pub async fn app(self, developer_id: i64) -> Result<Option<MpesaApp>, Internal> {
         self.inner
             .reads
             .read(move |r| r.mpesa_app(developer_id))
@@ -346,7 +349,7 @@ impl Platform {
     }
 
     /// The application whose current API key this is.
-    pub async fn mpesa_app_by_key(&self, api_key: &str) -> Result<Option<MpesaApp>, Internal> {
+    pub async fn app_by_key(self, api_key: &str) -> Result<Option<MpesaApp>, Internal> {
         let hash = secrets::hash_key(api_key);
         let app = self
             .inner
@@ -358,7 +361,7 @@ impl Platform {
 
     /// Issues a new API key for the developer's application (creating the application on
     /// first use) and returns it; the old key stops working at once.
-    pub async fn mpesa_renew_key(&self, developer_id: i64) -> Result<String, Internal> {
+    pub async fn renew_key(self, developer_id: i64) -> Result<String, Internal> {
         let key = random_api_key();
         let hash = secrets::hash_key(&key);
         self.call(
@@ -377,8 +380,8 @@ impl Platform {
     }
 
     /// Saves the application's settings (validated by the caller).
-    pub async fn mpesa_save_settings(
-        &self,
+    pub async fn save_settings(
+        self,
         developer_id: i64,
         settings: MpesaAppSettings,
     ) -> Result<(), Internal> {
@@ -394,10 +397,12 @@ impl Platform {
         )
         .await
     }
+}
 
+impl Payments<'_> {
     /// A payment by its M-Pesa transaction id, whoever owns it (callers check).
-    pub async fn mpesa_payment_by_transaction_id(
-        &self,
+    pub async fn by_transaction_id(
+        self,
         transaction_id: &str,
     ) -> Result<Option<Payment>, Internal> {
         let transaction_id = transaction_id.to_owned();
@@ -408,7 +413,7 @@ impl Platform {
     }
 
     /// How much of a payment has been refunded or reversed (not counting failed ones).
-    pub async fn refunded_total(&self, original: &Uuid) -> Result<i64, Internal> {
+    pub async fn refunded_total(self, original: &Uuid) -> Result<i64, Internal> {
         let original = original.to_owned();
         self.inner
             .reads
@@ -417,24 +422,29 @@ impl Platform {
     }
 
     /// Waits until the payment is final or `timeout` passes, and returns it as stored then.
-    /// Register with [`Platform::watch`] *before* creating the payment so its settlement
+    /// Register with [`Payments::watch`] *before* creating the payment so its settlement
     /// cannot be missed.
     pub async fn wait_final(
-        &self,
+        self,
         id: &Uuid,
         mut watch: Watch,
         timeout: Duration,
     ) -> Result<Option<Payment>, Internal> {
-        if !self.payment(id).await?.is_some_and(|p| p.status.is_final()) {
+        if !self
+            .payments()
+            .get(id)
+            .await?
+            .is_some_and(|p| p.status.is_final())
+        {
             let _ = tokio::time::timeout(timeout, &mut watch.rx).await;
         }
         drop(watch);
-        self.payment(id).await
+        self.payments().get(id).await
     }
 
     /// A watch that fires once the payment's final state is committed. Dropping it (a
     /// client that went away, a wait that timed out) forgets it.
-    pub fn watch(&self, id: Uuid) -> Watch {
+    pub fn watch(self, id: Uuid) -> Watch {
         let (tx, rx) = oneshot::channel();
         self.inner
             .waiters
@@ -454,7 +464,7 @@ impl Platform {
     /// delivered and recorded like every other; answered once it is committed.
     /// [`CreateError::Unavailable`] when the writer is overloaded or the store fails.
     pub async fn queue_callback(
-        &self,
+        self,
         reference_id: Uuid,
         url: String,
         body: String,

@@ -5,7 +5,7 @@
 //! channel ([`PlatformConfig::callbacks_in_memory`](crate::PlatformConfig) rows), the
 //! fast path. When the channel is full the row is simply not offered: it is already on disk,
 //! and the dispatcher is told to read what is pending from the database once it has room
-//! ([`Next::Sweep`], answered by [`Platform::pending_callbacks`](crate::Platform)) from the
+//! ([`Next::Sweep`], answered by [`Payments::pending_callbacks`](crate::Platform)) from the
 //! first row not offered on: the rows below it were offered or are final. A sweep from the
 //! start runs at start-up (instead of loading every undelivered row into memory), after a
 //! reload of the writer's state, and when this node takes over the callbacks of a stopped

@@ -8,6 +8,7 @@
 //! [`PortalReader`]. Everything is scoped to one developer account: a method that takes a
 //! developer id never returns another developer's data.
 
+use crate::Portal;
 use std::collections::HashMap;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -263,7 +264,7 @@ pub enum PortalWrite {
         on: bool,
     },
     /// An API user's Collection Widget settings, replacing what it had (the API user
-    /// exists: [`Platform::set_widget_settings`] checks before it writes).
+    /// exists: [`Portal::set_widget_settings`] checks before it writes).
     SetWidgetSettings {
         api_user: Uuid,
         settings: WidgetSettings,
@@ -600,12 +601,14 @@ impl Platform {
         .await
         .map_err(|_| Internal::Failed)
     }
+}
 
+impl Portal<'_> {
     /// Creates a developer account, pending until its activation link is opened, with its
     /// M-Pesa application; the e-mail is compared ignoring case. `activation` makes the
     /// activation mail for the new account's id; it is queued in the same commit.
     pub async fn sign_up(
-        &self,
+        self,
         email: &str,
         name: &str,
         password: &str,
@@ -643,7 +646,7 @@ impl Platform {
 
     /// The developer whose e-mail and password these are. Takes as long for an unknown
     /// e-mail as for a wrong password.
-    pub async fn sign_in(&self, email: &str, password: &str) -> Result<Option<i64>, Internal> {
+    pub async fn sign_in(self, email: &str, password: &str) -> Result<Option<i64>, Internal> {
         let email = email.trim().to_lowercase();
         let email = email.to_owned();
         let found = self
@@ -671,7 +674,7 @@ impl Platform {
     }
 
     /// Starts a session; returns its id (the cookie value) and CSRF token.
-    pub async fn create_session(&self, developer_id: i64) -> Result<(String, String), Internal> {
+    pub async fn create_session(self, developer_id: i64) -> Result<(String, String), Internal> {
         let id = random_token();
         let csrf_token = random_token();
         let now = self.now_ms();
@@ -687,7 +690,7 @@ impl Platform {
     }
 
     /// The live session with this id.
-    pub async fn session(&self, id: &str) -> Result<Option<SessionRecord>, Internal> {
+    pub async fn session(self, id: &str) -> Result<Option<SessionRecord>, Internal> {
         let id = id.to_owned();
         let found = self
             .inner
@@ -698,7 +701,7 @@ impl Platform {
     }
 
     /// Ends a session (logout).
-    pub async fn end_session(&self, id: &str) -> Result<(), Internal> {
+    pub async fn end_session(self, id: &str) -> Result<(), Internal> {
         let write = PortalWrite::DeleteSession {
             id_hash: secrets::hash_key(id),
         };
@@ -706,19 +709,19 @@ impl Platform {
     }
 
     /// A developer account.
-    pub async fn developer(&self, id: i64) -> Result<Option<DeveloperAccount>, Internal> {
+    pub async fn developer(self, id: i64) -> Result<Option<DeveloperAccount>, Internal> {
         self.inner.reads.read(move |r| r.developer(id)).await
     }
 
     /// The sandbox developer's sign-in, while it is the one created at first start.
-    pub async fn sandbox_login(&self) -> Result<Option<SandboxLogin>, Internal> {
+    pub async fn sandbox_login(self) -> Result<Option<SandboxLogin>, Internal> {
         self.inner.reads.read(move |r| r.sandbox_login()).await
     }
 
     /// Subscribes a developer to a product (a fresh primary and secondary key), or
     /// regenerates one key of a subscribed product (`slot`).
     pub async fn renew_subscription_keys(
-        &self,
+        self,
         developer_id: i64,
         product: Product,
         slot: Option<KeySlot>,
@@ -742,7 +745,7 @@ impl Platform {
 
     /// A developer's MoMo API users, newest first (sandbox users made through the
     /// provisioning API included; not the row that owns the M-Pesa application's payments).
-    pub async fn api_users_of(&self, developer_id: i64) -> Result<Vec<ApiUser>, Internal> {
+    pub async fn api_users_of(self, developer_id: i64) -> Result<Vec<ApiUser>, Internal> {
         let mut users = self
             .inner
             .reads
@@ -754,17 +757,17 @@ impl Platform {
 
     /// The API user if it belongs to the developer.
     pub async fn owned_api_user(
-        &self,
+        self,
         developer_id: i64,
         id: &Uuid,
     ) -> Result<Option<ApiUser>, Internal> {
-        Ok(self.api_user(id).await?.filter(|u| {
+        Ok(self.credentials().api_user(id).await?.filter(|u| {
             u.developer_id == developer_id && u.target_environment != crate::mpesa::APP_ENVIRONMENT
         }))
     }
 
     /// An API user's keys (never the keys themselves).
-    pub async fn api_keys_of(&self, api_user: &Uuid) -> Result<Vec<ApiKeyInfo>, Internal> {
+    pub async fn api_keys_of(self, api_user: &Uuid) -> Result<Vec<ApiKeyInfo>, Internal> {
         let api_user = api_user.to_owned();
         self.inner
             .reads
@@ -775,19 +778,20 @@ impl Platform {
     /// Revokes one key of an API user the developer owns; `false` when there is no such
     /// user or key.
     pub async fn revoke_api_key(
-        &self,
+        self,
         developer_id: i64,
         api_user: Uuid,
         key_id: i64,
     ) -> Result<bool, Internal> {
         if self
+            .portal()
             .owned_api_user(developer_id, &api_user)
             .await?
             .is_none()
         {
             return Ok(false);
         }
-        let keys = self.api_keys_of(&api_user).await?;
+        let keys = self.portal().api_keys_of(&api_user).await?;
         if !keys
             .iter()
             .any(|k| k.id == key_id && k.revoked_at_ms.is_none())
@@ -804,7 +808,7 @@ impl Platform {
     }
 
     /// A page of a developer's payments.
-    pub async fn payments_page(&self, filter: &PaymentFilter) -> Result<PaymentPage, Internal> {
+    pub async fn payments_page(self, filter: &PaymentFilter) -> Result<PaymentPage, Internal> {
         let filter = filter.to_owned();
         self.inner
             .reads
@@ -815,20 +819,20 @@ impl Platform {
     /// A payment if it belongs to the developer: made through any of their API users, the
     /// M-Pesa application's included (whose API-user row the API-user listings leave out).
     pub async fn owned_payment(
-        &self,
+        self,
         developer_id: i64,
         id: &Uuid,
     ) -> Result<Option<Payment>, Internal> {
-        let Some(p) = self.payment(id).await? else {
+        let Some(p) = self.payments().get(id).await? else {
             return Ok(None);
         };
-        let owner = self.api_user(&p.api_user).await?;
+        let owner = self.credentials().api_user(&p.api_user).await?;
         Ok(owner.filter(|u| u.developer_id == developer_id).map(|_| p))
     }
 
     /// Counts and sums of a developer's payments since `from_ms`, per `bucket_ms` slot.
     pub async fn payment_stats(
-        &self,
+        self,
         developer_id: i64,
         from_ms: i64,
         bucket_ms: i64,
@@ -840,7 +844,7 @@ impl Platform {
     }
 
     /// Settlement and callback latencies of a developer's payments since `from_ms`.
-    pub async fn latencies(&self, developer_id: i64, from_ms: i64) -> Result<Latencies, Internal> {
+    pub async fn latencies(self, developer_id: i64, from_ms: i64) -> Result<Latencies, Internal> {
         self.inner
             .reads
             .read(move |r| r.latencies(developer_id, from_ms))
@@ -848,7 +852,7 @@ impl Platform {
     }
 
     /// Callbacks queued for a payment.
-    pub async fn outbox_of(&self, reference_id: &Uuid) -> Result<Vec<OutboxRecord>, Internal> {
+    pub async fn outbox_of(self, reference_id: &Uuid) -> Result<Vec<OutboxRecord>, Internal> {
         let reference_id = reference_id.to_owned();
         self.inner
             .reads
@@ -858,7 +862,7 @@ impl Platform {
 
     /// `(transfer id, created, updated)` of a payment's ledger transfers.
     pub async fn transfer_times(
-        &self,
+        self,
         reference_id: &Uuid,
     ) -> Result<Vec<(u64, i64, i64)>, Internal> {
         let reference_id = reference_id.to_owned();
@@ -870,7 +874,7 @@ impl Platform {
 
     /// Turns the virtual phone on or off for a developer: while on, collections from MSISDN
     /// payers that would succeed wait for the payer's approval.
-    pub async fn set_approval_mode(&self, developer_id: i64, on: bool) -> Result<(), Internal> {
+    pub async fn set_approval_mode(self, developer_id: i64, on: bool) -> Result<(), Internal> {
         let write = PortalWrite::SetApprovalMode { developer_id, on };
         self.portal_write(vec![write], Vec::new()).await
     }
@@ -879,12 +883,12 @@ impl Platform {
     /// committed. `None` origins means no list is set. An unknown API user is refused
     /// (logged, `Internal`) before anything reaches the writer.
     pub async fn set_widget_settings(
-        &self,
+        self,
         api_user: Uuid,
         allowed_origins: Option<Vec<String>>,
         callback_url: Option<String>,
     ) -> Result<(), Internal> {
-        if self.api_user(&api_user).await?.is_none() {
+        if self.credentials().api_user(&api_user).await?.is_none() {
             tracing::error!(%api_user, "widget settings for an unknown API user refused");
             return Err(Internal::Failed);
         }
@@ -902,7 +906,7 @@ impl Platform {
     /// An API user's Collection Widget settings (`None` until first set), read from the
     /// store: every node sharing the database sees a change as soon as it is committed.
     pub async fn widget_settings(
-        &self,
+        self,
         api_user: &Uuid,
     ) -> Result<Option<WidgetSettings>, Internal> {
         let api_user = api_user.to_owned();
@@ -914,7 +918,7 @@ impl Platform {
 
     /// Pending payments a payer can approve, grouped by MSISDN (oldest first in each).
     pub async fn waiting_payments(
-        &self,
+        self,
         developer_id: i64,
     ) -> Result<Vec<(String, Vec<Payment>)>, Internal> {
         let all = self
@@ -944,7 +948,7 @@ impl Platform {
     /// settled through the same path as automatic settlement (ledger postings, status,
     /// callback). A rejection fails it with `APPROVAL_REJECTED`.
     pub async fn decide_payment(
-        &self,
+        self,
         developer_id: i64,
         reference_id: Uuid,
         approve: bool,
@@ -963,7 +967,7 @@ impl Platform {
 
     /// Queues the callback of a settled payment again, with its current status body.
     pub async fn resend_callback(
-        &self,
+        self,
         developer_id: i64,
         reference_id: Uuid,
     ) -> Result<(), ResendError> {

@@ -23,6 +23,7 @@
 //! clocks another changed at the start of its next pass (`writer_log.clocks_seq`), like
 //! subscription keys.
 
+use crate::TestClocks;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -155,22 +156,24 @@ pub(crate) enum ClockCommand {
 }
 
 impl Platform {
+    fn board(&self) -> std::sync::RwLockReadGuard<'_, std::collections::HashMap<Uuid, TestClock>> {
+        self.inner.clocks.read()
+    }
+}
+
+impl TestClocks<'_> {
     /// The time an API user runs on: its test clock's, else the platform's.
-    pub fn now_for(&self, api_user: &Uuid) -> i64 {
-        match self.clocks().get(api_user) {
+    pub fn now_for(self, api_user: &Uuid) -> i64 {
+        match self.board().get(api_user) {
             Some(c) => c.now_ms,
             None => self.now_ms(),
         }
     }
 
-    fn clocks(&self) -> std::sync::RwLockReadGuard<'_, std::collections::HashMap<Uuid, TestClock>> {
-        self.inner.clocks.read()
-    }
-
     /// Waits until `at_ms` has come: in real time, or, for an API user on a test clock
     /// (`clocked`), until its clock is advanced that far; a deleted clock returns its API
     /// user to real time, so the wait then ends at once.
-    pub async fn wait_until(&self, clocked: Option<&Uuid>, at_ms: i64) {
+    pub async fn wait_until(self, clocked: Option<&Uuid>, at_ms: i64) {
         let Some(api_user) = clocked else {
             let wait = at_ms - self.now_ms();
             if wait > 0 {
@@ -181,7 +184,7 @@ impl Platform {
         // Subscribed before looking, so a change in between is not missed.
         let mut changed = self.inner.clocks.0.changed.subscribe();
         loop {
-            let now = self.clocks().get(api_user).map(|c| c.now_ms);
+            let now = self.board().get(api_user).map(|c| c.now_ms);
             if now.is_none_or(|now| now >= at_ms) || changed.changed().await.is_err() {
                 return;
             }
@@ -189,27 +192,27 @@ impl Platform {
     }
 
     /// Whether any API user runs on a test clock.
-    pub fn has_test_clocks(&self) -> bool {
-        !self.clocks().is_empty()
+    pub fn any(self) -> bool {
+        !self.board().is_empty()
     }
 
     /// The test clock of an API user, if it has one.
-    pub fn test_clock_of(&self, api_user: &Uuid) -> Option<TestClock> {
-        self.clocks().get(api_user).cloned()
+    pub fn of(self, api_user: &Uuid) -> Option<TestClock> {
+        self.board().get(api_user).cloned()
     }
 
     /// A developer's test clock by id.
-    pub fn test_clock(&self, developer_id: i64, id: &Uuid) -> Option<TestClock> {
-        self.clocks()
+    pub fn get(self, developer_id: i64, id: &Uuid) -> Option<TestClock> {
+        self.board()
             .values()
             .find(|c| c.id == *id && c.developer_id == developer_id)
             .cloned()
     }
 
     /// A developer's test clocks, oldest first.
-    pub fn test_clocks(&self, developer_id: i64) -> Vec<TestClock> {
+    pub fn list(self, developer_id: i64) -> Vec<TestClock> {
         let mut all: Vec<TestClock> = self
-            .clocks()
+            .board()
             .values()
             .filter(|c| c.developer_id == developer_id)
             .cloned()
@@ -220,14 +223,14 @@ impl Platform {
 
     /// Attaches a new test clock, standing at `start_ms` (the platform's time when `None`),
     /// to one of the developer's API users.
-    pub async fn create_test_clock(
-        &self,
+    pub async fn create(
+        self,
         developer_id: i64,
         api_user: Uuid,
         name: String,
         start_ms: Option<i64>,
     ) -> Result<TestClock, ClockError> {
-        match self.api_user(&api_user).await {
+        match self.credentials().api_user(&api_user).await {
             Ok(Some(u)) if u.developer_id == developer_id => {}
             Ok(_) => return Err(ClockError::NotFound),
             Err(_) => return Err(ClockError::Unavailable),
@@ -235,6 +238,7 @@ impl Platform {
         // The writer refuses an API user with pending payments, race-free; settled ones are
         // looked for here.
         let made = self
+            .portal()
             .payments_page(&crate::portal::PaymentFilter {
                 developer_id,
                 product: None,
@@ -272,8 +276,8 @@ impl Platform {
 
     /// Moves a developer's test clock forward by `by`, and returns once everything that
     /// became due is settled and committed.
-    pub async fn advance_test_clock(
-        &self,
+    pub async fn advance(
+        self,
         developer_id: i64,
         id: Uuid,
         by: Duration,
@@ -281,7 +285,7 @@ impl Platform {
         if by > MAX_ADVANCE {
             return Err(ClockError::TooFar);
         }
-        let Some(current) = self.test_clock(developer_id, &id) else {
+        let Some(current) = self.clocks().get(developer_id, &id) else {
             return Err(ClockError::NotFound);
         };
         let to_ms = current.now_ms + by.as_millis() as i64;
@@ -301,8 +305,8 @@ impl Platform {
 
     /// Deletes a developer's test clock: its API user's pending payments end as `EXPIRED`
     /// and the API user runs on real time again.
-    pub async fn delete_test_clock(&self, developer_id: i64, id: Uuid) -> Result<(), ClockError> {
-        if self.test_clock(developer_id, &id).is_none() {
+    pub async fn delete(self, developer_id: i64, id: Uuid) -> Result<(), ClockError> {
+        if self.clocks().get(developer_id, &id).is_none() {
             return Err(ClockError::NotFound);
         }
         self.call(

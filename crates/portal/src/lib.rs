@@ -365,12 +365,12 @@ async fn any_session(parts: &mut Parts, state: &PortalState) -> Result<Session, 
     let Some(id) = cookies(&parts.headers).remove(SESSION_COOKIE) else {
         return Err(sign_in_first(parts));
     };
-    let record = match state.platform.session(&id).await {
+    let record = match state.platform.portal().session(&id).await {
         Ok(Some(r)) => r,
         Ok(None) => return Err(sign_in_first(parts)),
         Err(e) => return Err(crate::failed(e)),
     };
-    match state.platform.developer(record.developer_id).await {
+    match state.platform.portal().developer(record.developer_id).await {
         Ok(Some(developer)) => Ok(Session {
             developer,
             csrf: record.csrf_token,
@@ -650,12 +650,25 @@ pub(crate) fn pre_session_token(
 ) -> (String, Option<HeaderValue>) {
     let now = state.platform.now_ms();
     if let Some(v) = cookies(headers).remove(PRE_CSRF_COOKIE) {
-        let verify = |t: &str| state.platform.verify_claims(PRE_SESSION_PURPOSE, t);
+        let verify = |t: &str| {
+            state
+                .platform
+                .credentials()
+                .verify_claims(PRE_SESSION_PURPOSE, t)
+        };
         if pre_session_expiry(verify, &v, now).is_some_and(|x| x - now > PRE_SESSION_TTL_MS / 2) {
             return (v, None);
         }
     }
-    let v = new_pre_session_token(|c| state.platform.sign_claims(PRE_SESSION_PURPOSE, c), now);
+    let v = new_pre_session_token(
+        |c| {
+            state
+                .platform
+                .credentials()
+                .sign_claims(PRE_SESSION_PURPOSE, c)
+        },
+        now,
+    );
     let c = cookie(
         PRE_CSRF_COOKIE,
         &v,
@@ -674,7 +687,12 @@ pub(crate) fn pre_session_ok(state: &PortalState, headers: &HeaderMap, form: &Fo
     };
     constant_time_eq(&c, form.get("csrf"))
         && pre_session_expiry(
-            |t| state.platform.verify_claims(PRE_SESSION_PURPOSE, t),
+            |t| {
+                state
+                    .platform
+                    .credentials()
+                    .verify_claims(PRE_SESSION_PURPOSE, t)
+            },
             &c,
             state.platform.now_ms(),
         )

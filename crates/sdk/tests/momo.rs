@@ -48,6 +48,7 @@ impl App {
         self.server
             .running
             .platform
+            .credentials()
             .subscription_keys(mkoba_platform::SANDBOX_DEVELOPER)
             .into_iter()
             .find(|k| k.product == product && k.slot == KeySlot::Primary)

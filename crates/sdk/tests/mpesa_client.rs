@@ -56,6 +56,7 @@ impl App {
         self.server
             .running
             .platform
+            .credentials()
             .subscription_keys(mkoba_platform::SANDBOX_DEVELOPER)
             .into_iter()
             .find(|k| k.product == Product::Collection && k.slot == KeySlot::Primary)

@@ -66,6 +66,7 @@ async fn operator(platform: &Platform, headers: &HeaderMap) -> Result<i64, MomoE
         || MomoError::Unauthorized("an operator's e-mail and password (HTTP Basic) are required");
     let (email, password) = mkoba_momo::auth::basic_pair(headers).ok_or_else(refused)?;
     platform
+        .portal()
         .operator_by_credentials(&email, &password)
         .await?
         .ok_or_else(refused)
@@ -125,7 +126,7 @@ async fn ledger(State(platform): State<Platform>, headers: HeaderMap) -> Respons
 
 async fn ledger_totals(platform: &Platform, headers: &HeaderMap) -> Result<Response, MomoError> {
     operator(platform, headers).await?;
-    let totals = platform.ledger_totals().await?;
+    let totals = platform.payments().ledger_totals().await?;
     let currencies: Vec<_> = totals
         .iter()
         .map(|t| {
@@ -147,6 +148,7 @@ fn developer(platform: &Platform, headers: &HeaderMap) -> Result<SubscriptionKey
     let key = mkoba_momo::validate::header(headers, "ocp-apim-subscription-key")
         .ok_or(MomoError::MissingSubscriptionKey)?;
     platform
+        .credentials()
         .subscription(key)
         .ok_or(MomoError::InvalidSubscriptionKey)
 }
@@ -175,7 +177,11 @@ async fn create_api_user(
     }
     // A production market only for a developer whose go-live request covers it (the
     // sandbox developer created at start has every market).
-    match platform.live_access(subscription.developer_id).await {
+    match platform
+        .portal()
+        .live_access(subscription.developer_id)
+        .await
+    {
         Ok(access) if access.allows_environment(&environment) => {}
         Ok(_) => {
             return Err(MomoError::Platform(
@@ -192,7 +198,7 @@ async fn create_api_user(
         target_environment: environment.clone(),
         created_at_ms: platform.now_ms(),
     };
-    match platform.create_api_user(user).await {
+    match platform.credentials().create_api_user(user).await {
         Ok(()) => {}
         Err(CreateError::Duplicate) => {
             return Err(MomoError::Platform(
@@ -203,6 +209,7 @@ async fn create_api_user(
         Err(_) => return Err(MomoError::Internal),
     }
     let key = platform
+        .credentials()
         .create_api_key(id)
         .await
         .map_err(|_| MomoError::Internal)?;
@@ -233,12 +240,17 @@ async fn transaction(
         _ => mkoba_momo::validate::reference_id(&reference_id, "referenceId")?,
     };
     let not_found = MomoError::Platform(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND");
-    let p = platform.payment(&id).await?.ok_or(not_found.clone())?;
-    let owner = platform.api_user(&p.api_user).await?;
+    let p = platform
+        .payments()
+        .get(&id)
+        .await?
+        .ok_or(not_found.clone())?;
+    let owner = platform.credentials().api_user(&p.api_user).await?;
     if owner.is_none_or(|u| u.developer_id != subscription.developer_id) {
         return Err(not_found);
     }
     let transfers: Vec<_> = platform
+        .payments()
         .transfers_for(&id)
         .await?
         .into_iter()
@@ -254,6 +266,7 @@ async fn transaction(
         })
         .collect();
     let callbacks: Vec<_> = platform
+        .payments()
         .callback_attempts(&id)
         .await?
         .into_iter()
@@ -289,7 +302,7 @@ async fn transaction(
         "settled_at_ms": p.settled_at_ms,
         "notifications": p.notifications,
         // Made on a test clock (its API user has one): times are the clock's.
-        "test_clock": platform.test_clock_of(&p.api_user).map(|c| c.id.to_string()),
+        "test_clock": platform.clocks().of(&p.api_user).map(|c| c.id.to_string()),
         "transfers": transfers,
         "callbacks": callbacks,
     }))
@@ -369,7 +382,8 @@ async fn create_clock(
         ),
     };
     let clock = platform
-        .create_test_clock(subscription.developer_id, api_user, name, start)
+        .clocks()
+        .create(subscription.developer_id, api_user, name, start)
         .await
         .map_err(clock_refused)?;
     Ok((StatusCode::CREATED, Json(clock_json(&clock))).into_response())
@@ -382,7 +396,8 @@ async fn list_clocks(
 ) -> Result<Response, MomoError> {
     let subscription = developer(&platform, &headers)?;
     let clocks: Vec<_> = platform
-        .test_clocks(subscription.developer_id)
+        .clocks()
+        .list(subscription.developer_id)
         .iter()
         .map(clock_json)
         .collect();
@@ -397,7 +412,8 @@ async fn show_clock(
 ) -> Result<Response, MomoError> {
     let subscription = developer(&platform, &headers)?;
     let clock = platform
-        .test_clock(subscription.developer_id, &clock_id(&id)?)
+        .clocks()
+        .get(subscription.developer_id, &clock_id(&id)?)
         .ok_or(MomoError::Platform(
             StatusCode::NOT_FOUND,
             "RESOURCE_NOT_FOUND",
@@ -430,7 +446,8 @@ async fn advance_clock(
         _ => return Err(MomoError::bad("give either by (\"3d\") or seconds")),
     };
     let clock = platform
-        .advance_test_clock(subscription.developer_id, id, by)
+        .clocks()
+        .advance(subscription.developer_id, id, by)
         .await
         .map_err(clock_refused)?;
     Ok(Json(clock_json(&clock)).into_response())
@@ -444,7 +461,8 @@ async fn delete_clock(
 ) -> Result<Response, MomoError> {
     let subscription = developer(&platform, &headers)?;
     platform
-        .delete_test_clock(subscription.developer_id, clock_id(&id)?)
+        .clocks()
+        .delete(subscription.developer_id, clock_id(&id)?)
         .await
         .map_err(clock_refused)?;
     Ok(StatusCode::NO_CONTENT.into_response())

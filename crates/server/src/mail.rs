@@ -2,7 +2,7 @@
 //!
 //! The platform keeps every message in its mailbox table and, when SMTP is configured,
 //! queues the e-mails there. This sender claims due rows through the platform's writer
-//! ([`Platform::claim_mail`]: at most [`CONCURRENCY`] at a time, leased for
+//! ([`Portal::claim_mail`]: at most [`CONCURRENCY`] at a time, leased for
 //! [`LEASE_MS`], so a sender that stops — or a node that dies — leaves them due again),
 //! sends them concurrently with a timeout each, and records the outcome: sent, retried
 //! after the next delay of [`RETRY_DELAYS_SECS`] on a transient failure, or failed on a
@@ -61,9 +61,9 @@ pub fn spawn(platform: Platform, smtp: &SmtpSettings) -> anyhow::Result<()> {
 
 async fn run(platform: Platform, transport: AsyncSmtpTransport<Tokio1Executor>, from: Mailbox) {
     loop {
-        let claimed = platform.claim_mail(CONCURRENCY, LEASE_MS).await;
+        let claimed = platform.portal().claim_mail(CONCURRENCY, LEASE_MS).await;
         if claimed.is_empty() {
-            platform.mail_queued(POLL).await;
+            platform.portal().mail_queued(POLL).await;
             continue;
         }
         let mut sending = tokio::task::JoinSet::new();
@@ -100,7 +100,7 @@ async fn run(platform: Platform, transport: AsyncSmtpTransport<Tokio1Executor>, 
                     "sending mail failed for good"
                 ),
             }
-            if platform.record_mail(&mail, outcome).await.is_err() {
+            if platform.portal().record_mail(&mail, outcome).await.is_err() {
                 tracing::error!(mail.id = mail.id, "recording a mail's outcome failed");
             }
         }

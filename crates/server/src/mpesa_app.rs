@@ -83,7 +83,7 @@ fn check_settings(
 impl MpesaBackend for PortalBackend {
     fn application(&self, developer_id: i64) -> BoxFuture<'_, Option<MpesaApplication>> {
         Box::pin(async move {
-            let app = self.platform.mpesa_app(developer_id).await.ok().flatten();
+            let app = self.platform.mpesa().app(developer_id).await.ok().flatten();
             Some(MpesaApplication {
                 api_key_created_at_ms: app.as_ref().map(|a| a.api_key_created_at_ms),
                 public_key: self.key.public_key_base64().to_owned(),
@@ -103,8 +103,14 @@ impl MpesaBackend for PortalBackend {
 
     fn session_bearer(&self, developer_id: i64) -> BoxFuture<'_, Option<(String, String)>> {
         Box::pin(async move {
-            let app = self.platform.mpesa_app(developer_id).await.ok().flatten()?;
-            let session = self.platform.mpesa_issue_session(&app);
+            let app = self
+                .platform
+                .mpesa()
+                .app(developer_id)
+                .await
+                .ok()
+                .flatten()?;
+            let session = self.platform.mpesa().issue_session(&app);
             let bearer = self.key.encrypt(session.as_bytes()).ok()?;
             let origin = if app.allowed_origins.iter().any(|o| o == "*") {
                 "*".to_owned()
@@ -116,7 +122,7 @@ impl MpesaBackend for PortalBackend {
     }
 
     fn renew_api_key(&self, developer_id: i64) -> BoxFuture<'_, Option<String>> {
-        Box::pin(async move { self.platform.mpesa_renew_key(developer_id).await.ok() })
+        Box::pin(async move { self.platform.mpesa().renew_key(developer_id).await.ok() })
     }
 
     fn save_settings(
@@ -127,7 +133,8 @@ impl MpesaBackend for PortalBackend {
         Box::pin(async move {
             let current = self
                 .platform
-                .mpesa_app(developer_id)
+                .mpesa()
+                .app(developer_id)
                 .await
                 .map_err(|_| "The settings could not be read; try again.".to_owned())?;
             let checked = check_settings(
@@ -138,7 +145,8 @@ impl MpesaBackend for PortalBackend {
                 self.insecure_result_urls,
             )?;
             self.platform
-                .mpesa_save_settings(developer_id, checked)
+                .mpesa()
+                .save_settings(developer_id, checked)
                 .await
                 .map_err(|_| "The settings could not be saved; try again.".to_owned())
         })
@@ -164,6 +172,7 @@ fn developer_id(platform: &Platform, headers: &HeaderMap) -> Result<i64, MomoErr
     let key = mkoba_momo::validate::header(headers, "ocp-apim-subscription-key")
         .ok_or(MomoError::MissingSubscriptionKey)?;
     platform
+        .credentials()
         .subscription(key)
         .map(|s| s.developer_id)
         .ok_or(MomoError::InvalidSubscriptionKey)
@@ -188,7 +197,7 @@ async fn show(
     headers: HeaderMap,
 ) -> Result<Response, MomoError> {
     let developer = developer_id(&backend.platform, &headers)?;
-    let app = backend.platform.mpesa_app(developer).await?;
+    let app = backend.platform.mpesa().app(developer).await?;
     Ok(Json(describe(&backend, app.as_ref())).into_response())
 }
 
@@ -227,7 +236,7 @@ async fn update(
                 .to_owned(),
         )),
     };
-    let current = backend.platform.mpesa_app(developer).await?;
+    let current = backend.platform.mpesa().app(developer).await?;
     let settings = check_settings(
         current.as_ref(),
         origins,
@@ -238,10 +247,11 @@ async fn update(
     .map_err(MomoError::bad)?;
     backend
         .platform
-        .mpesa_save_settings(developer, settings)
+        .mpesa()
+        .save_settings(developer, settings)
         .await
         .map_err(|_| MomoError::Internal)?;
-    let app = backend.platform.mpesa_app(developer).await?;
+    let app = backend.platform.mpesa().app(developer).await?;
     Ok(Json(describe(&backend, app.as_ref())).into_response())
 }
 
@@ -252,7 +262,8 @@ async fn renew(
     let developer = developer_id(&backend.platform, &headers)?;
     let key = backend
         .platform
-        .mpesa_renew_key(developer)
+        .mpesa()
+        .renew_key(developer)
         .await
         .map_err(|_| MomoError::Internal)?;
     tracing::info!(developer.id = developer, "M-Pesa API key renewed");

@@ -295,7 +295,12 @@ impl Dispatcher {
         let mut after = from - 1;
         loop {
             self.forget_finished();
-            let page = match self.platform.pending_callbacks(after, SWEEP_PAGE).await {
+            let page = match self
+                .platform
+                .payments()
+                .pending_callbacks(after, SWEEP_PAGE)
+                .await
+            {
                 Ok(page) => page,
                 Err(_) => {
                     // The store failed; try again a little later.
@@ -370,14 +375,18 @@ async fn deliver(
 ) -> bool {
     let mut clocked = clock_of(platform, &item).await;
     // The time of the payment's API user: its test clock's, if it has one.
-    let now =
-        |clocked: Option<Uuid>| clocked.map_or_else(|| platform.now_ms(), |u| platform.now_for(&u));
+    let now = |clocked: Option<Uuid>| {
+        clocked.map_or_else(|| platform.now_ms(), |u| platform.clocks().now_for(&u))
+    };
     loop {
         // A first attempt goes out now; retries are due on the API user's time.
         let on_clock = clocked.as_ref().filter(|_| item.attempts > 0);
-        platform.wait_until(on_clock, item.next_attempt_at_ms).await;
+        platform
+            .clocks()
+            .wait_until(on_clock, item.next_attempt_at_ms)
+            .await;
         // A deleted clock has returned its API user to real time.
-        clocked = clocked.filter(|u| platform.test_clock_of(u).is_some());
+        clocked = clocked.filter(|u| platform.clocks().of(u).is_some());
         let Ok(turn) = limit.acquire().await else {
             return true;
         };
@@ -421,6 +430,7 @@ async fn deliver(
             );
         }
         let recorded = platform
+            .payments()
             .record_attempt(CallbackAttempt {
                 outbox_id: item.id,
                 reference_id: item.reference_id,
@@ -448,12 +458,18 @@ async fn deliver(
 /// The API user whose test clock a callback's payment runs on, if it has one: its retries
 /// are then spread over the clock's time, and go out as the clock is advanced.
 async fn clock_of(platform: &Platform, item: &OutboxItem) -> Option<Uuid> {
-    if !platform.has_test_clocks() {
+    if !platform.clocks().any() {
         return None;
     }
-    let payment = platform.payment(&item.reference_id).await.ok().flatten()?;
+    let payment = platform
+        .payments()
+        .get(&item.reference_id)
+        .await
+        .ok()
+        .flatten()?;
     platform
-        .test_clock_of(&payment.api_user)
+        .clocks()
+        .of(&payment.api_user)
         .map(|_| payment.api_user)
 }
 

@@ -41,6 +41,7 @@ async fn sign_up(app: &TestApp, email: &str) -> (Browser, String) {
 async fn developer_id(app: &TestApp, email: &str) -> i64 {
     app.running
         .platform
+        .portal()
         .account_by_email(email)
         .await
         .unwrap()
@@ -52,6 +53,7 @@ async fn developer_id(app: &TestApp, email: &str) -> i64 {
 async fn status(app: &TestApp, id: i64) -> AccountStatus {
     app.running
         .platform
+        .portal()
         .developer(id)
         .await
         .unwrap()
@@ -67,6 +69,7 @@ async fn last_mail(
 ) -> Option<mkoba_platform::accounts::Mail> {
     app.running
         .platform
+        .portal()
         .mailbox(&MailFilter {
             kind: Some(kind),
             ..MailFilter::of(id)
@@ -80,6 +83,7 @@ async fn last_mail(
 async fn mails(app: &TestApp, id: i64, kind: MailKind) -> usize {
     app.running
         .platform
+        .portal()
         .mailbox(&MailFilter {
             kind: Some(kind),
             ..MailFilter::of(id)
@@ -246,7 +250,14 @@ async fn sign_up_is_inactive_until_the_mailed_link_and_the_phone_code() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let key = shown_key(&r.text());
-    let account = app.running.platform.developer(id).await.unwrap().unwrap();
+    let account = app
+        .running
+        .platform
+        .portal()
+        .developer(id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(account.status, AccountStatus::Active);
     assert_eq!(account.phone.as_deref(), Some("255712345678"));
     assert_eq!(b.get("/portal").await.status, 200);
@@ -261,7 +272,7 @@ async fn sign_up_is_inactive_until_the_mailed_link_and_the_phone_code() {
     assert_eq!(r.header("location"), Some("/portal"));
 
     // The M-Pesa application was created at sign-up; its key, shown once, works.
-    let mpesa = app.running.platform.mpesa_app(id).await.unwrap().unwrap();
+    let mpesa = app.running.platform.mpesa().app(id).await.unwrap().unwrap();
     assert!(mpesa.created_at_ms <= mpesa.api_key_created_at_ms);
     assert_eq!(mpesa.sandbox_api_key, None, "only a hash is kept");
     assert_eq!(get_session(&app, &key).await, 200);
@@ -292,7 +303,14 @@ async fn sign_up_is_inactive_until_the_mailed_link_and_the_phone_code() {
 #[tokio::test]
 async fn the_sandbox_developer_is_active_and_existing_flows_still_sign_up() {
     let app = TestApp::spawn().await;
-    let login = app.running.platform.sandbox_login().await.unwrap().unwrap();
+    let login = app
+        .running
+        .platform
+        .portal()
+        .sandbox_login()
+        .await
+        .unwrap()
+        .unwrap();
     let mut b = Browser::new(&app.base);
     let r = b.sign_in(&login.email, &login.password).await;
     assert_eq!(r.header("location"), Some("/portal"));
@@ -312,17 +330,23 @@ async fn forged_expired_and_misused_links_are_refused() {
     let past = now_ms() - 1;
     let later = now_ms() + 60_000;
     // Expired (410), made for another purpose or another subject (400).
-    let expired = p.link_token(LinkPurpose::Activate, id, "links@example.com", past);
+    let expired = p
+        .portal()
+        .link_token(LinkPurpose::Activate, id, "links@example.com", past);
     assert_eq!(
         b.get(&format!("/portal/activate?t={expired}")).await.status,
         410
     );
-    let mailbox = p.link_token(LinkPurpose::Mailbox, id, "links@example.com", later);
+    let mailbox = p
+        .portal()
+        .link_token(LinkPurpose::Mailbox, id, "links@example.com", later);
     assert_eq!(
         b.get(&format!("/portal/activate?t={mailbox}")).await.status,
         400
     );
-    let other = p.link_token(LinkPurpose::Activate, id, "other@example.com", later);
+    let other = p
+        .portal()
+        .link_token(LinkPurpose::Activate, id, "other@example.com", later);
     assert_eq!(
         b.get(&format!("/portal/activate?t={other}")).await.status,
         400
@@ -330,17 +354,21 @@ async fn forged_expired_and_misused_links_are_refused() {
     assert_eq!(b.get("/portal/activate").await.status, 400);
     assert_eq!(status(&app, id).await, AccountStatus::Pending);
     // An expired mailbox token opens nothing.
-    let old = p.link_token(LinkPurpose::Mailbox, id, "links@example.com", past);
+    let old = p
+        .portal()
+        .link_token(LinkPurpose::Mailbox, id, "links@example.com", past);
     let html = Browser::new(&app.base)
         .get(&format!("/portal/mail?t={old}"))
         .await
         .text();
     assert!(!html.contains("/portal/activate"), "{html}");
     // Expired reset and e-mail change links.
-    let digest = p.password_digest_of(id).await.unwrap().unwrap();
-    let reset = p.link_token(LinkPurpose::ResetPassword, id, &digest, past);
+    let digest = p.portal().password_digest_of(id).await.unwrap().unwrap();
+    let reset = p
+        .portal()
+        .link_token(LinkPurpose::ResetPassword, id, &digest, past);
     assert_eq!(b.get(&format!("/portal/reset?t={reset}")).await.status, 410);
-    let change = p.link_token(
+    let change = p.portal().link_token(
         LinkPurpose::ChangeEmail,
         id,
         "links@example.com\nnew@example.com",
@@ -784,7 +812,8 @@ async fn deleting_an_account_stops_its_keys_and_keeps_its_history() {
     wait_for(|| async {
         app.running
             .platform
-            .payment(&reference)
+            .payments()
+            .get(&reference)
             .await
             .unwrap()
             .filter(|p| p.status.is_final())
@@ -844,6 +873,7 @@ async fn deleting_an_account_stops_its_keys_and_keeps_its_history() {
     assert!(
         !app.running
             .platform
+            .credentials()
             .verify_api_key(&user, &api_key)
             .await
             .unwrap()
@@ -853,6 +883,7 @@ async fn deleting_an_account_stops_its_keys_and_keeps_its_history() {
     assert!(
         app.running
             .platform
+            .credentials()
             .api_user(&user)
             .await
             .unwrap()
@@ -861,7 +892,8 @@ async fn deleting_an_account_stops_its_keys_and_keeps_its_history() {
     assert!(
         app.running
             .platform
-            .payment(&reference)
+            .payments()
+            .get(&reference)
             .await
             .unwrap()
             .is_some()

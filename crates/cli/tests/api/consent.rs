@@ -910,10 +910,18 @@ async fn an_expired_auth_req_id_or_refresh_token_is_refused() {
         "scp": "profile", "off": false, "cvi": 86_400, "iat": past - 300_000, "exp": past,
         "jti": Uuid::new_v4().to_string(),
     });
-    let id = app.running.platform.sign_claims("ciba-auth-req", &claims);
+    let id = app
+        .running
+        .platform
+        .credentials()
+        .sign_claims("ciba-auth-req", &claims);
     let r = ciba_token(&app, "collection", &p, &id).await;
     assert_oauth_error(&r, "expired_token");
-    let refresh = app.running.platform.sign_claims("oauth2-refresh", &claims);
+    let refresh = app
+        .running
+        .platform
+        .credentials()
+        .sign_claims("oauth2-refresh", &claims);
     let r = oauth2_token(
         &app,
         "collection",
@@ -932,7 +940,7 @@ async fn userinfo_refuses_anything_but_a_valid_oauth2_access_token_of_the_produc
     let access = t["access_token"].as_str().unwrap();
     let refresh = t["refresh_token"].as_str().unwrap();
     let id = auth_req_id(&app, "collection", &p, "256774290781").await;
-    let expired = app.running.platform.sign_claims(
+    let expired = app.running.platform.credentials().sign_claims(
         "oauth2-access",
         &json!({
             "usr": p.user.to_string(), "prd": "collection", "idt": "MSISDN",

@@ -16,6 +16,7 @@ async fn operator(app: &TestApp) -> Browser {
     let login = app
         .running
         .platform
+        .portal()
         .operator_login()
         .await
         .unwrap()
@@ -449,6 +450,7 @@ async fn an_operator_deactivates_and_reactivates_an_account() {
     let id = app
         .running
         .platform
+        .portal()
         .account_by_email("di@example.com")
         .await
         .unwrap()
@@ -554,6 +556,7 @@ async fn developers_reach_none_of_the_operators_pages() {
     let me = app
         .running
         .platform
+        .portal()
         .account_by_email("operator@mkoba.local")
         .await
         .unwrap()
@@ -586,7 +589,14 @@ async fn the_admin_reads_need_an_operator() {
         r.header("www-authenticate"),
         Some("Basic realm=\"mkoba operator\"")
     );
-    let sandbox = app.running.platform.sandbox_login().await.unwrap().unwrap();
+    let sandbox = app
+        .running
+        .platform
+        .portal()
+        .sandbox_login()
+        .await
+        .unwrap()
+        .unwrap();
     let developer = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD

@@ -359,6 +359,7 @@ impl TestApp {
             let rows = self
                 .running
                 .platform
+                .portal()
                 .outbox_of(&reference)
                 .await
                 .expect("reading the outbox");
@@ -384,6 +385,7 @@ async fn operator_auth(running: &Running) -> String {
     use base64::Engine as _;
     let login = running
         .platform
+        .portal()
         .operator_login()
         .await
         .expect("reading the operator")
@@ -398,6 +400,7 @@ async fn operator_auth(running: &Running) -> String {
 fn keys_of(running: &Running) -> Keys {
     let keys = running
         .platform
+        .credentials()
         .subscription_keys(mkoba_platform::SANDBOX_DEVELOPER);
     let mut primary = HashMap::new();
     let mut secondary = HashMap::new();

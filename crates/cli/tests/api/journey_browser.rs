@@ -18,6 +18,7 @@ async fn the_account_journey_works_in_a_real_browser() {
     let operator = app
         .running
         .platform
+        .portal()
         .operator_login()
         .await
         .unwrap()

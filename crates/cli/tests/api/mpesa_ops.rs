@@ -12,6 +12,7 @@ async fn balance_of(app: &TestApp, owner_wallet: &str) -> i64 {
     let tzs = mkoba_ledger::Currency::parse("TZS").unwrap();
     app.running
         .platform
+        .payments()
         .wallet(owner_wallet, tzs)
         .await
         .unwrap()

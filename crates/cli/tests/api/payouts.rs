@@ -101,6 +101,7 @@ fn payee_body(amount: &str, msisdn: &str) -> String {
 async fn wallet_minor(app: &TestApp, msisdn: &str) -> i64 {
     app.running
         .platform
+        .payments()
         .wallet(
             &format!("MSISDN:{msisdn}"),
             mkoba_ledger::Currency::parse("EUR").unwrap(),

@@ -369,6 +369,7 @@ async fn the_sandbox_developer_signs_in_with_the_printed_credentials_and_signs_o
     let login = app
         .running
         .platform
+        .portal()
         .sandbox_login()
         .await
         .unwrap()
@@ -402,7 +403,14 @@ async fn the_sandbox_developer_signs_in_with_the_printed_credentials_and_signs_o
 #[tokio::test]
 async fn the_secure_flag_is_set_when_configured() {
     let app = TestApp::spawn_with(|s| s.portal.secure_cookies = true).await;
-    let login = app.running.platform.sandbox_login().await.unwrap().unwrap();
+    let login = app
+        .running
+        .platform
+        .portal()
+        .sandbox_login()
+        .await
+        .unwrap()
+        .unwrap();
     let mut b = Browser::new(&app.base);
     // The browser would not send a Secure cookie over http; this client does.
     let r = b.sign_in(&login.email, &login.password).await;

@@ -13,6 +13,7 @@ async fn sandbox_browser(app: &TestApp) -> Browser {
     let login = app
         .running
         .platform
+        .portal()
         .sandbox_login()
         .await
         .unwrap()
@@ -426,7 +427,14 @@ async fn a_new_api_key_is_shown_once_after_a_redirect() {
 
 /// A session id of the sandbox developer, for requests with hand-made cookies.
 async fn raw_session(app: &TestApp) -> String {
-    let login = app.running.platform.sandbox_login().await.unwrap().unwrap();
+    let login = app
+        .running
+        .platform
+        .portal()
+        .sandbox_login()
+        .await
+        .unwrap()
+        .unwrap();
     let http = Http::new();
     let r = http
         .send("GET", &format!("{}/portal/signin", app.base), &[], None)
@@ -488,9 +496,10 @@ async fn transactions_and_report_tables_export_as_csv_with_the_filters() {
     let reference = paid(&app, &p, "1234.5", "256779999001", &[]).await;
     let (conversation, tpcid, transaction) = mpesa_c2b(&app, "10", "000000000001").await;
     let platform = &app.running.platform;
-    let momo = platform.payment(&reference).await.unwrap().unwrap();
+    let momo = platform.payments().get(&reference).await.unwrap().unwrap();
     let mpesa = platform
-        .payment(&Uuid::parse_str(&conversation).unwrap())
+        .payments()
+        .get(&Uuid::parse_str(&conversation).unwrap())
         .await
         .unwrap()
         .unwrap();
@@ -634,7 +643,7 @@ async fn transactions_and_report_tables_export_as_csv_with_the_filters() {
         .await;
     assert_eq!(r.status, 202, "{}", r.text());
     wait_for(|| async {
-        let p = platform.payment(&ugx).await.unwrap().unwrap();
+        let p = platform.payments().get(&ugx).await.unwrap().unwrap();
         p.status.is_final().then_some(())
     })
     .await;

@@ -177,6 +177,7 @@ async fn nodes_starting_at_once_on_a_fresh_database_all_start_with_the_same_keys
     let keys = |r: &mkoba::Running| {
         let mut k: Vec<String> = r
             .platform
+            .credentials()
             .subscription_keys(mkoba_platform::SANDBOX_DEVELOPER)
             .into_iter()
             .map(|k| k.key)

@@ -37,6 +37,7 @@ async fn a_request_to_pay_is_accepted_then_succeeds_and_moves_money_on_the_ledge
     let wallet = app
         .running
         .platform
+        .payments()
         .wallet(
             "MSISDN:256774290781",
             mkoba_ledger::Currency::parse("EUR").unwrap(),

@@ -313,7 +313,14 @@ async fn the_portal_creates_advances_and_deletes_test_clocks_and_marks_their_pay
     let app = TestApp::spawn_with(|s| s.platform.settle_delay = Duration::from_secs(86_400)).await;
     let p = app.partner("127.0.0.1").await;
     let mut b = crate::portal::Browser::new(&app.base);
-    let login = app.running.platform.sandbox_login().await.unwrap().unwrap();
+    let login = app
+        .running
+        .platform
+        .portal()
+        .sandbox_login()
+        .await
+        .unwrap()
+        .unwrap();
     b.sign_in(&login.email, &login.password).await;
 
     let page = b.get("/portal/clocks").await;
@@ -335,11 +342,7 @@ async fn the_portal_creates_advances_and_deletes_test_clocks_and_marks_their_pay
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.text());
-    let clock = app
-        .running
-        .platform
-        .test_clock_of(&p.user)
-        .expect("attached");
+    let clock = app.running.platform.clocks().of(&p.user).expect("attached");
     assert_eq!(clock.name, "Portal clock");
 
     // A payment on the clock is marked on its transaction page.
@@ -387,13 +390,14 @@ async fn the_portal_creates_advances_and_deletes_test_clocks_and_marks_their_pay
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.text());
-    assert!(app.running.platform.test_clock_of(&p.user).is_none());
+    assert!(app.running.platform.clocks().of(&p.user).is_none());
 
     // The M-Pesa application (an API user of its own) is offered too.
     let mpesa_user = app
         .running
         .platform
-        .mpesa_app(mkoba_platform::SANDBOX_DEVELOPER)
+        .mpesa()
+        .app(mkoba_platform::SANDBOX_DEVELOPER)
         .await
         .unwrap()
         .unwrap()
@@ -411,7 +415,7 @@ async fn the_portal_creates_advances_and_deletes_test_clocks_and_marks_their_pay
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.text());
-    assert!(app.running.platform.test_clock_of(&mpesa_user).is_some());
+    assert!(app.running.platform.clocks().of(&mpesa_user).is_some());
     let page = b.get("/portal/clocks").await.text();
     assert!(page.contains("your M-Pesa application</a>"), "{page}");
 }
@@ -426,7 +430,8 @@ async fn a_mandates_schedule_and_expiry_hold_for_later_payments_on_the_clock() {
     let mpesa_user = app
         .running
         .platform
-        .mpesa_app(mkoba_platform::SANDBOX_DEVELOPER)
+        .mpesa()
+        .app(mkoba_platform::SANDBOX_DEVELOPER)
         .await
         .unwrap()
         .unwrap()

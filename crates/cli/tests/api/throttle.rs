@@ -70,7 +70,14 @@ fn retry_after(r: &Resp) -> u64 {
 #[tokio::test]
 async fn only_a_pre_session_token_the_server_signed_is_accepted() {
     let app = TestApp::spawn().await;
-    let login = app.running.platform.sandbox_login().await.unwrap().unwrap();
+    let login = app
+        .running
+        .platform
+        .portal()
+        .sandbox_login()
+        .await
+        .unwrap()
+        .unwrap();
     let (email, password) = (login.email.as_str(), login.password.as_str());
     let http = Http::new();
     let try_pair = |cookie: String, csrf: String| {
@@ -93,7 +100,7 @@ async fn only_a_pre_session_token_the_server_signed_is_accepted() {
     let (theirs, _) = issued_pair(&other).await;
     assert_eq!(try_pair(theirs.clone(), theirs).await.status, 403);
     // Ours, expired.
-    let expired = app.running.platform.sign_claims(
+    let expired = app.running.platform.credentials().sign_claims(
         mkoba_portal::PRE_SESSION_PURPOSE,
         &json!({"n": "0123456789abcdef0123456789abcdef", "x": mkoba_platform::clock::system_now_ms() - 1}),
     );
@@ -113,7 +120,14 @@ async fn only_a_pre_session_token_the_server_signed_is_accepted() {
 #[tokio::test]
 async fn sign_in_past_the_account_limit_is_429_even_with_the_right_password() {
     let app = TestApp::spawn().await;
-    let login = app.running.platform.sandbox_login().await.unwrap().unwrap();
+    let login = app
+        .running
+        .platform
+        .portal()
+        .sandbox_login()
+        .await
+        .unwrap()
+        .unwrap();
     // Another account, signed up and signed in from the same address.
     let mut other = Browser::new(&app.base);
     other.sign_up("other@example.com").await;
@@ -153,7 +167,14 @@ async fn the_per_address_sign_in_limit_covers_every_account() {
         s.throttle.sign_in_per_address = Rate::new(3, Duration::from_secs(3600));
     })
     .await;
-    let login = app.running.platform.sandbox_login().await.unwrap().unwrap();
+    let login = app
+        .running
+        .platform
+        .portal()
+        .sandbox_login()
+        .await
+        .unwrap()
+        .unwrap();
     let mut b = Browser::new(&app.base);
     for i in 0..3 {
         let r = b.sign_in(&format!("nobody{i}@example.com"), "x").await;
@@ -328,7 +349,14 @@ async fn a_sign_in_flood_past_the_hashing_queue_is_answered_429_and_memory_stays
         };
     })
     .await;
-    let login = app.running.platform.sandbox_login().await.unwrap().unwrap();
+    let login = app
+        .running
+        .platform
+        .portal()
+        .sandbox_login()
+        .await
+        .unwrap()
+        .unwrap();
     let (cookie, csrf) = issued_pair(&app).await;
     // One sign-in first, so that what one costs is in the baseline.
     let http = Http::new();

@@ -156,7 +156,8 @@ async fn python_pesa_reaches_the_server_under_its_hard_coded_https_host() {
     let api_key = app
         .running
         .platform
-        .mpesa_app(mkoba_platform::SANDBOX_DEVELOPER)
+        .mpesa()
+        .app(mkoba_platform::SANDBOX_DEVELOPER)
         .await
         .unwrap()
         .unwrap()

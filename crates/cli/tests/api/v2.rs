@@ -148,6 +148,7 @@ async fn a_pending_invoice_can_be_cancelled_and_its_reservation_is_released() {
     let wallet = app
         .running
         .platform
+        .payments()
         .wallet(
             "MSISDN:256790000002",
             mkoba_ledger::Currency::parse("EUR").unwrap(),
@@ -497,6 +498,7 @@ async fn an_invoice_not_paid_within_its_validity_expires() {
     let wallet = app
         .running
         .platform
+        .payments()
         .wallet(
             "MSISDN:256790000009",
             mkoba_ledger::Currency::parse("EUR").unwrap(),

@@ -131,7 +131,12 @@ pub(crate) async fn sign_in(
     let checked = state
         .throttle
         .passwords()
-        .run(state.platform.sign_in(&email, form.raw("password")))
+        .run(
+            state
+                .platform
+                .portal()
+                .sign_in(&email, form.raw("password")),
+        )
         .await;
     let developer = match checked {
         Err(_busy) => return crate::busy(BACK),
@@ -155,7 +160,7 @@ pub(crate) async fn sign_in(
         }
         Ok(Err(_)) => return internal_error(),
     };
-    let Ok(Some(account)) = state.platform.developer(developer).await else {
+    let Ok(Some(account)) = state.platform.portal().developer(developer).await else {
         return internal_error();
     };
     match account.status {
@@ -223,7 +228,11 @@ pub(crate) async fn sign_up_sent(
 ) -> Response {
     let q = query_params(query.as_deref());
     let token = q.get("t").cloned().unwrap_or_default();
-    let claims = state.platform.check_link(LinkPurpose::Mailbox, &token).ok();
+    let claims = state
+        .platform
+        .portal()
+        .check_link(LinkPurpose::Mailbox, &token)
+        .ok();
     auth_page(
         &state,
         &headers,
@@ -268,10 +277,14 @@ pub(crate) async fn resend_activation(
         );
     }
     let token = form.get("t");
-    let Ok(claims) = state.platform.check_link(LinkPurpose::Mailbox, token) else {
+    let Ok(claims) = state
+        .platform
+        .portal()
+        .check_link(LinkPurpose::Mailbox, token)
+    else {
         return see_other("/portal/signin");
     };
-    let Ok(Some(account)) = state.platform.developer(claims.developer_id).await else {
+    let Ok(Some(account)) = state.platform.portal().developer(claims.developer_id).await else {
         return see_other("/portal/signin");
     };
     if account.status != AccountStatus::Pending || account.email != claims.subject {
@@ -282,13 +295,14 @@ pub(crate) async fn resend_activation(
     }
     match state
         .platform
+        .portal()
         .mailed_recently(account.id, MailKind::Activation, MAIL_INTERVAL_MS)
         .await
     {
         Ok(true) => {}
         Ok(false) => {
             let m = mail::activation(&state, account.id, &account.email, &account.name);
-            if state.platform.queue_mail(m).await.is_err() {
+            if state.platform.portal().queue_mail(m).await.is_err() {
                 return internal_error();
             }
         }
@@ -301,7 +315,7 @@ pub(crate) async fn resend_activation(
 }
 
 async fn start_session(state: &PortalState, developer: i64, next: &str) -> Response {
-    let (id, _csrf) = match state.platform.create_session(developer).await {
+    let (id, _csrf) = match state.platform.portal().create_session(developer).await {
         Ok(v) => v,
         Err(e) => return crate::failed(e),
     };
@@ -410,6 +424,7 @@ pub(crate) async fn sign_up(
         .run(
             state
                 .platform
+                .portal()
                 .sign_up(&email, &name, form.raw("password"), activation),
         )
         .await;
@@ -445,7 +460,13 @@ pub(crate) async fn sign_out(
     if !session.check(&Form::parse(&body)) {
         return crate::csrf_refused();
     }
-    if state.platform.end_session(&session.id).await.is_err() {
+    if state
+        .platform
+        .portal()
+        .end_session(&session.id)
+        .await
+        .is_err()
+    {
         return internal_error();
     }
     let mut r = see_other("/portal/signin");
@@ -474,7 +495,10 @@ pub(crate) async fn overview(
     RawQuery(query): RawQuery,
 ) -> Response {
     let q = query_params(query.as_deref());
-    let keys = state.platform.subscription_keys(session.developer.id);
+    let keys = state
+        .platform
+        .credentials()
+        .subscription_keys(session.developer.id);
     let csrf = csrf_field(&session);
     let mut h = Html::new();
     w!(h, "<h1>Welcome, " {session.developer.name} "</h1>");
@@ -540,6 +564,7 @@ pub(crate) async fn subscribe(
     };
     match state
         .platform
+        .portal()
         .renew_subscription_keys(session.developer.id, product, None)
         .await
     {
@@ -585,6 +610,7 @@ pub(crate) async fn regenerate_key(
     };
     let Some(old) = state
         .platform
+        .credentials()
         .subscription_keys(session.developer.id)
         .into_iter()
         .find(|k| k.product == product && k.slot == slot)
@@ -631,6 +657,7 @@ pub(crate) async fn regenerate_key(
     }
     match state
         .platform
+        .portal()
         .renew_subscription_keys(session.developer.id, product, Some(slot))
         .await
     {

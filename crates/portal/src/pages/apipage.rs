@@ -527,7 +527,10 @@ async fn context(
         _ => host.to_owned(),
     };
     let product = product_of_path(op.path);
-    let keys = state.platform.subscription_keys(session.developer.id);
+    let keys = state
+        .platform
+        .credentials()
+        .subscription_keys(session.developer.id);
     let primary = |p: Product| {
         keys.iter()
             .find(|k| k.product == p && k.slot == KeySlot::Primary)
@@ -551,7 +554,11 @@ async fn context(
     };
     // The developer's first API user: the oldest in the sandbox, else the oldest (the
     // list comes newest first), so the samples do not change as more are made.
-    let users = state.platform.api_users_of(session.developer.id).await?;
+    let users = state
+        .platform
+        .portal()
+        .api_users_of(session.developer.id)
+        .await?;
     let user = users
         .iter()
         .rev()
@@ -1259,7 +1266,7 @@ async fn send_headers(
                 lines.push(format!("Ocp-Apim-Subscription-Key: {k}"));
             }
             if let (MomoAuth::Token, Some(u), Some(p)) = (auth, &ctx.user, ctx.product) {
-                let (token, _) = state.platform.issue_token(u.id, p);
+                let (token, _) = state.platform.credentials().issue_token(u.id, p);
                 lines.push(format!("Authorization: Bearer {token}"));
             }
             if header_param(op.op, "X-Target-Environment").is_some() {

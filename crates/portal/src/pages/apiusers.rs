@@ -55,6 +55,7 @@ async fn active_keys(
 ) -> Result<usize, mkoba_platform::Internal> {
     Ok(state
         .platform
+        .portal()
         .api_keys_of(&user.id)
         .await?
         .iter()
@@ -71,11 +72,21 @@ async fn list_page(
     host: &str,
     env: &str,
 ) -> Response {
-    let users = match state.platform.api_users_of(session.developer.id).await {
+    let users = match state
+        .platform
+        .portal()
+        .api_users_of(session.developer.id)
+        .await
+    {
         Ok(v) => v,
         Err(e) => return crate::failed(e),
     };
-    let access = match state.platform.live_access(session.developer.id).await {
+    let access = match state
+        .platform
+        .portal()
+        .live_access(session.developer.id)
+        .await
+    {
         Ok(v) => v,
         Err(e) => return crate::failed(e),
     };
@@ -153,7 +164,12 @@ pub(crate) async fn create(
     if !state.environments.contains(&env) {
         return refuse("Choose one of the listed target environments.").await;
     }
-    match state.platform.live_access(session.developer.id).await {
+    match state
+        .platform
+        .portal()
+        .live_access(session.developer.id)
+        .await
+    {
         Ok(access) if access.allows_environment(&env) => {}
         Ok(_) => {
             return list_page(
@@ -178,7 +194,7 @@ pub(crate) async fn create(
         created_at_ms: state.platform.now_ms(),
     };
     let id = user.id;
-    match state.platform.create_api_user(user).await {
+    match state.platform.credentials().create_api_user(user).await {
         Ok(()) => {}
         Err(CreateError::Duplicate) => return refuse("That id is taken; try again.").await,
         Err(e) => return crate::failed(e),
@@ -223,7 +239,11 @@ fn flash_of(headers: &HeaderMap) -> Option<String> {
 
 /// The key in a flash, if it is genuine, unexpired and for this developer and API user.
 fn open_flash(state: &PortalState, session: &Session, id: Uuid, token: &str) -> Option<String> {
-    let claims = state.platform.verify_claims(FLASH_PURPOSE, token).ok()?;
+    let claims = state
+        .platform
+        .credentials()
+        .verify_claims(FLASH_PURPOSE, token)
+        .ok()?;
     let fresh = claims["exp"]
         .as_i64()
         .is_some_and(|exp| exp > state.platform.now_ms());
@@ -236,11 +256,11 @@ fn open_flash(state: &PortalState, session: &Session, id: Uuid, token: &str) -> 
 
 /// Creates a key, then redirects to the user's page, which shows it once.
 async fn new_key_response(state: &PortalState, session: &Session, id: Uuid) -> Response {
-    let key = match state.platform.create_api_key(id).await {
+    let key = match state.platform.credentials().create_api_key(id).await {
         Ok(v) => v,
         Err(e) => return crate::failed(e),
     };
-    let token = state.platform.sign_claims(
+    let token = state.platform.credentials().sign_claims(
         FLASH_PURPOSE,
         &serde_json::json!({
             "dev": session.developer.id,
@@ -266,6 +286,7 @@ async fn show_page(
 ) -> Response {
     let user = match state
         .platform
+        .portal()
         .owned_api_user(session.developer.id, &id)
         .await
     {
@@ -273,7 +294,7 @@ async fn show_page(
         Ok(None) => return not_found_page(session),
         Err(e) => return crate::failed(e),
     };
-    let keys = match state.platform.api_keys_of(&id).await {
+    let keys = match state.platform.portal().api_keys_of(&id).await {
         Ok(v) => v,
         Err(e) => return crate::failed(e),
     };
@@ -369,6 +390,7 @@ pub(crate) async fn create_key(
     };
     match state
         .platform
+        .portal()
         .owned_api_user(session.developer.id, &id)
         .await
     {
@@ -415,6 +437,7 @@ pub(crate) async fn revoke_key(
     }
     match state
         .platform
+        .portal()
         .revoke_api_key(session.developer.id, id, key_id)
         .await
     {

@@ -21,16 +21,21 @@ async fn page(
     error: Option<&str>,
     done: Option<&String>,
 ) -> Response {
-    let users = match state.platform.api_users_of(session.developer.id).await {
+    let users = match state
+        .platform
+        .portal()
+        .api_users_of(session.developer.id)
+        .await
+    {
         Ok(u) => u,
         Err(e) => return crate::failed(e),
     };
     // The M-Pesa application runs on an API user of its own (not listed with the MoMo ones).
-    let mpesa_user = match state.platform.mpesa_app(session.developer.id).await {
+    let mpesa_user = match state.platform.mpesa().app(session.developer.id).await {
         Ok(app) => app.map(|a| a.api_user),
         Err(e) => return crate::failed(e),
     };
-    let clocks = state.platform.test_clocks(session.developer.id);
+    let clocks = state.platform.clocks().list(session.developer.id);
     let csrf = csrf_field(session);
     let mut h = Html::new();
     w!(h, "<h1>Test clocks</h1>");
@@ -155,7 +160,8 @@ pub(crate) async fn create(
     }
     match state
         .platform
-        .create_test_clock(session.developer.id, user, name.to_owned(), None)
+        .clocks()
+        .create(session.developer.id, user, name.to_owned(), None)
         .await
     {
         Ok(_) => see_other("/portal/clocks?done=created"),
@@ -186,7 +192,8 @@ pub(crate) async fn advance(
     };
     match state
         .platform
-        .advance_test_clock(session.developer.id, id, by)
+        .clocks()
+        .advance(session.developer.id, id, by)
         .await
     {
         Ok(_) => see_other("/portal/clocks?done=advanced"),
@@ -214,7 +221,8 @@ pub(crate) async fn delete(
     };
     match state
         .platform
-        .delete_test_clock(session.developer.id, id)
+        .clocks()
+        .delete(session.developer.id, id)
         .await
     {
         Ok(()) => see_other("/portal/clocks?done=deleted"),

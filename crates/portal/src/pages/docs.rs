@@ -277,7 +277,11 @@ async fn try_form(
     session: &Session,
     a: &Attempt,
 ) -> Result<(), mkoba_platform::Internal> {
-    let users = state.platform.api_users_of(session.developer.id).await?;
+    let users = state
+        .platform
+        .portal()
+        .api_users_of(session.developer.id)
+        .await?;
     w!(*h, "<section class=\"card\" aria-labelledby=\"try\"><h2 id=\"try\">Try it</h2>"
         "<p>The request goes to this server with your primary subscription key for the path's product and, when you pick an API user, a fresh access token for it (and its target environment). Headers you give override these.</p>"
         "<p>M-Pesa paths (<code>/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/</code>, …) go with a fresh session of your M-Pesa application, RSA-encrypted as a client sends it, and an allowed <code>Origin</code>; give the <code>input_*</code> fields as a JSON body (or in the query string for the GET queries).</p>"
@@ -526,6 +530,7 @@ pub(crate) async fn exchange(
         Dialect::Momo => {
             if let Some(k) = state
                 .platform
+                .credentials()
                 .subscription_keys(session.developer.id)
                 .into_iter()
                 .find(|k| k.product == product && k.slot == KeySlot::Primary)
@@ -539,12 +544,13 @@ pub(crate) async fn exchange(
             Uuid::parse_str(&a.api_user).map_err(|_| "Choose one of your API users.".to_owned())?;
         let user = state
             .platform
+            .portal()
             .owned_api_user(session.developer.id, &id)
             .await
             .map_err(|_| "The portal could not read your API users.".to_owned())?
             .ok_or_else(|| "Choose one of your API users.".to_owned())?;
         if !a.path.contains("/token") {
-            let (token, _) = state.platform.issue_token(user.id, product);
+            let (token, _) = state.platform.credentials().issue_token(user.id, product);
             add(&mut headers, "authorization", &format!("Bearer {token}"));
         }
         add(

@@ -188,6 +188,7 @@ async fn page(
     let id = session.developer.id;
     let requests = match state
         .platform
+        .portal()
         .go_live_requests(&GoLiveFilter {
             developer_id: Some(id),
             state: None,
@@ -198,7 +199,7 @@ async fn page(
         Ok(r) => r,
         Err(e) => return crate::failed(e),
     };
-    let access = match state.platform.live_access(id).await {
+    let access = match state.platform.portal().live_access(id).await {
         Ok(v) => v,
         Err(e) => return crate::failed(e),
     };
@@ -222,7 +223,7 @@ async fn page(
             h.raw("</section>");
         }
         None => {
-            let report = match state.platform.go_live_report(id).await {
+            let report = match state.platform.portal().go_live_report(id).await {
                 Ok(v) => v,
                 Err(e) => return crate::failed(e),
             };
@@ -362,7 +363,7 @@ pub(crate) async fn submit(
         return page(&state, &session, StatusCode::BAD_REQUEST, None, Some(e), &d).await;
     }
     let developer = session.developer.clone();
-    let report = match state.platform.go_live_report(developer.id).await {
+    let report = match state.platform.portal().go_live_report(developer.id).await {
         Ok(v) => v,
         Err(e) => return crate::failed(e),
     };
@@ -420,7 +421,7 @@ pub(crate) async fn submit(
         }
         out
     });
-    match state.platform.request_go_live(request, mail).await {
+    match state.platform.portal().request_go_live(request, mail).await {
         Ok(()) => {
             tracing::info!(
                 developer.id = session.developer.id,

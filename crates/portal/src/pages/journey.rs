@@ -48,12 +48,17 @@ pub(crate) async fn activate(
 ) -> Response {
     let q = query_params(query.as_deref());
     let token = q.get("t").map(String::as_str).unwrap_or("");
-    let claims = match state.platform.check_link(LinkPurpose::Activate, token) {
+    let claims = match state
+        .platform
+        .portal()
+        .check_link(LinkPurpose::Activate, token)
+    {
         Ok(c) => c,
         Err(e) => return link_refused(&state, &headers, e, "Activation refused"),
     };
     let result = state
         .platform
+        .portal()
         .activate_email(claims.developer_id, &claims.subject)
         .await;
     let lead = match result {
@@ -91,7 +96,12 @@ async fn phone_page(
     error: Option<&str>,
     phone: &str,
 ) -> Response {
-    let code = match state.platform.phone_code_of(session.developer.id).await {
+    let code = match state
+        .platform
+        .portal()
+        .phone_code_of(session.developer.id)
+        .await
+    {
         Ok(c) => c,
         Err(e) => return crate::failed(e),
     };
@@ -125,7 +135,12 @@ async fn phone_page(
             limit: 3,
             ..MailFilter::of(session.developer.id)
         };
-        let sms = state.platform.mailbox(&filter).await.unwrap_or_default();
+        let sms = state
+            .platform
+            .portal()
+            .mailbox(&filter)
+            .await
+            .unwrap_or_default();
         w!(h, "<section class=\"card\" aria-labelledby=\"inbox\"><h2 id=\"inbox\">Virtual phone +" {c.msisdn} "</h2>"
             "<div class=\"phone\"><div class=\"screen\"><p class=\"carrier\">Mkoba · " {c.msisdn} "</p>");
         for m in &sms {
@@ -175,6 +190,7 @@ pub(crate) async fn send_code(
     };
     match state
         .platform
+        .portal()
         .start_phone_verification(session.developer.id, &msisdn)
         .await
     {
@@ -218,6 +234,7 @@ pub(crate) async fn check_code(
     }
     let key = match state
         .platform
+        .portal()
         .verify_phone(session.developer.id, code)
         .await
     {
@@ -299,10 +316,11 @@ pub(crate) async fn forgot(
         return crate::throttled(RESET_TRIES, wait, ("/portal/forgot", "Back"));
     }
     if !email.is_empty() && email.len() <= 254 {
-        match state.platform.account_by_email(&email).await {
+        match state.platform.portal().account_by_email(&email).await {
             Ok(Some((account, digest))) if account.status != AccountStatus::Deleted => {
                 match state
                     .platform
+                    .portal()
                     .mailed_recently(account.id, MailKind::PasswordReset, MAIL_INTERVAL_MS)
                     .await
                 {
@@ -314,7 +332,7 @@ pub(crate) async fn forgot(
                             &account.email,
                             &digest,
                         );
-                        if state.platform.queue_mail(m).await.is_err() {
+                        if state.platform.portal().queue_mail(m).await.is_err() {
                             return internal_error();
                         }
                         tracing::info!(developer.id = account.id, "password reset link sent");
@@ -370,11 +388,20 @@ pub(crate) async fn reset_page(
 ) -> Response {
     let q = query_params(query.as_deref());
     let t = q.get("t").cloned().unwrap_or_default();
-    let claims = match state.platform.check_link(LinkPurpose::ResetPassword, &t) {
+    let claims = match state
+        .platform
+        .portal()
+        .check_link(LinkPurpose::ResetPassword, &t)
+    {
         Ok(c) => c,
         Err(e) => return link_refused(&state, &headers, e, "Password reset refused"),
     };
-    match state.platform.password_digest_of(claims.developer_id).await {
+    match state
+        .platform
+        .portal()
+        .password_digest_of(claims.developer_id)
+        .await
+    {
         Ok(Some(d)) if d == claims.subject => {}
         Ok(_) => return used(&state, &headers),
         Err(e) => return crate::failed(e),
@@ -417,7 +444,11 @@ pub(crate) async fn reset(
         return crate::throttled(RESET_TRIES, wait, BACK);
     }
     let t = form.get("t").to_owned();
-    let claims = match state.platform.check_link(LinkPurpose::ResetPassword, &t) {
+    let claims = match state
+        .platform
+        .portal()
+        .check_link(LinkPurpose::ResetPassword, &t)
+    {
         Ok(c) => c,
         Err(e) => return link_refused(&state, &headers, e, "Password reset refused"),
     };
@@ -438,7 +469,7 @@ pub(crate) async fn reset(
             |h, c| reset_form(h, c, &t, Some(p)),
         );
     }
-    let Ok(Some(account)) = state.platform.developer(claims.developer_id).await else {
+    let Ok(Some(account)) = state.platform.portal().developer(claims.developer_id).await else {
         return used(&state, &headers);
     };
     if let Err(wait) = state.throttle.reset_for(&account.email) {
@@ -448,11 +479,12 @@ pub(crate) async fn reset(
     let done = state
         .throttle
         .passwords()
-        .run(
-            state
-                .platform
-                .reset_password(account.id, &claims.subject, password, Some(notice)),
-        )
+        .run(state.platform.portal().reset_password(
+            account.id,
+            &claims.subject,
+            password,
+            Some(notice),
+        ))
         .await;
     let Ok(done) = done else {
         return crate::busy(BACK);

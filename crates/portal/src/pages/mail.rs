@@ -34,7 +34,7 @@ pub(crate) fn activation(
     email: &str,
     name: &str,
 ) -> NewMail {
-    let token = state.platform.link_token(
+    let token = state.platform.portal().link_token(
         LinkPurpose::Activate,
         developer_id,
         email,
@@ -62,7 +62,7 @@ pub(crate) fn email_change(
     from: &str,
     to: &str,
 ) -> NewMail {
-    let token = state.platform.link_token(
+    let token = state.platform.portal().link_token(
         LinkPurpose::ChangeEmail,
         developer_id,
         &format!("{from}\n{to}"),
@@ -106,7 +106,7 @@ pub(crate) fn password_reset(
     email: &str,
     digest: &str,
 ) -> NewMail {
-    let token = state.platform.link_token(
+    let token = state.platform.portal().link_token(
         LinkPurpose::ResetPassword,
         developer_id,
         digest,
@@ -156,7 +156,7 @@ pub(crate) fn account_deleted(developer_id: i64, name: &str, email: &str) -> New
 
 /// A mailbox token for the browser that proved it may read `email`'s mail of an account.
 pub(crate) fn mailbox_token(state: &PortalState, developer_id: i64, email: &str) -> String {
-    state.platform.link_token(
+    state.platform.portal().link_token(
         LinkPurpose::Mailbox,
         developer_id,
         email,
@@ -247,7 +247,7 @@ pub(crate) async fn show(
             kind: None,
             limit: 200,
         };
-        let mail = match state.platform.mailbox(&filter).await {
+        let mail = match state.platform.portal().mailbox(&filter).await {
             Ok(v) => v,
             Err(e) => return crate::failed(e),
         };
@@ -259,7 +259,7 @@ pub(crate) async fn show(
     if let Some(session) = &session {
         let mut filter = MailFilter::of(session.developer.id);
         filter.recipient = q.get("to").map(|t| t.trim().to_lowercase());
-        let mail = match state.platform.mailbox(&filter).await {
+        let mail = match state.platform.portal().mailbox(&filter).await {
             Ok(v) => v,
             Err(e) => return crate::failed(e),
         };
@@ -280,9 +280,13 @@ pub(crate) async fn show(
         .get("t")
         .cloned()
         .or_else(|| crate::mailbox_token(&headers));
-    let claims = token
-        .filter(|_| sandbox)
-        .and_then(|t| state.platform.check_link(LinkPurpose::Mailbox, &t).ok());
+    let claims = token.filter(|_| sandbox).and_then(|t| {
+        state
+            .platform
+            .portal()
+            .check_link(LinkPurpose::Mailbox, &t)
+            .ok()
+    });
     let Some(claims) = claims else {
         h.raw("<p class=\"lead\">Messages wait here for the account they concern.</p>");
         if sandbox {
@@ -301,7 +305,7 @@ pub(crate) async fn show(
         kind: Some(MailKind::Activation),
         ..MailFilter::of(claims.developer_id)
     };
-    let mail = match state.platform.mailbox(&filter).await {
+    let mail = match state.platform.portal().mailbox(&filter).await {
         Ok(v) => v,
         Err(e) => return crate::failed(e),
     };

@@ -43,7 +43,7 @@ fn notice(done: Option<&String>) -> Option<&'static str> {
 }
 
 async fn developer_label(state: &PortalState, id: i64) -> String {
-    match state.platform.developer(id).await {
+    match state.platform.portal().developer(id).await {
         Ok(Some(d)) => format!("{} <{}>", d.name, d.email),
         _ => format!("developer {id}"),
     }
@@ -66,6 +66,7 @@ pub(crate) async fn requests(
     };
     let Ok(list) = state
         .platform
+        .portal()
         .go_live_requests(&GoLiveFilter {
             developer_id: None,
             state: wanted,
@@ -128,6 +129,7 @@ async fn request_page(
     }
     let developer = state
         .platform
+        .portal()
         .developer(r.developer_id)
         .await
         .ok()
@@ -171,7 +173,7 @@ pub(crate) async fn request(
     let Ok(id) = id.parse::<i64>() else {
         return not_found().await;
     };
-    match state.platform.go_live_request(id).await {
+    match state.platform.portal().go_live_request(id).await {
         Ok(Some(r)) => request_page(&state, &session, &r, StatusCode::OK, None).await,
         Ok(None) => not_found().await,
         Err(e) => crate::failed(e),
@@ -192,7 +194,7 @@ pub(crate) async fn decide(
     let Ok(id) = id.parse::<i64>() else {
         return not_found().await;
     };
-    let r = match state.platform.go_live_request(id).await {
+    let r = match state.platform.portal().go_live_request(id).await {
         Ok(Some(r)) => r,
         Ok(None) => return not_found().await,
         Err(e) => return crate::failed(e),
@@ -260,6 +262,7 @@ pub(crate) async fn decide(
     });
     match state
         .platform
+        .portal()
         .decide_go_live(id, session.developer.id, approve, &comment, mail)
         .await
     {
@@ -279,6 +282,7 @@ pub(crate) async fn decide(
         Err(GoLiveError::AlreadyDecided) => {
             let r = state
                 .platform
+                .portal()
                 .go_live_request(id)
                 .await
                 .ok()
@@ -316,7 +320,7 @@ pub(crate) async fn accounts(
         limit: ACCOUNTS_PAGE,
         offset: (page - 1).saturating_mul(ACCOUNTS_PAGE),
     };
-    let (mut list, total) = match state.platform.accounts(&filter(page)).await {
+    let (mut list, total) = match state.platform.portal().accounts(&filter(page)).await {
         Ok(v) => v,
         Err(e) => return crate::failed(e),
     };
@@ -324,7 +328,7 @@ pub(crate) async fn accounts(
         .unwrap_or(u32::MAX)
         .max(1);
     let page = if page > pages {
-        let (l, _) = match state.platform.accounts(&filter(pages)).await {
+        let (l, _) = match state.platform.portal().accounts(&filter(pages)).await {
             Ok(v) => v,
             Err(e) => return crate::failed(e),
         };
@@ -392,7 +396,7 @@ pub(crate) async fn set_active(
     let Ok(id) = id.parse::<i64>() else {
         return not_found().await;
     };
-    let account = match state.platform.developer(id).await {
+    let account = match state.platform.portal().developer(id).await {
         Ok(Some(a)) => a,
         Ok(None) => return not_found().await,
         Err(e) => return crate::failed(e),
@@ -467,6 +471,7 @@ pub(crate) async fn set_active(
     };
     match state
         .platform
+        .portal()
         .set_account_active(id, active, Some(notice))
         .await
     {

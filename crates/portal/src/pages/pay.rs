@@ -28,6 +28,7 @@ use crate::{
 pub(crate) fn link_token(state: &PortalState, id: &Uuid) -> String {
     state
         .platform
+        .credentials()
         .sign_claims(WIDGET_LINK_PURPOSE, &json!({ "invoice": id.to_string() }))
 }
 
@@ -58,12 +59,13 @@ async fn invoice(state: &PortalState, id: &str, token: &str) -> Result<Payment, 
     let id = Uuid::parse_str(id).map_err(|_| LinkError::Gone)?;
     let claims = state
         .platform
+        .credentials()
         .verify_claims(WIDGET_LINK_PURPOSE, token)
         .map_err(|_| LinkError::Gone)?;
     if claims["invoice"] != id.to_string() {
         return Err(LinkError::Gone);
     }
-    match state.platform.payment(&id).await {
+    match state.platform.payments().get(&id).await {
         Ok(Some(p)) if p.kind == PaymentKind::Invoice && is_widget_payer(&p.party) => Ok(p),
         Ok(_) => Err(LinkError::Gone),
         Err(_) => Err(LinkError::Internal),
@@ -146,7 +148,7 @@ pub(crate) async fn decide(
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    let developer = match state.platform.api_user(&p.api_user).await {
+    let developer = match state.platform.credentials().api_user(&p.api_user).await {
         Ok(Some(u)) => u.developer_id,
         Ok(None) => return gone(),
         Err(e) => return crate::failed(e),
@@ -158,6 +160,7 @@ pub(crate) async fn decide(
     );
     match state
         .platform
+        .portal()
         .decide_payment(developer, p.reference_id, approve)
         .await
     {
@@ -208,7 +211,7 @@ pub(crate) async fn dial(
         limit: 500,
         offset: 0,
     };
-    let page = match state.platform.payments_page(&filter).await {
+    let page = match state.platform.portal().payments_page(&filter).await {
         Ok(v) => v,
         Err(e) => return crate::failed(e),
     };

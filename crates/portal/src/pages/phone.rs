@@ -22,7 +22,12 @@ pub(crate) async fn show(
     RawQuery(query): RawQuery,
 ) -> Response {
     let q = query_params(query.as_deref());
-    let waiting = match state.platform.waiting_payments(session.developer.id).await {
+    let waiting = match state
+        .platform
+        .portal()
+        .waiting_payments(session.developer.id)
+        .await
+    {
         Ok(v) => v,
         Err(e) => return crate::failed(e),
     };
@@ -81,6 +86,7 @@ pub(crate) async fn show(
     // Messages to this number (the phone step's codes), the developer's own only.
     let sms = state
         .platform
+        .portal()
         .mailbox(&mkoba_platform::accounts::MailFilter {
             recipient: Some(msisdn.trim_start_matches('+').to_owned()),
             channel: Some(mkoba_platform::accounts::MailChannel::Sms),
@@ -125,6 +131,7 @@ pub(crate) async fn set_mode(
     let on = form.get("on") == "1";
     match state
         .platform
+        .portal()
         .set_approval_mode(session.developer.id, on)
         .await
     {
@@ -162,6 +169,7 @@ pub(crate) async fn decide(
     );
     match state
         .platform
+        .portal()
         .decide_payment(session.developer.id, id, approve)
         .await
     {

@@ -90,7 +90,7 @@ async fn page(
         "<input id=\"new_password2\" name=\"password2\" type=\"password\" autocomplete=\"new-password\" required minlength=\"10\">"
         "<button type=\"submit\">Change password</button> <span class=\"hint\">Every other session of yours is signed out.</span></form></section>");
     // Subscription keys per product.
-    let keys = state.platform.subscription_keys(d.id);
+    let keys = state.platform.credentials().subscription_keys(d.id);
     w!(h, "<section class=\"card\" aria-labelledby=\"subs\"><h2 id=\"subs\">Subscription keys</h2>"
         "<p>Per product, a primary and a secondary key, without expiry (header <code>Ocp-Apim-Subscription-Key</code>). <a href=\"/portal\">Subscribe to more products</a> on the overview.</p>");
     if keys.is_empty() {
@@ -209,7 +209,12 @@ pub(crate) async fn save_name(
         )
         .await;
     }
-    match state.platform.set_name(session.developer.id, name).await {
+    match state
+        .platform
+        .portal()
+        .set_name(session.developer.id, name)
+        .await
+    {
         Ok(()) => see_other("/portal/profile?done=name"),
         Err(e) => crate::failed(e),
     }
@@ -252,7 +257,12 @@ pub(crate) async fn request_email_change(
     let checked = state
         .throttle
         .passwords()
-        .run(state.platform.check_password(d.id, form.raw("password")))
+        .run(
+            state
+                .platform
+                .portal()
+                .check_password(d.id, form.raw("password")),
+        )
         .await;
     let Ok(checked) = checked else {
         return crate::busy(BACK);
@@ -270,7 +280,7 @@ pub(crate) async fn request_email_change(
         }
         Err(e) => return crate::failed(e),
     }
-    match state.platform.account_by_email(&to).await {
+    match state.platform.portal().account_by_email(&to).await {
         Ok(None) => {}
         Ok(Some(_)) => {
             return refuse(
@@ -284,7 +294,7 @@ pub(crate) async fn request_email_change(
         Err(e) => return crate::failed(e),
     }
     let m = mail::email_change(&state, d.id, &d.name, &d.email, &to);
-    match state.platform.queue_mail(m).await {
+    match state.platform.portal().queue_mail(m).await {
         Ok(()) => see_other("/portal/profile?done=email-sent"),
         Err(e) => crate::failed(e),
     }
@@ -298,11 +308,16 @@ pub(crate) async fn confirm_email_change(
 ) -> Response {
     let q = query_params(query.as_deref());
     let t = q.get("t").map(String::as_str).unwrap_or("");
-    let outcome = match state.platform.check_link(LinkPurpose::ChangeEmail, t) {
+    let outcome = match state
+        .platform
+        .portal()
+        .check_link(LinkPurpose::ChangeEmail, t)
+    {
         Ok(claims) => match claims.subject.split_once('\n') {
             Some((from, to)) => {
                 let name = state
                     .platform
+                    .portal()
                     .developer(claims.developer_id)
                     .await
                     .ok()
@@ -312,6 +327,7 @@ pub(crate) async fn confirm_email_change(
                 let notice = mail::email_changed(claims.developer_id, &name, from, to);
                 match state
                     .platform
+                    .portal()
                     .change_email(claims.developer_id, from, to, Some(notice))
                     .await
                 {
@@ -389,7 +405,7 @@ pub(crate) async fn change_password(
     let changed = state
         .throttle
         .passwords()
-        .run(state.platform.change_password(
+        .run(state.platform.portal().change_password(
             d.id,
             form.raw("current"),
             new,
@@ -466,7 +482,12 @@ pub(crate) async fn delete(
     let deleted = state
         .throttle
         .passwords()
-        .run(state.platform.delete_account(d.id, password, Some(goodbye)))
+        .run(
+            state
+                .platform
+                .portal()
+                .delete_account(d.id, password, Some(goodbye)),
+        )
         .await;
     let Ok(deleted) = deleted else {
         return crate::busy(BACK);

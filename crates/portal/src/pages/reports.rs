@@ -118,9 +118,14 @@ async fn numbers(
         return Ok(Ok(Numbers {
             rows: state
                 .platform
+                .portal()
                 .payment_stats(developer_id, from, bucket_ms)
                 .await?,
-            latencies: state.platform.latencies(developer_id, from).await?,
+            latencies: state
+                .platform
+                .portal()
+                .latencies(developer_id, from)
+                .await?,
             truncated: false,
         }));
     }
@@ -159,7 +164,12 @@ async fn numbers(
             settlement.push(s - p.created_at_ms);
         }
         if p.callback_url.is_some() {
-            for a in state.platform.callback_attempts(&p.reference_id).await? {
+            for a in state
+                .platform
+                .payments()
+                .callback_attempts(&p.reference_id)
+                .await?
+            {
                 if a.at_ms >= from {
                     callback.push(a.latency_ms);
                 }

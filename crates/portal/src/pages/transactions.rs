@@ -363,17 +363,17 @@ pub(crate) fn with_query(path: &str, pairs: &[(String, String)]) -> String {
 /// past the end is clamped to the last one. Returns the filter that was used.
 async fn fetch(state: &PortalState, f: &Filters) -> Result<(PaymentPage, PaymentFilter), Internal> {
     let mut filter = f.filter.clone();
-    let mut page = state.platform.payments_page(&filter).await?;
+    let mut page = state.platform.portal().payments_page(&filter).await?;
     if page.total == 0
         && let Some(alt) = &f.alt_reference
     {
         filter.reference = Some(alt.clone());
-        page = state.platform.payments_page(&filter).await?;
+        page = state.platform.portal().payments_page(&filter).await?;
     }
     if page.total > 0 && u64::from(filter.offset) >= page.total {
         let last = page.total.div_ceil(u64::from(PAGE_SIZE)).max(1) - 1;
         filter.offset = u32::try_from(last * u64::from(PAGE_SIZE)).unwrap_or(0);
-        page = state.platform.payments_page(&filter).await?;
+        page = state.platform.portal().payments_page(&filter).await?;
     }
     Ok((page, filter))
 }
@@ -389,13 +389,13 @@ pub(crate) async fn fetch_all(state: &PortalState, f: &Filters) -> Result<Vec<Pa
             limit: 1,
             ..filter.clone()
         };
-        if state.platform.payments_page(&probe).await?.total == 0 {
+        if state.platform.portal().payments_page(&probe).await?.total == 0 {
             filter.reference = Some(alt.clone());
         }
     }
     let mut out = Vec::new();
     loop {
-        let page = state.platform.payments_page(&filter).await?;
+        let page = state.platform.portal().payments_page(&filter).await?;
         let n = page.payments.len();
         out.extend(page.payments);
         if n < EXPORT_BATCH as usize || out.len() >= EXPORT_MAX {
@@ -415,6 +415,7 @@ pub(crate) async fn api_user_choices(
 ) -> Result<Vec<(Uuid, String)>, Internal> {
     let mut out: Vec<(Uuid, String)> = state
         .platform
+        .portal()
         .api_users_of(developer_id)
         .await?
         .into_iter()
@@ -422,6 +423,7 @@ pub(crate) async fn api_user_choices(
         .collect();
     let mpesa = state
         .platform
+        .portal()
         .payments_page(&PaymentFilter {
             developer_id,
             product: Some(Product::Mpesa),
@@ -779,6 +781,7 @@ async fn is_mpesa_app(state: &PortalState, p: &Payment) -> bool {
     p.kind.is_mpesa()
         || state
             .platform
+            .credentials()
             .api_user(&p.api_user)
             .await
             .ok()
@@ -802,6 +805,7 @@ impl AccountNames {
         };
         if let Some(a) = state
             .platform
+            .payments()
             .wallet(&p.party.wallet_key(), currency)
             .await?
         {
@@ -810,6 +814,7 @@ impl AccountNames {
         if !p.kind.is_mpesa() {
             if let Some(a) = state
                 .platform
+                .payments()
                 .partner_account(p.api_user, p.product, currency)
                 .await?
             {
@@ -838,12 +843,13 @@ impl AccountNames {
         };
         let legs = if p.kind == PaymentKind::MpesaReversal {
             let original = match p.refund_of {
-                Some(o) => state.platform.payment(&o).await?,
+                Some(o) => state.platform.payments().get(&o).await?,
                 None => None,
             };
             if let Some(o) = &original
                 && let Some(a) = state
                     .platform
+                    .payments()
                     .wallet(&o.party.wallet_key(), currency)
                     .await?
             {
@@ -896,6 +902,7 @@ pub(crate) async fn show(
     };
     let p = match state
         .platform
+        .portal()
         .owned_payment(session.developer.id, &id)
         .await
     {
@@ -904,10 +911,10 @@ pub(crate) async fn show(
         Err(e) => return crate::failed(e),
     };
     let (Ok(transfers), Ok(times), Ok(attempts), Ok(outbox), Ok(names)) = (
-        state.platform.transfers_for(&id).await,
-        state.platform.transfer_times(&id).await,
-        state.platform.callback_attempts(&id).await,
-        state.platform.outbox_of(&id).await,
+        state.platform.payments().transfers_for(&id).await,
+        state.platform.portal().transfer_times(&id).await,
+        state.platform.payments().callback_attempts(&id).await,
+        state.platform.portal().outbox_of(&id).await,
         AccountNames::of(&state, &p).await,
     ) else {
         return internal_error();
@@ -937,7 +944,7 @@ pub(crate) async fn show(
     if let Some(c) = &p.short_code {
         w!(h, "<dt>Short code</dt><dd>" {c} "</dd>");
     }
-    if let Some(c) = state.platform.test_clock_of(&p.api_user) {
+    if let Some(c) = state.platform.clocks().of(&p.api_user) {
         w!(h, "<dt>Test clock</dt><dd data-testid=\"test-clock\"><a href=\"/portal/clocks\">" {if c.name.is_empty() { "a test clock" } else { &c.name }} "</a>: its times are the clock's (now " {crate::when(c.now_ms)} ")</dd>");
     }
     let v1x = p.details.as_deref().is_some_and(|d| {
@@ -1133,6 +1140,7 @@ pub(crate) async fn resend(
     };
     let back = match state
         .platform
+        .portal()
         .owned_payment(session.developer.id, &id)
         .await
     {
@@ -1142,6 +1150,7 @@ pub(crate) async fn resend(
     };
     match state
         .platform
+        .portal()
         .resend_callback(session.developer.id, id)
         .await
     {

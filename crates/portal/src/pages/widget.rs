@@ -43,7 +43,12 @@ async fn page(
     error: Option<(Uuid, &str)>,
     done: Option<&String>,
 ) -> Response {
-    let users = match state.platform.api_users_of(session.developer.id).await {
+    let users = match state
+        .platform
+        .portal()
+        .api_users_of(session.developer.id)
+        .await
+    {
         Ok(v) => v,
         Err(e) => return crate::failed(e),
     };
@@ -72,7 +77,13 @@ async fn page(
         "Without a list, the sandbox takes any page; production-like environments need one. The callback URL gets each widget invoice's final status "
         "(its host must be the API user's callback host).</p>");
     for u in &users {
-        let settings = state.platform.widget_settings(&u.id).await.ok().flatten();
+        let settings = state
+            .platform
+            .portal()
+            .widget_settings(&u.id)
+            .await
+            .ok()
+            .flatten();
         let origins = settings
             .as_ref()
             .and_then(|s| s.allowed_origins.clone())
@@ -124,6 +135,7 @@ pub(crate) async fn save(
     };
     let user = match state
         .platform
+        .portal()
         .owned_api_user(session.developer.id, &id)
         .await
     {
@@ -151,6 +163,7 @@ pub(crate) async fn save(
     };
     match state
         .platform
+        .portal()
         .set_widget_settings(id, origins, callback)
         .await
     {
@@ -167,7 +180,12 @@ pub(crate) async fn demo(
     RawQuery(query): RawQuery,
 ) -> Response {
     let q = query_params(query.as_deref());
-    let users = match state.platform.api_users_of(session.developer.id).await {
+    let users = match state
+        .platform
+        .portal()
+        .api_users_of(session.developer.id)
+        .await
+    {
         Ok(v) => v,
         Err(e) => return crate::failed(e),
     };

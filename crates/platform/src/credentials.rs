@@ -1,0 +1,132 @@
+//! Credentials through [`Credentials`]: subscription keys, API users and their keys, access
+//! tokens and signed claims.
+
+use crate::engine::Command;
+use crate::model::{ApiUser, KeySlot, Product, SubscriptionKey};
+use crate::secrets;
+use crate::secrets::TokenError;
+use crate::store::ApiKeyRecord;
+use crate::{CreateError, Credentials, Internal};
+use uuid::Uuid;
+
+impl Credentials<'_> {
+    /// The subscription key's record, if it is one of ours.
+    pub fn subscription(self, key: &str) -> Option<SubscriptionKey> {
+        self.inner
+            .subscriptions
+            .read()
+            .expect("subscriptions lock")
+            .get(key)
+            .cloned()
+    }
+
+    /// Every subscription key of a developer account.
+    pub fn subscription_keys(self, developer_id: i64) -> Vec<SubscriptionKey> {
+        let mut keys: Vec<SubscriptionKey> = self
+            .inner
+            .subscriptions
+            .read()
+            .expect("subscriptions lock")
+            .values()
+            .filter(|k| k.developer_id == developer_id)
+            .cloned()
+            .collect();
+        keys.sort_by_key(|k| (k.product, k.slot == KeySlot::Secondary));
+        keys
+    }
+
+    /// Creates an API user; `Duplicate` when the id is taken.
+    pub async fn create_api_user(self, user: ApiUser) -> Result<(), CreateError> {
+        let cached = user.clone();
+        let result = self
+            .call(
+                |r| Command::CreateApiUser(user, r),
+                Err(CreateError::Unavailable),
+            )
+            .await;
+        if result.is_ok() {
+            self.inner
+                .api_users
+                .write()
+                .expect("api user cache")
+                .insert(cached.id, cached);
+        }
+        result
+    }
+
+    /// An API user.
+    pub async fn api_user(self, id: &Uuid) -> Result<Option<ApiUser>, Internal> {
+        if let Some(u) = self.inner.api_users.read().expect("api user cache").get(id) {
+            return Ok(Some(u.clone()));
+        }
+        let id = id.to_owned();
+        let user = self.inner.reads.read(move |r| r.api_user(&id)).await?;
+        if let Some(u) = &user {
+            self.inner
+                .api_users
+                .write()
+                .expect("api user cache")
+                .insert(u.id, u.clone());
+        }
+        Ok(user)
+    }
+
+    /// Creates a new API key for the user and returns it; it is stored only as a hash.
+    pub async fn create_api_key(self, api_user: Uuid) -> Result<String, CreateError> {
+        let key = secrets::random_hex_key();
+        let record = ApiKeyRecord {
+            api_user,
+            key_hash: secrets::hash_key(&key),
+            created_at_ms: self.now_ms(),
+        };
+        self.call(
+            |r| Command::AddApiKey(record, r),
+            Err(CreateError::Unavailable),
+        )
+        .await?;
+        Ok(key)
+    }
+
+    /// Whether `key` is a live API key of `api_user`.
+    pub async fn verify_api_key(self, api_user: &Uuid, key: &str) -> Result<bool, Internal> {
+        let hash = secrets::hash_key(key);
+        let api_user = api_user.to_owned();
+        let hashes = self
+            .inner
+            .reads
+            .read(move |r| r.api_key_hashes(&api_user))
+            .await?;
+        Ok(hashes.iter().any(|h| secrets::hashes_equal(h, &hash)))
+    }
+
+    /// An access token for the API user on a product, and its lifetime in seconds (on the
+    /// API user's time: its test clock's when it has one).
+    pub fn issue_token(self, api_user: Uuid, product: Product) -> (String, u64) {
+        let ttl = self.inner.config.token_ttl;
+        let expires = self.clocks().now_for(&api_user) + ttl.as_millis() as i64;
+        let token = self.inner.signer.issue(api_user, product, expires);
+        (token, ttl.as_secs())
+    }
+
+    /// The API user a bearer token belongs to (expiry judged on the API user's time).
+    pub fn verify_token(self, token: &str, product: Product) -> Result<Uuid, TokenError> {
+        self.inner
+            .signer
+            .verify(token, product, |user| self.clocks().now_for(user))
+    }
+
+    /// Signs claims for a purpose (see [`crate::secrets::TokenSigner::sign_claims`]); verifiable by every
+    /// node sharing the database.
+    pub fn sign_claims(self, purpose: &str, claims: &serde_json::Value) -> String {
+        self.inner.signer.sign_claims(purpose, claims)
+    }
+
+    /// Verifies a token made by [`Credentials::sign_claims`] for the same purpose.
+    pub fn verify_claims(
+        self,
+        purpose: &str,
+        token: &str,
+    ) -> Result<serde_json::Value, TokenError> {
+        self.inner.signer.verify_claims(purpose, token)
+    }
+}
