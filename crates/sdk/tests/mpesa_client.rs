@@ -496,9 +496,10 @@ async fn an_expired_session_is_replaced_transparently() {
     )
     .unwrap();
     let first = told.session_id().await.unwrap();
-    // The client's own idea of the lifetime runs on its own (real) time; the server's
-    // moves with it (a session id holds the second it was issued).
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // The client counts the lifetime on Tokio's clock, the server on its own: move both on.
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_millis(1200)).await;
+    tokio::time::resume();
     clock.advance(Duration::from_secs(2));
     let second = told.session_id().await.unwrap();
     assert_ne!(first, second, "replaced once its assumed lifetime ended");

@@ -5,13 +5,14 @@ use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
 use http::Method;
 use http::header::{HeaderName, HeaderValue};
 use mkoba_api_types::momo::AccessToken;
+use tokio::time::Instant;
 
 use super::{Config, Product, ReferenceId};
 use crate::error::{Error, ReasonCode, Result};
@@ -28,7 +29,8 @@ static CALLBACK_URL: HeaderName = HeaderName::from_static("x-callback-url");
 /// The longest a token is refreshed ahead of its expiry.
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(600);
 
-/// A cached access token.
+/// A cached access token. Its lifetime is counted on Tokio's clock
+/// ([`tokio::time::Instant`]), which a test can move on with `tokio::time::advance`.
 #[derive(Clone)]
 pub(crate) struct Cached {
     pub token: Arc<str>,

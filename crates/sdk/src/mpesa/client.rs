@@ -8,11 +8,12 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, ORIGIN};
 use http::{Method, StatusCode};
+use tokio::time::Instant;
 
 use super::{Config, Environment, InsCode, Market, PublicKey};
 use crate::error::{Error, MpesaError, Result};
@@ -48,7 +49,8 @@ fn check_conversation_id(id: &str) -> Result<()> {
     }
 }
 
-/// A session in use.
+/// A session in use. Its lifetime is counted on Tokio's clock ([`tokio::time::Instant`]),
+/// which a test can move on with `tokio::time::advance`.
 #[derive(Clone)]
 struct Session {
     id: Arc<str>,
