@@ -7,6 +7,9 @@
 //! not exist" on Cancel Direct Debit, and Mkoba's session refusals are `INS-6` too):
 //! [`InsCode::status`] and [`InsCode::text`] give the usual ones ([`Documented::with`]
 //! makes the variant), and a client's error keeps what was actually sent.
+//!
+//! [`check_result_url`] is the portal's rule for an application's asynchronous result URL,
+//! shared by the portal's form, the admin API and any client that wants to check first.
 
 use std::fmt;
 use std::str::FromStr;
@@ -301,9 +304,74 @@ impl FromStr for Market {
     }
 }
 
+/// The lowest and highest port the portal sends asynchronous results to.
+pub const RESULT_PORTS: (u16, u16) = (11000, 19000);
+
+/// Checks an asynchronous result URL against the portal's rules: `https` only, a host, an
+/// explicit port in [11000, 19000]. With `insecure` (local development) `http://` URLs on a
+/// loopback host are accepted on any port.
+pub fn check_result_url(url: &str, insecure: bool) -> Result<(), String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| "The result URL must start with https://.".to_owned())?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return Err("The result URL must not carry a user name or password.".to_owned());
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, Some(p)),
+        _ => (authority, None),
+    };
+    let bare = host.trim_matches(['[', ']']);
+    if bare.is_empty() {
+        return Err("The result URL needs a host.".to_owned());
+    }
+    let loopback = bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if insecure && loopback && (scheme == "http" || scheme == "https") {
+        return match port.map(str::parse::<u16>) {
+            None | Some(Ok(_)) => Ok(()),
+            Some(Err(_)) => Err("The port of the result URL is not a number.".to_owned()),
+        };
+    }
+    if scheme != "https" {
+        return Err(if insecure {
+            "Only https:// result URLs are allowed (http:// only on a loopback host in local-development mode).".to_owned()
+        } else {
+            "Only secure HTTP (https://) result URLs are allowed.".to_owned()
+        });
+    }
+    match port.map(str::parse::<u16>) {
+        None => Err("Give the port of the result URL explicitly: it must be between 11000 and 19000.".to_owned()),
+        Some(Ok(p)) if (RESULT_PORTS.0..=RESULT_PORTS.1).contains(&p) => Ok(()),
+        Some(_) => Err("The port of the result URL must be between 11000 and 19000; results are not sent to other ports.".to_owned()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn result_urls_follow_the_portal_rules() {
+        assert!(check_result_url("https://partner.example:12000/results", false).is_ok());
+        assert!(check_result_url("https://partner.example:443/results", false).is_err());
+        assert!(check_result_url("https://partner.example/results", false).is_err());
+        assert!(check_result_url("http://partner.example:12000/results", false).is_err());
+        assert!(check_result_url("http://127.0.0.1:8081/results", false).is_err());
+        assert!(check_result_url("https://user@partner.example:12000/", false).is_err());
+    }
+
+    #[test]
+    fn local_development_allows_http_on_loopback_only() {
+        assert!(check_result_url("http://127.0.0.1:8081/results", true).is_ok());
+        assert!(check_result_url("http://localhost/results", true).is_ok());
+        assert!(check_result_url("http://[::1]:9000/", true).is_ok());
+        assert!(check_result_url("http://partner.example:12000/", true).is_err());
+        assert!(check_result_url("https://partner.example:12000/", true).is_ok());
+    }
 
     #[test]
     fn documented_codes_come_with_their_status_and_text() {

@@ -138,7 +138,7 @@ pub fn v1x_port_router(state: MpesaState, op: &'static Operation) -> Router {
         .with_state(state)
 }
 
-pub use mkoba_platform::mpesa::{RESULT_PORTS, check_result_url};
+pub use mkoba_api_types::mpesa::{RESULT_PORTS, check_result_url};
 
 /// One request, authenticated.
 pub(crate) struct Call {

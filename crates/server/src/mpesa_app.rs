@@ -24,8 +24,9 @@ use axum::{Json, Router};
 use mkoba_api_types::mpesa::ResourceUrl;
 use mkoba_momo::error::MomoError;
 use mkoba_mpesa::PlatformKey;
+use mkoba_mpesa::check_result_url;
 use mkoba_platform::Platform;
-use mkoba_platform::mpesa::{MpesaApp, MpesaAppSettings, check_result_url};
+use mkoba_platform::mpesa::{MpesaApp, MpesaAppSettings};
 use mkoba_portal::{BoxFuture, MpesaApplication, MpesaBackend, MpesaSettings};
 use serde_json::json;
 

@@ -19,7 +19,7 @@ use crate::{
     internal_error, query_params, see_other, w, when,
 };
 
-use mkoba_platform::mpesa::check_result_url;
+use mkoba_api_types::mpesa::check_result_url;
 
 /// Checks one allowed origin: `*`, `scheme://host[:port]`, or a bare `host[:port]` (the
 /// portal's own samples send `Origin: 127.0.0.1`), without a path.
