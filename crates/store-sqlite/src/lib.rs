@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_accounts.sql"),
     include_str!("../migrations/0007_golive.sql"),
     include_str!("../migrations/0008_test_clocks.sql"),
+    include_str!("../migrations/0009_integer_links.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -468,24 +469,8 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
             a.credits_posted
         ])?;
     }
-    for t in &b.transfers {
-        let tr = &t.transfer;
-        tx.prepare_cached(
-            "INSERT INTO transfers (id, debit_account, credit_account, amount, currency, state, reference_id, created_at_ms, updated_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
-             ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at_ms = excluded.updated_at_ms",
-        )?
-        .execute(params![
-            tr.id.0 as i64,
-            tr.debit.0 as i64,
-            tr.credit.0 as i64,
-            tr.amount,
-            tr.currency.as_str(),
-            tr.state.as_str(),
-            t.reference_id.map(|r| r.to_string()),
-            t.at_ms
-        ])?;
-    }
+    // Payments first: the rows that belong to one (its transfers, its callbacks) name it by
+    // its integer id.
     for p in &b.new_payments {
         tx.prepare_cached(&format!(
             "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
@@ -519,6 +504,24 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
             p.short_code
         ])?;
     }
+    for t in &b.transfers {
+        let tr = &t.transfer;
+        tx.prepare_cached(
+            "INSERT INTO transfers (id, debit_account, credit_account, amount, currency, state, reference_id, payment, created_at_ms, updated_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT id FROM payments WHERE reference_id = ?7), ?8, ?8)
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at_ms = excluded.updated_at_ms",
+        )?
+        .execute(params![
+            tr.id.0 as i64,
+            tr.debit.0 as i64,
+            tr.credit.0 as i64,
+            tr.amount,
+            tr.currency.as_str(),
+            tr.state.as_str(),
+            t.reference_id.map(|r| r.to_string()),
+            t.at_ms
+        ])?;
+    }
     for u in &b.payment_updates {
         tx.prepare_cached(
             "UPDATE payments SET status = ?2, reason = ?3, financial_transaction_id = ?4, settled_at_ms = ?5, transfer_id = ?6, notifications = ?7
@@ -536,8 +539,8 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
     }
     for o in &b.outbox {
         tx.prepare_cached(
-            "INSERT INTO outbox (id, reference_id, url, method, body, state, attempts, next_attempt_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7)",
+            "INSERT INTO outbox (id, reference_id, payment, url, method, body, state, attempts, next_attempt_at_ms)
+             VALUES (?1, ?2, (SELECT id FROM payments WHERE reference_id = ?2), ?3, ?4, ?5, 'pending', ?6, ?7)",
         )?
         .execute(params![
             o.id,
@@ -668,7 +671,9 @@ impl Reader for SqliteReader {
     fn callback_attempts(&self, id: &Uuid) -> Result<Vec<CallbackAttempt>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {ATTEMPT_COLUMNS} FROM callback_attempts WHERE reference_id = ?1 ORDER BY id"
+                "SELECT {ATTEMPT_COLUMNS} FROM callback_attempts WHERE outbox_id IN (
+                     SELECT id FROM outbox WHERE payment = (SELECT id FROM payments WHERE reference_id = ?1)
+                 ) ORDER BY id"
             ))?;
             let rows = stmt.query_map([id.to_string()], |r| lite(rows::callback_attempt(&Lite(r))))?;
             rows.collect()
@@ -689,7 +694,8 @@ impl Reader for SqliteReader {
     fn transfers_for(&self, id: &Uuid) -> Result<Vec<Transfer>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE reference_id = ?1 ORDER BY id"
+                "SELECT {TRANSFER_COLUMNS} FROM transfers
+                 WHERE payment = (SELECT id FROM payments WHERE reference_id = ?1) ORDER BY id"
             ))?;
             let rows = stmt.query_map([id.to_string()], transfer_row)?;
             rows.collect()
@@ -829,6 +835,83 @@ mod tests {
         let account = reader.developer(7).unwrap().unwrap();
         assert_eq!(account.status, AccountStatus::Active);
         assert_eq!(account.phone, None);
+    }
+
+    #[test]
+    fn payments_made_before_integer_links_keep_their_transfers_and_callbacks() {
+        use mkoba_platform::portal::PortalReader as _;
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (
+            "0b8a5f0e-5f63-4d1b-8d1e-3c1b2a9e7f01",
+            "7d0c2e4a-1b3c-4d5e-8f90-a1b2c3d4e5f6",
+        );
+        {
+            // A database just before 0009_integer_links: two payments, a's transfer,
+            // callback and attempt, and a callback about no payment.
+            let mut conn = connect(&dir.path().join(DB_FILE)).unwrap();
+            let before = MIGRATIONS.len() - 1;
+            assert!(MIGRATIONS[before].contains("payments_new"));
+            for (i, sql) in MIGRATIONS.iter().take(before).enumerate() {
+                let tx = conn.transaction().unwrap();
+                tx.execute_batch(sql).unwrap();
+                tx.pragma_update(None, "user_version", i + 1).unwrap();
+                tx.commit().unwrap();
+            }
+            let payment = |r: &str, at: i64| {
+                format!(
+                    "INSERT INTO payments (reference_id, kind, product, api_user, environment, amount_minor,
+                         currency, party_type, party_id, status, created_at_ms)
+                     VALUES ('{r}', 'requesttopay', 'collection', '{r}', 'sandbox', 500, 'EUR',
+                         'MSISDN', '256770000001', 'SUCCESSFUL', {at});"
+                )
+            };
+            conn.execute_batch(&format!(
+                "{}{}
+                 INSERT INTO accounts (id, owner, currency, limit_kind, debits_pending, debits_posted,
+                     credits_pending, credits_posted)
+                 VALUES (1, 'funding', 'EUR', 'none', 0, 500, 0, 0), (2, 'wallet:x', 'EUR', 'none', 0, 0, 0, 500);
+                 INSERT INTO transfers (id, debit_account, credit_account, amount, currency, state,
+                     reference_id, created_at_ms, updated_at_ms)
+                 VALUES (1, 1, 2, 500, 'EUR', 'posted', '{a}', 10, 20);
+                 INSERT INTO outbox (id, reference_id, url, method, body, state, attempts, next_attempt_at_ms)
+                 VALUES (1, '{a}', 'https://x.example/cb', 'PUT', '{{}}', 'delivered', 1, 30),
+                        (2, '{b}0', 'https://x.example/kyc', 'POST', '{{}}', 'delivered', 1, 30);
+                 INSERT INTO callback_attempts (outbox_id, reference_id, attempt, at_ms, url, method,
+                     status_code, latency_ms)
+                 VALUES (1, '{a}', 1, 30, 'https://x.example/cb', 'PUT', 200, 4);",
+                payment(a, 1),
+                payment(b, 2)
+            ))
+            .unwrap();
+        }
+        let (mut journal, reader) = open(dir.path()).unwrap();
+        let a = Uuid::parse_str(a).unwrap();
+        assert_eq!(reader.payment(&a).unwrap().unwrap().amount.minor(), 500);
+        assert_eq!(reader.transfers_for(&a).unwrap().len(), 1);
+        assert_eq!(reader.transfer_times(&a).unwrap(), vec![(1, 10, 20)]);
+        assert_eq!(reader.outbox_of(&a).unwrap().len(), 1);
+        assert_eq!(reader.callback_attempts(&a).unwrap().len(), 1);
+        let b = Uuid::parse_str(b).unwrap();
+        assert!(reader.transfers_for(&b).unwrap().is_empty());
+        assert!(reader.outbox_of(&b).unwrap().is_empty());
+        // Payments made after it go on from the old ones' numbers.
+        let mut later = reader.payment(&b).unwrap().unwrap();
+        later.reference_id = Uuid::new_v4();
+        journal
+            .commit(&Batch {
+                new_payments: vec![later.clone()],
+                ..Batch::default()
+            })
+            .unwrap();
+        let ids: Vec<i64> = journal
+            .conn
+            .prepare("SELECT id FROM payments ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(ids, vec![1, 2, 3]);
     }
 
     #[test]

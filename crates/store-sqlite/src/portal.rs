@@ -735,7 +735,8 @@ impl PortalReader for SqliteReader {
     fn outbox_of(&self, reference_id: &Uuid) -> Result<Vec<OutboxRecord>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {OUTBOX_RECORD_COLUMNS} FROM outbox WHERE reference_id = ?1 ORDER BY id"
+                "SELECT {OUTBOX_RECORD_COLUMNS} FROM outbox
+                 WHERE payment = (SELECT id FROM payments WHERE reference_id = ?1) ORDER BY id"
             ))?;
             let rows = stmt.query_map([reference_id.to_string()], |r| {
                 lite(rows::outbox_record(&Lite(r)))
@@ -766,7 +767,8 @@ impl PortalReader for SqliteReader {
     fn transfer_times(&self, reference_id: &Uuid) -> Result<Vec<(u64, i64, i64)>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, created_at_ms, updated_at_ms FROM transfers WHERE reference_id = ?1 ORDER BY id",
+                "SELECT id, created_at_ms, updated_at_ms FROM transfers
+                 WHERE payment = (SELECT id FROM payments WHERE reference_id = ?1) ORDER BY id",
             )?;
             let rows = stmt.query_map([reference_id.to_string()], |r| {
                 Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))

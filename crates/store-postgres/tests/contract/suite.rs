@@ -162,6 +162,24 @@ fn full_payment(user: &ApiUser) -> Payment {
     }
 }
 
+/// Payments with these reference ids (and their API user): the rows that belong to a
+/// payment — its transfers, its callbacks and their attempts — are found by its reference
+/// id once the payment is stored.
+pub fn payments_named(references: &[Uuid]) -> Batch {
+    let user = api_user(1, 1);
+    let new_payments = references
+        .iter()
+        .map(|r| Payment {
+            reference_id: *r,
+            ..payment(&user, PaymentKind::RequestToPay, msisdn("256770000001"), 1)
+        })
+        .collect();
+    Batch {
+        new_payments,
+        ..with_user(&user)
+    }
+}
+
 pub fn with_user(user: &ApiUser) -> Batch {
     Batch {
         api_users: vec![user.clone()],
@@ -822,6 +840,9 @@ pub fn payments_of_party_are_one_users_kind_and_party_oldest_first(s: &mut Store
 pub fn transfers_are_upserted_by_id_and_only_pending_ones_load(s: &mut Store) {
     let reference = Uuid::new_v4();
     let mut batch = two_accounts();
+    let payments = payments_named(&[reference]);
+    batch.api_users = payments.api_users;
+    batch.new_payments = payments.new_payments;
     batch.transfers = vec![
         TransferRecord {
             transfer: transfer(1, 1, 2, 500, TransferState::Pending),
@@ -1128,7 +1149,7 @@ pub fn outbox_rows_load_until_delivered_or_failed(s: &mut Store) {
             outbox_item(3, other),
             outbox_item(4, reference),
         ],
-        ..Batch::default()
+        ..payments_named(&[reference, other])
     });
     s.commit(Batch {
         outbox_updates: vec![
@@ -1191,11 +1212,16 @@ pub fn outbox_rows_load_until_delivered_or_failed(s: &mut Store) {
 }
 
 pub fn callback_attempts_are_listed_oldest_first(s: &mut Store) {
-    let reference = Uuid::new_v4();
+    let (reference, other) = (Uuid::new_v4(), Uuid::new_v4());
+    // Attempts are the outbox rows' (1 for `reference`, 2 for another payment).
+    s.commit(Batch {
+        outbox: vec![outbox_item(1, reference), outbox_item(2, other)],
+        ..payments_named(&[reference, other])
+    });
     let attempts = [
         attempt(1, reference, 1, 1_000, 30),
         attempt(1, reference, 2, 2_000, 40),
-        attempt(2, Uuid::new_v4(), 1, 2_500, 50),
+        attempt(2, other, 1, 2_500, 50),
     ];
     s.commit(Batch {
         attempts: attempts[..2].to_vec(),
