@@ -201,6 +201,18 @@ impl Ledger {
             .or_insert_with(|| Account::new(id, currency, limit)))
     }
 
+    /// Drops an account from memory (its state is on disk), unless money is reserved on it
+    /// or it changed since the last [`Ledger::take_touched`]: `false` then, and it stays.
+    pub fn forget_account(&mut self, id: AccountId) -> bool {
+        let idle = self.accounts.get(&id).is_some_and(|a| {
+            a.debits_pending == 0 && a.credits_pending == 0 && !self.touched.contains(&id)
+        });
+        if idle {
+            self.accounts.remove(&id);
+        }
+        idle
+    }
+
     /// The account with this id.
     pub fn account(&self, id: AccountId) -> Option<&Account> {
         self.accounts.get(&id)

@@ -41,6 +41,7 @@ use crate::{CallbackRenderer, CancelError, CreateError, NotifyError, SANDBOX};
 mod clock;
 mod mpesa;
 mod portal;
+mod wallets;
 pub(crate) use mpesa::MpesaCommand;
 pub use mpesa::refusal;
 pub(crate) use portal::PortalCommand;
@@ -94,6 +95,7 @@ pub(crate) struct EngineSettings {
     pub partner_float: String,
     pub callback_method: CallbackMethod,
     pub max_batch: usize,
+    pub wallets_in_memory: usize,
     pub mail_delivery: bool,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     pub clock: crate::clock::SharedClock,
@@ -110,6 +112,8 @@ pub(crate) struct Engine {
     outbox: crate::outbox::Feed,
     ledger: Ledger,
     owners: HashMap<(String, Currency), AccountId>,
+    /// Which wallets are in memory, bounded (`engine/wallets.rs`).
+    wallets: wallets::Wallets,
     pending: HashMap<Uuid, Payment>,
     /// Pending payments by the real time they are due.
     due: BinaryHeap<Reverse<(i64, Uuid)>>,
@@ -169,6 +173,7 @@ impl Engine {
             outbox,
             ledger: Ledger::new(),
             owners: HashMap::new(),
+            wallets: wallets::Wallets::default(),
             pending: HashMap::new(),
             due: BinaryHeap::new(),
             clocks: HashMap::new(),
@@ -189,6 +194,7 @@ impl Engine {
     fn install(&mut self, state: LoadedState) {
         self.ledger = Ledger::new();
         self.owners.clear();
+        self.wallets.reset();
         self.pending.clear();
         self.due.clear();
         self.clock_due.clear();
@@ -201,6 +207,9 @@ impl Engine {
         let mut max_account = 0;
         for (account, owner) in state.accounts {
             max_account = max_account.max(account.id.0);
+            if matches!(owner, AccountOwner::Wallet(_)) {
+                self.wallets.used(account.id);
+            }
             self.owners
                 .insert((owner.key(), account.currency), account.id);
             self.ledger.restore_account(account);
@@ -209,6 +218,7 @@ impl Engine {
             self.ledger.restore_pending(t);
         }
         self.ledger.take_touched();
+        self.drop_idle_wallets();
         for p in state.pending_payments {
             let (at, id) = (p.settle_at_ms, p.reference_id);
             self.pending.insert(id, p);
@@ -228,6 +238,9 @@ impl Engine {
     /// pass (several nodes on PostgreSQL), so that it decides on the database's state.
     fn catch_up(&mut self, changes: Changes) {
         for (account, owner) in changes.accounts {
+            if matches!(owner, AccountOwner::Wallet(_)) {
+                self.wallets.used(account.id);
+            }
             self.owners
                 .insert((owner.key(), account.currency), account.id);
             self.next_account = self.next_account.max(account.id.0 + 1);
@@ -412,6 +425,7 @@ impl Engine {
                     self.outbox.offer(item);
                 }
                 self.wake_waiters(&pass.batch.payment_updates);
+                self.drop_idle_wallets();
             }
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed; answering the batch with an error and reloading state");
@@ -770,10 +784,14 @@ impl Engine {
         opening: Option<String>,
         now: i64,
     ) -> Result<AccountId, StoreError> {
-        if let Some(id) = self.owners.get(&(owner.key(), currency)) {
-            return Ok(*id);
+        if let Some(id) = self.known_account(&owner, currency)? {
+            return Ok(id);
         }
+        let wallet = matches!(owner, AccountOwner::Wallet(_));
         let account = self.account(pass, owner, currency, Limit::NoOverdraft);
+        if wallet {
+            self.wallets.used(account);
+        }
         let opening = opening.and_then(|o| Money::parse_positive(&o, currency).ok());
         if let Some(opening) = opening {
             let funding = self.account(pass, AccountOwner::Funding, currency, Limit::Unbounded);

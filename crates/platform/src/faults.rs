@@ -122,6 +122,13 @@ impl Journal for FaultyJournal {
     fn refunded_total(&mut self, original: &Uuid) -> Result<i64, StoreError> {
         self.inner.refunded_total(original)
     }
+    fn ledger_account(
+        &mut self,
+        owner: &crate::model::AccountOwner,
+        currency: mkoba_ledger::Currency,
+    ) -> Result<Option<mkoba_ledger::Account>, StoreError> {
+        self.inner.ledger_account(owner, currency)
+    }
     fn payments_of_party(
         &mut self,
         api_user: &Uuid,

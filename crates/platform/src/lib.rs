@@ -89,6 +89,9 @@ pub struct PlatformConfig {
     /// Most reads waiting for a reader thread; past it a read is refused at once
     /// ([`Internal::Busy`]: the dialect's overload answer).
     pub read_queue: usize,
+    /// Most customer wallets the writer keeps in memory; the least recently used idle ones
+    /// beyond it are read back from the database when next needed (`engine/wallets.rs`).
+    pub wallets_in_memory: usize,
     /// Injected faults (tests): reads wait while [`faults::Faults::set_reads_stalled`].
     pub faults: Option<faults::Faults>,
     /// The time every decision reads ([`clock`]).
@@ -113,6 +116,7 @@ impl Default for PlatformConfig {
                 .map_or(2, |n| n.get())
                 .clamp(2, 8),
             read_queue: 4096,
+            wallets_in_memory: 100_000,
             faults: None,
             clock: Arc::new(clock::SystemClock),
         }
@@ -368,6 +372,7 @@ impl Platform {
             partner_float: config.partner_float.clone(),
             callback_method: config.callback_method,
             max_batch: config.max_batch.max(1),
+            wallets_in_memory: config.wallets_in_memory.max(1),
             mail_delivery: config.mail_delivery,
             metrics: metrics.clone(),
             clock: config.clock.clone(),

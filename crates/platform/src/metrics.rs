@@ -60,6 +60,10 @@ pub struct Metrics {
     /// Callbacks the dispatcher read back from the database (they did not fit in memory,
     /// or were pending at start).
     pub callbacks_swept: Counter,
+    /// Idle wallets the writer dropped from memory past `--wallets-in-memory`.
+    pub wallets_dropped: Counter,
+    /// Wallets read back from the database after they were dropped.
+    pub wallets_read_back: Counter,
     /// M-Pesa RSA decryptions, by `result` (`ok`, `invalid`, `overloaded`).
     pub rsa_decryptions: Family<Labels, Counter>,
     /// M-Pesa bearers answered from the cache (`hit`) or decrypted (`miss`).
@@ -149,6 +153,18 @@ impl Default for Metrics {
             "Callbacks read back from the database (more pending than held in memory, or pending at start)",
             callbacks_swept.clone(),
         );
+        let wallets_dropped = Counter::default();
+        registry.register(
+            "wallets_dropped",
+            "Idle wallets the writer dropped from memory past its bound (--wallets-in-memory)",
+            wallets_dropped.clone(),
+        );
+        let wallets_read_back = Counter::default();
+        registry.register(
+            "wallets_read_back",
+            "Wallets read back from the database after they were dropped from memory",
+            wallets_read_back.clone(),
+        );
         let rsa_decryptions = Family::<Labels, Counter>::default();
         registry.register(
             "mpesa_rsa_decryptions",
@@ -181,6 +197,8 @@ impl Default for Metrics {
             payments_final,
             callbacks,
             callbacks_swept,
+            wallets_dropped,
+            wallets_read_back,
             rsa_decryptions,
             bearer_cache,
             portal_signins,

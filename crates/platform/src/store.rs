@@ -216,6 +216,13 @@ pub trait Journal: crate::portal::PortalJournal + Send + 'static {
     fn payment(&mut self, id: &Uuid) -> Result<Option<Payment>, StoreError>;
     /// The amount of the refunds of a payment that have not failed (committed).
     fn refunded_total(&mut self, original: &Uuid) -> Result<i64, StoreError>;
+    /// The ledger account of an owner in a currency (committed): a wallet the writer had
+    /// dropped from memory.
+    fn ledger_account(
+        &mut self,
+        owner: &AccountOwner,
+        currency: Currency,
+    ) -> Result<Option<Account>, StoreError>;
     /// An API user's payments of one kind with one party, oldest first (committed): the
     /// payer's pre-approvals a request-to-pay may be drawn against.
     fn payments_of_party(

@@ -172,6 +172,9 @@ pub struct LimitArgs {
     /// Callbacks held in memory (queued for the dispatcher, being delivered, waiting to retry); past that they wait in the database until the dispatcher has room [default: 4096]
     #[arg(long, env = "MKOBA_CALLBACKS_IN_MEMORY")]
     pub callbacks_in_memory: Option<usize>,
+    /// Customer wallets the writer holds in memory; past that the least recently used idle ones are dropped and read back from the database when next needed [default: 100000]
+    #[arg(long, env = "MKOBA_WALLETS_IN_MEMORY")]
+    pub wallets_in_memory: Option<usize>,
 }
 
 /// The TOML file: the same keys as the flags.
@@ -225,6 +228,7 @@ pub struct FileConfig {
     pub writer_queue: Option<usize>,
     pub read_queue: Option<usize>,
     pub callbacks_in_memory: Option<usize>,
+    pub wallets_in_memory: Option<usize>,
 }
 
 /// A database URL; its `Debug` and `Display` never show the password.
@@ -559,6 +563,10 @@ impl Settings {
         if let Some(v) = pick_limit!(callbacks_in_memory) {
             anyhow::ensure!(v > 0, "callbacks_in_memory must be positive");
             s.platform.callbacks_in_memory = v;
+        }
+        if let Some(v) = pick_limit!(wallets_in_memory) {
+            anyhow::ensure!(v > 0, "wallets_in_memory must be positive");
+            s.platform.wallets_in_memory = v;
         }
         if let Some(url) = pick!(database_url) {
             anyhow::ensure!(

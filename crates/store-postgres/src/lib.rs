@@ -467,6 +467,16 @@ impl Journal for PgJournal {
             .run_again_if_closed(move |c| mpesa::refunded_total(c, &original))
     }
 
+    fn ledger_account(
+        &mut self,
+        owner: &AccountOwner,
+        currency: Currency,
+    ) -> std::result::Result<Option<Account>, StoreError> {
+        let owner = owner.key();
+        self.worker
+            .run_again_if_closed(move |c| read_account(c, &owner, currency))
+    }
+
     fn payments_of_party(
         &mut self,
         api_user: &Uuid,
@@ -804,6 +814,17 @@ fn bulk_ops(b: &Batch, node: &str, ops: &mut Vec<Op>) {
     }
 }
 
+/// The ledger account of an owner (by its stored key) in a currency.
+fn read_account(c: &mut Conn, owner: &str, currency: Currency) -> Result<Option<Account>> {
+    c.query_opt(
+        &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE owner = $1 AND currency = $2"),
+        &[&owner, &currency.as_str()],
+    )?
+    .as_ref()
+    .map(account_row)
+    .transpose()
+}
+
 fn payments_of_party(
     c: &mut Conn,
     api_user: &Uuid,
@@ -873,17 +894,8 @@ impl Reader for PgReader {
         currency: Currency,
     ) -> std::result::Result<Option<Account>, StoreError> {
         let owner = owner.key();
-        self.pool.run_again_if_closed(move |c| {
-            c.query_opt(
-                &format!(
-                    "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE owner = $1 AND currency = $2"
-                ),
-                &[&owner, &currency.as_str()],
-            )?
-            .as_ref()
-            .map(account_row)
-            .transpose()
-        })
+        self.pool
+            .run_again_if_closed(move |c| read_account(c, &owner, currency))
     }
 
     fn payments_of_party(

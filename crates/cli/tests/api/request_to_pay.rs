@@ -528,3 +528,73 @@ async fn framework_level_rejections_still_speak_json() {
     assert_eq!(r.status, 413, "{}", r.text());
     assert_eq!(r.json()["code"], "BAD_REQUEST");
 }
+
+/// With room for two wallets in the writer's memory, payers beyond two push the least
+/// recently used out; a payer whose wallet was dropped pays from the balance it had (read
+/// back from the database), not from a fresh opening balance.
+#[tokio::test]
+async fn a_wallet_dropped_from_memory_keeps_its_balance() {
+    let app = TestApp::spawn_with(|s| {
+        s.platform.wallets_in_memory = 2;
+        s.platform.opening_balance = "100".to_owned();
+    })
+    .await;
+    let p = app.partner("clinic.com").await;
+    let pay = |amount: &'static str, payer: &'static str| {
+        let (app, p) = (&app, &p);
+        async move {
+            let reference = Uuid::new_v4();
+            let r = app
+                .request_to_pay(p, reference, &rtp_body(amount, payer), &[])
+                .await;
+            assert_eq!(r.status, 202, "{}", r.text());
+            crate::helpers::wait_for(|| async {
+                let s = app.get(p, &format!("/v1_0/requesttopay/{reference}")).await;
+                let v = s.json();
+                (v["status"] != "PENDING").then_some(v)
+            })
+            .await
+        }
+    };
+    assert_eq!(pay("60", "256771000001").await["status"], "SUCCESSFUL");
+    // Three more payers: the first one's wallet is the least recently used.
+    for payer in ["256771000002", "256771000003", "256771000004"] {
+        assert_eq!(pay("1", payer).await["status"], "SUCCESSFUL");
+    }
+    let metrics = app.send("GET", "/metrics", &[], None).await.text();
+    let counter = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+            .parse()
+            .unwrap()
+    };
+    assert!(counter("mkoba_wallets_dropped_total") > 0);
+    // 40 left of 100: a second 60 is refused, a 40 goes through.
+    let refused = pay("60", "256771000001").await;
+    assert_eq!(refused["status"], "FAILED", "{refused}");
+    assert_eq!(refused["reason"], "NOT_ENOUGH_FUNDS");
+    assert_eq!(pay("40", "256771000001").await["status"], "SUCCESSFUL");
+    let metrics = app.send("GET", "/metrics", &[], None).await.text();
+    assert!(
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("mkoba_wallets_read_back_total "))
+            .is_some_and(|n| n != "0"),
+        "{metrics}"
+    );
+    let wallet = app
+        .running
+        .platform
+        .payments()
+        .wallet(
+            "MSISDN:256771000001",
+            mkoba_ledger::Currency::parse("EUR").unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(wallet.available(), 0);
+    app.assert_ledger_balanced().await;
+}

@@ -1069,7 +1069,21 @@ pub fn accounts_of_every_owner_round_trip(s: &mut Store) {
             (AccountId(i as u64 + 1), *limit)
         );
     }
-    assert_eq!(s.reader.account(&owners[2].0, kes()).unwrap(), Some(totals));
+    assert_eq!(
+        s.reader.account(&owners[2].0, kes()).unwrap(),
+        Some(totals.clone())
+    );
+    // The writer reads the same (a wallet it had dropped from memory).
+    assert_eq!(
+        s.journal.ledger_account(&owners[2].0, kes()).unwrap(),
+        Some(totals)
+    );
+    assert_eq!(
+        s.journal
+            .ledger_account(&AccountOwner::Wallet("nobody".into()), kes())
+            .unwrap(),
+        None
+    );
     assert_eq!(
         s.reader.account(&owners[1].0, eur()).unwrap().map(|a| a.id),
         Some(AccountId(9))

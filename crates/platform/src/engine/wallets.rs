@@ -1,0 +1,117 @@
+//! Customer wallets in memory, bounded (issue 17).
+//!
+//! The writer decides on balances it holds in memory, but a sandbox meets a new payer with
+//! almost every payment: a million payments would mean a million wallets held for ever.
+//! So at most [`PlatformConfig::wallets_in_memory`] wallets stay in memory. After a commit
+//! that left more, the least recently used idle ones (nothing reserved on them, nothing
+//! unwritten) are dropped, down to nine tenths of the bound; their state is on disk. A
+//! wallet the writer then needs and does not hold is read back from the database
+//! ([`Journal::ledger_account`]) before it is used, so a balance continues where it was.
+//! Until the first wallet is dropped, every wallet is in memory and the database is not
+//! asked about new payers.
+//!
+//! Partner, short-code and funding accounts are few and always held.
+//!
+//! [`PlatformConfig::wallets_in_memory`]: crate::PlatformConfig::wallets_in_memory
+//! [`Journal::ledger_account`]: crate::store::Journal::ledger_account
+
+use std::collections::{HashMap, HashSet};
+
+use mkoba_ledger::{AccountId, Currency};
+
+use super::Engine;
+use crate::model::AccountOwner;
+use crate::store::StoreError;
+
+/// The wallets held, by the pass that last used each.
+#[derive(Debug, Default)]
+pub(super) struct Wallets {
+    last_used: HashMap<AccountId, u64>,
+    /// Passes so far: the clock of `last_used`.
+    pass: u64,
+    /// Some wallet of the database is not in memory: a wallet not held may exist on disk.
+    partial: bool,
+}
+
+impl Wallets {
+    /// Forgets every wallet (the writer reloads its state).
+    pub(super) fn reset(&mut self) {
+        self.last_used.clear();
+        self.partial = false;
+    }
+
+    pub(super) fn used(&mut self, id: AccountId) {
+        self.last_used.insert(id, self.pass);
+    }
+
+    pub(super) fn held(&self) -> usize {
+        self.last_used.len()
+    }
+}
+
+impl Engine {
+    /// The account of `owner` if it exists: held in memory, or (a wallet dropped from
+    /// memory) read back from the database and held again.
+    pub(super) fn known_account(
+        &mut self,
+        owner: &AccountOwner,
+        currency: Currency,
+    ) -> Result<Option<AccountId>, StoreError> {
+        let wallet = matches!(owner, AccountOwner::Wallet(_));
+        let key = (owner.key(), currency);
+        let id = match self.owners.get(&key) {
+            Some(id) => *id,
+            None if wallet && self.wallets.partial => {
+                let Some(account) = self.journal.ledger_account(owner, currency)? else {
+                    return Ok(None);
+                };
+                let id = account.id;
+                self.ledger.restore_account(account);
+                self.owners.insert(key, id);
+                self.settings.metrics.wallets_read_back.inc();
+                id
+            }
+            None => return Ok(None),
+        };
+        if wallet {
+            self.wallets.used(id);
+        }
+        Ok(Some(id))
+    }
+
+    /// After a commit: drops the least recently used idle wallets beyond the bound.
+    pub(super) fn drop_idle_wallets(&mut self) {
+        self.wallets.pass += 1;
+        let bound = self.settings.wallets_in_memory;
+        if self.wallets.held() <= bound {
+            return;
+        }
+        let keep = bound - bound / 10;
+        let mut by_age: Vec<(u64, AccountId)> = self
+            .wallets
+            .last_used
+            .iter()
+            .map(|(id, pass)| (*pass, *id))
+            .collect();
+        by_age.sort_unstable();
+        let mut dropped = HashSet::new();
+        for (_, id) in by_age {
+            if self.wallets.held() - dropped.len() <= keep {
+                break;
+            }
+            if self.ledger.forget_account(id) {
+                dropped.insert(id);
+            }
+        }
+        if dropped.is_empty() {
+            return;
+        }
+        self.wallets.last_used.retain(|id, _| !dropped.contains(id));
+        self.owners.retain(|_, id| !dropped.contains(id));
+        self.wallets.partial = true;
+        self.settings
+            .metrics
+            .wallets_dropped
+            .inc_by(dropped.len() as u64);
+    }
+}
