@@ -24,7 +24,10 @@
 //!   worker shares.
 //! * Load: the SDK's pooled hyper client (keep-alive, `TCP_NODELAY`) and a fixed set of
 //!   `concurrency` worker tasks that pull request indexes from a shared atomic counter, so at most
-//!   `concurrency` requests are in flight. Each worker keeps its latencies in a preallocated
+//!   `concurrency` requests are in flight. With `--rate` the load is an open loop: request `i`
+//!   starts `i / rate` seconds after the first whatever the answers so far (while a worker is
+//!   free), so offered load past the server's capacity shows its overload answers (`503`,
+//!   counted apart with their latency) instead of slowing the generator down. Each worker keeps its latencies in a preallocated
 //!   vector; they are merged at the end. Payers are spread over 10,000 MSISDNs.
 //! * After the last `202` the generator waits until every accepted request has had its
 //!   callback, or 60 s.
@@ -80,6 +83,11 @@ pub struct BenchArgs {
     /// concurrent in-flight requests
     #[arg(long, short = 'c', default_value_t = 64)]
     pub concurrency: usize,
+    /// open loop: start requests at this many per second whatever the answers (at most
+    /// --concurrency in flight), to see the server past its capacity: the overload answers
+    /// (503) are counted apart, with their latency
+    #[arg(long)]
+    pub rate: Option<f64>,
     /// also GET the status of every request once after its callback (off by default)
     #[arg(long)]
     pub poll: bool,
@@ -143,8 +151,17 @@ pub struct Report {
     pub concurrency: usize,
     /// Request-to-pay POSTs answered `202`.
     pub accepted: usize,
-    /// Request-to-pay POSTs answered otherwise, or failed in transport.
+    /// Request-to-pay POSTs answered otherwise, or failed in transport (the overload
+    /// answers included).
     pub errors: usize,
+    /// `--rate`: requests started per second, as asked.
+    pub rate: Option<f64>,
+    /// Requests started per second, as achieved (`requests / accept_elapsed_s`).
+    pub offered_per_s: f64,
+    /// POSTs answered with the overload answer, `503 SERVICE_UNAVAILABLE`.
+    pub refused_overloaded: usize,
+    /// Latency of those answers, send → response.
+    pub refused_latency: Option<Percentiles>,
     /// First few errors (status and body).
     pub first_errors: Vec<String>,
     /// First POST sent → last POST answered, seconds.
@@ -216,6 +233,16 @@ impl Report {
         println!("  concurrency           {:>12}", self.concurrency);
         println!("  accepted (202)        {:>12}", self.accepted);
         println!("  errors                {:>12}", self.errors);
+        if let Some(rate) = self.rate {
+            println!("  rate asked            {rate:>12.1} /s (open loop)");
+        }
+        println!("  offered               {:>12.1} /s", self.offered_per_s);
+        println!(
+            "  refused (503)         {:>12}  (the overload answer; p50 / p99 {} / {} ms)",
+            self.refused_overloaded,
+            opt(self.refused_latency.as_ref().map(|p| p.p50_ms), ""),
+            opt(self.refused_latency.as_ref().map(|p| p.p99_ms), "")
+        );
         println!("  accept phase          {:>12.3} s", self.accept_elapsed_s);
         println!("  accepted/s            {:>12.1}", self.accepted_per_s);
         if let Some(c) = self.ceiling_accepted_per_s {
@@ -450,6 +477,10 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
         callback_base: format!("http://127.0.0.1:{sink_port}/cb/"),
         shared: shared.clone(),
         next: AtomicUsize::new(0),
+        interval: args
+            .rate
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .map(|r| Duration::from_secs_f64(1.0 / r)),
     });
     let per_worker = n / concurrency + 1;
     let workers: Vec<_> = (0..concurrency)
@@ -457,10 +488,12 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
         .collect();
     let mut latencies: Vec<u32> = Vec::with_capacity(n);
     let mut accepted_idx: Vec<u32> = Vec::with_capacity(n);
+    let mut refused: Vec<u32> = Vec::new();
     for w in workers {
-        let (lat, acc) = w.await.context("worker panicked")?;
+        let (lat, acc, re) = w.await.context("worker panicked")?;
         latencies.extend_from_slice(&lat);
         accepted_idx.extend_from_slice(&acc);
+        refused.extend_from_slice(&re);
     }
     let accept_elapsed = shared.t0.elapsed();
     let accepted = shared.accepted.load(Ordering::Relaxed);
@@ -531,6 +564,10 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
         concurrency,
         accepted,
         errors: shared.errors.load(Ordering::Relaxed),
+        rate: args.rate,
+        offered_per_s: round1(n as f64 / accept_s.max(1e-9)),
+        refused_overloaded: refused.len(),
+        refused_latency: percentiles(&mut refused),
         first_errors,
         accept_elapsed_s: round3(accept_s),
         accepted_per_s: round1(accepted as f64 / accept_s.max(1e-9)),
@@ -658,6 +695,8 @@ async fn ceiling(n: usize, concurrency: usize) -> anyhow::Result<f64> {
         callback_base: "http://127.0.0.1:9/cb/".to_owned(),
         shared: shared.clone(),
         next: AtomicUsize::new(0),
+        // The yardstick is closed loop: as fast as the bare server answers.
+        interval: None,
     });
     let per_worker = n / concurrency + 1;
     let workers: Vec<_> = (0..concurrency)
@@ -696,14 +735,21 @@ struct FireCtx {
     callback_base: String,
     shared: Arc<Shared>,
     next: AtomicUsize,
+    /// `--rate`: request `i` starts `i × interval` after `t0`.
+    interval: Option<Duration>,
 }
 
 /// Pulls indexes until all requests are sent; returns (latencies µs, accepted indexes).
-async fn fire_worker(ctx: Arc<FireCtx>, capacity: usize) -> (Vec<u32>, Vec<u32>) {
+/// What one worker saw: accept latencies (µs), the indexes accepted, and the latencies of
+/// the overload answers.
+type Fired = (Vec<u32>, Vec<u32>, Vec<u32>);
+
+async fn fire_worker(ctx: Arc<FireCtx>, capacity: usize) -> Fired {
     let shared = &ctx.shared;
     let n = shared.refs.len();
     let mut latencies = Vec::with_capacity(capacity);
     let mut accepted = Vec::with_capacity(capacity);
+    let mut refused = Vec::new();
     let mut callback = String::with_capacity(ctx.callback_base.len() + 36);
     loop {
         let i = ctx.next.fetch_add(1, Ordering::Relaxed);
@@ -722,6 +768,9 @@ async fn fire_worker(ctx: Arc<FireCtx>, capacity: usize) -> (Vec<u32>, Vec<u32>)
             payer_message: Some("bench".to_owned()),
             payee_note: Some("bench".to_owned()),
         };
+        if let Some(interval) = ctx.interval {
+            tokio::time::sleep_until((shared.t0 + interval.mul_f64(i as f64)).into()).await;
+        }
         let start = Instant::now();
         shared.sent_us[i].store(shared.now_us(), Ordering::Relaxed);
         let result = ctx.collections[i % ctx.collections.len()]
@@ -736,10 +785,15 @@ async fn fire_worker(ctx: Arc<FireCtx>, capacity: usize) -> (Vec<u32>, Vec<u32>)
                 accepted.push(i as u32);
                 shared.accepted.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e) => shared.record_error(format!("request {i}: {e}")),
+            Err(e) => {
+                if e.api().is_some_and(|a| a.status == 503) {
+                    refused.push(latency.as_micros().min(u128::from(u32::MAX)) as u32);
+                }
+                shared.record_error(format!("request {i}: {e}"));
+            }
         }
     }
-    (latencies, accepted)
+    (latencies, accepted, refused)
 }
 
 // ---- callback sink --------------------------------------------------------------------------
