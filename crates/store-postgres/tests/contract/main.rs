@@ -148,6 +148,70 @@ mod postgres_only {
         assert_eq!(schema_version(&url).unwrap(), SCHEMA_VERSION + 1);
     }
 
+    /// A database made before `0007_integer_links.sql`: after migrating, a payment's
+    /// transfer, callback and attempt are still found by its reference id.
+    #[test]
+    fn payments_made_before_integer_links_keep_their_transfers_and_callbacks() {
+        use mkoba_platform::portal::PortalReader as _;
+        let url = pg::database();
+        let before = [
+            include_str!("../../migrations/0001_init.sql"),
+            include_str!("../../migrations/0002_nodes.sql"),
+            include_str!("../../migrations/0003_widget.sql"),
+            include_str!("../../migrations/0004_accounts.sql"),
+            include_str!("../../migrations/0005_golive.sql"),
+            include_str!("../../migrations/0006_test_clocks.sql"),
+        ];
+        assert_eq!(
+            before.len() + 1,
+            SCHEMA_VERSION,
+            "0007 is the last migration"
+        );
+        let a = "0b8a5f0e-5f63-4d1b-8d1e-3c1b2a9e7f01";
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        admin
+            .batch_execute(
+                "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at_ms BIGINT NOT NULL)",
+            )
+            .unwrap();
+        for (i, sql) in before.iter().enumerate() {
+            admin.batch_execute(sql).unwrap();
+            admin
+                .execute(
+                    "INSERT INTO schema_migrations (version, applied_at_ms) VALUES ($1, 0)",
+                    &[&(i as i64 + 1)],
+                )
+                .unwrap();
+        }
+        admin
+            .batch_execute(&format!(
+                "INSERT INTO payments (reference_id, kind, product, api_user, environment, amount_minor,
+                     currency, party_type, party_id, status, created_at_ms)
+                 VALUES ('{a}', 'requesttopay', 'collection', '{a}', 'sandbox', 500, 'EUR',
+                     'MSISDN', '256770000001', 'SUCCESSFUL', 1);
+                 INSERT INTO accounts (id, owner, currency, limit_kind, debits_pending, debits_posted,
+                     credits_pending, credits_posted)
+                 VALUES (1, 'funding', 'EUR', 'unbounded', 0, 500, 0, 0),
+                        (2, 'wallet:x', 'EUR', 'no_overdraft', 0, 0, 0, 500);
+                 INSERT INTO transfers (id, debit_account, credit_account, amount, currency, state,
+                     reference_id, created_at_ms, updated_at_ms)
+                 VALUES (1, 1, 2, 500, 'EUR', 'posted', '{a}', 10, 20);
+                 INSERT INTO outbox (id, reference_id, url, method, body, state, attempts, next_attempt_at_ms)
+                 VALUES (1, '{a}', 'https://x.example/cb', 'PUT', '{{}}', 'delivered', 1, 30);
+                 INSERT INTO callback_attempts (outbox_id, reference_id, attempt, at_ms, url, method,
+                     status_code, latency_ms)
+                 VALUES (1, '{a}', 1, 30, 'https://x.example/cb', 'PUT', 200, 4);"
+            ))
+            .unwrap();
+        let (_journal, reader) = open(&url).unwrap();
+        assert_eq!(schema_version(&url).unwrap(), SCHEMA_VERSION);
+        let a = uuid::Uuid::parse_str(a).unwrap();
+        assert_eq!(reader.transfers_for(&a).unwrap().len(), 1);
+        assert_eq!(reader.transfer_times(&a).unwrap(), vec![(1, 10, 20)]);
+        assert_eq!(reader.outbox_of(&a).unwrap().len(), 1);
+        assert_eq!(reader.callback_attempts(&a).unwrap().len(), 1);
+    }
+
     #[test]
     fn nodes_starting_at_once_migrate_once() {
         let url = pg::database();
