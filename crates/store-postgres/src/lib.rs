@@ -69,7 +69,6 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_accounts.sql"),
     include_str!("../migrations/0005_golive.sql"),
     include_str!("../migrations/0006_test_clocks.sql"),
-    include_str!("../migrations/0007_integer_links.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -680,7 +679,34 @@ fn bulk_ops(b: &Batch, node: &str, ops: &mut Vec<Op>) {
             each(&a, |a| a.credits_posted)
         ));
     }
-    // Payments first: their transfers and callbacks name them by their integer id.
+    if !b.transfers.is_empty() {
+        let last = last_of_each(&b.transfers, |t| t.transfer.id);
+        let mut first = std::collections::HashMap::new();
+        for t in &b.transfers {
+            first.entry(t.transfer.id).or_insert(t);
+        }
+        let rows: Vec<(&TransferRecord, &TransferRecord)> = last
+            .into_iter()
+            .map(|l| (first[&l.transfer.id], l))
+            .collect();
+        ops.push(op!(
+            "INSERT INTO transfers (id, debit_account, credit_account, amount, currency, state, reference_id, created_at_ms, updated_at_ms, seq)
+             SELECT *, current_setting('mkoba.seq')::BIGINT
+             FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[],
+                         $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[])
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at_ms = excluded.updated_at_ms,
+                 seq = excluded.seq",
+            each(&rows, |(f, _)| f.transfer.id.0 as i64),
+            each(&rows, |(f, _)| f.transfer.debit.0 as i64),
+            each(&rows, |(f, _)| f.transfer.credit.0 as i64),
+            each(&rows, |(f, _)| f.transfer.amount),
+            each(&rows, |(f, _)| f.transfer.currency.as_str().to_owned()),
+            each(&rows, |(_, l)| l.transfer.state.as_str()),
+            each(&rows, |(f, _)| f.reference_id.map(|r| r.to_string())),
+            each(&rows, |(f, _)| f.at_ms),
+            each(&rows, |(_, l)| l.at_ms)
+        ));
+    }
     if !b.new_payments.is_empty() {
         let p = &b.new_payments;
         ops.push(op!(
@@ -713,37 +739,6 @@ fn bulk_ops(b: &Batch, node: &str, ops: &mut Vec<Op>) {
             each(p, |p| p.short_code.clone())
         ));
     }
-    if !b.transfers.is_empty() {
-        let last = last_of_each(&b.transfers, |t| t.transfer.id);
-        let mut first = std::collections::HashMap::new();
-        for t in &b.transfers {
-            first.entry(t.transfer.id).or_insert(t);
-        }
-        let rows: Vec<(&TransferRecord, &TransferRecord)> = last
-            .into_iter()
-            .map(|l| (first[&l.transfer.id], l))
-            .collect();
-        ops.push(op!(
-            "INSERT INTO transfers (id, debit_account, credit_account, amount, currency, state, reference_id, payment, created_at_ms, updated_at_ms, seq)
-             SELECT u.id, u.debit, u.credit, u.amount, u.currency, u.state, u.reference_id,
-                 (SELECT p.id FROM payments p WHERE p.reference_id = u.reference_id),
-                 u.created_at_ms, u.updated_at_ms, current_setting('mkoba.seq')::BIGINT
-             FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[],
-                         $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[])
-                 AS u(id, debit, credit, amount, currency, state, reference_id, created_at_ms, updated_at_ms)
-             ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at_ms = excluded.updated_at_ms,
-                 seq = excluded.seq",
-            each(&rows, |(f, _)| f.transfer.id.0 as i64),
-            each(&rows, |(f, _)| f.transfer.debit.0 as i64),
-            each(&rows, |(f, _)| f.transfer.credit.0 as i64),
-            each(&rows, |(f, _)| f.transfer.amount),
-            each(&rows, |(f, _)| f.transfer.currency.as_str().to_owned()),
-            each(&rows, |(_, l)| l.transfer.state.as_str()),
-            each(&rows, |(f, _)| f.reference_id.map(|r| r.to_string())),
-            each(&rows, |(f, _)| f.at_ms),
-            each(&rows, |(_, l)| l.at_ms)
-        ));
-    }
     if !b.payment_updates.is_empty() {
         let u = last_of_each(&b.payment_updates, |u| u.reference_id);
         ops.push(op!(
@@ -766,10 +761,8 @@ fn bulk_ops(b: &Batch, node: &str, ops: &mut Vec<Op>) {
     if !b.outbox.is_empty() {
         let o = &b.outbox;
         ops.push(op!(
-            "INSERT INTO outbox (id, reference_id, payment, url, method, body, state, attempts, next_attempt_at_ms, node)
-             SELECT id, reference_id,
-                 (SELECT p.id FROM payments p WHERE p.reference_id = u.reference_id),
-                 url, method, body, 'pending', attempts, next_attempt_at_ms, $8
+            "INSERT INTO outbox (id, reference_id, url, method, body, state, attempts, next_attempt_at_ms, node)
+             SELECT id, reference_id, url, method, body, 'pending', attempts, next_attempt_at_ms, $8
              FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[])
                  WITH ORDINALITY AS u(id, reference_id, url, method, body, attempts, next_attempt_at_ms, n)
              ORDER BY n",
@@ -924,9 +917,7 @@ impl Reader for PgReader {
         self.pool.run_again_if_closed(move |c| {
             c.query(
                 &format!(
-                    "SELECT {ATTEMPT_COLUMNS} FROM callback_attempts WHERE outbox_id IN (
-                         SELECT id FROM outbox WHERE payment = (SELECT id FROM payments WHERE reference_id = $1)
-                     ) ORDER BY id"
+                    "SELECT {ATTEMPT_COLUMNS} FROM callback_attempts WHERE reference_id = $1 ORDER BY id"
                 ),
                 &[&id],
             )?
@@ -957,8 +948,7 @@ impl Reader for PgReader {
         self.pool.run_again_if_closed(move |c| {
             c.query(
                 &format!(
-                    "SELECT {TRANSFER_COLUMNS} FROM transfers
-                     WHERE payment = (SELECT id FROM payments WHERE reference_id = $1) ORDER BY id"
+                    "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE reference_id = $1 ORDER BY id"
                 ),
                 &[&id],
             )?

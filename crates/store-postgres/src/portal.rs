@@ -778,8 +778,7 @@ impl PortalReader for PgReader {
         self.pool.run_again_if_closed(move |c| {
             c.query(
                 &format!(
-                    "SELECT {OUTBOX_RECORD_COLUMNS} FROM outbox
-                     WHERE payment = (SELECT id FROM payments WHERE reference_id = $1) ORDER BY id"
+                    "SELECT {OUTBOX_RECORD_COLUMNS} FROM outbox WHERE reference_id = $1 ORDER BY id"
                 ),
                 &[&reference_id],
             )?
@@ -817,8 +816,7 @@ impl PortalReader for PgReader {
         let reference_id = reference_id.to_string();
         self.pool.run_again_if_closed(move |c| {
             c.query(
-                "SELECT id, created_at_ms, updated_at_ms FROM transfers
-                 WHERE payment = (SELECT id FROM payments WHERE reference_id = $1) ORDER BY id",
+                "SELECT id, created_at_ms, updated_at_ms FROM transfers WHERE reference_id = $1 ORDER BY id",
                 &[&reference_id],
             )?
             .iter()
