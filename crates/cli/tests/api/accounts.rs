@@ -303,14 +303,7 @@ async fn sign_up_is_inactive_until_the_mailed_link_and_the_phone_code() {
 #[tokio::test]
 async fn the_sandbox_developer_is_active_and_existing_flows_still_sign_up() {
     let app = TestApp::spawn().await;
-    let login = app
-        .running
-        .platform
-        .portal()
-        .sandbox_login()
-        .await
-        .unwrap()
-        .unwrap();
+    let login = app.sandbox_login().await;
     let mut b = Browser::new(&app.base);
     let r = b.sign_in(&login.email, &login.password).await;
     assert_eq!(r.header("location"), Some("/portal"));

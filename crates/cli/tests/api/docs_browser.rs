@@ -9,14 +9,7 @@ use crate::helpers::TestApp;
 #[tokio::test]
 async fn the_api_pages_and_guides_work_in_a_real_browser() {
     let app = TestApp::spawn_v1x().await;
-    let login = app
-        .running
-        .platform
-        .portal()
-        .sandbox_login()
-        .await
-        .unwrap()
-        .unwrap();
+    let login = app.sandbox_login().await;
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/browser/docs/run.sh"

@@ -589,14 +589,7 @@ async fn the_admin_reads_need_an_operator() {
         r.header("www-authenticate"),
         Some("Basic realm=\"mkoba operator\"")
     );
-    let sandbox = app
-        .running
-        .platform
-        .portal()
-        .sandbox_login()
-        .await
-        .unwrap()
-        .unwrap();
+    let sandbox = app.sandbox_login().await;
     let developer = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD

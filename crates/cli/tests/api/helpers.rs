@@ -369,6 +369,17 @@ impl TestApp {
     }
 
     /// Asserts that, per currency, debits equal credits.
+    /// The sandbox developer's portal sign-in (printed in the banner).
+    pub async fn sandbox_login(&self) -> mkoba_platform::portal::SandboxLogin {
+        self.running
+            .platform
+            .portal()
+            .sandbox_login()
+            .await
+            .expect("reading the sandbox login")
+            .expect("a sandbox login")
+    }
+
     pub async fn assert_ledger_balanced(&self) {
         let auth = self.operator_auth();
         let r = self

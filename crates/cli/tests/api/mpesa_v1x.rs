@@ -650,14 +650,7 @@ async fn resource_urls_are_shown_with_address_port_path_and_ssl() {
     assert!(urls.iter().any(|u| u["operation_id"] == "v2GetSession"));
 
     // The portal's M-Pesa page shows them, as the seed's "Resource URL" box does.
-    let login = app
-        .running
-        .platform
-        .portal()
-        .sandbox_login()
-        .await
-        .unwrap()
-        .unwrap();
+    let login = app.sandbox_login().await;
     let mut b = crate::portal::Browser::new(&app.base);
     b.sign_in(&login.email, &login.password).await;
     let html = b.get("/portal/mpesa").await.text();

@@ -366,14 +366,7 @@ async fn pages_need_a_session_and_send_visitors_to_sign_in() {
 #[tokio::test]
 async fn the_sandbox_developer_signs_in_with_the_printed_credentials_and_signs_out() {
     let app = TestApp::spawn().await;
-    let login = app
-        .running
-        .platform
-        .portal()
-        .sandbox_login()
-        .await
-        .unwrap()
-        .expect("printed login");
+    let login = app.sandbox_login().await;
     let mut b = Browser::new(&app.base);
     let r = b.sign_in(&login.email, "wrong password").await;
     assert_eq!(r.status, 401);
@@ -403,14 +396,7 @@ async fn the_sandbox_developer_signs_in_with_the_printed_credentials_and_signs_o
 #[tokio::test]
 async fn the_secure_flag_is_set_when_configured() {
     let app = TestApp::spawn_with(|s| s.portal.secure_cookies = true).await;
-    let login = app
-        .running
-        .platform
-        .portal()
-        .sandbox_login()
-        .await
-        .unwrap()
-        .unwrap();
+    let login = app.sandbox_login().await;
     let mut b = Browser::new(&app.base);
     // The browser would not send a Secure cookie over http; this client does.
     let r = b.sign_in(&login.email, &login.password).await;

@@ -10,14 +10,7 @@ use crate::portal::{Browser, csrf_of};
 
 /// The sandbox developer (who owns the sandbox keys and M-Pesa application), signed in.
 async fn sandbox_browser(app: &TestApp) -> Browser {
-    let login = app
-        .running
-        .platform
-        .portal()
-        .sandbox_login()
-        .await
-        .unwrap()
-        .expect("the sandbox login");
+    let login = app.sandbox_login().await;
     let mut b = Browser::new(&app.base);
     let r = b.sign_in(&login.email, &login.password).await;
     assert_eq!(r.status, 303, "{}", r.text());
@@ -427,14 +420,7 @@ async fn a_new_api_key_is_shown_once_after_a_redirect() {
 
 /// A session id of the sandbox developer, for requests with hand-made cookies.
 async fn raw_session(app: &TestApp) -> String {
-    let login = app
-        .running
-        .platform
-        .portal()
-        .sandbox_login()
-        .await
-        .unwrap()
-        .unwrap();
+    let login = app.sandbox_login().await;
     let http = Http::new();
     let r = http
         .send("GET", &format!("{}/portal/signin", app.base), &[], None)

@@ -37,14 +37,7 @@ fn sample(html: &str, lang: &str) -> String {
 
 /// The sandbox developer, signed in.
 async fn sandbox(app: &TestApp) -> Browser {
-    let login = app
-        .running
-        .platform
-        .portal()
-        .sandbox_login()
-        .await
-        .unwrap()
-        .unwrap();
+    let login = app.sandbox_login().await;
     let mut b = Browser::new(&app.base);
     b.sign_in(&login.email, &login.password).await;
     b

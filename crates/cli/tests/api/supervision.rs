@@ -285,14 +285,7 @@ async fn past_the_read_queue_a_read_is_answered_503_at_once() {
     let mpesa = app.mpesa().await;
     let session = mpesa.session().await;
     let mut browser = crate::portal::Browser::new(&app.base);
-    let login = app
-        .running
-        .platform
-        .portal()
-        .sandbox_login()
-        .await
-        .unwrap()
-        .unwrap();
+    let login = app.sandbox_login().await;
     browser.sign_in(&login.email, &login.password).await;
 
     faults.set_reads_stalled(true);

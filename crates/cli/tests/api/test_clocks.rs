@@ -313,14 +313,7 @@ async fn the_portal_creates_advances_and_deletes_test_clocks_and_marks_their_pay
     let app = TestApp::spawn_with(|s| s.platform.settle_delay = Duration::from_secs(86_400)).await;
     let p = app.partner("127.0.0.1").await;
     let mut b = crate::portal::Browser::new(&app.base);
-    let login = app
-        .running
-        .platform
-        .portal()
-        .sandbox_login()
-        .await
-        .unwrap()
-        .unwrap();
+    let login = app.sandbox_login().await;
     b.sign_in(&login.email, &login.password).await;
 
     let page = b.get("/portal/clocks").await;

@@ -70,14 +70,7 @@ fn retry_after(r: &Resp) -> u64 {
 #[tokio::test]
 async fn only_a_pre_session_token_the_server_signed_is_accepted() {
     let app = TestApp::spawn().await;
-    let login = app
-        .running
-        .platform
-        .portal()
-        .sandbox_login()
-        .await
-        .unwrap()
-        .unwrap();
+    let login = app.sandbox_login().await;
     let (email, password) = (login.email.as_str(), login.password.as_str());
     let http = Http::new();
     let try_pair = |cookie: String, csrf: String| {
@@ -120,14 +113,7 @@ async fn only_a_pre_session_token_the_server_signed_is_accepted() {
 #[tokio::test]
 async fn sign_in_past_the_account_limit_is_429_even_with_the_right_password() {
     let app = TestApp::spawn().await;
-    let login = app
-        .running
-        .platform
-        .portal()
-        .sandbox_login()
-        .await
-        .unwrap()
-        .unwrap();
+    let login = app.sandbox_login().await;
     // Another account, signed up and signed in from the same address.
     let mut other = Browser::new(&app.base);
     other.sign_up("other@example.com").await;
@@ -167,14 +153,7 @@ async fn the_per_address_sign_in_limit_covers_every_account() {
         s.throttle.sign_in_per_address = Rate::new(3, Duration::from_secs(3600));
     })
     .await;
-    let login = app
-        .running
-        .platform
-        .portal()
-        .sandbox_login()
-        .await
-        .unwrap()
-        .unwrap();
+    let login = app.sandbox_login().await;
     let mut b = Browser::new(&app.base);
     for i in 0..3 {
         let r = b.sign_in(&format!("nobody{i}@example.com"), "x").await;
@@ -349,14 +328,7 @@ async fn a_sign_in_flood_past_the_hashing_queue_is_answered_429_and_memory_stays
         };
     })
     .await;
-    let login = app
-        .running
-        .platform
-        .portal()
-        .sandbox_login()
-        .await
-        .unwrap()
-        .unwrap();
+    let login = app.sandbox_login().await;
     let (cookie, csrf) = issued_pair(&app).await;
     // One sign-in first, so that what one costs is in the baseline.
     let http = Http::new();

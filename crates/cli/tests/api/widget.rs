@@ -482,14 +482,7 @@ async fn the_payer_approves_or_rejects_through_the_qr_link_and_the_dial_pad() {
 
     // The dial pad of the signed-in developer finds an invoice by its USSD code.
     let created = app.widget_invoice(SHOP, &body(p.user, "10")).await.json();
-    let login = app
-        .running
-        .platform
-        .portal()
-        .sandbox_login()
-        .await
-        .unwrap()
-        .unwrap();
+    let login = app.sandbox_login().await;
     let mut dev = Browser::new(&app.base);
     dev.sign_in(&login.email, &login.password).await;
     let r = dev
