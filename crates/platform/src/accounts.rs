@@ -477,6 +477,18 @@ pub enum AccountError {
     NoCode,
     #[error("internal error")]
     Internal,
+    /// The writer's queue is full, or its commit failed: nothing was done; try again.
+    #[error("the platform is busy; try again")]
+    Busy,
+}
+
+impl From<crate::Internal> for AccountError {
+    fn from(e: crate::Internal) -> AccountError {
+        match e {
+            crate::Internal::Busy => AccountError::Busy,
+            crate::Internal::Failed => AccountError::Internal,
+        }
+    }
 }
 
 /// A change for the writer to check against the account as this pass leaves it.
@@ -572,7 +584,7 @@ impl Platform {
                         reply,
                     })
                 },
-                Err(AccountError::Internal),
+                Err(AccountError::Busy),
             )
             .await;
         // Whatever it queued may be for the SMTP sender.
@@ -742,7 +754,7 @@ impl Portal<'_> {
             .portal()
             .check_password(developer_id, current)
             .await
-            .map_err(|_| AccountError::Internal)?
+            .map_err(AccountError::from)?
         else {
             return Err(AccountError::WrongPassword);
         };
@@ -771,7 +783,7 @@ impl Portal<'_> {
             .reads
             .read(move |r| r.developer_password_hash(developer_id))
             .await
-            .map_err(|_| AccountError::Internal)?
+            .map_err(AccountError::from)?
         else {
             return Err(AccountError::NotFound);
         };
@@ -842,7 +854,7 @@ impl Portal<'_> {
             .portal()
             .check_password(developer_id, password)
             .await
-            .map_err(|_| AccountError::Internal)?
+            .map_err(AccountError::from)?
         else {
             return Err(AccountError::WrongPassword);
         };

@@ -212,6 +212,9 @@ pub enum GoLiveError {
     AlreadyDecided,
     #[error("internal error")]
     Internal,
+    /// The writer's queue is full, or its commit failed: nothing was done; try again.
+    #[error("the platform is busy; try again")]
+    Busy,
 }
 
 /// Mail a go-live step sends, made by the caller (which knows the links) once the writer
@@ -307,7 +310,7 @@ impl Portal<'_> {
                         reply,
                     })
                 },
-                Err(GoLiveError::Internal),
+                Err(GoLiveError::Busy),
             )
             .await;
         self.inner.mail_wake.notify_one();
@@ -336,7 +339,7 @@ impl Portal<'_> {
                         reply,
                     })
                 },
-                Err(GoLiveError::Internal),
+                Err(GoLiveError::Busy),
             )
             .await;
         self.inner.mail_wake.notify_one();

@@ -782,16 +782,17 @@ impl Failure for mkoba_platform::CreateError {
     }
 }
 
-/// Account and go-live refusals a handler did not answer itself are faults.
+/// Account and go-live refusals a handler did not answer itself are faults, but for the
+/// writer's overload.
 impl Failure for mkoba_platform::accounts::AccountError {
     fn overloaded(&self) -> bool {
-        false
+        *self == mkoba_platform::accounts::AccountError::Busy
     }
 }
 
 impl Failure for mkoba_platform::golive::GoLiveError {
     fn overloaded(&self) -> bool {
-        false
+        *self == mkoba_platform::golive::GoLiveError::Busy
     }
 }
 

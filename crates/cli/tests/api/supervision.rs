@@ -178,6 +178,12 @@ async fn past_the_writer_queue_a_write_is_answered_503_at_once() {
         .await,
     );
     let p = std::sync::Arc::new(app.partner("127.0.0.1").await);
+    let mut browser = crate::portal::Browser::new(&app.base);
+    let login = app.sandbox_login().await;
+    browser.sign_in(&login.email, &login.password).await;
+    let profile = browser.get("/portal/profile").await;
+    assert_eq!(profile.status, 200);
+    let csrf = crate::portal::csrf_of(&profile.text());
     faults.set_stalled(true);
     let waiting: Vec<_> = (0..2)
         .map(|i| {
@@ -199,6 +205,13 @@ async fn past_the_writer_queue_a_write_is_answered_503_at_once() {
         .await;
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.json()["code"], "SERVICE_UNAVAILABLE");
+    assert_eq!(r.header("retry-after"), Some("1"));
+    // The portal's account changes go through the same queue: its busy page.
+    let r = browser
+        .post("/portal/profile/name", &[("csrf", &csrf), ("name", "Busy")])
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.text().contains("The portal is busy"), "{}", r.text());
     assert_eq!(r.header("retry-after"), Some("1"));
     faults.set_stalled(false);
     for w in waiting {

@@ -158,7 +158,7 @@ impl Engine {
                         tracing::error!(error = %e, "changing an account failed");
                         Err(AccountError::Internal)
                     });
-                defer(pass, reply, result, Err(AccountError::Internal));
+                defer(pass, reply, result, Err(AccountError::Busy));
             }
             PortalCommand::QueueMail { mail, reply } => {
                 self.queue_mail(pass, mail, now);
@@ -241,7 +241,7 @@ impl Engine {
                         tracing::error!(error = %e, "submitting a go-live request failed");
                         Err(GoLiveError::Internal)
                     });
-                defer(pass, reply, result, Err(GoLiveError::Internal));
+                defer(pass, reply, result, Err(GoLiveError::Busy));
             }
             PortalCommand::DecideGoLive {
                 id,
@@ -257,7 +257,7 @@ impl Engine {
                         tracing::error!(error = %e, "deciding a go-live request failed");
                         Err(GoLiveError::Internal)
                     });
-                defer(pass, reply, result, Err(GoLiveError::Internal));
+                defer(pass, reply, result, Err(GoLiveError::Busy));
             }
         }
     }

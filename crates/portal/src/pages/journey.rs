@@ -70,7 +70,7 @@ pub(crate) async fn activate(
             "Your e-mail is confirmed. Sign in to add your phone number: a code goes to the virtual phone, and then your account is active."
         }
         Ok(AccountOutcome::AlreadyDone) => "This account was activated already. Sign in.",
-        Err(AccountError::Internal) => return internal_error(),
+        Err(e @ (AccountError::Internal | AccountError::Busy)) => return crate::failed(e),
         Err(_) => {
             return link_refused(&state, &headers, LinkError::Invalid, "Activation refused");
         }
@@ -497,7 +497,7 @@ pub(crate) async fn reset(
                 form_encode(&account.email)
             ))
         }
-        Err(AccountError::Internal) => internal_error(),
+        Err(e @ (AccountError::Internal | AccountError::Busy)) => crate::failed(e),
         Err(_) => used(&state, &headers),
     }
 }

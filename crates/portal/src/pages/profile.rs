@@ -13,10 +13,7 @@ use mkoba_platform::model::{KeySlot, Product};
 use super::account::{auth_page, title_case};
 use super::{confirm, mail};
 use crate::html::Html;
-use crate::{
-    Form, PortalState, Session, csrf_field, document, internal_error, query_params, see_other, w,
-    when,
-};
+use crate::{Form, PortalState, Session, csrf_field, document, query_params, see_other, w, when};
 
 /// Where a "the portal is busy" page leads back to.
 const BACK: (&str, &str) = ("/portal/profile", "Back to my profile");
@@ -335,7 +332,9 @@ pub(crate) async fn confirm_email_change(
                     Err(AccountError::EmailTaken) => {
                         Err("Another account took that e-mail in the meantime.")
                     }
-                    Err(AccountError::Internal) => return internal_error(),
+                    Err(e @ (AccountError::Internal | AccountError::Busy)) => {
+                        return crate::failed(e);
+                    }
                     Err(_) => Err(
                         "This link was used already, or the account's e-mail changed since it was sent.",
                     ),
