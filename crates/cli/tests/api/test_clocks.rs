@@ -632,3 +632,65 @@ async fn callback_retries_are_due_on_the_test_clock() {
         "real time again"
     );
 }
+
+/// An M-Pesa session on the application's test clock: valid for its hour of clock time,
+/// refused `401 INS-6` "Session key expired" once the clock has passed it, while a new
+/// session works.
+#[tokio::test]
+async fn an_mpesa_session_expires_on_the_applications_clock() {
+    use crate::mpesa_support::{code, tpcid};
+    let app = TestApp::spawn().await;
+    let m = app.mpesa().await;
+    let mpesa_user = app
+        .running
+        .platform
+        .mpesa()
+        .app(mkoba_platform::SANDBOX_DEVELOPER)
+        .await
+        .unwrap()
+        .unwrap()
+        .api_user;
+    let r = admin(
+        &app,
+        "POST",
+        "",
+        Some(json!({"apiUser": mpesa_user.to_string()})),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let c2b = || {
+        json!({
+            "input_Amount": "10",
+            "input_Country": "TZN",
+            "input_Currency": "TZS",
+            "input_CustomerMSISDN": "000000000001",
+            "input_ServiceProviderCode": "000000",
+            "input_ThirdPartyConversationID": tpcid(),
+            "input_TransactionReference": "T1234",
+            "input_PurchasedItemsDesc": "Shoes",
+        })
+    };
+    let session = m.session().await;
+    let r = m
+        .send("POST", "c2bPayment/singleStage/", &session, Some(&c2b()))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    // Still valid 59 clock minutes on, no longer an hour and a minute on.
+    advance(&app, &id, "59m").await;
+    let r = m
+        .send("POST", "c2bPayment/singleStage/", &session, Some(&c2b()))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    advance(&app, &id, "2m").await;
+    let r = m
+        .send("POST", "c2bPayment/singleStage/", &session, Some(&c2b()))
+        .await;
+    assert_eq!(code(&r), (401, "INS-6".to_owned()), "{}", r.text());
+    assert_eq!(r.json()["output_ResponseDesc"], "Session key expired");
+    let fresh = m.session().await;
+    let r = m
+        .send("POST", "c2bPayment/singleStage/", &fresh, Some(&c2b()))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+}
