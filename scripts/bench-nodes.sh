@@ -11,6 +11,9 @@
 # over all of them (requests in turn, as a round-robin load balancer would). PostgreSQL runs
 # with its defaults, so `synchronous_commit = on` and `fsync = on`: a 202 is on disk.
 # Options go to `mkoba bench` through BENCH_ARGS (default "-n 20000 -c 64").
+# For experiments: PG_OPTS adds server settings ("-c shared_buffers=512MB"), PG_SQL runs
+# after `mkoba migrate` on each fresh database (say, dropping an index to see what it
+# costs), METRICS_OUT=file saves the first node's /metrics when its bench ends.
 # Needs the PostgreSQL server binaries (Debian's `postgresql` package); as root, the server
 # runs as the `postgres` user. Not part of the test command (release build, minutes).
 set -euo pipefail
@@ -51,7 +54,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 port="$(free_port)"
 "${as_pg[@]}" "$bindir/initdb" -D "$work/pg" -U mkoba --auth=trust -E UTF8 --locale=C >/dev/null
 "${as_pg[@]}" "$bindir/pg_ctl" -D "$work/pg" -l "$work/pg.log" -w \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $work -c max_connections=200" start >/dev/null
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $work -c max_connections=200 ${PG_OPTS:-}" start >/dev/null
 echo "PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on 127.0.0.1:$port" \
      "(synchronous_commit=$("$bindir/psql" -h 127.0.0.1 -p "$port" -U mkoba -d postgres -Atc 'SHOW synchronous_commit'))"
 
@@ -66,6 +69,7 @@ for n in "${counts[@]}"; do
         "$bindir/psql" -h 127.0.0.1 -p "$port" -U mkoba -d postgres -qc "CREATE DATABASE $db" >/dev/null
         url="postgresql://mkoba@127.0.0.1:$port/$db"
         "$mkoba" migrate --database-url "$url" >/dev/null
+        [ -z "${PG_SQL:-}" ] || "$bindir/psql" -h 127.0.0.1 -p "$port" -U mkoba -d "$db" -qc "$PG_SQL"
         store=(--database-url "$url")
     fi
     urls=()
@@ -88,6 +92,7 @@ for n in "${counts[@]}"; do
     echo
     echo "== $label =="
     "$mkoba" bench --url "$(IFS=,; echo "${urls[*]}")" --subscription-key "$key" "${bench_args[@]}"
+    [ -z "${METRICS_OUT:-}" ] || curl -s "${urls[0]}/metrics" > "$METRICS_OUT"
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     pids=()

@@ -88,6 +88,13 @@ pub struct BenchArgs {
     /// (503) are counted apart, with their latency
     #[arg(long)]
     pub rate: Option<f64>,
+    /// distinct payers the requests go round (a new wallet for each the server has not met)
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub payers: u64,
+    /// the first payer's number: runs against one database with different offsets meet new
+    /// payers (payer `k` of the run is number `(first + k) % payers`)
+    #[arg(long, default_value_t = 0)]
+    pub first_payer: u64,
     /// also GET the status of every request once after its callback (off by default)
     #[arg(long)]
     pub poll: bool,
@@ -477,6 +484,7 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
         callback_base: format!("http://127.0.0.1:{sink_port}/cb/"),
         shared: shared.clone(),
         next: AtomicUsize::new(0),
+        payers: (args.payers, args.first_payer),
         interval: args
             .rate
             .filter(|r| r.is_finite() && *r > 0.0)
@@ -695,6 +703,7 @@ async fn ceiling(n: usize, concurrency: usize) -> anyhow::Result<f64> {
         callback_base: "http://127.0.0.1:9/cb/".to_owned(),
         shared: shared.clone(),
         next: AtomicUsize::new(0),
+        payers: (10_000, 0),
         // The yardstick is closed loop: as fast as the bare server answers.
         interval: None,
     });
@@ -735,8 +744,16 @@ struct FireCtx {
     callback_base: String,
     shared: Arc<Shared>,
     next: AtomicUsize,
+    /// `--payers` and `--first-payer`.
+    payers: (u64, u64),
     /// `--rate`: request `i` starts `i × interval` after `t0`.
     interval: Option<Duration>,
+}
+
+/// The MSISDN of payer number `k` of `payers`: an injective map onto eight digits (9,973 is
+/// prime to 10^8), so the payers are distinct and spread out.
+fn payer_msisdn(k: u64, payers: u64) -> String {
+    format!("2567{:08}", (k % payers) * 9_973 % 100_000_000)
 }
 
 /// Pulls indexes until all requests are sent; returns (latencies µs, accepted indexes).
@@ -759,12 +776,11 @@ async fn fire_worker(ctx: Arc<FireCtx>, capacity: usize) -> Fired {
         let reference = shared.refs[i];
         callback.clear();
         let _ = write!(callback, "{}{}", ctx.callback_base, reference.hyphenated());
-        // Payers spread over 10,000 MSISDNs (an injective map of i % 10,000 onto 8 digits).
         let body = RequestToPay {
             amount: "1".to_owned(),
             currency: "EUR".to_owned(),
             external_id: Some(format!("bench-{i}")),
-            payer: Party::msisdn(format!("2567{:08}", (i % 10_000) * 9_973)),
+            payer: Party::msisdn(payer_msisdn(ctx.payers.1 + i as u64, ctx.payers.0)),
             payer_message: Some("bench".to_owned()),
             payee_note: Some("bench".to_owned()),
         };
@@ -1091,5 +1107,19 @@ mod tests {
         assert_eq!(p.p90_ms, 90.0);
         assert_eq!(p.p99_ms, 99.0);
         assert_eq!(p.max_ms, 100.0);
+    }
+
+    #[test]
+    fn payers_are_distinct_eight_digit_msisdns_and_wrap_round() {
+        let million: std::collections::HashSet<String> =
+            (0..1_000_000).map(|k| payer_msisdn(k, 1_000_000)).collect();
+        assert_eq!(million.len(), 1_000_000);
+        assert!(
+            million
+                .iter()
+                .all(|m| m.len() == 12 && m.starts_with("2567"))
+        );
+        assert_eq!(payer_msisdn(10_000, 10_000), payer_msisdn(0, 10_000));
+        assert_ne!(payer_msisdn(10_000, 20_000), payer_msisdn(0, 20_000));
     }
 }

@@ -7,6 +7,12 @@ use clap::{Parser, Subcommand};
 use mkoba::{ServeArgs, Settings, bench};
 use mkoba_platform::model::{KeySlot, Product};
 
+/// mimalloc instead of glibc's allocator: over a million payments with a million payers
+/// (wallets dropped from memory and new ones made all the time) the server completed a
+/// quarter more lifecycles per second (`docs/architecture.md`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Mkoba: a self-hosted mobile-money platform (MTN MoMo Open API and M-Pesa OpenAPI).
 #[derive(Debug, Parser)]
 #[command(name = "mkoba", version, about)]

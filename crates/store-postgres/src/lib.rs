@@ -69,6 +69,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_accounts.sql"),
     include_str!("../migrations/0005_golive.sql"),
     include_str!("../migrations/0006_test_clocks.sql"),
+    include_str!("../migrations/0007_transfers_without_foreign_keys.sql"),
 ];
 
 /// The schema version this binary writes.
