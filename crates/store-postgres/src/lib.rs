@@ -69,7 +69,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_accounts.sql"),
     include_str!("../migrations/0005_golive.sql"),
     include_str!("../migrations/0006_test_clocks.sql"),
-    include_str!("../migrations/0007_transfers_without_foreign_keys.sql"),
+    include_str!("../migrations/0007_transfers_accounts_checked_per_statement.sql"),
+    include_str!("../migrations/0008_accounts_updated_in_place.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -668,8 +669,7 @@ fn bulk_ops(b: &Batch, node: &str, ops: &mut Vec<Op>) {
     if !b.accounts.is_empty() {
         let a = last_of_each(&b.accounts, |a| a.id);
         ops.push(op!(
-            "UPDATE accounts SET debits_pending = u.dp, debits_posted = u.dpo, credits_pending = u.cp, credits_posted = u.cpo,
-                 seq = current_setting('mkoba.seq')::BIGINT
+            "UPDATE accounts SET debits_pending = u.dp, debits_posted = u.dpo, credits_pending = u.cp, credits_posted = u.cpo
              FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[])
                  AS u(id, dp, dpo, cp, cpo)
              WHERE accounts.id = u.id",

@@ -117,10 +117,15 @@ fn each_nodes_pass_starts_from_what_the_other_committed() {
     })
     .unwrap();
 
-    // Node a sees the settlement (and only what changed), then nothing more.
+    // Node a sees the settlement (and only what changed: the two accounts of the posted
+    // transfer, read by the transfer, as a balance update leaves `accounts.seq` alone),
+    // then nothing more.
     let seen = begin(&mut a).expect("node b's commit");
-    assert_eq!(seen.accounts.len(), 1);
-    assert_eq!(seen.accounts[0].0.debits_posted, 1_000);
+    let mut ids: Vec<u64> = seen.accounts.iter().map(|(a, _)| a.id.0).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [1, 2]);
+    let wallet = seen.accounts.iter().find(|(a, _)| a.id == AccountId(2));
+    assert_eq!(wallet.unwrap().0.debits_posted, 1_000);
     assert_eq!(seen.transfers[0].state, TransferState::Posted);
     assert!(seen.pending_payments.is_empty());
     assert_eq!(seen.final_payments, vec![p.reference_id]);
