@@ -274,6 +274,17 @@ impl PaymentKind {
         PaymentKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
+    /// The kinds the stores find by party (`payments_of_party`): a payer's pre-approvals,
+    /// and the direct debits already taken under a mandate. Only their rows enter the
+    /// party index, so the payments that make up the traffic (request-to-pay and the rest)
+    /// do not pay for it.
+    pub const BY_PARTY: [PaymentKind; 2] =
+        [PaymentKind::PreApproval, PaymentKind::MpesaDirectDebit];
+
+    /// The condition on `kind` of the stores' party index, as SQL: a query by party says it
+    /// too, so the database knows the index covers it.
+    pub const BY_PARTY_SQL: &'static str = "kind IN ('preapproval', 'directdebit')";
+
     /// Money flows from the party's wallet to the partner (a collection); otherwise from the
     /// partner to the party (a payout).
     pub fn is_collection(self) -> bool {
@@ -604,6 +615,15 @@ impl OutboxState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_party_index_condition_names_exactly_the_kinds_found_by_party() {
+        let named: Vec<PaymentKind> = PaymentKind::ALL
+            .into_iter()
+            .filter(|k| PaymentKind::BY_PARTY_SQL.contains(&format!("'{}'", k.as_str())))
+            .collect();
+        assert_eq!(named, PaymentKind::BY_PARTY);
+    }
 
     #[test]
     fn every_product_parses_from_its_name() {

@@ -224,7 +224,8 @@ pub trait Journal: crate::portal::PortalJournal + Send + 'static {
         currency: Currency,
     ) -> Result<Option<Account>, StoreError>;
     /// An API user's payments of one kind with one party, oldest first (committed): the
-    /// payer's pre-approvals a request-to-pay may be drawn against.
+    /// payer's pre-approvals a request-to-pay may be drawn against. Only for the kinds of
+    /// [`PaymentKind::BY_PARTY`] (the party index holds no others).
     fn payments_of_party(
         &mut self,
         api_user: &Uuid,
@@ -275,7 +276,8 @@ pub trait Reader: crate::portal::PortalReader + Send + Sync + 'static {
         owner: &AccountOwner,
         currency: Currency,
     ) -> Result<Option<Account>, StoreError>;
-    /// An API user's payments of one kind with one party, oldest first.
+    /// An API user's payments of one kind with one party, oldest first; only for the kinds
+    /// of [`PaymentKind::BY_PARTY`].
     fn payments_of_party(
         &self,
         api_user: &Uuid,

@@ -71,6 +71,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_test_clocks.sql"),
     include_str!("../migrations/0007_transfers_accounts_checked_per_statement.sql"),
     include_str!("../migrations/0008_accounts_updated_in_place.sql"),
+    include_str!("../migrations/0009_party_index_for_mandates.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -832,11 +833,16 @@ fn payments_of_party(
     kind: PaymentKind,
     party: &Party,
 ) -> Result<Vec<Payment>> {
+    debug_assert!(
+        PaymentKind::BY_PARTY.contains(&kind),
+        "payments are found by party only for PaymentKind::BY_PARTY"
+    );
     payments(&c.query(
         &format!(
             "SELECT {PAYMENT_COLUMNS} FROM payments
-             WHERE api_user = $1 AND kind = $2 AND party_type = $3 AND party_id = $4
-             ORDER BY created_at_ms"
+             WHERE api_user = $1 AND kind = $2 AND party_type = $3 AND party_id = $4 AND {}
+             ORDER BY created_at_ms",
+            PaymentKind::BY_PARTY_SQL
         ),
         &[
             &api_user.to_string(),

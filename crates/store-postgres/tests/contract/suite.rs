@@ -790,8 +790,8 @@ pub fn payments_of_party_are_one_users_kind_and_party_oldest_first(s: &mut Store
     let user = api_user(1, 5);
     let other = api_user(1, 6);
     let party = msisdn("256770000001");
-    let newer = payment(&user, PaymentKind::RequestToPay, party.clone(), 3_000);
-    let older = payment(&user, PaymentKind::RequestToPay, party.clone(), 1_000);
+    let newer = payment(&user, PaymentKind::PreApproval, party.clone(), 3_000);
+    let older = payment(&user, PaymentKind::PreApproval, party.clone(), 1_000);
     let mut batch = Batch {
         api_users: vec![user.clone(), other.clone()],
         ..Batch::default()
@@ -800,38 +800,46 @@ pub fn payments_of_party_are_one_users_kind_and_party_oldest_first(s: &mut Store
         newer.clone(),
         older.clone(),
         payment(&user, PaymentKind::Transfer, party.clone(), 2_000),
+        payment(&user, PaymentKind::RequestToPay, party.clone(), 2_000),
         payment(
             &user,
-            PaymentKind::RequestToPay,
+            PaymentKind::PreApproval,
             msisdn("256770000002"),
             2_000,
         ),
         payment(
             &user,
-            PaymentKind::RequestToPay,
+            PaymentKind::PreApproval,
             Party {
                 id_type: PartyIdType::PartyCode,
                 id: party.id.clone(),
             },
             2_000,
         ),
-        payment(&other, PaymentKind::RequestToPay, party.clone(), 2_000),
+        payment(&other, PaymentKind::PreApproval, party.clone(), 2_000),
     ];
+    let debit = payment(&user, PaymentKind::MpesaDirectDebit, party.clone(), 2_500);
+    batch.new_payments.push(debit.clone());
     s.commit(batch);
     let found = s
         .reader
-        .payments_of_party(&user.id, PaymentKind::RequestToPay, &party)
+        .payments_of_party(&user.id, PaymentKind::MpesaDirectDebit, &party)
+        .unwrap();
+    assert_eq!(found, vec![debit]);
+    let found = s
+        .reader
+        .payments_of_party(&user.id, PaymentKind::PreApproval, &party)
         .unwrap();
     assert_eq!(found, vec![older.clone(), newer.clone()]);
     // The writer reads the same (a request-to-pay drawn against a pre-approval).
     let found = s
         .journal
-        .payments_of_party(&user.id, PaymentKind::RequestToPay, &party)
+        .payments_of_party(&user.id, PaymentKind::PreApproval, &party)
         .unwrap();
     assert_eq!(found, vec![older, newer]);
     assert!(
         s.reader
-            .payments_of_party(&Uuid::new_v4(), PaymentKind::RequestToPay, &party)
+            .payments_of_party(&Uuid::new_v4(), PaymentKind::PreApproval, &party)
             .unwrap()
             .is_empty()
     );
