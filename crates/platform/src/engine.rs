@@ -363,6 +363,7 @@ impl Engine {
             return;
         }
         self.look_up_references(&mut pass, &commands);
+        self.look_up_wallets(&commands);
         // Settle what is due first: those payments were committed in earlier passes.
         let mut settled = 0;
         while settled < self.settings.max_batch {

@@ -129,6 +129,12 @@ impl Journal for FaultyJournal {
     ) -> Result<Option<mkoba_ledger::Account>, StoreError> {
         self.inner.ledger_account(owner, currency)
     }
+    fn ledger_accounts(
+        &mut self,
+        wanted: &[(crate::model::AccountOwner, mkoba_ledger::Currency)],
+    ) -> Result<Vec<(crate::model::AccountOwner, mkoba_ledger::Account)>, StoreError> {
+        self.inner.ledger_accounts(wanted)
+    }
     fn payments_of_party(
         &mut self,
         api_user: &Uuid,

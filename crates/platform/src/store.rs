@@ -223,6 +223,21 @@ pub trait Journal: crate::portal::PortalJournal + Send + 'static {
         owner: &AccountOwner,
         currency: Currency,
     ) -> Result<Option<Account>, StoreError>;
+    /// The ledger accounts of several owners (committed), those that exist, with their
+    /// owners: the wallets a pass needs that the writer had dropped, looked up at once. A
+    /// store that can should answer in one query; this default asks for each.
+    fn ledger_accounts(
+        &mut self,
+        wanted: &[(AccountOwner, Currency)],
+    ) -> Result<Vec<(AccountOwner, Account)>, StoreError> {
+        let mut found = Vec::new();
+        for (owner, currency) in wanted {
+            if let Some(account) = self.ledger_account(owner, *currency)? {
+                found.push((owner.clone(), account));
+            }
+        }
+        Ok(found)
+    }
     /// An API user's payments of one kind with one party, oldest first (committed): the
     /// payer's pre-approvals a request-to-pay may be drawn against. Only for the kinds of
     /// [`PaymentKind::BY_PARTY`] (the party index holds no others).

@@ -480,6 +480,16 @@ impl Journal for PgJournal {
             .run_again_if_closed(move |c| read_account(c, &owner, currency))
     }
 
+    fn ledger_accounts(
+        &mut self,
+        wanted: &[(AccountOwner, Currency)],
+    ) -> std::result::Result<Vec<(AccountOwner, Account)>, StoreError> {
+        let owners: Vec<String> = wanted.iter().map(|(o, _)| o.key()).collect();
+        let currencies: Vec<String> = wanted.iter().map(|(_, c)| c.as_str().to_owned()).collect();
+        self.worker
+            .run_again_if_closed(move |c| read_accounts(c, &owners, &currencies))
+    }
+
     fn payments_of_party(
         &mut self,
         api_user: &Uuid,
@@ -825,6 +835,24 @@ fn read_account(c: &mut Conn, owner: &str, currency: Currency) -> Result<Option<
     .as_ref()
     .map(account_row)
     .transpose()
+}
+
+/// The accounts of several owners (by stored key) in their currencies, in one query.
+fn read_accounts(
+    c: &mut Conn,
+    owners: &[String],
+    currencies: &[String],
+) -> Result<Vec<(AccountOwner, Account)>> {
+    c.query(
+        &format!(
+            "SELECT {ACCOUNT_COLUMNS}, owner FROM accounts
+             WHERE (owner, currency) IN (SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[]))"
+        ),
+        &[&owners, &currencies],
+    )?
+    .iter()
+    .map(|r| Ok((rows::owner(&Pg(r), 7)?, account_row(r)?)))
+    .collect()
 }
 
 fn payments_of_party(

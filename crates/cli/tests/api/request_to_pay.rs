@@ -598,3 +598,63 @@ async fn a_wallet_dropped_from_memory_keeps_its_balance() {
     assert_eq!(wallet.available(), 0);
     app.assert_ledger_balanced().await;
 }
+
+/// Dropped wallets are looked up a pass at a time: payers paying at once, some of them
+/// dropped from memory and some never seen, each get their own balance.
+#[tokio::test]
+async fn payers_paying_at_once_after_their_wallets_were_dropped_keep_their_balances() {
+    let app = TestApp::spawn_with(|s| {
+        s.platform.wallets_in_memory = 2;
+        s.platform.opening_balance = "100".to_owned();
+    })
+    .await;
+    let p = app.partner("clinic.com").await;
+    let pay = |amount: &'static str, payer: String| {
+        let (app, p) = (&app, &p);
+        async move {
+            let reference = Uuid::new_v4();
+            let r = app
+                .request_to_pay(p, reference, &rtp_body(amount, &payer), &[])
+                .await;
+            assert_eq!(r.status, 202, "{}", r.text());
+            let v = crate::helpers::wait_for(|| async {
+                let s = app.get(p, &format!("/v1_0/requesttopay/{reference}")).await;
+                let v = s.json();
+                (v["status"] != "PENDING").then_some(v)
+            })
+            .await;
+            (payer, v)
+        }
+    };
+    let old: Vec<String> = (1..=6).map(|i| format!("25677200000{i}")).collect();
+    for payer in &old {
+        assert_eq!(pay("60", payer.clone()).await.1["status"], "SUCCESSFUL");
+    }
+    // Six payers at once, each with 40 left, and two never seen with 100.
+    let new: Vec<String> = (7..=8).map(|i| format!("25677200000{i}")).collect();
+    let all = futures_util::future::join_all(
+        old.iter().chain(&new).map(|payer| pay("60", payer.clone())),
+    )
+    .await;
+    for (payer, v) in &all {
+        if new.contains(payer) {
+            assert_eq!(v["status"], "SUCCESSFUL", "{payer}: {v}");
+        } else {
+            assert_eq!(v["status"], "FAILED", "{payer}: {v}");
+            assert_eq!(v["reason"], "NOT_ENOUGH_FUNDS", "{payer}: {v}");
+        }
+    }
+    let all =
+        futures_util::future::join_all(old.iter().map(|payer| pay("40", payer.clone()))).await;
+    for (payer, v) in &all {
+        assert_eq!(v["status"], "SUCCESSFUL", "{payer}: {v}");
+    }
+    let metrics = app.send("GET", "/metrics", &[], None).await.text();
+    let read_back: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("mkoba_wallets_read_back_total "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(read_back >= 6, "{read_back}");
+    app.assert_ledger_balanced().await;
+}

@@ -31,6 +31,9 @@ pub(super) struct Wallets {
     pass: u64,
     /// Some wallet of the database is not in memory: a wallet not held may exist on disk.
     partial: bool,
+    /// Wallets this pass looked up at once and found on no disk
+    /// ([`Engine::look_up_wallets`]): opened new without asking again.
+    absent: HashSet<(String, Currency)>,
 }
 
 impl Wallets {
@@ -38,6 +41,7 @@ impl Wallets {
     pub(super) fn reset(&mut self) {
         self.last_used.clear();
         self.partial = false;
+        self.absent.clear();
     }
 
     pub(super) fn used(&mut self, id: AccountId) {
@@ -61,7 +65,7 @@ impl Engine {
         let key = (owner.key(), currency);
         let id = match self.owners.get(&key) {
             Some(id) => *id,
-            None if wallet && self.wallets.partial => {
+            None if wallet && self.wallets.partial && !self.wallets.absent.contains(&key) => {
                 let Some(account) = self.journal.ledger_account(owner, currency)? else {
                     return Ok(None);
                 };
@@ -77,6 +81,49 @@ impl Engine {
             self.wallets.used(id);
         }
         Ok(Some(id))
+    }
+
+    /// Before a pass applies its commands: reads back, in one query, the dropped wallets
+    /// of the payers its new payments name, and notes those found nowhere, so that the pass
+    /// asks the database nothing more about them (one query per pass instead of one per new
+    /// payer). Nothing to do until a wallet has been dropped. A failed look-up only means
+    /// each payment asks on its own.
+    pub(super) fn look_up_wallets(&mut self, commands: &[super::Command]) {
+        self.wallets.absent.clear();
+        if !self.wallets.partial {
+            return;
+        }
+        let mut wanted: Vec<(AccountOwner, Currency)> = Vec::new();
+        let mut keys = HashSet::new();
+        for command in commands {
+            let super::Command::CreatePayment(new, _) = command else {
+                continue;
+            };
+            let owner = AccountOwner::Wallet(new.party.wallet_key());
+            let key = (owner.key(), new.amount.currency());
+            if !self.owners.contains_key(&key) && keys.insert(key) {
+                wanted.push((owner, new.amount.currency()));
+            }
+        }
+        if wanted.is_empty() {
+            return;
+        }
+        let found = match self.journal.ledger_accounts(&wanted) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, "looking up a batch of wallets failed");
+                return;
+            }
+        };
+        for (owner, account) in found {
+            let key = (owner.key(), account.currency);
+            keys.remove(&key);
+            self.wallets.used(account.id);
+            self.owners.insert(key, account.id);
+            self.ledger.restore_account(account);
+            self.settings.metrics.wallets_read_back.inc();
+        }
+        self.wallets.absent = keys;
     }
 
     /// After a commit: drops the least recently used idle wallets beyond the bound.

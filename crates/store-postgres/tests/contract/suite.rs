@@ -1084,7 +1084,7 @@ pub fn accounts_of_every_owner_round_trip(s: &mut Store) {
     // The writer reads the same (a wallet it had dropped from memory).
     assert_eq!(
         s.journal.ledger_account(&owners[2].0, kes()).unwrap(),
-        Some(totals)
+        Some(totals.clone())
     );
     assert_eq!(
         s.journal
@@ -1092,6 +1092,30 @@ pub fn accounts_of_every_owner_round_trip(s: &mut Store) {
             .unwrap(),
         None
     );
+    // Several at once (a pass's dropped wallets): those that exist, with their owners;
+    // an owner in another currency is another account.
+    let mut found = s
+        .journal
+        .ledger_accounts(&[
+            (owners[2].0.clone(), kes()),
+            (AccountOwner::Wallet("nobody".into()), kes()),
+            (owners[1].0.clone(), eur()),
+            (owners[0].0.clone(), eur()),
+        ])
+        .unwrap();
+    found.sort_by_key(|(_, a)| a.id);
+    assert_eq!(
+        found
+            .iter()
+            .map(|(o, a)| (o.clone(), a.id))
+            .collect::<Vec<_>>(),
+        vec![
+            (owners[2].0.clone(), AccountId(3)),
+            (owners[1].0.clone(), AccountId(9))
+        ]
+    );
+    assert_eq!(found[0].1, totals);
+    assert!(s.journal.ledger_accounts(&[]).unwrap().is_empty());
     assert_eq!(
         s.reader.account(&owners[1].0, eur()).unwrap().map(|a| a.id),
         Some(AccountId(9))
