@@ -380,6 +380,18 @@ impl TestApp {
             .expect("a sandbox login")
     }
 
+    /// The API user of the sandbox developer's M-Pesa application.
+    pub async fn mpesa_api_user(&self) -> Uuid {
+        self.running
+            .platform
+            .mpesa()
+            .app(mkoba_platform::SANDBOX_DEVELOPER)
+            .await
+            .expect("reading the M-Pesa application")
+            .expect("the sandbox M-Pesa application")
+            .api_user
+    }
+
     pub async fn assert_ledger_balanced(&self) {
         let auth = self.operator_auth();
         let r = self

@@ -386,15 +386,7 @@ async fn the_portal_creates_advances_and_deletes_test_clocks_and_marks_their_pay
     assert!(app.running.platform.clocks().of(&p.user).is_none());
 
     // The M-Pesa application (an API user of its own) is offered too.
-    let mpesa_user = app
-        .running
-        .platform
-        .mpesa()
-        .app(mkoba_platform::SANDBOX_DEVELOPER)
-        .await
-        .unwrap()
-        .unwrap()
-        .api_user;
+    let mpesa_user = app.mpesa_api_user().await;
     let page = b.get("/portal/clocks").await.text();
     assert!(page.contains("Your M-Pesa application"), "{page}");
     let r = b
@@ -420,15 +412,7 @@ async fn a_mandates_schedule_and_expiry_hold_for_later_payments_on_the_clock() {
     use crate::mpesa_support::{code, tpcid};
     let app = TestApp::spawn().await;
     let m = app.mpesa().await;
-    let mpesa_user = app
-        .running
-        .platform
-        .mpesa()
-        .app(mkoba_platform::SANDBOX_DEVELOPER)
-        .await
-        .unwrap()
-        .unwrap()
-        .api_user;
+    let mpesa_user = app.mpesa_api_user().await;
     // 2026-01-15T12:00:00Z.
     let r = admin(
         &app,
@@ -641,15 +625,7 @@ async fn an_mpesa_session_expires_on_the_applications_clock() {
     use crate::mpesa_support::{code, tpcid};
     let app = TestApp::spawn().await;
     let m = app.mpesa().await;
-    let mpesa_user = app
-        .running
-        .platform
-        .mpesa()
-        .app(mkoba_platform::SANDBOX_DEVELOPER)
-        .await
-        .unwrap()
-        .unwrap()
-        .api_user;
+    let mpesa_user = app.mpesa_api_user().await;
     let r = admin(
         &app,
         "POST",
