@@ -484,7 +484,7 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
         callback_base: format!("http://127.0.0.1:{sink_port}/cb/"),
         shared: shared.clone(),
         next: AtomicUsize::new(0),
-        payers: (args.payers, args.first_payer),
+        payers: (args.payers, args.first_payer % args.payers),
         interval: args
             .rate
             .filter(|r| r.is_finite() && *r > 0.0)
