@@ -411,6 +411,17 @@ fn read_account(
     .optional()
 }
 
+/// The query of [`payments_of_party`]. Its rows are sorted by the caller, not by the
+/// query: with `ORDER BY created_at_ms` SQLite walks the API user's payments in time order
+/// (`payments_by_user_time`) to save a sort of a few rows.
+fn payments_of_party_sql() -> String {
+    format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments
+         WHERE api_user = ?1 AND kind = ?2 AND party_type = ?3 AND party_id = ?4 AND {}",
+        PaymentKind::BY_PARTY_SQL
+    )
+}
+
 fn payments_of_party(
     c: &Connection,
     api_user: &Uuid,
@@ -421,13 +432,7 @@ fn payments_of_party(
         PaymentKind::BY_PARTY.contains(&kind),
         "payments are found by party only for PaymentKind::BY_PARTY"
     );
-    // Sorted here, not by the query: with `ORDER BY created_at_ms` SQLite walks the API
-    // user's payments in time order (`payments_by_user_time`) to save a sort of a few rows.
-    let mut stmt = c.prepare_cached(&format!(
-        "SELECT {PAYMENT_COLUMNS} FROM payments
-         WHERE api_user = ?1 AND kind = ?2 AND party_type = ?3 AND party_id = ?4 AND {}",
-        PaymentKind::BY_PARTY_SQL
-    ))?;
+    let mut stmt = c.prepare_cached(&payments_of_party_sql())?;
     let rows = stmt.query_map(
         params![
             api_user.to_string(),
@@ -1035,11 +1040,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         drop(open(dir.path()).unwrap());
         let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
-        let sql = format!(
-            "EXPLAIN QUERY PLAN SELECT {PAYMENT_COLUMNS} FROM payments
-             WHERE api_user = ?1 AND kind = ?2 AND party_type = ?3 AND party_id = ?4 AND {}",
-            PaymentKind::BY_PARTY_SQL
-        );
+        let sql = format!("EXPLAIN QUERY PLAN {}", payments_of_party_sql());
         let plan: Vec<String> = conn
             .prepare(&sql)
             .unwrap()

@@ -529,6 +529,21 @@ async fn framework_level_rejections_still_speak_json() {
     assert_eq!(r.json()["code"], "BAD_REQUEST");
 }
 
+/// A request-to-pay of `amount` from `payer`, accepted, in its final state.
+async fn paid(
+    app: &TestApp,
+    p: &crate::helpers::Partner,
+    amount: &str,
+    payer: &str,
+) -> serde_json::Value {
+    let reference = Uuid::new_v4();
+    let r = app
+        .request_to_pay(p, reference, &rtp_body(amount, payer), &[])
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    app.final_status(p, reference).await
+}
+
 /// With room for two wallets in the writer's memory, payers beyond two push the least
 /// recently used out; a payer whose wallet was dropped pays from the balance it had (read
 /// back from the database), not from a fresh opening balance.
@@ -540,22 +555,7 @@ async fn a_wallet_dropped_from_memory_keeps_its_balance() {
     })
     .await;
     let p = app.partner("clinic.com").await;
-    let pay = |amount: &'static str, payer: &'static str| {
-        let (app, p) = (&app, &p);
-        async move {
-            let reference = Uuid::new_v4();
-            let r = app
-                .request_to_pay(p, reference, &rtp_body(amount, payer), &[])
-                .await;
-            assert_eq!(r.status, 202, "{}", r.text());
-            crate::helpers::wait_for(|| async {
-                let s = app.get(p, &format!("/v1_0/requesttopay/{reference}")).await;
-                let v = s.json();
-                (v["status"] != "PENDING").then_some(v)
-            })
-            .await
-        }
-    };
+    let pay = |amount, payer| paid(&app, &p, amount, payer);
     assert_eq!(pay("60", "256771000001").await["status"], "SUCCESSFUL");
     // Three more payers: the first one's wallet is the least recently used.
     for payer in ["256771000002", "256771000003", "256771000004"] {
@@ -609,20 +609,10 @@ async fn payers_paying_at_once_after_their_wallets_were_dropped_keep_their_balan
     })
     .await;
     let p = app.partner("clinic.com").await;
-    let pay = |amount: &'static str, payer: String| {
+    let pay = |amount, payer: String| {
         let (app, p) = (&app, &p);
         async move {
-            let reference = Uuid::new_v4();
-            let r = app
-                .request_to_pay(p, reference, &rtp_body(amount, &payer), &[])
-                .await;
-            assert_eq!(r.status, 202, "{}", r.text());
-            let v = crate::helpers::wait_for(|| async {
-                let s = app.get(p, &format!("/v1_0/requesttopay/{reference}")).await;
-                let v = s.json();
-                (v["status"] != "PENDING").then_some(v)
-            })
-            .await;
+            let v = paid(app, p, amount, &payer).await;
             (payer, v)
         }
     };

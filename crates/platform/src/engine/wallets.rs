@@ -69,11 +69,7 @@ impl Engine {
                 let Some(account) = self.journal.ledger_account(owner, currency)? else {
                     return Ok(None);
                 };
-                let id = account.id;
-                self.ledger.restore_account(account);
-                self.owners.insert(key, id);
-                self.settings.metrics.wallets_read_back.inc();
-                id
+                self.hold_read_back(key, account)
             }
             None => return Ok(None),
         };
@@ -99,10 +95,13 @@ impl Engine {
             let super::Command::CreatePayment(new, _) = command else {
                 continue;
             };
-            let owner = AccountOwner::Wallet(new.party.wallet_key());
-            let key = (owner.key(), new.amount.currency());
+            let (owner, currency) = (
+                AccountOwner::Wallet(new.party.wallet_key()),
+                new.amount.currency(),
+            );
+            let key = (owner.key(), currency);
             if !self.owners.contains_key(&key) && keys.insert(key) {
-                wanted.push((owner, new.amount.currency()));
+                wanted.push((owner, currency));
             }
         }
         if wanted.is_empty() {
@@ -118,12 +117,23 @@ impl Engine {
         for (owner, account) in found {
             let key = (owner.key(), account.currency);
             keys.remove(&key);
-            self.wallets.used(account.id);
-            self.owners.insert(key, account.id);
-            self.ledger.restore_account(account);
-            self.settings.metrics.wallets_read_back.inc();
+            let id = self.hold_read_back(key, account);
+            self.wallets.used(id);
         }
         self.wallets.absent = keys;
+    }
+
+    /// Holds a wallet read back from the database in memory again.
+    fn hold_read_back(
+        &mut self,
+        key: (String, Currency),
+        account: mkoba_ledger::Account,
+    ) -> AccountId {
+        let id = account.id;
+        self.ledger.restore_account(account);
+        self.owners.insert(key, id);
+        self.settings.metrics.wallets_read_back.inc();
+        id
     }
 
     /// After a commit: drops the least recently used idle wallets beyond the bound.

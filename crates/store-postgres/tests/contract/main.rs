@@ -131,6 +131,26 @@ mod postgres_only {
     }
 
     #[test]
+    fn the_party_index_holds_the_kinds_found_by_party() {
+        use mkoba_platform::model::PaymentKind;
+        let url = pg::database();
+        migrate(&url).unwrap();
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let def: String = admin
+            .query_one(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'payments_by_party'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        let named: Vec<PaymentKind> = PaymentKind::ALL
+            .into_iter()
+            .filter(|k| def.contains(&format!("'{}'", k.as_str())))
+            .collect();
+        assert_eq!(named, PaymentKind::BY_PARTY, "{def}");
+    }
+
+    #[test]
     fn a_database_newer_than_the_binary_is_refused() {
         let url = pg::database();
         migrate(&url).unwrap();
