@@ -288,7 +288,7 @@ impl Engine {
     }
 
     /// Runs until every sender is gone.
-    pub(crate) fn run(mut self, rx: Receiver<Command>) {
+    pub(crate) fn run(mut self, rx: Receiver<Box<Command>>) {
         let poll = self.journal.poll_interval();
         loop {
             let wait = match self.due.peek() {
@@ -306,13 +306,13 @@ impl Engine {
             };
             let mut commands = Vec::new();
             match rx.recv_timeout(wait) {
-                Ok(c) => commands.push(c),
+                Ok(c) => commands.push(*c),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
             while commands.len() < self.settings.max_batch {
                 match rx.try_recv() {
-                    Ok(c) => commands.push(c),
+                    Ok(c) => commands.push(*c),
                     Err(_) => break,
                 }
             }

@@ -218,7 +218,9 @@ impl std::fmt::Debug for Platform {
 }
 
 struct Inner {
-    tx: mpsc::SyncSender<Command>,
+    /// Commands are boxed: the channel allocates all its slots up front, and a slot the
+    /// size of a `Command` made that 11 MiB at the default bounds (a heap profile).
+    tx: mpsc::SyncSender<Box<Command>>,
     reads: reads::ReadPool,
     signer: TokenSigner,
     config: PlatformConfig,
@@ -482,7 +484,7 @@ impl Platform {
     }
 
     fn send(&self, command: Command) -> bool {
-        self.inner.tx.try_send(command).is_ok()
+        self.inner.tx.try_send(Box::new(command)).is_ok()
     }
 
     /// Like [`Platform::call`], for the dispatcher's commands: not counted against
