@@ -15,6 +15,7 @@ mod money;
 pub use money::{AmountError, Currency, CurrencyError, Money};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasher, Hash};
 
 /// Identifies an account inside one ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -153,6 +154,24 @@ pub enum LedgerError {
     Overflow,
 }
 
+/// Makes sure `map` can take `room` more entries without growing: when removals have worn
+/// its free room down, rebuilds it at the size its entries and `room` need.
+///
+/// A hash table marks the slot of a removed entry deleted rather than free, and only an
+/// insert into a free slot uses up its room to grow. A map that removes about as many
+/// entries as it takes (a bounded cache) thus runs out of free slots and doubles, although
+/// it holds no more than before; rebuilding clears the deleted slots. `capacity()` counts
+/// the entries and the free slots left, so it shows the wear. Issue 17: the writer's wallet
+/// maps, bounded at 100,000 wallets, stood at room for 229,376 after some churn.
+pub fn make_room<K: Eq + Hash, V, S: BuildHasher + Clone>(map: &mut HashMap<K, V, S>, room: usize) {
+    if map.capacity() - map.len() >= room {
+        return;
+    }
+    let mut fresh = HashMap::with_capacity_and_hasher(map.len() + room, map.hasher().clone());
+    fresh.extend(map.drain());
+    *map = fresh;
+}
+
 /// Accounts and pending transfers held in memory by the writer.
 #[derive(Debug, Default)]
 pub struct Ledger {
@@ -211,6 +230,12 @@ impl Ledger {
             self.accounts.remove(&id);
         }
         idle
+    }
+
+    /// Makes sure `room` more accounts can be held without the account map growing
+    /// ([`make_room`]); called after accounts were forgotten.
+    pub fn make_room(&mut self, room: usize) {
+        make_room(&mut self.accounts, room);
     }
 
     /// The account with this id.
@@ -386,6 +411,28 @@ mod tests {
 
     fn eur() -> Currency {
         Currency::parse("EUR").unwrap()
+    }
+
+    #[test]
+    fn a_bounded_map_that_makes_room_after_each_removal_never_doubles() {
+        // A cache of at most 100,000 entries that drops the oldest down to 90,000 whenever
+        // it holds more, as the writer's wallets do by default, over a million new keys.
+        let (bound, keep) = (100_000, 90_000);
+        let mut map: HashMap<u64, u64> = HashMap::new();
+        let mut largest = 0;
+        for key in 0..1_000_000u64 {
+            map.insert(key, key);
+            if map.len() > bound {
+                let first_kept = key + 1 - keep as u64;
+                map.retain(|k, _| *k >= first_kept);
+                make_room(&mut map, bound - keep + 1);
+                largest = largest.max(map.capacity());
+            }
+        }
+        assert!((keep..=bound).contains(&map.len()));
+        // 100,000 entries fit a table of 131,072 slots (room for 114,688 entries); the
+        // deleted slots of the removals would otherwise make it double, to room for 229,376.
+        assert!(largest <= 114_688, "room grew to {largest}");
     }
 
     fn ledger() -> Ledger {

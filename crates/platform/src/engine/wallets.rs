@@ -17,7 +17,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use mkoba_ledger::{AccountId, Currency};
+use mkoba_ledger::{AccountId, Currency, make_room};
 
 use super::Engine;
 use crate::model::AccountOwner;
@@ -165,6 +165,14 @@ impl Engine {
         }
         self.wallets.last_used.retain(|id, _| !dropped.contains(id));
         self.owners.retain(|_, id| !dropped.contains(id));
+        // Until the next drop the maps take at most the wallets up to the bound and those of
+        // one more pass (a command names one new wallet at most; twice that for margin):
+        // room for them now, so that the deleted slots of these removals never make a map
+        // double (`make_room`).
+        let room = bound - keep + 2 * self.settings.max_batch;
+        make_room(&mut self.wallets.last_used, room);
+        make_room(&mut self.owners, room);
+        self.ledger.make_room(room);
         self.wallets.partial = true;
         self.settings
             .metrics
