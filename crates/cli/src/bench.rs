@@ -73,8 +73,9 @@ pub struct BenchArgs {
     /// Collection subscription key (primary); if omitted, read from --data via mkoba credentials
     #[arg(long, env = "MKOBA_BENCH_KEY", hide_env_values = true)]
     pub subscription_key: Option<String>,
-    /// An operator's `email:password`, for the server's memory figures (`/_mkoba/health`
-    /// shows them to operators); if omitted, the operator created in --data
+    /// An operator's `email:password`, for the server's memory figures where `/metrics`
+    /// is not on the server's address (`/_mkoba/health` shows them to operators); if
+    /// omitted, the operator created in --data
     #[arg(long, env = "MKOBA_BENCH_OPERATOR", hide_env_values = true)]
     pub operator: Option<String>,
     /// number of request-to-pay lifecycles
@@ -1028,23 +1029,47 @@ fn progress_text(
     )
 }
 
-/// `(rss_kb, peak_rss_kb)` from `GET /_mkoba/health` (an operator's view); `None` if the
-/// endpoint is missing or refuses.
+/// `(rss_kb, peak_rss_kb)` of the server: from `GET /metrics`, or where that does not
+/// say, from `GET /_mkoba/health` (an operator's view); `None` if neither answers.
+///
+/// `/metrics` first because it costs the server nothing: the operator's credentials are an
+/// Argon2 verification (19 MiB for a moment), which would land in the very peak measured.
 async fn server_memory(
     client: &HttpClient,
     base: &str,
     operator: Option<&str>,
 ) -> Option<(Option<u64>, Option<u64>)> {
     use base64::Engine as _;
-    let mut req = Request::builder()
-        .method(Method::GET)
-        .uri(format!("{base}/_mkoba/health"));
-    if let Some(o) = operator {
-        let basic = base64::engine::general_purpose::STANDARD.encode(o);
-        req = req.header("authorization", format!("Basic {basic}"));
+    let get = |path: &str, basic: Option<String>| {
+        let mut req = Request::builder()
+            .method(Method::GET)
+            .uri(format!("{base}{path}"));
+        if let Some(basic) = basic {
+            req = req.header("authorization", format!("Basic {basic}"));
+        }
+        req.body(Full::new(Bytes::new())).ok()
+    };
+    if let Some(req) = get("/metrics", None)
+        && let Ok((StatusCode::OK, body)) = exchange(client, req).await
+    {
+        let text = String::from_utf8_lossy(&body);
+        let kib = |series: &str| {
+            text.lines()
+                .find_map(|l| {
+                    l.strip_prefix(series)?
+                        .strip_prefix(' ')?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .map(|bytes| bytes / 1024)
+        };
+        let rss = kib("mkoba_resident_memory_bytes");
+        if rss.is_some() {
+            return Some((rss, kib("mkoba_resident_memory_peak_bytes")));
+        }
     }
-    let req = req.body(Full::new(Bytes::new())).ok()?;
-    let (status, body) = exchange(client, req).await.ok()?;
+    let basic = operator.map(|o| base64::engine::general_purpose::STANDARD.encode(o));
+    let (status, body) = exchange(client, get("/_mkoba/health", basic)?).await.ok()?;
     if status != StatusCode::OK {
         return None;
     }

@@ -544,6 +544,10 @@ impl Platform {
             .metrics
             .reads_pending
             .set(self.reads_pending() as i64);
+        let (rss, peak) = metrics::memory_kib();
+        let bytes = |kib: Option<u64>| kib.map_or(0, |k| (k * 1024) as i64);
+        self.inner.metrics.resident_memory.set(bytes(rss));
+        self.inner.metrics.resident_memory_peak.set(bytes(peak));
         self.inner.metrics.render()
     }
 

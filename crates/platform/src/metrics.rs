@@ -50,6 +50,10 @@ pub struct Metrics {
     pub writer_queue_depth: Gauge,
     /// Store reads queued or running (set when scraped).
     pub reads_pending: Gauge,
+    /// The process's resident memory, bytes (set when scraped).
+    pub resident_memory: Gauge,
+    /// The process's highest resident memory so far, bytes (set when scraped).
+    pub resident_memory_peak: Gauge,
     /// Passes whose commit failed (a full disk, a failing store).
     pub writer_failed_commits: Counter,
     /// Payments that became final, by `status` and `product`.
@@ -129,6 +133,18 @@ impl Default for Metrics {
             "Store reads queued or running on the reader threads",
             reads_pending.clone(),
         );
+        let resident_memory = Gauge::default();
+        registry.register(
+            "resident_memory_bytes",
+            "The process's resident memory (VmRSS)",
+            resident_memory.clone(),
+        );
+        let resident_memory_peak = Gauge::default();
+        registry.register(
+            "resident_memory_peak_bytes",
+            "The process's highest resident memory since it started (VmHWM)",
+            resident_memory_peak.clone(),
+        );
         let writer_failed_commits = Counter::default();
         registry.register(
             "writer_failed_commits",
@@ -193,6 +209,8 @@ impl Default for Metrics {
             writer_pass_seconds,
             writer_queue_depth,
             reads_pending,
+            resident_memory,
+            resident_memory_peak,
             writer_failed_commits,
             payments_final,
             callbacks,
@@ -204,6 +222,21 @@ impl Default for Metrics {
             portal_signins,
         }
     }
+}
+
+/// The process's resident memory and its highest so far, KiB (`VmRSS`, `VmHWM` of
+/// `/proc/self/status`); `None` where the system does not say.
+pub fn memory_kib() -> (Option<u64>, Option<u64>) {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return (None, None);
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }
 
 /// One label.

@@ -41,19 +41,6 @@ pub fn router(platform: Platform) -> Router {
         .with_state(platform)
 }
 
-fn memory_kb() -> (Option<u64>, Option<u64>) {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return (None, None);
-    };
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 /// `GET /_mkoba/openapi.json`: the OpenAPI document of everything served, generated from
 /// the route catalogue.
 async fn openapi() -> Response {
@@ -100,7 +87,7 @@ async fn health(State(platform): State<Platform>, headers: HeaderMap) -> Respons
     if let Err(e) = operator(&platform, &headers).await {
         return ask_credentials(e);
     }
-    let (rss, peak) = memory_kb();
+    let (rss, peak) = mkoba_platform::metrics::memory_kib();
     (
         status,
         Json(json!({

@@ -331,6 +331,10 @@ async fn bench_drives_lifecycles_through_the_sdk_and_reports_them() {
     assert!(ceiling > 0.0, "{report}");
     assert!((ratio - accepted / ceiling).abs() < 0.01, "{report}");
     assert!(report["lifecycle_ratio"].as_f64().is_some(), "{report}");
+    // The server's memory, from its `/metrics` (no operator's credentials given).
+    let after = report["server_rss_after_mib"].as_f64().expect("RSS after");
+    let peak = report["server_peak_rss_mib"].as_f64().expect("peak RSS");
+    assert!(after > 1.0 && peak >= after, "{report}");
     // Progress goes to stderr: a plain line when stderr is not a terminal.
     assert!(stderr(&o).contains("accepted 40/40"), "{}", stderr(&o));
 }

@@ -117,6 +117,24 @@ async fn metrics_count_the_traffic_they_saw() {
     assert!(count("mkoba_writer_commit_seconds_count") >= 1.0);
     assert!(count("mkoba_http_request_seconds_count{dialect=\"momo\"}") >= 3.0);
     assert_eq!(count("mkoba_writer_failed_commits_total"), 0.0);
+    // The process's memory, as `/_mkoba/health` shows it to operators (KiB there).
+    let (rss, peak) = (
+        count("mkoba_resident_memory_bytes"),
+        count("mkoba_resident_memory_peak_bytes"),
+    );
+    assert!(rss >= 1_048_576.0 && rss % 1024.0 == 0.0, "{rss}");
+    assert!(peak >= rss, "{peak} < {rss}");
+    let health = app
+        .send(
+            "GET",
+            "/_mkoba/health",
+            &[("Authorization", &app.operator_auth())],
+            None,
+        )
+        .await;
+    assert_eq!(health.status, 200, "{}", health.text());
+    let peak_kib = health.json()["peak_rss_kb"].as_f64().expect("peak_rss_kb");
+    assert!(peak_kib * 1024.0 >= peak, "the peak only rises");
     assert!(text.ends_with("# EOF\n"));
 }
 
