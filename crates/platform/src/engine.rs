@@ -204,11 +204,12 @@ impl Engine {
             .map(|c| (c.api_user, c))
             .collect();
         self.publish_clocks();
-        let mut max_account = 0;
+        let mut idle_wallets = 0;
         for (account, owner) in state.accounts {
-            max_account = max_account.max(account.id.0);
             if matches!(owner, AccountOwner::Wallet(_)) {
                 self.wallets.used(account.id);
+                idle_wallets +=
+                    usize::from(account.debits_pending == 0 && account.credits_pending == 0);
             }
             self.owners
                 .insert((owner.key(), account.currency), account.id);
@@ -218,6 +219,10 @@ impl Engine {
             self.ledger.restore_pending(t);
         }
         self.ledger.take_touched();
+        // As many idle wallets as were asked for: others may be on disk only.
+        if idle_wallets >= self.settings.wallets_in_memory {
+            self.wallets.some_on_disk_only();
+        }
         self.drop_idle_wallets();
         for p in state.pending_payments {
             let (at, id) = (p.settle_at_ms, p.reference_id);
@@ -226,7 +231,7 @@ impl Engine {
                 self.schedule(at, id);
             }
         }
-        self.next_account = max_account + 1;
+        self.next_account = state.max_account_id + 1;
         self.next_transfer = state.max_transfer_id + 1;
         self.next_outbox = state.max_outbox_id + 1;
         // Whatever is pending is read from the database by the dispatcher, in pages.
@@ -322,7 +327,7 @@ impl Engine {
 
     fn pass(&mut self, commands: Vec<Command>) {
         if self.stale {
-            match self.journal.load() {
+            match self.journal.load(self.settings.wallets_in_memory) {
                 Ok(state) => {
                     self.install(state);
                     self.stale = false;
@@ -442,7 +447,7 @@ impl Engine {
         for reply in pass.replies {
             reply(false);
         }
-        match self.journal.load() {
+        match self.journal.load(self.settings.wallets_in_memory) {
             Ok(state) => self.install(state),
             Err(e) => {
                 tracing::error!(error = %e, "reloading state after a failed pass failed");

@@ -97,8 +97,8 @@ impl FaultyJournal {
 }
 
 impl Journal for FaultyJournal {
-    fn load(&mut self) -> Result<LoadedState, StoreError> {
-        self.inner.load()
+    fn load(&mut self, wallets: usize) -> Result<LoadedState, StoreError> {
+        self.inner.load(wallets)
     }
     fn pending_outbox(
         &mut self,

@@ -297,9 +297,13 @@ impl Platform {
     /// Loads the state, creating on first start the sandbox developer account and the token
     /// secret, and at every start the primary and secondary subscription key of each product
     /// ([`Product::ALL`]) the sandbox developer lacks (so a database made before a product
-    /// existed gets its keys on the next start).
-    pub fn bootstrap(journal: &mut dyn Journal) -> Result<store::LoadedState, StoreError> {
-        let mut state = journal.load()?;
+    /// existed gets its keys on the next start). `wallets`: the idle customer wallets to
+    /// load ([`Journal::load`]; none for a command that only reads credentials).
+    pub fn bootstrap(
+        journal: &mut dyn Journal,
+        wallets: usize,
+    ) -> Result<store::LoadedState, StoreError> {
+        let mut state = journal.load(wallets)?;
         let missing = missing_sandbox_keys(&state.subscription_keys);
         if !missing.is_empty() || state.token_secret.is_none() {
             let mut batch = Batch::default();
@@ -321,7 +325,7 @@ impl Platform {
                 batch.token_secret = Some(secrets::random_secret());
             }
             journal.commit(&batch)?;
-            state = journal.load()?;
+            state = journal.load(wallets)?;
         }
         portal::bootstrap_login(journal)?;
         portal::bootstrap_operator(journal)?;
@@ -345,13 +349,13 @@ impl Platform {
         config: PlatformConfig,
         render: CallbackRenderer,
     ) -> Result<Platform, StoreError> {
-        let state = match Platform::bootstrap(journal.as_mut()) {
+        let state = match Platform::bootstrap(journal.as_mut(), config.wallets_in_memory) {
             Ok(state) => state,
             Err(e) => {
                 // Another node sharing the database may have created the same rows first;
                 // a second look finds them.
                 tracing::warn!(error = %e, "first start-up attempt failed; trying once more");
-                Platform::bootstrap(journal.as_mut())?
+                Platform::bootstrap(journal.as_mut(), config.wallets_in_memory)?
             }
         };
         let secret = state

@@ -420,7 +420,7 @@ pub fn create_operator(
                 .0,
         ),
     };
-    Platform::bootstrap(journal.as_mut()).context("reading the database")?;
+    Platform::bootstrap(journal.as_mut(), 0).context("reading the database")?;
     mkoba_platform::portal::add_operator(journal.as_mut(), email, name, password)
         .context("creating the operator")
 }
@@ -626,7 +626,7 @@ pub struct ServerCredentials {
 /// Reads the server's credentials from its database (SQLite or PostgreSQL).
 pub fn server_credentials(source: &DataSource) -> anyhow::Result<ServerCredentials> {
     let (mut journal, reader) = source.open()?;
-    let mut state = Platform::bootstrap(journal.as_mut()).context("reading credentials")?;
+    let mut state = Platform::bootstrap(journal.as_mut(), 0).context("reading credentials")?;
     state
         .subscription_keys
         .retain(|k| k.developer_id == mkoba_platform::SANDBOX_DEVELOPER);

@@ -47,6 +47,7 @@ use mkoba_platform::rows::{
 };
 use mkoba_platform::store::{
     Batch, CurrencyTotals, Journal, LoadedState, Reader, StoreError, TransferRecord,
+    load_accounts_sql,
 };
 use postgres::types::FromSql;
 use postgres::{Config, IsolationLevel, Row};
@@ -319,7 +320,7 @@ pub(crate) fn key_row(r: &Row) -> Result<SubscriptionKey> {
 /// The state the writer keeps in memory, and the commit count it reflects. The callbacks
 /// it returns are this node's to deliver: its own, and those nobody live owns (taken over
 /// here first).
-fn load(c: &mut Conn, node: &NodeOptions) -> Result<(LoadedState, i64)> {
+fn load(c: &mut Conn, node: &NodeOptions, wallets: usize) -> Result<(LoadedState, i64)> {
     nodes::abandon_pass(c);
     nodes::heartbeat_and_claim(c, node, true, mkoba_platform::clock::system_now_ms())?;
     let Conn {
@@ -341,10 +342,7 @@ fn load(c: &mut Conn, node: &NodeOptions) -> Result<(LoadedState, i64)> {
         &query("SELECT seq FROM writer_log WHERE id = 1", &[])?[0],
         0,
     )?;
-    for r in query(
-        &format!("SELECT {ACCOUNT_COLUMNS}, owner FROM accounts ORDER BY id"),
-        &[],
-    )? {
+    for r in query(&load_accounts_sql(ACCOUNT_COLUMNS), &[&(wallets as i64)])? {
         state
             .accounts
             .push((account_row(&r)?, rows::owner(&Pg(&r), 7)?));
@@ -360,6 +358,10 @@ fn load(c: &mut Conn, node: &NodeOptions) -> Result<(LoadedState, i64)> {
         &format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE status = 'PENDING'"),
         &[],
     )?)?;
+    state.max_account_id = col::<i64>(
+        &query("SELECT COALESCE(MAX(id), 0) FROM accounts", &[])?[0],
+        0,
+    )? as u64;
     state.max_transfer_id = col::<i64>(
         &query("SELECT COALESCE(MAX(id), 0) FROM transfers", &[])?[0],
         0,
@@ -400,9 +402,11 @@ pub(crate) fn test_clocks(c: &mut Conn) -> Result<Vec<TestClock>> {
 }
 
 impl Journal for PgJournal {
-    fn load(&mut self) -> std::result::Result<LoadedState, StoreError> {
+    fn load(&mut self, wallets: usize) -> std::result::Result<LoadedState, StoreError> {
         let node = self.node.clone();
-        let (state, seq) = self.worker.run_again_if_closed(move |c| load(c, &node))?;
+        let (state, seq) = self
+            .worker
+            .run_again_if_closed(move |c| load(c, &node, wallets))?;
         self.seen = seq;
         self.in_pass = false;
         Ok(state)

@@ -25,7 +25,9 @@ use mkoba_platform::rows::{
     self, ACCOUNT_COLUMNS, API_USER_COLUMNS, ATTEMPT_COLUMNS, CLOCK_COLUMNS, KEY_COLUMNS,
     OUTBOX_COLUMNS, PAYMENT_COLUMNS, TRANSFER_COLUMNS,
 };
-use mkoba_platform::store::{Batch, CurrencyTotals, Journal, LoadedState, Reader, StoreError};
+use mkoba_platform::store::{
+    Batch, CurrencyTotals, Journal, LoadedState, Reader, StoreError, load_accounts_sql,
+};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
@@ -255,14 +257,14 @@ fn transfer_row(row: &Row<'_>) -> rusqlite::Result<Transfer> {
 }
 
 impl Journal for SqliteJournal {
-    fn load(&mut self) -> Result<LoadedState, StoreError> {
+    fn load(&mut self, wallets: usize) -> Result<LoadedState, StoreError> {
         let c = &self.conn;
         let mut state = LoadedState::default();
         let mut stmt = c
-            .prepare(&format!("SELECT {ACCOUNT_COLUMNS}, owner FROM accounts"))
+            .prepare(&load_accounts_sql(ACCOUNT_COLUMNS))
             .map_err(err)?;
         state.accounts = stmt
-            .query_map([], |r| {
+            .query_map([wallets as i64], |r| {
                 let r = Lite(r);
                 lite(rows::account(&r).and_then(|a| Ok((a, rows::owner(&r, 7)?))))
             })
@@ -289,6 +291,11 @@ impl Journal for SqliteJournal {
             .map_err(err)?
             .collect::<rusqlite::Result<_>>()
             .map_err(err)?;
+        state.max_account_id = c
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM accounts", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(err)? as u64;
         state.max_transfer_id = c
             .query_row("SELECT COALESCE(MAX(id), 0) FROM transfers", [], |r| {
                 r.get::<_, i64>(0)
@@ -991,7 +998,7 @@ mod tests {
         batch.accounts.push(account.clone());
         journal.commit(&batch).unwrap();
 
-        let state = journal.load().unwrap();
+        let state = journal.load(100).unwrap();
         assert_eq!(state.subscription_keys.len(), 1);
         assert_eq!(state.token_secret, Some(vec![7; 32]));
         assert_eq!(state.accounts.len(), 1);

@@ -544,6 +544,16 @@ async fn paid(
     app.final_status(p, reference).await
 }
 
+/// `mkoba_wallets_read_back_total` from the server's metrics.
+async fn wallets_read_back(app: &TestApp) -> u64 {
+    let metrics = app.send("GET", "/metrics", &[], None).await.text();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("mkoba_wallets_read_back_total "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{metrics}"))
+}
+
 /// With room for two wallets in the writer's memory, payers beyond two push the least
 /// recently used out; a payer whose wallet was dropped pays from the balance it had (read
 /// back from the database), not from a fresh opening balance.
@@ -599,6 +609,36 @@ async fn a_wallet_dropped_from_memory_keeps_its_balance() {
     app.assert_ledger_balanced().await;
 }
 
+/// A start loads only the newest idle wallets, as many as the writer holds: the others
+/// are read back when their payers come again, with the balances they had.
+#[tokio::test]
+async fn after_a_restart_wallets_left_on_disk_keep_their_balances() {
+    fn two_wallets(s: &mut mkoba::Settings) {
+        s.platform.wallets_in_memory = 2;
+        s.platform.opening_balance = "100".to_owned();
+    }
+    let app = TestApp::spawn_with(two_wallets).await;
+    let p = app.partner("clinic.com").await;
+    let payers: Vec<String> = (1..=5).map(|i| format!("25677300000{i}")).collect();
+    for payer in &payers {
+        assert_eq!(paid(&app, &p, "60", payer).await["status"], "SUCCESSFUL");
+    }
+    let app = app.restart(two_wallets).await;
+    for payer in &payers {
+        let v = paid(&app, &p, "60", payer).await;
+        assert_eq!(v["status"], "FAILED", "{payer}: {v}");
+        assert_eq!(v["reason"], "NOT_ENOUGH_FUNDS", "{payer}: {v}");
+        let v = paid(&app, &p, "40", payer).await;
+        assert_eq!(v["status"], "SUCCESSFUL", "{payer}: {v}");
+    }
+    let read_back = wallets_read_back(&app).await;
+    assert!(
+        read_back >= 3,
+        "at most two of five loaded, {read_back} read back"
+    );
+    app.assert_ledger_balanced().await;
+}
+
 /// Dropped wallets are looked up a pass at a time: payers paying at once, some of them
 /// dropped from memory and some never seen, each get their own balance.
 #[tokio::test]
@@ -639,12 +679,7 @@ async fn payers_paying_at_once_after_their_wallets_were_dropped_keep_their_balan
     for (payer, v) in &all {
         assert_eq!(v["status"], "SUCCESSFUL", "{payer}: {v}");
     }
-    let metrics = app.send("GET", "/metrics", &[], None).await.text();
-    let read_back: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("mkoba_wallets_read_back_total "))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{metrics}"));
+    let read_back = wallets_read_back(&app).await;
     assert!(read_back >= 6, "{read_back}");
     app.assert_ledger_balanced().await;
 }

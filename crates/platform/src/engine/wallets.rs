@@ -8,12 +8,15 @@
 //! wallet the writer then needs and does not hold is read back from the database
 //! ([`Journal::ledger_account`]) before it is used, so a balance continues where it was.
 //! Until the first wallet is dropped, every wallet is in memory and the database is not
-//! asked about new payers.
+//! asked about new payers. A start loads the wallets with money reserved and the newest
+//! idle ones, at most the bound ([`Journal::load`]); if that many were there, others may
+//! be on disk only and are read back the same way.
 //!
 //! Partner, short-code and funding accounts are few and always held.
 //!
 //! [`PlatformConfig::wallets_in_memory`]: crate::PlatformConfig::wallets_in_memory
 //! [`Journal::ledger_account`]: crate::store::Journal::ledger_account
+//! [`Journal::load`]: crate::store::Journal::load
 
 use std::collections::{HashMap, HashSet};
 
@@ -46,6 +49,11 @@ impl Wallets {
 
     pub(super) fn used(&mut self, id: AccountId) {
         self.last_used.insert(id, self.pass);
+    }
+
+    /// Some wallets of the database were not loaded: those not held are looked up.
+    pub(super) fn some_on_disk_only(&mut self) {
+        self.partial = true;
     }
 
     pub(super) fn held(&self) -> usize {

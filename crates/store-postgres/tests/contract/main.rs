@@ -80,6 +80,7 @@ contract!(
     transfers_are_upserted_by_id_and_only_pending_ones_load,
     rows_written_twice_in_one_batch_end_as_written_last,
     accounts_of_every_owner_round_trip,
+    load_takes_only_the_newest_idle_wallets,
     ledger_totals_sum_each_currency,
     outbox_rows_load_until_delivered_or_failed,
     callback_attempts_are_listed_oldest_first,

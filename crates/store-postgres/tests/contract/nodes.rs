@@ -25,7 +25,7 @@ fn started(url: &str, id: &str, lease: Duration) -> (PgJournal, Vec<i64>) {
         ..NodeOptions::default()
     };
     let (mut journal, _reader) = open_as(url, options).unwrap();
-    journal.load().unwrap();
+    journal.load(1_000).unwrap();
     let outbox = journal
         .pending_outbox(0, 100)
         .unwrap()
@@ -221,7 +221,7 @@ fn a_pass_that_lost_its_connection_does_not_commit_over_another_nodes_writes() {
     let e = e.expect_err("node a decided on a state that is gone");
     assert!(e.0.contains("another node wrote"), "{e}");
     // After reloading, node a goes on.
-    a.load().unwrap();
+    a.load(1_000).unwrap();
     assert!(begin(&mut a).is_none());
     a.commit(&Batch {
         developers: vec![7],
@@ -312,7 +312,7 @@ fn nodes_restarting_at_once_agree_on_the_keys_of_a_new_product() {
     // A database from before the Collection Widget: started once, then its widget keys
     // removed. Node x keeps running through the restart of the others.
     let mut first = node(&url, "first", LONG);
-    Platform::bootstrap(&mut first).unwrap();
+    Platform::bootstrap(&mut first, 1_000).unwrap();
     drop(first);
     let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     admin
@@ -338,7 +338,9 @@ fn nodes_restarting_at_once_agree_on_the_keys_of_a_new_product() {
                 let url = &url;
                 s.spawn(move || {
                     let mut j = node(url, id, LONG);
-                    Platform::bootstrap(&mut j).unwrap().subscription_keys
+                    Platform::bootstrap(&mut j, 1_000)
+                        .unwrap()
+                        .subscription_keys
                 })
             })
             .collect();

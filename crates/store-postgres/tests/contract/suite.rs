@@ -303,7 +303,7 @@ fn mpesa_app(developer_id: i64, key: u8) -> MpesaApp {
 // Batches, load and failure.
 
 pub fn a_new_store_is_empty(s: &mut Store) {
-    let state = s.journal.load().unwrap();
+    let state = s.journal.load(1_000).unwrap();
     assert!(state.accounts.is_empty());
     assert!(state.pending_transfers.is_empty());
     assert!(state.pending_payments.is_empty());
@@ -372,7 +372,7 @@ pub fn a_committed_batch_is_read_back_by_load_and_the_reader(s: &mut Store) {
         ..Batch::default()
     });
 
-    let state = s.journal.load().unwrap();
+    let state = s.journal.load(1_000).unwrap();
     assert_eq!(
         state.accounts,
         vec![
@@ -443,9 +443,9 @@ pub fn committed_rows_survive_reopening(s: &mut Store) {
     batch.new_payments.push(pay.clone());
     batch.token_secret = Some(vec![1, 2, 3]);
     s.commit(batch);
-    let before = s.journal.load().unwrap();
+    let before = s.journal.load(1_000).unwrap();
     s.reopen();
-    let after = s.journal.load().unwrap();
+    let after = s.journal.load(1_000).unwrap();
     assert_eq!(after.accounts, before.accounts);
     assert_eq!(after.pending_payments, vec![pay.clone()]);
     assert_eq!(after.token_secret, Some(vec![1, 2, 3]));
@@ -456,7 +456,7 @@ pub fn committed_rows_survive_reopening(s: &mut Store) {
 pub fn an_empty_batch_commits_nothing(s: &mut Store) {
     assert!(Batch::default().is_empty());
     s.commit(Batch::default());
-    let state = s.journal.load().unwrap();
+    let state = s.journal.load(1_000).unwrap();
     assert!(state.accounts.is_empty() && state.token_secret.is_none());
 }
 
@@ -478,7 +478,7 @@ pub fn a_failed_commit_leaves_nothing_and_the_store_goes_on(s: &mut Store) {
     batch.api_users = vec![user.clone(), user.clone()];
     assert!(s.journal.commit(&batch).is_err());
 
-    let state = s.journal.load().unwrap();
+    let state = s.journal.load(1_000).unwrap();
     assert!(state.accounts.is_empty());
     assert!(state.pending_payments.is_empty());
     assert!(s.journal.pending_outbox(0, 100).unwrap().is_empty());
@@ -557,7 +557,7 @@ pub fn subscription_keys_are_replaced_per_developer_product_and_slot(s: &mut Sto
         ..Batch::default()
     });
     let mut keys: Vec<(Product, &str, String)> = Vec::new();
-    let state = s.journal.load().unwrap();
+    let state = s.journal.load(1_000).unwrap();
     for k in &state.subscription_keys {
         keys.push((k.product, k.slot.as_str(), k.key.clone()));
     }
@@ -594,7 +594,7 @@ pub fn missing_keys_are_written_only_where_a_slot_has_no_key(s: &mut Store) {
         ..Batch::default()
     });
     let mut keys: Vec<(Product, &str, String)> = Vec::new();
-    let state = s.journal.load().unwrap();
+    let state = s.journal.load(1_000).unwrap();
     for k in &state.subscription_keys {
         keys.push((k.product, k.slot.as_str(), k.key.clone()));
     }
@@ -629,7 +629,7 @@ pub fn bootstrap_adds_the_keys_the_sandbox_developer_lacks(s: &mut Store) {
         token_secret: Some(vec![9; 32]),
         ..Batch::default()
     });
-    let state = Platform::bootstrap(s.journal.as_mut()).unwrap();
+    let state = Platform::bootstrap(s.journal.as_mut(), 1_000).unwrap();
     let mut keys = state.subscription_keys.clone();
     keys.sort_by_key(|k| (k.product, k.slot.as_str()));
     assert_eq!(keys.len(), 2 * Product::ALL.len());
@@ -649,7 +649,7 @@ pub fn bootstrap_adds_the_keys_the_sandbox_developer_lacks(s: &mut Store) {
     assert_eq!(s.journal.operators().unwrap().len(), 1);
     // Starting again changes nothing.
     s.reopen();
-    let again = Platform::bootstrap(s.journal.as_mut()).unwrap();
+    let again = Platform::bootstrap(s.journal.as_mut(), 1_000).unwrap();
     let mut keys_again = again.subscription_keys;
     keys_again.sort_by_key(|k| (k.product, k.slot.as_str()));
     assert_eq!(keys_again, keys);
@@ -665,7 +665,7 @@ pub fn the_token_secret_is_replaced(s: &mut Store) {
         ..Batch::default()
     });
     assert_eq!(
-        s.journal.load().unwrap().token_secret,
+        s.journal.load(1_000).unwrap().token_secret,
         Some(vec![0, 255, 2])
     );
 }
@@ -697,7 +697,7 @@ pub fn payments_round_trip_every_field(s: &mut Store) {
         Some(bare.clone())
     );
     // Only the PENDING one is loaded.
-    assert_eq!(s.journal.load().unwrap().pending_payments, vec![bare]);
+    assert_eq!(s.journal.load(1_000).unwrap().pending_payments, vec![bare]);
 }
 
 pub fn taken_reference_ids_are_found_in_one_lookup(s: &mut Store) {
@@ -765,7 +765,7 @@ pub fn payment_updates_change_state_and_settled_payments_leave_the_pending_set(s
         Some(updated.clone())
     );
     assert_eq!(s.journal.payment(&a.reference_id).unwrap(), Some(updated));
-    assert_eq!(s.journal.load().unwrap().pending_payments, vec![b]);
+    assert_eq!(s.journal.load(1_000).unwrap().pending_payments, vec![b]);
     // A later update (a delivery notification) may clear what an earlier one set.
     s.commit(Batch {
         payment_updates: vec![PaymentUpdate {
@@ -878,7 +878,7 @@ pub fn transfers_are_upserted_by_id_and_only_pending_ones_load(s: &mut Store) {
         }],
         ..Batch::default()
     });
-    let state = s.journal.load().unwrap();
+    let state = s.journal.load(1_000).unwrap();
     assert_eq!(
         state.pending_transfers,
         vec![transfer(2, 1, 2, 700, TransferState::Pending)]
@@ -996,11 +996,59 @@ pub fn rows_written_twice_in_one_batch_end_as_written_last(s: &mut Store) {
         (outbox[0].state.as_str(), outbox[0].attempts),
         ("delivered", 2)
     );
-    let state = s.journal.load().unwrap();
+    let state = s.journal.load(1_000).unwrap();
     assert!(
         state.pending_payments.is_empty()
             && state.pending_transfers.is_empty()
             && s.journal.pending_outbox(0, 100).unwrap().is_empty()
+    );
+}
+
+/// A start loads every account but idle wallets, and of those only the newest: a
+/// database of a million payers must not put a million wallets in memory.
+pub fn load_takes_only_the_newest_idle_wallets(s: &mut Store) {
+    let wallet = |i: u64| AccountOwner::Wallet(format!("MSISDN:25677000000{i}"));
+    let mut batch = Batch::default();
+    batch.new_accounts.push(new_account(
+        1,
+        AccountOwner::Partner {
+            api_user: Uuid::new_v4(),
+            product: Product::Collection,
+        },
+        kes(),
+        Limit::NoOverdraft,
+    ));
+    for i in 2..=7 {
+        batch
+            .new_accounts
+            .push(new_account(i, wallet(i), kes(), Limit::NoOverdraft));
+    }
+    s.commit(batch);
+    // Money reserved on the oldest wallet: it must be held whatever its age.
+    let mut reserved = Account::new(AccountId(2), kes(), Limit::NoOverdraft);
+    reserved.credits_posted = 100;
+    reserved.debits_pending = 40;
+    s.commit(Batch {
+        accounts: vec![reserved],
+        ..Batch::default()
+    });
+    let ids = |state: &mkoba_platform::store::LoadedState| {
+        let mut ids: Vec<u64> = state.accounts.iter().map(|(a, _)| a.id.0).collect();
+        ids.sort_unstable();
+        ids
+    };
+    let state = s.journal.load(2).unwrap();
+    assert_eq!(ids(&state), vec![1, 2, 6, 7]);
+    assert_eq!(state.max_account_id, 7);
+    assert!(state.accounts.contains(&(
+        s.reader.account(&wallet(2), kes()).unwrap().unwrap(),
+        wallet(2)
+    )));
+    assert_eq!(ids(&s.journal.load(0).unwrap()), vec![1, 2]);
+    assert_eq!(s.journal.load(0).unwrap().max_account_id, 7);
+    assert_eq!(
+        ids(&s.journal.load(100).unwrap()),
+        (1..=7).collect::<Vec<_>>()
     );
 }
 
@@ -1051,7 +1099,7 @@ pub fn accounts_of_every_owner_round_trip(s: &mut Store) {
         ..Batch::default()
     });
 
-    let state = s.journal.load().unwrap();
+    let state = s.journal.load(1_000).unwrap();
     let mut loaded: Vec<(u64, AccountOwner)> = state
         .accounts
         .iter()
@@ -1220,7 +1268,7 @@ pub fn outbox_rows_load_until_delivered_or_failed(s: &mut Store) {
         ],
         ..Batch::default()
     });
-    let state = s.journal.load().unwrap();
+    let state = s.journal.load(1_000).unwrap();
     let retrying = OutboxItem {
         attempts: 2,
         next_attempt_at_ms: 9_999,
@@ -2228,7 +2276,7 @@ pub fn the_store_answers_inside_an_async_runtime(s: &mut Store) {
         let user = api_user(1, 1);
         s.commit(with_user(&user));
         assert!(s.journal.api_user_exists(&user.id).unwrap());
-        assert_eq!(s.journal.load().unwrap().max_transfer_id, 0);
+        assert_eq!(s.journal.load(1_000).unwrap().max_transfer_id, 0);
         assert_eq!(s.reader.api_user(&user.id).unwrap(), Some(user));
         assert!(s.reader.ledger_totals().unwrap().is_empty());
     });
@@ -2302,7 +2350,7 @@ pub fn a_large_batch_commits_in_one_transaction(s: &mut Store) {
         "a batch of 1000 payments, transfers and outbox rows: {:?}",
         started.elapsed()
     );
-    let state = s.journal.load().unwrap();
+    let state = s.journal.load(1_000).unwrap();
     assert_eq!(
         (
             state.pending_payments.len(),
@@ -2932,7 +2980,10 @@ pub fn test_clocks_are_created_advanced_deleted_and_survive_reopening(s: &mut St
         test_clocks: vec![ClockWrite::Put(clock.clone())],
         ..Batch::default()
     });
-    assert_eq!(s.journal.load().unwrap().test_clocks, vec![clock.clone()]);
+    assert_eq!(
+        s.journal.load(1_000).unwrap().test_clocks,
+        vec![clock.clone()]
+    );
     // Advanced: the whole row again, only its time changes.
     let later = TestClock {
         now_ms: clock.now_ms + 86_400_000,
@@ -2943,10 +2994,10 @@ pub fn test_clocks_are_created_advanced_deleted_and_survive_reopening(s: &mut St
         ..Batch::default()
     });
     s.reopen();
-    assert_eq!(s.journal.load().unwrap().test_clocks, vec![later]);
+    assert_eq!(s.journal.load(1_000).unwrap().test_clocks, vec![later]);
     s.commit(Batch {
         test_clocks: vec![ClockWrite::Delete(clock.id)],
         ..Batch::default()
     });
-    assert!(s.journal.load().unwrap().test_clocks.is_empty());
+    assert!(s.journal.load(1_000).unwrap().test_clocks.is_empty());
 }
