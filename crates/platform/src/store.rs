@@ -44,7 +44,7 @@ pub struct LoadedState {
 /// The query for [`LoadedState::accounts`] over `columns` (then `owner`), with the number
 /// of idle wallets as `$1`: every account that is not a customer wallet or has money
 /// reserved, and the newest idle wallets. Loading every wallet would make the memory of a
-/// start grow with every payer ever seen (a million payers: 490 MiB at start, before the
+/// start grow with every payer ever seen (a million payers: 509 MiB at start, before the
 /// bound dropped most of them); the others are read back when a payment names them
 /// (`engine/wallets.rs`).
 pub fn load_accounts_sql(columns: &str) -> String {
