@@ -529,11 +529,14 @@ pub enum AccountOwner {
 }
 
 impl AccountOwner {
+    /// How the key ([`AccountOwner::key`]) of a customer wallet begins.
+    pub const WALLET_PREFIX: &'static str = "wallet:";
+
     /// The stable text key stored with the account.
     pub fn key(&self) -> String {
         match self {
             AccountOwner::Funding => "funding".to_owned(),
-            AccountOwner::Wallet(k) => format!("wallet:{k}"),
+            AccountOwner::Wallet(k) => format!("{}{k}", Self::WALLET_PREFIX),
             AccountOwner::Partner { api_user, product } => {
                 format!("partner:{api_user}:{}", product.as_str())
             }
@@ -546,7 +549,7 @@ impl AccountOwner {
         if key == "funding" {
             return Some(AccountOwner::Funding);
         }
-        if let Some(w) = key.strip_prefix("wallet:") {
+        if let Some(w) = key.strip_prefix(Self::WALLET_PREFIX) {
             return Some(AccountOwner::Wallet(w.to_owned()));
         }
         if let Some(rest) = key.strip_prefix("partner:") {

@@ -48,12 +48,13 @@ pub struct LoadedState {
 /// bound dropped most of them); the others are read back when a payment names them
 /// (`engine/wallets.rs`).
 pub fn load_accounts_sql(columns: &str) -> String {
+    let wallet = AccountOwner::WALLET_PREFIX;
     format!(
         "SELECT {columns}, owner FROM accounts \
-         WHERE owner NOT LIKE 'wallet:%' OR debits_pending <> 0 OR credits_pending <> 0 \
+         WHERE owner NOT LIKE '{wallet}%' OR debits_pending <> 0 OR credits_pending <> 0 \
          UNION ALL \
          SELECT * FROM (SELECT {columns}, owner FROM accounts \
-         WHERE owner LIKE 'wallet:%' AND debits_pending = 0 AND credits_pending = 0 \
+         WHERE owner LIKE '{wallet}%' AND debits_pending = 0 AND credits_pending = 0 \
          ORDER BY id DESC LIMIT $1) AS newest"
     )
 }
