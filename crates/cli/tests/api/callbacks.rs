@@ -487,3 +487,58 @@ async fn callbacks_to_private_addresses_in_any_form_are_refused() {
         "{attempt}"
     );
 }
+
+/// The dispatcher keeps a connection to a callback host for reuse, but closes it once it
+/// has been idle for the idle timeout even if that host is never called again: before, such
+/// connections stayed open for good (issue 17: 853 after eight bench runs, each with a sink
+/// of its own).
+#[tokio::test]
+async fn an_idle_connection_to_a_callback_host_is_closed_after_the_idle_timeout() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let app = TestApp::spawn_with(|s| s.dispatcher.idle_timeout = Duration::from_millis(300)).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // The partner's side: read the request (headers and a body of the declared length),
+    // answer it keeping the connection open, and wait for the dispatcher to close it.
+    let partner = tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = conn.read(&mut buf).await.unwrap();
+            assert!(
+                n > 0,
+                "the dispatcher closed before its request was complete"
+            );
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got).to_string();
+            let Some(end) = text.find("\r\n\r\n") else {
+                continue;
+            };
+            let length: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    let l = l.to_ascii_lowercase();
+                    l.strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            if got.len() >= end + 4 + length {
+                assert!(text.starts_with("PUT /momo/"), "{text}");
+                break;
+            }
+        }
+        conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(20), conn.read(&mut buf)).await
+    });
+    let attempt = callback_attempt(&app, "127.0.0.1", port).await;
+    assert_eq!(attempt["status_code"], 200, "{attempt}");
+    let closed = partner.await.unwrap();
+    assert!(
+        matches!(closed, Ok(Ok(0))),
+        "the idle connection was not closed: {closed:?}"
+    );
+}
