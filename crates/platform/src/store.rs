@@ -59,6 +59,12 @@ pub fn load_accounts_sql(columns: &str) -> String {
     )
 }
 
+/// `wallets` as the `$1` of [`load_accounts_sql`]: a bound past `i64::MAX` is no bound (a
+/// plain cast would make it negative, which PostgreSQL refuses as a `LIMIT`).
+pub fn wallets_limit(wallets: usize) -> i64 {
+    i64::try_from(wallets).unwrap_or(i64::MAX)
+}
+
 /// What other writers of the same database committed since this writer's last look: the
 /// rows its in-memory state must take over before it decides anything (see
 /// [`Journal::begin`]). Applying the same changes twice is harmless.

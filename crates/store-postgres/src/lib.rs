@@ -47,7 +47,7 @@ use mkoba_platform::rows::{
 };
 use mkoba_platform::store::{
     Batch, CurrencyTotals, Journal, LoadedState, Reader, StoreError, TransferRecord,
-    load_accounts_sql,
+    load_accounts_sql, wallets_limit,
 };
 use postgres::types::FromSql;
 use postgres::{Config, IsolationLevel, Row};
@@ -342,7 +342,10 @@ fn load(c: &mut Conn, node: &NodeOptions, wallets: usize) -> Result<(LoadedState
         &query("SELECT seq FROM writer_log WHERE id = 1", &[])?[0],
         0,
     )?;
-    for r in query(&load_accounts_sql(ACCOUNT_COLUMNS), &[&(wallets as i64)])? {
+    for r in query(
+        &load_accounts_sql(ACCOUNT_COLUMNS),
+        &[&wallets_limit(wallets)],
+    )? {
         state
             .accounts
             .push((account_row(&r)?, rows::owner(&Pg(&r), 7)?));

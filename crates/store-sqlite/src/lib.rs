@@ -27,6 +27,7 @@ use mkoba_platform::rows::{
 };
 use mkoba_platform::store::{
     Batch, CurrencyTotals, Journal, LoadedState, Reader, StoreError, load_accounts_sql,
+    wallets_limit,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -264,7 +265,7 @@ impl Journal for SqliteJournal {
             .prepare(&load_accounts_sql(ACCOUNT_COLUMNS))
             .map_err(err)?;
         state.accounts = stmt
-            .query_map([wallets as i64], |r| {
+            .query_map([wallets_limit(wallets)], |r| {
                 let r = Lite(r);
                 lite(rows::account(&r).and_then(|a| Ok((a, rows::owner(&r, 7)?))))
             })

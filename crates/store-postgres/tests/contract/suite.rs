@@ -1050,6 +1050,12 @@ pub fn load_takes_only_the_newest_idle_wallets(s: &mut Store) {
         ids(&s.journal.load(100).unwrap()),
         (1..=7).collect::<Vec<_>>()
     );
+    // A bound past what a signed `LIMIT` holds (`--wallets-in-memory` is any `usize`) is no
+    // bound, not a negative one that PostgreSQL refuses.
+    assert_eq!(
+        ids(&s.journal.load(usize::MAX).unwrap()),
+        (1..=7).collect::<Vec<_>>()
+    );
 }
 
 pub fn accounts_of_every_owner_round_trip(s: &mut Store) {
