@@ -175,6 +175,9 @@ pub struct LimitArgs {
     /// Customer wallets the writer holds in memory; past that the least recently used idle ones are dropped and read back from the database when next needed [default: 100000]
     #[arg(long, env = "MKOBA_WALLETS_IN_MEMORY")]
     pub wallets_in_memory: Option<usize>,
+    /// SQLite: the write-ahead log's size in MiB past which the writer lets the checkpoint thread copy everything so the file starts over [default: 64]
+    #[arg(long, env = "MKOBA_SQLITE_WAL_MIB")]
+    pub sqlite_wal_mib: Option<u64>,
 }
 
 /// The TOML file: the same keys as the flags.
@@ -229,6 +232,7 @@ pub struct FileConfig {
     pub read_queue: Option<usize>,
     pub callbacks_in_memory: Option<usize>,
     pub wallets_in_memory: Option<usize>,
+    pub sqlite_wal_mib: Option<u64>,
 }
 
 /// A database URL; its `Debug` and `Display` never show the password.
@@ -323,6 +327,8 @@ pub struct Settings {
     pub data: PathBuf,
     /// PostgreSQL instead of SQLite in `data`.
     pub database_url: Option<DatabaseUrl>,
+    /// SQLite's tuning (the WAL's size).
+    pub sqlite: mkoba_store_sqlite::SqliteOptions,
     /// On PostgreSQL, who this node is to the others sharing the database.
     pub node: mkoba_store_postgres::NodeOptions,
     pub listen: SocketAddr,
@@ -362,6 +368,7 @@ impl Settings {
         Settings {
             data: data.into(),
             database_url: None,
+            sqlite: mkoba_store_sqlite::SqliteOptions::default(),
             node: mkoba_store_postgres::NodeOptions::default(),
             listen,
             metrics_listen: None,
@@ -567,6 +574,13 @@ impl Settings {
         if let Some(v) = pick_limit!(wallets_in_memory) {
             anyhow::ensure!(v > 0, "wallets_in_memory must be positive");
             s.platform.wallets_in_memory = v;
+        }
+        if let Some(v) = pick_limit!(sqlite_wal_mib) {
+            anyhow::ensure!(
+                (1..=1 << 20).contains(&v),
+                "sqlite_wal_mib must be between 1 and 1048576"
+            );
+            s.sqlite.wal_limit_bytes = v << 20;
         }
         if let Some(url) = pick!(database_url) {
             anyhow::ensure!(

@@ -356,7 +356,7 @@ struct Store {
 /// which must already be migrated (`mkoba migrate`); any number of nodes may share it.
 async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let Some(url) = settings.database_url.clone() else {
-        let (journal, reader) = mkoba_store_sqlite::open(&settings.data)
+        let (journal, reader) = mkoba_store_sqlite::open_with(&settings.data, settings.sqlite)
             .with_context(|| format!("opening the database in {}", settings.data.display()))?;
         return Ok(Store {
             journal: Box::new(journal),

@@ -4,7 +4,8 @@
 //! commit is on disk (fsync) before the platform answers. The platform's single writer owns
 //! the [`SqliteJournal`] connection and commits whole batches in one transaction (group
 //! commit); request handlers read through [`SqliteReader`], a small pool of connections that
-//! WAL lets run beside the writer.
+//! WAL lets run beside the writer. A thread of its own copies the WAL into the database file
+//! behind the writer (`checkpoint.rs`), so the writer's time goes to commits alone.
 //!
 //! Page caches: the writer's connection keeps [`WRITER_CACHE_KIB`], the working set of its
 //! inserts and updates; each reader's only [`READER_CACHE_KIB`], since a request reads a row
@@ -33,6 +34,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
+mod checkpoint;
 mod mpesa;
 mod portal;
 
@@ -60,18 +62,62 @@ fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
 
-/// Opens (creating and migrating if needed) the database in `data_dir`.
+/// What an operator may tune of the SQLite store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// The WAL's size in bytes past which the writer holds a commit until the checkpoint
+    /// thread has copied everything, so that the file starts over; also the size the file
+    /// is cut back to then (`journal_size_limit`). See the `checkpoint` module.
+    pub wal_limit_bytes: u64,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> SqliteOptions {
+        SqliteOptions {
+            wal_limit_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Opens (creating and migrating if needed) the database in `data_dir`, with the default
+/// options.
 pub fn open(data_dir: &Path) -> Result<(SqliteJournal, SqliteReader), StoreError> {
+    open_with(data_dir, SqliteOptions::default())
+}
+
+/// Opens (creating and migrating if needed) the database in `data_dir`.
+pub fn open_with(
+    data_dir: &Path,
+    options: SqliteOptions,
+) -> Result<(SqliteJournal, SqliteReader), StoreError> {
     create_private_dir(data_dir)?;
     let path = data_dir.join(DB_FILE);
     owner_only(&path)?;
     let mut writer = connect(&path, WRITER_CACHE_KIB)?;
     migrate(&mut writer)?;
+    // Checkpoints are the checkpoint thread's, not the writer's.
+    let limit = i64::try_from(options.wal_limit_bytes).unwrap_or(i64::MAX);
+    writer
+        .execute_batch(&format!(
+            "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {limit};"
+        ))
+        .map_err(err)?;
+    let page_size: i64 = writer
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .map_err(err)?;
+    let checkpoint = checkpoint::Checkpointer::start(
+        connect(&path, READER_CACHE_KIB)?,
+        (limit / page_size.max(1)).max(1),
+    )
+    .map_err(|e| StoreError(format!("cannot start the checkpoint thread: {e}")))?;
     let readers = (0..READERS)
         .map(|_| connect(&path, READER_CACHE_KIB))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((
-        SqliteJournal { conn: writer },
+        SqliteJournal {
+            conn: writer,
+            checkpoint,
+        },
         SqliteReader {
             path,
             pool: Mutex::new(readers),
@@ -168,6 +214,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 #[derive(Debug)]
 pub struct SqliteJournal {
     conn: Connection,
+    checkpoint: checkpoint::Checkpointer,
 }
 
 /// The read side: a small pool of connections.
@@ -399,9 +446,12 @@ impl Journal for SqliteJournal {
     }
 
     fn commit(&mut self, b: &Batch) -> Result<(), StoreError> {
+        self.checkpoint.before_commit();
         let tx = self.conn.transaction().map_err(err)?;
         write_batch(&tx, b).map_err(err)?;
-        tx.commit().map_err(err)
+        tx.commit().map_err(err)?;
+        self.checkpoint.committed();
+        Ok(())
     }
 }
 
@@ -800,16 +850,7 @@ mod tests {
             .conn
             .pragma_update(None, "max_page_count", pages)
             .unwrap();
-        let mut big = Batch::default();
-        for i in 0..2_000 {
-            big.api_users.push(ApiUser {
-                id: Uuid::new_v4(),
-                developer_id: 1,
-                provider_callback_host: format!("host-{i}.example"),
-                target_environment: "sandbox".into(),
-                created_at_ms: i,
-            });
-        }
+        let big = api_users(2_000);
         let e = journal.commit(&big).unwrap_err();
         assert!(e.0.contains("full"), "{e}");
         for u in &big.api_users {
@@ -824,6 +865,70 @@ mod tests {
             .unwrap();
         journal.commit(&big).unwrap();
         assert!(reader.api_user(&big.api_users[1_999].id).unwrap().is_some());
+    }
+
+    /// A batch of `n` new API users (a few pages of the database).
+    fn api_users(n: i64) -> Batch {
+        let mut batch = Batch::default();
+        for i in 0..n {
+            batch.api_users.push(ApiUser {
+                id: Uuid::new_v4(),
+                developer_id: 1,
+                provider_callback_host: format!("host-{i}.example"),
+                target_environment: "sandbox".into(),
+                created_at_ms: i,
+            });
+        }
+        batch
+    }
+
+    /// A read that keeps the WAL in use keeps the checkpoint from finishing: the writer
+    /// waits a bounded time for it and goes on, so the WAL grows past its limit. Once the
+    /// read ends, the file starts over and is cut back to the limit.
+    #[test]
+    fn a_long_read_lets_the_wal_grow_and_its_end_lets_it_start_over() {
+        const LIMIT: u64 = 64 << 10;
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteOptions {
+            wal_limit_bytes: LIMIT,
+        };
+        let (mut journal, reader) = open_with(dir.path(), options).unwrap();
+        let mut first = Batch::default();
+        first.developers.push(1);
+        journal.commit(&first).unwrap();
+        let wal = || {
+            std::fs::metadata(dir.path().join("mkoba.db-wal"))
+                .unwrap()
+                .len()
+        };
+        let long_read = connect(&dir.path().join(DB_FILE), READER_CACHE_KIB).unwrap();
+        long_read.execute_batch("BEGIN").unwrap();
+        let before: i64 = long_read
+            .query_row("SELECT COUNT(*) FROM api_users", [], |r| r.get(0))
+            .unwrap();
+        let mut last = None;
+        for _ in 0..40 {
+            let batch = api_users(40);
+            journal.commit(&batch).unwrap();
+            last = Some(batch.api_users[39].id);
+        }
+        let held = wal();
+        assert!(held > 8 * LIMIT, "the WAL held by the read: {held} bytes");
+        // The read still sees its snapshot; the others see every commit.
+        let during: i64 = long_read
+            .query_row("SELECT COUNT(*) FROM api_users", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(during, before);
+        assert!(reader.api_user(&last.unwrap()).unwrap().is_some());
+        long_read.execute_batch("COMMIT").unwrap();
+        // Cut back when it starts over (how far it grows again before the next start-over
+        // depends on how the two threads interleave).
+        let mut smallest = held;
+        for _ in 0..200 {
+            journal.commit(&api_users(4)).unwrap();
+            smallest = smallest.min(wal());
+        }
+        assert!(smallest <= 2 * LIMIT, "held {held}, then {smallest} bytes");
     }
 
     #[cfg(unix)]

@@ -54,7 +54,7 @@ impl TestServer {
         self.running.base_url()
     }
 
-    /// The server's data directory.
+    /// The temporary directory the server lives in; its data directory is `data` inside.
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
     }

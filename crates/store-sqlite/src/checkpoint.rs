@@ -1,0 +1,192 @@
+//! WAL checkpoints on a thread of their own.
+//!
+//! In WAL mode a commit appends pages to the `-wal` file and fsyncs it; a checkpoint later
+//! copies those pages into the database file and fsyncs that. SQLite's automatic checkpoint
+//! runs in the committing connection, so it ran on the writer thread, between two passes,
+//! while every request waited. In a large database that is the writer's dearest work: a
+//! request-to-pay inserts its reference id into a unique index at a random place, so once
+//! the index is much larger than what one checkpoint copies, every payment costs one page
+//! of the database file written at a random offset, and the fsync of a few hundred such
+//! pages took 18–20 ms against 2–3 ms in a fresh database (issue 17, `docs/architecture.md`).
+//!
+//! Here the writer's connection has no automatic checkpoint. After each commit it wakes
+//! [`Checkpointer`]'s thread, which runs a `PASSIVE` checkpoint on a connection of its own:
+//! that copies what is committed while the writer goes on committing, and takes no lock the
+//! writer waits for. What it cannot do alone is let the WAL start over: SQLite writes from
+//! the start of the file again only when a write transaction begins with every frame
+//! copied, and under steady load new frames always arrive while the copy runs. So once the
+//! WAL holds more than [`SqliteOptions::wal_limit_bytes`] (64 MiB by default), the thread asks the writer to hold its next commit
+//! until a checkpoint has copied everything (the last few milliseconds' frames, since the
+//! thread has kept up with the rest); the writer's next transaction then starts the file
+//! over. The writer waits at most [`DRAIN_WAIT`] for that: a long read can keep a checkpoint
+//! from finishing, and then the WAL grows past the mark, as it would with SQLite's own
+//! checkpoints, until the next attempt (another limit's worth of frames later). When the file
+//! does start over, SQLite cuts it back to the limit (`journal_size_limit`).
+//!
+//! [`SqliteOptions::wal_limit_bytes`]: crate::SqliteOptions::wal_limit_bytes
+
+use rusqlite::Connection;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// The longest the writer holds a commit for that.
+pub(crate) const DRAIN_WAIT: Duration = Duration::from_millis(100);
+/// How soon the thread tries again to finish a drain that a reader held up.
+const RETRY_AFTER: Duration = Duration::from_millis(5);
+
+/// The checkpoint thread and what the writer shares with it. Dropping it stops the thread.
+#[derive(Debug)]
+pub(crate) struct Checkpointer {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Commits the writer has made; the thread checkpoints when this moves.
+    commits: u64,
+    /// The thread asks the writer to hold its next commit until everything is copied.
+    drain: bool,
+    /// The writer gave up waiting for the last drain.
+    gave_up: bool,
+    stop: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Checkpointer {
+    /// Starts the thread on `conn`, a connection of its own to the database.
+    pub(crate) fn start(conn: Connection, drain_at: i64) -> std::io::Result<Checkpointer> {
+        let shared = Arc::new(Shared::default());
+        let thread = std::thread::Builder::new()
+            .name("mkoba-checkpoint".into())
+            .spawn({
+                let shared = shared.clone();
+                move || run(&conn, &shared, drain_at)
+            })?;
+        Ok(Checkpointer {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Called by the writer before it begins a commit: if the thread asked for a drain,
+    /// waits (at most [`DRAIN_WAIT`]) until everything committed is copied.
+    pub(crate) fn before_commit(&self) {
+        let state = self.shared.lock();
+        if !state.drain {
+            return;
+        }
+        let (mut state, _) = self
+            .shared
+            .wake
+            .wait_timeout_while(state, DRAIN_WAIT, |s| s.drain && !s.stop)
+            .unwrap_or_else(|p| p.into_inner());
+        if state.drain {
+            state.drain = false;
+            state.gave_up = true;
+        }
+    }
+
+    /// Called by the writer after each commit.
+    pub(crate) fn committed(&self) {
+        self.shared.lock().commits += 1;
+        self.shared.wake.notify_all();
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.shared.lock().stop = true;
+        self.shared.wake.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(conn: &Connection, shared: &Shared, drain_at: i64) {
+    let mut seen = 0;
+    // The WAL size at which the next drain is asked: moved on after a drain that did not
+    // start the file over (a reader still used it) or that the writer gave up on, back to
+    // `drain_at` once the file has started over.
+    let mut next_drain = drain_at;
+    let mut last_log = 0;
+    // A drain is asked and the last pass could not finish it: try again shortly.
+    let mut retry = false;
+    // The last pass failed (warned once, not at every commit).
+    let mut failing = false;
+    loop {
+        {
+            let state = shared.lock();
+            let state = if retry {
+                shared
+                    .wake
+                    .wait_timeout_while(state, RETRY_AFTER, |s| !s.stop)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+            } else {
+                shared
+                    .wake
+                    .wait_while(state, |s| s.commits == seen && !s.drain && !s.stop)
+                    .unwrap_or_else(|p| p.into_inner())
+            };
+            if state.stop {
+                return;
+            }
+            seen = state.commits;
+        }
+        let counts = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        });
+        let (log, copied) = match counts {
+            Ok(counts) => {
+                failing = false;
+                counts
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(error = %e, "WAL checkpoint failed");
+                }
+                failing = true;
+                (-1, -1)
+            }
+        };
+        if log < 0 {
+            // Another connection was checkpointing (SQLITE_BUSY), or the pass failed.
+            retry = shared.lock().drain;
+            continue;
+        }
+        if log < last_log {
+            next_drain = drain_at;
+        }
+        last_log = log;
+        let mut state = shared.lock();
+        if state.gave_up {
+            state.gave_up = false;
+            next_drain = log + drain_at;
+        }
+        let asked = state.drain;
+        if asked && copied >= log {
+            // Everything is copied while the writer waits: its next transaction starts the
+            // file over, unless a read still uses it; then try again a little later.
+            state.drain = false;
+            next_drain = log + drain_at / 4;
+        } else {
+            state.drain = log >= next_drain;
+        }
+        retry = asked && state.drain;
+        shared.wake.notify_all();
+    }
+}
