@@ -371,6 +371,7 @@ impl Platform {
         ));
         let (outbox_feed, outbox) = outbox::channel(config.callbacks_in_memory);
         let metrics = Arc::new(metrics::Metrics::default());
+        journal.watch(&metrics.store);
         let clocks = test_clock::Clocks::default();
         let settings = EngineSettings {
             settle_delay: config.settle_delay,

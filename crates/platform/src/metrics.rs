@@ -74,6 +74,34 @@ pub struct Metrics {
     pub bearer_cache: Family<Labels, Counter>,
     /// Portal sign-ins, by `outcome` (`ok`, `refused`, `throttled`, `busy`).
     pub portal_signins: Family<Labels, Counter>,
+    /// What the store reports of its own work ([`crate::store::Journal::watch`]).
+    pub store: StoreMetrics,
+}
+
+/// Series a store records into itself (SQLite's WAL checkpoints); a store that has none
+/// leaves them at zero.
+#[derive(Debug, Clone)]
+pub struct StoreMetrics {
+    /// Frames in SQLite's write-ahead log at the checkpoint thread's last pass.
+    pub wal_frames: Gauge,
+    /// Checkpoint passes run behind the writer.
+    pub checkpoints: Counter,
+    /// Times the writer held a commit so the WAL could start over, by `outcome`
+    /// (`copied`: everything was copied; `gave_up`: a read kept it from finishing).
+    pub wal_drains: Family<Labels, Counter>,
+    /// Time the writer held a commit for that.
+    pub wal_drain_seconds: Histogram,
+}
+
+impl Default for StoreMetrics {
+    fn default() -> StoreMetrics {
+        StoreMetrics {
+            wal_frames: Gauge::default(),
+            checkpoints: Counter::default(),
+            wal_drains: Family::default(),
+            wal_drain_seconds: latency(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -199,7 +227,29 @@ impl Default for Metrics {
             "Portal sign-in attempts, by outcome",
             portal_signins.clone(),
         );
+        let store = StoreMetrics::default();
+        registry.register(
+            "sqlite_wal_frames",
+            "Frames in SQLite's write-ahead log at the checkpoint thread's last pass",
+            store.wal_frames.clone(),
+        );
+        registry.register(
+            "sqlite_checkpoints",
+            "SQLite checkpoint passes run behind the writer",
+            store.checkpoints.clone(),
+        );
+        registry.register(
+            "sqlite_wal_drains",
+            "Times the writer held a commit so SQLite's write-ahead log could start over, by outcome",
+            store.wal_drains.clone(),
+        );
+        registry.register(
+            "sqlite_wal_drain_seconds",
+            "Time the writer held a commit so SQLite's write-ahead log could start over",
+            store.wal_drain_seconds.clone(),
+        );
         Metrics {
+            store,
             registry,
             requests,
             request_seconds,

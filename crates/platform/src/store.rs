@@ -220,6 +220,9 @@ impl Batch {
 
 /// The write side, owned by the single writer thread.
 pub trait Journal: crate::portal::PortalJournal + Send + 'static {
+    /// Hands the store the series it records its own work in (SQLite: the WAL's
+    /// checkpoints); called once, before the writer starts.
+    fn watch(&mut self, _metrics: &crate::metrics::StoreMetrics) {}
     /// Reads the state the writer keeps in memory, with at most `wallets` idle customer
     /// wallets ([`LoadedState::accounts`]).
     fn load(&mut self, wallets: usize) -> Result<LoadedState, StoreError>;

@@ -25,10 +25,11 @@
 //!
 //! [`SqliteOptions::wal_limit_bytes`]: crate::SqliteOptions::wal_limit_bytes
 
+use mkoba_platform::metrics::{StoreMetrics, label};
 use rusqlite::Connection;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The longest the writer holds a commit for that.
 pub(crate) const DRAIN_WAIT: Duration = Duration::from_millis(100);
@@ -46,6 +47,8 @@ pub(crate) struct Checkpointer {
 struct Shared {
     state: Mutex<State>,
     wake: Condvar,
+    /// Where passes and drains are counted (`/metrics`), once the platform has said.
+    metrics: OnceLock<StoreMetrics>,
 }
 
 #[derive(Debug, Default)]
@@ -81,6 +84,11 @@ impl Checkpointer {
         })
     }
 
+    /// Records passes and drains in `metrics` from now on.
+    pub(crate) fn watch(&self, metrics: &StoreMetrics) {
+        let _ = self.shared.metrics.set(metrics.clone());
+    }
+
     /// Called by the writer before it begins a commit: if the thread asked for a drain,
     /// waits (at most [`DRAIN_WAIT`]) until everything committed is copied.
     pub(crate) fn before_commit(&self) {
@@ -88,14 +96,23 @@ impl Checkpointer {
         if !state.drain {
             return;
         }
+        let began = Instant::now();
         let (mut state, _) = self
             .shared
             .wake
             .wait_timeout_while(state, DRAIN_WAIT, |s| s.drain && !s.stop)
             .unwrap_or_else(|p| p.into_inner());
-        if state.drain {
+        let outcome = if state.drain {
             state.drain = false;
             state.gave_up = true;
+            "gave_up"
+        } else {
+            "copied"
+        };
+        drop(state);
+        if let Some(m) = self.shared.metrics.get() {
+            m.wal_drains.get_or_create(&label("outcome", outcome)).inc();
+            m.wal_drain_seconds.observe(began.elapsed().as_secs_f64());
         }
     }
 
@@ -167,6 +184,10 @@ fn run(conn: &Connection, shared: &Shared, drain_at: i64) {
             // Another connection was checkpointing (SQLITE_BUSY), or the pass failed.
             retry = shared.lock().drain;
             continue;
+        }
+        if let Some(m) = shared.metrics.get() {
+            m.checkpoints.inc();
+            m.wal_frames.set(log);
         }
         if log < last_log {
             next_drain = drain_at;

@@ -305,6 +305,10 @@ fn transfer_row(row: &Row<'_>) -> rusqlite::Result<Transfer> {
 }
 
 impl Journal for SqliteJournal {
+    fn watch(&mut self, metrics: &mkoba_platform::metrics::StoreMetrics) {
+        self.checkpoint.watch(metrics);
+    }
+
     fn load(&mut self, wallets: usize) -> Result<LoadedState, StoreError> {
         let c = &self.conn;
         let mut state = LoadedState::default();
@@ -893,6 +897,14 @@ mod tests {
             wal_limit_bytes: LIMIT,
         };
         let (mut journal, reader) = open_with(dir.path(), options).unwrap();
+        let metrics = mkoba_platform::metrics::StoreMetrics::default();
+        journal.watch(&metrics);
+        let drains = |outcome: &str| {
+            metrics
+                .wal_drains
+                .get_or_create(&mkoba_platform::metrics::label("outcome", outcome))
+                .get()
+        };
         let mut first = Batch::default();
         first.developers.push(1);
         journal.commit(&first).unwrap();
@@ -914,6 +926,7 @@ mod tests {
         }
         let held = wal();
         assert!(held > 8 * LIMIT, "the WAL held by the read: {held} bytes");
+        assert!(drains("gave_up") > 0, "the writer waited for the read");
         // The read still sees its snapshot; the others see every commit.
         let during: i64 = long_read
             .query_row("SELECT COUNT(*) FROM api_users", [], |r| r.get(0))
