@@ -31,7 +31,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// The longest the writer holds a commit for that.
+/// The longest the writer holds a commit so that the WAL can start over.
 pub(crate) const DRAIN_WAIT: Duration = Duration::from_millis(100);
 /// How soon the thread tries again to finish a drain that a reader held up.
 const RETRY_AFTER: Duration = Duration::from_millis(5);
