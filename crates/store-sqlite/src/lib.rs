@@ -79,6 +79,16 @@ impl Default for SqliteOptions {
     }
 }
 
+thread_local! {
+    /// Frames in the WAL after this thread's last commit, as SQLite's WAL hook says.
+    static WAL_FRAMES: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+fn note_wal_frames(_: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqlite::Result<()> {
+    WAL_FRAMES.with(|f| f.set(frames.into()));
+    Ok(())
+}
+
 /// Opens (creating and migrating if needed) the database in `data_dir`, with the default
 /// options.
 pub fn open(data_dir: &Path) -> Result<(SqliteJournal, SqliteReader), StoreError> {
@@ -102,6 +112,7 @@ pub fn open_with(
             "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {limit};"
         ))
         .map_err(err)?;
+    writer.wal_hook(Some(note_wal_frames));
     let page_size: i64 = writer
         .query_row("PRAGMA page_size", [], |r| r.get(0))
         .map_err(err)?;
@@ -454,7 +465,8 @@ impl Journal for SqliteJournal {
         let tx = self.conn.transaction().map_err(err)?;
         write_batch(&tx, b).map_err(err)?;
         tx.commit().map_err(err)?;
-        self.checkpoint.committed();
+        self.checkpoint
+            .committed(WAL_FRAMES.with(std::cell::Cell::get));
         Ok(())
     }
 }
