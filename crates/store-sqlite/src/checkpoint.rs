@@ -39,7 +39,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The longest the writer holds a commit so that the WAL can start over.
-pub(crate) const DRAIN_WAIT: Duration = Duration::from_millis(100);
+const DRAIN_WAIT: Duration = Duration::from_millis(100);
 /// Frames waiting to be copied that make the next pass, so that small commits share a pass
 /// and its fsync of the database file.
 const PASS_FRAMES: i64 = 128;
@@ -73,6 +73,9 @@ struct State {
     drain: bool,
     /// The writer gave up waiting for the last drain.
     gave_up: bool,
+    /// The writer is holding its commit for a drain: nothing is committed until it goes on,
+    /// so a pass begun now copies everything there will be.
+    parked: bool,
     stop: bool,
 }
 
@@ -111,11 +114,15 @@ impl Checkpointer {
             return;
         }
         let began = Instant::now();
+        let mut state = state;
+        state.parked = true;
+        self.shared.wake.notify_all();
         let (mut state, _) = self
             .shared
             .wake
             .wait_timeout_while(state, DRAIN_WAIT, |s| s.drain && !s.stop)
             .unwrap_or_else(|p| p.into_inner());
+        state.parked = false;
         let outcome = if state.drain {
             state.drain = false;
             state.gave_up = true;
@@ -164,7 +171,7 @@ fn run(conn: &Connection, shared: &Shared, drain_at: i64) {
     // A small limit (tests) gets passes often enough to keep to it.
     let pass_frames = PASS_FRAMES.min(drain_at / 4).max(1);
     loop {
-        {
+        let parked = {
             let state = shared.lock();
             let state = if retry {
                 shared
@@ -181,7 +188,10 @@ fn run(conn: &Connection, shared: &Shared, drain_at: i64) {
                     } else {
                         s.wal_frames - last_log
                     };
-                    s.drain || s.stop || (s.commits != seen && waiting >= pass_frames)
+                    // A drain's pass waits for the writer to hold its commit.
+                    s.stop
+                        || (s.drain && s.parked)
+                        || (!s.drain && s.commits != seen && waiting >= pass_frames)
                 };
                 let (state, idle) = shared
                     .wake
@@ -204,7 +214,9 @@ fn run(conn: &Connection, shared: &Shared, drain_at: i64) {
                 return;
             }
             seen = state.commits;
-        }
+            // The writer held its commit when the pass began.
+            state.parked
+        };
         let counts = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
             Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
         });
@@ -240,7 +252,7 @@ fn run(conn: &Connection, shared: &Shared, drain_at: i64) {
             next_drain = log + drain_at;
         }
         let asked = state.drain;
-        if asked && copied >= log {
+        if asked && parked && copied >= log {
             // Everything is copied while the writer waits: its next transaction starts the
             // file over, unless a read still uses it; then try again a little later.
             state.drain = false;

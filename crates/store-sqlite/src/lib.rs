@@ -462,11 +462,15 @@ impl Journal for SqliteJournal {
 
     fn commit(&mut self, b: &Batch) -> Result<(), StoreError> {
         self.checkpoint.before_commit();
+        // The hook says nothing for a commit that wrote no frames.
+        WAL_FRAMES.with(|f| f.set(-1));
         let tx = self.conn.transaction().map_err(err)?;
         write_batch(&tx, b).map_err(err)?;
         tx.commit().map_err(err)?;
-        self.checkpoint
-            .committed(WAL_FRAMES.with(std::cell::Cell::get));
+        let frames = WAL_FRAMES.with(std::cell::Cell::get);
+        if frames >= 0 {
+            self.checkpoint.committed(frames);
+        }
         Ok(())
     }
 }

@@ -675,8 +675,8 @@ async fn payers_paying_at_once_after_their_wallets_were_dropped_keep_their_balan
 
 /// The write-ahead log stays near its limit under steady payments: the checkpoint thread
 /// copies it into the database file while the writer goes on, and past the limit the
-/// writer lets it finish so the file starts over. SQLite's own checkpoints would let it
-/// reach 4 MiB; with none it reached 8.4 MB. What was copied is what a restart reads.
+/// writer lets it finish so the file starts over. SQLite's own checkpoints run at 1,000
+/// frames (about 4 MiB); with none it reached 8.4 MB. What was copied is what a restart reads.
 #[tokio::test]
 async fn the_write_ahead_log_starts_over_at_its_limit_under_steady_payments() {
     const LIMIT: u64 = 256 << 10;
