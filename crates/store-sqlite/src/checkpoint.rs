@@ -171,51 +171,8 @@ fn run(conn: &Connection, shared: &Shared, drain_at: i64) {
     // A small limit (tests) gets passes often enough to keep to it.
     let pass_frames = PASS_FRAMES.min(drain_at / 4).max(1);
     loop {
-        let parked = {
-            let state = shared.lock();
-            let state = if retry {
-                shared
-                    .wake
-                    .wait_timeout_while(state, RETRY_AFTER, |s| !s.stop)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0
-            } else {
-                // A pass when enough is waiting to be copied, or when something is and the
-                // writer has committed nothing more for a while.
-                let due = |s: &State| {
-                    let waiting = if s.wal_frames < last_log {
-                        s.wal_frames
-                    } else {
-                        s.wal_frames - last_log
-                    };
-                    // A drain's pass waits for the writer to hold its commit.
-                    s.stop
-                        || (s.drain && s.parked)
-                        || (!s.drain && s.commits != seen && waiting >= pass_frames)
-                };
-                let (state, idle) = shared
-                    .wake
-                    .wait_timeout_while(state, IDLE_PASS, |s| !due(s))
-                    .unwrap_or_else(|p| p.into_inner());
-                if idle.timed_out() && state.commits == seen {
-                    // Nothing new: sleep until the writer commits, then look again.
-                    let state = shared
-                        .wake
-                        .wait_while(state, |s| s.commits == seen && !s.drain && !s.stop)
-                        .unwrap_or_else(|p| p.into_inner());
-                    if state.stop {
-                        return;
-                    }
-                    continue;
-                }
-                state
-            };
-            if state.stop {
-                return;
-            }
-            seen = state.commits;
-            // The writer held its commit when the pass began.
-            state.parked
+        let Some(parked) = wait_for_pass(shared, &mut seen, last_log, retry, pass_frames) else {
+            return;
         };
         let counts = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
             Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
@@ -263,4 +220,61 @@ fn run(conn: &Connection, shared: &Shared, drain_at: i64) {
         retry = asked && state.drain;
         shared.wake.notify_all();
     }
+}
+
+/// Waits until the next pass is due: at once when a drain is asked and the writer holds its
+/// commit; when `pass_frames` frames wait to be copied beyond the `last_log` the last pass
+/// saw; when fewer wait and the writer has committed nothing for [`IDLE_PASS`]; or, with
+/// `retry`, after [`RETRY_AFTER`]. Returns whether the writer held its commit when the pass
+/// was due, and `None` when the thread is to stop. `seen` is the commit count the last pass
+/// began at, moved on to this one's.
+fn wait_for_pass(
+    shared: &Shared,
+    seen: &mut u64,
+    last_log: i64,
+    retry: bool,
+    pass_frames: i64,
+) -> Option<bool> {
+    let due = |s: &State| {
+        let waiting = if s.wal_frames < last_log {
+            s.wal_frames
+        } else {
+            s.wal_frames - last_log
+        };
+        s.stop
+            || (s.drain && s.parked)
+            || (!s.drain && s.commits != *seen && waiting >= pass_frames)
+    };
+    let mut state = shared.lock();
+    loop {
+        if retry {
+            state = shared
+                .wake
+                .wait_timeout_while(state, RETRY_AFTER, |s| !s.stop)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+            break;
+        }
+        let (after, idle) = shared
+            .wake
+            .wait_timeout_while(state, IDLE_PASS, |s| !due(s))
+            .unwrap_or_else(|p| p.into_inner());
+        state = after;
+        if !idle.timed_out() || state.commits != *seen {
+            break;
+        }
+        // Nothing new: sleep until the writer commits or asks for a drain, then look again.
+        state = shared
+            .wake
+            .wait_while(state, |s| s.commits == *seen && !s.drain && !s.stop)
+            .unwrap_or_else(|p| p.into_inner());
+        if state.stop {
+            break;
+        }
+    }
+    if state.stop {
+        return None;
+    }
+    *seen = state.commits;
+    Some(state.parked)
 }
