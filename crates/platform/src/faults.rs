@@ -97,6 +97,9 @@ impl FaultyJournal {
 }
 
 impl Journal for FaultyJournal {
+    fn watch(&mut self, metrics: &crate::metrics::StoreMetrics) {
+        self.inner.watch(metrics);
+    }
     fn load(&mut self, wallets: usize) -> Result<LoadedState, StoreError> {
         self.inner.load(wallets)
     }
