@@ -642,12 +642,31 @@ impl Engine {
             *pass.refunded.entry(original).or_insert(0) += payment.amount.minor();
         }
         pass.seen_payments.insert(payment.reference_id);
-        if let Some(at) = settle_at {
-            pass.newly_due.push((at, payment.reference_id));
+        let id = payment.reference_id;
+        let now_in_this_pass =
+            settle_at.is_some_and(|at| at <= now) && self.settles_at_once(&payment);
+        if let Some(at) = settle_at.filter(|_| !now_in_this_pass) {
+            pass.newly_due.push((at, id));
         }
         pass.batch.new_payments.push(payment.clone());
-        self.pending.insert(payment.reference_id, payment);
+        self.pending.insert(id, payment);
+        if now_in_this_pass {
+            self.settle_decided(pass, id, now, None);
+        }
         Ok(())
+    }
+
+    /// Whether a payment due now is settled in the pass that accepts it, so that its
+    /// acceptance and its outcome are one commit: an M-Pesa operation whose caller waits
+    /// for the outcome (no result URL), as the real API answers it. Its caller sees no
+    /// pending state either way, and saves a second commit's wait (issue 17: M-Pesa's
+    /// synchronous C2B took two passes, each ending in an fsync). A MoMo request-to-pay, an
+    /// operation with a result URL (whose result must not overtake its acknowledgement)
+    /// and a payment on a test clock are settled in a later pass, as before.
+    fn settles_at_once(&self, payment: &Payment) -> bool {
+        payment.kind.is_mpesa()
+            && payment.callback_url.is_none()
+            && !self.clocks.contains_key(&payment.api_user)
     }
 
     /// Why a refund cannot be paid, decided when it is accepted (it then fails at

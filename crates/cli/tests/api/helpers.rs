@@ -392,6 +392,17 @@ impl TestApp {
             .api_user
     }
 
+    /// A series of the server's `/metrics` (the first line named so: a counter, a gauge, a
+    /// histogram's `_count` or `_sum`).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let metrics = self.send("GET", "/metrics", &[], None).await.text();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    }
+
     pub async fn assert_ledger_balanced(&self) {
         let auth = self.operator_auth();
         let r = self

@@ -65,6 +65,23 @@ async fn c2b_moves_money_from_the_customer_to_the_short_code_and_answers_201() {
     app.assert_ledger_balanced().await;
 }
 
+/// A caller that waits for the outcome gets it from one commit: the payment is accepted
+/// and settled in the same pass of the writer, not in two passes each ending in an fsync.
+#[tokio::test]
+async fn a_synchronous_c2b_is_accepted_and_settled_in_one_commit() {
+    let app = TestApp::spawn().await;
+    let m = app.mpesa().await;
+    let commits = "mkoba_writer_commit_seconds_count";
+    // A first payment, so that whatever the first call of a session writes is behind us.
+    m.paid("10", "000000000001").await;
+    let before = app.metric(commits).await;
+    // Answered 201 with its transaction id: settled, and the money moved.
+    m.paid("10", "000000000011").await;
+    assert_eq!(app.metric(commits).await - before, 1.0);
+    assert_eq!(balance_of(&app, "MSISDN:000000000011").await, 9_999_000);
+    app.assert_ledger_balanced().await;
+}
+
 #[tokio::test]
 async fn a_duplicate_third_party_conversation_id_answers_ins_10_and_moves_nothing() {
     let app = TestApp::spawn().await;
@@ -212,7 +229,7 @@ async fn a_customer_without_the_money_gets_insufficient_balance() {
 async fn a_customer_who_never_answers_times_out_with_ins_9_and_stays_pending() {
     let app = TestApp::spawn_with(|s| s.mpesa.sync_timeout = Duration::from_millis(300)).await;
     let m = app.mpesa().await;
-    let body = m.c2b("10", "000000000002");
+    let body = m.c2b("10", "000000000011");
     let r = m.call("POST", "c2bPayment/singleStage/", &body).await;
     assert_eq!(code(&r), (408, "INS-9".to_owned()), "{}", r.text());
     let conversation = r.json()["output_ConversationID"]

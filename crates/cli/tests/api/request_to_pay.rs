@@ -545,18 +545,9 @@ async fn paid(
 }
 
 /// One series of the server's metrics, `name` as `/metrics` prints it.
-async fn metric(app: &TestApp, name: &str) -> f64 {
-    let metrics = app.send("GET", "/metrics", &[], None).await.text();
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{name} in {metrics}"))
-}
-
 /// `mkoba_wallets_read_back_total` from the server's metrics.
 async fn wallets_read_back(app: &TestApp) -> u64 {
-    metric(app, "mkoba_wallets_read_back_total").await as u64
+    app.metric("mkoba_wallets_read_back_total").await as u64
 }
 
 /// With room for two wallets in the writer's memory, payers beyond two push the least
@@ -576,7 +567,7 @@ async fn a_wallet_dropped_from_memory_keeps_its_balance() {
     for payer in ["256771000002", "256771000003", "256771000004"] {
         assert_eq!(pay("1", payer).await["status"], "SUCCESSFUL");
     }
-    assert!(metric(&app, "mkoba_wallets_dropped_total").await > 0.0);
+    assert!(app.metric("mkoba_wallets_dropped_total").await > 0.0);
     // 40 left of 100: a second 60 is refused, a 40 goes through.
     let refused = pay("60", "256771000001").await;
     assert_eq!(refused["status"], "FAILED", "{refused}");
@@ -707,8 +698,8 @@ async fn the_write_ahead_log_starts_over_at_its_limit_under_steady_payments() {
     // The limit, plus what commits while the thread copies the last frames (a few hundred
     // KB here); a busy machine may make the writer give up a drain once.
     assert!(largest <= 8 * LIMIT, "the WAL reached {largest} bytes");
-    assert!(metric(&app, "mkoba_sqlite_checkpoints_total").await > 0.0);
-    assert!(metric(&app, "mkoba_sqlite_wal_frames").await <= (8 * LIMIT / 4096) as f64);
+    assert!(app.metric("mkoba_sqlite_checkpoints_total").await > 0.0);
+    assert!(app.metric("mkoba_sqlite_wal_frames").await <= (8 * LIMIT / 4096) as f64);
     let app = app.restart(limit).await;
     for r in &references {
         let v = app.get(&p, &format!("/v1_0/requesttopay/{r}")).await.json();
