@@ -229,7 +229,7 @@ async fn a_customer_without_the_money_gets_insufficient_balance() {
 async fn a_customer_who_never_answers_times_out_with_ins_9_and_stays_pending() {
     let app = TestApp::spawn_with(|s| s.mpesa.sync_timeout = Duration::from_millis(300)).await;
     let m = app.mpesa().await;
-    let body = m.c2b("10", "000000000011");
+    let body = m.c2b("10", "000000000002");
     let r = m.call("POST", "c2bPayment/singleStage/", &body).await;
     assert_eq!(code(&r), (408, "INS-9".to_owned()), "{}", r.text());
     let conversation = r.json()["output_ConversationID"]
