@@ -263,10 +263,10 @@ fn wait_for_pass(
         if !idle.timed_out() || state.commits != *seen {
             break;
         }
-        // Nothing new: sleep until the writer commits or asks for a drain, then look again.
+        // Nothing new: sleep until the writer commits, or holds its commit for a drain.
         state = shared
             .wake
-            .wait_while(state, |s| s.commits == *seen && !s.drain && !s.stop)
+            .wait_while(state, |s| s.commits == *seen && !s.parked && !s.stop)
             .unwrap_or_else(|p| p.into_inner());
         if state.stop {
             break;

@@ -544,7 +544,6 @@ async fn paid(
     app.final_status(p, reference).await
 }
 
-/// One series of the server's metrics, `name` as `/metrics` prints it.
 /// `mkoba_wallets_read_back_total` from the server's metrics.
 async fn wallets_read_back(app: &TestApp) -> u64 {
     app.metric("mkoba_wallets_read_back_total").await as u64
