@@ -1,37 +1,41 @@
 //! PostgreSQL connections on threads of their own.
 //!
-//! The synchronous `postgres` client drives its socket with a private current-thread tokio
-//! runtime, and tokio refuses to start a runtime on a thread that is already inside one
-//! ("Cannot start a runtime from within a runtime"). The platform calls its store from
-//! async request handlers, and the server opens the store and bootstraps the platform in
-//! its async start-up, so no PostgreSQL call may run on the caller's thread. Every
-//! connection therefore lives on a thread the store owns ([`Workers`]); a caller hands it a
-//! job and blocks on the answer, the way a SQLite read blocks on the disk.
+//! Each connection is a `tokio-postgres` client driven by a private current-thread tokio
+//! runtime (what the synchronous `postgres` crate does inside), and tokio refuses to start
+//! a runtime on a thread that is already inside one ("Cannot start a runtime from within a
+//! runtime"). The platform calls its store from async request handlers, and the server
+//! opens the store and bootstraps the platform in its async start-up, so no PostgreSQL call
+//! may run on the caller's thread. Every connection therefore lives on a thread the store
+//! owns ([`Workers`]); a caller hands it a job and blocks on the answer, the way a SQLite
+//! read blocks on the disk.
 //!
 //! Jobs own their inputs (`'static`): a commit is first turned into owned statements
 //! ([`Op`]s) on the caller's thread, reads capture copies of their few parameters.
 //!
 //! Each connection keeps its prepared statements by SQL text, so a statement is parsed
-//! once per connection and then costs one round trip per execution. A connection that the
-//! server closed is dropped after the job that noticed it; the next job reconnects.
+//! once per connection and then costs one round trip per execution. A commit costs one
+//! round trip in all: its statements and the `COMMIT` are sent at once
+//! ([`Conn::execute_and_commit`]). A connection that the server closed is dropped after
+//! the job that noticed it; the next job reconnects.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use mkoba_platform::store::StoreError;
-use postgres::types::ToSql;
-use postgres::{Client, Config, GenericClient, NoTls, Row, Statement};
+use tokio::runtime::Runtime;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
 /// A failure inside this crate: the database's, or a row this binary cannot read.
 #[derive(Debug)]
 pub(crate) enum Error {
-    Pg(postgres::Error),
+    Pg(tokio_postgres::Error),
     Bad(String),
 }
 
-impl From<postgres::Error> for Error {
-    fn from(e: postgres::Error) -> Error {
+impl From<tokio_postgres::Error> for Error {
+    fn from(e: tokio_postgres::Error) -> Error {
         Error::Pg(e)
     }
 }
@@ -103,22 +107,12 @@ pub(crate) enum Role {
 #[derive(Default)]
 pub(crate) struct Statements(HashMap<String, Statement>);
 
-impl Statements {
-    /// The prepared form of `sql`, preparing it through `c` the first time.
-    pub(crate) fn get(&mut self, c: &mut impl GenericClient, sql: &str) -> Result<Statement> {
-        if let Some(s) = self.0.get(sql) {
-            return Ok(s.clone());
-        }
-        let s = c.prepare(sql)?;
-        self.0.insert(sql.to_owned(), s.clone());
-        Ok(s)
-    }
-}
-
-/// An open connection and its statement cache.
+/// An open connection, the runtime that drives it, and its statement cache.
 pub(crate) struct Conn {
     pub client: Client,
-    pub statements: Statements,
+    /// Always there until the connection is dropped ([`Conn::drop`]).
+    runtime: Option<Runtime>,
+    statements: Statements,
     /// A writer's pass is open on this connection (`BEGIN` sent, lock held); a new
     /// connection never has one.
     pub pass: bool,
@@ -126,35 +120,66 @@ pub(crate) struct Conn {
 
 impl Conn {
     fn connect(config: &Config, role: Role) -> Result<Conn> {
-        let mut client = config.connect(NoTls)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                Error::Bad(format!(
+                    "cannot start a PostgreSQL connection's runtime: {e}"
+                ))
+            })?;
+        let (client, connection) = runtime.block_on(config.connect(NoTls))?;
+        // Driven whenever this thread waits on the client (`block_on`); it ends when the
+        // server closes the socket, and the client then reports itself closed.
+        runtime.spawn(async move {
+            let _ = connection.await;
+        });
+        let mut conn = Conn {
+            client,
+            runtime: Some(runtime),
+            statements: Statements::default(),
+            pass: false,
+        };
         match role {
             Role::Journal => {
                 // A 202 promises the row is on disk: never run the writer with the server's
                 // `synchronous_commit = off`, whatever the server's default is ("local",
                 // "remote_write" and "remote_apply" all flush the local WAL first).
-                let row = client.query_one("SHOW synchronous_commit", &[])?;
+                let row = conn.query_one("SHOW synchronous_commit", &[])?;
                 let mode: String = row.try_get(0)?;
                 if mode == "off" {
-                    client.batch_execute("SET synchronous_commit = on")?;
+                    conn.batch_execute("SET synchronous_commit = on")?;
                 }
                 // A pass reads "rows with seq > $1", where $1 is always near the top: a
                 // generic plan of a prepared statement guesses a third of the table and
                 // scans all of it. Plan each execution with its value instead.
-                client.batch_execute("SET plan_cache_mode = force_custom_plan")?;
+                conn.batch_execute("SET plan_cache_mode = force_custom_plan")?;
             }
-            Role::Reader => client.batch_execute("SET default_transaction_read_only = on")?,
+            Role::Reader => conn.batch_execute("SET default_transaction_read_only = on")?,
         }
-        Ok(Conn {
-            client,
-            statements: Statements::default(),
-            pass: false,
-        })
+        Ok(conn)
+    }
+
+    fn runtime(&self) -> &Runtime {
+        self.runtime
+            .as_ref()
+            .expect("a connection's runtime lives as long as it does")
+    }
+
+    /// The prepared form of `sql`, preparing it the first time.
+    fn statement(&mut self, sql: &str) -> Result<Statement> {
+        if let Some(s) = self.statements.0.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.runtime().block_on(self.client.prepare(sql))?;
+        self.statements.0.insert(sql.to_owned(), s.clone());
+        Ok(s)
     }
 
     /// Rows of a cached statement.
     pub(crate) fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
-        let s = self.statements.get(&mut self.client, sql)?;
-        Ok(self.client.query(&s, params)?)
+        let s = self.statement(sql)?;
+        Ok(self.runtime().block_on(self.client.query(&s, params))?)
     }
 
     /// At most one row of a cached statement.
@@ -163,14 +188,106 @@ impl Conn {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>> {
-        let s = self.statements.get(&mut self.client, sql)?;
-        Ok(self.client.query_opt(&s, params)?)
+        let s = self.statement(sql)?;
+        Ok(self.runtime().block_on(self.client.query_opt(&s, params))?)
     }
 
     /// Exactly one row of a cached statement.
     pub(crate) fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row> {
-        let s = self.statements.get(&mut self.client, sql)?;
-        Ok(self.client.query_one(&s, params)?)
+        let s = self.statement(sql)?;
+        Ok(self.runtime().block_on(self.client.query_one(&s, params))?)
+    }
+
+    /// Runs statements without parameters (the simple protocol), in one round trip.
+    pub(crate) fn batch_execute(&mut self, sql: &str) -> Result<()> {
+        Ok(self.runtime().block_on(self.client.batch_execute(sql))?)
+    }
+
+    /// Runs `first` (statements without parameters), then one row of a cached statement,
+    /// both sent at once: one round trip. The server runs them in order, so `sql` sees
+    /// what `first` did (a lock it took, a transaction it began).
+    pub(crate) fn batch_then_query_one(
+        &mut self,
+        first: &str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row> {
+        let s = self.statement(sql)?;
+        let client = &self.client;
+        let (ran, row) = self.runtime().block_on(futures_util::future::join(
+            client.batch_execute(first),
+            client.query_one(&s, params),
+        ));
+        ran?;
+        Ok(row?)
+    }
+
+    /// Runs `f` in a transaction of its own (`begin` is its `BEGIN …` statement), committed
+    /// when `f` succeeds and rolled back when it fails.
+    pub(crate) fn in_transaction<T>(
+        &mut self,
+        begin: &str,
+        f: impl FnOnce(&mut Conn) -> Result<T>,
+    ) -> Result<T> {
+        self.batch_execute(begin)?;
+        match f(self) {
+            Ok(value) => {
+                self.batch_execute("COMMIT")?;
+                Ok(value)
+            }
+            Err(e) => {
+                if !self.client.is_closed() {
+                    let _ = self.batch_execute("ROLLBACK");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Executes `ops` in order, then `COMMIT`, all sent at once: one round trip for the
+    /// whole commit instead of one per statement. Each statement is still its own
+    /// protocol message with its own answer, and the server runs them in order. When one
+    /// fails, the transaction is aborted: the statements after it fail too, and the
+    /// server answers the `COMMIT` by rolling back. The first failure is returned, so an
+    /// `Ok` means every statement ran and the transaction committed.
+    pub(crate) fn execute_and_commit<'a>(
+        &mut self,
+        ops: impl IntoIterator<Item = &'a Op>,
+    ) -> Result<()> {
+        let ops: Vec<&Op> = ops.into_iter().collect();
+        let statements = ops
+            .iter()
+            .map(|op| self.statement(op.sql))
+            .collect::<Result<Vec<_>>>()?;
+        let params: Vec<Vec<&(dyn ToSql + Sync)>> = ops.iter().map(|op| refs(&op.params)).collect();
+        let client = &self.client;
+        self.runtime().block_on(async {
+            // Each future sends its messages when first polled, and both joins poll in
+            // order: the statements go out in `ops` order, the `COMMIT` last.
+            let executes = futures_util::future::join_all(
+                statements
+                    .iter()
+                    .zip(&params)
+                    .map(|(s, p)| client.execute(s, p)),
+            );
+            let (executed, committed) =
+                futures_util::future::join(executes, client.batch_execute("COMMIT")).await;
+            for result in executed {
+                result?;
+            }
+            committed?;
+            Ok(())
+        })
+    }
+}
+
+impl Drop for Conn {
+    /// Without waiting: the last holder of a journal's connection may be a task (a server
+    /// stopping), where a runtime must not block.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
@@ -202,9 +319,34 @@ type Job = Box<dyn FnOnce(&mut Session) + Send>;
 
 /// Threads that each own one connection and take jobs from one queue: the journal has one,
 /// the reader a small pool (a busy pool queues jobs rather than opening more connections).
+///
+/// With one connection, a caller that is not inside a tokio runtime (the platform's writer
+/// thread) runs its job on that connection itself, under the session's lock, instead of
+/// handing it over: a pass then costs the round trips to the server and no thread
+/// switches on the way. Callers inside a runtime (start-up, request handlers) still hand
+/// their jobs to the thread.
 #[derive(Debug)]
 pub(crate) struct Workers {
     jobs: mpsc::SyncSender<Job>,
+    /// The one session, when there is one.
+    only: Option<Arc<Mutex<Session>>>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("role", &self.role).finish()
+    }
+}
+
+/// A session's lock, also after a job panicked holding it (the connection is then dropped:
+/// it may be in the middle of a transaction).
+fn lock(session: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
+    session.lock().unwrap_or_else(|poisoned| {
+        session.clear_poison();
+        let mut s = poisoned.into_inner();
+        s.conn = None;
+        s
+    })
 }
 
 impl Workers {
@@ -220,13 +362,17 @@ impl Workers {
         // platform's reader threads), so a full queue only makes one of them wait its turn.
         let (jobs, queue) = mpsc::sync_channel::<Job>(threads.max(1) * 16);
         let queue = Arc::new(Mutex::new(queue));
+        let mut only = None;
         for i in 0..threads {
             let queue = queue.clone();
-            let mut session = Session {
+            let session = Arc::new(Mutex::new(Session {
                 config: config.clone(),
                 role,
                 conn: None,
-            };
+            }));
+            if threads == 1 {
+                only = Some(session.clone());
+            }
             std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
                 .spawn(move || {
@@ -236,14 +382,14 @@ impl Workers {
                             queue.recv()
                         };
                         match job {
-                            Ok(job) => job(&mut session),
+                            Ok(job) => job(&mut lock(&session)),
                             Err(mpsc::RecvError) => break,
                         }
                     }
                 })
                 .map_err(|e| StoreError(format!("cannot start a PostgreSQL thread: {e}")))?;
         }
-        Ok(Workers { jobs })
+        Ok(Workers { jobs, only })
     }
 
     /// Runs `f` on one of the connections and waits for its answer.
@@ -271,6 +417,11 @@ impl Workers {
         &self,
         f: impl FnOnce(&mut Session) -> Result<T> + Send + 'static,
     ) -> std::result::Result<T, StoreError> {
+        if let Some(session) = &self.only
+            && tokio::runtime::Handle::try_current().is_err()
+        {
+            return Ok(f(&mut lock(session))?);
+        }
         let (tx, rx) = mpsc::sync_channel(1);
         let job: Job = Box::new(move |session: &mut Session| {
             let _ = tx.send(f(session));

@@ -49,8 +49,8 @@ use mkoba_platform::store::{
     Batch, CurrencyTotals, Journal, LoadedState, Reader, StoreError, TransferRecord,
     load_accounts_sql, wallets_limit,
 };
-use postgres::types::FromSql;
-use postgres::{Config, IsolationLevel, Row};
+use tokio_postgres::types::{FromSql, ToSql};
+use tokio_postgres::{Config, Row};
 use uuid::Uuid;
 
 mod conn;
@@ -174,34 +174,34 @@ fn version(v: i64) -> Result<usize> {
 }
 
 fn run_migrations(c: &mut Conn) -> Result<usize> {
-    let mut tx = c.client.transaction()?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-             version BIGINT PRIMARY KEY,
-             applied_at_ms BIGINT NOT NULL
-         )",
-    )?;
-    let row = tx.query_one(
-        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-        &[],
-    )?;
-    let current = version(col(&row, 0)?)?;
-    if current > MIGRATIONS.len() {
-        return Err(Error::Bad(format!(
-            "the database schema (version {current}) is newer than this binary (version {}); upgrade mkoba",
-            MIGRATIONS.len()
-        )));
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        tx.batch_execute(sql)?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version, applied_at_ms) VALUES ($1, $2)",
-            &[&((i + 1) as i64), &mkoba_platform::clock::system_now_ms()],
+    c.in_transaction("BEGIN", |c| {
+        c.query("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+        c.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version BIGINT PRIMARY KEY,
+                 applied_at_ms BIGINT NOT NULL
+             )",
         )?;
-    }
-    tx.commit()?;
-    Ok(MIGRATIONS.len())
+        let row = c.query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )?;
+        let current = version(col(&row, 0)?)?;
+        if current > MIGRATIONS.len() {
+            return Err(Error::Bad(format!(
+                "the database schema (version {current}) is newer than this binary (version {}); upgrade mkoba",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+            c.batch_execute(sql)?;
+            c.query(
+                "INSERT INTO schema_migrations (version, applied_at_ms) VALUES ($1, $2)",
+                &[&((i + 1) as i64), &mkoba_platform::clock::system_now_ms()],
+            )?;
+        }
+        Ok(MIGRATIONS.len())
+    })
 }
 
 /// The write side; owned by the platform's writer thread.
@@ -305,7 +305,7 @@ pub(crate) fn api_user_row(r: &Row) -> Result<ApiUser> {
 }
 
 /// Whether `sql` (with one parameter) returns a row.
-fn exists(c: &mut Conn, sql: &str, param: &(dyn postgres::types::ToSql + Sync)) -> Result<bool> {
+fn exists(c: &mut Conn, sql: &str, param: &(dyn ToSql + Sync)) -> Result<bool> {
     Ok(c.query_opt(sql, &[param])?.is_some())
 }
 
@@ -323,20 +323,16 @@ pub(crate) fn key_row(r: &Row) -> Result<SubscriptionKey> {
 fn load(c: &mut Conn, node: &NodeOptions, wallets: usize) -> Result<(LoadedState, i64)> {
     nodes::abandon_pass(c);
     nodes::heartbeat_and_claim(c, node, true, mkoba_platform::clock::system_now_ms())?;
-    let Conn {
-        client, statements, ..
-    } = c;
     // One snapshot for the whole state.
-    let mut tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()?;
+    c.in_transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", |c| {
+        load_state(c, wallets)
+    })
+}
+
+/// [`load`]'s reads, inside its transaction.
+fn load_state(c: &mut Conn, wallets: usize) -> Result<(LoadedState, i64)> {
     let mut query =
-        |sql: &str, params: &[&(dyn postgres::types::ToSql + Sync)]| -> Result<Vec<Row>> {
-            let s = statements.get(&mut tx, sql)?;
-            Ok(tx.query(&s, params)?)
-        };
+        |sql: &str, params: &[&(dyn ToSql + Sync)]| -> Result<Vec<Row>> { c.query(sql, params) };
     let mut state = LoadedState::default();
     let seq: i64 = col(
         &query("SELECT seq FROM writer_log WHERE id = 1", &[])?[0],
@@ -388,7 +384,6 @@ fn load(c: &mut Conn, node: &NodeOptions, wallets: usize) -> Result<(LoadedState
         .iter()
         .map(clock_row)
         .collect::<Result<_>>()?;
-    tx.commit()?;
     Ok((state, seq))
 }
 

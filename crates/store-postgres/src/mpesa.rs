@@ -2,7 +2,7 @@
 
 use mkoba_platform::model::Payment;
 use mkoba_platform::mpesa::MpesaApp;
-use postgres::Row;
+use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::conn::{Conn, Op, Result, op};

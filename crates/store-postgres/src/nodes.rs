@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use mkoba_platform::store::Changes;
 
-use crate::conn::{Conn, Op, Result, refs};
+use crate::conn::{Conn, Op, Result, op};
 use crate::{Pg, account_row, col, key_row, payments, transfer_row, uuid_col};
 use mkoba_platform::rows::{self, ACCOUNT_COLUMNS, KEY_COLUMNS, PAYMENT_COLUMNS, TRANSFER_COLUMNS};
 
@@ -62,7 +62,7 @@ impl Default for NodeOptions {
 /// Rolls back a pass left open on this connection (a pass that failed half-way).
 pub(crate) fn abandon_pass(c: &mut Conn) {
     if std::mem::take(&mut c.pass) && !c.client.is_closed() {
-        let _ = c.client.batch_execute("ROLLBACK");
+        let _ = c.batch_execute("ROLLBACK");
     }
 }
 
@@ -106,14 +106,13 @@ impl Marks {
     }
 }
 
-/// Opens a pass: `BEGIN` and the lock (one round trip), then `writer_log` (a statement of
-/// its own, so that its snapshot is taken once the lock is held).
+/// Opens a pass: `BEGIN`, the lock, then `writer_log` (a statement of its own, so that its
+/// snapshot is taken once the lock is held), in one round trip.
 fn open(c: &mut Conn) -> Result<Log> {
     abandon_pass(c);
     c.pass = true;
-    c.client
-        .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({PASS_LOCK})"))?;
-    let row = c.query_one(
+    let row = c.batch_then_query_one(
+        &format!("BEGIN; SELECT pg_advisory_xact_lock({PASS_LOCK})"),
         "SELECT seq, keys_seq, approval_seq, max_outbox, clocks_seq FROM writer_log WHERE id = 1",
         &[],
     )?;
@@ -282,7 +281,7 @@ pub(crate) fn commit_pass(
             ));
         }
         let next = seq + 1;
-        c.query(
+        let log = op!(
             "UPDATE writer_log SET seq = $1::BIGINT,
                  keys_seq = CASE WHEN $2::BOOLEAN THEN $1::BIGINT ELSE keys_seq END,
                  approval_seq = CASE WHEN $3::BOOLEAN THEN $1::BIGINT ELSE approval_seq END,
@@ -290,19 +289,13 @@ pub(crate) fn commit_pass(
                  clocks_seq = CASE WHEN $5::BOOLEAN THEN $1::BIGINT ELSE clocks_seq END
              WHERE id = 1
              RETURNING set_config('mkoba.seq', $1::BIGINT::TEXT, true)",
-            &[
-                &next,
-                &marks.keys,
-                &marks.approval,
-                &marks.max_outbox,
-                &marks.clocks,
-            ],
-        )?;
-        for op in ops {
-            let s = c.statements.get(&mut c.client, op.sql)?;
-            c.client.execute(&s, &refs(&op.params))?;
-        }
-        c.client.batch_execute("COMMIT")?;
+            next,
+            marks.keys,
+            marks.approval,
+            marks.max_outbox,
+            marks.clocks
+        );
+        c.execute_and_commit(std::iter::once(&log).chain(ops))?;
         c.pass = false;
         Ok((seq, next))
     })
@@ -314,7 +307,7 @@ pub(crate) fn end_pass(c: &mut Conn) -> Result<()> {
         return Ok(());
     }
     within(c, |c| {
-        c.client.batch_execute("COMMIT")?;
+        c.batch_execute("COMMIT")?;
         c.pass = false;
         Ok(())
     })

@@ -11,7 +11,7 @@ use mkoba_platform::portal::{
     PaymentPage, PortalJournal, PortalReader, PortalWrite, SandboxLogin, SessionRecord, StatsRow,
 };
 use mkoba_platform::store::StoreError;
-use postgres::Row;
+use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::conn::{Conn, Op, Param, Result, op, refs};

@@ -68,6 +68,7 @@ contract!(
     committed_rows_survive_reopening,
     an_empty_batch_commits_nothing,
     a_failed_commit_leaves_nothing_and_the_store_goes_on,
+    a_pass_failing_half_way_through_commits_none_of_it,
     a_commit_conflicting_with_committed_rows_is_rejected_whole,
     subscription_keys_are_replaced_per_developer_product_and_slot,
     missing_keys_are_written_only_where_a_slot_has_no_key,

@@ -477,21 +477,63 @@ pub fn a_failed_commit_leaves_nothing_and_the_store_goes_on(s: &mut Store) {
     // the whole batch must roll back.
     batch.api_users = vec![user.clone(), user.clone()];
     assert!(s.journal.commit(&batch).is_err());
-
-    let state = s.journal.load(1_000).unwrap();
-    assert!(state.accounts.is_empty());
-    assert!(state.pending_payments.is_empty());
-    assert!(s.journal.pending_outbox(0, 100).unwrap().is_empty());
-    assert_eq!(state.token_secret, None);
+    nothing_was_committed(s, &pay, &user);
+    assert_eq!(s.journal.load(1_000).unwrap().token_secret, None);
     assert_eq!(s.journal.max_developer_id().unwrap(), 0);
-    assert!(!s.journal.payment_exists(&pay.reference_id).unwrap());
-    assert_eq!(s.reader.api_user(&user.id).unwrap(), None);
-    assert!(s.reader.ledger_totals().unwrap().is_empty());
 
     // The journal is still usable: the same rows, once, commit.
     batch.api_users = vec![user.clone()];
     s.commit(batch);
     assert_eq!(s.reader.payment(&pay.reference_id).unwrap(), Some(pay));
+}
+
+/// After a failed commit of a batch with these rows: none of them is there.
+fn nothing_was_committed(s: &mut Store, pay: &Payment, user: &ApiUser) {
+    let state = s.journal.load(1_000).unwrap();
+    assert!(state.accounts.is_empty());
+    assert!(state.pending_payments.is_empty());
+    assert!(s.journal.pending_outbox(0, 100).unwrap().is_empty());
+    assert!(!s.journal.payment_exists(&pay.reference_id).unwrap());
+    assert_eq!(s.reader.api_user(&user.id).unwrap(), None);
+    assert!(s.reader.ledger_totals().unwrap().is_empty());
+}
+
+pub fn a_pass_failing_half_way_through_commits_none_of_it(s: &mut Store) {
+    // PostgreSQL sends a commit's statements and its COMMIT at once: a statement that fails
+    // in the middle must still take the statements before it with it, and those after it
+    // must not run, in a pass as outside one.
+    let user = api_user(1, 5);
+    let pay = payment(
+        &user,
+        PaymentKind::RequestToPay,
+        msisdn("256770000001"),
+        1_000,
+    );
+    let mut batch = with_user(&user);
+    batch.new_accounts = two_accounts().new_accounts;
+    batch.new_payments.push(pay.clone());
+    batch.outbox.push(outbox_item(1, pay.reference_id));
+    // Account 77 does not exist: refused after the accounts are written, before the
+    // payment and its callback are.
+    batch.transfers.push(TransferRecord {
+        transfer: transfer(1, 1, 77, 5, TransferState::Posted),
+        reference_id: Some(pay.reference_id),
+        at_ms: 1,
+    });
+    for in_pass in [true, false] {
+        if in_pass {
+            s.journal.begin().unwrap();
+        }
+        assert!(s.journal.commit(&batch).is_err());
+        nothing_was_committed(s, &pay, &user);
+    }
+
+    // The next pass commits on the same journal.
+    batch.transfers[0].transfer = transfer(1, 1, 2, 5, TransferState::Posted);
+    s.journal.begin().unwrap();
+    s.commit(batch);
+    assert_eq!(s.reader.payment(&pay.reference_id).unwrap(), Some(pay));
+    assert_eq!(s.journal.pending_outbox(0, 100).unwrap().len(), 1);
 }
 
 pub fn a_commit_conflicting_with_committed_rows_is_rejected_whole(s: &mut Store) {
