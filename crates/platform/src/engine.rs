@@ -155,6 +155,17 @@ struct Pass {
     finalized: Vec<(PaymentStatus, crate::model::Product)>,
 }
 
+/// The reference ids of a pass's new payments, looked up at once as the pass begins.
+fn new_references(commands: &[Command]) -> Vec<Uuid> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::CreatePayment(new, _) => Some(new.reference_id),
+            _ => None,
+        })
+        .collect()
+}
+
 impl Engine {
     pub(crate) fn new(
         journal: Box<dyn Journal>,
@@ -341,12 +352,19 @@ impl Engine {
             metrics.writer_batch.observe(commands.len() as f64);
         }
         // With other writers on the database, take in what they did first (this also keeps
-        // them out until this pass commits). Not on a state that failed to reload.
+        // them out until this pass commits). Not on a state that failed to reload. The new
+        // payments' reference ids are looked up with it.
+        let references = new_references(&commands);
+        let mut pass = Pass::default();
         let began = !self.stale
-            && match self.journal.begin() {
-                Ok(changes) => {
+            && match self.journal.begin_looking_up(&references) {
+                Ok((changes, taken)) => {
                     if let Some(changes) = changes {
                         self.catch_up(changes);
+                    }
+                    if let Some(taken) = taken {
+                        pass.looked_up = references.into_iter().collect();
+                        pass.taken = taken;
                     }
                     true
                 }
@@ -359,7 +377,6 @@ impl Engine {
             .writer_lock_wait_seconds
             .observe(started.elapsed().as_secs_f64());
         let now = self.settings.clock.now_ms();
-        let mut pass = Pass::default();
         if !began {
             for command in commands {
                 self.apply(&mut pass, command, now);
@@ -367,7 +384,6 @@ impl Engine {
             self.failed(pass);
             return;
         }
-        self.look_up_references(&mut pass, &commands);
         self.look_up_wallets(&commands);
         // Settle what is due first: those payments were committed in earlier passes.
         let mut settled = 0;
@@ -453,28 +469,6 @@ impl Engine {
                 tracing::error!(error = %e, "reloading state after a failed pass failed");
                 self.stale = true;
             }
-        }
-    }
-
-    /// Finds which of the pass's new reference ids are taken, in one query.
-    fn look_up_references(&mut self, pass: &mut Pass, commands: &[Command]) {
-        let ids: Vec<Uuid> = commands
-            .iter()
-            .filter_map(|c| match c {
-                Command::CreatePayment(new, _) => Some(new.reference_id),
-                _ => None,
-            })
-            .collect();
-        if ids.is_empty() {
-            return;
-        }
-        match self.journal.payments_existing(&ids) {
-            Ok(taken) => {
-                pass.looked_up = ids.into_iter().collect();
-                pass.taken = taken;
-            }
-            // Each payment asks on its own then.
-            Err(e) => tracing::warn!(error = %e, "looking up a batch of reference ids failed"),
         }
     }
 

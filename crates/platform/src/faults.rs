@@ -167,6 +167,12 @@ impl Journal for FaultyJournal {
     fn begin(&mut self) -> Result<Option<Changes>, StoreError> {
         self.inner.begin()
     }
+    fn begin_looking_up(
+        &mut self,
+        references: &[Uuid],
+    ) -> Result<(Option<Changes>, Option<HashSet<Uuid>>), StoreError> {
+        self.inner.begin_looking_up(references)
+    }
     fn end(&mut self) -> Result<(), StoreError> {
         self.inner.end()
     }

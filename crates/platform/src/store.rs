@@ -299,6 +299,27 @@ pub trait Journal: crate::portal::PortalJournal + Send + 'static {
         Ok(None)
     }
 
+    /// [`Journal::begin`], then which of `references` are taken, as
+    /// [`Journal::payments_existing`] finds them; a store that can ask both at once (one
+    /// round trip to a remote database) does. The look-up is `None` when it failed: the
+    /// pass then asks per payment.
+    fn begin_looking_up(
+        &mut self,
+        references: &[Uuid],
+    ) -> Result<(Option<Changes>, Option<std::collections::HashSet<Uuid>>), StoreError> {
+        let changes = self.begin()?;
+        if references.is_empty() {
+            return Ok((changes, None));
+        }
+        let taken = self
+            .payments_existing(references)
+            .inspect_err(
+                |e| tracing::warn!(error = %e, "looking up a batch of reference ids failed"),
+            )
+            .ok();
+        Ok((changes, taken))
+    }
+
     /// Ends a pass that had nothing to commit.
     fn end(&mut self) -> Result<(), StoreError> {
         Ok(())

@@ -203,23 +203,30 @@ impl Conn {
         Ok(self.runtime().block_on(self.client.batch_execute(sql))?)
     }
 
-    /// Runs `first` (statements without parameters), then one row of a cached statement,
-    /// both sent at once: one round trip. The server runs them in order, so `sql` sees
-    /// what `first` did (a lock it took, a transaction it began).
-    pub(crate) fn batch_then_query_one(
+    /// Runs `first` (statements without parameters), then the rows of each cached
+    /// statement of `queries`, all sent at once: one round trip. The server runs them in
+    /// order, so each query sees what `first` did (a lock it took, a transaction it began).
+    pub(crate) fn batch_then_query(
         &mut self,
         first: &str,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Row> {
-        let s = self.statement(sql)?;
+        queries: &[(&str, &[&(dyn ToSql + Sync)])],
+    ) -> Result<Vec<Vec<Row>>> {
+        let statements = queries
+            .iter()
+            .map(|(sql, _)| self.statement(sql))
+            .collect::<Result<Vec<_>>>()?;
         let client = &self.client;
-        let (ran, row) = self.runtime().block_on(futures_util::future::join(
+        let (ran, rows) = self.runtime().block_on(futures_util::future::join(
             client.batch_execute(first),
-            client.query_one(&s, params),
+            futures_util::future::join_all(
+                statements
+                    .iter()
+                    .zip(queries)
+                    .map(|(s, (_, params))| client.query(s, params)),
+            ),
         ));
         ran?;
-        Ok(row?)
+        Ok(rows.into_iter().collect::<std::result::Result<_, _>>()?)
     }
 
     /// Runs `f` in a transaction of its own (`begin` is its `BEGIN …` statement), committed

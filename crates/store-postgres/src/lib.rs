@@ -444,13 +444,10 @@ impl Journal for PgJournal {
     ) -> std::result::Result<std::collections::HashSet<Uuid>, StoreError> {
         let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
         self.worker.run_again_if_closed(move |c| {
-            c.query(
-                "SELECT reference_id FROM payments WHERE reference_id = ANY($1)",
-                &[&ids],
-            )?
-            .iter()
-            .map(|r| uuid_col(r, 0))
-            .collect()
+            c.query(nodes::TAKEN_REFERENCES, &[&ids])?
+                .iter()
+                .map(|r| uuid_col(r, 0))
+                .collect()
         })
     }
 
@@ -531,19 +528,33 @@ impl Journal for PgJournal {
     }
 
     fn begin(&mut self) -> std::result::Result<Option<mkoba_platform::store::Changes>, StoreError> {
+        Ok(self.begin_looking_up(&[])?.0)
+    }
+
+    fn begin_looking_up(
+        &mut self,
+        references: &[Uuid],
+    ) -> std::result::Result<
+        (
+            Option<mkoba_platform::store::Changes>,
+            Option<std::collections::HashSet<Uuid>>,
+        ),
+        StoreError,
+    > {
         let now = mkoba_platform::clock::system_now_ms();
         let heartbeat = now - self.heartbeat_at_ms >= nodes::HEARTBEAT_MS;
         let (node, seen) = (self.node.clone(), self.seen);
+        let ids: Vec<String> = references.iter().map(Uuid::to_string).collect();
         self.in_pass = false;
-        let (seq, changes) = self
+        let (seq, changes, taken) = self
             .worker
-            .run(move |c| nodes::begin_pass(c, &node, seen, heartbeat, now))?;
+            .run(move |c| nodes::begin_pass(c, &node, seen, heartbeat, now, &ids))?;
         self.in_pass = true;
         self.seen = seq;
         if heartbeat {
             self.heartbeat_at_ms = now;
         }
-        Ok(changes)
+        Ok((changes, (!references.is_empty()).then_some(taken)))
     }
 
     fn end(&mut self) -> std::result::Result<(), StoreError> {

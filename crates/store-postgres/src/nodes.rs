@@ -23,9 +23,13 @@
 //! [`HEARTBEAT_MS`]; a node not seen for its lease is gone, and the first live node to look
 //! takes its undelivered callbacks over — under the same lock, so exactly one does.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use mkoba_platform::store::Changes;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
 
 use crate::conn::{Conn, Op, Result, op};
 use crate::{Pg, account_row, col, key_row, payments, transfer_row, uuid_col};
@@ -107,23 +111,49 @@ impl Marks {
 }
 
 /// Opens a pass: `BEGIN`, the lock, then `writer_log` (a statement of its own, so that its
-/// snapshot is taken once the lock is held), in one round trip.
-fn open(c: &mut Conn) -> Result<Log> {
+/// snapshot is taken once the lock is held) and which of `references` are taken by
+/// payments, in one round trip.
+fn open(c: &mut Conn, references: &[String]) -> Result<(Log, Vec<Row>)> {
     abandon_pass(c);
     c.pass = true;
-    let row = c.batch_then_query_one(
-        &format!("BEGIN; SELECT pg_advisory_xact_lock({PASS_LOCK})"),
+    let log: (&str, &[&(dyn ToSql + Sync)]) = (
         "SELECT seq, keys_seq, approval_seq, max_outbox, clocks_seq FROM writer_log WHERE id = 1",
         &[],
-    )?;
-    Ok(Log {
-        seq: col(&row, 0)?,
-        keys_seq: col(&row, 1)?,
-        approval_seq: col(&row, 2)?,
-        max_outbox: col(&row, 3)?,
-        clocks_seq: col(&row, 4)?,
-    })
+    );
+    let taken: (&str, &[&(dyn ToSql + Sync)]) = (TAKEN_REFERENCES, &[&references]);
+    let queries = if references.is_empty() {
+        &[log][..]
+    } else {
+        &[log, taken][..]
+    };
+    let mut rows = c
+        .batch_then_query(
+            &format!("BEGIN; SELECT pg_advisory_xact_lock({PASS_LOCK})"),
+            queries,
+        )?
+        .into_iter();
+    let (log, taken) = (
+        rows.next().unwrap_or_default(),
+        rows.next().unwrap_or_default(),
+    );
+    let row = log
+        .first()
+        .ok_or_else(|| crate::conn::Error::Bad("writer_log has no row".to_owned()))?;
+    Ok((
+        Log {
+            seq: col(row, 0)?,
+            keys_seq: col(row, 1)?,
+            approval_seq: col(row, 2)?,
+            max_outbox: col(row, 3)?,
+            clocks_seq: col(row, 4)?,
+        },
+        taken,
+    ))
 }
+
+/// Which of the reference ids `$1` are taken by payments.
+pub(crate) const TAKEN_REFERENCES: &str =
+    "SELECT reference_id FROM payments WHERE reference_id = ANY($1)";
 
 /// Runs `f` inside the open pass; on an error the pass is rolled back.
 fn within<T>(c: &mut Conn, f: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
@@ -134,17 +164,22 @@ fn within<T>(c: &mut Conn, f: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> 
     result
 }
 
-/// Begins a writer's pass; returns the commit count and, when anything happened since
-/// `seen` (or there are callbacks to take over), the changes.
+/// Begins a writer's pass; returns the commit count, when anything happened since `seen`
+/// (or there are callbacks to take over) the changes, and which of `references` are taken.
 pub(crate) fn begin_pass(
     c: &mut Conn,
     node: &NodeOptions,
     seen: i64,
     heartbeat: bool,
     now: i64,
-) -> Result<(i64, Option<Changes>)> {
-    let log = within(c, open)?;
+    references: &[String],
+) -> Result<(i64, Option<Changes>, HashSet<Uuid>)> {
+    let (log, taken) = within(c, |c| open(c, references))?;
     within(c, |c| {
+        let taken = taken
+            .iter()
+            .map(|r| uuid_col(r, 0))
+            .collect::<Result<HashSet<Uuid>>>()?;
         let mut changes = None;
         if heartbeat {
             let taken = heartbeat_and_claim(c, node, false, now)?;
@@ -157,7 +192,7 @@ pub(crate) fn begin_pass(
         if log.seq != seen {
             read_changes(c, seen, log, changes.get_or_insert_with(Changes::default))?;
         }
-        Ok((log.seq, changes))
+        Ok((log.seq, changes, taken))
     })
 }
 
@@ -269,7 +304,7 @@ pub(crate) fn commit_pass(
             })?;
             col(&row, 0)?
         }
-        (false, _) => within(c, open)?.seq,
+        (false, _) => within(c, |c| open(c, &[]))?.0.seq,
     };
     within(c, |c| {
         if let Some(expected) = expect
