@@ -223,17 +223,25 @@ pub(crate) fn heartbeat_and_claim(
     Ok(taken.len())
 }
 
+/// The accounts changed after commit `$1`: those it created since, and those the transfers
+/// written since name (a balance changes only with a transfer in the same commit).
+///
+/// `= ANY(ARRAY(…))`, not `IN (…)`: the ids are computed first and each account is found
+/// through the primary key. Written as a semi-join, the planner (estimating from
+/// statistics older than the last few commits) hashed the ids and read every account: a
+/// whole-table scan in every pass after another node's commit, 4.6 ms a pass at 10,000
+/// accounts and growing with them.
+fn changed_accounts_sql() -> String {
+    format!(
+        "SELECT {ACCOUNT_COLUMNS}, owner FROM accounts WHERE id = ANY(ARRAY(
+             SELECT id FROM accounts WHERE seq > $1
+             UNION SELECT unnest(ARRAY[debit_account, credit_account]) FROM transfers WHERE seq > $1))"
+    )
+}
+
 /// Reads the rows other nodes wrote after commit `seen`.
 fn read_changes(c: &mut Conn, seen: i64, log: Log, changes: &mut Changes) -> Result<()> {
-    for r in c.query(
-        &format!(
-            "SELECT {ACCOUNT_COLUMNS}, owner FROM accounts WHERE id IN (
-                 SELECT id FROM accounts WHERE seq > $1
-                 UNION SELECT debit_account FROM transfers WHERE seq > $1
-                 UNION SELECT credit_account FROM transfers WHERE seq > $1)"
-        ),
-        &[&seen],
-    )? {
+    for r in c.query(&changed_accounts_sql(), &[&seen])? {
         changes
             .accounts
             .push((account_row(&r)?, rows::owner(&Pg(&r), 7)?));
@@ -346,4 +354,43 @@ pub(crate) fn end_pass(c: &mut Conn) -> Result<()> {
         c.pass = false;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_accounts_are_found_through_the_primary_key_however_many_changed() {
+        let url = mkoba_testkit::pg::database();
+        let (journal, _reader) = crate::open(&url).unwrap();
+        // Catching up from commit 0 after one commit of 5,000 accounts and transfers: as a
+        // semi-join the planner hashes the ids and joins them to a scan of the table.
+        let plan = journal
+            .worker
+            .run(|c| {
+                c.batch_execute(
+                    "INSERT INTO accounts (id, owner, currency, limit_kind, debits_pending,
+                         debits_posted, credits_pending, credits_posted, seq)
+                     SELECT g, 'wallet:' || g, 'EUR', 'no_overdraft', 0, 0, 0, 0, 1
+                     FROM generate_series(1, 5000) g;
+                     INSERT INTO transfers (id, debit_account, credit_account, amount, currency,
+                         state, created_at_ms, updated_at_ms, seq)
+                     SELECT g, g, g % 5000 + 1, 1, 'EUR', 'posted', 0, 0, 1
+                     FROM generate_series(1, 5000) g;
+                     ANALYZE accounts, transfers",
+                )?;
+                c.query(&format!("EXPLAIN {}", changed_accounts_sql()), &[&0_i64])
+            })
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
+            .join("\n");
+        // The changed ids are found first (scanning them all is right here: all changed);
+        // the accounts are then read through the key, not joined to the ids.
+        assert!(plan.contains("accounts_pkey on accounts"), "{plan}");
+        assert!(plan.contains("Index Cond: (id = ANY"), "{plan}");
+        assert!(!plan.contains("Join"), "{plan}");
+    }
 }
