@@ -203,12 +203,12 @@ impl Conn {
         Ok(self.runtime().block_on(self.client.batch_execute(sql))?)
     }
 
-    /// Runs `first` (statements without parameters), then the rows of each cached
+    /// Runs `first` (statements without parameters, if any), then the rows of each cached
     /// statement of `queries`, all sent at once: one round trip. The server runs them in
     /// order, so each query sees what `first` did (a lock it took, a transaction it began).
-    pub(crate) fn batch_then_query(
+    pub(crate) fn query_all(
         &mut self,
-        first: &str,
+        first: Option<&str>,
         queries: &[(&str, &[&(dyn ToSql + Sync)])],
     ) -> Result<Vec<Vec<Row>>> {
         let statements = queries
@@ -217,7 +217,12 @@ impl Conn {
             .collect::<Result<Vec<_>>>()?;
         let client = &self.client;
         let (ran, rows) = self.runtime().block_on(futures_util::future::join(
-            client.batch_execute(first),
+            async {
+                match first {
+                    Some(sql) => client.batch_execute(sql).await,
+                    None => Ok(()),
+                }
+            },
             futures_util::future::join_all(
                 statements
                     .iter()
