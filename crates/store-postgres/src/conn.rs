@@ -262,8 +262,10 @@ impl Conn {
     /// fails, the transaction is aborted: the statements after it fail too, and the
     /// server answers the `COMMIT` by rolling back. The first failure is returned, so an
     /// `Ok` means every statement ran and the transaction committed.
+    /// `first` (statements without parameters) goes before them.
     pub(crate) fn execute_and_commit<'a>(
         &mut self,
+        first: &str,
         ops: impl IntoIterator<Item = &'a Op>,
     ) -> Result<()> {
         let ops: Vec<&Op> = ops.into_iter().collect();
@@ -274,16 +276,21 @@ impl Conn {
         let params: Vec<Vec<&(dyn ToSql + Sync)>> = ops.iter().map(|op| refs(&op.params)).collect();
         let client = &self.client;
         self.runtime().block_on(async {
-            // Each future sends its messages when first polled, and both joins poll in
-            // order: the statements go out in `ops` order, the `COMMIT` last.
+            // Each future sends its messages when first polled, and the joins poll in
+            // order: `first`, then the statements in `ops` order, the `COMMIT` last.
             let executes = futures_util::future::join_all(
                 statements
                     .iter()
                     .zip(&params)
                     .map(|(s, p)| client.execute(s, p)),
             );
-            let (executed, committed) =
-                futures_util::future::join(executes, client.batch_execute("COMMIT")).await;
+            let (ran, executed, committed) = futures_util::future::join3(
+                client.batch_execute(first),
+                executes,
+                client.batch_execute("COMMIT"),
+            )
+            .await;
+            ran?;
             for result in executed {
                 result?;
             }

@@ -675,15 +675,51 @@ fn last_of_each<T, K: std::hash::Hash + Eq>(items: &[T], key: impl Fn(&T) -> K) 
 /// inserts keep their order (callback attempts take their ids in it), whole-row updates
 /// keep the last per row, and a transfer written several times is inserted with its first
 /// write's columns and its last write's state and time.
+/// The statements of [`bulk_ops`], one per table.
+const INSERT_ACCOUNTS: &str = "INSERT INTO accounts (id, owner, currency, limit_kind, debits_pending, debits_posted, credits_pending, credits_posted, seq)
+             SELECT id, owner, currency, limit_kind, 0, 0, 0, 0, current_setting('mkoba.seq')::BIGINT
+             FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[]) WITH ORDINALITY
+                 AS u(id, owner, currency, limit_kind, n)
+             ORDER BY n";
+const UPDATE_ACCOUNTS: &str = "UPDATE accounts SET debits_pending = u.dp, debits_posted = u.dpo, credits_pending = u.cp, credits_posted = u.cpo
+             FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[])
+                 AS u(id, dp, dpo, cp, cpo)
+             WHERE accounts.id = u.id";
+const UPSERT_TRANSFERS: &str = "INSERT INTO transfers (id, debit_account, credit_account, amount, currency, state, reference_id, created_at_ms, updated_at_ms, seq)
+             SELECT *, current_setting('mkoba.seq')::BIGINT
+             FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[],
+                         $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[])
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at_ms = excluded.updated_at_ms,
+                 seq = excluded.seq";
+const UPDATE_PAYMENTS: &str = "UPDATE payments SET status = u.status, reason = u.reason,
+                 financial_transaction_id = u.financial_transaction_id, settled_at_ms = u.settled_at_ms,
+                 transfer_id = u.transfer_id, notifications = u.notifications,
+                 seq = current_setting('mkoba.seq')::BIGINT
+             FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[], $7::BIGINT[])
+                 AS u(reference_id, status, reason, financial_transaction_id, settled_at_ms, transfer_id, notifications)
+             WHERE payments.reference_id = u.reference_id";
+const INSERT_OUTBOX: &str = "INSERT INTO outbox (id, reference_id, url, method, body, state, attempts, next_attempt_at_ms, node)
+             SELECT id, reference_id, url, method, body, 'pending', attempts, next_attempt_at_ms, $8
+             FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[])
+                 WITH ORDINALITY AS u(id, reference_id, url, method, body, attempts, next_attempt_at_ms, n)
+             ORDER BY n";
+const INSERT_ATTEMPTS: &str = "INSERT INTO callback_attempts (outbox_id, reference_id, attempt, at_ms, url, method, status_code, latency_ms, error, retry_at_ms, node)
+             SELECT outbox_id, reference_id, attempt, at_ms, url, method, status_code, latency_ms, error, retry_at_ms, $11
+             FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[], $6::TEXT[],
+                         $7::BIGINT[], $8::BIGINT[], $9::TEXT[], $10::BIGINT[])
+                 WITH ORDINALITY AS u(outbox_id, reference_id, attempt, at_ms, url, method, status_code,
+                                      latency_ms, error, retry_at_ms, n)
+             ORDER BY n";
+const UPDATE_OUTBOX: &str = "UPDATE outbox SET state = u.state, attempts = u.attempts, next_attempt_at_ms = u.next_attempt_at_ms
+             FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[])
+                 AS u(id, state, attempts, next_attempt_at_ms)
+             WHERE outbox.id = u.id";
+
 fn bulk_ops(b: &Batch, node: &str, ops: &mut Vec<Op>) {
     if !b.new_accounts.is_empty() {
         let a = &b.new_accounts;
         ops.push(op!(
-            "INSERT INTO accounts (id, owner, currency, limit_kind, debits_pending, debits_posted, credits_pending, credits_posted, seq)
-             SELECT id, owner, currency, limit_kind, 0, 0, 0, 0, current_setting('mkoba.seq')::BIGINT
-             FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[]) WITH ORDINALITY
-                 AS u(id, owner, currency, limit_kind, n)
-             ORDER BY n",
+            INSERT_ACCOUNTS,
             each(a, |a| a.id.0 as i64),
             each(a, |a| a.owner.key()),
             each(a, |a| a.currency.as_str().to_owned()),
@@ -693,10 +729,7 @@ fn bulk_ops(b: &Batch, node: &str, ops: &mut Vec<Op>) {
     if !b.accounts.is_empty() {
         let a = last_of_each(&b.accounts, |a| a.id);
         ops.push(op!(
-            "UPDATE accounts SET debits_pending = u.dp, debits_posted = u.dpo, credits_pending = u.cp, credits_posted = u.cpo
-             FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[])
-                 AS u(id, dp, dpo, cp, cpo)
-             WHERE accounts.id = u.id",
+            UPDATE_ACCOUNTS,
             each(&a, |a| a.id.0 as i64),
             each(&a, |a| a.debits_pending),
             each(&a, |a| a.debits_posted),
@@ -715,12 +748,7 @@ fn bulk_ops(b: &Batch, node: &str, ops: &mut Vec<Op>) {
             .map(|l| (first[&l.transfer.id], l))
             .collect();
         ops.push(op!(
-            "INSERT INTO transfers (id, debit_account, credit_account, amount, currency, state, reference_id, created_at_ms, updated_at_ms, seq)
-             SELECT *, current_setting('mkoba.seq')::BIGINT
-             FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[],
-                         $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[])
-             ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at_ms = excluded.updated_at_ms,
-                 seq = excluded.seq",
+            UPSERT_TRANSFERS,
             each(&rows, |(f, _)| f.transfer.id.0 as i64),
             each(&rows, |(f, _)| f.transfer.debit.0 as i64),
             each(&rows, |(f, _)| f.transfer.credit.0 as i64),
@@ -767,13 +795,7 @@ fn bulk_ops(b: &Batch, node: &str, ops: &mut Vec<Op>) {
     if !b.payment_updates.is_empty() {
         let u = last_of_each(&b.payment_updates, |u| u.reference_id);
         ops.push(op!(
-            "UPDATE payments SET status = u.status, reason = u.reason,
-                 financial_transaction_id = u.financial_transaction_id, settled_at_ms = u.settled_at_ms,
-                 transfer_id = u.transfer_id, notifications = u.notifications,
-                 seq = current_setting('mkoba.seq')::BIGINT
-             FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[], $7::BIGINT[])
-                 AS u(reference_id, status, reason, financial_transaction_id, settled_at_ms, transfer_id, notifications)
-             WHERE payments.reference_id = u.reference_id",
+            UPDATE_PAYMENTS,
             each(&u, |u| u.reference_id.to_string()),
             each(&u, |u| u.status.as_str()),
             each(&u, |u| u.reason.map(|r| r.as_str().to_owned())),
@@ -786,11 +808,7 @@ fn bulk_ops(b: &Batch, node: &str, ops: &mut Vec<Op>) {
     if !b.outbox.is_empty() {
         let o = &b.outbox;
         ops.push(op!(
-            "INSERT INTO outbox (id, reference_id, url, method, body, state, attempts, next_attempt_at_ms, node)
-             SELECT id, reference_id, url, method, body, 'pending', attempts, next_attempt_at_ms, $8
-             FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[])
-                 WITH ORDINALITY AS u(id, reference_id, url, method, body, attempts, next_attempt_at_ms, n)
-             ORDER BY n",
+            INSERT_OUTBOX,
             each(o, |o| o.id),
             each(o, |o| o.reference_id.to_string()),
             each(o, |o| o.url.clone()),
@@ -804,13 +822,7 @@ fn bulk_ops(b: &Batch, node: &str, ops: &mut Vec<Op>) {
     if !b.attempts.is_empty() {
         let a = &b.attempts;
         ops.push(op!(
-            "INSERT INTO callback_attempts (outbox_id, reference_id, attempt, at_ms, url, method, status_code, latency_ms, error, retry_at_ms, node)
-             SELECT outbox_id, reference_id, attempt, at_ms, url, method, status_code, latency_ms, error, retry_at_ms, $11
-             FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[], $6::TEXT[],
-                         $7::BIGINT[], $8::BIGINT[], $9::TEXT[], $10::BIGINT[])
-                 WITH ORDINALITY AS u(outbox_id, reference_id, attempt, at_ms, url, method, status_code,
-                                      latency_ms, error, retry_at_ms, n)
-             ORDER BY n",
+            INSERT_ATTEMPTS,
             each(a, |a| a.outbox_id),
             each(a, |a| a.reference_id.to_string()),
             each(a, |a| i64::from(a.attempt)),
@@ -827,10 +839,7 @@ fn bulk_ops(b: &Batch, node: &str, ops: &mut Vec<Op>) {
     if !b.outbox_updates.is_empty() {
         let u = last_of_each(&b.outbox_updates, |u| u.id);
         ops.push(op!(
-            "UPDATE outbox SET state = u.state, attempts = u.attempts, next_attempt_at_ms = u.next_attempt_at_ms
-             FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[])
-                 AS u(id, state, attempts, next_attempt_at_ms)
-             WHERE outbox.id = u.id",
+            UPDATE_OUTBOX,
             each(&u, |u| u.id),
             each(&u, |u| u.state.as_str()),
             each(&u, |u| i64::from(u.attempts)),
@@ -1036,5 +1045,69 @@ impl Reader for PgReader {
         let original = *original;
         self.pool
             .run_again_if_closed(move |c| mpesa::refunded_total(c, &original))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The highest `$n` in `sql`.
+    fn parameters(sql: &str) -> usize {
+        sql.split('$')
+            .skip(1)
+            .filter_map(|rest| {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().ok()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn a_commits_statements_are_key_look_ups_even_when_planned_on_empty_tables() {
+        let url = mkoba_testkit::pg::database();
+        let (journal, _reader) = open(&url).unwrap();
+        let statements = [
+            nodes::WRITER_LOG_UPDATE,
+            INSERT_ACCOUNTS,
+            UPDATE_ACCOUNTS,
+            UPSERT_TRANSFERS,
+            INSERT_PAYMENTS.as_str(),
+            UPDATE_PAYMENTS,
+            INSERT_OUTBOX,
+            INSERT_ATTEMPTS,
+            UPDATE_OUTBOX,
+        ];
+        // The generic plan a commit makes on its first execution, as the writer's pass
+        // sets it up, on a database with no payments, transfers, callbacks or accounts.
+        let plans = journal
+            .worker
+            .run(move |c| {
+                c.batch_execute(&format!("BEGIN; {}", nodes::KEYED_PLANS))?;
+                let mut plans = Vec::new();
+                for (i, sql) in statements.iter().enumerate() {
+                    c.batch_execute(&format!("PREPARE keyed_{i} AS {sql}"))?;
+                    let nulls = vec!["NULL"; parameters(sql)].join(", ");
+                    let plan = c.query(&format!("EXPLAIN EXECUTE keyed_{i}({nulls})"), &[])?;
+                    plans.push(
+                        plan.iter()
+                            .map(|r| r.get::<_, String>(0))
+                            .collect::<Vec<_>>()
+                            .join("\n"),
+                    );
+                }
+                c.batch_execute("ROLLBACK")?;
+                Ok(plans)
+            })
+            .unwrap();
+        for (sql, plan) in statements.iter().zip(&plans) {
+            for shape in ["Seq Scan", "Hash Join", "Merge Join"] {
+                assert!(!plan.contains(shape), "{sql}\n{plan}");
+            }
+            if sql.starts_with("UPDATE") {
+                assert!(plan.contains("Index Scan using"), "{sql}\n{plan}");
+            }
+        }
     }
 }

@@ -333,24 +333,40 @@ pub(crate) fn commit_pass(
         }
         let next = seq + 1;
         let log = op!(
-            "UPDATE writer_log SET seq = $1::BIGINT,
-                 keys_seq = CASE WHEN $2::BOOLEAN THEN $1::BIGINT ELSE keys_seq END,
-                 approval_seq = CASE WHEN $3::BOOLEAN THEN $1::BIGINT ELSE approval_seq END,
-                 max_outbox = GREATEST(max_outbox, $4::BIGINT),
-                 clocks_seq = CASE WHEN $5::BOOLEAN THEN $1::BIGINT ELSE clocks_seq END
-             WHERE id = 1
-             RETURNING set_config('mkoba.seq', $1::BIGINT::TEXT, true)",
+            WRITER_LOG_UPDATE,
             next,
             marks.keys,
             marks.approval,
             marks.max_outbox,
             marks.clocks
         );
-        c.execute_and_commit(std::iter::once(&log).chain(ops))?;
+        c.execute_and_commit(KEYED_PLANS, std::iter::once(&log).chain(ops))?;
         c.pass = false;
         Ok((seq, next))
     })
 }
+
+/// A commit's first statement: the count, the marks, and `mkoba.seq` for the rows after it.
+pub(crate) const WRITER_LOG_UPDATE: &str = "UPDATE writer_log SET seq = $1::BIGINT,
+         keys_seq = CASE WHEN $2::BOOLEAN THEN $1::BIGINT ELSE keys_seq END,
+         approval_seq = CASE WHEN $3::BOOLEAN THEN $1::BIGINT ELSE approval_seq END,
+         max_outbox = GREATEST(max_outbox, $4::BIGINT),
+         clocks_seq = CASE WHEN $5::BOOLEAN THEN $1::BIGINT ELSE clocks_seq END
+     WHERE id = 1
+     RETURNING set_config('mkoba.seq', $1::BIGINT::TEXT, true)";
+
+/// How a commit's statements are planned: once per connection (a generic plan), as key
+/// look-ups. Every statement of a commit writes or finds rows by a key the writer holds
+/// (`INSERT … SELECT FROM UNNEST`, `UPDATE … FROM UNNEST … WHERE key = u.key`), so the
+/// only good plan is a nested loop over the arrays with an index look-up per row. Planning
+/// it again for every execution (the session's `force_custom_plan`, which the catch-up's
+/// `seq > $1` needs) cost about a tenth of the backend's time; but a generic plan is made
+/// on the first execution, on tables that may then be empty, where a scan or a hash join
+/// is cheapest and then kept as the tables grow. Without scans and hash or merge joins
+/// the planner has only the key look-ups left. `SET LOCAL`: the pass's transaction only.
+pub(crate) const KEYED_PLANS: &str = "SET LOCAL plan_cache_mode = force_generic_plan;
+     SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off;
+     SET LOCAL enable_mergejoin = off";
 
 /// Ends a pass that wrote nothing but its heartbeat.
 pub(crate) fn end_pass(c: &mut Conn) -> Result<()> {
