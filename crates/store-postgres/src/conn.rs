@@ -256,13 +256,13 @@ impl Conn {
         }
     }
 
-    /// Executes `ops` in order, then `COMMIT`, all sent at once: one round trip for the
-    /// whole commit instead of one per statement. Each statement is still its own
-    /// protocol message with its own answer, and the server runs them in order. When one
-    /// fails, the transaction is aborted: the statements after it fail too, and the
-    /// server answers the `COMMIT` by rolling back. The first failure is returned, so an
-    /// `Ok` means every statement ran and the transaction committed.
-    /// `first` (statements without parameters) goes before them.
+    /// Executes `first` (statements without parameters), `ops` in order, then `COMMIT`,
+    /// all sent at once: one round trip for the whole commit instead of one per statement.
+    /// Each statement is still its own protocol message with its own answer, and the
+    /// server runs them in order. When one fails, the transaction is aborted: the
+    /// statements after it fail too, and the server answers the `COMMIT` by rolling back.
+    /// The first failure is returned, so an `Ok` means every statement ran and the
+    /// transaction committed.
     pub(crate) fn execute_and_commit<'a>(
         &mut self,
         first: &str,

@@ -356,9 +356,9 @@ pub(crate) const WRITER_LOG_UPDATE: &str = "UPDATE writer_log SET seq = $1::BIGI
      RETURNING set_config('mkoba.seq', $1::BIGINT::TEXT, true)";
 
 /// How a commit's statements are planned: once per connection (a generic plan), as key
-/// look-ups. Every statement of a commit writes or finds rows by a key the writer holds
-/// (`INSERT … SELECT FROM UNNEST`, `UPDATE … FROM UNNEST … WHERE key = u.key`), so the
-/// only good plan is a nested loop over the arrays with an index look-up per row. Planning
+/// look-ups. A commit inserts rows, or changes rows it finds by a key it holds (an id, a
+/// reference, a developer: `UPDATE … FROM UNNEST … WHERE key = u.key`), so the only good
+/// plan is a nested loop over the arrays with an index look-up per row. Planning
 /// it again for every execution (the session's `force_custom_plan`, which the catch-up's
 /// `seq > $1` needs) cost about a tenth of the backend's time; but a generic plan is made
 /// on the first execution, on tables that may then be empty, where a scan or a hash join
