@@ -140,7 +140,7 @@ impl Default for Metrics {
         let writer_lock_wait_seconds = latency();
         registry.register(
             "writer_lock_wait_seconds",
-            "Time to begin a pass (on PostgreSQL: waiting for the nodes' pass lock)",
+            "Time to begin a pass: catching up with other nodes (PostgreSQL: waiting for the nodes' pass lock) and looking up the pass's new reference ids",
             writer_lock_wait_seconds.clone(),
         );
         let writer_pass_seconds = latency();
