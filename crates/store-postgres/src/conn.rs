@@ -15,7 +15,7 @@
 //! Each connection keeps its prepared statements by SQL text, so a statement is parsed
 //! once per connection and then costs one round trip per execution. A commit costs one
 //! round trip in all: its statements and the `COMMIT` are sent at once
-//! ([`Conn::execute_and_commit`]). A connection that the server closed is dropped after
+//! ([`Conn::pipeline`]). A connection that the server closed is dropped after
 //! the job that noticed it; the next job reconnects.
 
 use std::collections::HashMap;
@@ -103,16 +103,13 @@ pub(crate) enum Role {
     Reader,
 }
 
-/// Prepared statements of one connection, by SQL text.
-#[derive(Default)]
-pub(crate) struct Statements(HashMap<String, Statement>);
-
 /// An open connection, the runtime that drives it, and its statement cache.
 pub(crate) struct Conn {
     pub client: Client,
     /// Always there until the connection is dropped ([`Conn::drop`]).
     runtime: Option<Runtime>,
-    statements: Statements,
+    /// Prepared statements, by SQL text.
+    statements: HashMap<String, Statement>,
     /// A writer's pass is open on this connection (`BEGIN` sent, lock held); a new
     /// connection never has one.
     pub pass: bool,
@@ -137,7 +134,7 @@ impl Conn {
         let mut conn = Conn {
             client,
             runtime: Some(runtime),
-            statements: Statements::default(),
+            statements: HashMap::new(),
             pass: false,
         };
         match role {
@@ -168,11 +165,11 @@ impl Conn {
 
     /// The prepared form of `sql`, preparing it the first time.
     fn statement(&mut self, sql: &str) -> Result<Statement> {
-        if let Some(s) = self.statements.0.get(sql) {
+        if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
         let s = self.runtime().block_on(self.client.prepare(sql))?;
-        self.statements.0.insert(sql.to_owned(), s.clone());
+        self.statements.insert(sql.to_owned(), s.clone());
         Ok(s)
     }
 
@@ -203,35 +200,57 @@ impl Conn {
         Ok(self.runtime().block_on(self.client.batch_execute(sql))?)
     }
 
-    /// Runs `first` (statements without parameters, if any), then the rows of each cached
-    /// statement of `queries`, all sent at once: one round trip. The server runs them in
-    /// order, so each query sees what `first` did (a lock it took, a transaction it began).
+    /// Sends `first` (statements without parameters, if any), each cached statement of
+    /// `statements` with its parameters, then `last` (if any), all at once: one round
+    /// trip. Each is still a protocol message of its own with its own answer, and the
+    /// server runs them in order, so each sees what those before it did (a transaction
+    /// begun, a lock taken, a setting made). Returns the rows of each statement, or the
+    /// first failure in that order. Inside a transaction, a failure aborts it: the
+    /// statements after it fail too, and a `COMMIT` sent as `last` rolls back.
+    fn pipeline(
+        &mut self,
+        first: Option<&str>,
+        statements: &[(&str, &[&(dyn ToSql + Sync)])],
+        last: Option<&str>,
+    ) -> Result<Vec<Vec<Row>>> {
+        let prepared = statements
+            .iter()
+            .map(|(sql, _)| self.statement(sql))
+            .collect::<Result<Vec<_>>>()?;
+        let client = &self.client;
+        let simple = |sql: Option<&str>| {
+            let sql = sql.map(str::to_owned);
+            async move {
+                match sql {
+                    Some(sql) => client.batch_execute(&sql).await,
+                    None => Ok(()),
+                }
+            }
+        };
+        // Each future sends its messages when first polled, and the joins poll in order.
+        let (ran, rows, ended) = self.runtime().block_on(futures_util::future::join3(
+            simple(first),
+            futures_util::future::join_all(
+                prepared
+                    .iter()
+                    .zip(statements)
+                    .map(|(s, (_, params))| client.query(s, params)),
+            ),
+            simple(last),
+        ));
+        ran?;
+        let rows = rows.into_iter().collect::<std::result::Result<_, _>>()?;
+        ended?;
+        Ok(rows)
+    }
+
+    /// [`Conn::pipeline`] of `first` (if any) and `queries`: their rows in one round trip.
     pub(crate) fn query_all(
         &mut self,
         first: Option<&str>,
         queries: &[(&str, &[&(dyn ToSql + Sync)])],
     ) -> Result<Vec<Vec<Row>>> {
-        let statements = queries
-            .iter()
-            .map(|(sql, _)| self.statement(sql))
-            .collect::<Result<Vec<_>>>()?;
-        let client = &self.client;
-        let (ran, rows) = self.runtime().block_on(futures_util::future::join(
-            async {
-                match first {
-                    Some(sql) => client.batch_execute(sql).await,
-                    None => Ok(()),
-                }
-            },
-            futures_util::future::join_all(
-                statements
-                    .iter()
-                    .zip(queries)
-                    .map(|(s, (_, params))| client.query(s, params)),
-            ),
-        ));
-        ran?;
-        Ok(rows.into_iter().collect::<std::result::Result<_, _>>()?)
+        self.pipeline(first, queries, None)
     }
 
     /// Runs `f` in a transaction of its own (`begin` is its `BEGIN …` statement), committed
@@ -256,47 +275,35 @@ impl Conn {
         }
     }
 
-    /// Executes `first` (statements without parameters), `ops` in order, then `COMMIT`,
-    /// all sent at once: one round trip for the whole commit instead of one per statement.
-    /// Each statement is still its own protocol message with its own answer, and the
-    /// server runs them in order. When one fails, the transaction is aborted: the
-    /// statements after it fail too, and the server answers the `COMMIT` by rolling back.
-    /// The first failure is returned, so an `Ok` means every statement ran and the
-    /// transaction committed.
+    /// A commit in one round trip ([`Conn::pipeline`]): `first` (statements without
+    /// parameters), `ops` in order, then `COMMIT`. An `Ok` means every statement ran and
+    /// the transaction committed; on the first failure the server has rolled it back.
     pub(crate) fn execute_and_commit<'a>(
         &mut self,
         first: &str,
         ops: impl IntoIterator<Item = &'a Op>,
     ) -> Result<()> {
         let ops: Vec<&Op> = ops.into_iter().collect();
-        let statements = ops
-            .iter()
-            .map(|op| self.statement(op.sql))
-            .collect::<Result<Vec<_>>>()?;
         let params: Vec<Vec<&(dyn ToSql + Sync)>> = ops.iter().map(|op| refs(&op.params)).collect();
-        let client = &self.client;
-        self.runtime().block_on(async {
-            // Each future sends its messages when first polled, and the joins poll in
-            // order: `first`, then the statements in `ops` order, the `COMMIT` last.
-            let executes = futures_util::future::join_all(
-                statements
-                    .iter()
-                    .zip(&params)
-                    .map(|(s, p)| client.execute(s, p)),
-            );
-            let (ran, executed, committed) = futures_util::future::join3(
-                client.batch_execute(first),
-                executes,
-                client.batch_execute("COMMIT"),
-            )
-            .await;
-            ran?;
-            for result in executed {
-                result?;
-            }
-            committed?;
-            Ok(())
-        })
+        let statements: Vec<(&str, &[&(dyn ToSql + Sync)])> = ops
+            .iter()
+            .zip(&params)
+            .map(|(op, p)| (op.sql, p.as_slice()))
+            .collect();
+        self.pipeline(Some(first), &statements, Some("COMMIT"))
+            .map(|_| ())
+    }
+
+    /// The plan PostgreSQL makes for `sql`, one line per plan line (tests of the plans
+    /// the store relies on).
+    #[cfg(test)]
+    pub(crate) fn explain(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<String> {
+        Ok(self
+            .query(&format!("EXPLAIN {sql}"), params)?
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
+            .join("\n"))
     }
 }
 

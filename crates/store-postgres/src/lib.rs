@@ -331,14 +331,12 @@ fn load(c: &mut Conn, node: &NodeOptions, wallets: usize) -> Result<(LoadedState
 
 /// [`load`]'s reads, inside its transaction.
 fn load_state(c: &mut Conn, wallets: usize) -> Result<(LoadedState, i64)> {
-    let mut query =
-        |sql: &str, params: &[&(dyn ToSql + Sync)]| -> Result<Vec<Row>> { c.query(sql, params) };
     let mut state = LoadedState::default();
     let seq: i64 = col(
-        &query("SELECT seq FROM writer_log WHERE id = 1", &[])?[0],
+        &c.query("SELECT seq FROM writer_log WHERE id = 1", &[])?[0],
         0,
     )?;
-    for r in query(
+    for r in c.query(
         &load_accounts_sql(ACCOUNT_COLUMNS),
         &[&wallets_limit(wallets)],
     )? {
@@ -346,41 +344,47 @@ fn load_state(c: &mut Conn, wallets: usize) -> Result<(LoadedState, i64)> {
             .accounts
             .push((account_row(&r)?, rows::owner(&Pg(&r), 7)?));
     }
-    state.pending_transfers = query(
-        &format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE state = 'pending' ORDER BY id"),
-        &[],
-    )?
-    .iter()
-    .map(transfer_row)
-    .collect::<Result<_>>()?;
-    state.pending_payments = payments(&query(
+    state.pending_transfers = c
+        .query(
+            &format!(
+                "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE state = 'pending' ORDER BY id"
+            ),
+            &[],
+        )?
+        .iter()
+        .map(transfer_row)
+        .collect::<Result<_>>()?;
+    state.pending_payments = payments(&c.query(
         &format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE status = 'PENDING'"),
         &[],
     )?)?;
     state.max_account_id = col::<i64>(
-        &query("SELECT COALESCE(MAX(id), 0) FROM accounts", &[])?[0],
+        &c.query("SELECT COALESCE(MAX(id), 0) FROM accounts", &[])?[0],
         0,
     )? as u64;
     state.max_transfer_id = col::<i64>(
-        &query("SELECT COALESCE(MAX(id), 0) FROM transfers", &[])?[0],
+        &c.query("SELECT COALESCE(MAX(id), 0) FROM transfers", &[])?[0],
         0,
     )? as u64;
     state.max_outbox_id = col(
-        &query("SELECT COALESCE(MAX(id), 0) FROM outbox", &[])?[0],
+        &c.query("SELECT COALESCE(MAX(id), 0) FROM outbox", &[])?[0],
         0,
     )?;
-    state.subscription_keys = query(&format!("SELECT {KEY_COLUMNS} FROM subscription_keys"), &[])?
+    state.subscription_keys = c
+        .query(&format!("SELECT {KEY_COLUMNS} FROM subscription_keys"), &[])?
         .iter()
         .map(key_row)
         .collect::<Result<_>>()?;
-    state.token_secret = query(
-        "SELECT value FROM settings WHERE name = 'token_secret'",
-        &[],
-    )?
-    .first()
-    .map(|r| col(r, 0))
-    .transpose()?;
-    state.test_clocks = query(&format!("SELECT {CLOCK_COLUMNS} FROM test_clocks"), &[])?
+    state.token_secret = c
+        .query(
+            "SELECT value FROM settings WHERE name = 'token_secret'",
+            &[],
+        )?
+        .first()
+        .map(|r| col(r, 0))
+        .transpose()?;
+    state.test_clocks = c
+        .query(&format!("SELECT {CLOCK_COLUMNS} FROM test_clocks"), &[])?
         .iter()
         .map(clock_row)
         .collect::<Result<_>>()?;
@@ -669,13 +673,7 @@ fn last_of_each<T, K: std::hash::Hash + Eq>(items: &[T], key: impl Fn(&T) -> K) 
     keep.into_iter().map(|i| &items[i]).collect()
 }
 
-/// The batch's high-volume rows, one statement per table over arrays (`UNNEST`), so a
-/// group commit of thousands of payments costs a few round trips instead of one per row.
-/// Each statement has the effect of SQLite's row-by-row statements in batch order:
-/// inserts keep their order (callback attempts take their ids in it), whole-row updates
-/// keep the last per row, and a transfer written several times is inserted with its first
-/// write's columns and its last write's state and time.
-/// The statements of [`bulk_ops`], one per table.
+// The statements of `bulk_ops`, one per table.
 const INSERT_ACCOUNTS: &str = "INSERT INTO accounts (id, owner, currency, limit_kind, debits_pending, debits_posted, credits_pending, credits_posted, seq)
              SELECT id, owner, currency, limit_kind, 0, 0, 0, 0, current_setting('mkoba.seq')::BIGINT
              FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[]) WITH ORDINALITY
@@ -715,6 +713,12 @@ const UPDATE_OUTBOX: &str = "UPDATE outbox SET state = u.state, attempts = u.att
                  AS u(id, state, attempts, next_attempt_at_ms)
              WHERE outbox.id = u.id";
 
+/// The batch's high-volume rows, one statement per table over arrays (`UNNEST`), so a
+/// group commit of thousands of payments costs a few round trips instead of one per row.
+/// Each statement has the effect of SQLite's row-by-row statements in batch order:
+/// inserts keep their order (callback attempts take their ids in it), whole-row updates
+/// keep the last per row, and a transfer written several times is inserted with its first
+/// write's columns and its last write's state and time.
 fn bulk_ops(b: &Batch, node: &str, ops: &mut Vec<Op>) {
     if !b.new_accounts.is_empty() {
         let a = &b.new_accounts;
@@ -1089,13 +1093,7 @@ mod tests {
                 for (i, sql) in statements.iter().enumerate() {
                     c.batch_execute(&format!("PREPARE keyed_{i} AS {sql}"))?;
                     let nulls = vec!["NULL"; parameters(sql)].join(", ");
-                    let plan = c.query(&format!("EXPLAIN EXECUTE keyed_{i}({nulls})"), &[])?;
-                    plans.push(
-                        plan.iter()
-                            .map(|r| r.get::<_, String>(0))
-                            .collect::<Vec<_>>()
-                            .join("\n"),
-                    );
+                    plans.push(c.explain(&format!("EXECUTE keyed_{i}({nulls})"), &[])?);
                 }
                 c.batch_execute("ROLLBACK")?;
                 Ok(plans)

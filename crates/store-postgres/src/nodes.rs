@@ -27,7 +27,6 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use mkoba_platform::store::Changes;
-use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
@@ -113,7 +112,7 @@ impl Marks {
 /// Opens a pass: `BEGIN`, the lock, then `writer_log` (a statement of its own, so that its
 /// snapshot is taken once the lock is held) and which of `references` are taken by
 /// payments, in one round trip.
-fn open(c: &mut Conn, references: &[String]) -> Result<(Log, Vec<Row>)> {
+fn open(c: &mut Conn, references: &[String]) -> Result<(Log, HashSet<Uuid>)> {
     abandon_pass(c);
     c.pass = true;
     let log: (&str, &[&(dyn ToSql + Sync)]) = (
@@ -147,7 +146,10 @@ fn open(c: &mut Conn, references: &[String]) -> Result<(Log, Vec<Row>)> {
             max_outbox: col(row, 3)?,
             clocks_seq: col(row, 4)?,
         },
-        taken,
+        taken
+            .iter()
+            .map(|r| uuid_col(r, 0))
+            .collect::<Result<_>>()?,
     ))
 }
 
@@ -176,17 +178,13 @@ pub(crate) fn begin_pass(
 ) -> Result<(i64, Option<Changes>, HashSet<Uuid>)> {
     let (log, taken) = within(c, |c| open(c, references))?;
     within(c, |c| {
-        let taken = taken
-            .iter()
-            .map(|r| uuid_col(r, 0))
-            .collect::<Result<HashSet<Uuid>>>()?;
         let mut changes = None;
         if heartbeat {
-            let taken = heartbeat_and_claim(c, node, false, now)?;
-            if taken > 0 {
+            let claimed = heartbeat_and_claim(c, node, false, now)?;
+            if claimed > 0 {
                 changes
                     .get_or_insert_with(Changes::default)
-                    .outbox_taken_over = taken;
+                    .outbox_taken_over = claimed;
             }
         }
         if log.seq != seen {
@@ -404,13 +402,9 @@ mod tests {
                      FROM generate_series(1, 5000) g;
                      ANALYZE accounts, transfers",
                 )?;
-                c.query(&format!("EXPLAIN {}", changed_accounts_sql()), &[&0_i64])
+                c.explain(&changed_accounts_sql(), &[&0_i64])
             })
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<_, String>(0))
-            .collect::<Vec<_>>()
-            .join("\n");
+            .unwrap();
         // The changed ids are found first (scanning them all is right here: all changed);
         // the accounts are then read through the key, not joined to the ids.
         assert!(plan.contains("accounts_pkey on accounts"), "{plan}");
