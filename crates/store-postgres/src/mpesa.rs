@@ -39,9 +39,7 @@ pub(crate) fn payment_by_transaction_id(
     transaction_id: &str,
 ) -> Result<Option<Payment>> {
     c.query_opt(
-        &format!(
-            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE financial_transaction_id = $1 AND product = 'mpesa'"
-        ),
+        &format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE mpesa_transaction_id = $1"),
         &[&transaction_id],
     )?
     .as_ref()

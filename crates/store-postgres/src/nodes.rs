@@ -9,14 +9,17 @@
 //! second finds it final. The lock is held for one batch (the time to apply it in memory
 //! and write it, milliseconds), never while a request or a callback waits on the network.
 //!
-//! How a node knows what changed: `writer_log.seq` counts commits, and the rows writers
-//! keep in memory (transfers, payments, subscription keys) carry the `seq` of the commit
-//! that last wrote them (set from the transaction-local setting `mkoba.seq`). A pass that
-//! finds `seq` where its node left it reads nothing more. Accounts carry the `seq` of the
-//! commit that created them only: a balance changes only with a transfer written in the
-//! same commit, so the accounts changed since a commit are the new ones and those the
-//! transfers written since name. Leaving `seq` alone keeps a balance update off every index
-//! of `accounts`, so PostgreSQL can make it in place (a HOT update; migration 8).
+//! How a node knows what changed: `writer_log.seq` counts commits, and each commit that
+//! writes payments or transfers lists them in a row of `commit_log` under its `seq` (set
+//! from the transaction-local setting `mkoba.seq`). A pass that finds `seq` where its node
+//! left it reads nothing more; otherwise it reads again the rows the log names since.
+//! Subscription keys carry the `seq` of the commit that last wrote them. Accounts carry the
+//! `seq` of the commit that created them only: a balance changes only with a transfer
+//! written in the same commit, so the accounts changed since a commit are the new ones and
+//! those the transfers written since name. So no update changes an indexed column, and
+//! PostgreSQL can make each in place (a HOT update; migrations 8 and 10). The log keeps the
+//! last [`LOG_KEPT`] commits; a node that last looked before them (its connection lost for
+//! that long) reloads its whole state instead.
 //!
 //! Callbacks are delivered by the node that committed them (`outbox.node`); each attempt
 //! records its node. Nodes write a heartbeat (`nodes.seen_at_ms`) at least every
@@ -82,6 +85,8 @@ struct Log {
     clocks_seq: i64,
     /// The highest callback id in use.
     max_outbox: i64,
+    /// The commits up to this one are pruned from `commit_log`.
+    log_from: i64,
 }
 
 /// What a commit changes in `writer_log` besides the count.
@@ -116,7 +121,7 @@ fn open(c: &mut Conn, references: &[String]) -> Result<(Log, HashSet<Uuid>)> {
     abandon_pass(c);
     c.pass = true;
     let log: (&str, &[&(dyn ToSql + Sync)]) = (
-        "SELECT seq, keys_seq, approval_seq, max_outbox, clocks_seq FROM writer_log WHERE id = 1",
+        "SELECT seq, keys_seq, approval_seq, max_outbox, clocks_seq, log_from FROM writer_log WHERE id = 1",
         &[],
     );
     let taken: (&str, &[&(dyn ToSql + Sync)]) = (TAKEN_REFERENCES, &[&references]);
@@ -145,6 +150,7 @@ fn open(c: &mut Conn, references: &[String]) -> Result<(Log, HashSet<Uuid>)> {
             approval_seq: col(row, 2)?,
             max_outbox: col(row, 3)?,
             clocks_seq: col(row, 4)?,
+            log_from: col(row, 5)?,
         },
         taken
             .iter()
@@ -188,6 +194,12 @@ pub(crate) fn begin_pass(
             }
         }
         if log.seq != seen {
+            if seen < log.log_from {
+                return Err(crate::conn::Error::Bad(format!(
+                    "this node last looked at commit {seen}, and the commit log now starts after {}; reloading",
+                    log.log_from
+                )));
+            }
             read_changes(c, seen, log, changes.get_or_insert_with(Changes::default))?;
         }
         Ok((log.seq, changes, taken))
@@ -212,7 +224,7 @@ pub(crate) fn heartbeat_and_claim(
     let taken = c.query(
         "UPDATE outbox
          SET node = $1, taken_from = CASE WHEN node <> $1 THEN node ELSE taken_from END
-         WHERE state = 'pending'
+         WHERE id IN (SELECT id FROM pending_callbacks)
            AND (node IS NULL OR ($3 AND node = $1)
                 OR (node <> $1 AND node NOT IN (SELECT id FROM nodes WHERE seen_at_ms >= $2)))
          RETURNING id",
@@ -220,6 +232,24 @@ pub(crate) fn heartbeat_and_claim(
     )?;
     Ok(taken.len())
 }
+
+/// A commit's row of `commit_log`: `$1` the reference ids of the payments it wrote, `$2`
+/// the ids of its transfers.
+pub(crate) const INSERT_COMMIT_LOG: &str = "INSERT INTO commit_log (seq, payments, transfers)
+     VALUES (current_setting('mkoba.seq')::BIGINT, $1::TEXT[], $2::BIGINT[])";
+
+/// How many of the last commits `commit_log` keeps: with a node looking at least every
+/// poll (100 ms), far more than a running node falls behind.
+pub(crate) const LOG_KEPT: i64 = 10_000;
+
+/// Every how many commits the log drops what is older than [`LOG_KEPT`].
+const LOG_PRUNED_EVERY: i64 = 1_000;
+
+/// Drops the commits up to `$1` from the log.
+pub(crate) const PRUNE_COMMIT_LOG: &str = "DELETE FROM commit_log WHERE seq <= $1::BIGINT";
+
+/// The transfers written after commit `$1`.
+const CHANGED_TRANSFERS: &str = "SELECT DISTINCT unnest(transfers) FROM commit_log WHERE seq > $1";
 
 /// The accounts changed after commit `$1`: those it created since, and those the transfers
 /// written since name (a balance changes only with a transfer in the same commit).
@@ -233,7 +263,8 @@ fn changed_accounts_sql() -> String {
     format!(
         "SELECT {ACCOUNT_COLUMNS}, owner FROM accounts WHERE id = ANY(ARRAY(
              SELECT id FROM accounts WHERE seq > $1
-             UNION SELECT unnest(ARRAY[debit_account, credit_account]) FROM transfers WHERE seq > $1))"
+             UNION SELECT unnest(ARRAY[debit_account, credit_account]) FROM transfers
+                 WHERE id = ANY(ARRAY({CHANGED_TRANSFERS}))))"
     )
 }
 
@@ -241,11 +272,15 @@ fn changed_accounts_sql() -> String {
 fn read_changes(c: &mut Conn, seen: i64, log: Log, changes: &mut Changes) -> Result<()> {
     // The accounts, transfers and payments changed since, in one round trip.
     let accounts = changed_accounts_sql();
-    let transfers = format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE seq > $1 ORDER BY id");
-    // Payments by `seq` alone, split here: with `status = 'PENDING'` in it the planner also
-    // read the pending index, whose entries for payments settled since the last vacuum
-    // made it cost 1 ms a pass where the `seq` index alone costs 0.1.
-    let payments_since = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE seq > $1");
+    let transfers = format!(
+        "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = ANY(ARRAY({CHANGED_TRANSFERS}))
+         ORDER BY id"
+    );
+    // The payments, pending and final, split here.
+    let payments_since = format!(
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE reference_id = ANY(ARRAY(
+             SELECT unnest(payments) FROM commit_log WHERE seq > $1))"
+    );
     let mut results = c
         .query_all(
             None,
@@ -330,26 +365,38 @@ pub(crate) fn commit_pass(
             ));
         }
         let next = seq + 1;
+        let log_from = if next % LOG_PRUNED_EVERY == 0 {
+            next - LOG_KEPT
+        } else {
+            0
+        };
         let log = op!(
             WRITER_LOG_UPDATE,
             next,
             marks.keys,
             marks.approval,
             marks.max_outbox,
-            marks.clocks
+            marks.clocks,
+            log_from
         );
-        c.execute_and_commit(KEYED_PLANS, std::iter::once(&log).chain(ops))?;
+        let prune = (log_from > 0).then(|| op!(PRUNE_COMMIT_LOG, log_from));
+        c.execute_and_commit(
+            KEYED_PLANS,
+            std::iter::once(&log).chain(ops).chain(prune.as_ref()),
+        )?;
         c.pass = false;
         Ok((seq, next))
     })
 }
 
-/// A commit's first statement: the count, the marks, and `mkoba.seq` for the rows after it.
+/// A commit's first statement: the count, the marks, where the commit log starts once this
+/// commit prunes it (`$6`; 0 when it does not), and `mkoba.seq` for the rows after it.
 pub(crate) const WRITER_LOG_UPDATE: &str = "UPDATE writer_log SET seq = $1::BIGINT,
          keys_seq = CASE WHEN $2::BOOLEAN THEN $1::BIGINT ELSE keys_seq END,
          approval_seq = CASE WHEN $3::BOOLEAN THEN $1::BIGINT ELSE approval_seq END,
          max_outbox = GREATEST(max_outbox, $4::BIGINT),
-         clocks_seq = CASE WHEN $5::BOOLEAN THEN $1::BIGINT ELSE clocks_seq END
+         clocks_seq = CASE WHEN $5::BOOLEAN THEN $1::BIGINT ELSE clocks_seq END,
+         log_from = GREATEST(log_from, $6::BIGINT)
      WHERE id = 1
      RETURNING set_config('mkoba.seq', $1::BIGINT::TEXT, true)";
 
@@ -397,10 +444,12 @@ mod tests {
                      SELECT g, 'wallet:' || g, 'EUR', 'no_overdraft', 0, 0, 0, 0, 1
                      FROM generate_series(1, 5000) g;
                      INSERT INTO transfers (id, debit_account, credit_account, amount, currency,
-                         state, created_at_ms, updated_at_ms, seq)
-                     SELECT g, g, g % 5000 + 1, 1, 'EUR', 'posted', 0, 0, 1
+                         state, created_at_ms, updated_at_ms)
+                     SELECT g, g, g % 5000 + 1, 1, 'EUR', 'posted', 0, 0
                      FROM generate_series(1, 5000) g;
-                     ANALYZE accounts, transfers",
+                     INSERT INTO commit_log (seq, payments, transfers)
+                     SELECT 1, '{}', array_agg(g) FROM generate_series(1, 5000) g;
+                     ANALYZE accounts, transfers, commit_log",
                 )?;
                 c.explain(&changed_accounts_sql(), &[&0_i64])
             })

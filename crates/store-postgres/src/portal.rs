@@ -797,7 +797,9 @@ impl PortalReader for PgReader {
         self.pool.run_again_if_closed(move |c| {
             payments(&c.query(
                 &format!(
-                    "SELECT {} FROM payments p JOIN api_users u ON u.id = p.api_user
+                    "SELECT {} FROM pending_payments q
+                     JOIN payments p ON p.reference_id = q.reference_id
+                     JOIN api_users u ON u.id = p.api_user
                      WHERE u.developer_id = $1 AND p.status = 'PENDING' AND p.party_type = 'MSISDN'
                        AND p.kind IN ('requesttopay', 'requesttowithdraw', 'invoice', 'preapproval', 'c2b', 'mandate')
                        AND ($2::TEXT IS NULL OR p.party_id = $2)

@@ -62,22 +62,7 @@ fn each_nodes_pass_starts_from_what_the_other_committed() {
     assert!(begin(&mut a).is_none(), "nothing happened since load");
     a.end().unwrap();
 
-    // Node a accepts a payment: a new wallet, a pending transfer, a PENDING payment.
-    let user = api_user(1, 10);
-    let mut p = payment(&user, PaymentKind::RequestToPay, msisdn("256770000001"), 20);
-    p.settle_at_ms = Some(30);
-    p.transfer_id = Some(1);
-    let mut batch = two_accounts();
-    batch.api_users = with_user(&user).api_users;
-    batch.accounts = vec![wallet_reserving(1_000)];
-    batch.transfers = vec![TransferRecord {
-        transfer: transfer(1, 2, 1, 1_000, TransferState::Pending),
-        reference_id: Some(p.reference_id),
-        at_ms: 20,
-    }];
-    batch.new_payments = vec![p.clone()];
-    assert!(begin(&mut a).is_none());
-    a.commit(&batch).unwrap();
+    let p = accept_one(&mut a);
 
     // Node b sees all of it before it decides anything, and settles the payment.
     let seen = begin(&mut b).expect("node a's commit");
@@ -95,27 +80,7 @@ fn each_nodes_pass_starts_from_what_the_other_committed() {
     let max_account = seen.accounts.iter().map(|(a, _)| a.id.0).max();
     let max_transfer = seen.transfers.iter().map(|t| t.id.0).max();
     assert_eq!((max_account, max_transfer), (Some(2), Some(1)));
-    let mut posted = wallet_reserving(0);
-    posted.debits_posted = 1_000;
-    b.commit(&Batch {
-        accounts: vec![posted],
-        transfers: vec![TransferRecord {
-            transfer: transfer(1, 2, 1, 1_000, TransferState::Posted),
-            reference_id: Some(p.reference_id),
-            at_ms: 40,
-        }],
-        payment_updates: vec![PaymentUpdate {
-            reference_id: p.reference_id,
-            status: PaymentStatus::Successful,
-            reason: None,
-            financial_transaction_id: Some("1234567890".into()),
-            settled_at_ms: Some(40),
-            transfer_id: Some(1),
-            notifications: 0,
-        }],
-        ..Batch::default()
-    })
-    .unwrap();
+    b.commit(&settlement(&p)).unwrap();
 
     // Node a sees the settlement (and only what changed: the two accounts of the posted
     // transfer, read by the transfer, as a balance update leaves `accounts.seq` alone),
@@ -360,4 +325,144 @@ fn nodes_restarting_at_once_agree_on_the_keys_of_a_new_product() {
     let seen = begin(&mut x).expect("the restarted nodes' commit");
     assert_eq!(widget_keys(seen.subscription_keys), a);
     x.end().unwrap();
+}
+
+/// The settlement of `p` (accepted as in the tests above): its transfer posted, the wallet's
+/// 1000 paid, the payment SUCCESSFUL.
+fn settlement(p: &mkoba_platform::model::Payment) -> Batch {
+    let mut posted = wallet_reserving(0);
+    posted.debits_posted = 1_000;
+    Batch {
+        accounts: vec![posted],
+        transfers: vec![TransferRecord {
+            transfer: transfer(1, 2, 1, 1_000, TransferState::Posted),
+            reference_id: Some(p.reference_id),
+            at_ms: 40,
+        }],
+        payment_updates: vec![PaymentUpdate {
+            reference_id: p.reference_id,
+            status: PaymentStatus::Successful,
+            reason: None,
+            financial_transaction_id: Some("1234567890".into()),
+            settled_at_ms: Some(40),
+            transfer_id: Some(1),
+            notifications: 0,
+        }],
+        ..Batch::default()
+    }
+}
+
+/// Node a accepts a payment (a new wallet, a pending transfer, a PENDING payment, a
+/// callback to deliver); returns the payment.
+fn accept_one(a: &mut PgJournal) -> mkoba_platform::model::Payment {
+    let user = api_user(1, 10);
+    let mut p = payment(&user, PaymentKind::RequestToPay, msisdn("256770000001"), 20);
+    p.settle_at_ms = Some(30);
+    p.transfer_id = Some(1);
+    let mut batch = two_accounts();
+    batch.api_users = with_user(&user).api_users;
+    batch.accounts = vec![wallet_reserving(1_000)];
+    batch.transfers = vec![TransferRecord {
+        transfer: transfer(1, 2, 1, 1_000, TransferState::Pending),
+        reference_id: Some(p.reference_id),
+        at_ms: 20,
+    }];
+    batch.new_payments = vec![p.clone()];
+    batch.outbox = vec![outbox_item(1, p.reference_id)];
+    assert!(begin(a).is_none());
+    a.commit(&batch).unwrap();
+    p
+}
+
+#[test]
+fn a_node_that_last_looked_before_the_commit_log_begins_reloads() {
+    let url = database();
+    let mut a = node(&url, "a", LONG);
+    let mut b = node(&url, "b", LONG);
+    let p = accept_one(&mut a);
+    // The log is pruned past what node b has seen (as after LOG_KEPT commits).
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute("UPDATE writer_log SET log_from = seq; DELETE FROM commit_log")
+        .unwrap();
+    let e = b.begin().expect_err("the changes are no longer in the log");
+    assert!(e.0.contains("commit log"), "{e}");
+    // Reloading gives node b the whole state, and it goes on from there.
+    let state = b.load(1_000).unwrap();
+    assert_eq!(state.pending_payments, vec![p]);
+    assert_eq!(state.pending_transfers.len(), 1);
+    assert!(begin(&mut b).is_none());
+    b.end().unwrap();
+}
+
+#[test]
+fn settling_posting_and_delivering_update_rows_in_place() {
+    let url = database();
+    let mut a = node(&url, "a", LONG);
+    let p = accept_one(&mut a);
+    assert!(begin(&mut a).is_none());
+    a.commit(&Batch {
+        outbox_updates: vec![mkoba_platform::store::OutboxUpdate {
+            id: 1,
+            state: mkoba_platform::model::OutboxState::Delivered,
+            attempts: 1,
+            next_attempt_at_ms: 40,
+        }],
+        ..settlement(&p)
+    })
+    .unwrap();
+    // Each old version is marked HOT-updated (HEAP_HOT_UPDATED in `t_infomask2`): the new
+    // one is in the same page and no index got an entry for it, because no indexed column
+    // changed (migration 10).
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute("CREATE EXTENSION IF NOT EXISTS pageinspect")
+        .expect("PostgreSQL's pageinspect extension (contrib)");
+    for table in ["payments", "transfers", "outbox"] {
+        let hot: i64 = admin
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM heap_page_items(get_raw_page('{table}', 0))
+                     WHERE t_infomask2 & 16384 <> 0"
+                ),
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(hot, 1, "{table}: the update was not made in place");
+    }
+    // Nothing is left pending.
+    let state = a.load(1_000).unwrap();
+    assert!(state.pending_payments.is_empty());
+    assert!(state.pending_transfers.is_empty());
+    assert!(a.pending_outbox(0, 10).unwrap().is_empty());
+}
+
+#[test]
+fn every_thousandth_commit_prunes_the_log_to_its_last_ten_thousand() {
+    let url = database();
+    let mut a = node(&url, "a", LONG);
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    // As if 10,999 commits had been made, two of them still in the log.
+    admin
+        .batch_execute(
+            "UPDATE writer_log SET seq = 10999;
+             INSERT INTO commit_log VALUES (1000, '{}', '{}'), (1001, '{}', '{}')",
+        )
+        .unwrap();
+    begin(&mut a).expect("the commits since the node loaded");
+    // Commit 11,000 (new accounts only: no row of its own in the log).
+    a.commit(&two_accounts()).unwrap();
+    let log: Vec<i64> = admin
+        .query("SELECT seq FROM commit_log ORDER BY seq", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(log, [1001]);
+    let from: i64 = admin
+        .query_one("SELECT log_from FROM writer_log", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(from, 1000);
 }
