@@ -349,11 +349,12 @@ fn load_state(c: &mut Conn, wallets: usize) -> Result<(LoadedState, i64)> {
             .accounts
             .push((account_row(&r)?, rows::owner(&Pg(&r), 7)?));
     }
+    // What is pending, through the ids of `pending_*` (migration 10), each row by its key.
     state.pending_transfers = c
         .query(
             &format!(
                 "SELECT {TRANSFER_COLUMNS} FROM transfers
-                 WHERE id IN (SELECT id FROM pending_transfers) ORDER BY id"
+                 WHERE id = ANY(ARRAY(SELECT id FROM pending_transfers)) ORDER BY id"
             ),
             &[],
         )?
@@ -363,7 +364,7 @@ fn load_state(c: &mut Conn, wallets: usize) -> Result<(LoadedState, i64)> {
     state.pending_payments = payments(&c.query(
         &format!(
             "SELECT {PAYMENT_COLUMNS} FROM payments
-             WHERE reference_id IN (SELECT reference_id FROM pending_payments)"
+             WHERE reference_id = ANY(ARRAY(SELECT reference_id FROM pending_payments))"
         ),
         &[],
     )?)?;
