@@ -34,6 +34,21 @@ pub(crate) enum Error {
     Bad(String),
 }
 
+impl Error {
+    /// The server's answer that it is ending this connection (a terminated backend, a
+    /// shutdown, an idle session timed out: SQLSTATE 57P01, 57P02, 57P05). The client may
+    /// read that answer before it sees the connection closed.
+    fn ends_connection(&self) -> bool {
+        use tokio_postgres::error::SqlState;
+        let ending = [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::IDLE_SESSION_TIMEOUT,
+        ];
+        matches!(self, Error::Pg(e) if e.code().is_some_and(|code| ending.contains(code)))
+    }
+}
+
 impl From<tokio_postgres::Error> for Error {
     fn from(e: tokio_postgres::Error) -> Error {
         Error::Pg(e)
@@ -75,6 +90,14 @@ pub(crate) fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
         .iter()
         .map(|p| p.as_ref() as &(dyn ToSql + Sync))
         .collect()
+}
+
+/// One part of a round trip ([`Conn::send`]).
+pub(crate) enum Part<'a> {
+    /// Statements without parameters (the simple protocol).
+    Simple(&'a str),
+    /// A cached statement with its parameters.
+    Query(&'a str, &'a [&'a (dyn ToSql + Sync)]),
 }
 
 /// One statement of a commit, with its parameters.
@@ -200,47 +223,77 @@ impl Conn {
         Ok(self.runtime().block_on(self.client.batch_execute(sql))?)
     }
 
-    /// Sends `first` (statements without parameters, if any), each cached statement of
-    /// `statements` with its parameters, then `last` (if any), all at once: one round
-    /// trip. Each is still a protocol message of its own with its own answer, and the
-    /// server runs them in order, so each sees what those before it did (a transaction
-    /// begun, a lock taken, a setting made). Returns the rows of each statement, or the
-    /// first failure in that order. Inside a transaction, a failure aborts it: the
-    /// statements after it fail too, and a `COMMIT` sent as `last` rolls back.
+    /// Sends every part at once: one round trip. Each is still a protocol message of its
+    /// own with its own answer, and the server runs them in order, so each sees what those
+    /// before it did (a transaction begun, a lock taken, a setting made). Returns each
+    /// part's rows (none for [`Part::Simple`]) or its failure. Inside a transaction, a
+    /// failure aborts it: the statements after it fail too, and a `COMMIT` rolls back.
+    pub(crate) fn send(&mut self, parts: &[Part]) -> Result<Vec<Result<Vec<Row>>>> {
+        for part in parts {
+            if let Part::Query(sql, _) = part {
+                self.statement(sql)?;
+            }
+        }
+        let (client, statements) = (&self.client, &self.statements);
+        type Answer<'f> = std::pin::Pin<
+            Box<
+                dyn std::future::Future<
+                        Output = std::result::Result<Vec<Row>, tokio_postgres::Error>,
+                    > + 'f,
+            >,
+        >;
+        let answers: Vec<Answer> = parts
+            .iter()
+            .map(|part| -> Answer {
+                match *part {
+                    Part::Simple(sql) => {
+                        Box::pin(
+                            async move { client.batch_execute(sql).await.map(|()| Vec::new()) },
+                        )
+                    }
+                    Part::Query(sql, params) => {
+                        let statement = &statements[sql];
+                        Box::pin(client.query(statement, params))
+                    }
+                }
+            })
+            .collect();
+        // Each future sends its messages when first polled, and the join polls in order.
+        let answers = self
+            .runtime()
+            .block_on(futures_util::future::join_all(answers));
+        Ok(answers
+            .into_iter()
+            .map(|answer| answer.map_err(Error::from))
+            .collect())
+    }
+
+    /// [`Conn::send`] of `first` (statements without parameters, if any), each of
+    /// `statements` with its parameters, then `last` (if any); their rows, or the first
+    /// failure in that order.
     fn pipeline(
         &mut self,
         first: Option<&str>,
         statements: &[(&str, &[&(dyn ToSql + Sync)])],
         last: Option<&str>,
     ) -> Result<Vec<Vec<Row>>> {
-        let prepared = statements
-            .iter()
-            .map(|(sql, _)| self.statement(sql))
-            .collect::<Result<Vec<_>>>()?;
-        let client = &self.client;
-        let simple = |sql: Option<&str>| {
-            let sql = sql.map(str::to_owned);
-            async move {
-                match sql {
-                    Some(sql) => client.batch_execute(&sql).await,
-                    None => Ok(()),
-                }
-            }
-        };
-        // Each future sends its messages when first polled, and the joins poll in order.
-        let (ran, rows, ended) = self.runtime().block_on(futures_util::future::join3(
-            simple(first),
-            futures_util::future::join_all(
-                prepared
+        let parts: Vec<Part> = first
+            .map(Part::Simple)
+            .into_iter()
+            .chain(
+                statements
                     .iter()
-                    .zip(statements)
-                    .map(|(s, (_, params))| client.query(s, params)),
-            ),
-            simple(last),
-        ));
-        ran?;
-        let rows = rows.into_iter().collect::<std::result::Result<_, _>>()?;
-        ended?;
+                    .map(|(sql, params)| Part::Query(sql, params)),
+            )
+            .chain(last.map(Part::Simple))
+            .collect();
+        let mut rows = Vec::with_capacity(statements.len());
+        for (part, answer) in parts.iter().zip(self.send(&parts)?) {
+            let answer = answer?;
+            if let Part::Query(..) = part {
+                rows.push(answer);
+            }
+        }
         Ok(rows)
     }
 
@@ -434,7 +487,10 @@ impl Workers {
         f: impl Fn(&mut Conn) -> Result<T> + Send + 'static,
     ) -> std::result::Result<T, StoreError> {
         self.submit(move |session| match session.conn().and_then(&f) {
-            Err(_) if session.closed() => session.conn().and_then(&f),
+            Err(e) if session.closed() || e.ends_connection() => {
+                session.conn = None;
+                session.conn().and_then(&f)
+            }
             result => result,
         })
     }
