@@ -92,14 +92,6 @@ pub(crate) fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
         .collect()
 }
 
-/// One part of a round trip ([`Conn::send`]).
-pub(crate) enum Part<'a> {
-    /// Statements without parameters (the simple protocol).
-    Simple(&'a str),
-    /// A cached statement with its parameters.
-    Query(&'a str, &'a [&'a (dyn ToSql + Sync)]),
-}
-
 /// One statement of a commit, with its parameters.
 pub(crate) struct Op {
     pub sql: &'static str,
@@ -223,77 +215,47 @@ impl Conn {
         Ok(self.runtime().block_on(self.client.batch_execute(sql))?)
     }
 
-    /// Sends every part at once: one round trip. Each is still a protocol message of its
-    /// own with its own answer, and the server runs them in order, so each sees what those
-    /// before it did (a transaction begun, a lock taken, a setting made). Returns each
-    /// part's rows (none for [`Part::Simple`]) or its failure. Inside a transaction, a
-    /// failure aborts it: the statements after it fail too, and a `COMMIT` rolls back.
-    pub(crate) fn send(&mut self, parts: &[Part]) -> Result<Vec<Result<Vec<Row>>>> {
-        for part in parts {
-            if let Part::Query(sql, _) = part {
-                self.statement(sql)?;
-            }
-        }
-        let (client, statements) = (&self.client, &self.statements);
-        type Answer<'f> = std::pin::Pin<
-            Box<
-                dyn std::future::Future<
-                        Output = std::result::Result<Vec<Row>, tokio_postgres::Error>,
-                    > + 'f,
-            >,
-        >;
-        let answers: Vec<Answer> = parts
-            .iter()
-            .map(|part| -> Answer {
-                match *part {
-                    Part::Simple(sql) => {
-                        Box::pin(
-                            async move { client.batch_execute(sql).await.map(|()| Vec::new()) },
-                        )
-                    }
-                    Part::Query(sql, params) => {
-                        let statement = &statements[sql];
-                        Box::pin(client.query(statement, params))
-                    }
-                }
-            })
-            .collect();
-        // Each future sends its messages when first polled, and the join polls in order.
-        let answers = self
-            .runtime()
-            .block_on(futures_util::future::join_all(answers));
-        Ok(answers
-            .into_iter()
-            .map(|answer| answer.map_err(Error::from))
-            .collect())
-    }
-
-    /// [`Conn::send`] of `first` (statements without parameters, if any), each of
-    /// `statements` with its parameters, then `last` (if any); their rows, or the first
-    /// failure in that order.
+    /// Sends `first` (statements without parameters, if any), each cached statement of
+    /// `statements` with its parameters, then `last` (if any), all at once: one round
+    /// trip. Each is still a protocol message of its own with its own answer, and the
+    /// server runs them in order, so each sees what those before it did (a transaction
+    /// begun, a lock taken, a setting made). Returns the rows of each statement, or the
+    /// first failure in that order. Inside a transaction, a failure aborts it: the
+    /// statements after it fail too, and a `COMMIT` sent as `last` rolls back.
     fn pipeline(
         &mut self,
         first: Option<&str>,
         statements: &[(&str, &[&(dyn ToSql + Sync)])],
         last: Option<&str>,
     ) -> Result<Vec<Vec<Row>>> {
-        let parts: Vec<Part> = first
-            .map(Part::Simple)
-            .into_iter()
-            .chain(
-                statements
-                    .iter()
-                    .map(|(sql, params)| Part::Query(sql, params)),
-            )
-            .chain(last.map(Part::Simple))
-            .collect();
-        let mut rows = Vec::with_capacity(statements.len());
-        for (part, answer) in parts.iter().zip(self.send(&parts)?) {
-            let answer = answer?;
-            if let Part::Query(..) = part {
-                rows.push(answer);
+        let prepared = statements
+            .iter()
+            .map(|(sql, _)| self.statement(sql))
+            .collect::<Result<Vec<_>>>()?;
+        let client = &self.client;
+        let simple = |sql: Option<&str>| {
+            let sql = sql.map(str::to_owned);
+            async move {
+                match sql {
+                    Some(sql) => client.batch_execute(&sql).await,
+                    None => Ok(()),
+                }
             }
-        }
+        };
+        // Each future sends its messages when first polled, and the joins poll in order.
+        let (ran, rows, ended) = self.runtime().block_on(futures_util::future::join3(
+            simple(first),
+            futures_util::future::join_all(
+                prepared
+                    .iter()
+                    .zip(statements)
+                    .map(|(s, (_, params))| client.query(s, params)),
+            ),
+            simple(last),
+        ));
+        ran?;
+        let rows = rows.into_iter().collect::<std::result::Result<_, _>>()?;
+        ended?;
         Ok(rows)
     }
 
