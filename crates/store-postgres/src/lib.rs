@@ -695,8 +695,9 @@ const UPDATE_ACCOUNTS: &str = "UPDATE accounts SET debits_pending = u.dp, debits
              FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[])
                  AS u(id, dp, dpo, cp, cpo)
              WHERE accounts.id = u.id";
-// A row's move out of the pending state is a delete from its `pending_*` table in the same
-// statement (migration 10), so the update itself changes no indexed column.
+// The statement that writes a row keeps its id in its `pending_*` table exactly while its
+// state is pending (migration 10): inserted with it, deleted when it leaves that state, so
+// the update itself changes no indexed column.
 const UPSERT_TRANSFERS: &str = "WITH t AS (
                  INSERT INTO transfers (id, debit_account, credit_account, amount, currency, state, reference_id, created_at_ms, updated_at_ms)
                  SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[],
@@ -715,7 +716,10 @@ const UPDATE_PAYMENTS: &str = "WITH u AS (
                  FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[], $7::BIGINT[])
                      AS u(reference_id, status, reason, financial_transaction_id, settled_at_ms, transfer_id, notifications)
                  WHERE payments.reference_id = u.reference_id
-                 RETURNING payments.reference_id, payments.status)
+                 RETURNING payments.reference_id, payments.status),
+             pending AS (
+                 INSERT INTO pending_payments SELECT reference_id FROM u WHERE status = 'PENDING'
+                 ON CONFLICT (reference_id) DO NOTHING)
              DELETE FROM pending_payments USING u
              WHERE pending_payments.reference_id = u.reference_id AND u.status <> 'PENDING'";
 const INSERT_OUTBOX: &str = "WITH o AS (
@@ -738,7 +742,10 @@ const UPDATE_OUTBOX: &str = "WITH o AS (
                  FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[])
                      AS u(id, state, attempts, next_attempt_at_ms)
                  WHERE outbox.id = u.id
-                 RETURNING outbox.id, outbox.state)
+                 RETURNING outbox.id, outbox.state),
+             pending AS (
+                 INSERT INTO pending_callbacks SELECT id FROM o WHERE state = 'pending'
+                 ON CONFLICT (id) DO NOTHING)
              DELETE FROM pending_callbacks USING o
              WHERE pending_callbacks.id = o.id AND o.state <> 'pending'";
 

@@ -466,3 +466,29 @@ fn every_thousandth_commit_prunes_the_log_to_its_last_ten_thousand() {
         .get(0);
     assert_eq!(from, 1000);
 }
+
+#[test]
+fn a_callback_due_again_is_pending_again() {
+    use mkoba_platform::model::OutboxState;
+    let url = database();
+    let mut a = node(&url, "a", LONG);
+    accept_one(&mut a);
+    let mut state = |state: OutboxState| {
+        assert!(begin(&mut a).is_none());
+        a.commit(&Batch {
+            outbox_updates: vec![mkoba_platform::store::OutboxUpdate {
+                id: 1,
+                state,
+                attempts: 1,
+                next_attempt_at_ms: 40,
+            }],
+            ..Batch::default()
+        })
+        .unwrap();
+        a.pending_outbox(0, 10).unwrap().len()
+    };
+    assert_eq!(state(OutboxState::Failed), 0);
+    assert_eq!(state(OutboxState::Pending), 1);
+    assert_eq!(state(OutboxState::Pending), 1);
+    assert_eq!(state(OutboxState::Delivered), 0);
+}
