@@ -46,7 +46,7 @@ CREATE INDEX payments_by_mpesa_transaction_id ON payments (mpesa_transaction_id)
 --    with 30 % free, half of those updates found no room (the new version went to another
 --    page, with an entry in every index); with half of each page free, all but a few
 --    percent are in place (20,000 request-to-pays, `n_tup_hot_upd`). Transfers and
---    accounts are narrower rows; at 70 and 80 % (migration 8) 14 and 30 % still missed.
+--    accounts are narrower rows; at 70 and 80 % (migration 8) 14 and 30–34 % still missed.
 ALTER TABLE payments SET (fillfactor = 50);
 ALTER TABLE outbox SET (fillfactor = 50);
 ALTER TABLE transfers SET (fillfactor = 60);
