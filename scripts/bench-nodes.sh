@@ -13,7 +13,8 @@
 # Options go to `mkoba bench` through BENCH_ARGS (default "-n 20000 -c 64").
 # For experiments: PG_OPTS adds server settings ("-c shared_buffers=512MB"), PG_SQL runs
 # after `mkoba migrate` on each fresh database (say, dropping an index to see what it
-# costs), METRICS_OUT=file saves the first node's /metrics when its bench ends.
+# costs), PG_AFTER runs on it when its bench ends (say, reading pg_stat_statements or
+# pg_stat_user_tables), METRICS_OUT=file saves the first node's /metrics when its bench ends.
 # Needs the PostgreSQL server binaries (Debian's `postgresql` package); as root, the server
 # runs as the `postgres` user. Not part of the test command (release build, minutes).
 set -euo pipefail
@@ -60,6 +61,7 @@ echo "PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on 127.0.0.1
 
 for n in "${counts[@]}"; do
     store=()
+    db=""
     if [ "$n" = sqlite ]; then
         label="1 node, SQLite"
         n=1
@@ -93,6 +95,8 @@ for n in "${counts[@]}"; do
     echo "== $label =="
     "$mkoba" bench --url "$(IFS=,; echo "${urls[*]}")" --subscription-key "$key" "${bench_args[@]}"
     [ -z "${METRICS_OUT:-}" ] || curl -s "${urls[0]}/metrics" > "$METRICS_OUT"
+    [ -z "${PG_AFTER:-}" ] || [ -z "${db:-}" ] ||
+        "$bindir/psql" -h 127.0.0.1 -p "$port" -U mkoba -d "$db" -c "$PG_AFTER"
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     pids=()
