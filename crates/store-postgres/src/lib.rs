@@ -695,33 +695,46 @@ const UPDATE_ACCOUNTS: &str = "UPDATE accounts SET debits_pending = u.dp, debits
              FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[])
                  AS u(id, dp, dpo, cp, cpo)
              WHERE accounts.id = u.id";
-// The statement that writes a row keeps its id in its `pending_*` table exactly while its
-// state is pending (migration 10): inserted with it, deleted when it leaves that state, so
-// the update itself changes no indexed column.
-const UPSERT_TRANSFERS: &str = "WITH t AS (
-                 INSERT INTO transfers (id, debit_account, credit_account, amount, currency, state, reference_id, created_at_ms, updated_at_ms)
-                 SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[],
-                                      $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[])
-                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at_ms = excluded.updated_at_ms
-                 RETURNING id, state),
-             pending AS (
-                 INSERT INTO pending_transfers SELECT id FROM t WHERE state = 'pending'
-                 ON CONFLICT (id) DO NOTHING)
-             DELETE FROM pending_transfers USING t
-             WHERE pending_transfers.id = t.id AND t.state <> 'pending'";
-const UPDATE_PAYMENTS: &str = "WITH u AS (
-                 UPDATE payments SET status = u.status, reason = u.reason,
-                     financial_transaction_id = u.financial_transaction_id, settled_at_ms = u.settled_at_ms,
-                     transfer_id = u.transfer_id, notifications = u.notifications
-                 FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[], $7::BIGINT[])
-                     AS u(reference_id, status, reason, financial_transaction_id, settled_at_ms, transfer_id, notifications)
-                 WHERE payments.reference_id = u.reference_id
-                 RETURNING payments.reference_id, payments.status),
-             pending AS (
-                 INSERT INTO pending_payments SELECT reference_id FROM u WHERE status = 'PENDING'
-                 ON CONFLICT (reference_id) DO NOTHING)
-             DELETE FROM pending_payments USING u
-             WHERE pending_payments.reference_id = u.reference_id AND u.status <> 'PENDING'";
+/// The end of a statement whose CTE `rows` returns the `id` and `state` of the rows it
+/// wrote: `set` (a `pending_*` table keyed by `column`, migration 10) then holds the id of
+/// each of those rows exactly while its state is `pending`, so the write itself changes no
+/// indexed column and PostgreSQL can make it in place.
+fn keeping_pending(set: &str, column: &str, rows: &str, pending: &str) -> String {
+    format!(
+        "pending AS (
+             INSERT INTO {set} SELECT id FROM {rows} WHERE state = '{pending}'
+             ON CONFLICT ({column}) DO NOTHING)
+         DELETE FROM {set} USING {rows}
+         WHERE {set}.{column} = {rows}.id AND {rows}.state <> '{pending}'"
+    )
+}
+
+static UPSERT_TRANSFERS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH t AS (
+             INSERT INTO transfers (id, debit_account, credit_account, amount, currency, state, reference_id, created_at_ms, updated_at_ms)
+             SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[],
+                                  $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[])
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at_ms = excluded.updated_at_ms
+             RETURNING id, state),
+         {}",
+        keeping_pending("pending_transfers", "id", "t", "pending")
+    )
+});
+static UPDATE_PAYMENTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH u AS (
+             UPDATE payments SET status = u.status, reason = u.reason,
+                 financial_transaction_id = u.financial_transaction_id, settled_at_ms = u.settled_at_ms,
+                 transfer_id = u.transfer_id, notifications = u.notifications
+             FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::BIGINT[], $7::BIGINT[])
+                 AS u(reference_id, status, reason, financial_transaction_id, settled_at_ms, transfer_id, notifications)
+             WHERE payments.reference_id = u.reference_id
+             RETURNING payments.reference_id AS id, payments.status AS state),
+         {}",
+        keeping_pending("pending_payments", "reference_id", "u", "PENDING")
+    )
+});
 const INSERT_OUTBOX: &str = "WITH o AS (
                  INSERT INTO outbox (id, reference_id, url, method, body, state, attempts, next_attempt_at_ms, node)
                  SELECT id, reference_id, url, method, body, 'pending', attempts, next_attempt_at_ms, $8
@@ -737,17 +750,18 @@ const INSERT_ATTEMPTS: &str = "INSERT INTO callback_attempts (outbox_id, referen
                  WITH ORDINALITY AS u(outbox_id, reference_id, attempt, at_ms, url, method, status_code,
                                       latency_ms, error, retry_at_ms, n)
              ORDER BY n";
-const UPDATE_OUTBOX: &str = "WITH o AS (
-                 UPDATE outbox SET state = u.state, attempts = u.attempts, next_attempt_at_ms = u.next_attempt_at_ms
-                 FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[])
-                     AS u(id, state, attempts, next_attempt_at_ms)
-                 WHERE outbox.id = u.id
-                 RETURNING outbox.id, outbox.state),
-             pending AS (
-                 INSERT INTO pending_callbacks SELECT id FROM o WHERE state = 'pending'
-                 ON CONFLICT (id) DO NOTHING)
-             DELETE FROM pending_callbacks USING o
-             WHERE pending_callbacks.id = o.id AND o.state <> 'pending'";
+static UPDATE_OUTBOX: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH o AS (
+             UPDATE outbox SET state = u.state, attempts = u.attempts, next_attempt_at_ms = u.next_attempt_at_ms
+             FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[])
+                 AS u(id, state, attempts, next_attempt_at_ms)
+             WHERE outbox.id = u.id
+             RETURNING outbox.id, outbox.state),
+         {}",
+        keeping_pending("pending_callbacks", "id", "o", "pending")
+    )
+});
 
 /// The batch's high-volume rows, one statement per table over arrays (`UNNEST`), so a
 /// group commit of thousands of payments costs a few round trips instead of one per row.
@@ -788,7 +802,7 @@ fn bulk_ops(b: &Batch, node: &str, ops: &mut Vec<Op>) {
             .map(|l| (first[&l.transfer.id], l))
             .collect();
         ops.push(op!(
-            UPSERT_TRANSFERS,
+            UPSERT_TRANSFERS.as_str(),
             each(&rows, |(f, _)| f.transfer.id.0 as i64),
             each(&rows, |(f, _)| f.transfer.debit.0 as i64),
             each(&rows, |(f, _)| f.transfer.credit.0 as i64),
@@ -835,7 +849,7 @@ fn bulk_ops(b: &Batch, node: &str, ops: &mut Vec<Op>) {
     if !b.payment_updates.is_empty() {
         let u = last_of_each(&b.payment_updates, |u| u.reference_id);
         ops.push(op!(
-            UPDATE_PAYMENTS,
+            UPDATE_PAYMENTS.as_str(),
             each(&u, |u| u.reference_id.to_string()),
             each(&u, |u| u.status.as_str()),
             each(&u, |u| u.reason.map(|r| r.as_str().to_owned())),
@@ -879,7 +893,7 @@ fn bulk_ops(b: &Batch, node: &str, ops: &mut Vec<Op>) {
     if !b.outbox_updates.is_empty() {
         let u = last_of_each(&b.outbox_updates, |u| u.id);
         ops.push(op!(
-            UPDATE_OUTBOX,
+            UPDATE_OUTBOX.as_str(),
             each(&u, |u| u.id),
             each(&u, |u| u.state.as_str()),
             each(&u, |u| i64::from(u.attempts)),
@@ -1128,12 +1142,12 @@ mod tests {
             nodes::WRITER_LOG_UPDATE,
             INSERT_ACCOUNTS,
             UPDATE_ACCOUNTS,
-            UPSERT_TRANSFERS,
+            UPSERT_TRANSFERS.as_str(),
             INSERT_PAYMENTS.as_str(),
-            UPDATE_PAYMENTS,
+            UPDATE_PAYMENTS.as_str(),
             INSERT_OUTBOX,
             INSERT_ATTEMPTS,
-            UPDATE_OUTBOX,
+            UPDATE_OUTBOX.as_str(),
             nodes::INSERT_COMMIT_LOG,
             nodes::PRUNE_COMMIT_LOG,
         ];

@@ -251,6 +251,9 @@ pub(crate) const PRUNE_COMMIT_LOG: &str = "DELETE FROM commit_log WHERE seq <= $
 /// The transfers written after commit `$1`.
 const CHANGED_TRANSFERS: &str = "SELECT DISTINCT unnest(transfers) FROM commit_log WHERE seq > $1";
 
+/// The payments written after commit `$1`.
+const CHANGED_PAYMENTS: &str = "SELECT unnest(payments) FROM commit_log WHERE seq > $1";
+
 /// The accounts changed after commit `$1`: those it created since, and those the transfers
 /// written since name (a balance changes only with a transfer in the same commit).
 ///
@@ -278,8 +281,7 @@ fn read_changes(c: &mut Conn, seen: i64, log: Log, changes: &mut Changes) -> Res
     );
     // The payments, pending and final, split here.
     let payments_since = format!(
-        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE reference_id = ANY(ARRAY(
-             SELECT unnest(payments) FROM commit_log WHERE seq > $1))"
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE reference_id = ANY(ARRAY({CHANGED_PAYMENTS}))"
     );
     let mut results = c
         .query_all(
