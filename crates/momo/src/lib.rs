@@ -50,22 +50,35 @@ pub struct MomoConfig {
     pub widget: widget::WidgetConfig,
 }
 
-/// What every MoMo handler gets.
+/// What every MoMo handler gets: one `Arc`, so the clone axum makes for each extractor and
+/// middleware of a request is one reference count, not one per field.
 #[derive(Debug, Clone)]
-pub struct MomoState {
+pub struct MomoState(Arc<MomoShared>);
+
+/// What [`MomoState`] shares.
+#[derive(Debug)]
+pub struct MomoShared {
     pub platform: Platform,
-    pub config: Arc<MomoConfig>,
+    pub config: MomoConfig,
     /// The Collection Widget's rate limiters and long-poll bound.
-    pub widget: Arc<widget::Widget>,
+    pub widget: widget::Widget,
 }
 
 impl MomoState {
     pub fn new(platform: Platform, config: MomoConfig) -> MomoState {
-        MomoState {
+        MomoState(Arc::new(MomoShared {
             platform,
-            widget: Arc::new(widget::Widget::new(config.widget.clone())),
-            config: Arc::new(config),
-        }
+            widget: widget::Widget::new(config.widget.clone()),
+            config,
+        }))
+    }
+}
+
+impl std::ops::Deref for MomoState {
+    type Target = MomoShared;
+
+    fn deref(&self) -> &MomoShared {
+        &self.0
     }
 }
 

@@ -525,6 +525,43 @@ fn payments_of_party(
     Ok(found)
 }
 
+const INSERT_ACCOUNT: &str = "INSERT INTO accounts (id, owner, currency, limit_kind, debits_pending, debits_posted, credits_pending, credits_posted)
+     VALUES (?1, ?2, ?3, ?4, 0, 0, 0, 0)";
+const UPDATE_ACCOUNT: &str = "UPDATE accounts SET debits_pending = ?2, debits_posted = ?3, credits_pending = ?4, credits_posted = ?5 WHERE id = ?1";
+static INSERT_PAYMENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
+    )
+});
+const UPSERT_TRANSFER: &str = "INSERT INTO transfers (id, debit_account, credit_account, amount, currency, state, reference_id, payment, created_at_ms, updated_at_ms)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT id FROM payments WHERE reference_id = ?7), ?8, ?8)
+     ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at_ms = excluded.updated_at_ms";
+const UPDATE_PAYMENT: &str = "UPDATE payments SET status = ?2, reason = ?3, financial_transaction_id = ?4, settled_at_ms = ?5, transfer_id = ?6, notifications = ?7
+     WHERE reference_id = ?1";
+const INSERT_OUTBOX: &str = "INSERT INTO outbox (id, reference_id, payment, url, method, body, state, attempts, next_attempt_at_ms)
+     VALUES (?1, ?2, (SELECT id FROM payments WHERE reference_id = ?2), ?3, ?4, ?5, 'pending', ?6, ?7)";
+const INSERT_ATTEMPT: &str = "INSERT INTO callback_attempts (outbox_id, reference_id, attempt, at_ms, url, method, status_code, latency_ms, error, retry_at_ms)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+const UPDATE_OUTBOX: &str =
+    "UPDATE outbox SET state = ?2, attempts = ?3, next_attempt_at_ms = ?4 WHERE id = ?1";
+
+/// Runs `sql` for each of `rows` in order, through one statement from the cache.
+fn each_row<T>(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &str,
+    rows: &[T],
+    mut run: impl FnMut(&mut rusqlite::CachedStatement<'_>, &T) -> rusqlite::Result<usize>,
+) -> rusqlite::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = tx.prepare_cached(sql)?;
+    for row in rows {
+        run(&mut stmt, row)?;
+    }
+    Ok(())
+}
+
 fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()> {
     let now = mkoba_platform::clock::system_now_ms();
     for id in &b.developers {
@@ -575,32 +612,29 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
             k.created_at_ms
         ])?;
     }
-    for a in &b.new_accounts {
-        tx.prepare_cached(
-            "INSERT INTO accounts (id, owner, currency, limit_kind, debits_pending, debits_posted, credits_pending, credits_posted)
-             VALUES (?1, ?2, ?3, ?4, 0, 0, 0, 0)",
-        )?
-        .execute(params![a.id.0 as i64, a.owner.key(), a.currency.as_str(), a.limit.as_str()])?;
-    }
-    for a in &b.accounts {
-        tx.prepare_cached(
-            "UPDATE accounts SET debits_pending = ?2, debits_posted = ?3, credits_pending = ?4, credits_posted = ?5 WHERE id = ?1",
-        )?
-        .execute(params![
+    // The busy tables' statements are looked up in the statement cache once a batch, not
+    // once a row: the cache hashes the whole SQL text on every look-up.
+    each_row(tx, INSERT_ACCOUNT, &b.new_accounts, |s, a| {
+        s.execute(params![
+            a.id.0 as i64,
+            a.owner.key(),
+            a.currency.as_str(),
+            a.limit.as_str()
+        ])
+    })?;
+    each_row(tx, UPDATE_ACCOUNT, &b.accounts, |s, a| {
+        s.execute(params![
             a.id.0 as i64,
             a.debits_pending,
             a.debits_posted,
             a.credits_pending,
             a.credits_posted
-        ])?;
-    }
+        ])
+    })?;
     // Payments first: the rows that belong to one (its transfers, its callbacks) name it by
     // its integer id.
-    for p in &b.new_payments {
-        tx.prepare_cached(&format!(
-            "INSERT INTO payments ({PAYMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
-        ))?
-        .execute(params![
+    each_row(tx, &INSERT_PAYMENT, &b.new_payments, |s, p| {
+        s.execute(params![
             p.reference_id.to_string(),
             p.kind.as_str(),
             p.product.as_str(),
@@ -627,16 +661,11 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
             p.details,
             p.expires_at_ms,
             p.short_code
-        ])?;
-    }
-    for t in &b.transfers {
+        ])
+    })?;
+    each_row(tx, UPSERT_TRANSFER, &b.transfers, |s, t| {
         let tr = &t.transfer;
-        tx.prepare_cached(
-            "INSERT INTO transfers (id, debit_account, credit_account, amount, currency, state, reference_id, payment, created_at_ms, updated_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT id FROM payments WHERE reference_id = ?7), ?8, ?8)
-             ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at_ms = excluded.updated_at_ms",
-        )?
-        .execute(params![
+        s.execute(params![
             tr.id.0 as i64,
             tr.debit.0 as i64,
             tr.credit.0 as i64,
@@ -645,14 +674,10 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
             tr.state.as_str(),
             t.reference_id.map(|r| r.to_string()),
             t.at_ms
-        ])?;
-    }
-    for u in &b.payment_updates {
-        tx.prepare_cached(
-            "UPDATE payments SET status = ?2, reason = ?3, financial_transaction_id = ?4, settled_at_ms = ?5, transfer_id = ?6, notifications = ?7
-             WHERE reference_id = ?1",
-        )?
-        .execute(params![
+        ])
+    })?;
+    each_row(tx, UPDATE_PAYMENT, &b.payment_updates, |s, u| {
+        s.execute(params![
             u.reference_id.to_string(),
             u.status.as_str(),
             u.reason.map(FailureReason::as_str),
@@ -660,14 +685,10 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
             u.settled_at_ms,
             u.transfer_id.map(|t| t as i64),
             u.notifications
-        ])?;
-    }
-    for o in &b.outbox {
-        tx.prepare_cached(
-            "INSERT INTO outbox (id, reference_id, payment, url, method, body, state, attempts, next_attempt_at_ms)
-             VALUES (?1, ?2, (SELECT id FROM payments WHERE reference_id = ?2), ?3, ?4, ?5, 'pending', ?6, ?7)",
-        )?
-        .execute(params![
+        ])
+    })?;
+    each_row(tx, INSERT_OUTBOX, &b.outbox, |s, o| {
+        s.execute(params![
             o.id,
             o.reference_id.to_string(),
             o.url,
@@ -675,14 +696,10 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
             o.body,
             o.attempts,
             o.next_attempt_at_ms
-        ])?;
-    }
-    for a in &b.attempts {
-        tx.prepare_cached(
-            "INSERT INTO callback_attempts (outbox_id, reference_id, attempt, at_ms, url, method, status_code, latency_ms, error, retry_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )?
-        .execute(params![
+        ])
+    })?;
+    each_row(tx, INSERT_ATTEMPT, &b.attempts, |s, a| {
+        s.execute(params![
             a.outbox_id,
             a.reference_id.to_string(),
             a.attempt,
@@ -693,19 +710,16 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
             a.latency_ms,
             a.error,
             a.retry_at_ms
-        ])?;
-    }
-    for u in &b.outbox_updates {
-        tx.prepare_cached(
-            "UPDATE outbox SET state = ?2, attempts = ?3, next_attempt_at_ms = ?4 WHERE id = ?1",
-        )?
-        .execute(params![
+        ])
+    })?;
+    each_row(tx, UPDATE_OUTBOX, &b.outbox_updates, |s, u| {
+        s.execute(params![
             u.id,
             u.state.as_str(),
             u.attempts,
             u.next_attempt_at_ms
-        ])?;
-    }
+        ])
+    })?;
     portal::write(tx, &b.portal)?;
     mpesa::write(tx, &b.mpesa_apps)?;
     for w in &b.test_clocks {
