@@ -75,6 +75,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0009_party_index_for_mandates.sql"),
     include_str!("../migrations/0010_updates_in_place.sql"),
     include_str!("../migrations/0011_reference_hash_indexes.sql"),
+    include_str!("../migrations/0012_fewer_probes_no_compression.sql"),
 ];
 
 /// The schema version this binary writes.

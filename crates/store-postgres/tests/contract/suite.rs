@@ -513,23 +513,36 @@ pub fn a_pass_failing_half_way_through_commits_none_of_it(s: &mut Store) {
     batch.new_accounts = two_accounts().new_accounts;
     batch.new_payments.push(pay.clone());
     batch.outbox.push(outbox_item(1, pay.reference_id));
-    // Account 77 does not exist: refused after the accounts are written, before the
-    // payment and its callback are.
-    batch.transfers.push(TransferRecord {
-        transfer: transfer(1, 1, 77, 5, TransferState::Posted),
+    // Accounts 77 and 78 do not exist: refused after the accounts are written, before the
+    // payment and its callback are. Alone, or among transfers that name existing accounts
+    // several times over (PostgreSQL checks each account named once).
+    let record = |transfer| TransferRecord {
+        transfer,
         reference_id: Some(pay.reference_id),
         at_ms: 1,
-    });
-    for in_pass in [true, false] {
-        if in_pass {
-            s.journal.begin().unwrap();
+    };
+    let refused = [
+        vec![transfer(1, 1, 77, 5, TransferState::Posted)],
+        vec![
+            transfer(1, 1, 2, 5, TransferState::Posted),
+            transfer(2, 2, 1, 5, TransferState::Pending),
+            transfer(3, 78, 1, 5, TransferState::Pending),
+            transfer(4, 1, 2, 5, TransferState::Pending),
+        ],
+    ];
+    for transfers in refused {
+        batch.transfers = transfers.into_iter().map(record).collect();
+        for in_pass in [true, false] {
+            if in_pass {
+                s.journal.begin().unwrap();
+            }
+            assert!(s.journal.commit(&batch).is_err());
+            nothing_was_committed(s, &pay, &user);
         }
-        assert!(s.journal.commit(&batch).is_err());
-        nothing_was_committed(s, &pay, &user);
     }
 
     // The next pass commits on the same journal.
-    batch.transfers[0].transfer = transfer(1, 1, 2, 5, TransferState::Posted);
+    batch.transfers = vec![record(transfer(1, 1, 2, 5, TransferState::Posted))];
     s.journal.begin().unwrap();
     s.commit(batch);
     assert_eq!(s.reader.payment(&pay.reference_id).unwrap(), Some(pay));
