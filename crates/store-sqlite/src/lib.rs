@@ -536,6 +536,7 @@ static INSERT_PAYMENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
 const UPSERT_TRANSFER: &str = "INSERT INTO transfers (id, debit_account, credit_account, amount, currency, state, reference_id, payment, created_at_ms, updated_at_ms)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT id FROM payments WHERE reference_id = ?7), ?8, ?8)
      ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at_ms = excluded.updated_at_ms";
+const SETTLE_TRANSFER: &str = "UPDATE transfers SET state = ?2, updated_at_ms = ?3 WHERE id = ?1";
 const UPDATE_PAYMENT: &str = "UPDATE payments SET status = ?2, reason = ?3, financial_transaction_id = ?4, settled_at_ms = ?5, transfer_id = ?6, notifications = ?7
      WHERE reference_id = ?1";
 const INSERT_OUTBOX: &str = "INSERT INTO outbox (id, reference_id, payment, url, method, body, state, attempts, next_attempt_at_ms)
@@ -663,19 +664,32 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
             p.short_code
         ])
     })?;
-    each_row(tx, UPSERT_TRANSFER, &b.transfers, |s, t| {
-        let tr = &t.transfer;
-        s.execute(params![
-            tr.id.0 as i64,
-            tr.debit.0 as i64,
-            tr.credit.0 as i64,
-            tr.amount,
-            tr.currency.as_str(),
-            tr.state.as_str(),
-            t.reference_id.map(|r| r.to_string()),
-            t.at_ms
-        ])
-    })?;
+    // A transfer that is no longer pending is most often one written earlier, now posted or
+    // voided: changed by its id, without the upsert's look-up of its payment and its
+    // attempted insert. Only when no row has that id (a transfer posted at once) is it
+    // inserted.
+    if !b.transfers.is_empty() {
+        let mut upsert = tx.prepare_cached(UPSERT_TRANSFER)?;
+        let mut settle = tx.prepare_cached(SETTLE_TRANSFER)?;
+        for t in &b.transfers {
+            let tr = &t.transfer;
+            if tr.state != mkoba_ledger::TransferState::Pending
+                && settle.execute(params![tr.id.0 as i64, tr.state.as_str(), t.at_ms])? == 1
+            {
+                continue;
+            }
+            upsert.execute(params![
+                tr.id.0 as i64,
+                tr.debit.0 as i64,
+                tr.credit.0 as i64,
+                tr.amount,
+                tr.currency.as_str(),
+                tr.state.as_str(),
+                t.reference_id.map(|r| r.to_string()),
+                t.at_ms
+            ])?;
+        }
+    }
     each_row(tx, UPDATE_PAYMENT, &b.payment_updates, |s, u| {
         s.execute(params![
             u.reference_id.to_string(),
