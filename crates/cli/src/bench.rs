@@ -31,7 +31,10 @@
 //!   vector; they are merged at the end. Payers are spread over 10,000 MSISDNs.
 //! * After the last `202` the generator waits until every accepted request has had its
 //!   callback, or 60 s.
-//! * Finally `GET /_mkoba/health` gives the server's current and peak resident memory.
+//! * Before the load and after its last callback, the server's `/metrics` (or, where that
+//!   is not on the server's address, `GET /_mkoba/health`) gives its current and peak
+//!   resident memory, and `/metrics` its CPU time: the report gives the CPU the run cost
+//!   the server, in all and per lifecycle.
 //!
 //! # Report
 //!
@@ -214,6 +217,13 @@ pub struct Report {
     pub server_rss_after_mib: Option<f64>,
     /// Server peak resident memory (VmHWM), MiB.
     pub server_peak_rss_mib: Option<f64>,
+    /// The server's CPU time (user and system) from before the load to after its last
+    /// callback (and the `--poll` phase), seconds, from `mkoba_cpu_seconds_total` of its
+    /// `/metrics`; null where that does not say (an older server, `/metrics` elsewhere).
+    pub server_cpu_s: Option<f64>,
+    /// `server_cpu_s` per completed lifecycle, microseconds: a figure that moves far less
+    /// with the machine's other load than lifecycles/s does.
+    pub server_cpu_us_per_lifecycle: Option<f64>,
     /// The same load against a bare server (inside the bench) that only answers 202:
     /// accepted/s. Null with `--no-ceiling`.
     pub ceiling_accepted_per_s: Option<f64>,
@@ -334,6 +344,14 @@ impl Report {
             mib(self.server_rss_after_mib),
             mib(self.server_peak_rss_mib)
         );
+        if let Some(cpu) = self.server_cpu_s {
+            println!(
+                "  server CPU            {cpu:.2} s{}",
+                self.server_cpu_us_per_lifecycle
+                    .map(|us| format!("  ({us:.0} µs per lifecycle)"))
+                    .unwrap_or_default()
+            );
+        }
         if !self.first_errors.is_empty() {
             println!();
             println!("  first errors:");
@@ -458,9 +476,7 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
         .build(connector);
     let transport = Transport::with_pool(REQUEST_TIMEOUT, concurrency * 2);
 
-    let rss_before = server_memory(&client, &base, args.operator.as_deref())
-        .await
-        .map(|m| m.0);
+    let before = server_memory(&client, &base, args.operator.as_deref()).await;
 
     // The sink's port must be known before the requests are built; serving starts later.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -536,6 +552,10 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
     let _ = tokio::time::timeout(Duration::from_secs(2), sink).await;
 
     let memory = server_memory(&client, &base, args.operator.as_deref()).await;
+    let server_cpu = match (before.and_then(|m| m.cpu_s), memory.and_then(|m| m.cpu_s)) {
+        (Some(b), Some(a)) if a >= b => Some(a - b),
+        _ => None,
+    };
 
     // ---- report -------------------------------------------------------------------------
     let mut lags: Vec<u32> = Vec::with_capacity(accepted_idx.len());
@@ -596,9 +616,13 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
         accept_latency: percentiles(&mut latencies),
         callback_lag: percentiles(&mut lags),
         poll,
-        server_rss_before_mib: rss_before.flatten().map(kb_to_mib),
-        server_rss_after_mib: memory.and_then(|m| m.0).map(kb_to_mib),
-        server_peak_rss_mib: memory.and_then(|m| m.1).map(kb_to_mib),
+        server_rss_before_mib: before.and_then(|m| m.rss_kb).map(kb_to_mib),
+        server_rss_after_mib: memory.and_then(|m| m.rss_kb).map(kb_to_mib),
+        server_peak_rss_mib: memory.and_then(|m| m.peak_kb).map(kb_to_mib),
+        server_cpu_s: server_cpu.map(round3),
+        server_cpu_us_per_lifecycle: server_cpu
+            .filter(|_| completed > 0)
+            .map(|cpu| round1(cpu * 1e6 / completed as f64)),
         ceiling_accepted_per_s: ceiling.map(round1),
         accept_ratio: ceiling
             .filter(|c| *c > 0.0)
@@ -1029,8 +1053,16 @@ fn progress_text(
     )
 }
 
-/// `(rss_kb, peak_rss_kb)` of the server: from `GET /metrics`, or where that does not
-/// say, from `GET /_mkoba/health` (an operator's view); `None` if neither answers.
+/// What the server says of itself: from `GET /metrics`, or where that does not say, from
+/// `GET /_mkoba/health` (an operator's view, without the CPU time).
+#[derive(Debug, Clone, Copy)]
+struct ServerFigures {
+    rss_kb: Option<u64>,
+    peak_kb: Option<u64>,
+    cpu_s: Option<f64>,
+}
+
+/// The server's [`ServerFigures`]; `None` if neither endpoint answers.
 ///
 /// `/metrics` first because it costs the server nothing: the operator's credentials are an
 /// Argon2 verification (19 MiB for a moment), which would land in the very peak measured.
@@ -1038,7 +1070,7 @@ async fn server_memory(
     client: &HttpClient,
     base: &str,
     operator: Option<&str>,
-) -> Option<(Option<u64>, Option<u64>)> {
+) -> Option<ServerFigures> {
     use base64::Engine as _;
     let get = |path: &str, basic: Option<String>| {
         let mut req = Request::builder()
@@ -1053,19 +1085,22 @@ async fn server_memory(
         && let Ok((StatusCode::OK, body)) = exchange(client, req).await
     {
         let text = String::from_utf8_lossy(&body);
-        let kib = |series: &str| {
-            text.lines()
-                .find_map(|l| {
-                    l.strip_prefix(series)?
-                        .strip_prefix(' ')?
-                        .parse::<u64>()
-                        .ok()
-                })
-                .map(|bytes| bytes / 1024)
+        let value = |series: &str| {
+            text.lines().find_map(|l| {
+                l.strip_prefix(series)?
+                    .strip_prefix(' ')?
+                    .parse::<f64>()
+                    .ok()
+            })
         };
+        let kib = |series: &str| value(series).map(|bytes| bytes as u64 / 1024);
         let rss = kib("mkoba_resident_memory_bytes");
         if rss.is_some() {
-            return Some((rss, kib("mkoba_resident_memory_peak_bytes")));
+            return Some(ServerFigures {
+                rss_kb: rss,
+                peak_kb: kib("mkoba_resident_memory_peak_bytes"),
+                cpu_s: value("mkoba_cpu_seconds_total"),
+            });
         }
     }
     let basic = operator.map(|o| base64::engine::general_purpose::STANDARD.encode(o));
@@ -1074,7 +1109,11 @@ async fn server_memory(
         return None;
     }
     let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
-    Some((v["rss_kb"].as_u64(), v["peak_rss_kb"].as_u64()))
+    Some(ServerFigures {
+        rss_kb: v["rss_kb"].as_u64(),
+        peak_kb: v["peak_rss_kb"].as_u64(),
+        cpu_s: None,
+    })
 }
 
 fn kb_to_mib(kb: u64) -> f64 {

@@ -553,6 +553,7 @@ impl Platform {
         let bytes = |kib: Option<u64>| kib.map_or(0, |k| (k * 1024) as i64);
         self.inner.metrics.resident_memory.set(bytes(rss));
         self.inner.metrics.resident_memory_peak.set(bytes(peak));
+        self.inner.metrics.count_cpu();
         self.inner.metrics.render()
     }
 

@@ -7,6 +7,7 @@
 //! outcomes), so the number of series stays bounded whatever arrives. The series and a
 //! suggested dashboard are listed in `docs/operations.md`.
 
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use prometheus_client::encoding::text::encode;
@@ -54,6 +55,12 @@ pub struct Metrics {
     pub resident_memory: Gauge,
     /// The process's highest resident memory so far, bytes (set when scraped).
     pub resident_memory_peak: Gauge,
+    /// The process's CPU time so far, user and system, seconds (brought up to date when
+    /// scraped): a benchmark's CPU per lifecycle is its rise over the run.
+    pub cpu_seconds: Counter<f64, AtomicU64>,
+    /// Held while [`Metrics::count_cpu`] brings `cpu_seconds` up to date, so that two
+    /// scrapes at once do not both add the same rise.
+    counting_cpu: std::sync::Mutex<()>,
     /// Passes whose commit failed (a full disk, a failing store).
     pub writer_failed_commits: Counter,
     /// Payments that became final, by `status` and `product`.
@@ -173,6 +180,12 @@ impl Default for Metrics {
             "The process's highest resident memory since it started (VmHWM)",
             resident_memory_peak.clone(),
         );
+        let cpu_seconds = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "cpu_seconds",
+            "The process's CPU time, user and system (brought up to date when scraped)",
+            cpu_seconds.clone(),
+        );
         let writer_failed_commits = Counter::default();
         registry.register(
             "writer_failed_commits",
@@ -261,6 +274,8 @@ impl Default for Metrics {
             reads_pending,
             resident_memory,
             resident_memory_peak,
+            cpu_seconds,
+            counting_cpu: std::sync::Mutex::new(()),
             writer_failed_commits,
             payments_final,
             callbacks,
@@ -289,12 +304,37 @@ pub fn memory_kib() -> (Option<u64>, Option<u64>) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// The process's CPU time so far, user and system, in seconds (`utime` and `stime` of
+/// `/proc/self/stat`, in the kernel's fixed 100 ticks a second); `None` where the system
+/// does not say.
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // After the command name (in parentheses, which may hold spaces) come the state (field
+    // 3) and the rest; `utime` and `stime` are fields 14 and 15.
+    let mut rest = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .skip(11);
+    let ticks = rest.next()?.parse::<u64>().ok()? + rest.next()?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 /// One label.
 pub fn label(name: &'static str, value: impl Into<String>) -> Labels {
     vec![(name, value.into())]
 }
 
 impl Metrics {
+    /// Brings `cpu_seconds` up to the process's CPU time now.
+    pub fn count_cpu(&self) {
+        let Some(now) = cpu_seconds() else { return };
+        let _one_at_a_time = self.counting_cpu.lock().unwrap_or_else(|e| e.into_inner());
+        let counted = self.cpu_seconds.get();
+        if now > counted {
+            self.cpu_seconds.inc_by(now - counted);
+        }
+    }
+
     /// The text exposition (OpenMetrics 1.0, which Prometheus scrapes).
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -377,5 +417,34 @@ mod tests {
         assert!(text.contains("mkoba_mpesa_rsa_decryptions_total{result=\"ok\"} 1\n"));
         assert!(text.contains("# TYPE mkoba_writer_queue_depth gauge\n"));
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn the_cpu_counter_follows_the_process_and_only_rises() {
+        let m = Metrics::default();
+        m.count_cpu();
+        let first = m.cpu_seconds.get();
+        let start = cpu_seconds().expect("Linux says");
+        assert!(first >= start - 0.011, "{first} against {start}");
+        // Work until the kernel has counted another 30 ms of this process's CPU.
+        let waited = std::time::Instant::now();
+        let mut x = 0u64;
+        while cpu_seconds().unwrap() < start + 0.03 {
+            for i in 0..100_000u64 {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(i);
+            }
+            assert!(
+                waited.elapsed() < Duration::from_secs(60),
+                "CPU time never rose"
+            );
+        }
+        std::hint::black_box(x);
+        m.count_cpu();
+        let second = m.cpu_seconds.get();
+        assert!(second >= start + 0.03, "{second} against {start}");
+        assert!(
+            m.render()
+                .contains(&format!("mkoba_cpu_seconds_total {second}"))
+        );
     }
 }

@@ -335,6 +335,13 @@ async fn bench_drives_lifecycles_through_the_sdk_and_reports_them() {
     let after = report["server_rss_after_mib"].as_f64().expect("RSS after");
     let peak = report["server_peak_rss_mib"].as_f64().expect("peak RSS");
     assert!(after > 1.0 && peak >= after, "{report}");
+    // And the CPU the run cost it, in all and per lifecycle (the same figure twice).
+    let cpu = report["server_cpu_s"].as_f64().expect("server CPU");
+    let per = report["server_cpu_us_per_lifecycle"]
+        .as_f64()
+        .expect("CPU per lifecycle");
+    assert!(cpu >= 0.0, "{report}");
+    assert!((per - cpu * 1e6 / 40.0).abs() < 30.0, "{report}");
     // Progress goes to stderr: a plain line when stderr is not a terminal.
     assert!(stderr(&o).contains("accepted 40/40"), "{}", stderr(&o));
 }

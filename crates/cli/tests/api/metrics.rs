@@ -124,6 +124,13 @@ async fn metrics_count_the_traffic_they_saw() {
     );
     assert!(rss >= 1_048_576.0 && rss % 1024.0 == 0.0, "{rss}");
     assert!(peak >= rss, "{peak} < {rss}");
+    // The process's CPU time, a counter brought up to date at each scrape.
+    let cpu = count("mkoba_cpu_seconds_total");
+    assert!(cpu > 0.0, "{cpu}");
+    assert!(
+        text.contains("# TYPE mkoba_cpu_seconds counter\n"),
+        "{text}"
+    );
     let health = app
         .send(
             "GET",
