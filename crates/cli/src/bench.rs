@@ -221,8 +221,8 @@ pub struct Report {
     /// callback (and the `--poll` phase), seconds, from `mkoba_cpu_seconds_total` of its
     /// `/metrics`; null where that does not say (an older server, `/metrics` elsewhere).
     pub server_cpu_s: Option<f64>,
-    /// `server_cpu_s` per completed lifecycle, microseconds: a figure that moves far less
-    /// with the machine's other load than lifecycles/s does.
+    /// `server_cpu_s` per completed lifecycle, microseconds: beside lifecycles/s, whether a
+    /// change made the server's work cheaper or only its waits shorter.
     pub server_cpu_us_per_lifecycle: Option<f64>,
     /// The same load against a bare server (inside the bench) that only answers 202:
     /// accepted/s. Null with `--no-ceiling`.
