@@ -476,7 +476,7 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
         .build(connector);
     let transport = Transport::with_pool(REQUEST_TIMEOUT, concurrency * 2);
 
-    let before = server_memory(&client, &base, args.operator.as_deref()).await;
+    let before = server_figures(&client, &base, args.operator.as_deref()).await;
 
     // The sink's port must be known before the requests are built; serving starts later.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -551,7 +551,7 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
     let _ = stop_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(2), sink).await;
 
-    let memory = server_memory(&client, &base, args.operator.as_deref()).await;
+    let memory = server_figures(&client, &base, args.operator.as_deref()).await;
     let server_cpu = match (before.and_then(|m| m.cpu_s), memory.and_then(|m| m.cpu_s)) {
         (Some(b), Some(a)) if a >= b => Some(a - b),
         _ => None,
@@ -1056,17 +1056,17 @@ fn progress_text(
 /// What the server says of itself: from `GET /metrics`, or where that does not say, from
 /// `GET /_mkoba/health` (an operator's view, without the CPU time).
 #[derive(Debug, Clone, Copy)]
-struct ServerFigures {
-    rss_kb: Option<u64>,
-    peak_kb: Option<u64>,
-    cpu_s: Option<f64>,
+pub(crate) struct ServerFigures {
+    pub(crate) rss_kb: Option<u64>,
+    pub(crate) peak_kb: Option<u64>,
+    pub(crate) cpu_s: Option<f64>,
 }
 
 /// The server's [`ServerFigures`]; `None` if neither endpoint answers.
 ///
 /// `/metrics` first because it costs the server nothing: the operator's credentials are an
 /// Argon2 verification (19 MiB for a moment), which would land in the very peak measured.
-async fn server_memory(
+pub(crate) async fn server_figures(
     client: &HttpClient,
     base: &str,
     operator: Option<&str>,

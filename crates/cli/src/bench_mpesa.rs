@@ -22,7 +22,7 @@ use hyper_util::rt::TokioExecutor;
 use mkoba_mpesa::PlatformKey;
 use mkoba_sdk::mpesa::PublicKey;
 
-use crate::bench::{HttpClient, Percentiles, exchange, percentiles};
+use crate::bench::{HttpClient, Percentiles, exchange, percentiles, server_figures};
 
 /// Flags of `mkoba bench-mpesa`.
 #[derive(Debug, Clone, clap::Args)]
@@ -58,6 +58,11 @@ pub struct ModeReport {
     pub seconds: f64,
     pub per_second: f64,
     pub latency: Option<Percentiles>,
+    /// The server's CPU time (user and system) during the run, seconds, from its
+    /// `/metrics` (`mkoba_cpu_seconds_total`); null where that does not say.
+    pub server_cpu_s: Option<f64>,
+    /// `server_cpu_s` per payment answered, microseconds.
+    pub server_cpu_us_per_payment: Option<f64>,
 }
 
 /// The whole report.
@@ -91,8 +96,11 @@ impl MpesaReport {
                     l.p50_ms, l.p99_ms, l.max_ms
                 )
             });
+            let cpu = m.server_cpu_us_per_payment.map_or(String::new(), |us| {
+                format!("  server CPU {us:.0} µs a payment")
+            });
             println!(
-                "  {:<14} {:>6} ok  {:>3} errors  {:>6.1} s  {:>8.0} payments/s{lat}",
+                "  {:<14} {:>6} ok  {:>3} errors  {:>6.1} s  {:>8.0} payments/s{lat}{cpu}",
                 m.mode, m.ok, m.errors, m.seconds, m.per_second
             );
         }
@@ -213,6 +221,9 @@ async fn run_mode(
     let next = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
     let url = format!("{base}/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/");
+    let cpu_before = server_figures(client, base, None)
+        .await
+        .and_then(|f| f.cpu_s);
     let started = Instant::now();
     let progress = {
         let done = done.clone();
@@ -298,6 +309,13 @@ async fn run_mode(
     progress.abort();
     let seconds = started.elapsed().as_secs_f64();
     let ok = latencies.len();
+    let cpu_after = server_figures(client, base, None)
+        .await
+        .and_then(|f| f.cpu_s);
+    let server_cpu = match (cpu_before, cpu_after) {
+        (Some(b), Some(a)) if a >= b => Some(a - b),
+        _ => None,
+    };
     Ok(ModeReport {
         mode: mode.to_owned(),
         requests: n,
@@ -306,5 +324,9 @@ async fn run_mode(
         seconds: (seconds * 100.0).round() / 100.0,
         per_second: (ok as f64 / seconds).round(),
         latency: percentiles(&mut latencies),
+        server_cpu_s: server_cpu.map(|c| (c * 1000.0).round() / 1000.0),
+        server_cpu_us_per_payment: server_cpu
+            .filter(|_| ok > 0)
+            .map(|c| (c * 1e7 / ok as f64).round() / 10.0),
     })
 }

@@ -601,6 +601,12 @@ async fn bench_mpesa_reports_both_bearer_modes() {
     for m in modes {
         assert_eq!(m["ok"], 12, "{m}");
         assert_eq!(m["errors"], 0, "{m}");
+        // What each mode cost the server, from its `/metrics`.
+        let cpu = m["server_cpu_s"].as_f64().expect("server CPU");
+        let per = m["server_cpu_us_per_payment"]
+            .as_f64()
+            .expect("per payment");
+        assert!(cpu >= 0.0 && (per - cpu * 1e6 / 12.0).abs() < 50.0, "{m}");
     }
     app.assert_ledger_balanced().await;
 }
