@@ -217,8 +217,8 @@ pub struct Report {
     pub server_rss_after_mib: Option<f64>,
     /// Server peak resident memory (VmHWM), MiB.
     pub server_peak_rss_mib: Option<f64>,
-    /// The server's CPU time (user and system) from before the load to after its last
-    /// callback (and the `--poll` phase), seconds, from `mkoba_cpu_seconds_total` of its
+    /// The server's CPU time (user and system) from just before the bench provisions its
+    /// API user to after the last callback (and the `--poll` phase), seconds, from `mkoba_cpu_seconds_total` of its
     /// `/metrics`; null where that does not say (an older server, `/metrics` elsewhere).
     pub server_cpu_s: Option<f64>,
     /// `server_cpu_s` per completed lifecycle, microseconds: beside lifecycles/s, whether a
@@ -552,10 +552,7 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
     let _ = tokio::time::timeout(Duration::from_secs(2), sink).await;
 
     let memory = server_figures(&client, &base, args.operator.as_deref()).await;
-    let server_cpu = match (before.and_then(|m| m.cpu_s), memory.and_then(|m| m.cpu_s)) {
-        (Some(b), Some(a)) if a >= b => Some(a - b),
-        _ => None,
-    };
+    let server_cpu = cpu_between(before, memory);
 
     // ---- report -------------------------------------------------------------------------
     let mut lags: Vec<u32> = Vec::with_capacity(accepted_idx.len());
@@ -1062,6 +1059,18 @@ pub(crate) struct ServerFigures {
     pub(crate) cpu_s: Option<f64>,
 }
 
+/// The server's CPU time between two readings of its [`ServerFigures`], seconds; `None`
+/// where either does not say.
+pub(crate) fn cpu_between(
+    before: Option<ServerFigures>,
+    after: Option<ServerFigures>,
+) -> Option<f64> {
+    match (before?.cpu_s?, after?.cpu_s?) {
+        (b, a) if a >= b => Some(a - b),
+        _ => None,
+    }
+}
+
 /// The server's [`ServerFigures`]; `None` if neither endpoint answers.
 ///
 /// `/metrics` first because it costs the server nothing: the operator's credentials are an
@@ -1120,11 +1129,11 @@ fn kb_to_mib(kb: u64) -> f64 {
     round1(kb as f64 / 1024.0)
 }
 
-fn round1(v: f64) -> f64 {
+pub(crate) fn round1(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
 }
 
-fn round3(v: f64) -> f64 {
+pub(crate) fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 

@@ -22,7 +22,9 @@ use hyper_util::rt::TokioExecutor;
 use mkoba_mpesa::PlatformKey;
 use mkoba_sdk::mpesa::PublicKey;
 
-use crate::bench::{HttpClient, Percentiles, exchange, percentiles, server_figures};
+use crate::bench::{
+    HttpClient, Percentiles, cpu_between, exchange, percentiles, round1, round3, server_figures,
+};
 
 /// Flags of `mkoba bench-mpesa`.
 #[derive(Debug, Clone, clap::Args)]
@@ -221,9 +223,7 @@ async fn run_mode(
     let next = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
     let url = format!("{base}/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/");
-    let cpu_before = server_figures(client, base, None)
-        .await
-        .and_then(|f| f.cpu_s);
+    let before = server_figures(client, base, None).await;
     let started = Instant::now();
     let progress = {
         let done = done.clone();
@@ -309,13 +309,7 @@ async fn run_mode(
     progress.abort();
     let seconds = started.elapsed().as_secs_f64();
     let ok = latencies.len();
-    let cpu_after = server_figures(client, base, None)
-        .await
-        .and_then(|f| f.cpu_s);
-    let server_cpu = match (cpu_before, cpu_after) {
-        (Some(b), Some(a)) if a >= b => Some(a - b),
-        _ => None,
-    };
+    let server_cpu = cpu_between(before, server_figures(client, base, None).await);
     Ok(ModeReport {
         mode: mode.to_owned(),
         requests: n,
@@ -324,9 +318,9 @@ async fn run_mode(
         seconds: (seconds * 100.0).round() / 100.0,
         per_second: (ok as f64 / seconds).round(),
         latency: percentiles(&mut latencies),
-        server_cpu_s: server_cpu.map(|c| (c * 1000.0).round() / 1000.0),
+        server_cpu_s: server_cpu.map(round3),
         server_cpu_us_per_payment: server_cpu
             .filter(|_| ok > 0)
-            .map(|c| (c * 1e7 / ok as f64).round() / 10.0),
+            .map(|c| round1(c * 1e6 / ok as f64)),
     })
 }
