@@ -98,6 +98,8 @@ pub struct StoreMetrics {
     pub wal_drains: Family<Labels, Counter>,
     /// Time the writer held a commit for that.
     pub wal_drain_seconds: Histogram,
+    /// Reference ids of new payments waiting in memory for their index.
+    pub refs_behind: Gauge,
 }
 
 impl Default for StoreMetrics {
@@ -107,6 +109,7 @@ impl Default for StoreMetrics {
             checkpoints: Counter::default(),
             wal_drains: Family::default(),
             wal_drain_seconds: latency(),
+            refs_behind: Gauge::default(),
         }
     }
 }
@@ -260,6 +263,11 @@ impl Default for Metrics {
             "sqlite_wal_drain_seconds",
             "Time the writer held a commit so SQLite's write-ahead log could start over",
             store.wal_drain_seconds.clone(),
+        );
+        registry.register(
+            "sqlite_refs_behind",
+            "Reference ids of new payments waiting in memory for their index",
+            store.refs_behind.clone(),
         );
         Metrics {
             store,

@@ -178,6 +178,9 @@ pub struct LimitArgs {
     /// SQLite: the write-ahead log's size in MiB past which the writer lets the checkpoint thread copy everything so the file starts over [default: 64]
     #[arg(long, env = "MKOBA_SQLITE_WAL_MIB")]
     pub sqlite_wal_mib: Option<u64>,
+    /// SQLite: about how many new payments' reference ids wait in memory before the writer moves them into their index, a slice of the key space at a time; more write fewer pages per payment in a large database, and a start indexes up to twice as many [default: 65536]
+    #[arg(long, env = "MKOBA_SQLITE_REFS_BEHIND")]
+    pub sqlite_refs_behind: Option<usize>,
 }
 
 /// The TOML file: the same keys as the flags.
@@ -233,6 +236,7 @@ pub struct FileConfig {
     pub callbacks_in_memory: Option<usize>,
     pub wallets_in_memory: Option<usize>,
     pub sqlite_wal_mib: Option<u64>,
+    pub sqlite_refs_behind: Option<usize>,
 }
 
 /// A database URL; its `Debug` and `Display` never show the password.
@@ -581,6 +585,13 @@ impl Settings {
                 "sqlite_wal_mib must be between 1 and 1048576"
             );
             s.sqlite.wal_limit_bytes = v << 20;
+        }
+        if let Some(v) = pick_limit!(sqlite_refs_behind) {
+            anyhow::ensure!(
+                (1..=1 << 24).contains(&v),
+                "sqlite_refs_behind must be between 1 and 16777216"
+            );
+            s.sqlite.refs_behind = v;
         }
         if let Some(url) = pick!(database_url) {
             anyhow::ensure!(

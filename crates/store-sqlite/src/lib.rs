@@ -5,7 +5,9 @@
 //! the [`SqliteJournal`] connection and commits whole batches in one transaction (group
 //! commit); request handlers read through [`SqliteReader`], a small pool of connections that
 //! WAL lets run beside the writer. A thread of its own copies the WAL into the database file
-//! behind the writer (`checkpoint.rs`), so the writer's time goes to commits alone.
+//! behind the writer (`checkpoint.rs`), so the writer's time goes to commits alone. A
+//! payment's reference id enters its index behind the commit that stored the payment, many
+//! neighbours at a time; until then readers and the writer find it in memory (`refs.rs`).
 //!
 //! Page caches: the writer's connection keeps [`WRITER_CACHE_KIB`], the working set of its
 //! inserts and updates; each reader's only [`READER_CACHE_KIB`], since a request reads a row
@@ -37,6 +39,7 @@ use uuid::Uuid;
 mod checkpoint;
 mod mpesa;
 mod portal;
+mod refs;
 
 /// Migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -49,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0008_test_clocks.sql"),
     include_str!("../migrations/0009_integer_links.sql"),
     include_str!("../migrations/0010_party_index_for_mandates.sql"),
+    include_str!("../migrations/0011_payment_refs.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -69,12 +73,18 @@ pub struct SqliteOptions {
     /// thread has copied everything, so that the file starts over; also the size the file
     /// is cut back to then (`journal_size_limit`). See the `checkpoint` module.
     pub wal_limit_bytes: u64,
+    /// About how many new payments' reference ids wait in memory before they are written
+    /// into their index, a slice of the key space at a time (see the `refs` module): more
+    /// make fewer pages written per payment in a large database, each costs about 40 bytes
+    /// of memory, and a start writes up to twice as many.
+    pub refs_behind: usize,
 }
 
 impl Default for SqliteOptions {
     fn default() -> SqliteOptions {
         SqliteOptions {
             wal_limit_bytes: 64 << 20,
+            refs_behind: 65_536,
         }
     }
 }
@@ -105,6 +115,9 @@ pub fn open_with(
     owner_only(&path)?;
     let mut writer = connect(&path, WRITER_CACHE_KIB)?;
     migrate(&mut writer)?;
+    let recent = std::sync::Arc::new(refs::Recent::default());
+    let sweep = refs::Sweep::open(&mut writer, recent.clone(), options.refs_behind)
+        .map_err(|e| StoreError(format!("cannot index the latest payments: {e}")))?;
     // Checkpoints are the checkpoint thread's, not the writer's.
     let limit = i64::try_from(options.wal_limit_bytes).unwrap_or(i64::MAX);
     writer
@@ -128,10 +141,12 @@ pub fn open_with(
         SqliteJournal {
             conn: writer,
             checkpoint,
+            sweep,
         },
         SqliteReader {
             path,
             pool: Mutex::new(readers),
+            recent,
         },
     ))
 }
@@ -226,6 +241,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 pub struct SqliteJournal {
     conn: Connection,
     checkpoint: checkpoint::Checkpointer,
+    sweep: refs::Sweep,
 }
 
 /// The read side: a small pool of connections.
@@ -233,6 +249,8 @@ pub struct SqliteJournal {
 pub struct SqliteReader {
     path: PathBuf,
     pool: Mutex<Vec<Connection>>,
+    /// The reference ids the writer has not yet put in their index.
+    recent: std::sync::Arc<refs::Recent>,
 }
 
 impl SqliteReader {
@@ -318,6 +336,7 @@ fn transfer_row(row: &Row<'_>) -> rusqlite::Result<Transfer> {
 impl Journal for SqliteJournal {
     fn watch(&mut self, metrics: &mkoba_platform::metrics::StoreMetrics) {
         self.checkpoint.watch(metrics);
+        self.sweep.watch(metrics);
     }
 
     fn load(&mut self, wallets: usize) -> Result<LoadedState, StoreError> {
@@ -415,9 +434,8 @@ impl Journal for SqliteJournal {
     }
 
     fn payment_exists(&mut self, id: &Uuid) -> Result<bool, StoreError> {
-        self.conn
-            .prepare_cached("SELECT 1 FROM payments WHERE reference_id = ?1")
-            .and_then(|mut s| s.exists([id.to_string()]))
+        refs::payment_key(&self.conn, self.sweep.recent(), id)
+            .map(|key| key.is_some())
             .map_err(err)
     }
 
@@ -429,7 +447,7 @@ impl Journal for SqliteJournal {
     }
 
     fn payment(&mut self, id: &Uuid) -> Result<Option<Payment>, StoreError> {
-        read_payment(&self.conn, id).map_err(err)
+        read_payment(&self.conn, self.sweep.recent(), id).map_err(err)
     }
 
     fn mpesa_app(
@@ -464,9 +482,12 @@ impl Journal for SqliteJournal {
         self.checkpoint.before_commit();
         // The hook says nothing for a commit that wrote no frames.
         WAL_FRAMES.with(|f| f.set(-1));
+        self.sweep.begin();
         let tx = self.conn.transaction().map_err(err)?;
-        write_batch(&tx, b).map_err(err)?;
+        write_batch(&tx, b, &mut self.sweep).map_err(err)?;
+        self.sweep.write(&tx).map_err(err)?;
         tx.commit().map_err(err)?;
+        self.sweep.committed();
         let frames = WAL_FRAMES.with(std::cell::Cell::get);
         if frames >= 0 {
             self.checkpoint.committed(frames);
@@ -534,13 +555,13 @@ static INSERT_PAYMENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
     )
 });
 const UPSERT_TRANSFER: &str = "INSERT INTO transfers (id, debit_account, credit_account, amount, currency, state, reference_id, payment, created_at_ms, updated_at_ms)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT id FROM payments WHERE reference_id = ?7), ?8, ?8)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?8, ?8)
      ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at_ms = excluded.updated_at_ms";
 const SETTLE_TRANSFER: &str = "UPDATE transfers SET state = ?2, updated_at_ms = ?3 WHERE id = ?1";
 const UPDATE_PAYMENT: &str = "UPDATE payments SET status = ?2, reason = ?3, financial_transaction_id = ?4, settled_at_ms = ?5, transfer_id = ?6, notifications = ?7
-     WHERE reference_id = ?1";
+     WHERE id = ?1";
 const INSERT_OUTBOX: &str = "INSERT INTO outbox (id, reference_id, payment, url, method, body, state, attempts, next_attempt_at_ms)
-     VALUES (?1, ?2, (SELECT id FROM payments WHERE reference_id = ?2), ?3, ?4, ?5, 'pending', ?6, ?7)";
+     VALUES (?1, ?2, ?8, ?3, ?4, ?5, 'pending', ?6, ?7)";
 const INSERT_ATTEMPT: &str = "INSERT INTO callback_attempts (outbox_id, reference_id, attempt, at_ms, url, method, status_code, latency_ms, error, retry_at_ms)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 const UPDATE_OUTBOX: &str =
@@ -563,7 +584,11 @@ fn each_row<T>(
     Ok(())
 }
 
-fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()> {
+fn write_batch(
+    tx: &rusqlite::Transaction<'_>,
+    b: &Batch,
+    sweep: &mut refs::Sweep,
+) -> rusqlite::Result<()> {
     let now = mkoba_platform::clock::system_now_ms();
     for id in &b.developers {
         tx.prepare_cached("INSERT INTO developers (id, created_at_ms) VALUES (?1, ?2)")?
@@ -635,7 +660,15 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
     // Payments first: the rows that belong to one (its transfers, its callbacks) name it by
     // its integer id.
     each_row(tx, &INSERT_PAYMENT, &b.new_payments, |s, p| {
-        s.execute(params![
+        // The index is written behind (`refs.rs`), so its unique constraint is checked
+        // here: a reference id taken (committed, or earlier in this batch) fails the batch.
+        if sweep.key(tx, &p.reference_id)?.is_some() {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE),
+                Some("UNIQUE constraint failed: payments.reference_id".into()),
+            ));
+        }
+        let inserted = s.execute(params![
             p.reference_id.to_string(),
             p.kind.as_str(),
             p.product.as_str(),
@@ -662,8 +695,11 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
             p.details,
             p.expires_at_ms,
             p.short_code
-        ])
+        ])?;
+        sweep.inserted(p.reference_id, tx.last_insert_rowid());
+        Ok(inserted)
     })?;
+    let sweep = &*sweep;
     // A transfer that is no longer pending is most often one written earlier, now posted or
     // voided: changed by its id, without the upsert's look-up of its payment and its
     // attempted insert. Only when no row has that id (a transfer posted at once) is it
@@ -686,13 +722,20 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
                 tr.currency.as_str(),
                 tr.state.as_str(),
                 t.reference_id.map(|r| r.to_string()),
-                t.at_ms
+                t.at_ms,
+                match &t.reference_id {
+                    Some(r) => sweep.key(tx, r)?,
+                    None => None,
+                }
             ])?;
         }
     }
     each_row(tx, UPDATE_PAYMENT, &b.payment_updates, |s, u| {
+        let Some(key) = sweep.key(tx, &u.reference_id)? else {
+            return Ok(0);
+        };
         s.execute(params![
-            u.reference_id.to_string(),
+            key,
             u.status.as_str(),
             u.reason.map(FailureReason::as_str),
             u.financial_transaction_id,
@@ -709,7 +752,8 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
             o.method.as_str(),
             o.body,
             o.attempts,
-            o.next_attempt_at_ms
+            o.next_attempt_at_ms,
+            sweep.key(tx, &o.reference_id)?
         ])
     })?;
     each_row(tx, INSERT_ATTEMPT, &b.attempts, |s, a| {
@@ -760,17 +804,22 @@ fn write_batch(tx: &rusqlite::Transaction<'_>, b: &Batch) -> rusqlite::Result<()
     Ok(())
 }
 
-fn read_payment(c: &Connection, id: &Uuid) -> rusqlite::Result<Option<Payment>> {
+fn read_payment(
+    c: &Connection,
+    recent: &refs::Recent,
+    id: &Uuid,
+) -> rusqlite::Result<Option<Payment>> {
     c.prepare_cached(&format!(
-        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE reference_id = ?1"
+        "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = {}",
+        refs::KEY_OF
     ))?
-    .query_row([id.to_string()], payment_row)
+    .query_row(recent.key_params(id), payment_row)
     .optional()
 }
 
 impl Reader for SqliteReader {
     fn payment(&self, id: &Uuid) -> Result<Option<Payment>, StoreError> {
-        self.with(|c| read_payment(c, id))
+        self.with(|c| read_payment(c, &self.recent, id))
     }
 
     fn api_user(&self, id: &Uuid) -> Result<Option<ApiUser>, StoreError> {
@@ -817,10 +866,13 @@ impl Reader for SqliteReader {
         self.with(|c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {ATTEMPT_COLUMNS} FROM callback_attempts WHERE outbox_id IN (
-                     SELECT id FROM outbox WHERE payment = (SELECT id FROM payments WHERE reference_id = ?1)
-                 ) ORDER BY id"
+                     SELECT id FROM outbox WHERE payment = {}
+                 ) ORDER BY id",
+                refs::KEY_OF
             ))?;
-            let rows = stmt.query_map([id.to_string()], |r| lite(rows::callback_attempt(&Lite(r))))?;
+            let rows = stmt.query_map(self.recent.key_params(id), |r| {
+                lite(rows::callback_attempt(&Lite(r)))
+            })?;
             rows.collect()
         })
     }
@@ -839,10 +891,10 @@ impl Reader for SqliteReader {
     fn transfers_for(&self, id: &Uuid) -> Result<Vec<Transfer>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {TRANSFER_COLUMNS} FROM transfers
-                 WHERE payment = (SELECT id FROM payments WHERE reference_id = ?1) ORDER BY id"
+                "SELECT {TRANSFER_COLUMNS} FROM transfers WHERE payment = {} ORDER BY id",
+                refs::KEY_OF
             ))?;
-            let rows = stmt.query_map([id.to_string()], transfer_row)?;
+            let rows = stmt.query_map(self.recent.key_params(id), transfer_row)?;
             rows.collect()
         })
     }
@@ -939,6 +991,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let options = SqliteOptions {
             wal_limit_bytes: LIMIT,
+            ..SqliteOptions::default()
         };
         let (mut journal, reader) = open_with(dir.path(), options).unwrap();
         let metrics = mkoba_platform::metrics::StoreMetrics::default();
@@ -1183,6 +1236,123 @@ mod tests {
             reader.account(&owner, eur).unwrap().unwrap().available(),
             500
         );
+    }
+
+    fn a_payment(reference_id: Uuid) -> Payment {
+        Payment::accepted(
+            mkoba_platform::model::NewPayment {
+                reference_id,
+                kind: PaymentKind::RequestToPay,
+                product: Product::Collection,
+                api_user: Uuid::nil(),
+                environment: "sandbox".into(),
+                amount: mkoba_ledger::Money::from_minor(500, Currency::parse("EUR").unwrap()),
+                external_id: None,
+                party: Party {
+                    id_type: mkoba_platform::model::PartyIdType::Msisdn,
+                    id: "256770000001".into(),
+                },
+                payer_message: None,
+                payee_note: None,
+                callback_url: None,
+                callback_method: None,
+                refund_of: None,
+                details: None,
+                expires_at_ms: None,
+                short_code: None,
+            },
+            1,
+            None,
+        )
+    }
+
+    fn refs_in_table(journal: &SqliteJournal) -> i64 {
+        journal
+            .conn
+            .query_row("SELECT COUNT(*) FROM payment_refs", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// Reference ids written behind (`refs.rs`), with room for 8 in memory: 300 payments in
+    /// commits of 1 to 7 are each found by the reader and the writer right after their
+    /// commit and at every commit after; what the later commits write about an earlier
+    /// payment (its update, its callback) lands on it; the map stays near its size; a start
+    /// puts every id in the table.
+    #[test]
+    fn reference_ids_written_behind_are_found_at_every_moment_and_after_a_start() {
+        use mkoba_platform::portal::PortalReader as _;
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteOptions {
+            refs_behind: 8,
+            ..SqliteOptions::default()
+        };
+        let (mut journal, reader) = open_with(dir.path(), options).unwrap();
+        let mut all: Vec<Uuid> = Vec::new();
+        let mut most_waiting = 0;
+        for round in 0..75_usize {
+            let mut batch = Batch::default();
+            for _ in 0..1 + round % 7 {
+                batch.new_payments.push(a_payment(Uuid::new_v4()));
+            }
+            // The oldest payment not yet settled settles now, and its callback is written.
+            if let Some(old) = round.checked_sub(1).and_then(|i| all.get(i)) {
+                batch
+                    .payment_updates
+                    .push(mkoba_platform::store::PaymentUpdate {
+                        reference_id: *old,
+                        status: mkoba_platform::model::PaymentStatus::Successful,
+                        reason: None,
+                        financial_transaction_id: Some(format!("{round}")),
+                        settled_at_ms: Some(2),
+                        transfer_id: None,
+                        notifications: 0,
+                    });
+                batch.outbox.push(OutboxItem {
+                    id: round as i64 + 1,
+                    reference_id: *old,
+                    url: "https://clinic.com/cb".into(),
+                    method: mkoba_platform::model::CallbackMethod::Put,
+                    body: "{}".into(),
+                    attempts: 0,
+                    next_attempt_at_ms: 1,
+                });
+            }
+            journal.commit(&batch).unwrap();
+            all.extend(batch.new_payments.iter().map(|p| p.reference_id));
+            for id in &all {
+                assert_eq!(reader.payment(id).unwrap().unwrap().reference_id, *id);
+                assert!(journal.payment_exists(id).unwrap(), "{id}");
+            }
+            for (i, id) in all.iter().enumerate().take(round) {
+                let v = reader.payment(id).unwrap().unwrap();
+                assert_eq!(v.status.as_str(), "SUCCESSFUL", "{i}");
+                assert_eq!(reader.outbox_of(id).unwrap().len(), 1, "{i}");
+            }
+            let waiting = reader.recent.len();
+            most_waiting = most_waiting.max(waiting);
+            // An id waits less than a round of the cursor (8 payments and a commit's).
+            assert!(waiting <= 8 + 2 * 7, "{waiting} waiting");
+            assert_eq!(refs_in_table(&journal) + waiting as i64, all.len() as i64);
+        }
+        assert!(most_waiting > 0);
+        assert!(!journal.payment_exists(&Uuid::new_v4()).unwrap());
+        let through: i64 = journal
+            .conn
+            .query_row(
+                "SELECT value FROM settings WHERE name = 'payment_refs_through'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(through > 0 && through < all.len() as i64, "{through}");
+        drop((journal, reader));
+
+        let (journal, reader) = open(dir.path()).unwrap();
+        assert_eq!(refs_in_table(&journal), all.len() as i64);
+        assert_eq!(reader.recent.len(), 0);
+        for id in &all {
+            assert_eq!(reader.payment(id).unwrap().unwrap().reference_id, *id);
+        }
     }
 
     #[test]

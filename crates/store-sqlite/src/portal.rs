@@ -717,7 +717,8 @@ impl PortalReader for SqliteReader {
                 .collect::<rusqlite::Result<Vec<i64>>>()?;
             let mut callbacks = c.prepare_cached(
                 "SELECT a.latency_ms FROM callback_attempts a
-                 JOIN payments p ON p.reference_id = a.reference_id
+                 JOIN outbox o ON o.id = a.outbox_id
+                 JOIN payments p ON p.id = o.payment
                  JOIN api_users u ON u.id = p.api_user
                  WHERE u.developer_id = ?1 AND a.at_ms >= ?2
                  ORDER BY a.latency_ms LIMIT 200000",
@@ -735,10 +736,10 @@ impl PortalReader for SqliteReader {
     fn outbox_of(&self, reference_id: &Uuid) -> Result<Vec<OutboxRecord>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {OUTBOX_RECORD_COLUMNS} FROM outbox
-                 WHERE payment = (SELECT id FROM payments WHERE reference_id = ?1) ORDER BY id"
+                "SELECT {OUTBOX_RECORD_COLUMNS} FROM outbox WHERE payment = {} ORDER BY id",
+                crate::refs::KEY_OF
             ))?;
-            let rows = stmt.query_map([reference_id.to_string()], |r| {
+            let rows = stmt.query_map(self.recent.key_params(reference_id), |r| {
                 lite(rows::outbox_record(&Lite(r)))
             })?;
             rows.collect()
@@ -766,11 +767,11 @@ impl PortalReader for SqliteReader {
 
     fn transfer_times(&self, reference_id: &Uuid) -> Result<Vec<(u64, i64, i64)>, StoreError> {
         self.with(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id, created_at_ms, updated_at_ms FROM transfers
-                 WHERE payment = (SELECT id FROM payments WHERE reference_id = ?1) ORDER BY id",
-            )?;
-            let rows = stmt.query_map([reference_id.to_string()], |r| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT id, created_at_ms, updated_at_ms FROM transfers WHERE payment = {} ORDER BY id",
+                crate::refs::KEY_OF
+            ))?;
+            let rows = stmt.query_map(self.recent.key_params(reference_id), |r| {
                 Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
             })?;
             rows.collect()

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use crate::helpers::{Headers, TestApp, rtp_body};
+use crate::helpers::{Headers, Partner, TestApp, rtp_body};
 
 #[tokio::test]
 async fn a_request_to_pay_is_accepted_then_succeeds_and_moves_money_on_the_ledger() {
@@ -660,6 +660,79 @@ async fn payers_paying_at_once_after_their_wallets_were_dropped_keep_their_balan
     }
     let read_back = wallets_read_back(&app).await;
     assert!(read_back >= 6, "{read_back}");
+    app.assert_ledger_balanced().await;
+}
+
+/// Reference ids written behind (`crates/store-sqlite/src/refs.rs`), with room for only 4
+/// in memory, so that the writer's sweep goes round many times: each payment is found right
+/// after its 202, a reused reference id is refused whether it still waits in memory or is
+/// in the index, each payment's transfer and callback are found by its reference id, and
+/// after a restart nothing waits and all of that still holds.
+#[tokio::test]
+async fn reference_ids_written_behind_are_found_and_kept_unique_across_a_restart() {
+    const BEHIND: usize = 4;
+    let small = |s: &mut mkoba::Settings| s.sqlite.refs_behind = BEHIND;
+    let app = TestApp::spawn_with(small).await;
+    let sink = crate::helpers::Sink::start(200).await;
+    let p = app.partner("127.0.0.1").await;
+    let callback = sink.url("/cb");
+    let mut references: Vec<Uuid> = Vec::new();
+    async fn reused(app: &TestApp, p: &Partner, r: Uuid) {
+        let again = app
+            .request_to_pay(p, r, &rtp_body("1", "256776999999"), &[])
+            .await;
+        assert_eq!(again.status, 409, "{r}: {}", again.text());
+    }
+    async fn check(app: &TestApp, p: &Partner, references: &[Uuid]) {
+        for r in references {
+            assert_eq!(app.final_status(p, *r).await["status"], "SUCCESSFUL");
+            let t = app.admin_transaction(*r).await;
+            assert_eq!(t["transfers"].as_array().unwrap().len(), 1, "{t}");
+            let callbacks = app.final_callbacks(*r).await;
+            assert_eq!(callbacks.len(), 1, "{r}");
+            assert_eq!(callbacks[0].state, "delivered", "{r}");
+        }
+    }
+    for round in 0..8 {
+        let batch: Vec<Uuid> = (0..10).map(|_| Uuid::new_v4()).collect();
+        futures_util::future::join_all(batch.iter().enumerate().map(|(i, r)| {
+            let payer = format!("2567760{round:02}{i:03}");
+            let (app, p, callback) = (&app, &p, &callback);
+            async move {
+                let a = app
+                    .request_to_pay(
+                        p,
+                        *r,
+                        &rtp_body("1", &payer),
+                        &[("X-Callback-Url", callback)],
+                    )
+                    .await;
+                assert_eq!(a.status, 202, "{}", a.text());
+                let v = app.get(p, &format!("/v1_0/requesttopay/{r}")).await;
+                assert_eq!(v.status, 200, "{r} right after its 202: {}", v.text());
+                assert_eq!(v.json()["externalId"], format!("ext-{payer}"));
+            }
+        }))
+        .await;
+        references.extend(batch);
+        // The oldest (long in the index) and the newest (most likely still in memory).
+        reused(&app, &p, references[0]).await;
+        reused(&app, &p, *references.last().unwrap()).await;
+        // An id waits less than a round of the sweep (BEHIND payments and a commit's).
+        let waiting = app.metric("mkoba_sqlite_refs_behind").await;
+        assert!(waiting <= (BEHIND + 2 * 10) as f64, "{waiting} waiting");
+    }
+    check(&app, &p, &references).await;
+    assert_eq!(
+        sink.wait_for(references.len()).await.len(),
+        references.len()
+    );
+    assert_eq!(app.balance(&p).await, "80");
+    let app = app.restart(small).await;
+    assert_eq!(app.metric("mkoba_sqlite_refs_behind").await, 0.0);
+    check(&app, &p, &references).await;
+    reused(&app, &p, references[37]).await;
+    assert_eq!(app.balance(&p).await, "80");
     app.assert_ledger_balanced().await;
 }
 

@@ -2075,6 +2075,13 @@ pub fn latencies_are_sorted_and_scoped(s: &mut Store) {
     s.commit(Batch {
         api_users: vec![user.clone(), stranger],
         new_payments: vec![a.clone(), b.clone(), c, early, theirs.clone()],
+        // Each attempt is at a callback of the payment (the SQLite store finds a callback
+        // attempt's payment through its outbox row).
+        outbox: vec![
+            outbox_item(1, a.reference_id),
+            outbox_item(2, b.reference_id),
+            outbox_item(3, theirs.reference_id),
+        ],
         attempts: vec![
             attempt(1, a.reference_id, 1, 2_000, 300),
             attempt(1, a.reference_id, 2, 3_000, 100),

@@ -1,0 +1,269 @@
+//! Reference ids written behind (issue 17).
+//!
+//! A payment is found by its reference id, a UUID its client chose at random. Its unique
+//! index took each insert on a leaf of its own: 38 % of the WAL frames a commit wrote in a
+//! fresh database and 40–47 % at a million payments (`docs/architecture.md`, "Where the
+//! WAL's bytes go"). So the index is written behind. A payment's row (in `payments`, keyed
+//! by its integer id, appended in order) is on disk when the platform answers 202, as
+//! before; its reference id enters the index table `payment_refs` (the id's 16 bytes and
+//! the payment's integer id, `WITHOUT ROWID`) later, together with others near it.
+//!
+//! Until then it waits in [`Recent`], an ordered map in memory shared by the writer and the
+//! readers. Every look-up by reference id asks the map first and the table after
+//! ([`KEY_OF`]), in that order: the writer adds an id to the map after the commit that
+//! inserted its payment (before the 202 leaves) and takes it out only after the commit
+//! that put it in the table, so a look-up that misses the map starts its statement after
+//! that commit and finds the table's row.
+//!
+//! Each commit that inserts `n` payments also moves the ids of a slice of the key space,
+//! `n / buffer` of it, from the map into the table, in key order ([`Sweep`]): a cursor goes
+//! round the whole space once per `buffer` payments, so an id waits at most that long and
+//! the map holds at most about `buffer` ids (1 MiB of ids by default). A slice's ids land
+//! on neighbouring leaves: with `L` leaves, a pass touches about `L·n / buffer + 1` of
+//! them for its `n` ids instead of `n`.
+//!
+//! The unique constraint is now the writer's: it is the only one that inserts payments, and
+//! it refuses a reference id that is in the map or the table (`Journal::payment_exists`),
+//! as well as a second one in its own pass (the engine). The table keeps its primary key.
+//!
+//! A start (and a second process opening the database, such as `mkoba credentials`) puts
+//! every id that may still be missing into the table before anything else: the `settings`
+//! row [`THROUGH`] names a payment id up to which every reference id is in the table. The
+//! writer moves that mark each time its cursor comes round: what was committed when the
+//! cursor last set out has been swept since.
+
+use mkoba_platform::metrics::StoreMetrics;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, PoisonError, RwLock};
+use uuid::Uuid;
+
+/// The `settings` row: every payment up to this id has its reference id in `payment_refs`.
+const THROUGH: &str = "payment_refs_through";
+
+/// A payment's integer id in SQL, from `?1` (what [`Recent`] says, or NULL) and `?2` (the
+/// reference id's 16 bytes): the table is read only when the map has no answer.
+pub(crate) const KEY_OF: &str =
+    "COALESCE(?1, (SELECT payment FROM payment_refs WHERE reference_id = ?2))";
+
+/// The reference ids not yet in `payment_refs`, with their payments' integer ids.
+#[derive(Debug, Default)]
+pub(crate) struct Recent {
+    ids: RwLock<BTreeMap<Uuid, i64>>,
+}
+
+impl Recent {
+    /// The integer id of a payment whose reference id waits here.
+    pub(crate) fn get(&self, id: &Uuid) -> Option<i64> {
+        self.ids
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .copied()
+    }
+
+    /// How many reference ids wait.
+    pub(crate) fn len(&self) -> usize {
+        self.ids
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// The parameters of [`KEY_OF`] for a reference id.
+    pub(crate) fn key_params(&self, id: &Uuid) -> (Option<i64>, [u8; 16]) {
+        (self.get(id), *id.as_bytes())
+    }
+}
+
+/// The integer id of the payment with this reference id (committed), if there is one.
+pub(crate) fn payment_key(
+    c: &Connection,
+    recent: &Recent,
+    id: &Uuid,
+) -> rusqlite::Result<Option<i64>> {
+    if let Some(key) = recent.get(id) {
+        return Ok(Some(key));
+    }
+    c.prepare_cached("SELECT payment FROM payment_refs WHERE reference_id = ?1")?
+        .query_row([id.as_bytes()], |r| r.get(0))
+        .optional()
+}
+
+fn set_through(tx: &Connection, through: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO settings (name, value) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![THROUGH, through])?;
+    Ok(())
+}
+
+/// The writer's side: which ids a commit adds to the map, and which it moves to the table.
+#[derive(Debug)]
+pub(crate) struct Sweep {
+    recent: Arc<Recent>,
+    /// The part of the key space one inserted payment moves the cursor by.
+    step: u128,
+    /// Where the next slice begins.
+    cursor: u128,
+    /// The highest payment id committed.
+    max_id: i64,
+    /// The highest payment id committed when the cursor last set out from 0: all of them
+    /// are in the table once it is round again.
+    round_max_id: i64,
+    /// This commit's new payments (to the map once it is committed).
+    staged: HashMap<Uuid, i64>,
+    /// The ids this commit put in the table (out of the map once it is committed).
+    swept: Vec<Uuid>,
+    /// Where the cursor will be once this commit is committed, and whether it came round.
+    next: Option<(u128, bool)>,
+    /// How many ids wait, for `/metrics`.
+    metrics: Option<StoreMetrics>,
+}
+
+impl Sweep {
+    /// Brings the table up to date with every payment (one transaction) and starts the
+    /// cursor at the beginning, with at most about `buffer` ids waiting at a time.
+    pub(crate) fn open(
+        conn: &mut Connection,
+        recent: Arc<Recent>,
+        buffer: usize,
+    ) -> rusqlite::Result<Sweep> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let through: i64 = tx
+            .query_row(
+                "SELECT CAST(value AS INTEGER) FROM settings WHERE name = ?1",
+                [THROUGH],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        tx.execute(
+            "INSERT OR IGNORE INTO payment_refs (reference_id, payment)
+             SELECT unhex(replace(reference_id, '-', '')), id FROM payments WHERE id > ?1
+             ORDER BY 1",
+            [through],
+        )?;
+        let max_id: i64 = tx.query_row("SELECT COALESCE(MAX(id), 0) FROM payments", [], |r| {
+            r.get(0)
+        })?;
+        if max_id != through {
+            set_through(&tx, max_id)?;
+        }
+        tx.commit()?;
+        Ok(Sweep {
+            recent,
+            step: u128::MAX / buffer.max(1) as u128,
+            cursor: 0,
+            max_id,
+            round_max_id: max_id,
+            staged: HashMap::new(),
+            swept: Vec::new(),
+            next: None,
+            metrics: None,
+        })
+    }
+
+    /// Reports how many ids wait in `metrics` from now on.
+    pub(crate) fn watch(&mut self, metrics: &StoreMetrics) {
+        metrics.refs_behind.set(self.recent.len() as i64);
+        self.metrics = Some(metrics.clone());
+    }
+
+    /// The map the readers share.
+    pub(crate) fn recent(&self) -> &Recent {
+        &self.recent
+    }
+
+    /// Starts a commit: forgets what an earlier one that failed had planned.
+    pub(crate) fn begin(&mut self) {
+        self.staged.clear();
+        self.swept.clear();
+        self.next = None;
+    }
+
+    /// A payment this commit inserted, with the integer id it got.
+    pub(crate) fn inserted(&mut self, id: Uuid, key: i64) {
+        self.staged.insert(id, key);
+    }
+
+    /// The integer id of a payment, inside the commit: one it inserted, or a committed one.
+    pub(crate) fn key(&self, tx: &Connection, id: &Uuid) -> rusqlite::Result<Option<i64>> {
+        match self.staged.get(id) {
+            Some(key) => Ok(Some(*key)),
+            None => payment_key(tx, &self.recent, id),
+        }
+    }
+
+    /// Moves the ids of the next slice of the key space into the table, in key order: the
+    /// commit's last writes.
+    pub(crate) fn write(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        let inserted = self.staged.len() as u128;
+        if inserted == 0 {
+            return Ok(());
+        }
+        let end = self
+            .cursor
+            .checked_add(self.step.saturating_mul(inserted))
+            .filter(|end| *end < u128::MAX);
+        let slice: Vec<(Uuid, i64)> = {
+            let ids = self
+                .recent
+                .ids
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            let from = Uuid::from_u128(self.cursor);
+            match end {
+                Some(end) => ids
+                    .range(from..Uuid::from_u128(end))
+                    .map(|(id, key)| (*id, *key))
+                    .collect(),
+                None => ids.range(from..).map(|(id, key)| (*id, *key)).collect(),
+            }
+        };
+        if !slice.is_empty() {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO payment_refs (reference_id, payment) VALUES (?1, ?2)",
+            )?;
+            for (id, key) in &slice {
+                insert.execute(params![id.as_bytes(), key])?;
+            }
+        }
+        if end.is_none() {
+            set_through(tx, self.round_max_id)?;
+        }
+        self.swept = slice.into_iter().map(|(id, _)| id).collect();
+        self.next = Some(match end {
+            Some(end) => (end, false),
+            None => (0, true),
+        });
+        Ok(())
+    }
+
+    /// The commit is on disk: its payments' ids join the map, the slice's leave it.
+    pub(crate) fn committed(&mut self) {
+        let mut ids = self
+            .recent
+            .ids
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        for id in self.swept.drain(..) {
+            ids.remove(&id);
+        }
+        for (id, key) in self.staged.drain() {
+            ids.insert(id, key);
+            self.max_id = self.max_id.max(key);
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.refs_behind.set(ids.len() as i64);
+        }
+        drop(ids);
+        if let Some((cursor, came_round)) = self.next.take() {
+            self.cursor = cursor;
+            if came_round {
+                self.round_max_id = self.max_id;
+            }
+        }
+    }
+}
