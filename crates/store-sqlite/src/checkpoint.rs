@@ -4,7 +4,8 @@
 //! copies those pages into the database file and fsyncs that. SQLite's automatic checkpoint
 //! runs in the committing connection, so it ran on the writer thread, between two passes,
 //! while every request waited. In a large database that is the writer's dearest work: a
-//! request-to-pay inserts its reference id into a unique index at a random place, so once
+//! request-to-pay inserted its reference id into a unique index at a random place (now
+//! written behind, many neighbours at a time: `refs.rs`), so once
 //! the index is much larger than what one checkpoint copies, every payment costs one page
 //! of the database file written at a random offset, and the fsync of a few hundred such
 //! pages took 18–20 ms against 2–3 ms in a fresh database (issue 17, `docs/architecture.md`).
