@@ -99,6 +99,18 @@ fn note_wal_frames(_: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqlit
     Ok(())
 }
 
+/// The schema version of the database in `data_dir`, read without changing it (0 for a
+/// database that has none yet).
+pub fn schema_version(data_dir: &Path) -> Result<usize, StoreError> {
+    let conn = Connection::open_with_flags(
+        data_dir.join(DB_FILE),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(err)?;
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(err)
+}
+
 /// Opens (creating and migrating if needed) the database in `data_dir`, with the default
 /// options.
 pub fn open(data_dir: &Path) -> Result<(SqliteJournal, SqliteReader), StoreError> {
@@ -483,7 +495,13 @@ impl Journal for SqliteJournal {
         // The hook says nothing for a commit that wrote no frames.
         WAL_FRAMES.with(|f| f.set(-1));
         self.sweep.begin();
-        let tx = self.conn.transaction().map_err(err)?;
+        // Immediate: the batch may read (a payment's id) before it writes, and a
+        // transaction that has read cannot wait for another process's writer (`mkoba
+        // credentials` indexing what a start indexes): it would fail at once.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
         write_batch(&tx, b, &mut self.sweep).map_err(err)?;
         self.sweep.write(&tx).map_err(err)?;
         tx.commit().map_err(err)?;

@@ -90,6 +90,22 @@ pub(crate) fn payment_key(
         .optional()
 }
 
+/// The mark (every payment up to it is in the table) and the highest payment id.
+fn marks(c: &Connection) -> rusqlite::Result<(i64, i64)> {
+    let through = c
+        .query_row(
+            "SELECT CAST(value AS INTEGER) FROM settings WHERE name = ?1",
+            [THROUGH],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    let max_id = c.query_row("SELECT COALESCE(MAX(id), 0) FROM payments", [], |r| {
+        r.get(0)
+    })?;
+    Ok((through, max_id))
+}
+
 fn set_through(tx: &Connection, through: i64) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO settings (name, value) VALUES (?1, ?2)
@@ -123,35 +139,31 @@ pub(crate) struct Sweep {
 }
 
 impl Sweep {
-    /// Brings the table up to date with every payment (one transaction) and starts the
-    /// cursor at the beginning, with at most about `buffer` ids waiting at a time.
+    /// Brings the table up to date with every payment (one transaction, only if some may
+    /// be missing) and starts the cursor at the beginning, with at most about `buffer` ids
+    /// waiting at a time.
     pub(crate) fn open(
         conn: &mut Connection,
         recent: Arc<Recent>,
         buffer: usize,
     ) -> rusqlite::Result<Sweep> {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let through: i64 = tx
-            .query_row(
-                "SELECT CAST(value AS INTEGER) FROM settings WHERE name = ?1",
-                [THROUGH],
-                |r| r.get(0),
-            )
-            .optional()?
-            .unwrap_or(0);
-        tx.execute(
-            "INSERT OR IGNORE INTO payment_refs (reference_id, payment)
-             SELECT unhex(replace(reference_id, '-', '')), id FROM payments WHERE id > ?1
-             ORDER BY 1",
-            [through],
-        )?;
-        let max_id: i64 = tx.query_row("SELECT COALESCE(MAX(id), 0) FROM payments", [], |r| {
-            r.get(0)
-        })?;
-        if max_id != through {
+        let (mut through, mut max_id) = marks(conn)?;
+        if max_id > through {
+            // A write transaction from its start: one that read first could not wait for
+            // a writer of another process, it would fail at once.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            (through, max_id) = marks(&tx)?;
+            // A malformed id (no 16 bytes) fails the start instead of being skipped.
+            tx.execute(
+                "INSERT INTO payment_refs (reference_id, payment)
+                 SELECT unhex(replace(reference_id, '-', '')), id FROM payments WHERE id > ?1
+                 ORDER BY 1
+                 ON CONFLICT (reference_id) DO NOTHING",
+                [through],
+            )?;
             set_through(&tx, max_id)?;
+            tx.commit()?;
         }
-        tx.commit()?;
         Ok(Sweep {
             recent,
             step: u128::MAX / buffer.max(1) as u128,
@@ -224,7 +236,8 @@ impl Sweep {
         };
         if !slice.is_empty() {
             let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO payment_refs (reference_id, payment) VALUES (?1, ?2)",
+                "INSERT INTO payment_refs (reference_id, payment) VALUES (?1, ?2)
+                 ON CONFLICT (reference_id) DO NOTHING",
             )?;
             for (id, key) in &slice {
                 insert.execute(params![id.as_bytes(), key])?;

@@ -449,3 +449,50 @@ async fn cli_creates_advances_and_deletes_a_test_clock() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("has no test clock"), "{}", stderr(&o));
 }
+
+/// A client command never migrates the server's SQLite database: an older server running
+/// on it would then read a schema it does not know (a newer `mkoba credentials` once
+/// dropped an index under a running older server). It says what to do instead.
+#[tokio::test]
+async fn a_client_command_refuses_an_older_database_instead_of_migrating_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_mkoba"));
+        c.args(args).env_remove("MKOBA_DATA");
+        c
+    };
+    let o = run(&["migrate", "--data", data.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let version = |path: &std::path::Path| -> usize {
+        rusqlite::Connection::open(path.join("mkoba.db"))
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    };
+    let current = version(&data);
+    assert!(current > 1);
+    // The database as an older binary left it (its schema version one lower).
+    rusqlite::Connection::open(data.join("mkoba.db"))
+        .unwrap()
+        .pragma_update(None, "user_version", current - 1)
+        .unwrap();
+    let o = run(&["credentials", "--data", data.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!(
+            "has schema version {} and this mkoba needs {current}",
+            current - 1
+        )),
+        "{e}"
+    );
+    assert!(e.contains("mkoba migrate --data"), "{e}");
+    assert_eq!(version(&data), current - 1, "left as it was");
+}
