@@ -124,9 +124,9 @@ impl std::fmt::Display for Rate {
             return f.write_str("off");
         }
         let secs = self.per.as_secs();
-        if secs % 3600 == 0 {
+        if secs.is_multiple_of(3600) {
             write!(f, "{}/{}h", self.count, secs / 3600)
-        } else if secs % 60 == 0 {
+        } else if secs.is_multiple_of(60) {
             write!(f, "{}/{}m", self.count, secs / 60)
         } else {
             write!(f, "{}/{}s", self.count, secs)

@@ -45,6 +45,9 @@ pub struct Running {
     pub mpesa_key: Arc<PlatformKey>,
     shutdown: Option<tokio::sync::watch::Sender<bool>>,
     servers: Vec<tokio::task::JoinHandle<()>>,
+    /// SQLite: the data directory's lock (`mkoba_store_sqlite::lock_data_dir`), released
+    /// when the server stops.
+    _lock: Option<mkoba_store_sqlite::DataLock>,
 }
 
 impl Running {
@@ -350,18 +353,28 @@ pub async fn platform_key(
 struct Store {
     journal: Box<dyn mkoba_platform::store::Journal>,
     reader: Arc<dyn mkoba_platform::store::Reader>,
+    /// SQLite: the data directory's lock, held until the server stops.
+    lock: Option<mkoba_store_sqlite::DataLock>,
 }
 
 /// SQLite in the data directory (migrated on open), or PostgreSQL at the database URL,
 /// which must already be migrated (`mkoba migrate`); any number of nodes may share it.
 async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let Some(url) = settings.database_url.clone() else {
-        let (journal, reader) = mkoba_store_sqlite::open_with(&settings.data, settings.sqlite)
-            .with_context(|| format!("opening the database in {}", settings.data.display()))?;
-        return Ok(Store {
-            journal: Box::new(journal),
-            reader: Arc::new(reader),
-        });
+        // Off the runtime's threads: it may wait a moment for another server's lock.
+        let (data, options) = (settings.data.clone(), settings.sqlite);
+        return tokio::task::spawn_blocking(move || {
+            let lock = mkoba_store_sqlite::lock_data_dir(&data)?;
+            let (journal, reader) = mkoba_store_sqlite::open_with(&data, options)
+                .with_context(|| format!("opening the database in {}", data.display()))?;
+            Ok(Store {
+                journal: Box::new(journal),
+                reader: Arc::new(reader),
+                lock: Some(lock),
+            })
+        })
+        .await
+        .context("opening the database")?;
     };
     let node = settings.node.clone();
     tokio::task::spawn_blocking(move || {
@@ -378,6 +391,7 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
         Ok(Store {
             journal: Box::new(journal),
             reader: Arc::new(reader),
+            lock: None,
         })
     })
     .await
@@ -446,6 +460,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     };
     let mut config = settings.platform.clone();
     config.faults = settings.faults.clone();
+    let lock = store.lock;
     let platform = Platform::start(store.journal, store.reader, config, renderer(&settings))
         .context("starting the platform")?;
     // The dispatcher runs as long as the platform: if it ends (or could not start), the
@@ -554,6 +569,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         mpesa_key: key,
         shutdown: Some(tx),
         servers,
+        _lock: lock,
     })
 }
 

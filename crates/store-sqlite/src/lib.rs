@@ -117,6 +117,51 @@ pub fn open(data_dir: &Path) -> Result<(SqliteJournal, SqliteReader), StoreError
     open_with(data_dir, SqliteOptions::default())
 }
 
+/// The lock file a server holds in its data directory while it runs.
+pub const LOCK_FILE: &str = "serve.lock";
+/// How long a server waits for another one's lock (a process that is exiting).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A server's hold on its data directory ([`lock_data_dir`]); released when dropped or
+/// when the process ends, however it ends.
+#[derive(Debug)]
+pub struct DataLock(#[allow(dead_code)] std::fs::File);
+
+/// Takes the data directory's lock for the one server that writes payments to it (`mkoba
+/// serve`), waiting at most [`LOCK_WAIT`] for another's. A second server on the same
+/// directory would keep wallets and the newest reference ids (`refs.rs`) in a memory of
+/// its own; client commands (`mkoba credentials`) only read, and take no lock.
+pub fn lock_data_dir(data_dir: &Path) -> Result<DataLock, StoreError> {
+    create_private_dir(data_dir)?;
+    let path = data_dir.join(LOCK_FILE);
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    let file = open
+        .open(&path)
+        .map_err(|e| StoreError(format!("cannot create {}: {e}", path.display())))?;
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(DataLock(file)),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError(format!(
+                    "another mkoba server is using the data directory {} (it holds {}): stop it first, or give this one another --data",
+                    data_dir.display(),
+                    path.display()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(StoreError(format!("cannot lock {}: {e}", path.display())));
+            }
+        }
+    }
+}
+
 /// Opens (creating and migrating if needed) the database in `data_dir`.
 pub fn open_with(
     data_dir: &Path,

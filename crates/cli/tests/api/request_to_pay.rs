@@ -736,6 +736,44 @@ async fn reference_ids_written_behind_are_found_and_kept_unique_across_a_restart
     app.assert_ledger_balanced().await;
 }
 
+/// One server per data directory: a second `serve` on it is refused with a clear error
+/// while the first runs (it would keep wallets and the newest reference ids in a memory of
+/// its own), and the first goes on serving; once the first has stopped, a server starts
+/// there again.
+#[tokio::test]
+async fn a_second_server_on_the_same_data_directory_is_refused() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    let data = app.data_dir().join("data");
+    let second = |data: std::path::PathBuf| {
+        let mut s = mkoba::Settings::new(data, std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+        s.mpesa_key_file = Some(mkoba_testkit::MPESA_TEST_KEY.into());
+        mkoba::start(s)
+    };
+    let Err(e) = second(data.clone()).await else {
+        panic!("a second server started on the same data directory");
+    };
+    let e = format!("{e:#}");
+    assert!(
+        e.contains("another mkoba server is using the data directory"),
+        "{e}"
+    );
+    let reference = Uuid::new_v4();
+    let r = app
+        .request_to_pay(&p, reference, &rtp_body("5", "256778800001"), &[])
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(
+        app.final_status(&p, reference).await["status"],
+        "SUCCESSFUL"
+    );
+    let app = app.restart(|_| {}).await;
+    assert_eq!(
+        app.final_status(&p, reference).await["status"],
+        "SUCCESSFUL"
+    );
+}
+
 /// The write-ahead log stays near its limit under steady payments: the checkpoint thread
 /// copies it into the database file while the writer goes on, and past the limit the
 /// writer lets it finish so the file starts over. SQLite's own checkpoints run at 1,000

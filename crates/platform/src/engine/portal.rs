@@ -331,11 +331,11 @@ impl Engine {
             decided_by: operator_id,
             comment,
         });
-        if let Some(a) = self.account_of(pass, request.developer_id)? {
-            if matches!(a.status, AccountStatus::Active) {
-                let m = mail(&request, &a.email, &a.name);
-                self.queue_mail(pass, m, now);
-            }
+        if let Some(a) = self.account_of(pass, request.developer_id)?
+            && matches!(a.status, AccountStatus::Active)
+        {
+            let m = mail(&request, &a.email, &a.name);
+            self.queue_mail(pass, m, now);
         }
         Ok(Ok(()))
     }
