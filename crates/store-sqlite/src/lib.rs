@@ -1418,6 +1418,67 @@ mod tests {
         }
     }
 
+    /// Readers on threads of their own, racing the writer's commits and sweeps (room for 8
+    /// ids in memory, so ids leave the map all the time): every payment committed before a
+    /// read began is found by it, whether its id is in the map, on its way to the table, or
+    /// in the table.
+    #[test]
+    fn readers_racing_the_sweep_always_find_a_committed_payment() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteOptions {
+            refs_behind: 8,
+            ..SqliteOptions::default()
+        };
+        let (mut journal, reader) = open_with(dir.path(), options).unwrap();
+        let reader = Arc::new(reader);
+        let committed = Arc::new(Mutex::new(Vec::<Uuid>::new()));
+        let done = Arc::new(AtomicBool::new(false));
+        let reads = Arc::new(AtomicUsize::new(0));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (reader, committed, done, reads) = (
+                    reader.clone(),
+                    committed.clone(),
+                    done.clone(),
+                    reads.clone(),
+                );
+                std::thread::spawn(move || {
+                    while !done.load(Ordering::Relaxed) {
+                        let ids = committed.lock().unwrap().clone();
+                        // The newest (in memory or being swept) and a spread of older ones.
+                        let newest = ids.iter().rev().take(24);
+                        let older = ids.iter().step_by(7);
+                        for id in newest.chain(older) {
+                            assert!(reader.payment(id).unwrap().is_some(), "{id} not found");
+                            reads.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for round in 0..400 {
+            let batch = Batch {
+                new_payments: (0..1 + round % 5)
+                    .map(|_| a_payment(Uuid::new_v4()))
+                    .collect(),
+                ..Batch::default()
+            };
+            journal.commit(&batch).unwrap();
+            committed
+                .lock()
+                .unwrap()
+                .extend(batch.new_payments.iter().map(|p| p.reference_id));
+        }
+        done.store(true, Ordering::Relaxed);
+        for r in readers {
+            r.join().expect("a reader found every payment");
+        }
+        assert!(reads.load(Ordering::Relaxed) > 0);
+        assert!(refs_in_table(&journal) > 0);
+    }
+
     #[test]
     fn a_failed_batch_leaves_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();
