@@ -429,7 +429,7 @@ pub fn create_operator(
                 .0,
         ),
         None => Box::new(
-            mkoba_store_sqlite::open(data)
+            mkoba_store_sqlite::open_beside_server(data)
                 .with_context(|| format!("opening the database in {}", data.display()))?
                 .0,
         ),
@@ -620,18 +620,7 @@ impl DataSource {
             return Ok((Box::new(journal), Box::new(reader)));
         }
         self.require_sqlite()?;
-        // A client command never migrates the server's database: an older server running
-        // on it would then read a schema it does not know.
-        let version = mkoba_store_sqlite::schema_version(&self.data)
-            .with_context(|| format!("reading the schema version in {}", self.data.display()))?;
-        anyhow::ensure!(
-            version >= mkoba_store_sqlite::SCHEMA_VERSION,
-            "the database in {} has schema version {version} and this mkoba needs {}: start the server of this version on it (`mkoba serve` migrates it) or run `mkoba migrate --data {}` first",
-            self.data.display(),
-            mkoba_store_sqlite::SCHEMA_VERSION,
-            self.data.display()
-        );
-        let (journal, reader) = mkoba_store_sqlite::open(&self.data)
+        let (journal, reader) = mkoba_store_sqlite::open_beside_server(&self.data)
             .with_context(|| format!("opening the database in {}", self.data.display()))?;
         Ok((Box::new(journal), Box::new(reader)))
     }

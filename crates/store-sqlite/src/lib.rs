@@ -99,16 +99,32 @@ fn note_wal_frames(_: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqlit
     Ok(())
 }
 
-/// The schema version of the database in `data_dir`, read without changing it (0 for a
-/// database that has none yet).
-pub fn schema_version(data_dir: &Path) -> Result<usize, StoreError> {
-    let conn = Connection::open_with_flags(
+/// The schema version of the database in `data_dir`, read without changing it.
+fn schema_version(data_dir: &Path) -> Result<usize, StoreError> {
+    Connection::open_with_flags(
         data_dir.join(DB_FILE),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
-    .map_err(err)?;
-    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(err)
+    .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+    .map_err(err)
+}
+
+/// Opens the database in `data_dir` for a command beside the server (`mkoba credentials`,
+/// `mkoba operator create`): one that exists is never migrated, since a running server of
+/// an older version would then read a schema it does not know (a newer client once
+/// dropped an index under an older server); one older than this binary is refused, saying
+/// what to do. A missing one is created, as by [`open`].
+pub fn open_beside_server(data_dir: &Path) -> Result<(SqliteJournal, SqliteReader), StoreError> {
+    if data_dir.join(DB_FILE).exists() {
+        let version = schema_version(data_dir)?;
+        if version < SCHEMA_VERSION {
+            return Err(StoreError(format!(
+                "the database in {dir} has schema version {version} and this mkoba needs {SCHEMA_VERSION}: start the server of this version on it (`mkoba serve` migrates it) or run `mkoba migrate --data {dir}` first",
+                dir = data_dir.display()
+            )));
+        }
+    }
+    open(data_dir)
 }
 
 /// Opens (creating and migrating if needed) the database in `data_dir`, with the default
@@ -125,7 +141,9 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// A server's hold on its data directory ([`lock_data_dir`]); released when dropped or
 /// when the process ends, however it ends.
 #[derive(Debug)]
-pub struct DataLock(#[allow(dead_code)] std::fs::File);
+pub struct DataLock {
+    _file: std::fs::File,
+}
 
 /// Takes the data directory's lock for the one server that writes payments to it (`mkoba
 /// serve`), waiting at most [`LOCK_WAIT`] for another's. A second server on the same
@@ -144,7 +162,7 @@ pub fn lock_data_dir(data_dir: &Path) -> Result<DataLock, StoreError> {
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
         match file.try_lock() {
-            Ok(()) => return Ok(DataLock(file)),
+            Ok(()) => return Ok(DataLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
@@ -1329,6 +1347,15 @@ mod tests {
         )
     }
 
+    /// A database whose writer keeps at most about `refs_behind` reference ids in memory.
+    fn open_behind(dir: &Path, refs_behind: usize) -> (SqliteJournal, SqliteReader) {
+        let options = SqliteOptions {
+            refs_behind,
+            ..SqliteOptions::default()
+        };
+        open_with(dir, options).unwrap()
+    }
+
     fn refs_in_table(journal: &SqliteJournal) -> i64 {
         journal
             .conn
@@ -1345,11 +1372,7 @@ mod tests {
     fn reference_ids_written_behind_are_found_at_every_moment_and_after_a_start() {
         use mkoba_platform::portal::PortalReader as _;
         let dir = tempfile::tempdir().unwrap();
-        let options = SqliteOptions {
-            refs_behind: 8,
-            ..SqliteOptions::default()
-        };
-        let (mut journal, reader) = open_with(dir.path(), options).unwrap();
+        let (mut journal, reader) = open_behind(dir.path(), 8);
         let mut all: Vec<Uuid> = Vec::new();
         let mut most_waiting = 0;
         for round in 0..75_usize {
@@ -1427,11 +1450,7 @@ mod tests {
         use std::sync::Arc;
         use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
         let dir = tempfile::tempdir().unwrap();
-        let options = SqliteOptions {
-            refs_behind: 8,
-            ..SqliteOptions::default()
-        };
-        let (mut journal, reader) = open_with(dir.path(), options).unwrap();
+        let (mut journal, reader) = open_behind(dir.path(), 8);
         let reader = Arc::new(reader);
         let committed = Arc::new(Mutex::new(Vec::<Uuid>::new()));
         let done = Arc::new(AtomicBool::new(false));

@@ -234,19 +234,17 @@ impl Sweep {
                 None => ids.range(from..).map(|(id, key)| (*id, *key)).collect(),
             }
         };
-        if !slice.is_empty() {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO payment_refs (reference_id, payment) VALUES (?1, ?2)
-                 ON CONFLICT (reference_id) DO NOTHING",
-            )?;
-            for (id, key) in &slice {
-                insert.execute(params![id.as_bytes(), key])?;
-            }
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO payment_refs (reference_id, payment) VALUES (?1, ?2)
+             ON CONFLICT (reference_id) DO NOTHING",
+        )?;
+        for (id, key) in slice {
+            insert.execute(params![id.as_bytes(), key])?;
+            self.swept.push(id);
         }
         if end.is_none() {
             set_through(tx, self.round_max_id)?;
         }
-        self.swept = slice.into_iter().map(|(id, _)| id).collect();
         self.next = Some(match end {
             Some(end) => (end, false),
             None => (0, true),
@@ -256,6 +254,11 @@ impl Sweep {
 
     /// The commit is on disk: its payments' ids join the map, the slice's leave it.
     pub(crate) fn committed(&mut self) {
+        // A commit without new payments (a settlement) moved nothing: the readers' map
+        // is not locked for it.
+        if self.staged.is_empty() {
+            return;
+        }
         let mut ids = self
             .recent
             .ids
