@@ -97,10 +97,10 @@ pub struct ServeArgs {
     /// SMTP server for the portal's mail: smtp://user:password@host:587?tls=required (STARTTLS), smtps://user:password@host:465 (TLS), smtp://host:25 (plain, a local relay) [default: none; mail is only kept in the portal's mailbox]
     #[arg(long, env = "MKOBA_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<SmtpUrl>,
-    /// Sender of the portal's mail, an address or a name and an address in angle brackets [default: Mkoba, no-reply@mkoba.local]
+    /// Sender of the portal's mail, an address or a name and an address in angle brackets [default: the name Mkoba with the address no-reply@mkoba.local]
     #[arg(long, env = "MKOBA_MAIL_FROM")]
     pub mail_from: Option<String>,
-    /// Sandbox mailbox: the portal shows the mail of a just-signed-up account to its browser, so the journey works without a mail server [default: true without --smtp-url, false with it]
+    /// Sandbox mailbox: the portal shows the mail of a just-signed-up account to its browser, so the journey works without a mail server [default: true without --smtp-url, false with it or with --profile production]
     #[arg(long, env = "MKOBA_SANDBOX_MAILBOX")]
     pub sandbox_mailbox: Option<bool>,
     /// M-Pesa: how long a new session id takes to become live, in milliseconds (the real gateway: up to 30000) [default: 0]
