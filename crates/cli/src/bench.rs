@@ -224,6 +224,10 @@ pub struct Report {
     /// `server_cpu_s` per completed lifecycle, microseconds: beside lifecycles/s, whether a
     /// change made the server's work cheaper or only its waits shorter.
     pub server_cpu_us_per_lifecycle: Option<f64>,
+    /// What the server's single writer did over the same span (from its `/metrics`): how
+    /// many passes, how full, how long, and how busy it was. Null where `/metrics` does
+    /// not say.
+    pub writer: Option<WriterReport>,
     /// The same load against a bare server (inside the bench) that only answers 202:
     /// accepted/s. Null with `--no-ceiling`.
     pub ceiling_accepted_per_s: Option<f64>,
@@ -352,6 +356,16 @@ impl Report {
                     .unwrap_or_default()
             );
         }
+        if let Some(w) = &self.writer {
+            println!(
+                "  writer                {} passes, {:.1} commands a pass, {:.2} ms a pass (commit {:.2} ms), busy {:.0} % of the run",
+                w.passes,
+                w.commands_per_pass,
+                w.pass_ms,
+                w.commit_ms,
+                w.busy * 100.0
+            );
+        }
         if !self.first_errors.is_empty() {
             println!();
             println!("  first errors:");
@@ -477,6 +491,7 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
     let transport = Transport::with_pool(REQUEST_TIMEOUT, concurrency * 2);
 
     let before = server_figures(&client, &base, args.operator.as_deref()).await;
+    let before_at = Instant::now();
 
     // The sink's port must be known before the requests are built; serving starts later.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -553,6 +568,7 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
 
     let memory = server_figures(&client, &base, args.operator.as_deref()).await;
     let server_cpu = cpu_between(before, memory);
+    let writer = writer_between(before, memory, before_at.elapsed());
 
     // ---- report -------------------------------------------------------------------------
     let mut lags: Vec<u32> = Vec::with_capacity(accepted_idx.len());
@@ -620,6 +636,7 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
         server_cpu_us_per_lifecycle: server_cpu
             .filter(|_| completed > 0)
             .map(|cpu| round1(cpu * 1e6 / completed as f64)),
+        writer,
         ceiling_accepted_per_s: ceiling.map(round1),
         accept_ratio: ceiling
             .filter(|c| *c > 0.0)
@@ -1051,12 +1068,66 @@ fn progress_text(
 }
 
 /// What the server says of itself: from `GET /metrics`, or where that does not say, from
-/// `GET /_mkoba/health` (an operator's view, without the CPU time).
+/// `GET /_mkoba/health` (an operator's view, without the CPU time or the writer's figures).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ServerFigures {
     pub(crate) rss_kb: Option<u64>,
     pub(crate) peak_kb: Option<u64>,
     pub(crate) cpu_s: Option<f64>,
+    pub(crate) writer: Option<WriterTotals>,
+}
+
+/// The writer's counters since the server started (`mkoba_writer_*` of `/metrics`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WriterTotals {
+    /// Passes that committed.
+    passes: f64,
+    /// Their time, seconds.
+    pass_s: f64,
+    /// The commits' part of it, seconds.
+    commit_s: f64,
+    /// Commands the passes took.
+    commands: f64,
+}
+
+/// What the writer did between two readings, over `elapsed`.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct WriterReport {
+    /// Passes committed.
+    pub passes: u64,
+    /// Commands a pass on average (a request-to-pay is one; so is each callback attempt
+    /// recorded, and each portal or M-Pesa change).
+    pub commands_per_pass: f64,
+    /// A pass's mean time, milliseconds: taking in other nodes' commits, applying its
+    /// commands and settlements, committing.
+    pub pass_ms: f64,
+    /// The commit's part of it, milliseconds.
+    pub commit_ms: f64,
+    /// Share of the time between the readings the writer spent in passes (near 1: the
+    /// single writer is the limit).
+    pub busy: f64,
+}
+
+/// The writer's work between two readings of its [`ServerFigures`] taken `elapsed` apart;
+/// `None` where either does not say or nothing was committed.
+pub(crate) fn writer_between(
+    before: Option<ServerFigures>,
+    after: Option<ServerFigures>,
+    elapsed: Duration,
+) -> Option<WriterReport> {
+    let (b, a) = (before?.writer?, after?.writer?);
+    let passes = a.passes - b.passes;
+    if passes < 1.0 {
+        return None;
+    }
+    let pass_s = (a.pass_s - b.pass_s).max(0.0);
+    Some(WriterReport {
+        passes: passes as u64,
+        commands_per_pass: round1((a.commands - b.commands).max(0.0) / passes),
+        pass_ms: round3(pass_s * 1e3 / passes),
+        commit_ms: round3((a.commit_s - b.commit_s).max(0.0) * 1e3 / passes),
+        busy: round3((pass_s / elapsed.as_secs_f64().max(1e-9)).min(1.0)),
+    })
 }
 
 /// The server's CPU time between two readings of its [`ServerFigures`], seconds; `None`
@@ -1105,10 +1176,19 @@ pub(crate) async fn server_figures(
         let kib = |series: &str| value(series).map(|bytes| bytes as u64 / 1024);
         let rss = kib("mkoba_resident_memory_bytes");
         if rss.is_some() {
+            let writer = (|| {
+                Some(WriterTotals {
+                    passes: value("mkoba_writer_pass_seconds_count")?,
+                    pass_s: value("mkoba_writer_pass_seconds_sum")?,
+                    commit_s: value("mkoba_writer_commit_seconds_sum")?,
+                    commands: value("mkoba_writer_batch_commands_sum")?,
+                })
+            })();
             return Some(ServerFigures {
                 rss_kb: rss,
                 peak_kb: kib("mkoba_resident_memory_peak_bytes"),
                 cpu_s: value("mkoba_cpu_seconds_total"),
+                writer,
             });
         }
     }
@@ -1122,6 +1202,7 @@ pub(crate) async fn server_figures(
         rss_kb: v["rss_kb"].as_u64(),
         peak_kb: v["peak_rss_kb"].as_u64(),
         cpu_s: None,
+        writer: None,
     })
 }
 

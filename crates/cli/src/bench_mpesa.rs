@@ -24,6 +24,7 @@ use mkoba_sdk::mpesa::PublicKey;
 
 use crate::bench::{
     HttpClient, Percentiles, cpu_between, exchange, percentiles, round1, round3, server_figures,
+    writer_between,
 };
 
 /// Flags of `mkoba bench-mpesa`.
@@ -65,6 +66,8 @@ pub struct ModeReport {
     pub server_cpu_s: Option<f64>,
     /// `server_cpu_s` per payment answered, microseconds.
     pub server_cpu_us_per_payment: Option<f64>,
+    /// What the server's writer did during the run (`mkoba bench`'s `writer`).
+    pub writer: Option<crate::bench::WriterReport>,
 }
 
 /// The whole report.
@@ -105,6 +108,16 @@ impl MpesaReport {
                 "  {:<14} {:>6} ok  {:>3} errors  {:>6.1} s  {:>8.0} payments/s{lat}{cpu}",
                 m.mode, m.ok, m.errors, m.seconds, m.per_second
             );
+            if let Some(w) = &m.writer {
+                println!(
+                    "  {:<14} writer: {:.1} commands a pass, {:.2} ms a pass (commit {:.2} ms), busy {:.0} %",
+                    "",
+                    w.commands_per_pass,
+                    w.pass_ms,
+                    w.commit_ms,
+                    w.busy * 100.0
+                );
+            }
         }
     }
 }
@@ -309,7 +322,9 @@ async fn run_mode(
     progress.abort();
     let seconds = started.elapsed().as_secs_f64();
     let ok = latencies.len();
-    let server_cpu = cpu_between(before, server_figures(client, base, None).await);
+    let after = server_figures(client, base, None).await;
+    let server_cpu = cpu_between(before, after);
+    let writer = writer_between(before, after, started.elapsed());
     Ok(ModeReport {
         mode: mode.to_owned(),
         requests: n,
@@ -322,5 +337,6 @@ async fn run_mode(
         server_cpu_us_per_payment: server_cpu
             .filter(|_| ok > 0)
             .map(|c| round1(c * 1e6 / ok as f64)),
+        writer,
     })
 }

@@ -342,6 +342,23 @@ async fn bench_drives_lifecycles_through_the_sdk_and_reports_them() {
         .expect("CPU per lifecycle");
     assert!(cpu >= 0.0, "{report}");
     assert!((per - cpu * 1e6 / 40.0).abs() < 30.0, "{report}");
+    // What the single writer did meanwhile, from the server's `/metrics`: at least one
+    // pass per request-to-pay batch, each taking at least one command, the commit inside
+    // the pass, and a share of the run.
+    let writer = &report["writer"];
+    let passes = writer["passes"].as_u64().expect("writer passes");
+    assert!((1..=200).contains(&passes), "{report}");
+    assert!(
+        writer["commands_per_pass"].as_f64().unwrap() >= 1.0,
+        "{report}"
+    );
+    let (pass_ms, commit_ms) = (
+        writer["pass_ms"].as_f64().unwrap(),
+        writer["commit_ms"].as_f64().unwrap(),
+    );
+    assert!(pass_ms > 0.0 && commit_ms <= pass_ms, "{report}");
+    let busy = writer["busy"].as_f64().unwrap();
+    assert!(busy > 0.0 && busy <= 1.0, "{report}");
     // Progress goes to stderr: a plain line when stderr is not a terminal.
     assert!(stderr(&o).contains("accepted 40/40"), "{}", stderr(&o));
 }

@@ -607,6 +607,14 @@ async fn bench_mpesa_reports_both_bearer_modes() {
             .as_f64()
             .expect("per payment");
         assert!(cpu >= 0.0 && (per - cpu * 1e6 / 12.0).abs() < 50.0, "{m}");
+        // And what its writer did: each synchronous C2B is one command, accepted and
+        // settled in one pass.
+        let passes = m["writer"]["passes"].as_u64().expect("writer passes");
+        assert!((1..=12).contains(&passes), "{m}");
+        assert!(
+            m["writer"]["commands_per_pass"].as_f64().unwrap() >= 1.0,
+            "{m}"
+        );
     }
     app.assert_ledger_balanced().await;
 }
