@@ -543,15 +543,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
     }
     // Graceful: stop accepting, let requests in flight finish (bounded by the drain
-    // time), then the writer's queue empties — every acknowledged write is committed
-    // before its answer went out, and callbacks not yet delivered wait in the outbox for
-    // the next start.
+    // time), then the writer commits what it was sent and stops — every acknowledged write
+    // was committed before its answer went out, and callbacks not yet delivered wait in the
+    // outbox for the next start. The data directory's lock goes last.
     tracing::info!("shutting down: draining requests in flight");
     running.stop().await;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-    while platform.queued() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
     tracing::info!("stopped");
     drop(platform);
     Ok(())

@@ -78,6 +78,9 @@ pub(crate) enum Command {
     /// Nothing: wakes the writer to settle what became due (a moved clock); answered once
     /// that pass is committed.
     Wake(oneshot::Sender<bool>),
+    /// Stop: the writer finishes the pass that takes this and returns, closing the store
+    /// ([`crate::Platform::shutdown`]).
+    Stop,
     /// A callback no settlement produces (an asynchronous M-Pesa query result).
     QueueCallback {
         reference_id: Uuid,
@@ -332,7 +335,13 @@ impl Engine {
                     Err(_) => break,
                 }
             }
+            // A stop ends the loop once the pass with everything before it is committed.
+            let stopping = commands.iter().any(|c| matches!(c, Command::Stop));
+            commands.retain(|c| !matches!(c, Command::Stop));
             self.pass(commands);
+            if stopping {
+                return;
+            }
         }
     }
 
@@ -524,6 +533,8 @@ impl Engine {
                 defer(pass, reply, result, Err(CancelError::Internal));
             }
             Command::Wake(reply) => defer(pass, reply, true, false),
+            // Taken out of every pass by `run`.
+            Command::Stop => {}
             Command::Portal(command) => self.apply_portal(pass, command, now),
             Command::Mpesa(command) => self.apply_mpesa(pass, command, now),
             Command::Clock(command) => self.apply_clock(pass, command),

@@ -236,6 +236,8 @@ struct Inner {
     /// Operator credentials verified lately (admin endpoints), by their MAC.
     operator_credentials: accounts::CredentialCache,
     health: Arc<Health>,
+    /// The writer thread, until [`Platform::shutdown`] has seen it end.
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Requests waiting for the writer's answer (bounded by `max_queued`).
     queued: std::sync::atomic::AtomicUsize,
     metrics: Arc<metrics::Metrics>,
@@ -407,7 +409,7 @@ impl Platform {
         )?;
         let health = Arc::new(Health::default());
         let writer_health = health.clone();
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("mkoba-writer".to_owned())
             .spawn(move || {
                 // Marks the writer stopped when the thread dies of a panic (it returns
@@ -438,10 +440,35 @@ impl Platform {
                 mail_wake: tokio::sync::Notify::new(),
                 operator_credentials: accounts::CredentialCache::default(),
                 health,
+                writer: Mutex::new(Some(writer)),
                 queued: std::sync::atomic::AtomicUsize::new(0),
                 metrics,
             }),
         })
+    }
+
+    /// Stops the writer: it commits what was sent to it before, then ends and closes the
+    /// store (releasing what the store holds, such as its connections), and this returns
+    /// once it has. Requests sent after get the platform's unavailable answer. For a
+    /// server that stops: its listeners first, then this, so that nothing else writes the
+    /// database once it returns (a successor may then start on the same data).
+    pub async fn shutdown(&self) {
+        let writer = self
+            .inner
+            .writer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some(writer) = writer else {
+            return;
+        };
+        let tx = self.inner.tx.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            // Blocks while the queue is full: the writer empties it.
+            let _ = tx.send(Box::new(Command::Stop));
+            let _ = writer.join();
+        })
+        .await;
     }
 
     /// What has stopped that the platform needs (empty while healthy).

@@ -45,8 +45,10 @@ pub struct Running {
     pub mpesa_key: Arc<PlatformKey>,
     shutdown: Option<tokio::sync::watch::Sender<bool>>,
     servers: Vec<tokio::task::JoinHandle<()>>,
+    /// The callback dispatcher and the mail sender: stopped with the server.
+    background: Background,
     /// SQLite: the data directory's lock (`mkoba_store_sqlite::lock_data_dir`), released
-    /// when the server stops.
+    /// once the server's writer has stopped.
     _lock: Option<mkoba_store_sqlite::DataLock>,
 }
 
@@ -64,7 +66,11 @@ impl Running {
         mkoba_mpesa::catalogue::resource_urls(self.addr, &ports, false)
     }
 
-    /// Stops accepting connections and waits for the server tasks.
+    /// Stops accepting connections and waits for the requests in flight (up to the drain
+    /// time), stops the callback dispatcher, then the writer once it has committed what it
+    /// was sent ([`Platform::shutdown`]). Only then is the data directory's lock released:
+    /// nothing of this server writes the database once this returns, so another may start
+    /// on it. Callbacks not yet delivered wait in the outbox for the next start.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(true);
@@ -72,6 +78,7 @@ impl Running {
         for server in &mut self.servers {
             let _ = server.await;
         }
+        self.background.stop(&self.platform).await;
     }
 
     /// Waits until the server stops (it stops on Ctrl-C or SIGTERM when started by `serve`).
@@ -79,6 +86,55 @@ impl Running {
         for server in &mut self.servers {
             let _ = server.await;
         }
+    }
+}
+
+/// The platform's tasks besides the listeners: the callback dispatcher (whose end, unless
+/// the server is stopping, is a failure the watcher reports) and the mail sender.
+#[derive(Debug)]
+struct Background {
+    stopping: Arc<std::sync::atomic::AtomicBool>,
+    dispatcher: Option<tokio::task::AbortHandle>,
+    watcher: Option<tokio::task::JoinHandle<()>>,
+    mail: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    /// Starts the callback dispatcher and its watcher.
+    fn start(platform: &Platform, settings: &Settings) -> Background {
+        let dispatcher = mkoba_webhooks::spawn(platform.clone(), settings.dispatcher.clone());
+        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (watched, stopped) = (platform.clone(), stopping.clone());
+        Background {
+            dispatcher: Some(dispatcher.abort_handle()),
+            // The dispatcher runs as long as the platform: if it ends (or could not start)
+            // while the server is not stopping, the platform is failing.
+            watcher: Some(tokio::spawn(async move {
+                let _ = dispatcher.await;
+                if !stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                    watched.report_failure("the callback dispatcher stopped");
+                }
+            })),
+            stopping,
+            mail: None,
+        }
+    }
+
+    /// Stops the tasks and waits for them, then the platform's writer.
+    async fn stop(&mut self, platform: &Platform) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(d) = self.dispatcher.take() {
+            d.abort();
+        }
+        if let Some(w) = self.watcher.take() {
+            let _ = w.await;
+        }
+        if let Some(m) = self.mail.take() {
+            m.abort();
+            let _ = m.await;
+        }
+        platform.shutdown().await;
     }
 }
 
@@ -405,6 +461,11 @@ pub fn migrate(data: &Path, url: Option<&config::DatabaseUrl>) -> anyhow::Result
         Some(url) => mkoba_store_postgres::migrate(&url.0)
             .with_context(|| format!("migrating {}", url.redacted())),
         None => {
+            // Never under a running server (of any version that takes the lock): it would
+            // go on with a schema it does not know.
+            let _lock = mkoba_store_sqlite::lock_data_dir(data).context(
+                "mkoba migrate needs the data directory to itself: stop the server, migrate, then start the new one",
+            )?;
             mkoba_store_sqlite::open(data)
                 .with_context(|| format!("opening the database in {}", data.display()))?;
             Ok(mkoba_store_sqlite::SCHEMA_VERSION)
@@ -463,17 +524,70 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let lock = store.lock;
     let platform = Platform::start(store.journal, store.reader, config, renderer(&settings))
         .context("starting the platform")?;
-    // The dispatcher runs as long as the platform: if it ends (or could not start), the
-    // platform is failing.
-    let dispatcher = mkoba_webhooks::spawn(platform.clone(), settings.dispatcher.clone());
-    let watched = platform.clone();
-    tokio::spawn(async move {
-        let _ = dispatcher.await;
-        watched.report_failure("the callback dispatcher stopped");
-    });
+    let mut background = Background::start(&platform, &settings);
     if let Some(smtp) = &settings.smtp {
-        mail::spawn(platform.clone(), smtp)?;
+        match mail::spawn(platform.clone(), smtp) {
+            Ok(sender) => background.mail = Some(sender),
+            Err(e) => {
+                background.stop(&platform).await;
+                return Err(e);
+            }
+        }
     }
+    match listen(&settings, &platform, &key).await {
+        Ok(l) => Ok(Running {
+            addr: l.addr,
+            metrics_addr: l.metrics_addr,
+            tls: l.tls,
+            plain_addr: l.plain_addr,
+            mpesa_v1x: l.mpesa_v1x,
+            platform,
+            mpesa_key: key,
+            shutdown: Some(l.shutdown),
+            servers: l.servers,
+            background,
+            _lock: lock,
+        }),
+        Err(e) => {
+            // Nothing of this start may go on writing once the lock is released.
+            background.stop(&platform).await;
+            Err(e)
+        }
+    }
+}
+
+/// A listener on `at`, if there is one; `what` names it in the error.
+async fn bind_if(
+    at: Option<SocketAddr>,
+    what: &str,
+) -> anyhow::Result<Option<tokio::net::TcpListener>> {
+    let Some(at) = at else {
+        return Ok(None);
+    };
+    let l = tokio::net::TcpListener::bind(at)
+        .await
+        .with_context(|| format!("binding the {what} {at}"))?;
+    Ok(Some(l))
+}
+
+/// What [`listen`] started.
+struct Listening {
+    addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    tls: bool,
+    plain_addr: Option<SocketAddr>,
+    mpesa_v1x: Vec<(&'static mkoba_mpesa::catalogue::Operation, SocketAddr)>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Binds every listener of `settings`, then serves the APIs, the portal and the metrics on
+/// them. Binds come first: a start that fails has served nothing.
+async fn listen(
+    settings: &Settings,
+    platform: &Platform,
+    key: &Arc<PlatformKey>,
+) -> anyhow::Result<Listening> {
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
@@ -508,12 +622,11 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         Some(t) => Some(tls::server_config(&settings.data, t)?),
         None => None,
     };
+    let plain = bind_if(settings.plain_listen, "plain-HTTP address").await?;
+    let metrics = bind_if(settings.metrics_listen, "metrics address").await?;
     let mut plain_addr = None;
     let mut servers = Vec::new();
-    if let Some(at) = settings.plain_listen {
-        let l = tokio::net::TcpListener::bind(at)
-            .await
-            .with_context(|| format!("binding the plain-HTTP address {at}"))?;
+    if let Some(l) = plain {
         plain_addr = Some(l.local_addr()?);
         servers.push(listener::serve(l, app.clone(), rx.clone(), limits));
     }
@@ -547,10 +660,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     }
     // `--metrics-listen`: `/metrics` on its own address (and then not on the main one).
     let mut metrics_addr = None;
-    if let Some(at) = settings.metrics_listen {
-        let l = tokio::net::TcpListener::bind(at)
-            .await
-            .with_context(|| format!("binding the metrics address {at}"))?;
+    if let Some(l) = metrics {
         metrics_addr = Some(l.local_addr()?);
         servers.push(listener::serve(
             l,
@@ -559,17 +669,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
             limits,
         ));
     }
-    Ok(Running {
+    Ok(Listening {
         addr,
         metrics_addr,
         tls: tls.is_some(),
         plain_addr,
         mpesa_v1x: bound,
-        platform,
-        mpesa_key: key,
-        shutdown: Some(tx),
+        shutdown: tx,
         servers,
-        _lock: lock,
     })
 }
 

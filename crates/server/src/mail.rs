@@ -45,7 +45,10 @@ pub fn check_settings(url: &SmtpUrl, from: &str) -> anyhow::Result<()> {
 }
 
 /// Starts the sender.
-pub fn spawn(platform: Platform, smtp: &SmtpSettings) -> anyhow::Result<()> {
+pub fn spawn(
+    platform: Platform,
+    smtp: &SmtpSettings,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&smtp.url.0)
         .with_context(|| format!("smtp_url {} is not a valid SMTP URL", smtp.url))?
         .timeout(Some(TIMEOUT))
@@ -55,8 +58,7 @@ pub fn spawn(platform: Platform, smtp: &SmtpSettings) -> anyhow::Result<()> {
         .parse()
         .with_context(|| format!("mail_from {:?} is not a valid sender", smtp.from))?;
     tracing::info!(smtp = %smtp.url, "sending the portal's mail through SMTP");
-    tokio::spawn(run(platform, transport, from));
-    Ok(())
+    Ok(tokio::spawn(run(platform, transport, from)))
 }
 
 async fn run(platform: Platform, transport: AsyncSmtpTransport<Tokio1Executor>, from: Mailbox) {

@@ -113,18 +113,20 @@ fn schema_version(data_dir: &Path) -> Result<usize, StoreError> {
 /// `mkoba operator create`): one that exists is never migrated, since a running server of
 /// an older version would then read a schema it does not know (a newer client once
 /// dropped an index under an older server); one older than this binary is refused, saying
-/// what to do. A missing one is created, as by [`open`].
+/// what to do. A missing one is created, as by [`open`]. It does not index the reference
+/// ids a running server still holds in memory (that would hold the server's writer up):
+/// the command looks no payment up by reference id.
 pub fn open_beside_server(data_dir: &Path) -> Result<(SqliteJournal, SqliteReader), StoreError> {
     if data_dir.join(DB_FILE).exists() {
         let version = schema_version(data_dir)?;
         if version < SCHEMA_VERSION {
             return Err(StoreError(format!(
-                "the database in {dir} has schema version {version} and this mkoba needs {SCHEMA_VERSION}: start the server of this version on it (`mkoba serve` migrates it) or run `mkoba migrate --data {dir}` first",
+                "the database in {dir} has schema version {version} and this mkoba needs {SCHEMA_VERSION}: stop the server that uses it, then start this version's (`mkoba serve` migrates it) or run `mkoba migrate --data {dir}`",
                 dir = data_dir.display()
             )));
         }
     }
-    open(data_dir)
+    open_as(data_dir, SqliteOptions::default(), true)
 }
 
 /// Opens (creating and migrating if needed) the database in `data_dir`, with the default
@@ -185,14 +187,29 @@ pub fn open_with(
     data_dir: &Path,
     options: SqliteOptions,
 ) -> Result<(SqliteJournal, SqliteReader), StoreError> {
+    open_as(data_dir, options, false)
+}
+
+/// [`open_with`]; `beside_server`: for a command beside a server that may be running, which
+/// leaves the reference ids still waiting in that server's memory to it (`refs.rs`).
+fn open_as(
+    data_dir: &Path,
+    options: SqliteOptions,
+    beside_server: bool,
+) -> Result<(SqliteJournal, SqliteReader), StoreError> {
     create_private_dir(data_dir)?;
     let path = data_dir.join(DB_FILE);
     owner_only(&path)?;
     let mut writer = connect(&path, WRITER_CACHE_KIB)?;
     migrate(&mut writer)?;
     let recent = std::sync::Arc::new(refs::Recent::default());
-    let sweep = refs::Sweep::open(&mut writer, recent.clone(), options.refs_behind)
-        .map_err(|e| StoreError(format!("cannot index the latest payments: {e}")))?;
+    let sweep = refs::Sweep::open(
+        &mut writer,
+        recent.clone(),
+        options.refs_behind,
+        !beside_server,
+    )
+    .map_err(|e| StoreError(format!("cannot index the latest payments: {e}")))?;
     // Checkpoints are the checkpoint thread's, not the writer's.
     let limit = i64::try_from(options.wal_limit_bytes).unwrap_or(i64::MAX);
     writer

@@ -18,7 +18,7 @@
 //! Each commit that inserts `n` payments also moves the ids of a slice of the key space,
 //! `n / buffer` of it, from the map into the table, in key order ([`Sweep`]): a cursor goes
 //! round the whole space once per `buffer` payments, so an id waits at most that long and
-//! the map holds at most about `buffer` ids (1 MiB of ids by default). A slice's ids land
+//! the map holds at most about `buffer` ids (about 2.5 MiB by default, 40 bytes an id). A slice's ids land
 //! on neighbouring leaves: with `L` leaves, a pass touches about `L·n / buffer + 1` of
 //! them for its `n` ids instead of `n`.
 //!
@@ -26,8 +26,9 @@
 //! it refuses a reference id that is in the map or the table (`Journal::payment_exists`),
 //! as well as a second one in its own pass (the engine). The table keeps its primary key.
 //!
-//! A start (and a second process opening the database, such as `mkoba credentials`) puts
-//! every id that may still be missing into the table before anything else: the `settings`
+//! A start puts every id that may still be missing into the table before anything else
+//! (a command beside the server, such as `mkoba credentials`, does not: it would hold the
+//! running server's writer up while it did, and it looks no payment up): the `settings`
 //! row [`THROUGH`] names a payment id up to which every reference id is in the table. The
 //! writer moves that mark each time its cursor comes round: what was committed when the
 //! cursor last set out has been swept since.
@@ -146,9 +147,10 @@ impl Sweep {
         conn: &mut Connection,
         recent: Arc<Recent>,
         buffer: usize,
+        index_missing: bool,
     ) -> rusqlite::Result<Sweep> {
         let (mut through, mut max_id) = marks(conn)?;
-        if max_id > through {
+        if index_missing && max_id > through {
             // A write transaction from its start: one that read first could not wait for
             // a writer of another process, it would fail at once.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

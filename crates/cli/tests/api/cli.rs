@@ -492,17 +492,21 @@ async fn a_client_command_refuses_an_older_database_instead_of_migrating_it() {
     };
     let current = version(&data);
     assert!(current > 1);
+    let set_version = |v: usize| {
+        rusqlite::Connection::open(data.join("mkoba.db"))
+            .unwrap()
+            .pragma_update(None, "user_version", v)
+            .unwrap()
+    };
+    let d = data.to_str().unwrap();
+    let refused = async |command: &str| {
+        let o = run(&[command, "--data", d]).output().await.unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+        stderr(&o)
+    };
     // The database as an older binary left it (its schema version one lower).
-    rusqlite::Connection::open(data.join("mkoba.db"))
-        .unwrap()
-        .pragma_update(None, "user_version", current - 1)
-        .unwrap();
-    let o = run(&["credentials", "--data", data.to_str().unwrap()])
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
-    let e = stderr(&o);
+    set_version(current - 1);
+    let e = refused("credentials").await;
     assert!(
         e.contains(&format!(
             "has schema version {} and this mkoba needs {current}",
@@ -512,4 +516,23 @@ async fn a_client_command_refuses_an_older_database_instead_of_migrating_it() {
     );
     assert!(e.contains("mkoba migrate --data"), "{e}");
     assert_eq!(version(&data), current - 1, "left as it was");
+    // Nor does `mkoba migrate` while a server holds the directory's lock.
+    let lock = std::fs::File::options()
+        .write(true)
+        .open(data.join("serve.lock"))
+        .unwrap();
+    lock.try_lock().expect("the lock is free");
+    let e = refused("migrate").await;
+    assert!(
+        e.contains("stop the server") && e.contains("another mkoba server is using"),
+        "{e}"
+    );
+    assert_eq!(version(&data), current - 1, "left as it was");
+    // Once the lock is free it runs (on the database as it really is: the schema above
+    // was only made to look older).
+    drop(lock);
+    set_version(current);
+    let o = run(&["migrate", "--data", d]).output().await.unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(version(&data), current);
 }

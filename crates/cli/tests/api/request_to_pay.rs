@@ -767,7 +767,16 @@ async fn a_second_server_on_the_same_data_directory_is_refused() {
         app.final_status(&p, reference).await["status"],
         "SUCCESSFUL"
     );
+    // A server that stopped writes nothing more: its writer has ended before its lock is
+    // released (a handle to it that outlived the stop gets no pass), so a successor on the
+    // same directory is the only writer. A stop is not reported as a failure.
+    let old = app.running.platform.clone();
     let app = app.restart(|_| {}).await;
+    assert!(
+        !old.wake().await,
+        "the stopped server's writer still takes commands"
+    );
+    assert!(old.failures().is_empty(), "{:?}", old.failures());
     assert_eq!(
         app.final_status(&p, reference).await["status"],
         "SUCCESSFUL"
