@@ -547,11 +547,25 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     // was committed before its answer went out, and callbacks not yet delivered wait in the
     // outbox for the next start. The data directory's lock goes last.
     tracing::info!("shutting down: draining requests in flight");
-    running.stop().await;
+    // Bounded: a writer stuck on an unreachable database must not keep the process up.
+    // Exiting then loses nothing acknowledged, and the lock goes with the process.
+    if tokio::time::timeout(STOP_WITHIN, running.stop())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            seconds = STOP_WITHIN.as_secs(),
+            "the server did not stop in time; exiting anyway (everything acknowledged is on disk)"
+        );
+    }
     tracing::info!("stopped");
     drop(platform);
     Ok(())
 }
+
+/// How long a graceful stop may take: requests in flight (at most 10 s), then the writer's
+/// last pass.
+const STOP_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn shutdown_signal() {
     let ctrl_c = async {
