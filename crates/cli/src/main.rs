@@ -553,10 +553,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .is_err()
     {
-        tracing::warn!(
+        tracing::error!(
             seconds = STOP_WITHIN.as_secs(),
-            "the server did not stop in time; exiting anyway (everything acknowledged is on disk)"
+            "the server did not stop in time; exiting now (everything acknowledged is on disk)"
         );
+        // At once: the data directory's lock must go with the process and its writer,
+        // not before them (dropping the half-stopped server would release it).
+        std::process::exit(1);
     }
     tracing::info!("stopped");
     drop(platform);

@@ -413,7 +413,8 @@ impl Platform {
             .name("mkoba-writer".to_owned())
             .spawn(move || {
                 // Marks the writer stopped when the thread dies of a panic (it returns
-                // normally only once every platform handle is gone: a shutdown).
+                // normally on a stop, `Platform::shutdown`, or once every platform handle
+                // is gone).
                 struct Stopped(Arc<Health>);
                 impl Drop for Stopped {
                     fn drop(&mut self) {
@@ -462,13 +463,21 @@ impl Platform {
         let Some(writer) = writer else {
             return;
         };
+        // On a thread of its own, not the runtime's blocking pool: a caller that gives up
+        // waiting (a bounded stop) must not leave the runtime unable to shut down.
         let tx = self.inner.tx.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            // Blocks while the queue is full: the writer empties it.
-            let _ = tx.send(Box::new(Command::Stop));
-            let _ = writer.join();
-        })
-        .await;
+        let (ended, has_ended) = oneshot::channel();
+        let stopper = std::thread::Builder::new()
+            .name("mkoba-stop".to_owned())
+            .spawn(move || {
+                // Blocks while the queue is full: the writer empties it.
+                let _ = tx.send(Box::new(Command::Stop));
+                let _ = writer.join();
+                let _ = ended.send(());
+            });
+        if stopper.is_ok() {
+            let _ = has_ended.await;
+        }
     }
 
     /// What has stopped that the platform needs (empty while healthy).

@@ -250,6 +250,7 @@ pub fn spawn(platform: Platform, config: DispatcherConfig) -> tokio::task::JoinH
         in_flight: HashSet::new(),
         finished: Arc::default(),
         covered: Vec::new(),
+        deliveries: tokio::task::JoinSet::new(),
     };
     tokio::spawn(dispatcher.run(outbox))
 }
@@ -274,6 +275,9 @@ struct Dispatcher {
     /// id order, so a range is forgotten once an offered row is past it.
     covered: Vec<(i64, i64)>,
     sweeper: Sweeper,
+    /// The deliveries under way, each on a task of its own; dropped (aborted) with the
+    /// dispatcher.
+    deliveries: tokio::task::JoinSet<()>,
 }
 
 impl Dispatcher {
@@ -339,6 +343,7 @@ impl Dispatcher {
     }
 
     fn forget_finished(&mut self) {
+        while self.deliveries.try_join_next().is_some() {}
         let done = std::mem::take(&mut *self.finished.lock().unwrap_or_else(|e| e.into_inner()));
         for id in done {
             self.in_flight.remove(&id);
@@ -359,7 +364,8 @@ impl Dispatcher {
             self.finished.clone(),
             self.sweeper.clone(),
         );
-        tokio::spawn(async move {
+        // In the dispatcher's set: stopping the dispatcher stops its deliveries.
+        self.deliveries.spawn(async move {
             let id = item.id;
             if !deliver(&platform, &client, &config, &limit, item).await {
                 // The outcome was not recorded: the row is still pending; read it again.

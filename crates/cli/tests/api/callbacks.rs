@@ -542,3 +542,31 @@ async fn an_idle_connection_to_a_callback_host_is_closed_after_the_idle_timeout(
         "the idle connection was not closed: {closed:?}"
     );
 }
+
+/// A server that stopped sends nothing more: its deliveries end with its dispatcher,
+/// retries included, so a callback still pending waits in the outbox for the next start
+/// instead of going out from a stopped server beside it.
+#[tokio::test]
+async fn a_stopped_server_sends_no_more_callbacks() {
+    let app = TestApp::spawn_with(|s| {
+        s.dispatcher.retry_schedule = vec![Duration::from_millis(300); 20];
+    })
+    .await;
+    let sink = Sink::start(500).await;
+    let p = app.partner("127.0.0.1").await;
+    app.request_to_pay(
+        &p,
+        Uuid::new_v4(),
+        &rtp_body("1", "256770000003"),
+        &[("X-Callback-Url", &sink.url("/cb"))],
+    )
+    .await;
+    // Refused, so retried every 300 ms while the server runs.
+    sink.wait_for(2).await;
+    app.server.stop().await;
+    // An attempt under way at the stop may still land; after that, no retry goes out.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopped = sink.all().len();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(sink.all().len(), stopped, "a retry went out after the stop");
+}
