@@ -710,14 +710,28 @@ fn keeping_pending(set: &str, column: &str, rows: &str, pending: &str) -> String
     )
 }
 
-static UPSERT_TRANSFERS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+/// A batch's transfers: those no longer pending are first changed by id where they exist
+/// (most often written in an earlier batch, now posted or voided: an update in place), and
+/// the rest are inserted (new ones, pending or posted at once, and those created and
+/// settled in this batch), as SQLite's writer does row by row. Against one upsert of them
+/// all, the transfers' statement time fell by a quarter (`pg_stat_statements`,
+/// docs/architecture.md). A transfer inserted that exists already fails the commit
+/// (primary key): never silently dropped.
+static WRITE_TRANSFERS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "WITH t AS (
+        "WITH u AS (
+             UPDATE transfers SET state = r.state, updated_at_ms = r.updated_at_ms
+             FROM UNNEST($1::BIGINT[], $6::TEXT[], $9::BIGINT[]) AS r(id, state, updated_at_ms)
+             WHERE transfers.id = r.id AND r.state <> 'pending'
+             RETURNING transfers.id, transfers.state),
+         i AS (
              INSERT INTO transfers (id, debit_account, credit_account, amount, currency, state, reference_id, created_at_ms, updated_at_ms)
              SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::TEXT[],
                                   $6::TEXT[], $7::TEXT[], $8::BIGINT[], $9::BIGINT[])
-             ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at_ms = excluded.updated_at_ms
+                 AS n(id, debit_account, credit_account, amount, currency, state, reference_id, created_at_ms, updated_at_ms)
+             WHERE n.id NOT IN (SELECT id FROM u)
              RETURNING id, state),
+         t AS (SELECT id, state FROM u UNION ALL SELECT id, state FROM i),
          {}",
         keeping_pending("pending_transfers", "id", "t", "pending")
     )
@@ -803,7 +817,7 @@ fn bulk_ops(b: &Batch, node: &str, ops: &mut Vec<Op>) {
             .map(|l| (first[&l.transfer.id], l))
             .collect();
         ops.push(op!(
-            UPSERT_TRANSFERS.as_str(),
+            WRITE_TRANSFERS.as_str(),
             each(&rows, |(f, _)| f.transfer.id.0 as i64),
             each(&rows, |(f, _)| f.transfer.debit.0 as i64),
             each(&rows, |(f, _)| f.transfer.credit.0 as i64),
@@ -1143,7 +1157,7 @@ mod tests {
             nodes::WRITER_LOG_UPDATE,
             INSERT_ACCOUNTS,
             UPDATE_ACCOUNTS,
-            UPSERT_TRANSFERS.as_str(),
+            WRITE_TRANSFERS.as_str(),
             INSERT_PAYMENTS.as_str(),
             UPDATE_PAYMENTS.as_str(),
             INSERT_OUTBOX,
