@@ -448,11 +448,12 @@ impl Platform {
         })
     }
 
-    /// Stops the writer: it commits what was sent to it before, then ends and closes the
-    /// store (releasing what the store holds, such as its connections), and this returns
-    /// once it has. Requests sent after get the platform's unavailable answer. For a
-    /// server that stops: its listeners first, then this, so that nothing else writes the
-    /// database once it returns (a successor may then start on the same data).
+    /// Stops the writer: it commits what was sent to it before (and what reached it in the
+    /// same pass), then ends and closes its side of the store (the journal and its
+    /// connection; the readers stay open while handles to the platform live), and this
+    /// returns once it has. Commands sent after get the platform's unavailable answer. For
+    /// a server that stops: its listeners first, then this, so that nothing of it writes
+    /// the database once it returns (a successor may then start on the same data).
     pub async fn shutdown(&self) {
         let writer = self
             .inner

@@ -113,7 +113,10 @@ pub fn serve_tls(
             let _ = stop.wait_for(|s| *s).await;
         };
         tokio::pin!(stopped);
+        // The connections, so that those still open after the drain time can be cut.
+        let mut connections = tokio::task::JoinSet::new();
         loop {
+            while connections.try_join_next().is_some() {}
             let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(a) => a,
@@ -143,7 +146,7 @@ pub fn serve_tls(
                 None => {
                     let connection =
                         graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-                    tokio::spawn(async move {
+                    connections.spawn(async move {
                         let _ = connection.await;
                         drop(slot);
                     });
@@ -151,7 +154,7 @@ pub fn serve_tls(
                 Some(acceptor) => {
                     let (acceptor, http, watcher) =
                         (acceptor.clone(), http.clone(), graceful.watcher());
-                    tokio::spawn(async move {
+                    connections.spawn(async move {
                         let handshake =
                             tokio::time::timeout(limits.header_read, acceptor.accept(stream)).await;
                         let Ok(Ok(stream)) = handshake else {
@@ -172,6 +175,8 @@ pub fn serve_tls(
             .is_err()
         {
             tracing::warn!("requests still in flight after the drain time were cut");
+            connections.abort_all();
+            while connections.join_next().await.is_some() {}
         }
     })
 }

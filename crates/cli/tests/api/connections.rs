@@ -63,6 +63,29 @@ async fn an_idle_or_trickling_connection_is_closed() {
     }
 }
 
+/// A stop waits for requests in flight up to the drain time, then cuts them: a request
+/// whose body never comes does not keep its connection (and the stopped server's
+/// handlers) alive after the stop.
+#[tokio::test]
+async fn a_request_still_in_flight_after_the_drain_time_is_cut() {
+    let app = TestApp::spawn_with(|s| s.connections.drain = Duration::from_millis(200)).await;
+    let mut stuck = TcpStream::connect(app.running.addr).await.unwrap();
+    let head = format!(
+        "POST /v1_0/apiuser HTTP/1.1\r\nHost: x\r\nOcp-Apim-Subscription-Key: {}\r\n\
+         X-Reference-Id: {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{",
+        app.key("collection"),
+        uuid::Uuid::new_v4()
+    );
+    stuck.write_all(head.as_bytes()).await.unwrap();
+    // Its handler waits for the rest of the body, which never comes.
+    assert!(!closed_within(&mut stuck, Duration::from_millis(300)).await);
+    app.server.stop().await;
+    assert!(
+        closed_within(&mut stuck, Duration::from_secs(5)).await,
+        "the connection outlived the stop"
+    );
+}
+
 #[tokio::test]
 async fn one_address_holds_at_most_its_share_of_connections() {
     let app = TestApp::spawn_with(|s| s.connections.per_client = 3).await;
