@@ -94,6 +94,10 @@ impl Running {
 #[derive(Debug)]
 struct Background {
     stopping: Arc<std::sync::atomic::AtomicBool>,
+    /// Ends the dispatcher gracefully: attempts under way finish and are recorded.
+    stop_dispatcher: mkoba_webhooks::Stop,
+    /// How long an attempt may take ([`mkoba_webhooks::DispatcherConfig::timeout`]).
+    attempt_timeout: std::time::Duration,
     dispatcher: Option<tokio::task::AbortHandle>,
     watcher: Option<tokio::task::JoinHandle<()>>,
     mail: Option<tokio::task::JoinHandle<()>>,
@@ -102,7 +106,8 @@ struct Background {
 impl Background {
     /// Starts the callback dispatcher and its watcher.
     fn start(platform: &Platform, settings: &Settings) -> Background {
-        let dispatcher = mkoba_webhooks::spawn(platform.clone(), settings.dispatcher.clone());
+        let (dispatcher, stop_dispatcher) =
+            mkoba_webhooks::spawn(platform.clone(), settings.dispatcher.clone());
         let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (watched, stopped) = (platform.clone(), stopping.clone());
         Background {
@@ -116,19 +121,27 @@ impl Background {
                 }
             })),
             stopping,
+            stop_dispatcher,
+            attempt_timeout: settings.dispatcher.timeout,
             mail: None,
         }
     }
 
-    /// Stops the tasks and waits for them, then the platform's writer.
+    /// Stops the tasks and waits for them, then the platform's writer. The dispatcher
+    /// first lets the attempts under way finish and record their outcome (so they are not
+    /// sent again after the next start), for at most an attempt's timeout and a second.
     async fn stop(&mut self, platform: &Platform) {
         self.stopping
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        if let Some(d) = self.dispatcher.take() {
-            d.abort();
-        }
-        if let Some(w) = self.watcher.take() {
-            let _ = w.await;
+        self.stop_dispatcher.stop();
+        if let Some(mut w) = self.watcher.take() {
+            let within = self.attempt_timeout + std::time::Duration::from_secs(1);
+            if tokio::time::timeout(within, &mut w).await.is_err() {
+                if let Some(d) = self.dispatcher.take() {
+                    d.abort();
+                }
+                let _ = w.await;
+            }
         }
         if let Some(m) = self.mail.take() {
             m.abort();

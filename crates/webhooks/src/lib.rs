@@ -227,15 +227,21 @@ fn client(config: &DispatcherConfig) -> Result<HttpClient, String> {
 /// skipped by sweeps, and offered rows a sweep already covered are skipped too.
 ///
 /// [`PlatformConfig::callbacks_in_memory`]: mkoba_platform::PlatformConfig
-pub fn spawn(platform: Platform, config: DispatcherConfig) -> tokio::task::JoinHandle<()> {
+///
+/// [`Stop::stop`] ends it gracefully: it takes no new row, attempts under way finish
+/// (within [`DispatcherConfig::timeout`]) and are recorded, no retry is waited for, and the
+/// task returns; what is still pending goes out after the next start.
+pub fn spawn(platform: Platform, config: DispatcherConfig) -> (tokio::task::JoinHandle<()>, Stop) {
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let stop = Stop(stop);
     let Some(outbox) = platform.take_outbox() else {
-        return tokio::spawn(async {});
+        return (tokio::spawn(async {}), stop);
     };
     let client = match client(&config) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "the callback dispatcher cannot start");
-            return tokio::spawn(async {});
+            return (tokio::spawn(async {}), stop);
         }
     };
     let held = Arc::new(Semaphore::new(platform.config().callbacks_in_memory.max(1)));
@@ -251,8 +257,25 @@ pub fn spawn(platform: Platform, config: DispatcherConfig) -> tokio::task::JoinH
         finished: Arc::default(),
         covered: Vec::new(),
         deliveries: tokio::task::JoinSet::new(),
+        stopping,
     };
-    tokio::spawn(dispatcher.run(outbox))
+    (tokio::spawn(dispatcher.run(outbox)), stop)
+}
+
+/// Ends a dispatcher gracefully ([`spawn`]).
+#[derive(Debug)]
+pub struct Stop(tokio::sync::watch::Sender<bool>);
+
+impl Stop {
+    /// Tells the dispatcher to stop; its task returns once the attempts under way are over.
+    pub fn stop(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+/// Resolves once `stopping` says stop (or its sender is gone).
+async fn stopped(mut stopping: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|s| *s).await;
 }
 
 /// Rows read per sweep step.
@@ -278,12 +301,20 @@ struct Dispatcher {
     /// The deliveries under way, each on a task of its own; dropped (aborted) with the
     /// dispatcher.
     deliveries: tokio::task::JoinSet<()>,
+    /// Turns true when the dispatcher is to stop ([`Stop`]).
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Dispatcher {
     async fn run(mut self, mut outbox: Outbox) {
+        let stop = stopped(self.stopping.clone());
+        tokio::pin!(stop);
         loop {
-            match outbox.next().await {
+            let next = tokio::select! {
+                next = outbox.next() => next,
+                () = &mut stop => break,
+            };
+            match next {
                 Next::Item(item) => {
                     self.forget_finished();
                     let id = item.id;
@@ -297,6 +328,9 @@ impl Dispatcher {
                 Next::Closed => return,
             }
         }
+        // Stopping: the attempts under way end and are recorded; the deliveries waiting
+        // (for a retry, a turn) return at once.
+        while self.deliveries.join_next().await.is_some() {}
     }
 
     /// Reads this node's pending rows with ids from `from` on from the database, page by
@@ -356,18 +390,19 @@ impl Dispatcher {
             return;
         };
         self.in_flight.insert(item.id);
-        let (platform, client, config, limit, finished, sweeper) = (
+        let (platform, client, config, limit, finished, sweeper, stopping) = (
             self.platform.clone(),
             self.client.clone(),
             self.config.clone(),
             self.limit.clone(),
             self.finished.clone(),
             self.sweeper.clone(),
+            self.stopping.clone(),
         );
         // In the dispatcher's set: stopping the dispatcher stops its deliveries.
         self.deliveries.spawn(async move {
             let id = item.id;
-            if !deliver(&platform, &client, &config, &limit, item).await {
+            if !deliver(&platform, &client, &config, &limit, item, stopping).await {
                 // The outcome was not recorded: the row is still pending; read it again.
                 sweeper.sweep_from(id);
             }
@@ -386,7 +421,11 @@ async fn deliver(
     config: &DispatcherConfig,
     limit: &Semaphore,
     mut item: OutboxItem,
+    stopping: tokio::sync::watch::Receiver<bool>,
 ) -> bool {
+    // A stop ends the waits (the row stays pending for the next start), not an attempt.
+    let stop = stopped(stopping);
+    tokio::pin!(stop);
     let mut clocked = clock_of(platform, &item).await;
     // The time of the payment's API user: its test clock's, if it has one.
     let now = |clocked: Option<Uuid>| {
@@ -395,13 +434,19 @@ async fn deliver(
     loop {
         // A first attempt goes out now; retries are due on the API user's time.
         let on_clock = clocked.as_ref().filter(|_| item.attempts > 0);
-        platform
-            .clocks()
-            .wait_until(on_clock, item.next_attempt_at_ms)
-            .await;
+        tokio::select! {
+            biased;
+            () = &mut stop => return true,
+            () = platform.clocks().wait_until(on_clock, item.next_attempt_at_ms) => {}
+        }
         // A deleted clock has returned its API user to real time.
         clocked = clocked.filter(|u| platform.clocks().of(u).is_some());
-        let Ok(turn) = limit.acquire().await else {
+        let turn = tokio::select! {
+            biased;
+            () = &mut stop => return true,
+            turn = limit.acquire() => turn,
+        };
+        let Ok(turn) = turn else {
             return true;
         };
         let at_ms = now(clocked);

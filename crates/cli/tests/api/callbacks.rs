@@ -553,14 +553,7 @@ async fn a_stopped_server_sends_no_more_callbacks() {
     })
     .await;
     let sink = Sink::start(500).await;
-    let p = app.partner("127.0.0.1").await;
-    app.request_to_pay(
-        &p,
-        Uuid::new_v4(),
-        &rtp_body("1", "256770000003"),
-        &[("X-Callback-Url", &sink.url("/cb"))],
-    )
-    .await;
+    pay_calling_back(&app, Uuid::new_v4(), &sink).await;
     // Refused, so retried every 300 ms while the server runs.
     sink.wait_for(2).await;
     app.server.stop().await;
@@ -569,4 +562,37 @@ async fn a_stopped_server_sends_no_more_callbacks() {
     let stopped = sink.all().len();
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(sink.all().len(), stopped, "a retry went out after the stop");
+}
+
+/// A stop lets a callback attempt under way finish and records its outcome, so the next
+/// start does not send it again.
+#[tokio::test]
+async fn a_callback_under_way_at_a_stop_is_recorded_and_not_sent_again() {
+    let app = TestApp::spawn().await;
+    // The receiver takes 500 ms to answer: the stop comes while it thinks.
+    let sink = Sink::start_delayed(200, Duration::from_millis(500)).await;
+    let reference = Uuid::new_v4();
+    pay_calling_back(&app, reference, &sink).await;
+    sink.wait_for(1).await;
+    let app = app.restart(|_| {}).await;
+    let t = app.admin_transaction(reference).await;
+    assert_eq!(t["callbacks"].as_array().unwrap().len(), 1, "{t}");
+    assert_eq!(t["callbacks"][0]["status_code"], 200, "{t}");
+    // Delivered once: the new server has nothing to send.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(sink.all().len(), 1);
+}
+
+/// A request-to-pay (of a new partner) whose callback goes to `sink`'s `/cb`.
+async fn pay_calling_back(app: &TestApp, reference: Uuid, sink: &Sink) {
+    let p = app.partner("127.0.0.1").await;
+    let r = app
+        .request_to_pay(
+            &p,
+            reference,
+            &rtp_body("1", "256770000003"),
+            &[("X-Callback-Url", &sink.url("/cb"))],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
 }
