@@ -93,7 +93,6 @@ impl Running {
 /// the server is stopping, is a failure the watcher reports) and the mail sender.
 #[derive(Debug)]
 struct Background {
-    stopping: Arc<std::sync::atomic::AtomicBool>,
     /// Ends the dispatcher gracefully: attempts under way finish and are recorded.
     stop_dispatcher: mkoba_webhooks::Stop,
     /// How long an attempt may take ([`mkoba_webhooks::DispatcherConfig::timeout`]).
@@ -108,19 +107,17 @@ impl Background {
     fn start(platform: &Platform, settings: &Settings) -> Background {
         let (dispatcher, stop_dispatcher) =
             mkoba_webhooks::spawn(platform.clone(), settings.dispatcher.clone());
-        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (watched, stopped) = (platform.clone(), stopping.clone());
+        let (watched, stopped) = (platform.clone(), stop_dispatcher.clone());
         Background {
             dispatcher: Some(dispatcher.abort_handle()),
             // The dispatcher runs as long as the platform: if it ends (or could not start)
             // while the server is not stopping, the platform is failing.
             watcher: Some(tokio::spawn(async move {
                 let _ = dispatcher.await;
-                if !stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                if !stopped.requested() {
                     watched.report_failure("the callback dispatcher stopped");
                 }
             })),
-            stopping,
             stop_dispatcher,
             attempt_timeout: settings.dispatcher.timeout,
             mail: None,
@@ -131,12 +128,11 @@ impl Background {
     /// first lets the attempts under way finish and record their outcome (so they are not
     /// sent again after the next start), for at most an attempt's timeout and a second.
     async fn stop(&mut self, platform: &Platform) {
-        self.stopping
-            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.stop_dispatcher.stop();
         if let Some(mut w) = self.watcher.take() {
             let within = self.attempt_timeout + std::time::Duration::from_secs(1);
             if tokio::time::timeout(within, &mut w).await.is_err() {
+                // Attempts still under way are cut; they go out again after the next start.
                 if let Some(d) = self.dispatcher.take() {
                     d.abort();
                 }

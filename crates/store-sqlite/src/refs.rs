@@ -18,9 +18,9 @@
 //! Each commit that inserts `n` payments also moves the ids of a slice of the key space,
 //! `n / buffer` of it, from the map into the table, in key order ([`Sweep`]): a cursor goes
 //! round the whole space once per `buffer` payments, so an id waits at most that long and
-//! the map holds at most about `buffer` ids (about 2.5 MiB by default, 40 bytes an id). A slice's ids land
-//! on neighbouring leaves: with `L` leaves, a pass touches about `L·n / buffer + 1` of
-//! them for its `n` ids instead of `n`.
+//! the map holds at most about `buffer` ids (about 2.5 MiB by default, 40 bytes an id). A
+//! slice's ids land on neighbouring leaves: with `L` leaves, a pass touches about
+//! `L·n / buffer + 1` of them for its `n` ids instead of `n`.
 //!
 //! The unique constraint is now the writer's: it is the only one that inserts payments, and
 //! it refuses a reference id that is in the map or the table (`Journal::payment_exists`),

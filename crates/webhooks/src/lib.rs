@@ -233,7 +233,7 @@ fn client(config: &DispatcherConfig) -> Result<HttpClient, String> {
 /// task returns; what is still pending goes out after the next start.
 pub fn spawn(platform: Platform, config: DispatcherConfig) -> (tokio::task::JoinHandle<()>, Stop) {
     let (stop, stopping) = tokio::sync::watch::channel(false);
-    let stop = Stop(stop);
+    let stop = Stop(Arc::new(stop));
     let Some(outbox) = platform.take_outbox() else {
         return (tokio::spawn(async {}), stop);
     };
@@ -263,13 +263,18 @@ pub fn spawn(platform: Platform, config: DispatcherConfig) -> (tokio::task::Join
 }
 
 /// Ends a dispatcher gracefully ([`spawn`]).
-#[derive(Debug)]
-pub struct Stop(tokio::sync::watch::Sender<bool>);
+#[derive(Debug, Clone)]
+pub struct Stop(Arc<tokio::sync::watch::Sender<bool>>);
 
 impl Stop {
     /// Tells the dispatcher to stop; its task returns once the attempts under way are over.
     pub fn stop(&self) {
         self.0.send_replace(true);
+    }
+
+    /// Whether [`Stop::stop`] was called.
+    pub fn requested(&self) -> bool {
+        *self.0.borrow()
     }
 }
 
