@@ -365,6 +365,13 @@ impl Report {
                 w.commit_ms,
                 w.busy * 100.0
             );
+            if let (Some(on), Some(waiting)) = (w.on_core, w.waiting_for_core) {
+                println!(
+                    "                        its thread on a core {:.0} % of the run, waiting for one {:.0} %",
+                    on * 100.0,
+                    waiting * 100.0
+                );
+            }
         }
         if !self.first_errors.is_empty() {
             println!();
@@ -1088,6 +1095,10 @@ pub(crate) struct WriterTotals {
     commit_s: f64,
     /// Commands the passes took.
     commands: f64,
+    /// The writer thread's time on a core, and its time waiting for one, seconds; `None`
+    /// where the server does not say (an older one, a system without `schedstat`).
+    on_core_s: Option<f64>,
+    core_wait_s: Option<f64>,
 }
 
 /// What the writer did between two readings, over `elapsed`.
@@ -1106,6 +1117,13 @@ pub struct WriterReport {
     /// Share of the time between the readings the writer spent in passes (near 1: the
     /// single writer is the limit).
     pub busy: f64,
+    /// Share of that time the writer's thread was on a core. Null where the server does
+    /// not say.
+    pub on_core: Option<f64>,
+    /// Share of that time the writer's thread was ready to run but waiting for a core:
+    /// near `on_core`, the machine's cores (shared with whatever else runs on it) hold the
+    /// writer up, not its own work. Null where the server does not say.
+    pub waiting_for_core: Option<f64>,
 }
 
 /// The writer's work between two readings of its [`ServerFigures`] taken `elapsed` apart;
@@ -1121,12 +1139,17 @@ pub(crate) fn writer_between(
         return None;
     }
     let pass_s = (a.pass_s - b.pass_s).max(0.0);
+    let run_s = elapsed.as_secs_f64().max(1e-9);
+    let share =
+        |b: Option<f64>, a: Option<f64>| Some(round3(((a? - b?).max(0.0) / run_s).min(1.0)));
     Some(WriterReport {
         passes: passes as u64,
         commands_per_pass: round1((a.commands - b.commands).max(0.0) / passes),
         pass_ms: round3(pass_s * 1e3 / passes),
         commit_ms: round3((a.commit_s - b.commit_s).max(0.0) * 1e3 / passes),
-        busy: round3((pass_s / elapsed.as_secs_f64().max(1e-9)).min(1.0)),
+        busy: round3((pass_s / run_s).min(1.0)),
+        on_core: share(b.on_core_s, a.on_core_s),
+        waiting_for_core: share(b.core_wait_s, a.core_wait_s),
     })
 }
 
@@ -1182,6 +1205,8 @@ pub(crate) async fn server_figures(
                     pass_s: value("mkoba_writer_pass_seconds_sum")?,
                     commit_s: value("mkoba_writer_commit_seconds_sum")?,
                     commands: value("mkoba_writer_batch_commands_sum")?,
+                    on_core_s: value("mkoba_writer_cpu_seconds_total"),
+                    core_wait_s: value("mkoba_writer_core_wait_seconds_total"),
                 })
             })();
             return Some(ServerFigures {

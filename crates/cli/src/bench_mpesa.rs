@@ -110,12 +110,20 @@ impl MpesaReport {
             );
             if let Some(w) = &m.writer {
                 println!(
-                    "  {:<14} writer: {:.1} commands a pass, {:.2} ms a pass (commit {:.2} ms), busy {:.0} %",
+                    "  {:<14} writer: {:.1} commands a pass, {:.2} ms a pass (commit {:.2} ms), busy {:.0} %{}",
                     "",
                     w.commands_per_pass,
                     w.pass_ms,
                     w.commit_ms,
-                    w.busy * 100.0
+                    w.busy * 100.0,
+                    match (w.on_core, w.waiting_for_core) {
+                        (Some(on), Some(waiting)) => format!(
+                            " (on a core {:.0} %, waiting for one {:.0} %)",
+                            on * 100.0,
+                            waiting * 100.0
+                        ),
+                        _ => String::new(),
+                    }
                 );
             }
         }

@@ -409,6 +409,7 @@ impl Platform {
         )?;
         let health = Arc::new(Health::default());
         let writer_health = health.clone();
+        let writer_metrics = metrics.clone();
         let writer = std::thread::Builder::new()
             .name("mkoba-writer".to_owned())
             .spawn(move || {
@@ -424,6 +425,7 @@ impl Platform {
                     }
                 }
                 let _stopped = Stopped(writer_health);
+                writer_metrics.writer_thread_started();
                 engine.run(rx);
             })
             .map_err(|e| StoreError(format!("cannot start the writer thread: {e}")))?;

@@ -58,9 +58,17 @@ pub struct Metrics {
     /// The process's CPU time so far, user and system, seconds (brought up to date when
     /// scraped): a benchmark's CPU per lifecycle is its rise over the run.
     pub cpu_seconds: Counter<f64, AtomicU64>,
-    /// Held while [`Metrics::count_cpu`] brings `cpu_seconds` up to date, so that two
+    /// Held while [`Metrics::count_cpu`] brings the CPU counters up to date, so that two
     /// scrapes at once do not both add the same rise.
     counting_cpu: std::sync::Mutex<()>,
+    /// The writer thread's time on a core, seconds (brought up to date when scraped).
+    pub writer_cpu_seconds: Counter<f64, AtomicU64>,
+    /// The writer thread's time ready to run but waiting for a core, seconds (the kernel's
+    /// run queue; brought up to date when scraped).
+    pub writer_core_wait_seconds: Counter<f64, AtomicU64>,
+    /// Where the kernel counts the writer thread's time (`/proc/PID/task/TID/schedstat`),
+    /// once the thread has said which it is ([`Metrics::writer_thread_started`]).
+    writer_schedstat: std::sync::OnceLock<std::path::PathBuf>,
     /// Passes whose commit failed (a full disk, a failing store).
     pub writer_failed_commits: Counter,
     /// Payments that became final, by `status` and `product`.
@@ -189,6 +197,18 @@ impl Default for Metrics {
             "The process's CPU time, user and system (brought up to date when scraped)",
             cpu_seconds.clone(),
         );
+        let writer_cpu_seconds = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "writer_cpu_seconds",
+            "The single writer thread's time on a core (brought up to date when scraped)",
+            writer_cpu_seconds.clone(),
+        );
+        let writer_core_wait_seconds = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "writer_core_wait_seconds",
+            "The single writer thread's time ready to run but waiting for a core (brought up to date when scraped): when it nears the writer's CPU time, the machine's cores, not the writer's work, hold passes up",
+            writer_core_wait_seconds.clone(),
+        );
         let writer_failed_commits = Counter::default();
         registry.register(
             "writer_failed_commits",
@@ -284,6 +304,9 @@ impl Default for Metrics {
             resident_memory_peak,
             cpu_seconds,
             counting_cpu: std::sync::Mutex::new(()),
+            writer_cpu_seconds,
+            writer_core_wait_seconds,
+            writer_schedstat: std::sync::OnceLock::new(),
             writer_failed_commits,
             payments_final,
             callbacks,
@@ -327,19 +350,56 @@ pub fn cpu_seconds() -> Option<f64> {
     Some(ticks as f64 / 100.0)
 }
 
+/// The calling thread's `schedstat` file (`/proc/PID/task/TID/schedstat`); `None` where the
+/// system has none.
+fn own_schedstat() -> Option<std::path::PathBuf> {
+    let task = std::fs::read_link("/proc/thread-self").ok()?;
+    let path = std::path::Path::new("/proc").join(task).join("schedstat");
+    thread_times(&path).map(|_| path)
+}
+
+/// A thread's time on a core and its time ready to run but waiting for one, seconds: the
+/// first two fields of its `schedstat` (nanoseconds).
+fn thread_times(schedstat: &std::path::Path) -> Option<(f64, f64)> {
+    let text = std::fs::read_to_string(schedstat).ok()?;
+    let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().ok());
+    let (on_core, waiting) = (fields.next()??, fields.next()??);
+    Some((on_core as f64 / 1e9, waiting as f64 / 1e9))
+}
+
 /// One label.
 pub fn label(name: &'static str, value: impl Into<String>) -> Labels {
     vec![(name, value.into())]
 }
 
 impl Metrics {
-    /// Brings `cpu_seconds` up to the process's CPU time now.
+    /// Brings `cpu_seconds` up to the process's CPU time now, and the writer's counters to
+    /// its thread's.
     pub fn count_cpu(&self) {
-        let Some(now) = cpu_seconds() else { return };
+        // Each counter rises to the kernel's figure, never falls.
+        let bring_up = |counter: &Counter<f64, AtomicU64>, now: f64| {
+            let counted = counter.get();
+            if now > counted {
+                counter.inc_by(now - counted);
+            }
+        };
         let _one_at_a_time = self.counting_cpu.lock().unwrap_or_else(|e| e.into_inner());
-        let counted = self.cpu_seconds.get();
-        if now > counted {
-            self.cpu_seconds.inc_by(now - counted);
+        if let Some(now) = cpu_seconds() {
+            bring_up(&self.cpu_seconds, now);
+        }
+        // The writer's own times, while its thread runs (a stopped one keeps its last).
+        if let Some((on_core, waiting)) = self.writer_schedstat.get().and_then(|p| thread_times(p))
+        {
+            bring_up(&self.writer_cpu_seconds, on_core);
+            bring_up(&self.writer_core_wait_seconds, waiting);
+        }
+    }
+
+    /// Called on the writer's thread as it starts: [`Metrics::count_cpu`] then counts that
+    /// thread's time on a core and its waits for one.
+    pub fn writer_thread_started(&self) {
+        if let Some(path) = own_schedstat() {
+            let _ = self.writer_schedstat.set(path);
         }
     }
 
@@ -425,6 +485,41 @@ mod tests {
         assert!(text.contains("mkoba_mpesa_rsa_decryptions_total{result=\"ok\"} 1\n"));
         assert!(text.contains("# TYPE mkoba_writer_queue_depth gauge\n"));
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn the_writer_counters_follow_the_thread_that_said_it_is_the_writer() {
+        let m = std::sync::Arc::new(Metrics::default());
+        m.count_cpu();
+        assert_eq!(m.writer_cpu_seconds.get(), 0.0, "no writer thread yet");
+        let writer = m.clone();
+        let spun = std::thread::spawn(move || {
+            writer.writer_thread_started();
+            let path = writer.writer_schedstat.get().expect("Linux says").clone();
+            let (start, _) = thread_times(&path).expect("readable");
+            // Work until the kernel has counted another 30 ms of this thread's time.
+            let waited = std::time::Instant::now();
+            let mut x = 0u64;
+            while thread_times(&path).expect("readable").0 < start + 0.03 {
+                for i in 0..100_000u64 {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(i);
+                }
+                assert!(waited.elapsed() < Duration::from_secs(60), "never counted");
+            }
+            std::hint::black_box(x);
+            writer.count_cpu();
+            writer.writer_cpu_seconds.get()
+        })
+        .join()
+        .expect("joined");
+        assert!(spun >= 0.03, "{spun}");
+        // The thread has ended: its last figures stay, and only rise.
+        m.count_cpu();
+        assert_eq!(m.writer_cpu_seconds.get(), spun);
+        assert!(m.writer_core_wait_seconds.get() >= 0.0);
+        let text = m.render();
+        assert!(text.contains(&format!("mkoba_writer_cpu_seconds_total {spun}")));
+        assert!(text.contains("# TYPE mkoba_writer_core_wait_seconds counter\n"));
     }
 
     #[test]

@@ -131,6 +131,13 @@ async fn metrics_count_the_traffic_they_saw() {
         text.contains("# TYPE mkoba_cpu_seconds counter\n"),
         "{text}"
     );
+    // The single writer's thread: its time on a core (it has committed the requests above)
+    // and its waits for one.
+    assert!(count("mkoba_writer_cpu_seconds_total") > 0.0, "{text}");
+    assert!(
+        count("mkoba_writer_core_wait_seconds_total") >= 0.0,
+        "{text}"
+    );
     let health = app
         .send(
             "GET",

@@ -615,6 +615,8 @@ async fn bench_mpesa_reports_both_bearer_modes() {
             m["writer"]["commands_per_pass"].as_f64().unwrap() >= 1.0,
             "{m}"
         );
+        let on_core = m["writer"]["on_core"].as_f64().expect("writer on a core");
+        assert!((0.0..=1.0).contains(&on_core), "{m}");
     }
     app.assert_ledger_balanced().await;
 }
