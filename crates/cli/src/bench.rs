@@ -1096,7 +1096,7 @@ pub(crate) struct WriterTotals {
     /// Commands the passes took.
     commands: f64,
     /// The writer thread's time on a core, and its time waiting for one, seconds; `None`
-    /// where the server does not say (an older one, a system without `schedstat`).
+    /// where the server does not say (an older one); 0 on a system without `schedstat`.
     on_core_s: Option<f64>,
     core_wait_s: Option<f64>,
 }
@@ -1121,8 +1121,8 @@ pub struct WriterReport {
     /// not say.
     pub on_core: Option<f64>,
     /// Share of that time the writer's thread was ready to run but waiting for a core:
-    /// near `on_core`, the machine's cores (shared with whatever else runs on it) hold the
-    /// writer up, not its own work. Null where the server does not say.
+    /// near `on_core`, the CPU (shared with whatever else runs on the machine), not the
+    /// disk, limits the writer. Null where the server does not say.
     pub waiting_for_core: Option<f64>,
 }
 
@@ -1140,8 +1140,13 @@ pub(crate) fn writer_between(
     }
     let pass_s = (a.pass_s - b.pass_s).max(0.0);
     let run_s = elapsed.as_secs_f64().max(1e-9);
-    let share =
-        |b: Option<f64>, a: Option<f64>| Some(round3(((a? - b?).max(0.0) / run_s).min(1.0)));
+    // A writer that committed passes has been on a core: a server whose counter stayed at
+    // 0 does not know (no `schedstat` on its system), and says nothing of either share.
+    let known = a.on_core_s.is_some_and(|on| on > 0.0);
+    let share = |b: Option<f64>, a: Option<f64>| {
+        known.then_some(())?;
+        Some(round4(((a? - b?).max(0.0) / run_s).min(1.0)))
+    };
     Some(WriterReport {
         passes: passes as u64,
         commands_per_pass: round1((a.commands - b.commands).max(0.0) / passes),
@@ -1237,6 +1242,10 @@ fn kb_to_mib(kb: u64) -> f64 {
 
 pub(crate) fn round1(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
+}
+
+fn round4(v: f64) -> f64 {
+    (v * 1e4).round() / 1e4
 }
 
 pub(crate) fn round3(v: f64) -> f64 {

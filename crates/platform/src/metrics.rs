@@ -66,9 +66,9 @@ pub struct Metrics {
     /// The writer thread's time ready to run but waiting for a core, seconds (the kernel's
     /// run queue; brought up to date when scraped).
     pub writer_core_wait_seconds: Counter<f64, AtomicU64>,
-    /// Where the kernel counts the writer thread's time (`/proc/PID/task/TID/schedstat`),
-    /// once the thread has said which it is ([`Metrics::writer_thread_started`]).
-    writer_schedstat: std::sync::OnceLock<std::path::PathBuf>,
+    /// Where the kernel counts the writer thread's time (its `/proc/thread-self/schedstat`,
+    /// opened on that thread by [`Metrics::writer_thread_started`]).
+    writer_schedstat: std::sync::OnceLock<std::fs::File>,
     /// Passes whose commit failed (a full disk, a failing store).
     pub writer_failed_commits: Counter,
     /// Payments that became final, by `status` and `product`.
@@ -206,7 +206,7 @@ impl Default for Metrics {
         let writer_core_wait_seconds = Counter::<f64, AtomicU64>::default();
         registry.register(
             "writer_core_wait_seconds",
-            "The single writer thread's time ready to run but waiting for a core (brought up to date when scraped): when it nears the writer's CPU time, the machine's cores, not the writer's work, hold passes up",
+            "The single writer thread's time ready to run but waiting for a core (brought up to date when scraped): near its time on a core, the CPU, not the disk, limits the writer",
             writer_core_wait_seconds.clone(),
         );
         let writer_failed_commits = Counter::default();
@@ -350,18 +350,21 @@ pub fn cpu_seconds() -> Option<f64> {
     Some(ticks as f64 / 100.0)
 }
 
-/// The calling thread's `schedstat` file (`/proc/PID/task/TID/schedstat`); `None` where the
-/// system has none.
-fn own_schedstat() -> Option<std::path::PathBuf> {
-    let task = std::fs::read_link("/proc/thread-self").ok()?;
-    let path = std::path::Path::new("/proc").join(task).join("schedstat");
-    thread_times(&path).map(|_| path)
+/// The calling thread's `schedstat` file, opened. A handle on a thread's `/proc` file stays
+/// bound to that thread: once it has ended, reads fail, so a thread id the kernel hands out
+/// again is never followed. `None` where the system has no such file.
+fn own_schedstat() -> Option<std::fs::File> {
+    let file = std::fs::File::open("/proc/thread-self/schedstat").ok()?;
+    thread_times(&file).map(|_| file)
 }
 
 /// A thread's time on a core and its time ready to run but waiting for one, seconds: the
-/// first two fields of its `schedstat` (nanoseconds).
-fn thread_times(schedstat: &std::path::Path) -> Option<(f64, f64)> {
-    let text = std::fs::read_to_string(schedstat).ok()?;
+/// first two fields of its `schedstat` (nanoseconds), read from the start of the file.
+fn thread_times(schedstat: &std::fs::File) -> Option<(f64, f64)> {
+    use std::os::unix::fs::FileExt as _;
+    let mut buf = [0u8; 128];
+    let n = schedstat.read_at(&mut buf, 0).ok()?;
+    let text = std::str::from_utf8(&buf[..n]).ok()?;
     let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().ok());
     let (on_core, waiting) = (fields.next()??, fields.next()??);
     Some((on_core as f64 / 1e9, waiting as f64 / 1e9))
@@ -387,19 +390,23 @@ impl Metrics {
         if let Some(now) = cpu_seconds() {
             bring_up(&self.cpu_seconds, now);
         }
-        // The writer's own times, while its thread runs (a stopped one keeps its last).
-        if let Some((on_core, waiting)) = self.writer_schedstat.get().and_then(|p| thread_times(p))
-        {
+        // The writer's own times, while its thread runs (an ended one's file reads nothing,
+        // and the counters keep their last figures).
+        if let Some((on_core, waiting)) = self.writer_schedstat.get().and_then(thread_times) {
             bring_up(&self.writer_cpu_seconds, on_core);
             bring_up(&self.writer_core_wait_seconds, waiting);
         }
     }
 
     /// Called on the writer's thread as it starts: [`Metrics::count_cpu`] then counts that
-    /// thread's time on a core and its waits for one.
+    /// thread's time on a core and its waits for one. Where the kernel does not say (no
+    /// `/proc/thread-self/schedstat`), both counters stay at 0.
     pub fn writer_thread_started(&self) {
-        if let Some(path) = own_schedstat() {
-            let _ = self.writer_schedstat.set(path);
+        match own_schedstat() {
+            Some(file) => {
+                let _ = self.writer_schedstat.set(file);
+            }
+            None => tracing::debug!("no schedstat for the writer thread; its CPU is not counted"),
         }
     }
 
@@ -495,12 +502,12 @@ mod tests {
         let writer = m.clone();
         let spun = std::thread::spawn(move || {
             writer.writer_thread_started();
-            let path = writer.writer_schedstat.get().expect("Linux says").clone();
-            let (start, _) = thread_times(&path).expect("readable");
+            let file = writer.writer_schedstat.get().expect("Linux says");
+            let (start, _) = thread_times(file).expect("readable");
             // Work until the kernel has counted another 30 ms of this thread's time.
             let waited = std::time::Instant::now();
             let mut x = 0u64;
-            while thread_times(&path).expect("readable").0 < start + 0.03 {
+            while thread_times(file).expect("readable").0 < start + 0.03 {
                 for i in 0..100_000u64 {
                     x = x.wrapping_mul(6364136223846793005).wrapping_add(i);
                 }
@@ -513,12 +520,33 @@ mod tests {
         .join()
         .expect("joined");
         assert!(spun >= 0.03, "{spun}");
-        // The thread has ended: its last figures stay, and only rise.
+        // The thread has ended: its file reads nothing once the kernel has let it go, and
+        // the counter keeps its figure (at most what the thread ran after the last count).
+        let file = m.writer_schedstat.get().expect("kept");
+        let gone = std::time::Instant::now();
+        while thread_times(file).is_some() {
+            assert!(gone.elapsed() < Duration::from_secs(60), "still readable");
+            std::thread::yield_now();
+        }
+        // Another thread, which may get the same id, is not followed.
+        let busy = std::thread::spawn(|| {
+            let started = std::time::Instant::now();
+            let mut x = 0u64;
+            while started.elapsed() < Duration::from_millis(100) {
+                x = x.wrapping_add(1);
+            }
+            std::hint::black_box(x);
+        });
+        busy.join().expect("joined");
+        let before = m.writer_cpu_seconds.get();
         m.count_cpu();
-        assert_eq!(m.writer_cpu_seconds.get(), spun);
-        assert!(m.writer_core_wait_seconds.get() >= 0.0);
+        assert_eq!(m.writer_cpu_seconds.get(), before);
+        assert!(
+            before >= spun && before < spun + 0.01,
+            "{before} against {spun}"
+        );
         let text = m.render();
-        assert!(text.contains(&format!("mkoba_writer_cpu_seconds_total {spun}")));
+        assert!(text.contains(&format!("mkoba_writer_cpu_seconds_total {before}")));
         assert!(text.contains("# TYPE mkoba_writer_core_wait_seconds counter\n"));
     }
 
