@@ -365,12 +365,8 @@ impl Report {
                 w.commit_ms,
                 w.busy * 100.0
             );
-            if let (Some(on), Some(waiting)) = (w.on_core, w.waiting_for_core) {
-                println!(
-                    "                        its thread on a core {:.0} % of the run, waiting for one {:.0} %",
-                    on * 100.0,
-                    waiting * 100.0
-                );
+            if let Some(shares) = w.core_shares() {
+                println!("                        its thread {shares} of the run");
             }
         }
         if !self.first_errors.is_empty() {
@@ -1124,6 +1120,18 @@ pub struct WriterReport {
     /// near `on_core`, the CPU (shared with whatever else runs on the machine), not the
     /// disk, limits the writer. Null where the server does not say.
     pub waiting_for_core: Option<f64>,
+}
+
+impl WriterReport {
+    /// "on a core N %, waiting for one M %", where the server says.
+    pub(crate) fn core_shares(&self) -> Option<String> {
+        let (on, waiting) = (self.on_core?, self.waiting_for_core?);
+        Some(format!(
+            "on a core {:.0} %, waiting for one {:.0} %",
+            on * 100.0,
+            waiting * 100.0
+        ))
+    }
 }
 
 /// The writer's work between two readings of its [`ServerFigures`] taken `elapsed` apart;

@@ -116,14 +116,9 @@ impl MpesaReport {
                     w.pass_ms,
                     w.commit_ms,
                     w.busy * 100.0,
-                    match (w.on_core, w.waiting_for_core) {
-                        (Some(on), Some(waiting)) => format!(
-                            " (on a core {:.0} %, waiting for one {:.0} %)",
-                            on * 100.0,
-                            waiting * 100.0
-                        ),
-                        _ => String::new(),
-                    }
+                    w.core_shares()
+                        .map(|shares| format!(" ({shares})"))
+                        .unwrap_or_default()
                 );
             }
         }
