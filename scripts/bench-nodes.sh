@@ -11,6 +11,8 @@
 # over all of them (requests in turn, as a round-robin load balancer would). PostgreSQL runs
 # with its defaults, so `synchronous_commit = on` and `fsync = on`: a 202 is on disk.
 # Options go to `mkoba bench` through BENCH_ARGS (default "-n 20000 -c 64").
+# After each PostgreSQL bench it prints the CPU time PostgreSQL's processes used during it,
+# also per lifecycle, beside the `mkoba` server's own that the bench prints.
 # For experiments: PG_OPTS adds server settings ("-c shared_buffers=512MB"), PG_SQL runs
 # after `mkoba migrate` on each fresh database (say, dropping an index to see what it
 # costs), PG_AFTER runs on it when its bench ends (say, reading pg_stat_statements or
@@ -49,6 +51,16 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+
+# CPU time (clock ticks) used so far by the PostgreSQL server's processes alive now.
+pg_cpu_ticks() {
+    local pm total=0 pid
+    pm="$(head -n1 "$work/pg/postmaster.pid")"
+    for pid in "$pm" $(pgrep -P "$pm"); do
+        total=$(( total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0) ))
+    done
+    echo "$total"
+}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -93,7 +105,20 @@ for n in "${counts[@]}"; do
     done
     echo
     echo "== $label =="
-    "$mkoba" bench --url "$(IFS=,; echo "${urls[*]}")" --subscription-key "$key" "${bench_args[@]}"
+    [ -z "$db" ] || pg_before="$(pg_cpu_ticks)"
+    out="$work/bench-$n.out"
+    "$mkoba" bench --url "$(IFS=,; echo "${urls[*]}")" --subscription-key "$key" "${bench_args[@]}" | tee "$out"
+    if [ -n "$db" ]; then
+        # The PostgreSQL server's own CPU over the bench (all its processes), per
+        # lifecycle: steadier than lifecycles/s on a shared machine.
+        ticks=$(( $(pg_cpu_ticks) - pg_before ))
+        done_n="$(awk '/lifecycles\/s \(e2e\)/ { gsub(/[(]/, "", $4); print $4; exit }' "$out")"
+        awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="${done_n:-0}" 'BEGIN {
+            printf "  PostgreSQL CPU        %.2f s", t / hz
+            if (n > 0) printf "  (%.0f µs per lifecycle)", t / hz / n * 1e6
+            print ""
+        }'
+    fi
     [ -z "${METRICS_OUT:-}" ] || curl -s "${urls[0]}/metrics" > "$METRICS_OUT"
     [ -z "${PG_AFTER:-}" ] || [ -z "${db:-}" ] ||
         "$bindir/psql" -h 127.0.0.1 -p "$port" -U mkoba -d "$db" -c "$PG_AFTER"

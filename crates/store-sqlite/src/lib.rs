@@ -1426,6 +1426,12 @@ mod tests {
                 assert_eq!(reader.payment(id).unwrap().unwrap().reference_id, *id);
                 assert!(journal.payment_exists(id).unwrap(), "{id}");
             }
+            // All at once, as a pass asks.
+            let free = Uuid::new_v4();
+            let asked: Vec<Uuid> = all.iter().copied().chain([free]).collect();
+            let taken = journal.payments_existing(&asked).unwrap();
+            assert_eq!(taken.len(), all.len());
+            assert!(all.iter().all(|id| taken.contains(id)) && !taken.contains(&free));
             for (i, id) in all.iter().enumerate().take(round) {
                 let v = reader.payment(id).unwrap().unwrap();
                 assert_eq!(v.status.as_str(), "SUCCESSFUL", "{i}");
