@@ -4,5 +4,6 @@
 //! the order is the one observed on the real sandbox). Optional fields are omitted, never
 //! sent as `null`, because that is what the real platform does.
 
+pub mod json;
 pub mod momo;
 pub mod mpesa;

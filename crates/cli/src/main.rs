@@ -441,12 +441,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             password.to_owned()
         }
     };
-    if let Ok(Some(login)) = running.platform.portal().sandbox_login().await {
-        println!(
+    // The printed password goes once it is changed in the portal.
+    match running.platform.portal().sandbox_login().await {
+        Ok(Some(login)) => println!(
             "  Portal          {base}/portal/   (sign in: {} / {})",
             login.email,
             shown(&login.password)
-        );
+        ),
+        _ => println!("  Portal          {base}/portal/   (sign in with the password set there)"),
     }
     if let Ok(Some(login)) = running.platform.portal().operator_login().await {
         println!(

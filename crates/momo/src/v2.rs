@@ -135,13 +135,17 @@ fn seconds(body: &Value, name: &str) -> Result<Option<i64>, MomoError> {
     match validate::string_field(body, name)? {
         None => Ok(None),
         Some(s) => match s.trim().parse::<i64>() {
-            Ok(n) if n > 0 => Ok(Some(n)),
+            Ok(n) if n > 0 && n <= MAX_VALIDITY_SECS => Ok(Some(n)),
             _ => Err(MomoError::bad(format!(
-                "{name} must be a positive number of seconds, got {s:?}"
+                "{name} must be a positive number of seconds, at most {MAX_VALIDITY_SECS} (100 years), got {s:?}"
             ))),
         },
     }
 }
+
+/// The longest `validityDuration` or `validityTime` taken: a hundred years, so an expiry
+/// stays a date (MTN's definitions give no limit).
+const MAX_VALIDITY_SECS: i64 = 100 * 365 * 86_400;
 
 /// `POST /collection/v2_0/invoice`.
 pub async fn create_invoice(
@@ -185,8 +189,13 @@ pub async fn create_invoice(
             callback_method: None,
             refund_of: None,
             details: Some(details.to_string()),
-            expires_at_ms: validity
-                .map(|secs| state.platform.clocks().now_for(&user.id) + secs * 1000),
+            expires_at_ms: validity.map(|secs| {
+                state
+                    .platform
+                    .clocks()
+                    .now_for(&user.id)
+                    .saturating_add(secs * 1000)
+            }),
             short_code: None,
         },
     )

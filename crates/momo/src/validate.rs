@@ -32,11 +32,21 @@ pub fn reference_id(text: &str, what: &str) -> Result<Uuid, MomoError> {
     )))
 }
 
-/// The `X-Reference-Id` header of a creating POST.
+/// The `X-Reference-Id` header of a creating POST: a UUID version 4 (random), as MTN's
+/// error list has it (reference §12): the nil UUID, a time-based one or any other version
+/// is a 400. (Looking a resource up by id takes any UUID; one that is not v4 is simply not
+/// found.)
 pub fn x_reference_id(headers: &HeaderMap) -> Result<Uuid, MomoError> {
-    match header(headers, "x-reference-id") {
-        Some(v) => reference_id(v, "X-Reference-Id"),
-        None => Err(MomoError::bad("the X-Reference-Id header is required")),
+    let id = match header(headers, "x-reference-id") {
+        Some(v) => reference_id(v, "X-Reference-Id")?,
+        None => return Err(MomoError::bad("the X-Reference-Id header is required")),
+    };
+    if id.get_version_num() == 4 && id.get_variant() == uuid::Variant::RFC4122 {
+        Ok(id)
+    } else {
+        Err(MomoError::bad(format!(
+            "X-Reference-Id must be a random UUID (version 4) such as 3fa85f64-5717-4562-b3fc-2c963f66afa6, got \"{id}\""
+        )))
     }
 }
 
@@ -108,8 +118,14 @@ pub fn callback_host(text: &str) -> Result<String, MomoError> {
 /// The `X-Callback-Url` header, checked against the API user's callback host: the host
 /// names must be equal (the port may differ). A mismatch is the platform's synchronous 500.
 pub fn callback_url(headers: &HeaderMap, user: &ApiUser) -> Result<Option<String>, MomoError> {
-    let Some(url) = header(headers, "x-callback-url") else {
+    let Some(value) = headers.get("x-callback-url") else {
         return Ok(None);
+    };
+    // Present but not text is malformed, not absent: its callbacks would go nowhere.
+    let Ok(url) = value.to_str().map(str::trim) else {
+        return Err(MomoError::bad(
+            "X-Callback-Url must be ASCII (percent-encode other characters)",
+        ));
     };
     if url.is_empty() {
         return Err(MomoError::bad(
@@ -128,7 +144,22 @@ pub fn callback_url_of(url: &str, user: &ApiUser) -> Result<String, MomoError> {
     } else {
         None
     };
-    let Some(host) = host else {
+    // What the callback client could not send to (a space, a backslash, port 99999) is
+    // refused now, not accepted and then failed at every attempt.
+    let deliverable = url.parse::<axum::http::Uri>().is_ok_and(|uri| {
+        uri.authority().is_some_and(|a| {
+            // The port as written (`Authority::port` is `None` for one that is no u16).
+            match a.as_str().rsplit_once(a.host()) {
+                Some((_, "")) => true,
+                Some((_, port)) => port
+                    .strip_prefix(':')
+                    .and_then(|p| p.parse::<u16>().ok())
+                    .is_some_and(|p| p > 0),
+                None => false,
+            }
+        })
+    });
+    let (Some(host), true) = (host, deliverable) else {
         return Err(MomoError::bad(format!(
             "X-Callback-Url must be an absolute http(s) URL, got {url:?}"
         )));
@@ -142,17 +173,78 @@ pub fn callback_url_of(url: &str, user: &ApiUser) -> Result<String, MomoError> {
     }
 }
 
-/// A JSON body; an empty body counts as `{}`.
+/// A JSON body; an empty body counts as `{}`. Read as the client wrote it
+/// (`mkoba_api_types::json`): a member given twice at any depth is refused, since which copy
+/// counted would be a guess (a proxy reading the first would see another amount than the
+/// ledger's), and so is a number that a JSON number cannot carry exactly (`1e3`,
+/// `1.999999999999999999`): it would otherwise be rounded and charged. Amounts belong in
+/// strings, as MTN's definitions have them; plain numbers such as `100` or `10.50` are
+/// taken as written.
 pub fn json_body(body: &[u8]) -> Result<Value, MomoError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Default::default()));
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| MomoError::bad(format!("the body is not valid JSON: {e}")))?;
+    let invalid = |e: serde_json::Error| MomoError::bad(format!("the body is not valid JSON: {e}"));
+    let raw: &serde_json::value::RawValue = serde_json::from_slice(body).map_err(invalid)?;
+    let value = exact_json(raw, 0).map_err(|e| e.unwrap_or_else(invalid_json))?;
     if value.is_object() {
         Ok(value)
     } else {
         Err(MomoError::bad("the body must be a JSON object"))
+    }
+}
+
+/// How deep a body may nest: MoMo's bodies are three levels deep at most, and each level
+/// is read again below it.
+const MAX_DEPTH: usize = 16;
+
+fn invalid_json() -> MomoError {
+    MomoError::bad("the body is not valid JSON")
+}
+
+/// One JSON value read exactly ([`json_body`]); `Err(None)` for a value that did not parse
+/// again (it parsed once already, so this does not happen).
+fn exact_json(raw: &serde_json::value::RawValue, depth: usize) -> Result<Value, Option<MomoError>> {
+    let text = raw.get();
+    if depth > MAX_DEPTH {
+        return Err(Some(MomoError::bad(format!(
+            "the body nests deeper than {MAX_DEPTH} levels"
+        ))));
+    }
+    match text.as_bytes().first() {
+        Some(b'{') => {
+            let mkoba_api_types::json::Members(members) =
+                serde_json::from_str(text).map_err(|_| None)?;
+            let mut map = serde_json::Map::new();
+            for (name, v) in members {
+                if map.contains_key(&name) {
+                    return Err(Some(MomoError::bad(format!("the body gives {name} twice"))));
+                }
+                let v = exact_json(&v, depth + 1)?;
+                map.insert(name, v);
+            }
+            Ok(Value::Object(map))
+        }
+        Some(b'[') => {
+            let items: Vec<Box<serde_json::value::RawValue>> =
+                serde_json::from_str(text).map_err(|_| None)?;
+            items
+                .iter()
+                .map(|i| exact_json(i, depth + 1))
+                .collect::<Result<_, _>>()
+                .map(Value::Array)
+        }
+        Some(b'-' | b'0'..=b'9') => {
+            let n: serde_json::Number = serde_json::from_str(text).map_err(|_| None)?;
+            if mkoba_api_types::json::number_is_exact(text, &n) {
+                Ok(Value::Number(n))
+            } else {
+                Err(Some(MomoError::bad(format!(
+                    "the number {text} cannot be read exactly; send it as a string, as MoMo's definitions do"
+                ))))
+            }
+        }
+        _ => serde_json::from_str(text).map_err(|_| None),
     }
 }
 
@@ -374,6 +466,78 @@ mod tests {
 }
 
 /// Property tests: the validators take any text without panicking, and what they accept
+#[cfg(test)]
+mod exact_bodies {
+    use super::*;
+
+    fn refused(body: &str) -> String {
+        match json_body(body.as_bytes()) {
+            Err(MomoError::BadRequest(m)) => m,
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn callback_urls_are_ones_the_callback_client_can_send_to() {
+        let user = ApiUser {
+            id: Uuid::nil(),
+            developer_id: 1,
+            provider_callback_host: "localhost".into(),
+            target_environment: "sandbox".into(),
+            created_at_ms: 0,
+        };
+        assert!(callback_url_of("http://localhost:48111/cb?x=1", &user).is_ok());
+        assert!(callback_url_of("https://localhost/cb", &user).is_ok());
+        for bad in [
+            "http://localhost:48111/a b",
+            "http://localhost:48111\\cb",
+            "http://localhost:48111/a\tb",
+            "http://localhost:99999/cb",
+            "http://localhost:0/cb",
+            "ftp://localhost/cb",
+        ] {
+            assert!(
+                matches!(callback_url_of(bad, &user), Err(MomoError::BadRequest(_))),
+                "{bad:?}"
+            );
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-callback-url",
+            axum::http::HeaderValue::from_bytes("http://localhost/café".as_bytes()).unwrap(),
+        );
+        assert!(matches!(
+            callback_url(&headers, &user),
+            Err(MomoError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn numbers_are_taken_only_as_written_and_members_only_once() {
+        let v = json_body(br#"{"amount":100,"x":{"y":[10.50,-3]},"s":"1e3"}"#).unwrap();
+        assert_eq!(string_field(&v, "amount").unwrap().as_deref(), Some("100"));
+        assert_eq!(v["x"]["y"][0].as_f64(), Some(10.5));
+        assert_eq!(v["s"], "1e3");
+        for lossy in [
+            "1e3",
+            "1E+2",
+            "1.999999999999999999",
+            "99.99999999999999999",
+        ] {
+            let m = refused(&format!(r#"{{"amount":{lossy}}}"#));
+            assert!(m.contains(lossy) && m.contains("as a string"), "{m}");
+        }
+        let m = refused(r#"{"amount":"5","amount":"7000"}"#);
+        assert!(m.contains("amount twice"), "{m}");
+        let m = refused(r#"{"payer":{"partyId":"1","partyId":"2"}}"#);
+        assert!(m.contains("partyId twice"), "{m}");
+        let deep = format!("{}{}", "[".repeat(40), "]".repeat(40));
+        assert!(refused(&format!(r#"{{"a":{deep}}}"#)).contains("deeper"));
+        assert!(json_body(b"  ").unwrap().is_object());
+        assert!(json_body(b"{} x").is_err());
+    }
+}
+
 /// holds their promise.
 #[cfg(test)]
 mod properties {

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use mkoba_api_types::json::Members;
 use mkoba_ledger::{Currency, Money};
 
 use crate::wire::{self, Code, Market};
@@ -21,37 +22,48 @@ pub struct Fields {
 impl Fields {
     /// Reads the query string's pairs, then the JSON body's members where the query has
     /// none. A body that is not a JSON object is refused (`INS-21`) unless it is empty or
-    /// `null`.
+    /// `null`, and so is a field given twice in the query or twice in the body (in any
+    /// case): which copy counts would otherwise depend on the order of the copies, and a
+    /// proxy or a log reading the other would see another amount than the ledger's. A
+    /// number keeps the digits the client wrote (`1e3` and `10.009` are not amounts and
+    /// fail the amount's rule, instead of being rounded into one).
     pub fn read(query: &[(String, String)], body: &[u8]) -> Result<Fields, Code> {
         let mut values = HashMap::new();
         for (k, v) in query {
-            values
-                .entry(k.to_ascii_lowercase())
-                .or_insert_with(|| v.clone());
+            let name = k.to_ascii_lowercase();
+            if values.contains_key(&name) && name.starts_with("input_") {
+                return Err(wire::INS_21);
+            }
+            values.entry(name).or_insert_with(|| v.clone());
         }
         let text = std::str::from_utf8(body).map_err(|_| wire::INS_21)?;
-        if !text.trim().is_empty() {
-            match serde_json::from_str::<serde_json::Value>(text) {
-                Ok(serde_json::Value::Object(map)) => {
-                    for (k, v) in map {
-                        let value = match v {
-                            serde_json::Value::String(s) => s,
-                            serde_json::Value::Number(n) => n.to_string(),
-                            serde_json::Value::Bool(b) => {
-                                if b { "True" } else { "False" }.to_owned()
-                            }
-                            serde_json::Value::Null => continue,
-                            // Nested values are no M-Pesa field; they fail the field's rule.
-                            other => other.to_string(),
-                        };
-                        values.entry(k.to_ascii_lowercase()).or_insert(value);
-                    }
-                }
-                Ok(serde_json::Value::Null) => {}
-                _ => return Err(wire::INS_21),
+        if text.trim().is_empty() {
+            return Ok(Fields { values });
+        }
+        let Members(members) = serde_json::from_str(text).map_err(|_| wire::INS_21)?;
+        let mut in_body = std::collections::HashSet::new();
+        for (k, raw) in members {
+            let name = k.to_ascii_lowercase();
+            if !in_body.insert(name.clone()) && name.starts_with("input_") {
+                return Err(wire::INS_21);
             }
+            let raw = raw.get();
+            let value = match raw.as_bytes().first() {
+                Some(b'"') => serde_json::from_str::<String>(raw).map_err(|_| wire::INS_21)?,
+                Some(b't') => "True".to_owned(),
+                Some(b'f') => "False".to_owned(),
+                Some(b'n') => continue,
+                // A number as written; nested values are no M-Pesa field and fail its rule.
+                _ => raw.to_owned(),
+            };
+            values.entry(name).or_insert(value);
         }
         Ok(Fields { values })
+    }
+
+    /// Whether a field was given at all, even empty.
+    pub fn given(&self, name: &str) -> bool {
+        self.values.contains_key(&name.to_ascii_lowercase())
     }
 
     /// A field's value, if present and not empty.
@@ -273,6 +285,56 @@ mod tests {
         assert!(Fields::read(&[], b"null").is_ok());
         assert!(Fields::read(&[], b"").is_ok());
         assert!(Fields::read(&[], b"{not json").is_err());
+    }
+
+    #[test]
+    fn numbers_keep_the_digits_written_so_exponents_and_long_decimals_fail_the_amount() {
+        let tzs = Currency::parse("TZS").unwrap();
+        for (body, amount) in [
+            (br#"{"input_Amount":1e3}"#.as_slice(), "1e3"),
+            (
+                br#"{"input_Amount":10.009999999999999999}"#,
+                "10.009999999999999999",
+            ),
+            (br#"{"input_Amount":0.1e1}"#, "0.1e1"),
+            (br#"{"input_Amount":-5}"#, "-5"),
+        ] {
+            let f = Fields::read(&[], body).unwrap();
+            assert_eq!(f.get("input_Amount"), Some(amount));
+            assert_eq!(self::amount(amount, tzs, wire::INS_15), Err(wire::INS_15));
+        }
+        let f = Fields::read(
+            &[],
+            br#"{"input_Amount":10.50,"input_Flag":true,"x":{"a":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(f.get("input_Amount"), Some("10.50"));
+        assert_eq!(f.get("input_Flag"), Some("True"));
+        assert_eq!(f.get("x"), Some(r#"{"a":1}"#));
+        assert_eq!(
+            self::amount("10.50", tzs, wire::INS_15).unwrap().minor(),
+            1050
+        );
+    }
+
+    #[test]
+    fn a_field_given_twice_is_refused_whatever_its_case() {
+        for body in [
+            br#"{"input_Amount":"1","input_Amount":"1000"}"#.as_slice(),
+            br#"{"INPUT_AMOUNT":"1000","input_Amount":"1"}"#,
+            br#"{"input_Amount":"1","input_Amount":null}"#,
+        ] {
+            assert_eq!(Fields::read(&[], body).unwrap_err(), wire::INS_21);
+        }
+        let twice = vec![
+            ("input_Amount".to_owned(), "1".to_owned()),
+            ("input_amount".to_owned(), "1000".to_owned()),
+        ];
+        assert_eq!(Fields::read(&twice, b"").unwrap_err(), wire::INS_21);
+        // Once in the query and once in the body is how some SDKs send a GET: the query wins.
+        let once = vec![("input_Amount".to_owned(), "1".to_owned())];
+        let f = Fields::read(&once, br#"{"input_Amount":"1000"}"#).unwrap();
+        assert_eq!(f.get("input_Amount"), Some("1"));
     }
 
     #[test]

@@ -113,6 +113,10 @@ pub fn router(state: MpesaState) -> Router {
         .route("/sandbox/ipg/v2/{*rest}", any(v2))
         .route("/openapi/ipg/v2/{*rest}", any(v2))
         .route("/ipg/v1x/{*rest}", any(v1x_any))
+        // The gateways' roots are theirs too: an unknown API there is M-Pesa's 404.
+        .route("/sandbox/ipg/v2/", any(v2))
+        .route("/openapi/ipg/v2/", any(v2))
+        .route("/ipg/v1x/", any(v1x_any))
         .with_state(state)
 }
 
@@ -167,10 +171,18 @@ fn route(
         return Ok(None);
     }
     if !op.allows(method.as_str()) {
-        return Err(MpesaError::MethodNotAllowed);
+        return Err(MpesaError::MethodNotAllowed {
+            method: op.method,
+            also: op.also,
+        });
     }
-    if body.is_err() {
-        return Err(MpesaError::BodyTooLarge);
+    if let Err(rejection) = body {
+        // Over the limit, or not all there in time (the listener's body deadline).
+        return Err(if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            MpesaError::BodyTooLarge
+        } else {
+            MpesaError::BodyUnreadable
+        });
     }
     Ok(Some(op))
 }

@@ -362,7 +362,8 @@ pub(crate) async fn reversal(call: Call) -> Response {
         .by_transaction_id(&r.transaction)
         .await
     {
-        Ok(Some(p)) if p.kind.is_mpesa() => p,
+        // A payment of the other environment (sandbox or production) is not found here.
+        Ok(Some(p)) if p.kind.is_mpesa() && p.environment == call.environment => p,
         Ok(_) => return refuse(&call, wire::INS_18),
         Err(e) => return refuse(&call, wire::failed(e)),
     };
@@ -393,7 +394,7 @@ struct ReversalRequest {
     transaction: String,
     short_code: String,
     client_reference: String,
-    /// `None`: all that remains of the original.
+    /// `None`: all of the original (refused once part of it is reversed).
     amount: Option<Money>,
 }
 
@@ -402,9 +403,13 @@ impl ReversalRequest {
         let f = &call.fields;
         // PaymentsDS's JS client names the v1x reversal's amount `input_Amount`.
         let amount_field = match call.gateway {
-            Gateway::V1x if f.get("input_ReversalAmount").is_none() => "input_Amount",
+            Gateway::V1x if !f.given("input_ReversalAmount") => "input_Amount",
             _ => "input_ReversalAmount",
         };
+        // An amount given empty is no amount (`^\d*\.?\d+$`), not a request for all of it.
+        if f.given(amount_field) && f.get(amount_field).is_none() {
+            return Err(wire::INS_15);
+        }
         let amount = f.check_optional(amount_field, |_| true, wire::INS_15)?;
         let transaction = f.check("input_TransactionID", input::transaction_id, wire::INS_18)?;
         let short_code = f.check("input_ServiceProviderCode", input::short_code, wire::INS_13)?;
@@ -445,7 +450,14 @@ impl ReversalRequest {
 /// client's own conversation id.
 async fn find(call: &Call, query: &str) -> Result<Option<Payment>, Code> {
     let platform = &call.state.platform;
-    let own = |p: &Payment| p.api_user == call.app.api_user && p.kind.is_mpesa();
+    // The sandbox and production are two systems, and each market its own: a payment of
+    // another is not found from here.
+    let own = |p: &Payment| {
+        p.api_user == call.app.api_user
+            && p.kind.is_mpesa()
+            && p.environment == call.environment
+            && p.currency().as_str() == call.market.currency()
+    };
     match platform.payments().by_transaction_id(query).await {
         Ok(Some(p)) if own(&p) => return Ok(Some(p)),
         Ok(_) => {}

@@ -322,8 +322,14 @@ pub enum MpesaError {
     Ins(Code),
     /// The gateway's own refusals, before the `INS-*` layer: `{"output_error":"…"}`.
     NotFound,
-    MethodNotAllowed,
+    /// The operation's methods, for the `Allow` header.
+    MethodNotAllowed {
+        method: &'static str,
+        also: &'static [&'static str],
+    },
     BodyTooLarge,
+    /// The body did not arrive in time (or broke off).
+    BodyUnreadable,
     /// `Origin` is not one the application allows (403; the status is unconfirmed
     /// upstream).
     OriginNotAllowed,
@@ -360,8 +366,21 @@ impl MpesaError {
                 return r;
             }
             MpesaError::NotFound => (StatusCode::NOT_FOUND, "Resource not found"),
-            MpesaError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
+            MpesaError::MethodNotAllowed { method, also } => {
+                let mut r = gateway_error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
+                let allow: Vec<&str> = std::iter::once(method)
+                    .chain(also.iter().copied())
+                    .chain(["OPTIONS"])
+                    .collect();
+                if let Ok(v) = HeaderValue::from_str(&allow.join(", ")) {
+                    r.headers_mut().insert(header::ALLOW, v);
+                }
+                return r;
+            }
             MpesaError::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"),
+            MpesaError::BodyUnreadable => {
+                (StatusCode::BAD_REQUEST, "Request body could not be read")
+            }
             MpesaError::OriginNotAllowed => (StatusCode::FORBIDDEN, "Origin not allowed"),
         };
         gateway_error(status, text)

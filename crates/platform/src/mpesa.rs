@@ -214,9 +214,18 @@ pub fn msisdn_token(api_user: &Uuid, msisdn: &str) -> String {
     s
 }
 
+/// A session id's 16 bytes: the issue time in Unix seconds (5 bytes, so a test clock may
+/// run to the year 9999), the developer id (4) and a MAC (7) over both, the application's
+/// session lifetime and its API key's hash. The lifetime is under the MAC so that a session
+/// keeps the one it was issued with: changing it ends the sessions issued before (they
+/// answer 401 INS-6, as an expired one does, and a client asks for a new one), where a
+/// longer lifetime would otherwise bring expired sessions back.
+const SESSION_TIME: usize = 5;
+const SESSION_MAC: usize = 7;
+
 /// Parses a session id into (developer id, issue time in Unix seconds, MAC), without
 /// checking the MAC.
-fn decode_session(session: &str) -> Option<(i64, u32, [u8; 8])> {
+fn decode_session(session: &str) -> Option<(i64, u64, [u8; SESSION_MAC])> {
     let s = session.as_bytes();
     if s.len() != 32 {
         return None;
@@ -227,22 +236,23 @@ fn decode_session(session: &str) -> Option<(i64, u32, [u8; 8])> {
         let lo = (pair[1] as char).to_digit(16)?;
         bytes[i] = (hi * 16 + lo) as u8;
     }
-    let issued = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-    let developer = u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
-    let mut mac = [0u8; 8];
-    mac.copy_from_slice(&bytes[8..]);
-    Some((i64::from(developer), issued, mac))
+    let (time, rest) = bytes.split_at(SESSION_TIME);
+    let (developer, mac) = rest.split_at(4);
+    let issued = time.iter().fold(0u64, |n, b| n << 8 | u64::from(*b));
+    let developer = u32::from_be_bytes(developer.try_into().ok()?);
+    Some((i64::from(developer), issued, mac.try_into().ok()?))
 }
 
 impl Platform {
-    fn session_mac(&self, app: &MpesaApp, issued: u32) -> [u8; 8] {
-        let mut data = Vec::with_capacity(40);
+    fn session_mac(&self, app: &MpesaApp, issued: u64) -> [u8; SESSION_MAC] {
+        let mut data = Vec::with_capacity(52);
         data.extend_from_slice(&issued.to_be_bytes());
         data.extend_from_slice(&(app.developer_id as u32).to_be_bytes());
+        data.extend_from_slice(&app.session_lifetime_secs.to_be_bytes());
         data.extend_from_slice(&app.api_key_hash);
-        let full = self.inner.signer.mac("mpesa session v1", &data);
-        let mut mac = [0u8; 8];
-        mac.copy_from_slice(&full[..8]);
+        let full = self.inner.signer.mac("mpesa session v2", &data);
+        let mut mac = [0u8; SESSION_MAC];
+        mac.copy_from_slice(&full[..SESSION_MAC]);
         mac
     }
 }
@@ -250,9 +260,10 @@ impl Platform {
 impl MpesaApps<'_> {
     /// A new session id for the application (`getSession`).
     pub fn issue_session(self, app: &MpesaApp) -> String {
-        let issued = (self.clocks().now_for(&app.api_user) / 1000) as u32;
+        // Test clocks run from 1970 to 9999: the time fits its 5 bytes.
+        let issued = (self.clocks().now_for(&app.api_user).max(0) / 1000) as u64;
         let mut bytes = Vec::with_capacity(16);
-        bytes.extend_from_slice(&issued.to_be_bytes());
+        bytes.extend_from_slice(&issued.to_be_bytes()[8 - SESSION_TIME..]);
         bytes.extend_from_slice(&(app.developer_id as u32).to_be_bytes());
         bytes.extend_from_slice(&self.session_mac(app, issued));
         secrets::hex(&bytes)
@@ -281,7 +292,7 @@ impl MpesaApps<'_> {
         {
             return Ok(Err(SessionError::Invalid));
         }
-        let issued_ms = i64::from(issued) * 1000;
+        let issued_ms = issued as i64 * 1000;
         let now = self.clocks().now_for(&app.api_user);
         if now < issued_ms + activation.as_millis() as i64 {
             return Ok(Err(SessionError::NotYetActive));
@@ -483,7 +494,10 @@ mod tests {
     #[test]
     fn session_ids_decode_back() {
         assert_eq!(decode_session("zz"), None);
-        let (dev, issued, _) = decode_session("0000000a00000001ffffffffffffffff").unwrap();
+        let (dev, issued, _) = decode_session("000000000a00000001ffffffffffffff").unwrap();
         assert_eq!((dev, issued), (1, 10));
+        // The last second of 9999 (a test clock's end) fits.
+        let (_, issued, _) = decode_session("3afff4417f00000001ffffffffffffff").unwrap();
+        assert_eq!(issued, 253_402_300_799);
     }
 }

@@ -189,7 +189,27 @@ pub fn router(state: PortalState) -> Router {
         )
         .fallback(not_found)
         .with_state(state)
+        .layer(axum::middleware::map_response(framework_errors))
         .layer(axum::middleware::map_response(security_headers))
+}
+
+/// A form over the body limit is refused by the framework, in plain text; the portal
+/// answers it with its page, like its other errors. (Its own plain-text answers, such as a
+/// CSV export's refusal, are left as they are.)
+async fn framework_errors(response: Response) -> Response {
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !plain || response.status() != StatusCode::PAYLOAD_TOO_LARGE {
+        return response;
+    }
+    message_page(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Too large",
+        "The form was larger than the portal takes. Send less, or use the API for large data.",
+    )
 }
 
 async fn css() -> Response {

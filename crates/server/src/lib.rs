@@ -498,11 +498,15 @@ pub fn create_operator(
                 .with_context(|| format!("opening {}", url.redacted()))?
                 .0,
         ),
-        None => Box::new(
-            mkoba_store_sqlite::open_beside_server(data)
-                .with_context(|| format!("opening the database in {}", data.display()))?
-                .0,
-        ),
+        None => {
+            // An operator in a database no server uses could never sign in.
+            DataSource::sqlite(data).require_sqlite()?;
+            Box::new(
+                mkoba_store_sqlite::open_beside_server(data)
+                    .with_context(|| format!("opening the database in {}", data.display()))?
+                    .0,
+            )
+        }
     };
     Platform::bootstrap(journal.as_mut(), 0).context("reading the database")?;
     mkoba_platform::portal::add_operator(journal.as_mut(), email, name, password)

@@ -5,6 +5,10 @@
 //!   [`ConnectionLimits::header_read`]; the same bound closes a kept-alive connection that
 //!   sends nothing, so a one-byte-a-second trickle or an idle socket cannot hold a
 //!   connection (and its memory) for ever.
+//! * **Body-read timeout**: a request's body must arrive within [`body_deadline`] of the
+//!   first time the server waits for it, or reading it fails (the handler answers 400 in
+//!   its dialect and the connection closes): a client that sends a header and then a
+//!   trickle of its body cannot hold a connection either.
 //! * **Connections per client address**: at most [`ConnectionLimits::per_client`] open at
 //!   once; one more is closed as soon as it is accepted.
 //! * The client's address reaches the handlers as `ConnectInfo` (the widget's per-client
@@ -135,11 +139,12 @@ pub fn serve_tls(
                 continue;
             };
             let _ = stream.set_nodelay(true);
+            let body_time = body_deadline(&limits);
             let service = app
                 .clone()
                 .map_request(move |mut req: axum::extract::Request<_>| {
                     req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-                    req
+                    req.map(|body| Deadline::new(body, body_time))
                 });
             let service = TowerToHyperService::new(service);
             match &acceptor {
@@ -179,4 +184,71 @@ pub fn serve_tls(
             while connections.join_next().await.is_some() {}
         }
     })
+}
+
+/// How long a request's body may take to arrive: three times the header's allowance (30 s
+/// by default; MoMo's and M-Pesa's bodies are a few hundred bytes, the portal's forms a few
+/// kilobytes).
+pub fn body_deadline(limits: &ConnectionLimits) -> Duration {
+    limits.header_read * 3
+}
+
+/// A request body that fails once its deadline passes before it has all arrived. The timer
+/// starts the first time reading it has to wait, so a body that came with its header (most
+/// of them) never sets one.
+struct Deadline<B> {
+    body: B,
+    allowed: Duration,
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<B> Deadline<B> {
+    fn new(body: B, allowed: Duration) -> Deadline<B> {
+        Deadline {
+            body,
+            allowed,
+            timer: None,
+        }
+    }
+}
+
+impl<B> hyper::body::Body for Deadline<B>
+where
+    B: hyper::body::Body<Data = bytes::Bytes> + Unpin,
+    B::Error: Into<axum::BoxError>,
+{
+    type Data = bytes::Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, axum::BoxError>>> {
+        use std::future::Future as _;
+        use std::task::Poll;
+        let this = &mut *self;
+        match std::pin::Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(Into::into))),
+            Poll::Pending => {
+                let allowed = this.allowed;
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(allowed)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        Poll::Ready(Some(Err("the request body did not arrive in time".into())))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
 }

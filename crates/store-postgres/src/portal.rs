@@ -85,7 +85,20 @@ pub(crate) fn ops(writes: &[PortalWrite], ops: &mut Vec<Op>) {
                 *decided_by,
                 comment.clone()
             )),
-            PortalWrite::UpdateAccount(a) => ops.push(op!(
+            PortalWrite::UpdateAccount(a) => ops.extend([
+                // A printed password (the banner's and `mkoba credentials`') no longer
+                // signs in once its account's password changes: it goes.
+                op!(
+                    "DELETE FROM settings
+                     WHERE name = CASE WHEN $1::BIGINT = 1 THEN 'sandbox_portal_password'
+                         WHEN $1::BIGINT = (SELECT MIN(developer_id) FROM developer_accounts WHERE role = 'operator')
+                         THEN 'operator_portal_password' END
+                       AND EXISTS (SELECT 1 FROM developer_accounts
+                                   WHERE developer_id = $1::BIGINT AND password_hash <> $2)",
+                    a.developer_id,
+                    a.password_hash.clone()
+                ),
+                op!(
                 "UPDATE developer_accounts SET email = $2, name = $3, password_hash = $4, status = $5, phone = $6
                  WHERE developer_id = $1",
                 a.developer_id,
@@ -94,7 +107,8 @@ pub(crate) fn ops(writes: &[PortalWrite], ops: &mut Vec<Op>) {
                 a.password_hash.clone(),
                 a.status.as_str(),
                 a.phone.clone()
-            )),
+            ),
+            ]),
             PortalWrite::DeleteSessionsOf {
                 developer_id,
                 except,

@@ -26,6 +26,14 @@ use crate::{Lite, SqliteJournal, SqliteReader, err, lite, payment_row};
 const SANDBOX_PASSWORD: &str = "sandbox_portal_password";
 const OPERATOR_PASSWORD: &str = "operator_portal_password";
 
+/// Deletes the printed password of account `?1` (the sandbox developer's, or the first
+/// operator's) when its password hash is about to become `?2`, another one.
+const FORGET_PRINTED_PASSWORD: &str = "DELETE FROM settings
+     WHERE name = CASE WHEN ?1 = 1 THEN 'sandbox_portal_password'
+         WHEN ?1 = (SELECT MIN(developer_id) FROM developer_accounts WHERE role = 'operator')
+         THEN 'operator_portal_password' END
+       AND EXISTS (SELECT 1 FROM developer_accounts WHERE developer_id = ?1 AND password_hash <> ?2)";
+
 pub(crate) fn write(
     tx: &rusqlite::Transaction<'_>,
     writes: &[PortalWrite],
@@ -97,6 +105,10 @@ pub(crate) fn write(
                 .execute(params![id, state.as_str(), decided_at_ms, decided_by, comment])?;
             }
             PortalWrite::UpdateAccount(a) => {
+                // A printed password (the banner's and `mkoba credentials`') no longer
+                // signs in once its account's password changes: it goes.
+                tx.prepare_cached(FORGET_PRINTED_PASSWORD)?
+                    .execute(params![a.developer_id, a.password_hash])?;
                 tx.prepare_cached(
                     "UPDATE developer_accounts SET email = ?2, name = ?3, password_hash = ?4, status = ?5, phone = ?6
                      WHERE developer_id = ?1",

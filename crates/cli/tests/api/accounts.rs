@@ -526,6 +526,56 @@ async fn a_password_change_signs_out_every_other_session() {
     assert!(a.get("/portal/profile").await.text().contains("Amani K."));
 }
 
+/// The sandbox developer's printed password (the banner's, `mkoba credentials`') is shown
+/// while it signs in: once changed in the portal it is no longer printed, nor kept. Its
+/// name changing alone keeps it.
+#[tokio::test]
+async fn the_sandbox_password_is_printed_only_while_it_signs_in() {
+    let app = TestApp::spawn().await;
+    let login = app.sandbox_login().await;
+    let mut b = Browser::new(&app.base);
+    assert_eq!(b.sign_in(&login.email, &login.password).await.status, 303);
+    let r = b
+        .submit(
+            "/portal/profile",
+            "/portal/profile/name",
+            &[("name", "Sandbox Shop")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(app.sandbox_login().await.password, login.password);
+    let r = b
+        .submit(
+            "/portal/profile",
+            "/portal/profile/password",
+            &[
+                ("current", login.password.as_str()),
+                ("password", "the new long password"),
+                ("password2", "the new long password"),
+            ],
+        )
+        .await;
+    assert_eq!(r.header("location"), Some("/portal/profile?done=password"));
+    let printed = app
+        .running
+        .platform
+        .portal()
+        .sandbox_login()
+        .await
+        .expect("reading the sandbox login");
+    assert!(
+        printed.is_none(),
+        "a password that no longer signs in is not printed"
+    );
+    let mut c = Browser::new(&app.base);
+    assert_eq!(
+        c.sign_in(&login.email, "the new long password")
+            .await
+            .status,
+        303
+    );
+}
+
 #[tokio::test]
 async fn a_forgotten_password_is_reset_by_a_link_that_works_once() {
     let app = TestApp::spawn().await;

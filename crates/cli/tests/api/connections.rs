@@ -63,6 +63,31 @@ async fn an_idle_or_trickling_connection_is_closed() {
     }
 }
 
+/// A request whose header came but whose body stops coming is answered 400 in its
+/// dialect's format once the body's time (three times the header's) has passed, and its
+/// connection is closed: a client cannot hold one by trickling a body either.
+#[tokio::test]
+async fn a_body_that_stops_coming_is_refused_and_its_connection_closed() {
+    let app = TestApp::spawn_with(|s| s.connections.header_read = Duration::from_millis(300)).await;
+    let mut stuck = TcpStream::connect(app.running.addr).await.unwrap();
+    let head = format!(
+        "POST /v1_0/apiuser HTTP/1.1\r\nHost: x\r\nOcp-Apim-Subscription-Key: {}\r\n\
+         X-Reference-Id: {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"provider",
+        app.key("collection"),
+        uuid::Uuid::new_v4()
+    );
+    stuck.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stuck.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the connection was still open after 10 s");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("\"code\":\"BAD_REQUEST\""), "{answer}");
+    // The server still serves others.
+    let r = app.send("GET", "/_mkoba/health", &[], None).await;
+    assert_eq!(r.status, 200);
+}
+
 /// A stop waits for requests in flight up to the drain time, then cuts them: a request
 /// whose body never comes does not keep its connection (and the stopped server's
 /// handlers) alive after the stop.

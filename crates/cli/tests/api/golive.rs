@@ -164,6 +164,8 @@ async fn a_developer_goes_live_once_the_operator_approves() {
         html.contains("INTERNAL_PROCESSING_ERROR"),
         "the failed case is listed: {html}"
     );
+    // Its amount as the transaction pages show amounts.
+    assert!(html.contains(">25.00 EUR<"), "{html}");
     // One pending request at a time.
     let r = dev
         .submit("/portal/golive", "/portal/golive", REQUEST)
@@ -679,4 +681,25 @@ async fn mkoba_admin_create_operator_adds_an_operator_who_signs_in() {
     let mut op = Browser::new(&node.base);
     let r = op.sign_in("ops3@example.org", password).await;
     assert_eq!(r.status, 303, "{}", r.text());
+    // A mistyped data directory is refused, and nothing is made there.
+    let elsewhere = dir.path().join("mistyped");
+    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args([
+            "admin",
+            "create-operator",
+            "--email",
+            "ops4@example.org",
+            "--data",
+        ])
+        .arg(&elsewhere)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no Mkoba database in"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!elsewhere.exists());
 }

@@ -620,3 +620,120 @@ async fn bench_mpesa_reports_both_bearer_modes() {
     }
     app.assert_ledger_balanced().await;
 }
+
+/// Amounts sent as JSON numbers keep the digits the client wrote: an exponent or a third
+/// decimal is `INS-15`, as it is in a string, instead of being rounded into an amount. A
+/// field given twice (in any case) is `INS-21`, whichever copy comes first. Nothing moves.
+#[tokio::test]
+async fn number_amounts_keep_their_digits_and_a_field_given_twice_is_refused() {
+    let app = TestApp::spawn().await;
+    let m = app.mpesa().await;
+    let auth = format!("Bearer {}", m.bearer(&m.session().await));
+    let fields = |amount: &str| {
+        format!(
+            r#""input_Amount":{amount},"input_Country":"TZN","input_Currency":"TZS","input_CustomerMSISDN":"000000000001","input_ServiceProviderCode":"000000","input_ThirdPartyConversationID":"{}","input_TransactionReference":"T1","input_PurchasedItemsDesc":"Shoes""#,
+            tpcid()
+        )
+    };
+    let cases = [
+        (format!("{{{}}}", fields("1e3")), "INS-15"),
+        (format!("{{{}}}", fields("10.009999999999999999")), "INS-15"),
+        (format!("{{{}}}", fields("0.1e1")), "INS-15"),
+        (
+            format!(r#"{{"INPUT_AMOUNT":"1000",{}}}"#, fields(r#""1""#)),
+            "INS-21",
+        ),
+        (
+            format!(r#"{{{},"input_Amount":"1000"}}"#, fields(r#""1""#)),
+            "INS-21",
+        ),
+    ];
+    for (body, expected) in &cases {
+        let r = app
+            .send(
+                "POST",
+                "/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/",
+                &[("Authorization", &auth), ("Origin", "*")],
+                Some(body),
+            )
+            .await;
+        assert_eq!(
+            code(&r),
+            (400, (*expected).to_owned()),
+            "{body}: {}",
+            r.text()
+        );
+    }
+    assert_eq!(
+        balance_of(&app, "MSISDN:000000000001").await,
+        0,
+        "no wallet yet"
+    );
+    // A plain number is an amount, as before.
+    let r = app
+        .send(
+            "POST",
+            "/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/",
+            &[("Authorization", &auth), ("Origin", "*")],
+            Some(&format!("{{{}}}", fields("10.50"))),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    // The test wallet opened with 100,000.00 and paid 10.50 of it.
+    assert_eq!(
+        balance_of(&app, "MSISDN:000000000001").await,
+        10_000_000 - 1050
+    );
+}
+
+/// The sandbox and production are two systems and each market its own: a sandbox payment is
+/// not found, and cannot be reversed, through production, nor queried from another market.
+/// An empty reversal amount is no amount (`INS-15`), not a request for all of it.
+#[tokio::test]
+async fn a_payment_is_found_only_in_its_own_environment_and_market() {
+    let app = TestApp::spawn().await;
+    let mut m = app.mpesa().await;
+    let tx = m.paid("100", "255755555555").await;
+    let session = m.session().await;
+    let auth = format!("Bearer {}", m.bearer(&session));
+    let r = app
+        .send(
+            "PUT",
+            "/openapi/ipg/v2/vodacomTZN/reversal/",
+            &[("Authorization", &auth), ("Origin", "*")],
+            Some(&m.reversal(&tx, Some("40")).to_string()),
+        )
+        .await;
+    assert_eq!(code(&r), (400, "INS-18".to_owned()), "{}", r.text());
+    let query = json!({
+        "input_QueryReference": tx,
+        "input_Country": "TZN",
+        "input_ServiceProviderCode": "000000",
+        "input_ThirdPartyConversationID": tpcid(),
+    });
+    let r = app
+        .send(
+            "GET",
+            "/openapi/ipg/v2/vodacomTZN/queryTransactionStatus/",
+            &[("Authorization", &auth), ("Origin", "*")],
+            Some(&query.to_string()),
+        )
+        .await;
+    assert_eq!(code(&r), (400, "INS-23".to_owned()), "{}", r.text());
+    let mut elsewhere = query.clone();
+    elsewhere["input_Country"] = json!("GHA");
+    m.market = "vodafoneGHA".to_owned();
+    let r = m.query("queryTransactionStatus/", &elsewhere).await;
+    assert_eq!(code(&r), (400, "INS-23".to_owned()), "{}", r.text());
+    m.market = "vodacomTZN".to_owned();
+    // In its own environment and market it is found, and an empty amount reverses nothing.
+    let r = m.query("queryTransactionStatus/", &query).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = m.call("PUT", "reversal/", &m.reversal(&tx, Some(""))).await;
+    assert_eq!(code(&r), (400, "INS-15".to_owned()), "{}", r.text());
+    assert_eq!(
+        balance_of(&app, "MSISDN:255755555555").await,
+        10_000_000 - 10_000
+    );
+    app.assert_ledger_balanced().await;
+}

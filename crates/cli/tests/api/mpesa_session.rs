@@ -187,6 +187,36 @@ async fn a_session_expires_after_the_applications_lifetime() {
     assert_eq!(r.status, 201, "{}", r.text());
 }
 
+/// A session keeps the lifetime it was issued with: a longer one set after it expired does
+/// not bring it back (it would have moved money), and a session issued under the new
+/// lifetime works.
+#[tokio::test]
+async fn a_longer_lifetime_set_later_does_not_bring_an_expired_session_back() {
+    let (app, clock) = TestApp::spawn_with_clock(|_| {}).await;
+    let r = app
+        .mpesa_settings(json!({"session_lifetime_secs": 60}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let m = app.mpesa().await;
+    let session = m.session().await;
+    app.advance(&clock, Duration::from_secs(120)).await;
+    let pay = m.c2b("10", "000000000001");
+    let r = m
+        .send("POST", "c2bPayment/singleStage/", &session, Some(&pay))
+        .await;
+    assert_eq!(r.json()["output_ResponseDesc"], "Session key expired");
+    let r = app
+        .mpesa_settings(json!({"session_lifetime_secs": 86_400}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = m
+        .send("POST", "c2bPayment/singleStage/", &session, Some(&pay))
+        .await;
+    assert_eq!(code(&r), (401, "INS-6".to_owned()), "{}", r.text());
+    let r = m.call("POST", "c2bPayment/singleStage/", &pay).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+}
+
 #[tokio::test]
 async fn a_configured_activation_delay_keeps_a_new_session_unusable() {
     let app = TestApp::spawn_with(|s| s.mpesa.session_activation = Duration::from_secs(30)).await;

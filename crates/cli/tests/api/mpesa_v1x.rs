@@ -305,6 +305,17 @@ async fn documented_failures_answer_the_generic_tables_codes() {
     let r = v.call("GET", "reversal/", &v.reversal(tx, None)).await;
     assert_eq!(r.status, 405);
     assert_eq!(r.json(), json!({"output_error": "Method not allowed"}));
+    assert_eq!(r.header("allow"), Some("PUT, POST, OPTIONS"));
+    // The gateways' roots answer in M-Pesa's format too.
+    for root in ["/ipg/v1x/", "/sandbox/ipg/v2/", "/openapi/ipg/v2/"] {
+        let r = app.send("GET", root, &[], None).await;
+        assert_eq!(r.status, 404, "{root}");
+        assert_eq!(
+            r.json(),
+            json!({"output_error": "Resource not found"}),
+            "{root}"
+        );
+    }
 
     // An unknown transaction's status.
     let r = v

@@ -664,3 +664,33 @@ async fn transactions_and_report_tables_export_as_csv_with_the_filters() {
     assert!(html.contains("<td class=\"num\">15,000</td>"), "{html}");
     assert!(html.contains("UGX <span class=\"hint\">(0 decimals)</span>"));
 }
+
+/// The framework's own refusals come as the portal's pages, not bare text: here a form over
+/// the body limit (413), with the portal's security headers.
+#[tokio::test]
+async fn a_form_over_the_limit_and_an_unreadable_query_get_the_portals_pages() {
+    let app = TestApp::spawn().await;
+    let big = format!("email=a%40b.cd&password={}", "x".repeat(3 * 1024 * 1024));
+    let r = app
+        .send(
+            "POST",
+            "/portal/signin",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            Some(&big),
+        )
+        .await;
+    assert_eq!(r.status, 413);
+    assert!(
+        r.header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/html"),
+        "{:?}",
+        r.header("content-type")
+    );
+    assert!(
+        r.text().contains("larger than the portal takes"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(r.header("x-frame-options"), Some("DENY"));
+}

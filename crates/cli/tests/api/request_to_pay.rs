@@ -339,10 +339,46 @@ async fn invalid_requests_get_the_platforms_errors_and_are_not_stored() {
         ("null".to_owned(), 400, "BAD_REQUEST"),
         ("{".to_owned(), 400, "BAD_REQUEST"),
         (String::new(), 400, "BAD_REQUEST"),
+        // Numbers that a JSON number cannot carry exactly would be rounded and charged.
+        (
+            good.replace(r#""amount":"1""#, r#""amount":1.999999999999999999"#),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            good.replace(r#""amount":"1""#, r#""amount":1e3"#),
+            400,
+            "BAD_REQUEST",
+        ),
+        // A member given twice: which copy counts would be a guess.
+        (
+            good.replace(r#""amount":"1""#, r#""amount":"1","amount":"7000""#),
+            400,
+            "BAD_REQUEST",
+        ),
     ];
-    for (body, status, code) in cases {
+    type Case<'a> = (String, u16, &'a str, Vec<(&'a str, &'a str)>);
+    let mut cases: Vec<Case> = cases
+        .into_iter()
+        .map(|(body, status, code)| (body, status, code, vec![]))
+        .collect();
+    // Callback URLs the callback client could not send to are refused, not accepted and
+    // then failed at every attempt.
+    for url in [
+        "http://clinic.com/a b",
+        "http://clinic.com\\cb",
+        "http://clinic.com:99999/cb",
+    ] {
+        cases.push((
+            good.clone(),
+            400,
+            "BAD_REQUEST",
+            vec![("X-Callback-Url", url)],
+        ));
+    }
+    for (body, status, code, extra) in cases {
         let reference = Uuid::new_v4();
-        let r = app.request_to_pay(&p, reference, &body, &[]).await;
+        let r = app.request_to_pay(&p, reference, &body, &extra).await;
         assert_eq!(r.status, status, "{body}: {}", r.text());
         assert_eq!(r.json()["code"], code, "{body}");
         assert!(!r.json()["message"].as_str().unwrap().is_empty());
@@ -419,6 +455,23 @@ async fn headers_are_validated_in_the_platforms_order() {
             "UUID",
         ),
     ];
+    // A UUID that is not random (version 4): the nil one, a time-based one (reference §12).
+    let mut cases = cases;
+    for not_v4 in [
+        "00000000-0000-0000-0000-000000000000",
+        "6ba7b810-9dad-11d1-80b4-00c04fd430c9",
+    ] {
+        cases.push((
+            vec![
+                ("Ocp-Apim-Subscription-Key", key),
+                ("Authorization", &bearer),
+                ("X-Target-Environment", "sandbox"),
+                ("X-Reference-Id", not_v4),
+            ],
+            400,
+            "version 4",
+        ));
+    }
     for (headers, status, needle) in cases {
         let r = app
             .send(

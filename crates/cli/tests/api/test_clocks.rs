@@ -24,6 +24,19 @@ async fn admin(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> 
     .await
 }
 
+/// A test clock for the sandbox M-Pesa application's API user, frozen at `frozen_ms` (or
+/// now); its id.
+async fn mpesa_clock(app: &TestApp, frozen_ms: Option<i64>) -> String {
+    let mpesa_user = app.mpesa_api_user().await;
+    let mut body = json!({"apiUser": mpesa_user.to_string()});
+    if let Some(ms) = frozen_ms {
+        body["frozenTimeMs"] = json!(ms);
+    }
+    let r = admin(app, "POST", "", Some(body)).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.json()["id"].as_str().unwrap().to_owned()
+}
+
 async fn advance(app: &TestApp, clock: &str, by: &str) -> Value {
     let r = admin(
         app,
@@ -412,17 +425,8 @@ async fn a_mandates_schedule_and_expiry_hold_for_later_payments_on_the_clock() {
     use crate::mpesa_support::{code, tpcid};
     let app = TestApp::spawn().await;
     let m = app.mpesa().await;
-    let mpesa_user = app.mpesa_api_user().await;
     // 2026-01-15T12:00:00Z.
-    let r = admin(
-        &app,
-        "POST",
-        "",
-        Some(json!({"apiUser": mpesa_user.to_string(), "frozenTimeMs": 1_768_478_400_000_i64})),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let id = mpesa_clock(&app, Some(1_768_478_400_000)).await;
     let r = m
         .call(
             "POST",
@@ -617,6 +621,28 @@ async fn callback_retries_are_due_on_the_test_clock() {
     );
 }
 
+/// A test clock may run to the year 9999; past 2106 (where Unix seconds leave 32 bits) its
+/// application's sessions still work, and still expire.
+#[tokio::test]
+async fn mpesa_sessions_work_on_a_clock_past_2106() {
+    use crate::mpesa_support::code;
+    let app = TestApp::spawn().await;
+    let m = app.mpesa().await;
+    let id = mpesa_clock(&app, Some(4_294_967_297_000)).await;
+    let session = m.session().await;
+    let pay = m.c2b("10", "000000000001");
+    let r = m
+        .send("POST", "c2bPayment/singleStage/", &session, Some(&pay))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    advance(&app, &id, "2h").await;
+    let r = m
+        .send("POST", "c2bPayment/singleStage/", &session, Some(&pay))
+        .await;
+    assert_eq!(code(&r), (401, "INS-6".to_owned()));
+    assert_eq!(r.json()["output_ResponseDesc"], "Session key expired");
+}
+
 /// An M-Pesa session on the application's test clock: valid for its hour of clock time,
 /// refused `401 INS-6` "Session key expired" once the clock has passed it, while a new
 /// session works.
@@ -625,16 +651,7 @@ async fn an_mpesa_session_expires_on_the_applications_clock() {
     use crate::mpesa_support::{code, tpcid};
     let app = TestApp::spawn().await;
     let m = app.mpesa().await;
-    let mpesa_user = app.mpesa_api_user().await;
-    let r = admin(
-        &app,
-        "POST",
-        "",
-        Some(json!({"apiUser": mpesa_user.to_string()})),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let id = mpesa_clock(&app, None).await;
     let c2b = || {
         json!({
             "input_Amount": "10",

@@ -514,3 +514,39 @@ async fn an_invoice_not_paid_within_its_validity_expires() {
     assert_eq!(app.balance(&p).await, "0");
     app.assert_ledger_balanced().await;
 }
+
+/// A validity that cannot be a date (an invoice's `validityDuration`, a pre-approval's
+/// `validityTime`) is a 400, not a handler's panic, an expiry in 1970 or a mandate that
+/// never expires; nothing is stored.
+#[tokio::test]
+async fn validities_beyond_a_hundred_years_are_refused() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("127.0.0.1").await;
+    let post = |path: &'static str, reference: Uuid, body: String| {
+        let (app, p) = (&app, &p);
+        async move { call(app, p, "POST", path, Some(reference), Some(&body), &[]).await }
+    };
+    let invoice = |validity: &str| {
+        invoice_body("30", "256790000001").replace(
+            r#""validityDuration":"3600""#,
+            &format!(r#""validityDuration":"{validity}""#),
+        )
+    };
+    for too_long in ["9223372036854775807", "9223372036854775", "315360000000"] {
+        let reference = Uuid::new_v4();
+        let r = post("/v2_0/invoice", reference, invoice(too_long)).await;
+        assert_eq!(r.status, 400, "{too_long}: {}", r.text());
+        assert_eq!(r.json()["code"], "BAD_REQUEST");
+        let path = format!("/v2_0/invoice/{reference}");
+        let r = call(&app, &p, "GET", &path, None, None, &[]).await;
+        assert_eq!(r.status, 404, "{too_long} was stored");
+        let body = format!(
+            r#"{{"payer":{{"partyIdType":"MSISDN","partyId":"256790000003"}},"payerCurrency":"EUR","validityTime":{too_long}}}"#
+        );
+        let r = post("/v2_0/preapproval", Uuid::new_v4(), body).await;
+        assert_eq!(r.status, 400, "{too_long}: {}", r.text());
+    }
+    // A hundred years is still taken.
+    let r = post("/v2_0/invoice", Uuid::new_v4(), invoice("3153600000")).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+}

@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use mkoba_ledger::{Currency, Money};
 use mkoba_platform::accounts::{MailChannel, MailKind, NewMail};
 use mkoba_platform::golive::{
-    FIELD_MAX, GoLiveError, GoLiveFilter, GoLiveReport, GoLiveRequest, GoLiveState, LiveAccess,
-    MPESA, NewGoLive, PRODUCTS, USE_CASE_MAX,
+    FIELD_MAX, FailedCase, GoLiveError, GoLiveFilter, GoLiveReport, GoLiveRequest, GoLiveState,
+    LiveAccess, MPESA, NewGoLive, PRODUCTS, USE_CASE_MAX,
 };
 use mkoba_platform::model::Product;
 
@@ -50,10 +50,20 @@ fn state_badge(h: &mut Html, s: GoLiveState) {
     w!(*h, "<span class=\"badge " {class} "\" data-testid=\"golive-state\">" {s.as_str()} "</span>");
 }
 
+/// As the transaction pages show amounts: the currency's decimals, thousands grouped.
 fn amount(minor: i64, currency: &str) -> String {
     match Currency::parse(currency) {
-        Ok(c) => crate::amount(Money::from_minor(minor, c)),
+        Ok(c) => super::transactions::money(Money::from_minor(minor, c)),
         Err(_) => format!("{minor} {currency}"),
+    }
+}
+
+/// A failed case's id as the client saw it on the wire (and the transaction pages show
+/// it): an M-Pesa payment's conversation id has no hyphens.
+fn wire_reference(f: &FailedCase) -> String {
+    match mkoba_platform::model::PaymentKind::parse(&f.kind) {
+        Some(kind) if kind.is_mpesa() => f.reference_id.replace('-', ""),
+        _ => f.reference_id.clone(),
     }
 }
 
@@ -79,7 +89,7 @@ pub(crate) fn report_tables(h: &mut Html, report: &GoLiveReport) {
     w!(*h, "<h3>Failed cases handled <span class=\"count\">" {report.failed.len()} "</span></h3>"
         "<div class=\"table-wrap\"><table data-testid=\"golive-failed\"><thead><tr><th scope=\"col\">Created</th><th scope=\"col\">Operation</th><th scope=\"col\">Reason</th><th scope=\"col\" class=\"num\">Amount</th><th scope=\"col\">Reference</th></tr></thead><tbody>");
     for f in &report.failed {
-        w!(*h, "<tr><td>" {when(f.created_at_ms)} "</td><td><code>" {f.kind} "</code></td><td>" {f.reason} "</td><td class=\"num\">" {amount(f.amount_minor, &f.currency)} "</td><td class=\"mono\">" {f.reference_id} "</td></tr>");
+        w!(*h, "<tr><td>" {when(f.created_at_ms)} "</td><td><code>" {f.kind} "</code></td><td>" {f.reason} "</td><td class=\"num\">" {amount(f.amount_minor, &f.currency)} "</td><td class=\"mono\">" {wire_reference(f)} "</td></tr>");
     }
     h.raw("</tbody></table></div>");
 }

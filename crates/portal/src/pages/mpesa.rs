@@ -22,8 +22,11 @@ use crate::{
 use mkoba_api_types::mpesa::check_result_url;
 
 /// Checks one allowed origin: `*`, `scheme://host[:port]`, or a bare `host[:port]` (the
-/// portal's own samples send `Origin: 127.0.0.1`), without a path.
+/// portal's own samples send `Origin: 127.0.0.1`), without a path. A host is a name or an
+/// IPv4 address (ASCII letters, digits, `-` and `.`, as browsers send even international
+/// names) or an IPv6 address in brackets; a port is 1 to 65535.
 pub fn check_origin(origin: &str) -> Result<(), &'static str> {
+    const RULE: &str = "An origin is an optional scheme, a host and an optional port, without a path (or * for any).";
     if origin == "*" {
         return Ok(());
     }
@@ -31,12 +34,43 @@ pub fn check_origin(origin: &str) -> Result<(), &'static str> {
         .strip_prefix("https://")
         .or_else(|| origin.strip_prefix("http://"))
         .unwrap_or(origin);
-    if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ', '*']) {
-        return Err(
-            "An origin is an optional scheme, a host and an optional port, without a path (or * for any).",
-        );
+    let (host_ok, port) = match rest.strip_prefix('[') {
+        Some(v6) => {
+            let (host, after) = v6.split_once(']').ok_or(RULE)?;
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':').ok_or(RULE)?),
+            };
+            let ok = !host.is_empty()
+                && host.contains(':')
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.');
+            (ok, port)
+        }
+        None => {
+            let (host, port) = match rest.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (rest, None),
+            };
+            let ok = !host.is_empty()
+                && !host.starts_with(['-', '.'])
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+            (ok, port)
+        }
+    };
+    let port_ok = port.is_none_or(|p| {
+        p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u16>().is_ok_and(|n| n > 0)
+    });
+    if host_ok && port_ok {
+        Ok(())
+    } else {
+        Err(RULE)
     }
-    Ok(())
 }
 
 fn rules(h: &mut Html) {
@@ -364,7 +398,25 @@ mod tests {
         assert!(check_origin("https://shop.example").is_ok());
         assert!(check_origin("http://127.0.0.1:3000").is_ok());
         assert!(check_origin("127.0.0.1").is_ok());
-        assert!(check_origin("a b").is_err());
-        assert!(check_origin("https://shop.example/path").is_err());
+        assert!(check_origin("http://[::1]:8080").is_ok());
+        assert!(check_origin("shop-1.example:443").is_ok());
+        for bad in [
+            "a b",
+            "https://shop.example/path",
+            "\u{1}",
+            "\u{fffd}(",
+            "<script>",
+            "a\"b",
+            "::::",
+            "https://",
+            "shop.example:0",
+            "shop.example:65536",
+            "shop.example:80:80",
+            "[::1",
+            "[zz]",
+            "-shop.example",
+        ] {
+            assert!(check_origin(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -1559,13 +1559,30 @@ pub fn the_sandbox_login_is_stored_with_its_password(s: &mut Store) {
         ..Batch::default()
     });
     assert!(s.journal.sandbox_login_exists().unwrap());
-    assert_eq!(s.reader.sandbox_login().unwrap(), Some(login));
+    assert_eq!(s.reader.sandbox_login().unwrap(), Some(login.clone()));
     let (account, hash) = s.reader.developer_by_email(SANDBOX_EMAIL).unwrap().unwrap();
     assert_eq!(
         (account.id, account.name.as_str(), hash.as_str()),
         (SANDBOX_DEVELOPER, "Sandbox developer", "$argon2id$sandbox")
     );
     assert!(s.journal.developer_email_taken(SANDBOX_EMAIL).unwrap());
+    // Its account written again with the same password keeps the printed one; a new
+    // password ends it (it would no longer sign in).
+    let mut record = s.journal.account(SANDBOX_DEVELOPER).unwrap().unwrap();
+    record.name = "Sandbox Shop".into();
+    s.commit(Batch {
+        portal: vec![PortalWrite::UpdateAccount(record.clone())],
+        ..Batch::default()
+    });
+    assert_eq!(s.reader.sandbox_login().unwrap(), Some(login));
+    record.password_hash = "$argon2id$changed".into();
+    s.commit(Batch {
+        portal: vec![PortalWrite::UpdateAccount(record)],
+        ..Batch::default()
+    });
+    assert_eq!(s.reader.sandbox_login().unwrap(), None);
+    let (_, hash) = s.reader.developer_by_email(SANDBOX_EMAIL).unwrap().unwrap();
+    assert_eq!(hash, "$argon2id$changed");
 }
 
 pub fn sessions_are_created_read_and_deleted_and_expired_ones_swept(s: &mut Store) {

@@ -1,0 +1,122 @@
+//! Reading a request body's JSON members as the client wrote them.
+//!
+//! `serde_json::Value` keeps the last of two members with one name and turns every number
+//! into a `u64`, `i64` or `f64`: `{"amount":"5","amount":"7000"}` reads as 7000, and
+//! `1.999999999999999999` as 2. A payment API must not guess either way, so the dialects
+//! read members in order, each value as its JSON text ([`Members`]), and refuse what is
+//! ambiguous.
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// A JSON object's members in the order written, each value as its JSON text; `null` reads
+/// as no members. Anything else fails to deserialize.
+#[derive(Debug)]
+pub struct Members(pub Vec<(String, Box<RawValue>)>);
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Members, D::Error> {
+        struct Object;
+        impl<'de> Visitor<'de> for Object {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object or null")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+            fn visit_unit<E>(self) -> Result<Members, E> {
+                Ok(Members(Vec::new()))
+            }
+        }
+        d.deserialize_any(Object)
+    }
+}
+
+/// Whether a JSON number's text is one `serde_json::Value` holds exactly: no exponent, and
+/// no digit lost on the way to a `u64`, `i64` or `f64` (`10.50` is exact, `1e3` and
+/// `1.999999999999999999` are not).
+pub fn number_is_exact(text: &str, read: &serde_json::Number) -> bool {
+    if text.contains(['e', 'E']) {
+        return false;
+    }
+    if read.is_u64() || read.is_i64() {
+        return true;
+    }
+    // A decimal: compare the digits written with those of the f64 read, both without
+    // trailing zeros (10.50 and 10.5 are one number).
+    let trim = |s: &str| -> String {
+        let s = s.strip_prefix('-').unwrap_or(s);
+        match s.split_once('.') {
+            Some((int, frac)) => {
+                let frac = frac.trim_end_matches('0');
+                let int = int.trim_start_matches('0');
+                if frac.is_empty() {
+                    int.to_owned()
+                } else {
+                    format!("{int}.{frac}")
+                }
+            }
+            None => s.trim_start_matches('0').to_owned(),
+        }
+    };
+    let Some(f) = read.as_f64() else {
+        return false;
+    };
+    text.starts_with('-') == f.is_sign_negative() && trim(text) == trim(&format!("{f}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exact(text: &str) -> bool {
+        let n: serde_json::Number = serde_json::from_str(text).unwrap();
+        number_is_exact(text, &n)
+    }
+
+    #[test]
+    fn numbers_are_exact_only_as_written() {
+        for ok in [
+            "0",
+            "100",
+            "-5",
+            "10.5",
+            "10.50",
+            "0.01",
+            "1.0",
+            "18446744073709551615",
+        ] {
+            assert!(exact(ok), "{ok}");
+        }
+        for lossy in [
+            "1e3",
+            "1E+2",
+            "0.1e1",
+            "1.999999999999999999",
+            "10.009999999999999999",
+            "12345678901234567.89",
+            "18446744073709551616",
+        ] {
+            assert!(!exact(lossy), "{lossy}");
+        }
+    }
+
+    #[test]
+    fn members_keep_their_order_and_their_copies() {
+        let Members(m) = serde_json::from_str(r#"{"b":1,"a":"x","b":2.50}"#).unwrap();
+        let read: Vec<(&str, &str)> = m.iter().map(|(k, v)| (k.as_str(), v.get())).collect();
+        assert_eq!(read, [("b", "1"), ("a", "\"x\""), ("b", "2.50")]);
+        assert!(
+            serde_json::from_str::<Members>("null")
+                .unwrap()
+                .0
+                .is_empty()
+        );
+        assert!(serde_json::from_str::<Members>("[1]").is_err());
+    }
+}
