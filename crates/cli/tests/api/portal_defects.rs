@@ -608,6 +608,16 @@ async fn transactions_and_report_tables_export_as_csv_with_the_filters() {
     );
     assert_eq!(b.get("/portal/reports?csv=nothing").await.status, 400);
     assert_eq!(b.get("/portal/reports?kind=nothing").await.status, 400);
+    // A period that is not one of the choices is refused too, not read as the default.
+    for days in ["2", "abc", "-1", "100000"] {
+        let r = b.get(&format!("/portal/reports?days={days}")).await;
+        assert_eq!(r.status, 400, "{days}");
+        assert!(r.text().contains("is not one of the choices"), "{days}");
+        let r = b
+            .get(&format!("/portal/reports?days={days}&csv=volume"))
+            .await;
+        assert_eq!(r.status, 400, "{days}");
+    }
 
     // Amounts follow each currency's minor unit: UGX has none.
     let ug = market_partner(&app, "mtnuganda").await;

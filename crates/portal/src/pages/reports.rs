@@ -217,9 +217,22 @@ pub(crate) async fn show(
     let q = query_params(query.as_deref());
     let days: i64 = match q.get("days").map(|s| s.as_str()) {
         Some("1") => 1,
+        None | Some("" | "7") => 7,
         Some("30") => 30,
         Some("90") => 90,
-        _ => 7,
+        // Refused like the other filters, not silently read as the default.
+        Some(other) => {
+            let refusal = Refusal {
+                errors: vec![format!(
+                    "Period “{other}” is not one of the choices: 1, 7, 30 or 90 days."
+                )],
+                invalid: vec!["days"],
+            };
+            if q.contains_key("csv") {
+                return export_refused(&refusal.errors);
+            }
+            return refused_page(&state, &session, &q, 7, &refusal).await;
+        }
     };
     let now = state.platform.now_ms();
     let (bucket_ms, n) = if days == 1 {
