@@ -644,7 +644,7 @@ fn widget_routes(
             errors: &[404, 429, 500],
             ..public(
                 "widget-GetInvoiceQrCode",
-                "The QR code (SVG) of the invoice's payer link",
+                "The QR code (SVG) of the invoice's payer link; `t` is the invoice's signed token, as its `qrCodeUrl` carries it",
             )
         },
         None,

@@ -509,8 +509,19 @@ fn bound_to(claims: &Value, user: Uuid, product: Product) -> bool {
 }
 
 /// Whether the `exp` (Unix ms) of claims has passed by `now`; missing counts as passed.
-fn expired(claims: &Value, now: i64) -> bool {
-    claims["exp"].as_i64().is_none_or(|exp| now >= exp)
+/// Whether a token's claims have expired on its API user's time. On real time, one issued
+/// ahead of it (on a test clock ahead of real time, the clock since deleted) has too: no
+/// token outlives its lifetime on the time its API user is on.
+fn expired(state: &MomoState, user: &Uuid, claims: &Value) -> bool {
+    /// How far the system clock may step back without failing fresh tokens.
+    const SLACK_MS: i64 = 60_000;
+    let clocks = state.platform.clocks();
+    let now = clocks.now_for(user);
+    let issued_ahead = clocks.of(user).is_none()
+        && claims["iat"]
+            .as_i64()
+            .is_some_and(|iat| iat > now + SLACK_MS);
+    issued_ahead || claims["exp"].as_i64().is_none_or(|exp| now >= exp)
 }
 
 /// The consent fields every token carries: account holder and scope.
@@ -680,7 +691,7 @@ async fn create_oauth2_token(
                     "auth_req_id was issued to another API user or product",
                 ));
             }
-            if expired(&claims, state.platform.clocks().now_for(&user.id)) {
+            if expired(&state, &user.id, &claims) {
                 return Err(oauth(
                     "expired_token",
                     "auth_req_id has expired; start again with bc-authorize",
@@ -729,7 +740,7 @@ async fn create_oauth2_token(
                     "refresh_token was issued to another API user or product",
                 ));
             }
-            if expired(&claims, state.platform.clocks().now_for(&user.id)) {
+            if expired(&state, &user.id, &claims) {
                 return Err(oauth(
                     "invalid_grant",
                     "refresh_token has expired; ask the account holder for consent again with bc-authorize",
@@ -786,7 +797,7 @@ async fn oauth2_user(
         .as_str()
         .and_then(|s| Uuid::parse_str(s).ok())
         .ok_or(MomoError::Unauthorized("oauth2 access token invalid"))?;
-    if expired(&claims, state.platform.clocks().now_for(&user_id)) {
+    if expired(state, &user_id, &claims) {
         return Err(MomoError::Unauthorized("oauth2 access token expired"));
     }
     state

@@ -414,7 +414,7 @@ fn invoice_json(state: &MomoState, p: &Payment, headers: &HeaderMap) -> Value {
         "currency": p.currency().to_string(),
         "status": p.status.as_str(),
         "expiryDateTime": p.expires_at_ms.map(iso),
-        "qrCodeUrl": format!("/widget/v1_0/invoice/{id}/qr.svg"),
+        "qrCodeUrl": format!("/widget/v1_0/invoice/{id}/qr.svg?t={token}"),
         "qrLink": format!("{}/portal/phone/invoice/{id}?t={token}", base_url(headers)),
         "ussdCode": ussd_code(&reference),
     })
@@ -450,6 +450,12 @@ async fn owner(state: &MomoState, p: &Payment, headers: &HeaderMap) -> Result<Ap
     let user = api_user(state, &p.api_user).await?;
     origin_allowed(state, &user, origin_of(headers)).await?;
     Ok(user)
+}
+
+/// `qr.svg`'s query: the invoice's signed token.
+#[derive(Debug, Deserialize)]
+struct QrQuery {
+    t: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -617,13 +623,27 @@ async fn cancel(
     Ok(axum::Json(invoice_json(&state, &p, &headers)).into_response())
 }
 
-/// `GET /widget/v1_0/invoice/{id}/qr.svg`: the QR code of the payer link, drawn here.
+/// `GET /widget/v1_0/invoice/{id}/qr.svg?t=…`: the QR code of the payer link, drawn here.
+/// A page shows it with an `<img>`, which sends no `Origin`, so the allowed origins cannot
+/// guard it; the invoice's signed token does instead, the one its payer link (and so the
+/// QR code itself) carries, which only the invoice's answers (origin-checked) give out.
 async fn qr(
     State(state): State<MomoState>,
     Path(id): Path<String>,
+    Query(q): Query<QrQuery>,
     headers: HeaderMap,
 ) -> Result<Response, Refused> {
     let p = widget_invoice(&state, &id).await?;
+    let signed = q.t.as_deref().and_then(|t| {
+        state
+            .platform
+            .credentials()
+            .verify_claims(WIDGET_LINK_PURPOSE, t)
+            .ok()
+    });
+    if signed.is_none_or(|claims| claims["invoice"] != p.reference_id.to_string()) {
+        return Err(Refused::NotFound);
+    }
     let json = invoice_json(&state, &p, &headers);
     let svg = qr_svg(json["qrLink"].as_str().unwrap_or_default()).ok_or(MomoError::Internal)?;
     Ok((

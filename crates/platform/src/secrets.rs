@@ -181,6 +181,16 @@ impl TokenSigner {
         product: Product,
         now_ms: impl FnOnce(&Uuid) -> i64,
     ) -> Result<Uuid, TokenError> {
+        self.verify_with(token, product, |client, expires| now_ms(client) >= expires)
+    }
+
+    /// [`TokenSigner::verify`] with the expiry judged by `expired(client, expires_ms)`.
+    pub fn verify_with(
+        &self,
+        token: &str,
+        product: Product,
+        expired: impl FnOnce(&Uuid, i64) -> bool,
+    ) -> Result<Uuid, TokenError> {
         let known = self.lock_verified().get(token).copied();
         let (for_product, client, expires) = match known {
             Some(v) => v,
@@ -197,7 +207,7 @@ impl TokenSigner {
         if for_product != product {
             return Err(TokenError::Invalid);
         }
-        if now_ms(&client) >= expires {
+        if expired(&client, expires) {
             return Err(TokenError::Expired);
         }
         Ok(client)

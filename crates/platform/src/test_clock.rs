@@ -83,6 +83,11 @@ pub const MAX_CLOCKS_PER_DEVELOPER: usize = 20;
 /// The furthest one advance may move a clock: a year.
 pub const MAX_ADVANCE: Duration = Duration::from_secs(366 * 86_400);
 
+/// The latest time a test clock may show: 9899-12-31T23:59:59Z, a hundred years before the
+/// end of the year 9999, so that every time counted from it (a token's expiry, an invoice
+/// valid for a hundred years) is still a date the APIs can write.
+pub const LAST_MS: i64 = 250_246_627_199_000;
+
 /// A span of time as people write it: a whole number and a unit, `s`, `m`, `h` or `d`
 /// (`90s`, `15m`, `3h`, `2d`).
 pub fn parse_span(text: &str) -> Option<Duration> {
@@ -133,6 +138,8 @@ pub enum ClockError {
     Backwards,
     #[error("one advance moves a test clock at most a year")]
     TooFar,
+    #[error("a test clock runs to the end of the year 9899 at most")]
+    PastTheEnd,
     #[error("this developer has {MAX_CLOCKS_PER_DEVELOPER} test clocks already")]
     TooMany,
     #[error("the platform cannot store it now; try again")]
@@ -142,10 +149,12 @@ pub enum ClockError {
 /// Test clock work for the writer.
 pub(crate) enum ClockCommand {
     Create(TestClock, oneshot::Sender<Result<(), ClockError>>),
+    /// Moves the clock on by `by_ms` from where the writer finds it, so that advances sent
+    /// at once add up.
     Advance {
         developer_id: i64,
         id: Uuid,
-        to_ms: i64,
+        by_ms: i64,
         reply: oneshot::Sender<Result<TestClock, ClockError>>,
     },
     Delete {
@@ -257,12 +266,16 @@ impl TestClocks<'_> {
         if made.total > 0 {
             return Err(ClockError::HasPayments);
         }
+        let now_ms = start_ms.unwrap_or_else(|| self.now_ms());
+        if !(0..=LAST_MS).contains(&now_ms) {
+            return Err(ClockError::PastTheEnd);
+        }
         let clock = TestClock {
             id: Uuid::new_v4(),
             developer_id,
             api_user,
             name,
-            now_ms: start_ms.unwrap_or_else(|| self.now_ms()),
+            now_ms,
             created_at_ms: self.now_ms(),
         };
         let sent = clock.clone();
@@ -285,16 +298,16 @@ impl TestClocks<'_> {
         if by > MAX_ADVANCE {
             return Err(ClockError::TooFar);
         }
-        let Some(current) = self.clocks().get(developer_id, &id) else {
+        if self.clocks().get(developer_id, &id).is_none() {
             return Err(ClockError::NotFound);
-        };
-        let to_ms = current.now_ms + by.as_millis() as i64;
+        }
+        let by_ms = by.as_millis() as i64;
         self.call(
             |reply| {
                 Command::Clock(ClockCommand::Advance {
                     developer_id,
                     id,
-                    to_ms,
+                    by_ms,
                     reply,
                 })
             },

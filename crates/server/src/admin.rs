@@ -324,7 +324,9 @@ fn clock_refused(e: ClockError) -> MomoError {
         ClockError::NotFound => MomoError::Platform(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND"),
         ClockError::Attached => conflict("RESOURCE_ALREADY_EXIST"),
         ClockError::HasPayments | ClockError::TooMany => MomoError::bad(e.to_string()),
-        ClockError::Backwards | ClockError::TooFar => MomoError::bad(e.to_string()),
+        ClockError::Backwards | ClockError::TooFar | ClockError::PastTheEnd => {
+            MomoError::bad(e.to_string())
+        }
         ClockError::Unavailable => MomoError::unavailable(),
     }
 }
@@ -362,9 +364,11 @@ async fn create_clock(
         None | Some(serde_json::Value::Null) => None,
         Some(v) => Some(
             v.as_i64()
-                .filter(|ms| (0..=253_402_300_799_000).contains(ms))
+                .filter(|ms| (0..=mkoba_platform::test_clock::LAST_MS).contains(ms))
                 .ok_or_else(|| {
-                    MomoError::bad("frozenTimeMs must be milliseconds since 1970 (an integer)")
+                    MomoError::bad(
+                        "frozenTimeMs must be milliseconds since 1970 (an integer), at most the end of the year 9899",
+                    )
                 })?,
         ),
     };

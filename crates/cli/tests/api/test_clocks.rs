@@ -24,17 +24,20 @@ async fn admin(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> 
     .await
 }
 
-/// A test clock for the sandbox M-Pesa application's API user, frozen at `frozen_ms` (or
-/// now); its id.
-async fn mpesa_clock(app: &TestApp, frozen_ms: Option<i64>) -> String {
-    let mpesa_user = app.mpesa_api_user().await;
-    let mut body = json!({"apiUser": mpesa_user.to_string()});
+/// A test clock for an API user, frozen at `frozen_ms` (or now); its id.
+async fn clock_for(app: &TestApp, user: Uuid, frozen_ms: Option<i64>) -> String {
+    let mut body = json!({"apiUser": user.to_string()});
     if let Some(ms) = frozen_ms {
         body["frozenTimeMs"] = json!(ms);
     }
     let r = admin(app, "POST", "", Some(body)).await;
     assert_eq!(r.status, 201, "{}", r.text());
     r.json()["id"].as_str().unwrap().to_owned()
+}
+
+/// A test clock for the sandbox M-Pesa application's API user.
+async fn mpesa_clock(app: &TestApp, frozen_ms: Option<i64>) -> String {
+    clock_for(app, app.mpesa_api_user().await, frozen_ms).await
 }
 
 async fn advance(app: &TestApp, clock: &str, by: &str) -> Value {
@@ -251,16 +254,9 @@ async fn test_clocks_are_listed_kept_over_a_restart_and_refuse_bad_requests() {
     let settle = |s: &mut mkoba::Settings| s.platform.settle_delay = Duration::from_secs(600);
     let app = TestApp::spawn_with(settle).await;
     let p = app.partner("127.0.0.1").await;
-    let r = admin(
-        &app,
-        "POST",
-        "",
-        Some(json!({"apiUser": p.user.to_string(), "frozenTimeMs": 1_767_225_600_000_i64})),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    let id = r.json()["id"].as_str().unwrap().to_owned();
-    assert_eq!(r.json()["now"], "2026-01-01T00:00:00Z");
+    let id = clock_for(&app, p.user, Some(1_767_225_600_000)).await;
+    let clock = admin(&app, "GET", &format!("/{id}"), None).await.json();
+    assert_eq!(clock["now"], "2026-01-01T00:00:00Z");
     let payment = Uuid::new_v4();
     let r = app
         .request_to_pay(&p, payment, &rtp_body("2", "256770000004"), &[])
@@ -686,4 +682,59 @@ async fn an_mpesa_session_expires_on_the_applications_clock() {
         .send("POST", "c2bPayment/singleStage/", &fresh, Some(&c2b()))
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
+}
+
+/// Advances sent at once add up: each is applied by the writer to where the clock is then,
+/// so ten hours sent as ten at once move the clock ten hours.
+#[tokio::test]
+async fn advances_sent_at_once_add_up() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("127.0.0.1").await;
+    let id = clock_for(&app, p.user, Some(1_767_225_600_000)).await;
+    let path = format!("/{id}/advance");
+    let answers = futures_util::future::join_all(
+        (0..10).map(|_| admin(&app, "POST", &path, Some(json!({"seconds": 3600})))),
+    )
+    .await;
+    assert!(
+        answers.iter().all(|r| r.status == 200),
+        "every advance took"
+    );
+    let clock = admin(&app, "GET", &format!("/{id}"), None).await.json();
+    assert_eq!(clock["now"], "2026-01-01T10:00:00Z", "{clock}");
+}
+
+/// A clock runs to the end of 9899 at most (times counted from it stay dates): a start or
+/// an advance past it is a 400. A token made on a clock ahead of real time does not outlive
+/// its hour once the clock is deleted and its API user is on real time again.
+#[tokio::test]
+async fn a_clock_has_an_end_and_its_tokens_do_not_outlive_it() {
+    let app = TestApp::spawn().await;
+    let mut p = app.partner("127.0.0.1").await;
+    let start = |ms: i64| json!({"apiUser": p.user.to_string(), "frozenTimeMs": ms});
+    let r = admin(&app, "POST", "", Some(start(253_402_300_799_000))).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let id = clock_for(&app, p.user, Some(250_246_627_199_000 - 3_600_000)).await;
+    let r = admin(
+        &app,
+        "POST",
+        &format!("/{id}/advance"),
+        Some(json!({"by": "2h"})),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("9899"), "{}", r.text());
+    // Near the end a token still works: its expiry is a date.
+    p.token = app.token("collection", p.user, &p.key).await;
+    let balance = "/v1_0/account/balance";
+    assert_eq!(app.get(&p, balance).await.status, 200);
+    // Deleted, the clock's token (an hour from 9899) is no longer valid in real time.
+    let r = admin(&app, "DELETE", &format!("/{id}"), None).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let r = app.get(&p, balance).await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(r.text().contains("expired"), "{}", r.text());
+    // A token made in real time works as before.
+    p.token = app.token("collection", p.user, &p.key).await;
+    assert_eq!(app.get(&p, balance).await.status, 200);
 }

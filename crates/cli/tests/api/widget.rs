@@ -445,6 +445,21 @@ async fn the_payer_approves_or_rejects_through_the_qr_link_and_the_dial_pad() {
         .await;
     assert_eq!(r.header("content-type"), Some("image/svg+xml"));
     assert!(r.text().starts_with("<svg"));
+    // The QR code needs the invoice's signed token, as its answers give it: an `<img>` sends
+    // no Origin for the allowed origins to check, and the code holds the payer link.
+    let bare = format!("/widget/v1_0/invoice/{id}/qr.svg");
+    assert_eq!(app.send("GET", &bare, &[], None).await.status, 404);
+    let other = app.widget_invoice(SHOP, &body(p.user, "10")).await.json();
+    let others_token = other["qrCodeUrl"]
+        .as_str()
+        .unwrap()
+        .split("?t=")
+        .nth(1)
+        .unwrap();
+    let r = app
+        .send("GET", &format!("{bare}?t={others_token}"), &[], None)
+        .await;
+    assert_eq!(r.status, 404);
     let page = open(&created);
     let token = page.split("t=").nth(1).unwrap().to_owned();
     let html = phone.get(&page).await.text();

@@ -102,10 +102,10 @@ impl Engine {
             ClockCommand::Advance {
                 developer_id,
                 id,
-                to_ms,
+                by_ms,
                 reply,
             } => {
-                let result = self.advance(pass, developer_id, id, to_ms);
+                let result = self.advance(pass, developer_id, id, by_ms);
                 defer(pass, reply, result, Err(ClockError::Unavailable));
             }
             ClockCommand::Delete {
@@ -153,18 +153,22 @@ impl Engine {
         Ok(())
     }
 
-    /// Moves the clock to `to_ms`, settling every payment that became due on the way, in
+    /// Moves the clock on by `by_ms`, settling every payment that became due on the way, in
     /// due order and each at its due time.
     fn advance(
         &mut self,
         pass: &mut Pass,
         developer_id: i64,
         id: Uuid,
-        to_ms: i64,
+        by_ms: i64,
     ) -> Result<crate::test_clock::TestClock, ClockError> {
         let (user, start) = self.owned_clock(developer_id, id)?;
-        if to_ms < start {
+        if by_ms < 0 {
             return Err(ClockError::Backwards);
+        }
+        let to_ms = start.saturating_add(by_ms);
+        if to_ms > crate::test_clock::LAST_MS {
+            return Err(ClockError::PastTheEnd);
         }
         loop {
             let next = self
