@@ -58,7 +58,7 @@ mod mpesa;
 mod nodes;
 mod portal;
 
-pub use nodes::NodeOptions;
+pub use nodes::{NodeOptions, PASS_LOCK};
 
 use conn::{Conn, Error, Op, Result, Role, Workers, op};
 
@@ -102,12 +102,14 @@ pub fn open_as(
     node: NodeOptions,
 ) -> std::result::Result<(PgJournal, PgReader), StoreError> {
     let config = conn::config(url)?;
+    let node = Arc::new(node);
     let journal = PgJournal {
         worker: Workers::spawn(config.clone(), Role::Journal, 1, "mkoba-pg-journal")?,
-        node: Arc::new(node),
+        node: node.clone(),
         seen: 0,
         in_pass: false,
         heartbeat_at_ms: 0,
+        _heartbeat: nodes::Heartbeat::start(config.clone(), node)?,
     };
     journal.worker.run(run_migrations)?;
     let reader = PgReader {
@@ -218,6 +220,8 @@ pub struct PgJournal {
     in_pass: bool,
     /// When this node last wrote its heartbeat (and looked for callbacks to take over).
     heartbeat_at_ms: i64,
+    /// The heartbeat written outside the passes too ([`nodes::Heartbeat`]).
+    _heartbeat: nodes::Heartbeat,
 }
 
 /// The read side: a pool of connections.

@@ -38,7 +38,7 @@ use crate::{Pg, account_row, col, key_row, payments, transfer_row, uuid_col};
 use mkoba_platform::rows::{self, ACCOUNT_COLUMNS, KEY_COLUMNS, PAYMENT_COLUMNS, TRANSFER_COLUMNS};
 
 /// Serialises the passes of every node's writer ("mkoba_wr").
-const PASS_LOCK: i64 = 0x6d6b_6f62_615f_7772;
+pub const PASS_LOCK: i64 = 0x6d6b_6f62_615f_7772;
 
 /// How often a node writes its heartbeat and looks for callbacks to take over.
 pub(crate) const HEARTBEAT_MS: i64 = 1_000;
@@ -231,6 +231,61 @@ pub(crate) fn heartbeat_and_claim(
         &[&node.id, &cut, &own],
     )?;
     Ok(taken.len())
+}
+
+/// Writes this node's heartbeat every [`HEARTBEAT_MS`] on a connection of its own, outside
+/// the pass lock. A node waiting its turn for the lock, behind a holder that is slow or
+/// paused for longer than the lease, is alive: writing its heartbeat only inside its passes
+/// made it look gone, and the first node to pass next took its callbacks over and sent
+/// them again (issue found 2026-12-05 with a node stopped for 15 s holding the lock). The
+/// thread ends when the journal is dropped.
+pub(crate) struct Heartbeat {
+    _stop: std::sync::mpsc::Sender<()>,
+}
+
+impl std::fmt::Debug for Heartbeat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Heartbeat")
+    }
+}
+
+impl Heartbeat {
+    pub(crate) fn start(
+        config: std::sync::Arc<tokio_postgres::Config>,
+        node: std::sync::Arc<NodeOptions>,
+    ) -> std::result::Result<Heartbeat, mkoba_platform::store::StoreError> {
+        use std::sync::mpsc::RecvTimeoutError;
+        let worker = crate::conn::Workers::spawn(
+            config,
+            crate::conn::Role::Journal,
+            1,
+            "mkoba-pg-heartbeat",
+        )?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("mkoba-pg-beat".to_owned())
+            .spawn(move || {
+                let every = Duration::from_millis(HEARTBEAT_MS as u64);
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                    let now = mkoba_platform::clock::system_now_ms();
+                    let id = node.id.clone();
+                    let beat = worker.run_again_if_closed(move |c| {
+                        c.query(
+                            "UPDATE nodes SET seen_at_ms = GREATEST(seen_at_ms, $2) WHERE id = $1",
+                            &[&id, &now],
+                        )
+                        .map(|_| ())
+                    });
+                    if let Err(e) = beat {
+                        tracing::warn!(error = %e, "writing this node's heartbeat failed");
+                    }
+                }
+            })
+            .map_err(|e| {
+                mkoba_platform::store::StoreError(format!("cannot start the heartbeat thread: {e}"))
+            })?;
+        Ok(Heartbeat { _stop: stop })
+    }
 }
 
 /// A commit's row of `commit_log`: `$1` the reference ids of the payments it wrote, `$2`

@@ -312,3 +312,53 @@ async fn two_nodes_share_the_traffic_and_the_survivor_finishes_what_a_killed_one
         .json();
     assert_eq!(balance["availableBalance"], (5 * successful).to_string());
 }
+
+/// A node waiting its turn for the pass lock, behind a holder that does not let go for
+/// longer than the lease (a paused VM, a stalled connection), is alive: it keeps writing
+/// its heartbeat on a connection of its own, so no other node takes its callbacks over and
+/// sends them again.
+#[tokio::test]
+async fn a_node_waiting_for_the_pass_lock_keeps_its_heartbeat() {
+    let url = database().await;
+    migrate(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let flags = [
+        "--database-url",
+        &url.0,
+        "--node-id",
+        "waiting",
+        "--node-lease-secs",
+        "2",
+    ];
+    let _node = start_node_with(&dir.path().join("w"), &flags).await;
+    let seen = |url: String| async move {
+        let r = rows(&url, "SELECT seen_at_ms FROM nodes WHERE id = 'waiting'").await;
+        r.first().map_or(0, |r| r.get::<_, i64>(0))
+    };
+    // Another session takes the pass lock (the node's writer, polling, now waits for it)
+    // and keeps it for three seconds, past the lease.
+    let held = url.0.clone();
+    let holder = tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&held, postgres::NoTls).unwrap();
+        let mut tx = client.transaction().unwrap();
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&mkoba_store_postgres::PASS_LOCK],
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        let before: i64 = tx
+            .query_one("SELECT seen_at_ms FROM nodes WHERE id = 'waiting'", &[])
+            .unwrap()
+            .get(0);
+        std::thread::sleep(Duration::from_secs(3));
+        tx.commit().unwrap();
+        before
+    });
+    let before = holder.await.unwrap();
+    let after = seen(url.0.clone()).await;
+    assert!(
+        after >= before + 2_000,
+        "the heartbeat stood still while the node waited for the lock: {before} → {after}"
+    );
+}
