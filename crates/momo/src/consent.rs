@@ -64,7 +64,10 @@
 //!
 //! The account holder's answer comes at the token step (CIBA's poll), so a client sees each
 //! scenario where a real consent would surface it. Without stored state, answers do not
-//! change between polls ("already used" is refused on the first exchange).
+//! change between polls ("already used" is refused on the first exchange). An
+//! `auth_req_id` that was exchanged for tokens is remembered ([`Used`]) and a second
+//! exchange is `invalid_grant`, as on the real platform; the memory is the node's own (with
+//! several PostgreSQL nodes, each node refuses a second exchange it sees itself).
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -93,6 +96,37 @@ const ACCESS: &str = "oauth2-access";
 const REFRESH: &str = "oauth2-refresh";
 /// The CIBA grant type.
 const CIBA_GRANT: &str = "urn:openid:params:grant-type:ciba";
+
+/// Most `auth_req_id`s remembered as exchanged at once. Each is kept for its lifetime
+/// ([`AUTH_REQ_TTL_SECS`] of real time); past the bound the exchange is the platform's
+/// overload answer (503 with `Retry-After`) rather than forgetting one early.
+pub const MAX_USED_AUTH_REQS: usize = 65_536;
+
+/// The `auth_req_id`s (their `jti`) exchanged for tokens, with when (real time, ms).
+#[derive(Debug, Default)]
+pub struct Used(std::sync::Mutex<std::collections::HashMap<String, i64>>);
+
+impl Used {
+    /// Marks `jti` used at `now_ms`: `Ok(false)` if it was already, `Err(())` when the
+    /// memory is full of live entries.
+    fn first_use(&self, jti: &str, now_ms: i64) -> Result<bool, ()> {
+        let mut used = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if used.contains_key(jti) {
+            return Ok(false);
+        }
+        if used.len() >= MAX_USED_AUTH_REQS {
+            used.retain(|_, at| now_ms - *at < AUTH_REQ_TTL_SECS * 1000);
+            if used.len() >= MAX_USED_AUTH_REQS {
+                return Err(());
+            }
+        }
+        used.insert(jti.to_owned(), now_ms);
+        Ok(true)
+    }
+}
 
 /// Seconds a client should wait between two polls of `oauth2/token/`.
 pub const POLL_INTERVAL_SECS: i64 = 5;
@@ -708,6 +742,20 @@ async fn create_oauth2_token(
                 Answer::GrantedRefreshExpired => now,
                 Answer::Refused(error, description) => return Err(oauth(error, description)),
             };
+            let jti = claims["jti"].as_str().unwrap_or_default();
+            match state
+                .consents
+                .first_use(jti, mkoba_platform::clock::system_now_ms())
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(oauth(
+                        "invalid_grant",
+                        "auth_req_id has already been exchanged for tokens; use the refresh token, or start again with bc-authorize",
+                    ));
+                }
+                Err(()) => return Err(Refusal::Momo(MomoError::unavailable())),
+            }
             Ok(issue_tokens(
                 &state,
                 user.id,
@@ -839,6 +887,22 @@ async fn get_user_info_with_consent(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_auth_req_id_is_used_once_and_the_memory_is_bounded() {
+        let used = Used::default();
+        assert_eq!(used.first_use("a", 0), Ok(true));
+        assert_eq!(used.first_use("a", 1), Ok(false));
+        for i in 1..MAX_USED_AUTH_REQS {
+            assert_eq!(used.first_use(&i.to_string(), 1_000), Ok(true));
+        }
+        // Full of live entries: refused rather than forgetting one early.
+        assert_eq!(used.first_use("late", 2_000), Err(()));
+        // Once the first one has lived its time, it makes room for one.
+        let later = AUTH_REQ_TTL_SECS * 1000 + 500;
+        assert_eq!(used.first_use("late", later), Ok(true));
+        assert_eq!(used.first_use("later", later), Err(()));
+    }
 
     #[test]
     fn form_decoding_handles_plus_percent_and_refuses_bad_escapes() {

@@ -107,6 +107,17 @@ async fn ciba_token(app: &TestApp, product: &str, p: &Partner, auth_req_id: &str
     .await
 }
 
+/// The refresh grant with `token`, for the collection product.
+async fn refresh_grant(app: &TestApp, p: &Partner, token: &str) -> Resp {
+    oauth2_token(
+        app,
+        "collection",
+        p,
+        &format!("grant_type=refresh_token&refresh_token={token}"),
+    )
+    .await
+}
+
 /// `GET /{product}/oauth2/v1_0/userinfo` with `authorization` (if any).
 async fn userinfo_with(
     app: &TestApp,
@@ -336,13 +347,7 @@ async fn refresh_token_grant_issues_a_new_access_token_for_the_same_consent() {
     let p = app.partner("clinic.com").await;
     let first = consent(&app, "collection", &p, "256774290781").await;
     let refresh = first["refresh_token"].as_str().unwrap();
-    let r = oauth2_token(
-        &app,
-        "collection",
-        &p,
-        &format!("grant_type=refresh_token&refresh_token={refresh}"),
-    )
-    .await;
+    let r = refresh_grant(&app, &p, refresh).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let second = r.json();
     assert_eq!(second["token_type"], "Bearer");
@@ -356,13 +361,29 @@ async fn refresh_token_grant_issues_a_new_access_token_for_the_same_consent() {
     );
     // The new refresh token refreshes too.
     let again = second["refresh_token"].as_str().unwrap();
-    let r = oauth2_token(
-        &app,
-        "collection",
-        &p,
-        &format!("grant_type=refresh_token&refresh_token={again}"),
-    )
-    .await;
+    let r = refresh_grant(&app, &p, again).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// An `auth_req_id` is exchanged for tokens once: a second exchange is `invalid_grant`
+/// (it would renew a consent without the account holder), while its refresh token goes on
+/// working.
+#[tokio::test]
+async fn an_auth_req_id_is_exchanged_once() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    let id = auth_req_id(&app, "collection", &p, "256774290781").await;
+    let first = ciba_token(&app, "collection", &p, &id).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let again = ciba_token(&app, "collection", &p, &id).await;
+    assert_oauth_error(&again, "invalid_grant");
+    assert!(
+        again.text().contains("already been exchanged"),
+        "{}",
+        again.text()
+    );
+    let refresh = first.json()["refresh_token"].as_str().unwrap().to_owned();
+    let r = refresh_grant(&app, &p, &refresh).await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
@@ -672,13 +693,7 @@ async fn consent_expired_refresh_token_grants_once_but_cannot_be_refreshed() {
         &userinfo(&app, "collection", t["access_token"].as_str().unwrap()).await,
     );
     let refresh = t["refresh_token"].as_str().unwrap();
-    let r = oauth2_token(
-        &app,
-        "collection",
-        &p,
-        &format!("grant_type=refresh_token&refresh_token={refresh}"),
-    )
-    .await;
+    let r = refresh_grant(&app, &p, refresh).await;
     assert_oauth_error(&r, "invalid_grant");
 }
 
@@ -922,13 +937,7 @@ async fn an_expired_auth_req_id_or_refresh_token_is_refused() {
         .platform
         .credentials()
         .sign_claims("oauth2-refresh", &claims);
-    let r = oauth2_token(
-        &app,
-        "collection",
-        &p,
-        &format!("grant_type=refresh_token&refresh_token={refresh}"),
-    )
-    .await;
+    let r = refresh_grant(&app, &p, &refresh).await;
     assert_oauth_error(&r, "invalid_grant");
 }
 
