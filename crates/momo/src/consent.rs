@@ -97,33 +97,62 @@ const REFRESH: &str = "oauth2-refresh";
 /// The CIBA grant type.
 const CIBA_GRANT: &str = "urn:openid:params:grant-type:ciba";
 
-/// Most `auth_req_id`s remembered as exchanged at once. Each is kept for its lifetime
-/// ([`AUTH_REQ_TTL_SECS`] of real time); past the bound the exchange is the platform's
-/// overload answer (503 with `Retry-After`) rather than forgetting one early.
+/// Most `auth_req_id`s remembered as exchanged at once, and of those, most of one API user.
+/// Each is kept for at least its lifetime ([`AUTH_REQ_TTL_SECS`] of real time); past a
+/// bound the exchange is the platform's overload answer (503 with `Retry-After`) rather
+/// than forgetting one early, and one API user filling its share refuses only itself.
 pub const MAX_USED_AUTH_REQS: usize = 65_536;
+pub const MAX_USED_PER_API_USER: usize = 4_096;
 
-/// The `auth_req_id`s (their `jti`) exchanged for tokens, with when (real time, ms).
+/// The `auth_req_id`s (their `jti`) exchanged for tokens: by whom and when (real time, ms).
 #[derive(Debug, Default)]
-pub struct Used(std::sync::Mutex<std::collections::HashMap<String, i64>>);
+pub struct Used(std::sync::Mutex<UsedIds>);
+
+#[derive(Debug, Default)]
+pub struct UsedIds {
+    ids: std::collections::HashMap<String, (Uuid, i64)>,
+    per_user: std::collections::HashMap<Uuid, usize>,
+    /// When the store last dropped what had lived its time (at most once a second).
+    pruned_at: i64,
+}
 
 impl Used {
-    /// Marks `jti` used at `now_ms`: `Ok(false)` if it was already, `Err(())` when the
-    /// memory is full of live entries.
-    fn first_use(&self, jti: &str, now_ms: i64) -> Result<bool, ()> {
+    /// Marks `jti` used by `user` at `now_ms`: `Ok(false)` if it was already, `Err(())` when
+    /// the memory (or the API user's share of it) is full of live entries.
+    fn first_use(&self, user: Uuid, jti: &str, now_ms: i64) -> Result<bool, ()> {
         let mut used = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if used.contains_key(jti) {
+        let UsedIds {
+            ids,
+            per_user,
+            pruned_at,
+        } = &mut *used;
+        if ids.contains_key(jti) {
             return Ok(false);
         }
-        if used.len() >= MAX_USED_AUTH_REQS {
-            used.retain(|_, at| now_ms - *at < AUTH_REQ_TTL_SECS * 1000);
-            if used.len() >= MAX_USED_AUTH_REQS {
-                return Err(());
-            }
+        let full = |ids: &std::collections::HashMap<_, _>,
+                    per_user: &std::collections::HashMap<Uuid, usize>| {
+            ids.len() >= MAX_USED_AUTH_REQS
+                || per_user.get(&user).copied().unwrap_or(0) >= MAX_USED_PER_API_USER
+        };
+        if full(ids, per_user) && now_ms - *pruned_at >= 1_000 {
+            *pruned_at = now_ms;
+            ids.retain(|_, (who, at)| {
+                let live = now_ms - *at < AUTH_REQ_TTL_SECS * 1000;
+                if !live && let Some(n) = per_user.get_mut(who) {
+                    *n -= 1;
+                }
+                live
+            });
+            per_user.retain(|_, n| *n > 0);
         }
-        used.insert(jti.to_owned(), now_ms);
+        if full(ids, per_user) {
+            return Err(());
+        }
+        ids.insert(jti.to_owned(), (user, now_ms));
+        *per_user.entry(user).or_insert(0) += 1;
         Ok(true)
     }
 }
@@ -745,7 +774,7 @@ async fn create_oauth2_token(
             let jti = claims["jti"].as_str().unwrap_or_default();
             match state
                 .consents
-                .first_use(jti, mkoba_platform::clock::system_now_ms())
+                .first_use(user.id, jti, mkoba_platform::clock::system_now_ms())
             {
                 Ok(true) => {}
                 Ok(false) => {
@@ -891,17 +920,30 @@ mod tests {
     #[test]
     fn an_auth_req_id_is_used_once_and_the_memory_is_bounded() {
         let used = Used::default();
-        assert_eq!(used.first_use("a", 0), Ok(true));
-        assert_eq!(used.first_use("a", 1), Ok(false));
-        for i in 1..MAX_USED_AUTH_REQS {
-            assert_eq!(used.first_use(&i.to_string(), 1_000), Ok(true));
+        let (one, two) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        assert_eq!(used.first_use(one, "a", 0), Ok(true));
+        assert_eq!(used.first_use(one, "a", 1), Ok(false));
+        for i in 1..MAX_USED_PER_API_USER {
+            assert_eq!(used.first_use(one, &i.to_string(), 1_000), Ok(true));
         }
-        // Full of live entries: refused rather than forgetting one early.
-        assert_eq!(used.first_use("late", 2_000), Err(()));
-        // Once the first one has lived its time, it makes room for one.
+        // One API user's share full of live entries: refused, and only that user.
+        assert_eq!(used.first_use(one, "late", 2_000), Err(()));
+        assert_eq!(used.first_use(two, "other", 2_000), Ok(true));
+        // Once its first one has lived its time, it makes room for one.
         let later = AUTH_REQ_TTL_SECS * 1000 + 500;
-        assert_eq!(used.first_use("late", later), Ok(true));
-        assert_eq!(used.first_use("later", later), Err(()));
+        assert_eq!(used.first_use(one, "late", later), Ok(true));
+        assert_eq!(used.first_use(one, "later", later), Err(()));
+        // The whole store has its bound too.
+        let mut n = 0;
+        let refused = (3..).find(|u| {
+            (0..MAX_USED_PER_API_USER).any(|_| {
+                n += 1;
+                used.first_use(Uuid::from_u128(*u), &format!("x{n}"), later)
+                    .is_err()
+            })
+        });
+        assert!(refused.is_some());
+        assert!(used.0.lock().unwrap().ids.len() <= MAX_USED_AUTH_REQS);
     }
 
     #[test]

@@ -148,14 +148,16 @@ pub fn callback_url_of(url: &str, user: &ApiUser) -> Result<String, MomoError> {
     // refused now, not accepted and then failed at every attempt.
     let deliverable = url.parse::<axum::http::Uri>().is_ok_and(|uri| {
         uri.authority().is_some_and(|a| {
-            // The port as written (`Authority::port` is `None` for one that is no u16).
-            match a.as_str().rsplit_once(a.host()) {
-                Some((_, "")) => true,
-                Some((_, port)) => port
-                    .strip_prefix(':')
-                    .and_then(|p| p.parse::<u16>().ok())
-                    .is_some_and(|p| p > 0),
-                None => false,
+            // The port as written (`Authority::port` is `None` for one that is no u16): what
+            // follows the last `:` after an IPv6 address's `]`.
+            let text = a.as_str();
+            let after_host = text.rfind(']').map_or(text, |i| &text[i + 1..]);
+            match after_host.rsplit_once(':') {
+                None => true,
+                Some((_, port)) => {
+                    port.bytes().all(|b| b.is_ascii_digit())
+                        && port.parse::<u16>().is_ok_and(|p| p > 0)
+                }
             }
         })
     });
@@ -494,6 +496,7 @@ mod exact_bodies {
             "http://localhost:48111/a\tb",
             "http://localhost:99999/cb",
             "http://localhost:0/cb",
+            "http://1:99991/cb",
             "ftp://localhost/cb",
         ] {
             assert!(

@@ -403,7 +403,11 @@ impl ReversalRequest {
         let f = &call.fields;
         // PaymentsDS's JS client names the v1x reversal's amount `input_Amount`.
         let amount_field = match call.gateway {
-            Gateway::V1x if !f.given("input_ReversalAmount") => "input_Amount",
+            Gateway::V1x
+                if f.get("input_ReversalAmount").is_none() && f.get("input_Amount").is_some() =>
+            {
+                "input_Amount"
+            }
             _ => "input_ReversalAmount",
         };
         // An amount given empty is no amount (`^\d*\.?\d+$`), not a request for all of it.

@@ -111,7 +111,9 @@ impl Credentials<'_> {
     /// The API user a bearer token belongs to (expiry judged on the API user's time). On
     /// real time, a token whose issue time is still ahead (one made on a test clock ahead of
     /// real time, the clock since deleted) has expired: a token never lasts longer than its
-    /// lifetime of the time its API user is on.
+    /// lifetime of the time its API user is on. (The issue time is worked out from the
+    /// configured lifetime: lowering `--token-ttl-secs` ends the tokens issued within the
+    /// difference before the change, which their clients then ask again for.)
     pub fn verify_token(self, token: &str, product: Product) -> Result<Uuid, TokenError> {
         /// How far the system clock may step back without failing fresh tokens.
         const SLACK_MS: i64 = 60_000;

@@ -217,7 +217,7 @@ pub(crate) fn heartbeat_and_claim(
 ) -> Result<usize> {
     c.query(
         "INSERT INTO nodes (id, started_at_ms, seen_at_ms) VALUES ($1, $2, $2)
-         ON CONFLICT (id) DO UPDATE SET seen_at_ms = excluded.seen_at_ms",
+         ON CONFLICT (id) DO UPDATE SET seen_at_ms = GREATEST(nodes.seen_at_ms, excluded.seen_at_ms)",
         &[&node.id, &now],
     )?;
     let cut = now - node.lease.as_millis() as i64;

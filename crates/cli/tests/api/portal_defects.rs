@@ -678,7 +678,7 @@ async fn transactions_and_report_tables_export_as_csv_with_the_filters() {
 /// The framework's own refusals come as the portal's pages, not bare text: here a form over
 /// the body limit (413), with the portal's security headers.
 #[tokio::test]
-async fn a_form_over_the_limit_and_an_unreadable_query_get_the_portals_pages() {
+async fn a_form_over_the_limit_gets_the_portals_page() {
     let app = TestApp::spawn().await;
     let big = format!("email=a%40b.cd&password={}", "x".repeat(3 * 1024 * 1024));
     let r = app
