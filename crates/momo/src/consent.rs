@@ -572,19 +572,16 @@ fn bound_to(claims: &Value, user: Uuid, product: Product) -> bool {
 }
 
 /// Whether the `exp` (Unix ms) of claims has passed by `now`; missing counts as passed.
-/// Whether a token's claims have expired on its API user's time. On real time, one issued
-/// ahead of it (on a test clock ahead of real time, the clock since deleted) has too: no
-/// token outlives its lifetime on the time its API user is on.
+/// Whether a token's claims have expired on its API user's time, or were issued ahead of
+/// real time on a clock since deleted ([`mkoba_platform::test_clock::TestClocks::issued_ahead`]).
 fn expired(state: &MomoState, user: &Uuid, claims: &Value) -> bool {
-    /// How far the system clock may step back without failing fresh tokens.
-    const SLACK_MS: i64 = 60_000;
     let clocks = state.platform.clocks();
-    let now = clocks.now_for(user);
-    let issued_ahead = clocks.of(user).is_none()
-        && claims["iat"]
+    claims["iat"]
+        .as_i64()
+        .is_some_and(|iat| clocks.issued_ahead(user, iat))
+        || claims["exp"]
             .as_i64()
-            .is_some_and(|iat| iat > now + SLACK_MS);
-    issued_ahead || claims["exp"].as_i64().is_none_or(|exp| now >= exp)
+            .is_none_or(|exp| clocks.now_for(user) >= exp)
 }
 
 /// The consent fields every token carries: account holder and scope.

@@ -634,14 +634,12 @@ async fn qr(
     headers: HeaderMap,
 ) -> Result<Response, Refused> {
     let p = widget_invoice(&state, &id).await?;
-    let signed = q.t.as_deref().and_then(|t| {
-        state
-            .platform
-            .credentials()
-            .verify_claims(WIDGET_LINK_PURPOSE, t)
-            .ok()
-    });
-    if signed.is_none_or(|claims| claims["invoice"] != p.reference_id.to_string()) {
+    let credentials = state.platform.credentials();
+    if !q
+        .t
+        .as_deref()
+        .is_some_and(|t| credentials.invoice_link_is(t, &p.reference_id))
+    {
         return Err(Refused::NotFound);
     }
     let json = invoice_json(&state, &p, &headers);

@@ -108,23 +108,26 @@ impl Credentials<'_> {
         (token, ttl.as_secs())
     }
 
-    /// The API user a bearer token belongs to (expiry judged on the API user's time). On
-    /// real time, a token whose issue time is still ahead (one made on a test clock ahead of
-    /// real time, the clock since deleted) has expired: a token never lasts longer than its
-    /// lifetime of the time its API user is on. (The issue time is worked out from the
-    /// configured lifetime: lowering `--token-ttl-secs` ends the tokens issued within the
-    /// difference before the change, which their clients then ask again for.)
+    /// The API user a bearer token belongs to (expiry judged on the API user's time, and a
+    /// token issued ahead of real time on a clock since deleted has expired:
+    /// [`crate::test_clock::TestClocks::issued_ahead`]). The issue time is worked out from the configured
+    /// lifetime: lowering `--token-ttl-secs` ends the tokens issued within the difference
+    /// before the change, which their clients then ask again for.
     pub fn verify_token(self, token: &str, product: Product) -> Result<Uuid, TokenError> {
-        /// How far the system clock may step back without failing fresh tokens.
-        const SLACK_MS: i64 = 60_000;
         let ttl = self.inner.config.token_ttl.as_millis() as i64;
         self.inner
             .signer
             .verify_with(token, product, |user, expires| {
                 let clocks = self.clocks();
-                let now = clocks.now_for(user);
-                now >= expires || (clocks.of(user).is_none() && expires - ttl > now + SLACK_MS)
+                clocks.now_for(user) >= expires || clocks.issued_ahead(user, expires - ttl)
             })
+    }
+
+    /// Whether `token` is the signed token of widget invoice `invoice`'s payer link (the
+    /// link itself, and its QR code, carry it).
+    pub fn invoice_link_is(self, token: &str, invoice: &Uuid) -> bool {
+        self.verify_claims(crate::widget::WIDGET_LINK_PURPOSE, token)
+            .is_ok_and(|claims| claims["invoice"] == invoice.to_string())
     }
 
     /// Signs claims for a purpose (see [`crate::secrets::TokenSigner::sign_claims`]); verifiable by every

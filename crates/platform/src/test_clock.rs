@@ -179,6 +179,17 @@ impl TestClocks<'_> {
         }
     }
 
+    /// Whether something an API user was given at `issued_ms` (on its time then) has expired
+    /// because its clock was deleted since: on real time, nothing is issued ahead of now (a
+    /// minute allowed for the system clock stepping back), so what was made on a clock
+    /// ahead of real time lasts no longer than the clock did. Tokens and consents ask this
+    /// beside their own expiry.
+    pub fn issued_ahead(self, api_user: &Uuid, issued_ms: i64) -> bool {
+        const SLACK_MS: i64 = 60_000;
+        let board = self.board();
+        !board.contains_key(api_user) && issued_ms > self.now_ms() + SLACK_MS
+    }
+
     /// Waits until `at_ms` has come: in real time, or, for an API user on a test clock
     /// (`clocked`), until its clock is advanced that far; a deleted clock returns its API
     /// user to real time, so the wait then ends at once.

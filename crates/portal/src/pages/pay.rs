@@ -57,12 +57,7 @@ impl IntoResponse for LinkError {
 /// The widget invoice a link names, if its token is the platform's for it.
 async fn invoice(state: &PortalState, id: &str, token: &str) -> Result<Payment, LinkError> {
     let id = Uuid::parse_str(id).map_err(|_| LinkError::Gone)?;
-    let claims = state
-        .platform
-        .credentials()
-        .verify_claims(WIDGET_LINK_PURPOSE, token)
-        .map_err(|_| LinkError::Gone)?;
-    if claims["invoice"] != id.to_string() {
+    if !state.platform.credentials().invoice_link_is(token, &id) {
         return Err(LinkError::Gone);
     }
     match state.platform.payments().get(&id).await {
