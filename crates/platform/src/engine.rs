@@ -421,6 +421,7 @@ impl Engine {
             return;
         }
         let committing = std::time::Instant::now();
+        let lease = self.outbox.generation();
         let committed = self.journal.commit(&pass.batch);
         metrics
             .writer_commit_seconds
@@ -453,7 +454,7 @@ impl Engine {
                     self.schedule(at, id);
                 }
                 for item in pass.batch.outbox {
-                    self.outbox.offer(item);
+                    self.outbox.offer(item, lease);
                 }
                 self.wake_waiters(&pass.batch.payment_updates);
                 self.drop_idle_wallets();

@@ -179,6 +179,9 @@ impl Journal for FaultyJournal {
     fn poll_interval(&self) -> Option<std::time::Duration> {
         self.inner.poll_interval()
     }
+    fn lease(&self) -> Option<crate::lease::Lease> {
+        self.inner.lease()
+    }
 }
 
 impl PortalJournal for FaultyJournal {

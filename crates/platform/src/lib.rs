@@ -20,6 +20,7 @@ mod credentials;
 mod engine;
 pub mod faults;
 pub mod golive;
+pub mod lease;
 pub mod metrics;
 pub mod model;
 pub mod mpesa;
@@ -371,7 +372,7 @@ impl Platform {
                 .map(|k| (k.key.clone(), k.clone()))
                 .collect(),
         ));
-        let (outbox_feed, outbox) = outbox::channel(config.callbacks_in_memory);
+        let (outbox_feed, outbox) = outbox::channel(config.callbacks_in_memory, journal.lease());
         let metrics = Arc::new(metrics::Metrics::default());
         journal.watch(&metrics.store);
         let clocks = test_clock::Clocks::default();

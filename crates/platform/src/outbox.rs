@@ -11,6 +11,10 @@
 //! reload of the writer's state, and when this node takes over the callbacks of a stopped
 //! one. So memory stays bounded however far callbacks fall behind, and nothing pending is
 //! left behind.
+//!
+//! With several nodes, each offered row carries the generation of this node's
+//! [`Lease`] read before the row was committed ([`Feed::generation`]): the dispatcher
+//! checks again, before sending, a row whose generation has passed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -18,6 +22,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::sync::Notify;
 use tokio::sync::mpsc::{self, error::TrySendError};
 
+use crate::lease::Lease;
 use crate::model::OutboxItem;
 
 /// Raised when pending rows may be in the database but not in the channel: the lowest id
@@ -32,22 +37,25 @@ const NO_SWEEP: i64 = i64::MAX;
 
 /// The writer's end.
 pub(crate) struct Feed {
-    tx: mpsc::Sender<OutboxItem>,
+    tx: mpsc::Sender<(OutboxItem, u64)>,
     signal: Arc<Signal>,
+    lease: Option<Lease>,
 }
 
 /// The dispatcher's end ([`Platform::take_outbox`](crate::Platform::take_outbox)).
 #[derive(Debug)]
 pub struct Outbox {
-    rx: mpsc::Receiver<OutboxItem>,
+    rx: mpsc::Receiver<(OutboxItem, u64)>,
     signal: Arc<Signal>,
+    lease: Option<Lease>,
 }
 
 /// What the dispatcher should do next.
 #[derive(Debug)]
 pub enum Next {
-    /// Deliver this row (just committed).
-    Item(OutboxItem),
+    /// Deliver this row (just committed), known to be this node's in lease generation
+    /// `lease` (0 without a lease).
+    Item { item: OutboxItem, lease: u64 },
     /// Read the pending rows with ids from `from` on from the database: some were not
     /// offered.
     Sweep { from: i64 },
@@ -56,8 +64,8 @@ pub enum Next {
 }
 
 /// A channel of `capacity` rows (at least 1), with a sweep due at once: rows committed
-/// before this start are read from the database.
-pub(crate) fn channel(capacity: usize) -> (Feed, Outbox) {
+/// before this start are read from the database. `lease`: this node's, with several nodes.
+pub(crate) fn channel(capacity: usize, lease: Option<Lease>) -> (Feed, Outbox) {
     let (tx, rx) = mpsc::channel(capacity.max(1));
     let signal = Arc::new(Signal {
         from: AtomicI64::new(NO_SWEEP),
@@ -66,17 +74,24 @@ pub(crate) fn channel(capacity: usize) -> (Feed, Outbox) {
     let feed = Feed {
         tx,
         signal: signal.clone(),
+        lease: lease.clone(),
     };
     feed.sweep();
-    (feed, Outbox { rx, signal })
+    (feed, Outbox { rx, signal, lease })
 }
 
 impl Feed {
-    /// Offers a committed row; when the channel is full, asks for a sweep instead.
-    pub(crate) fn offer(&self, item: OutboxItem) {
-        match self.tx.try_send(item) {
+    /// The lease generation to offer the rows of a commit with: read before the commit.
+    pub(crate) fn generation(&self) -> u64 {
+        self.lease.as_ref().map_or(0, Lease::generation)
+    }
+
+    /// Offers a committed row, known to be this node's in lease generation `lease`; when
+    /// the channel is full, asks for a sweep instead.
+    pub(crate) fn offer(&self, item: OutboxItem, lease: u64) {
+        match self.tx.try_send((item, lease)) {
             Ok(()) | Err(TrySendError::Closed(_)) => {}
-            Err(TrySendError::Full(item)) => self.signal.raise(item.id),
+            Err(TrySendError::Full((item, _))) => self.signal.raise(item.id),
         }
     }
 
@@ -105,10 +120,17 @@ impl Outbox {
             }
             tokio::select! {
                 biased;
-                item = self.rx.recv() => return item.map_or(Next::Closed, Next::Item),
+                item = self.rx.recv() => {
+                    return item.map_or(Next::Closed, |(item, lease)| Next::Item { item, lease });
+                }
                 () = self.signal.wake.notified() => {}
             }
         }
+    }
+
+    /// This node's lease on its callbacks, with several nodes ([`crate::lease`]).
+    pub fn lease(&self) -> Option<Lease> {
+        self.lease.clone()
     }
 
     /// A handle that asks for a sweep later (a delivery whose outcome could not be
@@ -148,19 +170,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_channel_turns_into_one_sweep() {
-        let (feed, mut outbox) = channel(2);
+        let (feed, mut outbox) = channel(2, None);
         assert!(
             matches!(outbox.next().await, Next::Sweep { from: 0 }),
             "start-up sweep"
         );
         for id in 1..=5 {
-            feed.offer(item(id));
+            feed.offer(item(id), 0);
         }
         // The overflow asks for a sweep from the first row not offered, which comes first;
         // then what fit.
         assert!(matches!(outbox.next().await, Next::Sweep { from: 3 }));
-        assert!(matches!(outbox.next().await, Next::Item(i) if i.id == 1));
-        assert!(matches!(outbox.next().await, Next::Item(i) if i.id == 2));
+        assert!(matches!(outbox.next().await, Next::Item { item, .. } if item.id == 1));
+        assert!(matches!(outbox.next().await, Next::Item { item, .. } if item.id == 2));
         drop(feed);
         assert!(matches!(outbox.next().await, Next::Closed));
     }

@@ -330,6 +330,12 @@ pub trait Journal: crate::portal::PortalJournal + Send + 'static {
     fn poll_interval(&self) -> Option<std::time::Duration> {
         None
     }
+
+    /// This node's lease on the callbacks it holds ([`crate::lease`]); `None` for a store
+    /// with one writer, whose callbacks no other node can take.
+    fn lease(&self) -> Option<crate::lease::Lease> {
+        None
+    }
 }
 
 /// The read side, shared by request handlers.

@@ -36,14 +36,16 @@ pub(crate) enum Error {
 
 impl Error {
     /// The server's answer that it is ending this connection (a terminated backend, a
-    /// shutdown, an idle session timed out: SQLSTATE 57P01, 57P02, 57P05). The client may
-    /// read that answer before it sees the connection closed.
+    /// shutdown, an idle session or a pass left idle in its transaction timed out:
+    /// SQLSTATE 57P01, 57P02, 57P05, 25P03). The client may read that answer before it
+    /// sees the connection closed.
     fn ends_connection(&self) -> bool {
         use tokio_postgres::error::SqlState;
         let ending = [
             SqlState::ADMIN_SHUTDOWN,
             SqlState::CRASH_SHUTDOWN,
             SqlState::IDLE_SESSION_TIMEOUT,
+            SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
         ];
         matches!(self, Error::Pg(e) if e.code().is_some_and(|code| ending.contains(code)))
     }
@@ -332,14 +334,38 @@ impl Drop for Conn {
     }
 }
 
-/// A worker thread's connection, opened on first use and again after the server closed it.
-struct Session {
+/// A thread's connection, opened on first use and again after the server closed it.
+pub(crate) struct Session {
     config: Arc<Config>,
     role: Role,
     conn: Option<Conn>,
 }
 
 impl Session {
+    /// A session that connects on its first use.
+    pub(crate) fn new(config: Arc<Config>, role: Role) -> Session {
+        Session {
+            config,
+            role,
+            conn: None,
+        }
+    }
+
+    /// Runs `f`, safe to repeat, on the connection; when the server had closed it, once
+    /// more on a new one ([`Workers::run_again_if_closed`]).
+    pub(crate) fn run_again_if_closed<T>(
+        &mut self,
+        f: impl Fn(&mut Conn) -> Result<T>,
+    ) -> Result<T> {
+        match self.conn().and_then(&f) {
+            Err(e) if self.closed() || e.ends_connection() => {
+                self.conn = None;
+                self.conn().and_then(&f)
+            }
+            result => result,
+        }
+    }
+
     /// Whether the connection is gone (it is then replaced on the next use).
     fn closed(&self) -> bool {
         self.conn.as_ref().is_none_or(|c| c.client.is_closed())
@@ -406,11 +432,7 @@ impl Workers {
         let mut only = None;
         for i in 0..threads {
             let queue = queue.clone();
-            let session = Arc::new(Mutex::new(Session {
-                config: config.clone(),
-                role,
-                conn: None,
-            }));
+            let session = Arc::new(Mutex::new(Session::new(config.clone(), role)));
             if threads == 1 {
                 only = Some(session.clone());
             }
@@ -448,13 +470,7 @@ impl Workers {
         &self,
         f: impl Fn(&mut Conn) -> Result<T> + Send + 'static,
     ) -> std::result::Result<T, StoreError> {
-        self.submit(move |session| match session.conn().and_then(&f) {
-            Err(e) if session.closed() || e.ends_connection() => {
-                session.conn = None;
-                session.conn().and_then(&f)
-            }
-            result => result,
-        })
+        self.submit(move |session| session.run_again_if_closed(&f))
     }
 
     fn submit<T: Send + 'static>(
@@ -478,6 +494,13 @@ impl Workers {
 
 /// Parses a connection string (`postgresql://user@host:port/db?…` or `host=… dbname=…`),
 /// naming the application `mkoba` and bounding the connect time unless it says otherwise.
+///
+/// Over TCP, a connection whose server went away without a word (its machine died, the
+/// network between them broke) is given up within about a minute, unless the string
+/// tunes keepalives itself: probes after 15 s of silence, 5 s apart, 5 unanswered end it;
+/// data the server has not acknowledged for 60 s ends it too. Without this the kernel's
+/// defaults (two hours) left the writer waiting that long for an answer that never came,
+/// while its node kept its heartbeat.
 pub(crate) fn config(url: &str) -> std::result::Result<Arc<Config>, StoreError> {
     let mut config: Config = url
         .parse()
@@ -488,5 +511,44 @@ pub(crate) fn config(url: &str) -> std::result::Result<Arc<Config>, StoreError> 
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(10));
     }
+    if config.get_keepalives()
+        && config.get_keepalives_interval().is_none()
+        && config.get_keepalives_retries().is_none()
+        && config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60)
+    {
+        config
+            .keepalives_idle(Duration::from_secs(15))
+            .keepalives_interval(Duration::from_secs(5))
+            .keepalives_retries(5);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(Duration::from_secs(60));
+    }
     Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_give_up_on_a_silent_server_unless_the_string_says_otherwise() {
+        let ours = config("postgresql://mkoba@127.0.0.1:5432/mkoba").unwrap();
+        assert_eq!(ours.get_application_name(), Some("mkoba"));
+        assert_eq!(ours.get_keepalives_idle(), Duration::from_secs(15));
+        assert_eq!(ours.get_keepalives_interval(), Some(Duration::from_secs(5)));
+        assert_eq!(ours.get_keepalives_retries(), Some(5));
+        assert_eq!(ours.get_tcp_user_timeout(), Some(&Duration::from_secs(60)));
+        let theirs = config(
+            "host=127.0.0.1 user=mkoba application_name=app keepalives_idle=300 tcp_user_timeout=5",
+        )
+        .unwrap();
+        assert_eq!(theirs.get_application_name(), Some("app"));
+        assert_eq!(theirs.get_keepalives_idle(), Duration::from_secs(300));
+        assert_eq!(theirs.get_keepalives_interval(), None);
+        assert_eq!(theirs.get_tcp_user_timeout(), Some(&Duration::from_secs(5)));
+        let off = config("host=127.0.0.1 user=mkoba keepalives=0").unwrap();
+        assert!(!off.get_keepalives());
+        assert_eq!(off.get_keepalives_interval(), None);
+    }
 }

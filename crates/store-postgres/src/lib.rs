@@ -103,15 +103,21 @@ pub fn open_as(
 ) -> std::result::Result<(PgJournal, PgReader), StoreError> {
     let config = conn::config(url)?;
     let node = Arc::new(node);
+    let worker = Workers::spawn(
+        nodes::writer_config(&config, &node),
+        Role::Journal,
+        1,
+        "mkoba-pg-journal",
+    )?;
+    worker.run(run_migrations)?;
     let journal = PgJournal {
-        worker: Workers::spawn(config.clone(), Role::Journal, 1, "mkoba-pg-journal")?,
+        worker,
         node: node.clone(),
         seen: 0,
         in_pass: false,
         heartbeat_at_ms: 0,
-        _heartbeat: nodes::Heartbeat::start(config.clone(), node)?,
+        heartbeat: nodes::Heartbeat::start(config.clone(), node)?,
     };
-    journal.worker.run(run_migrations)?;
     let reader = PgReader {
         pool: Workers::spawn(config, Role::Reader, READERS, "mkoba-pg-reader")?,
     };
@@ -220,8 +226,9 @@ pub struct PgJournal {
     in_pass: bool,
     /// When this node last wrote its heartbeat (and looked for callbacks to take over).
     heartbeat_at_ms: i64,
-    /// The heartbeat written outside the passes too ([`nodes::Heartbeat`]).
-    _heartbeat: nodes::Heartbeat,
+    /// The heartbeat written outside the passes too, and the lease it renews
+    /// ([`nodes::Heartbeat`]).
+    heartbeat: nodes::Heartbeat,
 }
 
 /// The read side: a pool of connections.
@@ -587,6 +594,10 @@ impl Journal for PgJournal {
 
     fn poll_interval(&self) -> Option<std::time::Duration> {
         Some(self.node.poll)
+    }
+
+    fn lease(&self) -> Option<mkoba_platform::lease::Lease> {
+        Some(self.heartbeat.lease.clone())
     }
 }
 

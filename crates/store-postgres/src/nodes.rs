@@ -29,6 +29,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use mkoba_platform::lease::Lease;
 use mkoba_platform::store::Changes;
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
@@ -63,6 +64,26 @@ impl Default for NodeOptions {
             poll: Duration::from_millis(100),
         }
     }
+}
+
+/// The writer's connection settings: `config`, and a pass left open (idle in its
+/// transaction) for longer than the node's lease, at least a second, is ended by the server.
+/// A pass takes milliseconds; one open that long has a writer that stopped (a paused
+/// process, a frozen machine, a connection that went silent) and holds the pass lock that
+/// every node needs to commit. Ending it lets the others go on: the stopped writer's
+/// commit then fails, and it reloads its state before it writes again.
+pub(crate) fn writer_config(
+    config: &std::sync::Arc<tokio_postgres::Config>,
+    node: &NodeOptions,
+) -> std::sync::Arc<tokio_postgres::Config> {
+    let mut writer = (**config).clone();
+    let timeout = node.lease.as_millis().max(1_000);
+    let option = format!("-c idle_in_transaction_session_timeout={timeout}");
+    writer.options(match config.get_options() {
+        Some(theirs) if !theirs.is_empty() => format!("{theirs} {option}"),
+        _ => option,
+    });
+    std::sync::Arc::new(writer)
 }
 
 /// Rolls back a pass left open on this connection (a pass that failed half-way).
@@ -215,11 +236,7 @@ pub(crate) fn heartbeat_and_claim(
     own: bool,
     now: i64,
 ) -> Result<usize> {
-    c.query(
-        "INSERT INTO nodes (id, started_at_ms, seen_at_ms) VALUES ($1, $2, $2)
-         ON CONFLICT (id) DO UPDATE SET seen_at_ms = GREATEST(nodes.seen_at_ms, excluded.seen_at_ms)",
-        &[&node.id, &now],
-    )?;
+    c.query(BEAT, &[&node.id, &now])?;
     let cut = now - node.lease.as_millis() as i64;
     let taken = c.query(
         "UPDATE outbox
@@ -234,13 +251,15 @@ pub(crate) fn heartbeat_and_claim(
 }
 
 /// Writes this node's heartbeat every [`HEARTBEAT_MS`] on a connection of its own, outside
-/// the pass lock. A node waiting its turn for the lock, behind a holder that is slow or
-/// paused for longer than the lease, is alive: writing its heartbeat only inside its passes
-/// made it look gone, and the first node to pass next took its callbacks over and sent
-/// them again (issue found 2026-12-05 with a node stopped for 15 s holding the lock). The
-/// thread ends when the journal is dropped.
+/// the pass lock, on a thread of its own, and renews the node's [`Lease`] with each beat
+/// the database confirms. A node waiting its turn for the lock, behind a holder that is
+/// slow or paused for longer than the lease, is alive: writing its heartbeat only inside
+/// its passes made it look gone, and the first node to pass next took its callbacks over
+/// and sent them again (issue found 2026-12-05 with a node stopped for 15 s holding the
+/// lock). The thread ends when the journal is dropped.
 pub(crate) struct Heartbeat {
     _stop: std::sync::mpsc::Sender<()>,
+    pub(crate) lease: Lease,
 }
 
 impl std::fmt::Debug for Heartbeat {
@@ -250,43 +269,48 @@ impl std::fmt::Debug for Heartbeat {
 }
 
 impl Heartbeat {
+    /// Starts beating at once (the `nodes` table must exist: after the migrations).
     pub(crate) fn start(
         config: std::sync::Arc<tokio_postgres::Config>,
         node: std::sync::Arc<NodeOptions>,
     ) -> std::result::Result<Heartbeat, mkoba_platform::store::StoreError> {
         use std::sync::mpsc::RecvTimeoutError;
-        let worker = crate::conn::Workers::spawn(
-            config,
-            crate::conn::Role::Journal,
-            1,
-            "mkoba-pg-heartbeat",
-        )?;
+        let lease = Lease::new(node.lease);
+        let renew = lease.clone();
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("mkoba-pg-beat".to_owned())
             .spawn(move || {
+                let mut session = crate::conn::Session::new(config, crate::conn::Role::Journal);
                 let every = Duration::from_millis(HEARTBEAT_MS as u64);
-                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                loop {
+                    let issued = std::time::Instant::now();
                     let now = mkoba_platform::clock::system_now_ms();
-                    let id = node.id.clone();
-                    let beat = worker.run_again_if_closed(move |c| {
-                        c.query(
-                            "UPDATE nodes SET seen_at_ms = GREATEST(seen_at_ms, $2) WHERE id = $1",
-                            &[&id, &now],
-                        )
-                        .map(|_| ())
-                    });
-                    if let Err(e) = beat {
-                        tracing::warn!(error = %e, "writing this node's heartbeat failed");
+                    match session.run_again_if_closed(|c| c.query(BEAT, &[&node.id, &now])) {
+                        Ok(_) => renew.renewed(issued),
+                        Err(e) => {
+                            let e = mkoba_platform::store::StoreError::from(e);
+                            tracing::warn!(error = %e, "writing this node's heartbeat failed")
+                        }
+                    }
+                    if let Err(RecvTimeoutError::Disconnected) | Ok(()) =
+                        stopped.recv_timeout(every)
+                    {
+                        break;
                     }
                 }
             })
             .map_err(|e| {
                 mkoba_platform::store::StoreError(format!("cannot start the heartbeat thread: {e}"))
             })?;
-        Ok(Heartbeat { _stop: stop })
+        Ok(Heartbeat { _stop: stop, lease })
     }
 }
+
+/// Writes this node's heartbeat (`$2`, now): never moves it back (a pass may have taken
+/// its time before waiting for the lock).
+const BEAT: &str = "INSERT INTO nodes (id, started_at_ms, seen_at_ms) VALUES ($1, $2, $2)
+     ON CONFLICT (id) DO UPDATE SET seen_at_ms = GREATEST(nodes.seen_at_ms, excluded.seen_at_ms)";
 
 /// A commit's row of `commit_log`: `$1` the reference ids of the payments it wrote, `$2`
 /// the ids of its transfers.
@@ -485,6 +509,59 @@ pub(crate) fn end_pass(c: &mut Conn) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mkoba_platform::store::{Batch, Journal};
+
+    #[test]
+    fn a_pass_left_open_past_the_lease_is_ended_and_frees_the_pass_lock() {
+        let url = mkoba_testkit::pg::database();
+        let node = NodeOptions {
+            id: "stops".to_owned(),
+            lease: Duration::from_secs(1),
+            ..NodeOptions::default()
+        };
+        let (mut journal, _reader) = crate::open_as(&url, node).unwrap();
+        journal.load(16).unwrap();
+        let mut other = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let try_lock = |other: &mut postgres::Client| -> bool {
+            other
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&PASS_LOCK])
+                .unwrap()
+                .get(0)
+        };
+        // A pass is open, and its writer stops (here: does nothing) with the lock held.
+        journal.begin().unwrap();
+        assert!(!try_lock(&mut other), "the open pass holds the lock");
+        // Past the lease the server ends the pass: the others can take the lock.
+        let mut freed = false;
+        for _ in 0..100 {
+            std::thread::sleep(Duration::from_millis(100));
+            if try_lock(&mut other) {
+                freed = true;
+                break;
+            }
+        }
+        assert!(
+            freed,
+            "the pass lock was still held 10 s after the pass went idle"
+        );
+        other
+            .execute("SELECT pg_advisory_unlock($1)", &[&PASS_LOCK])
+            .unwrap();
+        // The stopped writer's commit fails: its pass is gone; it reloads and goes on.
+        let batch = Batch {
+            developers: vec![77],
+            ..Batch::default()
+        };
+        assert!(journal.commit(&batch).is_err());
+        journal.load(16).unwrap();
+        journal.begin().unwrap();
+        journal.commit(&batch).unwrap();
+        let developers: i64 = other
+            .query_one("SELECT count(*) FROM developers WHERE id = 77", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(developers, 1);
+    }
 
     #[test]
     fn changed_accounts_are_found_through_the_primary_key_however_many_changed() {

@@ -37,6 +37,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use mkoba_platform::Platform;
+use mkoba_platform::lease::Lease;
 use mkoba_platform::model::{CallbackAttempt, OutboxItem};
 use mkoba_platform::outbox::{Next, Outbox, Sweeper};
 use rustls::RootCertStore;
@@ -248,6 +249,7 @@ pub fn spawn(platform: Platform, config: DispatcherConfig) -> (tokio::task::Join
     let limit = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let dispatcher = Dispatcher {
         sweeper: outbox.sweeper(),
+        lease: outbox.lease(),
         platform,
         client,
         config: Arc::new(config),
@@ -288,6 +290,9 @@ const SWEEP_PAGE: usize = 256;
 
 struct Dispatcher {
     platform: Platform,
+    /// This node's lease on its callbacks, with several nodes: a row is sent only while it
+    /// is fresh, and one held since an earlier generation is read again first.
+    lease: Option<Lease>,
     client: HttpClient,
     config: Arc<DispatcherConfig>,
     /// Attempts in progress at once ([`DispatcherConfig::concurrency`]).
@@ -320,13 +325,13 @@ impl Dispatcher {
                 () = &mut stop => break,
             };
             match next {
-                Next::Item(item) => {
+                Next::Item { item, lease } => {
                     self.forget_finished();
                     let id = item.id;
                     self.covered.retain(|&(_, last)| last >= id);
                     let swept = self.covered.iter().any(|&(first, _)| first <= id);
                     if !swept && !self.in_flight.contains(&id) {
-                        self.hold(item).await;
+                        self.hold(item, lease).await;
                     }
                 }
                 Next::Sweep { from } => self.sweep(from).await,
@@ -346,6 +351,15 @@ impl Dispatcher {
         let mut after = from - 1;
         loop {
             self.forget_finished();
+            // Rows read while the lease is fresh are this node's in its generation.
+            let generation = match &self.lease {
+                None => 0,
+                Some(lease) => tokio::select! {
+                    biased;
+                    () = stopped(self.stopping.clone()) => return,
+                    generation = lease.fresh() => generation,
+                },
+            };
             let page = match self
                 .platform
                 .payments()
@@ -375,7 +389,7 @@ impl Dispatcher {
             for item in page {
                 if !self.in_flight.contains(&item.id) {
                     self.platform.metrics().callbacks_swept.inc();
-                    self.hold(item).await;
+                    self.hold(item, generation).await;
                 }
             }
         }
@@ -389,12 +403,14 @@ impl Dispatcher {
         }
     }
 
-    /// Takes a row once a place is free and delivers it on its own task.
-    async fn hold(&mut self, item: OutboxItem) {
+    /// Takes a row, known to be this node's in lease generation `generation`, once a place
+    /// is free, and delivers it on its own task.
+    async fn hold(&mut self, item: OutboxItem, generation: u64) {
         let Ok(place) = self.held.clone().acquire_owned().await else {
             return;
         };
         self.in_flight.insert(item.id);
+        let lease = self.lease.clone().map(|lease| (lease, generation));
         let (platform, client, config, limit, finished, sweeper, stopping) = (
             self.platform.clone(),
             self.client.clone(),
@@ -407,7 +423,7 @@ impl Dispatcher {
         // In the dispatcher's set: stopping the dispatcher stops its deliveries.
         self.deliveries.spawn(async move {
             let id = item.id;
-            if !deliver(&platform, &client, &config, &limit, item, stopping).await {
+            if !deliver(&platform, &client, &config, &limit, item, lease, stopping).await {
                 // The outcome was not recorded: the row is still pending; read it again.
                 sweeper.sweep_from(id);
             }
@@ -420,12 +436,18 @@ impl Dispatcher {
 /// Delivers one callback, retrying on the schedule; `false` when an outcome could not be
 /// recorded. A turn of `limit` is held only during an attempt, never while waiting for the
 /// next one, so a slow or failing receiver holds up nobody else's callbacks.
+///
+/// With several nodes, `lease` is this node's and the generation the row is known to be
+/// this node's in: each attempt waits for the lease to be fresh, and a row held since an
+/// earlier generation is read again, and dropped when another node took it over
+/// ([`mkoba_platform::lease`]).
 async fn deliver(
     platform: &Platform,
     client: &HttpClient,
     config: &DispatcherConfig,
     limit: &Semaphore,
     mut item: OutboxItem,
+    mut lease: Option<(Lease, u64)>,
     stopping: tokio::sync::watch::Receiver<bool>,
 ) -> bool {
     // A stop ends the waits (the row stays pending for the next start), not an attempt.
@@ -454,6 +476,34 @@ async fn deliver(
         let Ok(turn) = turn else {
             return true;
         };
+        if let Some((lease, known)) = &mut lease {
+            let generation = tokio::select! {
+                biased;
+                () = &mut stop => return true,
+                generation = lease.fresh() => generation,
+            };
+            if generation != *known {
+                drop(turn);
+                // Read while the lease is fresh in `generation`: what it says holds until
+                // the lease lapses again.
+                match platform.payments().pending_callbacks(item.id - 1, 1).await {
+                    Ok(rows) => match rows.into_iter().find(|row| row.id == item.id) {
+                        Some(row) => {
+                            (item, *known) = (row, generation);
+                            continue;
+                        }
+                        None => {
+                            tracing::warn!(
+                                transfer.reference_id = %item.reference_id,
+                                "not sending a callback: another node took it over while this node's heartbeat lapsed, or it is final"
+                            );
+                            return true;
+                        }
+                    },
+                    Err(_) => return false,
+                }
+            }
+        }
         let at_ms = now(clocked);
         let started = Instant::now();
         let result = attempt(client, config, &item).await;

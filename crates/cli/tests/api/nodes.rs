@@ -17,11 +17,11 @@ use crate::postgres::{database, migrate};
 const LONG: Duration = Duration::from_secs(60);
 
 /// Runs SQL against the test database from the test's async context.
-async fn rows(url: &str, sql: &'static str) -> Vec<postgres::Row> {
-    let url = url.to_owned();
+async fn rows(url: &str, sql: impl Into<String>) -> Vec<postgres::Row> {
+    let (url, sql) = (url.to_owned(), sql.into());
     tokio::task::spawn_blocking(move || {
         let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        client.query(sql, &[]).unwrap()
+        client.query(&sql, &[]).unwrap()
     })
     .await
     .unwrap()
@@ -62,6 +62,26 @@ fn spawn_payments(
         .collect()
 }
 
+/// Nodes `node-a` and `node-b` on the database at `url`, with a lease of 2 s and `extra`.
+async fn two_nodes(url: &str, dir: &std::path::Path, extra: &[&str]) -> [crate::crash::Node; 2] {
+    let mut nodes = Vec::new();
+    for id in ["node-a", "node-b"] {
+        let mut flags = vec![
+            "--database-url",
+            url,
+            "--node-id",
+            id,
+            "--node-lease-secs",
+            "2",
+        ];
+        flags.extend(extra);
+        nodes.push(start_node_with(&dir.join(id), &flags).await);
+    }
+    nodes
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("two nodes"))
+}
+
 async fn accepted(tasks: Vec<tokio::task::JoinHandle<Option<Uuid>>>) -> Vec<Uuid> {
     let mut ids = Vec::new();
     for t in tasks {
@@ -78,30 +98,7 @@ async fn two_nodes_share_the_traffic_and_the_survivor_finishes_what_a_killed_one
     let http = Http::new();
     // Callbacks take a while to answer, so some are in flight when a node dies.
     let sink = Sink::start_delayed(200, Duration::from_millis(300)).await;
-    let flags = |id: &'static str| {
-        [
-            "--database-url",
-            &url.0,
-            "--node-id",
-            id,
-            "--node-lease-secs",
-            "2",
-            "--settle-delay-ms",
-            "500",
-        ]
-        .map(str::to_owned)
-    };
-    let (flags_a, flags_b) = (flags("node-a"), flags("node-b"));
-    let mut a = start_node_with(
-        &dir.path().join("a"),
-        &flags_a.each_ref().map(String::as_str),
-    )
-    .await;
-    let b = start_node_with(
-        &dir.path().join("b"),
-        &flags_b.each_ref().map(String::as_str),
-    )
-    .await;
+    let [mut a, b] = two_nodes(&url.0, dir.path(), &["--settle-delay-ms", "500"]).await;
     assert_eq!(a.key, b.key, "one database, one set of subscription keys");
     // An API user made on one node gets its token from the other.
     let p = partner(&http, &a, &b).await;
@@ -360,5 +357,105 @@ async fn a_node_waiting_for_the_pass_lock_keeps_its_heartbeat() {
     assert!(
         after >= before + 2_000,
         "the heartbeat stood still while the node waited for the lock: {before} → {after}"
+    );
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to a node's process.
+fn signal(node: &crate::crash::Node, signal: &str) {
+    let pid = node.child.id().expect("the node runs").to_string();
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// A node paused for longer than its lease (SIGSTOP here; a frozen VM in life) is taken
+/// for gone, and another node takes its pending callbacks over and sends them. When the
+/// paused node resumes, it still holds those callbacks in memory, with their retries due:
+/// it must not send them too. Its lease lapsed, so it reads each one again first, and
+/// finds it is no longer its own.
+#[tokio::test]
+async fn a_node_paused_past_its_lease_does_not_send_what_another_took_over() {
+    let url = database().await;
+    migrate(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let http = Http::new();
+    // Every attempt is refused, so the callback is retried 3 s apart until its 4th.
+    let sink = Sink::start(500).await;
+    let [a, b] = two_nodes(
+        &url.0,
+        dir.path(),
+        &["--settle-delay-ms", "200", "--callback-retry-secs", "3,3,3"],
+    )
+    .await;
+    let p = partner(&http, &a, &a).await;
+    let reference = Uuid::new_v4();
+    let path = format!("/cb/{reference}");
+    let r = http
+        .send(
+            "POST",
+            &format!("{}/collection/v1_0/requesttopay", a.base),
+            &[
+                ("Ocp-Apim-Subscription-Key", &p.key),
+                ("Authorization", &p.bearer),
+                ("X-Target-Environment", "sandbox"),
+                ("X-Reference-Id", &reference.to_string()),
+                ("X-Callback-Url", &sink.url(&path)),
+            ],
+            Some(&rtp_body("5", "256771000001")),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    // The node that settled the payment makes the first attempt and records it; then it
+    // is paused, holding the callback with its retry due in 3 s.
+    let attempts = format!(
+        "SELECT attempt, node FROM callback_attempts WHERE reference_id = '{reference}' ORDER BY id"
+    );
+    let first: String = wait_for_within(LONG, || async {
+        let done = rows(&url.0, attempts.as_str()).await;
+        done.first().map(|r| r.get(1))
+    })
+    .await;
+    let (paused, other) = match first.as_str() {
+        "node-a" => (&a, "node-b"),
+        _ => (&b, "node-a"),
+    };
+    signal(paused, "STOP");
+    let stopped = std::time::Instant::now();
+    // The other node takes it over once the paused one's lease has run out; the paused
+    // one resumes after its retry fell due.
+    let owner = format!("SELECT node FROM outbox WHERE reference_id = '{reference}'");
+    wait_for_within(LONG, || async {
+        let row = rows(&url.0, owner.as_str()).await;
+        (row[0].get::<_, Option<String>>(0).as_deref() == Some(other)).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(4).saturating_sub(stopped.elapsed())).await;
+    signal(paused, "CONT");
+    // The other node makes the three retries and the callback fails for good; the paused
+    // one sends nothing more.
+    let state = format!("SELECT state FROM outbox WHERE reference_id = '{reference}'");
+    wait_for_within(LONG, || async {
+        let row = rows(&url.0, state.as_str()).await;
+        (row[0].get::<_, String>(0) == "failed").then_some(())
+    })
+    .await;
+    // Time for the paused node to send what it held, had it kept it (its own retries were
+    // due within 3 s of resuming).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let made: Vec<(i64, String)> = rows(&url.0, attempts.as_str())
+        .await
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let expected: Vec<(i64, String)> = [(1, first.as_str()), (2, other), (3, other), (4, other)]
+        .map(|(n, node)| (n, node.to_owned()))
+        .into();
+    assert_eq!(made, expected);
+    let sent = sink.all().iter().filter(|r| r.path == path).count();
+    assert_eq!(
+        sent, 4,
+        "the receiver got the callback {sent} times for 4 attempts"
     );
 }
