@@ -397,6 +397,56 @@ pub(crate) struct Workers {
     jobs: mpsc::SyncSender<Job>,
     /// The one session, when there is one.
     only: Option<Arc<Mutex<Session>>>,
+    /// Told of every call, when watched ([`Workers::watched`]).
+    activity: Option<Arc<Activity>>,
+}
+
+/// Whether the user of a [`Workers`] (the writer) is inside a call to the database now, and
+/// when it last finished one: what a node's heartbeat vouches for.
+#[derive(Debug)]
+pub(crate) struct Activity {
+    origin: std::time::Instant,
+    /// Calls under way.
+    calls: std::sync::atomic::AtomicUsize,
+    /// When the last call ended, in milliseconds after `origin`.
+    ended_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Activity {
+    pub(crate) fn new() -> Activity {
+        Activity {
+            origin: std::time::Instant::now(),
+            calls: std::sync::atomic::AtomicUsize::new(0),
+            ended_ms: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Whether, at `now`, a call is under way or one ended less than `within` ago.
+    pub(crate) fn busy_at(&self, now: std::time::Instant, within: Duration) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.calls.load(Ordering::SeqCst) > 0 {
+            return true;
+        }
+        let ended = self.origin + Duration::from_millis(self.ended_ms.load(Ordering::SeqCst));
+        now.saturating_duration_since(ended) < within
+    }
+
+    fn enter(&self) -> Call<'_> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Call(self)
+    }
+}
+
+/// A call under way; its end is recorded when dropped.
+struct Call<'a>(&'a Activity);
+
+impl Drop for Call<'_> {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering;
+        let ended = self.0.origin.elapsed().as_millis() as u64;
+        self.0.ended_ms.fetch_max(ended, Ordering::SeqCst);
+        self.0.calls.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -452,7 +502,19 @@ impl Workers {
                 })
                 .map_err(|e| StoreError(format!("cannot start a PostgreSQL thread: {e}")))?;
         }
-        Ok(Workers { jobs, only })
+        Ok(Workers {
+            jobs,
+            only,
+            activity: None,
+        })
+    }
+
+    /// These workers, telling `activity` of every call.
+    pub(crate) fn watched(self, activity: Arc<Activity>) -> Workers {
+        Workers {
+            activity: Some(activity),
+            ..self
+        }
     }
 
     /// Runs `f` on one of the connections and waits for its answer.
@@ -477,6 +539,7 @@ impl Workers {
         &self,
         f: impl FnOnce(&mut Session) -> Result<T> + Send + 'static,
     ) -> std::result::Result<T, StoreError> {
+        let _call = self.activity.as_deref().map(Activity::enter);
         if let Some(session) = &self.only
             && tokio::runtime::Handle::try_current().is_err()
         {
@@ -530,6 +593,27 @@ pub(crate) fn config(url: &str) -> std::result::Result<Arc<Config>, StoreError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_writer_is_busy_inside_a_call_and_for_a_while_after_one() {
+        let activity = Activity::new();
+        let (start, within) = (std::time::Instant::now(), Duration::from_secs(5));
+        let hour = Duration::from_secs(3_600);
+        assert!(
+            activity.busy_at(start, within),
+            "a new writer has its start"
+        );
+        assert!(!activity.busy_at(start + hour, within));
+        let call = activity.enter();
+        assert!(
+            activity.busy_at(start + hour, within),
+            "inside a call, however long"
+        );
+        drop(call);
+        let ended = std::time::Instant::now();
+        assert!(activity.busy_at(ended + Duration::from_secs(4), within));
+        assert!(!activity.busy_at(ended + Duration::from_secs(6), within));
+    }
 
     #[test]
     fn connections_give_up_on_a_silent_server_unless_the_string_says_otherwise() {

@@ -103,12 +103,14 @@ pub fn open_as(
 ) -> std::result::Result<(PgJournal, PgReader), StoreError> {
     let config = conn::config(url)?;
     let node = Arc::new(node);
+    let activity = Arc::new(conn::Activity::new());
     let worker = Workers::spawn(
         nodes::writer_config(&config, &node),
         Role::Journal,
         1,
         "mkoba-pg-journal",
-    )?;
+    )?
+    .watched(activity.clone());
     worker.run(run_migrations)?;
     let journal = PgJournal {
         worker,
@@ -116,7 +118,7 @@ pub fn open_as(
         seen: 0,
         in_pass: false,
         heartbeat_at_ms: 0,
-        heartbeat: nodes::Heartbeat::start(config.clone(), node)?,
+        heartbeat: nodes::Heartbeat::start(config.clone(), node, activity)?,
     };
     let reader = PgReader {
         pool: Workers::spawn(config, Role::Reader, READERS, "mkoba-pg-reader")?,

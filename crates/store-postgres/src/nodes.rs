@@ -257,6 +257,14 @@ pub(crate) fn heartbeat_and_claim(
 /// its passes made it look gone, and the first node to pass next took its callbacks over
 /// and sent them again (issue found 2026-12-05 with a node stopped for 15 s holding the
 /// lock). The thread ends when the journal is dropped.
+///
+/// The heartbeat vouches for the writer: it is written only while the writer is inside a
+/// call to the database (waiting for the lock, running a statement; both bounded, by the
+/// other nodes' idle-pass timeout and by the connection's keepalives) or finished one less
+/// than half a lease ago (an idle writer looks every [`NodeOptions::poll`]). A writer that
+/// stopped elsewhere (a thread that died, a bug that hangs it) lets the lease run out, so
+/// another node takes this node's callbacks over, and this node's lease stops it from
+/// sending them.
 pub(crate) struct Heartbeat {
     _stop: std::sync::mpsc::Sender<()>,
     pub(crate) lease: Lease,
@@ -273,6 +281,7 @@ impl Heartbeat {
     pub(crate) fn start(
         config: std::sync::Arc<tokio_postgres::Config>,
         node: std::sync::Arc<NodeOptions>,
+        writer: std::sync::Arc<crate::conn::Activity>,
     ) -> std::result::Result<Heartbeat, mkoba_platform::store::StoreError> {
         use std::sync::mpsc::RecvTimeoutError;
         let lease = Lease::new(node.lease);
@@ -283,15 +292,30 @@ impl Heartbeat {
             .spawn(move || {
                 let mut session = crate::conn::Session::new(config, crate::conn::Role::Journal);
                 let every = Duration::from_millis(HEARTBEAT_MS as u64);
+                let mut writer_stopped = false;
                 loop {
                     let issued = std::time::Instant::now();
                     let now = mkoba_platform::clock::system_now_ms();
-                    match session.run_again_if_closed(|c| c.query(BEAT, &[&node.id, &now])) {
-                        Ok(_) => renew.renewed(issued),
-                        Err(e) => {
+                    let busy = writer.busy_at(issued, node.lease / 2);
+                    if busy == writer_stopped {
+                        writer_stopped = !busy;
+                        if writer_stopped {
+                            tracing::error!(
+                                "this node's writer has not reached the database for half its lease; the node stops renewing its lease, and another node will take its callbacks over"
+                            );
+                        } else {
+                            tracing::warn!("this node's writer reaches the database again");
+                        }
+                    }
+                    let beat = busy
+                        .then(|| session.run_again_if_closed(|c| c.query(BEAT, &[&node.id, &now])));
+                    match beat {
+                        Some(Ok(_)) => renew.renewed(issued),
+                        Some(Err(e)) => {
                             let e = mkoba_platform::store::StoreError::from(e);
                             tracing::warn!(error = %e, "writing this node's heartbeat failed")
                         }
+                        None => {}
                     }
                     if let Err(RecvTimeoutError::Disconnected) | Ok(()) =
                         stopped.recv_timeout(every)
