@@ -44,6 +44,18 @@ pub struct Doc {
     pub success: (u16, Option<&'static str>),
     /// Documented error statuses.
     pub errors: &'static [u16],
+    /// Query parameters.
+    pub query: &'static [QueryParam],
+}
+
+/// A documented query parameter.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryParam {
+    pub name: &'static str,
+    pub required: bool,
+    /// `string` or `integer`.
+    pub kind: &'static str,
+    pub description: &'static str,
 }
 
 /// One served operation.
@@ -78,6 +90,7 @@ fn doc(operation_id: &str, summary: &str, auth: Auth) -> Doc {
         body: None,
         success: (200, None),
         errors: &[400, 401, 500],
+        query: &[],
     }
 }
 
@@ -617,9 +630,23 @@ fn widget_routes(
         Doc {
             success: (200, Some("WidgetInvoice")),
             errors: &[403, 404, 429, 500, 503],
+            query: &[
+                QueryParam {
+                    name: "wait",
+                    required: false,
+                    kind: "integer",
+                    description: "Seconds to wait (at most 25) for the status to change from `known`",
+                },
+                QueryParam {
+                    name: "known",
+                    required: false,
+                    kind: "string",
+                    description: "The status the caller has seen (PENDING): the answer waits while it is still that",
+                },
+            ],
             ..public(
                 "widget-GetInvoice",
-                "A widget invoice; with ?wait=N&known=STATUS, once its status is no longer STATUS (at most N ≤ 25 s)",
+                "A widget invoice; with `wait` and `known`, once its status is no longer `known` (a long poll)",
             )
         },
         None,
@@ -642,9 +669,15 @@ fn widget_routes(
         Doc {
             success: (200, None),
             errors: &[404, 429, 500],
+            query: &[QueryParam {
+                name: "t",
+                required: true,
+                kind: "string",
+                description: "The invoice's signed token, as its `qrCodeUrl` carries it",
+            }],
             ..public(
                 "widget-GetInvoiceQrCode",
-                "The QR code (SVG) of the invoice's payer link; `t` is the invoice's signed token, as its `qrCodeUrl` carries it",
+                "The QR code (SVG) of the invoice's payer link",
             )
         },
         None,

@@ -137,6 +137,12 @@ fn operation(route: &Route) -> Value {
                 .push(json!({"name": name, "in": "path", "required": true, "schema": string()}));
         }
     }
+    for q in d.query {
+        parameters.push(
+            json!({"name": q.name, "in": "query", "required": q.required,
+            "schema": {"type": q.kind}, "description": q.description}),
+        );
+    }
     match d.auth {
         Auth::Basic => parameters.push(header(
             "Authorization",

@@ -193,23 +193,39 @@ pub fn router(state: PortalState) -> Router {
         .layer(axum::middleware::map_response(security_headers))
 }
 
-/// A form over the body limit is refused by the framework, in plain text; the portal
-/// answers it with its page, like its other errors. (Its own plain-text answers, such as a
-/// CSV export's refusal, are left as they are.)
+/// Marks the portal's own plain-text answers (a CSV export's refusal), which
+/// [`framework_errors`] leaves as they are.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OwnText;
+
+/// The framework refuses a form it cannot read in plain text: one over the body limit
+/// (413), or a body that did not arrive whole or in time (400: cut off, trickled past the
+/// listener's body time, broken chunked encoding). The portal answers those with its page,
+/// like its other errors.
 async fn framework_errors(response: Response) -> Response {
     let plain = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/plain"));
-    if !plain || response.status() != StatusCode::PAYLOAD_TOO_LARGE {
+    if !plain
+        || !response.status().is_client_error()
+        || response.extensions().get::<OwnText>().is_some()
+    {
         return response;
     }
-    message_page(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "Too large",
-        "The form was larger than the portal takes. Send less, or use the API for large data.",
-    )
+    match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => message_page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Too large",
+            "The form was larger than the portal takes. Send less, or use the API for large data.",
+        ),
+        status => message_page(
+            status,
+            "Form not read",
+            "The form did not arrive whole. Send it again.",
+        ),
+    }
 }
 
 async fn css() -> Response {

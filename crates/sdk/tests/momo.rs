@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mkoba_platform::model::{KeySlot, Product as ServerProduct};
-use mkoba_sdk::ReasonCode;
 use mkoba_sdk::momo::{
     AccessType, Callback, Collection, Config, Disbursement, IdType, Poll, Product, Provisioning,
     ReferenceId, Remittance, SandboxUser, Status, Transaction as _, parse_callback,
@@ -16,6 +15,7 @@ use mkoba_sdk::types::momo::{
     CashTransfer, CashTransferDetails, CreateInvoice, CreatePayments, Money, Party, PreApproval,
     Refund, RequestToPay, Transfer,
 };
+use mkoba_sdk::{Error, ReasonCode};
 use mkoba_server::Settings;
 use mkoba_testkit::server::TestServer;
 
@@ -343,6 +343,15 @@ async fn a_reused_reference_id_is_a_duplicate() {
         .unwrap_err();
     assert!(e.api().unwrap().is_duplicate());
     assert_eq!(e.api().unwrap().status, 409);
+    // An id of another UUID version is refused before it is sent, as the platform would.
+    let nil = ReferenceId::from(uuid::Uuid::nil());
+    let e = c
+        .request_to_pay(&rtp("1", "256774290781"))
+        .reference_id(nil)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Config(_)), "{e:?}");
+    assert!(e.to_string().contains("version 4"), "{e}");
 }
 
 #[tokio::test]

@@ -244,6 +244,8 @@ async fn the_pager_clamps_its_page_and_filters_show_themselves_and_their_errors(
         .await;
     assert_eq!(r.status, 400);
     assert!(r.text().contains("reversed"));
+    // A refused export stays plain text: the portal's own answer, not the framework's.
+    assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
 }
 
 #[tokio::test]
@@ -703,4 +705,36 @@ async fn a_form_over_the_limit_gets_the_portals_page() {
         r.text()
     );
     assert_eq!(r.header("x-frame-options"), Some("DENY"));
+}
+
+/// A form whose body stops coming is refused once the listener's body time is over (three
+/// times the header time), with the portal's page rather than the framework's bare text.
+#[tokio::test]
+async fn a_form_that_stops_coming_gets_the_portals_page() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app =
+        TestApp::spawn_with(|s| s.connections.header_read = std::time::Duration::from_millis(300))
+            .await;
+    let mut stuck = tokio::net::TcpStream::connect(app.running.addr)
+        .await
+        .unwrap();
+    stuck
+        .write_all(
+            b"POST /portal/signin HTTP/1.1\r\nHost: x\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nemail=",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stuck.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(read.is_ok(), "the connection was still open after 10 s");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("content-type: text/html"), "{answer}");
+    assert!(answer.contains("did not arrive whole"), "{answer}");
+    assert!(answer.contains("x-frame-options: DENY"), "{answer}");
 }

@@ -180,6 +180,7 @@ pub(crate) fn export_refused(errors: &[String]) -> Response {
     (
         StatusCode::BAD_REQUEST,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        axum::Extension(crate::OwnText),
         format!("{}\n", errors.join("\n")),
     )
         .into_response()

@@ -291,7 +291,8 @@ impl std::fmt::Debug for Create<'_> {
 
 impl<'a> Create<'a> {
     /// Uses this `X-Reference-Id` instead of a fresh one (to retry a request whose answer
-    /// was lost).
+    /// was lost). It must be a UUID version 4, as the platform requires; another version is
+    /// refused before anything is sent ([`Error::Config`]).
     pub fn reference_id(mut self, id: ReferenceId) -> Create<'a> {
         self.reference_id = Some(id);
         self
@@ -313,6 +314,12 @@ impl<'a> Create<'a> {
     pub async fn send(self) -> Result<ReferenceId> {
         let body = self.body.map_err(Error::Config)?;
         let reference = self.reference_id.unwrap_or_default();
+        let version = reference.uuid().get_version_num();
+        if version != 4 {
+            return Err(Error::Config(format!(
+                "the reference id {reference} is a version {version} UUID; X-Reference-Id must be a version 4 (random) UUID"
+            )));
+        }
         let url = self.core.url(self.path);
         let mut buf = uuid::Uuid::encode_buffer();
         let reference_header =
