@@ -9,31 +9,34 @@
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-/// A JSON object's members in the order written, each value as its JSON text; `null` reads
-/// as no members. Anything else fails to deserialize.
+/// A JSON object's members in the order written, each value as its JSON text, borrowed
+/// from the text read (`serde_json::from_str` or `from_slice`); `null` reads as no members.
+/// Anything else fails to deserialize. Borrowed, so that reading a nested value again
+/// costs no copy of its text: copied, a 2 MiB body nested 16 deep held 16 copies of itself
+/// while it was read.
 #[derive(Debug)]
-pub struct Members(pub Vec<(String, Box<RawValue>)>);
+pub struct Members<'a>(pub Vec<(String, &'a RawValue)>);
 
-impl<'de> Deserialize<'de> for Members {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Members, D::Error> {
-        struct Object;
-        impl<'de> Visitor<'de> for Object {
-            type Value = Members;
+impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Members<'a>, D::Error> {
+        struct Object<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for Object<'a> {
+            type Value = Members<'a>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a JSON object or null")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'a>, A::Error> {
                 let mut members = Vec::new();
-                while let Some(member) = map.next_entry()? {
+                while let Some(member) = map.next_entry::<String, &'de RawValue>()? {
                     members.push(member);
                 }
                 Ok(Members(members))
             }
-            fn visit_unit<E>(self) -> Result<Members, E> {
+            fn visit_unit<E>(self) -> Result<Members<'a>, E> {
                 Ok(Members(Vec::new()))
             }
         }
-        d.deserialize_any(Object)
+        d.deserialize_any(Object(std::marker::PhantomData))
     }
 }
 

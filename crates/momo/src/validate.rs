@@ -222,13 +222,13 @@ fn exact_json(raw: &serde_json::value::RawValue, depth: usize) -> Result<Value, 
                 if map.contains_key(&name) {
                     return Err(Some(MomoError::bad(format!("the body gives {name} twice"))));
                 }
-                let v = exact_json(&v, depth + 1)?;
+                let v = exact_json(v, depth + 1)?;
                 map.insert(name, v);
             }
             Ok(Value::Object(map))
         }
         Some(b'[') => {
-            let items: Vec<Box<serde_json::value::RawValue>> =
+            let items: Vec<&serde_json::value::RawValue> =
                 serde_json::from_str(text).map_err(|_| None)?;
             items
                 .iter()
