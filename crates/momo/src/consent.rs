@@ -65,9 +65,10 @@
 //! The account holder's answer comes at the token step (CIBA's poll), so a client sees each
 //! scenario where a real consent would surface it. Without stored state, answers do not
 //! change between polls ("already used" is refused on the first exchange). An
-//! `auth_req_id` that was exchanged for tokens is remembered ([`Used`]) and a second
-//! exchange is `invalid_grant`, as on the real platform; the memory is the node's own (with
-//! several PostgreSQL nodes, each node refuses a second exchange it sees itself).
+//! `auth_req_id` that was exchanged for tokens is recorded in the store
+//! ([`Credentials::use_auth_request`](mkoba_platform::Credentials)) and a second exchange is
+//! `invalid_grant`, as on the real platform: also after a restart, and on another node
+//! sharing a PostgreSQL database (the writer looks inside its pass, under the pass lock).
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -78,8 +79,8 @@ use axum::{Extension, Router};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use mkoba_api_types::momo::BasicUserInfo;
-use mkoba_platform::SANDBOX;
 use mkoba_platform::model::{ApiUser, PartyIdType, Product, SubscriptionKey};
+use mkoba_platform::{CreateError, SANDBOX};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -97,65 +98,11 @@ const REFRESH: &str = "oauth2-refresh";
 /// The CIBA grant type.
 const CIBA_GRANT: &str = "urn:openid:params:grant-type:ciba";
 
-/// Most `auth_req_id`s remembered as exchanged at once, and of those, most of one API user.
-/// Each is kept for at least its lifetime ([`AUTH_REQ_TTL_SECS`] of real time); past a
-/// bound the exchange is the platform's overload answer (503 with `Retry-After`) rather
-/// than forgetting one early, and one API user filling its share refuses only itself.
-pub const MAX_USED_AUTH_REQS: usize = 65_536;
-pub const MAX_USED_PER_API_USER: usize = 4_096;
-
-/// The `auth_req_id`s (their `jti`) exchanged for tokens: by whom and when (real time, ms).
-#[derive(Debug, Default)]
-pub struct Used(std::sync::Mutex<UsedIds>);
-
-#[derive(Debug, Default)]
-pub struct UsedIds {
-    ids: std::collections::HashMap<String, (Uuid, i64)>,
-    per_user: std::collections::HashMap<Uuid, usize>,
-    /// When the store last dropped what had lived its time (at most once a second).
-    pruned_at: i64,
-}
-
-impl Used {
-    /// Marks `jti` used by `user` at `now_ms`: `Ok(false)` if it was already, `Err(())` when
-    /// the memory (or the API user's share of it) is full of live entries.
-    fn first_use(&self, user: Uuid, jti: &str, now_ms: i64) -> Result<bool, ()> {
-        let mut used = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let UsedIds {
-            ids,
-            per_user,
-            pruned_at,
-        } = &mut *used;
-        if ids.contains_key(jti) {
-            return Ok(false);
-        }
-        let full = |ids: &std::collections::HashMap<_, _>,
-                    per_user: &std::collections::HashMap<Uuid, usize>| {
-            ids.len() >= MAX_USED_AUTH_REQS
-                || per_user.get(&user).copied().unwrap_or(0) >= MAX_USED_PER_API_USER
-        };
-        if full(ids, per_user) && now_ms - *pruned_at >= 1_000 {
-            *pruned_at = now_ms;
-            ids.retain(|_, (who, at)| {
-                let live = now_ms - *at < AUTH_REQ_TTL_SECS * 1000;
-                if !live && let Some(n) = per_user.get_mut(who) {
-                    *n -= 1;
-                }
-                live
-            });
-            per_user.retain(|_, n| *n > 0);
-        }
-        if full(ids, per_user) {
-            return Err(());
-        }
-        ids.insert(jti.to_owned(), (user, now_ms));
-        *per_user.entry(user).or_insert(0) += 1;
-        Ok(true)
-    }
-}
+/// How long an exchanged `auth_req_id` is remembered after the time it could last be
+/// exchanged (its expiry, or its use if later), in milliseconds of real time: 30 days. An
+/// API user on a test clock can hold one valid for as long as its clock stands still;
+/// this covers a clock frozen for a month.
+const USED_KEPT_MS: i64 = 30 * 86_400 * 1000;
 
 /// Seconds a client should wait between two polls of `oauth2/token/`.
 pub const POLL_INTERVAL_SECS: i64 = 5;
@@ -768,19 +715,23 @@ async fn create_oauth2_token(
                 Answer::GrantedRefreshExpired => now,
                 Answer::Refused(error, description) => return Err(oauth(error, description)),
             };
-            let jti = claims["jti"].as_str().unwrap_or_default();
+            let jti = claims["jti"].as_str().unwrap_or_default().to_owned();
+            let used_at = mkoba_platform::clock::system_now_ms();
+            let keep_until = claims["exp"].as_i64().unwrap_or(used_at).max(used_at) + USED_KEPT_MS;
             match state
-                .consents
-                .first_use(user.id, jti, mkoba_platform::clock::system_now_ms())
+                .platform
+                .credentials()
+                .use_auth_request(jti, user.id, keep_until)
+                .await
             {
-                Ok(true) => {}
-                Ok(false) => {
+                Ok(()) => {}
+                Err(CreateError::Duplicate) => {
                     return Err(oauth(
                         "invalid_grant",
                         "auth_req_id has already been exchanged for tokens; use the refresh token, or start again with bc-authorize",
                     ));
                 }
-                Err(()) => return Err(Refusal::Momo(MomoError::unavailable())),
+                Err(_) => return Err(Refusal::Momo(MomoError::unavailable())),
             }
             Ok(issue_tokens(
                 &state,
@@ -913,35 +864,6 @@ async fn get_user_info_with_consent(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_auth_req_id_is_used_once_and_the_memory_is_bounded() {
-        let used = Used::default();
-        let (one, two) = (Uuid::from_u128(1), Uuid::from_u128(2));
-        assert_eq!(used.first_use(one, "a", 0), Ok(true));
-        assert_eq!(used.first_use(one, "a", 1), Ok(false));
-        for i in 1..MAX_USED_PER_API_USER {
-            assert_eq!(used.first_use(one, &i.to_string(), 1_000), Ok(true));
-        }
-        // One API user's share full of live entries: refused, and only that user.
-        assert_eq!(used.first_use(one, "late", 2_000), Err(()));
-        assert_eq!(used.first_use(two, "other", 2_000), Ok(true));
-        // Once its first one has lived its time, it makes room for one.
-        let later = AUTH_REQ_TTL_SECS * 1000 + 500;
-        assert_eq!(used.first_use(one, "late", later), Ok(true));
-        assert_eq!(used.first_use(one, "later", later), Err(()));
-        // The whole store has its bound too.
-        let mut n = 0;
-        let refused = (3..).find(|u| {
-            (0..MAX_USED_PER_API_USER).any(|_| {
-                n += 1;
-                used.first_use(Uuid::from_u128(*u), &format!("x{n}"), later)
-                    .is_err()
-            })
-        });
-        assert!(refused.is_some());
-        assert!(used.0.lock().unwrap().ids.len() <= MAX_USED_AUTH_REQS);
-    }
 
     #[test]
     fn form_decoding_handles_plus_percent_and_refuses_bad_escapes() {

@@ -62,8 +62,6 @@ pub struct MomoShared {
     pub config: MomoConfig,
     /// The Collection Widget's rate limiters and long-poll bound.
     pub widget: widget::Widget,
-    /// The consent requests exchanged for tokens (each once).
-    pub consents: consent::Used,
 }
 
 impl MomoState {
@@ -71,7 +69,6 @@ impl MomoState {
         MomoState(Arc::new(MomoShared {
             platform,
             widget: widget::Widget::new(config.widget.clone()),
-            consents: consent::Used::default(),
             config,
         }))
     }

@@ -54,6 +54,29 @@ impl Credentials<'_> {
         result
     }
 
+    /// Marks a CIBA `auth_req_id` (its `jti`) exchanged for tokens by `api_user`, kept
+    /// until `keep_until_ms` (real time): `Duplicate` when it was exchanged already (also
+    /// before a restart, or on another node), `Unavailable` when it cannot be stored now.
+    pub async fn use_auth_request(
+        self,
+        jti: String,
+        api_user: Uuid,
+        keep_until_ms: i64,
+    ) -> Result<(), CreateError> {
+        self.call(
+            |reply| {
+                Command::Portal(crate::engine::PortalCommand::UseAuthRequest {
+                    jti,
+                    api_user,
+                    keep_until_ms,
+                    reply,
+                })
+            },
+            Err(CreateError::Unavailable),
+        )
+        .await
+    }
+
     /// An API user.
     pub async fn api_user(self, id: &Uuid) -> Result<Option<ApiUser>, Internal> {
         if let Some(u) = self.inner.api_users.read().expect("api user cache").get(id) {

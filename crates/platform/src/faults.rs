@@ -218,4 +218,7 @@ impl PortalJournal for FaultyJournal {
     fn golive_request(&mut self, id: i64) -> Result<Option<GoLiveRequest>, StoreError> {
         self.inner.golive_request(id)
     }
+    fn auth_request_used(&mut self, jti: &str) -> Result<bool, StoreError> {
+        self.inner.auth_request_used(jti)
+    }
 }

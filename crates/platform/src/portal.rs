@@ -269,6 +269,15 @@ pub enum PortalWrite {
         api_user: Uuid,
         settings: WidgetSettings,
     },
+    /// A CIBA `auth_req_id` (its `jti`) exchanged for tokens: kept until `keep_until_ms`
+    /// (real time), so a second exchange is refused, also after a restart and on another
+    /// node. Rows kept past their time are dropped with the next one written.
+    UseAuthRequest {
+        jti: String,
+        api_user: Uuid,
+        used_at_ms: i64,
+        keep_until_ms: i64,
+    },
 }
 
 impl std::fmt::Debug for PortalWrite {
@@ -288,6 +297,7 @@ impl std::fmt::Debug for PortalWrite {
             PortalWrite::RevokeApiKey { .. } => "RevokeApiKey",
             PortalWrite::SetApprovalMode { .. } => "SetApprovalMode",
             PortalWrite::SetWidgetSettings { .. } => "SetWidgetSettings",
+            PortalWrite::UseAuthRequest { .. } => "UseAuthRequest",
             PortalWrite::OperatorLogin { .. } => "OperatorLogin",
             PortalWrite::CreateGoLive { .. } => "CreateGoLive",
             PortalWrite::DecideGoLive { .. } => "DecideGoLive",
@@ -325,6 +335,8 @@ pub trait PortalJournal {
         &mut self,
         id: i64,
     ) -> Result<Option<crate::golive::GoLiveRequest>, StoreError>;
+    /// Whether a CIBA `auth_req_id` (its `jti`) was exchanged for tokens already.
+    fn auth_request_used(&mut self, jti: &str) -> Result<bool, StoreError>;
 }
 
 /// The portal's reads.

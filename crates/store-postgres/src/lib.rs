@@ -76,6 +76,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0010_updates_in_place.sql"),
     include_str!("../migrations/0011_reference_hash_indexes.sql"),
     include_str!("../migrations/0012_fewer_probes_no_compression.sql"),
+    include_str!("../migrations/0013_used_auth_requests.sql"),
 ];
 
 /// The schema version this binary writes.

@@ -249,6 +249,25 @@ pub(crate) fn ops(writes: &[PortalWrite], ops: &mut Vec<Op>) {
                 settings.callback_url.clone(),
                 settings.updated_at_ms
             )),
+            PortalWrite::UseAuthRequest {
+                jti,
+                api_user,
+                used_at_ms,
+                keep_until_ms,
+            } => {
+                ops.push(op!(
+                    "DELETE FROM used_auth_requests WHERE keep_until_ms < $1",
+                    *used_at_ms
+                ));
+                ops.push(op!(
+                    "INSERT INTO used_auth_requests (jti, api_user, used_at_ms, keep_until_ms)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (jti) DO NOTHING",
+                    jti.clone(),
+                    api_user.to_string(),
+                    *used_at_ms,
+                    *keep_until_ms
+                ));
+            }
         }
     }
 }
@@ -340,6 +359,13 @@ impl PortalJournal for PgJournal {
     ) -> std::result::Result<Option<GoLiveRequest>, StoreError> {
         self.worker
             .run_again_if_closed(move |c| read_golive_request(c, id))
+    }
+
+    fn auth_request_used(&mut self, jti: &str) -> std::result::Result<bool, StoreError> {
+        let jti = jti.to_owned();
+        self.worker.run_again_if_closed(move |c| {
+            exists(c, "SELECT 1 FROM used_auth_requests WHERE jti = $1", &jti)
+        })
     }
 
     fn developer_email_taken(&mut self, email: &str) -> std::result::Result<bool, StoreError> {

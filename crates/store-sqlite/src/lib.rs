@@ -53,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0009_integer_links.sql"),
     include_str!("../migrations/0010_party_index_for_mandates.sql"),
     include_str!("../migrations/0011_payment_refs.sql"),
+    include_str!("../migrations/0012_used_auth_requests.sql"),
 ];
 
 /// The schema version this binary writes.

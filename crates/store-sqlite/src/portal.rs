@@ -282,6 +282,25 @@ pub(crate) fn write(
                     settings.updated_at_ms
                 ])?;
             }
+            PortalWrite::UseAuthRequest {
+                jti,
+                api_user,
+                used_at_ms,
+                keep_until_ms,
+            } => {
+                tx.prepare_cached("DELETE FROM used_auth_requests WHERE keep_until_ms < ?1")?
+                    .execute([used_at_ms])?;
+                tx.prepare_cached(
+                    "INSERT INTO used_auth_requests (jti, api_user, used_at_ms, keep_until_ms)
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (jti) DO NOTHING",
+                )?
+                .execute(params![
+                    jti,
+                    api_user.to_string(),
+                    used_at_ms,
+                    keep_until_ms
+                ])?;
+            }
         }
     }
     Ok(())
@@ -298,6 +317,13 @@ impl PortalJournal for SqliteJournal {
 
     fn golive_request(&mut self, id: i64) -> Result<Option<GoLiveRequest>, StoreError> {
         read_golive_request(&self.conn, id).map_err(err)
+    }
+
+    fn auth_request_used(&mut self, jti: &str) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM used_auth_requests WHERE jti = ?1")
+            .and_then(|mut s| s.exists([jti]))
+            .map_err(err)
     }
 
     fn developer_email_taken(&mut self, email: &str) -> Result<bool, StoreError> {

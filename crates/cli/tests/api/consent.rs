@@ -367,7 +367,7 @@ async fn refresh_token_grant_issues_a_new_access_token_for_the_same_consent() {
 
 /// An `auth_req_id` is exchanged for tokens once: a second exchange is `invalid_grant`
 /// (it would renew a consent without the account holder), while its refresh token goes on
-/// working.
+/// working. The server remembers it across a restart.
 #[tokio::test]
 async fn an_auth_req_id_is_exchanged_once() {
     let app = TestApp::spawn().await;
@@ -385,6 +385,21 @@ async fn an_auth_req_id_is_exchanged_once() {
     let refresh = first.json()["refresh_token"].as_str().unwrap().to_owned();
     let r = refresh_grant(&app, &p, &refresh).await;
     assert_eq!(r.status, 200, "{}", r.text());
+    // Another one exchanged just before a restart is still used after it.
+    let other = auth_req_id(&app, "collection", &p, "256774290781").await;
+    assert_eq!(ciba_token(&app, "collection", &p, &other).await.status, 200);
+    let app = app.restart(|_| {}).await;
+    for id in [&id, &other] {
+        let again = ciba_token(&app, "collection", &p, id).await;
+        assert_oauth_error(&again, "invalid_grant");
+        assert!(
+            again.text().contains("already been exchanged"),
+            "{}",
+            again.text()
+        );
+    }
+    let fresh = auth_req_id(&app, "collection", &p, "256774290781").await;
+    assert_eq!(ciba_token(&app, "collection", &p, &fresh).await.status, 200);
 }
 
 #[tokio::test]

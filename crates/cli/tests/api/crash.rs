@@ -78,6 +78,8 @@ pub struct Partner {
     pub key: String,
     /// `Bearer …`
     pub bearer: String,
+    /// `Basic …` of the API user and its key.
+    pub basic: String,
 }
 
 /// An API user made through `on`, with a collection token issued by `token_from`.
@@ -120,6 +122,7 @@ pub async fn partner(http: &Http, on: &Node, token_from: &Node) -> Partner {
     Partner {
         key: on.key.clone(),
         bearer: format!("Bearer {}", r.json()["access_token"].as_str().unwrap()),
+        basic: format!("Basic {basic}"),
     }
 }
 

@@ -459,3 +459,62 @@ async fn a_node_paused_past_its_lease_does_not_send_what_another_took_over() {
         "the receiver got the callback {sent} times for 4 attempts"
     );
 }
+
+/// A consent request (`auth_req_id`) is exchanged for tokens once across the nodes: the
+/// second exchange, on the other node, is `invalid_grant`.
+#[tokio::test]
+async fn an_auth_req_id_exchanged_on_one_node_is_used_on_the_other() {
+    let url = database().await;
+    migrate(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let http = Http::new();
+    let [a, b] = two_nodes(&url.0, dir.path(), &[]).await;
+    let p = partner(&http, &a, &a).await;
+    let form = "application/x-www-form-urlencoded";
+    let headers = [
+        ("Ocp-Apim-Subscription-Key", p.key.as_str()),
+        ("Authorization", p.bearer.as_str()),
+        ("X-Target-Environment", "sandbox"),
+        ("Content-Type", form),
+    ];
+    let r = http
+        .send(
+            "POST",
+            &format!("{}/collection/v1_0/bc-authorize", a.base),
+            &headers,
+            Some("login_hint=ID:256774290781/MSISDN&scope=profile&access_type=offline"),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let id = r.json()["auth_req_id"].as_str().unwrap().to_owned();
+    // The token step takes the API user's own credentials.
+    let exchange = |base: String| {
+        let (http, id, key, basic) = (http.clone(), id.clone(), p.key.clone(), p.basic.clone());
+        async move {
+            http.send(
+                "POST",
+                &format!("{base}/collection/oauth2/token/"),
+                &[
+                    ("Ocp-Apim-Subscription-Key", key.as_str()),
+                    ("Authorization", basic.as_str()),
+                    ("X-Target-Environment", "sandbox"),
+                    ("Content-Type", form),
+                ],
+                Some(&format!(
+                    "grant_type=urn:openid:params:grant-type:ciba&auth_req_id={id}"
+                )),
+            )
+            .await
+        }
+    };
+    let first = exchange(a.base.clone()).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let again = exchange(b.base.clone()).await;
+    assert_eq!(again.status, 400, "{}", again.text());
+    assert_eq!(again.json()["error"], "invalid_grant", "{}", again.text());
+    assert!(
+        again.text().contains("already been exchanged"),
+        "{}",
+        again.text()
+    );
+}

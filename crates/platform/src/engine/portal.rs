@@ -87,6 +87,13 @@ pub(crate) enum PortalCommand {
         mail: DecisionMail,
         reply: oneshot::Sender<Result<(), GoLiveError>>,
     },
+    /// Marks a CIBA `auth_req_id` exchanged: `Duplicate` when it was already.
+    UseAuthRequest {
+        jti: String,
+        api_user: Uuid,
+        keep_until_ms: i64,
+        reply: oneshot::Sender<Result<(), CreateError>>,
+    },
 }
 
 /// What one pass remembers about portal work not yet committed.
@@ -134,6 +141,39 @@ impl Engine {
 
     pub(super) fn apply_portal(&mut self, pass: &mut Pass, command: PortalCommand, now: i64) {
         match command {
+            PortalCommand::UseAuthRequest {
+                jti,
+                api_user,
+                keep_until_ms,
+                reply,
+            } => {
+                // Looked up inside the pass: with several nodes, under the pass lock.
+                let in_pass = pass.batch.portal.iter().any(
+                    |w| matches!(w, PortalWrite::UseAuthRequest { jti: used, .. } if *used == jti),
+                );
+                let used = match in_pass {
+                    true => Ok(true),
+                    false => self.journal.auth_request_used(&jti),
+                };
+                match used {
+                    Ok(true) => {
+                        let _ = reply.send(Err(CreateError::Duplicate));
+                    }
+                    Ok(false) => {
+                        pass.batch.portal.push(PortalWrite::UseAuthRequest {
+                            jti,
+                            api_user,
+                            used_at_ms: now,
+                            keep_until_ms,
+                        });
+                        defer(pass, reply, Ok(()), Err(CreateError::Unavailable));
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "looking up a used auth_req_id failed");
+                        let _ = reply.send(Err(CreateError::Unavailable));
+                    }
+                }
+            }
             PortalCommand::SignUp {
                 email,
                 name,

@@ -91,6 +91,7 @@ contract!(
     the_sandbox_login_is_stored_with_its_password,
     sessions_are_created_read_and_deleted_and_expired_ones_swept,
     approval_mode_is_set_per_developer,
+    used_auth_requests_are_found_kept_and_dropped_past_their_time,
     widget_settings_are_set_per_api_user_replaced_and_survive_reopening,
     payments_page_filters_and_paginates,
     payments_page_breaks_ties_by_reference_id,

@@ -1650,6 +1650,35 @@ pub fn approval_mode_is_set_per_developer(s: &mut Store) {
     assert!(!s.reader.developer(1).unwrap().unwrap().approval_mode);
 }
 
+pub fn used_auth_requests_are_found_kept_and_dropped_past_their_time(s: &mut Store) {
+    let user = api_user(1, 1);
+    let used = |jti: &str, at: i64, until: i64| Batch {
+        portal: vec![PortalWrite::UseAuthRequest {
+            jti: jti.to_owned(),
+            api_user: user.id,
+            used_at_ms: at,
+            keep_until_ms: until,
+        }],
+        ..Batch::default()
+    };
+    assert!(!s.journal.auth_request_used("a").unwrap());
+    s.commit(used("a", 1_000, 5_000));
+    s.commit(used("b", 2_000, 100_000));
+    s.reopen();
+    assert!(s.journal.auth_request_used("a").unwrap());
+    assert!(s.journal.auth_request_used("b").unwrap());
+    assert!(!s.journal.auth_request_used("c").unwrap());
+    // The next one written, at 6,000, drops those kept until before then.
+    s.commit(used("c", 6_000, 200_000));
+    assert!(!s.journal.auth_request_used("a").unwrap());
+    assert!(s.journal.auth_request_used("b").unwrap());
+    assert!(s.journal.auth_request_used("c").unwrap());
+    // Written again, the first row stands and the commit goes through.
+    s.commit(used("c", 7_000, 7_500));
+    s.commit(used("d", 8_000, 9_000));
+    assert!(s.journal.auth_request_used("c").unwrap());
+}
+
 pub fn widget_settings_are_set_per_api_user_replaced_and_survive_reopening(s: &mut Store) {
     let user = api_user(1, 1);
     let other = api_user(1, 2);
