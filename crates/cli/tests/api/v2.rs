@@ -161,6 +161,19 @@ async fn a_pending_invoice_can_be_cancelled_and_its_reservation_is_released() {
         100_000 * 100,
         "the reservation was released"
     );
+    // Cancelled once: a second cancel is refused as for any invoice no longer pending.
+    let r = call(
+        &app,
+        &p,
+        "DELETE",
+        &format!("/v2_0/invoice/{reference}"),
+        Some(Uuid::new_v4()),
+        Some(r#"{"externalId":"inv-1"}"#),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(r.json()["code"], "NOT_ALLOWED", "{}", r.text());
     let r = call(
         &app,
         &p,
