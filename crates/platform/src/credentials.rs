@@ -54,20 +54,23 @@ impl Credentials<'_> {
         result
     }
 
-    /// Marks a CIBA `auth_req_id` (its `jti`) exchanged for tokens by `api_user`, kept
-    /// until `keep_until_ms` (real time): `Duplicate` when it was exchanged already (also
-    /// before a restart, or on another node), `Unavailable` when it cannot be stored now.
+    /// Marks a CIBA `auth_req_id` (its `jti`) exchanged for tokens by `api_user` now, kept
+    /// until `keep_until_ms` (both real time, the system clock's): `Duplicate` when it was
+    /// exchanged already (also before a restart, or on another node), `Unavailable` when it
+    /// cannot be stored now.
     pub async fn use_auth_request(
         self,
         jti: String,
         api_user: Uuid,
         keep_until_ms: i64,
     ) -> Result<(), CreateError> {
+        let used_at_ms = crate::clock::system_now_ms();
         self.call(
             |reply| {
                 Command::Portal(crate::engine::PortalCommand::UseAuthRequest {
                     jti,
                     api_user,
+                    used_at_ms,
                     keep_until_ms,
                     reply,
                 })

@@ -63,6 +63,11 @@ pub(crate) enum Command {
         limit: usize,
         reply: oneshot::Sender<Result<Vec<OutboxItem>, crate::Internal>>,
     },
+    /// One callback, if this node delivers it and it is still pending.
+    PendingCallback {
+        id: i64,
+        reply: oneshot::Sender<Result<Option<OutboxItem>, crate::Internal>>,
+    },
     Cancel {
         reference_id: Uuid,
         api_user: Uuid,
@@ -569,6 +574,10 @@ impl Engine {
                     .pending_outbox(after_id, limit)
                     .map_err(crate::logged);
                 let _ = reply.send(rows);
+            }
+            Command::PendingCallback { id, reply } => {
+                let row = self.journal.pending_outbox_row(id).map_err(crate::logged);
+                let _ = reply.send(row);
             }
             Command::RecordAttempt(attempt, reply) => {
                 let state = match (attempt.status_code, attempt.retry_at_ms) {

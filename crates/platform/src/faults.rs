@@ -110,6 +110,9 @@ impl Journal for FaultyJournal {
     ) -> Result<Vec<OutboxItem>, StoreError> {
         self.inner.pending_outbox(after_id, limit)
     }
+    fn pending_outbox_row(&mut self, id: i64) -> Result<Option<OutboxItem>, StoreError> {
+        self.inner.pending_outbox_row(id)
+    }
     fn payment_exists(&mut self, id: &Uuid) -> Result<bool, StoreError> {
         self.inner.payment_exists(id)
     }

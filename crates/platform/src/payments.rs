@@ -128,6 +128,16 @@ impl Payments<'_> {
             .await
     }
 
+    /// The callback `id`, if this node delivers it and it is still pending: what the
+    /// dispatcher reads again after its node's lease lapsed ([`crate::lease`]).
+    pub async fn pending_callback(self, id: i64) -> Result<Option<OutboxItem>, Internal> {
+        self.call_reserved(
+            |reply| Command::PendingCallback { id, reply },
+            Err(Internal::Failed),
+        )
+        .await
+    }
+
     /// Up to `limit` callbacks of this node still pending, with ids above `after_id`, in id
     /// order: the dispatcher's sweep ([`crate::outbox`]).
     pub async fn pending_callbacks(

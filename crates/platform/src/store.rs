@@ -288,6 +288,13 @@ pub trait Journal: crate::portal::PortalJournal + Send + 'static {
         after_id: i64,
         limit: usize,
     ) -> Result<Vec<OutboxItem>, StoreError>;
+    /// The callback `id`, if this writer delivers it and it is still pending.
+    fn pending_outbox_row(&mut self, id: i64) -> Result<Option<OutboxItem>, StoreError> {
+        Ok(self
+            .pending_outbox(id - 1, 1)?
+            .into_iter()
+            .find(|item| item.id == id))
+    }
     /// Writes the batch atomically and durably; nothing of it is visible on error.
     fn commit(&mut self, batch: &Batch) -> Result<(), StoreError>;
 

@@ -214,18 +214,31 @@ async fn framework_errors(response: Response) -> Response {
     {
         return response;
     }
-    match response.status() {
+    let status = response.status();
+    let mut page = match status {
         StatusCode::PAYLOAD_TOO_LARGE => message_page(
-            StatusCode::PAYLOAD_TOO_LARGE,
+            status,
             "Too large",
             "The form was larger than the portal takes. Send less, or use the API for large data.",
         ),
-        status => message_page(
+        StatusCode::BAD_REQUEST => message_page(
             status,
             "Form not read",
             "The form did not arrive whole. Send it again.",
         ),
+        _ => message_page(
+            status,
+            "Request not understood",
+            "The portal could not read this request. Go back and send the form again.",
+        ),
+    };
+    // The framework's other headers (say, `Connection: close`) go with the page.
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            page.headers_mut().insert(name.clone(), value.clone());
+        }
     }
+    page
 }
 
 async fn css() -> Response {

@@ -608,7 +608,10 @@ impl Settings {
             s.node.id = id;
         }
         if let Some(v) = pick!(node_lease_secs) {
-            anyhow::ensure!(v > 0, "node_lease_secs must be positive");
+            anyhow::ensure!(
+                v >= 2,
+                "node_lease_secs must be at least 2 (a node beats four times a lease, at most every second), got {v}"
+            );
             s.node.lease = Duration::from_secs(v);
         }
         Ok(s)

@@ -105,20 +105,15 @@ pub fn open_as(
     let config = conn::config(url)?;
     let node = Arc::new(node);
     let activity = Arc::new(conn::Activity::new());
-    let worker = Workers::spawn(
-        nodes::writer_config(&config, &node),
-        Role::Journal,
-        1,
-        "mkoba-pg-journal",
-    )?
-    .watched(activity.clone());
+    let worker = Workers::spawn(config.clone(), Role::Journal, 1, "mkoba-pg-journal")?
+        .watched(activity.clone());
     worker.run(run_migrations)?;
     let journal = PgJournal {
         worker,
         node: node.clone(),
         seen: 0,
         in_pass: false,
-        heartbeat_at_ms: 0,
+        took_over_at_ms: 0,
         heartbeat: nodes::Heartbeat::start(config.clone(), node, activity)?,
     };
     let reader = PgReader {
@@ -227,8 +222,8 @@ pub struct PgJournal {
     seen: i64,
     /// A pass is open (`begin` held the lock; `commit` or `end` releases it).
     in_pass: bool,
-    /// When this node last wrote its heartbeat (and looked for callbacks to take over).
-    heartbeat_at_ms: i64,
+    /// When this node last looked for callbacks to take over.
+    took_over_at_ms: i64,
     /// The heartbeat written outside the passes too, and the lease it renews
     /// ([`nodes::Heartbeat`]).
     heartbeat: nodes::Heartbeat,
@@ -343,7 +338,7 @@ pub(crate) fn key_row(r: &Row) -> Result<SubscriptionKey> {
 /// here first).
 fn load(c: &mut Conn, node: &NodeOptions, wallets: usize) -> Result<(LoadedState, i64)> {
     nodes::abandon_pass(c);
-    nodes::heartbeat_and_claim(c, node, true, mkoba_platform::clock::system_now_ms())?;
+    nodes::take_over_callbacks(c, node, true)?;
     // One snapshot for the whole state.
     c.in_transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", |c| {
         load_state(c, wallets)
@@ -462,6 +457,26 @@ impl Journal for PgJournal {
         })
     }
 
+    fn pending_outbox_row(
+        &mut self,
+        id: i64,
+    ) -> std::result::Result<Option<OutboxItem>, StoreError> {
+        let node = self.node.id.clone();
+        self.worker.run_again_if_closed(move |c| {
+            c.query(
+                &format!(
+                    "SELECT {} FROM pending_callbacks p JOIN outbox o ON o.id = p.id
+                     WHERE p.id = $2 AND o.node = $1",
+                    rows::prefixed(OUTBOX_COLUMNS, "o")
+                ),
+                &[&node, &id],
+            )?
+            .first()
+            .map(outbox_row)
+            .transpose()
+        })
+    }
+
     fn payment_exists(&mut self, id: &Uuid) -> std::result::Result<bool, StoreError> {
         let id = id.to_string();
         self.worker.run_again_if_closed(move |c| {
@@ -549,9 +564,10 @@ impl Journal for PgJournal {
         // lost connection); outside one (start-up, tools), a commit stands alone.
         let expect = self.in_pass.then_some(self.seen);
         self.in_pass = false;
+        let node = self.node.clone();
         let (before, after) = self
             .worker
-            .run(move |c| nodes::commit_pass(c, &ops, marks, expect))?;
+            .run(move |c| nodes::commit_pass(c, &node, &ops, marks, expect))?;
         if before == self.seen {
             self.seen = after;
         }
@@ -573,17 +589,17 @@ impl Journal for PgJournal {
         StoreError,
     > {
         let now = mkoba_platform::clock::system_now_ms();
-        let heartbeat = now - self.heartbeat_at_ms >= nodes::HEARTBEAT_MS;
+        let take_over = now - self.took_over_at_ms >= nodes::HEARTBEAT_MS;
         let (node, seen) = (self.node.clone(), self.seen);
         let ids: Vec<String> = references.iter().map(Uuid::to_string).collect();
         self.in_pass = false;
         let (seq, changes, taken) = self
             .worker
-            .run(move |c| nodes::begin_pass(c, &node, seen, heartbeat, now, &ids))?;
+            .run(move |c| nodes::begin_pass(c, &node, seen, take_over, &ids))?;
         self.in_pass = true;
         self.seen = seq;
-        if heartbeat {
-            self.heartbeat_at_ms = now;
+        if take_over {
+            self.took_over_at_ms = now;
         }
         Ok((changes, (!references.is_empty()).then_some(taken)))
     }
@@ -789,7 +805,7 @@ static UPDATE_OUTBOX: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| 
              UPDATE outbox SET state = u.state, attempts = u.attempts, next_attempt_at_ms = u.next_attempt_at_ms
              FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[])
                  AS u(id, state, attempts, next_attempt_at_ms)
-             WHERE outbox.id = u.id
+             WHERE outbox.id = u.id AND outbox.node = $5
              RETURNING outbox.id, outbox.state),
          {}",
         keeping_pending("pending_callbacks", "id", "o", "pending")
@@ -930,7 +946,8 @@ fn bulk_ops(b: &Batch, node: &str, ops: &mut Vec<Op>) {
             each(&u, |u| u.id),
             each(&u, |u| u.state.as_str()),
             each(&u, |u| i64::from(u.attempts)),
-            each(&u, |u| u.next_attempt_at_ms)
+            each(&u, |u| u.next_attempt_at_ms),
+            node.to_owned()
         ));
     }
     // What other nodes read again to catch up with this commit (`nodes::read_changes`).

@@ -22,9 +22,10 @@
 //! that long) reloads its whole state instead.
 //!
 //! Callbacks are delivered by the node that committed them (`outbox.node`); each attempt
-//! records its node. Nodes write a heartbeat (`nodes.seen_at_ms`) at least every
-//! [`HEARTBEAT_MS`]; a node not seen for its lease is gone, and the first live node to look
-//! takes its undelivered callbacks over — under the same lock, so exactly one does.
+//! records its node. Nodes write a heartbeat (`nodes.seen_at_ms`, the server's time) at
+//! least every [`HEARTBEAT_MS`] on a thread of their own ([`Heartbeat`]), which also renews
+//! the node's [`Lease`]; a node not seen for its lease is gone, and the first live node to
+//! look takes its undelivered callbacks over — under the pass lock, so exactly one does.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -41,7 +42,8 @@ use mkoba_platform::rows::{self, ACCOUNT_COLUMNS, KEY_COLUMNS, PAYMENT_COLUMNS, 
 /// Serialises the passes of every node's writer ("mkoba_wr").
 pub const PASS_LOCK: i64 = 0x6d6b_6f62_615f_7772;
 
-/// How often a node writes its heartbeat and looks for callbacks to take over.
+/// How often a node writes its heartbeat (at most: see `beat_every`) and looks for
+/// callbacks to take over.
 pub(crate) const HEARTBEAT_MS: i64 = 1_000;
 
 /// Who this node is to the others sharing the database.
@@ -64,26 +66,6 @@ impl Default for NodeOptions {
             poll: Duration::from_millis(100),
         }
     }
-}
-
-/// The writer's connection settings: `config`, and a pass left open (idle in its
-/// transaction) for longer than the node's lease, at least a second, is ended by the server.
-/// A pass takes milliseconds; one open that long has a writer that stopped (a paused
-/// process, a frozen machine, a connection that went silent) and holds the pass lock that
-/// every node needs to commit. Ending it lets the others go on: the stopped writer's
-/// commit then fails, and it reloads its state before it writes again.
-pub(crate) fn writer_config(
-    config: &std::sync::Arc<tokio_postgres::Config>,
-    node: &NodeOptions,
-) -> std::sync::Arc<tokio_postgres::Config> {
-    let mut writer = (**config).clone();
-    let timeout = node.lease.as_millis().max(1_000);
-    let option = format!("-c idle_in_transaction_session_timeout={timeout}");
-    writer.options(match config.get_options() {
-        Some(theirs) if !theirs.is_empty() => format!("{theirs} {option}"),
-        _ => option,
-    });
-    std::sync::Arc::new(writer)
 }
 
 /// Rolls back a pass left open on this connection (a pass that failed half-way).
@@ -135,10 +117,18 @@ impl Marks {
     }
 }
 
-/// Opens a pass: `BEGIN`, the lock, then `writer_log` (a statement of its own, so that its
-/// snapshot is taken once the lock is held) and which of `references` are taken by
-/// payments, in one round trip.
-fn open(c: &mut Conn, references: &[String]) -> Result<(Log, HashSet<Uuid>)> {
+/// Opens a pass: `BEGIN`, the pass's idle limit, the lock, then `writer_log` (a statement of
+/// its own, so that its snapshot is taken once the lock is held) and which of `references`
+/// are taken by payments, in one round trip.
+///
+/// The idle limit: a pass left idle in its transaction for longer than the node's lease (at
+/// least a second) is ended by the server (`idle_in_transaction_session_timeout`, for this
+/// transaction only). A pass takes milliseconds; one idle that long has a writer that
+/// stopped (a paused process, a frozen machine, a connection gone silent) and holds the
+/// pass lock every node needs to commit. Ending it lets the others go on; the stopped
+/// writer's commit fails (or, when a read reconnected first, finds the commit count moved
+/// or commits in a pass of its own), and it reloads before writing again.
+fn open(c: &mut Conn, node: &NodeOptions, references: &[String]) -> Result<(Log, HashSet<Uuid>)> {
     abandon_pass(c);
     c.pass = true;
     let log: (&str, &[&(dyn ToSql + Sync)]) = (
@@ -151,9 +141,13 @@ fn open(c: &mut Conn, references: &[String]) -> Result<(Log, HashSet<Uuid>)> {
     } else {
         &[log, taken][..]
     };
+    let idle_ms = node.lease.as_millis().max(1_000);
     let mut rows = c
         .query_all(
-            Some(&format!("BEGIN; SELECT pg_advisory_xact_lock({PASS_LOCK})")),
+            Some(&format!(
+                "BEGIN; SET LOCAL idle_in_transaction_session_timeout = {idle_ms};
+                 SELECT pg_advisory_xact_lock({PASS_LOCK})"
+            )),
             queries,
         )?
         .into_iter();
@@ -195,19 +189,19 @@ fn within<T>(c: &mut Conn, f: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> 
 
 /// Begins a writer's pass; returns the commit count, when anything happened since `seen`
 /// (or there are callbacks to take over) the changes, and which of `references` are taken.
+/// With `take_over`, it takes over the callbacks of nodes gone.
 pub(crate) fn begin_pass(
     c: &mut Conn,
     node: &NodeOptions,
     seen: i64,
-    heartbeat: bool,
-    now: i64,
+    take_over: bool,
     references: &[String],
 ) -> Result<(i64, Option<Changes>, HashSet<Uuid>)> {
-    let (log, taken) = within(c, |c| open(c, references))?;
+    let (log, taken) = within(c, |c| open(c, node, references))?;
     within(c, |c| {
         let mut changes = None;
-        if heartbeat {
-            let claimed = heartbeat_and_claim(c, node, false, now)?;
+        if take_over {
+            let claimed = take_over_callbacks(c, node, false)?;
             if claimed > 0 {
                 changes
                     .get_or_insert_with(Changes::default)
@@ -227,27 +221,37 @@ pub(crate) fn begin_pass(
     })
 }
 
-/// Writes this node's heartbeat, then takes over the undelivered callbacks of nodes not
-/// seen for their lease (and of none), plus, with `own`, this node's (at start). Returns
-/// how many rows it took.
-pub(crate) fn heartbeat_and_claim(
-    c: &mut Conn,
-    node: &NodeOptions,
-    own: bool,
-    now: i64,
-) -> Result<usize> {
-    c.query(BEAT, &[&node.id, &now])?;
-    let cut = now - node.lease.as_millis() as i64;
+/// Takes over the undelivered callbacks of nodes not seen for a lease (`$2`, ms; and of
+/// none), plus, with `own`, this node's (at start). Returns how many rows it took. A node
+/// is seen only through its heartbeat thread ([`Heartbeat`]), the one that renews its
+/// [`Lease`]: a node others take for alive is one that may send. Times are the database
+/// server's, so clocks that differ between the nodes' machines do not matter.
+pub(crate) fn take_over_callbacks(c: &mut Conn, node: &NodeOptions, own: bool) -> Result<usize> {
+    let lease_ms = node.lease.as_millis() as i64;
     let taken = c.query(
-        "UPDATE outbox
-         SET node = $1, taken_from = CASE WHEN node <> $1 THEN node ELSE taken_from END
-         WHERE id IN (SELECT id FROM pending_callbacks)
-           AND (node IS NULL OR ($3 AND node = $1)
-                OR (node <> $1 AND node NOT IN (SELECT id FROM nodes WHERE seen_at_ms >= $2)))
-         RETURNING id",
-        &[&node.id, &cut, &own],
+        &format!(
+            "UPDATE outbox
+             SET node = $1, taken_from = CASE WHEN node <> $1 THEN node ELSE taken_from END
+             WHERE id IN (SELECT id FROM pending_callbacks)
+               AND (node IS NULL OR ($3 AND node = $1)
+                    OR (node <> $1 AND node NOT IN
+                        (SELECT id FROM nodes WHERE seen_at_ms >= {SERVER_NOW_MS} - $2)))
+             RETURNING id"
+        ),
+        &[&node.id, &lease_ms, &own],
     )?;
     Ok(taken.len())
+}
+
+/// The database server's time, in milliseconds since 1970.
+const SERVER_NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::BIGINT";
+
+/// How often a node with a lease of `lease` writes its heartbeat: every second, or four
+/// times a lease when that is shorter, so that a beat late by a little does not lapse it.
+fn beat_every(lease: Duration) -> Duration {
+    Duration::from_millis(HEARTBEAT_MS as u64)
+        .min(lease / 4)
+        .max(Duration::from_millis(100))
 }
 
 /// Writes this node's heartbeat every [`HEARTBEAT_MS`] on a connection of its own, outside
@@ -287,16 +291,24 @@ impl Heartbeat {
         let lease = Lease::new(node.lease);
         let renew = lease.clone();
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let (first_done, first) = std::sync::mpsc::sync_channel::<()>(1);
         std::thread::Builder::new()
             .name("mkoba-pg-beat".to_owned())
             .spawn(move || {
                 let mut session = crate::conn::Session::new(config, crate::conn::Role::Journal);
-                let every = Duration::from_millis(HEARTBEAT_MS as u64);
+                let every = beat_every(node.lease);
                 let mut writer_stopped = false;
+                let mut first_done = Some(first_done);
                 loop {
+                    // The first beat at once (`start` waits for it), the others `every`.
+                    if first_done.is_none()
+                        && let Err(RecvTimeoutError::Disconnected) | Ok(()) =
+                            stopped.recv_timeout(every)
+                    {
+                        break;
+                    }
                     let issued = std::time::Instant::now();
-                    let now = mkoba_platform::clock::system_now_ms();
-                    let busy = writer.busy_at(issued, node.lease / 2);
+                    let busy = first_done.is_some() || writer.busy_at(issued, node.lease / 2);
                     if busy == writer_stopped {
                         writer_stopped = !busy;
                         if writer_stopped {
@@ -307,8 +319,8 @@ impl Heartbeat {
                             tracing::warn!("this node's writer reaches the database again");
                         }
                     }
-                    let beat = busy
-                        .then(|| session.run_again_if_closed(|c| c.query(BEAT, &[&node.id, &now])));
+                    let beat =
+                        busy.then(|| session.run_again_if_closed(|c| c.query(BEAT, &[&node.id])));
                     match beat {
                         Some(Ok(_)) => renew.renewed(issued),
                         Some(Err(e)) => {
@@ -317,23 +329,25 @@ impl Heartbeat {
                         }
                         None => {}
                     }
-                    if let Err(RecvTimeoutError::Disconnected) | Ok(()) =
-                        stopped.recv_timeout(every)
-                    {
-                        break;
+                    if let Some(done) = first_done.take() {
+                        let _ = done.send(());
                     }
                 }
             })
             .map_err(|e| {
                 mkoba_platform::store::StoreError(format!("cannot start the heartbeat thread: {e}"))
             })?;
+        // The first beat lands before the writer commits anything, so its rows are never
+        // another node's to take for want of a beat (bounded: the connect time's limit).
+        let _ = first.recv_timeout(Duration::from_secs(15));
         Ok(Heartbeat { _stop: stop, lease })
     }
 }
 
-/// Writes this node's heartbeat (`$2`, now): never moves it back (a pass may have taken
-/// its time before waiting for the lock).
-const BEAT: &str = "INSERT INTO nodes (id, started_at_ms, seen_at_ms) VALUES ($1, $2, $2)
+/// Writes this node's heartbeat, in the database server's time; never moves it back.
+const BEAT: &str = "INSERT INTO nodes (id, started_at_ms, seen_at_ms)
+     VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT,
+             (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT)
      ON CONFLICT (id) DO UPDATE SET seen_at_ms = GREATEST(nodes.seen_at_ms, excluded.seen_at_ms)";
 
 /// A commit's row of `commit_log`: `$1` the reference ids of the payments it wrote, `$2`
@@ -445,6 +459,7 @@ fn read_changes(c: &mut Conn, seen: i64, log: Log, changes: &mut Changes) -> Res
 /// a pass lost with its connection is caught here). Returns the count before and after.
 pub(crate) fn commit_pass(
     c: &mut Conn,
+    node: &NodeOptions,
     ops: &[Op],
     marks: Marks,
     expect: Option<i64>,
@@ -458,7 +473,7 @@ pub(crate) fn commit_pass(
             })?;
             col(&row, 0)?
         }
-        (false, _) => within(c, |c| open(c, &[]))?.0.seq,
+        (false, _) => within(c, |c| open(c, node, &[]))?.0.seq,
     };
     within(c, |c| {
         if let Some(expected) = expect

@@ -486,8 +486,8 @@ async fn deliver(
                 drop(turn);
                 // Read while the lease is fresh in `generation`: what it says holds until
                 // the lease lapses again.
-                match platform.payments().pending_callbacks(item.id - 1, 1).await {
-                    Ok(rows) => match rows.into_iter().find(|row| row.id == item.id) {
+                match platform.payments().pending_callback(item.id).await {
+                    Ok(row) => match row {
                         Some(row) => {
                             (item, *known) = (row, generation);
                             continue;

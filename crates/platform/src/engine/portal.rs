@@ -87,10 +87,12 @@ pub(crate) enum PortalCommand {
         mail: DecisionMail,
         reply: oneshot::Sender<Result<(), GoLiveError>>,
     },
-    /// Marks a CIBA `auth_req_id` exchanged: `Duplicate` when it was already.
+    /// Marks a CIBA `auth_req_id` exchanged: `Duplicate` when it was already. Times are
+    /// real time (system clock), as `keep_until_ms` is.
     UseAuthRequest {
         jti: String,
         api_user: Uuid,
+        used_at_ms: i64,
         keep_until_ms: i64,
         reply: oneshot::Sender<Result<(), CreateError>>,
     },
@@ -144,6 +146,7 @@ impl Engine {
             PortalCommand::UseAuthRequest {
                 jti,
                 api_user,
+                used_at_ms,
                 keep_until_ms,
                 reply,
             } => {
@@ -163,7 +166,7 @@ impl Engine {
                         pass.batch.portal.push(PortalWrite::UseAuthRequest {
                             jti,
                             api_user,
-                            used_at_ms: now,
+                            used_at_ms,
                             keep_until_ms,
                         });
                         defer(pass, reply, Ok(()), Err(CreateError::Unavailable));

@@ -492,3 +492,39 @@ fn a_callback_due_again_is_pending_again() {
     assert_eq!(state(OutboxState::Pending), 1);
     assert_eq!(state(OutboxState::Delivered), 0);
 }
+
+/// A node that records an attempt for a callback another node has taken over since (it
+/// was paused mid-attempt, past its lease) keeps its attempt in the log but leaves the
+/// callback as its new owner has it.
+#[test]
+fn an_attempt_recorded_by_a_former_owner_leaves_the_callback_to_its_new_owner() {
+    use mkoba_platform::model::OutboxState;
+    let url = database();
+    let mut a = node(&url, "a", LONG);
+    accept_one(&mut a);
+    let mut sql = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    sql.execute(
+        "UPDATE outbox SET node = 'b', taken_from = 'a' WHERE id = 1",
+        &[],
+    )
+    .unwrap();
+    assert!(begin(&mut a).is_none());
+    a.commit(&Batch {
+        outbox_updates: vec![mkoba_platform::store::OutboxUpdate {
+            id: 1,
+            state: OutboxState::Failed,
+            attempts: 1,
+            next_attempt_at_ms: 40,
+        }],
+        ..Batch::default()
+    })
+    .unwrap();
+    let row = sql
+        .query_one("SELECT state, attempts, node FROM outbox WHERE id = 1", &[])
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "pending");
+    assert_eq!(row.get::<_, i64>(1), 0);
+    assert_eq!(row.get::<_, String>(2), "b");
+    let (_b, loaded) = started(&url, "b", LONG);
+    assert_eq!(loaded, vec![1], "still pending, node b's to deliver");
+}

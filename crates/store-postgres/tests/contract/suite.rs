@@ -1344,8 +1344,20 @@ pub fn outbox_rows_load_until_delivered_or_failed(s: &mut Store) {
         s.journal.pending_outbox(0, 1).unwrap(),
         vec![outbox_item(3, other)]
     );
-    assert_eq!(s.journal.pending_outbox(3, 1).unwrap(), vec![retrying]);
+    assert_eq!(
+        s.journal.pending_outbox(3, 1).unwrap(),
+        vec![retrying.clone()]
+    );
     assert!(s.journal.pending_outbox(4, 1).unwrap().is_empty());
+    // One by id: pending ones only.
+    assert_eq!(s.journal.pending_outbox_row(4).unwrap(), Some(retrying));
+    assert_eq!(s.journal.pending_outbox_row(1).unwrap(), None, "delivered");
+    assert_eq!(s.journal.pending_outbox_row(2).unwrap(), None, "failed");
+    assert_eq!(
+        s.journal.pending_outbox_row(9).unwrap(),
+        None,
+        "no such row"
+    );
     assert_eq!(state.max_outbox_id, 4);
     let record = |id: i64, state: &str, attempts| OutboxRecord {
         id,
