@@ -6,8 +6,13 @@
 //! read members in order, each value as its JSON text ([`Members`]), and refuse what is
 //! ambiguous.
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
+
+/// Most members of one object, or items of one array, that [`Members`] and [`Items`]
+/// read: a payment API's bodies hold a few dozen values, and each one read costs memory
+/// (a 2 MiB body of small objects took about 50 times its size as a `serde_json::Value`).
+pub const MAX_MEMBERS: usize = 1_000;
 
 /// A JSON object's members in the order written, each value as its JSON text, borrowed
 /// from the text read (`serde_json::from_str` or `from_slice`); `null` reads as no members.
@@ -28,6 +33,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'a>, A::Error> {
                 let mut members = Vec::new();
                 while let Some(member) = map.next_entry::<String, &'de RawValue>()? {
+                    if members.len() == MAX_MEMBERS {
+                        return Err(A::Error::custom(TOO_MANY));
+                    }
                     members.push(member);
                 }
                 Ok(Members(members))
@@ -39,6 +47,37 @@ impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
         d.deserialize_any(Object(std::marker::PhantomData))
     }
 }
+
+/// A JSON array's items, each as its JSON text borrowed like [`Members`]' values; at most
+/// [`MAX_MEMBERS`] of them.
+#[derive(Debug)]
+pub struct Items<'a>(pub Vec<&'a RawValue>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Items<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Items<'a>, D::Error> {
+        struct Array<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for Array<'a> {
+            type Value = Items<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON array")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Items<'a>, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<&'de RawValue>()? {
+                    if items.len() == MAX_MEMBERS {
+                        return Err(A::Error::custom(TOO_MANY));
+                    }
+                    items.push(item);
+                }
+                Ok(Items(items))
+            }
+        }
+        d.deserialize_seq(Array(std::marker::PhantomData))
+    }
+}
+
+/// The error [`Members`] and [`Items`] give past [`MAX_MEMBERS`].
+pub const TOO_MANY: &str = "more than 1000 members in one object or array";
 
 /// Whether a JSON number's text is one `serde_json::Value` holds exactly: no exponent, and
 /// no digit lost on the way to a `u64`, `i64` or `f64` (`10.50` is exact, `1e3` and

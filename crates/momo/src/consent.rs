@@ -207,7 +207,7 @@ fn hex(b: u8) -> Option<u8> {
 }
 
 /// One `application/x-www-form-urlencoded` component: `+` is a space, `%XX` a byte.
-fn form_decode(text: &str) -> Result<String, MomoError> {
+pub(crate) fn form_decode(text: &str) -> Result<String, MomoError> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -297,6 +297,7 @@ fn optional(body: &Value, name: &str) -> Result<Option<String>, MomoError> {
 
 /// `login_hint`: `ID:{id}/{idType}`, e.g. `ID:46733123454/MSISDN`.
 fn login_hint(text: &str) -> Result<(PartyIdType, String), MomoError> {
+    let text = bounded("login_hint", text, MAX_HINT_CHARS)?;
     let expected = || {
         MomoError::bad(format!(
             "login_hint must be ID:{{id}}/{{idType}} with idType MSISDN, EMAIL or PARTY_CODE, e.g. ID:46733123454/MSISDN, got {text:?}"
@@ -319,10 +320,30 @@ fn login_hint(text: &str) -> Result<(PartyIdType, String), MomoError> {
     Ok((id_type, id))
 }
 
+/// Longest `login_hint` (`ID:` and an e-mail address of 254 characters, or less) and
+/// `scope` taken, in characters; a field past its length is a 400 that quotes none of it.
+/// Both travel inside every token issued for the consent, so unbounded they made tokens too
+/// large for a header (a 1 MB scope gave a 1.3 MB access token).
+const MAX_HINT_CHARS: usize = 270;
+const MAX_SCOPE_CHARS: usize = 256;
+/// Longest `scope_instruction` and `client_notification_token` taken, in characters.
+const MAX_OTHER_CHARS: usize = 4_096;
+
+/// `text`, when it is at most `max` characters long.
+fn bounded<'t>(name: &str, text: &'t str, max: usize) -> Result<&'t str, MomoError> {
+    if text.chars().count() > max {
+        return Err(MomoError::bad(format!(
+            "{name} is longer than {max} characters"
+        )));
+    }
+    Ok(text)
+}
+
 /// `scope`: space-separated scope tokens (RFC 6749 §3.3), normalised to single spaces.
 fn scope(body: &Value) -> Result<String, MomoError> {
     let text = optional(body, "scope")?
         .ok_or_else(|| MomoError::bad("scope is required: space-separated, e.g. profile"))?;
+    let text = bounded("scope", &text, MAX_SCOPE_CHARS)?;
     let tokens: Vec<&str> = text.split_whitespace().collect();
     let valid = |t: &&str| {
         t.bytes()
@@ -379,9 +400,11 @@ fn consent_request(body: &Value) -> Result<ConsentRequest, MomoError> {
         },
     };
     // Accepted for ping/push clients; this emulator only serves poll mode.
-    let _ = optional(body, "client_notification_token")?;
+    if let Some(token) = optional(body, "client_notification_token")? {
+        bounded("client_notification_token", &token, MAX_OTHER_CHARS)?;
+    }
     if let Some(instruction) = optional(body, "scope_instruction")? {
-        let i = instruction.trim();
+        let i = bounded("scope_instruction", instruction.trim(), MAX_OTHER_CHARS)?;
         let decodes = [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
             .iter()
             .any(|engine| engine.decode(i).is_ok());

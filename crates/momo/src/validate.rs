@@ -188,7 +188,8 @@ pub fn json_body(body: &[u8]) -> Result<Value, MomoError> {
     }
     let invalid = |e: serde_json::Error| MomoError::bad(format!("the body is not valid JSON: {e}"));
     let raw: &serde_json::value::RawValue = serde_json::from_slice(body).map_err(invalid)?;
-    let value = exact_json(raw, 0).map_err(|e| e.unwrap_or_else(invalid_json))?;
+    let mut budget = MAX_VALUES;
+    let value = exact_json(raw, 0, &mut budget).map_err(|e| e.unwrap_or_else(invalid_json))?;
     if value.is_object() {
         Ok(value)
     } else {
@@ -200,39 +201,60 @@ pub fn json_body(body: &[u8]) -> Result<Value, MomoError> {
 /// is read again below it.
 const MAX_DEPTH: usize = 16;
 
+/// Most values in a body (each object, array, string, number, …): MoMo's bodies hold a
+/// few dozen. Read into a `serde_json::Value`, a 2 MiB body of small objects took some 50
+/// times its size in memory, on endpoints that need no credentials (the widget's); with
+/// this bound, and at most [`mkoba_api_types::json::MAX_MEMBERS`] in one object or array,
+/// a body costs little more than its own bytes.
+const MAX_VALUES: usize = 1_000;
+
+fn too_many_values() -> MomoError {
+    MomoError::bad(format!(
+        "the body holds more than {MAX_VALUES} values; MoMo's bodies hold a few dozen"
+    ))
+}
+
 fn invalid_json() -> MomoError {
     MomoError::bad("the body is not valid JSON")
 }
 
-/// One JSON value read exactly ([`json_body`]); `Err(None)` for a value that did not parse
-/// again (it parsed once already, so this does not happen).
-fn exact_json(raw: &serde_json::value::RawValue, depth: usize) -> Result<Value, Option<MomoError>> {
+/// One JSON value read exactly ([`json_body`]), taking its values from `budget`;
+/// `Err(None)` for a value that did not parse again (it parsed once already, so this does
+/// not happen).
+fn exact_json(
+    raw: &serde_json::value::RawValue,
+    depth: usize,
+    budget: &mut usize,
+) -> Result<Value, Option<MomoError>> {
     let text = raw.get();
     if depth > MAX_DEPTH {
         return Err(Some(MomoError::bad(format!(
             "the body nests deeper than {MAX_DEPTH} levels"
         ))));
     }
+    *budget = budget.checked_sub(1).ok_or_else(too_many_values)?;
+    // Parsed once already: a second parse of a container fails only past MAX_MEMBERS.
+    let too_many = |_| Some(too_many_values());
     match text.as_bytes().first() {
         Some(b'{') => {
             let mkoba_api_types::json::Members(members) =
-                serde_json::from_str(text).map_err(|_| None)?;
+                serde_json::from_str(text).map_err(too_many)?;
             let mut map = serde_json::Map::new();
             for (name, v) in members {
                 if map.contains_key(&name) {
                     return Err(Some(MomoError::bad(format!("the body gives {name} twice"))));
                 }
-                let v = exact_json(v, depth + 1)?;
+                let v = exact_json(v, depth + 1, budget)?;
                 map.insert(name, v);
             }
             Ok(Value::Object(map))
         }
         Some(b'[') => {
-            let items: Vec<&serde_json::value::RawValue> =
-                serde_json::from_str(text).map_err(|_| None)?;
+            let mkoba_api_types::json::Items(items) =
+                serde_json::from_str(text).map_err(too_many)?;
             items
                 .iter()
-                .map(|i| exact_json(i, depth + 1))
+                .map(|i| exact_json(i, depth + 1, budget))
                 .collect::<Result<_, _>>()
                 .map(Value::Array)
         }
@@ -513,6 +535,24 @@ mod exact_bodies {
             callback_url(&headers, &user),
             Err(MomoError::BadRequest(_))
         ));
+    }
+
+    #[test]
+    fn a_body_holds_at_most_a_thousand_values() {
+        // The object, the array and its items: 1,000 values in all.
+        let items = |n: usize| vec!["1"; n].join(",");
+        assert!(json_body(format!(r#"{{"x":[{}]}}"#, items(998)).as_bytes()).is_ok());
+        let m = refused(&format!(r#"{{"x":[{}]}}"#, items(999)));
+        assert!(m.contains("more than 1000 values"), "{m}");
+        // One array or object of more than 1,000 is refused before its values are read.
+        let m = refused(&format!(r#"{{"x":[{}]}}"#, items(5_000)));
+        assert!(m.contains("more than 1000 values"), "{m}");
+        let members: Vec<String> = (0..5_000).map(|i| format!(r#""m{i}":1"#)).collect();
+        let m = refused(&format!("{{{}}}", members.join(",")));
+        assert!(m.contains("more than 1000 values"), "{m}");
+        // Small objects count one each, with their members.
+        let objects = vec![r#"{"a":1,"b":2}"#; 400].join(",");
+        assert!(refused(&format!(r#"{{"x":[{objects}]}}"#)).contains("1000 values"));
     }
 
     #[test]

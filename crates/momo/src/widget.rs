@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -452,10 +452,44 @@ async fn owner(state: &MomoState, p: &Payment, headers: &HeaderMap) -> Result<Ap
     Ok(user)
 }
 
-/// `qr.svg`'s query: the invoice's signed token.
-#[derive(Debug, Deserialize)]
-struct QrQuery {
-    t: Option<String>,
+/// The query parameter `name`, percent-decoded, if given: given twice, or not decodable,
+/// is a 400 (in the widget's answers, so the script can read why).
+fn query_param(query: Option<&str>, name: &str) -> Result<Option<String>, MomoError> {
+    let mut found = None;
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if crate::consent::form_decode(key).ok().as_deref() != Some(name) {
+            continue;
+        }
+        if found.is_some() {
+            return Err(MomoError::bad(format!("the query gives {name} twice")));
+        }
+        let value = crate::consent::form_decode(value).map_err(|_| {
+            MomoError::bad(format!(
+                "the query's {name} is not valid percent-encoded UTF-8"
+            ))
+        })?;
+        found = Some(value);
+    }
+    Ok(found)
+}
+
+/// The long poll's `wait`: whole seconds (more than the most is the most).
+fn wait_param(query: Option<&str>) -> Result<u64, MomoError> {
+    match query_param(query, "wait")? {
+        None => Ok(0),
+        Some(w) if !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(w.parse().unwrap_or(u64::MAX))
+        }
+        Some(w) => Err(MomoError::bad(format!(
+            "wait must be a whole number of seconds (at most 25), got {:?}",
+            w.chars().take(32).collect::<String>()
+        ))),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -547,17 +581,10 @@ async fn create(
     // The answer is the invoice as created (the `created` event's detail): with no settle
     // delay it may already be final when read back, and its outcome is the reads' to tell.
     p.status = PaymentStatus::Pending;
-    Ok((
+    Ok(json_response(
         StatusCode::CREATED,
-        axum::Json(invoice_json(&state, &p, &headers)),
-    )
-        .into_response())
-}
-
-#[derive(Debug, Deserialize)]
-struct WaitQuery {
-    wait: Option<u64>,
-    known: Option<String>,
+        &invoice_json(&state, &p, &headers),
+    ))
 }
 
 /// `GET /widget/v1_0/invoice/{id}`, with `?wait=N&known=STATUS` a long-poll: the answer
@@ -565,13 +592,17 @@ struct WaitQuery {
 async fn read(
     State(state): State<MomoState>,
     Path(id): Path<String>,
-    Query(q): Query<WaitQuery>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, Refused> {
+    let (wait, known) = (
+        wait_param(query.as_deref())?,
+        query_param(query.as_deref(), "known")?,
+    );
     let p = widget_invoice(&state, &id).await?;
     owner(&state, &p, &headers).await?;
-    let waits = q.wait.unwrap_or(0) > 0
-        && q.known.as_deref() == Some(p.status.as_str())
+    let waits = wait > 0
+        && known.as_deref() == Some(p.status.as_str())
         && p.status == PaymentStatus::Pending;
     let p = if waits {
         let permit = state
@@ -580,7 +611,7 @@ async fn read(
             .clone()
             .try_acquire_owned()
             .map_err(|_| Refused::Busy)?;
-        let wait = Duration::from_secs(q.wait.unwrap_or(0)).min(state.widget.config.max_wait);
+        let wait = Duration::from_secs(wait).min(state.widget.config.max_wait);
         let watch = state.platform.payments().watch(p.reference_id);
         let p = match state
             .platform
@@ -597,7 +628,10 @@ async fn read(
     } else {
         p
     };
-    Ok(axum::Json(invoice_json(&state, &p, &headers)).into_response())
+    Ok(json_response(
+        StatusCode::OK,
+        &invoice_json(&state, &p, &headers),
+    ))
 }
 
 /// `DELETE /widget/v1_0/invoice/{id}`: the payer's page cancels a pending invoice.
@@ -620,7 +654,10 @@ async fn cancel(
         Err(CancelError::Internal) => return Err(MomoError::Internal.into()),
     }
     let p = widget_invoice(&state, &id).await?;
-    Ok(axum::Json(invoice_json(&state, &p, &headers)).into_response())
+    Ok(json_response(
+        StatusCode::OK,
+        &invoice_json(&state, &p, &headers),
+    ))
 }
 
 /// `GET /widget/v1_0/invoice/{id}/qr.svg?t=…`: the QR code of the payer link, drawn here.
@@ -630,13 +667,13 @@ async fn cancel(
 async fn qr(
     State(state): State<MomoState>,
     Path(id): Path<String>,
-    Query(q): Query<QrQuery>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, Refused> {
+    let token = query_param(query.as_deref(), "t")?;
     let p = widget_invoice(&state, &id).await?;
     let credentials = state.platform.credentials();
-    if !q
-        .t
+    if !token
         .as_deref()
         .is_some_and(|t| credentials.invoice_link_is(t, &p.reference_id))
     {
@@ -707,7 +744,10 @@ async fn read_settings(
         .await
         .map_err(MomoError::from)?;
     let (allowed, callback) = s.map_or((None, None), |s| (s.allowed_origins, s.callback_url));
-    Ok(axum::Json(settings_json(allowed, callback)).into_response())
+    Ok(json_response(
+        StatusCode::OK,
+        &settings_json(allowed, callback),
+    ))
 }
 
 /// `PUT /collection_widget/v1_0/apiuser/{id}/widget` with `{"allowedOrigins":[…]|null,
@@ -742,7 +782,10 @@ async fn save_settings(
         .set_widget_settings(user.id, allowed.clone(), callback.clone())
         .await
         .map_err(MomoError::from)?;
-    Ok(axum::Json(settings_json(allowed, callback)).into_response())
+    Ok(json_response(
+        StatusCode::OK,
+        &settings_json(allowed, callback),
+    ))
 }
 
 #[cfg(test)]

@@ -349,12 +349,26 @@ async fn json_errors(response: axum::response::Response) -> axum::response::Resp
             "An internal error occurred while processing.".to_owned(),
         )
     } else {
+        // The framework's own words say what was wrong ("Failed to buffer the request
+        // body: …", "Failed to deserialize query string: …"); short, and never a secret.
+        let said = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .ok()
+            .map(|b| {
+                String::from_utf8_lossy(&b)
+                    .trim()
+                    .chars()
+                    .take(300)
+                    .collect::<String>()
+            })
+            .filter(|s| !s.is_empty());
+        let reason = status.canonical_reason().unwrap_or("bad request");
         (
             "BAD_REQUEST",
-            format!(
-                "the request was refused: {}",
-                status.canonical_reason().unwrap_or("bad request")
-            ),
+            match said {
+                Some(said) => format!("the request was refused: {reason}: {said}"),
+                None => format!("the request was refused: {reason}"),
+            },
         )
     };
     mkoba_momo::error::json(

@@ -623,6 +623,40 @@ async fn bc_authorize_refuses_malformed_or_invalid_bodies_with_400() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
+    // Fields that travel in every token have a length: past it, a 400 that quotes none of
+    // the field (a 1 MB scope made tokens too large for a header; a long hint was echoed).
+    let long = "x".repeat(100_000);
+    for (what, body, says) in [
+        (
+            "long scope",
+            format!("login_hint=ID:46733123454/MSISDN&scope={}", "a".repeat(257)),
+            "scope is longer than 256 characters",
+        ),
+        (
+            "long login_hint",
+            format!("login_hint=ID:{long}/MSISDN&scope=profile"),
+            "login_hint is longer than 270 characters",
+        ),
+        (
+            "long scope_instruction",
+            format!("login_hint=ID:46733123454/MSISDN&scope=profile&scope_instruction={long}"),
+            "scope_instruction is longer than 4096 characters",
+        ),
+    ] {
+        let r = bc_authorize(&app, "collection", &auth, &body).await;
+        assert_eq!(r.status, 400, "{what}: {}", r.text());
+        assert!(r.text().contains(says), "{what}: {}", r.text());
+        assert!(r.text().len() < 200, "{what}: the answer quotes the field");
+    }
+    let scope = ["profile"; 32].join(" ");
+    let r = bc_authorize(
+        &app,
+        "collection",
+        &auth,
+        &format!("login_hint=ID:46733123454/MSISDN&scope={scope}"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "a 255-character scope: {}", r.text());
 }
 
 #[tokio::test]

@@ -105,6 +105,11 @@ async fn widget_amounts_decide_and_the_invoice_is_a_collection_v2_invoice_with_o
     let r = app.widget_invoice(SHOP, &body(p.user, "100")).await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.header("access-control-allow-origin"), Some(SHOP));
+    // As every MoMo JSON answer (its refusals too).
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/json;charset=utf-8")
+    );
     let created = r.json();
     for field in [
         "invoiceId",
@@ -547,4 +552,69 @@ async fn a_request_to_pay_of_7000_is_not_allowed_to_reach_the_payee() {
     let v = app.final_status(&p, reference).await;
     assert_eq!(v["status"], "FAILED");
     assert_eq!(v["reason"], "PAYEE_NOT_ALLOWED_TO_RECEIVE");
+}
+
+/// The widget's query parameters are read as its answers are: a bad one is a 400 in
+/// MoMo's envelope saying what was wrong, with the CORS header, so the script can read it.
+#[tokio::test]
+async fn bad_query_parameters_are_refused_in_the_widgets_answers() {
+    let app = TestApp::spawn().await;
+    let p: Partner = app.partner("127.0.0.1").await;
+    let r = app.widget_invoice(SHOP, &body(p.user, "100")).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["invoiceId"].as_str().unwrap().to_owned();
+    for (query, says) in [
+        ("wait=abc&known=PENDING", "wait must be a whole number"),
+        ("wait=-1", "wait must be a whole number"),
+        ("wait=1.5", "wait must be a whole number"),
+        ("wait=", "wait must be a whole number"),
+        ("wait=1&wait=2", "gives wait twice"),
+        ("known=PENDING&known=FAILED", "gives known twice"),
+        ("wait=%ZZ", "percent-encoded"),
+    ] {
+        let r = app
+            .send(
+                "GET",
+                &format!("/widget/v1_0/invoice/{id}?{query}"),
+                &[("Origin", SHOP)],
+                None,
+            )
+            .await;
+        assert_eq!(
+            code(&r),
+            (400, "BAD_REQUEST".to_owned()),
+            "{query}: {}",
+            r.text()
+        );
+        assert!(
+            r.json()["message"].as_str().unwrap().contains(says),
+            "{query}: {}",
+            r.text()
+        );
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some(SHOP),
+            "{query}"
+        );
+    }
+    // Numbers past the longest wait are the longest wait; unknown parameters are ignored.
+    let r = app
+        .send(
+            "GET",
+            &format!("/widget/v1_0/invoice/{id}?wait=99999999999999999999999&known=FAILED&x=1"),
+            &[("Origin", SHOP)],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = app
+        .send(
+            "GET",
+            &format!("/widget/v1_0/invoice/{id}/qr.svg?t=a&t=b"),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(code(&r), (400, "BAD_REQUEST".to_owned()), "{}", r.text());
+    assert!(r.text().contains("gives t twice"), "{}", r.text());
 }
