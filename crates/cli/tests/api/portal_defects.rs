@@ -239,6 +239,13 @@ async fn the_pager_clamps_its_page_and_filters_show_themselves_and_their_errors(
     assert!(r.text().contains("To “31.12.2026” is not a date"));
     let r = b.get("/portal/transactions?api_user=nobody").await;
     assert_eq!(r.status, 400);
+    let r = b.get("/portal/transactions?format=xml").await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text().contains("Format “xml” is not one of the choices"),
+        "{}",
+        r.text()
+    );
     let r = b
         .get("/portal/transactions?from=2026-12-10&to=2026-12-01&format=csv")
         .await;

@@ -641,8 +641,18 @@ pub(crate) async fn list(
     RawQuery(query): RawQuery,
 ) -> Response {
     let q = query_params(query.as_deref());
-    let f = parse_filters(session.developer.id, &q);
-    let export = q.get("format").is_some_and(|v| v == "csv");
+    let mut f = parse_filters(session.developer.id, &q);
+    let export = match q.get("format").map(String::as_str) {
+        None | Some("") => false,
+        Some("csv") => true,
+        Some(other) => {
+            f.errors.push(format!(
+                "Format “{}” is not one of the choices (csv).",
+                other.chars().take(32).collect::<String>()
+            ));
+            false
+        }
+    };
     if export {
         if !f.errors.is_empty() {
             return export_refused(&f.errors);
