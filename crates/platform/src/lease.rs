@@ -40,6 +40,8 @@ struct Held {
     generation: u64,
     /// When the last heartbeat the database confirmed was issued (none yet: not fresh).
     issued: Option<Instant>,
+    /// The database's time when it wrote that heartbeat, in ms, if it said.
+    written_ms: Option<i64>,
 }
 
 impl Lease {
@@ -50,6 +52,7 @@ impl Lease {
             held: Arc::new(watch::Sender::new(Held {
                 generation: 0,
                 issued: None,
+                written_ms: None,
             })),
             fresh_for: length - length / 4,
         }
@@ -58,15 +61,25 @@ impl Lease {
     /// Records that a heartbeat issued at `issued` is in the database. When the one before
     /// was issued too long before this one's answer (now), another node may have taken this
     /// node's callbacks in between: a new generation begins.
-    pub fn renewed(&self, issued: Instant) {
-        self.renewed_at(issued, Instant::now());
+    ///
+    /// `written_ms`, the database's own time when it wrote the heartbeat, catches what this
+    /// node's clock cannot: a machine frozen whole (a paused VM) may find its monotonic
+    /// clock stood still meanwhile, while the database's went on, and the others took its
+    /// callbacks over. (Until this beat, such a node still counts its lease as fresh: at
+    /// most one heartbeat interval after it resumes.)
+    pub fn renewed(&self, issued: Instant, written_ms: Option<i64>) {
+        self.renewed_at(issued, Instant::now(), written_ms);
     }
 
-    fn renewed_at(&self, issued: Instant, now: Instant) {
+    fn renewed_at(&self, issued: Instant, now: Instant, written_ms: Option<i64>) {
         self.held.send_modify(|held| {
-            if held
-                .issued
-                .is_none_or(|before| now.saturating_duration_since(before) >= self.fresh_for)
+            let fresh_ms = self.fresh_for.as_millis() as i64;
+            let server_lapsed = matches!((held.written_ms, written_ms),
+                (Some(before), Some(now)) if now - before >= fresh_ms);
+            if server_lapsed
+                || held
+                    .issued
+                    .is_none_or(|before| now.saturating_duration_since(before) >= self.fresh_for)
             {
                 held.generation += 1;
                 if held.issued.is_some() {
@@ -77,6 +90,7 @@ impl Lease {
                 }
             }
             held.issued = Some(held.issued.map_or(issued, |before| before.max(issued)));
+            held.written_ms = written_ms.or(held.written_ms);
         });
     }
 
@@ -129,24 +143,49 @@ mod tests {
         // Not fresh before the first heartbeat; the first one starts generation 1.
         assert_eq!(fresh_now(&lease).await, None);
         let t0 = Instant::now();
-        lease.renewed_at(t0, t0);
+        lease.renewed_at(t0, t0, None);
         assert_eq!(fresh_now(&lease).await, Some(1));
         // Heartbeats answered within three quarters of the lease keep the generation.
-        lease.renewed_at(t0 + Duration::from_secs(10), t0 + Duration::from_secs(44));
+        lease.renewed_at(
+            t0 + Duration::from_secs(10),
+            t0 + Duration::from_secs(44),
+            None,
+        );
         assert_eq!(lease.generation(), 1);
         // An answer 45 s or more after the last issued one begins a new generation.
-        lease.renewed_at(t0 + Duration::from_secs(50), t0 + Duration::from_secs(55));
+        lease.renewed_at(
+            t0 + Duration::from_secs(50),
+            t0 + Duration::from_secs(55),
+            None,
+        );
         assert_eq!(lease.generation(), 2);
         // A heartbeat issued 45 s ago or more leaves the lease stale until the next one.
         let stale = Lease::new(minute);
         let long_ago = Instant::now() - Duration::from_secs(46);
-        stale.renewed_at(long_ago, long_ago);
+        stale.renewed_at(long_ago, long_ago, None);
         assert_eq!(fresh_now(&stale).await, None);
         let waiting = tokio::spawn({
             let stale = stale.clone();
             async move { stale.fresh().await }
         });
-        stale.renewed(Instant::now());
+        stale.renewed(Instant::now(), None);
         assert_eq!(waiting.await.unwrap(), 2);
+        // A machine frozen whole: its own clock says a second passed, the database's a
+        // minute; a new generation all the same.
+        let frozen = Lease::new(minute);
+        let t = Instant::now();
+        frozen.renewed_at(t, t, Some(1_000_000));
+        frozen.renewed_at(
+            t + Duration::from_secs(1),
+            t + Duration::from_secs(1),
+            Some(1_001_000),
+        );
+        assert_eq!(frozen.generation(), 1);
+        frozen.renewed_at(
+            t + Duration::from_secs(2),
+            t + Duration::from_secs(2),
+            Some(1_061_000),
+        );
+        assert_eq!(frozen.generation(), 2);
     }
 }

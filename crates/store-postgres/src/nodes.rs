@@ -322,7 +322,10 @@ impl Heartbeat {
                     let beat =
                         busy.then(|| session.run_again_if_closed(|c| c.query(BEAT, &[&node.id])));
                     match beat {
-                        Some(Ok(_)) => renew.renewed(issued),
+                        Some(Ok(rows)) => renew.renewed(
+                            issued,
+                            rows.first().and_then(|r| r.try_get::<_, i64>(0).ok()),
+                        ),
                         Some(Err(e)) => {
                             let e = mkoba_platform::store::StoreError::from(e);
                             tracing::warn!(error = %e, "writing this node's heartbeat failed")
@@ -345,10 +348,12 @@ impl Heartbeat {
 }
 
 /// Writes this node's heartbeat, in the database server's time; never moves it back.
+/// Returns the server's time ([`Lease::renewed`]).
 const BEAT: &str = "INSERT INTO nodes (id, started_at_ms, seen_at_ms)
      VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT,
              (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT)
-     ON CONFLICT (id) DO UPDATE SET seen_at_ms = GREATEST(nodes.seen_at_ms, excluded.seen_at_ms)";
+     ON CONFLICT (id) DO UPDATE SET seen_at_ms = GREATEST(nodes.seen_at_ms, excluded.seen_at_ms)
+     RETURNING (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT";
 
 /// A commit's row of `commit_log`: `$1` the reference ids of the payments it wrote, `$2`
 /// the ids of its transfers.
