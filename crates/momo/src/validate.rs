@@ -233,8 +233,13 @@ fn exact_json(
         ))));
     }
     *budget = budget.checked_sub(1).ok_or_else(too_many_values)?;
-    // Parsed once already: a second parse of a container fails only past MAX_MEMBERS.
-    let too_many = |_| Some(too_many_values());
+    // Parsed once already: a second parse of a container fails past MAX_MEMBERS, or on what
+    // the first parse let through (a lone surrogate escape in a member's name).
+    let too_many = |e: serde_json::Error| {
+        e.to_string()
+            .starts_with(mkoba_api_types::json::TOO_MANY)
+            .then(too_many_values)
+    };
     match text.as_bytes().first() {
         Some(b'{') => {
             let mkoba_api_types::json::Members(members) =
@@ -550,6 +555,8 @@ mod exact_bodies {
         let members: Vec<String> = (0..5_000).map(|i| format!(r#""m{i}":1"#)).collect();
         let m = refused(&format!("{{{}}}", members.join(",")));
         assert!(m.contains("more than 1000 values"), "{m}");
+        // A name the first reading let through is invalid JSON, not too many values.
+        assert!(refused(r#"{"\ud800":1}"#).contains("not valid JSON"));
         // Small objects count one each, with their members.
         let objects = vec![r#"{"a":1,"b":2}"#; 400].join(",");
         assert!(refused(&format!(r#"{{"x":[{objects}]}}"#)).contains("1000 values"));

@@ -235,7 +235,7 @@ async fn framework_errors(response: Response) -> Response {
     // The framework's other headers (say, `Connection: close`) go with the page.
     for (name, value) in response.headers() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            page.headers_mut().insert(name.clone(), value.clone());
+            page.headers_mut().append(name.clone(), value.clone());
         }
     }
     page

@@ -609,8 +609,8 @@ impl Settings {
         }
         if let Some(v) = pick!(node_lease_secs) {
             anyhow::ensure!(
-                v >= 2,
-                "node_lease_secs must be at least 2 (a node beats four times a lease, at most every second), got {v}"
+                (2..=86_400).contains(&v),
+                "node_lease_secs must be from 2 (a node beats four times a lease, at most every second) to 86400, got {v}"
             );
             s.node.lease = Duration::from_secs(v);
         }

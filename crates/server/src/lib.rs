@@ -343,6 +343,11 @@ async fn json_errors(response: axum::response::Response) -> axum::response::Resp
     if status.as_u16() < 400 || is_json {
         return response;
     }
+    // The framework's answer's other headers go with the rewritten one: the widget's CORS
+    // header, say, without which a page's script cannot read its 413.
+    let mut kept = response.headers().clone();
+    kept.remove(axum::http::header::CONTENT_TYPE);
+    kept.remove(axum::http::header::CONTENT_LENGTH);
     let (code, message) = if status.is_server_error() {
         (
             "INTERNAL_PROCESSING_ERROR",
@@ -371,13 +376,17 @@ async fn json_errors(response: axum::response::Response) -> axum::response::Resp
             },
         )
     };
-    mkoba_momo::error::json(
+    let mut rewritten = mkoba_momo::error::json(
         status,
         &mkoba_api_types::momo::ErrorReason {
             code: code.to_owned(),
             message,
         },
-    )
+    );
+    for (name, value) in kept.iter() {
+        rewritten.headers_mut().append(name.clone(), value.clone());
+    }
+    rewritten
 }
 
 /// Callback bodies: each dialect renders its own payments.

@@ -77,6 +77,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0011_reference_hash_indexes.sql"),
     include_str!("../migrations/0012_fewer_probes_no_compression.sql"),
     include_str!("../migrations/0013_used_auth_requests.sql"),
+    include_str!("../migrations/0014_node_leases.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -113,7 +114,7 @@ pub fn open_as(
         node: node.clone(),
         seen: 0,
         in_pass: false,
-        took_over_at_ms: 0,
+        took_over_at: None,
         heartbeat: nodes::Heartbeat::start(config.clone(), node, activity)?,
     };
     let reader = PgReader {
@@ -223,7 +224,7 @@ pub struct PgJournal {
     /// A pass is open (`begin` held the lock; `commit` or `end` releases it).
     in_pass: bool,
     /// When this node last looked for callbacks to take over.
-    took_over_at_ms: i64,
+    took_over_at: Option<std::time::Instant>,
     /// The heartbeat written outside the passes too, and the lease it renews
     /// ([`nodes::Heartbeat`]).
     heartbeat: nodes::Heartbeat,
@@ -588,8 +589,9 @@ impl Journal for PgJournal {
         ),
         StoreError,
     > {
-        let now = mkoba_platform::clock::system_now_ms();
-        let take_over = now - self.took_over_at_ms >= nodes::HEARTBEAT_MS;
+        let take_over = self.took_over_at.is_none_or(|at| {
+            at.elapsed() >= std::time::Duration::from_millis(nodes::HEARTBEAT_MS as u64)
+        });
         let (node, seen) = (self.node.clone(), self.seen);
         let ids: Vec<String> = references.iter().map(Uuid::to_string).collect();
         self.in_pass = false;
@@ -599,7 +601,7 @@ impl Journal for PgJournal {
         self.in_pass = true;
         self.seen = seq;
         if take_over {
-            self.took_over_at_ms = now;
+            self.took_over_at = Some(std::time::Instant::now());
         }
         Ok((changes, (!references.is_empty()).then_some(taken)))
     }

@@ -221,8 +221,9 @@ pub(crate) fn begin_pass(
     })
 }
 
-/// Takes over the undelivered callbacks of nodes not seen for a lease (`$2`, ms; and of
-/// none), plus, with `own`, this node's (at start). Returns how many rows it took. A node
+/// Takes over the undelivered callbacks of nodes not seen for their lease (their own, as
+/// their heartbeat wrote it; this node's, `$2` ms, for a node from before leases were
+/// written; and of none), plus, with `own`, this node's (at start). Returns how many rows it took. A node
 /// is seen only through its heartbeat thread ([`Heartbeat`]), the one that renews its
 /// [`Lease`]: a node others take for alive is one that may send. Times are the database
 /// server's, so clocks that differ between the nodes' machines do not matter.
@@ -234,8 +235,8 @@ pub(crate) fn take_over_callbacks(c: &mut Conn, node: &NodeOptions, own: bool) -
              SET node = $1, taken_from = CASE WHEN node <> $1 THEN node ELSE taken_from END
              WHERE id IN (SELECT id FROM pending_callbacks)
                AND (node IS NULL OR ($3 AND node = $1)
-                    OR (node <> $1 AND node NOT IN
-                        (SELECT id FROM nodes WHERE seen_at_ms >= {SERVER_NOW_MS} - $2)))
+                    OR (node <> $1 AND node NOT IN (SELECT id FROM nodes
+                        WHERE seen_at_ms >= {SERVER_NOW_MS} - COALESCE(lease_ms, $2))))
              RETURNING id"
         ),
         &[&node.id, &lease_ms, &own],
@@ -297,6 +298,7 @@ impl Heartbeat {
             .spawn(move || {
                 let mut session = crate::conn::Session::new(config, crate::conn::Role::Journal);
                 let every = beat_every(node.lease);
+                let lease_ms = node.lease.as_millis() as i64;
                 let mut writer_stopped = false;
                 let mut first_done = Some(first_done);
                 loop {
@@ -320,7 +322,7 @@ impl Heartbeat {
                         }
                     }
                     let beat =
-                        busy.then(|| session.run_again_if_closed(|c| c.query(BEAT, &[&node.id])));
+                        busy.then(|| session.run_again_if_closed(|c| c.query(BEAT, &[&node.id, &lease_ms])));
                     match beat {
                         Some(Ok(rows)) => renew.renewed(
                             issued,
@@ -349,10 +351,11 @@ impl Heartbeat {
 
 /// Writes this node's heartbeat, in the database server's time; never moves it back.
 /// Returns the server's time ([`Lease::renewed`]).
-const BEAT: &str = "INSERT INTO nodes (id, started_at_ms, seen_at_ms)
+const BEAT: &str = "INSERT INTO nodes (id, started_at_ms, seen_at_ms, lease_ms)
      VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT,
-             (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT)
-     ON CONFLICT (id) DO UPDATE SET seen_at_ms = GREATEST(nodes.seen_at_ms, excluded.seen_at_ms)
+             (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT, $2)
+     ON CONFLICT (id) DO UPDATE SET seen_at_ms = GREATEST(nodes.seen_at_ms, excluded.seen_at_ms),
+         lease_ms = excluded.lease_ms
      RETURNING (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT";
 
 /// A commit's row of `commit_log`: `$1` the reference ids of the payments it wrote, `$2`

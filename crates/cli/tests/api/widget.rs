@@ -607,6 +607,19 @@ async fn bad_query_parameters_are_refused_in_the_widgets_answers() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
+    // A body over the limit: MoMo's 413, still with the CORS header.
+    let big = "x".repeat(3 * 1024 * 1024);
+    let r = app
+        .send(
+            "POST",
+            "/widget/v1_0/invoice",
+            &[("Origin", SHOP), ("Content-Type", "application/json")],
+            Some(&big),
+        )
+        .await;
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert_eq!(r.json()["code"], "BAD_REQUEST", "{}", r.text());
+    assert_eq!(r.header("access-control-allow-origin"), Some(SHOP));
     let r = app
         .send(
             "GET",

@@ -125,7 +125,8 @@ fn a_pass_keeps_the_other_nodes_out_until_it_commits() {
 #[test]
 fn a_stopped_nodes_callbacks_are_taken_over_by_one_live_node() {
     let url = database();
-    let mut a = node(&url, "a", LONG);
+    // Node a's own lease is what counts: 2 s.
+    let mut a = node(&url, "a", Duration::from_secs(2));
     let user = api_user(1, 10);
     let p = payment(&user, PaymentKind::RequestToPay, msisdn("1"), 20);
     let mut batch = with_user(&user);
@@ -142,10 +143,19 @@ fn a_stopped_nodes_callbacks_are_taken_over_by_one_live_node() {
     assert!(begin(&mut b).is_none_or(|c| c.outbox_taken_over == 0));
     b.end().unwrap();
     drop(a);
-    std::thread::sleep(Duration::from_millis(20));
-    // Node b, restarted counting a node unseen for 10 ms as gone, takes both callbacks once
-    // (a running node does the same in its passes).
+    // Node b, restarted with a short lease of its own, does not count node a gone before
+    // a's own lease has run out.
     let (mut b, taken) = started(&url, "b", Duration::from_millis(10));
+    assert!(
+        taken.is_empty(),
+        "taken before node a's lease ran out: {taken:?}"
+    );
+    b.end().unwrap();
+    drop(b);
+    std::thread::sleep(Duration::from_millis(2_100));
+    // Then node b, restarted, takes both callbacks once (a running node does the same in
+    // its passes).
+    let (mut b, taken) = started(&url, "b", Duration::from_secs(2));
     assert_eq!(taken, vec![1, 2]);
     assert!(begin(&mut b).is_none_or(|c| c.outbox_taken_over == 0));
     b.end().unwrap();
