@@ -34,7 +34,7 @@ pub struct ServeArgs {
     /// PostgreSQL: this node's name among the nodes sharing the database, recorded with the callbacks it sends; unique per running node [default: a random node-… id per start]
     #[arg(long, env = "MKOBA_NODE_ID")]
     pub node_id: Option<String>,
-    /// PostgreSQL: a node not seen for this many seconds is gone, and another takes over its undelivered callbacks [default: 10]
+    /// PostgreSQL: a node not seen for this many seconds (2 to 86400) is gone, and another takes over its undelivered callbacks [default: 10]
     #[arg(long, env = "MKOBA_NODE_LEASE_SECS")]
     pub node_lease_secs: Option<u64>,
     /// Address to listen on [default: 127.0.0.1:8080]
