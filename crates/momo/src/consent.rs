@@ -201,48 +201,6 @@ fn no_store(mut r: Response) -> Response {
 // ---------------------------------------------------------------------------------------
 // Bodies
 
-/// The value of one hex digit.
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
-}
-
-/// One `application/x-www-form-urlencoded` component: `+` is a space, `%XX` a byte.
-pub(crate) fn form_decode(text: &str) -> Result<String, MomoError> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b'%' => {
-                let byte = match (bytes.get(i + 1), bytes.get(i + 2)) {
-                    (Some(&h), Some(&l)) => hex(h).zip(hex(l)).map(|(h, l)| (h << 4) | l),
-                    _ => None,
-                };
-                let Some(byte) = byte else {
-                    return Err(MomoError::bad(format!(
-                        "the form body is malformed: {text:?} has an invalid %-escape (expected %XX with two hex digits)"
-                    )));
-                };
-                out.push(byte);
-                i += 3;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).map_err(|_| {
-        MomoError::bad(format!(
-            "the form body is malformed: {text:?} does not decode to UTF-8 text"
-        ))
-    })
-}
-
 /// The form fields the consent operations read (bc-authorize and oauth2/token/).
 const FORM_FIELDS: &[&str] = &[
     "login_hint",
@@ -270,8 +228,8 @@ fn body_fields(headers: &HeaderMap, body: &[u8]) -> Result<Value, MomoError> {
     let mut fields = Map::new();
     for pair in text.trim().split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let name = form_decode(name)?;
-        let value = form_decode(value)?;
+        let name = validate::form_decode(name)?;
+        let value = validate::form_decode(value)?;
         if name.is_empty() {
             continue; // a nameless pair names nothing the operation reads
         }
@@ -887,16 +845,6 @@ async fn get_user_info_with_consent(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn form_decoding_handles_plus_percent_and_refuses_bad_escapes() {
-        assert_eq!(form_decode("a+b%2Fc%3a").unwrap(), "a b/c:");
-        assert_eq!(form_decode("%C3%A9").unwrap(), "é");
-        assert!(form_decode("%zz").is_err());
-        assert!(form_decode("%4").is_err());
-        assert!(form_decode("%+5").is_err());
-        assert!(form_decode("%FF").is_err());
-    }
 
     #[test]
     fn login_hints_are_id_slash_type() {

@@ -420,6 +420,48 @@ pub fn party(body: &Value, name: &str) -> Result<Party, MomoError> {
     })
 }
 
+/// The value of one hex digit.
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// One `application/x-www-form-urlencoded` component: `+` is a space, `%XX` a byte.
+pub fn form_decode(text: &str) -> Result<String, MomoError> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b'%' => {
+                let byte = match (bytes.get(i + 1), bytes.get(i + 2)) {
+                    (Some(&h), Some(&l)) => hex(h).zip(hex(l)).map(|(h, l)| (h << 4) | l),
+                    _ => None,
+                };
+                let Some(byte) = byte else {
+                    return Err(MomoError::bad(format!(
+                        "the form body is malformed: {text:?} has an invalid %-escape (expected %XX with two hex digits)"
+                    )));
+                };
+                out.push(byte);
+                i += 3;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| {
+        MomoError::bad(format!(
+            "the form body is malformed: {text:?} does not decode to UTF-8 text"
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,6 +582,16 @@ mod exact_bodies {
             callback_url(&headers, &user),
             Err(MomoError::BadRequest(_))
         ));
+    }
+
+    #[test]
+    fn form_decoding_handles_plus_percent_and_refuses_bad_escapes() {
+        assert_eq!(form_decode("a+b%2Fc%3a").unwrap(), "a b/c:");
+        assert_eq!(form_decode("%C3%A9").unwrap(), "é");
+        assert!(form_decode("%zz").is_err());
+        assert!(form_decode("%4").is_err());
+        assert!(form_decode("%+5").is_err());
+        assert!(form_decode("%FF").is_err());
     }
 
     #[test]

@@ -462,13 +462,13 @@ fn query_param(query: Option<&str>, name: &str) -> Result<Option<String>, MomoEr
         .filter(|p| !p.is_empty())
     {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if crate::consent::form_decode(key).ok().as_deref() != Some(name) {
+        if validate::form_decode(key).ok().as_deref() != Some(name) {
             continue;
         }
         if found.is_some() {
             return Err(MomoError::bad(format!("the query gives {name} twice")));
         }
-        let value = crate::consent::form_decode(value).map_err(|_| {
+        let value = validate::form_decode(value).map_err(|_| {
             MomoError::bad(format!(
                 "the query's {name} is not valid percent-encoded UTF-8"
             ))

@@ -75,7 +75,7 @@ impl Lease {
         self.held.send_modify(|held| {
             let fresh_ms = self.fresh_for.as_millis() as i64;
             let server_lapsed = matches!((held.written_ms, written_ms),
-                (Some(before), Some(now)) if now - before >= fresh_ms);
+                (Some(before), Some(written)) if written - before >= fresh_ms);
             if server_lapsed
                 || held
                     .issued
@@ -104,12 +104,12 @@ impl Lease {
     pub async fn fresh(&self) -> u64 {
         let mut held = self.held.subscribe();
         loop {
-            let now = *held.borrow_and_update();
-            let left = now
+            let seen = *held.borrow_and_update();
+            let left = seen
                 .issued
                 .map(|at| (at + self.fresh_for).saturating_duration_since(Instant::now()));
             match left {
-                Some(left) if !left.is_zero() => return now.generation,
+                Some(left) if !left.is_zero() => return seen.generation,
                 _ => {
                     // The sender lives as long as this lease: `changed` fails only if it
                     // was dropped, which `self` prevents.

@@ -225,7 +225,7 @@ pub struct PgJournal {
     in_pass: bool,
     /// When this node last looked for callbacks to take over.
     took_over_at: Option<std::time::Instant>,
-    /// The heartbeat written outside the passes too, and the lease it renews
+    /// The heartbeat, written outside the passes, and the lease it renews
     /// ([`nodes::Heartbeat`]).
     heartbeat: nodes::Heartbeat,
 }
@@ -328,6 +328,15 @@ fn exists(c: &mut Conn, sql: &str, param: &(dyn ToSql + Sync)) -> Result<bool> {
 
 pub(crate) fn outbox_row(r: &Row) -> Result<OutboxItem> {
     Ok(rows::outbox_item(&Pg(r))?)
+}
+
+/// This node's (`$1`) pending callbacks where `rest` holds (`p` the pending row).
+fn own_pending(rest: &str) -> String {
+    format!(
+        "SELECT {} FROM pending_callbacks p JOIN outbox o ON o.id = p.id
+         WHERE o.node = $1 AND {rest}",
+        rows::prefixed(OUTBOX_COLUMNS, "o")
+    )
 }
 
 pub(crate) fn key_row(r: &Row) -> Result<SubscriptionKey> {
@@ -445,11 +454,7 @@ impl Journal for PgJournal {
         let limit = limit as i64;
         self.worker.run_again_if_closed(move |c| {
             c.query(
-                &format!(
-                    "SELECT {} FROM pending_callbacks p JOIN outbox o ON o.id = p.id
-                     WHERE p.id > $2 AND o.node = $1 ORDER BY p.id LIMIT $3",
-                    rows::prefixed(OUTBOX_COLUMNS, "o")
-                ),
+                &own_pending("p.id > $2 ORDER BY p.id LIMIT $3"),
                 &[&node, &after_id, &limit],
             )?
             .iter()
@@ -464,17 +469,10 @@ impl Journal for PgJournal {
     ) -> std::result::Result<Option<OutboxItem>, StoreError> {
         let node = self.node.id.clone();
         self.worker.run_again_if_closed(move |c| {
-            c.query(
-                &format!(
-                    "SELECT {} FROM pending_callbacks p JOIN outbox o ON o.id = p.id
-                     WHERE p.id = $2 AND o.node = $1",
-                    rows::prefixed(OUTBOX_COLUMNS, "o")
-                ),
-                &[&node, &id],
-            )?
-            .first()
-            .map(outbox_row)
-            .transpose()
+            c.query(&own_pending("p.id = $2"), &[&node, &id])?
+                .first()
+                .map(outbox_row)
+                .transpose()
         })
     }
 

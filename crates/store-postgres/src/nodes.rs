@@ -39,6 +39,13 @@ use crate::conn::{Conn, Op, Result, op};
 use crate::{Pg, account_row, col, key_row, payments, transfer_row, uuid_col};
 use mkoba_platform::rows::{self, ACCOUNT_COLUMNS, KEY_COLUMNS, PAYMENT_COLUMNS, TRANSFER_COLUMNS};
 
+/// The database server's time, in milliseconds since 1970 (SQL text, for `concat!`).
+macro_rules! server_now_ms {
+    () => {
+        "(extract(epoch FROM clock_timestamp()) * 1000)::BIGINT"
+    };
+}
+
 /// Serialises the passes of every node's writer ("mkoba_wr").
 pub const PASS_LOCK: i64 = 0x6d6b_6f62_615f_7772;
 
@@ -230,22 +237,21 @@ pub(crate) fn begin_pass(
 pub(crate) fn take_over_callbacks(c: &mut Conn, node: &NodeOptions, own: bool) -> Result<usize> {
     let lease_ms = node.lease.as_millis() as i64;
     let taken = c.query(
-        &format!(
+        concat!(
             "UPDATE outbox
              SET node = $1, taken_from = CASE WHEN node <> $1 THEN node ELSE taken_from END
              WHERE id IN (SELECT id FROM pending_callbacks)
                AND (node IS NULL OR ($3 AND node = $1)
                     OR (node <> $1 AND node NOT IN (SELECT id FROM nodes
-                        WHERE seen_at_ms >= {SERVER_NOW_MS} - COALESCE(lease_ms, $2))))
+                        WHERE seen_at_ms >= ",
+            server_now_ms!(),
+            " - COALESCE(lease_ms, $2))))
              RETURNING id"
         ),
         &[&node.id, &lease_ms, &own],
     )?;
     Ok(taken.len())
 }
-
-/// The database server's time, in milliseconds since 1970.
-const SERVER_NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::BIGINT";
 
 /// How often a node with a lease of `lease` writes its heartbeat: every second, or four
 /// times a lease when that is shorter, so that a beat late by a little does not lapse it.
@@ -297,20 +303,28 @@ impl Heartbeat {
             .name("mkoba-pg-beat".to_owned())
             .spawn(move || {
                 let mut session = crate::conn::Session::new(config, crate::conn::Role::Journal);
-                let every = beat_every(node.lease);
                 let lease_ms = node.lease.as_millis() as i64;
-                let mut writer_stopped = false;
-                let mut first_done = Some(first_done);
-                loop {
-                    // The first beat at once (`start` waits for it), the others `every`.
-                    if first_done.is_none()
-                        && let Err(RecvTimeoutError::Disconnected) | Ok(()) =
-                            stopped.recv_timeout(every)
-                    {
-                        break;
-                    }
+                let mut beat = || {
                     let issued = std::time::Instant::now();
-                    let busy = first_done.is_some() || writer.busy_at(issued, node.lease / 2);
+                    match session.run_again_if_closed(|c| c.query(BEAT, &[&node.id, &lease_ms])) {
+                        Ok(rows) => renew.renewed(
+                            issued,
+                            rows.first().and_then(|r| r.try_get::<_, i64>(0).ok()),
+                        ),
+                        Err(e) => {
+                            let e = mkoba_platform::store::StoreError::from(e);
+                            tracing::warn!(error = %e, "writing this node's heartbeat failed")
+                        }
+                    }
+                };
+                // The first beat at once (`start` waits for it), the others `every`, while
+                // the writer is busy.
+                beat();
+                let _ = first_done.send(());
+                let every = beat_every(node.lease);
+                let mut writer_stopped = false;
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                    let busy = writer.busy_at(std::time::Instant::now(), node.lease / 2);
                     if busy == writer_stopped {
                         writer_stopped = !busy;
                         if writer_stopped {
@@ -321,21 +335,8 @@ impl Heartbeat {
                             tracing::warn!("this node's writer reaches the database again");
                         }
                     }
-                    let beat =
-                        busy.then(|| session.run_again_if_closed(|c| c.query(BEAT, &[&node.id, &lease_ms])));
-                    match beat {
-                        Some(Ok(rows)) => renew.renewed(
-                            issued,
-                            rows.first().and_then(|r| r.try_get::<_, i64>(0).ok()),
-                        ),
-                        Some(Err(e)) => {
-                            let e = mkoba_platform::store::StoreError::from(e);
-                            tracing::warn!(error = %e, "writing this node's heartbeat failed")
-                        }
-                        None => {}
-                    }
-                    if let Some(done) = first_done.take() {
-                        let _ = done.send(());
+                    if busy {
+                        beat();
                     }
                 }
             })
@@ -351,12 +352,17 @@ impl Heartbeat {
 
 /// Writes this node's heartbeat, in the database server's time; never moves it back.
 /// Returns the server's time ([`Lease::renewed`]).
-const BEAT: &str = "INSERT INTO nodes (id, started_at_ms, seen_at_ms, lease_ms)
-     VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT,
-             (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT, $2)
+const BEAT: &str = concat!(
+    "INSERT INTO nodes (id, started_at_ms, seen_at_ms, lease_ms) VALUES ($1, ",
+    server_now_ms!(),
+    ", ",
+    server_now_ms!(),
+    ", $2)
      ON CONFLICT (id) DO UPDATE SET seen_at_ms = GREATEST(nodes.seen_at_ms, excluded.seen_at_ms),
          lease_ms = excluded.lease_ms
-     RETURNING (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT";
+     RETURNING ",
+    server_now_ms!()
+);
 
 /// A commit's row of `commit_log`: `$1` the reference ids of the payments it wrote, `$2`
 /// the ids of its transfers.

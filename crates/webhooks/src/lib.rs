@@ -487,19 +487,17 @@ async fn deliver(
                 // Read while the lease is fresh in `generation`: what it says holds until
                 // the lease lapses again.
                 match platform.payments().pending_callback(item.id).await {
-                    Ok(row) => match row {
-                        Some(row) => {
-                            (item, *known) = (row, generation);
-                            continue;
-                        }
-                        None => {
-                            tracing::warn!(
-                                transfer.reference_id = %item.reference_id,
-                                "not sending a callback: another node took it over while this node's heartbeat lapsed, or it is final"
-                            );
-                            return true;
-                        }
-                    },
+                    Ok(Some(row)) => {
+                        (item, *known) = (row, generation);
+                        continue;
+                    }
+                    Ok(None) => {
+                        tracing::warn!(
+                            transfer.reference_id = %item.reference_id,
+                            "not sending a callback: another node took it over while this node's heartbeat lapsed, or it is final"
+                        );
+                        return true;
+                    }
                     Err(_) => return false,
                 }
             }
