@@ -116,12 +116,18 @@ pub const DEFAULT_CONSENT_SECS: i64 = 86_400;
 const MAX_CONSENT_SECS: i64 = 10 * 365 * 86_400;
 
 /// Routes of the consent flow, mounted under each product prefix.
-pub(crate) fn routes() -> Router<MomoState> {
+pub(crate) fn routes(prefix: &str) -> Router<MomoState> {
     Router::new()
-        .route("/v1_0/bc-authorize", post(bc_authorize))
-        .route("/oauth2/token/", post(create_oauth2_token))
-        .route("/oauth2/token", post(create_oauth2_token))
-        .route("/oauth2/v1_0/userinfo", get(get_user_info_with_consent))
+        .route(&format!("{prefix}/v1_0/bc-authorize"), post(bc_authorize))
+        .route(
+            &format!("{prefix}/oauth2/token/"),
+            post(create_oauth2_token),
+        )
+        .route(&format!("{prefix}/oauth2/token"), post(create_oauth2_token))
+        .route(
+            &format!("{prefix}/oauth2/v1_0/userinfo"),
+            get(get_user_info_with_consent),
+        )
 }
 
 /// `bc-authorize` answer.

@@ -219,7 +219,11 @@ pub fn callback_renderer(config: &MomoConfig) -> CallbackRenderer {
     })
 }
 
+/// A product's routes, with their full paths (`/collection/v1_0/requesttopay`): merged
+/// into the one router rather than nested under the product's prefix, so a request is
+/// routed once and its URI is not rewritten on the way (issue 17).
 fn product_routes(state: &MomoState, product: Product) -> Router<MomoState> {
+    let prefix = format!("/{}", product.as_str());
     let mut r = Router::new();
     for route in catalogue::routes() {
         if route.product != Some(product) {
@@ -227,12 +231,12 @@ fn product_routes(state: &MomoState, product: Product) -> Router<MomoState> {
         }
         if let Some(handler) = route.handler {
             if route.path == "/token/" {
-                r = r.route("/token", handler.clone());
+                r = r.route(&format!("{prefix}/token"), handler.clone());
             }
-            r = r.route(&route.path, handler);
+            r = r.route(&format!("{prefix}{}", route.path), handler);
         }
     }
-    r.merge(consent::routes())
+    r.merge(consent::routes(&prefix))
         .route_layer(middleware::from_fn_with_state(
             (state.clone(), Some(product)),
             auth::require_subscription,
@@ -254,10 +258,7 @@ pub fn router(state: MomoState) -> Router {
         auth::require_subscription,
     ));
     for product in Product::APIS {
-        app = app.nest(
-            &format!("/{}", product.as_str()),
-            product_routes(&state, product),
-        );
+        app = app.merge(product_routes(&state, product));
     }
     // The Collection Widget: the partner's settings behind its own subscription key, the
     // page-side endpoints and the script without one.

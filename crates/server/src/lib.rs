@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod guard;
 pub mod listener;
 pub mod mail;
 pub mod mpesa_app;
@@ -214,8 +215,7 @@ pub fn app(
     if metrics_here {
         app = app.merge(metrics_router(platform));
     }
-    app.layer(axum::middleware::from_fn(catch_panic))
-        .layer(axum::middleware::from_fn_with_state(observed, observe))
+    app.layer(guard::Guard::observing(observed))
 }
 
 /// `GET /metrics`: the platform's metrics in the text exposition format (on the main
@@ -242,7 +242,7 @@ pub fn metrics_router(platform: Platform) -> Router {
 /// The `dialect` and `operation` labels of a request: the route's template, or for M-Pesa
 /// the catalogue's operation id; `unmatched` for what no route serves (so a scan of random
 /// paths adds no series).
-fn metric_labels(path: &str, matched: Option<&str>) -> (&'static str, String) {
+pub(crate) fn metric_labels(path: &str, matched: Option<&str>) -> (&'static str, String) {
     use mkoba_mpesa::catalogue::find;
     use mkoba_mpesa::wire::Gateway;
     let template = || matched.unwrap_or("unmatched").to_owned();
@@ -268,35 +268,6 @@ fn metric_labels(path: &str, matched: Option<&str>) -> (&'static str, String) {
     }
 }
 
-/// Counts every request in the metrics (and logs it at debug level).
-async fn observe(
-    axum::extract::State(platform): axum::extract::State<Platform>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let matched = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map(|m| m.as_str().to_owned());
-    let started = std::time::Instant::now();
-    let response = next.run(request).await;
-    let took = started.elapsed();
-    let (dialect, operation) = metric_labels(&path, matched.as_deref());
-    platform
-        .metrics()
-        .request(dialect, &operation, response.status().as_u16(), took);
-    tracing::debug!(
-        http.method = %method,
-        http.path = %path,
-        http.status = response.status().as_u16(),
-        duration_ms = took.as_secs_f64() * 1000.0,
-        "request"
-    );
-    response
-}
-
 /// The portal's settings, with the public URL of links in mail defaulting to the listen
 /// address (a loopback one where it listens on every address).
 pub fn portal_config(settings: &Settings) -> mkoba_portal::PortalConfig {
@@ -309,26 +280,6 @@ pub fn portal_config(settings: &Settings) -> mkoba_portal::PortalConfig {
         config.public_url = format!("http://{at}");
     }
     config
-}
-
-/// A handler that panics (a bug) still answers the provider's 500 body instead of dropping
-/// the connection; the panic is logged once here.
-pub async fn catch_panic(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use futures_util::FutureExt as _;
-    let path = request.uri().path().to_owned();
-    match std::panic::AssertUnwindSafe(next.run(request))
-        .catch_unwind()
-        .await
-    {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::error!(http.path = %path, "a request handler panicked");
-            MomoError::Internal.into_response()
-        }
-    }
 }
 
 /// Errors produced by the HTTP framework itself (a body over the size limit, say) come as
@@ -681,11 +632,7 @@ async fn listen(
     };
     for (op, l) in v1x {
         let router = mkoba_mpesa::v1x_port_router(state.clone(), op)
-            .layer(axum::middleware::from_fn(catch_panic))
-            .layer(axum::middleware::from_fn_with_state(
-                platform.clone(),
-                observe,
-            ));
+            .layer(guard::Guard::observing(platform.clone()));
         servers.push(listener::serve_tls(
             l,
             router,

@@ -164,7 +164,7 @@ async fn a_panicking_handler_still_answers_the_platforms_500() {
                 "unreachable"
             }),
         )
-        .layer(axum::middleware::from_fn(mkoba::catch_panic));
+        .layer(mkoba::guard::Guard::new());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
