@@ -672,16 +672,14 @@ impl Engine {
     }
 
     /// Whether a payment due now is settled in the pass that accepts it, so that its
-    /// acceptance and its outcome are one commit: an M-Pesa operation whose caller waits
-    /// for the outcome (no result URL), as the real API answers it. Its caller sees no
-    /// pending state either way, and saves a second commit's wait (issue 17: M-Pesa's
-    /// synchronous C2B took two passes, each ending in an fsync). A MoMo request-to-pay, an
-    /// operation with a result URL (whose result must not overtake its acknowledgement)
-    /// and a payment on a test clock are settled in a later pass, as before.
+    /// acceptance and its outcome are one commit ([`Payment::settles_with_acceptance`]).
+    /// Its caller sees no pending state either way, and saves a second commit's wait (issue
+    /// 17: M-Pesa's synchronous C2B took two passes, each ending in an fsync). A MoMo
+    /// request-to-pay, an operation with a result URL (whose result must not overtake its
+    /// acknowledgement) and a payment on a test clock are settled in a later pass, as
+    /// before.
     fn settles_at_once(&self, payment: &Payment) -> bool {
-        payment.kind.is_mpesa()
-            && payment.callback_url.is_none()
-            && !self.clocks.contains_key(&payment.api_user)
+        payment.settles_with_acceptance() && !self.clocks.contains_key(&payment.api_user)
     }
 
     /// Why a refund cannot be paid, decided when it is accepted (it then fails at

@@ -468,6 +468,17 @@ pub struct Payment {
 }
 
 impl Payment {
+    /// Whether this payment, when due at once on real time, is settled in the pass that
+    /// accepts it, so that its acceptance and its outcome are one commit: an M-Pesa
+    /// operation whose caller waits for the outcome (no result URL), as the real API
+    /// answers it. Every other payment is reserved when accepted and settled in a later
+    /// commit (so is one on a test clock: the engine and the portal ask the clocks).
+    pub fn settles_with_acceptance(&self) -> bool {
+        self.kind.is_mpesa() && self.callback_url.is_none()
+    }
+}
+
+impl Payment {
     /// A freshly accepted payment.
     pub fn accepted(new: NewPayment, now_ms: i64, settle_at_ms: Option<i64>) -> Payment {
         Payment {

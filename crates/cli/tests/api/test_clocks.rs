@@ -738,3 +738,44 @@ async fn a_clock_has_an_end_and_its_tokens_do_not_outlive_it() {
     p.token = app.token("collection", p.user, &p.key).await;
     assert_eq!(app.get(&p, balance).await.status, 200);
 }
+
+/// A request-to-pay is reserved when it is accepted and posted when it settles, in two
+/// commits, even when both fall in the same millisecond (here, on a frozen clock, where
+/// they always do): its page shows both ledger steps, not a one-step posting.
+#[tokio::test]
+async fn a_payment_reserved_and_settled_in_one_millisecond_shows_both_ledger_steps() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("127.0.0.1").await;
+    clock_for(&app, p.user, None).await;
+    let payment = Uuid::new_v4();
+    let r = app
+        .request_to_pay(&p, payment, &rtp_body("7", "256770000007"), &[])
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    for _ in 0..200 {
+        if app.admin_transaction(payment).await["status"] != "PENDING" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(app.admin_transaction(payment).await["status"], "SUCCESSFUL");
+
+    let mut b = crate::portal::Browser::new(&app.base);
+    let login = app.sandbox_login().await;
+    b.sign_in(&login.email, &login.password).await;
+    let page = b
+        .get(&format!("/portal/transactions/{payment}"))
+        .await
+        .text();
+    let at = page.find("data-testid=\"timeline\"").expect("a timeline");
+    let timeline = &page[at..page[at..].find("</ol>").map_or(page.len(), |e| at + e)];
+    for step in [
+        "Ledger: funds reserved",
+        "from the wallet of MSISDN 256770000007 for the partner&#39;s collection account",
+        "Ledger: settlement posting",
+        "(the money moved)",
+    ] {
+        assert!(timeline.contains(step), "{step}: {timeline}");
+    }
+    assert!(!timeline.contains("Ledger: posting"), "{timeline}");
+}
