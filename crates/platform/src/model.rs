@@ -476,9 +476,7 @@ impl Payment {
     pub fn settles_with_acceptance(&self) -> bool {
         self.kind.is_mpesa() && self.callback_url.is_none()
     }
-}
 
-impl Payment {
     /// A freshly accepted payment.
     pub fn accepted(new: NewPayment, now_ms: i64, settle_at_ms: Option<i64>) -> Payment {
         Payment {

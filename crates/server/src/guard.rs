@@ -4,8 +4,9 @@
 //! Written as a tower layer rather than two `axum::middleware::from_fn`s (issue 17): each
 //! of those clones and boxes the route it wraps and boxes its own future for every
 //! request. Without both (and without the counting) a request-to-pay lifecycle took about
-//! 4 µs less server CPU; this layer, which calls the route it wraps in place and allocates
-//! nothing of its own, saved about half of that (`docs/performance.md`, 2026-12-05).
+//! 4 µs less server CPU; this layer, which calls the route it wraps in place, with no
+//! clone of it and no boxed future, saved about half of that (`docs/performance.md`,
+//! 2026-12-05).
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

@@ -475,6 +475,16 @@ where
 
 pub use mkoba_testkit::sink::{Sink, test_ca};
 
+/// The text between `start` and the next `end` after it.
+pub fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+    let at = html
+        .find(start)
+        .unwrap_or_else(|| panic!("{start:?} in {html}"))
+        + start.len();
+    let rest = &html[at..];
+    &rest[..rest.find(end).unwrap_or(rest.len())]
+}
+
 /// A request-to-pay body.
 pub fn rtp_body(amount: &str, msisdn: &str) -> String {
     format!(

@@ -5,7 +5,7 @@
 
 use uuid::Uuid;
 
-use crate::helpers::{Http, Partner, Sink, TestApp, rtp_body, wait_for};
+use crate::helpers::{Http, Partner, Sink, TestApp, between, rtp_body, wait_for};
 use crate::portal::{Browser, csrf_of};
 
 /// The sandbox developer (who owns the sandbox keys and M-Pesa application), signed in.
@@ -73,16 +73,6 @@ fn iso(ms: i64) -> String {
         rem / 1000 % 60,
         rem % 1000
     )
-}
-
-/// The text between `start` and the next `end` after it.
-fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
-    let at = html
-        .find(start)
-        .unwrap_or_else(|| panic!("{start:?} in {html}"))
-        + start.len();
-    let rest = &html[at..];
-    &rest[..rest.find(end).unwrap_or(rest.len())]
 }
 
 #[tokio::test]

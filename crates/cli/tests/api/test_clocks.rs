@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{Partner, Resp, Sink, TestApp, rtp_body};
+use crate::helpers::{Partner, Resp, Sink, TestApp, between, rtp_body};
 
 /// An admin call with the developer's subscription key.
 async fn admin(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> Resp {
@@ -752,13 +752,7 @@ async fn a_payment_reserved_and_settled_in_one_millisecond_shows_both_ledger_ste
         .request_to_pay(&p, payment, &rtp_body("7", "256770000007"), &[])
         .await;
     assert_eq!(r.status, 202, "{}", r.text());
-    for _ in 0..200 {
-        if app.admin_transaction(payment).await["status"] != "PENDING" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(app.admin_transaction(payment).await["status"], "SUCCESSFUL");
+    assert_eq!(app.final_status(&p, payment).await["status"], "SUCCESSFUL");
 
     let mut b = crate::portal::Browser::new(&app.base);
     let login = app.sandbox_login().await;
@@ -767,8 +761,7 @@ async fn a_payment_reserved_and_settled_in_one_millisecond_shows_both_ledger_ste
         .get(&format!("/portal/transactions/{payment}"))
         .await
         .text();
-    let at = page.find("data-testid=\"timeline\"").expect("a timeline");
-    let timeline = &page[at..page[at..].find("</ol>").map_or(page.len(), |e| at + e)];
+    let timeline = between(&page, "<ol class=\"timeline\"", "</ol>");
     for step in [
         "Ledger: funds reserved",
         "from the wallet of MSISDN 256770000007 for the partner&#39;s collection account",
