@@ -105,9 +105,9 @@ pub struct BenchArgs {
     /// print the report as JSON
     #[arg(long)]
     pub json: bool,
-    /// skip the ceiling: by default the same load first runs against a bare server built
-    /// into the bench that only answers 202, and the report gives both figures and their
-    /// ratio (a same-run, same-machine yardstick)
+    /// skip the ceiling: by default the same load runs against a bare server built into
+    /// the bench that only answers 202, before the run and again after it, and the report
+    /// gives both figures and their ratio (a same-run, same-machine yardstick)
     #[arg(long)]
     pub no_ceiling: bool,
 }
@@ -229,8 +229,16 @@ pub struct Report {
     /// not say.
     pub writer: Option<WriterReport>,
     /// The same load against a bare server (inside the bench) that only answers 202:
-    /// accepted/s. Null with `--no-ceiling`.
+    /// accepted/s, the mean of a run before the load and one after it. Null with
+    /// `--no-ceiling`.
     pub ceiling_accepted_per_s: Option<f64>,
+    /// The ceiling's run before the load and the one after it, accepted/s.
+    pub ceiling_before_per_s: Option<f64>,
+    pub ceiling_after_per_s: Option<f64>,
+    /// How far the two ceiling runs differ, as a share of their mean: how much the
+    /// machine's own speed moved during the run (shared machines move by tens of per
+    /// cent). Past [`CEILING_DRIFT_WARN`] the ratios are reported with a warning.
+    pub ceiling_drift: Option<f64>,
     /// `accepted_per_s / ceiling_accepted_per_s`.
     pub accept_ratio: Option<f64>,
     /// `lifecycles_per_s / ceiling_accepted_per_s`: durable, settled, called-back lifecycles
@@ -269,8 +277,16 @@ impl Report {
         println!("  accepted/s            {:>12.1}", self.accepted_per_s);
         if let Some(c) = self.ceiling_accepted_per_s {
             println!(
-                "  ceiling (bare 202)/s  {c:>12.1}  (the same load, a server that only answers 202)"
+                "  ceiling (bare 202)/s  {c:>12.1}  (the same load, a server that only answers 202; before {}, after {})",
+                opt(self.ceiling_before_per_s, ""),
+                opt(self.ceiling_after_per_s, "")
             );
+            if let Some(drift) = self.ceiling_drift.filter(|d| *d > CEILING_DRIFT_WARN) {
+                println!(
+                    "  warning: the ceiling moved {:.0} % between before and after: the machine's speed changed during the run, so the ratios below are uncertain by about as much",
+                    drift * 100.0
+                );
+            }
             println!(
                 "  accepted / ceiling    {:>12}",
                 opt(self.accept_ratio.map(|r| r * 100.0), " %")
@@ -477,8 +493,9 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
         bail!("--url needs at least one server");
     };
 
-    // The yardstick first, so the server under test is idle meanwhile.
-    let ceiling = if args.no_ceiling {
+    // The yardstick first, so the server under test is idle meanwhile (and once more at
+    // the end).
+    let ceiling_before = if args.no_ceiling {
         None
     } else {
         Some(ceiling(n, concurrency).await?)
@@ -572,6 +589,15 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
     let memory = server_figures(&client, &base, args.operator.as_deref()).await;
     let server_cpu = cpu_between(before, memory);
     let writer = writer_between(before, memory, before_at.elapsed());
+    // The yardstick again, now that the server under test is done: the machine's speed
+    // may have moved meanwhile, and the mean of both is what the run is compared with.
+    let ceiling_after = match ceiling_before {
+        Some(_) => Some(ceiling(n, concurrency).await?),
+        None => None,
+    };
+    let ceiling = ceiling_before
+        .zip(ceiling_after)
+        .map(|(before, after)| (before + after) / 2.0);
 
     // ---- report -------------------------------------------------------------------------
     let mut lags: Vec<u32> = Vec::with_capacity(accepted_idx.len());
@@ -641,6 +667,12 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
             .map(|cpu| round1(cpu * 1e6 / completed as f64)),
         writer,
         ceiling_accepted_per_s: ceiling.map(round1),
+        ceiling_before_per_s: ceiling_before.map(round1),
+        ceiling_after_per_s: ceiling_after.map(round1),
+        ceiling_drift: ceiling
+            .zip(ceiling_before.zip(ceiling_after))
+            .filter(|(mean, _)| *mean > 0.0)
+            .map(|(mean, (before, after))| round3((after - before).abs() / mean)),
         accept_ratio: ceiling
             .filter(|c| *c > 0.0)
             .map(|c| round3(accepted as f64 / accept_s.max(1e-9) / c)),
@@ -691,6 +723,10 @@ async fn provision(
     }
     Ok(collections)
 }
+
+/// A ceiling drift past which the report warns that the machine's speed moved too much
+/// during the run for its ratios to be read closely.
+pub const CEILING_DRIFT_WARN: f64 = 0.10;
 
 /// The ceiling: the same accept load (`n` request-to-pays, `concurrency` in flight, the
 /// same SDK client and workers) against a bare server inside the bench that answers the

@@ -330,6 +330,17 @@ async fn bench_drives_lifecycles_through_the_sdk_and_reports_them() {
     let accepted = report["accepted_per_s"].as_f64().unwrap();
     assert!(ceiling > 0.0, "{report}");
     assert!((ratio - accepted / ceiling).abs() < 0.01, "{report}");
+    // The ceiling is the mean of a run before the load and one after it, and the report
+    // says how far the two lie apart (the machine's speed moving during the run).
+    let before = report["ceiling_before_per_s"].as_f64().expect("before");
+    let after = report["ceiling_after_per_s"].as_f64().expect("after");
+    assert!(before > 0.0 && after > 0.0, "{report}");
+    assert!((ceiling - (before + after) / 2.0).abs() < 0.2, "{report}");
+    let drift = report["ceiling_drift"].as_f64().expect("drift");
+    assert!(
+        (drift - (after - before).abs() / ceiling).abs() < 0.002,
+        "{report}"
+    );
     assert!(report["lifecycle_ratio"].as_f64().is_some(), "{report}");
     // The server's memory, from its `/metrics` (no operator's credentials given).
     let after = report["server_rss_after_mib"].as_f64().expect("RSS after");
