@@ -141,7 +141,9 @@ pub(crate) struct Engine {
     /// deciding anything again.
     stale: bool,
     /// The runtime the requests wait on, when the platform was opened on one: a pass's
-    /// answers are handed to it in one task ([`Engine::answer`]).
+    /// answers are handed to it in one task ([`Engine::answer`]). The server opens the
+    /// platform on the runtime that serves its requests; were that runtime shut down first,
+    /// the answers would be dropped and their callers told the writer is gone.
     runtime: Option<tokio::runtime::Handle>,
 }
 
