@@ -232,8 +232,9 @@ pub struct Report {
     /// accepted/s, the mean of a run before the load and one after it. Null with
     /// `--no-ceiling`.
     pub ceiling_accepted_per_s: Option<f64>,
-    /// The ceiling's run before the load and the one after it, accepted/s.
+    /// The ceiling's run before the load, accepted/s.
     pub ceiling_before_per_s: Option<f64>,
+    /// The ceiling's run after the load (the server under test idle by then), accepted/s.
     pub ceiling_after_per_s: Option<f64>,
     /// How far the two ceiling runs differ, as a share of their mean: how much the
     /// machine's own speed moved during the run (shared machines move by tens of per
@@ -591,9 +592,10 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
     let writer = writer_between(before, memory, before_at.elapsed());
     // The yardstick again, now that the server under test is done: the machine's speed
     // may have moved meanwhile, and the mean of both is what the run is compared with.
-    let ceiling_after = match ceiling_before {
-        Some(_) => Some(ceiling(n, concurrency).await?),
-        None => None,
+    let ceiling_after = if ceiling_before.is_some() {
+        Some(ceiling(n, concurrency).await?)
+    } else {
+        None
     };
     let ceiling = ceiling_before
         .zip(ceiling_after)

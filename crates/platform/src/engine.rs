@@ -483,19 +483,11 @@ impl Engine {
     /// which wakes their tasks from inside it: one unpark a pass (docs/architecture.md,
     /// "a pass's answers handed to the runtime as one task").
     fn answer(&self, replies: Vec<Deferred>) {
+        let many = replies.len() > 1;
+        let send = move || replies.into_iter().for_each(|reply| reply(true));
         match &self.runtime {
-            Some(runtime) if replies.len() > 1 => {
-                runtime.spawn(async move {
-                    for reply in replies {
-                        reply(true);
-                    }
-                });
-            }
-            _ => {
-                for reply in replies {
-                    reply(true);
-                }
-            }
+            Some(runtime) if many => drop(runtime.spawn(async move { send() })),
+            _ => send(),
         }
     }
 
