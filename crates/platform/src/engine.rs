@@ -604,13 +604,19 @@ impl Engine {
                     (_, Some(_)) => OutboxState::Pending,
                     (_, None) => OutboxState::Failed,
                 };
-                pass.batch.outbox_updates.push(OutboxUpdate {
+                let mut update = OutboxUpdate {
                     id: attempt.outbox_id,
                     state,
                     attempts: attempt.attempt,
                     next_attempt_at_ms: attempt.retry_at_ms.unwrap_or(attempt.at_ms),
-                });
-                pass.batch.attempts.push(attempt);
+                    first_attempt: None,
+                };
+                if attempt.attempt == 1 {
+                    update.first_attempt = Some(attempt);
+                } else {
+                    pass.batch.attempts.push(attempt);
+                }
+                pass.batch.outbox_updates.push(update);
                 defer(pass, reply, true, false);
             }
         }

@@ -163,6 +163,14 @@ pub struct OutboxUpdate {
     pub state: OutboxState,
     pub attempts: u32,
     pub next_attempt_at_ms: i64,
+    /// The attempt itself when it is the row's first (`attempt` 1, to the row's own URL
+    /// and method): stored on the outbox row, in the update that records its outcome,
+    /// instead of as a `callback_attempts` row of its own, so a callback delivered at once
+    /// writes one row, not two. When the row already has a first attempt (the same
+    /// callback sent twice) or is not found (PostgreSQL: another node's), it is stored as a
+    /// `callback_attempts` row like the later ones. [`Reader::callback_attempts`] lists
+    /// both kinds together.
+    pub first_attempt: Option<CallbackAttempt>,
 }
 
 /// Everything one group commit writes, in one transaction.
@@ -365,7 +373,8 @@ pub trait Reader: crate::portal::PortalReader + Send + Sync + 'static {
         kind: crate::model::PaymentKind,
         party: &crate::model::Party,
     ) -> Result<Vec<Payment>, StoreError>;
-    /// Every callback attempt for a payment, oldest first.
+    /// Every callback attempt for a payment: its callbacks oldest first, and each one's
+    /// attempts by number (a first attempt made twice: as they were recorded).
     fn callback_attempts(&self, id: &Uuid) -> Result<Vec<CallbackAttempt>, StoreError>;
     /// Per currency, the sums of debits and credits over all accounts.
     fn ledger_totals(&self) -> Result<Vec<CurrencyTotals>, StoreError>;

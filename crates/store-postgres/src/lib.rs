@@ -46,7 +46,7 @@ use mkoba_platform::rows::{
     OUTBOX_COLUMNS, PAYMENT_COLUMNS, TRANSFER_COLUMNS,
 };
 use mkoba_platform::store::{
-    Batch, CurrencyTotals, Journal, LoadedState, Reader, StoreError, TransferRecord,
+    Batch, CurrencyTotals, Journal, LoadedState, OutboxUpdate, Reader, StoreError, TransferRecord,
     load_accounts_sql, wallets_limit,
 };
 use tokio_postgres::types::{FromSql, ToSql};
@@ -78,6 +78,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0012_fewer_probes_no_compression.sql"),
     include_str!("../migrations/0013_used_auth_requests.sql"),
     include_str!("../migrations/0014_node_leases.sql"),
+    include_str!("../migrations/0015_first_attempt_on_outbox.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -799,18 +800,73 @@ const INSERT_ATTEMPTS: &str = "INSERT INTO callback_attempts (outbox_id, referen
                  WITH ORDINALITY AS u(outbox_id, reference_id, attempt, at_ms, url, method, status_code,
                                       latency_ms, error, retry_at_ms, n)
              ORDER BY n";
+/// The outcome of each callback attempt on its row (this node's rows only), with the
+/// row's first attempt where the update carries one and the row has none yet
+/// (`OutboxUpdate::first_attempt`). A first attempt not stored on its row (the row had one,
+/// or is another node's now) is inserted into `callback_attempts` instead. Whether a row
+/// had one is read in the statement's snapshot (`had`); a row this node still owns when the
+/// update reaches it is written by this writer alone, so the snapshot is its state then.
 static UPDATE_OUTBOX: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "WITH o AS (
-             UPDATE outbox SET state = u.state, attempts = u.attempts, next_attempt_at_ms = u.next_attempt_at_ms
-             FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[])
-                 AS u(id, state, attempts, next_attempt_at_ms)
+        "WITH u AS (
+             SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::BIGINT[], $6::BIGINT[],
+                                  $7::BIGINT[], $8::BIGINT[], $9::TEXT[], $10::BIGINT[])
+                 AS u(id, state, attempts, next_attempt_at_ms, first_at_ms, first_status_code,
+                      first_latency_ms, first_error, first_retry_at_ms)),
+         had AS (
+             SELECT outbox.id FROM outbox JOIN u ON outbox.id = u.id
+             WHERE u.first_at_ms IS NOT NULL AND outbox.first_at_ms IS NOT NULL),
+         o AS (
+             UPDATE outbox SET state = u.state, attempts = u.attempts, next_attempt_at_ms = u.next_attempt_at_ms,
+                 first_at_ms = COALESCE(outbox.first_at_ms, u.first_at_ms),
+                 first_status_code = CASE WHEN outbox.first_at_ms IS NULL THEN u.first_status_code ELSE outbox.first_status_code END,
+                 first_latency_ms = CASE WHEN outbox.first_at_ms IS NULL THEN u.first_latency_ms ELSE outbox.first_latency_ms END,
+                 first_error = CASE WHEN outbox.first_at_ms IS NULL THEN u.first_error ELSE outbox.first_error END,
+                 first_retry_at_ms = CASE WHEN outbox.first_at_ms IS NULL THEN u.first_retry_at_ms ELSE outbox.first_retry_at_ms END,
+                 first_node = CASE WHEN outbox.first_at_ms IS NULL AND u.first_at_ms IS NOT NULL THEN $5 ELSE outbox.first_node END
+             FROM u
              WHERE outbox.id = u.id AND outbox.node = $5
              RETURNING outbox.id, outbox.state),
+         again AS (
+             INSERT INTO callback_attempts (outbox_id, reference_id, attempt, at_ms, url, method, status_code, latency_ms, error, retry_at_ms, node)
+             SELECT u.id, x.reference_id, 1, u.first_at_ms, x.url, x.method, u.first_status_code,
+                    u.first_latency_ms, u.first_error, u.first_retry_at_ms, $5
+             FROM u JOIN outbox x ON x.id = u.id
+             WHERE u.first_at_ms IS NOT NULL
+               AND (u.id IN (SELECT id FROM had) OR u.id NOT IN (SELECT id FROM o))),
          {}",
         keeping_pending("pending_callbacks", "id", "o", "pending")
     )
 });
+
+/// A batch's outbox updates as [`UPDATE_OUTBOX`] writes them: the last of each row (as
+/// [`last_of_each`]) with the first of the batch's first attempts at that row; and the
+/// row's other first attempts (the same callback sent twice), stored as `callback_attempts`
+/// rows.
+fn outbox_updates(
+    updates: &[OutboxUpdate],
+) -> (
+    Vec<(&OutboxUpdate, Option<&CallbackAttempt>)>,
+    Vec<&CallbackAttempt>,
+) {
+    let mut first = std::collections::HashMap::new();
+    let mut again = Vec::new();
+    for u in updates {
+        if let Some(a) = &u.first_attempt {
+            match first.entry(u.id) {
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(a);
+                }
+                std::collections::hash_map::Entry::Occupied(_) => again.push(a),
+            }
+        }
+    }
+    let rows = last_of_each(updates, |u| u.id)
+        .into_iter()
+        .map(|u| (u, first.get(&u.id).copied()))
+        .collect();
+    (rows, again)
+}
 
 /// The batch's high-volume rows, one statement per table over arrays (`UNNEST`), so a
 /// group commit of thousands of payments costs a few round trips instead of one per row.
@@ -922,8 +978,10 @@ fn bulk_ops(b: &Batch, node: &str, ops: &mut Vec<Op>) {
             node.to_owned()
         ));
     }
-    if !b.attempts.is_empty() {
-        let a = &b.attempts;
+    let (outbox_updates, first_again) = outbox_updates(&b.outbox_updates);
+    let attempts: Vec<&CallbackAttempt> = b.attempts.iter().chain(first_again).collect();
+    if !attempts.is_empty() {
+        let a = &attempts;
         ops.push(op!(
             INSERT_ATTEMPTS,
             each(a, |a| a.outbox_id),
@@ -939,15 +997,20 @@ fn bulk_ops(b: &Batch, node: &str, ops: &mut Vec<Op>) {
             node.to_owned()
         ));
     }
-    if !b.outbox_updates.is_empty() {
-        let u = last_of_each(&b.outbox_updates, |u| u.id);
+    if !outbox_updates.is_empty() {
+        let u = &outbox_updates;
         ops.push(op!(
             UPDATE_OUTBOX.as_str(),
-            each(&u, |u| u.id),
-            each(&u, |u| u.state.as_str()),
-            each(&u, |u| i64::from(u.attempts)),
-            each(&u, |u| u.next_attempt_at_ms),
-            node.to_owned()
+            each(u, |(u, _)| u.id),
+            each(u, |(u, _)| u.state.as_str()),
+            each(u, |(u, _)| i64::from(u.attempts)),
+            each(u, |(u, _)| u.next_attempt_at_ms),
+            node.to_owned(),
+            each(u, |(_, a)| a.map(|a| a.at_ms)),
+            each(u, |(_, a)| a.and_then(|a| a.status_code).map(i64::from)),
+            each(u, |(_, a)| a.map(|a| a.latency_ms)),
+            each(u, |(_, a)| a.and_then(|a| a.error.clone())),
+            each(u, |(_, a)| a.and_then(|a| a.retry_at_ms))
         ));
     }
     // What other nodes read again to catch up with this commit (`nodes::read_changes`).
@@ -1094,7 +1157,12 @@ impl Reader for PgReader {
         self.pool.run_again_if_closed(move |c| {
             c.query(
                 &format!(
-                    "SELECT {ATTEMPT_COLUMNS} FROM callback_attempts WHERE reference_id = $1 ORDER BY id"
+                    // First attempts on their outbox rows, the others in
+                    // `callback_attempts` (`OutboxUpdate::first_attempt`): the view
+                    // `callback_log` lists both (its order is explained where it is
+                    // created, migration 15).
+                    "SELECT {ATTEMPT_COLUMNS} FROM callback_log WHERE reference_id = $1
+                     ORDER BY outbox_id, attempt, seq"
                 ),
                 &[&id],
             )?

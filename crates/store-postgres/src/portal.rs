@@ -796,11 +796,19 @@ impl PortalReader for PgReader {
                 .collect::<Result<Vec<i64>>>()?;
             let callback_ms = c
                 .query(
-                    "SELECT a.latency_ms FROM callback_attempts a
-                     JOIN payments p ON p.reference_id = a.reference_id
-                     JOIN api_users u ON u.id = p.api_user
-                     WHERE u.developer_id = $1 AND a.at_ms >= $2
-                     ORDER BY a.latency_ms LIMIT 200000",
+                    // First attempts are on their outbox rows, the others in
+                    // `callback_attempts`.
+                    "SELECT l FROM (
+                         SELECT o.first_latency_ms AS l FROM outbox o
+                         JOIN payments p ON p.reference_id = o.reference_id
+                         JOIN api_users u ON u.id = p.api_user
+                         WHERE u.developer_id = $1 AND o.first_at_ms >= $2
+                         UNION ALL
+                         SELECT a.latency_ms FROM callback_attempts a
+                         JOIN payments p ON p.reference_id = a.reference_id
+                         JOIN api_users u ON u.id = p.api_user
+                         WHERE u.developer_id = $1 AND a.at_ms >= $2
+                     ) c ORDER BY l LIMIT 200000",
                     &[&developer_id, &from_ms],
                 )?
                 .iter()

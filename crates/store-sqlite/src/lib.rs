@@ -54,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0010_party_index_for_mandates.sql"),
     include_str!("../migrations/0011_payment_refs.sql"),
     include_str!("../migrations/0012_used_auth_requests.sql"),
+    include_str!("../migrations/0013_first_attempt_on_outbox.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -665,6 +666,10 @@ const INSERT_ATTEMPT: &str = "INSERT INTO callback_attempts (outbox_id, referenc
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 const UPDATE_OUTBOX: &str =
     "UPDATE outbox SET state = ?2, attempts = ?3, next_attempt_at_ms = ?4 WHERE id = ?1";
+/// [`UPDATE_OUTBOX`] with the row's first attempt, only if it has none yet.
+const UPDATE_OUTBOX_FIRST: &str = "UPDATE outbox SET state = ?2, attempts = ?3, next_attempt_at_ms = ?4,
+         first_at_ms = ?5, first_status_code = ?6, first_latency_ms = ?7, first_error = ?8, first_retry_at_ms = ?9
+     WHERE id = ?1 AND first_at_ms IS NULL";
 
 /// Runs `sql` for each of `rows` in order, through one statement from the cache.
 fn each_row<T>(
@@ -855,7 +860,7 @@ fn write_batch(
             sweep.key(tx, &o.reference_id)?
         ])
     })?;
-    each_row(tx, INSERT_ATTEMPT, &b.attempts, |s, a| {
+    let insert_attempt = |s: &mut rusqlite::CachedStatement<'_>, a: &CallbackAttempt| {
         s.execute(params![
             a.outbox_id,
             a.reference_id.to_string(),
@@ -868,15 +873,39 @@ fn write_batch(
             a.error,
             a.retry_at_ms
         ])
-    })?;
-    each_row(tx, UPDATE_OUTBOX, &b.outbox_updates, |s, u| {
-        s.execute(params![
-            u.id,
-            u.state.as_str(),
-            u.attempts,
-            u.next_attempt_at_ms
-        ])
-    })?;
+    };
+    each_row(tx, INSERT_ATTEMPT, &b.attempts, insert_attempt)?;
+    // A first attempt goes on its row unless the row has one (the same callback sent
+    // twice): then it is a row of `callback_attempts` like the later ones.
+    if !b.outbox_updates.is_empty() {
+        let mut plain = tx.prepare_cached(UPDATE_OUTBOX)?;
+        let mut with_first = tx.prepare_cached(UPDATE_OUTBOX_FIRST)?;
+        for u in &b.outbox_updates {
+            if let Some(a) = &u.first_attempt {
+                let on_row = with_first.execute(params![
+                    u.id,
+                    u.state.as_str(),
+                    u.attempts,
+                    u.next_attempt_at_ms,
+                    a.at_ms,
+                    a.status_code,
+                    a.latency_ms,
+                    a.error,
+                    a.retry_at_ms
+                ])?;
+                if on_row == 1 {
+                    continue;
+                }
+                insert_attempt(&mut tx.prepare_cached(INSERT_ATTEMPT)?, a)?;
+            }
+            plain.execute(params![
+                u.id,
+                u.state.as_str(),
+                u.attempts,
+                u.next_attempt_at_ms
+            ])?;
+        }
+    }
     portal::write(tx, &b.portal)?;
     mpesa::write(tx, &b.mpesa_apps)?;
     for w in &b.test_clocks {
@@ -963,11 +992,22 @@ impl Reader for SqliteReader {
 
     fn callback_attempts(&self, id: &Uuid) -> Result<Vec<CallbackAttempt>, StoreError> {
         self.with(|c| {
+            // First attempts on their outbox rows, the others in `callback_attempts`
+            // (`OutboxUpdate::first_attempt`), in the order of the view `callback_log`
+            // (migration 13). Not from that view: SQLite does not push `outbox_id IN (…)`
+            // into its arms, and would read every outbox row.
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {ATTEMPT_COLUMNS} FROM callback_attempts WHERE outbox_id IN (
-                     SELECT id FROM outbox WHERE payment = {}
-                 ) ORDER BY id",
-                refs::KEY_OF
+                "SELECT {ATTEMPT_COLUMNS} FROM (
+                     SELECT id AS outbox_id, reference_id, 1 AS attempt, first_at_ms AS at_ms,
+                            url, method, first_status_code AS status_code,
+                            first_latency_ms AS latency_ms, first_error AS error,
+                            first_retry_at_ms AS retry_at_ms, 0 AS seq
+                     FROM outbox WHERE payment = {key} AND first_at_ms IS NOT NULL
+                     UNION ALL
+                     SELECT {ATTEMPT_COLUMNS}, id AS seq FROM callback_attempts
+                     WHERE outbox_id IN (SELECT id FROM outbox WHERE payment = {key})
+                 ) ORDER BY outbox_id, attempt, seq",
+                key = refs::KEY_OF
             ))?;
             let rows = stmt.query_map(self.recent.key_params(id), |r| {
                 lite(rows::callback_attempt(&Lite(r)))

@@ -753,13 +753,20 @@ impl PortalReader for SqliteReader {
             let settlement_ms = settle
                 .query_map(params![developer_id, from_ms], |r| r.get(0))?
                 .collect::<rusqlite::Result<Vec<i64>>>()?;
+            // First attempts are on their outbox rows, the others in `callback_attempts`.
             let mut callbacks = c.prepare_cached(
-                "SELECT a.latency_ms FROM callback_attempts a
-                 JOIN outbox o ON o.id = a.outbox_id
-                 JOIN payments p ON p.id = o.payment
-                 JOIN api_users u ON u.id = p.api_user
-                 WHERE u.developer_id = ?1 AND a.at_ms >= ?2
-                 ORDER BY a.latency_ms LIMIT 200000",
+                "SELECT l FROM (
+                     SELECT o.first_latency_ms AS l FROM outbox o
+                     JOIN payments p ON p.id = o.payment
+                     JOIN api_users u ON u.id = p.api_user
+                     WHERE u.developer_id = ?1 AND o.first_at_ms >= ?2
+                     UNION ALL
+                     SELECT a.latency_ms FROM callback_attempts a
+                     JOIN outbox o ON o.id = a.outbox_id
+                     JOIN payments p ON p.id = o.payment
+                     JOIN api_users u ON u.id = p.api_user
+                     WHERE u.developer_id = ?1 AND a.at_ms >= ?2
+                 ) ORDER BY l LIMIT 200000",
             )?;
             let callback_ms = callbacks
                 .query_map(params![developer_id, from_ms], |r| r.get(0))?

@@ -124,7 +124,7 @@ async fn two_nodes_share_the_traffic_and_the_survivor_finishes_what_a_killed_one
         let by = rows(
             &url.0,
             "SELECT COUNT(*) FILTER (WHERE node = 'node-a'), COUNT(*) FILTER (WHERE node = 'node-b')
-             FROM callback_attempts",
+             FROM callback_log",
         )
         .await;
         if by[0].get::<_, i64>(0) >= 3 && by[0].get::<_, i64>(1) >= 3 {
@@ -227,14 +227,14 @@ async fn two_nodes_share_the_traffic_and_the_survivor_finishes_what_a_killed_one
     // Each callback's attempts were made by one node, once (the default policy).
     let attempts = rows(
         &url.0,
-        "SELECT outbox_id, COUNT(DISTINCT node), COUNT(*) FROM callback_attempts GROUP BY outbox_id",
+        "SELECT outbox_id, COUNT(DISTINCT node), COUNT(*) FROM callback_log GROUP BY outbox_id",
     )
     .await;
     assert_eq!(attempts.len(), outbox.len());
     for row in &attempts {
         assert_eq!((row.get::<_, i64>(1), row.get::<_, i64>(2)), (1, 1));
     }
-    let nodes: HashSet<String> = rows(&url.0, "SELECT DISTINCT node FROM callback_attempts")
+    let nodes: HashSet<String> = rows(&url.0, "SELECT DISTINCT node FROM callback_log")
         .await
         .iter()
         .map(|r| r.get(0))
@@ -410,7 +410,8 @@ async fn a_node_paused_past_its_lease_does_not_send_what_another_took_over() {
     // The node that settled the payment makes the first attempt and records it; then it
     // is paused, holding the callback with its retry due in 3 s.
     let attempts = format!(
-        "SELECT attempt, node FROM callback_attempts WHERE reference_id = '{reference}' ORDER BY id"
+        "SELECT attempt, node FROM callback_log WHERE reference_id = '{reference}'
+         ORDER BY outbox_id, attempt, seq"
     );
     let first: String = wait_for_within(LONG, || async {
         let done = rows(&url.0, attempts.as_str()).await;

@@ -85,6 +85,7 @@ contract!(
     ledger_totals_sum_each_currency,
     outbox_rows_load_until_delivered_or_failed,
     callback_attempts_are_listed_oldest_first,
+    first_attempts_stored_with_their_callbacks_are_listed_with_the_rest,
     api_keys_not_revoked_are_listed_and_revocation_is_scoped,
     api_users_are_listed_per_developer_newest_first,
     developer_accounts_are_found_by_email_and_id,

@@ -11,7 +11,9 @@ use mkoba_platform::store::{Batch, Changes, Journal, PaymentUpdate, TransferReco
 use mkoba_store_postgres::{NodeOptions, PgJournal, migrate, open_as};
 
 use crate::pg;
-use crate::suite::{api_user, msisdn, outbox_item, payment, transfer, two_accounts, with_user};
+use crate::suite::{
+    api_user, attempt, msisdn, outbox_item, payment, transfer, two_accounts, with_user,
+};
 
 fn node(url: &str, id: &str, lease: Duration) -> PgJournal {
     started(url, id, lease).0
@@ -411,12 +413,19 @@ fn settling_posting_and_delivering_update_rows_in_place() {
     let mut a = node(&url, "a", LONG);
     let p = accept_one(&mut a);
     assert!(begin(&mut a).is_none());
+    // The callback delivered at once: its attempt is stored on its row.
     a.commit(&Batch {
         outbox_updates: vec![mkoba_platform::store::OutboxUpdate {
             id: 1,
             state: mkoba_platform::model::OutboxState::Delivered,
             attempts: 1,
             next_attempt_at_ms: 40,
+            first_attempt: Some(mkoba_platform::model::CallbackAttempt {
+                status_code: Some(200),
+                error: None,
+                retry_at_ms: None,
+                ..attempt(1, p.reference_id, 1, 40, 3)
+            }),
         }],
         ..settlement(&p)
     })
@@ -441,6 +450,11 @@ fn settling_posting_and_delivering_update_rows_in_place() {
             .get(0);
         assert_eq!(hot, 1, "{table}: the update was not made in place");
     }
+    let attempts: i64 = admin
+        .query_one("SELECT count(*) FROM callback_attempts", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(attempts, 0, "the first attempt has no row of its own");
     // Nothing is left pending.
     let state = a.load(1_000).unwrap();
     assert!(state.pending_payments.is_empty());
@@ -491,6 +505,7 @@ fn a_callback_due_again_is_pending_again() {
                 state,
                 attempts: 1,
                 next_attempt_at_ms: 40,
+                first_attempt: None,
             }],
             ..Batch::default()
         })
@@ -511,7 +526,7 @@ fn an_attempt_recorded_by_a_former_owner_leaves_the_callback_to_its_new_owner() 
     use mkoba_platform::model::OutboxState;
     let url = database();
     let mut a = node(&url, "a", LONG);
-    accept_one(&mut a);
+    let p = accept_one(&mut a);
     let mut sql = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     sql.execute(
         "UPDATE outbox SET node = 'b', taken_from = 'a' WHERE id = 1",
@@ -525,16 +540,35 @@ fn an_attempt_recorded_by_a_former_owner_leaves_the_callback_to_its_new_owner() 
             state: OutboxState::Failed,
             attempts: 1,
             next_attempt_at_ms: 40,
+            first_attempt: Some(attempt(1, p.reference_id, 1, 30, 5)),
         }],
         ..Batch::default()
     })
     .unwrap();
     let row = sql
-        .query_one("SELECT state, attempts, node FROM outbox WHERE id = 1", &[])
+        .query_one(
+            "SELECT state, attempts, node, first_at_ms FROM outbox WHERE id = 1",
+            &[],
+        )
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "pending");
     assert_eq!(row.get::<_, i64>(1), 0);
     assert_eq!(row.get::<_, String>(2), "b");
+    assert_eq!(
+        row.get::<_, Option<i64>>(3),
+        None,
+        "node b's first attempt to make"
+    );
+    let logged = sql
+        .query_one(
+            "SELECT attempt, at_ms, node, url FROM callback_attempts WHERE outbox_id = 1",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(logged.get::<_, i64>(0), 1);
+    assert_eq!(logged.get::<_, i64>(1), 30);
+    assert_eq!(logged.get::<_, String>(2), "a");
+    assert_eq!(logged.get::<_, String>(3), "https://clinic.example/cb/1");
     let (_b, loaded) = started(&url, "b", LONG);
     assert_eq!(loaded, vec![1], "still pending, node b's to deliver");
 }

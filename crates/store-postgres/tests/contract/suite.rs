@@ -251,7 +251,7 @@ pub fn outbox_item(id: i64, reference_id: Uuid) -> OutboxItem {
     }
 }
 
-fn attempt(
+pub fn attempt(
     outbox_id: i64,
     reference_id: Uuid,
     n: u32,
@@ -263,8 +263,9 @@ fn attempt(
         reference_id,
         attempt: n,
         at_ms,
-        url: "https://clinic.example/cb".into(),
-        method: CallbackMethod::Post,
+        // The callback's own URL and method (`outbox_item`), as every attempt has.
+        url: format!("https://clinic.example/cb/{outbox_id}"),
+        method: CallbackMethod::Put,
         status_code: if n == 1 { None } else { Some(503) },
         latency_ms,
         error: if n == 1 {
@@ -1018,6 +1019,7 @@ pub fn rows_written_twice_in_one_batch_end_as_written_last(s: &mut Store) {
             },
             attempts: i as u32 + 1,
             next_attempt_at_ms: 0,
+            first_attempt: None,
         });
     }
     s.commit(batch);
@@ -1313,18 +1315,21 @@ pub fn outbox_rows_load_until_delivered_or_failed(s: &mut Store) {
                 state: OutboxState::Delivered,
                 attempts: 1,
                 next_attempt_at_ms: 0,
+                first_attempt: None,
             },
             OutboxUpdate {
                 id: 2,
                 state: OutboxState::Failed,
                 attempts: 5,
                 next_attempt_at_ms: 0,
+                first_attempt: None,
             },
             OutboxUpdate {
                 id: 4,
                 state: OutboxState::Pending,
                 attempts: 2,
                 next_attempt_at_ms: 9_999,
+                first_attempt: None,
             },
         ],
         ..Batch::default()
@@ -1406,6 +1411,79 @@ pub fn callback_attempts_are_listed_oldest_first(s: &mut Store) {
             .callback_attempts(&Uuid::new_v4())
             .unwrap()
             .is_empty()
+    );
+}
+
+/// The outcome of an attempt as the engine records it: a first attempt on its outbox row.
+fn recorded(a: &CallbackAttempt, state: OutboxState) -> OutboxUpdate {
+    OutboxUpdate {
+        id: a.outbox_id,
+        state,
+        attempts: a.attempt,
+        next_attempt_at_ms: a.retry_at_ms.unwrap_or(a.at_ms),
+        first_attempt: (a.attempt == 1).then(|| a.clone()),
+    }
+}
+
+pub fn first_attempts_stored_with_their_callbacks_are_listed_with_the_rest(s: &mut Store) {
+    let (reference, other) = (Uuid::new_v4(), Uuid::new_v4());
+    // Two callbacks of `reference` (1 and 2), one of another payment (3).
+    s.commit(Batch {
+        outbox: vec![
+            outbox_item(1, reference),
+            outbox_item(2, reference),
+            outbox_item(3, other),
+        ],
+        ..payments_named(&[reference, other])
+    });
+    let delivered = |a: CallbackAttempt| CallbackAttempt {
+        status_code: Some(200),
+        error: None,
+        retry_at_ms: None,
+        ..a
+    };
+    let first = attempt(1, reference, 1, 1_000, 30);
+    let theirs = delivered(attempt(3, other, 1, 1_200, 5));
+    s.commit(Batch {
+        outbox_updates: vec![
+            recorded(&first, OutboxState::Pending),
+            recorded(&theirs, OutboxState::Delivered),
+        ],
+        ..Batch::default()
+    });
+    // The second try of callback 1; callback 2 sent twice at once, both recorded in one
+    // batch.
+    let second = delivered(attempt(1, reference, 2, 2_000, 40));
+    let once = delivered(attempt(2, reference, 1, 1_500, 7));
+    let twice = delivered(attempt(2, reference, 1, 1_500, 9));
+    s.commit(Batch {
+        attempts: vec![second.clone()],
+        outbox_updates: vec![
+            recorded(&second, OutboxState::Delivered),
+            recorded(&once, OutboxState::Delivered),
+            recorded(&twice, OutboxState::Delivered),
+        ],
+        ..Batch::default()
+    });
+    // Callback 1's first attempt recorded again, in a later batch (sent twice, the copy's
+    // outcome late).
+    let late = attempt(1, reference, 1, 2_500, 50);
+    s.commit(Batch {
+        outbox_updates: vec![recorded(&late, OutboxState::Delivered)],
+        ..Batch::default()
+    });
+    assert_eq!(
+        s.reader.callback_attempts(&reference).unwrap(),
+        vec![first, late, second, once, twice],
+        "by callback, then attempt, every attempt recorded once"
+    );
+    assert_eq!(s.reader.callback_attempts(&other).unwrap(), vec![theirs]);
+    let states: Vec<_> = (s.reader.outbox_of(&reference).unwrap().into_iter())
+        .map(|r| (r.id, r.state, r.attempts))
+        .collect();
+    assert_eq!(
+        states,
+        [(1, "delivered".into(), 1), (2, "delivered".into(), 1)]
     );
 }
 
@@ -2140,12 +2218,19 @@ pub fn latencies_are_sorted_and_scoped(s: &mut Store) {
             outbox_item(2, b.reference_id),
             outbox_item(3, theirs.reference_id),
         ],
-        attempts: vec![
+        ..Batch::default()
+    });
+    // First attempts are stored on their callbacks' rows, the others on their own.
+    s.commit(Batch {
+        attempts: vec![attempt(1, a.reference_id, 2, 3_000, 100)],
+        outbox_updates: [
             attempt(1, a.reference_id, 1, 2_000, 300),
-            attempt(1, a.reference_id, 2, 3_000, 100),
             attempt(2, b.reference_id, 1, 500, 999), // before the window
             attempt(3, theirs.reference_id, 1, 2_000, 1),
-        ],
+        ]
+        .iter()
+        .map(|a| recorded(a, OutboxState::Pending))
+        .collect(),
         ..Batch::default()
     });
     assert_eq!(
