@@ -303,6 +303,10 @@ async fn the_timeline_numbers_re_sent_callbacks_and_names_ledger_accounts() {
         "{timeline}"
     );
     assert!(!timeline.contains("from account "));
+    // Both attempts count in the latency report (each is its callback's first, kept on
+    // the callback's own row).
+    let csv = b.get("/portal/reports?csv=latency").await.text();
+    assert!(csv.contains("\r\ncallback,2,"), "{csv}");
 }
 
 #[tokio::test]
