@@ -843,7 +843,7 @@ static UPDATE_OUTBOX: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| 
 /// [`last_of_each`]) with the first of the batch's first attempts at that row; and the
 /// row's other first attempts (the same callback sent twice), stored as `callback_attempts`
 /// rows.
-fn outbox_updates(
+fn outbox_writes(
     updates: &[OutboxUpdate],
 ) -> (
     Vec<(&OutboxUpdate, Option<&CallbackAttempt>)>,
@@ -978,7 +978,7 @@ fn bulk_ops(b: &Batch, node: &str, ops: &mut Vec<Op>) {
             node.to_owned()
         ));
     }
-    let (outbox_updates, first_again) = outbox_updates(&b.outbox_updates);
+    let (outbox_updates, first_again) = outbox_writes(&b.outbox_updates);
     let attempts: Vec<&CallbackAttempt> = b.attempts.iter().chain(first_again).collect();
     if !attempts.is_empty() {
         let a = &attempts;
