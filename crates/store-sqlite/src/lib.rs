@@ -671,6 +671,21 @@ const UPDATE_OUTBOX_FIRST: &str = "UPDATE outbox SET state = ?2, attempts = ?3, 
          first_at_ms = ?5, first_status_code = ?6, first_latency_ms = ?7, first_error = ?8, first_retry_at_ms = ?9
      WHERE id = ?1 AND first_at_ms IS NULL";
 
+/// A payment's callback attempts, from `?1`/`?2` as [`refs::KEY_OF`] takes them. First
+/// attempts are on their outbox rows, the others in `callback_attempts`
+/// (`OutboxUpdate::first_attempt`): the view `callback_log` lists both (its order is
+/// explained where it is created, migration 13). SQLite takes the `IN` into both of the
+/// view's arms, an index search in each (test
+/// `callback_attempts_are_read_by_index_through_the_view`).
+static CALLBACK_ATTEMPTS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {ATTEMPT_COLUMNS} FROM callback_log
+         WHERE outbox_id IN (SELECT id FROM outbox WHERE payment = {})
+         ORDER BY outbox_id, attempt, seq",
+        refs::KEY_OF
+    )
+});
+
 /// Runs `sql` for each of `rows` in order, through one statement from the cache.
 fn each_row<T>(
     tx: &rusqlite::Transaction<'_>,
@@ -992,23 +1007,7 @@ impl Reader for SqliteReader {
 
     fn callback_attempts(&self, id: &Uuid) -> Result<Vec<CallbackAttempt>, StoreError> {
         self.with(|c| {
-            // First attempts on their outbox rows, the others in `callback_attempts`
-            // (`OutboxUpdate::first_attempt`), in the order of the view `callback_log`
-            // (migration 13). Not from that view: SQLite does not push `outbox_id IN (…)`
-            // into its arms, and would read every outbox row.
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {ATTEMPT_COLUMNS} FROM (
-                     SELECT id AS outbox_id, reference_id, 1 AS attempt, first_at_ms AS at_ms,
-                            url, method, first_status_code AS status_code,
-                            first_latency_ms AS latency_ms, first_error AS error,
-                            first_retry_at_ms AS retry_at_ms, 0 AS seq
-                     FROM outbox WHERE payment = {key} AND first_at_ms IS NOT NULL
-                     UNION ALL
-                     SELECT {ATTEMPT_COLUMNS}, id AS seq FROM callback_attempts
-                     WHERE outbox_id IN (SELECT id FROM outbox WHERE payment = {key})
-                 ) ORDER BY outbox_id, attempt, seq",
-                key = refs::KEY_OF
-            ))?;
+            let mut stmt = c.prepare_cached(&CALLBACK_ATTEMPTS)?;
             let rows = stmt.query_map(self.recent.key_params(id), |r| {
                 lite(rows::callback_attempt(&Lite(r)))
             })?;
@@ -1070,6 +1069,38 @@ mod tests {
     use mkoba_ledger::{AccountId, Limit};
     use mkoba_platform::model::{KeySlot, Product, SubscriptionKey};
     use mkoba_platform::store::NewAccount;
+
+    /// A payment's callback attempts are found by index in both places they are kept, not
+    /// by reading every outbox row or attempt (SQLite must take the `IN` into the view's
+    /// arms; the system SQLite 3.40 did not, the bundled one does).
+    #[test]
+    fn callback_attempts_are_read_by_index_through_the_view() {
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, _reader) = open(dir.path()).unwrap();
+        let mut stmt = journal
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", *CALLBACK_ATTEMPTS))
+            .unwrap();
+        let plan: Vec<String> = stmt
+            .query_map(params![None::<i64>, [0u8; 16]], |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let searched = |table: &str| {
+            plan.iter()
+                .any(|l| l.starts_with(&format!("SEARCH {table} ")))
+        };
+        assert!(
+            searched("outbox") && searched("callback_attempts"),
+            "{plan:#?}"
+        );
+        assert!(
+            !plan
+                .iter()
+                .any(|l| l == "SCAN outbox" || l == "SCAN callback_attempts"),
+            "{plan:#?}"
+        );
+    }
 
     /// A real full database (SQLite's `max_page_count` stands for the disk): the commit
     /// fails whole, nothing of it is visible, and the same batch commits once there is
