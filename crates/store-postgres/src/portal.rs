@@ -796,8 +796,9 @@ impl PortalReader for PgReader {
                 .collect::<Result<Vec<i64>>>()?;
             let callback_ms = c
                 .query(
-                    // First attempts are on their outbox rows, the others in
-                    // `callback_attempts`.
+                    // First attempts are on their outbox rows, the others in `callback_attempts`:
+                    // each arm joined on its own, as in the SQLite store (where the view
+                    // `callback_log` joined to the payments is read whole).
                     "SELECT l FROM (
                          SELECT o.first_latency_ms AS l FROM outbox o
                          JOIN payments p ON p.reference_id = o.reference_id

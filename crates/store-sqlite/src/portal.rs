@@ -754,6 +754,8 @@ impl PortalReader for SqliteReader {
                 .query_map(params![developer_id, from_ms], |r| r.get(0))?
                 .collect::<rusqlite::Result<Vec<i64>>>()?;
             // First attempts are on their outbox rows, the others in `callback_attempts`.
+            // Each arm joins on its own: the view `callback_log` joined to the payments is
+            // read whole (SQLite's plan scans both tables), this by index.
             let mut callbacks = c.prepare_cached(
                 "SELECT l FROM (
                      SELECT o.first_latency_ms AS l FROM outbox o

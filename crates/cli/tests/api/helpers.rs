@@ -485,6 +485,16 @@ pub fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
     &rest[..rest.find(end).unwrap_or(rest.len())]
 }
 
+/// A transaction page's timeline (the portal's `<ol class="timeline">`), checked to show
+/// each of `steps`.
+pub fn timeline_showing<'a>(page: &'a str, steps: &[&str]) -> &'a str {
+    let timeline = between(page, "<ol class=\"timeline\"", "</ol>");
+    for step in steps {
+        assert!(timeline.contains(step), "{step}: {timeline}");
+    }
+    timeline
+}
+
 /// A request-to-pay body.
 pub fn rtp_body(amount: &str, msisdn: &str) -> String {
     format!(
