@@ -108,6 +108,11 @@ pub struct StoreMetrics {
     pub wal_drain_seconds: Histogram,
     /// Reference ids of new payments waiting in memory for their index.
     pub refs_behind: Gauge,
+    /// 1 once the writer's filter of reference ids holds every committed one.
+    pub refs_filter_ready: Gauge,
+    /// Look-ups of reference ids the writer's filter answered (never taken) without reading
+    /// the index.
+    pub refs_filter_skips: Counter,
 }
 
 impl Default for StoreMetrics {
@@ -118,6 +123,8 @@ impl Default for StoreMetrics {
             wal_drains: Family::default(),
             wal_drain_seconds: latency(),
             refs_behind: Gauge::default(),
+            refs_filter_ready: Gauge::default(),
+            refs_filter_skips: Counter::default(),
         }
     }
 }
@@ -288,6 +295,16 @@ impl Default for Metrics {
             "sqlite_refs_behind",
             "Reference ids of new payments waiting in memory for their index",
             store.refs_behind.clone(),
+        );
+        registry.register(
+            "sqlite_refs_filter_ready",
+            "1 once the writer's filter of reference ids holds every committed one",
+            store.refs_filter_ready.clone(),
+        );
+        registry.register(
+            "sqlite_refs_filter_skips",
+            "Look-ups of reference ids the writer's filter answered without reading the index",
+            store.refs_filter_skips.clone(),
         );
         Metrics {
             store,

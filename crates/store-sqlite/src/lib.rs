@@ -40,6 +40,7 @@ mod checkpoint;
 mod mpesa;
 mod portal;
 mod refs;
+mod seen;
 
 /// Migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -205,13 +206,13 @@ fn open_as(
     let mut writer = connect(&path, WRITER_CACHE_KIB)?;
     migrate(&mut writer)?;
     let recent = std::sync::Arc::new(refs::Recent::default());
-    let sweep = refs::Sweep::open(
-        &mut writer,
-        recent.clone(),
-        options.refs_behind,
-        !beside_server,
-    )
-    .map_err(|e| StoreError(format!("cannot index the latest payments: {e}")))?;
+    let loader = if beside_server {
+        None
+    } else {
+        Some(connect(&path, READER_CACHE_KIB)?)
+    };
+    let sweep = refs::Sweep::open(&mut writer, recent.clone(), options.refs_behind, loader)
+        .map_err(|e| StoreError(format!("cannot index the latest payments: {e}")))?;
     // Checkpoints are the checkpoint thread's, not the writer's.
     let limit = i64::try_from(options.wal_limit_bytes).unwrap_or(i64::MAX);
     writer
@@ -527,8 +528,16 @@ impl Journal for SqliteJournal {
         .map_err(err)
     }
 
+    fn begin(&mut self) -> Result<Option<mkoba_platform::store::Changes>, StoreError> {
+        // Every pass begins here, one at least each second: the filter of the ids taken
+        // is complete from the first pass after its loading ends.
+        self.sweep.poll();
+        Ok(None)
+    }
+
     fn payment_exists(&mut self, id: &Uuid) -> Result<bool, StoreError> {
-        refs::payment_key(&self.conn, self.sweep.recent(), id)
+        self.sweep
+            .committed_key(&self.conn, id)
             .map(|key| key.is_some())
             .map_err(err)
     }

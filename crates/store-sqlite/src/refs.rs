@@ -25,6 +25,8 @@
 //! The unique constraint is now the writer's: it is the only one that inserts payments, and
 //! it refuses a reference id that is in the map or the table (`Journal::payment_exists`),
 //! as well as a second one in its own pass (the engine). The table keeps its primary key.
+//! Before either is asked, a filter in the writer's memory rules out most ids never taken
+//! ([`crate::seen`]).
 //!
 //! A start puts every id that may still be missing into the table before anything else
 //! (a command beside the server, such as `mkoba credentials`, does not: it would hold the
@@ -33,6 +35,7 @@
 //! writer moves that mark each time its cursor comes round: what was committed when the
 //! cursor last set out has been swept since.
 
+use crate::seen::Seen;
 use mkoba_platform::metrics::StoreMetrics;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::collections::{BTreeMap, HashMap};
@@ -135,6 +138,8 @@ pub(crate) struct Sweep {
     swept: Vec<Uuid>,
     /// Where the cursor will be once this commit is committed, and whether it came round.
     next: Option<(u128, bool)>,
+    /// Which ids may have been committed: most new ones are known not to be without a look-up.
+    seen: Seen,
     /// How many ids wait, for `/metrics`.
     metrics: Option<StoreMetrics>,
 }
@@ -142,15 +147,18 @@ pub(crate) struct Sweep {
 impl Sweep {
     /// Brings the table up to date with every payment (one transaction, only if some may
     /// be missing) and starts the cursor at the beginning, with at most about `buffer` ids
-    /// waiting at a time.
+    /// waiting at a time. `loader` is a connection that fills the filter of committed ids
+    /// ([`crate::seen`]); without one (a command beside a running server, which leaves the
+    /// ids in that server's memory to it) the table is neither brought up to date nor
+    /// filtered.
     pub(crate) fn open(
         conn: &mut Connection,
         recent: Arc<Recent>,
         buffer: usize,
-        index_missing: bool,
+        loader: Option<Connection>,
     ) -> rusqlite::Result<Sweep> {
         let (mut through, mut max_id) = marks(conn)?;
-        if index_missing && max_id > through {
+        if loader.is_some() && max_id > through {
             // A write transaction from its start: one that read first could not wait for
             // a writer of another process, it would fail at once.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -166,6 +174,12 @@ impl Sweep {
             set_through(&tx, max_id)?;
             tx.commit()?;
         }
+        // Every payment's id is in the table now.
+        let seen = match loader {
+            None => Seen::off(),
+            Some(_) if max_id == 0 => Seen::empty(),
+            Some(loader) => Seen::load(loader),
+        };
         Ok(Sweep {
             recent,
             step: u128::MAX / buffer.max(1) as u128,
@@ -175,6 +189,7 @@ impl Sweep {
             staged: HashMap::new(),
             swept: Vec::new(),
             next: None,
+            seen,
             metrics: None,
         })
     }
@@ -183,6 +198,16 @@ impl Sweep {
     pub(crate) fn watch(&mut self, metrics: &StoreMetrics) {
         metrics.refs_behind.set(self.recent.len() as i64);
         self.metrics = Some(metrics.clone());
+        self.poll();
+    }
+
+    /// Takes in the filter's ids read from the table, once they are.
+    pub(crate) fn poll(&mut self) {
+        if self.seen.poll()
+            && let Some(metrics) = &self.metrics
+        {
+            metrics.refs_filter_ready.set(1);
+        }
     }
 
     /// The map the readers share.
@@ -206,8 +231,20 @@ impl Sweep {
     pub(crate) fn key(&self, tx: &Connection, id: &Uuid) -> rusqlite::Result<Option<i64>> {
         match self.staged.get(id) {
             Some(key) => Ok(Some(*key)),
-            None => payment_key(tx, &self.recent, id),
+            None => self.committed_key(tx, id),
         }
+    }
+
+    /// The integer id of a committed payment: none, without a look-up, for most ids never
+    /// taken.
+    pub(crate) fn committed_key(&self, c: &Connection, id: &Uuid) -> rusqlite::Result<Option<i64>> {
+        if self.seen.may_hold(id) {
+            return payment_key(c, &self.recent, id);
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.refs_filter_skips.inc();
+        }
+        Ok(None)
     }
 
     /// Moves the ids of the next slice of the key space into the table, in key order: the
@@ -270,6 +307,7 @@ impl Sweep {
             ids.remove(&id);
         }
         for (id, key) in self.staged.drain() {
+            self.seen.insert(&id);
             ids.insert(id, key);
             self.max_id = self.max_id.max(key);
         }
