@@ -196,6 +196,34 @@ async fn an_accepted_request_survives_sigkill_and_settles_after_restart() {
         .await
         .json();
     assert_eq!(balance["availableBalance"], "42");
+    // Its reference id waited in memory for its index when the process died; the start put
+    // it in, and the writer's filter of the ids taken, read from the index, holds it: used
+    // again, it is refused.
+    wait_for(|| async {
+        let metrics = http
+            .send("GET", &format!("{}/metrics", node.base), &[], None)
+            .await
+            .text();
+        metrics
+            .lines()
+            .any(|l| l == "mkoba_sqlite_refs_filter_ready 1")
+            .then_some(())
+    })
+    .await;
+    let again = http
+        .send(
+            "POST",
+            &format!("{}/collection/v1_0/requesttopay", node.base),
+            &[
+                ("Ocp-Apim-Subscription-Key", &node.key),
+                ("Authorization", &bearer),
+                ("X-Target-Environment", "sandbox"),
+                ("X-Reference-Id", &reference.to_string()),
+            ],
+            Some(&rtp_body("42", "256770000042")),
+        )
+        .await;
+    assert_eq!(again.status, 409, "{}", again.text());
 }
 
 #[tokio::test]

@@ -788,12 +788,10 @@ async fn reference_ids_written_behind_are_found_and_kept_unique_across_a_restart
     // The writer's filter of the ids taken (`crates/store-sqlite/src/seen.rs`) is filled from
     // the index behind it after a restart: once it is, every id taken is still refused, and
     // a new one passes the filter without a look-up in the index.
-    let mut waited = 0;
-    while app.metric("mkoba_sqlite_refs_filter_ready").await != 1.0 {
-        waited += 1;
-        assert!(waited < 500, "the filter was not filled in 5 s");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    crate::helpers::wait_for(|| async {
+        (app.metric("mkoba_sqlite_refs_filter_ready").await == 1.0).then_some(())
+    })
+    .await;
     for r in &references {
         reused(&app, &p, *r).await;
     }
