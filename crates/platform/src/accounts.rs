@@ -656,7 +656,7 @@ impl Portal<'_> {
         let email = email.to_owned();
         Ok(self
             .inner
-            .reads
+            .portal_reads
             .read(move |r| r.developer_by_email(&email))
             .await?
             .map(|(account, hash)| (account, password_digest(&hash))))
@@ -666,7 +666,7 @@ impl Portal<'_> {
     pub async fn password_digest_of(self, developer_id: i64) -> Result<Option<String>, Internal> {
         Ok(self
             .inner
-            .reads
+            .portal_reads
             .read(move |r| r.developer_password_hash(developer_id))
             .await?
             .map(|h| password_digest(&h)))
@@ -726,7 +726,7 @@ impl Portal<'_> {
     ) -> Result<Option<String>, Internal> {
         let Some(hash) = self
             .inner
-            .reads
+            .portal_reads
             .read(move |r| r.developer_password_hash(developer_id))
             .await?
         else {
@@ -780,7 +780,7 @@ impl Portal<'_> {
     ) -> Result<(), AccountError> {
         let Some(expected_hash) = self
             .inner
-            .reads
+            .portal_reads
             .read(move |r| r.developer_password_hash(developer_id))
             .await
             .map_err(AccountError::from)?
@@ -943,13 +943,19 @@ impl Portal<'_> {
         let mut filter = filter.clone();
         filter.limit = filter.limit.clamp(1, 500);
         let filter = filter.to_owned();
-        self.inner.reads.read(move |r| r.accounts(&filter)).await
+        self.inner
+            .portal_reads
+            .read(move |r| r.accounts(&filter))
+            .await
     }
 
     /// The operator created at first start and its password, while unchanged (printed in
     /// the banner).
     pub async fn operator_login(self) -> Result<Option<crate::portal::SandboxLogin>, Internal> {
-        self.inner.reads.read(move |r| r.operator_login()).await
+        self.inner
+            .portal_reads
+            .read(move |r| r.operator_login())
+            .await
     }
 
     /// Puts a message into the mailbox (and the SMTP queue when configured).
@@ -969,7 +975,7 @@ impl Portal<'_> {
         let mut filter = filter.clone();
         filter.limit = filter.limit.clamp(1, 500);
         let filter = filter.to_owned();
-        self.inner.reads.read(move |r| r.mail(&filter)).await
+        self.inner.portal_reads.read(move |r| r.mail(&filter)).await
     }
 
     /// Whether a message of `kind` went to the account within `within_ms`.
@@ -997,7 +1003,7 @@ impl Portal<'_> {
     /// The code an account at the phone step was sent last, if any.
     pub async fn phone_code_of(self, developer_id: i64) -> Result<Option<PhoneCode>, Internal> {
         self.inner
-            .reads
+            .portal_reads
             .read(move |r| r.phone_code(developer_id))
             .await
     }

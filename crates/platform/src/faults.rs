@@ -27,6 +27,7 @@ pub struct Faults {
     stalled: Arc<AtomicBool>,
     panics: Arc<AtomicBool>,
     reads_stalled: Arc<AtomicBool>,
+    portal_reads_stalled: Arc<AtomicBool>,
     /// Reader threads held by the stall now.
     reads_held: Arc<AtomicUsize>,
 }
@@ -58,18 +59,28 @@ impl Faults {
         self.reads_stalled.store(stalled, Ordering::SeqCst);
     }
 
+    /// Makes only the portal's reads wait (`true`: a report that takes its time) until
+    /// released (`false`).
+    pub fn set_portal_reads_stalled(&self, stalled: bool) {
+        self.portal_reads_stalled.store(stalled, Ordering::SeqCst);
+    }
+
     /// Reader threads holding a read while reads are stalled.
     pub fn reads_held(&self) -> usize {
         self.reads_held.load(Ordering::SeqCst)
     }
 
-    /// Waits while reads are stalled.
-    pub(crate) fn wait_for_reads(&self) {
-        if !self.reads_stalled.load(Ordering::SeqCst) {
+    /// Waits while reads are stalled (the portal's reads, `portal`, also while they are).
+    pub(crate) fn wait_for_reads(&self, portal: bool) {
+        let stalled = || {
+            self.reads_stalled.load(Ordering::SeqCst)
+                || (portal && self.portal_reads_stalled.load(Ordering::SeqCst))
+        };
+        if !stalled() {
             return;
         }
         self.reads_held.fetch_add(1, Ordering::SeqCst);
-        while self.reads_stalled.load(Ordering::SeqCst) {
+        while stalled() {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         self.reads_held.fetch_sub(1, Ordering::SeqCst);

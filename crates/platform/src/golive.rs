@@ -355,14 +355,17 @@ impl Portal<'_> {
         filter.limit = filter.limit.clamp(1, 500);
         let filter = filter.to_owned();
         self.inner
-            .reads
+            .portal_reads
             .read(move |r| r.golive_requests(&filter))
             .await
     }
 
     /// One go-live request.
     pub async fn go_live_request(self, id: i64) -> Result<Option<GoLiveRequest>, Internal> {
-        self.inner.reads.read(move |r| r.golive_request(id)).await
+        self.inner
+            .portal_reads
+            .read(move |r| r.golive_request(id))
+            .await
     }
 
     /// What a developer's approved go-live requests grant.

@@ -85,10 +85,10 @@ pub struct PlatformConfig {
     /// waiting for a retry. Past it they wait in the database (see [`outbox`]).
     pub callbacks_in_memory: usize,
     /// Threads that run store reads for request handlers (off the async threads) [default:
-    /// one per core, 2 to 8].
+    /// one per core, 2 to 8]; the portal has as many again of its own.
     pub read_threads: usize,
     /// Most reads waiting for a reader thread; past it a read is refused at once
-    /// ([`Internal::Busy`]: the dialect's overload answer).
+    /// ([`Internal::Busy`]: the dialect's overload answer). The portal's queue is as long.
     pub read_queue: usize,
     /// Most customer wallets the writer keeps in memory; the least recently used idle ones
     /// beyond it are read back from the database when next needed (`engine/wallets.rs`).
@@ -222,7 +222,10 @@ struct Inner {
     /// Commands are boxed: the channel allocates all its slots up front, and a slot the
     /// size of a `Command` made that 11 MiB at the default bounds (a heap profile).
     tx: mpsc::SyncSender<Box<Command>>,
+    /// Reads for the APIs (MoMo, M-Pesa, the widget, the admin API).
     reads: reads::ReadPool,
+    /// Reads for the developer portal and the operator's pages.
+    portal_reads: reads::ReadPool,
     signer: TokenSigner,
     config: PlatformConfig,
     subscriptions: Subscriptions,
@@ -403,6 +406,14 @@ impl Platform {
         // never what refuses a command; it makes the bound structural.
         let (tx, rx) = mpsc::sync_channel(config.max_queued + config.callbacks_in_memory + 16);
         let reads = reads::ReadPool::start(
+            reads::Serves::Apis,
+            reader.clone(),
+            config.read_threads,
+            config.read_queue,
+            config.faults.clone(),
+        )?;
+        let portal_reads = reads::ReadPool::start(
+            reads::Serves::Portal,
             reader,
             config.read_threads,
             config.read_queue,
@@ -434,6 +445,7 @@ impl Platform {
             inner: Arc::new(Inner {
                 tx,
                 reads,
+                portal_reads,
                 signer: TokenSigner::new(secret),
                 config,
                 subscriptions,
@@ -589,6 +601,10 @@ impl Platform {
             .metrics
             .reads_pending
             .set(self.reads_pending() as i64);
+        self.inner
+            .metrics
+            .portal_reads_pending
+            .set(self.portal_reads_pending() as i64);
         let (rss, peak) = metrics::memory_kib();
         let bytes = |kib: Option<u64>| kib.map_or(0, |k| (k * 1024) as i64);
         self.inner.metrics.resident_memory.set(bytes(rss));
@@ -597,9 +613,16 @@ impl Platform {
         self.inner.metrics.render()
     }
 
-    /// Store reads queued or running now ([`PlatformConfig::read_queue`] bounds them).
+    /// The APIs' store reads queued or running now ([`PlatformConfig::read_queue`] bounds
+    /// them).
     pub fn reads_pending(&self) -> usize {
         self.inner.reads.pending()
+    }
+
+    /// The portal's store reads queued or running now (threads and a queue of their own, as
+    /// many as the APIs').
+    pub fn portal_reads_pending(&self) -> usize {
+        self.inner.portal_reads.pending()
     }
 
     /// Requests waiting for the writer now.

@@ -49,8 +49,10 @@ pub struct Metrics {
     pub writer_pass_seconds: Histogram,
     /// Requests waiting for the writer (set when scraped).
     pub writer_queue_depth: Gauge,
-    /// Store reads queued or running (set when scraped).
+    /// The APIs' store reads queued or running (set when scraped).
     pub reads_pending: Gauge,
+    /// The portal's store reads queued or running (set when scraped).
+    pub portal_reads_pending: Gauge,
     /// The process's resident memory, bytes (set when scraped).
     pub resident_memory: Gauge,
     /// The process's highest resident memory so far, bytes (set when scraped).
@@ -183,8 +185,14 @@ impl Default for Metrics {
         let reads_pending = Gauge::default();
         registry.register(
             "reads_pending",
-            "Store reads queued or running on the reader threads",
+            "Store reads of the APIs queued or running on their reader threads",
             reads_pending.clone(),
+        );
+        let portal_reads_pending = Gauge::default();
+        registry.register(
+            "portal_reads_pending",
+            "Store reads of the portal queued or running on its reader threads",
+            portal_reads_pending.clone(),
         );
         let resident_memory = Gauge::default();
         registry.register(
@@ -317,6 +325,7 @@ impl Default for Metrics {
             writer_pass_seconds,
             writer_queue_depth,
             reads_pending,
+            portal_reads_pending,
             resident_memory,
             resident_memory_peak,
             cpu_seconds,

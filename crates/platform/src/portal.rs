@@ -663,7 +663,7 @@ impl Portal<'_> {
         let email = email.to_owned();
         let found = self
             .inner
-            .reads
+            .portal_reads
             .read(move |r| r.developer_by_email(&email))
             .await?;
         let password = password.to_owned();
@@ -706,7 +706,7 @@ impl Portal<'_> {
         let id = id.to_owned();
         let found = self
             .inner
-            .reads
+            .portal_reads
             .read(move |r| r.session(&secrets::hash_key(&id)))
             .await?;
         Ok(found.filter(|s| s.expires_at_ms > self.now_ms()))
@@ -722,12 +722,15 @@ impl Portal<'_> {
 
     /// A developer account.
     pub async fn developer(self, id: i64) -> Result<Option<DeveloperAccount>, Internal> {
-        self.inner.reads.read(move |r| r.developer(id)).await
+        self.inner.portal_reads.read(move |r| r.developer(id)).await
     }
 
     /// The sandbox developer's sign-in, while it is the one created at first start.
     pub async fn sandbox_login(self) -> Result<Option<SandboxLogin>, Internal> {
-        self.inner.reads.read(move |r| r.sandbox_login()).await
+        self.inner
+            .portal_reads
+            .read(move |r| r.sandbox_login())
+            .await
     }
 
     /// Subscribes a developer to a product (a fresh primary and secondary key), or
@@ -760,7 +763,7 @@ impl Portal<'_> {
     pub async fn api_users_of(self, developer_id: i64) -> Result<Vec<ApiUser>, Internal> {
         let mut users = self
             .inner
-            .reads
+            .portal_reads
             .read(move |r| r.api_users_of(developer_id))
             .await?;
         users.retain(|u| u.target_environment != crate::mpesa::APP_ENVIRONMENT);
@@ -782,7 +785,7 @@ impl Portal<'_> {
     pub async fn api_keys_of(self, api_user: &Uuid) -> Result<Vec<ApiKeyInfo>, Internal> {
         let api_user = api_user.to_owned();
         self.inner
-            .reads
+            .portal_reads
             .read(move |r| r.api_keys_of(&api_user))
             .await
     }
@@ -823,7 +826,7 @@ impl Portal<'_> {
     pub async fn payments_page(self, filter: &PaymentFilter) -> Result<PaymentPage, Internal> {
         let filter = filter.to_owned();
         self.inner
-            .reads
+            .portal_reads
             .read(move |r| r.payments_page(&filter))
             .await
     }
@@ -850,7 +853,7 @@ impl Portal<'_> {
         bucket_ms: i64,
     ) -> Result<Vec<StatsRow>, Internal> {
         self.inner
-            .reads
+            .portal_reads
             .read(move |r| r.payment_stats(developer_id, from_ms, bucket_ms.max(1)))
             .await
     }
@@ -858,7 +861,7 @@ impl Portal<'_> {
     /// Settlement and callback latencies of a developer's payments since `from_ms`.
     pub async fn latencies(self, developer_id: i64, from_ms: i64) -> Result<Latencies, Internal> {
         self.inner
-            .reads
+            .portal_reads
             .read(move |r| r.latencies(developer_id, from_ms))
             .await
     }
@@ -867,7 +870,7 @@ impl Portal<'_> {
     pub async fn outbox_of(self, reference_id: &Uuid) -> Result<Vec<OutboxRecord>, Internal> {
         let reference_id = reference_id.to_owned();
         self.inner
-            .reads
+            .portal_reads
             .read(move |r| r.outbox_of(&reference_id))
             .await
     }
@@ -879,7 +882,7 @@ impl Portal<'_> {
     ) -> Result<Vec<(u64, i64, i64)>, Internal> {
         let reference_id = reference_id.to_owned();
         self.inner
-            .reads
+            .portal_reads
             .read(move |r| r.transfer_times(&reference_id))
             .await
     }
@@ -935,7 +938,7 @@ impl Portal<'_> {
     ) -> Result<Vec<(String, Vec<Payment>)>, Internal> {
         let all = self
             .inner
-            .reads
+            .portal_reads
             .read(move |r| r.waiting_payments(developer_id, None))
             .await?;
         let mut order: Vec<String> = Vec::new();

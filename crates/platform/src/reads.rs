@@ -15,6 +15,12 @@
 //! (a status read per payment) on 2 cores against the previous build (reads on the async
 //! threads): 8,526 and 9,252 lifecycles/s against 7,810 and 9,417, peak RSS 104 MiB both;
 //! with 8 threads it was ~4 % slower and peaked at 139 MiB.
+//!
+//! Two pools ([`Serves`]): the APIs' and the portal's, each with its threads and queue. A
+//! portal page's read is bounded by its queue like any other, but not by its time: a
+//! report over a million payments reads them all. On shared threads, four such reports at
+//! once held MoMo status reads behind them for up to 8.3 s; on their own threads they hold
+//! only the portal's pages, and the status reads took at most 6.5 ms meanwhile.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, TrySendError};
@@ -27,6 +33,15 @@ use crate::store::{Reader, StoreError};
 
 type Job = Box<dyn FnOnce(&dyn Reader) + Send>;
 
+/// Which requests a pool reads for ([module docs](self)).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Serves {
+    /// MoMo, M-Pesa, the widget, the admin API.
+    Apis,
+    /// The developer portal and the operator's pages.
+    Portal,
+}
+
 /// The reader threads and their queue.
 pub(crate) struct ReadPool {
     jobs: mpsc::SyncSender<Job>,
@@ -35,9 +50,10 @@ pub(crate) struct ReadPool {
 }
 
 impl ReadPool {
-    /// Starts `threads` threads (at least one) reading through `reader`, with room for
-    /// `queue` reads waiting. The threads stop when the pool is dropped.
+    /// Starts `threads` threads (at least one) reading through `reader` for `serves`, with
+    /// room for `queue` reads waiting. The threads stop when the pool is dropped.
     pub(crate) fn start(
+        serves: Serves,
         reader: Arc<dyn Reader>,
         threads: usize,
         queue: usize,
@@ -45,10 +61,15 @@ impl ReadPool {
     ) -> Result<ReadPool, StoreError> {
         let (jobs, rx) = mpsc::sync_channel::<Job>(queue);
         let rx = Arc::new(Mutex::new(rx));
+        let portal = matches!(serves, Serves::Portal);
+        let name = match serves {
+            Serves::Apis => "mkoba-read",
+            Serves::Portal => "mkoba-portal-read",
+        };
         for i in 0..threads.max(1) {
             let (rx, reader, faults) = (rx.clone(), reader.clone(), faults.clone());
             std::thread::Builder::new()
-                .name(format!("mkoba-read-{i}"))
+                .name(format!("{name}-{i}"))
                 .spawn(move || {
                     loop {
                         let job = match rx.lock() {
@@ -56,7 +77,7 @@ impl ReadPool {
                             Err(_) => return,
                         };
                         if let Some(faults) = &faults {
-                            faults.wait_for_reads();
+                            faults.wait_for_reads(portal);
                         }
                         match job {
                             Ok(job) => job(reader.as_ref()),

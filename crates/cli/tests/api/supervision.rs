@@ -335,6 +335,13 @@ async fn past_the_read_queue_a_read_is_answered_503_at_once() {
     );
     assert_eq!(r.header("retry-after"), Some("1"));
 
+    // The portal's reads have threads and a queue of their own, as many as the APIs': it
+    // answers "busy" once those are taken too.
+    let portal_get = portal_page(&app.base, &browser.cookie_header(), "/portal/transactions");
+    let mut portal_waiting = vec![portal_get()];
+    wait_for(|| async { (faults.reads_held() == 2).then_some(()) }).await;
+    portal_waiting.push(portal_get());
+    wait_for(|| async { (app.running.platform.portal_reads_pending() == 2).then_some(()) }).await;
     let r = browser.get("/portal/transactions").await;
     assert_eq!(r.status, 503, "{}", r.text());
     assert!(r.text().contains("The portal is busy"), "{}", r.text());
@@ -346,6 +353,78 @@ async fn past_the_read_queue_a_read_is_answered_503_at_once() {
         assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(r.json()["externalId"], "ext-256770000021");
     }
+    // A page reads more than once (its session, then its data): with a queue of one, the
+    // two pages' later reads may find it full. Each is answered, one way or the other.
+    for w in portal_waiting {
+        let r = w.await.unwrap();
+        assert!(matches!(r.status, 200 | 503), "{}", r.text());
+    }
     wait_for(|| async { (app.running.platform.reads_pending() == 0).then_some(()) }).await;
     assert_eq!(browser.get("/portal/transactions").await.status, 200);
+}
+
+/// A portal page requested in the background, with a browser's cookies.
+fn portal_page(
+    base: &str,
+    cookie: &str,
+    path: &str,
+) -> impl Fn() -> tokio::task::JoinHandle<crate::helpers::Resp> + use<> {
+    let url = format!("{base}{path}");
+    let cookie = cookie.to_owned();
+    move || {
+        let (url, cookie) = (url.clone(), cookie.clone());
+        tokio::spawn(async move {
+            crate::helpers::Http::new()
+                .send("GET", &url, &[("Cookie", &cookie)], None)
+                .await
+        })
+    }
+}
+
+/// The portal's reads run on threads of their own: a portal page whose read takes its time
+/// (a report over a large database takes seconds) holds up no read of the APIs. With one
+/// reader thread each and the portal's taken, a MoMo status read is answered, and the
+/// portal's page once its read is done.
+#[tokio::test]
+async fn a_portal_read_that_takes_its_time_holds_up_no_api_read() {
+    use mkoba_platform::faults::Faults;
+    use uuid::Uuid;
+    let faults = Faults::default();
+    let switch = faults.clone();
+    let app = TestApp::spawn_with(move |s| {
+        s.faults = Some(switch);
+        s.platform.read_threads = 1;
+    })
+    .await;
+    let p = app.partner("127.0.0.1").await;
+    let reference = Uuid::new_v4();
+    let r = app
+        .request_to_pay(
+            &p,
+            reference,
+            &crate::helpers::rtp_body("5", "256770000022"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let mut browser = crate::portal::Browser::new(&app.base);
+    let login = app.sandbox_login().await;
+    browser.sign_in(&login.email, &login.password).await;
+
+    faults.set_portal_reads_stalled(true);
+    let page = portal_page(&app.base, &browser.cookie_header(), "/portal/reports")();
+    wait_for(|| async { (faults.reads_held() == 1).then_some(()) }).await;
+    let status = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        app.get(&p, &format!("/v1_0/requesttopay/{reference}")),
+    )
+    .await
+    .expect("the status read waited for the portal's");
+    assert_eq!(status.status, 200, "{}", status.text());
+    assert_eq!(status.json()["externalId"], "ext-256770000022");
+    assert!(!page.is_finished());
+
+    faults.set_portal_reads_stalled(false);
+    let r = page.await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
 }
