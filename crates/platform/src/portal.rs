@@ -127,6 +127,28 @@ pub struct PaymentFilter {
     pub offset: u32,
 }
 
+/// Which payments a report counts: a developer's created since `from_ms`, narrowed to one
+/// API, operation or API user when those are given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportScope {
+    pub developer_id: i64,
+    pub from_ms: i64,
+    pub product: Option<Product>,
+    pub kind: Option<PaymentKind>,
+    pub api_user: Option<Uuid>,
+}
+
+impl ReportScope {
+    /// All of a developer's payments created since `from_ms`.
+    pub fn all(developer_id: i64, from_ms: i64) -> ReportScope {
+        ReportScope {
+            developer_id,
+            from_ms,
+            ..ReportScope::default()
+        }
+    }
+}
+
 /// One page of payments, newest first, and how many match in all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PaymentPage {
@@ -361,14 +383,14 @@ pub trait PortalReader {
     /// An API user's keys, oldest first.
     fn api_keys_of(&self, api_user: &Uuid) -> Result<Vec<ApiKeyInfo>, StoreError>;
     fn payments_page(&self, filter: &PaymentFilter) -> Result<PaymentPage, StoreError>;
-    /// Payments created since `from_ms`, counted per `bucket_ms` slot.
+    /// The payments of a scope, counted per `bucket_ms` slot from its `from_ms`.
     fn payment_stats(
         &self,
-        developer_id: i64,
-        from_ms: i64,
+        scope: &ReportScope,
         bucket_ms: i64,
     ) -> Result<Vec<StatsRow>, StoreError>;
-    fn latencies(&self, developer_id: i64, from_ms: i64) -> Result<Latencies, StoreError>;
+    /// The settlement and callback latencies of a scope's payments.
+    fn latencies(&self, scope: &ReportScope) -> Result<Latencies, StoreError>;
     /// Callbacks queued for a payment, oldest first.
     fn outbox_of(&self, reference_id: &Uuid) -> Result<Vec<OutboxRecord>, StoreError>;
     /// PENDING payments of a developer that an MSISDN payer can approve, oldest first.
@@ -845,24 +867,25 @@ impl Portal<'_> {
         Ok(owner.filter(|u| u.developer_id == developer_id).map(|_| p))
     }
 
-    /// Counts and sums of a developer's payments since `from_ms`, per `bucket_ms` slot.
+    /// Counts and sums of a scope's payments, per `bucket_ms` slot.
     pub async fn payment_stats(
         self,
-        developer_id: i64,
-        from_ms: i64,
+        scope: &ReportScope,
         bucket_ms: i64,
     ) -> Result<Vec<StatsRow>, Internal> {
+        let scope = scope.clone();
         self.inner
             .portal_reads
-            .read(move |r| r.payment_stats(developer_id, from_ms, bucket_ms.max(1)))
+            .read(move |r| r.payment_stats(&scope, bucket_ms.max(1)))
             .await
     }
 
-    /// Settlement and callback latencies of a developer's payments since `from_ms`.
-    pub async fn latencies(self, developer_id: i64, from_ms: i64) -> Result<Latencies, Internal> {
+    /// Settlement and callback latencies of a scope's payments.
+    pub async fn latencies(self, scope: &ReportScope) -> Result<Latencies, Internal> {
+        let scope = scope.clone();
         self.inner
             .portal_reads
-            .read(move |r| r.latencies(developer_id, from_ms))
+            .read(move |r| r.latencies(&scope))
             .await
     }
 

@@ -8,7 +8,8 @@ use mkoba_platform::golive::{GoLiveFilter, GoLiveRequest};
 use mkoba_platform::model::{ApiUser, Payment, WidgetSettings};
 use mkoba_platform::portal::{
     AccountFilter, ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PaymentFilter,
-    PaymentPage, PortalJournal, PortalReader, PortalWrite, SandboxLogin, SessionRecord, StatsRow,
+    PaymentPage, PortalJournal, PortalReader, PortalWrite, ReportScope, SandboxLogin,
+    SessionRecord, StatsRow,
 };
 use mkoba_platform::store::StoreError;
 use tokio_postgres::Row;
@@ -485,6 +486,36 @@ fn developer_row(r: &Row) -> Result<DeveloperAccount> {
 
 /// The WHERE clause and parameters of a payment filter (payments `p` joined to their API
 /// user `u`), with placeholders `$1…`.
+/// A report's payments, from [`Scope`] (`$1` to `$5`): the developer's, created since
+/// `$2`, of one API user (`$3`), API (`$4`) and operation (`$5`) when given.
+const IN_SCOPE: &str = "u.developer_id = $1 AND p.created_at_ms >= $2
+     AND ($3::TEXT IS NULL OR u.id = $3) AND ($4::TEXT IS NULL OR p.product = $4)
+     AND ($5::TEXT IS NULL OR p.kind = $5)";
+/// [`IN_SCOPE`] without the time of creation (the callbacks' report takes their attempts').
+const OF_SCOPE: &str = "u.developer_id = $1 AND ($3::TEXT IS NULL OR u.id = $3) AND ($4::TEXT IS NULL OR p.product = $4)
+     AND ($5::TEXT IS NULL OR p.kind = $5)";
+
+/// A [`ReportScope`] as the statements' parameters.
+struct Scope {
+    developer_id: i64,
+    from_ms: i64,
+    api_user: Option<String>,
+    product: Option<String>,
+    kind: Option<String>,
+}
+
+impl Scope {
+    fn of(s: &ReportScope) -> Scope {
+        Scope {
+            developer_id: s.developer_id,
+            from_ms: s.from_ms,
+            api_user: s.api_user.map(|u| u.to_string()),
+            product: s.product.map(|p| p.as_str().to_owned()),
+            kind: s.kind.map(|k| k.as_str().to_owned()),
+        }
+    }
+}
+
 fn filter_clause(f: &PaymentFilter) -> (String, Vec<Param>) {
     let mut sql = String::from("u.developer_id = $1");
     let mut values: Vec<Param> = vec![Box::new(f.developer_id)];
@@ -757,19 +788,28 @@ impl PortalReader for PgReader {
 
     fn payment_stats(
         &self,
-        developer_id: i64,
-        from_ms: i64,
+        scope: &ReportScope,
         bucket_ms: i64,
     ) -> std::result::Result<Vec<StatsRow>, StoreError> {
+        let scope = Scope::of(scope);
         self.pool.run_again_if_closed(move |c| {
             c.query(
-                "SELECT (p.created_at_ms - $2) / $3 AS bucket, p.product, p.status, p.currency,
-                        COUNT(*), SUM(p.amount_minor)::BIGINT
-                 FROM payments p JOIN api_users u ON u.id = p.api_user
-                 WHERE u.developer_id = $1 AND p.created_at_ms >= $2
-                 GROUP BY bucket, p.product, p.status, p.currency
-                 ORDER BY bucket",
-                &[&developer_id, &from_ms, &bucket_ms],
+                &format!(
+                    "SELECT (p.created_at_ms - $2) / $6 AS bucket, p.product, p.status, p.currency,
+                            COUNT(*), SUM(p.amount_minor)::BIGINT
+                     FROM payments p JOIN api_users u ON u.id = p.api_user
+                     WHERE {IN_SCOPE}
+                     GROUP BY bucket, p.product, p.status, p.currency
+                     ORDER BY bucket"
+                ),
+                &[
+                    &scope.developer_id,
+                    &scope.from_ms,
+                    &scope.api_user,
+                    &scope.product,
+                    &scope.kind,
+                    &bucket_ms,
+                ],
             )?
             .iter()
             .map(|r| Ok(rows::stats_row(&Pg(r))?))
@@ -777,19 +817,25 @@ impl PortalReader for PgReader {
         })
     }
 
-    fn latencies(
-        &self,
-        developer_id: i64,
-        from_ms: i64,
-    ) -> std::result::Result<Latencies, StoreError> {
+    fn latencies(&self, scope: &ReportScope) -> std::result::Result<Latencies, StoreError> {
+        let scope = Scope::of(scope);
         self.pool.run_again_if_closed(move |c| {
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+                &scope.developer_id,
+                &scope.from_ms,
+                &scope.api_user,
+                &scope.product,
+                &scope.kind,
+            ];
             let settlement_ms = c
                 .query(
-                    "SELECT p.settled_at_ms - p.created_at_ms AS l
-                     FROM payments p JOIN api_users u ON u.id = p.api_user
-                     WHERE u.developer_id = $1 AND p.created_at_ms >= $2 AND p.settled_at_ms IS NOT NULL
-                     ORDER BY l LIMIT 200000",
-                    &[&developer_id, &from_ms],
+                    &format!(
+                        "SELECT p.settled_at_ms - p.created_at_ms AS l
+                         FROM payments p JOIN api_users u ON u.id = p.api_user
+                         WHERE {IN_SCOPE} AND p.settled_at_ms IS NOT NULL
+                         ORDER BY l LIMIT 200000"
+                    ),
+                    &params,
                 )?
                 .iter()
                 .map(|r| col(r, 0))
@@ -799,18 +845,20 @@ impl PortalReader for PgReader {
                     // First attempts are on their outbox rows, the others in `callback_attempts`:
                     // each arm joined on its own, as in the SQLite store (where the view
                     // `callback_log` joined to the payments is read whole).
-                    "SELECT l FROM (
-                         SELECT o.first_latency_ms AS l FROM outbox o
-                         JOIN payments p ON p.reference_id = o.reference_id
-                         JOIN api_users u ON u.id = p.api_user
-                         WHERE u.developer_id = $1 AND o.first_at_ms >= $2
-                         UNION ALL
-                         SELECT a.latency_ms FROM callback_attempts a
-                         JOIN payments p ON p.reference_id = a.reference_id
-                         JOIN api_users u ON u.id = p.api_user
-                         WHERE u.developer_id = $1 AND a.at_ms >= $2
-                     ) c ORDER BY l LIMIT 200000",
-                    &[&developer_id, &from_ms],
+                    &format!(
+                        "SELECT l FROM (
+                             SELECT o.first_latency_ms AS l FROM outbox o
+                             JOIN payments p ON p.reference_id = o.reference_id
+                             JOIN api_users u ON u.id = p.api_user
+                             WHERE {OF_SCOPE} AND o.first_at_ms >= $2
+                             UNION ALL
+                             SELECT a.latency_ms FROM callback_attempts a
+                             JOIN payments p ON p.reference_id = a.reference_id
+                             JOIN api_users u ON u.id = p.api_user
+                             WHERE {OF_SCOPE} AND a.at_ms >= $2
+                         ) c ORDER BY l LIMIT 200000"
+                    ),
+                    &params,
                 )?
                 .iter()
                 .map(|r| col(r, 0))

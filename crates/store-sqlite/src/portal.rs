@@ -8,7 +8,8 @@ use mkoba_platform::golive::{GoLiveFilter, GoLiveRequest};
 use mkoba_platform::model::{ApiUser, WidgetSettings};
 use mkoba_platform::portal::{
     AccountFilter, ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PaymentFilter,
-    PaymentPage, PortalJournal, PortalReader, PortalWrite, SandboxLogin, SessionRecord, StatsRow,
+    PaymentPage, PortalJournal, PortalReader, PortalWrite, ReportScope, SandboxLogin,
+    SessionRecord, StatsRow,
 };
 use mkoba_platform::store::StoreError;
 use rusqlite::types::Value;
@@ -424,6 +425,26 @@ fn developer_row(r: &Row<'_>) -> rusqlite::Result<DeveloperAccount> {
 
 /// The WHERE clause and parameters of a payment filter (payments `p` joined to their API
 /// user `u`).
+/// A report's payments, from [`scope_params`] (`?1` to `?5`): the developer's, created
+/// since `?2`, of one API user (`?3`), API (`?4`) and operation (`?5`) when given. The API
+/// user narrows the developer's API users before their payments are read.
+const IN_SCOPE: &str = "u.developer_id = ?1 AND p.created_at_ms >= ?2 AND (?3 IS NULL OR u.id = ?3)
+     AND (?4 IS NULL OR p.product = ?4) AND (?5 IS NULL OR p.kind = ?5)";
+/// [`IN_SCOPE`] without the time of creation (the callbacks' report takes their attempts').
+const OF_SCOPE: &str = "u.developer_id = ?1 AND (?3 IS NULL OR u.id = ?3)
+     AND (?4 IS NULL OR p.product = ?4) AND (?5 IS NULL OR p.kind = ?5)";
+
+fn scope_params(s: &ReportScope) -> Vec<Value> {
+    let text = |t: Option<String>| t.map_or(Value::Null, Value::Text);
+    vec![
+        Value::Integer(s.developer_id),
+        Value::Integer(s.from_ms),
+        text(s.api_user.map(|u| u.to_string())),
+        text(s.product.map(|p| p.as_str().to_owned())),
+        text(s.kind.map(|k| k.as_str().to_owned())),
+    ]
+}
+
 fn filter_clause(f: &PaymentFilter) -> (String, Vec<Value>) {
     let mut sql = String::from("u.developer_id = ?");
     let mut values = vec![Value::Integer(f.developer_id)];
@@ -722,56 +743,58 @@ impl PortalReader for SqliteReader {
 
     fn payment_stats(
         &self,
-        developer_id: i64,
-        from_ms: i64,
+        scope: &ReportScope,
         bucket_ms: i64,
     ) -> Result<Vec<StatsRow>, StoreError> {
         self.with(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT (p.created_at_ms - ?2) / ?3 AS bucket, p.product, p.status, p.currency,
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT (p.created_at_ms - ?2) / ?6 AS bucket, p.product, p.status, p.currency,
                         COUNT(*), SUM(p.amount_minor)
                  FROM payments p JOIN api_users u ON u.id = p.api_user
-                 WHERE u.developer_id = ?1 AND p.created_at_ms >= ?2
+                 WHERE {IN_SCOPE}
                  GROUP BY bucket, p.product, p.status, p.currency
-                 ORDER BY bucket",
-            )?;
-            let rows = stmt.query_map(params![developer_id, from_ms, bucket_ms], |r| {
+                 ORDER BY bucket"
+            ))?;
+            let mut values = scope_params(scope);
+            values.push(Value::Integer(bucket_ms));
+            let rows = stmt.query_map(params_from_iter(values.iter()), |r| {
                 lite(rows::stats_row(&Lite(r)))
             })?;
             rows.collect()
         })
     }
 
-    fn latencies(&self, developer_id: i64, from_ms: i64) -> Result<Latencies, StoreError> {
+    fn latencies(&self, scope: &ReportScope) -> Result<Latencies, StoreError> {
+        let scoped = scope_params(scope);
         self.with(|c| {
-            let mut settle = c.prepare_cached(
+            let mut settle = c.prepare_cached(&format!(
                 "SELECT p.settled_at_ms - p.created_at_ms AS l
                  FROM payments p JOIN api_users u ON u.id = p.api_user
-                 WHERE u.developer_id = ?1 AND p.created_at_ms >= ?2 AND p.settled_at_ms IS NOT NULL
-                 ORDER BY l LIMIT 200000",
-            )?;
+                 WHERE {IN_SCOPE} AND p.settled_at_ms IS NOT NULL
+                 ORDER BY l LIMIT 200000"
+            ))?;
             let settlement_ms = settle
-                .query_map(params![developer_id, from_ms], |r| r.get(0))?
+                .query_map(params_from_iter(scoped.iter()), |r| r.get(0))?
                 .collect::<rusqlite::Result<Vec<i64>>>()?;
             // First attempts are on their outbox rows, the others in `callback_attempts`.
             // Each arm joins on its own: the view `callback_log` joined to the payments is
             // read whole (SQLite's plan scans both tables), this by index.
-            let mut callbacks = c.prepare_cached(
+            let mut callbacks = c.prepare_cached(&format!(
                 "SELECT l FROM (
                      SELECT o.first_latency_ms AS l FROM outbox o
                      JOIN payments p ON p.id = o.payment
                      JOIN api_users u ON u.id = p.api_user
-                     WHERE u.developer_id = ?1 AND o.first_at_ms >= ?2
+                     WHERE {OF_SCOPE} AND o.first_at_ms >= ?2
                      UNION ALL
                      SELECT a.latency_ms FROM callback_attempts a
                      JOIN outbox o ON o.id = a.outbox_id
                      JOIN payments p ON p.id = o.payment
                      JOIN api_users u ON u.id = p.api_user
-                     WHERE u.developer_id = ?1 AND a.at_ms >= ?2
-                 ) ORDER BY l LIMIT 200000",
-            )?;
+                     WHERE {OF_SCOPE} AND a.at_ms >= ?2
+                 ) ORDER BY l LIMIT 200000"
+            ))?;
             let callback_ms = callbacks
-                .query_map(params![developer_id, from_ms], |r| r.get(0))?
+                .query_map(params_from_iter(scoped.iter()), |r| r.get(0))?
                 .collect::<rusqlite::Result<Vec<i64>>>()?;
             Ok(Latencies {
                 settlement_ms,

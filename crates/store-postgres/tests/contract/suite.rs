@@ -28,7 +28,7 @@ use mkoba_platform::model::{
 use mkoba_platform::mpesa::MpesaApp;
 use mkoba_platform::portal::{
     AccountFilter, ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PaymentFilter,
-    PortalWrite, SandboxLogin, SessionRecord, StatsRow,
+    PortalWrite, ReportScope, SandboxLogin, SessionRecord, StatsRow,
 };
 use mkoba_platform::store::{
     ApiKeyRecord, Batch, CurrencyTotals, Journal, NewAccount, OutboxUpdate, PaymentUpdate, Reader,
@@ -2143,7 +2143,8 @@ pub fn payment_stats_count_and_sum_per_bucket(s: &mut Store) {
         new_payments: payments.into_iter().chain([theirs]).collect(),
         ..Batch::default()
     });
-    let mut rows = s.reader.payment_stats(1, 1_000, 1_000).unwrap();
+    let all = ReportScope::all(1, 1_000);
+    let mut rows = s.reader.payment_stats(&all, 1_000).unwrap();
     let key = |r: &StatsRow| (r.bucket, r.product, r.status.as_str(), r.currency.clone());
     rows.sort_by_key(key);
     let row = |bucket, product, status, currency: &str, count, amount_minor| StatsRow {
@@ -2179,7 +2180,7 @@ pub fn payment_stats_count_and_sum_per_bucket(s: &mut Store) {
     );
     let buckets: Vec<i64> = s
         .reader
-        .payment_stats(1, 1_000, 1_000)
+        .payment_stats(&all, 1_000)
         .unwrap()
         .iter()
         .map(|r| r.bucket)
@@ -2188,7 +2189,61 @@ pub fn payment_stats_count_and_sum_per_bucket(s: &mut Store) {
         buckets.windows(2).all(|w| w[0] <= w[1]),
         "ordered by bucket: {buckets:?}"
     );
-    assert!(s.reader.payment_stats(3, 0, 1_000).unwrap().is_empty());
+    assert!(
+        s.reader
+            .payment_stats(&ReportScope::all(3, 0), 1_000)
+            .unwrap()
+            .is_empty()
+    );
+    // Narrowed to an API user, an API, an operation: another API user of the developer
+    // counts in all its payments, not in its colleague's.
+    let other = api_user(1, 1);
+    let mut theirs = payment(&other, PaymentKind::RequestToPay, msisdn("2"), 1_000);
+    theirs.amount = Money::from_minor(5, eur());
+    s.commit(Batch {
+        api_users: vec![other.clone()],
+        new_payments: vec![theirs],
+        ..Batch::default()
+    });
+    let stats = |scope: ReportScope| {
+        let mut rows = s.reader.payment_stats(&scope, 1_000).unwrap();
+        rows.sort_by_key(key);
+        rows
+    };
+    let of_user = ReportScope {
+        api_user: Some(user.id),
+        ..all.clone()
+    };
+    assert_eq!(stats(of_user.clone()), rows);
+    let transfers = ReportScope {
+        kind: Some(PaymentKind::Transfer),
+        ..all.clone()
+    };
+    assert_eq!(stats(transfers), rows);
+    let requests = ReportScope {
+        kind: Some(PaymentKind::RequestToPay),
+        ..all.clone()
+    };
+    assert_eq!(
+        stats(requests),
+        vec![row(
+            0,
+            Product::Collection,
+            PaymentStatus::Pending,
+            "EUR",
+            1,
+            5
+        )]
+    );
+    let mpesa = ReportScope {
+        product: Some(Product::Mpesa),
+        ..of_user
+    };
+    assert_eq!(
+        stats(mpesa),
+        vec![row(2, Product::Mpesa, PaymentStatus::Pending, "KES", 2, 70)]
+    );
+    assert_eq!(stats(all).len(), rows.len() + 1);
 }
 
 pub fn latencies_are_sorted_and_scoped(s: &mut Store) {
@@ -2233,14 +2288,41 @@ pub fn latencies_are_sorted_and_scoped(s: &mut Store) {
         .collect(),
         ..Batch::default()
     });
+    let all = ReportScope::all(1, 1_000);
+    let expected = Latencies {
+        settlement_ms: vec![100, 900],
+        callback_ms: vec![100, 300],
+    };
+    assert_eq!(s.reader.latencies(&all).unwrap(), expected);
     assert_eq!(
-        s.reader.latencies(1, 1_000).unwrap(),
-        Latencies {
-            settlement_ms: vec![100, 900],
-            callback_ms: vec![100, 300],
-        }
+        s.reader.latencies(&ReportScope::all(3, 0)).unwrap(),
+        Latencies::default()
     );
-    assert_eq!(s.reader.latencies(3, 0).unwrap(), Latencies::default());
+    // Narrowed: to the API user and operation of these payments, the same; to another
+    // developer's API user, another API or another operation, none.
+    let narrowed = |api_user, product, kind| ReportScope {
+        api_user,
+        product,
+        kind,
+        ..all.clone()
+    };
+    let l = |scope: ReportScope| s.reader.latencies(&scope).unwrap();
+    assert_eq!(
+        l(narrowed(Some(user.id), None, Some(PaymentKind::Transfer))),
+        expected
+    );
+    assert_eq!(
+        l(narrowed(Some(theirs.api_user), None, None)),
+        Latencies::default()
+    );
+    assert_eq!(
+        l(narrowed(None, Some(Product::Mpesa), None)),
+        Latencies::default()
+    );
+    assert_eq!(
+        l(narrowed(None, None, Some(PaymentKind::RequestToPay))),
+        Latencies::default()
+    );
 }
 
 pub fn waiting_payments_are_pending_approvable_msisdn_payments(s: &mut Store) {
