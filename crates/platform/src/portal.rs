@@ -149,6 +149,10 @@ impl ReportScope {
     }
 }
 
+/// Most payments one page holds ([`PaymentFilter::limit`]): the portal's CSV export reads
+/// this many at once.
+pub const PAGE_MAX: u32 = 100_000;
+
 /// One page of payments, newest first, and how many match in all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PaymentPage {

@@ -758,7 +758,9 @@ impl PortalReader for PgReader {
         let (clause, values) = filter_clause(filter);
         let (count_values, mut page_values) = (values, filter_clause(filter).1);
         let n = page_values.len();
-        page_values.push(Box::new(i64::from(filter.limit.clamp(1, 500))));
+        page_values.push(Box::new(i64::from(
+            filter.limit.clamp(1, mkoba_platform::portal::PAGE_MAX),
+        )));
         page_values.push(Box::new(i64::from(filter.offset)));
         self.pool.run_again_if_closed(move |c| {
             let from = "FROM payments p JOIN api_users u ON u.id = p.api_user";

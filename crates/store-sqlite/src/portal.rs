@@ -724,7 +724,9 @@ impl PortalReader for SqliteReader {
                 .prepare_cached(&format!("SELECT COUNT(*) {from} WHERE {clause}"))?
                 .query_row(params_from_iter(values.iter()), |r| r.get(0))?;
             let mut page_values = values.clone();
-            page_values.push(Value::Integer(i64::from(filter.limit.clamp(1, 500))));
+            page_values.push(Value::Integer(i64::from(
+                filter.limit.clamp(1, mkoba_platform::portal::PAGE_MAX),
+            )));
             page_values.push(Value::Integer(i64::from(filter.offset)));
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {} {from} WHERE {clause}
