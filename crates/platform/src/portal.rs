@@ -127,8 +127,9 @@ pub struct PaymentFilter {
     pub offset: u32,
 }
 
-/// Which payments a report counts: a developer's created since `from_ms`, narrowed to one
-/// API, operation or API user when those are given.
+/// Which payments a report counts: a developer's created since `from_ms` (where its time
+/// slots start), narrowed to one API, operation or API user when those are given, and to
+/// those created since `since_ms` when the period holds too many ([`REPORT_MAX`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReportScope {
     pub developer_id: i64,
@@ -136,7 +137,13 @@ pub struct ReportScope {
     pub product: Option<Product>,
     pub kind: Option<PaymentKind>,
     pub api_user: Option<Uuid>,
+    pub since_ms: Option<i64>,
 }
+
+/// Most payments a report reads: past it, the newest this many of its period (of the
+/// developer, or of its API user), so that a report's cost has a bound whatever the
+/// database holds ([`PortalReader::report_start`]).
+pub const REPORT_MAX: u64 = 100_000;
 
 impl ReportScope {
     /// All of a developer's payments created since `from_ms`.
@@ -395,6 +402,12 @@ pub trait PortalReader {
     ) -> Result<Vec<StatsRow>, StoreError>;
     /// The settlement and callback latencies of a scope's payments.
     fn latencies(&self, scope: &ReportScope) -> Result<Latencies, StoreError>;
+    /// When the scope's period holds more than `most` payments of its developer (of its API
+    /// user, when it names one; its API and operation aside), the creation time of the
+    /// `most`-th newest: the report then counts those created since. Read in the index of
+    /// payments by API user and time, so that it costs the same whatever the period holds
+    /// past `most`.
+    fn report_start(&self, scope: &ReportScope, most: u64) -> Result<Option<i64>, StoreError>;
     /// Callbacks queued for a payment, oldest first.
     fn outbox_of(&self, reference_id: &Uuid) -> Result<Vec<OutboxRecord>, StoreError>;
     /// PENDING payments of a developer that an MSISDN payer can approve, oldest first.
@@ -881,6 +894,19 @@ impl Portal<'_> {
         self.inner
             .portal_reads
             .read(move |r| r.payment_stats(&scope, bucket_ms.max(1)))
+            .await
+    }
+
+    /// [`PortalReader::report_start`].
+    pub async fn report_start(
+        self,
+        scope: &ReportScope,
+        most: u64,
+    ) -> Result<Option<i64>, Internal> {
+        let scope = scope.clone();
+        self.inner
+            .portal_reads
+            .read(move |r| r.report_start(&scope, most))
             .await
     }
 

@@ -54,6 +54,9 @@ pub struct PortalConfig {
     /// journey works on a laptop with no mail server. Off when mail really goes out: then
     /// the portal never shows the links that prove control of an address.
     pub sandbox_mailbox: bool,
+    /// Most payments a report reads, the newest of its period ([`mkoba_platform::portal::REPORT_MAX`]
+    /// when `None`; tests set a few).
+    pub report_max: Option<u64>,
 }
 
 impl PortalConfig {

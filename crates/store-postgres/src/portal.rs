@@ -486,14 +486,16 @@ fn developer_row(r: &Row) -> Result<DeveloperAccount> {
 
 /// The WHERE clause and parameters of a payment filter (payments `p` joined to their API
 /// user `u`), with placeholders `$1…`.
-/// A report's payments, from [`Scope`] (`$1` to `$5`): the developer's, created since
-/// `$2`, of one API user (`$3`), API (`$4`) and operation (`$5`) when given.
+/// A report's payments, from [`Scope`] (`$1` to `$6`): the developer's, created since
+/// `$2` (and since `$6` when given), of one API user (`$3`), API (`$4`) and operation (`$5`)
+/// when given.
 const IN_SCOPE: &str = "u.developer_id = $1 AND p.created_at_ms >= $2
      AND ($3::TEXT IS NULL OR u.id = $3) AND ($4::TEXT IS NULL OR p.product = $4)
-     AND ($5::TEXT IS NULL OR p.kind = $5)";
-/// [`IN_SCOPE`] without the time of creation (the callbacks' report takes their attempts').
-const OF_SCOPE: &str = "u.developer_id = $1 AND ($3::TEXT IS NULL OR u.id = $3) AND ($4::TEXT IS NULL OR p.product = $4)
-     AND ($5::TEXT IS NULL OR p.kind = $5)";
+     AND ($5::TEXT IS NULL OR p.kind = $5) AND ($6::BIGINT IS NULL OR p.created_at_ms >= $6)";
+/// [`IN_SCOPE`] without the period's start (the callbacks' report takes their attempts').
+const OF_SCOPE: &str = "u.developer_id = $1 AND ($3::TEXT IS NULL OR u.id = $3)
+     AND ($4::TEXT IS NULL OR p.product = $4) AND ($5::TEXT IS NULL OR p.kind = $5)
+     AND ($6::BIGINT IS NULL OR p.created_at_ms >= $6)";
 
 /// A [`ReportScope`] as the statements' parameters.
 struct Scope {
@@ -502,6 +504,7 @@ struct Scope {
     api_user: Option<String>,
     product: Option<String>,
     kind: Option<String>,
+    since_ms: Option<i64>,
 }
 
 impl Scope {
@@ -512,6 +515,7 @@ impl Scope {
             api_user: s.api_user.map(|u| u.to_string()),
             product: s.product.map(|p| p.as_str().to_owned()),
             kind: s.kind.map(|k| k.as_str().to_owned()),
+            since_ms: s.since_ms,
         }
     }
 }
@@ -797,7 +801,7 @@ impl PortalReader for PgReader {
         self.pool.run_again_if_closed(move |c| {
             c.query(
                 &format!(
-                    "SELECT (p.created_at_ms - $2) / $6 AS bucket, p.product, p.status, p.currency,
+                    "SELECT (p.created_at_ms - $2) / $7 AS bucket, p.product, p.status, p.currency,
                             COUNT(*), SUM(p.amount_minor)::BIGINT
                      FROM payments p JOIN api_users u ON u.id = p.api_user
                      WHERE {IN_SCOPE}
@@ -810,6 +814,7 @@ impl PortalReader for PgReader {
                     &scope.api_user,
                     &scope.product,
                     &scope.kind,
+                    &scope.since_ms,
                     &bucket_ms,
                 ],
             )?
@@ -819,15 +824,45 @@ impl PortalReader for PgReader {
         })
     }
 
+    fn report_start(
+        &self,
+        scope: &ReportScope,
+        most: u64,
+    ) -> std::result::Result<Option<i64>, StoreError> {
+        let scope = Scope::of(scope);
+        let newest = i64::try_from(most.max(1) - 1).unwrap_or(i64::MAX);
+        self.pool.run_again_if_closed(move |c| {
+            // The most-th newest and the one after it, if there is one.
+            let times = c
+                .query(
+                    "SELECT p.created_at_ms FROM payments p JOIN api_users u ON u.id = p.api_user
+                     WHERE u.developer_id = $1 AND p.created_at_ms >= $2
+                       AND ($3::TEXT IS NULL OR u.id = $3)
+                     ORDER BY p.created_at_ms DESC LIMIT 2 OFFSET $4",
+                    &[
+                        &scope.developer_id,
+                        &scope.from_ms,
+                        &scope.api_user,
+                        &newest,
+                    ],
+                )?
+                .iter()
+                .map(|r| col(r, 0))
+                .collect::<Result<Vec<i64>>>()?;
+            Ok((times.len() == 2).then(|| times[0]))
+        })
+    }
+
     fn latencies(&self, scope: &ReportScope) -> std::result::Result<Latencies, StoreError> {
         let scope = Scope::of(scope);
         self.pool.run_again_if_closed(move |c| {
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
                 &scope.developer_id,
                 &scope.from_ms,
                 &scope.api_user,
                 &scope.product,
                 &scope.kind,
+                &scope.since_ms,
             ];
             let settlement_ms = c
                 .query(

@@ -425,14 +425,17 @@ fn developer_row(r: &Row<'_>) -> rusqlite::Result<DeveloperAccount> {
 
 /// The WHERE clause and parameters of a payment filter (payments `p` joined to their API
 /// user `u`).
-/// A report's payments, from [`scope_params`] (`?1` to `?5`): the developer's, created
-/// since `?2`, of one API user (`?3`), API (`?4`) and operation (`?5`) when given. The API
-/// user narrows the developer's API users before their payments are read.
+/// A report's payments, from [`scope_params`] (`?1` to `?6`): the developer's, created
+/// since `?2` (and since `?6` when given), of one API user (`?3`), API (`?4`) and operation
+/// (`?5`) when given. The API user narrows the developer's API users before their payments
+/// are read.
 const IN_SCOPE: &str = "u.developer_id = ?1 AND p.created_at_ms >= ?2 AND (?3 IS NULL OR u.id = ?3)
-     AND (?4 IS NULL OR p.product = ?4) AND (?5 IS NULL OR p.kind = ?5)";
-/// [`IN_SCOPE`] without the time of creation (the callbacks' report takes their attempts').
+     AND (?4 IS NULL OR p.product = ?4) AND (?5 IS NULL OR p.kind = ?5)
+     AND (?6 IS NULL OR p.created_at_ms >= ?6)";
+/// [`IN_SCOPE`] without the period's start (the callbacks' report takes their attempts').
 const OF_SCOPE: &str = "u.developer_id = ?1 AND (?3 IS NULL OR u.id = ?3)
-     AND (?4 IS NULL OR p.product = ?4) AND (?5 IS NULL OR p.kind = ?5)";
+     AND (?4 IS NULL OR p.product = ?4) AND (?5 IS NULL OR p.kind = ?5)
+     AND (?6 IS NULL OR p.created_at_ms >= ?6)";
 
 fn scope_params(s: &ReportScope) -> Vec<Value> {
     let text = |t: Option<String>| t.map_or(Value::Null, Value::Text);
@@ -442,6 +445,7 @@ fn scope_params(s: &ReportScope) -> Vec<Value> {
         text(s.api_user.map(|u| u.to_string())),
         text(s.product.map(|p| p.as_str().to_owned())),
         text(s.kind.map(|k| k.as_str().to_owned())),
+        s.since_ms.map_or(Value::Null, Value::Integer),
     ]
 }
 
@@ -750,7 +754,7 @@ impl PortalReader for SqliteReader {
     ) -> Result<Vec<StatsRow>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT (p.created_at_ms - ?2) / ?6 AS bucket, p.product, p.status, p.currency,
+                "SELECT (p.created_at_ms - ?2) / ?7 AS bucket, p.product, p.status, p.currency,
                         COUNT(*), SUM(p.amount_minor)
                  FROM payments p JOIN api_users u ON u.id = p.api_user
                  WHERE {IN_SCOPE}
@@ -763,6 +767,32 @@ impl PortalReader for SqliteReader {
                 lite(rows::stats_row(&Lite(r)))
             })?;
             rows.collect()
+        })
+    }
+
+    fn report_start(&self, scope: &ReportScope, most: u64) -> Result<Option<i64>, StoreError> {
+        let newest = i64::try_from(most.max(1) - 1).unwrap_or(i64::MAX);
+        self.with(|c| {
+            // The most-th newest and the one after it, if there is one: read in the index
+            // of payments by API user and time alone.
+            let times = c
+                .prepare_cached(
+                    "SELECT p.created_at_ms FROM payments p JOIN api_users u ON u.id = p.api_user
+                     WHERE u.developer_id = ?1 AND p.created_at_ms >= ?2
+                       AND (?3 IS NULL OR u.id = ?3)
+                     ORDER BY p.created_at_ms DESC LIMIT 2 OFFSET ?4",
+                )?
+                .query_map(
+                    params![
+                        scope.developer_id,
+                        scope.from_ms,
+                        scope.api_user.map(|u| u.to_string()),
+                        newest
+                    ],
+                    |r| r.get::<_, i64>(0),
+                )?
+                .collect::<rusqlite::Result<Vec<i64>>>()?;
+            Ok((times.len() == 2).then(|| times[0]))
         })
     }
 

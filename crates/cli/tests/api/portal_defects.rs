@@ -739,3 +739,53 @@ async fn a_form_that_stops_coming_gets_the_portals_page() {
     assert!(answer.contains("did not arrive whole"), "{answer}");
     assert!(answer.contains("x-frame-options: DENY"), "{answer}");
 }
+
+/// A report reads at most the newest payments of its period (`PortalConfig::report_max`,
+/// 100,000 unless a test sets it), whatever the database holds: past it, the page says from
+/// when it counts, and counts those; its CSV files count the same.
+#[tokio::test]
+async fn a_report_counts_the_newest_payments_of_a_period_that_holds_too_many() {
+    let app = TestApp::spawn_with(|s| s.portal.report_max = Some(3)).await;
+    let p = app.partner("127.0.0.1").await;
+    for i in 0..5 {
+        let r = app
+            .request_to_pay(
+                &p,
+                Uuid::new_v4(),
+                &rtp_body("1", &format!("25677000030{i}")),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 202, "{}", r.text());
+        // Apart in time: the newest three are told from the others by when they were made.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let mut b = sandbox_browser(&app).await;
+    let html = b.get("/portal/reports?days=1").await.text();
+    assert!(
+        html.contains("The period holds more than 3 transactions"),
+        "{html}"
+    );
+    assert!(html.contains("Transactions: 3, since"), "{html}");
+    let csv = b.get("/portal/reports?days=1&csv=volume").await.text();
+    let counted: u64 = csv
+        .lines()
+        .skip(1)
+        .flat_map(|l| l.split(',').skip(1).map(|n| n.parse::<u64>().unwrap()))
+        .sum();
+    assert_eq!(counted, 3, "{csv}");
+    // A period that holds no more than that says nothing of it.
+    let app = TestApp::spawn_with(|s| s.portal.report_max = Some(5)).await;
+    let p = app.partner("127.0.0.1").await;
+    let r = app
+        .request_to_pay(&p, Uuid::new_v4(), &rtp_body("1", "256770000310"), &[])
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let html = sandbox_browser(&app)
+        .await
+        .get("/portal/reports?days=1")
+        .await
+        .text();
+    assert!(!html.contains("report-newest"), "{html}");
+    assert!(html.contains("Transactions: 1, since"), "{html}");
+}

@@ -16,13 +16,13 @@ use mkoba_ledger::{Currency, Money};
 use mkoba_platform::Internal;
 use mkoba_platform::model::{PaymentStatus, Product};
 
-use mkoba_platform::portal::{Latencies, ReportScope, StatsRow, percentile};
+use mkoba_platform::portal::{Latencies, REPORT_MAX, ReportScope, StatsRow, percentile};
 
 use crate::chart::{self, Series};
 use crate::html::Html;
 use crate::pages::transactions::{
-    Csv, active_filters, api_user_choices, decimal, export_refused, figure, iso, params_without,
-    parse_filters, products, scope_selects, with_query,
+    Csv, active_filters, api_user_choices, decimal, export_refused, figure, group, iso,
+    params_without, parse_filters, products, scope_selects, with_query,
 };
 use crate::{PortalState, Session, day, document, query_params, w, when};
 
@@ -103,6 +103,9 @@ struct Refusal {
 struct Numbers {
     rows: Vec<StatsRow>,
     latencies: Latencies,
+    /// When the period held more than [`REPORT_MAX`] payments: the creation time from
+    /// which the newest of them are counted.
+    since: Option<i64>,
 }
 
 /// The numbers of a developer's payments since `from`, narrowed by the API, operation and
@@ -127,14 +130,21 @@ async fn numbers(
             invalid: f.invalid,
         }));
     }
-    let scope = ReportScope {
+    let mut scope = ReportScope {
         developer_id,
         from_ms: from,
         product: f.filter.product,
         kind: f.filter.kind,
         api_user: f.filter.api_user,
+        since_ms: None,
     };
+    scope.since_ms = state
+        .platform
+        .portal()
+        .report_start(&scope, report_max(state))
+        .await?;
     Ok(Ok(Numbers {
+        since: scope.since_ms,
         rows: state
             .platform
             .portal()
@@ -142,6 +152,11 @@ async fn numbers(
             .await?,
         latencies: state.platform.portal().latencies(&scope).await?,
     }))
+}
+
+/// Most payments a report reads.
+fn report_max(state: &PortalState) -> u64 {
+    state.config.report_max.unwrap_or(REPORT_MAX).max(1)
 }
 
 /// A "Download CSV" link for one table.
@@ -206,6 +221,7 @@ pub(crate) async fn show(
     let Numbers {
         rows,
         latencies: lat,
+        since,
     } = data;
     let idx = |r: &StatsRow| usize::try_from(r.bucket).ok().filter(|i| *i < n as usize);
 
@@ -345,6 +361,10 @@ pub(crate) async fn show(
     tx.push(("from".to_owned(), day(from)));
     tx.sort();
     w!(h, " <a href=\"" {with_query("/portal/transactions", &tx)} "\">See these transactions</a></p>");
+    if let Some(since) = since {
+        let most = group(&report_max(&state).to_string());
+        w!(h, "<p class=\"notice warn\" data-testid=\"report-newest\">The period holds more than " {most} " transactions: these reports count those created since " {when(since)} ", the newest " {most} ". Choose a shorter period to see all of them.</p>");
+    }
 
     // 1. Volume by status.
     let series: Vec<Series> = STATUSES

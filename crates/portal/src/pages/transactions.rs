@@ -63,7 +63,7 @@ pub(crate) fn decimal(m: Money) -> String {
 }
 
 /// Digits grouped by three with commas: `1234567` → `1,234,567`.
-fn group(digits: &str) -> String {
+pub(crate) fn group(digits: &str) -> String {
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i).is_multiple_of(3) {

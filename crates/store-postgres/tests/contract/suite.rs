@@ -2195,6 +2195,20 @@ pub fn payment_stats_count_and_sum_per_bucket(s: &mut Store) {
             .unwrap()
             .is_empty()
     );
+    // A period of more payments than a report reads: the newest `most` of it, by creation
+    // time (six since 1,000: 3,300, 3,200, 1,999, 1,500, 1,500, 1,000).
+    assert_eq!(s.reader.report_start(&all, 2).unwrap(), Some(3_200));
+    assert_eq!(s.reader.report_start(&all, 5).unwrap(), Some(1_500));
+    assert_eq!(s.reader.report_start(&all, 6).unwrap(), None);
+    let newest = ReportScope {
+        since_ms: Some(3_200),
+        ..all.clone()
+    };
+    // Counted since then, in the period's time slots.
+    assert_eq!(
+        s.reader.payment_stats(&newest, 1_000).unwrap(),
+        vec![row(2, Product::Mpesa, PaymentStatus::Pending, "KES", 2, 70)]
+    );
     // Narrowed to an API user, an API, an operation: another API user of the developer
     // counts in all its payments, not in its colleague's.
     let other = api_user(1, 1);
@@ -2243,7 +2257,14 @@ pub fn payment_stats_count_and_sum_per_bucket(s: &mut Store) {
         stats(mpesa),
         vec![row(2, Product::Mpesa, PaymentStatus::Pending, "KES", 2, 70)]
     );
-    assert_eq!(stats(all).len(), rows.len() + 1);
+    assert_eq!(stats(all.clone()).len(), rows.len() + 1);
+    // The newest of one API user's: the other has one payment in the period.
+    let theirs_only = ReportScope {
+        api_user: Some(other.id),
+        ..all
+    };
+    assert_eq!(s.reader.report_start(&theirs_only, 1).unwrap(), None);
+    assert_eq!(s.reader.report_start(&of_user, 1).unwrap(), Some(3_300));
 }
 
 pub fn latencies_are_sorted_and_scoped(s: &mut Store) {
@@ -2322,6 +2343,17 @@ pub fn latencies_are_sorted_and_scoped(s: &mut Store) {
     assert_eq!(
         l(narrowed(None, None, Some(PaymentKind::RequestToPay))),
         Latencies::default()
+    );
+    // Only the payments created since `since_ms` (when a period holds too many).
+    assert_eq!(
+        l(ReportScope {
+            since_ms: Some(1_100),
+            ..all
+        }),
+        Latencies {
+            settlement_ms: vec![100],
+            callback_ms: vec![],
+        }
     );
 }
 
