@@ -484,8 +484,6 @@ fn developer_row(r: &Row) -> Result<DeveloperAccount> {
     Ok(rows::developer(&Pg(r))?)
 }
 
-/// The WHERE clause and parameters of a payment filter (payments `p` joined to their API
-/// user `u`), with placeholders `$1…`.
 /// A report's payments, from [`Scope`] (`$1` to `$6`): the developer's, created since
 /// `$2` (and since `$6` when given), of one API user (`$3`), API (`$4`) and operation (`$5`)
 /// when given.
@@ -518,8 +516,22 @@ impl Scope {
             since_ms: s.since_ms,
         }
     }
+
+    /// The parameters `$1` to `$6` of [`IN_SCOPE`] and [`OF_SCOPE`].
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 6] {
+        [
+            &self.developer_id,
+            &self.from_ms,
+            &self.api_user,
+            &self.product,
+            &self.kind,
+            &self.since_ms,
+        ]
+    }
 }
 
+/// The WHERE clause and parameters of a payment filter (payments `p` joined to their API
+/// user `u`), with placeholders `$1…`.
 fn filter_clause(f: &PaymentFilter) -> (String, Vec<Param>) {
     let mut sql = String::from("u.developer_id = $1");
     let mut values: Vec<Param> = vec![Box::new(f.developer_id)];
@@ -808,15 +820,7 @@ impl PortalReader for PgReader {
                      GROUP BY bucket, p.product, p.status, p.currency
                      ORDER BY bucket"
                 ),
-                &[
-                    &scope.developer_id,
-                    &scope.from_ms,
-                    &scope.api_user,
-                    &scope.product,
-                    &scope.kind,
-                    &scope.since_ms,
-                    &bucket_ms,
-                ],
+                &[&scope.params()[..], &[&bucket_ms]].concat(),
             )?
             .iter()
             .map(|r| Ok(rows::stats_row(&Pg(r))?))
@@ -856,14 +860,7 @@ impl PortalReader for PgReader {
     fn latencies(&self, scope: &ReportScope) -> std::result::Result<Latencies, StoreError> {
         let scope = Scope::of(scope);
         self.pool.run_again_if_closed(move |c| {
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
-                &scope.developer_id,
-                &scope.from_ms,
-                &scope.api_user,
-                &scope.product,
-                &scope.kind,
-                &scope.since_ms,
-            ];
+            let params = scope.params();
             let settlement_ms = c
                 .query(
                     &format!(

@@ -423,8 +423,6 @@ fn developer_row(r: &Row<'_>) -> rusqlite::Result<DeveloperAccount> {
     lite(rows::developer(&Lite(r)))
 }
 
-/// The WHERE clause and parameters of a payment filter (payments `p` joined to their API
-/// user `u`).
 /// A report's payments, from [`scope_params`] (`?1` to `?6`): the developer's, created
 /// since `?2` (and since `?6` when given), of one API user (`?3`), API (`?4`) and operation
 /// (`?5`) when given. The API user narrows the developer's API users before their payments
@@ -437,6 +435,7 @@ const OF_SCOPE: &str = "u.developer_id = ?1 AND (?3 IS NULL OR u.id = ?3)
      AND (?4 IS NULL OR p.product = ?4) AND (?5 IS NULL OR p.kind = ?5)
      AND (?6 IS NULL OR p.created_at_ms >= ?6)";
 
+/// A report's scope as the parameters `?1` to `?6` of [`IN_SCOPE`] and [`OF_SCOPE`].
 fn scope_params(s: &ReportScope) -> Vec<Value> {
     let text = |t: Option<String>| t.map_or(Value::Null, Value::Text);
     vec![
@@ -449,6 +448,8 @@ fn scope_params(s: &ReportScope) -> Vec<Value> {
     ]
 }
 
+/// The WHERE clause and parameters of a payment filter (payments `p` joined to their API
+/// user `u`).
 fn filter_clause(f: &PaymentFilter) -> (String, Vec<Value>) {
     let mut sql = String::from("u.developer_id = ?");
     let mut values = vec![Value::Integer(f.developer_id)];

@@ -102,7 +102,7 @@ impl Seen {
     /// thread of its own. Every payment's id must be in that table already.
     pub(crate) fn load(conn: rusqlite::Connection) -> Seen {
         let (send, receive) = sync_channel(1);
-        let started = std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("mkoba-refs-load".into())
             .spawn(move || {
                 let started = std::time::Instant::now();
@@ -121,7 +121,7 @@ impl Seen {
                     ),
                 }
             });
-        if let Err(e) = started {
+        if let Err(e) = spawned {
             tracing::warn!(error = %e, "could not start reading the reference ids for the writer's filter");
             return Seen::off();
         }

@@ -137,20 +137,7 @@ async fn an_accepted_request_survives_sigkill_and_settles_after_restart() {
     let bearer = partner(&http, &node, &node).await.bearer;
     let reference = Uuid::new_v4();
     let callback = sink.url("/after-crash");
-    let r = http
-        .send(
-            "POST",
-            &format!("{}/collection/v1_0/requesttopay", node.base),
-            &[
-                ("Ocp-Apim-Subscription-Key", &node.key),
-                ("Authorization", &bearer),
-                ("X-Target-Environment", "sandbox"),
-                ("X-Reference-Id", &reference.to_string()),
-                ("X-Callback-Url", &callback),
-            ],
-            Some(&rtp_body("42", "256770000042")),
-        )
-        .await;
+    let r = request_to_pay(&http, &node, &bearer, reference, Some(&callback)).await;
     assert_eq!(r.status, 202, "{}", r.text());
     // Kill the process the instant the 202 is in: no graceful shutdown, no flush.
     node.child.start_kill().unwrap();
@@ -210,20 +197,33 @@ async fn an_accepted_request_survives_sigkill_and_settles_after_restart() {
             .then_some(())
     })
     .await;
-    let again = http
-        .send(
-            "POST",
-            &format!("{}/collection/v1_0/requesttopay", node.base),
-            &[
-                ("Ocp-Apim-Subscription-Key", &node.key),
-                ("Authorization", &bearer),
-                ("X-Target-Environment", "sandbox"),
-                ("X-Reference-Id", &reference.to_string()),
-            ],
-            Some(&rtp_body("42", "256770000042")),
-        )
-        .await;
+    let again = request_to_pay(&http, &node, &bearer, reference, None).await;
     assert_eq!(again.status, 409, "{}", again.text());
+}
+
+/// A request-to-pay of 42 EUR to `node`, with its callback URL when given.
+async fn request_to_pay(
+    http: &Http,
+    node: &Node,
+    bearer: &str,
+    reference: Uuid,
+    callback: Option<&str>,
+) -> crate::helpers::Resp {
+    let reference = reference.to_string();
+    let mut headers = vec![
+        ("Ocp-Apim-Subscription-Key", node.key.as_str()),
+        ("Authorization", bearer),
+        ("X-Target-Environment", "sandbox"),
+        ("X-Reference-Id", reference.as_str()),
+    ];
+    headers.extend(callback.map(|c| ("X-Callback-Url", c)));
+    http.send(
+        "POST",
+        &format!("{}/collection/v1_0/requesttopay", node.base),
+        &headers,
+        Some(&rtp_body("42", "256770000042")),
+    )
+    .await
 }
 
 #[tokio::test]
