@@ -156,8 +156,7 @@ impl ReportScope {
     }
 }
 
-/// Most payments one page holds ([`PaymentFilter::limit`]): the portal's CSV export reads
-/// this many at once.
+/// Most payments one page holds ([`PaymentFilter::limit`]).
 pub const PAGE_MAX: u32 = 100_000;
 
 /// One page of payments, newest first, and how many match in all.
@@ -165,6 +164,16 @@ pub const PAGE_MAX: u32 = 100_000;
 pub struct PaymentPage {
     pub payments: Vec<Payment>,
     pub total: u64,
+}
+
+/// Where a run of payments in page order stopped ([`PortalReader::payments_after`]): the
+/// last one's creation time and the store's own tie-break among payments of the same
+/// millisecond (SQLite: the row's number; PostgreSQL: the reference id). Opaque outside the
+/// store that gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageKey {
+    pub created_at_ms: i64,
+    pub tie: String,
 }
 
 /// Payments of one bucket (time slot), product, status and currency.
@@ -393,7 +402,21 @@ pub trait PortalReader {
     fn api_users_of(&self, developer_id: i64) -> Result<Vec<ApiUser>, StoreError>;
     /// An API user's keys, oldest first.
     fn api_keys_of(&self, api_user: &Uuid) -> Result<Vec<ApiKeyInfo>, StoreError>;
+    /// A page of the payments a filter matches, newest first (ties in the store's own
+    /// order, the same on every page), and how many match in all.
     fn payments_page(&self, filter: &PaymentFilter) -> Result<PaymentPage, StoreError>;
+    /// At most `filter.limit` payments the filter matches, in [`payments_page`]'s order,
+    /// from the one after `after` (from the newest without it; `filter.offset` is not
+    /// used), and the key to go on from when there may be more. Nothing is counted, and the
+    /// stores seek the key in their index of payments by API user and time, so reading a
+    /// filter's matches in runs costs each run only its own payments.
+    ///
+    /// [`payments_page`]: PortalReader::payments_page
+    fn payments_after(
+        &self,
+        filter: &PaymentFilter,
+        after: Option<&PageKey>,
+    ) -> Result<(Vec<Payment>, Option<PageKey>), StoreError>;
     /// The payments of a scope, counted per `bucket_ms` slot from its `from_ms`.
     fn payment_stats(
         &self,
@@ -867,6 +890,19 @@ impl Portal<'_> {
         self.inner
             .portal_reads
             .read(move |r| r.payments_page(&filter))
+            .await
+    }
+
+    /// A run of a developer's payments after `after` ([`PortalReader::payments_after`]).
+    pub async fn payments_after(
+        self,
+        filter: &PaymentFilter,
+        after: Option<PageKey>,
+    ) -> Result<(Vec<Payment>, Option<PageKey>), Internal> {
+        let filter = filter.to_owned();
+        self.inner
+            .portal_reads
+            .read(move |r| r.payments_after(&filter, after.as_ref()))
             .await
     }
 

@@ -57,6 +57,16 @@ pub struct PortalConfig {
     /// Most payments a report reads, the newest of its period ([`mkoba_platform::portal::REPORT_MAX`]
     /// when `None`; tests set a few).
     pub report_max: Option<u64>,
+    /// Most payments a transactions CSV export holds, the newest ([`EXPORT_MAX`] when
+    /// `None`; tests set a few).
+    ///
+    /// [`EXPORT_MAX`]: crate::pages::transactions::EXPORT_MAX
+    pub export_max: Option<u32>,
+    /// Payments an export reads at a time ([`EXPORT_RUN`] when `None`; tests set a few, so
+    /// that a short export spans runs).
+    ///
+    /// [`EXPORT_RUN`]: crate::pages::transactions::EXPORT_RUN
+    pub export_run: Option<u32>,
 }
 
 impl PortalConfig {

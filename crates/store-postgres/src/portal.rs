@@ -7,7 +7,7 @@ use mkoba_platform::accounts::{AccountRecord, Mail, MailFilter, PhoneCode};
 use mkoba_platform::golive::{GoLiveFilter, GoLiveRequest};
 use mkoba_platform::model::{ApiUser, Payment, WidgetSettings};
 use mkoba_platform::portal::{
-    AccountFilter, ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PaymentFilter,
+    AccountFilter, ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PageKey, PaymentFilter,
     PaymentPage, PortalJournal, PortalReader, PortalWrite, ReportScope, SandboxLogin,
     SessionRecord, StatsRow,
 };
@@ -530,6 +530,10 @@ impl Scope {
     }
 }
 
+/// The order of the payments' pages: newest first, and among payments of the same
+/// millisecond by reference id.
+const PAGE_ORDER: &str = "p.created_at_ms DESC, p.reference_id";
+
 /// The WHERE clause and parameters of a payment filter (payments `p` joined to their API
 /// user `u`), with placeholders `$1…`.
 fn filter_clause(f: &PaymentFilter) -> (String, Vec<Param>) {
@@ -790,7 +794,7 @@ impl PortalReader for PgReader {
             let rows = c.query(
                 &format!(
                     "SELECT {} {from} WHERE {clause}
-                     ORDER BY p.created_at_ms DESC, p.reference_id LIMIT ${} OFFSET ${}",
+                     ORDER BY {PAGE_ORDER} LIMIT ${} OFFSET ${}",
                     rows::prefixed(PAYMENT_COLUMNS, "p"),
                     n + 1,
                     n + 2
@@ -801,6 +805,45 @@ impl PortalReader for PgReader {
                 payments: payments(&rows)?,
                 total: total.max(0) as u64,
             })
+        })
+    }
+
+    fn payments_after(
+        &self,
+        filter: &PaymentFilter,
+        after: Option<&PageKey>,
+    ) -> std::result::Result<(Vec<Payment>, Option<PageKey>), StoreError> {
+        let (mut clause, mut values) = filter_clause(filter);
+        if let Some(key) = after {
+            // The first term is the index's range; the second breaks ties as the order does.
+            let n = values.len();
+            clause.push_str(&format!(
+                " AND p.created_at_ms <= ${} AND (p.created_at_ms < ${} OR p.reference_id > ${})",
+                n + 1,
+                n + 1,
+                n + 2
+            ));
+            values.push(Box::new(key.created_at_ms));
+            values.push(Box::new(key.tie.clone()));
+        }
+        let limit = filter.limit.clamp(1, mkoba_platform::portal::PAGE_MAX);
+        values.push(Box::new(i64::from(limit)));
+        let sql = format!(
+            "SELECT {} FROM payments p JOIN api_users u ON u.id = p.api_user
+             WHERE {clause} ORDER BY {PAGE_ORDER} LIMIT ${}",
+            rows::prefixed(PAYMENT_COLUMNS, "p"),
+            values.len()
+        );
+        self.pool.run_again_if_closed(move |c| {
+            let payments = payments(&c.query(&sql, &refs(&values))?)?;
+            let next = payments
+                .last()
+                .filter(|_| payments.len() == limit as usize)
+                .map(|p| PageKey {
+                    created_at_ms: p.created_at_ms,
+                    tie: p.reference_id.to_string(),
+                });
+            Ok((payments, next))
         })
     }
 

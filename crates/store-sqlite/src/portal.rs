@@ -5,9 +5,9 @@
 
 use mkoba_platform::accounts::{AccountRecord, Mail, MailFilter, PhoneCode};
 use mkoba_platform::golive::{GoLiveFilter, GoLiveRequest};
-use mkoba_platform::model::{ApiUser, WidgetSettings};
+use mkoba_platform::model::{ApiUser, Payment, WidgetSettings};
 use mkoba_platform::portal::{
-    AccountFilter, ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PaymentFilter,
+    AccountFilter, ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PageKey, PaymentFilter,
     PaymentPage, PortalJournal, PortalReader, PortalWrite, ReportScope, SandboxLogin,
     SessionRecord, StatsRow,
 };
@@ -448,6 +448,14 @@ fn scope_params(s: &ReportScope) -> Vec<Value> {
     ]
 }
 
+/// The order of the payments' pages: newest first, and among payments of the same
+/// millisecond the last written first. Both terms are in the index of payments by API user
+/// and time (whose entries end with the row's number), so over a developer's API users
+/// SQLite reads each one's newest entries only until the page is full instead of sorting
+/// every match: a million payments' first page in under a millisecond, not 0.7 s (a tie
+/// broken by the reference id, which that index does not hold, sorted them all).
+const PAGE_ORDER: &str = "p.created_at_ms DESC, p.id DESC";
+
 /// The WHERE clause and parameters of a payment filter (payments `p` joined to their API
 /// user `u`).
 fn filter_clause(f: &PaymentFilter) -> (String, Vec<Value>) {
@@ -734,8 +742,7 @@ impl PortalReader for SqliteReader {
             )));
             page_values.push(Value::Integer(i64::from(filter.offset)));
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {} {from} WHERE {clause}
-                 ORDER BY p.created_at_ms DESC, p.reference_id LIMIT ? OFFSET ?",
+                "SELECT {} {from} WHERE {clause} ORDER BY {PAGE_ORDER} LIMIT ? OFFSET ?",
                 prefixed_payment_columns()
             ))?;
             let payments = stmt
@@ -745,6 +752,54 @@ impl PortalReader for SqliteReader {
                 payments,
                 total: total.max(0) as u64,
             })
+        })
+    }
+
+    fn payments_after(
+        &self,
+        filter: &PaymentFilter,
+        after: Option<&PageKey>,
+    ) -> Result<(Vec<Payment>, Option<PageKey>), StoreError> {
+        let (mut clause, mut values) = filter_clause(filter);
+        if let Some(key) = after {
+            let Ok(row) = key.tie.parse::<i64>() else {
+                return Err(StoreError(format!(
+                    "a page key that is not this store's: {:?}",
+                    key.tie
+                )));
+            };
+            // The first term is the index's range (seek, no scan); the second breaks ties.
+            clause.push_str(" AND p.created_at_ms <= ? AND (p.created_at_ms < ? OR p.id < ?)");
+            values.extend([
+                Value::Integer(key.created_at_ms),
+                Value::Integer(key.created_at_ms),
+                Value::Integer(row),
+            ]);
+        }
+        let limit = filter.limit.clamp(1, mkoba_platform::portal::PAGE_MAX);
+        values.push(Value::Integer(i64::from(limit)));
+        let columns = prefixed_payment_columns();
+        let at = PAYMENT_COLUMNS.split(',').count();
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {columns}, p.id FROM payments p JOIN api_users u ON u.id = p.api_user
+                 WHERE {clause} ORDER BY {PAGE_ORDER} LIMIT ?"
+            ))?;
+            let mut last = None;
+            let payments = stmt
+                .query_map(params_from_iter(values.iter()), |r| {
+                    last = Some(r.get::<_, i64>(at)?);
+                    payment_row(r)
+                })?
+                .collect::<rusqlite::Result<Vec<Payment>>>()?;
+            let next = match (payments.last(), last) {
+                (Some(p), Some(row)) if payments.len() == limit as usize => Some(PageKey {
+                    created_at_ms: p.created_at_ms,
+                    tie: row.to_string(),
+                }),
+                _ => None,
+            };
+            Ok((payments, next))
         })
     }
 

@@ -789,3 +789,75 @@ async fn a_report_counts_the_newest_payments_of_a_period_that_holds_too_many() {
     assert!(!html.contains("report-newest"), "{html}");
     assert!(html.contains("Transactions: 1, since"), "{html}");
 }
+
+/// The reference ids of a transactions page, in the order it lists them.
+fn listed(html: &str) -> Vec<String> {
+    html.split("<a class=\"mono\" href=\"/portal/transactions/")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_owned())
+        .collect()
+}
+
+/// The transactions export is read a few payments at a time (`PortalConfig::export_run`),
+/// each run from where the last one stopped. Payments of one millisecond (the server's
+/// clock stands still) split across runs come once each, in the order the page lists them;
+/// past `export_max` the export holds the newest, and the page's link says so.
+#[tokio::test]
+async fn a_csv_export_read_in_runs_holds_each_payment_once_in_the_pages_order() {
+    let (app, clock) = TestApp::spawn_with_clock(|s| {
+        s.portal.export_run = Some(2);
+        s.portal.export_max = Some(9);
+    })
+    .await;
+    let (p, q) = (
+        app.partner("127.0.0.1").await,
+        app.partner("127.0.0.1").await,
+    );
+    let mut made = 0;
+    let mut pay = async |p: &Partner| {
+        made += 1;
+        let msisdn = format!("2567700004{made:02}");
+        let r = app
+            .request_to_pay(p, Uuid::new_v4(), &rtp_body("1", &msisdn), &[])
+            .await;
+        assert_eq!(r.status, 202, "{}", r.text());
+    };
+    // Five in one millisecond from two API users, then three more a millisecond apart.
+    for p in [&p, &q, &p, &q, &p] {
+        pay(p).await;
+    }
+    for p in [&q, &p, &q] {
+        app.advance(&clock, std::time::Duration::from_millis(1))
+            .await;
+        pay(p).await;
+    }
+    let mut b = sandbox_browser(&app).await;
+    let exported = async |b: &mut Browser| -> Vec<String> {
+        let r = b.get("/portal/transactions?format=csv").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("content-type"), Some("text/csv; charset=utf-8"));
+        let text = r.text();
+        assert!(text.starts_with("created_at,reference_id,"), "{text}");
+        text.lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(1).unwrap().to_owned())
+            .collect()
+    };
+    let page = b.get("/portal/transactions").await.text();
+    let on_page = listed(&page);
+    assert_eq!(on_page.len(), 8, "{page}");
+    assert!(page.contains("data-testid=\"csv-transactions\">Download CSV</a>"));
+    assert_eq!(exported(&mut b).await, on_page);
+    // Eleven: the export holds the newest nine.
+    for p in [&p, &q, &p] {
+        pay(p).await;
+    }
+    let page = b.get("/portal/transactions").await.text();
+    let on_page = listed(&page);
+    assert_eq!(on_page.len(), 11, "{page}");
+    assert!(
+        page.contains("data-testid=\"csv-transactions\">Download CSV (the newest 9)</a>"),
+        "{page}"
+    );
+    assert_eq!(exported(&mut b).await, on_page[..9]);
+}

@@ -95,7 +95,7 @@ contract!(
     used_auth_requests_are_found_kept_and_dropped_past_their_time,
     widget_settings_are_set_per_api_user_replaced_and_survive_reopening,
     payments_page_filters_and_paginates,
-    payments_page_breaks_ties_by_reference_id,
+    payments_page_and_runs_keep_one_order_through_ties,
     payment_stats_count_and_sum_per_bucket,
     latencies_are_sorted_and_scoped,
     waiting_payments_are_pending_approvable_msisdn_payments,

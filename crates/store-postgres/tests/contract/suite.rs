@@ -2063,34 +2063,88 @@ pub fn payments_page_filters_and_paginates(s: &mut Store) {
     );
 }
 
-pub fn payments_page_breaks_ties_by_reference_id(s: &mut Store) {
-    let user = api_user(1, 1);
-    let same: Vec<Payment> = (0..6)
-        .map(|i| {
-            payment(
-                &user,
-                PaymentKind::RequestToPay,
-                msisdn(&format!("2567700000{i}")),
-                5_000,
-            )
+/// Payments of one millisecond come in the store's own order (SQLite: the last written
+/// first; PostgreSQL: by reference id), the same on every page and in every run read with
+/// `payments_after`, so that going through them neither repeats nor skips one.
+pub fn payments_page_and_runs_keep_one_order_through_ties(s: &mut Store) {
+    let (a, b) = (api_user(1, 1), api_user(1, 2));
+    let at = |user: &ApiUser, n: usize, created: i64| -> Vec<Payment> {
+        (0..n)
+            .map(|i| {
+                let party = msisdn(&format!("25677{created}{i}"));
+                payment(user, PaymentKind::RequestToPay, party, created)
+            })
+            .collect()
+    };
+    // Written in three batches, so that neither store's tie-break follows the writing.
+    let mut first = with_user(&a);
+    first.api_users.push(b.clone());
+    first.new_payments = [at(&a, 3, 5_000), at(&b, 1, 4_000)].concat();
+    s.commit(first);
+    s.commit(Batch {
+        new_payments: [at(&b, 2, 5_000), at(&a, 1, 6_000)].concat(),
+        ..Batch::default()
+    });
+    s.commit(Batch {
+        new_payments: at(&a, 3, 5_000),
+        ..Batch::default()
+    });
+    let filter = |api_user: Option<Uuid>, limit: u32, offset: u32| PaymentFilter {
+        developer_id: 1,
+        api_user,
+        limit,
+        offset,
+        ..PaymentFilter::default()
+    };
+    let whole = s.reader.payments_page(&filter(None, 50, 0)).unwrap();
+    assert_eq!(whole.total, 10);
+    let all = ids(&whole.payments);
+    let times: Vec<i64> = whole.payments.iter().map(|p| p.created_at_ms).collect();
+    assert_eq!(times, [vec![6_000], vec![5_000; 8], vec![4_000]].concat());
+    // Pages of three, and runs of three, four and five, give the same order.
+    let paged: Vec<Uuid> = (0..4)
+        .flat_map(|n| {
+            let page = s.reader.payments_page(&filter(None, 3, n * 3)).unwrap();
+            ids(&page.payments)
         })
         .collect();
-    let mut batch = with_user(&user);
-    batch.new_payments = same.clone();
-    s.commit(batch);
-    let mut expected: Vec<Uuid> = ids(&same);
-    expected.sort_by_key(|id| id.to_string());
-    let page = s
-        .reader
-        .payments_page(&PaymentFilter {
-            developer_id: 1,
-            limit: 10,
-            ..PaymentFilter::default()
-        })
-        .unwrap();
-    assert_eq!(ids(&page.payments), expected);
+    assert_eq!(paged, all);
+    let runs = |api_user: Option<Uuid>, limit: u32| -> (Vec<Uuid>, usize) {
+        let (mut out, mut after, mut reads) = (Vec::new(), None, 0);
+        loop {
+            let (run, next) = s
+                .reader
+                .payments_after(&filter(api_user, limit, 7), after.as_ref())
+                .unwrap();
+            reads += 1;
+            assert!(run.len() <= limit as usize);
+            out.extend(ids(&run));
+            match next {
+                Some(key) => after = Some(key),
+                None => return (out, reads),
+            }
+            assert!(reads < 20, "runs that do not end");
+        }
+    };
+    assert_eq!(runs(None, 3), (all.clone(), 4));
+    assert_eq!(runs(None, 4), (all.clone(), 3));
+    // A run that ends with the last payment may be followed by an empty one.
+    let (five, reads) = runs(None, 5);
+    assert_eq!(five, all);
+    assert!(reads == 2 || reads == 3, "{reads} runs of five");
+    // Narrowed to one API user, runs of one.
+    let of_b: Vec<Uuid> = whole
+        .payments
+        .iter()
+        .filter(|p| p.api_user == b.id)
+        .map(|p| p.reference_id)
+        .collect();
+    assert_eq!(runs(Some(b.id), 1).0, of_b);
+    // The approvals' list is oldest first and, within a millisecond, by reference id.
+    let mut expected = whole.payments.clone();
+    expected.sort_by_key(|p| (p.created_at_ms, p.reference_id.to_string()));
     let waiting = s.reader.waiting_payments(1, None).unwrap();
-    assert_eq!(ids(&waiting), expected);
+    assert_eq!(ids(&waiting), ids(&expected));
 }
 
 pub fn payment_stats_count_and_sum_per_bucket(s: &mut Store) {
