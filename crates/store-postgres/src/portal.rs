@@ -943,16 +943,20 @@ impl PortalReader for PgReader {
                 .query(
                     // First attempts are on their outbox rows, the others in `callback_attempts`:
                     // each arm joined on its own, as in the SQLite store (where the view
-                    // `callback_log` joined to the payments is read whole).
+                    // `callback_log` joined to the payments is read whole). The payments'
+                    // reference ids are `COLLATE "C"`, the other tables' in the default
+                    // collation, whose indexes a join serves only when it names it (as
+                    // `USER_OF_PAYMENT`): without it every outbox row was read, whatever
+                    // the scope (a million of them, 0.43 s of one query's 1.05 in `psql`).
                     &format!(
                         "SELECT l FROM (
                              SELECT o.first_latency_ms AS l FROM outbox o
-                             JOIN payments p ON p.reference_id = o.reference_id
+                             JOIN payments p ON o.reference_id = p.reference_id COLLATE \"default\"
                              JOIN {USER_OF_PAYMENT}
                              WHERE {OF_SCOPE} AND o.first_at_ms >= $2
                              UNION ALL
                              SELECT a.latency_ms FROM callback_attempts a
-                             JOIN payments p ON p.reference_id = a.reference_id
+                             JOIN payments p ON a.reference_id = p.reference_id COLLATE \"default\"
                              JOIN {USER_OF_PAYMENT}
                              WHERE {OF_SCOPE} AND a.at_ms >= $2
                          ) c ORDER BY l LIMIT 200000"
