@@ -28,7 +28,7 @@ use crate::Internal;
 use crate::accounts::NewMail;
 use crate::engine::{Command, PortalCommand};
 use crate::model::{PaymentKind, PaymentStatus};
-use crate::portal::PaymentFilter;
+use crate::portal::{PaymentFilter, ReportScope};
 
 /// Products a go-live request can ask for (`mpesa` is the M-Pesa OpenAPI's `openapi`
 /// environment; the others are MoMo products in the requested markets).
@@ -113,6 +113,10 @@ pub struct FailedCase {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GoLiveReport {
     pub generated_at_ms: i64,
+    /// When there were more transactions than a report counts, from when it counted the
+    /// newest ([`crate::portal::REPORT_MAX`]); reports made before it was kept have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_ms: Option<i64>,
     /// Operations with at least one transaction.
     pub operations: Vec<OperationStats>,
     /// The newest failed cases (up to [`REPORT_FAILED_CASES`]).
@@ -225,58 +229,52 @@ pub type SubmitMail = Box<dyn FnOnce(&[(i64, String)]) -> Vec<NewMail> + Send>;
 pub type DecisionMail = Box<dyn FnOnce(&GoLiveRequest, &str, &str) -> NewMail + Send>;
 
 impl Portal<'_> {
-    /// A developer's sandbox transactions now, for a go-live request.
-    pub async fn go_live_report(self, developer_id: i64) -> Result<GoLiveReport, Internal> {
-        let count = async |kind: PaymentKind, status: Option<PaymentStatus>| {
-            let filter = PaymentFilter {
-                developer_id,
-                product: None,
-                kind: Some(kind),
-                status,
-                party: None,
-                reference: None,
-                api_user: None,
-                from_ms: None,
-                to_ms: None,
-                limit: 0,
-                offset: 0,
-            };
-            self.portal().payments_page(&filter).await.map(|p| p.total)
-        };
-        let mut operations = Vec::new();
-        for kind in PaymentKind::ALL {
-            let total = count(kind, None).await?;
-            if total == 0 {
-                continue;
-            }
-            let successful = count(kind, Some(PaymentStatus::Successful)).await?;
-            let failed = count(kind, Some(PaymentStatus::Failed)).await?;
-            operations.push(OperationStats {
-                kind: kind.as_str().to_owned(),
-                total,
-                successful,
-                failed,
-                pending: total.saturating_sub(successful + failed),
-            });
-        }
-        let page = self
+    /// A developer's sandbox transactions now, for a go-live request: counted by operation
+    /// and status in one read, over at most the newest `most` of them (where they start is
+    /// found in the index, as for the reports), and the newest failed cases.
+    pub async fn go_live_report(
+        self,
+        developer_id: i64,
+        most: u64,
+    ) -> Result<GoLiveReport, Internal> {
+        let since_ms = self
             .portal()
-            .payments_page(&PaymentFilter {
-                developer_id,
-                product: None,
-                kind: None,
-                status: Some(PaymentStatus::Failed),
-                party: None,
-                reference: None,
-                api_user: None,
-                from_ms: None,
-                to_ms: None,
-                limit: REPORT_FAILED_CASES,
-                offset: 0,
-            })
+            .report_start(&ReportScope::all(developer_id, 0), most)
             .await?;
-        let failed = page
-            .payments
+        let counts = self.portal().payment_counts(developer_id, since_ms).await?;
+        let operations = PaymentKind::ALL
+            .into_iter()
+            .filter_map(|kind| {
+                let of = |status: Option<PaymentStatus>| -> u64 {
+                    counts
+                        .iter()
+                        .filter(|c| c.kind == kind && status.is_none_or(|s| c.status == s))
+                        .map(|c| c.count)
+                        .sum()
+                };
+                let (total, successful, failed) = (
+                    of(None),
+                    of(Some(PaymentStatus::Successful)),
+                    of(Some(PaymentStatus::Failed)),
+                );
+                (total > 0).then(|| OperationStats {
+                    kind: kind.as_str().to_owned(),
+                    total,
+                    successful,
+                    failed,
+                    pending: total.saturating_sub(successful + failed),
+                })
+            })
+            .collect();
+        let filter = PaymentFilter {
+            developer_id,
+            status: Some(PaymentStatus::Failed),
+            from_ms: since_ms,
+            limit: REPORT_FAILED_CASES,
+            ..PaymentFilter::default()
+        };
+        let (failed, _) = self.portal().payments_after(&filter, None).await?;
+        let failed = failed
             .iter()
             .map(|p| FailedCase {
                 reference_id: p.reference_id.to_string(),
@@ -289,6 +287,7 @@ impl Portal<'_> {
             .collect();
         Ok(GoLiveReport {
             generated_at_ms: self.now_ms(),
+            since_ms,
             operations,
             failed,
         })
@@ -417,6 +416,7 @@ mod tests {
     fn reports_survive_a_round_trip() {
         let report = GoLiveReport {
             generated_at_ms: 5,
+            since_ms: Some(3),
             operations: vec![OperationStats {
                 kind: "transfer".into(),
                 total: 4,
@@ -445,6 +445,19 @@ mod tests {
         assert_eq!(r.report(), report);
         assert_eq!(r.report().total(), 4);
         assert_eq!(r.report().failed_total(), 1);
+        // Reports stored before `since_ms` was kept read as counting everything.
+        let stored = r#"{"generated_at_ms":5,"operations":[],"failed":[]}"#;
+        let old: GoLiveReport = serde_json::from_str(stored).unwrap();
+        assert_eq!(old.since_ms, None);
+        let unbounded = GoLiveReport {
+            since_ms: None,
+            ..report
+        };
+        assert!(
+            !serde_json::to_string(&unbounded)
+                .unwrap()
+                .contains("since_ms")
+        );
     }
 
     #[test]

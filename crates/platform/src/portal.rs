@@ -176,6 +176,15 @@ pub struct PageKey {
     pub tie: String,
 }
 
+/// How many of a developer's payments are of one operation and status
+/// ([`PortalReader::payment_counts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KindCount {
+    pub kind: PaymentKind,
+    pub status: PaymentStatus,
+    pub count: u64,
+}
+
 /// Payments of one bucket (time slot), product, status and currency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatsRow {
@@ -417,6 +426,13 @@ pub trait PortalReader {
         filter: &PaymentFilter,
         after: Option<&PageKey>,
     ) -> Result<(Vec<Payment>, Option<PageKey>), StoreError>;
+    /// A developer's payments (those created since `since_ms`, when given) counted by
+    /// operation and status, in one read.
+    fn payment_counts(
+        &self,
+        developer_id: i64,
+        since_ms: Option<i64>,
+    ) -> Result<Vec<KindCount>, StoreError>;
     /// The payments of a scope, counted per `bucket_ms` slot from its `from_ms`.
     fn payment_stats(
         &self,
@@ -918,6 +934,19 @@ impl Portal<'_> {
         };
         let owner = self.credentials().api_user(&p.api_user).await?;
         Ok(owner.filter(|u| u.developer_id == developer_id).map(|_| p))
+    }
+
+    /// A developer's payments counted by operation and status
+    /// ([`PortalReader::payment_counts`]).
+    pub async fn payment_counts(
+        self,
+        developer_id: i64,
+        since_ms: Option<i64>,
+    ) -> Result<Vec<KindCount>, Internal> {
+        self.inner
+            .portal_reads
+            .read(move |r| r.payment_counts(developer_id, since_ms))
+            .await
     }
 
     /// Counts and sums of a scope's payments, per `bucket_ms` slot.

@@ -25,7 +25,7 @@ use crate::model::{
     PartyIdType, Payment, PaymentKind, PaymentStatus, Product, SubscriptionKey, WidgetSettings,
 };
 use crate::mpesa::MpesaApp;
-use crate::portal::{ApiKeyInfo, DeveloperAccount, OutboxRecord, StatsRow};
+use crate::portal::{ApiKeyInfo, DeveloperAccount, KindCount, OutboxRecord, StatsRow};
 use crate::reason::FailureReason;
 use crate::store::{CurrencyTotals, StoreError};
 use crate::test_clock::TestClock;
@@ -444,6 +444,15 @@ pub fn stats_row(r: &impl Row) -> Result<StatsRow, StoreError> {
         currency: text(r, 3)?,
         count: int(r, 4)?.max(0) as u64,
         amount_minor: int(r, 5)?,
+    })
+}
+
+/// A count of payments by operation and status: kind, status and count, in that order.
+pub fn kind_count(r: &impl Row) -> Result<KindCount, StoreError> {
+    Ok(KindCount {
+        kind: parsed(r, 0, "kind", PaymentKind::parse)?,
+        status: parsed(r, 1, "status", PaymentStatus::parse)?,
+        count: int(r, 2)?.max(0) as u64,
     })
 }
 

@@ -7,9 +7,9 @@ use mkoba_platform::accounts::{AccountRecord, Mail, MailFilter, PhoneCode};
 use mkoba_platform::golive::{GoLiveFilter, GoLiveRequest};
 use mkoba_platform::model::{ApiUser, Payment, WidgetSettings};
 use mkoba_platform::portal::{
-    AccountFilter, ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PageKey, PaymentFilter,
-    PaymentPage, PortalJournal, PortalReader, PortalWrite, ReportScope, SandboxLogin,
-    SessionRecord, StatsRow,
+    AccountFilter, ApiKeyInfo, DeveloperAccount, KindCount, Latencies, OutboxRecord, PageKey,
+    PaymentFilter, PaymentPage, PortalJournal, PortalReader, PortalWrite, ReportScope,
+    SandboxLogin, SessionRecord, StatsRow,
 };
 use mkoba_platform::store::StoreError;
 use tokio_postgres::Row;
@@ -864,6 +864,26 @@ impl PortalReader for PgReader {
                     tie: p.reference_id.to_string(),
                 });
             Ok((payments, next))
+        })
+    }
+
+    fn payment_counts(
+        &self,
+        developer_id: i64,
+        since_ms: Option<i64>,
+    ) -> std::result::Result<Vec<KindCount>, StoreError> {
+        self.pool.run_again_if_closed(move |c| {
+            c.query(
+                &format!(
+                    "SELECT p.kind, p.status, COUNT(*) FROM payments p JOIN {USER_OF_PAYMENT}
+                     WHERE u.developer_id = $1 AND ($2::BIGINT IS NULL OR p.created_at_ms >= $2)
+                     GROUP BY p.kind, p.status"
+                ),
+                &[&developer_id, &since_ms],
+            )?
+            .iter()
+            .map(|r| Ok(rows::kind_count(&Pg(r))?))
+            .collect()
         })
     }
 

@@ -7,9 +7,9 @@ use mkoba_platform::accounts::{AccountRecord, Mail, MailFilter, PhoneCode};
 use mkoba_platform::golive::{GoLiveFilter, GoLiveRequest};
 use mkoba_platform::model::{ApiUser, Payment, WidgetSettings};
 use mkoba_platform::portal::{
-    AccountFilter, ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PageKey, PaymentFilter,
-    PaymentPage, PortalJournal, PortalReader, PortalWrite, ReportScope, SandboxLogin,
-    SessionRecord, StatsRow,
+    AccountFilter, ApiKeyInfo, DeveloperAccount, KindCount, Latencies, OutboxRecord, PageKey,
+    PaymentFilter, PaymentPage, PortalJournal, PortalReader, PortalWrite, ReportScope,
+    SandboxLogin, SessionRecord, StatsRow,
 };
 use mkoba_platform::store::StoreError;
 use rusqlite::types::Value;
@@ -800,6 +800,24 @@ impl PortalReader for SqliteReader {
                 _ => None,
             };
             Ok((payments, next))
+        })
+    }
+
+    fn payment_counts(
+        &self,
+        developer_id: i64,
+        since_ms: Option<i64>,
+    ) -> Result<Vec<KindCount>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT p.kind, p.status, COUNT(*) FROM payments p JOIN api_users u ON u.id = p.api_user
+                 WHERE u.developer_id = ?1 AND (?2 IS NULL OR p.created_at_ms >= ?2)
+                 GROUP BY p.kind, p.status",
+            )?;
+            let rows = stmt.query_map(params![developer_id, since_ms], |r| {
+                lite(rows::kind_count(&Lite(r)))
+            })?;
+            rows.collect()
         })
     }
 

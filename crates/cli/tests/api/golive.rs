@@ -104,6 +104,21 @@ async fn admin_market_user(app: &TestApp, subscription: &str, environment: &str)
     .await
 }
 
+/// The figures of one operation's row in a page's go-live report: total, successful,
+/// failed, pending and the success rate.
+fn report_row(html: &str, kind: &str) -> Vec<String> {
+    let ops = html
+        .split("data-testid=\"golive-operations\"")
+        .nth(1)
+        .expect("a report");
+    let row = ops.split(&format!("<code>{kind}</code>")).nth(1).unwrap();
+    row.split("<td class=\"num\">")
+        .skip(1)
+        .take(5)
+        .map(|c| c.split('<').next().unwrap().to_owned())
+        .collect()
+}
+
 const REQUEST: &[(&str, &str)] = &[
     ("company", "Ada Clinics Ltd"),
     ("contact", "Ada Developer, +255712345678"),
@@ -148,18 +163,11 @@ async fn a_developer_goes_live_once_the_operator_approves() {
     let html = dev.get("/portal/golive?done=sent").await.text();
     assert!(html.contains("Waiting for review"), "{html}");
     assert!(!html.contains("data-testid=\"golive-form\""));
-    let ops = html
-        .split("data-testid=\"golive-operations\"")
-        .nth(1)
-        .expect("the report sent");
-    let row = ops.split("<code>requesttopay</code>").nth(1).unwrap();
-    let cells: Vec<&str> = row
-        .split("<td class=\"num\">")
-        .skip(1)
-        .take(5)
-        .map(|c| c.split('<').next().unwrap())
-        .collect();
-    assert_eq!(cells, ["2", "1", "1", "0", "50.0 %"], "{row}");
+    assert_eq!(
+        report_row(&html, "requesttopay"),
+        ["2", "1", "1", "0", "50.0 %"],
+        "{html}"
+    );
     assert!(
         html.contains("INTERNAL_PROCESSING_ERROR"),
         "the failed case is listed: {html}"
@@ -702,4 +710,43 @@ async fn mkoba_admin_create_operator_adds_an_operator_who_signs_in() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(!elsewhere.exists());
+}
+
+/// A go-live report counts at most the newest transactions (`PortalConfig::report_max`,
+/// 100,000 unless a test sets it), with one read: past it the page says from when, and the
+/// counts and the failed cases are those of the newest.
+#[tokio::test]
+async fn a_go_live_report_counts_the_newest_transactions_when_there_are_too_many() {
+    let app = TestApp::spawn_with(|s| s.portal.report_max = Some(3)).await;
+    let mut dev = Browser::new(&app.base);
+    dev.sign_up("ada@example.com").await;
+    let (subscription, token) = developer_partner(&app, &mut dev).await;
+    // Two failures (MTN's sandbox number for one), then three that succeed.
+    for msisdn in [
+        "46733123450",
+        "46733123450",
+        "256779999001",
+        "256779999002",
+        "256779999003",
+    ] {
+        pay(&app, &subscription, &token, msisdn).await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let html = dev.get("/portal/golive").await.text();
+    assert!(html.contains("data-testid=\"golive-newest\""), "{html}");
+    assert_eq!(
+        report_row(&html, "requesttopay"),
+        ["3", "3", "0", "0", "100.0 %"],
+        "{html}"
+    );
+    assert!(html.contains("No failed cases."), "{html}");
+    // Three or fewer: all of them, and no notice.
+    let app = TestApp::spawn_with(|s| s.portal.report_max = Some(5)).await;
+    let mut dev = Browser::new(&app.base);
+    dev.sign_up("ada@example.com").await;
+    let (subscription, token) = developer_partner(&app, &mut dev).await;
+    pay(&app, &subscription, &token, "46733123450").await;
+    let html = dev.get("/portal/golive").await.text();
+    assert!(!html.contains("golive-newest"), "{html}");
+    assert!(html.contains("INTERNAL_PROCESSING_ERROR"), "{html}");
 }

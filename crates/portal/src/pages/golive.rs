@@ -73,6 +73,9 @@ pub(crate) fn report_tables(h: &mut Html, report: &GoLiveReport) {
         h.raw("<p class=\"muted\">No sandbox transactions yet: make some (and handle a few failures, such as the sandbox's test numbers) before you ask to go live.</p>");
         return;
     }
+    if let Some(since) = report.since_ms {
+        w!(*h, "<p class=\"notice\" data-testid=\"golive-newest\">You have more sandbox transactions than a report counts: it counts those made since " {when(since)} ".</p>");
+    }
     w!(*h, "<p>" {report.total()} " sandbox transactions, " {report.failed_total()} " failed · made " {when(report.generated_at_ms)} "</p>"
         "<div class=\"table-wrap\"><table data-testid=\"golive-operations\"><thead><tr><th scope=\"col\">Operation</th><th scope=\"col\" class=\"num\">Total</th><th scope=\"col\" class=\"num\">Successful</th><th scope=\"col\" class=\"num\">Failed</th><th scope=\"col\" class=\"num\">Pending</th><th scope=\"col\" class=\"num\">Success rate</th></tr></thead><tbody>");
     for o in &report.operations {
@@ -233,7 +236,12 @@ async fn page(
             h.raw("</section>");
         }
         None => {
-            let report = match state.platform.portal().go_live_report(id).await {
+            let report = match state
+                .platform
+                .portal()
+                .go_live_report(id, super::reports::report_max(state))
+                .await
+            {
                 Ok(v) => v,
                 Err(e) => return crate::failed(e),
             };
@@ -373,7 +381,12 @@ pub(crate) async fn submit(
         return page(&state, &session, StatusCode::BAD_REQUEST, None, Some(e), &d).await;
     }
     let developer = session.developer.clone();
-    let report = match state.platform.portal().go_live_report(developer.id).await {
+    let report = match state
+        .platform
+        .portal()
+        .go_live_report(developer.id, super::reports::report_max(&state))
+        .await
+    {
         Ok(v) => v,
         Err(e) => return crate::failed(e),
     };

@@ -155,7 +155,7 @@ async fn numbers(
 }
 
 /// Most payments a report reads.
-fn report_max(state: &PortalState) -> u64 {
+pub(crate) fn report_max(state: &PortalState) -> u64 {
     state.config.report_max.unwrap_or(REPORT_MAX).max(1)
 }
 

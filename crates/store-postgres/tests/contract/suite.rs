@@ -2147,6 +2147,65 @@ pub fn payments_page_and_runs_keep_one_order_through_ties(s: &mut Store) {
     assert_eq!(ids(&waiting), ids(&expected));
 }
 
+/// A developer's payments counted by operation and status, all of them or those since a
+/// time; another developer's are not counted.
+pub fn payment_counts_are_per_operation_and_status(s: &mut Store) {
+    let (mine, other, stranger) = (api_user(1, 1), api_user(1, 2), api_user(2, 1));
+    let at = |user: &ApiUser, kind: PaymentKind, status: PaymentStatus, created: i64| {
+        let mut p = payment(user, kind, msisdn("1"), created);
+        p.status = status;
+        p
+    };
+    let (rtp, transfer) = (PaymentKind::RequestToPay, PaymentKind::Transfer);
+    let (ok, failed, pending) = (
+        PaymentStatus::Successful,
+        PaymentStatus::Failed,
+        PaymentStatus::Pending,
+    );
+    s.commit(Batch {
+        api_users: vec![mine.clone(), other.clone(), stranger.clone()],
+        new_payments: vec![
+            at(&mine, rtp, ok, 100),
+            at(&mine, rtp, ok, 200),
+            at(&other, rtp, failed, 300),
+            at(&mine, transfer, pending, 400),
+            at(&other, transfer, ok, 500),
+            at(&stranger, rtp, ok, 600),
+        ],
+        ..Batch::default()
+    });
+    let counts = |since: Option<i64>| {
+        let mut v: Vec<(&str, &str, u64)> = s
+            .reader
+            .payment_counts(1, since)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.kind.as_str(), c.status.as_str(), c.count))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        counts(None),
+        vec![
+            ("requesttopay", "FAILED", 1),
+            ("requesttopay", "SUCCESSFUL", 2),
+            ("transfer", "PENDING", 1),
+            ("transfer", "SUCCESSFUL", 1),
+        ]
+    );
+    assert_eq!(
+        counts(Some(300)),
+        vec![
+            ("requesttopay", "FAILED", 1),
+            ("transfer", "PENDING", 1),
+            ("transfer", "SUCCESSFUL", 1),
+        ]
+    );
+    assert_eq!(counts(Some(501)), vec![]);
+    assert!(s.reader.payment_counts(3, None).unwrap().is_empty());
+}
+
 pub fn payment_stats_count_and_sum_per_bucket(s: &mut Store) {
     let user = api_user(1, 1);
     let stranger = api_user(2, 1);
