@@ -417,8 +417,8 @@ pub trait PortalReader {
     /// At most `filter.limit` payments the filter matches, in [`payments_page`]'s order,
     /// from the one after `after` (from the newest without it; `filter.offset` is not
     /// used), and the key to go on from when there may be more. Nothing is counted, and the
-    /// stores seek the key in their index of payments by API user and time, so reading a
-    /// filter's matches in runs costs each run only its own payments.
+    /// stores seek the key in their index of payments by API user and time, so a run reads
+    /// only the rows from where the last one stopped to its own last one.
     ///
     /// [`payments_page`]: PortalReader::payments_page
     fn payments_after(

@@ -256,25 +256,21 @@ impl TestClocks<'_> {
             Err(_) => return Err(ClockError::Unavailable),
         }
         // The writer refuses an API user with pending payments, race-free; settled ones are
-        // looked for here.
-        let made = self
+        // looked for here (the newest one, not a count).
+        let (made, _) = self
             .portal()
-            .payments_page(&crate::portal::PaymentFilter {
-                developer_id,
-                product: None,
-                kind: None,
-                status: None,
-                party: None,
-                reference: None,
-                api_user: Some(api_user),
-                from_ms: None,
-                to_ms: None,
-                limit: 0,
-                offset: 0,
-            })
+            .payments_after(
+                &crate::portal::PaymentFilter {
+                    developer_id,
+                    api_user: Some(api_user),
+                    limit: 1,
+                    ..crate::portal::PaymentFilter::default()
+                },
+                None,
+            )
             .await
             .map_err(|_| ClockError::Unavailable)?;
-        if made.total > 0 {
+        if !made.is_empty() {
             return Err(ClockError::HasPayments);
         }
         let now_ms = start_ms.unwrap_or_else(|| self.now_ms());
