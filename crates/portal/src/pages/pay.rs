@@ -206,12 +206,12 @@ pub(crate) async fn dial(
         limit: 500,
         offset: 0,
     };
-    let page = match state.platform.portal().payments_page(&filter).await {
-        Ok(v) => v,
+    // The newest 500 waiting invoices, not counted.
+    let invoices = match state.platform.portal().payments_after(&filter, None).await {
+        Ok((v, _)) => v,
         Err(e) => return crate::failed(e),
     };
-    match page
-        .payments
+    match invoices
         .iter()
         .find(|p| is_widget_payer(&p.party) && payment_reference(&p.reference_id) == reference)
     {
