@@ -495,6 +495,17 @@ const OF_SCOPE: &str = "u.developer_id = $1 AND ($3::TEXT IS NULL OR u.id = $3)
      AND ($4::TEXT IS NULL OR p.product = $4) AND ($5::TEXT IS NULL OR p.kind = $5)
      AND ($6::BIGINT IS NULL OR p.created_at_ms >= $6)";
 
+/// A report's payments `p` with their API users `u` (for [`IN_SCOPE`]): each API user's
+/// payments since the period's start (`$2`, and `$6` when given), read as a range of the
+/// index of payments by API user and time. `OFFSET 0` keeps PostgreSQL from folding the
+/// subquery into a join, which it planned as a scan of every payment: at a million payments
+/// the counts per slot took 175–422 ms that way, 61–118 ms this way (in `psql`).
+const SCOPE_PAYMENTS: &str = "api_users u CROSS JOIN LATERAL (
+         SELECT * FROM payments p WHERE p.api_user = u.id COLLATE \"default\"
+           AND p.created_at_ms >= $2 AND ($6::BIGINT IS NULL OR p.created_at_ms >= $6)
+         OFFSET 0
+     ) p";
+
 /// A [`ReportScope`] as the statements' parameters.
 struct Scope {
     developer_id: i64,
@@ -898,7 +909,7 @@ impl PortalReader for PgReader {
                 &format!(
                     "SELECT (p.created_at_ms - $2) / $7 AS bucket, p.product, p.status, p.currency,
                             COUNT(*), SUM(p.amount_minor)::BIGINT
-                     FROM payments p JOIN {USER_OF_PAYMENT}
+                     FROM {SCOPE_PAYMENTS}
                      WHERE {IN_SCOPE}
                      GROUP BY bucket, p.product, p.status, p.currency
                      ORDER BY bucket"
@@ -919,15 +930,18 @@ impl PortalReader for PgReader {
         let scope = Scope::of(scope);
         let newest = i64::try_from(most.max(1) - 1).unwrap_or(i64::MAX);
         self.pool.run_again_if_closed(move |c| {
-            // The most-th newest and the one after it, if there is one.
+            // The most-th newest and the one after it, if there is one: of each API user's
+            // newest that many and one, read in the index by API user and time (as a join,
+            // every payment of the period was read: 136–140 against 42–45 ms at a million).
             let times = c
                 .query(
-                    &format!(
-                        "SELECT p.created_at_ms FROM payments p JOIN {USER_OF_PAYMENT}
-                         WHERE u.developer_id = $1 AND p.created_at_ms >= $2
-                           AND ($3::TEXT IS NULL OR u.id = $3)
-                         ORDER BY p.created_at_ms DESC LIMIT 2 OFFSET $4"
-                    ),
+                    "SELECT p.created_at_ms FROM api_users u CROSS JOIN LATERAL (
+                         SELECT p.created_at_ms FROM payments p
+                         WHERE p.api_user = u.id COLLATE \"default\" AND p.created_at_ms >= $2
+                         ORDER BY p.created_at_ms DESC LIMIT $4::BIGINT + 2
+                     ) p
+                     WHERE u.developer_id = $1 AND ($3::TEXT IS NULL OR u.id = $3)
+                     ORDER BY p.created_at_ms DESC LIMIT 2 OFFSET $4::BIGINT",
                     &[
                         &scope.developer_id,
                         &scope.from_ms,
@@ -950,7 +964,7 @@ impl PortalReader for PgReader {
                 .query(
                     &format!(
                         "SELECT p.settled_at_ms - p.created_at_ms AS l
-                         FROM payments p JOIN {USER_OF_PAYMENT}
+                         FROM {SCOPE_PAYMENTS}
                          WHERE {IN_SCOPE} AND p.settled_at_ms IS NOT NULL
                          ORDER BY l LIMIT 200000"
                     ),
