@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use mkoba_ledger::Money;
 use mkoba_platform::Internal;
 use mkoba_platform::model::{Payment, PaymentKind, PaymentStatus, Product};
-use mkoba_platform::portal::{PaymentFilter, PaymentPage, ResendError};
+use mkoba_platform::portal::{PageKey, PaymentFilter, PaymentPage, ResendError};
 use mkoba_platform::widget::is_widget_payer;
 use uuid::Uuid;
 
@@ -380,6 +380,39 @@ async fn fetch(state: &PortalState, f: &Filters) -> Result<(PaymentPage, Payment
     Ok((page, filter))
 }
 
+/// How long a later run of an export waits, at most, while the portal's read queue is full:
+/// the answer has started, so it can no longer be the busy page, and a cut download is
+/// worse than a slower one (it was cut at once before: `curl` exit 18 after 62,000 rows,
+/// with reports filling a queue of one).
+const RUN_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A later run of an export ([`payments_after`] from `key`), tried again every 20 ms for
+/// up to [`RUN_WAIT`] while the read queue is full.
+///
+/// [`payments_after`]: mkoba_platform::portal::PortalReader::payments_after
+async fn next_run(
+    state: &PortalState,
+    filter: &PaymentFilter,
+    key: PageKey,
+) -> Result<(Vec<Payment>, Option<PageKey>), Internal> {
+    const PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+    let mut waited = std::time::Duration::ZERO;
+    loop {
+        match state
+            .platform
+            .portal()
+            .payments_after(filter, Some(key.clone()))
+            .await
+        {
+            Err(Internal::Busy) if waited < RUN_WAIT => {
+                tokio::time::sleep(PAUSE).await;
+                waited += PAUSE;
+            }
+            done => return done,
+        }
+    }
+}
+
 /// The most rows an export holds ([`EXPORT_MAX`] unless the configuration says).
 fn export_max(state: &PortalState) -> u32 {
     state.config.export_max.unwrap_or(EXPORT_MAX).max(1)
@@ -393,7 +426,8 @@ fn export_max(state: &PortalState) -> u32 {
 /// server holds one run whatever the export holds, the last run costs what the first does,
 /// and other portal reads go on between runs. (Read at once, 100,000 rows of a million
 /// payments raised the server's peak memory to 161–174 MiB.) The first run is read before the
-/// answer starts, so a failed read is still the error page; a later one ends the download
+/// answer starts, so a failed read is still the error page (or the busy page); a later run
+/// waits while the read queue is full ([`next_run`]), and a later failure ends the download
 /// without its last chunk, which HTTP clients report as an error, and is logged.
 ///
 /// [`payments_after`]: mkoba_platform::portal::PortalReader::payments_after
@@ -429,12 +463,7 @@ async fn csv_export(state: PortalState, f: &Filters) -> Response {
                 return None;
             }
             filter.limit = run.min(most - sent);
-            match state
-                .platform
-                .portal()
-                .payments_after(&filter, Some(key))
-                .await
-            {
+            match next_run(&state, &filter, key).await {
                 Ok((payments, next)) => {
                     let mut csv = Csv::new();
                     csv_rows(&mut csv, &payments);
