@@ -156,8 +156,10 @@ impl ReportScope {
     }
 }
 
-/// Most payments one page holds ([`PaymentFilter::limit`]).
-pub const PAGE_MAX: u32 = 100_000;
+/// Most payments one read of a listing holds ([`PaymentFilter::limit`]): the transactions
+/// export reads its rows this many at a time, no caller needs more, and a read's memory has
+/// this bound (it was 100,000 while the export read its rows in one query).
+pub const PAGE_MAX: u32 = 1_000;
 
 /// One page of payments, newest first, and how many match in all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

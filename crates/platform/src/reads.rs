@@ -17,10 +17,11 @@
 //! with 8 threads it was ~4 % slower and peaked at 139 MiB.
 //!
 //! Two pools ([`Serves`]): the APIs' and the portal's, each with its threads and queue. A
-//! portal page's read is bounded by its queue like any other, but not by its time: a
-//! report over a million payments reads them all. On shared threads, four such reports at
-//! once held MoMo status reads behind them for up to 8.3 s; on their own threads they hold
-//! only the portal's pages, and the status reads took at most 6.5 ms meanwhile.
+//! portal page's read is bounded by its queue like any other, and its cost by the portal's
+//! own limits, but it takes longer than an API's: a report reads up to 100,000 payments.
+//! On shared threads, four reports at once over a million payments (before they had that
+//! bound) held MoMo status reads behind them for up to 8.3 s; on their own threads they
+//! hold only the portal's pages, and the status reads took at most 6.5 ms meanwhile.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, TrySendError};

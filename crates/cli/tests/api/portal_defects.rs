@@ -17,6 +17,14 @@ async fn sandbox_browser(app: &TestApp) -> Browser {
     b
 }
 
+/// A request-to-pay of `amount` EUR from `msisdn`, accepted (202).
+async fn accepted(app: &TestApp, p: &Partner, amount: &str, msisdn: &str) {
+    let r = app
+        .request_to_pay(p, Uuid::new_v4(), &rtp_body(amount, msisdn), &[])
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+}
+
 /// A settled request-to-pay of `amount` EUR; returns its reference.
 async fn paid(
     app: &TestApp,
@@ -146,15 +154,7 @@ async fn the_pager_clamps_its_page_and_filters_show_themselves_and_their_errors(
     let p = app.partner("127.0.0.1").await;
     let other = app.partner("127.0.0.1").await;
     for i in 0..26 {
-        let r = app
-            .request_to_pay(
-                &p,
-                Uuid::new_v4(),
-                &rtp_body("5", &format!("2567700{i:05}")),
-                &[],
-            )
-            .await;
-        assert_eq!(r.status, 202);
+        accepted(&app, &p, "5", &format!("2567700{i:05}")).await;
     }
     // Page 999 of 2 is page 2 of 2, with its row.
     let r = b
@@ -748,15 +748,7 @@ async fn a_report_counts_the_newest_payments_of_a_period_that_holds_too_many() {
     let app = TestApp::spawn_with(|s| s.portal.report_max = Some(3)).await;
     let p = app.partner("127.0.0.1").await;
     for i in 0..5 {
-        let r = app
-            .request_to_pay(
-                &p,
-                Uuid::new_v4(),
-                &rtp_body("1", &format!("25677000030{i}")),
-                &[],
-            )
-            .await;
-        assert_eq!(r.status, 202, "{}", r.text());
+        accepted(&app, &p, "1", &format!("25677000030{i}")).await;
         // Apart in time: the newest three are told from the others by when they were made.
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
@@ -777,10 +769,7 @@ async fn a_report_counts_the_newest_payments_of_a_period_that_holds_too_many() {
     // A period that holds no more than that says nothing of it.
     let app = TestApp::spawn_with(|s| s.portal.report_max = Some(5)).await;
     let p = app.partner("127.0.0.1").await;
-    let r = app
-        .request_to_pay(&p, Uuid::new_v4(), &rtp_body("1", "256770000310"), &[])
-        .await;
-    assert_eq!(r.status, 202, "{}", r.text());
+    accepted(&app, &p, "1", "256770000310").await;
     let html = sandbox_browser(&app)
         .await
         .get("/portal/reports?days=1")
@@ -816,11 +805,7 @@ async fn a_csv_export_read_in_runs_holds_each_payment_once_in_the_pages_order() 
     let mut made = 0;
     let mut pay = async |p: &Partner| {
         made += 1;
-        let msisdn = format!("2567700004{made:02}");
-        let r = app
-            .request_to_pay(p, Uuid::new_v4(), &rtp_body("1", &msisdn), &[])
-            .await;
-        assert_eq!(r.status, 202, "{}", r.text());
+        accepted(&app, p, "1", &format!("2567700004{made:02}")).await;
     };
     // Five in one millisecond from two API users, then three more a millisecond apart.
     for p in [&p, &q, &p, &q, &p] {

@@ -30,9 +30,10 @@ use crate::{
 const PAGE_SIZE: u32 = 25;
 const DAY_MS: i64 = 86_400_000;
 /// The most rows one export holds: the newest this many of those its filters match.
-pub const EXPORT_MAX: u32 = 100_000;
-/// Rows an export reads at a time (about 220 KB of CSV).
-pub const EXPORT_RUN: u32 = 1_000;
+pub(crate) const EXPORT_MAX: u32 = 100_000;
+/// Rows an export reads at a time (about 220 KB of CSV): the most one read of the store
+/// returns.
+pub(crate) const EXPORT_RUN: u32 = mkoba_platform::portal::PAGE_MAX;
 
 pub(crate) fn status_badge(h: &mut Html, status: PaymentStatus) {
     let class = match status {
