@@ -109,6 +109,18 @@ enum Command {
         #[arg(long, env = "MKOBA_DATABASE_URL", hide_env_values = true)]
         database_url: Option<mkoba::config::DatabaseUrl>,
     },
+    /// Copy a data directory (SQLite) whole, while its server runs: the database as of one commit, checked, and the M-Pesa and TLS keys beside it
+    Backup {
+        /// The server's data directory [default: ./mkoba-data]
+        #[arg(long, env = "MKOBA_DATA", default_value = "./mkoba-data")]
+        data: PathBuf,
+        /// A new directory for the copy (`mkoba serve --data` starts from it as it is)
+        #[arg(long)]
+        to: PathBuf,
+        /// PostgreSQL keeps everything in its database: back it up with pg_dump
+        #[arg(long, env = "MKOBA_DATABASE_URL", hide_env_values = true)]
+        database_url: Option<mkoba::config::DatabaseUrl>,
+    },
     /// Print the sandbox developer's credentials: MoMo subscription keys, M-Pesa API key and public key, portal sign-ins
     Credentials {
         /// Data directory [default: ./mkoba-data]
@@ -224,6 +236,18 @@ fn main() -> anyhow::Result<()> {
             match &database_url {
                 Some(url) => println!("{url}: schema version {version}"),
                 None => println!("{}: schema version {version}", data.display()),
+            }
+            Ok(())
+        }
+        Command::Backup {
+            data,
+            to,
+            database_url,
+        } => {
+            // An error is for a person: its message and what to do, no backtrace.
+            if let Err(e) = backup(&data, &to, database_url.as_ref()) {
+                eprintln!("error: {e:#}");
+                std::process::exit(1);
             }
             Ok(())
         }
@@ -389,6 +413,58 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `mkoba backup`: the SQLite data directory `data` copied into `to`
+/// (`mkoba_store_sqlite::backup`).
+fn backup(
+    data: &std::path::Path,
+    to: &std::path::Path,
+    database_url: Option<&mkoba::config::DatabaseUrl>,
+) -> anyhow::Result<()> {
+    if let Some(url) = database_url {
+        anyhow::bail!(
+            "{} is PostgreSQL, which keeps everything (the M-Pesa key pair too) in its database: back it up with pg_dump (docs/postgres.md)",
+            url.redacted()
+        );
+    }
+    let started = std::time::Instant::now();
+    let report = mkoba_store_sqlite::backup(data, to)
+        .with_context(|| format!("backing up {}", data.display()))?;
+    println!(
+        "Backed up {} to {} in {:.1} s: the database ({:.1} MB, schema version {}, {} payments; checked) and {}.",
+        data.display(),
+        to.display(),
+        started.elapsed().as_secs_f64(),
+        report.database_bytes as f64 / 1e6,
+        report.schema_version,
+        report.payments,
+        match report.files.len() {
+            0 => "no other file".to_owned(),
+            _ => report
+                .files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    );
+    if !report
+        .files
+        .iter()
+        .any(|f| f.as_os_str() == mkoba_mpesa::rsa::PRIVATE_KEY_FILE)
+    {
+        println!(
+            "No {} in {}: if the server reads its M-Pesa key from --mpesa-key-file, back that file up too.",
+            mkoba_mpesa::rsa::PRIVATE_KEY_FILE,
+            data.display()
+        );
+    }
+    println!(
+        "Start a server on the copy: mkoba serve --data {}",
+        to.display()
+    );
+    Ok(())
 }
 
 /// The given subscription key, or the sandbox developer's primary collection key.

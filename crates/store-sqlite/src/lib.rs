@@ -36,6 +36,8 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
+mod backup;
+pub use backup::{BackupReport, backup};
 mod checkpoint;
 mod mpesa;
 mod portal;
@@ -206,11 +208,8 @@ fn open_as(
     let mut writer = connect(&path, WRITER_CACHE_KIB)?;
     migrate(&mut writer)?;
     let recent = std::sync::Arc::new(refs::Recent::default());
-    let loader = if beside_server {
-        None
-    } else {
-        Some(connect(&path, READER_CACHE_KIB)?)
-    };
+    // Opened only where the filter has ids to read (not on an empty database).
+    let loader = (!beside_server).then_some(|| open_connection(&path, READER_CACHE_KIB));
     let sweep = refs::Sweep::open(&mut writer, recent.clone(), options.refs_behind, loader)
         .map_err(|e| StoreError(format!("cannot index the latest payments: {e}")))?;
     // Checkpoints are the checkpoint thread's, not the writer's.
@@ -300,15 +299,18 @@ const WRITER_CACHE_KIB: u32 = 16_000;
 const READER_CACHE_KIB: u32 = 2_000;
 
 fn connect(path: &Path, cache_kib: u32) -> Result<Connection, StoreError> {
-    let conn = Connection::open(path).map_err(err)?;
+    open_connection(path, cache_kib).map_err(err)
+}
+
+fn open_connection(path: &Path, cache_kib: u32) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 5000;
          PRAGMA cache_size = -{cache_kib};"
-    ))
-    .map_err(err)?;
+    ))?;
     Ok(conn)
 }
 

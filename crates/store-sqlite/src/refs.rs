@@ -147,15 +147,15 @@ pub(crate) struct Sweep {
 impl Sweep {
     /// Brings the table up to date with every payment (one transaction, only if some may
     /// be missing) and starts the cursor at the beginning, with at most about `buffer` ids
-    /// waiting at a time. `loader` is a connection that fills the filter of committed ids
-    /// ([`crate::seen`]); without one (a command beside a running server, which leaves the
-    /// ids in that server's memory to it) the table is neither brought up to date nor
-    /// filtered.
+    /// waiting at a time. `loader` opens a connection that fills the filter of committed
+    /// ids ([`crate::seen`]), called only when there is a payment to read; without one (a
+    /// command beside a running server, which leaves the ids in that server's memory to it)
+    /// the table is neither brought up to date nor filtered.
     pub(crate) fn open(
         conn: &mut Connection,
         recent: Arc<Recent>,
         buffer: usize,
-        loader: Option<Connection>,
+        loader: Option<impl FnOnce() -> rusqlite::Result<Connection>>,
     ) -> rusqlite::Result<Sweep> {
         let (mut through, mut max_id) = marks(conn)?;
         if loader.is_some() && max_id > through {
@@ -178,7 +178,7 @@ impl Sweep {
         let seen = match loader {
             None => Seen::off(),
             Some(_) if max_id == 0 => Seen::empty(),
-            Some(loader) => Seen::load(loader),
+            Some(loader) => Seen::load(loader()?),
         };
         Ok(Sweep {
             recent,

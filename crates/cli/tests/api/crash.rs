@@ -202,7 +202,7 @@ async fn an_accepted_request_survives_sigkill_and_settles_after_restart() {
 }
 
 /// A request-to-pay of 42 EUR to `node`, with its callback URL when given.
-async fn request_to_pay(
+pub async fn request_to_pay(
     http: &Http,
     node: &Node,
     bearer: &str,

@@ -2,6 +2,7 @@
 
 mod account;
 mod accounts;
+mod backup;
 mod callbacks;
 mod cli;
 mod conformance;
