@@ -30,6 +30,11 @@ pub struct Faults {
     portal_reads_stalled: Arc<AtomicBool>,
     /// Reader threads held by the stall now.
     reads_held: Arc<AtomicUsize>,
+    /// Portal reads to let through, then how many to refuse as if the read queue were
+    /// full ([`Faults::refuse_portal_reads`]).
+    portal_refusals: Arc<std::sync::Mutex<(usize, usize)>>,
+    /// Portal reads asked for so far, refused ones included.
+    portal_reads: Arc<AtomicUsize>,
 }
 
 impl Faults {
@@ -63,6 +68,41 @@ impl Faults {
     /// released (`false`).
     pub fn set_portal_reads_stalled(&self, stalled: bool) {
         self.portal_reads_stalled.store(stalled, Ordering::SeqCst);
+    }
+
+    /// Lets the next `after` portal reads through, then refuses the `count` after them at
+    /// once as if the portal's read queue were full ([`crate::Internal::Busy`]): a queue
+    /// that is full at an exact moment, such as between two runs of a CSV export.
+    pub fn refuse_portal_reads(&self, after: usize, count: usize) {
+        *self
+            .portal_refusals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = (after, count);
+    }
+
+    /// Portal reads asked for so far, refused ones included.
+    pub fn portal_reads(&self) -> usize {
+        self.portal_reads.load(Ordering::SeqCst)
+    }
+
+    /// Whether this portal read is refused ([`Faults::refuse_portal_reads`]).
+    pub(crate) fn refuses_portal_read(&self) -> bool {
+        self.portal_reads.fetch_add(1, Ordering::SeqCst);
+        let mut refusals = self
+            .portal_refusals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match *refusals {
+            (0, 0) => false,
+            (0, ref mut count) => {
+                *count -= 1;
+                true
+            }
+            (ref mut after, _) => {
+                *after -= 1;
+                false
+            }
+        }
     }
 
     /// Reader threads holding a read while reads are stalled.

@@ -48,6 +48,8 @@ pub(crate) struct ReadPool {
     jobs: mpsc::SyncSender<Job>,
     /// Reads queued or running.
     pending: Arc<AtomicUsize>,
+    /// The portal's pool with faults (tests): reads it may refuse.
+    refusals: Option<crate::faults::Faults>,
 }
 
 impl ReadPool {
@@ -91,6 +93,7 @@ impl ReadPool {
         Ok(ReadPool {
             jobs,
             pending: Arc::default(),
+            refusals: faults.filter(|_| portal),
         })
     }
 
@@ -105,6 +108,13 @@ impl ReadPool {
         &self,
         f: impl FnOnce(&dyn Reader) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, Internal> {
+        if self
+            .refusals
+            .as_ref()
+            .is_some_and(crate::faults::Faults::refuses_portal_read)
+        {
+            return Err(Internal::Busy);
+        }
         let (tx, rx) = oneshot::channel();
         let pending = self.pending.clone();
         pending.fetch_add(1, Ordering::SeqCst);

@@ -82,18 +82,22 @@ impl Browser {
     }
 
     pub async fn get(&mut self, path: &str) -> Resp {
+        let r = self.try_get(path).await.expect("server answered");
+        self.keep(&r);
+        r
+    }
+
+    /// [`Browser::get`] of an answer that may not come whole (a download cut): `None` then.
+    pub async fn try_get(&mut self, path: &str) -> Option<Resp> {
         let cookie = self.cookie_header();
-        let r = self
-            .http
-            .send(
+        self.http
+            .try_send(
                 "GET",
                 &format!("{}{path}", self.base),
                 &[("Cookie", &cookie)],
                 None,
             )
-            .await;
-        self.keep(&r);
-        r
+            .await
     }
 
     pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Resp {

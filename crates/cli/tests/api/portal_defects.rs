@@ -846,3 +846,52 @@ async fn a_csv_export_read_in_runs_holds_each_payment_once_in_the_pages_order() 
     );
     assert_eq!(exported(&mut b).await, on_page[..9]);
 }
+
+/// An export's later runs wait while the portal's read queue is full (tried every 20 ms
+/// for up to 2 s), so a busy moment between two runs costs the download nothing; a queue
+/// full for longer cuts the download, which the client sees as an error, never as a
+/// shorter file. A first run refused is the busy page, before anything was sent.
+#[tokio::test]
+async fn a_csv_export_waits_between_runs_while_the_read_queue_is_full_and_is_cut_past_that() {
+    use mkoba_platform::faults::Faults;
+    let faults = Faults::default();
+    let switch = faults.clone();
+    let app = TestApp::spawn_with(move |s| {
+        s.faults = Some(switch);
+        s.portal.export_run = Some(2);
+    })
+    .await;
+    let p = app.partner("127.0.0.1").await;
+    for i in 0..5 {
+        accepted(&app, &p, "1", &format!("25677000050{i}")).await;
+    }
+    let mut b = sandbox_browser(&app).await;
+    const CSV: &str = "/portal/transactions?format=csv";
+    let start = faults.portal_reads();
+    let whole = b.get(CSV).await;
+    assert_eq!(whole.status, 200, "{}", whole.text());
+    let whole = whole.text();
+    assert_eq!(whole.lines().count(), 6, "{whole}");
+    // Three runs of two; the reads before them are the request's own (its session…).
+    let before = faults.portal_reads() - start - 3;
+
+    // The first run read, the second refused ten times: the same file.
+    faults.refuse_portal_reads(before + 1, 10);
+    let r = b.get(CSV).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), whole);
+
+    // The second run refused for longer than the wait: the download is cut.
+    faults.refuse_portal_reads(before + 1, 1_000);
+    assert!(
+        b.try_get(CSV).await.is_none(),
+        "a download cut short must not arrive as a whole (shorter) file"
+    );
+
+    // The first run refused: the busy page, and the next export is whole again.
+    faults.refuse_portal_reads(before, 1);
+    let r = b.get(CSV).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(b.get(CSV).await.text(), whole);
+}
