@@ -273,7 +273,7 @@ impl Portal<'_> {
             limit: REPORT_FAILED_CASES,
             ..PaymentFilter::default()
         };
-        let (failed, _) = self.portal().payments_after(&filter, None).await?;
+        let (failed, _) = self.portal().payments_after(&filter).await?;
         let failed = failed
             .iter()
             .map(|p| FailedCase {

@@ -124,7 +124,14 @@ pub struct PaymentFilter {
     /// Created before (ms since the epoch).
     pub to_ms: Option<i64>,
     pub limit: u32,
+    /// Payments to skip, where [`PaymentFilter::after`] is not given.
     pub offset: u32,
+    /// Only the payments after this one in page order (a key a page or run gave,
+    /// [`PaymentPage::next`]): a page or run starts there instead of at `offset`, found in
+    /// the index, so that going on costs the same however deep, and payments made
+    /// meanwhile neither push one already seen onto the next page nor skip one. A key
+    /// another store made matches nothing.
+    pub after: Option<PageKey>,
 }
 
 /// Which payments a report counts: a developer's created since `from_ms` (where its time
@@ -165,10 +172,13 @@ pub const PAGE_MAX: u32 = 1_000;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PaymentPage {
     pub payments: Vec<Payment>,
+    /// How many the filter matches in all ([`PaymentFilter::after`] aside).
     pub total: u64,
+    /// The key of the page's last payment when the page is full (there may be more).
+    pub next: Option<PageKey>,
 }
 
-/// Where a run of payments in page order stopped ([`PortalReader::payments_after`]): the
+/// Where a page or run of payments in page order stopped ([`PaymentFilter::after`]): the
 /// last one's creation time and the store's own tie-break among payments of the same
 /// millisecond (SQLite: the row's number; PostgreSQL: the reference id). Opaque outside the
 /// store that gave it.
@@ -176,6 +186,28 @@ pub struct PaymentPage {
 pub struct PageKey {
     pub created_at_ms: i64,
     pub tie: String,
+}
+
+impl PageKey {
+    /// The key in a link: `{created_at_ms}.{tie}`.
+    pub fn to_param(&self) -> String {
+        format!("{}.{}", self.created_at_ms, self.tie)
+    }
+
+    /// A key from a link ([`PageKey::to_param`]): `None` unless it has the form the stores
+    /// give (a time, then a tie of at most 64 letters, digits, `-` or `_`).
+    pub fn parse(param: &str) -> Option<PageKey> {
+        let (ms, tie) = param.split_once('.')?;
+        let tie_ok = (1..=64).contains(&tie.len())
+            && tie
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let ms_ok = !ms.is_empty() && ms.len() <= 18 && ms.bytes().all(|b| b.is_ascii_digit());
+        (tie_ok && ms_ok).then(|| PageKey {
+            created_at_ms: ms.parse().unwrap_or_default(),
+            tie: tie.to_owned(),
+        })
+    }
 }
 
 /// How many of a developer's payments are of one operation and status
@@ -414,19 +446,19 @@ pub trait PortalReader {
     /// An API user's keys, oldest first.
     fn api_keys_of(&self, api_user: &Uuid) -> Result<Vec<ApiKeyInfo>, StoreError>;
     /// A page of the payments a filter matches, newest first (ties in the store's own
-    /// order, the same on every page), and how many match in all.
+    /// order, the same on every page), from `filter.after` or else `filter.offset`, how
+    /// many match in all, and the key to go on from.
     fn payments_page(&self, filter: &PaymentFilter) -> Result<PaymentPage, StoreError>;
     /// At most `filter.limit` payments the filter matches, in [`payments_page`]'s order,
-    /// from the one after `after` (from the newest without it; `filter.offset` is not
-    /// used), and the key to go on from when there may be more. Nothing is counted, and the
-    /// stores seek the key in their index of payments by API user and time, so a run reads
-    /// only the rows from where the last one stopped to its own last one.
+    /// from the one after `filter.after` (from the newest without it; `filter.offset` is
+    /// not used), and the key to go on from when there may be more. Nothing is counted, and
+    /// the stores seek the key in their index of payments by API user and time, so a run
+    /// reads only the rows from where the last one stopped to its own last one.
     ///
     /// [`payments_page`]: PortalReader::payments_page
     fn payments_after(
         &self,
         filter: &PaymentFilter,
-        after: Option<&PageKey>,
     ) -> Result<(Vec<Payment>, Option<PageKey>), StoreError>;
     /// A developer's payments (those created since `since_ms`, when given) counted by
     /// operation and status, in one read.
@@ -911,16 +943,16 @@ impl Portal<'_> {
             .await
     }
 
-    /// A run of a developer's payments after `after` ([`PortalReader::payments_after`]).
+    /// A run of a developer's payments after `filter.after`
+    /// ([`PortalReader::payments_after`]).
     pub async fn payments_after(
         self,
         filter: &PaymentFilter,
-        after: Option<PageKey>,
     ) -> Result<(Vec<Payment>, Option<PageKey>), Internal> {
         let filter = filter.to_owned();
         self.inner
             .portal_reads
-            .read(move |r| r.payments_after(&filter, after.as_ref()))
+            .read(move |r| r.payments_after(&filter))
             .await
     }
 
@@ -1136,6 +1168,36 @@ mod tests {
         assert!(verify_password("correct horse", &hash));
         assert!(!verify_password("correct horsf", &hash));
         assert!(!verify_password("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn a_page_key_goes_through_a_link_and_nothing_else_is_taken_for_one() {
+        for key in [
+            PageKey {
+                created_at_ms: 1_767_225_600_123,
+                tie: "48213".to_owned(),
+            },
+            PageKey {
+                created_at_ms: 0,
+                tie: "0b9e3a1c-7f2d-4c55-9a31-2e8f0d6b7c44".to_owned(),
+            },
+        ] {
+            assert_eq!(PageKey::parse(&key.to_param()), Some(key));
+        }
+        for bad in [
+            "",
+            "123",
+            ".5",
+            "12.",
+            "-1.5",
+            "1e3.5",
+            "12.a b",
+            "12.a.b",
+            "1234567890123456789.5",
+            &format!("1.{}", "a".repeat(65)),
+        ] {
+            assert_eq!(PageKey::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -259,15 +259,12 @@ impl TestClocks<'_> {
         // looked for here (the newest one, not a count).
         let (made, _) = self
             .portal()
-            .payments_after(
-                &crate::portal::PaymentFilter {
-                    developer_id,
-                    api_user: Some(api_user),
-                    limit: 1,
-                    ..crate::portal::PaymentFilter::default()
-                },
-                None,
-            )
+            .payments_after(&crate::portal::PaymentFilter {
+                developer_id,
+                api_user: Some(api_user),
+                limit: 1,
+                ..crate::portal::PaymentFilter::default()
+            })
             .await
             .map_err(|_| ClockError::Unavailable)?;
         if !made.is_empty() {

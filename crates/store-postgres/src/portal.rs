@@ -570,6 +570,57 @@ fn newest_of_each_user(clause: &str, each: usize, limit: usize) -> String {
     )
 }
 
+/// The query of at most `filter.limit` payments in page order (its parameters, and the
+/// limit): after `filter.after`, or from `offset` (at the newest when neither is given).
+fn page_query(filter: &PaymentFilter, offset: Option<u32>) -> (String, Vec<Param>, u32) {
+    let (mut clause, mut values) = filter_clause(filter);
+    if let Some(key) = &filter.after {
+        // The first term is the index's range; the second breaks ties as the order does.
+        let n = values.len();
+        clause.push_str(&format!(
+            " AND p.created_at_ms <= ${} AND (p.created_at_ms < ${} OR p.reference_id > ${})",
+            n + 1,
+            n + 1,
+            n + 2
+        ));
+        values.push(Box::new(key.created_at_ms));
+        values.push(Box::new(key.tie.clone()));
+    }
+    let limit = filter.limit.clamp(1, mkoba_platform::portal::PAGE_MAX);
+    let n = values.len();
+    let sql = match offset {
+        // Each API user's newest `offset + limit`, then the page among them.
+        Some(offset) => {
+            values.extend::<[Param; 3]>([
+                Box::new(i64::from(offset) + i64::from(limit)),
+                Box::new(i64::from(limit)),
+                Box::new(i64::from(offset)),
+            ]);
+            format!(
+                "{} OFFSET ${}",
+                newest_of_each_user(&clause, n + 1, n + 2),
+                n + 3
+            )
+        }
+        None => {
+            values.push(Box::new(i64::from(limit)));
+            newest_of_each_user(&clause, n + 1, n + 1)
+        }
+    };
+    (sql, values, limit)
+}
+
+/// The key to go on from after `payments`, when they fill `limit` (there may be more).
+fn next_key(payments: &[Payment], limit: u32) -> Option<PageKey> {
+    payments
+        .last()
+        .filter(|_| payments.len() == limit as usize)
+        .map(|p| PageKey {
+            created_at_ms: p.created_at_ms,
+            tie: p.reference_id.to_string(),
+        })
+}
+
 /// The WHERE clause and parameters of a payment filter (payments `p` joined to their API
 /// user `u`), with placeholders `$1…`.
 fn filter_clause(f: &PaymentFilter) -> (String, Vec<Param>) {
@@ -811,21 +862,9 @@ impl PortalReader for PgReader {
         &self,
         filter: &PaymentFilter,
     ) -> std::result::Result<PaymentPage, StoreError> {
-        let (clause, values) = filter_clause(filter);
-        let (count_values, mut page_values) = (values, filter_clause(filter).1);
-        let n = page_values.len();
-        let limit = i64::from(filter.limit.clamp(1, mkoba_platform::portal::PAGE_MAX));
-        let offset = i64::from(filter.offset);
-        page_values.extend::<[Param; 3]>([
-            Box::new(offset + limit),
-            Box::new(limit),
-            Box::new(offset),
-        ]);
-        let page = format!(
-            "{} OFFSET ${}",
-            newest_of_each_user(&clause, n + 1, n + 2),
-            n + 3
-        );
+        let (clause, count_values) = filter_clause(filter);
+        let offset = filter.after.is_none().then_some(filter.offset);
+        let (page, page_values, limit) = page_query(filter, offset);
         self.pool.run_again_if_closed(move |c| {
             let total: i64 = col(
                 &c.query_one(
@@ -836,9 +875,10 @@ impl PortalReader for PgReader {
                 )?,
                 0,
             )?;
-            let rows = c.query(&page, &refs(&page_values))?;
+            let payments = payments(&c.query(&page, &refs(&page_values))?)?;
             Ok(PaymentPage {
-                payments: payments(&rows)?,
+                next: next_key(&payments, limit),
+                payments,
                 total: total.max(0) as u64,
             })
         })
@@ -847,33 +887,11 @@ impl PortalReader for PgReader {
     fn payments_after(
         &self,
         filter: &PaymentFilter,
-        after: Option<&PageKey>,
     ) -> std::result::Result<(Vec<Payment>, Option<PageKey>), StoreError> {
-        let (mut clause, mut values) = filter_clause(filter);
-        if let Some(key) = after {
-            // The first term is the index's range; the second breaks ties as the order does.
-            let n = values.len();
-            clause.push_str(&format!(
-                " AND p.created_at_ms <= ${} AND (p.created_at_ms < ${} OR p.reference_id > ${})",
-                n + 1,
-                n + 1,
-                n + 2
-            ));
-            values.push(Box::new(key.created_at_ms));
-            values.push(Box::new(key.tie.clone()));
-        }
-        let limit = filter.limit.clamp(1, mkoba_platform::portal::PAGE_MAX);
-        values.push(Box::new(i64::from(limit)));
-        let sql = newest_of_each_user(&clause, values.len(), values.len());
+        let (sql, values, limit) = page_query(filter, None);
         self.pool.run_again_if_closed(move |c| {
             let payments = payments(&c.query(&sql, &refs(&values))?)?;
-            let next = payments
-                .last()
-                .filter(|_| payments.len() == limit as usize)
-                .map(|p| PageKey {
-                    created_at_ms: p.created_at_ms,
-                    tie: p.reference_id.to_string(),
-                });
+            let next = next_key(&payments, limit);
             Ok((payments, next))
         })
     }

@@ -497,6 +497,61 @@ fn filter_clause(f: &PaymentFilter) -> (String, Vec<Value>) {
     (sql, values)
 }
 
+/// At most `filter.limit` payments matching `clause` in page order: after `filter.after`,
+/// or from `offset` (at the newest when neither is given), and the key of the last one
+/// when the limit was reached. A key whose tie is not a row number (another store's)
+/// matches nothing.
+fn page_rows(
+    c: &rusqlite::Connection,
+    filter: &PaymentFilter,
+    mut clause: String,
+    mut values: Vec<Value>,
+    offset: Option<u32>,
+) -> rusqlite::Result<(Vec<Payment>, Option<PageKey>)> {
+    if let Some(key) = &filter.after {
+        let Ok(row) = key.tie.parse::<i64>() else {
+            return Ok((Vec::new(), None));
+        };
+        // The first term is the index's range (seek, no scan); the second breaks ties.
+        clause.push_str(" AND p.created_at_ms <= ? AND (p.created_at_ms < ? OR p.id < ?)");
+        values.extend([
+            Value::Integer(key.created_at_ms),
+            Value::Integer(key.created_at_ms),
+            Value::Integer(row),
+        ]);
+    }
+    let limit = filter.limit.clamp(1, mkoba_platform::portal::PAGE_MAX);
+    values.push(Value::Integer(i64::from(limit)));
+    let skip = match offset {
+        Some(n) => {
+            values.push(Value::Integer(i64::from(n)));
+            " OFFSET ?"
+        }
+        None => "",
+    };
+    let at = PAYMENT_COLUMNS.split(',').count();
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {}, p.id FROM payments p JOIN api_users u ON u.id = p.api_user
+         WHERE {clause} ORDER BY {PAGE_ORDER} LIMIT ?{skip}",
+        prefixed_payment_columns()
+    ))?;
+    let mut last = None;
+    let payments = stmt
+        .query_map(params_from_iter(values.iter()), |r| {
+            last = Some(r.get::<_, i64>(at)?);
+            payment_row(r)
+        })?
+        .collect::<rusqlite::Result<Vec<Payment>>>()?;
+    let next = match (payments.last(), last) {
+        (Some(p), Some(row)) if payments.len() == limit as usize => Some(PageKey {
+            created_at_ms: p.created_at_ms,
+            tie: row.to_string(),
+        }),
+        _ => None,
+    };
+    Ok((payments, next))
+}
+
 fn prefixed_payment_columns() -> String {
     PAYMENT_COLUMNS
         .split(',')
@@ -731,26 +786,18 @@ impl PortalReader for SqliteReader {
 
     fn payments_page(&self, filter: &PaymentFilter) -> Result<PaymentPage, StoreError> {
         let (clause, values) = filter_clause(filter);
-        let from = "FROM payments p JOIN api_users u ON u.id = p.api_user";
         self.with(|c| {
             let total: i64 = c
-                .prepare_cached(&format!("SELECT COUNT(*) {from} WHERE {clause}"))?
+                .prepare_cached(&format!(
+                    "SELECT COUNT(*) FROM payments p JOIN api_users u ON u.id = p.api_user WHERE {clause}"
+                ))?
                 .query_row(params_from_iter(values.iter()), |r| r.get(0))?;
-            let mut page_values = values.clone();
-            page_values.push(Value::Integer(i64::from(
-                filter.limit.clamp(1, mkoba_platform::portal::PAGE_MAX),
-            )));
-            page_values.push(Value::Integer(i64::from(filter.offset)));
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {} {from} WHERE {clause} ORDER BY {PAGE_ORDER} LIMIT ? OFFSET ?",
-                prefixed_payment_columns()
-            ))?;
-            let payments = stmt
-                .query_map(params_from_iter(page_values.iter()), payment_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let offset = filter.after.is_none().then_some(filter.offset);
+            let (payments, next) = page_rows(c, filter, clause, values, offset)?;
             Ok(PaymentPage {
                 payments,
                 total: total.max(0) as u64,
+                next,
             })
         })
     }
@@ -758,49 +805,9 @@ impl PortalReader for SqliteReader {
     fn payments_after(
         &self,
         filter: &PaymentFilter,
-        after: Option<&PageKey>,
     ) -> Result<(Vec<Payment>, Option<PageKey>), StoreError> {
-        let (mut clause, mut values) = filter_clause(filter);
-        if let Some(key) = after {
-            let Ok(row) = key.tie.parse::<i64>() else {
-                return Err(StoreError(format!(
-                    "a page key that is not this store's: {:?}",
-                    key.tie
-                )));
-            };
-            // The first term is the index's range (seek, no scan); the second breaks ties.
-            clause.push_str(" AND p.created_at_ms <= ? AND (p.created_at_ms < ? OR p.id < ?)");
-            values.extend([
-                Value::Integer(key.created_at_ms),
-                Value::Integer(key.created_at_ms),
-                Value::Integer(row),
-            ]);
-        }
-        let limit = filter.limit.clamp(1, mkoba_platform::portal::PAGE_MAX);
-        values.push(Value::Integer(i64::from(limit)));
-        let columns = prefixed_payment_columns();
-        let at = PAYMENT_COLUMNS.split(',').count();
-        self.with(|c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {columns}, p.id FROM payments p JOIN api_users u ON u.id = p.api_user
-                 WHERE {clause} ORDER BY {PAGE_ORDER} LIMIT ?"
-            ))?;
-            let mut last = None;
-            let payments = stmt
-                .query_map(params_from_iter(values.iter()), |r| {
-                    last = Some(r.get::<_, i64>(at)?);
-                    payment_row(r)
-                })?
-                .collect::<rusqlite::Result<Vec<Payment>>>()?;
-            let next = match (payments.last(), last) {
-                (Some(p), Some(row)) if payments.len() == limit as usize => Some(PageKey {
-                    created_at_ms: p.created_at_ms,
-                    tie: row.to_string(),
-                }),
-                _ => None,
-            };
-            Ok((payments, next))
-        })
+        let (clause, values) = filter_clause(filter);
+        self.with(|c| page_rows(c, filter, clause, values, None))
     }
 
     fn payment_counts(

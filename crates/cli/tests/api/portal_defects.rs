@@ -180,7 +180,7 @@ async fn the_pager_clamps_its_page_and_filters_show_themselves_and_their_errors(
         .await
         .text();
     assert!(html.contains(&format!(
-        "<a rel=\"next\" href=\"/portal/transactions?api_user={}&amp;page=2\">",
+        "<a rel=\"next\" href=\"/portal/transactions?api_user={}&amp;page=2&amp;after=",
         p.user
     )));
 
@@ -777,6 +777,66 @@ async fn a_report_counts_the_newest_payments_of_a_period_that_holds_too_many() {
         .text();
     assert!(!html.contains("report-newest"), "{html}");
     assert!(html.contains("Transactions: 1, since"), "{html}");
+}
+
+/// "Older" goes on from the page's last payment, not from a count of rows: payments made
+/// while someone reads page 1 (they are newer) push none of it onto page 2, which holds
+/// exactly the ones after it. A position that is not one the portal made is a 400 that
+/// says so; one past the oldest payment says there is nothing older.
+#[tokio::test]
+async fn older_pages_go_on_from_the_last_payment_so_new_payments_repeat_none() {
+    let app = TestApp::spawn().await;
+    let mut b = sandbox_browser(&app).await;
+    let p = app.partner("127.0.0.1").await;
+    for i in 0..30 {
+        accepted(&app, &p, "5", &format!("2567710{i:05}")).await;
+    }
+    // All thirty in the page's order, from the export.
+    let csv = b.get("/portal/transactions?format=csv").await.text();
+    let all: Vec<String> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().to_owned())
+        .collect();
+    assert_eq!(all.len(), 30);
+    let first = b.get("/portal/transactions").await.text();
+    assert_eq!(listed(&first), all[..25]);
+    let older = between(&first, "<a rel=\"next\" href=\"", "\"").replace("&amp;", "&");
+    assert!(
+        older.starts_with("/portal/transactions?page=2&after="),
+        "{older}"
+    );
+
+    // Five more while page 1 is read: page 2 is the five after it, none of page 1.
+    for i in 0..5 {
+        accepted(&app, &p, "5", &format!("2567720{i:05}")).await;
+    }
+    let r = b.get(&older).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let second = r.text();
+    assert_eq!(listed(&second), all[25..]);
+    assert!(second.contains("26–30 of 35 transactions"), "{second}");
+    assert!(second.contains("<span>Page 2 of 2</span>"), "{second}");
+    assert!(!second.contains("rel=\"next\""));
+    assert!(second.contains("<a rel=\"prev\" href=\"/portal/transactions?page=1\">"));
+
+    // Nothing older than the oldest millisecond.
+    let r = b.get("/portal/transactions?page=3&after=1.1").await;
+    assert_eq!(r.status, 200);
+    let html = r.text();
+    assert!(listed(&html).is_empty());
+    assert!(html.contains("No older transactions."), "{html}");
+    assert!(html.contains("0–0 of 35 transactions"), "{html}");
+    // Not a position the portal made.
+    for bad in ["x", "12", "1.a%20b", "-5.3"] {
+        let r = b.get(&format!("/portal/transactions?after={bad}")).await;
+        assert_eq!(r.status, 400, "{bad}");
+        assert!(
+            r.text().contains("is not one the portal made"),
+            "{bad}: {}",
+            r.text()
+        );
+    }
 }
 
 /// The reference ids of a transactions page, in the order it lists them.

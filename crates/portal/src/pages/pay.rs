@@ -205,9 +205,10 @@ pub(crate) async fn dial(
         to_ms: None,
         limit: 500,
         offset: 0,
+        after: None,
     };
     // The newest 500 waiting invoices, not counted.
-    let invoices = match state.platform.portal().payments_after(&filter, None).await {
+    let invoices = match state.platform.portal().payments_after(&filter).await {
         Ok((v, _)) => v,
         Err(e) => return crate::failed(e),
     };

@@ -206,6 +206,10 @@ pub(crate) struct Filters {
     pub(crate) swapped: Option<String>,
 }
 
+/// The query parameters of the pager: the page's number, and the position an "Older"
+/// link goes on from ([`PaymentFilter::after`]). A link that changes the filters drops them.
+const PAGER_PARAMS: [&str; 2] = ["page", "after"];
+
 /// The query parameters that filter, with how the summary names them.
 const FILTER_PARAMS: [(&str, &str); 8] = [
     ("product", "API"),
@@ -292,7 +296,7 @@ pub(crate) fn parse_filters(developer_id: i64, q: &HashMap<String, String>) -> F
         invalid.extend(["from", "to"]);
         let mut swap: Vec<(String, String)> = q
             .iter()
-            .filter(|(k, _)| k.as_str() != "page")
+            .filter(|(k, _)| !PAGER_PARAMS.contains(&k.as_str()))
             .map(|(k, v)| {
                 let v = match k.as_str() {
                     "from" => q["to"].clone(),
@@ -305,6 +309,16 @@ pub(crate) fn parse_filters(developer_id: i64, q: &HashMap<String, String>) -> F
         swap.sort();
         swapped = Some(query_string(&swap));
     }
+    // Where an "Older" link goes on from; another value is not a link the portal made.
+    let after = q.get("after").and_then(|raw| {
+        let key = PageKey::parse(raw);
+        if key.is_none() {
+            errors.push(format!(
+                "The page link's position \u{201c}{raw}\u{201d} is not one the portal made: start again from the newest (Clear, or Filter)."
+            ));
+        }
+        key
+    });
     let (reference, alt_reference) = match q.get("ref") {
         Some(r) => match Uuid::parse_str(r) {
             Ok(u) if u.to_string() != *r => (Some(u.to_string()), Some(r.clone())),
@@ -325,6 +339,7 @@ pub(crate) fn parse_filters(developer_id: i64, q: &HashMap<String, String>) -> F
             to_ms: to_day.map(|d| d + DAY_MS),
             limit: PAGE_SIZE,
             offset: (page - 1) * PAGE_SIZE,
+            after,
         },
         alt_reference,
         errors,
@@ -373,7 +388,7 @@ async fn fetch(state: &PortalState, f: &Filters) -> Result<(PaymentPage, Payment
         filter.reference = Some(alt.clone());
         page = state.platform.portal().payments_page(&filter).await?;
     }
-    if page.total > 0 && u64::from(filter.offset) >= page.total {
+    if filter.after.is_none() && page.total > 0 && u64::from(filter.offset) >= page.total {
         let last = page.total.div_ceil(u64::from(PAGE_SIZE)).max(1) - 1;
         filter.offset = u32::try_from(last * u64::from(PAGE_SIZE)).unwrap_or(0);
         page = state.platform.portal().payments_page(&filter).await?;
@@ -387,24 +402,18 @@ async fn fetch(state: &PortalState, f: &Filters) -> Result<(PaymentPage, Payment
 /// with reports filling a queue of one).
 const RUN_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// A later run of an export ([`payments_after`] from `key`), tried again every 20 ms for
-/// up to [`RUN_WAIT`] while the read queue is full.
+/// A later run of an export ([`payments_after`] from `filter.after`), tried again every
+/// 20 ms for up to [`RUN_WAIT`] while the read queue is full.
 ///
 /// [`payments_after`]: mkoba_platform::portal::PortalReader::payments_after
 async fn next_run(
     state: &PortalState,
     filter: &PaymentFilter,
-    key: PageKey,
 ) -> Result<(Vec<Payment>, Option<PageKey>), Internal> {
     const PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
     let mut waited = std::time::Duration::ZERO;
     loop {
-        match state
-            .platform
-            .portal()
-            .payments_after(filter, Some(key.clone()))
-            .await
-        {
+        match state.platform.portal().payments_after(filter).await {
             Err(Internal::Busy) if waited < RUN_WAIT => {
                 tokio::time::sleep(PAUSE).await;
                 waited += PAUSE;
@@ -438,14 +447,15 @@ async fn csv_export(state: PortalState, f: &Filters) -> Response {
     let mut filter = PaymentFilter {
         limit: run,
         offset: 0,
+        after: None,
         ..f.filter.clone()
     };
-    let mut first = state.platform.portal().payments_after(&filter, None).await;
+    let mut first = state.platform.portal().payments_after(&filter).await;
     if let (Ok((payments, _)), Some(alt)) = (&first, &f.alt_reference)
         && payments.is_empty()
     {
         filter.reference = Some(alt.clone());
-        first = state.platform.portal().payments_after(&filter, None).await;
+        first = state.platform.portal().payments_after(&filter).await;
     }
     let (payments, next) = match first {
         Ok(v) => v,
@@ -464,7 +474,8 @@ async fn csv_export(state: PortalState, f: &Filters) -> Response {
                 return None;
             }
             filter.limit = run.min(most - sent);
-            match next_run(&state, &filter, key).await {
+            filter.after = Some(key);
+            match next_run(&state, &filter).await {
                 Ok((payments, next)) => {
                     let mut csv = Csv::new();
                     csv_rows(&mut csv, &payments);
@@ -506,11 +517,7 @@ pub(crate) async fn api_user_choices(
             limit: 1,
             ..PaymentFilter::default()
         };
-        let (made, _) = state
-            .platform
-            .portal()
-            .payments_after(&filter, None)
-            .await?;
+        let (made, _) = state.platform.portal().payments_after(&filter).await?;
         if !made.is_empty() {
             out.push((app.api_user, "M-Pesa application".to_owned()));
         }
@@ -639,7 +646,7 @@ pub(crate) fn active_filters(
         } else {
             (*v).clone()
         };
-        let href = with_query(path, &params_without(q, &[k, "page"]));
+        let href = with_query(path, &params_without(q, &[k, "page", "after"]));
         w!(*h, "<li><span>" {label} ": <strong>" {shown} "</strong></span> <a href=\"" {href} "\" aria-label=\"Remove the filter " {label} "\" title=\"Remove this filter\">×</a></li>");
     }
     let kept: Vec<(String, String)> = q
@@ -807,13 +814,12 @@ pub(crate) async fn list(
         Ok(v) => v,
         Err(e) => return crate::failed(e),
     };
-    let first = if page.total == 0 {
-        0
-    } else {
-        u64::from(filter.offset) + 1
+    // An empty page (nothing matches, or nothing older than a position) is 0–0.
+    let (first, last) = match page.payments.len() as u64 {
+        0 => (0, 0),
+        n => (u64::from(filter.offset) + 1, u64::from(filter.offset) + n),
     };
-    let last = u64::from(filter.offset) + page.payments.len() as u64;
-    let base = params_without(&q, &["page"]);
+    let base = params_without(&q, &PAGER_PARAMS);
     w!(h, "<div class=\"summary-row\"><p class=\"muted\" aria-live=\"polite\">" {first} "–" {last} " of " {page.total} " transactions</p>");
     if page.total > 0 {
         let mut csv = base.clone();
@@ -828,7 +834,9 @@ pub(crate) async fn list(
     h.raw("</div>");
     let filtered = FILTER_PARAMS.iter().any(|(k, _)| q.contains_key(*k));
     if page.payments.is_empty() {
-        if filtered {
+        if filter.after.is_some() && page.total > 0 {
+            w!(h, "<p data-testid=\"empty\">No older transactions. <a href=\"" {with_query("/portal/transactions", &base)} "\">Back to the newest</a></p>");
+        } else if filtered {
             h.raw("<p data-testid=\"empty\">No transactions match these filters. <a href=\"/portal/transactions\">Clear the filters</a> to see all of them, or remove one above.</p>");
         } else {
             h.raw("<p data-testid=\"empty\">No transactions yet. Make a payment through the API with your keys and it appears here.</p>");
@@ -836,10 +844,14 @@ pub(crate) async fn list(
     } else {
         payment_rows(&mut h, &page.payments);
     }
-    // Pagination links keep the filters.
-    let link = |n: u64| {
+    // Pagination links keep the filters. "Older" goes on from this page's last payment, so
+    // payments made meanwhile (they are newer) push none of this page onto the next.
+    let link = |n: u64, after: Option<&PageKey>| {
         let mut p = base.clone();
         p.push(("page".to_owned(), n.to_string()));
+        if let Some(key) = after {
+            p.push(("after".to_owned(), key.to_param()));
+        }
         with_query("/portal/transactions", &p)
     };
     let current = u64::from(filter.offset / PAGE_SIZE) + 1;
@@ -847,11 +859,11 @@ pub(crate) async fn list(
     if pages > 1 {
         h.raw("<nav class=\"pager\" aria-label=\"Pages\">");
         if current > 1 {
-            w!(h, "<a rel=\"prev\" href=\"" {link(current - 1)} "\">← Newer</a>");
+            w!(h, "<a rel=\"prev\" href=\"" {link(current - 1, None)} "\">← Newer</a>");
         }
         w!(h, "<span>Page " {current} " of " {pages} "</span>");
-        if current < pages {
-            w!(h, "<a rel=\"next\" href=\"" {link(current + 1)} "\">Older →</a>");
+        if let Some(key) = page.next.as_ref().filter(|_| current < pages) {
+            w!(h, "<a rel=\"next\" href=\"" {link(current + 1, Some(key))} "\">Older →</a>");
         }
         h.raw("</nav>");
     } else {

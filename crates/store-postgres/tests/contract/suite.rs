@@ -2064,8 +2064,9 @@ pub fn payments_page_filters_and_paginates(s: &mut Store) {
 }
 
 /// Payments of one millisecond come in the store's own order (SQLite: the last written
-/// first; PostgreSQL: by reference id), the same on every page and in every run read with
-/// `payments_after`, so that going through them neither repeats nor skips one.
+/// first; PostgreSQL: by reference id), the same on every page, by number or from the last
+/// page's key, and in every run read with `payments_after`, so that going through them
+/// neither repeats nor skips one.
 pub fn payments_page_and_runs_keep_one_order_through_ties(s: &mut Store) {
     let (a, b) = (api_user(1, 1), api_user(1, 2));
     let at = |user: &ApiUser, n: usize, created: i64| -> Vec<Payment> {
@@ -2109,12 +2110,33 @@ pub fn payments_page_and_runs_keep_one_order_through_ties(s: &mut Store) {
         })
         .collect();
     assert_eq!(paged, all);
+    // Pages of three, each from the last one's key (the offset then unused): the same
+    // order, the same total.
+    let (mut keyed, mut after) = (Vec::new(), None);
+    for n in 0..4 {
+        let offset = if after.is_some() { 7 } else { 0 };
+        let page = s
+            .reader
+            .payments_page(&PaymentFilter {
+                after: after.clone(),
+                ..filter(None, 3, offset)
+            })
+            .unwrap();
+        assert_eq!(page.total, 10);
+        assert_eq!(page.next.is_some(), n < 3, "page {n}");
+        keyed.extend(ids(&page.payments));
+        after = page.next;
+    }
+    assert_eq!(keyed, all);
     let runs = |api_user: Option<Uuid>, limit: u32| -> (Vec<Uuid>, usize) {
         let (mut out, mut after, mut reads) = (Vec::new(), None, 0);
         loop {
             let (run, next) = s
                 .reader
-                .payments_after(&filter(api_user, limit, 7), after.as_ref())
+                .payments_after(&PaymentFilter {
+                    after,
+                    ..filter(api_user, limit, 7)
+                })
                 .unwrap();
             reads += 1;
             assert!(run.len() <= limit as usize);
