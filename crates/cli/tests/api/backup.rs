@@ -185,3 +185,41 @@ async fn a_backup_taken_under_load_is_a_data_directory_that_starts_with_every_pa
     let all = format!("{}", 42 * total);
     wait_for(|| async { (balance(&http, &a, &bearer).await == all).then_some(()) }).await;
 }
+
+/// The systemd units in `deploy/` call `mkoba` with flags it has: each `--flag` of their
+/// `ExecStart=` lines is in the help of the subcommand they run.
+#[tokio::test]
+async fn the_systemd_units_use_flags_mkoba_has() {
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    let mut checked = 0;
+    for unit in ["mkoba.service", "mkoba-backup.service"] {
+        let text = std::fs::read_to_string(deploy.join(unit)).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("ExecStart="))
+            .unwrap_or_else(|| panic!("{unit} has no ExecStart"));
+        let words: Vec<&str> = line["ExecStart=".len()..]
+            .split(|c: char| c.is_whitespace() || c == '\'')
+            .collect();
+        let at = words
+            .iter()
+            .position(|w| *w == "/usr/local/bin/mkoba")
+            .unwrap_or_else(|| panic!("{unit} does not run mkoba: {line}"));
+        let command = words[at + 1];
+        let help = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+            .args([command, "--help"])
+            .output()
+            .await
+            .unwrap();
+        assert!(help.status.success(), "{unit}: mkoba {command}");
+        let help = String::from_utf8_lossy(&help.stdout);
+        for flag in words[at + 2..].iter().filter(|w| w.starts_with("--")) {
+            assert!(
+                help.contains(&format!("{flag} ")),
+                "{unit}: mkoba {command} has no {flag}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 4, "two flags in each unit");
+}
