@@ -441,14 +441,15 @@ fn backup(
         report.payments,
         match report.files.len() {
             0 => "no other file".to_owned(),
-            _ => report
-                .files
-                .iter()
-                .map(|f| f.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
+            _ => listed(&report.files),
         }
     );
+    if !report.skipped.is_empty() {
+        println!(
+            "Not copied (links to directories, or to nothing): {}.",
+            listed(&report.skipped)
+        );
+    }
     if !report
         .files
         .iter()
@@ -465,6 +466,15 @@ fn backup(
         to.display()
     );
     Ok(())
+}
+
+/// Paths as a comma-separated list.
+fn listed(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The given subscription key, or the sandbox developer's primary collection key.

@@ -33,8 +33,11 @@ pub struct BackupReport {
     pub schema_version: usize,
     /// Payments in the copy.
     pub payments: u64,
-    /// The other files copied, relative to the data directory, in name order.
+    /// The other files copied, relative to the data directory, in name order (a link to
+    /// a file is copied as the file).
     pub files: Vec<PathBuf>,
+    /// What was left: links to directories or to nothing, in name order.
+    pub skipped: Vec<PathBuf>,
 }
 
 /// The database's name in the backup until it is checked and on disk.
@@ -93,15 +96,17 @@ pub fn backup(data_dir: &Path, to: &Path) -> Result<BackupReport, StoreError> {
             return Err(e);
         }
     };
-    let mut files = Vec::new();
-    copy_files(data_dir, to, Path::new(""), &mut files)?;
+    let (mut files, mut skipped) = (Vec::new(), Vec::new());
+    copy_files(data_dir, to, Path::new(""), &mut files, &mut skipped)?;
     sync_dir(to)?;
     files.sort();
+    skipped.sort();
     Ok(BackupReport {
         database_bytes,
         schema_version,
         payments,
         files,
+        skipped,
     })
 }
 
@@ -154,12 +159,14 @@ fn copy_database(source: &Path, partial: &Path) -> Result<(u64, usize, u64), Sto
 }
 
 /// Copies what is in `from`/`rel` but the database and its WAL and lock files into
-/// `to`/`rel`, each file synced, and lists what it copied.
+/// `to`/`rel`, each file synced (a link to a file as the file; a link to a directory is not
+/// followed), and lists what it copied and what it left.
 fn copy_files(
     from: &Path,
     to: &Path,
     rel: &Path,
     copied: &mut Vec<PathBuf>,
+    skipped: &mut Vec<PathBuf>,
 ) -> Result<(), StoreError> {
     let dir = from.join(rel);
     let entries = std::fs::read_dir(&dir).map_err(|e| io(&dir, e))?;
@@ -174,9 +181,11 @@ fn copy_files(
         let kind = entry.file_type().map_err(|e| io(&path, e))?;
         if kind.is_dir() {
             create_private_dir(&to.join(&inner))?;
-            copy_files(from, to, &inner, copied)?;
+            copy_files(from, to, &inner, copied, skipped)?;
             sync_dir(&to.join(&inner))?;
-        } else if kind.is_file() {
+        } else if kind.is_symlink() && !path.is_file() {
+            skipped.push(inner);
+        } else if kind.is_file() || kind.is_symlink() {
             let target = to.join(&inner);
             std::fs::copy(&path, &target).map_err(|e| io(&path, e))?;
             std::fs::File::open(&target)
@@ -255,6 +264,14 @@ mod tests {
         std::fs::write(data.join("mpesa-private-key.pem"), "key").unwrap();
         std::fs::create_dir(data.join("tls")).unwrap();
         std::fs::write(data.join("tls").join("ca.pem"), "ca").unwrap();
+        #[cfg(unix)]
+        {
+            let elsewhere = dir.path().join("elsewhere");
+            std::fs::create_dir(&elsewhere).unwrap();
+            std::fs::write(elsewhere.join("key.pem"), "linked").unwrap();
+            std::os::unix::fs::symlink(elsewhere.join("key.pem"), data.join("linked.pem")).unwrap();
+            std::os::unix::fs::symlink(&elsewhere, data.join("linked-dir")).unwrap();
+        }
         // Rows still only in the WAL (a server's connection open, no checkpoint yet): a
         // copy of the file alone would not have them.
         let server = Connection::open(data.join(DB_FILE)).unwrap();
@@ -271,13 +288,24 @@ mod tests {
         assert_eq!(report.schema_version, crate::SCHEMA_VERSION);
         assert_eq!(report.payments, 0);
         assert!(report.database_bytes > 0);
-        assert_eq!(
-            report.files,
-            [
-                PathBuf::from("mpesa-private-key.pem"),
-                PathBuf::from("tls/ca.pem")
-            ]
-        );
+        #[cfg(unix)]
+        {
+            assert_eq!(
+                report.files,
+                [
+                    PathBuf::from("linked.pem"),
+                    PathBuf::from("mpesa-private-key.pem"),
+                    PathBuf::from("tls/ca.pem")
+                ]
+            );
+            assert_eq!(report.skipped, [PathBuf::from("linked-dir")]);
+            assert_eq!(std::fs::read(to.join("linked.pem")).unwrap(), b"linked");
+            assert!(
+                !std::fs::symlink_metadata(to.join("linked.pem"))
+                    .unwrap()
+                    .is_symlink()
+            );
+        }
         assert!(!to.join(PARTIAL).exists());
         assert!(!to.join(LOCK_FILE).exists());
         #[cfg(unix)]
