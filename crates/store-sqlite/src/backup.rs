@@ -11,11 +11,12 @@
 //! with `cp` instead misses what is still only in the WAL, or copies a file in the middle
 //! of a checkpoint.
 //!
-//! The copy is checked (`PRAGMA quick_check`) and made durable before it takes its name,
-//! so a backup that says it finished is whole and on disk. Everything else in the data
-//! directory (the M-Pesa platform key pair, the `--tls` certificate authority) is copied
-//! beside it: a restore without the M-Pesa key would make a new pair, and every M-Pesa
-//! client's encrypted API key would stop working.
+//! Everything else in the data directory (the M-Pesa platform key pair, the `--tls`
+//! certificate authority) is copied beside it: a restore without the M-Pesa key would make
+//! a new pair, and every M-Pesa client's encrypted API key would stop working. The copy is
+//! checked (`PRAGMA quick_check`), and everything is synced before the database takes its
+//! name `mkoba.db`, last: a backup that says it finished is whole and on disk, and a
+//! directory with a `mkoba.db` in it holds a whole backup.
 
 use std::path::{Path, PathBuf};
 
@@ -84,10 +85,14 @@ pub fn backup(data_dir: &Path, to: &Path) -> Result<BackupReport, StoreError> {
         )));
     }
 
+    // The database takes its name last: a directory with a `mkoba.db` holds the whole copy.
     let partial = to.join(PARTIAL);
-    let result = copy_database(&source, &partial).and_then(|report| {
+    let (mut files, mut skipped) = (Vec::new(), Vec::new());
+    let result = copy_database(&source, &partial).and_then(|database| {
+        copy_files(data_dir, to, Path::new(""), &mut files, &mut skipped)?;
         std::fs::rename(&partial, to.join(DB_FILE)).map_err(|e| io(&partial, e))?;
-        Ok(report)
+        sync_dir(to)?;
+        Ok(database)
     });
     let (database_bytes, schema_version, payments) = match result {
         Ok(r) => r,
@@ -96,9 +101,6 @@ pub fn backup(data_dir: &Path, to: &Path) -> Result<BackupReport, StoreError> {
             return Err(e);
         }
     };
-    let (mut files, mut skipped) = (Vec::new(), Vec::new());
-    copy_files(data_dir, to, Path::new(""), &mut files, &mut skipped)?;
-    sync_dir(to)?;
     files.sort();
     skipped.sort();
     Ok(BackupReport {
