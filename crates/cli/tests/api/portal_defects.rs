@@ -828,6 +828,13 @@ async fn older_pages_go_on_from_the_last_payment_so_new_payments_repeat_none() {
     assert!(html.contains("No older transactions."), "{html}");
     assert!(html.contains("0–0 of 35 transactions"), "{html}");
     // Not a position the portal made.
+    let r = b.get("/portal/transactions?after=%3Cb%3E1.2").await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text().contains("\u{201c}&lt;b&gt;1.2\u{201d}"),
+        "{}",
+        r.text()
+    );
     for bad in ["x", "12", "1.a%20b", "-5.3"] {
         let r = b.get(&format!("/portal/transactions?after={bad}")).await;
         assert_eq!(r.status, 400, "{bad}");
