@@ -124,7 +124,8 @@ pub struct PaymentFilter {
     /// Created before (ms since the epoch).
     pub to_ms: Option<i64>,
     pub limit: u32,
-    /// Payments to skip, where [`PaymentFilter::after`] is not given.
+    /// Payments to skip, where neither [`PaymentFilter::after`] nor
+    /// [`PaymentFilter::before`] is given.
     pub offset: u32,
     /// Only the payments after this one in page order (a key a page or run gave,
     /// [`PaymentPage::next`]): a page or run starts there instead of at `offset`, found in
@@ -132,6 +133,11 @@ pub struct PaymentFilter {
     /// meanwhile neither push one already seen onto the next page nor skip one. A key
     /// another store made matches nothing.
     pub after: Option<PageKey>,
+    /// Only the payments before this one in page order (a key a page gave,
+    /// [`PaymentPage::first`]): the `limit` nearest to it, still listed newest first — the
+    /// page before, found in the index as [`PaymentFilter::after`] finds the page after.
+    /// Pages only ([`PortalReader::payments_page`]); a run ignores it.
+    pub before: Option<PageKey>,
 }
 
 /// Which payments a report counts: a developer's created since `from_ms` (where its time
@@ -172,10 +178,13 @@ pub const PAGE_MAX: u32 = 1_000;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PaymentPage {
     pub payments: Vec<Payment>,
-    /// How many the filter matches in all ([`PaymentFilter::after`] aside).
+    /// How many the filter matches in all ([`PaymentFilter::after`] and
+    /// [`PaymentFilter::before`] aside).
     pub total: u64,
     /// The key of the page's last payment when the page is full (there may be more).
     pub next: Option<PageKey>,
+    /// The key of the page's first payment (for the page before it).
+    pub first: Option<PageKey>,
 }
 
 /// Where a page or run of payments in page order stopped ([`PaymentFilter::after`]): the
@@ -446,8 +455,8 @@ pub trait PortalReader {
     /// An API user's keys, oldest first.
     fn api_keys_of(&self, api_user: &Uuid) -> Result<Vec<ApiKeyInfo>, StoreError>;
     /// A page of the payments a filter matches, newest first (ties in the store's own
-    /// order, the same on every page), from `filter.after` or else `filter.offset`, how
-    /// many match in all, and the key to go on from.
+    /// order, the same on every page), from `filter.after`, or up to `filter.before`, or
+    /// else from `filter.offset`; how many match in all, and the keys of its ends.
     fn payments_page(&self, filter: &PaymentFilter) -> Result<PaymentPage, StoreError>;
     /// At most `filter.limit` payments the filter matches, in [`payments_page`]'s order,
     /// from the one after `filter.after` (from the newest without it; `filter.offset` is

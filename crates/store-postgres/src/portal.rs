@@ -544,6 +544,8 @@ impl Scope {
 /// The order of the payments' pages: newest first, and among payments of the same
 /// millisecond by reference id.
 const PAGE_ORDER: &str = "p.created_at_ms DESC, p.reference_id";
+/// [`PAGE_ORDER`] the other way.
+const PAGE_ORDER_BACKWARDS: &str = "p.created_at_ms ASC, p.reference_id DESC";
 
 /// The join of payments `p` to their API users `u`. The API users' ids are `COLLATE "C"`,
 /// the payments' `api_user` is in the database's default collation: compared as they are,
@@ -558,34 +560,57 @@ const USER_OF_PAYMENT: &str = "api_users u ON p.api_user = u.id COLLATE \"defaul
 /// and only those are sorted: in one query over all of them, PostgreSQL cannot merge the
 /// API users' index orders and sorts every match (0.5 s for a page of a million payments;
 /// 41 s for an export of 100,000 read in runs, each sorting everything older).
-fn newest_of_each_user(clause: &str, each: usize, limit: usize) -> String {
+///
+/// `order` is [`PAGE_ORDER`], or [`PAGE_ORDER_BACKWARDS`] for the oldest first (a page read
+/// backwards from where the next one starts).
+fn newest_of_each_user(clause: &str, each: usize, limit: usize, order: &str) -> String {
     format!(
         "SELECT {} FROM api_users u CROSS JOIN LATERAL (
              SELECT * FROM payments p
              WHERE p.api_user = u.id COLLATE \"default\" AND {clause}
-             ORDER BY {PAGE_ORDER} LIMIT ${each}
+             ORDER BY {order} LIMIT ${each}
          ) p
-         WHERE u.developer_id = $1 ORDER BY {PAGE_ORDER} LIMIT ${limit}",
+         WHERE u.developer_id = $1 ORDER BY {order} LIMIT ${limit}",
         rows::prefixed(PAYMENT_COLUMNS, "p")
     )
 }
 
 /// The query of at most `filter.limit` payments in page order (its parameters, and the
-/// limit): after `filter.after`, or from `offset` (at the newest when neither is given).
-fn page_query(filter: &PaymentFilter, offset: Option<u32>) -> (String, Vec<Param>, u32) {
+/// limit): after `filter.after`, or the nearest up to `before` (oldest first: the caller
+/// turns them round), or from `offset` (at the newest when none is given).
+fn page_query(
+    filter: &PaymentFilter,
+    offset: Option<u32>,
+    before: Option<&PageKey>,
+) -> (String, Vec<Param>, u32) {
     let (mut clause, mut values) = filter_clause(filter);
-    if let Some(key) = &filter.after {
-        // The first term is the index's range; the second breaks ties as the order does.
+    // The first term of each is the index's range; the second breaks ties as the order does.
+    let mut bound = |key: &PageKey, range: &str| {
         let n = values.len();
-        clause.push_str(&format!(
-            " AND p.created_at_ms <= ${} AND (p.created_at_ms < ${} OR p.reference_id > ${})",
-            n + 1,
-            n + 1,
-            n + 2
-        ));
+        clause.push_str(
+            &range
+                .replace("$t", &format!("${}", n + 1))
+                .replace("$r", &format!("${}", n + 2)),
+        );
         values.push(Box::new(key.created_at_ms));
         values.push(Box::new(key.tie.clone()));
+    };
+    if let Some(key) = &filter.after {
+        bound(
+            key,
+            " AND p.created_at_ms <= $t AND (p.created_at_ms < $t OR p.reference_id > $r)",
+        );
     }
+    if let Some(key) = before {
+        bound(
+            key,
+            " AND p.created_at_ms >= $t AND (p.created_at_ms > $t OR p.reference_id < $r)",
+        );
+    }
+    let order = match before {
+        Some(_) => PAGE_ORDER_BACKWARDS,
+        None => PAGE_ORDER,
+    };
     let limit = filter.limit.clamp(1, mkoba_platform::portal::PAGE_MAX);
     let n = values.len();
     let sql = match offset {
@@ -598,16 +623,24 @@ fn page_query(filter: &PaymentFilter, offset: Option<u32>) -> (String, Vec<Param
             ]);
             format!(
                 "{} OFFSET ${}",
-                newest_of_each_user(&clause, n + 1, n + 2),
+                newest_of_each_user(&clause, n + 1, n + 2, order),
                 n + 3
             )
         }
         None => {
             values.push(Box::new(i64::from(limit)));
-            newest_of_each_user(&clause, n + 1, n + 1)
+            newest_of_each_user(&clause, n + 1, n + 1, order)
         }
     };
     (sql, values, limit)
+}
+
+/// The key of a payment, for a page that starts or ends with it.
+fn key_of(p: &Payment) -> PageKey {
+    PageKey {
+        created_at_ms: p.created_at_ms,
+        tie: p.reference_id.to_string(),
+    }
 }
 
 /// The key to go on from after `payments`, when they fill `limit` (there may be more).
@@ -615,10 +648,7 @@ fn next_key(payments: &[Payment], limit: u32) -> Option<PageKey> {
     payments
         .last()
         .filter(|_| payments.len() == limit as usize)
-        .map(|p| PageKey {
-            created_at_ms: p.created_at_ms,
-            tie: p.reference_id.to_string(),
-        })
+        .map(key_of)
 }
 
 /// The WHERE clause and parameters of a payment filter (payments `p` joined to their API
@@ -863,8 +893,9 @@ impl PortalReader for PgReader {
         filter: &PaymentFilter,
     ) -> std::result::Result<PaymentPage, StoreError> {
         let (clause, count_values) = filter_clause(filter);
-        let offset = filter.after.is_none().then_some(filter.offset);
-        let (page, page_values, limit) = page_query(filter, offset);
+        let offset = (filter.after.is_none() && filter.before.is_none()).then_some(filter.offset);
+        let before = filter.before.clone();
+        let (page, page_values, limit) = page_query(filter, offset, before.as_ref());
         self.pool.run_again_if_closed(move |c| {
             let total: i64 = col(
                 &c.query_one(
@@ -875,9 +906,13 @@ impl PortalReader for PgReader {
                 )?,
                 0,
             )?;
-            let payments = payments(&c.query(&page, &refs(&page_values))?)?;
+            let mut payments = payments(&c.query(&page, &refs(&page_values))?)?;
+            if before.is_some() {
+                payments.reverse();
+            }
             Ok(PaymentPage {
                 next: next_key(&payments, limit),
+                first: payments.first().map(key_of),
                 payments,
                 total: total.max(0) as u64,
             })
@@ -888,7 +923,7 @@ impl PortalReader for PgReader {
         &self,
         filter: &PaymentFilter,
     ) -> std::result::Result<(Vec<Payment>, Option<PageKey>), StoreError> {
-        let (sql, values, limit) = page_query(filter, None);
+        let (sql, values, limit) = page_query(filter, None, None);
         self.pool.run_again_if_closed(move |c| {
             let payments = payments(&c.query(&sql, &refs(&values))?)?;
             let next = next_key(&payments, limit);

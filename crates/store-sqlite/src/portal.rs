@@ -455,6 +455,8 @@ fn scope_params(s: &ReportScope) -> Vec<Value> {
 /// every match: a million payments' first page in under a millisecond, not 0.7 s (a tie
 /// broken by the reference id, which that index does not hold, sorted them all).
 const PAGE_ORDER: &str = "p.created_at_ms DESC, p.id DESC";
+/// [`PAGE_ORDER`] the other way (a page read backwards from where the next one starts).
+const PAGE_ORDER_BACKWARDS: &str = "p.created_at_ms ASC, p.id ASC";
 
 /// The WHERE clause and parameters of a payment filter (payments `p` joined to their API
 /// user `u`).
@@ -497,28 +499,50 @@ fn filter_clause(f: &PaymentFilter) -> (String, Vec<Value>) {
     (sql, values)
 }
 
+/// A page or run of payments in page order ([`page_rows`]), and the keys of its ends: the
+/// last one's when the limit was reached, the first one's when there is one.
+type Rows = (Vec<Payment>, Option<PageKey>, Option<PageKey>);
+
 /// At most `filter.limit` payments matching `clause` in page order: after `filter.after`,
-/// or from `offset` (at the newest when neither is given), and the key of the last one
-/// when the limit was reached. A key whose tie is not a row number (another store's)
-/// matches nothing.
+/// or the nearest up to `before` (read backwards, listed newest first all the same), or
+/// from `offset` (at the newest when none is given). A key whose tie is not a row number
+/// (another store's) matches nothing.
 fn page_rows(
     c: &rusqlite::Connection,
     filter: &PaymentFilter,
     mut clause: String,
     mut values: Vec<Value>,
     offset: Option<u32>,
-) -> rusqlite::Result<(Vec<Payment>, Option<PageKey>)> {
-    if let Some(key) = &filter.after {
-        let Ok(row) = key.tie.parse::<i64>() else {
-            return Ok((Vec::new(), None));
-        };
-        // The first term is the index's range (seek, no scan); the second breaks ties.
-        clause.push_str(" AND p.created_at_ms <= ? AND (p.created_at_ms < ? OR p.id < ?)");
+    before: Option<&PageKey>,
+) -> rusqlite::Result<Rows> {
+    // The first term of each is the index's range (seek, no scan); the second breaks ties.
+    let mut bound = |key: &PageKey, range: &str| {
+        let row = key.tie.parse::<i64>().ok()?;
+        clause.push_str(range);
         values.extend([
             Value::Integer(key.created_at_ms),
             Value::Integer(key.created_at_ms),
             Value::Integer(row),
         ]);
+        Some(())
+    };
+    if let Some(key) = &filter.after
+        && bound(
+            key,
+            " AND p.created_at_ms <= ? AND (p.created_at_ms < ? OR p.id < ?)",
+        )
+        .is_none()
+    {
+        return Ok((Vec::new(), None, None));
+    }
+    if let Some(key) = before
+        && bound(
+            key,
+            " AND p.created_at_ms >= ? AND (p.created_at_ms > ? OR p.id > ?)",
+        )
+        .is_none()
+    {
+        return Ok((Vec::new(), None, None));
     }
     let limit = filter.limit.clamp(1, mkoba_platform::portal::PAGE_MAX);
     values.push(Value::Integer(i64::from(limit)));
@@ -529,27 +553,34 @@ fn page_rows(
         }
         None => "",
     };
+    let order = match before {
+        Some(_) => PAGE_ORDER_BACKWARDS,
+        None => PAGE_ORDER,
+    };
     let at = PAYMENT_COLUMNS.split(',').count();
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {}, p.id FROM payments p JOIN api_users u ON u.id = p.api_user
-         WHERE {clause} ORDER BY {PAGE_ORDER} LIMIT ?{skip}",
+         WHERE {clause} ORDER BY {order} LIMIT ?{skip}",
         prefixed_payment_columns()
     ))?;
-    let mut last = None;
-    let payments = stmt
+    let mut rows: Vec<(Payment, i64)> = stmt
         .query_map(params_from_iter(values.iter()), |r| {
-            last = Some(r.get::<_, i64>(at)?);
-            payment_row(r)
+            Ok((payment_row(r)?, r.get::<_, i64>(at)?))
         })?
-        .collect::<rusqlite::Result<Vec<Payment>>>()?;
-    let next = match (payments.last(), last) {
-        (Some(p), Some(row)) if payments.len() == limit as usize => Some(PageKey {
-            created_at_ms: p.created_at_ms,
-            tie: row.to_string(),
-        }),
-        _ => None,
+        .collect::<rusqlite::Result<_>>()?;
+    if before.is_some() {
+        rows.reverse();
+    }
+    let key = |(p, row): &(Payment, i64)| PageKey {
+        created_at_ms: p.created_at_ms,
+        tie: row.to_string(),
     };
-    Ok((payments, next))
+    let next = rows
+        .last()
+        .filter(|_| rows.len() == limit as usize)
+        .map(key);
+    let first = rows.first().map(key);
+    Ok((rows.into_iter().map(|(p, _)| p).collect(), next, first))
 }
 
 fn prefixed_payment_columns() -> String {
@@ -792,12 +823,15 @@ impl PortalReader for SqliteReader {
                     "SELECT COUNT(*) FROM payments p JOIN api_users u ON u.id = p.api_user WHERE {clause}"
                 ))?
                 .query_row(params_from_iter(values.iter()), |r| r.get(0))?;
-            let offset = filter.after.is_none().then_some(filter.offset);
-            let (payments, next) = page_rows(c, filter, clause, values, offset)?;
+            let offset =
+                (filter.after.is_none() && filter.before.is_none()).then_some(filter.offset);
+            let (payments, next, first) =
+                page_rows(c, filter, clause, values, offset, filter.before.as_ref())?;
             Ok(PaymentPage {
                 payments,
                 total: total.max(0) as u64,
                 next,
+                first,
             })
         })
     }
@@ -807,7 +841,10 @@ impl PortalReader for SqliteReader {
         filter: &PaymentFilter,
     ) -> Result<(Vec<Payment>, Option<PageKey>), StoreError> {
         let (clause, values) = filter_clause(filter);
-        self.with(|c| page_rows(c, filter, clause, values, None))
+        self.with(|c| {
+            let (payments, next, _) = page_rows(c, filter, clause, values, None, None)?;
+            Ok((payments, next))
+        })
     }
 
     fn payment_counts(

@@ -779,18 +779,25 @@ async fn a_report_counts_the_newest_payments_of_a_period_that_holds_too_many() {
     assert!(html.contains("Transactions: 1, since"), "{html}");
 }
 
+/// A server with `n` accepted request-to-pays from payers `{prefix}00000`…, a browser
+/// signed in as their developer, and the partner that made them.
+async fn with_payments(n: usize, prefix: &str) -> (TestApp, Browser, Partner) {
+    let app = TestApp::spawn().await;
+    let b = sandbox_browser(&app).await;
+    let p = app.partner("127.0.0.1").await;
+    for i in 0..n {
+        accepted(&app, &p, "5", &format!("{prefix}{i:05}")).await;
+    }
+    (app, b, p)
+}
+
 /// "Older" goes on from the page's last payment, not from a count of rows: payments made
 /// while someone reads page 1 (they are newer) push none of it onto page 2, which holds
 /// exactly the ones after it. A position that is not one the portal made is a 400 that
 /// says so; one past the oldest payment says there is nothing older.
 #[tokio::test]
 async fn older_pages_go_on_from_the_last_payment_so_new_payments_repeat_none() {
-    let app = TestApp::spawn().await;
-    let mut b = sandbox_browser(&app).await;
-    let p = app.partner("127.0.0.1").await;
-    for i in 0..30 {
-        accepted(&app, &p, "5", &format!("2567710{i:05}")).await;
-    }
+    let (app, mut b, p) = with_payments(30, "2567710").await;
     // All thirty in the page's order, from the export.
     let csv = b.get("/portal/transactions?format=csv").await.text();
     let all: Vec<String> = csv
@@ -844,6 +851,47 @@ async fn older_pages_go_on_from_the_last_payment_so_new_payments_repeat_none() {
             r.text()
         );
     }
+}
+
+/// "Newer" goes back to the page before this one's first payment (from page 3 on; to page 2
+/// it is the first page, the newest as they are now): payments made meanwhile shift none of
+/// the pages already read. A position past the newest is the first page.
+#[tokio::test]
+async fn newer_pages_go_back_to_the_page_before_so_new_payments_shift_none() {
+    let (app, mut b, p) = with_payments(60, "2567730").await;
+    let link = |html: &str, rel: &str| {
+        between(html, &format!("<a rel=\"{rel}\" href=\""), "\"").replace("&amp;", "&")
+    };
+    let first = b.get("/portal/transactions").await.text();
+    let second = b.get(&link(&first, "next")).await.text();
+    let third = b.get(&link(&second, "next")).await.text();
+    assert_eq!(listed(&third).len(), 10, "{third}");
+    assert!(third.contains("<span>Page 3 of 3</span>"));
+
+    // Five more, then back: page 2 as it was read, then the newest.
+    for i in 0..5 {
+        accepted(&app, &p, "5", &format!("2567740{i:05}")).await;
+    }
+    let newer = link(&third, "prev");
+    assert!(
+        newer.starts_with("/portal/transactions?page=2&before="),
+        "{newer}"
+    );
+    let again = b.get(&newer).await.text();
+    assert_eq!(listed(&again), listed(&second));
+    assert!(again.contains("26–50 of 65 transactions"), "{again}");
+    assert_eq!(link(&again, "prev"), "/portal/transactions?page=1");
+    let top = b.get("/portal/transactions?page=1").await.text();
+    assert_eq!(listed(&top)[5..], listed(&first)[..20]);
+
+    // Before the newest: the first page.
+    let r = b
+        .get("/portal/transactions?page=4&before=999999999999999.1")
+        .await;
+    assert_eq!(r.status, 200);
+    let html = r.text();
+    assert_eq!(listed(&html), listed(&top));
+    assert!(html.contains("<span>Page 1 of 3</span>"), "{html}");
 }
 
 /// The reference ids of a transactions page, in the order it lists them.

@@ -206,6 +206,7 @@ pub(crate) async fn dial(
         limit: 500,
         offset: 0,
         after: None,
+        before: None,
     };
     // The newest 500 waiting invoices, not counted.
     let invoices = match state.platform.portal().payments_after(&filter).await {

@@ -206,9 +206,10 @@ pub(crate) struct Filters {
     pub(crate) swapped: Option<String>,
 }
 
-/// The query parameters of the pager: the page's number, and the position an "Older"
-/// link goes on from ([`PaymentFilter::after`]). A link that changes the filters drops them.
-const PAGER_PARAMS: [&str; 2] = ["page", "after"];
+/// The query parameters of the pager: the page's number, and the position an "Older" link
+/// goes on from ([`PaymentFilter::after`]) or a "Newer" one goes back to
+/// ([`PaymentFilter::before`]). A link that changes the filters drops them.
+const PAGER_PARAMS: [&str; 3] = ["page", "after", "before"];
 
 /// The query parameters that filter, with how the summary names them.
 const FILTER_PARAMS: [(&str, &str); 8] = [
@@ -309,16 +310,21 @@ pub(crate) fn parse_filters(developer_id: i64, q: &HashMap<String, String>) -> F
         swap.sort();
         swapped = Some(query_string(&swap));
     }
-    // Where an "Older" link goes on from; another value is not a link the portal made.
-    let after = q.get("after").and_then(|raw| {
-        let key = PageKey::parse(raw);
-        if key.is_none() {
-            errors.push(format!(
-                "The page link's position \u{201c}{raw}\u{201d} is not one the portal made: start again from the newest (Clear, or Filter)."
-            ));
-        }
-        key
-    });
+    // Where an "Older" link goes on from, or a "Newer" link goes back to; another value is
+    // not a link the portal made.
+    let mut position = |name: &str| {
+        q.get(name).and_then(|raw| {
+            let key = PageKey::parse(raw);
+            if key.is_none() {
+                errors.push(format!(
+                    "The page link's position \u{201c}{raw}\u{201d} is not one the portal made: start again from the newest (Clear, or Filter)."
+                ));
+            }
+            key
+        })
+    };
+    let after = position("after");
+    let before = position("before");
     let (reference, alt_reference) = match q.get("ref") {
         Some(r) => match Uuid::parse_str(r) {
             Ok(u) if u.to_string() != *r => (Some(u.to_string()), Some(r.clone())),
@@ -340,6 +346,7 @@ pub(crate) fn parse_filters(developer_id: i64, q: &HashMap<String, String>) -> F
             limit: PAGE_SIZE,
             offset: (page - 1) * PAGE_SIZE,
             after,
+            before,
         },
         alt_reference,
         errors,
@@ -388,7 +395,17 @@ async fn fetch(state: &PortalState, f: &Filters) -> Result<(PaymentPage, Payment
         filter.reference = Some(alt.clone());
         page = state.platform.portal().payments_page(&filter).await?;
     }
-    if filter.after.is_none() && page.total > 0 && u64::from(filter.offset) >= page.total {
+    // Back past the newest (payments made since count from the top): the first page.
+    if filter.before.is_some() && page.payments.len() < filter.limit as usize {
+        filter.before = None;
+        filter.offset = 0;
+        page = state.platform.portal().payments_page(&filter).await?;
+    }
+    if filter.after.is_none()
+        && filter.before.is_none()
+        && page.total > 0
+        && u64::from(filter.offset) >= page.total
+    {
         let last = page.total.div_ceil(u64::from(PAGE_SIZE)).max(1) - 1;
         filter.offset = u32::try_from(last * u64::from(PAGE_SIZE)).unwrap_or(0);
         page = state.platform.portal().payments_page(&filter).await?;
@@ -448,6 +465,7 @@ async fn csv_export(state: PortalState, f: &Filters) -> Response {
         limit: run,
         offset: 0,
         after: None,
+        before: None,
         ..f.filter.clone()
     };
     let mut first = state.platform.portal().payments_after(&filter).await;
@@ -646,7 +664,9 @@ pub(crate) fn active_filters(
         } else {
             (*v).clone()
         };
-        let href = with_query(path, &params_without(q, &[k, "page", "after"]));
+        let mut drop = vec![*k];
+        drop.extend(PAGER_PARAMS);
+        let href = with_query(path, &params_without(q, &drop));
         w!(*h, "<li><span>" {label} ": <strong>" {shown} "</strong></span> <a href=\"" {href} "\" aria-label=\"Remove the filter " {label} "\" title=\"Remove this filter\">×</a></li>");
     }
     let kept: Vec<(String, String)> = q
@@ -846,11 +866,11 @@ pub(crate) async fn list(
     }
     // Pagination links keep the filters. "Older" goes on from this page's last payment, so
     // payments made meanwhile (they are newer) push none of this page onto the next.
-    let link = |n: u64, after: Option<&PageKey>| {
+    let link = |n: u64, position: Option<(&str, &PageKey)>| {
         let mut p = base.clone();
         p.push(("page".to_owned(), n.to_string()));
-        if let Some(key) = after {
-            p.push(("after".to_owned(), key.to_param()));
+        if let Some((name, key)) = position {
+            p.push((name.to_owned(), key.to_param()));
         }
         with_query("/portal/transactions", &p)
     };
@@ -859,11 +879,18 @@ pub(crate) async fn list(
     if pages > 1 {
         h.raw("<nav class=\"pager\" aria-label=\"Pages\">");
         if current > 1 {
-            w!(h, "<a rel=\"prev\" href=\"" {link(current - 1, None)} "\">← Newer</a>");
+            // Back to the first page, the newest as they are now; else to the page before
+            // this one's first payment.
+            let newer = page
+                .first
+                .as_ref()
+                .filter(|_| current > 2)
+                .map(|k| ("before", k));
+            w!(h, "<a rel=\"prev\" href=\"" {link(current - 1, newer)} "\">← Newer</a>");
         }
         w!(h, "<span>Page " {current} " of " {pages} "</span>");
         if let Some(key) = page.next.as_ref().filter(|_| current < pages) {
-            w!(h, "<a rel=\"next\" href=\"" {link(current + 1, Some(key))} "\">Older →</a>");
+            w!(h, "<a rel=\"next\" href=\"" {link(current + 1, Some(("after", key)))} "\">Older →</a>");
         }
         h.raw("</nav>");
     } else {

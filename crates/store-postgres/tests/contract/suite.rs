@@ -2112,7 +2112,7 @@ pub fn payments_page_and_runs_keep_one_order_through_ties(s: &mut Store) {
     assert_eq!(paged, all);
     // Pages of three, each from the last one's key (the offset then unused): the same
     // order, the same total.
-    let (mut keyed, mut after) = (Vec::new(), None);
+    let (mut keyed, mut after, mut firsts) = (Vec::new(), None, Vec::new());
     for n in 0..4 {
         let offset = if after.is_some() { 7 } else { 0 };
         let page = s
@@ -2124,10 +2124,24 @@ pub fn payments_page_and_runs_keep_one_order_through_ties(s: &mut Store) {
             .unwrap();
         assert_eq!(page.total, 10);
         assert_eq!(page.next.is_some(), n < 3, "page {n}");
-        keyed.extend(ids(&page.payments));
+        keyed.push(ids(&page.payments));
+        firsts.push(page.first.expect("a page's first key"));
         after = page.next;
     }
-    assert_eq!(keyed, all);
+    assert_eq!(keyed.concat(), all);
+    // And back, each page the three before the next one's first: the same pages.
+    for n in (0..3).rev() {
+        let page = s
+            .reader
+            .payments_page(&PaymentFilter {
+                before: Some(firsts[n + 1].clone()),
+                ..filter(None, 3, 7)
+            })
+            .unwrap();
+        assert_eq!(ids(&page.payments), keyed[n], "page {n} read back");
+        assert_eq!(page.first.as_ref(), Some(&firsts[n]));
+        assert_eq!(page.total, 10);
+    }
     let runs = |api_user: Option<Uuid>, limit: u32| -> (Vec<Uuid>, usize) {
         let (mut out, mut after, mut reads) = (Vec::new(), None, 0);
         loop {
