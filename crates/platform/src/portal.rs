@@ -136,7 +136,6 @@ pub struct PaymentFilter {
     /// Only the payments before this one in page order (a key a page gave,
     /// [`PaymentPage::first`]): the `limit` nearest to it, still listed newest first — the
     /// page before, found in the index as [`PaymentFilter::after`] finds the page after.
-    /// Pages only ([`PortalReader::payments_page`]); a run ignores it.
     pub before: Option<PageKey>,
 }
 
@@ -459,8 +458,9 @@ pub trait PortalReader {
     /// else from `filter.offset`; how many match in all, and the keys of its ends.
     fn payments_page(&self, filter: &PaymentFilter) -> Result<PaymentPage, StoreError>;
     /// At most `filter.limit` payments the filter matches, in [`payments_page`]'s order,
-    /// from the one after `filter.after` (from the newest without it; `filter.offset` is
-    /// not used), and the key to go on from when there may be more. Nothing is counted, and
+    /// from the one after `filter.after` (from the newest without it, and the nearest up to
+    /// `filter.before` with that; `filter.offset` is not used), and the key to go on from
+    /// when there may be more. Nothing is counted, and
     /// the stores seek the key in their index of payments by API user and time, so a run
     /// reads only the rows from where the last one stopped to its own last one.
     ///

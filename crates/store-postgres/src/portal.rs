@@ -576,16 +576,22 @@ fn newest_of_each_user(clause: &str, each: usize, limit: usize, order: &str) -> 
 }
 
 /// The query of at most `filter.limit` payments in page order (its parameters, and the
-/// limit): after `filter.after`, or the nearest up to `before` (oldest first: the caller
-/// turns them round), or from `offset` (at the newest when none is given).
-fn page_query(
-    filter: &PaymentFilter,
-    offset: Option<u32>,
-    before: Option<&PageKey>,
-) -> (String, Vec<Param>, u32) {
+/// limit): after `filter.after`, or the nearest up to `filter.before` (oldest first: the
+/// caller turns them round), or from `offset` (at the newest when none is given).
+fn page_query(filter: &PaymentFilter, offset: Option<u32>) -> (String, Vec<Param>, u32) {
     let (mut clause, mut values) = filter_clause(filter);
     // The first term of each is the index's range; the second breaks ties as the order does.
-    let mut bound = |key: &PageKey, range: &str| {
+    for (key, range) in [
+        (
+            &filter.after,
+            " AND p.created_at_ms <= $t AND (p.created_at_ms < $t OR p.reference_id > $r)",
+        ),
+        (
+            &filter.before,
+            " AND p.created_at_ms >= $t AND (p.created_at_ms > $t OR p.reference_id < $r)",
+        ),
+    ] {
+        let Some(key) = key else { continue };
         let n = values.len();
         clause.push_str(
             &range
@@ -594,22 +600,11 @@ fn page_query(
         );
         values.push(Box::new(key.created_at_ms));
         values.push(Box::new(key.tie.clone()));
-    };
-    if let Some(key) = &filter.after {
-        bound(
-            key,
-            " AND p.created_at_ms <= $t AND (p.created_at_ms < $t OR p.reference_id > $r)",
-        );
     }
-    if let Some(key) = before {
-        bound(
-            key,
-            " AND p.created_at_ms >= $t AND (p.created_at_ms > $t OR p.reference_id < $r)",
-        );
-    }
-    let order = match before {
-        Some(_) => PAGE_ORDER_BACKWARDS,
-        None => PAGE_ORDER,
+    let order = if filter.before.is_some() {
+        PAGE_ORDER_BACKWARDS
+    } else {
+        PAGE_ORDER
     };
     let limit = filter.limit.clamp(1, mkoba_platform::portal::PAGE_MAX);
     let n = values.len();
@@ -894,8 +889,8 @@ impl PortalReader for PgReader {
     ) -> std::result::Result<PaymentPage, StoreError> {
         let (clause, count_values) = filter_clause(filter);
         let offset = (filter.after.is_none() && filter.before.is_none()).then_some(filter.offset);
-        let before = filter.before.clone();
-        let (page, page_values, limit) = page_query(filter, offset, before.as_ref());
+        let backwards = filter.before.is_some();
+        let (page, page_values, limit) = page_query(filter, offset);
         self.pool.run_again_if_closed(move |c| {
             let total: i64 = col(
                 &c.query_one(
@@ -907,7 +902,7 @@ impl PortalReader for PgReader {
                 0,
             )?;
             let mut payments = payments(&c.query(&page, &refs(&page_values))?)?;
-            if before.is_some() {
+            if backwards {
                 payments.reverse();
             }
             Ok(PaymentPage {
@@ -923,9 +918,13 @@ impl PortalReader for PgReader {
         &self,
         filter: &PaymentFilter,
     ) -> std::result::Result<(Vec<Payment>, Option<PageKey>), StoreError> {
-        let (sql, values, limit) = page_query(filter, None, None);
+        let (sql, values, limit) = page_query(filter, None);
+        let backwards = filter.before.is_some();
         self.pool.run_again_if_closed(move |c| {
-            let payments = payments(&c.query(&sql, &refs(&values))?)?;
+            let mut payments = payments(&c.query(&sql, &refs(&values))?)?;
+            if backwards {
+                payments.reverse();
+            }
             let next = next_key(&payments, limit);
             Ok((payments, next))
         })

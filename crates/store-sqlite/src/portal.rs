@@ -504,8 +504,8 @@ fn filter_clause(f: &PaymentFilter) -> (String, Vec<Value>) {
 type Rows = (Vec<Payment>, Option<PageKey>, Option<PageKey>);
 
 /// At most `filter.limit` payments matching `clause` in page order: after `filter.after`,
-/// or the nearest up to `before` (read backwards, listed newest first all the same), or
-/// from `offset` (at the newest when none is given). A key whose tie is not a row number
+/// or the nearest up to `filter.before` (read backwards, listed newest first all the same),
+/// or from `offset` (at the newest when none is given). A key whose tie is not a row number
 /// (another store's) matches nothing.
 fn page_rows(
     c: &rusqlite::Connection,
@@ -513,36 +513,28 @@ fn page_rows(
     mut clause: String,
     mut values: Vec<Value>,
     offset: Option<u32>,
-    before: Option<&PageKey>,
 ) -> rusqlite::Result<Rows> {
     // The first term of each is the index's range (seek, no scan); the second breaks ties.
-    let mut bound = |key: &PageKey, range: &str| {
-        let row = key.tie.parse::<i64>().ok()?;
+    for (key, range) in [
+        (
+            &filter.after,
+            " AND p.created_at_ms <= ? AND (p.created_at_ms < ? OR p.id < ?)",
+        ),
+        (
+            &filter.before,
+            " AND p.created_at_ms >= ? AND (p.created_at_ms > ? OR p.id > ?)",
+        ),
+    ] {
+        let Some(key) = key else { continue };
+        let Ok(row) = key.tie.parse::<i64>() else {
+            return Ok((Vec::new(), None, None));
+        };
         clause.push_str(range);
         values.extend([
             Value::Integer(key.created_at_ms),
             Value::Integer(key.created_at_ms),
             Value::Integer(row),
         ]);
-        Some(())
-    };
-    if let Some(key) = &filter.after
-        && bound(
-            key,
-            " AND p.created_at_ms <= ? AND (p.created_at_ms < ? OR p.id < ?)",
-        )
-        .is_none()
-    {
-        return Ok((Vec::new(), None, None));
-    }
-    if let Some(key) = before
-        && bound(
-            key,
-            " AND p.created_at_ms >= ? AND (p.created_at_ms > ? OR p.id > ?)",
-        )
-        .is_none()
-    {
-        return Ok((Vec::new(), None, None));
     }
     let limit = filter.limit.clamp(1, mkoba_platform::portal::PAGE_MAX);
     values.push(Value::Integer(i64::from(limit)));
@@ -553,9 +545,11 @@ fn page_rows(
         }
         None => "",
     };
-    let order = match before {
-        Some(_) => PAGE_ORDER_BACKWARDS,
-        None => PAGE_ORDER,
+    let backwards = filter.before.is_some();
+    let order = if backwards {
+        PAGE_ORDER_BACKWARDS
+    } else {
+        PAGE_ORDER
     };
     let at = PAYMENT_COLUMNS.split(',').count();
     let mut stmt = c.prepare_cached(&format!(
@@ -568,7 +562,7 @@ fn page_rows(
             Ok((payment_row(r)?, r.get::<_, i64>(at)?))
         })?
         .collect::<rusqlite::Result<_>>()?;
-    if before.is_some() {
+    if backwards {
         rows.reverse();
     }
     let key = |(p, row): &(Payment, i64)| PageKey {
@@ -825,8 +819,7 @@ impl PortalReader for SqliteReader {
                 .query_row(params_from_iter(values.iter()), |r| r.get(0))?;
             let offset =
                 (filter.after.is_none() && filter.before.is_none()).then_some(filter.offset);
-            let (payments, next, first) =
-                page_rows(c, filter, clause, values, offset, filter.before.as_ref())?;
+            let (payments, next, first) = page_rows(c, filter, clause, values, offset)?;
             Ok(PaymentPage {
                 payments,
                 total: total.max(0) as u64,
@@ -842,7 +835,7 @@ impl PortalReader for SqliteReader {
     ) -> Result<(Vec<Payment>, Option<PageKey>), StoreError> {
         let (clause, values) = filter_clause(filter);
         self.with(|c| {
-            let (payments, next, _) = page_rows(c, filter, clause, values, None, None)?;
+            let (payments, next, _) = page_rows(c, filter, clause, values, None)?;
             Ok((payments, next))
         })
     }

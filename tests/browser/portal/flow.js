@@ -231,6 +231,11 @@ async function main() {
   const pc = await colours(page, older);
   const ratio = contrast(pc.fg, pc.bg);
   check("pager links have readable contrast (WCAG AA)", ratio >= 4.5, `${pc.fg} on ${pc.bg}: ${ratio.toFixed(2)}`);
+  await page.click(older);
+  check("'Older' goes on from the page's last payment",
+    (await page.isVisible("text=Page 2 of 2")) && page.url().includes("after="), page.url());
+  await page.click("nav.pager a[rel=prev]");
+  check("'Newer' comes back to the newest", await page.isVisible("text=Page 1 of 2"), page.url());
   await page.goto(`${BASE}/portal/transactions?page=999`);
   check("page 999 is clamped to the last page", await page.isVisible("text=Page 2 of 2"));
   await page.goto(`${BASE}/portal/transactions?from=2026-12-10&to=2026-12-01`);

@@ -170,15 +170,7 @@ async fn a_backup_taken_under_load_is_a_data_directory_that_starts_with_every_pa
     let (code, body) = status(&http, &b, &bearer, after).await;
     assert_eq!(code, 404, "{body}");
     assert!(body.contains("RESOURCE_NOT_FOUND"), "{body}");
-    let ledger = http
-        .send(
-            "GET",
-            &format!("{}/_mkoba/ledger", b.base),
-            &[("Authorization", &b.operator)],
-            None,
-        )
-        .await
-        .json();
+    let ledger = b.ledger(&http).await;
     assert_eq!(ledger["balanced"], true, "{ledger}");
 
     // And the first server went on: everything it accepted settles there.

@@ -18,6 +18,20 @@ pub struct Node {
     pub operator: String,
 }
 
+impl Node {
+    /// `GET /_mkoba/ledger` as the operator: the ledger's totals and whether they balance.
+    pub async fn ledger(&self, http: &Http) -> serde_json::Value {
+        http.send(
+            "GET",
+            &format!("{}/_mkoba/ledger", self.base),
+            &[("Authorization", &self.operator)],
+            None,
+        )
+        .await
+        .json()
+    }
+}
+
 async fn start_node(data: &std::path::Path) -> Node {
     start_node_with(data, &[]).await
 }
@@ -163,15 +177,7 @@ async fn an_accepted_request_survives_sigkill_and_settles_after_restart() {
     let got = sink.wait_for(1).await;
     assert_eq!(got[0].path, "/after-crash");
     assert!(got[0].body.contains("SUCCESSFUL"));
-    let ledger = http
-        .send(
-            "GET",
-            &format!("{}/_mkoba/ledger", node.base),
-            &[("Authorization", &node.operator)],
-            None,
-        )
-        .await
-        .json();
+    let ledger = node.ledger(&http).await;
     assert_eq!(ledger["balanced"], true, "{ledger}");
     let balance = http
         .send(
@@ -318,15 +324,7 @@ async fn an_accepted_asynchronous_mpesa_payment_survives_sigkill() {
         r.json()["output_OriginalTransactionID"],
         result["input_TransactionID"]
     );
-    let ledger = http
-        .send(
-            "GET",
-            &format!("{}/_mkoba/ledger", node.base),
-            &[("Authorization", &node.operator)],
-            None,
-        )
-        .await
-        .json();
+    let ledger = node.ledger(&http).await;
     assert_eq!(ledger["balanced"], true, "{ledger}");
 }
 
@@ -412,14 +410,6 @@ async fn sigterm_under_load_drains_exits_zero_and_loses_nothing_acknowledged() {
         .await;
         assert_eq!(v["status"], "SUCCESSFUL", "{v}");
     }
-    let ledger = http
-        .send(
-            "GET",
-            &format!("{}/_mkoba/ledger", node.base),
-            &[("Authorization", &node.operator)],
-            None,
-        )
-        .await
-        .json();
+    let ledger = node.ledger(&http).await;
     assert_eq!(ledger["balanced"], true, "{ledger}");
 }

@@ -289,15 +289,8 @@ async fn two_nodes_share_the_traffic_and_the_survivor_finishes_what_a_killed_one
         let (dpe, cpe): (i64, i64) = (t.get(3), t.get(4));
         assert_eq!((dp, dpe), (cp, cpe), "{}", t.get::<_, String>(0));
     }
-    let r = http
-        .send(
-            "GET",
-            &format!("{}/_mkoba/ledger", b.base),
-            &[("Authorization", &b.operator)],
-            None,
-        )
-        .await;
-    assert_eq!(r.json()["balanced"], true, "{}", r.text());
+    let ledger = b.ledger(&http).await;
+    assert_eq!(ledger["balanced"], true, "{ledger}");
     let balance = http
         .send(
             "GET",

@@ -195,18 +195,10 @@ pub(crate) async fn dial(
     };
     let filter = PaymentFilter {
         developer_id: session.developer.id,
-        product: None,
         kind: Some(PaymentKind::Invoice),
         status: Some(PaymentStatus::Pending),
-        party: None,
-        reference: None,
-        api_user: None,
-        from_ms: None,
-        to_ms: None,
         limit: 500,
-        offset: 0,
-        after: None,
-        before: None,
+        ..PaymentFilter::default()
     };
     // The newest 500 waiting invoices, not counted.
     let invoices = match state.platform.portal().payments_after(&filter).await {
