@@ -127,7 +127,7 @@ const IDENTIFICATION_TYPES: [&str; 10] = [
 
 /// A cash transfer's extra fields, validated and kept as JSON.
 fn cash_transfer_details(body: &serde_json::Value) -> Result<String, MomoError> {
-    let text = |name: &str| validate::string_field(body, name);
+    let text = |name: &str| validate::short_text(body, name);
     let details = CashTransferDetails {
         orginating_country: match text("orginatingCountry")? {
             Some(c) => Some(c),

@@ -265,14 +265,33 @@ pub async fn create_payment(
         "couponId",
         "productId",
         "productOfferingId",
-        "receiverMessage",
-        "senderNote",
-        "maxNumberOfRetries",
-        "includeSenderCharges",
     ] {
-        if let Some(v) = body.get(field).filter(|v| !v.is_null()) {
-            extra.insert(field.to_owned(), v.clone());
+        if let Some(v) = validate::short_text(&body, field)? {
+            extra.insert(field.to_owned(), Value::String(v));
         }
+    }
+    for field in ["receiverMessage", "senderNote"] {
+        if let Some(v) = validate::free_text(&body, field)? {
+            extra.insert(field.to_owned(), Value::String(v));
+        }
+    }
+    match body.get("maxNumberOfRetries") {
+        None | Some(Value::Null) => {}
+        Some(v @ Value::Number(n)) if n.as_u64().is_some_and(|n| n <= 1_000) => {
+            extra.insert("maxNumberOfRetries".to_owned(), v.clone());
+        }
+        Some(_) => {
+            return Err(MomoError::bad(
+                "maxNumberOfRetries must be a whole number from 0 to 1000",
+            ));
+        }
+    }
+    match body.get("includeSenderCharges") {
+        None | Some(Value::Null) => {}
+        Some(v @ Value::Bool(_)) => {
+            extra.insert("includeSenderCharges".to_owned(), v.clone());
+        }
+        Some(_) => return Err(MomoError::bad("includeSenderCharges must be true or false")),
     }
     let amount = validate::amount(&amount_text, currency)?;
     validate::check_currency(currency, environment_currency(&user.target_environment))?;
@@ -285,7 +304,7 @@ pub async fn create_payment(
             api_user: user.id,
             environment: user.target_environment.clone(),
             amount,
-            external_id: validate::string_field(&body, "externalTransactionId")?,
+            external_id: validate::short_text(&body, "externalTransactionId")?,
             party,
             payer_message: validate::free_text(&body, "senderNote")?,
             payee_note: validate::free_text(&body, "receiverMessage")?,

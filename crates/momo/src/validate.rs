@@ -312,20 +312,27 @@ pub const MAX_EXTERNAL_ID: usize = 256;
 
 /// `externalId`: at most [`MAX_EXTERNAL_ID`] characters, no control characters.
 pub fn external_id(body: &Value) -> Result<Option<String>, MomoError> {
-    let Some(id) = string_field(body, "externalId")? else {
+    short_text(body, "externalId")
+}
+
+/// An id or a name kept as given (`externalId`, a cash transfer's payer fields, a v2
+/// payment's product ids): a string (or a number, as written), at most
+/// [`MAX_EXTERNAL_ID`] characters, no control characters.
+pub fn short_text(body: &Value, name: &str) -> Result<Option<String>, MomoError> {
+    let Some(text) = string_field(body, name)? else {
         return Ok(None);
     };
-    if id.chars().count() > MAX_EXTERNAL_ID {
+    if text.chars().count() > MAX_EXTERNAL_ID {
         return Err(MomoError::bad(format!(
-            "externalId must be at most {MAX_EXTERNAL_ID} characters"
+            "{name} must be at most {MAX_EXTERNAL_ID} characters"
         )));
     }
-    if id.chars().any(char::is_control) {
-        return Err(MomoError::bad(
-            "externalId must not contain control characters",
-        ));
+    if text.chars().any(char::is_control) {
+        return Err(MomoError::bad(format!(
+            "{name} must not contain control characters"
+        )));
     }
-    Ok(Some(id))
+    Ok(Some(text))
 }
 
 /// The rules of [`free_text`] on a value.

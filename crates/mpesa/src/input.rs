@@ -17,6 +17,9 @@ use crate::wire::{self, Code, Market};
 #[derive(Debug, Default, Clone)]
 pub struct Fields {
     values: HashMap<String, String>,
+    /// Fields given as a JSON array or object: no M-Pesa field is one, so each fails its
+    /// rule whatever the rule allows (`[]` is printable ASCII).
+    nested: Vec<String>,
 }
 
 impl Fields {
@@ -29,6 +32,7 @@ impl Fields {
     /// fail the amount's rule, instead of being rounded into one).
     pub fn read(query: &[(String, String)], body: &[u8]) -> Result<Fields, Code> {
         let mut values = HashMap::new();
+        let mut nested = Vec::new();
         for (k, v) in query {
             let name = k.to_ascii_lowercase();
             if values.contains_key(&name) && name.starts_with("input_") {
@@ -38,7 +42,7 @@ impl Fields {
         }
         let text = std::str::from_utf8(body).map_err(|_| wire::INS_21)?;
         if text.trim().is_empty() {
-            return Ok(Fields { values });
+            return Ok(Fields { values, nested });
         }
         let Members(members) = serde_json::from_str(text).map_err(|_| wire::INS_21)?;
         let mut in_body = std::collections::HashSet::new();
@@ -53,12 +57,18 @@ impl Fields {
                 Some(b't') => "True".to_owned(),
                 Some(b'f') => "False".to_owned(),
                 Some(b'n') => continue,
-                // A number as written; nested values are no M-Pesa field and fail its rule.
+                Some(b'[' | b'{') => {
+                    if !values.contains_key(&name) {
+                        nested.push(name.clone());
+                    }
+                    raw.to_owned()
+                }
+                // A number as written.
                 _ => raw.to_owned(),
             };
             values.entry(name).or_insert(value);
         }
-        Ok(Fields { values })
+        Ok(Fields { values, nested })
     }
 
     /// Whether a field was given at all, even empty.
@@ -86,7 +96,15 @@ impl Fields {
     /// A present field that must match `rule`, else `code`.
     pub fn check(&self, name: &str, rule: fn(&str) -> bool, code: Code) -> Result<String, Code> {
         let v = self.get(name).ok_or(wire::INS_20)?;
-        if rule(v) { Ok(v.to_owned()) } else { Err(code) }
+        if rule(v) && !self.is_nested(name) {
+            Ok(v.to_owned())
+        } else {
+            Err(code)
+        }
+    }
+
+    fn is_nested(&self, name: &str) -> bool {
+        !self.nested.is_empty() && self.nested.iter().any(|n| n.eq_ignore_ascii_case(name))
     }
 
     /// An optional field that must match `rule` when present.
@@ -97,7 +115,7 @@ impl Fields {
         code: Code,
     ) -> Result<Option<String>, Code> {
         match self.get(name) {
-            Some(v) if rule(v) => Ok(Some(v.to_owned())),
+            Some(v) if rule(v) && !self.is_nested(name) => Ok(Some(v.to_owned())),
             Some(_) => Err(code),
             None => Ok(None),
         }
@@ -314,6 +332,33 @@ mod tests {
         assert_eq!(
             self::amount("10.50", tzs, wire::INS_15).unwrap().minor(),
             1050
+        );
+    }
+
+    #[test]
+    fn an_array_or_object_fails_every_rule_even_one_that_takes_any_printable_text() {
+        let f = Fields::read(
+            &[],
+            br#"{"input_SecurityCredential":[],"input_InitiatorIdentifier":{"a":["x"]},"input_X":"ok"}"#,
+        )
+        .unwrap();
+        let code = wire::V1X_INVALID_CREDENTIAL;
+        assert!(security_credential("[]"), "the text alone would pass");
+        assert_eq!(
+            f.check("input_SecurityCredential", security_credential, code),
+            Err(code)
+        );
+        assert_eq!(
+            f.check_optional("input_initiatoridentifier", initiator, code),
+            Err(code)
+        );
+        assert_eq!(f.check("input_X", initiator, code), Ok("ok".to_owned()));
+        // The query's value wins over the body's, and it is text.
+        let q = vec![("input_SecurityCredential".to_owned(), "pw".to_owned())];
+        let f = Fields::read(&q, br#"{"input_SecurityCredential":["x"]}"#).unwrap();
+        assert_eq!(
+            f.check("input_SecurityCredential", security_credential, code),
+            Ok("pw".to_owned())
         );
     }
 

@@ -587,6 +587,30 @@ async fn a_cash_transfer_keeps_its_payer_identity_and_answers_in_the_definitions
     .await;
     assert_eq!(r.status, 400);
     assert!(r.text().contains("payerIdentificationType"), "{}", r.text());
+    // The payer's fields are kept and echoed: no control characters, no megabytes, text.
+    for (field, value) in [
+        ("payerFirstName", serde_json::json!("a\u{0}b")),
+        ("payerEmail", serde_json::json!("a@b\nc")),
+        ("orginatingCountry", serde_json::json!("x".repeat(300))),
+        ("payerMsisdn", serde_json::json!([1])),
+    ] {
+        let mut bad: serde_json::Value = serde_json::from_str(body).unwrap();
+        bad[field] = value;
+        let bad = bad.to_string();
+        let r = post(
+            &app,
+            &t,
+            "remittance",
+            "/v2_0/cashtransfer",
+            Uuid::new_v4(),
+            &bad,
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, 400, "{field}: {bad}: {}", r.text());
+        assert_eq!(r.json()["code"], "BAD_REQUEST");
+        assert!(r.text().contains(field), "{}", r.text());
+    }
 }
 
 #[tokio::test]
