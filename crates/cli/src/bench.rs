@@ -772,6 +772,7 @@ async fn ceiling(n: usize, concurrency: usize) -> anyhow::Result<f64> {
         stop_rx,
         crate::listener::ConnectionLimits {
             per_client: usize::MAX,
+            total: usize::MAX,
             ..crate::listener::ConnectionLimits::default()
         },
     );

@@ -489,6 +489,46 @@ fn collection_key(given: Option<&str>, data: &std::path::Path) -> anyhow::Result
     }
 }
 
+/// The `mkoba credentials` command that lists this server's credentials and resource URLs:
+/// the flags it needs to agree with the running server (its address, the v1x ports as
+/// bound, the database, the key file), the database URL by its variable, never its text.
+fn credentials_command(
+    data: &std::path::Path,
+    postgres: bool,
+    key_file: Option<&std::path::Path>,
+    running: &mkoba::Running,
+) -> String {
+    let quoted = |p: &std::path::Path| {
+        let p = p.display().to_string();
+        if p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%,=".contains(c))
+        {
+            p
+        } else {
+            format!("'{}'", p.replace('\'', r"'\''"))
+        }
+    };
+    let mut command = format!("mkoba credentials --data {}", quoted(data));
+    if postgres {
+        command.push_str(" --database-url \"$MKOBA_DATABASE_URL\"");
+    }
+    if let Some(file) = key_file {
+        command.push_str(&format!(" --mpesa-key-file {}", quoted(file)));
+    }
+    if running.addr.to_string() != "127.0.0.1:8080" {
+        command.push_str(&format!(" --listen {}", running.addr));
+    }
+    if !running.mpesa_v1x.is_empty() {
+        let ports: Vec<String> = running
+            .mpesa_v1x
+            .iter()
+            .map(|(op, addr)| format!("{}={}", op.api.port_key(), addr.port()))
+            .collect();
+        command.push_str(&format!(" --mpesa-v1x-ports {}", ports.join(",")));
+    }
+    command
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -516,7 +556,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             "WARNING: --profile production without --smtp-url: activation and password-reset mail is only kept in the database, so new accounts cannot be activated (docs/security.md)."
         );
     }
+    let (postgres, key_file) = (
+        settings.database_url.is_some(),
+        settings.mpesa_key_file.clone(),
+    );
     let running = mkoba::start(settings).await?;
+    let scripts = credentials_command(&data, postgres, key_file.as_deref(), &running);
     if exposed && !production {
         // The sandbox's defaults are for a laptop; say what they open to the network.
         eprintln!(
@@ -646,10 +691,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }
     }
     println!();
-    println!(
-        "Scripts: mkoba credentials --data {} --json",
-        data.display()
-    );
+    println!("Scripts: {scripts} --json");
     println!();
     let platform = running.platform.clone();
     tokio::select! {

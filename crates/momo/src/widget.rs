@@ -25,11 +25,9 @@
 //! waits on the platform's watch of the payment, never on a loop, and the number of waiting
 //! requests is bounded; past the bound the answer is an immediate 503.
 
-use std::collections::HashMap;
-use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
@@ -44,6 +42,7 @@ use mkoba_platform::model::{
     ApiUser, NewPayment, Payment, PaymentKind, PaymentStatus, Product, SubscriptionKey,
     WidgetSettings,
 };
+use mkoba_platform::throttle::{Limit, Rate, address_key};
 use mkoba_platform::widget::{
     WIDGET_LINK_PURPOSE, check_origins, is_widget_payer, payment_reference, widget_payer,
 };
@@ -61,22 +60,15 @@ pub const SCRIPT: &str = include_str!("../assets/mobile-money-widget-mtn.js");
 /// Where MTN's sandbox serves the script, and so does Mkoba.
 pub const SCRIPT_PATH: &str = "/v0.1.0/mobile-money-widget-mtn.js";
 
-/// A token-bucket rate: `per_minute` on average, `burst` at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    pub per_minute: u32,
-    pub burst: u32,
-}
-
 /// The widget's limits.
 #[derive(Debug, Clone)]
 pub struct WidgetConfig {
     /// How long a widget invoice can be paid (its `expiryDateTime`).
     pub invoice_validity: Duration,
     /// Invoices one API user's pages may create.
-    pub per_api_user: RateLimit,
-    /// Widget requests from one client address.
-    pub per_client: RateLimit,
+    pub per_api_user: Rate,
+    /// Widget requests from one client address (an IPv6 address by its /64).
+    pub per_client: Rate,
     /// Long-polls waiting at once, over all clients.
     pub max_waiters: usize,
     /// The longest a long-poll waits.
@@ -87,80 +79,34 @@ impl Default for WidgetConfig {
     fn default() -> WidgetConfig {
         WidgetConfig {
             invoice_validity: Duration::from_secs(15 * 60),
-            per_api_user: RateLimit {
-                per_minute: 120,
-                burst: 30,
-            },
-            per_client: RateLimit {
-                per_minute: 600,
-                burst: 120,
-            },
+            // 30 at once, then 120 a minute.
+            per_api_user: Rate::new(30, Duration::from_secs(15)),
+            // 120 at once, then 600 a minute.
+            per_client: Rate::new(120, Duration::from_secs(12)),
             max_waiters: 1024,
             max_wait: Duration::from_secs(25),
         }
     }
 }
 
-/// The most keys a rate limiter remembers; past it, idle buckets are forgotten first.
+/// The most keys a rate limiter remembers; past it, idle buckets are forgotten first, and
+/// were every one busy, the limiter refuses until some are idle (`throttle`'s notes).
 const MAX_BUCKETS: usize = 10_000;
-
-/// Token buckets by key, bounded.
-#[derive(Debug)]
-struct Buckets<K> {
-    limit: RateLimit,
-    map: Mutex<HashMap<K, (f64, Instant)>>,
-}
-
-impl<K: Eq + Hash + Clone> Buckets<K> {
-    fn new(limit: RateLimit) -> Buckets<K> {
-        Buckets {
-            limit,
-            map: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Takes a token for `key`, or says how long until one is there.
-    fn take(&self, key: &K) -> Result<(), Duration> {
-        let rate = f64::from(self.limit.per_minute.max(1)) / 60.0;
-        let burst = f64::from(self.limit.burst.max(1));
-        let now = Instant::now();
-        let mut map = self.map.lock().expect("rate limiter lock");
-        if map.len() >= MAX_BUCKETS && !map.contains_key(key) {
-            // Forget the buckets that have filled up again (idle keys); if every one is
-            // busy, start over rather than grow.
-            map.retain(|_, (tokens, at)| {
-                *tokens + now.duration_since(*at).as_secs_f64() * rate < burst
-            });
-            if map.len() >= MAX_BUCKETS {
-                map.clear();
-            }
-        }
-        let (tokens, at) = map.entry(key.clone()).or_insert((burst, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - *tokens) / rate))
-        }
-    }
-}
 
 /// The widget's shared state: limiters and the bound on waiting long-polls.
 #[derive(Debug)]
 pub struct Widget {
     config: WidgetConfig,
-    per_api_user: Buckets<Uuid>,
-    per_client: Buckets<IpAddr>,
+    per_api_user: Limit,
+    per_client: Limit,
     waiters: Arc<Semaphore>,
 }
 
 impl Widget {
     pub fn new(config: WidgetConfig) -> Widget {
         Widget {
-            per_api_user: Buckets::new(config.per_api_user),
-            per_client: Buckets::new(config.per_client),
+            per_api_user: Limit::new(config.per_api_user, MAX_BUCKETS),
+            per_client: Limit::new(config.per_client, MAX_BUCKETS),
             waiters: Arc::new(Semaphore::new(config.max_waiters)),
             config,
         }
@@ -307,7 +253,7 @@ async fn cors(State(state): State<MomoState>, req: Request, next: Next) -> Respo
         );
         r
     } else {
-        match state.widget.per_client.take(&client) {
+        match state.widget.per_client.check(address_key(client)) {
             Ok(()) => next.run(req).await,
             Err(retry) => Refused::TooMany(retry).into_response(),
         }
@@ -542,7 +488,7 @@ async fn create(
     state
         .widget
         .per_api_user
-        .take(&user.id)
+        .check(user.id)
         .map_err(Refused::TooMany)?;
     let id = Uuid::new_v4();
     let validity = state.widget.config.invoice_validity.as_millis() as i64;
@@ -612,7 +558,11 @@ async fn read(
             .try_acquire_owned()
             .map_err(|_| Refused::Busy)?;
         let wait = Duration::from_secs(wait).min(state.widget.config.max_wait);
-        let watch = state.platform.payments().watch(p.reference_id);
+        let watch = state
+            .platform
+            .payments()
+            .watch(p.reference_id)
+            .ok_or(Refused::Busy)?;
         let p = match state
             .platform
             .payments()
@@ -791,20 +741,6 @@ async fn save_settings(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn buckets_allow_the_burst_then_refuse_with_a_retry_time() {
-        let b = Buckets::new(RateLimit {
-            per_minute: 60,
-            burst: 3,
-        });
-        for _ in 0..3 {
-            assert!(b.take(&1).is_ok());
-        }
-        let retry = b.take(&1).unwrap_err();
-        assert!(retry <= Duration::from_secs(1), "{retry:?}");
-        assert!(b.take(&2).is_ok(), "keys are separate");
-    }
 
     #[test]
     fn the_qr_code_is_an_svg_path_of_dark_modules() {

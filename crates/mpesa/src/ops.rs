@@ -95,11 +95,15 @@ async fn create_and_wait(
 ) -> Result<Submitted, Response> {
     let id = new.reference_id;
     let platform = &call.state.platform;
-    let watch = call
-        .app
-        .result_url
-        .is_none()
-        .then(|| platform.payments().watch(id));
+    // Synchronous mode waits for the outcome: with too many requests waiting already, the
+    // overload answer comes at once, before anything is stored.
+    let watch = match call.app.result_url {
+        Some(_) => None,
+        None => match platform.payments().watch(id) {
+            Some(w) => Some(w),
+            None => return Err(unavailable(call)),
+        },
+    };
     match platform.payments().create(new).await {
         Ok(()) => {}
         Err(CreateError::Duplicate) => return Err(duplicate.respond(wire::INS_10.status)),

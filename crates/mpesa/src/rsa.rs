@@ -20,14 +20,13 @@
 //! half is forgotten when full, never all at once): a client that reuses its bearer costs no
 //! RSA operation after its first request, and garbage bearers cannot flush the cache.
 
-use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use mkoba_platform::generations::Generations;
 use openssl::encrypt::Decrypter;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::{Padding, Rsa};
@@ -61,31 +60,8 @@ impl Default for RsaLimits {
     }
 }
 
-/// The bearers that proved valid: a young and an old generation; a hit in the old one
-/// moves to the young, and when the young is full the old is dropped and the young ages.
-#[derive(Default)]
-struct BearerCache {
-    young: HashMap<[u8; 32], Arc<[u8]>>,
-    old: HashMap<[u8; 32], Arc<[u8]>>,
-}
-
-impl BearerCache {
-    fn get(&mut self, digest: &[u8; 32]) -> Option<Arc<[u8]>> {
-        if let Some(hit) = self.young.get(digest) {
-            return Some(hit.clone());
-        }
-        let hit = self.old.remove(digest)?;
-        self.insert(*digest, hit.clone());
-        Some(hit)
-    }
-
-    fn insert(&mut self, digest: [u8; 32], plain: Arc<[u8]>) {
-        if self.young.len() >= CACHE_LIMIT / 2 {
-            self.old = std::mem::take(&mut self.young);
-        }
-        self.young.insert(digest, plain);
-    }
-}
+/// The bearers that proved valid, by the SHA-256 of the header value.
+type BearerCache = Generations<[u8; 32], Arc<[u8]>>;
 
 /// The platform key pair with its bearer cache and the bound on decryptions.
 pub struct PlatformKey {
@@ -93,9 +69,10 @@ pub struct PlatformKey {
     public_b64: String,
     modulus_len: usize,
     cache: Mutex<BearerCache>,
-    limits: RsaLimits,
     turns: Arc<tokio::sync::Semaphore>,
-    waiting: AtomicUsize,
+    /// Places for decryptions running or waiting for a turn (`workers + queue`): a place
+    /// is given back when its request ends, also when it is dropped while it waits.
+    admitted: tokio::sync::Semaphore,
 }
 
 /// Too many decryptions running and waiting: answer "overloaded" now.
@@ -223,17 +200,21 @@ impl PlatformKey {
             modulus_len: private.size(),
             public_b64: STANDARD.encode(der),
             private,
-            cache: Mutex::new(BearerCache::default()),
-            limits: RsaLimits::default(),
-            turns: Arc::new(tokio::sync::Semaphore::new(RsaLimits::default().workers)),
-            waiting: AtomicUsize::new(0),
-        })
+            cache: Mutex::new(Generations::new(CACHE_LIMIT)),
+            turns: Arc::new(tokio::sync::Semaphore::new(0)),
+            admitted: tokio::sync::Semaphore::new(0),
+        }
+        .with_limits(RsaLimits::default()))
     }
 
     /// The same key with other limits on concurrent decryptions.
     pub fn with_limits(mut self, limits: RsaLimits) -> PlatformKey {
-        self.turns = Arc::new(tokio::sync::Semaphore::new(limits.workers.max(1)));
-        self.limits = limits;
+        let workers = limits.workers.max(1);
+        self.turns = Arc::new(tokio::sync::Semaphore::new(workers));
+        let places = workers
+            .saturating_add(limits.queue)
+            .min(tokio::sync::Semaphore::MAX_PERMITS);
+        self.admitted = tokio::sync::Semaphore::new(places);
         self
     }
 
@@ -260,7 +241,11 @@ impl PlatformKey {
     /// The secret of a bearer that proved valid before, if it is remembered.
     pub fn cached(&self, bearer: &str) -> Option<Arc<[u8]>> {
         let digest: [u8; 32] = Sha256::digest(bearer.as_bytes()).into();
-        self.cache.lock().expect("bearer cache").get(&digest)
+        self.cache
+            .lock()
+            .expect("bearer cache")
+            .get(&digest)
+            .cloned()
     }
 
     /// Remembers a bearer whose secret proved valid (an application's API key, a live
@@ -287,18 +272,15 @@ impl PlatformKey {
         if ciphertext.len() != self.modulus_len {
             return Ok(None);
         }
-        let turn = match self.turns.clone().try_acquire_owned() {
-            Ok(t) => t,
-            Err(_) => {
-                if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.limits.queue {
-                    self.waiting.fetch_sub(1, Ordering::SeqCst);
-                    return Err(Overloaded);
-                }
-                let t = self.turns.clone().acquire_owned().await;
-                self.waiting.fetch_sub(1, Ordering::SeqCst);
-                t.map_err(|_| Overloaded)?
-            }
+        let Ok(_place) = self.admitted.try_acquire() else {
+            return Err(Overloaded);
         };
+        let turn = self
+            .turns
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Overloaded)?;
         let key = self.clone();
         let plain = tokio::task::spawn_blocking(move || {
             let _turn = turn;
@@ -393,28 +375,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_cache_forgets_the_least_recently_used_half_never_all() {
-        let mut cache = BearerCache::default();
-        let d = |i: usize| {
-            let mut k = [0u8; 32];
-            k[..8].copy_from_slice(&(i as u64).to_be_bytes());
-            k
-        };
-        let plain: Arc<[u8]> = Arc::from(&b"x"[..]);
-        for i in 0..CACHE_LIMIT / 2 {
-            cache.insert(d(i), plain.clone());
-        }
-        // Key 0 is used again: it moves along.
-        assert!(cache.get(&d(0)).is_some());
-        for i in CACHE_LIMIT / 2..CACHE_LIMIT + 10 {
-            cache.insert(d(i), plain.clone());
-        }
-        assert!(cache.get(&d(CACHE_LIMIT)).is_some(), "recent entries stay");
-        assert!(cache.get(&d(1)).is_none(), "the oldest are forgotten");
-        assert!(cache.young.len() + cache.old.len() >= CACHE_LIMIT / 2);
-    }
-
     #[tokio::test]
     async fn decryptions_past_the_queue_are_refused_at_once() {
         let key = Arc::new(test_key().with_limits(RsaLimits {
@@ -446,6 +406,37 @@ mod tests {
             decrypted >= 1 && overloaded >= 1,
             "{decrypted} / {overloaded}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_request_dropped_while_it_waits_gives_its_place_back() {
+        let key = Arc::new(test_key().with_limits(RsaLimits {
+            workers: 1,
+            queue: 1,
+        }));
+        let bearer = key.encrypt(b"secret").unwrap();
+        // The one worker is busy: each request waits for it, and is dropped while it waits
+        // (its client went away).
+        let busy = key.turns.clone().try_acquire_owned().unwrap();
+        for _ in 0..5 {
+            let waited = tokio::time::timeout(
+                std::time::Duration::from_millis(20),
+                key.decrypt_bounded(bearer.clone()),
+            )
+            .await;
+            assert!(waited.is_err(), "it waits for the busy worker");
+        }
+        // The queue's place is free again: the next request waits instead of being refused,
+        // and decrypts once the worker is free.
+        let next = tokio::spawn({
+            let (key, bearer) = (key.clone(), bearer.clone());
+            async move { key.decrypt_bounded(bearer).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(!next.is_finished(), "it waits, it is not refused");
+        drop(busy);
+        let plain = next.await.unwrap().expect("not refused").expect("decrypts");
+        assert_eq!(&*plain, b"secret");
     }
 
     #[test]

@@ -82,7 +82,13 @@ impl Credentials<'_> {
 
     /// An API user.
     pub async fn api_user(self, id: &Uuid) -> Result<Option<ApiUser>, Internal> {
-        if let Some(u) = self.inner.api_users.read().expect("api user cache").get(id) {
+        if let Some(u) = self
+            .inner
+            .api_users
+            .read()
+            .expect("api user cache")
+            .peek(id)
+        {
             return Ok(Some(u.clone()));
         }
         let id = id.to_owned();

@@ -104,6 +104,7 @@ pub(crate) struct EngineSettings {
     pub callback_method: CallbackMethod,
     pub max_batch: usize,
     pub wallets_in_memory: usize,
+    pub pending_in_memory: usize,
     pub mail_delivery: bool,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     pub clock: crate::clock::SharedClock,
@@ -122,7 +123,11 @@ pub(crate) struct Engine {
     owners: HashMap<(String, Currency), AccountId>,
     /// Which wallets are in memory, bounded (`engine/wallets.rs`).
     wallets: wallets::Wallets,
+    /// Payments not final yet, at most `settings.pending_in_memory` (new ones are refused
+    /// past it; a start loads every one the database holds).
     pending: HashMap<Uuid, Payment>,
+    /// New payments were refused for the bound above, and that was logged.
+    pending_full: bool,
     /// Pending payments by the real time they are due.
     due: BinaryHeap<Reverse<(i64, Uuid)>>,
     /// Test clocks by the API user they drive, and that API user's payments by the clock
@@ -199,6 +204,7 @@ impl Engine {
             owners: HashMap::new(),
             wallets: wallets::Wallets::default(),
             pending: HashMap::new(),
+            pending_full: false,
             due: BinaryHeap::new(),
             clocks: HashMap::new(),
             clock_due: HashMap::new(),
@@ -637,6 +643,16 @@ impl Engine {
             Ok(false) => {}
             Err(e) => return internal(e),
         }
+        if self.pending.len() >= self.settings.pending_in_memory {
+            if !std::mem::replace(&mut self.pending_full, true) {
+                tracing::warn!(
+                    pending = self.pending.len(),
+                    "as many open payments as --max-pending-payments allows: refusing new ones until some are final"
+                );
+            }
+            return Err(CreateError::Unavailable);
+        }
+        self.pending_full = false;
         let outcome = outcome_of(
             &new.environment,
             new.kind,
@@ -1093,6 +1109,25 @@ impl Engine {
         payment.notifications = *sent;
         pass.batch.payment_updates.push(update_of(&payment));
         Ok(())
+    }
+}
+
+/// Whether a pending payment is its payer's to approve or reject: one the scenario rules
+/// let succeed, or a widget invoice whose amount waits for the payer. A test number that
+/// fails or stays pending keeps its outcome.
+pub(crate) fn payer_decides(p: &Payment) -> bool {
+    let outcome = outcome_of(
+        &p.environment,
+        p.kind,
+        p.product,
+        &p.party,
+        p.amount,
+        p.external_id.as_deref(),
+    );
+    match outcome {
+        Outcome::Succeed => true,
+        Outcome::StayPending => crate::widget::is_widget_payer(&p.party),
+        Outcome::Fail(_) => false,
     }
 }
 

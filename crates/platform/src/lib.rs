@@ -19,6 +19,7 @@ pub mod clock;
 mod credentials;
 mod engine;
 pub mod faults;
+pub mod generations;
 pub mod golive;
 pub mod lease;
 pub mod metrics;
@@ -93,6 +94,15 @@ pub struct PlatformConfig {
     /// Most customer wallets the writer keeps in memory; the least recently used idle ones
     /// beyond it are read back from the database when next needed (`engine/wallets.rs`).
     pub wallets_in_memory: usize,
+    /// Most payments the writer holds open in memory (pending: awaiting their settle time,
+    /// their payer, or never settling, as a test number that stays pending); past it a new
+    /// payment is refused with the dialect's overload answer ([`CreateError::Unavailable`])
+    /// until some become final.
+    pub pending_in_memory: usize,
+    /// Most requests waiting at once for a payment to become final (synchronous M-Pesa
+    /// calls, the widget's long-polls): past it [`mpesa`]'s `watch` says no, and the caller
+    /// answers its overload form at once.
+    pub max_waiting: usize,
     /// Injected faults (tests): reads wait while [`faults::Faults::set_reads_stalled`].
     pub faults: Option<faults::Faults>,
     /// The time every decision reads ([`clock`]).
@@ -118,6 +128,8 @@ impl Default for PlatformConfig {
                 .clamp(2, 8),
             read_queue: 4096,
             wallets_in_memory: 100_000,
+            pending_in_memory: 200_000,
+            max_waiting: 4096,
             faults: None,
             clock: Arc::new(clock::SystemClock),
         }
@@ -218,6 +230,9 @@ impl std::fmt::Debug for Platform {
     }
 }
 
+/// Most API users remembered in memory.
+const API_USERS_CACHED: usize = 16_384;
+
 struct Inner {
     /// Commands are boxed: the channel allocates all its slots up front, and a slot the
     /// size of a `Command` made that 11 MiB at the default bounds (a heap profile).
@@ -229,12 +244,16 @@ struct Inner {
     signer: TokenSigner,
     config: PlatformConfig,
     subscriptions: Subscriptions,
-    api_users: RwLock<HashMap<Uuid, ApiUser>>,
+    /// API users looked up lately: bounded, since anyone with a subscription key can make
+    /// more (a miss is one read).
+    api_users: RwLock<generations::Generations<Uuid, ApiUser>>,
     outbox: Mutex<Option<outbox::Outbox>>,
     /// Test clocks by the API user they drive, as the writer last committed them.
     clocks: test_clock::Clocks,
     /// Requests waiting for a payment to become final (synchronous M-Pesa calls).
     waiters: Waiters,
+    /// How many of them there are now (at most `config.max_waiting`).
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
     /// Nudges the SMTP sender when mail may have been queued.
     mail_wake: tokio::sync::Notify,
     /// Operator credentials verified lately (admin endpoints), by their MAC.
@@ -386,6 +405,7 @@ impl Platform {
             callback_method: config.callback_method,
             max_batch: config.max_batch.max(1),
             wallets_in_memory: config.wallets_in_memory.max(1),
+            pending_in_memory: config.pending_in_memory.max(1),
             mail_delivery: config.mail_delivery,
             metrics: metrics.clone(),
             clock: config.clock.clone(),
@@ -449,10 +469,11 @@ impl Platform {
                 signer: TokenSigner::new(secret),
                 config,
                 subscriptions,
-                api_users: RwLock::new(HashMap::new()),
+                api_users: RwLock::new(generations::Generations::new(API_USERS_CACHED)),
                 outbox: Mutex::new(Some(outbox)),
                 clocks,
                 waiters,
+                waiting: Arc::default(),
                 mail_wake: tokio::sync::Notify::new(),
                 operator_credentials: accounts::CredentialCache::default(),
                 health,

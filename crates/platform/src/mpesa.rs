@@ -11,6 +11,8 @@
 //! one, and no session needs a row in the database.
 
 use crate::{MpesaApps, Payments};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rand::Rng as _;
@@ -108,6 +110,7 @@ pub struct Watch {
     rx: oneshot::Receiver<()>,
     id: Uuid,
     waiters: crate::Waiters,
+    waiting: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Watch {
@@ -118,6 +121,7 @@ impl std::fmt::Debug for Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
         self.rx.close();
         let mut waiters = self.waiters.lock().expect("waiters lock");
         if let Some(list) = waiters.get_mut(&self.id) {
@@ -408,8 +412,20 @@ impl Payments<'_> {
     }
 
     /// A watch that fires once the payment's final state is committed. Dropping it (a
-    /// client that went away, a wait that timed out) forgets it.
-    pub fn watch(self, id: Uuid) -> Watch {
+    /// client that went away, a wait that timed out) forgets it. `None` when
+    /// [`crate::PlatformConfig::max_waiting`] requests wait already: answer the overload
+    /// form at once.
+    pub fn watch(self, id: Uuid) -> Option<Watch> {
+        let waiting = self.inner.waiting.clone();
+        let limit = self.inner.config.max_waiting;
+        if waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .is_err()
+        {
+            return None;
+        }
         let (tx, rx) = oneshot::channel();
         self.inner
             .waiters
@@ -418,11 +434,12 @@ impl Payments<'_> {
             .entry(id)
             .or_default()
             .push(tx);
-        Watch {
+        Some(Watch {
             rx,
             id,
             waiters: self.inner.waiters.clone(),
-        }
+            waiting,
+        })
     }
 
     /// Queues a callback that no settlement produces (the result of an asynchronous query),

@@ -1092,7 +1092,8 @@ impl Portal<'_> {
             .await
     }
 
-    /// Pending payments a payer can approve, grouped by MSISDN (oldest first in each).
+    /// Pending payments a payer can approve, grouped by MSISDN (oldest first in each):
+    /// not those of test numbers that fail or stay pending whatever the payer does.
     pub async fn waiting_payments(
         self,
         developer_id: i64,
@@ -1104,7 +1105,7 @@ impl Portal<'_> {
             .await?;
         let mut order: Vec<String> = Vec::new();
         let mut groups: HashMap<String, Vec<Payment>> = HashMap::new();
-        for p in all {
+        for p in all.into_iter().filter(crate::engine::payer_decides) {
             let msisdn = p.party.id.clone();
             if !groups.contains_key(&msisdn) {
                 order.push(msisdn.clone());

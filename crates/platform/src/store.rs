@@ -139,6 +139,11 @@ pub struct PaymentUpdate {
     pub notifications: u32,
 }
 
+/// The most API keys one API user holds: storing another removes its oldest, so a check
+/// of a key reads a bounded number of hashes however many keys a client makes (some make
+/// one before every payment).
+pub const MAX_API_KEYS_PER_USER: i64 = 100;
+
 /// An API key, stored only as a hash.
 #[derive(Clone)]
 pub struct ApiKeyRecord {

@@ -228,8 +228,8 @@ struct Housekeeping {
 type Keyed<C> =
     RateLimiter<u64, DefaultKeyedStateStore<u64>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
-/// Token buckets by key, bounded.
-struct Limit<C: Clock = DefaultClock> {
+/// Token buckets by key, bounded: at most `max_keys` remembered (see the module's notes).
+pub struct Limit<C: Clock = DefaultClock> {
     rate: Rate,
     limiter: Option<Keyed<C>>,
     hasher: RandomState,
@@ -249,7 +249,7 @@ impl<C: Clock> std::fmt::Debug for Limit<C> {
 }
 
 impl Limit<DefaultClock> {
-    fn new(rate: Rate, max_keys: usize) -> Limit {
+    pub fn new(rate: Rate, max_keys: usize) -> Limit {
         Limit::with_clock(rate, max_keys, DefaultClock::default())
     }
 }
@@ -281,7 +281,7 @@ impl<C: Clock> Limit<C> {
     }
 
     /// Takes a try from the key's bucket; `Err` is how long until one is back.
-    fn check(&self, key: impl Hash) -> Result<(), Duration> {
+    pub fn check(&self, key: impl Hash) -> Result<(), Duration> {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
@@ -377,6 +377,10 @@ impl PortalThrottle {
 pub struct Throttles {
     pub portal: Arc<PortalThrottle>,
     pub mpesa_keys: Arc<KeyFailures>,
+    /// Wrong operator credentials on the admin endpoints (HTTP Basic), per address, at the
+    /// portal's sign-in rate per address: right ones cost nothing, so a monitoring poll is
+    /// never throttled, and a guesser is blocked as at the portal's sign-in form.
+    pub operator_credentials: Arc<KeyFailures>,
 }
 
 impl Throttles {
@@ -384,6 +388,10 @@ impl Throttles {
         Throttles {
             portal: Arc::new(PortalThrottle::new(limits)),
             mpesa_keys: Arc::new(KeyFailures::new(limits)),
+            operator_credentials: Arc::new(KeyFailures::with_rate(
+                limits.sign_in_per_address,
+                limits.max_keys,
+            )),
         }
     }
 }
@@ -430,17 +438,21 @@ impl Failures {
     }
 }
 
-/// Failed M-Pesa API key checks per client address (one per server, shared by the main
-/// listener and the v1x ports).
+/// Failed credential checks per client address, one per server: M-Pesa API keys (shared
+/// by the main listener and the v1x ports), and operators' Basic credentials on the admin
+/// endpoints.
 #[derive(Debug)]
 pub struct KeyFailures(Failures);
 
 impl KeyFailures {
+    /// M-Pesa API key checks.
     pub fn new(limits: &ThrottleLimits) -> KeyFailures {
-        KeyFailures(Failures::new(
-            limits.mpesa_key_failures_per_address,
-            limits.max_keys,
-        ))
+        KeyFailures::with_rate(limits.mpesa_key_failures_per_address, limits.max_keys)
+    }
+
+    /// Failures of another check, at `rate` per address.
+    pub fn with_rate(rate: Rate, max_keys: usize) -> KeyFailures {
+        KeyFailures(Failures::new(rate, max_keys))
     }
 
     /// How long `client` stays blocked, if it is: answer at once, decrypt nothing.

@@ -213,15 +213,17 @@ pub(crate) struct OwnText;
 
 /// The framework refuses a form it cannot read in plain text: one over the body limit
 /// (413), or a body that did not arrive whole or in time (400: cut off, trickled past the
-/// listener's body time, broken chunked encoding). The portal answers those with its page,
-/// like its other errors.
+/// listener's body time, broken chunked encoding); and a method a page does not take with
+/// no body at all (405, with `Allow`). The portal answers those with its page, like its
+/// other errors.
 async fn framework_errors(response: Response) -> Response {
-    let plain = response
-        .headers()
-        .get(header::CONTENT_TYPE)
+    let content_type = response.headers().get(header::CONTENT_TYPE);
+    let plain = content_type
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/plain"));
-    if !plain
+    // A method a page does not take: the router's 405 has no body at all.
+    let bare_405 = response.status() == StatusCode::METHOD_NOT_ALLOWED && content_type.is_none();
+    if !(plain || bare_405)
         || !response.status().is_client_error()
         || response.extensions().get::<OwnText>().is_some()
     {
@@ -229,6 +231,11 @@ async fn framework_errors(response: Response) -> Response {
     }
     let status = response.status();
     let mut page = match status {
+        StatusCode::METHOD_NOT_ALLOWED => message_page(
+            status,
+            "Method not allowed",
+            "This page does not take that kind of request. Open it from the portal's links and forms.",
+        ),
         StatusCode::PAYLOAD_TOO_LARGE => message_page(
             status,
             "Too large",

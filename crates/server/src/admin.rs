@@ -14,21 +14,26 @@
 //! Test clocks (`/_mkoba/test_clocks`, `mkoba_platform::test_clock`) are the developer's
 //! too: create one for a new API user, advance it, delete it (`docs/test-clocks.md`).
 
+use std::net::IpAddr;
+use std::time::Duration;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use mkoba_momo::error::MomoError;
 use mkoba_momo::extract::Path;
 use mkoba_platform::model::{ApiUser, SubscriptionKey};
 use mkoba_platform::test_clock::{ClockError, TestClock};
+use mkoba_platform::throttle::Throttles;
 use mkoba_platform::{CreateError, Platform};
+use mkoba_portal::ClientAddr;
 use serde_json::json;
 
-/// The admin routes.
-pub fn router(platform: Platform) -> Router {
+/// The admin routes; wrong operator credentials count in `throttles`.
+pub fn router(platform: Platform, throttles: Throttles) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/openapi.json", get(openapi))
@@ -38,6 +43,7 @@ pub fn router(platform: Platform) -> Router {
         .route("/test_clocks", get(list_clocks).post(create_clock))
         .route("/test_clocks/{id}", get(show_clock).delete(delete_clock))
         .route("/test_clocks/{id}/advance", post(advance_clock))
+        .layer(Extension(throttles))
         .with_state(platform)
 }
 
@@ -47,34 +53,112 @@ async fn openapi() -> Response {
     Json(mkoba_momo::openapi::document()).into_response()
 }
 
-/// The operator whose HTTP Basic credentials a request carries.
-async fn operator(platform: &Platform, headers: &HeaderMap) -> Result<i64, MomoError> {
+/// Who asks: the client's address and the server's throttles, for the operator's
+/// credentials.
+struct Asker {
+    client: IpAddr,
+    throttles: Throttles,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Asker {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Asker, Self::Rejection> {
+        let ClientAddr(client) = ClientAddr::from_request_parts(parts, state).await?;
+        let throttles = parts
+            .extensions
+            .get::<Throttles>()
+            .cloned()
+            .expect("the admin router carries the throttles");
+        Ok(Asker { client, throttles })
+    }
+}
+
+/// Why an operator's credentials were not taken.
+enum Refusal {
+    Momo(MomoError),
+    /// Too many wrong credentials from this address: 429 until the time given.
+    Throttled(Duration),
+    /// Every Argon2 worker and waiting place is taken: 503 now.
+    Busy,
+}
+
+impl From<MomoError> for Refusal {
+    fn from(e: MomoError) -> Refusal {
+        Refusal::Momo(e)
+    }
+}
+
+impl From<mkoba_platform::Internal> for Refusal {
+    fn from(e: mkoba_platform::Internal) -> Refusal {
+        Refusal::Momo(e.into())
+    }
+}
+
+/// The operator whose HTTP Basic credentials a request carries. Wrong credentials count
+/// against the client's address ([`Throttles::operator_credentials`]); an address past its
+/// limit is answered at once, before any password hashing, and the hashing runs in the
+/// portal's bounded pool.
+async fn operator(platform: &Platform, headers: &HeaderMap, asker: Asker) -> Result<i64, Refusal> {
     let refused =
         || MomoError::Unauthorized("an operator's e-mail and password (HTTP Basic) are required");
     let (email, password) = mkoba_momo::auth::basic_pair(headers).ok_or_else(refused)?;
-    platform
-        .portal()
-        .operator_by_credentials(&email, &password)
-        .await?
-        .ok_or_else(refused)
+    let failures = &asker.throttles.operator_credentials;
+    if let Some(wait) = failures.blocked(asker.client) {
+        return Err(Refusal::Throttled(wait));
+    }
+    let found = asker
+        .throttles
+        .portal
+        .passwords()
+        .run(platform.portal().operator_by_credentials(&email, &password))
+        .await
+        .map_err(|_| Refusal::Busy)??;
+    found.ok_or_else(|| {
+        failures.failed(asker.client);
+        refused().into()
+    })
 }
 
-/// A 401 that asks for Basic credentials.
-fn ask_credentials(e: MomoError) -> Response {
-    let mut r = e.into_response();
-    if r.status() == StatusCode::UNAUTHORIZED {
-        r.headers_mut().insert(
-            axum::http::header::WWW_AUTHENTICATE,
-            axum::http::HeaderValue::from_static("Basic realm=\"mkoba operator\""),
-        );
+/// A refusal as MTN's envelope; a 401 asks for Basic credentials.
+fn ask_credentials(refusal: Refusal) -> Response {
+    let with_retry = |r: &mut Response, wait: Duration| {
+        let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+        r.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, secs.into());
+    };
+    match refusal {
+        Refusal::Momo(e) => {
+            let mut r = e.into_response();
+            if r.status() == StatusCode::UNAUTHORIZED {
+                r.headers_mut().insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    axum::http::HeaderValue::from_static("Basic realm=\"mkoba operator\""),
+                );
+            }
+            r
+        }
+        Refusal::Throttled(wait) => {
+            let mut r = MomoError::Platform(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS")
+                .into_response();
+            with_retry(&mut r, wait);
+            r
+        }
+        Refusal::Busy => {
+            let mut r = MomoError::unavailable().into_response();
+            with_retry(&mut r, Duration::from_secs(1));
+            r
+        }
     }
-    r
 }
 
 /// `GET /_mkoba/health`: liveness for anyone (`503 {"status":"failing"}` once the writer
 /// or the callback dispatcher has stopped); with an operator's credentials, what failed,
 /// the version, pid and memory use too.
-async fn health(State(platform): State<Platform>, headers: HeaderMap) -> Response {
+async fn health(State(platform): State<Platform>, asker: Asker, headers: HeaderMap) -> Response {
     let failures = platform.failures();
     let (status, word) = if failures.is_empty() {
         (StatusCode::OK, "ok")
@@ -84,7 +168,7 @@ async fn health(State(platform): State<Platform>, headers: HeaderMap) -> Respons
     if !headers.contains_key(axum::http::header::AUTHORIZATION) {
         return (status, Json(json!({ "status": word }))).into_response();
     }
-    if let Err(e) = operator(&platform, &headers).await {
+    if let Err(e) = operator(&platform, &headers, asker).await {
         return ask_credentials(e);
     }
     let (rss, peak) = mkoba_platform::metrics::memory_kib();
@@ -104,15 +188,19 @@ async fn health(State(platform): State<Platform>, headers: HeaderMap) -> Respons
 
 /// `GET /_mkoba/ledger` (operators): per currency, the sums of debits and credits over
 /// every account.
-async fn ledger(State(platform): State<Platform>, headers: HeaderMap) -> Response {
-    match ledger_totals(&platform, &headers).await {
+async fn ledger(State(platform): State<Platform>, asker: Asker, headers: HeaderMap) -> Response {
+    match ledger_totals(&platform, &headers, asker).await {
         Ok(r) => r,
         Err(e) => ask_credentials(e),
     }
 }
 
-async fn ledger_totals(platform: &Platform, headers: &HeaderMap) -> Result<Response, MomoError> {
-    operator(platform, headers).await?;
+async fn ledger_totals(
+    platform: &Platform,
+    headers: &HeaderMap,
+    asker: Asker,
+) -> Result<Response, Refusal> {
+    operator(platform, headers, asker).await?;
     let totals = platform.payments().ledger_totals().await?;
     let currencies: Vec<_> = totals
         .iter()

@@ -130,9 +130,12 @@ pub struct LimitArgs {
     /// Time a client has to send a request's header, and an idle kept-alive connection lives, in milliseconds [default: 10000]
     #[arg(long, env = "MKOBA_HEADER_READ_TIMEOUT_MS")]
     pub header_read_timeout_ms: Option<u64>,
-    /// Open connections allowed from one client address; more are closed at once [default: 256]
+    /// Open connections allowed from one client address (an IPv6 one by its /64); more are closed at once [default: 256]
     #[arg(long, env = "MKOBA_MAX_CONNECTIONS_PER_CLIENT")]
     pub max_connections_per_client: Option<usize>,
+    /// Open connections allowed on each listener from all clients; more are closed at once (keep it below the open-file limit) [default: 10000]
+    #[arg(long, env = "MKOBA_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// M-Pesa: RSA decryptions of bearers at once [default: one per core, at most 8]
     #[arg(long, env = "MKOBA_MPESA_RSA_WORKERS")]
     pub mpesa_rsa_workers: Option<usize>,
@@ -175,6 +178,9 @@ pub struct LimitArgs {
     /// Customer wallets the writer holds in memory; past that the least recently used idle ones are dropped and read back from the database when next needed [default: 100000]
     #[arg(long, env = "MKOBA_WALLETS_IN_MEMORY")]
     pub wallets_in_memory: Option<usize>,
+    /// Payments held open (pending) at once; past that a new payment is refused with the dialect's overload answer (MoMo 503 SERVICE_UNAVAILABLE, M-Pesa INS-16) until some are final [default: 200000]
+    #[arg(long, env = "MKOBA_MAX_PENDING_PAYMENTS")]
+    pub max_pending_payments: Option<usize>,
     /// SQLite: the write-ahead log's size in MiB past which the writer lets the checkpoint thread copy everything so the file starts over [default: 64]
     #[arg(long, env = "MKOBA_SQLITE_WAL_MIB")]
     pub sqlite_wal_mib: Option<u64>,
@@ -223,6 +229,7 @@ pub struct FileConfig {
     pub mpesa_rsa_queue: Option<usize>,
     pub header_read_timeout_ms: Option<u64>,
     pub max_connections_per_client: Option<usize>,
+    pub max_connections: Option<usize>,
     pub signin_limit_account: Option<String>,
     pub signin_limit_address: Option<String>,
     pub reset_limit_account: Option<String>,
@@ -235,6 +242,7 @@ pub struct FileConfig {
     pub read_queue: Option<usize>,
     pub callbacks_in_memory: Option<usize>,
     pub wallets_in_memory: Option<usize>,
+    pub max_pending_payments: Option<usize>,
     pub sqlite_wal_mib: Option<u64>,
     pub sqlite_refs_behind: Option<usize>,
 }
@@ -250,15 +258,36 @@ impl DatabaseUrl {
         self.0.starts_with("postgres://") || self.0.starts_with("postgresql://")
     }
 
-    /// The URL without user name and password, for messages.
+    /// The URL without user name and password, for messages: also a password given as a
+    /// query parameter (`?password=…`, libpq's `sslpassword`) is masked.
     pub fn redacted(&self) -> String {
-        match self.0.split_once("://") {
-            Some((scheme, rest)) => match rest.rsplit_once('@') {
-                Some((_, host)) => format!("{scheme}://…@{host}"),
-                None => self.0.clone(),
-            },
-            None => "<database URL>".to_owned(),
+        let Some((scheme, rest)) = self.0.split_once("://") else {
+            return "<database URL>".to_owned();
+        };
+        let (rest, query) = match rest.split_once('?') {
+            Some((rest, query)) => (rest, Some(query)),
+            None => (rest, None),
+        };
+        let mut url = match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://…@{host}"),
+            None => format!("{scheme}://{rest}"),
+        };
+        if let Some(query) = query {
+            url.push('?');
+            for (i, pair) in query.split('&').enumerate() {
+                if i > 0 {
+                    url.push('&');
+                }
+                match pair.split_once('=') {
+                    Some((name, _)) if name.to_ascii_lowercase().contains("pass") => {
+                        url.push_str(name);
+                        url.push_str("=…");
+                    }
+                    _ => url.push_str(pair),
+                }
+            }
         }
+        url
     }
 }
 
@@ -522,6 +551,10 @@ impl Settings {
             anyhow::ensure!(v > 0, "max_connections_per_client must be positive");
             s.connections.per_client = v;
         }
+        if let Some(v) = pick_limit!(max_connections) {
+            anyhow::ensure!(v > 0, "max_connections must be positive");
+            s.connections.total = v;
+        }
         if let Some(v) = pick_limit!(mpesa_rsa_workers) {
             anyhow::ensure!(v > 0, "mpesa_rsa_workers must be positive");
             s.mpesa.rsa.workers = v;
@@ -578,6 +611,10 @@ impl Settings {
         if let Some(v) = pick_limit!(wallets_in_memory) {
             anyhow::ensure!(v > 0, "wallets_in_memory must be positive");
             s.platform.wallets_in_memory = v;
+        }
+        if let Some(v) = pick_limit!(max_pending_payments) {
+            anyhow::ensure!(v > 0, "max_pending_payments must be positive");
+            s.platform.pending_in_memory = v;
         }
         if let Some(v) = pick_limit!(sqlite_wal_mib) {
             anyhow::ensure!(
@@ -707,6 +744,15 @@ mod tests {
             .unwrap();
         assert!(url.is_postgres());
         assert_eq!(url.to_string(), "postgres://…@db.example:5432/mkoba");
+        let url: DatabaseUrl =
+            "postgres://db.example/mkoba?user=app&password=hunter2&sslmode=require&sslpassword=x%40y"
+                .parse()
+                .unwrap();
+        assert_eq!(
+            url.to_string(),
+            "postgres://db.example/mkoba?user=app&password=…&sslmode=require&sslpassword=…"
+        );
+        assert!(!format!("{url:?}").contains("hunter2"));
         assert!(!format!("{url:?}").contains("s3cret"));
         let args = ServeArgs {
             database_url: Some("mysql://x".parse().unwrap()),

@@ -177,9 +177,10 @@ pub fn app(
         .merge(mpesa)
         .nest(
             "/_mkoba",
-            admin::router(platform.clone()).nest("/mpesa", mpesa_app::router(backend.clone())),
+            admin::router(platform.clone(), throttles.clone())
+                .nest("/mpesa", mpesa_app::router(backend.clone())),
         )
-        .fallback(|| async { MomoError::NotFound.into_response() })
+        .fallback(unknown_api_path)
         .method_not_allowed_fallback(|| async { MomoError::NotFound.into_response() })
         .layer(axum::middleware::map_response(json_errors));
     // The portal answers HTML, so it sits outside the JSON error rewriting.
@@ -284,6 +285,16 @@ pub fn portal_config(settings: &Settings) -> mkoba_portal::PortalConfig {
 
 /// Errors produced by the HTTP framework itself (a body over the size limit, say) come as
 /// plain text; clients expect the provider's JSON, so they are rewritten into it.
+/// A path no API has: M-Pesa's 404 for what looks like an M-Pesa path (an unknown
+/// environment such as `/prod/ipg/v2/…`), MTN's gateway 404 for the rest.
+async fn unknown_api_path(uri: axum::http::Uri) -> axum::response::Response {
+    if uri.path().contains("/ipg/") {
+        mkoba_mpesa::wire::MpesaError::NotFound.respond(mkoba_mpesa::wire::Gateway::V2, None)
+    } else {
+        MomoError::NotFound.into_response()
+    }
+}
+
 async fn json_errors(response: axum::response::Response) -> axum::response::Response {
     let status = response.status();
     let is_json = response

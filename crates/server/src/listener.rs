@@ -9,8 +9,10 @@
 //!   first time the server waits for it, or reading it fails (the handler answers 400 in
 //!   its dialect and the connection closes): a client that sends a header and then a
 //!   trickle of its body cannot hold a connection either.
-//! * **Connections per client address**: at most [`ConnectionLimits::per_client`] open at
-//!   once; one more is closed as soon as it is accepted.
+//! * **Connections**: at most [`ConnectionLimits::per_client`] open at once from one client
+//!   address (an IPv6 address counts by its /64, the block one subscriber holds), and at
+//!   most [`ConnectionLimits::total`] in all, so that the server runs out of neither file
+//!   descriptors nor memory; one more is closed as soon as it is accepted.
 //! * The client's address reaches the handlers as `ConnectInfo` (the widget's per-client
 //!   rate limit, the portal's sign-in, reset and sign-up throttles, the M-Pesa key failure
 //!   throttle), and stopping drains: no new connection is accepted, requests in flight
@@ -35,6 +37,8 @@ pub struct ConnectionLimits {
     pub header_read: Duration,
     /// Open connections from one client address.
     pub per_client: usize,
+    /// Open connections from every address together.
+    pub total: usize,
     /// How long stopping waits for requests in flight.
     pub drain: Duration,
 }
@@ -44,14 +48,15 @@ impl Default for ConnectionLimits {
         ConnectionLimits {
             header_read: Duration::from_secs(10),
             per_client: 256,
+            total: 10_000,
             drain: Duration::from_secs(10),
         }
     }
 }
 
-/// Open connections by client address.
+/// Open connections by client address (its throttle key), and in all.
 #[derive(Debug, Default)]
-struct Open(Mutex<HashMap<IpAddr, usize>>);
+struct Open(Mutex<(HashMap<IpAddr, usize>, usize)>);
 
 /// One open connection of an address; dropping it closes the count.
 struct Slot {
@@ -60,13 +65,19 @@ struct Slot {
 }
 
 impl Open {
-    fn take(self: &Arc<Self>, ip: IpAddr, limit: usize) -> Option<Slot> {
-        let mut map = self.0.lock().expect("connection counts");
+    fn take(self: &Arc<Self>, ip: IpAddr, limits: &ConnectionLimits) -> Option<Slot> {
+        let ip = mkoba_platform::throttle::address_key(ip);
+        let mut counts = self.0.lock().expect("connection counts");
+        let (map, total) = &mut *counts;
+        if *total >= limits.total {
+            return None;
+        }
         let n = map.entry(ip).or_insert(0);
-        if *n >= limit {
+        if *n >= limits.per_client {
             return None;
         }
         *n += 1;
+        *total += 1;
         Some(Slot {
             open: self.clone(),
             ip,
@@ -76,7 +87,9 @@ impl Open {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut map = self.open.0.lock().expect("connection counts");
+        let mut counts = self.open.0.lock().expect("connection counts");
+        let (map, total) = &mut *counts;
+        *total -= 1;
         if let Some(n) = map.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
@@ -133,8 +146,8 @@ pub fn serve_tls(
                 },
                 () = &mut stopped => break,
             };
-            let Some(slot) = open.take(peer.ip(), limits.per_client) else {
-                tracing::debug!(client = %peer.ip(), "too many connections from one address");
+            let Some(slot) = open.take(peer.ip(), &limits) else {
+                tracing::debug!(client = %peer.ip(), "too many connections, from one address or in all");
                 drop(stream);
                 continue;
             };

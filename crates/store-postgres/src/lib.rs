@@ -681,6 +681,12 @@ fn batch_ops(b: &Batch, node: &str) -> Vec<Op> {
             k.key_hash.to_vec(),
             k.created_at_ms
         ));
+        ops.push(op!(
+            "DELETE FROM api_keys WHERE api_user = $1 AND id NOT IN
+               (SELECT id FROM api_keys WHERE api_user = $1 ORDER BY id DESC LIMIT $2)",
+            k.api_user.to_string(),
+            mkoba_platform::store::MAX_API_KEYS_PER_USER
+        ));
     }
     bulk_ops(b, node, &mut ops);
     portal::ops(&b.portal, &mut ops);

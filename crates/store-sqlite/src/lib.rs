@@ -767,6 +767,14 @@ fn write_batch(
             &k.key_hash[..],
             k.created_at_ms
         ])?;
+        tx.prepare_cached(
+            "DELETE FROM api_keys WHERE api_user = ?1 AND id NOT IN
+               (SELECT id FROM api_keys WHERE api_user = ?1 ORDER BY id DESC LIMIT ?2)",
+        )?
+        .execute(params![
+            k.api_user.to_string(),
+            mkoba_platform::store::MAX_API_KEYS_PER_USER
+        ])?;
     }
     // The busy tables' statements are looked up in the statement cache once a batch, not
     // once a row: the cache hashes the whole SQL text on every look-up.

@@ -74,23 +74,48 @@ pub struct DispatcherConfig {
 type Lookup = dyn Fn(&str) -> Vec<IpAddr> + Send + Sync;
 
 /// A host-name lookup: the system's, or one a test supplies.
-#[derive(Clone, Default)]
-pub struct Resolver(Option<Arc<Lookup>>);
+#[derive(Clone)]
+pub struct Resolver(Option<Arc<Lookup>>, Arc<tokio::sync::Semaphore>);
+
+/// The system's lookups (`getaddrinfo`, each on a blocking thread) running at once. A
+/// lookup goes on after its attempt has timed out, so without a bound a slow name server
+/// would fill the blocking pool that RSA and Argon2 share; past it a lookup waits its
+/// turn, within its attempt's time.
+const SYSTEM_LOOKUPS: usize = 8;
+
+impl Default for Resolver {
+    fn default() -> Resolver {
+        Resolver(None, Arc::new(tokio::sync::Semaphore::new(SYSTEM_LOOKUPS)))
+    }
+}
 
 impl Resolver {
     /// A resolver answering with `lookup` (tests: answers that change between lookups).
     pub fn custom(lookup: impl Fn(&str) -> Vec<IpAddr> + Send + Sync + 'static) -> Resolver {
-        Resolver(Some(Arc::new(lookup)))
+        Resolver(Some(Arc::new(lookup)), Resolver::default().1)
     }
 
+    /// The host's addresses, looked up on a blocking thread, at most [`SYSTEM_LOOKUPS`] at
+    /// once.
     async fn lookup(&self, host: &str) -> std::io::Result<Vec<IpAddr>> {
-        match &self.0 {
-            Some(f) => Ok(f(host)),
-            None => Ok(tokio::net::lookup_host((host, 0))
-                .await?
-                .map(|a| a.ip())
-                .collect()),
-        }
+        let turn = self
+            .1
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(std::io::Error::other)?;
+        let (custom, host) = (self.0.clone(), host.to_owned());
+        tokio::task::spawn_blocking(move || {
+            // Held until the lookup itself ends, however long its caller waits.
+            let _turn = turn;
+            match custom {
+                Some(f) => Ok(f(&host)),
+                None => std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), 0))
+                    .map(|addrs| addrs.map(|a| a.ip()).collect()),
+            }
+        })
+        .await
+        .map_err(std::io::Error::other)?
     }
 }
 
@@ -585,6 +610,9 @@ async fn clock_of(platform: &Platform, item: &OutboxItem) -> Option<Uuid> {
         .map(|_| payment.api_user)
 }
 
+/// The most of a callback answer's body read: its status is what counts.
+const MAX_ANSWER_BODY: usize = 64 * 1024;
+
 async fn attempt(
     client: &HttpClient,
     config: &DispatcherConfig,
@@ -612,8 +640,17 @@ async fn attempt(
     let exchange = async {
         let response = client.request(request).await.map_err(|e| error_chain(&e))?;
         let status = response.status().as_u16();
-        // Read (and discard) the body so the connection can be reused.
-        let _ = response.into_body().collect().await;
+        // Read and discard the body so that the connection can be reused; an answer longer
+        // than a partner's acknowledgement needs is not read on, and its connection is
+        // dropped, so no receiver can keep an attempt busy or fill memory.
+        let mut body = response.into_body();
+        let mut read = 0;
+        while read <= MAX_ANSWER_BODY {
+            match body.frame().await {
+                Some(Ok(frame)) => read += frame.data_ref().map_or(0, Bytes::len),
+                _ => break,
+            }
+        }
         Ok::<u16, String>(status)
     };
     match tokio::time::timeout(config.timeout, exchange).await {
@@ -753,6 +790,46 @@ fn permitted(ip: IpAddr, allow_loopback: bool, allow_private: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A name server that never answers: lookups whose callers gave up still hold their
+    /// turns, so at most [`SYSTEM_LOOKUPS`] blocking threads are ever taken by them.
+    #[tokio::test]
+    async fn lookups_that_hang_take_at_most_their_share_of_blocking_threads() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let (running, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let release = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let resolver = {
+            let (running, peak, release) = (running.clone(), peak.clone(), release.clone());
+            Resolver::custom(move |_| {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                let (lock, freed) = &*release;
+                let mut go = lock.lock().unwrap();
+                while !*go {
+                    go = freed.wait(go).unwrap();
+                }
+                running.fetch_sub(1, Ordering::SeqCst);
+                vec![IpAddr::from([127, 0, 0, 1])]
+            })
+        };
+        // Forty callers each give up after a moment, as an attempt does at its timeout.
+        for _ in 0..40 {
+            let gave_up =
+                tokio::time::timeout(Duration::from_millis(5), resolver.lookup("slow.example"))
+                    .await;
+            assert!(gave_up.is_err());
+        }
+        while running.load(Ordering::SeqCst) < SYSTEM_LOOKUPS {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(peak.load(Ordering::SeqCst), SYSTEM_LOOKUPS);
+        // Once the name server answers, lookups run again.
+        *release.0.lock().unwrap() = true;
+        release.1.notify_all();
+        let found = resolver.lookup("slow.example").await.unwrap();
+        assert_eq!(found, vec![IpAddr::from([127, 0, 0, 1])]);
+        assert!(peak.load(Ordering::SeqCst) <= SYSTEM_LOOKUPS);
+    }
 
     #[test]
     fn every_address_form_is_classified() {

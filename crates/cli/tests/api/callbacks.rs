@@ -503,35 +503,11 @@ async fn an_idle_connection_to_a_callback_host_is_closed_after_the_idle_timeout(
     // answer it keeping the connection open, and wait for the dispatcher to close it.
     let partner = tokio::spawn(async move {
         let (mut conn, _) = listener.accept().await.unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = conn.read(&mut buf).await.unwrap();
-            assert!(
-                n > 0,
-                "the dispatcher closed before its request was complete"
-            );
-            got.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&got).to_string();
-            let Some(end) = text.find("\r\n\r\n") else {
-                continue;
-            };
-            let length: usize = text[..end]
-                .lines()
-                .find_map(|l| {
-                    let l = l.to_ascii_lowercase();
-                    l.strip_prefix("content-length:")
-                        .map(|v| v.trim().parse().unwrap())
-                })
-                .unwrap_or(0);
-            if got.len() >= end + 4 + length {
-                assert!(text.starts_with("PUT /momo/"), "{text}");
-                break;
-            }
-        }
+        read_callback(&mut conn).await;
         conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
             .await
             .unwrap();
+        let mut buf = [0u8; 64];
         tokio::time::timeout(Duration::from_secs(20), conn.read(&mut buf)).await
     });
     let attempt = callback_attempt(&app, "127.0.0.1", port).await;
@@ -541,6 +517,74 @@ async fn an_idle_connection_to_a_callback_host_is_closed_after_the_idle_timeout(
         matches!(closed, Ok(Ok(0))),
         "the idle connection was not closed: {closed:?}"
     );
+}
+
+/// Reads one callback request from the partner's side of a connection: its headers and a
+/// body of the declared length.
+async fn read_callback(conn: &mut tokio::net::TcpStream) {
+    use tokio::io::AsyncReadExt as _;
+
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(
+            n > 0,
+            "the dispatcher closed before its request was complete"
+        );
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).to_string();
+        let Some(end) = text.find("\r\n\r\n") else {
+            continue;
+        };
+        let length: usize = text[..end]
+            .lines()
+            .find_map(|l| {
+                let l = l.to_ascii_lowercase();
+                l.strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap())
+            })
+            .unwrap_or(0);
+        if got.len() >= end + 4 + length {
+            assert!(text.starts_with("PUT /momo/"), "{text}");
+            return;
+        }
+    }
+}
+
+/// A partner whose answer never ends (a 200 with an endless chunked body): its status is
+/// recorded, the rest of the answer is not read past a bound, and the connection is
+/// dropped, so the attempt neither waits for its timeout nor holds the body in memory.
+#[tokio::test]
+async fn an_answer_that_never_ends_is_cut_and_its_status_recorded() {
+    use tokio::io::AsyncWriteExt as _;
+
+    let app = TestApp::spawn_with(|s| s.dispatcher.timeout = Duration::from_secs(30)).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let partner = tokio::spawn(async move {
+        let (mut conn, _) = listener.accept().await.unwrap();
+        read_callback(&mut conn).await;
+        conn.write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+            .await
+            .unwrap();
+        let chunk = format!("4000\r\n{}\r\n", "x".repeat(0x4000));
+        // Until the dispatcher closes the connection: at most a minute of chunks.
+        let mut sent = 0usize;
+        let until = tokio::time::Instant::now() + Duration::from_secs(60);
+        while tokio::time::Instant::now() < until {
+            if conn.write_all(chunk.as_bytes()).await.is_err() {
+                return Some(sent);
+            }
+            sent += 0x4000;
+        }
+        None
+    });
+    let attempt = callback_attempt(&app, "127.0.0.1", port).await;
+    assert_eq!(attempt["status_code"], 200, "{attempt}");
+    assert!(attempt["error"].is_null(), "{attempt}");
+    let sent = partner.await.unwrap().expect("the dispatcher never closed");
+    assert!(sent < 64 << 20, "{sent} bytes of the answer were read");
 }
 
 /// A server that stopped sends nothing more: its deliveries end with its dispatcher,

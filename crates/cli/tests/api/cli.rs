@@ -557,3 +557,88 @@ async fn a_client_command_refuses_an_older_database_instead_of_migrating_it() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(version(&data), current);
 }
+
+/// The banner's "Scripts:" line is a command that lists this server's own credentials and
+/// resource URLs: run as printed, it names the address and the v1x ports the server is on
+/// (not the defaults), and answers with the keys the server uses.
+#[tokio::test]
+async fn the_banners_scripts_command_lists_the_running_servers_resource_urls() {
+    use tokio::io::{AsyncBufReadExt as _, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--mpesa-v1x-ports",
+            "c2b=0",
+        ])
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .env("MKOBA_MPESA_KEY_FILE", crate::helpers::MPESA_TEST_KEY)
+        .env_remove("MKOBA_LISTEN")
+        .env_remove("MKOBA_MPESA_V1X_PORTS")
+        .env_remove("MKOBA_DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("mkoba starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut base, mut c2b, mut scripts) = (None, None, None);
+    while scripts.is_none() {
+        let line = lines.next_line().await.unwrap().expect("the banner");
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("MoMo Open API") {
+            base = rest.split_whitespace().next().map(str::to_owned);
+        }
+        if line.starts_with("POST") && line.contains("c2bPayment") {
+            c2b = line.split_whitespace().last().map(str::to_owned);
+        }
+        scripts = line.strip_prefix("Scripts: ").map(str::to_owned);
+    }
+    let (base, c2b, scripts) = (
+        base.unwrap(),
+        c2b.expect("the v1x C2B URL"),
+        scripts.unwrap(),
+    );
+    let words: Vec<&str> = scripts.split_whitespace().collect();
+    assert_eq!(words[..2], ["mkoba", "credentials"], "{scripts}");
+    let out = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args(&words[1..])
+        .env_remove("MKOBA_LISTEN")
+        .env_remove("MKOBA_MPESA_V1X_PORTS")
+        .env_remove("MKOBA_DATA")
+        .env_remove("MKOBA_MPESA_KEY_FILE")
+        .output()
+        .await
+        .expect("mkoba credentials runs");
+    assert!(out.status.success(), "{scripts}: {}", stderr(&out));
+    let creds = json(&out);
+    let urls: Vec<String> = creds["mpesa"]["resource_urls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "http://{}:{}{}",
+                r["address"].as_str().unwrap(),
+                r["port"],
+                r["path"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let main_port = base.rsplit(':').next().unwrap().trim_end_matches('/');
+    assert!(
+        urls.iter()
+            .any(|u| u.contains(&format!(":{main_port}/ipg/v1x/b2cPayment/"))),
+        "{urls:?} on {base}"
+    );
+    assert!(urls.contains(&c2b), "{c2b} in {urls:?}");
+    assert!(
+        creds["mpesa"]["public_key"]
+            .as_str()
+            .is_some_and(|k| !k.is_empty())
+    );
+}

@@ -114,6 +114,22 @@ async fn a_request_still_in_flight_after_the_drain_time_is_cut() {
 #[tokio::test]
 async fn one_address_holds_at_most_its_share_of_connections() {
     let app = TestApp::spawn_with(|s| s.connections.per_client = 3).await;
+    three_connections_are_served_and_no_more(&app).await;
+}
+
+#[tokio::test]
+async fn all_addresses_together_hold_at_most_the_listeners_connections() {
+    let app = TestApp::spawn_with(|s| {
+        s.connections.per_client = 100;
+        s.connections.total = 3;
+    })
+    .await;
+    three_connections_are_served_and_no_more(&app).await;
+}
+
+/// Three connections are held open, a fourth is closed at once, and once one of the three
+/// closes a new one is served.
+async fn three_connections_are_served_and_no_more(app: &TestApp) {
     let mut held = Vec::new();
     for _ in 0..3 {
         let mut c = TcpStream::connect(app.running.addr).await.unwrap();
@@ -131,7 +147,7 @@ async fn one_address_holds_at_most_its_share_of_connections() {
         .await;
     assert!(
         closed_within(&mut extra, Duration::from_secs(5)).await,
-        "a fourth connection from the same address was served"
+        "a fourth connection was served"
     );
     // One closes; a new one is served again.
     drop(held.pop());

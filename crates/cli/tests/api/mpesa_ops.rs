@@ -251,6 +251,74 @@ async fn a_customer_who_never_answers_times_out_with_ins_9_and_stays_pending() {
     assert_eq!(q.json()["output_ResponseTransactionStatus"], "Pending");
 }
 
+/// Synchronous calls wait for their outcome; past the bound on waiting requests the next
+/// one is answered the overload code at once and nothing of it is stored.
+#[tokio::test]
+async fn past_the_bound_on_waiting_requests_a_synchronous_call_is_refused_at_once() {
+    let app = TestApp::spawn_with(|s| {
+        s.mpesa.sync_timeout = Duration::from_secs(2);
+        s.platform.max_waiting = 1;
+    })
+    .await;
+    let m = app.mpesa().await;
+    let session = m.session().await;
+    // A customer who never answers holds the one place for the wait's length.
+    let waiting = m.c2b("10", "000000000002");
+    let reference = waiting["input_ThirdPartyConversationID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let held = m.send("POST", "c2bPayment/singleStage/", &session, Some(&waiting));
+    let status = |reference: String| {
+        let m = &m;
+        async move {
+            m.query(
+                "queryTransactionStatus/",
+                &json!({
+                    "input_QueryReference": reference,
+                    "input_Country": "TZN",
+                    "input_ServiceProviderCode": "000000",
+                    "input_ThirdPartyConversationID": tpcid(),
+                }),
+            )
+            .await
+        }
+    };
+    let meanwhile = async {
+        // Its payment is stored once its wait has begun.
+        crate::helpers::wait_for(|| async {
+            (status(reference.clone()).await.status == 200).then_some(())
+        })
+        .await;
+        let refused = m.c2b("10", "255744444444");
+        let r = m
+            .send("POST", "c2bPayment/singleStage/", &session, Some(&refused))
+            .await;
+        assert_eq!(code(&r), (503, "INS-16".to_owned()), "{}", r.text());
+        assert!(r.header("retry-after").is_some());
+        let q = status(
+            refused["input_ThirdPartyConversationID"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        )
+        .await;
+        assert_ne!(q.status, 200, "nothing was stored: {}", q.text());
+    };
+    let (held, ()) = tokio::join!(held, meanwhile);
+    assert_eq!(code(&held).1, "INS-9", "{}", held.text());
+    // The place is free again.
+    let r = m
+        .send(
+            "POST",
+            "c2bPayment/singleStage/",
+            &session,
+            Some(&m.c2b("10", "255744444444")),
+        )
+        .await;
+    assert_eq!(code(&r), (201, "INS-0".to_owned()), "{}", r.text());
+}
+
 #[tokio::test]
 async fn b2c_pays_a_customer_from_the_short_code() {
     let app = TestApp::spawn().await;

@@ -297,6 +297,17 @@ async fn documented_failures_answer_the_generic_tables_codes() {
     bad["input_SecurityCredential"] = json!("é");
     let r = v.call("PUT", "reversal/", &bad).await;
     assert_eq!(code(&r), (400, "INS-25".to_owned()));
+    // An array or an object is no credential, though its JSON text is printable.
+    for (field, value, ins) in [
+        ("input_SecurityCredential", json!([]), "INS-25"),
+        ("input_SecurityCredential", json!(["x"]), "INS-25"),
+        ("input_InitiatorIdentifier", json!({}), "INS-24"),
+    ] {
+        let mut bad = v.reversal(tx, None);
+        bad[field] = value;
+        let r = v.call("PUT", "reversal/", &bad).await;
+        assert_eq!(code(&r), (400, ins.to_owned()), "{field}: {}", r.text());
+    }
     let mut other = v.reversal(tx, None);
     other["input_ServiceProviderCode"] = json!("171718");
     let r = v.call("PUT", "reversal/", &other).await;
@@ -306,8 +317,15 @@ async fn documented_failures_answer_the_generic_tables_codes() {
     assert_eq!(r.status, 405);
     assert_eq!(r.json(), json!({"output_error": "Method not allowed"}));
     assert_eq!(r.header("allow"), Some("PUT, POST, OPTIONS"));
-    // The gateways' roots answer in M-Pesa's format too.
-    for root in ["/ipg/v1x/", "/sandbox/ipg/v2/", "/openapi/ipg/v2/"] {
+    // The gateways' roots answer in M-Pesa's format too, and so do paths of an environment
+    // there is none of.
+    for root in [
+        "/ipg/v1x/",
+        "/sandbox/ipg/v2/",
+        "/openapi/ipg/v2/",
+        "/prod/ipg/v2/vodacomTZN/c2bPayment/singleStage/",
+        "/SANDBOX/ipg/v2/vodacomTZN/getSession/",
+    ] {
         let r = app.send("GET", root, &[], None).await;
         assert_eq!(r.status, 404, "{root}");
         assert_eq!(

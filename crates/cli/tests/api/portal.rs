@@ -706,6 +706,30 @@ async fn the_virtual_phone_holds_payments_until_the_payer_approves_or_rejects() 
         status(&app, &dev.key, &dev.token, fixed).await["status"],
         "PENDING"
     );
+    // A number that stays PENDING is no payer's to decide: not on the phone, and an
+    // approval sent anyway leaves it pending.
+    let stays = request_to_pay(&app, &dev.key, &dev.token, "46733123464", None).await;
+    assert!(app.running.platform.wake().await);
+    let phone = dev
+        .browser
+        .get("/portal/phone?msisdn=46733123464")
+        .await
+        .text();
+    assert!(!phone.contains(&stays.to_string()), "{phone}");
+    let r = dev
+        .browser
+        .submit(
+            "/portal/phone",
+            &format!("/portal/phone/{stays}/approve"),
+            &[("msisdn", "46733123464")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(app.running.platform.wake().await);
+    assert_eq!(
+        status(&app, &dev.key, &dev.token, stays).await["status"],
+        "PENDING"
+    );
     // Callbacks as for automatic settlement.
     let received = sink.wait_for(2).await;
     assert!(received.iter().any(|r| r.body.contains("SUCCESSFUL")));
@@ -774,7 +798,7 @@ async fn the_virtual_phone_holds_payments_until_the_payer_approves_or_rejects() 
         .text();
     assert!(rejected.contains(&reject.to_string()) && !rejected.contains(&approve.to_string()));
     let reports = dev.browser.get("/portal/reports").await.text();
-    assert!(reports.contains("<svg class=\"chart\"") && reports.contains("Transactions: 3,"));
+    assert!(reports.contains("<svg class=\"chart\"") && reports.contains("Transactions: 4,"));
     app.assert_ledger_balanced().await;
 }
 

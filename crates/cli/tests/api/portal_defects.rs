@@ -708,6 +708,27 @@ async fn a_form_over_the_limit_gets_the_portals_page() {
     assert_eq!(r.header("x-frame-options"), Some("DENY"));
 }
 
+/// A method a page does not take is the portal's page too (the router's 405 has no body),
+/// and it still says which methods the page takes.
+#[tokio::test]
+async fn a_method_a_page_does_not_take_gets_the_portals_page() {
+    let app = TestApp::spawn().await;
+    for (method, path) in [("PUT", "/portal/signin"), ("DELETE", "/portal/phone/mode")] {
+        let r = app.send(method, path, &[], None).await;
+        assert_eq!(r.status, 405, "{method} {path}");
+        assert!(
+            r.header("content-type")
+                .unwrap_or_default()
+                .starts_with("text/html"),
+            "{method} {path}: {:?}",
+            r.header("content-type")
+        );
+        assert!(r.text().contains("Method not allowed"), "{}", r.text());
+        assert!(r.header("allow").is_some_and(|a| a.contains("POST")));
+        assert_eq!(r.header("x-frame-options"), Some("DENY"));
+    }
+}
+
 /// A form whose body stops coming is refused once the listener's body time is over (three
 /// times the header time), with the portal's page rather than the framework's bare text.
 #[tokio::test]

@@ -917,3 +917,47 @@ fn the_sandbox_guide_says_what_the_scenario_rules_do() {
         }
     }
 }
+
+/// The Send Request box's calls come from the developer's own address: a wrong M-Pesa API
+/// key sent through it counts against that address's key-failure bucket, not against one
+/// bucket every developer's portal calls would share.
+#[tokio::test]
+async fn send_request_calls_count_against_the_developers_own_address() {
+    let app = TestApp::spawn_with(|s| {
+        s.throttle.mpesa_key_failures_per_address =
+            mkoba_platform::throttle::Rate::new(2, std::time::Duration::from_secs(3600));
+    })
+    .await;
+    let m = app.mpesa().await;
+    let wrong = format!("Bearer {}", m.bearer("aaaab09uz9f3asdcjyk7els777ihmwv8"));
+    let mut b = sandbox(&app).await;
+    let html = b.get("/portal/docs/v2GetSession").await.text();
+    let (csrf, path, headers, _) = form_of(&html);
+    let headers: Vec<&str> = headers
+        .lines()
+        .filter(|l| !l.starts_with("Authorization:"))
+        .collect();
+    let headers = format!("{}\nAuthorization: {wrong}", headers.join("\n"));
+    // Two failures fit the bucket; the third finds it empty and blocks the address.
+    for _ in 0..3 {
+        let r = b
+            .post(
+                "/portal/docs/v2GetSession",
+                &[("csrf", &csrf), ("path", &path), ("headers", &headers)],
+            )
+            .await;
+        assert_eq!(r.status, 200);
+        assert!(r.text().contains("INS-989"), "{}", r.text());
+    }
+    // This address (the tests' and the browser's, 127.0.0.1) is blocked now.
+    let r = app
+        .send(
+            "GET",
+            "/sandbox/ipg/v2/vodacomTZN/getSession/",
+            &[("Authorization", &wrong), ("Origin", "*")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["output_ResponseCode"], "INS-16");
+}

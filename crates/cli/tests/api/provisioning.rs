@@ -135,6 +135,29 @@ async fn api_keys_are_32_hex_characters_and_a_second_key_works_beside_the_first(
     app.token("collection", user, &second).await;
 }
 
+/// Some clients make a key before every payment: an API user keeps its newest hundred,
+/// so checking a key reads a bounded number of them, and the oldest stops working.
+#[tokio::test]
+async fn an_api_user_keeps_its_newest_hundred_api_keys() {
+    let app = TestApp::spawn().await;
+    let user = app.create_user("clinic.com").await;
+    let first = app.create_key(user).await;
+    let second = app.create_key(user).await;
+    let mut last = String::new();
+    for _ in 0..99 {
+        last = app.create_key(user).await;
+    }
+    let r = app.token_response("collection", user, &first).await;
+    assert_ne!(
+        r.status,
+        200,
+        "the oldest of 101 keys was removed: {}",
+        r.text()
+    );
+    app.token("collection", user, &second).await;
+    app.token("collection", user, &last).await;
+}
+
 #[tokio::test]
 async fn unknown_api_users_are_404_resource_not_found() {
     let app = TestApp::spawn().await;

@@ -308,6 +308,50 @@ async fn get_session_failures_past_the_address_limit_are_answered_ins_16_at_once
     assert_eq!(ins(&r), "INS-0");
 }
 
+/// The admin endpoints' HTTP Basic credentials are the operator's sign-in: wrong ones
+/// count against the address like the sign-in form's, right ones cost nothing (a
+/// monitoring poll is never throttled), and a blocked address is answered 429 at once.
+#[tokio::test]
+async fn wrong_operator_credentials_past_the_address_limit_are_answered_429_at_once() {
+    use base64::Engine as _;
+
+    let app = TestApp::spawn_with(|s| {
+        s.throttle.sign_in_per_address = Rate::new(3, Duration::from_secs(3600));
+    })
+    .await;
+    let right = app.operator_auth();
+    let ledger = |auth: String| {
+        let app = &app;
+        async move {
+            app.send("GET", "/_mkoba/ledger", &[("Authorization", &auth)], None)
+                .await
+        }
+    };
+    for _ in 0..10 {
+        assert_eq!(ledger(right.clone()).await.status, 200);
+    }
+    let wrong = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("operator@example.com:guess")
+    );
+    // Three failures fit the bucket; the fourth finds it empty and blocks the address.
+    for i in 0..4 {
+        let r = ledger(wrong.clone()).await;
+        assert_eq!(r.status, 401, "try {i}: {}", r.text());
+        assert!(r.header("www-authenticate").is_some());
+    }
+    for auth in [wrong, right] {
+        let r = ledger(auth).await;
+        assert_eq!(r.status, 429, "{}", r.text());
+        assert_eq!(r.json()["code"], "TOO_MANY_REQUESTS", "{}", r.text());
+        let wait = retry_after(&r);
+        assert!((1..=1200).contains(&wait), "{wait}");
+    }
+    // The public liveness answer needs no credentials and is not refused.
+    let r = app.send("GET", "/_mkoba/health", &[], None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
 /// `VmRSS` of this process (the server runs in it), in KiB.
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");

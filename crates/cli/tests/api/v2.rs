@@ -91,6 +91,73 @@ async fn an_invoice_is_paid_by_its_intended_payer() {
     app.assert_ledger_balanced().await;
 }
 
+/// Open payments are bounded: past `--max-pending-payments` a new one is refused with
+/// MTN's overload answer and nothing is stored; once one is final, payments are taken again.
+#[tokio::test]
+async fn past_the_bound_on_open_payments_a_new_one_is_refused_until_one_is_final() {
+    let app = TestApp::spawn_with(|s| {
+        s.platform.settle_delay = std::time::Duration::from_secs(30);
+        s.platform.pending_in_memory = 3;
+    })
+    .await;
+    let p = app.partner("clinic.com").await;
+    let invoice = |reference: Uuid| {
+        let (app, p) = (&app, &p);
+        async move {
+            call(
+                app,
+                p,
+                "POST",
+                "/v2_0/invoice",
+                Some(reference),
+                Some(&invoice_body("40", "256790000002")),
+                &[],
+            )
+            .await
+        }
+    };
+    let open: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+    for &reference in &open {
+        assert_eq!(invoice(reference).await.status, 202);
+    }
+    let refused = Uuid::new_v4();
+    let r = invoice(refused).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["code"], "SERVICE_UNAVAILABLE");
+    assert!(r.header("retry-after").is_some());
+    let get = |reference: Uuid| {
+        let (app, p) = (&app, &p);
+        async move {
+            call(
+                app,
+                p,
+                "GET",
+                &format!("/v2_0/invoice/{reference}"),
+                None,
+                None,
+                &[],
+            )
+            .await
+        }
+    };
+    assert_eq!(get(refused).await.status, 404, "nothing was stored");
+    // One is cancelled (final): the next is taken.
+    let r = call(
+        &app,
+        &p,
+        "DELETE",
+        &format!("/v2_0/invoice/{}", open[0]),
+        Some(Uuid::new_v4()),
+        Some(r#"{"externalId":"inv-1"}"#),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(invoice(refused).await.status, 202);
+    assert_eq!(get(refused).await.json()["status"], "PENDING");
+    app.assert_ledger_balanced().await;
+}
+
 #[tokio::test]
 async fn a_pending_invoice_can_be_cancelled_and_its_reservation_is_released() {
     let app =
@@ -453,6 +520,31 @@ async fn v2_payments_follow_the_amount_scenarios() {
     )
     .await;
     assert_eq!(r.status, 400);
+    // What is kept of the payment must be of its type, and short text.
+    for (field, value) in [
+        ("maxNumberOfRetries", serde_json::json!({"a": [1]})),
+        ("maxNumberOfRetries", serde_json::json!(-1)),
+        ("includeSenderCharges", serde_json::json!("yes")),
+        ("productId", serde_json::json!([1, 2])),
+        ("couponId", serde_json::json!("x".repeat(300))),
+        ("externalTransactionId", serde_json::json!("bill\u{0}7")),
+    ] {
+        let mut body: serde_json::Value =
+            serde_json::from_str(&v2_payment("1", "256792222222")).unwrap();
+        body[field] = value;
+        let r = call(
+            &app,
+            &p,
+            "POST",
+            "/v2_0/payment",
+            Some(Uuid::new_v4()),
+            Some(&body.to_string()),
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, 400, "{field}: {}", r.text());
+        assert!(r.text().contains(field), "{}", r.text());
+    }
     // The status of a v2 payment is not a request-to-pay.
     assert_eq!(
         call(

@@ -3,6 +3,7 @@
 //! behind the widget's own subscription key, the invoice seen through the Collection v2
 //! endpoints with one callback, and the payer's side on the virtual phone.
 
+use mkoba_platform::throttle::Rate;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -391,14 +392,9 @@ async fn origins_are_the_partners_to_set_with_the_widget_key() {
 #[tokio::test]
 async fn the_widget_is_rate_limited_per_api_user_and_per_client() {
     let app = TestApp::spawn_with(|s| {
-        s.momo.widget.per_api_user = mkoba_momo::widget::RateLimit {
-            per_minute: 1,
-            burst: 2,
-        };
-        s.momo.widget.per_client = mkoba_momo::widget::RateLimit {
-            per_minute: 1,
-            burst: 6,
-        };
+        // Two invoices at once per API user, six requests per client, then one a minute.
+        s.momo.widget.per_api_user = Rate::new(2, std::time::Duration::from_secs(120));
+        s.momo.widget.per_client = Rate::new(6, std::time::Duration::from_secs(360));
     })
     .await;
     let p = app.partner("127.0.0.1").await;

@@ -116,12 +116,21 @@ pub(super) struct PortalPass {
 }
 
 /// The portal's in-memory state in the writer.
-#[derive(Default)]
 pub(super) struct PortalState {
     /// Developers whose payers approve on the virtual phone.
     approval_developers: HashSet<i64>,
-    /// API user → developer, filled on demand (it never changes).
-    developer_of: std::collections::HashMap<Uuid, i64>,
+    /// API user → developer, filled on demand (it never changes); bounded, a miss is one
+    /// read.
+    developer_of: crate::generations::Generations<Uuid, i64>,
+}
+
+impl Default for PortalState {
+    fn default() -> PortalState {
+        PortalState {
+            approval_developers: HashSet::new(),
+            developer_of: crate::generations::Generations::new(65_536),
+        }
+    }
 }
 
 impl PortalState {
@@ -813,6 +822,9 @@ impl Engine {
         if let Some(p) = self.pending.get(&reference_id).cloned() {
             if !self.owned(&p, developer_id).map_err(store)? {
                 return Err(DecideError::NotFound);
+            }
+            if !super::payer_decides(&p) {
+                return Err(DecideError::NotPending);
             }
             let decision = if approve {
                 Ok(())

@@ -1533,6 +1533,7 @@ pub(crate) async fn show(
 pub(crate) async fn send(
     State(state): State<PortalState>,
     session: Session,
+    crate::ClientAddr(client): crate::ClientAddr,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -1551,7 +1552,7 @@ pub(crate) async fn send(
         headers: form.raw("headers").to_owned(),
         body: form.raw("body").to_owned(),
     };
-    let result = docs::exchange(&state, &session, &attempt).await;
+    let result = docs::exchange(&state, &session, client, &attempt).await;
     page(
         &state,
         &session,

@@ -354,6 +354,7 @@ fn product_of(path: &str) -> Product {
 pub(crate) async fn try_it(
     State(state): State<PortalState>,
     session: Session,
+    crate::ClientAddr(client): crate::ClientAddr,
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
@@ -367,7 +368,7 @@ pub(crate) async fn try_it(
         headers: form.raw("headers").to_owned(),
         body: form.raw("body").to_owned(),
     };
-    let result = match exchange(&state, &session, &attempt).await {
+    let result = match exchange(&state, &session, client, &attempt).await {
         Ok(x) => render_exchange(&x),
         Err(problem) => {
             let mut h = Html::new();
@@ -457,10 +458,12 @@ fn render_exchange(x: &Exchange) -> Html {
 }
 
 /// Sends an attempt to the API router in-process with the developer's credentials filled
-/// in where the attempt's headers do not give them.
+/// in where the attempt's headers do not give them, as from `client` (the developer's
+/// address), so that the APIs' throttles count it against the developer and no one else.
 pub(crate) async fn exchange(
     state: &PortalState,
     session: &Session,
+    client: std::net::IpAddr,
     a: &Attempt,
 ) -> Result<Exchange, String> {
     let method =
@@ -569,9 +572,14 @@ pub(crate) async fn exchange(
     for (k, v) in &headers {
         request = request.header(k, v);
     }
-    let request = request
+    let mut request = request
         .body(Body::from(a.body.clone()))
         .map_err(|_| "The request could not be built.".to_owned())?;
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(
+            client, 0,
+        )));
     let started = std::time::Instant::now();
     let response = match state.api.clone().oneshot(request).await {
         Ok(r) => r,

@@ -87,6 +87,7 @@ contract!(
     callback_attempts_are_listed_oldest_first,
     first_attempts_stored_with_their_callbacks_are_listed_with_the_rest,
     api_keys_not_revoked_are_listed_and_revocation_is_scoped,
+    an_api_user_holds_its_newest_api_keys_up_to_the_bound,
     api_users_are_listed_per_developer_newest_first,
     developer_accounts_are_found_by_email_and_id,
     the_sandbox_login_is_stored_with_its_password,

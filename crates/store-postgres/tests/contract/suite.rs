@@ -1490,6 +1490,47 @@ pub fn first_attempts_stored_with_their_callbacks_are_listed_with_the_rest(s: &m
 // ---------------------------------------------------------------------------------------
 // API users and keys.
 
+pub fn an_api_user_holds_its_newest_api_keys_up_to_the_bound(s: &mut Store) {
+    let user = api_user(1, 5);
+    let other = api_user(1, 6);
+    let key = |api_user: Uuid, n: i64| ApiKeyRecord {
+        api_user,
+        key_hash: numbered_hash(n),
+        created_at_ms: n,
+    };
+    let bound = mkoba_platform::store::MAX_API_KEYS_PER_USER;
+    // Some in one batch, the rest one a batch; another user's key is not counted.
+    s.commit(Batch {
+        api_users: vec![user.clone(), other.clone()],
+        api_keys: (0..10)
+            .map(|n| key(user.id, n))
+            .chain([key(other.id, 1_000)])
+            .collect(),
+        ..Batch::default()
+    });
+    for n in 10..bound + 5 {
+        s.commit(Batch {
+            api_keys: vec![key(user.id, n)],
+            ..Batch::default()
+        });
+    }
+    let kept = s.reader.api_keys_of(&user.id).unwrap();
+    assert_eq!(kept.len() as i64, bound);
+    assert_eq!(kept[0].created_at_ms, 5, "the five oldest went");
+    assert_eq!(kept.last().unwrap().created_at_ms, bound + 4);
+    let hashes = s.reader.api_key_hashes(&user.id).unwrap();
+    assert_eq!(hashes.len() as i64, bound);
+    assert!(!hashes.contains(&numbered_hash(4)) && hashes.contains(&numbered_hash(5)));
+    assert_eq!(s.reader.api_key_hashes(&other.id).unwrap().len(), 1);
+}
+
+/// A distinct 32-byte hash for each number.
+fn numbered_hash(n: i64) -> [u8; 32] {
+    let mut h = [0u8; 32];
+    h[..8].copy_from_slice(&n.to_be_bytes());
+    h
+}
+
 pub fn api_keys_not_revoked_are_listed_and_revocation_is_scoped(s: &mut Store) {
     let user = api_user(1, 5);
     let other = api_user(1, 6);
