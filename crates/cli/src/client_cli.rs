@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow, bail};
 use mkoba_platform::model::{KeySlot, Product as ServerProduct};
 use mkoba_sdk::momo::{
-    Collection, Config, Disbursement, Poll, Product, Provisioning, ReferenceId, Remittance,
+    Collection, Config, Disbursement, Poll, Product, Provisioning, ReferenceId, Remittance, Status,
     Transaction,
 };
 use mkoba_sdk::types::momo::{Party, Refund, RequestToPay, Transfer};
@@ -448,9 +448,8 @@ async fn api_user(
         .await
         .map_err(|e| explain(e, "creating a sandbox API user"))?;
     eprintln!(
-        "Created sandbox API user {} (callback host {host}); reuse it with --api-user {} --api-key <key> \
-         (`mkoba momo provision` prints both)",
-        user.api_user, user.api_user
+        "Created sandbox API user {} (callback host {host}); reuse it with --api-user {} --api-key {}",
+        user.api_user, user.api_user, user.api_key
     );
     Ok((user.api_user, user.api_key))
 }
@@ -591,6 +590,25 @@ fn report<T: Transaction + serde::Serialize>(
     Ok(())
 }
 
+/// [`report`] for an operation that waited for its outcome: a payment that ended FAILED
+/// is a failed command (exit status 1, with the reason), as an M-Pesa call answered with
+/// any code but `INS-0` is.
+fn finished<T: Transaction + serde::Serialize>(
+    c: &ClientArgs,
+    what: &str,
+    reference: &ReferenceId,
+    result: &T,
+) -> anyhow::Result<()> {
+    report(c, what, reference, result)?;
+    if matches!(result.status(), Status::Failed) {
+        match result.reason() {
+            Some(reason) => bail!("{what} {reference} ended FAILED, reason {reason}"),
+            None => bail!("{what} {reference} ended FAILED"),
+        }
+    }
+    Ok(())
+}
+
 /// Prints an accepted reference (when not waiting).
 fn accepted(c: &ClientArgs, what: &str, reference: &ReferenceId) -> anyhow::Result<()> {
     if c.json {
@@ -641,7 +659,7 @@ async fn pay(c: &ClientArgs, amount: String, payer: String, p: PaymentArgs) -> a
         .wait_for_request_to_pay(&reference, poll(&p))
         .await
         .map_err(|e| explain(e, "waiting for the payment"))?;
-    report(c, "request-to-pay", &reference, &result)
+    finished(c, "request-to-pay", &reference, &result)
 }
 
 async fn disburse(
@@ -706,7 +724,7 @@ async fn disburse(
         (what, reference, result)
     };
     let result = result.map_err(|e| explain(e, &format!("waiting for the {what}")))?;
-    report(c, what, &reference, &result)
+    finished(c, what, &reference, &result)
 }
 
 async fn refund(
@@ -743,7 +761,7 @@ async fn refund(
         .wait_for_refund(&reference, poll(&p))
         .await
         .map_err(|e| explain(e, "waiting for the refund"))?;
-    report(c, "refund", &reference, &result)
+    finished(c, "refund", &reference, &result)
 }
 
 async fn status(

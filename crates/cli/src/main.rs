@@ -640,10 +640,19 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         );
     }
     println!();
-    println!("Create an API user and key (as on MTN's sandbox), then a token:");
+    let collection = key(Product::Collection, KeySlot::Primary);
     println!(
-        "  curl -i -X POST {base}/v1_0/apiuser -H 'Ocp-Apim-Subscription-Key: {}' \\\n       -H \"X-Reference-Id: $(cat /proc/sys/kernel/random/uuid)\" -H 'Content-Type: application/json' \\\n       -d '{{\"providerCallbackHost\":\"localhost\"}}'",
-        key(Product::Collection, KeySlot::Primary)
+        "Create an API user and key (as on MTN's sandbox), then a token (the README's quick start goes on to a payment):"
+    );
+    println!("  USER=$(cat /proc/sys/kernel/random/uuid)");
+    println!(
+        "  curl -i -X POST {base}/v1_0/apiuser -H 'Ocp-Apim-Subscription-Key: {collection}' \\\n       -H \"X-Reference-Id: $USER\" -H 'Content-Type: application/json' -d '{{\"providerCallbackHost\":\"127.0.0.1\"}}'"
+    );
+    println!(
+        "  curl -X POST {base}/v1_0/apiuser/$USER/apikey -H 'Ocp-Apim-Subscription-Key: {collection}'   # {{\"apiKey\":\"…\"}}"
+    );
+    println!(
+        "  curl -X POST {base}/collection/token/ -u \"$USER:<apiKey>\" -H 'Ocp-Apim-Subscription-Key: {collection}'"
     );
     if let Ok(Some(app)) = running
         .platform

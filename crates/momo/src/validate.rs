@@ -396,7 +396,7 @@ pub fn party_id(id_type: PartyIdType, id: &str) -> Result<String, MomoError> {
         Ok(id.to_owned())
     } else {
         let expected = match id_type {
-            PartyIdType::Msisdn => "an MSISDN of 4 to 15 digits without '+', e.g. 46733123450",
+            PartyIdType::Msisdn => "an MSISDN of 4 to 15 digits without '+', e.g. 256774290781",
             PartyIdType::Email => "an e-mail address",
             PartyIdType::PartyCode => "a UUID",
         };
@@ -411,7 +411,7 @@ pub fn party_id(id_type: PartyIdType, id: &str) -> Result<String, MomoError> {
 pub fn party(body: &Value, name: &str) -> Result<Party, MomoError> {
     let Some(p) = body.get(name).filter(|v| v.is_object()) else {
         return Err(MomoError::bad(format!(
-            "{name} is required: {{\"partyIdType\":\"MSISDN\",\"partyId\":\"46733123450\"}}"
+            "{name} is required: {{\"partyIdType\":\"MSISDN\",\"partyId\":\"256774290781\"}}"
         )));
     };
     let id_type = required(p, "partyIdType")?;

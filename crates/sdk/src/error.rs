@@ -504,7 +504,9 @@ mod mpesa_error {
                 InsCode::RequestTimeout => {
                     "no final answer in time (the customer may not have answered the prompt): query the status with the ThirdPartyConversationID before trying again"
                 }
-                InsCode::InsufficientBalance => "the paying account holds less than the amount",
+                InsCode::InsufficientBalance => {
+                    "the paying account holds less than the amount (in the sandbox, customer 000000000008 for C2B and 000000000006 for B2C answer this whatever the balances)"
+                }
                 InsCode::InvalidMsisdn => {
                     "an MSISDN is 12 to 14 digits with the country code and no + (255744553111); the sandbox's test number is 000000000001"
                 }

@@ -315,6 +315,14 @@ async fn json_errors(response: axum::response::Response) -> axum::response::Resp
             "INTERNAL_PROCESSING_ERROR",
             "An internal error occurred while processing.".to_owned(),
         )
+    } else if status == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        (
+            "BAD_REQUEST",
+            format!(
+                "the request body is larger than the {} MiB the API takes",
+                listener::MAX_BODY_BYTES >> 20
+            ),
+        )
     } else {
         // The framework's own words say what was wrong ("Failed to buffer the request
         // body: …", "Failed to deserialize query string: …"); short, and never a secret.

@@ -111,17 +111,23 @@ async fn cli_provisions_pays_and_reads_status_and_balance() {
     assert_eq!(balance["availableBalance"], "120");
     assert_eq!(balance["currency"], "EUR");
 
-    // For people: one line with the outcome.
+    // For people: one line with the outcome; a payment that ended FAILED is a failed
+    // command (exit status 1), as an M-Pesa call answered with another code than INS-0.
     let human = momo(
         &app,
         &with(&["pay", "--amount", "1", "--payer", "46733123451"]),
     )
     .await;
-    assert!(human.status.success(), "{}", stderr(&human));
+    assert_eq!(human.status.code(), Some(1), "{}", stderr(&human));
     let line = stdout(&human);
     assert!(
         line.contains("FAILED") && line.contains("APPROVAL_REJECTED"),
         "{line}"
+    );
+    assert!(
+        stderr(&human).contains("ended FAILED, reason APPROVAL_REJECTED"),
+        "{}",
+        stderr(&human)
     );
     let human = momo(&app, &with(&["balance"])).await;
     assert_eq!(stdout(&human).trim(), "collection balance: 120 EUR");

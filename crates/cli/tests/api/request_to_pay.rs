@@ -580,6 +580,11 @@ async fn framework_level_rejections_still_speak_json() {
     let r = app.request_to_pay(&p, Uuid::new_v4(), &huge, &[]).await;
     assert_eq!(r.status, 413, "{}", r.text());
     assert_eq!(r.json()["code"], "BAD_REQUEST");
+    // It says what the limit is, not what the framework's buffer did.
+    assert_eq!(
+        r.json()["message"],
+        "the request body is larger than the 2 MiB the API takes"
+    );
 }
 
 /// A request-to-pay of `amount` from `payer`, accepted, in its final state.

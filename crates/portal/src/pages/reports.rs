@@ -328,16 +328,20 @@ pub(crate) async fn show(
                     )]);
                 };
                 let by_product = value_of(currency.as_str());
+                // As on the page: a column for each product that moved money in it.
+                let used: Vec<usize> = (0..all_products.len())
+                    .filter(|p| by_product[*p].iter().any(|v| *v != 0))
+                    .collect();
                 let mut header = vec!["period_start".to_owned()];
-                header.extend(all_products.iter().map(|p| p.as_str().to_owned()));
+                header.extend(used.iter().map(|p| all_products[*p].as_str().to_owned()));
                 header.extend(["total".to_owned(), "currency".to_owned()]);
                 out.row(&header);
                 for (i, s) in starts.iter().enumerate() {
                     let mut row = vec![s.clone()];
                     let mut total = 0i64;
-                    for p in &by_product {
-                        total = total.saturating_add(p[i]);
-                        row.push(decimal(Money::from_minor(p[i], currency)));
+                    for p in &used {
+                        total = total.saturating_add(by_product[*p][i]);
+                        row.push(decimal(Money::from_minor(by_product[*p][i], currency)));
                     }
                     row.push(decimal(Money::from_minor(total, currency)));
                     row.push(currency.as_str().to_owned());
