@@ -39,11 +39,31 @@ pub(crate) async fn require_subscription(
     };
     match state.platform.credentials().subscription(&key) {
         Some(k) if product.is_none_or(|p| p == k.product) => {
+            if let Some(name) = given_twice(req.headers()) {
+                return MomoError::bad(format!(
+                    "{name} is given more than once: send it once (which copy counts would depend on who reads it)"
+                ))
+                .into_response();
+            }
             req.extensions_mut().insert(k);
             next.run(req).await
         }
         _ => MomoError::InvalidSubscriptionKey.into_response(),
     }
+}
+
+/// A header that decides what a call does (whose it is, which payment, where its callback
+/// goes) sent more than once: a proxy or a log reading the other copy would see another
+/// call than the ledger's, as with a JSON member given twice.
+fn given_twice(headers: &HeaderMap) -> Option<&'static str> {
+    [
+        "Authorization",
+        "X-Reference-Id",
+        "X-Target-Environment",
+        "X-Callback-Url",
+    ]
+    .into_iter()
+    .find(|name| headers.get_all(*name).iter().nth(1).is_some())
 }
 
 /// The API user and key from `Authorization: Basic base64(user:key)`.

@@ -23,7 +23,7 @@ pub async fn create_api_user(
 ) -> Result<Response, MomoError> {
     let id = validate::x_reference_id(&headers)?;
     let body = validate::json_body(&body)?;
-    let host = validate::callback_host(&validate::required(&body, "providerCallbackHost")?)?;
+    let host = validate::callback_host(&validate::required_string(&body, "providerCallbackHost")?)?;
     let user = ApiUser {
         id,
         developer_id: subscription.developer_id,

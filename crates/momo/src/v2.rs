@@ -357,14 +357,17 @@ pub async fn cancel_invoice(
     Path(reference_id): Path<String>,
     body: Bytes,
 ) -> Result<Response, MomoError> {
-    let (user, _cancel_reference, _callback) = caller(&state, &subscription, &headers).await?;
+    let (user, _cancel_reference, callback) = caller(&state, &subscription, &headers).await?;
     let reference_id = validate::reference_id(&reference_id, "referenceId")?;
     let body = validate::json_body(&body)?;
     let external_id = validate::external_id(&body)?;
+    // The cancellation's callback goes to this request's X-Callback-Url when it has one
+    // (MTN's definition: "Callback URL to send callback to once the invoice is
+    // completed"), else to the invoice's.
     state
         .platform
         .payments()
-        .cancel(reference_id, user.id, PaymentKind::Invoice)
+        .cancel(reference_id, user.id, PaymentKind::Invoice, callback)
         .await
         .map_err(cancel_error)?;
     Ok(json_response(
@@ -387,7 +390,7 @@ pub async fn cancel_pre_approval(
     state
         .platform
         .payments()
-        .cancel(reference_id, user.id, PaymentKind::PreApproval)
+        .cancel(reference_id, user.id, PaymentKind::PreApproval, None)
         .await
         .map_err(cancel_error)?;
     let mut r = StatusCode::OK.into_response();

@@ -288,6 +288,17 @@ pub fn string_field(body: &Value, name: &str) -> Result<Option<String>, MomoErro
     }
 }
 
+/// A required field that is a JSON string, not a number (a host name, say).
+pub fn required_string(body: &Value, name: &str) -> Result<String, MomoError> {
+    match body.get(name) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
+        Some(Value::Number(_) | Value::Bool(_) | Value::Array(_) | Value::Object(_)) => {
+            Err(MomoError::bad(format!("{name} must be a string")))
+        }
+        _ => Err(MomoError::bad(format!("{name} is required"))),
+    }
+}
+
 /// A required string field.
 pub fn required(body: &Value, name: &str) -> Result<String, MomoError> {
     match string_field(body, name)? {

@@ -595,7 +595,7 @@ async fn cancel(
     match state
         .platform
         .payments()
-        .cancel(p.reference_id, p.api_user, PaymentKind::Invoice)
+        .cancel(p.reference_id, p.api_user, PaymentKind::Invoice, None)
         .await
     {
         Ok(()) => {}

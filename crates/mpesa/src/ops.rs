@@ -1121,18 +1121,11 @@ pub(crate) async fn direct_debit_query(call: Call) -> Response {
             .state
             .platform
             .payments()
-            .wallet(&m.party.wallet_key(), currency)
+            .wallet_available(&m.party.wallet_key(), currency)
             .await
         {
-            Ok(Some(account)) => {
-                if account.available() >= amount.minor() {
-                    "True"
-                } else {
-                    "False"
-                }
-            }
-            // A wallet not used yet holds the opening balance.
-            Ok(None) => "True",
+            Ok(available) if available >= amount.minor() => "True",
+            Ok(_) => "False",
             Err(e) => return refuse(&call, wire::failed(e)),
         },
         None => "N/A",
@@ -1257,7 +1250,12 @@ pub(crate) async fn direct_debit_cancel(call: Call) -> Response {
         .state
         .platform
         .payments()
-        .cancel(m.reference_id, call.app.api_user, PaymentKind::MpesaMandate)
+        .cancel(
+            m.reference_id,
+            call.app.api_user,
+            PaymentKind::MpesaMandate,
+            None,
+        )
         .await
     {
         Ok(()) => {}

@@ -72,6 +72,9 @@ pub(crate) enum Command {
         reference_id: Uuid,
         api_user: Uuid,
         kind: PaymentKind,
+        /// Where the cancellation's callback goes, when the cancelling request names a URL
+        /// of its own (else the payment's).
+        callback_url: Option<String>,
         reply: oneshot::Sender<Result<(), CancelError>>,
     },
     /// Developer portal work (sign-ups, sessions, approvals, re-sends).
@@ -558,9 +561,10 @@ impl Engine {
                 reference_id,
                 api_user,
                 kind,
+                callback_url,
                 reply,
             } => {
-                let result = self.cancel(pass, reference_id, api_user, kind, now);
+                let result = self.cancel(pass, reference_id, api_user, kind, callback_url, now);
                 defer(pass, reply, result, Err(CancelError::Internal));
             }
             Command::Wake(reply) => defer(pass, reply, true, false),
@@ -1023,6 +1027,7 @@ impl Engine {
         reference_id: Uuid,
         api_user: Uuid,
         kind: PaymentKind,
+        callback_url: Option<String>,
         now: i64,
     ) -> Result<(), CancelError> {
         let owned = |p: &Payment| p.api_user == api_user && p.kind == kind;
@@ -1037,6 +1042,9 @@ impl Engine {
             payment.settled_at_ms = Some(now);
             pass.finalized.push((payment.status, payment.product));
             pass.batch.payment_updates.push(update_of(&payment));
+            if callback_url.is_some() {
+                payment.callback_url = callback_url;
+            }
             self.emit_callback(pass, &payment);
             return Ok(());
         }

@@ -67,6 +67,23 @@ impl Payments<'_> {
             .await
     }
 
+    /// What a customer's wallet holds available now, in minor units: a wallet not used yet
+    /// holds the configured opening balance, which the writer gives it on first use.
+    pub async fn wallet_available(
+        self,
+        wallet_key: &str,
+        currency: Currency,
+    ) -> Result<i64, Internal> {
+        let opening = || {
+            mkoba_ledger::Money::parse_positive(&self.inner.config.opening_balance, currency)
+                .map_or(0, |m| m.minor())
+        };
+        Ok(match self.wallet(wallet_key, currency).await? {
+            Some(account) => account.available(),
+            None => opening(),
+        })
+    }
+
     /// Every callback attempt for a payment.
     pub async fn callback_attempts(self, id: &Uuid) -> Result<Vec<CallbackAttempt>, Internal> {
         let id = id.to_owned();
@@ -87,18 +104,21 @@ impl Payments<'_> {
         self.inner.reads.read(move |r| r.ledger_totals()).await
     }
 
-    /// Cancels a pending invoice or pre-approval, or an approved pre-approval.
+    /// Cancels a pending invoice or pre-approval, or an approved pre-approval; its callback
+    /// goes to `callback_url` when the cancelling request gave one, else to the payment's.
     pub async fn cancel(
         self,
         reference_id: Uuid,
         api_user: Uuid,
         kind: model::PaymentKind,
+        callback_url: Option<String>,
     ) -> Result<(), CancelError> {
         self.call(
             |reply| Command::Cancel {
                 reference_id,
                 api_user,
                 kind,
+                callback_url,
                 reply,
             },
             Err(CancelError::Internal),

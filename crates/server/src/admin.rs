@@ -242,7 +242,7 @@ async fn create_api_user(
         None => uuid::Uuid::new_v4(),
     };
     let body = validate::json_body(&body)?;
-    let host = validate::callback_host(&validate::required(&body, "providerCallbackHost")?)?;
+    let host = validate::callback_host(&validate::required_string(&body, "providerCallbackHost")?)?;
     let environment = validate::required(&body, "targetEnvironment")?;
     if !mkoba_momo::ENVIRONMENTS.contains(&environment.as_str()) {
         return Err(MomoError::bad(format!(

@@ -208,6 +208,29 @@ async fn a_direct_debit_mandate_lets_the_business_collect_until_it_is_cancelled(
     let mandate_id = v["output_MandateID"].as_str().unwrap().to_owned();
     assert!(token.ends_with("==") && token.len() == 24, "{token}");
     assert!(mandate_id.bytes().all(|b| b.is_ascii_digit()));
+    // Before the customer's wallet is first used it holds the opening balance (100,000):
+    // more than that is not sufficient.
+    let q = m
+        .query(
+            "queryDirectDebit/",
+            &json!({
+                "input_QueryBalanceAmount": "True",
+                "input_BalanceAmount": "2000000",
+                "input_Country": "TZN",
+                "input_CustomerMSISDN": "000000000001",
+                "input_ServiceProviderCode": "000000",
+                "input_ThirdPartyConversationID": tpcid(),
+                "input_ThirdPartyReference": "3333",
+                "input_Currency": "TZS",
+            }),
+        )
+        .await;
+    assert_eq!(
+        q.json()["output_SufficientBalance"],
+        "False",
+        "{}",
+        q.text()
+    );
     assert_eq!(
         code(
             &m.call("POST", "directDebitCreation/", &on_demand("3333"))

@@ -94,6 +94,11 @@ async fn bad_provisioning_input_is_400_with_an_explanation() {
         ),
         (
             vec![key, ("X-Reference-Id", &id)],
+            Some(r#"{"providerCallbackHost":0}"#),
+            "providerCallbackHost must be a string",
+        ),
+        (
+            vec![key, ("X-Reference-Id", &id)],
             Some("{not json"),
             "JSON",
         ),

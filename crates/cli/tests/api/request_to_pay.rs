@@ -566,6 +566,40 @@ async fn the_spec_reason_object_is_available_by_configuration() {
     assert!(v["reason"]["message"].is_string());
 }
 
+/// A header that decides what a call does, sent twice with two values, is refused rather
+/// than read one way here and another way by a proxy: nothing is stored under either id.
+#[tokio::test]
+async fn a_deciding_header_given_twice_is_400_and_nothing_is_stored() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+    let r = app
+        .request_to_pay(
+            &p,
+            first,
+            &rtp_body("5", "256770000011"),
+            &[("X-Reference-Id", &second.to_string())],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["code"], "BAD_REQUEST");
+    assert!(r.text().contains("X-Reference-Id"), "{}", r.text());
+    for id in [first, second] {
+        let r = app.get(&p, &format!("/v1_0/requesttopay/{id}")).await;
+        assert_eq!(r.status, 404, "{}", r.text());
+    }
+    let r = app
+        .request_to_pay(
+            &p,
+            first,
+            &rtp_body("5", "256770000011"),
+            &[("X-Target-Environment", "mtnuganda")],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("X-Target-Environment"), "{}", r.text());
+}
+
 #[tokio::test]
 async fn framework_level_rejections_still_speak_json() {
     let app = TestApp::spawn().await;

@@ -45,19 +45,39 @@ fn invoice_body(amount: &str, payer: &str) -> String {
     )
 }
 
+/// `POST /collection/v2_0/invoice` of `amount` EUR for `payer`.
+async fn create_invoice(
+    app: &TestApp,
+    p: &Partner,
+    reference: Uuid,
+    amount: &str,
+    payer: &str,
+    extra: &[(&str, &str)],
+) -> Resp {
+    call(
+        app,
+        p,
+        "POST",
+        "/v2_0/invoice",
+        Some(reference),
+        Some(&invoice_body(amount, payer)),
+        extra,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn an_invoice_is_paid_by_its_intended_payer() {
     let app = TestApp::spawn().await;
     let p = app.partner("127.0.0.1").await;
     let sink = Sink::start(200).await;
     let reference = Uuid::new_v4();
-    let r = call(
+    let r = create_invoice(
         &app,
         &p,
-        "POST",
-        "/v2_0/invoice",
-        Some(reference),
-        Some(&invoice_body("30", "256790000001")),
+        reference,
+        "30",
+        "256790000001",
         &[("X-Callback-Url", &sink.url("/inv"))],
     )
     .await;
@@ -101,21 +121,7 @@ async fn past_the_bound_on_open_payments_a_new_one_is_refused_until_one_is_final
     })
     .await;
     let p = app.partner("clinic.com").await;
-    let invoice = |reference: Uuid| {
-        let (app, p) = (&app, &p);
-        async move {
-            call(
-                app,
-                p,
-                "POST",
-                "/v2_0/invoice",
-                Some(reference),
-                Some(&invoice_body("40", "256790000002")),
-                &[],
-            )
-            .await
-        }
-    };
+    let invoice = |reference| create_invoice(&app, &p, reference, "40", "256790000002", &[]);
     let open: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
     for &reference in &open {
         assert_eq!(invoice(reference).await.status, 202);
@@ -158,22 +164,56 @@ async fn past_the_bound_on_open_payments_a_new_one_is_refused_until_one_is_final
     app.assert_ledger_balanced().await;
 }
 
+/// The cancelling request's own `X-Callback-Url` is where the cancellation's callback goes
+/// (MTN's CancelInvoice: "Callback URL to send callback to once the invoice is completed").
+#[tokio::test]
+async fn a_cancelled_invoice_calls_back_the_cancelling_requests_url() {
+    let app = TestApp::spawn_with(|s| {
+        s.platform.settle_delay = std::time::Duration::from_secs(30);
+        s.dispatcher.allow_private = true;
+    })
+    .await;
+    let sink = Sink::start(200).await;
+    let p = app.partner("127.0.0.1").await;
+    let reference = Uuid::new_v4();
+    let r = create_invoice(
+        &app,
+        &p,
+        reference,
+        "40",
+        "256790000002",
+        &[("X-Callback-Url", &sink.url("/created"))],
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let r = call(
+        &app,
+        &p,
+        "DELETE",
+        &format!("/v2_0/invoice/{reference}"),
+        Some(Uuid::new_v4()),
+        Some(r#"{"externalId":"inv-1"}"#),
+        &[("X-Callback-Url", &sink.url("/cancelled"))],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = sink.wait_for(1).await;
+    assert_eq!(got[0].path, "/cancelled");
+    assert!(
+        got[0].body.contains("TRANSACTION_CANCELED"),
+        "{}",
+        got[0].body
+    );
+    assert_eq!(app.final_callbacks(reference).await.len(), 1);
+}
+
 #[tokio::test]
 async fn a_pending_invoice_can_be_cancelled_and_its_reservation_is_released() {
     let app =
         TestApp::spawn_with(|s| s.platform.settle_delay = std::time::Duration::from_secs(30)).await;
     let p = app.partner("clinic.com").await;
     let reference = Uuid::new_v4();
-    call(
-        &app,
-        &p,
-        "POST",
-        "/v2_0/invoice",
-        Some(reference),
-        Some(&invoice_body("40", "256790000002")),
-        &[],
-    )
-    .await;
+    create_invoice(&app, &p, reference, "40", "256790000002", &[]).await;
     let v = call(
         &app,
         &p,
@@ -274,16 +314,7 @@ async fn invoice_test_payers_and_bad_input() {
     let app = TestApp::spawn().await;
     let p = app.partner("clinic.com").await;
     let reference = Uuid::new_v4();
-    call(
-        &app,
-        &p,
-        "POST",
-        "/v2_0/invoice",
-        Some(reference),
-        Some(&invoice_body("1", "46733123452")),
-        &[],
-    )
-    .await;
+    create_invoice(&app, &p, reference, "1", "46733123452", &[]).await;
     let v = settled(&app, &p, &format!("/v2_0/invoice/{reference}")).await;
     assert_eq!(v["status"], "FAILED");
     assert_eq!(v["errorReason"]["code"], "EXPIRED");
@@ -307,16 +338,7 @@ async fn invoice_test_payers_and_bad_input() {
         .await;
         assert_eq!(r.status, 400, "{bad}: {}", r.text());
     }
-    let r = call(
-        &app,
-        &p,
-        "POST",
-        "/v2_0/invoice",
-        Some(reference),
-        Some(&invoice_body("1", "256790000003")),
-        &[],
-    )
-    .await;
+    let r = create_invoice(&app, &p, reference, "1", "256790000003", &[]).await;
     assert_eq!(r.status, 409);
 }
 

@@ -17,13 +17,15 @@ use crate::{
     internal_error, pre_session_ok, pre_session_token, query_params, see_other, w,
 };
 
-/// Only portal paths are followed after sign-in (no open redirects).
+/// Only portal paths are followed after sign-in (no open redirects), and only those a
+/// `Location` header can carry (no control characters).
 fn safe_next(next: Option<&str>) -> String {
     match next {
         Some(n)
             if (n == "/portal" || n.starts_with("/portal/") || n.starts_with("/portal?"))
                 && !n.contains("//")
-                && !n.contains('\\') =>
+                && !n.contains('\\')
+                && !n.chars().any(char::is_control) =>
         {
             n.to_owned()
         }
@@ -681,6 +683,8 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example/portal/")), "/portal");
         assert_eq!(safe_next(Some("/portal//evil.example")), "/portal");
         assert_eq!(safe_next(None), "/portal");
+        // A header cannot carry a line break: such a `next` would leave no Location at all.
+        assert_eq!(safe_next(Some("/portal/x\r\nSet-Cookie: a=b")), "/portal");
     }
 
     #[test]
