@@ -238,7 +238,7 @@ enum ClockCommand {
     },
     /// List your test clocks
     List,
-    /// Move a clock forward (the clock's id, or --api-user) and settle what became due
+    /// Move a clock forward (--clock ID, or the clock of --api-user) and settle what became due
     Advance {
         /// How far: 90s, 15m, 3h or 2d
         by: String,
@@ -246,7 +246,7 @@ enum ClockCommand {
         #[arg(long)]
         clock: Option<String>,
     },
-    /// Delete a clock (the clock's id, or --api-user): its pending payments end as EXPIRED
+    /// Delete a clock (--clock ID, or the clock of --api-user): its pending payments end as EXPIRED
     Delete {
         /// The clock [default: the clock of --api-user]
         #[arg(long)]

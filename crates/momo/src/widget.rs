@@ -328,14 +328,7 @@ fn base_url(headers: &HeaderMap) -> String {
 }
 
 fn iso(ms: i64) -> String {
-    mkoba_platform::clock::utc(ms)
-        .and_then(|t| {
-            t.format(&time::macros::format_description!(
-                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-            ))
-            .ok()
-        })
-        .unwrap_or_default()
+    mkoba_platform::clock::iso_millis(ms)
 }
 
 /// The invoice as the widget shows it and its events carry it (reference: the invoice

@@ -44,6 +44,19 @@ pub fn utc(ms: i64) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
 }
 
+/// An RFC 3339 time in UTC with exactly three decimals (`2030-01-01T00:30:00.000Z`), one
+/// width for every value; empty past the year 9999.
+pub fn iso_millis(ms: i64) -> String {
+    utc(ms)
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+            ))
+            .ok()
+        })
+        .unwrap_or_default()
+}
+
 /// A clock that stands still until it is moved: tests advance it instead of sleeping.
 /// After moving it, await [`Platform::wake`](crate::Platform::wake): the writer settles what
 /// became due and answers once that is committed.

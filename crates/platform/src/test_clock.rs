@@ -255,6 +255,11 @@ impl TestClocks<'_> {
             Ok(_) => return Err(ClockError::NotFound),
             Err(_) => return Err(ClockError::Unavailable),
         }
+        // One clock an API user (the writer checks it again, race-free), answered before
+        // whether it has payments, so a second clock is 409 whatever the first did.
+        if self.of(&api_user).is_some() {
+            return Err(ClockError::Attached);
+        }
         // The writer refuses an API user with pending payments, race-free; settled ones are
         // looked for here (the newest one, not a count).
         let (made, _) = self

@@ -396,14 +396,9 @@ fn clock_json(c: &TestClock) -> serde_json::Value {
     })
 }
 
-/// An RFC 3339 time in UTC, to the millisecond.
+/// An RFC 3339 time in UTC, to the millisecond, always three decimals.
 fn iso(ms: i64) -> String {
-    mkoba_platform::clock::utc(ms)
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
+    mkoba_platform::clock::iso_millis(ms)
 }
 
 fn clock_refused(e: ClockError) -> MomoError {
@@ -520,7 +515,7 @@ async fn advance_clock(
         }
         (None, Some(v)) => std::time::Duration::from_secs(
             v.as_u64()
-                .ok_or_else(|| MomoError::bad("seconds must be a whole number"))?,
+                .ok_or_else(|| MomoError::bad("seconds must be a whole number, 0 or more"))?,
         ),
         _ => return Err(MomoError::bad("give either by (\"3d\") or seconds")),
     };

@@ -473,14 +473,14 @@ async fn cli_creates_advances_and_deletes_a_test_clock() {
         .await,
     );
     assert_eq!(made["apiUser"], user.as_str());
-    assert_eq!(made["now"], "2026-01-01T00:00:00Z");
+    assert_eq!(made["now"], "2026-01-01T00:00:00.000Z");
     // Named by its API user, as `mkoba clock advance --api-user … 3d`.
     let moved = json(&clock(&app, &["advance", "--api-user", &user, "3d", "--json"]).await);
-    assert_eq!(moved["now"], "2026-01-04T00:00:00Z");
+    assert_eq!(moved["now"], "2026-01-04T00:00:00.000Z");
     let o = clock(&app, &["list"]).await;
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stdout(&o).contains(&format!("API user {user}  now 2026-01-04T00:00:00Z")),
+        stdout(&o).contains(&format!("API user {user}  now 2026-01-04T00:00:00.000Z")),
         "{}",
         stdout(&o)
     );

@@ -157,6 +157,15 @@ async fn a_test_clock_settles_and_expires_its_api_users_payments_and_leaves_real
         )
         .await;
     assert_eq!(r.status, 202, "{}", r.text());
+    // Still one clock per API user, whatever it has done since: 409, not "has payments".
+    let again = admin(
+        &app,
+        "POST",
+        "",
+        Some(json!({"apiUser": clocked.user.to_string()})),
+    )
+    .await;
+    assert_eq!(again.status, 409, "{}", again.text());
 
     // 59 minutes on: nothing is due yet.
     let moved = advance(&app, &id, "59m").await;
@@ -256,7 +265,7 @@ async fn test_clocks_are_listed_kept_over_a_restart_and_refuse_bad_requests() {
     let p = app.partner("127.0.0.1").await;
     let id = clock_for(&app, p.user, Some(1_767_225_600_000)).await;
     let clock = admin(&app, "GET", &format!("/{id}"), None).await.json();
-    assert_eq!(clock["now"], "2026-01-01T00:00:00Z");
+    assert_eq!(clock["now"], "2026-01-01T00:00:00.000Z");
     let payment = Uuid::new_v4();
     let r = app
         .request_to_pay(&p, payment, &rtp_body("2", "256770000004"), &[])
@@ -311,7 +320,7 @@ async fn test_clocks_are_listed_kept_over_a_restart_and_refuse_bad_requests() {
     let listed = admin(&app, "GET", "", None).await.json();
     let clocks = listed["testClocks"].as_array().unwrap();
     assert_eq!(clocks.len(), 1, "{listed}");
-    assert_eq!(clocks[0]["now"], "2026-01-01T00:05:00Z");
+    assert_eq!(clocks[0]["now"], "2026-01-01T00:05:00.000Z");
     assert_eq!(app.admin_transaction(payment).await["status"], "PENDING");
     advance(&app, &id, "5m").await;
     assert_eq!(app.admin_transaction(payment).await["status"], "SUCCESSFUL");
@@ -701,7 +710,7 @@ async fn advances_sent_at_once_add_up() {
         "every advance took"
     );
     let clock = admin(&app, "GET", &format!("/{id}"), None).await.json();
-    assert_eq!(clock["now"], "2026-01-01T10:00:00Z", "{clock}");
+    assert_eq!(clock["now"], "2026-01-01T10:00:00.000Z", "{clock}");
 }
 
 /// A clock runs to the end of 9899 at most (times counted from it stay dates): a start or

@@ -96,7 +96,7 @@ async fn page(
         h.raw("<p class=\"muted\">Create a new <a href=\"/portal/apiusers\">API user</a> first: a test clock drives an API user with no payments yet.</p>");
     } else {
         w!(h, "<form method=\"post\" action=\"/portal/clocks\" class=\"stack\">" [csrf.clone()]
-            "<label for=\"clock-user\">API user (one with no payments yet)</label><select id=\"clock-user\" name=\"api_user\">");
+            "<label for=\"clock-user\">API user (it must have no payments yet: the list holds every one without a clock)</label><select id=\"clock-user\" name=\"api_user\">");
         for u in free {
             w!(h, "<option value=\"" {u.id} "\">" {u.id} " (" {u.target_environment} ")</option>");
         }
