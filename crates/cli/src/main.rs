@@ -102,7 +102,7 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Apply the database migrations this binary needs (PostgreSQL needs this before `serve`)
     Migrate {
-        /// Data directory (SQLite) [default: ./mkoba-data]
+        /// Data directory (SQLite)
         #[arg(long, env = "MKOBA_DATA", default_value = "./mkoba-data")]
         data: PathBuf,
         /// PostgreSQL database URL (postgres://…) instead of SQLite
@@ -111,7 +111,7 @@ enum Command {
     },
     /// Copy a data directory (SQLite) whole, while its server runs: the database as of one commit, checked, and the M-Pesa and TLS keys beside it
     Backup {
-        /// The server's data directory [default: ./mkoba-data]
+        /// The server's data directory
         #[arg(long, env = "MKOBA_DATA", default_value = "./mkoba-data")]
         data: PathBuf,
         /// A new directory for the copy (`mkoba serve --data` starts from it as it is)
@@ -123,7 +123,7 @@ enum Command {
     },
     /// Print the sandbox developer's credentials: MoMo subscription keys, M-Pesa API key and public key, portal sign-ins
     Credentials {
-        /// Data directory [default: ./mkoba-data]
+        /// Data directory
         #[arg(long, env = "MKOBA_DATA", default_value = "./mkoba-data")]
         data: PathBuf,
         /// PostgreSQL database URL of the server's nodes (postgres://…) instead of SQLite in --data
@@ -179,7 +179,7 @@ enum Command {
 enum TlsCommand {
     /// Print how to trust the local CA (REQUESTS_CA_BUNDLE, NODE_EXTRA_CA_CERTS, SSL_CERT_FILE, the system store) and the hosts-file lines
     Trust {
-        /// Data directory of the server [default: ./mkoba-data]
+        /// Data directory of the server
         #[arg(long, env = "MKOBA_DATA", default_value = "./mkoba-data")]
         data: PathBuf,
         /// The server's address, for the port in the examples
@@ -201,7 +201,7 @@ enum AdminCommand {
         /// The password (at least 10 characters) [default: a random one, printed]
         #[arg(long, env = "MKOBA_OPERATOR_PASSWORD", hide_env_values = true)]
         password: Option<String>,
-        /// Data directory (SQLite) [default: ./mkoba-data]
+        /// Data directory (SQLite)
         #[arg(long, env = "MKOBA_DATA", default_value = "./mkoba-data")]
         data: PathBuf,
         /// PostgreSQL database URL (postgres://…) instead of SQLite
@@ -211,13 +211,40 @@ enum AdminCommand {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MKOBA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let given = std::env::var("MKOBA_LOG").ok();
+    if let Some(words) = given.as_deref().map(unknown_log_levels)
+        && !words.is_empty()
+    {
+        // A bare word that is not a level is read as a target name, which turns every
+        // other line off: say so rather than go quiet.
+        eprintln!(
+            "WARNING: MKOBA_LOG: {} is not a level (error, warn, info, debug, trace, off) and is read as a module name, so other logs are off; write a level, or module=level",
+            words.join(", ")
+        );
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MKOBA_LOG").unwrap_or_else(|e| {
+        if given.is_some() {
+            eprintln!("WARNING: MKOBA_LOG is not a log filter ({e}); logging at info");
+        }
+        tracing_subscriber::EnvFilter::new("info")
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+/// The bare words of a `MKOBA_LOG` filter that are not levels (`warning`, `bogus`).
+fn unknown_log_levels(filter: &str) -> Vec<String> {
+    const LEVELS: [&str; 6] = ["error", "warn", "info", "debug", "trace", "off"];
+    filter
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && !d.contains('=') && !d.contains('['))
+        .filter(|d| !LEVELS.iter().any(|l| l.eq_ignore_ascii_case(d)))
+        .map(str::to_owned)
+        .collect()
 }
 
 fn main() -> anyhow::Result<()> {
@@ -767,6 +794,15 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_log_filter_word_that_is_not_a_level_is_named() {
+        use super::unknown_log_levels as unknown;
+        assert!(unknown("info").is_empty());
+        assert!(unknown("WARN,mkoba_webhooks=debug,hyper[x]=off").is_empty());
+        assert_eq!(unknown("warning"), ["warning"]);
+        assert_eq!(unknown("debug, bogus"), ["bogus"]);
     }
 
     /// Option 15 is `purge_delay` in the mimalloc this binary links: unless the environment

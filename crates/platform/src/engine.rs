@@ -131,6 +131,9 @@ pub(crate) struct Engine {
     pending: HashMap<Uuid, Payment>,
     /// New payments were refused for the bound above, and that was logged.
     pending_full: bool,
+    /// Commits that failed in a row (a full disk, a lost database): the writer pauses
+    /// before each next pass ([`commit_pause`]) instead of failing hundreds a second.
+    failed_commits: u32,
     /// Pending payments by the real time they are due.
     due: BinaryHeap<Reverse<(i64, Uuid)>>,
     /// Test clocks by the API user they drive, and that API user's payments by the clock
@@ -208,6 +211,7 @@ impl Engine {
             wallets: wallets::Wallets::default(),
             pending: HashMap::new(),
             pending_full: false,
+            failed_commits: 0,
             due: BinaryHeap::new(),
             clocks: HashMap::new(),
             clock_due: HashMap::new(),
@@ -330,6 +334,12 @@ impl Engine {
     pub(crate) fn run(mut self, rx: Receiver<Box<Command>>) {
         let poll = self.journal.poll_interval();
         loop {
+            // After failed commits, the requests that come meanwhile wait (within the
+            // writer queue's bound) for one pass after the pause, rather than each failing
+            // at once, and nothing is retried faster than the pause.
+            if let Some(pause) = commit_pause(self.failed_commits) {
+                std::thread::sleep(pause);
+            }
             let wait = match self.due.peek() {
                 Some(Reverse((at, _))) => Duration::from_millis(
                     (*at - self.settings.clock.now_ms()).clamp(0, 1_000) as u64,
@@ -451,6 +461,13 @@ impl Engine {
             .observe(started.elapsed().as_secs_f64());
         match committed {
             Ok(()) => {
+                if self.failed_commits > 0 {
+                    tracing::info!(
+                        failures = self.failed_commits,
+                        "group commits succeed again"
+                    );
+                    self.failed_commits = 0;
+                }
                 for (status, product) in pass.finalized.drain(..) {
                     metrics
                         .payments_final
@@ -478,8 +495,13 @@ impl Engine {
                 self.drop_idle_wallets();
             }
             Err(e) => {
-                tracing::error!(error = %e, "group commit failed; answering the batch with an error and reloading state");
+                if self.failed_commits == 0 {
+                    tracing::error!(error = %e, "group commit failed; answering the batch with an error, reloading state and trying again with a growing pause");
+                } else {
+                    tracing::debug!(error = %e, failures = self.failed_commits, "group commit failed again");
+                }
                 metrics.writer_failed_commits.inc();
+                self.failed_commits = self.failed_commits.saturating_add(1);
                 self.failed(pass);
             }
         }
@@ -1120,6 +1142,15 @@ impl Engine {
     }
 }
 
+/// The pause before the next pass after `failures` failed commits in a row: 50 ms,
+/// doubling up to a second.
+fn commit_pause(failures: u32) -> Option<Duration> {
+    (failures > 0).then(|| {
+        Duration::from_millis(50u64.saturating_mul(1 << failures.min(6).saturating_sub(1)))
+            .min(Duration::from_secs(1))
+    })
+}
+
 /// Whether a pending payment is its payer's to approve or reject: one the scenario rules
 /// let succeed, or a widget invoice whose amount waits for the payer. A test number that
 /// fails or stays pending keeps its outcome.
@@ -1194,6 +1225,16 @@ pub fn financial_transaction_id(transfer_id: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pause_after_failed_commits_doubles_up_to_a_second() {
+        let ms = |n| commit_pause(n).map(|d| d.as_millis());
+        assert_eq!(ms(0), None);
+        assert_eq!(
+            [1, 2, 3, 4, 5, 6, 7, u32::MAX].map(ms),
+            [50, 100, 200, 400, 800, 1000, 1000, 1000].map(Some)
+        );
+    }
 
     #[test]
     fn financial_transaction_ids_are_ten_digits_and_distinct() {

@@ -17,8 +17,13 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::model::Product;
+
 /// Labels: name and value pairs.
 pub type Labels = Vec<(&'static str, String)>;
+
+/// The `outcome` label of `mkoba_callbacks_total`.
+const CALLBACK_OUTCOMES: [&str; 3] = ["delivered", "refused", "error"];
 
 type Histograms = Family<Labels, Histogram, fn() -> Histogram>;
 
@@ -314,6 +319,47 @@ impl Default for Metrics {
             "Look-ups of reference ids the writer's filter answered without reading the index",
             store.refs_filter_skips.clone(),
         );
+        // Every series of a known label set starts at 0, so that a dashboard's rate and an
+        // alert find it before its first event.
+        for status in ["SUCCESSFUL", "FAILED"] {
+            for product in [
+                Product::Collection,
+                Product::Disbursement,
+                Product::Remittance,
+                Product::Mpesa,
+            ] {
+                let _ = payments_final.get_or_create(&vec![
+                    ("status", status.to_owned()),
+                    ("product", product.as_str().to_owned()),
+                ]);
+            }
+        }
+        for outcome in CALLBACK_OUTCOMES {
+            for attempt in ["1", "2", "3", "4", "5", "6+"] {
+                let _ = callbacks.get_or_create(&vec![
+                    ("outcome", outcome.to_owned()),
+                    ("attempt", attempt.to_owned()),
+                ]);
+            }
+        }
+        for (family, name, values) in [
+            (
+                &rsa_decryptions,
+                "result",
+                &["ok", "invalid", "overloaded"][..],
+            ),
+            (&bearer_cache, "result", &["hit", "miss"][..]),
+            (
+                &portal_signins,
+                "outcome",
+                &["ok", "refused", "throttled", "busy"][..],
+            ),
+            (&store.wal_drains, "outcome", &["copied", "gave_up"][..]),
+        ] {
+            for value in values {
+                let _ = family.get_or_create(&label(name, *value));
+            }
+        }
         Metrics {
             store,
             registry,
@@ -468,6 +514,7 @@ impl Metrics {
 
     /// Counts one callback attempt.
     pub fn callback(&self, outcome: &'static str, attempt: u32) {
+        debug_assert!(CALLBACK_OUTCOMES.contains(&outcome));
         let attempt = if attempt > 5 {
             "6+".to_owned()
         } else {

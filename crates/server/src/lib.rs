@@ -387,6 +387,12 @@ pub async fn platform_key(
     let file = key_file.map(Path::to_owned);
     let url = database.cloned();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Owner-only, as the SQLite store makes it: on PostgreSQL it is made here.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+    }
     let key = tokio::task::spawn_blocking(move || -> anyhow::Result<PlatformKey> {
         match (file, url) {
             (None, Some(url)) => {

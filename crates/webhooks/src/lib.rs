@@ -566,24 +566,34 @@ async fn deliver(
                 "callback not accepted by the partner"
             );
         }
-        let recorded = platform
-            .payments()
-            .record_attempt(CallbackAttempt {
-                outbox_id: item.id,
-                reference_id: item.reference_id,
-                attempt: item.attempts,
-                at_ms,
-                url: item.url.clone(),
-                method: item.method,
-                status_code,
-                latency_ms,
-                error,
-                retry_at_ms,
-            })
-            .await;
-        if !recorded {
-            tracing::warn!(transfer.reference_id = %item.reference_id, "the callback attempt could not be recorded; the callback stays pending");
-            return false;
+        let attempt = CallbackAttempt {
+            outbox_id: item.id,
+            reference_id: item.reference_id,
+            attempt: item.attempts,
+            at_ms,
+            url: item.url.clone(),
+            method: item.method,
+            status_code,
+            latency_ms,
+            error,
+            retry_at_ms,
+        };
+        // The attempt was made: record it, however long the store takes to accept writes
+        // again (a full disk), holding the row meanwhile. Dropping it to be read back would
+        // send the callback again on every failed commit.
+        let mut wait = RECORD_RETRY_FIRST;
+        let mut warned = false;
+        while !platform.payments().record_attempt(attempt.clone()).await {
+            if !std::mem::replace(&mut warned, true) {
+                tracing::warn!(transfer.reference_id = %item.reference_id, "the callback attempt could not be recorded; trying again, without sending it again");
+            }
+            tokio::select! {
+                biased;
+                // Stopping: the row stays pending; the next start sends it again.
+                () = &mut stop => return false,
+                () = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(RECORD_RETRY_MAX);
         }
         match retry_at_ms {
             Some(at) => item.next_attempt_at_ms = at,
@@ -609,6 +619,11 @@ async fn clock_of(platform: &Platform, item: &OutboxItem) -> Option<Uuid> {
         .of(&payment.api_user)
         .map(|_| payment.api_user)
 }
+
+/// How long a delivery waits before recording its attempt again when the store refused it,
+/// doubling up to [`RECORD_RETRY_MAX`].
+const RECORD_RETRY_FIRST: Duration = Duration::from_millis(100);
+const RECORD_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// The most of a callback answer's body read: its status is what counts.
 const MAX_ANSWER_BODY: usize = 64 * 1024;

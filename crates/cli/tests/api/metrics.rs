@@ -13,6 +13,26 @@ fn sample(text: &str, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
+/// Every documented series of a known label set is there at zero before its first event,
+/// so that a dashboard's rate or an alert on it finds it on a fresh server.
+#[tokio::test]
+async fn a_fresh_servers_labelled_series_start_at_zero() {
+    let app = TestApp::spawn().await;
+    let text = app.send("GET", "/metrics", &[], None).await.text();
+    for series in [
+        r#"mkoba_payments_final_total{status="SUCCESSFUL",product="collection"}"#,
+        r#"mkoba_payments_final_total{status="FAILED",product="mpesa"}"#,
+        r#"mkoba_callbacks_total{outcome="delivered",attempt="1"}"#,
+        r#"mkoba_callbacks_total{outcome="error",attempt="6+"}"#,
+        r#"mkoba_mpesa_rsa_decryptions_total{result="overloaded"}"#,
+        r#"mkoba_mpesa_bearer_cache_total{result="hit"}"#,
+        r#"mkoba_portal_signins_total{outcome="throttled"}"#,
+        r#"mkoba_sqlite_wal_drains_total{outcome="gave_up"}"#,
+    ] {
+        assert_eq!(sample(&text, series), Some(0.0), "{series} in\n{text}");
+    }
+}
+
 #[tokio::test]
 async fn metrics_count_the_traffic_they_saw() {
     let app = TestApp::spawn().await;

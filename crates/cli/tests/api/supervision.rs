@@ -3,6 +3,7 @@
 //! answers `503` and `mkoba serve` exits non-zero so a supervisor restarts it.
 
 use std::process::Stdio;
+use std::time::Duration;
 
 use crate::helpers::{TestApp, wait_for};
 
@@ -159,6 +160,71 @@ async fn a_full_disk_is_answered_503_and_the_server_recovers_by_itself() {
     // The platform never stopped: health stays ok.
     let r = app.send("GET", "/_mkoba/health", &[], None).await;
     assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// A callback answered while the disk is full cannot have its attempt recorded: the
+/// dispatcher holds it and records it once space returns, instead of sending it again on
+/// every failed commit (a full disk once sent 166,874 callbacks for 484 payments), and the
+/// writer pauses between failed commits instead of spinning.
+#[tokio::test]
+async fn a_callback_answered_while_the_disk_is_full_is_sent_once_and_recorded_later() {
+    use mkoba_platform::faults::Faults;
+    use uuid::Uuid;
+    let faults = Faults::default();
+    let switch = faults.clone();
+    // Payments settle a second after they are accepted.
+    let app = TestApp::spawn_with(move |s| {
+        s.faults = Some(switch);
+        s.platform.settle_delay = Duration::from_secs(1);
+    })
+    .await;
+    // The partner answers a second after each callback arrives.
+    let sink = crate::helpers::Sink::start_delayed(200, Duration::from_secs(1)).await;
+    let p = app.partner("127.0.0.1").await;
+    let reference = Uuid::new_v4();
+    let r = app
+        .request_to_pay(
+            &p,
+            reference,
+            &crate::helpers::rtp_body("5", "256770000001"),
+            &[("X-Callback-Url", &sink.url("/cb"))],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    // The callback is on its way; another payment is accepted, and the disk fills before
+    // the callback's answer is recorded and before the other payment is due: the writer
+    // fails to settle it, reloads it as due, and fails again, paced by its pause.
+    sink.wait_for(1).await;
+    let due = Uuid::new_v4();
+    let r = app
+        .request_to_pay(&p, due, &crate::helpers::rtp_body("6", "256770000002"), &[])
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    faults.set_disk_full(true);
+    let failed_before = metric(&app, "mkoba_writer_failed_commits_total").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let failed = metric(&app, "mkoba_writer_failed_commits_total").await - failed_before;
+    assert!(
+        (1.0..=40.0).contains(&failed),
+        "{failed} failed commits in three seconds of a full disk"
+    );
+    faults.set_disk_full(false);
+    let rows = app.final_callbacks(reference).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(sink.all().len(), 1, "the callback was sent again");
+    let t = app.admin_transaction(reference).await;
+    assert_eq!(t["callbacks"].as_array().map(Vec::len), Some(1), "{t}");
+    assert_eq!(t["callbacks"][0]["status_code"], 200, "{t}");
+    assert_eq!(app.final_status(&p, due).await["status"], "SUCCESSFUL");
+    app.assert_ledger_balanced().await;
+}
+
+/// A counter's value from `/metrics`.
+async fn metric(app: &TestApp, name: &str) -> f64 {
+    let text = app.send("GET", "/metrics", &[], None).await.text();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// When the writer cannot keep up (here: a stalled disk), requests wait only up to the
