@@ -63,9 +63,16 @@ pub enum AmountError {
         currency: Currency,
         exponent: u32,
     },
-    #[error("amount {0:?} is too large")]
+    #[error(
+        "amount {0:?} is too large: at most 10^12 minor units (10000000000.00 EUR, 1000000000000 UGX)"
+    )]
     TooLarge(String),
 }
+
+/// The largest amount taken, in minor units: 10^12 (ten billion euros, a trillion Ugandan
+/// shillings), far above any mobile-money payment, and small enough that the sums reports
+/// and ledgers make of millions of them stay within 64 bits.
+pub const MAX_MINOR: i64 = 1_000_000_000_000;
 
 /// An amount of money: integer minor units of one currency. Never a float.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -125,6 +132,9 @@ impl Money {
         }
         if minor <= 0 {
             return Err(AmountError::NotPositive(text.to_owned()));
+        }
+        if minor > MAX_MINOR {
+            return Err(too_large());
         }
         Ok(Money { minor, currency })
     }
@@ -224,6 +234,29 @@ mod tests {
             Money::parse_positive("99999999999999999999", c("EUR")),
             Err(AmountError::TooLarge(_))
         ));
+        // Within 64 bits, but past the bound: a sum of such amounts would not be.
+        assert!(matches!(
+            Money::parse_positive("92233720368547758.07", c("EUR")),
+            Err(AmountError::TooLarge(_))
+        ));
+        assert_eq!(
+            Money::parse_positive("10000000000", c("EUR"))
+                .unwrap()
+                .minor(),
+            MAX_MINOR
+        );
+        assert_eq!(
+            Money::parse_positive("10000000000.01", c("EUR"))
+                .unwrap_err()
+                .to_string(),
+            "amount \"10000000000.01\" is too large: at most 10^12 minor units (10000000000.00 EUR, 1000000000000 UGX)"
+        );
+        assert_eq!(
+            Money::parse_positive("1000000000000", c("UGX"))
+                .unwrap()
+                .minor(),
+            MAX_MINOR
+        );
     }
 
     #[test]

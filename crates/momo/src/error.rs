@@ -170,6 +170,9 @@ impl From<mkoba_platform::CreateError> for MomoError {
     fn from(e: mkoba_platform::CreateError) -> MomoError {
         match e {
             mkoba_platform::CreateError::Unavailable => MomoError::unavailable(),
+            mkoba_platform::CreateError::Refused(mkoba_platform::refusal::TEXT_WITH_NUL) => {
+                MomoError::bad("a field holds a NUL character")
+            }
             _ => MomoError::Internal,
         }
     }

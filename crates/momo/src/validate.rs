@@ -396,7 +396,10 @@ pub fn party_id(id_type: PartyIdType, id: &str) -> Result<String, MomoError> {
             (4..=15).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit())
         }
         PartyIdType::Email => {
+            // No control characters or spaces: an address holds none, and a NUL cannot
+            // even be stored in PostgreSQL (it would fail the whole group commit).
             id.len() <= 254
+                && !id.chars().any(|c| c.is_control() || c.is_whitespace())
                 && id.split_once('@').is_some_and(|(local, domain)| {
                     !local.is_empty() && domain.contains('.') && !domain.contains('@')
                 })
@@ -535,6 +538,15 @@ mod tests {
         assert!(party_id(PartyIdType::Msisdn, "abc").is_err());
         assert!(party_id(PartyIdType::Email, "a@b.io").is_ok());
         assert!(party_id(PartyIdType::Email, "ab.io").is_err());
+        for bad in [
+            "x\u{0}@b.co",
+            "x@b\u{0}.co",
+            "a b@c.io",
+            "x\u{1}@b.co",
+            "x\u{2028}@b.co",
+        ] {
+            assert!(party_id(PartyIdType::Email, bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

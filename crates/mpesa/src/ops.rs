@@ -111,6 +111,7 @@ async fn create_and_wait(
             let code = match reason {
                 refusal::NOT_YOURS => wire::INS_35,
                 refusal::AMOUNT_EXCEEDS => wire::INS_15,
+                refusal::TEXT_WITH_NUL => wire::INS_21,
                 _ => wire::INS_18,
             };
             return Err(refuse(call, code));

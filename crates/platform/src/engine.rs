@@ -655,6 +655,9 @@ impl Engine {
     }
 
     fn accept(&mut self, pass: &mut Pass, new: NewPayment, now: i64) -> Result<(), CreateError> {
+        if holds_nul(&new) {
+            return Err(CreateError::Refused(refusal::TEXT_WITH_NUL));
+        }
         let now = self.time_for(&new.api_user, now);
         if pass.seen_payments.contains(&new.reference_id) {
             return Err(CreateError::Duplicate);
@@ -1142,6 +1145,23 @@ impl Engine {
     }
 }
 
+/// Whether a text of a new payment holds a NUL character ([`refusal::TEXT_WITH_NUL`]).
+fn holds_nul(p: &NewPayment) -> bool {
+    [
+        Some(p.environment.as_str()),
+        Some(p.party.id.as_str()),
+        p.external_id.as_deref(),
+        p.payer_message.as_deref(),
+        p.payee_note.as_deref(),
+        p.callback_url.as_deref(),
+        p.details.as_deref(),
+        p.short_code.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|text| text.contains('\0'))
+}
+
 /// The pause before the next pass after `failures` failed commits in a row: 50 ms,
 /// doubling up to a second.
 fn commit_pause(failures: u32) -> Option<Duration> {
@@ -1225,6 +1245,43 @@ pub fn financial_transaction_id(transfer_id: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nul_in_any_text_of_a_payment_is_found() {
+        let p = NewPayment {
+            reference_id: Uuid::new_v4(),
+            kind: PaymentKind::RequestToPay,
+            product: Product::Collection,
+            api_user: Uuid::new_v4(),
+            environment: "sandbox".to_owned(),
+            amount: Money::parse_positive("1", Currency::parse("EUR").unwrap()).unwrap(),
+            external_id: Some("order-1".to_owned()),
+            party: crate::model::Party {
+                id_type: crate::model::PartyIdType::Msisdn,
+                id: "256770000001".to_owned(),
+            },
+            payer_message: None,
+            payee_note: Some("note".to_owned()),
+            callback_url: None,
+            callback_method: None,
+            refund_of: None,
+            details: None,
+            expires_at_ms: None,
+            short_code: None,
+        };
+        assert!(!holds_nul(&p));
+        let with = |f: fn(&mut NewPayment)| {
+            let mut p = p.clone();
+            f(&mut p);
+            holds_nul(&p)
+        };
+        assert!(with(|p| p.party.id.push('\0')));
+        assert!(with(|p| p.external_id = Some("a\0b".to_owned())));
+        assert!(with(|p| p.payer_message = Some("\0".to_owned())));
+        assert!(with(|p| p.details = Some("{\"x\":\"\0\"}".to_owned())));
+        // JSON's escaped form is text, not a NUL.
+        assert!(!with(|p| p.details = Some(r#"{"x":"\u0000"}"#.to_owned())));
+    }
 
     #[test]
     fn the_pause_after_failed_commits_doubles_up_to_a_second() {

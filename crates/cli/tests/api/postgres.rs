@@ -328,3 +328,43 @@ async fn credentials_on_postgresql_are_the_nodes_and_nothing_is_created_locally(
     assert!(stderr.contains("mkoba serve"), "{stderr}");
     assert!(!work.path().join("mkoba-data").exists());
 }
+
+/// A NUL cannot be stored in PostgreSQL, and the writer commits many clients' requests at
+/// once: an e-mail payer holding one made every request of its pass fail with 503. It is
+/// refused (400) before the writer now, the valid requests sent with it are all taken, and
+/// a NUL in a portal sign-in's e-mail is a refused sign-in, not a 500.
+#[tokio::test]
+async fn a_nul_in_one_request_fails_neither_it_with_a_500_nor_anyone_elses_on_postgresql() {
+    let url = database().await;
+    migrate(&url).await;
+    let app = TestApp::spawn_with(|s| on_database(s, &url)).await;
+    let p = app.partner("127.0.0.1").await;
+    let poison = r#"{"amount":"10","currency":"EUR","externalId":"1","payer":{"partyIdType":"EMAIL","partyId":"x\u0000@b.co"},"payerMessage":"m","payeeNote":"n"}"#;
+    for _ in 0..3 {
+        let valid: Vec<_> = (0..20)
+            .map(|i| {
+                let (app, p) = (&app, &p);
+                async move {
+                    app.request_to_pay(
+                        p,
+                        Uuid::new_v4(),
+                        &rtp_body("5", &format!("2567700001{i:02}")),
+                        &[],
+                    )
+                    .await
+                }
+            })
+            .collect();
+        let bad = app.request_to_pay(&p, Uuid::new_v4(), poison, &[]);
+        let (bad, valid) = tokio::join!(bad, futures_util::future::join_all(valid));
+        assert_eq!(bad.status, 400, "{}", bad.text());
+        assert!(bad.text().contains("partyId"), "{}", bad.text());
+        for r in valid {
+            assert_eq!(r.status, 202, "{}", r.text());
+        }
+    }
+    let mut b = crate::portal::Browser::new(&app.base);
+    let r = b.sign_in("a\u{0}b@x.co", "a long password").await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    app.assert_ledger_balanced().await;
+}

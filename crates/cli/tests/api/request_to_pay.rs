@@ -600,6 +600,38 @@ async fn a_deciding_header_given_twice_is_400_and_nothing_is_stored() {
     assert!(r.text().contains("X-Target-Environment"), "{}", r.text());
 }
 
+/// An amount is at most 10^12 minor units: one just within 64 bits was taken, and a few of
+/// them overflowed the sums of the developer's reports page (a 500 on both stores).
+#[tokio::test]
+async fn an_amount_past_the_bound_is_400_and_the_reports_still_add_up() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    for amount in ["92233720368547758.07", "10000000000.01"] {
+        let r = app
+            .request_to_pay(&p, Uuid::new_v4(), &rtp_body(amount, "256770000012"), &[])
+            .await;
+        assert_eq!(r.status, 400, "{amount}: {}", r.text());
+        assert!(r.text().contains("too large"), "{}", r.text());
+    }
+    // The largest amounts taken: they fail for want of funds, and the reports add them up.
+    for _ in 0..3 {
+        let r = app
+            .request_to_pay(
+                &p,
+                Uuid::new_v4(),
+                &rtp_body("10000000000", "256770000012"),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 202, "{}", r.text());
+    }
+    let login = app.sandbox_login().await;
+    let mut b = crate::portal::Browser::new(&app.base);
+    b.sign_in(&login.email, &login.password).await;
+    let r = b.get("/portal/reports").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
 #[tokio::test]
 async fn framework_level_rejections_still_speak_json() {
     let app = TestApp::spawn().await;

@@ -38,6 +38,10 @@ pub mod refusal {
     pub const NOT_REVERSIBLE: &str = "NOT_REVERSIBLE";
     /// More than what remains of the original after earlier reversals.
     pub const AMOUNT_EXCEEDS: &str = "AMOUNT_EXCEEDS";
+    /// A text of the payment holds a NUL character, which PostgreSQL cannot store: let into
+    /// a group commit, it would fail every other request of the pass. The dialects'
+    /// checks refuse such input first; this is the writer's own guard.
+    pub const TEXT_WITH_NUL: &str = "TEXT_WITH_NUL";
 }
 
 impl Engine {
