@@ -81,6 +81,10 @@ pub struct BenchArgs {
     /// omitted, the operator created in --data
     #[arg(long, env = "MKOBA_BENCH_OPERATOR", hide_env_values = true)]
     pub operator: Option<String>,
+    /// Where the server's `/metrics` is, when it has `--metrics-listen` (its CPU, writer and
+    /// memory figures come from there) [default: the first --url]
+    #[arg(long)]
+    pub metrics_url: Option<String>,
     /// number of request-to-pay lifecycles
     #[arg(long, short = 'n', default_value_t = 20_000)]
     pub requests: usize,
@@ -511,7 +515,8 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
         .build(connector);
     let transport = Transport::with_pool(REQUEST_TIMEOUT, concurrency * 2);
 
-    let before = server_figures(&client, &base, args.operator.as_deref()).await;
+    let metrics = args.metrics_url.as_deref().map(|u| u.trim_end_matches('/'));
+    let before = server_figures(&client, &base, metrics, args.operator.as_deref()).await;
     let before_at = Instant::now();
 
     // The sink's port must be known before the requests are built; serving starts later.
@@ -587,7 +592,7 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
     let _ = stop_tx.send(());
     let _ = tokio::time::timeout(Duration::from_secs(2), sink).await;
 
-    let memory = server_figures(&client, &base, args.operator.as_deref()).await;
+    let memory = server_figures(&client, &base, metrics, args.operator.as_deref()).await;
     let server_cpu = cpu_between(before, memory);
     let writer = writer_between(before, memory, before_at.elapsed());
     // The yardstick again, now that the server under test is done: the machine's speed
@@ -1217,20 +1222,27 @@ pub(crate) fn cpu_between(
     }
 }
 
-/// The server's [`ServerFigures`]; `None` if neither endpoint answers.
+/// The server's [`ServerFigures`]; `None` if neither endpoint answers. `/metrics` is read
+/// at `metrics` when given (a server with `--metrics-listen`), else at `base`.
 ///
 /// `/metrics` first because it costs the server nothing: the operator's credentials are an
 /// Argon2 verification (19 MiB for a moment), which would land in the very peak measured.
 pub(crate) async fn server_figures(
     client: &HttpClient,
     base: &str,
+    metrics: Option<&str>,
     operator: Option<&str>,
 ) -> Option<ServerFigures> {
     use base64::Engine as _;
     let get = |path: &str, basic: Option<String>| {
+        let at = if path == "/metrics" {
+            metrics.unwrap_or(base)
+        } else {
+            base
+        };
         let mut req = Request::builder()
             .method(Method::GET)
-            .uri(format!("{base}{path}"));
+            .uri(format!("{at}{path}"));
         if let Some(basic) = basic {
             req = req.header("authorization", format!("Basic {basic}"));
         }

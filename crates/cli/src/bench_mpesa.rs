@@ -33,6 +33,9 @@ pub struct MpesaBenchArgs {
     /// Base URL of a running server
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
+    /// Where the server's `/metrics` is, when it has `--metrics-listen` [default: --url]
+    #[arg(long)]
+    pub metrics_url: Option<String>,
     /// A subscription key of the developer whose M-Pesa application to use (default: the sandbox developer's, read from --data)
     #[arg(long, env = "MKOBA_BENCH_KEY", hide_env_values = true)]
     pub subscription_key: Option<String>,
@@ -239,7 +242,8 @@ async fn run_mode(
     let next = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
     let url = format!("{base}/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/");
-    let before = server_figures(client, base, None).await;
+    let metrics = args.metrics_url.as_deref().map(|u| u.trim_end_matches('/'));
+    let before = server_figures(client, base, metrics, None).await;
     let started = Instant::now();
     let progress = {
         let done = done.clone();
@@ -325,7 +329,7 @@ async fn run_mode(
     progress.abort();
     let seconds = started.elapsed().as_secs_f64();
     let ok = latencies.len();
-    let after = server_figures(client, base, None).await;
+    let after = server_figures(client, base, metrics, None).await;
     let server_cpu = cpu_between(before, after);
     let writer = writer_between(before, after, started.elapsed());
     Ok(ModeReport {

@@ -564,6 +564,47 @@ async fn a_client_command_refuses_an_older_database_instead_of_migrating_it() {
     assert_eq!(version(&data), current);
 }
 
+/// Against a server whose `/metrics` is on its own address (`--metrics-listen`), `mkoba
+/// bench --metrics-url` still reports the server's CPU and writer figures; without it, only
+/// the health figures (a server's memory) are there.
+#[tokio::test]
+async fn bench_reads_the_servers_figures_at_its_metrics_address() {
+    let app = TestApp::spawn_with(|s| {
+        s.metrics_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    })
+    .await;
+    let metrics = format!("http://{}", app.running.metrics_addr.expect("bound"));
+    let bench = |extra: Vec<String>| {
+        let app = &app;
+        async move {
+            let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+                .args([
+                    "bench",
+                    "--url",
+                    &app.base,
+                    "-n",
+                    "20",
+                    "-c",
+                    "2",
+                    "--no-ceiling",
+                    "--json",
+                ])
+                .args(["--subscription-key", app.key("collection")])
+                .args(extra)
+                .output()
+                .await
+                .expect("mkoba bench runs");
+            json(&o)
+        }
+    };
+    let without = bench(vec![]).await;
+    assert!(without["server_cpu_s"].is_null(), "{without}");
+    let with = bench(vec!["--metrics-url".to_owned(), metrics]).await;
+    assert_eq!(with["accepted"], 20, "{with}");
+    assert!(with["server_cpu_s"].as_f64().is_some(), "{with}");
+    assert!(with["writer"]["busy"].as_f64().is_some(), "{with}");
+}
+
 /// The banner's "Scripts:" line is a command that lists this server's own credentials and
 /// resource URLs: run as printed, it names the address and the v1x ports the server is on
 /// (not the defaults), and answers with the keys the server uses.
