@@ -164,6 +164,14 @@ impl IntoResponse for MomoError {
     }
 }
 
+/// `r` with `Retry-After: <whole seconds of after>`, rounded up and at least 1, so that a
+/// client waiting that long is never early (the widget's and the admin API's 429s).
+pub fn retry_after(mut r: Response, after: std::time::Duration) -> Response {
+    let secs = (after.as_secs() + u64::from(after.subsec_nanos() > 0)).max(1);
+    r.headers_mut().insert(header::RETRY_AFTER, secs.into());
+    r
+}
+
 impl From<mkoba_platform::CreateError> for MomoError {
     /// The refusals every create path answers alike (`Duplicate` and `NotFound` mean
     /// different things per resource: callers match those first).

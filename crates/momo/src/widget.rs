@@ -52,7 +52,7 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::MomoState;
-use crate::error::{MomoError, json as json_response};
+use crate::error::{MomoError, json as json_response, retry_after};
 use crate::validate;
 
 /// The script, written for Mkoba (no dependencies, no build step).
@@ -142,13 +142,6 @@ fn envelope(status: StatusCode, code: &str, message: impl Into<String>) -> Respo
             message: message.into(),
         },
     )
-}
-
-fn retry_after(mut r: Response, after: Duration) -> Response {
-    if let Ok(v) = HeaderValue::from_str(&after.as_secs().max(1).to_string()) {
-        r.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    r
 }
 
 impl IntoResponse for Refused {

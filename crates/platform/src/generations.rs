@@ -55,11 +55,6 @@ impl<K: Eq + Hash, V> Generations<K, V> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    pub fn clear(&mut self) {
-        self.young.clear();
-        self.old.clear();
-    }
 }
 
 #[cfg(test)]

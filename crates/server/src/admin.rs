@@ -79,11 +79,10 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Asker {
 
 /// Why an operator's credentials were not taken.
 enum Refusal {
+    /// Also the hashing pool's being full: `503 SERVICE_UNAVAILABLE` with `Retry-After`.
     Momo(MomoError),
     /// Too many wrong credentials from this address: 429 until the time given.
     Throttled(Duration),
-    /// Every Argon2 worker and waiting place is taken: 503 now.
-    Busy,
 }
 
 impl From<MomoError> for Refusal {
@@ -116,7 +115,7 @@ async fn operator(platform: &Platform, headers: &HeaderMap, asker: Asker) -> Res
         .passwords()
         .run(platform.portal().operator_by_credentials(&email, &password))
         .await
-        .map_err(|_| Refusal::Busy)??;
+        .map_err(|_| MomoError::unavailable())??;
     found.ok_or_else(|| {
         failures.failed(asker.client);
         refused().into()
@@ -125,11 +124,6 @@ async fn operator(platform: &Platform, headers: &HeaderMap, asker: Asker) -> Res
 
 /// A refusal as MTN's envelope; a 401 asks for Basic credentials.
 fn ask_credentials(refusal: Refusal) -> Response {
-    let with_retry = |r: &mut Response, wait: Duration| {
-        let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
-        r.headers_mut()
-            .insert(axum::http::header::RETRY_AFTER, secs.into());
-    };
     match refusal {
         Refusal::Momo(e) => {
             let mut r = e.into_response();
@@ -141,17 +135,10 @@ fn ask_credentials(refusal: Refusal) -> Response {
             }
             r
         }
-        Refusal::Throttled(wait) => {
-            let mut r = MomoError::Platform(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS")
-                .into_response();
-            with_retry(&mut r, wait);
-            r
-        }
-        Refusal::Busy => {
-            let mut r = MomoError::unavailable().into_response();
-            with_retry(&mut r, Duration::from_secs(1));
-            r
-        }
+        Refusal::Throttled(wait) => mkoba_momo::error::retry_after(
+            MomoError::Platform(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS").into_response(),
+            wait,
+        ),
     }
 }
 

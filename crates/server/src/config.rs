@@ -886,6 +886,44 @@ mod tests {
         }
     }
 
+    /// The bounds on connections and open payments, as an operator gives them: flags on the
+    /// command line (parsed as `mkoba serve` parses them), or keys of the file.
+    #[test]
+    fn the_connection_and_pending_payment_bounds_come_from_flags_and_the_file() {
+        #[derive(clap::Parser)]
+        struct Serve {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        let s = Settings::resolve(&ServeArgs::default()).unwrap();
+        assert_eq!(
+            (s.connections.total, s.platform.pending_in_memory),
+            (10_000, 200_000)
+        );
+        let parsed = <Serve as clap::Parser>::try_parse_from([
+            "serve",
+            "--max-connections",
+            "9",
+            "--max-pending-payments",
+            "7",
+        ])
+        .unwrap();
+        let s = Settings::resolve(&parsed.args).unwrap();
+        assert_eq!((s.connections.total, s.platform.pending_in_memory), (9, 7));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mkoba.toml");
+        std::fs::write(&path, "max_connections = 3\nmax_pending_payments = 4\n").unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        let s = Settings::resolve(&args).unwrap();
+        assert_eq!((s.connections.total, s.platform.pending_in_memory), (3, 4));
+        let zero =
+            <Serve as clap::Parser>::try_parse_from(["serve", "--max-connections", "0"]).unwrap();
+        assert!(Settings::resolve(&zero.args).is_err());
+    }
+
     #[test]
     fn unknown_file_keys_and_bad_values_are_errors() {
         let dir = tempfile::tempdir().unwrap();
