@@ -483,7 +483,13 @@ fn sample_error(samples: &Mutex<Vec<String>>, what: String) {
 pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Report> {
     let n = args.requests;
     if n == 0 {
-        bail!("--requests must be at least 1");
+        crate::usage!("--requests must be at least 1");
+    }
+    if args.concurrency == 0 {
+        crate::usage!("--concurrency must be at least 1");
+    }
+    if args.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+        crate::usage!("--rate must be a positive number of requests a second");
     }
     if n > u32::MAX as usize {
         bail!("--requests is too large");

@@ -164,13 +164,21 @@ pub async fn run(
     subscription_key: String,
     key: Option<Arc<PlatformKey>>,
 ) -> anyhow::Result<MpesaReport> {
+    if args.requests == 0 {
+        crate::usage!("--requests must be at least 1");
+    }
+    if args.concurrency == 0 {
+        crate::usage!("--concurrency must be at least 1");
+    }
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let base = args.url.trim_end_matches('/').to_owned();
     let req = Request::builder()
         .uri(format!("{base}/_mkoba/mpesa/application"))
         .header("Ocp-Apim-Subscription-Key", &subscription_key)
         .body(Full::new(Bytes::new()))?;
-    let (status, app) = get_json(&client, req).await?;
+    let (status, app) = get_json(&client, req).await.with_context(|| {
+        format!("reading the M-Pesa application at {base} (is the server running at --url?)")
+    })?;
     if status != StatusCode::OK {
         bail!("reading the M-Pesa application: HTTP {status} {app}");
     }

@@ -284,9 +284,11 @@ pub async fn run_clock(mut args: ClockArgs) -> anyhow::Result<()> {
         if let Some(id) = clock {
             return Ok::<_, anyhow::Error>(id);
         }
-        let user = c.api_user.clone().context(
-            "name the clock: --clock <id>, or --api-user <uuid> for the API user's clock",
-        )?;
+        let Some(user) = c.api_user.clone() else {
+            crate::usage!(
+                "name the clock: --clock <id>, or --api-user <uuid> for the API user's clock"
+            );
+        };
         let all = clocks.list().await.context("listing the test clocks")?;
         all.into_iter()
             .find(|k| k.api_user.eq_ignore_ascii_case(&user))
@@ -306,10 +308,11 @@ pub async fn run_clock(mut args: ClockArgs) -> anyhow::Result<()> {
     };
     match args.command {
         ClockCommand::Create { name, at_ms } => {
-            let user = c
-                .api_user
-                .clone()
-                .context("--api-user: the API user the clock drives (one with no payments yet)")?;
+            let Some(user) = c.api_user.clone() else {
+                crate::usage!(
+                    "--api-user: the API user the clock drives (one with no payments yet)"
+                );
+            };
             let k = clocks
                 .create(&user, &name, at_ms)
                 .await

@@ -247,7 +247,34 @@ fn unknown_log_levels(filter: &str) -> Vec<String> {
         .collect()
 }
 
-fn main() -> anyhow::Result<()> {
+/// Runs the command. An error is for a person: `Error:` with its message and causes, never
+/// a backtrace (even with `RUST_BACKTRACE` set), and exit status 2 for a usage error
+/// ([`mkoba::Usage`], as the argument parser's own) or 1 for any other.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::ExitCode::from(exit_status(&e))
+        }
+    }
+}
+
+/// 2 for a usage error anywhere in `e`'s chain, else 1.
+fn exit_status(e: &anyhow::Error) -> u8 {
+    if e.chain().any(|c| c.is::<mkoba::Usage>()) {
+        2
+    } else {
+        1
+    }
+}
+
+/// A settings error (a value the parser took but Mkoba cannot): a usage error.
+fn usage(e: anyhow::Error) -> anyhow::Error {
+    anyhow::Error::new(mkoba::Usage(format!("{e:#}")))
+}
+
+fn run() -> anyhow::Result<()> {
     one_malloc_arena();
     prompt_purge();
     no_huge_pages();
@@ -255,7 +282,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             init_logging();
-            let settings = Settings::resolve(&args)?;
+            let settings = Settings::resolve(&args).map_err(usage)?;
             runtime()?.block_on(serve(settings))
         }
         Command::Migrate { data, database_url } => {
@@ -295,7 +322,7 @@ fn main() -> anyhow::Result<()> {
                 creds.operator,
                 creds.mpesa_api_key,
             );
-            let ports: Vec<_> = mkoba::config::parse_v1x_ports(&mpesa_v1x_ports)?;
+            let ports: Vec<_> = mkoba::config::parse_v1x_ports(&mpesa_v1x_ports).map_err(usage)?;
             let resources = mkoba_mpesa::catalogue::resource_urls(listen, &ports, false);
             if json {
                 let mut out = mkoba::credentials_json(&keys);
@@ -397,7 +424,7 @@ fn main() -> anyhow::Result<()> {
         Command::Clock(args) => {
             if let Err(e) = runtime()?.block_on(mkoba::client_cli::run_clock(args)) {
                 eprintln!("error: {e:#}");
-                std::process::exit(1);
+                std::process::exit(exit_status(&e).into());
             }
             Ok(())
         }

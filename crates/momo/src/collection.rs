@@ -52,6 +52,7 @@ pub async fn request_to_pay_delivery_notification(
             StatusCode::CONFLICT,
             "TRANSACTION_NOT_COMPLETED",
         )),
+        Err(NotifyError::Expired) => Err(MomoError::Platform(StatusCode::GONE, "EXPIRED")),
         Err(NotifyError::TooMany) => Err(MomoError::Platform(
             StatusCode::TOO_MANY_REQUESTS,
             "TOO_MANY_REQUESTS",

@@ -144,7 +144,13 @@ impl IntoResponse for MomoError {
                     status,
                     &ErrorReason {
                         code: code.to_owned(),
-                        message: message_for(code).to_owned(),
+                        message: if status == StatusCode::GONE {
+                            // A delivery notification's window (MTN's own words for it).
+                            "The delivery notification opportunity has expired."
+                        } else {
+                            message_for(code)
+                        }
+                        .to_owned(),
                     },
                 );
                 if status == StatusCode::SERVICE_UNAVAILABLE {

@@ -204,12 +204,21 @@ fn fields_of(
     }
 }
 
-/// Both gateways' `Origin` rule: the header must be one the application allows.
+/// Both gateways' `Origin` rule: the header must be one the application allows. Given
+/// twice it counts as absent, which only an application allowing `*` accepts.
 fn origin_of(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(header::ORIGIN)
+    once(headers, header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
+}
+
+/// A header's value when it is given exactly once. A header that decides whose call it is
+/// (`Authorization`, `Origin`) given twice would let a proxy or a log read another call
+/// than the gateway's, so neither copy counts (as MoMo answers 400 for its own).
+fn once(headers: &HeaderMap, name: header::HeaderName) -> Option<&HeaderValue> {
+    let mut all = headers.get_all(name).iter();
+    let first = all.next()?;
+    all.next().is_none().then_some(first)
 }
 
 /// `/{sandbox|openapi}/ipg/v2/{market}/{api}`.
@@ -380,7 +389,7 @@ async fn dispatch(call: Call, op: &'static Operation) -> Response {
 
 /// The text after `Bearer ` (any case), if any.
 fn bearer_of(headers: &HeaderMap) -> Option<String> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let v = once(headers, header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, rest) = v.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")

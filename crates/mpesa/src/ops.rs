@@ -1015,8 +1015,17 @@ pub(crate) async fn direct_debit_pay(call: Call) -> Response {
         if m.short_code.as_deref() != Some(&code) {
             return Err(wire::INS_13);
         }
+        // Checked and accepted while this payment has the mandate's turn, so a payment
+        // sent at the same moment is checked against this one.
+        let turn = call
+            .state
+            .platform
+            .mpesa()
+            .turn(m.reference_id)
+            .await
+            .ok_or(wire::OVERLOADED)?;
         keeps_to_schedule(&call, &m, &reference).await?;
-        Ok::<_, Code>(Movement {
+        let movement = Movement {
             kind: PaymentKind::MpesaDirectDebit,
             party: m.party.clone(),
             short_code: code,
@@ -1026,11 +1035,12 @@ pub(crate) async fn direct_debit_pay(call: Call) -> Response {
             description: None,
             refund_of: None,
             details: json!({ "msisdnToken": detail(&mandate_details(&m), "msisdnToken") }),
-        })
+        };
+        Ok::<_, Code>((movement, turn))
     }
     .await;
     match checked {
-        Ok(m) => submit(&call, m, with_token).await,
+        Ok((m, _turn)) => submit(&call, m, with_token).await,
         Err(code) => refuse(&call, code),
     }
 }

@@ -125,6 +125,21 @@ impl PlatformKey {
         Ok(key)
     }
 
+    /// The public key (base64 DER) a server with data directory `dir` serves, without
+    /// creating anything: the one it published there ([`PUBLIC_KEY_FILE`], written at every
+    /// start, whether its key pair is in `dir` or in a `--mpesa-key-file`), else that of
+    /// the private key in `dir`. `None` before a server has started there.
+    pub fn published_in(dir: &Path) -> Result<Option<String>, KeyError> {
+        let public = dir.join(PUBLIC_KEY_FILE);
+        match std::fs::read_to_string(&public) {
+            Ok(line) if !line.trim().is_empty() => return Ok(Some(line.trim().to_owned())),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(KeyError(format!("reading {}: {e}", public.display()))),
+        }
+        Ok(PlatformKey::existing_in(dir)?.map(|k| k.public_b64))
+    }
+
     /// Writes the public key into `dir` as clients paste it ([`PUBLIC_KEY_FILE`]), unless
     /// it is already there.
     pub fn publish_in(&self, dir: &Path) -> Result<(), KeyError> {

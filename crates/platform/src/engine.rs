@@ -102,6 +102,7 @@ pub(crate) enum Command {
 #[derive(Debug, Clone)]
 pub(crate) struct EngineSettings {
     pub settle_delay: Duration,
+    pub delivery_notification_window: Duration,
     pub opening_balance: String,
     pub partner_float: String,
     pub callback_method: CallbackMethod,
@@ -576,7 +577,7 @@ impl Engine {
                 api_user,
                 reply,
             } => {
-                let result = self.notify(pass, reference_id, api_user);
+                let result = self.notify(pass, reference_id, api_user, now);
                 defer(pass, reply, result, Err(NotifyError::Internal));
             }
             Command::Cancel {
@@ -1117,6 +1118,7 @@ impl Engine {
         pass: &mut Pass,
         reference_id: Uuid,
         api_user: Uuid,
+        now: i64,
     ) -> Result<(), NotifyError> {
         let payment = match self.pending.get(&reference_id) {
             Some(p) => Some(p.clone()),
@@ -1130,6 +1132,12 @@ impl Engine {
         };
         if payment.status != PaymentStatus::Successful {
             return Err(NotifyError::NotCompleted);
+        }
+        // In the API user's time: a test clock moved past the window expires it too.
+        let window = self.settings.delivery_notification_window.as_millis() as i64;
+        let succeeded = payment.settled_at_ms.unwrap_or(payment.created_at_ms);
+        if self.time_for(&api_user, now) - succeeded > window {
+            return Err(NotifyError::Expired);
         }
         let sent = pass
             .notified

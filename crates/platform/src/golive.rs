@@ -270,6 +270,7 @@ impl Portal<'_> {
             developer_id,
             status: Some(PaymentStatus::Failed),
             from_ms: since_ms,
+            sandbox_only: true,
             limit: REPORT_FAILED_CASES,
             ..PaymentFilter::default()
         };

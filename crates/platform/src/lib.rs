@@ -68,6 +68,9 @@ pub struct PlatformConfig {
     pub token_ttl: Duration,
     /// How long a payment stays PENDING before it is settled.
     pub settle_delay: Duration,
+    /// How long after a request-to-pay succeeds its payer may still be sent a delivery
+    /// notification (MTN documents the 410 but not the window).
+    pub delivery_notification_window: Duration,
     /// Opening balance of a sandbox wallet on first use, in major units.
     pub opening_balance: String,
     /// Opening float of a sandbox partner's disbursement and remittance accounts, in major
@@ -114,6 +117,7 @@ impl Default for PlatformConfig {
         PlatformConfig {
             token_ttl: Duration::from_secs(3600),
             settle_delay: Duration::ZERO,
+            delivery_notification_window: DELIVERY_NOTIFICATION_WINDOW,
             opening_balance: "100000".to_owned(),
             partner_float: "1000000".to_owned(),
             callback_method: CallbackMethod::Put,
@@ -163,6 +167,9 @@ impl From<StoreError> for CreateError {
     }
 }
 
+/// [`PlatformConfig::delivery_notification_window`]'s default: a day.
+pub const DELIVERY_NOTIFICATION_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
 /// A delivery notification was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum NotifyError {
@@ -172,6 +179,8 @@ pub enum NotifyError {
     NotCompleted,
     #[error("a notification was already sent for this payment")]
     TooMany,
+    #[error("the payment became successful longer ago than the notification window")]
+    Expired,
     #[error("internal error")]
     Internal,
 }
@@ -250,6 +259,11 @@ struct Inner {
     outbox: Mutex<Option<outbox::Outbox>>,
     /// Test clocks by the API user they drive, as the writer last committed them.
     clocks: test_clock::Clocks,
+    /// Other nodes write to the same store (PostgreSQL): what this node's writer published
+    /// may lag behind them until its next pass.
+    shared_store: bool,
+    /// Direct-debit payments under one mandate, one at a time.
+    mandate_turns: Arc<mpesa::Turns>,
     /// Requests waiting for a payment to become final (synchronous M-Pesa calls).
     waiters: Waiters,
     /// How many of them there are now (at most `config.max_waiting`).
@@ -367,6 +381,34 @@ impl Platform {
         Ok(state)
     }
 
+    /// [`Platform::bootstrap`] on a database other nodes may be starting on at the same
+    /// moment. Each of its steps creates only what is missing, so a step that failed
+    /// because another node created the same row first (a duplicate key) succeeds when
+    /// looked at again; nodes started together reach the same step together, so a few
+    /// looks may be needed. Each look after the first waits a little longer.
+    fn bootstrap_shared(
+        journal: &mut dyn Journal,
+        wallets: usize,
+    ) -> Result<store::LoadedState, StoreError> {
+        const LOOKS: u32 = 6;
+        let mut look = 1;
+        loop {
+            match Platform::bootstrap(journal, wallets) {
+                Ok(state) => return Ok(state),
+                Err(e) if look < LOOKS => {
+                    tracing::info!(
+                        error = %e,
+                        "start-up step failed (another node starting on the same database \
+                         may have written the same rows first); looking again"
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(20 << look));
+                    look += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Bootstraps, then starts the writer thread.
     pub fn start(
         mut journal: Box<dyn Journal>,
@@ -374,15 +416,7 @@ impl Platform {
         config: PlatformConfig,
         render: CallbackRenderer,
     ) -> Result<Platform, StoreError> {
-        let state = match Platform::bootstrap(journal.as_mut(), config.wallets_in_memory) {
-            Ok(state) => state,
-            Err(e) => {
-                // Another node sharing the database may have created the same rows first;
-                // a second look finds them.
-                tracing::warn!(error = %e, "first start-up attempt failed; trying once more");
-                Platform::bootstrap(journal.as_mut(), config.wallets_in_memory)?
-            }
-        };
+        let state = Platform::bootstrap_shared(journal.as_mut(), config.wallets_in_memory)?;
         let secret = state
             .token_secret
             .clone()
@@ -394,12 +428,14 @@ impl Platform {
                 .map(|k| (k.key.clone(), k.clone()))
                 .collect(),
         ));
+        let shared_store = journal.lease().is_some();
         let (outbox_feed, outbox) = outbox::channel(config.callbacks_in_memory, journal.lease());
         let metrics = Arc::new(metrics::Metrics::default());
         journal.watch(&metrics.store);
         let clocks = test_clock::Clocks::default();
         let settings = EngineSettings {
             settle_delay: config.settle_delay,
+            delivery_notification_window: config.delivery_notification_window,
             opening_balance: config.opening_balance.clone(),
             partner_float: config.partner_float.clone(),
             callback_method: config.callback_method,
@@ -472,6 +508,8 @@ impl Platform {
                 api_users: RwLock::new(generations::Generations::new(API_USERS_CACHED)),
                 outbox: Mutex::new(Some(outbox)),
                 clocks,
+                shared_store,
+                mandate_turns: Arc::default(),
                 waiters,
                 waiting: Arc::default(),
                 mail_wake: tokio::sync::Notify::new(),

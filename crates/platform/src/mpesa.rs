@@ -368,6 +368,76 @@ impl MpesaApps<'_> {
     }
 }
 
+/// Payments under one direct-debit mandate take turns on this node ([`MpesaApps::turn`]):
+/// a payment's schedule check reads the mandate's earlier payments, so two checked at once
+/// would both see room for one. At most [`MAX_MANDATES_IN_TURN`] mandates at once.
+#[derive(Default)]
+pub(crate) struct Turns {
+    mandates: std::sync::Mutex<std::collections::HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Mandates with payments in progress at once on a node, past which a payment under
+/// another one is refused as busy.
+pub const MAX_MANDATES_IN_TURN: usize = 10_000;
+
+/// A payment's turn under its mandate, until dropped.
+pub struct Turn {
+    turns: Arc<Turns>,
+    mandate: Uuid,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    _held: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl std::fmt::Debug for Turn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Turn")
+            .field("mandate", &self.mandate)
+            .finish()
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut mandates = self
+            .turns
+            .mandates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // The map's, this turn's and its guard's: no one else waits for this mandate.
+        if Arc::strong_count(&self.lock) == 3 {
+            mandates.remove(&self.mandate);
+        }
+    }
+}
+
+impl MpesaApps<'_> {
+    /// Waits for the turn of a payment under `mandate` (its reference id): the check of
+    /// its schedule and its acceptance happen while the turn is held, so the next payment
+    /// under the same mandate is checked against it. `None` when too many mandates are in
+    /// turn already (the caller answers busy).
+    pub async fn turn(self, mandate: Uuid) -> Option<Turn> {
+        let lock = {
+            let mut mandates = self
+                .inner
+                .mandate_turns
+                .mandates
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if mandates.len() >= MAX_MANDATES_IN_TURN && !mandates.contains_key(&mandate) {
+                return None;
+            }
+            mandates.entry(mandate).or_default().clone()
+        };
+        let held = lock.clone().lock_owned().await;
+        Some(Turn {
+            turns: self.inner.mandate_turns.clone(),
+            mandate,
+            lock,
+            _held: held,
+        })
+    }
+}
+
 impl Payments<'_> {
     /// A payment by its M-Pesa transaction id, whoever owns it (callers check).
     pub async fn by_transaction_id(

@@ -123,6 +123,9 @@ pub struct PaymentFilter {
     pub from_ms: Option<i64>,
     /// Created before (ms since the epoch).
     pub to_ms: Option<i64>,
+    /// Only the sandbox's (MoMo's `sandbox` target environment, M-Pesa's `sandbox`), as a
+    /// go-live report counts.
+    pub sandbox_only: bool,
     pub limit: u32,
     /// Payments to skip, where neither [`PaymentFilter::after`] nor
     /// [`PaymentFilter::before`] is given.

@@ -296,6 +296,19 @@ impl TestClocks<'_> {
         Ok(clock)
     }
 
+    /// Brings this node's test clocks up to what every node committed: on a store other
+    /// nodes share, one pass of the writer (which takes in their changes first); a store
+    /// with one writer is always up to date. `false` when the pass failed.
+    pub async fn caught_up(self) -> bool {
+        !self.inner.shared_store || self.wake().await
+    }
+
+    /// Whether the clock is unknown here, so the writer need not be asked: on a store other
+    /// nodes share, only the writer knows (another node may have just made it).
+    fn surely_unknown(self, developer_id: i64, id: &Uuid) -> bool {
+        !self.inner.shared_store && self.clocks().get(developer_id, id).is_none()
+    }
+
     /// Moves a developer's test clock forward by `by`, and returns once everything that
     /// became due is settled and committed.
     pub async fn advance(
@@ -307,7 +320,7 @@ impl TestClocks<'_> {
         if by > MAX_ADVANCE {
             return Err(ClockError::TooFar);
         }
-        if self.clocks().get(developer_id, &id).is_none() {
+        if self.surely_unknown(developer_id, &id) {
             return Err(ClockError::NotFound);
         }
         let by_ms = by.as_millis() as i64;
@@ -328,7 +341,7 @@ impl TestClocks<'_> {
     /// Deletes a developer's test clock: its API user's pending payments end as `EXPIRED`
     /// and the API user runs on real time again.
     pub async fn delete(self, developer_id: i64, id: Uuid) -> Result<(), ClockError> {
-        if self.clocks().get(developer_id, &id).is_none() {
+        if self.surely_unknown(developer_id, &id) {
             return Err(ClockError::NotFound);
         }
         self.call(

@@ -456,6 +456,9 @@ async fn list_clocks(
     headers: HeaderMap,
 ) -> Result<Response, MomoError> {
     let subscription = developer(&platform, &headers)?;
+    if !platform.clocks().caught_up().await {
+        return Err(MomoError::unavailable());
+    }
     let clocks: Vec<_> = platform
         .clocks()
         .list(subscription.developer_id)
@@ -472,9 +475,13 @@ async fn show_clock(
     Path(id): Path<String>,
 ) -> Result<Response, MomoError> {
     let subscription = developer(&platform, &headers)?;
+    let id = clock_id(&id)?;
+    if !platform.clocks().caught_up().await {
+        return Err(MomoError::unavailable());
+    }
     let clock = platform
         .clocks()
-        .get(subscription.developer_id, &clock_id(&id)?)
+        .get(subscription.developer_id, &id)
         .ok_or(MomoError::Platform(
             StatusCode::NOT_FOUND,
             "RESOURCE_NOT_FOUND",

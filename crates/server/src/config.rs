@@ -64,6 +64,9 @@ pub struct ServeArgs {
     /// How long payments stay PENDING before they settle, in milliseconds [default: 0]
     #[arg(long, env = "MKOBA_SETTLE_DELAY_MS")]
     pub settle_delay_ms: Option<u64>,
+    /// How long after a request-to-pay succeeds a delivery notification may be sent, in seconds; later ones are 410 [default: 86400]
+    #[arg(long, env = "MKOBA_DELIVERY_NOTIFICATION_WINDOW_SECS")]
+    pub delivery_notification_window_secs: Option<u64>,
     /// Opening balance of a sandbox wallet on first use, in major units [default: 100000]
     #[arg(long, env = "MKOBA_OPENING_BALANCE")]
     pub opening_balance: Option<String>,
@@ -207,6 +210,7 @@ pub struct FileConfig {
     pub plain_listen: Option<SocketAddr>,
     pub token_ttl_secs: Option<u64>,
     pub settle_delay_ms: Option<u64>,
+    pub delivery_notification_window_secs: Option<u64>,
     pub opening_balance: Option<String>,
     pub partner_float: Option<String>,
     pub callback_method: Option<String>,
@@ -452,6 +456,9 @@ impl Settings {
         if let Some(v) = pick!(settle_delay_ms) {
             s.platform.settle_delay = Duration::from_millis(v);
         }
+        if let Some(v) = pick!(delivery_notification_window_secs) {
+            s.platform.delivery_notification_window = Duration::from_secs(v);
+        }
         if let Some(v) = pick!(opening_balance) {
             let eur = mkoba_ledger::Currency::parse("EUR").expect("valid code");
             mkoba_ledger::Money::parse_positive(&v, eur)
@@ -524,7 +531,12 @@ impl Settings {
         if let Some(url) = pick!(smtp_url) {
             anyhow::ensure!(
                 url.0.starts_with("smtp://") || url.0.starts_with("smtps://"),
-                "smtp_url must start with smtp:// or smtps://, got {url}"
+                "smtp_url must start with smtp:// or smtps://, got {}",
+                // Only the scheme: the rest may hold a password.
+                match url.0.split_once("://") {
+                    Some((scheme, _)) => format!("{scheme}://…"),
+                    None => "no scheme".to_owned(),
+                }
             );
             let from = pick!(mail_from).unwrap_or_else(|| DEFAULT_MAIL_FROM.to_owned());
             crate::mail::check_settings(&url, &from)?;
@@ -922,6 +934,43 @@ mod tests {
         let zero =
             <Serve as clap::Parser>::try_parse_from(["serve", "--max-connections", "0"]).unwrap();
         assert!(Settings::resolve(&zero.args).is_err());
+    }
+
+    #[test]
+    fn the_delivery_notification_window_is_a_day_unless_given() {
+        #[derive(clap::Parser)]
+        struct Serve {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        let s = Settings::resolve(&ServeArgs::default()).unwrap();
+        assert_eq!(
+            s.platform.delivery_notification_window,
+            Duration::from_secs(86_400)
+        );
+        let parsed = <Serve as clap::Parser>::try_parse_from([
+            "serve",
+            "--delivery-notification-window-secs",
+            "60",
+        ])
+        .unwrap();
+        let s = Settings::resolve(&parsed.args).unwrap();
+        assert_eq!(
+            s.platform.delivery_notification_window,
+            Duration::from_secs(60)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mkoba.toml");
+        std::fs::write(&path, "delivery_notification_window_secs = 600\n").unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        let s = Settings::resolve(&args).unwrap();
+        assert_eq!(
+            s.platform.delivery_notification_window,
+            Duration::from_secs(600)
+        );
     }
 
     #[test]

@@ -396,11 +396,15 @@ pub async fn platform_key(
     let key = tokio::task::spawn_blocking(move || -> anyhow::Result<PlatformKey> {
         match (file, url) {
             (None, Some(url)) => {
-                let pem = mkoba_store_postgres::shared_setting(&url.0, MPESA_KEY_SETTING, || {
-                    PlatformKey::existing_or_new_pem(&dir)
-                        .map_err(|e| mkoba_platform::store::StoreError(e.to_string()))
-                })
-                .with_context(|| format!("reading the M-Pesa key pair from {}", url.redacted()))?;
+                let seed = dir.clone();
+                let pem =
+                    mkoba_store_postgres::shared_setting(&url.0, MPESA_KEY_SETTING, move || {
+                        PlatformKey::existing_or_new_pem(&seed)
+                            .map_err(|e| mkoba_platform::store::StoreError(e.to_string()))
+                    })
+                    .with_context(|| {
+                        format!("reading the M-Pesa key pair from {}", url.redacted())
+                    })?;
                 let key = PlatformKey::from_pem(&pem)?;
                 key.publish_in(&dir)?;
                 Ok(key)
@@ -812,8 +816,15 @@ pub fn mpesa_public_key(source: &DataSource, key_file: Option<&Path>) -> anyhow:
         return Ok(PlatformKey::from_pem(&pem)?.public_key_base64().to_owned());
     }
     source.require_sqlite()?;
-    let key = PlatformKey::load_or_create(&source.data, None)?;
-    Ok(key.public_key_base64().to_owned())
+    // What the server serves, never a key of our own: a key made here would not be the
+    // server's (it may keep its key in a `--mpesa-key-file`).
+    PlatformKey::published_in(&source.data)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no M-Pesa key in {} yet: start the server there first (`mkoba serve --data {}`), or give its --mpesa-key-file",
+            source.data.display(),
+            source.data.display()
+        )
+    })
 }
 
 /// The sandbox developer's M-Pesa credentials: `(api key while not renewed, public key)`.

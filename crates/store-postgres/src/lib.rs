@@ -89,6 +89,8 @@ pub const READERS: usize = 8;
 
 /// Serialises migrations of one database across processes (`pg_advisory_xact_lock`).
 const MIGRATION_LOCK: i64 = 0x6d6b_6f62_615f_6d67; // "mkoba_mg"
+/// The advisory lock under which a shared setting is made the first time.
+const SETTINGS_LOCK: i64 = 0x6d6b_6f62_615f_7374; // "mkoba_st"
 
 /// Connects to the database at `url`, migrates it, and returns the journal and the reader.
 ///
@@ -146,12 +148,13 @@ pub fn schema_version(url: &str) -> std::result::Result<usize, StoreError> {
 }
 
 /// A value every node sharing the database at `url` must agree on (the `settings` row
-/// `name`): the stored one, or — when there is none yet — `make()`'s, stored first. Two
-/// nodes starting at once both get the value stored first.
+/// `name`): the stored one, or — when there is none yet — `make()`'s, stored first. Nodes
+/// starting at once take turns under an advisory lock, so `make` (an RSA key pair: seconds)
+/// runs on one of them and the others wait for its value.
 pub fn shared_setting(
     url: &str,
     name: &'static str,
-    make: impl FnOnce() -> std::result::Result<Vec<u8>, StoreError>,
+    make: impl FnOnce() -> std::result::Result<Vec<u8>, StoreError> + Send + 'static,
 ) -> std::result::Result<Vec<u8>, StoreError> {
     let read = move |c: &mut Conn| -> Result<Option<Vec<u8>>> {
         c.query_opt("SELECT value FROM settings WHERE name = $1", &[&name])?
@@ -161,13 +164,19 @@ pub fn shared_setting(
     if let Some(value) = once(url, read)? {
         return Ok(value);
     }
-    let value = make()?;
     once(url, move |c| {
-        c.query(
-            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-            &[&name, &value],
-        )?;
-        read(c)?.ok_or_else(|| Error::Bad(format!("setting {name} vanished")))
+        c.in_transaction("BEGIN", |c| {
+            c.query("SELECT pg_advisory_xact_lock($1)", &[&SETTINGS_LOCK])?;
+            if let Some(value) = read(c)? {
+                return Ok(value);
+            }
+            let value = make()?;
+            c.query(
+                "INSERT INTO settings (name, value) VALUES ($1, $2)",
+                &[&name, &value],
+            )?;
+            Ok(value)
+        })
     })
 }
 

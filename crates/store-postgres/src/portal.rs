@@ -685,6 +685,9 @@ fn filter_clause(f: &PaymentFilter) -> (String, Vec<Param>) {
     if let Some(to) = f.to_ms {
         add("p.created_at_ms < $", Box::new(to));
     }
+    if f.sandbox_only {
+        sql.push_str(" AND p.environment = 'sandbox'");
+    }
     (sql, values)
 }
 
@@ -940,6 +943,7 @@ impl PortalReader for PgReader {
                 &format!(
                     "SELECT p.kind, p.status, COUNT(*) FROM payments p JOIN {USER_OF_PAYMENT}
                      WHERE u.developer_id = $1 AND ($2::BIGINT IS NULL OR p.created_at_ms >= $2)
+                       AND p.environment = 'sandbox'
                      GROUP BY p.kind, p.status"
                 ),
                 &[&developer_id, &since_ms],

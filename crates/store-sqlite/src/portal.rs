@@ -496,6 +496,9 @@ fn filter_clause(f: &PaymentFilter) -> (String, Vec<Value>) {
     if let Some(to) = f.to_ms {
         add("p.created_at_ms < ?", vec![Value::Integer(to)]);
     }
+    if f.sandbox_only {
+        add("p.environment = 'sandbox'", vec![]);
+    }
     (sql, values)
 }
 
@@ -849,6 +852,7 @@ impl PortalReader for SqliteReader {
             let mut stmt = c.prepare_cached(
                 "SELECT p.kind, p.status, COUNT(*) FROM payments p JOIN api_users u ON u.id = p.api_user
                  WHERE u.developer_id = ?1 AND (?2 IS NULL OR p.created_at_ms >= ?2)
+                   AND p.environment = 'sandbox'
                  GROUP BY p.kind, p.status",
             )?;
             let rows = stmt.query_map(params![developer_id, since_ms], |r| {

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use uuid::Uuid;
 
 use crate::helpers::{Partner, TestApp, rtp_body};
@@ -126,6 +128,58 @@ async fn a_delivery_notification_is_accepted_once_for_a_successful_payment() {
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["code"], "RESOURCE_NOT_FOUND");
     assert_eq!(app.admin_transaction(ok).await["notifications"], 1);
+}
+
+/// MTN documents a 410 for a notification whose opportunity has passed, not how long it
+/// lasts: Mkoba's window is a day after the payment succeeded (an operator's flag), in the
+/// platform's time, which the test moves.
+#[tokio::test]
+async fn a_delivery_notification_after_the_window_is_410_and_nothing_is_sent() {
+    // Tokens that outlive the days the test moves through.
+    let (app, clock) = TestApp::spawn_with_clock(|s| {
+        s.platform.token_ttl = Duration::from_secs(7 * 24 * 3600);
+    })
+    .await;
+    let p = app.partner("clinic.com").await;
+    let (early, late) = (Uuid::new_v4(), Uuid::new_v4());
+    for id in [early, late] {
+        app.request_to_pay(&p, id, &rtp_body("1", "256770000005"), &[])
+            .await;
+        app.final_status(&p, id).await;
+    }
+    app.advance(&clock, Duration::from_secs(24 * 3600 - 1))
+        .await;
+    let r = notify(&app, &p, early, Some("Your goods are on the way"), None).await;
+    assert_eq!(r.status, 200, "inside the window: {}", r.text());
+    app.advance(&clock, Duration::from_secs(2)).await;
+    let r = notify(&app, &p, late, Some("Your goods are on the way"), None).await;
+    assert_eq!(r.status, 410, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"code": "EXPIRED", "message": "The delivery notification opportunity has expired."})
+    );
+    assert_eq!(app.admin_transaction(late).await["notifications"], 0);
+    // A payment not successful is still 409, whatever its age.
+    let failed = Uuid::new_v4();
+    app.request_to_pay(&p, failed, &rtp_body("1", "46733123451"), &[])
+        .await;
+    app.final_status(&p, failed).await;
+    app.advance(&clock, Duration::from_secs(2 * 24 * 3600))
+        .await;
+    assert_eq!(notify(&app, &p, failed, Some("hi"), None).await.status, 409);
+
+    // An operator's shorter window (`--delivery-notification-window-secs 60`).
+    let (app, clock) = TestApp::spawn_with_clock(|s| {
+        s.platform.delivery_notification_window = Duration::from_secs(60);
+    })
+    .await;
+    let p = app.partner("clinic.com").await;
+    let id = Uuid::new_v4();
+    app.request_to_pay(&p, id, &rtp_body("1", "256770000005"), &[])
+        .await;
+    app.final_status(&p, id).await;
+    app.advance(&clock, Duration::from_secs(61)).await;
+    assert_eq!(notify(&app, &p, id, Some("hi"), None).await.status, 410);
 }
 
 #[tokio::test]

@@ -652,6 +652,9 @@ async fn the_banners_scripts_command_lists_the_running_servers_resource_urls() {
     );
     let words: Vec<&str> = scripts.split_whitespace().collect();
     assert_eq!(words[..2], ["mkoba", "credentials"], "{scripts}");
+    // The server keeps its key pair in a key file and publishes its public key here.
+    let data = dir.path().join("data");
+    let published = std::fs::read_to_string(data.join("mpesa-public-key.txt")).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_mkoba"))
         .args(&words[1..])
         .env_remove("MKOBA_LISTEN")
@@ -683,9 +686,89 @@ async fn the_banners_scripts_command_lists_the_running_servers_resource_urls() {
         "{urls:?} on {base}"
     );
     assert!(urls.contains(&c2b), "{c2b} in {urls:?}");
+    // The server's public key, not one made by the command (run without the key file).
+    assert_eq!(creds["mpesa"]["public_key"], published.trim());
     assert!(
-        creds["mpesa"]["public_key"]
-            .as_str()
-            .is_some_and(|k| !k.is_empty())
+        !data.join("mpesa-private-key.pem").exists(),
+        "no key pair of its own"
     );
+    assert_eq!(
+        std::fs::read_to_string(data.join("mpesa-public-key.txt")).unwrap(),
+        published
+    );
+    // Before any server started there, it says so instead of making a key.
+    let empty = dir.path().join("never-served");
+    let out = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args(["credentials", "--data"])
+        .arg(&empty)
+        .env_remove("MKOBA_MPESA_KEY_FILE")
+        .env_remove("MKOBA_DATABASE_URL")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!empty.join("mpesa-private-key.pem").exists());
+}
+
+/// A value the argument parser takes but Mkoba cannot is a usage error (exit status 2, as
+/// the parser's own), and no error ends in a backtrace, even with `RUST_BACKTRACE` set.
+#[tokio::test]
+async fn usage_errors_exit_2_and_no_error_prints_a_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let cases: [(&[&str], i32, &str); 6] = [
+        (
+            &["serve", "--data", data, "--callback-method", "DELETE"],
+            2,
+            "Error: callback_method must be PUT or POST",
+        ),
+        (
+            &["serve", "--data", data, "--smtp-url", "notaurl"],
+            2,
+            "got no scheme",
+        ),
+        (
+            &["bench", "-n", "0", "--subscription-key", "k"],
+            2,
+            "--requests must be at least 1",
+        ),
+        (
+            &["bench-mpesa", "-c", "0", "--subscription-key", "k"],
+            2,
+            "--concurrency must be at least 1",
+        ),
+        (
+            &["clock", "delete", "--subscription-key", "k"],
+            2,
+            "name the clock",
+        ),
+        // Not a usage error: no server there.
+        (
+            &[
+                "bench-mpesa",
+                "--subscription-key",
+                "k",
+                "--url",
+                "http://127.0.0.1:9",
+            ],
+            1,
+            "is the server running at --url?",
+        ),
+    ];
+    for (args, status, says) in cases {
+        let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+            .args(args)
+            .env("RUST_BACKTRACE", "1")
+            .env_remove("MKOBA_DATABASE_URL")
+            .env_remove("MKOBA_URL")
+            .output()
+            .await
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(status), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!err.to_lowercase().contains("backtrace"), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    }
 }

@@ -714,3 +714,55 @@ async fn every_operation_answers_its_documented_field_codes() {
         (400, "INS-2051".to_owned())
     );
 }
+
+/// A once-only mandate (`input_Frequency` `01`) pays once even when the business sends its
+/// payments at the same moment: they take turns under the mandate, so each is checked
+/// against those before it. The customer is debited once.
+#[tokio::test]
+async fn a_once_only_mandate_pays_once_whatever_arrives_together() {
+    let app = TestApp::spawn().await;
+    let m = app.mpesa().await;
+    let mut once = mandate("4444");
+    once["input_Frequency"] = json!("01");
+    let fields = once.as_object_mut().unwrap();
+    for field in [
+        "input_StartRangeOfDays",
+        "input_EndRangeOfDays",
+        "input_FirstPaymentDate",
+    ] {
+        fields.remove(field);
+    }
+    let r = m.call("POST", "directDebitCreation/", &once).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let bodies: Vec<Value> = (0..40).map(|_| debit("4444", "1")).collect();
+    let payments = bodies
+        .iter()
+        .map(|body| m.call("POST", "directDebitPayment/", body));
+    let answers = futures_util::future::join_all(payments).await;
+    let paid = answers.iter().filter(|r| r.status == 201).count();
+    assert_eq!(
+        paid,
+        1,
+        "{:?}",
+        answers.iter().map(code).collect::<Vec<_>>()
+    );
+    assert!(
+        answers
+            .iter()
+            .filter(|r| r.status != 201)
+            .all(|r| code(r) == (401, "INS-6".to_owned())),
+        "the others are outside the schedule"
+    );
+    let tzs = mkoba_ledger::Currency::parse("TZS").unwrap();
+    let wallet = app
+        .running
+        .platform
+        .payments()
+        .wallet("MSISDN:000000000001", tzs)
+        .await
+        .unwrap()
+        .expect("used once");
+    // The test wallet opened with 100,000.00 and paid 1.00 of it, once.
+    assert_eq!(wallet.posted_balance(), 10_000_000 - 100, "debited once");
+    app.assert_ledger_balanced().await;
+}

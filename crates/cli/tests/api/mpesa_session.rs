@@ -144,6 +144,23 @@ async fn calls_without_a_valid_session_are_refused_with_401() {
             .await;
         assert_eq!(code(&r), (401, "INS-6".to_owned()), "{}", r.text());
     }
+    // A valid session's bearer given twice counts as none: a proxy or a log reading the
+    // other copy would see another caller than the gateway's.
+    let bearer = format!("Bearer {}", m.bearer(&m.session().await));
+    let r = app
+        .send(
+            "POST",
+            "/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/",
+            &[
+                ("Origin", "*"),
+                ("Authorization", &bearer),
+                ("Authorization", &bearer),
+            ],
+            Some(&body.to_string()),
+        )
+        .await;
+    assert_eq!(code(&r), (401, "INS-6".to_owned()), "{}", r.text());
+    app.assert_ledger_balanced().await;
 }
 
 #[tokio::test]

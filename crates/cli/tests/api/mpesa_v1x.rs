@@ -419,6 +419,40 @@ async fn the_api_key_is_the_bearer_of_every_call_and_a_renewed_key_stops_at_once
             .status,
         201
     );
+    // A deciding header given twice counts as absent, even with two good copies: the
+    // allowed origin twice is 403, the valid key twice is the invalid key's answer.
+    let auth = format!("Bearer {}", shop.m.bearer(&shop.m.api_key));
+    let twice = |name: &'static str, value: String| {
+        let mut headers = vec![
+            ("Authorization", auth.clone()),
+            ("Origin", "https://shop.example".to_owned()),
+            ("Content-Type", "application/json".to_owned()),
+        ];
+        headers.push((name, value));
+        headers
+    };
+    for (name, value) in [
+        ("Origin", "https://shop.example".to_owned()),
+        ("Authorization", auth.clone()),
+    ] {
+        let again = shop.c2b("10", "258843330333");
+        let headers = twice(name, value);
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = app
+            .send(
+                "POST",
+                "/ipg/v1x/c2bPayment/singleStage/",
+                &headers,
+                Some(&again.to_string()),
+            )
+            .await;
+        if name == "Origin" {
+            assert_eq!(r.status, 403, "{}", r.text());
+            assert_eq!(r.json(), json!({"output_error": "Origin not allowed"}));
+        } else {
+            refused(&r, &again);
+        }
+    }
 
     // Renewing the key: the old one is refused at once, the new one works.
     let r = app

@@ -1030,3 +1030,111 @@ async fn a_csv_export_waits_between_runs_while_the_read_queue_is_full_and_is_cut
     assert!(r.header("retry-after").is_some());
     assert_eq!(b.get(CSV).await.text(), whole);
 }
+
+/// A report's figures are those of its periods and its currencies, all of them: a payment
+/// made on a test clock ahead of real time is counted apart (no period holds it), every
+/// currency that moved gets its value table, a value CSV of a currency the period does not
+/// hold is refused, and the last 24 hours' link says which days it lists. The go-live
+/// report counts sandbox payments only.
+#[tokio::test]
+async fn reports_count_what_their_periods_hold_in_every_currency_and_go_live_the_sandbox() {
+    let app = TestApp::spawn().await;
+    let mut b = sandbox_browser(&app).await;
+    let p = app.partner("127.0.0.1").await;
+    paid(&app, &p, "5", "256779999001", &[]).await;
+    // An API user on a clock a fortnight ahead, with one payment.
+    let ahead = app.partner("127.0.0.1").await;
+    let r = app
+        .send(
+            "POST",
+            "/_mkoba/test_clocks",
+            &[
+                ("Ocp-Apim-Subscription-Key", app.key("collection")),
+                ("Content-Type", "application/json"),
+            ],
+            Some(
+                &serde_json::json!({
+                    "apiUser": ahead.user.to_string(),
+                    "frozenTimeMs": app.running.platform.now_ms() + 14 * 86_400_000,
+                })
+                .to_string(),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let ahead = Partner {
+        token: app.token("collection", ahead.user, &ahead.key).await,
+        ..ahead
+    };
+    paid(&app, &ahead, "7", "256779999002", &[]).await;
+    // Four more currencies, in production markets and on M-Pesa.
+    for (environment, currency, amount) in [
+        ("mtnuganda", "UGX", "1500"),
+        ("mtnghana", "GHS", "3"),
+        ("mtnbenin", "XOF", "400"),
+    ] {
+        let m = market_partner(&app, environment).await;
+        let reference = Uuid::new_v4();
+        let body = format!(
+            r#"{{"amount":"{amount}","currency":"{currency}","externalId":"x","payer":{{"partyIdType":"MSISDN","partyId":"256772000123"}},"payerMessage":"m","payeeNote":"n"}}"#
+        );
+        let bearer = format!("Bearer {}", m.token);
+        let r = app
+            .send(
+                "POST",
+                "/collection/v1_0/requesttopay",
+                &[
+                    ("Ocp-Apim-Subscription-Key", app.key("collection")),
+                    ("Authorization", &bearer),
+                    ("X-Target-Environment", environment),
+                    ("X-Reference-Id", &reference.to_string()),
+                ],
+                Some(&body),
+            )
+            .await;
+        assert_eq!(r.status, 202, "{}", r.text());
+        let payments = app.running.platform.payments();
+        crate::helpers::wait_for(|| async {
+            let p = payments.get(&reference).await.unwrap()?;
+            (p.status != mkoba_platform::model::PaymentStatus::Pending).then_some(())
+        })
+        .await;
+    }
+    mpesa_c2b(&app, "10", "000000000001").await;
+
+    let html = b.get("/portal/reports").await.text();
+    assert!(html.contains("Transactions: 5,"), "the period's five");
+    assert!(
+        html.contains("data-testid=\"report-ahead\">1 more is dated after now"),
+        "{html}"
+    );
+    for currency in ["EUR", "UGX", "GHS", "XOF", "TZS"] {
+        assert!(
+            html.contains(&format!("Successful value in {currency}")),
+            "{currency}"
+        );
+    }
+    let volume = b.get("/portal/reports?csv=volume").await.text();
+    let counted: u64 = volume
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(counted, 5, "the table holds what the header counts");
+    for table in ["value-XYZ", "value-USD"] {
+        let r = b.get(&format!("/portal/reports?csv={table}")).await;
+        assert_eq!(r.status, 400, "{table}");
+        assert!(
+            r.text().contains("its currencies are EUR, "),
+            "{}",
+            r.text()
+        );
+    }
+    let html = b.get("/portal/reports?days=1").await.text();
+    assert!(html.contains("See the transactions of "), "{html}");
+    assert!(html.contains(" and after</a>"));
+
+    // Go-live: the sandbox's payments (two MoMo, one M-Pesa), not the markets' three.
+    let html = b.get("/portal/golive").await.text();
+    assert!(html.contains("3 sandbox transactions, 0 failed"), "{html}");
+}

@@ -368,3 +368,156 @@ async fn a_nul_in_one_request_fails_neither_it_with_a_500_nor_anyone_elses_on_po
     assert_eq!(r.status, 401, "{}", r.text());
     app.assert_ledger_balanced().await;
 }
+
+/// Three `mkoba serve` processes started together on a fresh database, without a key
+/// file: one makes the M-Pesa key pair while the others wait for it, so all three then
+/// create the sandbox developer's rows (keys, sign-in, operator, M-Pesa application) at
+/// the same moment. All three start and print the same credentials and public key.
+#[tokio::test]
+async fn processes_starting_together_on_a_fresh_database_all_start_alike() {
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let url = database().await;
+    migrate(&url).await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut children = Vec::new();
+    for dir in &dirs {
+        let child = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(dir.path())
+            .env("MKOBA_DATABASE_URL", &url.0)
+            .env("MKOBA_LOG", "warn")
+            .env_remove("MKOBA_MPESA_KEY_FILE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("mkoba starts");
+        children.push(child);
+    }
+    let mut credentials = Vec::new();
+    for (child, dir) in children.iter_mut().zip(&dirs) {
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut banner = Vec::new();
+        // Until the banner's last line, or the end of its output if it stopped.
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.starts_with("Scripts:") {
+                break;
+            }
+            banner.push(line);
+        }
+        let Some(base) = banner.iter().find_map(|l| {
+            l.trim()
+                .strip_prefix("MoMo Open API")
+                .and_then(|r| r.split_whitespace().next())
+                .map(str::to_owned)
+        }) else {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .await
+                .unwrap();
+            panic!("a node did not start: {err}");
+        };
+        // The credentials, wherever the node listens and whatever its data directory.
+        let mine: Vec<String> = banner
+            .iter()
+            .filter(|l| {
+                let l = l.trim();
+                l.contains("sign in:") || l.contains(" primary ") || l.starts_with("API key")
+            })
+            .map(|l| l.replace(&base, "BASE"))
+            .collect();
+        let public = std::fs::read_to_string(dir.path().join("mpesa-public-key.txt")).unwrap();
+        credentials.push((mine, public));
+    }
+    assert_eq!(
+        credentials[0].0.len(),
+        7,
+        "two sign-ins, four products' keys, the M-Pesa API key: {:?}",
+        credentials[0].0
+    );
+    assert_eq!(credentials[0], credentials[1]);
+    assert_eq!(credentials[0], credentials[2]);
+}
+
+/// A test clock made through one node is seen, moved and deleted through another at once,
+/// before that node's writer has had any reason to run a pass of its own.
+#[tokio::test]
+async fn a_test_clock_made_on_one_node_is_found_at_once_on_another() {
+    let url = database().await;
+    migrate(&url).await;
+    let first = TestApp::spawn_with(|s| on_database(s, &url)).await;
+    let second = TestApp::spawn_with(|s| on_database(s, &url)).await;
+    let clocks = |app: &TestApp, method: &str, path: &str, body: Option<String>| {
+        let key = app.key("collection").to_owned();
+        let url = format!("{}/_mkoba/test_clocks{path}", app.base);
+        let http = crate::helpers::Http::new();
+        let method = method.to_owned();
+        async move {
+            http.send(
+                &method,
+                &url,
+                &[
+                    ("Ocp-Apim-Subscription-Key", &key),
+                    ("Content-Type", "application/json"),
+                ],
+                body.as_deref(),
+            )
+            .await
+        }
+    };
+    for round in 0..3 {
+        let p = first.partner("127.0.0.1").await;
+        let r = clocks(
+            &first,
+            "POST",
+            "",
+            Some(
+                json!({"apiUser": p.user.to_string(), "frozenTimeMs": 1_800_000_000_000i64})
+                    .to_string(),
+            ),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let id = r.json()["id"].as_str().unwrap().to_owned();
+        let r = clocks(&second, "GET", &format!("/{id}"), None).await;
+        assert_eq!(r.status, 200, "round {round}: {}", r.text());
+        let listed = clocks(&second, "GET", "", None).await.json();
+        assert_eq!(
+            listed["testClocks"].as_array().unwrap().len(),
+            1,
+            "{listed}"
+        );
+        let r = clocks(
+            &second,
+            "POST",
+            &format!("/{id}/advance"),
+            Some(json!({"by": "1d"}).to_string()),
+        )
+        .await;
+        assert_eq!(r.status, 200, "round {round}: {}", r.text());
+        assert_eq!(r.json()["nowMs"], 1_800_086_400_000i64, "{}", r.text());
+        let r = clocks(&first, "GET", &format!("/{id}"), None).await;
+        assert_eq!(r.json()["nowMs"], 1_800_086_400_000i64, "{}", r.text());
+        let r = clocks(&second, "DELETE", &format!("/{id}"), None).await;
+        assert_eq!(r.status, 204, "round {round}: {}", r.text());
+    }
+    // An id no node knows is still 404, on either.
+    let unknown = Uuid::new_v4();
+    for app in [&first, &second] {
+        let r = clocks(app, "GET", &format!("/{unknown}"), None).await;
+        assert_eq!(r.status, 404, "{}", r.text());
+        let r = clocks(
+            app,
+            "POST",
+            &format!("/{unknown}/advance"),
+            Some(json!({"by": "1d"}).to_string()),
+        )
+        .await;
+        assert_eq!(r.status, 404, "{}", r.text());
+    }
+}

@@ -35,6 +35,10 @@ async fn page(
         Ok(app) => app.map(|a| a.api_user),
         Err(e) => return crate::failed(e),
     };
+    // Another node may have made or moved one since this node's writer last looked.
+    if !state.platform.clocks().caught_up().await {
+        return crate::failed(mkoba_platform::Internal::Busy);
+    }
     let clocks = state.platform.clocks().list(session.developer.id);
     let csrf = csrf_field(session);
     let mut h = Html::new();

@@ -232,9 +232,11 @@ pub(crate) async fn show(
             by_status[s][i] += r.count;
         }
     }
-    // Value of successful payments by product, per currency (the busiest first).
+    // Value of successful payments by product, per currency (the busiest first), of the
+    // payments in the period's slots: one made on a test clock ahead of real time is in
+    // none of them, and counted apart.
     let mut currencies: BTreeMap<String, u64> = BTreeMap::new();
-    for r in &rows {
+    for r in rows.iter().filter(|r| idx(r).is_some()) {
         *currencies.entry(r.currency.clone()).or_default() += r.count;
     }
     let mut currencies: Vec<(String, u64)> = currencies.into_iter().collect();
@@ -327,6 +329,18 @@ pub(crate) async fn show(
                         "There is no report table {other:?}: use volume, value-<currency>, success or latency."
                     )]);
                 };
+                // The page's value tables are those of the period's currencies.
+                if !currencies.iter().any(|(c, _)| c == currency.as_str()) {
+                    let choices: Vec<&str> = currencies.iter().map(|(c, _)| c.as_str()).collect();
+                    return export_refused(&[format!(
+                        "There is no value table in {currency} for this period: {}.",
+                        if choices.is_empty() {
+                            "it has no transactions".to_owned()
+                        } else {
+                            format!("its currencies are {}", choices.join(", "))
+                        }
+                    )]);
+                }
                 let by_product = value_of(currency.as_str());
                 // As on the page: a column for each product that moved money in it.
                 let used: Vec<usize> = (0..all_products.len())
@@ -359,12 +373,28 @@ pub(crate) async fn show(
     };
     let mut h = Html::new();
     filter_form(&mut h, &q, days, &users, &[]);
-    let total: u64 = rows.iter().map(|r| r.count).sum();
+    let (total, ahead) = rows.iter().fold((0u64, 0u64), |(inside, ahead), r| {
+        if idx(r).is_some() {
+            (inside + r.count, ahead)
+        } else {
+            (inside, ahead + r.count)
+        }
+    });
     w!(h, "<p class=\"muted\">Transactions: " {total} ", since " {when(from)} ", in " {if bucket_ms == HOUR_MS { "hours" } else { "days" }} " (UTC).");
     let mut tx = params_without(&q, &["days", "csv"]);
     tx.push(("from".to_owned(), day(from)));
     tx.sort();
-    w!(h, " <a href=\"" {with_query("/portal/transactions", &tx)} "\">See these transactions</a></p>");
+    // The transactions page filters by whole days: the last 24 hours' link shows the
+    // hours before them on their first day too, and says so.
+    let link = if bucket_ms == HOUR_MS {
+        format!("See the transactions of {} and after", day(from))
+    } else {
+        "See these transactions".to_owned()
+    };
+    w!(h, " <a href=\"" {with_query("/portal/transactions", &tx)} "\">" {link} "</a></p>");
+    if ahead > 0 {
+        w!(h, "<p class=\"notice\" data-testid=\"report-ahead\">" {ahead} " more " {if ahead == 1 { "is" } else { "are" }} " dated after now (made on a test clock ahead of real time): no period of these reports holds " {if ahead == 1 { "it" } else { "them" }} ". The transactions page lists " {if ahead == 1 { "it" } else { "them" }} ".</p>");
+    }
     if let Some(since) = since {
         let most = group(&report_max(&state).to_string());
         w!(h, "<p class=\"notice warn\" data-testid=\"report-newest\">The period holds more than " {most} " transactions: these reports count those created since " {when(since)} ", the newest " {most} ". Choose a shorter period to see all of them.</p>");
@@ -414,7 +444,7 @@ pub(crate) async fn show(
     if currencies.is_empty() {
         h.raw("<p class=\"muted\">No transactions in this period.</p>");
     }
-    for (code, _) in currencies.iter().take(3) {
+    for (code, _) in &currencies {
         let Ok(currency) = Currency::parse(code) else {
             continue;
         };

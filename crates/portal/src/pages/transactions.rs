@@ -343,6 +343,7 @@ pub(crate) fn parse_filters(developer_id: i64, q: &HashMap<String, String>) -> F
             api_user,
             from_ms,
             to_ms: to_day.map(|d| d + DAY_MS),
+            sandbox_only: false,
             limit: PAGE_SIZE,
             offset: (page - 1) * PAGE_SIZE,
             after,

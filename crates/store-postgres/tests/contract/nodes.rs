@@ -572,3 +572,34 @@ fn an_attempt_recorded_by_a_former_owner_leaves_the_callback_to_its_new_owner() 
     let (_b, loaded) = started(&url, "b", LONG);
     assert_eq!(loaded, vec![1], "still pending, node b's to deliver");
 }
+
+/// Nodes starting at once on a fresh database make a shared setting (the M-Pesa key pair:
+/// seconds of RSA) once between them, and all get that one.
+#[test]
+fn a_shared_setting_is_made_once_by_nodes_starting_at_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let url = database();
+    let made = Arc::new(AtomicUsize::new(0));
+    let nodes: Vec<_> = (0..3)
+        .map(|n| {
+            let (url, made) = (url.clone(), made.clone());
+            std::thread::spawn(move || {
+                mkoba_store_postgres::shared_setting(&url, "contract_setting", move || {
+                    made.fetch_add(1, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(300));
+                    Ok(format!("value of node {n}").into_bytes())
+                })
+                .unwrap()
+            })
+        })
+        .collect();
+    let values: Vec<Vec<u8>> = nodes.into_iter().map(|t| t.join().unwrap()).collect();
+    assert_eq!(made.load(Ordering::SeqCst), 1, "made by one node only");
+    assert!(values.iter().all(|v| *v == values[0]), "{values:?}");
+    // A later start reads it without making anything.
+    let again =
+        mkoba_store_postgres::shared_setting(&url, "contract_setting", || panic!("made again"))
+            .unwrap();
+    assert_eq!(again, values[0]);
+}
