@@ -114,7 +114,7 @@ enum MomoCommand {
     /// Ask a payer to pay (request-to-pay) and watch it settle
     Pay {
         /// Amount in major units ("100", "12.50")
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         amount: String,
         /// The payer's MSISDN (no +); 46733123450–64 are the sandbox's test numbers
         #[arg(long)]
@@ -125,7 +125,7 @@ enum MomoCommand {
     /// Pay out to a payee (disbursement or remittance transfer, or a deposit) and watch it
     Disburse {
         /// Amount in major units
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         amount: String,
         /// The payee's MSISDN (no +)
         #[arg(long)]
@@ -141,7 +141,7 @@ enum MomoCommand {
         /// Reference id of the request-to-pay to refund
         original: ReferenceId,
         /// Amount in major units
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         amount: String,
         #[command(flatten)]
         payment: PaymentArgs,
@@ -218,6 +218,11 @@ enum StatusKind {
 /// `mkoba clock …`: Mkoba's test clocks (`/_mkoba/test_clocks`), with the same
 /// credentials as `mkoba momo` (`--url`, `--subscription-key` or `--data`).
 #[derive(Debug, clap::Args)]
+#[command(
+    mut_arg("api_key", |a| a.hide(true)),
+    mut_arg("environment", |a| a.hide(true)),
+    mut_arg("api_user", |a| a.help("The API user whose clock it is (a UUID) [env: MOMO_API_USER]").hide_env(true))
+)]
 pub struct ClockArgs {
     #[command(flatten)]
     client: ClientArgs,
@@ -313,10 +318,16 @@ pub async fn run_clock(mut args: ClockArgs) -> anyhow::Result<()> {
                     "--api-user: the API user the clock drives (one with no payments yet)"
                 );
             };
-            let k = clocks
-                .create(&user, &name, at_ms)
-                .await
-                .context("creating the test clock")?;
+            let k = clocks.create(&user, &name, at_ms).await.map_err(|e| {
+                let taken = matches!(&e, mkoba_sdk::Error::Api(a) if a.status == 409);
+                if taken {
+                    anyhow!(
+                        "creating the test clock: {e}\n  how to fix: API user {user} has a clock already (one each): move it with `mkoba clock advance --api-user {user}`, or delete it first"
+                    )
+                } else {
+                    anyhow::Error::new(e).context("creating the test clock")
+                }
+            })?;
             show(&k)
         }
         ClockCommand::List => {
@@ -631,7 +642,39 @@ fn waiting(c: &ClientArgs, what: &str, reference: &ReferenceId) {
     }
 }
 
+/// What can be told wrong before anything is sent (and before a sandbox API user is made
+/// for the command): an amount that is not a positive decimal, a party that is not an
+/// MSISDN's digits, a message longer than the 160 characters MTN takes.
+fn check_payment(amount: &str, party: (&str, &str), message: Option<&str>) -> anyhow::Result<()> {
+    let decimal = |a: &str| {
+        let (int, frac) = a.split_once('.').unwrap_or((a, "0"));
+        !int.is_empty()
+            && !frac.is_empty()
+            && int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+            && a.bytes().any(|b| (b'1'..=b'9').contains(&b))
+    };
+    if !decimal(amount) {
+        crate::usage!(
+            "--amount must be a positive amount in major units, such as 100 or 12.50, got {amount:?}"
+        );
+    }
+    let (flag, id) = party;
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        crate::usage!(
+            "{flag} must be an MSISDN: digits only, with the country code and no +, got {id:?}"
+        );
+    }
+    if let Some(m) = message.filter(|m| m.chars().count() > 160) {
+        crate::usage!(
+            "--message must be at most 160 characters, got {}",
+            m.chars().count()
+        );
+    }
+    Ok(())
+}
+
 async fn pay(c: &ClientArgs, amount: String, payer: String, p: PaymentArgs) -> anyhow::Result<()> {
+    check_payment(&amount, ("--payer", &payer), p.message.as_deref())?;
     let user = api_user(c, p.callback_url.as_deref(), true).await?;
     let collection = Collection::new(config(
         c,
@@ -672,6 +715,7 @@ async fn disburse(
     kind: PayoutKind,
     p: PaymentArgs,
 ) -> anyhow::Result<()> {
+    check_payment(&amount, ("--payee", &payee), p.message.as_deref())?;
     let user = api_user(c, p.callback_url.as_deref(), true).await?;
     let body = Transfer {
         amount,

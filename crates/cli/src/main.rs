@@ -416,7 +416,7 @@ fn run() -> anyhow::Result<()> {
             // A client error is for a person: its message and how to fix it, no backtrace.
             if let Err(e) = runtime()?.block_on(mkoba::client_cli::run(args)) {
                 eprintln!("error: {e:#}");
-                std::process::exit(1);
+                std::process::exit(exit_status(&e).into());
             }
             Ok(())
         }

@@ -334,6 +334,9 @@ async fn transaction(
         .into_iter()
         .map(|a| {
             json!({
+                // Which delivery (a manual re-send is a delivery of its own) and which try
+                // of it.
+                "outbox_id": a.outbox_id,
                 "attempt": a.attempt,
                 "at_ms": a.at_ms,
                 "url": a.url,

@@ -431,6 +431,65 @@ async fn cli_reads_a_local_servers_keys_from_its_data_directory() {
     );
 }
 
+/// An amount, payer or message that cannot be right is told before anything is sent: no
+/// sandbox API user is made for the command (exit status 2, a usage error).
+#[tokio::test]
+async fn a_payment_that_cannot_be_right_is_refused_before_an_api_user_is_made() {
+    let app = TestApp::spawn().await;
+    let data = app.data_dir().join("data");
+    let data = data.to_str().unwrap();
+    let long = "m".repeat(161);
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &["--amount", "-5", "--payer", "256774290781"],
+            "--amount must be a positive",
+        ),
+        (
+            &["--amount", "0", "--payer", "256774290781"],
+            "--amount must be a positive",
+        ),
+        (
+            &["--amount", "1e3", "--payer", "256774290781"],
+            "--amount must be a positive",
+        ),
+        (
+            &["--amount", "5", "--payer", "+256774290781"],
+            "--payer must be an MSISDN",
+        ),
+        (
+            &[
+                "--amount",
+                "5",
+                "--payer",
+                "256774290781",
+                "--message",
+                &long,
+            ],
+            "--message must be at most 160 characters",
+        ),
+    ];
+    let users = || async {
+        app.running
+            .platform
+            .portal()
+            .api_users_of(mkoba_platform::SANDBOX_DEVELOPER)
+            .await
+            .unwrap()
+            .len()
+    };
+    let before = users().await;
+    for (args, says) in cases {
+        let mut all = vec!["pay"];
+        all.extend(args);
+        all.extend(["--data", data]);
+        let o = momo(&app, &all).await;
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+        assert!(!stdout(&o).contains("Created"), "{}", stdout(&o));
+    }
+    assert_eq!(users().await, before, "no API user made");
+}
+
 /// Runs `mkoba clock <args>` against `app` with its collection key.
 async fn clock(app: &TestApp, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mkoba"))
@@ -474,6 +533,14 @@ async fn cli_creates_advances_and_deletes_a_test_clock() {
     );
     assert_eq!(made["apiUser"], user.as_str());
     assert_eq!(made["now"], "2026-01-01T00:00:00.000Z");
+    // A second one for the same API user says what to do instead.
+    let again = clock(&app, &["create", "--api-user", &user]).await;
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains(&format!("API user {user} has a clock already")),
+        "{}",
+        stderr(&again)
+    );
     // Named by its API user, as `mkoba clock advance --api-user … 3d`.
     let moved = json(&clock(&app, &["advance", "--api-user", &user, "3d", "--json"]).await);
     assert_eq!(moved["now"], "2026-01-04T00:00:00.000Z");

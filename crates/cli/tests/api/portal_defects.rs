@@ -307,6 +307,13 @@ async fn the_timeline_numbers_re_sent_callbacks_and_names_ledger_accounts() {
     // the callback's own row).
     let csv = b.get("/portal/reports?csv=latency").await.text();
     assert!(csv.contains("\r\ncallback,2,"), "{csv}");
+    // The admin API tells the re-send from the first delivery: each the first try of its
+    // own delivery.
+    let t = app.admin_transaction(reference).await;
+    let callbacks = t["callbacks"].as_array().unwrap();
+    assert_eq!(callbacks.len(), 2, "{t}");
+    assert!(callbacks.iter().all(|c| c["attempt"] == 1), "{t}");
+    assert_ne!(callbacks[0]["outbox_id"], callbacks[1]["outbox_id"], "{t}");
 }
 
 #[tokio::test]
