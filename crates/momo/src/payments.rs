@@ -68,16 +68,26 @@ pub async fn create(
             let original = validate::reference_id(&original, "referenceIdToRefund")?;
             // The payee of a refund is the payer of the collection it refunds; whether the
             // amount is still refundable is decided by the writer, race-free.
+            let not_found = MomoError::Platform(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND");
             let payment = state
                 .platform
                 .payments()
                 .get(&original)
                 .await?
-                .filter(|p| p.api_user == user.id && p.kind.is_refundable())
-                .ok_or(MomoError::Platform(
-                    StatusCode::NOT_FOUND,
-                    "RESOURCE_NOT_FOUND",
-                ))?;
+                .filter(|p| p.kind.is_refundable() && p.environment == user.target_environment)
+                .ok_or(not_found.clone())?;
+            // The partner's: an API user of the same developer (MTN's products each have
+            // their API user, so a refund usually comes from another than the collection).
+            if payment.api_user != user.id {
+                let owner = state
+                    .platform
+                    .credentials()
+                    .api_user(&payment.api_user)
+                    .await?;
+                if owner.is_none_or(|o| o.developer_id != user.developer_id) {
+                    return Err(not_found);
+                }
+            }
             (payment.party, Some(original))
         }
         // M-Pesa operations have their own dialect.

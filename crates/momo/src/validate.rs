@@ -425,7 +425,7 @@ pub fn party_id(id_type: PartyIdType, id: &str) -> Result<String, MomoError> {
 pub fn party(body: &Value, name: &str) -> Result<Party, MomoError> {
     let Some(p) = body.get(name).filter(|v| v.is_object()) else {
         return Err(MomoError::bad(format!(
-            "{name} is required: {{\"partyIdType\":\"MSISDN\",\"partyId\":\"256774290781\"}}"
+            "{name} is required, for example \"{name}\":{{\"partyIdType\":\"MSISDN\",\"partyId\":\"256774290781\"}}"
         )));
     };
     let id_type = required(p, "partyIdType")?;

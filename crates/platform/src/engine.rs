@@ -755,7 +755,9 @@ impl Engine {
 
     /// Why a refund cannot be paid, decided when it is accepted (it then fails at
     /// settlement with that reason): the original must be a successful collection of the
-    /// same API user, in the same currency, and refunds never exceed what it moved.
+    /// same partner (an API user of the same developer, in the same environment: MTN's
+    /// products each have their API user), in the same currency, and refunds never exceed
+    /// what it moved.
     fn refund_problem(
         &mut self,
         pass: &mut Pass,
@@ -765,7 +767,11 @@ impl Engine {
         let Some(o) = self.journal.payment(&original)? else {
             return Ok(Some(crate::reason::FailureReason::TransactionNotFound));
         };
-        if o.api_user != refund.api_user || !o.kind.is_refundable() {
+        let same_partner = o.api_user == refund.api_user
+            || (o.environment == refund.environment
+                && self.developer_of(&o.api_user)?.is_some()
+                && self.developer_of(&o.api_user)? == self.developer_of(&refund.api_user)?);
+        if !same_partner || !o.kind.is_refundable() {
             return Ok(Some(crate::reason::FailureReason::TransactionNotFound));
         }
         if o.status != PaymentStatus::Successful {

@@ -713,3 +713,89 @@ async fn refund_and_cash_transfer_scenario_keys_fail_with_their_reasons() {
     assert_eq!(balance(&app, &t, "remittance").await, remittance_float);
     app.assert_ledger_balanced().await;
 }
+
+/// MTN's products each have their API user, so a partner refunds a collection through its
+/// disbursement API user: any API user of the same developer, in the same environment, may
+/// refund it. Another developer's, or one of a production market, gets 404 as for an
+/// unknown original.
+#[tokio::test]
+async fn a_refund_may_come_from_another_api_user_of_the_same_partner() {
+    let app = TestApp::spawn().await;
+    let collector = app.partner("clinic.com").await;
+    let payer = "256784444555";
+    let collection = Uuid::new_v4();
+    app.request_to_pay(&collector, collection, &rtp_body("100", payer), &[])
+        .await;
+    assert_eq!(
+        app.final_status(&collector, collection).await["status"],
+        "SUCCESSFUL"
+    );
+    let after_payment = wallet_minor(&app, payer).await;
+    let refund = format!(
+        r#"{{"amount":"30","currency":"EUR","externalId":"r","payerMessage":"Sorry","payeeNote":"Refund","referenceIdToRefund":"{collection}"}}"#
+    );
+    // The partner's disbursement API user, another than the collection's.
+    let payouts = tokens(&app, "clinic.com").await;
+    assert_ne!(payouts.partner.user, collector.user);
+    let id = Uuid::new_v4();
+    let r = post(
+        &app,
+        &payouts,
+        "disbursement",
+        "/v1_0/refund",
+        id,
+        &refund,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let v = final_status(&app, &payouts, "disbursement", "refund", id).await;
+    assert_eq!(v["status"], "SUCCESSFUL", "{v}");
+    assert_eq!(v["payee"]["partyId"], payer);
+    assert_eq!(wallet_minor(&app, payer).await, after_payment + 3_000);
+
+    // Another developer's API user, with its own disbursement subscription.
+    let mut other = crate::portal::Browser::new(&app.base);
+    other.sign_up("other@shop.example").await;
+    let key = other.subscribe("disbursement").await;
+    let (user, api_key) = other.create_api_user("clinic.com").await;
+    let basic = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("{user}:{api_key}"),
+    );
+    let r = app
+        .send(
+            "POST",
+            "/disbursement/token/",
+            &[
+                ("Ocp-Apim-Subscription-Key", &key),
+                ("Authorization", &format!("Basic {basic}")),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let bearer = format!("Bearer {}", r.json()["access_token"].as_str().unwrap());
+    let r = app
+        .send(
+            "POST",
+            "/disbursement/v1_0/refund",
+            &[
+                ("Ocp-Apim-Subscription-Key", &key),
+                ("Authorization", &bearer),
+                ("X-Target-Environment", "sandbox"),
+                ("X-Reference-Id", &Uuid::new_v4().to_string()),
+                ("Content-Type", "application/json"),
+            ],
+            Some(&refund),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (404, Some("RESOURCE_NOT_FOUND")),
+        "{}",
+        r.text()
+    );
+    assert_eq!(wallet_minor(&app, payer).await, after_payment + 3_000);
+    app.assert_ledger_balanced().await;
+}

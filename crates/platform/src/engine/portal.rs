@@ -747,7 +747,8 @@ impl Engine {
         }
     }
 
-    fn developer_of(&mut self, api_user: &Uuid) -> Result<Option<i64>, StoreError> {
+    /// The developer (partner) an API user belongs to, remembered ([`Generations`]).
+    pub(super) fn developer_of(&mut self, api_user: &Uuid) -> Result<Option<i64>, StoreError> {
         if let Some(d) = self.portal.developer_of.get(api_user) {
             return Ok(Some(*d));
         }
