@@ -526,6 +526,14 @@ mod tests {
         );
         assert_eq!(host_of("http://u:p@h.io:1/").as_deref(), Some("h.io"));
         assert_eq!(host_of("http://[::1]:8080/").as_deref(), Some("::1"));
+        // A providerCallbackHost written as a bare IPv6 address, in any spelling.
+        assert_eq!(host_of("::1").as_deref(), Some("::1"));
+        assert_eq!(host_of("[::1]").as_deref(), Some("::1"));
+        assert_eq!(
+            host_of("http://[0:0:0:0:0:0:0:1]:9/cb").as_deref(),
+            Some("::1")
+        );
+        assert_eq!(host_of("FE80::1").as_deref(), Some("fe80::1"));
         assert_eq!(host_of("ftp://h.io/"), None);
         assert_eq!(host_of("http:///x"), None);
     }

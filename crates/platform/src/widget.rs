@@ -50,11 +50,18 @@ pub fn host_of(text: &str) -> Option<String> {
     let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let host = if let Some(v6) = authority.strip_prefix('[') {
         v6.split_once(']')?.0
+    } else if authority.parse::<std::net::Ipv6Addr>().is_ok() {
+        // A bare IPv6 address (`::1`), as a providerCallbackHost is written.
+        authority
     } else {
         authority.split(':').next()?
     };
     if host.is_empty() || host.contains(char::is_whitespace) {
         return None;
+    }
+    // One spelling per IPv6 address (`0:0:0:0:0:0:0:1` is `::1`).
+    if let Ok(v6) = host.parse::<std::net::Ipv6Addr>() {
+        return Some(v6.to_string());
     }
     Some(host.to_ascii_lowercase())
 }

@@ -175,7 +175,7 @@ pub struct LimitArgs {
     /// Store reads waiting for a reader thread (one per core, 2 to 8); past that a request is answered with the dialect's overload answer at once [default: 4096]
     #[arg(long, env = "MKOBA_READ_QUEUE")]
     pub read_queue: Option<usize>,
-    /// Callbacks held in memory (queued for the dispatcher, being delivered, waiting to retry); past that they wait in the database until the dispatcher has room [default: 4096]
+    /// Callbacks held in memory for an attempt now (at most half of them one host's), and as many again waiting for a retry; past that they wait in the database until the dispatcher has room or the retry is due [default: 4096]
     #[arg(long, env = "MKOBA_CALLBACKS_IN_MEMORY")]
     pub callbacks_in_memory: Option<usize>,
     /// Customer wallets the writer holds in memory; past that the least recently used idle ones are dropped and read back from the database when next needed [default: 100000]

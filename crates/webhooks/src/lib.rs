@@ -246,10 +246,10 @@ fn client(config: &DispatcherConfig) -> Result<HttpClient, String> {
 
 /// Starts the dispatcher on the current Tokio runtime. It runs until the platform is gone.
 ///
-/// It holds at most [`PlatformConfig::callbacks_in_memory`] callbacks at once (being
-/// delivered, or waiting for a retry); past that it takes no more from the outbox channel,
-/// which fills, and the rest wait in the database until a sweep reads them
-/// ([`mkoba_platform::outbox`]). A row is never delivered twice at once: the ids held are
+/// It holds at most [`PlatformConfig::callbacks_in_memory`] callbacks at once for an
+/// attempt now, and as many waiting for a retry ([`Places`]); past that it takes no more
+/// from the outbox channel, which fills, and the rest wait in the database until a sweep
+/// reads them ([`mkoba_platform::outbox`]). A row is never delivered twice at once: the ids held are
 /// skipped by sweeps, and offered rows a sweep already covered are skipped too.
 ///
 /// [`PlatformConfig::callbacks_in_memory`]: mkoba_platform::PlatformConfig
@@ -270,8 +270,10 @@ pub fn spawn(platform: Platform, config: DispatcherConfig) -> (tokio::task::Join
             return (tokio::spawn(async {}), stop);
         }
     };
-    let held = Arc::new(Semaphore::new(platform.config().callbacks_in_memory.max(1)));
+    let in_memory = platform.config().callbacks_in_memory.max(1);
+    let held = Arc::new(Semaphore::new(in_memory));
     let limit = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let hosts = Arc::new(Hosts::new(in_memory, config.concurrency.max(1)));
     let dispatcher = Dispatcher {
         sweeper: outbox.sweeper(),
         lease: outbox.lease(),
@@ -280,6 +282,10 @@ pub fn spawn(platform: Platform, config: DispatcherConfig) -> (tokio::task::Join
         config: Arc::new(config),
         limit,
         held,
+        waiting: Arc::new(Semaphore::new(in_memory)),
+        hosts,
+        parked: Arc::default(),
+        host_recheck_ms: PARKED_HOST_RECHECK_MS,
         in_flight: HashSet::new(),
         finished: Arc::default(),
         covered: Vec::new(),
@@ -322,8 +328,20 @@ struct Dispatcher {
     config: Arc<DispatcherConfig>,
     /// Attempts in progress at once ([`DispatcherConfig::concurrency`]).
     limit: Arc<Semaphore>,
-    /// Callbacks held at once (delivering or waiting to retry).
+    /// Callbacks held at once for their next attempt now (a first attempt, or a retry that
+    /// is due).
     held: Arc<Semaphore>,
+    /// Callbacks held at once waiting for a retry: places apart from `held`, so that
+    /// retries waiting never keep new callbacks out. Past them a retry waits in the
+    /// database ([`Parked`]).
+    waiting: Arc<Semaphore>,
+    /// Each callback host's share of the places and of the attempts at once ([`Hosts`]).
+    hosts: Arc<Hosts>,
+    /// Pending rows left in the database for later: a retry not due yet when the places
+    /// for waiting were all taken, or a callback of a host holding its share of the places.
+    parked: Arc<Mutex<Option<Parked>>>,
+    /// How long a callback of a host at its share waits before it is looked at again.
+    host_recheck_ms: i64,
     /// Ids of the rows held now.
     in_flight: HashSet<i64>,
     /// Ids whose delivery ended (outcome committed), not yet taken out of `in_flight`.
@@ -345,9 +363,17 @@ impl Dispatcher {
         let stop = stopped(self.stopping.clone());
         tokio::pin!(stop);
         loop {
+            let recheck = self.parked_due();
             let next = tokio::select! {
                 next = outbox.next() => next,
                 () = &mut stop => break,
+                () = sleep_until_ms(&self.platform, recheck), if recheck.is_some() => {
+                    let Some(parked) = self.parked.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+                        continue;
+                    };
+                    self.recheck(parked.from).await;
+                    continue;
+                }
             };
             match next {
                 Next::Item { item, lease } => {
@@ -359,7 +385,9 @@ impl Dispatcher {
                         self.hold(item, lease).await;
                     }
                 }
-                Next::Sweep { from } => self.sweep(from).await,
+                Next::Sweep { from } => {
+                    self.sweep(from).await;
+                }
                 Next::Closed => return,
             }
         }
@@ -372,8 +400,9 @@ impl Dispatcher {
     /// page, and takes those not held already. A row whose delivery ended before a page is
     /// read is final in that page's read (its outcome was committed first), so it is not
     /// taken again.
-    async fn sweep(&mut self, from: i64) {
+    async fn sweep(&mut self, from: i64) -> usize {
         let mut after = from - 1;
+        let mut held = 0;
         loop {
             self.forget_finished();
             // Rows read while the lease is fresh are this node's in its generation.
@@ -381,7 +410,7 @@ impl Dispatcher {
                 None => 0,
                 Some(lease) => tokio::select! {
                     biased;
-                    () = stopped(self.stopping.clone()) => return,
+                    () = stopped(self.stopping.clone()) => return held,
                     generation = lease.fresh() => generation,
                 },
             };
@@ -399,11 +428,11 @@ impl Dispatcher {
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         sweeper.sweep_from(from);
                     });
-                    return;
+                    return held;
                 }
             };
             let Some(last) = page.last().map(|i| i.id) else {
-                return;
+                return held;
             };
             // One range per sweep (nothing else runs in between), grown page by page.
             match self.covered.last_mut() {
@@ -411,10 +440,21 @@ impl Dispatcher {
                 _ => self.covered.push((from, last)),
             }
             after = last;
+            // A retry not due yet is left where it is, to be read again when it is (a
+            // payment on a test clock is due on the clock's time: held, as it waits on it).
+            let now = self.platform.now_ms();
+            let clocks = self.platform.clocks().any();
             for item in page {
-                if !self.in_flight.contains(&item.id) {
+                if self.in_flight.contains(&item.id) {
+                    continue;
+                }
+                if item.attempts > 0 && item.next_attempt_at_ms > now && !clocks {
+                    park(&self.parked, item.id, item.next_attempt_at_ms);
+                    continue;
+                }
+                if self.hold(item, generation).await {
                     self.platform.metrics().callbacks_swept.inc();
-                    self.hold(item, generation).await;
+                    held += 1;
                 }
             }
         }
@@ -430,17 +470,35 @@ impl Dispatcher {
 
     /// Takes a row, known to be this node's in lease generation `generation`, once a place
     /// is free, and delivers it on its own task.
-    async fn hold(&mut self, item: OutboxItem, generation: u64) {
+    async fn hold(&mut self, item: OutboxItem, generation: u64) -> bool {
+        let host = host_key(&item.url);
+        // A host holding its share of the places waits in the database: its callbacks
+        // must not keep everyone else's out.
+        let Some(share) = self.hosts.take_place(&host) else {
+            park(
+                &self.parked,
+                item.id,
+                self.platform.now_ms() + self.host_recheck_ms,
+            );
+            return false;
+        };
         let Ok(place) = self.held.clone().acquire_owned().await else {
-            return;
+            return false;
         };
         self.in_flight.insert(item.id);
         let lease = self.lease.clone().map(|lease| (lease, generation));
-        let (platform, client, config, limit, finished, sweeper, stopping) = (
+        let places = Places {
+            now: Some((place, share)),
+            retry: None,
+            waiting: self.waiting.clone(),
+            parked: self.parked.clone(),
+        };
+        let (platform, client, config, limit, hosts, finished, sweeper, stopping) = (
             self.platform.clone(),
             self.client.clone(),
             self.config.clone(),
             self.limit.clone(),
+            self.hosts.clone(),
             self.finished.clone(),
             self.sweeper.clone(),
             self.stopping.clone(),
@@ -448,29 +506,108 @@ impl Dispatcher {
         // In the dispatcher's set: stopping the dispatcher stops its deliveries.
         self.deliveries.spawn(async move {
             let id = item.id;
-            if !deliver(&platform, &client, &config, &limit, item, lease, stopping).await {
+            let turns = Turns {
+                all: &limit,
+                hosts: &hosts,
+                host: &host,
+            };
+            if !deliver(
+                &platform, &client, &config, turns, places, item, lease, stopping,
+            )
+            .await
+            {
                 // The outcome was not recorded: the row is still pending; read it again.
                 sweeper.sweep_from(id);
             }
             finished.lock().unwrap_or_else(|e| e.into_inner()).push(id);
-            drop(place);
         });
+        true
+    }
+
+    /// Reads the rows left in the database again, from `from`. While that takes some (a
+    /// busy host's places come free), the next look is soon; while it takes none (a host
+    /// that never answers), each waits twice as long as the one before, up to 2 s, so
+    /// that a large backlog is not read over and over.
+    async fn recheck(&mut self, from: i64) {
+        let held = self.sweep(from).await;
+        self.host_recheck_ms = if held > 0 {
+            PARKED_HOST_RECHECK_MS
+        } else {
+            (self.host_recheck_ms * 2).min(PARKED_HOST_RECHECK_MAX_MS)
+        };
+    }
+
+    /// When the rows left in the database are to be read again.
+    fn parked_due(&self) -> Option<i64> {
+        self.parked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|p| p.due_ms)
     }
 }
 
+/// The places and turns that keep one receiver from holding up the others' callbacks:
+///
+/// - a callback's first attempt holds one of the places for callbacks due now (at most
+///   [`PlatformConfig::callbacks_in_memory`](mkoba_platform::PlatformConfig)), and at most
+///   half of them go to one host ([`Hosts`]); past its share a host's callbacks wait in
+///   the database ([`Parked`]);
+/// - a callback waiting for a retry moves to a place of another pool of the same size, so
+///   retries waiting never keep new callbacks out; past it the retry waits in the database
+///   until it is due;
+/// - an attempt holds one of [`DispatcherConfig::concurrency`] turns, and at most half of
+///   them go to one host, so a receiver that never answers slows only its own callbacks.
+struct Places {
+    /// The place for an attempt due now, with the host's share of it.
+    now: Option<(tokio::sync::OwnedSemaphorePermit, HostPlace)>,
+    /// The place of a callback waiting for a retry.
+    retry: Option<tokio::sync::OwnedSemaphorePermit>,
+    waiting: Arc<Semaphore>,
+    parked: Arc<Mutex<Option<Parked>>>,
+}
+
+impl Places {
+    /// Moves the callback to a place for waiting; `false` when there is none free (it is
+    /// then to wait in the database).
+    fn wait_for_retry(&mut self) -> bool {
+        if self.retry.is_some() {
+            return true;
+        }
+        match self.waiting.clone().try_acquire_owned() {
+            Ok(place) => {
+                self.retry = Some(place);
+                self.now = None;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// The turns an attempt takes: one of all, and one of its host's.
+struct Turns<'a> {
+    all: &'a Semaphore,
+    hosts: &'a Arc<Hosts>,
+    host: &'a str,
+}
+
 /// Delivers one callback, retrying on the schedule; `false` when an outcome could not be
-/// recorded. A turn of `limit` is held only during an attempt, never while waiting for the
-/// next one, so a slow or failing receiver holds up nobody else's callbacks.
+/// recorded. A turn is held only during an attempt, never while waiting for the next one,
+/// and places and turns are shared out by host ([`Places`]), so a slow or failing receiver
+/// holds up nobody else's callbacks.
 ///
 /// With several nodes, `lease` is this node's and the generation the row is known to be
 /// this node's in: each attempt waits for the lease to be fresh, and a row held since an
 /// earlier generation is read again, and dropped when another node took it over
 /// ([`mkoba_platform::lease`]).
+#[allow(clippy::too_many_arguments)]
 async fn deliver(
     platform: &Platform,
     client: &HttpClient,
     config: &DispatcherConfig,
-    limit: &Semaphore,
+    turns: Turns<'_>,
+    mut places: Places,
     mut item: OutboxItem,
     mut lease: Option<(Lease, u64)>,
     stopping: tokio::sync::watch::Receiver<bool>,
@@ -493,10 +630,18 @@ async fn deliver(
         }
         // A deleted clock has returned its API user to real time.
         clocked = clocked.filter(|u| platform.clocks().of(u).is_some());
+        let host_turn = tokio::select! {
+            biased;
+            () = &mut stop => return true,
+            turn = turns.hosts.turn(turns.host) => turn,
+        };
+        let Some(host_turn) = host_turn else {
+            return true;
+        };
         let turn = tokio::select! {
             biased;
             () = &mut stop => return true,
-            turn = limit.acquire() => turn,
+            turn = turns.all.acquire() => turn,
         };
         let Ok(turn) = turn else {
             return true;
@@ -509,6 +654,7 @@ async fn deliver(
             };
             if generation != *known {
                 drop(turn);
+                drop(host_turn);
                 // Read while the lease is fresh in `generation`: what it says holds until
                 // the lease lapses again.
                 match platform.payments().pending_callback(item.id).await {
@@ -531,6 +677,7 @@ async fn deliver(
         let started = Instant::now();
         let result = attempt(client, config, &item).await;
         drop(turn);
+        drop(host_turn);
         let latency_ms = started.elapsed().as_millis() as i64;
         item.attempts += 1;
         let (status_code, error) = match result {
@@ -556,15 +703,20 @@ async fn deliver(
         };
         if delivered {
             tracing::debug!(transfer.reference_id = %item.reference_id, status = status_code, latency_ms, "callback delivered");
-        } else {
+        } else if let Some(unlogged) = FAILURE_LOG.turn() {
+            // Every attempt is recorded with the payment; the log gets at most one line a
+            // second, so a receiver failing thousands of callbacks cannot fill the disk.
             tracing::info!(
                 transfer.reference_id = %item.reference_id,
                 status = status_code,
                 error = error.as_deref().unwrap_or(""),
                 attempt = item.attempts,
                 retry = retry_at_ms.is_some(),
-                "callback not accepted by the partner"
+                unlogged,
+                "callback not accepted by the partner (unlogged: other attempts not accepted since the last such line)"
             );
+        } else {
+            tracing::debug!(transfer.reference_id = %item.reference_id, status = status_code, error = error.as_deref().unwrap_or(""), attempt = item.attempts, "callback not accepted by the partner");
         }
         let attempt = CallbackAttempt {
             outbox_id: item.id,
@@ -596,9 +748,196 @@ async fn deliver(
             wait = (wait * 2).min(RECORD_RETRY_MAX);
         }
         match retry_at_ms {
-            Some(at) => item.next_attempt_at_ms = at,
+            // On a test clock the retry is due on the clock's time, which only the held
+            // callback watches: it keeps its place.
+            Some(at) if clocked.is_some() || places.wait_for_retry() => {
+                item.next_attempt_at_ms = at;
+            }
+            Some(at) => {
+                // Recorded as pending until `at`: read again from the database then.
+                park(&places.parked, item.id, at);
+                return true;
+            }
             None => return true,
         }
+    }
+}
+
+/// At most one log line a second for callbacks not accepted, counting the others.
+struct FailureLog {
+    last_second: std::sync::atomic::AtomicI64,
+    unlogged: std::sync::atomic::AtomicU64,
+}
+
+static FAILURE_LOG: FailureLog = FailureLog {
+    last_second: std::sync::atomic::AtomicI64::new(i64::MIN),
+    unlogged: std::sync::atomic::AtomicU64::new(0),
+};
+
+impl FailureLog {
+    /// `Some(attempts not logged since the last line)` when this one is to be logged.
+    fn turn(&self) -> Option<u64> {
+        use std::sync::atomic::Ordering;
+        let second = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let last = self.last_second.load(Ordering::Relaxed);
+        if last != second
+            && self
+                .last_second
+                .compare_exchange(last, second, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            Some(self.unlogged.swap(0, Ordering::Relaxed))
+        } else {
+            self.unlogged.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+/// Pending rows left in the database to be read again: from the lowest id, once the
+/// earliest of them is due.
+#[derive(Debug, Clone, Copy)]
+struct Parked {
+    from: i64,
+    due_ms: i64,
+}
+
+/// How long a callback of a host holding its share of the places waits in the database
+/// before it is looked at again: at first, and at most ([`Dispatcher::recheck`]).
+const PARKED_HOST_RECHECK_MS: i64 = 20;
+const PARKED_HOST_RECHECK_MAX_MS: i64 = 2_000;
+
+/// Leaves pending row `id` in the database, to be read again at `due_ms`.
+fn park(parked: &Mutex<Option<Parked>>, id: i64, due_ms: i64) {
+    let mut parked = parked.lock().unwrap_or_else(|e| e.into_inner());
+    *parked = Some(match *parked {
+        None => Parked { from: id, due_ms },
+        Some(p) => Parked {
+            from: p.from.min(id),
+            due_ms: p.due_ms.min(due_ms),
+        },
+    });
+}
+
+/// Sleeps until `at_ms` on the platform's time (at once when it has passed).
+async fn sleep_until_ms(platform: &Platform, at_ms: Option<i64>) {
+    let wait = at_ms.map_or(0, |at| at - platform.now_ms()).max(0);
+    tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+}
+
+/// A callback URL's host and port, as its places and turns are shared out by.
+fn host_key(url: &str) -> String {
+    url.parse::<http::Uri>()
+        .ok()
+        .and_then(|u| u.authority().map(|a| a.as_str().to_ascii_lowercase()))
+        .unwrap_or_default()
+}
+
+/// Each callback host's use of the places and the turns ([`Places`]).
+struct Hosts {
+    places_each: usize,
+    turns_each: usize,
+    map: Mutex<std::collections::HashMap<String, HostUse>>,
+}
+
+struct HostUse {
+    places: usize,
+    turns: Arc<Semaphore>,
+}
+
+impl Hosts {
+    /// Half of `in_memory` places and of `concurrency` turns for any one host.
+    fn new(in_memory: usize, concurrency: usize) -> Hosts {
+        Hosts {
+            places_each: (in_memory / 2).max(1),
+            turns_each: (concurrency / 2).max(1),
+            map: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, HostUse>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn entry<'m>(
+        &self,
+        map: &'m mut std::collections::HashMap<String, HostUse>,
+        host: &str,
+    ) -> &'m mut HostUse {
+        map.entry(host.to_owned()).or_insert_with(|| HostUse {
+            places: 0,
+            turns: Arc::new(Semaphore::new(self.turns_each)),
+        })
+    }
+
+    /// One of the host's places, unless it holds its share already.
+    fn take_place(self: &Arc<Self>, host: &str) -> Option<HostPlace> {
+        let mut map = self.lock();
+        let used = self.entry(&mut map, host);
+        if used.places >= self.places_each {
+            return None;
+        }
+        used.places += 1;
+        Some(HostPlace {
+            hosts: self.clone(),
+            host: host.to_owned(),
+        })
+    }
+
+    /// Waits for one of the host's turns (`None` only if its semaphore was closed).
+    async fn turn(self: &Arc<Self>, host: &str) -> Option<HostTurn> {
+        let turns = {
+            let mut map = self.lock();
+            self.entry(&mut map, host).turns.clone()
+        };
+        let permit = turns.acquire_owned().await.ok()?;
+        Some(HostTurn {
+            hosts: self.clone(),
+            host: host.to_owned(),
+            permit: Some(permit),
+        })
+    }
+
+    /// Forgets a host nothing holds a place or a turn of.
+    fn forget_if_unused(&self, host: &str) {
+        let mut map = self.lock();
+        if map
+            .get(host)
+            .is_some_and(|u| u.places == 0 && Arc::strong_count(&u.turns) == 1)
+        {
+            map.remove(host);
+        }
+    }
+}
+
+/// A host's place, given back when dropped.
+struct HostPlace {
+    hosts: Arc<Hosts>,
+    host: String,
+}
+
+impl Drop for HostPlace {
+    fn drop(&mut self) {
+        if let Some(used) = self.hosts.lock().get_mut(&self.host) {
+            used.places = used.places.saturating_sub(1);
+        }
+        self.hosts.forget_if_unused(&self.host);
+    }
+}
+
+/// A host's turn, given back when dropped.
+struct HostTurn {
+    hosts: Arc<Hosts>,
+    host: String,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Drop for HostTurn {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        self.hosts.forget_if_unused(&self.host);
     }
 }
 

@@ -264,6 +264,36 @@ async fn callbacks_past_the_memory_bound_wait_in_the_database_and_each_arrives_o
     assert!(swept > 0, "some callbacks were read back from the database");
 }
 
+/// A providerCallbackHost written as a bare IPv6 address matches callback URLs to that
+/// address, in brackets and in any spelling of it.
+#[tokio::test]
+async fn an_ipv6_callback_host_matches_its_urls() {
+    let app = TestApp::spawn().await;
+    for host in ["::1", "[::1]", "0:0:0:0:0:0:0:1"] {
+        let p = app.partner(host).await;
+        for url in ["http://[::1]:9/cb", "http://[0:0:0:0:0:0:0:1]:9/cb"] {
+            let r = app
+                .request_to_pay(
+                    &p,
+                    Uuid::new_v4(),
+                    &rtp_body("1", "256779999999"),
+                    &[("X-Callback-Url", url)],
+                )
+                .await;
+            assert_eq!(r.status, 202, "{host} with {url}: {}", r.text());
+        }
+        let r = app
+            .request_to_pay(
+                &p,
+                Uuid::new_v4(),
+                &rtp_body("1", "256779999999"),
+                &[("X-Callback-Url", "http://[::2]/cb")],
+            )
+            .await;
+        assert_eq!(r.status, 500, "{host}: {}", r.text());
+    }
+}
+
 #[tokio::test]
 async fn a_callback_waiting_to_retry_holds_up_no_other() {
     // One callback at a time, and a failed one retried only a minute later: while it
@@ -294,6 +324,137 @@ async fn a_callback_waiting_to_retry_holds_up_no_other() {
     let got = good.wait_for(1).await;
     assert!(got[0].body.contains("SUCCESSFUL"), "{}", got[0].body);
     assert_eq!(failing.all().len(), 1, "the retry waits for its time");
+}
+
+/// Retries waiting are held apart from new callbacks: with every place for new ones
+/// taken by failed callbacks waiting a minute for their retry, a new callback still goes
+/// out at once (it used to wait for a place until those retries were over). The retries
+/// past the places for waiting wait in the database, and none is lost: each failed
+/// callback's first attempt is recorded with its retry time.
+#[tokio::test]
+async fn callbacks_waiting_to_retry_keep_no_new_callback_out() {
+    let app = TestApp::spawn_with(|s| {
+        s.platform.callbacks_in_memory = 4;
+        s.dispatcher.retry_schedule = vec![Duration::from_secs(60)];
+    })
+    .await;
+    let failing = Sink::start(500).await;
+    let good = Sink::start(200).await;
+    let p = app.partner("127.0.0.1").await;
+    let mut failed = Vec::new();
+    for i in 0..10 {
+        let reference = Uuid::new_v4();
+        app.request_to_pay(
+            &p,
+            reference,
+            &rtp_body("1", &format!("2567700021{i:02}")),
+            &[("X-Callback-Url", &failing.url("/cb"))],
+        )
+        .await;
+        failed.push(reference);
+    }
+    failing.wait_for(10).await;
+    app.request_to_pay(
+        &p,
+        Uuid::new_v4(),
+        &rtp_body("1", "256770002199"),
+        &[("X-Callback-Url", &good.url("/cb"))],
+    )
+    .await;
+    let got = good.wait_for(1).await;
+    assert!(got[0].body.contains("SUCCESSFUL"), "{}", got[0].body);
+    for reference in failed {
+        let t = app.admin_transaction(reference).await;
+        let callbacks = t["callbacks"].as_array().unwrap();
+        assert_eq!(callbacks.len(), 1, "{t}");
+        assert!(callbacks[0]["retry_at_ms"].as_i64().is_some(), "{t}");
+    }
+    assert_eq!(failing.all().len(), 10, "each retry waits for its time");
+}
+
+/// Retries past the places for waiting wait in the database and go out when due: each of
+/// these failed callbacks is tried again once, as the schedule says.
+#[tokio::test]
+async fn retries_waiting_in_the_database_go_out_when_due() {
+    let app = TestApp::spawn_with(|s| {
+        s.platform.callbacks_in_memory = 2;
+        s.dispatcher.retry_schedule = vec![Duration::from_millis(300)];
+    })
+    .await;
+    let failing = Sink::start(500).await;
+    let p = app.partner("127.0.0.1").await;
+    let mut references = Vec::new();
+    for i in 0..6 {
+        let reference = Uuid::new_v4();
+        app.request_to_pay(
+            &p,
+            reference,
+            &rtp_body("1", &format!("2567700041{i:02}")),
+            &[("X-Callback-Url", &failing.url(&format!("/cb/{reference}")))],
+        )
+        .await;
+        references.push(reference);
+    }
+    failing.wait_for(12).await;
+    for reference in &references {
+        crate::helpers::wait_for(|| async {
+            let t = app.admin_transaction(*reference).await;
+            let attempts: Vec<i64> = t["callbacks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["attempt"].as_i64().unwrap())
+                .collect();
+            (attempts == [1, 2]).then_some(())
+        })
+        .await;
+    }
+    let mut per_callback = std::collections::HashMap::new();
+    for r in failing.all() {
+        *per_callback.entry(r.path).or_insert(0) += 1;
+    }
+    assert!(per_callback.values().all(|n| *n == 2), "{per_callback:?}");
+}
+
+/// A receiver that never answers takes at most half of the attempts at once: another
+/// partner's callback goes out while all of its attempts are still open (it used to wait
+/// for one of them to time out).
+#[tokio::test]
+async fn a_receiver_that_never_answers_holds_up_no_other_partners_callbacks() {
+    let app = TestApp::spawn_with(|s| {
+        s.dispatcher.concurrency = 4;
+        s.dispatcher.timeout = Duration::from_secs(30);
+    })
+    .await;
+    let hanging = Sink::start_delayed(200, Duration::from_secs(60)).await;
+    let good = Sink::start(200).await;
+    let p = app.partner("127.0.0.1").await;
+    let mut stuck = Vec::new();
+    for i in 0..8 {
+        let reference = Uuid::new_v4();
+        app.request_to_pay(
+            &p,
+            reference,
+            &rtp_body("1", &format!("2567700031{i:02}")),
+            &[("X-Callback-Url", &hanging.url("/cb"))],
+        )
+        .await;
+        stuck.push(reference);
+    }
+    app.request_to_pay(
+        &p,
+        Uuid::new_v4(),
+        &rtp_body("1", "256770003199"),
+        &[("X-Callback-Url", &good.url("/cb"))],
+    )
+    .await;
+    let got = good.wait_for(1).await;
+    assert!(got[0].body.contains("SUCCESSFUL"), "{}", got[0].body);
+    // Not one of the receiver's attempts has ended yet.
+    for reference in stuck {
+        let t = app.admin_transaction(reference).await;
+        assert_eq!(t["callbacks"].as_array().unwrap().len(), 0, "{t}");
+    }
 }
 
 #[tokio::test]
