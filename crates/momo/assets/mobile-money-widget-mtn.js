@@ -436,6 +436,12 @@
         paid = inv;
         renderPaid();
         fire("successful", pick(inv));
+      } else if (inv.status === "FAILED" && phase === "expiring") {
+        // The server ended it at its expiry, as the countdown said.
+        show("mmw-bad", [big("\u2715"), headline("Payment request expired"), h("p", { class: "mmw-sub", text: amountText(inv, {}) }),
+          button("mmw-action mmw-primary", "mmw-retry", "Try again", start)]);
+        setPhase("expired", "This payment request has expired.");
+        fire("failed", pick(inv));
       } else if (inv.status === "FAILED") {
         show("mmw-bad", [big("\u2715"), headline("Payment failed"), h("p", { class: "mmw-sub", text: amountText(inv, {}) }),
           button("mmw-action mmw-primary", "mmw-retry", "Try again", start)]);
@@ -510,22 +516,16 @@
       poll();
     }
 
-    async function expire() {
-      stopPolling();
-      const signal = session.signal;
-      const id = invoice.invoiceId;
+    // The countdown ran out on this page's clock. The server's clock decides: the QR and
+    // USSD codes go (no one should start paying now) but the long-poll goes on until the
+    // server says how the invoice ended, so a payment approved in the last seconds, or
+    // while this page's clock runs ahead of the server's, still ends as paid (and "Try
+    // again" never makes a second invoice for an order that may yet be paid).
+    function expire() {
       if (cancelBtn) cancelBtn.hidden = true;
-      body.classList.add("mmw-gone"); // no QR or USSD code to pay a dead invoice
-      setPhase("expired", "This payment request has expired.");
-      body.append(button("mmw-action mmw-primary", "mmw-retry", "Try again", start));
-      // One last look: a payment made in the last seconds still counts.
-      let res;
-      try {
-        res = await api("GET", "/widget/v1_0/invoice/" + encodeURIComponent(id), undefined, signal, 15000);
-      } catch (_) {
-        return;
-      }
-      if (alive() && !signal.aborted && phase === "expired" && res.ok && isInvoice(res.json) && res.json.status === "SUCCESSFUL") settle(res.json);
+      body.classList.add("mmw-gone");
+      setPhase("expiring", "This payment request has expired; confirming…");
+      if (!polling) poll();
     }
 
     el.setAttribute("data-mmw-ready", "");

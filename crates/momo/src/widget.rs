@@ -315,9 +315,27 @@ fn origin_of(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())
 }
 
-/// `http://host` of the request, for the payer link in the QR code.
-fn base_url(headers: &HeaderMap) -> String {
-    mkoba_platform::widget::base_url(headers.get(header::HOST).and_then(|v| v.to_str().ok()))
+/// This server as the request reached it (`http://host`, `https://` over TLS), for the
+/// payer link in the QR code.
+struct Base(String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Base {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Base, Self::Rejection> {
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok());
+        let tls = parts
+            .extensions
+            .get::<mkoba_platform::widget::OverTls>()
+            .is_some();
+        Ok(Base(mkoba_platform::widget::base_url(host, tls)))
+    }
 }
 
 fn iso(ms: i64) -> String {
@@ -327,7 +345,7 @@ fn iso(ms: i64) -> String {
 /// The invoice as the widget shows it and its events carry it (reference: the invoice
 /// fields of the events' `detail`), with where the payer goes: the QR code, its link and
 /// the USSD code.
-fn invoice_json(state: &MomoState, p: &Payment, headers: &HeaderMap) -> Value {
+fn invoice_json(state: &MomoState, p: &Payment, base: &Base) -> Value {
     let id = p.reference_id;
     let token = state
         .platform
@@ -347,7 +365,7 @@ fn invoice_json(state: &MomoState, p: &Payment, headers: &HeaderMap) -> Value {
         "status": p.status.as_str(),
         "expiryDateTime": p.expires_at_ms.map(iso),
         "qrCodeUrl": format!("/widget/v1_0/invoice/{id}/qr.svg?t={token}"),
-        "qrLink": format!("{}/portal/phone/invoice/{id}?t={token}", base_url(headers)),
+        "qrLink": format!("{}/portal/phone/invoice/{id}?t={token}", base.0),
         "ussdCode": ussd_code(&reference),
     })
 }
@@ -446,6 +464,7 @@ fn text(v: Option<&Value>, name: &str) -> Result<String, Refused> {
 /// element's attributes; 201 with the invoice.
 async fn create(
     State(state): State<MomoState>,
+    base: Base,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Refused> {
@@ -515,7 +534,7 @@ async fn create(
     p.status = PaymentStatus::Pending;
     Ok(json_response(
         StatusCode::CREATED,
-        &invoice_json(&state, &p, &headers),
+        &invoice_json(&state, &p, &base),
     ))
 }
 
@@ -523,6 +542,7 @@ async fn create(
 /// comes when the status is no longer `known`, or after at most `N` seconds (25 at most).
 async fn read(
     State(state): State<MomoState>,
+    base: Base,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -566,13 +586,14 @@ async fn read(
     };
     Ok(json_response(
         StatusCode::OK,
-        &invoice_json(&state, &p, &headers),
+        &invoice_json(&state, &p, &base),
     ))
 }
 
 /// `DELETE /widget/v1_0/invoice/{id}`: the payer's page cancels a pending invoice.
 async fn cancel(
     State(state): State<MomoState>,
+    base: Base,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Refused> {
@@ -592,7 +613,7 @@ async fn cancel(
     let p = widget_invoice(&state, &id).await?;
     Ok(json_response(
         StatusCode::OK,
-        &invoice_json(&state, &p, &headers),
+        &invoice_json(&state, &p, &base),
     ))
 }
 
@@ -602,9 +623,9 @@ async fn cancel(
 /// QR code itself) carries, which only the invoice's answers (origin-checked) give out.
 async fn qr(
     State(state): State<MomoState>,
+    base: Base,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
 ) -> Result<Response, Refused> {
     let token = query_param(query.as_deref(), "t")?;
     let p = widget_invoice(&state, &id).await?;
@@ -615,7 +636,7 @@ async fn qr(
     {
         return Err(Refused::NotFound);
     }
-    let json = invoice_json(&state, &p, &headers);
+    let json = invoice_json(&state, &p, &base);
     let svg = qr_svg(json["qrLink"].as_str().unwrap_or_default()).ok_or(MomoError::Internal)?;
     Ok((
         [

@@ -116,7 +116,19 @@ pub(crate) struct EngineSettings {
     pub clocks: crate::test_clock::Clocks,
 }
 
-type Deferred = Box<dyn FnOnce(bool) + Send>;
+type Deferred = Box<dyn FnOnce(Commit) + Send>;
+
+/// How a pass's commit ended, for its requests' answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Commit {
+    Committed,
+    /// Rolled back: nothing of the pass is stored.
+    NotCommitted,
+    /// The commit failed and the store could not be read to tell whether it landed (a
+    /// connection to PostgreSQL lost with the `COMMIT` sent): a payment's request is told
+    /// so (an internal error: read its status before sending it again), not to retry.
+    Unknown,
+}
 
 pub(crate) struct Engine {
     journal: Box<dyn Journal>,
@@ -382,8 +394,9 @@ impl Engine {
                 Ok(state) => {
                     self.install(state);
                     self.stale = false;
+                    self.store_works();
                 }
-                Err(e) => tracing::error!(error = %e, "reloading state failed"),
+                Err(e) => self.store_failed("reloading state failed", &e),
             }
         }
         let metrics = self.settings.metrics.clone();
@@ -409,7 +422,10 @@ impl Engine {
                     true
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "starting a pass failed; answering its requests with an error");
+                    self.store_failed(
+                        "starting a pass failed; answering its requests with an error",
+                        &e,
+                    );
                     false
                 }
             };
@@ -447,7 +463,7 @@ impl Engine {
                 tracing::error!(error = %e, "ending a pass failed");
             }
             for reply in pass.replies {
-                reply(true);
+                reply(Commit::Committed);
             }
             return;
         }
@@ -462,13 +478,7 @@ impl Engine {
             .observe(started.elapsed().as_secs_f64());
         match committed {
             Ok(()) => {
-                if self.failed_commits > 0 {
-                    tracing::info!(
-                        failures = self.failed_commits,
-                        "group commits succeed again"
-                    );
-                    self.failed_commits = 0;
-                }
+                self.store_works();
                 for (status, product) in pass.finalized.drain(..) {
                     metrics
                         .payments_final
@@ -496,15 +506,37 @@ impl Engine {
                 self.drop_idle_wallets();
             }
             Err(e) => {
-                if self.failed_commits == 0 {
-                    tracing::error!(error = %e, "group commit failed; answering the batch with an error, reloading state and trying again with a growing pause");
-                } else {
-                    tracing::debug!(error = %e, failures = self.failed_commits, "group commit failed again");
-                }
                 metrics.writer_failed_commits.inc();
-                self.failed_commits = self.failed_commits.saturating_add(1);
+                self.store_failed(
+                    "group commit failed; answering the batch with an error, reloading state and trying again with a growing pause",
+                    &e,
+                );
                 self.failed(pass);
             }
+        }
+    }
+
+    /// The store failed (a commit, a reload, the start of a pass): counted, so that the
+    /// writer pauses longer before each next pass ([`commit_pause`]), and logged as an
+    /// error the first time only, so an outage of the store (a full disk, PostgreSQL down)
+    /// is one ERROR line and one INFO line when it ends, not a line per try.
+    fn store_failed(&mut self, what: &str, e: &StoreError) {
+        if self.failed_commits == 0 {
+            tracing::error!(error = %e, "{what}");
+        } else {
+            tracing::debug!(error = %e, failures = self.failed_commits, "{what} (again)");
+        }
+        self.failed_commits = self.failed_commits.saturating_add(1);
+    }
+
+    /// The store worked (a commit, a reload) after failing.
+    fn store_works(&mut self) {
+        if self.failed_commits > 0 {
+            tracing::info!(
+                failures = self.failed_commits,
+                "group commits succeed again"
+            );
+            self.failed_commits = 0;
         }
     }
 
@@ -516,25 +548,59 @@ impl Engine {
     /// "a pass's answers handed to the runtime as one task").
     fn answer(&self, replies: Vec<Deferred>) {
         let many = replies.len() > 1;
-        let send = move || replies.into_iter().for_each(|reply| reply(true));
+        let send = move || {
+            replies
+                .into_iter()
+                .for_each(|reply| reply(Commit::Committed));
+        };
         match &self.runtime {
             Some(runtime) if many => drop(runtime.spawn(async move { send() })),
             _ => send(),
         }
     }
 
-    /// Answers a pass that was not committed with an error, and reloads the state it may
-    /// have changed in memory.
+    /// Reloads the state a pass whose commit failed may have changed in memory, and
+    /// answers its requests. A commit can fail and land all the same (PostgreSQL's
+    /// connection lost once the `COMMIT` was sent): the pass is one transaction, so if its
+    /// first new payment is in the database now, all of it is, and its requests are
+    /// answered as committed; when the store cannot be read to tell, a payment's request is
+    /// told the outcome is unknown ([`Commit::Unknown`]) rather than to send it again.
     fn failed(&mut self, pass: Pass) {
-        for reply in pass.replies {
-            reply(false);
-        }
-        match self.journal.load(self.settings.wallets_in_memory) {
-            Ok(state) => self.install(state),
-            Err(e) => {
-                tracing::error!(error = %e, "reloading state after a failed pass failed");
-                self.stale = true;
+        let reloaded = match self.journal.load(self.settings.wallets_in_memory) {
+            Ok(state) => {
+                self.install(state);
+                true
             }
+            Err(e) => {
+                self.store_failed("reloading state after a failed pass failed", &e);
+                self.stale = true;
+                false
+            }
+        };
+        let first = pass.batch.new_payments.first().map(|p| p.reference_id);
+        let outcome = match first {
+            Some(id) if reloaded => match self.journal.payment(&id) {
+                Ok(Some(_)) => Commit::Committed,
+                Ok(None) => Commit::NotCommitted,
+                Err(_) => Commit::Unknown,
+            },
+            Some(_) => Commit::Unknown,
+            None => Commit::NotCommitted,
+        };
+        match outcome {
+            Commit::Committed => {
+                tracing::warn!(
+                    "the failed group commit landed after all (its answer was lost): answering its requests as committed"
+                );
+                self.wake_waiters(&pass.batch.payment_updates);
+            }
+            Commit::Unknown => tracing::warn!(
+                "whether the failed group commit landed cannot be read now: its payments are answered with an internal error (their status tells)"
+            ),
+            Commit::NotCommitted => {}
+        }
+        for reply in pass.replies {
+            reply(outcome);
         }
     }
 
@@ -542,7 +608,13 @@ impl Engine {
         match command {
             Command::CreatePayment(new, reply) => {
                 let result = self.accept(pass, new, now);
-                defer(pass, reply, result, Err(CreateError::Unavailable));
+                pass.replies.push(Box::new(move |outcome| {
+                    let _ = reply.send(match outcome {
+                        Commit::Committed => result,
+                        Commit::NotCommitted => Err(CreateError::Unavailable),
+                        Commit::Unknown => Err(CreateError::Internal),
+                    });
+                }));
             }
             Command::CreateApiUser(user, reply) => {
                 let result = match self.journal.api_user_exists(&user.id) {
@@ -1241,8 +1313,12 @@ where
 }
 
 fn defer<T: Send + 'static>(pass: &mut Pass, reply: oneshot::Sender<T>, result: T, on_failure: T) {
-    pass.replies.push(Box::new(move |committed| {
-        let _ = reply.send(if committed { result } else { on_failure });
+    pass.replies.push(Box::new(move |outcome| {
+        let _ = reply.send(if outcome == Commit::Committed {
+            result
+        } else {
+            on_failure
+        });
     }));
 }
 

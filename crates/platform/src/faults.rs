@@ -35,6 +35,11 @@ pub struct Faults {
     portal_refusals: Arc<std::sync::Mutex<(usize, usize)>>,
     /// Portal reads asked for so far, refused ones included.
     portal_reads: Arc<AtomicUsize>,
+    /// Commits to let land and then report failed, as a connection lost once the `COMMIT`
+    /// was sent ([`Faults::lose_commit_answers`]).
+    answers_lost: Arc<AtomicUsize>,
+    /// While on, the writer's reloads of its state fail (a database it cannot reach).
+    loads_fail: Arc<AtomicBool>,
 }
 
 impl Faults {
@@ -51,6 +56,17 @@ impl Faults {
     /// platform must notice.
     pub fn set_writer_panics(&self, panics: bool) {
         self.panics.store(panics, Ordering::SeqCst);
+    }
+
+    /// Makes the next `n` commits land and then report failure, as a connection to
+    /// PostgreSQL lost once the `COMMIT` was sent does.
+    pub fn lose_commit_answers(&self, n: usize) {
+        self.answers_lost.store(n, Ordering::SeqCst);
+    }
+
+    /// Makes the writer's reloads of its state fail (`true`) or work again (`false`).
+    pub fn set_loads_fail(&self, fail: bool) {
+        self.loads_fail.store(fail, Ordering::SeqCst);
     }
 
     /// Makes commits wait (`true`) until released (`false`).
@@ -152,6 +168,11 @@ impl Journal for FaultyJournal {
         self.inner.watch(metrics);
     }
     fn load(&mut self, wallets: usize) -> Result<LoadedState, StoreError> {
+        if self.faults.loads_fail.load(Ordering::SeqCst) {
+            return Err(StoreError(
+                "the database cannot be reached (injected fault)".to_owned(),
+            ));
+        }
         self.inner.load(wallets)
     }
     fn pending_outbox(
@@ -216,7 +237,17 @@ impl Journal for FaultyJournal {
                 "database or disk is full (injected fault)".to_owned(),
             ));
         }
-        self.inner.commit(batch)
+        self.inner.commit(batch)?;
+        let lost = self
+            .faults
+            .answers_lost
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if lost.is_ok() {
+            return Err(StoreError(
+                "connection closed after COMMIT was sent (injected fault)".to_owned(),
+            ));
+        }
+        Ok(())
     }
     fn begin(&mut self) -> Result<Option<Changes>, StoreError> {
         self.inner.begin()

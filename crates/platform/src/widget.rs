@@ -66,10 +66,15 @@ pub fn host_of(text: &str) -> Option<String> {
     Some(host.to_ascii_lowercase())
 }
 
-/// `http://host` for links back to this server, from a request's `Host` header (anything
-/// that is not a plain host and port is ignored: the link must not carry what a caller put
-/// there).
-pub fn base_url(host: Option<&str>) -> String {
+/// Marks a request that came over TLS (the listener puts it in the request's extensions):
+/// links back to this server are then `https://`.
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
+
+/// `http://host` (`https://` for a request over TLS) for links back to this server, from a
+/// request's `Host` header (anything that is not a plain host and port is ignored: the link
+/// must not carry what a caller put there).
+pub fn base_url(host: Option<&str>, tls: bool) -> String {
     let host = host
         .filter(|h| {
             !h.is_empty()
@@ -77,7 +82,7 @@ pub fn base_url(host: Option<&str>) -> String {
                     .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
         })
         .unwrap_or("127.0.0.1");
-    format!("http://{host}")
+    format!("{}://{host}", if tls { "https" } else { "http" })
 }
 
 /// Checks a list of allowed origins: `scheme://host[:port]` (http or https), without a

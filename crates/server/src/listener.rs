@@ -153,10 +153,14 @@ pub fn serve_tls(
             };
             let _ = stream.set_nodelay(true);
             let body_time = body_deadline(&limits);
+            let over_tls = acceptor.is_some();
             let service = app
                 .clone()
                 .map_request(move |mut req: axum::extract::Request<_>| {
                     req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+                    if over_tls {
+                        req.extensions_mut().insert(mkoba_platform::widget::OverTls);
+                    }
                     let too_large = declared_too_large(req.headers());
                     req.map(|body| Deadline::new(body, body_time, too_large))
                 });

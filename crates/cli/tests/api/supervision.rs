@@ -494,3 +494,59 @@ async fn a_portal_read_that_takes_its_time_holds_up_no_api_read() {
     let r = page.await.unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// A commit that landed but whose answer was lost (PostgreSQL's connection closed once
+/// the `COMMIT` was sent) is not answered "try again": when the writer can read the store
+/// again it finds the payment there and answers 202; when it cannot, the answer is an
+/// internal error (the outcome is unknown: read the status), never the 503 that invites a
+/// second payment under a new reference id.
+#[tokio::test]
+async fn a_commit_that_landed_without_its_answer_is_not_answered_try_again() {
+    use mkoba_platform::faults::Faults;
+    use uuid::Uuid;
+    let faults = Faults::default();
+    let switch = faults.clone();
+    let app = TestApp::spawn_with(move |s| s.faults = Some(switch)).await;
+    let p = app.partner("127.0.0.1").await;
+
+    faults.lose_commit_answers(1);
+    let landed = Uuid::new_v4();
+    let r = app
+        .request_to_pay(
+            &p,
+            landed,
+            &crate::helpers::rtp_body("5", "256770000011"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 202, "read back and found: {}", r.text());
+    assert_eq!(app.final_status(&p, landed).await["status"], "SUCCESSFUL");
+
+    faults.lose_commit_answers(1);
+    faults.set_loads_fail(true);
+    let unknown = Uuid::new_v4();
+    let r = app
+        .request_to_pay(
+            &p,
+            unknown,
+            &crate::helpers::rtp_body("6", "256770000012"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(r.json()["code"], "INTERNAL_PROCESSING_ERROR");
+    faults.set_loads_fail(false);
+    // Its status tells: it was stored, and is settled once the writer reads its state.
+    assert_eq!(app.final_status(&p, unknown).await["status"], "SUCCESSFUL");
+    // Sent again under the same reference id, it is the duplicate it is.
+    let r = app
+        .request_to_pay(
+            &p,
+            unknown,
+            &crate::helpers::rtp_body("6", "256770000012"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    app.assert_ledger_balanced().await;
+}

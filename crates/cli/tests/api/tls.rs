@@ -37,6 +37,18 @@ async fn get_trusting(
     host: &str,
     path: &str,
 ) -> String {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    send_trusting(app, roots_pem, host, &request).await
+}
+
+/// One raw HTTPS request as `host`, trusting the certificates of the PEM file `roots`; the
+/// raw answer.
+async fn send_trusting(
+    app: &TestApp,
+    roots_pem: &std::path::Path,
+    host: &str,
+    request: &str,
+) -> String {
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(roots_pem).unwrap() {
         roots.add(c.unwrap()).unwrap();
@@ -57,11 +69,7 @@ async fn get_trusting(
         .connect(name, tcp)
         .await
         .unwrap_or_else(|e| panic!("TLS as {host}: {e}"));
-    tls.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
+    tls.write_all(request.as_bytes()).await.unwrap();
     let mut out = String::new();
     tls.read_to_string(&mut out).await.unwrap();
     out
@@ -211,4 +219,58 @@ async fn the_mtn_momo_npm_client_reaches_the_server_under_its_default_https_base
         run.stdout, run.stderr
     );
     assert!(run.stdout.contains(" passed, 0 failed"), "{}", run.stdout);
+}
+
+/// Over HTTPS the widget's payer link (its QR code) is `https://` too, and `http://` over
+/// the plain listener beside it: a payer's browser cannot open an `http://` link on an
+/// HTTPS-only port.
+#[tokio::test]
+async fn the_widgets_payer_link_has_the_scheme_the_page_reached_the_server_with() {
+    let app = tls_app().await;
+    let plain = app.running.plain_addr.expect("bound");
+    let http = Http::new();
+    let user = uuid::Uuid::new_v4().to_string();
+    let key = app.key("collection").to_owned();
+    let r = http
+        .send(
+            "POST",
+            &format!("http://{plain}/v1_0/apiuser"),
+            &[
+                ("Ocp-Apim-Subscription-Key", &key),
+                ("X-Reference-Id", &user),
+            ],
+            Some(r#"{"providerCallbackHost":"127.0.0.1"}"#),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let body = serde_json::json!({"apiUserId": user, "amount": "100", "currency": "EUR", "externalId": "o-1"}).to_string();
+    let request = |host: &str| {
+        format!(
+            "POST /widget/v1_0/invoice HTTP/1.1\r\nHost: {host}\r\nOrigin: https://shop.test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let answer = send_trusting(&app, &ca_file(&app), "localhost", &request("localhost")).await;
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert!(
+        answer.contains("\"qrLink\":\"https://localhost/portal/phone/invoice/"),
+        "{answer}"
+    );
+    let r = http
+        .send(
+            "POST",
+            &format!("http://{plain}/widget/v1_0/invoice"),
+            &[
+                ("Origin", "https://shop.test"),
+                ("Content-Type", "application/json"),
+            ],
+            Some(&body),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let link = r.json()["qrLink"].as_str().unwrap().to_owned();
+    assert!(
+        link.starts_with(&format!("http://{plain}/portal/phone/invoice/")),
+        "{link}"
+    );
 }

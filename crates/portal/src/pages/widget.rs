@@ -31,15 +31,15 @@ fn snippet(base: &str, user: &ApiUser) -> String {
     )
 }
 
-/// `http://host` as the browser reached the portal.
-fn base(headers: &axum::http::HeaderMap) -> String {
-    mkoba_platform::widget::base_url(headers.get(header::HOST).and_then(|v| v.to_str().ok()))
+/// `http://host` (`https://` over TLS) as the browser reached the portal.
+fn base(headers: &axum::http::HeaderMap, tls: bool) -> String {
+    mkoba_platform::widget::base_url(headers.get(header::HOST).and_then(|v| v.to_str().ok()), tls)
 }
 
 async fn page(
     state: &PortalState,
     session: &Session,
-    headers: &axum::http::HeaderMap,
+    base: &str,
     error: Option<(Uuid, &str)>,
     done: Option<&String>,
 ) -> Response {
@@ -53,7 +53,6 @@ async fn page(
         Err(e) => return crate::failed(e),
     };
     let csrf = csrf_field(session);
-    let base = base(headers);
     let mut h = Html::new();
     w!(h, "<h1>Collection Widget</h1>" [super::notice(done)]
         "<p class=\"lead\">MTN's fourth MoMo product: a MoMo pay button for any web page. The payer scans a QR code or dials a USSD code; "
@@ -69,8 +68,8 @@ async fn page(
     }
     w!(h, "<section class=\"card\" aria-labelledby=\"snippet\"><h2 id=\"snippet\">Snippet</h2>"
         "<p>Paste this into your checkout page (for your API user <code>" {users[0].id} "</code>):</p>"
-        "<pre class=\"mono\" data-testid=\"widget-snippet\">" {snippet(&base, &users[0])} "</pre>"
-        "<button type=\"button\" class=\"copy\" data-copy=\"" {snippet(&base, &users[0])} "\" hidden>Copy snippet</button>"
+        "<pre class=\"mono\" data-testid=\"widget-snippet\">" {snippet(base, &users[0])} "</pre>"
+        "<button type=\"button\" class=\"copy\" data-copy=\"" {snippet(base, &users[0])} "\" hidden>Copy snippet</button>"
         "<p class=\"hint\">Elements added after the page loaded start with <code>mobileMoneyReinitializeWidgets()</code>.</p></section>"
         "<h2>Allowed origins per API user</h2>"
         "<p>Pages that may take widget payments for an API user: <code>scheme://host[:port]</code>, one per line (or <code>*</code>). "
@@ -112,10 +111,12 @@ pub(crate) async fn show(
     State(state): State<PortalState>,
     session: Session,
     headers: axum::http::HeaderMap,
+    tls: Option<axum::Extension<mkoba_platform::widget::OverTls>>,
     RawQuery(query): RawQuery,
 ) -> Response {
     let q = query_params(query.as_deref());
-    page(&state, &session, &headers, None, q.get("done")).await
+    let base = base(&headers, tls.is_some());
+    page(&state, &session, &base, None, q.get("done")).await
 }
 
 /// `POST /portal/widget/{apiUser}/settings`.
@@ -123,9 +124,11 @@ pub(crate) async fn save(
     State(state): State<PortalState>,
     session: Session,
     headers: axum::http::HeaderMap,
+    tls: Option<axum::Extension<mkoba_platform::widget::OverTls>>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
+    let base = base(&headers, tls.is_some());
     let form = Form::parse(&body);
     if !session.check(&form) {
         return crate::csrf_refused();
@@ -152,13 +155,13 @@ pub(crate) async fn save(
     let origins = match check_origins(&lines) {
         Ok(o) if o.is_empty() => None,
         Ok(o) => Some(o),
-        Err(e) => return page(&state, &session, &headers, Some((id, &e)), None).await,
+        Err(e) => return page(&state, &session, &base, Some((id, &e)), None).await,
     };
     let callback = match form.get("callback_url").trim() {
         "" => None,
         url => match check_callback_url(url, &user.provider_callback_host) {
             Ok(u) => Some(u),
-            Err(e) => return page(&state, &session, &headers, Some((id, &e)), None).await,
+            Err(e) => return page(&state, &session, &base, Some((id, &e)), None).await,
         },
     };
     match state
