@@ -245,7 +245,7 @@
     let paid = null; // once paid, the button shows the receipt: never pay twice
     let phase = "idle";
     let body = null, statusLine = null, closeBtn = null, countEl = null, cancelBtn = null;
-    const self = { destroy };
+    const self = { destroy, alive: () => !life.signal.aborted && el.isConnected };
 
     function destroy() {
       life.abort();
@@ -266,7 +266,12 @@
         statusLine.setAttribute("data-state", p);
         if (text !== undefined) statusLine.textContent = text;
       }
-      if (closeBtn) closeBtn.hidden = !FINAL.includes(p);
+      if (closeBtn) {
+        closeBtn.hidden = !FINAL.includes(p);
+        // The button that had the focus (Cancel) is gone: give it to Close, so that the
+        // keyboard (and Escape) still reach the panel. Never taken from elsewhere.
+        if (!closeBtn.hidden && document.activeElement === document.body) closeBtn.focus({ preventScroll: true });
+      }
     }
 
     function fire(name, detail) {
@@ -295,7 +300,7 @@
       phase = paid ? "successful" : "idle";
       el.setAttribute("data-mmw-state", phase);
       const b = paid
-        ? button("mmw-btn mmw-done", "mmw-button", "Paid", showReceipt, "MoMo payment done: show the receipt")
+        ? button("mmw-btn mmw-done", "mmw-button", "Paid", showReceipt, "Paid with MoMo: show the receipt")
         : button("mmw-btn", "mmw-button", "MoMo", start, "Pay with MoMo");
       root.replaceChildren(b);
       if (focus) b.focus();
@@ -382,7 +387,10 @@
         isNaN(expiry) ? null : h("p", { class: "mmw-count", "aria-hidden": "true" }, [h("span", { class: "mmw-until", text: "Expires in " }), countEl]),
         cancelBtn,
       ]);
-      setPhase("pending", "Waiting for the payment…");
+      // The countdown is hidden from screen readers (it changes every second): the status
+      // line says once when the request expires.
+      const until = isNaN(expiry) ? "" : ` It expires at ${new Date(expiry).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}.`;
+      setPhase("pending", "Waiting for the payment…" + until);
       stopTicker();
       if (isNaN(expiry)) return;
       const tick = () => {
@@ -538,8 +546,11 @@
   function initAll() {
     injectStyle();
     for (const el of document.querySelectorAll("div.mobile-money-qr-payment")) {
-      if (el.hasAttribute("data-mmw-ready")) continue;
       const prev = widgets.get(el);
+      // Set up already and working. An element marked ready with no widget behind it was
+      // taken off the page for a while (its widget ended then) or is a copy of one: set up
+      // anew.
+      if (el.hasAttribute("data-mmw-ready") && prev && prev.alive()) continue;
       if (prev) prev.destroy();
       const a = readAttributes(el);
       if (a.problems.length) renderInvalid(el, a.problems);

@@ -100,22 +100,7 @@ pub const ENVIRONMENTS: [&str; 13] = [
     "mtnrwanda",
 ];
 
-/// The currency of a target environment (reference §13): EUR in the sandbox.
-pub fn environment_currency(environment: &str) -> &'static str {
-    match environment {
-        "mtnuganda" => "UGX",
-        "mtnghana" => "GHS",
-        "mtnivorycoast" | "mtnbenin" => "XOF",
-        "mtnzambia" => "ZMW",
-        "mtncameroon" | "mtncongo" => "XAF",
-        "mtnswaziland" => "SZL",
-        "mtnguineaconakry" => "GNF",
-        "mtnsouthafrica" => "ZAR",
-        "mtnliberia" => "LRD",
-        "mtnrwanda" => "RWF",
-        _ => "EUR",
-    }
-}
+pub use mkoba_platform::widget::environment_currency;
 
 /// The status body of a payment (`GET …/{referenceId}`), also its callback body:
 /// `RequestToPayResult` (with `payer`) for collections, `TransferResult` (with `payee`) for

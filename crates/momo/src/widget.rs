@@ -69,6 +69,10 @@ pub struct WidgetConfig {
     pub per_api_user: Rate,
     /// Widget requests from one client address (an IPv6 address by its /64).
     pub per_client: Rate,
+    /// Invoices one client address may create for one API user: well under the API user's
+    /// own budget, so that no single client can spend it and lock the partner's shoppers
+    /// out (nor fill its ledger with invoices no one pays).
+    pub per_client_invoices: Rate,
     /// Long-polls waiting at once, over all clients.
     pub max_waiters: usize,
     /// The longest a long-poll waits.
@@ -83,6 +87,8 @@ impl Default for WidgetConfig {
             per_api_user: Rate::new(30, Duration::from_secs(15)),
             // 120 at once, then 600 a minute.
             per_client: Rate::new(120, Duration::from_secs(12)),
+            // 5 at once, then 20 a minute.
+            per_client_invoices: Rate::new(5, Duration::from_secs(15)),
             max_waiters: 1024,
             max_wait: Duration::from_secs(25),
         }
@@ -99,6 +105,7 @@ pub struct Widget {
     config: WidgetConfig,
     per_api_user: Limit,
     per_client: Limit,
+    per_client_invoices: Limit,
     waiters: Arc<Semaphore>,
 }
 
@@ -107,6 +114,7 @@ impl Widget {
         Widget {
             per_api_user: Limit::new(config.per_api_user, MAX_BUCKETS),
             per_client: Limit::new(config.per_client, MAX_BUCKETS),
+            per_client_invoices: Limit::new(config.per_client_invoices, MAX_BUCKETS),
             waiters: Arc::new(Semaphore::new(config.max_waiters)),
             config,
         }
@@ -465,6 +473,7 @@ fn text(v: Option<&Value>, name: &str) -> Result<String, Refused> {
 async fn create(
     State(state): State<MomoState>,
     base: Base,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Refused> {
@@ -490,6 +499,13 @@ async fn create(
         )
         .into());
     }
+    // The client's share first: past it, the API user's own budget is not touched.
+    let client = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.0.ip());
+    state
+        .widget
+        .per_client_invoices
+        .check((address_key(client), user.id))
+        .map_err(Refused::TooMany)?;
     state
         .widget
         .per_api_user

@@ -66,6 +66,23 @@ pub fn host_of(text: &str) -> Option<String> {
     Some(host.to_ascii_lowercase())
 }
 
+/// The currency of a MoMo target environment (reference §13): EUR in the sandbox.
+pub fn environment_currency(environment: &str) -> &'static str {
+    match environment {
+        "mtnuganda" => "UGX",
+        "mtnghana" => "GHS",
+        "mtnivorycoast" | "mtnbenin" => "XOF",
+        "mtnzambia" => "ZMW",
+        "mtncameroon" | "mtncongo" => "XAF",
+        "mtnswaziland" => "SZL",
+        "mtnguineaconakry" => "GNF",
+        "mtnsouthafrica" => "ZAR",
+        "mtnliberia" => "LRD",
+        "mtnrwanda" => "RWF",
+        _ => "EUR",
+    }
+}
+
 /// Marks a request that came over TLS (the listener puts it in the request's extensions):
 /// links back to this server are then `https://`.
 #[derive(Debug, Clone, Copy)]

@@ -425,6 +425,64 @@ async function main() {
     await shot(page, "08-refused");
   }, /status of 403/);
 
+  // 9. The page's clock runs ahead of the server's (by more than the invoice's whole
+  // validity): its countdown ends at once, but the widget waits for the server's word, so a
+  // payment approved after that still ends as paid on the page.
+  await step("9 clock ahead", async ({ page, context }) => {
+    await context.addInitScript(() => {
+      const real = Date.now.bind(Date);
+      Date.now = () => real() + 24 * 3600 * 1000;
+    });
+    await page.goto(checkoutUrl(SHOP, "10", `order-${RUN}-clock`));
+    await page.click(testid("mmw-button"));
+    const created = await waitEvent(page, "created", 10000);
+    const id = created.detail.invoiceId;
+    await page.waitForFunction(() => document.querySelector("#w").getAttribute("data-mmw-state") === "expiring", null, { timeout: 5000 });
+    check("9 clock ahead: the countdown ends on the page's clock", (await text(page, "mmw-countdown")) === "Expired");
+    check("9 clock ahead: no QR code to pay once it ended", !(await page.isVisible(testid("mmw-qr"))));
+    const phone = await context.newPage();
+    const r = await fetch(`${MKOBA}/widget/v1_0/invoice/${id}`, { headers: { Origin: SHOP } });
+    const link = (await r.json()).qrLink;
+    await phone.goto(link);
+    await phone.waitForSelector(testid("phone-approve"), { state: "visible" });
+    await phone.click(testid("phone-approve"));
+    const s = await waitEvent(page, "successful", SETTLE_TIMEOUT);
+    check("9 clock ahead: the page gets successful for the invoice", s.detail && s.detail.invoiceId === id && s.detail.status === "SUCCESSFUL", s.detail);
+    await page.waitForSelector(`#w[data-mmw-state=successful]`, { timeout: 5000 });
+    check("9 clock ahead: no failed event", !(await events(page)).some((e) => e.type === "failed"));
+    await shot(page, "09-clock-ahead-paid");
+  });
+
+  // 10. A single-page app takes a pending element off the page and puts it back, and
+  // copies it: mobileMoneyReinitializeWidgets() sets both up again, and each makes its
+  // invoice.
+  await step("10 detached and copied", async ({ page }) => {
+    await page.goto(checkoutUrl(SHOP, "10", `order-${RUN}-moved`));
+    await page.click(testid("mmw-button"));
+    await waitEvent(page, "created", 10000);
+    await page.evaluate(async () => {
+      const w = document.getElementById("w");
+      const parent = w.parentNode;
+      w.remove();
+      await new Promise((r) => setTimeout(r, 2500));
+      parent.appendChild(w);
+      const copy = w.cloneNode(true);
+      copy.id = "w2";
+      copy.dataset.externalId = w.dataset.externalId + "-copy";
+      parent.appendChild(copy);
+      window.mmwEvents.length = 0;
+      window.mobileMoneyReinitializeWidgets();
+    });
+    for (const id of ["w", "w2"]) {
+      const ready = await page.waitForSelector(`#${id} ${testid("mmw-button")}`, { state: "visible", timeout: 5000 }).then(() => true, () => false);
+      check(`10 detached and copied: #${id} shows the pay button again`, ready);
+      if (!ready) continue;
+      await page.click(`#${id} ${testid("mmw-button")}`);
+      const made = await page.waitForFunction((t) => window.mmwEvents.some((e) => e.type === "created" && e.target === t), id, { timeout: 10000 }).then(() => true, () => false);
+      check(`10 detached and copied: #${id} makes its invoice`, made, await events(page));
+    }
+  });
+
   await browser.close();
   server.close();
 }

@@ -1145,3 +1145,28 @@ async fn reports_count_what_their_periods_hold_in_every_currency_and_go_live_the
     let html = b.get("/portal/golive").await.text();
     assert!(html.contains("3 sandbox transactions, 0 failed"), "{html}");
 }
+
+/// The widget's demo and snippet use the API user's own currency (a Ghana API user's is
+/// GHS, which its widget takes; UGX was written for every production one), and the demo
+/// prefers a sandbox API user, which takes payments from any page.
+#[tokio::test]
+async fn the_widget_demo_and_snippet_use_the_api_users_currency() {
+    let app = TestApp::spawn().await;
+    let mut b = sandbox_browser(&app).await;
+    let ghana = market_partner(&app, "mtnghana").await;
+    let html = b.get("/portal/widget/demo").await.text();
+    assert!(
+        html.contains(&format!("data-api-user-id=\"{}\"", ghana.user))
+            && html.contains("data-currency=\"GHS\""),
+        "{html}"
+    );
+    let html = b.get("/portal/widget").await.text();
+    assert!(html.contains("data-currency=&quot;GHS&quot;"), "{html}");
+    let sandbox = app.partner("127.0.0.1").await;
+    let html = b.get("/portal/widget/demo").await.text();
+    assert!(
+        html.contains(&format!("data-api-user-id=\"{}\"", sandbox.user))
+            && html.contains("data-currency=\"EUR\""),
+        "{html}"
+    );
+}

@@ -428,6 +428,61 @@ async fn the_widget_is_rate_limited_per_api_user_and_per_client() {
     assert_eq!(last, 429, "the client's budget is spent");
 }
 
+/// `POST /widget/v1_0/invoice` from a client at `from` (a loopback address of its own):
+/// the answer's status.
+async fn invoice_from(app: &TestApp, from: [u8; 4], body: &Value) -> u16 {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::from((from, 0))).unwrap();
+    let mut stream = socket.connect(app.running.addr).await.unwrap();
+    let body = body.to_string();
+    stream
+        .write_all(
+            format!(
+                "POST /widget/v1_0/invoice HTTP/1.1\r\nHost: mkoba\r\nOrigin: {SHOP}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status: {answer}"))
+}
+
+/// One client cannot spend a partner's whole invoice budget: its own share of a partner's
+/// invoices runs out first, and the partner's other shoppers still pay.
+#[tokio::test]
+async fn one_client_cannot_lock_a_partners_shoppers_out() {
+    let app = TestApp::spawn_with(|s| {
+        s.momo.widget.per_api_user = Rate::new(4, std::time::Duration::from_secs(120));
+        s.momo.widget.per_client_invoices = Rate::new(2, std::time::Duration::from_secs(120));
+    })
+    .await;
+    let p = app.partner("127.0.0.1").await;
+    let attacker = [127, 0, 0, 2];
+    for _ in 0..2 {
+        assert_eq!(
+            invoice_from(&app, attacker, &body(p.user, "100")).await,
+            201
+        );
+    }
+    for _ in 0..10 {
+        assert_eq!(
+            invoice_from(&app, attacker, &body(p.user, "100")).await,
+            429
+        );
+    }
+    // A shopper elsewhere pays: the partner's budget was not spent by the refusals.
+    let shopper = [127, 0, 0, 3];
+    assert_eq!(invoice_from(&app, shopper, &body(p.user, "100")).await, 201);
+}
+
 #[tokio::test]
 async fn the_payer_approves_or_rejects_through_the_qr_link_and_the_dial_pad() {
     let app = TestApp::spawn().await;
@@ -626,4 +681,21 @@ async fn bad_query_parameters_are_refused_in_the_widgets_answers() {
         .await;
     assert_eq!(code(&r), (400, "BAD_REQUEST".to_owned()), "{}", r.text());
     assert!(r.text().contains("gives t twice"), "{}", r.text());
+}
+
+/// A widget invoice's page in the portal says what the widget's endpoint answered (201 with
+/// the invoice), not the 202 of the APIs.
+#[tokio::test]
+async fn a_widget_invoices_timeline_says_201_created() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("127.0.0.1").await;
+    let r = app.widget_invoice(SHOP, &body(p.user, "10")).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["invoiceId"].as_str().unwrap().to_owned();
+    let login = app.sandbox_login().await;
+    let mut b = Browser::new(&app.base);
+    assert_eq!(b.sign_in(&login.email, &login.password).await.status, 303);
+    let html = b.get(&format!("/portal/transactions/{id}")).await.text();
+    assert!(html.contains("201 Created"), "{html}");
+    assert!(!html.contains("202 Accepted"), "{html}");
 }

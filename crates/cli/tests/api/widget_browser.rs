@@ -2,7 +2,8 @@
 //! `playwright-core`): a merchant page on another origin embeds the script from the server;
 //! amounts 10, 50 and 100 give their events, the payer approves and rejects through the QR
 //! code's link, a late element starts with `mobileMoneyReinitializeWidgets()`, a page not on
-//! the API user's list is refused. Screenshots go to `artifacts/widget/`.
+//! the API user's list is refused, a page whose clock runs ahead still learns its invoice
+//! was paid, and an element taken off the page and put back, or copied, pays again. Screenshots go to `artifacts/widget/`.
 
 use serde_json::json;
 
@@ -10,7 +11,13 @@ use crate::helpers::TestApp;
 
 #[tokio::test]
 async fn the_widget_works_in_a_real_browser_on_a_merchants_page() {
-    let app = TestApp::spawn().await;
+    // One shopper (this browser) makes a dozen invoices here in a few seconds, more than a
+    // client's share of a partner's invoices allows (`widget::one_client_cannot_lock_…`).
+    let app = TestApp::spawn_with(|s| {
+        s.momo.widget.per_client_invoices =
+            mkoba_platform::throttle::Rate::new(50, std::time::Duration::from_secs(1));
+    })
+    .await;
     // Any page may use this one (the sandbox, no list set)…
     let open = app.partner("127.0.0.1").await;
     // …and this one only a page that is not the merchant's.

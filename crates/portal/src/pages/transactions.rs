@@ -1128,6 +1128,10 @@ pub(crate) async fn show(
         };
         d.raw(mode);
         event(&mut h, Some(p.created_at_ms), "Accepted", d);
+    } else if mkoba_platform::widget::is_widget_payer(&p.party) {
+        // The Collection Widget's page-side endpoint creates its invoices.
+        d.raw("The widget's endpoint answered <code>201 Created</code> with the invoice once it was durable; its status was <code>PENDING</code>.");
+        event(&mut h, Some(p.created_at_ms), "201 Created", d);
     } else {
         d.raw("The API answered <code>202 Accepted</code> once the payment was durable; its status was <code>PENDING</code>.");
         event(&mut h, Some(p.created_at_ms), "202 Accepted", d);

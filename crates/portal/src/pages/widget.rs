@@ -20,11 +20,7 @@ const SCRIPT: &str = "/v0.1.0/mobile-money-widget-mtn.js";
 
 /// The snippet a merchant pastes, for `user`.
 fn snippet(base: &str, user: &ApiUser) -> String {
-    let currency = if user.target_environment == "sandbox" {
-        "EUR"
-    } else {
-        "…"
-    };
+    let currency = mkoba_platform::widget::environment_currency(&user.target_environment);
     format!(
         "<script src=\"{base}{SCRIPT}\"></script>\n<div class=\"mobile-money-qr-payment\"\n     data-api-user-id=\"{}\"\n     data-amount=\"100\"\n     data-currency=\"{currency}\"\n     data-external-id=\"order-1001\"></div>",
         user.id
@@ -194,7 +190,13 @@ pub(crate) async fn demo(
     };
     let mut h = Html::new();
     h.raw("<h1>Collection Widget demo</h1>");
-    let Some(user) = users.first() else {
+    // A sandbox API user when there is one: it takes payments from any page until its
+    // allowed origins are set, where a production one refuses them.
+    let Some(user) = users
+        .iter()
+        .find(|u| u.target_environment == "sandbox")
+        .or(users.first())
+    else {
         h.raw("<p class=\"muted\">Create an <a href=\"/portal/apiusers\">API user</a> first: the widget takes payments for one.</p>");
         return document("Widget demo", Some(&session), "widget", h).into_response();
     };
@@ -203,11 +205,7 @@ pub(crate) async fn demo(
         .filter(|a| a.len() <= 12 && a.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
         .cloned()
         .unwrap_or_else(|| "100".to_owned());
-    let currency = if user.target_environment == "sandbox" {
-        "EUR"
-    } else {
-        "UGX"
-    };
+    let currency = mkoba_platform::widget::environment_currency(&user.target_environment);
     w!(h, "<p>The widget of <a href=\"/portal/widget\">your API user</a> <code>" {user.id} "</code>, as on a merchant's page. "
         "Amounts: <a href=\"?amount=10\">10</a> waits for the payer, <a href=\"?amount=50\">50</a> fails, <a href=\"?amount=100\">100</a> succeeds.</p>"
         "<div class=\"card\"><div class=\"mobile-money-qr-payment\" data-api-user-id=\"" {user.id} "\" data-amount=\"" {amount} "\" data-currency=\"" {currency} "\" data-external-id=\"demo-" {amount} "\"></div></div>"
