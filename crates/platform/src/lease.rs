@@ -42,6 +42,8 @@ struct Held {
     issued: Option<Instant>,
     /// The database's time when it wrote that heartbeat, in ms, if it said.
     written_ms: Option<i64>,
+    /// When the current generation began (its first confirmed heartbeat's answer).
+    began: Option<Instant>,
 }
 
 impl Lease {
@@ -53,6 +55,7 @@ impl Lease {
                 generation: 0,
                 issued: None,
                 written_ms: None,
+                began: None,
             })),
             fresh_for: length - length / 4,
         }
@@ -82,6 +85,7 @@ impl Lease {
                     .is_none_or(|before| now.saturating_duration_since(before) >= self.fresh_for)
             {
                 held.generation += 1;
+                held.began = Some(now);
                 if held.issued.is_some() {
                     tracing::warn!(
                         generation = held.generation,
@@ -92,6 +96,15 @@ impl Lease {
             held.issued = Some(held.issued.map_or(issued, |before| before.max(issued)));
             held.written_ms = written_ms.or(held.written_ms);
         });
+    }
+
+    /// How long this node has held its lease without a lapse (since its current generation
+    /// began); `None` before its first heartbeat. A node takes another's callbacks over
+    /// only once it has held its own for a whole lease: after an outage of the database,
+    /// which stops every node's heartbeat at once, the other live nodes then had the same
+    /// time to beat again, and are not taken for gone.
+    pub fn held_for(&self) -> Option<Duration> {
+        self.held.borrow().began.map(|at| at.elapsed())
     }
 
     /// The current generation, fresh or not: what the writer stamps on the callbacks it is
@@ -134,6 +147,34 @@ mod tests {
             })
         })
         .await
+    }
+
+    /// After a lapse (the database down longer than most of the lease stops every node's
+    /// heartbeat at once), the lease counts as held again only from the beat that ended it,
+    /// so the node waits a whole lease before it takes another node's callbacks over.
+    #[test]
+    fn a_lapse_starts_the_time_the_lease_is_held_again() {
+        let lease = Lease::new(Duration::from_secs(60));
+        assert_eq!(lease.held_for(), None, "no heartbeat yet");
+        let t0 = Instant::now() - Duration::from_secs(300);
+        lease.renewed_at(t0, t0, None);
+        lease.renewed_at(
+            t0 + Duration::from_secs(30),
+            t0 + Duration::from_secs(31),
+            None,
+        );
+        assert!(
+            lease.held_for().unwrap() >= Duration::from_secs(299),
+            "held since t0"
+        );
+        // Fifty seconds without a confirmed beat: a lapse, and a new start.
+        let back = t0 + Duration::from_secs(81);
+        lease.renewed_at(back, back, None);
+        let held = lease.held_for().unwrap();
+        assert!(
+            held < Duration::from_secs(300 - 80) && held >= Duration::from_secs(300 - 82),
+            "{held:?}"
+        );
     }
 
     #[tokio::test]

@@ -599,7 +599,11 @@ impl Journal for PgJournal {
     > {
         let take_over = self.took_over_at.is_none_or(|at| {
             at.elapsed() >= std::time::Duration::from_millis(nodes::HEARTBEAT_MS as u64)
-        });
+        }) && self
+            .heartbeat
+            .lease
+            .held_for()
+            .is_some_and(|held| held >= self.node.lease);
         let (node, seen) = (self.node.clone(), self.seen);
         let ids: Vec<String> = references.iter().map(Uuid::to_string).collect();
         self.in_pass = false;

@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mkoba_api_types::mpesa::{Market, ResourceUrl};
 use mkoba_platform::model::{ApiUser, KeySlot, Product};
+use mkoba_platform::widget::environment_currency;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -465,23 +466,6 @@ fn market_of(op: &Op<'_>) -> Option<Market> {
 }
 
 // ---- the developer's context ---------------------------------------------------------------
-
-/// The currency of a MoMo target environment (EUR in the sandbox).
-fn environment_currency(environment: &str) -> &'static str {
-    match environment {
-        "mtnuganda" => "UGX",
-        "mtnghana" => "GHS",
-        "mtnivorycoast" | "mtnbenin" => "XOF",
-        "mtnzambia" => "ZMW",
-        "mtncameroon" | "mtncongo" => "XAF",
-        "mtnswaziland" => "SZL",
-        "mtnguineaconakry" => "GNF",
-        "mtnsouthafrica" => "ZAR",
-        "mtnliberia" => "LRD",
-        "mtnrwanda" => "RWF",
-        _ => "EUR",
-    }
-}
 
 /// What the page knows about the developer and the server for one operation.
 struct Context {
