@@ -208,7 +208,7 @@ pub(crate) fn begin_pass(
     within(c, |c| {
         let mut changes = None;
         if take_over {
-            let claimed = take_over_callbacks(c, node, false)?;
+            let claimed = take_over_callbacks(c, node, false, true)?;
             if claimed > 0 {
                 changes
                     .get_or_insert_with(Changes::default)
@@ -230,11 +230,19 @@ pub(crate) fn begin_pass(
 
 /// Takes over the undelivered callbacks of nodes not seen for their lease (their own, as
 /// their heartbeat wrote it; this node's, `$2` ms, for a node from before leases were
-/// written; and of none), plus, with `own`, this node's (at start). Returns how many rows it took. A node
+/// written) when `others`, and of none, plus, with `own`, this node's (at start). Returns
+/// how many rows it took. `others` only once this node has held its own lease a whole
+/// lease (`Lease::held_for`): after an outage of the database every node looks gone to
+/// every other until each has beaten again. A node
 /// is seen only through its heartbeat thread ([`Heartbeat`]), the one that renews its
 /// [`Lease`]: a node others take for alive is one that may send. Times are the database
 /// server's, so clocks that differ between the nodes' machines do not matter.
-pub(crate) fn take_over_callbacks(c: &mut Conn, node: &NodeOptions, own: bool) -> Result<usize> {
+pub(crate) fn take_over_callbacks(
+    c: &mut Conn,
+    node: &NodeOptions,
+    own: bool,
+    others: bool,
+) -> Result<usize> {
     let lease_ms = node.lease.as_millis() as i64;
     let taken = c.query(
         concat!(
@@ -242,13 +250,13 @@ pub(crate) fn take_over_callbacks(c: &mut Conn, node: &NodeOptions, own: bool) -
              SET node = $1, taken_from = CASE WHEN node <> $1 THEN node ELSE taken_from END
              WHERE id IN (SELECT id FROM pending_callbacks)
                AND (node IS NULL OR ($3 AND node = $1)
-                    OR (node <> $1 AND node NOT IN (SELECT id FROM nodes
+                    OR ($4 AND node <> $1 AND node NOT IN (SELECT id FROM nodes
                         WHERE seen_at_ms >= ",
             server_now_ms!(),
             " - COALESCE(lease_ms, $2))))
              RETURNING id"
         ),
-        &[&node.id, &lease_ms, &own],
+        &[&node.id, &lease_ms, &own, &others],
     )?;
     Ok(taken.len())
 }
