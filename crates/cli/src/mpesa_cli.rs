@@ -269,9 +269,13 @@ async fn credentials(c: &MpesaClientArgs) -> anyhow::Result<Credentials> {
             c.data.display()
         );
     }
-    // Without a key file the server keeps its key in the data directory; never make one
-    // here, which would not be the server's.
-    if c.mpesa_key_file.is_none() && !c.data.join(mkoba_mpesa::rsa::PRIVATE_KEY_FILE).exists() {
+    // The server publishes its public key in its data directory at every start (whether it
+    // keeps its key pair there or in a key file); never make one here, which would not be
+    // the server's.
+    if c.mpesa_key_file.is_none()
+        && !c.data.join(mkoba_mpesa::rsa::PRIVATE_KEY_FILE).exists()
+        && !c.data.join(mkoba_mpesa::rsa::PUBLIC_KEY_FILE).exists()
+    {
         bail!(
             "{} holds no M-Pesa key ({}): if the server runs with --mpesa-key-file, pass the same file with \
              --mpesa-key-file or MKOBA_MPESA_KEY_FILE; or pass --public-key (MPESA_PUBLIC_KEY)",
@@ -286,6 +290,11 @@ async fn credentials(c: &MpesaClientArgs) -> anyhow::Result<Credentials> {
             .await
             .context("reading the local M-Pesa credentials")?
             .with_context(|| format!("reading the M-Pesa credentials in {}", c.data.display()))?;
+    let source = match (&api_key, &public_key) {
+        (Some(_), _) => format!("--api-key, and {} for the public key", c.data.display()),
+        (None, Some(_)) => format!("{} for the API key, and --public-key", c.data.display()),
+        (None, None) => c.data.display().to_string(),
+    };
     let api_key = match api_key {
         Some(k) => k,
         None => local_key.ok_or_else(|| {
@@ -299,7 +308,7 @@ async fn credentials(c: &MpesaClientArgs) -> anyhow::Result<Credentials> {
     Ok(Credentials {
         api_key,
         public_key: public_key.unwrap_or(local_public),
-        source: c.data.display().to_string(),
+        source,
     })
 }
 

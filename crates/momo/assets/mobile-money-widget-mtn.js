@@ -158,7 +158,10 @@
   }
 
   const isInvoice = (j) => !!j && typeof j === "object" && typeof j.invoiceId === "string" && j.invoiceId !== "" && typeof j.status === "string";
-  const retryable = (status) => status === 0 || status === 408 || status === 429 || status >= 500;
+  // MoMo answers some refusals that trying again cannot change with a 500 (a currency the
+  // API user's market does not use, an environment it may not use): no "Try again" then.
+  const FINAL_CODES = ["INVALID_CURRENCY", "NOT_ALLOWED", "NOT_ALLOWED_TARGET_ENVIRONMENT", "RESOURCE_ALREADY_EXIST"];
+  const retryable = (status, code) => !FINAL_CODES.includes(code) && (status === 0 || status === 408 || status === 429 || status >= 500);
   const UNEXPECTED = { status: 502, ok: false, json: { code: "BAD_GATEWAY_RESPONSE", message: "The payment service sent an unexpected answer." }, retryAfter: 0 };
 
   /** One call to the widget API. Resolves with {status, ok, json, retryAfter} (status 0:
@@ -429,7 +432,7 @@
           await sleep(2000 - (Date.now() - started), signal);
           continue;
         }
-        if (!retryable(res.status) || ++failures >= MAX_FAILURES) return fail(errorOf(res), res.retryAfter);
+        if (!retryable(res.status, errorOf(res).code) || ++failures >= MAX_FAILURES) return fail(errorOf(res), res.retryAfter);
         const backoff = Math.min(MAX_BACKOFF_MS, 1000 * 2 ** (failures - 1));
         await sleep(Math.min(Math.max(backoff, res.retryAfter), 2 * MAX_BACKOFF_MS), signal);
       }
@@ -480,7 +483,7 @@
       // After a polling failure the invoice may yet be paid: look at it again rather than
       // make a second one.
       const again = !!(invoice && invoice.status === "PENDING" && session);
-      const retry = retryable(error.status) ? button("mmw-action mmw-primary", "mmw-retry", again ? "Check again" : "Try again", again ? resume : start) : null;
+      const retry = retryable(error.status, error.code) ? button("mmw-action mmw-primary", "mmw-retry", again ? "Check again" : "Try again", again ? resume : start) : null;
       show("mmw-bad", [big("!"), headline("Payment failed"), h("div", { class: "mmw-error", role: "alert", "data-testid": "mmw-error", text: error.message }), retry]);
       setPhase("failed", error.status === 429 ? "Too many payment attempts." : "The payment could not be completed.");
       if (retry && retryAfter > 0) {

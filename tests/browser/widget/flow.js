@@ -483,6 +483,18 @@ async function main() {
     }
   });
 
+  // 11. A currency the API user's market does not use: MoMo's 500 INVALID_CURRENCY, which
+  // trying again cannot change: the failure is shown without "Try again".
+  await step("11 wrong currency", async ({ page }) => {
+    const q = new URLSearchParams({ amount: "100", currency: CURRENCY === "EUR" ? "GHS" : "EUR", externalId: `order-${RUN}-cur`, apiUser: API_USER });
+    await page.goto(`${SHOP}/checkout?${q}`);
+    await page.click(testid("mmw-button"));
+    const f = await waitEvent(page, "failed", 10000);
+    const err = f.detail && f.detail.error;
+    check("11 wrong currency: failed with INVALID_CURRENCY", err && err.code === "INVALID_CURRENCY", f.detail);
+    check("11 wrong currency: no Try again", !(await page.isVisible("button:has-text('Try again')")));
+  }, /status of 500/);
+
   await browser.close();
   server.close();
 }

@@ -196,7 +196,27 @@ async fn cli_takes_credentials_from_flags_or_the_environment_instead() {
         text.contains("MPESA_API_KEY") && text.contains("--data"),
         "{text}"
     );
-    // A data directory without the server's key: never a new key, but the flag to pass.
+    // The server keeps its key pair in a key file: without it, the public key the server
+    // published in its data directory serves, and no key is made.
+    let published = command(&app, &["session", "--json"])
+        .env_remove("MKOBA_MPESA_KEY_FILE")
+        .output()
+        .await
+        .unwrap();
+    assert!(json(&published)["session_id"].is_string());
+    assert!(
+        !app.data_dir()
+            .join("data")
+            .join(mkoba_mpesa::rsa::PRIVATE_KEY_FILE)
+            .exists()
+    );
+    // A data directory with neither: never a new key, but the flag to pass.
+    std::fs::remove_file(
+        app.data_dir()
+            .join("data")
+            .join(mkoba_mpesa::rsa::PUBLIC_KEY_FILE),
+    )
+    .unwrap();
     let no_key = command(&app, &["session"])
         .env_remove("MKOBA_MPESA_KEY_FILE")
         .output()

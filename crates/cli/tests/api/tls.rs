@@ -274,3 +274,38 @@ async fn the_widgets_payer_link_has_the_scheme_the_page_reached_the_server_with(
         "{link}"
     );
 }
+
+/// The API docs' code samples name the server as the browser reached it: `https://` over
+/// TLS (they said `http://`, a port that speaks only TLS).
+#[tokio::test]
+async fn the_api_docs_samples_use_https_over_tls() {
+    let app = tls_app().await;
+    let plain = app.running.plain_addr.expect("bound");
+    let login = app.sandbox_login().await;
+    let mut b = crate::portal::Browser::new(&format!("http://{plain}"));
+    assert_eq!(b.sign_in(&login.email, &login.password).await.status, 303);
+    let request = format!(
+        "GET /portal/docs/Collection-Requesttopay-V1 HTTP/1.1\r\nHost: localhost\r\nCookie: {}\r\nConnection: close\r\n\r\n",
+        b.cookie_header()
+    );
+    let answer = send_trusting(&app, &ca_file(&app), "localhost", &request).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "{}",
+        &answer[..answer.len().min(400)]
+    );
+    assert!(
+        answer.contains("https://localhost/collection/v1_0/requesttopay"),
+        "the sample's URL"
+    );
+    assert!(
+        !answer.contains("http://localhost/collection"),
+        "no plain-HTTP URL"
+    );
+    // Over the plain listener, the plain URL.
+    let html = b
+        .get("/portal/docs/Collection-Requesttopay-V1")
+        .await
+        .text();
+    assert!(html.contains(&format!("http://{plain}/collection/v1_0/requesttopay")));
+}

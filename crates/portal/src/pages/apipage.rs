@@ -494,6 +494,7 @@ async fn context(
     state: &PortalState,
     session: &Session,
     headers: &HeaderMap,
+    tls: bool,
     op: &Op<'_>,
 ) -> Result<Context, mkoba_platform::Internal> {
     let host = headers
@@ -505,7 +506,7 @@ async fn context(
                     .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
         })
         .unwrap_or("127.0.0.1");
-    let base = format!("http://{host}");
+    let base = mkoba_platform::widget::base_url(Some(host), tls);
     let host_name = match host.rsplit_once(':') {
         Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h.to_owned(),
         _ => host.to_owned(),
@@ -1454,6 +1455,7 @@ async fn page(
     state: &PortalState,
     session: &Session,
     headers: &HeaderMap,
+    tls: bool,
     id: &str,
     attempt: Option<&Attempt>,
     result: Option<Result<Exchange, String>>,
@@ -1461,7 +1463,7 @@ async fn page(
     let Some(op) = find(&state.openapi, id) else {
         return crate::internal_error();
     };
-    let Ok(ctx) = context(state, session, headers, &op).await else {
+    let Ok(ctx) = context(state, session, headers, tls, &op).await else {
         return crate::internal_error();
     };
     let sample = build_sample(&op, &ctx);
@@ -1506,11 +1508,12 @@ pub(crate) async fn show(
     session: Session,
     Path(id): Path<String>,
     headers: HeaderMap,
+    tls: Option<axum::Extension<mkoba_platform::widget::OverTls>>,
 ) -> Response {
     if find(&state.openapi, &id).is_none() {
         return crate::not_found().await;
     }
-    page(&state, &session, &headers, &id, None, None).await
+    page(&state, &session, &headers, tls.is_some(), &id, None, None).await
 }
 
 /// `POST /portal/docs/{operationId}`: the Send Request box.
@@ -1520,6 +1523,7 @@ pub(crate) async fn send(
     crate::ClientAddr(client): crate::ClientAddr,
     Path(id): Path<String>,
     headers: HeaderMap,
+    tls: Option<axum::Extension<mkoba_platform::widget::OverTls>>,
     body: Bytes,
 ) -> Response {
     let form = Form::parse(&body);
@@ -1541,6 +1545,7 @@ pub(crate) async fn send(
         &state,
         &session,
         &headers,
+        tls.is_some(),
         &id,
         Some(&attempt),
         Some(result),
