@@ -114,6 +114,9 @@ pub(crate) struct EngineSettings {
     pub clock: crate::clock::SharedClock,
     /// Where the writer publishes the test clocks for the request handlers.
     pub clocks: crate::test_clock::Clocks,
+    /// Set while the store fails (from the first failure to the first success): the read
+    /// pools then answer a failed read as the store's unavailability.
+    pub store_failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 type Deferred = Box<dyn FnOnce(Commit) + Send>;
@@ -521,6 +524,9 @@ impl Engine {
     /// error the first time only, so an outage of the store (a full disk, PostgreSQL down)
     /// is one ERROR line and one INFO line when it ends, not a line per try.
     fn store_failed(&mut self, what: &str, e: &StoreError) {
+        self.settings
+            .store_failing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         if self.failed_commits == 0 {
             tracing::error!(error = %e, "{what}");
         } else {
@@ -531,6 +537,9 @@ impl Engine {
 
     /// The store worked (a commit, a reload) after failing.
     fn store_works(&mut self) {
+        self.settings
+            .store_failing
+            .store(false, std::sync::atomic::Ordering::SeqCst);
         if self.failed_commits > 0 {
             tracing::info!(
                 failures = self.failed_commits,

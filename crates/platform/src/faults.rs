@@ -40,6 +40,8 @@ pub struct Faults {
     answers_lost: Arc<AtomicUsize>,
     /// While on, the writer's reloads of its state fail (a database it cannot reach).
     loads_fail: Arc<AtomicBool>,
+    /// While on, the API reads fail (a database the readers cannot reach).
+    reads_fail: Arc<AtomicBool>,
 }
 
 impl Faults {
@@ -62,6 +64,15 @@ impl Faults {
     /// PostgreSQL lost once the `COMMIT` was sent does.
     pub fn lose_commit_answers(&self, n: usize) {
         self.answers_lost.store(n, Ordering::SeqCst);
+    }
+
+    /// Makes the API reads fail (`true`) or work again (`false`).
+    pub fn set_reads_fail(&self, fail: bool) {
+        self.reads_fail.store(fail, Ordering::SeqCst);
+    }
+
+    pub(crate) fn reads_fail(&self) -> bool {
+        self.reads_fail.load(Ordering::SeqCst)
     }
 
     /// Makes the writer's reloads of its state fail (`true`) or work again (`false`).

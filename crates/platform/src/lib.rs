@@ -433,7 +433,9 @@ impl Platform {
         let metrics = Arc::new(metrics::Metrics::default());
         journal.watch(&metrics.store);
         let clocks = test_clock::Clocks::default();
+        let store_failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let settings = EngineSettings {
+            store_failing: store_failing.clone(),
             settle_delay: config.settle_delay,
             delivery_notification_window: config.delivery_notification_window,
             opening_balance: config.opening_balance.clone(),
@@ -467,6 +469,7 @@ impl Platform {
             config.read_threads,
             config.read_queue,
             config.faults.clone(),
+            store_failing.clone(),
         )?;
         let portal_reads = reads::ReadPool::start(
             reads::Serves::Portal,
@@ -474,6 +477,7 @@ impl Platform {
             config.read_threads,
             config.read_queue,
             config.faults.clone(),
+            store_failing,
         )?;
         let health = Arc::new(Health::default());
         let writer_health = health.clone();

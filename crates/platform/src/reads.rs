@@ -50,6 +50,12 @@ pub(crate) struct ReadPool {
     pending: Arc<AtomicUsize>,
     /// The portal's pool with faults (tests): reads it may refuse.
     refusals: Option<crate::faults::Faults>,
+    /// The API pool with faults (tests): reads it may fail.
+    failures: Option<crate::faults::Faults>,
+    /// The writer found the store failing (and has not seen it work since): a read that
+    /// fails then is answered as the store's unavailability, with the dialect's overload
+    /// form and `Retry-After` ([`Internal::Busy`]), not as a fault of its own.
+    store_failing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ReadPool {
@@ -61,6 +67,7 @@ impl ReadPool {
         threads: usize,
         queue: usize,
         faults: Option<crate::faults::Faults>,
+        store_failing: Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<ReadPool, StoreError> {
         let (jobs, rx) = mpsc::sync_channel::<Job>(queue);
         let rx = Arc::new(Mutex::new(rx));
@@ -93,7 +100,9 @@ impl ReadPool {
         Ok(ReadPool {
             jobs,
             pending: Arc::default(),
+            failures: faults.clone().filter(|_| !portal),
             refusals: faults.filter(|_| portal),
+            store_failing,
         })
     }
 
@@ -115,13 +124,23 @@ impl ReadPool {
         {
             return Err(Internal::Busy);
         }
+        let failing = self
+            .failures
+            .as_ref()
+            .is_some_and(crate::faults::Faults::reads_fail);
         let (tx, rx) = oneshot::channel();
         let pending = self.pending.clone();
         pending.fetch_add(1, Ordering::SeqCst);
         let job: Job = Box::new(move |reader| {
             // A caller that went away (its request was dropped) needs no answer.
             if !tx.is_closed() {
-                let _ = tx.send(f(reader));
+                let _ = tx.send(if failing {
+                    Err(StoreError(
+                        "the database cannot be reached (injected fault)".to_owned(),
+                    ))
+                } else {
+                    f(reader)
+                });
             }
             pending.fetch_sub(1, Ordering::SeqCst);
         });
@@ -138,7 +157,14 @@ impl ReadPool {
             }
         }
         match rx.await {
-            Ok(result) => result.map_err(crate::logged),
+            Ok(result) => result.map_err(|e| {
+                let failed = crate::logged(e);
+                if self.store_failing.load(Ordering::SeqCst) {
+                    Internal::Busy
+                } else {
+                    failed
+                }
+            }),
             Err(_) => {
                 tracing::error!("a reader thread stopped before answering");
                 Err(Internal::Failed)

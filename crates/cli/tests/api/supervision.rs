@@ -550,3 +550,53 @@ async fn a_commit_that_landed_without_its_answer_is_not_answered_try_again() {
     assert_eq!(r.status, 409, "{}", r.text());
     app.assert_ledger_balanced().await;
 }
+
+/// While the store is failing (the writer's commits fail: a full disk, a database that
+/// went away), a read that fails too is the store's unavailability: MoMo `503
+/// SERVICE_UNAVAILABLE` with `Retry-After`, as a write is answered, not a bare 500. A read
+/// that fails while the writer's commits succeed is still the internal error it is.
+#[tokio::test]
+async fn reads_while_the_store_is_failing_are_answered_503_with_retry_after() {
+    use mkoba_platform::faults::Faults;
+    use uuid::Uuid;
+    let faults = Faults::default();
+    let switch = faults.clone();
+    let app = TestApp::spawn_with(move |s| s.faults = Some(switch)).await;
+    let p = app.partner("127.0.0.1").await;
+    let paid = Uuid::new_v4();
+    app.request_to_pay(
+        &p,
+        paid,
+        &crate::helpers::rtp_body("5", "256770000021"),
+        &[],
+    )
+    .await;
+    app.final_status(&p, paid).await;
+
+    // A read that fails on its own: the internal error.
+    faults.set_reads_fail(true);
+    let r = app.get(&p, &format!("/v1_0/requesttopay/{paid}")).await;
+    assert_eq!(r.status, 500, "{}", r.text());
+
+    // The store failing for the writer too: the overload form.
+    faults.set_disk_full(true);
+    let r = app
+        .request_to_pay(
+            &p,
+            Uuid::new_v4(),
+            &crate::helpers::rtp_body("6", "256770000022"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    let r = app.get(&p, &format!("/v1_0/requesttopay/{paid}")).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["code"], "SERVICE_UNAVAILABLE");
+    assert!(r.header("retry-after").is_some());
+
+    // The store back: reads and writes as before.
+    faults.set_reads_fail(false);
+    faults.set_disk_full(false);
+    let r = app.get(&p, &format!("/v1_0/requesttopay/{paid}")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
