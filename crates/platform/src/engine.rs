@@ -147,9 +147,11 @@ pub(crate) struct Engine {
     pending: HashMap<Uuid, Payment>,
     /// New payments were refused for the bound above, and that was logged.
     pending_full: bool,
-    /// Commits that failed in a row (a full disk, a lost database): the writer pauses
-    /// before each next pass ([`commit_pause`]) instead of failing hundreds a second.
-    failed_commits: u32,
+    /// Store failures in a row (commits, reloads, starts of a pass: a full disk, a lost
+    /// database): the writer pauses before each next pass ([`commit_pause`]) instead of
+    /// failing hundreds a second; while there are any, the read pools answer a failed read
+    /// as the store's unavailability (`EngineSettings::store_failing`).
+    store_failures: u32,
     /// Pending payments by the real time they are due.
     due: BinaryHeap<Reverse<(i64, Uuid)>>,
     /// Test clocks by the API user they drive, and that API user's payments by the clock
@@ -227,7 +229,7 @@ impl Engine {
             wallets: wallets::Wallets::default(),
             pending: HashMap::new(),
             pending_full: false,
-            failed_commits: 0,
+            store_failures: 0,
             due: BinaryHeap::new(),
             clocks: HashMap::new(),
             clock_due: HashMap::new(),
@@ -353,7 +355,7 @@ impl Engine {
             // After failed commits, the requests that come meanwhile wait (within the
             // writer queue's bound) for one pass after the pause, rather than each failing
             // at once, and nothing is retried faster than the pause.
-            if let Some(pause) = commit_pause(self.failed_commits) {
+            if let Some(pause) = commit_pause(self.store_failures) {
                 std::thread::sleep(pause);
             }
             let wait = match self.due.peek() {
@@ -527,25 +529,26 @@ impl Engine {
         self.settings
             .store_failing
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        if self.failed_commits == 0 {
+        if self.store_failures == 0 {
             tracing::error!(error = %e, "{what}");
         } else {
-            tracing::debug!(error = %e, failures = self.failed_commits, "{what} (again)");
+            tracing::debug!(error = %e, failures = self.store_failures, "{what} (again)");
         }
-        self.failed_commits = self.failed_commits.saturating_add(1);
+        self.store_failures = self.store_failures.saturating_add(1);
     }
 
-    /// The store worked (a commit, a reload) after failing.
+    /// The store worked (a commit, a reload): after failures, the reads are told and the
+    /// recovery logged (nothing at all on the passes in between).
     fn store_works(&mut self) {
-        self.settings
-            .store_failing
-            .store(false, std::sync::atomic::Ordering::SeqCst);
-        if self.failed_commits > 0 {
+        if self.store_failures > 0 {
+            self.settings
+                .store_failing
+                .store(false, std::sync::atomic::Ordering::SeqCst);
             tracing::info!(
-                failures = self.failed_commits,
+                failures = self.store_failures,
                 "group commits succeed again"
             );
-            self.failed_commits = 0;
+            self.store_failures = 0;
         }
     }
 
@@ -849,9 +852,10 @@ impl Engine {
             return Ok(Some(crate::reason::FailureReason::TransactionNotFound));
         };
         let same_partner = o.api_user == refund.api_user
-            || (o.environment == refund.environment
-                && self.developer_of(&o.api_user)?.is_some()
-                && self.developer_of(&o.api_user)? == self.developer_of(&refund.api_user)?);
+            || (o.environment == refund.environment && {
+                let owner = self.developer_of(&o.api_user)?;
+                owner.is_some() && owner == self.developer_of(&refund.api_user)?
+            });
         if !same_partner || !o.kind.is_refundable() {
             return Ok(Some(crate::reason::FailureReason::TransactionNotFound));
         }

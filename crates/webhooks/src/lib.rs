@@ -827,11 +827,18 @@ async fn sleep_until_ms(platform: &Platform, at_ms: Option<i64>) {
     tokio::time::sleep(Duration::from_millis(wait as u64)).await;
 }
 
-/// A callback URL's host and port, as its places and turns are shared out by.
+/// A callback URL's host and port, as its places and turns are shared out by (without any
+/// user name in the URL, which would make one host many).
 fn host_key(url: &str) -> String {
     url.parse::<http::Uri>()
         .ok()
-        .and_then(|u| u.authority().map(|a| a.as_str().to_ascii_lowercase()))
+        .and_then(|u| {
+            let host = u.host()?.to_ascii_lowercase();
+            Some(match u.port_u16() {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            })
+        })
         .unwrap_or_default()
 }
 
@@ -1144,6 +1151,18 @@ fn permitted(ip: IpAddr, allow_loopback: bool, allow_private: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A host's share is the host's whatever the URL says about a user: one host is one
+    /// key.
+    #[test]
+    fn a_callback_host_is_one_key_whatever_user_its_url_names() {
+        let key = host_key("http://Shop.example:8080/cb");
+        assert_eq!(key, "shop.example:8080");
+        assert_eq!(host_key("http://a:b@shop.example:8080/other"), key);
+        assert_eq!(host_key("http://c@SHOP.example:8080/"), key);
+        assert_eq!(host_key("http://shop.example/cb"), "shop.example");
+        assert_eq!(host_key("http://[::1]:9/cb"), "[::1]:9");
+    }
 
     /// A name server that never answers: lookups whose callers gave up still hold their
     /// turns, so at most [`SYSTEM_LOOKUPS`] blocking threads are ever taken by them.
