@@ -116,6 +116,7 @@ pub async fn create(
         details,
         expires_at_ms: None,
         short_code: None,
+        mandate: None,
     };
     match state.platform.payments().create(payment).await {
         Ok(()) => {

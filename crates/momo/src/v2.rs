@@ -197,6 +197,7 @@ pub async fn create_invoice(
                     .saturating_add(secs * 1000)
             }),
             short_code: None,
+            mandate: None,
         },
     )
     .await
@@ -235,6 +236,7 @@ pub async fn create_pre_approval(
             details: Some(json!({ "validityTime": validity }).to_string()),
             expires_at_ms: None,
             short_code: None,
+            mandate: None,
         },
     )
     .await
@@ -314,6 +316,7 @@ pub async fn create_payment(
             details: Some(Value::Object(extra).to_string()),
             expires_at_ms: None,
             short_code: None,
+            mandate: None,
         },
     )
     .await

@@ -535,6 +535,7 @@ async fn create(
         details: Some(details.to_string()),
         expires_at_ms: Some(state.platform.clocks().now_for(&user.id) + validity),
         short_code: None,
+        mandate: None,
     };
     // A fresh v4 id does not collide: every refusal here is a fault.
     if let Err(e) = state.platform.payments().create(new).await {

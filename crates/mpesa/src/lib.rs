@@ -34,7 +34,6 @@ pub mod input;
 pub mod openapi;
 mod ops;
 pub mod rsa;
-mod schedule;
 mod v1x;
 pub mod wire;
 

@@ -8,7 +8,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use mkoba_ledger::{Currency, Money};
 use mkoba_platform::model::{
-    CallbackMethod, NewPayment, Party, PartyIdType, Payment, PaymentKind, PaymentStatus, Product,
+    CallbackMethod, MandateTerms, NewPayment, Party, PartyIdType, Payment, PaymentKind,
+    PaymentStatus, Product,
 };
 use mkoba_platform::mpesa::{mandate_id, msisdn_token, reference_id};
 use mkoba_platform::reason::FailureReason;
@@ -19,8 +20,8 @@ use uuid::Uuid;
 use crate::Call;
 use crate::callback;
 use crate::input::{self, Fields};
-use crate::schedule;
 use crate::wire::{self, Body, Code, Gateway, MpesaError};
+use mkoba_platform::schedule;
 
 const TPCID: &str = "input_ThirdPartyConversationID";
 
@@ -76,6 +77,8 @@ pub(crate) struct Movement {
     pub description: Option<String>,
     pub refund_of: Option<Uuid>,
     pub details: serde_json::Value,
+    /// A direct debit's mandate, whose schedule the writer holds it to.
+    pub mandate: Option<MandateTerms>,
 }
 
 /// How a created payment turned out for the caller.
@@ -112,6 +115,7 @@ async fn create_and_wait(
                 refusal::NOT_YOURS => wire::INS_35,
                 refusal::AMOUNT_EXCEEDS => wire::INS_15,
                 refusal::TEXT_WITH_NUL => wire::INS_21,
+                refusal::OFF_SCHEDULE => wire::INS_6,
                 _ => wire::INS_18,
             };
             return Err(refuse(call, code));
@@ -172,6 +176,7 @@ pub(crate) async fn submit(
         details: Some(details.to_string()),
         expires_at_ms: None,
         short_code: Some(m.short_code),
+        mandate: m.mandate,
     };
     let duplicate = Body::of(call.gateway.code(wire::INS_10))
         .field("output_TransactionID", "N/A")
@@ -245,6 +250,7 @@ fn movement(
         description,
         refund_of: None,
         details: json!({}),
+        mandate: None,
     })
 }
 
@@ -390,6 +396,7 @@ pub(crate) async fn reversal(call: Call) -> Response {
         description: None,
         refund_of: Some(original.reference_id),
         details: json!({ "originalTransactionId": r.transaction }),
+        mandate: None,
     };
     submit(&call, m, no_extra).await
 }
@@ -854,6 +861,7 @@ pub(crate) async fn direct_debit_create(call: Call) -> Response {
         details: Some(details.to_string()),
         expires_at_ms: None,
         short_code: Some(code),
+        mandate: None,
     };
     let conversation = id.simple().to_string();
     let duplicate = Body::of(wire::INS_10)
@@ -965,16 +973,20 @@ async fn keeps_to_schedule(call: &Call, m: &Payment, reference: &str) -> Result<
     if schedule::expired(&details, schedule::date_of(now)) {
         return Err(wire::INS_58);
     }
-    let earlier: Vec<i64> = platform
-        .payments()
-        .of_party(&call.app.api_user, PaymentKind::MpesaDirectDebit, &m.party)
-        .await
-        .map_err(wire::failed)?
-        .into_iter()
-        .filter(|p| p.payee_note.as_deref() == Some(reference))
-        .filter(|p| p.status != PaymentStatus::Failed)
-        .map(|p| p.created_at_ms)
-        .collect();
+    let earlier: Vec<i64> = if schedule::counts_earlier(&details) {
+        platform
+            .payments()
+            .of_party(&call.app.api_user, PaymentKind::MpesaDirectDebit, &m.party)
+            .await
+            .map_err(wire::failed)?
+            .into_iter()
+            .filter(|p| p.payee_note.as_deref() == Some(reference))
+            .filter(|p| p.status != PaymentStatus::Failed)
+            .map(|p| p.created_at_ms)
+            .collect()
+    } else {
+        Vec::new()
+    };
     if !schedule::allows(&details, now, &earlier) {
         return Err(wire::INS_6);
     }
@@ -1015,32 +1027,27 @@ pub(crate) async fn direct_debit_pay(call: Call) -> Response {
         if m.short_code.as_deref() != Some(&code) {
             return Err(wire::INS_13);
         }
-        // Checked and accepted while this payment has the mandate's turn, so a payment
-        // sent at the same moment is checked against this one.
-        let turn = call
-            .state
-            .platform
-            .mpesa()
-            .turn(m.reference_id)
-            .await
-            .ok_or(wire::OVERLOADED)?;
+        // Checked here to refuse what is plainly outside the schedule, and again by the
+        // writer, against every payment accepted before it on any node.
         keeps_to_schedule(&call, &m, &reference).await?;
+        let details = mandate_details(&m);
         let movement = Movement {
             kind: PaymentKind::MpesaDirectDebit,
             party: m.party.clone(),
             short_code: code,
             amount,
             tpcid,
-            reference: Some(reference),
+            reference: Some(reference.clone()),
             description: None,
             refund_of: None,
-            details: json!({ "msisdnToken": detail(&mandate_details(&m), "msisdnToken") }),
+            details: json!({ "msisdnToken": detail(&details, "msisdnToken") }),
+            mandate: Some(MandateTerms { reference, details }),
         };
-        Ok::<_, Code>((movement, turn))
+        Ok::<_, Code>(movement)
     }
     .await;
     match checked {
-        Ok((m, _turn)) => submit(&call, m, with_token).await,
+        Ok(m) => submit(&call, m, with_token).await,
         Err(code) => refuse(&call, code),
     }
 }

@@ -767,6 +767,11 @@ impl Engine {
             return Err(CreateError::Unavailable);
         }
         self.pending_full = false;
+        if let Some(terms) = &new.mandate
+            && !self.keeps_to_schedule(pass, &new, terms, now)?
+        {
+            return Err(CreateError::Refused(refusal::OFF_SCHEDULE));
+        }
         let outcome = outcome_of(
             &new.environment,
             new.kind,
@@ -1371,6 +1376,7 @@ mod tests {
             details: None,
             expires_at_ms: None,
             short_code: None,
+            mandate: None,
         };
         assert!(!holds_nul(&p));
         let with = |f: fn(&mut NewPayment)| {

@@ -32,6 +32,7 @@ mod reads;
 pub mod reason;
 pub mod rows;
 pub mod scenario;
+pub mod schedule;
 pub mod secrets;
 pub mod store;
 pub mod test_clock;
@@ -262,8 +263,6 @@ struct Inner {
     /// Other nodes write to the same store (PostgreSQL): what this node's writer published
     /// may lag behind them until its next pass.
     shared_store: bool,
-    /// Direct-debit payments under one mandate, one at a time.
-    mandate_turns: Arc<mpesa::Turns>,
     /// Requests waiting for a payment to become final (synchronous M-Pesa calls).
     waiters: Waiters,
     /// How many of them there are now (at most `config.max_waiting`).
@@ -513,7 +512,6 @@ impl Platform {
                 outbox: Mutex::new(Some(outbox)),
                 clocks,
                 shared_store,
-                mandate_turns: Arc::default(),
                 waiters,
                 waiting: Arc::default(),
                 mail_wake: tokio::sync::Notify::new(),

@@ -428,6 +428,22 @@ pub struct NewPayment {
     /// M-Pesa: the business short code on the partner's side (the payee of a C2B, the payer
     /// of a B2C, the debited party of a B2B).
     pub short_code: Option<String>,
+    /// A direct debit: the mandate it is collected under, whose schedule the writer holds
+    /// it to.
+    pub mandate: Option<MandateTerms>,
+}
+
+/// The mandate a direct debit is collected under, as the writer checks it: in its pass,
+/// after taking in what other nodes committed, so two payments under one mandate are
+/// never both let through, on one node or several.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MandateTerms {
+    /// The mandate's reference (`input_ThirdPartyReference`); its payments carry it as
+    /// their payee note.
+    pub reference: String,
+    /// The mandate's schedule: `frequency` and the range of days
+    /// ([`crate::schedule::allows`]).
+    pub details: serde_json::Value,
 }
 
 /// A payment and its current state.

@@ -1449,6 +1449,7 @@ mod tests {
                 details: None,
                 expires_at_ms: None,
                 short_code: None,
+                mandate: None,
             },
             1,
             None,

@@ -144,7 +144,7 @@ async fn an_asynchronous_query_answers_at_once_and_posts_the_status() {
     );
 }
 
-fn mandate(reference: &str) -> Value {
+pub(crate) fn mandate(reference: &str) -> Value {
     json!({
         "input_AgreedTC": "1",
         "input_Country": "TZN",
@@ -170,7 +170,22 @@ fn on_demand(reference: &str) -> Value {
     body
 }
 
-fn debit(reference: &str, amount: &str) -> Value {
+/// A mandate that allows one payment, ever.
+pub(crate) fn once_only(reference: &str) -> Value {
+    let mut once = mandate(reference);
+    once["input_Frequency"] = json!("01");
+    let fields = once.as_object_mut().unwrap();
+    for field in [
+        "input_StartRangeOfDays",
+        "input_EndRangeOfDays",
+        "input_FirstPaymentDate",
+    ] {
+        fields.remove(field);
+    }
+    once
+}
+
+pub(crate) fn debit(reference: &str, amount: &str) -> Value {
     json!({
         "input_Amount": amount,
         "input_Country": "TZN",
@@ -716,23 +731,15 @@ async fn every_operation_answers_its_documented_field_codes() {
 }
 
 /// A once-only mandate (`input_Frequency` `01`) pays once even when the business sends its
-/// payments at the same moment: they take turns under the mandate, so each is checked
-/// against those before it. The customer is debited once.
+/// payments at the same moment: the writer checks each against those accepted before it.
+/// The customer is debited once.
 #[tokio::test]
 async fn a_once_only_mandate_pays_once_whatever_arrives_together() {
     let app = TestApp::spawn().await;
     let m = app.mpesa().await;
-    let mut once = mandate("4444");
-    once["input_Frequency"] = json!("01");
-    let fields = once.as_object_mut().unwrap();
-    for field in [
-        "input_StartRangeOfDays",
-        "input_EndRangeOfDays",
-        "input_FirstPaymentDate",
-    ] {
-        fields.remove(field);
-    }
-    let r = m.call("POST", "directDebitCreation/", &once).await;
+    let r = m
+        .call("POST", "directDebitCreation/", &once_only("4444"))
+        .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let bodies: Vec<Value> = (0..40).map(|_| debit("4444", "1")).collect();
     let payments = bodies
@@ -753,6 +760,12 @@ async fn a_once_only_mandate_pays_once_whatever_arrives_together() {
             .all(|r| code(r) == (401, "INS-6".to_owned())),
         "the others are outside the schedule"
     );
+    assert_debited_once(&app).await;
+}
+
+/// The debits' test wallet opened with 100,000.00 and paid 1.00 of it, once; the ledger
+/// balances.
+pub(crate) async fn assert_debited_once(app: &TestApp) {
     let tzs = mkoba_ledger::Currency::parse("TZS").unwrap();
     let wallet = app
         .running
@@ -762,7 +775,6 @@ async fn a_once_only_mandate_pays_once_whatever_arrives_together() {
         .await
         .unwrap()
         .expect("used once");
-    // The test wallet opened with 100,000.00 and paid 1.00 of it, once.
     assert_eq!(wallet.posted_balance(), 10_000_000 - 100, "debited once");
     app.assert_ledger_balanced().await;
 }

@@ -521,3 +521,50 @@ async fn a_test_clock_made_on_one_node_is_found_at_once_on_another() {
         assert_eq!(r.status, 404, "{}", r.text());
     }
 }
+
+/// Payments under a once-only direct-debit mandate sent to two nodes at the same moment:
+/// each node's writer checks the mandate's schedule in its pass, after taking in what the
+/// other node committed, so one payment passes across both and the customer is debited
+/// once.
+#[tokio::test]
+async fn a_once_only_mandate_pays_once_across_two_nodes() {
+    use crate::mpesa_async::{assert_debited_once, debit, once_only};
+    use crate::mpesa_support::code;
+    let url = database().await;
+    migrate(&url).await;
+    let app = TestApp::spawn_with(|s| on_database(s, &url)).await;
+    let second = TestApp::spawn_with(|s| on_database(s, &url)).await;
+    let here = app.mpesa().await;
+    let there = second.mpesa().await;
+    let session = here.session().await;
+    let r = here
+        .send(
+            "POST",
+            "directDebitCreation/",
+            &session,
+            Some(&once_only("4545")),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let bodies: Vec<_> = (0..40).map(|_| debit("4545", "1")).collect();
+    let payments = bodies.iter().enumerate().map(|(i, body)| {
+        let node = if i % 2 == 0 { &here } else { &there };
+        node.send("POST", "directDebitPayment/", &session, Some(body))
+    });
+    let answers = futures_util::future::join_all(payments).await;
+    let codes: Vec<_> = answers.iter().map(code).collect();
+    assert_eq!(
+        answers.iter().filter(|r| r.status == 201).count(),
+        1,
+        "{codes:?}"
+    );
+    assert!(
+        codes
+            .iter()
+            .all(|c| c.0 == 201 || *c == (401, "INS-6".to_owned())),
+        "the others are outside the schedule: {codes:?}"
+    );
+    assert_debited_once(&second).await;
+    second.stop().await;
+    app.stop().await;
+}

@@ -1,14 +1,15 @@
 //! The writer's side of the M-Pesa OpenAPI: application rows (API key renewals and
 //! settings, read-your-writes within a pass), the accounts each M-Pesa operation moves
 //! money between, and the checks that make a reversal safe (never more than remains of a
-//! settled transaction of the same application).
+//! settled transaction of the same application) and a direct debit safe (never more than
+//! its mandate's schedule allows).
 
 use mkoba_ledger::AccountId;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::{Engine, Pass, defer};
-use crate::model::{AccountOwner, Payment, PaymentKind, PaymentStatus};
+use crate::model::{AccountOwner, MandateTerms, NewPayment, Payment, PaymentKind, PaymentStatus};
 use crate::mpesa::{MpesaApp, MpesaAppSettings};
 use crate::store::StoreError;
 use crate::{CreateError, Internal};
@@ -42,9 +43,48 @@ pub mod refusal {
     /// a group commit, it would fail every other request of the pass. The dialects'
     /// checks refuse such input first; this is the writer's own guard.
     pub const TEXT_WITH_NUL: &str = "TEXT_WITH_NUL";
+    /// A direct debit outside its mandate's schedule, counting every payment under the
+    /// mandate accepted before it (on any node).
+    pub const OFF_SCHEDULE: &str = "OFF_SCHEDULE";
 }
 
 impl Engine {
+    /// Whether a direct debit keeps to its mandate's schedule, given the payments under
+    /// the mandate that did not fail: those committed (by this node or, on a shared store,
+    /// by another, taken in before this pass) and those accepted earlier in this pass. The
+    /// dialect checked the same before sending it; this is the check two payments sent at
+    /// once, to one node or two, cannot both pass.
+    pub(super) fn keeps_to_schedule(
+        &mut self,
+        pass: &Pass,
+        new: &NewPayment,
+        terms: &MandateTerms,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        if !crate::schedule::counts_earlier(&terms.details) {
+            return Ok(crate::schedule::allows(&terms.details, now, &[]));
+        }
+        let under = |p: &Payment| {
+            p.api_user == new.api_user
+                && p.kind == PaymentKind::MpesaDirectDebit
+                && p.party == new.party
+                && p.payee_note.as_deref() == Some(terms.reference.as_str())
+                && p.status != PaymentStatus::Failed
+        };
+        let committed = self.journal.payments_of_party(
+            &new.api_user,
+            PaymentKind::MpesaDirectDebit,
+            &new.party,
+        )?;
+        let earlier: Vec<i64> = committed
+            .iter()
+            .chain(&pass.batch.new_payments)
+            .filter(|p| under(p))
+            .map(|p| p.created_at_ms)
+            .collect();
+        Ok(crate::schedule::allows(&terms.details, now, &earlier))
+    }
+
     pub(super) fn apply_mpesa(&mut self, pass: &mut Pass, command: MpesaCommand, now: i64) {
         match command {
             MpesaCommand::RenewKey {

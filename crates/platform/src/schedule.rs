@@ -19,34 +19,45 @@
 //! - With a range, payments fall on those days of the month.
 //!
 //! A payment outside the schedule is refused `INS-6` (Transaction Failed), as a payment
-//! the customer's operator declines. Dates are the API user's, in UTC: its test clock's
+//! the customer's operator declines. The M-Pesa handler checks it first; the writer checks
+//! it again in its pass against every payment under the mandate accepted before, on any
+//! node (`NewPayment::mandate`), so two sent at once cannot both pass. Dates are the API user's, in UTC: its test clock's
 //! when it has one (`docs/test-clocks.md`).
 
 use serde_json::Value;
 use time::{Date, OffsetDateTime};
 
 /// The UTC date of a time in milliseconds since 1970.
-pub(crate) fn date_of(ms: i64) -> Date {
-    mkoba_platform::clock::utc(ms)
+pub fn date_of(ms: i64) -> Date {
+    crate::clock::utc(ms)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
         .date()
 }
 
 /// `YYYYMMDD`, as the mandate's date fields are written.
-pub(crate) fn yyyymmdd(d: Date) -> String {
+pub fn yyyymmdd(d: Date) -> String {
     format!("{:04}{:02}{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
 /// Whether the mandate's expiry date (`details.expiryDate`) has passed on `today`.
-pub(crate) fn expired(details: &Value, today: Date) -> bool {
+pub fn expired(details: &Value, today: Date) -> bool {
     details["expiryDate"]
         .as_str()
         .is_some_and(|expiry| yyyymmdd(today).as_str() > expiry)
 }
 
+/// Whether the mandate's frequency limits payments by those made before (all but on
+/// demand): only then need the earlier payments be read.
+pub fn counts_earlier(details: &Value) -> bool {
+    matches!(
+        details["frequency"].as_str(),
+        Some("01" | "02" | "03" | "04" | "05" | "06" | "07")
+    )
+}
+
 /// Whether a payment now keeps to the mandate's frequency and range of days, given when
 /// the earlier payments under it that did not fail were made (ms since 1970).
-pub(crate) fn allows(details: &Value, now_ms: i64, earlier_ms: &[i64]) -> bool {
+pub fn allows(details: &Value, now_ms: i64, earlier_ms: &[i64]) -> bool {
     let today = date_of(now_ms);
     let frequency = details["frequency"].as_str().unwrap_or("08");
     let day = |field: &str| details[field].as_str().and_then(|d| d.parse::<u8>().ok());
@@ -119,6 +130,12 @@ mod tests {
         // On demand, or no frequency: any time.
         assert!(allows(&f("08"), JAN_15, &[JAN_15, JAN_15]));
         assert!(allows(&json!({}), JAN_15, &[JAN_15]));
+        // Only the limited frequencies need the earlier payments.
+        for code in ["01", "02", "03", "04", "05", "06", "07"] {
+            assert!(counts_earlier(&f(code)), "{code}");
+        }
+        assert!(!counts_earlier(&f("08")));
+        assert!(!counts_earlier(&json!({})));
     }
 
     #[test]
