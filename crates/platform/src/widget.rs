@@ -29,6 +29,21 @@ pub fn widget_payer(invoice: &Uuid) -> Party {
     }
 }
 
+/// The condition on payments `p` that picks the Collection Widget's: collection invoices
+/// to a widget payer. Both stores filter `product=collection_widget` by it, in pages and
+/// reports (widget payments are stored as the Collection product's invoices, which its API
+/// serves). A macro so that the stores can `concat!` it into their statements.
+#[macro_export]
+macro_rules! widget_payments_sql {
+    () => {
+        "(p.product = 'collection' AND p.kind = 'invoice' AND p.party_type = 'PARTY_CODE' \
+         AND substr(p.party_id, 1, 6) = 'WIDGET')"
+    };
+}
+
+/// [`widget_payments_sql!`] as a constant.
+pub const WIDGET_PAYMENTS_SQL: &str = widget_payments_sql!();
+
 /// Whether a party is a Collection Widget payer.
 pub fn is_widget_payer(party: &Party) -> bool {
     party.id_type == PartyIdType::PartyCode && party.id.starts_with(WIDGET_PAYER)
@@ -156,6 +171,23 @@ pub fn check_callback_url(url: &str, provider_callback_host: &str) -> Result<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_widget_payments_condition_names_what_the_widget_stores() {
+        use crate::model::{PaymentKind, Product};
+        let payer = widget_payer(&Uuid::new_v4());
+        for literal in [
+            format!("p.product = '{}'", Product::Collection.as_str()),
+            format!("p.kind = '{}'", PaymentKind::Invoice.as_str()),
+            format!("p.party_type = '{}'", payer.id_type.as_str()),
+            format!(
+                "substr(p.party_id, 1, {}) = '{WIDGET_PAYER}'",
+                WIDGET_PAYER.len()
+            ),
+        ] {
+            assert!(WIDGET_PAYMENTS_SQL.contains(&literal), "{literal}");
+        }
+    }
 
     #[test]
     fn origins_are_scheme_host_and_port() {

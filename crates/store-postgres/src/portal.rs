@@ -5,7 +5,7 @@
 
 use mkoba_platform::accounts::{AccountRecord, Mail, MailFilter, PhoneCode};
 use mkoba_platform::golive::{GoLiveFilter, GoLiveRequest};
-use mkoba_platform::model::{ApiUser, Payment, WidgetSettings};
+use mkoba_platform::model::{ApiUser, Payment, Product, WidgetSettings};
 use mkoba_platform::portal::{
     AccountFilter, ApiKeyInfo, DeveloperAccount, KindCount, Latencies, OutboxRecord, PageKey,
     PaymentFilter, PaymentPage, PortalJournal, PortalReader, PortalWrite, ReportScope,
@@ -486,14 +486,21 @@ fn developer_row(r: &Row) -> Result<DeveloperAccount> {
 
 /// A report's payments, from [`Scope`] (`$1` to `$6`): the developer's, created since
 /// `$2` (and since `$6` when given), of one API user (`$3`), API (`$4`) and operation (`$5`)
-/// when given.
-const IN_SCOPE: &str = "u.developer_id = $1 AND p.created_at_ms >= $2
-     AND ($3::TEXT IS NULL OR u.id = $3) AND ($4::TEXT IS NULL OR p.product = $4)
-     AND ($5::TEXT IS NULL OR p.kind = $5) AND ($6::BIGINT IS NULL OR p.created_at_ms >= $6)";
+/// when given (the Collection Widget's API: the widget's invoices).
+const IN_SCOPE: &str = concat!(
+    "u.developer_id = $1 AND p.created_at_ms >= $2
+     AND ($3::TEXT IS NULL OR u.id = $3) AND ($4::TEXT IS NULL OR p.product = $4
+       OR ($4 = 'collection_widget' AND ",
+    mkoba_platform::widget_payments_sql!(),
+    ")) AND ($5::TEXT IS NULL OR p.kind = $5) AND ($6::BIGINT IS NULL OR p.created_at_ms >= $6)"
+);
 /// [`IN_SCOPE`] without the period's start (the callbacks' report takes their attempts').
-const OF_SCOPE: &str = "u.developer_id = $1 AND ($3::TEXT IS NULL OR u.id = $3)
-     AND ($4::TEXT IS NULL OR p.product = $4) AND ($5::TEXT IS NULL OR p.kind = $5)
-     AND ($6::BIGINT IS NULL OR p.created_at_ms >= $6)";
+const OF_SCOPE: &str = concat!(
+    "u.developer_id = $1 AND ($3::TEXT IS NULL OR u.id = $3)
+     AND ($4::TEXT IS NULL OR p.product = $4 OR ($4 = 'collection_widget' AND ",
+    mkoba_platform::widget_payments_sql!(),
+    ")) AND ($5::TEXT IS NULL OR p.kind = $5) AND ($6::BIGINT IS NULL OR p.created_at_ms >= $6)"
+);
 
 /// A report's payments `p` with their API users `u` (for [`IN_SCOPE`]): each API user's
 /// payments since the period's start (`$2`, and `$6` when given), read as a range of the
@@ -658,8 +665,10 @@ fn filter_clause(f: &PaymentFilter) -> (String, Vec<Param>) {
         // three times).
         sql.push_str(&clause.replace('$', &format!("${}", values.len())));
     };
-    if let Some(p) = f.product {
-        add("p.product = $", Box::new(p.as_str()));
+    match f.product {
+        Some(Product::CollectionWidget) => {} // below: it takes no parameter
+        Some(p) => add("p.product = $", Box::new(p.as_str())),
+        None => {}
     }
     if let Some(k) = f.kind {
         add("p.kind = $", Box::new(k.as_str()));
@@ -687,6 +696,10 @@ fn filter_clause(f: &PaymentFilter) -> (String, Vec<Param>) {
     }
     if f.sandbox_only {
         sql.push_str(" AND p.environment = 'sandbox'");
+    }
+    if f.product == Some(Product::CollectionWidget) {
+        sql.push_str(" AND ");
+        sql.push_str(mkoba_platform::widget::WIDGET_PAYMENTS_SQL);
     }
     (sql, values)
 }

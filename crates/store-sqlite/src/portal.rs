@@ -5,7 +5,7 @@
 
 use mkoba_platform::accounts::{AccountRecord, Mail, MailFilter, PhoneCode};
 use mkoba_platform::golive::{GoLiveFilter, GoLiveRequest};
-use mkoba_platform::model::{ApiUser, Payment, WidgetSettings};
+use mkoba_platform::model::{ApiUser, Payment, Product, WidgetSettings};
 use mkoba_platform::portal::{
     AccountFilter, ApiKeyInfo, DeveloperAccount, KindCount, Latencies, OutboxRecord, PageKey,
     PaymentFilter, PaymentPage, PortalJournal, PortalReader, PortalWrite, ReportScope,
@@ -425,15 +425,21 @@ fn developer_row(r: &Row<'_>) -> rusqlite::Result<DeveloperAccount> {
 
 /// A report's payments, from [`scope_params`] (`?1` to `?6`): the developer's, created
 /// since `?2` (and since `?6` when given), of one API user (`?3`), API (`?4`) and operation
-/// (`?5`) when given. The API user narrows the developer's API users before their payments
+/// (`?5`) when given (the Collection Widget's API: the widget's invoices). The API user narrows the developer's API users before their payments
 /// are read.
-const IN_SCOPE: &str = "u.developer_id = ?1 AND p.created_at_ms >= ?2 AND (?3 IS NULL OR u.id = ?3)
-     AND (?4 IS NULL OR p.product = ?4) AND (?5 IS NULL OR p.kind = ?5)
-     AND (?6 IS NULL OR p.created_at_ms >= ?6)";
+const IN_SCOPE: &str = concat!(
+    "u.developer_id = ?1 AND p.created_at_ms >= ?2 AND (?3 IS NULL OR u.id = ?3)
+     AND (?4 IS NULL OR p.product = ?4 OR (?4 = 'collection_widget' AND ",
+    mkoba_platform::widget_payments_sql!(),
+    ")) AND (?5 IS NULL OR p.kind = ?5) AND (?6 IS NULL OR p.created_at_ms >= ?6)"
+);
 /// [`IN_SCOPE`] without the period's start (the callbacks' report takes their attempts').
-const OF_SCOPE: &str = "u.developer_id = ?1 AND (?3 IS NULL OR u.id = ?3)
-     AND (?4 IS NULL OR p.product = ?4) AND (?5 IS NULL OR p.kind = ?5)
-     AND (?6 IS NULL OR p.created_at_ms >= ?6)";
+const OF_SCOPE: &str = concat!(
+    "u.developer_id = ?1 AND (?3 IS NULL OR u.id = ?3)
+     AND (?4 IS NULL OR p.product = ?4 OR (?4 = 'collection_widget' AND ",
+    mkoba_platform::widget_payments_sql!(),
+    ")) AND (?5 IS NULL OR p.kind = ?5) AND (?6 IS NULL OR p.created_at_ms >= ?6)"
+);
 
 /// A report's scope as the parameters `?1` to `?6` of [`IN_SCOPE`] and [`OF_SCOPE`].
 fn scope_params(s: &ReportScope) -> Vec<Value> {
@@ -468,8 +474,10 @@ fn filter_clause(f: &PaymentFilter) -> (String, Vec<Value>) {
         sql.push_str(clause);
         values.extend(v);
     };
-    if let Some(p) = f.product {
-        add("p.product = ?", vec![Value::Text(p.as_str().to_owned())]);
+    match f.product {
+        Some(Product::CollectionWidget) => add(mkoba_platform::widget::WIDGET_PAYMENTS_SQL, vec![]),
+        Some(p) => add("p.product = ?", vec![Value::Text(p.as_str().to_owned())]),
+        None => {}
     }
     if let Some(k) = f.kind {
         add("p.kind = ?", vec![Value::Text(k.as_str().to_owned())]);

@@ -699,3 +699,55 @@ async fn a_widget_invoices_timeline_says_201_created() {
     assert!(html.contains("201 Created"), "{html}");
     assert!(!html.contains("202 Accepted"), "{html}");
 }
+
+/// The portal's "Collection Widget" API, in the transactions' filter and in the reports,
+/// picks the widget's invoices (stored as the Collection API's invoices) and nothing else;
+/// before, it matched nothing.
+#[tokio::test]
+async fn the_portals_collection_widget_filter_finds_the_widgets_invoices() {
+    let app = TestApp::spawn().await;
+    let p: Partner = app.partner("127.0.0.1").await;
+    let r = app
+        .widget_settings(
+            "collection_widget",
+            p.user,
+            Some(&json!({"allowedOrigins": null})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = app.widget_invoice(SHOP, &body(p.user, "100")).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let invoice = r.json()["invoiceId"].as_str().unwrap().to_owned();
+    let other = Uuid::new_v4();
+    let r = app
+        .request_to_pay(
+            &p,
+            other,
+            &crate::helpers::rtp_body("5", "256770000042"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let login = app.sandbox_login().await;
+    let mut b = Browser::new(&app.base);
+    assert_eq!(b.sign_in(&login.email, &login.password).await.status, 303);
+
+    let html = b
+        .get("/portal/transactions?product=collection_widget")
+        .await
+        .text();
+    assert!(html.contains(&invoice), "the widget's invoice: {html}");
+    assert!(!html.contains(&other.to_string()), "not a request-to-pay");
+    let html = b
+        .get("/portal/transactions?product=collection")
+        .await
+        .text();
+    assert!(html.contains(&invoice) && html.contains(&other.to_string()));
+    let html = b
+        .get("/portal/reports?product=collection_widget")
+        .await
+        .text();
+    assert!(html.contains("Transactions: 1,"), "{html}");
+    let html = b.get("/portal/reports?product=collection").await.text();
+    assert!(html.contains("Transactions: 2,"), "{html}");
+}

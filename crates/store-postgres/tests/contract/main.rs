@@ -100,6 +100,7 @@ contract!(
     payment_counts_are_per_operation_and_status,
     payment_stats_count_and_sum_per_bucket,
     latencies_are_sorted_and_scoped,
+    the_collection_widget_filter_picks_the_widgets_invoices,
     waiting_payments_are_pending_approvable_msisdn_payments,
     mpesa_apps_are_upserted_by_developer_and_found_by_key_hash,
     payments_are_found_by_transaction_id,

@@ -2547,6 +2547,69 @@ pub fn latencies_are_sorted_and_scoped(s: &mut Store) {
     );
 }
 
+/// The Collection Widget's API, in a page's filter and in a report's scope, is the
+/// widget's invoices: Collection invoices to a widget payer, and no other payment.
+pub fn the_collection_widget_filter_picks_the_widgets_invoices(s: &mut Store) {
+    let user = api_user(1, 1);
+    let id = Uuid::new_v4();
+    let widget = Payment {
+        reference_id: id,
+        ..payment(
+            &user,
+            PaymentKind::Invoice,
+            mkoba_platform::widget::widget_payer(&id),
+            1_000,
+        )
+    };
+    let invoice = payment(&user, PaymentKind::Invoice, msisdn("256770000001"), 1_001);
+    let coded = payment(
+        &user,
+        PaymentKind::RequestToPay,
+        Party {
+            id_type: PartyIdType::PartyCode,
+            id: "WIDGET-LOOKALIKE".into(),
+        },
+        1_002,
+    );
+    s.commit(Batch {
+        api_users: vec![user.clone()],
+        new_payments: vec![widget.clone(), invoice, coded],
+        ..Batch::default()
+    });
+    let page = s
+        .reader
+        .payments_page(&PaymentFilter {
+            developer_id: 1,
+            product: Some(Product::CollectionWidget),
+            // With a filter that takes a parameter after it.
+            status: Some(PaymentStatus::Pending),
+            limit: 10,
+            ..PaymentFilter::default()
+        })
+        .unwrap();
+    assert_eq!(ids(&page.payments), vec![id]);
+    let scope = ReportScope {
+        product: Some(Product::CollectionWidget),
+        ..ReportScope::all(1, 0)
+    };
+    let counted: u64 = s
+        .reader
+        .payment_stats(&scope, 1_000_000)
+        .unwrap()
+        .iter()
+        .map(|r| r.count)
+        .sum();
+    assert_eq!(counted, 1);
+    let all: u64 = s
+        .reader
+        .payment_stats(&ReportScope::all(1, 0), 1_000_000)
+        .unwrap()
+        .iter()
+        .map(|r| r.count)
+        .sum();
+    assert_eq!(all, 3);
+}
+
 pub fn waiting_payments_are_pending_approvable_msisdn_payments(s: &mut Store) {
     let user = api_user(1, 1);
     let stranger = api_user(2, 1);
