@@ -433,7 +433,9 @@ pub fn routes() -> Vec<Route> {
                 path,
                 Doc {
                     reference_id: true,
-                    callback: Some(callback.unwrap_or(CallbackMethod::Put)),
+                    // No method in the definitions: the platform's default (POST, or
+                    // `--callback-method`).
+                    callback: Some(callback.unwrap_or(CallbackMethod::Post)),
                     body: Some(request),
                     success: (202, None),
                     errors: &[400, 401, 404, 409, 500],

@@ -18,8 +18,8 @@ use mkoba_api_types::momo::{
 };
 use mkoba_ledger::Money;
 use mkoba_platform::model::{
-    ApiUser, NewPayment, Party, PartyIdType, Payment, PaymentKind, PaymentStatus, Product,
-    SubscriptionKey,
+    ApiUser, CallbackMethod, NewPayment, Party, PartyIdType, Payment, PaymentKind, PaymentStatus,
+    Product, SubscriptionKey,
 };
 use mkoba_platform::{CancelError, CreateError};
 use serde_json::{Value, json};
@@ -186,7 +186,8 @@ pub async fn create_invoice(
             payer_message: None,
             payee_note: None,
             callback_url,
-            callback_method: None,
+            // The definitions' "PUT Callback URL".
+            callback_method: Some(CallbackMethod::Put),
             refund_of: None,
             details: Some(details.to_string()),
             expires_at_ms: validity.map(|secs| {
@@ -231,7 +232,8 @@ pub async fn create_pre_approval(
             payer_message,
             payee_note: None,
             callback_url,
-            callback_method: None,
+            // The definitions' "PUT Callback URL".
+            callback_method: Some(CallbackMethod::Put),
             refund_of: None,
             details: Some(json!({ "validityTime": validity }).to_string()),
             expires_at_ms: None,
@@ -311,7 +313,8 @@ pub async fn create_payment(
             payer_message: validate::free_text(&body, "senderNote")?,
             payee_note: validate::free_text(&body, "receiverMessage")?,
             callback_url,
-            callback_method: None,
+            // The definitions' "PUT Callback URL".
+            callback_method: Some(CallbackMethod::Put),
             refund_of: None,
             details: Some(Value::Object(extra).to_string()),
             expires_at_ms: None,

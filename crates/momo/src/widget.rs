@@ -38,9 +38,10 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use mkoba_api_types::momo::ErrorReason;
 use mkoba_platform::CancelError;
+use mkoba_platform::accounts::AccountStatus;
 use mkoba_platform::model::{
-    ApiUser, NewPayment, Payment, PaymentKind, PaymentStatus, Product, SubscriptionKey,
-    WidgetSettings,
+    ApiUser, CallbackMethod, NewPayment, Payment, PaymentKind, PaymentStatus, Product,
+    SubscriptionKey, WidgetSettings,
 };
 use mkoba_platform::throttle::{Limit, Rate, address_key};
 use mkoba_platform::widget::{
@@ -394,11 +395,25 @@ async fn widget_invoice(state: &MomoState, id: &str) -> Result<Payment, Refused>
     }
 }
 
-/// An API user by id, or the 404.
+/// An API user by id, or the 404; also the 404 when its developer's account is deleted or
+/// deactivated (the widget takes no key, which is how those stop everything else: an
+/// account's keys are replaced by ones nobody holds).
 async fn api_user(state: &MomoState, id: &Uuid) -> Result<ApiUser, Refused> {
-    match state.platform.credentials().api_user(id).await {
-        Ok(Some(u)) => Ok(u),
-        Ok(None) => Err(Refused::NotFound),
+    let user = match state.platform.credentials().api_user(id).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return Err(Refused::NotFound),
+        Err(e) => return Err(MomoError::from(e).into()),
+    };
+    match state.platform.portal().developer(user.developer_id).await {
+        Ok(Some(d))
+            if !matches!(
+                d.status,
+                AccountStatus::Deleted | AccountStatus::Deactivated
+            ) =>
+        {
+            Ok(user)
+        }
+        Ok(_) => Err(Refused::NotFound),
         Err(e) => Err(MomoError::from(e).into()),
     }
 }
@@ -530,7 +545,8 @@ async fn create(
         payer_message: None,
         payee_note: None,
         callback_url: settings.and_then(|s| s.callback_url),
-        callback_method: None,
+        // An invoice's, as the Collection API's own (v2: PUT).
+        callback_method: Some(CallbackMethod::Put),
         refund_of: None,
         details: Some(details.to_string()),
         expires_at_ms: Some(state.platform.clocks().now_for(&user.id) + validity),

@@ -195,14 +195,13 @@ pub(crate) async fn submit(
             "output_TransactionID",
             payment.financial_transaction_id.clone(),
         );
-    }
-    body = body
-        .field("output_ConversationID", conversation)
-        .field(call.gateway.echo(), m.tpcid);
-    if success {
+        // Right after the transaction id, as the documentation lists a direct debit's
+        // `output_MsisdnToken`.
         body = extra(&payment, body);
     }
-    body.respond(code.status)
+    body.field("output_ConversationID", conversation)
+        .field(call.gateway.echo(), m.tpcid)
+        .respond(code.status)
 }
 
 /// The rest of a C2B, B2C or B2B after its parties: reference, the client's reference,
@@ -908,8 +907,10 @@ async fn mandate_of(
         .filter(|p| p.kind == PaymentKind::MpesaMandate && p.api_user == call.app.api_user)
         .ok_or(wire::INS_58)?;
     let details = mandate_details(&payment);
-    if let (Some(m), Some(t)) = (msisdn, token)
-        && msisdn_token(&call.app.api_user, m) != t
+    // Against the token the mandate was made with (so tokens made before a change of their
+    // form keep working).
+    if let (Some(_), Some(t)) = (msisdn, token)
+        && t != detail(&details, "msisdnToken")
     {
         return Err(wire::INS_50);
     }
@@ -1197,7 +1198,14 @@ pub(crate) async fn direct_debit_query(call: Call) -> Response {
             .field("output_ResponseDesc", wire::INS_0.desc)
             .respond(StatusCode::OK);
     }
-    let mut body = Body::of(wire::INS_0)
+    // In the documentation's order: the transaction reference, the two conversation ids,
+    // then the mandate's fields.
+    let mut fields = fields.into_iter();
+    let mut body = Body::of(wire::INS_0);
+    if let Some((k, v)) = fields.next() {
+        body = body.field(callback::output_name(k), v);
+    }
+    body = body
         .field("output_ConversationID", m.reference_id.simple().to_string())
         .field("output_ThirdPartyConversationID", tpcid);
     for (k, v) in fields {

@@ -1223,7 +1223,11 @@ impl Engine {
                 NotifyError::Internal
             })?,
         };
-        let Some(mut payment) = payment.filter(|p| p.api_user == api_user) else {
+        // A request-to-pay's, as its path says: another operation's reference is as unknown
+        // here as under `GET /requesttopay/{referenceId}`.
+        let Some(mut payment) =
+            payment.filter(|p| p.api_user == api_user && p.kind == PaymentKind::RequestToPay)
+        else {
             return Err(NotifyError::NotFound);
         };
         if payment.status != PaymentStatus::Successful {

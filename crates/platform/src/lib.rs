@@ -77,7 +77,9 @@ pub struct PlatformConfig {
     /// Opening float of a sandbox partner's disbursement and remittance accounts, in major
     /// units.
     pub partner_float: String,
-    /// Method of callbacks (the platform documentation says PUT).
+    /// Method of callbacks of the operations whose definitions name none (v1 request-to-pay
+    /// and transfers): POST, as MTN's sandbox sends them today (reference §11; PUT in its
+    /// 2018 documentation), PUT by configuration. The others use their definitions' own.
     pub callback_method: CallbackMethod,
     /// Most commands committed in one transaction.
     pub max_batch: usize,
@@ -121,7 +123,7 @@ impl Default for PlatformConfig {
             delivery_notification_window: DELIVERY_NOTIFICATION_WINDOW,
             opening_balance: "100000".to_owned(),
             partner_float: "1000000".to_owned(),
-            callback_method: CallbackMethod::Put,
+            callback_method: CallbackMethod::Post,
             max_batch: 2048,
             max_queued: 32_768,
             mail_delivery: false,

@@ -73,7 +73,7 @@ pub struct ServeArgs {
     /// Opening float of a sandbox partner's disbursement and remittance accounts, in major units [default: 1000000]
     #[arg(long, env = "MKOBA_PARTNER_FLOAT")]
     pub partner_float: Option<String>,
-    /// Callback HTTP method where the definitions give none, PUT or POST [default: PUT]
+    /// Callback HTTP method where the definitions give none (v1 request-to-pay and transfers), POST or PUT [default: POST]
     #[arg(long, env = "MKOBA_CALLBACK_METHOD")]
     pub callback_method: Option<String>,
     /// Callback retry delays in seconds, comma-separated (empty: one attempt) [default: none]

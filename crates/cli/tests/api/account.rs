@@ -55,15 +55,26 @@ async fn account_holder_checks_follow_the_sandbox_scenarios() {
 async fn basic_user_info_is_the_sandbox_identity() {
     let app = TestApp::spawn().await;
     let p = app.partner("clinic.com").await;
+    // For any number (reference §10.4), the account-holder test numbers whose `/active`
+    // answers an error among them.
+    for number in ["46733123459", "46733123450", "46733123453", "46733123455"] {
+        let r = app
+            .get(
+                &p,
+                &format!("/v1_0/accountholder/msisdn/{number}/basicuserinfo"),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{number}: {}", r.text());
+        let v = r.json();
+        assert_eq!(v["name"], "Sand Box");
+        assert_eq!(v["given_name"], "Sand");
+        assert_eq!(v["family_name"], "Box");
+        assert!(v["updated_at"].as_i64().unwrap() > 1_700_000_000);
+    }
     let r = app
-        .get(&p, "/v1_0/accountholder/msisdn/46733123459/basicuserinfo")
+        .get(&p, "/v1_0/accountholder/msisdn/46733123450/active")
         .await;
-    assert_eq!(r.status, 200);
-    let v = r.json();
-    assert_eq!(v["name"], "Sand Box");
-    assert_eq!(v["given_name"], "Sand");
-    assert_eq!(v["family_name"], "Box");
-    assert!(v["updated_at"].as_i64().unwrap() > 1_700_000_000);
+    assert_eq!(r.status, 404, "{}", r.text());
 }
 
 async fn notify(
@@ -128,6 +139,39 @@ async fn a_delivery_notification_is_accepted_once_for_a_successful_payment() {
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["code"], "RESOURCE_NOT_FOUND");
     assert_eq!(app.admin_transaction(ok).await["notifications"], 1);
+
+    // Another operation's reference, a successful request-to-withdraw of the same API user,
+    // is as unknown here as under `GET /requesttopay/{referenceId}`.
+    let withdrawal = Uuid::new_v4();
+    let bearer = format!("Bearer {}", p.token);
+    let r = app
+        .send(
+            "POST",
+            "/collection/v1_0/requesttowithdraw",
+            &[
+                ("Ocp-Apim-Subscription-Key", app.key("collection")),
+                ("Authorization", &bearer),
+                ("X-Target-Environment", "sandbox"),
+                ("X-Reference-Id", &withdrawal.to_string()),
+                ("Content-Type", "application/json"),
+            ],
+            Some(&rtp_body("1", "256770000005")),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    crate::helpers::wait_for(|| async {
+        let r = app
+            .get(&p, &format!("/v1_0/requesttowithdraw/{withdrawal}"))
+            .await;
+        (r.json()["status"] == "SUCCESSFUL").then_some(())
+    })
+    .await;
+    let r = app
+        .get(&p, &format!("/v1_0/requesttopay/{withdrawal}"))
+        .await;
+    assert_eq!(r.status, 404);
+    let r = notify(&app, &p, withdrawal, Some("hello"), None).await;
+    assert_eq!(r.status, 404, "{}", r.text());
 }
 
 /// MTN documents a 410 for a notification whose opportunity has passed, not how long it

@@ -24,7 +24,8 @@ async fn a_final_state_is_put_to_the_callback_url_with_the_status_body_and_recor
     let got = sink.wait_for(1).await;
     assert_eq!(got.len(), 1);
     let cb = &got[0];
-    assert_eq!(cb.method, "PUT");
+    // MTN's sandbox calls a v1 request-to-pay's callback with POST (reference §11).
+    assert_eq!(cb.method, "POST");
     assert_eq!(cb.path, format!("/momo/{reference}?src=test"));
     assert_eq!(cb.headers["user-agent"], "LWAC Http Client 1.0");
     assert_eq!(
@@ -48,15 +49,15 @@ async fn a_final_state_is_put_to_the_callback_url_with_the_status_body_and_recor
     .await;
     let attempt = &t["callbacks"][0];
     assert_eq!(attempt["status_code"], 200);
-    assert_eq!(attempt["method"], "PUT");
+    assert_eq!(attempt["method"], "POST");
     assert_eq!(attempt["attempt"], 1);
     assert!(attempt["latency_ms"].as_i64().unwrap() >= 0);
     assert!(attempt["error"].is_null());
 }
 
 #[tokio::test]
-async fn callbacks_use_post_when_configured() {
-    let app = TestApp::spawn_with(|s| s.platform.callback_method = CallbackMethod::Post).await;
+async fn callbacks_use_put_when_configured() {
+    let app = TestApp::spawn_with(|s| s.platform.callback_method = CallbackMethod::Put).await;
     let sink = Sink::start(200).await;
     let p = app.partner("127.0.0.1").await;
     let reference = Uuid::new_v4();
@@ -68,7 +69,7 @@ async fn callbacks_use_post_when_configured() {
     )
     .await;
     let got = sink.wait_for(1).await;
-    assert_eq!(got[0].method, "POST");
+    assert_eq!(got[0].method, "PUT");
     assert!(got[0].body.contains(r#""status":"SUCCESSFUL""#));
 }
 
@@ -508,7 +509,7 @@ async fn https_callbacks_are_delivered_to_a_partner_with_a_trusted_certificate()
         .await;
     assert_eq!(r.status, 202, "{}", r.text());
     let got = sink.wait_for(1).await;
-    assert_eq!(got[0].method, "PUT");
+    assert_eq!(got[0].method, "POST");
     assert_eq!(got[0].path, "/momo/cb");
     let status = app.final_status(&p, reference).await;
     let body: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();
@@ -707,7 +708,7 @@ async fn read_callback(conn: &mut tokio::net::TcpStream) {
             })
             .unwrap_or(0);
         if got.len() >= end + 4 + length {
-            assert!(text.starts_with("PUT /momo/"), "{text}");
+            assert!(text.starts_with("POST /momo/"), "{text}");
             return;
         }
     }

@@ -260,6 +260,18 @@ async fn a_direct_debit_mandate_lets_the_business_collect_until_it_is_cancelled(
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["output_MsisdnToken"], token.as_str());
+    // In the documentation's order (reference §5.8).
+    assert_eq!(
+        keys(&r),
+        [
+            "output_ResponseCode",
+            "output_ResponseDesc",
+            "output_TransactionID",
+            "output_MsisdnToken",
+            "output_ConversationID",
+            "output_ThirdPartyConversationID"
+        ]
+    );
     let mut by_token = debit("3333", "5");
     by_token
         .as_object_mut()
@@ -310,6 +322,18 @@ async fn a_direct_debit_mandate_lets_the_business_collect_until_it_is_cancelled(
         )
         .await;
     assert_eq!(q.status, 200, "{}", q.text());
+    // In the documentation's order (reference §5.9).
+    assert_eq!(
+        keys(&q)[..6],
+        [
+            "output_ResponseCode",
+            "output_ResponseDesc",
+            "output_TransactionReference",
+            "output_ConversationID",
+            "output_ThirdPartyConversationID",
+            "output_SufficientBalance"
+        ]
+    );
     let v = q.json();
     assert_eq!(v["output_MandateStatus"], "Active");
     assert_eq!(v["output_SufficientBalance"], "True");

@@ -284,7 +284,7 @@ async fn the_timeline_numbers_re_sent_callbacks_and_names_ledger_accounts() {
     // One line: the call, its answer and its latency in one inline span.
     assert!(
         timeline.contains(&format!(
-            "<span class=\"call\"><code>PUT {url}</code> → <b>200</b> in "
+            "<span class=\"call\"><code>POST {url}</code> → <b>200</b> in "
         )),
         "{timeline}"
     );

@@ -148,6 +148,10 @@ async fn widget_amounts_decide_and_the_invoice_is_a_collection_v2_invoice_with_o
 
     // One callback, with the invoice's body.
     let got = sink.wait_for(1).await;
+    assert_eq!(
+        got[0].method, "PUT",
+        "an invoice's, as the Collection API's"
+    );
     let cb: Value = serde_json::from_str(&got[0].body).unwrap();
     assert_eq!(cb["invoiceId"], id.as_str());
     assert_eq!(cb["status"], "SUCCESSFUL");
@@ -750,4 +754,52 @@ async fn the_portals_collection_widget_filter_finds_the_widgets_invoices() {
     assert!(html.contains("Transactions: 1,"), "{html}");
     let html = b.get("/portal/reports?product=collection").await.text();
     assert!(html.contains("Transactions: 2,"), "{html}");
+}
+
+/// The widget takes no key, so an account's replaced keys do not stop it: an API user of a
+/// deactivated (or deleted) account is unknown to it, and again known once the account is
+/// active again.
+#[tokio::test]
+async fn a_deactivated_accounts_api_users_make_no_widget_invoices() {
+    let app = TestApp::spawn().await;
+    let p: Partner = app.partner("127.0.0.1").await;
+    let r = app
+        .widget_settings(
+            "collection_widget",
+            p.user,
+            Some(&json!({"allowedOrigins": null})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = app.widget_invoice(SHOP, &body(p.user, "10")).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let earlier = r.json()["invoiceId"].as_str().unwrap().to_owned();
+    let accounts = app.running.platform.portal();
+    let developer = mkoba_platform::SANDBOX_DEVELOPER;
+    accounts
+        .set_account_active(developer, false, None)
+        .await
+        .unwrap();
+    let r = app.widget_invoice(SHOP, &body(p.user, "100")).await;
+    assert_eq!(
+        code(&r),
+        (404, "RESOURCE_NOT_FOUND".to_owned()),
+        "{}",
+        r.text()
+    );
+    let r = app
+        .send(
+            "GET",
+            &format!("/widget/v1_0/invoice/{earlier}"),
+            &[("Origin", SHOP)],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    accounts
+        .set_account_active(developer, true, None)
+        .await
+        .unwrap();
+    let r = app.widget_invoice(SHOP, &body(p.user, "100")).await;
+    assert_eq!(r.status, 201, "{}", r.text());
 }
