@@ -44,6 +44,20 @@ fn body(user: Uuid, amount: &str) -> Value {
     json!({"apiUserId": user.to_string(), "amount": amount, "currency": "EUR", "externalId": format!("order-{amount}")})
 }
 
+/// A sandbox partner whose widget takes any page (no allowed origins set).
+async fn widget_partner(app: &TestApp) -> Partner {
+    let p: Partner = app.partner("127.0.0.1").await;
+    let r = app
+        .widget_settings(
+            "collection_widget",
+            p.user,
+            Some(&json!({"allowedOrigins": null})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    p
+}
+
 fn code(r: &Resp) -> (u16, String) {
     (r.status, r.json()["code"].as_str().unwrap_or("").to_owned())
 }
@@ -710,15 +724,7 @@ async fn a_widget_invoices_timeline_says_201_created() {
 #[tokio::test]
 async fn the_portals_collection_widget_filter_finds_the_widgets_invoices() {
     let app = TestApp::spawn().await;
-    let p: Partner = app.partner("127.0.0.1").await;
-    let r = app
-        .widget_settings(
-            "collection_widget",
-            p.user,
-            Some(&json!({"allowedOrigins": null})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
+    let p = widget_partner(&app).await;
     let r = app.widget_invoice(SHOP, &body(p.user, "100")).await;
     assert_eq!(r.status, 201, "{}", r.text());
     let invoice = r.json()["invoiceId"].as_str().unwrap().to_owned();
@@ -762,15 +768,7 @@ async fn the_portals_collection_widget_filter_finds_the_widgets_invoices() {
 #[tokio::test]
 async fn a_deactivated_accounts_api_users_make_no_widget_invoices() {
     let app = TestApp::spawn().await;
-    let p: Partner = app.partner("127.0.0.1").await;
-    let r = app
-        .widget_settings(
-            "collection_widget",
-            p.user,
-            Some(&json!({"allowedOrigins": null})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
+    let p = widget_partner(&app).await;
     let r = app.widget_invoice(SHOP, &body(p.user, "10")).await;
     assert_eq!(r.status, 201, "{}", r.text());
     let earlier = r.json()["invoiceId"].as_str().unwrap().to_owned();
