@@ -1014,14 +1014,31 @@ async fn attempt(
         }
         Ok::<u16, String>(status)
     };
-    match tokio::time::timeout(config.timeout, exchange).await {
-        Ok(r) => r,
-        Err(_) => Err(format!(
+    let deadline = tokio::time::Instant::now() + config.timeout;
+    tokio::pin!(exchange);
+    let answer = match tokio::time::timeout_at(deadline, &mut exchange).await {
+        Ok(r) => return r,
+        // Woken long after the deadline: this process was not running (stopped, a paused
+        // VM), and the answer may be waiting in the socket. Read it before calling the
+        // attempt timed out, which would send a delivered callback again.
+        Err(_) if deadline.elapsed() > STALL => {
+            tokio::time::timeout(STALL_GRACE, &mut exchange).await
+        }
+        Err(e) => Err(e),
+    };
+    answer.unwrap_or_else(|_| {
+        Err(format!(
             "no answer within {} ms",
             config.timeout.as_millis()
-        )),
-    }
+        ))
+    })
 }
+
+/// How late past an attempt's deadline its timer may fire before the lateness counts as
+/// this process having been stopped rather than the receiver being slow.
+const STALL: Duration = Duration::from_millis(500);
+/// How long an attempt whose timer fired that late still waits for its answer.
+const STALL_GRACE: Duration = Duration::from_millis(500);
 
 /// An error and its causes on one line ("client error (Connect): tcp connect error: …").
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -1,6 +1,7 @@
 //! An accepted request survives SIGKILL: the 202 is only sent once it is on disk.
 
 use std::process::Stdio;
+use std::time::Duration;
 
 use base64::Engine as _;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -29,6 +30,16 @@ impl Node {
         )
         .await
         .json()
+    }
+
+    /// Sends the process a signal (`STOP`, `CONT`, …).
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("the node runs").to_string();
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} {pid}");
     }
 }
 
@@ -378,7 +389,7 @@ async fn sigterm_under_load_drains_exits_zero_and_loses_nothing_acknowledged() {
         .await
         .unwrap();
     assert!(kill.success());
-    let status = tokio::time::timeout(std::time::Duration::from_secs(30), node.child.wait())
+    let status = tokio::time::timeout(Duration::from_secs(30), node.child.wait())
         .await
         .expect("the server stops by itself")
         .unwrap();
@@ -412,4 +423,123 @@ async fn sigterm_under_load_drains_exits_zero_and_loses_nothing_acknowledged() {
     }
     let ledger = node.ledger(&http).await;
     assert_eq!(ledger["balanced"], true, "{ledger}");
+}
+
+/// A server stopped (SIGSTOP here; a paused VM in life) while its callback's answer was on
+/// its way reads the answer when it runs again, however long past the callback's timeout
+/// that is: the callback counts as delivered, once, instead of timed out and sent again.
+#[tokio::test]
+async fn a_server_stopped_while_its_callback_was_answered_counts_it_delivered_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_node_with(
+        dir.path(),
+        &[
+            "--settle-delay-ms",
+            "0",
+            "--callback-timeout-ms",
+            "1000",
+            "--callback-retry-secs",
+            "1",
+        ],
+    )
+    .await;
+    let http = Http::new();
+    let p = partner(&http, &node, &node).await;
+    // A receiver that reads each request whole and answers 200; the first answer waits
+    // until the test says so.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = Arc::new(AtomicUsize::new(0));
+    let (arrived_tx, arrived_rx) = tokio::sync::oneshot::channel::<()>();
+    let (answer_tx, answer_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut first = Some((arrived_tx, answer_rx));
+    let count = received.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut held = first.take();
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let Ok(n) = socket.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    let Some(end) = text.find("\r\n\r\n") else {
+                        continue;
+                    };
+                    let length: usize = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if buf.len() < end + 4 + length {
+                        continue;
+                    }
+                    buf.drain(..end + 4 + length);
+                    count.fetch_add(1, Ordering::SeqCst);
+                    if let Some((arrived, answer)) = held.take() {
+                        let _ = arrived.send(());
+                        let _ = answer.await;
+                    }
+                    let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                    if socket.write_all(ok).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let reference = Uuid::new_v4();
+    let r = http
+        .send(
+            "POST",
+            &format!("{}/collection/v1_0/requesttopay", node.base),
+            &[
+                ("Ocp-Apim-Subscription-Key", &p.key),
+                ("Authorization", &p.bearer),
+                ("X-Target-Environment", "sandbox"),
+                ("X-Reference-Id", &reference.to_string()),
+                ("X-Callback-Url", &format!("http://127.0.0.1:{port}/cb")),
+            ],
+            Some(&rtp_body("5", "256771000002")),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    tokio::time::timeout(Duration::from_secs(30), arrived_rx)
+        .await
+        .expect("the callback arrives")
+        .unwrap();
+    // Stopped with the request sent; the answer reaches its socket meanwhile; resumed
+    // well past the 1 s timeout.
+    node.signal("STOP");
+    answer_tx.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    node.signal("CONT");
+    // Time for a retry (due 1 s after a failed attempt) to be sent, had there been one.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(received.load(Ordering::SeqCst), 1, "sent once");
+    let t = http
+        .send(
+            "GET",
+            &format!("{}/_mkoba/transactions/{reference}", node.base),
+            &[("Ocp-Apim-Subscription-Key", &node.key)],
+            None,
+        )
+        .await
+        .json();
+    let attempts = t["callbacks"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1, "{t}");
+    assert_eq!(attempts[0]["status_code"], 200, "{t}");
 }

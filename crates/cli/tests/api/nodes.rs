@@ -353,16 +353,6 @@ async fn a_node_waiting_for_the_pass_lock_keeps_its_heartbeat() {
     );
 }
 
-/// Sends `signal` (`STOP`, `CONT`) to a node's process.
-fn signal(node: &crate::crash::Node, signal: &str) {
-    let pid = node.child.id().expect("the node runs").to_string();
-    let status = std::process::Command::new("kill")
-        .args([&format!("-{signal}"), &pid])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -{signal} {pid}");
-}
-
 /// A node paused for longer than its lease (SIGSTOP here; a frozen VM in life) is taken
 /// for gone, and another node takes its pending callbacks over and sends them. When the
 /// paused node resumes, it still holds those callbacks in memory, with their retries due:
@@ -415,7 +405,7 @@ async fn a_node_paused_past_its_lease_does_not_send_what_another_took_over() {
         "node-a" => (&a, "node-b"),
         _ => (&b, "node-a"),
     };
-    signal(paused, "STOP");
+    paused.signal("STOP");
     let stopped = std::time::Instant::now();
     // The other node takes it over once the paused one's lease has run out; the paused
     // one resumes after its retry fell due.
@@ -426,7 +416,7 @@ async fn a_node_paused_past_its_lease_does_not_send_what_another_took_over() {
     })
     .await;
     tokio::time::sleep(Duration::from_secs(4).saturating_sub(stopped.elapsed())).await;
-    signal(paused, "CONT");
+    paused.signal("CONT");
     // The other node makes the three retries and the callback fails for good; the paused
     // one sends nothing more.
     let state = format!("SELECT state FROM outbox WHERE reference_id = '{reference}'");
