@@ -57,10 +57,28 @@ impl MomoError {
         MomoError::Platform(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE")
     }
 
-    /// A 400 with an explanation.
+    /// A 400 with an explanation. A message past [`MAX_MESSAGE_CHARS`] (it quotes what was
+    /// sent, which may be megabytes) keeps its start and its end, the field's name and the
+    /// rule broken, around an ellipsis.
     pub fn bad(message: impl Into<String>) -> MomoError {
-        MomoError::BadRequest(message.into())
+        MomoError::BadRequest(shortened(message.into()))
     }
+}
+
+/// The longest 400 message, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 300;
+
+fn shortened(message: String) -> String {
+    let count = message.chars().count();
+    if count <= MAX_MESSAGE_CHARS {
+        return message;
+    }
+    let head: String = message.chars().take(MAX_MESSAGE_CHARS * 2 / 3).collect();
+    let tail: String = message
+        .chars()
+        .skip(count - (MAX_MESSAGE_CHARS / 3 - 1))
+        .collect();
+    format!("{head}…{tail}")
 }
 
 /// The message the platform pairs with a reason code.
@@ -200,5 +218,30 @@ impl From<mkoba_platform::Internal> for MomoError {
             mkoba_platform::Internal::Busy => MomoError::unavailable(),
             mkoba_platform::Internal::Failed => MomoError::Internal,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_message_keeps_its_start_and_end() {
+        let value = "9".repeat(2_000_000);
+        let MomoError::BadRequest(m) = MomoError::bad(format!(
+            "amount {value:?} has more decimals than EUR allows (2)"
+        )) else {
+            unreachable!()
+        };
+        assert_eq!(m.chars().count(), MAX_MESSAGE_CHARS);
+        assert!(m.starts_with("amount \"999"), "{m}");
+        assert!(
+            m.ends_with("\" has more decimals than EUR allows (2)"),
+            "{m}"
+        );
+        let MomoError::BadRequest(short) = MomoError::bad("payer is required") else {
+            unreachable!()
+        };
+        assert_eq!(short, "payer is required");
     }
 }

@@ -40,6 +40,7 @@ use crate::{CallbackRenderer, CancelError, CreateError, NotifyError, SANDBOX};
 
 mod clock;
 mod mpesa;
+mod open;
 mod portal;
 mod wallets;
 pub(crate) use mpesa::MpesaCommand;
@@ -109,6 +110,8 @@ pub(crate) struct EngineSettings {
     pub max_batch: usize,
     pub wallets_in_memory: usize,
     pub pending_in_memory: usize,
+    /// Of those, the most one developer's API users may hold (`engine/open.rs`).
+    pub pending_per_developer: usize,
     pub mail_delivery: bool,
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
     pub clock: crate::clock::SharedClock,
@@ -143,10 +146,14 @@ pub(crate) struct Engine {
     /// Which wallets are in memory, bounded (`engine/wallets.rs`).
     wallets: wallets::Wallets,
     /// Payments not final yet, at most `settings.pending_in_memory` (new ones are refused
-    /// past it; a start loads every one the database holds).
-    pending: HashMap<Uuid, Payment>,
+    /// past it; a start loads every one the database holds), and at most half of that of
+    /// one developer's API users (`engine/open.rs`).
+    pending: open::Open,
     /// New payments were refused for the bound above, and that was logged.
     pending_full: bool,
+    /// Developers whose new payments are refused for their share of that bound (logged
+    /// once each; at most one entry per developer with open payments).
+    pending_shares_full: HashSet<i64>,
     /// Store failures in a row (commits, reloads, starts of a pass: a full disk, a lost
     /// database): the writer pauses before each next pass ([`commit_pause`]) instead of
     /// failing hundreds a second; while there are any, the read pools answer a failed read
@@ -227,8 +234,9 @@ impl Engine {
             ledger: Ledger::new(),
             owners: HashMap::new(),
             wallets: wallets::Wallets::default(),
-            pending: HashMap::new(),
+            pending: open::Open::default(),
             pending_full: false,
+            pending_shares_full: HashSet::new(),
             store_failures: 0,
             due: BinaryHeap::new(),
             clocks: HashMap::new(),
@@ -282,7 +290,8 @@ impl Engine {
         self.drop_idle_wallets();
         for p in state.pending_payments {
             let (at, id) = (p.settle_at_ms, p.reference_id);
-            self.pending.insert(id, p);
+            let developer = self.developer_or_unknown(&p.api_user);
+            self.pending.insert(p, developer);
             if let Some(at) = at {
                 self.schedule(at, id);
             }
@@ -318,7 +327,8 @@ impl Engine {
         for p in changes.pending_payments {
             let (at, id) = (p.settle_at_ms, p.reference_id);
             let new = !self.pending.contains_key(&id);
-            self.pending.insert(id, p);
+            let developer = self.developer_or_unknown(&p.api_user);
+            self.pending.insert(p, developer);
             if let Some(at) = at
                 && new
             {
@@ -767,6 +777,19 @@ impl Engine {
             return Err(CreateError::Unavailable);
         }
         self.pending_full = false;
+        let developer = self.developer_of(&new.api_user)?;
+        let developer = developer.unwrap_or(open::UNKNOWN_DEVELOPER);
+        if self.pending.of_developer(developer) >= self.settings.pending_per_developer {
+            if self.pending_shares_full.insert(developer) {
+                tracing::warn!(
+                    developer,
+                    open = self.pending.of_developer(developer),
+                    "a developer holds half of --max-pending-payments open: refusing its new payments until some are final"
+                );
+            }
+            return Err(CreateError::Unavailable);
+        }
+        self.pending_shares_full.remove(&developer);
         if let Some(terms) = &new.mandate
             && !self.keeps_to_schedule(pass, &new, terms, now)?
         {
@@ -824,7 +847,7 @@ impl Engine {
             pass.newly_due.push((at, id));
         }
         pass.batch.new_payments.push(payment.clone());
-        self.pending.insert(id, payment);
+        self.pending.insert(payment, developer);
         if now_in_this_pass {
             self.settle_decided(pass, id, now, None);
         }
@@ -1044,7 +1067,8 @@ impl Engine {
                 Outcome::Fail(reason) => Err(reason.to_owned()),
                 Outcome::Succeed => Ok(()),
                 Outcome::StayPending => {
-                    self.pending.insert(id, payment);
+                    let developer = self.developer_or_unknown(&payment.api_user);
+                    self.pending.insert(payment, developer);
                     return;
                 }
             },

@@ -105,6 +105,10 @@ pub struct PlatformConfig {
     /// payment is refused with the dialect's overload answer ([`CreateError::Unavailable`])
     /// until some become final.
     pub pending_in_memory: usize,
+    /// Of those, the most one developer's API users may hold (`None`: half of
+    /// `pending_in_memory`), so that one partner's payments that never end cannot refuse
+    /// every partner's.
+    pub pending_per_developer: Option<usize>,
     /// Most requests waiting at once for a payment to become final (synchronous M-Pesa
     /// calls, the widget's long-polls): past it [`mpesa`]'s `watch` says no, and the caller
     /// answers its overload form at once.
@@ -136,6 +140,7 @@ impl Default for PlatformConfig {
             read_queue: 4096,
             wallets_in_memory: 100_000,
             pending_in_memory: 200_000,
+            pending_per_developer: None,
             max_waiting: 4096,
             faults: None,
             clock: Arc::new(clock::SystemClock),
@@ -445,6 +450,10 @@ impl Platform {
             max_batch: config.max_batch.max(1),
             wallets_in_memory: config.wallets_in_memory.max(1),
             pending_in_memory: config.pending_in_memory.max(1),
+            pending_per_developer: config
+                .pending_per_developer
+                .unwrap_or(config.pending_in_memory / 2)
+                .max(1),
             mail_delivery: config.mail_delivery,
             metrics: metrics.clone(),
             clock: config.clock.clone(),

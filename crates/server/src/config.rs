@@ -184,6 +184,9 @@ pub struct LimitArgs {
     /// Payments held open (pending) at once; past that a new payment is refused with the dialect's overload answer (MoMo 503 SERVICE_UNAVAILABLE, M-Pesa INS-16) until some are final [default: 200000]
     #[arg(long, env = "MKOBA_MAX_PENDING_PAYMENTS")]
     pub max_pending_payments: Option<usize>,
+    /// Of those, the most one developer's API users may hold, so that one partner's payments that never end cannot refuse everyone's [default: half of --max-pending-payments]
+    #[arg(long, env = "MKOBA_MAX_PENDING_PER_DEVELOPER")]
+    pub max_pending_per_developer: Option<usize>,
     /// SQLite: the write-ahead log's size in MiB past which the writer lets the checkpoint thread copy everything so the file starts over [default: 64]
     #[arg(long, env = "MKOBA_SQLITE_WAL_MIB")]
     pub sqlite_wal_mib: Option<u64>,
@@ -247,6 +250,7 @@ pub struct FileConfig {
     pub callbacks_in_memory: Option<usize>,
     pub wallets_in_memory: Option<usize>,
     pub max_pending_payments: Option<usize>,
+    pub max_pending_per_developer: Option<usize>,
     pub sqlite_wal_mib: Option<u64>,
     pub sqlite_refs_behind: Option<usize>,
 }
@@ -627,6 +631,10 @@ impl Settings {
         if let Some(v) = pick_limit!(max_pending_payments) {
             anyhow::ensure!(v > 0, "max_pending_payments must be positive");
             s.platform.pending_in_memory = v;
+        }
+        if let Some(v) = pick_limit!(max_pending_per_developer) {
+            anyhow::ensure!(v > 0, "max_pending_per_developer must be positive");
+            s.platform.pending_per_developer = Some(v);
         }
         if let Some(v) = pick_limit!(sqlite_wal_mib) {
             anyhow::ensure!(

@@ -1190,3 +1190,42 @@ async fn the_docs_page_renders_the_mpesa_document_beside_momo() {
     );
     assert!(html.contains("href=\"/_mkoba/mpesa/openapi.json\""));
 }
+
+/// One developer's payments that never end hold at most its share of the open payments
+/// (`--max-pending-per-developer`): past it its new ones get MTN's overload answer, while
+/// another developer's are still taken.
+#[tokio::test]
+async fn one_developers_open_payments_leave_room_for_the_others() {
+    let app = TestApp::spawn_with(|s| {
+        s.platform.pending_in_memory = 10;
+        s.platform.pending_per_developer = Some(2);
+    })
+    .await;
+    let p = app.partner("127.0.0.1").await;
+    // 46733123464 stays PENDING.
+    let body = rtp_body("5", "46733123464");
+    let pay = |reference| app.request_to_pay(&p, reference, &body, &[]);
+    for _ in 0..2 {
+        assert_eq!(pay(Uuid::new_v4()).await.status, 202);
+    }
+    let r = pay(Uuid::new_v4()).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["code"], "SERVICE_UNAVAILABLE");
+    assert!(r.header("retry-after").is_some());
+    let other = developer(&app, "other@shop.example").await;
+    let r = app
+        .send(
+            "POST",
+            "/collection/v1_0/requesttopay",
+            &[
+                ("Ocp-Apim-Subscription-Key", &other.key),
+                ("Authorization", &format!("Bearer {}", other.token)),
+                ("X-Target-Environment", "sandbox"),
+                ("X-Reference-Id", &Uuid::new_v4().to_string()),
+                ("Content-Type", "application/json"),
+            ],
+            Some(&rtp_body("5", "46733123464")),
+        )
+        .await;
+    assert_eq!(r.status, 202, "another developer's payment: {}", r.text());
+}

@@ -801,3 +801,24 @@ async fn a_deactivated_accounts_api_users_make_no_widget_invoices() {
     let r = app.widget_invoice(SHOP, &body(p.user, "100")).await;
     assert_eq!(r.status, 201, "{}", r.text());
 }
+
+/// A refusal quotes what was sent, but not all of it: a megabyte id is answered in a few
+/// hundred bytes that still name the field and the rule.
+#[tokio::test]
+async fn a_refusal_quotes_a_huge_value_in_part() {
+    let app = TestApp::spawn().await;
+    let huge = "x".repeat(1_000_000);
+    let r = app
+        .widget_invoice(
+            SHOP,
+            &json!({"apiUserId": huge, "amount": "100", "currency": "EUR", "externalId": "o-1"}),
+        )
+        .await;
+    assert_eq!(code(&r), (400, "BAD_REQUEST".to_owned()));
+    assert!(r.body.len() < 1_000, "{} bytes", r.body.len());
+    let message = r.json()["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.starts_with("apiUserId must be a UUID v4") && message.contains('…'),
+        "{message}"
+    );
+}

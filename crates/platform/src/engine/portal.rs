@@ -759,6 +759,19 @@ impl Engine {
         Ok(found)
     }
 
+    /// [`Engine::developer_of`] for counting open payments: an API user the store does not
+    /// know, or a failed look-up (logged), counts as [`super::open::UNKNOWN_DEVELOPER`].
+    pub(super) fn developer_or_unknown(&mut self, api_user: &Uuid) -> i64 {
+        match self.developer_of(api_user) {
+            Ok(Some(d)) => d,
+            Ok(None) => super::open::UNKNOWN_DEVELOPER,
+            Err(e) => {
+                tracing::error!(error = %e, "looking up an API user's developer failed");
+                super::open::UNKNOWN_DEVELOPER
+            }
+        }
+    }
+
     /// Whether a payment that would succeed waits for the payer on the virtual phone: in
     /// approval mode, unless it is drawn against the payer's pre-approval. `now` is the API
     /// user's time.
