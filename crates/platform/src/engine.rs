@@ -1382,13 +1382,13 @@ pub fn financial_transaction_id(transfer_id: u64) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_nul_in_any_text_of_a_payment_is_found() {
-        let p = NewPayment {
+    /// A request-to-pay of 1 EUR by an API user, with an external id and a payee note.
+    pub(super) fn new_payment(api_user: Uuid) -> NewPayment {
+        NewPayment {
             reference_id: Uuid::new_v4(),
             kind: PaymentKind::RequestToPay,
             product: Product::Collection,
-            api_user: Uuid::new_v4(),
+            api_user,
             environment: "sandbox".to_owned(),
             amount: Money::parse_positive("1", Currency::parse("EUR").unwrap()).unwrap(),
             external_id: Some("order-1".to_owned()),
@@ -1405,7 +1405,12 @@ mod tests {
             expires_at_ms: None,
             short_code: None,
             mandate: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_nul_in_any_text_of_a_payment_is_found() {
+        let p = new_payment(Uuid::new_v4());
         assert!(!holds_nul(&p));
         let with = |f: fn(&mut NewPayment)| {
             let mut p = p.clone();

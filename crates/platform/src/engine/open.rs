@@ -83,33 +83,9 @@ impl Open {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{NewPayment, Party, PartyIdType, PaymentKind, Product};
-    use mkoba_ledger::{Currency, Money};
 
     fn payment(api_user: Uuid) -> Payment {
-        let new = NewPayment {
-            reference_id: Uuid::new_v4(),
-            kind: PaymentKind::RequestToPay,
-            product: Product::Collection,
-            api_user,
-            environment: "sandbox".into(),
-            amount: Money::from_minor(100, Currency::parse("EUR").unwrap()),
-            external_id: None,
-            party: Party {
-                id_type: PartyIdType::Msisdn,
-                id: "46733123464".into(),
-            },
-            payer_message: None,
-            payee_note: None,
-            callback_url: None,
-            callback_method: None,
-            refund_of: None,
-            details: None,
-            expires_at_ms: None,
-            short_code: None,
-            mandate: None,
-        };
-        Payment::accepted(new, 0, None)
+        Payment::accepted(super::super::tests::new_payment(api_user), 0, None)
     }
 
     #[test]
