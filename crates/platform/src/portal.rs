@@ -142,6 +142,10 @@ pub struct PaymentFilter {
     pub before: Option<PageKey>,
 }
 
+/// The most API users the portal lists of a developer: the newest
+/// ([`Portal::api_users_of`]).
+pub const LISTED_API_USERS: usize = 200;
+
 /// Which payments a report counts: a developer's created since `from_ms` (where its time
 /// slots start), narrowed to one API, operation or API user when those are given, and to
 /// those created since `since_ms` when the period holds too many ([`REPORT_MAX`]).
@@ -452,8 +456,8 @@ pub trait PortalReader {
     /// A session by the hash of its id (expired ones included; the caller checks).
     fn session(&self, id_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError>;
     fn sandbox_login(&self) -> Result<Option<SandboxLogin>, StoreError>;
-    /// A developer's API users, newest first.
-    fn api_users_of(&self, developer_id: i64) -> Result<Vec<ApiUser>, StoreError>;
+    /// A developer's newest API users, at most `limit`, newest first.
+    fn api_users_of(&self, developer_id: i64, limit: u32) -> Result<Vec<ApiUser>, StoreError>;
     /// An API user's keys, oldest first.
     fn api_keys_of(&self, api_user: &Uuid) -> Result<Vec<ApiKeyInfo>, StoreError>;
     /// A page of the payments a filter matches, newest first (ties in the store's own
@@ -882,15 +886,19 @@ impl Portal<'_> {
         self.portal_write(Vec::new(), keys).await
     }
 
-    /// A developer's MoMo API users, newest first (sandbox users made through the
-    /// provisioning API included; not the row that owns the M-Pesa application's payments).
+    /// A developer's newest MoMo API users, at most [`LISTED_API_USERS`], newest first
+    /// (sandbox users made through the provisioning API included; not the row that owns the
+    /// M-Pesa application's payments). The pages that list them list no more: a developer
+    /// may make any number (clients make one a run), and a page of 40,000 was 35 MB.
     pub async fn api_users_of(self, developer_id: i64) -> Result<Vec<ApiUser>, Internal> {
+        let limit = LISTED_API_USERS as u32 + 1;
         let mut users = self
             .inner
             .portal_reads
-            .read(move |r| r.api_users_of(developer_id))
+            .read(move |r| r.api_users_of(developer_id, limit))
             .await?;
         users.retain(|u| u.target_environment != crate::mpesa::APP_ENVIRONMENT);
+        users.truncate(LISTED_API_USERS);
         Ok(users)
     }
 

@@ -871,14 +871,19 @@ impl PortalReader for PgReader {
         })
     }
 
-    fn api_users_of(&self, developer_id: i64) -> std::result::Result<Vec<ApiUser>, StoreError> {
+    fn api_users_of(
+        &self,
+        developer_id: i64,
+        limit: u32,
+    ) -> std::result::Result<Vec<ApiUser>, StoreError> {
+        let limit = i64::from(limit);
         self.pool.run_again_if_closed(move |c| {
             c.query(
                 &format!(
                     "SELECT {API_USER_COLUMNS} FROM api_users WHERE developer_id = $1
-                     ORDER BY created_at_ms DESC, id"
+                     ORDER BY created_at_ms DESC, id LIMIT $2"
                 ),
-                &[&developer_id],
+                &[&developer_id, &limit],
             )?
             .iter()
             .map(api_user_row)

@@ -797,13 +797,16 @@ impl PortalReader for SqliteReader {
         })
     }
 
-    fn api_users_of(&self, developer_id: i64) -> Result<Vec<ApiUser>, StoreError> {
+    fn api_users_of(&self, developer_id: i64, limit: u32) -> Result<Vec<ApiUser>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {API_USER_COLUMNS}
-                 FROM api_users WHERE developer_id = ?1 ORDER BY created_at_ms DESC, id"
+                 FROM api_users WHERE developer_id = ?1 ORDER BY created_at_ms DESC, id
+                 LIMIT ?2"
             ))?;
-            let found = stmt.query_map([developer_id], |r| lite(rows::api_user(&Lite(r))))?;
+            let found = stmt.query_map(params![developer_id, limit], |r| {
+                lite(rows::api_user(&Lite(r)))
+            })?;
             found.collect()
         })
     }

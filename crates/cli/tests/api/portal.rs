@@ -1229,3 +1229,38 @@ async fn one_developers_open_payments_leave_room_for_the_others() {
         .await;
     assert_eq!(r.status, 202, "another developer's payment: {}", r.text());
 }
+
+/// The portal lists a developer's newest API users, a bounded number, however many it made
+/// (clients make one a run; 40,000 made the widget page 35 MB): the pages say so, and the
+/// oldest still work through the API.
+#[tokio::test]
+async fn the_pages_list_the_newest_api_users_up_to_a_bound() {
+    let app = TestApp::spawn().await;
+    let bound = mkoba_platform::portal::LISTED_API_USERS;
+    let mut made = Vec::new();
+    for _ in 0..bound + 3 {
+        made.push(app.create_user("127.0.0.1").await);
+    }
+    let login = app.sandbox_login().await;
+    let mut b = Browser::new(&app.base);
+    assert_eq!(b.sign_in(&login.email, &login.password).await.status, 303);
+    for page in ["/portal/apiusers", "/portal/widget"] {
+        let html = b.get(page).await.text();
+        assert!(html.contains("data-testid=\"listed-newest\""), "{page}");
+        assert!(
+            html.contains(&made[bound + 2].to_string()),
+            "{page}: the newest"
+        );
+        assert!(
+            !html.contains(&made[0].to_string()),
+            "{page}: not the oldest"
+        );
+    }
+    let html = b.get("/portal/transactions").await.text();
+    let options = html.matches("<option value=\"").count();
+    assert!(options < bound + 40, "{options} options");
+    // The oldest works through the API as ever.
+    let key = app.create_key(made[0]).await;
+    let token = app.token_response("collection", made[0], &key).await;
+    assert_eq!(token.status, 200, "{}", token.text());
+}

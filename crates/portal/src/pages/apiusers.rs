@@ -99,6 +99,7 @@ async fn list_page(
     }
     create_form(&mut h, state, session, &access, host, env);
     w!(h, "<h2>Your API users <span class=\"count\">" {users.len()} "</span></h2>");
+    super::listed_newest(&mut h, users.len());
     if users.is_empty() {
         h.raw("<p class=\"muted\">None yet.</p>");
     } else {

@@ -119,3 +119,12 @@ pub(crate) fn notice(done: Option<&String>) -> crate::html::Html {
     crate::w!(h, "<p class=\"notice\" role=\"status\">" {text} "</p>");
     h
 }
+
+/// Says that only the newest API users are listed, when the list reached the bound
+/// ([`mkoba_platform::portal::LISTED_API_USERS`]).
+pub(crate) fn listed_newest(h: &mut crate::html::Html, listed: usize) {
+    let bound = mkoba_platform::portal::LISTED_API_USERS;
+    if listed >= bound {
+        crate::w!(*h, "<p class=\"hint\" data-testid=\"listed-newest\">Your " {bound} " newest API users are listed here; the older ones work as before through the APIs.</p>");
+    }
+}

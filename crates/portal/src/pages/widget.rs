@@ -71,6 +71,7 @@ async fn page(
         "<p>Pages that may take widget payments for an API user: <code>scheme://host[:port]</code>, one per line (or <code>*</code>). "
         "Without a list, the sandbox takes any page; production-like environments need one. The callback URL gets each widget invoice's final status "
         "(its host must be the API user's callback host).</p>");
+    super::listed_newest(&mut h, users.len());
     for u in &users {
         let settings = state
             .platform

@@ -1613,7 +1613,7 @@ pub fn api_users_are_listed_per_developer_newest_first(s: &mut Store) {
         ..Batch::default()
     });
     assert_eq!(
-        s.reader.api_users_of(1).unwrap(),
+        s.reader.api_users_of(1, 100).unwrap(),
         vec![
             new.clone(),
             same_time[0].clone(),
@@ -1621,8 +1621,16 @@ pub fn api_users_are_listed_per_developer_newest_first(s: &mut Store) {
             old.clone()
         ]
     );
-    assert_eq!(s.reader.api_users_of(2).unwrap(), vec![elsewhere.clone()]);
-    assert!(s.reader.api_users_of(3).unwrap().is_empty());
+    // At most `limit`, the newest.
+    assert_eq!(
+        s.reader.api_users_of(1, 2).unwrap(),
+        vec![new.clone(), same_time[0].clone()]
+    );
+    assert_eq!(
+        s.reader.api_users_of(2, 100).unwrap(),
+        vec![elsewhere.clone()]
+    );
+    assert!(s.reader.api_users_of(3, 100).unwrap().is_empty());
     assert_eq!(
         s.journal.api_user_developer(&elsewhere.id).unwrap(),
         Some(2)
