@@ -141,6 +141,9 @@ enum Command {
         /// The server's M-Pesa v1x per-API ports (as given to serve), for the resource URLs
         #[arg(long, env = "MKOBA_MPESA_V1X_PORTS", default_value = "off")]
         mpesa_v1x_ports: String,
+        /// The server serves HTTPS (`serve --tls`), for the resource URLs' scheme
+        #[arg(long, env = "MKOBA_TLS", num_args = 0..=1, default_missing_value = "true")]
+        tls: Option<bool>,
     },
     /// MoMo client: provision a sandbox API user, get a token, pay, disburse, refund, status, balance
     Momo(mkoba::client_cli::MomoArgs),
@@ -312,6 +315,7 @@ fn run() -> anyhow::Result<()> {
             mpesa_key_file,
             listen,
             mpesa_v1x_ports,
+            tls,
         } => {
             let source = mkoba::DataSource { data, database_url };
             let creds = mkoba::server_credentials(&source)?;
@@ -323,7 +327,8 @@ fn run() -> anyhow::Result<()> {
                 creds.mpesa_api_key,
             );
             let ports: Vec<_> = mkoba::config::parse_v1x_ports(&mpesa_v1x_ports).map_err(usage)?;
-            let resources = mkoba_mpesa::catalogue::resource_urls(listen, &ports, false);
+            let resources =
+                mkoba_mpesa::catalogue::resource_urls(listen, &ports, tls.unwrap_or(false));
             if json {
                 let mut out = mkoba::credentials_json(&keys);
                 if let Some(l) = &login {
@@ -571,6 +576,9 @@ fn credentials_command(
     }
     if running.addr.to_string() != "127.0.0.1:8080" {
         command.push_str(&format!(" --listen {}", running.addr));
+    }
+    if running.tls {
+        command.push_str(" --tls");
     }
     if !running.mpesa_v1x.is_empty() {
         let ports: Vec<String> = running

@@ -64,7 +64,7 @@ impl Running {
     /// banner, `mkoba credentials` and the portal show them.
     pub fn mpesa_resource_urls(&self) -> Vec<mkoba_api_types::mpesa::ResourceUrl> {
         let ports: Vec<_> = self.mpesa_v1x.iter().map(|(o, a)| (*o, a.port())).collect();
-        mkoba_mpesa::catalogue::resource_urls(self.addr, &ports, false)
+        mkoba_mpesa::catalogue::resource_urls(self.addr, &ports, self.tls)
     }
 
     /// Stops accepting connections and waits for the requests in flight (up to the drain
@@ -170,7 +170,7 @@ pub fn app(
         resource_urls: Arc::new(mkoba_mpesa::catalogue::resource_urls(
             settings.listen,
             &settings.mpesa_v1x_ports,
-            false,
+            settings.tls.is_some(),
         )),
     };
     let api = momo

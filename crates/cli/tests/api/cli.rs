@@ -677,6 +677,17 @@ async fn bench_reads_the_servers_figures_at_its_metrics_address() {
 /// (not the defaults), and answers with the keys the server uses.
 #[tokio::test]
 async fn the_banners_scripts_command_lists_the_running_servers_resource_urls() {
+    banners_scripts_command(false).await;
+}
+
+/// The same over `--tls`: the resource URLs are `https://`, and the scripts command says
+/// `--tls` so that `mkoba credentials` prints them so too.
+#[tokio::test]
+async fn over_tls_the_banner_and_credentials_give_https_resource_urls() {
+    banners_scripts_command(true).await;
+}
+
+async fn banners_scripts_command(tls: bool) {
     use tokio::io::{AsyncBufReadExt as _, BufReader};
 
     let dir = tempfile::tempdir().unwrap();
@@ -688,12 +699,14 @@ async fn the_banners_scripts_command_lists_the_running_servers_resource_urls() {
             "--mpesa-v1x-ports",
             "c2b=0",
         ])
+        .args(if tls { &["--tls"][..] } else { &[] })
         .arg("--data")
         .arg(dir.path().join("data"))
         .env("MKOBA_MPESA_KEY_FILE", crate::helpers::MPESA_TEST_KEY)
         .env_remove("MKOBA_LISTEN")
         .env_remove("MKOBA_MPESA_V1X_PORTS")
         .env_remove("MKOBA_DATABASE_URL")
+        .env_remove("MKOBA_TLS")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -719,6 +732,9 @@ async fn the_banners_scripts_command_lists_the_running_servers_resource_urls() {
     );
     let words: Vec<&str> = scripts.split_whitespace().collect();
     assert_eq!(words[..2], ["mkoba", "credentials"], "{scripts}");
+    assert_eq!(words.contains(&"--tls"), tls, "{scripts}");
+    let scheme = if tls { "https" } else { "http" };
+    assert!(c2b.starts_with(&format!("{scheme}://")), "{c2b}");
     // The server keeps its key pair in a key file and publishes its public key here.
     let data = dir.path().join("data");
     let published = std::fs::read_to_string(data.join("mpesa-public-key.txt")).unwrap();
@@ -728,6 +744,7 @@ async fn the_banners_scripts_command_lists_the_running_servers_resource_urls() {
         .env_remove("MKOBA_MPESA_V1X_PORTS")
         .env_remove("MKOBA_DATA")
         .env_remove("MKOBA_MPESA_KEY_FILE")
+        .env_remove("MKOBA_TLS")
         .output()
         .await
         .expect("mkoba credentials runs");
@@ -738,8 +755,9 @@ async fn the_banners_scripts_command_lists_the_running_servers_resource_urls() {
         .unwrap()
         .iter()
         .map(|r| {
+            assert_eq!(r["ssl"], tls, "{r}");
             format!(
-                "http://{}:{}{}",
+                "{scheme}://{}:{}{}",
                 r["address"].as_str().unwrap(),
                 r["port"],
                 r["path"].as_str().unwrap()

@@ -302,6 +302,27 @@ async fn the_api_docs_samples_use_https_over_tls() {
         !answer.contains("http://localhost/collection"),
         "no plain-HTTP URL"
     );
+    assert!(answer.contains("<dt>SSL</dt><dd><code>true</code></dd>"));
+    // M-Pesa's resource URLs are the server's own, HTTPS too: its API pages and the M-Pesa
+    // page's table.
+    let main = app.running.addr;
+    for (page, needle) in [
+        (
+            "/portal/docs/v2C2bSingleStage",
+            format!("https://{main}/sandbox/ipg/v2/"),
+        ),
+        ("/portal/mpesa", "</code></td><td>true</td></tr>".to_owned()),
+    ] {
+        let request = format!(
+            "GET {page} HTTP/1.1\r\nHost: localhost\r\nCookie: {}\r\nConnection: close\r\n\r\n",
+            b.cookie_header()
+        );
+        let answer = send_trusting(&app, &ca_file(&app), "localhost", &request).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{page}");
+        assert!(answer.contains(&needle), "{page}: {needle}");
+        assert!(!answer.contains(&format!("http://{main}")), "{page}");
+        assert!(!answer.contains("<td>false</td>"), "{page}");
+    }
     // Over the plain listener, the plain URL.
     let html = b
         .get("/portal/docs/Collection-Requesttopay-V1")

@@ -604,6 +604,16 @@ impl Context {
     }
 
     /// `http://address:port` of an M-Pesa operation, and its path (market filled in).
+    /// Whether the browser reached the portal over HTTPS (the MoMo samples' scheme).
+    fn ssl(&self) -> bool {
+        self.base.starts_with("https://")
+    }
+
+    /// Whether the M-Pesa resource URL is HTTPS (`serve --tls`).
+    fn mpesa_ssl(&self) -> bool {
+        self.resource.as_ref().map_or_else(|| self.ssl(), |r| r.ssl)
+    }
+
     fn mpesa_url(&self, op: &Op<'_>) -> (String, String) {
         if let Some(r) = &self.resource {
             let url = r.url();
@@ -1008,8 +1018,12 @@ fn render_context(h: &mut Html, op: &Op<'_>, ctx: &Context) {
     match op.dialect {
         Dialect::Momo => {
             let url = format!("{}{}", ctx.base, op.path);
-            w!(*h, "<dt>Resource URL</dt><dd><code>" {url} "</code></dd>"
-                "<dt>SSL</dt><dd>false (put a TLS proxy in front for https)</dd>");
+            w!(*h, "<dt>Resource URL</dt><dd><code>" {url} "</code></dd>");
+            if ctx.ssl() {
+                h.raw("<dt>SSL</dt><dd><code>true</code></dd>");
+            } else {
+                h.raw("<dt>SSL</dt><dd>false (serve with <code>--tls</code>, or put a TLS proxy in front, for https)</dd>");
+            }
             let auth = match momo_auth(op) {
                 MomoAuth::Key => "Subscription key",
                 MomoAuth::Basic => "Subscription key and Basic API user:API key",
@@ -1031,7 +1045,7 @@ fn render_context(h: &mut Html, op: &Op<'_>, ctx: &Context) {
             if let Some(p) = op.item["x-mkoba-port"].as_u64() {
                 w!(*h, " <span class=\"hint\">(the real gateway's port for this API is " {p} "; Mkoba listens on it with <code>--mpesa-v1x-ports on</code>, and serves every v1x API on its main port too)</span>");
             }
-            w!(*h, "</dd><dt>Path</dt><dd><code>" {path} "</code></dd><dt>SSL</dt><dd><code>false</code></dd>");
+            w!(*h, "</dd><dt>Path</dt><dd><code>" {path} "</code></dd><dt>SSL</dt><dd><code>" {ctx.mpesa_ssl()} "</code></dd>");
             let bearer = if op.dialect == Dialect::MpesaV2 && op.id != "v2GetSession" {
                 "Bearer base64(RSA(session id)): the session getSession returned, encrypted with the public key"
             } else {
@@ -1414,10 +1428,10 @@ async fn render_send(
         |a| a.body.clone(),
     );
     let (verb_url, ssl) = match op.dialect {
-        Dialect::Momo => (format!("{}{}", ctx.base, op.path), "false"),
+        Dialect::Momo => (format!("{}{}", ctx.base, op.path), ctx.ssl()),
         _ => {
             let (b, p) = ctx.mpesa_url(op);
-            (format!("{b}{p}"), "false")
+            (format!("{b}{p}"), ctx.mpesa_ssl())
         }
     };
     w!(*h, "<div class=\"send-body\"><h3>Header</h3><dl class=\"facts\" data-testid=\"send-context\"><dt>REST verb</dt><dd><code>" {op.method} "</code></dd>"
