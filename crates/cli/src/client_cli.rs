@@ -283,7 +283,8 @@ pub async fn run_clock(mut args: ClockArgs) -> anyhow::Result<()> {
     load_local_keys(&mut args.client).await?;
     let c = &args.client;
     let clocks = mkoba_sdk::momo::TestClocks::new(subscription_key(c, Product::Collection)?)
-        .base_url(&c.url);
+        .base_url(&c.url)
+        .transport(crate::client_transport(&c.data)?);
     // The clock a command names: --clock, else the one driving --api-user.
     let named = |clock: Option<String>| async {
         if let Some(id) = clock {
@@ -433,7 +434,9 @@ fn subscription_key(c: &ClientArgs, product: Product) -> anyhow::Result<String> 
 }
 
 fn provisioning(c: &ClientArgs) -> anyhow::Result<Provisioning> {
-    Ok(Provisioning::new(subscription_key(c, Product::Collection)?).base_url(&c.url))
+    Ok(Provisioning::new(subscription_key(c, Product::Collection)?)
+        .base_url(&c.url)
+        .transport(crate::client_transport(&c.data)?))
 }
 
 /// The API user and key: given, or (sandbox only, when `allow_new`) a new one.
@@ -489,6 +492,7 @@ fn config(
 ) -> anyhow::Result<Config> {
     let mut config = Config::new(subscription_key(c, product)?)
         .base_url(&c.url)
+        .transport(crate::client_transport(&c.data)?)
         .target_environment(&c.environment)
         .api_user(&user.0, &user.1);
     if let Some(url) = callback {
@@ -499,6 +503,13 @@ fn config(
 
 /// An SDK error, with how to fix it.
 fn explain(e: mkoba_sdk::Error, doing: &str) -> anyhow::Error {
+    if let mkoba_sdk::Error::Transport { message, .. } = &e
+        && message.contains("certificate")
+    {
+        return anyhow!(
+            "{doing}: {e}\n  how to fix: the server's certificate is not trusted: for `mkoba serve --tls`, give --data of the server (its local CA, tls/ca.pem, is trusted) or set SSL_CERT_FILE to its CA"
+        );
+    }
     if let mkoba_sdk::Error::Transport { .. } = e {
         return anyhow!(
             "{doing}: {e}\n  how to fix: is the server running (`mkoba serve`)? Point at it with --url or MKOBA_URL"

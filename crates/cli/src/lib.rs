@@ -30,3 +30,20 @@ macro_rules! usage {
         return Err(anyhow::Error::new($crate::Usage(format!($($arg)*))))
     };
 }
+
+/// The HTTP client of `mkoba momo`, `mkoba mpesa` and `mkoba clock`: Mozilla's roots, and
+/// also the local certificate authority of `mkoba serve --tls` in the server's data
+/// directory (`DATA/tls/ca.pem`, when there is one) and the certificates of `SSL_CERT_FILE`
+/// (as `mkoba tls trust` tells other clients), so that they reach a server over HTTPS.
+pub fn client_transport(data: &std::path::Path) -> anyhow::Result<mkoba_sdk::Transport> {
+    use anyhow::Context as _;
+    let mut pem = std::fs::read(tls::ca_path(data)).unwrap_or_default();
+    if let Some(file) = std::env::var_os("SSL_CERT_FILE") {
+        let more = std::fs::read(&file)
+            .with_context(|| format!("reading SSL_CERT_FILE {}", file.to_string_lossy()))?;
+        pem.push(b'\n');
+        pem.extend(more);
+    }
+    mkoba_sdk::Transport::trusting(mkoba_sdk::DEFAULT_TIMEOUT, 32, &pem)
+        .map_err(|e| anyhow::anyhow!("the trusted certificates: {e}"))
+}

@@ -315,6 +315,7 @@ async fn credentials(c: &MpesaClientArgs) -> anyhow::Result<Credentials> {
 fn client(c: &MpesaClientArgs, creds: &Credentials) -> anyhow::Result<Client> {
     let config = Config::new(c.market, &creds.api_key, &creds.public_key)
         .base_url(&c.url)
+        .transport(crate::client_transport(&c.data)?)
         .environment(c.environment)
         .origin(&c.origin);
     Client::new(config).map_err(|e| explain(c, e, "configuring the M-Pesa client"))
@@ -356,7 +357,11 @@ fn explain_with(
     last: Option<String>,
 ) -> anyhow::Error {
     let mpesa = e.mpesa();
-    let hint = if let mkoba_sdk::Error::Transport { .. } = e {
+    let hint = if let mkoba_sdk::Error::Transport { message, .. } = &e
+        && message.contains("certificate")
+    {
+        Some("the server's certificate is not trusted: for `mkoba serve --tls`, give --data of the server (its local CA, tls/ca.pem, is trusted) or set SSL_CERT_FILE to its CA".to_owned())
+    } else if let mkoba_sdk::Error::Transport { .. } = e {
         Some(format!(
             "is the server running (`mkoba serve`)? Point at it with --url or MKOBA_URL (now {})",
             c.url

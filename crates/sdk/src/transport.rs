@@ -24,6 +24,14 @@ type Connector = HttpConnector;
 /// The default time limit of one request.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The TCP side: `TCP_NODELAY` and keep-alive probes.
+fn tcp() -> HttpConnector {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    http
+}
+
 /// A pooled HTTP client shared by the API clients.
 #[derive(Clone)]
 pub struct Transport {
@@ -54,24 +62,54 @@ impl Transport {
     /// A client with this time limit per request and at most `max_idle` idle connections
     /// kept per host (raise it for many concurrent requests).
     pub fn with_pool(timeout: Duration, max_idle: usize) -> Transport {
-        let mut http = HttpConnector::new();
-        http.set_nodelay(true);
-        http.set_keepalive(Some(Duration::from_secs(60)));
         #[cfg(feature = "rustls")]
-        let connector = {
-            http.enforce_http(false);
-            let builder = hyper_rustls::HttpsConnectorBuilder::new();
-            let builder = match builder
-                .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            {
-                Ok(b) => b,
-                // The ring provider supports rustls' safe default versions; this cannot fail.
-                Err(_) => unreachable!("ring supports TLS 1.2 and 1.3"),
-            };
-            builder.https_or_http().enable_http1().wrap_connector(http)
+        let transport = match Transport::trusting(timeout, max_idle, b"") {
+            Ok(t) => t,
+            // No extra certificate: Mozilla's roots and ring cannot fail to make a client.
+            Err(e) => unreachable!("{e}"),
         };
         #[cfg(not(feature = "rustls"))]
-        let connector = http;
+        let transport = Transport::over(tcp(), timeout, max_idle);
+        transport
+    }
+
+    /// [`Transport::with_pool`] that also trusts the PEM certificates of `extra_pem` as
+    /// roots, beside Mozilla's: a private CA, such as the local CA of `mkoba serve --tls`
+    /// (`DATA/tls/ca.pem`). An error says what is wrong with the certificates.
+    #[cfg(feature = "rustls")]
+    pub fn trusting(
+        timeout: Duration,
+        max_idle: usize,
+        extra_pem: &[u8],
+    ) -> std::result::Result<Transport, String> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject as _;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        for cert in CertificateDer::pem_slice_iter(extra_pem) {
+            let cert = cert.map_err(|e| format!("not a PEM certificate: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("an unusable root certificate: {e}"))?;
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup failed: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let mut http = tcp();
+        http.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        Ok(Transport::over(connector, timeout, max_idle))
+    }
+
+    fn over(connector: Connector, timeout: Duration, max_idle: usize) -> Transport {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(max_idle)

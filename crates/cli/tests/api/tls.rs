@@ -330,3 +330,49 @@ async fn the_api_docs_samples_use_https_over_tls() {
         .text();
     assert!(html.contains(&format!("http://{plain}/collection/v1_0/requesttopay")));
 }
+
+/// `mkoba momo` and `mkoba mpesa` reach a server over `--tls`: they trust the local CA in
+/// the server's data directory (`--data`), as other clients are told to by `mkoba tls
+/// trust`.
+#[tokio::test]
+async fn the_cli_clients_reach_the_server_over_https() {
+    let app = tls_app().await;
+    let data = app.data_dir().join("data");
+    let url = format!("https://localhost:{}", app.running.addr.port());
+    let run = |args: Vec<&str>| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_mkoba"));
+        command
+            .args(args)
+            .arg("--data")
+            .arg(&data)
+            .args(["--url", &url])
+            .env_remove("MKOBA_DATABASE_URL")
+            .env_remove("SSL_CERT_FILE")
+            .env("MKOBA_MPESA_KEY_FILE", crate::helpers::MPESA_TEST_KEY);
+        async move { command.output().await.unwrap() }
+    };
+    let o = run(vec!["momo", "provision", "--json"]).await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(vec!["mpesa", "session", "--json"]).await;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Without the server's data directory, the certificate is not trusted, and the error
+    // says how to fix that.
+    let empty = tempfile::tempdir().unwrap();
+    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args([
+            "momo",
+            "provision",
+            "--subscription-key",
+            "0123456789abcdef0123456789abcdef",
+        ])
+        .arg("--data")
+        .arg(empty.path())
+        .args(["--url", &url])
+        .env_remove("SSL_CERT_FILE")
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(stderr.contains("certificate is not trusted"), "{stderr}");
+}
