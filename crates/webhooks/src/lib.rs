@@ -62,7 +62,9 @@ pub struct DispatcherConfig {
     /// Most callbacks in flight at once.
     pub concurrency: usize,
     /// How long a connection to a callback host is kept open unused. Idle connections are
-    /// closed when it has passed, whether or not that host is called again.
+    /// closed when it has passed, whether or not that host is called again. Under the
+    /// idle time of common receivers (Node's 5 s), so that Mkoba closes a connection before
+    /// its receiver does, and a request seldom goes out on one the receiver is closing.
     pub idle_timeout: Duration,
     /// Certificates trusted for `https` callbacks besides Mozilla's roots.
     pub extra_roots: Vec<CertificateDer<'static>>,
@@ -138,7 +140,7 @@ impl Default for DispatcherConfig {
             allow_loopback: true,
             allow_private: false,
             concurrency: 256,
-            idle_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(4),
             extra_roots: Vec::new(),
             resolver: Resolver::default(),
         }
@@ -988,18 +990,28 @@ async fn attempt(
     }
     let host = uri.host().ok_or("callback URL has no host")?.to_owned();
     check_target(&host, config)?;
-    let request = http::Request::builder()
-        .method(item.method.as_str())
-        .uri(uri)
-        .header(
-            http::header::CONTENT_TYPE,
-            "application/json; charset=utf-8",
-        )
-        .header(http::header::USER_AGENT, config.user_agent.as_str())
-        .body(Full::new(Bytes::from(item.body.clone())))
-        .map_err(|e| format!("cannot build the request: {e}"))?;
+    let body = Bytes::from(item.body.clone());
+    let request = || {
+        http::Request::builder()
+            .method(item.method.as_str())
+            .uri(uri.clone())
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/json; charset=utf-8",
+            )
+            .header(http::header::USER_AGENT, config.user_agent.as_str())
+            .body(Full::new(body.clone()))
+            .map_err(|e| format!("cannot build the request: {e}"))
+    };
     let exchange = async {
-        let response = client.request(request).await.map_err(|e| error_chain(&e))?;
+        let response = match client.request(request()?).await {
+            // The connection was closed before any answer: most likely a kept-alive one the
+            // receiver closed as idle just as this request went out on it (Node closes idle
+            // connections after 5 s), which it never read. Once more, on another.
+            Err(e) if closed_before_answer(&e) => client.request(request()?).await,
+            other => other,
+        }
+        .map_err(|e| error_chain(&e))?;
         let status = response.status().as_u16();
         // Read and discard the body so that the connection can be reused; an answer longer
         // than a partner's acknowledgement needs is not read on, and its connection is
@@ -1039,6 +1051,27 @@ async fn attempt(
 const STALL: Duration = Duration::from_millis(500);
 /// How long an attempt whose timer fired that late still waits for its answer.
 const STALL_GRACE: Duration = Duration::from_millis(500);
+
+/// Whether a request failed because its connection closed (or was reset) before any answer
+/// came, after it was sent.
+fn closed_before_answer(e: &hyper_util::client::legacy::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_incomplete_message)
+            || s.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+                )
+            })
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
 
 /// An error and its causes on one line ("client error (Connect): tcp connect error: …").
 fn error_chain(e: &dyn std::error::Error) -> String {
