@@ -300,8 +300,17 @@ impl MpesaApps<'_> {
             return Ok(Err(SessionError::Invalid));
         }
         let issued_ms = issued as i64 * 1000;
-        let now = self.clocks().now_for(&app.api_user);
-        if now < issued_ms + activation.as_millis() as i64 {
+        let clocks = self.clocks();
+        // Issued on a clock ahead of real time that has since been deleted: it does not
+        // outlive the clock (as tokens do not), and it is expired, not "not yet active".
+        if clocks.issued_ahead(&app.api_user, issued_ms) {
+            return Ok(Err(SessionError::Expired));
+        }
+        let now = clocks.now_for(&app.api_user);
+        // Not yet active in the activation time after its issue; issued after the
+        // application's time (before its clock was set in the past) it is active, as a
+        // token is, until it expires.
+        if (issued_ms..issued_ms + activation.as_millis() as i64).contains(&now) {
             return Ok(Err(SessionError::NotYetActive));
         }
         // The id holds the issue time in whole seconds: count the lifetime from the end of

@@ -250,30 +250,36 @@ impl TestClocks<'_> {
         name: String,
         start_ms: Option<i64>,
     ) -> Result<TestClock, ClockError> {
-        match self.credentials().api_user(&api_user).await {
-            Ok(Some(u)) if u.developer_id == developer_id => {}
+        let application = match self.credentials().api_user(&api_user).await {
+            Ok(Some(u)) if u.developer_id == developer_id => {
+                u.target_environment == crate::mpesa::APP_ENVIRONMENT
+            }
             Ok(_) => return Err(ClockError::NotFound),
             Err(_) => return Err(ClockError::Unavailable),
-        }
+        };
         // One clock an API user (the writer checks it again, race-free), answered before
         // whether it has payments, so a second clock is 409 whatever the first did.
         if self.of(&api_user).is_some() {
             return Err(ClockError::Attached);
         }
         // The writer refuses an API user with pending payments, race-free; settled ones are
-        // looked for here (the newest one, not a count).
-        let (made, _) = self
-            .portal()
-            .payments_after(&crate::portal::PaymentFilter {
-                developer_id,
-                api_user: Some(api_user),
-                limit: 1,
-                ..crate::portal::PaymentFilter::default()
-            })
-            .await
-            .map_err(|_| ClockError::Unavailable)?;
-        if !made.is_empty() {
-            return Err(ClockError::HasPayments);
+        // looked for here (the newest one, not a count). Not for an M-Pesa application's:
+        // a developer has that one API user for M-Pesa, and it could never have a clock
+        // again after its first payment.
+        if !application {
+            let (made, _) = self
+                .portal()
+                .payments_after(&crate::portal::PaymentFilter {
+                    developer_id,
+                    api_user: Some(api_user),
+                    limit: 1,
+                    ..crate::portal::PaymentFilter::default()
+                })
+                .await
+                .map_err(|_| ClockError::Unavailable)?;
+            if !made.is_empty() {
+                return Err(ClockError::HasPayments);
+            }
         }
         let now_ms = start_ms.unwrap_or_else(|| self.now_ms());
         if !(0..=LAST_MS).contains(&now_ms) {

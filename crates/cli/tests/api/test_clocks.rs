@@ -781,3 +781,38 @@ async fn a_payment_reserved_and_settled_in_one_millisecond_shows_both_ledger_ste
     );
     assert!(!timeline.contains("Ledger: posting"), "{timeline}");
 }
+
+/// A session made on the application's clock ahead of real time is expired once the clock
+/// is deleted (it was "not yet active" before, and would have woken once real time caught
+/// up); one made in real time works on a clock then set a day in the past, as a token does.
+#[tokio::test]
+async fn an_mpesa_session_follows_its_clock_being_deleted_or_set_in_the_past() {
+    use crate::mpesa_support::code;
+    let app = TestApp::spawn().await;
+    let m = app.mpesa().await;
+    let now_ms = mkoba_platform::clock::system_now_ms();
+    let c2b = || m.c2b("10", "000000000001");
+    // A clock a week ahead: a session on it, then the clock deleted.
+    let id = mpesa_clock(&app, Some(now_ms + 7 * 86_400_000)).await;
+    let ahead = m.session().await;
+    let r = m
+        .send("POST", "c2bPayment/singleStage/", &ahead, Some(&c2b()))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        admin(&app, "DELETE", &format!("/{id}"), None).await.status,
+        204
+    );
+    let r = m
+        .send("POST", "c2bPayment/singleStage/", &ahead, Some(&c2b()))
+        .await;
+    assert_eq!(code(&r), (401, "INS-6".to_owned()), "{}", r.text());
+    assert_eq!(r.json()["output_ResponseDesc"], "Session key expired");
+    // A session in real time, then a clock a day in the past.
+    let fresh = m.session().await;
+    mpesa_clock(&app, Some(now_ms - 86_400_000)).await;
+    let r = m
+        .send("POST", "c2bPayment/singleStage/", &fresh, Some(&c2b()))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+}
