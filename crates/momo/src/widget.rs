@@ -585,7 +585,7 @@ async fn read(
         query_param(query.as_deref(), "known")?,
     );
     let p = widget_invoice(&state, &id).await?;
-    owner(&state, &p, &headers).await?;
+    let user = owner(&state, &p, &headers).await?;
     let waits = wait > 0
         && known.as_deref() == Some(p.status.as_str())
         && p.status == PaymentStatus::Pending;
@@ -600,7 +600,7 @@ async fn read(
         let watch = state
             .platform
             .payments()
-            .watch(p.reference_id)
+            .watch(p.reference_id, user.developer_id)
             .ok_or(Refused::Busy)?;
         let p = match state
             .platform

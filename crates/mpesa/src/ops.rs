@@ -102,7 +102,7 @@ async fn create_and_wait(
     // overload answer comes at once, before anything is stored.
     let watch = match call.app.result_url {
         Some(_) => None,
-        None => match platform.payments().watch(id) {
+        None => match platform.payments().watch(id, call.app.developer_id) {
             Some(w) => Some(w),
             None => return Err(unavailable(call)),
         },

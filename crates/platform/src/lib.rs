@@ -274,6 +274,9 @@ struct Inner {
     waiters: Waiters,
     /// How many of them there are now (at most `config.max_waiting`).
     waiting: Arc<std::sync::atomic::AtomicUsize>,
+    /// How many of them each developer has (at most half of `config.max_waiting`; an entry
+    /// per developer with requests waiting).
+    waiting_by_developer: WaitingByDeveloper,
     /// Nudges the SMTP sender when mail may have been queued.
     mail_wake: tokio::sync::Notify,
     /// Operator credentials verified lately (admin endpoints), by their MAC.
@@ -337,6 +340,9 @@ fn missing_sandbox_keys(keys: &[SubscriptionKey]) -> Vec<(Product, KeySlot)> {
 
 /// Payment id → senders fired once its final state is committed; shared with the writer.
 pub(crate) type Waiters = Arc<Mutex<HashMap<Uuid, Vec<oneshot::Sender<()>>>>>;
+
+/// Requests waiting for a payment to become final, counted per developer.
+pub(crate) type WaitingByDeveloper = Arc<Mutex<HashMap<i64, usize>>>;
 
 impl Platform {
     /// Loads the state, creating on first start the sandbox developer account and the token
@@ -525,6 +531,7 @@ impl Platform {
                 shared_store,
                 waiters,
                 waiting: Arc::default(),
+                waiting_by_developer: Arc::default(),
                 mail_wake: tokio::sync::Notify::new(),
                 operator_credentials: accounts::CredentialCache::default(),
                 health,

@@ -111,6 +111,8 @@ pub struct Watch {
     id: Uuid,
     waiters: crate::Waiters,
     waiting: Arc<AtomicUsize>,
+    developer: i64,
+    by_developer: crate::WaitingByDeveloper,
 }
 
 impl std::fmt::Debug for Watch {
@@ -122,6 +124,15 @@ impl std::fmt::Debug for Watch {
 impl Drop for Watch {
     fn drop(&mut self) {
         self.waiting.fetch_sub(1, Ordering::AcqRel);
+        {
+            let mut counts = self.by_developer.lock().expect("waiting counts lock");
+            if let Some(n) = counts.get_mut(&self.developer) {
+                *n -= 1;
+                if *n == 0 {
+                    counts.remove(&self.developer);
+                }
+            }
+        }
         self.rx.close();
         let mut waiters = self.waiters.lock().expect("waiters lock");
         if let Some(list) = waiters.get_mut(&self.id) {
@@ -427,7 +438,7 @@ impl Payments<'_> {
     /// client that went away, a wait that timed out) forgets it. `None` when
     /// [`crate::PlatformConfig::max_waiting`] requests wait already: answer the overload
     /// form at once.
-    pub fn watch(self, id: Uuid) -> Option<Watch> {
+    pub fn watch(self, id: Uuid, developer: i64) -> Option<Watch> {
         let waiting = self.inner.waiting.clone();
         let limit = self.inner.config.max_waiting;
         if waiting
@@ -437,6 +448,24 @@ impl Payments<'_> {
             .is_err()
         {
             return None;
+        }
+        // One developer's requests hold at most half of the places, so that one partner
+        // waiting on payments that never end cannot refuse everyone's.
+        {
+            let mut counts = self
+                .inner
+                .waiting_by_developer
+                .lock()
+                .expect("waiting counts lock");
+            let mine = counts.entry(developer).or_insert(0);
+            if *mine >= (limit / 2).max(1) {
+                if *mine == 0 {
+                    counts.remove(&developer);
+                }
+                waiting.fetch_sub(1, Ordering::AcqRel);
+                return None;
+            }
+            *mine += 1;
         }
         let (tx, rx) = oneshot::channel();
         self.inner
@@ -451,6 +480,8 @@ impl Payments<'_> {
             id,
             waiters: self.inner.waiters.clone(),
             waiting,
+            developer,
+            by_developer: self.inner.waiting_by_developer.clone(),
         })
     }
 

@@ -1264,3 +1264,77 @@ async fn the_pages_list_the_newest_api_users_up_to_a_bound() {
     let token = app.token_response("collection", made[0], &key).await;
     assert_eq!(token.status, 200, "{}", token.text());
 }
+
+/// One developer's requests waiting for payments that never end (synchronous M-Pesa calls
+/// to a customer who never answers) hold at most half of the places for waiting requests:
+/// past that its next is refused `503 INS-16` at once, while another developer's
+/// Collection Widget long-poll still waits.
+#[tokio::test]
+async fn one_developers_waiting_requests_leave_room_for_the_others() {
+    use crate::mpesa_support::code;
+    let app = TestApp::spawn_with(|s| {
+        s.mpesa.sync_timeout = std::time::Duration::from_secs(3);
+        s.platform.max_waiting = 4;
+    })
+    .await;
+    let m = app.mpesa().await;
+    let session = m.session().await;
+    let never = || m.c2b("10", "000000000002");
+    let (first, second) = (never(), never());
+    let held = futures_util::future::join(
+        m.send("POST", "c2bPayment/singleStage/", &session, Some(&first)),
+        m.send("POST", "c2bPayment/singleStage/", &session, Some(&second)),
+    );
+    let meanwhile = async {
+        // Both waits have begun once both payments are stored.
+        for body in [&first, &second] {
+            let reference = body["input_ThirdPartyConversationID"].as_str().unwrap();
+            crate::helpers::wait_for(|| async {
+                let q = m
+                    .query(
+                        "queryTransactionStatus/",
+                        &serde_json::json!({
+                            "input_QueryReference": reference,
+                            "input_Country": "TZN",
+                            "input_ServiceProviderCode": "000000",
+                            "input_ThirdPartyConversationID": crate::mpesa_support::tpcid(),
+                        }),
+                    )
+                    .await;
+                (q.status == 200).then_some(())
+            })
+            .await;
+        }
+        let r = m
+            .send("POST", "c2bPayment/singleStage/", &session, Some(&never()))
+            .await;
+        assert_eq!(code(&r), (503, "INS-16".to_owned()), "{}", r.text());
+        // Another developer's long-poll on a widget invoice waiting for its payer.
+        let other = developer(&app, "shop@other.example").await;
+        let r = app
+            .send(
+                "POST",
+                "/widget/v1_0/invoice",
+                &[("Origin", "http://shop.test"), ("Content-Type", "application/json")],
+                Some(
+                    &serde_json::json!({"apiUserId": other.user.to_string(), "amount": "10", "currency": "EUR", "externalId": "o-1"})
+                        .to_string(),
+                ),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let id = r.json()["invoiceId"].as_str().unwrap().to_owned();
+        let r = app
+            .send(
+                "GET",
+                &format!("/widget/v1_0/invoice/{id}?wait=1&known=PENDING"),
+                &[("Origin", "http://shop.test")],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "the other developer's wait: {}", r.text());
+    };
+    let ((a, b), ()) = tokio::join!(held, meanwhile);
+    assert_eq!(code(&a).1, "INS-9", "{}", a.text());
+    assert_eq!(code(&b).1, "INS-9", "{}", b.text());
+}
