@@ -258,7 +258,7 @@ async fn v2(
         )
         .await;
     }
-    let app = match authenticate(&state, bearer).await {
+    let app = match authenticate(&state, bearer, environment).await {
         Ok(app) => app,
         Err(code) => return fail(MpesaError::Ins(code)),
     };
@@ -535,14 +535,18 @@ async fn get_session(
     if Market::from_path(market_path).is_none() {
         return fail(MpesaError::Ins(wire::INS_989));
     }
-    let session = state.platform.mpesa().issue_session(&app);
+    let session = state.platform.mpesa().issue_session(&app, environment);
     Body::of(wire::INS_0)
         .field("output_SessionID", session)
         .respond(StatusCode::OK)
 }
 
 /// The application of a session bearer, or the session code to answer.
-async fn authenticate(state: &MpesaState, bearer: Option<String>) -> Result<MpesaApp, Code> {
+async fn authenticate(
+    state: &MpesaState,
+    bearer: Option<String>,
+    environment: &str,
+) -> Result<MpesaApp, Code> {
     use wire::{SESSION_EXPIRED, SESSION_INVALID, SESSION_NOT_ACTIVE};
     let bearer = bearer.ok_or(SESSION_INVALID)?;
     let plain = decrypt(state, &bearer).await?.ok_or(SESSION_INVALID)?;
@@ -550,7 +554,7 @@ async fn authenticate(state: &MpesaState, bearer: Option<String>) -> Result<Mpes
     match state
         .platform
         .mpesa()
-        .verify_session(session, state.config.session_activation)
+        .verify_session(session, state.config.session_activation, environment)
         .await
     {
         Ok(Ok(app)) => {

@@ -262,13 +262,16 @@ fn decode_session(session: &str) -> Option<(i64, u64, [u8; SESSION_MAC])> {
 }
 
 impl Platform {
-    fn session_mac(&self, app: &MpesaApp, issued: u64) -> [u8; SESSION_MAC] {
-        let mut data = Vec::with_capacity(52);
+    fn session_mac(&self, app: &MpesaApp, issued: u64, environment: &str) -> [u8; SESSION_MAC] {
+        let mut data = Vec::with_capacity(60);
         data.extend_from_slice(&issued.to_be_bytes());
         data.extend_from_slice(&(app.developer_id as u32).to_be_bytes());
         data.extend_from_slice(&app.session_lifetime_secs.to_be_bytes());
         data.extend_from_slice(&app.api_key_hash);
-        let full = self.inner.signer.mac("mpesa session v2", &data);
+        // The gateway's environment (`sandbox`, `openapi`): a session of one is not one of
+        // the other, as the real gateways are two.
+        data.extend_from_slice(environment.as_bytes());
+        let full = self.inner.signer.mac("mpesa session v3", &data);
         let mut mac = [0u8; SESSION_MAC];
         mac.copy_from_slice(&full[..SESSION_MAC]);
         mac
@@ -276,14 +279,14 @@ impl Platform {
 }
 
 impl MpesaApps<'_> {
-    /// A new session id for the application (`getSession`).
-    pub fn issue_session(self, app: &MpesaApp) -> String {
+    /// A new session id for the application (`getSession`) on the gateway of `environment`.
+    pub fn issue_session(self, app: &MpesaApp, environment: &str) -> String {
         // Test clocks run from 1970 to 9999: the time fits its 5 bytes.
         let issued = (self.clocks().now_for(&app.api_user).max(0) / 1000) as u64;
         let mut bytes = Vec::with_capacity(16);
         bytes.extend_from_slice(&issued.to_be_bytes()[8 - SESSION_TIME..]);
         bytes.extend_from_slice(&(app.developer_id as u32).to_be_bytes());
-        bytes.extend_from_slice(&self.session_mac(app, issued));
+        bytes.extend_from_slice(&self.session_mac(app, issued, environment));
         secrets::hex(&bytes)
     }
 
@@ -294,6 +297,7 @@ impl MpesaApps<'_> {
         self,
         session: &str,
         activation: Duration,
+        environment: &str,
     ) -> Result<Result<MpesaApp, SessionError>, Internal> {
         let Some((developer, issued, mac)) = decode_session(session) else {
             return Ok(Err(SessionError::Invalid));
@@ -301,7 +305,7 @@ impl MpesaApps<'_> {
         let Some(app) = self.mpesa().app(developer).await? else {
             return Ok(Err(SessionError::Invalid));
         };
-        let expected = self.session_mac(&app, issued);
+        let expected = self.session_mac(&app, issued, environment);
         if expected
             .iter()
             .zip(mac)

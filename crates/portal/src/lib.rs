@@ -110,10 +110,14 @@ pub trait MpesaBackend: Send + Sync + 'static {
     fn application(&self, developer_id: i64) -> BoxFuture<'_, Option<MpesaApplication>>;
     /// Issues a new API key (the old one stops working) and returns it.
     fn renew_api_key(&self, developer_id: i64) -> BoxFuture<'_, Option<String>>;
-    /// For the try-it box: a fresh session of the developer's application, encrypted as a
-    /// client sends it (`Bearer` value), and an `Origin` the application allows; `None`
-    /// without an application.
-    fn session_bearer(&self, developer_id: i64) -> BoxFuture<'_, Option<(String, String)>>;
+    /// For the try-it box: a fresh session of the developer's application on the gateway of
+    /// `environment` (`sandbox`, `openapi`), encrypted as a client sends it (`Bearer`
+    /// value), and an `Origin` the application allows; `None` without an application.
+    fn session_bearer(
+        &self,
+        developer_id: i64,
+        environment: &'static str,
+    ) -> BoxFuture<'_, Option<(String, String)>>;
     /// Saves the settings (already validated by the portal).
     fn save_settings(
         &self,
@@ -132,9 +136,13 @@ impl PortalState {
     }
 
     /// A try-it session bearer and origin (see [`MpesaBackend::session_bearer`]).
-    pub(crate) async fn mpesa_session_bearer(&self, developer_id: i64) -> Option<(String, String)> {
+    pub(crate) async fn mpesa_session_bearer(
+        &self,
+        developer_id: i64,
+        environment: &'static str,
+    ) -> Option<(String, String)> {
         match &self.mpesa {
-            Some(m) => m.session_bearer(developer_id).await,
+            Some(m) => m.session_bearer(developer_id, environment).await,
             None => None,
         }
     }

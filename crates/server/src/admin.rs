@@ -429,7 +429,7 @@ async fn create_clock(
         }
         Some(_) => {
             return Err(MomoError::bad(
-                "name must be a string of at most 100 characters",
+                "name must be a string of at most 100 characters, without control characters (one line)",
             ));
         }
     };

@@ -102,7 +102,11 @@ impl MpesaBackend for PortalBackend {
         })
     }
 
-    fn session_bearer(&self, developer_id: i64) -> BoxFuture<'_, Option<(String, String)>> {
+    fn session_bearer(
+        &self,
+        developer_id: i64,
+        environment: &'static str,
+    ) -> BoxFuture<'_, Option<(String, String)>> {
         Box::pin(async move {
             let app = self
                 .platform
@@ -111,7 +115,7 @@ impl MpesaBackend for PortalBackend {
                 .await
                 .ok()
                 .flatten()?;
-            let session = self.platform.mpesa().issue_session(&app);
+            let session = self.platform.mpesa().issue_session(&app, environment);
             let bearer = self.key.encrypt(session.as_bytes()).ok()?;
             let origin = if app.allowed_origins.iter().any(|o| o == "*") {
                 "*".to_owned()

@@ -599,7 +599,19 @@ async fn clients_quirks_are_tolerated() {
 async fn the_production_environment_has_no_test_numbers() {
     let app = TestApp::spawn().await;
     let m = app.mpesa().await;
-    let session = m.session().await;
+    // A sandbox session is not one of the production gateway (two systems, as the real
+    // ones are).
+    let sandbox = format!("Bearer {}", m.bearer(&m.session().await));
+    let r = app
+        .send(
+            "POST",
+            "/openapi/ipg/v2/vodacomTZN/c2bPayment/singleStage/",
+            &[("Authorization", &sandbox), ("Origin", "*")],
+            Some(&m.c2b("10", "000000000008").to_string()),
+        )
+        .await;
+    assert_eq!(code(&r), (401, "INS-6".to_owned()), "{}", r.text());
+    let session = m.production_session().await;
     let auth = format!("Bearer {}", m.bearer(&session));
     let r = app
         .send(
@@ -762,7 +774,7 @@ async fn a_payment_is_found_only_in_its_own_environment_and_market() {
     let app = TestApp::spawn().await;
     let mut m = app.mpesa().await;
     let tx = m.paid("100", "255755555555").await;
-    let session = m.session().await;
+    let session = m.production_session().await;
     let auth = format!("Bearer {}", m.bearer(&session));
     let r = app
         .send(

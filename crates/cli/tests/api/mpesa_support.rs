@@ -82,6 +82,23 @@ impl Mpesa<'_> {
             .await
     }
 
+    /// A live session id of the production gateway (`/openapi/…`): a sandbox session is
+    /// not one there.
+    pub async fn production_session(&self) -> String {
+        let auth = format!("Bearer {}", self.bearer(&self.api_key));
+        let r = self
+            .app
+            .send(
+                "GET",
+                &format!("/openapi/ipg/v2/{}/getSession/", self.market),
+                &[("Authorization", &auth), ("Origin", &self.origin)],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["output_SessionID"].as_str().unwrap().to_owned()
+    }
+
     /// A live session id.
     pub async fn session(&self) -> String {
         let r = self.get_session_with(&self.api_key).await;

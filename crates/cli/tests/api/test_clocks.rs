@@ -402,6 +402,16 @@ async fn the_portal_creates_advances_and_deletes_test_clocks_and_marks_their_pay
         .await;
     assert_eq!(r.status, 303, "{}", r.text());
     assert!(app.running.platform.clocks().of(&p.user).is_none());
+    // Again (a stale page): the clocks page says it is gone.
+    let r = b
+        .submit(
+            "/portal/clocks",
+            &format!("/portal/clocks/{}/delete", clock.id),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(r.text().contains("no longer exists"), "{}", r.text());
 
     // The M-Pesa application (an API user of its own) is offered too.
     let mpesa_user = app.mpesa_api_user().await;

@@ -1276,7 +1276,11 @@ async fn send_headers(
             }
         }
         Dialect::MpesaV2 if op.id != "v2GetSession" => {
-            match state.mpesa_session_bearer(session.developer.id).await {
+            // The samples' URL is the sandbox gateway's.
+            match state
+                .mpesa_session_bearer(session.developer.id, "sandbox")
+                .await
+            {
                 Some((bearer, origin)) => {
                     lines.push(format!("Origin: {origin}"));
                     lines.push(format!("Authorization: Bearer {bearer}"));

@@ -201,7 +201,11 @@ pub(crate) async fn advance(
         .await
     {
         Ok(_) => see_other("/portal/clocks?done=advanced"),
-        Err(ClockError::NotFound) => crate::not_found().await,
+        // Deleted meanwhile (another tab, the CLI): the page of clocks says so.
+        Err(ClockError::NotFound) => {
+            let gone = "That test clock no longer exists: it was deleted. The clocks you have are listed below.";
+            page(&state, &session, StatusCode::NOT_FOUND, Some(gone), None).await
+        }
         Err(e) => match refusal(e) {
             Some(text) => bad(&text).await,
             None => busy(),
@@ -230,7 +234,10 @@ pub(crate) async fn delete(
         .await
     {
         Ok(()) => see_other("/portal/clocks?done=deleted"),
-        Err(ClockError::NotFound) => crate::not_found().await,
+        Err(ClockError::NotFound) => {
+            let gone = "That test clock no longer exists: it was deleted already. The clocks you have are listed below.";
+            page(&state, &session, StatusCode::NOT_FOUND, Some(gone), None).await
+        }
         Err(e) => match refusal(e) {
             Some(text) => page(&state, &session, StatusCode::BAD_REQUEST, Some(&text), None).await,
             None => busy(),

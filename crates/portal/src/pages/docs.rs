@@ -512,8 +512,13 @@ pub(crate) async fn exchange(
     match dialect {
         Dialect::MpesaV2 | Dialect::MpesaV1x => {
             if dialect == Dialect::MpesaV2 && !has(&headers, "authorization") {
+                let environment = if a.path.starts_with("/openapi/") {
+                    "openapi"
+                } else {
+                    "sandbox"
+                };
                 let (bearer, origin) = state
-                    .mpesa_session_bearer(session.developer.id)
+                    .mpesa_session_bearer(session.developer.id, environment)
                     .await
                     .ok_or_else(|| {
                         "You have no M-Pesa application yet: create its API key on the M-Pesa page."

@@ -458,7 +458,7 @@ pub(crate) async fn set_active(
         },
         body: if active {
             format!(
-                "Hello {},\n\nThe operator reactivated your account: you can sign in again. Your keys were replaced while it was deactivated; find the new ones in the portal:\n\n{}\n",
+                "Hello {},\n\nThe operator reactivated your account: you can sign in again. While it was deactivated, your subscription keys were replaced (find the new ones in the portal), your API keys were revoked (make new ones for your API users) and your M-Pesa API key was replaced by one nobody holds (renew it on the portal's M-Pesa page):\n\n{}\n",
                 account.name,
                 state.config.link("/portal/profile")
             )
