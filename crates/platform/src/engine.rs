@@ -810,10 +810,13 @@ impl Engine {
             _ => Some(now + self.settings.settle_delay.as_millis() as i64),
         };
         // A payer who has not acted by the expiry never will: settle then, as EXPIRED.
+        // No later than a test clock's end (9899-12-31T23:59:59Z), which an advance reaches
+        // and cannot pass: a payment due after it would never settle.
         let settle_at = match (settle_at, new.expires_at_ms) {
             (Some(at), Some(expiry)) => Some(at.min(expiry)),
             (at, expiry) => at.or(expiry),
-        };
+        }
+        .map(|at| at.min(crate::test_clock::LAST_MS));
         let mut payment = Payment::accepted(new, now, settle_at);
         if let Some(original) = payment.refund_of {
             if payment.kind == PaymentKind::MpesaReversal {

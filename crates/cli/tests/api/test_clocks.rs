@@ -816,3 +816,29 @@ async fn an_mpesa_session_follows_its_clock_being_deleted_or_set_in_the_past() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
 }
+
+/// A payment due after a clock's end (here: accepted half an hour before it, with an hour's
+/// settle delay) settles at the end, which an advance reaches, instead of staying pending
+/// for good.
+#[tokio::test]
+async fn a_payment_due_past_the_clocks_end_settles_at_the_end() {
+    let app =
+        TestApp::spawn_with(|s| s.platform.settle_delay = std::time::Duration::from_secs(3600))
+            .await;
+    let mut p = app.partner("127.0.0.1").await;
+    let end = mkoba_platform::test_clock::LAST_MS;
+    let id = clock_for(&app, p.user, Some(end - 1_800_000)).await;
+    p.token = app.token("collection", p.user, &p.key).await;
+    let reference = Uuid::new_v4();
+    let r = app
+        .request_to_pay(&p, reference, &rtp_body("5", "256771000009"), &[])
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let t = app.admin_transaction(reference).await;
+    assert_eq!(t["settle_at_ms"], end, "{t}");
+    advance(&app, &id, "30m").await;
+    assert_eq!(
+        app.final_status(&p, reference).await["status"],
+        "SUCCESSFUL"
+    );
+}
