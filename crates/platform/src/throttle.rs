@@ -324,9 +324,50 @@ pub struct PortalThrottle {
     reset_address: Limit,
     sign_up_address: Limit,
     passwords: Arc<PasswordPool>,
+    /// CSV exports under way, per developer (an entry per developer with one under way).
+    exports: Arc<std::sync::Mutex<std::collections::HashMap<i64, usize>>>,
+}
+
+/// CSV exports one developer may have under way at once: each reads up to 100,000 rows
+/// on the portal's shared reader threads, and 150 at once from one developer held every
+/// other developer's pages to 5 s (the bounds audit of 2026-12-06).
+pub const EXPORTS_PER_DEVELOPER: usize = 2;
+
+/// A developer's place for one CSV export, until dropped (when the download ends).
+#[derive(Debug)]
+pub struct ExportSlot {
+    exports: Arc<std::sync::Mutex<std::collections::HashMap<i64, usize>>>,
+    developer: i64,
+}
+
+impl Drop for ExportSlot {
+    fn drop(&mut self) {
+        let mut exports = self.exports.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = exports.get_mut(&self.developer) {
+            *n -= 1;
+            if *n == 0 {
+                exports.remove(&self.developer);
+            }
+        }
+    }
 }
 
 impl PortalThrottle {
+    /// A place for one of the developer's CSV exports; `None` while it has
+    /// [`EXPORTS_PER_DEVELOPER`] under way.
+    pub fn export_slot(&self, developer: i64) -> Option<ExportSlot> {
+        let mut exports = self.exports.lock().unwrap_or_else(|e| e.into_inner());
+        let n = exports.entry(developer).or_insert(0);
+        if *n >= EXPORTS_PER_DEVELOPER {
+            return None;
+        }
+        *n += 1;
+        Some(ExportSlot {
+            exports: self.exports.clone(),
+            developer,
+        })
+    }
+
     pub fn new(limits: &ThrottleLimits) -> PortalThrottle {
         let limit = |rate| Limit::new(rate, limits.max_keys);
         PortalThrottle {
@@ -339,6 +380,7 @@ impl PortalThrottle {
                 limits.password_hash_workers,
                 limits.password_hash_queue,
             )),
+            exports: Arc::default(),
         }
     }
 
@@ -611,6 +653,19 @@ pub(crate) async fn hash_job<T: Send + 'static>(
 mod tests {
     use super::*;
     use governor::clock::FakeRelativeClock;
+
+    #[test]
+    fn a_developer_has_two_exports_under_way_at_most_and_others_are_not_held() {
+        let t = PortalThrottle::new(&ThrottleLimits::default());
+        let first = t.export_slot(7).expect("one");
+        let second = t.export_slot(7).expect("two");
+        assert!(t.export_slot(7).is_none(), "a third waits");
+        let other = t.export_slot(8).expect("another developer's");
+        drop(first);
+        let again = t.export_slot(7).expect("a place came free");
+        drop((second, again, other));
+        assert!(t.exports.lock().unwrap().is_empty(), "nothing left behind");
+    }
 
     #[test]
     fn rates_parse_and_print() {

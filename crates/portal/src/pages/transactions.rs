@@ -459,7 +459,11 @@ fn export_max(state: &PortalState) -> u32 {
 /// without its last chunk, which HTTP clients report as an error, and is logged.
 ///
 /// [`payments_after`]: mkoba_platform::portal::PortalReader::payments_after
-async fn csv_export(state: PortalState, f: &Filters) -> Response {
+async fn csv_export(
+    state: PortalState,
+    f: &Filters,
+    slot: mkoba_platform::throttle::ExportSlot,
+) -> Response {
     let most = export_max(&state);
     let run = state.config.export_run.unwrap_or(EXPORT_RUN).clamp(1, most);
     let mut filter = PaymentFilter {
@@ -484,9 +488,11 @@ async fn csv_export(state: PortalState, f: &Filters) -> Response {
     head.row(&CSV_HEADER);
     csv_rows(&mut head, &payments);
     let sent = payments.len() as u32;
-    let rest =
-        futures_util::stream::unfold(Some((state, filter, next, sent)), move |at| async move {
-            let (state, mut filter, Some(key), sent) = at? else {
+    // The slot goes with the body: freed when the download ends, however it ends.
+    let rest = futures_util::stream::unfold(
+        Some((state, filter, next, sent, slot)),
+        move |at| async move {
+            let (state, mut filter, Some(key), sent, slot) = at? else {
                 return None;
             };
             if sent >= most {
@@ -499,14 +505,18 @@ async fn csv_export(state: PortalState, f: &Filters) -> Response {
                     let mut csv = Csv::new();
                     csv_rows(&mut csv, &payments);
                     let sent = sent + payments.len() as u32;
-                    Some((Ok(Bytes::from(csv.0)), Some((state, filter, next, sent))))
+                    Some((
+                        Ok(Bytes::from(csv.0)),
+                        Some((state, filter, next, sent, slot)),
+                    ))
                 }
                 Err(e) => {
                     tracing::error!(error = %e, rows = sent, "a CSV export stopped: a read failed");
                     Some((Err(std::io::Error::other("a read failed")), None))
                 }
             }
-        });
+        },
+    );
     let head = futures_util::stream::once(std::future::ready(Ok(Bytes::from(head.0))));
     let body = axum::body::Body::from_stream(futures_util::StreamExt::chain(head, rest));
     (download("mkoba-transactions.csv"), body).into_response()
@@ -763,7 +773,18 @@ pub(crate) async fn list(
         if !f.errors.is_empty() {
             return export_refused(&f.errors);
         }
-        return csv_export(state, &f).await;
+        let Some(slot) = state.throttle.export_slot(session.developer.id) else {
+            return crate::too_many(
+                "Exports under way",
+                &format!(
+                    "You have {} CSV exports under way already: wait for one to finish, then download again.",
+                    mkoba_platform::throttle::EXPORTS_PER_DEVELOPER
+                ),
+                std::time::Duration::from_secs(5),
+                ("/portal/transactions", "Back to the transactions"),
+            );
+        };
+        return csv_export(state, &f, slot).await;
     }
     let users = match api_user_choices(&state, session.developer.id).await {
         Ok(v) => v,
