@@ -1,6 +1,6 @@
 //! Receiving callbacks in a partner's web app.
 //!
-//! The platform PUTs (or POSTs: accept both) the final status to the `X-Callback-Url` of
+//! The platform POSTs (v1) or PUTs (v2; accept both) the final status to the `X-Callback-Url` of
 //! the creating request, with the same body as the status GET, no signature and, for v1
 //! operations, no reference id. So:
 //!
