@@ -497,7 +497,7 @@ pub fn create_operator(
 ) -> anyhow::Result<i64> {
     let mut journal: Box<dyn mkoba_platform::store::Journal> = match url {
         Some(url) => Box::new(
-            mkoba_store_postgres::open(&url.0)
+            mkoba_store_postgres::open_for_command(&url.0)
                 .with_context(|| format!("opening {}", url.redacted()))?
                 .0,
         ),
@@ -734,8 +734,8 @@ impl DataSource {
                 version >= mkoba_store_postgres::SCHEMA_VERSION,
                 "the database {shown} has schema version {version}: run `mkoba migrate --database-url …` and start a node first"
             );
-            let (journal, reader) =
-                mkoba_store_postgres::open(&url.0).with_context(|| format!("opening {shown}"))?;
+            let (journal, reader) = mkoba_store_postgres::open_for_command(&url.0)
+                .with_context(|| format!("opening {shown}"))?;
             return Ok((Box::new(journal), Box::new(reader)));
         }
         self.require_sqlite()?;

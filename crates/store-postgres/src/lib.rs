@@ -101,10 +101,24 @@ pub fn open(url: &str) -> std::result::Result<(PgJournal, PgReader), StoreError>
     open_as(url, NodeOptions::default())
 }
 
+/// [`open`] for a one-off command rather than a server node: no heartbeat, no row in
+/// `nodes` (a command run beside the servers is not one of them).
+pub fn open_for_command(url: &str) -> std::result::Result<(PgJournal, PgReader), StoreError> {
+    open_with(url, NodeOptions::default(), false)
+}
+
 /// [`open`] for a named node of several sharing the database (see [`NodeOptions`]).
 pub fn open_as(
     url: &str,
     node: NodeOptions,
+) -> std::result::Result<(PgJournal, PgReader), StoreError> {
+    open_with(url, node, true)
+}
+
+fn open_with(
+    url: &str,
+    node: NodeOptions,
+    beats: bool,
 ) -> std::result::Result<(PgJournal, PgReader), StoreError> {
     let config = conn::config(url)?;
     let node = Arc::new(node);
@@ -118,7 +132,11 @@ pub fn open_as(
         seen: 0,
         in_pass: false,
         took_over_at: None,
-        heartbeat: nodes::Heartbeat::start(config.clone(), node, activity)?,
+        heartbeat: if beats {
+            nodes::Heartbeat::start(config.clone(), node, activity)?
+        } else {
+            nodes::Heartbeat::none(&node)
+        },
     };
     let reader = PgReader {
         pool: Workers::spawn(config, Role::Reader, READERS, "mkoba-pg-reader")?,

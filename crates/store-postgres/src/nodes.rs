@@ -296,6 +296,17 @@ impl std::fmt::Debug for Heartbeat {
 }
 
 impl Heartbeat {
+    /// No heartbeat: for a one-off command on the database (`mkoba admin create-operator`,
+    /// `mkoba credentials`, the CLI clients reading keys), which is no node and leaves no row
+    /// in `nodes`. Its lease is never renewed, so it takes nothing over.
+    pub(crate) fn none(node: &NodeOptions) -> Heartbeat {
+        let (stop, _) = std::sync::mpsc::channel::<()>();
+        Heartbeat {
+            _stop: stop,
+            lease: Lease::new(node.lease),
+        }
+    }
+
     /// Starts beating at once (the `nodes` table must exist: after the migrations).
     pub(crate) fn start(
         config: std::sync::Arc<tokio_postgres::Config>,

@@ -309,6 +309,33 @@ async fn credentials_on_postgresql_are_the_nodes_and_nothing_is_created_locally(
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(!work.path().join("mkoba-data").exists());
+    // And an operator made beside the node. None of these commands is a node: the one node
+    // is the only row of `nodes` (each used to leave a row of its own).
+    let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args([
+            "admin",
+            "create-operator",
+            "--email",
+            "ops-pg@example.org",
+            "--database-url",
+            &url.0,
+        ])
+        .current_dir(work.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let conn = url.0.clone();
+    let nodes: i64 = tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&conn, postgres::NoTls).unwrap();
+        client
+            .query_one("SELECT count(*) FROM nodes", &[])
+            .unwrap()
+            .get(0)
+    })
+    .await
+    .unwrap();
+    assert_eq!(nodes, 1, "only the server's node");
 
     // No database URL and no data directory: an error that says what to do.
     let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
