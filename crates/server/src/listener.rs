@@ -123,8 +123,11 @@ pub fn serve_tls(
         let open = Arc::new(Open::default());
         let graceful = GracefulShutdown::new();
         let mut http = hyper::server::conn::http1::Builder::new();
+        // A client may close its sending side once its request is sent (`shutdown`, as
+        // `nc -N` and some scripts do): answer it rather than drop the request.
         http.timer(TokioTimer::new())
             .header_read_timeout(limits.header_read)
+            .half_close(true)
             .keep_alive(true);
         let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
