@@ -965,31 +965,13 @@ fn mandate_ref(f: &Fields, reference_code: Code) -> Result<MandateRef, Code> {
     })
 }
 
-/// Whether a payment under the mandate now keeps to its expiry date and schedule
-/// (`schedule`): `INS-58` past the expiry, `INS-6` outside the frequency or range of days.
-async fn keeps_to_schedule(call: &Call, m: &Payment, reference: &str) -> Result<(), Code> {
-    let details = mandate_details(m);
-    let platform = &call.state.platform;
-    let now = platform.clocks().now_for(&call.app.api_user);
-    if schedule::expired(&details, schedule::date_of(now)) {
+/// Whether the mandate is still active on the API user's date: `INS-58` past its expiry
+/// date. Its frequency and range of days are the writer's to check (`INS-6`), against every
+/// payment under it accepted before, on any node (`NewPayment::mandate`).
+fn still_active(call: &Call, details: &serde_json::Value) -> Result<(), Code> {
+    let now = call.state.platform.clocks().now_for(&call.app.api_user);
+    if schedule::expired(details, schedule::date_of(now)) {
         return Err(wire::INS_58);
-    }
-    let earlier: Vec<i64> = if schedule::counts_earlier(&details) {
-        platform
-            .payments()
-            .of_party(&call.app.api_user, PaymentKind::MpesaDirectDebit, &m.party)
-            .await
-            .map_err(wire::failed)?
-            .into_iter()
-            .filter(|p| p.payee_note.as_deref() == Some(reference))
-            .filter(|p| p.status != PaymentStatus::Failed)
-            .map(|p| p.created_at_ms)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    if !schedule::allows(&details, now, &earlier) {
-        return Err(wire::INS_6);
     }
     Ok(())
 }
@@ -1028,10 +1010,8 @@ pub(crate) async fn direct_debit_pay(call: Call) -> Response {
         if m.short_code.as_deref() != Some(&code) {
             return Err(wire::INS_13);
         }
-        // Checked here to refuse what is plainly outside the schedule, and again by the
-        // writer, against every payment accepted before it on any node.
-        keeps_to_schedule(&call, &m, &reference).await?;
         let details = mandate_details(&m);
+        still_active(&call, &details)?;
         let movement = Movement {
             kind: PaymentKind::MpesaDirectDebit,
             party: m.party.clone(),

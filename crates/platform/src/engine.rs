@@ -784,7 +784,7 @@ impl Engine {
                 tracing::warn!(
                     developer,
                     open = self.pending.of_developer(developer),
-                    "a developer holds half of --max-pending-payments open: refusing its new payments until some are final"
+                    "a developer holds --max-pending-per-developer open payments: refusing its new payments until some are final"
                 );
             }
             return Err(CreateError::Unavailable);

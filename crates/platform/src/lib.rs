@@ -272,11 +272,8 @@ struct Inner {
     shared_store: bool,
     /// Requests waiting for a payment to become final (synchronous M-Pesa calls).
     waiters: Waiters,
-    /// How many of them there are now (at most `config.max_waiting`).
-    waiting: Arc<std::sync::atomic::AtomicUsize>,
-    /// How many of them each developer has (at most half of `config.max_waiting`; an entry
-    /// per developer with requests waiting).
-    waiting_by_developer: WaitingByDeveloper,
+    /// Their places: at most `config.max_waiting`, of them at most half a developer's.
+    waiting: throttle::Shares<i64>,
     /// Nudges the SMTP sender when mail may have been queued.
     mail_wake: tokio::sync::Notify,
     /// Operator credentials verified lately (admin endpoints), by their MAC.
@@ -340,9 +337,6 @@ fn missing_sandbox_keys(keys: &[SubscriptionKey]) -> Vec<(Product, KeySlot)> {
 
 /// Payment id → senders fired once its final state is committed; shared with the writer.
 pub(crate) type Waiters = Arc<Mutex<HashMap<Uuid, Vec<oneshot::Sender<()>>>>>;
-
-/// Requests waiting for a payment to become final, counted per developer.
-pub(crate) type WaitingByDeveloper = Arc<Mutex<HashMap<i64, usize>>>;
 
 impl Platform {
     /// Loads the state, creating on first start the sandbox developer account and the token
@@ -495,6 +489,7 @@ impl Platform {
             config.faults.clone(),
             store_failing,
         )?;
+        let waiting = throttle::Shares::new(config.max_waiting, config.max_waiting / 2);
         let health = Arc::new(Health::default());
         let writer_health = health.clone();
         let writer_metrics = metrics.clone();
@@ -530,8 +525,7 @@ impl Platform {
                 clocks,
                 shared_store,
                 waiters,
-                waiting: Arc::default(),
-                waiting_by_developer: Arc::default(),
+                waiting,
                 mail_wake: tokio::sync::Notify::new(),
                 operator_credentials: accounts::CredentialCache::default(),
                 health,

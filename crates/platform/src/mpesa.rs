@@ -11,8 +11,6 @@
 //! one, and no session needs a row in the database.
 
 use crate::{MpesaApps, Payments};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rand::Rng as _;
@@ -110,9 +108,8 @@ pub struct Watch {
     rx: oneshot::Receiver<()>,
     id: Uuid,
     waiters: crate::Waiters,
-    waiting: Arc<AtomicUsize>,
-    developer: i64,
-    by_developer: crate::WaitingByDeveloper,
+    /// Its place among the requests waiting (its developer's share of them).
+    _place: crate::throttle::Share<i64>,
 }
 
 impl std::fmt::Debug for Watch {
@@ -123,16 +120,6 @@ impl std::fmt::Debug for Watch {
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        {
-            let mut counts = self.by_developer.lock().expect("waiting counts lock");
-            if let Some(n) = counts.get_mut(&self.developer) {
-                *n -= 1;
-                if *n == 0 {
-                    counts.remove(&self.developer);
-                }
-            }
-        }
         self.rx.close();
         let mut waiters = self.waiters.lock().expect("waiters lock");
         if let Some(list) = waiters.get_mut(&self.id) {
@@ -443,34 +430,9 @@ impl Payments<'_> {
     /// [`crate::PlatformConfig::max_waiting`] requests wait already: answer the overload
     /// form at once.
     pub fn watch(self, id: Uuid, developer: i64) -> Option<Watch> {
-        let waiting = self.inner.waiting.clone();
-        let limit = self.inner.config.max_waiting;
-        if waiting
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < limit).then_some(n + 1)
-            })
-            .is_err()
-        {
-            return None;
-        }
         // One developer's requests hold at most half of the places, so that one partner
         // waiting on payments that never end cannot refuse everyone's.
-        {
-            let mut counts = self
-                .inner
-                .waiting_by_developer
-                .lock()
-                .expect("waiting counts lock");
-            let mine = counts.entry(developer).or_insert(0);
-            if *mine >= (limit / 2).max(1) {
-                if *mine == 0 {
-                    counts.remove(&developer);
-                }
-                waiting.fetch_sub(1, Ordering::AcqRel);
-                return None;
-            }
-            *mine += 1;
-        }
+        let place = self.inner.waiting.take(developer)?;
         let (tx, rx) = oneshot::channel();
         self.inner
             .waiters
@@ -483,9 +445,7 @@ impl Payments<'_> {
             rx,
             id,
             waiters: self.inner.waiters.clone(),
-            waiting,
-            developer,
-            by_developer: self.inner.waiting_by_developer.clone(),
+            _place: place,
         })
     }
 

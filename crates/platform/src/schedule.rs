@@ -19,9 +19,9 @@
 //! - With a range, payments fall on those days of the month.
 //!
 //! A payment outside the schedule is refused `INS-6` (Transaction Failed), as a payment
-//! the customer's operator declines. The M-Pesa handler checks it first; the writer checks
-//! it again in its pass against every payment under the mandate accepted before, on any
-//! node (`NewPayment::mandate`), so two sent at once cannot both pass. Dates are the API user's, in UTC: its test clock's
+//! the customer's operator declines. The M-Pesa handler checks the expiry; the writer checks
+//! the frequency and range in its pass against every payment under the mandate accepted
+//! before, on any node (`NewPayment::mandate`), so two sent at once cannot both pass. Dates are the API user's, in UTC: its test clock's
 //! when it has one (`docs/test-clocks.md`).
 
 use serde_json::Value;

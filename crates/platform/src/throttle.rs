@@ -315,6 +315,76 @@ impl<C: Clock> Limit<C> {
     }
 }
 
+/// Places shared out by key: at most `total` held at once, and of them at most `each` by
+/// one key (a developer's requests waiting for a payment, its CSV exports). A [`Share`]
+/// gives its place back when dropped; a key holding none is forgotten, so the map holds
+/// only keys with places held.
+#[derive(Debug, Clone)]
+pub struct Shares<K: Hash + Eq> {
+    held: Arc<Mutex<SharesHeld<K>>>,
+    total: usize,
+    each: usize,
+}
+
+#[derive(Debug)]
+struct SharesHeld<K> {
+    all: usize,
+    by_key: HashMap<K, usize>,
+}
+
+/// A place of [`Shares`], held until dropped.
+#[derive(Debug)]
+pub struct Share<K: Hash + Eq> {
+    held: Arc<Mutex<SharesHeld<K>>>,
+    key: K,
+}
+
+impl<K: Hash + Eq + Clone> Shares<K> {
+    pub fn new(total: usize, each: usize) -> Shares<K> {
+        Shares {
+            held: Arc::new(Mutex::new(SharesHeld {
+                all: 0,
+                by_key: HashMap::new(),
+            })),
+            total,
+            each: each.max(1),
+        }
+    }
+
+    /// A place for `key`, unless all are held or `key` holds its share.
+    pub fn take(&self, key: K) -> Option<Share<K>> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = held.by_key.get(&key).copied().unwrap_or(0);
+        if held.all >= self.total || mine >= self.each {
+            return None;
+        }
+        held.all += 1;
+        held.by_key.insert(key.clone(), mine + 1);
+        Some(Share {
+            held: self.held.clone(),
+            key,
+        })
+    }
+
+    /// How many places are held now.
+    pub fn held(&self) -> usize {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).all
+    }
+}
+
+impl<K: Hash + Eq> Drop for Share<K> {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.all -= 1;
+        if let Some(n) = held.by_key.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                held.by_key.remove(&self.key);
+            }
+        }
+    }
+}
+
 /// The portal's throttles (one per server) and its password hashing pool.
 #[derive(Debug)]
 pub struct PortalThrottle {
@@ -324,8 +394,8 @@ pub struct PortalThrottle {
     reset_address: Limit,
     sign_up_address: Limit,
     passwords: Arc<PasswordPool>,
-    /// CSV exports under way, per developer (an entry per developer with one under way).
-    exports: Arc<std::sync::Mutex<std::collections::HashMap<i64, usize>>>,
+    /// CSV exports under way, per developer.
+    exports: Shares<i64>,
 }
 
 /// CSV exports one developer may have under way at once: each reads up to 100,000 rows
@@ -333,39 +403,11 @@ pub struct PortalThrottle {
 /// other developer's pages to 5 s (the bounds audit of 2026-12-06).
 pub const EXPORTS_PER_DEVELOPER: usize = 2;
 
-/// A developer's place for one CSV export, until dropped (when the download ends).
-#[derive(Debug)]
-pub struct ExportSlot {
-    exports: Arc<std::sync::Mutex<std::collections::HashMap<i64, usize>>>,
-    developer: i64,
-}
-
-impl Drop for ExportSlot {
-    fn drop(&mut self) {
-        let mut exports = self.exports.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = exports.get_mut(&self.developer) {
-            *n -= 1;
-            if *n == 0 {
-                exports.remove(&self.developer);
-            }
-        }
-    }
-}
-
 impl PortalThrottle {
-    /// A place for one of the developer's CSV exports; `None` while it has
-    /// [`EXPORTS_PER_DEVELOPER`] under way.
-    pub fn export_slot(&self, developer: i64) -> Option<ExportSlot> {
-        let mut exports = self.exports.lock().unwrap_or_else(|e| e.into_inner());
-        let n = exports.entry(developer).or_insert(0);
-        if *n >= EXPORTS_PER_DEVELOPER {
-            return None;
-        }
-        *n += 1;
-        Some(ExportSlot {
-            exports: self.exports.clone(),
-            developer,
-        })
+    /// A place for one of the developer's CSV exports, held until dropped (when the
+    /// download ends); `None` while it has [`EXPORTS_PER_DEVELOPER`] under way.
+    pub fn export_slot(&self, developer: i64) -> Option<Share<i64>> {
+        self.exports.take(developer)
     }
 
     pub fn new(limits: &ThrottleLimits) -> PortalThrottle {
@@ -380,7 +422,7 @@ impl PortalThrottle {
                 limits.password_hash_workers,
                 limits.password_hash_queue,
             )),
-            exports: Arc::default(),
+            exports: Shares::new(usize::MAX, EXPORTS_PER_DEVELOPER),
         }
     }
 
@@ -655,6 +697,23 @@ mod tests {
     use governor::clock::FakeRelativeClock;
 
     #[test]
+    fn shares_bound_each_key_and_all_together() {
+        let shares = Shares::new(3, 2);
+        let a = [shares.take("a"), shares.take("a"), shares.take("a")];
+        assert_eq!(a.iter().filter(|s| s.is_some()).count(), 2, "a key's share");
+        let b = shares.take("b").expect("another key's");
+        assert!(shares.take("c").is_none(), "all are held");
+        drop(b);
+        assert!(shares.take("c").is_some(), "a place came free");
+        drop(a);
+        assert_eq!(shares.held(), 0);
+        assert!(
+            shares.held.lock().unwrap().by_key.is_empty(),
+            "keys holding none forgotten"
+        );
+    }
+
+    #[test]
     fn a_developer_has_two_exports_under_way_at_most_and_others_are_not_held() {
         let t = PortalThrottle::new(&ThrottleLimits::default());
         let first = t.export_slot(7).expect("one");
@@ -664,7 +723,7 @@ mod tests {
         drop(first);
         let again = t.export_slot(7).expect("a place came free");
         drop((second, again, other));
-        assert!(t.exports.lock().unwrap().is_empty(), "nothing left behind");
+        assert_eq!(t.exports.held(), 0, "nothing left behind");
     }
 
     #[test]

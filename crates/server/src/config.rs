@@ -930,6 +930,13 @@ mod tests {
         .unwrap();
         let s = Settings::resolve(&parsed.args).unwrap();
         assert_eq!((s.connections.total, s.platform.pending_in_memory), (9, 7));
+        // A developer's share: half of the bound unless given.
+        assert_eq!(s.platform.pending_per_developer, None);
+        let parsed =
+            <Serve as clap::Parser>::try_parse_from(["serve", "--max-pending-per-developer", "5"])
+                .unwrap();
+        let s = Settings::resolve(&parsed.args).unwrap();
+        assert_eq!(s.platform.pending_per_developer, Some(5));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("mkoba.toml");
         std::fs::write(&path, "max_connections = 3\nmax_pending_payments = 4\n").unwrap();

@@ -375,4 +375,16 @@ async fn the_cli_clients_reach_the_server_over_https() {
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(stderr.contains("certificate is not trusted"), "{stderr}");
+    // With the CA in SSL_CERT_FILE, as `mkoba tls trust` tells clients, it is trusted.
+    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args(["momo", "provision", "--json"])
+        .arg("--data")
+        .arg(empty.path())
+        .args(["--url", &url])
+        .args(["--subscription-key", app.key("collection")])
+        .env("SSL_CERT_FILE", ca_file(&app))
+        .output()
+        .await
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }

@@ -462,7 +462,7 @@ fn export_max(state: &PortalState) -> u32 {
 async fn csv_export(
     state: PortalState,
     f: &Filters,
-    slot: mkoba_platform::throttle::ExportSlot,
+    slot: mkoba_platform::throttle::Share<i64>,
 ) -> Response {
     let most = export_max(&state);
     let run = state.config.export_run.unwrap_or(EXPORT_RUN).clamp(1, most);
