@@ -9,6 +9,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 
 : "${MKOBA_URL:?MKOBA_URL must be set (e.g. http://127.0.0.1:8080)}"
 
+# One install at a time: tests run side by side, and two installs into one folder
+# break each other.
+exec 9>.install.lock
+flock 9
 # A project-local virtual environment with the pinned schemathesis, (re)built when the pins change.
 if [ ! -x .venv/bin/python ] || [ ! -f .venv/.pins ] || ! cmp -s requirements.txt .venv/.pins; then
   rm -rf .venv
@@ -16,5 +20,6 @@ if [ ! -x .venv/bin/python ] || [ ! -f .venv/.pins ] || ! cmp -s requirements.tx
   .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt >&2
   cp requirements.txt .venv/.pins
 fi
+exec 9>&-
 
 exec .venv/bin/python conformance.py "$@"

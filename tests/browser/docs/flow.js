@@ -3,32 +3,14 @@
 // M-Pesa page (the response beside the parameters sent), a v1x page with its port, the
 // guides, and every page at phone width. Screenshots go to $ARTIFACTS.
 "use strict";
-const { chromium } = require("playwright-core");
+const { need, check, launch, shot, run } = require("../lib");
 
-const BASE = process.env.PORTAL_BASE_URL.replace(/\/$/, "");
-const OUT = process.env.ARTIFACTS;
-let passed = 0;
-let failed = 0;
-
-function check(name, ok, detail) {
-  if (ok) {
-    passed += 1;
-    console.log(`ok   ${name}`);
-  } else {
-    failed += 1;
-    console.log(`FAIL ${name}${detail ? ": " + detail : ""}`);
-  }
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: `${OUT}/${name}.png`, fullPage: true });
-}
+const BASE = need("PORTAL_BASE_URL", "a running server, e.g. http://127.0.0.1:8080").replace(/\/$/, "");
+const EMAIL = need("PORTAL_EMAIL", "a developer who can sign in");
+const PASSWORD = need("PORTAL_PASSWORD");
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
-  });
+  const browser = await launch();
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: BASE });
   const page = await context.newPage();
@@ -38,8 +20,8 @@ async function main() {
 
   // Sign in.
   await page.goto(`${BASE}/portal/signin`);
-  await page.fill("#email", process.env.PORTAL_EMAIL);
-  await page.fill("#password", process.env.PORTAL_PASSWORD);
+  await page.fill("#email", EMAIL);
+  await page.fill("#password", PASSWORD);
   await Promise.all([page.waitForNavigation(), page.click("form.stack button[type=submit]")]);
   check("signed in", !page.url().includes("/portal/signin"), page.url());
 
@@ -127,9 +109,4 @@ async function main() {
   await browser.close();
 }
 
-main()
-  .catch((e) => { failed += 1; console.log(`FAIL ${e.stack || e}`); })
-  .finally(() => {
-    console.log(`\ndocs browser flow: ${passed} passed, ${failed} failed`);
-    process.exit(failed === 0 ? 0 : 1);
-  });
+run(main);

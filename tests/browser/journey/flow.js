@@ -8,22 +8,12 @@
 // deleting the account. Every page is saved as a screenshot into $ARTIFACTS, and at phone
 // width no page may scroll sideways.
 "use strict";
-const { chromium } = require("playwright-core");
+const lib = require("../lib");
+const { need, check, launch, run } = lib;
 
-const BASE = process.env.PORTAL_BASE_URL.replace(/\/$/, "");
-const OUT = process.env.ARTIFACTS;
-let passed = 0;
-let failed = 0;
-
-function check(name, ok, detail) {
-  if (ok) {
-    passed += 1;
-    console.log(`ok   ${name}`);
-  } else {
-    failed += 1;
-    console.log(`FAIL ${name}${detail ? ": " + detail : ""}`);
-  }
-}
+const BASE = need("PORTAL_BASE_URL", "a running server, e.g. http://127.0.0.1:8080").replace(/\/$/, "");
+const OPERATOR_EMAIL = need("OPERATOR_EMAIL", "an operator who approves the go-live request");
+const OPERATOR_PASSWORD = need("OPERATOR_PASSWORD");
 
 async function text(page, selector) {
   return ((await page.textContent(selector)) || "").trim();
@@ -40,13 +30,15 @@ async function journey(browser, size, tag) {
     if (m.type() === "error" && !/status of 4\d\d/.test(m.text())) errors.push(m.text());
   });
   const narrow = size.viewport.width < 500;
-  const shot = async (name) => {
+  // A screenshot of `on` (this page, or the operator's), which at phone width must fit.
+  const shotOf = async (on, name) => {
     if (narrow) {
-      const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+      const wide = await on.evaluate(() => document.documentElement.scrollWidth);
       check(`${tag} ${name} fits the screen`, wide <= size.viewport.width + 2, `scrollWidth ${wide}`);
     }
-    await page.screenshot({ path: `${OUT}/${tag}-${name}.png`, fullPage: true });
+    await lib.shot(on, `${tag}-${name}`);
   };
+  const shot = (name) => shotOf(page, name);
   const email = `journey-${tag}-${Date.now()}@example.com`;
   const password = "correct horse battery";
 
@@ -217,17 +209,11 @@ async function journey(browser, size, tag) {
   const ops = await browser.newContext(size);
   const op = await ops.newPage();
   await op.goto(`${BASE}/portal/signin`);
-  await op.fill("#email", process.env.OPERATOR_EMAIL);
-  await op.fill("#password", process.env.OPERATOR_PASSWORD);
+  await op.fill("#email", OPERATOR_EMAIL);
+  await op.fill("#password", OPERATOR_PASSWORD);
   await op.click("button[type=submit]");
   check(`${tag} the operator lands on the requests`, op.url().endsWith("/portal/operator"));
-  const opShot = async (name) => {
-    if (narrow) {
-      const wide = await op.evaluate(() => document.documentElement.scrollWidth);
-      check(`${tag} ${name} fits the screen`, wide <= size.viewport.width + 2, `scrollWidth ${wide}`);
-    }
-    await op.screenshot({ path: `${OUT}/${tag}-${name}.png`, fullPage: true });
-  };
+  const opShot = (name) => shotOf(op, name);
   await opShot("22-operator-requests");
   await op.click(`tr:has-text('${newEmail}') a`);
   check(`${tag} the operator sees the company`, (await op.textContent("main")).includes("Neema Clinics"));
@@ -270,18 +256,10 @@ async function journey(browser, size, tag) {
 }
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
-  });
+  const browser = await launch();
   await journey(browser, { viewport: { width: 1280, height: 900 } }, "desktop");
   await journey(browser, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true }, "phone");
   await browser.close();
 }
 
-main()
-  .catch((e) => { failed += 1; console.log(`FAIL ${e.stack || e}`); })
-  .finally(() => {
-    console.log(`\njourney browser flow: ${passed} passed, ${failed} failed`);
-    process.exit(failed === 0 ? 0 : 1);
-  });
+run(main);

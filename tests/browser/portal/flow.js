@@ -3,26 +3,9 @@
 // the transactions table and in a chart, approve a payment on the virtual phone. Every
 // page is saved as a screenshot (desktop and phone width) into $ARTIFACTS.
 "use strict";
-const { chromium } = require("playwright-core");
+const { need, check, launch, shot, run } = require("../lib");
 
-const BASE = process.env.PORTAL_BASE_URL.replace(/\/$/, "");
-const OUT = process.env.ARTIFACTS;
-let passed = 0;
-let failed = 0;
-
-function check(name, ok, detail) {
-  if (ok) {
-    passed += 1;
-    console.log(`ok   ${name}`);
-  } else {
-    failed += 1;
-    console.log(`FAIL ${name}${detail ? ": " + detail : ""}`);
-  }
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: `${OUT}/${name}.png`, fullPage: true });
-}
+const BASE = need("PORTAL_BASE_URL", "a running server, e.g. http://127.0.0.1:8080").replace(/\/$/, "");
 
 async function api(method, path, headers, body) {
   const r = await fetch(BASE + path, { method, headers, body });
@@ -99,10 +82,7 @@ async function until(what, f) {
 }
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
-  });
+  const browser = await launch();
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   const errors = [];
@@ -365,9 +345,4 @@ async function main() {
   await browser.close();
 }
 
-main()
-  .catch((e) => { failed += 1; console.log(`FAIL ${e.stack || e}`); })
-  .finally(() => {
-    console.log(`\nportal browser flow: ${passed} passed, ${failed} failed`);
-    process.exit(failed === 0 ? 0 : 1);
-  });
+run(main);

@@ -4,27 +4,14 @@
 // script from Mkoba. Each step uses a fresh browser context. See NOTES.md for the contract.
 "use strict";
 const http = require("http");
-const fs = require("fs");
-const path = require("path");
 const crypto = require("crypto");
-const { chromium } = require("playwright-core");
+const { need, check, launch, shot, run } = require("../lib");
 
-function need(name) {
-  const v = process.env[name];
-  if (!v) {
-    console.log(`FAIL environment: ${name} must be set`);
-    console.log("\nwidget browser flow: 0 passed, 1 failed");
-    process.exit(2);
-  }
-  return v;
-}
-
-const MKOBA = need("MKOBA_BASE_URL").replace(/\/+$/, "");
+const MKOBA = need("MKOBA_BASE_URL", "a running server, e.g. http://127.0.0.1:8080").replace(/\/+$/, "");
 const MKOBA_ORIGIN = new URL(MKOBA).origin;
-const API_USER = need("API_USER");
-const REFUSED_API_USER = need("REFUSED_API_USER");
+const API_USER = need("API_USER", "an API user that takes widget payments from any page or from the merchant origin");
+const REFUSED_API_USER = need("REFUSED_API_USER", "an API user whose allowed origins exclude the merchant origin");
 const CURRENCY = process.env.CURRENCY || "EUR";
-const OUT = process.env.ARTIFACTS || path.join(__dirname, "../../../artifacts/widget");
 const MERCHANT_PORT = Number(process.env.MERCHANT_PORT || 0);
 const SETTLE_TIMEOUT = Number(process.env.SETTLE_TIMEOUT_MS || 20000);
 const SCRIPT_URL = `${MKOBA}/v0.1.0/mobile-money-widget-mtn.js`;
@@ -33,20 +20,6 @@ const EVENTS = ["created", "successful", "failed", "canceled"];
 const DETAIL_KEYS = ["invoiceId", "externalId", "referenceId", "paymentReference", "payee", "payeeFirstName",
   "payeeLastName", "amount", "currency", "status", "expiryDateTime"];
 
-fs.mkdirSync(OUT, { recursive: true });
-let passed = 0;
-let failed = 0;
-
-function check(name, ok, detail) {
-  if (ok) {
-    passed += 1;
-    console.log(`ok   ${name}`);
-  } else {
-    failed += 1;
-    console.log(`FAIL ${name}${detail !== undefined ? ": " + (typeof detail === "string" ? detail : JSON.stringify(detail)) : ""}`);
-  }
-  return ok;
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -128,11 +101,6 @@ async function waitEvent(page, type, timeout) {
   }
 }
 
-async function shot(page, name, selector) {
-  if (selector) await page.locator(selector).screenshot({ path: `${OUT}/${name}.png` });
-  else await page.screenshot({ path: `${OUT}/${name}.png`, fullPage: true });
-}
-
 const testid = (id) => `[data-testid=${id}]`;
 
 async function text(page, id) {
@@ -175,11 +143,7 @@ async function main() {
   const SHOP = `http://127.0.0.1:${server.address().port}`;
   console.log(`merchant-origin ${SHOP}`);
 
-  const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
-    timeout: 30000,
-  });
+  const browser = await launch({ timeout: 30000 });
 
   // Each step in its own context; an exception fails the step and the run goes on.
   async function step(name, fn, allowedConsole) {
@@ -499,17 +463,4 @@ async function main() {
   server.close();
 }
 
-const watchdog = setTimeout(() => {
-  failed += 1;
-  console.log("FAIL the whole flow took longer than 5 minutes");
-  console.log(`\nwidget browser flow: ${passed} passed, ${failed} failed`);
-  process.exit(1);
-}, 5 * 60000);
-
-main()
-  .catch((e) => { failed += 1; console.log(`FAIL ${e && e.stack ? e.stack.split("\n").slice(0, 3).join(" | ") : e}`); })
-  .finally(() => {
-    clearTimeout(watchdog);
-    console.log(`\nwidget browser flow: ${passed} passed, ${failed} failed`);
-    process.exit(failed === 0 ? 0 : 1);
-  });
+run(main);

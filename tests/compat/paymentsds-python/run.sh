@@ -11,6 +11,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 : "${MPESA_API_KEY:?MPESA_API_KEY must be set}"
 : "${MPESA_PUBLIC_KEY:?MPESA_PUBLIC_KEY must be set (base64 SPKI DER, one line)}"
 
+# One install at a time: tests run side by side, and two installs into one folder
+# break each other.
+exec 9>.install.lock
+flock 9
 # (Re)build the project-local venv when it is missing or requirements.txt is newer
 # than the stamp written after the last successful install. A rebuild starts from an
 # empty venv (--clear) so packages dropped from requirements.txt do not linger.
@@ -20,5 +24,6 @@ if [ ! -x .venv/bin/python ] || [ ! -f "$stamp" ] || [ requirements.txt -nt "$st
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt >&2
   touch "$stamp"
 fi
+exec 9>&-
 
 exec .venv/bin/python flow.py

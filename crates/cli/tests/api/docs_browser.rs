@@ -10,12 +10,10 @@ use crate::helpers::TestApp;
 async fn the_api_pages_and_guides_work_in_a_real_browser() {
     let app = TestApp::spawn_v1x().await;
     let login = app.sandbox_login().await;
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/browser/docs/run.sh"
-    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/browser/run.sh");
     let out = tokio::process::Command::new("bash")
         .arg(script)
+        .arg("docs")
         .env("PORTAL_BASE_URL", &app.base)
         .env("PORTAL_EMAIL", &login.email)
         .env("PORTAL_PASSWORD", &login.password)

@@ -11,10 +11,7 @@ use crate::helpers::TestApp;
 #[tokio::test]
 async fn the_account_journey_works_in_a_real_browser() {
     let app = TestApp::spawn().await;
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/browser/journey/run.sh"
-    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/browser/run.sh");
     let operator = app
         .running
         .platform
@@ -25,6 +22,7 @@ async fn the_account_journey_works_in_a_real_browser() {
         .unwrap();
     let out = tokio::process::Command::new("bash")
         .arg(script)
+        .arg("journey")
         .env("PORTAL_BASE_URL", &app.base)
         .env("OPERATOR_EMAIL", &operator.email)
         .env("OPERATOR_PASSWORD", &operator.password)

@@ -8,12 +8,10 @@ use crate::helpers::TestApp;
 #[tokio::test]
 async fn the_portal_works_in_a_real_browser() {
     let app = TestApp::spawn().await;
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/browser/portal/run.sh"
-    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/browser/run.sh");
     let out = tokio::process::Command::new("bash")
         .arg(script)
+        .arg("portal")
         .env("PORTAL_BASE_URL", &app.base)
         .output()
         .await

@@ -36,12 +36,10 @@ async fn the_widget_works_in_a_real_browser_on_a_merchants_page() {
     assert_eq!(r.status, 200, "{}", r.text());
     let before: f64 = app.balance(&open).await.parse().unwrap();
 
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/browser/widget/run.sh"
-    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/browser/run.sh");
     let out = tokio::process::Command::new("bash")
         .arg(script)
+        .arg("widget")
         .env("MKOBA_BASE_URL", &app.base)
         .env("API_USER", open.user.to_string())
         .env("REFUSED_API_USER", refused.user.to_string())
