@@ -397,7 +397,13 @@ fn bearer_of(headers: &HeaderMap) -> Option<String> {
 
 /// A bearer's secret: remembered if it proved valid before, else decrypted on the bounded
 /// RSA pool (off the async threads). `Err` is the overload answer to give at once.
-async fn decrypt(state: &MpesaState, bearer: &str) -> Result<Option<Arc<[u8]>>, Code> {
+/// `throttled`: the client's address is past its failure limit, so it decrypts only on an
+/// idle worker ([`PlatformKey::decrypt_if_idle`](rsa::PlatformKey::decrypt_if_idle)).
+async fn decrypt(
+    state: &MpesaState,
+    bearer: &str,
+    throttled: bool,
+) -> Result<Option<Arc<[u8]>>, Code> {
     use mkoba_platform::metrics::Metrics;
     let metrics = state.platform.metrics();
     if let Some(hit) = state.key.cached(bearer) {
@@ -405,7 +411,11 @@ async fn decrypt(state: &MpesaState, bearer: &str) -> Result<Option<Arc<[u8]>>, 
         return Ok(Some(hit));
     }
     Metrics::count(&metrics.bearer_cache, "result", "miss");
-    let result = state.key.decrypt_bounded(bearer.to_owned()).await;
+    let result = if throttled {
+        state.key.decrypt_if_idle(bearer.to_owned()).await
+    } else {
+        state.key.decrypt_bounded(bearer.to_owned()).await
+    };
     let outcome = match &result {
         Ok(Some(_)) => "ok",
         Ok(None) => "invalid",
@@ -442,28 +452,32 @@ impl KeyRefusal {
 /// The application whose API key a bearer encrypts: `Ok(None)` for every kind of
 /// refusal alike (no bearer, not a ciphertext, bad padding, a wrong or renewed key), so
 /// nothing tells one from another, and each counts as a failure of the client's address;
-/// `Err` is the answer for a fault, an overload, or an address past its failure limit
-/// (answered before any decryption). A bearer that proved valid is remembered, and
-/// answered from memory even for a throttled address.
+/// `Err` is the answer for a fault or an overload. An address past its failure limit has
+/// its bearers decrypted only on an idle worker, and is answered the overload code at once
+/// when none is (many clients may share one address, behind one NAT or on one machine:
+/// one client's wrong key must not shut out the others, while a flood of garbage from
+/// one address cannot keep anyone else from a worker). A bearer that proved valid is
+/// remembered, and answered from memory whatever its address.
 async fn app_of_key(
     state: &MpesaState,
     client: IpAddr,
     bearer: Option<String>,
 ) -> Result<Option<MpesaApp>, KeyRefusal> {
     let cached = bearer.as_deref().and_then(|b| state.key.cached(b));
-    if cached.is_none()
-        && let Some(wait) = state.key_failures.blocked(client)
-    {
-        tracing::debug!(%client, "M-Pesa API key check throttled");
-        return Err(KeyRefusal::Throttled(wait));
-    }
     let found = match (bearer, cached) {
         (Some(bearer), Some(plain)) => check_key(state, &bearer, plain).await,
-        (Some(bearer), None) => match decrypt(state, &bearer).await {
-            Ok(Some(plain)) => check_key(state, &bearer, plain).await,
-            Ok(None) => Ok(None),
-            Err(code) => Err(code),
-        },
+        (Some(bearer), None) => {
+            let throttled = state.key_failures.blocked(client);
+            match decrypt(state, &bearer, throttled.is_some()).await {
+                Ok(Some(plain)) => check_key(state, &bearer, plain).await,
+                Ok(None) => Ok(None),
+                Err(_) if let Some(wait) = throttled => {
+                    tracing::debug!(%client, "M-Pesa API key check throttled");
+                    return Err(KeyRefusal::Throttled(wait));
+                }
+                Err(code) => Err(code),
+            }
+        }
         (None, _) => Ok(None),
     };
     match found {
@@ -549,7 +563,9 @@ async fn authenticate(
 ) -> Result<MpesaApp, Code> {
     use wire::{SESSION_EXPIRED, SESSION_INVALID, SESSION_NOT_ACTIVE};
     let bearer = bearer.ok_or(SESSION_INVALID)?;
-    let plain = decrypt(state, &bearer).await?.ok_or(SESSION_INVALID)?;
+    let plain = decrypt(state, &bearer, false)
+        .await?
+        .ok_or(SESSION_INVALID)?;
     let session = std::str::from_utf8(&plain).map_err(|_| SESSION_INVALID)?;
     match state
         .platform

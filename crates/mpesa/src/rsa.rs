@@ -75,6 +75,13 @@ pub struct PlatformKey {
     admitted: tokio::sync::Semaphore,
 }
 
+/// Whether a decryption waits for a worker's turn or takes one only when it is free now.
+#[derive(Debug, Clone, Copy)]
+enum Turn {
+    Wait,
+    IfIdle,
+}
+
 /// Too many decryptions running and waiting: answer "overloaded" now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Overloaded;
@@ -280,6 +287,24 @@ impl PlatformKey {
         self: &Arc<Self>,
         bearer: String,
     ) -> Result<Option<Arc<[u8]>>, Overloaded> {
+        self.decrypt_on(bearer, Turn::Wait).await
+    }
+
+    /// [`PlatformKey::decrypt_bounded`] only on a worker that is idle now, ahead of no one
+    /// waiting for a turn; otherwise [`Overloaded`] at once. For a client past its failure
+    /// limit: it may use the capacity no one else wants, and none that others wait for.
+    pub async fn decrypt_if_idle(
+        self: &Arc<Self>,
+        bearer: String,
+    ) -> Result<Option<Arc<[u8]>>, Overloaded> {
+        self.decrypt_on(bearer, Turn::IfIdle).await
+    }
+
+    async fn decrypt_on(
+        self: &Arc<Self>,
+        bearer: String,
+        turn: Turn,
+    ) -> Result<Option<Arc<[u8]>>, Overloaded> {
         let compact: String = bearer.chars().filter(|c| !c.is_whitespace()).collect();
         let Ok(ciphertext) = STANDARD.decode(compact.as_bytes()) else {
             return Ok(None);
@@ -290,12 +315,13 @@ impl PlatformKey {
         let Ok(_place) = self.admitted.try_acquire() else {
             return Err(Overloaded);
         };
-        let turn = self
-            .turns
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Overloaded)?;
+        let turn = match turn {
+            Turn::Wait => self.turns.clone().acquire_owned().await.ok(),
+            // Tokio's semaphore is fair: a permit freed goes to those waiting first, so
+            // this finds none while anyone waits.
+            Turn::IfIdle => self.turns.clone().try_acquire_owned().ok(),
+        }
+        .ok_or(Overloaded)?;
         let key = self.clone();
         let plain = tokio::task::spawn_blocking(move || {
             let _turn = turn;

@@ -168,6 +168,9 @@ pub(crate) struct Engine {
     /// Where the clocks are published for the request handlers.
     published_clocks: crate::test_clock::Clocks,
     next_transfer: u64,
+    /// Added to a transfer's id before it is shaped into a transaction id
+    /// ([`crate::secrets::transaction_id_offset`]): each installation's ids start elsewhere.
+    transaction_id_offset: u64,
     next_account: u64,
     next_outbox: i64,
     portal: portal::PortalState,
@@ -243,6 +246,7 @@ impl Engine {
             clock_due: HashMap::new(),
             published_clocks,
             next_transfer: 1,
+            transaction_id_offset: 0,
             next_account: 1,
             next_outbox: 1,
             portal: portal::PortalState::default(),
@@ -298,6 +302,10 @@ impl Engine {
         }
         self.next_account = state.max_account_id + 1;
         self.next_transfer = state.max_transfer_id + 1;
+        self.transaction_id_offset = state
+            .token_secret
+            .as_deref()
+            .map_or(0, crate::secrets::transaction_id_offset);
         self.next_outbox = state.max_outbox_id + 1;
         // Whatever is pending is read from the database by the dispatcher, in pages.
         self.outbox.sweep();
@@ -1100,10 +1108,11 @@ impl Engine {
         match result {
             Ok(()) => {
                 payment.status = PaymentStatus::Successful;
+                let shaped = payment.transfer_id.map(|t| t + self.transaction_id_offset);
                 payment.financial_transaction_id = if payment.kind.is_mpesa() {
-                    payment.transfer_id.map(crate::mpesa::transaction_id)
+                    shaped.map(crate::mpesa::transaction_id)
                 } else {
-                    payment.transfer_id.map(financial_transaction_id)
+                    shaped.map(financial_transaction_id)
                 };
             }
             Err(reason) => {
@@ -1371,8 +1380,9 @@ fn defer<T: Send + 'static>(pass: &mut Pass, reply: oneshot::Sender<T>, result: 
     }));
 }
 
-/// A 9–10 digit numeric id derived from the ledger transfer id, scrambled so consecutive
-/// transfers do not look consecutive, and unique for the first 9·10⁹ transfers.
+/// A 10-digit numeric id derived from a number (the ledger transfer id plus the
+/// installation's offset, below 2³²), scrambled so consecutive transfers do not look
+/// consecutive, and unique for numbers below 9·10⁹ (so for the first 4.7·10⁹ transfers).
 pub fn financial_transaction_id(transfer_id: u64) -> String {
     const RANGE: u64 = 8_999_999_999;
     const MULTIPLIER: u64 = 2_654_435_761; // coprime with RANGE

@@ -52,6 +52,20 @@ pub fn hashes_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// Where this installation's transaction ids start (`financialTransactionId`, M-Pesa's
+/// `TransactionID`): a number below 2³² drawn from the database's secret, added to each
+/// ledger transfer's id before it is shaped into one. Two installations, or two test runs,
+/// then do not hand out the same ids, while every node sharing a database draws the same.
+/// Ids given before the offset existed came from smaller numbers (transfer ids only grow),
+/// so none is given again.
+pub fn transaction_id_offset(secret: &[u8]) -> u64 {
+    let digest = Sha256::new()
+        .chain_update(b"mkoba transaction id offset v1:")
+        .chain_update(secret)
+        .finalize();
+    u64::from_be_bytes(digest[..8].try_into().expect("8 bytes")) >> 32
+}
+
 /// Signs and verifies access tokens.
 pub struct TokenSigner {
     secret: Vec<u8>,

@@ -160,7 +160,7 @@ pub struct LimitArgs {
     /// Portal sign-ups and activation e-mails sent again per client address, COUNT/PERIOD or off [default: 20/1h]
     #[arg(long, env = "MKOBA_SIGNUP_LIMIT_ADDRESS")]
     pub signup_limit_address: Option<String>,
-    /// M-Pesa: failed API key checks (getSession, v1x calls) per client address, COUNT/PERIOD or off; past it 503 INS-16 at once, no decryption [default: 20/1m]
+    /// M-Pesa: failed API key checks (getSession, v1x calls) per client address, COUNT/PERIOD or off; past it decrypted only on an idle RSA worker, else 503 INS-16 at once [default: 20/1m]
     #[arg(long, env = "MKOBA_MPESA_KEY_FAILURE_LIMIT")]
     pub mpesa_key_failure_limit: Option<String>,
     /// Portal: Argon2 password hashes at once (19 MiB each) [default: one per core, at most 16]

@@ -970,3 +970,43 @@ async fn the_write_ahead_log_starts_over_at_its_limit_under_steady_payments() {
     assert_eq!(app.balance(&p).await, "500");
     app.assert_ledger_balanced().await;
 }
+
+/// Each installation's transaction ids start at a place of its own (drawn from its
+/// database's secret): two servers doing the same first payments hand out different
+/// `financialTransactionId`s and M-Pesa `TransactionID`s, where both used to give the
+/// first transfer the same ids.
+#[tokio::test]
+async fn two_installations_hand_out_different_transaction_ids() {
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let app = TestApp::spawn().await;
+        let p = app.partner("clinic.com").await;
+        let reference = Uuid::new_v4();
+        let r = app
+            .request_to_pay(&p, reference, &rtp_body("5", "256774290781"), &[])
+            .await;
+        assert_eq!(r.status, 202, "{}", r.text());
+        let v = app.final_status(&p, reference).await;
+        let momo = v["financialTransactionId"].as_str().unwrap().to_owned();
+        assert!(
+            momo.len() == 10 && momo.bytes().all(|b| b.is_ascii_digit()),
+            "{momo}"
+        );
+        let m = app.mpesa().await;
+        let r = m
+            .call(
+                "POST",
+                "c2bPayment/singleStage/",
+                &m.c2b("10", "000000000001"),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let mpesa = r.json()["output_TransactionID"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        ids.push((momo, mpesa));
+    }
+    assert_ne!(ids[0].0, ids[1].0, "financialTransactionId: {ids:?}");
+    assert_ne!(ids[0].1, ids[1].1, "M-Pesa TransactionID: {ids:?}");
+}
