@@ -358,7 +358,7 @@ fn run() -> anyhow::Result<()> {
                 match &mpesa_key {
                     Some(k) => println!("{:<17} API key {k}", "mpesa"),
                     None => println!(
-                        "{:<17} API key renewed in the portal (shown there once)",
+                        "{:<17} API key not kept (issued before 2026-12-06): renew it in the portal",
                         "mpesa"
                     ),
                 }
@@ -726,10 +726,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         println!(
             "M-Pesa (encrypt the API key, then the session id, with the public key: RSA PKCS#1 v1.5, base64):"
         );
-        match app.sandbox_api_key {
+        match app.api_key {
             Some(_) if production => println!("  API key     (mkoba credentials)"),
             Some(k) => println!("  API key     {k}"),
-            None => println!("  API key     renewed in the portal (shown there once)"),
+            None => println!("  API key     renew it in the portal (My Profile)"),
         }
         println!(
             "  Public key  {}",

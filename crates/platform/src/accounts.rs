@@ -520,8 +520,8 @@ pub(crate) enum AccountChange {
     },
     VerifyPhone {
         code_mac: [u8; 32],
-        /// The M-Pesa application's first API key the developer sees (hash).
-        api_key_hash: [u8; 32],
+        /// The M-Pesa application's first API key the developer sees.
+        api_key: String,
     },
     Delete {
         expected_hash: String,
@@ -833,7 +833,7 @@ impl Portal<'_> {
         let key = crate::mpesa::random_api_key();
         let change = AccountChange::VerifyPhone {
             code_mac: self.portal().phone_code_mac(developer_id, code),
-            api_key_hash: secrets::hash_key(&key),
+            api_key: key.clone(),
         };
         match self.account_change(developer_id, change).await? {
             AccountOutcome::Done => Ok(key),

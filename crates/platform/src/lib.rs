@@ -376,7 +376,7 @@ impl Platform {
         portal::bootstrap_operator(journal)?;
         if journal.mpesa_app(SANDBOX_DEVELOPER)?.is_none() {
             let (mut app, key) = mpesa::MpesaApp::new(SANDBOX_DEVELOPER, clock::system_now_ms());
-            app.sandbox_api_key = Some(key);
+            app.api_key = Some(key);
             let batch = Batch {
                 api_users: vec![app.api_user_row()],
                 mpesa_apps: vec![app],

@@ -39,9 +39,13 @@ pub struct MpesaApp {
     /// SHA-256 of the current API key.
     pub api_key_hash: [u8; 32],
     pub api_key_created_at_ms: i64,
-    /// The sandbox developer's first API key, kept so `mkoba credentials` can print it, until
-    /// it is renewed (renewed keys are shown once and never stored).
-    pub sandbox_api_key: Option<String>,
+    /// The current API key, kept so that the Account Profile can show it and the API pages
+    /// can put it in their samples and their Send Request box (seed 004), and `mkoba
+    /// credentials` print the sandbox developer's. `None` for a key nobody holds (made
+    /// with an account not yet active, or to replace the key of a stopped account) and
+    /// for a key issued before 2026-12-06, when only the hash was kept. Stored in the
+    /// column `sandbox_api_key`, named when only the sandbox developer's key was kept.
+    pub api_key: Option<String>,
     /// `Origin` values accepted; `*` accepts any (and none).
     pub allowed_origins: Vec<String>,
     pub session_lifetime_secs: u64,
@@ -71,7 +75,7 @@ impl MpesaApp {
             api_user: Uuid::new_v4(),
             api_key_hash: secrets::hash_key(&key),
             api_key_created_at_ms: now,
-            sandbox_api_key: None,
+            api_key: None,
             allowed_origins: vec!["*".to_owned()],
             session_lifetime_secs: DEFAULT_SESSION_LIFETIME_SECS,
             result_url: None,
@@ -352,7 +356,7 @@ impl MpesaApps<'_> {
                 Command::Mpesa(MpesaCommand::RenewKey {
                     developer_id,
                     api_key_hash: hash,
-                    sandbox_api_key: None,
+                    api_key: Some(key.clone()),
                     reply,
                 })
             },

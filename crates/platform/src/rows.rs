@@ -254,7 +254,7 @@ pub fn mpesa_app(r: &impl Row) -> Result<MpesaApp, StoreError> {
         api_user: uuid(r, 1)?,
         api_key_hash: hash(r, 2, "API key hash")?,
         api_key_created_at_ms: int(r, 3)?,
-        sandbox_api_key: opt_text(r, 4)?,
+        api_key: opt_text(r, 4)?,
         // One origin per line.
         allowed_origins: text(r, 5)?.lines().map(str::to_owned).collect(),
         session_lifetime_secs: int(r, 6)?.max(0) as u64,

@@ -77,9 +77,13 @@ impl PortalConfig {
 }
 
 /// An M-Pesa application as its settings page shows it.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct MpesaApplication {
-    /// When the current API key was issued (the key itself is shown only once).
+    /// The current API key, shown on the Account Profile and the M-Pesa page and used by
+    /// the API pages (seed 004); `None` when nobody holds it or it was issued before keys
+    /// were kept (renewing shows a new one).
+    pub api_key: Option<String>,
+    /// When the current API key was issued.
     pub api_key_created_at_ms: Option<i64>,
     /// The platform's RSA public key, base64 DER, as clients encrypt with it.
     pub public_key: String,
@@ -88,6 +92,17 @@ pub struct MpesaApplication {
     pub result_url: Option<String>,
     /// Every resource URL of this server (address, port, path, SSL), v1x and v2.
     pub resource_urls: Vec<mkoba_api_types::mpesa::ResourceUrl>,
+}
+
+impl std::fmt::Debug for MpesaApplication {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MpesaApplication")
+            .field("api_key_created_at_ms", &self.api_key_created_at_ms)
+            .field("session_lifetime_secs", &self.session_lifetime_secs)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("result_url", &self.result_url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Settings a developer saves on the M-Pesa page.
@@ -118,6 +133,10 @@ pub trait MpesaBackend: Send + Sync + 'static {
         developer_id: i64,
         environment: &'static str,
     ) -> BoxFuture<'_, Option<(String, String)>>;
+    /// For the try-it box: the application's current API key encrypted as a client sends
+    /// it (the bearer of `getSession` and of every v1x call), and an `Origin` it allows;
+    /// `None` without an application or when its key is not kept.
+    fn api_key_bearer(&self, developer_id: i64) -> BoxFuture<'_, Option<(String, String)>>;
     /// Saves the settings (already validated by the portal).
     fn save_settings(
         &self,
@@ -131,6 +150,14 @@ impl PortalState {
     pub(crate) async fn mpesa_application(&self, developer_id: i64) -> Option<MpesaApplication> {
         match &self.mpesa {
             Some(m) => m.application(developer_id).await,
+            None => None,
+        }
+    }
+
+    /// A try-it API key bearer and origin (see [`MpesaBackend::api_key_bearer`]).
+    pub(crate) async fn mpesa_api_key_bearer(&self, developer_id: i64) -> Option<(String, String)> {
+        match &self.mpesa {
+            Some(m) => m.api_key_bearer(developer_id).await,
             None => None,
         }
     }

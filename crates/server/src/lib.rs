@@ -754,7 +754,7 @@ pub struct ServerCredentials {
     pub portal: Option<mkoba_platform::portal::SandboxLogin>,
     /// The operator created at first start.
     pub operator: Option<mkoba_platform::portal::SandboxLogin>,
-    /// The sandbox developer's M-Pesa API key, while not renewed in the portal.
+    /// The sandbox developer's current M-Pesa API key (`None` when it is not kept).
     pub mpesa_api_key: Option<String>,
 }
 
@@ -779,7 +779,7 @@ pub fn server_credentials(source: &DataSource) -> anyhow::Result<ServerCredentia
         operator: reader
             .operator_login()
             .context("reading the operator's sign-in")?,
-        mpesa_api_key: app.and_then(|a| a.sandbox_api_key),
+        mpesa_api_key: app.and_then(|a| a.api_key),
     })
 }
 

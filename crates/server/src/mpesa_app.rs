@@ -81,11 +81,24 @@ fn check_settings(
     })
 }
 
+/// What the try-it box sends for an application: `secret` encrypted as a client sends it
+/// (the `Bearer` value), and an `Origin` it allows (`*` when it allows any, else the first).
+fn try_it_bearer(key: &PlatformKey, app: &MpesaApp, secret: &str) -> Option<(String, String)> {
+    let bearer = key.encrypt(secret.as_bytes()).ok()?;
+    let origin = if app.allowed_origins.iter().any(|o| o == "*") {
+        "*".to_owned()
+    } else {
+        app.allowed_origins.first()?.clone()
+    };
+    Some((bearer, origin))
+}
+
 impl MpesaBackend for PortalBackend {
     fn application(&self, developer_id: i64) -> BoxFuture<'_, Option<MpesaApplication>> {
         Box::pin(async move {
             let app = self.platform.mpesa().app(developer_id).await.ok().flatten();
             Some(MpesaApplication {
+                api_key: app.as_ref().and_then(|a| a.api_key.clone()),
                 api_key_created_at_ms: app.as_ref().map(|a| a.api_key_created_at_ms),
                 public_key: self.key.public_key_base64().to_owned(),
                 session_lifetime_secs: app
@@ -108,21 +121,16 @@ impl MpesaBackend for PortalBackend {
         environment: &'static str,
     ) -> BoxFuture<'_, Option<(String, String)>> {
         Box::pin(async move {
-            let app = self
-                .platform
-                .mpesa()
-                .app(developer_id)
-                .await
-                .ok()
-                .flatten()?;
+            let app = self.platform.mpesa().app(developer_id).await.ok()??;
             let session = self.platform.mpesa().issue_session(&app, environment);
-            let bearer = self.key.encrypt(session.as_bytes()).ok()?;
-            let origin = if app.allowed_origins.iter().any(|o| o == "*") {
-                "*".to_owned()
-            } else {
-                app.allowed_origins.first()?.clone()
-            };
-            Some((bearer, origin))
+            try_it_bearer(&self.key, &app, &session)
+        })
+    }
+
+    fn api_key_bearer(&self, developer_id: i64) -> BoxFuture<'_, Option<(String, String)>> {
+        Box::pin(async move {
+            let app = self.platform.mpesa().app(developer_id).await.ok()??;
+            try_it_bearer(&self.key, &app, app.api_key.as_deref()?)
         })
     }
 
@@ -186,7 +194,7 @@ fn developer_id(platform: &Platform, headers: &HeaderMap) -> Result<i64, MomoErr
 fn describe(backend: &PortalBackend, app: Option<&MpesaApp>) -> serde_json::Value {
     json!({
         "public_key": backend.key.public_key_base64(),
-        "api_key": app.and_then(|a| a.sandbox_api_key.clone()),
+        "api_key": app.and_then(|a| a.api_key.clone()),
         "api_key_created_at_ms": app.map(|a| a.api_key_created_at_ms),
         "api_user": app.map(|a| a.api_user.to_string()),
         "allowed_origins": app.map(|a| a.allowed_origins.clone()),

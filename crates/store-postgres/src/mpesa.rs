@@ -74,7 +74,7 @@ pub(crate) fn ops(apps: &[MpesaApp], ops: &mut Vec<Op>) {
             a.api_user.to_string(),
             a.api_key_hash.to_vec(),
             a.api_key_created_at_ms,
-            a.sandbox_api_key.clone(),
+            a.api_key.clone(),
             a.allowed_origins.join("\n"),
             a.session_lifetime_secs as i64,
             a.result_url.clone(),

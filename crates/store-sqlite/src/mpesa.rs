@@ -67,7 +67,7 @@ pub(crate) fn write(tx: &rusqlite::Transaction<'_>, apps: &[MpesaApp]) -> rusqli
             a.api_user.to_string(),
             &a.api_key_hash[..],
             a.api_key_created_at_ms,
-            a.sandbox_api_key,
+            a.api_key,
             a.allowed_origins.join("\n"),
             a.session_lifetime_secs as i64,
             a.result_url,

@@ -1,7 +1,7 @@
 // A developer account's journey as a person goes through it, in headless Chromium at
 // 1280 px and again at 390 px: sign up, the activation mail in the sandbox mailbox, the
 // activation link, sign-in, the phone step with the code from the virtual phone, the
-// M-Pesa API key shown once; then My Profile (name, password change signing out another
+// M-Pesa API key (kept on the profile, as seed 004 has it); then My Profile (name, password change signing out another
 // session, e-mail change by link, M-Pesa key renewal with its confirmation, the PEM
 // download, a subscription key regenerated after confirming), forgot-password, the
 // go-live request approved by the operator (and a production API user after it), and
@@ -92,12 +92,14 @@ async function journey(browser, size, tag) {
   await page.fill("#code", code);
   await page.click("text=Confirm and activate");
   const firstKey = await text(page, "[data-testid=mpesa-api-key]");
-  check(`${tag} the account is active and its M-Pesa API key shown once`, /^[a-z0-9]{32}$/.test(firstKey), firstKey);
+  check(`${tag} the account is active and its M-Pesa API key shown`, /^[a-z0-9]{32}$/.test(firstKey), firstKey);
+  check(`${tag} after a redirect, so a reload sends nothing again`, page.url().endsWith("/portal/welcome/done"), page.url());
   await shot("08-active");
 
-  // My profile: name and password (another session is signed out).
+  // My profile: the M-Pesa API key, name and password (another session is signed out).
   await page.goto(`${BASE}/portal/profile`);
   check(`${tag} the profile shows the phone`, (await page.textContent("main")).includes("+255712345678"));
+  check(`${tag} the profile shows the M-Pesa API key`, (await text(page, "[data-testid=mpesa-api-key]")) === firstKey);
   await shot("09-profile");
   await page.fill("#name", "Neema K.");
   await page.click("button:has-text('Save name')");
@@ -141,8 +143,10 @@ async function journey(browser, size, tag) {
   await page.click("[data-testid=confirm]");
   const secondKey = await text(page, "[data-testid=mpesa-api-key]");
   check(`${tag} a new key is shown`, secondKey.length === 32 && secondKey !== firstKey);
-  check(`${tag} the page says the old key no longer works`, (await text(page, "[data-testid=renewed]")).includes("no longer works"));
+  check(`${tag} the page says the old key no longer works`, (await text(page, "p.notice")).includes("no longer works"));
   await shot("14-renewed");
+  await page.reload();
+  check(`${tag} reloading renews nothing`, (await text(page, "[data-testid=mpesa-api-key]")) === secondKey);
 
   // The public key as PEM.
   await page.goto(`${BASE}/portal/profile`);

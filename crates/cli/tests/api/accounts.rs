@@ -118,7 +118,7 @@ async fn get_session(app: &TestApp, api_key: &str) -> u16 {
 }
 
 /// The M-Pesa API key a page shows.
-fn shown_key(html: &str) -> String {
+pub(crate) fn shown_key(html: &str) -> String {
     let marker = "data-testid=\"mpesa-api-key\">";
     let at = html.find(marker).expect("the key is shown") + marker.len();
     html[at..at + 32].to_owned()
@@ -248,8 +248,14 @@ async fn sign_up_is_inactive_until_the_mailed_link_and_the_phone_code() {
             &[("code", &code)],
         )
         .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let key = shown_key(&r.text());
+    assert_eq!(
+        r.header("location"),
+        Some("/portal/welcome/done"),
+        "{}",
+        r.text()
+    );
+    let welcome = b.get("/portal/welcome/done").await.text();
+    let key = shown_key(&welcome);
     let account = app
         .running
         .platform
@@ -271,12 +277,15 @@ async fn sign_up_is_inactive_until_the_mailed_link_and_the_phone_code() {
         .await;
     assert_eq!(r.header("location"), Some("/portal"));
 
-    // The M-Pesa application was created at sign-up; its key, shown once, works.
+    // The M-Pesa application was created at sign-up; its key works, and is found on the
+    // Account Profile and the M-Pesa page (seed 004), and on the welcome page again.
     let mpesa = app.running.platform.mpesa().app(id).await.unwrap().unwrap();
     assert!(mpesa.created_at_ms <= mpesa.api_key_created_at_ms);
-    assert_eq!(mpesa.sandbox_api_key, None, "only a hash is kept");
+    assert_eq!(mpesa.api_key.as_deref(), Some(key.as_str()));
     assert_eq!(get_session(&app, &key).await, 200);
-    assert!(!b.get("/portal/mpesa").await.text().contains(&key));
+    for page in ["/portal/profile", "/portal/mpesa", "/portal/welcome/done"] {
+        assert_eq!(shown_key(&b.get(page).await.text()), key, "{page}");
+    }
 
     // The virtual phone page shows the SMS for that number.
     let phone = b.get("/portal/phone?msisdn=255712345678").await.text();
@@ -746,13 +755,25 @@ async fn renewing_the_mpesa_key_and_regenerating_a_subscription_key_ask_first() 
             &[("confirm", "yes")],
         )
         .await;
-    let html = r.text();
+    // A redirect to the page that shows the new key: reloading it renews nothing.
+    assert_eq!(
+        r.header("location"),
+        Some("/portal/mpesa?done=renewed"),
+        "{}",
+        r.text()
+    );
+    let html = a.get("/portal/mpesa?done=renewed").await.text();
     assert!(
         html.contains("no longer works, and the sessions made with it ended"),
         "{html}"
     );
     let second = shown_key(&html);
     assert_ne!(first, second);
+    assert_eq!(
+        shown_key(&a.get("/portal/mpesa?done=renewed").await.text()),
+        second
+    );
+    assert_eq!(shown_key(&a.get("/portal/profile").await.text()), second);
     assert_eq!(
         get_session(&app, &first).await,
         400,

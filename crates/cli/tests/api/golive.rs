@@ -449,7 +449,8 @@ async fn the_mpesa_production_environment_opens_with_approval() {
 async fn an_operator_deactivates_and_reactivates_an_account() {
     let app = TestApp::spawn().await;
     let mut dev = Browser::new(&app.base);
-    dev.sign_up("di@example.com").await;
+    let welcome = dev.sign_up("di@example.com").await.text();
+    let mpesa_key = crate::accounts::shown_key(&welcome);
     let subscription = dev.subscribe("collection").await;
     let mut op = operator(&app).await;
     let list = op.get("/portal/operator/accounts?email=di@").await.text();
@@ -524,6 +525,26 @@ async fn an_operator_deactivates_and_reactivates_an_account() {
     let mail = dev.get("/portal/mail").await.text();
     assert!(mail.contains("Your Mkoba account was deactivated"));
     assert!(mail.contains("Your Mkoba account was reactivated"));
+    // The M-Pesa key was replaced by one nobody holds: the profile says to renew it (and
+    // the API pages that the key is not there to fill in), until it is renewed.
+    let profile = dev.get("/portal/profile").await.text();
+    assert!(!profile.contains(&mpesa_key), "{profile}");
+    assert!(
+        profile.contains("data-testid=\"mpesa-api-key-unknown\""),
+        "{profile}"
+    );
+    let page = dev.get("/portal/docs/v1xC2bSingleStage").await.text();
+    assert!(page.contains("renew it on your"), "{page}");
+    let r = dev
+        .submit(
+            "/portal/mpesa",
+            "/portal/mpesa/apikey",
+            &[("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let renewed = crate::accounts::shown_key(&dev.get("/portal/profile").await.text());
+    assert_ne!(renewed, mpesa_key);
 }
 
 #[tokio::test]

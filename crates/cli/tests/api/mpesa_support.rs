@@ -222,6 +222,34 @@ impl Mpesa<'_> {
 }
 
 /// `output_ResponseCode` and the HTTP status of a response.
+/// `n` getSession calls at once with `auth` (a wrong key): each is answered `400 INS-989`
+/// or, when an address past its failure limit finds no idle RSA worker, `503 INS-16` with a
+/// `Retry-After`. Returns the `Retry-After` seconds of the latter.
+pub async fn get_session_burst(app: &TestApp, auth: &str, n: usize) -> Vec<u64> {
+    let burst: Vec<_> = (0..n)
+        .map(|_| {
+            let (http, auth) = (app.http.clone(), auth.to_owned());
+            let url = format!("{}/sandbox/ipg/v2/vodacomTZN/getSession/", app.base);
+            tokio::spawn(async move {
+                let headers = [("Authorization", auth.as_str()), ("Origin", "*")];
+                http.send("GET", &url, &headers, None).await
+            })
+        })
+        .collect();
+    let mut waits = Vec::new();
+    for h in burst {
+        let r = h.await.unwrap();
+        match code(&r) {
+            (400, c) if c == "INS-989" => {}
+            (503, c) if c == "INS-16" => {
+                waits.push(r.header("retry-after").unwrap().parse().unwrap());
+            }
+            _ => panic!("{}: {}", r.status, r.text()),
+        }
+    }
+    waits
+}
+
 pub fn code(r: &Resp) -> (u16, String) {
     let v = r.json();
     (

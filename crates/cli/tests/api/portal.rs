@@ -152,8 +152,8 @@ impl Browser {
     }
 
     /// The account journey after sign-up: the activation link from the sandbox mailbox,
-    /// sign-in, a phone number, the code from the virtual phone. Returns the page that
-    /// shows the M-Pesa API key once.
+    /// sign-in, a phone number, the code from the virtual phone. Returns the welcome page
+    /// the code's form redirects to, which shows the M-Pesa API key.
     pub async fn activate(&mut self, email: &str, password: &str) -> Resp {
         let mailbox = self.get("/portal/mail").await.text();
         let link = link_in(&mailbox, "/portal/activate?t=").expect("the activation mail");
@@ -182,6 +182,13 @@ impl Browser {
                 &[("code", &code)],
             )
             .await;
+        assert_eq!(
+            r.header("location"),
+            Some("/portal/welcome/done"),
+            "{}",
+            r.text()
+        );
+        let r = self.get("/portal/welcome/done").await;
         assert_eq!(r.status, 200, "{}", r.text());
         assert!(r.text().contains("data-testid=\"mpesa-api-key\""));
         r
@@ -1111,6 +1118,8 @@ async fn the_try_it_box_signs_mpesa_calls_with_a_fresh_session() {
             &[("confirm", "yes")],
         )
         .await;
+    assert_eq!(r.header("location"), Some("/portal/mpesa?done=renewed"));
+    let r = dev.browser.get("/portal/mpesa?done=renewed").await;
     assert!(r.text().contains("data-testid=\"mpesa-api-key\""));
     let r = dev
         .browser
@@ -1122,7 +1131,7 @@ async fn the_try_it_box_signs_mpesa_calls_with_a_fresh_session() {
         html.contains("INS-0") && html.contains("output_TransactionID"),
         "{html}"
     );
-    // getSession needs the API key itself, which the portal does not keep.
+    // getSession goes with the application's API key, encrypted as a client sends it.
     let r = dev
         .browser
         .submit(
@@ -1134,7 +1143,9 @@ async fn the_try_it_box_signs_mpesa_calls_with_a_fresh_session() {
             ],
         )
         .await;
-    assert!(r.text().contains("keeps only as a hash"), "{}", r.text());
+    let html = r.text();
+    assert!(html.contains("data-testid=\"try-status\">200<"), "{html}");
+    assert!(html.contains("output_SessionID"), "{html}");
     app.assert_ledger_balanced().await;
 }
 

@@ -312,33 +312,12 @@ async fn an_address_past_its_key_failure_limit_decrypts_only_on_an_idle_worker()
     );
     // A burst from the blocked address: whoever finds the one worker busy is answered
     // the overload code at once (the queue of 64 would have held them all otherwise).
-    let burst: Vec<_> = (0..40)
-        .map(|_| {
-            let (http, auth) = (app.http.clone(), wrong_key(&m));
-            let url = format!("{}/sandbox/ipg/v2/vodacomTZN/getSession/", app.base);
-            tokio::spawn(async move {
-                let headers = [("Authorization", auth.as_str()), ("Origin", "*")];
-                http.send("GET", &url, &headers, None).await
-            })
-        })
-        .collect();
-    let mut overloaded = 0;
-    for h in burst {
-        let r = h.await.unwrap();
-        match (r.status, ins(&r).as_str()) {
-            (400, "INS-989") => {}
-            (503, "INS-16") => {
-                overloaded += 1;
-                let wait = retry_after(&r);
-                assert!(
-                    (1..=720).contains(&wait),
-                    "one failure back within 720 s: {wait}"
-                );
-            }
-            _ => panic!("{}: {}", r.status, r.text()),
-        }
-    }
-    assert!(overloaded > 0, "some of the burst found the worker busy");
+    let waits = crate::mpesa_support::get_session_burst(&app, &wrong_key(&m), 40).await;
+    assert!(!waits.is_empty(), "some of the burst found the worker busy");
+    assert!(
+        waits.iter().all(|w| (1..=720).contains(w)),
+        "one failure back within 720 s: {waits:?}"
+    );
     // The bearer that proved valid is answered from memory: its client carries on.
     let r = get_session(&app, &good).await;
     assert_eq!(

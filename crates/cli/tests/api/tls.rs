@@ -169,7 +169,7 @@ async fn python_pesa_reaches_the_server_under_its_hard_coded_https_host() {
         .await
         .unwrap()
         .unwrap()
-        .sandbox_api_key
+        .api_key
         .unwrap();
     let ca = ca_file(&app);
     let run = run_script(

@@ -19,7 +19,7 @@ pub(crate) enum MpesaCommand {
     RenewKey {
         developer_id: i64,
         api_key_hash: [u8; 32],
-        sandbox_api_key: Option<String>,
+        api_key: Option<String>,
         reply: oneshot::Sender<Result<(), Internal>>,
     },
     Settings {
@@ -90,13 +90,13 @@ impl Engine {
             MpesaCommand::RenewKey {
                 developer_id,
                 api_key_hash,
-                sandbox_api_key,
+                api_key,
                 reply,
             } => {
                 let result = self.app_to_change(pass, developer_id, now).map(|mut app| {
                     app.api_key_hash = api_key_hash;
                     app.api_key_created_at_ms = now;
-                    app.sandbox_api_key = sandbox_api_key;
+                    app.api_key = api_key;
                     pass.mpesa_apps.insert(developer_id, app);
                 });
                 defer(pass, reply, result, Err(Internal::Failed));

@@ -419,7 +419,7 @@ impl Engine {
         if let Ok(Some(mut app)) = self.current_app(pass, developer_id) {
             app.api_key_hash = secrets::hash_key(&crate::mpesa::random_api_key());
             app.api_key_created_at_ms = now;
-            app.sandbox_api_key = None;
+            app.api_key = None;
             pass.mpesa_apps.insert(developer_id, app);
         }
     }
@@ -655,10 +655,7 @@ impl Engine {
                 self.queue_mail(pass, sms, now);
                 Ok(done)
             }
-            AccountChange::VerifyPhone {
-                code_mac,
-                api_key_hash,
-            } => {
+            AccountChange::VerifyPhone { code_mac, api_key } => {
                 if account.status == AccountStatus::Active {
                     return Ok(Ok(AccountOutcome::AlreadyDone));
                 }
@@ -684,9 +681,9 @@ impl Engine {
                 let mut app = self
                     .app_to_change(pass, developer_id, now)
                     .map_err(|_| StoreError("reading the M-Pesa application failed".into()))?;
-                app.api_key_hash = api_key_hash;
+                app.api_key_hash = secrets::hash_key(&api_key);
                 app.api_key_created_at_ms = now;
-                app.sandbox_api_key = None;
+                app.api_key = Some(api_key);
                 pass.mpesa_apps.insert(developer_id, app);
                 Ok(done)
             }

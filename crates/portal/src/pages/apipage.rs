@@ -658,7 +658,8 @@ fn momo_auth(op: &Op<'_>) -> MomoAuth {
 }
 
 const API_KEY_NOTE_MOMO: &str = "your API user's API key (shown once when created on the API users page; the portal keeps only a hash)";
-const API_KEY_NOTE_MPESA: &str = "your M-Pesa API key (shown once on the M-Pesa page, where you can renew it; the portal keeps only a hash)";
+const API_KEY_NOTE_MPESA: &str =
+    "your M-Pesa API key (on your profile and the M-Pesa page, where you can renew it)";
 
 fn build_sample(op: &Op<'_>, ctx: &Context) -> Sample {
     let summary = op.op["summary"].as_str().unwrap_or(op.id).to_owned();
@@ -724,6 +725,7 @@ fn build_sample(op: &Op<'_>, ctx: &Context) -> Sample {
             env.push(EnvVar {
                 name: "API_KEY",
                 note: API_KEY_NOTE_MOMO.to_owned(),
+                default: None,
             });
         }
         for seg in op.path.split('/').filter(|s| !s.is_empty()) {
@@ -740,6 +742,7 @@ fn build_sample(op: &Op<'_>, ctx: &Context) -> Sample {
                     env.push(EnvVar {
                         name: "INVOICE_ID",
                         note: "the invoiceId the widget's invoice was created with".to_owned(),
+                        default: None,
                     });
                 }
                 Some(_) => {
@@ -747,6 +750,7 @@ fn build_sample(op: &Op<'_>, ctx: &Context) -> Sample {
                     env.push(EnvVar {
                         name: "REFERENCE_ID",
                         note: "the X-Reference-Id the resource was created with".to_owned(),
+                        default: None,
                     });
                 }
                 None => path.push(Seg::Lit(seg.to_owned())),
@@ -762,6 +766,7 @@ fn build_sample(op: &Op<'_>, ctx: &Context) -> Sample {
                     name: "OAUTH2_TOKEN",
                     note: "the access_token of oauth2/token/ once the account holder consented"
                         .to_owned(),
+                    default: None,
                 });
                 headers.push(("Authorization".to_owned(), HVal::Oauth2));
             }
@@ -815,6 +820,11 @@ fn build_sample(op: &Op<'_>, ctx: &Context) -> Sample {
         env.push(EnvVar {
             name: "API_KEY",
             note: API_KEY_NOTE_MPESA.to_owned(),
+            default: ctx
+                .app
+                .as_ref()
+                .and_then(|a| a.api_key.clone())
+                .filter(|k| k.bytes().all(|b| b.is_ascii_alphanumeric())),
         });
         let (b, p) = ctx.mpesa_url(op);
         base = b;
@@ -1227,7 +1237,11 @@ fn render_samples(h: &mut Html, op: &Op<'_>, ctx: &Context, sample: &Sample) {
                     "<li>Pre-filled with the platform public key of your M-Pesa application.</li>",
                 );
             }
-            h.raw("<li>The API key is stored only as a hash, so the samples read it from <code>$API_KEY</code> (create or renew it on the <a href=\"/portal/mpesa\">M-Pesa page</a>, where it is shown once) and encrypt it as the gateway expects: <code>base64(RSA-PKCS#1 v1.5(API key))</code> under the public key. Step by step: <a href=\"/portal/guides/mpesa-develop-without-library\">Develop without library file</a>.</li>");
+            if ctx.app.as_ref().is_some_and(|a| a.api_key.is_some()) {
+                h.raw("<li>Pre-filled with your API key (from your <a href=\"/portal/profile\">profile</a>; <code>API_KEY</code> set in the environment wins), which the samples encrypt as the gateway expects: <code>base64(RSA-PKCS#1 v1.5(API key))</code> under the public key. Step by step: <a href=\"/portal/guides/mpesa-develop-without-library\">Develop without library file</a>.</li>");
+            } else {
+                h.raw("<li>Your API key was issued before the portal kept keys, so the samples read it from <code>$API_KEY</code>; renew it on your <a href=\"/portal/profile\">profile</a> to have it filled in. They encrypt it as the gateway expects: <code>base64(RSA-PKCS#1 v1.5(API key))</code> under the public key. Step by step: <a href=\"/portal/guides/mpesa-develop-without-library\">Develop without library file</a>.</li>");
+            }
             if op.dialect == Dialect::MpesaV2 && op.id != "v2GetSession" {
                 h.raw("<li>v2: getSession first with the encrypted API key, then the encrypted session id as the bearer of this call.</li>");
             } else if op.dialect == Dialect::MpesaV1x {
@@ -1288,7 +1302,17 @@ async fn send_headers(
                 None => lines.push(format!("Origin: {}", ctx.origin())),
             }
         }
-        _ => lines.push(format!("Origin: {}", ctx.origin())),
+        // getSession and every v1x call: the encrypted API key (seed 004: "Also included in
+        // the Header section is an encrypted format of the API Key").
+        Dialect::MpesaV2 | Dialect::MpesaV1x => {
+            match state.mpesa_api_key_bearer(session.developer.id).await {
+                Some((bearer, origin)) => {
+                    lines.push(format!("Origin: {origin}"));
+                    lines.push(format!("Authorization: Bearer {bearer}"));
+                }
+                None => lines.push(format!("Origin: {}", ctx.origin())),
+            }
+        }
     }
     lines.join("\n")
 }
@@ -1455,8 +1479,11 @@ async fn render_send(
         Dialect::MpesaV2 if op.id != "v2GetSession" => {
             h.raw("<p class=\"hint\">The bearer below is a fresh session of your application, encrypted with the public key as a client sends it.</p>");
         }
+        _ if ctx.app.as_ref().is_some_and(|a| a.api_key.is_some()) => {
+            h.raw("<p class=\"hint\">The bearer below is your API key, encrypted with the public key as a client sends it.</p>");
+        }
         _ => {
-            h.raw("<p class=\"hint\">This call takes your encrypted API key as the bearer, which the portal cannot make (it keeps only a hash of the key): add <code>Authorization: Bearer …</code> with the output of the curl sample's <code>bearer \"$API_KEY\"</code>.</p>");
+            h.raw("<p class=\"hint\">This call takes your encrypted API key as the bearer, and yours was issued before the portal kept keys: renew it on your <a href=\"/portal/profile\">profile</a>, or add <code>Authorization: Bearer …</code> with the output of the curl sample's <code>bearer \"$API_KEY\"</code>.</p>");
         }
     }
     w!(*h, "<form method=\"post\" action=\"/portal/docs/" {op.id} "#send\" class=\"stack\">" [csrf_field(session)]

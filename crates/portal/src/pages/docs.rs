@@ -503,11 +503,11 @@ pub(crate) async fn exchange(
     let needs_api_key = dialect == Dialect::MpesaV1x
         || (dialect == Dialect::MpesaV2 && a.path.to_ascii_lowercase().contains("getsession"));
     if needs_api_key && !has(&headers, "authorization") {
-        return Err(if dialect == Dialect::MpesaV1x {
-            "A v1x call takes your encrypted M-Pesa API key as its bearer, and the portal keeps that key only as a hash: add the header Authorization: Bearer … (the sample code shows how to encrypt the key).".to_owned()
-        } else {
-            "getSession needs your M-Pesa API key, which the portal keeps only as a hash; the box signs every other M-Pesa call with a fresh session of your application (or add Authorization: Bearer … with your encrypted API key).".to_owned()
-        });
+        let Some((bearer, origin)) = state.mpesa_api_key_bearer(session.developer.id).await else {
+            return Err("This call takes your encrypted M-Pesa API key as its bearer, and yours was issued before the portal kept keys: renew it on your profile, or add the header Authorization: Bearer … (the sample code shows how to encrypt the key).".to_owned());
+        };
+        add(&mut headers, "authorization", &format!("Bearer {bearer}"));
+        add(&mut headers, "origin", &origin);
     }
     match dialect {
         Dialect::MpesaV2 | Dialect::MpesaV1x => {

@@ -232,13 +232,13 @@ pub(crate) async fn check_code(
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return refuse("The code is 6 digits.").await;
     }
-    let key = match state
+    match state
         .platform
         .portal()
         .verify_phone(session.developer.id, code)
         .await
     {
-        Ok(key) => key,
+        Ok(_) => {}
         Err(AccountError::WrongCode { attempts_left }) => {
             let text = format!(
                 "That is not the code. {attempts_left} tries left; then ask for a new code."
@@ -256,19 +256,25 @@ pub(crate) async fn check_code(
         Err(e) => return crate::failed(e),
     };
     tracing::info!(developer.id = session.developer.id, "account active");
-    let mut session = session;
-    session.developer.status = AccountStatus::Active;
+    // After a redirect: reloading the welcome page sends the code again to no one.
+    see_other("/portal/welcome/done")
+}
+
+/// `GET /portal/welcome/done`: the account is active; its M-Pesa API key, as on the
+/// profile, and the next steps.
+pub(crate) async fn welcome_done(State(state): State<PortalState>, session: Session) -> Response {
+    let app = state.mpesa_application(session.developer.id).await;
     let mut h = Html::new();
     w!(h, "<h1>Welcome, " {session.developer.name} "</h1>"
         "<p class=\"notice\" role=\"status\">Your account is active.</p>"
         "<section class=\"card\" aria-labelledby=\"mpesa-key\"><h2 id=\"mpesa-key\">Your M-Pesa API key</h2>"
-        "<div class=\"reveal\"><p>Your M-Pesa application was created with your account. This is its API key: copy it now, it is not shown again (the portal keeps only a hash; you can renew it on your profile).</p>"
-        "<p><code class=\"secret big\" data-testid=\"mpesa-api-key\">" {key} "</code> <button type=\"button\" class=\"copy\" data-copy=\"" {key} "\" hidden>Copy</button></p></div>"
-        "<p>Clients encrypt it with the platform's public key (on <a href=\"/portal/profile\">My profile</a> and the <a href=\"/portal/mpesa\">M-Pesa</a> page) and send it as the bearer of <code>getSession</code>.</p></section>"
-        "<h2>Next steps</h2><ol class=\"steps\">"
-        "<li><a href=\"/portal\">Subscribe to a MoMo product</a> to get its subscription keys.</li>"
-        "<li><a href=\"/portal/apiusers\">Create an API user and key</a>.</li>"
-        "<li>Read the <a href=\"/portal/docs\">API docs</a> and try a call.</li></ol>");
+        "<p>Your M-Pesa application was created with your account. Its API key is also on <a href=\"/portal/profile\">My profile</a>, where you can renew it.</p>");
+    super::mpesa::api_key(&mut h, app.as_ref());
+    h.raw(concat!("<p>Clients encrypt it with the platform's public key (on <a href=\"/portal/profile\">My profile</a> and the <a href=\"/portal/mpesa\">M-Pesa</a> page) and send it as the bearer of <code>getSession</code>.</p></section>",
+        "<h2>Next steps</h2><ol class=\"steps\">",
+        "<li><a href=\"/portal\">Subscribe to a MoMo product</a> to get its subscription keys.</li>",
+        "<li><a href=\"/portal/apiusers\">Create an API user and key</a>.</li>",
+        "<li>Read the <a href=\"/portal/docs\">API docs</a> and try a call.</li></ol>"));
     document("Welcome", Some(&session), "overview", h).into_response()
 }
 

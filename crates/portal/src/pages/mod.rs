@@ -37,6 +37,7 @@ pub(crate) fn routes() -> Router<PortalState> {
         .route("/welcome", get(journey::welcome))
         .route("/welcome/phone", post(journey::send_code))
         .route("/welcome/code", post(journey::check_code))
+        .route("/welcome/done", get(journey::welcome_done))
         .route("/forgot", get(journey::forgot_page).post(journey::forgot))
         .route("/reset", get(journey::reset_page).post(journey::reset))
         .route("/mail", get(mail::show))
@@ -110,6 +111,9 @@ pub(crate) fn notice(done: Option<&String>) -> crate::html::Html {
         }
         Some("mode-off") => "Virtual phone off: payments settle by the sandbox's rules again.",
         Some("saved") => "Settings saved.",
+        Some("renewed") => {
+            "API key renewed: the key before it no longer works, and the sessions made with it ended. The new key is below and on your profile."
+        }
         Some("dial-unknown") => {
             "No pending Collection Widget invoice has that code: dial the code the widget shows (*165*3*…#)."
         }

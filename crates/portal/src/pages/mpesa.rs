@@ -1,5 +1,6 @@
-//! The M-Pesa application page: API key (created with the account and shown once when it
-//! becomes active; renewable after a confirmation step that says what stops working), the
+//! The M-Pesa application page: API key (created with the account when it becomes active,
+//! shown here and on the Account Profile as seed 004 has it; renewable after a
+//! confirmation step that says what stops working), the
 //! platform's public key with a copy button, session lifetime, allowed origins and the
 //! asynchronous result URL with the developer portal's rules enforced and explained.
 //!
@@ -73,6 +74,24 @@ pub fn check_origin(origin: &str) -> Result<(), &'static str> {
     }
 }
 
+/// The application's API key as the Account Profile and this page show it (seed 004: "The
+/// API Key and Public Key is found within the Accounts Profile page"), with a copy button;
+/// a key issued before keys were kept (or one nobody holds) is a line that says to renew.
+pub(crate) fn api_key(h: &mut Html, app: Option<&MpesaApplication>) {
+    match app.map(|a| (a.api_key.as_deref(), a.api_key_created_at_ms)) {
+        Some((Some(key), Some(at))) => {
+            w!(*h, "<p>Your application's API key, issued " {when(at)} ":</p>"
+                "<p><code class=\"secret big\" data-testid=\"mpesa-api-key\">" {key} "</code> <button type=\"button\" class=\"copy\" data-copy=\"" {key} "\" hidden>Copy</button></p>");
+        }
+        Some((None, Some(at))) => {
+            w!(*h, "<p data-testid=\"mpesa-api-key-unknown\">Your application's API key was issued " {when(at)} ", before the portal kept keys, and is stored only as a hash. Renew it to have a key shown here (the old one stops working).</p>");
+        }
+        _ => {
+            h.raw("<p class=\"muted\">No M-Pesa API key yet.</p>");
+        }
+    }
+}
+
 fn rules(h: &mut Html) {
     h.raw(concat!("<ul class=\"rules\"><li>Only secure HTTP (<code>https://</code>) URLs are allowed.</li>",
         "<li>The port must be given and lie in the range [11000, 19000]; results are not sent to other ports.</li>",
@@ -84,7 +103,6 @@ async fn page(
     session: &Session,
     status: StatusCode,
     error: Option<&str>,
-    new_key: Option<(&str, &str)>,
     done: Option<&String>,
     draft: Option<(&str, &str)>,
 ) -> Response {
@@ -98,19 +116,9 @@ async fn page(
     if let Some(e) = error {
         w!(h, "<p class=\"error\" role=\"alert\">" {e} "</p>");
     }
-    let app = app.unwrap_or_default();
     h.raw("<section class=\"card\" aria-labelledby=\"apikey\"><h2 id=\"apikey\">API key</h2>");
-    if let Some((key, changed)) = new_key {
-        w!(h, "<p class=\"notice\" role=\"status\" data-testid=\"renewed\">" {changed} "</p>"
-            "<div class=\"reveal\"><p>Your new API key. Copy it now: it is not shown again.</p>"
-            "<p><code class=\"secret big\" data-testid=\"mpesa-api-key\">" {key} "</code> <button type=\"button\" class=\"copy\" data-copy=\"" {key} "\" hidden>Copy</button></p></div>");
-    }
-    match app.api_key_created_at_ms {
-        Some(at) => w!(h, "<p>Current key issued " {when(at)} ". It is stored only as a hash.</p>"),
-        None => {
-            h.raw("<p class=\"muted\">No API key yet.</p>");
-        }
-    }
+    api_key(&mut h, app.as_ref());
+    let app = app.unwrap_or_default();
     w!(h, "<form method=\"post\" action=\"/portal/mpesa/apikey\">" [csrf]
         "<button type=\"submit\">Renew API key</button> <span class=\"hint\">Clients encrypt the key with the public key below and send it as the bearer of <code>getSession</code> (v2), or of every call (v1x, Mozambique).</span></form></section>"
         "<section class=\"card\" aria-labelledby=\"pubkey\"><h2 id=\"pubkey\">Public key</h2>");
@@ -208,16 +216,7 @@ pub(crate) async fn show(
     RawQuery(query): RawQuery,
 ) -> Response {
     let q = query_params(query.as_deref());
-    page(
-        &state,
-        &session,
-        StatusCode::OK,
-        None,
-        None,
-        q.get("done"),
-        None,
-    )
-    .await
+    page(&state, &session, StatusCode::OK, None, q.get("done"), None).await
 }
 
 /// What renewing the key changes, for the confirmation page and the notice after it.
@@ -241,7 +240,7 @@ async fn confirm_renewal(state: &PortalState, session: &Session) -> Response {
                 ),
                 "Every session id made with it ends: calls with those sessions are refused too."
                     .to_owned(),
-                "The new key is shown once, on the next page: copy it into your applications."
+                "The new key is shown on the M-Pesa page and your profile: put it in your applications."
                     .to_owned(),
             ],
             action: "/portal/mpesa/apikey",
@@ -279,30 +278,17 @@ pub(crate) async fn renew_key(
             Some("M-Pesa is not available on this server yet."),
             None,
             None,
-            None,
         )
         .await;
     };
-    let before = issued(&state, &session).await;
     match backend.renew_api_key(session.developer.id).await {
-        Some(key) => {
+        Some(_) => {
             tracing::info!(
                 developer.id = session.developer.id,
                 "M-Pesa API key renewed"
             );
-            let changed = format!(
-                "API key renewed: the key issued {before} no longer works, and the sessions made with it ended."
-            );
-            page(
-                &state,
-                &session,
-                StatusCode::OK,
-                None,
-                Some((&key, &changed)),
-                None,
-                None,
-            )
-            .await
+            // After a redirect: reloading the page shows the key, and renews nothing.
+            see_other("/portal/mpesa?done=renewed")
         }
         None => internal_error(),
     }
@@ -325,7 +311,6 @@ pub(crate) async fn save_settings(
             &session,
             StatusCode::BAD_REQUEST,
             Some(msg),
-            None,
             None,
             Some((origins_text, url)),
         )

@@ -111,14 +111,7 @@ async fn page(
     // M-Pesa.
     let app = state.mpesa_application(d.id).await;
     h.raw("<section class=\"card\" aria-labelledby=\"mpesa-h\"><h2 id=\"mpesa-h\">M-Pesa API key and public key</h2>");
-    match app.as_ref().and_then(|a| a.api_key_created_at_ms) {
-        Some(at) => {
-            w!(h, "<p>Your application's API key was issued " {when(at)} " and is stored only as a hash: it was shown once.</p>")
-        }
-        None => {
-            h.raw("<p class=\"muted\">No M-Pesa API key yet.</p>");
-        }
-    }
+    super::mpesa::api_key(&mut h, app.as_ref());
     w!(h, "<form method=\"post\" action=\"/portal/mpesa/apikey\" class=\"inline\">" [csrf]
         "<button type=\"submit\" class=\"secondary\">Renew API key</button></form> "
         "<a href=\"/portal/mpesa\">Application settings</a>");

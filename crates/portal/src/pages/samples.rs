@@ -2,9 +2,12 @@
 //! from a [`Sample`]: the operation's method, URL, headers and example body, with the
 //! signed-in developer's own subscription key, API user and M-Pesa public key filled in.
 //!
-//! Secrets the portal does not keep in clear (a MoMo API key, the M-Pesa API key) and ids
-//! only the developer knows (the reference id of an earlier payment) are read from
-//! environment variables (`API_KEY`, `REFERENCE_ID`, …) that each sample names at its top.
+//! Secrets the portal does not keep in clear (a MoMo API key) and ids only the developer
+//! knows (the reference id of an earlier payment) are read from environment variables
+//! (`API_KEY`, `REFERENCE_ID`, …) that each sample names at its top. The M-Pesa API key,
+//! which the portal keeps (seed 004: the samples carry "your unique API Key and Public
+//! Key"), is the default of its variable: the sample runs as it is, and `API_KEY` set in
+//! the environment wins.
 //!
 //! M-Pesa bearers are made as the gateway expects them: base64 of the RSA PKCS#1 v1.5
 //! encryption of the secret under the platform public key (base64 SPKI DER): OpenSSL in
@@ -83,6 +86,8 @@ pub(crate) struct Const {
 pub(crate) struct EnvVar {
     pub name: &'static str,
     pub note: String,
+    /// Its value when the environment has none (letters and digits only).
+    pub default: Option<String>,
 }
 
 /// Everything the samples of one operation need.
@@ -259,7 +264,14 @@ fn curl(s: &Sample) -> String {
         let _ = writeln!(o, "{}={}   # {}", c.name, sh_quote(&c.value), c.note);
     }
     for e in &s.env {
-        let _ = writeln!(o, "# export {}=…   # {}", e.name, e.note);
+        match &e.default {
+            Some(d) => {
+                let _ = writeln!(o, "{0}=\"${{{0}:-{1}}}\"   # {2}", e.name, d, e.note);
+            }
+            None => {
+                let _ = writeln!(o, "# export {}=…   # {}", e.name, e.note);
+            }
+        }
     }
     if s.needs_key_bearer() {
         o.push_str("\n# The bearer: base64(RSA-PKCS#1 v1.5(secret)) under the public key.\n");
@@ -376,7 +388,11 @@ fn python(s: &Sample) -> String {
         let _ = writeln!(o, "{} = {}  # {}", c.name, dq(&c.value), c.note);
     }
     for e in &s.env {
-        let _ = writeln!(o, "{} = os.environ[{}]  # {}", e.name, dq(e.name), e.note);
+        let read = match &e.default {
+            Some(d) => format!("os.environ.get({}, {})", dq(e.name), dq(d)),
+            None => format!("os.environ[{}]", dq(e.name)),
+        };
+        let _ = writeln!(o, "{} = {read}  # {}", e.name, e.note);
     }
     if s.needs_key_bearer() {
         o.push_str(concat!(
@@ -482,13 +498,11 @@ fn java(s: &Sample) -> String {
     }
     o.push_str("\n    public static void main(String[] args) throws Exception {\n");
     for e in &s.env {
-        let _ = writeln!(
-            o,
-            "        String {} = System.getenv({}); // {}",
-            e.name,
-            dq(e.name),
-            e.note
-        );
+        let read = match &e.default {
+            Some(d) => format!("System.getenv().getOrDefault({}, {})", dq(e.name), dq(d)),
+            None => format!("System.getenv({})", dq(e.name)),
+        };
+        let _ = writeln!(o, "        String {} = {read}; // {}", e.name, e.note);
     }
     o.push_str("        HttpClient http = HttpClient.newHttpClient();\n");
     if s.momo_auth == MomoAuth::Token || s.headers.iter().any(|(_, v)| *v == HVal::Basic) {
@@ -633,9 +647,14 @@ fn javascript(s: &Sample) -> String {
         let _ = writeln!(o, "const {} = {}; // {}", c.name, dq(&c.value), c.note);
     }
     for e in &s.env {
+        let fallback = e
+            .default
+            .as_ref()
+            .map(|d| format!(" ?? {}", dq(d)))
+            .unwrap_or_default();
         let _ = writeln!(
             o,
-            "const {} = process.env.{}; // {}",
+            "const {} = process.env.{}{fallback}; // {}",
             e.name, e.name, e.note
         );
     }
@@ -842,11 +861,18 @@ fn rust_consts(o: &mut String, s: &Sample, base: bool) {
 
 fn rust_env(o: &mut String, s: &Sample) {
     for e in &s.env {
+        let read = match &e.default {
+            Some(d) => format!(
+                "std::env::var({}).unwrap_or_else(|_| {}.to_owned())",
+                dq(e.name),
+                dq(d)
+            ),
+            None => format!("std::env::var({})?", dq(e.name)),
+        };
         let _ = writeln!(
             o,
-            "    let {} = std::env::var({})?; // {}",
+            "    let {} = {read}; // {}",
             e.name.to_ascii_lowercase(),
-            dq(e.name),
             e.note
         );
     }
