@@ -597,7 +597,46 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// Raises the soft limit on open files to the hard one (as Go's runtime does for its
+/// servers), and warns when `--max-connections` does not fit under it: past the limit,
+/// accepting fails (logged once a second) where the listener's own bound would close a new
+/// connection cleanly.
+fn open_file_limit(max_connections: usize) {
+    // Files besides the connections: the database and its WAL, readers, the callback
+    // client's connections, PostgreSQL's, the logs.
+    const OTHER_FILES: u64 = 512;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write the `rlimit` struct we pass, nothing
+    // else.
+    #[allow(unsafe_code)]
+    let soft = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit.rlim_cur = limit.rlim_max;
+            }
+        }
+        limit.rlim_cur
+    };
+    let wanted = max_connections as u64 + OTHER_FILES;
+    if soft < wanted {
+        eprintln!(
+            "WARNING: the open-file limit is {soft}, below --max-connections {max_connections} and about {OTHER_FILES} other files: past it new connections fail to be accepted. Raise the limit (ulimit -n, LimitNOFILE= in a systemd unit) or lower --max-connections (docs/operations.md)."
+        );
+    }
+}
+
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    open_file_limit(settings.connections.total);
     let data = settings.data.clone();
     let database = match &settings.database_url {
         Some(url) => format!(

@@ -211,12 +211,14 @@ impl From<mkoba_platform::CreateError> for MomoError {
 }
 
 impl From<mkoba_platform::Internal> for MomoError {
-    /// A read the platform could not make: `503 SERVICE_UNAVAILABLE` with `Retry-After`
-    /// when every reader was busy, else `500 INTERNAL_PROCESSING_ERROR`.
+    /// A read the platform could not make, because every reader was busy or the store
+    /// failed (a lost database, a full disk: logged): `503 SERVICE_UNAVAILABLE` with
+    /// `Retry-After`, as for a write the store refused, since either passes.
     fn from(e: mkoba_platform::Internal) -> MomoError {
         match e {
-            mkoba_platform::Internal::Busy => MomoError::unavailable(),
-            mkoba_platform::Internal::Failed => MomoError::Internal,
+            mkoba_platform::Internal::Busy | mkoba_platform::Internal::Failed => {
+                MomoError::unavailable()
+            }
         }
     }
 }

@@ -166,12 +166,12 @@ pub const OVERLOADED: Code = generic(
     "Unable to handle the request due to a temporary overloading",
 );
 
-/// The answer to a read the platform could not make: overloaded (every reader busy) or
-/// internal (the store failed).
+/// The answer to a read the platform could not make, because every reader was busy or the
+/// store failed (a lost database, a full disk: logged): the overload code, `503 INS-16`
+/// with `Retry-After`, as for a write the store refused, since either passes.
 pub fn failed(e: mkoba_platform::Internal) -> Code {
     match e {
-        mkoba_platform::Internal::Busy => OVERLOADED,
-        mkoba_platform::Internal::Failed => INTERNAL,
+        mkoba_platform::Internal::Busy | mkoba_platform::Internal::Failed => OVERLOADED,
     }
 }
 

@@ -482,11 +482,12 @@ pub enum AccountError {
     Busy,
 }
 
+/// Every reader busy, or the store failing for now (a lost database, a full disk, a failed
+/// commit): nothing was done; try again.
 impl From<crate::Internal> for AccountError {
     fn from(e: crate::Internal) -> AccountError {
         match e {
-            crate::Internal::Busy => AccountError::Busy,
-            crate::Internal::Failed => AccountError::Internal,
+            crate::Internal::Busy | crate::Internal::Failed => AccountError::Busy,
         }
     }
 }

@@ -170,8 +170,21 @@ pub enum CreateError {
 
 impl From<StoreError> for CreateError {
     fn from(e: StoreError) -> CreateError {
-        tracing::error!(error = %e, "store error");
+        store_failed(&e);
         CreateError::Unavailable
+    }
+}
+
+/// Logs a store failure a request met, at most one line a second (with how many were not
+/// logged since the last line): while the database is lost every request meets one.
+fn store_failed(e: &StoreError) {
+    static GATE: throttle::LogGate = throttle::LogGate::new();
+    if let Some(unlogged) = GATE.turn() {
+        tracing::error!(
+            error = %e,
+            unlogged,
+            "store failed (unlogged: other requests that met a store failure since the last such line)"
+        );
     }
 }
 
@@ -195,7 +208,7 @@ pub enum NotifyError {
 
 impl From<StoreError> for NotifyError {
     fn from(e: StoreError) -> NotifyError {
-        tracing::error!(error = %e, "store error");
+        store_failed(&e);
         NotifyError::Internal
     }
 }
@@ -213,7 +226,7 @@ pub enum CancelError {
 
 impl From<StoreError> for CancelError {
     fn from(e: StoreError) -> CancelError {
-        tracing::error!(error = %e, "store error");
+        store_failed(&e);
         CancelError::Internal
     }
 }
@@ -231,7 +244,7 @@ pub enum Internal {
 }
 
 fn logged(e: StoreError) -> Internal {
-    tracing::error!(error = %e, "store read failed");
+    store_failed(&e);
     Internal::Failed
 }
 
@@ -279,6 +292,8 @@ struct Inner {
     /// Operator credentials verified lately (admin endpoints), by their MAC.
     operator_credentials: accounts::CredentialCache,
     health: Arc<Health>,
+    /// Set by the writer while its commits fail (the first failure to the first success).
+    store_failing: Arc<std::sync::atomic::AtomicBool>,
     /// The writer thread, until [`Platform::shutdown`] has seen it end.
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Requests waiting for the writer's answer (bounded by `max_queued`).
@@ -487,7 +502,7 @@ impl Platform {
             config.read_threads,
             config.read_queue,
             config.faults.clone(),
-            store_failing,
+            store_failing.clone(),
         )?;
         let waiting = throttle::Shares::new(config.max_waiting, config.max_waiting / 2);
         let health = Arc::new(Health::default());
@@ -529,6 +544,7 @@ impl Platform {
                 mail_wake: tokio::sync::Notify::new(),
                 operator_credentials: accounts::CredentialCache::default(),
                 health,
+                store_failing,
                 writer: Mutex::new(Some(writer)),
                 queued: std::sync::atomic::AtomicUsize::new(0),
                 metrics,
@@ -577,6 +593,15 @@ impl Platform {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Whether the writer's commits are failing now (a full disk, a lost database): writes
+    /// are answered "unavailable" until one succeeds, which happens by itself once the
+    /// store is back.
+    pub fn store_failing(&self) -> bool {
+        self.inner
+            .store_failing
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Records that a part the platform needs stopped (`what` says which).

@@ -877,3 +877,47 @@ mod tests {
         assert_eq!(hash_job(|| 8).await.ok(), Some(8));
     }
 }
+
+/// At most one log line a second for one kind of repeated failure, counting the others: a
+/// failure met by every request (a lost database, a full file table) must not write a line
+/// per request, which would fill the disk at the request rate.
+#[derive(Debug)]
+pub struct LogGate {
+    last_second: std::sync::atomic::AtomicI64,
+    unlogged: std::sync::atomic::AtomicU64,
+}
+
+impl LogGate {
+    pub const fn new() -> LogGate {
+        LogGate {
+            last_second: std::sync::atomic::AtomicI64::new(i64::MIN),
+            unlogged: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(failures not logged since the last line)` when this one is to be logged.
+    pub fn turn(&self) -> Option<u64> {
+        use std::sync::atomic::Ordering;
+        let second = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let last = self.last_second.load(Ordering::Relaxed);
+        if last != second
+            && self
+                .last_second
+                .compare_exchange(last, second, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            Some(self.unlogged.swap(0, Ordering::Relaxed))
+        } else {
+            self.unlogged.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+    }
+}
+
+impl Default for LogGate {
+    fn default() -> LogGate {
+        LogGate::new()
+    }
+}

@@ -144,7 +144,9 @@ fn ask_credentials(refusal: Refusal) -> Response {
 
 /// `GET /_mkoba/health`: liveness for anyone (`503 {"status":"failing"}` once the writer
 /// or the callback dispatcher has stopped); with an operator's credentials, what failed,
-/// the version, pid and memory use too.
+/// whether the store is failing now (`"store": "failing"` while commits fail: writes are
+/// refused until it recovers, which needs no restart), the version, pid and memory use
+/// too.
 async fn health(State(platform): State<Platform>, asker: Asker, headers: HeaderMap) -> Response {
     let failures = platform.failures();
     let (status, word) = if failures.is_empty() {
@@ -164,6 +166,7 @@ async fn health(State(platform): State<Platform>, asker: Asker, headers: HeaderM
         Json(json!({
             "status": word,
             "failures": failures,
+            "store": if platform.store_failing() { "failing" } else { "ok" },
             "version": env!("CARGO_PKG_VERSION"),
             "pid": std::process::id(),
             "rss_kb": rss,

@@ -141,8 +141,18 @@ pub fn serve_tls(
                 accepted = listener.accept() => match accepted {
                     Ok(a) => a,
                     Err(e) => {
-                        // Out of file descriptors and the like: wait, don't spin.
-                        tracing::warn!(error = %e, "accepting a connection failed");
+                        // Out of file descriptors and the like: wait, don't spin; this
+                        // fails for every waiting connection, so one line a second, with
+                        // a count.
+                        static GATE: mkoba_platform::throttle::LogGate =
+                            mkoba_platform::throttle::LogGate::new();
+                        if let Some(unlogged) = GATE.turn() {
+                            tracing::warn!(
+                                error = %e,
+                                unlogged,
+                                "accepting a connection failed (unlogged: failures since the last such line)"
+                            );
+                        }
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }

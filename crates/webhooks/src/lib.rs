@@ -766,37 +766,7 @@ async fn deliver(
 }
 
 /// At most one log line a second for callbacks not accepted, counting the others.
-struct FailureLog {
-    last_second: std::sync::atomic::AtomicI64,
-    unlogged: std::sync::atomic::AtomicU64,
-}
-
-static FAILURE_LOG: FailureLog = FailureLog {
-    last_second: std::sync::atomic::AtomicI64::new(i64::MIN),
-    unlogged: std::sync::atomic::AtomicU64::new(0),
-};
-
-impl FailureLog {
-    /// `Some(attempts not logged since the last line)` when this one is to be logged.
-    fn turn(&self) -> Option<u64> {
-        use std::sync::atomic::Ordering;
-        let second = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        let last = self.last_second.load(Ordering::Relaxed);
-        if last != second
-            && self
-                .last_second
-                .compare_exchange(last, second, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            Some(self.unlogged.swap(0, Ordering::Relaxed))
-        } else {
-            self.unlogged.fetch_add(1, Ordering::Relaxed);
-            None
-        }
-    }
-}
+static FAILURE_LOG: mkoba_platform::throttle::LogGate = mkoba_platform::throttle::LogGate::new();
 
 /// Pending rows left in the database to be read again: from the lowest id, once the
 /// earliest of them is due.

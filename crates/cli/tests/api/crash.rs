@@ -50,6 +50,23 @@ async fn start_node(data: &std::path::Path) -> Node {
 /// Starts `mkoba serve` on a free port with payments settling after 1.5 s (unless `extra`
 /// says otherwise) and waits for its banner.
 pub async fn start_node_with(data: &std::path::Path, extra: &[&str]) -> Node {
+    start(data, extra, None).await
+}
+
+/// [`start_node_with`], its log (at `info`) gathered into `log` as it is written.
+pub async fn start_node_logged(
+    data: &std::path::Path,
+    extra: &[&str],
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+) -> Node {
+    start(data, extra, Some(log)).await
+}
+
+async fn start(
+    data: &std::path::Path,
+    extra: &[&str],
+    log: Option<std::sync::Arc<std::sync::Mutex<String>>>,
+) -> Node {
     let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
     if !extra.contains(&"--settle-delay-ms") {
         args.extend(["--settle-delay-ms", "1500"]);
@@ -59,12 +76,27 @@ pub async fn start_node_with(data: &std::path::Path, extra: &[&str]) -> Node {
         .arg("--data")
         .arg(data)
         .args(extra)
-        .env("MKOBA_LOG", "warn")
+        .env("MKOBA_LOG", if log.is_some() { "info" } else { "warn" })
         .env("MKOBA_MPESA_KEY_FILE", crate::helpers::MPESA_TEST_KEY)
         .stdout(Stdio::piped())
+        .stderr(if log.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        })
         .kill_on_drop(true)
         .spawn()
         .expect("mkoba starts");
+    if let Some(log) = log {
+        let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = err.next_line().await {
+                let mut log = log.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+    }
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let (mut base, mut key, mut operator) = (None, None, None);
     while base.is_none() || key.is_none() {

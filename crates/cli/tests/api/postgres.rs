@@ -595,3 +595,74 @@ async fn a_once_only_mandate_pays_once_across_two_nodes() {
     second.stop().await;
     app.stop().await;
 }
+
+/// A lost database is met by every request: the log says so at most once a second, with a
+/// count of the others, instead of a line per request (an auditor's ten seconds of
+/// PostgreSQL down wrote about 50,000 lines), and the requests are answered the dialect's
+/// 503; once the database is back, they are answered again.
+#[tokio::test]
+async fn a_lost_database_is_logged_once_a_second_not_once_a_request() {
+    let url = database().await;
+    migrate(&url).await;
+    let name = url.0.rsplit('/').next().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let node = crate::crash::start_node_logged(
+        &dir.path().join("node"),
+        &["--database-url", &url.0],
+        log.clone(),
+    )
+    .await;
+    let http = crate::helpers::Http::new();
+    let read = || {
+        let (http, base, key) = (http.clone(), node.base.clone(), node.key.clone());
+        async move {
+            http.send(
+                "GET",
+                &format!("{base}/_mkoba/transactions/{}", Uuid::new_v4()),
+                &[("Ocp-Apim-Subscription-Key", &key)],
+                None,
+            )
+            .await
+        }
+    };
+    assert_eq!(read().await.status, 404);
+    // The database stops taking connections, and the node's are cut.
+    let admin = |sql: String| tokio::task::spawn_blocking(move || pg::server().admin(&sql));
+    admin(format!(
+        "ALTER DATABASE {name} ALLOW_CONNECTIONS false; \
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ))
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut refused = 0;
+    for _ in 0..200 {
+        let r = read().await;
+        if r.status == 503 {
+            assert_eq!(r.json()["code"], "SERVICE_UNAVAILABLE", "{}", r.text());
+            assert!(r.header("retry-after").is_some());
+            refused += 1;
+        } else {
+            assert_eq!(r.status, 404, "{}", r.text());
+        }
+    }
+    let seconds = started.elapsed().as_secs();
+    admin(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    assert!(refused >= 100, "{refused} of 200 met the lost database");
+    let lines = log
+        .lock()
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("store failed"))
+        .count() as u64;
+    assert!(
+        (1..=seconds + 2).contains(&lines),
+        "{lines} lines in {seconds} s for {refused} failures"
+    );
+    assert!(log.lock().unwrap().contains("unlogged="), "with a count");
+    // Back: the node answers again.
+    crate::helpers::wait_for(|| async { (read().await.status == 404).then_some(()) }).await;
+}

@@ -43,6 +43,7 @@ async fn a_healthy_server_says_ok() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["status"], "ok");
     assert_eq!(r.json()["failures"], serde_json::json!([]));
+    assert_eq!(r.json()["store"], "ok");
 }
 
 #[tokio::test]
@@ -133,6 +134,21 @@ async fn a_full_disk_is_answered_503_and_the_server_recovers_by_itself() {
         )
         .await;
     assert_eq!(r.status, 503, "{}", r.text());
+    // The portal: signing in (which stores a session) is its busy page with Retry-After,
+    // not the 500 page (before: "the cause has been logged", and nothing was).
+    let login = app.sandbox_login().await;
+    let mut b = crate::portal::Browser::new(&app.base);
+    let r = b.sign_in(&login.email, &login.password).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.text().contains("The portal is busy"), "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some("1"));
+    // The operator's health says the store is failing; the server stays live.
+    let auth = app.operator_auth();
+    let headers = [("Authorization", auth.as_str())];
+    let health = || app.send("GET", "/_mkoba/health", &headers, None);
+    let r = health().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["store"], "failing", "{}", r.text());
 
     // Space is back: the same request is taken, settles, and the ledger balances.
     faults.set_disk_full(false);
@@ -157,9 +173,10 @@ async fn a_full_disk_is_answered_503_and_the_server_recovers_by_itself() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
     app.assert_ledger_balanced().await;
-    // The platform never stopped: health stays ok.
+    // The platform never stopped: health stays ok, and the store is ok again.
     let r = app.send("GET", "/_mkoba/health", &[], None).await;
     assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(health().await.json()["store"], "ok");
 }
 
 /// A callback answered while the disk is full cannot have its attempt recorded: the
@@ -551,10 +568,11 @@ async fn a_commit_that_landed_without_its_answer_is_not_answered_try_again() {
     app.assert_ledger_balanced().await;
 }
 
-/// While the store is failing (the writer's commits fail: a full disk, a database that
-/// went away), a read that fails too is the store's unavailability: MoMo `503
-/// SERVICE_UNAVAILABLE` with `Retry-After`, as a write is answered, not a bare 500. A read
-/// that fails while the writer's commits succeed is still the internal error it is.
+/// A read the store fails (a database that went away, a failing disk) is the store's
+/// unavailability: MoMo `503 SERVICE_UNAVAILABLE` with `Retry-After`, as a write is
+/// answered, not a 500 — also when the writer's commits succeed, or there are none (a
+/// PostgreSQL database lost while only reads come: each was a 500 before). The cause is
+/// logged, once a second (`postgres::a_lost_database_is_logged_once_a_second_not_once_a_request`).
 #[tokio::test]
 async fn reads_while_the_store_is_failing_are_answered_503_with_retry_after() {
     use mkoba_platform::faults::Faults;
@@ -573,10 +591,12 @@ async fn reads_while_the_store_is_failing_are_answered_503_with_retry_after() {
     .await;
     app.final_status(&p, paid).await;
 
-    // A read that fails on its own: the internal error.
+    // A read that fails on its own: the overload form.
     faults.set_reads_fail(true);
     let r = app.get(&p, &format!("/v1_0/requesttopay/{paid}")).await;
-    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["code"], "SERVICE_UNAVAILABLE");
+    assert!(r.header("retry-after").is_some());
 
     // The store failing for the writer too: the overload form.
     faults.set_disk_full(true);
