@@ -311,9 +311,16 @@ pub const RESULT_PORTS: (u16, u16) = (11000, 19000);
 /// explicit port in [11000, 19000]. With `insecure` (local development) `http://` URLs on a
 /// loopback host are accepted on any port.
 pub fn check_result_url(url: &str, insecure: bool) -> Result<(), String> {
+    if url
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || "<>\"{}|\\^`".contains(c))
+    {
+        return Err("The result URL must not contain spaces, control characters or any of < > \" { } | \\ ^ `.".to_owned());
+    }
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| "The result URL must start with https://.".to_owned())?;
+    let scheme = scheme.to_ascii_lowercase();
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     if authority.contains('@') {
         return Err("The result URL must not carry a user name or password.".to_owned());
@@ -325,6 +332,22 @@ pub fn check_result_url(url: &str, insecure: bool) -> Result<(), String> {
     let bare = host.trim_matches(['[', ']']);
     if bare.is_empty() {
         return Err("The result URL needs a host.".to_owned());
+    }
+    let name_ok = !host.starts_with('[')
+        && bare.trim_end_matches('.').split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    let ip_ok = host.starts_with('[') && bare.parse::<std::net::Ipv6Addr>().is_ok();
+    if !(name_ok || ip_ok) {
+        return Err("The host of the result URL is not a host name (letters, digits and hyphens, in labels between dots) nor an address.".to_owned());
+    }
+    if port.is_some_and(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
+        return Err("The port of the result URL is not a number.".to_owned());
     }
     let loopback = bare.eq_ignore_ascii_case("localhost")
         || bare
@@ -353,6 +376,30 @@ pub fn check_result_url(url: &str, insecure: bool) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn result_urls_are_well_formed() {
+        for bad in [
+            "https://shop .example:12000/r",
+            "https://sh<op>.example:12000/r",
+            "https://shop.example:+12000/r",
+            "https://a..b:12000/",
+            "https://-a.example:12000/",
+            "https://shop.example:12000/r x",
+            "https://shop.example:/r",
+            "https://[zz]:12000/",
+        ] {
+            assert!(check_result_url(bad, false).is_err(), "{bad}");
+        }
+        for good in [
+            "HTTPS://shop.example:12000/r",
+            "https://shop.example.:12000/r?a=1#f",
+            "https://10.1.2.3:12000/",
+            "https://[2001:db8::1]:12000/",
+        ] {
+            assert_eq!(check_result_url(good, false), Ok(()), "{good}");
+        }
+    }
 
     #[test]
     fn result_urls_follow_the_portal_rules() {

@@ -289,9 +289,15 @@ fn run() -> anyhow::Result<()> {
             runtime()?.block_on(serve(settings))
         }
         Command::Migrate { data, database_url } => {
+            let created = database_url.is_none() && mkoba::creates_database(&data);
             let version = mkoba::migrate(&data, database_url.as_ref())?;
             match &database_url {
                 Some(url) => println!("{url}: schema version {version}"),
+                // Said, so that a mistyped --data is seen at once.
+                None if created => println!(
+                    "{}: no database was there: created a new one, schema version {version}",
+                    data.display()
+                ),
                 None => println!("{}: schema version {version}", data.display()),
             }
             Ok(())
@@ -636,6 +642,7 @@ fn open_file_limit(max_connections: usize) {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let mut stop_signals = StopSignals::new();
     open_file_limit(settings.connections.total);
     let data = settings.data.clone();
     let database = match &settings.database_url {
@@ -805,7 +812,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     println!();
     let platform = running.platform.clone();
     tokio::select! {
-        () = shutdown_signal() => {}
+        signal = stop_signals.recv() => {
+            tracing::info!("{signal}: stopping");
+            platform.stop_waiting();
+        }
         failures = platform.failed() => {
             // Exit non-zero so a supervisor (systemd, Kubernetes) restarts the server;
             // everything acknowledged is on disk.
@@ -840,24 +850,54 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 /// last pass.
 const STOP_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// The signals that stop the server gracefully: SIGINT (Ctrl-C), SIGTERM, and SIGHUP (the
+/// terminal that started the server closed; its default would end the process at once,
+/// with no drain and no log line). Made before the server starts, so that none arriving
+/// while it starts takes its default action.
+struct StopSignals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    signals: Vec<(tokio::signal::unix::Signal, &'static str)>,
+}
+
+impl StopSignals {
+    fn new() -> StopSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let signals = [
+                (SignalKind::interrupt(), "SIGINT"),
+                (SignalKind::terminate(), "SIGTERM"),
+                (SignalKind::hangup(), "SIGHUP"),
+            ]
+            .into_iter()
+            .filter_map(|(kind, name)| signal(kind).ok().map(|s| (s, name)))
+            .collect();
+            StopSignals { signals }
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        #[cfg(not(unix))]
+        StopSignals {}
+    }
+
+    /// Waits for one; returns its name.
+    async fn recv(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            if self.signals.is_empty() {
+                std::future::pending::<()>().await;
+            }
+            let waits = self.signals.iter_mut().map(|(s, name)| {
+                Box::pin(async move {
+                    s.recv().await;
+                    *name
+                })
+            });
+            futures_util::future::select_all(waits).await.0
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
+        }
     }
 }
 

@@ -55,6 +55,15 @@ pub struct MpesaClientArgs {
     /// The Origin header: one of the application's allowed origins
     #[arg(long, env = "MPESA_ORIGIN", default_value = "*", global = true)]
     pub origin: String,
+    /// Seconds a call waits for a new session to become live ("Session key not yet
+    /// active"; up to 30 on the real gateway), sending it again now and then
+    #[arg(
+        long,
+        env = "MPESA_SESSION_WAIT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub session_wait_secs: u64,
     /// Data directory of a local Mkoba, to read the API key and public key from
     #[arg(
         long,
@@ -88,6 +97,7 @@ impl std::fmt::Debug for MpesaClientArgs {
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("public_key", &self.public_key.as_ref().map(|_| "<given>"))
             .field("origin", &self.origin)
+            .field("session_wait_secs", &self.session_wait_secs)
             .field("data", &self.data)
             .field("mpesa_key_file", &self.mpesa_key_file)
             .field("json", &self.json)
@@ -317,7 +327,8 @@ fn client(c: &MpesaClientArgs, creds: &Credentials) -> anyhow::Result<Client> {
         .base_url(&c.url)
         .transport(crate::client_transport(&c.data)?)
         .environment(c.environment)
-        .origin(&c.origin);
+        .origin(&c.origin)
+        .activation_wait(std::time::Duration::from_secs(c.session_wait_secs));
     Client::new(config).map_err(|e| explain(c, e, "configuring the M-Pesa client"))
 }
 
@@ -394,7 +405,10 @@ fn explain_with(
     } else if let Some(m) = mpesa.filter(|m| m.is_session_refusal()) {
         let text = m.message.to_ascii_lowercase();
         Some(if text.contains("not yet active") {
-            "new sessions do not work at once on this gateway (up to 30 s on the real one): wait a little and run the command again".to_owned()
+            format!(
+                "the new session did not become live within --session-wait-secs {} (new sessions take up to 30 s on the real gateway): wait longer with a larger --session-wait-secs",
+                c.session_wait_secs
+            )
         } else if text.contains("expired") {
             "the session expired as soon as it was made: the application's session lifetime is very short; raise it on the portal's M-Pesa page".to_owned()
         } else {
@@ -420,13 +434,20 @@ fn print_json<T: serde::Serialize + ?Sized>(v: &T) -> anyhow::Result<()> {
 }
 
 /// Sends a transaction request; on failure says which ThirdPartyConversationID it had, and
-/// when the outcome is unknown how to look it up.
+/// when the outcome is unknown how to look it up. The session comes first, on its own: a
+/// refused API key or an unreachable server is then "creating a session", where nothing
+/// was sent, not a transaction whose outcome is unknown.
 async fn transact<'a, T: serde::de::DeserializeOwned + Send + 'a>(
     c: &MpesaClientArgs,
+    client: &Client,
     request: Request<'a, T>,
     conversation_id: Option<String>,
     doing: &str,
 ) -> anyhow::Result<T> {
+    client
+        .session_id()
+        .await
+        .map_err(|e| explain(c, e, "creating a session"))?;
     let request = match conversation_id {
         Some(id) => request.third_party_conversation_id(id),
         None => request,
@@ -507,7 +528,7 @@ async fn pay(
         ),
     };
     let doing = format!("{what} failed");
-    let paid = transact(c, request, p.conversation_id, &doing).await?;
+    let paid = transact(c, client, request, p.conversation_id, &doing).await?;
     report_payment(c, &what, &paid)
 }
 
@@ -543,7 +564,7 @@ async fn reverse(
         None => format!("reversal of {}", r.transaction_id),
     };
     let doing = format!("the {what} failed");
-    let reversed = transact(c, client.reversal(&r), conversation_id, &doing).await?;
+    let reversed = transact(c, client, client.reversal(&r), conversation_id, &doing).await?;
     report_payment(c, &what, &reversed)
 }
 

@@ -258,23 +258,31 @@ async fn v2(
         )
         .await;
     }
+    // Read before the session is checked, so that its refusal too carries a conversation
+    // id and echoes the client's (as every error body does); refused in this order still.
+    let fields = fields_of(&uri, &body, op);
+    let echo = match &fields {
+        Ok(f) => Some(f),
+        Err((_, f)) => f.as_ref(),
+    };
+    let refuse = |code| MpesaError::Ins(code).respond(Gateway::V2, echo);
     let app = match authenticate(&state, bearer, environment).await {
         Ok(app) => app,
-        Err(code) => return fail(MpesaError::Ins(code)),
+        Err(code) => return refuse(code),
     };
     match live(&state, environment, &app).await {
         Ok(true) => {}
         // The production gateway never issued this session.
-        Ok(false) => return fail(MpesaError::Ins(wire::SESSION_INVALID)),
-        Err(code) => return fail(MpesaError::Ins(code)),
+        Ok(false) => return refuse(wire::SESSION_INVALID),
+        Err(code) => return refuse(code),
     }
     if !app.origin_allowed(origin.as_deref()) {
         return fail(MpesaError::OriginNotAllowed);
     }
     let Some(market) = Market::from_path(market_path) else {
-        return fail(MpesaError::Ins(wire::INS_998));
+        return refuse(wire::INS_998);
     };
-    let fields = match fields_of(&uri, &body, op) {
+    let fields = match fields {
         Ok(f) => f,
         Err((code, f)) => return MpesaError::Ins(code).respond(Gateway::V2, f.as_ref()),
     };

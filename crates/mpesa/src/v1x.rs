@@ -27,6 +27,8 @@ pub(crate) fn is_live_host(headers: &axum::http::HeaderMap) -> bool {
         .get(axum::http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .map(|h| h.rsplit_once(':').map_or(h, |(name, _)| name))
+        // `api.vm.co.mz.` (fully qualified) is the same host.
+        .map(|h| h.strip_suffix('.').unwrap_or(h))
         .is_some_and(|h| LIVE_HOSTS.iter().any(|l| h.eq_ignore_ascii_case(l)))
 }
 

@@ -294,6 +294,9 @@ struct Inner {
     health: Arc<Health>,
     /// Set by the writer while its commits fail (the first failure to the first success).
     store_failing: Arc<std::sync::atomic::AtomicBool>,
+    /// Set when the server begins to stop ([`Platform::stop_waiting`]): requests waiting
+    /// for a payment to become final are answered at once with it as it is.
+    stopping: tokio::sync::watch::Sender<bool>,
     /// The writer thread, until [`Platform::shutdown`] has seen it end.
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Requests waiting for the writer's answer (bounded by `max_queued`).
@@ -545,6 +548,7 @@ impl Platform {
                 operator_credentials: accounts::CredentialCache::default(),
                 health,
                 store_failing,
+                stopping: tokio::sync::watch::Sender::new(false),
                 writer: Mutex::new(Some(writer)),
                 queued: std::sync::atomic::AtomicUsize::new(0),
                 metrics,
@@ -593,6 +597,14 @@ impl Platform {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The server begins to stop: requests waiting for a payment to become final
+    /// (synchronous M-Pesa calls) are answered at once with the payment as it is (still
+    /// pending: the client's timeout answer, `408 INS-9`, with the payment to query later),
+    /// instead of holding the stop for the drain time and then being cut unanswered.
+    pub fn stop_waiting(&self) {
+        self.inner.stopping.send_replace(true);
     }
 
     /// Whether the writer's commits are failing now (a full disk, a lost database): writes

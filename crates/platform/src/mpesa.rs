@@ -408,9 +408,10 @@ impl Payments<'_> {
             .await
     }
 
-    /// Waits until the payment is final or `timeout` passes, and returns it as stored then.
-    /// Register with [`Payments::watch`] *before* creating the payment so its settlement
-    /// cannot be missed.
+    /// Waits until the payment is final, `timeout` passes or the server begins to stop
+    /// ([`Platform::stop_waiting`]), and returns it as stored then. Register with
+    /// [`Payments::watch`] *before* creating the payment so its settlement cannot be
+    /// missed.
     pub async fn wait_final(
         self,
         id: &Uuid,
@@ -423,7 +424,11 @@ impl Payments<'_> {
             .await?
             .is_some_and(|p| p.status.is_final())
         {
-            let _ = tokio::time::timeout(timeout, &mut watch.rx).await;
+            let mut stopping = self.inner.stopping.subscribe();
+            tokio::select! {
+                _ = tokio::time::timeout(timeout, &mut watch.rx) => {}
+                _ = stopping.wait_for(|s| *s) => {}
+            }
         }
         drop(watch);
         self.payments().get(id).await

@@ -461,6 +461,12 @@ mod mpesa_error {
             self.code == Some(InsCode::DuplicateTransaction)
         }
 
+        /// Whether the session is refused only for now: new sessions take a while to work
+        /// ("Session key not yet active"; up to 30 s on the real gateway).
+        pub fn is_session_not_yet_active(&self) -> bool {
+            self.status == 401 && self.message.to_ascii_lowercase().contains("not yet active")
+        }
+
         /// Whether the session was refused (expired, not yet live, unknown, or its API key
         /// renewed): a 401 about the session, or a 401 without an `INS-*` code. A 401
         /// `INS-6` "Transaction Failed" is the outcome of a transaction, not this.
@@ -514,7 +520,7 @@ mod mpesa_error {
                     "the service provider (or party) code is not this application's, or not 4 to 12 letters and digits; the sandbox's is 000000"
                 }
                 InsCode::InvalidAmount => {
-                    "the amount must be above zero with at most two decimals; a reversal may not exceed what remains of the original"
+                    "the amount must be above zero with at most two decimals; a reversal may not exceed what remains of the original (one without an amount is of all of it: refused once part was reversed, so give the amount that remains)"
                 }
                 InsCode::InvalidTransactionReference
                 | InsCode::InvalidThirdPartyReference

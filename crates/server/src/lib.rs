@@ -468,6 +468,10 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
 
 /// Applies the migrations the database lacks (PostgreSQL at `url`, else SQLite in `data`)
 /// and returns the schema version.
+///
+/// On SQLite a data directory without a database gets a new one, which
+/// [`creates_database`] tells beforehand (the command says so: a mistyped `--data` is then
+/// seen at once).
 pub fn migrate(data: &Path, url: Option<&config::DatabaseUrl>) -> anyhow::Result<usize> {
     match url {
         Some(url) => mkoba_store_postgres::migrate(&url.0)
@@ -483,6 +487,11 @@ pub fn migrate(data: &Path, url: Option<&config::DatabaseUrl>) -> anyhow::Result
             Ok(mkoba_store_sqlite::SCHEMA_VERSION)
         }
     }
+}
+
+/// Whether [`migrate`] of `data` (SQLite) would create the database rather than migrate one.
+pub fn creates_database(data: &Path) -> bool {
+    !data.join(mkoba_store_sqlite::DB_FILE).exists()
 }
 
 /// Creates an operator account (active at once) in the server's database: SQLite in
@@ -516,8 +525,11 @@ pub fn create_operator(
         .context("creating the operator")
 }
 
-/// Opens the store, starts the platform, the callback dispatcher and the HTTP server.
+/// Binds the listeners, opens the store, starts the platform, the callback dispatcher and
+/// the HTTP server. The binds come first: a port in use fails the start before anything is
+/// created (a data directory, a database, a key pair).
 pub async fn start(settings: Settings) -> anyhow::Result<Running> {
+    let bound = bind(&settings).await?;
     let mut store = open_store(&settings).await?;
     if let Some(faults) = &settings.faults {
         store.journal = Box::new(mkoba_platform::faults::FaultyJournal::new(
@@ -550,7 +562,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
             }
         }
     }
-    match listen(&settings, &platform, &key).await {
+    match listen(&settings, bound, &platform, &key).await {
         Ok(l) => Ok(Running {
             addr: l.addr,
             metrics_addr: l.metrics_addr,
@@ -597,17 +609,22 @@ struct Listening {
     servers: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// Binds every listener of `settings`, then serves the APIs, the portal and the metrics on
-/// them. Binds come first: a start that fails has served nothing.
-async fn listen(
-    settings: &Settings,
-    platform: &Platform,
-    key: &Arc<PlatformKey>,
-) -> anyhow::Result<Listening> {
-    let listener = tokio::net::TcpListener::bind(settings.listen)
+/// Every listener of `settings`, bound.
+struct Bound {
+    main: tokio::net::TcpListener,
+    v1x: Vec<(
+        &'static mkoba_mpesa::catalogue::Operation,
+        tokio::net::TcpListener,
+    )>,
+    plain: Option<tokio::net::TcpListener>,
+    metrics: Option<tokio::net::TcpListener>,
+}
+
+/// Binds every listener of `settings`; a port in use is an error that names it.
+async fn bind(settings: &Settings) -> anyhow::Result<Bound> {
+    let main = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
-    let addr = listener.local_addr()?;
     // The v1x per-API ports, on the main listener's address; a port in use is an error
     // that names it and its API.
     let mut v1x = Vec::new();
@@ -623,6 +640,28 @@ async fn listen(
         })?;
         v1x.push((*op, l));
     }
+    Ok(Bound {
+        main,
+        v1x,
+        plain: bind_if(settings.plain_listen, "plain-HTTP address").await?,
+        metrics: bind_if(settings.metrics_listen, "metrics address").await?,
+    })
+}
+
+/// Serves the APIs, the portal and the metrics on the listeners [`bind`] bound.
+async fn listen(
+    settings: &Settings,
+    bound: Bound,
+    platform: &Platform,
+    key: &Arc<PlatformKey>,
+) -> anyhow::Result<Listening> {
+    let Bound {
+        main: listener,
+        v1x,
+        plain,
+        metrics,
+    } = bound;
+    let addr = listener.local_addr()?;
     let mut bound = Vec::new();
     for (op, l) in &v1x {
         bound.push((*op, l.local_addr()?));
@@ -638,8 +677,6 @@ async fn listen(
         Some(t) => Some(tls::server_config(&settings.data, t)?),
         None => None,
     };
-    let plain = bind_if(settings.plain_listen, "plain-HTTP address").await?;
-    let metrics = bind_if(settings.metrics_listen, "metrics address").await?;
     let mut plain_addr = None;
     let mut servers = Vec::new();
     if let Some(l) = plain {

@@ -97,7 +97,7 @@ pub fn backup(data_dir: &Path, to: &Path) -> Result<BackupReport, StoreError> {
     let (database_bytes, schema_version, payments) = match result {
         Ok(r) => r,
         Err(e) => {
-            let _ = std::fs::remove_file(&partial);
+            empty_again(to, created);
             return Err(e);
         }
     };
@@ -110,6 +110,24 @@ pub fn backup(data_dir: &Path, to: &Path) -> Result<BackupReport, StoreError> {
         files,
         skipped,
     })
+}
+
+/// After a failed backup: the directory as it was, empty (or gone, when the backup made
+/// it), so that a retry into it is taken (a full target left `mkoba.db.partial-journal`
+/// behind, and the retry refused the directory as not empty).
+fn empty_again(to: &Path, created: bool) {
+    if created {
+        let _ = std::fs::remove_dir_all(to);
+    } else if let Ok(entries) = std::fs::read_dir(to) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let _ = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+        }
+    }
 }
 
 /// `VACUUM INTO` `partial` (owner-only, made first since SQLite takes the mode the process
@@ -256,6 +274,28 @@ mod tests {
         ] {
             assert!(!is_database_file(name.as_ref()), "{name}");
         }
+    }
+
+    #[test]
+    fn a_failed_backup_leaves_its_directory_as_it_found_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let leave = |created: bool| {
+            let to = dir.path().join(format!("to-{created}"));
+            std::fs::create_dir(&to).unwrap();
+            std::fs::write(to.join(PARTIAL), "half").unwrap();
+            std::fs::write(to.join("mkoba.db.partial-journal"), "journal").unwrap();
+            std::fs::create_dir(to.join("tls")).unwrap();
+            std::fs::write(to.join("tls").join("ca.pem"), "ca").unwrap();
+            empty_again(&to, created);
+            to
+        };
+        assert!(!leave(true).exists(), "made by the backup: gone");
+        let kept = leave(false);
+        assert_eq!(std::fs::read_dir(&kept).unwrap().count(), 0, "empty again");
+        // A retry into it is taken.
+        let data = dir.path().join("data");
+        drop(crate::open(&data).unwrap());
+        backup(&data, &kept).unwrap();
     }
 
     #[test]

@@ -324,6 +324,20 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             MIGRATIONS.len()
         )));
     }
+    if version == 0 {
+        // A new database (or an empty file where one was expected: the log says so, since
+        // the platform then starts anew with new keys and passwords).
+        tracing::info!(
+            path = conn.path().unwrap_or_default(),
+            "no database was there: creating a new one"
+        );
+    } else if version < MIGRATIONS.len() {
+        tracing::info!(
+            from = version,
+            to = MIGRATIONS.len(),
+            "migrating the database's schema"
+        );
+    }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
         let tx = conn.transaction().map_err(err)?;
         tx.execute_batch(sql).map_err(err)?;

@@ -578,6 +578,18 @@ async fn a_client_command_refuses_an_older_database_instead_of_migrating_it() {
         .await
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
+    // A directory without a database gets one, and the command says so (a mistyped
+    // --data is seen at once); run again, it migrates what is there.
+    assert!(
+        stdout(&o).contains("no database was there: created a new one"),
+        "{}",
+        stdout(&o)
+    );
+    let again = run(&["migrate", "--data", data.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert!(!stdout(&again).contains("created"), "{}", stdout(&again));
     let version = |path: &std::path::Path| -> usize {
         rusqlite::Connection::open(path.join("mkoba.db"))
             .unwrap()
@@ -856,4 +868,24 @@ async fn usage_errors_exit_2_and_no_error_prints_a_backtrace() {
         assert!(!err.to_lowercase().contains("backtrace"), "{args:?}: {err}");
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
     }
+}
+
+/// A port in use fails `mkoba serve` before anything is made: no data directory, database
+/// or key pair left behind (they were, before the binds came first).
+#[tokio::test]
+async fn serve_on_a_port_in_use_fails_before_making_anything() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args(["serve", "--listen", &addr, "--data"])
+        .arg(&data)
+        .output()
+        .await
+        .unwrap();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains(&format!("binding {addr}")), "{err}");
+    assert!(!data.exists(), "nothing was made: {err}");
 }

@@ -457,6 +457,98 @@ async fn sigterm_under_load_drains_exits_zero_and_loses_nothing_acknowledged() {
     assert_eq!(ledger["balanced"], true, "{ledger}");
 }
 
+/// SIGHUP (the terminal that started the server closed) stops it as SIGTERM does, drained
+/// and logged, exit 0, where the signal's default ended it at once (exit 129, no log line).
+#[tokio::test]
+async fn sighup_stops_the_server_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut node = start_node_logged(&dir.path().join("data"), &[], log.clone()).await;
+    node.signal("HUP");
+    let status = tokio::time::timeout(Duration::from_secs(30), node.child.wait())
+        .await
+        .expect("the server stops by itself")
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "a clean exit");
+    // The log's last lines may still be in the pipe when the process has ended.
+    let log = wait_for(|| async {
+        let log = log.lock().unwrap().clone();
+        log.contains("INFO mkoba: stopped").then_some(log)
+    })
+    .await;
+    assert!(log.contains("SIGHUP: stopping"), "{log}");
+}
+
+/// A synchronous M-Pesa call waiting for a customer who never answers when the server is
+/// asked to stop is answered at once, `408 INS-9` with its payment still pending (to query
+/// after the restart), instead of holding the stop for the drain time and then being cut
+/// with no answer.
+#[tokio::test]
+async fn a_synchronous_call_waiting_at_sigterm_is_answered_at_once() {
+    use mkoba_sdk::mpesa::PublicKey;
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = start_node_with(&dir.path().join("data"), &[]).await;
+    let http = Http::new();
+    let app = http
+        .send(
+            "GET",
+            &format!("{}/_mkoba/mpesa/application", node.base),
+            &[("Ocp-Apim-Subscription-Key", &node.key)],
+            None,
+        )
+        .await
+        .json();
+    let key = PublicKey::from_base64(app["public_key"].as_str().unwrap()).unwrap();
+    let bearer = format!(
+        "Bearer {}",
+        key.bearer(app["api_key"].as_str().unwrap()).unwrap()
+    );
+    let market = format!("{}/sandbox/ipg/v2/vodacomTZN", node.base);
+    let r = http
+        .send(
+            "GET",
+            &format!("{market}/getSession/"),
+            &[("Authorization", &bearer), ("Origin", "*")],
+            None,
+        )
+        .await;
+    let session = r.json()["output_SessionID"].as_str().unwrap().to_owned();
+    let auth = format!("Bearer {}", key.bearer(&session).unwrap());
+    // A customer who never answers (the sandbox's 000000000002): the call waits.
+    let body = serde_json::json!({
+        "input_Amount": "10",
+        "input_Country": "TZN",
+        "input_Currency": "TZS",
+        "input_CustomerMSISDN": "000000000002",
+        "input_ServiceProviderCode": "000000",
+        "input_ThirdPartyConversationID": "waiting1",
+        "input_TransactionReference": "T1234C",
+        "input_PurchasedItemsDesc": "Shoes",
+    });
+    let call = {
+        let (http, url) = (http.clone(), format!("{market}/c2bPayment/singleStage/"));
+        tokio::spawn(async move {
+            let headers = [("Authorization", auth.as_str()), ("Origin", "*")];
+            http.try_send("POST", &url, &headers, Some(&body.to_string()))
+                .await
+        })
+    };
+    // Once it is stored and waiting (given half a second), the server is asked to stop.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    node.signal("TERM");
+    let r = call
+        .await
+        .unwrap()
+        .expect("an answer, not a cut connection");
+    assert_eq!(r.status, 408, "{}", r.text());
+    assert_eq!(r.json()["output_ResponseCode"], "INS-9");
+    let exit = tokio::time::timeout(Duration::from_secs(30), node.child.wait())
+        .await
+        .expect("the server stops by itself")
+        .unwrap();
+    assert_eq!(exit.code(), Some(0));
+}
+
 /// A server stopped (SIGSTOP here; a paused VM in life) while its callback's answer was on
 /// its way reads the answer when it runs again, however long past the callback's timeout
 /// that is: the callback counts as delivered, once, instead of timed out and sent again.

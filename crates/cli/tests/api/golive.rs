@@ -389,9 +389,13 @@ async fn the_mpesa_production_environment_opens_with_approval() {
     };
     let r = v1x_c2b("api.sandbox.vm.co.mz").await;
     assert_eq!(r.status, 201, "{}", r.text());
-    let r = v1x_c2b("api.vm.co.mz").await;
-    assert_eq!(r.status, 401, "{}", r.text());
-    assert_eq!(r.json()["output_ResponseCode"], "INS-2");
+    // The live host, also written fully qualified (a trailing dot was taken for the
+    // sandbox before).
+    for host in ["api.vm.co.mz", "api.vm.co.mz.", "API.VM.CO.MZ.:443"] {
+        let r = v1x_c2b(host).await;
+        assert_eq!(r.status, 401, "{host}: {}", r.text());
+        assert_eq!(r.json()["output_ResponseCode"], "INS-2");
+    }
     let r = get_session("sandbox").await;
     assert_eq!(r.status, 200, "{}", r.text());
     let sandbox_session = r.json()["output_SessionID"].as_str().unwrap().to_owned();

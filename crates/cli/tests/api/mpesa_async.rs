@@ -13,11 +13,21 @@ async fn result_urls_follow_the_portals_rules_unless_local_development_relaxes_t
         ("https://partner.example/results", "port"),
         ("https://partner.example:8443/results", "11000"),
         ("http://127.0.0.1:9000/results", "https"),
+        // Malformed: each was stored before, and every delivery then failed.
+        ("https://shop .example:12000/r", "spaces"),
+        ("https://sh<op>.example:12000/r", "spaces"),
+        ("https://shop.example:+12000/r", "not a number"),
+        ("https://a..b:12000/", "not a host name"),
     ] {
         let r = app.mpesa_settings(json!({ "result_url": url })).await;
         assert_eq!(r.status, 400, "{url}: {}", r.text());
         assert!(r.text().contains(why), "{url}: {}", r.text());
     }
+    // The scheme in capitals is https all the same.
+    let r = app
+        .mpesa_settings(json!({ "result_url": "HTTPS://partner.example:12000/results" }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
     let r = app
         .mpesa_settings(json!({ "result_url": "https://partner.example:12000/results" }))
         .await;

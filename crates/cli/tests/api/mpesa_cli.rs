@@ -323,14 +323,38 @@ async fn cli_errors_say_what_was_wrong_and_how_to_fix_it() {
 }
 
 #[tokio::test]
-async fn cli_explains_a_session_that_is_not_live_yet_and_an_unanswered_payment() {
+async fn cli_waits_for_a_new_session_and_explains_one_that_stays_unlive_and_an_unanswered_payment()
+{
+    // A new session works after 1.5 s: the call is sent again with it until it does (the
+    // real gateway's "up to 30 seconds"), where each run used to fail at once.
     let app = TestApp::spawn_with(|s| {
-        s.mpesa.session_activation = Duration::from_secs(30);
+        s.mpesa.session_activation = Duration::from_millis(1500);
     })
     .await;
-    let text = failure(&mpesa(&app, &["c2b", "--amount", "1", "--msisdn", "000000000001"]).await);
+    let out = mpesa(&app, &["c2b", "--amount", "1", "--msisdn", "000000000001"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    // One that stays unlive past --session-wait-secs: said so, with what to do.
+    let app = TestApp::spawn_with(|s| {
+        s.mpesa.session_activation = Duration::from_secs(60);
+    })
+    .await;
+    let text = failure(
+        &mpesa(
+            &app,
+            &[
+                "c2b",
+                "--amount",
+                "1",
+                "--msisdn",
+                "000000000001",
+                "--session-wait-secs",
+                "1",
+            ],
+        )
+        .await,
+    );
     assert!(text.contains("Session key not yet active"), "{text}");
-    assert!(text.contains("wait a little"), "{text}");
+    assert!(text.contains("--session-wait-secs 1"), "{text}");
 
     let app = TestApp::spawn_with(|s| s.mpesa.sync_timeout = Duration::from_millis(300)).await;
     let text = failure(

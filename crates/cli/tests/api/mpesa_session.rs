@@ -118,6 +118,19 @@ async fn calls_without_a_valid_session_are_refused_with_401() {
         .await;
     assert_eq!(code(&r), (401, "INS-6".to_owned()), "{}", r.text());
     assert_eq!(r.json()["output_ResponseDesc"], "Invalid Session ID");
+    // Like every error body, it carries a conversation id and echoes the client's.
+    assert_eq!(
+        r.json()["output_ThirdPartyConversationID"],
+        body["input_ThirdPartyConversationID"],
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        r.json()["output_ConversationID"].as_str().map(str::len),
+        Some(32),
+        "{}",
+        r.text()
+    );
     // A forged session of the right shape.
     let r = m
         .send(

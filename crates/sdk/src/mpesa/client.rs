@@ -89,6 +89,7 @@ pub(crate) struct Core {
     key: PublicKey,
     origin: HeaderValue,
     lifetime: Duration,
+    activation_wait: Duration,
     transport: Transport,
     session: SessionCache,
 }
@@ -161,6 +162,7 @@ impl Client {
             key,
             origin,
             lifetime: config.session_lifetime,
+            activation_wait: config.activation_wait,
             transport: config
                 .transport
                 .unwrap_or_else(|| Transport::new().timeout(DEFAULT_TIMEOUT)),
@@ -305,6 +307,7 @@ impl Core {
             Some(fields.json()?)
         };
         let mut retried = false;
+        let (mut waited, mut pause) = (Duration::ZERO, Duration::from_millis(250));
         loop {
             let session = self.session().await?;
             let mut call = Call::new(method.clone(), url.clone())
@@ -318,13 +321,23 @@ impl Core {
                 }
             }
             let reply = self.transport.send(call.build()?).await?;
-            if reply.status == StatusCode::UNAUTHORIZED
-                && !retried
-                && MpesaError::from_body(401, &reply.body).is_session_refusal()
-            {
-                self.invalidate(&session.id).await;
-                retried = true;
-                continue;
+            if reply.status == StatusCode::UNAUTHORIZED {
+                let refusal = MpesaError::from_body(401, &reply.body);
+                // Not live yet: the same session again, a little later (a new one would
+                // start its wait over). The call was refused before anything happened.
+                if refusal.is_session_not_yet_active() {
+                    if waited < self.activation_wait {
+                        let now = pause.min(self.activation_wait - waited);
+                        tokio::time::sleep(now).await;
+                        waited += now;
+                        pause = (pause * 2).min(Duration::from_secs(2));
+                        continue;
+                    }
+                } else if !retried && refusal.is_session_refusal() {
+                    self.invalidate(&session.id).await;
+                    retried = true;
+                    continue;
+                }
             }
             return Ok(reply);
         }

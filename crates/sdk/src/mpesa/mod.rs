@@ -85,6 +85,9 @@ mod result;
 
 pub use amount::Amount;
 pub use client::{Client, DEFAULT_BASE_URL, Request, new_conversation_id};
+
+/// How long a call waits for a new session to become live ([`Config::activation_wait`]).
+pub const DEFAULT_ACTIVATION_WAIT: Duration = Duration::from_secs(30);
 pub use key::{PublicKey, bearer};
 pub use mkoba_api_types::mpesa::{InsCode, Market};
 pub use operations::{
@@ -151,6 +154,7 @@ pub struct Config {
     pub(crate) public_key: String,
     pub(crate) origin: String,
     pub(crate) session_lifetime: Duration,
+    pub(crate) activation_wait: Duration,
     pub(crate) transport: Option<Transport>,
 }
 
@@ -167,6 +171,7 @@ impl fmt::Debug for Config {
             )
             .field("origin", &self.origin)
             .field("session_lifetime", &self.session_lifetime)
+            .field("activation_wait", &self.activation_wait)
             .finish_non_exhaustive()
     }
 }
@@ -188,6 +193,7 @@ impl Config {
             public_key: public_key.into(),
             origin: "*".to_owned(),
             session_lifetime: Duration::from_secs(3600),
+            activation_wait: DEFAULT_ACTIVATION_WAIT,
             transport: None,
         }
     }
@@ -216,6 +222,16 @@ impl Config {
     /// gateway does not say). The client fetches a new session shortly before it ends.
     pub fn session_lifetime(mut self, lifetime: Duration) -> Config {
         self.session_lifetime = lifetime;
+        self
+    }
+
+    /// How long a call waits for a new session to become live: the gateway answers `401
+    /// INS-6` "Session key not yet active" for a while after `getSession` (up to 30 s on
+    /// the real one, whose samples sleep 30 s), and the call is sent again with the same
+    /// session, after 0.25 s, then doubling up to 2 s, until it is taken or this has
+    /// passed (30 s by default; zero sends it once).
+    pub fn activation_wait(mut self, wait: Duration) -> Config {
+        self.activation_wait = wait;
         self
     }
 
