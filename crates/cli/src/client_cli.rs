@@ -171,9 +171,10 @@ enum MomoCommand {
 /// What a payment command shares.
 #[derive(Debug, Clone, clap::Args)]
 struct PaymentArgs {
-    /// ISO 4217 currency (the sandbox accepts only EUR)
-    #[arg(long, default_value = "EUR")]
-    currency: String,
+    /// ISO 4217 currency [default: the target environment's: EUR in the sandbox, UGX for
+    /// mtnuganda, …]
+    #[arg(long)]
+    currency: Option<String>,
     /// Your reference for reconciliation
     #[arg(long)]
     external_id: Option<String>,
@@ -280,6 +281,7 @@ async fn load_local_keys(client: &mut ClientArgs) -> anyhow::Result<()> {
 
 /// Runs a `mkoba clock` command.
 pub async fn run_clock(mut args: ClockArgs) -> anyhow::Result<()> {
+    check_api_user(&args.client)?;
     load_local_keys(&mut args.client).await?;
     let c = &args.client;
     let clocks = mkoba_sdk::momo::TestClocks::new(subscription_key(c, Product::Collection)?)
@@ -305,8 +307,13 @@ pub async fn run_clock(mut args: ClockArgs) -> anyhow::Result<()> {
         if c.json {
             print_json(&serde_json::to_value(k)?)
         } else {
+            let name = if k.name.is_empty() {
+                String::new()
+            } else {
+                format!("  {:?}", k.name)
+            };
             println!(
-                "test clock {}  API user {}  now {}",
+                "test clock {}{name}  API user {}  now {}",
                 k.id, k.api_user, k.now
             );
             Ok(())
@@ -342,6 +349,15 @@ pub async fn run_clock(mut args: ClockArgs) -> anyhow::Result<()> {
             all.iter().try_for_each(show)
         }
         ClockCommand::Advance { by, clock } => {
+            let (number, unit) = by.split_at(by.len().saturating_sub(1));
+            if number.is_empty()
+                || !number.bytes().all(|b| b.is_ascii_digit())
+                || !matches!(unit, "s" | "m" | "h" | "d")
+            {
+                crate::usage!(
+                    "BY must be a whole number and a unit, s, m, h or d (90s, 15m, 3h, 2d), got {by:?}"
+                );
+            }
             let id = named(clock).await?;
             let k = clocks
                 .advance(&id, &by)
@@ -367,6 +383,7 @@ pub async fn run_clock(mut args: ClockArgs) -> anyhow::Result<()> {
 
 /// Runs a `mkoba momo` command.
 pub async fn run(mut args: MomoArgs) -> anyhow::Result<()> {
+    check_api_user(&args.client)?;
     load_local_keys(&mut args.client).await?;
     let c = &args.client;
     match args.command {
@@ -437,6 +454,16 @@ fn provisioning(c: &ClientArgs) -> anyhow::Result<Provisioning> {
     Ok(Provisioning::new(subscription_key(c, Product::Collection)?)
         .base_url(&c.url)
         .transport(crate::client_transport(&c.data)?))
+}
+
+/// `--api-user` (or `MOMO_API_USER`), when given, is a UUID: told before anything is sent.
+fn check_api_user(c: &ClientArgs) -> anyhow::Result<()> {
+    if let Some(u) = &c.api_user
+        && uuid::Uuid::parse_str(u).is_err()
+    {
+        crate::usage!("--api-user must be a UUID (the API user's X-Reference-Id), got {u:?}");
+    }
+    Ok(())
 }
 
 /// The API user and key: given, or (sandbox only, when `allow_new`) a new one.
@@ -510,6 +537,13 @@ fn explain(e: mkoba_sdk::Error, doing: &str) -> anyhow::Error {
             "{doing}: {e}\n  how to fix: the server's certificate is not trusted: for `mkoba serve --tls`, give --data of the server (its local CA, tls/ca.pem, is trusted) or set SSL_CERT_FILE to its CA"
         );
     }
+    if let mkoba_sdk::Error::Transport { message, .. } = &e
+        && crate::plain_http_answered_tls(message)
+    {
+        return anyhow!(
+            "{doing}: {e}\n  how to fix: --url says https:// but the server answers plain HTTP: use http:// (or start it with `mkoba serve --tls`)"
+        );
+    }
     if let mkoba_sdk::Error::Transport { .. } = e {
         return anyhow!(
             "{doing}: {e}\n  how to fix: is the server running (`mkoba serve`)? Point at it with --url or MKOBA_URL"
@@ -535,18 +569,18 @@ async fn provision(c: &ClientArgs, callback_host: &str) -> anyhow::Result<()> {
             .provision(callback_host)
             .await
             .map_err(|e| explain(e, "creating a sandbox API user"))?;
-        (u.api_user, u.api_key, u.target_environment, None)
+        (
+            u.api_user,
+            u.api_key,
+            u.target_environment,
+            "EUR".to_owned(),
+        )
     } else {
         let u = p
             .create_market_user(callback_host, &c.environment)
             .await
             .map_err(|e| explain(e, "creating a market API user"))?;
-        (
-            u.api_user,
-            u.api_key,
-            u.target_environment,
-            Some(u.currency),
-        )
+        (u.api_user, u.api_key, u.target_environment, u.currency)
     };
     if c.json {
         return print_json(&json!({
@@ -560,10 +594,7 @@ async fn provision(c: &ClientArgs, callback_host: &str) -> anyhow::Result<()> {
     println!("API user      {user}");
     println!("API key       {key}");
     println!("callback host {callback_host}");
-    println!(
-        "environment   {env}{}",
-        currency.map(|c| format!(" ({c})")).unwrap_or_default()
-    );
+    println!("environment   {env} ({currency})");
     println!();
     println!("export MOMO_API_USER={user} MOMO_API_KEY={key} MOMO_TARGET_ENVIRONMENT={env}");
     Ok(())
@@ -653,10 +684,25 @@ fn waiting(c: &ClientArgs, what: &str, reference: &ReferenceId) {
     }
 }
 
+impl PaymentArgs {
+    /// `--currency`, else the target environment's (EUR in the sandbox).
+    fn currency(&self, c: &ClientArgs) -> String {
+        self.currency.clone().unwrap_or_else(|| {
+            mkoba_platform::widget::environment_currency(&c.environment).to_owned()
+        })
+    }
+}
+
 /// What can be told wrong before anything is sent (and before a sandbox API user is made
-/// for the command): an amount that is not a positive decimal, a party that is not an
-/// MSISDN's digits, a message longer than the 160 characters MTN takes.
-fn check_payment(amount: &str, party: (&str, &str), message: Option<&str>) -> anyhow::Result<()> {
+/// for the command): an amount that is not a positive decimal or has more decimals than
+/// its currency, a party that is not an MSISDN's digits, a message longer than the 160
+/// characters MTN takes or with the `'` or `&` it refuses.
+fn check_payment(
+    amount: &str,
+    currency: &str,
+    party: (&str, &str),
+    message: Option<&str>,
+) -> anyhow::Result<()> {
     let decimal = |a: &str| {
         let (int, frac) = a.split_once('.').unwrap_or((a, "0"));
         !int.is_empty()
@@ -668,6 +714,15 @@ fn check_payment(amount: &str, party: (&str, &str), message: Option<&str>) -> an
         crate::usage!(
             "--amount must be a positive amount in major units, such as 100 or 12.50, got {amount:?}"
         );
+    }
+    if let Ok(c) = mkoba_ledger::Currency::parse(currency) {
+        let decimals = amount.split_once('.').map_or(0, |(_, f)| f.len());
+        if decimals > c.exponent() as usize {
+            crate::usage!(
+                "--amount {amount} has more decimals than {currency} allows ({})",
+                c.exponent()
+            );
+        }
     }
     let (flag, id) = party;
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
@@ -681,11 +736,19 @@ fn check_payment(amount: &str, party: (&str, &str), message: Option<&str>) -> an
             m.chars().count()
         );
     }
+    if message.is_some_and(|m| m.contains(['\'', '&'])) {
+        crate::usage!("--message may not contain ' or & (MTN refuses them)");
+    }
     Ok(())
 }
 
 async fn pay(c: &ClientArgs, amount: String, payer: String, p: PaymentArgs) -> anyhow::Result<()> {
-    check_payment(&amount, ("--payer", &payer), p.message.as_deref())?;
+    check_payment(
+        &amount,
+        &p.currency(c),
+        ("--payer", &payer),
+        p.message.as_deref(),
+    )?;
     let user = api_user(c, p.callback_url.as_deref(), true).await?;
     let collection = Collection::new(config(
         c,
@@ -695,7 +758,7 @@ async fn pay(c: &ClientArgs, amount: String, payer: String, p: PaymentArgs) -> a
     )?)?;
     let body = RequestToPay {
         amount,
-        currency: p.currency.clone(),
+        currency: p.currency(c),
         external_id: p.external_id.clone(),
         payer: Party::msisdn(payer),
         payer_message: p.message.clone(),
@@ -726,11 +789,16 @@ async fn disburse(
     kind: PayoutKind,
     p: PaymentArgs,
 ) -> anyhow::Result<()> {
-    check_payment(&amount, ("--payee", &payee), p.message.as_deref())?;
+    check_payment(
+        &amount,
+        &p.currency(c),
+        ("--payee", &payee),
+        p.message.as_deref(),
+    )?;
     let user = api_user(c, p.callback_url.as_deref(), true).await?;
     let body = Transfer {
         amount,
-        currency: p.currency.clone(),
+        currency: p.currency(c),
         external_id: p.external_id.clone(),
         payee: Party::msisdn(payee),
         payer_message: p.message.clone(),
@@ -800,7 +868,7 @@ async fn refund(
     )?)?;
     let body = Refund {
         amount,
-        currency: p.currency.clone(),
+        currency: p.currency(c),
         external_id: p.external_id.clone(),
         payer_message: p.message.clone(),
         payee_note: p.message.clone(),
@@ -840,7 +908,20 @@ async fn status(
             } else {
                 client.$get(&reference).await
             }
-            .map_err(|e| explain(e, doing))?;
+            .map_err(|e| {
+                // Each operation has its own resource: a transfer's id is unknown as a
+                // request-to-pay (the default --kind).
+                let unknown = matches!(&e, mkoba_sdk::Error::Api(a) if a.status == 404);
+                let e = explain(e, doing);
+                if unknown {
+                    anyhow!(
+                        "{e:#}\n  (read as a {}: for another operation pass --kind transfer, deposit, refund, …)",
+                        $what
+                    )
+                } else {
+                    e
+                }
+            })?;
             report(c, $what, &reference, &result)
         }};
     }

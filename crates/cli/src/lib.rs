@@ -47,3 +47,9 @@ pub fn client_transport(data: &std::path::Path) -> anyhow::Result<mkoba_sdk::Tra
     mkoba_sdk::Transport::trusting(mkoba_sdk::DEFAULT_TIMEOUT, 32, &pem)
         .map_err(|e| anyhow::anyhow!("the trusted certificates: {e}"))
 }
+
+/// Whether a transport error is a TLS handshake answered in plain HTTP (an `https://` URL
+/// pointed at a server without `--tls`): rustls reads the HTTP answer as a corrupt record.
+pub fn plain_http_answered_tls(message: &str) -> bool {
+    message.contains("InvalidContentType") || message.contains("corrupt message")
+}

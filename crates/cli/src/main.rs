@@ -257,7 +257,7 @@ fn main() -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("Error: {e:#}");
+            eprintln!("error: {e:#}");
             std::process::ExitCode::from(exit_status(&e))
         }
     }
@@ -723,7 +723,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             shown(&login.password)
         );
     }
-    println!("  Mailbox         {base}/portal/mail   ({mail})");
+    // The sandbox mailbox shows a new account's mail to its browser; production shows it
+    // to no one (it goes through --smtp-url, or stays in the database).
+    if !production {
+        println!("  Mailbox         {base}/portal/mail   ({mail})");
+    }
     println!("  Data            {database}");
     if running.tls {
         match &tls_files {
@@ -748,19 +752,27 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         );
     }
     println!();
-    let collection = key(Product::Collection, KeySlot::Primary);
+    // In production the key is not printed: the samples read it from $KEY.
+    let collection = if production {
+        "$KEY".to_owned()
+    } else {
+        key(Product::Collection, KeySlot::Primary)
+    };
+    if production {
+        println!("  KEY=…   # a collection subscription key (mkoba credentials)");
+    }
     println!(
         "Create an API user and key (as on MTN's sandbox), then a token (the README's quick start goes on to a payment):"
     );
     println!("  USER=$(cat /proc/sys/kernel/random/uuid)");
     println!(
-        "  curl -i -X POST {base}/v1_0/apiuser -H 'Ocp-Apim-Subscription-Key: {collection}' \\\n       -H \"X-Reference-Id: $USER\" -H 'Content-Type: application/json' -d '{{\"providerCallbackHost\":\"127.0.0.1\"}}'"
+        "  curl -si -X POST {base}/v1_0/apiuser -H \"Ocp-Apim-Subscription-Key: {collection}\" \\\n       -H \"X-Reference-Id: $USER\" -H 'Content-Type: application/json' -d '{{\"providerCallbackHost\":\"127.0.0.1\"}}'"
     );
     println!(
-        "  curl -X POST {base}/v1_0/apiuser/$USER/apikey -H 'Ocp-Apim-Subscription-Key: {collection}'   # {{\"apiKey\":\"…\"}}"
+        "  curl -X POST {base}/v1_0/apiuser/$USER/apikey -H \"Ocp-Apim-Subscription-Key: {collection}\"   # {{\"apiKey\":\"…\"}}"
     );
     println!(
-        "  curl -X POST {base}/collection/token/ -u \"$USER:<apiKey>\" -H 'Ocp-Apim-Subscription-Key: {collection}'"
+        "  curl -X POST {base}/collection/token/ -u \"$USER:<apiKey>\" -H \"Ocp-Apim-Subscription-Key: {collection}\""
     );
     if let Ok(Some(app)) = running
         .platform

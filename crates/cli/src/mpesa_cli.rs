@@ -133,7 +133,7 @@ enum MpesaCommand {
         /// The transaction id (output_TransactionID) of the payment to reverse
         transaction_id: String,
         /// Reverse only this much, in major units ("4", "2.50")
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true, value_parser = amount)]
         amount: Option<Amount>,
         /// input_ServiceProviderCode of the payment
         #[arg(long, default_value = "000000")]
@@ -158,11 +158,20 @@ enum MpesaCommand {
     },
 }
 
+/// `--amount`: its own words for a value that is not one (a negative one included, which
+/// the parser would otherwise take for an option).
+fn amount(text: &str) -> Result<Amount, String> {
+    Amount::parse(text).map_err(|e| match e {
+        mkoba_sdk::Error::Config(message) => message,
+        other => other.to_string(),
+    })
+}
+
 /// What the payment commands share.
 #[derive(Debug, Clone, clap::Args)]
 struct PaymentArgs {
     /// Amount in major units ("10", "10.50"), at most two decimals
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = amount)]
     amount: Amount,
     /// The customer's MSISDN: 12 to 14 digits with the country code, no + (the sandbox's
     /// test number is 000000000001; 000000000008 has no money)
@@ -174,7 +183,7 @@ struct PaymentArgs {
     /// input_TransactionReference: 1 to 20 letters, digits or spaces
     #[arg(long, default_value = "mkoba cli")]
     reference: String,
-    /// The description: letters, digits and spaces only
+    /// The description: letters, digits, spaces, _ and + only
     #[arg(long, default_value = "Payment")]
     description: String,
     /// input_ThirdPartyConversationID [default: a new one]
@@ -372,6 +381,10 @@ fn explain_with(
         && message.contains("certificate")
     {
         Some("the server's certificate is not trusted: for `mkoba serve --tls`, give --data of the server (its local CA, tls/ca.pem, is trusted) or set SSL_CERT_FILE to its CA".to_owned())
+    } else if let mkoba_sdk::Error::Transport { message, .. } = &e
+        && crate::plain_http_answered_tls(message)
+    {
+        Some("--url says https:// but the server answers plain HTTP: use http:// (or start it with `mkoba serve --tls`)".to_owned())
     } else if let mkoba_sdk::Error::Transport { .. } = e {
         Some(format!(
             "is the server running (`mkoba serve`)? Point at it with --url or MKOBA_URL (now {})",

@@ -17,8 +17,9 @@ use crate::model::{
 use crate::mpesa::MpesaApp;
 
 /// A storage failure. The platform answers it as an internal error and logs the cause.
+/// Its text is the cause alone (the commands print it after what they were doing).
 #[derive(Debug, thiserror::Error)]
-#[error("storage: {0}")]
+#[error("{0}")]
 pub struct StoreError(pub String);
 
 /// Everything the writer needs in memory when it starts.

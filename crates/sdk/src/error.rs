@@ -250,13 +250,13 @@ impl ApiError {
                 "the access token was refused: it may be expired, belong to another product or another API user"
             }
             ReasonCode::NotAllowedTargetEnvironment => {
-                "wrong target environment: X-Target-Environment must be the API user's (sandbox users: \"sandbox\"; production: mtn<country>, e.g. mtnuganda)"
+                "wrong target environment: X-Target-Environment must be the API user's (sandbox users: \"sandbox\"; production: mtn<country>, e.g. mtnuganda), and a market is open to a developer only once its go-live request for it was approved (the portal's Go live page)"
             }
             ReasonCode::InvalidCallbackUrlHost => {
                 "callback host mismatch: the X-Callback-Url host must equal the API user's providerCallbackHost (ports are ignored); use a callback URL on that host or create an API user with the right host"
             }
             ReasonCode::InvalidCurrency => {
-                "currency not supported in this target environment (the sandbox accepts only EUR)"
+                "currency not supported in this target environment: each takes its own (EUR in the sandbox, UGX in mtnuganda, GHS in mtnghana, …)"
             }
             ReasonCode::ResourceAlreadyExist => {
                 "this X-Reference-Id was used before: the earlier request was accepted; use a new reference id for a new request"
@@ -275,11 +275,48 @@ impl ApiError {
 /// The first 200 bytes of a body, for messages.
 fn body_start(body: &[u8]) -> String {
     let raw = String::from_utf8_lossy(body);
+    // A web page where an API answer was expected: the base URL points somewhere else
+    // (a portal path, a proxy's error page). Its markup says nothing to a person.
+    let head = raw
+        .trim_start()
+        .get(..15)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if head.starts_with("<!doctype html") || head.starts_with("<html") {
+        return format!(
+            "an HTML page ({:?}), not an API answer: is the base URL right (the server's own, with no path)?",
+            html_title(&raw)
+        );
+    }
     let mut end = raw.len().min(200);
     while !raw.is_char_boundary(end) {
         end -= 1;
     }
     raw[..end].trim().to_owned()
+}
+
+/// A web page's title, or else its first words: what a person would see of it.
+fn html_title(page: &str) -> String {
+    let lower = page.to_ascii_lowercase();
+    let inner = match (lower.find("<title>"), lower.find("</title>")) {
+        (Some(start), Some(end)) if start + 7 <= end => &page[start + 7..end],
+        _ => page,
+    };
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in inner.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let mut out = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if out.chars().count() > 80 {
+        out = out.chars().take(80).collect::<String>() + "…";
+    }
+    out
 }
 
 macro_rules! reason_codes {
@@ -643,7 +680,21 @@ mod tests {
         assert!(e.hint().unwrap().contains("Origin"));
         let e = MpesaError::from_body(502, b"<html>Bad Gateway</html>");
         assert_eq!(e.source, ErrorSource::Unknown);
-        assert_eq!(e.message, "<html>Bad Gateway</html>");
+        assert!(
+            e.message.starts_with("an HTML page (\"Bad Gateway\")"),
+            "{}",
+            e.message
+        );
+        let e = ApiError::from_body(
+            404,
+            "<!doctype html><html><head><title>Not found \u{b7} Mkoba portal</title></head><body><h1>x</h1></body></html>".as_bytes(),
+        );
+        assert!(
+            e.message
+                .starts_with("an HTML page (\"Not found \u{b7} Mkoba portal\")"),
+            "{}",
+            e.message
+        );
     }
 
     #[cfg(feature = "mpesa")]

@@ -74,7 +74,17 @@ impl From<Error> for StoreError {
                     db.code().code(),
                     db.message()
                 )),
-                None => StoreError(format!("postgres: {e}")),
+                // "error connecting to server" alone hides why: add the causes
+                // ("Connection refused (os error 111)").
+                None => {
+                    let mut text = format!("postgres: {e}");
+                    let mut cause = std::error::Error::source(&e);
+                    while let Some(c) = cause {
+                        text.push_str(&format!(": {c}"));
+                        cause = c.source();
+                    }
+                    StoreError(text)
+                }
             },
             Error::Bad(m) => StoreError(m),
         }

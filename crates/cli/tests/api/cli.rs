@@ -439,10 +439,38 @@ async fn a_payment_that_cannot_be_right_is_refused_before_an_api_user_is_made() 
     let data = app.data_dir().join("data");
     let data = data.to_str().unwrap();
     let long = "m".repeat(161);
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &["--amount", "-5", "--payer", "256774290781"],
             "--amount must be a positive",
+        ),
+        (
+            &["--amount", "1.234", "--payer", "256774290781"],
+            "--amount 1.234 has more decimals than EUR allows (2)",
+        ),
+        (
+            &[
+                "--amount",
+                "5",
+                "--payer",
+                "256774290781",
+                "--message",
+                "a'b",
+            ],
+            "--message may not contain ' or &",
+        ),
+        (
+            &[
+                "--amount",
+                "5",
+                "--payer",
+                "256774290781",
+                "--api-user",
+                "notauuid",
+                "--api-key",
+                "k",
+            ],
+            "--api-user must be a UUID",
         ),
         (
             &["--amount", "0", "--payer", "256774290781"],
@@ -551,9 +579,10 @@ async fn cli_creates_advances_and_deletes_a_test_clock() {
         "{}",
         stdout(&o)
     );
+    // A unit the clock does not take: a usage error, told before anything is sent.
     let o = clock(&app, &["advance", "--api-user", &user, "3 weeks"]).await;
-    assert!(!o.status.success());
-    assert!(stderr(&o).contains("90s, 15m, 3h or 2d"), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("90s, 15m, 3h, 2d"), "{}", stderr(&o));
     let o = clock(&app, &["delete", "--clock", made["id"].as_str().unwrap()]).await;
     assert!(o.status.success(), "{}", stderr(&o));
     let o = clock(&app, &["advance", "--api-user", &user, "1d"]).await;
@@ -818,7 +847,7 @@ async fn usage_errors_exit_2_and_no_error_prints_a_backtrace() {
         (
             &["serve", "--data", data, "--callback-method", "DELETE"],
             2,
-            "Error: callback_method must be PUT or POST",
+            "error: callback_method must be PUT or POST",
         ),
         (
             &["serve", "--data", data, "--smtp-url", "notaurl"],
@@ -888,4 +917,93 @@ async fn serve_on_a_port_in_use_fails_before_making_anything() {
     let err = stderr(&o);
     assert!(err.contains(&format!("binding {addr}")), "{err}");
     assert!(!data.exists(), "nothing was made: {err}");
+}
+
+/// What a newcomer gets wrong is said in words: a wrong path in --url (a web page, not its
+/// markup), an https:// URL at a plain-HTTP server, a test clock advanced by a unit it does
+/// not take, a negative M-Pesa amount; and a market API user pays in its market's currency
+/// without --currency.
+#[tokio::test]
+async fn newcomer_mistakes_are_said_in_words_and_a_market_user_pays_in_its_currency() {
+    let app = TestApp::spawn().await;
+    let data = app.data_dir().join("data");
+    let data = data.to_str().unwrap();
+    let (user, key) = provision(&app, "127.0.0.1").await;
+    let creds = ["--api-user", &user, "--api-key", &key, "--data", data];
+    let mut args = vec!["token"];
+    args.extend(creds);
+    let portal = format!("{}/portal", app.base);
+    let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .arg("momo")
+        .args(&args)
+        .args(["--url", &portal])
+        .output()
+        .await
+        .unwrap();
+    let err = stderr(&o);
+    assert!(!err.contains("<!doctype"), "{err}");
+    assert!(err.contains("not an API answer"), "{err}");
+    let https = app.base.replace("http://", "https://");
+    let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .arg("momo")
+        .args(&args)
+        .args(["--url", &https])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        stderr(&o).contains("the server answers plain HTTP: use http://"),
+        "{}",
+        stderr(&o)
+    );
+    let o = clock(&app, &["advance", "1y", "--clock", "x"]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("a whole number and a unit"),
+        "{}",
+        stderr(&o)
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args(["mpesa", "c2b", "--amount", "-3", "--msisdn", "000000000001"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is not an M-Pesa amount"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A market user (the sandbox developer may make them): UGX without --currency.
+    let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args(["momo", "provision", "--json", "--environment", "mtnuganda"])
+        .args(["--url", &app.base, "--data", data])
+        .env_remove("MOMO_API_USER")
+        .env_remove("MOMO_API_KEY")
+        .output()
+        .await
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let market = json(&o);
+    assert_eq!(market["currency"], "UGX", "{market}");
+    let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args(["momo", "pay", "--amount", "1000", "--payer", "256774290781"])
+        .args([
+            "--url",
+            &app.base,
+            "--data",
+            data,
+            "--environment",
+            "mtnuganda",
+        ])
+        .args(["--api-user", market["apiUser"].as_str().unwrap()])
+        .args(["--api-key", market["apiKey"].as_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // A sandbox user's provision says its currency too.
+    let o = momo(&app, &["provision", "--json", "--data", data]).await;
+    assert_eq!(json(&o)["currency"], "EUR", "{}", stdout(&o));
 }

@@ -247,6 +247,28 @@ async fn cli_errors_say_what_was_wrong_and_how_to_fix_it() {
         text.contains("how to fix") && text.contains("--api-key") && text.contains("--public-key"),
         "{text}"
     );
+    // The same key on a payment: the session is what failed, and nothing was sent, so no
+    // "outcome not known" and no conversation id to look up.
+    let wrong = mpesa(
+        &app,
+        &[
+            "c2b",
+            "--amount",
+            "1",
+            "--msisdn",
+            "000000000001",
+            "--api-key",
+            "aaaab09uz9f3asdcjyk7els777ihmwv8",
+        ],
+    )
+    .await;
+    let text = failure(&wrong);
+    assert!(
+        text.contains("creating a session: HTTP 400 INS-989"),
+        "{text}"
+    );
+    assert!(!text.contains("not known"), "{text}");
+    assert!(!text.contains("ThirdPartyConversationID"), "{text}");
 
     let pay = |msisdn: &'static str, id: &'static str| {
         let app = &app;

@@ -319,6 +319,10 @@ async fn the_timeline_numbers_re_sent_callbacks_and_names_ledger_accounts() {
 #[tokio::test]
 async fn a_new_api_key_is_shown_once_after_a_redirect() {
     let app = TestApp::spawn().await;
+    // Keys made before, of other API users: the store's ids count them.
+    for _ in 0..3 {
+        app.partner("127.0.0.1").await;
+    }
     let mut b = sandbox_browser(&app).await;
     let before = b
         .get("/portal/apiusers")
@@ -391,6 +395,11 @@ async fn a_new_api_key_is_shown_once_after_a_redirect() {
     let key2 = between(&second, "data-testid=\"new-api-key\">", "<");
     assert_eq!(key2.len(), 32);
     assert_ne!(key2, key);
+    // The user's keys are numbered #1 and #2 (the store's ids count every developer's).
+    assert!(
+        second.contains("<td>#1</td>") && second.contains("<td>#2</td>"),
+        "{second}"
+    );
 
     // A flash cookie for another user's page, or forged, shows nothing.
     let r = b

@@ -323,15 +323,20 @@ async fn show_page(
         h.raw("<p class=\"muted\">No keys yet.</p>");
     } else {
         h.raw("<div class=\"table-wrap\"><table><thead><tr><th scope=\"col\">Key</th><th scope=\"col\">Created</th><th scope=\"col\">Status</th><th scope=\"col\"><span class=\"sr-only\">Action</span></th></tr></thead><tbody>");
+        // Numbered per API user, oldest first (the store's ids count every developer's
+        // keys: a new developer's first key was #8).
+        let mut ids: Vec<i64> = keys.iter().map(|k| k.id).collect();
+        ids.sort_unstable();
         for k in &keys {
-            w!(h, "<tr><td>#" {k.id} "</td><td>" {when(k.created_at_ms)} "</td>");
+            let number = ids.partition_point(|&id| id < k.id) + 1;
+            w!(h, "<tr><td>#" {number} "</td><td>" {when(k.created_at_ms)} "</td>");
             match k.revoked_at_ms {
                 Some(at) => {
                     w!(h, "<td><span class=\"badge failed\">revoked</span> " {when(at)} "</td><td></td></tr>")
                 }
                 None => {
                     w!(h, "<td><span class=\"badge ok\">active</span></td><td><form method=\"post\" action=\"/portal/apiusers/" {user.id} "/keys/" {k.id} "/revoke\">" [csrf]
-                    "<button type=\"submit\" class=\"danger\" aria-label=\"Revoke key " {k.id} "\">Revoke</button></form></td></tr>")
+                    "<button type=\"submit\" class=\"danger\" aria-label=\"Revoke key " {number} "\">Revoke</button></form></td></tr>")
                 }
             }
         }
@@ -422,9 +427,8 @@ pub(crate) async fn revoke_key(
             &super::confirm::Confirm {
                 title: "Revoke this API key?",
                 consequences: &[
-                    format!(
-                        "Key #{key_id} stops working at once: token requests with it get login_failed."
-                    ),
+                    "The key stops working at once: token requests with it get login_failed."
+                        .to_owned(),
                     "Tokens already issued with it live until they expire.".to_owned(),
                 ],
                 action: &action,

@@ -330,7 +330,7 @@ fn list(h: &mut Html, mail: &[Mail], show_secrets: bool) {
 /// The sandbox banner of the sign-in and sign-up pages.
 pub(crate) fn banner(state: &PortalState, h: &mut Html) {
     if state.config.sandbox_mailbox {
-        h.raw("<p class=\"notice\" role=\"note\">Sandbox: no mail server is configured, so the activation mail of the account you just used waits in the <a href=\"/portal/mail\" data-testid=\"mailbox-link\">Mailbox</a>; once signed in, the mailbox has all your mail.</p>");
+        h.raw("<p class=\"notice\" role=\"note\">Sandbox: no mail server is configured, so the mail a new account is sent (its activation link) waits in this browser's <a href=\"/portal/mail\" data-testid=\"mailbox-link\">Mailbox</a> after signing up; once signed in, the mailbox has all your mail.</p>");
     }
 }
 
