@@ -658,6 +658,10 @@ fn finished<T: Transaction + serde::Serialize>(
     report(c, what, reference, result)?;
     if matches!(result.status(), Status::Failed) {
         match result.reason() {
+            // The refund rules, which a newcomer cannot guess from the code alone.
+            Some(reason) if what == "refund" && reason.to_string() == "NOT_ALLOWED" => bail!(
+                "{what} {reference} ended FAILED, reason {reason}\n  how to fix: a refund is of a payment that succeeded, in its currency, and never more than remains of it after earlier refunds"
+            ),
             Some(reason) => bail!("{what} {reference} ended FAILED, reason {reason}"),
             None => bail!("{what} {reference} ended FAILED"),
         }

@@ -272,6 +272,25 @@ fn exit_status(e: &anyhow::Error) -> u8 {
     }
 }
 
+/// A settings error names the setting by its config-file key (`callback_method must be
+/// …`), whether it came from the file, the environment or a flag: name the flag too.
+fn name_the_flag(message: &str) -> String {
+    let key: String = message
+        .chars()
+        .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+        .collect();
+    let rest = &message[key.len()..];
+    if key.contains('_') && (rest.starts_with(' ') || rest.starts_with(':')) {
+        format!(
+            "--{}{rest} ({key} in a config file, MKOBA_{})",
+            key.replace('_', "-"),
+            key.to_ascii_uppercase()
+        )
+    } else {
+        message.to_owned()
+    }
+}
+
 /// A settings error (a value the parser took but Mkoba cannot): a usage error.
 fn usage(e: anyhow::Error) -> anyhow::Error {
     anyhow::Error::new(mkoba::Usage(format!("{e:#}")))
@@ -285,7 +304,8 @@ fn run() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             init_logging();
-            let settings = Settings::resolve(&args).map_err(usage)?;
+            let settings = Settings::resolve(&args)
+                .map_err(|e| usage(anyhow::anyhow!(name_the_flag(&format!("{e:#}")))))?;
             runtime()?.block_on(serve(settings))
         }
         Command::Migrate { data, database_url } => {

@@ -203,11 +203,14 @@ pub fn app(
         mpesa: Some(Arc::new(backend)),
         throttle: throttles.portal.clone(),
     });
+    // The demo page beside the widget's script (the sandbox's `/demo.html`, also reached
+    // next to the versioned script path): the portal's, which pays with the signed-in
+    // developer's API user.
+    let demo =
+        || axum::routing::get(|| async { axum::response::Redirect::to("/portal/widget/demo") });
     let mut app = api
-        .route(
-            "/demo.html",
-            axum::routing::get(|| async { axum::response::Redirect::to("/portal/widget/demo") }),
-        )
+        .route("/demo.html", demo())
+        .route("/v0.1.0/demo.html", demo())
         .route(
             "/portal/",
             axum::routing::get(|| async { axum::response::Redirect::permanent("/portal") }),
@@ -252,7 +255,7 @@ pub(crate) fn metric_labels(path: &str, matched: Option<&str>) -> (&'static str,
     };
     if path == "/metrics" || path.starts_with("/_mkoba") {
         ("admin", template())
-    } else if path.starts_with("/portal") || path == "/demo.html" {
+    } else if path.starts_with("/portal") || path.ends_with("/demo.html") {
         ("portal", template())
     } else if path.starts_with("/widget/") || path.starts_with("/collection_widget/") {
         ("widget", template())

@@ -1061,12 +1061,12 @@ impl PortalReader for PgReader {
                              SELECT o.first_latency_ms AS l FROM outbox o
                              JOIN payments p ON o.reference_id = p.reference_id COLLATE \"default\"
                              JOIN {USER_OF_PAYMENT}
-                             WHERE {OF_SCOPE} AND o.first_at_ms >= $2
+                             WHERE {OF_SCOPE} AND o.first_at_ms >= $2 AND o.first_status_code IS NOT NULL
                              UNION ALL
                              SELECT a.latency_ms FROM callback_attempts a
                              JOIN payments p ON a.reference_id = p.reference_id COLLATE \"default\"
                              JOIN {USER_OF_PAYMENT}
-                             WHERE {OF_SCOPE} AND a.at_ms >= $2
+                             WHERE {OF_SCOPE} AND a.at_ms >= $2 AND a.status_code IS NOT NULL
                          ) c ORDER BY l LIMIT 200000"
                     ),
                     &params,

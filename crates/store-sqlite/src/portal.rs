@@ -934,6 +934,8 @@ impl PortalReader for SqliteReader {
             let settlement_ms = settle
                 .query_map(params_from_iter(scoped.iter()), |r| r.get(0))?
                 .collect::<rusqlite::Result<Vec<i64>>>()?;
+            // Round trips: attempts that got an answer (one refused before any, a bad host
+            // name or a refused connection, took no round trip and counted as 0 ms).
             // First attempts are on their outbox rows, the others in `callback_attempts`.
             // Each arm joins on its own: the view `callback_log` joined to the payments is
             // read whole (SQLite's plan scans both tables), this by index.
@@ -942,13 +944,13 @@ impl PortalReader for SqliteReader {
                      SELECT o.first_latency_ms AS l FROM outbox o
                      JOIN payments p ON p.id = o.payment
                      JOIN api_users u ON u.id = p.api_user
-                     WHERE {OF_SCOPE} AND o.first_at_ms >= ?2
+                     WHERE {OF_SCOPE} AND o.first_at_ms >= ?2 AND o.first_status_code IS NOT NULL
                      UNION ALL
                      SELECT a.latency_ms FROM callback_attempts a
                      JOIN outbox o ON o.id = a.outbox_id
                      JOIN payments p ON p.id = o.payment
                      JOIN api_users u ON u.id = p.api_user
-                     WHERE {OF_SCOPE} AND a.at_ms >= ?2
+                     WHERE {OF_SCOPE} AND a.at_ms >= ?2 AND a.status_code IS NOT NULL
                  ) ORDER BY l LIMIT 200000"
             ))?;
             let callback_ms = callbacks

@@ -197,6 +197,14 @@ async fn cli_disburses_and_refunds_from_the_float() {
     let reference = paid["referenceId"].as_str().unwrap().to_owned();
     let refund = json(&run(vec!["refund", &reference, "--amount", "40"], "disbursement").await);
     assert_eq!(refund["status"], "SUCCESSFUL");
+    // Nothing remains to refund: the rule is said with the reason.
+    let again = run(vec!["refund", &reference, "--amount", "1"], "disbursement").await;
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("never more than remains"),
+        "{}",
+        stderr(&again)
+    );
     let remit = json(
         &run(
             vec![
@@ -847,7 +855,7 @@ async fn usage_errors_exit_2_and_no_error_prints_a_backtrace() {
         (
             &["serve", "--data", data, "--callback-method", "DELETE"],
             2,
-            "error: callback_method must be PUT or POST",
+            "error: --callback-method must be PUT or POST, got \"DELETE\" (callback_method in a config file, MKOBA_CALLBACK_METHOD)",
         ),
         (
             &["serve", "--data", data, "--smtp-url", "notaurl"],

@@ -97,9 +97,12 @@ async fn the_script_and_the_demo_page_are_served() {
         "the script"
     );
     assert!(r.body.len() < 30 * 1024, "{} bytes", r.body.len());
-    let r = app.send("GET", "/demo.html", &[], None).await;
-    assert_eq!(r.status, 303);
-    assert_eq!(r.header("location"), Some("/portal/widget/demo"));
+    // The demo page, at the root as on the sandbox and beside the versioned script.
+    for path in ["/demo.html", "/v0.1.0/demo.html"] {
+        let r = app.send("GET", path, &[], None).await;
+        assert_eq!(r.status, 303, "{path}");
+        assert_eq!(r.header("location"), Some("/portal/widget/demo"), "{path}");
+    }
 }
 
 #[tokio::test]

@@ -2491,16 +2491,30 @@ pub fn latencies_are_sorted_and_scoped(s: &mut Store) {
             outbox_item(1, a.reference_id),
             outbox_item(2, b.reference_id),
             outbox_item(3, theirs.reference_id),
+            outbox_item(4, b.reference_id),
         ],
         ..Batch::default()
     });
-    // First attempts are stored on their callbacks' rows, the others on their own.
+    // First attempts are stored on their callbacks' rows, the others on their own. Only
+    // attempts that got an answer are round trips: one refused before any (a host name
+    // that does not resolve, a refused connection) is not, whatever time it took.
+    let answered = |a: CallbackAttempt| CallbackAttempt {
+        status_code: Some(200),
+        error: None,
+        ..a
+    };
+    let unanswered = CallbackAttempt {
+        status_code: None,
+        error: Some("invalid dns name".into()),
+        ..attempt(1, a.reference_id, 3, 3_500, 0)
+    };
     s.commit(Batch {
-        attempts: vec![attempt(1, a.reference_id, 2, 3_000, 100)],
+        attempts: vec![attempt(1, a.reference_id, 2, 3_000, 100), unanswered],
         outbox_updates: [
-            attempt(1, a.reference_id, 1, 2_000, 300),
-            attempt(2, b.reference_id, 1, 500, 999), // before the window
-            attempt(3, theirs.reference_id, 1, 2_000, 1),
+            answered(attempt(1, a.reference_id, 1, 2_000, 300)),
+            attempt(2, b.reference_id, 1, 1_500, 2), // unanswered: no round trip
+            answered(attempt(4, b.reference_id, 1, 500, 999)), // before the window
+            answered(attempt(3, theirs.reference_id, 1, 2_000, 1)),
         ]
         .iter()
         .map(|a| recorded(a, OutboxState::Pending))
