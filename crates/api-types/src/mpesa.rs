@@ -349,7 +349,7 @@ pub fn check_result_url(url: &str, insecure: bool) -> Result<(), String> {
     if port.is_some_and(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit())) {
         return Err("The port of the result URL is not a number.".to_owned());
     }
-    let loopback = bare.eq_ignore_ascii_case("localhost")
+    let loopback = bare.trim_end_matches('.').eq_ignore_ascii_case("localhost")
         || bare
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());

@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 
 /// Options every client subcommand takes.
 #[derive(Clone, clap::Args)]
+#[command(next_help_heading = "Server and credentials (every subcommand)")]
 pub struct ClientArgs {
     /// Base URL of the MoMo API (a local Mkoba, or https://sandbox.momodeveloper.mtn.com)
     #[arg(

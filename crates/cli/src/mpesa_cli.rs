@@ -20,6 +20,7 @@ use serde_json::json;
 
 /// Options every `mkoba mpesa` subcommand takes.
 #[derive(Clone, clap::Args)]
+#[command(next_help_heading = "Server and credentials (every subcommand)")]
 pub struct MpesaClientArgs {
     /// Base URL of the M-Pesa OpenAPI (a local Mkoba, or https://openapi.m-pesa.com)
     #[arg(

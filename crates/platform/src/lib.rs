@@ -607,13 +607,16 @@ impl Platform {
         self.inner.stopping.send_replace(true);
     }
 
-    /// Whether the writer's commits are failing now (a full disk, a lost database): writes
-    /// are answered "unavailable" until one succeeds, which happens by itself once the
-    /// store is back.
+    /// Whether the store is failing now: the writer's commits (a full disk, a lost
+    /// database), until one succeeds, or the last read of either pool (a lost database, a
+    /// damaged file), until one succeeds. Requests meanwhile are answered "unavailable";
+    /// a failure that passes clears it by itself.
     pub fn store_failing(&self) -> bool {
         self.inner
             .store_failing
             .load(std::sync::atomic::Ordering::SeqCst)
+            || self.inner.reads.failing()
+            || self.inner.portal_reads.failing()
     }
 
     /// Records that a part the platform needs stopped (`what` says which).

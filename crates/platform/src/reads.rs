@@ -56,6 +56,9 @@ pub(crate) struct ReadPool {
     /// fails then is answered as the store's unavailability, with the dialect's overload
     /// form and `Retry-After` ([`Internal::Busy`]), not as a fault of its own.
     store_failing: Arc<std::sync::atomic::AtomicBool>,
+    /// The last read that reached the store failed (cleared by the next that succeeds):
+    /// health shows the store failing while reads do, with or without writes.
+    reads_failing: std::sync::atomic::AtomicBool,
 }
 
 impl ReadPool {
@@ -103,7 +106,13 @@ impl ReadPool {
             failures: faults.clone().filter(|_| !portal),
             refusals: faults.filter(|_| portal),
             store_failing,
+            reads_failing: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Whether the last read that reached the store failed.
+    pub(crate) fn failing(&self) -> bool {
+        self.reads_failing.load(Ordering::Relaxed)
     }
 
     /// Reads queued or running now.
@@ -157,7 +166,13 @@ impl ReadPool {
             }
         }
         match rx.await {
-            Ok(result) => result.map_err(|e| {
+            Ok(result) => {
+                if result.is_ok() == self.reads_failing.load(Ordering::Relaxed) {
+                    self.reads_failing.store(result.is_err(), Ordering::Relaxed);
+                }
+                result
+            }
+            .map_err(|e| {
                 let failed = crate::logged(e);
                 if self.store_failing.load(Ordering::SeqCst) {
                     Internal::Busy

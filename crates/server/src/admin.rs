@@ -44,7 +44,19 @@ pub fn router(platform: Platform, throttles: Throttles) -> Router {
         .route("/test_clocks/{id}", get(show_clock).delete(delete_clock))
         .route("/test_clocks/{id}/advance", post(advance_clock))
         .layer(Extension(throttles))
+        .layer(axum::middleware::map_response(no_store))
         .with_state(platform)
+}
+
+/// `Cache-Control: no-store` on every answer of the admin API: they carry keys (a new API
+/// user's, the M-Pesa application's), transactions and balances, which no cache between
+/// the client and the server may keep.
+pub(crate) async fn no_store(mut r: Response) -> Response {
+    r.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    r
 }
 
 /// `GET /_mkoba/openapi.json`: the OpenAPI document of everything served, generated from
@@ -158,6 +170,11 @@ async fn health(State(platform): State<Platform>, asker: Asker, headers: HeaderM
         return (status, Json(json!({ "status": word }))).into_response();
     }
     if let Err(e) = operator(&platform, &headers, asker).await {
+        // The credentials cannot be checked while the store fails: say that much, which is
+        // what the operator needs to know, rather than an overload answer.
+        if platform.store_failing() {
+            return (status, Json(json!({ "status": word, "store": "failing" }))).into_response();
+        }
         return ask_credentials(e);
     }
     let (rss, peak) = mkoba_platform::metrics::memory_kib();

@@ -172,6 +172,7 @@ pub fn router(backend: PortalBackend) -> Router {
         .route("/application", get(show).put(update))
         .route("/apikey", post(renew))
         .route("/openapi.json", get(openapi))
+        .layer(axum::middleware::map_response(crate::admin::no_store))
         .with_state(backend)
 }
 

@@ -391,7 +391,7 @@ async fn mpesa_samples_carry_the_public_key_the_resource_url_and_the_right_beare
     );
     assert!(
         sample(&html, "python").contains(&format!(
-            "API_KEY = os.environ.get(\"API_KEY\", \"{api_key}\")"
+            "API_KEY = os.environ.get(\"API_KEY\") or \"{api_key}\""
         )),
         "{html}"
     );

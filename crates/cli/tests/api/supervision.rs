@@ -591,12 +591,22 @@ async fn reads_while_the_store_is_failing_are_answered_503_with_retry_after() {
     .await;
     app.final_status(&p, paid).await;
 
-    // A read that fails on its own: the overload form.
+    // A read that fails on its own: the overload form, and the operator's health says the
+    // store is failing (with no write failing: a lost database's readers, a damaged file).
     faults.set_reads_fail(true);
     let r = app.get(&p, &format!("/v1_0/requesttopay/{paid}")).await;
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.json()["code"], "SERVICE_UNAVAILABLE");
     assert!(r.header("retry-after").is_some());
+    let auth = app.operator_auth();
+    let headers = [("Authorization", auth.as_str())];
+    let store = || async {
+        let r = app.send("GET", "/_mkoba/health", &headers, None).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("cache-control"), Some("no-store"));
+        r.json()["store"].clone()
+    };
+    assert_eq!(store().await, "failing");
 
     // The store failing for the writer too: the overload form.
     faults.set_disk_full(true);
@@ -614,9 +624,19 @@ async fn reads_while_the_store_is_failing_are_answered_503_with_retry_after() {
     assert_eq!(r.json()["code"], "SERVICE_UNAVAILABLE");
     assert!(r.header("retry-after").is_some());
 
-    // The store back: reads and writes as before.
+    // The store back: reads and writes as before, and health says so after the first.
     faults.set_reads_fail(false);
     faults.set_disk_full(false);
     let r = app.get(&p, &format!("/v1_0/requesttopay/{paid}")).await;
     assert_eq!(r.status, 200, "{}", r.text());
+    let r = app
+        .request_to_pay(
+            &p,
+            Uuid::new_v4(),
+            &crate::helpers::rtp_body("6", "256770000023"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(store().await, "ok");
 }

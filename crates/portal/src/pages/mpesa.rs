@@ -84,7 +84,7 @@ pub(crate) fn api_key(h: &mut Html, app: Option<&MpesaApplication>) {
                 "<p><code class=\"secret big\" data-testid=\"mpesa-api-key\">" {key} "</code> <button type=\"button\" class=\"copy\" data-copy=\"" {key} "\" hidden>Copy</button></p>");
         }
         Some((None, Some(at))) => {
-            w!(*h, "<p data-testid=\"mpesa-api-key-unknown\">Your application's API key was issued " {when(at)} ", before the portal kept keys, and is stored only as a hash. Renew it to have a key shown here (the old one stops working).</p>");
+            w!(*h, "<p data-testid=\"mpesa-api-key-unknown\">Your application's API key of " {when(at)} " is not kept: it was issued before the portal kept keys, or it replaced yours when the account was stopped. Renew it to have a key shown here (the old one stops working).</p>");
         }
         _ => {
             h.raw("<p class=\"muted\">No M-Pesa API key yet.</p>");

@@ -389,7 +389,7 @@ fn python(s: &Sample) -> String {
     }
     for e in &s.env {
         let read = match &e.default {
-            Some(d) => format!("os.environ.get({}, {})", dq(e.name), dq(d)),
+            Some(d) => format!("os.environ.get({}) or {}", dq(e.name), dq(d)),
             None => format!("os.environ[{}]", dq(e.name)),
         };
         let _ = writeln!(o, "{} = {read}  # {}", e.name, e.note);
@@ -499,7 +499,11 @@ fn java(s: &Sample) -> String {
     o.push_str("\n    public static void main(String[] args) throws Exception {\n");
     for e in &s.env {
         let read = match &e.default {
-            Some(d) => format!("System.getenv().getOrDefault({}, {})", dq(e.name), dq(d)),
+            Some(d) => format!(
+                "java.util.Optional.ofNullable(System.getenv({})).filter(v -> !v.isEmpty()).orElse({})",
+                dq(e.name),
+                dq(d)
+            ),
             None => format!("System.getenv({})", dq(e.name)),
         };
         let _ = writeln!(o, "        String {} = {read}; // {}", e.name, e.note);
@@ -650,7 +654,7 @@ fn javascript(s: &Sample) -> String {
         let fallback = e
             .default
             .as_ref()
-            .map(|d| format!(" ?? {}", dq(d)))
+            .map(|d| format!(" || {}", dq(d)))
             .unwrap_or_default();
         let _ = writeln!(
             o,
@@ -863,7 +867,7 @@ fn rust_env(o: &mut String, s: &Sample) {
     for e in &s.env {
         let read = match &e.default {
             Some(d) => format!(
-                "std::env::var({}).unwrap_or_else(|_| {}.to_owned())",
+                "std::env::var({}).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| {}.to_owned())",
                 dq(e.name),
                 dq(d)
             ),
