@@ -295,8 +295,9 @@ struct Inner {
     /// Set by the writer while its commits fail (the first failure to the first success).
     store_failing: Arc<std::sync::atomic::AtomicBool>,
     /// Set when the server begins to stop ([`Platform::stop_waiting`]): requests waiting
-    /// for a payment to become final are answered at once with it as it is.
-    stopping: tokio::sync::watch::Sender<bool>,
+    /// for a payment to become final are answered at once with it as it is, and so are
+    /// those that start waiting after.
+    stopping: std::sync::atomic::AtomicBool,
     /// The writer thread, until [`Platform::shutdown`] has seen it end.
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Requests waiting for the writer's answer (bounded by `max_queued`).
@@ -548,7 +549,7 @@ impl Platform {
                 operator_credentials: accounts::CredentialCache::default(),
                 health,
                 store_failing,
-                stopping: tokio::sync::watch::Sender::new(false),
+                stopping: std::sync::atomic::AtomicBool::new(false),
                 writer: Mutex::new(Some(writer)),
                 queued: std::sync::atomic::AtomicUsize::new(0),
                 metrics,
@@ -604,7 +605,16 @@ impl Platform {
     /// pending: the client's timeout answer, `408 INS-9`, with the payment to query later),
     /// instead of holding the stop for the drain time and then being cut unanswered.
     pub fn stop_waiting(&self) {
-        self.inner.stopping.send_replace(true);
+        // Under the waiters' lock, so that a watch registered meanwhile sees the flag.
+        let mut waiters = self.inner.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        self.inner
+            .stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        for (_, senders) in waiters.drain() {
+            for tx in senders {
+                let _ = tx.send(());
+            }
+        }
     }
 
     /// Whether the store is failing now: the writer's commits (a full disk, a lost
