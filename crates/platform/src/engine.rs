@@ -117,8 +117,8 @@ pub(crate) struct EngineSettings {
     pub clock: crate::clock::SharedClock,
     /// Where the writer publishes the test clocks for the request handlers.
     pub clocks: crate::test_clock::Clocks,
-    /// Set while the store fails (from the first failure to the first success): the read
-    /// pools then answer a failed read as the store's unavailability.
+    /// Set while the store fails (from the first failure to the first success): health
+    /// shows it ([`crate::Platform::store_failing`]).
     pub store_failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -156,8 +156,8 @@ pub(crate) struct Engine {
     pending_shares_full: HashSet<i64>,
     /// Store failures in a row (commits, reloads, starts of a pass: a full disk, a lost
     /// database): the writer pauses before each next pass ([`commit_pause`]) instead of
-    /// failing hundreds a second; while there are any, the read pools answer a failed read
-    /// as the store's unavailability (`EngineSettings::store_failing`).
+    /// failing hundreds a second; while there are any, health shows the store failing
+    /// (`EngineSettings::store_failing`).
     store_failures: u32,
     /// Pending payments by the real time they are due.
     due: BinaryHeap<Reverse<(i64, Uuid)>>,

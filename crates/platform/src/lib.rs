@@ -498,7 +498,6 @@ impl Platform {
             config.read_threads,
             config.read_queue,
             config.faults.clone(),
-            store_failing.clone(),
         )?;
         let portal_reads = reads::ReadPool::start(
             reads::Serves::Portal,
@@ -506,7 +505,6 @@ impl Platform {
             config.read_threads,
             config.read_queue,
             config.faults.clone(),
-            store_failing.clone(),
         )?;
         let waiting = throttle::Shares::new(config.max_waiting, config.max_waiting / 2);
         let health = Arc::new(Health::default());

@@ -52,10 +52,6 @@ pub(crate) struct ReadPool {
     refusals: Option<crate::faults::Faults>,
     /// The API pool with faults (tests): reads it may fail.
     failures: Option<crate::faults::Faults>,
-    /// The writer found the store failing (and has not seen it work since): a read that
-    /// fails then is answered as the store's unavailability, with the dialect's overload
-    /// form and `Retry-After` ([`Internal::Busy`]), not as a fault of its own.
-    store_failing: Arc<std::sync::atomic::AtomicBool>,
     /// The last read that reached the store failed (cleared by the next that succeeds):
     /// health shows the store failing while reads do, with or without writes.
     reads_failing: std::sync::atomic::AtomicBool,
@@ -70,7 +66,6 @@ impl ReadPool {
         threads: usize,
         queue: usize,
         faults: Option<crate::faults::Faults>,
-        store_failing: Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<ReadPool, StoreError> {
         let (jobs, rx) = mpsc::sync_channel::<Job>(queue);
         let rx = Arc::new(Mutex::new(rx));
@@ -105,7 +100,6 @@ impl ReadPool {
             pending: Arc::default(),
             failures: faults.clone().filter(|_| !portal),
             refusals: faults.filter(|_| portal),
-            store_failing,
             reads_failing: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -172,14 +166,7 @@ impl ReadPool {
                 }
                 result
             }
-            .map_err(|e| {
-                let failed = crate::logged(e);
-                if self.store_failing.load(Ordering::SeqCst) {
-                    Internal::Busy
-                } else {
-                    failed
-                }
-            }),
+            .map_err(crate::logged),
             Err(_) => {
                 tracing::error!("a reader thread stopped before answering");
                 Err(Internal::Failed)

@@ -124,7 +124,10 @@ pub trait MpesaBackend: Send + Sync + 'static {
     /// The developer's application, if any.
     fn application(&self, developer_id: i64) -> BoxFuture<'_, Option<MpesaApplication>>;
     /// Issues a new API key (the old one stops working) and returns it.
-    fn renew_api_key(&self, developer_id: i64) -> BoxFuture<'_, Option<String>>;
+    fn renew_api_key(
+        &self,
+        developer_id: i64,
+    ) -> BoxFuture<'_, Result<String, mkoba_platform::Internal>>;
     /// For the try-it box: a fresh session of the developer's application on the gateway of
     /// `environment` (`sandbox`, `openapi`), encrypted as a client sends it (`Bearer`
     /// value), and an `Origin` the application allows; `None` without an application.

@@ -134,8 +134,11 @@ impl MpesaBackend for PortalBackend {
         })
     }
 
-    fn renew_api_key(&self, developer_id: i64) -> BoxFuture<'_, Option<String>> {
-        Box::pin(async move { self.platform.mpesa().renew_key(developer_id).await.ok() })
+    fn renew_api_key(
+        &self,
+        developer_id: i64,
+    ) -> BoxFuture<'_, Result<String, mkoba_platform::Internal>> {
+        Box::pin(async move { self.platform.mpesa().renew_key(developer_id).await })
     }
 
     fn save_settings(

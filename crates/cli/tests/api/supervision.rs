@@ -91,6 +91,10 @@ async fn a_full_disk_is_answered_503_and_the_server_recovers_by_itself() {
     let p = app.partner("127.0.0.1").await;
     let m = app.mpesa().await;
     let session = m.session().await;
+    let login = app.sandbox_login().await;
+    let mut signed_in = crate::portal::Browser::new(&app.base);
+    let r = signed_in.sign_in(&login.email, &login.password).await;
+    assert_eq!(r.status, 303, "{}", r.text());
 
     faults.set_disk_full(true);
     let reference = Uuid::new_v4();
@@ -135,8 +139,17 @@ async fn a_full_disk_is_answered_503_and_the_server_recovers_by_itself() {
         .await;
     assert_eq!(r.status, 503, "{}", r.text());
     // The portal: signing in (which stores a session) is its busy page with Retry-After,
-    // not the 500 page (before: "the cause has been logged", and nothing was).
-    let login = app.sandbox_login().await;
+    // not the 500 page (before: "the cause has been logged", and nothing was); so is
+    // renewing the M-Pesa key, and nothing changes.
+    let r = signed_in
+        .submit(
+            "/portal/mpesa",
+            "/portal/mpesa/apikey",
+            &[("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.text().contains("The portal is busy"), "{}", r.text());
     let mut b = crate::portal::Browser::new(&app.base);
     let r = b.sign_in(&login.email, &login.password).await;
     assert_eq!(r.status, 503, "{}", r.text());

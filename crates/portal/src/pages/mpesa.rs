@@ -17,7 +17,7 @@ use super::confirm;
 use crate::html::Html;
 use crate::{
     Form, MpesaApplication, MpesaSettings, PortalState, Session, csrf_field, document,
-    internal_error, query_params, see_other, w, when,
+    query_params, see_other, w, when,
 };
 
 use mkoba_api_types::mpesa::check_result_url;
@@ -282,7 +282,7 @@ pub(crate) async fn renew_key(
         .await;
     };
     match backend.renew_api_key(session.developer.id).await {
-        Some(_) => {
+        Ok(_) => {
             tracing::info!(
                 developer.id = session.developer.id,
                 "M-Pesa API key renewed"
@@ -290,7 +290,8 @@ pub(crate) async fn renew_key(
             // After a redirect: reloading the page shows the key, and renews nothing.
             see_other("/portal/mpesa?done=renewed")
         }
-        None => internal_error(),
+        // A full disk, a lost database: the busy page, nothing changed.
+        Err(e) => crate::failed(e),
     }
 }
 
