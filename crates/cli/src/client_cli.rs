@@ -223,7 +223,8 @@ enum StatusKind {
 #[command(
     mut_arg("api_key", |a| a.hide(true)),
     mut_arg("environment", |a| a.hide(true)),
-    mut_arg("api_user", |a| a.help("The API user whose clock it is (a UUID) [env: MOMO_API_USER]").hide_env(true))
+    mut_arg("api_user", |a| a.help("The API user whose clock it is (a UUID) [env: MOMO_API_USER]").hide_env(true)),
+    mut_arg("subscription_key", |a| a.help("A subscription key of the clock's developer: the Collection one [env: MOMO_COLLECTION_SUBSCRIPTION_KEY; default: read from --data]"))
 )]
 pub struct ClockArgs {
     #[command(flatten)]
