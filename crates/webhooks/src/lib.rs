@@ -675,7 +675,13 @@ async fn deliver(
                 }
             }
         }
-        let at_ms = now(clocked);
+        // On a test clock a retry is made at the time it was due, however far the clock was
+        // advanced past it, and its own retry counts from there: a schedule that fits in
+        // one advance is walked through in that advance (one attempt per advance before).
+        let at_ms = match clocked {
+            Some(_) if item.attempts > 0 => item.next_attempt_at_ms.min(now(clocked)),
+            _ => now(clocked),
+        };
         let started = Instant::now();
         let result = attempt(client, config, &item).await;
         drop(turn);
@@ -701,7 +707,10 @@ async fn deliver(
             config
                 .retry_schedule
                 .get(item.attempts as usize - 1)
-                .map(|d| now(clocked) + d.as_millis() as i64)
+                .map(|d| match clocked {
+                    Some(_) => at_ms + d.as_millis() as i64,
+                    None => now(clocked) + d.as_millis() as i64,
+                })
         };
         if delivered {
             tracing::debug!(transfer.reference_id = %item.reference_id, status = status_code, latency_ms, "callback delivered");

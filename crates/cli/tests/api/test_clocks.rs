@@ -548,9 +548,10 @@ async fn a_pre_approval_expires_after_its_validity_time_on_the_clock() {
     assert_eq!(list[0]["preApprovalId"], reference.to_string());
 }
 
-/// A failed callback of a payment on a test clock is retried on the clock's time: each
-/// retry goes out when the clock is advanced to it (in real time it would be minutes
-/// away), and deleting the clock sends a waiting retry at once.
+/// A failed callback of a payment on a test clock is retried on the clock's time: a retry
+/// goes out when the clock is advanced to it (in real time it would be minutes away), made
+/// at the time it was due, so every retry that falls within one advance goes out in it;
+/// and deleting the clock sends a waiting retry at once.
 #[tokio::test]
 async fn callback_retries_are_due_on_the_test_clock() {
     let app = TestApp::spawn_with(|s| {
@@ -558,6 +559,7 @@ async fn callback_retries_are_due_on_the_test_clock() {
             Duration::from_secs(600),
             Duration::from_secs(3600),
             Duration::from_secs(3600),
+            Duration::from_secs(86_400),
         ]
     })
     .await;
@@ -613,15 +615,24 @@ async fn callback_retries_are_due_on_the_test_clock() {
     assert_eq!(list[1]["at_ms"], start + 600_000);
     assert_eq!(list[1]["retry_at_ms"], start + 600_000 + 3_600_000);
 
-    // The next is an hour away on the clock. Deleting the clock returns the API user to
+    // Three hours on: the retries due an hour and two hours later both go out, each at
+    // the time it was due (one advance sent one attempt before).
+    advance(&app, &id, "3h").await;
+    refusing.wait_for(4).await;
+    let list = attempts(4).await;
+    assert_eq!(list[2]["at_ms"], start + 4_200_000, "{list:?}");
+    assert_eq!(list[3]["at_ms"], start + 7_800_000, "{list:?}");
+    assert_eq!(list[3]["retry_at_ms"], start + 7_800_000 + 86_400_000);
+
+    // The next is a day away on the clock. Deleting the clock returns the API user to
     // real time, and a retry that waited on the clock goes out at once.
     let r = admin(&app, "DELETE", &format!("/{id}"), None).await;
     assert_eq!(r.status, 204, "{}", r.text());
-    refusing.wait_for(3).await;
-    let list = attempts(3).await;
-    assert_eq!(list[2]["attempt"], 3);
+    refusing.wait_for(5).await;
+    let list = attempts(5).await;
+    assert_eq!(list[4]["attempt"], 5);
     assert!(
-        list[2]["at_ms"].as_i64().unwrap() < start,
+        list[4]["at_ms"].as_i64().unwrap() < start,
         "real time again"
     );
 }
