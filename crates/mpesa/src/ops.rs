@@ -87,6 +87,11 @@ enum Submitted {
     Accepted,
     /// Synchronous mode: the payment as stored once final (or when the wait ran out).
     Final(Box<Payment>),
+    /// Synchronous mode: stored, but its state could not be read after the wait (the
+    /// store failing): answered as a wait that ran out, `408 INS-9` with its conversation
+    /// id, for the client to query later, not the overload answer that says nothing was
+    /// done.
+    Unread,
 }
 
 /// Creates the payment durably, then waits for it in synchronous mode. `Err` is the answer
@@ -133,7 +138,7 @@ async fn create_and_wait(
     {
         Ok(Some(p)) => Ok(Submitted::Final(Box::new(p))),
         Ok(None) => Err(internal(call)),
-        Err(e) => Err(refuse(call, wire::failed(e))),
+        Err(_) => Ok(Submitted::Unread),
     }
 }
 
@@ -185,6 +190,13 @@ pub(crate) async fn submit(
     let payment = match create_and_wait(call, new, duplicate).await {
         Ok(Submitted::Final(p)) => *p,
         Ok(Submitted::Accepted) => return accepted(call.gateway, conversation, m.tpcid),
+        Ok(Submitted::Unread) => {
+            let code = call.gateway.code(wire::INS_9);
+            return Body::of(code)
+                .field("output_ConversationID", conversation)
+                .field(call.gateway.echo(), m.tpcid)
+                .respond(code.status);
+        }
         Err(answer) => return answer,
     };
     let code = call.gateway.code(result_code(&payment));
@@ -870,6 +882,13 @@ pub(crate) async fn direct_debit_create(call: Call) -> Response {
     let payment = match create_and_wait(&call, new, duplicate).await {
         Ok(Submitted::Final(p)) => *p,
         Ok(Submitted::Accepted) => return accepted(call.gateway, conversation, tpcid),
+        Ok(Submitted::Unread) => {
+            return Body::of(wire::INS_9)
+                .field("output_TransactionReference", reference)
+                .field("output_ConversationID", conversation)
+                .field("output_ThirdPartyConversationID", tpcid)
+                .respond(wire::INS_9.status);
+        }
         Err(answer) => return answer,
     };
     let result = result_code(&payment);

@@ -267,7 +267,7 @@ async fn update(
         .mpesa()
         .save_settings(developer, settings)
         .await
-        .map_err(|_| MomoError::Internal)?;
+        .map_err(MomoError::from)?;
     let app = backend.platform.mpesa().app(developer).await?;
     Ok(Json(describe(&backend, app.as_ref())).into_response())
 }
@@ -282,7 +282,7 @@ async fn renew(
         .mpesa()
         .renew_key(developer)
         .await
-        .map_err(|_| MomoError::Internal)?;
+        .map_err(MomoError::from)?;
     tracing::info!(developer.id = developer, "M-Pesa API key renewed");
     Ok((StatusCode::CREATED, Json(json!({ "api_key": key }))).into_response())
 }

@@ -150,6 +150,18 @@ async fn a_full_disk_is_answered_503_and_the_server_recovers_by_itself() {
         .await;
     assert_eq!(r.status, 503, "{}", r.text());
     assert!(r.text().contains("The portal is busy"), "{}", r.text());
+    // The admin API's renewal too (it was a 500).
+    let r = app
+        .send(
+            "POST",
+            "/_mkoba/mpesa/apikey",
+            &[("Ocp-Apim-Subscription-Key", app.key("collection"))],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["code"], "SERVICE_UNAVAILABLE");
+    assert_eq!(r.header("retry-after"), Some("1"));
     let mut b = crate::portal::Browser::new(&app.base);
     let r = b.sign_in(&login.email, &login.password).await;
     assert_eq!(r.status, 503, "{}", r.text());
@@ -652,4 +664,53 @@ async fn reads_while_the_store_is_failing_are_answered_503_with_retry_after() {
         .await;
     assert_eq!(r.status, 202, "{}", r.text());
     assert_eq!(store().await, "ok");
+}
+
+/// A synchronous M-Pesa call whose payment was stored but cannot be read once its wait is
+/// over (the store failing meanwhile) is answered as a wait that ran out, `408 INS-9` with
+/// the payment's conversation id, for the client to query later; it was the overload
+/// answer, with an id that named nothing, though the payment was stored and pending.
+#[tokio::test]
+async fn a_synchronous_call_whose_payment_cannot_be_read_after_its_wait_is_answered_ins_9() {
+    use mkoba_platform::faults::Faults;
+    let faults = Faults::default();
+    let switch = faults.clone();
+    let app = TestApp::spawn_with(move |s| {
+        s.faults = Some(switch);
+        s.mpesa.sync_timeout = Duration::from_millis(600);
+    })
+    .await;
+    let m = app.mpesa().await;
+    let session = m.session().await;
+    // A customer who never answers: the call waits, and the reads fail meanwhile.
+    let body = m.c2b("10", "000000000002");
+    let (r, ()) = tokio::join!(
+        m.send("POST", "c2bPayment/singleStage/", &session, Some(&body)),
+        async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            faults.set_reads_fail(true);
+        }
+    );
+    faults.set_reads_fail(false);
+    assert_eq!(r.status, 408, "{}", r.text());
+    assert_eq!(r.json()["output_ResponseCode"], "INS-9");
+    assert_eq!(
+        r.json()["output_ThirdPartyConversationID"],
+        body["input_ThirdPartyConversationID"]
+    );
+    // Its conversation id names the stored payment.
+    let conversation = r.json()["output_ConversationID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let t = app
+        .send(
+            "GET",
+            &format!("/_mkoba/transactions/{conversation}"),
+            &[("Ocp-Apim-Subscription-Key", app.key("collection"))],
+            None,
+        )
+        .await;
+    assert_eq!(t.status, 200, "{}", t.text());
+    assert_eq!(t.json()["status"], "PENDING", "{}", t.text());
 }
