@@ -351,11 +351,8 @@ pub async fn run_clock(mut args: ClockArgs) -> anyhow::Result<()> {
             all.iter().try_for_each(show)
         }
         ClockCommand::Advance { by, clock } => {
-            let (number, unit) = by.split_at(by.len().saturating_sub(1));
-            if number.is_empty()
-                || !number.bytes().all(|b| b.is_ascii_digit())
-                || !matches!(unit, "s" | "m" | "h" | "d")
-            {
+            // The server's own reading of it (`{"by": …}`), told before anything is sent.
+            if mkoba_platform::test_clock::parse_span(&by).is_none() {
                 crate::usage!(
                     "BY must be a whole number and a unit, s, m, h or d (90s, 15m, 3h, 2d), got {by:?}"
                 );
@@ -693,9 +690,9 @@ fn waiting(c: &ClientArgs, what: &str, reference: &ReferenceId) {
 impl PaymentArgs {
     /// `--currency`, else the target environment's (EUR in the sandbox).
     fn currency(&self, c: &ClientArgs) -> String {
-        self.currency.clone().unwrap_or_else(|| {
-            mkoba_platform::widget::environment_currency(&c.environment).to_owned()
-        })
+        self.currency
+            .clone()
+            .unwrap_or_else(|| mkoba_momo::environment_currency(&c.environment).to_owned())
     }
 }
 

@@ -409,6 +409,23 @@ async fn mpesa_samples_carry_the_public_key_the_resource_url_and_the_right_beare
         "{stdout} {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // So does the JavaScript one (Node, as `scripts/test.sh` installs it), with API_KEY set
+    // but empty: the kept key stands in (a new page: a new reference).
+    let html = b.get("/portal/docs/v1xC2bSingleStage").await.text();
+    let out = tokio::process::Command::new("node")
+        .arg("-e")
+        .arg(sample(&html, "javascript"))
+        .current_dir(app.data_dir())
+        .env("API_KEY", "")
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("201 ") && stdout.contains("INS-0"),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The Send Request box's form fields as the page fills them in.

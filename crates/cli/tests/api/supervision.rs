@@ -702,15 +702,8 @@ async fn a_synchronous_call_whose_payment_cannot_be_read_after_its_wait_is_answe
     let conversation = r.json()["output_ConversationID"]
         .as_str()
         .unwrap()
-        .to_owned();
-    let t = app
-        .send(
-            "GET",
-            &format!("/_mkoba/transactions/{conversation}"),
-            &[("Ocp-Apim-Subscription-Key", app.key("collection"))],
-            None,
-        )
-        .await;
-    assert_eq!(t.status, 200, "{}", t.text());
-    assert_eq!(t.json()["status"], "PENDING", "{}", t.text());
+        .parse::<uuid::Uuid>()
+        .unwrap();
+    let t = app.admin_transaction(conversation).await;
+    assert_eq!(t["status"], "PENDING", "{t}");
 }
