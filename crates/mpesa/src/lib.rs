@@ -186,20 +186,23 @@ fn route(
     Ok(Some(op))
 }
 
-/// The request's fields (query string, then JSON body), the mandatory ones checked; a
-/// refusal carries the fields when they could be read, for the echo.
+/// The request's fields (query string, then JSON body), the mandatory ones checked. A
+/// refusal carries the fields read, for the echo, and none when nothing could be read: its
+/// answer still carries a fresh conversation id, as every `INS-*` answer to an operation
+/// does.
 fn fields_of(
     uri: &Uri,
     body: &[u8],
     op: &Operation,
-) -> Result<input::Fields, (Code, Option<input::Fields>)> {
+) -> Result<input::Fields, (Code, input::Fields)> {
+    let unread = |c| (c, input::Fields::default());
     let Ok(Query(query)) = Query::<Vec<(String, String)>>::try_from_uri(uri) else {
-        return Err((wire::INS_21, None));
+        return Err(unread(wire::INS_21));
     };
-    let fields = input::Fields::read(&query, body).map_err(|c| (c, None))?;
+    let fields = input::Fields::read(&query, body).map_err(unread)?;
     match fields.require(op.required()) {
         Ok(()) => Ok(fields),
-        Err(code) => Err((code, Some(fields))),
+        Err(code) => Err((code, fields)),
     }
 }
 
@@ -262,8 +265,7 @@ async fn v2(
     // id and echoes the client's (as every error body does); refused in this order still.
     let fields = fields_of(&uri, &body, op);
     let echo = match &fields {
-        Ok(f) => Some(f),
-        Err((_, f)) => f.as_ref(),
+        Ok(f) | Err((_, f)) => Some(f),
     };
     let refuse = |code| MpesaError::Ins(code).respond(Gateway::V2, echo);
     let app = match authenticate(&state, bearer, environment).await {
@@ -284,7 +286,7 @@ async fn v2(
     };
     let fields = match fields {
         Ok(f) => f,
-        Err((code, f)) => return MpesaError::Ins(code).respond(Gateway::V2, f.as_ref()),
+        Err((code, f)) => return MpesaError::Ins(code).respond(Gateway::V2, Some(&f)),
     };
     if !op.markets.is_empty() && !op.markets.contains(&market) {
         // Not offered in this market (Query Beneficiary Name is Vodafone Ghana's only).
@@ -334,8 +336,7 @@ async fn v1x(
     // Read before the key is checked, so that a refused key still echoes the reference.
     let fields = fields_of(&uri, &body, op);
     let readable = match &fields {
-        Ok(f) => Some(f),
-        Err((_, f)) => f.as_ref(),
+        Ok(f) | Err((_, f)) => Some(f),
     };
     let app = match app_of_key(&state, client, bearer_of(&headers)).await {
         Ok(Some(app)) => app,
@@ -363,7 +364,7 @@ async fn v1x(
     }
     let fields = match fields {
         Ok(f) => f,
-        Err((code, f)) => return MpesaError::Ins(code).respond(Gateway::V1x, f.as_ref()),
+        Err((code, f)) => return MpesaError::Ins(code).respond(Gateway::V1x, Some(&f)),
     };
     let call = Call {
         state,

@@ -295,6 +295,10 @@ impl std::fmt::Debug for Heartbeat {
     }
 }
 
+/// How often a heartbeat that keeps failing is logged again (the first failure is logged at
+/// once).
+const HEARTBEAT_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl Heartbeat {
     /// No heartbeat: for a one-off command on the database (`mkoba admin create-operator`,
     /// `mkoba credentials`, the CLI clients reading keys), which is no node and leaves no row
@@ -323,16 +327,36 @@ impl Heartbeat {
             .spawn(move || {
                 let mut session = crate::conn::Session::new(config, crate::conn::Role::Journal);
                 let lease_ms = node.lease.as_millis() as i64;
+                // An outage fails every beat: the first failure is logged, then one line a
+                // minute with the count, and the first beat that works again.
+                let mut failing: Option<(u64, std::time::Instant)> = None;
                 let mut beat = || {
                     let issued = std::time::Instant::now();
                     match session.run_again_if_closed(|c| c.query(BEAT, &[&node.id, &lease_ms])) {
-                        Ok(rows) => renew.renewed(
-                            issued,
-                            rows.first().and_then(|r| r.try_get::<_, i64>(0).ok()),
-                        ),
+                        Ok(rows) => {
+                            renew.renewed(
+                                issued,
+                                rows.first().and_then(|r| r.try_get::<_, i64>(0).ok()),
+                            );
+                            if let Some((failures, _)) = failing.take() {
+                                tracing::info!(failures, "writing this node's heartbeat works again");
+                            }
+                        }
                         Err(e) => {
                             let e = mkoba_platform::store::StoreError::from(e);
-                            tracing::warn!(error = %e, "writing this node's heartbeat failed")
+                            match &mut failing {
+                                None => {
+                                    failing = Some((1, issued));
+                                    tracing::warn!(error = %e, "writing this node's heartbeat failed")
+                                }
+                                Some((failures, logged)) => {
+                                    *failures += 1;
+                                    if issued.duration_since(*logged) >= HEARTBEAT_LOG_EVERY {
+                                        *logged = issued;
+                                        tracing::warn!(error = %e, failures = *failures, "writing this node's heartbeat still fails")
+                                    }
+                                }
+                            }
                         }
                     }
                 };

@@ -131,6 +131,28 @@ async fn calls_without_a_valid_session_are_refused_with_401() {
         "{}",
         r.text()
     );
+    // A body that cannot be read has nothing to echo, but its refusal still carries a
+    // conversation id.
+    let r = app
+        .send(
+            "POST",
+            "/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/",
+            &[
+                ("Authorization", &format!("Bearer {}", m.api_key)),
+                ("Origin", "*"),
+                ("Content-Type", "application/json"),
+            ],
+            Some("{not json"),
+        )
+        .await;
+    assert_eq!(code(&r), (401, "INS-6".to_owned()), "{}", r.text());
+    assert_eq!(
+        r.json()["output_ConversationID"].as_str().map(str::len),
+        Some(32),
+        "{}",
+        r.text()
+    );
+    assert!(r.json().get("output_ThirdPartyConversationID").is_none());
     // A forged session of the right shape.
     let r = m
         .send(

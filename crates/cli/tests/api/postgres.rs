@@ -647,6 +647,8 @@ async fn a_lost_database_is_logged_once_a_second_not_once_a_request() {
             assert_eq!(r.status, 404, "{}", r.text());
         }
     }
+    // Long enough for several heartbeats (one a second) to fail.
+    tokio::time::sleep(std::time::Duration::from_secs(4).saturating_sub(started.elapsed())).await;
     let seconds = started.elapsed().as_secs();
     admin(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
         .await
@@ -668,6 +670,21 @@ async fn a_lost_database_is_logged_once_a_second_not_once_a_request() {
         "{lines} lines in {seconds} s for {refused} failures"
     );
     assert!(log.lock().unwrap().contains("unlogged="), "with a count");
-    // Back: the node answers again.
+    // Back: the node answers again, and says its heartbeat works again, having logged its
+    // failure once, not once a beat.
     crate::helpers::wait_for(|| async { (read().await.status == 404).then_some(()) }).await;
+    crate::helpers::wait_for(|| async {
+        log.lock()
+            .unwrap()
+            .contains("writing this node's heartbeat works again")
+            .then_some(())
+    })
+    .await;
+    let beats = log
+        .lock()
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("heartbeat failed") || l.contains("heartbeat still fails"))
+        .count();
+    assert_eq!(beats, 1, "{}", log.lock().unwrap());
 }
