@@ -1153,16 +1153,25 @@ impl Portal<'_> {
         .await
     }
 
-    /// Queues the callback of a settled payment again, with its current status body.
+    /// Queues the callback of a settled payment again, with its current status body, to
+    /// the URL its last callback went to.
     pub async fn resend_callback(
         self,
         developer_id: i64,
         reference_id: Uuid,
     ) -> Result<(), ResendError> {
+        // Again where the last callback went (ownership is the writer's to check).
+        let last_url = self
+            .outbox_of(&reference_id)
+            .await
+            .map_err(|_| ResendError::Internal)?
+            .pop()
+            .map(|o| o.url);
         self.portal_call(
             |reply| PortalCommand::Resend {
                 reference_id,
                 developer_id,
+                last_url,
                 reply,
             },
             Err(ResendError::Internal),

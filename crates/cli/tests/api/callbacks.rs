@@ -847,3 +847,36 @@ async fn a_callback_on_a_connection_the_receiver_closes_unread_is_sent_again_at_
     }
     assert_eq!(answered.load(Ordering::SeqCst), 2);
 }
+
+/// A receiver that reads a callback on a connection made for it and closes it unanswered
+/// has answered: the attempt failed, and it is not sent again within the attempt (the
+/// callback audit saw two sends for one recorded attempt, eight for four with retries).
+#[tokio::test]
+async fn a_callback_on_a_new_connection_closed_unanswered_is_one_attempt() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let app = TestApp::spawn().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let received = Arc::new(AtomicUsize::new(0));
+    let count = received.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            read_callback(&mut conn).await;
+            count.fetch_add(1, Ordering::SeqCst);
+            // Dropped: closed, unanswered.
+        }
+    });
+    let attempt = callback_attempt(&app, "127.0.0.1", port).await;
+    assert!(attempt["status_code"].is_null(), "{attempt}");
+    assert!(
+        attempt["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("connection closed")),
+        "{attempt}"
+    );
+    // Anything sent again would arrive at once: give it time to.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(received.load(Ordering::SeqCst), 1);
+}

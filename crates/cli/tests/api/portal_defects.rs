@@ -9,7 +9,7 @@ use crate::helpers::{Http, Partner, Sink, TestApp, between, rtp_body, timeline_s
 use crate::portal::{Browser, csrf_of};
 
 /// The sandbox developer (who owns the sandbox keys and M-Pesa application), signed in.
-async fn sandbox_browser(app: &TestApp) -> Browser {
+pub(crate) async fn sandbox_browser(app: &TestApp) -> Browser {
     let login = app.sandbox_login().await;
     let mut b = Browser::new(&app.base);
     let r = b.sign_in(&login.email, &login.password).await;

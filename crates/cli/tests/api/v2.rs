@@ -207,6 +207,14 @@ async fn a_cancelled_invoice_calls_back_the_cancelling_requests_url() {
         got[0].body
     );
     assert_eq!(app.final_callbacks(reference).await.len(), 1);
+    // The portal sends it again where it went, not to the creating request's URL.
+    let mut b = crate::portal_defects::sandbox_browser(&app).await;
+    let page = format!("/portal/transactions/{reference}");
+    let r = b.submit(&page, &format!("{page}/resend"), &[]).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let got = sink.wait_for(2).await;
+    assert_eq!(got[1].path, "/cancelled");
+    assert_eq!(got[1].body, got[0].body);
 }
 
 #[tokio::test]

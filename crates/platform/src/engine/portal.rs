@@ -72,6 +72,9 @@ pub(crate) enum PortalCommand {
     Resend {
         reference_id: Uuid,
         developer_id: i64,
+        /// Where the payment's last callback went, when it had one (an invoice's
+        /// cancellation goes to the cancel's URL, not the creation's).
+        last_url: Option<String>,
         reply: oneshot::Sender<Result<(), ResendError>>,
     },
     SubmitGoLive {
@@ -277,9 +280,10 @@ impl Engine {
             PortalCommand::Resend {
                 reference_id,
                 developer_id,
+                last_url,
                 reply,
             } => {
-                let result = self.resend(pass, reference_id, developer_id);
+                let result = self.resend(pass, reference_id, developer_id, last_url);
                 defer(pass, reply, result, Err(ResendError::Internal));
             }
             PortalCommand::SubmitGoLive {
@@ -856,6 +860,7 @@ impl Engine {
         pass: &mut Pass,
         reference_id: Uuid,
         developer_id: i64,
+        last_url: Option<String>,
     ) -> Result<(), ResendError> {
         let store = |e: StoreError| {
             tracing::error!(error = %e, "re-sending a callback failed");
@@ -865,7 +870,7 @@ impl Engine {
             Some(p) => Some(p.clone()),
             None => self.journal.payment(&reference_id).map_err(store)?,
         };
-        let Some(payment) = payment else {
+        let Some(mut payment) = payment else {
             return Err(ResendError::NotFound);
         };
         if !self.owned(&payment, developer_id).map_err(store)? {
@@ -876,6 +881,9 @@ impl Engine {
         }
         if payment.callback_url.is_none() {
             return Err(ResendError::NoCallbackUrl);
+        }
+        if last_url.is_some() {
+            payment.callback_url = last_url;
         }
         self.emit_callback(pass, &payment);
         Ok(())
