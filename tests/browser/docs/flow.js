@@ -70,7 +70,7 @@ async function main() {
   const port = (await page.textContent("[data-testid=resource-port]")).trim();
   check("the v1x page shows its port", /^\d+$/.test(port), port);
   const v1x = await page.textContent("[data-testid=sample-curl]");
-  check("the v1x sample calls that port with the encrypted API key", v1x.includes(`:${port}/ipg/v1x/c2bPayment/singleStage/`) && v1x.includes('bearer "$API_KEY"'), v1x);
+  check("the v1x sample calls that port with the encrypted API key", v1x.includes(`:${port}/ipg/v1x/c2bPayment/singleStage/`) && v1x.includes('bearer "$MPESA_API_KEY"'), v1x);
   await shot(page, "04-mpesa-v1x");
 
   // Guides.

@@ -7,7 +7,7 @@ use mkoba_platform::model::{Party, PartyIdType, PaymentKind, Product};
 use mkoba_platform::scenario::{self, Outcome};
 use serde_json::Value;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, between};
 use crate::portal::{Browser, csrf_of};
 
 /// `&amp;` … back to text, for comparing page text with what a developer copies.
@@ -152,6 +152,24 @@ async fn every_operation_of_both_documents_has_a_page_with_its_parameters_and_co
     }
     assert!(seen > 70, "both documents: {seen} operations");
     assert_eq!(b.get("/portal/docs/noSuchOperation").await.status, 404);
+    // Each cancel names its own refusal of an invoice no longer pending: the widget's 409,
+    // MTN's CancelInvoice 500.
+    let codes = |html: String| {
+        let at = html.find("data-testid=\"error-codes\"").unwrap();
+        html[at..at + html[at..].find("</table>").unwrap()].to_owned()
+    };
+    let widget = codes(b.get("/portal/docs/widget-CancelInvoice").await.text());
+    assert!(
+        widget.contains("<tr><td>409</td><td><code>NOT_ALLOWED</code>")
+            && !widget.contains("<tr><td>500</td><td><code>NOT_ALLOWED</code>"),
+        "{widget}"
+    );
+    let mtn = codes(b.get("/portal/docs/CancelInvoice").await.text());
+    assert!(
+        mtn.contains("<tr><td>500</td><td><code>NOT_ALLOWED</code>")
+            && !mtn.contains("<tr><td>409</td><td><code>NOT_ALLOWED</code>"),
+        "{mtn}"
+    );
 }
 
 #[tokio::test]
@@ -251,6 +269,41 @@ async fn momo_samples_carry_the_developers_key_and_api_user_but_never_an_api_key
         "{stdout} {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // It prints the reference id it made, which the refund sample reads from REFERENCE_ID
+    // (it had a placeholder in its body).
+    let reference: uuid::Uuid = between(&stdout, "\nX-Reference-Id: ", "\n")
+        .parse()
+        .unwrap();
+    crate::helpers::wait_for(|| async {
+        (app.admin_transaction(reference).await["status"] == "SUCCESSFUL").then_some(())
+    })
+    .await;
+    let html = b.get("/portal/docs/Disbursement-Refund-V1").await.text();
+    let script = sample(&html, "curl");
+    assert!(
+        script.contains("\"referenceIdToRefund\":\"'\"$REFERENCE_ID\"'\""),
+        "{script}"
+    );
+    let out = tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("API_KEY", &api_key)
+        .env("REFERENCE_ID", reference.to_string())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("202 Accepted"), "{stdout}");
+    // The widget's QR code takes the invoice's signed token.
+    let html = b.get("/portal/docs/widget-GetInvoiceQrCode").await.text();
+    assert!(
+        sample(&html, "curl").contains("/qr.svg?t=$INVOICE_TOKEN\""),
+        "{html}"
+    );
+    assert!(
+        sample(&html, "python").contains("INVOICE_TOKEN = os.environ[\"INVOICE_TOKEN\"]"),
+        "{html}"
+    );
 }
 
 #[tokio::test]
@@ -314,7 +367,7 @@ async fn mpesa_samples_carry_the_public_key_the_resource_url_and_the_right_beare
         "{curl}"
     );
     assert!(
-        curl.contains("Authorization: Bearer $(bearer \"$API_KEY\")"),
+        curl.contains("Authorization: Bearer $(bearer \"$MPESA_API_KEY\")"),
         "{curl}"
     );
     assert!(!curl.contains("getSession"), "v1x has no session: {curl}");
@@ -367,7 +420,7 @@ async fn mpesa_samples_carry_the_public_key_the_resource_url_and_the_right_beare
     );
     let rust = sample(&html, "rust");
     assert!(
-        rust.contains("Config::new(Market::VodacomTzn, api_key, PUBLIC_KEY)")
+        rust.contains("Config::new(Market::VodacomTzn, mpesa_api_key, PUBLIC_KEY)")
             && rust.contains("client.c2b(&C2bPayment {"),
         "{rust}"
     );
@@ -382,50 +435,91 @@ async fn mpesa_samples_carry_the_public_key_the_resource_url_and_the_right_beare
 
     // The v1x curl sample runs as it is: it carries the developer's API key (seed 004:
     // "the sample code that automatically generates the package with your unique API Key
-    // and Public Key"), which API_KEY in the environment would override.
+    // and Public Key"), which MPESA_API_KEY in the environment would override. A MoMo API
+    // key exported as API_KEY for the MoMo samples is none of its business.
     let html = b.get("/portal/docs/v1xC2bSingleStage").await.text();
     let curl = sample(&html, "curl");
     assert!(
-        curl.contains(&format!("API_KEY=\"${{API_KEY:-{api_key}}}\"")),
+        curl.contains(&format!("MPESA_API_KEY=\"${{MPESA_API_KEY:-{api_key}}}\"")),
         "{curl}"
     );
     assert!(
         sample(&html, "python").contains(&format!(
-            "API_KEY = os.environ.get(\"API_KEY\") or \"{api_key}\""
+            "MPESA_API_KEY = os.environ.get(\"MPESA_API_KEY\") or \"{api_key}\""
         )),
         "{html}"
     );
-    let out = tokio::process::Command::new("bash")
-        .arg("-c")
-        .arg(curl)
-        .current_dir(app.data_dir())
-        .env_remove("API_KEY")
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let run = |program: &'static str,
+               flag: &'static str,
+               code: String,
+               env: Vec<(&'static str, String)>| {
+        let dir = app.data_dir();
+        async move {
+            let mut c = tokio::process::Command::new(program);
+            c.arg(flag)
+                .arg(code)
+                .current_dir(dir)
+                .env_remove("MPESA_API_KEY");
+            for (k, v) in env {
+                c.env(k, v);
+            }
+            let out = c.output().await.expect("runs");
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        }
+    };
+    let momo_key = vec![("API_KEY", "f1db798c98df4bcf83b538175893bbf0".to_owned())];
+    // Each run of a page's samples is a new payment (a fresh third-party reference each
+    // run; one fixed on the page was a duplicate from the second run on): curl twice, then
+    // the JavaScript one (Node, as `scripts/test.sh` installs it) with MPESA_API_KEY set but
+    // empty, so the kept key stands in.
+    let mut transaction = String::new();
+    for _ in 0..2 {
+        let out = run("bash", "-c", curl.clone(), momo_key.clone()).await;
+        assert!(
+            out.contains("201 Created") && out.contains("INS-0"),
+            "{out}"
+        );
+        transaction = between(&out, "\"output_TransactionID\":\"", "\"").to_owned();
+    }
+    let out = run(
+        "node",
+        "-e",
+        sample(&html, "javascript"),
+        vec![("MPESA_API_KEY", String::new())],
+    )
+    .await;
+    assert!(out.starts_with("201 ") && out.contains("INS-0"), "{out}");
+    // The status query reads the transaction from TRANSACTION_ID, as a developer sets it
+    // from the payment's answer.
+    let html = b.get("/portal/docs/v1xQueryTransactionStatus").await.text();
+    let curl = sample(&html, "curl");
+    assert!(curl.contains("# export TRANSACTION_ID=…"), "{curl}");
+    let out = run(
+        "bash",
+        "-c",
+        curl,
+        vec![("TRANSACTION_ID", transaction.clone())],
+    )
+    .await;
     assert!(
-        stdout.contains("201 Created") && stdout.contains("INS-0"),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
+        out.contains("200 OK")
+            && out.contains("\"output_ResponseTransactionStatus\":\"Completed\""),
+        "{out}"
     );
-    // So does the JavaScript one (Node, as `scripts/test.sh` installs it), with API_KEY set
-    // but empty: the kept key stands in (a new page: a new reference).
-    let html = b.get("/portal/docs/v1xC2bSingleStage").await.text();
-    let out = tokio::process::Command::new("node")
-        .arg("-e")
-        .arg(sample(&html, "javascript"))
-        .current_dir(app.data_dir())
-        .env("API_KEY", "")
-        .output()
-        .await
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.starts_with("201 ") && stdout.contains("INS-0"),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // And the reversal reverses it, whole (the sample pays 10, and reverses 10).
+    let html = b.get("/portal/docs/v1xReversal").await.text();
+    let out = run(
+        "node",
+        "-e",
+        sample(&html, "javascript"),
+        vec![("TRANSACTION_ID", transaction)],
+    )
+    .await;
+    assert!(out.starts_with("201 ") && out.contains("INS-0"), "{out}");
 }
 
 /// The Send Request box's form fields as the page fills them in.

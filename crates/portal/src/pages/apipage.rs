@@ -418,6 +418,10 @@ fn mpesa_input(op: &Op<'_>, market: Option<Market>) -> Map<String, Value> {
         let value = match (name, op.dialect, market) {
             ("input_ThirdPartyConversationID", _, _) => json!(fresh),
             ("input_ThirdPartyReference", Dialect::MpesaV1x, _) => json!(fresh),
+            // The C2B sample's amount, so that the reversal sample reverses that payment
+            // (the document's 25 is more than it paid).
+            ("input_ReversalAmount", Dialect::MpesaV1x, _) => json!("10"),
+            ("input_ReversalAmount", _, _) => json!("10.00"),
             ("input_Country", _, Some(m)) => json!(m.country()),
             ("input_Currency", _, Some(m)) => json!(m.currency()),
             _ => example,
@@ -670,6 +674,8 @@ fn build_sample(op: &Op<'_>, ctx: &Context) -> Sample {
     let mut query = Vec::new();
     let mut body = None;
     let mut form = false;
+    let mut field_vars: Vec<(String, &'static str)> = Vec::new();
+    let mut fresh = None;
     let auth = if op.dialect == Dialect::Momo {
         momo_auth(op)
     } else {
@@ -805,7 +811,44 @@ fn build_sample(op: &Op<'_>, ctx: &Context) -> Sample {
                 example = json!({"grant_type": "urn:openid:params:grant-type:ciba", "auth_req_id": "AUTH_REQ_ID_FROM_BC_AUTHORIZE"});
             }
             form = op.id.ends_with("bc-authorize") || op.id.ends_with("CreateOauth2Token");
+            // Ids of earlier calls come from the environment, as the path's do.
+            for (field, var, note) in [
+                (
+                    "referenceIdToRefund",
+                    "REFERENCE_ID",
+                    "the X-Reference-Id of the payment to refund",
+                ),
+                (
+                    "auth_req_id",
+                    "AUTH_REQ_ID",
+                    "the auth_req_id bc-authorize answered",
+                ),
+            ] {
+                if example.get(field).is_some() {
+                    field_vars.push((field.to_owned(), var));
+                    env.push(EnvVar {
+                        name: var,
+                        note: note.to_owned(),
+                        default: None,
+                    });
+                }
+            }
             body = Some(example);
+        }
+        // The QR code's signed token, as the invoice's qrCodeUrl carries it.
+        let takes_token = op.op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| p["in"] == "query" && p["name"] == "t");
+        if takes_token {
+            query.push(("t".to_owned(), String::new()));
+            field_vars.push(("t".to_owned(), "INVOICE_TOKEN"));
+            env.push(EnvVar {
+                name: "INVOICE_TOKEN",
+                note: "the t= of the invoice's qrCodeUrl (GET the invoice to read it)".to_owned(),
+                default: None,
+            });
         }
     } else {
         let public_key = ctx.app.as_ref().map(|a| a.public_key.clone());
@@ -818,7 +861,7 @@ fn build_sample(op: &Op<'_>, ctx: &Context) -> Sample {
             note: "the platform public key (base64 SPKI), from your M-Pesa page".to_owned(),
         });
         env.push(EnvVar {
-            name: "API_KEY",
+            name: "MPESA_API_KEY",
             note: API_KEY_NOTE_MPESA.to_owned(),
             default: ctx
                 .app
@@ -837,6 +880,30 @@ fn build_sample(op: &Op<'_>, ctx: &Context) -> Sample {
         };
         headers.push(("Authorization".to_owned(), bearer));
         let input = mpesa_input(op, ctx.market);
+        // A fresh id each run (a reused one is a duplicate), and the transaction an earlier
+        // call answered from the environment.
+        let fresh_field = match op.dialect {
+            Dialect::MpesaV1x => "input_ThirdPartyReference",
+            _ => "input_ThirdPartyConversationID",
+        };
+        if input.contains_key(fresh_field) {
+            let var = match op.dialect {
+                Dialect::MpesaV1x => "THIRD_PARTY_REFERENCE",
+                _ => "CONVERSATION_ID",
+            };
+            field_vars.push((fresh_field.to_owned(), var));
+            fresh = Some(var);
+        }
+        for field in ["input_QueryReference", "input_TransactionID"] {
+            if input.contains_key(field) {
+                field_vars.push((field.to_owned(), "TRANSACTION_ID"));
+                env.push(EnvVar {
+                    name: "TRANSACTION_ID",
+                    note: "the output_TransactionID of an earlier payment".to_owned(),
+                    default: None,
+                });
+            }
+        }
         if op.method == "GET" {
             query = input
                 .iter()
@@ -875,6 +942,8 @@ fn build_sample(op: &Op<'_>, ctx: &Context) -> Sample {
         momo_auth: auth,
         market: ctx.market,
         origin: ctx.origin(),
+        field_vars,
+        fresh,
     }
 }
 
@@ -917,6 +986,12 @@ const MOMO_ERRORS: &[(u16, &str, &str, &str)] = &[
         "RESOURCE_ALREADY_EXIST",
         "The X-Reference-Id was used before.",
         "Send a new UUID (a retry with the same id means the first attempt was accepted).",
+    ),
+    (
+        409,
+        "NOT_ALLOWED",
+        "The Collection Widget's invoice is no longer pending (paid, failed or cancelled).",
+        "Check the invoice's status first.",
     ),
     (
         409,
@@ -989,7 +1064,8 @@ fn momo_errors(h: &mut Html, op: &Op<'_>) {
         let s = resolve(op.doc, body);
         s["properties"]["currency"].is_object() || s["properties"]["money"].is_object()
     };
-    let relevant = |code: &str| match code {
+    let widget = op.id.starts_with("widget-");
+    let relevant = |status: u16, code: &str| match code {
         "login_failed" => auth == MomoAuth::Basic,
         "UNAUTHORIZED" => matches!(auth, MomoAuth::Token | MomoAuth::Oauth2),
         "{\"statusCode\":401}" => auth != MomoAuth::Public,
@@ -998,12 +1074,14 @@ fn momo_errors(h: &mut Html, op: &Op<'_>) {
         "INVALID_CURRENCY" => body_has_currency,
         "RESOURCE_ALREADY_EXIST" => has("X-Reference-Id"),
         "TRANSACTION_NOT_COMPLETED" => op.id == "RequesttoPayDeliveryNotification",
-        "NOT_ALLOWED" => op.id.contains("Cancel") || auth == MomoAuth::Public,
+        // The widget's cancel refuses with 409, MTN's CancelInvoice with 500.
+        "NOT_ALLOWED" if status == 403 => auth == MomoAuth::Public,
+        "NOT_ALLOWED" => op.id.contains("Cancel") && widget == (status == 409),
         _ => true,
     };
     h.raw("<div class=\"table-wrap\"><table data-testid=\"error-codes\"><caption>Error codes</caption><thead><tr><th scope=\"col\">HTTP status</th><th scope=\"col\">Code</th><th scope=\"col\">When</th><th scope=\"col\">What to do</th></tr></thead><tbody>");
     for (status, code, when, action) in MOMO_ERRORS {
-        if statuses.contains(status) && relevant(code) {
+        if statuses.contains(status) && relevant(*status, code) {
             w!(*h, "<tr><td>" {status} "</td><td><code>" {code} "</code></td><td>" {when} "</td><td>" {action} "</td></tr>");
         }
     }
@@ -1238,9 +1316,9 @@ fn render_samples(h: &mut Html, op: &Op<'_>, ctx: &Context, sample: &Sample) {
                 );
             }
             if ctx.app.as_ref().is_some_and(|a| a.api_key.is_some()) {
-                h.raw("<li>Pre-filled with your API key (from your <a href=\"/portal/profile\">profile</a>; <code>API_KEY</code> set in the environment wins), which the samples encrypt as the gateway expects: <code>base64(RSA-PKCS#1 v1.5(API key))</code> under the public key. Step by step: <a href=\"/portal/guides/mpesa-develop-without-library\">Develop without library file</a>.</li>");
+                h.raw("<li>Pre-filled with your API key (from your <a href=\"/portal/profile\">profile</a>; <code>MPESA_API_KEY</code> set in the environment wins), which the samples encrypt as the gateway expects: <code>base64(RSA-PKCS#1 v1.5(API key))</code> under the public key. Step by step: <a href=\"/portal/guides/mpesa-develop-without-library\">Develop without library file</a>.</li>");
             } else {
-                h.raw("<li>Your API key was issued before the portal kept keys, so the samples read it from <code>$API_KEY</code>; renew it on your <a href=\"/portal/profile\">profile</a> to have it filled in. They encrypt it as the gateway expects: <code>base64(RSA-PKCS#1 v1.5(API key))</code> under the public key. Step by step: <a href=\"/portal/guides/mpesa-develop-without-library\">Develop without library file</a>.</li>");
+                h.raw("<li>Your API key was issued before the portal kept keys, so the samples read it from <code>$MPESA_API_KEY</code>; renew it on your <a href=\"/portal/profile\">profile</a> to have it filled in. They encrypt it as the gateway expects: <code>base64(RSA-PKCS#1 v1.5(API key))</code> under the public key. Step by step: <a href=\"/portal/guides/mpesa-develop-without-library\">Develop without library file</a>.</li>");
             }
             if op.dialect == Dialect::MpesaV2 && op.id != "v2GetSession" {
                 h.raw("<li>v2: getSession first with the encrypted API key, then the encrypted session id as the bearer of this call.</li>");
@@ -1483,7 +1561,7 @@ async fn render_send(
             h.raw("<p class=\"hint\">The bearer below is your API key, encrypted with the public key as a client sends it.</p>");
         }
         _ => {
-            h.raw("<p class=\"hint\">This call takes your encrypted API key as the bearer, and yours was issued before the portal kept keys: renew it on your <a href=\"/portal/profile\">profile</a>, or add <code>Authorization: Bearer …</code> with the output of the curl sample's <code>bearer \"$API_KEY\"</code>.</p>");
+            h.raw("<p class=\"hint\">This call takes your encrypted API key as the bearer, and yours was issued before the portal kept keys: renew it on your <a href=\"/portal/profile\">profile</a>, or add <code>Authorization: Bearer …</code> with the output of the curl sample's <code>bearer \"$MPESA_API_KEY\"</code>.</p>");
         }
     }
     w!(*h, "<form method=\"post\" action=\"/portal/docs/" {op.id} "#send\" class=\"stack\">" [csrf_field(session)]

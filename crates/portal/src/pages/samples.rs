@@ -6,8 +6,9 @@
 //! knows (the reference id of an earlier payment) are read from environment variables
 //! (`API_KEY`, `REFERENCE_ID`, …) that each sample names at its top. The M-Pesa API key,
 //! which the portal keeps (seed 004: the samples carry "your unique API Key and Public
-//! Key"), is the default of its variable: the sample runs as it is, and `API_KEY` set in
-//! the environment wins.
+//! Key"), is the default of its variable: the sample runs as it is, and `MPESA_API_KEY` set
+//! in the environment wins (a name of its own: a MoMo API key exported as `API_KEY` for
+//! the MoMo samples is no M-Pesa key).
 //!
 //! M-Pesa bearers are made as the gateway expects them: base64 of the RSA PKCS#1 v1.5
 //! encryption of the secret under the platform public key (base64 SPKI DER): OpenSSL in
@@ -115,6 +116,13 @@ pub(crate) struct Sample {
     pub market: Option<Market>,
     /// M-Pesa: the `Origin` sent.
     pub origin: String,
+    /// Body or query fields the samples read from a variable at run time, as `(field,
+    /// VAR)`: an id only the developer knows (an environment variable, in `env`) or the
+    /// fresh one (`fresh`). The page's Send Request box keeps the example values.
+    pub field_vars: Vec<(String, &'static str)>,
+    /// A variable the samples set to a fresh id (32 hex digits) on every run: the gateway
+    /// refuses a conversation id or third-party reference it has seen.
+    pub fresh: Option<&'static str>,
 }
 
 /// One language's sample.
@@ -128,33 +136,76 @@ pub(crate) struct Code {
 impl Sample {
     /// Every language's sample, in the order the page shows them.
     pub(crate) fn all(&self) -> Vec<Code> {
+        let s = &self.coded();
+        let same = |v: &str| v.to_owned();
+        let rust_var = |v: &str| format!("{}.as_str()", v.to_ascii_lowercase());
         vec![
             Code {
                 key: "curl",
                 label: "curl",
-                text: curl(self),
+                text: curl(s),
             },
             Code {
                 key: "python",
                 label: "Python",
-                text: python(self),
+                text: s.fill(python(s), same, same),
             },
             Code {
                 key: "java",
                 label: "Java",
-                text: java(self),
+                text: s.fill(java(s), same, |v| format!("\" + {v} + \"")),
             },
             Code {
                 key: "javascript",
                 label: "JavaScript",
-                text: javascript(self),
+                text: s.fill(javascript(s), same, same),
             },
             Code {
                 key: "rust",
                 label: "Rust",
-                text: rust(self),
+                // The typed MoMo calls parse their body from a raw string: they set
+                // what varies after parsing (`momo_rust_call`).
+                text: if s.gateway == Gateway::Momo && momo_rust_call(self).is_some() {
+                    rust(self)
+                } else {
+                    s.fill(rust(s), rust_var, rust_var)
+                },
             },
         ]
+    }
+
+    /// The sample with each of [`Sample::field_vars`] holding its [`placeholder`], for a
+    /// language to write as its variable ([`Sample::fill`]).
+    fn coded(&self) -> Sample {
+        let mut s = self.clone();
+        for (field, var) in &self.field_vars {
+            if let Some(v) = s.body.as_mut().and_then(|b| b.get_mut(field)) {
+                *v = Value::String(placeholder(var));
+            }
+            for (k, v) in &mut s.query {
+                if k == field {
+                    *v = placeholder(var);
+                }
+            }
+        }
+        s
+    }
+
+    /// `text` with each placeholder written as a string literal replaced by `quoted(VAR)`,
+    /// and each inside another literal by `inner(VAR)`.
+    fn fill(
+        &self,
+        mut text: String,
+        quoted: impl Fn(&str) -> String,
+        inner: impl Fn(&str) -> String,
+    ) -> String {
+        for (_, var) in &self.field_vars {
+            let p = placeholder(var);
+            text = text
+                .replace(&format!("\"{p}\""), &quoted(var))
+                .replace(&p, &inner(var));
+        }
+        text
     }
 
     fn needs_session(&self) -> bool {
@@ -170,6 +221,9 @@ impl Sample {
     fn needs_uuid(&self) -> bool {
         self.headers.iter().any(|(_, v)| *v == HVal::NewUuid)
     }
+
+    /// The note of the fresh variable's declaration.
+    const FRESH_NOTE: &'static str = "a fresh id each run: the gateway refuses one it has seen";
 
     /// The URL with `{VAR}`-style holes rendered by `var`.
     fn url_with(&self, var: impl Fn(&str) -> String) -> String {
@@ -235,6 +289,12 @@ impl Sample {
     }
 }
 
+/// What a variable field holds in [`Sample::coded`]: letters and underscores, which survive
+/// every quoting and form encoding the samples use.
+fn placeholder(var: &str) -> String {
+    format!("__{var}__")
+}
+
 /// `'text'` for a POSIX shell.
 fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -291,7 +351,7 @@ fn curl(s: &Sample) -> String {
     if s.needs_session() {
         let _ = writeln!(
             o,
-            "\n# A session: getSession with the encrypted API key.\nSESSION=$(curl -s \"{}\" -H {} -H \"Authorization: Bearer $(bearer \"$API_KEY\")\" \\\n  | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"output_SessionID\"])')",
+            "\n# A session: getSession with the encrypted API key.\nSESSION=$(curl -s \"{}\" -H {} -H \"Authorization: Bearer $(bearer \"$MPESA_API_KEY\")\" \\\n  | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"output_SessionID\"])')",
             s.session_url(),
             sh_quote(&format!("Origin: {}", s.origin))
         );
@@ -299,8 +359,21 @@ fn curl(s: &Sample) -> String {
     if s.needs_uuid() {
         o.push_str("\nX_REFERENCE_ID=$(cat /proc/sys/kernel/random/uuid)   # a fresh UUID: the new resource's id\n");
     }
+    if let Some(v) = s.fresh {
+        let _ = writeln!(
+            o,
+            "\n{v}=$(cat /proc/sys/kernel/random/uuid | tr -d -)   # {}",
+            Sample::FRESH_NOTE
+        );
+    }
     o.push('\n');
-    let url = format!("{}{}", s.url_with(|v| format!("${v}")), s.query_string());
+    // In double quotes a variable is `$VAR`; in single quotes (the body) the quotes close
+    // around it.
+    let url = s.fill(
+        format!("{}{}", s.url_with(|v| format!("${v}")), s.query_string()),
+        |v| format!("${v}"),
+        |v| format!("${v}"),
+    );
     let _ = write!(o, "curl -i -X {} \"{url}\"", s.method);
     for (name, value) in &s.headers {
         let line = match value {
@@ -313,7 +386,7 @@ fn curl(s: &Sample) -> String {
                 continue;
             }
             HVal::NewUuid => format!("\"{name}: $X_REFERENCE_ID\""),
-            HVal::KeyBearer => format!("\"{name}: Bearer $(bearer \"$API_KEY\")\""),
+            HVal::KeyBearer => format!("\"{name}: Bearer $(bearer \"$MPESA_API_KEY\")\""),
             HVal::SessionBearer => format!("\"{name}: Bearer $(bearer \"$SESSION\")\""),
         };
         let _ = write!(o, " \\\n  -H {line}");
@@ -322,12 +395,20 @@ fn curl(s: &Sample) -> String {
         let _ = write!(o, " \\\n  -H {}", sh_quote(&format!("Content-Type: {ct}")));
     }
     if let Some(body) = s.body_text() {
-        let _ = write!(o, " \\\n  -d {}", sh_quote(&body));
+        let body = s.fill(
+            sh_quote(&body),
+            |v| format!("\"'\"${v}\"'\""),
+            |v| format!("'\"${v}\"'"),
+        );
+        let _ = write!(o, " \\\n  -d {body}");
     } else if s.method == "POST" {
         // A bodyless POST needs Content-Length: 0 (curl sends it with -d '').
         o.push_str(" \\\n  -d ''");
     }
     o.push('\n');
+    if s.needs_uuid() {
+        o.push_str("echo \"X-Reference-Id: $X_REFERENCE_ID\"\n");
+    }
     o
 }
 
@@ -373,7 +454,7 @@ fn python(s: &Sample) -> String {
     if !s.env.is_empty() {
         o.push_str("import os\n");
     }
-    if s.needs_uuid() {
+    if s.needs_uuid() || s.fresh.is_some() {
         o.push_str("import uuid\n");
     }
     if s.needs_key_bearer() {
@@ -393,6 +474,9 @@ fn python(s: &Sample) -> String {
             None => format!("os.environ[{}]", dq(e.name)),
         };
         let _ = writeln!(o, "{} = {read}  # {}", e.name, e.note);
+    }
+    if let Some(v) = s.fresh {
+        let _ = writeln!(o, "{v} = uuid.uuid4().hex  # {}", Sample::FRESH_NOTE);
     }
     if s.needs_key_bearer() {
         o.push_str(concat!(
@@ -414,7 +498,7 @@ fn python(s: &Sample) -> String {
     if s.needs_session() {
         let _ = writeln!(
             o,
-            "\n# A session: getSession with the encrypted API key.\nsession = requests.get(\n    {},\n    headers={{\"Origin\": {}, \"Authorization\": bearer(API_KEY)}},\n).json()[\"output_SessionID\"]",
+            "\n# A session: getSession with the encrypted API key.\nsession = requests.get(\n    {},\n    headers={{\"Origin\": {}, \"Authorization\": bearer(MPESA_API_KEY)}},\n).json()[\"output_SessionID\"]",
             dq(&s.session_url()),
             dq(&s.origin)
         );
@@ -445,7 +529,7 @@ fn python(s: &Sample) -> String {
                 continue;
             }
             HVal::NewUuid => "x_reference_id".to_owned(),
-            HVal::KeyBearer => "bearer(API_KEY)".to_owned(),
+            HVal::KeyBearer => "bearer(MPESA_API_KEY)".to_owned(),
             HVal::SessionBearer => "bearer(session)".to_owned(),
         };
         headers.push(format!("        {}: {v},", dq(name)));
@@ -469,7 +553,11 @@ fn python(s: &Sample) -> String {
             py_value(body, 1)
         );
     }
-    o.push_str(")\nprint(response.status_code, response.text)\n");
+    o.push_str(")\n");
+    if s.needs_uuid() {
+        o.push_str("print(\"X-Reference-Id:\", x_reference_id)\n");
+    }
+    o.push_str("print(response.status_code, response.text)\n");
     o
 }
 
@@ -508,6 +596,18 @@ fn java(s: &Sample) -> String {
         };
         let _ = writeln!(o, "        String {} = {read}; // {}", e.name, e.note);
     }
+    if let Some(v) = s.fresh {
+        let _ = writeln!(
+            o,
+            "        String {v} = UUID.randomUUID().toString().replace(\"-\", \"\"); // {}",
+            Sample::FRESH_NOTE
+        );
+    }
+    if s.needs_uuid() {
+        o.push_str(
+            "        String referenceId = UUID.randomUUID().toString(); // the new resource's id\n",
+        );
+    }
     o.push_str("        HttpClient http = HttpClient.newHttpClient();\n");
     if s.momo_auth == MomoAuth::Token || s.headers.iter().any(|(_, v)| *v == HVal::Basic) {
         o.push_str("        String basic = Base64.getEncoder().encodeToString((API_USER + \":\" + API_KEY).getBytes(StandardCharsets.UTF_8));\n");
@@ -523,7 +623,7 @@ fn java(s: &Sample) -> String {
     if s.needs_session() {
         let _ = writeln!(
             o,
-            "\n        // A session: getSession with the encrypted API key.\n        HttpRequest sessionRequest = HttpRequest.newBuilder(URI.create({}))\n            .header(\"Origin\", {})\n            .header(\"Authorization\", \"Bearer \" + bearer(API_KEY))\n            .GET()\n            .build();\n        String session = field(http.send(sessionRequest, HttpResponse.BodyHandlers.ofString()).body(), \"output_SessionID\");",
+            "\n        // A session: getSession with the encrypted API key.\n        HttpRequest sessionRequest = HttpRequest.newBuilder(URI.create({}))\n            .header(\"Origin\", {})\n            .header(\"Authorization\", \"Bearer \" + bearer(MPESA_API_KEY))\n            .GET()\n            .build();\n        String session = field(http.send(sessionRequest, HttpResponse.BodyHandlers.ofString()).body(), \"output_SessionID\");",
             dq(&s.session_url()),
             dq(&s.origin)
         );
@@ -570,8 +670,8 @@ fn java(s: &Sample) -> String {
             HVal::Token => "\"Bearer \" + token".to_owned(),
             HVal::Oauth2 => "\"Bearer \" + OAUTH2_TOKEN".to_owned(),
             HVal::Basic => "\"Basic \" + basic".to_owned(),
-            HVal::NewUuid => "UUID.randomUUID().toString()".to_owned(),
-            HVal::KeyBearer => "\"Bearer \" + bearer(API_KEY)".to_owned(),
+            HVal::NewUuid => "referenceId".to_owned(),
+            HVal::KeyBearer => "\"Bearer \" + bearer(MPESA_API_KEY)".to_owned(),
             HVal::SessionBearer => "\"Bearer \" + bearer(session)".to_owned(),
         };
         let _ = write!(o, "\n            .header({}, {v})", dq(name));
@@ -596,7 +696,13 @@ fn java(s: &Sample) -> String {
             );
         }
     }
-    o.push_str("\n            .build();\n        HttpResponse<String> response = http.send(request, HttpResponse.BodyHandlers.ofString());\n        System.out.println(response.statusCode() + \" \" + response.body());\n    }\n");
+    o.push_str("\n            .build();\n        HttpResponse<String> response = http.send(request, HttpResponse.BodyHandlers.ofString());\n");
+    if s.needs_uuid() {
+        o.push_str("        System.out.println(\"X-Reference-Id: \" + referenceId);\n");
+    }
+    o.push_str(
+        "        System.out.println(response.statusCode() + \" \" + response.body());\n    }\n",
+    );
     if s.needs_key_bearer() {
         o.push_str(concat!(
             "\n    /** base64(RSA-PKCS#1 v1.5(secret)) under the platform public key (base64 SPKI DER). */\n",
@@ -643,7 +749,7 @@ fn javascript(s: &Sample) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "// {} ({})", s.summary, s.operation_id);
     o.push_str("// Node.js 18 or newer: node sample.js\n");
-    if s.needs_key_bearer() || s.needs_uuid() {
+    if s.needs_key_bearer() || s.needs_uuid() || s.fresh.is_some() {
         o.push_str("const crypto = require(\"node:crypto\");\n");
     }
     o.push('\n');
@@ -660,6 +766,13 @@ fn javascript(s: &Sample) -> String {
             o,
             "const {} = process.env.{}{fallback}; // {}",
             e.name, e.name, e.note
+        );
+    }
+    if let Some(v) = s.fresh {
+        let _ = writeln!(
+            o,
+            "const {v} = crypto.randomUUID().replaceAll(\"-\", \"\"); // {}",
+            Sample::FRESH_NOTE
         );
     }
     if s.needs_key_bearer() {
@@ -687,7 +800,7 @@ fn javascript(s: &Sample) -> String {
     if s.needs_session() {
         let _ = writeln!(
             o,
-            "  // A session: getSession with the encrypted API key.\n  const sessionResponse = await fetch({}, {{\n    headers: {{ Origin: {}, Authorization: bearer(API_KEY) }},\n  }});\n  const session = (await sessionResponse.json()).output_SessionID;",
+            "  // A session: getSession with the encrypted API key.\n  const sessionResponse = await fetch({}, {{\n    headers: {{ Origin: {}, Authorization: bearer(MPESA_API_KEY) }},\n  }});\n  const session = (await sessionResponse.json()).output_SessionID;",
             dq(&s.session_url()),
             dq(&s.origin)
         );
@@ -711,6 +824,9 @@ fn javascript(s: &Sample) -> String {
             js_value(&Value::Object(q), 1)
         );
     }
+    if s.needs_uuid() {
+        o.push_str("  const referenceId = crypto.randomUUID(); // the new resource's id\n");
+    }
     let _ = writeln!(
         o,
         "  const response = await fetch(url, {{\n    method: {},\n    headers: {{",
@@ -723,8 +839,8 @@ fn javascript(s: &Sample) -> String {
             HVal::Token => "`Bearer ${token}`".to_owned(),
             HVal::Oauth2 => "`Bearer ${OAUTH2_TOKEN}`".to_owned(),
             HVal::Basic => "`Basic ${basic}`".to_owned(),
-            HVal::NewUuid => "crypto.randomUUID()".to_owned(),
-            HVal::KeyBearer => "bearer(API_KEY)".to_owned(),
+            HVal::NewUuid => "referenceId".to_owned(),
+            HVal::KeyBearer => "bearer(MPESA_API_KEY)".to_owned(),
             HVal::SessionBearer => "bearer(session)".to_owned(),
         };
         let _ = writeln!(o, "      {}: {v},", dq(name));
@@ -744,7 +860,11 @@ fn javascript(s: &Sample) -> String {
             let _ = writeln!(o, "    body: JSON.stringify({}),", js_value(body, 2));
         }
     }
-    o.push_str("  });\n  console.log(response.status, await response.text());\n}\n\nmain().catch((e) => {\n  console.error(e);\n  process.exit(1);\n});\n");
+    o.push_str("  });\n");
+    if s.needs_uuid() {
+        o.push_str("  console.log(\"X-Reference-Id:\", referenceId);\n");
+    }
+    o.push_str("  console.log(response.status, await response.text());\n}\n\nmain().catch((e) => {\n  console.error(e);\n  process.exit(1);\n});\n");
     o
 }
 
@@ -777,6 +897,16 @@ fn momo_rust_call(s: &Sample) -> Option<(&'static str, String)> {
             parsed(ty)
         )
     };
+    // The payment to refund comes from `REFERENCE_ID`, set on the parsed body.
+    let refund = |method: &str| {
+        create("Refund", method)
+            .replacen("let body: Refund", "let mut body: Refund", 1)
+            .replacen(
+                "?;\n",
+                "?;\n    body.reference_id_to_refund = reference_id; // the payment to refund\n",
+                1,
+            )
+    };
     let status = |method: &str| {
         format!(
             "    let reference_id: ReferenceId = reference_id.parse()?;\n    let status = client.{method}(&reference_id).await?;\n    println!(\"{{status:?}}\");\n"
@@ -803,7 +933,7 @@ fn momo_rust_call(s: &Sample) -> Option<(&'static str, String)> {
             "    let consent = client\n        .bc_authorize(\"ID:256774290781/MSISDN\", \"profile\", AccessType::Online, None)\n        .await?;\n    println!(\"auth_req_id {}\", consent.auth_req_id);\n".to_owned()
         }
         (_, "CreateOauth2Token") => {
-            "    let oauth2 = client.create_oauth2_token(\"AUTH_REQ_ID_FROM_BC_AUTHORIZE\").await?; // the auth_req_id of bc-authorize\n    println!(\"{}\", oauth2.access_token);\n".to_owned()
+            "    let oauth2 = client.create_oauth2_token(&auth_req_id).await?;\n    println!(\"{}\", oauth2.access_token);\n".to_owned()
         }
         (_, "GetUserInfoWithConsent") => {
             "    let info = client.get_user_info_with_consent(&oauth2_token).await?;\n    println!(\"{info:?}\");\n".to_owned()
@@ -834,8 +964,8 @@ fn momo_rust_call(s: &Sample) -> Option<(&'static str, String)> {
         ("Disbursement-Transfer-V1" | "Remittance-Transfer-V1", _) => create("Transfer", "transfer"),
         ("Disbursement-Deposit-V1", _) => create("Transfer", "deposit_v1"),
         ("Disbursement-Deposit-V2", _) => create("Transfer", "deposit_v2"),
-        ("Disbursement-Refund-V1", _) => create("Refund", "refund_v1"),
-        ("Disbursement-Refund-V2", _) => create("Refund", "refund_v2"),
+        ("Disbursement-Refund-V1", _) => refund("refund_v1"),
+        ("Disbursement-Refund-V2", _) => refund("refund_v2"),
         ("Disbursement-GetTransferStatus" | "Remittance-GetTransferStatus", _) => {
             status("get_transfer_status")
         }
@@ -1142,7 +1272,7 @@ fn rust_v2(s: &Sample) -> Option<String> {
     };
     let _ = writeln!(
         o,
-        "    // getSession with the encrypted API key happens on first need; the session is\n    // encrypted and sent on every call, and replaced before it expires.\n    let client = Client::new(\n        Config::new(Market::{market:?}, api_key, PUBLIC_KEY)\n            .base_url(BASE){origin},\n    )?;"
+        "    // getSession with the encrypted API key happens on first need; the session is\n    // encrypted and sent on every call, and replaced before it expires.\n    let client = Client::new(\n        Config::new(Market::{market:?}, mpesa_api_key, PUBLIC_KEY)\n            .base_url(BASE){origin},\n    )?;"
     );
     o.push_str(&call);
     if !ty.is_empty() {
@@ -1167,6 +1297,17 @@ fn rust_plain(s: &Sample) -> String {
     rust_consts(&mut o, s, false);
     o.push_str("\n#[tokio::main]\nasync fn main() -> Result<(), Box<dyn std::error::Error>> {\n");
     rust_env(&mut o, s);
+    if let Some(v) = s.fresh {
+        let _ = writeln!(
+            o,
+            "    let {} = uuid::Uuid::new_v4().simple().to_string(); // {}",
+            v.to_ascii_lowercase(),
+            Sample::FRESH_NOTE
+        );
+    }
+    if s.needs_uuid() {
+        o.push_str("    let reference_id = uuid::Uuid::new_v4().to_string(); // the new resource's id\n    println!(\"X-Reference-Id: {reference_id}\");\n");
+    }
     o.push_str("    let http = reqwest::Client::new();\n");
     if s.needs_key_bearer() {
         o.push_str("    // base64(RSA-PKCS#1 v1.5(secret)) under the platform public key.\n    let key = PublicKey::from_base64(PUBLIC_KEY)?;\n");
@@ -1174,7 +1315,7 @@ fn rust_plain(s: &Sample) -> String {
     if s.needs_session() {
         let _ = writeln!(
             o,
-            "    let answer: serde_json::Value = http\n        .get({})\n        .header(\"Origin\", {})\n        .header(\"Authorization\", format!(\"Bearer {{}}\", key.bearer(&api_key)?))\n        .send()\n        .await?\n        .json()\n        .await?;\n    let session = answer[\"output_SessionID\"].as_str().unwrap_or_default().to_owned();",
+            "    let answer: serde_json::Value = http\n        .get({})\n        .header(\"Origin\", {})\n        .header(\"Authorization\", format!(\"Bearer {{}}\", key.bearer(&mpesa_api_key)?))\n        .send()\n        .await?\n        .json()\n        .await?;\n    let session = answer[\"output_SessionID\"].as_str().unwrap_or_default().to_owned();",
             dq(&s.session_url()),
             dq(&s.origin)
         );
@@ -1216,8 +1357,8 @@ fn rust_plain(s: &Sample) -> String {
                 o.push_str("\n        .basic_auth(API_USER, Some(&api_key))");
                 continue;
             }
-            HVal::NewUuid => "uuid::Uuid::new_v4().to_string()".to_owned(),
-            HVal::KeyBearer => "format!(\"Bearer {}\", key.bearer(&api_key)?)".to_owned(),
+            HVal::NewUuid => "&reference_id".to_owned(),
+            HVal::KeyBearer => "format!(\"Bearer {}\", key.bearer(&mpesa_api_key)?)".to_owned(),
             HVal::SessionBearer => "format!(\"Bearer {}\", key.bearer(&session)?)".to_owned(),
         };
         let _ = write!(o, "\n        .header({}, {v})", dq(name));
