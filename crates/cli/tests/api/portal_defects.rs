@@ -145,6 +145,27 @@ async fn an_mpesa_transaction_has_a_page_with_its_timeline_and_its_wire_id() {
         );
         assert!(html.contains("1–1 of 1 transactions"), "ref={q}");
     }
+
+    // A reversal's page names the payment it reverses in the same wire form.
+    let m = app.mpesa().await;
+    let r = m
+        .call("PUT", "reversal/", &m.reversal(&transaction, Some("4")))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let reversal = r.json()["output_ConversationID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page = b
+        .get(&format!("/portal/transactions/{reversal}"))
+        .await
+        .text();
+    assert!(
+        page.contains(&format!(
+            "<dt>Reverses</dt><dd><a class=\"mono\" href=\"/portal/transactions/{conversation}\">{conversation}</a>"
+        )),
+        "{page}"
+    );
 }
 
 #[tokio::test]
@@ -229,6 +250,18 @@ async fn the_pager_clamps_its_page_and_filters_show_themselves_and_their_errors(
     assert!(r.text().contains("To “31.12.2026” is not a date"));
     let r = b.get("/portal/transactions?api_user=nobody").await;
     assert_eq!(r.status, 400);
+    // An id that is no API user of this developer's is refused as well, not an empty list
+    // (on the reports too).
+    let stranger = Uuid::new_v4();
+    for page in ["transactions", "reports"] {
+        let r = b.get(&format!("/portal/{page}?api_user={stranger}")).await;
+        assert_eq!(r.status, 400, "{page}");
+        assert!(
+            r.text().contains("is not one of your API users"),
+            "{page}: {}",
+            r.text()
+        );
+    }
     let r = b.get("/portal/transactions?format=xml").await;
     assert_eq!(r.status, 400);
     assert!(

@@ -21,8 +21,8 @@ use mkoba_platform::portal::{Latencies, REPORT_MAX, ReportScope, StatsRow, perce
 use crate::chart::{self, Series};
 use crate::html::Html;
 use crate::pages::transactions::{
-    Csv, active_filters, api_user_choices, decimal, export_refused, figure, group, iso,
-    params_without, parse_filters, products, scope_selects, with_query,
+    Csv, active_filters, api_user_choices, check_api_user, decimal, export_refused, figure, group,
+    iso, params_without, parse_filters, products, scope_selects, with_query,
 };
 use crate::{PortalState, Session, day, document, query_params, w, when};
 
@@ -123,7 +123,8 @@ async fn numbers(
         .filter(|(k, _)| matches!(k.as_str(), "product" | "kind" | "api_user"))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let f = parse_filters(developer_id, &scope);
+    let mut f = parse_filters(developer_id, &scope);
+    check_api_user(state, developer_id, &mut f).await?;
     if !f.errors.is_empty() {
         return Ok(Err(Refusal {
             errors: f.errors,

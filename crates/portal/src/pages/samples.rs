@@ -944,7 +944,7 @@ fn momo_rust_call(s: &Sample) -> Option<(&'static str, String)> {
         ("Collection-GetRequesttopayStatus", _) => status("get_request_to_pay_status"),
         ("Collection-GetRequesttowithdrawStatus", _) => status("get_request_to_withdraw_status"),
         ("RequesttoPayDeliveryNotification", _) => {
-            "    let reference_id: ReferenceId = reference_id.parse()?;\n    client\n        .request_to_pay_delivery_notification(&reference_id, \"Your order is on its way\")\n        .await?;\n".to_owned()
+            "    let reference_id: ReferenceId = reference_id.parse()?;\n    client\n        .request_to_pay_delivery_notification(&reference_id, \"Your order is on its way\")\n        .await?;\n    println!(\"notification sent for {reference_id}\");\n".to_owned()
         }
         ("CreateInvoice", _) => create("CreateInvoice", "create_invoice"),
         ("GetInvoiceStatus", _) => status("get_invoice_status"),
@@ -954,7 +954,7 @@ fn momo_rust_call(s: &Sample) -> Option<(&'static str, String)> {
         ("PreApproval", _) => create("PreApproval", "pre_approval"),
         ("GetPreApprovalStatus", _) => status("get_pre_approval_status"),
         ("CancelPreApproval", _) => {
-            "    let reference_id: ReferenceId = reference_id.parse()?;\n    client.cancel_pre_approval(&reference_id).await?;\n".to_owned()
+            "    let reference_id: ReferenceId = reference_id.parse()?;\n    client.cancel_pre_approval(&reference_id).await?;\n    println!(\"pre-approval {reference_id} cancelled\");\n".to_owned()
         }
         ("GetApprovedPreApprovals", _) => {
             "    let approved = client.get_approved_pre_approvals(IdType::Msisdn, \"256774290781\").await?;\n    println!(\"{approved:?}\");\n".to_owned()
@@ -981,6 +981,10 @@ fn momo_rust_call(s: &Sample) -> Option<(&'static str, String)> {
     Some((client, call))
 }
 
+/// How a Rust sample's `Cargo.toml` names the SDK, which is not on crates.io.
+const SDK_DEPENDENCY: &str =
+    "mkoba-sdk = { path = \"…/crates/sdk\" } (the SDK of your Mkoba checkout)";
+
 fn rust_consts(o: &mut String, s: &Sample, base: bool) {
     for c in s.consts.iter().filter(|c| base || c.name != "BASE") {
         let _ = writeln!(
@@ -1001,7 +1005,11 @@ fn rust_env(o: &mut String, s: &Sample) {
                 dq(e.name),
                 dq(d)
             ),
-            None => format!("std::env::var({})?", dq(e.name)),
+            None => format!(
+                "std::env::var({}).map_err(|_| {})?",
+                dq(e.name),
+                dq(&format!("set {}: {}", e.name, e.note))
+            ),
         };
         let _ = writeln!(
             o,
@@ -1024,8 +1032,14 @@ fn rust_momo(s: &Sample) -> String {
     let id = s.operation_id.as_str();
     let mut o = String::new();
     let _ = writeln!(o, "// {} ({})", s.summary, id);
-    o.push_str(
-        "// Cargo.toml: mkoba-sdk (crates/sdk of Mkoba), tokio (features \"full\"), serde_json\n",
+    let _ = writeln!(
+        o,
+        "// Cargo.toml: {SDK_DEPENDENCY}, tokio (features \"full\"){}",
+        if momo_rust_call(s).is_some_and(|(_, call)| call.contains("serde_json")) {
+            ", serde_json"
+        } else {
+            ""
+        }
     );
     match id {
         "post-v1_0-apiuser" | "get-v1_0-apiuser" | "post-v1_0-apiuser-apikey" => {
@@ -1252,7 +1266,10 @@ fn rust_v2(s: &Sample) -> Option<String> {
     let market = s.market.unwrap_or(Market::VodacomTzn);
     let mut o = String::new();
     let _ = writeln!(o, "// {} ({})", s.summary, s.operation_id);
-    o.push_str("// Cargo.toml: mkoba-sdk (crates/sdk of Mkoba), tokio (features \"full\")\n");
+    let _ = writeln!(
+        o,
+        "// Cargo.toml: {SDK_DEPENDENCY}, tokio (features \"full\")"
+    );
     let mut uses = vec!["Client", "Config", "Market"];
     if call.contains("Amount::") {
         uses.push("Amount");
@@ -1276,7 +1293,7 @@ fn rust_v2(s: &Sample) -> Option<String> {
     );
     o.push_str(&call);
     if !ty.is_empty() {
-        o.push_str("    println!(\"input_ThirdPartyConversationID {}\", request.id());\n    match request.await {\n        Ok(answer) => println!(\"{answer:?}\"),\n        Err(e) => println!(\"{e} {:?} {:?}\", e.ins_code(), e.hint()),\n    }\n");
+        o.push_str("    println!(\"input_ThirdPartyConversationID {}\", request.id());\n    match request.await {\n        Ok(answer) => println!(\"{answer:?}\"),\n        Err(e) => {\n            eprintln!(\"{e} {:?} {:?}\", e.ins_code(), e.hint());\n            std::process::exit(1);\n        }\n    }\n");
     }
     o.push_str("    Ok(())\n}\n");
     Some(o)
@@ -1286,7 +1303,19 @@ fn rust_v2(s: &Sample) -> Option<String> {
 fn rust_plain(s: &Sample) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "// {} ({})", s.summary, s.operation_id);
-    o.push_str("// Cargo.toml: mkoba-sdk (crates/sdk of Mkoba), reqwest (features \"json\"), tokio (features \"full\"), serde_json, uuid (features \"v4\")\n");
+    let mut deps = Vec::new();
+    if s.needs_key_bearer() {
+        deps.push(SDK_DEPENDENCY);
+    }
+    deps.push("reqwest (features \"json\")");
+    deps.push("tokio (features \"full\")");
+    if (s.body.is_some() && !s.form) || s.needs_session() || s.momo_auth == MomoAuth::Token {
+        deps.push("serde_json");
+    }
+    if s.needs_uuid() || s.fresh.is_some() {
+        deps.push("uuid (features \"v4\")");
+    }
+    let _ = writeln!(o, "// Cargo.toml: {}", deps.join(", "));
     if s.needs_key_bearer() {
         o.push_str("use mkoba_sdk::mpesa::PublicKey;\n");
     }

@@ -99,10 +99,15 @@ pub(crate) fn money(m: Money) -> String {
 /// The id a client sees on the wire: the M-Pesa conversation id (32 hex characters) for
 /// M-Pesa payments, the MoMo reference id (hyphenated UUID) otherwise.
 pub(crate) fn wire_id(p: &Payment) -> String {
+    shown(p, p.reference_id)
+}
+
+/// A payment id in the form `p`'s own is shown ([`wire_id`]).
+fn shown(p: &Payment, id: Uuid) -> String {
     if p.kind.is_mpesa() || p.product == Product::Mpesa {
-        p.reference_id.simple().to_string()
+        id.simple().to_string()
     } else {
-        p.reference_id.to_string()
+        id.to_string()
     }
 }
 
@@ -354,6 +359,26 @@ pub(crate) fn parse_filters(developer_id: i64, q: &HashMap<String, String>) -> F
         invalid,
         swapped,
     }
+}
+
+/// Refuses an API user filter that names no API user of the developer's (as a choice that
+/// is not one of the list's: the list shows only the newest, so it is asked by id).
+pub(crate) async fn check_api_user(
+    state: &PortalState,
+    developer_id: i64,
+    f: &mut Filters,
+) -> Result<(), Internal> {
+    let Some(id) = f.filter.api_user else {
+        return Ok(());
+    };
+    let user = state.platform.credentials().api_user(&id).await?;
+    if user.is_none_or(|u| u.developer_id != developer_id) {
+        f.errors.push(format!(
+            "API user \u{201c}{id}\u{201d} is not one of your API users."
+        ));
+        f.invalid.push("api_user");
+    }
+    Ok(())
 }
 
 /// `a=1&b=2` with form encoding.
@@ -758,6 +783,9 @@ pub(crate) async fn list(
 ) -> Response {
     let q = query_params(query.as_deref());
     let mut f = parse_filters(session.developer.id, &q);
+    if let Err(e) = check_api_user(&state, session.developer.id, &mut f).await {
+        return crate::failed(e);
+    }
     let export = match q.get("format").map(String::as_str) {
         None | Some("") => false,
         Some("csv") => true,
@@ -1119,6 +1147,7 @@ pub(crate) async fn show(
         w!(h, "<dt>" {label} "</dt><dd class=\"mono\">" {f} "</dd>");
     }
     if let Some(o) = p.refund_of {
+        let o = shown(&p, o);
         w!(h, "<dt>Reverses</dt><dd><a class=\"mono\" href=\"/portal/transactions/" {o} "\">" {o} "</a></dd>");
     }
     let (message, note) = if p.kind.is_mpesa() {
