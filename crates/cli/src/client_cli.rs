@@ -288,7 +288,10 @@ pub async fn run_clock(mut args: ClockArgs) -> anyhow::Result<()> {
     let c = &args.client;
     let clocks = mkoba_sdk::momo::TestClocks::new(subscription_key(c, Product::Collection)?)
         .base_url(&c.url)
-        .transport(crate::client_transport(&c.data)?);
+        .transport(crate::client_transport(
+            &c.data,
+            mkoba_sdk::DEFAULT_TIMEOUT,
+        )?);
     // The clock a command names: --clock, else the one driving --api-user.
     let named = |clock: Option<String>| async {
         if let Some(id) = clock {
@@ -332,7 +335,7 @@ pub async fn run_clock(mut args: ClockArgs) -> anyhow::Result<()> {
                 let taken = matches!(&e, mkoba_sdk::Error::Api(a) if a.status == 409);
                 if taken {
                     anyhow!(
-                        "creating the test clock: {e}\n  how to fix: API user {user} has a clock already (one each): move it with `mkoba clock advance --api-user {user}`, or delete it first"
+                        "creating the test clock: {e}\n  how to fix: API user {user} has a clock already (one each): move it with `mkoba clock advance --api-user {user} BY` (BY such as 90s, 15m, 2h, 3d), or delete it first"
                     )
                 } else {
                     anyhow::Error::new(e).context("creating the test clock")
@@ -452,7 +455,10 @@ fn subscription_key(c: &ClientArgs, product: Product) -> anyhow::Result<String> 
 fn provisioning(c: &ClientArgs) -> anyhow::Result<Provisioning> {
     Ok(Provisioning::new(subscription_key(c, Product::Collection)?)
         .base_url(&c.url)
-        .transport(crate::client_transport(&c.data)?))
+        .transport(crate::client_transport(
+            &c.data,
+            mkoba_sdk::DEFAULT_TIMEOUT,
+        )?))
 }
 
 /// `--api-user` (or `MOMO_API_USER`), when given, is a UUID: told before anything is sent.
@@ -473,12 +479,12 @@ async fn api_user(
 ) -> anyhow::Result<(String, String)> {
     match (&c.api_user, &c.api_key) {
         (Some(u), Some(k)) => return Ok((u.clone(), k.clone())),
-        (Some(_), None) => bail!("--api-user needs --api-key (or MOMO_API_KEY)"),
-        (None, Some(_)) => bail!("--api-key needs --api-user (or MOMO_API_USER)"),
+        (Some(_), None) => crate::usage!("--api-user needs --api-key (or MOMO_API_KEY)"),
+        (None, Some(_)) => crate::usage!("--api-key needs --api-user (or MOMO_API_USER)"),
         (None, None) => {}
     }
     if !allow_new || c.environment != "sandbox" {
-        bail!(
+        crate::usage!(
             "no API user: pass --api-user and --api-key (or set MOMO_API_USER and MOMO_API_KEY); \
              `mkoba momo provision` creates a sandbox one"
         );
@@ -518,7 +524,10 @@ fn config(
 ) -> anyhow::Result<Config> {
     let mut config = Config::new(subscription_key(c, product)?)
         .base_url(&c.url)
-        .transport(crate::client_transport(&c.data)?)
+        .transport(crate::client_transport(
+            &c.data,
+            mkoba_sdk::DEFAULT_TIMEOUT,
+        )?)
         .target_environment(&c.environment)
         .api_user(&user.0, &user.1);
     if let Some(url) = callback {
@@ -529,6 +538,10 @@ fn config(
 
 /// An SDK error, with how to fix it.
 fn explain(e: mkoba_sdk::Error, doing: &str) -> anyhow::Error {
+    if let mkoba_sdk::Error::Config(_) = e {
+        // Refused before anything was sent: a usage error (exit status 2).
+        return anyhow::Error::new(crate::Usage(format!("{doing}: {e}")));
+    }
     if let mkoba_sdk::Error::Transport { message, .. } = &e
         && message.contains("certificate")
     {
@@ -703,9 +716,10 @@ impl PaymentArgs {
 fn check_payment(
     amount: &str,
     currency: &str,
-    party: (&str, &str),
-    message: Option<&str>,
+    party: Option<(&str, &str)>,
+    p: &PaymentArgs,
 ) -> anyhow::Result<()> {
+    let message = p.message.as_deref();
     let decimal = |a: &str| {
         let (int, frac) = a.split_once('.').unwrap_or((a, "0"));
         !int.is_empty()
@@ -727,11 +741,28 @@ fn check_payment(
             );
         }
     }
-    let (flag, id) = party;
-    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+    if let Some((flag, id)) = party
+        && !((4..=15).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit()))
+    {
         crate::usage!(
-            "{flag} must be an MSISDN: digits only, with the country code and no +, got {id:?}"
+            "{flag} must be an MSISDN: 4 to 15 digits, with the country code and no +, got {id:?}"
         );
+    }
+    if let Some(url) = &p.callback_url {
+        let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        if !matches!(scheme.as_deref(), Some("http" | "https")) || host_of(url).is_none() {
+            crate::usage!(
+                "--callback-url must be an http:// or https:// URL with a host, got {url:?}"
+            );
+        }
+    }
+    if let Some(r) = &p.reference {
+        let version = uuid::Uuid::parse_str(&r.to_string()).map_or(0, |u| u.get_version_num());
+        if version != 4 {
+            crate::usage!(
+                "--reference {r} is a version {version} UUID; X-Reference-Id must be a version 4 (random) UUID"
+            );
+        }
     }
     if let Some(m) = message.filter(|m| m.chars().count() > 160) {
         crate::usage!(
@@ -746,12 +777,7 @@ fn check_payment(
 }
 
 async fn pay(c: &ClientArgs, amount: String, payer: String, p: PaymentArgs) -> anyhow::Result<()> {
-    check_payment(
-        &amount,
-        &p.currency(c),
-        ("--payer", &payer),
-        p.message.as_deref(),
-    )?;
+    check_payment(&amount, &p.currency(c), Some(("--payer", &payer)), &p)?;
     let user = api_user(c, p.callback_url.as_deref(), true).await?;
     let collection = Collection::new(config(
         c,
@@ -792,12 +818,7 @@ async fn disburse(
     kind: PayoutKind,
     p: PaymentArgs,
 ) -> anyhow::Result<()> {
-    check_payment(
-        &amount,
-        &p.currency(c),
-        ("--payee", &payee),
-        p.message.as_deref(),
-    )?;
+    check_payment(&amount, &p.currency(c), Some(("--payee", &payee)), &p)?;
     let user = api_user(c, p.callback_url.as_deref(), true).await?;
     let body = Transfer {
         amount,
@@ -862,6 +883,7 @@ async fn refund(
     amount: String,
     p: PaymentArgs,
 ) -> anyhow::Result<()> {
+    check_payment(&amount, &p.currency(c), None, &p)?;
     let user = api_user(c, p.callback_url.as_deref(), false).await?;
     let d = Disbursement::new(config(
         c,
@@ -918,7 +940,7 @@ async fn status(
                 let e = explain(e, doing);
                 if unknown {
                     anyhow!(
-                        "{e:#}\n  (read as a {}: for another operation pass --kind transfer, deposit, refund, …)",
+                        "{e:#}\n  (read as a {}: for another operation pass its --kind: request-to-pay, transfer, deposit, refund, remittance-transfer, …)",
                         $what
                     )
                 } else {

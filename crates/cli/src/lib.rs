@@ -35,7 +35,13 @@ macro_rules! usage {
 /// also the local certificate authority of `mkoba serve --tls` in the server's data
 /// directory (`DATA/tls/ca.pem`, when there is one) and the certificates of `SSL_CERT_FILE`
 /// (as `mkoba tls trust` tells other clients), so that they reach a server over HTTPS.
-pub fn client_transport(data: &std::path::Path) -> anyhow::Result<mkoba_sdk::Transport> {
+///
+/// `timeout` bounds each request: M-Pesa's synchronous calls wait for the customer
+/// ([`mkoba_sdk::mpesa::DEFAULT_TIMEOUT`]), MoMo's answer at once.
+pub fn client_transport(
+    data: &std::path::Path,
+    timeout: std::time::Duration,
+) -> anyhow::Result<mkoba_sdk::Transport> {
     use anyhow::Context as _;
     let mut pem = std::fs::read(tls::ca_path(data)).unwrap_or_default();
     if let Some(file) = std::env::var_os("SSL_CERT_FILE") {
@@ -44,7 +50,7 @@ pub fn client_transport(data: &std::path::Path) -> anyhow::Result<mkoba_sdk::Tra
         pem.push(b'\n');
         pem.extend(more);
     }
-    mkoba_sdk::Transport::trusting(mkoba_sdk::DEFAULT_TIMEOUT, 32, &pem)
+    mkoba_sdk::Transport::trusting(timeout, 32, &pem)
         .map_err(|e| anyhow::anyhow!("the trusted certificates: {e}"))
 }
 

@@ -77,6 +77,26 @@ fn no_huge_pages() {
     }
 }
 
+/// A command printing into a pipe whose reader has gone (`mkoba credentials | head -1`)
+/// ends quietly with status 141, as a shell reports a tool that `SIGPIPE` ended, instead of
+/// a panic and its backtrace in `println!`. (`SIGPIPE` itself stays ignored, Rust's
+/// default: a peer that closed a socket is an error on it, not the end of the process.)
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn prompt_purge() {
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: `mi_option_set` stores a number mimalloc reads when it next purges; any
@@ -263,13 +283,17 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// 2 for a usage error anywhere in `e`'s chain, else 1.
+/// 2 for a usage error anywhere in `e`'s chain (an SDK client refusing its configuration,
+/// a malformed `--url` say, is one: nothing was sent), else 1.
 fn exit_status(e: &anyhow::Error) -> u8 {
-    if e.chain().any(|c| c.is::<mkoba::Usage>()) {
-        2
-    } else {
-        1
-    }
+    let usage = |c: &(dyn std::error::Error + 'static)| {
+        c.is::<mkoba::Usage>()
+            || matches!(
+                c.downcast_ref::<mkoba_sdk::Error>(),
+                Some(mkoba_sdk::Error::Config(_))
+            )
+    };
+    if e.chain().any(usage) { 2 } else { 1 }
 }
 
 /// A settings error names the setting by its config-file key (`callback_method must be
@@ -300,6 +324,7 @@ fn run() -> anyhow::Result<()> {
     one_malloc_arena();
     prompt_purge();
     no_huge_pages();
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
@@ -451,7 +476,13 @@ fn run() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Mpesa(args) => mkoba::mpesa_cli::main(args),
+        Command::Mpesa(args) => {
+            if let Err(e) = runtime()?.block_on(mkoba::mpesa_cli::run(args)) {
+                eprintln!("error: {e:#}");
+                std::process::exit(exit_status(&e).into());
+            }
+            Ok(())
+        }
         Command::Clock(args) => {
             if let Err(e) = runtime()?.block_on(mkoba::client_cli::run_clock(args)) {
                 eprintln!("error: {e:#}");

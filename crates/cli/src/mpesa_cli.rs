@@ -192,21 +192,6 @@ struct PaymentArgs {
     conversation_id: Option<String>,
 }
 
-/// Runs `mkoba mpesa …` for the binary: a failure prints what went wrong and how to fix
-/// it, without a backtrace, and exits with status 1.
-pub fn main(args: MpesaArgs) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let result = runtime.block_on(run(args));
-    drop(runtime);
-    if let Err(e) = result {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
-    Ok(())
-}
-
 /// Runs a `mkoba mpesa` command.
 pub async fn run(args: MpesaArgs) -> anyhow::Result<()> {
     let c = &args.client;
@@ -335,7 +320,10 @@ async fn credentials(c: &MpesaClientArgs) -> anyhow::Result<Credentials> {
 fn client(c: &MpesaClientArgs, creds: &Credentials) -> anyhow::Result<Client> {
     let config = Config::new(c.market, &creds.api_key, &creds.public_key)
         .base_url(&c.url)
-        .transport(crate::client_transport(&c.data)?)
+        .transport(crate::client_transport(
+            &c.data,
+            mkoba_sdk::mpesa::DEFAULT_TIMEOUT,
+        )?)
         .environment(c.environment)
         .origin(&c.origin)
         .activation_wait(std::time::Duration::from_secs(c.session_wait_secs));
@@ -437,6 +425,10 @@ fn explain_with(
     }
     if let Some(last) = last {
         text.push_str(&format!("\n  {last}"));
+    }
+    if let mkoba_sdk::Error::Config(_) = e {
+        // Refused before anything was sent: a usage error (exit status 2).
+        return anyhow::Error::new(crate::Usage(text));
     }
     anyhow!(text)
 }

@@ -118,7 +118,7 @@ impl Error {
                     .to_owned(),
             ),
             Error::Timeout { .. } => {
-                Some("the server is slow or unreachable; try again or raise the timeout".to_owned())
+                Some("no answer in time, but the request may have been carried out: read its status before sending it again (a payment sent again under a new id is a second payment), or raise the timeout".to_owned())
             }
             _ => None,
         }

@@ -447,7 +447,33 @@ async fn a_payment_that_cannot_be_right_is_refused_before_an_api_user_is_made() 
     let data = app.data_dir().join("data");
     let data = data.to_str().unwrap();
     let long = "m".repeat(161);
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 11] = [
+        (
+            &["--amount", "5", "--payer", "1"],
+            "--payer must be an MSISDN: 4 to 15 digits",
+        ),
+        (
+            &[
+                "--amount",
+                "5",
+                "--payer",
+                "256774290781",
+                "--callback-url",
+                "notaurl",
+            ],
+            "--callback-url must be an http:// or https:// URL",
+        ),
+        (
+            &[
+                "--amount",
+                "5",
+                "--payer",
+                "256774290781",
+                "--reference",
+                "11111111-2222-1333-8444-555555555555",
+            ],
+            "is a version 1 UUID",
+        ),
         (
             &["--amount", "-5", "--payer", "256774290781"],
             "--amount must be a positive",
@@ -524,6 +550,28 @@ async fn a_payment_that_cannot_be_right_is_refused_before_an_api_user_is_made() 
         assert!(!stdout(&o).contains("Created"), "{}", stdout(&o));
     }
     assert_eq!(users().await, before, "no API user made");
+    // A refund is checked the same way, and credentials half given are a usage error too.
+    let original = uuid::Uuid::new_v4().to_string();
+    for (args, says) in [
+        (
+            vec!["refund", &original, "--amount", "-5"],
+            "--amount must be a positive",
+        ),
+        (
+            vec!["refund", &original, "--amount", "5", "--message", "a&b"],
+            "--message may not contain",
+        ),
+        (
+            vec!["token", "--api-user", &original],
+            "--api-user needs --api-key",
+        ),
+    ] {
+        let mut all = args.clone();
+        all.extend(["--data", data]);
+        let o = momo(&app, &all).await;
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
 }
 
 /// Runs `mkoba clock <args>` against `app` with its collection key.
@@ -1014,4 +1062,24 @@ async fn newcomer_mistakes_are_said_in_words_and_a_market_user_pays_in_its_curre
     // A sandbox user's provision says its currency too.
     let o = momo(&app, &["provision", "--json", "--data", data]).await;
     assert_eq!(json(&o)["currency"], "EUR", "{}", stdout(&o));
+}
+
+/// A command printing into a pipe whose reader has gone (`mkoba credentials | head -1`)
+/// ends quietly with status 141, as a tool that `SIGPIPE` ends, not with a panic.
+#[tokio::test]
+async fn printing_into_a_closed_pipe_ends_quietly() {
+    let app = TestApp::spawn().await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args(["credentials", "--data"])
+        .arg(app.data_dir().join("data"))
+        .env_remove("MKOBA_DATABASE_URL")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes before the command prints anything.
+    drop(child.stdout.take());
+    let o = child.wait_with_output().await.unwrap();
+    assert_eq!(o.status.code(), Some(141), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
 }

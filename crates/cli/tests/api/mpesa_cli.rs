@@ -314,6 +314,18 @@ async fn cli_errors_say_what_was_wrong_and_how_to_fix_it() {
     .await;
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("two decimals"), "{}", stderr(&bad));
+    // So is a conversation id the SDK refuses (it exited 1, "failed", as if sent), and a
+    // malformed --url.
+    let bad = pay("000000000001", "a_b!").await;
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("a_b!"), "{}", stderr(&bad));
+    let bad = command(&app, &["session"])
+        .args(["--url", "127.0.0.1:9"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("--url"), "{}", stderr(&bad));
 
     // Nothing listening.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -23,8 +23,9 @@ use crate::transport::{Call, Reply, Transport, form_encode};
 pub const DEFAULT_BASE_URL: &str = "https://openapi.m-pesa.com";
 
 /// The time limit of one request when no [`Transport`] is given: a synchronous call waits
-/// for the customer's PIN, which the real gateway gives up on after about 66 s.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(90);
+/// for the customer's PIN, which the real gateway gives up on after about 66 s (a transport
+/// given to the client should allow as long).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The longest a session is replaced ahead of its assumed end.
 const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(60);

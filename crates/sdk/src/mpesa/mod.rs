@@ -84,7 +84,7 @@ mod operations;
 mod result;
 
 pub use amount::Amount;
-pub use client::{Client, DEFAULT_BASE_URL, Request, new_conversation_id};
+pub use client::{Client, DEFAULT_BASE_URL, DEFAULT_TIMEOUT, Request, new_conversation_id};
 
 /// How long a call waits for a new session to become live ([`Config::activation_wait`]).
 pub const DEFAULT_ACTIVATION_WAIT: Duration = Duration::from_secs(30);
