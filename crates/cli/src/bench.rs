@@ -71,7 +71,12 @@ use uuid::Uuid;
 pub struct BenchArgs {
     /// Base URL of a running server; several, comma-separated, for nodes sharing one
     /// PostgreSQL database (requests go to them in turn, as a round-robin load balancer would)
-    #[arg(long, default_value = "http://127.0.0.1:8080", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "MKOBA_URL",
+        default_value = "http://127.0.0.1:8080",
+        value_delimiter = ','
+    )]
     pub url: Vec<String>,
     /// Collection subscription key (primary); if omitted, read from --data via mkoba credentials
     #[arg(long, env = "MKOBA_BENCH_KEY", hide_env_values = true)]

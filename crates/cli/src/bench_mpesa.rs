@@ -31,7 +31,7 @@ use crate::bench::{
 #[derive(Debug, Clone, clap::Args)]
 pub struct MpesaBenchArgs {
     /// Base URL of a running server
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    #[arg(long, env = "MKOBA_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
     /// Where the server's `/metrics` is, when it has `--metrics-listen` [default: --url]
     #[arg(long)]

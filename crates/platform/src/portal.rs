@@ -157,6 +157,9 @@ pub struct ReportScope {
     pub kind: Option<PaymentKind>,
     pub api_user: Option<Uuid>,
     pub since_ms: Option<i64>,
+    /// Created before (the period's end): a payment stamped later, on a test clock ahead of
+    /// real time, is in none of the report's figures, as it is in none of its slots.
+    pub until_ms: Option<i64>,
 }
 
 /// Most payments a report reads: past it, the newest this many of its period (of the

@@ -492,14 +492,16 @@ const IN_SCOPE: &str = concat!(
      AND ($3::TEXT IS NULL OR u.id = $3) AND ($4::TEXT IS NULL OR p.product = $4
        OR ($4 = 'collection_widget' AND ",
     mkoba_platform::widget_payments_sql!(),
-    ")) AND ($5::TEXT IS NULL OR p.kind = $5) AND ($6::BIGINT IS NULL OR p.created_at_ms >= $6)"
+    ")) AND ($5::TEXT IS NULL OR p.kind = $5) AND ($6::BIGINT IS NULL OR p.created_at_ms >= $6)
+     AND ($7::BIGINT IS NULL OR p.created_at_ms < $7)"
 );
 /// [`IN_SCOPE`] without the period's start (the callbacks' report takes their attempts').
 const OF_SCOPE: &str = concat!(
     "u.developer_id = $1 AND ($3::TEXT IS NULL OR u.id = $3)
      AND ($4::TEXT IS NULL OR p.product = $4 OR ($4 = 'collection_widget' AND ",
     mkoba_platform::widget_payments_sql!(),
-    ")) AND ($5::TEXT IS NULL OR p.kind = $5) AND ($6::BIGINT IS NULL OR p.created_at_ms >= $6)"
+    ")) AND ($5::TEXT IS NULL OR p.kind = $5) AND ($6::BIGINT IS NULL OR p.created_at_ms >= $6)
+     AND ($7::BIGINT IS NULL OR p.created_at_ms < $7)"
 );
 
 /// A report's payments `p` with their API users `u` (for [`IN_SCOPE`]): each API user's
@@ -521,6 +523,7 @@ struct Scope {
     product: Option<String>,
     kind: Option<String>,
     since_ms: Option<i64>,
+    until_ms: Option<i64>,
 }
 
 impl Scope {
@@ -532,11 +535,12 @@ impl Scope {
             product: s.product.map(|p| p.as_str().to_owned()),
             kind: s.kind.map(|k| k.as_str().to_owned()),
             since_ms: s.since_ms,
+            until_ms: s.until_ms,
         }
     }
 
-    /// The parameters `$1` to `$6` of [`IN_SCOPE`] and [`OF_SCOPE`].
-    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 6] {
+    /// The parameters `$1` to `$7` of [`IN_SCOPE`] and [`OF_SCOPE`].
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 7] {
         [
             &self.developer_id,
             &self.from_ms,
@@ -544,6 +548,7 @@ impl Scope {
             &self.product,
             &self.kind,
             &self.since_ms,
+            &self.until_ms,
         ]
     }
 }
@@ -981,7 +986,7 @@ impl PortalReader for PgReader {
         self.pool.run_again_if_closed(move |c| {
             c.query(
                 &format!(
-                    "SELECT (p.created_at_ms - $2) / $7 AS bucket, p.product, p.status, p.currency,
+                    "SELECT (p.created_at_ms - $2) / $8 AS bucket, p.product, p.status, p.currency,
                             COUNT(*), SUM(p.amount_minor)::BIGINT
                      FROM {SCOPE_PAYMENTS}
                      WHERE {IN_SCOPE}
@@ -1012,6 +1017,7 @@ impl PortalReader for PgReader {
                     "SELECT p.created_at_ms FROM api_users u CROSS JOIN LATERAL (
                          SELECT p.created_at_ms FROM payments p
                          WHERE p.api_user = u.id COLLATE \"default\" AND p.created_at_ms >= $2
+                           AND ($5::BIGINT IS NULL OR p.created_at_ms < $5)
                          ORDER BY p.created_at_ms DESC LIMIT $4::BIGINT + 2
                      ) p
                      WHERE u.developer_id = $1 AND ($3::TEXT IS NULL OR u.id = $3)
@@ -1021,6 +1027,7 @@ impl PortalReader for PgReader {
                         &scope.from_ms,
                         &scope.api_user,
                         &newest,
+                        &scope.until_ms,
                     ],
                 )?
                 .iter()

@@ -431,17 +431,19 @@ const IN_SCOPE: &str = concat!(
     "u.developer_id = ?1 AND p.created_at_ms >= ?2 AND (?3 IS NULL OR u.id = ?3)
      AND (?4 IS NULL OR p.product = ?4 OR (?4 = 'collection_widget' AND ",
     mkoba_platform::widget_payments_sql!(),
-    ")) AND (?5 IS NULL OR p.kind = ?5) AND (?6 IS NULL OR p.created_at_ms >= ?6)"
+    ")) AND (?5 IS NULL OR p.kind = ?5) AND (?6 IS NULL OR p.created_at_ms >= ?6)
+     AND (?7 IS NULL OR p.created_at_ms < ?7)"
 );
 /// [`IN_SCOPE`] without the period's start (the callbacks' report takes their attempts').
 const OF_SCOPE: &str = concat!(
     "u.developer_id = ?1 AND (?3 IS NULL OR u.id = ?3)
      AND (?4 IS NULL OR p.product = ?4 OR (?4 = 'collection_widget' AND ",
     mkoba_platform::widget_payments_sql!(),
-    ")) AND (?5 IS NULL OR p.kind = ?5) AND (?6 IS NULL OR p.created_at_ms >= ?6)"
+    ")) AND (?5 IS NULL OR p.kind = ?5) AND (?6 IS NULL OR p.created_at_ms >= ?6)
+     AND (?7 IS NULL OR p.created_at_ms < ?7)"
 );
 
-/// A report's scope as the parameters `?1` to `?6` of [`IN_SCOPE`] and [`OF_SCOPE`].
+/// A report's scope as the parameters `?1` to `?7` of [`IN_SCOPE`] and [`OF_SCOPE`].
 fn scope_params(s: &ReportScope) -> Vec<Value> {
     let text = |t: Option<String>| t.map_or(Value::Null, Value::Text);
     vec![
@@ -451,6 +453,7 @@ fn scope_params(s: &ReportScope) -> Vec<Value> {
         text(s.product.map(|p| p.as_str().to_owned())),
         text(s.kind.map(|k| k.as_str().to_owned())),
         s.since_ms.map_or(Value::Null, Value::Integer),
+        s.until_ms.map_or(Value::Null, Value::Integer),
     ]
 }
 
@@ -880,7 +883,7 @@ impl PortalReader for SqliteReader {
     ) -> Result<Vec<StatsRow>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT (p.created_at_ms - ?2) / ?7 AS bucket, p.product, p.status, p.currency,
+                "SELECT (p.created_at_ms - ?2) / ?8 AS bucket, p.product, p.status, p.currency,
                         COUNT(*), SUM(p.amount_minor)
                  FROM payments p JOIN api_users u ON u.id = p.api_user
                  WHERE {IN_SCOPE}
@@ -905,7 +908,7 @@ impl PortalReader for SqliteReader {
                 .prepare_cached(
                     "SELECT p.created_at_ms FROM payments p JOIN api_users u ON u.id = p.api_user
                      WHERE u.developer_id = ?1 AND p.created_at_ms >= ?2
-                       AND (?3 IS NULL OR u.id = ?3)
+                       AND (?3 IS NULL OR u.id = ?3) AND (?5 IS NULL OR p.created_at_ms < ?5)
                      ORDER BY p.created_at_ms DESC LIMIT 2 OFFSET ?4",
                 )?
                 .query_map(
@@ -913,7 +916,8 @@ impl PortalReader for SqliteReader {
                         scope.developer_id,
                         scope.from_ms,
                         scope.api_user.map(|u| u.to_string()),
-                        newest
+                        newest,
+                        scope.until_ms
                     ],
                     |r| r.get::<_, i64>(0),
                 )?

@@ -305,6 +305,30 @@ async fn cli_errors_say_what_was_wrong_and_how_to_fix_it() {
         text.contains("HTTP 422 INS-2006: Insufficient balance"),
         "{text}"
     );
+    // With --json the gateway's answer is on stdout all the same (it printed nothing).
+    let poor = mpesa(
+        &app,
+        &[
+            "c2b",
+            "--amount",
+            "10",
+            "--msisdn",
+            "000000000008",
+            "--conversation-id",
+            "poor2",
+            "--json",
+        ],
+    )
+    .await;
+    failure(&poor);
+    let v: Value = serde_json::from_slice(&poor.stdout).expect("JSON on stdout");
+    assert_eq!(v["output_ResponseCode"], "INS-2006", "{v}");
+    assert_eq!(v["output_ThirdPartyConversationID"], "poor2", "{v}");
+    assert_eq!(
+        v["output_ConversationID"].as_str().map(str::len),
+        Some(32),
+        "{v}"
+    );
 
     // Amounts are checked before anything is sent (a usage error: status 2).
     let bad = mpesa(

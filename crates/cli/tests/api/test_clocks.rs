@@ -853,3 +853,49 @@ async fn a_payment_due_past_the_clocks_end_settles_at_the_end() {
         "SUCCESSFUL"
     );
 }
+
+/// A payment stamped after the report's period, on a test clock ahead of real time, is in
+/// none of its figures: not in its slots (it never was), nor in its latencies (it was: the
+/// portal audit counted 3 settlement samples beside a volume of 2).
+#[tokio::test]
+async fn a_report_leaves_out_payments_stamped_after_its_period() {
+    let app = TestApp::spawn().await;
+    let mut p = app.partner("127.0.0.1").await;
+    let ahead = app.running.platform.now_ms() + 3 * 86_400_000;
+    let clock = clock_for(&app, p.user, Some(ahead)).await;
+    // A token of real time has expired on the clock: one of its time.
+    p.token = app.token("collection", p.user, &p.key).await;
+    let reference = Uuid::new_v4();
+    let r = collection_post(
+        &app,
+        &p,
+        "/v1_0/requesttopay",
+        reference,
+        &[],
+        &rtp_body("5", "256774290781"),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    advance(&app, &clock, "1s").await;
+    assert_eq!(
+        app.final_status(&p, reference).await["status"],
+        "SUCCESSFUL"
+    );
+    let mut b = crate::portal_defects::sandbox_browser(&app).await;
+    let csv = b
+        .get(&format!(
+            "/portal/reports?days=1&api_user={}&csv=latency",
+            p.user
+        ))
+        .await
+        .text();
+    assert!(csv.contains("\r\nsettlement,0,"), "{csv}");
+    let csv = b
+        .get(&format!(
+            "/portal/reports?days=1&api_user={}&csv=volume",
+            p.user
+        ))
+        .await
+        .text();
+    assert!(!csv.contains(",1,"), "{csv}");
+}

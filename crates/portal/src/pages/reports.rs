@@ -108,14 +108,14 @@ struct Numbers {
     since: Option<i64>,
 }
 
-/// The numbers of a developer's payments since `from`, narrowed by the API, operation and
-/// API user filters of `q` (the period sets the dates): the store's aggregate queries,
-/// whatever the filters.
+/// The numbers of a developer's payments created from `from` until `until` (the period's
+/// slots), narrowed by the API, operation and API user filters of `q`: the store's
+/// aggregate queries, whatever the filters.
 async fn numbers(
     state: &PortalState,
     q: &HashMap<String, String>,
     developer_id: i64,
-    from: i64,
+    (from, until): (i64, i64),
     bucket_ms: i64,
 ) -> Result<Result<Numbers, Refusal>, Internal> {
     let scope: HashMap<String, String> = q
@@ -138,6 +138,7 @@ async fn numbers(
         kind: f.filter.kind,
         api_user: f.filter.api_user,
         since_ms: None,
+        until_ms: None,
     };
     scope.since_ms = state
         .platform
@@ -151,7 +152,16 @@ async fn numbers(
             .portal()
             .payment_stats(&scope, bucket_ms)
             .await?,
-        latencies: state.platform.portal().latencies(&scope).await?,
+        // The slots' counts also say how many are dated after the period (the page says
+        // so); the latencies are of the period's payments only.
+        latencies: state
+            .platform
+            .portal()
+            .latencies(&ReportScope {
+                until_ms: Some(until),
+                ..scope
+            })
+            .await?,
     }))
 }
 
@@ -213,7 +223,7 @@ pub(crate) async fn show(
     let starts: Vec<String> = (0..n).map(|i| iso(from + i * bucket_ms)).collect();
     let dev = session.developer.id;
     let csv = q.get("csv").cloned();
-    let data = match numbers(&state, &q, dev, from, bucket_ms).await {
+    let data = match numbers(&state, &q, dev, (from, from + n * bucket_ms), bucket_ms).await {
         Ok(Ok(d)) => d,
         Ok(Err(r)) if csv.is_some() => return export_refused(&r.errors),
         Ok(Err(r)) => return refused_page(&state, &session, &q, days, &r).await,

@@ -2398,6 +2398,20 @@ pub fn payment_stats_count_and_sum_per_bucket(s: &mut Store) {
     assert_eq!(s.reader.report_start(&all, 2).unwrap(), Some(3_200));
     assert_eq!(s.reader.report_start(&all, 5).unwrap(), Some(1_500));
     assert_eq!(s.reader.report_start(&all, 6).unwrap(), None);
+    // Created before the period's end only: one stamped later (on a test clock ahead of
+    // real time) is in no slot, and no newest of the period either.
+    let ended = ReportScope {
+        until_ms: Some(3_200),
+        ..all.clone()
+    };
+    assert_eq!(s.reader.report_start(&ended, 2).unwrap(), Some(1_500));
+    assert!(
+        s.reader
+            .payment_stats(&ended, 1_000)
+            .unwrap()
+            .iter()
+            .all(|r| r.bucket < 2)
+    );
     let newest = ReportScope {
         since_ms: Some(3_200),
         ..all.clone()
@@ -2543,6 +2557,18 @@ pub fn latencies_are_sorted_and_scoped(s: &mut Store) {
     assert_eq!(
         l(narrowed(Some(user.id), None, Some(PaymentKind::Transfer))),
         expected
+    );
+    // Only the payments created before the period's end: b (1,100) is past one at 1,050,
+    // and with it its settlement (100) and its callbacks (none answered); a stays.
+    assert_eq!(
+        l(ReportScope {
+            until_ms: Some(1_050),
+            ..all.clone()
+        }),
+        Latencies {
+            settlement_ms: vec![900],
+            callback_ms: vec![100, 300],
+        }
     );
     assert_eq!(
         l(narrowed(Some(theirs.api_user), None, None)),
