@@ -365,6 +365,27 @@ fn explain_with(
     doing: &str,
     last: Option<String>,
 ) -> anyhow::Error {
+    // With --json, the gateway's answer is printed as a success's is (the error still
+    // goes to stderr, and the status is 1).
+    if c.json
+        && let Some(m) = e.mpesa().filter(|m| m.code.is_some())
+    {
+        let mut out = serde_json::Map::new();
+        let mut put = |k: &str, v: Option<&str>| {
+            if let Some(v) = v {
+                out.insert(k.to_owned(), json!(v));
+            }
+        };
+        put("output_ResponseCode", m.code.as_ref().map(InsCode::as_str));
+        put("output_ResponseDesc", Some(&m.message));
+        put("output_TransactionID", m.transaction_id.as_deref());
+        put("output_ConversationID", m.conversation_id.as_deref());
+        put(
+            "output_ThirdPartyConversationID",
+            m.third_party_conversation_id.as_deref(),
+        );
+        let _ = print_json(&out);
+    }
     let mpesa = e.mpesa();
     let hint = if let mkoba_sdk::Error::Transport { message, .. } = &e
         && message.contains("certificate")
@@ -460,27 +481,6 @@ async fn transact<'a, T: serde::de::DeserializeOwned + Send + 'a>(
     };
     let id = request.id().to_owned();
     request.await.map_err(|e| {
-        // With --json, the gateway's answer is printed as a success's is (the error still
-        // goes to stderr, and the status is 1).
-        if c.json
-            && let Some(m) = e.mpesa().filter(|m| m.code.is_some())
-        {
-            let mut out = serde_json::Map::new();
-            let mut put = |k: &str, v: Option<&str>| {
-                if let Some(v) = v {
-                    out.insert(k.to_owned(), json!(v));
-                }
-            };
-            put("output_ResponseCode", m.code.as_ref().map(InsCode::as_str));
-            put("output_ResponseDesc", Some(&m.message));
-            put("output_TransactionID", m.transaction_id.as_deref());
-            put("output_ConversationID", m.conversation_id.as_deref());
-            put(
-                "output_ThirdPartyConversationID",
-                m.third_party_conversation_id.as_deref(),
-            );
-            let _ = print_json(&out);
-        }
         let unknown = matches!(
             e,
             mkoba_sdk::Error::Transport { .. } | mkoba_sdk::Error::Timeout { .. }

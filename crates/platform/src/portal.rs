@@ -1156,20 +1156,15 @@ impl Portal<'_> {
         .await
     }
 
-    /// Queues the callback of a settled payment again, with its current status body, to
-    /// the URL its last callback went to.
+    /// Queues the callback of a settled payment again, with its current status body: to
+    /// `last_url`, where its last callback went (an invoice's cancellation goes to the
+    /// cancel's URL), else to its own callback URL.
     pub async fn resend_callback(
         self,
         developer_id: i64,
         reference_id: Uuid,
+        last_url: Option<String>,
     ) -> Result<(), ResendError> {
-        // Again where the last callback went (ownership is the writer's to check).
-        let last_url = self
-            .outbox_of(&reference_id)
-            .await
-            .map_err(|_| ResendError::Internal)?
-            .pop()
-            .map(|o| o.url);
         self.portal_call(
             |reply| PortalCommand::Resend {
                 reference_id,

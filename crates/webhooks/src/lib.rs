@@ -25,7 +25,6 @@ use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -34,8 +33,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::Name;
+use hyper_util::client::legacy::connect::{
+    CaptureConnection, Connected, Connection, HttpConnector, capture_connection,
+};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use mkoba_platform::Platform;
 use mkoba_platform::lease::Lease;
@@ -148,44 +149,113 @@ impl Default for DispatcherConfig {
     }
 }
 
-/// The dispatcher's HTTP client, and how many connections its connector has made.
+type Http = Client<Stamping<HttpsConnector<HttpConnector<GuardedResolver>>>, Full<Bytes>>;
+
+/// The dispatcher's HTTP clients: one keeping connections for reuse, and one that makes a
+/// new connection for each request (for a callback sent again after a kept-alive
+/// connection closed under it: another kept-alive one may be closing too).
 #[derive(Clone)]
 struct HttpClient {
-    http: Client<Counting<HttpsConnector<HttpConnector<GuardedResolver>>>, Full<Bytes>>,
-    made: Arc<AtomicU64>,
+    pooled: Http,
+    fresh: Http,
 }
 
-/// The connector, counting the connections it makes: a request during which none was made
-/// went out on a kept-alive one (one atomic load a request, where asking the pool which
-/// connection a request took cost about a microsecond of allocations a callback).
+/// When a connection was made, in its metadata: a request that fails on a connection made
+/// before the request began went out on a kept-alive one.
+#[derive(Clone, Copy)]
+struct MadeAt(tokio::time::Instant);
+
+/// The connector, stamping each connection it makes with [`MadeAt`].
 #[derive(Clone)]
-struct Counting<C> {
-    inner: C,
-    made: Arc<AtomicU64>,
-}
+struct Stamping<C>(C);
 
-impl<C> tower_service::Service<http::Uri> for Counting<C>
+impl<C> tower_service::Service<http::Uri> for Stamping<C>
 where
     C: tower_service::Service<http::Uri>,
     C::Future: Send + 'static,
 {
-    type Response = C::Response;
+    type Response = Stamped<C::Response>;
     type Error = C::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, C::Error>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), C::Error>> {
-        self.inner.poll_ready(cx)
+        self.0.poll_ready(cx)
     }
 
     fn call(&mut self, uri: http::Uri) -> Self::Future {
-        let connecting = self.inner.call(uri);
-        let made = self.made.clone();
+        let connecting = self.0.call(uri);
         Box::pin(async move {
             let io = connecting.await?;
-            made.fetch_add(1, Ordering::Relaxed);
-            Ok(io)
+            Ok(Stamped {
+                io,
+                made_at: MadeAt(tokio::time::Instant::now()),
+            })
         })
     }
+}
+
+/// A connection and when it was made.
+struct Stamped<T> {
+    io: T,
+    made_at: MadeAt,
+}
+
+impl<T: Connection> Connection for Stamped<T> {
+    fn connected(&self) -> Connected {
+        self.io.connected().extra(self.made_at)
+    }
+}
+
+impl<T: hyper::rt::Read + Unpin> hyper::rt::Read for Stamped<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<T: hyper::rt::Write + Unpin> hyper::rt::Write for Stamped<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+}
+
+/// Whether the request whose connection `capture` saw went out on a connection made before
+/// `began` (a kept-alive one), rather than on one made for it.
+fn went_out_kept_alive(capture: &CaptureConnection, began: tokio::time::Instant) -> bool {
+    let connected = capture.connection_metadata();
+    let Some(connected) = connected.as_ref() else {
+        return false;
+    };
+    let mut extras = http::Extensions::new();
+    connected.get_extras(&mut extras);
+    extras.get::<MadeAt>().is_some_and(|m| m.0 < began)
 }
 
 /// The connector's resolver: resolves a host name once and answers only if every address
@@ -276,20 +346,18 @@ fn client(config: &DispatcherConfig) -> Result<HttpClient, String> {
         .https_or_http()
         .enable_http1()
         .wrap_connector(http);
-    let made = Arc::new(AtomicU64::new(0));
-    let connector = Counting {
-        inner: connector,
-        made: made.clone(),
-    };
+    let connector = Stamping(connector);
     // Without a timer the pool checks a connection's idle time only when its host is called
     // again: connections to hosts never called again (a partner's old callback host, each
     // `mkoba bench` run's sink) stayed, 20 to 30 KB each, 853 after eight bench runs.
     Ok(HttpClient {
-        http: Client::builder(TokioExecutor::new())
+        pooled: Client::builder(TokioExecutor::new())
             .pool_idle_timeout(config.idle_timeout)
             .pool_timer(TokioTimer::new())
+            .build(connector.clone()),
+        fresh: Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(0)
             .build(connector),
-        made,
     })
 }
 
@@ -1030,16 +1098,17 @@ async fn attempt(
             .map_err(|e| format!("cannot build the request: {e}"))
     };
     let exchange = async {
-        let made = client.made.load(Ordering::Relaxed);
-        let response = match client.http.request(request()?).await {
+        let began = tokio::time::Instant::now();
+        let mut first = request()?;
+        let capture = capture_connection(&mut first);
+        let response = match client.pooled.request(first).await {
             // A kept-alive connection closed before any answer: most likely one the receiver
             // closed as idle just as this request went out on it (Node closes idle
-            // connections after 5 s), which it never read. Once more, on another. A
-            // connection made for the request and closed unanswered is the receiver's
-            // answer: the attempt failed. (When one was made meanwhile, for this callback or
-            // another, it is taken for this one's: not sent again.)
-            Err(e) if closed_before_answer(&e) && client.made.load(Ordering::Relaxed) == made => {
-                client.http.request(request()?).await
+            // connections after 5 s), which it never read. Once more, on a new connection
+            // (another kept-alive one may be closing as well). A connection made for the
+            // request and closed unanswered is the receiver's answer: the attempt failed.
+            Err(e) if closed_before_answer(&e) && went_out_kept_alive(&capture, began) => {
+                client.fresh.request(request()?).await
             }
             other => other,
         }

@@ -329,6 +329,11 @@ async fn cli_errors_say_what_was_wrong_and_how_to_fix_it() {
         Some(32),
         "{v}"
     );
+    // So does a status query refused.
+    let unknown = mpesa(&app, &["status", "NOPE", "--json"]).await;
+    failure(&unknown);
+    let v: Value = serde_json::from_slice(&unknown.stdout).expect("JSON on stdout");
+    assert_eq!(v["output_ResponseCode"], "INS-23", "{v}");
 
     // Amounts are checked before anything is sent (a usage error: status 2).
     let bad = mpesa(

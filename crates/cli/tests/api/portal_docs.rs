@@ -520,6 +520,28 @@ async fn mpesa_samples_carry_the_public_key_the_resource_url_and_the_right_beare
     )
     .await;
     assert!(out.starts_with("201 ") && out.contains("INS-0"), "{out}");
+    // A direct debit's mandate: the creation makes its reference fresh each run (a fixed
+    // one was a duplicate from the second run on) and prints it; the payment reads it.
+    let html = b.get("/portal/docs/v2DirectDebitCreation").await.text();
+    let create = sample(&html, "curl");
+    let mut reference = String::new();
+    for _ in 0..2 {
+        let out = run("bash", "-c", create.clone(), vec![]).await;
+        assert!(
+            out.contains("201 Created") && out.contains("INS-0"),
+            "{out}"
+        );
+        reference = between(&out, "\ninput_ThirdPartyReference: ", "\n").to_owned();
+    }
+    let html = b.get("/portal/docs/v2DirectDebitPayment").await.text();
+    let out = run(
+        "node",
+        "-e",
+        sample(&html, "javascript"),
+        vec![("MANDATE_REFERENCE", reference)],
+    )
+    .await;
+    assert!(out.starts_with("201 ") && out.contains("INS-0"), "{out}");
 }
 
 /// The Send Request box's form fields as the page fills them in.

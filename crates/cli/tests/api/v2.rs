@@ -687,3 +687,43 @@ async fn validities_beyond_a_hundred_years_are_refused() {
     let r = post("/v2_0/invoice", Uuid::new_v4(), invoice("3153600000")).await;
     assert_eq!(r.status, 202, "{}", r.text());
 }
+
+/// An invoice created without a callback URL and cancelled with one: its page offers the
+/// re-send, which goes where the cancellation's callback went (the re-audit found no button,
+/// and a re-send that did nothing).
+#[tokio::test]
+async fn a_callback_only_the_cancel_asked_for_can_be_sent_again() {
+    let app = TestApp::spawn_with(|s| {
+        s.platform.settle_delay = std::time::Duration::from_secs(30);
+        s.dispatcher.allow_private = true;
+    })
+    .await;
+    let sink = Sink::start(200).await;
+    let p = app.partner("127.0.0.1").await;
+    let reference = Uuid::new_v4();
+    let r = create_invoice(&app, &p, reference, "40", "256790000002", &[]).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let r = call(
+        &app,
+        &p,
+        "DELETE",
+        &format!("/v2_0/invoice/{reference}"),
+        Some(Uuid::new_v4()),
+        Some(r#"{"externalId":"inv-1"}"#),
+        &[("X-Callback-Url", &sink.url("/cancelled"))],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    sink.wait_for(1).await;
+    let mut b = crate::portal_defects::sandbox_browser(&app).await;
+    let page = format!("/portal/transactions/{reference}");
+    let html = b.get(&page).await.text();
+    assert!(html.contains("Re-send callback"), "{html}");
+    let r = b.submit(&page, &format!("{page}/resend"), &[]).await;
+    assert_eq!(
+        r.header("location"),
+        Some(format!("{page}?done=resent").as_str())
+    );
+    let got = sink.wait_for(2).await;
+    assert_eq!(got[1].path, "/cancelled");
+}

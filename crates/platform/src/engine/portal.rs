@@ -879,11 +879,11 @@ impl Engine {
         if !payment.status.is_final() {
             return Err(ResendError::NotFinal);
         }
-        if payment.callback_url.is_none() {
-            return Err(ResendError::NoCallbackUrl);
-        }
         if last_url.is_some() {
             payment.callback_url = last_url;
+        }
+        if payment.callback_url.is_none() {
+            return Err(ResendError::NoCallbackUrl);
         }
         self.emit_callback(pass, &payment);
         Ok(())

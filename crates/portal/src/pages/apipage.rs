@@ -675,7 +675,7 @@ fn build_sample(op: &Op<'_>, ctx: &Context) -> Sample {
     let mut body = None;
     let mut form = false;
     let mut field_vars: Vec<(String, &'static str)> = Vec::new();
-    let mut fresh = None;
+    let mut fresh = Vec::new();
     let auth = if op.dialect == Dialect::Momo {
         momo_auth(op)
     } else {
@@ -892,7 +892,22 @@ fn build_sample(op: &Op<'_>, ctx: &Context) -> Sample {
                 _ => "CONVERSATION_ID",
             };
             field_vars.push((fresh_field.to_owned(), var));
-            fresh = Some(var);
+            fresh.push(var);
+        }
+        // A direct debit's mandate is known by its input_ThirdPartyReference: made fresh
+        // by the creation (a second with the same one is a duplicate), read from the
+        // environment by the payment, the query and the cancel.
+        if op.dialect == Dialect::MpesaV2 && input.contains_key("input_ThirdPartyReference") {
+            field_vars.push(("input_ThirdPartyReference".to_owned(), "MANDATE_REFERENCE"));
+            if op.id == "v2DirectDebitCreation" {
+                fresh.push("MANDATE_REFERENCE");
+            } else {
+                env.push(EnvVar {
+                    name: "MANDATE_REFERENCE",
+                    note: "the input_ThirdPartyReference the mandate was created with".to_owned(),
+                    default: None,
+                });
+            }
         }
         for field in ["input_QueryReference", "input_TransactionID"] {
             if input.contains_key(field) {

@@ -120,9 +120,9 @@ pub(crate) struct Sample {
     /// VAR)`: an id only the developer knows (an environment variable, in `env`) or the
     /// fresh one (`fresh`). The page's Send Request box keeps the example values.
     pub field_vars: Vec<(String, &'static str)>,
-    /// A variable the samples set to a fresh id (32 hex digits) on every run: the gateway
-    /// refuses a conversation id or third-party reference it has seen.
-    pub fresh: Option<&'static str>,
+    /// Variables the samples set to a fresh id (32 hex digits) on every run: the gateway
+    /// refuses a conversation id, third-party reference or mandate reference it has seen.
+    pub fresh: Vec<&'static str>,
 }
 
 /// One language's sample.
@@ -220,6 +220,15 @@ impl Sample {
 
     fn needs_uuid(&self) -> bool {
         self.headers.iter().any(|(_, v)| *v == HVal::NewUuid)
+    }
+
+    /// Each fresh variable with the field it fills, for the samples to print.
+    fn fresh_fields(&self) -> Vec<(&str, &'static str)> {
+        self.field_vars
+            .iter()
+            .filter(|(_, v)| self.fresh.contains(v))
+            .map(|(f, v)| (f.as_str(), *v))
+            .collect()
     }
 
     /// The note of the fresh variable's declaration.
@@ -359,7 +368,7 @@ fn curl(s: &Sample) -> String {
     if s.needs_uuid() {
         o.push_str("\nX_REFERENCE_ID=$(cat /proc/sys/kernel/random/uuid)   # a fresh UUID: the new resource's id\n");
     }
-    if let Some(v) = s.fresh {
+    for v in &s.fresh {
         let _ = writeln!(
             o,
             "\n{v}=$(cat /proc/sys/kernel/random/uuid | tr -d -)   # {}",
@@ -406,8 +415,15 @@ fn curl(s: &Sample) -> String {
         o.push_str(" \\\n  -d ''");
     }
     o.push('\n');
+    if s.needs_uuid() || !s.fresh.is_empty() {
+        // On a line of its own: the answer's body ends without one.
+        o.push_str("echo\n");
+    }
     if s.needs_uuid() {
         o.push_str("echo \"X-Reference-Id: $X_REFERENCE_ID\"\n");
+    }
+    for (field, v) in s.fresh_fields() {
+        let _ = writeln!(o, "echo \"{field}: ${v}\"");
     }
     o
 }
@@ -454,7 +470,7 @@ fn python(s: &Sample) -> String {
     if !s.env.is_empty() {
         o.push_str("import os\n");
     }
-    if s.needs_uuid() || s.fresh.is_some() {
+    if s.needs_uuid() || !s.fresh.is_empty() {
         o.push_str("import uuid\n");
     }
     if s.needs_key_bearer() {
@@ -475,7 +491,7 @@ fn python(s: &Sample) -> String {
         };
         let _ = writeln!(o, "{} = {read}  # {}", e.name, e.note);
     }
-    if let Some(v) = s.fresh {
+    for v in &s.fresh {
         let _ = writeln!(o, "{v} = uuid.uuid4().hex  # {}", Sample::FRESH_NOTE);
     }
     if s.needs_key_bearer() {
@@ -558,6 +574,9 @@ fn python(s: &Sample) -> String {
         o.push_str("print(\"X-Reference-Id:\", x_reference_id)\n");
     }
     o.push_str("print(response.status_code, response.text)\n");
+    for (field, v) in s.fresh_fields() {
+        let _ = writeln!(o, "print(\"{field}:\", {v})");
+    }
     o
 }
 
@@ -596,7 +615,7 @@ fn java(s: &Sample) -> String {
         };
         let _ = writeln!(o, "        String {} = {read}; // {}", e.name, e.note);
     }
-    if let Some(v) = s.fresh {
+    for v in &s.fresh {
         let _ = writeln!(
             o,
             "        String {v} = UUID.randomUUID().toString().replace(\"-\", \"\"); // {}",
@@ -700,9 +719,11 @@ fn java(s: &Sample) -> String {
     if s.needs_uuid() {
         o.push_str("        System.out.println(\"X-Reference-Id: \" + referenceId);\n");
     }
-    o.push_str(
-        "        System.out.println(response.statusCode() + \" \" + response.body());\n    }\n",
-    );
+    o.push_str("        System.out.println(response.statusCode() + \" \" + response.body());\n");
+    for (field, v) in s.fresh_fields() {
+        let _ = writeln!(o, "        System.out.println(\"{field}: \" + {v});");
+    }
+    o.push_str("    }\n");
     if s.needs_key_bearer() {
         o.push_str(concat!(
             "\n    /** base64(RSA-PKCS#1 v1.5(secret)) under the platform public key (base64 SPKI DER). */\n",
@@ -749,7 +770,7 @@ fn javascript(s: &Sample) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "// {} ({})", s.summary, s.operation_id);
     o.push_str("// Node.js 18 or newer: node sample.js\n");
-    if s.needs_key_bearer() || s.needs_uuid() || s.fresh.is_some() {
+    if s.needs_key_bearer() || s.needs_uuid() || !s.fresh.is_empty() {
         o.push_str("const crypto = require(\"node:crypto\");\n");
     }
     o.push('\n');
@@ -768,7 +789,7 @@ fn javascript(s: &Sample) -> String {
             e.name, e.name, e.note
         );
     }
-    if let Some(v) = s.fresh {
+    for v in &s.fresh {
         let _ = writeln!(
             o,
             "const {v} = crypto.randomUUID().replaceAll(\"-\", \"\"); // {}",
@@ -864,7 +885,11 @@ fn javascript(s: &Sample) -> String {
     if s.needs_uuid() {
         o.push_str("  console.log(\"X-Reference-Id:\", referenceId);\n");
     }
-    o.push_str("  console.log(response.status, await response.text());\n}\n\nmain().catch((e) => {\n  console.error(e);\n  process.exit(1);\n});\n");
+    o.push_str("  console.log(response.status, await response.text());\n");
+    for (field, v) in s.fresh_fields() {
+        let _ = writeln!(o, "  console.log(\"{field}:\", {v});");
+    }
+    o.push_str("}\n\nmain().catch((e) => {\n  console.error(e);\n  process.exit(1);\n});\n");
     o
 }
 
@@ -1282,6 +1307,18 @@ fn rust_v2(s: &Sample) -> Option<String> {
     rust_consts(&mut o, s, true);
     o.push_str("\n#[tokio::main]\nasync fn main() -> Result<(), Box<dyn std::error::Error>> {\n");
     rust_env(&mut o, s);
+    // The SDK makes the conversation id itself; any other fresh id the call takes is
+    // made here.
+    for (field, v) in s.fresh_fields() {
+        if call.contains(&placeholder(v)) {
+            let _ = writeln!(
+                o,
+                "    let {0} = mkoba_sdk::mpesa::new_conversation_id(); // {1}\n    println!(\"{field}: {{{0}}}\");",
+                v.to_ascii_lowercase(),
+                Sample::FRESH_NOTE
+            );
+        }
+    }
     let origin = if s.origin == "*" {
         String::new()
     } else {
@@ -1312,7 +1349,7 @@ fn rust_plain(s: &Sample) -> String {
     if (s.body.is_some() && !s.form) || s.needs_session() || s.momo_auth == MomoAuth::Token {
         deps.push("serde_json");
     }
-    if s.needs_uuid() || s.fresh.is_some() {
+    if s.needs_uuid() || !s.fresh.is_empty() {
         deps.push("uuid (features \"v4\")");
     }
     let _ = writeln!(o, "// Cargo.toml: {}", deps.join(", "));
@@ -1326,7 +1363,7 @@ fn rust_plain(s: &Sample) -> String {
     rust_consts(&mut o, s, false);
     o.push_str("\n#[tokio::main]\nasync fn main() -> Result<(), Box<dyn std::error::Error>> {\n");
     rust_env(&mut o, s);
-    if let Some(v) = s.fresh {
+    for v in &s.fresh {
         let _ = writeln!(
             o,
             "    let {} = uuid::Uuid::new_v4().simple().to_string(); // {}",
@@ -1416,7 +1453,15 @@ fn rust_plain(s: &Sample) -> String {
             let _ = write!(o, "\n        .json(&json!({text}))");
         }
     }
-    o.push_str("\n        .send()\n        .await?;\n    println!(\"{} {}\", response.status(), response.text().await?);\n    Ok(())\n}\n");
+    o.push_str("\n        .send()\n        .await?;\n    println!(\"{} {}\", response.status(), response.text().await?);\n");
+    for (field, v) in s.fresh_fields() {
+        let _ = writeln!(
+            o,
+            "    println!(\"{field}: {{{}}}\");",
+            v.to_ascii_lowercase()
+        );
+    }
+    o.push_str("    Ok(())\n}\n");
     o
 }
 

@@ -1305,7 +1305,8 @@ pub(crate) async fn show(
         event(&mut h, None, &title, d);
     }
     h.raw("</ol>");
-    if p.callback_url.is_some() && p.status.is_final() {
+    // A callback URL of its own, or one its last callback went to (a cancel's).
+    if (p.callback_url.is_some() || !own.is_empty()) && p.status.is_final() {
         let what = if mpesa { "result" } else { "callback" };
         w!(h, "<form method=\"post\" action=\"/portal/transactions/" {shown_id} "/resend\">" [csrf_field(&session)]
             "<button type=\"submit\">Re-send " {what} "</button> <span class=\"hint\">Sends the current status body to the " {what} " URL again.</span></form>");
@@ -1330,20 +1331,29 @@ pub(crate) async fn resend(
     let Ok(id) = Uuid::parse_str(&id) else {
         return not_found_page(&session);
     };
-    let back = match state
+    let p = match state
         .platform
         .portal()
         .owned_payment(session.developer.id, &id)
         .await
     {
-        Ok(Some(p)) => format!("/portal/transactions/{}", wire_id(&p)),
+        Ok(Some(p)) => p,
         Ok(None) => return not_found_page(&session),
+        Err(e) => return crate::failed(e),
+    };
+    let back = format!("/portal/transactions/{}", wire_id(&p));
+    // Again where its last callback went, not where an M-Pesa query's result did.
+    let last_url = match state.platform.portal().outbox_of(&id).await {
+        Ok(rows) => rows
+            .into_iter()
+            .rfind(|o| is_status_callback(&p, &o.body))
+            .map(|o| o.url),
         Err(e) => return crate::failed(e),
     };
     match state
         .platform
         .portal()
-        .resend_callback(session.developer.id, id)
+        .resend_callback(session.developer.id, id, last_url)
         .await
     {
         Ok(()) => see_other(&format!("{back}?done=resent")),
