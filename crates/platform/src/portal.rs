@@ -140,6 +140,37 @@ pub struct PaymentFilter {
     /// [`PaymentPage::first`]): the `limit` nearest to it, still listed newest first — the
     /// page before, found in the index as [`PaymentFilter::after`] finds the page after.
     pub before: Option<PageKey>,
+    /// Only this payment and those before it in page order (newer): the oldest payment a
+    /// search reads ([`Portal::search_window`]).
+    pub until: Option<PageKey>,
+}
+
+/// Most payments a search reads, the newest of its range (API user, dates): a filter that
+/// no index serves reads each payment, so its cost has this bound whatever the database
+/// holds ([`Portal::search_window`]).
+pub const SEARCH_MAX: u32 = 100_000;
+
+impl PaymentFilter {
+    /// Whether a condition no index serves narrows it (API, operation, status, party,
+    /// reference), so that it reads each payment of its range.
+    pub fn searches(&self) -> bool {
+        self.product.is_some()
+            || self.kind.is_some()
+            || self.status.is_some()
+            || self.party.is_some()
+            || self.reference.is_some()
+    }
+
+    /// Its range alone: the developer, API user and dates (what a search's window is of).
+    pub fn range(&self) -> PaymentFilter {
+        PaymentFilter {
+            developer_id: self.developer_id,
+            api_user: self.api_user,
+            from_ms: self.from_ms,
+            to_ms: self.to_ms,
+            ..PaymentFilter::default()
+        }
+    }
 }
 
 /// The most API users the portal lists of a developer: the newest
@@ -467,6 +498,10 @@ pub trait PortalReader {
     /// order, the same on every page), from `filter.after`, or up to `filter.before`, or
     /// else from `filter.offset`; how many match in all, and the keys of its ends.
     fn payments_page(&self, filter: &PaymentFilter) -> Result<PaymentPage, StoreError>;
+    /// The key of the `n`-th newest payment of the filter's developer, API user and dates
+    /// (its other conditions aside), after `filter.after` when given, when there are that
+    /// many: where a search stops.
+    fn window_end(&self, filter: &PaymentFilter, n: u32) -> Result<Option<PageKey>, StoreError>;
     /// At most `filter.limit` payments the filter matches, in [`payments_page`]'s order,
     /// from the one after `filter.after` (from the newest without it, and the nearest up to
     /// `filter.before` with that; `filter.offset` is not used), and the key to go on from
@@ -955,6 +990,23 @@ impl Portal<'_> {
         };
         self.portal_write(vec![write], Vec::new()).await?;
         Ok(true)
+    }
+
+    /// Where a search of `filter` stops: the key of the `most`-th newest payment of its
+    /// range, when it searches ([`PaymentFilter::searches`]) and the range holds more.
+    pub async fn search_window(
+        self,
+        filter: &PaymentFilter,
+        most: u32,
+    ) -> Result<Option<PageKey>, Internal> {
+        if !filter.searches() {
+            return Ok(None);
+        }
+        let filter = filter.to_owned();
+        self.inner
+            .portal_reads
+            .read(move |r| r.window_end(&filter, most.max(1)))
+            .await
     }
 
     /// A page of a developer's payments.

@@ -67,6 +67,9 @@ pub struct PortalConfig {
     ///
     /// [`EXPORT_RUN`]: crate::pages::transactions::EXPORT_RUN
     pub export_run: Option<u32>,
+    /// Most payments a search reads, the newest of its range
+    /// ([`mkoba_platform::portal::SEARCH_MAX`] when `None`; tests set a few).
+    pub search_max: Option<u32>,
 }
 
 impl PortalConfig {

@@ -590,28 +590,32 @@ fn newest_of_each_user(clause: &str, each: usize, limit: usize, order: &str) -> 
 /// The query of at most `filter.limit` payments in page order (its parameters, and the
 /// limit): after `filter.after`, or the nearest up to `filter.before` (oldest first: the
 /// caller turns them round), or from `offset` (at the newest when none is given).
+/// After a key in page order (older), with `$t` its time and `$r` its reference id: the
+/// first term is the index's range, the second breaks ties as the order does.
+const AFTER_KEY: &str =
+    " AND p.created_at_ms <= $t AND (p.created_at_ms < $t OR p.reference_id > $r)";
+/// Before a key in page order (newer), as [`AFTER_KEY`].
+const BEFORE_KEY: &str =
+    " AND p.created_at_ms >= $t AND (p.created_at_ms > $t OR p.reference_id < $r)";
+
+/// `range` ([`AFTER_KEY`] or [`BEFORE_KEY`]) of `key`, added to a clause and its values.
+fn key_range(clause: &mut String, values: &mut Vec<Param>, range: &str, key: &PageKey) {
+    let n = values.len();
+    clause.push_str(
+        &range
+            .replace("$t", &format!("${}", n + 1))
+            .replace("$r", &format!("${}", n + 2)),
+    );
+    values.push(Box::new(key.created_at_ms));
+    values.push(Box::new(key.tie.clone()));
+}
+
 fn page_query(filter: &PaymentFilter, offset: Option<u32>) -> (String, Vec<Param>, u32) {
     let (mut clause, mut values) = filter_clause(filter);
-    // The first term of each is the index's range; the second breaks ties as the order does.
-    for (key, range) in [
-        (
-            &filter.after,
-            " AND p.created_at_ms <= $t AND (p.created_at_ms < $t OR p.reference_id > $r)",
-        ),
-        (
-            &filter.before,
-            " AND p.created_at_ms >= $t AND (p.created_at_ms > $t OR p.reference_id < $r)",
-        ),
-    ] {
-        let Some(key) = key else { continue };
-        let n = values.len();
-        clause.push_str(
-            &range
-                .replace("$t", &format!("${}", n + 1))
-                .replace("$r", &format!("${}", n + 2)),
-        );
-        values.push(Box::new(key.created_at_ms));
-        values.push(Box::new(key.tie.clone()));
+    for (key, range) in [(&filter.after, AFTER_KEY), (&filter.before, BEFORE_KEY)] {
+        if let Some(key) = key {
+            key_range(&mut clause, &mut values, range, key);
+        }
     }
     let order = if filter.before.is_some() {
         PAGE_ORDER_BACKWARDS
@@ -705,6 +709,17 @@ fn filter_clause(f: &PaymentFilter) -> (String, Vec<Param>) {
     if f.product == Some(Product::CollectionWidget) {
         sql.push_str(" AND ");
         sql.push_str(mkoba_platform::widget::WIDGET_PAYMENTS_SQL);
+    }
+    if let Some(key) = &f.until {
+        // Not older than the key in page order.
+        let n = values.len();
+        sql.push_str(&format!(
+            " AND p.created_at_ms >= ${0} AND (p.created_at_ms > ${0} OR p.reference_id <= ${1})",
+            n + 1,
+            n + 2
+        ));
+        values.push(Box::new(key.created_at_ms));
+        values.push(Box::new(key.tie.clone()));
     }
     (sql, values)
 }
@@ -937,6 +952,44 @@ impl PortalReader for PgReader {
                 payments,
                 total: total.max(0) as u64,
             })
+        })
+    }
+
+    fn window_end(
+        &self,
+        filter: &PaymentFilter,
+        n: u32,
+    ) -> std::result::Result<Option<PageKey>, StoreError> {
+        let (mut clause, mut values) = filter_clause(&filter.range());
+        // From where a page or an earlier search stopped.
+        if let Some(key) = &filter.after {
+            key_range(&mut clause, &mut values, AFTER_KEY, key);
+        }
+        let k = values.len();
+        values.push(Box::new(i64::from(n.max(1))));
+        values.push(Box::new(i64::from(n.max(1)) - 1));
+        // Each API user's newest `n` in the index by API user and time, then the n-th of
+        // them all.
+        let sql = format!(
+            "SELECT p.created_at_ms, p.reference_id FROM api_users u CROSS JOIN LATERAL (
+                 SELECT p.created_at_ms, p.reference_id FROM payments p
+                 WHERE p.api_user = u.id COLLATE \"default\" AND {clause}
+                 ORDER BY {PAGE_ORDER} LIMIT ${}
+             ) p
+             WHERE u.developer_id = $1 ORDER BY {PAGE_ORDER} LIMIT 1 OFFSET ${}",
+            k + 1,
+            k + 2
+        );
+        self.pool.run_again_if_closed(move |c| {
+            c.query(&sql, &refs(&values))?
+                .first()
+                .map(|r| -> Result<PageKey> {
+                    Ok(PageKey {
+                        created_at_ms: col(r, 0)?,
+                        tie: col::<String>(r, 1)?,
+                    })
+                })
+                .transpose()
         })
     }
 

@@ -510,6 +510,20 @@ fn filter_clause(f: &PaymentFilter) -> (String, Vec<Value>) {
     if f.sandbox_only {
         add("p.environment = 'sandbox'", vec![]);
     }
+    if let Some(key) = &f.until {
+        // Not older than the key in page order (a key of another store matches nothing).
+        match key.tie.parse::<i64>() {
+            Ok(row) => add(
+                "(p.created_at_ms > ? OR (p.created_at_ms = ? AND p.id >= ?))",
+                vec![
+                    Value::Integer(key.created_at_ms),
+                    Value::Integer(key.created_at_ms),
+                    Value::Integer(row),
+                ],
+            ),
+            Err(_) => add("0", vec![]),
+        }
+    }
     (sql, values)
 }
 
@@ -521,6 +535,12 @@ type Rows = (Vec<Payment>, Option<PageKey>, Option<PageKey>);
 /// or the nearest up to `filter.before` (read backwards, listed newest first all the same),
 /// or from `offset` (at the newest when none is given). A key whose tie is not a row number
 /// (another store's) matches nothing.
+/// After a key in page order (older), as a clause on `p` with the key's time twice and its
+/// row: the first term is the index's range (seek, no scan), the second breaks ties.
+const AFTER_KEY: &str = " AND p.created_at_ms <= ? AND (p.created_at_ms < ? OR p.id < ?)";
+/// Before a key in page order (newer), as [`AFTER_KEY`].
+const BEFORE_KEY: &str = " AND p.created_at_ms >= ? AND (p.created_at_ms > ? OR p.id > ?)";
+
 fn page_rows(
     c: &rusqlite::Connection,
     filter: &PaymentFilter,
@@ -528,17 +548,7 @@ fn page_rows(
     mut values: Vec<Value>,
     offset: Option<u32>,
 ) -> rusqlite::Result<Rows> {
-    // The first term of each is the index's range (seek, no scan); the second breaks ties.
-    for (key, range) in [
-        (
-            &filter.after,
-            " AND p.created_at_ms <= ? AND (p.created_at_ms < ? OR p.id < ?)",
-        ),
-        (
-            &filter.before,
-            " AND p.created_at_ms >= ? AND (p.created_at_ms > ? OR p.id > ?)",
-        ),
-    ] {
+    for (key, range) in [(&filter.after, AFTER_KEY), (&filter.before, BEFORE_KEY)] {
         let Some(key) = key else { continue };
         let Ok(row) = key.tie.parse::<i64>() else {
             return Ok((Vec::new(), None, None));
@@ -843,6 +853,37 @@ impl PortalReader for SqliteReader {
                 next,
                 first,
             })
+        })
+    }
+
+    fn window_end(&self, filter: &PaymentFilter, n: u32) -> Result<Option<PageKey>, StoreError> {
+        let (mut clause, mut values) = filter_clause(&filter.range());
+        // From where a page or an earlier search stopped.
+        if let Some(key) = &filter.after {
+            let Ok(row) = key.tie.parse::<i64>() else {
+                return Ok(None);
+            };
+            clause.push_str(AFTER_KEY);
+            values.extend([
+                Value::Integer(key.created_at_ms),
+                Value::Integer(key.created_at_ms),
+                Value::Integer(row),
+            ]);
+        }
+        values.push(Value::Integer(i64::from(n.max(1)) - 1));
+        self.with(|c| {
+            // Read in the index of payments by API user and time alone.
+            c.prepare_cached(&format!(
+                "SELECT p.created_at_ms, p.id FROM payments p JOIN api_users u ON u.id = p.api_user
+                 WHERE {clause} ORDER BY {PAGE_ORDER} LIMIT 1 OFFSET ?"
+            ))?
+            .query_row(params_from_iter(values.iter()), |r| {
+                Ok(PageKey {
+                    created_at_ms: r.get(0)?,
+                    tie: r.get::<_, i64>(1)?.to_string(),
+                })
+            })
+            .optional()
         })
     }
 

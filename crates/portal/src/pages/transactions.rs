@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use mkoba_ledger::Money;
 use mkoba_platform::Internal;
 use mkoba_platform::model::{Payment, PaymentKind, PaymentStatus, Product};
-use mkoba_platform::portal::{PageKey, PaymentFilter, PaymentPage, ResendError};
+use mkoba_platform::portal::{PageKey, PaymentFilter, PaymentPage, ResendError, SEARCH_MAX};
 use mkoba_platform::widget::is_widget_payer;
 use uuid::Uuid;
 
@@ -353,6 +353,7 @@ pub(crate) fn parse_filters(developer_id: i64, q: &HashMap<String, String>) -> F
             offset: (page - 1) * PAGE_SIZE,
             after,
             before,
+            until: None,
         },
         alt_reference,
         errors,
@@ -410,10 +411,75 @@ pub(crate) fn with_query(path: &str, pairs: &[(String, String)]) -> String {
     }
 }
 
-/// One page of payments: the reference tried in its stored form, then as typed; a page
-/// past the end is clamped to the last one. Returns the filter that was used.
+/// Most payments a search reads ([`SEARCH_MAX`] unless the configuration says).
+fn search_max(state: &PortalState) -> u32 {
+    state.config.search_max.unwrap_or(SEARCH_MAX).max(1)
+}
+
+/// The payment a reference names by its reference id (either form) or M-Pesa transaction
+/// id, found through their indexes however old, when it is the developer's and passes the
+/// other filters.
+async fn named_by_reference(state: &PortalState, f: &Filters) -> Result<Option<Payment>, Internal> {
+    let filter = &f.filter;
+    let Some(reference) = &filter.reference else {
+        return Ok(None);
+    };
+    let dev = filter.developer_id;
+    let found = match Uuid::parse_str(reference) {
+        Ok(id) => state.platform.portal().owned_payment(dev, &id).await?,
+        Err(_) => match state
+            .platform
+            .payments()
+            .by_transaction_id(reference)
+            .await?
+        {
+            Some(p) => {
+                let owner = state.platform.credentials().api_user(&p.api_user).await?;
+                owner.filter(|u| u.developer_id == dev).map(|_| p)
+            }
+            None => None,
+        },
+    };
+    Ok(found.filter(|p| {
+        filter.product.is_none_or(|x| match x {
+            Product::CollectionWidget => is_widget_payer(&p.party),
+            x => x == p.product,
+        }) && filter.kind.is_none_or(|k| k == p.kind)
+            && filter.status.is_none_or(|s| s == p.status)
+            && filter
+                .party
+                .as_ref()
+                .is_none_or(|x| p.party.id.contains(x.as_str()))
+            && filter.api_user.is_none_or(|u| u == p.api_user)
+            && filter.from_ms.is_none_or(|t| p.created_at_ms >= t)
+            && filter.to_ms.is_none_or(|t| p.created_at_ms < t)
+    }))
+}
+
+/// One page of payments: a payment a reference names is found through its index; any other
+/// search reads the newest [`search_max`] payments of its range (`filter.until` says where
+/// it stopped, when there were more); the reference tried in its stored form, then as
+/// typed; a page past the end is clamped to the last one. Returns the filter that was used.
 async fn fetch(state: &PortalState, f: &Filters) -> Result<(PaymentPage, PaymentFilter), Internal> {
     let mut filter = f.filter.clone();
+    if filter.after.is_none()
+        && filter.before.is_none()
+        && filter.offset == 0
+        && let Some(p) = named_by_reference(state, f).await?
+    {
+        let page = PaymentPage {
+            payments: vec![p],
+            total: 1,
+            next: None,
+            first: None,
+        };
+        return Ok((page, filter));
+    }
+    filter.until = state
+        .platform
+        .portal()
+        .search_window(&filter, search_max(state))
+        .await?;
     let mut page = state.platform.portal().payments_page(&filter).await?;
     if page.total == 0
         && let Some(alt) = &f.alt_reference
@@ -497,6 +563,16 @@ async fn csv_export(
         after: None,
         before: None,
         ..f.filter.clone()
+    };
+    // The same payments as the page's search: the newest of its range.
+    filter.until = match state
+        .platform
+        .portal()
+        .search_window(&filter, search_max(&state))
+        .await
+    {
+        Ok(until) => until,
+        Err(e) => return crate::failed(e),
     };
     let mut first = state.platform.portal().payments_after(&filter).await;
     if let (Ok((payments, _)), Some(alt)) = (&first, &f.alt_reference)
@@ -902,6 +978,12 @@ pub(crate) async fn list(
         h.raw("</a>");
     }
     h.raw("</div>");
+    if let Some(until) = &filter.until {
+        // Older ones are searched from where this search stopped.
+        let mut older = base.clone();
+        older.push(("after".to_owned(), until.to_param()));
+        w!(h, "<p class=\"notice\" data-testid=\"search-window\">These filters searched " {group(&search_max(&state).to_string())} " payments, the newest of the range" {if filter.after.is_some() { " from where the last search stopped" } else { "" }} ", back to " {iso(until.created_at_ms)} ". <a href=\"" {with_query("/portal/transactions", &older)} "\">Search the older ones</a></p>");
+    }
     let filtered = FILTER_PARAMS.iter().any(|(k, _)| q.contains_key(*k));
     if page.payments.is_empty() {
         if filter.after.is_some() && page.total > 0 {

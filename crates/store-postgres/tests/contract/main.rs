@@ -97,6 +97,7 @@ contract!(
     widget_settings_are_set_per_api_user_replaced_and_survive_reopening,
     payments_page_filters_and_paginates,
     payments_page_and_runs_keep_one_order_through_ties,
+    a_search_reads_the_newest_of_its_range,
     payment_counts_are_per_operation_and_status,
     payment_stats_count_and_sum_per_bucket,
     latencies_are_sorted_and_scoped,

@@ -3627,3 +3627,82 @@ pub fn test_clocks_are_created_advanced_deleted_and_survive_reopening(s: &mut St
     });
     assert!(s.journal.load(1_000).unwrap().test_clocks.is_empty());
 }
+
+/// A search stops at the `n`-th newest payment of its range (the developer's, an API
+/// user's, between dates), whatever its other conditions, and a filter `until` that
+/// payment reads none older.
+pub fn a_search_reads_the_newest_of_its_range(s: &mut Store) {
+    let l = listing(s);
+    let newest: Vec<&Payment> = {
+        let mut v: Vec<&Payment> = l.payments.iter().collect();
+        v.sort_by_key(|p| std::cmp::Reverse(p.created_at_ms));
+        v
+    };
+    let all = PaymentFilter {
+        developer_id: 1,
+        limit: 50,
+        ..PaymentFilter::default()
+    };
+    // Twelve payments of developer 1 (the stranger's are not counted): the 5th newest.
+    let end = s
+        .reader
+        .window_end(&all, 5)
+        .unwrap()
+        .expect("there are five");
+    assert_eq!(end.created_at_ms, newest[4].created_at_ms);
+    assert_eq!(s.reader.window_end(&all, 13).unwrap(), None);
+    // Its other conditions aside; an API user's own range.
+    let failed = PaymentFilter {
+        status: Some(PaymentStatus::Failed),
+        ..all.clone()
+    };
+    assert_eq!(s.reader.window_end(&failed, 5).unwrap(), Some(end.clone()));
+    let second = PaymentFilter {
+        api_user: Some(l.second.id),
+        ..all.clone()
+    };
+    let of_second: Vec<&&Payment> = newest
+        .iter()
+        .filter(|p| p.api_user == l.second.id)
+        .collect();
+    assert_eq!(
+        s.reader
+            .window_end(&second, 2)
+            .unwrap()
+            .map(|k| k.created_at_ms),
+        Some(of_second[1].created_at_ms)
+    );
+    // From where a page stopped: the 2nd after the 2nd newest is the 4th newest.
+    let second_key = s
+        .reader
+        .payments_page(&PaymentFilter {
+            limit: 2,
+            ..all.clone()
+        })
+        .unwrap()
+        .next
+        .expect("a next page");
+    let from_there = PaymentFilter {
+        after: Some(second_key),
+        ..all.clone()
+    };
+    assert_eq!(
+        s.reader
+            .window_end(&from_there, 2)
+            .unwrap()
+            .map(|k| k.created_at_ms),
+        Some(newest[3].created_at_ms)
+    );
+    // Until it: the five newest and no other, on a page and counted.
+    let page = s
+        .reader
+        .payments_page(&PaymentFilter {
+            until: Some(end),
+            ..all.clone()
+        })
+        .unwrap();
+    assert_eq!(page.total, 5);
+    let ids: Vec<Uuid> = page.payments.iter().map(|p| p.reference_id).collect();
+    let expected: Vec<Uuid> = newest[..5].iter().map(|p| p.reference_id).collect();
+    assert_eq!(ids, expected);
+}
