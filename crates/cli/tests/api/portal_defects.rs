@@ -1276,4 +1276,11 @@ async fn a_search_reads_the_newest_payments_and_a_reference_is_found_at_any_age(
         "{html}"
     );
     assert!(!html.contains("search-window"), "{html}");
+    // And so does its export.
+    let csv = b
+        .get(&format!("/portal/transactions?ref={oldest}&format=csv"))
+        .await
+        .text();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.contains(&oldest.to_string()), "{csv}");
 }

@@ -564,7 +564,18 @@ async fn csv_export(
         before: None,
         ..f.filter.clone()
     };
-    // The same payments as the page's search: the newest of its range.
+    // The same payments as the page's search: the one a reference names, or the newest of
+    // its range.
+    match named_by_reference(&state, f).await {
+        Ok(Some(p)) => {
+            let mut csv = Csv::new();
+            csv.row(&CSV_HEADER);
+            csv_rows(&mut csv, &[p]);
+            return csv.into_response("mkoba-transactions.csv");
+        }
+        Ok(None) => {}
+        Err(e) => return crate::failed(e),
+    }
     filter.until = match state
         .platform
         .portal()
