@@ -500,7 +500,8 @@ pub trait PortalReader {
     fn payments_page(&self, filter: &PaymentFilter) -> Result<PaymentPage, StoreError>;
     /// The key of the `n`-th newest payment of the filter's developer, API user and dates
     /// (its other conditions aside), after `filter.after` when given, when there are that
-    /// many: where a search stops.
+    /// many: where a search stops. (PostgreSQL's key takes in every payment of that
+    /// millisecond, so that it is read from the index alone.)
     fn window_end(&self, filter: &PaymentFilter, n: u32) -> Result<Option<PageKey>, StoreError>;
     /// At most `filter.limit` payments the filter matches, in [`payments_page`]'s order,
     /// from the one after `filter.after` (from the newest without it, and the nearest up to
