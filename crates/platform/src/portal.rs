@@ -143,6 +143,10 @@ pub struct PaymentFilter {
     /// Only this payment and those before it in page order (newer): the oldest payment a
     /// search reads ([`Portal::search_window`]).
     pub until: Option<PageKey>,
+    /// Only the payments after this one in page order (older), as a condition of the
+    /// filter (counted, unlike [`PaymentFilter::after`]): where a search was continued
+    /// from, the end of the window before.
+    pub older_than: Option<PageKey>,
 }
 
 /// Most payments a search reads, the newest of its range (API user, dates): a filter that
@@ -161,13 +165,15 @@ impl PaymentFilter {
             || self.reference.is_some()
     }
 
-    /// Its range alone: the developer, API user and dates (what a search's window is of).
+    /// Its range alone: the developer, API user, dates and where a continued search starts
+    /// (what a search's window is of).
     pub fn range(&self) -> PaymentFilter {
         PaymentFilter {
             developer_id: self.developer_id,
             api_user: self.api_user,
             from_ms: self.from_ms,
             to_ms: self.to_ms,
+            older_than: self.older_than.clone(),
             ..PaymentFilter::default()
         }
     }
@@ -498,9 +504,9 @@ pub trait PortalReader {
     /// order, the same on every page), from `filter.after`, or up to `filter.before`, or
     /// else from `filter.offset`; how many match in all, and the keys of its ends.
     fn payments_page(&self, filter: &PaymentFilter) -> Result<PaymentPage, StoreError>;
-    /// The key of the `n`-th newest payment of the filter's developer, API user and dates
-    /// (its other conditions aside), after `filter.after` when given, when there are that
-    /// many: where a search stops. (PostgreSQL's key takes in every payment of that
+    /// The key of the `n`-th newest payment of the filter's range
+    /// ([`PaymentFilter::range`]; its other conditions aside), when there are that many:
+    /// where a search stops. (PostgreSQL's key takes in every payment of that
     /// millisecond, so that it is read from the index alone.)
     fn window_end(&self, filter: &PaymentFilter, n: u32) -> Result<Option<PageKey>, StoreError>;
     /// At most `filter.limit` payments the filter matches, in [`payments_page`]'s order,

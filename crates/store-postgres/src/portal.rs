@@ -710,6 +710,9 @@ fn filter_clause(f: &PaymentFilter) -> (String, Vec<Param>) {
         sql.push_str(" AND ");
         sql.push_str(mkoba_platform::widget::WIDGET_PAYMENTS_SQL);
     }
+    if let Some(key) = &f.older_than {
+        key_range(&mut sql, &mut values, AFTER_KEY, key);
+    }
     if let Some(key) = &f.until {
         // Not older than the key in page order.
         let n = values.len();
@@ -960,11 +963,7 @@ impl PortalReader for PgReader {
         filter: &PaymentFilter,
         n: u32,
     ) -> std::result::Result<Option<PageKey>, StoreError> {
-        let (mut clause, mut values) = filter_clause(&filter.range());
-        // From where a page or an earlier search stopped.
-        if let Some(key) = &filter.after {
-            key_range(&mut clause, &mut values, AFTER_KEY, key);
-        }
+        let (clause, mut values) = filter_clause(&filter.range());
         let k = values.len();
         values.push(Box::new(i64::from(n.max(1))));
         values.push(Box::new(i64::from(n.max(1)) - 1));

@@ -510,6 +510,19 @@ fn filter_clause(f: &PaymentFilter) -> (String, Vec<Value>) {
     if f.sandbox_only {
         add("p.environment = 'sandbox'", vec![]);
     }
+    if let Some(key) = &f.older_than {
+        match key.tie.parse::<i64>() {
+            Ok(row) => add(
+                AFTER_KEY.trim_start_matches(" AND "),
+                vec![
+                    Value::Integer(key.created_at_ms),
+                    Value::Integer(key.created_at_ms),
+                    Value::Integer(row),
+                ],
+            ),
+            Err(_) => add("0", vec![]),
+        }
+    }
     if let Some(key) = &f.until {
         // Not older than the key in page order (a key of another store matches nothing).
         match key.tie.parse::<i64>() {
@@ -857,19 +870,7 @@ impl PortalReader for SqliteReader {
     }
 
     fn window_end(&self, filter: &PaymentFilter, n: u32) -> Result<Option<PageKey>, StoreError> {
-        let (mut clause, mut values) = filter_clause(&filter.range());
-        // From where a page or an earlier search stopped.
-        if let Some(key) = &filter.after {
-            let Ok(row) = key.tie.parse::<i64>() else {
-                return Ok(None);
-            };
-            clause.push_str(AFTER_KEY);
-            values.extend([
-                Value::Integer(key.created_at_ms),
-                Value::Integer(key.created_at_ms),
-                Value::Integer(row),
-            ]);
-        }
+        let (clause, mut values) = filter_clause(&filter.range());
         values.push(Value::Integer(i64::from(n.max(1)) - 1));
         self.with(|c| {
             // Read in the index of payments by API user and time alone.

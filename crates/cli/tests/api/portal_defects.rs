@@ -1249,6 +1249,12 @@ async fn a_search_reads_the_newest_payments_and_a_reference_is_found_at_any_age(
         "{html}"
     );
     assert!(!html.contains("search-window"), "{html}");
+    assert!(link.contains("older="), "{link}");
+    assert!(html.contains("Older than: <strong>"), "{html}");
+    // So does its export (the continued search's, not the newest window's).
+    let csv = b.get(&format!("{link}&format=csv")).await.text();
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.contains(&oldest.to_string()), "{csv}");
     // The CSV export reads the same.
     let csv = b
         .get(&format!(
@@ -1283,4 +1289,18 @@ async fn a_search_reads_the_newest_payments_and_a_reference_is_found_at_any_age(
         .text();
     assert_eq!(csv.lines().count(), 2, "{csv}");
     assert!(csv.contains(&oldest.to_string()), "{csv}");
+    // A payment whose external id is another's reference id is found beside it.
+    let newest = paid(&app, &p, "5", "256771100009", &[]).await;
+    let body = format!(
+        r#"{{"amount":"5","currency":"EUR","externalId":"{newest}","payer":{{"partyIdType":"MSISDN","partyId":"256771100010"}},"payerMessage":"m","payeeNote":"n"}}"#
+    );
+    let echo = Uuid::new_v4();
+    let r = app.request_to_pay(&p, echo, &body, &[]).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let html = b
+        .get(&format!("/portal/transactions?ref={newest}"))
+        .await
+        .text();
+    assert!(html.contains("1–2 of 2 transactions"), "{html}");
+    assert!(html.contains(&echo.to_string()), "{html}");
 }

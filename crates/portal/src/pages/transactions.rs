@@ -217,7 +217,7 @@ pub(crate) struct Filters {
 const PAGER_PARAMS: [&str; 3] = ["page", "after", "before"];
 
 /// The query parameters that filter, with how the summary names them.
-const FILTER_PARAMS: [(&str, &str); 8] = [
+const FILTER_PARAMS: [(&str, &str); 9] = [
     ("product", "API"),
     ("kind", "Operation"),
     ("status", "Status"),
@@ -226,6 +226,8 @@ const FILTER_PARAMS: [(&str, &str); 8] = [
     ("api_user", "API user"),
     ("from", "From"),
     ("to", "To"),
+    // Where a search was continued from ("Search the older ones").
+    ("older", "Older than"),
 ];
 
 /// Every product a payment can have, as the filters list them.
@@ -330,6 +332,7 @@ pub(crate) fn parse_filters(developer_id: i64, q: &HashMap<String, String>) -> F
     };
     let after = position("after");
     let before = position("before");
+    let older_than = position("older");
     let (reference, alt_reference) = match q.get("ref") {
         Some(r) => match Uuid::parse_str(r) {
             Ok(u) if u.to_string() != *r => (Some(u.to_string()), Some(r.clone())),
@@ -354,6 +357,7 @@ pub(crate) fn parse_filters(developer_id: i64, q: &HashMap<String, String>) -> F
             after,
             before,
             until: None,
+            older_than,
         },
         alt_reference,
         errors,
@@ -442,7 +446,12 @@ async fn named_by_reference(state: &PortalState, f: &Filters) -> Result<Option<P
     };
     Ok(found.filter(|p| {
         filter.product.is_none_or(|x| match x {
-            Product::CollectionWidget => is_widget_payer(&p.party),
+            // As `WIDGET_PAYMENTS_SQL`.
+            Product::CollectionWidget => {
+                p.product == Product::Collection
+                    && p.kind == PaymentKind::Invoice
+                    && is_widget_payer(&p.party)
+            }
             x => x == p.product,
         }) && filter.kind.is_none_or(|k| k == p.kind)
             && filter.status.is_none_or(|s| s == p.status)
@@ -462,19 +471,6 @@ async fn named_by_reference(state: &PortalState, f: &Filters) -> Result<Option<P
 /// typed; a page past the end is clamped to the last one. Returns the filter that was used.
 async fn fetch(state: &PortalState, f: &Filters) -> Result<(PaymentPage, PaymentFilter), Internal> {
     let mut filter = f.filter.clone();
-    if filter.after.is_none()
-        && filter.before.is_none()
-        && filter.offset == 0
-        && let Some(p) = named_by_reference(state, f).await?
-    {
-        let page = PaymentPage {
-            payments: vec![p],
-            total: 1,
-            next: None,
-            first: None,
-        };
-        return Ok((page, filter));
-    }
     filter.until = state
         .platform
         .portal()
@@ -486,6 +482,19 @@ async fn fetch(state: &PortalState, f: &Filters) -> Result<(PaymentPage, Payment
     {
         filter.reference = Some(alt.clone());
         page = state.platform.portal().payments_page(&filter).await?;
+    }
+    // Nothing in the window: the payment the reference names, however old.
+    if page.total == 0
+        && let Some(p) = named_by_reference(state, f).await?
+    {
+        filter.until = None;
+        let page = PaymentPage {
+            payments: vec![p],
+            total: 1,
+            next: None,
+            first: None,
+        };
+        return Ok((page, filter));
     }
     // Back past the newest (payments made since count from the top): the first page.
     if filter.before.is_some() && page.payments.len() < filter.limit as usize {
@@ -564,18 +573,7 @@ async fn csv_export(
         before: None,
         ..f.filter.clone()
     };
-    // The same payments as the page's search: the one a reference names, or the newest of
-    // its range.
-    match named_by_reference(&state, f).await {
-        Ok(Some(p)) => {
-            let mut csv = Csv::new();
-            csv.row(&CSV_HEADER);
-            csv_rows(&mut csv, &[p]);
-            return csv.into_response("mkoba-transactions.csv");
-        }
-        Ok(None) => {}
-        Err(e) => return crate::failed(e),
-    }
+    // The same payments as the page's search: the newest of its range.
     filter.until = match state
         .platform
         .portal()
@@ -595,6 +593,15 @@ async fn csv_export(
     let (payments, next) = match first {
         Ok(v) => v,
         Err(e) => return crate::failed(e),
+    };
+    // Nothing in the window: the payment the reference names, however old, as on the page.
+    let payments = if payments.is_empty() {
+        match named_by_reference(&state, f).await {
+            Ok(named) => named.into_iter().collect(),
+            Err(e) => return crate::failed(e),
+        }
+    } else {
+        payments
     };
     let mut head = Csv::new();
     head.row(&CSV_HEADER);
@@ -784,6 +791,8 @@ pub(crate) fn active_filters(
                 .iter()
                 .find(|(id, _)| id.to_string() == **v)
                 .map_or((*v).clone(), |(_, l)| l.clone())
+        } else if *k == "older" {
+            PageKey::parse(v).map_or((*v).clone(), |key| iso(key.created_at_ms))
         } else {
             (*v).clone()
         };
@@ -991,9 +1000,9 @@ pub(crate) async fn list(
     h.raw("</div>");
     if let Some(until) = &filter.until {
         // Older ones are searched from where this search stopped.
-        let mut older = base.clone();
-        older.push(("after".to_owned(), until.to_param()));
-        w!(h, "<p class=\"notice\" data-testid=\"search-window\">These filters searched " {group(&search_max(&state).to_string())} " payments, the newest of the range" {if filter.after.is_some() { " from where the last search stopped" } else { "" }} ", back to " {iso(until.created_at_ms)} ". <a href=\"" {with_query("/portal/transactions", &older)} "\">Search the older ones</a></p>");
+        let mut older = params_without(&q, &["page", "after", "before", "older"]);
+        older.push(("older".to_owned(), until.to_param()));
+        w!(h, "<p class=\"notice\" data-testid=\"search-window\">These filters searched " {group(&search_max(&state).to_string())} " payments, the newest of the range" {if filter.older_than.is_some() { " from where the last search stopped" } else { "" }} ", back to " {iso(until.created_at_ms)} ". <a href=\"" {with_query("/portal/transactions", &older)} "\">Search the older ones</a></p>");
     }
     let filtered = FILTER_PARAMS.iter().any(|(k, _)| q.contains_key(*k));
     if page.payments.is_empty() {

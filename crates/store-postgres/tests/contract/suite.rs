@@ -3672,7 +3672,7 @@ pub fn a_search_reads_the_newest_of_its_range(s: &mut Store) {
             .map(|k| k.created_at_ms),
         Some(of_second[1].created_at_ms)
     );
-    // From where a page stopped: the 2nd after the 2nd newest is the 4th newest.
+    // From where a search was continued: the 2nd older than the 2nd newest is the 4th.
     let second_key = s
         .reader
         .payments_page(&PaymentFilter {
@@ -3683,7 +3683,7 @@ pub fn a_search_reads_the_newest_of_its_range(s: &mut Store) {
         .next
         .expect("a next page");
     let from_there = PaymentFilter {
-        after: Some(second_key),
+        older_than: Some(second_key),
         ..all.clone()
     };
     assert_eq!(
@@ -3693,6 +3693,8 @@ pub fn a_search_reads_the_newest_of_its_range(s: &mut Store) {
             .map(|k| k.created_at_ms),
         Some(newest[3].created_at_ms)
     );
+    // And counted as a condition of the filter: ten older than the 2nd newest.
+    assert_eq!(s.reader.payments_page(&from_there).unwrap().total, 10);
     // Until it: the five newest and no other, on a page and counted.
     let page = s
         .reader
