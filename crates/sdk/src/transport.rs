@@ -298,6 +298,39 @@ impl Call {
 }
 
 /// `application/x-www-form-urlencoded` encoding of one component.
+/// A client's base URL without its trailing `/`, refused unless it is `http://` or
+/// `https://` with a host and, when one is given, a port from 1 to 65535 (`:65536` and an
+/// empty host were tried as given and failed as unreachable).
+pub(crate) fn base_url(raw: &str) -> Result<String> {
+    let base = raw.trim_end_matches('/').to_owned();
+    let refuse = |why: &str| Err(Error::Config(format!("the base URL {why}, got {base:?}")));
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        return refuse("must start with http:// or https://");
+    }
+    let Ok(uri) = base.parse::<Uri>() else {
+        return refuse("is not a URL");
+    };
+    if uri.host().is_none_or(str::is_empty) {
+        return refuse("has no host");
+    }
+    // The port as written (the parser drops one it cannot hold).
+    let port = uri
+        .authority()
+        .and_then(|a| a.as_str().rsplit_once(':'))
+        .map(|(_, p)| p)
+        .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if port.is_some_and(|p| !matches!(p.parse::<u16>(), Ok(1..))) {
+        return refuse("has no port from 1 to 65535");
+    }
+    #[cfg(not(feature = "rustls"))]
+    if base.starts_with("https://") {
+        return Err(Error::Config(
+            "https:// needs the `rustls` feature of mkoba-sdk".to_owned(),
+        ));
+    }
+    Ok(base)
+}
+
 pub(crate) fn form_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
@@ -329,6 +362,28 @@ pub(crate) fn path_segment(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_base_url_needs_a_scheme_a_host_and_a_real_port() {
+        assert_eq!(
+            base_url("http://127.0.0.1:8080/").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert!(base_url("https://[::1]:443").is_ok());
+        assert!(base_url("HTTP://x").is_err(), "the scheme as written");
+        for bad in [
+            "127.0.0.1:8080",
+            "ftp://x",
+            "http://",
+            "http://:18701",
+            "http://127.0.0.1:65536",
+            "http://127.0.0.1:0",
+            "http://a b",
+        ] {
+            let e = base_url(bad).unwrap_err();
+            assert!(matches!(e, Error::Config(_)), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn form_encoding_escapes_what_it_must() {

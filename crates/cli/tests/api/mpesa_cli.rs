@@ -348,13 +348,15 @@ async fn cli_errors_say_what_was_wrong_and_how_to_fix_it() {
     let bad = pay("000000000001", "a_b!").await;
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
     assert!(stderr(&bad).contains("a_b!"), "{}", stderr(&bad));
-    let bad = command(&app, &["session"])
-        .args(["--url", "127.0.0.1:9"])
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
-    assert!(stderr(&bad).contains("--url"), "{}", stderr(&bad));
+    for url in ["127.0.0.1:9", "http://127.0.0.1:65536", "http://:9"] {
+        let bad = command(&app, &["session"])
+            .args(["--url", url])
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(bad.status.code(), Some(2), "{url}: {}", stderr(&bad));
+        assert!(stderr(&bad).contains("--url"), "{url}: {}", stderr(&bad));
+    }
 
     // Nothing listening.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -81,18 +81,7 @@ pub(crate) struct Core {
 
 impl Core {
     pub fn new(product: Product, config: Config) -> Result<Arc<Core>> {
-        let base = config.base_url.trim_end_matches('/').to_owned();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(Error::Config(format!(
-                "the base URL must start with http:// or https://, got {base:?}"
-            )));
-        }
-        #[cfg(not(feature = "rustls"))]
-        if base.starts_with("https://") {
-            return Err(Error::Config(
-                "https:// needs the `rustls` feature of mkoba-sdk".to_owned(),
-            ));
-        }
+        let base = crate::transport::base_url(&config.base_url)?;
         if config.subscription_key.trim().is_empty() {
             return Err(Error::Config(format!(
                 "a {product} subscription key is required"

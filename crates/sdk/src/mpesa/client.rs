@@ -114,18 +114,7 @@ impl Client {
     /// A client for the configured market. Fails if the base URL, the public key or the
     /// origin is unusable; nothing is sent yet.
     pub fn new(config: Config) -> Result<Client> {
-        let base = config.base_url.trim_end_matches('/').to_owned();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(Error::Config(format!(
-                "the base URL must start with http:// or https://, got {base:?}"
-            )));
-        }
-        #[cfg(not(feature = "rustls"))]
-        if base.starts_with("https://") {
-            return Err(Error::Config(
-                "https:// needs the `rustls` feature of mkoba-sdk".to_owned(),
-            ));
-        }
+        let base = crate::transport::base_url(&config.base_url)?;
         if config.api_key.trim().is_empty() {
             return Err(Error::Config(
                 "an M-Pesa API key is required (the application's, from the portal)".to_owned(),
