@@ -756,13 +756,8 @@ fn check_payment(
             );
         }
     }
-    if let Some(r) = &p.reference {
-        let version = uuid::Uuid::parse_str(&r.to_string()).map_or(0, |u| u.get_version_num());
-        if version != 4 {
-            crate::usage!(
-                "--reference {r} is a version {version} UUID; X-Reference-Id must be a version 4 (random) UUID"
-            );
-        }
+    if let Some(why) = p.reference.as_ref().and_then(|r| r.check_random().err()) {
+        crate::usage!("--reference: {why}");
     }
     if let Some(m) = message.filter(|m| m.chars().count() > 160) {
         crate::usage!(

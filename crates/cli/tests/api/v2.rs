@@ -166,10 +166,10 @@ async fn past_the_bound_on_open_payments_a_new_one_is_refused_until_one_is_final
     app.assert_ledger_balanced().await;
 }
 
-/// An app whose payments wait (a settle delay of 30 s) and call back to loopback, its
-/// partner, a sink, and an invoice made with `created` headers and cancelled with
-/// `X-Callback-Url` at the sink's `/cancelled`; its reference.
-async fn cancelled_invoice(created: &[(&str, &str)]) -> (TestApp, Partner, Sink, Uuid) {
+/// An app whose payments wait (a settle delay of 30 s) and call back to loopback, a sink,
+/// and an invoice made with `created` headers and cancelled with `X-Callback-Url` at the
+/// sink's `/cancelled`; its reference.
+async fn cancelled_invoice(created: &[(&str, &str)]) -> (TestApp, Sink, Uuid) {
     let app = TestApp::spawn_with(|s| {
         s.platform.settle_delay = std::time::Duration::from_secs(30);
         s.dispatcher.allow_private = true;
@@ -196,14 +196,14 @@ async fn cancelled_invoice(created: &[(&str, &str)]) -> (TestApp, Partner, Sink,
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    (app, p, sink, reference)
+    (app, sink, reference)
 }
 
 /// The cancelling request's own `X-Callback-Url` is where the cancellation's callback goes
 /// (MTN's CancelInvoice: "Callback URL to send callback to once the invoice is completed").
 #[tokio::test]
 async fn a_cancelled_invoice_calls_back_the_cancelling_requests_url() {
-    let (app, _, sink, reference) = cancelled_invoice(&[("X-Callback-Url", "SINK/created")]).await;
+    let (app, sink, reference) = cancelled_invoice(&[("X-Callback-Url", "SINK/created")]).await;
     let got = sink.wait_for(1).await;
     assert_eq!(got[0].path, "/cancelled");
     assert!(
@@ -698,7 +698,7 @@ async fn validities_beyond_a_hundred_years_are_refused() {
 /// and a re-send that did nothing).
 #[tokio::test]
 async fn a_callback_only_the_cancel_asked_for_can_be_sent_again() {
-    let (app, _, sink, reference) = cancelled_invoice(&[]).await;
+    let (app, sink, reference) = cancelled_invoice(&[]).await;
     sink.wait_for(1).await;
     let mut b = crate::portal_defects::sandbox_browser(&app).await;
     let page = format!("/portal/transactions/{reference}");

@@ -303,12 +303,7 @@ impl<'a> Create<'a> {
     pub async fn send(self) -> Result<ReferenceId> {
         let body = self.body.map_err(Error::Config)?;
         let reference = self.reference_id.unwrap_or_default();
-        let version = reference.uuid().get_version_num();
-        if version != 4 {
-            return Err(Error::Config(format!(
-                "the reference id {reference} is a version {version} UUID; X-Reference-Id must be a version 4 (random) UUID"
-            )));
-        }
+        reference.check_random().map_err(Error::Config)?;
         let url = self.core.url(self.path);
         let mut buf = uuid::Uuid::encode_buffer();
         let reference_header =

@@ -123,6 +123,16 @@ impl ReferenceId {
         ReferenceId(Uuid::new_v4())
     }
 
+    /// Refused unless it is a version 4 (random) UUID, as `X-Reference-Id` must be.
+    pub fn check_random(&self) -> Result<(), String> {
+        match self.0.get_version_num() {
+            4 => Ok(()),
+            version => Err(format!(
+                "the reference id {self} is a version {version} UUID; X-Reference-Id must be a version 4 (random) UUID"
+            )),
+        }
+    }
+
     /// The UUID.
     pub fn uuid(&self) -> Uuid {
         self.0
