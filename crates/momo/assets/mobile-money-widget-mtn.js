@@ -18,7 +18,7 @@
   const FILE = /\/(?:v\d+(?:\.\d+)*\/)?mobile-money-widget-mtn\.js$/;
   const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
   const FIELDS = ["invoiceId", "externalId", "referenceId", "paymentReference", "payee",
-    "payeeFirstName", "payeeLastName", "amount", "currency", "status", "expiryDateTime"];
+    "payeeFirstName", "payeeLastName", "amount", "currency", "status", "expiryDateTime", "errorReason"];
   const WAIT_S = 25;
   const MAX_FAILURES = 5;
   const MAX_BACKOFF_MS = 30000;
@@ -447,6 +447,8 @@
         paid = inv;
         renderPaid();
         fire("successful", pick(inv));
+      } else if (inv.status === "FAILED" && inv.errorReason && inv.errorReason.code === "TRANSACTION_CANCELED") {
+        canceled(inv);
       } else if (inv.status === "FAILED" && phase === "expiring") {
         // The server ended it at its expiry, as the countdown said.
         show("mmw-bad", [big("\u2715"), headline("Payment request expired"), h("p", { class: "mmw-sub", text: amountText(inv, {}) }),
@@ -499,6 +501,15 @@
       if (phase === "pending") poll();
     }
 
+    // Canceled: by this widget's button, or elsewhere (the partner's API, another tab),
+    // which a FAILED status with TRANSACTION_CANCELED says.
+    function canceled(inv) {
+      invoice = inv;
+      show("", [big("\u2013"), headline("Payment canceled"), h("p", { class: "mmw-sub", text: amountText(invoice, {}) })]);
+      setPhase("canceled", "Payment canceled.");
+      return fire("canceled", pick(invoice));
+    }
+
     async function cancel() {
       if (phase !== "pending" || !invoice || !session) return;
       const signal = session.signal;
@@ -515,10 +526,7 @@
       if (!alive() || signal.aborted) return;
       if (res.ok && isInvoice(res.json)) {
         stopTicker();
-        invoice = res.json;
-        show("", [big("\u2013"), headline("Payment canceled"), h("p", { class: "mmw-sub", text: amountText(invoice, {}) })]);
-        setPhase("canceled", "Payment canceled.");
-        return fire("canceled", pick(invoice));
+        return canceled(res.json);
       }
       // Not canceled (perhaps paid meanwhile): say so and learn the outcome.
       phase = "pending";

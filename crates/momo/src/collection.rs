@@ -25,7 +25,7 @@ pub async fn request_to_pay_delivery_notification(
         crate::auth::bearer_user(&state, &headers, Product::Collection, &subscription).await?;
     validate::target_environment(&headers, &user)?;
     let reference_id = validate::reference_id(&reference_id, "referenceId")?;
-    let from_header = validate::header(&headers, "notificationmessage").map(str::to_owned);
+    let from_header = validate::text_header(&headers, "notificationmessage");
     let from_body = validate::string_field(&validate::json_body(&body)?, "notificationMessage")?;
     let message = from_header
         .or(from_body)

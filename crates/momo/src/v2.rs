@@ -51,7 +51,8 @@ fn iso(ms: i64) -> String {
     )
 }
 
-fn error_reason(p: &Payment) -> Option<ErrorReason> {
+/// A failed payment's reason as the definitions' `{code, message}` object.
+pub(crate) fn error_reason(p: &Payment) -> Option<ErrorReason> {
     p.reason
         .as_ref()
         .filter(|_| p.status == PaymentStatus::Failed)
@@ -355,7 +356,7 @@ fn cancel_error(e: CancelError) -> MomoError {
 }
 
 /// `DELETE /collection/v2_0/invoice/{referenceId}`: needs its own `X-Reference-Id` and a
-/// body `{"externalId":"…"}`, which the answer echoes.
+/// body `{"externalId":"…"}`, which the answer echoes (without one, the invoice's own).
 pub async fn cancel_invoice(
     State(state): State<MomoState>,
     Extension(subscription): Extension<SubscriptionKey>,
@@ -376,6 +377,15 @@ pub async fn cancel_invoice(
         .cancel(reference_id, user.id, PaymentKind::Invoice, callback)
         .await
         .map_err(cancel_error)?;
+    let external_id = match external_id {
+        Some(id) => Some(id),
+        None => state
+            .platform
+            .payments()
+            .get(&reference_id)
+            .await?
+            .and_then(|p| p.external_id),
+    };
     Ok(json_response(
         StatusCode::OK,
         &json!({ "externalId": external_id }),

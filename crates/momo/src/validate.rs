@@ -19,6 +19,18 @@ pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
+/// A header of free text (`notificationMessage`), if present: UTF-8, or else ISO-8859-1 as
+/// HTTP's older rule reads a header's bytes (a client that sends `é` as one byte), so a
+/// message with accents is read, not taken for a missing header.
+pub fn text_header(headers: &HeaderMap, name: &str) -> Option<String> {
+    let bytes = headers.get(name)?.as_bytes();
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
+    };
+    Some(text.trim().to_owned())
+}
+
 /// A reference id: a UUID in its hyphenated form (any case).
 pub fn reference_id(text: &str, what: &str) -> Result<Uuid, MomoError> {
     let text = text.trim();
@@ -132,12 +144,13 @@ pub fn callback_url(headers: &HeaderMap, user: &ApiUser) -> Result<Option<String
             "X-Callback-Url must not be empty when present",
         ));
     }
-    callback_url_of(url, user).map(Some)
+    callback_url_of(url, user, "X-Callback-Url").map(Some)
 }
 
 /// A callback URL for `user`: absolute http(s), on the API user's `providerCallbackHost`
-/// (the `X-Callback-Url` rule, also applied to the Collection Widget's callback URL).
-pub fn callback_url_of(url: &str, user: &ApiUser) -> Result<String, MomoError> {
+/// (the `X-Callback-Url` rule, also applied to the Collection Widget's `callbackUrl`;
+/// `what` names it in the refusal).
+pub fn callback_url_of(url: &str, user: &ApiUser, what: &str) -> Result<String, MomoError> {
     let (scheme, _) = url.split_once("://").unwrap_or(("", ""));
     let host = if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") {
         host_of(url)
@@ -163,7 +176,7 @@ pub fn callback_url_of(url: &str, user: &ApiUser) -> Result<String, MomoError> {
     });
     let (Some(host), true) = (host, deliverable) else {
         return Err(MomoError::bad(format!(
-            "X-Callback-Url must be an absolute http(s) URL, got {url:?}"
+            "{what} must be an absolute http(s) URL, got {url:?}"
         )));
     };
     match host_of(&user.provider_callback_host) {
@@ -595,8 +608,8 @@ mod exact_bodies {
             target_environment: "sandbox".into(),
             created_at_ms: 0,
         };
-        assert!(callback_url_of("http://localhost:48111/cb?x=1", &user).is_ok());
-        assert!(callback_url_of("https://localhost/cb", &user).is_ok());
+        assert!(callback_url_of("http://localhost:48111/cb?x=1", &user, "X-Callback-Url").is_ok());
+        assert!(callback_url_of("https://localhost/cb", &user, "X-Callback-Url").is_ok());
         for bad in [
             "http://localhost:48111/a b",
             "http://localhost:48111\\cb",
@@ -607,7 +620,10 @@ mod exact_bodies {
             "ftp://localhost/cb",
         ] {
             assert!(
-                matches!(callback_url_of(bad, &user), Err(MomoError::BadRequest(_))),
+                matches!(
+                    callback_url_of(bad, &user, "X-Callback-Url"),
+                    Err(MomoError::BadRequest(_))
+                ),
                 "{bad:?}"
             );
         }

@@ -361,7 +361,7 @@ fn invoice_json(state: &MomoState, p: &Payment, base: &Base) -> Value {
         .credentials()
         .sign_claims(WIDGET_LINK_PURPOSE, &json!({ "invoice": id.to_string() }));
     let reference = payment_reference(&id);
-    json!({
+    let mut invoice = json!({
         "invoiceId": id.to_string(),
         "externalId": p.external_id,
         "referenceId": id.to_string(),
@@ -376,7 +376,13 @@ fn invoice_json(state: &MomoState, p: &Payment, base: &Base) -> Value {
         "qrCodeUrl": format!("/widget/v1_0/invoice/{id}/qr.svg?t={token}"),
         "qrLink": format!("{}/portal/phone/invoice/{id}?t={token}", base.0),
         "ussdCode": ussd_code(&reference),
-    })
+    });
+    // Why a failed one failed, as Collection's invoice status says it: the script tells a
+    // cancelled invoice (by its own button, the partner or another tab) from a failed one.
+    if let Some(reason) = crate::v2::error_reason(p) {
+        invoice["errorReason"] = json!(reason);
+    }
+    invoice
 }
 
 /// The USSD code a payer dials for an invoice (`*165*3*<paymentReference>#`, MoMo's
@@ -763,7 +769,9 @@ async fn save_settings(
         Some(_) => return Err(MomoError::bad("allowedOrigins must be a list or null")),
     };
     let callback = match validate::string_field(&body, "callbackUrl")? {
-        Some(url) if !url.trim().is_empty() => Some(validate::callback_url_of(url.trim(), &user)?),
+        Some(url) if !url.trim().is_empty() => {
+            Some(validate::callback_url_of(url.trim(), &user, "callbackUrl")?)
+        }
         _ => None,
     };
     state

@@ -9,7 +9,6 @@ use crate::wire::{Body, Gateway};
 
 /// The result body of a final M-Pesa payment.
 pub fn render(p: &Payment) -> String {
-    let code = result_code(p);
     let details: serde_json::Value = p
         .details
         .as_deref()
@@ -26,12 +25,10 @@ pub fn render(p: &Payment) -> String {
     if details["gateway"] == "v1x" {
         // Mozambique's result (reference §11): the reference under its v1x name, and `0`
         // for a success as in the portal's example.
+        let code = result_code(Gateway::V1x, p);
         let (result, desc) = match code.code {
             "INS-0" => ("0", code.desc),
-            _ => {
-                let c = Gateway::V1x.code(code);
-                (c.code, c.desc)
-            }
+            _ => (code.code, code.desc),
         };
         return body
             .field("input_ThirdPartyReference", tpcid)
@@ -40,6 +37,7 @@ pub fn render(p: &Payment) -> String {
             .field("input_ResultDesc", desc)
             .to_json();
     }
+    let code = result_code(Gateway::V2, p);
     let body = match p.kind {
         PaymentKind::MpesaMandate => body
             .field("input_TransactionReference", detail("thirdPartyReference"))

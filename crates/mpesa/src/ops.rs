@@ -11,7 +11,7 @@ use mkoba_platform::model::{
     CallbackMethod, MandateTerms, NewPayment, Party, PartyIdType, Payment, PaymentKind,
     PaymentStatus, Product,
 };
-use mkoba_platform::mpesa::{mandate_id, msisdn_token, reference_id};
+use mkoba_platform::mpesa::{mandate_id, msisdn_token, reference_id, reference_id_in};
 use mkoba_platform::reason::FailureReason;
 use mkoba_platform::{CancelError, CreateError, refusal};
 use serde_json::json;
@@ -29,6 +29,47 @@ const TPCID: &str = "input_ThirdPartyConversationID";
 /// debits and reversals of one application answer `INS-10`) and of mandates.
 const SCOPE_TX: &str = "tx";
 const SCOPE_MANDATE: &str = "mandate";
+
+/// Whether a payment is of this call's environment and market: the sandbox and production
+/// are two systems, and each market its own, so a payment of another is not found, reversed
+/// or paid under from here, and its client reference does not make a duplicate here.
+fn own(call: &Call, p: &Payment) -> bool {
+    p.api_user == call.app.api_user
+        && p.kind.is_mpesa()
+        && p.environment == call.environment
+        && p.currency().as_str() == call.market.currency()
+}
+
+/// The ids a client reference may have here, in the order they are taken: the
+/// application's ([`reference_id`]), then, when that one is held by a payment of another
+/// environment or market, this place's own ([`reference_id_in`]).
+fn reference_ids(call: &Call, scope: &str, reference: &str) -> [Uuid; 2] {
+    let api_user = &call.app.api_user;
+    [
+        reference_id(api_user, scope, reference),
+        reference_id_in(
+            api_user,
+            scope,
+            reference,
+            &format!("{}/{}", call.environment, call.market.path()),
+        ),
+    ]
+}
+
+/// The payment of this environment and market a client reference names.
+async fn by_reference(call: &Call, scope: &str, reference: &str) -> Result<Option<Payment>, Code> {
+    for id in reference_ids(call, scope, reference) {
+        match call.state.platform.payments().get(&id).await {
+            Ok(Some(p)) if own(call, &p) => return Ok(Some(p)),
+            // The first id is another place's: this place's is the second.
+            Ok(Some(_)) => {}
+            // The second id is taken only when the first was another's.
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(wire::failed(e)),
+        }
+    }
+    Ok(None)
+}
 
 /// An error answer, echoing the client's reference when it gave one.
 pub(crate) fn refuse(call: &Call, code: Code) -> Response {
@@ -52,16 +93,23 @@ pub(crate) fn unavailable(call: &Call) -> Response {
     r
 }
 
-/// The code a final payment answers with: `INS-0` when it succeeded. The one place the
-/// platform's failure reasons become M-Pesa codes (with [`status_text`]).
-pub(crate) fn result_code(p: &Payment) -> Code {
-    match (p.status, p.reason) {
+/// The code a final payment answers with on `gateway`: `INS-0` when it succeeded. The one
+/// place the platform's failure reasons become M-Pesa codes (with [`status_text`]).
+pub(crate) fn result_code(gateway: Gateway, p: &Payment) -> Code {
+    let code = match (p.status, p.reason) {
         (PaymentStatus::Successful, _) => wire::INS_0,
         (PaymentStatus::Pending, _) => wire::INS_9,
         (PaymentStatus::Failed, Some(FailureReason::NotEnoughFunds)) => wire::INS_2006,
         (PaymentStatus::Failed, Some(FailureReason::Expired)) => wire::INS_9,
+        // Declined on the virtual phone.
+        (PaymentStatus::Failed, Some(FailureReason::ApprovalRejected))
+            if gateway == Gateway::V1x =>
+        {
+            return wire::V1X_CANCELLED_BY_CUSTOMER;
+        }
         (PaymentStatus::Failed, _) => wire::INS_6,
-    }
+    };
+    gateway.code(code)
 }
 
 /// The part of a money movement common to C2B, B2C, B2B and direct-debit payments.
@@ -94,51 +142,73 @@ enum Submitted {
     Unread,
 }
 
-/// Creates the payment durably, then waits for it in synchronous mode. `Err` is the answer
-/// to send: `duplicate` for a reused client reference, a refusal, or an internal error.
+/// Creates the payment (`new(id)`) durably under the first of `ids` ([`reference_ids`]) that
+/// is free or not another place's, then waits for it in synchronous mode; `Ok` has the id it
+/// took. `Err`
+/// is the answer to send: `duplicate(id)` for a client reference used here before, a
+/// refusal, or an internal error.
 async fn create_and_wait(
     call: &Call,
-    new: NewPayment,
-    duplicate: Body,
-) -> Result<Submitted, Response> {
-    let id = new.reference_id;
+    new: impl Fn(Uuid) -> NewPayment,
+    ids: [Uuid; 2],
+    duplicate: impl Fn(&Uuid) -> Body,
+) -> Result<(Uuid, Submitted), Response> {
     let platform = &call.state.platform;
-    // Synchronous mode waits for the outcome: with too many requests waiting already, the
-    // overload answer comes at once, before anything is stored.
-    let watch = match call.app.result_url {
-        Some(_) => None,
-        None => match platform.payments().watch(id, call.app.developer_id) {
-            Some(w) => Some(w),
-            None => return Err(unavailable(call)),
-        },
-    };
-    match platform.payments().create(new).await {
-        Ok(()) => {}
-        Err(CreateError::Duplicate) => return Err(duplicate.respond(wire::INS_10.status)),
-        Err(CreateError::Refused(reason)) => {
-            let code = match reason {
-                refusal::NOT_YOURS => wire::INS_35,
-                refusal::AMOUNT_EXCEEDS => wire::INS_15,
-                refusal::TEXT_WITH_NUL => wire::INS_21,
-                refusal::OFF_SCHEDULE => wire::INS_6,
-                _ => wire::INS_18,
-            };
-            return Err(refuse(call, code));
+    let mut taken = None;
+    for (n, id) in ids.into_iter().enumerate() {
+        // Synchronous mode waits for the outcome: with too many requests waiting already,
+        // the overload answer comes at once, before anything is stored.
+        let watch = match call.app.result_url {
+            Some(_) => None,
+            None => match platform.payments().watch(id, call.app.developer_id) {
+                Some(w) => Some(w),
+                None => return Err(unavailable(call)),
+            },
+        };
+        match platform.payments().create(new(id)).await {
+            Ok(()) => {
+                taken = Some((id, watch));
+                break;
+            }
+            Err(CreateError::Duplicate) => {
+                if n == 0 {
+                    match platform.payments().get(&id).await {
+                        Ok(Some(p)) if !own(call, &p) => continue,
+                        Ok(_) => {}
+                        Err(e) => return Err(refuse(call, wire::failed(e))),
+                    }
+                }
+                return Err(duplicate(&id).respond(wire::INS_10.status));
+            }
+            Err(CreateError::Refused(reason)) => {
+                let code = match reason {
+                    refusal::NOT_YOURS => wire::INS_35,
+                    refusal::AMOUNT_EXCEEDS => wire::INS_15,
+                    refusal::TEXT_WITH_NUL => wire::INS_21,
+                    refusal::OFF_SCHEDULE => wire::INS_6,
+                    _ => wire::INS_18,
+                };
+                return Err(refuse(call, code));
+            }
+            Err(CreateError::Unavailable) => return Err(unavailable(call)),
+            Err(CreateError::NotFound | CreateError::Internal) => return Err(internal(call)),
         }
-        Err(CreateError::Unavailable) => return Err(unavailable(call)),
-        Err(CreateError::NotFound | CreateError::Internal) => return Err(internal(call)),
     }
+    // Both ids held by payments of other places cannot be: the second is this place's.
+    let Some((id, watch)) = taken else {
+        return Err(internal(call));
+    };
     let Some(watch) = watch else {
-        return Ok(Submitted::Accepted);
+        return Ok((id, Submitted::Accepted));
     };
     match platform
         .payments()
         .wait_final(&id, watch, call.state.config.sync_timeout)
         .await
     {
-        Ok(Some(p)) => Ok(Submitted::Final(Box::new(p))),
+        Ok(Some(p)) => Ok((id, Submitted::Final(Box::new(p)))),
         Ok(None) => Err(internal(call)),
-        Err(_) => Ok(Submitted::Unread),
+        Err(_) => Ok((id, Submitted::Unread)),
     }
 }
 
@@ -157,15 +227,14 @@ pub(crate) async fn submit(
     m: Movement,
     extra: fn(&Payment, Body) -> Body,
 ) -> Response {
-    let id = reference_id(&call.app.api_user, SCOPE_TX, &m.tpcid);
-    let conversation = id.simple().to_string();
+    let ids = reference_ids(call, SCOPE_TX, &m.tpcid);
     let mut details = m.details;
     details["market"] = json!(call.market.path());
     if call.gateway == Gateway::V1x {
         details["gateway"] = json!("v1x");
     }
     let new = NewPayment {
-        reference_id: id,
+        reference_id: ids[0],
         kind: m.kind,
         product: Product::Mpesa,
         api_user: call.app.api_user,
@@ -183,23 +252,33 @@ pub(crate) async fn submit(
         short_code: Some(m.short_code),
         mandate: m.mandate,
     };
-    let duplicate = Body::of(call.gateway.code(wire::INS_10))
-        .field("output_TransactionID", "N/A")
-        .field("output_ConversationID", conversation.clone())
-        .field(call.gateway.echo(), m.tpcid.clone());
-    let payment = match create_and_wait(call, new, duplicate).await {
-        Ok(Submitted::Final(p)) => *p,
-        Ok(Submitted::Accepted) => return accepted(call.gateway, conversation, m.tpcid),
-        Ok(Submitted::Unread) => {
+    let new = |id| NewPayment {
+        reference_id: id,
+        ..new.clone()
+    };
+    let duplicate = |id: &Uuid| {
+        Body::of(call.gateway.code(wire::INS_10))
+            .field("output_TransactionID", "N/A")
+            .field("output_ConversationID", id.simple().to_string())
+            .field(call.gateway.echo(), m.tpcid.clone())
+    };
+    let (id, submitted) = match create_and_wait(call, new, ids, duplicate).await {
+        Ok(taken) => taken,
+        Err(answer) => return answer,
+    };
+    let conversation = id.simple().to_string();
+    let payment = match submitted {
+        Submitted::Final(p) => *p,
+        Submitted::Accepted => return accepted(call.gateway, conversation, m.tpcid),
+        Submitted::Unread => {
             let code = call.gateway.code(wire::INS_9);
             return Body::of(code)
                 .field("output_ConversationID", conversation)
                 .field(call.gateway.echo(), m.tpcid)
                 .respond(code.status);
         }
-        Err(answer) => return answer,
     };
-    let code = call.gateway.code(result_code(&payment));
+    let code = result_code(call.gateway, &payment);
     let success = payment.status == PaymentStatus::Successful;
     let mut body = Body::of(code);
     if success {
@@ -477,14 +556,7 @@ impl ReversalRequest {
 /// client's own conversation id.
 async fn find(call: &Call, query: &str) -> Result<Option<Payment>, Code> {
     let platform = &call.state.platform;
-    // The sandbox and production are two systems, and each market its own: a payment of
-    // another is not found from here.
-    let own = |p: &Payment| {
-        p.api_user == call.app.api_user
-            && p.kind.is_mpesa()
-            && p.environment == call.environment
-            && p.currency().as_str() == call.market.currency()
-    };
+    let own = |p: &Payment| own(call, p);
     match platform.payments().by_transaction_id(query).await {
         Ok(Some(p)) if own(&p) => return Ok(Some(p)),
         Ok(_) => {}
@@ -500,14 +572,8 @@ async fn find(call: &Call, query: &str) -> Result<Option<Payment>, Code> {
         }
     }
     for scope in [SCOPE_TX, SCOPE_MANDATE] {
-        match platform
-            .payments()
-            .get(&reference_id(&call.app.api_user, scope, query))
-            .await
-        {
-            Ok(Some(p)) if own(&p) => return Ok(Some(p)),
-            Ok(_) => {}
-            Err(e) => return Err(crate::wire::failed(e)),
+        if let Some(p) = by_reference(call, scope, query).await? {
+            return Ok(Some(p));
         }
     }
     Ok(None)
@@ -842,20 +908,9 @@ pub(crate) async fn direct_debit_create(call: Call) -> Response {
     let Ok(currency) = currency(&call) else {
         return internal(&call);
     };
-    let id = reference_id(&call.app.api_user, SCOPE_MANDATE, &reference);
+    let ids = reference_ids(&call, SCOPE_MANDATE, &reference);
     let token = msisdn_token(&call.app.api_user, &msisdn);
-    let details = json!({
-        "market": call.market.path(),
-        "thirdPartyReference": reference,
-        "msisdnToken": token,
-        "mandateId": mandate_id(&id),
-        "firstPaymentDate": first,
-        "frequency": frequency,
-        "startRangeOfDays": start,
-        "endRangeOfDays": end,
-        "expiryDate": expiry,
-    });
-    let new = NewPayment {
+    let new = |id| NewPayment {
         reference_id: id,
         kind: PaymentKind::MpesaMandate,
         product: Product::Mpesa,
@@ -869,29 +924,47 @@ pub(crate) async fn direct_debit_create(call: Call) -> Response {
         callback_url: call.app.result_url.clone(),
         callback_method: Some(CallbackMethod::Post),
         refund_of: None,
-        details: Some(details.to_string()),
+        details: Some(
+            json!({
+                "market": call.market.path(),
+                "thirdPartyReference": reference,
+                "msisdnToken": token,
+                "mandateId": mandate_id(&id),
+                "firstPaymentDate": first,
+                "frequency": frequency,
+                "startRangeOfDays": start,
+                "endRangeOfDays": end,
+                "expiryDate": expiry,
+            })
+            .to_string(),
+        ),
         expires_at_ms: None,
-        short_code: Some(code),
+        short_code: Some(code.clone()),
         mandate: None,
     };
+    let duplicate = |id: &Uuid| {
+        Body::of(wire::INS_10)
+            .field("output_TransactionReference", reference.clone())
+            .field("output_ConversationID", id.simple().to_string())
+            .field("output_ThirdPartyConversationID", tpcid.clone())
+    };
+    let (id, submitted) = match create_and_wait(&call, new, ids, duplicate).await {
+        Ok(taken) => taken,
+        Err(answer) => return answer,
+    };
     let conversation = id.simple().to_string();
-    let duplicate = Body::of(wire::INS_10)
-        .field("output_TransactionReference", reference.clone())
-        .field("output_ConversationID", conversation.clone())
-        .field("output_ThirdPartyConversationID", tpcid.clone());
-    let payment = match create_and_wait(&call, new, duplicate).await {
-        Ok(Submitted::Final(p)) => *p,
-        Ok(Submitted::Accepted) => return accepted(call.gateway, conversation, tpcid),
-        Ok(Submitted::Unread) => {
+    let payment = match submitted {
+        Submitted::Final(p) => *p,
+        Submitted::Accepted => return accepted(call.gateway, conversation, tpcid),
+        Submitted::Unread => {
             return Body::of(wire::INS_9)
                 .field("output_TransactionReference", reference)
                 .field("output_ConversationID", conversation)
                 .field("output_ThirdPartyConversationID", tpcid)
                 .respond(wire::INS_9.status);
         }
-        Err(answer) => return answer,
     };
-    let result = result_code(&payment);
+    let result = result_code(call.gateway, &payment);
     let mut body = Body::of(result).field("output_TransactionReference", reference);
     if payment.status == PaymentStatus::Successful {
         body = body.field("output_MsisdnToken", token);
@@ -915,15 +988,9 @@ async fn mandate_of(
     mandate: Option<&str>,
     token_code: Code,
 ) -> Result<Payment, Code> {
-    let id = reference_id(&call.app.api_user, SCOPE_MANDATE, reference);
-    let payment = call
-        .state
-        .platform
-        .payments()
-        .get(&id)
-        .await
-        .map_err(wire::failed)?
-        .filter(|p| p.kind == PaymentKind::MpesaMandate && p.api_user == call.app.api_user)
+    let payment = by_reference(call, SCOPE_MANDATE, reference)
+        .await?
+        .filter(|p| p.kind == PaymentKind::MpesaMandate)
         .ok_or(wire::INS_58)?;
     let details = mandate_details(&payment);
     // Against the token the mandate was made with (so tokens made before a change of their

@@ -138,6 +138,11 @@ const fn generic(code_: &'static str, status: u16, text: &'static str) -> Code {
     })
 }
 
+/// v1x's answer when the customer declined on the handset (the generic table's `INS-5`; v2's
+/// per-API tables have no such code, and answer `INS-6`).
+pub const V1X_CANCELLED_BY_CUSTOMER: Code =
+    generic("INS-5", 401, "Transaction cancelled by customer");
+
 /// The generic table's code by name.
 pub fn generic_code(name: &str) -> Option<Code> {
     GENERIC.iter().copied().find(|c| c.code == name)

@@ -168,12 +168,38 @@ pub fn random_api_key() -> String {
 /// second request with it is a duplicate by construction, without a lookup that could
 /// race. Its simple (dash-less) form is the `output_ConversationID`.
 pub fn reference_id(api_user: &Uuid, scope: &str, client_reference: &str) -> Uuid {
+    digest_id(&[
+        b"mkoba mpesa reference v1:",
+        api_user.as_bytes(),
+        scope.as_bytes(),
+        b":",
+        client_reference.as_bytes(),
+    ])
+}
+
+/// The payment id of a client reference in one environment and market (`place`, e.g.
+/// `sandbox/vodacomTZN`), taken when [`reference_id`]'s is held by a payment of another
+/// (the same reference used first in the other environment or another market, which are
+/// systems of their own): an application's references are its own in each place, and the
+/// ids of references used in one place only stay what they always were.
+pub fn reference_id_in(api_user: &Uuid, scope: &str, client_reference: &str, place: &str) -> Uuid {
+    digest_id(&[
+        b"mkoba mpesa reference in place v1:",
+        api_user.as_bytes(),
+        place.as_bytes(),
+        b":",
+        scope.as_bytes(),
+        b":",
+        client_reference.as_bytes(),
+    ])
+}
+
+/// The first 16 bytes of the SHA-256 of `parts` one after the other, as an id.
+fn digest_id(parts: &[&[u8]]) -> Uuid {
     let mut h = Sha256::new();
-    h.update(b"mkoba mpesa reference v1:");
-    h.update(api_user.as_bytes());
-    h.update(scope.as_bytes());
-    h.update(b":");
-    h.update(client_reference.as_bytes());
+    for part in parts {
+        h.update(part);
+    }
     let digest = h.finalize();
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
@@ -505,6 +531,15 @@ mod tests {
             reference_id(&a, "tx", "x"),
             reference_id(&a, "mandate", "x")
         );
+        let here = reference_id_in(&a, "tx", "x", "sandbox/vodacomTZN");
+        assert_ne!(here, reference_id(&a, "tx", "x"));
+        assert_ne!(here, reference_id_in(&a, "tx", "x", "openapi/vodacomTZN"));
+        assert_ne!(here, reference_id_in(&a, "tx", "x", "sandbox/vodafoneGHA"));
+        assert_ne!(
+            here,
+            reference_id_in(&a, "mandate", "x", "sandbox/vodacomTZN")
+        );
+        assert_eq!(here, reference_id_in(&a, "tx", "x", "sandbox/vodacomTZN"));
     }
 
     #[test]

@@ -692,6 +692,15 @@ pub(crate) fn bootstrap_operator(journal: &mut dyn Journal) -> Result<(), StoreE
 /// Adds an operator account straight through a journal (no writer running in this
 /// process: `mkoba admin create-operator`). The e-mail must be free and the password at
 /// least [`MIN_PASSWORD_LEN`] characters.
+/// A character a page does not show as itself: a control character, or a bidirectional
+/// formatting one (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069), which reorders
+/// the text after it (a name with U+202E reads backwards on every page that shows it).
+/// Names and free text a developer or operator gives are refused with one.
+pub fn hides_text(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 pub fn add_operator(
     journal: &mut dyn Journal,
     email: &str,
@@ -703,7 +712,7 @@ pub fn add_operator(
     if !email.contains('@') || email.len() > 254 || email.chars().any(char::is_control) {
         return Err(StoreError(format!("{email:?} is not an e-mail address")));
     }
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(hides_text) {
         return Err(StoreError(
             "the name must be 1 to 100 characters".to_owned(),
         ));

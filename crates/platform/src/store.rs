@@ -189,6 +189,9 @@ pub struct Batch {
     /// Subscription keys written only where their developer, product and slot has no key
     /// yet (start-up's keys: of several nodes starting at once, the first one's stand).
     pub missing_keys: Vec<SubscriptionKey>,
+    /// The secret tokens and sessions are signed with, written only where none is stored
+    /// yet: of several nodes starting at once, the first one's stands and every node reads
+    /// it back (one that wrote over it would refuse what the others had signed).
     pub token_secret: Option<Vec<u8>>,
     pub api_users: Vec<ApiUser>,
     pub api_keys: Vec<ApiKeyRecord>,

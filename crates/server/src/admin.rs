@@ -443,7 +443,7 @@ async fn create_clock(
     let name = match body.get("name") {
         None | Some(serde_json::Value::Null) => String::new(),
         Some(serde_json::Value::String(s))
-            if s.chars().count() <= 100 && !s.chars().any(char::is_control) =>
+            if s.chars().count() <= 100 && !s.chars().any(mkoba_platform::portal::hides_text) =>
         {
             s.clone()
         }
@@ -530,8 +530,15 @@ async fn advance_clock(
                 MomoError::bad("by must be a number and a unit: 90s, 15m, 3h or 2d")
             })?
         }
+        // A number, or its digits as a string (what the JSON reader advises for a number
+        // written with an exponent).
         (None, Some(v)) => std::time::Duration::from_secs(
             v.as_u64()
+                .or_else(|| {
+                    v.as_str()
+                        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+                        .and_then(|t| t.parse().ok())
+                })
                 .ok_or_else(|| MomoError::bad("seconds must be a whole number, 0 or more"))?,
         ),
         _ => return Err(MomoError::bad("give either by (\"3d\") or seconds")),

@@ -176,7 +176,8 @@ pub fn serve_tls(
                     }
                     let too_large = declared_too_large(req.headers());
                     req.map(|body| Deadline::new(body, body_time, too_large))
-                });
+                })
+                .map_response(without_allow_on_404);
             let service = TowerToHyperService::new(service);
             match &acceptor {
                 None => {
@@ -318,4 +319,14 @@ where
     fn size_hint(&self) -> hyper::body::SizeHint {
         self.body.size_hint()
     }
+}
+
+/// A method no route of a path takes is the gateway's 404 (as on MTN's API Management),
+/// without the `Allow` header the router adds to it (outside every layer of the router's
+/// own, so it is taken off here).
+fn without_allow_on_404(mut response: axum::response::Response) -> axum::response::Response {
+    if response.status() == axum::http::StatusCode::NOT_FOUND {
+        response.headers_mut().remove(axum::http::header::ALLOW);
+    }
+    response
 }

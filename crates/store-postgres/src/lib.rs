@@ -704,7 +704,7 @@ fn batch_ops(b: &Batch, node: &str) -> Vec<Op> {
     if let Some(secret) = &b.token_secret {
         ops.push(op!(
             "INSERT INTO settings (name, value) VALUES ('token_secret', $1)
-             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+             ON CONFLICT (name) DO NOTHING",
             secret.clone()
         ));
     }

@@ -755,7 +755,7 @@ fn write_batch(
     if let Some(secret) = &b.token_secret {
         tx.prepare_cached(
             "INSERT INTO settings (name, value) VALUES ('token_secret', ?1)
-             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+             ON CONFLICT (name) DO NOTHING",
         )?
         .execute([secret])?;
     }

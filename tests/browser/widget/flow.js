@@ -113,7 +113,9 @@ async function state(page, sel) {
 
 function invoiceChecks(tag, d, want) {
   const keys = Object.keys(d || {}).sort();
-  check(`${tag}: detail has exactly the invoice fields`, JSON.stringify(keys) === JSON.stringify([...DETAIL_KEYS].sort()), keys);
+  // A failed invoice says why, as Collection's invoice status does.
+  const expected = d && d.status === "FAILED" ? [...DETAIL_KEYS, "errorReason"] : DETAIL_KEYS;
+  check(`${tag}: detail has exactly the invoice fields`, JSON.stringify(keys) === JSON.stringify([...expected].sort()), keys);
   if (!d) return;
   check(`${tag}: payee has partyIdType and partyId`, d.payee && typeof d.payee.partyIdType === "string" && typeof d.payee.partyId === "string"
     && Object.keys(d.payee).length === 2, d.payee);
@@ -269,6 +271,24 @@ async function main() {
     check("2 amount 10: closing returns to the pay button", (await state(page)) === "idle" && !(await page.isVisible(testid("mmw-panel"))));
   });
 
+  // 2b. Amount 10 again, cancelled elsewhere (the partner, another tab): the page learns it
+  // from its long-poll and says canceled, not failed.
+  await step("2b cancelled elsewhere", async ({ page }) => {
+    await page.goto(checkoutUrl(SHOP, "10", `order-${RUN}-10b`));
+    await page.click(testid("mmw-button"));
+    const created = await waitEvent(page, "created", 10000);
+    const id = created.detail.invoiceId;
+    const del = await fetch(`${MKOBA}/widget/v1_0/invoice/${id}`, { method: "DELETE", headers: { Origin: SHOP } });
+    check("2b cancelled elsewhere: the DELETE from elsewhere is accepted", del.status === 200, del.status);
+    const canceled = await waitEvent(page, "canceled", SETTLE_TIMEOUT);
+    check("2b cancelled elsewhere: the canceled event carries the invoice and its reason",
+      canceled.detail && canceled.detail.invoiceId === id && canceled.detail.errorReason
+        && canceled.detail.errorReason.code === "TRANSACTION_CANCELED", canceled.detail);
+    await page.waitForSelector("#w[data-mmw-state=canceled]", { timeout: 5000 });
+    check("2b cancelled elsewhere: the panel says Payment canceled", (await page.textContent(testid("mmw-panel"))).includes("Payment canceled"));
+    check("2b cancelled elsewhere: no failed event", !(await events(page)).some((e) => e.type === "failed"), await events(page));
+  });
+
   // 3. Amount 50 fails.
   await step("3 amount 50", async ({ page }) => {
     const ext = `order-${RUN}-50`;
@@ -278,6 +298,7 @@ async function main() {
     invoiceChecks("3 amount 50: created", created.detail, { status: "PENDING", amount: "50", externalId: ext });
     const f = await waitEvent(page, "failed", SETTLE_TIMEOUT);
     invoiceChecks("3 amount 50: failed", f.detail, { status: "FAILED", amount: "50", invoiceId: created.detail.invoiceId });
+    check("3 amount 50: the failed event says why", f.detail.errorReason && f.detail.errorReason.code === "APPROVAL_REJECTED", f.detail.errorReason);
     await page.waitForSelector(`#w[data-mmw-state=failed]`, { timeout: 5000 });
     check("3 amount 50: the panel says Payment failed", (await page.textContent(testid("mmw-panel"))).includes("Payment failed"));
     check("3 amount 50: a Try again button", await page.isVisible("button:has-text('Try again')"));

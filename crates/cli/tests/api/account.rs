@@ -174,6 +174,50 @@ async fn a_delivery_notification_is_accepted_once_for_a_successful_payment() {
     assert_eq!(r.status, 404, "{}", r.text());
 }
 
+/// The message in the `notificationMessage` header with accents (French-speaking markets),
+/// in UTF-8 or as ISO-8859-1 bytes: read as the text it is, not taken for a missing header
+/// (it was `400 notificationMessage is required`).
+#[tokio::test]
+async fn a_delivery_notification_header_may_carry_accents() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    let mut sent = Vec::new();
+    for message in [
+        "Votre colis est arrivé à Abidjan".as_bytes().to_vec(),
+        b"Livr\xe9 \xe0 Cotonou".to_vec(),
+    ] {
+        let reference = Uuid::new_v4();
+        app.request_to_pay(&p, reference, &rtp_body("1", "256770000005"), &[])
+            .await;
+        app.final_status(&p, reference).await;
+        let mut request = format!(
+            "POST /collection/v1_0/requesttopay/{reference}/deliverynotification HTTP/1.1\r\n\
+             Host: {}\r\nOcp-Apim-Subscription-Key: {}\r\nAuthorization: Bearer {}\r\n\
+             X-Target-Environment: sandbox\r\nContent-Length: 0\r\nConnection: close\r\n\
+             notificationMessage: ",
+            app.running.addr,
+            app.key("collection"),
+            p.token
+        )
+        .into_bytes();
+        request.extend_from_slice(&message);
+        request.extend_from_slice(b"\r\n\r\n");
+        let mut stream = tokio::net::TcpStream::connect(app.running.addr)
+            .await
+            .unwrap();
+        stream.write_all(&request).await.unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        sent.push(reference);
+    }
+    for reference in sent {
+        assert_eq!(app.admin_transaction(reference).await["notifications"], 1);
+    }
+}
+
 /// MTN documents a 410 for a notification whose opportunity has passed, not how long it
 /// lasts: Mkoba's window is a day after the payment succeeded (an operator's flag), in the
 /// platform's time, which the test moves.

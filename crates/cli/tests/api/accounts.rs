@@ -523,7 +523,15 @@ async fn a_password_change_signs_out_every_other_session() {
             .await
             .is_some()
     );
-    // The name is saved too.
+    // The name is saved too; one with a character that reorders what follows it is not.
+    let r = a
+        .submit(
+            "/portal/profile",
+            "/portal/profile/name",
+            &[("name", "Amani\u{202e}.K")],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
     let r = a
         .submit(
             "/portal/profile",

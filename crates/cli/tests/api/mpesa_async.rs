@@ -207,6 +207,113 @@ pub(crate) fn debit(reference: &str, amount: &str) -> Value {
     })
 }
 
+/// The sandbox and production are two systems, and each market its own: a client reference
+/// used in one is free in the others (a payment or mandate made with it there, not `INS-10`
+/// pointing at a transaction no query here finds), and a mandate collects only where it was
+/// given.
+#[tokio::test]
+async fn client_references_and_mandates_belong_to_their_environment_and_market() {
+    let app = TestApp::spawn().await;
+    let mut m = app.mpesa().await;
+    let conversation = |r: &crate::helpers::Resp| {
+        r.json()["output_ConversationID"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let mut c2b = m.c2b("10", "255744444444");
+    c2b["input_ThirdPartyConversationID"] = json!("order1001");
+    let sandbox = m.call("POST", "c2bPayment/singleStage/", &c2b).await;
+    assert_eq!(
+        code(&sandbox),
+        (201, "INS-0".to_owned()),
+        "{}",
+        sandbox.text()
+    );
+    let production = m
+        .production_call("POST", "c2bPayment/singleStage/", &c2b)
+        .await;
+    assert_eq!(
+        code(&production),
+        (201, "INS-0".to_owned()),
+        "{}",
+        production.text()
+    );
+    assert_ne!(conversation(&sandbox), conversation(&production));
+    // Again in each: a duplicate of its own payment there.
+    let again = m
+        .production_call("POST", "c2bPayment/singleStage/", &c2b)
+        .await;
+    assert_eq!(code(&again), (409, "INS-10".to_owned()), "{}", again.text());
+    assert_eq!(conversation(&again), conversation(&production));
+    let again = m.call("POST", "c2bPayment/singleStage/", &c2b).await;
+    assert_eq!(code(&again), (409, "INS-10".to_owned()), "{}", again.text());
+    assert_eq!(conversation(&again), conversation(&sandbox));
+    // Another market of the sandbox: its own payment, then its own duplicate.
+    m.market = "vodafoneGHA".to_owned();
+    let mut ghana = c2b.clone();
+    ghana["input_Country"] = json!("GHA");
+    ghana["input_Currency"] = json!("GHS");
+    ghana["input_CustomerMSISDN"] = json!("233244444444");
+    let r = m.call("POST", "c2bPayment/singleStage/", &ghana).await;
+    assert_eq!(code(&r), (201, "INS-0".to_owned()), "{}", r.text());
+    let in_ghana = r.json()["output_TransactionID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let again = m.call("POST", "c2bPayment/singleStage/", &ghana).await;
+    assert_eq!(code(&again), (409, "INS-10".to_owned()), "{}", again.text());
+    assert_eq!(conversation(&again), conversation(&r));
+    // The client's reference finds each place's own payment.
+    let query = json!({
+        "input_QueryReference": "order1001",
+        "input_Country": "GHA",
+        "input_ServiceProviderCode": "000000",
+        "input_ThirdPartyConversationID": tpcid(),
+    });
+    let q = m.query("queryTransactionStatus/", &query).await;
+    assert_eq!(q.status, 200, "{}", q.text());
+    assert_eq!(q.json()["output_OriginalTransactionID"], in_ghana.as_str());
+    m.market = "vodacomTZN".to_owned();
+    let mut query = query;
+    query["input_Country"] = json!("TZN");
+    let q = m
+        .production_call("GET", "queryTransactionStatus/", &query)
+        .await;
+    assert_eq!(q.status, 200, "{}", q.text());
+    assert_eq!(
+        q.json()["output_ConversationID"],
+        conversation(&production).as_str()
+    );
+
+    // A sandbox mandate collects nothing in production or in another market.
+    let r = m
+        .call("POST", "directDebitCreation/", &on_demand("7777"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = m
+        .production_call("POST", "directDebitPayment/", &debit("7777", "10"))
+        .await;
+    assert_eq!(code(&r), (400, "INS-58".to_owned()), "{}", r.text());
+    m.market = "vodafoneGHA".to_owned();
+    let mut ghana_debit = debit("7777", "10");
+    ghana_debit["input_Country"] = json!("GHA");
+    ghana_debit["input_Currency"] = json!("GHS");
+    let r = m.call("POST", "directDebitPayment/", &ghana_debit).await;
+    assert_eq!(code(&r), (400, "INS-58".to_owned()), "{}", r.text());
+    m.market = "vodacomTZN".to_owned();
+    // Production makes a mandate of its own with that reference, and collects under it.
+    let r = m
+        .production_call("POST", "directDebitCreation/", &on_demand("7777"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = m
+        .production_call("POST", "directDebitPayment/", &debit("7777", "10"))
+        .await;
+    assert_eq!(code(&r), (201, "INS-0".to_owned()), "{}", r.text());
+    app.assert_ledger_balanced().await;
+}
+
 #[tokio::test]
 async fn a_direct_debit_mandate_lets_the_business_collect_until_it_is_cancelled() {
     let app = TestApp::spawn().await;

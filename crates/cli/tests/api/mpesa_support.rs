@@ -125,6 +125,20 @@ impl Mpesa<'_> {
             .await
     }
 
+    /// A fresh session of the production gateway, then one call there (`/openapi/…`).
+    pub async fn production_call(&self, method: &str, api: &str, body: &Value) -> Resp {
+        let session = self.production_session().await;
+        let auth = format!("Bearer {}", self.bearer(&session));
+        self.app
+            .send(
+                method,
+                &format!("/openapi/ipg/v2/{}/{api}", self.market),
+                &[("Authorization", &auth), ("Origin", &self.origin)],
+                Some(&body.to_string()),
+            )
+            .await
+    }
+
     /// A fresh session, then one call.
     pub async fn call(&self, method: &str, api: &str, body: &Value) -> Resp {
         let session = self.session().await;

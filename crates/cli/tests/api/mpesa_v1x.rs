@@ -591,6 +591,75 @@ async fn a_payment_of_one_gateway_is_queried_and_reversed_through_the_other() {
     app.assert_ledger_balanced().await;
 }
 
+/// A customer who declines on the handset (the portal's virtual phone): v1x answers the
+/// generic table's `INS-5` "Transaction cancelled by customer", v2 (whose per-API tables
+/// have no such code) `INS-6`.
+#[tokio::test]
+async fn a_customer_who_declines_is_ins_5_on_v1x_and_ins_6_on_v2() {
+    let app = TestApp::spawn_with(|s| s.mpesa.insecure_result_urls = true).await;
+    let sink = Sink::start(200).await;
+    let r = app
+        .mpesa_settings(json!({ "result_url": sink.url("/results") }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let login = app.sandbox_login().await;
+    let mut phone = crate::portal::Browser::new(&app.base);
+    phone.sign_in(&login.email, &login.password).await;
+    let r = phone
+        .submit("/portal/phone", "/portal/phone/mode", &[("on", "1")])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let v = app.v1x().await;
+    let on_v1x = v
+        .call(
+            "POST",
+            "c2bPayment/singleStage/",
+            &v.c2b("10", "258843330444"),
+        )
+        .await;
+    assert_eq!(on_v1x.status, 201, "{}", on_v1x.text());
+    let m = app.mpesa().await;
+    let on_v2 = m
+        .call(
+            "POST",
+            "c2bPayment/singleStage/",
+            &m.c2b("10", "255743330444"),
+        )
+        .await;
+    assert_eq!(on_v2.status, 201, "{}", on_v2.text());
+    for (answer, msisdn) in [(&on_v1x, "258843330444"), (&on_v2, "255743330444")] {
+        let conversation = answer.json()["output_ConversationID"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let id = uuid::Uuid::parse_str(&conversation).unwrap().hyphenated();
+        let r = phone
+            .submit(
+                &format!("/portal/phone?msisdn={msisdn}"),
+                &format!("/portal/phone/{id}/reject"),
+                &[("msisdn", msisdn)],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{}", r.text());
+    }
+    let got = sink.wait_for(2).await;
+    let result_of = |answer: &crate::helpers::Resp| {
+        let conversation = &answer.json()["output_ConversationID"];
+        got.iter()
+            .map(|r| serde_json::from_str::<Value>(&r.body).unwrap())
+            .find(|b| &b["input_OriginalConversationID"] == conversation)
+            .expect("a result for each")
+    };
+    let declined = result_of(&on_v1x);
+    assert_eq!(declined["input_ResultCode"], "INS-5", "{declined}");
+    assert_eq!(
+        declined["input_ResultDesc"],
+        "Transaction cancelled by customer"
+    );
+    assert_eq!(result_of(&on_v2)["input_ResultCode"], "INS-6");
+    app.assert_ledger_balanced().await;
+}
+
 #[tokio::test]
 async fn in_asynchronous_mode_results_come_in_the_v1x_shape() {
     let app = TestApp::spawn_with(|s| s.mpesa.insecure_result_urls = true).await;

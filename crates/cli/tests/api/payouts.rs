@@ -669,6 +669,36 @@ async fn refund_and_cash_transfer_scenario_keys_fail_with_their_reasons() {
             "key {key}: {v}"
         );
     }
+    // A key decides whatever the original: a failed one (46733123451), which an ordinary
+    // refund may not refund (NOT_ALLOWED), gets the key's reason all the same.
+    let failed = Uuid::new_v4();
+    app.request_to_pay(&t.partner, failed, &rtp_body("100", "46733123451"), &[])
+        .await;
+    assert_eq!(
+        app.final_status(&t.partner, failed).await["status"],
+        "FAILED"
+    );
+    for (key, reason) in [("3", "APPROVAL_REJECTED"), ("none", "NOT_ALLOWED")] {
+        let reference = Uuid::new_v4();
+        let body = refund(key).replace(&collection.to_string(), &failed.to_string());
+        let r = post(
+            &app,
+            &t,
+            "disbursement",
+            "/v1_0/refund",
+            reference,
+            &body,
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, 202, "{}", r.text());
+        let v = final_status(&app, &t, "disbursement", "refund", reference).await;
+        assert_eq!(
+            (v["status"].as_str(), v["reason"].as_str()),
+            (Some("FAILED"), Some(reason)),
+            "key {key}: {v}"
+        );
+    }
     // Failed refunds move nothing; a refund with any other externalId still pays back.
     assert_eq!(balance(&app, &t, "disbursement").await, float);
     let reference = Uuid::new_v4();

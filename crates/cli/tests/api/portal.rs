@@ -650,7 +650,7 @@ async fn one_developer_never_sees_another_developers_keys_users_or_transactions(
             ],
         )
         .await;
-    assert_eq!(r.status, 200);
+    assert_eq!(r.status, 400, "nothing was sent");
     assert!(r.text().contains("Choose one of your API users"));
     // The reports count only one's own payments.
     let b_reports = b.browser.get("/portal/reports").await.text();
@@ -947,7 +947,29 @@ async fn the_try_it_box_calls_the_api_with_the_developers_credentials() {
             &[("method", "GET"), ("path", "/portal/")],
         )
         .await;
+    assert_eq!(r.status, 400, "nothing was sent");
     assert!(r.text().contains("must be an API path"));
+    // A product the developer has no subscription to: said so, with where to subscribe,
+    // instead of the gateway's raw 401.
+    let r = dev
+        .browser
+        .submit(
+            "/portal/docs",
+            "/portal/docs/try",
+            &[
+                ("api_user", &user),
+                ("method", "GET"),
+                ("path", "/disbursement/v1_0/account/balance"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text()
+            .contains("You are not subscribed to Disbursement: subscribe on the overview"),
+        "{}",
+        r.text()
+    );
 }
 
 #[tokio::test]

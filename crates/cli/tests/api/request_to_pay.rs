@@ -651,6 +651,24 @@ async fn framework_level_rejections_still_speak_json() {
         r.json()["message"],
         "the request body is larger than the 2 MiB the API takes"
     );
+    // A method the path does not take is the gateway's 404, without an `Allow` header
+    // (tests/conformance/exclusions.toml, `apim-no-options`).
+    for method in ["OPTIONS", "PATCH", "DELETE"] {
+        let r = app
+            .send(
+                method,
+                "/collection/v1_0/requesttopay",
+                &[("Ocp-Apim-Subscription-Key", app.key("collection"))],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 404, "{method}: {}", r.text());
+        assert_eq!(
+            r.text(),
+            r#"{"statusCode":404,"message":"Resource not found"}"#
+        );
+        assert_eq!(r.header("allow"), None, "{method}");
+    }
 }
 
 /// A request-to-pay of `amount` from `payer`, accepted, in its final state.

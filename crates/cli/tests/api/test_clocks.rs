@@ -99,6 +99,15 @@ async fn a_test_clock_settles_and_expires_its_api_users_payments_and_leaves_real
     let real = app.partner("127.0.0.1").await;
     let mut clocked = app.partner("127.0.0.1").await;
 
+    // A name that would reorder the text after it where it is shown (U+202E) is refused.
+    let r = admin(
+        &app,
+        "POST",
+        "",
+        Some(json!({"apiUser": clocked.user.to_string(), "name": "paths\u{202e}yripxe"})),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
     let r = admin(
         &app,
         "POST",
@@ -277,12 +286,24 @@ async fn test_clocks_are_listed_kept_over_a_restart_and_refuse_bad_requests() {
         "made at the clock's time"
     );
     advance(&app, &id, "5m").await;
+    // Seconds as a number or as its digits in a string (which the refusal of `1e3` advises;
+    // none here, so the times below stay as they are).
+    let r = admin(
+        &app,
+        "POST",
+        &format!("/{id}/advance"),
+        Some(json!({"seconds": "0"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
 
     // Bad requests, each a clear 4xx in MoMo's error format.
     for (body, status) in [
         (json!({"by": "3w"}), 400),
         (json!({"by": "-1d"}), 400),
         (json!({"seconds": -5}), 400),
+        (json!({"seconds": "-5"}), 400),
+        (json!({"seconds": "1e3"}), 400),
         (json!({"by": "1d", "seconds": 5}), 400),
         (json!({"by": "400d"}), 400),
     ] {
@@ -401,7 +422,12 @@ async fn the_portal_creates_advances_and_deletes_test_clocks_and_marks_their_pay
         assert!(app.running.platform.clocks().of(&p.user).is_none());
     }
     let r = b.submit("/portal/clocks", &delete, &[]).await;
-    assert!(r.text().contains("no longer exists"), "{}", r.text());
+    assert!(
+        r.text()
+            .contains("You have no test clock with that id (deleted already, or never yours)"),
+        "{}",
+        r.text()
+    );
 
     // The M-Pesa application (an API user of its own) is offered too.
     let mpesa_user = app.mpesa_api_user().await;

@@ -321,6 +321,21 @@ async fn a_pending_invoice_can_be_cancelled_and_its_reservation_is_released() {
         r.status, 400,
         "the cancellation needs its own X-Reference-Id"
     );
+    // Without a body (or an externalId in it) the answer echoes the invoice's own, not null.
+    let other = Uuid::new_v4();
+    create_invoice(&app, &p, other, "5", "256790000002", &[]).await;
+    let r = call(
+        &app,
+        &p,
+        "DELETE",
+        &format!("/v2_0/invoice/{other}"),
+        Some(Uuid::new_v4()),
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), r#"{"externalId":"inv-1"}"#);
     app.assert_ledger_balanced().await;
 }
 

@@ -368,6 +368,40 @@ async fn origins_are_the_partners_to_set_with_the_widget_key() {
         app.widget_invoice(SHOP, &body(p.user, "100")).await.status,
         201
     );
+    // An empty list lets no page in, and the portal says so (it showed an empty box, next
+    // to "Without a list, the sandbox takes any page").
+    let r = app
+        .widget_settings(
+            "collection_widget",
+            p.user,
+            Some(&json!({"allowedOrigins": []})),
+        )
+        .await;
+    assert_eq!(r.json()["allowedOrigins"], json!([]), "{}", r.text());
+    let r = app.widget_invoice(SHOP, &body(p.user, "100")).await;
+    assert_eq!(code(&r), (403, "NOT_ALLOWED".to_owned()));
+    let mut b = crate::portal_defects::sandbox_browser(&app).await;
+    let html = b.get("/portal/widget").await.text();
+    assert!(html.contains("data-testid=\"no-origins\""), "{html}");
+    let r = app
+        .widget_settings(
+            "collection_widget",
+            p.user,
+            Some(&json!({"allowedOrigins": [SHOP]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!b.get("/portal/widget").await.text().contains("no-origins"));
+    // The portal's form refuses a bad list with 400 (as its other forms do) and says why.
+    let r = b
+        .submit(
+            "/portal/widget",
+            &format!("/portal/widget/{}/settings", p.user),
+            &[("origins", "not an origin"), ("callback_url", "")],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("role=\"alert\""), "{}", r.text());
 
     // Bad settings are refused; another developer's API user is not found.
     for bad in [
@@ -380,6 +414,23 @@ async fn origins_are_the_partners_to_set_with_the_widget_key() {
             .await;
         assert!(r.status == 400 || r.status == 500, "{bad}: {}", r.text());
     }
+    // A refusal names the field sent, not a header this call has none of.
+    let r = app
+        .widget_settings(
+            "collection_widget",
+            p.user,
+            Some(&json!({"callbackUrl": "javascript:alert(1)"})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("callbackUrl must be an absolute"),
+        "{}",
+        r.text()
+    );
     let r = app
         .widget_settings("collection_widget", Uuid::new_v4(), None)
         .await;

@@ -367,8 +367,11 @@ fn sign_up_problem(form: &Form) -> Option<&'static str> {
     let name = form.get("name");
     let password = form.raw("password");
     let at = email.find('@');
-    if name.is_empty() || name.chars().count() > 100 {
-        return Some("Give a name of at most 100 characters.");
+    if name.is_empty()
+        || name.chars().count() > 100
+        || name.chars().any(mkoba_platform::portal::hides_text)
+    {
+        return Some("Give a name of at most 100 characters, without control characters.");
     }
     if email.len() > 254 || at.is_none_or(|i| i == 0 || i + 1 >= email.len()) {
         return Some("Give a valid e-mail address.");

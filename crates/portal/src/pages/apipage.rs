@@ -1679,7 +1679,8 @@ pub(crate) async fn send(
         body: form.raw("body").to_owned(),
     };
     let result = docs::exchange(&state, &session, client, &attempt).await;
-    page(
+    let refused = result.is_err();
+    let page = page(
         &state,
         &session,
         &headers,
@@ -1688,5 +1689,10 @@ pub(crate) async fn send(
         Some(&attempt),
         Some(result),
     )
-    .await
+    .await;
+    if refused {
+        docs::bad_request(page)
+    } else {
+        page
+    }
 }

@@ -159,7 +159,7 @@ pub(crate) async fn create(
         return bad("Choose an API user.").await;
     };
     let name = form.get("name").trim();
-    if name.chars().count() > 100 || name.chars().any(char::is_control) {
+    if name.chars().count() > 100 || name.chars().any(mkoba_platform::portal::hides_text) {
         return bad("The name is at most 100 characters, on one line.").await;
     }
     match state
@@ -203,7 +203,7 @@ pub(crate) async fn advance(
         Ok(_) => see_other("/portal/clocks?done=advanced"),
         // Deleted meanwhile (another tab, the CLI): the page of clocks says so.
         Err(ClockError::NotFound) => {
-            let gone = "That test clock no longer exists: it was deleted. The clocks you have are listed below.";
+            let gone = "You have no test clock with that id (deleted, or never yours). The clocks you have are listed below.";
             page(&state, &session, StatusCode::NOT_FOUND, Some(gone), None).await
         }
         Err(e) => match refusal(e) {
@@ -235,7 +235,7 @@ pub(crate) async fn delete(
     {
         Ok(()) => see_other("/portal/clocks?done=deleted"),
         Err(ClockError::NotFound) => {
-            let gone = "That test clock no longer exists: it was deleted already. The clocks you have are listed below.";
+            let gone = "You have no test clock with that id (deleted already, or never yours). The clocks you have are listed below.";
             page(&state, &session, StatusCode::NOT_FOUND, Some(gone), None).await
         }
         Err(e) => match refusal(e) {

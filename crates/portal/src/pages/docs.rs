@@ -368,15 +368,25 @@ pub(crate) async fn try_it(
         headers: form.raw("headers").to_owned(),
         body: form.raw("body").to_owned(),
     };
-    let result = match exchange(&state, &session, client, &attempt).await {
-        Ok(x) => render_exchange(&x),
+    let (result, refused) = match exchange(&state, &session, client, &attempt).await {
+        Ok(x) => (render_exchange(&x), false),
         Err(problem) => {
             let mut h = Html::new();
             w!(h, "<p class=\"error\" role=\"alert\">" {problem} "</p>");
-            h
+            (h, true)
         }
     };
-    page(&state, &session, &attempt, Some(result)).await
+    let page = page(&state, &session, &attempt, Some(result)).await;
+    if refused { bad_request(page) } else { page }
+}
+
+/// A page that says why nothing was sent, answered 400 as the portal's forms answer a
+/// refusal (the API's own answer to a request that was sent keeps the page's 200).
+pub(crate) fn bad_request(mut page: Response) -> Response {
+    if page.status().is_success() {
+        *page.status_mut() = axum::http::StatusCode::BAD_REQUEST;
+    }
+    page
 }
 
 /// Which API a path belongs to.
@@ -535,17 +545,22 @@ pub(crate) async fn exchange(
                 add(&mut headers, "origin", origin);
             }
         }
-        Dialect::Momo => {
-            if let Some(k) = state
+        Dialect::Momo if !has(&headers, "ocp-apim-subscription-key") => {
+            let Some(k) = state
                 .platform
                 .credentials()
                 .subscription_keys(session.developer.id)
                 .into_iter()
                 .find(|k| k.product == product && k.slot == KeySlot::Primary)
-            {
-                add(&mut headers, "ocp-apim-subscription-key", &k.key);
-            }
+            else {
+                return Err(format!(
+                    "You are not subscribed to {}: subscribe on the overview (/portal) to get its keys, or add an Ocp-Apim-Subscription-Key header.",
+                    product.display_name()
+                ));
+            };
+            add(&mut headers, "ocp-apim-subscription-key", &k.key);
         }
+        Dialect::Momo => {}
     }
     if !a.api_user.is_empty() && dialect == Dialect::Momo {
         let id =

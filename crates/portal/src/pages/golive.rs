@@ -288,9 +288,10 @@ pub(crate) async fn show(
 /// the use case), at most `max` characters.
 fn text(value: &str, max: usize, multiline: bool) -> Result<String, ()> {
     let v = value.trim();
-    let bad = v
-        .chars()
-        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\r' || c == '\t')));
+    let bad = v.chars().any(|c| {
+        mkoba_platform::portal::hides_text(c)
+            && !(multiline && (c == '\n' || c == '\r' || c == '\t'))
+    });
     if bad || v.chars().count() > max {
         return Err(());
     }

@@ -210,7 +210,7 @@ pub(crate) async fn decide(
     if comment.chars().count() > COMMENT_MAX
         || comment
             .chars()
-            .any(|c| c.is_control() && c != '\n' && c != '\t')
+            .any(|c| mkoba_platform::portal::hides_text(c) && c != '\n' && c != '\t')
     {
         return refuse(
             StatusCode::BAD_REQUEST,

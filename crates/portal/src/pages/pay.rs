@@ -95,7 +95,12 @@ pub(crate) async fn show(
         }
         _ => &mut h,
     };
-    w!(h, "<article class=\"prompt\" aria-label=\"Invoice " {p.reference_id} "\"><p class=\"ask\">Pay <strong data-testid=\"phone-amount\">" {amount(p.amount)} "</strong> to Sand Box?</p>"
+    // The question while the invoice waits; once it is closed, what it was.
+    let (ask, to) = match p.status {
+        PaymentStatus::Pending => ("Pay ", " to Sand Box?"),
+        _ => ("Invoice of ", " to Sand Box"),
+    };
+    w!(h, "<article class=\"prompt\" aria-label=\"Invoice " {p.reference_id} "\"><p class=\"ask\">" {ask} "<strong data-testid=\"phone-amount\">" {amount(p.amount)} "</strong>" {to} "</p>"
         "<p class=\"hint\">Payment reference " {payment_reference(&p.reference_id)} " · order " {p.external_id.clone().unwrap_or_default()} "</p>");
     if let Some(at) = p.expires_at_ms {
         w!(h, "<p class=\"hint\">Valid until " {when(at)} "</p>");

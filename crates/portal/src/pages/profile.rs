@@ -190,7 +190,10 @@ pub(crate) async fn save_name(
         return crate::csrf_refused();
     }
     let name = form.get("name");
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    if name.is_empty()
+        || name.chars().count() > 100
+        || name.chars().any(mkoba_platform::portal::hides_text)
+    {
         return refuse(
             &state,
             &session,

@@ -1010,6 +1010,11 @@ fn momo_rust_call(s: &Sample) -> Option<(&'static str, String)> {
 const SDK_DEPENDENCY: &str =
     "mkoba-sdk = { path = \"…/crates/sdk\" } (the SDK of your Mkoba checkout)";
 
+/// The opening of every Rust sample's program: `main` prints an error as its message (a
+/// `main` that returns it would print its `Debug` form) and exits 1; the sample's body
+/// is `run`.
+const RUST_MAIN: &str = "\n#[tokio::main]\nasync fn main() {\n    if let Err(e) = run().await {\n        eprintln!(\"{e}\");\n        std::process::exit(1);\n    }\n}\n\nasync fn run() -> Result<(), Box<dyn std::error::Error>> {\n";
+
 fn rust_consts(o: &mut String, s: &Sample, base: bool) {
     for c in s.consts.iter().filter(|c| base || c.name != "BASE") {
         let _ = writeln!(
@@ -1074,9 +1079,7 @@ fn rust_momo(s: &Sample) -> String {
                 o.push_str("use mkoba_sdk::momo::{Provisioning, ReferenceId};\n\n");
             }
             rust_consts(&mut o, s, true);
-            o.push_str(
-                "\n#[tokio::main]\nasync fn main() -> Result<(), Box<dyn std::error::Error>> {\n",
-            );
+            o.push_str(RUST_MAIN);
             let _ = writeln!(
                 o,
                 "    let provisioning = Provisioning::new(SUBSCRIPTION_KEY).base_url(BASE);"
@@ -1133,7 +1136,7 @@ fn rust_momo(s: &Sample) -> String {
     }
     o.push('\n');
     rust_consts(&mut o, s, true);
-    o.push_str("\n#[tokio::main]\nasync fn main() -> Result<(), Box<dyn std::error::Error>> {\n");
+    o.push_str(RUST_MAIN);
     rust_env(&mut o, s);
     let env = s
         .headers
@@ -1305,7 +1308,7 @@ fn rust_v2(s: &Sample) -> Option<String> {
     uses.sort_unstable();
     let _ = writeln!(o, "use mkoba_sdk::mpesa::{{{}}};\n", uses.join(", "));
     rust_consts(&mut o, s, true);
-    o.push_str("\n#[tokio::main]\nasync fn main() -> Result<(), Box<dyn std::error::Error>> {\n");
+    o.push_str(RUST_MAIN);
     rust_env(&mut o, s);
     // The SDK makes the conversation id itself; any other fresh id the call takes is
     // made here.
@@ -1361,7 +1364,7 @@ fn rust_plain(s: &Sample) -> String {
     }
     o.push('\n');
     rust_consts(&mut o, s, false);
-    o.push_str("\n#[tokio::main]\nasync fn main() -> Result<(), Box<dyn std::error::Error>> {\n");
+    o.push_str(RUST_MAIN);
     rust_env(&mut o, s);
     for v in &s.fresh {
         let _ = writeln!(

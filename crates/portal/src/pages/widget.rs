@@ -80,14 +80,16 @@ async fn page(
             .await
             .ok()
             .flatten();
-        let origins = settings
-            .as_ref()
-            .and_then(|s| s.allowed_origins.clone())
-            .map(|o| o.join("\n"))
-            .unwrap_or_default();
+        let listed = settings.as_ref().and_then(|s| s.allowed_origins.clone());
+        // An empty list (set through the settings API) lets no page in: not "no list".
+        let none_allowed = listed.as_ref().is_some_and(Vec::is_empty);
+        let origins = listed.map(|o| o.join("\n")).unwrap_or_default();
         let callback = settings.and_then(|s| s.callback_url).unwrap_or_default();
         w!(h, "<section class=\"card\" aria-label=\"API user " {u.id} "\"><h3 class=\"mono\">" {u.id} "</h3>"
             "<p class=\"hint\">" {u.target_environment} " · callback host " {u.provider_callback_host} "</p>");
+        if none_allowed {
+            h.raw("<p class=\"notice\" data-testid=\"no-origins\">An empty list of allowed origins was set through the API: no page may take widget payments for this API user. Save a list here, or save the box empty for no list.</p>");
+        }
         if let Some((id, e)) = error
             && id == u.id
         {
@@ -152,13 +154,13 @@ pub(crate) async fn save(
     let origins = match check_origins(&lines) {
         Ok(o) if o.is_empty() => None,
         Ok(o) => Some(o),
-        Err(e) => return page(&state, &session, &base, Some((id, &e)), None).await,
+        Err(e) => return refused(page(&state, &session, &base, Some((id, &e)), None).await),
     };
     let callback = match form.get("callback_url").trim() {
         "" => None,
         url => match check_callback_url(url, &user.provider_callback_host) {
             Ok(u) => Some(u),
-            Err(e) => return page(&state, &session, &base, Some((id, &e)), None).await,
+            Err(e) => return refused(page(&state, &session, &base, Some((id, &e)), None).await),
         },
     };
     match state
@@ -170,6 +172,13 @@ pub(crate) async fn save(
         Ok(()) => see_other("/portal/widget?done=saved"),
         Err(e) => crate::failed(e),
     }
+}
+
+/// The settings page again with what was wrong, answered 400 as the portal's other forms
+/// answer a refusal.
+fn refused(mut page: Response) -> Response {
+    *page.status_mut() = axum::http::StatusCode::BAD_REQUEST;
+    page
 }
 
 /// `GET /portal/widget/demo` (and `/demo.html`): the element for the developer's first API

@@ -73,7 +73,7 @@ contract!(
     subscription_keys_are_replaced_per_developer_product_and_slot,
     missing_keys_are_written_only_where_a_slot_has_no_key,
     bootstrap_adds_the_keys_the_sandbox_developer_lacks,
-    the_token_secret_is_replaced,
+    the_first_token_secret_stands,
     payments_round_trip_every_field,
     taken_reference_ids_are_found_in_one_lookup,
     payment_updates_change_state_and_settled_payments_leave_the_pending_set,
