@@ -234,7 +234,11 @@ enum AdminCommand {
 }
 
 fn init_logging() {
-    let given = std::env::var("MKOBA_LOG").ok();
+    // Empty, or nothing but commas and spaces (a unit file's `Environment=MKOBA_LOG=`), is
+    // no filter: info, as when unset (read as given, it turned every line off).
+    let given = std::env::var("MKOBA_LOG")
+        .ok()
+        .filter(|v| v.split(',').any(|d| !d.trim().is_empty()));
     if let Some(words) = given.as_deref().map(unknown_log_levels)
         && !words.is_empty()
     {
@@ -245,12 +249,14 @@ fn init_logging() {
             words.join(", ")
         );
     }
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MKOBA_LOG").unwrap_or_else(|e| {
-        if given.is_some() {
+    let filter = match given.as_deref().map(tracing_subscriber::EnvFilter::try_new) {
+        Some(Ok(filter)) => filter,
+        Some(Err(e)) => {
             eprintln!("WARNING: MKOBA_LOG is not a log filter ({e}); logging at info");
+            tracing_subscriber::EnvFilter::new("info")
         }
-        tracing_subscriber::EnvFilter::new("info")
-    });
+        None => tracing_subscriber::EnvFilter::new("info"),
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -110,6 +110,32 @@ fn key_err(what: &str) -> impl Fn(openssl::error::ErrorStack) -> KeyError + '_ {
     move |e| KeyError(format!("{what}: {e}"))
 }
 
+/// The mode of a file that others than its owner may read or write (Unix), if it is one.
+fn open_to_others(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Makes a file owner-only (Unix).
+fn narrow(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
 impl PlatformKey {
     /// Reads the key pair from `dir`, creating a 4096-bit one on first start (the private key
     /// readable by the owner only) and writing the public key beside it as clients paste it.
@@ -124,9 +150,23 @@ impl PlatformKey {
                         file.display()
                     ))
                 })?;
+                // The operator's file: said, not changed.
+                if let Some(mode) = open_to_others(file) {
+                    tracing::warn!(
+                        file = %file.display(),
+                        "the M-Pesa private key file is readable by others (mode {mode:o}): make it owner-only (chmod 600)"
+                    );
+                }
                 PlatformKey::from_pem(&pem)?
             }
-            None => PlatformKey::load_or_create_in(dir)?,
+            None => {
+                // Ours: narrowed back, as the database file is.
+                let path = dir.join(PRIVATE_KEY_FILE);
+                if open_to_others(&path).is_some() {
+                    narrow(&path);
+                }
+                PlatformKey::load_or_create_in(dir)?
+            }
         };
         key.publish_in(dir)?;
         Ok(key)
@@ -532,8 +572,12 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
+            let mode = || std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(), 0o600);
+            // Opened up by hand: narrowed back at the next start, as the database is.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            PlatformKey::load_or_create(dir.path(), None).unwrap();
+            assert_eq!(mode(), 0o600);
         }
     }
 }

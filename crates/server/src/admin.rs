@@ -119,6 +119,13 @@ async fn operator(platform: &Platform, headers: &HeaderMap, asker: Asker) -> Res
     let (email, password) = mkoba_momo::auth::basic_pair(headers).ok_or_else(refused)?;
     let failures = &asker.throttles.operator_credentials;
     if let Some(wait) = failures.blocked(asker.client) {
+        // Counted with the portal's throttled sign-ins: the password-guessing alert of
+        // docs/operations.md watches both.
+        mkoba_platform::metrics::Metrics::count(
+            &platform.metrics().portal_signins,
+            "outcome",
+            "throttled",
+        );
         return Err(Refusal::Throttled(wait));
     }
     let found = asker

@@ -455,13 +455,14 @@ impl Settings {
         );
         if let Some(v) = pick!(token_ttl_secs) {
             anyhow::ensure!(v > 0, "token_ttl_secs must be positive");
-            s.platform.token_ttl = Duration::from_secs(v);
+            s.platform.token_ttl = span("token_ttl_secs", v, 1000)?;
         }
         if let Some(v) = pick!(settle_delay_ms) {
-            s.platform.settle_delay = Duration::from_millis(v);
+            s.platform.settle_delay = span("settle_delay_ms", v, 1)?;
         }
         if let Some(v) = pick!(delivery_notification_window_secs) {
-            s.platform.delivery_notification_window = Duration::from_secs(v);
+            s.platform.delivery_notification_window =
+                span("delivery_notification_window_secs", v, 1000)?;
         }
         if let Some(v) = pick!(opening_balance) {
             let eur = mkoba_ledger::Currency::parse("EUR").expect("valid code");
@@ -480,10 +481,13 @@ impl Settings {
                 .with_context(|| format!("callback_method must be PUT or POST, got {v:?}"))?;
         }
         if let Some(v) = pick!(callback_retry_secs) {
-            s.dispatcher.retry_schedule = v.into_iter().map(Duration::from_secs).collect();
+            s.dispatcher.retry_schedule = v
+                .into_iter()
+                .map(|v| span("callback_retry_secs", v, 1000))
+                .collect::<anyhow::Result<_>>()?;
         }
         if let Some(v) = pick!(callback_timeout_ms) {
-            s.dispatcher.timeout = Duration::from_millis(v.max(1));
+            s.dispatcher.timeout = span("callback_timeout_ms", v.max(1), 1)?;
         }
         s.metrics_listen = pick!(metrics_listen);
         let (cert, key) = (pick!(tls_cert), pick!(tls_key));
@@ -550,10 +554,10 @@ impl Settings {
             pick!(sandbox_mailbox).unwrap_or(s.smtp.is_none() && !s.production);
         s.platform.mail_delivery = s.smtp.is_some();
         if let Some(v) = pick!(mpesa_session_activation_ms) {
-            s.mpesa.session_activation = Duration::from_millis(v);
+            s.mpesa.session_activation = span("mpesa_session_activation_ms", v, 1)?;
         }
         if let Some(v) = pick!(mpesa_sync_timeout_ms) {
-            s.mpesa.sync_timeout = Duration::from_millis(v.max(1));
+            s.mpesa.sync_timeout = span("mpesa_sync_timeout_ms", v.max(1), 1)?;
         }
         if let Some(v) = pick!(mpesa_insecure_result_urls) {
             s.mpesa.insecure_result_urls = v;
@@ -561,7 +565,7 @@ impl Settings {
         s.mpesa_key_file = pick!(mpesa_key_file);
         if let Some(v) = pick_limit!(header_read_timeout_ms) {
             anyhow::ensure!(v > 0, "header_read_timeout_ms must be positive");
-            s.connections.header_read = Duration::from_millis(v);
+            s.connections.header_read = span("header_read_timeout_ms", v, 1)?;
         }
         if let Some(v) = pick_limit!(max_connections_per_client) {
             anyhow::ensure!(v > 0, "max_connections_per_client must be positive");
@@ -729,6 +733,20 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading configuration file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("parsing configuration file {}", path.display()))
+}
+
+/// A time span setting of `value` units of `unit_ms` milliseconds, at most ten years.
+/// Spans are added to the platform's times (a token's expiry, a settlement, a retry): one
+/// past that, up to `u64::MAX`, wrapped round or ran past the calendar (a token expired in
+/// 1970, a settle delay that settled at once, a retry before its attempt).
+fn span(name: &str, value: u64, unit_ms: u64) -> anyhow::Result<Duration> {
+    const MAX_MS: u64 = 3_660 * 86_400 * 1000;
+    let max = MAX_MS / unit_ms;
+    anyhow::ensure!(
+        value <= max,
+        "{name} must be at most {max} (ten years), got {value}"
+    );
+    Ok(Duration::from_millis(value * unit_ms))
 }
 
 #[cfg(test)]

@@ -72,12 +72,17 @@ pub fn backup(data_dir: &Path, to: &Path) -> Result<BackupReport, StoreError> {
             to.display()
         )));
     }
-    let created = !to.exists();
+    // The directories the backup makes (`to` and any parent missing), deepest first: a
+    // refused or failed backup takes them away again.
+    let made: Vec<PathBuf> = to
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    let created = !made.is_empty();
     create_private_dir(to)?;
     if canonical(to)?.starts_with(canonical(data_dir)?) {
-        if created {
-            let _ = std::fs::remove_dir(to);
-        }
+        remove_empty(&made);
         return Err(StoreError(format!(
             "{} is inside the data directory {}: back up to a directory outside it",
             to.display(),
@@ -98,6 +103,7 @@ pub fn backup(data_dir: &Path, to: &Path) -> Result<BackupReport, StoreError> {
         Ok(r) => r,
         Err(e) => {
             empty_again(to, created);
+            remove_empty(&made);
             return Err(e);
         }
     };
@@ -115,6 +121,13 @@ pub fn backup(data_dir: &Path, to: &Path) -> Result<BackupReport, StoreError> {
 /// After a failed backup: the directory as it was, empty (or gone, when the backup made
 /// it), so that a retry into it is taken (a full target left `mkoba.db.partial-journal`
 /// behind, and the retry refused the directory as not empty).
+/// Removes the directories of `made` (deepest first) that are empty.
+fn remove_empty(made: &[PathBuf]) {
+    for dir in made {
+        let _ = std::fs::remove_dir(dir);
+    }
+}
+
 fn empty_again(to: &Path, created: bool) {
     if created {
         let _ = std::fs::remove_dir_all(to);
@@ -371,6 +384,10 @@ mod tests {
         let inside = backup(&data, &data.join("b")).unwrap_err().0;
         assert!(inside.contains("inside the data directory"), "{inside}");
         assert!(!data.join("b").exists());
+        // Nor the parents it made on the way (they stayed in the data directory).
+        let deep = backup(&data, &data.join("a").join("b")).unwrap_err().0;
+        assert!(deep.contains("inside the data directory"), "{deep}");
+        assert!(!data.join("a").exists());
         let nowhere = backup(&dir.path().join("none"), &dir.path().join("c"))
             .unwrap_err()
             .0;

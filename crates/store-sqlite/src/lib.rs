@@ -111,7 +111,7 @@ fn schema_version(data_dir: &Path) -> Result<usize, StoreError> {
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
     .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
-    .map_err(err)
+    .map_err(opening)
 }
 
 /// Opens the database in `data_dir` for a command beside the server (`mkoba credentials`,
@@ -272,13 +272,17 @@ fn owner_only(path: &Path) -> Result<(), StoreError> {
                 path.display()
             ))
         };
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(path)
-            .map_err(cannot)?;
+        // Made only where it is missing: a command that reads the database of a read-only
+        // directory (`mkoba credentials`) is not told it "cannot create" it.
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)
+                .map_err(cannot)?;
+        }
         for suffix in ["", "-wal", "-shm"] {
             let file = PathBuf::from(format!("{}{suffix}", path.display()));
             if let Ok(meta) = std::fs::metadata(&file)
@@ -299,7 +303,21 @@ const WRITER_CACHE_KIB: u32 = 16_000;
 const READER_CACHE_KIB: u32 = 2_000;
 
 fn connect(path: &Path, cache_kib: u32) -> Result<Connection, StoreError> {
-    open_connection(path, cache_kib).map_err(err)
+    open_connection(path, cache_kib).map_err(opening)
+}
+
+/// An error opening or migrating the database, with what to look at: SQLite's words alone
+/// ("disk I/O error", "unable to open database file") do not say.
+fn opening(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode::{CannotOpen, ReadOnly, SystemIoFailure};
+    let hint = match e.sqlite_error_code() {
+        Some(SystemIoFailure) => " (is its disk full?)",
+        Some(CannotOpen | ReadOnly) => {
+            " (the directory must be writable: SQLite keeps its -wal and -shm files beside the database)"
+        }
+        _ => "",
+    };
+    StoreError(format!("{e}{hint}"))
 }
 
 fn open_connection(path: &Path, cache_kib: u32) -> rusqlite::Result<Connection> {
@@ -317,7 +335,7 @@ fn open_connection(path: &Path, cache_kib: u32) -> rusqlite::Result<Connection> 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let version: usize = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(err)?;
+        .map_err(opening)?;
     if version > MIGRATIONS.len() {
         return Err(StoreError(format!(
             "the database schema (version {version}) is newer than this binary (version {}); upgrade mkoba",
@@ -339,10 +357,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         );
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        let tx = conn.transaction().map_err(err)?;
-        tx.execute_batch(sql).map_err(err)?;
-        tx.pragma_update(None, "user_version", i + 1).map_err(err)?;
-        tx.commit().map_err(err)?;
+        let tx = conn.transaction().map_err(opening)?;
+        tx.execute_batch(sql).map_err(opening)?;
+        tx.pragma_update(None, "user_version", i + 1)
+            .map_err(opening)?;
+        tx.commit().map_err(opening)?;
     }
     Ok(())
 }

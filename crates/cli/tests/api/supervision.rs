@@ -48,6 +48,19 @@ async fn a_healthy_server_says_ok() {
 
 #[tokio::test]
 async fn serve_exits_non_zero_when_the_dispatcher_stops() {
+    let (status, stderr) = serve_with_a_bad_ca("warn").await;
+    assert_eq!(status, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "the callback dispatcher stopped; exiting so a supervisor restarts the server"
+        ),
+        "{stderr}"
+    );
+}
+
+/// `serve` with a callback CA file that holds no certificate (it exits 1 by itself), with
+/// `MKOBA_LOG` set to `log`: its exit status and standard error.
+async fn serve_with_a_bad_ca(log: &str) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("bad-ca.pem");
     std::fs::write(&ca, BAD_CA).unwrap();
@@ -58,7 +71,7 @@ async fn serve_exits_non_zero_when_the_dispatcher_stops() {
             .arg(dir.path().join("data"))
             .arg("--callback-ca-file")
             .arg(&ca)
-            .env("MKOBA_LOG", "warn")
+            .env("MKOBA_LOG", log)
             .env("MKOBA_MPESA_KEY_FILE", crate::helpers::MPESA_TEST_KEY)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -68,14 +81,26 @@ async fn serve_exits_non_zero_when_the_dispatcher_stops() {
     .await
     .expect("serve exits by itself")
     .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains(
-            "the callback dispatcher stopped; exiting so a supervisor restarts the server"
-        ),
-        "{stderr}"
-    );
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// An empty `MKOBA_LOG` (a unit file's `Environment=MKOBA_LOG=`) logs at info, as when it
+/// is not set: it turned every line off, the errors that said why the server stopped too.
+#[tokio::test]
+async fn an_empty_log_filter_logs_at_info() {
+    for empty in ["", " ", ","] {
+        let (status, stderr) = serve_with_a_bad_ca(empty).await;
+        assert_eq!(status, Some(1), "{stderr}");
+        assert!(stderr.contains(" INFO "), "{empty:?}: {stderr}");
+        assert!(stderr.contains(" ERROR "), "{empty:?}: {stderr}");
+        assert!(
+            !stderr.contains("WARNING: MKOBA_LOG"),
+            "{empty:?}: {stderr}"
+        );
+    }
 }
 
 /// While the store cannot write (a full disk, a failing `fsync`: injected with
@@ -706,4 +731,32 @@ async fn a_synchronous_call_whose_payment_cannot_be_read_after_its_wait_is_answe
         .unwrap();
     let t = app.admin_transaction(conversation).await;
     assert_eq!(t["status"], "PENDING", "{t}");
+}
+
+/// A time span past ten years is refused at start, naming the setting: it was taken and
+/// wrapped round (a token that expired in 1970, a settle delay that settled at once, a
+/// retry due before its attempt).
+#[tokio::test]
+async fn time_spans_past_ten_years_are_refused_at_start() {
+    for (flag, value) in [
+        ("--token-ttl-secs", "300000000000"),
+        ("--settle-delay-ms", "18446744073709551615"),
+        ("--callback-retry-secs", "18446744073709551615,1"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_mkoba"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(dir.path().join("data"))
+            .args([flag, value])
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flag}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{flag} must be at most")) && stderr.contains("ten years"),
+            "{flag}: {stderr}"
+        );
+        assert!(!dir.path().join("data").exists(), "nothing made");
+    }
 }

@@ -367,6 +367,12 @@ async fn wrong_operator_credentials_past_the_address_limit_are_answered_429_at_o
         let wait = retry_after(&r);
         assert!((1..=1200).contains(&wait), "{wait}");
     }
+    // Counted where the password-guessing alert looks (they were not).
+    assert_eq!(
+        app.metric("mkoba_portal_signins_total{outcome=\"throttled\"}")
+            .await,
+        2.0
+    );
     // The public liveness answer needs no credentials and is not refused.
     let r = app.send("GET", "/_mkoba/health", &[], None).await;
     assert_eq!(r.status, 200, "{}", r.text());
