@@ -186,6 +186,7 @@ async fn create_and_wait(
                     refusal::AMOUNT_EXCEEDS => wire::INS_15,
                     refusal::TEXT_WITH_NUL => wire::INS_21,
                     refusal::OFF_SCHEDULE => wire::INS_6,
+                    refusal::MANDATE_INACTIVE => wire::INS_58,
                     _ => wire::INS_18,
                 };
                 return Err(refuse(call, code));
@@ -579,12 +580,19 @@ async fn find(call: &Call, query: &str) -> Result<Option<Payment>, Code> {
     Ok(None)
 }
 
-/// `output_ResponseTransactionStatus` of a payment.
-pub(crate) fn status_text(p: &Payment) -> &'static str {
+/// `output_ResponseTransactionStatus` of a payment on `gateway`: on v1x a payment the
+/// customer declined is `Cancelled`, as its answer was `INS-5` "Transaction cancelled by
+/// customer" (v1x's documented statuses are `Cancelled`, `Completed`, `Expired`, `N/A`).
+pub(crate) fn status_text(gateway: Gateway, p: &Payment) -> &'static str {
     match (p.status, p.reason) {
         (PaymentStatus::Pending, _) => "Pending",
         (PaymentStatus::Successful, _) => "Completed",
         (PaymentStatus::Failed, Some(FailureReason::TransactionCanceled)) => "Cancelled",
+        (PaymentStatus::Failed, Some(FailureReason::ApprovalRejected))
+            if gateway == Gateway::V1x =>
+        {
+            "Cancelled"
+        }
         (PaymentStatus::Failed, Some(FailureReason::Expired)) => "Expired",
         (PaymentStatus::Failed, _) => "Failed",
     }
@@ -681,7 +689,7 @@ pub(crate) async fn query_status(call: Call) -> Response {
         .financial_transaction_id
         .clone()
         .unwrap_or_else(|| "N/A".to_owned());
-    let status = status_text(&payment);
+    let status = status_text(call.gateway, &payment);
     let conversation = payment.reference_id.simple().to_string();
     if call.gateway == Gateway::V1x {
         // The v1x answer has no transaction ids and no reversal flag (reference §11).
@@ -1108,7 +1116,11 @@ pub(crate) async fn direct_debit_pay(call: Call) -> Response {
             description: None,
             refund_of: None,
             details: json!({ "msisdnToken": detail(&details, "msisdnToken") }),
-            mandate: Some(MandateTerms { reference, details }),
+            mandate: Some(MandateTerms {
+                mandate: m.reference_id,
+                reference,
+                details,
+            }),
         };
         Ok::<_, Code>(movement)
     }

@@ -154,7 +154,7 @@ impl PlatformKey {
                 if let Some(mode) = open_to_others(file) {
                     tracing::warn!(
                         file = %file.display(),
-                        "the M-Pesa private key file is readable by others (mode {mode:o}): make it owner-only (chmod 600)"
+                        "the M-Pesa private key file is open to others than its owner (mode {mode:o}): make it owner-only (chmod 600)"
                     );
                 }
                 PlatformKey::from_pem(&pem)?

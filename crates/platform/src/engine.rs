@@ -798,10 +798,13 @@ impl Engine {
             return Err(CreateError::Unavailable);
         }
         self.pending_shares_full.remove(&developer);
-        if let Some(terms) = &new.mandate
-            && !self.keeps_to_schedule(pass, &new, terms, now)?
-        {
-            return Err(CreateError::Refused(refusal::OFF_SCHEDULE));
+        if let Some(terms) = &new.mandate {
+            if !self.mandate_active(pass, terms)? {
+                return Err(CreateError::Refused(refusal::MANDATE_INACTIVE));
+            }
+            if !self.keeps_to_schedule(pass, &new, terms, now)? {
+                return Err(CreateError::Refused(refusal::OFF_SCHEDULE));
+            }
         }
         let outcome = outcome_of(
             &new.environment,
@@ -832,9 +835,13 @@ impl Engine {
                 if let Some(reason) = self.reversal_problem(pass, &payment, original)? {
                     return Err(CreateError::Refused(reason));
                 }
-            } else if !matches!(outcome, Outcome::Fail(_)) {
+            } else if let Outcome::Fail(reason) = outcome {
                 // A sandbox test key or number that fails the refund decides it, whatever
-                // the original (a developer scripts the error cases against any payment).
+                // the original (a developer scripts the error cases against any payment);
+                // decided now, like a refund that cannot be paid, so that it takes nothing
+                // of what may be refunded while it waits to settle.
+                payment.reason = Some(reason);
+            } else {
                 payment.reason = self.refund_problem(pass, &payment, original)?;
             }
         }
@@ -849,7 +856,6 @@ impl Engine {
         }
         if let Some(original) = payment.refund_of
             && payment.reason.is_none()
-            && !matches!(outcome, Outcome::Fail(_))
         {
             *pass.refunded.entry(original).or_insert(0) += payment.amount.minor();
         }
@@ -1214,8 +1220,15 @@ impl Engine {
             .payment(&reference_id)?
             .filter(|p| owned(p))
             .ok_or(CancelError::NotFound)?;
+        // Cancelled earlier in this pass (the journal has not seen that commit yet).
+        let cancelled_now = pass
+            .batch
+            .payment_updates
+            .iter()
+            .any(|u| u.reference_id == reference_id && u.status == PaymentStatus::Failed);
         if matches!(kind, PaymentKind::PreApproval | PaymentKind::MpesaMandate)
             && payment.status == PaymentStatus::Successful
+            && !cancelled_now
         {
             payment.status = PaymentStatus::Failed;
             payment.reason = Some(crate::reason::FailureReason::TransactionCanceled);

@@ -438,6 +438,9 @@ pub struct NewPayment {
 /// never both let through, on one node or several.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MandateTerms {
+    /// The mandate's own payment id: the writer takes the payment only while the mandate is
+    /// active (not cancelled meanwhile).
+    pub mandate: Uuid,
     /// The mandate's reference (`input_ThirdPartyReference`); its payments carry it as
     /// their payee note.
     pub reference: String,

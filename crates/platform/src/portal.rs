@@ -689,18 +689,19 @@ pub(crate) fn bootstrap_operator(journal: &mut dyn Journal) -> Result<(), StoreE
     journal.commit(&batch)
 }
 
-/// Adds an operator account straight through a journal (no writer running in this
-/// process: `mkoba admin create-operator`). The e-mail must be free and the password at
-/// least [`MIN_PASSWORD_LEN`] characters.
 /// A character a page does not show as itself: a control character, or a bidirectional
 /// formatting one (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069), which reorders
 /// the text after it (a name with U+202E reads backwards on every page that shows it).
-/// Names and free text a developer or operator gives are refused with one.
+/// Names, e-mail addresses and free text a developer or operator gives are refused with
+/// one.
 pub fn hides_text(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Adds an operator account straight through a journal (no writer running in this
+/// process: `mkoba admin create-operator`). The e-mail must be free and the password at
+/// least [`MIN_PASSWORD_LEN`] characters.
 pub fn add_operator(
     journal: &mut dyn Journal,
     email: &str,
@@ -709,7 +710,7 @@ pub fn add_operator(
 ) -> Result<i64, StoreError> {
     let email = email.trim().to_lowercase();
     let name = name.trim();
-    if !email.contains('@') || email.len() > 254 || email.chars().any(char::is_control) {
+    if !email.contains('@') || email.len() > 254 || email.chars().any(hides_text) {
         return Err(StoreError(format!("{email:?} is not an e-mail address")));
     }
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(hides_text) {

@@ -51,7 +51,7 @@ pub(crate) fn refunded_total(c: &mut Conn, original: &Uuid) -> Result<i64> {
     col(
         &c.query_one(
             "SELECT COALESCE(SUM(amount_minor), 0)::BIGINT FROM payments
-             WHERE refund_of = $1 AND status != 'FAILED'",
+             WHERE refund_of = $1 AND status != 'FAILED' AND reason IS NULL",
             &[&original.to_string()],
         )?,
         0,

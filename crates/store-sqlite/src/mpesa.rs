@@ -46,7 +46,7 @@ pub(crate) fn payment_by_transaction_id(
 
 pub(crate) fn refunded_total(c: &Connection, original: &Uuid) -> rusqlite::Result<i64> {
     c.prepare_cached(
-        "SELECT COALESCE(SUM(amount_minor), 0) FROM payments WHERE refund_of = ?1 AND status != 'FAILED'",
+        "SELECT COALESCE(SUM(amount_minor), 0) FROM payments WHERE refund_of = ?1 AND status != 'FAILED' AND reason IS NULL",
     )?
     .query_row([original.to_string()], |r| r.get(0))
 }

@@ -657,6 +657,49 @@ async fn a_customer_who_declines_is_ins_5_on_v1x_and_ins_6_on_v2() {
         "Transaction cancelled by customer"
     );
     assert_eq!(result_of(&on_v2)["input_ResultCode"], "INS-6");
+    // Its status says so too on v1x (`Cancelled`, one of v1x's documented statuses); v2
+    // keeps `Failed`. (Read synchronously: no result URL now.)
+    let r = app.mpesa_settings(json!({ "result_url": null })).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let conversation = |r: &crate::helpers::Resp| {
+        r.json()["output_ConversationID"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let q = v
+        .query(
+            "queryTransactionStatus/",
+            &[
+                ("input_ThirdPartyReference", "Q1"),
+                ("input_QueryReference", &conversation(&on_v1x)),
+                ("input_ServiceProviderCode", "171717"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        q.json()["output_ResponseTransactionStatus"],
+        "Cancelled",
+        "{}",
+        q.text()
+    );
+    let q = m
+        .query(
+            "queryTransactionStatus/",
+            &json!({
+                "input_QueryReference": conversation(&on_v2),
+                "input_Country": "TZN",
+                "input_ServiceProviderCode": "000000",
+                "input_ThirdPartyConversationID": tpcid(),
+            }),
+        )
+        .await;
+    assert_eq!(
+        q.json()["output_ResponseTransactionStatus"],
+        "Failed",
+        "{}",
+        q.text()
+    );
     app.assert_ledger_balanced().await;
 }
 

@@ -758,6 +758,120 @@ async fn refund_and_cash_transfer_scenario_keys_fail_with_their_reasons() {
     app.assert_ledger_balanced().await;
 }
 
+/// A refund whose failure is decided when it is accepted (more than remains, or a sandbox
+/// key) takes nothing of what may be refunded while it waits to settle: the refund after
+/// it that fits is paid (it was refused `NOT_ALLOWED` for the settle delay).
+#[tokio::test]
+async fn a_refund_bound_to_fail_takes_nothing_while_it_waits() {
+    let app = TestApp::spawn_with(|s| {
+        s.platform.settle_delay = std::time::Duration::from_millis(1500);
+    })
+    .await;
+    let t = tokens(&app, "clinic.com").await;
+    let collection = Uuid::new_v4();
+    app.request_to_pay(
+        &t.partner,
+        collection,
+        &rtp_body("100", "256785555556"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        app.final_status(&t.partner, collection).await["status"],
+        "SUCCESSFUL"
+    );
+    let refund = |amount: &str, external_id: &str| {
+        format!(
+            r#"{{"amount":"{amount}","currency":"EUR","externalId":"{external_id}","payerMessage":"Sorry","payeeNote":"Refund","referenceIdToRefund":"{collection}"}}"#
+        )
+    };
+    let mut sent = Vec::new();
+    for (amount, external_id) in [("60", "a"), ("60", "b"), ("40", "3"), ("40", "c")] {
+        let reference = Uuid::new_v4();
+        let r = post(
+            &app,
+            &t,
+            "disbursement",
+            "/v1_0/refund",
+            reference,
+            &refund(amount, external_id),
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, 202, "{}", r.text());
+        sent.push(reference);
+    }
+    let mut outcomes = Vec::new();
+    for reference in sent {
+        let v = final_status(&app, &t, "disbursement", "refund", reference).await;
+        outcomes.push((
+            v["status"].as_str().unwrap().to_owned(),
+            v["reason"].as_str().unwrap_or("").to_owned(),
+        ));
+    }
+    let outcome = |s: &str, r: &str| (s.to_owned(), r.to_owned());
+    assert_eq!(
+        outcomes,
+        [
+            outcome("SUCCESSFUL", ""),
+            outcome("FAILED", "NOT_ALLOWED"),
+            outcome("FAILED", "APPROVAL_REJECTED"),
+            outcome("SUCCESSFUL", ""),
+        ]
+    );
+    app.assert_ledger_balanced().await;
+}
+
+/// A payout has no payer to ask: the virtual phone's approve and reject do not decide one
+/// (a "reject" failed a pending transfer `APPROVAL_REJECTED`, an "approve" settled it
+/// before its time).
+#[tokio::test]
+async fn the_virtual_phone_does_not_decide_payouts() {
+    let app = TestApp::spawn_with(|s| {
+        s.platform.settle_delay = std::time::Duration::from_millis(1500);
+    })
+    .await;
+    let t = tokens(&app, "clinic.com").await;
+    let mut phone = crate::portal_defects::sandbox_browser(&app).await;
+    let mut transfers = Vec::new();
+    for decision in ["reject", "approve"] {
+        let reference = Uuid::new_v4();
+        let r = post(
+            &app,
+            &t,
+            "disbursement",
+            "/v1_0/transfer",
+            reference,
+            r#"{"amount":"10","currency":"EUR","externalId":"t","payee":{"partyIdType":"MSISDN","partyId":"256786666667"},"payerMessage":"Pay","payeeNote":"Pay"}"#,
+            &[],
+        )
+        .await;
+        assert_eq!(r.status, 202, "{}", r.text());
+        let r = phone
+            .submit(
+                "/portal/phone",
+                &format!("/portal/phone/{reference}/{decision}"),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{}", r.text());
+        let r = get(
+            &app,
+            &t,
+            "disbursement",
+            &format!("/v1_0/transfer/{reference}"),
+        )
+        .await;
+        assert_eq!(r.json()["status"], "PENDING", "{decision}: {}", r.text());
+        transfers.push(reference);
+    }
+    for reference in transfers {
+        let v = final_status(&app, &t, "disbursement", "transfer", reference).await;
+        assert_eq!(v["status"], "SUCCESSFUL", "{v}");
+    }
+    app.assert_ledger_balanced().await;
+}
+
 /// MTN's products each have their API user, so a partner refunds a collection through its
 /// disbursement API user: any API user of the same developer, in the same environment, may
 /// refund it. Another developer's, or one of a production market, gets 404 as for an

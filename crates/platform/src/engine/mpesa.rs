@@ -46,9 +46,33 @@ pub mod refusal {
     /// A direct debit outside its mandate's schedule, counting every payment under the
     /// mandate accepted before it (on any node).
     pub const OFF_SCHEDULE: &str = "OFF_SCHEDULE";
+    /// A direct debit under a mandate that is no longer active: cancelled after the
+    /// dialect read it, before the payment reached the writer.
+    pub const MANDATE_INACTIVE: &str = "MANDATE_INACTIVE";
 }
 
 impl Engine {
+    /// Whether a direct debit's mandate is still active: not cancelled by a commit since the
+    /// dialect read it, nor earlier in this pass.
+    pub(super) fn mandate_active(
+        &mut self,
+        pass: &Pass,
+        terms: &MandateTerms,
+    ) -> Result<bool, StoreError> {
+        let cancelled_now = pass
+            .batch
+            .payment_updates
+            .iter()
+            .any(|u| u.reference_id == terms.mandate && u.status == PaymentStatus::Failed);
+        if cancelled_now {
+            return Ok(false);
+        }
+        Ok(self
+            .journal
+            .payment(&terms.mandate)?
+            .is_some_and(|m| m.status == PaymentStatus::Successful))
+    }
+
     /// Whether a direct debit keeps to its mandate's schedule, given the payments under
     /// the mandate that did not fail: those committed (by this node or, on a shared store,
     /// by another, taken in before this pass) and those accepted earlier in this pass. The
@@ -64,11 +88,15 @@ impl Engine {
         if !crate::schedule::counts_earlier(&terms.details) {
             return Ok(crate::schedule::allows(&terms.details, now, &[]));
         }
+        // A mandate is its environment's and market's (currency): another place's mandate
+        // with the same reference and customer has payments of its own.
         let under = |p: &Payment| {
             p.api_user == new.api_user
                 && p.kind == PaymentKind::MpesaDirectDebit
                 && p.party == new.party
                 && p.payee_note.as_deref() == Some(terms.reference.as_str())
+                && p.environment == new.environment
+                && p.currency() == new.amount.currency()
                 && p.status != PaymentStatus::Failed
         };
         let committed = self.journal.payments_of_party(

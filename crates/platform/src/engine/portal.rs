@@ -838,7 +838,10 @@ impl Engine {
             if !self.owned(&p, developer_id).map_err(store)? {
                 return Err(DecideError::NotFound);
             }
-            if !super::payer_decides(&p) {
+            // Only what a payer approves on the handset (a payout, a refund or a reversal
+            // has no payer to ask: "rejecting" one failed it) and what the scenario rules
+            // leave to the payer.
+            if !payer_approves(p.kind) || !super::payer_decides(&p) {
                 return Err(DecideError::NotPending);
             }
             let decision = if approve {

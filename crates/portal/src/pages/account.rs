@@ -376,7 +376,10 @@ fn sign_up_problem(form: &Form) -> Option<&'static str> {
     if email.len() > 254 || at.is_none_or(|i| i == 0 || i + 1 >= email.len()) {
         return Some("Give a valid e-mail address.");
     }
-    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if email
+        .chars()
+        .any(|c| c.is_whitespace() || mkoba_platform::portal::hides_text(c))
+    {
         return Some("Give a valid e-mail address.");
     }
     if password.chars().count() < 10 || password.len() > 1024 {

@@ -198,7 +198,7 @@ pub(crate) async fn save_name(
             &state,
             &session,
             StatusCode::BAD_REQUEST,
-            "Give a name of at most 100 characters.",
+            "Give a name of at most 100 characters, without control characters.",
         )
         .await;
     }
@@ -228,7 +228,9 @@ pub(crate) async fn request_email_change(
     let at = to.find('@');
     if to.len() > 254
         || at.is_none_or(|i| i == 0 || i + 1 >= to.len())
-        || to.chars().any(|c| c.is_whitespace() || c.is_control())
+        || to
+            .chars()
+            .any(|c| c.is_whitespace() || mkoba_platform::portal::hides_text(c))
     {
         return refuse(
             &state,

@@ -2854,6 +2854,8 @@ pub fn payments_are_found_by_transaction_id(s: &mut Store) {
     );
 }
 
+/// What refunds of a payment have taken: those that have not failed, and are not bound to
+/// (a pending one whose failure was decided when it was accepted counts for nothing).
 pub fn refunded_total_counts_refunds_that_have_not_failed(s: &mut Store) {
     let user = api_user(1, 1);
     let original = payment(
@@ -2874,6 +2876,10 @@ pub fn refunded_total_counts_refunds_that_have_not_failed(s: &mut Store) {
         refund(100, PaymentStatus::Successful, original.reference_id),
         refund(20, PaymentStatus::Pending, original.reference_id),
         refund(3_000, PaymentStatus::Failed, original.reference_id),
+        Payment {
+            reason: Some(FailureReason::NotAllowed),
+            ..refund(500, PaymentStatus::Pending, original.reference_id)
+        },
         refund(4, PaymentStatus::Successful, Uuid::new_v4()),
     ];
     s.commit(batch);
