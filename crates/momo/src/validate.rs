@@ -11,6 +11,10 @@ use crate::error::MomoError;
 /// Longest `payerMessage`, `payeeNote` and `notificationMessage` (reference §12).
 pub const MAX_TEXT: usize = 160;
 
+/// Longest callback URL (`X-Callback-Url`, the widget's `callbackUrl`), in bytes: what
+/// browsers and proxies commonly take.
+pub const MAX_CALLBACK_URL: usize = 2048;
+
 /// A header as text, if present.
 pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
@@ -151,6 +155,14 @@ pub fn callback_url(headers: &HeaderMap, user: &ApiUser) -> Result<Option<String
 /// (the `X-Callback-Url` rule, also applied to the Collection Widget's `callbackUrl`;
 /// `what` names it in the refusal).
 pub fn callback_url_of(url: &str, user: &ApiUser, what: &str) -> Result<String, MomoError> {
+    // Kept with the payment and sent with every attempt: bounded like the other texts
+    // (hyper alone took up to 64 KiB, stored and shown back on every read).
+    if url.len() > MAX_CALLBACK_URL {
+        return Err(MomoError::bad(format!(
+            "{what} must be at most {MAX_CALLBACK_URL} characters, got {}",
+            url.len()
+        )));
+    }
     let (scheme, _) = url.split_once("://").unwrap_or(("", ""));
     let host = if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https") {
         host_of(url)

@@ -179,6 +179,11 @@ fn route(
         // Over the limit, or not all there in time (the listener's body deadline).
         return Err(if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             MpesaError::BodyTooLarge
+        } else if rejection
+            .body_text()
+            .contains(mkoba_platform::throttle::BODIES_BUSY)
+        {
+            MpesaError::BodiesBusy
         } else {
             MpesaError::BodyUnreadable
         });

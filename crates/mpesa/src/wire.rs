@@ -335,6 +335,9 @@ pub enum MpesaError {
     BodyTooLarge,
     /// The body did not arrive in time (or broke off).
     BodyUnreadable,
+    /// The server holds as many request bodies as it may: the overload answer, `INS-16`
+    /// with `Retry-After`.
+    BodiesBusy,
     /// `Origin` is not one the application allows (403; the status is unconfirmed
     /// upstream).
     OriginNotAllowed,
@@ -347,7 +350,17 @@ impl MpesaError {
     /// always carries both, empty when there is nothing to echo: PaymentsDS's Python
     /// client reads them from every answer and fails without them.
     pub fn respond(self, gateway: Gateway, fields: Option<&Fields>) -> Response {
+        if let MpesaError::BodiesBusy = self {
+            let mut r = MpesaError::Ins(OVERLOADED).respond(gateway, fields);
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+            return r;
+        }
         let (status, text) = match self {
+            // Answered above.
+            MpesaError::BodiesBusy => (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable"),
             MpesaError::Ins(code) => {
                 let code = gateway.code(code);
                 let mut body = Body::of(code);

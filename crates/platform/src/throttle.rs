@@ -165,6 +165,11 @@ pub fn default_hash_workers() -> usize {
 /// Requests that may wait for an Argon2 turn, per worker.
 pub const HASH_QUEUE_PER_WORKER: usize = 4;
 
+/// The words of a request body the listener stopped reading because the bodies being read
+/// on the server held as many bytes as it allows (`listener::ConnectionLimits::body_bytes`):
+/// each dialect answers that request with its overload answer.
+pub const BODIES_BUSY: &str = "the server is reading as many request bodies as it may";
+
 impl Default for ThrottleLimits {
     fn default() -> ThrottleLimits {
         let workers = default_hash_workers();

@@ -271,6 +271,22 @@ async fn framework_errors(response: Response) -> Response {
         return response;
     }
     let status = response.status();
+    let headers = response.headers().clone();
+    // The listener stopped reading the body because the server holds as many as it may:
+    // the busy answer, not the client's fault.
+    let said = axum::body::to_bytes(response.into_body(), 1024)
+        .await
+        .unwrap_or_default();
+    if String::from_utf8_lossy(&said).contains(mkoba_platform::throttle::BODIES_BUSY) {
+        let mut busy = message_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Busy",
+            "The server is reading many requests at once. Send the form again in a moment.",
+        );
+        busy.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return busy;
+    }
     let mut page = match status {
         StatusCode::METHOD_NOT_ALLOWED => message_page(
             status,
@@ -294,7 +310,7 @@ async fn framework_errors(response: Response) -> Response {
         ),
     };
     // The framework's other headers (say, `Connection: close`) go with the page.
-    for (name, value) in response.headers() {
+    for (name, value) in &headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             page.headers_mut().append(name.clone(), value.clone());
         }

@@ -132,7 +132,18 @@ where
             Poll::Ready(Err(_panic)) => {
                 let path = this.seen.as_ref().map_or("", |s| s.uri.path());
                 tracing::error!(http.path = %path, "a request handler panicked");
-                MomoError::Internal.into_response()
+                // In the dialect of the path: M-Pesa's `500 INS-1`, else MTN's 500.
+                if path.contains("/ipg/") {
+                    let gateway = if path.starts_with("/ipg/v1x/") {
+                        mkoba_mpesa::wire::Gateway::V1x
+                    } else {
+                        mkoba_mpesa::wire::Gateway::V2
+                    };
+                    mkoba_mpesa::wire::MpesaError::Ins(mkoba_mpesa::wire::INTERNAL)
+                        .respond(gateway, None)
+                } else {
+                    MomoError::Internal.into_response()
+                }
             }
         };
         if let Some(seen) = this.seen.take() {

@@ -340,6 +340,17 @@ async fn json_errors(response: axum::response::Response) -> axum::response::Resp
                     .collect::<String>()
             })
             .filter(|s| !s.is_empty());
+        if said
+            .as_deref()
+            .is_some_and(|s| s.contains(mkoba_platform::throttle::BODIES_BUSY))
+        {
+            // Not the client's fault: the overload answer, as for any bound reached.
+            let mut busy = MomoError::unavailable().into_response();
+            for (name, value) in kept.iter() {
+                busy.headers_mut().append(name.clone(), value.clone());
+            }
+            return busy;
+        }
         let reason = status.canonical_reason().unwrap_or("bad request");
         (
             "BAD_REQUEST",

@@ -20,6 +20,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,6 +42,12 @@ pub struct ConnectionLimits {
     pub total: usize,
     /// How long stopping waits for requests in flight.
     pub drain: Duration,
+    /// Bytes of request bodies a listener holds while reading them, in all: past it a
+    /// body is not read further and its request gets the dialect's overload answer
+    /// ([`mkoba_platform::throttle::BODIES_BUSY`]). Each body may hold up to
+    /// [`MAX_BODY_BYTES`]; without this, bodies left a byte short on many connections held
+    /// 2 MiB each for the body time (an audit reached 1.7 GB from four addresses).
+    pub body_bytes: usize,
 }
 
 impl Default for ConnectionLimits {
@@ -50,6 +57,9 @@ impl Default for ConnectionLimits {
             per_client: 256,
             total: 10_000,
             drain: Duration::from_secs(10),
+            // 32 bodies of the largest size: far above what the APIs' bodies (a few hundred
+            // bytes) and the portal's forms need at once.
+            body_bytes: 32 * MAX_BODY_BYTES as usize,
         }
     }
 }
@@ -121,6 +131,10 @@ pub fn serve_tls(
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     tokio::spawn(async move {
         let open = Arc::new(Open::default());
+        let bodies = Arc::new(BodyBytes {
+            held: AtomicUsize::new(0),
+            limit: limits.body_bytes,
+        });
         let graceful = GracefulShutdown::new();
         let mut http = hyper::server::conn::http1::Builder::new();
         // A client may close its sending side once its request is sent (`shutdown`, as
@@ -166,7 +180,9 @@ pub fn serve_tls(
             };
             let _ = stream.set_nodelay(true);
             let body_time = body_deadline(&limits);
+            let stream = WriteStall::new(stream, body_time);
             let over_tls = acceptor.is_some();
+            let bodies = bodies.clone();
             let service = app
                 .clone()
                 .map_request(move |mut req: axum::extract::Request<_>| {
@@ -175,7 +191,7 @@ pub fn serve_tls(
                         req.extensions_mut().insert(mkoba_platform::widget::OverTls);
                     }
                     let too_large = declared_too_large(req.headers());
-                    req.map(|body| Deadline::new(body, body_time, too_large))
+                    req.map(|body| Deadline::new(body, body_time, too_large, bodies.clone()))
                 })
                 .map_response(without_allow_on_404);
             let service = TowerToHyperService::new(service);
@@ -218,6 +234,111 @@ pub fn serve_tls(
     })
 }
 
+/// A connection whose writes make no progress for `limit` fails (the connection is then
+/// closed): a client that stops reading its answers, its receive window full, held the
+/// connection, and its place under the connection limits, forever (an audit kept 256 of
+/// one address's open for minutes by pipelining requests and reading nothing). The same
+/// allowance as a request body's.
+struct WriteStall<S> {
+    io: S,
+    limit: Duration,
+    /// Set while a write waits; cleared by any progress.
+    timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> WriteStall<S> {
+    fn new(io: S, limit: Duration) -> WriteStall<S> {
+        WriteStall {
+            io,
+            limit,
+            timer: None,
+        }
+    }
+
+    /// A write that waits: fails once it has waited `limit`.
+    fn stalled<T>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<T>> {
+        use std::future::Future as _;
+        let limit = self.limit;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match timer.as_mut().poll(cx) {
+            std::task::Poll::Ready(()) => std::task::Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client read nothing of the answer for the body time",
+            ))),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for WriteStall<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteStall<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match std::pin::Pin::new(&mut self.io).poll_write(cx, buf) {
+            std::task::Poll::Pending => self.stalled(cx),
+            done => {
+                self.timer = None;
+                done
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs) {
+            std::task::Poll::Pending => self.stalled(cx),
+            done => {
+                self.timer = None;
+                done
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match std::pin::Pin::new(&mut self.io).poll_flush(cx) {
+            std::task::Poll::Pending => self.stalled(cx),
+            done => {
+                self.timer = None;
+                done
+            }
+        }
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
 /// How long a request's body may take to arrive: three times the header's allowance (30 s
 /// by default; MoMo's and M-Pesa's bodies are a few hundred bytes, the portal's forms a few
 /// kilobytes).
@@ -248,16 +369,35 @@ struct Deadline<B> {
     allowed: Duration,
     timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
     too_large: bool,
+    /// The listener's count of body bytes held, and this body's share of it (given back
+    /// when the body is dropped: read whole, or abandoned).
+    bodies: Arc<BodyBytes>,
+    held: usize,
+}
+
+/// Bytes of the request bodies a listener is reading, and the most it may hold
+/// ([`ConnectionLimits::body_bytes`]).
+struct BodyBytes {
+    held: AtomicUsize,
+    limit: usize,
 }
 
 impl<B> Deadline<B> {
-    fn new(body: B, allowed: Duration, too_large: bool) -> Deadline<B> {
+    fn new(body: B, allowed: Duration, too_large: bool, bodies: Arc<BodyBytes>) -> Deadline<B> {
         Deadline {
             body,
             allowed,
             timer: None,
             too_large,
+            bodies,
+            held: 0,
         }
+    }
+}
+
+impl<B> Drop for Deadline<B> {
+    fn drop(&mut self) {
+        self.bodies.held.fetch_sub(self.held, Ordering::Relaxed);
     }
 }
 
@@ -296,6 +436,16 @@ where
             return Poll::Ready(Some(Err(length_limit_error())));
         }
         match std::pin::Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let n = frame.data_ref().map_or(0, bytes::Bytes::len);
+                let before = this.bodies.held.fetch_add(n, Ordering::Relaxed);
+                if before + n > this.bodies.limit {
+                    this.bodies.held.fetch_sub(n, Ordering::Relaxed);
+                    return Poll::Ready(Some(Err(mkoba_platform::throttle::BODIES_BUSY.into())));
+                }
+                this.held += n;
+                Poll::Ready(Some(Ok(frame)))
+            }
             Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(Into::into))),
             Poll::Pending => {
                 let allowed = this.allowed;

@@ -345,3 +345,130 @@ async fn a_request_followed_by_a_half_close_is_answered() {
         answers.iter().find(|a| !a.starts_with("HTTP/1.1 200"))
     );
 }
+
+/// A client that sends requests and reads none of the answers is cut off once the server's
+/// writes have made no progress for the body time: it held the connection, and its place
+/// under the connection limits, for as long as it liked.
+#[tokio::test]
+async fn a_client_that_reads_no_answers_is_cut_off() {
+    let app = TestApp::spawn_with(|s| s.connections.header_read = Duration::from_millis(300)).await;
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(app.running.addr).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    // Thousands of pipelined requests, sent while the answers pile up unread.
+    let requests = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(3_000);
+    let sender = tokio::spawn(async move {
+        let _ = write.write_all(&requests).await;
+        write
+    });
+    // Long past the body time (0.9 s here) the client starts reading: the server has given
+    // up on it and closed, so the answers stop short of all 3,000.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut received = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match read.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    sender.abort();
+    let answers = received
+        .windows(b"HTTP/1.1 200".len())
+        .filter(|w| w == b"HTTP/1.1 200")
+        .count();
+    assert!(
+        closed,
+        "the connection is still open ({answers} answers read)"
+    );
+    assert!(answers < 3_000, "{answers} answers");
+}
+
+/// The bodies a listener is reading hold at most so many bytes in all: past that a request
+/// gets its dialect's overload answer at once (MoMo's 503, M-Pesa's `INS-16`, the portal's
+/// busy page, each with `Retry-After`), and the room comes back when a body is let go. (A
+/// body left a byte short held 2 MiB for the body time, on any number of connections.)
+#[tokio::test]
+async fn request_bodies_held_at_once_are_bounded() {
+    let app = TestApp::spawn_with(|s| s.connections.body_bytes = 1 << 20).await;
+    let p = app.partner("127.0.0.1").await;
+    let head = |path: &str, extra: &str, length: usize| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{extra}Content-Length: {length}\r\n\r\n"
+        )
+    };
+    // One body of 1.5 MB declared, 900 kB sent, then nothing: the server holds 900 kB.
+    let mut holder = TcpStream::connect(app.running.addr).await.unwrap();
+    holder
+        .write_all(
+            head(
+                "/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/",
+                "",
+                1_500_000,
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    holder.write_all(&vec![b' '; 900_000]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let momo = format!(
+        "Ocp-Apim-Subscription-Key: {}\r\nAuthorization: Bearer {}\r\nX-Target-Environment: sandbox\r\nX-Reference-Id: {}\r\n",
+        app.key("collection"),
+        p.token,
+        uuid::Uuid::new_v4()
+    );
+    for (path, extra, expect) in [
+        (
+            "/collection/v1_0/requesttopay",
+            momo.as_str(),
+            "SERVICE_UNAVAILABLE",
+        ),
+        (
+            "/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/",
+            "",
+            "INS-16",
+        ),
+        ("/portal/signin", "", "Busy"),
+    ] {
+        let mut c = TcpStream::connect(app.running.addr).await.unwrap();
+        let mut request = head(path, extra, 300_000).into_bytes();
+        request.extend(std::iter::repeat_n(b' ', 300_000));
+        let (mut r, mut w) = c.split();
+        let (_, answer) = tokio::join!(w.write_all(&request), async {
+            let mut answer = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !answer.windows(4).any(|w| w == b"\r\n\r\n") || answer.len() < 200 {
+                match tokio::time::timeout(Duration::from_secs(10), r.read(&mut buf)).await {
+                    Ok(Ok(n)) if n > 0 => answer.extend_from_slice(&buf[..n]),
+                    _ => break,
+                }
+            }
+            String::from_utf8_lossy(&answer).into_owned()
+        });
+        assert!(answer.starts_with("HTTP/1.1 503"), "{path}: {answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("retry-after: 1"),
+            "{path}: {answer}"
+        );
+        assert!(answer.contains(expect), "{path}: {answer}");
+    }
+    // Let go of the held body: the room is back.
+    drop(holder);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = app
+        .send(
+            "POST",
+            "/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/",
+            &[("Content-Type", "application/json")],
+            Some(&" ".repeat(300_000)),
+        )
+        .await;
+    assert_ne!(r.status, 503, "{}", r.text());
+}
