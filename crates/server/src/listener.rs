@@ -255,6 +255,19 @@ impl<S> WriteStall<S> {
         }
     }
 
+    /// A write's outcome: progress clears the timer, a wait starts or checks it.
+    fn watched<T>(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        polled: std::task::Poll<std::io::Result<T>>,
+    ) -> std::task::Poll<std::io::Result<T>> {
+        if polled.is_pending() {
+            return self.stalled(cx);
+        }
+        self.timer = None;
+        polled
+    }
+
     /// A write that waits: fails once it has waited `limit`.
     fn stalled<T>(
         &mut self,
@@ -291,13 +304,8 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteStall<S> {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        match std::pin::Pin::new(&mut self.io).poll_write(cx, buf) {
-            std::task::Poll::Pending => self.stalled(cx),
-            done => {
-                self.timer = None;
-                done
-            }
-        }
+        let polled = std::pin::Pin::new(&mut self.io).poll_write(cx, buf);
+        self.watched(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -305,13 +313,8 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteStall<S> {
         cx: &mut std::task::Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        match std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs) {
-            std::task::Poll::Pending => self.stalled(cx),
-            done => {
-                self.timer = None;
-                done
-            }
-        }
+        let polled = std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.watched(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -322,13 +325,8 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteStall<S> {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        match std::pin::Pin::new(&mut self.io).poll_flush(cx) {
-            std::task::Poll::Pending => self.stalled(cx),
-            done => {
-                self.timer = None;
-                done
-            }
-        }
+        let polled = std::pin::Pin::new(&mut self.io).poll_flush(cx);
+        self.watched(cx, polled)
     }
 
     fn poll_shutdown(
