@@ -144,9 +144,8 @@ enum Submitted {
 
 /// Creates the payment (`new(id)`) durably under the first of `ids` ([`reference_ids`]) that
 /// is free or not another place's, then waits for it in synchronous mode; `Ok` has the id it
-/// took. `Err`
-/// is the answer to send: `duplicate(id)` for a client reference used here before, a
-/// refusal, or an internal error.
+/// took. `Err` is the answer to send: `duplicate(id)` for a client reference used here
+/// before, a refusal, or an internal error.
 async fn create_and_wait(
     call: &Call,
     new: impl Fn(Uuid) -> NewPayment,
