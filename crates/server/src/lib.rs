@@ -213,7 +213,9 @@ pub fn app(
         .route("/v0.1.0/demo.html", demo())
         .route(
             "/portal/",
-            axum::routing::get(|| async { axum::response::Redirect::permanent("/portal") }),
+            // Any method: 308 keeps it, so a POST meets the portal's own 405 page (the
+            // router's bare 405 answered it before).
+            axum::routing::any(|| async { axum::response::Redirect::permanent("/portal") }),
         )
         .nest("/portal", portal);
     if metrics_here {

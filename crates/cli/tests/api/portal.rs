@@ -1386,3 +1386,18 @@ async fn one_developers_waiting_requests_leave_room_for_the_others() {
     assert_eq!(code(&a).1, "INS-9", "{}", a.text());
     assert_eq!(code(&b).1, "INS-9", "{}", b.text());
 }
+
+/// `/portal/` sends every method on to `/portal` (308 keeps it), where a method the
+/// overview does not take meets the portal's own page: it was the router's bare 405.
+#[tokio::test]
+async fn the_portal_with_a_slash_sends_any_method_on() {
+    let app = TestApp::spawn().await;
+    for method in ["GET", "POST", "OPTIONS"] {
+        let r = app.send(method, "/portal/", &[], None).await;
+        assert_eq!(r.status, 308, "{method}");
+        assert_eq!(r.header("location"), Some("/portal"), "{method}");
+    }
+    let r = app.send("POST", "/portal", &[], None).await;
+    assert_eq!(r.status, 405, "{}", r.text());
+    assert!(r.text().contains("Method not allowed"), "{}", r.text());
+}
