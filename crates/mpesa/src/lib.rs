@@ -154,6 +154,10 @@ pub(crate) struct Call {
     pub fields: input::Fields,
 }
 
+/// The largest body an M-Pesa operation takes, in bytes (a direct-debit creation, the
+/// largest, is under a kilobyte).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
 /// What every operation checks before authentication: a known path, an allowed method, a
 /// body within the limit. `Ok(None)` is a browser's preflight, answered at once.
 fn route(
@@ -174,6 +178,12 @@ fn route(
             method: op.method,
             also: op.also,
         });
+    }
+    // Every operation's body is a few hundred bytes: one past `MAX_BODY_BYTES` is refused
+    // before it is parsed, so that a synchronous call waiting a minute for its customer
+    // does not hold megabytes (a re-audit held 650 MB with 150 waiting calls).
+    if body.as_ref().is_ok_and(|b| b.len() > MAX_BODY_BYTES) {
+        return Err(MpesaError::BodyTooLarge);
     }
     if let Err(rejection) = body {
         // Over the limit, or not all there in time (the listener's body deadline).

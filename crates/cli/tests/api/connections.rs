@@ -459,6 +459,18 @@ async fn request_bodies_held_at_once_are_bounded() {
         );
         assert!(answer.contains(expect), "{path}: {answer}");
     }
+    // Bodies of the size the APIs take are read all the same (only what a body holds past
+    // its first 64 KiB counts): one client holding large ones open shuts no one out.
+    let reference = uuid::Uuid::new_v4();
+    let r = app
+        .request_to_pay(
+            &p,
+            reference,
+            &crate::helpers::rtp_body("1", "256770000009"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
     // Let go of the held body: the room is back.
     drop(holder);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -470,5 +482,35 @@ async fn request_bodies_held_at_once_are_bounded() {
             Some(&" ".repeat(300_000)),
         )
         .await;
-    assert_ne!(r.status, 503, "{}", r.text());
+    // (Read whole now, and refused for its size: an M-Pesa operation takes 64 KiB at most.)
+    assert_eq!(r.status, 413, "{}", r.text());
+}
+
+/// A client that reads a long answer slowly but steadily is not taken for one that reads
+/// nothing: the server's writes wake as it reads (`TCP_NOTSENT_LOWAT`), so they make
+/// progress. (Without it the kernel woke the writer only once a third of the send buffer
+/// had drained, and a client taking 40 KB/s of a 5 MB export was cut at the body time.)
+#[tokio::test]
+async fn a_client_that_reads_slowly_but_steadily_is_not_cut_off() {
+    let app = TestApp::spawn_with(|s| s.connections.header_read = Duration::from_millis(600)).await;
+    let stream = TcpStream::connect(app.running.addr).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let requests = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(3_000);
+    let sender = tokio::spawn(async move {
+        let _ = write.write_all(&requests).await;
+        write
+    });
+    // 32 kB every 100 ms for nearly four times the stall allowance (1.8 s here; loopback's
+    // window opens a 64 kB segment at a time, so smaller reads would move nothing for
+    // longer).
+    let mut buf = vec![0u8; 32 * 1024];
+    for i in 0..70 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let n = tokio::time::timeout(Duration::from_secs(5), read.read(&mut buf))
+            .await
+            .expect("the server sends")
+            .unwrap_or(0);
+        assert!(n > 0, "cut off after {i} reads");
+    }
+    sender.abort();
 }
