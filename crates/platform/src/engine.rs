@@ -817,7 +817,7 @@ impl Engine {
         let settle_at = match outcome {
             Outcome::StayPending => None,
             // The virtual phone: the payer approves or rejects in the portal.
-            Outcome::Succeed if self.waits_for_payer(&new, now) => None,
+            Outcome::Succeed if self.waits_for_payer(pass, &new, now) => None,
             _ => Some(now + self.settings.settle_delay.as_millis() as i64),
         };
         // A payer who has not acted by the expiry never will: settle then, as EXPIRED.

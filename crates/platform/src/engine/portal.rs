@@ -776,7 +776,7 @@ impl Engine {
     /// Whether a payment that would succeed waits for the payer on the virtual phone: in
     /// approval mode, unless it is drawn against the payer's pre-approval. `now` is the API
     /// user's time.
-    pub(super) fn waits_for_payer(&mut self, new: &NewPayment, now: i64) -> bool {
+    pub(super) fn waits_for_payer(&mut self, pass: &Pass, new: &NewPayment, now: i64) -> bool {
         if self.portal.approval_developers.is_empty() || !payer_approves(new.kind) {
             return false;
         }
@@ -791,14 +791,14 @@ impl Engine {
                 false
             }
         };
-        approval_mode && !self.pre_approved(new, now)
+        approval_mode && !self.pre_approved(pass, new, now)
     }
 
     /// Whether the payer approved this API user's request-to-pays in advance: a pre-approval
     /// in the payment's currency, approved, not cancelled, and within its `validityTime` on
     /// the API user's time. A request-to-pay is then drawn against it without asking the
     /// payer.
-    fn pre_approved(&mut self, new: &NewPayment, now: i64) -> bool {
+    fn pre_approved(&mut self, pass: &Pass, new: &NewPayment, now: i64) -> bool {
         if new.kind != PaymentKind::RequestToPay {
             return false;
         }
@@ -810,6 +810,11 @@ impl Engine {
                 p.status == PaymentStatus::Successful
                     && p.currency() == new.amount.currency()
                     && p.pre_approval_expiry_ms().is_none_or(|end| now < end)
+                    // Not cancelled earlier in this pass (the journal has not seen that
+                    // commit yet).
+                    && !pass.batch.payment_updates.iter().any(|u| {
+                        u.reference_id == p.reference_id && u.status == PaymentStatus::Failed
+                    })
             }),
             Err(e) => {
                 tracing::error!(error = %e, "reading a payer's pre-approvals failed");
