@@ -295,6 +295,15 @@ pub fn portal_config(settings: &Settings) -> mkoba_portal::PortalConfig {
 async fn unknown_api_path(uri: axum::http::Uri) -> axum::response::Response {
     if uri.path().contains("/ipg/") {
         mkoba_mpesa::wire::MpesaError::NotFound.respond(mkoba_mpesa::wire::Gateway::V2, None)
+    } else if uri.path().starts_with("/widget/") {
+        // The widget's API answers pages of other origins: its 404 too, so that a page's
+        // script can read it (the widget's routes add the same).
+        let mut r = MomoError::NotFound.into_response();
+        r.headers_mut().insert(
+            axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            axum::http::HeaderValue::from_static("*"),
+        );
+        r
     } else {
         MomoError::NotFound.into_response()
     }

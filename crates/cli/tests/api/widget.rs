@@ -305,6 +305,12 @@ async fn bad_input_and_unknown_api_users_are_refused_in_mtns_envelope() {
             .unwrap()
             .contains("POST")
     );
+    // A path the widget's API does not have: its 404 is readable by a page's script too.
+    let r = app
+        .send("GET", "/widget/v1_0/nothing", &[("Origin", SHOP)], None)
+        .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
 }
 
 #[tokio::test]
