@@ -42,18 +42,24 @@ fn own(call: &Call, p: &Payment) -> bool {
 
 /// The ids a client reference may have here, in the order they are taken: the
 /// application's ([`reference_id`]), then, when that one is held by a payment of another
-/// environment or market, this place's own ([`reference_id_in`]).
-fn reference_ids(call: &Call, scope: &str, reference: &str) -> [Uuid; 2] {
+/// environment or market, this place's own ([`reference_id_in`]), derived only when asked
+/// for (almost never: a payment's first id is nearly always free or its own).
+fn reference_ids<'a>(
+    call: &'a Call,
+    scope: &'a str,
+    reference: &'a str,
+) -> impl Iterator<Item = Uuid> + 'a {
     let api_user = &call.app.api_user;
-    [
-        reference_id(api_user, scope, reference),
-        reference_id_in(
-            api_user,
-            scope,
-            reference,
-            &format!("{}/{}", call.environment, call.market.path()),
-        ),
-    ]
+    std::iter::once(reference_id(api_user, scope, reference)).chain(std::iter::once_with(
+        move || {
+            reference_id_in(
+                api_user,
+                scope,
+                reference,
+                &format!("{}/{}", call.environment, call.market.path()),
+            )
+        },
+    ))
 }
 
 /// The payment of this environment and market a client reference names.
@@ -149,12 +155,12 @@ enum Submitted {
 async fn create_and_wait(
     call: &Call,
     new: impl Fn(Uuid) -> NewPayment,
-    ids: [Uuid; 2],
+    ids: impl Iterator<Item = Uuid>,
     duplicate: impl Fn(&Uuid) -> Body,
 ) -> Result<(Uuid, Submitted), Response> {
     let platform = &call.state.platform;
     let mut taken = None;
-    for (n, id) in ids.into_iter().enumerate() {
+    for (n, id) in ids.enumerate() {
         // Synchronous mode waits for the outcome: with too many requests waiting already,
         // the overload answer comes at once, before anything is stored.
         let watch = match call.app.result_url {
@@ -233,8 +239,9 @@ pub(crate) async fn submit(
     if call.gateway == Gateway::V1x {
         details["gateway"] = json!("v1x");
     }
+    // Each attempt's id is set by `new` below.
     let new = NewPayment {
-        reference_id: ids[0],
+        reference_id: Uuid::nil(),
         kind: m.kind,
         product: Product::Mpesa,
         api_user: call.app.api_user,
@@ -556,9 +563,8 @@ impl ReversalRequest {
 /// client's own conversation id.
 async fn find(call: &Call, query: &str) -> Result<Option<Payment>, Code> {
     let platform = &call.state.platform;
-    let own = |p: &Payment| own(call, p);
     match platform.payments().by_transaction_id(query).await {
-        Ok(Some(p)) if own(&p) => return Ok(Some(p)),
+        Ok(Some(p)) if own(call, &p) => return Ok(Some(p)),
         Ok(_) => {}
         Err(e) => return Err(crate::wire::failed(e)),
     }
@@ -566,7 +572,7 @@ async fn find(call: &Call, query: &str) -> Result<Option<Payment>, Code> {
         && let Ok(id) = Uuid::parse_str(query)
     {
         match platform.payments().get(&id).await {
-            Ok(Some(p)) if own(&p) => return Ok(Some(p)),
+            Ok(Some(p)) if own(call, &p) => return Ok(Some(p)),
             Ok(_) => {}
             Err(e) => return Err(crate::wire::failed(e)),
         }

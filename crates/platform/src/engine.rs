@@ -207,6 +207,17 @@ struct Pass {
     finalized: Vec<(PaymentStatus, crate::model::Product)>,
 }
 
+impl Pass {
+    /// Whether this pass made payment `id` fail (a pre-approval or mandate cancelled): its
+    /// commit is not in the journal yet, so a read there still finds it as it was.
+    fn failed_in_pass(&self, id: &Uuid) -> bool {
+        self.batch
+            .payment_updates
+            .iter()
+            .any(|u| u.reference_id == *id && u.status == PaymentStatus::Failed)
+    }
+}
+
 /// The reference ids of a pass's new payments, looked up at once as the pass begins.
 fn new_references(commands: &[Command]) -> Vec<Uuid> {
     commands
@@ -1220,15 +1231,9 @@ impl Engine {
             .payment(&reference_id)?
             .filter(|p| owned(p))
             .ok_or(CancelError::NotFound)?;
-        // Cancelled earlier in this pass (the journal has not seen that commit yet).
-        let cancelled_now = pass
-            .batch
-            .payment_updates
-            .iter()
-            .any(|u| u.reference_id == reference_id && u.status == PaymentStatus::Failed);
         if matches!(kind, PaymentKind::PreApproval | PaymentKind::MpesaMandate)
             && payment.status == PaymentStatus::Successful
-            && !cancelled_now
+            && !pass.failed_in_pass(&reference_id)
         {
             payment.status = PaymentStatus::Failed;
             payment.reason = Some(crate::reason::FailureReason::TransactionCanceled);

@@ -11,6 +11,14 @@ struct Tokens {
     remittance: String,
 }
 
+/// A refund body of `amount` EUR of `original`, with `external_id` (a sandbox key, or any
+/// other text).
+fn refund_body(amount: &str, external_id: &str, original: Uuid) -> String {
+    format!(
+        r#"{{"amount":"{amount}","currency":"EUR","externalId":"{external_id}","payerMessage":"Sorry","payeeNote":"Refund","referenceIdToRefund":"{original}"}}"#
+    )
+}
+
 async fn tokens(app: &TestApp, callback_host: &str) -> Tokens {
     let partner = app.partner(callback_host).await;
     let disbursement = app.token("disbursement", partner.user, &partner.key).await;
@@ -371,11 +379,7 @@ async fn refunds_pay_back_a_collection_and_never_more_than_it_moved() {
         "SUCCESSFUL"
     );
     let after_payment = wallet_minor(&app, payer).await;
-    let refund = |amount: &str| {
-        format!(
-            r#"{{"amount":"{amount}","currency":"EUR","externalId":"refund","payerMessage":"Sorry","payeeNote":"Refund","referenceIdToRefund":"{collection}"}}"#
-        )
-    };
+    let refund = |amount: &str| refund_body(amount, "refund", collection);
     let first = Uuid::new_v4();
     assert_eq!(
         post(
@@ -640,11 +644,7 @@ async fn refund_and_cash_transfer_scenario_keys_fail_with_their_reasons() {
         "SUCCESSFUL"
     );
     let float = balance(&app, &t, "disbursement").await;
-    let refund = |external_id: &str| {
-        format!(
-            r#"{{"amount":"10","currency":"EUR","externalId":"{external_id}","payerMessage":"Sorry","payeeNote":"Refund","referenceIdToRefund":"{collection}"}}"#
-        )
-    };
+    let refund = |external_id: &str| refund_body("10", external_id, collection);
     for (key, reason) in [
         ("3", "APPROVAL_REJECTED"),
         ("5", "ONGOING"),
@@ -680,7 +680,7 @@ async fn refund_and_cash_transfer_scenario_keys_fail_with_their_reasons() {
     );
     for (key, reason) in [("3", "APPROVAL_REJECTED"), ("none", "NOT_ALLOWED")] {
         let reference = Uuid::new_v4();
-        let body = refund(key).replace(&collection.to_string(), &failed.to_string());
+        let body = refund_body("10", key, failed);
         let r = post(
             &app,
             &t,
@@ -780,11 +780,7 @@ async fn a_refund_bound_to_fail_takes_nothing_while_it_waits() {
         app.final_status(&t.partner, collection).await["status"],
         "SUCCESSFUL"
     );
-    let refund = |amount: &str, external_id: &str| {
-        format!(
-            r#"{{"amount":"{amount}","currency":"EUR","externalId":"{external_id}","payerMessage":"Sorry","payeeNote":"Refund","referenceIdToRefund":"{collection}"}}"#
-        )
-    };
+    let refund = |amount: &str, external_id: &str| refund_body(amount, external_id, collection);
     let mut sent = Vec::new();
     for (amount, external_id) in [("60", "a"), ("60", "b"), ("40", "3"), ("40", "c")] {
         let reference = Uuid::new_v4();
@@ -889,9 +885,7 @@ async fn a_refund_may_come_from_another_api_user_of_the_same_partner() {
         "SUCCESSFUL"
     );
     let after_payment = wallet_minor(&app, payer).await;
-    let refund = format!(
-        r#"{{"amount":"30","currency":"EUR","externalId":"r","payerMessage":"Sorry","payeeNote":"Refund","referenceIdToRefund":"{collection}"}}"#
-    );
+    let refund = refund_body("30", "r", collection);
     // The partner's disbursement API user, another than the collection's.
     let payouts = tokens(&app, "clinic.com").await;
     assert_ne!(payouts.partner.user, collector.user);

@@ -744,13 +744,20 @@ async fn time_spans_past_ten_years_are_refused_at_start() {
         ("--callback-retry-secs", "18446744073709551615,1"),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_mkoba"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(dir.path().join("data"))
-            .args([flag, value])
-            .output()
-            .await
-            .unwrap();
+        // A server that took the setting would run on: the timeout makes that a failure.
+        let out = tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_mkoba"))
+                .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+                .arg(dir.path().join("data"))
+                .args([flag, value])
+                .env("MKOBA_MPESA_KEY_FILE", crate::helpers::MPESA_TEST_KEY)
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{flag} {value} was taken: the server started"))
+        .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{flag}: {stderr}");
         assert!(

@@ -59,12 +59,7 @@ impl Engine {
         pass: &Pass,
         terms: &MandateTerms,
     ) -> Result<bool, StoreError> {
-        let cancelled_now = pass
-            .batch
-            .payment_updates
-            .iter()
-            .any(|u| u.reference_id == terms.mandate && u.status == PaymentStatus::Failed);
-        if cancelled_now {
+        if pass.failed_in_pass(&terms.mandate) {
             return Ok(false);
         }
         Ok(self

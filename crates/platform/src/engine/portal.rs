@@ -810,11 +810,7 @@ impl Engine {
                 p.status == PaymentStatus::Successful
                     && p.currency() == new.amount.currency()
                     && p.pre_approval_expiry_ms().is_none_or(|end| now < end)
-                    // Not cancelled earlier in this pass (the journal has not seen that
-                    // commit yet).
-                    && !pass.batch.payment_updates.iter().any(|u| {
-                        u.reference_id == p.reference_id && u.status == PaymentStatus::Failed
-                    })
+                    && !pass.failed_in_pass(&p.reference_id)
             }),
             Err(e) => {
                 tracing::error!(error = %e, "reading a payer's pre-approvals failed");
