@@ -72,6 +72,9 @@ pub struct ClientArgs {
     /// The subscription keys in --data, when it exists.
     #[arg(skip)]
     local_keys: Option<Vec<mkoba_platform::model::SubscriptionKey>>,
+    /// `--data` was typed on the command line: its keys win over the environment's.
+    #[arg(skip)]
+    data_given: bool,
 }
 
 impl std::fmt::Debug for ClientArgs {
@@ -96,6 +99,15 @@ pub struct MomoArgs {
     client: ClientArgs,
     #[command(subcommand)]
     command: MomoCommand,
+}
+
+impl MomoArgs {
+    /// A `--data` typed on the command line wins over subscription keys left in the
+    /// environment (`MOMO_<PRODUCT>_SUBSCRIPTION_KEY`, exported for another server);
+    /// `--subscription-key` still wins over both.
+    pub fn data_over_environment(&mut self) {
+        self.client.data_given = true;
+    }
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -179,7 +191,8 @@ struct PaymentArgs {
     /// Your reference for reconciliation
     #[arg(long)]
     external_id: Option<String>,
-    /// Message for the payer's history (at most 160 characters, no ' or &)
+    /// Message for both sides' histories, sent as payerMessage and payeeNote (at most 160
+    /// characters, no ' or &)
     #[arg(long)]
     message: Option<String>,
     /// X-Callback-Url (its host must be the API user's providerCallbackHost)
@@ -430,6 +443,7 @@ fn subscription_key(c: &ClientArgs, product: Product) -> anyhow::Result<String> 
     );
     if let Ok(k) = std::env::var(&var)
         && !k.trim().is_empty()
+        && !(c.data_given && c.local_keys.is_some())
     {
         return Ok(k);
     }
@@ -556,6 +570,11 @@ fn explain(e: mkoba_sdk::Error, doing: &str) -> anyhow::Error {
             "{doing}: {e}\n  how to fix: --url says https:// but the server answers plain HTTP: use http:// (or start it with `mkoba serve --tls`)"
         );
     }
+    if let mkoba_sdk::Error::Transport { message, .. } = &e
+        && crate::tls_answered_plain_http(message)
+    {
+        return anyhow!("{doing}: {e}\n  how to fix: {}", crate::USE_HTTPS);
+    }
     if let mkoba_sdk::Error::Transport { .. } = e {
         return anyhow!(
             "{doing}: {e}\n  how to fix: is the server running (`mkoba serve`)? Point at it with --url or MKOBA_URL"
@@ -661,6 +680,25 @@ fn report<T: Transaction + serde::Serialize>(
 /// [`report`] for an operation that waited for its outcome: a payment that ended FAILED
 /// is a failed command (exit status 1, with the reason), as an M-Pesa call answered with
 /// any code but `INS-0` is.
+/// A wait that ended in an error: with `--json`, a wait that ran out still prints the
+/// reference and its last status on stdout (a script read nothing there, the reference
+/// only in the error's text), then the error as [`explain`] words it.
+fn wait_error(
+    c: &ClientArgs,
+    reference: &ReferenceId,
+    e: mkoba_sdk::Error,
+    doing: &str,
+) -> anyhow::Error {
+    if c.json
+        && let mkoba_sdk::Error::StillPending { status, .. } = &e
+        && let Err(printing) =
+            print_json(&json!({"referenceId": reference.to_string(), "status": status}))
+    {
+        return printing;
+    }
+    explain(e, doing)
+}
+
 fn finished<T: Transaction + serde::Serialize>(
     c: &ClientArgs,
     what: &str,
@@ -732,14 +770,19 @@ fn check_payment(
             "--amount must be a positive amount in major units, such as 100 or 12.50, got {amount:?}"
         );
     }
-    if let Ok(c) = mkoba_ledger::Currency::parse(currency) {
-        let decimals = amount.split_once('.').map_or(0, |(_, f)| f.len());
-        if decimals > c.exponent() as usize {
-            crate::usage!(
-                "--amount {amount} has more decimals than {currency} allows ({})",
-                c.exponent()
-            );
-        }
+    // Told here, before an API user is made for a payment the server would refuse.
+    let Ok(c) = mkoba_ledger::Currency::parse(currency) else {
+        crate::usage!("--currency must be three upper-case letters, such as EUR, got {currency:?}");
+    };
+    let decimals = amount.split_once('.').map_or(0, |(_, f)| f.len());
+    if decimals > c.exponent() as usize {
+        crate::usage!(
+            "--amount {amount} has more decimals than {currency} allows ({})",
+            c.exponent()
+        );
+    }
+    if let Err(e) = mkoba_ledger::Money::parse_positive(amount, c) {
+        crate::usage!("--amount {amount}: {e}");
     }
     if let Some((flag, id)) = party
         && !((4..=15).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit()))
@@ -802,7 +845,7 @@ async fn pay(c: &ClientArgs, amount: String, payer: String, p: PaymentArgs) -> a
     let result = collection
         .wait_for_request_to_pay(&reference, poll(&p))
         .await
-        .map_err(|e| explain(e, "waiting for the payment"))?;
+        .map_err(|e| wait_error(c, &reference, e, "waiting for the payment"))?;
     finished(c, "request-to-pay", &reference, &result)
 }
 
@@ -868,7 +911,8 @@ async fn disburse(
         };
         (what, reference, result)
     };
-    let result = result.map_err(|e| explain(e, &format!("waiting for the {what}")))?;
+    let result =
+        result.map_err(|e| wait_error(c, &reference, e, &format!("waiting for the {what}")))?;
     finished(c, what, &reference, &result)
 }
 
@@ -906,7 +950,7 @@ async fn refund(
     let result = d
         .wait_for_refund(&reference, poll(&p))
         .await
-        .map_err(|e| explain(e, "waiting for the refund"))?;
+        .map_err(|e| wait_error(c, &reference, e, "waiting for the refund"))?;
     finished(c, "refund", &reference, &result)
 }
 
@@ -932,7 +976,7 @@ async fn status(
                 // Each operation has its own resource: a transfer's id is unknown as a
                 // request-to-pay (the default --kind).
                 let unknown = matches!(&e, mkoba_sdk::Error::Api(a) if a.status == 404);
-                let e = explain(e, doing);
+                let e = wait_error(c, &reference, e, doing);
                 if unknown {
                     anyhow!(
                         "{e:#}\n  (read as a {}: for another operation pass its --kind: request-to-pay, transfer, deposit, refund, remittance-transfer, …)",

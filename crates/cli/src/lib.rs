@@ -59,3 +59,13 @@ pub fn client_transport(
 pub fn plain_http_answered_tls(message: &str) -> bool {
     message.contains("InvalidContentType") || message.contains("corrupt message")
 }
+
+/// Whether a transport error is plain HTTP answered in TLS (an `http://` URL pointed at a
+/// server started with `--tls`): hyper reads the TLS alert as a bad status line.
+pub fn tls_answered_plain_http(message: &str) -> bool {
+    message.contains("invalid HTTP version parsed")
+}
+
+/// The hint for [`tls_answered_plain_http`].
+pub const USE_HTTPS: &str =
+    "--url says http:// but the server speaks TLS (`mkoba serve --tls`): use https://";

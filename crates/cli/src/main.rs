@@ -326,12 +326,35 @@ fn usage(e: anyhow::Error) -> anyhow::Error {
     anyhow::Error::new(mkoba::Usage(format!("{e:#}")))
 }
 
+/// The source of argument `id` where the command line's innermost subcommand has it (a
+/// global argument is parsed there, wherever it was typed).
+fn source_of(m: &clap::ArgMatches, id: &str) -> Option<clap::parser::ValueSource> {
+    m.subcommand()
+        .and_then(|(_, sub)| source_of(sub, id))
+        .or_else(|| {
+            m.ids()
+                .any(|i| i.as_str() == id)
+                .then(|| m.value_source(id))
+                .flatten()
+        })
+}
+
+fn given_on_command_line(m: &clap::ArgMatches, id: &str) -> bool {
+    source_of(m, id) == Some(clap::parser::ValueSource::CommandLine)
+}
+
+fn from_environment(m: &clap::ArgMatches, id: &str) -> bool {
+    source_of(m, id) == Some(clap::parser::ValueSource::EnvVariable)
+}
+
 fn run() -> anyhow::Result<()> {
     one_malloc_arena();
     prompt_purge();
     no_huge_pages();
     quiet_on_closed_pipe();
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli =
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
         Command::Serve(args) => {
             init_logging();
@@ -474,7 +497,10 @@ fn run() -> anyhow::Result<()> {
             println!("Sign in at /portal/signin; the operator's pages are at /portal/operator.");
             Ok(())
         }
-        Command::Momo(args) => {
+        Command::Momo(mut args) => {
+            if given_on_command_line(&matches, "data") {
+                args.data_over_environment();
+            }
             // A client error is for a person: its message and how to fix it, no backtrace.
             if let Err(e) = runtime()?.block_on(mkoba::client_cli::run(args)) {
                 eprintln!("error: {e:#}");
@@ -482,7 +508,10 @@ fn run() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Mpesa(args) => {
+        Command::Mpesa(mut args) => {
+            if given_on_command_line(&matches, "data") {
+                args.data_over_environment(|id| from_environment(&matches, id));
+            }
             if let Err(e) = runtime()?.block_on(mkoba::mpesa_cli::run(args)) {
                 eprintln!("error: {e:#}");
                 std::process::exit(exit_status(&e).into());

@@ -115,6 +115,22 @@ pub struct MpesaArgs {
     command: MpesaCommand,
 }
 
+impl MpesaArgs {
+    /// A `--data` typed on the command line wins over keys left in the environment
+    /// (`MPESA_API_KEY`, `MPESA_PUBLIC_KEY`, exported for another server): `from_env` says
+    /// which arguments came from there. Keys given as flags still win.
+    pub fn data_over_environment(&mut self, from_env: impl Fn(&str) -> bool) {
+        for (id, key) in [
+            ("api_key", &mut self.client.api_key),
+            ("public_key", &mut self.client.public_key),
+        ] {
+            if key.is_some() && from_env(id) {
+                *key = None;
+            }
+        }
+    }
+}
+
 #[derive(Debug, clap::Subcommand)]
 enum MpesaCommand {
     /// Create a session (getSession) and print its id
@@ -370,21 +386,39 @@ fn explain_with(
     if c.json
         && let Some(m) = e.mpesa().filter(|m| m.code.is_some())
     {
-        let mut out = serde_json::Map::new();
-        let mut put = |k: &str, v: Option<&str>| {
-            if let Some(v) = v {
-                out.insert(k.to_owned(), json!(v));
-            }
-        };
-        put("output_ResponseCode", m.code.as_ref().map(InsCode::as_str));
-        put("output_ResponseDesc", Some(&m.message));
-        put("output_TransactionID", m.transaction_id.as_deref());
-        put("output_ConversationID", m.conversation_id.as_deref());
-        put(
-            "output_ThirdPartyConversationID",
-            m.third_party_conversation_id.as_deref(),
-        );
-        let _ = print_json(&out);
+        // In the gateway's order (a map printed them sorted).
+        #[derive(serde::Serialize)]
+        struct Answer<'a> {
+            #[serde(
+                rename = "output_ResponseCode",
+                skip_serializing_if = "Option::is_none"
+            )]
+            code: Option<&'a str>,
+            #[serde(rename = "output_ResponseDesc")]
+            desc: &'a str,
+            #[serde(
+                rename = "output_TransactionID",
+                skip_serializing_if = "Option::is_none"
+            )]
+            transaction: Option<&'a str>,
+            #[serde(
+                rename = "output_ConversationID",
+                skip_serializing_if = "Option::is_none"
+            )]
+            conversation: Option<&'a str>,
+            #[serde(
+                rename = "output_ThirdPartyConversationID",
+                skip_serializing_if = "Option::is_none"
+            )]
+            third_party: Option<&'a str>,
+        }
+        let _ = print_json(&Answer {
+            code: m.code.as_ref().map(InsCode::as_str),
+            desc: &m.message,
+            transaction: m.transaction_id.as_deref(),
+            conversation: m.conversation_id.as_deref(),
+            third_party: m.third_party_conversation_id.as_deref(),
+        });
     }
     let mpesa = e.mpesa();
     let hint = if let mkoba_sdk::Error::Transport { message, .. } = &e
@@ -395,6 +429,10 @@ fn explain_with(
         && crate::plain_http_answered_tls(message)
     {
         Some("--url says https:// but the server answers plain HTTP: use http:// (or start it with `mkoba serve --tls`)".to_owned())
+    } else if let mkoba_sdk::Error::Transport { message, .. } = &e
+        && crate::tls_answered_plain_http(message)
+    {
+        Some(crate::USE_HTTPS.to_owned())
     } else if let mkoba_sdk::Error::Transport { .. } = e {
         Some(format!(
             "is the server running (`mkoba serve`)? Point at it with --url or MKOBA_URL (now {})",

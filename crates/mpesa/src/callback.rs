@@ -2,7 +2,7 @@
 //! transaction becomes final (reference §5 "Callback", §7). Keys are `input_*`; the
 //! listener answers with `output_*` keys, which Mkoba records but does not require.
 
-use mkoba_platform::model::{Payment, PaymentKind};
+use mkoba_platform::model::{Payment, PaymentKind, PaymentStatus};
 
 use crate::ops::result_code;
 use crate::wire::{Body, Gateway};
@@ -38,17 +38,20 @@ pub fn render(p: &Payment) -> String {
             .to_json();
     }
     let code = result_code(Gateway::V2, p);
+    // The token and the mandate id come only with a success, as in the synchronous answer
+    // (reference §5.7–5.8): a refused mandate's id names no mandate.
+    let on_success = |name: &str| (p.status == PaymentStatus::Successful).then(|| detail(name));
     let body = match p.kind {
         PaymentKind::MpesaMandate => body
             .field("input_TransactionReference", detail("thirdPartyReference"))
-            .field("input_MsisdnToken", detail("msisdnToken"))
+            .maybe("input_MsisdnToken", on_success("msisdnToken"))
             .field("input_ResultCode", code.code)
             .field("input_ResultDesc", code.desc)
             .field("input_ThirdPartyConversationID", tpcid)
-            .field("input_MandateID", detail("mandateId")),
+            .maybe("input_MandateID", on_success("mandateId")),
         PaymentKind::MpesaDirectDebit => body
             .field("input_TransactionID", transaction)
-            .field("input_MsisdnToken", detail("msisdnToken"))
+            .maybe("input_MsisdnToken", on_success("msisdnToken"))
             .field("input_ResultCode", code.code)
             .field("input_ResultDesc", code.desc)
             .field("input_ThirdPartyConversationID", tpcid),

@@ -30,6 +30,10 @@ const TPCID: &str = "input_ThirdPartyConversationID";
 const SCOPE_TX: &str = "tx";
 const SCOPE_MANDATE: &str = "mandate";
 
+/// How long past a payment's no-answer deadline a synchronous call waits for it to be
+/// failed (the writer settles it in its next pass, milliseconds later when not loaded).
+const SETTLE_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Whether a payment is of this call's environment and market: the sandbox and production
 /// are two systems, and each market its own, so a payment of another is not found, reversed
 /// or paid under from here, and its client reference does not make a duplicate here.
@@ -116,6 +120,20 @@ pub(crate) fn result_code(gateway: Gateway, p: &Payment) -> Code {
         (PaymentStatus::Failed, _) => wire::INS_6,
     };
     gateway.code(code)
+}
+
+/// When a payment still waiting for its customer (a handset prompt never answered: sandbox
+/// `…02`, `…04`, or one left on the virtual phone) fails as `INS-9`: the synchronous
+/// timeout after it was made, as the real gateway gives up on the prompt after about a
+/// minute. Without it such a payment stayed pending for ever: no result reached an
+/// asynchronous application's result URL, and a C2B's reserved money stayed held.
+fn no_answer_deadline(call: &Call) -> i64 {
+    let timeout = i64::try_from(call.state.config.sync_timeout.as_millis()).unwrap_or(i64::MAX);
+    call.state
+        .platform
+        .clocks()
+        .now_for(&call.app.api_user)
+        .saturating_add(timeout)
 }
 
 /// The part of a money movement common to C2B, B2C, B2B and direct-debit payments.
@@ -209,7 +227,9 @@ async fn create_and_wait(
     };
     match platform
         .payments()
-        .wait_final(&id, watch, call.state.config.sync_timeout)
+        // A little past the payment's deadline, so that one the customer never answered
+        // is answered as what it became (failed, INS-9) rather than as unread.
+        .wait_final(&id, watch, call.state.config.sync_timeout + SETTLE_MARGIN)
         .await
     {
         Ok(Some(p)) => Ok((id, Submitted::Final(Box::new(p)))),
@@ -255,7 +275,7 @@ pub(crate) async fn submit(
         callback_method: Some(CallbackMethod::Post),
         refund_of: m.refund_of,
         details: Some(details.to_string()),
-        expires_at_ms: None,
+        expires_at_ms: Some(no_answer_deadline(call)),
         short_code: Some(m.short_code),
         mandate: m.mandate,
     };
@@ -951,7 +971,7 @@ pub(crate) async fn direct_debit_create(call: Call) -> Response {
             })
             .to_string(),
         ),
-        expires_at_ms: None,
+        expires_at_ms: Some(no_answer_deadline(&call)),
         short_code: Some(code.clone()),
         mandate: None,
     };

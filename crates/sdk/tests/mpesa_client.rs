@@ -625,7 +625,8 @@ async fn a_customer_who_does_not_answer_in_time_is_ins_9() {
         .query_transaction_status(&status_of(&id))
         .await
         .unwrap();
-    assert_eq!(s.transaction_status.as_deref(), Some("Pending"));
+    // The payment ended with the call.
+    assert_eq!(s.transaction_status.as_deref(), Some("Expired"));
 }
 
 #[tokio::test]

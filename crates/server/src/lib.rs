@@ -240,7 +240,15 @@ pub fn metrics_router(platform: Platform) -> Router {
                         p.render_metrics(),
                     )
                 },
-            ),
+            )
+            // Said in words, as `/_mkoba/` does, rather than the router's empty 405.
+            .fallback(|| async {
+                (
+                    axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                    [(axum::http::header::ALLOW, "GET, HEAD")],
+                    "/metrics takes GET\n",
+                )
+            }),
         )
         .with_state(platform)
 }

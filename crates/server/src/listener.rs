@@ -186,6 +186,13 @@ pub fn serve_tls(
             // 1.4 MB).
             let _ = socket2::SockRef::from(&stream).set_tcp_notsent_lowat(128 * 1024);
             let body_time = body_deadline(&limits);
+            // An HTTP/1.0 request may have no `Host`: links back to this server (the
+            // widget's payer link, the API docs' samples) then name the address it was
+            // reached at, port included, as the effective request URI does (RFC 9112 §3.3).
+            let reached = stream
+                .local_addr()
+                .ok()
+                .and_then(|a| http::HeaderValue::from_str(&a.to_string()).ok());
             let stream = WriteStall::new(stream, body_time);
             let over_tls = acceptor.is_some();
             let bodies = bodies.clone();
@@ -193,6 +200,12 @@ pub fn serve_tls(
                 .clone()
                 .map_request(move |mut req: axum::extract::Request<_>| {
                     req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+                    if let Some(reached) = &reached
+                        && !req.headers().contains_key(http::header::HOST)
+                    {
+                        req.headers_mut()
+                            .insert(http::header::HOST, reached.clone());
+                    }
                     if over_tls {
                         req.extensions_mut().insert(mkoba_platform::widget::OverTls);
                     }

@@ -248,6 +248,36 @@ async fn cli_pay_without_credentials_provisions_a_sandbox_user() {
     assert!(stdout(&o).contains("SUCCESSFUL"), "{}", stdout(&o));
 }
 
+/// `--json` prints what a script needs when the wait runs out too: the reference and its
+/// last status on stdout (it printed nothing there), exit status 1.
+#[tokio::test]
+async fn a_wait_that_runs_out_still_prints_json() {
+    let app = TestApp::spawn().await;
+    let o = momo(
+        &app,
+        &[
+            "pay",
+            "--amount",
+            "3",
+            // A payer who never answers.
+            "--payer",
+            "46733123464",
+            "--wait-secs",
+            "1",
+            "--json",
+            "--subscription-key",
+            app.key("collection"),
+        ],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(&o)));
+    assert_eq!(v["status"], "PENDING", "{v}");
+    let reference = v["referenceId"].as_str().unwrap();
+    assert!(stderr(&o).contains(reference), "{}", stderr(&o));
+}
+
 #[tokio::test]
 async fn cli_errors_say_what_was_wrong_and_how_to_fix_it() {
     let app = TestApp::spawn().await;
@@ -447,10 +477,31 @@ async fn a_payment_that_cannot_be_right_is_refused_before_an_api_user_is_made() 
     let data = app.data_dir().join("data");
     let data = data.to_str().unwrap();
     let long = "m".repeat(161);
-    let cases: [(&[&str], &str); 11] = [
+    let cases: [(&[&str], &str); 13] = [
         (
             &["--amount", "5", "--payer", "1"],
             "--payer must be an MSISDN: 4 to 15 digits",
+        ),
+        // Both made an API user before the server refused them.
+        (
+            &[
+                "--amount",
+                "99999999999999999999",
+                "--payer",
+                "256774290781",
+            ],
+            "is too large",
+        ),
+        (
+            &[
+                "--amount",
+                "5",
+                "--payer",
+                "256774290781",
+                "--currency",
+                "usd",
+            ],
+            "--currency must be three upper-case letters",
         ),
         (
             &[

@@ -195,3 +195,13 @@ async fn metrics_listen_moves_the_endpoint_to_its_own_address() {
         r.text()
     );
 }
+
+/// Another method on `/metrics` is told which one it takes, in words (it was an empty 405).
+#[tokio::test]
+async fn another_method_on_metrics_is_told_it_takes_get() {
+    let app = TestApp::spawn().await;
+    let r = app.send("POST", "/metrics", &[], Some("x")).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    assert_eq!(r.text(), "/metrics takes GET\n");
+}

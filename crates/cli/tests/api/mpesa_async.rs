@@ -48,7 +48,16 @@ async fn result_urls_follow_the_portals_rules_unless_local_development_relaxes_t
 }
 
 async fn asynchronous_app() -> (TestApp, Sink) {
-    let app = TestApp::spawn_with(|s| s.mpesa.insecure_result_urls = true).await;
+    asynchronous_app_with(|_| {}).await
+}
+
+/// [`asynchronous_app`] with other settings too.
+async fn asynchronous_app_with(settings: impl FnOnce(&mut mkoba::Settings)) -> (TestApp, Sink) {
+    let app = TestApp::spawn_with(|s| {
+        s.mpesa.insecure_result_urls = true;
+        settings(s);
+    })
+    .await;
     let sink = Sink::start(200).await;
     let r = app
         .mpesa_settings(json!({ "result_url": sink.url("/mpesa/results") }))
@@ -117,6 +126,51 @@ async fn an_asynchronous_failure_carries_its_code_in_the_result() {
     let v: Value = serde_json::from_str(&got[0].body).unwrap();
     assert_eq!(v["input_ResultCode"], "INS-2006");
     assert_eq!(v["input_ResultDesc"], "Insufficient balance");
+}
+
+/// A customer who never answers fails as `INS-9` once the synchronous timeout has passed,
+/// and the result URL hears it: the payment stayed pending for ever before, with no result
+/// and, for a C2B, the customer's money held.
+#[tokio::test]
+async fn an_asynchronous_payment_never_answered_ends_as_ins_9_at_the_timeout() {
+    let (app, sink) =
+        asynchronous_app_with(|s| s.mpesa.sync_timeout = std::time::Duration::from_millis(500))
+            .await;
+    let m = app.mpesa().await;
+    let body = m.c2b("10", "000000000002");
+    let r = m.call("POST", "c2bPayment/singleStage/", &body).await;
+    assert_eq!(r.status, 201, "accepted first: {}", r.text());
+    let conversation = r.json()["output_ConversationID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let got = sink.wait_for(1).await;
+    let v: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(v["input_OriginalConversationID"], conversation);
+    assert_eq!(v["input_ResultCode"], "INS-9");
+    assert_eq!(v["input_ResultDesc"], "Request timeout");
+    assert_eq!(v["input_TransactionID"], "N/A");
+    let t = m.transaction(&conversation).await;
+    assert_eq!(t["status"], "FAILED", "{t}");
+    app.assert_ledger_balanced().await;
+}
+
+/// A refused mandate's result has no token and no mandate id, as its synchronous answer has
+/// none (they named a mandate that was never made: a payment under it was `INS-58`).
+#[tokio::test]
+async fn a_refused_mandates_result_names_no_mandate() {
+    let (app, sink) = asynchronous_app().await;
+    let m = app.mpesa().await;
+    let mut body = mandate("5555");
+    body["input_CustomerMSISDN"] = json!("000000000008");
+    let r = m.call("POST", "directDebitCreation/", &body).await;
+    assert_eq!(r.status, 201, "accepted first: {}", r.text());
+    let got = sink.wait_for(1).await;
+    let v: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(v["input_ResultCode"], "INS-2006", "{v}");
+    assert_eq!(v["input_TransactionReference"], "5555");
+    assert!(v.get("input_MsisdnToken").is_none(), "{v}");
+    assert!(v.get("input_MandateID").is_none(), "{v}");
 }
 
 #[tokio::test]

@@ -184,6 +184,22 @@ async fn cli_takes_credentials_from_flags_or_the_environment_instead() {
         .await
         .unwrap();
     assert_eq!(json(&creds)["source"], "flags or environment");
+    // Keys exported for another server lose to a --data typed on the command line (they
+    // won, and every call failed INS-989), before the subcommand or after it.
+    for args in [
+        ["credentials", "--json", "--data", &data_dir(&app)],
+        ["--data", &data_dir(&app), "credentials", "--json"],
+    ] {
+        let creds = command(&app, &args)
+            .env("MPESA_API_KEY", "another-servers-key")
+            .env("MPESA_PUBLIC_KEY", "another-servers-public-key")
+            .output()
+            .await
+            .unwrap();
+        let creds = json(&creds);
+        assert_eq!(creds["api_key"], m.api_key.as_str(), "{creds}");
+        assert_eq!(creds["public_key"], m.public_key_b64.as_str(), "{creds}");
+    }
 
     // Neither: say where credentials come from.
     let none = command(&app, &["session"])
@@ -329,6 +345,15 @@ async fn cli_errors_say_what_was_wrong_and_how_to_fix_it() {
         Some(32),
         "{v}"
     );
+    // In the gateway's order, as a success's (they came sorted by name).
+    let text = stdout(&poor);
+    let at = |k: &str| text.find(k).unwrap_or_else(|| panic!("{k} in {text}"));
+    assert!(
+        at("output_ResponseCode") < at("output_ResponseDesc")
+            && at("output_ResponseDesc") < at("output_ConversationID")
+            && at("output_ConversationID") < at("output_ThirdPartyConversationID"),
+        "{text}"
+    );
     // So does a status query refused.
     let unknown = mpesa(&app, &["status", "NOPE", "--json"]).await;
     failure(&unknown);
@@ -439,6 +464,7 @@ async fn cli_waits_for_a_new_session_and_explains_one_that_stays_unlive_and_an_u
     );
     assert!(text.contains("INS-9"), "{text}");
     assert!(text.contains("mkoba mpesa status slow1"), "{text}");
+    // The payment ended with the call (it stayed pending before).
     let status = json(&mpesa(&app, &["status", "slow1", "--json"]).await);
-    assert_eq!(status["output_ResponseTransactionStatus"], "Pending");
+    assert_eq!(status["output_ResponseTransactionStatus"], "Expired");
 }

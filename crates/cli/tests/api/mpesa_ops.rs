@@ -226,7 +226,9 @@ async fn a_customer_without_the_money_gets_insufficient_balance() {
 }
 
 #[tokio::test]
-async fn a_customer_who_never_answers_times_out_with_ins_9_and_stays_pending() {
+/// The call ends at the timeout with `INS-9`, and the payment with it: it stayed pending for
+/// ever before (see `mpesa_async` for the asynchronous side).
+async fn a_customer_who_never_answers_times_out_with_ins_9_and_the_payment_expires() {
     let app = TestApp::spawn_with(|s| s.mpesa.sync_timeout = Duration::from_millis(300)).await;
     let m = app.mpesa().await;
     let body = m.c2b("10", "000000000002");
@@ -248,7 +250,7 @@ async fn a_customer_who_never_answers_times_out_with_ins_9_and_stays_pending() {
         )
         .await;
     assert_eq!(q.status, 200, "{}", q.text());
-    assert_eq!(q.json()["output_ResponseTransactionStatus"], "Pending");
+    assert_eq!(q.json()["output_ResponseTransactionStatus"], "Expired");
 }
 
 /// Synchronous calls wait for their outcome; past the bound on waiting requests the next

@@ -694,7 +694,7 @@ async fn reads_while_the_store_is_failing_are_answered_503_with_retry_after() {
 /// A synchronous M-Pesa call whose payment was stored but cannot be read once its wait is
 /// over (the store failing meanwhile) is answered as a wait that ran out, `408 INS-9` with
 /// the payment's conversation id, for the client to query later; it was the overload
-/// answer, with an id that named nothing, though the payment was stored and pending.
+/// answer, with an id that named nothing, though the payment was stored.
 #[tokio::test]
 async fn a_synchronous_call_whose_payment_cannot_be_read_after_its_wait_is_answered_ins_9() {
     use mkoba_platform::faults::Faults;
@@ -729,8 +729,9 @@ async fn a_synchronous_call_whose_payment_cannot_be_read_after_its_wait_is_answe
         .unwrap()
         .parse::<uuid::Uuid>()
         .unwrap();
+    // (Its customer never answered: it ended as the wait did.)
     let t = app.admin_transaction(conversation).await;
-    assert_eq!(t["status"], "PENDING", "{t}");
+    assert_eq!(t["status"], "FAILED", "{t}");
 }
 
 /// A time span past ten years is refused at start, naming the setting: it was taken and

@@ -387,4 +387,20 @@ async fn the_cli_clients_reach_the_server_over_https() {
         .await
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // http:// to the TLS port: said so, not "is the server running?".
+    let plain = format!("http://127.0.0.1:{}", app.running.addr.port());
+    for args in [["momo", "provision"], ["mpesa", "session"]] {
+        let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_mkoba"))
+            .args(args)
+            .arg("--data")
+            .arg(&data)
+            .args(["--url", &plain])
+            .env("MKOBA_MPESA_KEY_FILE", crate::helpers::MPESA_TEST_KEY)
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success());
+        assert!(stderr.contains("use https://"), "{args:?}: {stderr}");
+    }
 }

@@ -561,6 +561,32 @@ async fn one_client_cannot_lock_a_partners_shoppers_out() {
     assert_eq!(invoice_from(&app, shopper, &body(p.user, "100")).await, 201);
 }
 
+/// A request without `Host` (HTTP/1.0 has none) gets a payer link to the address it reached,
+/// port included (it was `http://127.0.0.1`, port 80, where nothing listens).
+#[tokio::test]
+async fn the_payer_link_of_a_request_without_host_names_the_address_reached() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let app = TestApp::spawn().await;
+    let p = app.partner("127.0.0.1").await;
+    let body = body(p.user, "10").to_string();
+    let request = format!(
+        "POST /widget/v1_0/invoice HTTP/1.0\r\nOrigin: {SHOP}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(app.running.addr)
+        .await
+        .unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.0 201"), "{answer}");
+    let link = format!(
+        "\"qrLink\":\"http://{}/portal/phone/invoice/",
+        app.running.addr
+    );
+    assert!(answer.contains(&link), "{link} in {answer}");
+}
+
 #[tokio::test]
 async fn the_payer_approves_or_rejects_through_the_qr_link_and_the_dial_pad() {
     let app = TestApp::spawn().await;
