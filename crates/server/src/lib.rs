@@ -167,6 +167,10 @@ pub fn app(
         platform: platform.clone(),
         key,
         insecure_result_urls: settings.mpesa.insecure_result_urls,
+        callback_targets: (
+            settings.dispatcher.allow_loopback,
+            settings.dispatcher.allow_private,
+        ),
         resource_urls: Arc::new(mkoba_mpesa::catalogue::resource_urls(
             settings.listen,
             &settings.mpesa_v1x_ports,

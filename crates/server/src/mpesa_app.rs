@@ -37,6 +37,9 @@ pub struct PortalBackend {
     pub key: Arc<PlatformKey>,
     /// Local development: `http://` result URLs on loopback.
     pub insecure_result_urls: bool,
+    /// The callback dispatcher's address policy (`allow_loopback`, `allow_private`): a
+    /// result URL it would never deliver to is refused when it is set.
+    pub callback_targets: (bool, bool),
     /// Every M-Pesa resource URL of this server.
     pub resource_urls: Arc<Vec<ResourceUrl>>,
 }
@@ -48,6 +51,7 @@ fn check_settings(
     lifetime: Option<u64>,
     result_url: Option<Option<String>>,
     insecure: bool,
+    targets: (bool, bool),
 ) -> Result<MpesaAppSettings, String> {
     let origins = origins
         .or_else(|| current.map(|a| a.allowed_origins.clone()))
@@ -67,12 +71,22 @@ fn check_settings(
                 .to_owned(),
         );
     }
+    let given = result_url.is_some();
     let result_url = match result_url {
         Some(url) => url.filter(|u| !u.trim().is_empty()),
         None => current.and_then(|a| a.result_url.clone()),
     };
     if let Some(url) = &result_url {
         check_result_url(url, insecure)?;
+        let host = url.parse::<axum::http::Uri>().ok().filter(|_| given);
+        if let Some(host) = host.as_ref().and_then(|u| u.host()) {
+            let (loopback, private) = targets;
+            mkoba_webhooks::check_target_with(host, loopback, private).map_err(|e| {
+                format!(
+                    "No result would reach {url}: {e} (--callback-allow-private; loopback only in the sandbox profile)."
+                )
+            })?;
+        }
     }
     Ok(MpesaAppSettings {
         allowed_origins: origins,
@@ -159,6 +173,7 @@ impl MpesaBackend for PortalBackend {
                 settings.session_lifetime_secs,
                 Some(settings.result_url),
                 self.insecure_result_urls,
+                self.callback_targets,
             )?;
             self.platform
                 .mpesa()
@@ -260,6 +275,7 @@ async fn update(
         lifetime,
         result_url,
         backend.insecure_result_urls,
+        backend.callback_targets,
     )
     .map_err(MomoError::bad)?;
     backend

@@ -1189,9 +1189,19 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// Refuses an IP-literal target outside what the configuration allows (a host name is
 /// checked by the connector's resolver, on the one lookup the connection uses).
 fn check_target(host: &str, config: &DispatcherConfig) -> Result<(), String> {
+    check_target_with(host, config.allow_loopback, config.allow_private)
+}
+
+/// [`check_target`] with the two settings it reads: for a URL given ahead of its callbacks
+/// (an M-Pesa result URL), refused when it is set rather than on every delivery.
+pub fn check_target_with(
+    host: &str,
+    allow_loopback: bool,
+    allow_private: bool,
+) -> Result<(), String> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     match host.parse::<IpAddr>() {
-        Ok(ip) if !permitted(ip, config.allow_loopback, config.allow_private) => Err(format!(
+        Ok(ip) if !permitted(ip, allow_loopback, allow_private) => Err(format!(
             "callbacks to {ip} are not allowed by the configuration"
         )),
         _ => Ok(()),

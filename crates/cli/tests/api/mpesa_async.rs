@@ -18,6 +18,15 @@ async fn result_urls_follow_the_portals_rules_unless_local_development_relaxes_t
         ("https://sh<op>.example:12000/r", "spaces"),
         ("https://shop.example:+12000/r", "not a number"),
         ("https://a..b:12000/", "not a host name"),
+        // An address the dispatcher may not call: taken before, and every result failed.
+        (
+            "https://10.1.2.3:12000/results",
+            "not allowed by the configuration",
+        ),
+        (
+            "https://[fd00::1]:12000/results",
+            "not allowed by the configuration",
+        ),
     ] {
         let r = app.mpesa_settings(json!({ "result_url": url })).await;
         assert_eq!(r.status, 400, "{url}: {}", r.text());
