@@ -482,6 +482,13 @@ fn check_api_user(c: &ClientArgs) -> anyhow::Result<()> {
     {
         crate::usage!("--api-user must be a UUID (the API user's X-Reference-Id), got {u:?}");
     }
+    if !mkoba_momo::ENVIRONMENTS.contains(&c.environment.as_str()) {
+        crate::usage!(
+            "--environment must be one of {}, got {:?}",
+            mkoba_momo::ENVIRONMENTS.join(", "),
+            c.environment
+        );
+    }
     Ok(())
 }
 
@@ -594,6 +601,12 @@ fn print_json(v: &Value) -> anyhow::Result<()> {
 // ---- commands ---------------------------------------------------------------------------------
 
 async fn provision(c: &ClientArgs, callback_host: &str) -> anyhow::Result<()> {
+    // The server's rule, told before anything is sent.
+    if mkoba_momo::validate::callback_host(callback_host).is_err() {
+        crate::usage!(
+            "--callback-host must be a host name or address (the host of your callback URLs), got {callback_host:?}"
+        );
+    }
     let p = provisioning(c)?;
     let (user, key, env, currency) = if c.environment == "sandbox" {
         let u = p

@@ -97,6 +97,13 @@ impl std::str::FromStr for Rate {
         };
         let (count, period) = s.split_once('/').ok_or_else(bad)?;
         let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        if count == 0 {
+            // It meant no limit at all; whoever writes 0/15m more likely means "none
+            // allowed", which no limit here is for.
+            return Err(format!(
+                "{s:?} allows nothing: a limit needs a count of at least 1 (write off for no limit)"
+            ));
+        }
         let period = period.trim();
         let unit = period.chars().last().ok_or_else(bad)?;
         let number = &period[..period.len() - unit.len_utf8()];
@@ -743,7 +750,9 @@ mod tests {
         assert_eq!("off".parse::<Rate>().unwrap(), Rate::OFF);
         assert!("0".parse::<Rate>().unwrap().is_off());
         assert_eq!(Rate::OFF.to_string(), "off");
-        for bad in ["10", "10/", "x/1m", "10/1d", "10/0m", "-1/1m", "10/m5"] {
+        for bad in [
+            "10", "10/", "x/1m", "10/1d", "10/0m", "-1/1m", "10/m5", "0/15m",
+        ] {
             assert!(bad.parse::<Rate>().is_err(), "{bad}");
         }
     }

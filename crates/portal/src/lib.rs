@@ -54,6 +54,10 @@ pub struct PortalConfig {
     /// journey works on a laptop with no mail server. Off when mail really goes out: then
     /// the portal never shows the links that prove control of an address.
     pub sandbox_mailbox: bool,
+    /// Mail goes out through a mail server (`--smtp-url`). Without it and without the
+    /// sandbox mailbox (the production profile), no activation link reaches anyone, and
+    /// the pages say so instead of "we sent".
+    pub mail_goes_out: bool,
     /// Most payments a report reads, the newest of its period ([`mkoba_platform::portal::REPORT_MAX`]
     /// when `None`; tests set a few).
     pub report_max: Option<u64>,

@@ -57,7 +57,16 @@ impl Running {
     /// `http://addr`.
     pub fn base_url(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
-        format!("{scheme}://{}", self.addr)
+        // Listening on every address (`0.0.0.0`, `::`), it is reached on this machine at
+        // loopback: `http://0.0.0.0:8080` opens nothing in some browsers.
+        let mut at = self.addr;
+        if at.ip().is_unspecified() {
+            at.set_ip(match at.ip() {
+                std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        format!("{scheme}://{at}")
     }
 
     /// Every M-Pesa resource URL of this server (address, port, path, SSL), as the
@@ -290,6 +299,7 @@ pub(crate) fn metric_labels(path: &str, matched: Option<&str>) -> (&'static str,
 /// address (a loopback one where it listens on every address).
 pub fn portal_config(settings: &Settings) -> mkoba_portal::PortalConfig {
     let mut config = settings.portal.clone();
+    config.mail_goes_out = settings.smtp.is_some();
     if config.public_url.is_empty() {
         let mut at = settings.listen;
         if at.ip().is_unspecified() {

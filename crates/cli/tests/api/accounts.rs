@@ -1095,3 +1095,18 @@ async fn mail_goes_out_through_smtp_when_configured_and_the_mailbox_keeps_its_li
     .await;
     assert!(m.last_error.unwrap().contains("refused"));
 }
+
+/// Without a mail server and without the sandbox mailbox (the production profile's
+/// default), the pages say that no activation link can come: they said "we sent" one, and
+/// "look in your inbox".
+#[tokio::test]
+async fn without_a_mail_server_the_pages_do_not_say_mail_was_sent() {
+    let app = TestApp::spawn_with(|s| s.portal.sandbox_mailbox = false).await;
+    let (mut b, sent) = sign_up(&app, "nomail@example.com").await;
+    let page = b.get(&sent).await.text();
+    assert!(page.contains("this server sends no e-mail"), "{page}");
+    assert!(!page.contains("We sent an activation link"), "{page}");
+    let mailbox = b.get("/portal/mail").await.text();
+    assert!(mailbox.contains("This server sends no e-mail"), "{mailbox}");
+    assert!(!mailbox.contains("look in your inbox"), "{mailbox}");
+}

@@ -950,7 +950,32 @@ async fn usage_errors_exit_2_and_no_error_prints_a_backtrace() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
-    let cases: [(&[&str], i32, &str); 6] = [
+    let cases: [(&[&str], i32, &str); 8] = [
+        // Both were sent, and refused by the server with status 1.
+        (
+            &[
+                "momo",
+                "provision",
+                "--environment",
+                "mtnnowhere",
+                "--url",
+                "http://127.0.0.1:9",
+            ],
+            2,
+            "--environment must be one of sandbox, mtnuganda",
+        ),
+        (
+            &[
+                "momo",
+                "provision",
+                "--callback-host",
+                "bad host!",
+                "--url",
+                "http://127.0.0.1:9",
+            ],
+            2,
+            "--callback-host must be a host name or address",
+        ),
         (
             &["serve", "--data", data, "--callback-method", "DELETE"],
             2,

@@ -246,6 +246,10 @@ pub(crate) async fn sign_up_sent(
                 h.raw("<p class=\"notice\" role=\"status\">A new activation e-mail is on its way (at most one a minute).</p>");
             }
             match &claims {
+                Some(c) if !state.config.sandbox_mailbox && !state.config.mail_goes_out => {
+                    w!(*h, "<p class=\"lead\">The account for <strong>" {c.subject} "</strong> is made, but this server sends no e-mail (it has no mail server), so no activation link can reach you.</p>"
+                    "<p>Ask the server's operator: accounts are activated by mail, and that needs a mail server (<code>--smtp-url</code>).</p>");
+                }
                 Some(c) => {
                     w!(*h, "<p class=\"lead\">We sent an activation link to <strong>" {c.subject} "</strong>. The account stays inactive until you open it; the link works for 24 hours.</p>"
                     "<p>Then sign in and add your phone number: a code goes to the virtual phone.</p>");

@@ -291,8 +291,10 @@ pub(crate) async fn show(
         h.raw("<p class=\"lead\">Messages wait here for the account they concern.</p>");
         if sandbox {
             h.raw("<p>No mail server is configured. Sign up, or sign in to an account that is not activated yet, and this page shows the mail sent to that address (in this browser, for 24 hours). Signed in, it shows all of your account's mail.</p>");
-        } else {
+        } else if state.config.mail_goes_out {
             h.raw("<p>Mail goes out through the server's mail server: look in your inbox. Signed in, this page lists what was sent to you.</p>");
+        } else {
+            h.raw("<p>This server sends no e-mail: it has no mail server configured. Signed in, this page lists what would have been sent to you.</p>");
         }
         h.raw("<p><a href=\"/portal/signin\">Sign in</a> · <a href=\"/portal/signup\">Create an account</a></p>");
         return (StatusCode::OK, document("Mailbox", None, "", h)).into_response();
