@@ -1231,8 +1231,15 @@ impl Engine {
             .payment(&reference_id)?
             .filter(|p| owned(p))
             .ok_or(CancelError::NotFound)?;
+        // An expired pre-approval is no longer approved: only an approved one is cancelled
+        // (MTN's CancelPreApproval); it was, and its outcome turned FAILED.
+        let expired = kind == PaymentKind::PreApproval
+            && payment
+                .pre_approval_expiry_ms()
+                .is_some_and(|e| self.time_for(&api_user, now) >= e);
         if matches!(kind, PaymentKind::PreApproval | PaymentKind::MpesaMandate)
             && payment.status == PaymentStatus::Successful
+            && !expired
             && !pass.failed_in_pass(&reference_id)
         {
             payment.status = PaymentStatus::Failed;

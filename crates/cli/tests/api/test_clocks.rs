@@ -572,6 +572,28 @@ async fn a_pre_approval_expires_after_its_validity_time_on_the_clock() {
     let list = listed(&p).await;
     assert_eq!(list[0]["status"], "EXPIRED", "{list}");
     assert_eq!(list[0]["preApprovalId"], reference.to_string());
+    // Only an approved one is cancelled: an expired one was, and its outcome turned FAILED.
+    let bearer = format!("Bearer {}", p.token);
+    let r = app
+        .send(
+            "DELETE",
+            &format!("/collection/v1_0/preapproval/{reference}"),
+            &[
+                ("Ocp-Apim-Subscription-Key", app.key("collection")),
+                ("Authorization", &bearer),
+                ("X-Target-Environment", "sandbox"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["code"].as_str()),
+        (500, Some("NOT_ALLOWED")),
+        "{}",
+        r.text()
+    );
+    let r = app.get(&p, &format!("/v2_0/preapproval/{reference}")).await;
+    assert_eq!(r.json()["status"], "SUCCESSFUL", "{}", r.text());
 }
 
 /// A failed callback of a payment on a test clock is retried on the clock's time: a retry
