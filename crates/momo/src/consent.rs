@@ -505,17 +505,22 @@ fn bound_to(claims: &Value, user: Uuid, product: Product) -> bool {
         && claims["prd"].as_str() == Some(product.as_str())
 }
 
-/// Whether the `exp` (Unix ms) of claims has passed by `now`; missing counts as passed.
-/// Whether a token's claims have expired on its API user's time, or were issued ahead of
-/// real time on a clock since deleted ([`mkoba_platform::test_clock::TestClocks::issued_ahead`]).
+/// A time of claims in Unix ms: `{name}_ms` where the token is a JWT (whose own `iat` and
+/// `exp` are seconds, as a client decoding it expects), else `{name}` (ms: the tokens
+/// issued before the JWT shape, and consent requests).
+fn ms(claims: &Value, name: &str) -> Option<i64> {
+    claims[format!("{name}_ms")]
+        .as_i64()
+        .or_else(|| claims[name].as_i64())
+}
+
+/// Whether a token's claims have expired on its API user's time (missing counts as
+/// expired), or were issued ahead of real time on a clock since deleted
+/// ([`mkoba_platform::test_clock::TestClocks::issued_ahead`]).
 fn expired(state: &MomoState, user: &Uuid, claims: &Value) -> bool {
     let clocks = state.platform.clocks();
-    claims["iat"]
-        .as_i64()
-        .is_some_and(|iat| clocks.issued_ahead(user, iat))
-        || claims["exp"]
-            .as_i64()
-            .is_none_or(|exp| clocks.now_for(user) >= exp)
+    ms(claims, "iat").is_some_and(|iat| clocks.issued_ahead(user, iat))
+        || ms(claims, "exp").is_none_or(|exp| clocks.now_for(user) >= exp)
 }
 
 /// The consent fields every token carries: account holder and scope.
@@ -545,26 +550,32 @@ fn issue_tokens(
     now: i64,
     consent_end_ms: i64,
 ) -> Response {
+    // A JWT as MTN's come: `sub` the account holder, `cid` the API user, `iat` and `exp` in
+    // seconds; the milliseconds (a test clock's time) beside them.
     let claims = |exp: i64| {
         json!({
+            "sub": consent.id,
+            "cid": user.to_string(),
+            "scp": consent.scope,
+            "iat": now.div_euclid(1000),
+            "exp": exp.div_euclid(1000),
             "usr": user.to_string(),
             "prd": product.as_str(),
             "idt": consent.id_type,
             "id": consent.id,
-            "scp": consent.scope,
-            "iat": now,
-            "exp": exp,
+            "iat_ms": now,
+            "exp_ms": exp,
             "jti": Uuid::new_v4().to_string(),
         })
     };
     let access_token = state
         .platform
         .credentials()
-        .sign_claims(ACCESS, &claims(now + ACCESS_TTL_SECS * 1000));
+        .sign_jwt(ACCESS, &claims(now + ACCESS_TTL_SECS * 1000));
     let refresh_token = state
         .platform
         .credentials()
-        .sign_claims(REFRESH, &claims(consent_end_ms));
+        .sign_jwt(REFRESH, &claims(consent_end_ms));
     no_store(json_response(
         StatusCode::OK,
         &Oauth2TokenResponse {
@@ -761,7 +772,7 @@ async fn create_oauth2_token(
             let consent = Consent::of(&claims)
                 .ok_or_else(|| oauth("invalid_grant", "refresh_token is unknown"))?;
             let now = state.platform.clocks().now_for(&user.id);
-            let consent_end_ms = claims["exp"].as_i64().unwrap_or(now);
+            let consent_end_ms = ms(&claims, "exp").unwrap_or(now);
             Ok(issue_tokens(
                 &state,
                 user.id,

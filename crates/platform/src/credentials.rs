@@ -168,7 +168,13 @@ impl Credentials<'_> {
         self.inner.signer.sign_claims(purpose, claims)
     }
 
-    /// Verifies a token made by [`Credentials::sign_claims`] for the same purpose.
+    /// [`Credentials::sign_claims`] in a JWT's shape (MTN's OAuth2 tokens).
+    pub fn sign_jwt(self, purpose: &str, claims: &serde_json::Value) -> String {
+        self.inner.signer.sign_jwt(purpose, claims)
+    }
+
+    /// Verifies a token made by [`Credentials::sign_claims`] or
+    /// [`Credentials::sign_jwt`] for the same purpose.
     pub fn verify_claims(
         self,
         purpose: &str,

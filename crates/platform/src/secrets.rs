@@ -145,24 +145,44 @@ impl TokenSigner {
     /// caller's business (put it in the claims).
     pub fn sign_claims(&self, purpose: &str, claims: &serde_json::Value) -> String {
         let body = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let sig = URL_SAFE_NO_PAD.encode(self.claims_mac(purpose, &body));
+        format!("{body}.{sig}")
+    }
+
+    /// [`TokenSigner::sign_claims`] in a JWT's shape, as MTN's OAuth2 tokens come: the
+    /// access tokens' header (`{"typ":"JWT","alg":"R256"}`), the claims, the signature over
+    /// both. A client that decodes a token to read its `exp` finds one.
+    pub fn sign_jwt(&self, purpose: &str, claims: &serde_json::Value) -> String {
+        let signed = format!(
+            "{HEADER_B64}.{}",
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let sig = URL_SAFE_NO_PAD.encode(self.claims_mac(purpose, &signed));
+        format!("{signed}.{sig}")
+    }
+
+    fn claims_mac(&self, purpose: &str, signed: &str) -> [u8; 32] {
         let mut mac = HmacSha256::new_from_slice(&self.secret).expect("any key length");
         mac.update(b"mkoba claims v1:");
         mac.update(purpose.as_bytes());
         mac.update(b".");
-        mac.update(body.as_bytes());
-        format!(
-            "{body}.{}",
-            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
-        )
+        mac.update(signed.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
-    /// The claims of a token made by [`TokenSigner::sign_claims`] for the same purpose.
+    /// The claims of a token made by [`TokenSigner::sign_claims`] or
+    /// [`TokenSigner::sign_jwt`] for the same purpose.
     pub fn verify_claims(
         &self,
         purpose: &str,
         token: &str,
     ) -> Result<serde_json::Value, TokenError> {
-        let (body, sig) = token.split_once('.').ok_or(TokenError::Invalid)?;
+        let (signed, sig) = token.rsplit_once('.').ok_or(TokenError::Invalid)?;
+        let body = match signed.split_once('.') {
+            Some((HEADER_B64, body)) => body,
+            Some(_) => return Err(TokenError::Invalid),
+            None => signed,
+        };
         let sig = URL_SAFE_NO_PAD
             .decode(sig)
             .map_err(|_| TokenError::Invalid)?;
@@ -170,7 +190,7 @@ impl TokenSigner {
         mac.update(b"mkoba claims v1:");
         mac.update(purpose.as_bytes());
         mac.update(b".");
-        mac.update(body.as_bytes());
+        mac.update(signed.as_bytes());
         mac.verify_slice(&sig).map_err(|_| TokenError::Invalid)?;
         let bytes = URL_SAFE_NO_PAD
             .decode(body)
@@ -343,6 +363,23 @@ mod tests {
         let mut bad = t.clone();
         bad.insert(2, 'A');
         assert_eq!(s.verify_claims("consent", &bad), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn claims_in_a_jwts_shape_verify_and_cannot_be_cut_down() {
+        let s = TokenSigner::new(b"secret".to_vec());
+        let claims = serde_json::json!({"sub": "x", "exp": 5});
+        let t = s.sign_jwt("consent", &claims);
+        let parts: Vec<_> = t.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[0], HEADER_B64);
+        assert_eq!(s.verify_claims("consent", &t), Ok(claims));
+        assert_eq!(s.verify_claims("other", &t), Err(TokenError::Invalid));
+        // Without its header, or under another, it is not the token that was signed.
+        let cut = format!("{}.{}", parts[1], parts[2]);
+        assert_eq!(s.verify_claims("consent", &cut), Err(TokenError::Invalid));
+        let other = format!("eyJhbGciOiJub25lIn0.{}.{}", parts[1], parts[2]);
+        assert_eq!(s.verify_claims("consent", &other), Err(TokenError::Invalid));
     }
 
     #[test]

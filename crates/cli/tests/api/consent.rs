@@ -238,6 +238,36 @@ async fn collection_consent_with_a_bearer_token_gives_the_sandbox_identity() {
     assert!(t["refresh_token"].as_str().is_some_and(|s| !s.is_empty()));
     let keys: Vec<&str> = t.as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(keys.len(), 6, "{t}");
+    // JWTs as MTN's are (they were two parts with times in ms): a client that decodes one
+    // to read `exp` finds seconds.
+    for name in ["access_token", "refresh_token"] {
+        let token = t[name].as_str().unwrap();
+        let parts: Vec<&str> = token.split('.').collect();
+        assert_eq!(parts.len(), 3, "{name}: {token}");
+        let decode = |part: &str| -> Value {
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(part)
+                .unwrap();
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        assert_eq!(decode(parts[0]), json!({"typ": "JWT", "alg": "R256"}));
+        let claims = decode(parts[1]);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let (iat, exp) = (
+            claims["iat"].as_i64().unwrap(),
+            claims["exp"].as_i64().unwrap(),
+        );
+        assert!(
+            (iat - now).abs() < 600,
+            "{name}: iat {iat} in seconds, now {now}"
+        );
+        let lasts = if name == "access_token" { 3600 } else { 86_400 };
+        assert!((exp - iat - lasts).abs() <= 1, "{name}: {claims}");
+        assert_eq!(claims["cid"], p.user.to_string(), "{claims}");
+    }
 
     let r = userinfo(&app, "collection", t["access_token"].as_str().unwrap()).await;
     assert_sandbox_identity(&r);
