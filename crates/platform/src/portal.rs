@@ -204,6 +204,11 @@ pub struct ReportScope {
 /// database holds ([`PortalReader::report_start`]).
 pub const REPORT_MAX: u64 = 100_000;
 
+/// The most latency samples of each kind a report reads: the newest, when there are more
+/// (a callback may be tried several times, so a period's attempts can outnumber its
+/// [`REPORT_MAX`] payments).
+pub const LATENCY_SAMPLES: u32 = 200_000;
+
 impl ReportScope {
     /// All of a developer's payments created since `from_ms`.
     pub fn all(developer_id: i64, from_ms: i64) -> ReportScope {

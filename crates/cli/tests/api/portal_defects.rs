@@ -1179,9 +1179,20 @@ async fn reports_count_what_their_periods_hold_in_every_currency_and_go_live_the
             r.text()
         );
     }
+    // The link lists what the report counts: not the payment dated ahead (it did).
+    let href = html
+        .split("<a href=\"")
+        .map(|a| a.split('"').next().unwrap())
+        .find(|a| a.starts_with("/portal/transactions?"))
+        .unwrap()
+        .replace("&amp;", "&");
+    assert!(href.contains("&to="), "{href}");
+    let listed = b.get(&href).await.text();
+    assert!(listed.contains("256779999001"), "{listed}");
+    assert!(!listed.contains("256779999002"), "{listed}");
     let html = b.get("/portal/reports?days=1").await.text();
     assert!(html.contains("See the transactions of "), "{html}");
-    assert!(html.contains(" and after</a>"));
+    assert!(html.contains(" to "), "{html}");
 
     // Go-live: the sandbox's payments (two MoMo, one M-Pesa), not the markets' three.
     let html = b.get("/portal/golive").await.text();
