@@ -106,18 +106,17 @@ pub(crate) fn unavailable(call: &Call) -> Response {
 /// The code a final payment answers with on `gateway`: `INS-0` when it succeeded. The one
 /// place the platform's failure reasons become M-Pesa codes (with [`status_text`]).
 pub(crate) fn result_code(gateway: Gateway, p: &Payment) -> Code {
-    let code = match (p.status, p.reason) {
-        (PaymentStatus::Successful, _) => wire::INS_0,
-        (PaymentStatus::Pending, _) => wire::INS_9,
-        (PaymentStatus::Failed, Some(FailureReason::NotEnoughFunds)) => wire::INS_2006,
-        (PaymentStatus::Failed, Some(FailureReason::Expired)) => wire::INS_9,
-        // Declined on the virtual phone.
-        (PaymentStatus::Failed, Some(FailureReason::ApprovalRejected))
-            if gateway == Gateway::V1x =>
-        {
-            return wire::V1X_CANCELLED_BY_CUSTOMER;
-        }
-        (PaymentStatus::Failed, _) => wire::INS_6,
+    let code = match p.status {
+        PaymentStatus::Successful => wire::INS_0,
+        PaymentStatus::Pending => wire::INS_9,
+        // The platform's table, which the portal shows too.
+        PaymentStatus::Failed => match p.reason.map(|r| r.mpesa_code(gateway == Gateway::V1x)) {
+            Some("INS-2006") => wire::INS_2006,
+            Some("INS-9") => wire::INS_9,
+            // Declined on the virtual phone.
+            Some("INS-5") => return wire::V1X_CANCELLED_BY_CUSTOMER,
+            _ => wire::INS_6,
+        },
     };
     gateway.code(code)
 }
@@ -1422,4 +1421,51 @@ pub(crate) async fn direct_debit_cancel(call: Call) -> Response {
         .field("output_ConversationID", conversation)
         .field("output_ThirdPartyConversationID", tpcid)
         .respond(StatusCode::CREATED)
+}
+
+#[cfg(test)]
+mod tests {
+    use mkoba_platform::model::{NewPayment, Party, PartyIdType, PaymentKind, Product};
+
+    use super::*;
+
+    /// The answers' codes are the platform's table (which the portal shows): every reason,
+    /// on both gateways.
+    #[test]
+    fn a_failed_payments_code_is_the_platforms() {
+        let mut p = Payment::accepted(
+            NewPayment {
+                reference_id: Uuid::nil(),
+                kind: PaymentKind::MpesaC2b,
+                product: Product::Mpesa,
+                api_user: Uuid::nil(),
+                environment: "sandbox".to_owned(),
+                amount: Money::from_minor(100, Currency::parse("TZS").unwrap()),
+                external_id: None,
+                party: Party {
+                    id_type: PartyIdType::Msisdn,
+                    id: "000000000001".to_owned(),
+                },
+                payer_message: None,
+                payee_note: None,
+                callback_url: None,
+                callback_method: None,
+                refund_of: None,
+                details: None,
+                expires_at_ms: None,
+                short_code: None,
+                mandate: None,
+            },
+            0,
+            None,
+        );
+        p.status = PaymentStatus::Failed;
+        for reason in FailureReason::ALL {
+            p.reason = Some(*reason);
+            for (gateway, v1x) in [(Gateway::V2, false), (Gateway::V1x, true)] {
+                let code = result_code(gateway, &p).code;
+                assert_eq!(code, reason.mpesa_code(v1x), "{reason} on {gateway:?}");
+            }
+        }
+    }
 }

@@ -59,6 +59,21 @@ reasons! {
     TransactionNotFound = "TRANSACTION_NOT_FOUND",
 }
 
+impl FailureReason {
+    /// The `INS-*` code an M-Pesa client is given for a payment that failed for this
+    /// reason (`v1x`: Mozambique's gateway, whose table has "Transaction cancelled by
+    /// customer"). The M-Pesa answers and results are built from it, and the portal shows
+    /// it beside the reason.
+    pub fn mpesa_code(self, v1x: bool) -> &'static str {
+        match self {
+            FailureReason::NotEnoughFunds => "INS-2006",
+            FailureReason::Expired => "INS-9",
+            FailureReason::ApprovalRejected if v1x => "INS-5",
+            _ => "INS-6",
+        }
+    }
+}
+
 impl std::fmt::Display for FailureReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

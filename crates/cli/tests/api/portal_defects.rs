@@ -1315,3 +1315,31 @@ async fn a_search_reads_the_newest_payments_and_a_reference_is_found_at_any_age(
     assert!(html.contains("1–2 of 2 transactions"), "{html}");
     assert!(html.contains(&echo.to_string()), "{html}");
 }
+
+/// An M-Pesa failure is shown with the `INS-*` code its client was given (the list and the
+/// page showed only MoMo's name of the reason).
+#[tokio::test]
+async fn an_mpesa_failure_shows_its_ins_code() {
+    let app = TestApp::spawn().await;
+    let mut b = sandbox_browser(&app).await;
+    let m = app.mpesa().await;
+    let r = m
+        .call(
+            "POST",
+            "c2bPayment/singleStage/",
+            &m.c2b("10", "000000000008"),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    let conversation = r.json()["output_ConversationID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let list = b.get("/portal/transactions").await.text();
+    assert!(list.contains("INS-2006 NOT_ENOUGH_FUNDS"), "{list}");
+    let page = b
+        .get(&format!("/portal/transactions/{conversation}"))
+        .await
+        .text();
+    assert!(page.contains("INS-2006 NOT_ENOUGH_FUNDS"), "{page}");
+}

@@ -809,6 +809,20 @@ pub(crate) fn active_filters(
     w!(*h, "</ul><a class=\"clear\" href=\"" {with_query(path, &kept)} "\">Clear all filters</a></div>");
 }
 
+/// A failure's reason as its client saw it: an M-Pesa payment's `INS-*` code (its answer's
+/// or result's) before the platform's name of it.
+fn reason_text(p: &Payment, reason: mkoba_platform::reason::FailureReason) -> String {
+    if !p.kind.is_mpesa() {
+        return reason.to_string();
+    }
+    let v1x = p
+        .details
+        .as_deref()
+        .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .is_some_and(|d| d["gateway"] == "v1x");
+    format!("{} {reason}", reason.mpesa_code(v1x))
+}
+
 /// The rows of a payments table.
 pub(crate) fn payment_rows(h: &mut Html, payments: &[Payment]) {
     h.raw("<div class=\"table-wrap\"><table class=\"tx\"><thead><tr><th scope=\"col\">Created</th><th scope=\"col\">Operation</th><th scope=\"col\">Party</th><th scope=\"col\" class=\"num\">Amount</th><th scope=\"col\">Status</th><th scope=\"col\">Reference or conversation id</th></tr></thead><tbody>");
@@ -819,8 +833,8 @@ pub(crate) fn payment_rows(h: &mut Html, payments: &[Payment]) {
         }
         w!(*h, "</td><td>" {p.party.id} "</td><td class=\"num\">" {money(p.amount)} "</td><td>");
         status_badge(h, p.status);
-        if let (PaymentStatus::Failed, Some(r)) = (p.status, &p.reason) {
-            w!(*h, " <span class=\"reason\">" {r} "</span>");
+        if let (PaymentStatus::Failed, Some(r)) = (p.status, p.reason) {
+            w!(*h, " <span class=\"reason\">" {reason_text(p, r)} "</span>");
         }
         let id = wire_id(p);
         w!(*h, "</td><td><a class=\"mono\" href=\"/portal/transactions/" {id} "\">" {id} "</a></td></tr>");
@@ -1332,8 +1346,8 @@ pub(crate) async fn show(
         (status, at) => {
             let mut d = Html::new();
             w!(d, "Status <code>" {status.as_str()} "</code>");
-            if let Some(r) = &p.reason {
-                w!(d, ", reason <code>" {r} "</code>");
+            if let Some(r) = p.reason {
+                w!(d, ", reason <code>" {reason_text(&p, r)} "</code>");
             }
             if let Some(f) = &p.financial_transaction_id {
                 let label = if p.kind.is_mpesa() {
