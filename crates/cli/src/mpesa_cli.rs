@@ -119,12 +119,20 @@ impl MpesaArgs {
     /// A `--data` typed on the command line wins over keys left in the environment
     /// (`MPESA_API_KEY`, `MPESA_PUBLIC_KEY`, exported for another server): `from_env` says
     /// which arguments came from there. Keys given as flags still win.
+    /// Only where the directory has that key: with none there, the environment's is used.
     pub fn data_over_environment(&mut self, from_env: impl Fn(&str) -> bool) {
-        for (id, key) in [
-            ("api_key", &mut self.client.api_key),
-            ("public_key", &mut self.client.public_key),
+        let c = &mut self.client;
+        let elsewhere = c.database_url.is_some();
+        let has_api_key = elsewhere || !crate::creates_database(&c.data);
+        let has_public_key = elsewhere
+            || c.mpesa_key_file.is_some()
+            || c.data.join(mkoba_mpesa::rsa::PUBLIC_KEY_FILE).exists()
+            || c.data.join(mkoba_mpesa::rsa::PRIVATE_KEY_FILE).exists();
+        for (id, key, there) in [
+            ("api_key", &mut c.api_key, has_api_key),
+            ("public_key", &mut c.public_key, has_public_key),
         ] {
-            if key.is_some() && from_env(id) {
+            if there && key.is_some() && from_env(id) {
                 *key = None;
             }
         }
@@ -522,10 +530,17 @@ async fn transact<'a, T: serde::de::DeserializeOwned + Send + 'a>(
         let unknown = matches!(
             e,
             mkoba_sdk::Error::Transport { .. } | mkoba_sdk::Error::Timeout { .. }
-        ) || e.ins_code() == Some(&InsCode::RequestTimeout);
+        );
         let last = if unknown {
             format!(
                 "ThirdPartyConversationID {id}: the outcome is not known yet; check with `mkoba mpesa status {id}`"
+            )
+        } else if e.ins_code() == Some(&InsCode::RequestTimeout) {
+            // The gateway gave up on the customer's prompt: the payment expired then (on
+            // Mkoba and, as far as integrators report, on the real gateway), unless the
+            // server stopped meanwhile.
+            format!(
+                "ThirdPartyConversationID {id}: the customer did not answer in time, so the payment has most likely expired; `mkoba mpesa status {id}` says for sure"
             )
         } else {
             format!("ThirdPartyConversationID {id}")

@@ -832,14 +832,22 @@ impl Engine {
             _ => Some(now + self.settings.settle_delay.as_millis() as i64),
         };
         // A payer who has not acted by the expiry never will: settle then, as EXPIRED.
+        // An M-Pesa payment's expiry is the deadline of the customer's prompt: it holds only
+        // for one that waits for an answer (a number that never answers, the virtual
+        // phone); one the scenario settles keeps its settle delay, however long (with a
+        // delay past the deadline every M-Pesa payment failed).
+        let expiry = new
+            .expires_at_ms
+            .filter(|_| !(new.product == Product::Mpesa && settle_at.is_some()));
         // No later than a test clock's end (9899-12-31T23:59:59Z), which an advance reaches
         // and cannot pass: a payment due after it would never settle.
-        let settle_at = match (settle_at, new.expires_at_ms) {
+        let settle_at = match (settle_at, expiry) {
             (Some(at), Some(expiry)) => Some(at.min(expiry)),
             (at, expiry) => at.or(expiry),
         }
         .map(|at| at.min(crate::test_clock::LAST_MS));
         let mut payment = Payment::accepted(new, now, settle_at);
+        payment.expires_at_ms = expiry;
         if let Some(original) = payment.refund_of {
             if payment.kind == PaymentKind::MpesaReversal {
                 // M-Pesa answers a bad reversal at once instead of failing it later.

@@ -200,8 +200,10 @@ pub fn serve_tls(
                 .clone()
                 .map_request(move |mut req: axum::extract::Request<_>| {
                     req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+                    // (An absolute-form request names its host in its target.)
                     if let Some(reached) = &reached
                         && !req.headers().contains_key(http::header::HOST)
+                        && req.uri().authority().is_none()
                     {
                         req.headers_mut()
                             .insert(http::header::HOST, reached.clone());

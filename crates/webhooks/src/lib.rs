@@ -1200,12 +1200,31 @@ pub fn check_target_with(
     allow_private: bool,
 ) -> Result<(), String> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = host.strip_suffix('.').unwrap_or(host);
     match host.parse::<IpAddr>() {
         Ok(ip) if !permitted(ip, allow_loopback, allow_private) => Err(format!(
             "callbacks to {ip} are not allowed by the configuration"
         )),
-        _ => Ok(()),
+        Ok(_) => Ok(()),
+        // `10.1`, `167772161`, `0x0a000001`, `012.0.0.1`: no name (a top-level label is
+        // never all digits), and resolvers read each as some IPv4 address, which the rule
+        // above could not judge.
+        Err(_) if numeric_ipv4_form(host) => Err(format!(
+            "{host} is an IPv4 address in a form resolvers read differently: write it as four decimal numbers (a.b.c.d)"
+        )),
+        Err(_) => Ok(()),
     }
+}
+
+/// Whether a host that is no IP address as written is one of the other IPv4 spellings
+/// `inet_aton` takes: its last label all digits, or hexadecimal with `0x`.
+fn numeric_ipv4_form(host: &str) -> bool {
+    let last = host.rsplit('.').next().unwrap_or(host);
+    let hex = last
+        .strip_prefix("0x")
+        .or_else(|| last.strip_prefix("0X"))
+        .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+    hex || (!last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// What an address is to the callback policy.
@@ -1418,6 +1437,18 @@ mod tests {
         ];
         for (text, class) in cases {
             assert_eq!(classify(text.parse().unwrap()), class, "{text}");
+        }
+    }
+
+    #[test]
+    fn other_spellings_of_an_ipv4_address_are_refused() {
+        for host in ["167772161", "10.1", "0x0a000001", "012.0.0.1", "1.2.3.0X1f"] {
+            assert!(check_target_with(host, true, true).is_err(), "{host}");
+        }
+        // A trailing dot is the same address.
+        assert!(check_target_with("10.0.0.1.", true, false).is_err());
+        for host in ["shop.example", "127.0.0.1", "[::1]", "a1.b2", "x.0xyz"] {
+            assert_eq!(check_target_with(host, true, true), Ok(()), "{host}");
         }
     }
 

@@ -27,6 +27,13 @@ async fn result_urls_follow_the_portals_rules_unless_local_development_relaxes_t
             "https://[fd00::1]:12000/results",
             "not allowed by the configuration",
         ),
+        (
+            "https://10.0.0.1.:12000/results",
+            "not allowed by the configuration",
+        ),
+        // Other spellings of 10.0.0.1, which resolvers take.
+        ("https://167772161:12000/results", "four decimal numbers"),
+        ("https://0x0a000001:12000/results", "four decimal numbers"),
     ] {
         let r = app.mpesa_settings(json!({ "result_url": url })).await;
         assert_eq!(r.status, 400, "{url}: {}", r.text());

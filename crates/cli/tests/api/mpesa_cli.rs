@@ -200,6 +200,17 @@ async fn cli_takes_credentials_from_flags_or_the_environment_instead() {
         assert_eq!(creds["api_key"], m.api_key.as_str(), "{creds}");
         assert_eq!(creds["public_key"], m.public_key_b64.as_str(), "{creds}");
     }
+    // A typed --data that holds no keys leaves the environment's in use.
+    let empty = tempfile::tempdir().unwrap();
+    let creds = command(&app, &["credentials", "--json", "--data"])
+        .arg(empty.path())
+        .env_remove("MKOBA_MPESA_KEY_FILE")
+        .env("MPESA_API_KEY", &m.api_key)
+        .env("MPESA_PUBLIC_KEY", &m.public_key_b64)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(json(&creds)["source"], "flags or environment");
 
     // Neither: say where credentials come from.
     let none = command(&app, &["session"])
@@ -463,6 +474,7 @@ async fn cli_waits_for_a_new_session_and_explains_one_that_stays_unlive_and_an_u
         .await,
     );
     assert!(text.contains("INS-9"), "{text}");
+    assert!(text.contains("did not answer in time"), "{text}");
     assert!(text.contains("mkoba mpesa status slow1"), "{text}");
     // The payment ended with the call (it stayed pending before).
     let status = json(&mpesa(&app, &["status", "slow1", "--json"]).await);

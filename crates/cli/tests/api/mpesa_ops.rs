@@ -253,6 +253,49 @@ async fn a_customer_who_never_answers_times_out_with_ins_9_and_the_payment_expir
     assert_eq!(q.json()["output_ResponseTransactionStatus"], "Expired");
 }
 
+/// The no-answer deadline is for a customer's prompt: a payment the scenario settles keeps
+/// its settle delay, longer than the synchronous wait or not (every M-Pesa payment failed
+/// `Expired` when the delay was the longer).
+#[tokio::test]
+async fn a_settle_delay_past_the_synchronous_timeout_still_settles() {
+    let app = TestApp::spawn_with(|s| {
+        s.mpesa.sync_timeout = Duration::from_millis(300);
+        s.platform.settle_delay = Duration::from_secs(3);
+    })
+    .await;
+    let m = app.mpesa().await;
+    let body = m.c2b("10", "000000000001");
+    let r = m.call("POST", "c2bPayment/singleStage/", &body).await;
+    assert_eq!(code(&r), (408, "INS-9".to_owned()), "{}", r.text());
+    let conversation = r.json()["output_ConversationID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let status = || async {
+        let q = m
+            .query(
+                "queryTransactionStatus/",
+                &json!({
+                    "input_QueryReference": conversation,
+                    "input_Country": "TZN",
+                    "input_ServiceProviderCode": "000000",
+                    "input_ThirdPartyConversationID": tpcid(),
+                }),
+            )
+            .await;
+        q.json()["output_ResponseTransactionStatus"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let last = crate::helpers::wait_for(|| async {
+        let s = status().await;
+        (s != "Pending").then_some(s)
+    })
+    .await;
+    assert_eq!(last, "Completed");
+}
+
 /// Synchronous calls wait for their outcome; past the bound on waiting requests the next
 /// one is answered the overload code at once and nothing of it is stored.
 #[tokio::test]

@@ -948,34 +948,45 @@ async fn a_report_leaves_out_payments_stamped_after_its_period() {
     assert!(!csv.contains(",1,"), "{csv}");
 }
 
-/// Deleting a clock ends its pending payments at the moment of the deletion, in real time:
-/// they ended at the clock's time (for a clock advanced past today, a settlement in the
-/// future, whose days-long settlement time then led the latency report).
+/// Deleting a clock ends its pending payments at the clock's time, but never after real
+/// time: a clock advanced past today stamped the settlement in the future (its days-long
+/// settlement time then led the latency report), and one behind real time keeps its own.
 #[tokio::test]
-async fn deleting_a_clock_ends_its_pending_payments_in_real_time() {
+async fn deleting_a_clock_ends_its_pending_payments_no_later_than_real_time() {
     let app = TestApp::spawn().await;
-    let mut p = app.partner("127.0.0.1").await;
-    // 2026-01-01, in the past.
-    let id = clock_for(&app, p.user, Some(1_767_225_600_000)).await;
-    p.token = app.token("collection", p.user, &p.key).await;
-    let payment = Uuid::new_v4();
-    // A payer who never answers.
-    let r = app
-        .request_to_pay(&p, payment, &rtp_body("3", "46733123464"), &[])
-        .await;
-    assert_eq!(r.status, 202, "{}", r.text());
-    advance(&app, &id, "3d").await;
-    let r = admin(&app, "DELETE", &format!("/{id}"), None).await;
-    assert_eq!(r.status, 204, "{}", r.text());
-    let real_now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    let t = app.admin_transaction(payment).await;
-    assert_eq!(t["reason"], "EXPIRED", "{t}");
-    let settled = t["settled_at_ms"].as_i64().unwrap();
-    assert!(
-        (settled - real_now).abs() < 60_000,
-        "settled at {settled}, deleted at about {real_now}: {t}"
-    );
+    let real_now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    // A day behind, advanced three: two days ahead of real time when deleted; then one a
+    // day behind, deleted there.
+    for (advance_by, ends_ahead) in [("3d", true), ("1h", false)] {
+        let mut p = app.partner("127.0.0.1").await;
+        let start = real_now() - 86_400_000;
+        let id = clock_for(&app, p.user, Some(start)).await;
+        p.token = app.token("collection", p.user, &p.key).await;
+        let payment = Uuid::new_v4();
+        // A payer who never answers.
+        let r = app
+            .request_to_pay(&p, payment, &rtp_body("3", "46733123464"), &[])
+            .await;
+        assert_eq!(r.status, 202, "{}", r.text());
+        advance(&app, &id, advance_by).await;
+        let r = admin(&app, "DELETE", &format!("/{id}"), None).await;
+        assert_eq!(r.status, 204, "{}", r.text());
+        let t = app.admin_transaction(payment).await;
+        assert_eq!(t["reason"], "EXPIRED", "{t}");
+        let settled = t["settled_at_ms"].as_i64().unwrap();
+        let expected = if ends_ahead {
+            real_now()
+        } else {
+            start + 3_600_000
+        };
+        assert!(
+            (settled - expected).abs() < 60_000,
+            "settled at {settled}, expected about {expected}: {t}"
+        );
+    }
 }

@@ -201,7 +201,7 @@ impl Engine {
     /// Deletes the clock: its API user's pending payments end as EXPIRED, at the clock's
     /// time, and the API user returns to real time.
     fn detach(&mut self, pass: &mut Pass, developer_id: i64, id: Uuid) -> Result<(), ClockError> {
-        let (user, _) = self.owned_clock(developer_id, id)?;
+        let (user, clock_now) = self.owned_clock(developer_id, id)?;
         let mut pending: Vec<(i64, Uuid)> = self
             .pending
             .values()
@@ -209,13 +209,13 @@ impl Engine {
             .map(|p| (p.created_at_ms, p.reference_id))
             .collect();
         pending.sort();
-        // The API user is back on real time: what was pending ends now, as the deletion
-        // does (it ended at the clock's time, which for a clock advanced past today put the
-        // settlement in the future, its settlement time days long in the reports), though
-        // never before it was made (on a clock set ahead).
+        // What was pending ends at the clock's time, the last its payments ran on, but never
+        // after real time (a clock advanced past today put the settlement in the future,
+        // days long in the latency report) nor before a payment was made (on a clock set
+        // ahead of real time).
         self.clocks.remove(&user);
         self.clock_due.remove(&user);
-        let now = self.settings.clock.now_ms();
+        let now = clock_now.min(self.settings.clock.now_ms());
         for (created, payment) in pending {
             self.settle_decided(
                 pass,
