@@ -139,11 +139,18 @@ const IDENTIFICATION_TYPES: [&str; 10] = [
 /// A cash transfer's extra fields, validated and kept as JSON.
 fn cash_transfer_details(body: &serde_json::Value) -> Result<String, MomoError> {
     let text = |name: &str| validate::short_text(body, name);
+    // The definition's spelling, or the word's; both at once would leave a guess which
+    // counted (as a member given twice does).
+    let orginating_country = match (text("orginatingCountry")?, text("originatingCountry")?) {
+        (Some(_), Some(_)) => {
+            return Err(MomoError::bad(
+                "orginatingCountry and originatingCountry are one field: give one of them",
+            ));
+        }
+        (a, b) => a.or(b),
+    };
     let details = CashTransferDetails {
-        orginating_country: match text("orginatingCountry")? {
-            Some(c) => Some(c),
-            None => text("originatingCountry")?,
-        },
+        orginating_country,
         original_amount: text("originalAmount")?,
         original_currency: text("originalCurrency")?,
         payer_identification_type: text("payerIdentificationType")?,

@@ -611,6 +611,9 @@ async fn a_cash_transfer_keeps_its_payer_identity_and_answers_in_the_definitions
         ("payerEmail", serde_json::json!("a@b\nc")),
         ("orginatingCountry", serde_json::json!("x".repeat(300))),
         ("payerMsisdn", serde_json::json!([1])),
+        // The word's spelling beside the definition's: which counted was a guess ("NO"
+        // was dropped for "SE").
+        ("originatingCountry", serde_json::json!("NO")),
     ] {
         let mut bad: serde_json::Value = serde_json::from_str(body).unwrap();
         bad[field] = value;
