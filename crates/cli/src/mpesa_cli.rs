@@ -117,9 +117,9 @@ pub struct MpesaArgs {
 
 impl MpesaArgs {
     /// A `--data` typed on the command line wins over keys left in the environment
-    /// (`MPESA_API_KEY`, `MPESA_PUBLIC_KEY`, exported for another server): `from_env` says
-    /// which arguments came from there. Keys given as flags still win.
-    /// Only where the directory has that key: with none there, the environment's is used.
+    /// (`MPESA_API_KEY`, `MPESA_PUBLIC_KEY`, exported for another server) where the
+    /// directory holds that key (with none there, the environment's is used); `from_env`
+    /// says which arguments came from there. Keys given as flags still win.
     pub fn data_over_environment(&mut self, from_env: impl Fn(&str) -> bool) {
         let c = &mut self.client;
         let elsewhere = c.database_url.is_some();

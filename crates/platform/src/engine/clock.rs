@@ -199,7 +199,7 @@ impl Engine {
     }
 
     /// Deletes the clock: its API user's pending payments end as EXPIRED, at the clock's
-    /// time, and the API user returns to real time.
+    /// time but never after real time, and the API user returns to real time.
     fn detach(&mut self, pass: &mut Pass, developer_id: i64, id: Uuid) -> Result<(), ClockError> {
         let (user, clock_now) = self.owned_clock(developer_id, id)?;
         let mut pending: Vec<(i64, Uuid)> = self
