@@ -485,6 +485,10 @@ fn run() -> anyhow::Result<()> {
                     true,
                 ),
             };
+            // A mistake in what was typed is a usage error, told before the database is
+            // opened.
+            mkoba_platform::portal::check_operator(&email, &name, &password)
+                .map_err(|e| usage(anyhow::anyhow!(e)))?;
             let id =
                 mkoba::create_operator(&data, database_url.as_ref(), &email, &name, &password)?;
             println!(

@@ -704,6 +704,26 @@ pub fn hides_text(c: char) -> bool {
         || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
+/// What an operator account needs: an e-mail address, a name of 1 to 100 characters, a
+/// password of [`MIN_PASSWORD_LEN`] characters or more (`mkoba admin create-operator` says
+/// so before it opens the database).
+pub fn check_operator(email: &str, name: &str, password: &str) -> Result<(), String> {
+    let email = email.trim().to_lowercase();
+    let name = name.trim();
+    if !email.contains('@') || email.len() > 254 || email.chars().any(hides_text) {
+        return Err(format!("{email:?} is not an e-mail address"));
+    }
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(hides_text) {
+        return Err("the name must be 1 to 100 characters".to_owned());
+    }
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(format!(
+            "the password must have at least {MIN_PASSWORD_LEN} characters"
+        ));
+    }
+    Ok(())
+}
+
 /// Adds an operator account straight through a journal (no writer running in this
 /// process: `mkoba admin create-operator`). The e-mail must be free and the password at
 /// least [`MIN_PASSWORD_LEN`] characters.
@@ -713,21 +733,9 @@ pub fn add_operator(
     name: &str,
     password: &str,
 ) -> Result<i64, StoreError> {
+    check_operator(email, name, password).map_err(StoreError)?;
     let email = email.trim().to_lowercase();
     let name = name.trim();
-    if !email.contains('@') || email.len() > 254 || email.chars().any(hides_text) {
-        return Err(StoreError(format!("{email:?} is not an e-mail address")));
-    }
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(hides_text) {
-        return Err(StoreError(
-            "the name must be 1 to 100 characters".to_owned(),
-        ));
-    }
-    if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(StoreError(format!(
-            "the password must have at least {MIN_PASSWORD_LEN} characters"
-        )));
-    }
     if journal.developer_email_taken(&email)? {
         return Err(StoreError(format!("an account with e-mail {email} exists")));
     }

@@ -950,7 +950,20 @@ async fn usage_errors_exit_2_and_no_error_prints_a_backtrace() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
-    let cases: [(&[&str], i32, &str); 8] = [
+    let cases: [(&[&str], i32, &str); 9] = [
+        // Was status 1, as if the database had failed.
+        (
+            &[
+                "admin",
+                "create-operator",
+                "--email",
+                "notanemail",
+                "--data",
+                data,
+            ],
+            2,
+            "\"notanemail\" is not an e-mail address",
+        ),
         // Both were sent, and refused by the server with status 1.
         (
             &[
