@@ -310,7 +310,9 @@ fn name_the_flag(message: &str) -> String {
         .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
         .collect();
     let rest = &message[key.len()..];
-    if key.contains('_') && (rest.starts_with(' ') || rest.starts_with(':')) {
+    // A setting's key: with an underscore, or one of the one-word keys.
+    let setting = key.contains('_') || ["profile", "listen", "data", "tls"].contains(&key.as_str());
+    if setting && (rest.starts_with(' ') || rest.starts_with(':')) {
         format!(
             "--{}{rest} ({key} in a config file, MKOBA_{})",
             key.replace('_', "-"),

@@ -492,9 +492,15 @@ impl Settings {
         s.metrics_listen = pick!(metrics_listen);
         let (cert, key) = (pick!(tls_cert), pick!(tls_key));
         if pick!(tls).unwrap_or(false) || cert.is_some() || key.is_some() {
+            // Named by the one that is missing (the flag-naming turns the first word into
+            // its flag, file key and variable).
             anyhow::ensure!(
-                cert.is_some() == key.is_some(),
-                "tls_cert and tls_key go together (or neither: the local CA issues the certificate)"
+                cert.is_some() || key.is_none(),
+                "tls_cert is needed with tls_key (or neither: the local CA issues the certificate)"
+            );
+            anyhow::ensure!(
+                key.is_some() || cert.is_none(),
+                "tls_key is needed with tls_cert (or neither: the local CA issues the certificate)"
             );
             s.tls = Some(crate::tls::TlsSettings {
                 cert,

@@ -950,7 +950,24 @@ async fn usage_errors_exit_2_and_no_error_prints_a_backtrace() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
-    let cases: [(&[&str], i32, &str); 9] = [
+    let cases: [(&[&str], i32, &str); 11] = [
+        // Each said only its file key (`profile`; `tls_cert and tls_key`).
+        (
+            &["serve", "--data", data, "--profile", "prod"],
+            2,
+            "--profile must be sandbox or production, got \"prod\" (profile in a config file, MKOBA_PROFILE)",
+        ),
+        (
+            &[
+                "serve",
+                "--data",
+                data,
+                "--tls-cert",
+                "/nonexistent/cert.pem",
+            ],
+            2,
+            "--tls-key is needed with tls_cert",
+        ),
         // Was status 1, as if the database had failed.
         (
             &[
