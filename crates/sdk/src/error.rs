@@ -57,8 +57,10 @@ pub enum Error {
         /// What did not fit.
         message: String,
     },
-    /// The client is configured wrongly (a malformed base URL, a key with a newline, …).
-    #[error("invalid configuration: {0}")]
+    /// Refused before anything was sent: the client is configured wrongly (a malformed
+    /// base URL, a key with a newline, …) or a request's own value cannot be right (an
+    /// amount with too many decimals, a malformed reference id).
+    #[error("refused before sending: {0}")]
     Config(String),
     /// [`wait_for_final_status`](crate::momo::wait_for_final_status) reached its deadline
     /// before the transaction reached a final state.

@@ -637,7 +637,10 @@ async fn invalid_input_is_refused_before_anything_is_sent() {
         amount: Amount::from_minor(0),
         ..c2b("1", "000000000001")
     };
-    assert!(matches!(client.c2b(&zero).await, Err(Error::Config(_))));
+    let e = client.c2b(&zero).await.unwrap_err();
+    assert!(matches!(e, Error::Config(_)));
+    // Said as what it is, not "invalid configuration" (the amount is no setting).
+    assert!(e.to_string().starts_with("refused before sending: "), "{e}");
     let e = client
         .c2b(&c2b("1", "000000000001"))
         .third_party_conversation_id("order-1")
