@@ -47,8 +47,9 @@ pub enum Error {
         /// The time limit.
         after: Duration,
     },
-    /// The answer was a success but not the shape expected.
-    #[error("unexpected answer from {url} ({status}): {message}")]
+    /// The answer was a success but not the shape expected (or, with status 0, a callback
+    /// body given to `parse_callback` was not one).
+    #[error("{}", decode_text(.url, *.status, .message))]
     Decode {
         /// Where the request went.
         url: String,
@@ -74,6 +75,16 @@ pub enum Error {
         /// How long it waited.
         waited: Duration,
     },
+}
+
+/// [`Error::Decode`] in words: a callback body read by `parse_callback` has no HTTP status
+/// (it said "unexpected answer from callback (0)").
+fn decode_text(url: &str, status: u16, message: &str) -> String {
+    if status == 0 {
+        format!("not a {url} body: {message}")
+    } else {
+        format!("unexpected answer from {url} ({status}): {message}")
+    }
 }
 
 impl Error {

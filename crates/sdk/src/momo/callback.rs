@@ -160,7 +160,8 @@ mod tests {
         assert!(c.reference_id().is_some());
         assert_eq!(c.reason(), Some(ReasonCode::NotEnoughFunds));
         assert!(parse_callback(b"{}").is_err());
-        assert!(parse_callback(b"not json").is_err());
+        let e = parse_callback(b"not json").unwrap_err();
+        assert!(e.to_string().starts_with("not a callback body: "), "{e}");
     }
 
     #[test]
