@@ -103,6 +103,7 @@ pub(crate) enum Command {
 #[derive(Debug, Clone)]
 pub(crate) struct EngineSettings {
     pub settle_delay: Duration,
+    pub mpesa_answer: Duration,
     pub delivery_notification_window: Duration,
     pub opening_balance: String,
     pub partner_float: String,
@@ -303,7 +304,19 @@ impl Engine {
             self.wallets.some_on_disk_only();
         }
         self.drop_idle_wallets();
-        for p in state.pending_payments {
+        for mut p in state.pending_payments {
+            // Stored before M-Pesa payments had a no-answer deadline (2026-12-07): one
+            // waiting for its customer waited for ever, its money held. It gets the
+            // deadline from its creation now (long past, mostly: it expires in the first
+            // pass). Kept in memory only: its settlement writes the outcome.
+            if p.product == Product::Mpesa && p.settle_at_ms.is_none() && p.expires_at_ms.is_none()
+            {
+                let deadline = p
+                    .created_at_ms
+                    .saturating_add(self.settings.mpesa_answer.as_millis() as i64);
+                p.expires_at_ms = Some(deadline);
+                p.settle_at_ms = Some(deadline);
+            }
             let (at, id) = (p.settle_at_ms, p.reference_id);
             let developer = self.developer_or_unknown(&p.api_user);
             self.pending.insert(p, developer);

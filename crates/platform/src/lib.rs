@@ -69,6 +69,10 @@ pub struct PlatformConfig {
     pub token_ttl: Duration,
     /// How long a payment stays PENDING before it is settled.
     pub settle_delay: Duration,
+    /// How long an M-Pesa customer has to answer (the synchronous timeout): an M-Pesa
+    /// payment stored pending before the no-answer deadline existed gets this one from its
+    /// creation when the writer loads it (it waited for ever).
+    pub mpesa_answer: Duration,
     /// How long after a request-to-pay succeeds its payer may still be sent a delivery
     /// notification (MTN documents the 410 but not the window).
     pub delivery_notification_window: Duration,
@@ -124,6 +128,7 @@ impl Default for PlatformConfig {
         PlatformConfig {
             token_ttl: Duration::from_secs(3600),
             settle_delay: Duration::ZERO,
+            mpesa_answer: Duration::from_secs(60),
             delivery_notification_window: DELIVERY_NOTIFICATION_WINDOW,
             opening_balance: "100000".to_owned(),
             partner_float: "1000000".to_owned(),
@@ -462,6 +467,7 @@ impl Platform {
         let settings = EngineSettings {
             store_failing: store_failing.clone(),
             settle_delay: config.settle_delay,
+            mpesa_answer: config.mpesa_answer,
             delivery_notification_window: config.delivery_notification_window,
             opening_balance: config.opening_balance.clone(),
             partner_float: config.partner_float.clone(),

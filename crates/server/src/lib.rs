@@ -596,6 +596,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     };
     let mut config = settings.platform.clone();
     config.faults = settings.faults.clone();
+    config.mpesa_answer = settings.mpesa.sync_timeout;
     let lock = store.lock;
     let platform = Platform::start(store.journal, store.reader, config, renderer(&settings))
         .context("starting the platform")?;

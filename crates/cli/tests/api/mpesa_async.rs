@@ -171,6 +171,50 @@ async fn an_asynchronous_payment_never_answered_ends_as_ins_9_at_the_timeout() {
     app.assert_ledger_balanced().await;
 }
 
+/// A payment an older build left waiting for its customer (stored with no deadline and no
+/// settle time: it waited for ever, its money held) gets the deadline from its creation
+/// when the server starts, and ends `INS-9` with its result.
+#[tokio::test]
+async fn a_payment_an_older_build_left_waiting_expires_after_a_restart() {
+    let (app, sink) =
+        asynchronous_app_with(|s| s.mpesa.sync_timeout = std::time::Duration::from_secs(3600))
+            .await;
+    let m = app.mpesa().await;
+    let r = m
+        .call(
+            "POST",
+            "c2bPayment/singleStage/",
+            &m.c2b("10", "000000000002"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let conversation = r.json()["output_ConversationID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let db = app.data_dir().join("data").join("mkoba.db");
+    let app = app
+        .restart(move |s| {
+            // As the older build stored it.
+            let c = rusqlite::Connection::open(&db).unwrap();
+            let changed = c
+                .execute(
+                    "UPDATE payments SET expires_at_ms = NULL, settle_at_ms = NULL WHERE status = 'PENDING'",
+                    [],
+                )
+                .unwrap();
+            assert_eq!(changed, 1);
+            s.mpesa.insecure_result_urls = true;
+            s.mpesa.sync_timeout = std::time::Duration::from_millis(500);
+        })
+        .await;
+    let got = sink.wait_for(1).await;
+    let v: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(v["input_OriginalConversationID"], conversation);
+    assert_eq!(v["input_ResultCode"], "INS-9", "{v}");
+    app.assert_ledger_balanced().await;
+}
+
 /// A refused mandate's result has no token and no mandate id, as its synchronous answer has
 /// none (they named a mandate that was never made: a payment under it was `INS-58`).
 #[tokio::test]
