@@ -333,6 +333,13 @@ const V1X_TPR: Param = req(
     "11114",
     "The caller's unique reference of this request (a reused one is INS-10)",
 );
+/// A query's reference: echoed, never a duplicate (the pages said a reused one is INS-10).
+const V1X_QUERY_TPR: Param = req(
+    "input_ThirdPartyReference",
+    CONVERSATION,
+    "11114",
+    "The caller's reference of this query, echoed in the answer",
+);
 
 const MONEY_OUT: &[&str] = &[
     "output_ResponseCode",
@@ -356,6 +363,12 @@ const C2B_CODES: &[&str] = &[
 const V1X_MONEY_CODES: &[&str] = &[
     "INS-0", "INS-1", "INS-2", "INS-6", "INS-9", "INS-10", "INS-13", "INS-15", "INS-17", "INS-19",
     "INS-20", "INS-21", "INS-2006", "INS-2051",
+];
+/// A C2B's: a customer who declines on the virtual phone is v1x's `INS-5` "Transaction
+/// cancelled by customer" (v2's tables have no such code).
+const V1X_C2B_CODES: &[&str] = &[
+    "INS-0", "INS-1", "INS-2", "INS-5", "INS-6", "INS-9", "INS-10", "INS-13", "INS-15", "INS-17",
+    "INS-19", "INS-20", "INS-21", "INS-2006", "INS-2051",
 ];
 
 /// Every operation of both gateways.
@@ -821,7 +834,7 @@ pub static OPERATIONS: &[Operation] = &[
         markets: &[],
         params: &[P_REFERENCE, V1X_MSISDN, V1X_AMOUNT, V1X_TPR, V1X_SHORT_CODE],
         outputs: V1X_MONEY_OUT,
-        codes: V1X_MONEY_CODES,
+        codes: V1X_C2B_CODES,
     },
     Operation {
         api: Api::B2c,
@@ -954,7 +967,7 @@ pub static OPERATIONS: &[Operation] = &[
         answers: &[],
         markets: &[],
         params: &[
-            V1X_TPR,
+            V1X_QUERY_TPR,
             req(
                 "input_QueryReference",
                 "^[A-Za-z0-9]{1,32}$",
@@ -987,7 +1000,7 @@ pub static OPERATIONS: &[Operation] = &[
         success: 200,
         answers: &[],
         markets: &[],
-        params: &[V1X_MSISDN, V1X_TPR, V1X_SHORT_CODE],
+        params: &[V1X_MSISDN, V1X_QUERY_TPR, V1X_SHORT_CODE],
         outputs: &[
             "output_ResponseCode",
             "output_ResponseDesc",

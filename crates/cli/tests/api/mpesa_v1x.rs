@@ -285,6 +285,22 @@ async fn documented_failures_answer_the_generic_tables_codes() {
         .call("PUT", "reversal/", &v.reversal("ZZZ999", None))
         .await;
     assert_eq!(code(&r), (400, "INS-18".to_owned()));
+    // Another market's (Tanzania's, on v2) is not found here either, as its status is not
+    // (it was `INS-998`, which told that the id exists).
+    let tanzania =
+        v.m.call(
+            "POST",
+            "c2bPayment/singleStage/",
+            &v.m.c2b("10", "000000000001"),
+        )
+        .await;
+    assert_eq!(tanzania.status, 201, "{}", tanzania.text());
+    let other = tanzania.json()["output_TransactionID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = v.call("PUT", "reversal/", &v.reversal(&other, None)).await;
+    assert_eq!(code(&r), (400, "INS-18".to_owned()), "{}", r.text());
     let r = v
         .call("PUT", "reversal/", &v.reversal(tx, Some("11")))
         .await;
