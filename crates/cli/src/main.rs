@@ -399,6 +399,14 @@ fn run() -> anyhow::Result<()> {
             mpesa_v1x_ports,
             tls,
         } => {
+            let ports: Vec<_> = mkoba::config::parse_v1x_ports(&mpesa_v1x_ports).map_err(usage)?;
+            // Port 0 lets the server take a free one, which only its banner knows.
+            if let Some((op, _)) = ports.iter().find(|(_, port)| *port == 0) {
+                return Err(usage(anyhow::anyhow!(
+                    "--mpesa-v1x-ports: the port of {} is 0, which lets the server take any free port: give the port its banner printed (it prints this command with them)",
+                    op.operation_id
+                )));
+            }
             let source = mkoba::DataSource { data, database_url };
             let creds = mkoba::server_credentials(&source)?;
             let public_key = mkoba::mpesa_public_key(&source, mpesa_key_file.as_deref())?;
@@ -408,7 +416,6 @@ fn run() -> anyhow::Result<()> {
                 creds.operator,
                 creds.mpesa_api_key,
             );
-            let ports: Vec<_> = mkoba::config::parse_v1x_ports(&mpesa_v1x_ports).map_err(usage)?;
             let resources =
                 mkoba_mpesa::catalogue::resource_urls(listen, &ports, tls.unwrap_or(false));
             if json {

@@ -950,7 +950,19 @@ async fn usage_errors_exit_2_and_no_error_prints_a_backtrace() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
-    let cases: [(&[&str], i32, &str); 11] = [
+    let cases: [(&[&str], i32, &str); 12] = [
+        // It printed resource URLs on port 0.
+        (
+            &[
+                "credentials",
+                "--data",
+                data,
+                "--mpesa-v1x-ports",
+                "status=0",
+            ],
+            2,
+            "the port of v1xQueryTransactionStatus is 0",
+        ),
         // Each said only its file key (`profile`; `tls_cert and tls_key`).
         (
             &["serve", "--data", data, "--profile", "prod"],
