@@ -309,6 +309,14 @@ impl TestClocks<'_> {
         !self.inner.shared_store || self.wake().await
     }
 
+    /// [`TestClocks::caught_up`] for a request that may be anyone's (a token that looks
+    /// expired): its pass is counted against the requests waiting for the writer
+    /// (`max_queued`), so a flood of them is refused at once instead of crowding out the
+    /// callback dispatcher's commands.
+    pub async fn caught_up_for_request(self) -> bool {
+        !self.inner.shared_store || self.call(crate::engine::Command::Wake, false).await
+    }
+
     /// Whether the clock is unknown here, so the writer need not be asked: on a store other
     /// nodes share, only the writer knows (another node may have just made it).
     fn surely_unknown(self, developer_id: i64, id: &Uuid) -> bool {
