@@ -30,8 +30,9 @@ const TPCID: &str = "input_ThirdPartyConversationID";
 const SCOPE_TX: &str = "tx";
 const SCOPE_MANDATE: &str = "mandate";
 
-/// How long past a payment's no-answer deadline a synchronous call waits for it to be
-/// failed (the writer settles it in its next pass, milliseconds later when not loaded).
+/// How long past a payment's no-answer deadline (the synchronous timeout: the writer's
+/// `mpesa_answer`) a synchronous call waits for it to be failed (the writer settles it in
+/// its next pass, milliseconds later when not loaded).
 const SETTLE_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Whether a payment is of this call's environment and market: the sandbox and production
@@ -106,33 +107,23 @@ pub(crate) fn unavailable(call: &Call) -> Response {
 /// The code a final payment answers with on `gateway`: `INS-0` when it succeeded. The one
 /// place the platform's failure reasons become M-Pesa codes (with [`status_text`]).
 pub(crate) fn result_code(gateway: Gateway, p: &Payment) -> Code {
-    let code = match p.status {
-        PaymentStatus::Successful => wire::INS_0,
-        PaymentStatus::Pending => wire::INS_9,
-        // The platform's table, which the portal shows too.
-        PaymentStatus::Failed => match p.reason.map(|r| r.mpesa_code(gateway == Gateway::V1x)) {
-            Some("INS-2006") => wire::INS_2006,
-            Some("INS-9") => wire::INS_9,
-            // Declined on the virtual phone.
-            Some("INS-5") => return wire::V1X_CANCELLED_BY_CUSTOMER,
-            _ => wire::INS_6,
-        },
-    };
-    gateway.code(code)
+    match p.status {
+        PaymentStatus::Successful => gateway.code(wire::INS_0),
+        PaymentStatus::Pending => gateway.code(wire::INS_9),
+        PaymentStatus::Failed => failure_code(gateway, p.reason),
+    }
 }
 
-/// When a payment still waiting for its customer (a handset prompt never answered: sandbox
-/// `…02`, `…04`, or one left on the virtual phone) fails as `INS-9`: the synchronous
-/// timeout after it was made, as the real gateway gives up on the prompt after about a
-/// minute. Without it such a payment stayed pending for ever: no result reached an
-/// asynchronous application's result URL, and a C2B's reserved money stayed held.
-fn no_answer_deadline(call: &Call) -> i64 {
-    let timeout = i64::try_from(call.state.config.sync_timeout.as_millis()).unwrap_or(i64::MAX);
-    call.state
-        .platform
-        .clocks()
-        .now_for(&call.app.api_user)
-        .saturating_add(timeout)
+/// A failed payment's code: the platform's table ([`FailureReason::mpesa_code`], which the
+/// portal shows too) as `gateway` answers it.
+fn failure_code(gateway: Gateway, reason: Option<FailureReason>) -> Code {
+    match reason.map(|r| r.mpesa_code(gateway == Gateway::V1x)) {
+        Some("INS-2006") => gateway.code(wire::INS_2006),
+        Some("INS-9") => gateway.code(wire::INS_9),
+        // Declined on the virtual phone.
+        Some("INS-5") => wire::V1X_CANCELLED_BY_CUSTOMER,
+        _ => gateway.code(wire::INS_6),
+    }
 }
 
 /// The part of a money movement common to C2B, B2C, B2B and direct-debit payments.
@@ -274,7 +265,8 @@ pub(crate) async fn submit(
         callback_method: Some(CallbackMethod::Post),
         refund_of: m.refund_of,
         details: Some(details.to_string()),
-        expires_at_ms: Some(no_answer_deadline(call)),
+        // The writer gives one waiting for its customer the no-answer deadline.
+        expires_at_ms: None,
         short_code: Some(m.short_code),
         mandate: m.mandate,
     };
@@ -975,7 +967,7 @@ pub(crate) async fn direct_debit_create(call: Call) -> Response {
             })
             .to_string(),
         ),
-        expires_at_ms: Some(no_answer_deadline(&call)),
+        expires_at_ms: None,
         short_code: Some(code.clone()),
         mandate: None,
     };
@@ -1430,45 +1422,15 @@ pub(crate) async fn direct_debit_cancel(call: Call) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use mkoba_platform::model::{NewPayment, Party, PartyIdType, PaymentKind, Product};
-
     use super::*;
 
     /// The answers' codes are the platform's table (which the portal shows): every reason,
     /// on both gateways.
     #[test]
     fn a_failed_payments_code_is_the_platforms() {
-        let mut p = Payment::accepted(
-            NewPayment {
-                reference_id: Uuid::nil(),
-                kind: PaymentKind::MpesaC2b,
-                product: Product::Mpesa,
-                api_user: Uuid::nil(),
-                environment: "sandbox".to_owned(),
-                amount: Money::from_minor(100, Currency::parse("TZS").unwrap()),
-                external_id: None,
-                party: Party {
-                    id_type: PartyIdType::Msisdn,
-                    id: "000000000001".to_owned(),
-                },
-                payer_message: None,
-                payee_note: None,
-                callback_url: None,
-                callback_method: None,
-                refund_of: None,
-                details: None,
-                expires_at_ms: None,
-                short_code: None,
-                mandate: None,
-            },
-            0,
-            None,
-        );
-        p.status = PaymentStatus::Failed;
         for reason in FailureReason::ALL {
-            p.reason = Some(*reason);
             for (gateway, v1x) in [(Gateway::V2, false), (Gateway::V1x, true)] {
-                let code = result_code(gateway, &p).code;
+                let code = failure_code(gateway, Some(*reason)).code;
                 assert_eq!(code, reason.mpesa_code(v1x), "{reason} on {gateway:?}");
             }
         }

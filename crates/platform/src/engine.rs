@@ -311,9 +311,7 @@ impl Engine {
             // pass). Kept in memory only: its settlement writes the outcome.
             if p.product == Product::Mpesa && p.settle_at_ms.is_none() && p.expires_at_ms.is_none()
             {
-                let deadline = p
-                    .created_at_ms
-                    .saturating_add(self.settings.mpesa_answer.as_millis() as i64);
+                let deadline = self.mpesa_answer_by(p.created_at_ms);
                 p.expires_at_ms = Some(deadline);
                 p.settle_at_ms = Some(deadline);
             }
@@ -781,6 +779,16 @@ impl Engine {
         }
     }
 
+    /// When an M-Pesa customer asked at `from` (the API user's time) has not answered in
+    /// time: the synchronous timeout later (`--mpesa-sync-timeout-ms`, as the real gateway
+    /// gives up on the prompt after about a minute). Without it such a payment stayed
+    /// pending for ever, no result reached an asynchronous result URL, and a C2B's money
+    /// stayed held.
+    fn mpesa_answer_by(&self, from: i64) -> i64 {
+        let answer = i64::try_from(self.settings.mpesa_answer.as_millis()).unwrap_or(i64::MAX);
+        from.saturating_add(answer)
+    }
+
     fn accept(&mut self, pass: &mut Pass, new: NewPayment, now: i64) -> Result<(), CreateError> {
         if holds_nul(&new) {
             return Err(CreateError::Refused(refusal::TEXT_WITH_NUL));
@@ -845,13 +853,14 @@ impl Engine {
             _ => Some(now + self.settings.settle_delay.as_millis() as i64),
         };
         // A payer who has not acted by the expiry never will: settle then, as EXPIRED.
-        // An M-Pesa payment's expiry is the deadline of the customer's prompt: it holds only
-        // for one that waits for an answer (a number that never answers, the virtual
-        // phone); one the scenario settles keeps its settle delay, however long (with a
-        // delay past the deadline every M-Pesa payment failed).
-        let expiry = new
-            .expires_at_ms
-            .filter(|_| !(new.product == Product::Mpesa && settle_at.is_some()));
+        // An M-Pesa payment's is the deadline of the customer's prompt, for one that waits
+        // for an answer (a number that never answers, the virtual phone); one the scenario
+        // settles keeps its settle delay, however long.
+        let expiry = if new.product == Product::Mpesa {
+            settle_at.is_none().then(|| self.mpesa_answer_by(now))
+        } else {
+            new.expires_at_ms
+        };
         // No later than a test clock's end (9899-12-31T23:59:59Z), which an advance reaches
         // and cannot pass: a payment due after it would never settle.
         let settle_at = match (settle_at, expiry) {

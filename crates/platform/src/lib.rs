@@ -69,9 +69,9 @@ pub struct PlatformConfig {
     pub token_ttl: Duration,
     /// How long a payment stays PENDING before it is settled.
     pub settle_delay: Duration,
-    /// How long an M-Pesa customer has to answer (the synchronous timeout): an M-Pesa
-    /// payment stored pending before the no-answer deadline existed gets this one from its
-    /// creation when the writer loads it (it waited for ever).
+    /// How long an M-Pesa customer has to answer (the server sets the synchronous
+    /// timeout): a payment waiting for its customer fails `EXPIRED` (`INS-9`) this long
+    /// after it was made, also one an older build stored without a deadline.
     pub mpesa_answer: Duration,
     /// How long after a request-to-pay succeeds its payer may still be sent a delivery
     /// notification (MTN documents the 410 but not the window).

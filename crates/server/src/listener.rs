@@ -129,6 +129,9 @@ pub fn serve_tls(
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> tokio::task::JoinHandle<()> {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    // The address a request without `Host` reached: the listener's, read once; only on
+    // every address (`0.0.0.0`) is it each connection's own.
+    let bound = listener.local_addr().ok();
     tokio::spawn(async move {
         let open = Arc::new(Open::default());
         let bodies = Arc::new(BodyBytes {
@@ -189,10 +192,9 @@ pub fn serve_tls(
             // An HTTP/1.0 request may have no `Host`: links back to this server (the
             // widget's payer link, the API docs' samples) then name the address it was
             // reached at, port included, as the effective request URI does (RFC 9112 §3.3).
-            let reached = stream
-                .local_addr()
-                .ok()
-                .and_then(|a| http::HeaderValue::from_str(&a.to_string()).ok());
+            let reached = bound
+                .filter(|a| !a.ip().is_unspecified())
+                .or_else(|| stream.local_addr().ok());
             let stream = WriteStall::new(stream, body_time);
             let over_tls = acceptor.is_some();
             let bodies = bodies.clone();
@@ -201,12 +203,12 @@ pub fn serve_tls(
                 .map_request(move |mut req: axum::extract::Request<_>| {
                     req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
                     // (An absolute-form request names its host in its target.)
-                    if let Some(reached) = &reached
+                    if let Some(reached) = reached
                         && !req.headers().contains_key(http::header::HOST)
                         && req.uri().authority().is_none()
+                        && let Ok(host) = http::HeaderValue::from_str(&reached.to_string())
                     {
-                        req.headers_mut()
-                            .insert(http::header::HOST, reached.clone());
+                        req.headers_mut().insert(http::header::HOST, host);
                     }
                     if over_tls {
                         req.extensions_mut().insert(mkoba_platform::widget::OverTls);

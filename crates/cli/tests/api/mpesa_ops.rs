@@ -238,17 +238,7 @@ async fn a_customer_who_never_answers_times_out_with_ins_9_and_the_payment_expir
         .as_str()
         .unwrap()
         .to_owned();
-    let q = m
-        .query(
-            "queryTransactionStatus/",
-            &json!({
-                "input_QueryReference": conversation,
-                "input_Country": "TZN",
-                "input_ServiceProviderCode": "000000",
-                "input_ThirdPartyConversationID": tpcid(),
-            }),
-        )
-        .await;
+    let q = m.status_of(&conversation).await;
     assert_eq!(q.status, 200, "{}", q.text());
     assert_eq!(q.json()["output_ResponseTransactionStatus"], "Expired");
 }
@@ -272,17 +262,7 @@ async fn a_settle_delay_past_the_synchronous_timeout_still_settles() {
         .unwrap()
         .to_owned();
     let status = || async {
-        let q = m
-            .query(
-                "queryTransactionStatus/",
-                &json!({
-                    "input_QueryReference": conversation,
-                    "input_Country": "TZN",
-                    "input_ServiceProviderCode": "000000",
-                    "input_ThirdPartyConversationID": tpcid(),
-                }),
-            )
-            .await;
+        let q = m.status_of(&conversation).await;
         q.json()["output_ResponseTransactionStatus"]
             .as_str()
             .unwrap_or_default()

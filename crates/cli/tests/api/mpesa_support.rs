@@ -165,6 +165,21 @@ impl Mpesa<'_> {
             .await
     }
 
+    /// A Tanzanian status query (`queryTransactionStatus/`) of `reference`: a transaction
+    /// id, a conversation id or the client's own reference.
+    pub async fn status_of(&self, reference: &str) -> Resp {
+        self.query(
+            "queryTransactionStatus/",
+            &json!({
+                "input_QueryReference": reference,
+                "input_Country": "TZN",
+                "input_ServiceProviderCode": "000000",
+                "input_ThirdPartyConversationID": tpcid(),
+            }),
+        )
+        .await
+    }
+
     /// The body of a C2B single-stage payment in Tanzania.
     pub fn c2b(&self, amount: &str, msisdn: &str) -> Value {
         json!({

@@ -815,12 +815,14 @@ fn reason_text(p: &Payment, reason: mkoba_platform::reason::FailureReason) -> St
     if !p.kind.is_mpesa() {
         return reason.to_string();
     }
-    let v1x = p
-        .details
-        .as_deref()
-        .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
-        .is_some_and(|d| d["gateway"] == "v1x");
-    format!("{} {reason}", reason.mpesa_code(v1x))
+    format!("{} {reason}", reason.mpesa_code(via_v1x(p)))
+}
+
+/// Whether an M-Pesa payment came through Mozambique's v1x gateway (its details say so).
+fn via_v1x(p: &Payment) -> bool {
+    p.details.as_deref().is_some_and(|d| {
+        serde_json::from_str::<serde_json::Value>(d).is_ok_and(|v| v["gateway"] == "v1x")
+    })
 }
 
 /// The rows of a payments table.
@@ -1243,9 +1245,7 @@ pub(crate) async fn show(
     if let Some(c) = state.platform.clocks().of(&p.api_user) {
         w!(h, "<dt>Test clock</dt><dd data-testid=\"test-clock\"><a href=\"/portal/clocks\">" {if c.name.is_empty() { "a test clock" } else { &c.name }} "</a>: its times are the clock's (now " {crate::when(c.now_ms)} ")</dd>");
     }
-    let v1x = p.details.as_deref().is_some_and(|d| {
-        serde_json::from_str::<serde_json::Value>(d).is_ok_and(|v| v["gateway"] == "v1x")
-    });
+    let v1x = via_v1x(&p);
     if let Some(e) = &p.external_id {
         let label = match (p.kind.is_mpesa(), v1x) {
             (true, true) => "Third-party reference",
