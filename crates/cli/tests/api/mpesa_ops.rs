@@ -296,18 +296,7 @@ async fn past_the_bound_on_waiting_requests_a_synchronous_call_is_refused_at_onc
     let held = m.send("POST", "c2bPayment/singleStage/", &session, Some(&waiting));
     let status = |reference: String| {
         let m = &m;
-        async move {
-            m.query(
-                "queryTransactionStatus/",
-                &json!({
-                    "input_QueryReference": reference,
-                    "input_Country": "TZN",
-                    "input_ServiceProviderCode": "000000",
-                    "input_ThirdPartyConversationID": tpcid(),
-                }),
-            )
-            .await
-        }
+        async move { m.status_of(&reference).await }
     };
     let meanwhile = async {
         // Its payment is stored once its wait has begun.
