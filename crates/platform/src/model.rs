@@ -608,6 +608,26 @@ pub struct OutboxItem {
     pub next_attempt_at_ms: i64,
 }
 
+/// A callback URL as pages and the admin API show it: a password it carries (sent as
+/// HTTP Basic authentication) is `***`, the user name kept, so that a screen or a pasted
+/// transaction shows where the callback went without the secret.
+pub fn shown_url(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url.into();
+    };
+    let authority_end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    let authority = &url[start..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.into();
+    };
+    match authority[..at].find(':') {
+        Some(colon) => format!("{}***{}", &url[..start + colon + 1], &url[start + at..]).into(),
+        None => url.into(),
+    }
+}
+
 /// One try at delivering a callback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallbackAttempt {
@@ -646,6 +666,21 @@ impl OutboxState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_callback_urls_password_is_not_shown() {
+        assert_eq!(
+            shown_url("http://shop:s%40c@h.io:9/cb?x=a:b@c"),
+            "http://shop:***@h.io:9/cb?x=a:b@c"
+        );
+        assert_eq!(shown_url("https://u@h.io/cb"), "https://u@h.io/cb");
+        assert_eq!(
+            shown_url("https://h.io/cb?u=a:b@c"),
+            "https://h.io/cb?u=a:b@c"
+        );
+        assert_eq!(shown_url("https://:p@[::1]:8/"), "https://:***@[::1]:8/");
+        assert_eq!(shown_url("not a url"), "not a url");
+    }
 
     #[test]
     fn the_party_index_condition_names_exactly_the_kinds_found_by_party() {

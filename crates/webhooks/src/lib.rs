@@ -1084,16 +1084,21 @@ async fn attempt(
     }
     let host = uri.host().ok_or("callback URL has no host")?.to_owned();
     check_target(&host, config)?;
+    let (uri, basic) = without_userinfo(uri)?;
     let body = Bytes::from(item.body.clone());
     let request = || {
-        http::Request::builder()
+        let mut builder = http::Request::builder()
             .method(item.method.as_str())
             .uri(uri.clone())
             .header(
                 http::header::CONTENT_TYPE,
                 "application/json; charset=utf-8",
             )
-            .header(http::header::USER_AGENT, config.user_agent.as_str())
+            .header(http::header::USER_AGENT, config.user_agent.as_str());
+        if let Some(basic) = &basic {
+            builder = builder.header(http::header::AUTHORIZATION, basic);
+        }
+        builder
             .body(Full::new(body.clone()))
             .map_err(|e| format!("cannot build the request: {e}"))
     };
@@ -1145,6 +1150,39 @@ async fn attempt(
             config.timeout.as_millis()
         ))
     })
+}
+
+/// A callback URL's user name and password (`http://user:pass@host/…`, percent-encoded as
+/// in any URL) go out as HTTP Basic authentication, as curl and browsers send them, and
+/// the URI the client is given has none: its connection pool names connections by the
+/// URI's authority, and its trace lines print that name (a password in the log).
+fn without_userinfo(uri: http::Uri) -> Result<(http::Uri, Option<http::HeaderValue>), String> {
+    use base64::Engine as _;
+    let Some((userinfo, host)) = uri
+        .authority()
+        .and_then(|a| a.as_str().rsplit_once('@'))
+        .map(|(u, h)| (u.to_owned(), h.to_owned()))
+    else {
+        return Ok((uri, None));
+    };
+    let mut credentials: Vec<u8> = percent_encoding::percent_decode_str(&userinfo).collect();
+    if !userinfo.contains(':') {
+        credentials.push(b':');
+    }
+    let mut basic = http::HeaderValue::try_from(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(credentials)
+    ))
+    .map_err(|_| "invalid callback URL: its user name or password".to_owned())?;
+    basic.set_sensitive(true);
+    let mut parts = uri.into_parts();
+    parts.authority = Some(
+        host.parse()
+            .map_err(|_| "invalid callback URL: its host".to_owned())?,
+    );
+    let uri =
+        http::Uri::from_parts(parts).map_err(|_| "invalid callback URL: its host".to_owned())?;
+    Ok((uri, Some(basic)))
 }
 
 /// How late past an attempt's deadline its timer may fire before the lateness counts as
@@ -1331,6 +1369,22 @@ fn permitted(ip: IpAddr, allow_loopback: bool, allow_private: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_callback_urls_userinfo_becomes_basic_authentication() {
+        let (uri, basic) = without_userinfo("http://shop.example/cb?x=1".parse().unwrap()).unwrap();
+        assert_eq!(uri, "http://shop.example/cb?x=1");
+        assert!(basic.is_none());
+        // A user name alone has an empty password, as curl sends it.
+        let (uri, basic) = without_userinfo("https://u@[::1]:9/x".parse().unwrap()).unwrap();
+        assert_eq!(uri, "https://[::1]:9/x");
+        assert_eq!(basic.unwrap(), "Basic dTo=");
+        let (uri, basic) = without_userinfo("http://a%20b:c@h.io:80/".parse().unwrap()).unwrap();
+        assert_eq!(uri, "http://h.io:80/");
+        let basic = basic.unwrap();
+        assert!(basic.is_sensitive());
+        assert_eq!(basic, "Basic YSBiOmM=");
+    }
 
     /// A host's share is the host's whatever the URL says about a user: one host is one
     /// key.

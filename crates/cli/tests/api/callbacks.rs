@@ -55,6 +55,51 @@ async fn a_final_state_is_put_to_the_callback_url_with_the_status_body_and_recor
     assert!(attempt["error"].is_null());
 }
 
+/// A user name and password in the callback URL go as HTTP Basic authentication (as curl
+/// and browsers send them), percent-decoded, and not in the `Host` the receiver sees; the
+/// dispatcher's URI carries none (its HTTP client's trace lines printed the password).
+#[tokio::test]
+async fn a_password_in_the_callback_url_goes_as_basic_authentication() {
+    let app = TestApp::spawn().await;
+    let sink = Sink::start(200).await;
+    let p = app.partner("127.0.0.1").await;
+    let reference = Uuid::new_v4();
+    let url = format!(
+        "http://shop:p%40ss%3Aword@127.0.0.1:{}/cb",
+        sink.addr.port()
+    );
+    let r = app
+        .request_to_pay(
+            &p,
+            reference,
+            &rtp_body("3", "256777777777"),
+            &[("X-Callback-Url", &url)],
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let got = sink.wait_for(1).await;
+    // base64("shop:p@ss:word")
+    assert_eq!(
+        got[0].headers["authorization"],
+        "Basic c2hvcDpwQHNzOndvcmQ="
+    );
+    assert_eq!(
+        got[0].headers["host"],
+        format!("127.0.0.1:{}", sink.addr.port())
+    );
+    assert_eq!(got[0].path, "/cb");
+    assert!(got[0].body.contains(r#""status":"SUCCESSFUL""#));
+    // Where it went is shown without the password.
+    let shown = format!("http://shop:***@127.0.0.1:{}/cb", sink.addr.port());
+    let t = crate::helpers::wait_for(|| async {
+        let t = app.admin_transaction(reference).await;
+        (!t["callbacks"].as_array().unwrap().is_empty()).then_some(t)
+    })
+    .await;
+    assert_eq!(t["callback_url"], shown.as_str());
+    assert_eq!(t["callbacks"][0]["url"], shown.as_str());
+}
+
 #[tokio::test]
 async fn callbacks_use_put_when_configured() {
     let app = TestApp::spawn_with(|s| s.platform.callback_method = CallbackMethod::Put).await;

@@ -1279,6 +1279,7 @@ pub(crate) async fn show(
     }
     if let Some(u) = &p.callback_url {
         let label = if mpesa { "Result URL" } else { "Callback URL" };
+        let u = mkoba_platform::model::shown_url(u);
         w!(h, "<dt>" {label} "</dt><dd class=\"mono\">" {u} "</dd>");
     }
     h.raw("</dl><h2>Timeline</h2><ol class=\"timeline\" data-testid=\"timeline\">");
@@ -1375,7 +1376,8 @@ pub(crate) async fn show(
     let (mut n_callback, mut n_query) = (0u32, 0u32);
     for a in ordered {
         let mut d = Html::new();
-        w!(d, "<span class=\"call\"><code>" {a.method.as_str()} " " {a.url} "</code> → ");
+        let url = mkoba_platform::model::shown_url(&a.url);
+        w!(d, "<span class=\"call\"><code>" {a.method.as_str()} " " {url} "</code> → ");
         match (a.status_code, &a.error) {
             (Some(code), _) => w!(d, "<b>" {code} "</b>"),
             (None, Some(e)) => w!(d, "<b>no answer</b> (" {e} ")"),
