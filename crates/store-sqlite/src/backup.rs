@@ -42,7 +42,7 @@ pub struct BackupReport {
 }
 
 /// The database's name in the backup until it is checked and on disk.
-const PARTIAL: &str = "mkoba.db.partial";
+pub(crate) const PARTIAL: &str = "mkoba.db.partial";
 
 /// How long the copy's read waits for the writer of another process (a server's start
 /// migrating the database) before it gives up.

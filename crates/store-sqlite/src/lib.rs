@@ -204,6 +204,7 @@ fn open_as(
 ) -> Result<(SqliteJournal, SqliteReader), StoreError> {
     create_private_dir(data_dir)?;
     let path = data_dir.join(DB_FILE);
+    refuse_unfinished_backup(data_dir, &path)?;
     owner_only(&path)?;
     let mut writer = connect(&path, WRITER_CACHE_KIB)?;
     migrate(&mut writer)?;
@@ -243,6 +244,24 @@ fn open_as(
             recent,
         },
     ))
+}
+
+/// A directory holding a backup's unfinished copy (`mkoba backup` stopped before the copy
+/// took its name) and no database is not one to start anew in: the platform would come up
+/// empty, with a new M-Pesa key pair, where an operator meant to restore.
+fn refuse_unfinished_backup(data_dir: &Path, database: &Path) -> Result<(), StoreError> {
+    let partial = data_dir.join(backup::PARTIAL);
+    if database.exists() || !partial.exists() {
+        return Ok(());
+    }
+    Err(StoreError(format!(
+        "{} holds {}, the copy of a backup that did not finish, and no {DB_FILE}: it is not a \
+         whole backup. Start from a whole one (a directory with {DB_FILE}), or remove {} to \
+         start an empty platform here",
+        data_dir.display(),
+        backup::PARTIAL,
+        partial.display()
+    )))
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), StoreError> {

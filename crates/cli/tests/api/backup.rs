@@ -180,6 +180,40 @@ async fn a_backup_taken_under_load_is_a_data_directory_that_starts_with_every_pa
 
 /// The systemd units in `deploy/` call `mkoba` with flags it has: each `--flag` of their
 /// `ExecStart=` lines is in the help of the subcommand they run.
+/// A directory where `mkoba backup` was stopped before its copy took the name `mkoba.db`
+/// holds only `mkoba.db.partial`: a server is not started there (it came up empty, with a
+/// new M-Pesa key pair, as if the restore had worked), and no database or key is made.
+#[tokio::test]
+async fn a_server_is_not_started_on_a_backup_that_did_not_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("nightly");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("mkoba.db.partial"),
+        b"SQLite format 3\0 cut short",
+    )
+    .unwrap();
+    let settings = mkoba::Settings::new(
+        data.clone(),
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    );
+    let Err(e) = mkoba::start(settings).await else {
+        panic!("a server started on an unfinished backup");
+    };
+    let e = format!("{e:#}");
+    assert!(
+        e.contains("the copy of a backup that did not finish") && e.contains("remove"),
+        "{e}"
+    );
+    // Only the data directory's lock was taken.
+    let mut left: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|f| f.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["mkoba.db.partial", "serve.lock"]);
+}
+
 #[tokio::test]
 async fn the_systemd_units_use_flags_mkoba_has() {
     let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
