@@ -25,6 +25,17 @@ impl fmt::Write for Escaper<'_> {
                 '>' => self.0.push_str("&gt;"),
                 '"' => self.0.push_str("&quot;"),
                 '\'' => self.0.push_str("&#39;"),
+                // Direction controls a client put in a field (the APIs take any printable
+                // text) would reverse the rest of the line around it: "EUR 1000" shown for
+                // "1000 EUR", or the page's own sentence turned backwards. Shown as what
+                // they are.
+                '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}' => {
+                    let _ = write!(self.0, "[U+{:04X}]", u32::from(c));
+                }
                 c => self.0.push(c),
             }
         }
@@ -107,6 +118,13 @@ mod tests {
             h.as_str(),
             "<p title=\"&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;\">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;</p>"
         );
+    }
+
+    #[test]
+    fn direction_controls_are_shown_not_obeyed() {
+        let mut h = Html::new();
+        crate::w!(h, "<p>" {"Refund 5 EUR \u{202E}0001 RUE\u{2066}"} "</p>");
+        assert_eq!(h.as_str(), "<p>Refund 5 EUR [U+202E]0001 RUE[U+2066]</p>");
     }
 
     #[test]

@@ -91,7 +91,7 @@ pub struct ServeArgs {
     /// `reason` in status and callback bodies: string (real sandbox) or object (spec) [default: string]
     #[arg(long, env = "MKOBA_REASON_FORMAT")]
     pub reason_format: Option<String>,
-    /// Mark the developer portal's cookies Secure (when it is served over HTTPS) [default: false]
+    /// Mark the developer portal's cookies Secure (when it is served over HTTPS) [default: true with --tls and no --plain-listen, else false]
     #[arg(long, env = "MKOBA_PORTAL_SECURE_COOKIES")]
     pub portal_secure_cookies: Option<bool>,
     /// Where people open this server, for the links in the portal's mail (activation, password reset) [default: http://LISTEN]
@@ -530,9 +530,10 @@ impl Settings {
                 _ => anyhow::bail!("reason_format must be string or object, got {v:?}"),
             };
         }
-        if let Some(v) = pick!(portal_secure_cookies) {
-            s.portal.secure_cookies = v;
-        }
+        // Over HTTPS alone, cookies are Secure unless told otherwise; beside a plain
+        // listener they are not (a browser on the plain one would lose its sign-in).
+        s.portal.secure_cookies =
+            pick!(portal_secure_cookies).unwrap_or(s.tls.is_some() && s.plain_listen.is_none());
         if let Some(v) = pick!(public_url) {
             let v = v.trim().trim_end_matches('/').to_owned();
             anyhow::ensure!(
@@ -820,6 +821,31 @@ mod tests {
         for bad in ["c2b", "x=1", "c2b=70000", "c2b=1,c2b=2"] {
             assert!(parse_v1x_ports(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn portal_cookies_are_secure_over_https_alone_unless_told_otherwise() {
+        let secure = |args: ServeArgs| Settings::resolve(&args).unwrap().portal.secure_cookies;
+        assert!(!secure(ServeArgs::default()));
+        assert!(secure(ServeArgs {
+            tls: Some(true),
+            ..ServeArgs::default()
+        }));
+        // Beside a plain listener a browser there would lose its sign-in.
+        assert!(!secure(ServeArgs {
+            tls: Some(true),
+            plain_listen: Some("127.0.0.1:8081".parse().unwrap()),
+            ..ServeArgs::default()
+        }));
+        assert!(!secure(ServeArgs {
+            tls: Some(true),
+            portal_secure_cookies: Some(false),
+            ..ServeArgs::default()
+        }));
+        assert!(secure(ServeArgs {
+            portal_secure_cookies: Some(true),
+            ..ServeArgs::default()
+        }));
     }
 
     #[test]

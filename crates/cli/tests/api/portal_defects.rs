@@ -1343,3 +1343,30 @@ async fn an_mpesa_failure_shows_its_ins_code() {
         .text();
     assert!(page.contains("INS-2006 NOT_ENOUGH_FUNDS"), "{page}");
 }
+
+/// A direction control in a field a client sent (the API takes printable text) is shown as
+/// what it is on the transaction page: obeyed, it turned "1000 EUR" into "EUR 1000" and the
+/// page's own sentence about the payer backwards.
+#[tokio::test]
+async fn direction_controls_a_client_sent_are_shown_not_obeyed() {
+    let app = TestApp::spawn().await;
+    let mut b = sandbox_browser(&app).await;
+    let p = app.partner("clinic.com").await;
+    let reference = Uuid::new_v4();
+    let body = serde_json::json!({
+        "amount": "5", "currency": "EUR", "externalId": "INV-1\u{202E}",
+        "payer": {"partyIdType": "EMAIL", "partyId": "bob\u{202E}@x.co"},
+        "payerMessage": "Refund 5 EUR \u{202E}0001 RUE", "payeeNote": "n"
+    });
+    let r = app
+        .request_to_pay(&p, reference, &body.to_string(), &[])
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let page = b
+        .get(&format!("/portal/transactions/{reference}"))
+        .await
+        .text();
+    assert!(page.contains("Refund 5 EUR [U+202E]0001 RUE"), "{page}");
+    assert!(page.contains("bob[U+202E]@x.co"), "{page}");
+    assert!(!page.contains('\u{202E}'), "{page}");
+}

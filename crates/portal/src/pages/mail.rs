@@ -164,10 +164,14 @@ pub(crate) fn mailbox_token(state: &PortalState, developer_id: i64, email: &str)
     )
 }
 
-/// Text as paragraphs (blank lines between them), its line breaks kept and its
-/// `http(s)://` words turned into links (in `code`, which wraps anywhere on a phone);
-/// everything escaped.
-fn linkify(h: &mut Html, text: &str) {
+/// Text as paragraphs (blank lines between them), its line breaks kept and the words that
+/// are links into the portal (`own`, its public URL: the activation and reset links the
+/// platform wrote) turned into links, in `code`, which wraps anywhere on a phone; any
+/// other `http(s)://` word stays text (a name, a company or a comment someone typed is
+/// in some mails, and a link there would be theirs, in the platform's voice); everything
+/// escaped.
+fn linkify(h: &mut Html, text: &str, own: &str) {
+    let own = format!("{}/", own.trim_end_matches('/'));
     for paragraph in text.split("\n\n").filter(|p| !p.trim().is_empty()) {
         h.raw("<p>");
         for (i, line) in paragraph.split('\n').enumerate() {
@@ -178,7 +182,7 @@ fn linkify(h: &mut Html, text: &str) {
                 if j > 0 {
                     h.raw(" ");
                 }
-                if word.starts_with("https://") || word.starts_with("http://") {
+                if word.starts_with(&own) {
                     w!(*h, "<a href=\"" {word} "\"><code>" {word} "</code></a>");
                 } else {
                     h.text(word);
@@ -200,8 +204,9 @@ fn state_label(m: &Mail) -> &'static str {
     }
 }
 
-/// One message as an article.
-pub(crate) fn message(h: &mut Html, m: &Mail, show_secrets: bool) {
+/// One message as an article; `own` is the portal's public URL, whose links are the only
+/// ones made clickable.
+pub(crate) fn message(h: &mut Html, m: &Mail, show_secrets: bool, own: &str) {
     let channel = match m.channel {
         MailChannel::Email => "E-mail",
         MailChannel::Sms => "SMS",
@@ -219,7 +224,7 @@ pub(crate) fn message(h: &mut Html, m: &Mail, show_secrets: bool) {
         h.raw("<p class=\"muted\">This message carries a link for its recipient; it is in their inbox, not shown here.</p>");
     } else {
         h.raw("<div class=\"mail-body\">");
-        linkify(h, &m.body);
+        linkify(h, &m.body, own);
         h.raw("</div>");
     }
     h.raw("</article>");
@@ -253,7 +258,7 @@ pub(crate) async fn show(
         };
         h.raw("<p class=\"lead\">Every message the platform sent, to every account (newest first).</p>");
         w!(h, "<form method=\"get\" action=\"/portal/mail\" class=\"inline\"><label for=\"to\">To</label> <input id=\"to\" name=\"to\" value=\"" {filter.recipient.as_deref().unwrap_or("")} "\"> <button type=\"submit\">Filter</button></form>");
-        list(&mut h, &mail, sandbox);
+        list(&mut h, &mail, sandbox, &state.config.public_url);
         return document("Mailbox", Some(session), "mail", h).into_response();
     }
     if let Some(session) = &session {
@@ -272,7 +277,7 @@ pub(crate) async fn show(
         if let Some(to) = &filter.recipient {
             w!(h, "<p>To <strong>" {to} "</strong> only · <a href=\"/portal/mail\">show all</a></p>");
         }
-        list(&mut h, &mail, sandbox);
+        list(&mut h, &mail, sandbox, &state.config.public_url);
         return document("Mailbox", Some(session), "", h).into_response();
     }
     // No session: a sandbox token from the link or the cookie.
@@ -312,19 +317,19 @@ pub(crate) async fn show(
         Err(e) => return crate::failed(e),
     };
     w!(h, "<p class=\"lead\">Sandbox mode: no mail server is configured, so the mail sent to <strong>" {claims.subject} "</strong> waits here.</p>");
-    list(&mut h, &mail, true);
+    list(&mut h, &mail, true, &state.config.public_url);
     h.raw("<p><a href=\"/portal/signin\">Sign in</a></p>");
     document("Mailbox", None, "", h).into_response()
 }
 
-fn list(h: &mut Html, mail: &[Mail], show_secrets: bool) {
+fn list(h: &mut Html, mail: &[Mail], show_secrets: bool, own: &str) {
     if mail.is_empty() {
         h.raw("<p class=\"muted\">No messages.</p>");
         return;
     }
     h.raw("<div class=\"mails\">");
     for m in mail {
-        message(h, m, show_secrets);
+        message(h, m, show_secrets, own);
     }
     h.raw("</div>");
 }
@@ -341,16 +346,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn links_in_bodies_become_anchors_and_the_rest_is_escaped() {
+    fn only_the_portals_own_links_become_anchors_and_the_rest_is_escaped() {
         let mut h = Html::new();
         linkify(
             &mut h,
-            "Open <this>:\n\nhttp://127.0.0.1:8080/portal/activate?t=a.b&x=\"1\"\nbye",
+            "Open <this>, https://evil.example/reset:\n\nhttp://127.0.0.1:8080/portal/activate?t=a.b&x=\"1\"\nbye http://127.0.0.1:8080.evil/portal/",
+            "http://127.0.0.1:8080/",
         );
         let s = h.into_string();
         assert_eq!(
             s,
-            "<p>Open &lt;this&gt;:</p><p><a href=\"http://127.0.0.1:8080/portal/activate?t=a.b&amp;x=&quot;1&quot;\"><code>http://127.0.0.1:8080/portal/activate?t=a.b&amp;x=&quot;1&quot;</code></a><br>bye</p>"
+            "<p>Open &lt;this&gt;, https://evil.example/reset:</p><p><a href=\"http://127.0.0.1:8080/portal/activate?t=a.b&amp;x=&quot;1&quot;\"><code>http://127.0.0.1:8080/portal/activate?t=a.b&amp;x=&quot;1&quot;</code></a><br>bye http://127.0.0.1:8080.evil/portal/</p>"
         );
     }
 }
