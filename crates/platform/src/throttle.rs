@@ -287,6 +287,11 @@ impl<C: Clock> Limit<C> {
         self.hasher.hash_one(key)
     }
 
+    /// Whether it refuses every key for now (as many busy keys remembered as it may).
+    fn is_full(&self) -> bool {
+        self.full.load(Ordering::Relaxed)
+    }
+
     /// Keys remembered now.
     fn len(&self) -> usize {
         self.limiter.as_ref().map_or(0, |l| l.len())
@@ -460,6 +465,20 @@ impl PortalThrottle {
     /// A sign-up, or an activation mail sent again, from `client`.
     pub fn sign_up(&self, client: IpAddr) -> Result<(), Duration> {
         self.sign_up_address.check(address_key(client))
+    }
+
+    /// Whether a limit refuses everyone for now, a flood having filled it (a refusal then
+    /// says nothing about the account or the address that was refused).
+    pub fn flooded(&self) -> bool {
+        [
+            &self.sign_in_account,
+            &self.sign_in_address,
+            &self.reset_account,
+            &self.reset_address,
+            &self.sign_up_address,
+        ]
+        .iter()
+        .any(|l| l.is_full())
     }
 
     /// This server's password hashing pool.
@@ -804,6 +823,23 @@ mod tests {
         assert!(limit.len() <= 2, "{} keys", limit.len());
         assert!(!limit.full.load(Ordering::Relaxed));
         assert!(limit.check("new").is_ok());
+    }
+
+    /// A flood of new addresses fills the sign-up limit: the throttle says so, so that the
+    /// page refusing a stranger does not blame their address.
+    #[test]
+    fn a_limit_filled_by_a_flood_is_told() {
+        let limits = ThrottleLimits {
+            max_keys: 10,
+            ..ThrottleLimits::default()
+        };
+        let t = PortalThrottle::new(&limits);
+        assert!(!t.flooded());
+        for i in 0..=HOUSEKEEPING_CHECKS {
+            let _ = t.sign_up(IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i)));
+        }
+        assert!(t.flooded());
+        assert!(t.sign_up("192.0.2.1".parse().unwrap()).is_err());
     }
 
     #[test]

@@ -896,12 +896,25 @@ pub(crate) fn too_many(title: &str, text: &str, wait: Duration, back: (&str, &st
 }
 
 /// Past a throttle: `what` is tried too often (`sign-in attempts for this account or from
-/// this address`).
-pub(crate) fn throttled(what: &str, wait: Duration, back: (&str, &str)) -> Response {
-    let text = format!(
-        "Too many {what}. Try again in {}. This limit protects accounts from password guessing.",
-        wait_text(wait)
-    );
+/// this address`), or a flood has filled the throttle and everyone waits (then the page
+/// does not blame the account or the address).
+pub(crate) fn throttled(
+    state: &PortalState,
+    what: &str,
+    wait: Duration,
+    back: (&str, &str),
+) -> Response {
+    let text = if state.throttle.flooded() {
+        format!(
+            "The portal is receiving more attempts than it can tell apart (a flood from many addresses), so every one waits for now, yours included. Try again in {}.",
+            wait_text(wait)
+        )
+    } else {
+        format!(
+            "Too many {what}. Try again in {}. This limit protects accounts from password guessing.",
+            wait_text(wait)
+        )
+    };
     too_many("Too many attempts", &text, wait, back)
 }
 
@@ -919,6 +932,28 @@ pub(crate) trait Failure {
 impl Failure for mkoba_platform::Internal {
     fn overloaded(&self) -> bool {
         true
+    }
+}
+
+/// A payer's decision the writer could not take (its queue full, or the store failing for
+/// now): nothing was decided, and the payer may try again.
+impl Failure for mkoba_platform::portal::DecideError {
+    fn overloaded(&self) -> bool {
+        *self == mkoba_platform::portal::DecideError::Internal
+    }
+}
+
+/// A sign-up or a callback re-send the writer could not take (its queue full, or the
+/// store failing for now): nothing was done.
+impl Failure for mkoba_platform::portal::SignUpError {
+    fn overloaded(&self) -> bool {
+        *self == mkoba_platform::portal::SignUpError::Internal
+    }
+}
+
+impl Failure for mkoba_platform::portal::ResendError {
+    fn overloaded(&self) -> bool {
+        *self == mkoba_platform::portal::ResendError::Internal
     }
 }
 

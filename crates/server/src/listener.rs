@@ -5,6 +5,11 @@
 //!   [`ConnectionLimits::header_read`]; the same bound closes a kept-alive connection that
 //!   sends nothing, so a one-byte-a-second trickle or an idle socket cannot hold a
 //!   connection (and its memory) for ever.
+//! * **Header size**: a request's line and header fields hold at most
+//!   [`ConnectionLimits::header_bytes`] (past it hyper answers `431` and closes): the
+//!   buffer a connection reads a header into is hyper's, outside the bodies' bound below,
+//!   and its default (about 400 KB) let unfinished headers on the allowed connections
+//!   hold 2 GB for the header time (an audit: 5,000 connections of 400 KB each).
 //! * **Body-read timeout**: a request's body must arrive within [`body_deadline`] of the
 //!   first time the server waits for it, or reading it fails (the handler answers 400 in
 //!   its dialect and the connection closes): a client that sends a header and then a
@@ -42,6 +47,10 @@ pub struct ConnectionLimits {
     pub total: usize,
     /// How long stopping waits for requests in flight.
     pub drain: Duration,
+    /// Bytes of a request's line and header fields (and of the buffer a connection reads
+    /// into; hyper's least is 8,192): with [`ConnectionLimits::total`] connections, the
+    /// most unfinished headers can hold.
+    pub header_bytes: usize,
     /// Bytes of request bodies a listener holds while reading them, in all: past it a
     /// body is not read further and its request gets the dialect's overload answer
     /// ([`mkoba_platform::throttle::BODIES_BUSY`]). Each body may hold up to
@@ -57,6 +66,9 @@ impl Default for ConnectionLimits {
             per_client: 256,
             total: 10_000,
             drain: Duration::from_secs(10),
+            // An M-Pesa v1x bearer (684 bytes), a consent JWT, the portal's cookies: a few
+            // KB at most; 10,000 connections × 16 KiB is 160 MiB at worst.
+            header_bytes: 16 * 1024,
             // 32 bodies of the largest size: far above what the APIs' bodies (a few hundred
             // bytes) and the portal's forms need at once.
             body_bytes: 32 * MAX_BODY_BYTES as usize,
@@ -144,6 +156,7 @@ pub fn serve_tls(
         // `nc -N` and some scripts do): answer it rather than drop the request.
         http.timer(TokioTimer::new())
             .header_read_timeout(limits.header_read)
+            .max_buf_size(limits.header_bytes.max(8192))
             .half_close(true)
             .keep_alive(true);
         let stopped = async move {

@@ -63,6 +63,45 @@ async fn an_idle_or_trickling_connection_is_closed() {
     }
 }
 
+/// A header past the listener's bound is refused (`431`) and its connection closed, the
+/// bytes of it read so far dropped: unfinished headers held hyper's default of about
+/// 400 KB each, outside every other bound (5,000 connections held 2 GB). A header just
+/// under the bound is served.
+#[tokio::test]
+async fn a_header_past_its_bound_is_refused_and_its_connection_closed() {
+    let app = TestApp::spawn().await;
+    let bound = mkoba::listener::ConnectionLimits::default().header_bytes;
+    let request = |filler: usize| {
+        format!(
+            "GET /_mkoba/health HTTP/1.1\r\nHost: x\r\nX-Filler: {}\r\n\r\n",
+            "a".repeat(filler)
+        )
+    };
+    let mut fits = TcpStream::connect(app.running.addr).await.unwrap();
+    fits.write_all(request(bound - 1024).as_bytes())
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = fits.read(&mut answer).await.unwrap();
+    assert!(
+        answer[..n].starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer[..n])
+    );
+
+    let mut big = TcpStream::connect(app.running.addr).await.unwrap();
+    // Written in part: the server may close before the rest is taken.
+    let _ = big.write_all(request(bound + 1024).as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), big.read_to_end(&mut answer)).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 431"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(closed_within(&mut big, Duration::from_secs(1)).await);
+}
+
 /// A request whose header came but whose body stops coming is answered 400 in its
 /// dialect's format once the body's time (three times the header's) has passed, and its
 /// connection is closed: a client cannot hold one by trickling a body either.

@@ -1370,3 +1370,42 @@ async fn direction_controls_a_client_sent_are_shown_not_obeyed() {
     assert!(page.contains("bob[U+202E]@x.co"), "{page}");
     assert!(!page.contains('\u{202E}'), "{page}");
 }
+
+/// Past the portal's read queue, signing in and a transaction's page get the busy page
+/// (`503`, `Retry-After`) like every other page; they answered `500` "Something went wrong",
+/// as a fault, and the sign-in went uncounted.
+#[tokio::test]
+async fn a_full_read_queue_gives_sign_in_and_a_transaction_page_the_busy_page() {
+    use mkoba_platform::faults::Faults;
+    let faults = Faults::default();
+    let switch = faults.clone();
+    let app = TestApp::spawn_with(move |s| s.faults = Some(switch)).await;
+    let p = app.partner("127.0.0.1").await;
+    let reference = paid(&app, &p, "3", "256770000601", &[]).await;
+    let login = app.sandbox_login().await;
+    let mut b = Browser::new(&app.base);
+    // The sign-in form's own reads (measured on a first look at it) go through.
+    let start = faults.portal_reads();
+    assert_eq!(b.get("/portal/signin").await.status, 200);
+    let form_reads = faults.portal_reads() - start;
+    faults.refuse_portal_reads(form_reads, 1_000);
+    let r = b.sign_in(&login.email, &login.password).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(r.text().contains("The portal is busy"), "{}", r.text());
+    faults.refuse_portal_reads(0, 0);
+
+    let r = b.sign_in(&login.email, &login.password).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let page = format!("/portal/transactions/{reference}");
+    // The page's session and payment reads go through; the timeline's are refused.
+    let start = faults.portal_reads();
+    assert_eq!(b.get(&page).await.status, 200);
+    let page_reads = faults.portal_reads() - start;
+    faults.refuse_portal_reads(2, page_reads);
+    let r = b.get(&page).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some("1"));
+    faults.refuse_portal_reads(0, 0);
+    assert_eq!(b.get(&page).await.status, 200);
+}

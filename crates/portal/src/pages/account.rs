@@ -125,6 +125,7 @@ pub(crate) async fn sign_in(
             "throttled",
         );
         return crate::throttled(
+            &state,
             "sign-in attempts for this account or from this address",
             wait,
             BACK,
@@ -160,10 +161,13 @@ pub(crate) async fn sign_in(
                 },
             );
         }
-        Ok(Err(_)) => return internal_error(),
+        // Every reader busy (or the store failing for now): the busy page, not a fault.
+        Ok(Err(e)) => return crate::failed(e),
     };
-    let Ok(Some(account)) = state.platform.portal().developer(developer).await else {
-        return internal_error();
+    let account = match state.platform.portal().developer(developer).await {
+        Ok(Some(account)) => account,
+        Ok(None) => return internal_error(),
+        Err(e) => return crate::failed(e),
     };
     match account.status {
         AccountStatus::Active => start_session(&state, developer, &next).await,
@@ -277,6 +281,7 @@ pub(crate) async fn resend_activation(
     }
     if let Err(wait) = state.throttle.sign_up(client) {
         return crate::throttled(
+            &state,
             "sign-ups and activation e-mails from this address",
             wait,
             ("/portal/signin", "Back to sign in"),
@@ -308,8 +313,8 @@ pub(crate) async fn resend_activation(
         Ok(true) => {}
         Ok(false) => {
             let m = mail::activation(&state, account.id, &account.email, &account.name);
-            if state.platform.portal().queue_mail(m).await.is_err() {
-                return internal_error();
+            if let Err(e) = state.platform.portal().queue_mail(m).await {
+                return crate::failed(e);
             }
         }
         Err(e) => return crate::failed(e),
@@ -408,6 +413,7 @@ pub(crate) async fn sign_up(
     const BACK: (&str, &str) = ("/portal/signup", "Back to sign-up");
     if let Err(wait) = state.throttle.sign_up(client) {
         return crate::throttled(
+            &state,
             "sign-ups and activation e-mails from this address",
             wait,
             BACK,
@@ -460,7 +466,7 @@ pub(crate) async fn sign_up(
         Err(SignUpError::EmailTaken) => {
             refuse("An account with this e-mail exists already; sign in instead.")
         }
-        Err(SignUpError::Internal) => internal_error(),
+        Err(e @ SignUpError::Internal) => crate::failed(e),
     }
 }
 
@@ -472,14 +478,8 @@ pub(crate) async fn sign_out(
     if !session.check(&Form::parse(&body)) {
         return crate::csrf_refused();
     }
-    if state
-        .platform
-        .portal()
-        .end_session(&session.id)
-        .await
-        .is_err()
-    {
-        return internal_error();
+    if let Err(e) = state.platform.portal().end_session(&session.id).await {
+        return crate::failed(e);
     }
     let mut r = see_other("/portal/signin");
     r.headers_mut()

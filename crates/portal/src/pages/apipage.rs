@@ -1601,8 +1601,9 @@ async fn page(
     let Some(op) = find(&state.openapi, id) else {
         return crate::internal_error();
     };
-    let Ok(ctx) = context(state, session, headers, tls, &op).await else {
-        return crate::internal_error();
+    let ctx = match context(state, session, headers, tls, &op).await {
+        Ok(ctx) => ctx,
+        Err(e) => return crate::failed(e),
     };
     let sample = build_sample(&op, &ctx);
     let summary = op.op["summary"].as_str().unwrap_or(op.id);

@@ -15,7 +15,7 @@ use tower::ServiceExt as _;
 use uuid::Uuid;
 
 use crate::html::Html;
-use crate::{Form, PortalState, Session, csrf_field, document, internal_error, w};
+use crate::{Form, PortalState, Session, csrf_field, document, w};
 
 const BODY_LIMIT: usize = 1 << 20;
 
@@ -327,8 +327,8 @@ async fn page(
 ) -> Response {
     let mut h = Html::new();
     h.raw("<h1>API docs</h1><p class=\"lead\">Every operation this server serves, from its OpenAPI documents (also at <a href=\"/_mkoba/openapi.json\"><code>/_mkoba/openapi.json</code></a> for MoMo and <a href=\"/_mkoba/mpesa/openapi.json\"><code>/_mkoba/mpesa/openapi.json</code></a> for M-Pesa). Each operation has a page with sample code in five languages pre-filled with your keys and a box that sends the request; how to use them: the <a href=\"/portal/guides\">guides</a>.</p>");
-    if try_form(&mut h, state, session, attempt).await.is_err() {
-        return internal_error();
+    if let Err(e) = try_form(&mut h, state, session, attempt).await {
+        return crate::failed(e);
     }
     if let Some(r) = result {
         w!(h, "<section class=\"card result\" aria-labelledby=\"result\" aria-live=\"polite\"><h2 id=\"result\">Response</h2>" [r] "</section>");

@@ -16,7 +16,7 @@ use super::mail;
 use crate::html::Html;
 use crate::{
     ClientAddr, Form, Onboarding, PortalState, Session, csrf_field, document, form_encode,
-    internal_error, pre_session_ok, query_params, see_other, w, when,
+    pre_session_ok, query_params, see_other, w, when,
 };
 
 /// What a password reset throttle refusal names.
@@ -319,7 +319,7 @@ pub(crate) async fn forgot(
         .reset_from(client)
         .and_then(|()| state.throttle.reset_for(&email))
     {
-        return crate::throttled(RESET_TRIES, wait, ("/portal/forgot", "Back"));
+        return crate::throttled(&state, RESET_TRIES, wait, ("/portal/forgot", "Back"));
     }
     if !email.is_empty() && email.len() <= 254 {
         match state.platform.portal().account_by_email(&email).await {
@@ -338,8 +338,8 @@ pub(crate) async fn forgot(
                             &account.email,
                             &digest,
                         );
-                        if state.platform.portal().queue_mail(m).await.is_err() {
-                            return internal_error();
+                        if let Err(e) = state.platform.portal().queue_mail(m).await {
+                            return crate::failed(e);
                         }
                         tracing::info!(developer.id = account.id, "password reset link sent");
                     }
@@ -447,7 +447,7 @@ pub(crate) async fn reset(
     }
     const BACK: (&str, &str) = ("/portal/signin", "Back to sign in");
     if let Err(wait) = state.throttle.reset_from(client) {
-        return crate::throttled(RESET_TRIES, wait, BACK);
+        return crate::throttled(&state, RESET_TRIES, wait, BACK);
     }
     let t = form.get("t").to_owned();
     let claims = match state
@@ -479,7 +479,7 @@ pub(crate) async fn reset(
         return used(&state, &headers);
     };
     if let Err(wait) = state.throttle.reset_for(&account.email) {
-        return crate::throttled(RESET_TRIES, wait, BACK);
+        return crate::throttled(&state, RESET_TRIES, wait, BACK);
     }
     let notice = mail::password_changed(account.id, &account.name, &account.email);
     let done = state

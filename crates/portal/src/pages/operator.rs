@@ -17,8 +17,8 @@ use super::confirm;
 use super::golive::{report_tables, request_facts};
 use crate::html::Html;
 use crate::{
-    Form, Operator, PortalState, csrf_field, document, form_encode, internal_error, not_found,
-    query_params, see_other, w, when,
+    Form, Operator, PortalState, csrf_field, document, form_encode, not_found, query_params,
+    see_other, w, when,
 };
 
 /// Longest operator comment.
@@ -64,7 +64,7 @@ pub(crate) async fn requests(
             None => return not_found().await,
         },
     };
-    let Ok(list) = state
+    let list = match state
         .platform
         .portal()
         .go_live_requests(&GoLiveFilter {
@@ -73,8 +73,9 @@ pub(crate) async fn requests(
             limit: 200,
         })
         .await
-    else {
-        return internal_error();
+    {
+        Ok(list) => list,
+        Err(e) => return crate::failed(e),
     };
     let mut h = Html::new();
     h.raw("<h1>Go-live requests</h1>");

@@ -20,8 +20,8 @@ use uuid::Uuid;
 
 use crate::html::Html;
 use crate::{
-    Form, PortalState, Session, amount, csrf_refused, document, form_encode, internal_error,
-    pre_session_ok, pre_session_token, query_params, see_other, w, when,
+    Form, PortalState, Session, amount, csrf_refused, document, form_encode, pre_session_ok,
+    pre_session_token, query_params, see_other, w, when,
 };
 
 /// The signed token of an invoice's payer link.
@@ -42,14 +42,15 @@ fn gone() -> Response {
 enum LinkError {
     /// Not a widget invoice, or not the platform's token for it.
     Gone,
-    Internal,
+    /// The store's readers busy or failing for now: the busy page.
+    Unavailable(mkoba_platform::Internal),
 }
 
 impl IntoResponse for LinkError {
     fn into_response(self) -> Response {
         match self {
             LinkError::Gone => gone(),
-            LinkError::Internal => internal_error(),
+            LinkError::Unavailable(e) => crate::failed(e),
         }
     }
 }
@@ -63,7 +64,7 @@ async fn invoice(state: &PortalState, id: &str, token: &str) -> Result<Payment, 
     match state.platform.payments().get(&id).await {
         Ok(Some(p)) if p.kind == PaymentKind::Invoice && is_widget_payer(&p.party) => Ok(p),
         Ok(_) => Err(LinkError::Gone),
-        Err(_) => Err(LinkError::Internal),
+        Err(e) => Err(LinkError::Unavailable(e)),
     }
 }
 
@@ -170,7 +171,7 @@ pub(crate) async fn decide(
         )),
         Err(DecideError::NotPending) => see_other(&back),
         Err(DecideError::NotFound) => gone(),
-        Err(DecideError::Internal) => internal_error(),
+        Err(e @ DecideError::Internal) => crate::failed(e),
     }
 }
 

@@ -12,8 +12,8 @@ use uuid::Uuid;
 use crate::html::Html;
 use crate::pages::apiusers::not_found_page;
 use crate::{
-    Form, PortalState, Session, amount, csrf_field, document, form_encode, internal_error,
-    query_params, see_other, w, when,
+    Form, PortalState, Session, amount, csrf_field, document, form_encode, query_params, see_other,
+    w, when,
 };
 
 pub(crate) async fn show(
@@ -176,6 +176,6 @@ pub(crate) async fn decide(
         Ok(()) => see_other(&back),
         Err(DecideError::NotFound) => not_found_page(&session),
         Err(DecideError::NotPending) => see_other(&format!("/portal/transactions/{id}")),
-        Err(DecideError::Internal) => internal_error(),
+        Err(e @ DecideError::Internal) => crate::failed(e),
     }
 }

@@ -23,8 +23,8 @@ use uuid::Uuid;
 use crate::html::Html;
 use crate::pages::apiusers::not_found_page;
 use crate::{
-    Form, PortalState, Session, csrf_field, document, form_encode, internal_error, parse_day,
-    query_params, see_other, w, when,
+    Form, PortalState, Session, csrf_field, document, form_encode, parse_day, query_params,
+    see_other, w, when,
 };
 
 const PAGE_SIZE: u32 = 25;
@@ -1208,14 +1208,18 @@ pub(crate) async fn show(
         Ok(None) => return not_found_page(&session),
         Err(e) => return crate::failed(e),
     };
-    let (Ok(transfers), Ok(times), Ok(attempts), Ok(outbox), Ok(names)) = (
-        state.platform.payments().transfers_for(&id).await,
-        state.platform.portal().transfer_times(&id).await,
-        state.platform.payments().callback_attempts(&id).await,
-        state.platform.portal().outbox_of(&id).await,
-        AccountNames::of(&state, &p).await,
-    ) else {
-        return internal_error();
+    let read = async {
+        Ok::<_, mkoba_platform::Internal>((
+            state.platform.payments().transfers_for(&id).await?,
+            state.platform.portal().transfer_times(&id).await?,
+            state.platform.payments().callback_attempts(&id).await?,
+            state.platform.portal().outbox_of(&id).await?,
+            AccountNames::of(&state, &p).await?,
+        ))
+    };
+    let (transfers, times, attempts, outbox, names) = match read.await {
+        Ok(read) => read,
+        Err(e) => return crate::failed(e),
     };
     let mpesa = is_mpesa_app(&state, &p).await;
     let shown_id = wire_id(&p);
@@ -1477,7 +1481,7 @@ pub(crate) async fn resend(
         Ok(()) => see_other(&format!("{back}?done=resent")),
         Err(ResendError::NotFound) => not_found_page(&session),
         Err(ResendError::NoCallbackUrl | ResendError::NotFinal) => see_other(&back),
-        Err(ResendError::Internal) => internal_error(),
+        Err(e @ ResendError::Internal) => crate::failed(e),
     }
 }
 
