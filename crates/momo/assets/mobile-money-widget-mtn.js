@@ -449,8 +449,9 @@
         fire("successful", pick(inv));
       } else if (inv.status === "FAILED" && inv.errorReason && inv.errorReason.code === "TRANSACTION_CANCELED") {
         canceled(inv);
-      } else if (inv.status === "FAILED" && phase === "expiring") {
-        // The server ended it at its expiry, as the countdown said.
+      } else if (inv.status === "FAILED" && (phase === "expiring" || (inv.errorReason && inv.errorReason.code === "EXPIRED"))) {
+        // The server ended it at its expiry (its answer may come before the countdown's
+        // last tick).
         show("mmw-bad", [big("\u2715"), headline("Payment request expired"), h("p", { class: "mmw-sub", text: amountText(inv, {}) }),
           button("mmw-action mmw-primary", "mmw-retry", "Try again", start)]);
         setPhase("expired", "This payment request has expired.");

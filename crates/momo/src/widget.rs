@@ -282,12 +282,16 @@ async fn cors(State(state): State<MomoState>, req: Request, next: Next) -> Respo
 }
 
 /// Whether a page of `origin` may take widget payments for `user`: an allowed-origins list
-/// must name it; without a list the sandbox allows any page and the markets none. Answers
-/// the user's widget settings (read once per request).
+/// must name it; without a list the sandbox allows any page and the markets none. A
+/// request without `Origin` is a page of this server's own origin (`own`): browsers send
+/// none on a same-origin `GET` (the portal's demo, a shop behind the same host), and a
+/// client that is not a browser could send any. Answers the user's widget settings (read
+/// once per request).
 async fn origin_allowed(
     state: &MomoState,
     user: &ApiUser,
     origin: Option<&str>,
+    own: &Base,
 ) -> Result<Option<WidgetSettings>, Refused> {
     let settings = state
         .platform
@@ -295,19 +299,21 @@ async fn origin_allowed(
         .widget_settings(&user.id)
         .await
         .map_err(MomoError::from)?;
-    let shown = origin.unwrap_or("(none)");
+    let shown = match origin {
+        Some(o) => o.to_owned(),
+        None => format!("{} (no Origin header: this server's own)", own.0),
+    };
+    let origin = origin.unwrap_or(&own.0);
     match settings.as_ref().and_then(|s| s.allowed_origins.as_ref()) {
         None if user.target_environment == "sandbox" => Ok(settings),
         None => Err(Refused::Origin(format!(
             "No allowed origins are set for this API user; outside the sandbox the widget takes payments only from the origins listed in the portal (origin {shown})."
         ))),
         Some(list) => {
-            let listed = origin.is_some_and(|o| {
-                list.iter().any(|a| {
-                    a == "*"
-                        || a.trim_end_matches('/')
-                            .eq_ignore_ascii_case(o.trim_end_matches('/'))
-                })
+            let listed = list.iter().any(|a| {
+                a == "*"
+                    || a.trim_end_matches('/')
+                        .eq_ignore_ascii_case(origin.trim_end_matches('/'))
             });
             if listed {
                 Ok(settings)
@@ -425,9 +431,14 @@ async fn api_user(state: &MomoState, id: &Uuid) -> Result<ApiUser, Refused> {
 }
 
 /// The invoice's API user, and the page's right to it.
-async fn owner(state: &MomoState, p: &Payment, headers: &HeaderMap) -> Result<ApiUser, Refused> {
+async fn owner(
+    state: &MomoState,
+    p: &Payment,
+    headers: &HeaderMap,
+    base: &Base,
+) -> Result<ApiUser, Refused> {
     let user = api_user(state, &p.api_user).await?;
-    origin_allowed(state, &user, origin_of(headers)).await?;
+    origin_allowed(state, &user, origin_of(headers), base).await?;
     Ok(user)
 }
 
@@ -506,7 +517,7 @@ async fn create(
         .filter(|u| u.get_version_num() == 4)
         .ok_or_else(|| MomoError::bad(format!("apiUserId must be a UUID v4, got {user_id:?}")))?;
     let user = api_user(&state, &user_id).await?;
-    let settings = origin_allowed(&state, &user, origin_of(&headers)).await?;
+    let settings = origin_allowed(&state, &user, origin_of(&headers), &base).await?;
     let currency = validate::currency(&text(b.currency.as_ref(), "currency")?)?;
     validate::check_currency(
         currency,
@@ -591,7 +602,7 @@ async fn read(
         query_param(query.as_deref(), "known")?,
     );
     let p = widget_invoice(&state, &id).await?;
-    let user = owner(&state, &p, &headers).await?;
+    let user = owner(&state, &p, &headers, &base).await?;
     let waits = wait > 0
         && known.as_deref() == Some(p.status.as_str())
         && p.status == PaymentStatus::Pending;
@@ -637,7 +648,7 @@ async fn cancel(
     headers: HeaderMap,
 ) -> Result<Response, Refused> {
     let p = widget_invoice(&state, &id).await?;
-    owner(&state, &p, &headers).await?;
+    owner(&state, &p, &headers, &base).await?;
     match state
         .platform
         .payments()

@@ -974,7 +974,11 @@ impl Engine {
             self.mpesa_legs(pass, payment, now)?
         } else {
             let currency = payment.currency();
-            let wallet = self.wallet(pass, &payment.party.wallet_key(), currency, now)?;
+            let wallet = if crate::widget::is_widget_payer(&payment.party) {
+                self.widget_payer(pass, payment, now)?
+            } else {
+                self.wallet(pass, &payment.party.wallet_key(), currency, now)?
+            };
             let partner = self.partner(pass, payment, now)?;
             if payment.kind.is_collection() {
                 (wallet, partner)
@@ -1044,6 +1048,25 @@ impl Engine {
         let opening = Some(self.settings.opening_balance.clone());
         let owner = AccountOwner::Wallet(wallet_key.to_owned());
         self.funded(pass, owner, currency, opening, now)
+    }
+
+    /// The wallet of a Collection Widget invoice's payer (one per invoice: whoever scans its
+    /// QR code), opened with the opening balance or the invoice's amount if that is more:
+    /// the sandbox decides a widget payment by its amount alone (MTN: any amount past 79
+    /// succeeds), and 100,001 EUR failed `NOT_ENOUGH_FUNDS` on the opening balance.
+    fn widget_payer(
+        &mut self,
+        pass: &mut Pass,
+        payment: &Payment,
+        now: i64,
+    ) -> Result<AccountId, StoreError> {
+        let currency = payment.currency();
+        let opening = Money::parse_positive(&self.settings.opening_balance, currency)
+            .map_or(0, |m| m.minor())
+            .max(payment.amount.minor());
+        let opening = Money::from_minor(opening, currency).to_decimal_string();
+        let owner = AccountOwner::Wallet(payment.party.wallet_key());
+        self.funded(pass, owner, currency, Some(opening), now)
     }
 
     /// The partner's account for the payment's product, opened on first use; a disbursement

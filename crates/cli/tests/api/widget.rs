@@ -176,6 +176,17 @@ async fn widget_amounts_decide_and_the_invoice_is_a_collection_v2_invoice_with_o
     assert_eq!(rows.len(), 1, "exactly one callback");
     assert_eq!(sink.all().len(), 1, "exactly one callback");
 
+    // Past the wallets' opening balance (100,000) it succeeds too: the payer is whoever
+    // scans the code, and MTN's sandbox decides a widget payment by its amount alone.
+    let r = app.widget_invoice(SHOP, &body(p.user, "250000.50")).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let big = r.json()["invoiceId"].as_str().unwrap().to_owned();
+    assert_eq!(outcome(&app, &big).await["status"], "SUCCESSFUL");
+    let after_big: f64 = app.balance(&p).await.parse().unwrap();
+    assert_eq!(after_big - after, 250_000.5);
+    sink.wait_for(2).await;
+    app.assert_ledger_balanced().await;
+
     // 50 fails, 10 waits for the payer.
     let r = app.widget_invoice(SHOP, &body(p.user, "50")).await;
     let failed = r.json()["invoiceId"].as_str().unwrap().to_owned();
@@ -465,6 +476,72 @@ async fn origins_are_the_partners_to_set_with_the_widget_key() {
     b["currency"] = json!("UGX");
     let r = app.widget_invoice(SHOP, &b).await;
     assert_eq!(code(&r), (403, "NOT_ALLOWED".to_owned()), "{}", r.text());
+}
+
+/// A request without `Origin` is a page of the server's own origin: browsers send none on
+/// a same-origin `GET`, so a widget on the portal's demo (or a shop behind the same host)
+/// was told its paid invoice had failed `403` at its first status read whenever a list was
+/// set, even `*` or the server's own origin.
+#[tokio::test]
+async fn a_request_without_origin_is_a_page_of_the_servers_own_origin() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("127.0.0.1").await;
+    let own = app.base.clone();
+    let status_read = |id: String| {
+        let app = &app;
+        async move {
+            app.send("GET", &format!("/widget/v1_0/invoice/{id}"), &[], None)
+                .await
+        }
+    };
+    for (allowed, served) in [
+        (json!(["*"]), true),
+        (json!([own]), true),
+        (json!([SHOP]), false),
+    ] {
+        let r = app
+            .widget_settings(
+                "collection_widget",
+                p.user,
+                Some(&json!({ "allowedOrigins": allowed })),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let r = app.widget_invoice(&own, &body(p.user, "100")).await;
+        if !served {
+            assert_eq!(code(&r), (403, "NOT_ALLOWED".to_owned()));
+            continue;
+        }
+        assert_eq!(r.status, 201, "{allowed}: {}", r.text());
+        let r = status_read(r.json()["invoiceId"].as_str().unwrap().to_owned()).await;
+        assert_eq!(r.status, 200, "{allowed}: {}", r.text());
+    }
+    // Not listed: refused, and the refusal says whose origin it took.
+    let r = app
+        .widget_settings(
+            "collection_widget",
+            p.user,
+            Some(&json!({ "allowedOrigins": ["*"] })),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let id = app.widget_invoice(SHOP, &body(p.user, "100")).await.json()["invoiceId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.widget_settings(
+        "collection_widget",
+        p.user,
+        Some(&json!({ "allowedOrigins": [SHOP] })),
+    )
+    .await;
+    let r = status_read(id).await;
+    assert_eq!(code(&r), (403, "NOT_ALLOWED".to_owned()));
+    assert!(
+        r.text().contains("no Origin header: this server's own"),
+        "{}",
+        r.text()
+    );
 }
 
 #[tokio::test]
