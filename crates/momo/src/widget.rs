@@ -283,9 +283,11 @@ async fn cors(State(state): State<MomoState>, req: Request, next: Next) -> Respo
 
 /// Whether a page of `origin` may take widget payments for `user`: an allowed-origins list
 /// must name it; without a list the sandbox allows any page and the markets none. A
-/// request without `Origin` is a page of this server's own origin (`own`): browsers send
+/// request without `Origin` is a page of this server's own host (`own`): browsers send
 /// none on a same-origin `GET` (the portal's demo, a shop behind the same host), and a
-/// client that is not a browser could send any. Answers the user's widget settings (read
+/// client that is not a browser could send any; it passes when an allowed origin names
+/// the host it reached, whatever its scheme (behind a proxy that ends TLS the page is
+/// `https://` while the request came in plain). Answers the user's widget settings (read
 /// once per request).
 async fn origin_allowed(
     state: &MomoState,
@@ -303,7 +305,12 @@ async fn origin_allowed(
         Some(o) => o.to_owned(),
         None => format!("{} (no Origin header: this server's own)", own.0),
     };
-    let origin = origin.unwrap_or(&own.0);
+    let authority = |o: &str| -> String {
+        o.split_once("://")
+            .map_or(o, |(_, rest)| rest)
+            .trim_end_matches('/')
+            .to_ascii_lowercase()
+    };
     match settings.as_ref().and_then(|s| s.allowed_origins.as_ref()) {
         None if user.target_environment == "sandbox" => Ok(settings),
         None => Err(Refused::Origin(format!(
@@ -312,8 +319,12 @@ async fn origin_allowed(
         Some(list) => {
             let listed = list.iter().any(|a| {
                 a == "*"
-                    || a.trim_end_matches('/')
-                        .eq_ignore_ascii_case(origin.trim_end_matches('/'))
+                    || match origin {
+                        Some(o) => a
+                            .trim_end_matches('/')
+                            .eq_ignore_ascii_case(o.trim_end_matches('/')),
+                        None => authority(a) == authority(&own.0),
+                    }
             });
             if listed {
                 Ok(settings)

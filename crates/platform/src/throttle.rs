@@ -297,6 +297,14 @@ impl<C: Clock> Limit<C> {
         self.limiter.as_ref().map_or(0, |l| l.len())
     }
 
+    /// [`Limit::check`], saying in a refusal whether the limit refuses every key for now.
+    pub fn check_telling(&self, key: impl Hash) -> Result<(), Refusal> {
+        self.check(key).map_err(|wait| Refusal {
+            wait,
+            flood: self.is_full(),
+        })
+    }
+
     /// Takes a try from the key's bucket; `Err` is how long until one is back.
     pub fn check(&self, key: impl Hash) -> Result<(), Duration> {
         let Some(limiter) = &self.limiter else {
@@ -330,6 +338,15 @@ impl<C: Clock> Limit<C> {
         }
         self.full.store(full, Ordering::Relaxed);
     }
+}
+
+/// A portal throttle's refusal: how long until a try is back, and whether the limit that
+/// refused refuses every key for now, a flood having filled it (the refusal then says
+/// nothing about the account or the address refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    pub wait: Duration,
+    pub flood: bool,
 }
 
 /// Places shared out by key: at most `total` held at once, and of them at most `each` by
@@ -445,40 +462,26 @@ impl PortalThrottle {
 
     /// A sign-in try from `client` for `email`: the address's bucket first (a refused
     /// address takes nothing from the account's), then the account's.
-    pub fn sign_in(&self, client: IpAddr, email: &str) -> Result<(), Duration> {
-        self.sign_in_address.check(address_key(client))?;
-        self.sign_in_account.check(account_key(email))
+    pub fn sign_in(&self, client: IpAddr, email: &str) -> Result<(), Refusal> {
+        self.sign_in_address.check_telling(address_key(client))?;
+        self.sign_in_account.check_telling(account_key(email))
     }
 
     /// A password reset request or submission from `client` (before anything is looked
     /// up).
-    pub fn reset_from(&self, client: IpAddr) -> Result<(), Duration> {
-        self.reset_address.check(address_key(client))
+    pub fn reset_from(&self, client: IpAddr) -> Result<(), Refusal> {
+        self.reset_address.check_telling(address_key(client))
     }
 
     /// A password reset request or submission for the account of `email` (whether or not
     /// one exists, so the answer tells nothing).
-    pub fn reset_for(&self, email: &str) -> Result<(), Duration> {
-        self.reset_account.check(account_key(email))
+    pub fn reset_for(&self, email: &str) -> Result<(), Refusal> {
+        self.reset_account.check_telling(account_key(email))
     }
 
     /// A sign-up, or an activation mail sent again, from `client`.
-    pub fn sign_up(&self, client: IpAddr) -> Result<(), Duration> {
-        self.sign_up_address.check(address_key(client))
-    }
-
-    /// Whether a limit refuses everyone for now, a flood having filled it (a refusal then
-    /// says nothing about the account or the address that was refused).
-    pub fn flooded(&self) -> bool {
-        [
-            &self.sign_in_account,
-            &self.sign_in_address,
-            &self.reset_account,
-            &self.reset_address,
-            &self.sign_up_address,
-        ]
-        .iter()
-        .any(|l| l.is_full())
+    pub fn sign_up(&self, client: IpAddr) -> Result<(), Refusal> {
+        self.sign_up_address.check_telling(address_key(client))
     }
 
     /// This server's password hashing pool.
@@ -834,12 +837,18 @@ mod tests {
             ..ThrottleLimits::default()
         };
         let t = PortalThrottle::new(&limits);
-        assert!(!t.flooded());
         for i in 0..=HOUSEKEEPING_CHECKS {
             let _ = t.sign_up(IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i)));
         }
-        assert!(t.flooded());
-        assert!(t.sign_up("192.0.2.1".parse().unwrap()).is_err());
+        let refused = t.sign_up("192.0.2.1".parse().unwrap()).unwrap_err();
+        assert!(refused.flood);
+        // Another limit's refusal blames its own key: it is not the one flooded.
+        let here: IpAddr = "192.0.2.9".parse().unwrap();
+        for _ in 0..10 {
+            let _ = t.sign_in(here, "ada@example.com");
+        }
+        let refused = t.sign_in(here, "ada@example.com").unwrap_err();
+        assert!(!refused.flood);
     }
 
     #[test]

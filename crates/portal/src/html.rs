@@ -14,29 +14,31 @@ use std::fmt::{self, Display, Write as _};
 #[derive(Debug, Default, Clone)]
 pub struct Html(String);
 
-struct Escaper<'a>(&'a mut String);
+struct Escaper<'a> {
+    out: &'a mut String,
+    /// Show the direction controls as `[U+202E]` (text to read) or keep them (a form's
+    /// value, sent back as typed).
+    show_controls: bool,
+}
 
 impl fmt::Write for Escaper<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         for c in s.chars() {
             match c {
-                '&' => self.0.push_str("&amp;"),
-                '<' => self.0.push_str("&lt;"),
-                '>' => self.0.push_str("&gt;"),
-                '"' => self.0.push_str("&quot;"),
-                '\'' => self.0.push_str("&#39;"),
-                // Direction controls a client put in a field (the APIs take any printable
-                // text) would reverse the rest of the line around it: "EUR 1000" shown for
-                // "1000 EUR", or the page's own sentence turned backwards. Shown as what
-                // they are.
-                '\u{061C}'
-                | '\u{200E}'
-                | '\u{200F}'
-                | '\u{202A}'..='\u{202E}'
-                | '\u{2066}'..='\u{2069}' => {
-                    let _ = write!(self.0, "[U+{:04X}]", u32::from(c));
+                '&' => self.out.push_str("&amp;"),
+                '<' => self.out.push_str("&lt;"),
+                '>' => self.out.push_str("&gt;"),
+                '"' => self.out.push_str("&quot;"),
+                '\'' => self.out.push_str("&#39;"),
+                // The embeddings, overrides and isolates a client put in a field (the APIs
+                // take any printable text) reverse the rest of the line around them: "EUR
+                // 1000" shown for "1000 EUR", or the page's own sentence turned backwards.
+                // Shown as what they are. (The marks U+200E, U+200F and U+061C, common in
+                // right-to-left text, reverse nothing and stay.)
+                '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' if self.show_controls => {
+                    let _ = write!(self.out, "[U+{:04X}]", u32::from(c));
                 }
-                c => self.0.push(c),
+                c => self.out.push(c),
             }
         }
         Ok(())
@@ -56,7 +58,26 @@ impl Html {
 
     /// Text, escaped.
     pub fn text(&mut self, text: impl Display) -> &mut Html {
-        let _ = write!(Escaper(&mut self.0), "{text}");
+        let _ = write!(
+            Escaper {
+                out: &mut self.0,
+                show_controls: true,
+            },
+            "{text}"
+        );
+        self
+    }
+
+    /// A form field's value (a `<textarea>`'s content), escaped and otherwise as typed:
+    /// what the browser sends back is what was there.
+    pub fn typed(&mut self, text: impl Display) -> &mut Html {
+        let _ = write!(
+            Escaper {
+                out: &mut self.0,
+                show_controls: false,
+            },
+            "{text}"
+        );
         self
     }
 
@@ -83,7 +104,8 @@ pub fn escape(text: &str) -> String {
     h.into_string()
 }
 
-/// Appends to an [`Html`]: `w!(h, "<p>" {name} "</p>" [fragment])`.
+/// Appends to an [`Html`]: `w!(h, "<p>" {name} "</p>" [fragment])`; `~{value}` is a form
+/// field's value ([`Html::typed`]).
 #[macro_export]
 macro_rules! w {
     ($h:expr, $($rest:tt)*) => {{
@@ -97,6 +119,10 @@ macro_rules! w {
     };
     (@go $h:ident; {$e:expr} $($rest:tt)*) => {
         $h.text(&$e);
+        $crate::w!(@go $h; $($rest)*);
+    };
+    (@go $h:ident; ~{$e:expr} $($rest:tt)*) => {
+        $h.typed(&$e);
         $crate::w!(@go $h; $($rest)*);
     };
     (@go $h:ident; [$e:expr] $($rest:tt)*) => {
@@ -125,6 +151,13 @@ mod tests {
         let mut h = Html::new();
         crate::w!(h, "<p>" {"Refund 5 EUR \u{202E}0001 RUE\u{2066}"} "</p>");
         assert_eq!(h.as_str(), "<p>Refund 5 EUR [U+202E]0001 RUE[U+2066]</p>");
+        // The marks of right-to-left text stay; a form's value is as typed.
+        let mut h = Html::new();
+        crate::w!(h, "<p>" {"\u{62F}\u{200F} 5"} "</p><textarea>" ~{"a\u{202E}<b"} "</textarea>");
+        assert_eq!(
+            h.as_str(),
+            "<p>\u{62F}\u{200F} 5</p><textarea>a\u{202E}&lt;b</textarea>"
+        );
     }
 
     #[test]

@@ -899,12 +899,12 @@ pub(crate) fn too_many(title: &str, text: &str, wait: Duration, back: (&str, &st
 /// this address`), or a flood has filled the throttle and everyone waits (then the page
 /// does not blame the account or the address).
 pub(crate) fn throttled(
-    state: &PortalState,
+    refused: mkoba_platform::throttle::Refusal,
     what: &str,
-    wait: Duration,
     back: (&str, &str),
 ) -> Response {
-    let text = if state.throttle.flooded() {
+    let wait = refused.wait;
+    let text = if refused.flood {
         format!(
             "The portal is receiving more attempts than it can tell apart (a flood from many addresses), so every one waits for now, yours included. Try again in {}.",
             wait_text(wait)

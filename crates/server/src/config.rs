@@ -94,7 +94,7 @@ pub struct ServeArgs {
     /// Mark the developer portal's cookies Secure (when it is served over HTTPS) [default: true with --tls and no --plain-listen, else false]
     #[arg(long, env = "MKOBA_PORTAL_SECURE_COOKIES")]
     pub portal_secure_cookies: Option<bool>,
-    /// Where people open this server, for the links in the portal's mail (activation, password reset) [default: http://LISTEN]
+    /// Where people open this server, for the links in the portal's mail (activation, password reset) [default: http://LISTEN, https://LISTEN with --tls]
     #[arg(long, env = "MKOBA_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// SMTP server for the portal's mail: smtp://user:password@host:587?tls=required (STARTTLS), smtps://user:password@host:465 (TLS), smtp://host:25 (plain, a local relay) [default: none; mail is only kept in the portal's mailbox]
@@ -824,7 +824,7 @@ mod tests {
     }
 
     #[test]
-    fn portal_cookies_are_secure_over_https_alone_unless_told_otherwise() {
+    fn portal_cookies_and_mail_links_follow_https() {
         let secure = |args: ServeArgs| Settings::resolve(&args).unwrap().portal.secure_cookies;
         assert!(!secure(ServeArgs::default()));
         assert!(secure(ServeArgs {
@@ -846,6 +846,18 @@ mod tests {
             portal_secure_cookies: Some(true),
             ..ServeArgs::default()
         }));
+        // Links in mail go where the main listener speaks: https:// with --tls (they went
+        // to http:// on a port that answers only TLS).
+        let public =
+            |args: ServeArgs| crate::portal_config(&Settings::resolve(&args).unwrap()).public_url;
+        assert_eq!(public(ServeArgs::default()), "http://127.0.0.1:8080");
+        assert_eq!(
+            public(ServeArgs {
+                tls: Some(true),
+                ..ServeArgs::default()
+            }),
+            "https://127.0.0.1:8080"
+        );
     }
 
     #[test]

@@ -296,7 +296,8 @@ pub(crate) fn metric_labels(path: &str, matched: Option<&str>) -> (&'static str,
 }
 
 /// The portal's settings, with the public URL of links in mail defaulting to the listen
-/// address (a loopback one where it listens on every address).
+/// address (a loopback one where it listens on every address), `https://` when that
+/// listener speaks TLS (with `http://` the links went to a port that answers only TLS).
 pub fn portal_config(settings: &Settings) -> mkoba_portal::PortalConfig {
     let mut config = settings.portal.clone();
     config.mail_goes_out = settings.smtp.is_some();
@@ -305,7 +306,12 @@ pub fn portal_config(settings: &Settings) -> mkoba_portal::PortalConfig {
         if at.ip().is_unspecified() {
             at.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
-        config.public_url = format!("http://{at}");
+        let scheme = if settings.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        config.public_url = format!("{scheme}://{at}");
     }
     config
 }

@@ -516,6 +516,46 @@ async fn a_request_without_origin_is_a_page_of_the_servers_own_origin() {
         let r = status_read(r.json()["invoiceId"].as_str().unwrap().to_owned()).await;
         assert_eq!(r.status, 200, "{allowed}: {}", r.text());
     }
+    // Behind a proxy that ends TLS the page is https:// and the request came in plain: the
+    // host it reached is what counts.
+    app.widget_settings(
+        "collection_widget",
+        p.user,
+        Some(&json!({ "allowedOrigins": ["https://pay.example"] })),
+    )
+    .await;
+    let r = app
+        .send(
+            "POST",
+            "/widget/v1_0/invoice",
+            &[
+                ("Origin", "https://pay.example"),
+                ("Content-Type", "application/json"),
+            ],
+            Some(&body(p.user, "100").to_string()),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["invoiceId"].as_str().unwrap().to_owned();
+    let r = app
+        .send(
+            "GET",
+            &format!("/widget/v1_0/invoice/{id}"),
+            &[("Host", "pay.example")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = app
+        .send(
+            "GET",
+            &format!("/widget/v1_0/invoice/{id}"),
+            &[("Host", "elsewhere.example")],
+            None,
+        )
+        .await;
+    assert_eq!(code(&r), (403, "NOT_ALLOWED".to_owned()));
+
     // Not listed: refused, and the refusal says whose origin it took.
     let r = app
         .widget_settings(

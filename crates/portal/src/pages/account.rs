@@ -117,7 +117,7 @@ pub(crate) async fn sign_in(
     let next = safe_next(Some(form.get("next")));
     let email = form.get("email").to_owned();
     const BACK: (&str, &str) = ("/portal/signin", "Back to sign in");
-    if let Err(wait) = state.throttle.sign_in(client, &email) {
+    if let Err(refused) = state.throttle.sign_in(client, &email) {
         tracing::debug!(%client, "portal sign-in throttled");
         mkoba_platform::metrics::Metrics::count(
             &state.platform.metrics().portal_signins,
@@ -125,9 +125,8 @@ pub(crate) async fn sign_in(
             "throttled",
         );
         return crate::throttled(
-            &state,
+            refused,
             "sign-in attempts for this account or from this address",
-            wait,
             BACK,
         );
     }
@@ -279,11 +278,10 @@ pub(crate) async fn resend_activation(
     if !pre_session_ok(&state, &headers, &form) {
         return crate::csrf_refused();
     }
-    if let Err(wait) = state.throttle.sign_up(client) {
+    if let Err(refused) = state.throttle.sign_up(client) {
         return crate::throttled(
-            &state,
+            refused,
             "sign-ups and activation e-mails from this address",
-            wait,
             ("/portal/signin", "Back to sign in"),
         );
     }
@@ -411,11 +409,10 @@ pub(crate) async fn sign_up(
         return crate::csrf_refused();
     }
     const BACK: (&str, &str) = ("/portal/signup", "Back to sign-up");
-    if let Err(wait) = state.throttle.sign_up(client) {
+    if let Err(refused) = state.throttle.sign_up(client) {
         return crate::throttled(
-            &state,
+            refused,
             "sign-ups and activation e-mails from this address",
-            wait,
             BACK,
         );
     }

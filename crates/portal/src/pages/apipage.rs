@@ -1583,9 +1583,9 @@ async fn render_send(
         "<input type=\"hidden\" name=\"method\" value=\"" {op.method} "\">"
         "<label for=\"send-path\">Path</label><input id=\"send-path\" name=\"path\" class=\"mono\" required value=\"" {path} "\">"
         "<label for=\"send-headers\">Headers <span class=\"hint\">(one <code>Name: value</code> per line)</span></label>"
-        "<textarea id=\"send-headers\" name=\"headers\" rows=\"5\" class=\"mono\" data-testid=\"send-headers\">" {headers} "</textarea>"
+        "<textarea id=\"send-headers\" name=\"headers\" rows=\"5\" class=\"mono\" data-testid=\"send-headers\">" ~{headers} "</textarea>"
         "<label for=\"send-body\">Body <span class=\"hint\">(the request parameters; editable)</span></label>"
-        "<textarea id=\"send-body\" name=\"body\" rows=\"10\" class=\"mono\">" {body} "</textarea>"
+        "<textarea id=\"send-body\" name=\"body\" rows=\"10\" class=\"mono\">" ~{body} "</textarea>"
         "<button type=\"submit\">Send</button></form></div></details>");
 }
 

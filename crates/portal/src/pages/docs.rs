@@ -313,8 +313,8 @@ async fn try_form(
     };
     w!(*h, "</select></div><div class=\"grow\"><label for=\"path\">Path</label><input id=\"path\" name=\"path\" required class=\"mono\" value=\"" {path} "\"></div></div>"
         "<label for=\"headers\">Extra headers <span class=\"hint\">(one <code>Name: value</code> per line)</span></label>"
-        "<textarea id=\"headers\" name=\"headers\" rows=\"3\" class=\"mono\">" {a.headers} "</textarea>"
-        "<label for=\"body\">Body</label><textarea id=\"body\" name=\"body\" rows=\"6\" class=\"mono\">" {a.body} "</textarea>"
+        "<textarea id=\"headers\" name=\"headers\" rows=\"3\" class=\"mono\">" ~{a.headers} "</textarea>"
+        "<label for=\"body\">Body</label><textarea id=\"body\" name=\"body\" rows=\"6\" class=\"mono\">" ~{a.body} "</textarea>"
         "<button type=\"submit\">Send request</button></form></section>");
     Ok(())
 }

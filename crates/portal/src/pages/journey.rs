@@ -314,12 +314,12 @@ pub(crate) async fn forgot(
     }
     let email = form.get("email").to_lowercase();
     // Counted for any address typed, an account's or not, so the answer tells nothing.
-    if let Err(wait) = state
+    if let Err(refused) = state
         .throttle
         .reset_from(client)
         .and_then(|()| state.throttle.reset_for(&email))
     {
-        return crate::throttled(&state, RESET_TRIES, wait, ("/portal/forgot", "Back"));
+        return crate::throttled(refused, RESET_TRIES, ("/portal/forgot", "Back"));
     }
     if !email.is_empty() && email.len() <= 254 {
         match state.platform.portal().account_by_email(&email).await {
@@ -446,8 +446,8 @@ pub(crate) async fn reset(
         return crate::csrf_refused();
     }
     const BACK: (&str, &str) = ("/portal/signin", "Back to sign in");
-    if let Err(wait) = state.throttle.reset_from(client) {
-        return crate::throttled(&state, RESET_TRIES, wait, BACK);
+    if let Err(refused) = state.throttle.reset_from(client) {
+        return crate::throttled(refused, RESET_TRIES, BACK);
     }
     let t = form.get("t").to_owned();
     let claims = match state
@@ -478,8 +478,8 @@ pub(crate) async fn reset(
     let Ok(Some(account)) = state.platform.portal().developer(claims.developer_id).await else {
         return used(&state, &headers);
     };
-    if let Err(wait) = state.throttle.reset_for(&account.email) {
-        return crate::throttled(&state, RESET_TRIES, wait, BACK);
+    if let Err(refused) = state.throttle.reset_for(&account.email) {
+        return crate::throttled(refused, RESET_TRIES, BACK);
     }
     let notice = mail::password_changed(account.id, &account.name, &account.email);
     let done = state

@@ -1418,7 +1418,8 @@ pub(crate) async fn show(
         .filter(|o| o.state == "pending" && o.attempts == 0)
     {
         let mut d = Html::new();
-        w!(d, "<span class=\"call\"><code>" {o.method} " " {o.url} "</code> is queued.</span><details><summary>Body</summary><pre>" {o.body} "</pre></details>");
+        let url = mkoba_platform::model::shown_url(&o.url);
+        w!(d, "<span class=\"call\"><code>" {o.method} " " {url} "</code> is queued.</span><details><summary>Body</summary><pre>" {o.body} "</pre></details>");
         let title = match resend_no(o.id) {
             Some(0) => "Callback queued".to_owned(),
             Some(k) => format!("Manual re-send {k} queued"),
