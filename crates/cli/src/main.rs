@@ -674,7 +674,13 @@ fn credentials_command(
     };
     let mut command = format!("mkoba credentials --data {}", quoted(data));
     if postgres {
-        command.push_str(" --database-url \"$MKOBA_DATABASE_URL\"");
+        // The URL holds a password, never printed: the variable when that is where it came
+        // from, else a place for it (the variable's name alone failed, unset).
+        if std::env::var_os("MKOBA_DATABASE_URL").is_some() {
+            command.push_str(" --database-url \"$MKOBA_DATABASE_URL\"");
+        } else {
+            command.push_str(" --database-url '<the database URL>'");
+        }
     }
     if let Some(file) = key_file {
         command.push_str(&format!(" --mpesa-key-file {}", quoted(file)));

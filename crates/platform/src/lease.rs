@@ -107,6 +107,18 @@ impl Lease {
         self.held.borrow().began.map(|at| at.elapsed())
     }
 
+    /// Whether the lease is fresh now: the last heartbeat the database confirmed was issued
+    /// less than three quarters of the lease ago. A node whose lease is not fresh cannot
+    /// tell that its heartbeat has not lapsed (the database just came back, and its
+    /// heartbeat thread has not yet confirmed a beat to start the new generation), so it
+    /// takes nobody's callbacks over.
+    pub fn is_fresh(&self) -> bool {
+        self.held
+            .borrow()
+            .issued
+            .is_some_and(|at| at.elapsed() < self.fresh_for)
+    }
+
     /// The current generation, fresh or not: what the writer stamps on the callbacks it is
     /// about to commit.
     pub fn generation(&self) -> u64 {
@@ -167,7 +179,11 @@ mod tests {
             lease.held_for().unwrap() >= Duration::from_secs(299),
             "held since t0"
         );
-        // Fifty seconds without a confirmed beat: a lapse, and a new start.
+        // Fifty seconds without a confirmed beat: not fresh (long before the new beat
+        // confirms the lapse; in the meantime the generation and the time held still read
+        // as before it), then a lapse, and a new start.
+        assert!(!lease.is_fresh());
+        assert!(lease.held_for().unwrap() >= Duration::from_secs(299));
         let back = t0 + Duration::from_secs(81);
         lease.renewed_at(back, back, None);
         let held = lease.held_for().unwrap();
@@ -175,6 +191,9 @@ mod tests {
             held < Duration::from_secs(300 - 80) && held >= Duration::from_secs(300 - 82),
             "{held:?}"
         );
+        let now = Instant::now();
+        lease.renewed_at(now, now, None);
+        assert!(lease.is_fresh());
     }
 
     #[tokio::test]

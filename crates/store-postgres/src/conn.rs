@@ -152,7 +152,20 @@ impl Conn {
                     "cannot start a PostgreSQL connection's runtime: {e}"
                 ))
             })?;
-        let (client, connection) = runtime.block_on(config.connect(NoTls))?;
+        // The connect timeout bounds the whole establishment, as libpq's does: the driver's
+        // covers only the TCP connect, and a server (or a pooler) that accepts and then
+        // never answers held a start (deaf to SIGTERM) or a reconnect for ever.
+        let (client, connection) = match config.get_connect_timeout() {
+            Some(limit) if !limit.is_zero() => runtime
+                .block_on(async { tokio::time::timeout(*limit, config.connect(NoTls)).await })
+                .map_err(|_| {
+                    Error::Bad(format!(
+                        "PostgreSQL accepted the connection but did not answer within {} s (connect_timeout)",
+                        limit.as_secs_f64()
+                    ))
+                })??,
+            _ => runtime.block_on(config.connect(NoTls))?,
+        };
         // Driven whenever this thread waits on the client (`block_on`); it ends when the
         // server closes the socket, and the client then reports itself closed.
         runtime.spawn(async move {
@@ -628,6 +641,37 @@ mod tests {
         let ended = std::time::Instant::now();
         assert!(activity.busy_at(ended + Duration::from_secs(4), within));
         assert!(!activity.busy_at(ended + Duration::from_secs(6), within));
+    }
+
+    /// A server that accepts the connection and never answers (a frozen PostgreSQL, a
+    /// stuck pooler) is given up on at the connect timeout, not waited for for ever.
+    #[test]
+    fn a_server_that_accepts_and_never_answers_is_given_up_on() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let held = std::thread::spawn(move || {
+            let (socket, _) = listener.accept().unwrap();
+            std::thread::sleep(Duration::from_secs(30));
+            drop(socket);
+        });
+        let config = config(&format!(
+            "postgresql://mkoba@127.0.0.1:{port}/mkoba?connect_timeout=1"
+        ))
+        .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(
+                Conn::connect(&config, Role::Reader)
+                    .err()
+                    .map(|e| StoreError::from(e).0),
+            );
+        });
+        let e = rx
+            .recv_timeout(Duration::from_secs(25))
+            .expect("the connect gave up")
+            .expect("the connect failed");
+        assert!(e.contains("did not answer"), "{e}");
+        drop(held);
     }
 
     #[test]

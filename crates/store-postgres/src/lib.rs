@@ -473,9 +473,17 @@ impl PgJournal {
     /// database every node's heartbeat stopped at once and every node looks gone to every
     /// other until each has beaten again: two live nodes took each other's callbacks over
     /// at the first reload after a 20 s outage (crash audit, 2026-12-06).
+    ///
+    /// And only while its lease is fresh: when the database comes back, the writer may
+    /// reload before the heartbeat thread has confirmed the beat that starts the new
+    /// generation, and the generation and the time held still read as before the outage;
+    /// three and four nodes took each other's callbacks and sent 14–23 again (PostgreSQL
+    /// audit, 2026-12-07: a node logged its takeover 18 ms before its own lapse).
     fn may_take_others(&self) -> bool {
         let lease = &self.heartbeat.lease;
-        lease.generation() <= 1 || lease.held_for().is_some_and(|held| held >= self.node.lease)
+        lease.is_fresh()
+            && (lease.generation() <= 1
+                || lease.held_for().is_some_and(|held| held >= self.node.lease))
     }
 }
 
