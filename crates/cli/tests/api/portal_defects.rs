@@ -1409,3 +1409,26 @@ async fn a_full_read_queue_gives_sign_in_and_a_transaction_page_the_busy_page() 
     faults.refuse_portal_reads(0, 0);
     assert_eq!(b.get(&page).await.status, 200);
 }
+
+/// A callback on its way (its first attempt not yet answered) is listed as queued on the
+/// transaction's page with its URL's password hidden, as the attempts are (the queued line
+/// showed it).
+#[tokio::test]
+async fn a_queued_callback_is_shown_without_its_urls_password() {
+    // The attempt stays unanswered while the page is read, however slow the machine.
+    let app =
+        TestApp::spawn_with(|s| s.dispatcher.timeout = std::time::Duration::from_secs(60)).await;
+    let mut b = sandbox_browser(&app).await;
+    let sink = Sink::start_delayed(200, std::time::Duration::from_secs(30)).await;
+    let p = app.partner("127.0.0.1").await;
+    let url = format!("http://shop:TOPSECRET@127.0.0.1:{}/cb", sink.addr.port());
+    let reference = paid(&app, &p, "4", "256770000602", &[("X-Callback-Url", &url)]).await;
+    sink.wait_for(1).await;
+    let html = b
+        .get(&format!("/portal/transactions/{reference}"))
+        .await
+        .text();
+    assert!(html.contains("is queued"), "{html}");
+    assert!(html.contains("shop:***@127.0.0.1"), "{html}");
+    assert!(!html.contains("TOPSECRET"), "{html}");
+}
