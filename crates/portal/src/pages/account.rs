@@ -165,14 +165,26 @@ pub(crate) async fn sign_in(
     };
     let account = match state.platform.portal().developer(developer).await {
         Ok(Some(account)) => account,
-        Ok(None) => return internal_error(),
+        Ok(None) => {
+            tracing::error!(
+                developer.id = developer,
+                "a developer whose password matched is not found"
+            );
+            return internal_error();
+        }
         Err(e) => return crate::failed(e),
     };
     match account.status {
         AccountStatus::Active => start_session(&state, developer, &next).await,
         AccountStatus::Phone => start_session(&state, developer, "/portal/welcome").await,
         AccountStatus::Pending => not_activated(&state, &headers, developer, &account.email),
-        AccountStatus::Deleted => internal_error(),
+        AccountStatus::Deleted => {
+            tracing::error!(
+                developer.id = developer,
+                "a deleted account's password matched"
+            );
+            internal_error()
+        }
         AccountStatus::Deactivated => auth_page(
             &state,
             &headers,

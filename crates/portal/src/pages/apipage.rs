@@ -1599,6 +1599,10 @@ async fn page(
     result: Option<Result<Exchange, String>>,
 ) -> Response {
     let Some(op) = find(&state.openapi, id) else {
+        tracing::error!(
+            operation = id,
+            "an operation the page was routed for is not in the OpenAPI documents"
+        );
         return crate::internal_error();
     };
     let ctx = match context(state, session, headers, tls, &op).await {

@@ -391,8 +391,12 @@ pub(crate) async fn submit(
         Ok(v) => v,
         Err(e) => return crate::failed(e),
     };
-    let Ok(report_json) = serde_json::to_string(&report) else {
-        return internal_error();
+    let report_json = match serde_json::to_string(&report) {
+        Ok(json) => json,
+        Err(e) => {
+            tracing::error!(error = %e, "the go-live report cannot be written as JSON");
+            return internal_error();
+        }
     };
     let request = NewGoLive {
         developer_id: developer.id,
