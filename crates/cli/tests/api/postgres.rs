@@ -399,7 +399,9 @@ async fn a_nul_in_one_request_fails_neither_it_with_a_500_nor_anyone_elses_on_po
 /// Three `mkoba serve` processes started together on a fresh database, without a key
 /// file: one makes the M-Pesa key pair while the others wait for it, so all three then
 /// create the sandbox developer's rows (keys, sign-in, operator, M-Pesa application) at
-/// the same moment. All three start and print the same credentials and public key.
+/// the same moment. All three start and print the same credentials and public key. The
+/// banner's `Scripts:` line names the database URL's variable where it came from, and a
+/// place for it where the URL was a flag (the variable's name alone failed, unset).
 #[tokio::test]
 async fn processes_starting_together_on_a_fresh_database_all_start_alike() {
     use std::process::Stdio;
@@ -408,11 +410,20 @@ async fn processes_starting_together_on_a_fresh_database_all_start_alike() {
     migrate(&url).await;
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let mut children = Vec::new();
-    for dir in &dirs {
-        let child = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+    for (i, dir) in dirs.iter().enumerate() {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mkoba"));
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(dir.path())
-            .env("MKOBA_DATABASE_URL", &url.0)
+            .arg(dir.path());
+        if i == 2 {
+            command
+                .env_remove("MKOBA_DATABASE_URL")
+                .arg("--database-url")
+                .arg(&url.0);
+        } else {
+            command.env("MKOBA_DATABASE_URL", &url.0);
+        }
+        let child = command
             .env("MKOBA_LOG", "warn")
             .env_remove("MKOBA_MPESA_KEY_FILE")
             .stdout(Stdio::piped())
@@ -423,12 +434,14 @@ async fn processes_starting_together_on_a_fresh_database_all_start_alike() {
         children.push(child);
     }
     let mut credentials = Vec::new();
+    let mut scripts = Vec::new();
     for (child, dir) in children.iter_mut().zip(&dirs) {
         let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
         let mut banner = Vec::new();
         // Until the banner's last line, or the end of its output if it stopped.
         while let Ok(Some(line)) = lines.next_line().await {
             if line.starts_with("Scripts:") {
+                scripts.push(line);
                 break;
             }
             banner.push(line);
@@ -469,6 +482,15 @@ async fn processes_starting_together_on_a_fresh_database_all_start_alike() {
     );
     assert_eq!(credentials[0], credentials[1]);
     assert_eq!(credentials[0], credentials[2]);
+    assert!(
+        scripts[0].contains(r#"--database-url "$MKOBA_DATABASE_URL""#),
+        "{scripts:?}"
+    );
+    assert!(
+        scripts[2].contains("--database-url '<the database URL>'"),
+        "{scripts:?}"
+    );
+    assert!(!scripts.iter().any(|s| s.contains(&url.0)), "{scripts:?}");
 }
 
 /// A test clock made through one node is seen, moved and deleted through another at once,
