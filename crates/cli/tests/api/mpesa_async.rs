@@ -233,6 +233,42 @@ async fn a_refused_mandates_result_names_no_mandate() {
     assert!(v.get("input_MandateID").is_none(), "{v}");
 }
 
+/// "Re-send result" on a mandate made and then cancelled sends the creation's result again
+/// as it was sent (`INS-0`, its mandate id): it was built from the mandate's status now and
+/// posted a failed creation, `INS-6`, to a listener that had recorded a mandate.
+#[tokio::test]
+async fn a_cancelled_mandates_result_is_re_sent_as_it_was_sent() {
+    let (app, sink) = asynchronous_app().await;
+    let m = app.mpesa().await;
+    let r = m
+        .call("POST", "directDebitCreation/", &mandate("6666"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let conversation = r.json()["output_ConversationID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let created = sink.wait_for(1).await[0].body.clone();
+    let v: Value = serde_json::from_str(&created).unwrap();
+    assert_eq!(v["input_ResultCode"], "INS-0", "{v}");
+    let cancel = json!({
+        "input_Country": "TZN",
+        "input_CustomerMSISDN": "000000000001",
+        "input_ServiceProviderCode": "000000",
+        "input_ThirdPartyConversationID": tpcid(),
+        "input_ThirdPartyReference": "6666",
+    });
+    let r = m.call("PUT", "directDebitCancel/", &cancel).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    sink.wait_for(2).await;
+    let mut b = crate::portal_defects::sandbox_browser(&app).await;
+    let page = format!("/portal/transactions/{conversation}");
+    let r = b.submit(&page, &format!("{page}/resend"), &[]).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let got = sink.wait_for(3).await;
+    assert_eq!(got[2].body, created);
+}
+
 #[tokio::test]
 async fn an_asynchronous_query_answers_at_once_and_posts_the_status() {
     let (app, sink) = asynchronous_app().await;

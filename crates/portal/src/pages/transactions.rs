@@ -1466,13 +1466,28 @@ pub(crate) async fn resend(
     };
     let back = format!("/portal/transactions/{}", wire_id(&p));
     // Again where its last callback went, not where an M-Pesa query's result did.
-    let last_url = match state.platform.portal().outbox_of(&id).await {
-        Ok(rows) => rows
-            .into_iter()
-            .rfind(|o| is_status_callback(&p, &o.body))
-            .map(|o| o.url),
+    let last = match state.platform.portal().outbox_of(&id).await {
+        Ok(rows) => rows.into_iter().rfind(|o| is_status_callback(&p, &o.body)),
         Err(e) => return crate::failed(e),
     };
+    // An M-Pesa result goes again as it was sent: the result of the request that made the
+    // payment, which a later change does not rewrite (a mandate made and then cancelled
+    // was re-sent as a failed creation, `INS-6`, built from its status now).
+    if let Some(o) = last
+        .as_ref()
+        .filter(|_| p.kind.is_mpesa() && p.status.is_final())
+    {
+        return match state
+            .platform
+            .payments()
+            .queue_callback(id, o.url.clone(), o.body.clone())
+            .await
+        {
+            Ok(()) => see_other(&format!("{back}?done=resent")),
+            Err(e) => crate::failed(e),
+        };
+    }
+    let last_url = last.map(|o| o.url);
     match state
         .platform
         .portal()
