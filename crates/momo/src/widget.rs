@@ -301,40 +301,48 @@ async fn origin_allowed(
         .widget_settings(&user.id)
         .await
         .map_err(MomoError::from)?;
-    let shown = match origin {
+    // For a refusal only.
+    let shown = || match origin {
         Some(o) => o.to_owned(),
         None => format!("{} (no Origin header: this server's own)", own.0),
-    };
-    let authority = |o: &str| -> String {
-        o.split_once("://")
-            .map_or(o, |(_, rest)| rest)
-            .trim_end_matches('/')
-            .to_ascii_lowercase()
     };
     match settings.as_ref().and_then(|s| s.allowed_origins.as_ref()) {
         None if user.target_environment == "sandbox" => Ok(settings),
         None => Err(Refused::Origin(format!(
-            "No allowed origins are set for this API user; outside the sandbox the widget takes payments only from the origins listed in the portal (origin {shown})."
+            "No allowed origins are set for this API user; outside the sandbox the widget takes payments only from the origins listed in the portal (origin {}).",
+            shown()
         ))),
         Some(list) => {
-            let listed = list.iter().any(|a| {
-                a == "*"
-                    || match origin {
-                        Some(o) => a
-                            .trim_end_matches('/')
-                            .eq_ignore_ascii_case(o.trim_end_matches('/')),
-                        None => authority(a) == authority(&own.0),
-                    }
-            });
+            let listed = match origin {
+                Some(o) => list.iter().any(|a| {
+                    a == "*"
+                        || a.trim_end_matches('/')
+                            .eq_ignore_ascii_case(o.trim_end_matches('/'))
+                }),
+                None => {
+                    let host = authority(&own.0);
+                    list.iter().any(|a| a == "*" || authority(a) == host)
+                }
+            };
             if listed {
                 Ok(settings)
             } else {
                 Err(Refused::Origin(format!(
-                    "The origin {shown} is not allowed to take widget payments for this API user; add it to the API user's allowed origins in the portal."
+                    "The origin {} is not allowed to take widget payments for this API user; add it to the API user's allowed origins in the portal.",
+                    shown()
                 )))
             }
         }
     }
+}
+
+/// An origin's host and port (`https://Pay.example:8443/` → `pay.example:8443`).
+fn authority(origin: &str) -> String {
+    origin
+        .split_once("://")
+        .map_or(origin, |(_, rest)| rest)
+        .trim_end_matches('/')
+        .to_ascii_lowercase()
 }
 
 fn origin_of(headers: &HeaderMap) -> Option<&str> {

@@ -58,23 +58,20 @@ impl Html {
 
     /// Text, escaped.
     pub fn text(&mut self, text: impl Display) -> &mut Html {
-        let _ = write!(
-            Escaper {
-                out: &mut self.0,
-                show_controls: true,
-            },
-            "{text}"
-        );
-        self
+        self.escaped(text, true)
     }
 
     /// A form field's value (a `<textarea>`'s content), escaped and otherwise as typed:
     /// what the browser sends back is what was there.
     pub fn typed(&mut self, text: impl Display) -> &mut Html {
+        self.escaped(text, false)
+    }
+
+    fn escaped(&mut self, text: impl Display, show_controls: bool) -> &mut Html {
         let _ = write!(
             Escaper {
                 out: &mut self.0,
-                show_controls: false,
+                show_controls,
             },
             "{text}"
         );

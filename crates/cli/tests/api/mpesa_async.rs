@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{Sink, TestApp, run_script, wait_for};
-use crate::mpesa_support::{code, keys, tpcid};
+use crate::mpesa_support::{code, conversation_of, keys, tpcid};
 
 #[tokio::test]
 async fn result_urls_follow_the_portals_rules_unless_local_development_relaxes_them() {
@@ -99,10 +99,7 @@ async fn in_asynchronous_mode_the_result_is_posted_to_the_result_url() {
         ],
         "no transaction id in the first answer"
     );
-    let conversation = r.json()["output_ConversationID"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let conversation = conversation_of(&r);
     let got = sink.wait_for(1).await;
     assert_eq!(got[0].method, "POST");
     assert_eq!(got[0].path, "/mpesa/results");
@@ -156,10 +153,7 @@ async fn an_asynchronous_payment_never_answered_ends_as_ins_9_at_the_timeout() {
     let body = m.c2b("10", "000000000002");
     let r = m.call("POST", "c2bPayment/singleStage/", &body).await;
     assert_eq!(r.status, 201, "accepted first: {}", r.text());
-    let conversation = r.json()["output_ConversationID"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let conversation = conversation_of(&r);
     let got = sink.wait_for(1).await;
     let v: Value = serde_json::from_str(&got[0].body).unwrap();
     assert_eq!(v["input_OriginalConversationID"], conversation);
@@ -188,10 +182,7 @@ async fn a_payment_an_older_build_left_waiting_expires_after_a_restart() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
-    let conversation = r.json()["output_ConversationID"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let conversation = conversation_of(&r);
     let db = app.data_dir().join("data").join("mkoba.db");
     let app = app
         .restart(move |s| {
@@ -244,21 +235,13 @@ async fn a_cancelled_mandates_result_is_re_sent_as_it_was_sent() {
         .call("POST", "directDebitCreation/", &mandate("6666"))
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
-    let conversation = r.json()["output_ConversationID"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let conversation = conversation_of(&r);
     let created = sink.wait_for(1).await[0].body.clone();
     let v: Value = serde_json::from_str(&created).unwrap();
     assert_eq!(v["input_ResultCode"], "INS-0", "{v}");
-    let cancel = json!({
-        "input_Country": "TZN",
-        "input_CustomerMSISDN": "000000000001",
-        "input_ServiceProviderCode": "000000",
-        "input_ThirdPartyConversationID": tpcid(),
-        "input_ThirdPartyReference": "6666",
-    });
-    let r = m.call("PUT", "directDebitCancel/", &cancel).await;
+    let r = m
+        .call("PUT", "directDebitCancel/", &mandate_cancel("6666"))
+        .await;
     assert_eq!(r.status, 201, "{}", r.text());
     sink.wait_for(2).await;
     let mut b = crate::portal_defects::sandbox_browser(&app).await;
@@ -320,6 +303,17 @@ pub(crate) fn mandate(reference: &str) -> Value {
     })
 }
 
+/// The cancellation of the mandate of `reference` (made with [`mandate`]).
+fn mandate_cancel(reference: &str) -> Value {
+    json!({
+        "input_Country": "TZN",
+        "input_CustomerMSISDN": "000000000001",
+        "input_ServiceProviderCode": "000000",
+        "input_ThirdPartyConversationID": tpcid(),
+        "input_ThirdPartyReference": reference,
+    })
+}
+
 /// A mandate collected on demand: no frequency limit, no range of days.
 fn on_demand(reference: &str) -> Value {
     let mut body = mandate(reference);
@@ -365,12 +359,6 @@ pub(crate) fn debit(reference: &str, amount: &str) -> Value {
 async fn client_references_and_mandates_belong_to_their_environment_and_market() {
     let app = TestApp::spawn().await;
     let mut m = app.mpesa().await;
-    let conversation = |r: &crate::helpers::Resp| {
-        r.json()["output_ConversationID"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
     let mut c2b = m.c2b("10", "255744444444");
     c2b["input_ThirdPartyConversationID"] = json!("order1001");
     let sandbox = m.call("POST", "c2bPayment/singleStage/", &c2b).await;
@@ -389,16 +377,16 @@ async fn client_references_and_mandates_belong_to_their_environment_and_market()
         "{}",
         production.text()
     );
-    assert_ne!(conversation(&sandbox), conversation(&production));
+    assert_ne!(conversation_of(&sandbox), conversation_of(&production));
     // Again in each: a duplicate of its own payment there.
     let again = m
         .production_call("POST", "c2bPayment/singleStage/", &c2b)
         .await;
     assert_eq!(code(&again), (409, "INS-10".to_owned()), "{}", again.text());
-    assert_eq!(conversation(&again), conversation(&production));
+    assert_eq!(conversation_of(&again), conversation_of(&production));
     let again = m.call("POST", "c2bPayment/singleStage/", &c2b).await;
     assert_eq!(code(&again), (409, "INS-10".to_owned()), "{}", again.text());
-    assert_eq!(conversation(&again), conversation(&sandbox));
+    assert_eq!(conversation_of(&again), conversation_of(&sandbox));
     // Another market of the sandbox: its own payment, then its own duplicate.
     m.market = "vodafoneGHA".to_owned();
     let mut ghana = c2b.clone();
@@ -413,7 +401,7 @@ async fn client_references_and_mandates_belong_to_their_environment_and_market()
         .to_owned();
     let again = m.call("POST", "c2bPayment/singleStage/", &ghana).await;
     assert_eq!(code(&again), (409, "INS-10".to_owned()), "{}", again.text());
-    assert_eq!(conversation(&again), conversation(&r));
+    assert_eq!(conversation_of(&again), conversation_of(&r));
     // The client's reference finds each place's own payment.
     let query = json!({
         "input_QueryReference": "order1001",
@@ -433,7 +421,7 @@ async fn client_references_and_mandates_belong_to_their_environment_and_market()
     assert_eq!(q.status, 200, "{}", q.text());
     assert_eq!(
         q.json()["output_ConversationID"],
-        conversation(&production).as_str()
+        conversation_of(&production).as_str()
     );
 
     // A sandbox mandate collects nothing in production or in another market.
@@ -624,13 +612,7 @@ async fn a_direct_debit_mandate_lets_the_business_collect_until_it_is_cancelled(
     assert_eq!(code(&q), (401, "INS-55".to_owned()));
 
     // Cancel, then nothing more can be collected.
-    let cancel = json!({
-        "input_Country": "TZN",
-        "input_CustomerMSISDN": "000000000001",
-        "input_ServiceProviderCode": "000000",
-        "input_ThirdPartyConversationID": tpcid(),
-        "input_ThirdPartyReference": "3333",
-    });
+    let cancel = mandate_cancel("3333");
     let r = m.call("PUT", "directDebitCancel/", &cancel).await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["output_TransactionReference"], "3333");

@@ -31,6 +31,16 @@ async fn mpesa(app: &TestApp, args: &[&str]) -> Output {
     command(app, args).output().await.expect("mkoba runs")
 }
 
+/// Runs `command` with M-Pesa keys in the environment (`MPESA_API_KEY`, `MPESA_PUBLIC_KEY`).
+async fn with_keys(mut command: Command, api_key: &str, public_key: &str) -> Output {
+    command
+        .env("MPESA_API_KEY", api_key)
+        .env("MPESA_PUBLIC_KEY", public_key)
+        .output()
+        .await
+        .unwrap()
+}
+
 fn data_dir(app: &TestApp) -> String {
     app.data_dir().join("data").display().to_string()
 }
@@ -169,20 +179,16 @@ async fn cli_takes_credentials_from_flags_or_the_environment_instead() {
     .await
     .unwrap();
     assert_eq!(json(&paid)["output_ResponseCode"], "INS-0");
-    let session = command(&app, &["session", "--json"])
-        .env("MKOBA_DATA", "/nonexistent/mkoba-data")
-        .env("MPESA_API_KEY", &m.api_key)
-        .env("MPESA_PUBLIC_KEY", &m.public_key_b64)
-        .output()
-        .await
-        .unwrap();
+    let mut session = command(&app, &["session", "--json"]);
+    session.env("MKOBA_DATA", "/nonexistent/mkoba-data");
+    let session = with_keys(session, &m.api_key, &m.public_key_b64).await;
     assert!(json(&session)["session_id"].is_string());
-    let creds = command(&app, &["credentials", "--json"])
-        .env("MPESA_API_KEY", &m.api_key)
-        .env("MPESA_PUBLIC_KEY", &m.public_key_b64)
-        .output()
-        .await
-        .unwrap();
+    let creds = with_keys(
+        command(&app, &["credentials", "--json"]),
+        &m.api_key,
+        &m.public_key_b64,
+    )
+    .await;
     assert_eq!(json(&creds)["source"], "flags or environment");
     // Keys exported for another server lose to a --data typed on the command line (they
     // won, and every call failed INS-989), before the subcommand or after it.
@@ -190,26 +196,21 @@ async fn cli_takes_credentials_from_flags_or_the_environment_instead() {
         ["credentials", "--json", "--data", &data_dir(&app)],
         ["--data", &data_dir(&app), "credentials", "--json"],
     ] {
-        let creds = command(&app, &args)
-            .env("MPESA_API_KEY", "another-servers-key")
-            .env("MPESA_PUBLIC_KEY", "another-servers-public-key")
-            .output()
-            .await
-            .unwrap();
+        let creds = with_keys(
+            command(&app, &args),
+            "another-servers-key",
+            "another-servers-public-key",
+        )
+        .await;
         let creds = json(&creds);
         assert_eq!(creds["api_key"], m.api_key.as_str(), "{creds}");
         assert_eq!(creds["public_key"], m.public_key_b64.as_str(), "{creds}");
     }
     // A typed --data that holds no keys leaves the environment's in use.
     let empty = tempfile::tempdir().unwrap();
-    let creds = command(&app, &["credentials", "--json", "--data"])
-        .arg(empty.path())
-        .env_remove("MKOBA_MPESA_KEY_FILE")
-        .env("MPESA_API_KEY", &m.api_key)
-        .env("MPESA_PUBLIC_KEY", &m.public_key_b64)
-        .output()
-        .await
-        .unwrap();
+    let mut creds = command(&app, &["credentials", "--json", "--data"]);
+    creds.arg(empty.path()).env_remove("MKOBA_MPESA_KEY_FILE");
+    let creds = with_keys(creds, &m.api_key, &m.public_key_b64).await;
     assert_eq!(json(&creds)["source"], "flags or environment");
 
     // Neither: say where credentials come from.

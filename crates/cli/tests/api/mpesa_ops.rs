@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::helpers::TestApp;
-use crate::mpesa_support::{code, keys, tpcid};
+use crate::mpesa_support::{code, conversation_of, keys, tpcid};
 
 async fn balance_of(app: &TestApp, owner_wallet: &str) -> i64 {
     let tzs = mkoba_ledger::Currency::parse("TZS").unwrap();
@@ -234,10 +234,7 @@ async fn a_customer_who_never_answers_times_out_with_ins_9_and_the_payment_expir
     let body = m.c2b("10", "000000000002");
     let r = m.call("POST", "c2bPayment/singleStage/", &body).await;
     assert_eq!(code(&r), (408, "INS-9".to_owned()), "{}", r.text());
-    let conversation = r.json()["output_ConversationID"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let conversation = conversation_of(&r);
     let q = m.status_of(&conversation).await;
     assert_eq!(q.status, 200, "{}", q.text());
     assert_eq!(q.json()["output_ResponseTransactionStatus"], "Expired");
@@ -257,10 +254,7 @@ async fn a_settle_delay_past_the_synchronous_timeout_still_settles() {
     let body = m.c2b("10", "000000000001");
     let r = m.call("POST", "c2bPayment/singleStage/", &body).await;
     assert_eq!(code(&r), (408, "INS-9".to_owned()), "{}", r.text());
-    let conversation = r.json()["output_ConversationID"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let conversation = conversation_of(&r);
     let status = || async {
         let q = m.status_of(&conversation).await;
         q.json()["output_ResponseTransactionStatus"]

@@ -279,6 +279,14 @@ pub async fn get_session_burst(app: &TestApp, auth: &str, n: usize) -> Vec<u64> 
     waits
 }
 
+/// The conversation id an answer gave (`output_ConversationID`).
+pub fn conversation_of(r: &Resp) -> String {
+    r.json()["output_ConversationID"]
+        .as_str()
+        .expect("the answer names its conversation")
+        .to_owned()
+}
+
 pub fn code(r: &Resp) -> (u16, String) {
     let v = r.json();
     (

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{Sink, TestApp, run_script, wait_for};
-use crate::mpesa_support::{code, keys, tpcid, tpr};
+use crate::mpesa_support::{code, conversation_of, keys, tpcid, tpr};
 
 const MONEY_KEYS: [&str; 5] = [
     "output_ResponseCode",
@@ -644,10 +644,7 @@ async fn a_customer_who_declines_is_ins_5_on_v1x_and_ins_6_on_v2() {
         .await;
     assert_eq!(on_v2.status, 201, "{}", on_v2.text());
     for (answer, msisdn) in [(&on_v1x, "258843330444"), (&on_v2, "255743330444")] {
-        let conversation = answer.json()["output_ConversationID"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let conversation = conversation_of(answer);
         let id = uuid::Uuid::parse_str(&conversation).unwrap().hyphenated();
         let r = phone
             .submit(
@@ -677,18 +674,12 @@ async fn a_customer_who_declines_is_ins_5_on_v1x_and_ins_6_on_v2() {
     // keeps `Failed`. (Read synchronously: no result URL now.)
     let r = app.mpesa_settings(json!({ "result_url": null })).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let conversation = |r: &crate::helpers::Resp| {
-        r.json()["output_ConversationID"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
     let q = v
         .query(
             "queryTransactionStatus/",
             &[
                 ("input_ThirdPartyReference", "Q1"),
-                ("input_QueryReference", &conversation(&on_v1x)),
+                ("input_QueryReference", &conversation_of(&on_v1x)),
                 ("input_ServiceProviderCode", "171717"),
             ],
         )
@@ -703,7 +694,7 @@ async fn a_customer_who_declines_is_ins_5_on_v1x_and_ins_6_on_v2() {
         .query(
             "queryTransactionStatus/",
             &json!({
-                "input_QueryReference": conversation(&on_v2),
+                "input_QueryReference": conversation_of(&on_v2),
                 "input_Country": "TZN",
                 "input_ServiceProviderCode": "000000",
                 "input_ThirdPartyConversationID": tpcid(),
@@ -741,10 +732,7 @@ async fn in_asynchronous_mode_results_come_in_the_v1x_shape() {
         ],
         "no transaction id in the first answer"
     );
-    let conversation = r.json()["output_ConversationID"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let conversation = conversation_of(&r);
     let got = sink.wait_for(1).await;
     assert_eq!(
         (got[0].method.as_str(), got[0].path.as_str()),

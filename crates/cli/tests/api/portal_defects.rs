@@ -6,6 +6,7 @@
 use uuid::Uuid;
 
 use crate::helpers::{Http, Partner, Sink, TestApp, between, rtp_body, timeline_showing, wait_for};
+use crate::mpesa_support::conversation_of;
 use crate::portal::{Browser, csrf_of};
 
 /// The sandbox developer (who owns the sandbox keys and M-Pesa application), signed in.
@@ -152,10 +153,7 @@ async fn an_mpesa_transaction_has_a_page_with_its_timeline_and_its_wire_id() {
         .call("PUT", "reversal/", &m.reversal(&transaction, Some("4")))
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
-    let reversal = r.json()["output_ConversationID"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let reversal = conversation_of(&r);
     let page = b
         .get(&format!("/portal/transactions/{reversal}"))
         .await
@@ -1331,10 +1329,7 @@ async fn an_mpesa_failure_shows_its_ins_code() {
         )
         .await;
     assert_eq!(r.status, 422, "{}", r.text());
-    let conversation = r.json()["output_ConversationID"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let conversation = conversation_of(&r);
     let list = b.get("/portal/transactions").await.text();
     assert!(list.contains("INS-2006 NOT_ENOUGH_FUNDS"), "{list}");
     let page = b

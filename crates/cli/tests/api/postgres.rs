@@ -11,7 +11,7 @@ use tokio::process::Command;
 use uuid::Uuid;
 
 use crate::helpers::{MPESA_TEST_KEY, TestApp, rtp_body};
-use crate::mpesa_support::tpcid;
+use crate::mpesa_support::{conversation_of, tpcid};
 
 /// The throwaway server of the store's own tests (`mkoba_testkit::pg`): one per test
 /// binary, a database per test.
@@ -136,10 +136,7 @@ async fn both_apis_move_money_on_postgresql_through_two_nodes() {
     second.stop().await;
 
     // The data outlives the server: a new one finds the payment.
-    let conversation = paid.json()["output_ConversationID"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let conversation = conversation_of(&paid);
     let first_key = m.public_key_b64.clone();
     app.stop().await;
     let app = TestApp::spawn_with(|s| on_database(s, &url)).await;

@@ -487,95 +487,63 @@ async fn a_request_without_origin_is_a_page_of_the_servers_own_origin() {
     let app = TestApp::spawn().await;
     let p = app.partner("127.0.0.1").await;
     let own = app.base.clone();
-    let status_read = |id: String| {
+    let allow = |origins: Value| {
         let app = &app;
         async move {
-            app.send("GET", &format!("/widget/v1_0/invoice/{id}"), &[], None)
+            let r = app
+                .widget_settings(
+                    "collection_widget",
+                    p.user,
+                    Some(&json!({ "allowedOrigins": origins })),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text());
+        }
+    };
+    // A status read without `Origin`, with the `Host` a proxy would pass on.
+    let read = |id: String, host: Option<&'static str>| {
+        let app = &app;
+        async move {
+            let headers: Vec<(&str, &str)> = host.map(|h| ("Host", h)).into_iter().collect();
+            app.send("GET", &format!("/widget/v1_0/invoice/{id}"), &headers, None)
                 .await
         }
+    };
+    let made = |r: Resp| {
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["invoiceId"].as_str().unwrap().to_owned()
     };
     for (allowed, served) in [
         (json!(["*"]), true),
         (json!([own]), true),
         (json!([SHOP]), false),
     ] {
-        let r = app
-            .widget_settings(
-                "collection_widget",
-                p.user,
-                Some(&json!({ "allowedOrigins": allowed })),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.text());
+        allow(allowed.clone()).await;
         let r = app.widget_invoice(&own, &body(p.user, "100")).await;
         if !served {
             assert_eq!(code(&r), (403, "NOT_ALLOWED".to_owned()));
             continue;
         }
-        assert_eq!(r.status, 201, "{allowed}: {}", r.text());
-        let r = status_read(r.json()["invoiceId"].as_str().unwrap().to_owned()).await;
+        let r = read(made(r), None).await;
         assert_eq!(r.status, 200, "{allowed}: {}", r.text());
     }
     // Behind a proxy that ends TLS the page is https:// and the request came in plain: the
     // host it reached is what counts.
-    app.widget_settings(
-        "collection_widget",
-        p.user,
-        Some(&json!({ "allowedOrigins": ["https://pay.example"] })),
-    )
-    .await;
-    let r = app
-        .send(
-            "POST",
-            "/widget/v1_0/invoice",
-            &[
-                ("Origin", "https://pay.example"),
-                ("Content-Type", "application/json"),
-            ],
-            Some(&body(p.user, "100").to_string()),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    let id = r.json()["invoiceId"].as_str().unwrap().to_owned();
-    let r = app
-        .send(
-            "GET",
-            &format!("/widget/v1_0/invoice/{id}"),
-            &[("Host", "pay.example")],
-            None,
-        )
-        .await;
+    allow(json!(["https://pay.example"])).await;
+    let id = made(
+        app.widget_invoice("https://pay.example", &body(p.user, "100"))
+            .await,
+    );
+    let r = read(id.clone(), Some("pay.example")).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let r = app
-        .send(
-            "GET",
-            &format!("/widget/v1_0/invoice/{id}"),
-            &[("Host", "elsewhere.example")],
-            None,
-        )
-        .await;
+    let r = read(id, Some("elsewhere.example")).await;
     assert_eq!(code(&r), (403, "NOT_ALLOWED".to_owned()));
 
     // Not listed: refused, and the refusal says whose origin it took.
-    let r = app
-        .widget_settings(
-            "collection_widget",
-            p.user,
-            Some(&json!({ "allowedOrigins": ["*"] })),
-        )
-        .await;
-    assert_eq!(r.status, 200);
-    let id = app.widget_invoice(SHOP, &body(p.user, "100")).await.json()["invoiceId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    app.widget_settings(
-        "collection_widget",
-        p.user,
-        Some(&json!({ "allowedOrigins": [SHOP] })),
-    )
-    .await;
-    let r = status_read(id).await;
+    allow(json!(["*"])).await;
+    let id = made(app.widget_invoice(SHOP, &body(p.user, "100")).await);
+    allow(json!([SHOP])).await;
+    let r = read(id, None).await;
     assert_eq!(code(&r), (403, "NOT_ALLOWED".to_owned()));
     assert!(
         r.text().contains("no Origin header: this server's own"),
