@@ -28,47 +28,74 @@ impl Fields {
     /// `null`, and so is a field given twice in the query or twice in the body (in any
     /// case): which copy counts would otherwise depend on the order of the copies, and a
     /// proxy or a log reading the other would see another amount than the ledger's. A
-    /// number keeps the digits the client wrote (`1e3` and `10.009` are not amounts and
-    /// fail the amount's rule, instead of being rounded into one).
-    pub fn read(query: &[(String, String)], body: &[u8]) -> Result<Fields, Code> {
-        let mut values = HashMap::new();
-        let mut nested = Vec::new();
+    /// refusal carries the fields that were read once, for the answer's echo of the
+    /// client's references (none of a body that could not be read). A number keeps the
+    /// digits the client wrote (`1e3` and `10.009` are not amounts and fail the amount's
+    /// rule, instead of being rounded into one).
+    pub fn read(query: &[(String, String)], body: &[u8]) -> Result<Fields, (Code, Fields)> {
+        let mut fields = Fields::default();
+        let mut twice = std::collections::HashSet::new();
         for (k, v) in query {
             let name = k.to_ascii_lowercase();
-            if values.contains_key(&name) && name.starts_with("input_") {
-                return Err(wire::INS_21);
+            if fields.values.contains_key(&name) {
+                if name.starts_with("input_") {
+                    twice.insert(name);
+                }
+                continue;
             }
-            values.entry(name).or_insert_with(|| v.clone());
+            fields.values.insert(name, v.clone());
         }
-        let text = std::str::from_utf8(body).map_err(|_| wire::INS_21)?;
-        if text.trim().is_empty() {
-            return Ok(Fields { values, nested });
-        }
-        let Members(members) = serde_json::from_str(text).map_err(|_| wire::INS_21)?;
+        let unread = |fields: Fields, twice| Err((wire::INS_21, Fields::without(fields, twice)));
+        let Ok(text) = std::str::from_utf8(body) else {
+            return unread(fields, &twice);
+        };
+        let members = if text.trim().is_empty() {
+            Vec::new()
+        } else {
+            match serde_json::from_str::<Members>(text) {
+                Ok(Members(members)) => members,
+                Err(_) => return unread(fields, &twice),
+            }
+        };
         let mut in_body = std::collections::HashSet::new();
         for (k, raw) in members {
             let name = k.to_ascii_lowercase();
             if !in_body.insert(name.clone()) && name.starts_with("input_") {
-                return Err(wire::INS_21);
+                twice.insert(name);
+                continue;
             }
             let raw = raw.get();
             let value = match raw.as_bytes().first() {
-                Some(b'"') => serde_json::from_str::<String>(raw).map_err(|_| wire::INS_21)?,
+                Some(b'"') => match serde_json::from_str::<String>(raw) {
+                    Ok(value) => value,
+                    Err(_) => return unread(fields, &twice),
+                },
                 Some(b't') => "True".to_owned(),
                 Some(b'f') => "False".to_owned(),
                 Some(b'n') => continue,
                 Some(b'[' | b'{') => {
-                    if !values.contains_key(&name) {
-                        nested.push(name.clone());
+                    if !fields.values.contains_key(&name) {
+                        fields.nested.push(name.clone());
                     }
                     raw.to_owned()
                 }
                 // A number as written.
                 _ => raw.to_owned(),
             };
-            values.entry(name).or_insert(value);
+            fields.values.entry(name).or_insert(value);
         }
-        Ok(Fields { values, nested })
+        if twice.is_empty() {
+            Ok(fields)
+        } else {
+            unread(fields, &twice)
+        }
+    }
+
+    /// These fields but those named in `twice`, whose copies disagree on what was sent.
+    fn without(mut self, twice: &std::collections::HashSet<String>) -> Fields {
+        self.values.retain(|name, _| !twice.contains(name));
+        self.nested.retain(|name| !twice.contains(name));
+        self
     }
 
     /// Whether a field was given at all, even empty.
@@ -369,13 +396,13 @@ mod tests {
             br#"{"INPUT_AMOUNT":"1000","input_Amount":"1"}"#,
             br#"{"input_Amount":"1","input_Amount":null}"#,
         ] {
-            assert_eq!(Fields::read(&[], body).unwrap_err(), wire::INS_21);
+            assert_eq!(Fields::read(&[], body).unwrap_err().0, wire::INS_21);
         }
         let twice = vec![
             ("input_Amount".to_owned(), "1".to_owned()),
             ("input_amount".to_owned(), "1000".to_owned()),
         ];
-        assert_eq!(Fields::read(&twice, b"").unwrap_err(), wire::INS_21);
+        assert_eq!(Fields::read(&twice, b"").unwrap_err().0, wire::INS_21);
         // Once in the query and once in the body is how some SDKs send a GET: the query wins.
         let once = vec![("input_Amount".to_owned(), "1".to_owned())];
         let f = Fields::read(&once, br#"{"input_Amount":"1000"}"#).unwrap();
@@ -433,7 +460,7 @@ mod properties {
             query in prop::collection::vec((".{0,24}", ".{0,24}"), 0..4),
             body in prop::collection::vec(any::<u8>(), 0..256),
         ) {
-            if let Err(code) = Fields::read(&query, &body) {
+            if let Err((code, _)) = Fields::read(&query, &body) {
                 prop_assert_eq!(code.code, "INS-21");
             }
         }
@@ -460,7 +487,7 @@ mod properties {
             let body = serde_json::Value::Object(map).to_string();
             match Fields::read(&[], body.as_bytes()) {
                 Ok(_) => prop_assert!(!twice, "{body} was read though a field is given twice"),
-                Err(code) => {
+                Err((code, _)) => {
                     prop_assert!(twice, "{body} was refused: {}", code.code);
                     prop_assert_eq!(code.code, "INS-21");
                 }

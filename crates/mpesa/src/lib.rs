@@ -202,7 +202,8 @@ fn route(
 }
 
 /// The request's fields (query string, then JSON body), the mandatory ones checked. A
-/// refusal carries the fields read, for the echo, and none when nothing could be read: its
+/// refusal carries the fields read (those given once), for the echo, and none when nothing
+/// could be read: its
 /// answer still carries a fresh conversation id, as every `INS-*` answer to an operation
 /// does.
 fn fields_of(
@@ -214,7 +215,7 @@ fn fields_of(
     let Ok(Query(query)) = Query::<Vec<(String, String)>>::try_from_uri(uri) else {
         return Err(unread(wire::INS_21));
     };
-    let fields = input::Fields::read(&query, body).map_err(unread)?;
+    let fields = input::Fields::read(&query, body)?;
     match fields.require(op.required()) {
         Ok(()) => Ok(fields),
         Err(code) => Err((code, fields)),

@@ -711,7 +711,8 @@ async fn bench_mpesa_reports_both_bearer_modes() {
 
 /// Amounts sent as JSON numbers keep the digits the client wrote: an exponent or a third
 /// decimal is `INS-15`, as it is in a string, instead of being rounded into an amount. A
-/// field given twice (in any case) is `INS-21`, whichever copy comes first. Nothing moves.
+/// field given twice (in any case) is `INS-21`, whichever copy comes first, and the answer
+/// echoes the client's reference unless it is the field given twice. Nothing moves.
 #[tokio::test]
 async fn number_amounts_keep_their_digits_and_a_field_given_twice_is_refused() {
     let app = TestApp::spawn().await;
@@ -751,7 +752,39 @@ async fn number_amounts_keep_their_digits_and_a_field_given_twice_is_refused() {
             "{body}: {}",
             r.text()
         );
+        // The client's reference, given once, is echoed as in every other refusal.
+        let sent: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        assert_eq!(
+            r.json()["output_ThirdPartyConversationID"],
+            sent["input_ThirdPartyConversationID"],
+            "{body}: {}",
+            r.text()
+        );
     }
+    // A reference given twice is not echoed: its copies disagree on what was sent.
+    let body = format!(
+        r#"{{{},"input_ThirdPartyConversationID":"other"}}"#,
+        fields(r#""1""#)
+    );
+    let r = app
+        .send(
+            "POST",
+            "/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/",
+            &[("Authorization", &auth), ("Origin", "*")],
+            Some(&body),
+        )
+        .await;
+    assert_eq!(code(&r), (400, "INS-21".to_owned()), "{}", r.text());
+    let first = body
+        .split("input_ThirdPartyConversationID\":\"")
+        .nth(1)
+        .unwrap();
+    let first = &first[..first.find('"').unwrap()];
+    assert!(
+        !r.text().contains("other") && !r.text().contains(first),
+        "{}",
+        r.text()
+    );
     assert_eq!(
         balance_of(&app, "MSISDN:000000000001").await,
         0,
