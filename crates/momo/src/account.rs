@@ -81,12 +81,13 @@ async fn holder(
     subscription: &SubscriptionKey,
     id_type: &str,
     id: &str,
+    types: &str,
 ) -> Result<(PartyIdType, HolderStatus), MomoError> {
     let user = crate::auth::bearer_user(state, headers, product, subscription).await?;
     validate::target_environment(headers, &user)?;
     let id_type = PartyIdType::parse_ignore_case(id_type).ok_or_else(|| {
         MomoError::bad(format!(
-            "accountHolderIdType must be msisdn, email or party_code, got {id_type:?}"
+            "accountHolderIdType must be {types}, got {id_type:?}"
         ))
     })?;
     let id = validate::party_id(id_type, id)?;
@@ -115,7 +116,17 @@ pub async fn validate_account_holder_status(
     headers: HeaderMap,
     Path((id_type, id)): Path<(String, String)>,
 ) -> Result<Response, MomoError> {
-    let (_, status) = holder(&state, &headers, product, &subscription, &id_type, &id).await?;
+    let types = "msisdn, email or party_code";
+    let (_, status) = holder(
+        &state,
+        &headers,
+        product,
+        &subscription,
+        &id_type,
+        &id,
+        types,
+    )
+    .await?;
     match status {
         HolderStatus::Active => Ok(json(StatusCode::OK, &BooleanResult { result: true })),
         HolderStatus::NotActive => Ok(json(StatusCode::OK, &BooleanResult { result: false })),
@@ -125,8 +136,8 @@ pub async fn validate_account_holder_status(
 
 /// `GET /{product}/v1_0/accountholder/{accountHolderIdType}/{accountHolderId}/basicuserinfo`:
 /// the sandbox's fixed identity ("Sand Box") for any holder, the account-holder test
-/// numbers' errors included (reference §10.4: "for any MSISDN"); only a malformed holder is
-/// refused.
+/// numbers' errors included (reference §10.4: "for any MSISDN"), and for a holder named by
+/// `alias` or `id` (the definitions' other types); only a malformed holder is refused.
 pub async fn get_basic_userinfo(
     State(state): State<MomoState>,
     Extension(product): Extension<Product>,
@@ -134,7 +145,26 @@ pub async fn get_basic_userinfo(
     headers: HeaderMap,
     Path((id_type, id)): Path<(String, String)>,
 ) -> Result<Response, MomoError> {
-    holder(&state, &headers, product, &subscription, &id_type, &id).await?;
+    match crate::validate::alias_or_id(&id_type, &id) {
+        Some(alias_or_id) => {
+            let user = crate::auth::bearer_user(&state, &headers, product, &subscription).await?;
+            validate::target_environment(&headers, &user)?;
+            alias_or_id?;
+        }
+        None => {
+            let types = "msisdn, email, party_code, alias or id";
+            holder(
+                &state,
+                &headers,
+                product,
+                &subscription,
+                &id_type,
+                &id,
+                types,
+            )
+            .await?;
+        }
+    }
     Ok(json(
         StatusCode::OK,
         &BasicUserInfo {

@@ -416,7 +416,9 @@ pub async fn cancel_pre_approval(
 }
 
 /// `GET /collection/v1_0/preapprovals/{accountHolderIdType}/{accountHolderId}`: the payer's
-/// approved pre-approvals for this API user (an empty list when there are none).
+/// approved pre-approvals for this API user (an empty list when there are none), those
+/// whose validity has run out with the status `EXPIRED`. A payer named by `alias` or `id`
+/// (the definition's other types) has none: no payment's party is of either type.
 pub async fn get_approved_pre_approvals(
     State(state): State<MomoState>,
     Extension(subscription): Extension<SubscriptionKey>,
@@ -426,9 +428,13 @@ pub async fn get_approved_pre_approvals(
     let user =
         crate::auth::bearer_user(&state, &headers, Product::Collection, &subscription).await?;
     validate::target_environment(&headers, &user)?;
+    if let Some(alias_or_id) = validate::alias_or_id(&id_type, &id) {
+        alias_or_id?;
+        return Ok(json_response(StatusCode::OK, &json!([])));
+    }
     let id_type = PartyIdType::parse_ignore_case(&id_type).ok_or_else(|| {
         MomoError::bad(format!(
-            "accountHolderIdType must be msisdn, email or party_code, got {id_type:?}"
+            "accountHolderIdType must be msisdn, email, party_code, id or alias, got {id_type:?}"
         ))
     })?;
     let party = Party {

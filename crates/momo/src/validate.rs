@@ -446,6 +446,25 @@ pub fn party_id(id_type: PartyIdType, id: &str) -> Result<String, MomoError> {
     }
 }
 
+/// An account holder named by one of the two path types that are no party type of a
+/// payment (`alias`, `id`: basic user info and the pre-approvals list take them, MTN's
+/// definitions list them), any case: `None` for every other type; else the id, which must
+/// be 1 to 128 characters without control characters or spaces.
+pub fn alias_or_id(id_type: &str, id: &str) -> Option<Result<String, MomoError>> {
+    if !id_type.eq_ignore_ascii_case("alias") && !id_type.eq_ignore_ascii_case("id") {
+        return None;
+    }
+    let ok = (1..=128).contains(&id.chars().count())
+        && !id.chars().any(|c| c.is_control() || c.is_whitespace());
+    Some(if ok {
+        Ok(id.to_owned())
+    } else {
+        Err(MomoError::bad(format!(
+            "accountHolderId {id:?} is not valid for {id_type}: expected 1 to 128 characters without spaces"
+        )))
+    })
+}
+
 /// A party object: `{"partyIdType":"MSISDN","partyId":"…"}`.
 pub fn party(body: &Value, name: &str) -> Result<Party, MomoError> {
     let Some(p) = body.get(name).filter(|v| v.is_object()) else {

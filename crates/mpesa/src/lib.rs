@@ -154,6 +154,22 @@ pub(crate) struct Call {
     pub fields: input::Fields,
 }
 
+impl Call {
+    /// Where this call's result goes: the application's result URL when it meets the
+    /// server's rules now (`https://`, a port in 11000–19000, unless
+    /// `--mpesa-insecure-result-urls`), as they were checked when it was set. One saved under
+    /// other rules (the server restarted without the flag) keeps the APIs asynchronous, as
+    /// the URL's presence says, but no result is sent to it (seed 004: "Asynchronous
+    /// requests will not be sent to endpoints listening on ports which are outside of this
+    /// range"); the M-Pesa page says why.
+    pub fn result_target(&self) -> Option<String> {
+        let url = self.app.result_url.as_ref()?;
+        check_result_url(url, self.state.config.insecure_result_urls)
+            .is_ok()
+            .then(|| url.clone())
+    }
+}
+
 /// The largest body an M-Pesa operation takes, in bytes (a direct-debit creation, the
 /// largest, is under a kilobyte).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

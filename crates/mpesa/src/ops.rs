@@ -261,7 +261,7 @@ pub(crate) async fn submit(
         party: m.party,
         payer_message: m.description,
         payee_note: m.reference,
-        callback_url: call.app.result_url.clone(),
+        callback_url: call.result_target(),
         callback_method: Some(CallbackMethod::Post),
         refund_of: m.refund_of,
         details: Some(details.to_string()),
@@ -628,7 +628,7 @@ pub(crate) async fn queued(
     result: Vec<(&'static str, String)>,
 ) -> Response {
     let conversation = Uuid::new_v4().simple().to_string();
-    if let Some(url) = call.app.result_url.clone() {
+    if let Some(url) = call.result_target() {
         let mut body = Body::default().field("input_OriginalConversationID", conversation.clone());
         for (k, v) in result {
             body = body.field(k, v);
@@ -648,6 +648,21 @@ pub(crate) async fn queued(
         .field("output_ConversationID", conversation)
         .field(call.gateway.echo(), tpcid)
         .respond(StatusCode::OK)
+}
+
+/// Queues the result of a change already committed (a mandate's query or cancellation):
+/// the change is answered even if its result cannot be queued (logged).
+async fn queue_after_change(call: &Call, about: Uuid, body: &Body) {
+    if let Some(url) = call.result_target()
+        && let Err(e) = call
+            .state
+            .platform
+            .payments()
+            .queue_callback(about, url, body.to_json())
+            .await
+    {
+        tracing::warn!(error = %e, "the result callback could not be queued");
+    }
 }
 
 /// A status query of either gateway: what to look for, and the client's reference.
@@ -950,7 +965,7 @@ pub(crate) async fn direct_debit_create(call: Call) -> Response {
         party: msisdn_party(&msisdn),
         payer_message: None,
         payee_note: Some(reference.clone()),
-        callback_url: call.app.result_url.clone(),
+        callback_url: call.result_target(),
         callback_method: Some(CallbackMethod::Post),
         refund_of: None,
         details: Some(
@@ -1270,7 +1285,7 @@ pub(crate) async fn direct_debit_query(call: Call) -> Response {
         ("PaymentDayTo", detail(&d, "endRangeOfDays")),
         ("ExpiryDate", detail(&d, "expiryDate")),
     ];
-    if let Some(url) = call.app.result_url.clone() {
+    if call.app.result_url.is_some() {
         let conversation = Uuid::new_v4().simple().to_string();
         let mut body = Body::default()
             .field("input_ResponseCode", "INS-0")
@@ -1280,16 +1295,7 @@ pub(crate) async fn direct_debit_query(call: Call) -> Response {
         for (k, v) in &fields {
             body = body.field(callback::input_name(k), v.clone());
         }
-        // The change itself is committed: answer it even if its result cannot be queued.
-        if let Err(e) = call
-            .state
-            .platform
-            .payments()
-            .queue_callback(m.reference_id, url, body.to_json())
-            .await
-        {
-            tracing::warn!(error = %e, "the result callback could not be queued");
-        }
+        queue_after_change(&call, m.reference_id, &body).await;
         return Body::default()
             .field("output_ThirdPartyConversationID", tpcid)
             .field("output_ConversationID", conversation)
@@ -1389,7 +1395,7 @@ pub(crate) async fn direct_debit_cancel(call: Call) -> Response {
         Err(CancelError::Internal) => return internal(&call),
     }
     let conversation = Uuid::new_v4().simple().to_string();
-    if let Some(url) = call.app.result_url.clone() {
+    if call.app.result_url.is_some() {
         let body = Body::default()
             .field("input_OriginalConversationID", conversation.clone())
             .field("input_TransactionReference", reference)
@@ -1397,16 +1403,7 @@ pub(crate) async fn direct_debit_cancel(call: Call) -> Response {
             .field("input_ResultCode", "INS-0")
             .field("input_ResultDesc", wire::INS_0.desc)
             .field("input_ThirdPartyConversationID", tpcid.clone());
-        // The change itself is committed: answer it even if its result cannot be queued.
-        if let Err(e) = call
-            .state
-            .platform
-            .payments()
-            .queue_callback(m.reference_id, url, body.to_json())
-            .await
-        {
-            tracing::warn!(error = %e, "the result callback could not be queued");
-        }
+        queue_after_change(&call, m.reference_id, &body).await;
         return Body::of(wire::INS_0)
             .field("output_ConversationID", conversation)
             .field("output_ThirdPartyConversationID", tpcid)

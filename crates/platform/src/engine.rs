@@ -1250,8 +1250,10 @@ impl Engine {
         }
     }
 
-    /// Cancels a pending invoice or pre-approval (releasing any reservation, with a callback),
-    /// or an approved pre-approval. Cancelled payments are FAILED with `TRANSACTION_CANCELED`.
+    /// Cancels a pending invoice or mandate (releasing any reservation, with a callback), or
+    /// an approved pre-approval or mandate: MTN cancels "only that preapproval which is in
+    /// approved state" (a pending one waits for its payer). Cancelled payments are FAILED
+    /// with `TRANSACTION_CANCELED`.
     fn cancel(
         &mut self,
         pass: &mut Pass,
@@ -1262,7 +1264,10 @@ impl Engine {
         now: i64,
     ) -> Result<(), CancelError> {
         let owned = |p: &Payment| p.api_user == api_user && p.kind == kind;
-        if self.pending.get(&reference_id).is_some_and(owned) {
+        if let Some(pending) = self.pending.get(&reference_id).filter(|p| owned(p)) {
+            if pending.kind == PaymentKind::PreApproval {
+                return Err(CancelError::NotCancellable);
+            }
             let mut payment = self.pending.remove(&reference_id).expect("checked");
             if let Some(t) = payment.transfer_id {
                 self.finish(pass, t, false, reference_id, now)

@@ -97,6 +97,10 @@ pub struct MpesaApplication {
     pub session_lifetime_secs: u64,
     pub allowed_origins: Vec<String>,
     pub result_url: Option<String>,
+    /// Why no result is sent to `result_url`, when it was set under other rules than the
+    /// server has now (an `http://` URL, then a restart without
+    /// `--mpesa-insecure-result-urls`): the APIs stay asynchronous and send nothing.
+    pub result_url_refused: Option<String>,
     /// Every resource URL of this server (address, port, path, SSL), v1x and v2.
     pub resource_urls: Vec<mkoba_api_types::mpesa::ResourceUrl>,
 }

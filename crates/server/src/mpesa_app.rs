@@ -71,14 +71,16 @@ fn check_settings(
                 .to_owned(),
         );
     }
+    // A URL is checked when it is given: one kept from before (saved under other rules,
+    // which calls do not send to) does not stand in the way of changing the rest.
     let given = result_url.is_some();
     let result_url = match result_url {
         Some(url) => url.filter(|u| !u.trim().is_empty()),
         None => current.and_then(|a| a.result_url.clone()),
     };
-    if let Some(url) = &result_url {
+    if let Some(url) = result_url.as_ref().filter(|_| given) {
         check_result_url(url, insecure)?;
-        let host = url.parse::<axum::http::Uri>().ok().filter(|_| given);
+        let host = url.parse::<axum::http::Uri>().ok();
         if let Some(host) = host.as_ref().and_then(|u| u.host()) {
             let (loopback, private) = targets;
             mkoba_webhooks::check_target_with(host, loopback, private).map_err(|e| {
@@ -123,6 +125,7 @@ impl MpesaBackend for PortalBackend {
                 allowed_origins: app
                     .as_ref()
                     .map_or_else(|| vec!["*".to_owned()], |a| a.allowed_origins.clone()),
+                result_url_refused: refused(app.as_ref(), self.insecure_result_urls),
                 result_url: app.and_then(|a| a.result_url),
                 resource_urls: self.resource_urls.to_vec(),
             })
@@ -210,6 +213,13 @@ fn developer_id(platform: &Platform, headers: &HeaderMap) -> Result<i64, MomoErr
         .ok_or(MomoError::InvalidSubscriptionKey)
 }
 
+/// Why no result goes to the application's result URL under the server's rules now
+/// ([`mkoba_mpesa::check_result_url`]; the calls do the same check).
+fn refused(app: Option<&MpesaApp>, insecure: bool) -> Option<String> {
+    let url = app?.result_url.as_ref()?;
+    check_result_url(url, insecure).err()
+}
+
 fn describe(backend: &PortalBackend, app: Option<&MpesaApp>) -> serde_json::Value {
     json!({
         "public_key": backend.key.public_key_base64(),
@@ -220,6 +230,7 @@ fn describe(backend: &PortalBackend, app: Option<&MpesaApp>) -> serde_json::Valu
         "session_lifetime_secs": app.map(|a| a.session_lifetime_secs),
         "result_url": app.and_then(|a| a.result_url.clone()),
         "mode": if app.is_some_and(|a| a.result_url.is_some()) { "asynchronous" } else { "synchronous" },
+        "result_url_refused": refused(app, backend.insecure_result_urls),
         "resource_urls": *backend.resource_urls,
     })
 }

@@ -1051,3 +1051,79 @@ pub(crate) async fn assert_debited_once(app: &TestApp) {
     assert_eq!(wallet.posted_balance(), 10_000_000 - 100, "debited once");
     app.assert_ledger_balanced().await;
 }
+
+/// A result URL is checked again on every call, not only when it was saved: one saved
+/// under other rules (`http://` with `--mpesa-insecure-result-urls`, then a restart
+/// without) keeps the APIs asynchronous, as the URL's presence says, but no result goes to
+/// it (seed 004: results "will not be sent" outside the rules), and the M-Pesa page and the
+/// settings say why.
+#[tokio::test]
+async fn a_result_url_saved_under_other_rules_is_not_sent_to() {
+    let (app, sink) = asynchronous_app().await;
+    let url = sink.url("/dev/results");
+    async fn save(dev: &mut crate::portal::Browser, url: &str) -> crate::helpers::Resp {
+        let fields = [
+            ("origins", "*"),
+            ("session_lifetime_secs", "3600"),
+            ("result_url", url),
+        ];
+        dev.submit("/portal/mpesa", "/portal/mpesa/settings", &fields)
+            .await
+    }
+    let mut dev = crate::portal::Browser::new(&app.base);
+    dev.sign_up("mpesa-dev@example.com").await;
+    let r = save(&mut dev, &url).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let page = dev.get("/portal/mpesa").await.text();
+    assert!(!page.contains("result-url-refused"), "{page}");
+
+    let app = app.restart(|s| s.mpesa.insecure_result_urls = false).await;
+    let r = app.mpesa_settings(json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let settings = r.json();
+    assert_eq!(settings["mode"], "asynchronous", "{settings}");
+    assert!(
+        settings["result_url_refused"]
+            .as_str()
+            .is_some_and(|why| why.contains("https")),
+        "{settings}"
+    );
+    let m = app.mpesa().await;
+    let r = m
+        .call(
+            "POST",
+            "c2bPayment/singleStage/",
+            &m.c2b("10", "000000000001"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert!(
+        r.json().get("output_TransactionID").is_none(),
+        "{}",
+        r.text()
+    );
+    let t = m.transaction(&conversation_of(&r)).await;
+    assert_eq!(t["status"], "SUCCESSFUL", "{t}");
+    assert_eq!(t["callback_url"], Value::Null, "{t}");
+    assert!(t["callbacks"].as_array().unwrap().is_empty(), "{t}");
+
+    let mut dev = crate::portal::Browser::new(&app.base);
+    dev.sign_in("mpesa-dev@example.com", "a long password")
+        .await;
+    let page = dev.get("/portal/mpesa").await.text();
+    assert!(
+        page.contains("data-testid=\"result-url-refused\""),
+        "{page}"
+    );
+    assert!(page.contains("No result is sent to this URL"), "{page}");
+    // Sent again as it is, it is refused under the rules of now; emptied, the APIs are
+    // synchronous again.
+    let r = save(&mut dev, &url).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("Only secure HTTP"), "{}", r.text());
+    let r = save(&mut dev, "").await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let page = dev.get("/portal/mpesa").await.text();
+    assert!(!page.contains("result-url-refused"), "{page}");
+    assert!(sink.all().is_empty(), "{:?}", sink.all());
+}

@@ -472,6 +472,61 @@ async fn a_pre_approval_is_approved_listed_and_cancelled_without_moving_money() 
     assert_eq!(r.text(), "[]");
 }
 
+/// MTN cancels "only that preapproval which is in approved state": a pending one waits for
+/// its payer (`500 NOT_ALLOWED`, as for a rejected one). A holder named by `alias` or `id`
+/// (the definitions' other types) has the sandbox's identity and no pre-approvals; an
+/// unknown type is a 400.
+#[tokio::test]
+async fn a_pending_pre_approval_is_not_cancelled_and_holders_go_by_alias_or_id() {
+    let app =
+        TestApp::spawn_with(|s| s.platform.settle_delay = std::time::Duration::from_secs(86_400))
+            .await;
+    let p = app.partner("clinic.com").await;
+    let reference = Uuid::new_v4();
+    let r = call(
+        &app,
+        &p,
+        "POST",
+        "/v2_0/preapproval",
+        Some(reference),
+        Some(&pre_approval("256791111112")),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let path = format!("/v1_0/preapproval/{reference}");
+    let r = call(&app, &p, "DELETE", &path, None, None, &[]).await;
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(r.json()["code"], "NOT_ALLOWED", "{}", r.text());
+    let path = format!("/v2_0/preapproval/{reference}");
+    let v = call(&app, &p, "GET", &path, None, None, &[]).await.json();
+    assert_eq!(v["status"], "PENDING", "{v}");
+
+    for path in [
+        "/v1_0/preapprovals/alias/shop-7",
+        "/v1_0/preapprovals/ID/123",
+    ] {
+        let r = call(&app, &p, "GET", path, None, None, &[]).await;
+        assert_eq!((r.status, r.text()), (200, "[]".to_owned()), "{path}");
+    }
+    for path in [
+        "/v1_0/accountholder/Alias/shop-7/basicuserinfo",
+        "/v1_0/accountholder/ID/123/basicuserinfo",
+    ] {
+        let r = call(&app, &p, "GET", path, None, None, &[]).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        assert_eq!(r.json()["name"], "Sand Box", "{path}");
+    }
+    for path in [
+        "/v1_0/preapprovals/nickname/x",
+        "/v1_0/accountholder/nickname/x/basicuserinfo",
+    ] {
+        let r = call(&app, &p, "GET", path, None, None, &[]).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+        assert_eq!(r.json()["code"], "BAD_REQUEST", "{path}");
+    }
+}
+
 #[tokio::test]
 async fn a_rejected_pre_approval_fails_with_its_reason() {
     let app = TestApp::spawn().await;

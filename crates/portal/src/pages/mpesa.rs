@@ -155,6 +155,9 @@ async fn page(
         "<label for=\"result_url\">Asynchronous result URL</label>"
         "<input id=\"result_url\" name=\"result_url\" type=\"url\" placeholder=\"https://shop.example:12000/mpesa/results\" value=\"" {url} "\" aria-describedby=\"url-rules\">"
         "<div id=\"url-rules\">");
+    if let Some(why) = &app.result_url_refused {
+        w!(h, "<p class=\"notice warn\" role=\"status\" data-testid=\"result-url-refused\">No result is sent to this URL: " {why} " It was saved under other rules than this server has now; the APIs still answer asynchronously. Change it, or empty it to go back to synchronous mode.</p>");
+    }
     rules(&mut h);
     h.raw("</div><button type=\"submit\">Update</button></form></section>");
     resource_urls(&mut h, &app.resource_urls);
