@@ -485,6 +485,21 @@ fn sample_error(samples: &Mutex<Vec<String>>, what: String) {
 }
 
 /// Runs the benchmark.
+/// `--metrics-url`, when given, is an `http://` URL: one the figures could not be read
+/// from would only leave them out of the report, unsaid.
+pub(crate) fn check_metrics_url(url: Option<&str>) -> anyhow::Result<()> {
+    if let Some(url) = url
+        && !url
+            .parse::<http::Uri>()
+            .is_ok_and(|u| u.scheme_str() == Some("http") && u.host().is_some())
+    {
+        crate::usage!(
+            "--metrics-url must be an http:// URL of the server's --metrics-listen, such as http://127.0.0.1:9100, got {url:?}"
+        );
+    }
+    Ok(())
+}
+
 pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Report> {
     let n = args.requests;
     if n == 0 {
@@ -499,6 +514,7 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
     if n > u32::MAX as usize {
         bail!("--requests is too large");
     }
+    check_metrics_url(args.metrics_url.as_deref())?;
     let concurrency = args.concurrency.clamp(1, n);
     let bases: Vec<String> = args
         .url

@@ -315,7 +315,10 @@ pub async fn run_clock(mut args: ClockArgs) -> anyhow::Result<()> {
                 "name the clock: --clock <id>, or --api-user <uuid> for the API user's clock"
             );
         };
-        let all = clocks.list().await.context("listing the test clocks")?;
+        let all = clocks
+            .list()
+            .await
+            .map_err(|e| explain(e, "listing the test clocks"))?;
         all.into_iter()
             .find(|k| k.api_user.eq_ignore_ascii_case(&user))
             .map(|k| k.id)
@@ -351,13 +354,16 @@ pub async fn run_clock(mut args: ClockArgs) -> anyhow::Result<()> {
                         "creating the test clock: {e}\n  how to fix: API user {user} has a clock already (one each): move it with `mkoba clock advance --api-user {user} BY` (BY such as 90s, 15m, 2h, 3d), or delete it first"
                     )
                 } else {
-                    anyhow::Error::new(e).context("creating the test clock")
+                    explain(e, "creating the test clock")
                 }
             })?;
             show(&k)
         }
         ClockCommand::List => {
-            let all = clocks.list().await.context("listing the test clocks")?;
+            let all = clocks
+                .list()
+                .await
+                .map_err(|e| explain(e, "listing the test clocks"))?;
             if c.json {
                 return print_json(&serde_json::to_value(&all)?);
             }
@@ -377,7 +383,7 @@ pub async fn run_clock(mut args: ClockArgs) -> anyhow::Result<()> {
             let k = clocks
                 .advance(&id, &by)
                 .await
-                .context("advancing the test clock")?;
+                .map_err(|e| explain(e, "advancing the test clock"))?;
             show(&k)
         }
         ClockCommand::Delete { clock } => {
@@ -385,7 +391,7 @@ pub async fn run_clock(mut args: ClockArgs) -> anyhow::Result<()> {
             clocks
                 .delete(&id)
                 .await
-                .context("deleting the test clock")?;
+                .map_err(|e| explain(e, "deleting the test clock"))?;
             if c.json {
                 print_json(&json!({"deleted": id}))
             } else {
@@ -498,7 +504,9 @@ async fn api_user(
     callback_url: Option<&str>,
     allow_new: bool,
 ) -> anyhow::Result<(String, String)> {
-    match (&c.api_user, &c.api_key) {
+    // An empty value (`MOMO_API_KEY=`) is none given.
+    let given = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+    match (&given(&c.api_user), &given(&c.api_key)) {
         (Some(u), Some(k)) => return Ok((u.clone(), k.clone())),
         (Some(_), None) => crate::usage!("--api-user needs --api-key (or MOMO_API_KEY)"),
         (None, Some(_)) => crate::usage!("--api-key needs --api-user (or MOMO_API_USER)"),

@@ -320,8 +320,14 @@ async fn credentials(c: &MpesaClientArgs) -> anyhow::Result<Credentials> {
             .context("reading the local M-Pesa credentials")?
             .with_context(|| format!("reading the M-Pesa credentials in {}", c.data.display()))?;
     let source = match (&api_key, &public_key) {
-        (Some(_), _) => format!("--api-key, and {} for the public key", c.data.display()),
-        (None, Some(_)) => format!("{} for the API key, and --public-key", c.data.display()),
+        (Some(_), _) => format!(
+            "--api-key or MPESA_API_KEY, and {} for the public key",
+            c.data.display()
+        ),
+        (None, Some(_)) => format!(
+            "{} for the API key, and --public-key or MPESA_PUBLIC_KEY",
+            c.data.display()
+        ),
         (None, None) => c.data.display().to_string(),
     };
     let api_key = match api_key {
@@ -538,9 +544,9 @@ async fn transact<'a, T: serde::de::DeserializeOwned + Send + 'a>(
         } else if e.ins_code() == Some(&InsCode::RequestTimeout) {
             // The gateway gave up on the customer's prompt: the payment expired then (on
             // Mkoba and, as far as integrators report, on the real gateway), unless the
-            // server stopped meanwhile.
+            // server stopped meanwhile, which answers the same and leaves it pending.
             format!(
-                "ThirdPartyConversationID {id}: the customer did not answer in time, so the payment has most likely expired; `mkoba mpesa status {id}` says for sure"
+                "ThirdPartyConversationID {id}: no answer in time (the customer gave none, or the server stopped meanwhile): `mkoba mpesa status {id}` says whether the payment expired or is still pending"
             )
         } else {
             format!("ThirdPartyConversationID {id}")

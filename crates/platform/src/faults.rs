@@ -205,6 +205,9 @@ impl Journal for FaultyJournal {
     fn api_user_exists(&mut self, id: &Uuid) -> Result<bool, StoreError> {
         self.inner.api_user_exists(id)
     }
+    fn api_user_has_payments(&mut self, id: &Uuid) -> Result<bool, StoreError> {
+        self.inner.api_user_has_payments(id)
+    }
     fn payment(&mut self, id: &Uuid) -> Result<Option<Payment>, StoreError> {
         self.inner.payment(id)
     }

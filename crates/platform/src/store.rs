@@ -261,6 +261,8 @@ pub trait Journal: crate::portal::PortalJournal + Send + 'static {
     }
     /// Whether an API user with this id exists (committed).
     fn api_user_exists(&mut self, id: &Uuid) -> Result<bool, StoreError>;
+    /// Whether an API user has made any payment (committed), settled ones included.
+    fn api_user_has_payments(&mut self, id: &Uuid) -> Result<bool, StoreError>;
     /// A committed payment, for changes to settled payments (delivery notifications).
     fn payment(&mut self, id: &Uuid) -> Result<Option<Payment>, StoreError>;
     /// The amount of the refunds of a payment that have not failed (committed).

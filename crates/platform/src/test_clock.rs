@@ -134,6 +134,8 @@ pub enum ClockError {
     Attached,
     #[error("the API user has payments already; a test clock starts with a new API user")]
     HasPayments,
+    #[error("the API user has payments still open; a clock can be made for it once they are final")]
+    HasOpenPayments,
     #[error("a test clock only moves forward")]
     Backwards,
     #[error("one advance moves a test clock at most a year")]
@@ -148,7 +150,14 @@ pub enum ClockError {
 
 /// Test clock work for the writer.
 pub(crate) enum ClockCommand {
-    Create(TestClock, oneshot::Sender<Result<(), ClockError>>),
+    /// Attaches a new clock; `settled_refuse`: a settled payment of its API user refuses it
+    /// too (not for an M-Pesa application's, which may get a clock again once nothing of
+    /// it is open).
+    Create {
+        clock: TestClock,
+        settled_refuse: bool,
+        reply: oneshot::Sender<Result<(), ClockError>>,
+    },
     /// Moves the clock on by `by_ms` from where the writer finds it, so that advances sent
     /// at once add up.
     Advance {
@@ -262,10 +271,11 @@ impl TestClocks<'_> {
         if self.of(&api_user).is_some() {
             return Err(ClockError::Attached);
         }
-        // The writer refuses an API user with pending payments, race-free; settled ones are
-        // looked for here (the newest one, not a count). Not for an M-Pesa application's:
-        // a developer has that one API user for M-Pesa, and it could never have a clock
-        // again after its first payment.
+        // The writer refuses an API user with pending payments, and with settled ones
+        // (race-free: one made and settled while this request waited is its to see); they
+        // are looked for here first, to spare the writer a useless command (the newest
+        // one, not a count). Not for an M-Pesa application's: a developer has that one API
+        // user for M-Pesa, and it could never have a clock again after its first payment.
         if !application {
             let (made, _) = self
                 .portal()
@@ -295,7 +305,13 @@ impl TestClocks<'_> {
         };
         let sent = clock.clone();
         self.call(
-            |reply| Command::Clock(ClockCommand::Create(sent, reply)),
+            |reply| {
+                Command::Clock(ClockCommand::Create {
+                    clock: sent,
+                    settled_refuse: !application,
+                    reply,
+                })
+            },
             Err(ClockError::Unavailable),
         )
         .await?;

@@ -423,7 +423,9 @@ fn clock_refused(e: ClockError) -> MomoError {
     match e {
         ClockError::NotFound => MomoError::Platform(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND"),
         ClockError::Attached => conflict("RESOURCE_ALREADY_EXIST"),
-        ClockError::HasPayments | ClockError::TooMany => MomoError::bad(e.to_string()),
+        ClockError::HasPayments | ClockError::HasOpenPayments | ClockError::TooMany => {
+            MomoError::bad(e.to_string())
+        }
         ClockError::Backwards | ClockError::TooFar | ClockError::PastTheEnd => {
             MomoError::bad(e.to_string())
         }
@@ -534,7 +536,10 @@ async fn advance_clock(
     let by = match (body.get("by"), body.get("seconds")) {
         (Some(serde_json::Value::String(text)), None) => {
             mkoba_platform::test_clock::parse_span(text).ok_or_else(|| {
-                MomoError::bad("by must be a number and a unit: 90s, 15m, 3h or 2d")
+                span_refused(
+                    text.trim(),
+                    "by must be a number and a unit: 90s, 15m, 3h or 2d",
+                )
             })?
         }
         // A number, or its digits as a string (what the JSON reader advises for a number
@@ -546,7 +551,10 @@ async fn advance_clock(
                         .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
                         .and_then(|t| t.parse().ok())
                 })
-                .ok_or_else(|| MomoError::bad("seconds must be a whole number, 0 or more"))?,
+                .ok_or_else(|| {
+                    let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                    span_refused(text.trim(), "seconds must be a whole number, 0 or more")
+                })?,
         ),
         _ => return Err(MomoError::bad("give either by (\"3d\") or seconds")),
     };
@@ -556,6 +564,19 @@ async fn advance_clock(
         .await
         .map_err(clock_refused)?;
     Ok(Json(clock_json(&clock)).into_response())
+}
+
+/// Why an advance's span was not read, said for what it looks like: backwards, past what
+/// one advance moves (a number too large to hold is no less), else `otherwise`.
+fn span_refused(text: &str, otherwise: &str) -> MomoError {
+    let digits = text.trim_end_matches(['s', 'm', 'h', 'd']).trim();
+    if text.starts_with('-') {
+        MomoError::bad(mkoba_platform::test_clock::ClockError::Backwards.to_string())
+    } else if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        MomoError::bad(mkoba_platform::test_clock::ClockError::TooFar.to_string())
+    } else {
+        MomoError::bad(otherwise)
+    }
 }
 
 /// `DELETE /_mkoba/test_clocks/{id}` → 204; the API user's pending payments end as EXPIRED.

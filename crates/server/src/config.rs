@@ -83,7 +83,7 @@ pub struct ServeArgs {
     #[arg(long, env = "MKOBA_CALLBACK_TIMEOUT_MS")]
     pub callback_timeout_ms: Option<u64>,
     /// Allow callbacks to private and link-local addresses [default: false]
-    #[arg(long, env = "MKOBA_CALLBACK_ALLOW_PRIVATE")]
+    #[arg(long, env = "MKOBA_CALLBACK_ALLOW_PRIVATE", num_args = 0..=1, default_missing_value = "true")]
     pub callback_allow_private: Option<bool>,
     /// PEM file of certificates trusted for https callbacks besides Mozilla's roots [default: none]
     #[arg(long, env = "MKOBA_CALLBACK_CA_FILE")]
@@ -92,7 +92,7 @@ pub struct ServeArgs {
     #[arg(long, env = "MKOBA_REASON_FORMAT")]
     pub reason_format: Option<String>,
     /// Mark the developer portal's cookies Secure (when it is served over HTTPS) [default: true with --tls and no --plain-listen, else false]
-    #[arg(long, env = "MKOBA_PORTAL_SECURE_COOKIES")]
+    #[arg(long, env = "MKOBA_PORTAL_SECURE_COOKIES", num_args = 0..=1, default_missing_value = "true")]
     pub portal_secure_cookies: Option<bool>,
     /// Where people open this server, for the links in the portal's mail (activation, password reset) [default: http://LISTEN, https://LISTEN with --tls]
     #[arg(long, env = "MKOBA_PUBLIC_URL")]
@@ -104,7 +104,7 @@ pub struct ServeArgs {
     #[arg(long, env = "MKOBA_MAIL_FROM")]
     pub mail_from: Option<String>,
     /// Sandbox mailbox: the portal shows the mail of a just-signed-up account to its browser, so the journey works without a mail server [default: true without --smtp-url, false with it or with --profile production]
-    #[arg(long, env = "MKOBA_SANDBOX_MAILBOX")]
+    #[arg(long, env = "MKOBA_SANDBOX_MAILBOX", num_args = 0..=1, default_missing_value = "true")]
     pub sandbox_mailbox: Option<bool>,
     /// M-Pesa: how long a new session id takes to become live, in milliseconds (the real gateway: up to 30000) [default: 0]
     #[arg(long, env = "MKOBA_MPESA_SESSION_ACTIVATION_MS")]
@@ -113,7 +113,7 @@ pub struct ServeArgs {
     #[arg(long, env = "MKOBA_MPESA_SYNC_TIMEOUT_MS")]
     pub mpesa_sync_timeout_ms: Option<u64>,
     /// M-Pesa: accept http:// result URLs on loopback hosts on any port (local development) [default: false]
-    #[arg(long, env = "MKOBA_MPESA_INSECURE_RESULT_URLS")]
+    #[arg(long, env = "MKOBA_MPESA_INSECURE_RESULT_URLS", num_args = 0..=1, default_missing_value = "true")]
     pub mpesa_insecure_result_urls: Option<bool>,
     /// M-Pesa: the platform's RSA private key (PEM) [default: DATA/mpesa-private-key.pem, created on first start; on PostgreSQL the database's, shared by every node]
     #[arg(long, env = "MKOBA_MPESA_KEY_FILE")]
@@ -1011,6 +1011,38 @@ mod tests {
         let zero =
             <Serve as clap::Parser>::try_parse_from(["serve", "--max-connections", "0"]).unwrap();
         assert!(Settings::resolve(&zero.args).is_err());
+    }
+
+    #[test]
+    fn a_switch_given_without_a_value_is_on() {
+        #[derive(clap::Parser)]
+        struct Serve {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        let parsed = <Serve as clap::Parser>::try_parse_from([
+            "serve",
+            "--mpesa-insecure-result-urls",
+            "--callback-allow-private",
+            "--portal-secure-cookies",
+            "--sandbox-mailbox",
+            "false",
+            "--listen",
+            "127.0.0.1:9",
+        ])
+        .unwrap();
+        let a = &parsed.args;
+        assert_eq!(
+            (
+                a.mpesa_insecure_result_urls,
+                a.callback_allow_private,
+                a.portal_secure_cookies,
+                a.sandbox_mailbox,
+            ),
+            (Some(true), Some(true), Some(true), Some(false))
+        );
+        let s = Settings::resolve(a).unwrap();
+        assert!(s.mpesa.insecure_result_urls);
     }
 
     #[test]

@@ -556,6 +556,13 @@ impl Journal for PgJournal {
             .run_again_if_closed(move |c| exists(c, "SELECT 1 FROM api_users WHERE id = $1", &id))
     }
 
+    fn api_user_has_payments(&mut self, id: &Uuid) -> std::result::Result<bool, StoreError> {
+        let id = id.to_string();
+        self.worker.run_again_if_closed(move |c| {
+            exists(c, "SELECT 1 FROM payments WHERE api_user = $1 LIMIT 1", &id)
+        })
+    }
+
     fn payment(&mut self, id: &Uuid) -> std::result::Result<Option<Payment>, StoreError> {
         let id = *id;
         self.worker

@@ -603,6 +603,13 @@ impl Journal for SqliteJournal {
             .map_err(err)
     }
 
+    fn api_user_has_payments(&mut self, id: &Uuid) -> Result<bool, StoreError> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM payments WHERE api_user = ?1 LIMIT 1")
+            .and_then(|mut s| s.exists([id.to_string()]))
+            .map_err(err)
+    }
+
     fn payment(&mut self, id: &Uuid) -> Result<Option<Payment>, StoreError> {
         read_payment(&self.conn, self.sweep.recent(), id).map_err(err)
     }

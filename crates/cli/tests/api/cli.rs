@@ -616,6 +616,11 @@ async fn a_payment_that_cannot_be_right_is_refused_before_an_api_user_is_made() 
             vec!["token", "--api-user", &original],
             "--api-user needs --api-key",
         ),
+        // An empty key (`MOMO_API_KEY=`) is none given, not one the SDK refuses.
+        (
+            vec!["token", "--api-user", &original, "--api-key", ""],
+            "--api-user needs --api-key",
+        ),
     ] {
         let mut all = args.clone();
         all.extend(["--data", data]);
@@ -814,10 +819,24 @@ async fn bench_reads_the_servers_figures_at_its_metrics_address() {
     };
     let without = bench(vec![]).await;
     assert!(without["server_cpu_s"].is_null(), "{without}");
-    let with = bench(vec!["--metrics-url".to_owned(), metrics]).await;
+    let with = bench(vec!["--metrics-url".to_owned(), metrics.clone()]).await;
     assert_eq!(with["accepted"], 20, "{with}");
     assert!(with["server_cpu_s"].as_f64().is_some(), "{with}");
     assert!(with["writer"]["busy"].as_f64().is_some(), "{with}");
+    // Without its scheme, it is a usage error (the figures were left out, unsaid).
+    let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args(["bench", "--url", &app.base, "-n", "20", "--no-ceiling"])
+        .args(["--subscription-key", app.key("collection")])
+        .args(["--metrics-url", metrics.trim_start_matches("http://")])
+        .output()
+        .await
+        .expect("mkoba bench runs");
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("--metrics-url must be an http:// URL"),
+        "{stderr}"
+    );
 }
 
 /// The banner's "Scripts:" line is a command that lists this server's own credentials and

@@ -475,7 +475,10 @@ async fn cli_waits_for_a_new_session_and_explains_one_that_stays_unlive_and_an_u
         .await,
     );
     assert!(text.contains("INS-9"), "{text}");
-    assert!(text.contains("did not answer in time"), "{text}");
+    assert!(
+        text.contains("no answer in time (the customer gave none"),
+        "{text}"
+    );
     assert!(text.contains("mkoba mpesa status slow1"), "{text}");
     // The payment ended with the call (it stayed pending before).
     let status = json(&mpesa(&app, &["status", "slow1", "--json"]).await);

@@ -357,24 +357,29 @@ async fn the_cli_clients_reach_the_server_over_https() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // Without the server's data directory, the certificate is not trusted, and the error
     // says how to fix that.
+    // The clock commands say the same (they said only "UnknownIssuer").
     let empty = tempfile::tempdir().unwrap();
-    let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_mkoba"))
-        .args([
-            "momo",
-            "provision",
-            "--subscription-key",
-            "0123456789abcdef0123456789abcdef",
-        ])
-        .arg("--data")
-        .arg(empty.path())
-        .args(["--url", &url])
-        .env_remove("SSL_CERT_FILE")
-        .output()
-        .await
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success());
-    assert!(stderr.contains("certificate is not trusted"), "{stderr}");
+    let key = "0123456789abcdef0123456789abcdef";
+    for args in [
+        ["momo", "provision", "--subscription-key", key],
+        ["clock", "list", "--subscription-key", app.key("collection")],
+    ] {
+        let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_mkoba"))
+            .args(args)
+            .arg("--data")
+            .arg(empty.path())
+            .args(["--url", &url])
+            .env_remove("SSL_CERT_FILE")
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success());
+        assert!(
+            stderr.contains("certificate is not trusted"),
+            "{args:?}: {stderr}"
+        );
+    }
     // With the CA in SSL_CERT_FILE, as `mkoba tls trust` tells clients, it is trusted.
     let o = tokio::process::Command::new(env!("CARGO_BIN_EXE_mkoba"))
         .args(["momo", "provision", "--json"])

@@ -92,8 +92,12 @@ impl Engine {
 
     pub(super) fn apply_clock(&mut self, pass: &mut Pass, command: ClockCommand) {
         match command {
-            ClockCommand::Create(clock, reply) => {
-                let result = self.attach(pass, &clock);
+            ClockCommand::Create {
+                clock,
+                settled_refuse,
+                reply,
+            } => {
+                let result = self.attach(pass, &clock, settled_refuse);
                 if result.is_ok() {
                     pass.batch.test_clocks.push(ClockWrite::Put(clock));
                 }
@@ -123,6 +127,7 @@ impl Engine {
         &mut self,
         pass: &Pass,
         clock: &crate::test_clock::TestClock,
+        settled_refuse: bool,
     ) -> Result<(), ClockError> {
         if self.clocks.contains_key(&clock.api_user) {
             return Err(ClockError::Attached);
@@ -136,10 +141,27 @@ impl Engine {
             return Err(ClockError::TooMany);
         }
         let user = clock.api_user;
+        let refused = if settled_refuse {
+            ClockError::HasPayments
+        } else {
+            ClockError::HasOpenPayments
+        };
         if self.pending.values().any(|p| p.api_user == user)
             || pass.batch.new_payments.iter().any(|p| p.api_user == user)
         {
-            return Err(ClockError::HasPayments);
+            return Err(refused);
+        }
+        // A payment made and settled at once between the request's own look and this
+        // command would otherwise run on real time under a clock that says another.
+        if settled_refuse {
+            match self.journal.api_user_has_payments(&user) {
+                Ok(false) => {}
+                Ok(true) => return Err(ClockError::HasPayments),
+                Err(e) => {
+                    tracing::error!(error = %e, "reading an API user's payments for a test clock failed");
+                    return Err(ClockError::Unavailable);
+                }
+            }
         }
         match self.journal.api_user_exists(&user) {
             Ok(true) => {}
