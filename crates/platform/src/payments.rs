@@ -24,6 +24,16 @@ impl Payments<'_> {
         self.inner.reads.read(move |r| r.payment(&id)).await
     }
 
+    /// The refunds or reversals of a payment, oldest first (at most
+    /// [`crate::store::REFUNDS_SHOWN`]).
+    pub async fn refunds_of(self, original: &Uuid) -> Result<Vec<Payment>, Internal> {
+        let original = original.to_owned();
+        self.inner
+            .reads
+            .read(move |r| r.refunds_of(&original))
+            .await
+    }
+
     /// Records a delivery notification for a successful payment of this API user.
     pub async fn notify_delivery(
         self,

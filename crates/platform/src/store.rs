@@ -364,6 +364,10 @@ pub trait Journal: crate::portal::PortalJournal + Send + 'static {
     }
 }
 
+/// Most refunds or reversals of one payment a page lists ([`Reader::refunds_of`]): a
+/// payment may be refunded in as many parts as its amount has minor units.
+pub const REFUNDS_SHOWN: u32 = 100;
+
 /// The read side, shared by request handlers.
 pub trait Reader: crate::portal::PortalReader + Send + Sync + 'static {
     fn payment(&self, id: &Uuid) -> Result<Option<Payment>, StoreError>;
@@ -384,6 +388,8 @@ pub trait Reader: crate::portal::PortalReader + Send + Sync + 'static {
         kind: crate::model::PaymentKind,
         party: &crate::model::Party,
     ) -> Result<Vec<Payment>, StoreError>;
+    /// The refunds or reversals of a payment, oldest first, at most [`REFUNDS_SHOWN`].
+    fn refunds_of(&self, original: &Uuid) -> Result<Vec<Payment>, StoreError>;
     /// Every callback attempt for a payment: its callbacks oldest first, and each one's
     /// attempts by number (a first attempt made twice: as they were recorded).
     fn callback_attempts(&self, id: &Uuid) -> Result<Vec<CallbackAttempt>, StoreError>;

@@ -1215,6 +1215,20 @@ impl Reader for PgReader {
             .run_again_if_closed(move |c| payments_of_party(c, &api_user, kind, &party))
     }
 
+    fn refunds_of(&self, original: &Uuid) -> std::result::Result<Vec<Payment>, StoreError> {
+        let original = original.to_string();
+        self.pool.run_again_if_closed(move |c| {
+            payments(&c.query(
+                &format!(
+                    "SELECT {PAYMENT_COLUMNS} FROM payments WHERE refund_of = $1
+                     ORDER BY created_at_ms, reference_id LIMIT {}",
+                    mkoba_platform::store::REFUNDS_SHOWN
+                ),
+                &[&original],
+            )?)
+        })
+    }
+
     fn callback_attempts(
         &self,
         id: &Uuid,

@@ -1083,6 +1083,18 @@ impl Reader for SqliteReader {
         self.with(|c| payments_of_party(c, api_user, kind, party))
     }
 
+    fn refunds_of(&self, original: &Uuid) -> Result<Vec<Payment>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {PAYMENT_COLUMNS} FROM payments WHERE refund_of = ?1
+                 ORDER BY created_at_ms, id LIMIT {}",
+                mkoba_platform::store::REFUNDS_SHOWN
+            ))?;
+            let rows = stmt.query_map([original.to_string()], payment_row)?;
+            rows.collect()
+        })
+    }
+
     fn callback_attempts(&self, id: &Uuid) -> Result<Vec<CallbackAttempt>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(&CALLBACK_ATTEMPTS)?;

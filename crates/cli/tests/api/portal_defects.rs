@@ -164,6 +164,24 @@ async fn an_mpesa_transaction_has_a_page_with_its_timeline_and_its_wire_id() {
         )),
         "{page}"
     );
+    // And the payment's page names what reversed it, with the amount and the outcome.
+    let page = b
+        .get(&format!("/portal/transactions/{conversation}"))
+        .await
+        .text();
+    let refunds = page
+        .split("<dt>Reversed by</dt>")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no reversal named: {page}"));
+    let refunds = &refunds[..refunds.find("</dd>").unwrap()];
+    assert!(
+        refunds.contains(&format!(
+            "href=\"/portal/transactions/{reversal}\">{reversal}</a>"
+        )),
+        "{refunds}"
+    );
+    assert!(refunds.contains("4.00 TZS"), "{refunds}");
+    assert!(refunds.contains("SUCCESSFUL"), "{refunds}");
 }
 
 #[tokio::test]

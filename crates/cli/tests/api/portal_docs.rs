@@ -1114,3 +1114,48 @@ async fn send_request_calls_count_against_the_developers_own_address() {
     let waits = crate::mpesa_support::get_session_burst(&app, &wrong, 40).await;
     assert!(!waits.is_empty(), "the address is past its limit");
 }
+
+/// Every M-Pesa Send Request box works as the page fills it in, one after another as a
+/// developer tries them: the status query and the reversal name the developer's latest
+/// C2B of the page's market (the document's example id is no payment of theirs: `INS-23`,
+/// `INS-18`), a mandate's creation a fresh reference each time (the fixed `3333` was a
+/// duplicate from the second on), and its payment, query and cancel the latest mandate.
+#[tokio::test]
+async fn each_mpesa_send_request_box_works_as_it_stands() {
+    let app = TestApp::spawn().await;
+    let mut b = sandbox(&app).await;
+    for id in [
+        "v2C2bSingleStage",
+        "v2QueryTransactionStatus",
+        "v2Reversal",
+        "v2DirectDebitCreation",
+        "v2DirectDebitCreation",
+        "v2DirectDebitPayment",
+        "v2QueryDirectDebit",
+        "v2DirectDebitCancel",
+        "v1xC2bSingleStage",
+        "v1xQueryTransactionStatus",
+        "v1xReversal",
+    ] {
+        let page = format!("/portal/docs/{id}");
+        let (csrf, path, headers, body) = form_of(&b.get(&page).await.text());
+        let html = b
+            .post(
+                &page,
+                &[
+                    ("csrf", &csrf),
+                    ("path", &path),
+                    ("headers", &headers),
+                    ("body", &body),
+                ],
+            )
+            .await
+            .text();
+        let status = testid(&html, "send-status", "<");
+        assert!(status.starts_with("20"), "{id}: {status}: {body}\n{html}");
+        assert!(
+            testid(&html, "response-parameters", "</table>").contains("<code>INS-0</code>"),
+            "{id}: {html}"
+        );
+    }
+}

@@ -1523,6 +1523,31 @@ async fn render_send(
         h.raw("<details class=\"send card\" id=\"send\">");
     }
     h.raw("<summary><span class=\"send-button\">Send Request</span></summary>");
+    // An M-Pesa box's fields filled in from what the developer made (body or query).
+    let mut filled = std::borrow::Cow::Borrowed(sample);
+    if attempt.is_none() && op.dialect != Dialect::Momo {
+        let mut given: Vec<&str> = sample.query.iter().map(|(k, _)| k.as_str()).collect();
+        if let Some(b) = sample.body.as_ref().and_then(Value::as_object) {
+            given.extend(b.keys().map(String::as_str));
+        }
+        let history = from_history(state, session, op, ctx, &given).await;
+        if !history.is_empty() {
+            let s = filled.to_mut();
+            for (name, value) in history {
+                if let Some(b) = s.body.as_mut().and_then(Value::as_object_mut)
+                    && b.contains_key(name)
+                {
+                    b.insert(name.to_owned(), json!(value));
+                }
+                for (k, v) in &mut s.query {
+                    if k == name {
+                        v.clone_from(&value);
+                    }
+                }
+            }
+        }
+    }
+    let sample: &Sample = &filled;
     let path = attempt.map_or_else(|| send_path(op, ctx, sample), |a| a.path.clone());
     let headers = match attempt {
         Some(a) => a.headers.clone(),
@@ -1587,6 +1612,88 @@ async fn render_send(
         "<label for=\"send-body\">Body <span class=\"hint\">(the request parameters; editable)</span></label>"
         "<textarea id=\"send-body\" name=\"body\" rows=\"10\" class=\"mono\">" ~{body} "</textarea>"
         "<button type=\"submit\">Send</button></form></div></details>");
+}
+
+/// How many of a developer's newest payments a Send Request box looks through for its
+/// defaults ([`from_history`]).
+const HISTORY_WINDOW: u32 = 1_000;
+
+/// An M-Pesa Send Request box's fields with what the developer made last, so that it works
+/// as it stands: a reversal or a status query names their latest successful C2B of the
+/// page's market in the sandbox (the document's example id is no payment of theirs), a
+/// mandate's creation a fresh reference (a second one with the same is a duplicate), and
+/// a mandate's payment, query and cancel their latest active mandate and its customer.
+/// Where there is none, the examples stay. `given`: the fields of the box (body or query).
+async fn from_history(
+    state: &PortalState,
+    session: &Session,
+    op: &Op<'_>,
+    ctx: &Context,
+    given: &[&str],
+) -> Vec<(&'static str, String)> {
+    use mkoba_platform::model::{PaymentKind, PaymentStatus};
+    let has = |name: &str| given.contains(&name);
+    if op.id == "v2DirectDebitCreation" && has("input_ThirdPartyReference") {
+        return vec![(
+            "input_ThirdPartyReference",
+            Uuid::new_v4().simple().to_string(),
+        )];
+    }
+    let wants_transaction = has("input_TransactionID") || has("input_QueryReference");
+    let wants_mandate = matches!(
+        op.id,
+        "v2DirectDebitPayment" | "v2QueryDirectDebit" | "v2DirectDebitCancel"
+    );
+    let currency = match (op.dialect, ctx.market) {
+        _ if !wants_transaction && !wants_mandate => return Vec::new(),
+        (Dialect::MpesaV1x, _) => "MZN",
+        (_, Some(m)) => m.currency(),
+        _ => return Vec::new(),
+    };
+    let mut filter = mkoba_platform::portal::PaymentFilter {
+        developer_id: session.developer.id,
+        kind: Some(if wants_mandate {
+            PaymentKind::MpesaMandate
+        } else {
+            PaymentKind::MpesaC2b
+        }),
+        status: Some(PaymentStatus::Successful),
+        sandbox_only: true,
+        limit: 25,
+        ..mkoba_platform::portal::PaymentFilter::default()
+    };
+    // Among the developer's newest thousand payments, so that a page costs the same
+    // however many they made; a page that cannot read them keeps the examples.
+    let portal = state.platform.portal();
+    let Ok(until) = portal.search_window(&filter, HISTORY_WINDOW).await else {
+        return Vec::new();
+    };
+    filter.until = until;
+    let Ok((latest, _)) = portal.payments_after(&filter).await else {
+        return Vec::new();
+    };
+    let Some(p) = latest
+        .into_iter()
+        .find(|p| p.currency().as_str() == currency)
+    else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if wants_mandate {
+        if let Some(reference) = p.payee_note {
+            out.push(("input_ThirdPartyReference", reference));
+        }
+        if has("input_CustomerMSISDN") {
+            out.push(("input_CustomerMSISDN", p.party.id));
+        }
+    } else if let Some(id) = p.financial_transaction_id {
+        for name in ["input_TransactionID", "input_QueryReference"] {
+            if has(name) {
+                out.push((name, id.clone()));
+            }
+        }
+    }
+    out
 }
 
 async fn page(

@@ -1215,9 +1215,10 @@ pub(crate) async fn show(
             state.platform.payments().callback_attempts(&id).await?,
             state.platform.portal().outbox_of(&id).await?,
             AccountNames::of(&state, &p).await?,
+            state.platform.payments().refunds_of(&id).await?,
         ))
     };
-    let (transfers, times, attempts, outbox, names) = match read.await {
+    let (transfers, times, attempts, outbox, names, refunds) = match read.await {
         Ok(read) => read,
         Err(e) => return crate::failed(e),
     };
@@ -1267,8 +1268,32 @@ pub(crate) async fn show(
         w!(h, "<dt>" {label} "</dt><dd class=\"mono\">" {f} "</dd>");
     }
     if let Some(o) = p.refund_of {
+        let label = if p.kind.is_mpesa() {
+            "Reverses"
+        } else {
+            "Refunds"
+        };
         let o = shown(&p, o);
-        w!(h, "<dt>Reverses</dt><dd><a class=\"mono\" href=\"/portal/transactions/" {o} "\">" {o} "</a></dd>");
+        w!(h, "<dt>" {label} "</dt><dd><a class=\"mono\" href=\"/portal/transactions/" {o} "\">" {o} "</a></dd>");
+    }
+    // The other way: what reversed or refunded this one, each with its amount and outcome.
+    if !refunds.is_empty() {
+        let label = if p.kind.is_mpesa() {
+            "Reversed by"
+        } else {
+            "Refunded by"
+        };
+        w!(h, "<dt>" {label} "</dt><dd><ul class=\"plain\" data-testid=\"refunds\">");
+        for r in &refunds {
+            let id = shown(r, r.reference_id);
+            w!(h, "<li><a class=\"mono\" href=\"/portal/transactions/" {id} "\">" {id} "</a> " {money(r.amount)} " · ");
+            status_badge(&mut h, r.status);
+            h.raw("</li>");
+        }
+        if refunds.len() as u32 >= mkoba_platform::store::REFUNDS_SHOWN {
+            w!(h, "<li class=\"muted\">The first " {mkoba_platform::store::REFUNDS_SHOWN} " are shown.</li>");
+        }
+        h.raw("</ul></dd>");
     }
     let (message, note) = if p.kind.is_mpesa() {
         ("Description", "Transaction reference")

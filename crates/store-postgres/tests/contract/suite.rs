@@ -2893,6 +2893,18 @@ pub fn refunded_total_counts_refunds_that_have_not_failed(s: &mut Store) {
     );
     assert_eq!(s.journal.refunded_total(&Uuid::new_v4()).unwrap(), 0);
     assert_eq!(s.reader.refunded_total(&Uuid::new_v4()).unwrap(), 0);
+    // Every refund of it is listed, failed ones too, and no other payment's.
+    let listed = s.reader.refunds_of(&original.reference_id).unwrap();
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    assert!(
+        listed
+            .iter()
+            .all(|r| r.refund_of == Some(original.reference_id))
+    );
+    assert!(s.reader.refunds_of(&Uuid::new_v4()).unwrap().is_empty());
+    // And its API user has payments, which a test clock is refused for.
+    assert!(s.journal.api_user_has_payments(&user.id).unwrap());
+    assert!(!s.journal.api_user_has_payments(&Uuid::new_v4()).unwrap());
 }
 
 // ---------------------------------------------------------------------------------------
