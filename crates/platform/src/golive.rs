@@ -270,7 +270,7 @@ impl Portal<'_> {
             developer_id,
             status: Some(PaymentStatus::Failed),
             from_ms: since_ms,
-            sandbox_only: true,
+            environment: Some(crate::portal::Environments::Sandbox),
             limit: REPORT_FAILED_CASES,
             ..PaymentFilter::default()
         };

@@ -123,9 +123,9 @@ pub struct PaymentFilter {
     pub from_ms: Option<i64>,
     /// Created before (ms since the epoch).
     pub to_ms: Option<i64>,
-    /// Only the sandbox's (MoMo's `sandbox` target environment, M-Pesa's `sandbox`), as a
-    /// go-live report counts.
-    pub sandbox_only: bool,
+    /// Only the sandbox's (MoMo's `sandbox` target environment, M-Pesa's `sandbox`: a
+    /// go-live report counts those), or only production's (every other environment).
+    pub environment: Option<Environments>,
     pub limit: u32,
     /// Payments to skip, where neither [`PaymentFilter::after`] nor
     /// [`PaymentFilter::before`] is given.
@@ -149,6 +149,41 @@ pub struct PaymentFilter {
     pub older_than: Option<PageKey>,
 }
 
+/// The two sides of the platform a filter can keep to: the sandbox (the environment
+/// `sandbox`, MoMo's and M-Pesa's) and production (every other: M-Pesa's `openapi`, MoMo's
+/// markets such as `mtnuganda`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environments {
+    Sandbox,
+    Production,
+}
+
+impl Environments {
+    /// The filter's value in a link: `sandbox` or `production`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environments::Sandbox => "sandbox",
+            Environments::Production => "production",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Environments> {
+        match s {
+            "sandbox" => Some(Environments::Sandbox),
+            "production" => Some(Environments::Production),
+            _ => None,
+        }
+    }
+
+    /// The SQL condition on a payment `p` (both stores write it alike).
+    pub fn sql(self) -> &'static str {
+        match self {
+            Environments::Sandbox => "p.environment = 'sandbox'",
+            Environments::Production => "p.environment <> 'sandbox'",
+        }
+    }
+}
+
 /// Most payments a search reads, the newest of its range (API user, dates): a filter that
 /// no index serves reads each payment, so its cost has this bound whatever the database
 /// holds ([`Portal::search_window`]).
@@ -160,6 +195,7 @@ impl PaymentFilter {
     pub fn searches(&self) -> bool {
         self.product.is_some()
             || self.kind.is_some()
+            || self.environment.is_some()
             || self.status.is_some()
             || self.party.is_some()
             || self.reference.is_some()
@@ -192,6 +228,8 @@ pub struct ReportScope {
     pub from_ms: i64,
     pub product: Option<Product>,
     pub kind: Option<PaymentKind>,
+    /// The sandbox's or production's only.
+    pub environment: Option<Environments>,
     pub api_user: Option<Uuid>,
     pub since_ms: Option<i64>,
     /// Created before (the period's end): a payment stamped later, on a test clock ahead of

@@ -5,6 +5,8 @@
   document.querySelectorAll("button.copy[data-copy]").forEach(function (b) {
     if (!navigator.clipboard) return;
     b.hidden = false;
+    // "Copied" is announced by screen readers as well as shown.
+    b.setAttribute("aria-live", "polite");
     var label = b.textContent;
     b.addEventListener("click", function () {
       navigator.clipboard.writeText(b.getAttribute("data-copy")).then(function () {
@@ -19,8 +21,18 @@
     live.hidden = false;
     if (live.nextElementSibling) live.nextElementSibling.hidden = false;
     var seconds = parseInt(phone.getAttribute("data-refresh"), 10) || 5;
+    // Not while someone is using the page: a reload would take the keyboard's place (and a
+    // screen reader's) back to the top. A key, a click or a focus change holds it 20 s.
+    var touched = 0;
+    ["keydown", "pointerdown", "focusin"].forEach(function (e) {
+      document.addEventListener(e, function (ev) {
+        if (ev.target !== live) touched = Date.now();
+      });
+    });
     setInterval(function () {
-      if (live.checked && !document.hidden) window.location.reload();
+      if (live.checked && !document.hidden && Date.now() - touched > 20000) {
+        window.location.reload();
+      }
     }, seconds * 1000);
   }
 })();

@@ -687,6 +687,11 @@ pub fn document(
         w!(h, "<form class=\"signout\" method=\"post\" action=\"/portal/signout\">"
             "<input type=\"hidden\" name=\"csrf\" value=\"" {s.csrf} "\">");
         w!(h, "<span class=\"who\">" {s.developer.email} "</span>");
+        // Where mail to the account waits (go-live decisions, key notices, codes); the
+        // operator's navigation has it already.
+        if !s.developer.is_operator() && s.developer.status == AccountStatus::Active {
+            h.raw(" <a class=\"mailbox\" href=\"/portal/mail\">Mailbox</a>");
+        }
         h.raw(" <button type=\"submit\" class=\"link\">Sign out</button></form>");
     }
     h.raw("</div>");

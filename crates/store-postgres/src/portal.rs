@@ -493,7 +493,8 @@ const IN_SCOPE: &str = concat!(
        OR ($4 = 'collection_widget' AND ",
     mkoba_platform::widget_payments_sql!(),
     ")) AND ($5::TEXT IS NULL OR p.kind = $5) AND ($6::BIGINT IS NULL OR p.created_at_ms >= $6)
-     AND ($7::BIGINT IS NULL OR p.created_at_ms < $7)"
+     AND ($7::BIGINT IS NULL OR p.created_at_ms < $7)
+     AND ($8::TEXT IS NULL OR ($8 = 'sandbox') = (p.environment = 'sandbox'))"
 );
 /// [`IN_SCOPE`] without the period's start (the callbacks' report takes their attempts').
 const OF_SCOPE: &str = concat!(
@@ -501,7 +502,8 @@ const OF_SCOPE: &str = concat!(
      AND ($4::TEXT IS NULL OR p.product = $4 OR ($4 = 'collection_widget' AND ",
     mkoba_platform::widget_payments_sql!(),
     ")) AND ($5::TEXT IS NULL OR p.kind = $5) AND ($6::BIGINT IS NULL OR p.created_at_ms >= $6)
-     AND ($7::BIGINT IS NULL OR p.created_at_ms < $7)"
+     AND ($7::BIGINT IS NULL OR p.created_at_ms < $7)
+     AND ($8::TEXT IS NULL OR ($8 = 'sandbox') = (p.environment = 'sandbox'))"
 );
 
 /// A report's payments `p` with their API users `u` (for [`IN_SCOPE`]): each API user's
@@ -524,6 +526,7 @@ struct Scope {
     kind: Option<String>,
     since_ms: Option<i64>,
     until_ms: Option<i64>,
+    environment: Option<String>,
 }
 
 impl Scope {
@@ -536,11 +539,12 @@ impl Scope {
             kind: s.kind.map(|k| k.as_str().to_owned()),
             since_ms: s.since_ms,
             until_ms: s.until_ms,
+            environment: s.environment.map(|e| e.as_str().to_owned()),
         }
     }
 
-    /// The parameters `$1` to `$7` of [`IN_SCOPE`] and [`OF_SCOPE`].
-    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 7] {
+    /// The parameters `$1` to `$8` of [`IN_SCOPE`] and [`OF_SCOPE`].
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 8] {
         [
             &self.developer_id,
             &self.from_ms,
@@ -549,6 +553,7 @@ impl Scope {
             &self.kind,
             &self.since_ms,
             &self.until_ms,
+            &self.environment,
         ]
     }
 }
@@ -703,8 +708,9 @@ fn filter_clause(f: &PaymentFilter) -> (String, Vec<Param>) {
     if let Some(to) = f.to_ms {
         add("p.created_at_ms < $", Box::new(to));
     }
-    if f.sandbox_only {
-        sql.push_str(" AND p.environment = 'sandbox'");
+    if let Some(e) = f.environment {
+        sql.push_str(" AND ");
+        sql.push_str(e.sql());
     }
     if f.product == Some(Product::CollectionWidget) {
         sql.push_str(" AND ");
@@ -1040,7 +1046,7 @@ impl PortalReader for PgReader {
         self.pool.run_again_if_closed(move |c| {
             c.query(
                 &format!(
-                    "SELECT (p.created_at_ms - $2) / $8 AS bucket, p.product, p.status, p.currency,
+                    "SELECT (p.created_at_ms - $2) / $9 AS bucket, p.product, p.status, p.currency,
                             COUNT(*), SUM(p.amount_minor)::BIGINT
                      FROM {SCOPE_PAYMENTS}
                      WHERE {IN_SCOPE}

@@ -423,16 +423,18 @@ fn developer_row(r: &Row<'_>) -> rusqlite::Result<DeveloperAccount> {
     lite(rows::developer(&Lite(r)))
 }
 
-/// A report's payments, from [`scope_params`] (`?1` to `?6`): the developer's, created
-/// since `?2` (and since `?6` when given), of one API user (`?3`), API (`?4`) and operation
-/// (`?5`) when given (the Collection Widget's API: the widget's invoices). The API user narrows the developer's API users before their payments
-/// are read.
+/// A report's payments, from [`scope_params`] (`?1` to `?8`): the developer's, created
+/// since `?2` (and since `?6` when given, before `?7` when given), of one API user (`?3`),
+/// API (`?4`), operation (`?5`) and side (`?8`, sandbox or production) when given (the
+/// Collection Widget's API: the widget's invoices). The API user narrows the developer's
+/// API users before their payments are read.
 const IN_SCOPE: &str = concat!(
     "u.developer_id = ?1 AND p.created_at_ms >= ?2 AND (?3 IS NULL OR u.id = ?3)
      AND (?4 IS NULL OR p.product = ?4 OR (?4 = 'collection_widget' AND ",
     mkoba_platform::widget_payments_sql!(),
     ")) AND (?5 IS NULL OR p.kind = ?5) AND (?6 IS NULL OR p.created_at_ms >= ?6)
-     AND (?7 IS NULL OR p.created_at_ms < ?7)"
+     AND (?7 IS NULL OR p.created_at_ms < ?7)
+     AND (?8 IS NULL OR (?8 = 'sandbox') = (p.environment = 'sandbox'))"
 );
 /// [`IN_SCOPE`] without the period's start (the callbacks' report takes their attempts').
 const OF_SCOPE: &str = concat!(
@@ -440,10 +442,12 @@ const OF_SCOPE: &str = concat!(
      AND (?4 IS NULL OR p.product = ?4 OR (?4 = 'collection_widget' AND ",
     mkoba_platform::widget_payments_sql!(),
     ")) AND (?5 IS NULL OR p.kind = ?5) AND (?6 IS NULL OR p.created_at_ms >= ?6)
-     AND (?7 IS NULL OR p.created_at_ms < ?7)"
+     AND (?7 IS NULL OR p.created_at_ms < ?7)
+     AND (?8 IS NULL OR (?8 = 'sandbox') = (p.environment = 'sandbox'))"
 );
 
-/// A report's scope as the parameters `?1` to `?7` of [`IN_SCOPE`] and [`OF_SCOPE`].
+/// A report's scope as the parameters `?1` to `?8` of [`IN_SCOPE`] and [`OF_SCOPE`] (`?8`:
+/// `sandbox` or `production`, the environments kept to).
 fn scope_params(s: &ReportScope) -> Vec<Value> {
     let text = |t: Option<String>| t.map_or(Value::Null, Value::Text);
     vec![
@@ -454,6 +458,7 @@ fn scope_params(s: &ReportScope) -> Vec<Value> {
         text(s.kind.map(|k| k.as_str().to_owned())),
         s.since_ms.map_or(Value::Null, Value::Integer),
         s.until_ms.map_or(Value::Null, Value::Integer),
+        text(s.environment.map(|e| e.as_str().to_owned())),
     ]
 }
 
@@ -507,8 +512,8 @@ fn filter_clause(f: &PaymentFilter) -> (String, Vec<Value>) {
     if let Some(to) = f.to_ms {
         add("p.created_at_ms < ?", vec![Value::Integer(to)]);
     }
-    if f.sandbox_only {
-        add("p.environment = 'sandbox'", vec![]);
+    if let Some(e) = f.environment {
+        add(e.sql(), vec![]);
     }
     if let Some(key) = &f.older_than {
         match key.tie.parse::<i64>() {
@@ -925,7 +930,7 @@ impl PortalReader for SqliteReader {
     ) -> Result<Vec<StatsRow>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT (p.created_at_ms - ?2) / ?8 AS bucket, p.product, p.status, p.currency,
+                "SELECT (p.created_at_ms - ?2) / ?9 AS bucket, p.product, p.status, p.currency,
                         COUNT(*), SUM(p.amount_minor)
                  FROM payments p JOIN api_users u ON u.id = p.api_user
                  WHERE {IN_SCOPE}

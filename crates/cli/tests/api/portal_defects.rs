@@ -145,6 +145,15 @@ async fn an_mpesa_transaction_has_a_page_with_its_timeline_and_its_wire_id() {
             "ref={q}: {html}"
         );
         assert!(html.contains("1–1 of 1 transactions"), "ref={q}");
+        // Each cell is labelled for a narrow screen, the environment among them, and the
+        // header links the mailbox.
+        assert!(
+            html.contains(
+                "<td data-label=\"Environment\" data-testid=\"environment\">sandbox</td>"
+            ),
+            "{html}"
+        );
+        assert!(html.contains("<a class=\"mailbox\" href=\"/portal/mail\">Mailbox</a>"));
     }
 
     // A reversal's page names the payment it reverses in the same wire form.
@@ -1444,4 +1453,81 @@ async fn a_queued_callback_is_shown_without_its_urls_password() {
     assert!(html.contains("is queued"), "{html}");
     assert!(html.contains("shop:***@127.0.0.1"), "{html}");
     assert!(!html.contains("TOPSECRET"), "{html}");
+}
+
+/// Sandbox and production are told apart in the list: each row says its environment, and
+/// the Environment filter keeps to one side (M-Pesa `openapi` and MoMo's markets are
+/// production), in the page and in its CSV; a value that is no choice is a 400.
+#[tokio::test]
+async fn transactions_are_filtered_by_environment() {
+    let app = TestApp::spawn().await;
+    let mut b = sandbox_browser(&app).await;
+    let m = app.mpesa().await;
+    let sandbox = conversation_of(
+        &m.call(
+            "POST",
+            "c2bPayment/singleStage/",
+            &m.c2b("10", "000000000001"),
+        )
+        .await,
+    );
+    let r = m
+        .production_call(
+            "POST",
+            "c2bPayment/singleStage/",
+            &m.c2b("11", "255755555555"),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let production = conversation_of(&r);
+    for (env, shown, hidden, column) in [
+        ("sandbox", &sandbox, &production, "sandbox"),
+        ("production", &production, &sandbox, "openapi"),
+    ] {
+        let html = b
+            .get(&format!("/portal/transactions?env={env}"))
+            .await
+            .text();
+        assert!(
+            html.contains(&format!("/portal/transactions/{shown}\"")),
+            "{env}: {html}"
+        );
+        assert!(!html.contains(hidden.as_str()), "{env}: {html}");
+        assert!(
+            html.contains(&format!("data-testid=\"environment\">{column}</td>")),
+            "{env}: {html}"
+        );
+        assert!(
+            html.contains(&format!("<option value=\"{env}\" selected>")),
+            "{env}"
+        );
+        let csv = b
+            .get(&format!("/portal/transactions?env={env}&format=csv"))
+            .await
+            .text();
+        assert_eq!(csv.lines().count(), 2, "{env}: {csv}");
+        assert!(csv.contains(&format!(",{column},")), "{env}: {csv}");
+    }
+    // The reports keep to the same side.
+    for (env, counted, left) in [
+        ("sandbox", "10.00", "11.00"),
+        ("production", "11.00", "10.00"),
+    ] {
+        let html = b.get(&format!("/portal/reports?env={env}")).await.text();
+        let value = between(&html, "<h2 id=\"value\">", "</table>");
+        assert!(
+            value.contains(counted) && !value.contains(left),
+            "{env}: {value}"
+        );
+        assert!(
+            html.contains(&format!("<option value=\"{env}\" selected>")),
+            "{env}"
+        );
+    }
+    let r = b.get("/portal/transactions?env=staging").await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text()
+            .contains("Environment \u{201c}staging\u{201d} is not one of the choices.")
+    );
 }

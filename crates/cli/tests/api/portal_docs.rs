@@ -693,6 +693,18 @@ async fn send_request_shows_the_context_the_bearer_and_the_response_beside_the_p
         .await;
     let html = r.text();
     assert!(html.contains("data-testid=\"send-status\">202<"), "{html}");
+    // The 202's empty body names nothing: the page links the transaction it made, and the
+    // form's answer opens at the response.
+    let link = testid(&html, "made-transaction", "</p>");
+    let href = between(&link, "href=\"", "\"").to_owned();
+    assert!(
+        b.get(&href).await.text().contains("Request received"),
+        "{href}"
+    );
+    assert!(
+        html.contains("action=\"/portal/docs/Collection-Requesttopay-V1#sent\""),
+        "{html}"
+    );
     assert!(
         testid(&html, "sent-parameters", "</table>").contains("<code>payer.partyId</code>"),
         "{html}"
@@ -1157,5 +1169,14 @@ async fn each_mpesa_send_request_box_works_as_it_stands() {
             testid(&html, "response-parameters", "</table>").contains("<code>INS-0</code>"),
             "{id}: {html}"
         );
+        // A payment made links to its page (a status query its payment's).
+        let made = html.contains("data-testid=\"made-transaction\"");
+        let pays = !id.contains("Query") && !id.contains("Cancel");
+        assert!(made || !pays, "{id}: {html}");
+        if made {
+            let link = testid(&html, "made-transaction", "</p>");
+            let href = between(&link, "href=\"", "\"");
+            assert_eq!(b.get(href).await.status, 200, "{id}: {href}");
+        }
     }
 }

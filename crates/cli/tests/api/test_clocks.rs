@@ -421,14 +421,23 @@ async fn the_portal_creates_advances_and_deletes_test_clocks_and_marks_their_pay
         .await;
     assert_eq!(r.status, 404, "{}", r.text());
 
-    // Deleted; then again (a stale page), and the clocks page says it is gone.
+    // Deleting asks first (pending payments end), and nothing goes meanwhile; deleted;
+    // then again (a stale page), and the clocks page says it is gone.
     let delete = format!("/portal/clocks/{}/delete", clock.id);
+    let r = b.submit("/portal/clocks", &delete, &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("Delete this test clock?"), "{}", r.text());
+    assert!(app.running.platform.clocks().of(&p.user).is_some());
     for status in [303, 404] {
-        let r = b.submit("/portal/clocks", &delete, &[]).await;
+        let r = b
+            .submit("/portal/clocks", &delete, &[("confirm", "yes")])
+            .await;
         assert_eq!(r.status, status, "{}", r.text());
         assert!(app.running.platform.clocks().of(&p.user).is_none());
     }
-    let r = b.submit("/portal/clocks", &delete, &[]).await;
+    let r = b
+        .submit("/portal/clocks", &delete, &[("confirm", "yes")])
+        .await;
     assert!(
         r.text()
             .contains("You have no test clock with that id (deleted already, or never yours)"),

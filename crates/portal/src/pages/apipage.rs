@@ -1479,7 +1479,7 @@ fn pairs_table(
     h.raw("</tbody></table></div>");
 }
 
-fn render_result(h: &mut Html, ctx: &Context, op: &Op<'_>, x: &Exchange) {
+fn render_result(h: &mut Html, ctx: &Context, op: &Op<'_>, x: &Exchange, made: Option<uuid::Uuid>) {
     let mut sent = Vec::new();
     if let Some((_, q)) = x.path.split_once('?') {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).unwrap_or_default();
@@ -1500,8 +1500,10 @@ fn render_result(h: &mut Html, ctx: &Context, op: &Op<'_>, x: &Exchange) {
         }
     };
     w!(*h, "<section class=\"card result\" aria-labelledby=\"sent\" aria-live=\"polite\"><h2 id=\"sent\">Response</h2>"
-        "<p><strong data-testid=\"send-status\">" {x.status} "</strong> " {status_text(&x.status.to_string())} " in " {format!("{:.1}", x.elapsed_ms)} " ms · <code>" {x.method} "</code> <code>" {url} "</code></p>"
-        "<div class=\"pair-tables\">");
+    "<p><strong data-testid=\"send-status\">" {x.status} "</strong> " {status_text(&x.status.to_string())} " in " {format!("{:.1}", x.elapsed_ms)} " ms · <code>" {x.method} "</code> <code>" {url} "</code></p>"
+    );
+    docs::made_line(h, made);
+    h.raw("<div class=\"pair-tables\">");
     pairs_table(h, "Request parameters sent", "sent-parameters", &sent);
     pairs_table(h, "Response parameters", "response-parameters", &received);
     w!(*h, "</div><details><summary>Request sent</summary><pre data-testid=\"send-request\">" {x.request_text()} "</pre></details>"
@@ -1604,7 +1606,7 @@ async fn render_send(
             h.raw("<p class=\"hint\">This call takes your encrypted API key as the bearer, and yours was issued before the portal kept keys: renew it on your <a href=\"/portal/profile\">profile</a>, or add <code>Authorization: Bearer …</code> with the output of the curl sample's <code>bearer \"$MPESA_API_KEY\"</code>.</p>");
         }
     }
-    w!(*h, "<form method=\"post\" action=\"/portal/docs/" {op.id} "#send\" class=\"stack\">" [csrf_field(session)]
+    w!(*h, "<form method=\"post\" action=\"/portal/docs/" {op.id} "#sent\" class=\"stack\">" [csrf_field(session)]
         "<input type=\"hidden\" name=\"method\" value=\"" {op.method} "\">"
         "<label for=\"send-path\">Path</label><input id=\"send-path\" name=\"path\" class=\"mono\" required value=\"" {path} "\">"
         "<label for=\"send-headers\">Headers <span class=\"hint\">(one <code>Name: value</code> per line)</span></label>"
@@ -1658,7 +1660,7 @@ async fn from_history(
             PaymentKind::MpesaC2b
         }),
         status: Some(PaymentStatus::Successful),
-        sandbox_only: true,
+        environment: Some(mkoba_platform::portal::Environments::Sandbox),
         limit: 25,
         ..mkoba_platform::portal::PaymentFilter::default()
     };
@@ -1737,7 +1739,10 @@ async fn page(
     render_send(&mut h, state, session, &op, &ctx, &sample, attempt).await;
     if let Some(result) = result {
         match result {
-            Ok(x) => render_result(&mut h, &ctx, &op, &x),
+            Ok(x) => {
+                let made = docs::made_payment(state, session, &x).await;
+                render_result(&mut h, &ctx, &op, &x, made);
+            }
             Err(problem) => {
                 w!(h, "<p class=\"error\" role=\"alert\" data-testid=\"send-error\">" {problem} "</p>");
             }

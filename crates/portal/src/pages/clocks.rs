@@ -82,10 +82,10 @@ async fn page(
             w!(h, "<button type=\"submit\" name=\"by\" value=\"" {span} "\">" {span} "</button>");
         }
         w!(h, "</form><form method=\"post\" action=\"/portal/clocks/" {c.id} "/advance\" class=\"inline\">" [csrf.clone()]
-            "<label for=\"by-" {c.id} "\">or</label><input id=\"by-" {c.id} "\" name=\"by\" placeholder=\"90s, 15m, 3h, 2d\" size=\"10\" required>"
+            "<label for=\"by-" {c.id} "\">or advance by</label><input id=\"by-" {c.id} "\" name=\"by\" placeholder=\"90s, 15m, 3h, 2d\" size=\"10\" required>"
             "<button type=\"submit\">Advance</button></form>"
             "<form method=\"post\" action=\"/portal/clocks/" {c.id} "/delete\" class=\"inline\">" [csrf.clone()]
-            "<button type=\"submit\" class=\"danger\">Delete (pending payments end as EXPIRED)</button></form></section>");
+            "<button type=\"submit\" class=\"danger\">Delete…</button></form></section>");
     }
     let free: Vec<_> = users
         .iter()
@@ -227,6 +227,25 @@ pub(crate) async fn delete(
     let Ok(id) = Uuid::parse_str(&id) else {
         return crate::not_found().await;
     };
+    if !super::confirm::confirmed(&form) {
+        let action = format!("/portal/clocks/{id}/delete");
+        return super::confirm::page(
+            &session,
+            &super::confirm::Confirm {
+                title: "Delete this test clock?",
+                consequences: &[
+                    "Its API user's pending payments end at once as FAILED, reason EXPIRED, with their callbacks.".to_owned(),
+                    "The API user goes back to real time; its settled payments keep the clock's times.".to_owned(),
+                ],
+                action: &action,
+                fields: &[],
+                button: "Delete the clock",
+                cancel: "/portal/clocks",
+                section: "clocks",
+                ask_password: false,
+            },
+        );
+    }
     match state
         .platform
         .clocks()

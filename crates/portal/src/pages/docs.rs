@@ -285,7 +285,7 @@ async fn try_form(
     w!(*h, "<section class=\"card\" aria-labelledby=\"try\"><h2 id=\"try\">Try it</h2>"
         "<p>The request goes to this server with your primary subscription key for the path's product and, when you pick an API user, a fresh access token for it (and its target environment). Headers you give override these.</p>"
         "<p>M-Pesa paths (<code>/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/</code>, …) go with a fresh session of your M-Pesa application, RSA-encrypted as a client sends it, and an allowed <code>Origin</code>; give the <code>input_*</code> fields as a JSON body (or in the query string for the GET queries).</p>"
-        "<form method=\"post\" action=\"/portal/docs/try\" class=\"stack\">" [csrf_field(session)]
+        "<form method=\"post\" action=\"/portal/docs/try#result\" class=\"stack\">" [csrf_field(session)]
         "<label for=\"api_user\">API user</label><select id=\"api_user\" name=\"api_user\"><option value=\"\">None (no token)</option>");
     // A fresh form picks the first API user, so the default call (the balance) answers 200
     // rather than 401 for want of a token.
@@ -369,7 +369,10 @@ pub(crate) async fn try_it(
         body: form.raw("body").to_owned(),
     };
     let (result, refused) = match exchange(&state, &session, client, &attempt).await {
-        Ok(x) => (render_exchange(&x), false),
+        Ok(x) => {
+            let made = made_payment(&state, &session, &x).await;
+            (render_exchange(&x, made), false)
+        }
         Err(problem) => {
             let mut h = Html::new();
             w!(h, "<p class=\"error\" role=\"alert\">" {problem} "</p>");
@@ -458,10 +461,51 @@ impl Exchange {
     }
 }
 
+/// The payment an exchange made, when it made one of the developer's: a MoMo request's
+/// `X-Reference-Id` answered `202` (its empty body names nothing), an M-Pesa answer's
+/// conversation id. Looked up, so that a query's or a refusal's id links nowhere.
+pub(crate) async fn made_payment(
+    state: &PortalState,
+    session: &Session,
+    x: &Exchange,
+) -> Option<uuid::Uuid> {
+    let momo = (x.status == 202)
+        .then(|| {
+            x.headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("x-reference-id"))
+                .map(|(_, v)| v.as_str())
+        })
+        .flatten();
+    let mpesa = x
+        .response_json
+        .as_ref()
+        .and_then(|v| v["output_ConversationID"].as_str());
+    let id = uuid::Uuid::parse_str(momo.or(mpesa)?.trim()).ok()?;
+    match state
+        .platform
+        .portal()
+        .owned_payment(session.developer.id, &id)
+        .await
+    {
+        Ok(Some(_)) => Some(id),
+        _ => None,
+    }
+}
+
+/// The line that links the payment a request made to its page.
+pub(crate) fn made_line(h: &mut Html, made: Option<uuid::Uuid>) {
+    if let Some(id) = made {
+        w!(*h, "<p data-testid=\"made-transaction\">Transaction <a class=\"mono\" href=\"/portal/transactions/" {id} "\">" {id} "</a>: its timeline, ledger postings and callbacks.</p>");
+    }
+}
+
 /// The result box of the index page's try-it form.
-fn render_exchange(x: &Exchange) -> Html {
+fn render_exchange(x: &Exchange, made: Option<uuid::Uuid>) -> Html {
     let mut h = Html::new();
-    w!(h, "<p><strong data-testid=\"try-status\">" {x.status} "</strong> in " {format!("{:.1}", x.elapsed_ms)} " ms</p>"
+    w!(h, "<p><strong data-testid=\"try-status\">" {x.status} "</strong> in " {format!("{:.1}", x.elapsed_ms)} " ms</p>");
+    made_line(&mut h, made);
+    w!(h,
         "<details><summary>Request sent</summary><pre>" {x.request_text()} "</pre></details>"
         "<pre data-testid=\"try-response\">" {x.response_text()} "</pre>");
     h

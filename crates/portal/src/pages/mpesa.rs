@@ -129,15 +129,7 @@ async fn page(
             "<textarea id=\"public-key\" readonly rows=\"6\" class=\"mono\">" {app.public_key} "</textarea>"
             "<button type=\"button\" class=\"copy\" data-copy=\"" {app.public_key} "\" hidden>Copy public key</button>");
     }
-    w!(
-        h,
-        "</section><section class=\"card\" aria-labelledby=\"session\"><h2 id=\"session\">Session lifetime</h2><p>"
-    );
-    if app.session_lifetime_secs > 0 {
-        w!(h, "A session id from <code>getSession</code> stays valid for " {app.session_lifetime_secs} " seconds.");
-    } else {
-        h.raw("Shown once M-Pesa is enabled.");
-    }
+    h.raw("</section>");
     let (origins, url) = match draft {
         Some((o, u)) => (o.to_owned(), u.to_owned()),
         None => (
@@ -145,12 +137,11 @@ async fn page(
             app.result_url.clone().unwrap_or_default(),
         ),
     };
-    w!(h, "</p></section>"
-        "<section class=\"card\" aria-labelledby=\"settings\"><h2 id=\"settings\">Origins, session lifetime and result URL</h2>"
+    w!(h, "<section class=\"card\" aria-labelledby=\"settings\"><h2 id=\"settings\">Origins, session lifetime and result URL</h2>"
         "<form method=\"post\" action=\"/portal/mpesa/settings\" class=\"stack\">" [csrf]
         "<label for=\"origins\">Allowed origins <span class=\"hint\">(one per line, e.g. https://shop.example:8443, or *)</span></label>"
         "<textarea id=\"origins\" name=\"origins\" rows=\"3\">" {origins} "</textarea>"
-        "<label for=\"session_lifetime_secs\">Session lifetime <span class=\"hint\">(seconds, 1 to 2592000)</span></label>"
+        "<label for=\"session_lifetime_secs\">Session lifetime <span class=\"hint\">(seconds, 1 to 2592000: how long a session id from <code>getSession</code> stays valid)</span></label>"
         "<input id=\"session_lifetime_secs\" name=\"session_lifetime_secs\" type=\"number\" min=\"1\" max=\"2592000\" value=\"" {app.session_lifetime_secs} "\">"
         "<label for=\"result_url\">Asynchronous result URL</label>"
         "<input id=\"result_url\" name=\"result_url\" type=\"url\" placeholder=\"https://shop.example:12000/mpesa/results\" value=\"" {url} "\" aria-describedby=\"url-rules\">"

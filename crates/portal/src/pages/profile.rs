@@ -126,7 +126,7 @@ async fn page(
     h.raw(concat!("<section class=\"card\" aria-labelledby=\"golive-h\"><h2 id=\"golive-h\">Go live</h2>",
         "<p>When testing is done, send your account details and a report of your sandbox transactions to the operator's staff; once they approve, production target environments open. <a href=\"/portal/golive\" data-testid=\"golive-link\">Request to go live</a></p></section>"));
     // Mailbox and deletion.
-    w!(h, "<section class=\"card\" aria-labelledby=\"mail-h\"><h2 id=\"mail-h\">Messages</h2>"
+    w!(h, "<section class=\"card\" aria-labelledby=\"mail-h\"><h2 id=\"mail-h\">Mailbox</h2>"
         "<p>Every e-mail and SMS sent to you is in your <a href=\"/portal/mail\">mailbox</a>.</p></section>"
         "<section class=\"card danger-zone\" aria-labelledby=\"delete-h\"><h2 id=\"delete-h\">Delete account</h2>"
         "<p>You can no longer sign in; your API keys are revoked and your subscription and M-Pesa keys stop working at once. Your API users and transactions stay in the ledger's history.</p>"

@@ -109,7 +109,7 @@ struct Numbers {
 }
 
 /// The numbers of a developer's payments created from `from` until `until` (the period's
-/// slots), narrowed by the API, operation and API user filters of `q`: the store's
+/// slots), narrowed by the API, operation, environment and API user filters of `q`: the store's
 /// aggregate queries, whatever the filters.
 async fn numbers(
     state: &PortalState,
@@ -120,7 +120,7 @@ async fn numbers(
 ) -> Result<Result<Numbers, Refusal>, Internal> {
     let scope: HashMap<String, String> = q
         .iter()
-        .filter(|(k, _)| matches!(k.as_str(), "product" | "kind" | "api_user"))
+        .filter(|(k, _)| matches!(k.as_str(), "product" | "kind" | "env" | "api_user"))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let mut f = parse_filters(developer_id, &scope);
@@ -136,6 +136,7 @@ async fn numbers(
         from_ms: from,
         product: f.filter.product,
         kind: f.filter.kind,
+        environment: f.filter.environment,
         api_user: f.filter.api_user,
         since_ms: None,
         until_ms: None,
@@ -607,7 +608,7 @@ fn filter_form(
         "/portal/reports",
         q,
         users,
-        &["product", "kind", "api_user"],
+        &["product", "kind", "env", "api_user"],
         &["days"],
     );
 }

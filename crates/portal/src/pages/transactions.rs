@@ -16,7 +16,9 @@ use axum::response::{IntoResponse, Response};
 use mkoba_ledger::Money;
 use mkoba_platform::Internal;
 use mkoba_platform::model::{Payment, PaymentKind, PaymentStatus, Product};
-use mkoba_platform::portal::{PageKey, PaymentFilter, PaymentPage, ResendError, SEARCH_MAX};
+use mkoba_platform::portal::{
+    Environments, PageKey, PaymentFilter, PaymentPage, ResendError, SEARCH_MAX,
+};
 use mkoba_platform::widget::is_widget_payer;
 use uuid::Uuid;
 
@@ -217,9 +219,10 @@ pub(crate) struct Filters {
 const PAGER_PARAMS: [&str; 3] = ["page", "after", "before"];
 
 /// The query parameters that filter, with how the summary names them.
-const FILTER_PARAMS: [(&str, &str); 9] = [
+const FILTER_PARAMS: [(&str, &str); 10] = [
     ("product", "API"),
     ("kind", "Operation"),
+    ("env", "Environment"),
     ("status", "Status"),
     ("party", "Party"),
     ("ref", "Reference"),
@@ -265,6 +268,12 @@ pub(crate) fn parse_filters(developer_id: i64, q: &HashMap<String, String>) -> F
         "kind",
         "Operation",
         q.get("kind").is_none() || kind.is_some(),
+    );
+    let environment = q.get("env").and_then(|e| Environments::parse(e));
+    choice(
+        "env",
+        "Environment",
+        q.get("env").is_none() || environment.is_some(),
     );
     let status = q.get("status").and_then(|s| PaymentStatus::parse(s));
     choice(
@@ -351,7 +360,7 @@ pub(crate) fn parse_filters(developer_id: i64, q: &HashMap<String, String>) -> F
             api_user,
             from_ms,
             to_ms: to_day.map(|d| d + DAY_MS),
-            sandbox_only: false,
+            environment,
             limit: PAGE_SIZE,
             offset: (page - 1) * PAGE_SIZE,
             after,
@@ -719,7 +728,8 @@ fn input(
     h.raw("></div>");
 }
 
-/// The API, operation and API-user selects (the transactions and reports filters).
+/// The API, operation, environment and API-user selects (the transactions and reports
+/// filters).
 pub(crate) fn scope_selects(
     h: &mut Html,
     q: &HashMap<String, String>,
@@ -746,6 +756,20 @@ pub(crate) fn scope_selects(
         &plain(&kinds),
         q.get("kind"),
         invalid.contains(&"kind"),
+    );
+    select(
+        h,
+        "env",
+        "Environment",
+        &[
+            ("sandbox".to_owned(), "Sandbox".to_owned()),
+            (
+                "production".to_owned(),
+                "Production (openapi, MoMo markets)".to_owned(),
+            ),
+        ],
+        q.get("env"),
+        invalid.contains(&"env"),
     );
     let mut options: Vec<(String, String)> = users
         .iter()
@@ -827,19 +851,21 @@ fn via_v1x(p: &Payment) -> bool {
 
 /// The rows of a payments table.
 pub(crate) fn payment_rows(h: &mut Html, payments: &[Payment]) {
-    h.raw("<div class=\"table-wrap\"><table class=\"tx\"><thead><tr><th scope=\"col\">Created</th><th scope=\"col\">Operation</th><th scope=\"col\">Party</th><th scope=\"col\" class=\"num\">Amount</th><th scope=\"col\">Status</th><th scope=\"col\">Reference or conversation id</th></tr></thead><tbody>");
+    // Each cell says what it is (`data-label`): on a narrow screen the rows stack, without
+    // the header.
+    h.raw("<div class=\"table-wrap\"><table class=\"tx\"><thead><tr><th scope=\"col\">Created</th><th scope=\"col\">Operation</th><th scope=\"col\">Environment</th><th scope=\"col\">Party</th><th scope=\"col\" class=\"num\">Amount</th><th scope=\"col\">Status</th><th scope=\"col\">Reference or conversation id</th></tr></thead><tbody>");
     for p in payments {
-        w!(*h, "<tr><td>" {when(p.created_at_ms)} "</td><td>" {p.product.as_str()} " · " {p.kind.as_str()});
+        w!(*h, "<tr><td data-label=\"Created\">" {when(p.created_at_ms)} "</td><td data-label=\"Operation\">" {p.product.as_str()} " · " {p.kind.as_str()});
         if is_widget_payer(&p.party) {
             h.raw(" <span class=\"badge\" title=\"Collection Widget\">widget</span>");
         }
-        w!(*h, "</td><td>" {p.party.id} "</td><td class=\"num\">" {money(p.amount)} "</td><td>");
+        w!(*h, "</td><td data-label=\"Environment\" data-testid=\"environment\">" {p.environment} "</td><td data-label=\"Party\">" {p.party.id} "</td><td data-label=\"Amount\" class=\"num\">" {money(p.amount)} "</td><td data-label=\"Status\">");
         status_badge(h, p.status);
         if let (PaymentStatus::Failed, Some(r)) = (p.status, p.reason) {
             w!(*h, " <span class=\"reason\">" {reason_text(p, r)} "</span>");
         }
         let id = wire_id(p);
-        w!(*h, "</td><td><a class=\"mono\" href=\"/portal/transactions/" {id} "\">" {id} "</a></td></tr>");
+        w!(*h, "</td><td data-label=\"Id\"><a class=\"mono\" href=\"/portal/transactions/" {id} "\">" {id} "</a></td></tr>");
     }
     h.raw("</tbody></table></div>");
 }

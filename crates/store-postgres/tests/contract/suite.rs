@@ -27,8 +27,8 @@ use mkoba_platform::model::{
 };
 use mkoba_platform::mpesa::MpesaApp;
 use mkoba_platform::portal::{
-    AccountFilter, ApiKeyInfo, DeveloperAccount, Latencies, OutboxRecord, PaymentFilter,
-    PortalWrite, ReportScope, SandboxLogin, SessionRecord, StatsRow,
+    AccountFilter, ApiKeyInfo, DeveloperAccount, Environments, Latencies, OutboxRecord,
+    PaymentFilter, PortalWrite, ReportScope, SandboxLogin, SessionRecord, StatsRow,
 };
 use mkoba_platform::store::{
     ApiKeyRecord, Batch, CurrencyTotals, Journal, NewAccount, OutboxUpdate, PaymentUpdate, Reader,
@@ -2428,6 +2428,8 @@ pub fn payment_stats_count_and_sum_per_bucket(s: &mut Store) {
     let other = api_user(1, 1);
     let mut theirs = payment(&other, PaymentKind::RequestToPay, msisdn("2"), 1_000);
     theirs.amount = Money::from_minor(5, eur());
+    // Made in production (a MoMo market's environment), where the other API user lives.
+    theirs.environment = "mtnuganda".into();
     s.commit(Batch {
         api_users: vec![other.clone()],
         new_payments: vec![theirs],
@@ -2472,6 +2474,27 @@ pub fn payment_stats_count_and_sum_per_bucket(s: &mut Store) {
         vec![row(2, Product::Mpesa, PaymentStatus::Pending, "KES", 2, 70)]
     );
     assert_eq!(stats(all.clone()).len(), rows.len() + 1);
+    // Kept to one side: the sandbox's are the first API user's, production's the other's.
+    let sandbox = ReportScope {
+        environment: Some(Environments::Sandbox),
+        ..all.clone()
+    };
+    assert_eq!(stats(sandbox), rows);
+    let production = ReportScope {
+        environment: Some(Environments::Production),
+        ..all.clone()
+    };
+    assert_eq!(
+        stats(production),
+        vec![row(
+            0,
+            Product::Collection,
+            PaymentStatus::Pending,
+            "EUR",
+            1,
+            5
+        )]
+    );
     // The newest of one API user's: the other has one payment in the period.
     let theirs_only = ReportScope {
         api_user: Some(other.id),
