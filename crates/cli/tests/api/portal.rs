@@ -213,6 +213,14 @@ impl Browser {
             .submit("/portal", &format!("/portal/subscriptions/{product}"), &[])
             .await;
         assert_eq!(r.status, 303, "{}", r.text());
+        // The page it returns to names the product subscribed to.
+        let to = r.header("location").unwrap().to_owned();
+        assert_eq!(to, format!("/portal?done=subscribed-{product}"));
+        let page = self.get(&to).await.text();
+        assert!(
+            page.contains("<p class=\"notice\" role=\"status\">Subscribed to "),
+            "{page}"
+        );
         self.primary_key(product).await
     }
 
@@ -401,6 +409,10 @@ async fn the_sandbox_developer_signs_in_with_the_printed_credentials_and_signs_o
     assert!(page.text().contains(app.key("collection")));
     let r = b.submit("/portal", "/portal/signout", &[]).await;
     assert_eq!(r.status, 303);
+    // The sign-in page says so.
+    let to = r.header("location").unwrap().to_owned();
+    assert_eq!(to, "/portal/signin?done=signedout");
+    assert!(b.get(&to).await.text().contains("You are signed out."));
     assert_eq!(b.get("/portal").await.status, 303, "signed out");
 }
 

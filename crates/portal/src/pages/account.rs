@@ -83,6 +83,7 @@ fn sign_in_notice(done: Option<&String>) -> Option<&'static str> {
             "Your password was changed and every session signed out. Sign in with the new one."
         }
         Some("activated") => "Your e-mail is confirmed. Sign in to add your phone number.",
+        Some("signedout") => "You are signed out.",
         _ => return None,
     })
 }
@@ -490,7 +491,7 @@ pub(crate) async fn sign_out(
     if let Err(e) = state.platform.portal().end_session(&session.id).await {
         return crate::failed(e);
     }
-    let mut r = see_other("/portal/signin");
+    let mut r = see_other("/portal/signin?done=signedout");
     r.headers_mut()
         .append(header::SET_COOKIE, crate::clear_session_cookie(&state));
     r
@@ -589,7 +590,7 @@ pub(crate) async fn subscribe(
         .renew_subscription_keys(session.developer.id, product, None)
         .await
     {
-        Ok(()) => see_other("/portal?done=subscribed"),
+        Ok(()) => see_other(&format!("/portal?done=subscribed-{}", product.as_str())),
         Err(e) => crate::failed(e),
     }
 }

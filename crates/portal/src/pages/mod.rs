@@ -99,6 +99,15 @@ pub(crate) fn routes() -> Router<PortalState> {
 
 /// A short notice shown after a redirect (`?done=…`), from a fixed list.
 pub(crate) fn notice(done: Option<&String>) -> crate::html::Html {
+    // A subscription says to which product (the keys of several are on the page).
+    if let Some(product) = done
+        .and_then(|d| d.strip_prefix("subscribed-"))
+        .and_then(mkoba_platform::model::Product::parse)
+    {
+        let mut h = crate::html::Html::new();
+        crate::w!(h, "<p class=\"notice\" role=\"status\">Subscribed to " {product.display_name()} ": its primary and secondary keys are below.</p>");
+        return h;
+    }
     let text = match done.map(|s| s.as_str()) {
         Some("subscribed") => "Subscribed: your primary and secondary keys are below.",
         Some("regenerated") => "The key was regenerated; the old one no longer works.",

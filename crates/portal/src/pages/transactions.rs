@@ -738,7 +738,7 @@ pub(crate) fn scope_selects(
 ) {
     let products: Vec<(String, String)> = products()
         .iter()
-        .map(|p| (p.as_str().to_owned(), p.as_str().to_owned()))
+        .map(|p| (p.as_str().to_owned(), p.display_name().to_owned()))
         .collect();
     let kinds: Vec<&str> = PaymentKind::ALL.iter().map(|k| k.as_str()).collect();
     select(
