@@ -485,6 +485,13 @@ fn sample_error(samples: &Mutex<Vec<String>>, what: String) {
 }
 
 /// Runs the benchmark.
+/// Where `/metrics` is read from a `--metrics-url`: the address, with or without the
+/// `/metrics` path.
+pub(crate) fn metrics_base(url: &str) -> &str {
+    let url = url.trim_end_matches('/');
+    url.strip_suffix("/metrics").unwrap_or(url)
+}
+
 /// `--metrics-url`, when given, is an `http://` URL: one the figures could not be read
 /// from would only leave them out of the report, unsaid.
 pub(crate) fn check_metrics_url(url: Option<&str>) -> anyhow::Result<()> {
@@ -542,8 +549,16 @@ pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Re
         .build(connector);
     let transport = Transport::with_pool(REQUEST_TIMEOUT, concurrency * 2);
 
-    let metrics = args.metrics_url.as_deref().map(|u| u.trim_end_matches('/'));
+    let metrics = args.metrics_url.as_deref().map(crate::bench::metrics_base);
     let before = server_figures(&client, &base, metrics, args.operator.as_deref()).await;
+    // The figures of `/metrics` (its CPU series) came, not only the health endpoint's.
+    if let Some(url) = metrics
+        && before.as_ref().and_then(|f| f.cpu_s).is_none()
+    {
+        bail!(
+            "--metrics-url: nothing answered at {url}/metrics (the server's --metrics-listen address)"
+        );
+    }
     let before_at = Instant::now();
 
     // The sink's port must be known before the requests are built; serving starts later.

@@ -251,8 +251,16 @@ async fn run_mode(
     let next = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
     let url = format!("{base}/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/");
-    let metrics = args.metrics_url.as_deref().map(|u| u.trim_end_matches('/'));
+    let metrics = args.metrics_url.as_deref().map(crate::bench::metrics_base);
     let before = server_figures(client, base, metrics, None).await;
+    // The figures of `/metrics` (its CPU series) came, not only the health endpoint's.
+    if let Some(url) = metrics
+        && before.as_ref().and_then(|f| f.cpu_s).is_none()
+    {
+        anyhow::bail!(
+            "--metrics-url: nothing answered at {url}/metrics (the server's --metrics-listen address)"
+        );
+    }
     let started = Instant::now();
     let progress = {
         let done = done.clone();

@@ -318,7 +318,7 @@ pub async fn run_clock(mut args: ClockArgs) -> anyhow::Result<()> {
         let all = clocks
             .list()
             .await
-            .map_err(|e| explain(e, "listing the test clocks"))?;
+            .map_err(|e| explain_clock(e, "listing the test clocks"))?;
         all.into_iter()
             .find(|k| k.api_user.eq_ignore_ascii_case(&user))
             .map(|k| k.id)
@@ -354,7 +354,7 @@ pub async fn run_clock(mut args: ClockArgs) -> anyhow::Result<()> {
                         "creating the test clock: {e}\n  how to fix: API user {user} has a clock already (one each): move it with `mkoba clock advance --api-user {user} BY` (BY such as 90s, 15m, 2h, 3d), or delete it first"
                     )
                 } else {
-                    explain(e, "creating the test clock")
+                    explain_clock(e, "creating the test clock")
                 }
             })?;
             show(&k)
@@ -363,7 +363,7 @@ pub async fn run_clock(mut args: ClockArgs) -> anyhow::Result<()> {
             let all = clocks
                 .list()
                 .await
-                .map_err(|e| explain(e, "listing the test clocks"))?;
+                .map_err(|e| explain_clock(e, "listing the test clocks"))?;
             if c.json {
                 return print_json(&serde_json::to_value(&all)?);
             }
@@ -383,7 +383,7 @@ pub async fn run_clock(mut args: ClockArgs) -> anyhow::Result<()> {
             let k = clocks
                 .advance(&id, &by)
                 .await
-                .map_err(|e| explain(e, "advancing the test clock"))?;
+                .map_err(|e| explain_clock(e, "advancing the test clock"))?;
             show(&k)
         }
         ClockCommand::Delete { clock } => {
@@ -391,7 +391,7 @@ pub async fn run_clock(mut args: ClockArgs) -> anyhow::Result<()> {
             clocks
                 .delete(&id)
                 .await
-                .map_err(|e| explain(e, "deleting the test clock"))?;
+                .map_err(|e| explain_clock(e, "deleting the test clock"))?;
             if c.json {
                 print_json(&json!({"deleted": id}))
             } else {
@@ -483,7 +483,7 @@ fn provisioning(c: &ClientArgs) -> anyhow::Result<Provisioning> {
 
 /// `--api-user` (or `MOMO_API_USER`), when given, is a UUID: told before anything is sent.
 fn check_api_user(c: &ClientArgs) -> anyhow::Result<()> {
-    if let Some(u) = &c.api_user
+    if let Some(u) = c.api_user.as_ref().filter(|u| !u.trim().is_empty())
         && uuid::Uuid::parse_str(u).is_err()
     {
         crate::usage!("--api-user must be a UUID (the API user's X-Reference-Id), got {u:?}");
@@ -563,6 +563,15 @@ fn config(
         config = config.callback_url(url);
     }
     Ok(config)
+}
+
+/// A test-clock call's error: how to reach the server when it was not reached, else the
+/// server's own message (the payment hints of [`explain`] are not about clocks).
+fn explain_clock(e: mkoba_sdk::Error, doing: &str) -> anyhow::Error {
+    match e {
+        mkoba_sdk::Error::Api(_) => anyhow!("{doing}: {e}"),
+        e => explain(e, doing),
+    }
 }
 
 /// An SDK error, with how to fix it.

@@ -200,7 +200,7 @@ pub enum StatusBody {
 pub fn callback_renderer(config: &MomoConfig) -> CallbackRenderer {
     let format = config.reason_format;
     Arc::new(move |p: &Payment| {
-        serde_json::to_string(&status_body(p, format)).unwrap_or_else(|_| "{}".to_owned())
+        Some(serde_json::to_string(&status_body(p, format)).unwrap_or_else(|_| "{}".to_owned()))
     })
 }
 

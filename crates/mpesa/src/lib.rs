@@ -161,7 +161,9 @@ impl Call {
     /// other rules (the server restarted without the flag) keeps the APIs asynchronous, as
     /// the URL's presence says, but no result is sent to it (seed 004: "Asynchronous
     /// requests will not be sent to endpoints listening on ports which are outside of this
-    /// range"); the M-Pesa page says why.
+    /// range"); the M-Pesa page says why. A payment keeps the URL (its page shows where its
+    /// result would go): the server's callback renderer applies the same rule when it
+    /// settles, so one accepted before a restart gets none either.
     pub fn result_target(&self) -> Option<String> {
         let url = self.app.result_url.as_ref()?;
         check_result_url(url, self.state.config.insecure_result_urls)

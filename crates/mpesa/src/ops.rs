@@ -261,7 +261,7 @@ pub(crate) async fn submit(
         party: m.party,
         payer_message: m.description,
         payee_note: m.reference,
-        callback_url: call.result_target(),
+        callback_url: call.app.result_url.clone(),
         callback_method: Some(CallbackMethod::Post),
         refund_of: m.refund_of,
         details: Some(details.to_string()),
@@ -965,7 +965,7 @@ pub(crate) async fn direct_debit_create(call: Call) -> Response {
         party: msisdn_party(&msisdn),
         payer_message: None,
         payee_note: Some(reference.clone()),
-        callback_url: call.result_target(),
+        callback_url: call.app.result_url.clone(),
         callback_method: Some(CallbackMethod::Post),
         refund_of: None,
         details: Some(

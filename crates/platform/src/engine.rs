@@ -1205,6 +1205,10 @@ impl Engine {
     fn emit_callback(&mut self, pass: &mut Pass, payment: &Payment) {
         let id = payment.reference_id;
         if let Some(url) = &payment.callback_url {
+            let Some(body) = (self.render)(payment) else {
+                tracing::info!(payment.reference_id = %id, "no callback: its URL is one the rules of now refuse");
+                return;
+            };
             let item = OutboxItem {
                 id: self.next_outbox,
                 reference_id: id,
@@ -1212,7 +1216,7 @@ impl Engine {
                 method: payment
                     .callback_method
                     .unwrap_or(self.settings.callback_method),
-                body: (self.render)(payment),
+                body,
                 attempts: 0,
                 next_attempt_at_ms: self.settings.clock.now_ms(),
             };

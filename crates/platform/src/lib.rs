@@ -59,8 +59,10 @@ pub const SANDBOX: &str = "sandbox";
 /// The id of the developer account created at first start.
 pub const SANDBOX_DEVELOPER: i64 = 1;
 
-/// Renders the callback body of a settled payment (the dialect's status body).
-pub type CallbackRenderer = Arc<dyn Fn(&Payment) -> String + Send + Sync>;
+/// Renders the callback body of a settled payment (the dialect's status body); `None` when
+/// none goes to its URL under the rules of now (an M-Pesa result URL saved under others:
+/// `http://` with `--mpesa-insecure-result-urls`, then a restart without it).
+pub type CallbackRenderer = Arc<dyn Fn(&Payment) -> Option<String> + Send + Sync>;
 
 /// Platform behaviour that operators tune.
 #[derive(Debug, Clone)]

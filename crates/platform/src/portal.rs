@@ -175,6 +175,12 @@ impl Environments {
         }
     }
 
+    /// Whether a payment of this environment is on this side ([`Environments::sql`] in
+    /// memory).
+    pub fn holds(self, environment: &str) -> bool {
+        (environment == crate::SANDBOX) == (self == Environments::Sandbox)
+    }
+
     /// The SQL condition on a payment `p` (both stores write it alike).
     pub fn sql(self) -> &'static str {
         match self {

@@ -132,6 +132,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// What the M-Pesa page needs from the M-Pesa dialect; the server provides it once M-Pesa
 /// is built in (until then the page explains that M-Pesa is not available).
 pub trait MpesaBackend: Send + Sync + 'static {
+    /// Why no result goes to `url` under the rules of now (the scheme and port, the hosts
+    /// callbacks may reach), when one saved under others does not meet them.
+    fn result_url_refused(&self, url: &str) -> Option<String>;
     /// The developer's application, if any.
     fn application(&self, developer_id: i64) -> BoxFuture<'_, Option<MpesaApplication>>;
     /// Issues a new API key (the old one stops working) and returns it.
@@ -177,6 +180,11 @@ impl PortalState {
     }
 
     /// A try-it session bearer and origin (see [`MpesaBackend::session_bearer`]).
+    /// [`MpesaBackend::result_url_refused`]; `None` without M-Pesa.
+    pub(crate) fn mpesa_result_url_refused(&self, url: &str) -> Option<String> {
+        self.mpesa.as_ref()?.result_url_refused(url)
+    }
+
     pub(crate) async fn mpesa_session_bearer(
         &self,
         developer_id: i64,

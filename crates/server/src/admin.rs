@@ -538,6 +538,7 @@ async fn advance_clock(
             mkoba_platform::test_clock::parse_span(text).ok_or_else(|| {
                 span_refused(
                     text.trim(),
+                    true,
                     "by must be a number and a unit: 90s, 15m, 3h or 2d",
                 )
             })?
@@ -553,7 +554,11 @@ async fn advance_clock(
                 })
                 .ok_or_else(|| {
                     let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-                    span_refused(text.trim(), "seconds must be a whole number, 0 or more")
+                    span_refused(
+                        text.trim(),
+                        false,
+                        "seconds must be a whole number, 0 or more",
+                    )
                 })?,
         ),
         _ => return Err(MomoError::bad("give either by (\"3d\") or seconds")),
@@ -566,16 +571,27 @@ async fn advance_clock(
     Ok(Json(clock_json(&clock)).into_response())
 }
 
-/// Why an advance's span was not read, said for what it looks like: backwards, past what
-/// one advance moves (a number too large to hold is no less), else `otherwise`.
-fn span_refused(text: &str, otherwise: &str) -> MomoError {
-    let digits = text.trim_end_matches(['s', 'm', 'h', 'd']).trim();
-    if text.starts_with('-') {
-        MomoError::bad(mkoba_platform::test_clock::ClockError::Backwards.to_string())
-    } else if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        MomoError::bad(mkoba_platform::test_clock::ClockError::TooFar.to_string())
+/// Why an advance's span was not read, said for what it looks like: a well-formed span
+/// (`by`: digits and one unit; `seconds`: digits) that is negative goes backwards, one that
+/// is not is past what one advance moves (a number too large to hold is no less);
+/// anything else gets `otherwise`.
+fn span_refused(text: &str, unit: bool, otherwise: &str) -> MomoError {
+    use mkoba_platform::test_clock::ClockError;
+    let (backwards, rest) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest.trim()),
+        None => (false, text),
+    };
+    let digits = if unit {
+        rest.strip_suffix(['s', 'm', 'h', 'd'])
     } else {
+        Some(rest)
+    };
+    if !digits.is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())) {
         MomoError::bad(otherwise)
+    } else if backwards {
+        MomoError::bad(ClockError::Backwards.to_string())
+    } else {
+        MomoError::bad(ClockError::TooFar.to_string())
     }
 }
 

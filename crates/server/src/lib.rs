@@ -412,12 +412,19 @@ async fn json_errors(response: axum::response::Response) -> axum::response::Resp
     rewritten
 }
 
-/// Callback bodies: each dialect renders its own payments.
+/// Callback bodies: each dialect renders its own payments. An M-Pesa result goes only to a
+/// URL the result-URL rules of now accept: one saved under others (a payment accepted
+/// before a restart without `--mpesa-insecure-result-urls`) gets none.
 pub fn renderer(settings: &Settings) -> CallbackRenderer {
     let momo = callback_renderer(&settings.momo);
+    let insecure = settings.mpesa.insecure_result_urls;
     Arc::new(move |p| {
         if p.kind.is_mpesa() {
-            mkoba_mpesa::callback::render(p)
+            let allowed = p
+                .callback_url
+                .as_deref()
+                .is_none_or(|url| mkoba_mpesa::check_result_url(url, insecure).is_ok());
+            allowed.then(|| mkoba_mpesa::callback::render(p))
         } else {
             momo(p)
         }

@@ -110,6 +110,10 @@ fn try_it_bearer(key: &PlatformKey, app: &MpesaApp, secret: &str) -> Option<(Str
 }
 
 impl MpesaBackend for PortalBackend {
+    fn result_url_refused(&self, url: &str) -> Option<String> {
+        result_url_refusal(url, self.insecure_result_urls, self.callback_targets)
+    }
+
     fn application(&self, developer_id: i64) -> BoxFuture<'_, Option<MpesaApplication>> {
         Box::pin(async move {
             let app = self.platform.mpesa().app(developer_id).await.ok().flatten();
@@ -125,7 +129,7 @@ impl MpesaBackend for PortalBackend {
                 allowed_origins: app
                     .as_ref()
                     .map_or_else(|| vec!["*".to_owned()], |a| a.allowed_origins.clone()),
-                result_url_refused: refused(app.as_ref(), self.insecure_result_urls),
+                result_url_refused: refused(app.as_ref(), self),
                 result_url: app.and_then(|a| a.result_url),
                 resource_urls: self.resource_urls.to_vec(),
             })
@@ -215,9 +219,23 @@ fn developer_id(platform: &Platform, headers: &HeaderMap) -> Result<i64, MomoErr
 
 /// Why no result goes to the application's result URL under the server's rules now
 /// ([`mkoba_mpesa::check_result_url`]; the calls do the same check).
-fn refused(app: Option<&MpesaApp>, insecure: bool) -> Option<String> {
+fn refused(app: Option<&MpesaApp>, backend: &PortalBackend) -> Option<String> {
     let url = app?.result_url.as_ref()?;
-    check_result_url(url, insecure).err()
+    result_url_refusal(url, backend.insecure_result_urls, backend.callback_targets)
+}
+
+/// Why no result reaches `url` under these rules: the portal's (scheme, port), or a host
+/// the callback dispatcher may not call (a private address saved with
+/// `--callback-allow-private`, then a restart without it: every attempt failed).
+fn result_url_refusal(url: &str, insecure: bool, targets: (bool, bool)) -> Option<String> {
+    if let Err(e) = check_result_url(url, insecure) {
+        return Some(e);
+    }
+    let uri = url.parse::<axum::http::Uri>().ok()?;
+    let (loopback, private) = targets;
+    mkoba_webhooks::check_target_with(uri.host()?, loopback, private)
+        .err()
+        .map(|e| format!("No result reaches it: {e} (--callback-allow-private)."))
 }
 
 fn describe(backend: &PortalBackend, app: Option<&MpesaApp>) -> serde_json::Value {
@@ -230,7 +248,7 @@ fn describe(backend: &PortalBackend, app: Option<&MpesaApp>) -> serde_json::Valu
         "session_lifetime_secs": app.map(|a| a.session_lifetime_secs),
         "result_url": app.and_then(|a| a.result_url.clone()),
         "mode": if app.is_some_and(|a| a.result_url.is_some()) { "asynchronous" } else { "synchronous" },
-        "result_url_refused": refused(app, backend.insecure_result_urls),
+        "result_url_refused": refused(app, backend),
         "resource_urls": *backend.resource_urls,
     })
 }

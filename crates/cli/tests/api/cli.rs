@@ -681,6 +681,13 @@ async fn cli_creates_advances_and_deletes_a_test_clock() {
         "{}",
         stderr(&again)
     );
+    // The server's refusal, without the payment hints of `mkoba momo` ("unknown reference
+    // id …"), which are not about clocks.
+    let stranger = uuid::Uuid::new_v4().to_string();
+    let o = clock(&app, &["create", "--api-user", &stranger]).await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("404"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("how to fix"), "{}", stderr(&o));
     // Named by its API user, as `mkoba clock advance --api-user … 3d`.
     let moved = json(&clock(&app, &["advance", "--api-user", &user, "3d", "--json"]).await);
     assert_eq!(moved["now"], "2026-01-04T00:00:00.000Z");
@@ -823,6 +830,28 @@ async fn bench_reads_the_servers_figures_at_its_metrics_address() {
     assert_eq!(with["accepted"], 20, "{with}");
     assert!(with["server_cpu_s"].as_f64().is_some(), "{with}");
     assert!(with["writer"]["busy"].as_f64().is_some(), "{with}");
+    // Its `/metrics` path may be given too.
+    let with = bench(vec![
+        "--metrics-url".to_owned(),
+        format!("{metrics}/metrics"),
+    ])
+    .await;
+    assert!(with["server_cpu_s"].as_f64().is_some(), "{with}");
+    // Where nothing answers, the bench says so before it runs (the figures were left
+    // out of its report, unsaid).
+    let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args(["bench", "--url", &app.base, "-n", "20", "--no-ceiling"])
+        .args(["--subscription-key", app.key("collection")])
+        .args(["--metrics-url", "http://127.0.0.1:9"])
+        .output()
+        .await
+        .expect("mkoba bench runs");
+    assert!(!o.status.success(), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("nothing answered at http://127.0.0.1:9/metrics"),
+        "{o:?}"
+    );
     // Without its scheme, it is a usage error (the figures were left out, unsaid).
     let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
         .args(["bench", "--url", &app.base, "-n", "20", "--no-ceiling"])

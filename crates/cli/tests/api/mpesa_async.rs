@@ -174,15 +174,7 @@ async fn a_payment_an_older_build_left_waiting_expires_after_a_restart() {
         asynchronous_app_with(|s| s.mpesa.sync_timeout = std::time::Duration::from_secs(3600))
             .await;
     let m = app.mpesa().await;
-    let r = m
-        .call(
-            "POST",
-            "c2bPayment/singleStage/",
-            &m.c2b("10", "000000000002"),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    let conversation = conversation_of(&r);
+    let conversation = m.accepted("10", "000000000002").await;
     let db = app.data_dir().join("data").join("mkoba.db");
     let app = app
         .restart(move |s| {
@@ -1059,7 +1051,13 @@ pub(crate) async fn assert_debited_once(app: &TestApp) {
 /// settings say why.
 #[tokio::test]
 async fn a_result_url_saved_under_other_rules_is_not_sent_to() {
-    let (app, sink) = asynchronous_app().await;
+    // Accepted before the restart and settled after it: its result is not sent either.
+    let (app, sink) = asynchronous_app_with(|s| {
+        s.platform.settle_delay = std::time::Duration::from_millis(1500);
+    })
+    .await;
+    let m = app.mpesa().await;
+    let before = m.accepted("7", "000000000001").await;
     let url = sink.url("/dev/results");
     async fn save(dev: &mut crate::portal::Browser, url: &str) -> crate::helpers::Resp {
         let fields = [
@@ -1102,10 +1100,45 @@ async fn a_result_url_saved_under_other_rules_is_not_sent_to() {
         "{}",
         r.text()
     );
-    let t = m.transaction(&conversation_of(&r)).await;
+    let made = conversation_of(&r);
+    let settled = |id: String| {
+        let m = &m;
+        wait_for(move || {
+            let id = id.clone();
+            async move {
+                let t = m.transaction(&id).await;
+                (t["status"] != "PENDING").then_some(t)
+            }
+        })
+    };
+    let t = settled(made.clone()).await;
     assert_eq!(t["status"], "SUCCESSFUL", "{t}");
-    assert_eq!(t["callback_url"], Value::Null, "{t}");
+    // The payment keeps where its result would go (its page says why none went).
+    assert_eq!(t["callback_url"], sink.url("/mpesa/results"), "{t}");
     assert!(t["callbacks"].as_array().unwrap().is_empty(), "{t}");
+    let t = settled(before).await;
+    assert_eq!(t["status"], "SUCCESSFUL", "{t}");
+    assert!(t["callbacks"].as_array().unwrap().is_empty(), "{t}");
+    let mut owner = crate::portal_defects::sandbox_browser(&app).await;
+    let page = owner
+        .get(&format!("/portal/transactions/{made}"))
+        .await
+        .text();
+    assert!(
+        page.contains("data-testid=\"result-url-refused\""),
+        "{page}"
+    );
+    assert!(page.contains("Asynchronous"), "{page}");
+    // Re-sending it is refused, saying why.
+    let r = owner
+        .submit(
+            &format!("/portal/transactions/{made}"),
+            &format!("/portal/transactions/{made}/resend"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("Not re-sent"), "{}", r.text());
 
     let mut dev = crate::portal::Browser::new(&app.base);
     dev.sign_in("mpesa-dev@example.com", "a long password")
@@ -1125,5 +1158,7 @@ async fn a_result_url_saved_under_other_rules_is_not_sent_to() {
     assert_eq!(r.status, 303, "{}", r.text());
     let page = dev.get("/portal/mpesa").await.text();
     assert!(!page.contains("result-url-refused"), "{page}");
+    // Long past both settlements, nothing went.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(sink.all().is_empty(), "{:?}", sink.all());
 }

@@ -220,6 +220,15 @@ impl Mpesa<'_> {
             .to_owned()
     }
 
+    /// A C2B accepted (`201`, either mode): its conversation id.
+    pub async fn accepted(&self, amount: &str, msisdn: &str) -> String {
+        let r = self
+            .call("POST", "c2bPayment/singleStage/", &self.c2b(amount, msisdn))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        conversation_of(&r)
+    }
+
     /// A reversal body for a transaction id.
     pub fn reversal(&self, transaction: &str, amount: Option<&str>) -> Value {
         let mut v = json!({

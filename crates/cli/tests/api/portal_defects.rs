@@ -1524,6 +1524,18 @@ async fn transactions_are_filtered_by_environment() {
             "{env}"
         );
     }
+    // A reference names its payment only on its own side (the search by reference or
+    // transaction id goes through the index, then the filters).
+    for (env, id) in [("sandbox", &production), ("production", &sandbox)] {
+        let html = b
+            .get(&format!("/portal/transactions?env={env}&ref={id}"))
+            .await
+            .text();
+        assert!(
+            !html.contains(&format!("/portal/transactions/{id}\"")),
+            "{env}: {html}"
+        );
+    }
     let r = b.get("/portal/transactions?env=staging").await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(

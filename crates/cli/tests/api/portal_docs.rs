@@ -1140,6 +1140,9 @@ async fn each_mpesa_send_request_box_works_as_it_stands() {
         "v2C2bSingleStage",
         "v2QueryTransactionStatus",
         "v2Reversal",
+        // Another payment, and the box reverses it, not the one reversed already.
+        "v2C2bSingleStage",
+        "v2Reversal",
         "v2DirectDebitCreation",
         "v2DirectDebitCreation",
         "v2DirectDebitPayment",
@@ -1169,14 +1172,81 @@ async fn each_mpesa_send_request_box_works_as_it_stands() {
             testid(&html, "response-parameters", "</table>").contains("<code>INS-0</code>"),
             "{id}: {html}"
         );
-        // A payment made links to its page (a status query its payment's).
+        // A payment made links to its page; a query links none.
         let made = html.contains("data-testid=\"made-transaction\"");
         let pays = !id.contains("Query") && !id.contains("Cancel");
         assert!(made || !pays, "{id}: {html}");
+        assert!(!made || !id.contains("Query"), "{id}: {html}");
         if made {
             let link = testid(&html, "made-transaction", "</p>");
             let href = between(&link, "href=\"", "\"");
             assert_eq!(b.get(href).await.status, 200, "{id}: {href}");
         }
     }
+}
+
+/// An M-Pesa v2 page speaks to the market and gateway chosen on it (`?market=…&env=…`):
+/// the path, the body's country and currency and the session of the Send Request box
+/// follow, and the answer's page keeps the choice. A market the operation does not offer
+/// is the default.
+#[tokio::test]
+async fn an_mpesa_page_speaks_to_the_market_and_gateway_chosen() {
+    let app = TestApp::spawn().await;
+    let mut b = sandbox(&app).await;
+    let (_, path, _, _) = form_of(&b.get("/portal/docs/v2C2bSingleStage").await.text());
+    assert!(path.starts_with("/sandbox/ipg/v2/vodacomTZN/"), "{path}");
+    let (_, path, _, _) = form_of(
+        &b.get("/portal/docs/v2C2bSingleStage?market=nowhere&env=staging")
+            .await
+            .text(),
+    );
+    assert!(path.starts_with("/sandbox/ipg/v2/vodacomTZN/"), "{path}");
+
+    let page = "/portal/docs/v2C2bSingleStage?market=vodafoneGHA&env=openapi";
+    let html = b.get(page).await.text();
+    assert!(
+        html.contains("<option value=\"vodafoneGHA\" selected>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<option value=\"openapi\" selected>"),
+        "{html}"
+    );
+    // The box's form carries the choice to the page of its answer.
+    assert!(
+        html.contains("<input type=\"hidden\" name=\"market\" value=\"vodafoneGHA\"><input type=\"hidden\" name=\"env\" value=\"openapi\">"),
+        "{html}"
+    );
+    let (csrf, path, headers, body) = form_of(&html);
+    assert!(path.starts_with("/openapi/ipg/v2/vodafoneGHA/"), "{path}");
+    assert!(
+        body.contains("\"GHA\"") && body.contains("\"GHS\""),
+        "{body}"
+    );
+    let r = b
+        .post(
+            "/portal/docs/v2C2bSingleStage",
+            &[
+                ("csrf", &csrf),
+                ("market", "vodafoneGHA"),
+                ("env", "openapi"),
+                ("path", &path),
+                ("headers", &headers),
+                ("body", &body),
+            ],
+        )
+        .await;
+    let html = r.text();
+    assert_eq!(testid(&html, "send-status", "<"), "201", "{html}");
+    assert!(
+        html.contains("<option value=\"openapi\" selected>"),
+        "{html}"
+    );
+    let link = testid(&html, "made-transaction", "</p>");
+    let id = between(&link, "href=\"/portal/transactions/", "\"").to_owned();
+    let list = b.get("/portal/transactions?env=production").await.text();
+    assert!(
+        list.contains(&format!("/portal/transactions/{id}\"")),
+        "{list}"
+    );
 }

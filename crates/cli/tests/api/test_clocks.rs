@@ -311,6 +311,11 @@ async fn test_clocks_are_listed_kept_over_a_restart_and_refuse_bad_requests() {
         (json!({"by": "400d"}), "at most a year"),
         (json!({"by": "99999999999999999999d"}), "at most a year"),
         (json!({"seconds": "99999999999999999999"}), "at most a year"),
+        // Not spans at all: no unit, two, a unit on seconds, a sign before letters.
+        (json!({"by": "5"}), "a number and a unit"),
+        (json!({"by": "10ss"}), "a number and a unit"),
+        (json!({"by": "-abc"}), "a number and a unit"),
+        (json!({"seconds": "12h"}), "whole number"),
     ] {
         let r = admin(&app, "POST", &format!("/{id}/advance"), Some(body.clone())).await;
         assert_eq!(r.status, 400, "{body}: {}", r.text());

@@ -431,13 +431,9 @@ fn mpesa_input(op: &Op<'_>, market: Option<Market>) -> Map<String, Value> {
     out
 }
 
-/// The v2 market of the samples: the market of the example's country when the operation
-/// offers it, else the first it offers.
-fn market_of(op: &Op<'_>) -> Option<Market> {
-    if op.dialect != Dialect::MpesaV2 {
-        return None;
-    }
-    let offered: Vec<Market> = op.op["parameters"]
+/// The markets a v2 operation is offered in (its `market` path parameter's values).
+fn markets_offered(op: &Op<'_>) -> Vec<Market> {
+    op.op["parameters"]
         .as_array()
         .into_iter()
         .flatten()
@@ -448,7 +444,16 @@ fn market_of(op: &Op<'_>) -> Option<Market> {
                 .filter_map(|m| m.as_str().and_then(Market::from_path))
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The v2 market of the samples: the market of the example's country when the operation
+/// offers it, else the first it offers.
+fn market_of(op: &Op<'_>) -> Option<Market> {
+    if op.dialect != Dialect::MpesaV2 {
+        return None;
+    }
+    let offered = markets_offered(op);
     let body = &op.op["requestBody"]["content"]["application/json"]["schema"];
     let country = body["properties"]["input_Country"]["example"]
         .as_str()
@@ -485,6 +490,26 @@ struct Context {
     app: Option<MpesaApplication>,
     resource: Option<ResourceUrl>,
     market: Option<Market>,
+    /// The M-Pesa gateway the page speaks to: `sandbox`, or `openapi` (production).
+    mpesa_env: &'static str,
+}
+
+/// What the page's market and environment choice asked for (`?market=…&env=…`, M-Pesa v2
+/// pages): a market the operation does not offer, or another value, is the default.
+#[derive(Debug, Clone, Copy, Default)]
+struct Choice {
+    market: Option<Market>,
+    production: bool,
+}
+
+impl Choice {
+    /// From a page's query string or a Send Request form's fields (`market`, `env`).
+    fn of(market: Option<&str>, env: Option<&str>) -> Choice {
+        Choice {
+            market: market.and_then(Market::from_path),
+            production: env == Some("openapi"),
+        }
+    }
 }
 
 fn product_of_path(path: &str) -> Option<Product> {
@@ -500,6 +525,7 @@ async fn context(
     headers: &HeaderMap,
     tls: bool,
     op: &Op<'_>,
+    choice: Choice,
 ) -> Result<Context, mkoba_platform::Internal> {
     let host = headers
         .get(header::HOST)
@@ -559,7 +585,15 @@ async fn context(
     } else {
         state.mpesa_application(session.developer.id).await
     };
-    let market = market_of(op);
+    let market = match choice.market {
+        Some(m) if op.dialect == Dialect::MpesaV2 && markets_offered(op).contains(&m) => Some(m),
+        _ => market_of(op),
+    };
+    let mpesa_env = if choice.production && op.dialect == Dialect::MpesaV2 {
+        "openapi"
+    } else {
+        "sandbox"
+    };
     let resource = app.as_ref().and_then(|a| {
         a.resource_urls
             .iter()
@@ -571,6 +605,9 @@ async fn context(
                 }
                 if let Some(m) = market {
                     r.path = r.path.replace("{market}", m.path());
+                }
+                if mpesa_env == "openapi" {
+                    r.path = r.path.replacen("/sandbox/", "/openapi/", 1);
                 }
                 r
             })
@@ -585,10 +622,22 @@ async fn context(
         app,
         resource,
         market,
+        mpesa_env,
     })
 }
 
 impl Context {
+    /// The Send Request form's fields that keep an M-Pesa v2 page's market and gateway
+    /// for the page of its answer (none for other pages).
+    fn choice_fields(&self) -> Html {
+        let mut h = Html::new();
+        if let Some(m) = self.market {
+            w!(h, "<input type=\"hidden\" name=\"market\" value=\"" {m.path()} "\">"
+                "<input type=\"hidden\" name=\"env\" value=\"" {self.mpesa_env} "\">");
+        }
+        h
+    }
+
     fn origin(&self) -> String {
         match &self.app {
             Some(a) if a.allowed_origins.iter().any(|o| o == "*") => "*".to_owned(),
@@ -627,7 +676,7 @@ impl Context {
         let market = self.market.map_or("vodacomTZN", Market::path);
         let path = op
             .path
-            .replace("{env}", "sandbox")
+            .replace("{env}", self.mpesa_env)
             .replace("{market}", market);
         (self.base.clone(), path)
     }
@@ -1383,9 +1432,9 @@ async fn send_headers(
             }
         }
         Dialect::MpesaV2 if op.id != "v2GetSession" => {
-            // The samples' URL is the sandbox gateway's.
+            // A session of the gateway the page speaks to (the box's path).
             match state
-                .mpesa_session_bearer(session.developer.id, "sandbox")
+                .mpesa_session_bearer(session.developer.id, ctx.mpesa_env)
                 .await
             {
                 Some((bearer, origin)) => {
@@ -1479,7 +1528,7 @@ fn pairs_table(
     h.raw("</tbody></table></div>");
 }
 
-fn render_result(h: &mut Html, ctx: &Context, op: &Op<'_>, x: &Exchange, made: Option<uuid::Uuid>) {
+fn render_result(h: &mut Html, ctx: &Context, op: &Op<'_>, x: &Exchange, made: Option<&str>) {
     let mut sent = Vec::new();
     if let Some((_, q)) = x.path.split_once('?') {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).unwrap_or_default();
@@ -1508,6 +1557,38 @@ fn render_result(h: &mut Html, ctx: &Context, op: &Op<'_>, x: &Exchange, made: O
     pairs_table(h, "Response parameters", "response-parameters", &received);
     w!(*h, "</div><details><summary>Request sent</summary><pre data-testid=\"send-request\">" {x.request_text()} "</pre></details>"
         "<details open><summary>Response received</summary><pre data-testid=\"send-response\">" {x.response_text()} "</pre></details></section>");
+}
+
+/// An M-Pesa v2 page's market and gateway: the samples, the resource URL and the Send
+/// Request box follow the choice (a GET form, so it works without JavaScript). Production
+/// (`openapi`) answers only a developer whose go-live request was approved.
+fn render_choice(h: &mut Html, op: &Op<'_>, ctx: &Context) {
+    let offered = markets_offered(op);
+    if op.dialect != Dialect::MpesaV2 || offered.is_empty() {
+        return;
+    }
+    w!(*h, "<form method=\"get\" action=\"/portal/docs/" {op.id} "\" class=\"inline choice\" aria-label=\"Market and environment\" data-testid=\"choice\">"
+        "<label for=\"choice-market\">Market</label> <select id=\"choice-market\" name=\"market\">");
+    for m in offered {
+        w!(*h, "<option value=\"" {m.path()} "\"");
+        h.raw(if ctx.market == Some(m) {
+            " selected"
+        } else {
+            ""
+        });
+        w!(*h, ">" {m.path()} " (" {m.currency()} ")</option>");
+    }
+    h.raw("</select> <label for=\"choice-env\">Environment</label> <select id=\"choice-env\" name=\"env\">");
+    for (value, label) in [("sandbox", "Sandbox"), ("openapi", "Production (openapi)")] {
+        w!(*h, "<option value=\"" {value} "\"");
+        h.raw(if ctx.mpesa_env == value {
+            " selected"
+        } else {
+            ""
+        });
+        w!(*h, ">" {label} "</option>");
+    }
+    h.raw("</select> <button type=\"submit\">Show</button></form>");
 }
 
 async fn render_send(
@@ -1606,7 +1687,7 @@ async fn render_send(
             h.raw("<p class=\"hint\">This call takes your encrypted API key as the bearer, and yours was issued before the portal kept keys: renew it on your <a href=\"/portal/profile\">profile</a>, or add <code>Authorization: Bearer …</code> with the output of the curl sample's <code>bearer \"$MPESA_API_KEY\"</code>.</p>");
         }
     }
-    w!(*h, "<form method=\"post\" action=\"/portal/docs/" {op.id} "#sent\" class=\"stack\">" [csrf_field(session)]
+    w!(*h, "<form method=\"post\" action=\"/portal/docs/" {op.id} "#sent\" class=\"stack\">" [csrf_field(session)] [ctx.choice_fields()]
         "<input type=\"hidden\" name=\"method\" value=\"" {op.method} "\">"
         "<label for=\"send-path\">Path</label><input id=\"send-path\" name=\"path\" class=\"mono\" required value=\"" {path} "\">"
         "<label for=\"send-headers\">Headers <span class=\"hint\">(one <code>Name: value</code> per line)</span></label>"
@@ -1621,8 +1702,9 @@ async fn render_send(
 const HISTORY_WINDOW: u32 = 1_000;
 
 /// An M-Pesa Send Request box's fields with what the developer made last, so that it works
-/// as it stands: a reversal or a status query names their latest successful C2B of the
-/// page's market in the sandbox (the document's example id is no payment of theirs), a
+/// as it stands: a status query names their latest successful C2B of the page's market
+/// and gateway (the document's example id is no payment of theirs), a reversal the latest
+/// one not reversed yet and all of its amount, a
 /// mandate's creation a fresh reference (a second one with the same is a duplicate), and
 /// a mandate's payment, query and cancel their latest active mandate and its customer.
 /// Where there is none, the examples stay. `given`: the fields of the box (body or query).
@@ -1660,7 +1742,11 @@ async fn from_history(
             PaymentKind::MpesaC2b
         }),
         status: Some(PaymentStatus::Successful),
-        environment: Some(mkoba_platform::portal::Environments::Sandbox),
+        environment: Some(if ctx.mpesa_env == "openapi" {
+            mkoba_platform::portal::Environments::Production
+        } else {
+            mkoba_platform::portal::Environments::Sandbox
+        }),
         limit: 25,
         ..mkoba_platform::portal::PaymentFilter::default()
     };
@@ -1674,13 +1760,39 @@ async fn from_history(
     let Ok((latest, _)) = portal.payments_after(&filter).await else {
         return Vec::new();
     };
-    let Some(p) = latest
+    // A reversal reverses one not reversed yet, all of it (a second run of the box would
+    // otherwise reverse the same one again: INS-15).
+    let reversal = has("input_ReversalAmount");
+    let mut chosen = None;
+    for p in latest
         .into_iter()
-        .find(|p| p.currency().as_str() == currency)
-    else {
+        .filter(|p| p.currency().as_str() == currency)
+    {
+        let untouched = !reversal
+            || state
+                .platform
+                .payments()
+                .refunds_of(&p.reference_id)
+                .await
+                .is_ok_and(|r| r.iter().all(|r| r.status == PaymentStatus::Failed));
+        if untouched {
+            chosen = Some(p);
+            break;
+        }
+    }
+    let Some(p) = chosen else {
         return Vec::new();
     };
     let mut out = Vec::new();
+    if reversal {
+        let amount = p.amount.to_decimal_string();
+        // v1x amounts are written without decimals where they have none (the sample's 10).
+        let amount = match op.dialect {
+            Dialect::MpesaV1x => amount.trim_end_matches(".00").to_owned(),
+            _ => amount,
+        };
+        out.push(("input_ReversalAmount", amount));
+    }
     if wants_mandate {
         if let Some(reference) = p.payee_note {
             out.push(("input_ThirdPartyReference", reference));
@@ -1704,9 +1816,13 @@ async fn page(
     headers: &HeaderMap,
     tls: bool,
     id: &str,
-    attempt: Option<&Attempt>,
-    result: Option<Result<Exchange, String>>,
+    choice: Choice,
+    sent: Option<(&Attempt, Result<Exchange, String>)>,
 ) -> Response {
+    let (attempt, result) = match sent {
+        Some((a, r)) => (Some(a), Some(r)),
+        None => (None, None),
+    };
     let Some(op) = find(&state.openapi, id) else {
         tracing::error!(
             operation = id,
@@ -1714,7 +1830,7 @@ async fn page(
         );
         return crate::internal_error();
     };
-    let ctx = match context(state, session, headers, tls, &op).await {
+    let ctx = match context(state, session, headers, tls, &op, choice).await {
         Ok(ctx) => ctx,
         Err(e) => return crate::failed(e),
     };
@@ -1736,12 +1852,13 @@ async fn page(
     }
     h.raw("<div class=\"doc-grid\"><div class=\"doc-main\">");
     render_context(&mut h, &op, &ctx);
+    render_choice(&mut h, &op, &ctx);
     render_send(&mut h, state, session, &op, &ctx, &sample, attempt).await;
     if let Some(result) = result {
         match result {
             Ok(x) => {
                 let made = docs::made_payment(state, session, &x).await;
-                render_result(&mut h, &ctx, &op, &x, made);
+                render_result(&mut h, &ctx, &op, &x, made.as_deref());
             }
             Err(problem) => {
                 w!(h, "<p class=\"error\" role=\"alert\" data-testid=\"send-error\">" {problem} "</p>");
@@ -1764,11 +1881,17 @@ pub(crate) async fn show(
     Path(id): Path<String>,
     headers: HeaderMap,
     tls: Option<axum::Extension<mkoba_platform::widget::OverTls>>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Response {
     if find(&state.openapi, &id).is_none() {
         return crate::not_found().await;
     }
-    page(&state, &session, &headers, tls.is_some(), &id, None, None).await
+    let q = crate::query_params(query.as_deref());
+    let choice = Choice::of(
+        q.get("market").map(String::as_str),
+        q.get("env").map(String::as_str),
+    );
+    page(&state, &session, &headers, tls.is_some(), &id, choice, None).await
 }
 
 /// `POST /portal/docs/{operationId}`: the Send Request box.
@@ -1803,8 +1926,8 @@ pub(crate) async fn send(
         &headers,
         tls.is_some(),
         &id,
-        Some(&attempt),
-        Some(result),
+        Choice::of(Some(form.get("market")), Some(form.get("env"))),
+        Some((&attempt, result)),
     )
     .await;
     if refused {

@@ -372,7 +372,7 @@ pub(crate) async fn try_it(
     let (result, refused) = match exchange(&state, &session, client, &attempt).await {
         Ok(x) => {
             let made = made_payment(&state, &session, &x).await;
-            (render_exchange(&x, made), false)
+            (render_exchange(&x, made.as_deref()), false)
         }
         Err(problem) => {
             let mut h = Html::new();
@@ -464,12 +464,13 @@ impl Exchange {
 
 /// The payment an exchange made, when it made one of the developer's: a MoMo request's
 /// `X-Reference-Id` answered `202` (its empty body names nothing), an M-Pesa answer's
-/// conversation id. Looked up, so that a query's or a refusal's id links nowhere.
+/// conversation id. Looked up, so that a query's or a refusal's id links nowhere; given in
+/// the form the client saw (an M-Pesa conversation id without hyphens).
 pub(crate) async fn made_payment(
     state: &PortalState,
     session: &Session,
     x: &Exchange,
-) -> Option<uuid::Uuid> {
+) -> Option<String> {
     let momo = (x.status == 202)
         .then(|| {
             x.headers
@@ -478,31 +479,36 @@ pub(crate) async fn made_payment(
                 .map(|(_, v)| v.as_str())
         })
         .flatten();
+    // An M-Pesa answer that made something: INS-0 (a duplicate's INS-10 names the earlier
+    // payment), and not a query (whose conversation id is the payment queried).
+    let query = x.path.to_ascii_lowercase().contains("query");
     let mpesa = x
         .response_json
         .as_ref()
+        .filter(|v| v["output_ResponseCode"] == "INS-0" && !query)
         .and_then(|v| v["output_ConversationID"].as_str());
-    let id = uuid::Uuid::parse_str(momo.or(mpesa)?.trim()).ok()?;
+    let seen = momo.or(mpesa)?.trim();
+    let id = uuid::Uuid::parse_str(seen).ok()?;
     match state
         .platform
         .portal()
         .owned_payment(session.developer.id, &id)
         .await
     {
-        Ok(Some(_)) => Some(id),
+        Ok(Some(_)) => Some(seen.to_owned()),
         _ => None,
     }
 }
 
 /// The line that links the payment a request made to its page.
-pub(crate) fn made_line(h: &mut Html, made: Option<uuid::Uuid>) {
+pub(crate) fn made_line(h: &mut Html, made: Option<&str>) {
     if let Some(id) = made {
         w!(*h, "<p data-testid=\"made-transaction\">Transaction <a class=\"mono\" href=\"/portal/transactions/" {id} "\">" {id} "</a>: its timeline, ledger postings and callbacks.</p>");
     }
 }
 
 /// The result box of the index page's try-it form.
-fn render_exchange(x: &Exchange, made: Option<uuid::Uuid>) -> Html {
+fn render_exchange(x: &Exchange, made: Option<&str>) -> Html {
     let mut h = Html::new();
     w!(h, "<p><strong data-testid=\"try-status\">" {x.status} "</strong> in " {format!("{:.1}", x.elapsed_ms)} " ms</p>");
     made_line(&mut h, made);

@@ -463,6 +463,7 @@ async fn named_by_reference(state: &PortalState, f: &Filters) -> Result<Option<P
             }
             x => x == p.product,
         }) && filter.kind.is_none_or(|k| k == p.kind)
+            && filter.environment.is_none_or(|e| e.holds(&p.environment))
             && filter.status.is_none_or(|s| s == p.status)
             && filter
                 .party
@@ -1334,8 +1335,16 @@ pub(crate) async fn show(
     }
     if let Some(u) = &p.callback_url {
         let label = if mpesa { "Result URL" } else { "Callback URL" };
+        let refused = p
+            .kind
+            .is_mpesa()
+            .then(|| state.mpesa_result_url_refused(u))
+            .flatten();
         let u = mkoba_platform::model::shown_url(u);
         w!(h, "<dt>" {label} "</dt><dd class=\"mono\">" {u} "</dd>");
+        if let Some(why) = refused {
+            w!(h, "<dd class=\"notice warn\" data-testid=\"result-url-refused\">No result is sent to it: " {why} " It was saved under other rules than this server has now; change it on the <a href=\"/portal/mpesa\">M-Pesa page</a>.</dd>");
+        }
     }
     h.raw("</dl><h2>Timeline</h2><ol class=\"timeline\" data-testid=\"timeline\">");
     let mut d = Html::new();
@@ -1521,6 +1530,24 @@ pub(crate) async fn resend(
         Ok(rows) => rows.into_iter().rfind(|o| is_status_callback(&p, &o.body)),
         Err(e) => return crate::failed(e),
     };
+    // Not to an M-Pesa result URL the rules of now refuse (saved under others).
+    let target = last
+        .as_ref()
+        .map(|o| o.url.as_str())
+        .or(p.callback_url.as_deref());
+    if p.kind.is_mpesa()
+        && let Some(url) = target
+        && let Some(why) = state.mpesa_result_url_refused(url)
+    {
+        let mut h = Html::new();
+        w!(h, "<h1>Not re-sent</h1><p class=\"error\" role=\"alert\">No result is sent to " {mkoba_platform::model::shown_url(url)} ": " {why} " It was saved under other rules than this server has now; change it on the <a href=\"/portal/mpesa\">M-Pesa page</a>.</p>"
+            "<p><a href=\"" {back} "\">Back to the transaction</a></p>");
+        return (
+            StatusCode::BAD_REQUEST,
+            document("Not re-sent", Some(&session), "transactions", h),
+        )
+            .into_response();
+    }
     // An M-Pesa result goes again as it was sent: the result of the request that made the
     // payment, which a later change does not rewrite (a mandate made and then cancelled
     // was re-sent as a failed creation, `INS-6`, built from its status now).
