@@ -378,6 +378,24 @@ async fn the_portal_creates_advances_and_deletes_test_clocks_and_marks_their_pay
         page.text().contains(&p.user.to_string()),
         "the API user is offered"
     );
+    // One that has paid is listed, but cannot be chosen, and says why.
+    let paid = app.partner("127.0.0.1").await;
+    let r = app
+        .request_to_pay(&paid, Uuid::new_v4(), &rtp_body("5", "256770000009"), &[])
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let page = b.get("/portal/clocks").await.text();
+    assert!(
+        page.contains(&format!(
+            "<option value=\"{}\" disabled>{} (sandbox): has payments</option>",
+            paid.user, paid.user
+        )),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("<option value=\"{}\" selected>", p.user)),
+        "{page}"
+    );
     let r = b
         .submit(
             "/portal/clocks",

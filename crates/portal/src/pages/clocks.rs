@@ -92,6 +92,25 @@ async fn page(
         .filter(|u| !clocks.iter().any(|c| c.api_user == u.id))
         .collect();
     let mpesa_free = mpesa_user.filter(|m| !clocks.iter().any(|c| c.api_user == *m));
+    // Which of them have payments (a clock is refused for those): offered, but disabled
+    // and said so, the first without any chosen. One look in the index a user, at most
+    // the listed number of them.
+    let mut used = std::collections::HashSet::new();
+    for u in &free {
+        let filter = mkoba_platform::portal::PaymentFilter {
+            developer_id: session.developer.id,
+            api_user: Some(u.id),
+            limit: 1,
+            ..mkoba_platform::portal::PaymentFilter::default()
+        };
+        match state.platform.portal().payments_after(&filter).await {
+            Ok((made, _)) if !made.is_empty() => {
+                used.insert(u.id);
+            }
+            Ok(_) => {}
+            Err(e) => return crate::failed(e),
+        }
+    }
     w!(
         h,
         "<section class=\"card\" aria-labelledby=\"new-clock\"><h2 id=\"new-clock\">New test clock</h2>"
@@ -101,8 +120,18 @@ async fn page(
     } else {
         w!(h, "<form method=\"post\" action=\"/portal/clocks\" class=\"stack\">" [csrf.clone()]
             "<label for=\"clock-user\">API user (it must have no payments yet: the list holds every one without a clock)</label><select id=\"clock-user\" name=\"api_user\">");
-        for u in free {
-            w!(h, "<option value=\"" {u.id} "\">" {u.id} " (" {u.target_environment} ")</option>");
+        let mut first = true;
+        for u in free.iter().filter(|u| !used.contains(&u.id)) {
+            w!(h, "<option value=\"" {u.id} "\"");
+            h.raw(if std::mem::take(&mut first) {
+                " selected"
+            } else {
+                ""
+            });
+            w!(h, ">" {u.id} " (" {u.target_environment} ")</option>");
+        }
+        for u in free.iter().filter(|u| used.contains(&u.id)) {
+            w!(h, "<option value=\"" {u.id} "\" disabled>" {u.id} " (" {u.target_environment} "): has payments</option>");
         }
         if let Some(m) = mpesa_free {
             w!(h, "<option value=\"" {m} "\">Your M-Pesa application (sessions, mandates, payments)</option>");
