@@ -96,7 +96,8 @@ impl Error {
         }
     }
 
-    /// The provider's reason code, if the provider answered with one.
+    /// MoMo's reason code, if the platform answered with one (M-Pesa's `INS-*` code is
+    /// [`Error::ins_code`]).
     pub fn code(&self) -> Option<&ReasonCode> {
         self.api().map(|e| &e.code)
     }
@@ -130,12 +131,24 @@ impl Error {
                 "it is not final yet (the payer may not have answered): read its status again later"
                     .to_owned(),
             ),
+            // A credential's request (a MoMo token, an M-Pesa session) sent no payment.
+            Error::Timeout { url, .. } if is_credential_url(url) => Some(
+                "no answer in time to the token or session request, so nothing else was sent: check that the server is running and answers, or raise the timeout"
+                    .to_owned(),
+            ),
             Error::Timeout { .. } => {
-                Some("no answer in time, but the request may have been carried out: read its status before sending it again (a payment sent again under a new id is a second payment), or raise the timeout".to_owned())
+                Some("no answer in time, but the request may have been carried out: read its status before sending it again (with the same reference id, kept before sending: a payment sent again under a new id is a second payment), or raise the timeout".to_owned())
             }
             _ => None,
         }
     }
+}
+
+/// Whether a URL is a credential's endpoint: MoMo's `/{product}/token/` (and its OAuth2
+/// form) or M-Pesa's `getSession/`.
+fn is_credential_url(url: &str) -> bool {
+    let path = url.split('?').next().unwrap_or(url).trim_end_matches('/');
+    path.ends_with("/token") || path.ends_with("/getSession")
 }
 
 /// Which envelope an error came in.
@@ -631,6 +644,25 @@ mod mpesa_error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timeout_of_a_token_or_session_says_nothing_else_was_sent() {
+        let timeout = |url: &str| Error::Timeout {
+            url: url.to_owned(),
+            after: Duration::from_millis(500),
+        };
+        for url in [
+            "http://127.0.0.1:8080/collection/token/",
+            "http://127.0.0.1:8080/sandbox/ipg/v2/vodacomTZN/getSession/",
+        ] {
+            let hint = timeout(url).hint().unwrap();
+            assert!(hint.contains("nothing else was sent"), "{url}: {hint}");
+        }
+        let hint = timeout("http://127.0.0.1:8080/collection/v1_0/requesttopay")
+            .hint()
+            .unwrap();
+        assert!(hint.contains("may have been carried out"), "{hint}");
+    }
 
     #[test]
     fn each_envelope_is_read_with_its_code() {

@@ -3,7 +3,7 @@
 //! A Rust client for the **MTN MoMo Open API** and the **Vodacom M-Pesa OpenAPI v2** that
 //! works unchanged against the real hosts (MTN's `https://sandbox.momodeveloper.mtn.com` and
 //! `https://proxy.momoapi.mtn.com`; M-Pesa's `https://openapi.m-pesa.com`) and against
-//! [Mkoba](https://example.invalid/mkoba), the self-hosted platform that speaks both:
+//! Mkoba, the self-hosted platform that speaks both:
 //! pointing at Mkoba is one base-URL change.
 //!
 //! * [`momo`]: a client per product ([`momo::Collection`], [`momo::Disbursement`],

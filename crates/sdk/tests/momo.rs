@@ -298,7 +298,19 @@ async fn request_to_pay_settles_and_moves_the_balance() {
     let app = App::start().await;
     let c = app.collection().await;
     let before = amount(&c.get_account_balance().await.unwrap().available_balance);
-    let r = c.request_to_pay(&rtp("150", "256774290781")).await.unwrap();
+    // The reference id is known before the call is sent (for a retry of a lost answer),
+    // and is the one the 202 returns.
+    let call = c.request_to_pay(&rtp("150", "256774290781"));
+    let id = *call.id();
+    let r = call.await.unwrap();
+    assert_eq!(r, id);
+    // Sent again with it, the platform says it has it.
+    let again = c
+        .request_to_pay(&rtp("150", "256774290781"))
+        .reference_id(id)
+        .await
+        .unwrap_err();
+    assert!(again.api().is_some_and(|e| e.is_duplicate()), "{again:?}");
     let done = c.wait_for_request_to_pay(&r, poll()).await.unwrap();
     assert_eq!(done.status(), Status::Successful);
     assert!(done.financial_transaction_id().is_some());

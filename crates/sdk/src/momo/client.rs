@@ -244,7 +244,7 @@ impl Core {
             body: serde_json::to_vec(body)
                 .map(Bytes::from)
                 .map_err(|e| format!("request body cannot be serialised: {e}")),
-            reference_id: None,
+            reference_id: ReferenceId::new(),
             callback_url: self.callback_url.clone(),
         }
     }
@@ -258,13 +258,16 @@ pub(crate) fn with(mut call: Call, method: Method, url: &str) -> Call {
 }
 
 /// A creating call (request-to-pay, transfer, invoice, …): await it to send it with a fresh
-/// `X-Reference-Id`, which it returns once the platform answered 202.
+/// `X-Reference-Id`, which it returns once the platform answered 202. The id is chosen when
+/// the call is made ([`Create::id`]): keep it before awaiting, so that a call whose answer
+/// was lost (a timeout) can be read, or sent again with the same id, which the platform
+/// answers `409` if the first was accepted ([`Error::is_duplicate`]).
 #[must_use = "a creating call does nothing until awaited"]
 pub struct Create<'a> {
     core: &'a Arc<Core>,
     path: &'static str,
     body: std::result::Result<Bytes, String>,
-    reference_id: Option<ReferenceId>,
+    reference_id: ReferenceId,
     callback_url: Option<String>,
 }
 
@@ -283,8 +286,17 @@ impl<'a> Create<'a> {
     /// was lost). It must be a UUID version 4, as the platform requires; another version is
     /// refused before anything is sent ([`Error::Config`]).
     pub fn reference_id(mut self, id: ReferenceId) -> Create<'a> {
-        self.reference_id = Some(id);
+        self.reference_id = id;
         self
+    }
+
+    /// The `X-Reference-Id` this call sends (fresh unless [`Create::reference_id`] gave
+    /// one): known before it is sent, for the status read or the retry of a call whose
+    /// answer was lost, and for a callback URL that names it
+    /// (`https://shop.example/momo/{id}`, read back by
+    /// [`crate::momo::callback::reference_in_path`]).
+    pub fn id(&self) -> &ReferenceId {
+        &self.reference_id
     }
 
     /// Sends this `X-Callback-Url` (instead of the configured one).
@@ -302,7 +314,7 @@ impl<'a> Create<'a> {
     /// Sends the request; the reference id once it is accepted (202).
     pub async fn send(self) -> Result<ReferenceId> {
         let body = self.body.map_err(Error::Config)?;
-        let reference = self.reference_id.unwrap_or_default();
+        let reference = self.reference_id;
         reference.check_random().map_err(Error::Config)?;
         let url = self.core.url(self.path);
         let mut buf = uuid::Uuid::encode_buffer();

@@ -57,7 +57,7 @@ pub use callback::{Callback, parse_callback, reference_in_path};
 pub use client::{Create, SANDBOX_URL};
 pub use products::{AccessType, Collection, Disbursement, IdType, Remittance};
 pub use provisioning::{MarketUser, Provisioning, SandboxUser};
-pub use status::{Poll, Status, Transaction, wait_for_final_status};
+pub use status::{NOT_VISIBLE_FOR, Poll, Status, Transaction, wait_for_final_status};
 pub use test_clock::{TestClock, TestClocks};
 
 use std::fmt;

@@ -70,7 +70,8 @@ macro_rules! common {
                 Ok(self.0.bearer().await?.token.to_string())
             }
 
-            /// `POST /token/` (CreateAccessToken): a new token, bypassing the cache.
+            /// `POST /token/` (CreateAccessToken): a new token, bypassing (and not
+            /// replacing) the cache; counted in `token_fetches()` like every fetch.
             pub async fn create_access_token(&self) -> Result<AccessToken> {
                 self.0.fetch_token().await
             }

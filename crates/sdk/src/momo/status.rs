@@ -2,7 +2,9 @@
 
 use std::fmt;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use mkoba_api_types::momo::{
     CashTransferResult, InvoiceResult, PaymentResult, PreApprovalResult, RequestToPayResult,
@@ -146,11 +148,16 @@ impl Poll {
     }
 }
 
+/// How long after the wait starts a `RESOURCE_NOT_FOUND` answer is taken as "not visible
+/// yet": past it, the id is no transaction's (a typo, or another product's), and waiting
+/// the rest of a two-minute [`Poll`] would only hide that.
+pub const NOT_VISIBLE_FOR: Duration = Duration::from_secs(10);
+
 /// Calls `fetch` with backoff until the transaction is final, then returns it.
 ///
 /// A `RESOURCE_NOT_FOUND` answer is taken as "not visible yet" (it can follow a 202 on the
-/// real platform) and polled again; other errors end the wait. At the deadline the result
-/// is [`Error::StillPending`] (or the last 404).
+/// real platform) and polled again for [`NOT_VISIBLE_FOR`], then returned; other errors end
+/// the wait. At the deadline the result is [`Error::StillPending`] (or the last 404).
 pub async fn wait_for_final_status<T, F, Fut>(what: &str, poll: Poll, mut fetch: F) -> Result<T>
 where
     T: Transaction,
@@ -166,7 +173,12 @@ where
         let last = match fetch().await {
             Ok(t) if t.status().is_final() => return Ok(t),
             Ok(t) => Err(t.status().to_string()),
-            Err(Error::Api(e)) if e.code == ReasonCode::ResourceNotFound => Ok(Error::Api(e)),
+            Err(Error::Api(e))
+                if e.code == ReasonCode::ResourceNotFound
+                    && started.elapsed() < NOT_VISIBLE_FOR =>
+            {
+                Ok(Error::Api(e))
+            }
             Err(e) => return Err(e),
         };
         if Instant::now() >= deadline {
@@ -189,6 +201,33 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A 404 is "not visible yet" for a while, then the answer: a wrong id does not wait
+    /// out a two-minute poll (on a paused clock: no real waiting).
+    #[tokio::test(start_paused = true)]
+    async fn a_reference_that_stays_unknown_is_answered_404_before_the_deadline() {
+        let started = Instant::now();
+        let polls = std::sync::atomic::AtomicUsize::new(0);
+        let r: Result<mkoba_api_types::momo::RequestToPayResult> =
+            wait_for_final_status("request-to-pay", Poll::default(), || {
+                polls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                async {
+                    Err(Error::Api(crate::error::ApiError::from_body(
+                        404,
+                        br#"{"code":"RESOURCE_NOT_FOUND","message":"Requested resource was not found."}"#,
+                    )))
+                }
+            })
+            .await;
+        let e = r.unwrap_err();
+        assert_eq!(e.code(), Some(&ReasonCode::ResourceNotFound), "{e:?}");
+        let waited = started.elapsed();
+        assert!(
+            waited >= NOT_VISIBLE_FOR && waited < Poll::default().timeout,
+            "{waited:?}"
+        );
+        assert!(polls.into_inner() > 1, "polled again while not visible");
+    }
 
     #[test]
     fn pending_and_created_are_not_final_anything_else_is() {

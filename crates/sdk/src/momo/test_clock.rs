@@ -8,7 +8,7 @@
 //!
 //! let clocks = TestClocks::new("collection-subscription-key").base_url("http://127.0.0.1:8080");
 //! let clock = clocks.create("api-user-uuid", "expiry tests", None).await?;
-//! let clock = clocks.advance(&clock.id, "3d").await?; // three days, in milliseconds
+//! let clock = clocks.advance(&clock.id, "3d").await?; // three days on (its `now_ms` moves by 259,200,000)
 //! clocks.delete(&clock.id).await?;
 //! # Ok(()) }
 //! ```

@@ -183,7 +183,9 @@ impl Client {
         Ok(self.0.session().await?.id.to_string())
     }
 
-    /// `GET …/getSession/`: a new session id, bypassing (and not replacing) the cache.
+    /// `GET …/getSession/`: the gateway's session id of now, bypassing (and not replacing)
+    /// the cache; counted in `session_fetches()`. (Mkoba's session ids are stateless: two
+    /// asked for within one second are the same.)
     pub async fn create_session(&self) -> Result<String> {
         self.0.fetch_session().await
     }
