@@ -488,6 +488,15 @@ async fn sign_up_refuses_a_taken_email_and_a_short_password() {
         .await;
     assert_eq!(r.status, 400);
     assert!(r.text().contains("exists already"));
+    // The field the error is about is marked, and points at the sentence.
+    let marked = " aria-invalid=\"true\" aria-describedby=\"form-error\"";
+    assert!(
+        r.text()
+            .contains(&format!("value=\"ada@example.com\"{marked}")),
+        "{}",
+        r.text()
+    );
+    assert!(r.text().contains("id=\"form-error\""));
     let r = b
         .submit(
             "/portal/signup",
@@ -501,6 +510,12 @@ async fn sign_up_refuses_a_taken_email_and_a_short_password() {
         )
         .await;
     assert_eq!(r.status, 400);
+    assert_eq!(r.text().matches(marked).count(), 1, "{}", r.text());
+    assert!(
+        r.text().contains(&format!("minlength=\"10\"{marked}>")),
+        "{}",
+        r.text()
+    );
     // An address that would reorder the sentence showing it (U+202E) is no address.
     let r = b
         .submit(

@@ -348,24 +348,41 @@ async fn start_session(state: &PortalState, developer: i64, next: &str) -> Respo
     r
 }
 
-fn sign_up_form(h: &mut Html, token: &str, email: &str, name: &str, error: Option<&str>) {
+/// What was wrong with a sign-up: the field it concerns, and the sentence.
+type Problem = (&'static str, &'static str);
+
+fn sign_up_form(h: &mut Html, token: &str, email: &str, name: &str, error: Option<Problem>) {
     w!(*h, "<h1>Create an account</h1>"
         "<p class=\"lead\">A developer account gets its own subscription keys, API users, M-Pesa application and transactions; nobody else sees them. We e-mail you a link to activate it, then you add your phone number.</p>");
-    if let Some(e) = error {
-        w!(*h, "<p class=\"error\" role=\"alert\">" {e} "</p>");
+    if let Some((_, e)) = error {
+        w!(*h, "<p class=\"error\" role=\"alert\" id=\"form-error\">" {e} "</p>");
     }
+    // The field the error is about says so to assistive technology, and points at it.
+    let mark = |field: &str| -> &'static str {
+        if error.is_some_and(|(f, _)| f == field) {
+            " aria-invalid=\"true\" aria-describedby=\"form-error\""
+        } else {
+            ""
+        }
+    };
     w!(*h, "<form method=\"post\" action=\"/portal/signup\" class=\"stack\">"
         "<input type=\"hidden\" name=\"csrf\" value=\"" {token} "\">"
         "<label for=\"name\">Name</label>"
-        "<input id=\"name\" name=\"name\" autocomplete=\"name\" required maxlength=\"100\" value=\"" {name} "\">"
-        "<label for=\"email\">E-mail</label>"
-        "<input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required maxlength=\"254\" value=\"" {email} "\">"
-        "<label for=\"password\">Password <span class=\"hint\">(at least 10 characters)</span></label>"
-        "<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" required minlength=\"10\">"
-        "<label for=\"password2\">Password again</label>"
-        "<input id=\"password2\" name=\"password2\" type=\"password\" autocomplete=\"new-password\" required minlength=\"10\">"
-        "<button type=\"submit\">Create account</button></form>"
-        "<p>Have an account? <a href=\"/portal/signin\">Sign in</a>.</p>");
+        "<input id=\"name\" name=\"name\" autocomplete=\"name\" required maxlength=\"100\" value=\"" {name} "\"");
+    h.raw(mark("name"));
+    w!(*h, "><label for=\"email\">E-mail</label>"
+        "<input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required maxlength=\"254\" value=\"" {email} "\"");
+    h.raw(mark("email"));
+    h.raw(concat!("><label for=\"password\">Password <span class=\"hint\">(at least 10 characters)</span></label>",
+        "<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" required minlength=\"10\""));
+    h.raw(mark("password"));
+    h.raw(concat!("><label for=\"password2\">Password again</label>",
+        "<input id=\"password2\" name=\"password2\" type=\"password\" autocomplete=\"new-password\" required minlength=\"10\""));
+    h.raw(mark("password2"));
+    h.raw(concat!(
+        "><button type=\"submit\">Create account</button></form>",
+        "<p>Have an account? <a href=\"/portal/signin\">Sign in</a>.</p>"
+    ));
 }
 
 pub(crate) async fn sign_up_page(State(state): State<PortalState>, headers: HeaderMap) -> Response {
@@ -382,7 +399,7 @@ pub(crate) async fn sign_up_page(State(state): State<PortalState>, headers: Head
 }
 
 /// Why a sign-up form is not acceptable.
-fn sign_up_problem(form: &Form) -> Option<&'static str> {
+fn sign_up_problem(form: &Form) -> Option<Problem> {
     let email = form.get("email");
     let name = form.get("name");
     let password = form.raw("password");
@@ -391,22 +408,25 @@ fn sign_up_problem(form: &Form) -> Option<&'static str> {
         || name.chars().count() > 100
         || name.chars().any(mkoba_platform::portal::hides_text)
     {
-        return Some("Give a name of at most 100 characters, without control characters.");
+        return Some((
+            "name",
+            "Give a name of at most 100 characters, without control characters.",
+        ));
     }
     if email.len() > 254 || at.is_none_or(|i| i == 0 || i + 1 >= email.len()) {
-        return Some("Give a valid e-mail address.");
+        return Some(("email", "Give a valid e-mail address."));
     }
     if email
         .chars()
         .any(|c| c.is_whitespace() || mkoba_platform::portal::hides_text(c))
     {
-        return Some("Give a valid e-mail address.");
+        return Some(("email", "Give a valid e-mail address."));
     }
     if password.chars().count() < 10 || password.len() > 1024 {
-        return Some("Choose a password of at least 10 characters.");
+        return Some(("password", "Choose a password of at least 10 characters."));
     }
     if password != form.raw("password2") {
-        return Some("The two passwords differ.");
+        return Some(("password2", "The two passwords differ."));
     }
     None
 }
@@ -431,7 +451,7 @@ pub(crate) async fn sign_up(
     }
     let email = form.get("email").to_owned();
     let name = form.get("name").to_owned();
-    let refuse = |message: &'static str| {
+    let refuse = |message: Problem| {
         auth_page(
             &state,
             &headers,
@@ -473,9 +493,10 @@ pub(crate) async fn sign_up(
             }
             r
         }
-        Err(SignUpError::EmailTaken) => {
-            refuse("An account with this e-mail exists already; sign in instead.")
-        }
+        Err(SignUpError::EmailTaken) => refuse((
+            "email",
+            "An account with this e-mail exists already; sign in instead.",
+        )),
         Err(e @ SignUpError::Internal) => crate::failed(e),
     }
 }
