@@ -140,6 +140,14 @@ async fn provisioning_creates_reads_and_keys_an_api_user() {
     assert!(again.api().unwrap().is_duplicate());
     let missing = p.get_api_user(&ReferenceId::new()).await.unwrap_err();
     assert_eq!(missing.code(), Some(&ReasonCode::ResourceNotFound));
+    // A provisioned user's id goes straight to the calls that take one.
+    let made = p.provision("shop.example").await.unwrap();
+    let id = made.id().expect("a UUID v4");
+    assert_eq!(id.to_string(), made.api_user);
+    assert_eq!(
+        p.get_api_user(&id).await.unwrap().provider_callback_host,
+        "shop.example"
+    );
 }
 
 #[tokio::test]

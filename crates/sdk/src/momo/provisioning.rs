@@ -41,6 +41,15 @@ pub struct SandboxUser {
     pub target_environment: String,
 }
 
+impl SandboxUser {
+    /// The API user's id as the calls that name one take it ([`Provisioning::get_api_user`],
+    /// [`Provisioning::create_api_key`]); `None` only for a value changed since it was
+    /// provisioned into something that is no UUID v4.
+    pub fn id(&self) -> Option<ReferenceId> {
+        self.api_user.parse().ok()
+    }
+}
+
 impl std::fmt::Debug for SandboxUser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SandboxUser")
