@@ -256,7 +256,22 @@ pub(crate) async fn delete(
     let Ok(id) = Uuid::parse_str(&id) else {
         return crate::not_found().await;
     };
+    let gone = "You have no test clock with that id (deleted already, or never yours). The clocks you have are listed below.";
     if !super::confirm::confirmed(&form) {
+        // A stale page's button: no question about a clock that is not there (as every
+        // node knows them: another may have made it).
+        if !state.platform.clocks().caught_up().await {
+            return busy();
+        }
+        if !state
+            .platform
+            .clocks()
+            .list(session.developer.id)
+            .iter()
+            .any(|c| c.id == id)
+        {
+            return page(&state, &session, StatusCode::NOT_FOUND, Some(gone), None).await;
+        }
         let action = format!("/portal/clocks/{id}/delete");
         return super::confirm::page(
             &session,
@@ -283,7 +298,6 @@ pub(crate) async fn delete(
     {
         Ok(()) => see_other("/portal/clocks?done=deleted"),
         Err(ClockError::NotFound) => {
-            let gone = "You have no test clock with that id (deleted already, or never yours). The clocks you have are listed below.";
             page(&state, &session, StatusCode::NOT_FOUND, Some(gone), None).await
         }
         Err(e) => match refusal(e) {
