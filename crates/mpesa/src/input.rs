@@ -57,6 +57,9 @@ impl Fields {
                 Err(_) => return unread(fields, &twice),
             }
         };
+        // A body with a string that cannot be read is a body that could not be read: its
+        // fields echo nothing, whichever came before the string (the query's still do).
+        let from_query = fields.clone();
         let mut in_body = std::collections::HashSet::new();
         for (k, raw) in members {
             let name = k.to_ascii_lowercase();
@@ -68,7 +71,7 @@ impl Fields {
             let value = match raw.as_bytes().first() {
                 Some(b'"') => match serde_json::from_str::<String>(raw) {
                     Ok(value) => value,
-                    Err(_) => return unread(fields, &twice),
+                    Err(_) => return unread(from_query, &twice),
                 },
                 Some(b't') => "True".to_owned(),
                 Some(b'f') => "False".to_owned(),
@@ -387,6 +390,22 @@ mod tests {
             f.check("input_SecurityCredential", security_credential, code),
             Ok("pw".to_owned())
         );
+    }
+
+    #[test]
+    fn a_body_with_an_unreadable_string_echoes_none_of_its_fields() {
+        for body in [
+            br#"{"input_ThirdPartyConversationID":"abc","input_Amount":"\ud800"}"#.as_slice(),
+            br#"{"input_Amount":"\ud800","input_ThirdPartyConversationID":"abc"}"#,
+        ] {
+            let (code, fields) = Fields::read(&[], body).unwrap_err();
+            assert_eq!(code, wire::INS_21);
+            assert!(!fields.given("input_ThirdPartyConversationID"), "{body:?}");
+        }
+        // The query's fields are read all the same.
+        let q = vec![("input_ThirdPartyConversationID".to_owned(), "q".to_owned())];
+        let (_, fields) = Fields::read(&q, br#"{"input_Amount":"\ud800"}"#).unwrap_err();
+        assert_eq!(fields.get("input_ThirdPartyConversationID"), Some("q"));
     }
 
     #[test]
