@@ -87,6 +87,14 @@ async fn every_operation_of_both_documents_has_a_page_with_its_parameters_and_co
                     text.contains(&format!("data-testid=\"op-path\">{path}</code>")),
                     "{id}: path"
                 );
+                // An M-Pesa page names a port, one not built included (it was empty).
+                if html.contains("data-testid=\"resource-port\"") {
+                    let port = testid(&html, "resource-port", "<");
+                    assert!(
+                        !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()),
+                        "{id}: port {port:?}"
+                    );
+                }
                 // Every parameter and every top-level body field.
                 for p in op["parameters"].as_array().into_iter().flatten() {
                     let name = p["name"].as_str().unwrap();

@@ -662,6 +662,16 @@ impl Context {
         self.base.starts_with("https://")
     }
 
+    /// The port of the address the browser reached the portal on (its scheme's default
+    /// when the address names none).
+    fn port(&self) -> String {
+        match self.base.rsplit_once(':') {
+            Some((_, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p.to_owned(),
+            _ if self.ssl() => "443".to_owned(),
+            _ => "80".to_owned(),
+        }
+    }
+
     /// Whether the M-Pesa resource URL is HTTPS (`serve --tls`).
     fn mpesa_ssl(&self) -> bool {
         self.resource.as_ref().map_or_else(|| self.ssl(), |r| r.ssl)
@@ -1189,7 +1199,8 @@ fn render_context(h: &mut Html, op: &Op<'_>, ctx: &Context) {
             let (base, path) = ctx.mpesa_url(op);
             let (address, port) = match &ctx.resource {
                 Some(r) => (r.address.clone(), r.port.to_string()),
-                None => (ctx.host_name.clone(), String::new()),
+                // No resource URL of its own (an operation not built): the portal's.
+                None => (ctx.host_name.clone(), ctx.port()),
             };
             w!(*h, "<dt>Resource URL</dt><dd><code data-testid=\"resource-url\">" {base} {path} "</code></dd>"
                 "<dt>Address</dt><dd><code>" {address} "</code></dd>"
