@@ -81,22 +81,32 @@ async fn holder(
     subscription: &SubscriptionKey,
     id_type: &str,
     id: &str,
-    types: &str,
-) -> Result<(PartyIdType, HolderStatus), MomoError> {
+    alias_or_id: bool,
+) -> Result<HolderStatus, MomoError> {
     let user = crate::auth::bearer_user(state, headers, product, subscription).await?;
     validate::target_environment(headers, &user)?;
+    // Basic user info also takes the definitions' `alias` and `id` (no party type of a
+    // payment, so no test number either).
+    if alias_or_id && let Some(valid) = validate::alias_or_id(id_type, id) {
+        valid?;
+        return Ok(HolderStatus::Active);
+    }
+    let types = if alias_or_id {
+        "msisdn, email, party_code, alias or id"
+    } else {
+        "msisdn, email or party_code"
+    };
     let id_type = PartyIdType::parse_ignore_case(id_type).ok_or_else(|| {
         MomoError::bad(format!(
             "accountHolderIdType must be {types}, got {id_type:?}"
         ))
     })?;
     let id = validate::party_id(id_type, id)?;
-    let status = if user.target_environment == SANDBOX {
+    Ok(if user.target_environment == SANDBOX {
         scenario::account_holder(id_type, &id)
     } else {
         HolderStatus::Active
-    };
-    Ok((id_type, status))
+    })
 }
 
 fn holder_error(code: &'static str) -> MomoError {
@@ -116,15 +126,14 @@ pub async fn validate_account_holder_status(
     headers: HeaderMap,
     Path((id_type, id)): Path<(String, String)>,
 ) -> Result<Response, MomoError> {
-    let types = "msisdn, email or party_code";
-    let (_, status) = holder(
+    let status = holder(
         &state,
         &headers,
         product,
         &subscription,
         &id_type,
         &id,
-        types,
+        false,
     )
     .await?;
     match status {
@@ -145,26 +154,16 @@ pub async fn get_basic_userinfo(
     headers: HeaderMap,
     Path((id_type, id)): Path<(String, String)>,
 ) -> Result<Response, MomoError> {
-    match crate::validate::alias_or_id(&id_type, &id) {
-        Some(alias_or_id) => {
-            let user = crate::auth::bearer_user(&state, &headers, product, &subscription).await?;
-            validate::target_environment(&headers, &user)?;
-            alias_or_id?;
-        }
-        None => {
-            let types = "msisdn, email, party_code, alias or id";
-            holder(
-                &state,
-                &headers,
-                product,
-                &subscription,
-                &id_type,
-                &id,
-                types,
-            )
-            .await?;
-        }
-    }
+    holder(
+        &state,
+        &headers,
+        product,
+        &subscription,
+        &id_type,
+        &id,
+        true,
+    )
+    .await?;
     Ok(json(
         StatusCode::OK,
         &BasicUserInfo {

@@ -33,18 +33,8 @@ impl Fields {
     /// digits the client wrote (`1e3` and `10.009` are not amounts and fail the amount's
     /// rule, instead of being rounded into one).
     pub fn read(query: &[(String, String)], body: &[u8]) -> Result<Fields, (Code, Fields)> {
-        let mut fields = Fields::default();
         let mut twice = std::collections::HashSet::new();
-        for (k, v) in query {
-            let name = k.to_ascii_lowercase();
-            if fields.values.contains_key(&name) {
-                if name.starts_with("input_") {
-                    twice.insert(name);
-                }
-                continue;
-            }
-            fields.values.insert(name, v.clone());
-        }
+        let mut fields = Fields::of_query(query, &mut twice);
         let unread = |fields: Fields, twice| Err((wire::INS_21, Fields::without(fields, twice)));
         let Ok(text) = std::str::from_utf8(body) else {
             return unread(fields, &twice);
@@ -57,9 +47,6 @@ impl Fields {
                 Err(_) => return unread(fields, &twice),
             }
         };
-        // A body with a string that cannot be read is a body that could not be read: its
-        // fields echo nothing, whichever came before the string (the query's still do).
-        let from_query = fields.clone();
         let mut in_body = std::collections::HashSet::new();
         for (k, raw) in members {
             let name = k.to_ascii_lowercase();
@@ -71,7 +58,10 @@ impl Fields {
             let value = match raw.as_bytes().first() {
                 Some(b'"') => match serde_json::from_str::<String>(raw) {
                     Ok(value) => value,
-                    Err(_) => return unread(from_query, &twice),
+                    // A body with a string that cannot be read is a body that could not be
+                    // read: its fields echo nothing, whichever came before the string (the
+                    // query's still do, read again here rather than kept for every call).
+                    Err(_) => return unread(Fields::of_query(query, &mut twice), &twice),
                 },
                 Some(b't') => "True".to_owned(),
                 Some(b'f') => "False".to_owned(),
@@ -92,6 +82,25 @@ impl Fields {
         } else {
             unread(fields, &twice)
         }
+    }
+
+    /// The query string's pairs, the names given twice noted in `twice`.
+    fn of_query(
+        query: &[(String, String)],
+        twice: &mut std::collections::HashSet<String>,
+    ) -> Fields {
+        let mut fields = Fields::default();
+        for (k, v) in query {
+            let name = k.to_ascii_lowercase();
+            if fields.values.contains_key(&name) {
+                if name.starts_with("input_") {
+                    twice.insert(name);
+                }
+                continue;
+            }
+            fields.values.insert(name, v.clone());
+        }
+        fields
     }
 
     /// These fields but those named in `twice`, whose copies disagree on what was sent.

@@ -159,6 +159,16 @@ pub enum Environments {
 }
 
 impl Environments {
+    pub const ALL: [Environments; 2] = [Environments::Sandbox, Environments::Production];
+
+    /// How a filter's choices name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Environments::Sandbox => "Sandbox",
+            Environments::Production => "Production (openapi, MoMo markets)",
+        }
+    }
+
     /// The filter's value in a link: `sandbox` or `production`.
     pub fn as_str(self) -> &'static str {
         match self {

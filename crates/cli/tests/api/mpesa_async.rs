@@ -1087,13 +1087,7 @@ async fn a_result_url_saved_under_other_rules_is_not_sent_to() {
         "{settings}"
     );
     let m = app.mpesa().await;
-    let r = m
-        .call(
-            "POST",
-            "c2bPayment/singleStage/",
-            &m.c2b("10", "000000000001"),
-        )
-        .await;
+    let r = m.pay_c2b("10", "000000000001").await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert!(
         r.json().get("output_TransactionID").is_none(),

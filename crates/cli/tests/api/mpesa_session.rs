@@ -229,13 +229,7 @@ async fn a_session_expires_after_the_applications_lifetime() {
     assert_eq!(code(&r), (401, "INS-6".to_owned()));
     assert_eq!(r.json()["output_ResponseDesc"], "Session key expired");
     // A new session works again.
-    let r = m
-        .call(
-            "POST",
-            "c2bPayment/singleStage/",
-            &m.c2b("10", "000000000001"),
-        )
-        .await;
+    let r = m.pay_c2b("10", "000000000001").await;
     assert_eq!(r.status, 201, "{}", r.text());
 }
 

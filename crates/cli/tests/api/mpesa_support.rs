@@ -210,9 +210,7 @@ impl Mpesa<'_> {
 
     /// A successful C2B; returns its `output_TransactionID`.
     pub async fn paid(&self, amount: &str, msisdn: &str) -> String {
-        let r = self
-            .call("POST", "c2bPayment/singleStage/", &self.c2b(amount, msisdn))
-            .await;
+        let r = self.pay_c2b(amount, msisdn).await;
         assert_eq!(r.status, 201, "{}", r.text());
         r.json()["output_TransactionID"]
             .as_str()
@@ -220,11 +218,15 @@ impl Mpesa<'_> {
             .to_owned()
     }
 
+    /// A C2B through a fresh session: its answer, whatever it is.
+    pub async fn pay_c2b(&self, amount: &str, msisdn: &str) -> Resp {
+        self.call("POST", "c2bPayment/singleStage/", &self.c2b(amount, msisdn))
+            .await
+    }
+
     /// A C2B accepted (`201`, either mode): its conversation id.
     pub async fn accepted(&self, amount: &str, msisdn: &str) -> String {
-        let r = self
-            .call("POST", "c2bPayment/singleStage/", &self.c2b(amount, msisdn))
-            .await;
+        let r = self.pay_c2b(amount, msisdn).await;
         assert_eq!(r.status, 201, "{}", r.text());
         conversation_of(&r)
     }

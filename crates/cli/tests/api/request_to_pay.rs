@@ -1014,13 +1014,7 @@ async fn two_installations_hand_out_different_transaction_ids() {
             "{momo}"
         );
         let m = app.mpesa().await;
-        let r = m
-            .call(
-                "POST",
-                "c2bPayment/singleStage/",
-                &m.c2b("10", "000000000001"),
-            )
-            .await;
+        let r = m.pay_c2b("10", "000000000001").await;
         assert_eq!(r.status, 201, "{}", r.text());
         let mpesa = r.json()["output_TransactionID"]
             .as_str()

@@ -1072,13 +1072,7 @@ async fn the_applications_api_user_is_told_its_payments_are_still_open() {
     })
     .await;
     let m = app.mpesa().await;
-    let r = m
-        .call(
-            "POST",
-            "c2bPayment/singleStage/",
-            &m.c2b("10", "000000000001"),
-        )
-        .await;
+    let r = m.pay_c2b("10", "000000000001").await;
     assert_eq!(r.status, 408, "{}", r.text());
     let user = app.mpesa_api_user().await;
     let r = admin(&app, "POST", "", Some(json!({"apiUser": user.to_string()}))).await;

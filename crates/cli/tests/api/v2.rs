@@ -378,22 +378,29 @@ fn pre_approval(payer: &str) -> String {
     )
 }
 
-#[tokio::test]
-async fn a_pre_approval_is_approved_listed_and_cancelled_without_moving_money() {
-    let app = TestApp::spawn().await;
-    let p = app.partner("clinic.com").await;
+/// A pre-approval of `payer` asked for (202): its reference id.
+async fn ask_pre_approval(app: &TestApp, p: &Partner, payer: &str) -> Uuid {
     let reference = Uuid::new_v4();
+    let body = pre_approval(payer);
     let r = call(
-        &app,
-        &p,
+        app,
+        p,
         "POST",
         "/v2_0/preapproval",
         Some(reference),
-        Some(&pre_approval("256791111111")),
+        Some(&body),
         &[],
     )
     .await;
     assert_eq!(r.status, 202, "{}", r.text());
+    reference
+}
+
+#[tokio::test]
+async fn a_pre_approval_is_approved_listed_and_cancelled_without_moving_money() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("clinic.com").await;
+    let reference = ask_pre_approval(&app, &p, "256791111111").await;
     let v = settled(&app, &p, &format!("/v2_0/preapproval/{reference}")).await;
     assert_eq!(v["status"], "SUCCESSFUL", "{v}");
     assert_eq!(v["payerCurrency"], "EUR");
@@ -482,18 +489,7 @@ async fn a_pending_pre_approval_is_not_cancelled_and_holders_go_by_alias_or_id()
         TestApp::spawn_with(|s| s.platform.settle_delay = std::time::Duration::from_secs(86_400))
             .await;
     let p = app.partner("clinic.com").await;
-    let reference = Uuid::new_v4();
-    let r = call(
-        &app,
-        &p,
-        "POST",
-        "/v2_0/preapproval",
-        Some(reference),
-        Some(&pre_approval("256791111112")),
-        &[],
-    )
-    .await;
-    assert_eq!(r.status, 202, "{}", r.text());
+    let reference = ask_pre_approval(&app, &p, "256791111112").await;
     let path = format!("/v1_0/preapproval/{reference}");
     let r = call(&app, &p, "DELETE", &path, None, None, &[]).await;
     assert_eq!(r.status, 500, "{}", r.text());
@@ -531,17 +527,7 @@ async fn a_pending_pre_approval_is_not_cancelled_and_holders_go_by_alias_or_id()
 async fn a_rejected_pre_approval_fails_with_its_reason() {
     let app = TestApp::spawn().await;
     let p = app.partner("clinic.com").await;
-    let reference = Uuid::new_v4();
-    call(
-        &app,
-        &p,
-        "POST",
-        "/v2_0/preapproval",
-        Some(reference),
-        Some(&pre_approval("46733123451")),
-        &[],
-    )
-    .await;
+    let reference = ask_pre_approval(&app, &p, "46733123451").await;
     let v = settled(&app, &p, &format!("/v2_0/preapproval/{reference}")).await;
     assert_eq!(v["status"], "FAILED");
     assert_eq!(v["reason"]["code"], "APPROVAL_REJECTED");

@@ -1560,8 +1560,7 @@ fn render_result(h: &mut Html, ctx: &Context, op: &Op<'_>, x: &Exchange, made: O
         }
     };
     w!(*h, "<section class=\"card result\" aria-labelledby=\"sent\" aria-live=\"polite\"><h2 id=\"sent\">Response</h2>"
-    "<p><strong data-testid=\"send-status\">" {x.status} "</strong> " {status_text(&x.status.to_string())} " in " {format!("{:.1}", x.elapsed_ms)} " ms · <code>" {x.method} "</code> <code>" {url} "</code></p>"
-    );
+        "<p><strong data-testid=\"send-status\">" {x.status} "</strong> " {status_text(&x.status.to_string())} " in " {format!("{:.1}", x.elapsed_ms)} " ms · <code>" {x.method} "</code> <code>" {url} "</code></p>");
     docs::made_line(h, made);
     h.raw("<div class=\"pair-tables\">");
     pairs_table(h, "Request parameters sent", "sent-parameters", &sent);

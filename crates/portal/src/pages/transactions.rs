@@ -762,13 +762,7 @@ pub(crate) fn scope_selects(
         h,
         "env",
         "Environment",
-        &[
-            ("sandbox".to_owned(), "Sandbox".to_owned()),
-            (
-                "production".to_owned(),
-                "Production (openapi, MoMo markets)".to_owned(),
-            ),
-        ],
+        &Environments::ALL.map(|e| (e.as_str().to_owned(), e.label().to_owned())),
         q.get("env"),
         invalid.contains(&"env"),
     );

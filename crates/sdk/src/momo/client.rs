@@ -294,7 +294,22 @@ impl<'a> Create<'a> {
     /// one): known before it is sent, for the status read or the retry of a call whose
     /// answer was lost, and for a callback URL that names it
     /// (`https://shop.example/momo/{id}`, read back by
-    /// [`crate::momo::callback::reference_in_path`]).
+    /// [`crate::momo::callback::reference_in_path`]):
+    ///
+    /// ```no_run
+    /// # async fn f(
+    /// #     c: mkoba_sdk::momo::Collection,
+    /// #     req: mkoba_sdk::types::momo::RequestToPay,
+    /// # ) -> mkoba_sdk::Result<()> {
+    /// let call = c.request_to_pay(&req);
+    /// let id = *call.id();
+    /// let accepted = call
+    ///     .callback_url(format!("https://shop.example/momo/{id}"))
+    ///     .await?;
+    /// assert_eq!(accepted, id);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn id(&self) -> &ReferenceId {
         &self.reference_id
     }
