@@ -6,7 +6,10 @@
 //! read members in order, each value as its JSON text ([`Members`]), and refuse what is
 //! ambiguous.
 
-use serde::de::{Deserialize, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    Deserialize, DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor,
+};
+use serde_json::Value;
 use serde_json::value::RawValue;
 
 /// Most members of one object, or items of one array, that [`Members`] and [`Items`]
@@ -73,6 +76,116 @@ impl<'de: 'a, 'a> Deserialize<'de> for Items<'a> {
             }
         }
         d.deserialize_seq(Array(std::marker::PhantomData))
+    }
+}
+
+/// A body's JSON read in one pass when nothing in it needs a second look: `Some` only for
+/// valid JSON with no member named twice in one object, no number but plain integers
+/// (`100`, `-5`: what a `u64` or `i64` holds as written), no value deeper than `max_depth`
+/// and at most `max_values` values in all (each object, array, string, number, …). Such a
+/// body reads the same member by member ([`Members`], [`Items`], [`number_is_exact`]), so a
+/// dialect reads it here and takes the slower exact reading only for the rest: a decimal,
+/// an exponent, a name given twice, a body too deep or too large, invalid JSON. The exact
+/// reading of a typical request-to-pay took three parses of every byte (the whole body,
+/// each object's members, each value): about 15,000 instructions a request of the 300,000
+/// a lifecycle took in all (`scripts/instructions.sh`).
+pub fn plain_value(body: &[u8], max_depth: usize, max_values: usize) -> Option<Value> {
+    let mut budget = max_values;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = Plain {
+        depth: 0,
+        max_depth,
+        budget: &mut budget,
+    }
+    .deserialize(&mut de)
+    .ok()?;
+    de.end().ok()?;
+    Some(value)
+}
+
+/// One value of [`plain_value`], `depth` deep, taking itself from `budget`.
+struct Plain<'b> {
+    depth: usize,
+    max_depth: usize,
+    budget: &'b mut usize,
+}
+
+impl Plain<'_> {
+    fn below(&mut self) -> Plain<'_> {
+        Plain {
+            depth: self.depth + 1,
+            max_depth: self.max_depth,
+            budget: self.budget,
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Plain<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        if self.depth > self.max_depth {
+            return Err(D::Error::custom("too deep"));
+        }
+        *self.budget = self
+            .budget
+            .checked_sub(1)
+            .ok_or_else(|| D::Error::custom("too many values"))?;
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Plain<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JSON with no decimal and no member named twice")
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    // What serde_json reads as an `f64` (a decimal, an exponent, an integer past `u64`,
+    // `-0`) falls to the default, an error: it is for the exact reading.
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(self.below())? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Value, A::Error> {
+        let mut members = serde_json::Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if members.contains_key(&name) {
+                return Err(A::Error::custom("a member named twice"));
+            }
+            let value = map.next_value_seed(self.below())?;
+            members.insert(name, value);
+        }
+        Ok(Value::Object(members))
     }
 }
 

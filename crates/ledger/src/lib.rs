@@ -14,7 +14,8 @@ mod money;
 
 pub use money::{AmountError, Currency, CurrencyError, Money};
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hash};
 
 /// Identifies an account inside one ledger.
@@ -163,11 +164,15 @@ pub enum LedgerError {
 /// it holds no more than before; rebuilding clears the deleted slots. `capacity()` counts
 /// the entries and the free slots left, so it shows the wear. Issue 17: the writer's wallet
 /// maps, bounded at 100,000 wallets, stood at room for 229,376 after some churn.
-pub fn make_room<K: Eq + Hash, V, S: BuildHasher + Clone>(map: &mut HashMap<K, V, S>, room: usize) {
+pub fn make_room<K: Eq + Hash, V, S: BuildHasher + Clone>(
+    map: &mut std::collections::HashMap<K, V, S>,
+    room: usize,
+) {
     if map.capacity() - map.len() >= room {
         return;
     }
-    let mut fresh = HashMap::with_capacity_and_hasher(map.len() + room, map.hasher().clone());
+    let mut fresh =
+        std::collections::HashMap::with_capacity_and_hasher(map.len() + room, map.hasher().clone());
     fresh.extend(map.drain());
     *map = fresh;
 }
@@ -418,7 +423,7 @@ mod tests {
         // A cache of at most 100,000 entries that drops the oldest down to 90,000 whenever
         // it holds more, as the writer's wallets do by default, over a million new keys.
         let (bound, keep) = (100_000, 90_000);
-        let mut map: HashMap<u64, u64> = HashMap::new();
+        let mut map: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
         let mut largest = 0;
         for key in 0..1_000_000u64 {
             map.insert(key, key);

@@ -211,15 +211,25 @@ pub fn json_body(body: &[u8]) -> Result<Value, MomoError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Default::default()));
     }
-    let invalid = |e: serde_json::Error| MomoError::bad(format!("the body is not valid JSON: {e}"));
-    let raw: &serde_json::value::RawValue = serde_json::from_slice(body).map_err(invalid)?;
-    let mut budget = MAX_VALUES;
-    let value = exact_json(raw, 0, &mut budget).map_err(|e| e.unwrap_or_else(invalid_json))?;
+    // Most bodies need no second look: read once, they read as the exact reading would.
+    let value = match mkoba_api_types::json::plain_value(body, MAX_DEPTH, MAX_VALUES) {
+        Some(value) => value,
+        None => exact_body(body)?,
+    };
     if value.is_object() {
         Ok(value)
     } else {
         Err(MomoError::bad("the body must be a JSON object"))
     }
+}
+
+/// [`json_body`]'s reading of a body with a decimal or a member named twice, or one it
+/// refuses: the whole body, then each value again ([`exact_json`]).
+fn exact_body(body: &[u8]) -> Result<Value, MomoError> {
+    let invalid = |e: serde_json::Error| MomoError::bad(format!("the body is not valid JSON: {e}"));
+    let raw: &serde_json::value::RawValue = serde_json::from_slice(body).map_err(invalid)?;
+    let mut budget = MAX_VALUES;
+    exact_json(raw, 0, &mut budget).map_err(|e| e.unwrap_or_else(invalid_json))
 }
 
 /// How deep a body may nest: MoMo's bodies are three levels deep at most, and each level
@@ -618,7 +628,6 @@ mod tests {
     }
 }
 
-/// Property tests: the validators take any text without panicking, and what they accept
 #[cfg(test)]
 mod exact_bodies {
     use super::*;
@@ -723,8 +732,50 @@ mod exact_bodies {
         assert!(json_body(b"  ").unwrap().is_object());
         assert!(json_body(b"{} x").is_err());
     }
+
+    #[test]
+    fn a_body_read_once_reads_as_the_exact_reading_and_the_rest_is_left_to_it() {
+        let plain =
+            |body: &str| mkoba_api_types::json::plain_value(body.as_bytes(), MAX_DEPTH, MAX_VALUES);
+        let items = |n: usize| vec!["1"; n].join(",");
+        let deep = |n: usize| format!(r#"{{"a":{}{}}}"#, "[".repeat(n), "]".repeat(n));
+        let read_once = [
+            r#"{"amount":"100","currency":"EUR","externalId":"1","payer":{"partyIdType":"MSISDN","partyId":"46733123450"},"payerMessage":"hi","payeeNote":"x"}"#.to_owned(),
+            r#"{"n":100,"m":-5,"z":0,"t":true,"f":false,"x":null,"a":[1,"2",[{}]],"e":"\u00e9\n"}"#.to_owned(),
+            r#" { "a" : { "a" : 1 } , "b" : [ ] } "#.to_owned(),
+            format!(r#"{{"x":[{}]}}"#, items(998)),
+            deep(16),
+        ];
+        for body in &read_once {
+            let once = plain(body).unwrap_or_else(|| panic!("not read once: {body}"));
+            assert_eq!(once, exact_body(body.as_bytes()).unwrap(), "{body}");
+        }
+        // Left to the exact reading: what it reads otherwise or refuses, with its own words.
+        let left = [
+            r#"{"amount":10.50}"#.to_owned(),
+            r#"{"amount":1e3}"#.to_owned(),
+            r#"{"amount":-0}"#.to_owned(),
+            r#"{"amount":18446744073709551616}"#.to_owned(),
+            r#"{"amount":"5","amount":"7000"}"#.to_owned(),
+            r#"{"payer":{"partyId":"1","partyId":"2"}}"#.to_owned(),
+            format!(r#"{{"x":[{}]}}"#, items(999)),
+            deep(17),
+            r#"{"\ud800":1}"#.to_owned(),
+            "{} x".to_owned(),
+            "{".to_owned(),
+        ];
+        for body in &left {
+            assert_eq!(plain(body), None, "{body}");
+        }
+        assert_eq!(
+            json_body(br#"{"amount":10.50}"#).unwrap()["amount"].as_f64(),
+            Some(10.5)
+        );
+        assert!(refused(&deep(17)).contains("deeper"));
+    }
 }
 
+/// Property tests: the validators take any text without panicking, and what they accept
 /// holds their promise.
 #[cfg(test)]
 mod properties {

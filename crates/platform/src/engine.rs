@@ -18,8 +18,9 @@
 //! takes into memory before anything is decided. So one writer at a time still decides,
 //! always on the database's current state (`docs/postgres.md`).
 
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::BinaryHeap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
@@ -195,7 +196,7 @@ struct Pass {
     seen_payments: HashSet<Uuid>,
     /// Reference ids of this pass's new payments looked up at once, and those taken.
     looked_up: HashSet<Uuid>,
-    taken: HashSet<Uuid>,
+    taken: std::collections::HashSet<Uuid>,
     seen_users: HashSet<Uuid>,
     newly_due: Vec<(i64, Uuid)>,
     notified: HashMap<Uuid, u32>,

@@ -5,7 +5,7 @@
 //! stays and the least recently used half is forgotten, never everything at once. A lookup
 //! that finds nothing costs its caller one read of the store, so the bound is on memory only.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::hash::Hash;
 
 #[derive(Debug)]

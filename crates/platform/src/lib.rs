@@ -41,7 +41,7 @@ pub mod widget;
 
 pub use engine::{financial_transaction_id, refusal};
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::{Arc, Mutex, RwLock, mpsc};
 use std::time::Duration;
 

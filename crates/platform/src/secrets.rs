@@ -72,7 +72,7 @@ pub struct TokenSigner {
     /// Tokens whose signature has been checked, with what they carry: checking one costs
     /// 48 SHA-256 blocks, and a client sends the same token with every request for an
     /// hour. At most [`VERIFIED_TOKENS`] entries; the expiry is still checked on every use.
-    verified: std::sync::Mutex<std::collections::HashMap<Box<str>, Verified>>,
+    verified: std::sync::Mutex<foldhash::HashMap<Box<str>, Verified>>,
 }
 
 /// A checked token's product, API user and expiry (Unix milliseconds).
@@ -245,9 +245,7 @@ impl TokenSigner {
         Ok(client)
     }
 
-    fn lock_verified(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<Box<str>, Verified>> {
+    fn lock_verified(&self) -> std::sync::MutexGuard<'_, foldhash::HashMap<Box<str>, Verified>> {
         // A panic while holding it cannot leave the map half-written in a way that matters.
         self.verified
             .lock()

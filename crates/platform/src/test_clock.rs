@@ -39,7 +39,7 @@ use crate::engine::Command;
 pub(crate) struct Clocks(std::sync::Arc<Board>);
 
 pub(crate) struct Board {
-    by_api_user: std::sync::RwLock<std::collections::HashMap<Uuid, TestClock>>,
+    by_api_user: std::sync::RwLock<foldhash::HashMap<Uuid, TestClock>>,
     /// Counts publications.
     changed: tokio::sync::watch::Sender<u64>,
 }
@@ -62,12 +62,12 @@ impl Default for Clocks {
 impl Clocks {
     pub(crate) fn read(
         &self,
-    ) -> std::sync::RwLockReadGuard<'_, std::collections::HashMap<Uuid, TestClock>> {
+    ) -> std::sync::RwLockReadGuard<'_, foldhash::HashMap<Uuid, TestClock>> {
         self.0.by_api_user.read().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Replaces the clocks and tells those waiting.
-    pub(crate) fn publish(&self, clocks: std::collections::HashMap<Uuid, TestClock>) {
+    pub(crate) fn publish(&self, clocks: foldhash::HashMap<Uuid, TestClock>) {
         *self
             .0
             .by_api_user
@@ -174,7 +174,7 @@ pub(crate) enum ClockCommand {
 }
 
 impl Platform {
-    fn board(&self) -> std::sync::RwLockReadGuard<'_, std::collections::HashMap<Uuid, TestClock>> {
+    fn board(&self) -> std::sync::RwLockReadGuard<'_, foldhash::HashMap<Uuid, TestClock>> {
         self.inner.clocks.read()
     }
 }

@@ -36,9 +36,10 @@
 //! cursor last set out has been swept since.
 
 use crate::seen::Seen;
+use foldhash::{HashMap, HashMapExt};
 use mkoba_platform::metrics::StoreMetrics;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use uuid::Uuid;
 

@@ -4,7 +4,7 @@
 //! payments that never end (a test number that stays PENDING, invoices valid for a century)
 //! cannot fill the bound and refuse every other partner's payments, now and after a restart.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::ops::Deref;
 
 use uuid::Uuid;

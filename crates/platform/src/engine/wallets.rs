@@ -18,7 +18,7 @@
 //! [`Journal::ledger_account`]: crate::store::Journal::ledger_account
 //! [`Journal::load`]: crate::store::Journal::load
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet, HashSetExt};
 
 use mkoba_ledger::{AccountId, Currency, make_room};
 
