@@ -639,6 +639,8 @@ pub struct CallbackAttempt {
     pub method: CallbackMethod,
     pub status_code: Option<u16>,
     pub latency_ms: i64,
+    /// Why no answer came (`status_code` `None`), or the start of the body of an answer
+    /// that refused the callback (not 2xx), as the dispatcher keeps it.
     pub error: Option<String>,
     /// When to try again; `None` when this was the last attempt.
     pub retry_at_ms: Option<i64>,

@@ -370,7 +370,10 @@ async fn transaction(
                 "method": a.method.as_str(),
                 "status_code": a.status_code,
                 "latency_ms": a.latency_ms,
-                "error": a.error,
+                // Why no answer came; or, for an answer that refused the callback, the
+                // start of its body.
+                "error": a.error.as_ref().filter(|_| a.status_code.is_none()),
+                "answer": a.error.as_ref().filter(|_| a.status_code.is_some()),
                 "retry_at_ms": a.retry_at_ms,
             })
         })

@@ -68,7 +68,15 @@ impl Sink {
 
     /// A sink that records each request at once and answers it after `delay`.
     pub async fn start_delayed(status: u16, delay: Duration) -> Sink {
-        let (app, received) = Sink::router(status, delay);
+        Sink::serve(Sink::router(status, delay, "")).await
+    }
+
+    /// A sink answering every request with `status` and `answer` as a text body.
+    pub async fn start_answering(status: u16, answer: &'static str) -> Sink {
+        Sink::serve(Sink::router(status, Duration::ZERO, answer)).await
+    }
+
+    async fn serve((app, received): (axum::Router, Arc<Mutex<Vec<Received>>>)) -> Sink {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -99,7 +107,7 @@ impl Sink {
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .unwrap();
-        let (app, received) = Sink::router(status, Duration::ZERO);
+        let (app, received) = Sink::router(status, Duration::ZERO, "");
         let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = tcp.local_addr().unwrap();
         let listener = TlsListener {
@@ -116,7 +124,11 @@ impl Sink {
         }
     }
 
-    fn router(status: u16, delay: Duration) -> (axum::Router, Arc<Mutex<Vec<Received>>>) {
+    fn router(
+        status: u16,
+        delay: Duration,
+        answer: &'static str,
+    ) -> (axum::Router, Arc<Mutex<Vec<Received>>>) {
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let store = received.clone();
         let app = axum::Router::new().fallback(
@@ -130,7 +142,7 @@ impl Sink {
                         body: String::from_utf8_lossy(&body).into_owned(),
                     });
                     tokio::time::sleep(delay).await;
-                    StatusCode::from_u16(status).unwrap()
+                    (StatusCode::from_u16(status).unwrap(), answer)
                 }
             },
         );

@@ -805,8 +805,9 @@ async fn deliver(
         drop(host_turn);
         let latency_ms = started.elapsed().as_millis() as i64;
         item.attempts += 1;
+        // `error`: why no answer came, or what an answer that refused the callback said.
         let (status_code, error) = match result {
-            Ok(code) => (Some(code), None),
+            Ok((code, answer)) => (Some(code), answer),
             Err(e) => (None, Some(e)),
         };
         let delivered = status_code.is_some_and(|c| (200..300).contains(&c));
@@ -1070,11 +1071,19 @@ const RECORD_RETRY_MAX: Duration = Duration::from_secs(5);
 /// The most of a callback answer's body read: its status is what counts.
 const MAX_ANSWER_BODY: usize = 64 * 1024;
 
+/// How much of the body of an answer that refused a callback (not 2xx) is kept with the
+/// attempt, and how many characters of it are shown ([`answer_excerpt`]): the start of a
+/// receiver's error message, which is what its developer looks for when callbacks fail.
+const ANSWER_KEPT: usize = 1024;
+const ANSWER_SHOWN: usize = 300;
+
+/// One attempt: the answer's status, with the start of its body when it refused the
+/// callback ([`answer_excerpt`]); `Err` with why there was no answer.
 async fn attempt(
     client: &HttpClient,
     config: &DispatcherConfig,
     item: &OutboxItem,
-) -> Result<u16, String> {
+) -> Result<(u16, Option<String>), String> {
     let uri: http::Uri = item
         .url
         .parse()
@@ -1119,18 +1128,28 @@ async fn attempt(
         }
         .map_err(|e| error_chain(&e))?;
         let status = response.status().as_u16();
-        // Read and discard the body so that the connection can be reused; an answer longer
-        // than a partner's acknowledgement needs is not read on, and its connection is
-        // dropped, so no receiver can keep an attempt busy or fill memory.
+        let refused = !response.status().is_success();
+        // Read the body so that the connection can be reused, keeping the start of a
+        // refusal's; an answer longer than a partner's acknowledgement needs is not read
+        // on, and its connection is dropped, so no receiver can keep an attempt busy or
+        // fill memory.
         let mut body = response.into_body();
-        let mut read = 0;
+        let (mut read, mut kept) = (0, Vec::new());
         while read <= MAX_ANSWER_BODY {
             match body.frame().await {
-                Some(Ok(frame)) => read += frame.data_ref().map_or(0, Bytes::len),
+                Some(Ok(frame)) => {
+                    let data = frame.data_ref().map_or(&[][..], |d| &d[..]);
+                    if refused && kept.len() < ANSWER_KEPT {
+                        let room = ANSWER_KEPT - kept.len();
+                        kept.extend_from_slice(&data[..data.len().min(room)]);
+                    }
+                    read += data.len();
+                }
                 _ => break,
             }
         }
-        Ok::<u16, String>(status)
+        let answer = answer_excerpt(&kept, read > kept.len());
+        Ok::<_, String>((status, answer))
     };
     let deadline = tokio::time::Instant::now() + config.timeout;
     tokio::pin!(exchange);
@@ -1150,6 +1169,33 @@ async fn attempt(
             config.timeout.as_millis()
         ))
     })
+}
+
+/// What is kept of the body of an answer that refused a callback: the start of its text
+/// (bytes that are not UTF-8 replaced, control characters as spaces, runs of white space as
+/// one), at most [`ANSWER_SHOWN`] characters, with `…` where it was cut (`more`: the body
+/// went on past `body`); `None` for a body with nothing to show.
+fn answer_excerpt(body: &[u8], more: bool) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    // A character cut in two where the kept part ends is not the receiver's.
+    let text = if more {
+        text.trim_end_matches('\u{fffd}')
+    } else {
+        &text
+    };
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let text = words.join(" ");
+    if text.is_empty() {
+        return None;
+    }
+    let mut shown: String = text.chars().take(ANSWER_SHOWN).collect();
+    if more || shown.len() < text.len() {
+        shown.push('…');
+    }
+    Some(shown)
 }
 
 /// A callback URL's user name and password (`http://user:pass@host/…`, percent-encoded as
@@ -1384,6 +1430,31 @@ mod tests {
         let basic = basic.unwrap();
         assert!(basic.is_sensitive());
         assert_eq!(basic, "Basic YSBiOmM=");
+    }
+
+    /// What is kept of a refusal's body is text a page can show: bounded, on one line.
+    #[test]
+    fn a_refusals_answer_is_kept_as_one_bounded_line() {
+        assert_eq!(
+            answer_excerpt(b"{\"error\":\n\t\"db down\"}\r\n", false).as_deref(),
+            Some(r#"{"error": "db down"}"#)
+        );
+        assert_eq!(answer_excerpt(b"", false), None);
+        assert_eq!(answer_excerpt(b" \r\n\0 ", true), None);
+        let long = "x".repeat(ANSWER_KEPT);
+        let shown = answer_excerpt(long.as_bytes(), true).unwrap();
+        assert_eq!(shown.chars().count(), ANSWER_SHOWN + 1);
+        assert!(shown.ends_with('…'));
+        // Cut inside a character where the kept part ends: no replacement character shown.
+        let cut = &"é".as_bytes()[..1];
+        assert_eq!(
+            answer_excerpt(&[b"ok ", cut].concat(), true).as_deref(),
+            Some("ok…")
+        );
+        assert_eq!(
+            answer_excerpt(b"a\xffb", false).as_deref(),
+            Some("a\u{fffd}b")
+        );
     }
 
     /// A host's share is the host's whatever the URL says about a user: one host is one

@@ -1543,3 +1543,39 @@ async fn transactions_are_filtered_by_environment() {
             .contains("Environment \u{201c}staging\u{201d} is not one of the choices.")
     );
 }
+
+/// A receiver that refuses a callback usually says why in its answer's body: its start is
+/// kept with the attempt, shown on the payment's page and in the admin API, escaped and on
+/// one line.
+#[tokio::test]
+async fn a_refused_callback_shows_what_the_receiver_answered() {
+    let app = TestApp::spawn_with(|s| s.dispatcher.allow_private = true).await;
+    let sink = Sink::start_answering(500, "{\"error\": \"<b>database</b>\n  is down\"}\n").await;
+    let mut b = sandbox_browser(&app).await;
+    let p = app.partner("127.0.0.1").await;
+    let url = sink.url("/cb");
+    let reference = paid(&app, &p, "25", "256771234567", &[("X-Callback-Url", &url)]).await;
+    sink.wait_for(1).await;
+    let t = wait_for(|| async {
+        let t = app.admin_transaction(reference).await;
+        (!t["callbacks"].as_array().unwrap().is_empty()).then_some(t)
+    })
+    .await;
+    let attempt = &t["callbacks"][0];
+    assert_eq!(attempt["status_code"], 500, "{attempt}");
+    assert_eq!(
+        attempt["answer"], r#"{"error": "<b>database</b> is down"}"#,
+        "{attempt}"
+    );
+    assert!(attempt["error"].is_null(), "{attempt}");
+    let html = b
+        .get(&format!("/portal/transactions/{reference}"))
+        .await
+        .text();
+    assert!(
+        html.contains(
+            "<details open><summary>Its answer</summary><pre>{&quot;error&quot;: &quot;&lt;b&gt;database&lt;/b&gt; is down&quot;}</pre></details>"
+        ),
+        "{html}"
+    );
+}

@@ -1442,6 +1442,10 @@ pub(crate) async fn show(
             (None, None) => w!(d, "<b>no answer</b>"),
         }
         w!(d, " in " {a.latency_ms} " ms</span>");
+        // An answer that refused the callback: the start of what the receiver said.
+        if let (Some(_), Some(answer)) = (a.status_code, &a.error) {
+            w!(d, "<details open><summary>Its answer</summary><pre>" {answer} "</pre></details>");
+        }
         if let Some(r) = a.retry_at_ms {
             w!(d, " <span class=\"hint\">Next try at " {when(r)} ".</span>");
         }
