@@ -201,6 +201,19 @@ async function journey(browser, size, tag) {
   // operator approves it; then the approved market opens.
   await page.goto(`${BASE}/portal/apiusers`);
   check(`${tag} production markets wait for go-live`, await page.isDisabled("option[value=mtnuganda]"));
+  // The request needs a tested integration (seed 004): refused while the report holds no
+  // successful payment; a C2B sent from the M-Pesa API page's Send Request box makes one.
+  await page.goto(`${BASE}/portal/golive`);
+  await page.fill("#company", "Neema Clinics");
+  await page.fill("#use_case", "Patients pay consultations from their phones.");
+  await page.check("input[name=product][value=mpesa]");
+  await page.click("button:has-text('Submit the go-live request')");
+  check(`${tag} go-live waits for a successful sandbox payment`, (await page.textContent("main")).includes("no successful sandbox transaction yet"));
+  await shot("19b-golive-untested");
+  await page.goto(`${BASE}/portal/docs/v2C2bSingleStage`);
+  await page.click("details.send > summary");
+  await Promise.all([page.waitForNavigation(), page.click("details.send button[type=submit]")]);
+  check(`${tag} a sandbox C2B from the API page`, (await page.textContent("[data-testid=send-status]")).trim() === "201");
   await page.goto(`${BASE}/portal/golive`);
   await page.fill("#company", "Neema Clinics");
   await page.fill("#use_case", "Patients pay consultations from their phones.");

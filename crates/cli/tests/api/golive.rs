@@ -295,17 +295,36 @@ async fn the_operator_rejects_with_a_comment_and_the_developer_asks_again() {
         assert_eq!(r.status, 400, "{}", r.text());
         assert!(r.text().contains(problem), "{problem}: {}", r.text());
     }
+    let request = [
+        ("company", "Bo <script>"),
+        ("contact", "Bo"),
+        ("use_case", "Payouts"),
+        ("product", "mpesa"),
+    ];
+    // Nothing tested yet (seed 004: "once the development is complete and testing was
+    // successful"): refused, the form kept; a failed payment alone is not enough.
+    let (subscription, token) = developer_partner(&app, &mut dev).await;
+    pay(&app, &subscription, &token, "46733123450").await;
     let r = dev
-        .submit(
-            "/portal/golive",
-            "/portal/golive",
-            &[
-                ("company", "Bo <script>"),
-                ("contact", "Bo"),
-                ("use_case", "Payouts"),
-                ("product", "mpesa"),
-            ],
-        )
+        .submit("/portal/golive", "/portal/golive", &request)
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text()
+            .contains("Your transaction report has no successful sandbox transaction yet"),
+        "{}",
+        r.text()
+    );
+    assert!(
+        r.text().contains("value=\"Bo &lt;script&gt;\""),
+        "{}",
+        r.text()
+    );
+    let html = dev.get("/portal/golive").await.text();
+    assert!(!html.contains("Waiting for review"), "nothing sent: {html}");
+    pay(&app, &subscription, &token, "256779999001").await;
+    let r = dev
+        .submit("/portal/golive", "/portal/golive", &request)
         .await;
     assert_eq!(r.status, 303, "{}", r.text());
     let mut op = operator(&app).await;

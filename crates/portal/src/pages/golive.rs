@@ -67,6 +67,9 @@ fn wire_reference(f: &FailedCase) -> String {
     }
 }
 
+/// Why a request is refused while the report holds no successful sandbox transaction.
+const NOTHING_TESTED: &str = "Your transaction report has no successful sandbox transaction yet: make some in the sandbox (and handle a few failures, such as the sandbox's test numbers) before you ask to go live.";
+
 /// The report's tables: operations with counts and success rates, then the failed cases.
 pub(crate) fn report_tables(h: &mut Html, report: &GoLiveReport) {
     if report.operations.is_empty() {
@@ -391,6 +394,19 @@ pub(crate) async fn submit(
         Ok(v) => v,
         Err(e) => return crate::failed(e),
     };
+    // Seed 004: details and reports go to the operator "once the development is complete
+    // and testing was successful"; a report without one successful payment is not that.
+    if report.operations.iter().all(|o| o.successful == 0) {
+        return page(
+            &state,
+            &session,
+            StatusCode::BAD_REQUEST,
+            None,
+            Some(NOTHING_TESTED),
+            &d,
+        )
+        .await;
+    }
     let report_json = match serde_json::to_string(&report) {
         Ok(json) => json,
         Err(e) => {
