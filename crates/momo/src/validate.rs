@@ -783,6 +783,40 @@ mod properties {
 
     use super::*;
 
+    /// JSON texts such as clients send, and the kinds the exact reading is for: objects and
+    /// arrays nested a few deep, members named twice, integers, decimals, exponents, `-0`,
+    /// integers past `u64`, escapes, a lone surrogate, and now and then a byte too many.
+    fn json_text() -> impl Strategy<Value = String> {
+        let scalar = prop_oneof![
+            Just("null".to_owned()),
+            Just("true".to_owned()),
+            Just("-0".to_owned()),
+            Just("18446744073709551616".to_owned()),
+            Just("\"\\ud800\"".to_owned()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            (0u32..10_000, 0u32..100).prop_map(|(a, b)| format!("{a}.{b:02}")),
+            (1u32..100, -3i32..4).prop_map(|(a, e)| format!("{a}e{e}")),
+            "[a-z \\\\\"é]{0,8}".prop_map(|s| format!("\"{s}\"")),
+        ];
+        let value = scalar.prop_recursive(4, 40, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5)
+                    .prop_map(|v| format!("[{}]", v.join(","))),
+                prop::collection::vec(("[abc]", inner), 0..5).prop_map(|m| {
+                    let members: Vec<String> =
+                        m.into_iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+                    format!("{{{}}}", members.join(","))
+                }),
+            ]
+        });
+        (
+            value,
+            prop_oneof![Just(""), Just(" "), Just("}"), Just(",")],
+        )
+            .prop_map(|(v, tail)| format!("{{\"a\":{v}}}{tail}"))
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -801,6 +835,16 @@ mod properties {
             let _ = check_text(&s, "payerMessage");
             let _ = reference_id(&s, "X-Reference-Id");
             let _ = json_body(s.as_bytes());
+        }
+
+        /// A body read once ([`plain_value`](mkoba_api_types::json::plain_value)) is read
+        /// as the exact reading alone read it: the same value, or the same refusal.
+        #[test]
+        fn a_body_reads_as_the_exact_reading_alone_read_it(body in json_text()) {
+            let exact = exact_body(body.as_bytes()).and_then(|v| {
+                if v.is_object() { Ok(v) } else { Err(MomoError::bad("the body must be a JSON object")) }
+            });
+            prop_assert_eq!(json_body(body.as_bytes()), exact, "{}", body);
         }
 
         #[test]
