@@ -109,6 +109,7 @@ impl Credentials<'_> {
         let record = ApiKeyRecord {
             api_user,
             key_hash: secrets::hash_key(&key),
+            ending: secrets::key_ending(&key),
             created_at_ms: self.now_ms(),
         };
         self.call(

@@ -103,6 +103,9 @@ impl std::fmt::Debug for SandboxLogin {
 pub struct ApiKeyInfo {
     pub id: i64,
     pub api_user: Uuid,
+    /// The key's last characters; `None` for a key made before they were kept
+    /// (2026-12-07).
+    pub ending: Option<String>,
     pub created_at_ms: i64,
     pub revoked_at_ms: Option<i64>,
 }

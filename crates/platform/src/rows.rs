@@ -411,7 +411,7 @@ pub fn outbox_record(r: &impl Row) -> Result<OutboxRecord, StoreError> {
 }
 
 /// The `api_keys` columns [`api_key_info`] reads.
-pub const API_KEY_COLUMNS: &str = "id, api_user, created_at_ms, revoked_at_ms";
+pub const API_KEY_COLUMNS: &str = "id, api_user, created_at_ms, revoked_at_ms, ending";
 
 pub fn api_key_info(r: &impl Row) -> Result<ApiKeyInfo, StoreError> {
     Ok(ApiKeyInfo {
@@ -419,6 +419,7 @@ pub fn api_key_info(r: &impl Row) -> Result<ApiKeyInfo, StoreError> {
         api_user: uuid(r, 1)?,
         created_at_ms: int(r, 2)?,
         revoked_at_ms: r.int(3)?,
+        ending: r.text(4)?.map(str::to_owned),
     })
 }
 

@@ -24,6 +24,17 @@ pub fn random_hex_key() -> String {
     hex(&b)
 }
 
+/// How many of an API key's last characters are kept in the clear beside its hash: its
+/// owner tells their keys apart by them (as payment dashboards show a card's last four);
+/// 16 bits of a 128-bit key.
+pub const KEY_ENDING: usize = 4;
+
+/// The last [`KEY_ENDING`] characters of `key`.
+pub fn key_ending(key: &str) -> String {
+    let start = key.len().saturating_sub(KEY_ENDING);
+    key.get(start..).unwrap_or_default().to_owned()
+}
+
 /// Fresh random bytes for a signing secret.
 pub fn random_secret() -> Vec<u8> {
     let mut b = vec![0u8; 32];

@@ -150,6 +150,9 @@ pub const MAX_API_KEYS_PER_USER: i64 = 100;
 pub struct ApiKeyRecord {
     pub api_user: Uuid,
     pub key_hash: [u8; 32],
+    /// The key's last characters ([`key_ending`](crate::secrets::key_ending)), by which
+    /// its owner tells it from their other keys.
+    pub ending: String,
     pub created_at_ms: i64,
 }
 
@@ -157,6 +160,7 @@ impl std::fmt::Debug for ApiKeyRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiKeyRecord")
             .field("api_user", &self.api_user)
+            .field("ending", &self.ending)
             .field("created_at_ms", &self.created_at_ms)
             .finish_non_exhaustive()
     }

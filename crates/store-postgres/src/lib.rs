@@ -79,6 +79,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0013_used_auth_requests.sql"),
     include_str!("../migrations/0014_node_leases.sql"),
     include_str!("../migrations/0015_first_attempt_on_outbox.sql"),
+    include_str!("../migrations/0016_api_key_endings.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -736,10 +737,11 @@ fn batch_ops(b: &Batch, node: &str) -> Vec<Op> {
     }
     for k in &b.api_keys {
         ops.push(op!(
-            "INSERT INTO api_keys (api_user, key_hash, created_at_ms) VALUES ($1, $2, $3)",
+            "INSERT INTO api_keys (api_user, key_hash, created_at_ms, ending) VALUES ($1, $2, $3, $4)",
             k.api_user.to_string(),
             k.key_hash.to_vec(),
-            k.created_at_ms
+            k.created_at_ms,
+            k.ending.clone()
         ));
         ops.push(op!(
             "DELETE FROM api_keys WHERE api_user = $1 AND id NOT IN

@@ -58,6 +58,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0011_payment_refs.sql"),
     include_str!("../migrations/0012_used_auth_requests.sql"),
     include_str!("../migrations/0013_first_attempt_on_outbox.sql"),
+    include_str!("../migrations/0014_api_key_endings.sql"),
 ];
 
 /// The schema version this binary writes.
@@ -819,12 +820,13 @@ fn write_batch(
     }
     for k in &b.api_keys {
         tx.prepare_cached(
-            "INSERT INTO api_keys (api_user, key_hash, created_at_ms) VALUES (?1, ?2, ?3)",
+            "INSERT INTO api_keys (api_user, key_hash, created_at_ms, ending) VALUES (?1, ?2, ?3, ?4)",
         )?
         .execute(params![
             k.api_user.to_string(),
             &k.key_hash[..],
-            k.created_at_ms
+            k.created_at_ms,
+            k.ending
         ])?;
         tx.prepare_cached(
             "DELETE FROM api_keys WHERE api_user = ?1 AND id NOT IN

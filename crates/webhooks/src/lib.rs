@@ -830,6 +830,13 @@ async fn deliver(
                     None => now(clocked) + d.as_millis() as i64,
                 })
         };
+        // Why no answer came; not what an answer said (a partner's text, kept with the
+        // attempt for its developer, is not for the operator's log).
+        let no_answer = if status_code.is_none() {
+            error.as_deref().unwrap_or("")
+        } else {
+            ""
+        };
         if delivered {
             tracing::debug!(transfer.reference_id = %item.reference_id, status = status_code, latency_ms, "callback delivered");
         } else if let Some(unlogged) = FAILURE_LOG.turn() {
@@ -838,14 +845,14 @@ async fn deliver(
             tracing::info!(
                 transfer.reference_id = %item.reference_id,
                 status = status_code,
-                error = error.as_deref().unwrap_or(""),
+                error = no_answer,
                 attempt = item.attempts,
                 retry = retry_at_ms.is_some(),
                 unlogged,
                 "callback not accepted by the partner (unlogged: other attempts not accepted since the last such line)"
             );
         } else {
-            tracing::debug!(transfer.reference_id = %item.reference_id, status = status_code, error = error.as_deref().unwrap_or(""), attempt = item.attempts, "callback not accepted by the partner");
+            tracing::debug!(transfer.reference_id = %item.reference_id, status = status_code, error = no_answer, attempt = item.attempts, "callback not accepted by the partner");
         }
         let attempt = CallbackAttempt {
             outbox_id: item.id,

@@ -575,6 +575,14 @@ async fn keys_made_in_the_portal_work_and_regenerated_or_revoked_ones_stop_worki
         .get(&format!("/portal/apiusers/{}", dev.user))
         .await
         .text();
+    // The key is listed by its last characters, to tell it from the user's other keys.
+    let ending = &dev.api_key[dev.api_key.len() - 4..];
+    assert!(
+        page.contains(&format!(
+            "#1 <code data-testid=\"key-ending\">…{ending}</code>"
+        )),
+        "{page}"
+    );
     let at = page.find("/keys/").unwrap() + "/keys/".len();
     let key_id: String = page[at..]
         .chars()
@@ -1067,6 +1075,39 @@ async fn keys_passwords_and_session_ids_never_reach_the_logs() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let token = r.json()["access_token"].as_str().unwrap().to_owned();
+    // A callback refused with a body: the body is kept for the developer, not logged.
+    let sink = Sink::start_answering(500, "partner-says-9f2c").await;
+    let reference = Uuid::new_v4().to_string();
+    let r = http
+        .send(
+            "POST",
+            &format!("{base}/collection/v1_0/requesttopay"),
+            &[
+                ("Ocp-Apim-Subscription-Key", &sub),
+                ("Authorization", &format!("Bearer {token}")),
+                ("X-Target-Environment", "sandbox"),
+                ("X-Reference-Id", &reference),
+                ("X-Callback-Url", &sink.url("/cb")),
+                ("Content-Type", "application/json"),
+            ],
+            Some(&rtp_body("5", "256771234567")),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let attempt = wait_for(|| async {
+        let t = http
+            .send(
+                "GET",
+                &format!("{base}/_mkoba/transactions/{reference}"),
+                &[("Ocp-Apim-Subscription-Key", &sub)],
+                None,
+            )
+            .await
+            .json();
+        t["callbacks"].get(0).cloned()
+    })
+    .await;
+    assert_eq!(attempt["answer"], "partner-says-9f2c", "{attempt}");
     let csrf = csrf_of(&b.get("/portal/docs").await.text());
     let r = b
         .post(
@@ -1143,6 +1184,10 @@ async fn keys_passwords_and_session_ids_never_reach_the_logs() {
     assert!(
         log.contains("portal sign-in") || log.contains("developer account created"),
         "debug log captured: {log}"
+    );
+    assert!(
+        log.contains("callback not accepted by the partner") && !log.contains("partner-says-9f2c"),
+        "the refused callback is logged without the partner's answer: {log}"
     );
     for (what, secret) in [
         ("password", "a long password"),

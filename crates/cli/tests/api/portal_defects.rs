@@ -453,11 +453,17 @@ async fn a_new_api_key_is_shown_once_after_a_redirect() {
     let key2 = between(&second, "data-testid=\"new-api-key\">", "<");
     assert_eq!(key2.len(), 32);
     assert_ne!(key2, key);
-    // The user's keys are numbered #1 and #2 (the store's ids count every developer's).
-    assert!(
-        second.contains("<td>#1</td>") && second.contains("<td>#2</td>"),
-        "{second}"
-    );
+    // The user's keys are numbered #1 and #2 (the store's ids count every developer's),
+    // each with its last characters.
+    for (n, k) in [(1, &key), (2, &key2.to_owned())] {
+        let ending = &k[k.len() - 4..];
+        assert!(
+            second.contains(&format!(
+                "<td>#{n} <code data-testid=\"key-ending\">…{ending}</code></td>"
+            )),
+            "{second}"
+        );
+    }
 
     // A flash cookie for another user's page, or forged, shows nothing.
     let r = b

@@ -18,14 +18,23 @@ use crate::{
 };
 
 /// Only portal paths are followed after sign-in (no open redirects), and only those a
-/// `Location` header can carry (no control characters).
+/// `Location` header can carry (no control characters), and no `.` or `..` segment (which
+/// a browser resolves, `%2e` as a dot too, leaving `/portal`).
 fn safe_next(next: Option<&str>) -> String {
+    let dotted = |n: &str| {
+        let path = n.split(['?', '#']).next().unwrap_or_default();
+        path.split('/').any(|segment| {
+            let segment = segment.to_ascii_lowercase().replace("%2e", ".");
+            segment == "." || segment == ".."
+        })
+    };
     match next {
         Some(n)
             if (n == "/portal" || n.starts_with("/portal/") || n.starts_with("/portal?"))
                 && !n.contains("//")
                 && !n.contains('\\')
-                && !n.chars().any(char::is_control) =>
+                && !n.chars().any(char::is_control)
+                && !dotted(n) =>
         {
             n.to_owned()
         }
@@ -724,6 +733,16 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example/portal/")), "/portal");
         assert_eq!(safe_next(Some("/portal//evil.example")), "/portal");
         assert_eq!(safe_next(None), "/portal");
+        // Dot segments would leave the portal once the browser resolves them.
+        for dotted in [
+            "/portal/../../evil",
+            "/portal/%2E%2e/x",
+            "/portal/./..",
+            "/portal/..",
+        ] {
+            assert_eq!(safe_next(Some(dotted)), "/portal", "{dotted}");
+        }
+        assert_eq!(safe_next(Some("/portal/a.b?x=..")), "/portal/a.b?x=..");
         // A header cannot carry a line break: such a `next` would leave no Location at all.
         assert_eq!(safe_next(Some("/portal/x\r\nSet-Cookie: a=b")), "/portal");
     }

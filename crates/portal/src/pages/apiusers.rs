@@ -329,7 +329,13 @@ async fn show_page(
         ids.sort_unstable();
         for k in &keys {
             let number = ids.partition_point(|&id| id < k.id) + 1;
-            w!(h, "<tr><td>#" {number} "</td><td>" {when(k.created_at_ms)} "</td>");
+            w!(h, "<tr><td>#" {number});
+            // Its last characters, to tell it from the others (keys made before they were
+            // kept have none).
+            if let Some(ending) = &k.ending {
+                w!(h, " <code data-testid=\"key-ending\">…" {ending} "</code>");
+            }
+            w!(h, "</td><td>" {when(k.created_at_ms)} "</td>");
             match k.revoked_at_ms {
                 Some(at) => {
                     w!(h, "<td><span class=\"badge failed\">revoked</span> " {when(at)} "</td><td></td></tr>")

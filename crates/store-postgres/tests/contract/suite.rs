@@ -356,6 +356,7 @@ pub fn a_committed_batch_is_read_back_by_load_and_the_reader(s: &mut Store) {
         api_keys: vec![ApiKeyRecord {
             api_user: user.id,
             key_hash: hash(9),
+            ending: "0009".to_owned(),
             created_at_ms: 6,
         }],
         new_accounts: vec![
@@ -584,6 +585,7 @@ pub fn a_commit_conflicting_with_committed_rows_is_rejected_whole(s: &mut Store)
         api_keys: vec![ApiKeyRecord {
             api_user: Uuid::new_v4(),
             key_hash: hash(1),
+            ending: "0001".to_owned(),
             created_at_ms: 1,
         }],
         ..Batch::default()
@@ -1498,6 +1500,7 @@ pub fn an_api_user_holds_its_newest_api_keys_up_to_the_bound(s: &mut Store) {
     let key = |api_user: Uuid, n: i64| ApiKeyRecord {
         api_user,
         key_hash: numbered_hash(n),
+        ending: format!("{n:04}"),
         created_at_ms: n,
     };
     let bound = mkoba_platform::store::MAX_API_KEYS_PER_USER;
@@ -1539,6 +1542,7 @@ pub fn api_keys_not_revoked_are_listed_and_revocation_is_scoped(s: &mut Store) {
     let key = |api_user: Uuid, n: u8| ApiKeyRecord {
         api_user,
         key_hash: hash(n),
+        ending: format!("e{n:03}"),
         created_at_ms: i64::from(n),
     };
     s.commit(Batch {
@@ -1551,9 +1555,17 @@ pub fn api_keys_not_revoked_are_listed_and_revocation_is_scoped(s: &mut Store) {
     assert!(keys[0].id < keys[1].id);
     assert_eq!(
         keys.iter()
-            .map(|k| (k.api_user, k.created_at_ms, k.revoked_at_ms))
+            .map(|k| (
+                k.api_user,
+                k.created_at_ms,
+                k.revoked_at_ms,
+                k.ending.as_deref()
+            ))
             .collect::<Vec<_>>(),
-        vec![(user.id, 1, None), (user.id, 2, None)]
+        vec![
+            (user.id, 1, None, Some("e001")),
+            (user.id, 2, None, Some("e002"))
+        ]
     );
     let first = keys[0].id;
     // Revoking through another API user changes nothing; revoking twice keeps the first time.
@@ -1584,6 +1596,7 @@ pub fn api_keys_not_revoked_are_listed_and_revocation_is_scoped(s: &mut Store) {
         ApiKeyInfo {
             id: first,
             api_user: user.id,
+            ending: Some("e001".to_owned()),
             created_at_ms: 1,
             revoked_at_ms: Some(60),
         }
@@ -3191,6 +3204,7 @@ pub fn a_developers_api_keys_are_revoked_together(s: &mut Store) {
     let key = |api_user: Uuid, n: u8| ApiKeyRecord {
         api_user,
         key_hash: hash(n),
+        ending: format!("{n:04}"),
         created_at_ms: 1,
     };
     s.commit(Batch {
