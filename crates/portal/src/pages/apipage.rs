@@ -1877,10 +1877,12 @@ async fn page(
     }
     render_request(&mut h, &op, &sample);
     render_responses(&mut h, &op, &sample);
-    render_codes(&mut h, &op);
     h.raw("</div><div class=\"doc-side\">");
     render_samples(&mut h, &op, &ctx, &sample);
     h.raw("</div></div>");
+    // Below both columns, at the page's width: the codes' table has up to four columns
+    // of text, which the reference column cut to a scroll at 1280 px.
+    render_codes(&mut h, &op);
     document(summary, Some(session), "docs", h).into_response()
 }
 
