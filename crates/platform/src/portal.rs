@@ -761,13 +761,31 @@ pub fn hides_text(c: char) -> bool {
         || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Whether `email` is a bare address (`local@domain`) that mail can go to as given: at most
+/// 254 bytes, one `@` with text on both sides, and none of white space, the characters
+/// [`hides_text`] refuses, nor `<>()[],;:"\`, with which a mail library reads a display
+/// name and another address (`x<victim@example.com>` was accepted, and its mail went to
+/// `victim@example.com`: the security audit of 2026-12-07).
+pub fn plain_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    email.len() <= 254
+        && !local.is_empty()
+        && !domain.is_empty()
+        && !domain.contains('@')
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || hides_text(c) || "<>()[],;:\"\\".contains(c))
+}
+
 /// What an operator account needs: an e-mail address, a name of 1 to 100 characters, a
 /// password of [`MIN_PASSWORD_LEN`] characters or more (`mkoba admin create-operator` says
 /// so before it opens the database).
 pub fn check_operator(email: &str, name: &str, password: &str) -> Result<(), String> {
     let email = email.trim().to_lowercase();
     let name = name.trim();
-    if !email.contains('@') || email.len() > 254 || email.chars().any(hides_text) {
+    if !plain_email(&email) {
         return Err(format!("{email:?} is not an e-mail address"));
     }
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(hides_text) {
@@ -1327,6 +1345,30 @@ fn dummy_hash() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_email_is_a_bare_address_mail_goes_to_as_given() {
+        for ok in ["ada@example.com", "a.b+tag@mail.example.co.tz", "x@y"] {
+            assert!(plain_email(ok), "{ok}");
+        }
+        for bad in [
+            "x<victim@example.com>",
+            "Name <a@b.c>",
+            "a@b.c,c@d.e",
+            "\"quoted\"@example.com",
+            "a(comment)@b.c",
+            "a@b;c",
+            "a@b@c",
+            "@b.c",
+            "a@",
+            "a b@c.d",
+            "a@b.c\r\nBcc: x@y",
+            "\u{202e}a@b.c",
+        ] {
+            assert!(!plain_email(bad), "{bad:?}");
+        }
+        assert!(!plain_email(&format!("{}@b.c", "a".repeat(251))));
+    }
 
     #[test]
     fn a_password_verifies_against_its_hash_and_no_other() {

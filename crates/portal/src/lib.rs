@@ -618,6 +618,27 @@ impl Session {
     }
 }
 
+/// What is wrong with a submitted form: the field it is about (the control's `name`, or
+/// `""` for the form as a whole), and the sentence that says so.
+pub(crate) type Problem = (&'static str, String);
+
+/// A form's error sentence, `id="form-error"`, which [`invalid_if`] points its field at.
+pub(crate) fn form_error(h: &mut Html, problem: Option<&Problem>) {
+    if let Some((_, sentence)) = problem {
+        w!(*h, "<p class=\"error\" role=\"alert\" id=\"form-error\">" {sentence} "</p>");
+    }
+}
+
+/// The attributes of control `field` when the form's error is about it: assistive
+/// technology announces it invalid and reads the sentence ([`form_error`]) with it.
+pub(crate) fn invalid_if(problem: Option<&Problem>, field: &str) -> Html {
+    let mut h = Html::new();
+    if problem.is_some_and(|(f, _)| *f == field) {
+        h.raw(" aria-invalid=\"true\" aria-describedby=\"form-error\"");
+    }
+    h
+}
+
 pub(crate) fn csrf_refused() -> Response {
     message_page(
         StatusCode::FORBIDDEN,

@@ -143,6 +143,34 @@ async fn a_developer_goes_live_once_the_operator_approves() {
     let r = create_market_user(&mut dev, "mtnuganda").await;
     assert_eq!(r.status, 403, "{}", r.text());
     assert!(r.text().contains("go-live request"), "{}", r.text());
+    assert!(
+        crate::helpers::marked_invalid(&r.text(), "environment"),
+        "{}",
+        r.text()
+    );
+    assert!(
+        !crate::helpers::marked_invalid(&r.text(), "host"),
+        "{}",
+        r.text()
+    );
+    let r = dev
+        .submit(
+            "/portal/apiusers",
+            "/portal/apiusers",
+            &[
+                ("host", "https://clinic.example/cb"),
+                ("environment", "sandbox"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        crate::helpers::marked_invalid(&r.text(), "host")
+            && r.text()
+                .contains("aria-describedby=\"host-hint form-error\""),
+        "{}",
+        r.text()
+    );
     let r = admin_market_user(&app, &subscription, "mtnuganda").await;
     assert_eq!(r.status, 500, "{}", r.text());
     assert_eq!(r.json()["code"], "NOT_ALLOWED_TARGET_ENVIRONMENT");
@@ -255,10 +283,11 @@ async fn the_operator_rejects_with_a_comment_and_the_developer_asks_again() {
     let mut dev = Browser::new(&app.base);
     dev.sign_up("bo@example.com").await;
     // Checked like every form: bad input is answered on the page, nothing is stored.
-    for (fields, problem) in [
+    for (fields, problem, field) in [
         (
             vec![("company", "Bo"), ("contact", "Bo"), ("use_case", "x")],
             "Choose at least one product.",
+            "product",
         ),
         (
             vec![
@@ -268,6 +297,7 @@ async fn the_operator_rejects_with_a_comment_and_the_developer_asks_again() {
                 ("product", "collection"),
             ],
             "MoMo products need at least one market.",
+            "market",
         ),
         (
             vec![
@@ -278,6 +308,7 @@ async fn the_operator_rejects_with_a_comment_and_the_developer_asks_again() {
                 ("market", "mtnatlantis"),
             ],
             "Choose markets from the list.",
+            "market",
         ),
         (
             vec![
@@ -287,6 +318,7 @@ async fn the_operator_rejects_with_a_comment_and_the_developer_asks_again() {
                 ("product", "mpesa"),
             ],
             "control characters",
+            "company",
         ),
     ] {
         let r = dev
@@ -294,6 +326,12 @@ async fn the_operator_rejects_with_a_comment_and_the_developer_asks_again() {
             .await;
         assert_eq!(r.status, 400, "{}", r.text());
         assert!(r.text().contains(problem), "{problem}: {}", r.text());
+        // The controls the error is about point at it, for assistive technology.
+        assert!(
+            crate::helpers::marked_invalid(&r.text(), field),
+            "{field}: {}",
+            r.text()
+        );
     }
     let request = [
         ("company", "Bo <script>"),
@@ -625,6 +663,50 @@ async fn developers_reach_none_of_the_operators_pages() {
         )
         .await;
     assert_eq!(r.status, 404, "{}", r.text());
+    // Nor an account that has not confirmed its e-mail: it cannot sign in, and reactivated
+    // it came back past the e-mail check (the security audit of 2026-12-07).
+    let mut pending = Browser::new(&app.base);
+    let r = pending
+        .submit(
+            "/portal/signup",
+            "/portal/signup",
+            &[
+                ("name", "Pe"),
+                ("email", "pe@example.com"),
+                ("password", "a long password"),
+                ("password2", "a long password"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let pe = app
+        .running
+        .platform
+        .portal()
+        .account_by_email("pe@example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .0
+        .id;
+    let list = op.get("/portal/operator/accounts?email=pe@").await.text();
+    assert!(
+        list.contains("data-testid=\"account-status\">pending") && !list.contains(">Deactivate<"),
+        "{list}"
+    );
+    let r = op
+        .submit(
+            "/portal/operator/accounts?email=pe@",
+            &format!("/portal/operator/accounts/{pe}"),
+            &[("action", "deactivate"), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let list = op.get("/portal/operator/accounts?email=pe@").await.text();
+    assert!(
+        list.contains("data-testid=\"account-status\">pending"),
+        "{list}"
+    );
 }
 
 #[tokio::test]

@@ -527,3 +527,25 @@ pub async fn run_script(script: &str, env: &[(&str, &str)]) -> ScriptRun {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// Whether every control named `name` on a portal page is marked invalid and points at the
+/// form's error sentence (`aria-describedby` naming `form-error`), and there is one.
+pub fn marked_invalid(html: &str, name: &str) -> bool {
+    let attr = format!("name=\"{name}\"");
+    let controls: Vec<&str> = html
+        .split('<')
+        .filter(|tag| tag.contains(&attr))
+        .map(|tag| tag.split('>').next().unwrap_or_default())
+        .collect();
+    html.contains("id=\"form-error\"")
+        && !controls.is_empty()
+        && controls.iter().all(|tag| {
+            let described = tag
+                .split("aria-describedby=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_default();
+            tag.contains("aria-invalid=\"true\"")
+                && described.split(' ').any(|id| id == "form-error")
+        })
+}

@@ -723,6 +723,9 @@ impl Engine {
                     (false, AccountStatus::Deactivated) | (true, AccountStatus::Active) => {
                         return Ok(Ok(AccountOutcome::AlreadyDone));
                     }
+                    // Not yet confirmed: it cannot sign in, and reactivated it would come
+                    // back past the e-mail check (its status before is not kept).
+                    (false, AccountStatus::Pending) => return Ok(Err(E::WrongState)),
                     (false, _) => {
                         account.status = AccountStatus::Deactivated;
                         self.put_account(pass, account);

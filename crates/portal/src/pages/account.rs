@@ -13,7 +13,7 @@ use mkoba_platform::portal::SignUpError;
 use super::{confirm, mail};
 use crate::html::Html;
 use crate::{
-    ClientAddr, Form, Onboarding, PortalState, Session, csrf_field, document, form_encode,
+    ClientAddr, Form, Onboarding, PortalState, Problem, Session, csrf_field, document, form_encode,
     internal_error, pre_session_ok, pre_session_token, query_params, see_other, w,
 };
 
@@ -357,37 +357,26 @@ async fn start_session(state: &PortalState, developer: i64, next: &str) -> Respo
     r
 }
 
-/// What was wrong with a sign-up: the field it concerns, and the sentence.
-type Problem = (&'static str, &'static str);
-
-fn sign_up_form(h: &mut Html, token: &str, email: &str, name: &str, error: Option<Problem>) {
+fn sign_up_form(h: &mut Html, token: &str, email: &str, name: &str, error: Option<&Problem>) {
     w!(*h, "<h1>Create an account</h1>"
         "<p class=\"lead\">A developer account gets its own subscription keys, API users, M-Pesa application and transactions; nobody else sees them. We e-mail you a link to activate it, then you add your phone number.</p>");
-    if let Some((_, e)) = error {
-        w!(*h, "<p class=\"error\" role=\"alert\" id=\"form-error\">" {e} "</p>");
-    }
+    crate::form_error(h, error);
     // The field the error is about says so to assistive technology, and points at it.
-    let mark = |field: &str| -> &'static str {
-        if error.is_some_and(|(f, _)| f == field) {
-            " aria-invalid=\"true\" aria-describedby=\"form-error\""
-        } else {
-            ""
-        }
-    };
+    let mark = |field: &str| crate::invalid_if(error, field);
     w!(*h, "<form method=\"post\" action=\"/portal/signup\" class=\"stack\">"
         "<input type=\"hidden\" name=\"csrf\" value=\"" {token} "\">"
         "<label for=\"name\">Name</label>"
         "<input id=\"name\" name=\"name\" autocomplete=\"name\" required maxlength=\"100\" value=\"" {name} "\"");
-    h.raw(mark("name"));
+    h.html(&mark("name"));
     w!(*h, "><label for=\"email\">E-mail</label>"
         "<input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required maxlength=\"254\" value=\"" {email} "\"");
-    h.raw(mark("email"));
+    h.html(&mark("email"));
     h.raw(concat!("><label for=\"password\">Password <span class=\"hint\">(at least 10 characters)</span></label>",
         "<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" required minlength=\"10\""));
-    h.raw(mark("password"));
+    h.html(&mark("password"));
     h.raw(concat!("><label for=\"password2\">Password again</label>",
         "<input id=\"password2\" name=\"password2\" type=\"password\" autocomplete=\"new-password\" required minlength=\"10\""));
-    h.raw(mark("password2"));
+    h.html(&mark("password2"));
     h.raw(concat!(
         "><button type=\"submit\">Create account</button></form>",
         "<p>Have an account? <a href=\"/portal/signin\">Sign in</a>.</p>"
@@ -412,30 +401,26 @@ fn sign_up_problem(form: &Form) -> Option<Problem> {
     let email = form.get("email");
     let name = form.get("name");
     let password = form.raw("password");
-    let at = email.find('@');
     if name.is_empty()
         || name.chars().count() > 100
         || name.chars().any(mkoba_platform::portal::hides_text)
     {
         return Some((
             "name",
-            "Give a name of at most 100 characters, without control characters.",
+            "Give a name of at most 100 characters, without control characters.".to_owned(),
         ));
     }
-    if email.len() > 254 || at.is_none_or(|i| i == 0 || i + 1 >= email.len()) {
-        return Some(("email", "Give a valid e-mail address."));
-    }
-    if email
-        .chars()
-        .any(|c| c.is_whitespace() || mkoba_platform::portal::hides_text(c))
-    {
-        return Some(("email", "Give a valid e-mail address."));
+    if !mkoba_platform::portal::plain_email(email) {
+        return Some(("email", "Give a valid e-mail address.".to_owned()));
     }
     if password.chars().count() < 10 || password.len() > 1024 {
-        return Some(("password", "Choose a password of at least 10 characters."));
+        return Some((
+            "password",
+            "Choose a password of at least 10 characters.".to_owned(),
+        ));
     }
     if password != form.raw("password2") {
-        return Some(("password2", "The two passwords differ."));
+        return Some(("password2", "The two passwords differ.".to_owned()));
     }
     None
 }
@@ -466,7 +451,7 @@ pub(crate) async fn sign_up(
             &headers,
             StatusCode::BAD_REQUEST,
             "Create an account",
-            |h, t| sign_up_form(h, t, &email, &name, Some(message)),
+            |h, t| sign_up_form(h, t, &email, &name, Some(&message)),
         )
     };
     if let Some(problem) = sign_up_problem(&form) {
@@ -504,7 +489,7 @@ pub(crate) async fn sign_up(
         }
         Err(SignUpError::EmailTaken) => refuse((
             "email",
-            "An account with this e-mail exists already; sign in instead.",
+            "An account with this e-mail exists already; sign in instead.".to_owned(),
         )),
         Err(e @ SignUpError::Internal) => crate::failed(e),
     }

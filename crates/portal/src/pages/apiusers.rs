@@ -12,7 +12,9 @@ use mkoba_platform::model::ApiUser;
 use uuid::Uuid;
 
 use crate::html::Html;
-use crate::{Form, PortalState, Session, csrf_field, document, query_params, see_other, w, when};
+use crate::{
+    Form, PortalState, Problem, Session, csrf_field, document, query_params, see_other, w, when,
+};
 
 /// Whether `host` is a plain host name or IP address (what MTN calls the callback host).
 fn valid_host(host: &str) -> bool {
@@ -29,14 +31,23 @@ fn create_form(
     state: &PortalState,
     session: &Session,
     access: &LiveAccess,
-    host: &str,
-    env: &str,
+    draft: (&str, &str),
+    problem: Option<&Problem>,
 ) {
+    let (host, env) = draft;
+    // The field an error is about points at its sentence too ([`crate::invalid_if`]);
+    // the host keeps its hint.
+    let mut host_attrs = Html::new();
+    if problem.is_some_and(|(f, _)| *f == "host") {
+        host_attrs.raw(" aria-invalid=\"true\" aria-describedby=\"host-hint form-error\"");
+    } else {
+        host_attrs.raw(" aria-describedby=\"host-hint\"");
+    }
     w!(*h, "<form method=\"post\" action=\"/portal/apiusers\" class=\"grid-form\">" [csrf_field(session)]
         "<div><label for=\"host\">Callback host</label>"
-        "<input id=\"host\" name=\"host\" required placeholder=\"clinic.com\" value=\"" {host} "\" aria-describedby=\"host-hint\">"
+        "<input id=\"host\" name=\"host\" required placeholder=\"clinic.com\" value=\"" {host} "\"" [host_attrs] ">"
         "<p id=\"host-hint\" class=\"hint\">Callback URLs of this user must be on this host (<code>providerCallbackHost</code>).</p></div>"
-        "<div><label for=\"environment\">Target environment</label><select id=\"environment\" name=\"environment\">");
+        "<div><label for=\"environment\">Target environment</label><select id=\"environment\" name=\"environment\"" [crate::invalid_if(problem, "environment")] ">");
     for e in state.environments.iter() {
         let selected = if e == env { " selected" } else { "" };
         if access.allows_environment(e) {
@@ -67,7 +78,7 @@ async fn list_page(
     state: &PortalState,
     session: &Session,
     status: StatusCode,
-    error: Option<&str>,
+    error: Option<&Problem>,
     done: Option<&String>,
     host: &str,
     env: &str,
@@ -94,10 +105,8 @@ async fn list_page(
     w!(h, "<h1>API users</h1>" [super::notice(done)]
         "<p class=\"lead\">An API user and its API key are the Basic credentials of <code>POST /{product}/token/</code>. On MTN, production users are created in the partner portal and sandbox users through the provisioning API; here you can do both.</p>"
         "<h2>Create an API user</h2>");
-    if let Some(e) = error {
-        w!(h, "<p class=\"error\" role=\"alert\">" {e} "</p>");
-    }
-    create_form(&mut h, state, session, &access, host, env);
+    crate::form_error(&mut h, error);
+    create_form(&mut h, state, session, &access, (host, env), error);
     w!(h, "<h2>Your API users <span class=\"count\">" {users.len()} "</span></h2>");
     super::listed_newest(&mut h, users.len());
     if users.is_empty() {
@@ -145,12 +154,12 @@ pub(crate) async fn create(
     }
     let host = form.get("host").to_ascii_lowercase();
     let env = form.get("environment").to_owned();
-    let refuse = async |msg: &str| {
+    let refuse = async |field: &'static str, msg: &str| {
         list_page(
             &state,
             &session,
             StatusCode::BAD_REQUEST,
-            Some(msg),
+            Some(&(field, msg.to_owned())),
             None,
             &host,
             &env,
@@ -159,11 +168,16 @@ pub(crate) async fn create(
     };
     if !valid_host(&host) {
         return refuse(
+            "host",
             "The callback host must be a host name such as clinic.com or an IP address, without scheme or path.",
         ).await;
     }
     if !state.environments.contains(&env) {
-        return refuse("Choose one of the listed target environments.").await;
+        return refuse(
+            "environment",
+            "Choose one of the listed target environments.",
+        )
+        .await;
     }
     match state
         .platform
@@ -177,9 +191,9 @@ pub(crate) async fn create(
                 &state,
                 &session,
                 StatusCode::FORBIDDEN,
-                Some(&format!(
+                Some(&("environment", format!(
                     "{env} is a production environment: it opens once the operator approves your go-live request for it (My profile → Go live)."
-                )),
+                ))),
                 None,
                 &host,
                 "sandbox",
@@ -197,7 +211,7 @@ pub(crate) async fn create(
     let id = user.id;
     match state.platform.credentials().create_api_user(user).await {
         Ok(()) => {}
-        Err(CreateError::Duplicate) => return refuse("That id is taken; try again.").await,
+        Err(CreateError::Duplicate) => return refuse("", "That id is taken; try again.").await,
         Err(e) => return crate::failed(e),
     }
     tracing::info!(api_user.id = %id, environment = %env, "API user created in the portal");

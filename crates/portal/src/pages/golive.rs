@@ -18,8 +18,8 @@ use mkoba_platform::model::Product;
 
 use crate::html::Html;
 use crate::{
-    Form, PortalState, Session, csrf_field, document, internal_error, query_params, see_other, w,
-    when,
+    Form, PortalState, Problem, Session, csrf_field, document, internal_error, query_params,
+    see_other, w, when,
 };
 
 /// A product's label.
@@ -153,7 +153,14 @@ struct Draft {
     products: Vec<String>,
 }
 
-fn form(h: &mut Html, state: &PortalState, session: &Session, d: &Draft) {
+fn form(
+    h: &mut Html,
+    state: &PortalState,
+    session: &Session,
+    d: &Draft,
+    problem: Option<&Problem>,
+) {
+    let mark = |field: &str| crate::invalid_if(problem, field);
     let contact = if d.contact.is_empty() {
         match &session.developer.phone {
             Some(p) => format!("{}, +{p}", session.developer.name),
@@ -164,13 +171,13 @@ fn form(h: &mut Html, state: &PortalState, session: &Session, d: &Draft) {
     };
     w!(*h, "<form method=\"post\" action=\"/portal/golive\" class=\"stack\" data-testid=\"golive-form\">" [csrf_field(session)]
         "<label for=\"company\">Company</label>"
-        "<input id=\"company\" name=\"company\" required maxlength=\"" {FIELD_MAX} "\" autocomplete=\"organization\" value=\"" {d.company} "\">"
+        "<input id=\"company\" name=\"company\" required maxlength=\"" {FIELD_MAX} "\" autocomplete=\"organization\" value=\"" {d.company} "\"" [mark("company")] ">"
         "<label for=\"contact\">Contact person and phone</label>"
-        "<input id=\"contact\" name=\"contact\" required maxlength=\"" {FIELD_MAX} "\" value=\"" {contact} "\">"
+        "<input id=\"contact\" name=\"contact\" required maxlength=\"" {FIELD_MAX} "\" value=\"" {contact} "\"" [mark("contact")] ">"
         "<label for=\"website\">Website <span class=\"hint\">(optional)</span></label>"
-        "<input id=\"website\" name=\"website\" type=\"url\" maxlength=\"" {FIELD_MAX} "\" placeholder=\"https://clinic.example\" value=\"" {d.website} "\">"
+        "<input id=\"website\" name=\"website\" type=\"url\" maxlength=\"" {FIELD_MAX} "\" placeholder=\"https://clinic.example\" value=\"" {d.website} "\"" [mark("website")] ">"
         "<label for=\"use_case\">What you will do with the APIs</label>"
-        "<textarea id=\"use_case\" name=\"use_case\" required rows=\"4\" maxlength=\"" {USE_CASE_MAX} "\">" {d.use_case} "</textarea>"
+        "<textarea id=\"use_case\" name=\"use_case\" required rows=\"4\" maxlength=\"" {USE_CASE_MAX} "\"" [mark("use_case")] ">" {d.use_case} "</textarea>"
         "<fieldset><legend>MoMo markets</legend><div class=\"checks\">");
     for m in markets(state) {
         let checked = if d.markets.contains(m) {
@@ -178,7 +185,7 @@ fn form(h: &mut Html, state: &PortalState, session: &Session, d: &Draft) {
         } else {
             ""
         };
-        w!(*h, "<label><input type=\"checkbox\" name=\"market\" value=\"" {m} "\"" {checked} "> " {m} "</label>");
+        w!(*h, "<label><input type=\"checkbox\" name=\"market\" value=\"" {m} "\"" {checked} [mark("market")] "> " {m} "</label>");
     }
     h.raw("</div></fieldset><fieldset><legend>Products</legend><div class=\"checks\">");
     for p in PRODUCTS {
@@ -187,7 +194,7 @@ fn form(h: &mut Html, state: &PortalState, session: &Session, d: &Draft) {
         } else {
             ""
         };
-        w!(*h, "<label><input type=\"checkbox\" name=\"product\" value=\"" {p} "\"" {checked} "> " {product_label(p)} "</label>");
+        w!(*h, "<label><input type=\"checkbox\" name=\"product\" value=\"" {p} "\"" {checked} [mark("product")] "> " {product_label(p)} "</label>");
     }
     h.raw(concat!("</div></fieldset><p class=\"hint\">Your transaction report (below) is generated from your sandbox transactions when you submit and goes with the request.</p>",
         "<button type=\"submit\">Submit the go-live request</button></form>"));
@@ -198,7 +205,7 @@ async fn page(
     session: &Session,
     status: StatusCode,
     done: Option<&String>,
-    error: Option<&str>,
+    error: Option<&Problem>,
     draft: &Draft,
 ) -> Response {
     let id = session.developer.id;
@@ -224,9 +231,7 @@ async fn page(
     if done.map(String::as_str) == Some("sent") {
         h.raw("<p class=\"notice\" role=\"status\">Your go-live request was sent to the operator's staff. You will be told by mail when they decide.</p>");
     }
-    if let Some(e) = error {
-        w!(h, "<p class=\"error\" role=\"alert\">" {e} "</p>");
-    }
+    crate::form_error(&mut h, error);
     h.raw("<p class=\"lead\">When your integration works in the sandbox, send your account details and a report of your sandbox transactions to the operator's staff. They verify it; once they approve, you can create API users for the approved markets' production environments (and use M-Pesa's <code>openapi</code> environment).</p>");
     access_summary(&mut h, &access);
     let pending = requests.iter().find(|r| r.state == GoLiveState::Pending);
@@ -249,7 +254,7 @@ async fn page(
                 Err(e) => return crate::failed(e),
             };
             h.raw("<section class=\"card\" aria-labelledby=\"new-h\"><h2 id=\"new-h\">Request to go live</h2>");
-            form(&mut h, state, session, draft);
+            form(&mut h, state, session, draft, error);
             h.raw("<h3>Your transaction report</h3>");
             report_tables(&mut h, &report);
             h.raw("</section>");
@@ -315,7 +320,7 @@ fn all_values(body: &[u8], name: &str) -> Vec<String> {
 }
 
 /// The form as submitted, cleaned, and what is wrong with it (if anything).
-fn check(state: &PortalState, form: &Form, body: &[u8]) -> (Draft, Option<&'static str>) {
+fn check(state: &PortalState, form: &Form, body: &[u8]) -> (Draft, Option<Problem>) {
     let mut d = Draft {
         company: form.get("company").to_owned(),
         contact: form.get("contact").to_owned(),
@@ -325,36 +330,60 @@ fn check(state: &PortalState, form: &Form, body: &[u8]) -> (Draft, Option<&'stat
         products: all_values(body, "product"),
     };
     let problem = (|| {
-        let company = text(&d.company, FIELD_MAX, false)
-            .map_err(|_| "The company name is too long or has control characters.")?;
-        let contact = text(&d.contact, FIELD_MAX, false)
-            .map_err(|_| "The contact is too long or has control characters.")?;
-        let website = text(&d.website, FIELD_MAX, false)
-            .map_err(|_| "The website is too long or has control characters.")?;
-        let use_case = text(&d.use_case, USE_CASE_MAX, true)
-            .map_err(|_| "The use case is too long or has control characters.")?;
-        if company.is_empty() || contact.is_empty() || use_case.is_empty() {
-            return Err("Company, contact and use case are required.");
+        let company = text(&d.company, FIELD_MAX, false).map_err(|_| {
+            (
+                "company",
+                "The company name is too long or has control characters.",
+            )
+        })?;
+        let contact = text(&d.contact, FIELD_MAX, false).map_err(|_| {
+            (
+                "contact",
+                "The contact is too long or has control characters.",
+            )
+        })?;
+        let website = text(&d.website, FIELD_MAX, false).map_err(|_| {
+            (
+                "website",
+                "The website is too long or has control characters.",
+            )
+        })?;
+        let use_case = text(&d.use_case, USE_CASE_MAX, true).map_err(|_| {
+            (
+                "use_case",
+                "The use case is too long or has control characters.",
+            )
+        })?;
+        let required = [
+            ("company", &company),
+            ("contact", &contact),
+            ("use_case", &use_case),
+        ];
+        if let Some((field, _)) = required.iter().find(|(_, v)| v.is_empty()) {
+            return Err((*field, "Company, contact and use case are required."));
         }
         let web = website.starts_with("https://") || website.starts_with("http://");
         if !(website.is_empty() || web) {
-            return Err("The website must be an http(s) address.");
+            return Err(("website", "The website must be an http(s) address."));
         }
         if d.markets.iter().any(|m| !markets(state).any(|x| x == m)) {
-            return Err("Choose markets from the list.");
+            return Err(("market", "Choose markets from the list."));
         }
         if d.products.iter().any(|p| !PRODUCTS.contains(&p.as_str())) {
-            return Err("Choose products from the list.");
+            return Err(("product", "Choose products from the list."));
         }
         if d.products.is_empty() {
-            return Err("Choose at least one product.");
+            return Err(("product", "Choose at least one product."));
         }
         let momo = d.products.iter().any(|p| p != MPESA);
         if momo && d.markets.is_empty() {
-            return Err("MoMo products need at least one market.");
+            return Err(("market", "MoMo products need at least one market."));
         }
         if !momo && !d.markets.is_empty() {
-            return Err("Markets are for MoMo products: choose one, or clear the markets.");
+            return Err((
+                "market",
+                "Markets are for MoMo products: choose one, or clear the markets.",
+            ));
         }
         Ok((company, contact, website, use_case))
     })();
@@ -366,7 +395,7 @@ fn check(state: &PortalState, form: &Form, body: &[u8]) -> (Draft, Option<&'stat
             d.use_case = use_case;
             (d, None)
         }
-        Err(e) => (d, Some(e)),
+        Err((field, sentence)) => (d, Some((field, sentence.to_owned()))),
     }
 }
 
@@ -381,8 +410,16 @@ pub(crate) async fn submit(
         return crate::csrf_refused();
     }
     let (d, problem) = check(&state, &form, &body);
-    if let Some(e) = problem {
-        return page(&state, &session, StatusCode::BAD_REQUEST, None, Some(e), &d).await;
+    if problem.is_some() {
+        return page(
+            &state,
+            &session,
+            StatusCode::BAD_REQUEST,
+            None,
+            problem.as_ref(),
+            &d,
+        )
+        .await;
     }
     let developer = session.developer.clone();
     let report = match state
@@ -402,7 +439,7 @@ pub(crate) async fn submit(
             &session,
             StatusCode::BAD_REQUEST,
             None,
-            Some(NOTHING_TESTED),
+            Some(&("", NOTHING_TESTED.to_owned())),
             &d,
         )
         .await;
@@ -479,7 +516,10 @@ pub(crate) async fn submit(
                 &session,
                 StatusCode::CONFLICT,
                 None,
-                Some("A request of yours already waits for review."),
+                Some(&(
+                    "",
+                    "A request of yours already waits for review.".to_owned(),
+                )),
                 &d,
             )
             .await
@@ -490,7 +530,7 @@ pub(crate) async fn submit(
                 &session,
                 StatusCode::FORBIDDEN,
                 None,
-                Some("Only an active account can ask to go live."),
+                Some(&("", "Only an active account can ask to go live.".to_owned())),
                 &d,
             )
             .await

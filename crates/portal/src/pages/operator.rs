@@ -354,7 +354,9 @@ pub(crate) async fn accounts(
         w!(h, "<tr data-account=\"" {a.email} "\"><td>" {a.id} "</td><td>" {a.email} "</td><td>" {a.name} "</td><td>" {a.role.as_str()} "</td><td data-testid=\"account-status\">" {a.status.as_str()} "</td><td>" {when(a.created_at_ms)} "</td><td>");
         let action = match a.status {
             _ if a.is_operator() || a.id == session.developer.id => None,
-            AccountStatus::Deleted => None,
+            // A pending account cannot sign in before it confirms its e-mail, and an
+            // operator's reactivation would skip that check: nothing to deactivate.
+            AccountStatus::Deleted | AccountStatus::Pending => None,
             AccountStatus::Deactivated => Some(("activate", "Reactivate")),
             _ => Some(("deactivate", "Deactivate")),
         };

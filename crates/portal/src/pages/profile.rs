@@ -225,13 +225,7 @@ pub(crate) async fn request_email_change(
     }
     let to = form.get("email").to_lowercase();
     let d = &session.developer;
-    let at = to.find('@');
-    if to.len() > 254
-        || at.is_none_or(|i| i == 0 || i + 1 >= to.len())
-        || to
-            .chars()
-            .any(|c| c.is_whitespace() || mkoba_platform::portal::hides_text(c))
-    {
+    if !mkoba_platform::portal::plain_email(&to) {
         return refuse(
             &state,
             &session,
