@@ -38,7 +38,7 @@ async fn sign_up(app: &TestApp, email: &str) -> (Browser, String) {
     (b, location)
 }
 
-async fn developer_id(app: &TestApp, email: &str) -> i64 {
+pub(crate) async fn developer_id(app: &TestApp, email: &str) -> i64 {
     app.running
         .platform
         .portal()

@@ -519,16 +519,7 @@ async fn an_operator_deactivates_and_reactivates_an_account() {
     assert!(!list.contains("sandbox@mkoba.local"), "filtered by e-mail");
     let all = op.get("/portal/operator/accounts").await.text();
     assert!(all.contains("sandbox@mkoba.local") && all.contains("operator@mkoba.local"));
-    let id = app
-        .running
-        .platform
-        .portal()
-        .account_by_email("di@example.com")
-        .await
-        .unwrap()
-        .unwrap()
-        .0
-        .id;
+    let id = crate::accounts::developer_id(&app, "di@example.com").await;
     let path = format!("/portal/operator/accounts/{id}");
     // First a confirmation, then the change.
     let r = op
@@ -645,16 +636,7 @@ async fn developers_reach_none_of_the_operators_pages() {
     assert_eq!(r.status, 303);
     // An operator cannot deactivate an operator (nor themselves).
     let mut op = operator(&app).await;
-    let me = app
-        .running
-        .platform
-        .portal()
-        .account_by_email("operator@mkoba.local")
-        .await
-        .unwrap()
-        .unwrap()
-        .0
-        .id;
+    let me = crate::accounts::developer_id(&app, "operator@mkoba.local").await;
     let r = op
         .submit(
             "/portal/operator/accounts",
@@ -679,16 +661,7 @@ async fn developers_reach_none_of_the_operators_pages() {
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.text());
-    let pe = app
-        .running
-        .platform
-        .portal()
-        .account_by_email("pe@example.com")
-        .await
-        .unwrap()
-        .unwrap()
-        .0
-        .id;
+    let pe = crate::accounts::developer_id(&app, "pe@example.com").await;
     let list = op.get("/portal/operator/accounts?email=pe@").await.text();
     assert!(
         list.contains("data-testid=\"account-status\">pending") && !list.contains(">Deactivate<"),
