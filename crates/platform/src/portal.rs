@@ -762,21 +762,27 @@ pub fn hides_text(c: char) -> bool {
 }
 
 /// Whether `email` is a bare address (`local@domain`) that mail can go to as given: at most
-/// 254 bytes, one `@` with text on both sides, and none of white space, the characters
-/// [`hides_text`] refuses, nor `<>()[],;:"\`, with which a mail library reads a display
-/// name and another address (`x<victim@example.com>` was accepted, and its mail went to
-/// `victim@example.com`: the security audit of 2026-12-07).
+/// 254 bytes; a local part and a domain as the mail library reads them (lettre, through
+/// `email_address`: no empty or doubled dot, no label starting with a hyphen, …), the
+/// domain a host name; and none
+/// of white space, the characters [`hides_text`] refuses, the invisible ones (soft hyphen,
+/// zero-width spaces and joiners, word joiner, byte-order mark), nor `<>()[],;:"\`, with
+/// which a mail library reads a display name and another address (`x<victim@example.com>`
+/// was accepted, and its mail went to `victim@example.com`: the security audit of
+/// 2026-12-07).
 pub fn plain_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else {
+    let Some((local, domain)) = email.rsplit_once('@') else {
         return false;
     };
+    let invisible = |c: char| matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}');
     email.len() <= 254
-        && !local.is_empty()
-        && !domain.is_empty()
-        && !domain.contains('@')
-        && !email
-            .chars()
-            .any(|c| c.is_whitespace() || hides_text(c) || "<>()[],;:\"\\".contains(c))
+        && !email.chars().any(|c| {
+            c.is_whitespace() || hides_text(c) || invisible(c) || "<>()[],;:\"\\".contains(c)
+        })
+        && email_address::EmailAddress::is_valid_local_part(local)
+        && email_address::EmailAddress::is_valid_domain(domain)
+        // A host name (letters, digits, hyphens; the library takes `b.c/x` too).
+        && domain.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '.')
 }
 
 /// What an operator account needs: an e-mail address, a name of 1 to 100 characters, a
@@ -1364,6 +1370,17 @@ mod tests {
             "a b@c.d",
             "a@b.c\r\nBcc: x@y",
             "\u{202e}a@b.c",
+            // What the mail library refuses to send to (the re-audit of 2026-12-07).
+            "a@b.c.",
+            "a@.b",
+            "a@-b",
+            "a@b..c",
+            "a..b@c.d",
+            "a@b.c/x",
+            "a@b.c?x",
+            "a@b.c%0a",
+            "a@b\u{200b}.c",
+            "\u{feff}a@b.c",
         ] {
             assert!(!plain_email(bad), "{bad:?}");
         }

@@ -1179,8 +1179,8 @@ async fn attempt(
 }
 
 /// What is kept of the body of an answer that refused a callback: the start of its text
-/// (bytes that are not UTF-8 replaced, control characters as spaces, runs of white space as
-/// one), at most [`ANSWER_SHOWN`] characters, with `…` where it was cut (`more`: the body
+/// (bytes that are not UTF-8 replaced, control and bidirectional formatting characters as
+/// spaces, runs of white space as one), at most [`ANSWER_SHOWN`] characters, with `…` where it was cut (`more`: the body
 /// went on past `body`); `None` for a body with nothing to show.
 fn answer_excerpt(body: &[u8], more: bool) -> Option<String> {
     let text = String::from_utf8_lossy(body);
@@ -1190,8 +1190,10 @@ fn answer_excerpt(body: &[u8], more: bool) -> Option<String> {
     } else {
         &text
     };
+    // Control characters, and those that reorder the text after them (U+202E), are breaks
+    // between words: the answer is shown in pages and JSON as plain text.
     let words: Vec<&str> = text
-        .split(|c: char| c.is_whitespace() || c.is_control())
+        .split(|c: char| c.is_whitespace() || mkoba_platform::portal::hides_text(c))
         .filter(|w| !w.is_empty())
         .collect();
     let text = words.join(" ");
@@ -1461,6 +1463,10 @@ mod tests {
         assert_eq!(
             answer_excerpt(b"a\xffb", false).as_deref(),
             Some("a\u{fffd}b")
+        );
+        assert_eq!(
+            answer_excerpt("abc\u{202e}dcba\u{2066}x".as_bytes(), false).as_deref(),
+            Some("abc dcba x")
         );
     }
 

@@ -675,6 +675,15 @@ async fn developers_reach_none_of_the_operators_pages() {
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.text());
+    assert_eq!(
+        r.header("location"),
+        Some("/portal/operator/accounts?done=unchanged")
+    );
+    let notice = op
+        .get("/portal/operator/accounts?done=unchanged")
+        .await
+        .text();
+    assert!(notice.contains("Nothing was changed"), "{notice}");
     let list = op.get("/portal/operator/accounts?email=pe@").await.text();
     assert!(
         list.contains("data-testid=\"account-status\">pending"),

@@ -38,6 +38,9 @@ fn notice(done: Option<&String>) -> Option<&'static str> {
         "reactivated" => {
             "The account was reactivated: it can sign in again and finds new keys in the portal."
         }
+        "unchanged" => {
+            "Nothing was changed: the account had not confirmed its e-mail (it cannot sign in before that), or was no longer in a state that allows it."
+        }
         _ => return None,
     })
 }
@@ -492,7 +495,7 @@ pub(crate) async fn set_active(
             })
         }
         Err(AccountError::NotFound) => not_found().await,
-        Err(AccountError::WrongState) => see_other("/portal/operator/accounts"),
+        Err(AccountError::WrongState) => see_other("/portal/operator/accounts?done=unchanged"),
         Err(e) => crate::failed(e),
     }
 }
