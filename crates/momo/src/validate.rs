@@ -482,6 +482,15 @@ pub fn party(body: &Value, name: &str) -> Result<Party, MomoError> {
             "{name} is required, for example \"{name}\":{{\"partyIdType\":\"MSISDN\",\"partyId\":\"256774290781\"}}"
         )));
     };
+    // MTN's sandbox answers an empty party object with its generic 500, and published
+    // clients' integration tests expect it (reference §4.2 and §5: MTNG-JAVA, an empty
+    // `payer` or `payee` → 500); a party with one of its fields is told what is wrong.
+    if p.as_object().is_some_and(serde_json::Map::is_empty) {
+        return Err(MomoError::Platform(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_PROCESSING_ERROR",
+        ));
+    }
     let id_type = required(p, "partyIdType")?;
     let id_type = PartyIdType::parse_ignore_case(id_type.trim()).ok_or_else(|| {
         MomoError::bad(format!(

@@ -84,7 +84,13 @@ async fn momo_bodies_of_any_shape_get_momos_answers() {
             v["code"].is_string() && v["message"].is_string(),
             "{body} → {v}"
         );
-        assert_ne!(v["code"], "INTERNAL_PROCESSING_ERROR", "{body} → {v}");
+        // MTN's generic 500 only where its sandbox answers with it: an empty payer object.
+        if !body["payer"]
+            .as_object()
+            .is_some_and(serde_json::Map::is_empty)
+        {
+            assert_ne!(v["code"], "INTERNAL_PROCESSING_ERROR", "{body} → {v}");
+        }
     }
     // Raw bytes that are not JSON at all.
     for bytes in samples(prop::collection::vec(any::<u8>(), 0..64)) {

@@ -141,6 +141,24 @@ async fn a_disbursement_transfer_pays_out_of_the_partners_float() {
     .await;
     assert_eq!(r.status, 202, "{}", r.text());
     assert!(r.body.is_empty());
+    // An empty payee object: MTN's generic 500, as the sandbox answers it and MTNG-JAVA's
+    // integration tests expect (reference §5); nothing is paid.
+    let empty = r#"{"amount":"5","currency":"EUR","externalId":"e","payee":{}}"#;
+    let r = post(
+        &app,
+        &t,
+        "disbursement",
+        "/v1_0/transfer",
+        Uuid::new_v4(),
+        empty,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(
+        r.text(),
+        r#"{"code":"INTERNAL_PROCESSING_ERROR","message":"An internal error occurred while processing."}"#
+    );
     let v = final_status(&app, &t, "disbursement", "transfer", reference).await;
     assert_eq!(v["status"], "SUCCESSFUL", "{v}");
     assert_eq!(v["payee"]["partyId"], "256781234567");

@@ -331,8 +331,16 @@ async fn invalid_requests_get_the_platforms_errors_and_are_not_stored() {
             400,
             "BAD_REQUEST",
         ),
+        // An empty party object: MTN's generic 500, as the real sandbox answers it and
+        // MTNG-JAVA's integration tests expect (reference §4.2); one field of it missing
+        // is a 400 that says which.
         (
             r#"{"amount":"1","currency":"EUR","payer":{}}"#.to_owned(),
+            500,
+            "INTERNAL_PROCESSING_ERROR",
+        ),
+        (
+            r#"{"amount":"1","currency":"EUR","payer":{"partyIdType":"MSISDN"}}"#.to_owned(),
             400,
             "BAD_REQUEST",
         ),
