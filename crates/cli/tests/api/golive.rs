@@ -312,6 +312,16 @@ async fn the_operator_rejects_with_a_comment_and_the_developer_asks_again() {
         ),
         (
             vec![
+                ("company", "Bo"),
+                ("contact", "   "),
+                ("use_case", "x"),
+                ("product", "mpesa"),
+            ],
+            "Company, contact and use case are required.",
+            "contact",
+        ),
+        (
+            vec![
                 ("company", "Bo\u{0}"),
                 ("contact", "Bo"),
                 ("use_case", "x"),
@@ -326,12 +336,21 @@ async fn the_operator_rejects_with_a_comment_and_the_developer_asks_again() {
             .await;
         assert_eq!(r.status, 400, "{}", r.text());
         assert!(r.text().contains(problem), "{problem}: {}", r.text());
-        // The controls the error is about point at it, for assistive technology.
+        // The controls the error is about point at it, for assistive technology; a
+        // contact found wanting is shown as given, not replaced by the default.
         assert!(
             crate::helpers::marked_invalid(&r.text(), field),
             "{field}: {}",
             r.text()
         );
+        if field == "contact" {
+            assert!(
+                r.text().contains("name=\"contact\" required"),
+                "{}",
+                r.text()
+            );
+            assert!(r.text().contains("value=\"\" aria-invalid"), "{}", r.text());
+        }
     }
     let request = [
         ("company", "Bo <script>"),

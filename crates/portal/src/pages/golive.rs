@@ -161,7 +161,8 @@ fn form(
     problem: Option<&Problem>,
 ) {
     let mark = |field: &str| crate::invalid_if(problem, field);
-    let contact = if d.contact.is_empty() {
+    // The default contact fills a new form, not one whose contact was found wanting.
+    let contact = if d.contact.is_empty() && problem.is_none_or(|(f, _)| *f != "contact") {
         match &session.developer.phone {
             Some(p) => format!("{}, +{p}", session.developer.name),
             None => session.developer.name.clone(),
