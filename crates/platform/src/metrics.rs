@@ -7,9 +7,11 @@
 //! outcomes), so the number of series stays bounded whatever arrives. The series and a
 //! suggested dashboard are listed in `docs/operations.md`.
 
+use std::sync::RwLock;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
+use foldhash::HashMap;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -98,6 +100,44 @@ pub struct Metrics {
     pub portal_signins: Family<Labels, Counter>,
     /// What the store reports of its own work ([`crate::store::Journal::watch`]).
     pub store: StoreMetrics,
+    /// The series of [`Metrics::request`] and [`Metrics::callback`] already looked up.
+    handles: Handles,
+}
+
+/// Series already looked up in their families, by their labels: a family's look-up
+/// builds and hashes a vector of owned labels, which for every request and callback was
+/// 1 % of a lifecycle's instructions (issue 17, `scripts/instructions.sh`). Bounded as the
+/// families are: dialects, status classes, operations (route templates and catalogue
+/// ids), callback outcomes and attempt numbers 1 to 6.
+#[derive(Default)]
+struct Handles {
+    /// By dialect and status class (1 to 5), then operation: the counter of `requests`.
+    requests: RwLock<HashMap<(&'static str, u16), ByOperation>>,
+    /// By dialect: the histogram of `request_seconds`.
+    seconds: RwLock<HashMap<&'static str, Histogram>>,
+    /// By outcome and attempt (6 for `6+`): the counter of `callbacks`.
+    callbacks: RwLock<HashMap<(&'static str, u32), Counter>>,
+}
+
+/// A request counter by operation.
+type ByOperation = HashMap<Box<str>, Counter>;
+
+/// The series of `key` in `map`, made by `make` the first time.
+fn handle<K, Q, M>(map: &RwLock<HashMap<K, M>>, key: &Q, make: impl FnOnce() -> (K, M)) -> M
+where
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: std::hash::Hash + Eq + ?Sized,
+    M: Clone,
+{
+    if let Some(m) = map.read().unwrap_or_else(|e| e.into_inner()).get(key) {
+        return m.clone();
+    }
+    let (k, m) = make();
+    map.write()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(k)
+        .or_insert(m)
+        .clone()
 }
 
 /// Series a store records into itself (SQLite's WAL checkpoints); a store that has none
@@ -388,6 +428,7 @@ impl Default for Metrics {
             rsa_decryptions,
             bearer_cache,
             portal_signins,
+            handles: Handles::default(),
         }
     }
 }
@@ -493,36 +534,59 @@ impl Metrics {
 
     /// Counts an answered request and its time.
     pub fn request(&self, dialect: &'static str, operation: &str, status: u16, took: Duration) {
-        let class = match status {
-            100..=199 => "1xx",
-            200..=299 => "2xx",
-            300..=399 => "3xx",
-            400..=499 => "4xx",
-            _ => "5xx",
+        let class = (status / 100).clamp(1, 5);
+        let by_operation = {
+            let requests = self.handles.requests.read();
+            let requests = requests.unwrap_or_else(|e| e.into_inner());
+            requests
+                .get(&(dialect, class))
+                .and_then(|o| o.get(operation))
+                .cloned()
         };
-        self.requests
-            .get_or_create(&vec![
-                ("dialect", dialect.to_owned()),
-                ("operation", operation.to_owned()),
-                ("status", class.to_owned()),
-            ])
-            .inc();
-        self.request_seconds
-            .get_or_create(&label("dialect", dialect))
-            .observe(took.as_secs_f64());
+        let counter = by_operation.unwrap_or_else(|| {
+            let counter = self
+                .requests
+                .get_or_create(&vec![
+                    ("dialect", dialect.to_owned()),
+                    ("operation", operation.to_owned()),
+                    ("status", format!("{class}xx")),
+                ])
+                .clone();
+            let mut requests = self.handles.requests.write();
+            let requests = requests.as_mut().unwrap_or_else(|e| e.get_mut());
+            requests
+                .entry((dialect, class))
+                .or_default()
+                .entry(operation.into())
+                .or_insert(counter)
+                .clone()
+        });
+        counter.inc();
+        handle(&self.handles.seconds, &dialect, || {
+            let h = self
+                .request_seconds
+                .get_or_create(&label("dialect", dialect));
+            (dialect, h.clone())
+        })
+        .observe(took.as_secs_f64());
     }
 
     /// Counts one callback attempt.
     pub fn callback(&self, outcome: &'static str, attempt: u32) {
         debug_assert!(CALLBACK_OUTCOMES.contains(&outcome));
-        let attempt = if attempt > 5 {
-            "6+".to_owned()
-        } else {
-            attempt.to_string()
-        };
-        self.callbacks
-            .get_or_create(&vec![("outcome", outcome.to_owned()), ("attempt", attempt)])
-            .inc();
+        let attempt = attempt.min(6);
+        handle(&self.handles.callbacks, &(outcome, attempt), || {
+            let label = if attempt == 6 {
+                "6+".to_owned()
+            } else {
+                attempt.to_string()
+            };
+            let c = self
+                .callbacks
+                .get_or_create(&vec![("outcome", outcome.to_owned()), ("attempt", label)]);
+            ((outcome, attempt), c.clone())
+        })
+        .inc();
     }
 
     /// Counts one outcome of a one-label family.
