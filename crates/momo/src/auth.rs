@@ -56,14 +56,26 @@ pub(crate) async fn require_subscription(
 /// goes) sent more than once: a proxy or a log reading the other copy would see another
 /// call than the ledger's, as with a JSON member given twice.
 fn given_twice(headers: &HeaderMap) -> Option<&'static str> {
-    [
-        "Authorization",
-        "X-Reference-Id",
-        "X-Target-Environment",
-        "X-Callback-Url",
-    ]
-    .into_iter()
-    .find(|name| headers.get_all(*name).iter().nth(1).is_some())
+    // Names, not text: a look-up by text parses the name first.
+    const DECIDING: [(http::HeaderName, &str); 4] = [
+        (http::header::AUTHORIZATION, "Authorization"),
+        (
+            http::HeaderName::from_static("x-reference-id"),
+            "X-Reference-Id",
+        ),
+        (
+            http::HeaderName::from_static("x-target-environment"),
+            "X-Target-Environment",
+        ),
+        (
+            http::HeaderName::from_static("x-callback-url"),
+            "X-Callback-Url",
+        ),
+    ];
+    DECIDING
+        .iter()
+        .find(|(name, _)| headers.get_all(name).iter().nth(1).is_some())
+        .map(|(_, shown)| *shown)
 }
 
 /// The API user and key from `Authorization: Basic base64(user:key)`.

@@ -65,8 +65,12 @@ pub fn host_of(text: &str) -> Option<String> {
     let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let host = if let Some(v6) = authority.strip_prefix('[') {
         v6.split_once(']')?.0
-    } else if authority.parse::<std::net::Ipv6Addr>().is_ok() {
-        // A bare IPv6 address (`::1`), as a providerCallbackHost is written.
+    } else if authority.bytes().filter(|b| *b == b':').count() > 1
+        && authority.parse::<std::net::Ipv6Addr>().is_ok()
+    {
+        // A bare IPv6 address (`::1`), as a providerCallbackHost is written (only such
+        // text is parsed as one: two parses of every callback URL's host were a tenth of a
+        // request-to-pay's own validation).
         authority
     } else {
         authority.split(':').next()?
@@ -75,7 +79,9 @@ pub fn host_of(text: &str) -> Option<String> {
         return None;
     }
     // One spelling per IPv6 address (`0:0:0:0:0:0:0:1` is `::1`).
-    if let Ok(v6) = host.parse::<std::net::Ipv6Addr>() {
+    if host.contains(':')
+        && let Ok(v6) = host.parse::<std::net::Ipv6Addr>()
+    {
         return Some(v6.to_string());
     }
     Some(host.to_ascii_lowercase())
