@@ -1294,6 +1294,17 @@ pub fn check_target_with(
 ) -> Result<(), String> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let host = host.strip_suffix('.').unwrap_or(host);
+    // `localhost` and the names under it are loopback whatever a resolver says (RFC 6761):
+    // judged now, as `127.0.0.1` is, not only once a delivery resolves them.
+    let local = host
+        .rsplit('.')
+        .next()
+        .is_some_and(|last| last.eq_ignore_ascii_case("localhost"));
+    if local && !allow_loopback {
+        return Err(format!(
+            "callbacks to {host} (loopback) are not allowed by the configuration"
+        ));
+    }
     match host.parse::<IpAddr>() {
         Ok(ip) if !permitted(ip, allow_loopback, allow_private) => Err(format!(
             "callbacks to {ip} are not allowed by the configuration"
@@ -1585,6 +1596,15 @@ mod tests {
         }
         // A trailing dot is the same address.
         assert!(check_target_with("10.0.0.1.", true, false).is_err());
+        // `localhost` names are loopback (RFC 6761), refused with it.
+        for host in ["localhost", "LOCALHOST.", "shop.localhost"] {
+            assert!(check_target_with(host, false, false).is_err(), "{host}");
+            assert_eq!(check_target_with(host, true, false), Ok(()), "{host}");
+        }
+        assert_eq!(
+            check_target_with("localhost.shop.example", false, false),
+            Ok(())
+        );
         for host in ["shop.example", "127.0.0.1", "[::1]", "a1.b2", "x.0xyz"] {
             assert_eq!(check_target_with(host, true, true), Ok(()), "{host}");
         }

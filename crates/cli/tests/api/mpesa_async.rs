@@ -1044,6 +1044,27 @@ pub(crate) async fn assert_debited_once(app: &TestApp) {
     app.assert_ledger_balanced().await;
 }
 
+/// Without loopback callbacks (the production profile), a `localhost` result URL is
+/// refused when it is saved, as `127.0.0.1` is: it was saved, then never sent to (the
+/// security audit of 2026-12-07).
+#[tokio::test]
+async fn a_localhost_result_url_is_refused_where_loopback_is() {
+    let app = TestApp::spawn_with(|s| {
+        s.dispatcher.allow_loopback = false;
+        s.mpesa.insecure_result_urls = true;
+    })
+    .await;
+    for url in [
+        "http://127.0.0.1:9/r",
+        "http://localhost:9/r",
+        "https://shop.localhost:12000/r",
+    ] {
+        let r = app.mpesa_settings(json!({ "result_url": url })).await;
+        assert_eq!(r.status, 400, "{url}: {}", r.text());
+        assert!(r.text().contains("not allowed"), "{url}: {}", r.text());
+    }
+}
+
 /// A result URL is checked again on every call, not only when it was saved: one saved
 /// under other rules (`http://` with `--mpesa-insecure-result-urls`, then a restart
 /// without) keeps the APIs asynchronous, as the URL's presence says, but no result goes to
