@@ -632,9 +632,24 @@ pub(crate) fn form_error(h: &mut Html, problem: Option<&Problem>) {
 /// The attributes of control `field` when the form's error is about it: assistive
 /// technology announces it invalid and reads the sentence ([`form_error`]) with it.
 pub(crate) fn invalid_if(problem: Option<&Problem>, field: &str) -> Html {
+    described(problem, field, None)
+}
+
+/// [`invalid_if`] for a control with a hint of its own (`hint`: the hint's `id`), which
+/// describes it whether or not the error is about it.
+pub(crate) fn described(problem: Option<&Problem>, field: &str, hint: Option<&str>) -> Html {
+    let invalid = problem.is_some_and(|(f, _)| *f == field);
     let mut h = Html::new();
-    if problem.is_some_and(|(f, _)| *f == field) {
-        h.raw(" aria-invalid=\"true\" aria-describedby=\"form-error\"");
+    if invalid {
+        h.raw(" aria-invalid=\"true\"");
+    }
+    match (hint, invalid) {
+        (Some(hint), true) => w!(h, " aria-describedby=\"" {hint} " form-error\""),
+        (Some(hint), false) => w!(h, " aria-describedby=\"" {hint} "\""),
+        (None, true) => {
+            h.raw(" aria-describedby=\"form-error\"");
+        }
+        (None, false) => {}
     }
     h
 }

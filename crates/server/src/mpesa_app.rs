@@ -80,14 +80,10 @@ fn check_settings(
     };
     if let Some(url) = result_url.as_ref().filter(|_| given) {
         check_result_url(url, insecure)?;
-        let host = url.parse::<axum::http::Uri>().ok();
-        if let Some(host) = host.as_ref().and_then(|u| u.host()) {
-            let (loopback, private) = targets;
-            mkoba_webhooks::check_target_with(host, loopback, private).map_err(|e| {
-                format!(
-                    "No result would reach {url}: {e} (--callback-allow-private; loopback only in the sandbox profile)."
-                )
-            })?;
+        if let Some(e) = unreachable_host(url, targets) {
+            return Err(format!(
+                "No result would reach {url}: {e} (--callback-allow-private; loopback only in the sandbox profile)."
+            ));
         }
     }
     Ok(MpesaAppSettings {
@@ -231,11 +227,15 @@ fn result_url_refusal(url: &str, insecure: bool, targets: (bool, bool)) -> Optio
     if let Err(e) = check_result_url(url, insecure) {
         return Some(e);
     }
-    let uri = url.parse::<axum::http::Uri>().ok()?;
-    let (loopback, private) = targets;
-    mkoba_webhooks::check_target_with(uri.host()?, loopback, private)
-        .err()
+    unreachable_host(url, targets)
         .map(|e| format!("No result reaches it: {e} (--callback-allow-private)."))
+}
+
+/// Why the callback dispatcher would not call `url`'s host under `targets` (loopback,
+/// private), if it would not.
+fn unreachable_host(url: &str, (loopback, private): (bool, bool)) -> Option<String> {
+    let uri = url.parse::<axum::http::Uri>().ok()?;
+    mkoba_webhooks::check_target_with(uri.host()?, loopback, private).err()
 }
 
 fn describe(backend: &PortalBackend, app: Option<&MpesaApp>) -> serde_json::Value {

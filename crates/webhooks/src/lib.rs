@@ -1180,8 +1180,9 @@ async fn attempt(
 
 /// What is kept of the body of an answer that refused a callback: the start of its text
 /// (bytes that are not UTF-8 replaced, control and bidirectional formatting characters as
-/// spaces, runs of white space as one), at most [`ANSWER_SHOWN`] characters, with `…` where it was cut (`more`: the body
-/// went on past `body`); `None` for a body with nothing to show.
+/// spaces, runs of white space as one), at most [`ANSWER_SHOWN`] characters, with `…`
+/// where it was cut (`more`: the body went on past `body`); `None` for a body with
+/// nothing to show.
 fn answer_excerpt(body: &[u8], more: bool) -> Option<String> {
     let text = String::from_utf8_lossy(body);
     // A character cut in two where the kept part ends is not the receiver's.

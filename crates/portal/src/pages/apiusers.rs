@@ -35,17 +35,9 @@ fn create_form(
     problem: Option<&Problem>,
 ) {
     let (host, env) = draft;
-    // The field an error is about points at its sentence too ([`crate::invalid_if`]);
-    // the host keeps its hint.
-    let mut host_attrs = Html::new();
-    if problem.is_some_and(|(f, _)| *f == "host") {
-        host_attrs.raw(" aria-invalid=\"true\" aria-describedby=\"host-hint form-error\"");
-    } else {
-        host_attrs.raw(" aria-describedby=\"host-hint\"");
-    }
     w!(*h, "<form method=\"post\" action=\"/portal/apiusers\" class=\"grid-form\">" [csrf_field(session)]
         "<div><label for=\"host\">Callback host</label>"
-        "<input id=\"host\" name=\"host\" required placeholder=\"clinic.com\" value=\"" {host} "\"" [host_attrs] ">"
+        "<input id=\"host\" name=\"host\" required placeholder=\"clinic.com\" value=\"" {host} "\"" [crate::described(problem, "host", Some("host-hint"))] ">"
         "<p id=\"host-hint\" class=\"hint\">Callback URLs of this user must be on this host (<code>providerCallbackHost</code>).</p></div>"
         "<div><label for=\"environment\">Target environment</label><select id=\"environment\" name=\"environment\"" [crate::invalid_if(problem, "environment")] ">");
     for e in state.environments.iter() {
