@@ -238,6 +238,7 @@ fn open_as(
             conn: writer,
             checkpoint,
             sweep,
+            transfers_below: 0,
         },
         SqliteReader {
             path,
@@ -392,6 +393,12 @@ pub struct SqliteJournal {
     conn: Connection,
     checkpoint: checkpoint::Checkpointer,
     sweep: refs::Sweep,
+    /// Every transfer with a smaller id has been committed (ids are handed out in order):
+    /// a transfer posted or voided below it is changed by its id first, one above it (a
+    /// funding transfer posted at once) inserted at once, without that failed update.
+    /// Zero until this journal commits transfers; it only orders the two statements, the
+    /// upsert behind them is right either way.
+    transfers_below: u64,
 }
 
 /// The read side: a small pool of connections.
@@ -655,10 +662,13 @@ impl Journal for SqliteJournal {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(err)?;
-        write_batch(&tx, b, &mut self.sweep).map_err(err)?;
+        write_batch(&tx, b, &mut self.sweep, self.transfers_below).map_err(err)?;
         self.sweep.write(&tx).map_err(err)?;
         tx.commit().map_err(err)?;
         self.sweep.committed();
+        if let Some(last) = b.transfers.iter().map(|t| t.transfer.id.0).max() {
+            self.transfers_below = self.transfers_below.max(last + 1);
+        }
         let frames = WAL_FRAMES.with(std::cell::Cell::get);
         if frames >= 0 {
             self.checkpoint.committed(frames);
@@ -718,7 +728,7 @@ fn payments_of_party(
 }
 
 const INSERT_ACCOUNT: &str = "INSERT INTO accounts (id, owner, currency, limit_kind, debits_pending, debits_posted, credits_pending, credits_posted)
-     VALUES (?1, ?2, ?3, ?4, 0, 0, 0, 0)";
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 const UPDATE_ACCOUNT: &str = "UPDATE accounts SET debits_pending = ?2, debits_posted = ?3, credits_pending = ?4, credits_posted = ?5 WHERE id = ?1";
 static INSERT_PAYMENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
@@ -778,6 +788,7 @@ fn write_batch(
     tx: &rusqlite::Transaction<'_>,
     b: &Batch,
     sweep: &mut refs::Sweep,
+    transfers_below: u64,
 ) -> rusqlite::Result<()> {
     let now = mkoba_platform::clock::system_now_ms();
     for id in &b.developers {
@@ -839,15 +850,34 @@ fn write_batch(
     }
     // The busy tables' statements are looked up in the statement cache once a batch, not
     // once a row: the cache hashes the whole SQL text on every look-up.
+    // A new account is inserted with its totals at the end of the batch (the last of its
+    // entries in `accounts`), not inserted empty and then updated: a new payer's wallet is
+    // one statement, not two.
+    let mut totals: foldhash::HashMap<u64, &mkoba_ledger::Account> = Default::default();
+    if !b.new_accounts.is_empty() {
+        totals.extend(b.accounts.iter().map(|a| (a.id.0, a)));
+    }
     each_row(tx, INSERT_ACCOUNT, &b.new_accounts, |s, a| {
+        let t = totals.remove(&a.id.0);
+        let total = |f: fn(&mkoba_ledger::Account) -> i64| t.map_or(0, f);
         s.execute(params![
             a.id.0 as i64,
             a.owner.key(),
             a.currency.as_str(),
-            a.limit.as_str()
+            a.limit.as_str(),
+            total(|t| t.debits_pending),
+            total(|t| t.debits_posted),
+            total(|t| t.credits_pending),
+            total(|t| t.credits_posted)
         ])
     })?;
-    each_row(tx, UPDATE_ACCOUNT, &b.accounts, |s, a| {
+    let inserted: foldhash::HashSet<u64> = b.new_accounts.iter().map(|a| a.id.0).collect();
+    let updated: Vec<&mkoba_ledger::Account> = b
+        .accounts
+        .iter()
+        .filter(|a| !inserted.contains(&a.id.0))
+        .collect();
+    each_row(tx, UPDATE_ACCOUNT, &updated, |s, a| {
         s.execute(params![
             a.id.0 as i64,
             a.debits_pending,
@@ -902,13 +932,14 @@ fn write_batch(
     // A transfer that is no longer pending is most often one written earlier, now posted or
     // voided: changed by its id, without the upsert's look-up of its payment and its
     // attempted insert. Only when no row has that id (a transfer posted at once) is it
-    // inserted.
+    // inserted; one above every transfer committed is inserted without looking.
     if !b.transfers.is_empty() {
         let mut upsert = tx.prepare_cached(UPSERT_TRANSFER)?;
         let mut settle = tx.prepare_cached(SETTLE_TRANSFER)?;
         for t in &b.transfers {
             let tr = &t.transfer;
             if tr.state != mkoba_ledger::TransferState::Pending
+                && tr.id.0 < transfers_below
                 && settle.execute(params![tr.id.0 as i64, tr.state.as_str(), t.at_ms])? == 1
             {
                 continue;
