@@ -119,6 +119,11 @@ pub struct GoLiveReport {
     pub since_ms: Option<i64>,
     /// Operations with at least one transaction.
     pub operations: Vec<OperationStats>,
+    /// The products of [`PRODUCTS`] with at least one successful transaction, in that
+    /// order (the Collection Widget's: its invoices). A request asks only for these.
+    /// Reports made before it was kept have none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tested: Vec<String>,
     /// The newest failed cases (up to [`REPORT_FAILED_CASES`]).
     pub failed: Vec<FailedCase>,
 }
@@ -266,6 +271,17 @@ impl Portal<'_> {
                 })
             })
             .collect();
+        let tested = PRODUCTS
+            .into_iter()
+            .filter(|product| {
+                counts.iter().any(|c| {
+                    c.product.as_str() == *product
+                        && c.status == PaymentStatus::Successful
+                        && c.count > 0
+                })
+            })
+            .map(str::to_owned)
+            .collect();
         let filter = PaymentFilter {
             developer_id,
             status: Some(PaymentStatus::Failed),
@@ -290,6 +306,7 @@ impl Portal<'_> {
             generated_at_ms: self.now_ms(),
             since_ms,
             operations,
+            tested,
             failed,
         })
     }
@@ -425,6 +442,7 @@ mod tests {
                 failed: 1,
                 pending: 0,
             }],
+            tested: vec!["disbursement".into()],
             failed: vec![],
         };
         let r = GoLiveRequest {
@@ -446,10 +464,12 @@ mod tests {
         assert_eq!(r.report(), report);
         assert_eq!(r.report().total(), 4);
         assert_eq!(r.report().failed_total(), 1);
-        // Reports stored before `since_ms` was kept read as counting everything.
+        // Reports stored before `since_ms` and `tested` were kept read as counting
+        // everything and naming no product.
         let stored = r#"{"generated_at_ms":5,"operations":[],"failed":[]}"#;
         let old: GoLiveReport = serde_json::from_str(stored).unwrap();
         assert_eq!(old.since_ms, None);
+        assert!(old.tested.is_empty());
         let unbounded = GoLiveReport {
             since_ms: None,
             ..report

@@ -327,10 +327,13 @@ impl PageKey {
     }
 }
 
-/// How many of a developer's payments are of one operation and status
+/// How many of a developer's payments are of one product, operation and status
 /// ([`PortalReader::payment_counts`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KindCount {
+    /// The Collection Widget's for the widget's invoices ([`crate::widget::WIDGET_PAYMENTS_SQL`]),
+    /// otherwise the payment's own.
+    pub product: Product,
     pub kind: PaymentKind,
     pub status: PaymentStatus,
     pub count: u64,
@@ -583,8 +586,9 @@ pub trait PortalReader {
         &self,
         filter: &PaymentFilter,
     ) -> Result<(Vec<Payment>, Option<PageKey>), StoreError>;
-    /// A developer's payments (those created since `since_ms`, when given) counted by
-    /// operation and status, in one read.
+    /// A developer's sandbox payments (those created since `since_ms`, when given) counted
+    /// by product (the widget's invoices under the Collection Widget), operation and
+    /// status, in one read.
     fn payment_counts(
         &self,
         developer_id: i64,

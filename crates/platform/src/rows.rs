@@ -448,12 +448,14 @@ pub fn stats_row(r: &impl Row) -> Result<StatsRow, StoreError> {
     })
 }
 
-/// A count of payments by operation and status: kind, status and count, in that order.
+/// A count of payments by product, operation and status: kind, status, count and
+/// product, in that order.
 pub fn kind_count(r: &impl Row) -> Result<KindCount, StoreError> {
     Ok(KindCount {
         kind: parsed(r, 0, "kind", PaymentKind::parse)?,
         status: parsed(r, 1, "status", PaymentStatus::parse)?,
         count: int(r, 2)?.max(0) as u64,
+        product: parsed(r, 3, "product", Product::parse)?,
     })
 }
 

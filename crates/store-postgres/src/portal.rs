@@ -1024,10 +1024,13 @@ impl PortalReader for PgReader {
         self.pool.run_again_if_closed(move |c| {
             c.query(
                 &format!(
-                    "SELECT p.kind, p.status, COUNT(*) FROM payments p JOIN {USER_OF_PAYMENT}
+                    "SELECT p.kind, p.status, COUNT(*),
+                            CASE WHEN {} THEN 'collection_widget' ELSE p.product END AS of_product
+                     FROM payments p JOIN {USER_OF_PAYMENT}
                      WHERE u.developer_id = $1 AND ($2::BIGINT IS NULL OR p.created_at_ms >= $2)
                        AND p.environment = 'sandbox'
-                     GROUP BY p.kind, p.status"
+                     GROUP BY of_product, p.kind, p.status",
+                    mkoba_platform::widget::WIDGET_PAYMENTS_SQL
                 ),
                 &[&developer_id, &since_ms],
             )?

@@ -910,12 +910,16 @@ impl PortalReader for SqliteReader {
         since_ms: Option<i64>,
     ) -> Result<Vec<KindCount>, StoreError> {
         self.with(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT p.kind, p.status, COUNT(*) FROM payments p JOIN api_users u ON u.id = p.api_user
+            let mut stmt = c.prepare_cached(concat!(
+                "SELECT p.kind, p.status, COUNT(*),
+                        CASE WHEN ",
+                mkoba_platform::widget_payments_sql!(),
+                " THEN 'collection_widget' ELSE p.product END AS of_product
+                 FROM payments p JOIN api_users u ON u.id = p.api_user
                  WHERE u.developer_id = ?1 AND (?2 IS NULL OR p.created_at_ms >= ?2)
                    AND p.environment = 'sandbox'
-                 GROUP BY p.kind, p.status",
-            )?;
+                 GROUP BY of_product, p.kind, p.status"
+            ))?;
             let rows = stmt.query_map(params![developer_id, since_ms], |r| {
                 lite(rows::kind_count(&Lite(r)))
             })?;

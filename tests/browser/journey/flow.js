@@ -4,7 +4,9 @@
 // M-Pesa API key (kept on the profile, as seed 004 has it); then My Profile (name, password change signing out another
 // session, e-mail change by link, M-Pesa key renewal with its confirmation, the PEM
 // download, a subscription key regenerated after confirming), forgot-password, the
-// go-live request approved by the operator (and a production API user after it), and
+// go-live request (refused until each product asked for has a successful sandbox
+// payment: an M-Pesa C2B from the API page, a request-to-pay as a backend makes it)
+// approved by the operator (and a production API user after it), and
 // deleting the account. Every page is saved as a screenshot into $ARTIFACTS, and at phone
 // width no page may scroll sideways.
 "use strict";
@@ -201,12 +203,17 @@ async function journey(browser, size, tag) {
   // operator approves it; then the approved market opens.
   await page.goto(`${BASE}/portal/apiusers`);
   check(`${tag} production markets wait for go-live`, await page.isDisabled("option[value=mtnuganda]"));
+  // The go-live form filled in afresh, asking for `products` (and Uganda for MoMo's).
+  const goLiveForm = async (products) => {
+    await page.goto(`${BASE}/portal/golive`);
+    await page.fill("#company", "Neema Clinics");
+    await page.fill("#use_case", "Patients pay consultations from their phones.");
+    if (products.some((p) => p !== "mpesa")) await page.check("input[name=market][value=mtnuganda]");
+    for (const p of products) await page.check(`input[name=product][value=${p}]`);
+  };
   // The request needs a tested integration (seed 004): refused while the report holds no
   // successful payment; a C2B sent from the M-Pesa API page's Send Request box makes one.
-  await page.goto(`${BASE}/portal/golive`);
-  await page.fill("#company", "Neema Clinics");
-  await page.fill("#use_case", "Patients pay consultations from their phones.");
-  await page.check("input[name=product][value=mpesa]");
+  await goLiveForm(["mpesa"]);
   await page.click("button:has-text('Submit the go-live request')");
   check(`${tag} go-live waits for a successful sandbox payment`, (await page.textContent("main")).includes("no successful sandbox transaction yet"));
   await shot("19b-golive-untested");
@@ -214,11 +221,38 @@ async function journey(browser, size, tag) {
   await page.click("details.send > summary");
   await Promise.all([page.waitForNavigation(), page.click("details.send button[type=submit]")]);
   check(`${tag} a sandbox C2B from the API page`, (await page.textContent("[data-testid=send-status]")).trim() === "201");
-  await page.goto(`${BASE}/portal/golive`);
-  await page.fill("#company", "Neema Clinics");
-  await page.fill("#use_case", "Patients pay consultations from their phones.");
-  await page.check("input[name=market][value=mtnuganda]");
-  await page.check("input[name=product][value=collection]");
+  // Each product asked for needs its own: Collection is refused until a request-to-pay
+  // succeeds, made as the developer's backend makes one (a sandbox API user and key from
+  // the API users page, a token, the payment, its status).
+  await goLiveForm(["collection", "mpesa"]);
+  await page.click("button:has-text('Submit the go-live request')");
+  check(`${tag} go-live names the product not tested`, (await page.textContent("[role=alert]")).includes("no successful sandbox transaction of Collection:"));
+  await shot("19c-golive-product-untested");
+  await page.goto(`${BASE}/portal`);
+  const subscription = await text(page, "[data-testid=key-collection-primary]");
+  await page.goto(`${BASE}/portal/apiusers`);
+  await page.fill("#host", "clinic.example");
+  await page.selectOption("#environment", "sandbox");
+  await page.click("button:has-text('Create API user')");
+  const basic = Buffer.from(`${await text(page, "h1")}:${await text(page, "[data-testid=new-api-key]")}`).toString("base64");
+  const backend = { "Ocp-Apim-Subscription-Key": subscription };
+  const grant = await page.request.post(`${BASE}/collection/token/`, { headers: { ...backend, Authorization: `Basic ${basic}` } });
+  backend.Authorization = `Bearer ${(await grant.json()).access_token}`;
+  backend["X-Target-Environment"] = "sandbox";
+  const reference = require("crypto").randomUUID();
+  const payment = await page.request.post(`${BASE}/collection/v1_0/requesttopay`, {
+    headers: { ...backend, "X-Reference-Id": reference },
+    data: { amount: "5", currency: "EUR", externalId: "neema-1", payer: { partyIdType: "MSISDN", partyId: "256779999001" }, payerMessage: "Consultation", payeeNote: "Consultation" },
+  });
+  check(`${tag} a sandbox request-to-pay is accepted`, payment.status() === 202, `status ${payment.status()}`);
+  let status = "";
+  for (let i = 0; i < 50 && status !== "SUCCESSFUL"; i++) {
+    const r = await page.request.get(`${BASE}/collection/v1_0/requesttopay/${reference}`, { headers: backend });
+    status = (await r.json()).status;
+    if (status !== "SUCCESSFUL") await page.waitForTimeout(100);
+  }
+  check(`${tag} the request-to-pay succeeds`, status === "SUCCESSFUL", status);
+  await goLiveForm(["collection", "mpesa"]);
   await shot("20-golive-form");
   await page.click("button:has-text('Submit the go-live request')");
   check(`${tag} the request waits for review`, (await page.textContent("main")).includes("Waiting for review"));

@@ -52,6 +52,38 @@ async fn developer_partner(app: &TestApp, b: &mut Browser) -> (String, String) {
     (subscription, token)
 }
 
+/// The developer's M-Pesa API key, as the page after sign-up shows it.
+fn mpesa_api_key(page: &str) -> String {
+    let marker = "data-testid=\"mpesa-api-key\">";
+    let at = page.find(marker).unwrap() + marker.len();
+    page[at..at + 32].to_owned()
+}
+
+/// A v1x C2B payment (Mozambique's gateway, whose sandbox and live hosts differ) with
+/// the developer's API key, sent to `host`.
+async fn mpesa_c2b(app: &TestApp, api_key: &str, host: &str) -> Resp {
+    let public_key = app.mpesa().await.public_key_b64;
+    let public_key = PublicKey::from_base64(&public_key).unwrap();
+    let bearer = format!("Bearer {}", public_key.bearer(api_key).unwrap());
+    let body = serde_json::json!({
+        "input_TransactionReference": "T12344C", "input_CustomerMSISDN": "258843330333",
+        "input_Amount": "5", "input_ThirdPartyReference": Uuid::new_v4().simple().to_string(),
+        "input_ServiceProviderCode": "171717",
+    });
+    app.send(
+        "POST",
+        "/ipg/v1x/c2bPayment/singleStage/",
+        &[
+            ("Authorization", &bearer),
+            ("Origin", "*"),
+            ("Content-Type", "application/json"),
+            ("Host", host),
+        ],
+        Some(&body.to_string()),
+    )
+    .await
+}
+
 /// A request-to-pay, waited for until it is final.
 async fn pay(app: &TestApp, subscription: &str, token: &str, msisdn: &str) {
     let reference = Uuid::new_v4().to_string();
@@ -133,7 +165,7 @@ const REQUEST: &[(&str, &str)] = &[
 async fn a_developer_goes_live_once_the_operator_approves() {
     let app = TestApp::spawn().await;
     let mut dev = Browser::new(&app.base);
-    dev.sign_up("ada@example.com").await;
+    let api_key = mpesa_api_key(&dev.sign_up("ada@example.com").await.text());
     let (subscription, token) = developer_partner(&app, &mut dev).await;
     pay(&app, &subscription, &token, "256779999001").await;
     // MTN's sandbox number for a failed payment.
@@ -179,10 +211,41 @@ async fn a_developer_goes_live_once_the_operator_approves() {
         "<option disabled value=\"mtnuganda\">mtnuganda (after go-live approval)</option>"
     ));
 
-    // The request, with the report made from the sandbox transactions.
+    // The request, with the report made from the sandbox transactions. Each product asked
+    // for needs a successful one: M-Pesa has none yet.
     let html = dev.get("/portal/golive").await.text();
     assert!(html.contains("data-testid=\"golive-form\""));
     assert!(html.contains("<code>requesttopay</code>"), "{html}");
+    assert!(
+        html.contains(
+            "data-testid=\"golive-tested\">Tested (a successful sandbox transaction): Collection</p>"
+        ),
+        "{html}"
+    );
+    let r = dev
+        .submit("/portal/golive", "/portal/golive", REQUEST)
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains(
+            "no successful sandbox transaction of M-Pesa (openapi environment): test each product"
+        ),
+        "{}",
+        r.text()
+    );
+    assert!(
+        crate::helpers::marked_invalid(&r.text(), "product"),
+        "{}",
+        r.text()
+    );
+    assert!(
+        !dev.get("/portal/golive")
+            .await
+            .text()
+            .contains("Waiting for review")
+    );
+    let r = mpesa_c2b(&app, &api_key, "api.sandbox.vm.co.mz").await;
+    assert_eq!(r.status, 201, "{}", r.text());
     let r = dev
         .submit("/portal/golive", "/portal/golive", REQUEST)
         .await;
@@ -356,7 +419,8 @@ async fn the_operator_rejects_with_a_comment_and_the_developer_asks_again() {
         ("company", "Bo <script>"),
         ("contact", "Bo"),
         ("use_case", "Payouts"),
-        ("product", "mpesa"),
+        ("product", "collection"),
+        ("market", "mtnuganda"),
     ];
     // Nothing tested yet (seed 004: "once the development is complete and testing was
     // successful"): refused, the form kept; a failed payment alone is not enough.
@@ -420,10 +484,7 @@ async fn the_operator_rejects_with_a_comment_and_the_developer_asks_again() {
 async fn the_mpesa_production_environment_opens_with_approval() {
     let app = TestApp::spawn().await;
     let mut dev = Browser::new(&app.base);
-    let page = dev.sign_up("cy@example.com").await.text();
-    let marker = "data-testid=\"mpesa-api-key\">";
-    let at = page.find(marker).unwrap() + marker.len();
-    let api_key = page[at..at + 32].to_owned();
+    let api_key = mpesa_api_key(&dev.sign_up("cy@example.com").await.text());
     let public_key = app.mpesa().await.public_key_b64;
     let public_key = PublicKey::from_base64(&public_key).unwrap();
     let get_session = |environment: &'static str| {
@@ -440,29 +501,7 @@ async fn the_mpesa_production_environment_opens_with_approval() {
         }
     };
     // v1x: the live gateway is another host (api.vm.co.mz).
-    let v1x_c2b = |host: &'static str| {
-        let bearer = format!("Bearer {}", public_key.bearer(&api_key).unwrap());
-        let app = &app;
-        async move {
-            let body = serde_json::json!({
-                "input_TransactionReference": "T12344C", "input_CustomerMSISDN": "258843330333",
-                "input_Amount": "5", "input_ThirdPartyReference": Uuid::new_v4().simple().to_string(),
-                "input_ServiceProviderCode": "171717",
-            });
-            app.send(
-                "POST",
-                "/ipg/v1x/c2bPayment/singleStage/",
-                &[
-                    ("Authorization", &bearer),
-                    ("Origin", "*"),
-                    ("Content-Type", "application/json"),
-                    ("Host", host),
-                ],
-                Some(&body.to_string()),
-            )
-            .await
-        }
-    };
+    let v1x_c2b = |host: &'static str| mpesa_c2b(&app, &api_key, host);
     let r = v1x_c2b("api.sandbox.vm.co.mz").await;
     assert_eq!(r.status, 201, "{}", r.text());
     // The live host, also written fully qualified (a trailing dot was taken for the

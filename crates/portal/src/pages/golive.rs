@@ -70,6 +70,28 @@ fn wire_reference(f: &FailedCase) -> String {
 /// Why a request is refused while the report holds no successful sandbox transaction.
 const NOTHING_TESTED: &str = "Your transaction report has no successful sandbox transaction yet: make some in the sandbox (and handle a few failures, such as the sandbox's test numbers) before you ask to go live.";
 
+/// Why a request for `products` is refused with this report, if it is: no successful
+/// sandbox transaction at all, or none of some product asked for.
+fn untested(report: &GoLiveReport, products: &[String]) -> Option<Problem> {
+    if report.operations.iter().all(|o| o.successful == 0) {
+        return Some(("", NOTHING_TESTED.to_owned()));
+    }
+    let missing: Vec<&str> = products
+        .iter()
+        .filter(|p| !report.tested.contains(p))
+        .map(|p| product_label(p))
+        .collect();
+    (!missing.is_empty()).then(|| {
+        (
+            "product",
+            format!(
+                "Your transaction report has no successful sandbox transaction of {}: test each product you ask for in the sandbox first, or leave it out of this request.",
+                missing.join(", ")
+            ),
+        )
+    })
+}
+
 /// The report's tables: operations with counts and success rates, then the failed cases.
 pub(crate) fn report_tables(h: &mut Html, report: &GoLiveReport) {
     if report.operations.is_empty() {
@@ -79,8 +101,17 @@ pub(crate) fn report_tables(h: &mut Html, report: &GoLiveReport) {
     if let Some(since) = report.since_ms {
         w!(*h, "<p class=\"notice\" data-testid=\"golive-newest\">You have more sandbox transactions than a report counts: it counts those made since " {when(since)} ".</p>");
     }
-    w!(*h, "<p>" {report.total()} " sandbox transactions, " {report.failed_total()} " failed · made " {when(report.generated_at_ms)} "</p>"
-        "<div class=\"table-wrap\"><table data-testid=\"golive-operations\"><thead><tr><th scope=\"col\">Operation</th><th scope=\"col\" class=\"num\">Total</th><th scope=\"col\" class=\"num\">Successful</th><th scope=\"col\" class=\"num\">Failed</th><th scope=\"col\" class=\"num\">Pending</th><th scope=\"col\" class=\"num\">Success rate</th></tr></thead><tbody>");
+    let total = report.total();
+    let plural = if total == 1 { "" } else { "s" };
+    w!(*h, "<p>" {total} " sandbox transaction" {plural} ", " {report.failed_total()} " failed · made " {when(report.generated_at_ms)} "</p>");
+    if !report.tested.is_empty() {
+        let tested: Vec<&str> = report.tested.iter().map(|p| product_label(p)).collect();
+        w!(*h, "<p data-testid=\"golive-tested\">Tested (a successful sandbox transaction): " {tested.join(", ")} "</p>");
+    }
+    w!(
+        *h,
+        "<div class=\"table-wrap\"><table data-testid=\"golive-operations\"><thead><tr><th scope=\"col\">Operation</th><th scope=\"col\" class=\"num\">Total</th><th scope=\"col\" class=\"num\">Successful</th><th scope=\"col\" class=\"num\">Failed</th><th scope=\"col\" class=\"num\">Pending</th><th scope=\"col\" class=\"num\">Success rate</th></tr></thead><tbody>"
+    );
     for o in &report.operations {
         let rate = o
             .success_permille()
@@ -433,14 +464,15 @@ pub(crate) async fn submit(
         Err(e) => return crate::failed(e),
     };
     // Seed 004: details and reports go to the operator "once the development is complete
-    // and testing was successful"; a report without one successful payment is not that.
-    if report.operations.iter().all(|o| o.successful == 0) {
+    // and testing was successful"; a report without one successful payment is not that,
+    // nor is one without a successful payment of each product asked for.
+    if let Some(problem) = untested(&report, &d.products) {
         return page(
             &state,
             &session,
             StatusCode::BAD_REQUEST,
             None,
-            Some(&("", NOTHING_TESTED.to_owned())),
+            Some(&problem),
             &d,
         )
         .await;

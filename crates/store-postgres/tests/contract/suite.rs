@@ -2262,6 +2262,11 @@ pub fn payment_counts_are_per_operation_and_status(s: &mut Store) {
         PaymentStatus::Failed,
         PaymentStatus::Pending,
     );
+    // A Collection Widget invoice is counted under the widget, an M-Pesa payment under
+    // M-Pesa, whatever their operation.
+    let mut widget = at(&mine, PaymentKind::Invoice, ok, 450);
+    widget.party = mkoba_platform::widget::widget_payer(&widget.reference_id);
+    let mpesa = at(&other, PaymentKind::MpesaB2c, failed, 460);
     s.commit(Batch {
         api_users: vec![mine.clone(), other.clone(), stranger.clone()],
         new_payments: vec![
@@ -2269,18 +2274,27 @@ pub fn payment_counts_are_per_operation_and_status(s: &mut Store) {
             at(&mine, rtp, ok, 200),
             at(&other, rtp, failed, 300),
             at(&mine, transfer, pending, 400),
+            widget,
+            mpesa,
             at(&other, transfer, ok, 500),
             at(&stranger, rtp, ok, 600),
         ],
         ..Batch::default()
     });
     let counts = |since: Option<i64>| {
-        let mut v: Vec<(&str, &str, u64)> = s
+        let mut v: Vec<(&str, &str, &str, u64)> = s
             .reader
             .payment_counts(1, since)
             .unwrap()
             .into_iter()
-            .map(|c| (c.kind.as_str(), c.status.as_str(), c.count))
+            .map(|c| {
+                (
+                    c.product.as_str(),
+                    c.kind.as_str(),
+                    c.status.as_str(),
+                    c.count,
+                )
+            })
             .collect();
         v.sort();
         v
@@ -2288,18 +2302,22 @@ pub fn payment_counts_are_per_operation_and_status(s: &mut Store) {
     assert_eq!(
         counts(None),
         vec![
-            ("requesttopay", "FAILED", 1),
-            ("requesttopay", "SUCCESSFUL", 2),
-            ("transfer", "PENDING", 1),
-            ("transfer", "SUCCESSFUL", 1),
+            ("collection", "requesttopay", "FAILED", 1),
+            ("collection", "requesttopay", "SUCCESSFUL", 2),
+            ("collection", "transfer", "PENDING", 1),
+            ("collection", "transfer", "SUCCESSFUL", 1),
+            ("collection_widget", "invoice", "SUCCESSFUL", 1),
+            ("mpesa", "b2c", "FAILED", 1),
         ]
     );
     assert_eq!(
         counts(Some(300)),
         vec![
-            ("requesttopay", "FAILED", 1),
-            ("transfer", "PENDING", 1),
-            ("transfer", "SUCCESSFUL", 1),
+            ("collection", "requesttopay", "FAILED", 1),
+            ("collection", "transfer", "PENDING", 1),
+            ("collection", "transfer", "SUCCESSFUL", 1),
+            ("collection_widget", "invoice", "SUCCESSFUL", 1),
+            ("mpesa", "b2c", "FAILED", 1),
         ]
     );
     assert_eq!(counts(Some(501)), vec![]);
