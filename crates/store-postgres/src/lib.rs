@@ -80,6 +80,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0014_node_leases.sql"),
     include_str!("../migrations/0015_first_attempt_on_outbox.sql"),
     include_str!("../migrations/0016_api_key_endings.sql"),
+    include_str!("../migrations/0017_node_instances.sql"),
 ];
 
 /// The schema version this binary writes.

@@ -285,7 +285,10 @@ fn beat_every(lease: Duration) -> Duration {
 /// another node takes this node's callbacks over, and this node's lease stops it from
 /// sending them.
 pub(crate) struct Heartbeat {
-    _stop: std::sync::mpsc::Sender<()>,
+    /// Dropped to stop the thread, which then gives the node id up (`released`).
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    /// Says when the stopped thread has given the node id up.
+    released: Option<std::sync::mpsc::Receiver<()>>,
     pub(crate) lease: Lease,
 }
 
@@ -306,7 +309,8 @@ impl Heartbeat {
     pub(crate) fn none(node: &NodeOptions) -> Heartbeat {
         let (stop, _) = std::sync::mpsc::channel::<()>();
         Heartbeat {
-            _stop: stop,
+            stop: Some(stop),
+            released: None,
             lease: Lease::new(node.lease),
         }
     }
@@ -321,18 +325,36 @@ impl Heartbeat {
         let lease = Lease::new(node.lease);
         let renew = lease.clone();
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let (first_done, first) = std::sync::mpsc::sync_channel::<()>(1);
+        let (gave_up, released) = std::sync::mpsc::sync_channel::<()>(1);
+        let (first_done, first) =
+            std::sync::mpsc::sync_channel::<std::result::Result<(), String>>(1);
         std::thread::Builder::new()
             .name("mkoba-pg-beat".to_owned())
             .spawn(move || {
                 let mut session = crate::conn::Session::new(config, crate::conn::Role::Journal);
                 let lease_ms = node.lease.as_millis() as i64;
+                let instance = Uuid::new_v4().simple().to_string();
+                if let Err(refused) = claim(&mut session, &node, &instance) {
+                    let _ = first_done.send(Err(refused));
+                    return;
+                }
                 // An outage fails every beat: the first failure is logged, then one line a
                 // minute with the count, and the first beat that works again.
                 let mut failing: Option<(u64, std::time::Instant)> = None;
-                let mut beat = || {
+                // False when another process holds the node id.
+                let mut beat = || -> bool {
                     let issued = std::time::Instant::now();
-                    match session.run_again_if_closed(|c| c.query(BEAT, &[&node.id, &lease_ms])) {
+                    let beat = |c: &mut Conn| c.query(BEAT, &[&node.id, &lease_ms, &instance]);
+                    match session.run_again_if_closed(beat) {
+                        // Another process holds this node id now (it took this one for
+                        // stopped): no renewal, so this node sends none of the callbacks.
+                        Ok(rows) if rows.is_empty() => {
+                            if failing.is_none() {
+                                tracing::error!(node.id = %node.id, "another process runs as this node now (it took this one for stopped); this one no longer renews its lease: stop it, or give it a --node-id of its own");
+                            }
+                            failing = Some((failing.map_or(1, |(n, _)| n + 1), issued));
+                            return false;
+                        }
                         Ok(rows) => {
                             renew.renewed(
                                 issued,
@@ -359,11 +381,16 @@ impl Heartbeat {
                             }
                         }
                     }
+                    true
                 };
                 // The first beat at once (`start` waits for it), the others `every`, while
-                // the writer is busy.
-                beat();
-                let _ = first_done.send(());
+                // the writer is busy. Two processes starting together with one node id:
+                // the second one's first beat finds the first one's row.
+                if !beat() {
+                    let _ = first_done.send(Err(in_use(&node)));
+                    return;
+                }
+                let _ = first_done.send(Ok(()));
                 let every = beat_every(node.lease);
                 let mut writer_stopped = false;
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
@@ -382,27 +409,126 @@ impl Heartbeat {
                         beat();
                     }
                 }
+                // Stopped: the id is free for the next process at once (its lease still
+                // runs: until then the others leave its callbacks to it).
+                let release = |c: &mut Conn| c.query(RELEASE, &[&node.id, &instance]);
+                let _ = session.run_again_if_closed(release);
+                let _ = gave_up.send(());
             })
             .map_err(|e| {
                 mkoba_platform::store::StoreError(format!("cannot start the heartbeat thread: {e}"))
             })?;
         // The first beat lands before the writer commits anything, so its rows are never
-        // another node's to take for want of a beat (bounded: the connect time's limit).
-        let _ = first.recv_timeout(Duration::from_secs(15));
-        Ok(Heartbeat { _stop: stop, lease })
+        // another node's to take for want of a beat (bounded: the connect time's limit and
+        // the watch of a node id in use).
+        if let Ok(Err(refused)) = first.recv_timeout(Duration::from_secs(15)) {
+            return Err(mkoba_platform::store::StoreError(refused));
+        }
+        Ok(Heartbeat {
+            stop: Some(stop),
+            released: Some(released),
+            lease,
+        })
     }
 }
 
+impl Drop for Heartbeat {
+    /// Stops the thread and waits (a second at most) for it to give the node id up, so
+    /// that a node restarted at once finds it free.
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(released) = self.released.take() {
+            let _ = released.recv_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+/// Makes this process (`instance`) the holder of its node id. A row of the id held by
+/// another process that beat within its lease is watched for two beats' time: if it beats
+/// again, that process runs with the same `--node-id` and this one is refused (two
+/// processes beating for one id looked like one node, and the callbacks of the one that
+/// stopped were never taken over); if not, it has stopped (this node restarting at once, say)
+/// and its id is taken over, as one past its lease is at once. A database that cannot be
+/// reached is left to the beats, as before.
+fn claim(
+    session: &mut crate::conn::Session,
+    node: &NodeOptions,
+    instance: &str,
+) -> std::result::Result<(), String> {
+    let lease_ms = node.lease.as_millis() as i64;
+    let holder = |session: &mut crate::conn::Session| -> Option<(Option<String>, i64, i64, i64)> {
+        let rows = session
+            .run_again_if_closed(|c| c.query(HOLDER, &[&node.id, &lease_ms]))
+            .ok()?;
+        let row = rows.first()?;
+        Some((row.get(0), row.get(1), row.get(2), row.get(3)))
+    };
+    let Some((held_by, seen_ms, its_lease_ms, now_ms)) = holder(session) else {
+        return Ok(());
+    };
+    let take = |session: &mut crate::conn::Session| {
+        let take = |c: &mut Conn| c.query(TAKE_NODE_ID, &[&node.id, &held_by, &instance]);
+        let _ = session.run_again_if_closed(take);
+    };
+    // Held by a process that beat within its lease, judged by the holder's own lease and
+    // beat (as the take-over of callbacks is); a row a stopped process gave up (or one
+    // written before processes were recorded) is free at once.
+    if held_by.is_some() && now_ms - seen_ms < its_lease_ms {
+        let its_lease = Duration::from_millis(its_lease_ms.max(1) as u64);
+        let watch = 2 * beat_every(its_lease) + Duration::from_millis(500);
+        tracing::info!(node.id = %node.id, "a process with this node id beat {} ms ago: watching for {} ms whether it still runs", now_ms - seen_ms, watch.as_millis());
+        let until = std::time::Instant::now() + watch;
+        while std::time::Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(100));
+            match holder(session) {
+                Some((by, seen, _, _)) if by == held_by && seen > seen_ms => {
+                    return Err(in_use(node));
+                }
+                Some((by, _, _, _)) if by != held_by => break,
+                _ => {}
+            }
+        }
+    }
+    take(session);
+    Ok(())
+}
+
+/// Why a node does not start: its id is another running process's.
+fn in_use(node: &NodeOptions) -> String {
+    format!(
+        "node id {:?} is in use: another running process beats with it; give every node its own --node-id",
+        node.id
+    )
+}
+
+/// Who holds a node id: the process, its last beat, its lease (`$2` for a row from before
+/// leases were written), and the database server's time now.
+const HOLDER: &str = concat!(
+    "SELECT instance, seen_at_ms, COALESCE(lease_ms, $2), ",
+    server_now_ms!(),
+    " FROM nodes WHERE id = $1"
+);
+
+/// Gives the node id `$1` up, if process `$2` still holds it.
+const RELEASE: &str = "UPDATE nodes SET instance = NULL WHERE id = $1 AND instance = $2";
+
+/// Hands a node id over from the process `$2` that held it to `$3`.
+const TAKE_NODE_ID: &str =
+    "UPDATE nodes SET instance = $3 WHERE id = $1 AND instance IS NOT DISTINCT FROM $2
+     RETURNING id";
+
 /// Writes this node's heartbeat, in the database server's time; never moves it back.
-/// Returns the server's time ([`Lease::renewed`]).
+/// Returns the server's time ([`Lease::renewed`]), or no row when another process (`$3`
+/// is this one) holds the node id.
 const BEAT: &str = concat!(
-    "INSERT INTO nodes (id, started_at_ms, seen_at_ms, lease_ms) VALUES ($1, ",
+    "INSERT INTO nodes (id, started_at_ms, seen_at_ms, lease_ms, instance) VALUES ($1, ",
     server_now_ms!(),
     ", ",
     server_now_ms!(),
-    ", $2)
+    ", $2, $3)
      ON CONFLICT (id) DO UPDATE SET seen_at_ms = GREATEST(nodes.seen_at_ms, excluded.seen_at_ms),
          lease_ms = excluded.lease_ms
+       WHERE nodes.instance IS NOT DISTINCT FROM excluded.instance
      RETURNING ",
     server_now_ms!()
 );

@@ -727,3 +727,41 @@ async fn a_lost_database_is_logged_once_a_second_not_once_a_request() {
         .count();
     assert_eq!(beats, 1, "{}", log.lock().unwrap());
 }
+
+/// A node id is one running process's: a second process started with it is refused with a
+/// message that says so (two processes beating for one id looked like one node to the
+/// others, and the callbacks of the one that stopped were never taken over), and once the
+/// first has stopped the id starts again (a restart waits a few beats at most).
+#[tokio::test]
+async fn a_second_process_with_a_running_nodes_id_is_refused() {
+    let url = database().await;
+    migrate(&url).await;
+    let named = |dir: &tempfile::TempDir, id: &str| {
+        let mut s = settings(dir, &url);
+        s.node.id = id.to_owned();
+        s
+    };
+    let (one, two, three) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let first = mkoba::start(named(&one, "clinic-a")).await.expect("starts");
+    let e = mkoba::start(named(&two, "clinic-a")).await.unwrap_err();
+    let message = format!("{e:#}");
+    assert!(
+        message.contains("node id \"clinic-a\" is in use")
+            && message.contains("give every node its own --node-id"),
+        "{message}"
+    );
+    // Another id starts beside it.
+    let other = mkoba::start(named(&three, "clinic-b"))
+        .await
+        .expect("another id starts");
+    other.stop().await;
+    first.stop().await;
+    let again = mkoba::start(named(&two, "clinic-a"))
+        .await
+        .expect("the id starts again once its process stopped");
+    again.stop().await;
+}

@@ -145,6 +145,7 @@ fn a_stopped_nodes_callbacks_are_taken_over_by_one_live_node() {
     assert!(begin(&mut b).is_none_or(|c| c.outbox_taken_over == 0));
     b.end().unwrap();
     drop(a);
+    drop(b);
     // Node b, restarted with a short lease of its own, does not count node a gone before
     // a's own lease has run out.
     let (mut b, taken) = started(&url, "b", Duration::from_millis(10));
@@ -166,7 +167,9 @@ fn a_stopped_nodes_callbacks_are_taken_over_by_one_live_node() {
     assert!(loaded.is_empty());
     assert!(begin(&mut c).is_none_or(|c| c.outbox_taken_over == 0));
     c.end().unwrap();
-    // ...and node b, restarted with its id, loads its own again.
+    // ...and node b, restarted with its id, loads its own again (once the process that
+    // held the id has stopped: a second one beside it is refused).
+    drop(b);
     let (_b, loaded) = started(&url, "b", LONG);
     assert_eq!(loaded, vec![1, 2]);
 }
