@@ -80,6 +80,10 @@ impl GoLiveState {
 /// One operation's sandbox transactions in a report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OperationStats {
+    /// Of [`PRODUCTS`] (the Collection Widget's: its invoices); reports made before it was
+    /// kept have none, and count an operation of several products together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
     /// [`PaymentKind::as_str`].
     pub kind: String,
     pub total: u64,
@@ -247,13 +251,25 @@ impl Portal<'_> {
             .report_start(&ReportScope::all(developer_id, 0), most)
             .await?;
         let counts = self.portal().payment_counts(developer_id, since_ms).await?;
-        let operations = PaymentKind::ALL
+        // Per product (in the order of [`PRODUCTS`]) and operation: a disbursement's
+        // transfer and a remittance's are told apart, as the widget's invoices are from the
+        // Collection API's.
+        let operations = PRODUCTS
             .into_iter()
-            .filter_map(|kind| {
+            .flat_map(|product| {
+                PaymentKind::ALL
+                    .into_iter()
+                    .map(move |kind| (product, kind))
+            })
+            .filter_map(|(product, kind)| {
                 let of = |status: Option<PaymentStatus>| -> u64 {
                     counts
                         .iter()
-                        .filter(|c| c.kind == kind && status.is_none_or(|s| c.status == s))
+                        .filter(|c| {
+                            c.product.as_str() == product
+                                && c.kind == kind
+                                && status.is_none_or(|s| c.status == s)
+                        })
                         .map(|c| c.count)
                         .sum()
                 };
@@ -263,6 +279,7 @@ impl Portal<'_> {
                     of(Some(PaymentStatus::Failed)),
                 );
                 (total > 0).then(|| OperationStats {
+                    product: Some(product.to_owned()),
                     kind: kind.as_str().to_owned(),
                     total,
                     successful,
@@ -418,6 +435,7 @@ mod tests {
     #[test]
     fn success_rates_round_to_tenths_of_a_percent() {
         let op = |successful, failed| OperationStats {
+            product: None,
             kind: "request_to_pay".into(),
             total: successful + failed,
             successful,
@@ -436,6 +454,7 @@ mod tests {
             generated_at_ms: 5,
             since_ms: Some(3),
             operations: vec![OperationStats {
+                product: Some("disbursement".into()),
                 kind: "transfer".into(),
                 total: 4,
                 successful: 3,

@@ -227,14 +227,16 @@ async fn a_developer_goes_live_once_the_operator_approves() {
         .await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(
-        r.text().contains(
-            "no successful sandbox transaction of M-Pesa (openapi environment): test each product"
-        ),
+        r.text()
+            .contains("no successful sandbox transaction of M-Pesa: test each product"),
         "{}",
         r.text()
     );
+    // Only the box of the product not tested is marked.
     assert!(
-        crate::helpers::marked_invalid(&r.text(), "product"),
+        r.text().contains(
+            "value=\"mpesa\" checked aria-invalid=\"true\" aria-describedby=\"form-error\">"
+        ) && r.text().contains("value=\"collection\" checked>"),
         "{}",
         r.text()
     );
@@ -253,6 +255,12 @@ async fn a_developer_goes_live_once_the_operator_approves() {
     assert_eq!(r.header("location"), Some("/portal/golive?done=sent"));
     let html = dev.get("/portal/golive?done=sent").await.text();
     assert!(html.contains("Waiting for review"), "{html}");
+    // The report's operations are per product.
+    assert!(
+        html.contains("<td>Collection</td><td><code>requesttopay</code>")
+            && html.contains("<td>M-Pesa</td><td><code>c2b</code>"),
+        "{html}"
+    );
     assert!(!html.contains("data-testid=\"golive-form\""));
     assert_eq!(
         report_row(&html, "requesttopay"),

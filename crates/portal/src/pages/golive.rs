@@ -33,6 +33,15 @@ pub(crate) fn product_label(p: &str) -> &str {
     }
 }
 
+/// A product's name where a sandbox transaction is meant (the report): M-Pesa is not
+/// "(openapi environment)" there.
+fn product_name(p: &str) -> &str {
+    match Product::parse(p) {
+        Some(product) => product.display_name(),
+        None => p,
+    }
+}
+
 /// The production markets of the server (its MoMo target environments but `sandbox`).
 fn markets(state: &PortalState) -> impl Iterator<Item = &String> {
     state
@@ -70,23 +79,25 @@ fn wire_reference(f: &FailedCase) -> String {
 /// Why a request is refused while the report holds no successful sandbox transaction.
 const NOTHING_TESTED: &str = "Your transaction report has no successful sandbox transaction yet: make some in the sandbox (and handle a few failures, such as the sandbox's test numbers) before you ask to go live.";
 
-/// Why a request for `products` is refused with this report, if it is: no successful
-/// sandbox transaction at all, or none of some product asked for.
-fn untested(report: &GoLiveReport, products: &[String]) -> Option<Problem> {
+/// Why a request is refused with this report, if it is: no successful sandbox transaction
+/// at all, or none of some product asked for (`d.untested` then lists them, in the form's
+/// order).
+fn untested(report: &GoLiveReport, d: &mut Draft) -> Option<Problem> {
     if report.operations.iter().all(|o| o.successful == 0) {
         return Some(("", NOTHING_TESTED.to_owned()));
     }
-    let missing: Vec<&str> = products
-        .iter()
-        .filter(|p| !report.tested.contains(p))
-        .map(|p| product_label(p))
+    d.untested = PRODUCTS
+        .into_iter()
+        .filter(|p| d.products.iter().any(|x| x == p) && !report.tested.iter().any(|t| t == p))
+        .map(str::to_owned)
         .collect();
-    (!missing.is_empty()).then(|| {
+    let names: Vec<&str> = d.untested.iter().map(|p| product_name(p)).collect();
+    (!names.is_empty()).then(|| {
         (
             "product",
             format!(
                 "Your transaction report has no successful sandbox transaction of {}: test each product you ask for in the sandbox first, or leave it out of this request.",
-                missing.join(", ")
+                names.join(", ")
             ),
         )
     })
@@ -105,18 +116,19 @@ pub(crate) fn report_tables(h: &mut Html, report: &GoLiveReport) {
     let plural = if total == 1 { "" } else { "s" };
     w!(*h, "<p>" {total} " sandbox transaction" {plural} ", " {report.failed_total()} " failed · made " {when(report.generated_at_ms)} "</p>");
     if !report.tested.is_empty() {
-        let tested: Vec<&str> = report.tested.iter().map(|p| product_label(p)).collect();
+        let tested: Vec<&str> = report.tested.iter().map(|p| product_name(p)).collect();
         w!(*h, "<p data-testid=\"golive-tested\">Tested (a successful sandbox transaction): " {tested.join(", ")} "</p>");
     }
     w!(
         *h,
-        "<div class=\"table-wrap\"><table data-testid=\"golive-operations\"><thead><tr><th scope=\"col\">Operation</th><th scope=\"col\" class=\"num\">Total</th><th scope=\"col\" class=\"num\">Successful</th><th scope=\"col\" class=\"num\">Failed</th><th scope=\"col\" class=\"num\">Pending</th><th scope=\"col\" class=\"num\">Success rate</th></tr></thead><tbody>"
+        "<div class=\"table-wrap\"><table data-testid=\"golive-operations\"><thead><tr><th scope=\"col\">Product</th><th scope=\"col\">Operation</th><th scope=\"col\" class=\"num\">Total</th><th scope=\"col\" class=\"num\">Successful</th><th scope=\"col\" class=\"num\">Failed</th><th scope=\"col\" class=\"num\">Pending</th><th scope=\"col\" class=\"num\">Success rate</th></tr></thead><tbody>"
     );
     for o in &report.operations {
         let rate = o
             .success_permille()
             .map_or("—".to_owned(), |p| format!("{}.{} %", p / 10, p % 10));
-        w!(*h, "<tr><td><code>" {o.kind} "</code></td><td class=\"num\">" {o.total} "</td><td class=\"num\">" {o.successful} "</td><td class=\"num\">" {o.failed} "</td><td class=\"num\">" {o.pending} "</td><td class=\"num\">" {rate} "</td></tr>");
+        let product = o.product.as_deref().map_or("—", product_name);
+        w!(*h, "<tr><td>" {product} "</td><td><code>" {o.kind} "</code></td><td class=\"num\">" {o.total} "</td><td class=\"num\">" {o.successful} "</td><td class=\"num\">" {o.failed} "</td><td class=\"num\">" {o.pending} "</td><td class=\"num\">" {rate} "</td></tr>");
     }
     h.raw("</tbody></table></div>");
     if report.failed.is_empty() {
@@ -182,6 +194,8 @@ struct Draft {
     use_case: String,
     markets: Vec<String>,
     products: Vec<String>,
+    /// Products asked for that the report has not tested: only their boxes are marked.
+    untested: Vec<String>,
 }
 
 fn form(
@@ -226,7 +240,12 @@ fn form(
         } else {
             ""
         };
-        w!(*h, "<label><input type=\"checkbox\" name=\"product\" value=\"" {p} "\"" {checked} [mark("product")] "> " {product_label(p)} "</label>");
+        let marked = if d.untested.is_empty() || d.untested.iter().any(|x| x == p) {
+            mark("product")
+        } else {
+            Html::new()
+        };
+        w!(*h, "<label><input type=\"checkbox\" name=\"product\" value=\"" {p} "\"" {checked} [marked] "> " {product_label(p)} "</label>");
     }
     h.raw(concat!("</div></fieldset><p class=\"hint\">Your transaction report (below) is generated from your sandbox transactions when you submit and goes with the request.</p>",
         "<button type=\"submit\">Submit the go-live request</button></form>"));
@@ -360,6 +379,7 @@ fn check(state: &PortalState, form: &Form, body: &[u8]) -> (Draft, Option<Proble
         use_case: form.get("use_case").to_owned(),
         markets: all_values(body, "market"),
         products: all_values(body, "product"),
+        untested: Vec::new(),
     };
     let problem = (|| {
         let company = text(&d.company, FIELD_MAX, false).map_err(|_| {
@@ -441,7 +461,7 @@ pub(crate) async fn submit(
     if !session.check(&form) {
         return crate::csrf_refused();
     }
-    let (d, problem) = check(&state, &form, &body);
+    let (mut d, problem) = check(&state, &form, &body);
     if problem.is_some() {
         return page(
             &state,
@@ -466,7 +486,7 @@ pub(crate) async fn submit(
     // Seed 004: details and reports go to the operator "once the development is complete
     // and testing was successful"; a report without one successful payment is not that,
     // nor is one without a successful payment of each product asked for.
-    if let Some(problem) = untested(&report, &d.products) {
+    if let Some(problem) = untested(&report, &mut d) {
         return page(
             &state,
             &session,
