@@ -669,9 +669,15 @@ impl Settings {
             s.database_url = Some(url);
         }
         if let Some(id) = pick!(node_id) {
+            // Printed in banners and logs and compared exactly: `x ` beside `x` would be
+            // another node.
+            let shown: String = id.chars().take(40).collect();
+            let more = if shown.len() < id.len() { "…" } else { "" };
             anyhow::ensure!(
-                !id.trim().is_empty() && id.len() <= 100,
-                "node_id must be 1 to 100 characters, got {id:?}"
+                (1..=100).contains(&id.chars().count())
+                    && id.trim() == id
+                    && !id.chars().any(char::is_control),
+                "node_id must be 1 to 100 characters, without spaces at either end or control characters, got {shown:?}{more}"
             );
             s.node.id = id;
         }
@@ -804,6 +810,27 @@ mod tests {
             ..ServeArgs::default()
         };
         assert!(Settings::resolve(&args).is_err());
+    }
+
+    #[test]
+    fn node_ids_are_plain_and_short() {
+        let id = |id: &str| {
+            Settings::resolve(&ServeArgs {
+                node_id: Some(id.to_owned()),
+                ..ServeArgs::default()
+            })
+            .map(|s| s.node.id)
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(id("clinic-a").unwrap(), "clinic-a");
+        // A hundred characters, not bytes.
+        assert!(id(&"é".repeat(100)).is_ok());
+        for bad in ["", " ", "x ", " x", "a\tb", "a\nb"] {
+            assert!(id(bad).is_err(), "{bad:?}");
+        }
+        // A long one is refused without being printed whole.
+        let e = id(&"x".repeat(5_000)).unwrap_err();
+        assert!(e.contains("1 to 100 characters") && e.len() < 300, "{e}");
     }
 
     #[test]

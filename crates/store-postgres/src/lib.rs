@@ -622,6 +622,16 @@ impl Journal for PgJournal {
         if ops.is_empty() {
             return self.end();
         }
+        // A process whose node id another has taken writes nothing more: callbacks written
+        // under the id would be neither its to send (its lease lapsed) nor the new holder's
+        // (which loads its own at its start only).
+        if self.heartbeat.ousted() {
+            let _ = self.end();
+            return Err(StoreError(format!(
+                "another process runs as node {:?} now; this one writes nothing more: stop it, or give it a --node-id of its own",
+                self.node.id
+            )));
+        }
         // Within a pass, nobody may have written since it began (the lock is lost with a
         // lost connection); outside one (start-up, tools), a commit stands alone.
         let expect = self.in_pass.then_some(self.seen);

@@ -289,6 +289,8 @@ pub(crate) struct Heartbeat {
     stop: Option<std::sync::mpsc::Sender<()>>,
     /// Says when the stopped thread has given the node id up.
     released: Option<std::sync::mpsc::Receiver<()>>,
+    /// Set when another process has taken the node id over: this one commits no more.
+    ousted: std::sync::Arc<std::sync::atomic::AtomicBool>,
     pub(crate) lease: Lease,
 }
 
@@ -311,6 +313,7 @@ impl Heartbeat {
         Heartbeat {
             stop: Some(stop),
             released: None,
+            ousted: Default::default(),
             lease: Lease::new(node.lease),
         }
     }
@@ -326,6 +329,8 @@ impl Heartbeat {
         let renew = lease.clone();
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let (gave_up, released) = std::sync::mpsc::sync_channel::<()>(1);
+        let ousted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let lost = ousted.clone();
         let (first_done, first) =
             std::sync::mpsc::sync_channel::<std::result::Result<(), String>>(1);
         std::thread::Builder::new()
@@ -349,8 +354,9 @@ impl Heartbeat {
                         // Another process holds this node id now (it took this one for
                         // stopped): no renewal, so this node sends none of the callbacks.
                         Ok(rows) if rows.is_empty() => {
+                            lost.store(true, std::sync::atomic::Ordering::Relaxed);
                             if failing.is_none() {
-                                tracing::error!(node.id = %node.id, "another process runs as this node now (it took this one for stopped); this one no longer renews its lease: stop it, or give it a --node-id of its own");
+                                tracing::error!(node.id = %node.id, "another process runs as this node now (it took this one for stopped); this one no longer renews its lease and writes nothing more: stop it, or give it a --node-id of its own");
                             }
                             failing = Some((failing.map_or(1, |(n, _)| n + 1), issued));
                             return false;
@@ -427,8 +433,14 @@ impl Heartbeat {
         Ok(Heartbeat {
             stop: Some(stop),
             released: Some(released),
+            ousted,
             lease,
         })
+    }
+
+    /// Whether another process has taken this node's id over.
+    pub(crate) fn ousted(&self) -> bool {
+        self.ousted.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -512,10 +524,16 @@ const HOLDER: &str = concat!(
 /// Gives the node id `$1` up, if process `$2` still holds it.
 const RELEASE: &str = "UPDATE nodes SET instance = NULL WHERE id = $1 AND instance = $2";
 
-/// Hands a node id over from the process `$2` that held it to `$3`.
-const TAKE_NODE_ID: &str =
-    "UPDATE nodes SET instance = $3 WHERE id = $1 AND instance IS NOT DISTINCT FROM $2
-     RETURNING id";
+/// Hands a node id over from the process `$2` that held it to `$3`, beating at once: a
+/// process that looks next finds the id held now, not its last holder's old beat (which
+/// let two processes starting together both take an expired id).
+const TAKE_NODE_ID: &str = concat!(
+    "UPDATE nodes SET instance = $3, started_at_ms = ",
+    server_now_ms!(),
+    ", seen_at_ms = GREATEST(seen_at_ms, ",
+    server_now_ms!(),
+    ") WHERE id = $1 AND instance IS NOT DISTINCT FROM $2 RETURNING id"
+);
 
 /// Writes this node's heartbeat, in the database server's time; never moves it back.
 /// Returns the server's time ([`Lease::renewed`]), or no row when another process (`$3`

@@ -606,3 +606,31 @@ fn a_shared_setting_is_made_once_by_nodes_starting_at_once() {
             .unwrap();
     assert_eq!(again, values[0]);
 }
+
+/// A process whose node id another process has taken over (it had stopped beating for
+/// longer than the watch) writes nothing more: what it wrote under the id would be neither
+/// its to send nor the new holder's to find.
+#[test]
+fn a_node_whose_id_was_taken_over_commits_no_more() {
+    let url = database();
+    let mut a = node(&url, "a", Duration::from_secs(2));
+    a.commit(&with_user(&api_user(1, 10))).unwrap();
+    let mut sql = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    sql.execute("UPDATE nodes SET instance = 'another' WHERE id = 'a'", &[])
+        .unwrap();
+    // Its next beat (every half second at a 2 s lease) finds the id taken.
+    let refused = (0..40).find_map(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        a.commit(&with_user(&api_user(1, 11))).err()
+    });
+    let e = refused.expect("refused once the id is taken").to_string();
+    assert!(e.contains("another process runs as node \"a\" now"), "{e}");
+    let mut users = || -> i64 {
+        sql.query_one("SELECT COUNT(*) FROM api_users", &[])
+            .unwrap()
+            .get(0)
+    };
+    let before = users();
+    assert!(a.commit(&with_user(&api_user(1, 12))).is_err());
+    assert_eq!(users(), before, "nothing more is written");
+}
