@@ -390,7 +390,9 @@ impl Engine {
     }
 
     /// Runs until every sender is gone.
-    pub(crate) fn run(mut self, rx: Receiver<Box<Command>>) {
+    /// Runs passes until a stop, or until the store can write no more for good
+    /// ([`Journal::gone`]: then why).
+    pub(crate) fn run(mut self, rx: Receiver<Box<Command>>) -> Option<String> {
         let poll = self.journal.poll_interval();
         loop {
             // After failed commits, the requests that come meanwhile wait (within the
@@ -416,7 +418,7 @@ impl Engine {
             match rx.recv_timeout(wait) {
                 Ok(c) => commands.push(*c),
                 Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Disconnected) => return None,
             }
             while commands.len() < self.settings.max_batch {
                 match rx.try_recv() {
@@ -429,7 +431,11 @@ impl Engine {
             commands.retain(|c| !matches!(c, Command::Stop));
             self.pass(commands);
             if stopping {
-                return;
+                return None;
+            }
+            if let Some(why) = self.journal.gone() {
+                tracing::error!(error = %why, "the writer stops for good");
+                return Some(why);
             }
         }
     }

@@ -532,9 +532,11 @@ impl Platform {
                         }
                     }
                 }
-                let _stopped = Stopped(writer_health);
+                let _stopped = Stopped(writer_health.clone());
                 writer_metrics.writer_thread_started();
-                engine.run(rx);
+                if engine.run(rx).is_some() {
+                    writer_health.fail("the writer stopped: this node's id was taken over");
+                }
             })
             .map_err(|e| StoreError(format!("cannot start the writer thread: {e}")))?;
         Ok(Platform {

@@ -366,6 +366,13 @@ pub trait Journal: crate::portal::PortalJournal + Send + 'static {
     fn lease(&self) -> Option<crate::lease::Lease> {
         None
     }
+
+    /// Why this writer can write no more for good, if it cannot: a PostgreSQL node whose
+    /// id another process has taken over. The writer then ends, `/_mkoba/health` fails and
+    /// the server exits (a supervisor's restart is refused while the other holds the id).
+    fn gone(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Most refunds or reversals of one payment a page lists ([`Reader::refunds_of`]): a

@@ -625,12 +625,9 @@ impl Journal for PgJournal {
         // A process whose node id another has taken writes nothing more: callbacks written
         // under the id would be neither its to send (its lease lapsed) nor the new holder's
         // (which loads its own at its start only).
-        if self.heartbeat.ousted() {
+        if let Some(why) = self.gone() {
             let _ = self.end();
-            return Err(StoreError(format!(
-                "another process runs as node {:?} now; this one writes nothing more: stop it, or give it a --node-id of its own",
-                self.node.id
-            )));
+            return Err(StoreError(why));
         }
         // Within a pass, nobody may have written since it began (the lock is lost with a
         // lost connection); outside one (start-up, tools), a commit stands alone.
@@ -690,6 +687,15 @@ impl Journal for PgJournal {
 
     fn lease(&self) -> Option<mkoba_platform::lease::Lease> {
         Some(self.heartbeat.lease.clone())
+    }
+
+    fn gone(&self) -> Option<String> {
+        self.heartbeat.ousted().then(|| {
+            format!(
+                "another process runs as node {:?} now; this one writes nothing more: stop it, or give it a --node-id of its own",
+                self.node.id
+            )
+        })
     }
 }
 

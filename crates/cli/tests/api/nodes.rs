@@ -502,3 +502,41 @@ async fn an_auth_req_id_exchanged_on_one_node_is_used_on_the_other() {
         again.text()
     );
 }
+
+/// A node whose id another process has taken over (one started with its id while it was
+/// paused for longer than the watch, say) stops for good: it commits nothing more and its
+/// process exits 1 saying why, where it had gone on accepting payments whose callbacks
+/// nobody would send (audit, 2026-12-07).
+#[tokio::test]
+async fn a_node_whose_id_is_taken_over_exits() {
+    let url = database().await;
+    migrate(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let flags = [
+        "--database-url",
+        &url.0,
+        "--node-id",
+        "taken",
+        "--node-lease-secs",
+        "2",
+    ];
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut node =
+        crate::crash::start_node_logged(&dir.path().join("t"), &flags, log.clone()).await;
+    rows(
+        &url.0,
+        "UPDATE nodes SET instance = 'another' WHERE id = 'taken'",
+    )
+    .await;
+    let status = tokio::time::timeout(Duration::from_secs(30), node.child.wait())
+        .await
+        .expect("the node exits")
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+    let log = log.lock().unwrap().clone();
+    // The reason, however the log quotes the id.
+    assert!(
+        log.contains("another process runs as node") && log.contains("taken"),
+        "{log}"
+    );
+}
