@@ -423,6 +423,28 @@ async fn the_operator_rejects_with_a_comment_and_the_developer_asks_again() {
             assert!(r.text().contains("value=\"\" aria-invalid"), "{}", r.text());
         }
     }
+    // Markets chosen for M-Pesa alone: those boxes are marked, not the others.
+    let r = dev
+        .submit(
+            "/portal/golive",
+            "/portal/golive",
+            &[
+                ("company", "Bo"),
+                ("contact", "Bo"),
+                ("use_case", "x"),
+                ("product", "mpesa"),
+                ("market", "mtnuganda"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text()
+            .contains("value=\"mtnuganda\" checked aria-invalid=\"true\"")
+            && r.text().contains("value=\"mtnghana\">"),
+        "{}",
+        r.text()
+    );
     let request = [
         ("company", "Bo <script>"),
         ("contact", "Bo"),

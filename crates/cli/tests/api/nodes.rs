@@ -27,6 +27,18 @@ async fn rows(url: &str, sql: impl Into<String>) -> Vec<postgres::Row> {
     .unwrap()
 }
 
+/// The flags of a node `id` on the database `url` with a lease of two seconds.
+fn one_node<'a>(url: &'a str, id: &'a str) -> [&'a str; 6] {
+    [
+        "--database-url",
+        url,
+        "--node-id",
+        id,
+        "--node-lease-secs",
+        "2",
+    ]
+}
+
 /// Sends request-to-pays `from..to` alternately to `bases`; returns the accepted ones.
 fn spawn_payments(
     http: &Http,
@@ -66,14 +78,7 @@ fn spawn_payments(
 async fn two_nodes(url: &str, dir: &std::path::Path, extra: &[&str]) -> [crate::crash::Node; 2] {
     let mut nodes = Vec::new();
     for id in ["node-a", "node-b"] {
-        let mut flags = vec![
-            "--database-url",
-            url,
-            "--node-id",
-            id,
-            "--node-lease-secs",
-            "2",
-        ];
+        let mut flags = one_node(url, id).to_vec();
         flags.extend(extra);
         nodes.push(start_node_with(&dir.join(id), &flags).await);
     }
@@ -312,15 +317,7 @@ async fn a_node_waiting_for_the_pass_lock_keeps_its_heartbeat() {
     let url = database().await;
     migrate(&url).await;
     let dir = tempfile::tempdir().unwrap();
-    let flags = [
-        "--database-url",
-        &url.0,
-        "--node-id",
-        "waiting",
-        "--node-lease-secs",
-        "2",
-    ];
-    let _node = start_node_with(&dir.path().join("w"), &flags).await;
+    let _node = start_node_with(&dir.path().join("w"), &one_node(&url.0, "waiting")).await;
     let seen = |url: String| async move {
         let r = rows(&url, "SELECT seen_at_ms FROM nodes WHERE id = 'waiting'").await;
         r.first().map_or(0, |r| r.get::<_, i64>(0))
@@ -512,15 +509,8 @@ async fn a_node_whose_id_is_taken_over_exits() {
     let url = database().await;
     migrate(&url).await;
     let dir = tempfile::tempdir().unwrap();
-    let flags = [
-        "--database-url",
-        &url.0,
-        "--node-id",
-        "taken",
-        "--node-lease-secs",
-        "2",
-    ];
     let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let flags = one_node(&url.0, "taken");
     let mut node =
         crate::crash::start_node_logged(&dir.path().join("t"), &flags, log.clone()).await;
     rows(

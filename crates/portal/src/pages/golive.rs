@@ -80,18 +80,18 @@ fn wire_reference(f: &FailedCase) -> String {
 const NOTHING_TESTED: &str = "Your transaction report has no successful sandbox transaction yet: make some in the sandbox (and handle a few failures, such as the sandbox's test numbers) before you ask to go live.";
 
 /// Why a request is refused with this report, if it is: no successful sandbox transaction
-/// at all, or none of some product asked for (`d.untested` then lists them, in the form's
+/// at all, or none of some product asked for (`d.marked` then lists them, in the form's
 /// order).
 fn untested(report: &GoLiveReport, d: &mut Draft) -> Option<Problem> {
     if report.operations.iter().all(|o| o.successful == 0) {
         return Some(("", NOTHING_TESTED.to_owned()));
     }
-    d.untested = PRODUCTS
+    d.marked = PRODUCTS
         .into_iter()
         .filter(|p| d.products.iter().any(|x| x == p) && !report.tested.iter().any(|t| t == p))
         .map(str::to_owned)
         .collect();
-    let names: Vec<&str> = d.untested.iter().map(|p| product_name(p)).collect();
+    let names: Vec<&str> = d.marked.iter().map(|p| product_name(p)).collect();
     (!names.is_empty()).then(|| {
         (
             "product",
@@ -194,8 +194,9 @@ struct Draft {
     use_case: String,
     markets: Vec<String>,
     products: Vec<String>,
-    /// Products asked for that the report has not tested: only their boxes are marked.
-    untested: Vec<String>,
+    /// The boxes of the error's field to mark, when not all of them: the products asked for
+    /// that the report has not tested, the markets chosen for M-Pesa alone.
+    marked: Vec<String>,
 }
 
 fn form(
@@ -206,6 +207,13 @@ fn form(
     problem: Option<&Problem>,
 ) {
     let mark = |field: &str| crate::invalid_if(problem, field);
+    let mark_box = |field: &str, value: &str| {
+        if d.marked.is_empty() || d.marked.iter().any(|x| x == value) {
+            mark(field)
+        } else {
+            Html::new()
+        }
+    };
     // The default contact fills a new form, not one whose contact was found wanting.
     let contact = if d.contact.is_empty() && problem.is_none_or(|(f, _)| *f != "contact") {
         match &session.developer.phone {
@@ -231,7 +239,7 @@ fn form(
         } else {
             ""
         };
-        w!(*h, "<label><input type=\"checkbox\" name=\"market\" value=\"" {m} "\"" {checked} [mark("market")] "> " {m} "</label>");
+        w!(*h, "<label><input type=\"checkbox\" name=\"market\" value=\"" {m} "\"" {checked} [mark_box("market", m)] "> " {m} "</label>");
     }
     h.raw("</div></fieldset><fieldset><legend>Products</legend><div class=\"checks\">");
     for p in PRODUCTS {
@@ -240,12 +248,7 @@ fn form(
         } else {
             ""
         };
-        let marked = if d.untested.is_empty() || d.untested.iter().any(|x| x == p) {
-            mark("product")
-        } else {
-            Html::new()
-        };
-        w!(*h, "<label><input type=\"checkbox\" name=\"product\" value=\"" {p} "\"" {checked} [marked] "> " {product_label(p)} "</label>");
+        w!(*h, "<label><input type=\"checkbox\" name=\"product\" value=\"" {p} "\"" {checked} [mark_box("product", p)] "> " {product_label(p)} "</label>");
     }
     h.raw(concat!("</div></fieldset><p class=\"hint\">Your transaction report (below) is generated from your sandbox transactions when you submit and goes with the request.</p>",
         "<button type=\"submit\">Submit the go-live request</button></form>"));
@@ -379,7 +382,7 @@ fn check(state: &PortalState, form: &Form, body: &[u8]) -> (Draft, Option<Proble
         use_case: form.get("use_case").to_owned(),
         markets: all_values(body, "market"),
         products: all_values(body, "product"),
-        untested: Vec::new(),
+        marked: Vec::new(),
     };
     let problem = (|| {
         let company = text(&d.company, FIELD_MAX, false).map_err(|_| {
@@ -447,7 +450,17 @@ fn check(state: &PortalState, form: &Form, body: &[u8]) -> (Draft, Option<Proble
             d.use_case = use_case;
             (d, None)
         }
-        Err((field, sentence)) => (d, Some((field, sentence.to_owned()))),
+        Err((field, sentence)) => {
+            // Markets all from the list, yet refused: chosen for M-Pesa alone; those boxes
+            // are the ones to clear.
+            if field == "market"
+                && !d.markets.is_empty()
+                && d.markets.iter().all(|m| markets(state).any(|x| x == m))
+            {
+                d.marked = d.markets.clone();
+            }
+            (d, Some((field, sentence.to_owned())))
+        }
     }
 }
 
