@@ -339,7 +339,10 @@ impl Heartbeat {
                 let mut session = crate::conn::Session::new(config, crate::conn::Role::Journal);
                 let lease_ms = node.lease.as_millis() as i64;
                 let instance = Uuid::new_v4().simple().to_string();
+                // Refused: the start fails, or (if it stopped waiting) the writer stops for
+                // good ([`Heartbeat::ousted`]).
                 if let Err(refused) = claim(&mut session, &node, &instance) {
+                    lost.store(true, std::sync::atomic::Ordering::Relaxed);
                     let _ = first_done.send(Err(refused));
                     return;
                 }
@@ -393,6 +396,7 @@ impl Heartbeat {
                 // the writer is busy. Two processes starting together with one node id:
                 // the second one's first beat finds the first one's row.
                 if !beat() {
+                    lost.store(true, std::sync::atomic::Ordering::Relaxed);
                     let _ = first_done.send(Err(in_use(&node)));
                     return;
                 }
