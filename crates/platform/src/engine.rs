@@ -389,9 +389,8 @@ impl Engine {
         }
     }
 
-    /// Runs until every sender is gone.
-    /// Runs passes until a stop, or until the store can write no more for good
-    /// ([`Journal::gone`]: then why).
+    /// Runs passes until a stop or every sender is gone (then `None`), or until the store
+    /// can write no more for good ([`Journal::gone`]: then why).
     pub(crate) fn run(mut self, rx: Receiver<Box<Command>>) -> Option<String> {
         let poll = self.journal.poll_interval();
         loop {

@@ -850,6 +850,7 @@ fn write_batch(
     }
     // The busy tables' statements are looked up in the statement cache once a batch, not
     // once a row: the cache hashes the whole SQL text on every look-up.
+    //
     // A new account is inserted with its totals at the end of the batch (the last of its
     // entries in `accounts`), not inserted empty and then updated: a new payer's wallet is
     // one statement, not two.
