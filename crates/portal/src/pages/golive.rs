@@ -27,10 +27,7 @@ pub(crate) fn product_label(p: &str) -> &str {
     if p == MPESA {
         return "M-Pesa (openapi environment)";
     }
-    match Product::parse(p) {
-        Some(product) => product.display_name(),
-        None => p,
-    }
+    product_name(p)
 }
 
 /// A product's name where a sandbox transaction is meant (the report): M-Pesa is not
@@ -434,15 +431,15 @@ fn check(state: &PortalState, form: &Form, body: &[u8]) -> (Draft, Option<Proble
         if momo && d.markets.is_empty() {
             return Err(("market", "MoMo products need at least one market."));
         }
-        if !momo && !d.markets.is_empty() {
-            return Err((
-                "market",
-                "Markets are for MoMo products: choose one, or clear the markets.",
-            ));
-        }
         Ok((company, contact, website, use_case))
     })();
     match problem {
+        // Markets chosen for M-Pesa alone: those boxes are the ones to clear.
+        Ok(_) if !d.markets.is_empty() && d.products.iter().all(|p| p == MPESA) => {
+            d.marked = d.markets.clone();
+            let sentence = "Markets are for MoMo products: choose one, or clear the markets.";
+            (d, Some(("market", sentence.to_owned())))
+        }
         Ok((company, contact, website, use_case)) => {
             d.company = company;
             d.contact = contact;
@@ -450,17 +447,7 @@ fn check(state: &PortalState, form: &Form, body: &[u8]) -> (Draft, Option<Proble
             d.use_case = use_case;
             (d, None)
         }
-        Err((field, sentence)) => {
-            // Markets all from the list, yet refused: chosen for M-Pesa alone; those boxes
-            // are the ones to clear.
-            if field == "market"
-                && !d.markets.is_empty()
-                && d.markets.iter().all(|m| markets(state).any(|x| x == m))
-            {
-                d.marked = d.markets.clone();
-            }
-            (d, Some((field, sentence.to_owned())))
-        }
+        Err((field, sentence)) => (d, Some((field, sentence.to_owned()))),
     }
 }
 
