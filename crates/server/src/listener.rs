@@ -6,7 +6,9 @@
 //!   sends nothing, so a one-byte-a-second trickle or an idle socket cannot hold a
 //!   connection (and its memory) for ever.
 //! * **Header size**: a request's line and header fields hold at most
-//!   [`ConnectionLimits::header_bytes`] (past it hyper answers `431` and closes): the
+//!   [`ConnectionLimits::header_bytes`] (past it hyper answers `431` and closes; its
+//!   bodyless `400`, `414` and `431` get a body in the dialect of the request, see
+//!   `unreadable.rs`): the
 //!   buffer a connection reads a header into is hyper's, outside the bodies' bound below,
 //!   and its default (about 400 KB) let unfinished headers on the allowed connections
 //!   hold 2 GB for the header time (an audit: 5,000 connections of 400 KB each).
@@ -35,6 +37,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tower::ServiceExt as _;
+
+mod unreadable;
+use unreadable::Unreadable;
 
 /// The limits of every connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,8 +238,10 @@ pub fn serve_tls(
             let service = TowerToHyperService::new(service);
             match &acceptor {
                 None => {
-                    let connection =
-                        graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                    let connection = graceful.watch(http.serve_connection(
+                        TokioIo::new(Unreadable::new(stream, limits.header_bytes)),
+                        service,
+                    ));
                     connections.spawn(async move {
                         let _ = connection.await;
                         drop(slot);
@@ -251,7 +258,7 @@ pub fn serve_tls(
                             return;
                         };
                         let connection =
-                            watcher.watch(http.serve_connection(TokioIo::new(stream), service));
+                            watcher.watch(http.serve_connection(TokioIo::new(Unreadable::new(stream, limits.header_bytes)), service));
                         let _ = connection.await;
                         drop(slot);
                     });

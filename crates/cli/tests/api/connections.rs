@@ -102,6 +102,126 @@ async fn a_header_past_its_bound_is_refused_and_its_connection_closed() {
     assert!(closed_within(&mut big, Duration::from_secs(1)).await);
 }
 
+/// Sends `request` on a connection of its own and reads the answer to the end: the server
+/// closes it after a request it cannot read.
+async fn answer_to(app: &TestApp, request: &[u8]) -> (u16, String, String) {
+    let mut conn = TcpStream::connect(app.running.addr).await.unwrap();
+    // Written in part when the server closes before the rest is taken.
+    let _ = conn.write_all(request).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a whole answer");
+    let status = head[9..12].parse().unwrap();
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("\r\nconnection: close\r\n"), "{head}");
+    assert!(
+        head.contains(&format!("\r\ncontent-length: {}\r\n", body.len())),
+        "{head}"
+    );
+    let content_type = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-type: "))
+        .unwrap_or_default()
+        .to_owned();
+    (status, content_type, body.to_owned())
+}
+
+/// A request hyper cannot read (a malformed request line or header field, a header over
+/// its bound or with over a hundred fields) is refused before any route runs; the
+/// refusal has a body in the format of the API its path names, as every other refusal
+/// does: MTN's gateway error for MoMo's paths, M-Pesa's gateway error for M-Pesa's, text
+/// for the portal. Nothing else about it changes, and a request that is read is served.
+#[tokio::test]
+async fn a_request_that_cannot_be_read_is_refused_in_its_apis_format() {
+    const MOMO_JSON: &str = "application/json;charset=utf-8";
+    let app = TestApp::spawn().await;
+    let malformed_field =
+        |path: &str| format!("GET {path} HTTP/1.1\r\nHost: x\r\nBad Field: y\r\n\r\n");
+    let many_fields = |path: &str| {
+        let fields: String = (0..120).map(|i| format!("X-F{i}: 1\r\n")).collect();
+        format!("POST {path} HTTP/1.1\r\nHost: x\r\n{fields}\r\n")
+    };
+    let unreadable =
+        "The request could not be read: its request line or a header field is not valid HTTP/1.1.";
+    let too_large = "The request's header is too large: at most 16 KiB with its request line, in at most 100 fields.";
+
+    let (status, content_type, body) = answer_to(
+        &app,
+        malformed_field("/collection/v1_0/account/balance").as_bytes(),
+    )
+    .await;
+    assert_eq!((status, content_type.as_str()), (400, MOMO_JSON));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        serde_json::json!({"statusCode": 400, "message": unreadable})
+    );
+    let (status, content_type, body) =
+        answer_to(&app, b"GET /collection v1 HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!((status, content_type.as_str()), (400, MOMO_JSON));
+    assert!(
+        body.starts_with("{\"statusCode\":400,\"message\":"),
+        "{body}"
+    );
+
+    let mpesa = "/openapi/ipg/v2/vodacomTZN/c2bPayment/singleStage/";
+    let (status, content_type, body) = answer_to(&app, malformed_field(mpesa).as_bytes()).await;
+    assert_eq!((status, content_type.as_str()), (400, "application/json"));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        serde_json::json!({"output_error": unreadable})
+    );
+    let (status, content_type, body) = answer_to(&app, many_fields(mpesa).as_bytes()).await;
+    assert_eq!((status, content_type.as_str()), (431, "application/json"));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        serde_json::json!({"output_error": too_large})
+    );
+
+    let (status, content_type, body) =
+        answer_to(&app, many_fields("/disbursement/v1_0/transfer").as_bytes()).await;
+    assert_eq!((status, content_type.as_str()), (431, MOMO_JSON));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        serde_json::json!({"statusCode": 431, "message": too_large})
+    );
+    let bound = mkoba::listener::ConnectionLimits::default().header_bytes;
+    let big = format!(
+        "GET /remittance/v1_0/account/balance HTTP/1.1\r\nHost: x\r\nX-Filler: {}\r\n\r\n",
+        "a".repeat(bound + 1024)
+    );
+    let (status, _, body) = answer_to(&app, big.as_bytes()).await;
+    assert_eq!(status, 431);
+    assert!(body.contains(too_large), "{body}");
+
+    let (status, content_type, body) =
+        answer_to(&app, malformed_field("/portal/").as_bytes()).await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (400, "text/plain; charset=utf-8")
+    );
+    assert_eq!(body, format!("{unreadable}\n"));
+    // Not a request at all (TLS spoken to the plain port).
+    let (status, content_type, _) = answer_to(
+        &app,
+        b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n",
+    )
+    .await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (400, "text/plain; charset=utf-8")
+    );
+
+    // A request that is read, after one that was not, is served as before.
+    let (status, content_type, body) = answer_to(
+        &app,
+        b"GET /collection/v1_0/account/balance HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!((status, content_type.as_str()), (401, MOMO_JSON));
+    assert!(body.contains("missing subscription key"), "{body}");
+}
+
 /// A request whose header came but whose body stops coming is answered 400 in its
 /// dialect's format once the body's time (three times the header's) has passed, and its
 /// connection is closed: a client cannot hold one by trickling a body either.
