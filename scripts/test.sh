@@ -14,6 +14,14 @@ if [ "$need_node" = 1 ]; then
   $SUDO apt-get install -y -qq nodejs npm >/dev/null
 fi
 
+# The portal's Java library file is compiled and run by a test (seed 004's portal-sdk).
+if ! command -v javac >/dev/null 2>&1; then
+  echo "==> installing a JDK (the portal's Java library test compiles with javac)"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jdk-headless >/dev/null
+fi
+
 # The PostgreSQL store's contract tests start a throwaway server with initdb and pg_ctl.
 if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
   echo "==> installing PostgreSQL (the store-postgres contract tests start a throwaway server)"

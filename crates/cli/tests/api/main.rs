@@ -15,6 +15,7 @@ mod fuzz;
 mod golive;
 mod helpers;
 mod journey_browser;
+mod library;
 mod metrics;
 mod mpesa_async;
 mod mpesa_cli;

@@ -9,6 +9,7 @@ mod docs;
 mod golive;
 mod guides;
 mod journey;
+mod library;
 mod mail;
 pub(crate) mod mpesa;
 mod operator;
@@ -60,6 +61,7 @@ pub(crate) fn routes() -> Router<PortalState> {
             "/apiusers/{id}/keys/{key_id}/revoke",
             post(apiusers::revoke_key),
         )
+        .route("/library/{file}", get(library::download))
         .route("/mpesa", get(mpesa::show))
         .route(
             "/mpesa/apikey",

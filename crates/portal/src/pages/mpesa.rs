@@ -152,6 +152,7 @@ async fn page(
     rules(&mut h);
     h.raw("</div><button type=\"submit\">Update</button></form></section>");
     resource_urls(&mut h, &app.resource_urls);
+    super::library::card(&mut h);
     h.raw(concat!(
         "<section class=\"card\" aria-labelledby=\"endpoints\"><h2 id=\"endpoints\">Endpoints and sandbox values</h2>",
         "<p>Base path on this server: <code>/sandbox/ipg/v2/{market}/</code> (test numbers active) or <code>/openapi/ipg/v2/{market}/</code> (only the ledger decides), ",
