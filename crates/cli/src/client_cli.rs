@@ -20,6 +20,10 @@ use mkoba_sdk::momo::{
 use mkoba_sdk::types::momo::{Party, Refund, RequestToPay, Transfer};
 use serde_json::{Value, json};
 
+const DEFAULT_URL: &str = "http://127.0.0.1:8080";
+const DEFAULT_ENVIRONMENT: &str = "sandbox";
+const DEFAULT_DATA: &str = "./mkoba-data";
+
 /// Options every client subcommand takes.
 #[derive(Clone, clap::Args)]
 #[command(next_help_heading = "Server and credentials (every subcommand)")]
@@ -28,7 +32,7 @@ pub struct ClientArgs {
     #[arg(
         long,
         env = "MKOBA_URL",
-        default_value = "http://127.0.0.1:8080",
+        default_value = DEFAULT_URL,
         global = true
     )]
     pub url: String,
@@ -46,7 +50,7 @@ pub struct ClientArgs {
     #[arg(
         long,
         env = "MOMO_TARGET_ENVIRONMENT",
-        default_value = "sandbox",
+        default_value = DEFAULT_ENVIRONMENT,
         global = true
     )]
     pub environment: String,
@@ -54,7 +58,7 @@ pub struct ClientArgs {
     #[arg(
         long,
         env = "MKOBA_DATA",
-        default_value = "./mkoba-data",
+        default_value = DEFAULT_DATA,
         global = true
     )]
     pub data: PathBuf,
@@ -407,7 +411,7 @@ pub async fn run(mut args: MomoArgs) -> anyhow::Result<()> {
     check_api_user(&args.client)?;
     load_local_keys(&mut args.client).await?;
     let c = &args.client;
-    match args.command {
+    let done = match args.command {
         MomoCommand::Provision { callback_host } => provision(c, &callback_host).await,
         MomoCommand::Token { product } => token(c, product).await,
         MomoCommand::Pay {
@@ -432,6 +436,41 @@ pub async fn run(mut args: MomoArgs) -> anyhow::Result<()> {
             wait,
         } => status(c, reference, kind, wait).await,
         MomoCommand::Balance { product, currency } => balance(c, product, currency).await,
+    };
+    done.map_err(|e| {
+        // A refused key says where it was read, which may be another server's.
+        if format!("{e:#}").contains("INVALID_SUBSCRIPTION_KEY") {
+            anyhow!("{e:#}\n  the subscription key was {}", key_origin(c))
+        } else {
+            e
+        }
+    })
+}
+
+/// Where [`subscription_key`] reads the keys from, in words.
+fn key_origin(c: &ClientArgs) -> String {
+    if c.subscription_key.is_some() {
+        return "given with --subscription-key".to_owned();
+    }
+    let from_env = [
+        Product::Collection,
+        Product::Disbursement,
+        Product::Remittance,
+    ]
+    .iter()
+    .map(|p| format!("MOMO_{}_SUBSCRIPTION_KEY", p.as_str().to_ascii_uppercase()))
+    .filter(|var| std::env::var(var).is_ok_and(|k| !k.trim().is_empty()))
+    .collect::<Vec<_>>();
+    match &c.local_keys {
+        Some(_) if c.data_given || from_env.is_empty() => format!(
+            "read from the data directory {} (--data / MKOBA_DATA): is it the data of the server at {}?",
+            c.data.display(),
+            c.url
+        ),
+        _ => format!(
+            "read from {} (the developer portal shows each product's keys)",
+            from_env.join(", ")
+        ),
     }
 }
 
@@ -749,13 +788,62 @@ fn finished<T: Transaction + serde::Serialize>(
     Ok(())
 }
 
-/// Prints an accepted reference (when not waiting).
-fn accepted(c: &ClientArgs, what: &str, reference: &ReferenceId) -> anyhow::Result<()> {
+/// Prints an accepted reference (when not waiting), with the command that reads its status
+/// as it stands: the `--kind` of what is not a request-to-pay, what was given on the
+/// command line that the status needs too (`--url`, `--environment`, `--data`,
+/// `--subscription-key`), and the API user (a status is read with the token of the API
+/// user that made the transaction) with its key when this command made it.
+fn accepted(
+    c: &ClientArgs,
+    what: &str,
+    kind: StatusKind,
+    reference: &ReferenceId,
+    user: &(String, String),
+) -> anyhow::Result<()> {
     if c.json {
         return print_json(&json!({"referenceId": reference.to_string(), "status": "PENDING"}));
     }
-    println!("{what} {reference}: accepted (202); check with `mkoba momo status {reference}`");
+    let mut check = format!("mkoba momo status {reference}");
+    if kind != StatusKind::RequestToPay
+        && let Some(kind) = clap::ValueEnum::to_possible_value(&kind)
+    {
+        check.push_str(&format!(" --kind {}", kind.get_name()));
+    }
+    for (flag, value, default) in [
+        ("--url", c.url.clone(), DEFAULT_URL),
+        ("--environment", c.environment.clone(), DEFAULT_ENVIRONMENT),
+        ("--data", c.data.display().to_string(), DEFAULT_DATA),
+    ] {
+        if value != default {
+            check.push_str(&format!(" {flag} {}", shell_word(&value)));
+        }
+    }
+    if let Some(key) = &c.subscription_key {
+        check.push_str(&format!(" --subscription-key {}", shell_word(key)));
+    }
+    // The key this command made is shown, as when it was made; one given is not repeated.
+    let made = c.api_user.as_deref().is_none_or(|u| u.trim().is_empty());
+    let key = if made {
+        user.1.clone()
+    } else {
+        "\"$MOMO_API_KEY\"".to_owned()
+    };
+    check.push_str(&format!(" --api-user {} --api-key {key}", user.0));
+    println!("{what} {reference}: accepted (202); check with `{check}`");
     Ok(())
+}
+
+/// `value` as one word of a shell command: as it is when it is plain, else in single quotes.
+fn shell_word(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:@%+=,".contains(&b));
+    if plain {
+        value.to_owned()
+    } else {
+        format!("'{}'", value.replace('\'', "'\\''"))
+    }
 }
 
 fn poll(p: &PaymentArgs) -> Poll {
@@ -869,7 +957,13 @@ async fn pay(c: &ClientArgs, amount: String, payer: String, p: PaymentArgs) -> a
         .await
         .map_err(|e| explain(e, "requesting the payment"))?;
     if p.no_wait {
-        return accepted(c, "request-to-pay", &reference);
+        return accepted(
+            c,
+            "request-to-pay",
+            StatusKind::RequestToPay,
+            &reference,
+            &user,
+        );
     }
     waiting(c, "request-to-pay", &reference);
     let result = collection
@@ -907,7 +1001,13 @@ async fn disburse(
             .await
             .map_err(|e| explain(e, "sending the transfer"))?;
         if p.no_wait {
-            return accepted(c, "remittance transfer", &reference);
+            return accepted(
+                c,
+                "remittance transfer",
+                StatusKind::RemittanceTransfer,
+                &reference,
+                &user,
+            );
         }
         waiting(c, "remittance transfer", &reference);
         let result = r.wait_for_transfer(&reference, poll(&p)).await;
@@ -931,7 +1031,12 @@ async fn disburse(
             .await
             .map_err(|e| explain(e, &format!("sending the {what}")))?;
         if p.no_wait {
-            return accepted(c, what, &reference);
+            let kind = if kind == PayoutKind::Deposit {
+                StatusKind::Deposit
+            } else {
+                StatusKind::Transfer
+            };
+            return accepted(c, what, kind, &reference, &user);
         }
         waiting(c, what, &reference);
         let result = if kind == PayoutKind::Deposit {
@@ -974,7 +1079,7 @@ async fn refund(
     }
     let reference = create.await.map_err(|e| explain(e, "sending the refund"))?;
     if p.no_wait {
-        return accepted(c, "refund", &reference);
+        return accepted(c, "refund", StatusKind::Refund, &reference, &user);
     }
     waiting(c, "refund", &reference);
     let result = d

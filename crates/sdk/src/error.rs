@@ -562,6 +562,13 @@ mod mpesa_error {
                 };
                 return Some(s.to_owned());
             }
+            if self.source == ErrorSource::MpesaGateway && self.status == 404 {
+                // The base URL with a gateway's path in it (as a server's start banner
+                // shows the gateway): the client added the path again.
+                return Some(
+                    "no such API at this base URL: give the server's address alone (scheme, host and port, e.g. http://127.0.0.1:8080), with no path: the client adds /sandbox/ipg/v2/{market}/… (or /openapi/…, /ipg/v1x/…) itself".to_owned(),
+                );
+            }
             let code = self.code.as_ref()?;
             let s = match code {
                 InsCode::SessionCreationFailed => {
@@ -583,7 +590,7 @@ mod mpesa_error {
                     "the service provider (or party) code is not this application's, or not 4 to 12 letters and digits; the sandbox's is 000000"
                 }
                 InsCode::InvalidAmount => {
-                    "the amount must be above zero with at most two decimals; a reversal may not exceed what remains of the original (one without an amount is of all of it: refused once part was reversed, so give the amount that remains)"
+                    "the amount must be above zero with at most two decimals, and no more than the gateway takes (Mkoba: 10000000000.00); a reversal may not exceed what remains of the original (one without an amount is of all of it: refused once part was reversed, so give the amount that remains)"
                 }
                 InsCode::InvalidTransactionReference
                 | InsCode::InvalidThirdPartyReference

@@ -68,7 +68,7 @@ pub struct ServeArgs {
     #[arg(long, env = "MKOBA_DELIVERY_NOTIFICATION_WINDOW_SECS")]
     pub delivery_notification_window_secs: Option<u64>,
     /// Opening balance of a sandbox wallet on first use, in major units [default: 100000]
-    #[arg(long, env = "MKOBA_OPENING_BALANCE")]
+    #[arg(long, env = "MKOBA_OPENING_BALANCE", allow_hyphen_values = true)]
     pub opening_balance: Option<String>,
     /// Opening float of a sandbox partner's disbursement and remittance accounts, in major units [default: 1000000]
     #[arg(long, env = "MKOBA_PARTNER_FLOAT")]

@@ -248,6 +248,145 @@ async fn cli_pay_without_credentials_provisions_a_sandbox_user() {
     assert!(stdout(&o).contains("SUCCESSFUL"), "{}", stdout(&o));
 }
 
+/// A payment not waited for (`--no-wait`) prints the command that reads its status, and
+/// that command works as printed: the `--kind` of a deposit, a remittance or a refund,
+/// and the API user the command made when none was given (before, every such command
+/// read a request-to-pay, and without the made API user it could not run at all).
+#[tokio::test]
+async fn a_payment_not_waited_for_prints_a_status_command_that_works() {
+    let app = TestApp::spawn().await;
+    // Runs the command between the backticks of `printed`, as a person pastes it (with the
+    // test's clean environment).
+    let check = |printed: String, api_key: String| {
+        let app = &app;
+        async move {
+            let command = printed
+                .split('`')
+                .nth(1)
+                .unwrap_or_else(|| panic!("no command in {printed}"))
+                .to_owned();
+            // As a shell expands it.
+            let command = command.replace("\"$MOMO_API_KEY\"", &api_key);
+            let words: Vec<&str> = command.split_whitespace().collect();
+            assert_eq!(words[..3], ["mkoba", "momo", "status"], "{command}");
+            assert!(
+                command.contains(&format!("--url {}", app.base)),
+                "{command}"
+            );
+            let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+                .args(&words[1..])
+                .arg("--wait")
+                .env_remove("MOMO_API_USER")
+                .env_remove("MOMO_API_KEY")
+                .env_remove("MKOBA_URL")
+                .env_remove("MKOBA_DATA")
+                .output()
+                .await
+                .expect("mkoba runs");
+            assert!(
+                o.status.success(),
+                "{command}\n{}{}",
+                stdout(&o),
+                stderr(&o)
+            );
+            (command, stdout(&o))
+        }
+    };
+
+    // No API user given: the one made is in the command.
+    let o = momo(
+        &app,
+        &[
+            "pay",
+            "--amount",
+            "7",
+            "--payer",
+            "256774290781",
+            "--no-wait",
+            "--subscription-key",
+            app.key("collection"),
+        ],
+    )
+    .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (command, status) = check(stdout(&o), String::new()).await;
+    assert!(
+        command.contains("--api-user ") && command.contains(" --api-key "),
+        "{command}"
+    );
+    assert!(!stdout(&o).contains("MOMO_API_KEY"), "{}", stdout(&o));
+    assert!(!command.contains("--kind"), "{command}");
+    assert!(status.contains("SUCCESSFUL"), "{status}");
+    let reference = command.split_whitespace().nth(3).unwrap().to_owned();
+
+    let (user, key) = provision(&app, "127.0.0.1").await;
+    for (args, product, kind) in [
+        (
+            vec![
+                "disburse",
+                "--kind",
+                "deposit",
+                "--amount",
+                "5",
+                "--payee",
+                "256774290781",
+            ],
+            "disbursement",
+            "deposit",
+        ),
+        (
+            vec!["disburse", "--amount", "5", "--payee", "256774290781"],
+            "disbursement",
+            "transfer",
+        ),
+        (
+            vec![
+                "disburse",
+                "--kind",
+                "remittance",
+                "--amount",
+                "5",
+                "--payee",
+                "256774290781",
+            ],
+            "remittance",
+            "remittance-transfer",
+        ),
+        (
+            vec!["refund", &reference, "--amount", "7"],
+            "disbursement",
+            "refund",
+        ),
+    ] {
+        let mut args = args;
+        args.extend([
+            "--no-wait",
+            "--api-user",
+            &user,
+            "--api-key",
+            &key,
+            "--subscription-key",
+            app.key(product),
+        ]);
+        let o = momo(&app, &args).await;
+        assert!(o.status.success(), "{}", stderr(&o));
+        // The key given is not printed back: the command reads it from the environment.
+        assert!(
+            !stdout(&o).contains(&key)
+                && stdout(&o).contains(&format!("--api-user {user} --api-key \"$MOMO_API_KEY\"")),
+            "{}",
+            stdout(&o)
+        );
+        let (command, status) = check(stdout(&o), key.clone()).await;
+        assert!(command.contains(&format!(" --kind {kind} ")), "{command}");
+        assert!(
+            command.contains(&format!(" --subscription-key {}", app.key(product))),
+            "{command}"
+        );
+        assert!(status.contains("SUCCESSFUL"), "{kind}: {status}");
+    }
+}
+
 /// `--json` prints what a script needs when the wait runs out too: the reference and its
 /// last status on stdout (it printed nothing there), exit status 1.
 #[tokio::test]
@@ -338,7 +477,25 @@ async fn cli_errors_say_what_was_wrong_and_how_to_fix_it() {
     let mut wrong_key = creds(&key);
     wrong_key[5] = app.key("disbursement").to_owned();
     let e = case(vec!["balance"], wrong_key).await;
-    assert!(e.contains("wrong subscription key"), "{e}");
+    assert!(
+        e.contains("wrong subscription key")
+            && e.contains("the subscription key was given with --subscription-key"),
+        "{e}"
+    );
+    // Keys read from another server's data directory: the refusal says where they came from.
+    let other = TestApp::spawn().await;
+    let other_data = other.data_dir().join("data").display().to_string();
+    let mut from_other = creds(&key)[..4].to_vec();
+    from_other.extend(["--data".to_owned(), other_data.clone()]);
+    let e = case(vec!["balance"], from_other).await;
+    assert!(
+        e.contains("INVALID_SUBSCRIPTION_KEY")
+            && e.contains(&format!(
+                "the subscription key was read from the data directory {other_data} (--data / MKOBA_DATA): is it the data of the server at {}?",
+                app.base
+            )),
+        "{e}"
+    );
 
     let e = case(vec!["balance"], creds(&key)[..4].to_vec()).await;
     assert!(
@@ -998,7 +1155,13 @@ async fn usage_errors_exit_2_and_no_error_prints_a_backtrace() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
-    let cases: [(&[&str], i32, &str); 12] = [
+    let cases: [(&[&str], i32, &str); 13] = [
+        // A negative amount was taken for a flag ("unexpected argument '-5'").
+        (
+            &["serve", "--data", data, "--opening-balance", "-5"],
+            2,
+            "--opening-balance \"-5\": amount must be a decimal number",
+        ),
         // It printed resource URLs on port 0.
         (
             &[

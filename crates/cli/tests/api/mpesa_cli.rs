@@ -298,6 +298,36 @@ async fn cli_errors_say_what_was_wrong_and_how_to_fix_it() {
     assert!(!text.contains("not known"), "{text}");
     assert!(!text.contains("ThirdPartyConversationID"), "{text}");
 
+    // The gateway's base URL as the start banner shows it (`…/sandbox/ipg/v2/{market}/`),
+    // given as the server's: the client adds the path again, and the 404 says so.
+    let base = format!("{}/sandbox/ipg/v2/vodacomTZN", app.base);
+    let text = failure(&mpesa(&app, &["session", "--url", &base]).await);
+    assert!(
+        text.contains("HTTP 404")
+            && text.contains("how to fix: no such API at this base URL")
+            && text.contains("with no path"),
+        "{text}"
+    );
+    // An amount over the gateway's bound: the hint names the bound.
+    let text = failure(
+        &mpesa(
+            &app,
+            &[
+                "c2b",
+                "--amount",
+                "10000000000.01",
+                "--msisdn",
+                "000000000001",
+            ],
+        )
+        .await,
+    );
+    assert!(
+        text.contains("INS-15")
+            && text.contains("no more than the gateway takes (Mkoba: 10000000000.00)"),
+        "{text}"
+    );
+
     let pay = |msisdn: &'static str, id: &'static str| {
         let app = &app;
         async move {
