@@ -92,7 +92,7 @@ except PortalSDKError as e:
 const NODE: &str = r#"
 const fs = require('fs');
 const crypto = require('crypto');
-const { APIContext, APIMethodType, APIRequest } = require('./portalsdk');
+const { APIContext, APIMethodType, APIRequest, PortalSDKError } = require('./portalsdk');
 (async () => {
   const [apiKey, keyFile, port] = process.argv.slice(2);
   const context = new APIContext({ apiKey, publicKey: fs.readFileSync(keyFile, 'utf8'), ssl: false,
@@ -111,6 +111,13 @@ const { APIContext, APIMethodType, APIRequest } = require('./portalsdk');
   for (const [name, value] of Object.entries(parameters)) context.addParameter(name, value);
   const paid = await new APIRequest(context).execute();
   console.log('b2c', paid.statusCode, paid.body.output_ResponseCode, paid.body.output_TransactionID);
+  // No server there: a PortalSDKError, not whatever fetch throws.
+  const nobody = new APIContext({ apiKey, publicKey: context.publicKey, address: '127.0.0.1', port: 9 });
+  try {
+    await new APIRequest(nobody).execute();
+  } catch (e) {
+    console.log('no server:', e instanceof PortalSDKError);
+  }
 })().catch((e) => { console.error(e); process.exit(1); });
 "#;
 
@@ -118,6 +125,7 @@ const JAVA: &str = r#"
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.UUID;
+import portalsdk.PortalSDK.*;
 
 public class Main {
     public static void main(String[] args) throws Exception {
@@ -131,8 +139,8 @@ public class Main {
         context.setPath("/sandbox/ipg/v2/vodacomTZN/getSession/");
         context.addHeader("Origin", "*");
         APIResponse session = new APIRequest(context).execute();
-        System.out.println("session " + session.getStatusCode() + " " + session.get("output_ResponseCode"));
-        context.setApiKey(session.get("output_SessionID"));
+        System.out.println("session " + session.getStatusCode() + " " + session.getBody().get("output_ResponseCode"));
+        context.setApiKey(session.getBody().get("output_SessionID"));
         context.setMethodType(APIMethodType.POST);
         context.setPath("/sandbox/ipg/v2/vodacomTZN/c2bPayment/singleStage/");
         context.addParameter("input_Amount", "10");
@@ -144,7 +152,14 @@ public class Main {
         context.addParameter("input_TransactionReference", "T1234C");
         context.addParameter("input_PurchasedItemsDesc", "Shoes");
         APIResponse paid = new APIRequest(context).execute();
-        System.out.println("c2b " + paid.getStatusCode() + " " + paid.get("output_ResponseCode") + " " + paid.get("output_TransactionID"));
+        System.out.println("c2b " + paid.getStatusCode() + " " + paid.getBody().get("output_ResponseCode") + " " + paid.getBody().get("output_TransactionID"));
+        // A key too long to encrypt stops the call before anything is sent.
+        context.setApiKey("a".repeat(502));
+        try {
+            new APIRequest(context).execute();
+        } catch (APIException e) {
+            System.out.println("long key: " + e.getMessage());
+        }
     }
 }
 "#;
@@ -191,6 +206,7 @@ async fn each_library_downloads_and_pays_with_the_developers_keys() {
     let (ok, out) = run(&dir, "node", &args(&["pay.js"])).await;
     assert!(ok, "{out}");
     assert!(out.contains("session 200 INS-0\nb2c 201 INS-0 "), "{out}");
+    assert!(out.contains("\nno server: true\n"), "{out}");
     let node_paid = transaction_of(&out, "b2c");
 
     download(
@@ -201,12 +217,25 @@ async fn each_library_downloads_and_pays_with_the_developers_keys() {
     )
     .await;
     std::fs::write(dir.join("Main.java"), JAVA).unwrap();
-    let sources = ["-d", "classes", "PortalSDK.java", "Main.java"].map(String::from);
+    // As the file's header says, and without a warning of javac's.
+    let sources = [
+        "-Xlint:all",
+        "-Werror",
+        "-d",
+        "classes",
+        "PortalSDK.java",
+        "Main.java",
+    ]
+    .map(String::from);
     let (ok, out) = run(&dir, "javac", &sources).await;
     assert!(ok, "{out}");
     let (ok, out) = run(&dir, "java", &args(&["-cp", "classes", "Main"])).await;
     assert!(ok, "{out}");
     assert!(out.contains("session 200 INS-0\nc2b 201 INS-0 "), "{out}");
+    assert!(
+        out.contains("\nlong key: the API key is too long for the public key"),
+        "{out}"
+    );
     let java_paid = transaction_of(&out, "c2b");
 
     // The three payments are the platform's: the sandbox developer's transactions find each

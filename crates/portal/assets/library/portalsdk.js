@@ -15,7 +15,13 @@
 //   context.apiKey = response.body.output_SessionID;
 //
 // The bearer is the API key (or session id) encrypted under the public key with
-// RSAES-PKCS1-v1_5, then base64 (`APIRequest#createBearerToken`).
+// RSAES-PKCS1-v1_5, then base64 (`APIRequest#createBearerToken`). A `GET` sends the
+// parameters as its query string, `POST` and `PUT` as a JSON object; a context keeps its
+// parameters from call to call (`clearParameters` empties them). `timeoutMs` (90 s unless
+// given) bounds the whole call: the gateway answers a payment the customer never approves
+// with 408 INS-9 after about a minute. Anything that stops a call before an answer (an
+// unreadable key, no connection, the timeout) rejects with a `PortalSDKError`; an answer
+// resolves whatever its status.
 'use strict';
 
 const crypto = require('crypto');
@@ -28,7 +34,7 @@ class PortalSDKError extends Error {}
 class APIContext {
   constructor({
     apiKey = '', publicKey = '', ssl = false, methodType = APIMethodType.GET,
-    address = '', port = 80, path = '', headers = {}, parameters = {}, timeoutMs = 60000,
+    address = '', port = 80, path = '', headers = {}, parameters = {}, timeoutMs = 90000,
   } = {}) {
     Object.assign(this, { apiKey, publicKey, ssl, methodType, address, port, path, timeoutMs });
     this.headers = { ...headers };
@@ -46,6 +52,8 @@ class APIContext {
   addParameter(key, value) { this.parameters[key] = value; }
 
   getParameters() { return this.parameters; }
+
+  clearParameters() { this.parameters = {}; }
 }
 
 /** The answer: its status code, its headers and its body (the JSON object, or the text). */
@@ -62,17 +70,33 @@ class APIRequest {
 
   /** The API key (or session id) encrypted under the public key, base64. */
   createBearerToken() {
-    const text = String(this.context.publicKey).replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
+    const apiKey = this.context.apiKey;
+    if (typeof apiKey !== 'string' || apiKey === '') {
+      throw new PortalSDKError('no API key (or session id) in the context');
+    }
+    if (!/^[\x00-\x7f]*$/.test(apiKey)) {
+      throw new PortalSDKError('the API key (or session id) is not ASCII: copy it from the portal as it is');
+    }
+    const text = String(this.context.publicKey || '').replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
     let key;
     try {
       key = crypto.createPublicKey({ key: Buffer.from(text, 'base64'), format: 'der', type: 'spki' });
     } catch (e) {
       throw new PortalSDKError(`the public key is not a base64 RSA public key: ${e.message}`);
     }
-    return crypto
-      .publicEncrypt({ key, padding: crypto.constants.RSA_PKCS1_PADDING },
-        Buffer.from(String(this.context.apiKey), 'ascii'))
-      .toString('base64');
+    if (key.asymmetricKeyType !== 'rsa') {
+      throw new PortalSDKError('the public key is not a base64 RSA public key');
+    }
+    if (apiKey.length > key.asymmetricKeyDetails.modulusLength / 8 - 11) {
+      throw new PortalSDKError('the API key is too long for the public key');
+    }
+    try {
+      return crypto
+        .publicEncrypt({ key, padding: crypto.constants.RSA_PKCS1_PADDING }, Buffer.from(apiKey, 'ascii'))
+        .toString('base64');
+    } catch (e) {
+      throw new PortalSDKError(`encrypting the API key failed: ${e.message}`);
+    }
   }
 
   createDefaultHeaders() {
@@ -97,15 +121,19 @@ class APIRequest {
       body = JSON.stringify(this.context.getParameters());
     }
     let answer;
+    let text;
     try {
       answer = await fetch(url, {
         method, headers: this.context.getHeaders(), body,
         signal: AbortSignal.timeout(this.context.timeoutMs),
       });
+      text = await answer.text();
     } catch (e) {
-      throw new PortalSDKError(`the call to ${url} failed: ${e.cause ? e.cause.message : e.message}`);
+      const why = e.name === 'TimeoutError'
+        ? `it took longer than ${this.context.timeoutMs} ms`
+        : (e.cause ? e.cause.message : e.message);
+      throw new PortalSDKError(`the call to ${url} failed: ${why}`);
     }
-    const text = await answer.text();
     let parsed;
     try {
       parsed = JSON.parse(text);

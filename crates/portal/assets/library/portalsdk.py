@@ -16,12 +16,20 @@ resource URL), the request parameters, then the response.
     context.api_key = response.body['output_SessionID']
 
 The bearer is the API key (or session id) encrypted under the public key with
-RSAES-PKCS1-v1_5, then base64 (``APIRequest.create_bearer_token``).
+RSAES-PKCS1-v1_5, then base64 (``APIRequest.create_bearer_token``). A ``GET`` sends
+the parameters as its query string, ``POST`` and ``PUT`` as a JSON object; a
+context keeps its parameters from call to call (``clear_parameters`` empties
+them). ``timeout`` (90 s unless given) bounds connecting and each read of the
+answer: the gateway answers a payment the customer never approves with 408 INS-9
+after about a minute. Anything that stops a call before an answer (an unreadable
+key, no connection, the timeout) raises ``PortalSDKError``; an answer is returned
+whatever its status.
 """
 
 import base64
 import enum
 import json
+import re
 import secrets
 import urllib.error
 import urllib.parse
@@ -47,7 +55,7 @@ class APIContext:
 
     def __init__(self, api_key='', public_key='', ssl=False,
                  method_type=APIMethodType.GET, address='', port=80, path='',
-                 headers=None, parameters=None, timeout=60):
+                 headers=None, parameters=None, timeout=90):
         self.api_key = api_key
         self.public_key = public_key
         self.ssl = ssl
@@ -75,6 +83,9 @@ class APIContext:
     def get_parameters(self):
         return self.parameters
 
+    def clear_parameters(self):
+        self.parameters.clear()
+
 
 class APIResponse:
     """The answer: its status code, its headers and its body (the JSON object,
@@ -96,9 +107,15 @@ class APIRequest:
     def create_bearer_token(self):
         """The API key (or session id) encrypted under the public key: base64 of its
         RSAES-PKCS1-v1_5 ciphertext, as bytes."""
+        api_key = self.context.api_key
+        if not isinstance(api_key, str) or not api_key:
+            raise PortalSDKError('no API key (or session id) in the context')
+        try:
+            message = api_key.encode('ascii')
+        except UnicodeEncodeError:
+            raise PortalSDKError('the API key (or session id) is not ASCII: copy it from the portal as it is') from None
         modulus, exponent = _rsa_public_key(self.context.public_key)
         size = (modulus.bit_length() + 7) // 8
-        message = self.context.api_key.encode('ascii')
         if len(message) > size - 11:
             raise PortalSDKError('the API key is too long for the public key')
         padding = bytearray()
@@ -124,7 +141,8 @@ class APIRequest:
         url = self.context.get_url()
         data = None
         if method is APIMethodType.GET:
-            query = urllib.parse.urlencode(self.context.get_parameters())
+            query = urllib.parse.urlencode(
+                {k: _text(v) for k, v in self.context.get_parameters().items()})
             if query:
                 url += ('&' if '?' in url else '?') + query
         else:
@@ -135,9 +153,19 @@ class APIRequest:
             with urllib.request.urlopen(request, timeout=self.context.timeout) as answer:
                 return _response(answer.status, answer.headers, answer.read())
         except urllib.error.HTTPError as refused:
-            return _response(refused.code, refused.headers, refused.read())
+            try:
+                return _response(refused.code, refused.headers, refused.read())
+            except OSError as e:
+                raise PortalSDKError('the call to {} failed: {}'.format(url, e)) from e
         except (urllib.error.URLError, OSError) as e:
             raise PortalSDKError('the call to {} failed: {}'.format(url, e)) from e
+
+
+def _text(value):
+    """A parameter as a query string has it: booleans and null as JSON writes them."""
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    return 'null' if value is None else value
 
 
 def _response(status, headers, raw):
@@ -152,8 +180,9 @@ def _response(status, headers, raw):
 def _rsa_public_key(public_key):
     """The modulus and exponent of a base64 SubjectPublicKeyInfo (the portal's
     public key), or of a PEM holding one."""
-    text = ''.join(line for line in public_key.strip().splitlines()
-                   if not line.startswith('-----'))
+    if not isinstance(public_key, str):
+        raise PortalSDKError('the public key is not a base64 RSA public key: none given')
+    text = re.sub(r'-----[^-]+-----|\s', '', public_key)
     try:
         der = base64.b64decode(text, validate=False)
         info, _ = _der(der, 0, 0x30)

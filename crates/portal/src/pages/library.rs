@@ -32,7 +32,7 @@ pub(crate) const LIBRARIES: &[Library] = &[
     Library {
         file: "PortalSDK.java",
         language: "Java",
-        needs: "Java 11 or later; compile it with your code: <code>javac PortalSDK.java Main.java</code>",
+        needs: "Java 11 or later: <code>import portalsdk.PortalSDK.*;</code> and compile it with your code, <code>javac -d classes PortalSDK.java Main.java</code>",
         content_type: "text/x-java-source; charset=utf-8",
         disposition: "attachment; filename=\"PortalSDK.java\"",
         text: include_str!("../../assets/library/PortalSDK.java"),
