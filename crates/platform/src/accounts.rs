@@ -514,10 +514,18 @@ pub(crate) enum AccountChange {
         keep_session: Option<[u8; 32]>,
         notice: Option<NewMail>,
     },
+    /// A code to a phone number: the last step of sign-up, or (`changing`) a new number
+    /// for an active account.
     StartPhone {
         msisdn: String,
         code_mac: [u8; 32],
         sms: NewMail,
+        changing: bool,
+    },
+    /// The right code makes the number the active account's.
+    ChangePhone {
+        code_mac: [u8; 32],
+        notice: Option<NewMail>,
     },
     VerifyPhone {
         code_mac: [u8; 32],
@@ -808,6 +816,40 @@ impl Portal<'_> {
         developer_id: i64,
         msisdn: &str,
     ) -> Result<(), AccountError> {
+        self.send_phone_code(developer_id, msisdn, false).await
+    }
+
+    /// Sends a code to a new phone number of an active account (My profile): the number
+    /// becomes the account's once the code comes back ([`Platform::change_phone`]).
+    pub async fn start_phone_change(
+        self,
+        developer_id: i64,
+        msisdn: &str,
+    ) -> Result<(), AccountError> {
+        self.send_phone_code(developer_id, msisdn, true).await
+    }
+
+    /// Checks the code of a phone number change; the right one makes the number the
+    /// account's, and `notice` (to the account's e-mail address) says so.
+    pub async fn change_phone(
+        self,
+        developer_id: i64,
+        code: &str,
+        notice: Option<NewMail>,
+    ) -> Result<(), AccountError> {
+        let change = AccountChange::ChangePhone {
+            code_mac: self.portal().phone_code_mac(developer_id, code),
+            notice,
+        };
+        self.account_change(developer_id, change).await.map(|_| ())
+    }
+
+    async fn send_phone_code(
+        self,
+        developer_id: i64,
+        msisdn: &str,
+        changing: bool,
+    ) -> Result<(), AccountError> {
         let code = phone_code();
         let sms = NewMail {
             developer_id,
@@ -824,6 +866,7 @@ impl Portal<'_> {
             msisdn: msisdn.to_owned(),
             code_mac: self.portal().phone_code_mac(developer_id, &code),
             sms,
+            changing,
         };
         self.account_change(developer_id, change).await.map(|_| ())
     }

@@ -742,6 +742,107 @@ async fn an_email_change_is_confirmed_by_a_link_to_the_new_address() {
     assert_eq!(c.sign_in("new@example.com", PASSWORD).await.status, 303);
 }
 
+/// Posts a form of the phone change page (`/portal/profile/phone{action}`).
+async fn phone_form(b: &mut Browser, action: &str, field: (&str, &str)) -> crate::helpers::Resp {
+    b.submit(
+        "/portal/profile/phone",
+        &format!("/portal/profile/phone{action}"),
+        &[field],
+    )
+    .await
+}
+
+/// Seed 004: "From the My Profile tab, you can update personal details" — the phone number
+/// too, confirmed as at sign-up by a code sent to the new number's virtual phone; the old
+/// number stays until the code comes back, and the account's e-mail address is told.
+#[tokio::test]
+async fn a_phone_number_change_is_confirmed_by_a_code_sent_to_the_new_number() {
+    let app = TestApp::spawn().await;
+    let (mut a, id, _) = active(&app, "phone@example.com").await;
+    let profile = a.get("/portal/profile").await.text();
+    assert!(
+        profile.contains("+255712345678 <a href=\"/portal/profile/phone\" data-testid=\"change-phone\">Change</a>"),
+        "{profile}"
+    );
+    for (phone, said) in [
+        ("+255 712 345 678", "That is your number already"),
+        ("0712", "Give the number in international form"),
+    ] {
+        let r = phone_form(&mut a, "", ("phone", phone)).await;
+        assert_eq!(r.status, 400, "{phone}");
+        assert!(r.text().contains(said), "{phone}: {}", r.text());
+    }
+    let r = phone_form(&mut a, "", ("phone", "+255 754 000 111")).await;
+    assert_eq!(
+        r.header("location"),
+        Some("/portal/profile/phone"),
+        "{}",
+        r.text()
+    );
+    let page = a.get("/portal/profile/phone").await.text();
+    assert!(
+        page.contains("We sent a 6-digit code to <strong>+255754000111</strong>"),
+        "{page}"
+    );
+    assert!(page.contains("Virtual phone +255754000111"), "{page}");
+    let code = sms_code(&page).expect("the SMS");
+    // Nothing changes until the code comes back, and a wrong one counts.
+    assert!(
+        a.get("/portal/profile")
+            .await
+            .text()
+            .contains("+255712345678")
+    );
+    let wrong = if code == "999999" { "999998" } else { "999999" };
+    let r = phone_form(&mut a, "/code", ("code", wrong)).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text().contains("That is not the code. 4 tries left"),
+        "{}",
+        r.text()
+    );
+    // Asking again at once is refused; the code sent stands.
+    let r = phone_form(&mut a, "", ("phone", "+255 754 000 111")).await;
+    assert_eq!(r.status, 429, "{}", r.text());
+    let r = phone_form(&mut a, "/code", ("code", &code)).await;
+    assert_eq!(
+        r.header("location"),
+        Some("/portal/profile?done=phone"),
+        "{}",
+        r.text()
+    );
+    let profile = a.get("/portal/profile?done=phone").await.text();
+    assert!(
+        profile.contains("Your phone number was changed."),
+        "{profile}"
+    );
+    assert!(
+        profile.contains("+255754000111") && !profile.contains("+255712345678"),
+        "{profile}"
+    );
+    let told = last_mail(&app, id, MailKind::Notice).await.unwrap();
+    assert_eq!(told.recipient, "phone@example.com");
+    assert_eq!(told.subject, "Your Mkoba phone number was changed");
+    // The code worked once.
+    let r = phone_form(&mut a, "/code", ("code", &code)).await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text().contains("Send a code to your phone number first"),
+        "{}",
+        r.text()
+    );
+    // The sign-up's phone step stays closed to an active account.
+    let r = a
+        .submit(
+            "/portal/profile",
+            "/portal/welcome/phone",
+            &[("phone", "+255 754 000 222")],
+        )
+        .await;
+    assert_eq!(r.header("location"), Some("/portal"));
+    assert_eq!(status(&app, id).await, AccountStatus::Active);
+}
+
 #[tokio::test]
 async fn renewing_the_mpesa_key_and_regenerating_a_subscription_key_ask_first() {
     let app = TestApp::spawn().await;

@@ -217,19 +217,26 @@ async fn each_library_downloads_and_pays_with_the_developers_keys() {
     )
     .await;
     std::fs::write(dir.join("Main.java"), JAVA).unwrap();
-    // As the file's header says, and without a warning of javac's.
-    let sources = [
-        "-Xlint:all",
-        "-Werror",
-        "-d",
-        "classes",
-        "PortalSDK.java",
-        "Main.java",
-    ]
-    .map(String::from);
-    let (ok, out) = run(&dir, "javac", &sources).await;
-    assert!(ok, "{out}");
-    let (ok, out) = run(&dir, "java", &args(&["-cp", "classes", "Main"])).await;
+    // Made into the jar the guide says (the official portal's is a jar), without a warning
+    // of javac's, and a program compiled against it.
+    let words = |w: &str| w.split(' ').map(String::from).collect::<Vec<_>>();
+    for (program, line) in [
+        ("javac", "-Xlint:all -Werror -d portal-sdk PortalSDK.java"),
+        ("jar", "cf portal-sdk.jar -C portal-sdk ."),
+        (
+            "javac",
+            "-Xlint:all -Werror -cp portal-sdk.jar -d classes Main.java",
+        ),
+    ] {
+        let (ok, out) = run(&dir, program, &words(line)).await;
+        assert!(ok, "{program} {line}: {out}");
+    }
+    let (ok, out) = run(
+        &dir,
+        "java",
+        &args(&["-cp", "portal-sdk.jar:classes", "Main"]),
+    )
+    .await;
     assert!(ok, "{out}");
     assert!(out.contains("session 200 INS-0\nc2b 201 INS-0 "), "{out}");
     assert!(

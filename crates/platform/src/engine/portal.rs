@@ -559,6 +559,30 @@ impl Engine {
         });
     }
 
+    /// The developer's phone code if `code_mac` is its code's, still valid; a wrong one
+    /// counts against the code's tries.
+    fn right_phone_code(
+        &mut self,
+        pass: &mut Pass,
+        developer_id: i64,
+        code_mac: [u8; 32],
+        now: i64,
+    ) -> Result<Result<PhoneCode, AccountError>, StoreError> {
+        let Some(mut code) = self.phone_code_of(pass, developer_id)? else {
+            return Ok(Err(AccountError::NoCode));
+        };
+        if now >= code.expires_at_ms || code.attempts >= PHONE_CODE_ATTEMPTS {
+            return Ok(Err(AccountError::CodeExpired));
+        }
+        if !secrets::hashes_equal(&code.code_mac, &code_mac) {
+            code.attempts += 1;
+            let attempts_left = PHONE_CODE_ATTEMPTS.saturating_sub(code.attempts);
+            self.put_phone_code(pass, developer_id, Some(code));
+            return Ok(Err(AccountError::WrongCode { attempts_left }));
+        }
+        Ok(Ok(code))
+    }
+
     /// Applies one account change if the account is where the change expects it.
     fn change_account(
         &mut self,
@@ -637,8 +661,14 @@ impl Engine {
                 msisdn,
                 code_mac,
                 sms,
+                changing,
             } => {
-                if account.status != AccountStatus::Phone {
+                let at = if changing {
+                    AccountStatus::Active
+                } else {
+                    AccountStatus::Phone
+                };
+                if account.status != at {
                     return Ok(Err(E::WrongState));
                 }
                 if let Some(last) = self.phone_code_of(pass, developer_id)? {
@@ -659,6 +689,22 @@ impl Engine {
                 self.queue_mail(pass, sms, now);
                 Ok(done)
             }
+            AccountChange::ChangePhone { code_mac, notice } => {
+                if account.status != AccountStatus::Active {
+                    return Ok(Err(E::WrongState));
+                }
+                let code = match self.right_phone_code(pass, developer_id, code_mac, now)? {
+                    Ok(code) => code,
+                    Err(e) => return Ok(Err(e)),
+                };
+                account.phone = Some(code.msisdn);
+                self.put_account(pass, account);
+                self.put_phone_code(pass, developer_id, None);
+                if let Some(n) = notice {
+                    self.queue_mail(pass, n, now);
+                }
+                Ok(done)
+            }
             AccountChange::VerifyPhone { code_mac, api_key } => {
                 if account.status == AccountStatus::Active {
                     return Ok(Ok(AccountOutcome::AlreadyDone));
@@ -666,18 +712,10 @@ impl Engine {
                 if account.status != AccountStatus::Phone {
                     return Ok(Err(E::WrongState));
                 }
-                let Some(mut code) = self.phone_code_of(pass, developer_id)? else {
-                    return Ok(Err(E::NoCode));
+                let code = match self.right_phone_code(pass, developer_id, code_mac, now)? {
+                    Ok(code) => code,
+                    Err(e) => return Ok(Err(e)),
                 };
-                if now >= code.expires_at_ms || code.attempts >= PHONE_CODE_ATTEMPTS {
-                    return Ok(Err(E::CodeExpired));
-                }
-                if !secrets::hashes_equal(&code.code_mac, &code_mac) {
-                    code.attempts += 1;
-                    let attempts_left = PHONE_CODE_ATTEMPTS.saturating_sub(code.attempts);
-                    self.put_phone_code(pass, developer_id, Some(code));
-                    return Ok(Err(E::WrongCode { attempts_left }));
-                }
                 account.status = AccountStatus::Active;
                 account.phone = Some(code.msisdn);
                 self.put_account(pass, account);

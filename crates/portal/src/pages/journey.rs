@@ -88,10 +88,51 @@ pub(crate) async fn activate(
     )
 }
 
+/// What a phone code is for: the last step of sign-up, or a new number for an active
+/// account (My profile). The pages and forms are the same but for their words and where
+/// they post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PhoneStep {
+    SignUp,
+    Change,
+}
+
+impl PhoneStep {
+    fn send_to(self) -> &'static str {
+        match self {
+            PhoneStep::SignUp => "/portal/welcome/phone",
+            PhoneStep::Change => "/portal/profile/phone",
+        }
+    }
+
+    fn code_to(self) -> &'static str {
+        match self {
+            PhoneStep::SignUp => "/portal/welcome/code",
+            PhoneStep::Change => "/portal/profile/phone/code",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            PhoneStep::SignUp => "Add your phone number",
+            PhoneStep::Change => "Change your phone number",
+        }
+    }
+
+    /// After a code is sent.
+    fn page(self) -> &'static str {
+        match self {
+            PhoneStep::SignUp => "/portal/welcome",
+            PhoneStep::Change => "/portal/profile/phone",
+        }
+    }
+}
+
 /// The phone step's page.
-async fn phone_page(
+pub(crate) async fn phone_page(
     state: &PortalState,
     session: &Session,
+    step: PhoneStep,
     status: StatusCode,
     error: Option<&str>,
     phone: &str,
@@ -107,8 +148,19 @@ async fn phone_page(
     };
     let csrf = csrf_field(session);
     let mut h = Html::new();
-    w!(h, "<h1>Add your phone number</h1>"
-        "<p class=\"lead\">The last step: confirm a phone number with the code we send to it. In this sandbox the code goes to the <strong>virtual phone</strong> of that number, shown below and in your <a href=\"/portal/mail\">mailbox</a>.</p>");
+    let lead = match step {
+        PhoneStep::SignUp => "The last step: confirm a phone number with the code we send to it.",
+        PhoneStep::Change => {
+            "Confirm the new number with the code we send to it: it replaces your current one then."
+        }
+    };
+    w!(h, "<h1>" {step.title()} "</h1>"
+        "<p class=\"lead\">" {lead} " In this sandbox the code goes to the <strong>virtual phone</strong> of that number, shown below and in your <a href=\"/portal/mail\">mailbox</a>.</p>");
+    if step == PhoneStep::Change
+        && let Some(current) = &session.developer.phone
+    {
+        w!(h, "<p>Your number now: <strong>+" {current} "</strong>. <a href=\"/portal/profile\">Back to my profile</a></p>");
+    }
     if let Some(e) = error {
         w!(h, "<p class=\"error\" role=\"alert\">" {e} "</p>");
     }
@@ -117,18 +169,18 @@ async fn phone_page(
         .map(|c| c.msisdn.clone())
         .unwrap_or_else(|| phone.to_owned());
     w!(h, "<section class=\"card\" aria-labelledby=\"number\"><h2 id=\"number\">1. Your phone number</h2>"
-        "<form method=\"post\" action=\"/portal/welcome/phone\" class=\"stack\">" [csrf]
-        "<label for=\"phone\">Phone number <span class=\"hint\">(international form, e.g. +255 712 345 678)</span></label>"
+        "<form method=\"post\" action=\"" {step.send_to()} "\" class=\"stack\">" [csrf]
+        "<label for=\"phone\">" {if step == PhoneStep::Change { "New phone number" } else { "Phone number" }} " <span class=\"hint\">(international form, e.g. +255 712 345 678)</span></label>"
         "<input id=\"phone\" name=\"phone\" type=\"tel\" inputmode=\"tel\" autocomplete=\"tel\" required maxlength=\"40\" value=\"" {number} "\">"
         "<button type=\"submit\" class=\"" {if code.is_some() { "secondary" } else { "" }} "\">"
         {if code.is_some() { "Send a new code" } else { "Send the code" }} "</button></form></section>");
     if let Some(c) = &code {
         w!(h, "<section class=\"card\" aria-labelledby=\"code-h\"><h2 id=\"code-h\">2. The code</h2>"
             "<p>We sent a 6-digit code to <strong>+" {c.msisdn} "</strong> at " {when(c.sent_at_ms)} ". It works for " {PHONE_CODE_TTL_MS / 60_000} " minutes.</p>"
-            "<form method=\"post\" action=\"/portal/welcome/code\" class=\"stack\">" [csrf]
+            "<form method=\"post\" action=\"" {step.code_to()} "\" class=\"stack\">" [csrf]
             "<label for=\"code\">Code</label>"
             "<input id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9]{6}\" maxlength=\"6\" required>"
-            "<button type=\"submit\">Confirm and activate</button></form></section>");
+            "<button type=\"submit\">" {if step == PhoneStep::Change { "Confirm the new number" } else { "Confirm and activate" }} "</button></form></section>");
         let filter = MailFilter {
             recipient: Some(c.msisdn.clone()),
             channel: Some(MailChannel::Sms),
@@ -148,11 +200,12 @@ async fn phone_page(
         }
         h.raw("</div></div></section>");
     }
-    (
-        status,
-        document("Add your phone number", Some(session), "", h),
-    )
-        .into_response()
+    let nav = if step == PhoneStep::Change {
+        "profile"
+    } else {
+        ""
+    };
+    (status, document(step.title(), Some(session), nav, h)).into_response()
 }
 
 /// `GET /portal/welcome`: the phone step (an active account goes to the overview).
@@ -163,7 +216,15 @@ pub(crate) async fn welcome(
     if session.developer.status == AccountStatus::Active {
         return see_other("/portal");
     }
-    phone_page(&state, &session, StatusCode::OK, None, "").await
+    phone_page(
+        &state,
+        &session,
+        PhoneStep::SignUp,
+        StatusCode::OK,
+        None,
+        "",
+    )
+    .await
 }
 
 /// `POST /portal/welcome/phone`: sends a code to the number's virtual phone.
@@ -172,15 +233,26 @@ pub(crate) async fn send_code(
     Onboarding(session): Onboarding,
     body: Bytes,
 ) -> Response {
-    let form = Form::parse(&body);
+    send_phone_code(&state, &session, PhoneStep::SignUp, &body).await
+}
+
+/// Sends a code to the number of the form (the sign-up's, or a new one), or says why not.
+pub(crate) async fn send_phone_code(
+    state: &PortalState,
+    session: &Session,
+    step: PhoneStep,
+    body: &[u8],
+) -> Response {
+    let form = Form::parse(body);
     if !session.check(&form) {
         return crate::csrf_refused();
     }
     let typed = form.get("phone");
     let Some(msisdn) = normalize_phone(typed) else {
         return phone_page(
-            &state,
-            &session,
+            state,
+            session,
+            step,
             StatusCode::BAD_REQUEST,
             Some(
                 "Give the number in international form: an optional +, the country code and the number, 8 to 15 digits (spaces and dashes are fine).",
@@ -188,21 +260,41 @@ pub(crate) async fn send_code(
             typed,
         ).await;
     };
-    match state
-        .platform
-        .portal()
-        .start_phone_verification(session.developer.id, &msisdn)
-        .await
-    {
-        Ok(()) => see_other("/portal/welcome"),
+    if step == PhoneStep::Change && session.developer.phone.as_deref() == Some(msisdn.as_str()) {
+        return phone_page(
+            state,
+            session,
+            step,
+            StatusCode::BAD_REQUEST,
+            Some("That is your number already: give the new one."),
+            typed,
+        )
+        .await;
+    }
+    let portal = state.platform.portal();
+    let sent = match step {
+        PhoneStep::SignUp => {
+            portal
+                .start_phone_verification(session.developer.id, &msisdn)
+                .await
+        }
+        PhoneStep::Change => {
+            portal
+                .start_phone_change(session.developer.id, &msisdn)
+                .await
+        }
+    };
+    match sent {
+        Ok(()) => see_other(step.page()),
         Err(AccountError::TooSoon { wait_ms }) => {
             let text = format!(
                 "A code was sent less than a minute ago; wait {} more seconds before asking for another.",
                 (wait_ms + 999) / 1000
             );
             phone_page(
-                &state,
-                &session,
+                state,
+                session,
+                step,
                 StatusCode::TOO_MANY_REQUESTS,
                 Some(&text),
                 typed,
@@ -221,43 +313,65 @@ pub(crate) async fn check_code(
     Onboarding(session): Onboarding,
     body: Bytes,
 ) -> Response {
-    let form = Form::parse(&body);
+    if let Err(refused) = check_phone_code(&state, &session, PhoneStep::SignUp, &body).await {
+        return refused;
+    }
+    tracing::info!(developer.id = session.developer.id, "account active");
+    // After a redirect: reloading the welcome page sends the code again to no one.
+    see_other("/portal/welcome/done")
+}
+
+/// Checks the form's code (the sign-up's, or a new number's): `Ok` once it was right and
+/// the account changed, else the page that says why.
+pub(crate) async fn check_phone_code(
+    state: &PortalState,
+    session: &Session,
+    step: PhoneStep,
+    body: &[u8],
+) -> Result<(), Response> {
+    let form = Form::parse(body);
     if !session.check(&form) {
-        return crate::csrf_refused();
+        return Err(crate::csrf_refused());
     }
     let code = form.get("code");
     let refuse = async |text: &str| {
-        phone_page(&state, &session, StatusCode::BAD_REQUEST, Some(text), "").await
+        Err(phone_page(
+            state,
+            session,
+            step,
+            StatusCode::BAD_REQUEST,
+            Some(text),
+            "",
+        )
+        .await)
     };
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return refuse("The code is 6 digits.").await;
     }
-    match state
-        .platform
-        .portal()
-        .verify_phone(session.developer.id, code)
-        .await
-    {
-        Ok(_) => {}
+    let portal = state.platform.portal();
+    let d = &session.developer;
+    let checked = match step {
+        PhoneStep::SignUp => portal.verify_phone(d.id, code).await.map(|_| ()),
+        PhoneStep::Change => {
+            let notice = super::mail::phone_changed(d.id, &d.name, &d.email);
+            portal.change_phone(d.id, code, Some(notice)).await
+        }
+    };
+    match checked {
+        Ok(()) => Ok(()),
         Err(AccountError::WrongCode { attempts_left }) => {
             let text = format!(
                 "That is not the code. {attempts_left} tries left; then ask for a new code."
             );
-            return refuse(&text).await;
+            refuse(&text).await
         }
         Err(AccountError::CodeExpired) => {
-            return refuse("This code has expired or had too many wrong tries: send a new one.")
-                .await;
+            refuse("This code has expired or had too many wrong tries: send a new one.").await
         }
-        Err(AccountError::NoCode) => {
-            return refuse("Send a code to your phone number first.").await;
-        }
-        Err(AccountError::WrongState) => return see_other("/portal"),
-        Err(e) => return crate::failed(e),
-    };
-    tracing::info!(developer.id = session.developer.id, "account active");
-    // After a redirect: reloading the welcome page sends the code again to no one.
-    see_other("/portal/welcome/done")
+        Err(AccountError::NoCode) => refuse("Send a code to your phone number first.").await,
+        Err(AccountError::WrongState) => Err(see_other("/portal")),
+        Err(e) => Err(crate::failed(e)),
+    }
 }
 
 /// `GET /portal/welcome/done`: the account is active; its M-Pesa API key, as on the

@@ -140,6 +140,20 @@ pub(crate) fn password_changed(developer_id: i64, name: &str, email: &str) -> Ne
     }
 }
 
+/// After the account's phone number was changed.
+pub(crate) fn phone_changed(developer_id: i64, name: &str, email: &str) -> NewMail {
+    NewMail {
+        developer_id,
+        channel: MailChannel::Email,
+        kind: MailKind::Notice,
+        recipient: email.to_owned(),
+        subject: "Your Mkoba phone number was changed".to_owned(),
+        body: format!(
+            "Hello {name},\n\nThe phone number of your Mkoba developer account was changed (confirmed with a code sent to the new number). If you did not do this, change your password on My profile.\n"
+        ),
+    }
+}
+
 /// After an account was deleted.
 pub(crate) fn account_deleted(developer_id: i64, name: &str, email: &str) -> NewMail {
     NewMail {

@@ -47,6 +47,11 @@ pub(crate) fn routes() -> Router<PortalState> {
         .route("/profile/email", post(profile::request_email_change))
         .route("/profile/email/confirm", get(profile::confirm_email_change))
         .route("/profile/password", post(profile::change_password))
+        .route(
+            "/profile/phone",
+            get(profile::phone).post(profile::send_phone_code),
+        )
+        .route("/profile/phone/code", post(profile::change_phone))
         .route("/profile/delete", post(profile::delete))
         .route("/profile/mpesa-public-key.pem", get(profile::public_key))
         .route("/subscriptions/{product}", post(account::subscribe))

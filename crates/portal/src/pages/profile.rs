@@ -11,6 +11,7 @@ use mkoba_platform::accounts::{AccountError, LinkPurpose};
 use mkoba_platform::model::{KeySlot, Product};
 
 use super::account::{auth_page, title_case};
+use super::journey::{self, PhoneStep};
 use super::{confirm, mail};
 use crate::html::Html;
 use crate::{Form, PortalState, Session, csrf_field, document, query_params, see_other, w, when};
@@ -26,6 +27,7 @@ fn notice(done: Option<&String>) -> Option<&'static str> {
         }
         "email" => "Your e-mail was changed: sign in with the new one from now on.",
         "password" => "Your password was changed, and every other session was signed out.",
+        "phone" => "Your phone number was changed.",
         _ => return None,
     })
 }
@@ -61,7 +63,8 @@ async fn page(
     // Personal details.
     w!(h, "<section class=\"card\" aria-labelledby=\"details\"><h2 id=\"details\">Personal details</h2>"
         "<dl class=\"keys\"><dt>E-mail (sign-in)</dt><dd data-testid=\"profile-email\">" {d.email} "</dd>"
-        "<dt>Phone</dt><dd>" {d.phone.as_deref().map(|p| format!("+{p}")).unwrap_or_else(|| "—".to_owned())} "</dd>"
+        "<dt>Phone</dt><dd>" {d.phone.as_deref().map(|p| format!("+{p}")).unwrap_or_else(|| "—".to_owned())}
+        " <a href=\"/portal/profile/phone\" data-testid=\"change-phone\">Change</a></dd>"
         "<dt>Member since</dt><dd>" {when(d.created_at_ms)} "</dd></dl>"
         "<form method=\"post\" action=\"/portal/profile/name\" class=\"stack\">" [csrf]
         "<label for=\"name\">Name</label>"
@@ -210,6 +213,44 @@ pub(crate) async fn save_name(
     {
         Ok(()) => see_other("/portal/profile?done=name"),
         Err(e) => crate::failed(e),
+    }
+}
+
+/// `GET /portal/profile/phone`: a new phone number, confirmed with a code sent to it.
+pub(crate) async fn phone(State(state): State<PortalState>, session: Session) -> Response {
+    journey::phone_page(
+        &state,
+        &session,
+        PhoneStep::Change,
+        StatusCode::OK,
+        None,
+        "",
+    )
+    .await
+}
+
+/// `POST /portal/profile/phone`: sends a code to the new number's virtual phone.
+pub(crate) async fn send_phone_code(
+    State(state): State<PortalState>,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    journey::send_phone_code(&state, &session, PhoneStep::Change, &body).await
+}
+
+/// `POST /portal/profile/phone/code`: the right code makes the new number the account's
+/// (and the account's e-mail address is told).
+pub(crate) async fn change_phone(
+    State(state): State<PortalState>,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    match journey::check_phone_code(&state, &session, PhoneStep::Change, &body).await {
+        Ok(()) => {
+            tracing::info!(developer.id = session.developer.id, "phone number changed");
+            see_other("/portal/profile?done=phone")
+        }
+        Err(refused) => refused,
     }
 }
 
