@@ -170,8 +170,14 @@ pub fn status_body(p: &Payment, format: ReasonFormat) -> StatusBody {
             reason,
         })
     } else {
+        // MTN's sandbox answers a deposit without its transaction id, even once it
+        // succeeded (reference §5, §15.2); the markets' environments carry it.
+        let sandbox_deposit = p.kind == PaymentKind::Deposit && p.environment == "sandbox";
         StatusBody::Payout(TransferResult {
-            financial_transaction_id: p.financial_transaction_id.clone(),
+            financial_transaction_id: p
+                .financial_transaction_id
+                .clone()
+                .filter(|_| !sandbox_deposit),
             external_id: p.external_id.clone(),
             amount: p.amount.to_decimal_string(),
             currency: p.currency().to_string(),

@@ -158,3 +158,54 @@ async fn creating_market_users_needs_a_key_and_a_known_environment() {
         .await;
     assert_eq!(r.status, 401);
 }
+
+/// A deposit's status carries its transaction id in a market's environment; MTN's sandbox
+/// leaves it out, even once the deposit succeeded (reference §5, §15.2), and so does the
+/// sandbox environment (`payouts::deposit_and_withdraw_versions_call_back_with_their_documented_methods`).
+#[tokio::test]
+async fn a_market_deposit_carries_its_transaction_id() {
+    let app = TestApp::spawn().await;
+    let p = production_partner(&app, "mtnuganda").await;
+    let token = app.token("disbursement", p.user, &p.key).await;
+    let reference = Uuid::new_v4();
+    let headers = |reference: Option<String>| {
+        let mut h = vec![
+            (
+                "Ocp-Apim-Subscription-Key",
+                app.key("disbursement").to_owned(),
+            ),
+            ("Authorization", format!("Bearer {token}")),
+            ("X-Target-Environment", "mtnuganda".to_owned()),
+        ];
+        h.extend(reference.map(|r| ("X-Reference-Id", r)));
+        h
+    };
+    let body = r#"{"amount":"700","currency":"UGX","externalId":"d-1","payee":{"partyIdType":"MSISDN","partyId":"256772123456"}}"#;
+    let sent = headers(Some(reference.to_string()));
+    let sent: Vec<(&str, &str)> = sent.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = app
+        .send("POST", "/disbursement/v1_0/deposit", &sent, Some(body))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let asked = headers(None);
+    let asked: Vec<(&str, &str)> = asked.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let v = crate::helpers::wait_for(|| async {
+        let v = app
+            .send(
+                "GET",
+                &format!("/disbursement/v1_0/deposit/{reference}"),
+                &asked,
+                None,
+            )
+            .await
+            .json();
+        (v["status"] != "PENDING").then_some(v)
+    })
+    .await;
+    assert_eq!(v["status"], "SUCCESSFUL", "{v}");
+    assert_eq!(
+        v["financialTransactionId"].as_str().map(str::len),
+        Some(10),
+        "{v}"
+    );
+}
