@@ -58,7 +58,8 @@ const HYPER_ANSWERS: [(&[u8], u16); 3] = [
 /// body in the dialect of the request they answer.
 pub(super) struct Unreadable<S> {
     io: S,
-    /// The bytes hyper wrote last: the next bytes read start a new request.
+    /// Whether hyper wrote since the last read: the next bytes read then start a new
+    /// request, and are kept in place of the ones before.
     wrote: bool,
     kept: [u8; KEPT],
     kept_len: usize,
@@ -94,7 +95,7 @@ impl<S> Unreadable<S> {
         self.kept_len += take;
     }
 
-    /// hyper's bodyless answer, if `buf` is one, and its length.
+    /// What to write in place of `buf` when it is one of hyper's bodyless answers.
     fn replacement(&self, buf: &[u8]) -> Option<Vec<u8>> {
         let (head, status) = HYPER_ANSWERS
             .iter()
