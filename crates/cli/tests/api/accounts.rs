@@ -1211,3 +1211,55 @@ async fn without_a_mail_server_the_pages_do_not_say_mail_was_sent() {
     assert!(mailbox.contains("This server sends no e-mail"), "{mailbox}");
     assert!(!mailbox.contains("look in your inbox"), "{mailbox}");
 }
+
+/// On a server with real mail (no sandbox mailbox), signing up with an address that has an
+/// account is answered as a new one is, down to the page after it and its "send again"
+/// button, and only the address's owner is told, by mail: sign-up does not say who has an
+/// account here. (With the sandbox mailbox, it says so: `sign_up_is_inactive_until_…`.)
+#[tokio::test]
+async fn with_real_mail_sign_up_does_not_tell_that_an_address_has_an_account() {
+    let app = TestApp::spawn_with(|s| s.portal.sandbox_mailbox = false).await;
+    // The sandbox developer's account: active, with its own password.
+    let owner = app.sandbox_login().await;
+    let id = developer_id(&app, &owner.email).await;
+    let (mut again, taken) = sign_up(&app, &owner.email.to_uppercase()).await;
+    let (mut fresh, new) = sign_up(&app, "someone@example.com").await;
+    // The two pages differ only in the address.
+    let page = |p: String, email: &str| p.replace(email, "ADDRESS");
+    let taken_page = page(again.get(&taken).await.text(), &owner.email);
+    let new_page = page(fresh.get(&new).await.text(), "someone@example.com");
+    let strip = |p: &str| {
+        // The forms' tokens differ by nature.
+        p.split("value=\"")
+            .map(|part| part.split_once('"').map_or(part, |(_, rest)| rest))
+            .collect::<String>()
+    };
+    assert_eq!(strip(&taken_page), strip(&new_page));
+    // "Send the activation e-mail again" answers alike too.
+    for (b, sent) in [(&mut again, &taken), (&mut fresh, &new)] {
+        let t = sent.split("t=").nth(1).unwrap();
+        // (This server sends no mail, so its page has no such button; the form is the one
+        // a server with a mail server shows, with the sign-up page's token.)
+        let r = b
+            .submit("/portal/signup", "/portal/activate/resend", &[("t", t)])
+            .await;
+        assert_eq!(r.status, 303, "{}", r.text());
+        assert!(
+            r.header("location")
+                .unwrap()
+                .starts_with("/portal/signup/sent?again=1&t="),
+            "{:?}",
+            r.header("location")
+        );
+    }
+    // The owner is told.
+    let told = last_mail(&app, id, MailKind::Notice).await.unwrap();
+    assert_eq!(told.recipient, owner.email);
+    assert_eq!(told.subject, "You already have a Mkoba account");
+    assert!(told.body.contains("/portal/forgot"), "{}", told.body);
+    // And nothing changed: the owner signs in with the old password, the new address
+    // waits for its activation.
+    let mut c = Browser::new(&app.base);
+    assert_eq!(c.sign_in(&owner.email, &owner.password).await.status, 303);
+    assert_eq!(status(&app, id).await, AccountStatus::Active);
+}

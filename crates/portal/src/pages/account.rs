@@ -319,6 +319,15 @@ pub(crate) async fn resend_activation(
         return see_other("/portal/signin");
     };
     if account.status != AccountStatus::Pending || account.email != claims.subject {
+        // With real mail, an account that is not waiting for activation is answered as
+        // one that is (nothing is sent): the sign-up page's answer for an address that has
+        // an account leads here too, and must not tell.
+        if !state.config.sandbox_mailbox {
+            return see_other(&format!(
+                "/portal/signup/sent?again=1&t={}",
+                form_encode(token)
+            ));
+        }
         return see_other(&format!(
             "/portal/signin?email={}",
             form_encode(&account.email)
@@ -486,6 +495,38 @@ pub(crate) async fn sign_up(
                     .append(header::SET_COOKIE, crate::mailbox_cookie(&state, &token));
             }
             r
+        }
+        // With real mail (no sandbox mailbox), the answer is a new account's, and only the
+        // address's owner is told, by mail: sign-up does not say who has an account here.
+        Err(SignUpError::EmailTaken) if !state.config.sandbox_mailbox => {
+            match state.platform.portal().account_by_email(&lower).await {
+                Ok(Some((account, _))) => {
+                    let told = state
+                        .platform
+                        .portal()
+                        .mailed_recently(account.id, MailKind::Notice, MAIL_INTERVAL_MS)
+                        .await;
+                    match told {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            let m =
+                                mail::signed_up_again(&state, account.id, &account.name, &lower);
+                            if let Err(e) = state.platform.portal().queue_mail(m).await {
+                                return crate::failed(e);
+                            }
+                        }
+                        Err(e) => return crate::failed(e),
+                    }
+                    tracing::info!(
+                        developer.id = account.id,
+                        "sign-up with an address that has an account; its owner is told"
+                    );
+                    let token = mail::mailbox_token(&state, account.id, &lower);
+                    see_other(&format!("/portal/signup/sent?t={}", form_encode(&token)))
+                }
+                Ok(None) => crate::failed(SignUpError::Internal),
+                Err(e) => crate::failed(e),
+            }
         }
         Err(SignUpError::EmailTaken) => refuse((
             "email",

@@ -98,6 +98,28 @@ pub(crate) fn email_changed(developer_id: i64, name: &str, from: &str, to: &str)
     }
 }
 
+/// To an account's address when someone signs up with it again (on a server whose sign-up
+/// does not say that an address has an account).
+pub(crate) fn signed_up_again(
+    state: &PortalState,
+    developer_id: i64,
+    name: &str,
+    email: &str,
+) -> NewMail {
+    let sign_in = state.config.link("/portal/signin");
+    let forgot = state.config.link("/portal/forgot");
+    NewMail {
+        developer_id,
+        channel: MailChannel::Email,
+        kind: MailKind::Notice,
+        recipient: email.to_owned(),
+        subject: "You already have a Mkoba account".to_owned(),
+        body: format!(
+            "Hello {name},\n\nSomeone (you, we hope) tried to create a Mkoba developer account with this address, which has one already. Nothing was changed. Sign in:\n\n{sign_in}\n\nor, if you forgot your password, choose a new one:\n\n{forgot}\n"
+        ),
+    }
+}
+
 /// The forgot-password link.
 pub(crate) fn password_reset(
     state: &PortalState,
