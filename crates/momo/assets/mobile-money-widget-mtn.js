@@ -224,6 +224,12 @@
     return a;
   }
 
+  /** What an element asks for: the widget set up for it serves no other payment. */
+  function orderOf(el) {
+    return ["data-api-user-id", "data-amount", "data-currency", "data-external-id"]
+      .map((n) => (el.getAttribute(n) || "").trim()).join("\n");
+  }
+
   function renderInvalid(el, problems) {
     el.removeAttribute("data-mmw-ready"); // so that a fixed element is set up again
     el.setAttribute("data-mmw-state", "error");
@@ -248,7 +254,7 @@
     let paid = null; // once paid, the button shows the receipt: never pay twice
     let phase = "idle";
     let body = null, statusLine = null, closeBtn = null, countEl = null, cancelBtn = null;
-    const self = { destroy, alive: () => !life.signal.aborted && el.isConnected };
+    const self = { destroy, alive: () => !life.signal.aborted && el.isConnected, order: orderOf(el) };
 
     function destroy() {
       life.abort();
@@ -559,10 +565,12 @@
     injectStyle();
     for (const el of document.querySelectorAll("div.mobile-money-qr-payment")) {
       const prev = widgets.get(el);
-      // Set up already and working. An element marked ready with no widget behind it was
-      // taken off the page for a while (its widget ended then) or is a copy of one: set up
-      // anew.
-      if (el.hasAttribute("data-mmw-ready") && prev && prev.alive()) continue;
+      // Set up already and working, for the payment it asks for now. An element marked
+      // ready with no widget behind it was taken off the page for a while (its widget
+      // ended then) or is a copy of one; one whose data changed (a single-page checkout
+      // reusing it for the next order) asks for another payment, and a receipt of the last
+      // one must not stand for it: set up anew.
+      if (el.hasAttribute("data-mmw-ready") && prev && prev.alive() && prev.order === orderOf(el)) continue;
       if (prev) prev.destroy();
       const a = readAttributes(el);
       if (a.problems.length) renderInvalid(el, a.problems);

@@ -132,7 +132,9 @@ pub(crate) async fn bearer_user(
     }
     .map_err(|e| match e {
         TokenError::Expired => MomoError::Unauthorized("access token expired"),
-        TokenError::Invalid => MomoError::Unauthorized("access token invalid for this product"),
+        TokenError::Invalid => MomoError::Unauthorized(
+            "access token not valid: not one this platform issued, or one of another product",
+        ),
     })?;
     let user = state
         .platform

@@ -128,7 +128,8 @@ enum Refused {
     /// Bad input, or a fault inside (the dialect's own errors).
     Momo(MomoError),
     NotFound,
-    /// The page's origin may not take payments for the API user.
+    /// The page may not take payments for the API user: its origin is not allowed, or the
+    /// developer is not subscribed to the widget.
     Origin(String),
     /// Over a rate limit; try again after this long.
     TooMany(Duration),
@@ -536,6 +537,16 @@ async fn create(
         .filter(|u| u.get_version_num() == 4)
         .ok_or_else(|| MomoError::bad(format!("apiUserId must be a UUID v4, got {user_id:?}")))?;
     let user = api_user(&state, &user_id).await?;
+    // The widget is a product of its own (MTN issues it its own keys): a developer takes
+    // widget payments once subscribed to it, not with a Collection subscription alone.
+    if !state.platform.credentials().subscribed(
+        user.developer_id,
+        mkoba_platform::model::Product::CollectionWidget,
+    ) {
+        return Err(Refused::Origin(
+            "The API user's developer account is not subscribed to the Collection Widget: subscribe to it on the developer portal's overview.".to_owned(),
+        ));
+    }
     let settings = origin_allowed(&state, &user, origin_of(&headers), &base).await?;
     let currency = validate::currency(&text(b.currency.as_ref(), "currency")?)?;
     validate::check_currency(

@@ -20,6 +20,16 @@ impl Credentials<'_> {
             .cloned()
     }
 
+    /// Whether a developer account is subscribed to `product` (holds a key of it).
+    pub fn subscribed(self, developer_id: i64, product: crate::model::Product) -> bool {
+        self.inner
+            .subscriptions
+            .read()
+            .expect("subscriptions lock")
+            .values()
+            .any(|k| k.developer_id == developer_id && k.product == product)
+    }
+
     /// Every subscription key of a developer account.
     pub fn subscription_keys(self, developer_id: i64) -> Vec<SubscriptionKey> {
         let mut keys: Vec<SubscriptionKey> = self

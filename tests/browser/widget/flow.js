@@ -328,6 +328,22 @@ async function main() {
     await page.waitForSelector(testid("mmw-panel"));
     check("4 amount 100: once paid, the button shows the receipt and pays no second time",
       widgetRequests.filter((q) => q.method === "POST").length === 1 && /Paid/.test(await page.textContent(testid("mmw-panel"))));
+    // A single-page checkout reuses the element for the next order: new data and
+    // mobileMoneyReinitializeWidgets() make it a pay button for that order, not the last
+    // order's receipt (before 2026-12-07 it kept showing "Paid").
+    const next = `order-${RUN}-100-next`;
+    await page.evaluate((ext) => {
+      const w = document.getElementById("w");
+      w.dataset.amount = "300";
+      w.dataset.externalId = ext;
+      window.mmwEvents.length = 0;
+      window.mobileMoneyReinitializeWidgets();
+    }, next);
+    await page.waitForSelector(`#w ${testid("mmw-button")}`, { state: "visible", timeout: 5000 });
+    check("4 amount 100: the reused element is no longer paid", !(await page.isVisible(`#w[data-mmw-state=successful]`)));
+    await page.click(testid("mmw-button"));
+    const again = await waitEvent(page, "created", 10000);
+    invoiceChecks("4 amount 100: the next order's invoice", again.detail, { status: "PENDING", amount: "300", externalId: next });
   });
 
   // 5 and 6. The payer follows the QR link to the virtual phone and decides there.

@@ -1440,7 +1440,9 @@ async fn one_developers_waiting_requests_leave_room_for_the_others() {
             .await;
         assert_eq!(code(&r), (503, "INS-16".to_owned()), "{}", r.text());
         // Another developer's long-poll on a widget invoice waiting for its payer.
-        let other = developer(&app, "shop@other.example").await;
+        let mut other = developer(&app, "shop@other.example").await;
+        // The widget is a product of its own.
+        other.browser.subscribe("collection_widget").await;
         let r = app
             .send(
                 "POST",

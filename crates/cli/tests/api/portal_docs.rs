@@ -794,6 +794,10 @@ const GUIDES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "brand-guidelines",
+        &["Pay with MoMo", "trademarks", "When you go live"],
+    ),
+    (
         "mpesa-getting-started",
         &["Send Request", "Resource URL", "https://", "INS-989"],
     ),

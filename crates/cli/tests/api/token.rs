@@ -117,6 +117,11 @@ async fn many_tokens_are_valid_at_once_and_a_foreign_products_token_is_refused()
     let r = app.get(&foreign, "/v1_0/account/balance").await;
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["code"], "UNAUTHORIZED");
+    assert!(
+        r.text().contains("or one of another product"),
+        "{}",
+        r.text()
+    );
 }
 
 #[tokio::test]
@@ -157,6 +162,14 @@ async fn missing_or_garbage_bearer_tokens_are_401() {
             .await;
         assert_eq!(r.status, 401, "{auth:?}");
         assert_eq!(r.json()["code"], "UNAUTHORIZED");
+        if auth == Some("Bearer abc.def.ghi") {
+            // Not told it belongs to another product: it belongs to none.
+            assert!(
+                r.text().contains("not one this platform issued"),
+                "{}",
+                r.text()
+            );
+        }
     }
     let _ = partner;
 }

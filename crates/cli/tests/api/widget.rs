@@ -993,3 +993,51 @@ async fn a_refusal_quotes_a_huge_value_in_part() {
         "{message}"
     );
 }
+
+/// The widget is a product of its own: a developer subscribed to Collection alone takes no
+/// widget payments (403 `NOT_ALLOWED`, saying why), and the portal's widget page says so,
+/// until the developer subscribes to the Collection Widget.
+#[tokio::test]
+async fn a_developer_takes_widget_payments_once_subscribed_to_the_widget() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::new(&app.base);
+    b.sign_up("shop@example.com").await;
+    let collection = b.subscribe("collection").await;
+    let user = Uuid::new_v4();
+    let r = app
+        .send(
+            "POST",
+            "/v1_0/apiuser",
+            &[
+                ("Ocp-Apim-Subscription-Key", collection.as_str()),
+                ("X-Reference-Id", &user.to_string()),
+                ("Content-Type", "application/json"),
+            ],
+            Some(r#"{"providerCallbackHost":"shop.test"}"#),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = app.widget_invoice(SHOP, &body(user, "100")).await;
+    assert_eq!(code(&r), (403, "NOT_ALLOWED".to_owned()), "{}", r.text());
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("not subscribed to the Collection Widget"),
+        "{}",
+        r.text()
+    );
+    let page = b.get("/portal/widget").await.text();
+    assert!(
+        page.contains("data-testid=\"widget-unsubscribed\""),
+        "{page}"
+    );
+    b.subscribe("collection_widget").await;
+    let r = app.widget_invoice(SHOP, &body(user, "100")).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let page = b.get("/portal/widget").await.text();
+    assert!(
+        !page.contains("data-testid=\"widget-unsubscribed\""),
+        "{page}"
+    );
+}

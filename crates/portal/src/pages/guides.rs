@@ -44,6 +44,7 @@ pub(crate) const GUIDES: &[Guide] = &[
     guide!("sandbox-use-cases", "MTN MoMo"),
     guide!("common-error-codes", "MTN MoMo"),
     guide!("callback", "MTN MoMo"),
+    guide!("brand-guidelines", "MTN MoMo"),
     guide!("mpesa-getting-started", "Vodacom M-Pesa"),
     guide!("mpesa-develop-without-library", "Vodacom M-Pesa"),
     guide!("mpesa-response-codes", "Vodacom M-Pesa"),

@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use mkoba_platform::model::ApiUser;
+use mkoba_platform::model::{ApiUser, Product};
 use mkoba_platform::widget::{check_callback_url, check_origins};
 use uuid::Uuid;
 
@@ -58,14 +58,27 @@ async fn page(
         "<section class=\"card\" aria-labelledby=\"sandbox\"><h2 id=\"sandbox\">Sandbox amounts</h2><ul>"
         "<li>1–19: waits for the payer: approve or reject through the QR code's link or the <a href=\"/portal/phone\">virtual phone's</a> dial pad.</li>"
         "<li>20–79: fails.</li><li>Anything else: succeeds (after the settle delay).</li></ul></section>");
-    if users.is_empty() {
+    if !state
+        .platform
+        .credentials()
+        .subscribed(session.developer.id, Product::CollectionWidget)
+    {
+        h.raw("<p class=\"notice warn\" role=\"status\" data-testid=\"widget-unsubscribed\">You are not subscribed to the Collection Widget: pages get <code>403 NOT_ALLOWED</code> for your API users until you <a href=\"/portal\">subscribe to it on the overview</a> (it is a product of its own, with its own keys).</p>");
+    }
+    // A sandbox API user when there is one, as the demo takes: it takes payments from any
+    // page until its allowed origins are set, where a production one refuses them.
+    let Some(first) = users
+        .iter()
+        .find(|u| u.target_environment == "sandbox")
+        .or(users.first())
+    else {
         h.raw("<p class=\"muted\">Create an <a href=\"/portal/apiusers\">API user</a> first: the widget takes payments for one.</p>");
         return document("Collection Widget", Some(session), "widget", h).into_response();
-    }
+    };
     w!(h, "<section class=\"card\" aria-labelledby=\"snippet\"><h2 id=\"snippet\">Snippet</h2>"
-        "<p>Paste this into your checkout page (for your API user <code>" {users[0].id} "</code>):</p>"
-        "<pre class=\"mono\" data-testid=\"widget-snippet\">" {snippet(base, &users[0])} "</pre>"
-        "<button type=\"button\" class=\"copy\" data-copy=\"" {snippet(base, &users[0])} "\" hidden>Copy snippet</button>"
+        "<p>Paste this into your checkout page (for your API user <code>" {first.id} "</code>, " {first.target_environment} "):</p>"
+        "<pre class=\"mono\" data-testid=\"widget-snippet\">" {snippet(base, first)} "</pre>"
+        "<button type=\"button\" class=\"copy\" data-copy=\"" {snippet(base, first)} "\" hidden>Copy snippet</button>"
         "<p class=\"hint\">Elements added after the page loaded start with <code>mobileMoneyReinitializeWidgets()</code>.</p></section>"
         "<h2>Allowed origins per API user</h2>"
         "<p>Pages that may take widget payments for an API user: <code>scheme://host[:port]</code>, one per line (or <code>*</code>). "
