@@ -1235,6 +1235,22 @@ async fn with_real_mail_sign_up_does_not_tell_that_an_address_has_an_account() {
             .collect::<String>()
     };
     assert_eq!(strip(&taken_page), strip(&new_page));
+    // Nor do their links' claims, which anyone can read: no account id in either (the
+    // owner's, older, would tell).
+    for sent in [&taken, &new] {
+        let t = sent.split("t=").nth(1).unwrap();
+        let t = t
+            .replace("%2B", "+")
+            .replace("%2F", "/")
+            .replace("%3D", "=");
+        let claims = app
+            .running
+            .platform
+            .portal()
+            .check_link(LinkPurpose::Mailbox, &t)
+            .unwrap();
+        assert_eq!(claims.developer_id, 0, "{sent}");
+    }
     // "Send the activation e-mail again" answers alike too.
     for (b, sent) in [(&mut again, &taken), (&mut fresh, &new)] {
         let t = sent.split("t=").nth(1).unwrap();

@@ -315,7 +315,17 @@ pub(crate) async fn resend_activation(
     else {
         return see_other("/portal/signin");
     };
-    let Ok(Some(account)) = state.platform.portal().developer(claims.developer_id).await else {
+    let found = if claims.developer_id == 0 {
+        state
+            .platform
+            .portal()
+            .account_by_email(&claims.subject)
+            .await
+            .map(|a| a.map(|(account, _)| account))
+    } else {
+        state.platform.portal().developer(claims.developer_id).await
+    };
+    let Ok(Some(account)) = found else {
         return see_other("/portal/signin");
     };
     if account.status != AccountStatus::Pending || account.email != claims.subject {
@@ -434,6 +444,14 @@ fn sign_up_problem(form: &Form) -> Option<Problem> {
     None
 }
 
+/// The account id a sign-up's page link carries: with the sandbox mailbox, the account's
+/// (the link opens its mailbox); with real mail, none (0), since a link's claims can be
+/// read, and an older id would tell that the address had an account before this sign-up.
+/// "Send again" then finds the account by its address.
+fn link_id(state: &PortalState, id: i64) -> i64 {
+    if state.config.sandbox_mailbox { id } else { 0 }
+}
+
 pub(crate) async fn sign_up(
     State(state): State<PortalState>,
     ClientAddr(client): ClientAddr,
@@ -488,7 +506,7 @@ pub(crate) async fn sign_up(
                 developer.id = id,
                 "developer account created, pending activation"
             );
-            let token = mail::mailbox_token(&state, id, &lower);
+            let token = mail::mailbox_token(&state, link_id(&state, id), &lower);
             let mut r = see_other(&format!("/portal/signup/sent?t={}", form_encode(&token)));
             if state.config.sandbox_mailbox {
                 r.headers_mut()
@@ -521,7 +539,7 @@ pub(crate) async fn sign_up(
                         developer.id = account.id,
                         "sign-up with an address that has an account; its owner is told"
                     );
-                    let token = mail::mailbox_token(&state, account.id, &lower);
+                    let token = mail::mailbox_token(&state, link_id(&state, account.id), &lower);
                     see_other(&format!("/portal/signup/sent?t={}", form_encode(&token)))
                 }
                 Ok(None) => crate::failed(SignUpError::Internal),
