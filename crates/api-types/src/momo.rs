@@ -218,12 +218,23 @@ pub struct TokenError {
     pub error: String,
 }
 
-/// `POST /{product}/token/` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `POST /{product}/token/` answer. Its `Debug` leaves the token out (it lets anyone call
+/// as the API user until it expires).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessToken {
     pub access_token: String,
     pub token_type: String,
     pub expires_in: u64,
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("access_token", &"…")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
 }
 
 /// `GET /{product}/v1_0/account/balance` answer.
@@ -333,7 +344,7 @@ pub struct InvoiceResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payee_last_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_reason: Option<ErrorReason>,
+    pub error_reason: Option<Reason>,
     pub intended_payer: Party,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -351,7 +362,7 @@ pub struct PreApprovalResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expiration_date_time: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<ErrorReason>,
+    pub reason: Option<Reason>,
 }
 
 /// One entry of `GET /collection/v1_0/preapprovals/{type}/{id}` (`PreApprovalDetails`).
@@ -380,7 +391,7 @@ pub struct PaymentResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub financial_transaction_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<ErrorReason>,
+    pub reason: Option<Reason>,
 }
 
 /// Body of a disbursement or remittance transfer and of a deposit
@@ -566,8 +577,8 @@ pub struct BcAuthorizeResponse {
     pub expires_in: u64,
 }
 
-/// `POST /{product}/oauth2/token/` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `POST /{product}/oauth2/token/` answer. Its `Debug` leaves both tokens out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Oauth2TokenResponse {
     /// The oauth2 access token (for `oauth2/v1_0/userinfo`).
     pub access_token: String,
@@ -584,6 +595,19 @@ pub struct Oauth2TokenResponse {
     /// Seconds until the refresh token (the consent) expires.
     #[serde(default)]
     pub refresh_token_expired_in: i64,
+}
+
+impl std::fmt::Debug for Oauth2TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Oauth2TokenResponse")
+            .field("access_token", &"…")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field("refresh_token", &"…")
+            .field("refresh_token_expired_in", &self.refresh_token_expired_in)
+            .finish()
+    }
 }
 
 /// An OAuth2 error body (RFC 6749 §5.2), answered by `oauth2/token/`.

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mkoba_api_types::momo::{
     ErrorReason, InvoiceResult, Party as WireParty, PaymentResult, PreApprovalDetails,
-    PreApprovalResult,
+    PreApprovalResult, Reason,
 };
 use mkoba_ledger::Money;
 use mkoba_platform::model::{
@@ -52,13 +52,15 @@ fn iso(ms: i64) -> String {
 }
 
 /// A failed payment's reason as the definitions' `{code, message}` object.
-pub(crate) fn error_reason(p: &Payment) -> Option<ErrorReason> {
+pub(crate) fn error_reason(p: &Payment) -> Option<Reason> {
     p.reason
         .as_ref()
         .filter(|_| p.status == PaymentStatus::Failed)
-        .map(|code| ErrorReason {
-            code: code.as_str().to_owned(),
-            message: message_for(code.as_str()).to_owned(),
+        .map(|code| {
+            Reason::Object(ErrorReason {
+                code: code.as_str().to_owned(),
+                message: message_for(code.as_str()).to_owned(),
+            })
         })
 }
 

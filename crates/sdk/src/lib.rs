@@ -65,3 +65,14 @@ pub use error::MpesaError;
 pub use error::{ApiError, Error, ErrorSource, ReasonCode, Result};
 pub use mkoba_api_types as types;
 pub use transport::{DEFAULT_TIMEOUT, Transport};
+
+/// The longest a token or a session is kept, whatever a server's answer or a configuration
+/// says (a lifetime far past it overflowed the clock, and the call panicked).
+pub(crate) const MAX_CACHED_LIFETIME: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+/// `at + by`, or a century on when that is past what the clock holds: a timeout or an
+/// interval of any size, a caller's or a server's, is taken without a panic.
+pub(crate) fn later(at: std::time::Instant, by: std::time::Duration) -> std::time::Instant {
+    at.checked_add(by)
+        .unwrap_or_else(|| at + std::time::Duration::from_secs(100 * 365 * 86_400))
+}

@@ -197,8 +197,35 @@ impl Reply {
         serde_json::from_slice(&self.body).map_err(|e| Error::Decode {
             url: redact(&self.uri),
             status: self.status.as_u16(),
-            message: format!("{e}; body: {}", String::from_utf8_lossy(&self.body)),
+            message: format!("{e}; body: {}", quoted_body(&self.body)),
         })
+    }
+}
+
+/// An answer's body as an error message quotes it: a JSON object's members that hold a
+/// secret (a token, a key, a session id, a password) left out, and at most 500 characters.
+fn quoted_body(body: &[u8]) -> String {
+    let secret = |name: &str| {
+        let name = name.to_ascii_lowercase();
+        ["token", "key", "secret", "password", "session"]
+            .iter()
+            .any(|s| name.contains(s))
+    };
+    let text = match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(mut members)) => {
+            for (name, value) in members.iter_mut() {
+                if secret(name) {
+                    *value = serde_json::Value::String("…".to_owned());
+                }
+            }
+            serde_json::Value::Object(members).to_string()
+        }
+        _ => String::from_utf8_lossy(body).into_owned(),
+    };
+    if text.chars().count() > 500 {
+        text.chars().take(500).collect::<String>() + "…"
+    } else {
+        text
     }
 }
 
@@ -362,6 +389,28 @@ pub(crate) fn path_segment(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An answer quoted in an error keeps no secret: a token answer that did not read
+    /// (here without `expires_in`) had its access token in the message.
+    #[test]
+    fn a_quoted_body_leaves_secrets_out() {
+        let quoted = quoted_body(
+            br#"{"access_token":"SECRET1","token_type":"access_token","refresh_token":"SECRET2","apiKey":"SECRET3","output_SessionID":"SECRET4","note":"kept"}"#,
+        );
+        assert!(!quoted.contains("SECRET"), "{quoted}");
+        assert!(
+            quoted.contains(r#""note":"kept""#) && quoted.contains(r#""token_type":"…""#),
+            "{quoted}"
+        );
+        assert_eq!(quoted_body(b"plain text"), "plain text");
+        assert_eq!(quoted_body("x".repeat(600).as_bytes()).chars().count(), 501);
+        // And the token types print no token.
+        let t: mkoba_api_types::momo::AccessToken = serde_json::from_str(
+            r#"{"access_token":"SECRET5","token_type":"access_token","expires_in":3600}"#,
+        )
+        .unwrap();
+        assert!(!format!("{t:?}").contains("SECRET"), "{t:?}");
+    }
 
     #[test]
     fn a_base_url_needs_a_scheme_a_host_and_a_real_port() {

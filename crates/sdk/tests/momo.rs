@@ -246,6 +246,19 @@ async fn a_wrong_api_key_is_login_failed() {
     assert!(e.hint().unwrap().contains("API key"));
 }
 
+/// A Collection client of a stand-in platform served from `app`.
+async fn stand_in(app: axum::Router) -> Collection {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Collection::new(
+        Config::new("key")
+            .base_url(format!("http://{addr}"))
+            .api_user("user", "key"),
+    )
+    .unwrap()
+}
+
 #[tokio::test]
 async fn a_refused_token_is_replaced_once() {
     // A stand-in platform whose first token is refused: the client fetches a second one and
@@ -283,20 +296,57 @@ async fn a_refused_token_is_replaced_once() {
                 }
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let c = Collection::new(
-        Config::new("key")
-            .base_url(format!("http://{addr}"))
-            .api_user("user", "key"),
-    )
-    .unwrap();
+    let c = stand_in(app).await;
     assert_eq!(
         c.get_account_balance().await.unwrap().available_balance,
         "7"
     );
     assert_eq!(tokens.load(Ordering::SeqCst), 2);
+}
+
+/// A token due for refresh but still valid keeps serving when its refresh fails, as the
+/// docs say ("until then the old token keeps serving"): a platform whose token endpoint
+/// goes down failed every call for the token's last sixth (up to ten minutes).
+#[tokio::test]
+async fn a_failed_refresh_leaves_the_old_token_serving() {
+    let tokens = Arc::new(AtomicUsize::new(0));
+    let t = tokens.clone();
+    let app = axum::Router::new()
+        .route(
+            "/collection/token/",
+            axum::routing::post(move || {
+                let n = t.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if n == 0 {
+                        (
+                            axum::http::StatusCode::OK,
+                            r#"{"access_token":"token-1","token_type":"access_token","expires_in":6}"#,
+                        )
+                    } else {
+                        (
+                            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                            r#"{"code":"SERVICE_UNAVAILABLE","message":"down"}"#,
+                        )
+                    }
+                }
+            }),
+        )
+        .route(
+            "/collection/v1_0/account/balance",
+            axum::routing::get(|headers: axum::http::HeaderMap| async move {
+                assert_eq!(headers["authorization"], "Bearer token-1");
+                r#"{"availableBalance":"7","currency":"EUR"}"#
+            }),
+        );
+    let c = stand_in(app).await;
+    c.get_account_balance().await.unwrap();
+    // Past the refresh point (five of its six seconds), before its expiry.
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_millis(5300)).await;
+    tokio::time::resume();
+    let b = c.get_account_balance().await.unwrap();
+    assert_eq!(b.available_balance, "7");
+    assert_eq!(tokens.load(Ordering::SeqCst), 2, "the refresh was tried");
 }
 
 // ---- collection ----------------------------------------------------------------------------

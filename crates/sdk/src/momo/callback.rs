@@ -159,6 +159,11 @@ mod tests {
         assert!(matches!(c, Callback::Payment(_)));
         assert!(c.reference_id().is_some());
         assert_eq!(c.reason(), Some(ReasonCode::NotEnoughFunds));
+        // The sandbox's bare string form, as in every other status body.
+        let payment = br#"{"referenceId":"3f0e2c54-5b7a-4d8e-9a4e-0c1b2d3e4f50","status":"FAILED","reason":"NOT_ENOUGH_FUNDS"}"#;
+        let c = parse_callback(payment).unwrap();
+        assert!(matches!(c, Callback::Payment(_)));
+        assert_eq!(c.reason(), Some(ReasonCode::NotEnoughFunds));
         assert!(parse_callback(b"{}").is_err());
         let e = parse_callback(b"not json").unwrap_err();
         assert!(e.to_string().starts_with("not a callback body: "), "{e}");

@@ -155,7 +155,8 @@ impl Core {
             if now < c.expires_at {
                 match self.token.fetching.try_lock() {
                     Err(_) => return Ok(c),
-                    Ok(guard) => return self.refresh(guard).await,
+                    // A refresh that fails leaves the old token serving until it expires.
+                    Ok(guard) => return Ok(self.refresh(guard).await.unwrap_or(c)),
                 }
             }
         }
@@ -179,7 +180,8 @@ impl Core {
                     message: "the access token has characters not allowed in a header".to_owned(),
                 }
             })?;
-        let lifetime = Duration::from_secs(t.expires_in);
+        // A server's lifetime is taken up to a day (one far past that overflowed the clock).
+        let lifetime = Duration::from_secs(t.expires_in).min(crate::MAX_CACHED_LIFETIME);
         let margin = (lifetime / 6).min(MAX_REFRESH_MARGIN);
         let cached = Cached {
             token: Arc::from(t.access_token),

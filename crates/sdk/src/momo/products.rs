@@ -180,13 +180,13 @@ macro_rules! common {
                 request: &BcAuthorizeResponse,
                 timeout: std::time::Duration,
             ) -> Result<Oauth2TokenResponse> {
-                let deadline = std::time::Instant::now() + timeout;
+                let deadline = crate::later(std::time::Instant::now(), timeout);
                 let interval = std::time::Duration::from_secs(request.interval.max(1));
                 loop {
                     match self.create_oauth2_token(&request.auth_req_id).await {
                         Err(e)
                             if e.code() == Some(&crate::ReasonCode::AuthorizationPending)
-                                && std::time::Instant::now() + interval < deadline =>
+                                && crate::later(std::time::Instant::now(), interval) < deadline =>
                         {
                             tokio::time::sleep(interval).await;
                         }

@@ -102,13 +102,13 @@ transaction!(CashTransferResult,
     reason: s => s.reason.as_ref().map(|r| ReasonCode::parse(r.code())),
     ftid: s => s.financial_transaction_id.as_deref());
 transaction!(PaymentResult,
-    reason: s => s.reason.as_ref().map(|r| ReasonCode::parse(&r.code)),
+    reason: s => s.reason.as_ref().map(|r| ReasonCode::parse(r.code())),
     ftid: s => s.financial_transaction_id.as_deref());
 transaction!(InvoiceResult,
-    reason: s => s.error_reason.as_ref().map(|r| ReasonCode::parse(&r.code)),
+    reason: s => s.error_reason.as_ref().map(|r| ReasonCode::parse(r.code())),
     ftid: _s => None);
 transaction!(PreApprovalResult,
-    reason: s => s.reason.as_ref().map(|r| ReasonCode::parse(&r.code)),
+    reason: s => s.reason.as_ref().map(|r| ReasonCode::parse(r.code())),
     ftid: _s => None);
 
 /// How [`wait_for_final_status`] polls: the first delay, growing by `factor` up to
@@ -165,7 +165,11 @@ where
     Fut: Future<Output = Result<T>>,
 {
     let started = Instant::now();
-    let deadline = started + poll.timeout;
+    // Any timeout is taken: a century stands for one past what the clock holds (it
+    // panicked).
+    let deadline = started
+        .checked_add(poll.timeout)
+        .unwrap_or_else(|| started + Duration::from_secs(100 * 365 * 86_400));
     let mut delay = poll.first_delay;
     loop {
         let now = Instant::now();
@@ -191,8 +195,9 @@ where
                 }),
             };
         }
-        delay = delay
-            .mul_f64(poll.factor.max(1.0))
+        // A factor that makes no duration (infinite, not a number) goes to the longest delay.
+        delay = Duration::try_from_secs_f64(delay.as_secs_f64() * poll.factor.max(1.0))
+            .unwrap_or(poll.max_delay)
             .min(poll.max_delay)
             .max(Duration::from_millis(1));
     }
@@ -227,6 +232,38 @@ mod tests {
             "{waited:?}"
         );
         assert!(polls.into_inner() > 1, "polled again while not visible");
+    }
+
+    /// A timeout or a backoff factor past what a duration holds is taken, not a panic
+    /// (`Duration::MAX` overflowed the clock; an infinite factor made no duration).
+    #[tokio::test(start_paused = true)]
+    async fn any_poll_is_taken_without_a_panic() {
+        for poll in [
+            Poll::timeout(Duration::MAX),
+            Poll {
+                factor: f64::INFINITY,
+                ..Poll::default()
+            },
+            Poll {
+                factor: f64::NAN,
+                ..Poll::default()
+            },
+        ] {
+            let polls = std::sync::atomic::AtomicUsize::new(0);
+            let r: Result<mkoba_api_types::momo::RequestToPayResult> =
+                wait_for_final_status("request-to-pay", poll, || {
+                    let n = polls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    async move {
+                        let status = if n < 3 { "PENDING" } else { "SUCCESSFUL" };
+                        Ok(serde_json::from_str(&format!(
+                            r#"{{"amount":"5","currency":"EUR","externalId":"1","payer":{{"partyIdType":"MSISDN","partyId":"1"}},"status":"{status}"}}"#
+                        ))
+                        .unwrap())
+                    }
+                })
+                .await;
+            assert_eq!(r.unwrap().status, "SUCCESSFUL");
+        }
     }
 
     #[test]

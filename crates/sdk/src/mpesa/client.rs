@@ -268,12 +268,15 @@ impl Core {
         let mut header = HeaderValue::from_str(&format!("Bearer {}", self.key.bearer(&id)?))
             .map_err(|_| Error::Config("the session bearer is not a header value".to_owned()))?;
         header.set_sensitive(true);
-        let margin = (self.lifetime / 10).min(MAX_REFRESH_MARGIN);
+        // Taken up to a day, whatever the configuration said (one far past that overflowed
+        // the clock).
+        let lifetime = self.lifetime.min(crate::MAX_CACHED_LIFETIME);
+        let margin = (lifetime / 10).min(MAX_REFRESH_MARGIN);
         let session = Session {
             id: Arc::from(id),
             header,
-            refresh_at: started + self.lifetime - margin,
-            expires_at: started + self.lifetime,
+            refresh_at: started + lifetime - margin,
+            expires_at: started + lifetime,
         };
         *self.session.current.write().await = Some(session.clone());
         Ok(session)
