@@ -424,6 +424,23 @@ async fn a_reused_reference_id_is_a_duplicate() {
     assert!(e.to_string().contains("version 4"), "{e}");
 }
 
+/// A configuration no call could succeed with is refused when the client is made: an empty
+/// target environment (every product call would be a 400 without it).
+#[test]
+fn an_empty_target_environment_is_refused_at_once() {
+    let e = Collection::new(
+        Config::new("key")
+            .api_user("user", "key")
+            .target_environment(" "),
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::Config(_)), "{e:?}");
+    assert!(
+        e.to_string().contains("a target environment is required"),
+        "{e}"
+    );
+}
+
 #[tokio::test]
 async fn refusals_name_the_environment_currency_and_callback_host() {
     let app = App::start().await;

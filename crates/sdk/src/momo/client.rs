@@ -92,6 +92,13 @@ impl Core {
                 Error::Config(format!("the {what} has characters not allowed in a header"))
             })
         };
+        if config.target_environment.trim().is_empty() {
+            // Every product call would be refused (400 without X-Target-Environment).
+            return Err(Error::Config(
+                "a target environment is required: \"sandbox\", or a market's (mtnuganda, …)"
+                    .to_owned(),
+            ));
+        }
         let subscription_header = header("subscription key", &config.subscription_key)?;
         let environment_header = header("target environment", &config.target_environment)?;
         Ok(Arc::new(Core {
