@@ -214,8 +214,12 @@ impl ApiError {
             let message = text("message").unwrap_or_default();
             let code = if message.contains("missing subscription key") {
                 ReasonCode::MissingSubscriptionKey
-            } else if status == 401 {
+            } else if status == 401 && message.to_ascii_lowercase().contains("subscription key") {
                 ReasonCode::InvalidSubscriptionKey
+            } else if status == 401 {
+                // The gateway's own 401 about something else (a token its policy refused):
+                // not the key, so a client gets a fresh token and tries once more.
+                ReasonCode::Unauthorized
             } else if status == 404 {
                 ReasonCode::GatewayNotFound
             } else {
@@ -684,6 +688,15 @@ mod tests {
             br#"{"statusCode":401,"message":"Access denied due to invalid subscription key."}"#,
         );
         assert_eq!(e.code, ReasonCode::InvalidSubscriptionKey);
+        // The gateway's 401 about a token is not the key's: the client refreshes on it.
+        let e = ApiError::from_body(
+            401,
+            br#"{"statusCode":401,"message":"Access denied due to invalid token."}"#,
+        );
+        assert_eq!(
+            (e.source, e.code),
+            (ErrorSource::Gateway, ReasonCode::Unauthorized)
+        );
         let e = ApiError::from_body(500, br#"{"error":"login_failed"}"#);
         assert_eq!(
             (e.source, e.code),
