@@ -1023,6 +1023,23 @@ impl Portal<'_> {
     }
 
     /// Whether a message of `kind` went to the account within `within_ms`.
+    /// Queues `mail` unless one of its kind went to its account within `within_ms` (so
+    /// asking again and again sends at most one a minute, say): whether it was queued.
+    pub async fn queue_mail_unless_recent(
+        self,
+        mail: NewMail,
+        within_ms: i64,
+    ) -> Result<bool, Internal> {
+        if self
+            .mailed_recently(mail.developer_id, mail.kind, within_ms)
+            .await?
+        {
+            return Ok(false);
+        }
+        self.queue_mail(mail).await?;
+        Ok(true)
+    }
+
     pub async fn mailed_recently(
         self,
         developer_id: i64,

@@ -106,6 +106,19 @@ async function journey(browser, size, tag) {
   await page.fill("#name", "Neema K.");
   await page.click("button:has-text('Save name')");
   check(`${tag} the name is saved`, (await page.inputValue("#name")) === "Neema K.");
+  // The phone number, changed with a code sent to the new number's virtual phone.
+  await page.click("[data-testid=change-phone]");
+  await page.fill("#phone", "+255 754 000 111");
+  await page.click("text=Send the code");
+  const newSms = await text(page, "[data-testid=sms]");
+  const newCode = (newSms.match(/code is (\d{6})/) || [])[1];
+  check(`${tag} the new number's code arrives on its virtual phone`, !!newCode, newSms);
+  await page.fill("#code", newCode);
+  await page.click("button:has-text('Confirm the new number')");
+  const changed = await page.textContent("main");
+  check(`${tag} the phone number is changed`, changed.includes("Your phone number was changed.") && changed.includes("+255754000111"),
+    page.url() + " " + changed.slice(0, 300));
+  await shot("09b-phone-changed");
   const other = await browser.newContext(size);
   const elsewhere = await other.newPage();
   await elsewhere.goto(`${BASE}/portal/signin`);

@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use mkoba_platform::accounts::{AccountStatus, LinkPurpose, MAIL_INTERVAL_MS, MailKind};
+use mkoba_platform::accounts::{AccountStatus, LinkPurpose, MAIL_INTERVAL_MS};
 use mkoba_platform::model::{KeySlot, Product};
 use mkoba_platform::portal::SignUpError;
 
@@ -343,20 +343,14 @@ pub(crate) async fn resend_activation(
             form_encode(&account.email)
         ));
     }
-    match state
+    let m = mail::activation(&state, account.id, &account.email, &account.name);
+    if let Err(e) = state
         .platform
         .portal()
-        .mailed_recently(account.id, MailKind::Activation, MAIL_INTERVAL_MS)
+        .queue_mail_unless_recent(m, MAIL_INTERVAL_MS)
         .await
     {
-        Ok(true) => {}
-        Ok(false) => {
-            let m = mail::activation(&state, account.id, &account.email, &account.name);
-            if let Err(e) = state.platform.portal().queue_mail(m).await {
-                return crate::failed(e);
-            }
-        }
-        Err(e) => return crate::failed(e),
+        return crate::failed(e);
     }
     see_other(&format!(
         "/portal/signup/sent?again=1&t={}",
@@ -519,21 +513,14 @@ pub(crate) async fn sign_up(
         Err(SignUpError::EmailTaken) if !state.config.sandbox_mailbox => {
             match state.platform.portal().account_by_email(&lower).await {
                 Ok(Some((account, _))) => {
-                    let told = state
+                    let m = mail::signed_up_again(&state, account.id, &account.name, &lower);
+                    if let Err(e) = state
                         .platform
                         .portal()
-                        .mailed_recently(account.id, MailKind::Notice, MAIL_INTERVAL_MS)
-                        .await;
-                    match told {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            let m =
-                                mail::signed_up_again(&state, account.id, &account.name, &lower);
-                            if let Err(e) = state.platform.portal().queue_mail(m).await {
-                                return crate::failed(e);
-                            }
-                        }
-                        Err(e) => return crate::failed(e),
+                        .queue_mail_unless_recent(m, MAIL_INTERVAL_MS)
+                        .await
+                    {
+                        return crate::failed(e);
                     }
                     tracing::info!(
                         developer.id = account.id,

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use mkoba_platform::accounts::{
     AccountError, AccountOutcome, AccountStatus, LinkError, LinkPurpose, MAIL_INTERVAL_MS,
-    MailChannel, MailFilter, MailKind, PHONE_CODE_TTL_MS, normalize_phone,
+    MailChannel, MailFilter, PHONE_CODE_TTL_MS, normalize_phone,
 };
 
 use super::account::{auth_page, sign_in_form};
@@ -438,26 +438,23 @@ pub(crate) async fn forgot(
     if !email.is_empty() && email.len() <= 254 {
         match state.platform.portal().account_by_email(&email).await {
             Ok(Some((account, digest))) if account.status != AccountStatus::Deleted => {
+                let m = mail::password_reset(
+                    &state,
+                    account.id,
+                    &account.name,
+                    &account.email,
+                    &digest,
+                );
                 match state
                     .platform
                     .portal()
-                    .mailed_recently(account.id, MailKind::PasswordReset, MAIL_INTERVAL_MS)
+                    .queue_mail_unless_recent(m, MAIL_INTERVAL_MS)
                     .await
                 {
-                    Ok(false) => {
-                        let m = mail::password_reset(
-                            &state,
-                            account.id,
-                            &account.name,
-                            &account.email,
-                            &digest,
-                        );
-                        if let Err(e) = state.platform.portal().queue_mail(m).await {
-                            return crate::failed(e);
-                        }
+                    Ok(true) => {
                         tracing::info!(developer.id = account.id, "password reset link sent");
                     }
-                    Ok(true) => {}
+                    Ok(false) => {}
                     Err(e) => return crate::failed(e),
                 }
             }

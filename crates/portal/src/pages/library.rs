@@ -23,7 +23,6 @@ pub(crate) struct Library {
     pub language: &'static str,
     pub needs: &'static str,
     content_type: &'static str,
-    disposition: &'static str,
     text: &'static str,
 }
 
@@ -34,7 +33,6 @@ pub(crate) const LIBRARIES: &[Library] = &[
         language: "Java",
         needs: "Java 11 or later: <code>import portalsdk.PortalSDK.*;</code> and compile it with your code, <code>javac -d classes PortalSDK.java Main.java</code>",
         content_type: "text/x-java-source; charset=utf-8",
-        disposition: "attachment; filename=\"PortalSDK.java\"",
         text: include_str!("../../assets/library/PortalSDK.java"),
     },
     Library {
@@ -42,7 +40,6 @@ pub(crate) const LIBRARIES: &[Library] = &[
         language: "Python",
         needs: "Python 3.8 or later, nothing to install: <code>from portalsdk import APIContext, APIMethodType, APIRequest</code>",
         content_type: "text/x-python; charset=utf-8",
-        disposition: "attachment; filename=\"portalsdk.py\"",
         text: include_str!("../../assets/library/portalsdk.py"),
     },
     Library {
@@ -50,7 +47,6 @@ pub(crate) const LIBRARIES: &[Library] = &[
         language: "JavaScript (Node.js)",
         needs: "Node.js 18 or later, nothing to install: <code>const { APIContext, APIMethodType, APIRequest } = require('./portalsdk');</code>",
         content_type: "text/javascript; charset=utf-8",
-        disposition: "attachment; filename=\"portalsdk.js\"",
         text: include_str!("../../assets/library/portalsdk.js"),
     },
 ];
@@ -60,11 +56,13 @@ pub(crate) async fn download(Path(file): Path<String>) -> Response {
     let Some(library) = LIBRARIES.iter().find(|l| l.file == file) else {
         return crate::not_found().await;
     };
+    // The file names are plain ASCII: a header value as they stand.
+    let disposition = format!("attachment; filename=\"{}\"", library.file);
     (
         [
-            (header::CONTENT_TYPE, library.content_type),
-            (header::CONTENT_DISPOSITION, library.disposition),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::CONTENT_TYPE, library.content_type.to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, "public, max-age=3600".to_owned()),
         ],
         library.text,
     )
