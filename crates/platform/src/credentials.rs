@@ -26,8 +26,8 @@ impl Credentials<'_> {
             .subscriptions
             .read()
             .expect("subscriptions lock")
-            .values()
-            .any(|k| k.developer_id == developer_id && k.product == product)
+            .of(developer_id)
+            .any(|k| k.product == product)
     }
 
     /// Every subscription key of a developer account.
@@ -37,8 +37,7 @@ impl Credentials<'_> {
             .subscriptions
             .read()
             .expect("subscriptions lock")
-            .values()
-            .filter(|k| k.developer_id == developer_id)
+            .of(developer_id)
             .cloned()
             .collect();
         keys.sort_by_key(|k| (k.product, k.slot == KeySlot::Secondary));

@@ -333,19 +333,57 @@ impl Health {
     }
 }
 
-/// Subscription key → its record; shared with the writer, which adds the keys other nodes
-/// create or regenerate.
-pub(crate) type Subscriptions = Arc<RwLock<HashMap<String, SubscriptionKey>>>;
+/// The subscription keys; shared with the writer, which adds the keys other nodes create or
+/// regenerate.
+pub(crate) type Subscriptions = Arc<RwLock<KeyCache>>;
+
+/// Every subscription key in memory, found by the key (every API request) and by its
+/// developer (the widget's subscription check at every invoice, the portal's pages), so
+/// that neither reads every account's keys.
+#[derive(Debug, Default)]
+pub(crate) struct KeyCache {
+    by_key: HashMap<String, SubscriptionKey>,
+    /// Per developer, the key of each product and slot it holds.
+    by_developer: HashMap<i64, HashMap<(Product, KeySlot), String>>,
+}
+
+impl KeyCache {
+    /// The record of a key.
+    pub(crate) fn get(&self, key: &str) -> Option<&SubscriptionKey> {
+        self.by_key.get(key)
+    }
+
+    /// A developer's keys, in no order.
+    pub(crate) fn of(&self, developer_id: i64) -> impl Iterator<Item = &SubscriptionKey> {
+        self.by_developer
+            .get(&developer_id)
+            .into_iter()
+            .flat_map(|slots| slots.values())
+            .filter_map(|key| self.by_key.get(key))
+    }
+
+    /// Puts a key in, in place of the key its slot held before.
+    fn put(&mut self, k: SubscriptionKey) {
+        let slots = self.by_developer.entry(k.developer_id).or_default();
+        if let Some(old) = slots.insert((k.product, k.slot), k.key.clone()) {
+            self.by_key.remove(&old);
+        }
+        self.by_key.insert(k.key.clone(), k);
+    }
+}
+
+impl FromIterator<SubscriptionKey> for KeyCache {
+    fn from_iter<I: IntoIterator<Item = SubscriptionKey>>(keys: I) -> KeyCache {
+        let mut cache = KeyCache::default();
+        keys.into_iter().for_each(|k| cache.put(k));
+        cache
+    }
+}
 
 /// Puts keys into the cache, replacing the key each one's slot held before.
 pub(crate) fn cache_keys(cache: &Subscriptions, keys: impl IntoIterator<Item = SubscriptionKey>) {
     let mut cache = cache.write().expect("subscriptions lock");
-    for k in keys {
-        cache.retain(|_, old| {
-            !(old.developer_id == k.developer_id && old.product == k.product && old.slot == k.slot)
-        });
-        cache.insert(k.key.clone(), k);
-    }
+    keys.into_iter().for_each(|k| cache.put(k));
 }
 
 /// The products and slots of [`Product::ALL`] for which the sandbox developer has no key.
@@ -454,11 +492,7 @@ impl Platform {
             .clone()
             .ok_or_else(|| StoreError("token secret missing after bootstrap".to_owned()))?;
         let subscriptions: Subscriptions = Arc::new(RwLock::new(
-            state
-                .subscription_keys
-                .iter()
-                .map(|k| (k.key.clone(), k.clone()))
-                .collect(),
+            state.subscription_keys.iter().cloned().collect(),
         ));
         let shared_store = journal.lease().is_some();
         let (outbox_feed, outbox) = outbox::channel(config.callbacks_in_memory, journal.lease());
@@ -810,4 +844,40 @@ handles! {
     Portal => portal;
     /// Test clocks (`test_clock.rs`): a partner's own time.
     TestClocks => clocks;
+}
+
+#[cfg(test)]
+mod key_cache_tests {
+    use super::*;
+
+    fn key(developer_id: i64, product: Product, slot: KeySlot, key: &str) -> SubscriptionKey {
+        SubscriptionKey {
+            developer_id,
+            product,
+            slot,
+            key: key.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_new_key_replaces_its_slots_old_one_and_each_developer_sees_its_own() {
+        let mut cache: KeyCache = [
+            key(1, Product::Collection, KeySlot::Primary, "a"),
+            key(1, Product::Collection, KeySlot::Secondary, "b"),
+            key(2, Product::Disbursement, KeySlot::Primary, "c"),
+        ]
+        .into_iter()
+        .collect();
+        cache.put(key(1, Product::Collection, KeySlot::Primary, "a2"));
+        assert!(cache.get("a").is_none(), "the replaced key is gone");
+        assert_eq!(cache.get("a2").map(|k| k.developer_id), Some(1));
+        let mut mine: Vec<&str> = cache.of(1).map(|k| k.key.as_str()).collect();
+        mine.sort_unstable();
+        assert_eq!(mine, ["a2", "b"]);
+        assert_eq!(cache.of(2).count(), 1);
+        assert_eq!(cache.of(3).count(), 0);
+        // The same key put again stays.
+        cache.put(key(2, Product::Disbursement, KeySlot::Primary, "c"));
+        assert!(cache.get("c").is_some());
+    }
 }

@@ -292,7 +292,7 @@ impl ApiError {
                 "this X-Reference-Id was used before: the earlier request was accepted; use a new reference id for a new request"
             }
             ReasonCode::ResourceNotFound => {
-                "unknown reference id (or one of another API user, product or operation); right after a 202 it may not be visible yet"
+                "not found: an unknown reference id (or one of another API user, product or operation; right after a 202 it may not be visible yet), or, asking about an account holder (active, basicuserinfo, bc-authorize's login_hint), an account holder the provider does not know"
             }
             ReasonCode::NotEnoughFunds => "the paying account holds less than the amount",
             ReasonCode::BadRequest => "the request was malformed; the message says which field",

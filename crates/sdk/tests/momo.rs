@@ -260,6 +260,33 @@ async fn stand_in(app: axum::Router) -> Collection {
 }
 
 #[tokio::test]
+async fn an_invoice_cancelled_with_an_empty_answer_is_cancelled() {
+    // A stand-in platform that answers the cancellation 200 with no body (the documented
+    // answer echoes the external id, which Mkoba's own test of cancel_invoice checks).
+    let app = axum::Router::new()
+        .route(
+            "/collection/token/",
+            axum::routing::post(|| async {
+                axum::Json(serde_json::json!({
+                    "access_token": "token",
+                    "token_type": "access_token",
+                    "expires_in": 3600
+                }))
+            }),
+        )
+        .route(
+            "/collection/v2_0/invoice/{id}",
+            axum::routing::delete(|| async { axum::http::StatusCode::OK }),
+        );
+    let c = stand_in(app).await;
+    let cancelled = c
+        .cancel_invoice(&ReferenceId::new(), Some("order-7"))
+        .await
+        .unwrap();
+    assert_eq!(cancelled.external_id.as_deref(), Some("order-7"));
+}
+
+#[tokio::test]
 async fn a_refused_token_is_replaced_once() {
     // A stand-in platform whose first token is refused: the client fetches a second one and
     // repeats the call.
@@ -593,6 +620,7 @@ async fn account_holders_are_checked_and_described() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Some(&ReasonCode::ResourceNotFound));
+    assert!(e.hint().unwrap().contains("account holder"), "{e:?}");
     assert!(
         c.validate_account_holder_status(IdType::Email, "someone@example.com")
             .await
@@ -718,6 +746,16 @@ async fn consent_is_asked_granted_refreshed_and_used() {
     assert_eq!(info.given_name, "Sand");
     let refreshed = c.refresh_oauth2_token(&token.refresh_token).await.unwrap();
     assert!(!refreshed.access_token.is_empty());
+    // An account holder the sandbox does not know: its hint says so, not "reference id".
+    let e = c
+        .bc_authorize("ID:46733123450/MSISDN", "profile", AccessType::Online, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(&ReasonCode::ResourceNotFound));
+    assert!(
+        e.hint().unwrap().contains("bc-authorize's login_hint"),
+        "{e:?}"
+    );
     let pending = c
         .bc_authorize("ID:46733123452/MSISDN", "profile", AccessType::Online, None)
         .await

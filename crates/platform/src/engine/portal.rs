@@ -412,8 +412,7 @@ impl Engine {
             .subscriptions
             .read()
             .expect("subscriptions lock")
-            .values()
-            .filter(|k| k.developer_id == developer_id)
+            .of(developer_id)
             .map(|k| SubscriptionKey {
                 key: secrets::random_hex_key(),
                 ..k.clone()

@@ -15,6 +15,9 @@ use crate::transport::{Call, Transport};
 #[derive(Clone)]
 pub struct Provisioning {
     base: String,
+    /// Why the base URL given is refused ([`Provisioning::base_url`]): every call says so,
+    /// before anything is sent.
+    refused: Option<String>,
     subscription_key: String,
     transport: Transport,
 }
@@ -92,14 +95,22 @@ impl Provisioning {
     pub fn new(subscription_key: impl Into<String>) -> Provisioning {
         Provisioning {
             base: SANDBOX_URL.to_owned(),
+            refused: None,
             subscription_key: subscription_key.into(),
             transport: Transport::default(),
         }
     }
 
-    /// Another host (Mkoba: `http://127.0.0.1:8080`).
+    /// Another host (Mkoba: `http://127.0.0.1:8080`). Checked as a client's base URL is:
+    /// one that cannot be right (no `http://` or `https://`, no host, a port past 65535)
+    /// makes every call fail with [`Error::Config`] before anything is sent.
     pub fn base_url(mut self, url: impl Into<String>) -> Provisioning {
-        self.base = url.into().trim_end_matches('/').to_owned();
+        let url = url.into();
+        (self.base, self.refused) = match crate::transport::base_url(&url) {
+            Ok(base) => (base, None),
+            Err(Error::Config(why)) => (url, Some(why)),
+            Err(e) => (url, Some(e.to_string())),
+        };
         self
     }
 
@@ -109,9 +120,12 @@ impl Provisioning {
         self
     }
 
-    fn call(&self, method: Method, path: &str) -> Call {
-        Call::new(method, format!("{}{path}", self.base))
-            .header("ocp-apim-subscription-key", &self.subscription_key)
+    fn call(&self, method: Method, path: &str) -> Result<Call> {
+        if let Some(why) = &self.refused {
+            return Err(Error::Config(why.clone()));
+        }
+        Ok(Call::new(method, format!("{}{path}", self.base))
+            .header("ocp-apim-subscription-key", &self.subscription_key))
     }
 
     /// `POST /v1_0/apiuser`: a new API user (id generated and returned) whose callbacks
@@ -130,7 +144,7 @@ impl Provisioning {
         provider_callback_host: &str,
     ) -> Result<()> {
         let call = self
-            .call(Method::POST, "/v1_0/apiuser")
+            .call(Method::POST, "/v1_0/apiuser")?
             .header("x-reference-id", id.to_string())
             .json(&ApiUserCreate {
                 provider_callback_host: provider_callback_host.to_owned(),
@@ -142,14 +156,14 @@ impl Provisioning {
     /// `POST /v1_0/apiuser/{id}/apikey`: a new API key (shown once; earlier keys stay
     /// valid on Mkoba).
     pub async fn create_api_key(&self, api_user: &ReferenceId) -> Result<String> {
-        let call = self.call(Method::POST, &format!("/v1_0/apiuser/{api_user}/apikey"));
+        let call = self.call(Method::POST, &format!("/v1_0/apiuser/{api_user}/apikey"))?;
         let r: ApiKeyResult = self.transport.send(call.build()?).await?.ok()?.json()?;
         Ok(r.api_key)
     }
 
     /// `GET /v1_0/apiuser/{id}`.
     pub async fn get_api_user(&self, api_user: &ReferenceId) -> Result<ApiUserResult> {
-        let call = self.call(Method::GET, &format!("/v1_0/apiuser/{api_user}"));
+        let call = self.call(Method::GET, &format!("/v1_0/apiuser/{api_user}"))?;
         self.transport.send(call.build()?).await?.ok()?.json()
     }
 
@@ -178,7 +192,7 @@ impl Provisioning {
             provider_callback_host: &'a str,
             target_environment: &'a str,
         }
-        let call = self.call(Method::POST, "/_mkoba/apiusers").json(&Body {
+        let call = self.call(Method::POST, "/_mkoba/apiusers")?.json(&Body {
             provider_callback_host,
             target_environment,
         })?;
@@ -190,5 +204,33 @@ impl Provisioning {
             )));
         }
         reply.ok()?.json()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_base_url_that_cannot_be_right_fails_every_call_before_sending() {
+        for (url, why) in [
+            ("localhost:8080", "must start with http:// or https://"),
+            ("http://127.0.0.1:65536", "no port from 1 to 65535"),
+        ] {
+            let p = Provisioning::new("key").base_url(url);
+            let e = p.provision("shop.example").await.unwrap_err();
+            assert!(
+                matches!(&e, Error::Config(m) if m.contains(why)),
+                "{url}: {e}"
+            );
+            let e = p.get_api_user(&ReferenceId::new()).await.unwrap_err();
+            assert!(
+                matches!(&e, Error::Config(m) if m.contains(why)),
+                "{url}: {e}"
+            );
+        }
+        let p = Provisioning::new("key").base_url("http://127.0.0.1:8080/");
+        assert_eq!(p.base, "http://127.0.0.1:8080");
+        assert!(p.refused.is_none());
     }
 }

@@ -166,6 +166,8 @@ pub(super) fn dialect(start: &[u8]) -> Dialect {
     if path.windows(5).any(|w| w == b"/ipg/") {
         Dialect::Mpesa
     } else if path.starts_with(b"/portal")
+        // A web page, as `metric_labels` counts it.
+        || path.ends_with(b"/demo.html")
         || path.starts_with(b"/_mkoba")
         || path.starts_with(b"/metrics")
         || path.is_empty()
@@ -358,6 +360,7 @@ mod tests {
             (b"GET /collection v1 HTTP/1.1\r\n", Dialect::Momo),
             (b"GET /portal/signin HTTP/1.1\r\n", Dialect::Text),
             (b"GET /_mkoba/health HTTP/1.1", Dialect::Text),
+            (b"GET /v0.1.0/demo.html HTTP/1.1", Dialect::Text),
             (b"GET / HTTP/1.1", Dialect::Text),
             (
                 b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
