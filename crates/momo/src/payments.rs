@@ -11,7 +11,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mkoba_api_types::momo::CashTransferDetails;
 use mkoba_platform::CreateError;
-use mkoba_platform::model::{CallbackMethod, NewPayment, PaymentKind, Product, SubscriptionKey};
+use mkoba_platform::model::{
+    CallbackMethod, NewPayment, PartyIdType, PaymentKind, Product, SubscriptionKey,
+};
 
 use crate::error::{MomoError, json};
 use crate::{MomoState, environment_currency, status_body, validate};
@@ -171,11 +173,30 @@ fn cash_transfer_details(body: &serde_json::Value) -> Result<String, MomoError> 
             IDENTIFICATION_TYPES.join(", ")
         )));
     }
-    if let Some(c) = &details.original_currency {
-        validate::currency(c)?;
+    // The payer's contacts as the definition types them (`Msisdn`, `Email`): the rules of a
+    // party's, each refusal naming its field.
+    // The messages begin with the name of the field they were written for.
+    let named = |said: &str, field: &str, e: MomoError| match e {
+        MomoError::BadRequest(m) if m.starts_with(said) => {
+            MomoError::bad(format!("{field}{}", &m[said.len()..]))
+        }
+        e => e,
+    };
+    if let Some(m) = &details.payer_msisdn {
+        validate::party_id(PartyIdType::Msisdn, m)
+            .map_err(|e| named("partyId", "payerMsisdn", e))?;
     }
-    if let (Some(a), Some(c)) = (&details.original_amount, &details.original_currency) {
-        validate::amount(a, validate::currency(c)?)?;
+    if let Some(m) = &details.payer_email {
+        validate::party_id(PartyIdType::Email, m).map_err(|e| named("partyId", "payerEmail", e))?;
+    }
+    let original_currency = match &details.original_currency {
+        Some(c) => {
+            Some(validate::currency(c).map_err(|e| named("currency", "originalCurrency", e))?)
+        }
+        None => None,
+    };
+    if let (Some(a), Some(c)) = (&details.original_amount, original_currency) {
+        validate::amount(a, c).map_err(|e| named("amount", "originalAmount", e))?;
     }
     serde_json::to_string(&details).map_err(|_| MomoError::Internal)
 }

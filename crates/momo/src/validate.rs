@@ -53,8 +53,10 @@ pub fn reference_id(text: &str, what: &str) -> Result<Uuid, MomoError> {
 /// is a 400. (Looking a resource up by id takes any UUID; one that is not v4 is simply not
 /// found.)
 pub fn x_reference_id(headers: &HeaderMap) -> Result<Uuid, MomoError> {
-    let id = match header(headers, "x-reference-id") {
-        Some(v) => reference_id(v, "X-Reference-Id")?,
+    // Read as text whatever its bytes, so that one not ASCII is told it is no UUID, not
+    // that it is missing.
+    let id = match text_header(headers, "x-reference-id") {
+        Some(v) => reference_id(&v, "X-Reference-Id")?,
         None => return Err(MomoError::bad("the X-Reference-Id header is required")),
     };
     if id.get_version_num() == 4 && id.get_variant() == uuid::Variant::RFC4122 {
@@ -68,7 +70,7 @@ pub fn x_reference_id(headers: &HeaderMap) -> Result<Uuid, MomoError> {
 
 /// `X-Target-Environment` must be present and be the API user's environment.
 pub fn target_environment(headers: &HeaderMap, user: &ApiUser) -> Result<(), MomoError> {
-    match header(headers, "x-target-environment") {
+    match text_header(headers, "x-target-environment").as_deref() {
         None | Some("") => Err(MomoError::bad(
             "the X-Target-Environment header is required (sandbox, or the market of the API user)",
         )),

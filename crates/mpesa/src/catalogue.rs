@@ -704,7 +704,7 @@ pub static OPERATIONS: &[Operation] = &[
             "output_ThirdPartyConversationID",
         ],
         codes: &[
-            "INS-0", "INS-1", "INS-6", "INS-9", "INS-10", "INS-13", "INS-15", "INS-17", "INS-20",
+            "INS-0", "INS-1", "INS-6", "INS-9", "INS-10", "INS-13", "INS-15", "INS-19", "INS-20",
             "INS-21", "INS-26", "INS-28", "INS-50", "INS-51", "INS-52", "INS-58", "INS-998",
             "INS-2006", "INS-2051",
         ],

@@ -1073,9 +1073,9 @@ struct MandateRef {
 }
 
 /// The mandate fields of a direct-debit payment or cancellation, in the portal's order;
-/// `reference_code` is what a bad `input_ThirdPartyReference` answers (`INS-17` for a
-/// payment, `INS-19` for a cancellation).
-fn mandate_ref(f: &Fields, reference_code: Code) -> Result<MandateRef, Code> {
+/// a bad `input_ThirdPartyReference` answers `INS-19`, as the reference lists for both (a
+/// mandate's creation answers `INS-17`, whose text is about another field's length).
+fn mandate_ref(f: &Fields) -> Result<MandateRef, Code> {
     let token = f.check_optional("input_MsisdnToken", input::msisdn_token, wire::INS_21)?;
     let msisdn = f.check_optional("input_CustomerMSISDN", input::msisdn, wire::INS_2051)?;
     if token.is_none() && msisdn.is_none() {
@@ -1088,7 +1088,7 @@ fn mandate_ref(f: &Fields, reference_code: Code) -> Result<MandateRef, Code> {
         reference: f.check(
             "input_ThirdPartyReference",
             input::third_party_reference,
-            reference_code,
+            wire::INS_19,
         )?,
         tpcid: f.check(TPCID, input::conversation_id, wire::INS_28)?,
         mandate: f.check_optional("input_MandateID", input::mandate_id, wire::INS_51)?,
@@ -1117,7 +1117,7 @@ pub(crate) async fn direct_debit_pay(call: Call) -> Response {
             reference,
             tpcid,
             mandate,
-        } = mandate_ref(f, wire::INS_17)?;
+        } = mandate_ref(f)?;
         input::country_of(f, call.market)?;
         let currency = input::currency_of(f, call.market)?;
         let amount = input::amount(
@@ -1337,7 +1337,7 @@ impl MandateCancel {
             reference,
             tpcid,
             mandate,
-        } = mandate_ref(f, wire::INS_19)?;
+        } = mandate_ref(f)?;
         input::country_of(f, call.market)?;
         let m = mandate_of(
             call,
@@ -1391,7 +1391,8 @@ pub(crate) async fn direct_debit_cancel(call: Call) -> Response {
     {
         Ok(()) => {}
         Err(CancelError::NotFound) => return refuse(&call, MANDATE_MISSING),
-        Err(CancelError::NotCancellable) => return refuse(&call, wire::INS_6),
+        // Cancelled before: a mandate no longer (the reference's one text for this code).
+        Err(CancelError::NotCancellable) => return refuse(&call, MANDATE_MISSING),
         Err(CancelError::Internal) => return internal(&call),
     }
     let conversation = Uuid::new_v4().simple().to_string();

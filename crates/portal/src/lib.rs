@@ -17,7 +17,7 @@ pub mod chart;
 pub mod html;
 mod pages;
 
-pub use pages::mpesa::check_origin;
+pub use pages::mpesa::check_origins;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -261,9 +261,18 @@ pub struct FileConfig {
 pub struct DatabaseUrl(pub String);
 
 impl DatabaseUrl {
-    /// Whether it names a PostgreSQL database.
+    /// Whether it names a PostgreSQL database: a `postgres://` or `postgresql://` URL, or
+    /// libpq's keyword form (`host=… user=… dbname=…`), which `mkoba migrate` took and
+    /// `serve` refused until 2026-12-07.
     pub fn is_postgres(&self) -> bool {
-        self.0.starts_with("postgres://") || self.0.starts_with("postgresql://")
+        self.0.starts_with("postgres://")
+            || self.0.starts_with("postgresql://")
+            || (!self.0.contains("://")
+                && self
+                    .0
+                    .split_whitespace()
+                    .next()
+                    .is_some_and(|word| word.contains('=')))
     }
 
     /// The URL without user name and password, for messages: also a password given as a
@@ -664,7 +673,7 @@ impl Settings {
         if let Some(url) = pick!(database_url) {
             anyhow::ensure!(
                 url.is_postgres(),
-                "database_url must start with postgres:// or postgresql:// (leave it unset for SQLite in the data directory), got {url}"
+                "database_url must be a PostgreSQL connection string, postgres://… or postgresql://… or libpq's keywords (host=… user=… dbname=…); leave it unset for SQLite in the data directory. Got {url}"
             );
             s.database_url = Some(url);
         }
@@ -810,6 +819,19 @@ mod tests {
             ..ServeArgs::default()
         };
         assert!(Settings::resolve(&args).is_err());
+        // libpq's keyword form, as `mkoba migrate` takes it.
+        let keywords = "host=127.0.0.1 port=5432 user=mkoba password=hunter2 dbname=mkoba";
+        let args = ServeArgs {
+            database_url: Some(keywords.parse().unwrap()),
+            ..ServeArgs::default()
+        };
+        let s = Settings::resolve(&args).expect("the keyword form is a PostgreSQL URL");
+        let url = s.database_url.expect("kept");
+        assert!(!url.to_string().contains("hunter2"), "{url}");
+        for not_postgres in ["mysql://x", "./data", ""] {
+            let url: Result<DatabaseUrl, _> = not_postgres.parse();
+            assert!(url.is_ok_and(|u| !u.is_postgres()), "{not_postgres:?}");
+        }
     }
 
     #[test]

@@ -59,9 +59,7 @@ fn check_settings(
     if origins.is_empty() {
         return Err("Give at least one allowed origin (or * for any).".to_owned());
     }
-    for o in &origins {
-        mkoba_portal::check_origin(o).map_err(str::to_owned)?;
-    }
+    mkoba_portal::check_origins(&origins)?;
     let lifetime = lifetime
         .or_else(|| current.map(|a| a.session_lifetime_secs))
         .unwrap_or(mkoba_platform::mpesa::DEFAULT_SESSION_LIFETIME_SECS);

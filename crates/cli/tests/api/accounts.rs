@@ -532,6 +532,17 @@ async fn a_password_change_signs_out_every_other_session() {
         )
         .await;
     assert_eq!(r.status, 400, "{}", r.text());
+    // Nor one whose percent-encoded bytes are not UTF-8 text (read as U+FFFD).
+    let page = a.get("/portal/profile").await.text();
+    let csrf = crate::portal::csrf_of(&page);
+    let r = a
+        .post_encoded(
+            "/portal/profile/name",
+            &format!("csrf={csrf}&name=Amani%FF%FE"),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("not UTF-8 text"), "{}", r.text());
     let r = a
         .submit(
             "/portal/profile",

@@ -615,6 +615,12 @@ async fn a_direct_debit_mandate_lets_the_business_collect_until_it_is_cancelled(
         ),
         (400, "INS-58".to_owned())
     );
+    // Cancelled again: it no longer exists, as an unknown reference does not.
+    let mut again = cancel.clone();
+    again["input_ThirdPartyConversationID"] = json!(tpcid());
+    let r = m.call("PUT", "directDebitCancel/", &again).await;
+    assert_eq!(code(&r), (401, "INS-6".to_owned()));
+    assert_eq!(r.json()["output_ResponseDesc"], "Mandate does not exist");
     let mut unknown = cancel.clone();
     unknown["input_ThirdPartyReference"] = json!("00000000000000000001");
     let r = m.call("PUT", "directDebitCancel/", &unknown).await;
@@ -908,7 +914,7 @@ async fn every_operation_answers_its_documented_field_codes() {
             debit("M1", "5"),
             "input_ThirdPartyReference",
             json!("a-b"),
-            "INS-17",
+            "INS-19",
         ),
         (
             "POST",

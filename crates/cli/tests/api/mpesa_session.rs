@@ -334,6 +334,15 @@ async fn a_renewed_api_key_replaces_the_old_one_and_ends_its_sessions() {
 #[tokio::test]
 async fn the_origin_must_be_one_the_application_allows() {
     let app = TestApp::spawn().await;
+    // Every call's Origin is looked up in the list: it is bounded.
+    let many: Vec<String> = (0..21).map(|i| format!("https://a{i}.example")).collect();
+    let r = app.mpesa_settings(json!({ "allowed_origins": many })).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text().contains("at most 20 allowed origins"),
+        "{}",
+        r.text()
+    );
     let r = app
         .mpesa_settings(json!({"allowed_origins": ["https://shop.example", "127.0.0.1"]}))
         .await;

@@ -640,6 +640,11 @@ async fn a_cash_transfer_keeps_its_payer_identity_and_answers_in_the_definitions
         // The word's spelling beside the definition's: which counted was a guess ("NO"
         // was dropped for "SE").
         ("originatingCountry", serde_json::json!("NO")),
+        // Contacts as the definition types them, each refusal naming its field.
+        ("payerMsisdn", serde_json::json!("1e3")),
+        ("payerEmail", serde_json::json!("💸")),
+        ("originalCurrency", serde_json::json!("sek")),
+        ("originalAmount", serde_json::json!("abc")),
     ] {
         let mut bad: serde_json::Value = serde_json::from_str(body).unwrap();
         bad[field] = value;

@@ -101,11 +101,16 @@ impl Browser {
     }
 
     pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Resp {
-        let cookie = self.cookie_header();
         let body: Vec<String> = fields
             .iter()
             .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
             .collect();
+        self.post_encoded(path, &body.join("&")).await
+    }
+
+    /// POSTs a form body encoded by the caller (say, with bytes that are not UTF-8).
+    pub async fn post_encoded(&mut self, path: &str, body: &str) -> Resp {
+        let cookie = self.cookie_header();
         let r = self
             .http
             .send(
@@ -115,7 +120,7 @@ impl Browser {
                     ("Cookie", &cookie),
                     ("Content-Type", "application/x-www-form-urlencoded"),
                 ],
-                Some(&body.join("&")),
+                Some(body),
             )
             .await;
         self.keep(&r);

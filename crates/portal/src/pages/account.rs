@@ -420,7 +420,7 @@ fn sign_up_problem(form: &Form) -> Option<Problem> {
     {
         return Some((
             "name",
-            "Give a name of at most 100 characters, without control characters.".to_owned(),
+            "Give a name of at most 100 characters, without control characters or bytes that are not UTF-8 text.".to_owned(),
         ));
     }
     if !mkoba_platform::portal::plain_email(email) {

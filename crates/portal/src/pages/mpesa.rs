@@ -22,6 +22,24 @@ use crate::{
 
 use mkoba_api_types::mpesa::check_result_url;
 
+/// The most allowed origins an M-Pesa application lists (as the widget's API users): every
+/// call's `Origin` is looked up in them.
+pub const MAX_ORIGINS: usize = 20;
+
+/// Checks a whole list of allowed origins: at most [`MAX_ORIGINS`], each by
+/// [`check_origin`].
+pub fn check_origins(origins: &[String]) -> Result<(), String> {
+    if origins.len() > MAX_ORIGINS {
+        return Err(format!(
+            "List at most {MAX_ORIGINS} allowed origins (one per line); {} were given. Use * for any page.",
+            origins.len()
+        ));
+    }
+    origins
+        .iter()
+        .try_for_each(|o| check_origin(o).map_err(str::to_owned))
+}
+
 /// Checks one allowed origin: `*`, `scheme://host[:port]`, or a bare `host[:port]` (the
 /// portal's own samples send `Origin: 127.0.0.1`), without a path. A host is a name or an
 /// IPv4 address (ASCII letters, digits, `-` and `.`, as browsers send even international
@@ -318,10 +336,8 @@ pub(crate) async fn save_settings(
         .filter(|l| !l.is_empty())
         .map(str::to_owned)
         .collect();
-    for o in &origins {
-        if let Err(e) = check_origin(o) {
-            return refuse(e).await;
-        }
+    if let Err(e) = check_origins(&origins) {
+        return refuse(&e).await;
     }
     // With M-Pesa built in, the server checks the URL (it knows whether local development
     // relaxes the rules); without it, the portal's rules apply.

@@ -201,7 +201,7 @@ pub(crate) async fn save_name(
             &state,
             &session,
             StatusCode::BAD_REQUEST,
-            "Give a name of at most 100 characters, without control characters.",
+            "Give a name of at most 100 characters, without control characters or bytes that are not UTF-8 text.",
         )
         .await;
     }
