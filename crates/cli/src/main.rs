@@ -769,6 +769,17 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             "WARNING: --profile production without --smtp-url: activation and password-reset mail is only kept in the database, so new accounts cannot be activated (docs/security.md)."
         );
     }
+    if production && settings.portal.public_url.is_empty() {
+        eprintln!(
+            "WARNING: --profile production without --public-url: links in mail (activation, password reset) point at this listener's own address ({}), which your users may not reach; give the address they open (docs/operations.md).",
+            mkoba::portal_config(&settings).public_url
+        );
+    }
+    if production && settings.metrics_listen.is_none() {
+        eprintln!(
+            "WARNING: --profile production without --metrics-listen: /metrics is served, without authentication, on the APIs' address; give it a private one (--metrics-listen 127.0.0.1:9100), or keep /metrics out at your proxy (docs/operations.md)."
+        );
+    }
     let (postgres, key_file) = (
         settings.database_url.is_some(),
         settings.mpesa_key_file.clone(),

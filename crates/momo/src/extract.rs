@@ -21,6 +21,10 @@ where
         AxumPath::<T>::from_request_parts(parts, state)
             .await
             .map(|AxumPath(v)| Path(v))
-            .map_err(|e| MomoError::bad(format!("malformed URL: {}", e.body_text())))
+            .map_err(|e| {
+                let said = e.body_text();
+                let said = said.strip_prefix("Invalid URL: ").unwrap_or(&said);
+                MomoError::bad(format!("malformed path: {said}"))
+            })
     }
 }

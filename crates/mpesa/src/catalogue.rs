@@ -88,9 +88,11 @@ impl Operation {
             .any(|c| c.trim_matches('/').eq_ignore_ascii_case(p))
     }
 
-    /// Whether `method` is served.
+    /// Whether `method` is served: HEAD wherever GET is (RFC 9110 §9.3.2; the answer is the
+    /// GET's without its body).
     pub fn allows(&self, method: &str) -> bool {
-        self.method == method || self.also.contains(&method)
+        let served = |m: &str| self.method == m || self.also.contains(&m);
+        served(method) || (method == "HEAD" && served("GET"))
     }
 
     /// The fields every request must carry (missing → `INS-20`).

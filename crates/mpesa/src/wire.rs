@@ -386,10 +386,13 @@ impl MpesaError {
             MpesaError::NotFound => (StatusCode::NOT_FOUND, "Resource not found"),
             MpesaError::MethodNotAllowed { method, also } => {
                 let mut r = gateway_error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed");
-                let allow: Vec<&str> = std::iter::once(method)
+                let mut allow: Vec<&str> = std::iter::once(method)
                     .chain(also.iter().copied())
                     .chain(["OPTIONS"])
                     .collect();
+                if let Some(get) = allow.iter().position(|m| *m == "GET") {
+                    allow.insert(get + 1, "HEAD");
+                }
                 if let Ok(v) = HeaderValue::from_str(&allow.join(", ")) {
                     r.headers_mut().insert(header::ALLOW, v);
                 }

@@ -97,7 +97,7 @@ pub struct ServeArgs {
     /// Where people open this server, for the links in the portal's mail (activation, password reset) [default: http://LISTEN, https://LISTEN with --tls]
     #[arg(long, env = "MKOBA_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// SMTP server for the portal's mail: smtp://user:password@host:587?tls=required (STARTTLS), smtps://user:password@host:465 (TLS), smtp://host:25 (plain, a local relay) [default: none; mail is only kept in the portal's mailbox]
+    /// SMTP server for the portal's mail: smtp://user:password@host:587?tls=required (STARTTLS), smtps://user:password@host:465 (TLS), smtp://host:25 (plain, a local relay; a password in an smtp:// URL needs ?tls=required, or ?tls=none to send it in clear on purpose) [default: none; mail is only kept in the portal's mailbox]
     #[arg(long, env = "MKOBA_SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<SmtpUrl>,
     /// Sender of the portal's mail, an address or a name and an address in angle brackets [default: the name Mkoba with the address no-reply@mkoba.local]
@@ -951,6 +951,37 @@ mod tests {
         assert!(s.platform.mail_delivery);
         let s = Settings::resolve(&ServeArgs::default()).unwrap();
         assert!(s.smtp.is_none() && s.portal.sandbox_mailbox && !s.platform.mail_delivery);
+        // A password is not sent in clear unless the URL says so.
+        for (url, sent) in [
+            ("smtp://mailer:pa55@mail.example:587", None),
+            (
+                "smtp://mailer:pa55@127.0.0.1:25?tls=none",
+                Some("smtp://mailer:pa55@127.0.0.1:25"),
+            ),
+            ("smtp://127.0.0.1:25", Some("smtp://127.0.0.1:25")),
+            (
+                "smtp://127.0.0.1:25/ehlo?tls=none&x=1",
+                Some("smtp://127.0.0.1:25/ehlo?x=1"),
+            ),
+        ] {
+            let args = ServeArgs {
+                smtp_url: Some(url.parse().unwrap()),
+                ..ServeArgs::default()
+            };
+            match (Settings::resolve(&args), sent) {
+                (Err(e), None) => {
+                    let e = format!("{e:#}");
+                    assert!(e.contains("unencrypted") && !e.contains("pa55"), "{e}");
+                }
+                (Ok(s), Some(sent)) => {
+                    assert_eq!(
+                        crate::mail::transport_url(&s.smtp.unwrap().url).unwrap(),
+                        sent
+                    );
+                }
+                (r, _) => panic!("{url}: {:?}", r.map(|_| ())),
+            }
+        }
         for bad in [
             "http://mail.example",
             "smtp://mail.example:587?tls=sometimes",

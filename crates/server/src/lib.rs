@@ -391,11 +391,20 @@ async fn json_errors(response: axum::response::Response) -> axum::response::Resp
             return busy;
         }
         let reason = status.canonical_reason().unwrap_or("bad request");
+        // A body that could not be read, in the platform's words rather than the
+        // framework's ("Bad Request: Failed to buffer the request body: …").
+        let unread = said
+            .as_deref()
+            .and_then(|s| s.strip_prefix("Failed to buffer the request body: "));
         (
             "BAD_REQUEST",
-            match said {
-                Some(said) => format!("the request was refused: {reason}: {said}"),
-                None => format!("the request was refused: {reason}"),
+            match (unread, &said) {
+                (Some(why), _) if why.contains("error reading a body from connection") => {
+                    "the request body could not be read: it broke off, or its chunked encoding is not valid".to_owned()
+                }
+                (Some(why), _) => format!("the request body could not be read: {why}"),
+                (None, Some(said)) => format!("the request was refused: {reason}: {said}"),
+                (None, None) => format!("the request was refused: {reason}"),
             },
         )
     };
@@ -469,7 +478,22 @@ pub async fn platform_key(
                 key.publish_in(&dir)?;
                 Ok(key)
             }
-            (file, _) => Ok(PlatformKey::load_or_create(&dir, file.as_deref())?),
+            (Some(file), _) => Ok(PlatformKey::load_or_create(&dir, Some(&file))?),
+            (None, None) => {
+                // A database that was there before its key pair (restored without the
+                // key file, or a --mpesa-key-file dropped): the new pair is said loudly,
+                // since applications that encrypted with the old public key are refused.
+                let new = !dir.join(mkoba_mpesa::rsa::PRIVATE_KEY_FILE).exists()
+                    && dir.join(mkoba_store_sqlite::DB_FILE).exists();
+                let key = PlatformKey::load_or_create(&dir, None)?;
+                if new {
+                    tracing::warn!(
+                        dir = %dir.display(),
+                        "a new M-Pesa key pair was made for a database that was already there: applications that encrypted their API key with the old public key are refused (INS-989) until they take the new one; to keep the old pair, stop the server and restore mpesa-private-key.pem into the data directory, or give --mpesa-key-file"
+                    );
+                }
+                Ok(key)
+            }
         }
     })
     .await

@@ -6,6 +6,16 @@
 //! that hard-codes `https://openapi.m-pesa.com` reaches Mkoba unmodified once it trusts the
 //! CA and the name points here (`mkoba tls trust` prints how). The MoMo and M-Pesa paths
 //! answer whatever `Host` says.
+//!
+//! The CA can sign for those names only: its certificate carries name constraints (RFC 5280
+//! §4.2.1.10, which OpenSSL, browsers and rustls's webpki enforce) naming the hosts it was
+//! made for, listed beside it (`tls/ca-names.txt`), and it is valid for ten years. Before
+//! 2026-12-07 it could sign for any site and lasted until 4096, so its key (in the data
+//! directory and every backup of it) could make a certificate for any HTTPS site of a
+//! machine that trusts it system-wide (the operations audit). A start that needs a name the
+//! CA does not permit (a new `--tls-host`) makes a new CA, which clients must trust anew,
+//! and says so. A CA made before has no list and is kept as it is (unconstrained): remove
+//! `tls/` to replace it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,6 +42,10 @@ pub const PROVIDER_HOSTS: [&str; 7] = [
 pub const CA_DIR: &str = "tls";
 pub const CA_CERT_FILE: &str = "ca.pem";
 const CA_KEY_FILE: &str = "ca-key.pem";
+/// The names the CA may sign for, one a line.
+const CA_NAMES_FILE: &str = "ca-names.txt";
+/// How long a new CA is valid.
+const CA_YEARS: i32 = 10;
 
 /// How the server gets its certificate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,8 +78,26 @@ pub fn ca_path(data: &Path) -> PathBuf {
     data.join(CA_DIR).join(CA_CERT_FILE)
 }
 
-fn ca_params() -> CertificateParams {
+/// The CA's certificate; `permitted`: the names it may sign for (`None`: a CA made before
+/// they were listed, unconstrained).
+fn ca_params(permitted: Option<&[String]>) -> CertificateParams {
     let mut params = CertificateParams::default();
+    if let Some(names) = permitted {
+        let subtrees = names
+            .iter()
+            .map(|n| match n.parse::<std::net::IpAddr>() {
+                Ok(ip) => rcgen::GeneralSubtree::IpAddress(rcgen::CidrSubnet::from_addr_prefix(
+                    ip,
+                    if ip.is_ipv4() { 32 } else { 128 },
+                )),
+                Err(_) => rcgen::GeneralSubtree::DnsName(n.clone()),
+            })
+            .collect();
+        params.name_constraints = Some(rcgen::NameConstraints {
+            permitted_subtrees: subtrees,
+            excluded_subtrees: Vec::new(),
+        });
+    }
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, "Mkoba local certificate authority");
     dn.push(DnType::OrganizationName, "Mkoba");
@@ -79,30 +111,58 @@ fn ca_params() -> CertificateParams {
     params
 }
 
-/// The local CA: created once (certificate and owner-only key in `data/tls/`), then
-/// reloaded. The certificate object is rebuilt from the same name and key to sign with;
-/// clients trust the saved file.
-fn local_ca(data: &Path) -> anyhow::Result<(rcgen::Certificate, KeyPair)> {
+/// The local CA for `names`: created once (certificate and owner-only key in `data/tls/`,
+/// with the names it may sign for), then reloaded, and made anew when a name is needed that
+/// it does not permit. The certificate object is rebuilt from the same name, constraints and
+/// key to sign with; clients trust the saved file.
+fn local_ca(data: &Path, names: &[String]) -> anyhow::Result<(rcgen::Certificate, KeyPair)> {
     let dir = data.join(CA_DIR);
     let (cert_path, key_path) = (dir.join(CA_CERT_FILE), dir.join(CA_KEY_FILE));
+    let names_path = dir.join(CA_NAMES_FILE);
+    let mut replaced = false;
     if key_path.exists() && cert_path.exists() {
-        let pem = std::fs::read_to_string(&key_path)
-            .with_context(|| format!("reading {}", key_path.display()))?;
-        let key = KeyPair::from_pem(&pem).context("the local CA's key is unusable")?;
-        let cert = ca_params()
-            .self_signed(&key)
-            .context("rebuilding the local CA")?;
-        return Ok((cert, key));
+        let permitted: Option<Vec<String>> = match std::fs::read_to_string(&names_path) {
+            Ok(text) => Some(text.lines().map(str::to_owned).collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", names_path.display())),
+        };
+        let covers = permitted
+            .as_ref()
+            .is_none_or(|p| names.iter().all(|n| p.contains(n)));
+        if covers {
+            let pem = std::fs::read_to_string(&key_path)
+                .with_context(|| format!("reading {}", key_path.display()))?;
+            let key = KeyPair::from_pem(&pem).context("the local CA's key is unusable")?;
+            let cert = ca_params(permitted.as_deref())
+                .self_signed(&key)
+                .context("rebuilding the local CA")?;
+            return Ok((cert, key));
+        }
+        for file in [&key_path, &cert_path, &names_path] {
+            std::fs::remove_file(file).with_context(|| format!("removing {}", file.display()))?;
+        }
+        replaced = true;
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let key = KeyPair::generate().context("generating the local CA's key")?;
-    let cert = ca_params()
-        .self_signed(&key)
-        .context("creating the local CA")?;
+    let mut params = ca_params(Some(names));
+    let year = this_year();
+    params.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
+    params.not_after = rcgen::date_time_ymd(year + CA_YEARS, 1, 1);
+    let cert = params.self_signed(&key).context("creating the local CA")?;
     write_private(&key_path, key.serialize_pem().as_bytes())?;
     std::fs::write(&cert_path, cert.pem())
         .with_context(|| format!("writing {}", cert_path.display()))?;
-    tracing::info!(ca = %cert_path.display(), "created a local certificate authority for --tls");
+    std::fs::write(&names_path, names.join("\n"))
+        .with_context(|| format!("writing {}", names_path.display()))?;
+    if replaced {
+        tracing::warn!(
+            ca = %cert_path.display(),
+            "made a new local certificate authority for --tls: the old one could not sign for every name asked (a new --tls-host); clients must trust the new one (mkoba tls trust)"
+        );
+    } else {
+        tracing::info!(ca = %cert_path.display(), "created a local certificate authority for --tls, which can sign for its hosts only");
+    }
     Ok((cert, key))
 }
 
@@ -134,8 +194,9 @@ fn issue(
     data: &Path,
     hosts: &[String],
 ) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
-    let (ca, ca_key) = local_ca(data)?;
-    let mut params = CertificateParams::new(names(hosts)).context("the --tls-host names")?;
+    let names = names(hosts);
+    let (ca, ca_key) = local_ca(data, &names)?;
+    let mut params = CertificateParams::new(names).context("the --tls-host names")?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, "Mkoba");
     params.distinguished_name = dn;
@@ -157,6 +218,26 @@ fn issue(
     Ok((chain, key))
 }
 
+/// Warns when others than its owner may read the operator's key file (said, not changed,
+/// as for a `--mpesa-key-file`).
+fn warn_if_readable(key: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if let Ok(meta) = std::fs::metadata(key) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    file = %key.display(),
+                    "the TLS private key file is open to others than its owner (mode {mode:o}): make it owner-only (chmod 600)"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = key;
+}
+
 /// The rustls configuration of the HTTPS listener.
 pub fn server_config(data: &Path, tls: &TlsSettings) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let (chain, key) = match (&tls.cert, &tls.key) {
@@ -166,6 +247,7 @@ pub fn server_config(data: &Path, tls: &TlsSettings) -> anyhow::Result<Arc<rustl
                 .collect::<Result<Vec<_>, _>>()
                 .with_context(|| format!("{} is not PEM certificates", cert.display()))?;
             anyhow::ensure!(!chain.is_empty(), "{} holds no certificate", cert.display());
+            warn_if_readable(key);
             let key = PrivateKeyDer::from_pem_file(key)
                 .with_context(|| format!("reading the private key {}", key.display()))?;
             (chain, key)
@@ -217,6 +299,20 @@ pub fn trust_instructions(data: &Path, port: u16) -> String {
 mod tests {
     use super::*;
 
+    /// A client's verifier that trusts the CA certificates in `pem`.
+    fn trusting(pem: &[u8]) -> Arc<rustls::client::WebPkiServerVerifier> {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_slice_iter(pem) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build()
+        .unwrap()
+    }
+
     #[test]
     fn the_local_ca_is_made_once_and_signs_what_names_every_host() {
         use rustls::client::danger::ServerCertVerifier as _;
@@ -236,16 +332,7 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         // The issued certificate verifies against the saved CA for every provider host.
-        let mut roots = rustls::RootCertStore::empty();
-        for c in CertificateDer::pem_slice_iter(&first) {
-            roots.add(c.unwrap()).unwrap();
-        }
-        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
-            Arc::new(roots),
-            Arc::new(rustls::crypto::ring::default_provider()),
-        )
-        .build()
-        .unwrap();
+        let verifier = trusting(&first);
         let now = rustls::pki_types::UnixTime::now();
         for host in names(&["bank.example".to_owned()]) {
             let name = rustls::pki_types::ServerName::try_from(host.clone()).unwrap();
@@ -259,6 +346,32 @@ mod tests {
                 .verify_server_cert(&chain[0], &[], &other, &[], now)
                 .is_err()
         );
+        // Whoever holds the CA's key (a copy of the data directory, a backup) cannot make
+        // a certificate another site's clients take: the CA names its hosts.
+        let key = std::fs::read_to_string(dir.path().join(CA_DIR).join(CA_KEY_FILE)).unwrap();
+        let key = KeyPair::from_pem(&key).unwrap();
+        let permitted = names(&["bank.example".to_owned()]);
+        let ca = ca_params(Some(&permitted)).self_signed(&key).unwrap();
+        let forged_key = KeyPair::generate().unwrap();
+        let forged = CertificateParams::new(vec!["evil.example".to_owned()])
+            .unwrap()
+            .signed_by(&forged_key, &ca, &key)
+            .unwrap();
+        let e = verifier
+            .verify_server_cert(forged.der(), &[], &other, &[], now)
+            .expect_err("outside the CA's names");
+        assert!(format!("{e:?}").contains("NameConstraint"), "{e:?}");
+        // A name the CA was not made for makes a new CA, which names it.
+        let (chain, _) = issue(dir.path(), &["shop.example".to_owned()]).unwrap();
+        let second = std::fs::read(ca_path(dir.path())).unwrap();
+        assert_ne!(second, first, "a new CA");
+        let listed = std::fs::read_to_string(dir.path().join(CA_DIR).join(CA_NAMES_FILE)).unwrap();
+        assert!(listed.lines().any(|l| l == "shop.example"), "{listed}");
+        let verifier = trusting(&second);
+        let shop = rustls::pki_types::ServerName::try_from("shop.example").unwrap();
+        verifier
+            .verify_server_cert(&chain[0], &chain[1..], &shop, &[], now)
+            .unwrap();
     }
 
     #[test]

@@ -849,10 +849,10 @@ async fn deliver(
                 attempt = item.attempts,
                 retry = retry_at_ms.is_some(),
                 unlogged,
-                "callback not accepted by the partner (unlogged: other attempts not accepted since the last such line)"
+                "callback not delivered: no answer, a refusal by the partner, or a target the configuration does not allow (unlogged: other attempts not delivered since the last such line)"
             );
         } else {
-            tracing::debug!(transfer.reference_id = %item.reference_id, status = status_code, error = no_answer, attempt = item.attempts, "callback not accepted by the partner");
+            tracing::debug!(transfer.reference_id = %item.reference_id, status = status_code, error = no_answer, attempt = item.attempts, "callback not delivered");
         }
         let attempt = CallbackAttempt {
             outbox_id: item.id,
@@ -1192,9 +1192,12 @@ fn answer_excerpt(body: &[u8], more: bool) -> Option<String> {
         &text
     };
     // Control characters, and those that reorder the text after them (U+202E), are breaks
-    // between words: the answer is shown in pages and JSON as plain text.
+    // between words: the answer is shown in pages and JSON as plain text. U+FFFD stays: it
+    // shows where the partner's bytes were not UTF-8.
     let words: Vec<&str> = text
-        .split(|c: char| c.is_whitespace() || mkoba_platform::portal::hides_text(c))
+        .split(|c: char| {
+            c.is_whitespace() || (mkoba_platform::portal::hides_text(c) && c != '\u{fffd}')
+        })
         .filter(|w| !w.is_empty())
         .collect();
     let text = words.join(" ");

@@ -432,6 +432,15 @@ async fn the_production_profile_prints_no_password_or_key() {
         stderr.contains("--profile production without --smtp-url"),
         "{stderr}"
     );
+    // Links in mail and /metrics: what production leaves to the operator is said.
+    assert!(
+        stderr.contains("--profile production without --public-url"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--profile production without --metrics-listen"),
+        "{stderr}"
+    );
 }
 
 /// A body declared larger than the limit (`Content-Length` over 2 MiB) is refused at once
@@ -643,6 +652,30 @@ async fn request_bodies_held_at_once_are_bounded() {
         .await;
     // (Read whole now, and refused for its size: an M-Pesa operation takes 64 KiB at most.)
     assert_eq!(r.status, 413, "{}", r.text());
+}
+
+/// A MoMo body that breaks off (a chunk size that is no number) is a 400 in the wallet's
+/// format, in the platform's words rather than the framework's.
+#[tokio::test]
+async fn a_broken_momo_body_is_told_so_in_the_wallets_format() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("127.0.0.1").await;
+    let request = format!(
+        "POST /collection/v1_0/requesttopay HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nOcp-Apim-Subscription-Key: {}\r\nAuthorization: Bearer {}\r\nX-Target-Environment: sandbox\r\nX-Reference-Id: {}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        app.key("collection"),
+        p.token,
+        uuid::Uuid::new_v4()
+    );
+    let mut c = TcpStream::connect(app.running.addr).await.unwrap();
+    c.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains(r#"{"code":"BAD_REQUEST","message":"the request body could not be read: it broke off, or its chunked encoding is not valid"}"#),
+        "{answer}"
+    );
 }
 
 /// A client that reads a long answer slowly but steadily is not taken for one that reads

@@ -432,6 +432,35 @@ async fn every_answer_is_json_without_quotes_in_header_values() {
     assert_eq!(code(&responses[5]), (400, "INS-20".to_owned()));
 }
 
+/// HEAD is served wherever GET is (the GET's answer without its body), and said so in
+/// `Allow`; an operation without GET refuses it.
+#[tokio::test]
+async fn head_goes_wherever_get_does() {
+    let app = TestApp::spawn().await;
+    let m = app.mpesa().await;
+    let session = m.session().await;
+    // getSession's bearer is the API key.
+    let r = m.send("HEAD", "getSession/", &m.api_key, None).await;
+    assert_eq!(r.status, 200, "{:?}", r.headers);
+    assert!(r.body.is_empty());
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let r = m
+        .send("HEAD", "c2bPayment/singleStage/", &session, None)
+        .await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("POST, OPTIONS"));
+    let r = m
+        .send("PUT", "queryTransactionStatus/", &session, None)
+        .await;
+    assert_eq!(r.status, 405);
+    assert!(
+        r.header("allow")
+            .is_some_and(|a| a.starts_with("GET, HEAD")),
+        "{:?}",
+        r.header("allow")
+    );
+}
+
 #[tokio::test]
 async fn an_unknown_market_is_invalid() {
     let app = TestApp::spawn().await;

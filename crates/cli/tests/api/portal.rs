@@ -1201,7 +1201,7 @@ async fn keys_passwords_and_session_ids_never_reach_the_logs() {
         "debug log captured: {log}"
     );
     assert!(
-        log.contains("callback not accepted by the partner") && !log.contains("partner-says-9f2c"),
+        log.contains("callback not delivered") && !log.contains("partner-says-9f2c"),
         "the refused callback is logged without the partner's answer: {log}"
     );
     for (what, secret) in [
