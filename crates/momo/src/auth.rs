@@ -16,7 +16,14 @@ use crate::error::MomoError;
 /// The subscription key from the `Ocp-Apim-Subscription-Key` header or the
 /// `subscription-key` query parameter.
 fn subscription_key(req: &Request) -> Option<String> {
-    if let Some(v) = req.headers().get("ocp-apim-subscription-key") {
+    let mut given = req.headers().get_all("ocp-apim-subscription-key").iter();
+    if let Some(v) = given.next() {
+        // Given twice, it is what a proxy joining the copies would pass on, which is no
+        // key: a key decides whose call it is, and which copy counted would depend on who
+        // read it (the other deciding headers are refused so too, `given_twice`).
+        if given.next().is_some() {
+            return Some(String::new());
+        }
         return v.to_str().ok().map(|s| s.trim().to_owned());
     }
     req.uri().query().and_then(|q| {

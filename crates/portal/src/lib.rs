@@ -595,6 +595,25 @@ pub fn query_params(query: Option<&str>) -> HashMap<String, String> {
     map
 }
 
+/// Why a new password is refused, for a person (`None`: it will do): at least 10
+/// characters, and at most 1024 bytes (hashing a longer one costs the same, but the form
+/// need not carry megabytes).
+pub(crate) fn password_problem(password: &str, new: bool) -> Option<&'static str> {
+    if password.chars().count() < 10 {
+        Some(if new {
+            "Choose a new password of at least 10 characters."
+        } else {
+            "Choose a password of at least 10 characters."
+        })
+    } else if password.len() > 1024 {
+        Some(
+            "Choose a shorter password: at most 1024 bytes (1024 letters of the Latin alphabet, fewer of others).",
+        )
+    } else {
+        None
+    }
+}
+
 /// `application/x-www-form-urlencoded` value encoding.
 pub fn form_encode(value: &str) -> String {
     serde_urlencoded::to_string([("v", value)])

@@ -283,7 +283,11 @@ async fn update(
         None => None,
         Some(v) => Some(
             v.as_u64()
-                .ok_or_else(|| MomoError::bad("session_lifetime_secs must be a number"))?,
+                .ok_or_else(|| {
+                    MomoError::bad(
+                        "session_lifetime_secs must be a whole number of seconds from 1 to 2592000 (30 days)",
+                    )
+                })?,
         ),
     };
     let result_url = match body.get("result_url") {

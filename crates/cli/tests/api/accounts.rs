@@ -496,6 +496,21 @@ async fn a_password_change_signs_out_every_other_session() {
     assert_eq!(r.status, 400);
     assert!(r.text().contains("not right"));
     assert_eq!(other.get("/portal").await.status, 200, "nothing changed");
+    // One too long is told it is too long (it was told "at least 10 characters").
+    let long = "x".repeat(1025);
+    let r = a
+        .submit(
+            "/portal/profile",
+            "/portal/profile/password",
+            &[
+                ("current", PASSWORD),
+                ("password", long.as_str()),
+                ("password2", long.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("at most 1024 bytes"), "{}", r.text());
     let r = a
         .submit(
             "/portal/profile",

@@ -211,6 +211,26 @@ async fn the_gateway_refuses_missing_and_wrong_subscription_keys_with_its_own_en
         r.text(),
         r#"{"statusCode":401,"message":"Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription."}"#
     );
+    // A good key given twice is no key: which copy counted would depend on who read it.
+    let good = app.keys.primary["collection"].clone();
+    let r = app
+        .send(
+            "POST",
+            "/v1_0/apiuser",
+            &[
+                ("X-Reference-Id", &id),
+                ("Ocp-Apim-Subscription-Key", &good),
+                ("Ocp-Apim-Subscription-Key", &good),
+            ],
+            body,
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert!(
+        r.text().contains("invalid subscription key"),
+        "{}",
+        r.text()
+    );
     // The secondary key and the query-string form are both accepted.
     let r = app
         .send(

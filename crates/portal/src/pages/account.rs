@@ -426,11 +426,8 @@ fn sign_up_problem(form: &Form) -> Option<Problem> {
     if !mkoba_platform::portal::plain_email(email) {
         return Some(("email", "Give a valid e-mail address.".to_owned()));
     }
-    if password.chars().count() < 10 || password.len() > 1024 {
-        return Some((
-            "password",
-            "Choose a password of at least 10 characters.".to_owned(),
-        ));
+    if let Some(problem) = crate::password_problem(password, false) {
+        return Some(("password", problem.to_owned()));
     }
     if password != form.raw("password2") {
         return Some(("password2", "The two passwords differ.".to_owned()));

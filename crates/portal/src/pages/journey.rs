@@ -570,8 +570,8 @@ pub(crate) async fn reset(
         Err(e) => return link_refused(&state, &headers, e, "Password reset refused"),
     };
     let password = form.raw("password");
-    let problem = if password.chars().count() < 10 || password.len() > 1024 {
-        Some("Choose a password of at least 10 characters.")
+    let problem = if let Some(problem) = crate::password_problem(password, false) {
+        Some(problem)
     } else if password != form.raw("password2") {
         Some("The two passwords differ.")
     } else {

@@ -414,14 +414,8 @@ pub(crate) async fn change_password(
         return crate::csrf_refused();
     }
     let new = form.raw("password");
-    if new.chars().count() < 10 || new.len() > 1024 {
-        return refuse(
-            &state,
-            &session,
-            StatusCode::BAD_REQUEST,
-            "Choose a new password of at least 10 characters.",
-        )
-        .await;
+    if let Some(problem) = crate::password_problem(new, true) {
+        return refuse(&state, &session, StatusCode::BAD_REQUEST, problem).await;
     }
     if new != form.raw("password2") {
         return refuse(
