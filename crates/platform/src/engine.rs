@@ -383,6 +383,7 @@ impl Engine {
         if changes.outbox_taken_over > 0 {
             tracing::warn!(
                 callbacks = changes.outbox_taken_over,
+                from = changes.outbox_taken_from.join(", "),
                 "taking over the undelivered callbacks of a node that stopped"
             );
             self.outbox.sweep();

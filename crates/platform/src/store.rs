@@ -92,6 +92,8 @@ pub struct Changes {
     /// How many undelivered callbacks this writer now delivers (their node stopped); they
     /// are read with [`Journal::pending_outbox`].
     pub outbox_taken_over: usize,
+    /// The nodes they were taken from (for the log).
+    pub outbox_taken_from: Vec<String>,
 }
 
 /// The sums of debits and credits over all accounts of one currency.

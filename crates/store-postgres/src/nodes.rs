@@ -208,11 +208,11 @@ pub(crate) fn begin_pass(
     within(c, |c| {
         let mut changes = None;
         if take_over {
-            let claimed = take_over_callbacks(c, node, false, true)?;
+            let (claimed, from) = take_over_callbacks(c, node, false, true)?;
             if claimed > 0 {
-                changes
-                    .get_or_insert_with(Changes::default)
-                    .outbox_taken_over = claimed;
+                let changes = changes.get_or_insert_with(Changes::default);
+                changes.outbox_taken_over = claimed;
+                changes.outbox_taken_from = from;
             }
         }
         if log.seq != seen {
@@ -231,7 +231,7 @@ pub(crate) fn begin_pass(
 /// Takes over the undelivered callbacks of nodes not seen for their lease (their own, as
 /// their heartbeat wrote it; this node's, `$2` ms, for a node from before leases were
 /// written) when `others`, and of none, plus, with `own`, this node's (at start). Returns
-/// how many rows it took. `others` only once this node has held its own lease a whole
+/// how many rows it took from other nodes, and those nodes' ids (for the log). `others` only once this node has held its own lease a whole
 /// lease (`Lease::held_for`): after an outage of the database every node looks gone to
 /// every other until each has beaten again. A node
 /// is seen only through its heartbeat thread ([`Heartbeat`]), the one that renews its
@@ -242,7 +242,7 @@ pub(crate) fn take_over_callbacks(
     node: &NodeOptions,
     own: bool,
     others: bool,
-) -> Result<usize> {
+) -> Result<(usize, Vec<String>)> {
     let lease_ms = node.lease.as_millis() as i64;
     let taken = c.query(
         concat!(
@@ -254,11 +254,18 @@ pub(crate) fn take_over_callbacks(
                         WHERE seen_at_ms >= ",
             server_now_ms!(),
             " - COALESCE(lease_ms, $2))))
-             RETURNING id"
+             RETURNING taken_from"
         ),
         &[&node.id, &lease_ms, &own, &others],
     )?;
-    Ok(taken.len())
+    let mut from: Vec<String> = Vec::new();
+    for row in &taken {
+        let node: Option<String> = row.get(0);
+        if let Some(node) = node.filter(|n| !from.contains(n)) {
+            from.push(node);
+        }
+    }
+    Ok((taken.len(), from))
 }
 
 /// How often a node with a lease of `lease` writes its heartbeat: every second, or four
