@@ -181,6 +181,9 @@ pub(crate) struct Engine {
     /// The in-memory state may differ from the database (a reload failed): reload before
     /// deciding anything again.
     stale: bool,
+    /// Commands held for the next pass, which takes them first (a test clock's advance
+    /// after a payment of its API user in the same pass, `engine/clock.rs`).
+    carried: Vec<Command>,
     /// The runtime the requests wait on, when the platform was opened on one: a pass's
     /// answers are handed to it in one task ([`Engine::answer`]). The server opens the
     /// platform on the runtime that serves its requests; were that runtime shut down first,
@@ -266,6 +269,7 @@ impl Engine {
             waiters,
             subscriptions,
             stale: false,
+            carried: Vec::new(),
             runtime: tokio::runtime::Handle::try_current().ok(),
         };
         engine.install(state);
@@ -408,13 +412,14 @@ impl Engine {
                 None => Duration::from_secs(1),
             };
             let wait = poll.map_or(wait, |p| wait.min(p));
-            // A payment due now on a test clock (accepted with no delay) settles at once.
-            let wait = if self.clock_due_now() {
+            // A payment due now on a test clock (accepted with no delay) settles at once, and
+            // commands held over run at once.
+            let wait = if self.clock_due_now() || !self.carried.is_empty() {
                 Duration::ZERO
             } else {
                 wait
             };
-            let mut commands = Vec::new();
+            let mut commands = std::mem::take(&mut self.carried);
             match rx.recv_timeout(wait) {
                 Ok(c) => commands.push(*c),
                 Err(RecvTimeoutError::Timeout) => {}

@@ -104,6 +104,29 @@ pub fn parse_span(text: &str) -> Option<Duration> {
     n.checked_mul(secs).map(Duration::from_secs)
 }
 
+/// Why a span [`parse_span`] did not take (`unit`: written with one) was refused, when it
+/// is a number after all: a negative one ([`ClockError::Backwards`]) or one too large to
+/// count ([`ClockError::TooFar`]). `None`: it is not a number (and a unit).
+pub fn span_refusal(text: &str, unit: bool) -> Option<ClockError> {
+    let text = text.trim();
+    let (backwards, rest) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest.trim()),
+        None => (false, text),
+    };
+    let digits = if unit {
+        rest.strip_suffix(['s', 'm', 'h', 'd'])
+    } else {
+        Some(rest)
+    };
+    if !digits.is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())) {
+        None
+    } else if backwards {
+        Some(ClockError::Backwards)
+    } else {
+        Some(ClockError::TooFar)
+    }
+}
+
 /// A test clock and the API user it drives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestClock {

@@ -579,22 +579,9 @@ async fn advance_clock(
 /// is not is past what one advance moves (a number too large to hold is no less);
 /// anything else gets `otherwise`.
 fn span_refused(text: &str, unit: bool, otherwise: &str) -> MomoError {
-    use mkoba_platform::test_clock::ClockError;
-    let (backwards, rest) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest.trim()),
-        None => (false, text),
-    };
-    let digits = if unit {
-        rest.strip_suffix(['s', 'm', 'h', 'd'])
-    } else {
-        Some(rest)
-    };
-    if !digits.is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())) {
-        MomoError::bad(otherwise)
-    } else if backwards {
-        MomoError::bad(ClockError::Backwards.to_string())
-    } else {
-        MomoError::bad(ClockError::TooFar.to_string())
+    match mkoba_platform::test_clock::span_refusal(text, unit) {
+        Some(e) => MomoError::bad(e.to_string()),
+        None => MomoError::bad(otherwise),
     }
 }
 

@@ -427,6 +427,18 @@ async fn the_portal_creates_advances_and_deletes_test_clocks_and_marks_their_pay
         .await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("90s, 15m, 3h or 2d"), "{}", r.text());
+    // A number after all is told what is wrong with it, as the API tells it.
+    for (by, said) in [
+        ("-1h", "A test clock only moves forward."),
+        (
+            "99999999999999999999d",
+            "One advance moves a test clock at most a year.",
+        ),
+    ] {
+        let r = b.submit("/portal/clocks", &action, &[("by", by)]).await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(r.text().contains(said), "{by}: {}", r.text());
+    }
     let r = b.submit("/portal/clocks", &action, &[("by", "1d")]).await;
     assert_eq!(r.status, 303, "{}", r.text());
     assert_eq!(app.admin_transaction(payment).await["status"], "SUCCESSFUL");
@@ -1060,6 +1072,46 @@ async fn a_clock_and_a_first_payment_at_once_never_mix_times() {
             "a payment under a clock made on real time: {t}"
         );
     }
+}
+
+/// A payment and an advance sent at once: whichever the writer takes first, the advance's
+/// answer comes once the payment made before it is settled, at its own due time (an audit
+/// saw one made in the same pass settle after the answer, at the clock's new time).
+#[tokio::test]
+async fn an_advance_beside_a_new_payment_settles_it_at_its_due_time_before_answering() {
+    let app = TestApp::spawn_with(|s| s.platform.settle_delay = Duration::from_secs(3600)).await;
+    let frozen = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+    let mut before = 0;
+    for _ in 0..30 {
+        let p = app.partner("127.0.0.1").await;
+        let id = clock_for(&app, p.user, Some(frozen)).await;
+        let payment = Uuid::new_v4();
+        let body = rtp_body("5", "256770000003");
+        let path = format!("/{id}/advance");
+        let (paid, advanced) = tokio::join!(
+            app.request_to_pay(&p, payment, &body, &[]),
+            admin(&app, "POST", &path, Some(json!({"by": "2h"}))),
+        );
+        assert_eq!(paid.status, 202, "{}", paid.text());
+        assert_eq!(advanced.status, 200, "{}", advanced.text());
+        let t = app.admin_transaction(payment).await;
+        // At most 20 clocks a developer: each round's goes.
+        let deleted = admin(&app, "DELETE", &format!("/{id}"), None).await;
+        assert_eq!(deleted.status, 204, "{}", deleted.text());
+        if t["created_at_ms"].as_i64() != Some(frozen) {
+            // Made after the advance, on the clock's new time: due later, still pending.
+            assert_eq!(t["status"], "PENDING", "{t}");
+            continue;
+        }
+        before += 1;
+        assert_eq!(t["status"], "SUCCESSFUL", "settled before the answer: {t}");
+        assert_eq!(
+            t["settled_at_ms"].as_i64(),
+            Some(frozen + 3_600_000),
+            "at its own due time: {t}"
+        );
+    }
+    assert!(before > 0, "no payment was made before its advance");
 }
 
 /// The M-Pesa application's API user gets no clock while a payment of it is open, and is

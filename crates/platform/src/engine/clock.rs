@@ -5,7 +5,7 @@ use std::cmp::Reverse;
 
 use uuid::Uuid;
 
-use super::{Engine, Pass, defer};
+use super::{Command, Engine, Pass, defer};
 use crate::test_clock::{ClockCommand, ClockError, ClockWrite, MAX_CLOCKS_PER_DEVELOPER};
 
 impl Engine {
@@ -109,6 +109,23 @@ impl Engine {
                 by_ms,
                 reply,
             } => {
+                // A payment of the clock's API user accepted earlier in this pass is not
+                // due anywhere yet (it is scheduled once committed, and settled in a later
+                // pass than its accept): the advance waits for the next pass, which settles
+                // it at its own due time before answering (an audit saw such a payment
+                // settle after the advance's answer, at the clock's new time).
+                let accepted_here = self.owned_clock(developer_id, id).is_ok_and(|(user, _)| {
+                    pass.batch.new_payments.iter().any(|p| p.api_user == user)
+                });
+                if accepted_here {
+                    self.carried.push(Command::Clock(ClockCommand::Advance {
+                        developer_id,
+                        id,
+                        by_ms,
+                        reply,
+                    }));
+                    return;
+                }
                 let result = self.advance(pass, developer_id, id, by_ms);
                 defer(pass, reply, result, Err(ClockError::Unavailable));
             }

@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use mkoba_platform::test_clock::{ClockError, parse_span};
+use mkoba_platform::test_clock::{ClockError, parse_span, span_refusal};
 use uuid::Uuid;
 
 use crate::html::Html;
@@ -221,7 +221,12 @@ pub(crate) async fn advance(
         return crate::not_found().await;
     };
     let Some(by) = parse_span(form.get("by")) else {
-        return bad("Advance by a whole number and a unit: 90s, 15m, 3h or 2d.").await;
+        // A number after all (negative, or too large to count): said as the API says it.
+        let said = span_refusal(form.get("by"), true).and_then(refusal);
+        return bad(said
+            .as_deref()
+            .unwrap_or("Advance by a whole number and a unit: 90s, 15m, 3h or 2d."))
+        .await;
     };
     match state
         .platform
