@@ -147,6 +147,11 @@ pub async fn validate_account_holder_status(
 /// the sandbox's fixed identity ("Sand Box") for any holder, the account-holder test
 /// numbers' errors included (reference §10.4: "for any MSISDN"), and for a holder named by
 /// `alias` or `id` (the definitions' other types); only a malformed holder is refused.
+///
+/// Its `401` is the one MTN's definitions document for this operation
+/// (`TokenPost401ApplicationJsonResponse`, `{"error": …}`), with the wallet's `code` and
+/// `message` beside it, which every other operation's `401` carries: a client generated
+/// from the definitions reads the one, every other client the others.
 pub async fn get_basic_userinfo(
     State(state): State<MomoState>,
     Extension(product): Extension<Product>,
@@ -154,7 +159,7 @@ pub async fn get_basic_userinfo(
     headers: HeaderMap,
     Path((id_type, id)): Path<(String, String)>,
 ) -> Result<Response, MomoError> {
-    holder(
+    let checked = holder(
         &state,
         &headers,
         product,
@@ -163,7 +168,18 @@ pub async fn get_basic_userinfo(
         &id,
         true,
     )
-    .await?;
+    .await;
+    if let Err(MomoError::Unauthorized(why)) = checked {
+        return Ok(json(
+            StatusCode::UNAUTHORIZED,
+            &serde_json::json!({
+                "error": "UNAUTHORIZED",
+                "code": "UNAUTHORIZED",
+                "message": format!("Authentication failed. Credentials not valid: {why}."),
+            }),
+        ));
+    }
+    checked?;
     Ok(json(
         StatusCode::OK,
         &BasicUserInfo {

@@ -46,6 +46,8 @@ pub struct Doc {
     pub errors: &'static [u16],
     /// Query parameters.
     pub query: &'static [QueryParam],
+    /// Other headers it reads: name, required, description.
+    pub headers: &'static [(&'static str, bool, &'static str)],
 }
 
 /// A documented query parameter.
@@ -91,6 +93,7 @@ fn doc(operation_id: &str, summary: &str, auth: Auth) -> Doc {
         success: (200, None),
         errors: &[400, 401, 500],
         query: &[],
+        headers: &[],
     }
 }
 
@@ -414,6 +417,15 @@ pub fn routes() -> Vec<Route> {
                     success: (200, Some(success)),
                     // All three name the API user's environment.
                     target_environment: true,
+                    headers: if path == "/v1_0/bc-authorize" {
+                        &[(
+                            "X-Callback-Url",
+                            false,
+                            "Checked as a payment's is (its host must equal the API user's providerCallbackHost) and not called: poll oauth2/token/ for the consent",
+                        )]
+                    } else {
+                        &[]
+                    },
                     ..doc(&format!("{name}-{id}"), summary, auth)
                 },
                 None,
@@ -479,7 +491,15 @@ pub fn routes() -> Vec<Route> {
             "/v1_0/requesttopay/{referenceId}/deliverynotification",
             Doc {
                 body: Some("DeliveryNotification"),
-                errors: &[400, 401, 404, 409, 429, 500],
+                errors: &[400, 401, 404, 409, 410, 429, 500],
+                headers: &[
+                    (
+                        "notificationMessage",
+                        false,
+                        "The message, at most 160 characters (or notificationMessage in the body)",
+                    ),
+                    ("Language", false, "The message's language (ISO 639-1)"),
+                ],
                 ..doc(
                     "RequesttoPayDeliveryNotification",
                     "Send the payer a delivery notification",
@@ -525,6 +545,7 @@ pub fn routes() -> Vec<Route> {
             "/v2_0/invoice/{referenceId}",
             Doc {
                 reference_id: true,
+                callback: Some(CallbackMethod::Put),
                 body: Some("CancelInvoice"),
                 success: (200, Some("CancelInvoice")),
                 errors: &[400, 401, 404, 500],

@@ -95,6 +95,14 @@ fn schemas() -> Value {
         "Oauth2TokenResponse": obj(json!({"access_token": string(), "token_type": string(), "expires_in": {"type": "integer"}, "scope": string(), "refresh_token": string(), "refresh_token_expired_in": {"type": "integer"}}), &["access_token", "token_type", "expires_in"]),
     });
     let mut schemas = schemas;
+    schemas["OAuthError"] = obj(
+        json!({"error": string(), "error_description": string()}),
+        &["error"],
+    );
+    schemas["UnauthorizedWithError"] = obj(
+        json!({"error": string(), "code": string(), "message": string()}),
+        &["error", "code", "message"],
+    );
     widget_schemas(&mut schemas, party);
     schemas
 }
@@ -171,6 +179,9 @@ fn operation(route: &Route) -> Value {
             "A fresh UUID; it becomes the resource id",
         ));
     }
+    for (name, required, description) in d.headers {
+        parameters.push(header(name, *required, description));
+    }
     if let Some(method) = d.callback {
         parameters.push(header(
             "X-Callback-Url",
@@ -187,7 +198,12 @@ fn operation(route: &Route) -> Value {
     responses.insert(code.to_string(), ok);
     for e in d.errors {
         let schema = match (*e, d.auth) {
+            // Its 401 as MTN's definitions document it, beside the wallet's code.
+            (401, _) if d.operation_id.ends_with("GetBasicUserinfo") => {
+                json!({"oneOf": [r("GatewayError"), r("UnauthorizedWithError")]})
+            }
             (401, _) => json!({"oneOf": [r("GatewayError"), r("ErrorReason")]}),
+            (400, _) if d.body == Some("Oauth2TokenRequest") => r("OAuthError"),
             (500, Auth::Basic) => r("TokenError"),
             _ => r("ErrorReason"),
         };
@@ -211,8 +227,15 @@ fn operation(route: &Route) -> Value {
         op["security"] = json!([]);
     }
     if let Some(body) = d.body {
-        op["requestBody"] =
-            json!({"required": false, "content": {"application/json": {"schema": r(body)}}});
+        // The consent calls are forms, as MTN defines them; they take JSON too.
+        op["requestBody"] = if matches!(body, "BcAuthorize" | "Oauth2TokenRequest") {
+            json!({"required": true, "content": {
+                "application/x-www-form-urlencoded": {"schema": r(body)},
+                "application/json": {"schema": r(body)},
+            }})
+        } else {
+            json!({"required": false, "content": {"application/json": {"schema": r(body)}}})
+        };
     }
     op
 }

@@ -262,9 +262,17 @@ pub async fn create_payment(
     let amount_text = validate::required(money, "amount")?;
     let currency = validate::currency(&validate::required(money, "currency")?)?;
     let customer = validate::required(&body, "customerReference")?;
+    // The definition's example is `+46070911111`: the `+` of the international form is
+    // taken, as a person writes the number.
+    let number = customer.trim();
+    let number = number.strip_prefix('+').unwrap_or(number);
     let party = Party {
         id_type: PartyIdType::Msisdn,
-        id: validate::party_id(PartyIdType::Msisdn, &customer)?,
+        id: validate::party_id(PartyIdType::Msisdn, number).map_err(|_| {
+            MomoError::bad(format!(
+                "customerReference must be the paying customer's MSISDN, 4 to 15 digits with an optional leading '+' (e.g. +46070911111): Mkoba debits that customer's wallet; got {customer:?}"
+            ))
+        })?,
     };
     let mut extra = serde_json::Map::new();
     for field in [

@@ -75,6 +75,32 @@ async fn basic_user_info_is_the_sandbox_identity() {
         .get(&p, "/v1_0/accountholder/msisdn/46733123450/active")
         .await;
     assert_eq!(r.status, 404, "{}", r.text());
+    // Without a token: the 401 MTN's definitions document here ({"error"}), with the
+    // wallet's code and message that every other operation's 401 carries.
+    let r = app
+        .send(
+            "GET",
+            "/collection/v1_0/accountholder/msisdn/46733000001/basicuserinfo",
+            &[
+                ("Ocp-Apim-Subscription-Key", app.key("collection")),
+                ("X-Target-Environment", "sandbox"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text());
+    let v = r.json();
+    assert_eq!(
+        (v["error"].as_str(), v["code"].as_str()),
+        (Some("UNAUTHORIZED"), Some("UNAUTHORIZED")),
+        "{v}"
+    );
+    assert!(
+        v["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Authorization")),
+        "{v}"
+    );
 }
 
 async fn notify(

@@ -613,6 +613,22 @@ async fn v2_payments_follow_the_amount_scenarios() {
     )
     .await;
     assert_eq!(r.status, 400);
+    assert!(r.text().contains("customerReference"), "{}", r.text());
+    // The definition's own example, with the `+` of the international form.
+    let plus = Uuid::new_v4();
+    let r = call(
+        &app,
+        &p,
+        "POST",
+        "/v2_0/payment",
+        Some(plus),
+        Some(&v2_payment("1", "+46070911111")),
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let v = settled(&app, &p, &format!("/v2_0/payment/{plus}")).await;
+    assert_eq!(v["status"], "SUCCESSFUL", "{v}");
     // What is kept of the payment must be of its type, and short text.
     for (field, value) in [
         ("maxNumberOfRetries", serde_json::json!({"a": [1]})),
