@@ -35,6 +35,17 @@ pub fn text_header(headers: &HeaderMap, name: &str) -> Option<String> {
     Some(text.trim().to_owned())
 }
 
+/// A header as text whatever its bytes (ISO-8859-1 where they are not UTF-8), borrowed
+/// when it is ASCII, as nearly every one is: a value that is not ASCII is told what is
+/// wrong with it, not that it is missing.
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+    let value = headers.get(name)?;
+    Some(match value.to_str() {
+        Ok(text) => std::borrow::Cow::Borrowed(text.trim()),
+        Err(_) => std::borrow::Cow::Owned(text_header(headers, name).unwrap_or_default()),
+    })
+}
+
 /// A reference id: a UUID in its hyphenated form (any case).
 pub fn reference_id(text: &str, what: &str) -> Result<Uuid, MomoError> {
     let text = text.trim();
@@ -55,7 +66,7 @@ pub fn reference_id(text: &str, what: &str) -> Result<Uuid, MomoError> {
 pub fn x_reference_id(headers: &HeaderMap) -> Result<Uuid, MomoError> {
     // Read as text whatever its bytes, so that one not ASCII is told it is no UUID, not
     // that it is missing.
-    let id = match text_header(headers, "x-reference-id") {
+    let id = match header_text(headers, "x-reference-id") {
         Some(v) => reference_id(&v, "X-Reference-Id")?,
         None => return Err(MomoError::bad("the X-Reference-Id header is required")),
     };
@@ -70,7 +81,7 @@ pub fn x_reference_id(headers: &HeaderMap) -> Result<Uuid, MomoError> {
 
 /// `X-Target-Environment` must be present and be the API user's environment.
 pub fn target_environment(headers: &HeaderMap, user: &ApiUser) -> Result<(), MomoError> {
-    match text_header(headers, "x-target-environment").as_deref() {
+    match header_text(headers, "x-target-environment").as_deref() {
         None | Some("") => Err(MomoError::bad(
             "the X-Target-Environment header is required (sandbox, or the market of the API user)",
         )),

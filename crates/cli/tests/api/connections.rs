@@ -678,6 +678,43 @@ async fn a_broken_momo_body_is_told_so_in_the_wallets_format() {
     );
 }
 
+/// An `X-Reference-Id` or `X-Target-Environment` whose bytes are not ASCII is told what is
+/// wrong with it, not that it is missing.
+#[tokio::test]
+async fn a_header_that_is_not_ascii_is_not_missing() {
+    let app = TestApp::spawn().await;
+    let p = app.partner("127.0.0.1").await;
+    let body = r#"{"amount":"1","currency":"EUR","externalId":"x","payer":{"partyIdType":"MSISDN","partyId":"256770000001"}}"#;
+    for (reference, environment, said) in [
+        (&b"\xe9\xe9\xe9"[..], &b"sandbox"[..], "must be a UUID"),
+        (
+            uuid::Uuid::new_v4().to_string().as_bytes(),
+            &b"mtn\xe9"[..],
+            "NOT_ALLOWED_TARGET_ENVIRONMENT",
+        ),
+    ] {
+        let mut request = format!(
+            "POST /collection/v1_0/requesttopay HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nOcp-Apim-Subscription-Key: {}\r\nAuthorization: Bearer {}\r\nConnection: close\r\nContent-Length: {}\r\nX-Reference-Id: ",
+            app.key("collection"),
+            p.token,
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(reference);
+        request.extend_from_slice(b"\r\nX-Target-Environment: ");
+        request.extend_from_slice(environment);
+        request.extend_from_slice(b"\r\n\r\n");
+        request.extend_from_slice(body.as_bytes());
+        let mut c = TcpStream::connect(app.running.addr).await.unwrap();
+        c.write_all(&request).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut answer)).await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.contains(said), "{answer}");
+        assert!(!answer.contains("is required"), "{answer}");
+    }
+}
+
 /// A client that reads a long answer slowly but steadily is not taken for one that reads
 /// nothing: the server's writes wake as it reads (`TCP_NOTSENT_LOWAT`), so they make
 /// progress. (Without it the kernel woke the writer only once a third of the send buffer
