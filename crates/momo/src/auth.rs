@@ -14,23 +14,31 @@ use crate::MomoState;
 use crate::error::MomoError;
 
 /// The subscription key from the `Ocp-Apim-Subscription-Key` header or the
-/// `subscription-key` query parameter.
-fn subscription_key(req: &Request) -> Option<String> {
-    let mut given = req.headers().get_all("ocp-apim-subscription-key").iter();
+/// `subscription-key` query parameter (`query`): `None` when neither is given. Given twice
+/// (either way), it is what a proxy joining the copies would pass on, which is no key
+/// (`Some("")`): a key decides whose call it is, and which copy counted would depend on who
+/// read it (the other deciding headers are refused so too, `given_twice`). One that is not
+/// ASCII is no key either, not a missing one.
+pub fn subscription_key(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    let mut given = headers.get_all("ocp-apim-subscription-key").iter();
     if let Some(v) = given.next() {
-        // Given twice, it is what a proxy joining the copies would pass on, which is no
-        // key: a key decides whose call it is, and which copy counted would depend on who
-        // read it (the other deciding headers are refused so too, `given_twice`).
         if given.next().is_some() {
             return Some(String::new());
         }
-        return v.to_str().ok().map(|s| s.trim().to_owned());
+        return Some(
+            v.to_str()
+                .map_or_else(|_| String::new(), |s| s.trim().to_owned()),
+        );
     }
-    req.uri().query().and_then(|q| {
-        q.split('&').find_map(|pair| {
-            let (k, v) = pair.split_once('=')?;
-            (k == "subscription-key").then(|| v.trim().to_owned())
-        })
+    let mut given = query?.split('&').filter_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == "subscription-key").then(|| v.trim().to_owned())
+    });
+    let first = given.next()?;
+    Some(if given.next().is_some() {
+        String::new()
+    } else {
+        first
     })
 }
 
@@ -41,7 +49,7 @@ pub(crate) async fn require_subscription(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let Some(key) = subscription_key(&req) else {
+    let Some(key) = subscription_key(req.headers(), req.uri().query()) else {
         return MomoError::MissingSubscriptionKey.into_response();
     };
     match state.platform.credentials().subscription(&key) {

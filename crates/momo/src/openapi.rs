@@ -203,7 +203,10 @@ fn operation(route: &Route) -> Value {
                 json!({"oneOf": [r("GatewayError"), r("UnauthorizedWithError")]})
             }
             (401, _) => json!({"oneOf": [r("GatewayError"), r("ErrorReason")]}),
-            (400, _) if d.body == Some("Oauth2TokenRequest") => r("OAuthError"),
+            // OAuth's answer to the grant; the wallet's to a request it cannot read at all.
+            (400, _) if d.body == Some("Oauth2TokenRequest") => {
+                json!({"oneOf": [r("OAuthError"), r("ErrorReason")]})
+            }
             (500, Auth::Basic) => r("TokenError"),
             _ => r("ErrorReason"),
         };

@@ -161,7 +161,7 @@ pub enum ClockError {
     HasOpenPayments,
     #[error("a test clock only moves forward")]
     Backwards,
-    #[error("one advance moves a test clock at most a year")]
+    #[error("one advance moves a test clock at most 366 days")]
     TooFar,
     #[error("a test clock runs to the end of the year 9899 at most")]
     PastTheEnd,

@@ -12,9 +12,22 @@
       navigator.clipboard.writeText(b.getAttribute("data-copy")).then(function () {
         b.textContent = "Copied";
         setTimeout(function () { b.textContent = label; }, 1500);
+      }, function () {
+        b.textContent = "Not copied: select the text";
+        setTimeout(function () { b.textContent = label; }, 3000);
       });
     });
   });
+  // A page sent back with an error (a form refused, a filter that cannot be read): focus
+  // goes to the error and the title says so. Most pages render the error with the page, and
+  // an alert already there when a page loads is not read out by every screen reader; focus
+  // had stayed at the top of the page, far from the form on a long one.
+  var error = document.querySelector("main .error[role=alert], main [role=alert].error");
+  if (error) {
+    if (!error.hasAttribute("tabindex")) error.setAttribute("tabindex", "-1");
+    error.focus();
+    if (document.title.indexOf("Error: ") !== 0) document.title = "Error: " + document.title;
+  }
   var phone = document.querySelector("[data-refresh]");
   var live = document.getElementById("live");
   if (phone && live) {

@@ -234,11 +234,11 @@ async fn ledger_totals(
 }
 
 fn developer(platform: &Platform, headers: &HeaderMap) -> Result<SubscriptionKey, MomoError> {
-    let key = mkoba_momo::validate::header(headers, "ocp-apim-subscription-key")
+    let key = mkoba_momo::auth::subscription_key(headers, None)
         .ok_or(MomoError::MissingSubscriptionKey)?;
     platform
         .credentials()
-        .subscription(key)
+        .subscription(&key)
         .ok_or(MomoError::InvalidSubscriptionKey)
 }
 

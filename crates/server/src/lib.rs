@@ -451,6 +451,7 @@ pub async fn platform_key(
     data: &Path,
     key_file: Option<&Path>,
     database: Option<&config::DatabaseUrl>,
+    database_was_there: bool,
 ) -> anyhow::Result<Arc<PlatformKey>> {
     let dir = data.to_owned();
     let file = key_file.map(Path::to_owned);
@@ -483,12 +484,12 @@ pub async fn platform_key(
                 // A database that was there before its key pair (restored without the
                 // key file, or a --mpesa-key-file dropped): the new pair is said loudly,
                 // since applications that encrypted with the old public key are refused.
-                let new = !dir.join(mkoba_mpesa::rsa::PRIVATE_KEY_FILE).exists()
-                    && dir.join(mkoba_store_sqlite::DB_FILE).exists();
+                let new = database_was_there
+                    && !dir.join(mkoba_mpesa::rsa::PRIVATE_KEY_FILE).exists();
                 let key = PlatformKey::load_or_create(&dir, None)?;
                 if new {
                     tracing::warn!(
-                        dir = %dir.display(),
+                        data_dir = %dir.display(),
                         "a new M-Pesa key pair was made for a database that was already there: applications that encrypted their API key with the old public key are refused (INS-989) until they take the new one; to keep the old pair, stop the server and restore mpesa-private-key.pem into the data directory, or give --mpesa-key-file"
                     );
                 }
@@ -614,6 +615,10 @@ pub fn create_operator(
 /// created (a data directory, a database, a key pair).
 pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let bound = bind(&settings).await?;
+    // Before the store makes one: a key pair made for a database that was already there
+    // is said loudly (`platform_key`).
+    let database_was_there =
+        settings.database_url.is_none() && settings.data.join(mkoba_store_sqlite::DB_FILE).exists();
     let mut store = open_store(&settings).await?;
     if let Some(faults) = &settings.faults {
         store.journal = Box::new(mkoba_platform::faults::FaultyJournal::new(
@@ -625,6 +630,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         &settings.data,
         settings.mpesa_key_file.as_deref(),
         settings.database_url.as_ref(),
+        database_was_there,
     )
     .await?;
     let key = match Arc::try_unwrap(key) {

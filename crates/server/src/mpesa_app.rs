@@ -202,11 +202,11 @@ async fn openapi() -> Response {
 }
 
 fn developer_id(platform: &Platform, headers: &HeaderMap) -> Result<i64, MomoError> {
-    let key = mkoba_momo::validate::header(headers, "ocp-apim-subscription-key")
+    let key = mkoba_momo::auth::subscription_key(headers, None)
         .ok_or(MomoError::MissingSubscriptionKey)?;
     platform
         .credentials()
-        .subscription(key)
+        .subscription(&key)
         .map(|s| s.developer_id)
         .ok_or(MomoError::InvalidSubscriptionKey)
 }

@@ -146,9 +146,7 @@ fn local_ca(data: &Path, names: &[String]) -> anyhow::Result<(rcgen::Certificate
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let key = KeyPair::generate().context("generating the local CA's key")?;
     let mut params = ca_params(Some(names));
-    let year = this_year();
-    params.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
-    params.not_after = rcgen::date_time_ymd(year + CA_YEARS, 1, 1);
+    (params.not_before, params.not_after) = valid_for(CA_YEARS * 365 + CA_YEARS / 4);
     let cert = params.self_signed(&key).context("creating the local CA")?;
     write_private(&key_path, key.serialize_pem().as_bytes())?;
     std::fs::write(&cert_path, cert.pem())
@@ -182,11 +180,20 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// The year now (for the issued certificate's validity).
-fn this_year() -> i32 {
+/// How long a certificate issued at a start is valid.
+const LEAF_DAYS: i32 = 397;
+
+/// A validity from yesterday (a client whose clock is a little behind still takes it) to
+/// `days` from now.
+fn valid_for(days: i32) -> (time::OffsetDateTime, time::OffsetDateTime) {
     // The certificate is infrastructure: the system's time, not a test clock's.
     let secs = mkoba_platform::clock::system_now_ms() / 1000;
-    1970 + (secs / 31_556_952) as i32
+    let now =
+        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    (
+        now - time::Duration::days(1),
+        now + time::Duration::days(i64::from(days)),
+    )
 }
 
 /// A certificate for [`names`] signed by the local CA, and its key.
@@ -205,9 +212,10 @@ fn issue(
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
     ];
-    let year = this_year();
-    params.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
-    params.not_after = rcgen::date_time_ymd(year + 2, 1, 1);
+    // Issued at every start, so it may be short: Apple's systems refuse a server
+    // certificate valid for more than 825 days even from a root the user installed (one of
+    // three years was; the re-audit of 2026-12-07).
+    (params.not_before, params.not_after) = valid_for(LEAF_DAYS);
     let key = KeyPair::generate().context("generating the server's key")?;
     let cert = params
         .signed_by(&key, &ca, &ca_key)

@@ -101,6 +101,14 @@ async function main() {
   await page.fill("#name", "Amani Developer");
   await page.fill("#email", email);
   await page.fill("#password", "correct horse battery");
+  // A refused form: focus goes to its error and the title says so (a screen reader reads
+  // both; the error alone, already in the page as it loads, is not read by every reader).
+  await page.fill("#password2", "another horse battery");
+  await page.click("button[type=submit]");
+  check("a refused form puts focus on its error",
+    await page.evaluate(() => document.activeElement && document.activeElement.getAttribute("role") === "alert"));
+  check("a refused form's page title begins with Error", (await page.title()).startsWith("Error: "), await page.title());
+  await page.fill("#password", "correct horse battery");
   await page.fill("#password2", "correct horse battery");
   await shot(page, "02-signup");
   await page.click("button[type=submit]");

@@ -368,21 +368,20 @@ async fn listening_beyond_loopback_warns_about_the_sandbox_defaults() {
     }
 }
 
-#[tokio::test]
-async fn the_production_profile_prints_no_password_or_key() {
+/// Runs `mkoba serve` on `data` (with `args`, the environment `env` and warnings logged)
+/// until its banner is printed, then stops it: the banner and what it wrote to stderr.
+async fn serve_until_banner(
+    args: &[&str],
+    data: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (String, String) {
     use tokio::io::AsyncBufReadExt as _;
-    let dir = tempfile::tempdir().unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mkoba"))
-        .args([
-            "serve",
-            "--profile",
-            "production",
-            "--listen",
-            "127.0.0.1:0",
-            "--data",
-        ])
-        .arg(dir.path().join("data"))
-        .env("MKOBA_MPESA_KEY_FILE", crate::helpers::MPESA_TEST_KEY)
+        .arg("serve")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .envs(env.iter().copied())
         .env("MKOBA_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -391,7 +390,7 @@ async fn the_production_profile_prints_no_password_or_key() {
         .expect("mkoba starts");
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let mut banner = String::new();
-    tokio::time::timeout(Duration::from_secs(60), async {
+    tokio::time::timeout(Duration::from_secs(120), async {
         while let Ok(Some(line)) = lines.next_line().await {
             banner.push_str(&line);
             banner.push('\n');
@@ -411,6 +410,33 @@ async fn the_production_profile_prints_no_password_or_key() {
         .read_to_string(&mut stderr)
         .await
         .unwrap();
+    let _ = child.wait().await;
+    (banner, stderr)
+}
+
+/// A new M-Pesa key pair is said loudly only when it is made for a database that was
+/// already there (its key file lost): not at a first start, which makes both.
+#[tokio::test]
+async fn a_new_mpesa_key_pair_is_said_only_for_a_database_that_was_there() {
+    const SAID: &str = "a new M-Pesa key pair was made for a database that was already there";
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (_, stderr) = serve_until_banner(&[], &data, &[]).await;
+    assert!(!stderr.contains(SAID), "a first start: {stderr}");
+    std::fs::remove_file(data.join("mpesa-private-key.pem")).unwrap();
+    let (_, stderr) = serve_until_banner(&[], &data, &[]).await;
+    assert!(stderr.contains(SAID), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_production_profile_prints_no_password_or_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (banner, stderr) = serve_until_banner(
+        &["--profile", "production"],
+        &dir.path().join("data"),
+        &[("MKOBA_MPESA_KEY_FILE", crate::helpers::MPESA_TEST_KEY)],
+    )
+    .await;
     // What the banner would print in the sandbox profile, read from the database.
     let login = mkoba::portal_login(&dir.path().join("data"))
         .unwrap()

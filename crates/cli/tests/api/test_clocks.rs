@@ -308,9 +308,12 @@ async fn test_clocks_are_listed_kept_over_a_restart_and_refuse_bad_requests() {
         (json!({"seconds": "-5"}), "only moves forward"),
         (json!({"seconds": "1e3"}), "whole number"),
         (json!({"by": "1d", "seconds": 5}), "either"),
-        (json!({"by": "400d"}), "at most a year"),
-        (json!({"by": "99999999999999999999d"}), "at most a year"),
-        (json!({"seconds": "99999999999999999999"}), "at most a year"),
+        (json!({"by": "400d"}), "at most 366 days"),
+        (json!({"by": "99999999999999999999d"}), "at most 366 days"),
+        (
+            json!({"seconds": "99999999999999999999"}),
+            "at most 366 days",
+        ),
         // Not spans at all: no unit, two, a unit on seconds, a sign before letters.
         (json!({"by": "5"}), "a number and a unit"),
         (json!({"by": "10ss"}), "a number and a unit"),
@@ -432,7 +435,7 @@ async fn the_portal_creates_advances_and_deletes_test_clocks_and_marks_their_pay
         ("-1h", "A test clock only moves forward."),
         (
             "99999999999999999999d",
-            "One advance moves a test clock at most a year.",
+            "One advance moves a test clock at most 366 days.",
         ),
     ] {
         let r = b.submit("/portal/clocks", &action, &[("by", by)]).await;

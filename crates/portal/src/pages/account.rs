@@ -606,7 +606,7 @@ pub(crate) async fn overview(
             for slot in [KeySlot::Primary, KeySlot::Secondary] {
                 if let Some(k) = mine.iter().find(|k| k.slot == slot) {
                     w!(h, "<dt>" {title_case(slot.as_str())} " key</dt><dd><code class=\"secret\" data-testid=\"key-" {product.as_str()} "-" {slot.as_str()} "\">" {k.key} "</code> "
-                        "<button type=\"button\" class=\"copy\" data-copy=\"" {k.key} "\" hidden>Copy</button>"
+                        "<button type=\"button\" class=\"copy\" data-copy=\"" {k.key} "\" aria-label=\"Copy the " {slot.as_str()} " " {product.display_name()} " key\" hidden>Copy</button>"
                         "<form class=\"inline\" method=\"post\" action=\"/portal/subscriptions/" {product.as_str()} "/" {slot.as_str()} "\">" [csrf]
                         "<button type=\"submit\" class=\"secondary\" aria-label=\"Regenerate the " {slot.as_str()} " " {product.as_str()} " key\">Regenerate</button></form></dd>");
                 }

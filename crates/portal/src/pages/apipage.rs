@@ -1409,7 +1409,7 @@ fn render_samples(h: &mut Html, op: &Op<'_>, ctx: &Context, sample: &Sample) {
         } else {
             w!(*h, "<details class=\"code\" data-lang=\"" {code.key} "\">");
         }
-        w!(*h, "<summary>" {code.label} "</summary><div class=\"code-actions\"><button type=\"button\" class=\"copy\" data-copy=\"" {code.text} "\" hidden>Copy</button></div>"
+        w!(*h, "<summary>" {code.label} "</summary><div class=\"code-actions\"><button type=\"button\" class=\"copy\" data-copy=\"" {code.text} "\" aria-label=\"Copy the " {code.label} " sample\" hidden>Copy</button></div>"
             "<pre data-testid=\"sample-" {code.key} "\"><code>" {code.text} "</code></pre></details>");
     }
     h.raw("</section>");

@@ -316,7 +316,7 @@ async fn show_page(
     if let Some(key) = new_key {
         w!(h, "<section class=\"reveal\" aria-labelledby=\"newkey\"><h2 id=\"newkey\">Your new API key</h2>"
             "<p>Copy it now: it is stored only as a hash and is never shown again. Lost it? Create another.</p>"
-            "<p><code class=\"secret big\" data-testid=\"new-api-key\">" {key} "</code> <button type=\"button\" class=\"copy\" data-copy=\"" {key} "\" hidden>Copy</button></p>"
+            "<p><code class=\"secret big\" data-testid=\"new-api-key\">" {key} "</code> <button type=\"button\" class=\"copy\" data-copy=\"" {key} "\" aria-label=\"Copy the new API key\" hidden>Copy</button></p>"
             "<p class=\"hint\">Token: <code>POST /collection/token/</code> with <code>Authorization: Basic base64(" {user.id} ":&lt;key&gt;)</code>.</p></section>");
     }
     w!(h, "<dl class=\"facts\"><dt>Target environment</dt><dd>" {user.target_environment} "</dd>"

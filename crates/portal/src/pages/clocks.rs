@@ -64,7 +64,12 @@ async fn page(
         h.raw("<p class=\"muted\" data-testid=\"no-clocks\">No test clocks yet.</p>");
     }
     for c in &clocks {
-        w!(h, "<section class=\"card\" aria-label=\"Test clock " {c.id} "\" data-testid=\"clock\"><h2>" {if c.name.is_empty() { "Test clock" } else { &c.name }} "</h2>"
+        let name = if c.name.is_empty() {
+            "Test clock"
+        } else {
+            c.name.as_str()
+        };
+        w!(h, "<section class=\"card\" aria-label=\"Test clock " {c.id} "\" data-testid=\"clock\"><h2>" {name} "</h2>"
             "<dl><dt>Its time</dt><dd data-testid=\"clock-time\">" {when(c.now_ms)} "</dd>"
             [if Some(c.api_user) == mpesa_user {
                 let mut d = Html::new();
@@ -76,16 +81,16 @@ async fn page(
                 d
             }]
             "<dt>Id</dt><dd class=\"mono\">" {c.id} "</dd></dl>"
-            "<form method=\"post\" action=\"/portal/clocks/" {c.id} "/advance\" class=\"inline\">" [csrf.clone()]
-            "<span>Advance by</span>");
+            "<form method=\"post\" action=\"/portal/clocks/" {c.id} "/advance\" class=\"inline\" role=\"group\" aria-labelledby=\"advance-" {c.id} "\">" [csrf.clone()]
+            "<span id=\"advance-" {c.id} "\">Advance " {name} " by</span>");
         for span in SPANS {
-            w!(h, "<button type=\"submit\" name=\"by\" value=\"" {span} "\">" {span} "</button>");
+            w!(h, "<button type=\"submit\" name=\"by\" value=\"" {span} "\" aria-label=\"Advance " {name} " by " {span} "\">" {span} "</button>");
         }
         w!(h, "</form><form method=\"post\" action=\"/portal/clocks/" {c.id} "/advance\" class=\"inline\">" [csrf.clone()]
             "<label for=\"by-" {c.id} "\">or advance by</label><input id=\"by-" {c.id} "\" name=\"by\" placeholder=\"90s, 15m, 3h, 2d\" size=\"10\" required>"
             "<button type=\"submit\">Advance</button></form>"
             "<form method=\"post\" action=\"/portal/clocks/" {c.id} "/delete\" class=\"inline\">" [csrf.clone()]
-            "<button type=\"submit\" class=\"danger\">Delete…</button></form></section>");
+            "<button type=\"submit\" class=\"danger\" aria-label=\"Delete " {name} " (" {c.id} ")…\">Delete…</button></form></section>");
     }
     let free: Vec<_> = users
         .iter()

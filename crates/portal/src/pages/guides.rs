@@ -265,7 +265,7 @@ pub(crate) fn render(markdown: &str) -> Html {
             }
             let text = code.join("\n");
             let lang = lang.trim();
-            w!(h, "<div class=\"code-block\"><button type=\"button\" class=\"copy\" data-copy=\"" {text} "\" hidden>Copy</button><pre");
+            w!(h, "<div class=\"code-block\"><button type=\"button\" class=\"copy\" data-copy=\"" {text} "\" aria-label=\"Copy this code\" hidden>Copy</button><pre");
             if !lang.is_empty() {
                 w!(h, " data-lang=\"" {lang} "\"");
             }

@@ -248,7 +248,7 @@ pub(crate) fn message(h: &mut Html, m: &Mail, show_secrets: bool, own: &str) {
         MailChannel::Sms => "SMS",
     };
     w!(*h, "<article class=\"card mail\" data-testid=\"mail-" {m.kind.as_str()} "\" aria-label=\"" {channel} ": " {m.subject} "\">"
-        "<h3>" {m.subject} "</h3>"
+        "<h2>" {m.subject} "</h2>"
         "<p class=\"hint\">" {channel} " to <strong>" {m.recipient} "</strong> · " {crate::when(m.created_at_ms)} " · " {state_label(m)});
     if m.state == MailState::Failed
         && let Some(e) = &m.last_error

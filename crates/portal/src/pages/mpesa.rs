@@ -99,7 +99,7 @@ pub(crate) fn api_key(h: &mut Html, app: Option<&MpesaApplication>) {
     match app.map(|a| (a.api_key.as_deref(), a.api_key_created_at_ms)) {
         Some((Some(key), Some(at))) => {
             w!(*h, "<p>Your application's API key, issued " {when(at)} ":</p>"
-                "<p><code class=\"secret big\" data-testid=\"mpesa-api-key\">" {key} "</code> <button type=\"button\" class=\"copy\" data-copy=\"" {key} "\" hidden>Copy</button></p>");
+                "<p><code class=\"secret big\" data-testid=\"mpesa-api-key\">" {key} "</code> <button type=\"button\" class=\"copy\" data-copy=\"" {key} "\" aria-label=\"Copy the M-Pesa API key\" hidden>Copy</button></p>");
         }
         Some((None, Some(at))) => {
             w!(*h, "<p data-testid=\"mpesa-api-key-unknown\">Your application's API key of " {when(at)} " is not kept: it was issued before the portal kept keys, or it replaced yours when the account was stopped. Renew it to have a key shown here (the old one stops working).</p>");

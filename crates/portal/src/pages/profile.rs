@@ -103,7 +103,7 @@ async fn page(
                     continue;
                 };
                 w!(h, "<tr><td>" {product.display_name()} "</td><td>" {title_case(slot.as_str())} "</td>"
-                    "<td><code class=\"secret\">" {k.key} "</code> <button type=\"button\" class=\"copy\" data-copy=\"" {k.key} "\" hidden>Copy</button></td>"
+                    "<td><code class=\"secret\">" {k.key} "</code> <button type=\"button\" class=\"copy\" data-copy=\"" {k.key} "\" aria-label=\"Copy the " {slot.as_str()} " " {product.display_name()} " key\" hidden>Copy</button></td>"
                     "<td><form class=\"inline\" method=\"post\" action=\"/portal/subscriptions/" {product.as_str()} "/" {slot.as_str()} "\">" [csrf]
                     "<button type=\"submit\" class=\"secondary\" aria-label=\"Regenerate the " {slot.as_str()} " " {product.as_str()} " key\">Regenerate</button></form></td></tr>");
             }

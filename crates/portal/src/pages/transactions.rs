@@ -693,7 +693,7 @@ fn select(
 ) {
     w!(*h, "<div><label for=\"" {id} "\">" {label} "</label><select id=\"" {id} "\" name=\"" {id} "\"");
     if invalid {
-        h.raw(" aria-invalid=\"true\"");
+        h.raw(" aria-invalid=\"true\" aria-describedby=\"filter-error\"");
     }
     h.raw("><option value=\"\">Any</option>");
     for (value, text) in options {
@@ -724,7 +724,7 @@ fn input(
     let v = current.map_or("", |s| s.as_str());
     w!(*h, "<div><label for=\"" {id} "\">" {label} "</label><input id=\"" {id} "\" name=\"" {id} "\" type=\"" {kind} "\" value=\"" {v} "\"");
     if invalid {
-        h.raw(" aria-invalid=\"true\"");
+        h.raw(" aria-invalid=\"true\" aria-describedby=\"filter-error\"");
     }
     h.raw("></div>");
 }
@@ -998,7 +998,7 @@ pub(crate) async fn list(
     let every: Vec<&str> = FILTER_PARAMS.iter().map(|(k, _)| *k).collect();
     active_filters(&mut h, "/portal/transactions", &q, &users, &every, &[]);
     if !f.errors.is_empty() {
-        h.raw("<div class=\"error\" role=\"alert\" data-testid=\"filter-error\"><p>These filters cannot be applied, so nothing is listed:</p><ul>");
+        h.raw("<div class=\"error\" role=\"alert\" id=\"filter-error\" data-testid=\"filter-error\"><p>These filters cannot be applied, so nothing is listed:</p><ul>");
         for e in &f.errors {
             w!(h, "<li>" {e} "</li>");
         }
