@@ -279,7 +279,23 @@ impl DatabaseUrl {
     /// query parameter (`?password=…`, libpq's `sslpassword`) is masked.
     pub fn redacted(&self) -> String {
         let Some((scheme, rest)) = self.0.split_once("://") else {
-            return "<database URL>".to_owned();
+            // libpq's keywords: where it goes (host, port, database) and nothing else, so
+            // that no part of a password (quoted, with spaces) can show.
+            let shown: Vec<&str> = self
+                .0
+                .split_whitespace()
+                .filter(|w| {
+                    w.split_once('=').is_some_and(|(k, v)| {
+                        matches!(k, "host" | "hostaddr" | "port" | "dbname")
+                            && !v.starts_with(['\'', '"'])
+                    })
+                })
+                .collect();
+            return if shown.is_empty() {
+                "<database URL>".to_owned()
+            } else {
+                format!("<database {}>", shown.join(" "))
+            };
         };
         let (rest, query) = match rest.split_once('?') {
             Some((rest, query)) => (rest, Some(query)),
@@ -827,7 +843,12 @@ mod tests {
         };
         let s = Settings::resolve(&args).expect("the keyword form is a PostgreSQL URL");
         let url = s.database_url.expect("kept");
-        assert!(!url.to_string().contains("hunter2"), "{url}");
+        assert_eq!(
+            url.to_string(),
+            "<database host=127.0.0.1 port=5432 dbname=mkoba>"
+        );
+        let quoted: DatabaseUrl = "host=db password='a b c' dbname=x".parse().unwrap();
+        assert_eq!(quoted.to_string(), "<database host=db dbname=x>");
         for not_postgres in ["mysql://x", "./data", ""] {
             let url: Result<DatabaseUrl, _> = not_postgres.parse();
             assert!(url.is_ok_and(|u| !u.is_postgres()), "{not_postgres:?}");
