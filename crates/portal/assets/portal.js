@@ -33,6 +33,14 @@
   if (phone && live) {
     live.hidden = false;
     if (live.nextElementSibling) live.nextElementSibling.hidden = false;
+    // Turned off, it stays off on the next visit (a screen reader in browse mode reads
+    // without the keys, clicks or focus changes that hold the refresh).
+    try {
+      if (localStorage.getItem("mkoba-live-refresh") === "off") live.checked = false;
+      live.addEventListener("change", function () {
+        localStorage.setItem("mkoba-live-refresh", live.checked ? "on" : "off");
+      });
+    } catch (e) { /* storage refused: the box keeps its default */ }
     var seconds = parseInt(phone.getAttribute("data-refresh"), 10) || 5;
     // Not while someone is using the page: a reload would take the keyboard's place (and a
     // screen reader's) back to the top. A key, a click or a focus change holds it 20 s.

@@ -343,10 +343,15 @@ async fn the_origin_must_be_one_the_application_allows() {
         "{}",
         r.text()
     );
+    // Each origin once, whatever its case.
     let r = app
-        .mpesa_settings(json!({"allowed_origins": ["https://shop.example", "127.0.0.1"]}))
+        .mpesa_settings(json!({"allowed_origins": ["https://shop.example", "127.0.0.1", "https://SHOP.example"]}))
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["allowed_origins"],
+        json!(["https://shop.example", "127.0.0.1"])
+    );
     let mut m = app.mpesa().await;
     let refused = m.get_session_with(&m.api_key).await;
     assert_eq!(refused.status, 403);
