@@ -511,6 +511,22 @@ async fn a_password_change_signs_out_every_other_session() {
         .await;
     assert_eq!(r.status, 400);
     assert!(r.text().contains("at most 1024 bytes"), "{}", r.text());
+    // The field it is about is marked and described by the sentence, in its own section.
+    let page = r.text();
+    let at = page.find("id=\"new_password\"").expect("the field");
+    let tag = &page[page[..at].rfind('<').unwrap()..at + page[at..].find('>').unwrap()];
+    assert!(
+        tag.contains("aria-invalid=\"true\"") && tag.contains("aria-describedby=\"form-error\""),
+        "{tag}"
+    );
+    let error = page.find("id=\"form-error\"").expect("the sentence");
+    let section = page
+        .find("id=\"password-h\"")
+        .expect("the password section");
+    assert!(
+        section < error && error < at,
+        "the sentence is in the password's section"
+    );
     let r = a
         .submit(
             "/portal/profile",

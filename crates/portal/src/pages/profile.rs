@@ -57,37 +57,46 @@ async fn page(
     if let Some(n) = notice(q.done) {
         w!(h, "<p class=\"notice\" role=\"status\">" {n} "</p>");
     }
-    if let Some(e) = q.error {
-        w!(h, "<p class=\"error\" role=\"alert\">" {e} "</p>");
-    }
+    // A refusal is said in the section of the form it is about, beside its field, which
+    // is marked invalid and described by it; one about no field, at the top.
+    let problem: Option<crate::Problem> = q.problem.map(|(f, e)| (f, e.to_owned()));
+    let at = |section: &str| {
+        problem
+            .as_ref()
+            .filter(|(field, _)| section_of(field) == section)
+    };
+    crate::form_error(&mut h, at(""));
     // Personal details.
     w!(h, "<section class=\"card\" aria-labelledby=\"details\"><h2 id=\"details\">Personal details</h2>"
         "<dl class=\"keys\"><dt>E-mail (sign-in)</dt><dd data-testid=\"profile-email\">" {d.email} "</dd>"
         "<dt>Phone</dt><dd>" {d.phone.as_deref().map(|p| format!("+{p}")).unwrap_or_else(|| "—".to_owned())}
         " <a href=\"/portal/profile/phone\" data-testid=\"change-phone\">Change</a></dd>"
         "<dt>Member since</dt><dd>" {when(d.created_at_ms)} "</dd></dl>"
+        [{ let mut e = Html::new(); crate::form_error(&mut e, at("details")); e }]
         "<form method=\"post\" action=\"/portal/profile/name\" class=\"stack\">" [csrf]
         "<label for=\"name\">Name</label>"
-        "<input id=\"name\" name=\"name\" autocomplete=\"name\" required maxlength=\"100\" value=\"" {d.name} "\">"
+        "<input id=\"name\" name=\"name\" autocomplete=\"name\" required maxlength=\"100\" value=\"" {d.name} "\"" [crate::invalid_if(problem.as_ref(), "name")] ">"
         "<button type=\"submit\">Save name</button></form></section>");
     // E-mail.
     w!(h, "<section class=\"card\" aria-labelledby=\"email-h\"><h2 id=\"email-h\">Change e-mail</h2>"
         "<p>Your sign-in name is your e-mail. We send a link to the new address; it changes when the link is opened.</p>"
+        [{ let mut e = Html::new(); crate::form_error(&mut e, at("email")); e }]
         "<form method=\"post\" action=\"/portal/profile/email\" class=\"stack\">" [csrf]
         "<label for=\"new_email\">New e-mail</label>"
-        "<input id=\"new_email\" name=\"email\" type=\"email\" autocomplete=\"email\" required maxlength=\"254\" value=\"" {q.email} "\">"
+        "<input id=\"new_email\" name=\"email\" type=\"email\" autocomplete=\"email\" required maxlength=\"254\" value=\"" {q.email} "\"" [crate::invalid_if(problem.as_ref(), "new_email")] ">"
         "<label for=\"email_password\">Current password</label>"
-        "<input id=\"email_password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>"
+        "<input id=\"email_password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required" [crate::invalid_if(problem.as_ref(), "email_password")] ">"
         "<button type=\"submit\">Send the confirmation link</button></form></section>");
     // Password.
     w!(h, "<section class=\"card\" aria-labelledby=\"password-h\"><h2 id=\"password-h\">Change password</h2>"
+        [{ let mut e = Html::new(); crate::form_error(&mut e, at("password")); e }]
         "<form method=\"post\" action=\"/portal/profile/password\" class=\"stack\">" [csrf]
         "<label for=\"current\">Current password</label>"
-        "<input id=\"current\" name=\"current\" type=\"password\" autocomplete=\"current-password\" required>"
+        "<input id=\"current\" name=\"current\" type=\"password\" autocomplete=\"current-password\" required" [crate::invalid_if(problem.as_ref(), "current")] ">"
         "<label for=\"new_password\">New password <span class=\"hint\">(at least 10 characters)</span></label>"
-        "<input id=\"new_password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" required minlength=\"10\">"
+        "<input id=\"new_password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" required minlength=\"10\"" [crate::invalid_if(problem.as_ref(), "new_password")] ">"
         "<label for=\"new_password2\">New password again</label>"
-        "<input id=\"new_password2\" name=\"password2\" type=\"password\" autocomplete=\"new-password\" required minlength=\"10\">"
+        "<input id=\"new_password2\" name=\"password2\" type=\"password\" autocomplete=\"new-password\" required minlength=\"10\"" [crate::invalid_if(problem.as_ref(), "new_password2")] ">"
         "<button type=\"submit\">Change password</button> <span class=\"hint\">Every other session of yours is signed out.</span></form></section>");
     // Subscription keys per product.
     let keys = state.platform.credentials().subscription_keys(d.id);
@@ -133,6 +142,7 @@ async fn page(
         "<p>Every e-mail and SMS sent to you is in your <a href=\"/portal/mail\">mailbox</a>.</p></section>"
         "<section class=\"card danger-zone\" aria-labelledby=\"delete-h\"><h2 id=\"delete-h\">Delete account</h2>"
         "<p>You can no longer sign in; your API keys are revoked and your subscription and M-Pesa keys stop working at once. Your API users and transactions stay in the ledger's history.</p>"
+        [{ let mut e = Html::new(); crate::form_error(&mut e, at("delete")); e }]
         "<form method=\"post\" action=\"/portal/profile/delete\">" [csrf]
         "<button type=\"submit\" class=\"danger\">Delete my account…</button></form></section>");
     (status, document("My profile", Some(session), "profile", h)).into_response()
@@ -141,8 +151,20 @@ async fn page(
 #[derive(Default)]
 struct Query<'a> {
     done: Option<&'a String>,
-    error: Option<&'a str>,
+    /// A refusal: the id of the control it is about (`""`: none) and the sentence.
+    problem: Option<(&'static str, &'a str)>,
     email: &'a str,
+}
+
+/// The section of the page a control belongs to (`""`: the page as a whole).
+fn section_of(field: &str) -> &'static str {
+    match field {
+        "name" => "details",
+        "new_email" | "email_password" => "email",
+        "current" | "new_password" | "new_password2" => "password",
+        "delete" => "delete",
+        _ => "",
+    }
 }
 
 /// `GET /portal/profile`.
@@ -164,10 +186,12 @@ pub(crate) async fn show(
     .await
 }
 
+/// The page again with `error` about control `field` (its id; `""`: none).
 async fn refuse(
     state: &PortalState,
     session: &Session,
     status: StatusCode,
+    field: &'static str,
     error: &str,
 ) -> Response {
     page(
@@ -175,7 +199,7 @@ async fn refuse(
         session,
         status,
         &Query {
-            error: Some(error),
+            problem: Some((field, error)),
             ..Query::default()
         },
     )
@@ -201,6 +225,7 @@ pub(crate) async fn save_name(
             &state,
             &session,
             StatusCode::BAD_REQUEST,
+            "name",
             "Give a name of at most 100 characters, without control characters or bytes that are not UTF-8 text.",
         )
         .await;
@@ -271,6 +296,7 @@ pub(crate) async fn request_email_change(
             &state,
             &session,
             StatusCode::BAD_REQUEST,
+            "new_email",
             "Give a valid e-mail address.",
         )
         .await;
@@ -280,6 +306,7 @@ pub(crate) async fn request_email_change(
             &state,
             &session,
             StatusCode::BAD_REQUEST,
+            "new_email",
             "That is your e-mail already.",
         )
         .await;
@@ -304,6 +331,7 @@ pub(crate) async fn request_email_change(
                 &state,
                 &session,
                 StatusCode::BAD_REQUEST,
+                "email_password",
                 "The current password is not right.",
             )
             .await;
@@ -317,6 +345,7 @@ pub(crate) async fn request_email_change(
                 &state,
                 &session,
                 StatusCode::CONFLICT,
+                "new_email",
                 "Another account uses that e-mail.",
             )
             .await;
@@ -415,13 +444,21 @@ pub(crate) async fn change_password(
     }
     let new = form.raw("password");
     if let Some(problem) = crate::password_problem(new, true) {
-        return refuse(&state, &session, StatusCode::BAD_REQUEST, problem).await;
+        return refuse(
+            &state,
+            &session,
+            StatusCode::BAD_REQUEST,
+            "new_password",
+            problem,
+        )
+        .await;
     }
     if new != form.raw("password2") {
         return refuse(
             &state,
             &session,
             StatusCode::BAD_REQUEST,
+            "new_password2",
             "The two new passwords differ.",
         )
         .await;
@@ -455,6 +492,7 @@ pub(crate) async fn change_password(
                 &state,
                 &session,
                 StatusCode::BAD_REQUEST,
+                "current",
                 "The current password is not right.",
             )
             .await
@@ -464,6 +502,7 @@ pub(crate) async fn change_password(
                 &state,
                 &session,
                 StatusCode::CONFLICT,
+                "current",
                 "Your password changed in the meantime; try again.",
             )
             .await
@@ -533,6 +572,7 @@ pub(crate) async fn delete(
                 &state,
                 &session,
                 StatusCode::BAD_REQUEST,
+                "delete",
                 "The password is not right: the account was not deleted.",
             )
             .await
