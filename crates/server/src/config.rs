@@ -568,7 +568,8 @@ impl Settings {
             );
             s.portal.public_url = v;
         }
-        if let Some(url) = pick!(smtp_url) {
+        // Empty is unset (`MKOBA_SMTP_URL=` in a compose file or a unit).
+        if let Some(url) = pick!(smtp_url).filter(|u| !u.0.trim().is_empty()) {
             anyhow::ensure!(
                 url.0.starts_with("smtp://") || url.0.starts_with("smtps://"),
                 "smtp_url must start with smtp:// or smtps://, got {}",
@@ -686,7 +687,8 @@ impl Settings {
             );
             s.sqlite.refs_behind = v;
         }
-        if let Some(url) = pick!(database_url) {
+        // Empty is unset: SQLite, as without it.
+        if let Some(url) = pick!(database_url).filter(|u| !u.0.trim().is_empty()) {
             anyhow::ensure!(
                 url.is_postgres(),
                 "database_url must be a PostgreSQL connection string, postgres://… or postgresql://… or libpq's keywords (host=… user=… dbname=…); leave it unset for SQLite in the data directory. Got {url}"
@@ -849,6 +851,12 @@ mod tests {
         );
         let quoted: DatabaseUrl = "host=db password='a b c' dbname=x".parse().unwrap();
         assert_eq!(quoted.to_string(), "<database host=db dbname=x>");
+        // Empty, as `MKOBA_DATABASE_URL=` gives it, is unset: SQLite.
+        let args = ServeArgs {
+            database_url: Some("".parse().unwrap()),
+            ..ServeArgs::default()
+        };
+        assert!(Settings::resolve(&args).unwrap().database_url.is_none());
         for not_postgres in ["mysql://x", "./data", ""] {
             let url: Result<DatabaseUrl, _> = not_postgres.parse();
             assert!(url.is_ok_and(|u| !u.is_postgres()), "{not_postgres:?}");
