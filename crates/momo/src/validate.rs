@@ -331,6 +331,11 @@ pub fn string_field(body: &Value, name: &str) -> Result<Option<String>, MomoErro
     match body.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
+        // `-0` is read as the float -0.0, which would be quoted back as "-0.0", a value
+        // the client never sent.
+        Some(Value::Number(n)) if n.as_f64().is_some_and(|x| x == 0.0 && x.is_sign_negative()) => {
+            Ok(Some("-0".to_owned()))
+        }
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
         Some(_) => Err(MomoError::bad(format!("{name} must be a string"))),
     }
@@ -562,6 +567,20 @@ pub fn form_decode(text: &str) -> Result<String, MomoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_negative_zero_is_quoted_as_sent() {
+        let body = json_body(br#"{"amount": -0, "other": 0.0, "n": 7}"#).unwrap();
+        assert_eq!(
+            string_field(&body, "amount").unwrap().as_deref(),
+            Some("-0")
+        );
+        assert_eq!(
+            string_field(&body, "other").unwrap().as_deref(),
+            Some("0.0")
+        );
+        assert_eq!(string_field(&body, "n").unwrap().as_deref(), Some("7"));
+    }
 
     #[test]
     fn callback_hosts_are_hosts_or_ip_literals() {
