@@ -464,6 +464,25 @@ async fn the_phone_code_allows_five_tries() {
     assert_eq!(status(&app, id).await, AccountStatus::Phone);
 }
 
+/// On a page sent back with a refusal: control `id` is marked invalid and described by the
+/// sentence, which stands in the section headed `section` (an id), before the control.
+fn refused_field(page: &str, id: &str, section: &str) {
+    let at = page.find(&format!("id=\"{id}\"")).expect("the field");
+    let tag = &page[page[..at].rfind('<').unwrap()..at + page[at..].find('>').unwrap()];
+    assert!(
+        tag.contains("aria-invalid=\"true\"") && tag.contains("aria-describedby=\"form-error\""),
+        "{tag}"
+    );
+    let error = page.find("id=\"form-error\"").expect("the sentence");
+    let heading = page
+        .find(&format!("id=\"{section}\""))
+        .expect("the section");
+    assert!(
+        heading < error && error < at,
+        "the sentence is in {section}'s section"
+    );
+}
+
 /// A developer at the end of the journey, with a second browser signed in too.
 async fn active(app: &TestApp, email: &str) -> (Browser, i64, String) {
     let mut b = Browser::new(&app.base);
@@ -512,21 +531,7 @@ async fn a_password_change_signs_out_every_other_session() {
     assert_eq!(r.status, 400);
     assert!(r.text().contains("at most 1024 bytes"), "{}", r.text());
     // The field it is about is marked and described by the sentence, in its own section.
-    let page = r.text();
-    let at = page.find("id=\"new_password\"").expect("the field");
-    let tag = &page[page[..at].rfind('<').unwrap()..at + page[at..].find('>').unwrap()];
-    assert!(
-        tag.contains("aria-invalid=\"true\"") && tag.contains("aria-describedby=\"form-error\""),
-        "{tag}"
-    );
-    let error = page.find("id=\"form-error\"").expect("the sentence");
-    let section = page
-        .find("id=\"password-h\"")
-        .expect("the password section");
-    assert!(
-        section < error && error < at,
-        "the sentence is in the password's section"
-    );
+    refused_field(&r.text(), "new_password", "password-h");
     let r = a
         .submit(
             "/portal/profile",
@@ -843,6 +848,8 @@ async fn a_phone_number_change_is_confirmed_by_a_code_sent_to_the_new_number() {
         "{}",
         r.text()
     );
+    // The code's field is marked and points at the sentence, said in the code's section.
+    refused_field(&r.text(), "code", "code-h");
     // Asking again at once is refused; the code sent stands.
     let r = phone_form(&mut a, "", ("phone", "+255 754 000 111")).await;
     assert_eq!(r.status, 429, "{}", r.text());

@@ -134,7 +134,8 @@ pub(crate) async fn phone_page(
     session: &Session,
     step: PhoneStep,
     status: StatusCode,
-    error: Option<&str>,
+    // A refusal: the control it is about (`phone` or `code`) and the sentence.
+    error: Option<(&'static str, &str)>,
     phone: &str,
 ) -> Response {
     let code = match state
@@ -161,25 +162,32 @@ pub(crate) async fn phone_page(
     {
         w!(h, "<p>Your number now: <strong>+" {current} "</strong>. <a href=\"/portal/profile\">Back to my profile</a></p>");
     }
-    if let Some(e) = error {
-        w!(h, "<p class=\"error\" role=\"alert\">" {e} "</p>");
+    // Said in the section of the form it is about, which marks its field and points it at
+    // the sentence.
+    let problem: Option<crate::Problem> = error.map(|(field, text)| (field, text.to_owned()));
+    let at = |field: &str| problem.as_ref().filter(|(f, _)| *f == field);
+    // A code refused when none is waiting any more (it ran out): said at the top.
+    if code.is_none() {
+        crate::form_error(&mut h, at("code"));
     }
     let number = code
         .as_ref()
         .map(|c| c.msisdn.clone())
         .unwrap_or_else(|| phone.to_owned());
     w!(h, "<section class=\"card\" aria-labelledby=\"number\"><h2 id=\"number\">1. Your phone number</h2>"
+        [{ let mut e = Html::new(); crate::form_error(&mut e, at("phone")); e }]
         "<form method=\"post\" action=\"" {step.send_to()} "\" class=\"stack\">" [csrf]
         "<label for=\"phone\">" {if step == PhoneStep::Change { "New phone number" } else { "Phone number" }} " <span class=\"hint\">(international form, e.g. +255 712 345 678)</span></label>"
-        "<input id=\"phone\" name=\"phone\" type=\"tel\" inputmode=\"tel\" autocomplete=\"tel\" required maxlength=\"40\" value=\"" {number} "\">"
+        "<input id=\"phone\" name=\"phone\" type=\"tel\" inputmode=\"tel\" autocomplete=\"tel\" required maxlength=\"40\" value=\"" {number} "\"" [crate::invalid_if(problem.as_ref(), "phone")] ">"
         "<button type=\"submit\" class=\"" {if code.is_some() { "secondary" } else { "" }} "\">"
         {if code.is_some() { "Send a new code" } else { "Send the code" }} "</button></form></section>");
     if let Some(c) = &code {
         w!(h, "<section class=\"card\" aria-labelledby=\"code-h\"><h2 id=\"code-h\">2. The code</h2>"
             "<p>We sent a 6-digit code to <strong>+" {c.msisdn} "</strong> at " {when(c.sent_at_ms)} ". It works for " {PHONE_CODE_TTL_MS / 60_000} " minutes.</p>"
+            [{ let mut e = Html::new(); crate::form_error(&mut e, at("code")); e }]
             "<form method=\"post\" action=\"" {step.code_to()} "\" class=\"stack\">" [csrf]
             "<label for=\"code\">Code</label>"
-            "<input id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9]{6}\" maxlength=\"6\" required>"
+            "<input id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9]{6}\" maxlength=\"6\" required" [crate::invalid_if(problem.as_ref(), "code")] ">"
             "<button type=\"submit\">" {if step == PhoneStep::Change { "Confirm the new number" } else { "Confirm and activate" }} "</button></form></section>");
         let filter = MailFilter {
             recipient: Some(c.msisdn.clone()),
@@ -254,9 +262,10 @@ pub(crate) async fn send_phone_code(
             session,
             step,
             StatusCode::BAD_REQUEST,
-            Some(
+            Some((
+                "phone",
                 "Give the number in international form: an optional +, the country code and the number, 8 to 15 digits (spaces and dashes are fine).",
-            ),
+            )),
             typed,
         ).await;
     };
@@ -266,7 +275,7 @@ pub(crate) async fn send_phone_code(
             session,
             step,
             StatusCode::BAD_REQUEST,
-            Some("That is your number already: give the new one."),
+            Some(("phone", "That is your number already: give the new one.")),
             typed,
         )
         .await;
@@ -296,7 +305,7 @@ pub(crate) async fn send_phone_code(
                 session,
                 step,
                 StatusCode::TOO_MANY_REQUESTS,
-                Some(&text),
+                Some(("phone", &text)),
                 typed,
             )
             .await
@@ -340,7 +349,7 @@ pub(crate) async fn check_phone_code(
             session,
             step,
             StatusCode::BAD_REQUEST,
-            Some(text),
+            Some(("code", text)),
             "",
         )
         .await)
