@@ -111,7 +111,7 @@ fn key_err(what: &str) -> impl Fn(openssl::error::ErrorStack) -> KeyError + '_ {
 }
 
 /// The mode of a file that others than its owner may read or write (Unix), if it is one.
-fn open_to_others(path: &Path) -> Option<u32> {
+pub fn open_to_others(path: &Path) -> Option<u32> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

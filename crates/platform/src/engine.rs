@@ -182,7 +182,8 @@ pub(crate) struct Engine {
     /// deciding anything again.
     stale: bool,
     /// Commands held for the next pass, which takes them first (a test clock's advance
-    /// after a payment of its API user in the same pass, `engine/clock.rs`).
+    /// after a payment of its API user in the same pass, `engine/clock.rs`): at most one
+    /// pass's commands (`max_batch`), since the next pass applies them before any other.
     carried: Vec<Command>,
     /// The runtime the requests wait on, when the platform was opened on one: a pass's
     /// answers are handed to it in one task ([`Engine::answer`]). The server opens the

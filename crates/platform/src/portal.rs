@@ -755,16 +755,14 @@ pub(crate) fn bootstrap_operator(journal: &mut dyn Journal) -> Result<(), StoreE
     journal.commit(&batch)
 }
 
-/// A character a page does not show as itself: a control character, a bidirectional
+/// A character a page does not show as itself: a control character, or a bidirectional
 /// formatting one (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069), which reorders
-/// the text after it (a name with U+202E reads backwards on every page that shows it), or
-/// U+FFFD, which stands where a form's percent-encoded bytes were not UTF-8 text (the
-/// form reader decodes them so, and a name of `%FF%FE` was stored as two of them without
-/// a word: the hostile-input audit of 2026-12-07). Names, e-mail addresses and free text a
-/// developer or operator gives are refused with one.
+/// the text after it (a name with U+202E reads backwards on every page that shows it).
+/// Names, e-mail addresses and free text a developer or operator gives are refused with
+/// one.
 pub fn hides_text(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FFFD}')
+        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Whether `email` is a bare address (`local@domain`) that mail can go to as given: at most

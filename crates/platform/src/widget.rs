@@ -123,11 +123,15 @@ pub fn base_url(host: Option<&str>, tls: bool) -> String {
     format!("{}://{host}", if tls { "https" } else { "http" })
 }
 
+/// The most allowed origins a list holds (a widget API user's, an M-Pesa application's):
+/// each request's `Origin` is looked up in it.
+pub const MAX_ORIGINS: usize = 20;
+
 /// Checks a list of allowed origins: `scheme://host[:port]` (http or https), without a
-/// path, at most 20, duplicates dropped; `*` allows any page.
+/// path, at most [`MAX_ORIGINS`], duplicates dropped; `*` allows any page.
 pub fn check_origins(origins: &[String]) -> Result<Vec<String>, String> {
-    if origins.len() > 20 {
-        return Err("at most 20 allowed origins".to_owned());
+    if origins.len() > MAX_ORIGINS {
+        return Err(format!("at most {MAX_ORIGINS} allowed origins"));
     }
     let mut out: Vec<String> = Vec::new();
     for o in origins {

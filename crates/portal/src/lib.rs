@@ -552,9 +552,13 @@ pub struct Form(HashMap<String, String>);
 /// PostgreSQL cannot take a NUL as a parameter (a sign-in with `%00` in its e-mail was a
 /// 500 there). SUB matches nothing, and as a control character it is still refused by every
 /// rule that stores text.
+///
+/// So is U+FFFD, which stands where a form's percent-encoded bytes were not UTF-8 text
+/// (the decoder reads them so): a name of `%FF%FE` was stored as two of them without a
+/// word (the hostile-input audit of 2026-12-07); as SUB it is refused with the rest.
 fn without_nul(v: String) -> String {
-    if v.contains('\0') {
-        v.replace('\0', "\u{1A}")
+    if v.contains(['\0', '\u{FFFD}']) {
+        v.replace(['\0', '\u{FFFD}'], "\u{1A}")
     } else {
         v
     }
@@ -646,6 +650,13 @@ pub(crate) fn form_error(h: &mut Html, problem: Option<&Problem>) {
     if let Some((_, sentence)) = problem {
         w!(*h, "<p class=\"error\" role=\"alert\" id=\"form-error\">" {sentence} "</p>");
     }
+}
+
+/// [`form_error`] as a piece of a page (inside a `w!`).
+pub(crate) fn form_error_html(problem: Option<&Problem>) -> Html {
+    let mut h = Html::new();
+    form_error(&mut h, problem);
+    h
 }
 
 /// The attributes of control `field` when the form's error is about it: assistive

@@ -246,6 +246,24 @@ async fn a_wrong_api_key_is_login_failed() {
     assert!(e.hint().unwrap().contains("API key"));
 }
 
+/// A stand-in platform's collection token endpoint: `token-1`, `token-2`, … for an hour
+/// each, counted in `tokens`.
+fn counted_tokens(tokens: Arc<AtomicUsize>) -> axum::Router {
+    axum::Router::new().route(
+        "/collection/token/",
+        axum::routing::post(move || {
+            let n = tokens.fetch_add(1, Ordering::SeqCst) + 1;
+            async move {
+                axum::Json(serde_json::json!({
+                    "access_token": format!("token-{n}"),
+                    "token_type": "access_token",
+                    "expires_in": 3600
+                }))
+            }
+        }),
+    )
+}
+
 /// A Collection client of a stand-in platform served from `app`.
 async fn stand_in(app: axum::Router) -> Collection {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -263,21 +281,10 @@ async fn stand_in(app: axum::Router) -> Collection {
 async fn an_invoice_cancelled_with_an_empty_answer_is_cancelled() {
     // A stand-in platform that answers the cancellation 200 with no body (the documented
     // answer echoes the external id, which Mkoba's own test of cancel_invoice checks).
-    let app = axum::Router::new()
-        .route(
-            "/collection/token/",
-            axum::routing::post(|| async {
-                axum::Json(serde_json::json!({
-                    "access_token": "token",
-                    "token_type": "access_token",
-                    "expires_in": 3600
-                }))
-            }),
-        )
-        .route(
-            "/collection/v2_0/invoice/{id}",
-            axum::routing::delete(|| async { axum::http::StatusCode::OK }),
-        );
+    let app = counted_tokens(Arc::default()).route(
+        "/collection/v2_0/invoice/{id}",
+        axum::routing::delete(|| async { axum::http::StatusCode::OK }),
+    );
     let c = stand_in(app).await;
     let cancelled = c
         .cancel_invoice(&ReferenceId::new(), Some("order-7"))
@@ -291,38 +298,23 @@ async fn a_refused_token_is_replaced_once() {
     // A stand-in platform whose first token is refused: the client fetches a second one and
     // repeats the call.
     let tokens = Arc::new(AtomicUsize::new(0));
-    let t = tokens.clone();
-    let app = axum::Router::new()
-        .route(
-            "/collection/token/",
-            axum::routing::post(move || {
-                let n = t.fetch_add(1, Ordering::SeqCst) + 1;
-                async move {
-                    axum::Json(serde_json::json!({
-                        "access_token": format!("token-{n}"),
-                        "token_type": "access_token",
-                        "expires_in": 3600
-                    }))
-                }
-            }),
-        )
-        .route(
-            "/collection/v1_0/account/balance",
-            axum::routing::get(|headers: axum::http::HeaderMap| async move {
-                let auth = headers["authorization"].to_str().unwrap().to_owned();
-                if auth == "Bearer token-1" {
-                    (
-                        axum::http::StatusCode::UNAUTHORIZED,
-                        r#"{"code":"UNAUTHORIZED","message":"expired"}"#.to_owned(),
-                    )
-                } else {
-                    (
-                        axum::http::StatusCode::OK,
-                        r#"{"availableBalance":"7","currency":"EUR"}"#.to_owned(),
-                    )
-                }
-            }),
-        );
+    let app = counted_tokens(tokens.clone()).route(
+        "/collection/v1_0/account/balance",
+        axum::routing::get(|headers: axum::http::HeaderMap| async move {
+            let auth = headers["authorization"].to_str().unwrap().to_owned();
+            if auth == "Bearer token-1" {
+                (
+                    axum::http::StatusCode::UNAUTHORIZED,
+                    r#"{"code":"UNAUTHORIZED","message":"expired"}"#.to_owned(),
+                )
+            } else {
+                (
+                    axum::http::StatusCode::OK,
+                    r#"{"availableBalance":"7","currency":"EUR"}"#.to_owned(),
+                )
+            }
+        }),
+    );
     let c = stand_in(app).await;
     assert_eq!(
         c.get_account_balance().await.unwrap().available_balance,

@@ -59,16 +59,7 @@ fn check_settings(
     if origins.is_empty() {
         return Err("Give at least one allowed origin (or * for any).".to_owned());
     }
-    mkoba_portal::check_origins(&origins)?;
-    // Each once (as written first), whatever its case.
-    let mut unique: Vec<String> = Vec::new();
-    for o in origins {
-        let key = |s: &str| s.trim_end_matches('/').to_ascii_lowercase();
-        if !unique.iter().any(|u| key(u) == key(&o)) {
-            unique.push(o);
-        }
-    }
-    let origins = unique;
+    let origins = mkoba_portal::check_origins(&origins)?;
     let lifetime = lifetime
         .or_else(|| current.map(|a| a.session_lifetime_secs))
         .unwrap_or(mkoba_platform::mpesa::DEFAULT_SESSION_LIFETIME_SECS);

@@ -229,21 +229,12 @@ fn issue(
 /// Warns when others than its owner may read the operator's key file (said, not changed,
 /// as for a `--mpesa-key-file`).
 fn warn_if_readable(key: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        if let Ok(meta) = std::fs::metadata(key) {
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                tracing::warn!(
-                    file = %key.display(),
-                    "the TLS private key file is open to others than its owner (mode {mode:o}): make it owner-only (chmod 600)"
-                );
-            }
-        }
+    if let Some(mode) = mkoba_mpesa::rsa::open_to_others(key) {
+        tracing::warn!(
+            file = %key.display(),
+            "the TLS private key file is open to others than its owner (mode {mode:o}): make it owner-only (chmod 600)"
+        );
     }
-    #[cfg(not(unix))]
-    let _ = key;
 }
 
 /// The rustls configuration of the HTTPS listener.

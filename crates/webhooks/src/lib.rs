@@ -1192,12 +1192,9 @@ fn answer_excerpt(body: &[u8], more: bool) -> Option<String> {
         &text
     };
     // Control characters, and those that reorder the text after them (U+202E), are breaks
-    // between words: the answer is shown in pages and JSON as plain text. U+FFFD stays: it
-    // shows where the partner's bytes were not UTF-8.
+    // between words: the answer is shown in pages and JSON as plain text.
     let words: Vec<&str> = text
-        .split(|c: char| {
-            c.is_whitespace() || (mkoba_platform::portal::hides_text(c) && c != '\u{fffd}')
-        })
+        .split(|c: char| c.is_whitespace() || mkoba_platform::portal::hides_text(c))
         .filter(|w| !w.is_empty())
         .collect();
     let text = words.join(" ");

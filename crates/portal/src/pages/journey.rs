@@ -175,7 +175,7 @@ pub(crate) async fn phone_page(
         .map(|c| c.msisdn.clone())
         .unwrap_or_else(|| phone.to_owned());
     w!(h, "<section class=\"card\" aria-labelledby=\"number\"><h2 id=\"number\">1. Your phone number</h2>"
-        [{ let mut e = Html::new(); crate::form_error(&mut e, at("phone")); e }]
+        [crate::form_error_html(at("phone"))]
         "<form method=\"post\" action=\"" {step.send_to()} "\" class=\"stack\">" [csrf]
         "<label for=\"phone\">" {if step == PhoneStep::Change { "New phone number" } else { "Phone number" }} " <span class=\"hint\">(international form, e.g. +255 712 345 678)</span></label>"
         "<input id=\"phone\" name=\"phone\" type=\"tel\" inputmode=\"tel\" autocomplete=\"tel\" required maxlength=\"40\" value=\"" {number} "\"" [crate::invalid_if(problem.as_ref(), "phone")] ">"
@@ -184,7 +184,7 @@ pub(crate) async fn phone_page(
     if let Some(c) = &code {
         w!(h, "<section class=\"card\" aria-labelledby=\"code-h\"><h2 id=\"code-h\">2. The code</h2>"
             "<p>We sent a 6-digit code to <strong>+" {c.msisdn} "</strong> at " {when(c.sent_at_ms)} ". It works for " {PHONE_CODE_TTL_MS / 60_000} " minutes.</p>"
-            [{ let mut e = Html::new(); crate::form_error(&mut e, at("code")); e }]
+            [crate::form_error_html(at("code"))]
             "<form method=\"post\" action=\"" {step.code_to()} "\" class=\"stack\">" [csrf]
             "<label for=\"code\">Code</label>"
             "<input id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9]{6}\" maxlength=\"6\" required" [crate::invalid_if(problem.as_ref(), "code")] ">"

@@ -22,22 +22,25 @@ use crate::{
 
 use mkoba_api_types::mpesa::check_result_url;
 
-/// The most allowed origins an M-Pesa application lists (as the widget's API users): every
-/// call's `Origin` is looked up in them.
-pub const MAX_ORIGINS: usize = 20;
-
-/// Checks a whole list of allowed origins: at most [`MAX_ORIGINS`], each by
-/// [`check_origin`].
-pub fn check_origins(origins: &[String]) -> Result<(), String> {
+/// Checks an M-Pesa application's list of allowed origins: at most
+/// [`MAX_ORIGINS`](mkoba_platform::widget::MAX_ORIGINS), as a widget API user's, each by
+/// [`check_origin`]; the list with each origin once (as written first, whatever its case).
+pub fn check_origins(origins: &[String]) -> Result<Vec<String>, String> {
+    use mkoba_platform::widget::MAX_ORIGINS;
     if origins.len() > MAX_ORIGINS {
         return Err(format!(
             "List at most {MAX_ORIGINS} allowed origins (one per line); {} were given. Use * for any page.",
             origins.len()
         ));
     }
-    origins
-        .iter()
-        .try_for_each(|o| check_origin(o).map_err(str::to_owned))
+    let mut once: Vec<String> = Vec::new();
+    for o in origins {
+        check_origin(o).map_err(str::to_owned)?;
+        if !once.iter().any(|x| x.eq_ignore_ascii_case(o)) {
+            once.push(o.clone());
+        }
+    }
+    Ok(once)
 }
 
 /// Checks one allowed origin: `*`, `scheme://host[:port]`, or a bare `host[:port]` (the
@@ -336,9 +339,10 @@ pub(crate) async fn save_settings(
         .filter(|l| !l.is_empty())
         .map(str::to_owned)
         .collect();
-    if let Err(e) = check_origins(&origins) {
-        return refuse(&e).await;
-    }
+    let origins = match check_origins(&origins) {
+        Ok(once) => once,
+        Err(e) => return refuse(&e).await,
+    };
     // With M-Pesa built in, the server checks the URL (it knows whether local development
     // relaxes the rules); without it, the portal's rules apply.
     if state.mpesa.is_none()

@@ -72,7 +72,7 @@ async fn page(
         "<dt>Phone</dt><dd>" {d.phone.as_deref().map(|p| format!("+{p}")).unwrap_or_else(|| "—".to_owned())}
         " <a href=\"/portal/profile/phone\" data-testid=\"change-phone\">Change</a></dd>"
         "<dt>Member since</dt><dd>" {when(d.created_at_ms)} "</dd></dl>"
-        [{ let mut e = Html::new(); crate::form_error(&mut e, at("details")); e }]
+        [crate::form_error_html(at("details"))]
         "<form method=\"post\" action=\"/portal/profile/name\" class=\"stack\">" [csrf]
         "<label for=\"name\">Name</label>"
         "<input id=\"name\" name=\"name\" autocomplete=\"name\" required maxlength=\"100\" value=\"" {d.name} "\"" [crate::invalid_if(problem.as_ref(), "name")] ">"
@@ -80,7 +80,7 @@ async fn page(
     // E-mail.
     w!(h, "<section class=\"card\" aria-labelledby=\"email-h\"><h2 id=\"email-h\">Change e-mail</h2>"
         "<p>Your sign-in name is your e-mail. We send a link to the new address; it changes when the link is opened.</p>"
-        [{ let mut e = Html::new(); crate::form_error(&mut e, at("email")); e }]
+        [crate::form_error_html(at("email"))]
         "<form method=\"post\" action=\"/portal/profile/email\" class=\"stack\">" [csrf]
         "<label for=\"new_email\">New e-mail</label>"
         "<input id=\"new_email\" name=\"email\" type=\"email\" autocomplete=\"email\" required maxlength=\"254\" value=\"" {q.email} "\"" [crate::invalid_if(problem.as_ref(), "new_email")] ">"
@@ -89,7 +89,7 @@ async fn page(
         "<button type=\"submit\">Send the confirmation link</button></form></section>");
     // Password.
     w!(h, "<section class=\"card\" aria-labelledby=\"password-h\"><h2 id=\"password-h\">Change password</h2>"
-        [{ let mut e = Html::new(); crate::form_error(&mut e, at("password")); e }]
+        [crate::form_error_html(at("password"))]
         "<form method=\"post\" action=\"/portal/profile/password\" class=\"stack\">" [csrf]
         "<label for=\"current\">Current password</label>"
         "<input id=\"current\" name=\"current\" type=\"password\" autocomplete=\"current-password\" required" [crate::invalid_if(problem.as_ref(), "current")] ">"
@@ -142,7 +142,7 @@ async fn page(
         "<p>Every e-mail and SMS sent to you is in your <a href=\"/portal/mail\">mailbox</a>.</p></section>"
         "<section class=\"card danger-zone\" aria-labelledby=\"delete-h\"><h2 id=\"delete-h\">Delete account</h2>"
         "<p>You can no longer sign in; your API keys are revoked and your subscription and M-Pesa keys stop working at once. Your API users and transactions stay in the ledger's history.</p>"
-        [{ let mut e = Html::new(); crate::form_error(&mut e, at("delete")); e }]
+        [crate::form_error_html(at("delete"))]
         "<form method=\"post\" action=\"/portal/profile/delete\">" [csrf]
         "<button type=\"submit\" class=\"danger\">Delete my account…</button></form></section>");
     (status, document("My profile", Some(session), "profile", h)).into_response()
