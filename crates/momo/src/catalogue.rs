@@ -733,7 +733,7 @@ fn widget_routes(
             target_environment: false,
             ..doc(
                 "widget-SetSettings",
-                "Set the API user's allowed origins (null: none set) and widget callback URL",
+                "Set the API user's allowed origins and widget callback URL (a member left out keeps its value; null clears it)",
                 Auth::None,
             )
         },

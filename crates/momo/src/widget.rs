@@ -788,7 +788,8 @@ async fn read_settings(
 }
 
 /// `PUT /collection_widget/v1_0/apiuser/{id}/widget` with `{"allowedOrigins":[…]|null,
-/// "callbackUrl":"…"|null}`.
+/// "callbackUrl":"…"|null}`. A member left out keeps its value (a partner changing only
+/// the callback URL does not open the widget to every page); `null` clears it.
 async fn save_settings(
     State(state): State<MomoState>,
     Extension(subscription): Extension<SubscriptionKey>,
@@ -797,8 +798,16 @@ async fn save_settings(
 ) -> Result<Response, MomoError> {
     let user = partners_user(&state, &subscription, &id).await?;
     let body = validate::json_body(&body)?;
+    let (kept_origins, kept_callback) = state
+        .platform
+        .portal()
+        .widget_settings(&user.id)
+        .await
+        .map_err(MomoError::from)?
+        .map_or((None, None), |s| (s.allowed_origins, s.callback_url));
     let allowed = match body.get("allowedOrigins") {
-        None | Some(Value::Null) => None,
+        None => kept_origins,
+        Some(Value::Null) => None,
         Some(Value::Array(items)) => {
             let items: Vec<String> = items
                 .iter()
@@ -810,9 +819,18 @@ async fn save_settings(
         Some(_) => return Err(MomoError::bad("allowedOrigins must be a list or null")),
     };
     let callback = match validate::string_field(&body, "callbackUrl")? {
-        Some(url) if !url.trim().is_empty() => {
-            Some(validate::callback_url_of(url.trim(), &user, "callbackUrl")?)
-        }
+        _ if body.get("callbackUrl").is_none() => kept_callback,
+        Some(url) if !url.trim().is_empty() => Some(
+            validate::callback_url_of(url.trim(), &user, "callbackUrl").map_err(|e| match e {
+                // A setting, not a payment: the partner's mistake, said as one (a request
+                // to pay answers MTN's 500 for it).
+                MomoError::Platform(_, "INVALID_CALLBACK_URL_HOST") => MomoError::bad(format!(
+                    "callbackUrl's host must be the API user's providerCallbackHost, {}",
+                    user.provider_callback_host
+                )),
+                e => e,
+            })?,
+        ),
         _ => None,
     };
     state

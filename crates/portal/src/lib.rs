@@ -154,12 +154,14 @@ pub trait MpesaBackend: Send + Sync + 'static {
     /// it (the bearer of `getSession` and of every v1x call), and an `Origin` it allows;
     /// `None` without an application or when its key is not kept.
     fn api_key_bearer(&self, developer_id: i64) -> BoxFuture<'_, Option<(String, String)>>;
-    /// Saves the settings (already validated by the portal).
+    /// Saves the settings (already validated by the portal), or says why not: the form
+    /// field the refusal is about (`origins`, `session_lifetime_secs`, `result_url`, or
+    /// `""` for the form as a whole) and the sentence.
     fn save_settings(
         &self,
         developer_id: i64,
         settings: MpesaSettings,
-    ) -> BoxFuture<'_, Result<(), String>>;
+    ) -> BoxFuture<'_, Result<(), (&'static str, String)>>;
 }
 
 impl PortalState {

@@ -52,22 +52,26 @@ fn check_settings(
     result_url: Option<Option<String>>,
     insecure: bool,
     targets: (bool, bool),
-) -> Result<MpesaAppSettings, String> {
+) -> Result<MpesaAppSettings, (&'static str, String)> {
     let origins = origins
         .or_else(|| current.map(|a| a.allowed_origins.clone()))
         .unwrap_or_else(|| vec!["*".to_owned()]);
     if origins.is_empty() {
-        return Err("Give at least one allowed origin (or * for any).".to_owned());
+        return Err((
+            "origins",
+            "Give at least one allowed origin (or * for any).".to_owned(),
+        ));
     }
-    let origins = mkoba_portal::check_origins(&origins)?;
+    let origins = mkoba_portal::check_origins(&origins).map_err(|e| ("origins", e))?;
     let lifetime = lifetime
         .or_else(|| current.map(|a| a.session_lifetime_secs))
         .unwrap_or(mkoba_platform::mpesa::DEFAULT_SESSION_LIFETIME_SECS);
     if !(1..=30 * 86_400).contains(&lifetime) {
-        return Err(
+        return Err((
+            "session_lifetime_secs",
             "The session lifetime is a number of seconds between 1 and 2592000 (30 days)."
                 .to_owned(),
-        );
+        ));
     }
     // A URL is checked when it is given: one kept from before (saved under other rules,
     // which calls do not send to) does not stand in the way of changing the rest.
@@ -77,10 +81,13 @@ fn check_settings(
         None => current.and_then(|a| a.result_url.clone()),
     };
     if let Some(url) = result_url.as_ref().filter(|_| given) {
-        check_result_url(url, insecure)?;
+        check_result_url(url, insecure).map_err(|e| ("result_url", e))?;
         if let Some(e) = unreachable_host(url, targets) {
-            return Err(format!(
-                "No result would reach {url}: {e} (--callback-allow-private; loopback only in the sandbox profile)."
+            return Err((
+                "result_url",
+                format!(
+                    "No result would reach {url}: {e} (--callback-allow-private; loopback only in the sandbox profile)."
+                ),
             ));
         }
     }
@@ -160,14 +167,14 @@ impl MpesaBackend for PortalBackend {
         &self,
         developer_id: i64,
         settings: MpesaSettings,
-    ) -> BoxFuture<'_, Result<(), String>> {
+    ) -> BoxFuture<'_, Result<(), (&'static str, String)>> {
         Box::pin(async move {
             let current = self
                 .platform
                 .mpesa()
                 .app(developer_id)
                 .await
-                .map_err(|_| "The settings could not be read; try again.".to_owned())?;
+                .map_err(|_| ("", "The settings could not be read; try again.".to_owned()))?;
             let checked = check_settings(
                 current.as_ref(),
                 Some(settings.allowed_origins),
@@ -180,7 +187,7 @@ impl MpesaBackend for PortalBackend {
                 .mpesa()
                 .save_settings(developer_id, checked)
                 .await
-                .map_err(|_| "The settings could not be saved; try again.".to_owned())
+                .map_err(|_| ("", "The settings could not be saved; try again.".to_owned()))
         })
     }
 }
@@ -308,7 +315,7 @@ async fn update(
         backend.insecure_result_urls,
         backend.callback_targets,
     )
-    .map_err(MomoError::bad)?;
+    .map_err(|(_, e)| MomoError::bad(e))?;
     backend
         .platform
         .mpesa()

@@ -893,6 +893,99 @@ async fn a_phone_number_change_is_confirmed_by_a_code_sent_to_the_new_number() {
 }
 
 #[tokio::test]
+async fn the_mpesa_settings_form_marks_the_field_it_refuses_and_keeps_what_was_typed() {
+    let app = TestApp::spawn().await;
+    let (mut a, _, _) = active(&app, "settings@example.com").await;
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: [Case; 4] = [
+        (
+            &[
+                ("origins", "https://shop.example/path"),
+                ("session_lifetime_secs", "60"),
+                ("result_url", ""),
+            ],
+            "origins",
+            "https://shop.example/path",
+        ),
+        (
+            &[
+                ("origins", ""),
+                ("session_lifetime_secs", "60"),
+                ("result_url", ""),
+            ],
+            "origins",
+            "at least one allowed origin",
+        ),
+        (
+            &[
+                ("origins", "*"),
+                ("session_lifetime_secs", "0"),
+                ("result_url", ""),
+            ],
+            "session_lifetime_secs",
+            "between 1 and 2592000",
+        ),
+        (
+            &[
+                ("origins", "*"),
+                ("session_lifetime_secs", "600"),
+                ("result_url", "http://shop.example:12000/r"),
+            ],
+            "result_url",
+            "value=\"http://shop.example:12000/r\"",
+        ),
+    ];
+    for (fields, field, shown) in cases {
+        let r = a
+            .submit("/portal/mpesa", "/portal/mpesa/settings", fields)
+            .await;
+        assert_eq!(r.status, 400, "{field}: {}", r.text());
+        let html = r.text();
+        assert!(
+            crate::helpers::marked_invalid(&html, field),
+            "{field}: {html}"
+        );
+        for other in ["origins", "session_lifetime_secs", "result_url"] {
+            if other != field {
+                assert!(
+                    !crate::helpers::marked_invalid(&html, other),
+                    "{other}: {html}"
+                );
+            }
+        }
+        assert!(html.contains(shown), "{field}: {html}");
+        // The sentence is in the settings' section, and what was typed is kept.
+        let heading = html.find("id=\"settings\"").unwrap();
+        let error = html.find("id=\"form-error\"").unwrap();
+        assert!(heading < error, "{html}");
+        let lifetime = fields[1].1;
+        assert!(html.contains(&format!("value=\"{lifetime}\"")), "{html}");
+    }
+    // The result URL keeps its rules' hint beside the error.
+    let r = a
+        .submit(
+            "/portal/mpesa",
+            "/portal/mpesa/settings",
+            &[
+                ("origins", "*"),
+                ("session_lifetime_secs", "600"),
+                ("result_url", "ftp://x"),
+            ],
+        )
+        .await;
+    assert!(
+        r.text()
+            .contains("aria-describedby=\"url-rules form-error\""),
+        "{}",
+        r.text()
+    );
+    // Nothing was saved.
+    let r = a.get("/portal/mpesa").await;
+    assert!(!r.text().contains("aria-invalid"), "{}", r.text());
+    assert!(r.text().contains("value=\"3600\""), "{}", r.text());
+}
+
+#[tokio::test]
 async fn renewing_the_mpesa_key_and_regenerating_a_subscription_key_ask_first() {
     let app = TestApp::spawn().await;
     let (mut a, _, first) = active(&app, "confirm@example.com").await;

@@ -395,6 +395,15 @@ async fn the_sandbox_developer_signs_in_with_the_printed_credentials_and_signs_o
     let r = b.sign_in(&login.email, "wrong password").await;
     assert_eq!(r.status, 401);
     assert!(r.text().contains("do not match"));
+    // The refusal is about the pair: both fields say so, and the e-mail is kept.
+    for field in ["email", "password"] {
+        assert!(
+            crate::helpers::marked_invalid(&r.text(), field),
+            "{field}: {}",
+            r.text()
+        );
+    }
+    assert!(r.text().contains(&format!("value=\"{}\"", login.email)));
     let r = b
         .sign_in(&login.email.to_uppercase(), &login.password)
         .await;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{Partner, Resp, Sink, TestApp, rtp_body, timeline_showing};
+use crate::helpers::{Partner, Resp, Sink, TestApp, between, rtp_body, timeline_showing};
 
 /// An admin call with the developer's subscription key.
 async fn admin(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> Resp {
@@ -409,6 +409,41 @@ async fn the_portal_creates_advances_and_deletes_test_clocks_and_marks_their_pay
     assert_eq!(r.status, 303, "{}", r.text());
     let clock = app.running.platform.clocks().of(&p.user).expect("attached");
     assert_eq!(clock.name, "Portal clock");
+    // A refused new clock marks the field it is about and keeps the name typed.
+    let r = b
+        .submit(
+            "/portal/clocks",
+            "/portal/clocks",
+            &[
+                ("api_user", &paid.user.to_string()),
+                ("name", "Second clock"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let html = r.text();
+    assert!(html.contains("has payments already"), "{html}");
+    assert!(crate::helpers::marked_invalid(&html, "api_user"), "{html}");
+    assert!(!crate::helpers::marked_invalid(&html, "name"), "{html}");
+    assert!(html.contains("value=\"Second clock\""), "{html}");
+    let new_clock = html.find("id=\"new-clock\"").unwrap();
+    assert!(
+        new_clock < html.find("id=\"form-error\"").unwrap(),
+        "{html}"
+    );
+    let r = b
+        .submit(
+            "/portal/clocks",
+            "/portal/clocks",
+            &[("api_user", &paid.user.to_string()), ("name", "a\u{7}b")],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        crate::helpers::marked_invalid(&r.text(), "name"),
+        "{}",
+        r.text()
+    );
 
     // A payment on the clock is marked on its transaction page.
     let payment = Uuid::new_v4();
@@ -430,6 +465,18 @@ async fn the_portal_creates_advances_and_deletes_test_clocks_and_marks_their_pay
         .await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("90s, 15m, 3h or 2d"), "{}", r.text());
+    // Said in the clock's own section, beside the field, which keeps what was typed.
+    let html = r.text();
+    let input = format!("id=\"by-{}\"", clock.id);
+    let tag = between(&html, &input, ">");
+    assert!(
+        tag.contains("aria-invalid=\"true\" aria-describedby=\"form-error\""),
+        "{tag}"
+    );
+    assert!(html.contains("value=\"3 weeks\""), "{html}");
+    let section = html.find("data-testid=\"clock\"").unwrap();
+    assert!(section < html.find("id=\"form-error\"").unwrap(), "{html}");
+    assert!(!crate::helpers::marked_invalid(&html, "name"), "{html}");
     // A number after all is told what is wrong with it, as the API tells it.
     for (by, said) in [
         ("-1h", "A test clock only moves forward."),

@@ -385,6 +385,43 @@ async fn origins_are_the_partners_to_set_with_the_widget_key() {
         app.widget_invoice(SHOP, &body(p.user, "100")).await.status,
         201
     );
+    // A member left out keeps its value: changing the callback URL alone does not open
+    // the widget to every page. `null` clears it.
+    let cb = "http://127.0.0.1:9/widget";
+    let r = app
+        .widget_settings(
+            "collection_widget",
+            p.user,
+            Some(&json!({"callbackUrl": cb})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        json!({"allowedOrigins": [SHOP], "callbackUrl": cb})
+    );
+    let r = app
+        .widget_invoice("http://elsewhere.test", &body(p.user, "100"))
+        .await;
+    assert_eq!(code(&r), (403, "NOT_ALLOWED".to_owned()));
+    let r = app
+        .widget_settings("collection_widget", p.user, Some(&json!({})))
+        .await;
+    assert_eq!(
+        r.json(),
+        json!({"allowedOrigins": [SHOP], "callbackUrl": cb})
+    );
+    let r = app
+        .widget_settings(
+            "collection_widget",
+            p.user,
+            Some(&json!({"callbackUrl": null})),
+        )
+        .await;
+    assert_eq!(
+        r.json(),
+        json!({"allowedOrigins": [SHOP], "callbackUrl": null})
+    );
     // An empty list lets no page in, and the portal says so (it showed an empty box, next
     // to "Without a list, the sandbox takes any page").
     let r = app
@@ -419,6 +456,35 @@ async fn origins_are_the_partners_to_set_with_the_widget_key() {
         .await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("role=\"alert\""), "{}", r.text());
+    // Beside the field it is about, which keeps what was typed.
+    let html = r.text();
+    assert!(crate::helpers::marked_invalid(&html, "origins"), "{html}");
+    assert!(
+        !crate::helpers::marked_invalid(&html, "callback_url"),
+        "{html}"
+    );
+    assert!(html.contains(">not an origin</textarea>"), "{html}");
+    let r = b
+        .submit(
+            "/portal/widget",
+            &format!("/portal/widget/{}/settings", p.user),
+            &[
+                ("origins", SHOP),
+                ("callback_url", "http://elsewhere.test/cb"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let html = r.text();
+    assert!(
+        crate::helpers::marked_invalid(&html, "callback_url"),
+        "{html}"
+    );
+    assert!(!crate::helpers::marked_invalid(&html, "origins"), "{html}");
+    assert!(
+        html.contains("value=\"http://elsewhere.test/cb\""),
+        "{html}"
+    );
 
     // Bad settings are refused; another developer's API user is not found.
     for bad in [
@@ -429,25 +495,31 @@ async fn origins_are_the_partners_to_set_with_the_widget_key() {
         let r = app
             .widget_settings("collection_widget", p.user, Some(&bad))
             .await;
-        assert!(r.status == 400 || r.status == 500, "{bad}: {}", r.text());
+        assert_eq!(r.status, 400, "{bad}: {}", r.text());
     }
-    // A refusal names the field sent, not a header this call has none of.
-    let r = app
-        .widget_settings(
-            "collection_widget",
-            p.user,
-            Some(&json!({"callbackUrl": "javascript:alert(1)"})),
-        )
-        .await;
-    assert_eq!(r.status, 400, "{}", r.text());
-    assert!(
-        r.json()["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("callbackUrl must be an absolute"),
-        "{}",
-        r.text()
-    );
+    // A refusal names the field sent, not a header this call has none of; a URL off the
+    // API user's callback host is the partner's mistake (a request to pay answers 500).
+    for (url, said) in [
+        ("javascript:alert(1)", "callbackUrl must be an absolute"),
+        (
+            "http://evil.test/cb",
+            "callbackUrl's host must be the API user's providerCallbackHost, 127.0.0.1",
+        ),
+    ] {
+        let r = app
+            .widget_settings(
+                "collection_widget",
+                p.user,
+                Some(&json!({"callbackUrl": url})),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert!(
+            r.json()["message"].as_str().unwrap().starts_with(said),
+            "{}",
+            r.text()
+        );
+    }
     let r = app
         .widget_settings("collection_widget", Uuid::new_v4(), None)
         .await;

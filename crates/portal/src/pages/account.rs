@@ -70,16 +70,21 @@ pub(crate) fn sign_in_form(
 ) {
     w!(*h, "<h1>Sign in</h1>"
         "<p class=\"lead\">The developer portal of this Mkoba server: keys, API users, transactions, reports and the virtual phone.</p>");
+    // A refusal is about the pair: both fields are marked, and point at the sentence.
+    let mut invalid = Html::new();
+    if error.is_some() {
+        invalid.raw(" aria-invalid=\"true\" aria-describedby=\"form-error\"");
+    }
     if let Some(e) = error {
-        w!(*h, "<p class=\"error\" role=\"alert\">" {e} "</p>");
+        w!(*h, "<p class=\"error\" role=\"alert\" id=\"form-error\">" {e} "</p>");
     }
     w!(*h, "<form method=\"post\" action=\"/portal/signin\" class=\"stack\">"
         "<input type=\"hidden\" name=\"csrf\" value=\"" {token} "\">"
         "<input type=\"hidden\" name=\"next\" value=\"" {next} "\">"
         "<label for=\"email\">E-mail</label>"
-        "<input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required value=\"" {email} "\">"
+        "<input id=\"email\" name=\"email\" type=\"email\" autocomplete=\"username\" required value=\"" {email} "\"" [invalid] ">"
         "<label for=\"password\">Password</label>"
-        "<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>"
+        "<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required" [invalid] ">"
         "<button type=\"submit\">Sign in</button></form>"
         "<p><a href=\"/portal/forgot\">Forgot your password?</a></p>"
         "<p>New here? <a href=\"/portal/signup\">Create an account</a>. The sandbox developer's sign-in is printed by <code>mkoba serve</code> and <code>mkoba credentials</code>.</p>");

@@ -11,14 +11,44 @@ use uuid::Uuid;
 use crate::html::Html;
 use crate::{Form, PortalState, Session, csrf_field, document, query_params, see_other, w, when};
 
+const BAD: StatusCode = StatusCode::BAD_REQUEST;
+
 /// Spans offered as buttons; any other is typed.
 const SPANS: &[&str] = &["1h", "1d", "7d", "30d"];
+
+/// A refusal, and where the page says it: beside the form it is about, with the field
+/// marked invalid and what was typed kept.
+struct Refused<'a> {
+    sentence: String,
+    at: At<'a>,
+}
+
+enum At<'a> {
+    /// Above the clocks (a clock that is gone).
+    Page,
+    /// The new clock's form: the field (`api_user`, `name`, or `""`) and the name typed.
+    New(&'static str, &'a str),
+    /// A clock's advance: its id and the span typed.
+    Advance(Uuid, &'a str),
+}
+
+/// The sentence of a refusal, `id="form-error"`.
+fn said(h: &mut Html, r: &Refused) {
+    w!(*h, "<p class=\"error\" role=\"alert\" id=\"form-error\" data-testid=\"clock-error\">" {r.sentence} "</p>");
+}
+
+/// The attributes of a control the refusal is about.
+fn invalid(h: &mut Html, is: bool) {
+    if is {
+        h.raw(" aria-invalid=\"true\" aria-describedby=\"form-error\"");
+    }
+}
 
 async fn page(
     state: &PortalState,
     session: &Session,
     status: StatusCode,
-    error: Option<&str>,
+    refused: Option<Refused<'_>>,
     done: Option<&String>,
 ) -> Response {
     let users = match state
@@ -53,8 +83,8 @@ async fn page(
     } {
         w!(h, "<p class=\"notice\" role=\"status\">" {text} "</p>");
     }
-    if let Some(e) = error {
-        w!(h, "<p class=\"error\" role=\"alert\" data-testid=\"clock-error\">" {e} "</p>");
+    if let Some(r @ Refused { at: At::Page, .. }) = &refused {
+        said(&mut h, r);
     }
     w!(h, "<p class=\"lead\">Expiry paths take hours or days in real time: a settle delay, an invoice's <code>validityDuration</code>, "
         "a token's <code>expires_in</code>, an M-Pesa session's lifetime. A test clock gives one new API user a time of its own that stands still "
@@ -80,15 +110,28 @@ async fn page(
                 w!(d, "<dt>API user</dt><dd class=\"mono\"><a href=\"/portal/apiusers/" {c.api_user} "\">" {c.api_user} "</a></dd>");
                 d
             }]
-            "<dt>Id</dt><dd class=\"mono\">" {c.id} "</dd></dl>"
-            "<form method=\"post\" action=\"/portal/clocks/" {c.id} "/advance\" class=\"inline\" role=\"group\" aria-labelledby=\"advance-" {c.id} "\">" [csrf.clone()]
+            "<dt>Id</dt><dd class=\"mono\">" {c.id} "</dd></dl>");
+        let typed = match &refused {
+            Some(
+                r @ Refused {
+                    at: At::Advance(id, typed),
+                    ..
+                },
+            ) if *id == c.id => {
+                said(&mut h, r);
+                Some(*typed)
+            }
+            _ => None,
+        };
+        w!(h, "<form method=\"post\" action=\"/portal/clocks/" {c.id} "/advance\" class=\"inline\" role=\"group\" aria-labelledby=\"advance-" {c.id} "\">" [csrf.clone()]
             "<span id=\"advance-" {c.id} "\">Advance " {name} " by</span>");
         for span in SPANS {
             w!(h, "<button type=\"submit\" name=\"by\" value=\"" {span} "\" aria-label=\"Advance " {name} " by " {span} "\">" {span} "</button>");
         }
         w!(h, "</form><form method=\"post\" action=\"/portal/clocks/" {c.id} "/advance\" class=\"inline\">" [csrf.clone()]
-            "<label for=\"by-" {c.id} "\">or advance by</label><input id=\"by-" {c.id} "\" name=\"by\" placeholder=\"90s, 15m, 3h, 2d\" size=\"10\" required>"
-            "<button type=\"submit\">Advance</button></form>"
+            "<label for=\"by-" {c.id} "\">or advance by</label><input id=\"by-" {c.id} "\" name=\"by\" placeholder=\"90s, 15m, 3h, 2d\" size=\"10\" required value=\"" ~{typed.unwrap_or_default()} "\"");
+        invalid(&mut h, typed.is_some());
+        w!(h, "><button type=\"submit\">Advance</button></form>"
             "<form method=\"post\" action=\"/portal/clocks/" {c.id} "/delete\" class=\"inline\">" [csrf.clone()]
             "<button type=\"submit\" class=\"danger\" aria-label=\"Delete " {name} " (" {c.id} ")…\">Delete…</button></form></section>");
     }
@@ -123,8 +166,22 @@ async fn page(
     if free.is_empty() && mpesa_free.is_none() {
         h.raw("<p class=\"muted\">Create a new <a href=\"/portal/apiusers\">API user</a> first: a test clock drives an API user with no payments yet.</p>");
     } else {
+        let (field, name) = match &refused {
+            Some(
+                r @ Refused {
+                    at: At::New(field, name),
+                    ..
+                },
+            ) => {
+                said(&mut h, r);
+                (Some(*field), *name)
+            }
+            _ => (None, ""),
+        };
         w!(h, "<form method=\"post\" action=\"/portal/clocks\" class=\"stack\">" [csrf.clone()]
-            "<label for=\"clock-user\">API user (it must have no payments yet: the list holds every one without a clock)</label><select id=\"clock-user\" name=\"api_user\">");
+            "<label for=\"clock-user\">API user (it must have no payments yet: the list holds every one without a clock)</label><select id=\"clock-user\" name=\"api_user\"");
+        invalid(&mut h, field == Some("api_user"));
+        h.raw(">");
         let mut first = true;
         for u in free.iter().filter(|u| !used.contains(&u.id)) {
             w!(h, "<option value=\"" {u.id} "\"");
@@ -141,8 +198,12 @@ async fn page(
         if let Some(m) = mpesa_free {
             w!(h, "<option value=\"" {m} "\">Your M-Pesa application (sessions, mandates, payments)</option>");
         }
-        w!(h, "</select><label for=\"clock-name\">Name</label><input id=\"clock-name\" name=\"name\" maxlength=\"100\" placeholder=\"Invoice expiry\">"
-            "<p class=\"hint\">It starts at the server's time now.</p><button type=\"submit\">Create test clock</button></form>");
+        w!(h, "</select><label for=\"clock-name\">Name</label><input id=\"clock-name\" name=\"name\" maxlength=\"100\" placeholder=\"Invoice expiry\" value=\"" ~{name} "\"");
+        invalid(&mut h, field == Some("name"));
+        w!(
+            h,
+            "><p class=\"hint\">It starts at the server's time now.</p><button type=\"submit\">Create test clock</button></form>"
+        );
     }
     h.raw("</section>");
     (status, document("Test clocks", Some(session), "clocks", h)).into_response()
@@ -188,13 +249,20 @@ pub(crate) async fn create(
     if !session.check(&form) {
         return crate::csrf_refused();
     }
-    let bad = async |e: &str| page(&state, &session, StatusCode::BAD_REQUEST, Some(e), None).await;
-    let Ok(user) = Uuid::parse_str(form.get("api_user")) else {
-        return bad("Choose an API user.").await;
-    };
     let name = form.get("name").trim();
+    let bad = async |field: &'static str, sentence: String| {
+        let at = At::New(field, name);
+        page(&state, &session, BAD, Some(Refused { sentence, at }), None).await
+    };
+    let Ok(user) = Uuid::parse_str(form.get("api_user")) else {
+        return bad("api_user", "Choose an API user.".to_owned()).await;
+    };
     if name.chars().count() > 100 || name.chars().any(mkoba_platform::portal::hides_text) {
-        return bad("The name is at most 100 characters, on one line.").await;
+        return bad(
+            "name",
+            "The name is at most 100 characters, on one line.".to_owned(),
+        )
+        .await;
     }
     match state
         .platform
@@ -203,10 +271,17 @@ pub(crate) async fn create(
         .await
     {
         Ok(_) => see_other("/portal/clocks?done=created"),
-        Err(e) => match refusal(e) {
-            Some(text) => bad(&text).await,
-            None => busy(),
-        },
+        Err(e) => {
+            let field = if matches!(e, ClockError::TooMany) {
+                ""
+            } else {
+                "api_user"
+            };
+            match refusal(e) {
+                Some(text) => bad(field, text).await,
+                None => busy(),
+            }
+        }
     }
 }
 
@@ -221,16 +296,20 @@ pub(crate) async fn advance(
     if !session.check(&form) {
         return crate::csrf_refused();
     }
-    let bad = async |e: &str| page(&state, &session, StatusCode::BAD_REQUEST, Some(e), None).await;
     let Ok(id) = Uuid::parse_str(&id) else {
         return crate::not_found().await;
     };
-    let Some(by) = parse_span(form.get("by")) else {
+    let typed = form.get("by");
+    let bad = async |sentence: String| {
+        let at = At::Advance(id, typed);
+        page(&state, &session, BAD, Some(Refused { sentence, at }), None).await
+    };
+    let Some(by) = parse_span(typed) else {
         // A number after all (negative, or too large to count): said as the API says it.
-        let said = span_refusal(form.get("by"), true).and_then(refusal);
-        return bad(said
-            .as_deref()
-            .unwrap_or("Advance by a whole number and a unit: 90s, 15m, 3h or 2d."))
+        let said = span_refusal(typed, true).and_then(refusal);
+        return bad(said.unwrap_or_else(|| {
+            "Advance by a whole number and a unit: 90s, 15m, 3h or 2d.".to_owned()
+        }))
         .await;
     };
     match state
@@ -242,11 +321,14 @@ pub(crate) async fn advance(
         Ok(_) => see_other("/portal/clocks?done=advanced"),
         // Deleted meanwhile (another tab, the CLI): the page of clocks says so.
         Err(ClockError::NotFound) => {
-            let gone = "You have no test clock with that id (deleted, or never yours). The clocks you have are listed below.";
+            let gone = Refused {
+                sentence: "You have no test clock with that id (deleted, or never yours). The clocks you have are listed below.".to_owned(),
+                at: At::Page,
+            };
             page(&state, &session, StatusCode::NOT_FOUND, Some(gone), None).await
         }
         Err(e) => match refusal(e) {
-            Some(text) => bad(&text).await,
+            Some(text) => bad(text).await,
             None => busy(),
         },
     }
@@ -266,6 +348,12 @@ pub(crate) async fn delete(
     let Ok(id) = Uuid::parse_str(&id) else {
         return crate::not_found().await;
     };
+    let on_page = |sentence: &str| {
+        Some(Refused {
+            sentence: sentence.to_owned(),
+            at: At::Page,
+        })
+    };
     let gone = "You have no test clock with that id (deleted already, or never yours). The clocks you have are listed below.";
     if !super::confirm::confirmed(&form) {
         // A stale page's button: no question about a clock that is not there (as every
@@ -280,7 +368,7 @@ pub(crate) async fn delete(
             .iter()
             .any(|c| c.id == id)
         {
-            return page(&state, &session, StatusCode::NOT_FOUND, Some(gone), None).await;
+            return page(&state, &session, StatusCode::NOT_FOUND, on_page(gone), None).await;
         }
         let action = format!("/portal/clocks/{id}/delete");
         return super::confirm::page(
@@ -308,10 +396,19 @@ pub(crate) async fn delete(
     {
         Ok(()) => see_other("/portal/clocks?done=deleted"),
         Err(ClockError::NotFound) => {
-            page(&state, &session, StatusCode::NOT_FOUND, Some(gone), None).await
+            page(&state, &session, StatusCode::NOT_FOUND, on_page(gone), None).await
         }
         Err(e) => match refusal(e) {
-            Some(text) => page(&state, &session, StatusCode::BAD_REQUEST, Some(&text), None).await,
+            Some(text) => {
+                page(
+                    &state,
+                    &session,
+                    StatusCode::BAD_REQUEST,
+                    on_page(&text),
+                    None,
+                )
+                .await
+            }
             None => busy(),
         },
     }

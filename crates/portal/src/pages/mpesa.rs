@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use super::confirm;
 use crate::html::Html;
 use crate::{
-    Form, MpesaApplication, MpesaSettings, PortalState, Session, csrf_field, document,
-    query_params, see_other, w, when,
+    Form, MpesaApplication, MpesaSettings, PortalState, Problem, Session, csrf_field, described,
+    document, form_error, form_error_html, invalid_if, query_params, see_other, w, when,
 };
 
 use mkoba_api_types::mpesa::check_result_url;
@@ -123,9 +123,9 @@ async fn page(
     state: &PortalState,
     session: &Session,
     status: StatusCode,
-    error: Option<&str>,
+    problem: Option<&Problem>,
     done: Option<&String>,
-    draft: Option<(&str, &str)>,
+    draft: Option<(&str, &str, &str)>,
 ) -> Response {
     let app: Option<MpesaApplication> = state.mpesa_application(session.developer.id).await;
     let csrf = csrf_field(session);
@@ -134,10 +134,14 @@ async fn page(
     if state.mpesa.is_none() {
         h.raw("<p class=\"notice warn\" role=\"status\">The M-Pesa OpenAPI is not built into this server yet. This page shows your M-Pesa application (API key, public key, session lifetime, allowed origins, result URL) once it is.</p>");
     }
-    if let Some(e) = error {
-        w!(h, "<p class=\"error\" role=\"alert\">" {e} "</p>");
-    }
+    // A refusal is said in the section of the form it is about: renewing the key (field
+    // `renew`) or the settings.
+    let (renewal, settings) = match problem {
+        Some(p) if p.0 == "renew" => (Some(p), None),
+        p => (None, p),
+    };
     h.raw("<section class=\"card\" aria-labelledby=\"apikey\"><h2 id=\"apikey\">API key</h2>");
+    form_error(&mut h, renewal);
     api_key(&mut h, app.as_ref());
     let app = app.unwrap_or_default();
     w!(h, "<form method=\"post\" action=\"/portal/mpesa/apikey\">" [csrf]
@@ -151,21 +155,23 @@ async fn page(
             "<button type=\"button\" class=\"copy\" data-copy=\"" {app.public_key} "\" hidden>Copy public key</button>");
     }
     h.raw("</section>");
-    let (origins, url) = match draft {
-        Some((o, u)) => (o.to_owned(), u.to_owned()),
+    let (origins, lifetime, url) = match draft {
+        Some((o, l, u)) => (o.to_owned(), l.to_owned(), u.to_owned()),
         None => (
             app.allowed_origins.join("\n"),
+            app.session_lifetime_secs.to_string(),
             app.result_url.clone().unwrap_or_default(),
         ),
     };
     w!(h, "<section class=\"card\" aria-labelledby=\"settings\"><h2 id=\"settings\">Origins, session lifetime and result URL</h2>"
+        [form_error_html(settings)]
         "<form method=\"post\" action=\"/portal/mpesa/settings\" class=\"stack\">" [csrf]
         "<label for=\"origins\">Allowed origins <span class=\"hint\">(one per line, e.g. https://shop.example:8443, or *)</span></label>"
-        "<textarea id=\"origins\" name=\"origins\" rows=\"3\">" {origins} "</textarea>"
+        "<textarea id=\"origins\" name=\"origins\" rows=\"3\"" [invalid_if(settings, "origins")] ">" {origins} "</textarea>"
         "<label for=\"session_lifetime_secs\">Session lifetime <span class=\"hint\">(seconds, 1 to 2592000: how long a session id from <code>getSession</code> stays valid)</span></label>"
-        "<input id=\"session_lifetime_secs\" name=\"session_lifetime_secs\" type=\"number\" min=\"1\" max=\"2592000\" value=\"" {app.session_lifetime_secs} "\">"
+        "<input id=\"session_lifetime_secs\" name=\"session_lifetime_secs\" type=\"number\" min=\"1\" max=\"2592000\" value=\"" {lifetime} "\"" [invalid_if(settings, "session_lifetime_secs")] ">"
         "<label for=\"result_url\">Asynchronous result URL</label>"
-        "<input id=\"result_url\" name=\"result_url\" type=\"url\" placeholder=\"https://shop.example:12000/mpesa/results\" value=\"" {url} "\" aria-describedby=\"url-rules\">"
+        "<input id=\"result_url\" name=\"result_url\" type=\"url\" placeholder=\"https://shop.example:12000/mpesa/results\" value=\"" {url} "\"" [described(settings, "result_url", Some("url-rules"))] ">"
         "<div id=\"url-rules\">");
     if let Some(why) = &app.result_url_refused {
         w!(h, "<p class=\"notice warn\" role=\"status\" data-testid=\"result-url-refused\">No result is sent to this URL: " {why} " It was saved under other rules than this server has now; the APIs still answer asynchronously. Change it, or empty it to go back to synchronous mode.</p>");
@@ -291,7 +297,10 @@ pub(crate) async fn renew_key(
             &state,
             &session,
             StatusCode::CONFLICT,
-            Some("M-Pesa is not available on this server yet."),
+            Some(&(
+                "renew",
+                "M-Pesa is not available on this server yet.".to_owned(),
+            )),
             None,
             None,
         )
@@ -322,14 +331,15 @@ pub(crate) async fn save_settings(
     }
     let origins_text = form.get("origins");
     let url = form.get("result_url");
-    let refuse = async |msg: &str| {
+    let lifetime = form.get("session_lifetime_secs").trim();
+    let refuse = async |field: &'static str, msg: String| {
         page(
             &state,
             &session,
             StatusCode::BAD_REQUEST,
-            Some(msg),
+            Some(&(field, msg)),
             None,
-            Some((origins_text, url)),
+            Some((origins_text, lifetime, url)),
         )
         .await
     };
@@ -341,7 +351,7 @@ pub(crate) async fn save_settings(
         .collect();
     let origins = match check_origins(&origins) {
         Ok(once) => once,
-        Err(e) => return refuse(&e).await,
+        Err(e) => return refuse("origins", e).await,
     };
     // With M-Pesa built in, the server checks the URL (it knows whether local development
     // relaxes the rules); without it, the portal's rules apply.
@@ -349,16 +359,17 @@ pub(crate) async fn save_settings(
         && !url.is_empty()
         && let Err(e) = check_result_url(url, false)
     {
-        return refuse(&e).await;
+        return refuse("result_url", e).await;
     }
-    let lifetime = form.get("session_lifetime_secs").trim();
     let session_lifetime_secs = match lifetime {
         "" => None,
         v => match v.parse::<u64>() {
             Ok(n) if (1..=30 * 86_400).contains(&n) => Some(n),
             _ => {
                 return refuse(
-                    "The session lifetime is a number of seconds between 1 and 2592000 (30 days).",
+                    "session_lifetime_secs",
+                    "The session lifetime is a number of seconds between 1 and 2592000 (30 days)."
+                        .to_owned(),
                 )
                 .await;
             }
@@ -366,7 +377,8 @@ pub(crate) async fn save_settings(
     };
     let Some(backend) = state.mpesa.clone() else {
         return refuse(
-            "These settings are valid, but M-Pesa is not available on this server yet, so they were not saved.",
+            "",
+            "These settings are valid, but M-Pesa is not available on this server yet, so they were not saved.".to_owned(),
         ).await;
     };
     let settings = MpesaSettings {
@@ -376,7 +388,7 @@ pub(crate) async fn save_settings(
     };
     match backend.save_settings(session.developer.id, settings).await {
         Ok(()) => see_other("/portal/mpesa?done=saved"),
-        Err(e) => refuse(&e).await,
+        Err((field, e)) => refuse(field, e).await,
     }
 }
 

@@ -13,7 +13,10 @@ use uuid::Uuid;
 
 use crate::html::Html;
 use crate::pages::apiusers::not_found_page;
-use crate::{Form, PortalState, Session, csrf_field, document, query_params, see_other, w};
+use crate::{
+    Form, PortalState, Session, csrf_field, document, form_error_html, invalid_if, query_params,
+    see_other, w,
+};
 
 /// Where the script is served (MTN's sandbox path).
 const SCRIPT: &str = "/v0.1.0/mobile-money-widget-mtn.js";
@@ -32,11 +35,21 @@ fn base(headers: &axum::http::HeaderMap, tls: bool) -> String {
     mkoba_platform::widget::base_url(headers.get(header::HOST).and_then(|v| v.to_str().ok()), tls)
 }
 
+/// A refused settings form: its API user, the field the refusal is about (`origins` or
+/// `callback_url`), the sentence, and what was typed (shown again).
+struct Refused<'a> {
+    user: Uuid,
+    field: &'static str,
+    sentence: String,
+    origins: &'a str,
+    callback: &'a str,
+}
+
 async fn page(
     state: &PortalState,
     session: &Session,
     base: &str,
-    error: Option<(Uuid, &str)>,
+    refused: Option<Refused<'_>>,
     done: Option<&String>,
 ) -> Response {
     let users = match state
@@ -96,23 +109,25 @@ async fn page(
         let listed = settings.as_ref().and_then(|s| s.allowed_origins.clone());
         // An empty list (set through the settings API) lets no page in: not "no list".
         let none_allowed = listed.as_ref().is_some_and(Vec::is_empty);
-        let origins = listed.map(|o| o.join("\n")).unwrap_or_default();
-        let callback = settings.and_then(|s| s.callback_url).unwrap_or_default();
+        let mut origins = listed.map(|o| o.join("\n")).unwrap_or_default();
+        let mut callback = settings.and_then(|s| s.callback_url).unwrap_or_default();
         w!(h, "<section class=\"card\" aria-label=\"API user " {u.id} "\"><h3 class=\"mono\">" {u.id} "</h3>"
             "<p class=\"hint\">" {u.target_environment} " · callback host " {u.provider_callback_host} "</p>");
         if none_allowed {
             h.raw("<p class=\"notice\" data-testid=\"no-origins\">An empty list of allowed origins was set through the API: no page may take widget payments for this API user. Save a list here, or save the box empty for no list.</p>");
         }
-        if let Some((id, e)) = error
-            && id == u.id
-        {
-            w!(h, "<p class=\"error\" role=\"alert\">" {e} "</p>");
+        let mut problem = None;
+        if let Some(r) = refused.as_ref().filter(|r| r.user == u.id) {
+            origins = r.origins.to_owned();
+            callback = r.callback.to_owned();
+            problem = Some((r.field, r.sentence.clone()));
         }
-        w!(h, "<form method=\"post\" action=\"/portal/widget/" {u.id} "/settings\" class=\"stack\">" [csrf]
+        let problem = problem.as_ref();
+        w!(h, [form_error_html(problem)] "<form method=\"post\" action=\"/portal/widget/" {u.id} "/settings\" class=\"stack\">" [csrf]
             "<label for=\"origins-" {u.id} "\">Allowed origins</label>"
-            "<textarea id=\"origins-" {u.id} "\" name=\"origins\" rows=\"3\" placeholder=\"https://shop.example\">" {origins} "</textarea>"
+            "<textarea id=\"origins-" {u.id} "\" name=\"origins\" rows=\"3\" placeholder=\"https://shop.example\"" [invalid_if(problem, "origins")] ">" ~{origins} "</textarea>"
             "<label for=\"callback-" {u.id} "\">Callback URL</label>"
-            "<input id=\"callback-" {u.id} "\" name=\"callback_url\" type=\"url\" value=\"" {callback} "\" placeholder=\"https://" {u.provider_callback_host} "/momo/widget\">"
+            "<input id=\"callback-" {u.id} "\" name=\"callback_url\" type=\"url\" value=\"" ~{callback} "\" placeholder=\"https://" {u.provider_callback_host} "/momo/widget\"" [invalid_if(problem, "callback_url")] ">"
             "<button type=\"submit\">Save</button></form></section>");
     }
     document("Collection Widget", Some(session), "widget", h).into_response()
@@ -158,6 +173,15 @@ pub(crate) async fn save(
         Ok(None) => return not_found_page(&session),
         Err(e) => return crate::failed(e),
     };
+    let refusal = |field: &'static str, sentence: String| {
+        Some(Refused {
+            user: id,
+            field,
+            sentence,
+            origins: form.get("origins"),
+            callback: form.get("callback_url"),
+        })
+    };
     let lines: Vec<String> = form
         .get("origins")
         .lines()
@@ -167,13 +191,16 @@ pub(crate) async fn save(
     let origins = match check_origins(&lines) {
         Ok(o) if o.is_empty() => None,
         Ok(o) => Some(o),
-        Err(e) => return refused(page(&state, &session, &base, Some((id, &e)), None).await),
+        Err(e) => return refused(page(&state, &session, &base, refusal("origins", e), None).await),
     };
     let callback = match form.get("callback_url").trim() {
         "" => None,
         url => match check_callback_url(url, &user.provider_callback_host) {
             Ok(u) => Some(u),
-            Err(e) => return refused(page(&state, &session, &base, Some((id, &e)), None).await),
+            Err(e) => {
+                let r = refusal("callback_url", e);
+                return refused(page(&state, &session, &base, r, None).await);
+            }
         },
     };
     match state
