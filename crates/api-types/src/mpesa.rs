@@ -359,17 +359,27 @@ pub fn check_result_url(url: &str, insecure: bool) -> Result<(), String> {
             Some(Err(_)) => Err("The port of the result URL is not a number.".to_owned()),
         };
     }
+    // A loopback URL is local development: say how this server could take it.
+    let local = if loopback && !insecure {
+        " (For local development, a server started with --mpesa-insecure-result-urls takes http:// and any port on a loopback host.)"
+    } else {
+        ""
+    };
     if scheme != "https" {
         return Err(if insecure {
             "Only https:// result URLs are allowed (http:// only on a loopback host in local-development mode).".to_owned()
         } else {
-            "Only secure HTTP (https://) result URLs are allowed.".to_owned()
+            format!("Only secure HTTP (https://) result URLs are allowed.{local}")
         });
     }
     match port.map(str::parse::<u16>) {
-        None => Err("Give the port of the result URL explicitly: it must be between 11000 and 19000.".to_owned()),
+        None => Err(format!(
+            "Give the port of the result URL explicitly: it must be between 11000 and 19000.{local}"
+        )),
         Some(Ok(p)) if (RESULT_PORTS.0..=RESULT_PORTS.1).contains(&p) => Ok(()),
-        Some(_) => Err("The port of the result URL must be between 11000 and 19000; results are not sent to other ports.".to_owned()),
+        Some(_) => Err(format!(
+            "The port of the result URL must be between 11000 and 19000; results are not sent to other ports.{local}"
+        )),
     }
 }
 

@@ -309,7 +309,7 @@ fn description(op: &Operation) -> Option<String> {
     }
     if let Some(port) = op.port {
         d.push(format!(
-            "The real gateway serves this API on port {port} only; Mkoba serves it on its main listener, and on port {port} too with --mpesa-v1x-ports on."
+            "The real gateway serves this API on port {port} only; Mkoba serves it on its main listener, and on a port of its own with --mpesa-v1x-ports ({port} with `on`, or the port given for it)."
         ));
     }
     (!d.is_empty()).then(|| d.join(" "))

@@ -601,22 +601,10 @@ async fn find(call: &Call, query: &str) -> Result<Option<Payment>, Code> {
     Ok(None)
 }
 
-/// `output_ResponseTransactionStatus` of a payment on `gateway`: on v1x a payment the
-/// customer declined is `Cancelled`, as its answer was `INS-5` "Transaction cancelled by
-/// customer" (v1x's documented statuses are `Cancelled`, `Completed`, `Expired`, `N/A`).
+/// `output_ResponseTransactionStatus` of a payment on `gateway`
+/// ([`mkoba_platform::mpesa::status_text`], which the portal shows too).
 pub(crate) fn status_text(gateway: Gateway, p: &Payment) -> &'static str {
-    match (p.status, p.reason) {
-        (PaymentStatus::Pending, _) => "Pending",
-        (PaymentStatus::Successful, _) => "Completed",
-        (PaymentStatus::Failed, Some(FailureReason::TransactionCanceled)) => "Cancelled",
-        (PaymentStatus::Failed, Some(FailureReason::ApprovalRejected))
-            if gateway == Gateway::V1x =>
-        {
-            "Cancelled"
-        }
-        (PaymentStatus::Failed, Some(FailureReason::Expired)) => "Expired",
-        (PaymentStatus::Failed, _) => "Failed",
-    }
+    mkoba_platform::mpesa::status_text(p, gateway == Gateway::V1x)
 }
 
 /// The answer of an asynchronous query: the acknowledgement now, the result (`input_*`

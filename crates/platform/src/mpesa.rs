@@ -22,6 +22,23 @@ use crate::engine::{Command, MpesaCommand};
 use crate::model::{ApiUser, Payment};
 use crate::{CreateError, Internal, Platform, secrets};
 
+/// `output_ResponseTransactionStatus` of a payment, as `queryTransactionStatus` answers it
+/// (`v1x`: through Mozambique's gateway). On v1x a payment the customer declined is
+/// `Cancelled`, as its answer was `INS-5` "Transaction cancelled by customer" (v1x's
+/// documented statuses are `Cancelled`, `Completed`, `Expired`, `N/A`).
+pub fn status_text(p: &Payment, v1x: bool) -> &'static str {
+    use crate::model::PaymentStatus;
+    use crate::reason::FailureReason;
+    match (p.status, p.reason) {
+        (PaymentStatus::Pending, _) => "Pending",
+        (PaymentStatus::Successful, _) => "Completed",
+        (PaymentStatus::Failed, Some(FailureReason::TransactionCanceled)) => "Cancelled",
+        (PaymentStatus::Failed, Some(FailureReason::ApprovalRejected)) if v1x => "Cancelled",
+        (PaymentStatus::Failed, Some(FailureReason::Expired)) => "Expired",
+        (PaymentStatus::Failed, _) => "Failed",
+    }
+}
+
 /// The `target_environment` of the API user row that owns an application's payments (so the
 /// portal's per-developer listings include them).
 pub const APP_ENVIRONMENT: &str = "mpesa";

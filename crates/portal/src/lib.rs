@@ -103,6 +103,9 @@ pub struct MpesaApplication {
     pub result_url_refused: Option<String>,
     /// Every resource URL of this server (address, port, path, SSL), v1x and v2.
     pub resource_urls: Vec<mkoba_api_types::mpesa::ResourceUrl>,
+    /// The server takes `http://` result URLs on any port of a loopback host
+    /// (`--mpesa-insecure-result-urls`, local development).
+    pub insecure_result_urls: bool,
 }
 
 impl std::fmt::Debug for MpesaApplication {

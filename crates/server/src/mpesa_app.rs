@@ -133,6 +133,7 @@ impl MpesaBackend for PortalBackend {
                 result_url_refused: refused(app.as_ref(), self),
                 result_url: app.and_then(|a| a.result_url),
                 resource_urls: self.resource_urls.to_vec(),
+                insecure_result_urls: self.insecure_result_urls,
             })
         })
     }

@@ -1101,6 +1101,11 @@ async fn a_result_url_saved_under_other_rules_is_not_sent_to() {
     assert_eq!(r.status, 303, "{}", r.text());
     let page = dev.get("/portal/mpesa").await.text();
     assert!(!page.contains("result-url-refused"), "{page}");
+    // The page's rules say what local-development mode takes.
+    assert!(
+        page.contains("data-testid=\"insecure-result-urls\""),
+        "{page}"
+    );
 
     let app = app.restart(|s| s.mpesa.insecure_result_urls = false).await;
     let r = app.mpesa_settings(json!({})).await;
@@ -1113,6 +1118,21 @@ async fn a_result_url_saved_under_other_rules_is_not_sent_to() {
             .is_some_and(|why| why.contains("https")),
         "{settings}"
     );
+    // Saved again now, it is refused, saying how a server for local development takes it.
+    let mut dev = crate::portal::Browser::new(&app.base);
+    let r = dev
+        .sign_in("mpesa-dev@example.com", "a long password")
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let r = save(&mut dev, &url).await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.text()
+            .contains("a server started with --mpesa-insecure-result-urls takes http://"),
+        "{}",
+        r.text()
+    );
+    assert!(!r.text().contains("insecure-result-urls\""), "{}", r.text());
     let m = app.mpesa().await;
     let r = m.pay_c2b("10", "000000000001").await;
     assert_eq!(r.status, 201, "{}", r.text());

@@ -238,6 +238,17 @@ async fn a_customer_who_never_answers_times_out_with_ins_9_and_the_payment_expir
     let q = m.status_of(&conversation).await;
     assert_eq!(q.status, 200, "{}", q.text());
     assert_eq!(q.json()["output_ResponseTransactionStatus"], "Expired");
+    // The portal's transaction page says the word the query answers, beside its own.
+    let mut b = crate::portal_defects::sandbox_browser(&app).await;
+    let page = b
+        .get(&format!("/portal/transactions/{conversation}"))
+        .await
+        .text();
+    let said = crate::helpers::between(&page, "data-testid=\"mpesa-status\"", "</p>");
+    assert!(
+        said.contains("<code>output_ResponseTransactionStatus</code> <code>Expired</code>"),
+        "{said}"
+    );
 }
 
 /// The no-answer deadline is for a customer's prompt: a payment the scenario settles keeps

@@ -1206,7 +1206,7 @@ fn render_context(h: &mut Html, op: &Op<'_>, ctx: &Context) {
                 "<dt>Address</dt><dd><code>" {address} "</code></dd>"
                 "<dt>Port</dt><dd><code data-testid=\"resource-port\">" {port} "</code>");
             if let Some(p) = op.item["x-mkoba-port"].as_u64() {
-                w!(*h, " <span class=\"hint\">(the real gateway's port for this API is " {p} "; Mkoba listens on it with <code>--mpesa-v1x-ports on</code>, and serves every v1x API on its main port too)</span>");
+                w!(*h, " <span class=\"hint\">(the real gateway's port for this API is " {p} "; Mkoba serves the API on a port of its own with <code>--mpesa-v1x-ports</code>: " {p} " with <code>on</code>, or the port given for it; and every v1x API on its main port too)</span>");
             }
             w!(*h, "</dd><dt>Path</dt><dd><code>" {path} "</code></dd><dt>SSL</dt><dd><code>" {ctx.mpesa_ssl()} "</code></dd>");
             let bearer = if op.dialect == Dialect::MpesaV2 && op.id != "v2GetSession" {

@@ -113,10 +113,13 @@ pub(crate) fn api_key(h: &mut Html, app: Option<&MpesaApplication>) {
     }
 }
 
-fn rules(h: &mut Html) {
+fn rules(h: &mut Html, insecure: bool) {
     h.raw(concat!("<ul class=\"rules\"><li>Only secure HTTP (<code>https://</code>) URLs are allowed.</li>",
-        "<li>The port must be given and lie in the range [11000, 19000]; results are not sent to other ports.</li>",
-        "<li>Leave it empty to switch every API back to synchronous mode; with a URL, the APIs answer asynchronously and post the result there.</li></ul>"));
+        "<li>The port must be given and lie in the range [11000, 19000]; results are not sent to other ports.</li>"));
+    if insecure {
+        h.raw("<li data-testid=\"insecure-result-urls\">This server is in local-development mode (<code>--mpesa-insecure-result-urls</code>): on a loopback host (<code>localhost</code>, <code>127.0.0.1</code>, <code>[::1]</code>), <code>http://</code> and any port are taken too.</li>");
+    }
+    h.raw("<li>Leave it empty to switch every API back to synchronous mode; with a URL, the APIs answer asynchronously and post the result there.</li></ul>");
 }
 
 async fn page(
@@ -176,7 +179,7 @@ async fn page(
     if let Some(why) = &app.result_url_refused {
         w!(h, "<p class=\"notice warn\" role=\"status\" data-testid=\"result-url-refused\">No result is sent to this URL: " {why} " It was saved under other rules than this server has now; the APIs still answer asynchronously. Change it, or empty it to go back to synchronous mode.</p>");
     }
-    rules(&mut h);
+    rules(&mut h, app.insecure_result_urls);
     h.raw("</div><button type=\"submit\">Update</button></form></section>");
     resource_urls(&mut h, &app.resource_urls);
     super::library::card(&mut h);

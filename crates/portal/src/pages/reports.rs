@@ -568,7 +568,7 @@ pub(crate) async fn show(
     }
     t.raw("</tbody></table>");
     csv_link(&mut t, &q, "latency", "the latency percentiles");
-    t.raw("<p class=\"hint\">Settlement: from the 202 to the decision (includes the configured settle delay and time waiting on the virtual phone). Callback: one attempt's round trip, for the attempts a listener answered (one refused before any answer, a refused connection or a host that is not allowed, took no round trip and is not a sample; its transaction's page lists it).</p>");
+    t.raw("<p class=\"hint\">Settlement: from the payment's acceptance (MoMo's 202; an M-Pesa request's arrival) to the decision (includes the configured settle delay and time waiting on the virtual phone). Callback: one attempt's round trip, for the attempts a listener answered (one refused before any answer, a refused connection or a host that is not allowed, took no round trip and is not a sample; its transaction's page lists it).</p>");
     let chart = chart::hbars(
         "latency-chart",
         "Settlement and callback latency percentiles in milliseconds",

@@ -1493,7 +1493,8 @@ pub(crate) async fn show(
             "<button type=\"submit\">Re-send " {what} "</button> <span class=\"hint\">Sends the current status body to the " {what} " URL again.</span></form>");
     }
     if p.kind.is_mpesa() {
-        w!(h, "<p class=\"hint\">Clients query it with <code>queryTransactionStatus</code> and <code>input_QueryReference</code> " {shown_id} " (or the transaction id); the status above is what they get.</p>");
+        let said = mkoba_platform::mpesa::status_text(&p, via_v1x(&p));
+        w!(h, "<p class=\"hint\" data-testid=\"mpesa-status\">Clients query it with <code>queryTransactionStatus</code> and <code>input_QueryReference</code> " {shown_id} " (or the transaction id); they get <code>output_ResponseTransactionStatus</code> <code>" {said} "</code> (in synchronous mode; with a result URL, the status comes in the result).</p>");
     } else {
         w!(h, "<p class=\"hint\">Partners poll with <code>GET /" {p.product.as_str()} "/…/" {p.reference_id} "</code>; the status above is what they get.</p>");
     }
