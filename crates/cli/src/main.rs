@@ -349,7 +349,26 @@ fn from_environment(m: &clap::ArgMatches, id: &str) -> bool {
     source_of(m, id) == Some(clap::parser::ValueSource::EnvVariable)
 }
 
+/// An empty `MKOBA_*` variable counts as unset, as it does for most tools (a compose file's
+/// or unit's `MKOBA_SETTLE_DELAY_MS=` would otherwise stop every command with "cannot
+/// parse integer from empty string").
+fn empty_settings_unset() {
+    let empty: Vec<std::ffi::OsString> = std::env::vars_os()
+        .filter(|(k, v)| k.as_encoded_bytes().starts_with(b"MKOBA_") && v.is_empty())
+        .map(|(k, _)| k)
+        .collect();
+    for k in empty {
+        // SAFETY: called first thing in `main`, before any other thread exists to read the
+        // environment.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::remove_var(k);
+        }
+    }
+}
+
 fn run() -> anyhow::Result<()> {
+    empty_settings_unset();
     one_malloc_arena();
     prompt_purge();
     no_huge_pages();

@@ -1058,8 +1058,10 @@ async fn banners_scripts_command(tls: bool) {
         .env("MKOBA_MPESA_KEY_FILE", crate::helpers::MPESA_TEST_KEY)
         .env_remove("MKOBA_LISTEN")
         .env_remove("MKOBA_MPESA_V1X_PORTS")
-        .env_remove("MKOBA_DATABASE_URL")
-        .env_remove("MKOBA_TLS")
+        // An empty variable is unset (they stopped it with "a value is required").
+        .env("MKOBA_DATABASE_URL", "")
+        .env("MKOBA_TLS", "")
+        .env("MKOBA_SETTLE_DELAY_MS", "")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -1097,7 +1099,8 @@ async fn banners_scripts_command(tls: bool) {
         .env_remove("MKOBA_MPESA_V1X_PORTS")
         .env_remove("MKOBA_DATA")
         .env_remove("MKOBA_MPESA_KEY_FILE")
-        .env_remove("MKOBA_TLS")
+        .env("MKOBA_TLS", "")
+        .env("MKOBA_DATABASE_URL", "")
         .output()
         .await
         .expect("mkoba credentials runs");
