@@ -257,6 +257,27 @@ pub struct Report {
 }
 
 impl Report {
+    /// What went wrong in the run, for its exit status (`None`: nothing): errors other
+    /// than the overload answer (which `--rate` past the server's pace is there to show),
+    /// callbacks missing, or no payment accepted at all.
+    pub fn failures(&self) -> Option<String> {
+        let errors = self.errors - self.refused_overloaded.min(self.errors);
+        let mut said = Vec::new();
+        if self.accepted == 0 {
+            said.push("no request-to-pay was accepted".to_owned());
+        }
+        if errors > 0 {
+            said.push(format!(
+                "{errors} request{} failed otherwise than with the overload answer",
+                if errors == 1 { "" } else { "s" }
+            ));
+        }
+        if self.callbacks_missing > 0 {
+            said.push(format!("{} callbacks missing", self.callbacks_missing));
+        }
+        (!said.is_empty()).then(|| said.join(", "))
+    }
+
     /// Prints the report for people.
     pub fn print_human(&self) {
         let opt = |v: Option<f64>, unit: &str| match v {
@@ -751,10 +772,17 @@ async fn provision(
         .provision("127.0.0.1")
         .await
         .map_err(|e| {
-            explain(
-                "creating a sandbox API user (is the server running at --url?)",
+            // A server that answered (a wrong key, say) is told by its answer; only
+            // one that was not reached raises the question.
+            let doing = if matches!(
                 e,
-            )
+                mkoba_sdk::Error::Transport { .. } | mkoba_sdk::Error::Timeout { .. }
+            ) {
+                "creating a sandbox API user (is the server running at --url?)"
+            } else {
+                "creating a sandbox API user"
+            };
+            explain(doing, e)
         })?;
     let mut collections = Vec::new();
     for base in bases {

@@ -45,8 +45,8 @@ pub struct MpesaBenchArgs {
     /// concurrent in-flight requests
     #[arg(long, short = 'c', default_value_t = 16)]
     pub concurrency: usize,
-    /// seconds spent measuring local RSA decryptions (0 skips it)
-    #[arg(long, default_value_t = 3)]
+    /// seconds spent measuring local RSA decryptions (0 skips it; at most an hour)
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub rsa_secs: u64,
     /// print the report as JSON
     #[arg(long)]
@@ -85,6 +85,12 @@ pub struct MpesaReport {
 }
 
 impl MpesaReport {
+    /// What went wrong in the run, for its exit status (`None`: nothing).
+    pub fn failures(&self) -> Option<String> {
+        let errors: usize = self.modes.iter().map(|m| m.errors).sum();
+        (errors > 0).then(|| format!("{errors} C2B payments failed"))
+    }
+
     /// The report for a person.
     pub fn print_human(&self) {
         println!("M-Pesa C2B (synchronous, settled on the ledger before each answer)");

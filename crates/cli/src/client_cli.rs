@@ -608,6 +608,9 @@ fn config(
 /// server's own message (the payment hints of [`explain`] are not about clocks).
 fn explain_clock(e: mkoba_sdk::Error, doing: &str) -> anyhow::Error {
     match e {
+        mkoba_sdk::Error::Api(ref a) if a.status == 404 => anyhow!(
+            "{doing}: {e}\n  how to fix: no API user or test clock of that id belongs to the developer of this subscription key: `mkoba clock list` shows the clocks, the portal's API users page the API users"
+        ),
         mkoba_sdk::Error::Api(_) => anyhow!("{doing}: {e}"),
         e => explain(e, doing),
     }
@@ -803,6 +806,50 @@ fn accepted(
     if c.json {
         return print_json(&json!({"referenceId": reference.to_string(), "status": "PENDING"}));
     }
+    let check = status_command(c, kind, reference, user);
+    println!("{what} {reference}: accepted (202); check with {check}");
+    Ok(())
+}
+
+/// A creation whose answer was lost (none in time, or the connection broke after the
+/// request went out) may have been accepted: the error says its reference id and the
+/// command that reads it, which nothing else printed. One that never connected is
+/// [`explain`]ed as before.
+fn unanswered(
+    c: &ClientArgs,
+    e: mkoba_sdk::Error,
+    doing: &str,
+    (what, kind): (&str, StatusKind),
+    reference: &ReferenceId,
+    user: &(String, String),
+) -> anyhow::Error {
+    let (url, why) = match &e {
+        mkoba_sdk::Error::Timeout { url, after } => {
+            (url, format!("no answer within {} ms", after.as_millis()))
+        }
+        // hyper's "(Connect)": refused, no such host, TLS: the request never left.
+        mkoba_sdk::Error::Transport { url, message } if !message.contains("(Connect)") => (
+            url,
+            format!("the connection broke before the answer: {message}"),
+        ),
+        _ => return explain(e, doing),
+    };
+    let check = status_command(c, kind, reference, user);
+    anyhow!(
+        "{doing}: {url}: {why}\n  how to fix: the request may have been carried out: {what} {reference} may exist. Check with {check} before sending it again, and send it again only with --reference {reference} (a 409 then means the first was accepted)"
+    )
+}
+
+/// The `mkoba momo status` command that reads `reference`, in backquotes: the `--kind` of what is not a
+/// request-to-pay, what was given on the command line that the status needs too (`--url`,
+/// `--environment`, `--data`, `--subscription-key`), and the API user with its key when
+/// this command made it (a key given is named by `MOMO_API_KEY`, not repeated).
+fn status_command(
+    c: &ClientArgs,
+    kind: StatusKind,
+    reference: &ReferenceId,
+    user: &(String, String),
+) -> String {
     let mut check = format!("mkoba momo status {reference}");
     if kind != StatusKind::RequestToPay
         && let Some(kind) = clap::ValueEnum::to_possible_value(&kind)
@@ -829,8 +876,14 @@ fn accepted(
         "\"$MOMO_API_KEY\"".to_owned()
     };
     check.push_str(&format!(" --api-user {} --api-key {key}", user.0));
-    println!("{what} {reference}: accepted (202); check with `{check}`");
-    Ok(())
+    // A key given with --api-key is not in the variable the command names.
+    let given = !made && std::env::var_os("MOMO_API_KEY").is_none_or(|k| k.is_empty());
+    let note = if given {
+        " (with MOMO_API_KEY set to the API key you gave)"
+    } else {
+        ""
+    };
+    format!("`{check}`{note}")
 }
 
 /// `value` as one word of a shell command: as it is when it is plain, else in single quotes.
@@ -953,9 +1006,11 @@ async fn pay(c: &ClientArgs, amount: String, payer: String, p: PaymentArgs) -> a
     if let Some(r) = p.reference {
         create = create.reference_id(r);
     }
+    let id = *create.id();
+    let kind = ("request-to-pay", StatusKind::RequestToPay);
     let reference = create
         .await
-        .map_err(|e| explain(e, "requesting the payment"))?;
+        .map_err(|e| unanswered(c, e, "requesting the payment", kind, &id, &user))?;
     if p.no_wait {
         return accepted(
             c,
@@ -997,9 +1052,11 @@ async fn disburse(
         if let Some(id) = p.reference {
             create = create.reference_id(id);
         }
+        let id = *create.id();
+        let kind = ("remittance transfer", StatusKind::RemittanceTransfer);
         let reference = create
             .await
-            .map_err(|e| explain(e, "sending the transfer"))?;
+            .map_err(|e| unanswered(c, e, "sending the transfer", kind, &id, &user))?;
         if p.no_wait {
             return accepted(
                 c,
@@ -1022,21 +1079,18 @@ async fn disburse(
         if let Some(id) = p.reference {
             create = create.reference_id(id);
         }
-        let what = if kind == PayoutKind::Deposit {
-            "deposit"
+        let (what, status_kind) = if kind == PayoutKind::Deposit {
+            ("deposit", StatusKind::Deposit)
         } else {
-            "transfer"
+            ("transfer", StatusKind::Transfer)
         };
+        let id = *create.id();
+        let doing = format!("sending the {what}");
         let reference = create
             .await
-            .map_err(|e| explain(e, &format!("sending the {what}")))?;
+            .map_err(|e| unanswered(c, e, &doing, (what, status_kind), &id, &user))?;
         if p.no_wait {
-            let kind = if kind == PayoutKind::Deposit {
-                StatusKind::Deposit
-            } else {
-                StatusKind::Transfer
-            };
-            return accepted(c, what, kind, &reference, &user);
+            return accepted(c, what, status_kind, &reference, &user);
         }
         waiting(c, what, &reference);
         let result = if kind == PayoutKind::Deposit {
@@ -1077,7 +1131,11 @@ async fn refund(
     if let Some(id) = p.reference {
         create = create.reference_id(id);
     }
-    let reference = create.await.map_err(|e| explain(e, "sending the refund"))?;
+    let id = *create.id();
+    let kind = ("refund", StatusKind::Refund);
+    let reference = create
+        .await
+        .map_err(|e| unanswered(c, e, "sending the refund", kind, &id, &user))?;
     if p.no_wait {
         return accepted(c, "refund", StatusKind::Refund, &reference, &user);
     }
@@ -1114,7 +1172,8 @@ async fn status(
                 let e = wait_error(c, &reference, e, doing);
                 if unknown {
                     anyhow!(
-                        "{e:#}\n  (read as a {}: for another operation pass its --kind: request-to-pay, transfer, deposit, refund, remittance-transfer, …)",
+                        "{e:#}\n  (read as {} {}: for another operation pass its --kind: request-to-pay, transfer, deposit, refund, remittance-transfer, …)",
+                        if $what.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" },
                         $what
                     )
                 } else {

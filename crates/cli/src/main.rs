@@ -576,7 +576,11 @@ fn run() -> anyhow::Result<()> {
             } else {
                 report.print_human();
             }
-            Ok(())
+            // The report is printed either way; a script or CI job sees the failure.
+            match report.failures() {
+                Some(what) => Err(anyhow::anyhow!("the run did not go through whole: {what}")),
+                None => Ok(()),
+            }
         }
         Command::Bench { mut args, data } => {
             let key = collection_key(args.subscription_key.as_deref(), &data)?;
@@ -593,7 +597,11 @@ fn run() -> anyhow::Result<()> {
             } else {
                 report.print_human();
             }
-            Ok(())
+            // The report is printed either way; a script or CI job sees the failure.
+            match report.failures() {
+                Some(what) => Err(anyhow::anyhow!("the run did not go through whole: {what}")),
+                None => Ok(()),
+            }
         }
     }
 }

@@ -722,6 +722,13 @@ async fn qr(
         [
             (header::CONTENT_TYPE, "image/svg+xml"),
             (header::CACHE_CONTROL, "private, max-age=300"),
+            // An image only: opened on its own, nothing in it may run or load (it is the
+            // server's own drawing, but an SVG is a document a browser would script).
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; frame-ancestors 'self'",
+            ),
         ],
         svg,
     )

@@ -178,6 +178,17 @@ impl Credentials<'_> {
         self.inner.signer.sign_claims(purpose, claims)
     }
 
+    /// `plain` encrypted for `purpose` ([`crate::secrets::TokenSigner::seal`]), for a secret
+    /// carried in signed claims (a new API key's flash cookie); every node can open it.
+    pub fn seal(self, purpose: &str, plain: &str) -> String {
+        self.inner.signer.seal(purpose, plain)
+    }
+
+    /// What [`Credentials::seal`] sealed for `purpose`.
+    pub fn unseal(self, purpose: &str, sealed: &str) -> Option<String> {
+        self.inner.signer.unseal(purpose, sealed)
+    }
+
     /// [`Credentials::sign_claims`] in a JWT's shape (MTN's OAuth2 tokens).
     pub fn sign_jwt(self, purpose: &str, claims: &serde_json::Value) -> String {
         self.inner.signer.sign_jwt(purpose, claims)

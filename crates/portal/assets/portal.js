@@ -28,6 +28,32 @@
     error.focus();
     if (document.title.indexOf("Error: ") !== 0) document.title = "Error: " + document.title;
   }
+  // A table wider than its box scrolls sideways: it becomes a keyboard stop (to scroll it
+  // with the arrow keys) and a region named by its caption or its section's heading, so a
+  // screen reader says what the stop is. Checked again when the window changes size.
+  function sideways() {
+    document.querySelectorAll(".table-wrap").forEach(function (w) {
+      if (w.scrollWidth > w.clientWidth + 1) {
+        if (w.getAttribute("data-sideways")) return;
+        var t = w.querySelector("table");
+        var section = w.closest("section");
+        var heading = section && section.querySelector("h2, h3");
+        var name = (t && t.caption && t.caption.textContent) || (heading && heading.textContent) || "Table";
+        w.setAttribute("data-sideways", "1");
+        w.setAttribute("tabindex", "0");
+        w.setAttribute("role", "region");
+        w.setAttribute("aria-label", name.trim() + " (scrolls sideways)");
+      } else if (w.getAttribute("data-sideways")) {
+        ["data-sideways", "tabindex", "role", "aria-label"].forEach(function (a) { w.removeAttribute(a); });
+      }
+    });
+  }
+  sideways();
+  var resized = 0;
+  window.addEventListener("resize", function () {
+    clearTimeout(resized);
+    resized = setTimeout(sideways, 150);
+  });
   var phone = document.querySelector("[data-refresh]");
   var live = document.getElementById("live");
   if (phone && live) {

@@ -137,7 +137,7 @@ impl Error {
                     .to_owned(),
             ),
             Error::Timeout { .. } => {
-                Some("no answer in time, but the request may have been carried out: read its status before sending it again (with the same reference id, kept before sending: a payment sent again under a new id is a second payment), or raise the timeout".to_owned())
+                Some("no answer in time: a read can simply be repeated, but a request that creates something may have been carried out: read its status before sending it again (with the same reference id, kept before sending: a payment sent again under a new id is a second payment), or raise the timeout".to_owned())
             }
             _ => None,
         }

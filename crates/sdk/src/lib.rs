@@ -64,7 +64,7 @@ mod transport;
 pub use error::MpesaError;
 pub use error::{ApiError, Error, ErrorSource, ReasonCode, Result};
 pub use mkoba_api_types as types;
-pub use transport::{DEFAULT_TIMEOUT, Transport};
+pub use transport::{DEFAULT_TIMEOUT, MAX_ANSWER_BYTES, Transport};
 
 /// The longest a token or a session is kept, whatever a server's answer or a configuration
 /// says (a lifetime far past it overflowed the clock, and the call panicked).

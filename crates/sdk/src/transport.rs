@@ -24,6 +24,11 @@ type Connector = HttpConnector;
 /// The default time limit of one request.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The longest answer body read, in bytes: MoMo's and M-Pesa's answers are a few KB, and a
+/// server streaming without end would otherwise fill memory until the time limit (3 GB in
+/// 30 s on loopback). Past it, the call fails with [`Error::Decode`].
+pub const MAX_ANSWER_BYTES: usize = 8 << 20;
+
 /// The TCP side: `TCP_NODELAY` and keep-alive probes.
 fn tcp() -> HttpConnector {
     let mut http = HttpConnector::new();
@@ -127,19 +132,38 @@ impl Transport {
     pub(crate) async fn send(&self, req: Request<Full<Bytes>>) -> Result<Reply> {
         let uri = req.uri().clone();
         let exchange = async {
-            let resp = self.client.request(req).await.map_err(|e| describe(&e))?;
+            let resp = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| (None, describe(&e)))?;
             let status = resp.status();
-            let body = resp
-                .into_body()
+            let body = http_body_util::Limited::new(resp.into_body(), MAX_ANSWER_BYTES)
                 .collect()
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(|e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        (
+                            Some(status),
+                            format!(
+                                "the answer's body is longer than {MAX_ANSWER_BYTES} bytes, far more than any answer of these APIs: not read further"
+                            ),
+                        )
+                    } else {
+                        (None, e.to_string())
+                    }
+                })?
                 .to_bytes();
-            Ok::<_, String>((status, body))
+            Ok::<_, (Option<StatusCode>, String)>((status, body))
         };
         match tokio::time::timeout(self.timeout, exchange).await {
             Ok(Ok((status, body))) => Ok(Reply { uri, status, body }),
-            Ok(Err(message)) => Err(Error::Transport {
+            Ok(Err((Some(status), message))) => Err(Error::Decode {
+                url: redact(&uri),
+                status: status.as_u16(),
+                message,
+            }),
+            Ok(Err((None, message))) => Err(Error::Transport {
                 url: redact(&uri),
                 message,
             }),
@@ -330,9 +354,16 @@ impl Call {
 /// empty host were tried as given and failed as unreachable).
 pub(crate) fn base_url(raw: &str) -> Result<String> {
     let base = raw.trim_end_matches('/').to_owned();
-    let refuse = |why: &str| Err(Error::Config(format!("the base URL {why}, got {base:?}")));
-    if !(base.starts_with("http://") || base.starts_with("https://")) {
+    let refuse = |why: &str| Err(Error::Config(format!("the base URL {why}, got {raw:?}")));
+    if !(raw.starts_with("http://") || raw.starts_with("https://")) {
         return refuse("must start with http:// or https://");
+    }
+    // `http://` alone: trimmed, it no longer starts so.
+    if raw
+        .split_once("://")
+        .is_some_and(|(_, rest)| rest.trim_start_matches('/').is_empty())
+    {
+        return refuse("has no host");
     }
     let Ok(uri) = base.parse::<Uri>() else {
         return refuse("is not a URL");

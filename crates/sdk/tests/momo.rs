@@ -935,3 +935,47 @@ async fn every_product_serves_tokens_balances_account_holders_and_consent() {
     check!(Disbursement::new(app.config(Product::Disbursement, &user)).unwrap());
     check!(Remittance::new(app.config(Product::Remittance, &user)).unwrap());
 }
+
+/// A server whose answer never ends: the client stops reading at `MAX_ANSWER_BYTES` and
+/// says so, where it read until the time limit (3 GB of memory in 30 s on loopback).
+#[tokio::test]
+async fn an_answer_without_end_is_read_no_further_than_the_bound() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sent = Arc::new(AtomicUsize::new(0));
+    let counted = sent.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let sent = counted.clone();
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = s.read(&mut request).await;
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+                let chunk = format!("10000\r\n{}\r\n", " ".repeat(0x10000));
+                let _ = s.write_all(head.as_bytes()).await;
+                while s.write_all(chunk.as_bytes()).await.is_ok() {
+                    sent.fetch_add(0x10000, Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    let c = Collection::new(
+        Config::new("key")
+            .base_url(format!("http://{addr}"))
+            .api_user("user", "key"),
+    )
+    .unwrap();
+    match c.get_account_balance().await.unwrap_err() {
+        mkoba_sdk::Error::Decode {
+            status, message, ..
+        } => {
+            assert_eq!(status, 200);
+            assert!(message.contains("longer than 8388608 bytes"), "{message}");
+        }
+        e => panic!("{e:?}"),
+    }
+    // The server wrote past the bound (the client read that far), and not without end.
+    let written = sent.load(Ordering::SeqCst);
+    assert!(written >= mkoba_sdk::MAX_ANSWER_BYTES, "{written}");
+}

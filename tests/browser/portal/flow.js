@@ -325,6 +325,19 @@ async function main() {
     check(`${name} fits a phone screen`, wide <= 392, `scrollWidth ${wide}`);
     await shot(small, `phone-${name}`);
   }
+  // A table that scrolls sideways (the M-Pesa resource URLs at 390 px) is a named keyboard
+  // stop; one that fits is neither.
+  await small.goto(`${BASE}/portal/mpesa`);
+  const wraps = await small.$$eval(".table-wrap", (ws) => ws.map((w) => ({
+    scrolls: w.scrollWidth > w.clientWidth + 1, role: w.getAttribute("role"),
+    tabindex: w.getAttribute("tabindex"), label: w.getAttribute("aria-label") || "" })));
+  const scrolling = wraps.filter((w) => w.scrolls);
+  check("a table that scrolls sideways is a named keyboard stop",
+    scrolling.length > 0 && scrolling.every((w) => w.role === "region" && w.tabindex === "0" && w.label.endsWith("(scrolls sideways)")),
+    JSON.stringify(wraps));
+  check("a table that fits is no stop", wraps.filter((w) => !w.scrolls).every((w) => w.tabindex === null), JSON.stringify(wraps));
+  check("the resource URLs' region is named by its caption",
+    scrolling.some((w) => w.label === "Resource URLs (scrolls sideways)"), JSON.stringify(scrolling));
   // The navigation wraps: every link on screen, none scrolled out of sight.
   const nav = await small.$$eval("header.top nav a", (as) => as.map((a) => {
     const r = a.getBoundingClientRect();

@@ -532,6 +532,7 @@ async fn a_password_change_signs_out_every_other_session() {
     assert!(r.text().contains("at most 1024 bytes"), "{}", r.text());
     // The field it is about is marked and described by the sentence, in its own section.
     refused_field(&r.text(), "new_password", "password-h");
+    let before = a.cookies["mkoba_session"].clone();
     let r = a
         .submit(
             "/portal/profile",
@@ -540,7 +541,13 @@ async fn a_password_change_signs_out_every_other_session() {
         )
         .await;
     assert_eq!(r.header("location"), Some("/portal/profile?done=password"));
-    assert_eq!(a.get("/portal").await.status, 200, "this session stays");
+    assert_eq!(a.get("/portal").await.status, 200, "this browser stays in");
+    // Under a new session id: one that leaked before the change is worth nothing.
+    let after = a.cookies["mkoba_session"].clone();
+    assert_ne!(before, after);
+    let mut stolen = Browser::new(&app.base);
+    stolen.cookies.insert("mkoba_session".to_owned(), before);
+    assert_eq!(stolen.get("/portal").await.status, 303, "the old id ended");
     assert_eq!(
         other.get("/portal").await.status,
         303,

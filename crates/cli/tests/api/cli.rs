@@ -248,6 +248,36 @@ async fn cli_pay_without_credentials_provisions_a_sandbox_user() {
     assert!(stdout(&o).contains("SUCCESSFUL"), "{}", stdout(&o));
 }
 
+/// Runs the `mkoba momo status …` command between the first backquotes of `printed` as a
+/// person pastes it into a shell (`"$MOMO_API_KEY"` expanded to `api_key`, the test's clean
+/// environment otherwise), with `--wait`; it must succeed. The command and what it printed.
+async fn run_printed_status(printed: &str, api_key: &str) -> (String, String) {
+    let command = printed
+        .split('`')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no command in {printed}"))
+        .replace("\"$MOMO_API_KEY\"", api_key);
+    let words: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(words[..3], ["mkoba", "momo", "status"], "{command}");
+    let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args(&words[1..])
+        .arg("--wait")
+        .env_remove("MOMO_API_USER")
+        .env_remove("MOMO_API_KEY")
+        .env_remove("MKOBA_URL")
+        .env_remove("MKOBA_DATA")
+        .output()
+        .await
+        .expect("mkoba runs");
+    assert!(
+        o.status.success(),
+        "{command}\n{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    (command, stdout(&o))
+}
+
 /// A payment not waited for (`--no-wait`) prints the command that reads its status, and
 /// that command works as printed: the `--kind` of a deposit, a remittance or a refund,
 /// and the API user the command made when none was given (before, every such command
@@ -260,36 +290,12 @@ async fn a_payment_not_waited_for_prints_a_status_command_that_works() {
     let check = |printed: String, api_key: String| {
         let app = &app;
         async move {
-            let command = printed
-                .split('`')
-                .nth(1)
-                .unwrap_or_else(|| panic!("no command in {printed}"))
-                .to_owned();
-            // As a shell expands it.
-            let command = command.replace("\"$MOMO_API_KEY\"", &api_key);
-            let words: Vec<&str> = command.split_whitespace().collect();
-            assert_eq!(words[..3], ["mkoba", "momo", "status"], "{command}");
+            let (command, status) = run_printed_status(&printed, &api_key).await;
             assert!(
                 command.contains(&format!("--url {}", app.base)),
                 "{command}"
             );
-            let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
-                .args(&words[1..])
-                .arg("--wait")
-                .env_remove("MOMO_API_USER")
-                .env_remove("MOMO_API_KEY")
-                .env_remove("MKOBA_URL")
-                .env_remove("MKOBA_DATA")
-                .output()
-                .await
-                .expect("mkoba runs");
-            assert!(
-                o.status.success(),
-                "{command}\n{}{}",
-                stdout(&o),
-                stderr(&o)
-            );
-            (command, stdout(&o))
+            (command, status)
         }
     };
 
@@ -377,6 +383,12 @@ async fn a_payment_not_waited_for_prints_a_status_command_that_works() {
             "{}",
             stdout(&o)
         );
+        // Nor is it in the environment here: the line says to set it.
+        assert!(
+            stdout(&o).ends_with("` (with MOMO_API_KEY set to the API key you gave)\n"),
+            "{}",
+            stdout(&o)
+        );
         let (command, status) = check(stdout(&o), key.clone()).await;
         assert!(command.contains(&format!(" --kind {kind} ")), "{command}");
         assert!(
@@ -385,6 +397,119 @@ async fn a_payment_not_waited_for_prints_a_status_command_that_works() {
         );
         assert!(status.contains("SUCCESSFUL"), "{kind}: {status}");
     }
+}
+
+/// A proxy in front of `backend` that passes every request on and relays its answer, but
+/// closes the connection without an answer after passing on a request whose path starts
+/// with `drop_after`: an answer lost after the request was carried out.
+async fn losing_proxy(backend: std::net::SocketAddr, drop_after: &'static str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    async fn request(s: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+        let mut bytes = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            if let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&bytes[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if bytes.len() >= end + 4 + length {
+                    return Some(bytes);
+                }
+            }
+            let n = s.read(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            bytes.extend_from_slice(&buf[..n]);
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                // One request a connection: the backend closes after answering it.
+                let Some(mut req) = request(&mut client).await else {
+                    return;
+                };
+                let line_end = req.windows(2).position(|w| w == b"\r\n").unwrap();
+                req.splice(line_end + 2..line_end + 2, *b"Connection: close\r\n");
+                let dropped = req.starts_with(format!("POST {drop_after}").as_bytes());
+                let mut server = tokio::net::TcpStream::connect(backend).await.unwrap();
+                server.write_all(&req).await.unwrap();
+                let mut answer = Vec::new();
+                server.read_to_end(&mut answer).await.unwrap();
+                if !dropped {
+                    let _ = client.write_all(&answer).await;
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// A payment whose answer was lost after it was carried out: the error names its reference
+/// id and the command that reads it (nothing printed it, and the hint said "is the server
+/// running?"), and that command finds the payment.
+#[tokio::test]
+async fn a_payment_whose_answer_was_lost_is_named_with_the_command_that_finds_it() {
+    let app = TestApp::spawn().await;
+    let (user, key) = provision(&app, "127.0.0.1").await;
+    let backend: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+    let proxy = losing_proxy(backend, "/collection/v1_0/requesttopay").await;
+    let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args(["momo", "pay", "--amount", "7", "--payer", "256774290781"])
+        .args(["--url", &proxy, "--api-user", &user, "--subscription-key"])
+        .arg(app.key("collection"))
+        .env("MOMO_API_KEY", &key)
+        .env_remove("MOMO_API_USER")
+        .env_remove("MKOBA_URL")
+        .env("MKOBA_DATA", "/nonexistent/mkoba-data")
+        .output()
+        .await
+        .expect("mkoba runs");
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let said = stderr(&o);
+    assert!(
+        said.contains("the connection broke before the answer")
+            && said.contains("the request may have been carried out"),
+        "{said}"
+    );
+    assert!(!said.contains("is the server running"), "{said}");
+    assert!(said.contains("--api-key \"$MOMO_API_KEY\"`"), "{said}");
+    // The payment is there, under that id.
+    let (command, status) = run_printed_status(&said, &key).await;
+    assert!(status.contains("SUCCESSFUL"), "{status}");
+    let reference = command.split_whitespace().nth(3).unwrap();
+    assert!(said.contains(&format!("--reference {reference}")), "{said}");
+    // A server that is not there is still told as one.
+    let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args(["momo", "pay", "--amount", "7", "--payer", "256774290781"])
+        .args([
+            "--url",
+            "http://127.0.0.1:9",
+            "--api-user",
+            &user,
+            "--subscription-key",
+        ])
+        .arg(app.key("collection"))
+        .env("MOMO_API_KEY", &key)
+        .env("MKOBA_DATA", "/nonexistent/mkoba-data")
+        .output()
+        .await
+        .expect("mkoba runs");
+    assert!(
+        stderr(&o).contains("is the server running"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !stderr(&o).contains("may have been carried out"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// `--json` prints what a script needs when the wait runs out too: the reference and its
@@ -583,6 +708,31 @@ async fn bench_drives_lifecycles_through_the_sdk_and_reports_them() {
     assert!(on_core + waiting <= 1.0, "{report}");
     // Progress goes to stderr: a plain line when stderr is not a terminal.
     assert!(stderr(&o).contains("accepted 40/40"), "{}", stderr(&o));
+}
+
+/// A run that did not go through whole prints its report and exits 1, so a script or a CI
+/// job sees it (it exited 0 with 168,605 errors of 200,000).
+#[tokio::test]
+async fn a_bench_run_with_failures_exits_1_after_its_report() {
+    // A server that sends no callback to loopback: every one of the bench's is missing.
+    let app = TestApp::spawn_with(|s| s.dispatcher.allow_loopback = false).await;
+    let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args(["bench", "--url", &app.base, "-n", "10", "-c", "2", "--json"])
+        .args(["--no-ceiling", "--subscription-key", app.key("collection")])
+        .output()
+        .await
+        .expect("mkoba bench runs");
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).expect("the report still");
+    assert!(
+        stderr(&o).contains("the run did not go through whole:"),
+        "{report}\n{}",
+        stderr(&o)
+    );
+    assert!(
+        report["errors"].as_u64().unwrap() > 0 || report["callbacks_missing"].as_u64().unwrap() > 0,
+        "{report}"
+    );
 }
 
 #[tokio::test]
@@ -839,12 +989,17 @@ async fn cli_creates_advances_and_deletes_a_test_clock() {
         stderr(&again)
     );
     // The server's refusal, without the payment hints of `mkoba momo` ("unknown reference
-    // id …"), which are not about clocks.
+    // id …"), which are not about clocks, but with where to find the right id.
     let stranger = uuid::Uuid::new_v4().to_string();
     let o = clock(&app, &["create", "--api-user", &stranger]).await;
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("404"), "{}", stderr(&o));
-    assert!(!stderr(&o).contains("how to fix"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("reference id"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("how to fix: no API user or test clock of that id belongs to the developer of this subscription key"),
+        "{}",
+        stderr(&o)
+    );
     // Named by its API user, as `mkoba clock advance --api-user … 3d`.
     let moved = json(&clock(&app, &["advance", "--api-user", &user, "3d", "--json"]).await);
     assert_eq!(moved["now"], "2026-01-04T00:00:00.000Z");

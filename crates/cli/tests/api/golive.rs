@@ -502,6 +502,10 @@ async fn the_operator_rejects_with_a_comment_and_the_developer_asks_again() {
     assert!(html.contains(">rejected</span>"));
     let rejected = op.get("/portal/operator?state=rejected").await.text();
     assert!(rejected.contains("bo@example.com"));
+    // A state that is none is said so (it was a 404).
+    let r = op.get("/portal/operator?state=bogus").await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("There is no state bogus"), "{}", r.text());
     assert!(
         op.get("/portal/operator")
             .await

@@ -244,6 +244,12 @@ async fn a_customer_who_never_answers_times_out_with_ins_9_and_the_payment_expir
         .get(&format!("/portal/transactions/{conversation}"))
         .await
         .text();
+    assert!(
+        page.contains(&format!(
+            "<title>Transaction {conversation} · Mkoba portal</title>"
+        )),
+        "{page}"
+    );
     let said = crate::helpers::between(&page, "data-testid=\"mpesa-status\"", "</p>");
     assert!(
         said.contains("<code>output_ResponseTransactionStatus</code> <code>Expired</code>"),

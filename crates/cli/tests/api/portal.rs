@@ -599,6 +599,14 @@ async fn keys_made_in_the_portal_work_and_regenerated_or_revoked_ones_stop_worki
         .get(&format!("/portal/apiusers/{}", dev.user))
         .await
         .text();
+    // Its title names it (tabs of several API users are told apart).
+    assert!(
+        page.contains(&format!(
+            "<title>API user {} · Mkoba portal</title>",
+            dev.user
+        )),
+        "{page}"
+    );
     // The key is listed by its last characters, to tell it from the user's other keys.
     let ending = &dev.api_key[dev.api_key.len() - 4..];
     assert!(
@@ -635,6 +643,12 @@ async fn keys_made_in_the_portal_work_and_regenerated_or_revoked_ones_stop_worki
         .await
         .text();
     assert!(page.contains("revoked"));
+    // A revoked key is not asked about again (a stale page's button).
+    let r = dev
+        .browser
+        .submit(&format!("/portal/apiusers/{}", dev.user), &revoke, &[])
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
     // MTN answers wrong credentials with 500 {"error":"login_failed"}.
     let r = token(&app, &fresh, dev.user, &dev.api_key).await;
     assert_eq!(r.status, 500);
@@ -695,6 +709,33 @@ async fn one_developer_never_sees_another_developers_keys_users_or_transactions(
         )
         .await;
     assert_eq!(r.status, 404);
+    // Nor revoke A's key, nor be asked whether to.
+    let a_page = a
+        .browser
+        .get(&format!("/portal/apiusers/{}", a.user))
+        .await
+        .text();
+    let at = a_page.find("/keys/").unwrap() + "/keys/".len();
+    let key_id: String = a_page[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    let revoke = format!("/portal/apiusers/{}/keys/{key_id}/revoke", a.user);
+    for confirm in ["", "yes"] {
+        let r = b
+            .browser
+            .post(&revoke, &[("csrf", &csrf), ("confirm", confirm)])
+            .await;
+        assert_eq!(r.status, 404, "{confirm:?}: {}", r.text());
+    }
+    assert!(
+        !a.browser
+            .get(&format!("/portal/apiusers/{}", a.user))
+            .await
+            .text()
+            .contains("badge failed\">revoked"),
+        "A's key stands"
+    );
     let r = b
         .browser
         .post(

@@ -420,6 +420,18 @@ async fn a_new_api_key_is_shown_once_after_a_redirect() {
     let key = between(&html, "data-testid=\"new-api-key\">", "<").to_owned();
     assert_eq!(key.len(), 32, "{html}");
     assert!(!location.contains(&key));
+    // The cookie's claims are signed and carry the key encrypted: the browser's cookie
+    // store (and a proxy logging cookies) hold no key.
+    use base64::Engine as _;
+    let value = between(&cookie, "mkoba_new_api_key=", ";");
+    let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(value.split('.').next().unwrap())
+        .unwrap();
+    let claims = String::from_utf8(claims).unwrap();
+    assert!(
+        claims.contains("\"key\":") && !claims.contains(&key),
+        "{claims}"
+    );
     let cleared = r.header("set-cookie").unwrap();
     assert!(
         cleared.starts_with("mkoba_new_api_key=;") && cleared.contains("Max-Age=0"),

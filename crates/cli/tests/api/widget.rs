@@ -762,6 +762,12 @@ async fn the_payer_approves_or_rejects_through_the_qr_link_and_the_dial_pad() {
         .await;
     assert_eq!(r.header("content-type"), Some("image/svg+xml"));
     assert!(r.text().starts_with("<svg"));
+    // Opened on its own, nothing in it may run or load.
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(
+        r.header("content-security-policy"),
+        Some("default-src 'none'; frame-ancestors 'self'")
+    );
     // The QR code needs the invoice's signed token, as its answers give it: an `<img>` sends
     // no Origin for the allowed origins to check, and the code holds the payer link.
     let bare = format!("/widget/v1_0/invoice/{id}/qr.svg");

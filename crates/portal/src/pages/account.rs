@@ -363,7 +363,8 @@ pub(crate) async fn resend_activation(
     ))
 }
 
-async fn start_session(state: &PortalState, developer: i64, next: &str) -> Response {
+/// A new session for `developer`, its cookie set, and a redirect to `next`.
+pub(crate) async fn start_session(state: &PortalState, developer: i64, next: &str) -> Response {
     let (id, _csrf) = match state.platform.portal().create_session(developer).await {
         Ok(v) => v,
         Err(e) => return crate::failed(e),

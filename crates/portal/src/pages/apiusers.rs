@@ -256,9 +256,11 @@ fn open_flash(state: &PortalState, session: &Session, id: Uuid, token: &str) -> 
         .is_some_and(|exp| exp > state.platform.now_ms());
     let ours = claims["dev"].as_i64() == Some(session.developer.id)
         && claims["user"].as_str() == Some(id.to_string().as_str());
+    let credentials = state.platform.credentials();
     (fresh && ours)
-        .then(|| claims["key"].as_str().map(str::to_owned))
+        .then(|| claims["key"].as_str())
         .flatten()
+        .and_then(|sealed| credentials.unseal(FLASH_PURPOSE, sealed))
 }
 
 /// Creates a key, then redirects to the user's page, which shows it once.
@@ -272,7 +274,8 @@ async fn new_key_response(state: &PortalState, session: &Session, id: Uuid) -> R
         &serde_json::json!({
             "dev": session.developer.id,
             "user": id.to_string(),
-            "key": key,
+            // Encrypted: the cookie store, and a proxy logging cookies, hold no key.
+            "key": state.platform.credentials().seal(FLASH_PURPOSE, &key),
             "exp": state.platform.now_ms() + FLASH_TTL_MS,
         }),
     );
@@ -354,7 +357,8 @@ async fn show_page(
         }
         h.raw("</tbody></table></div><p class=\"hint\">A revoked key can no longer get tokens; tokens already issued stay valid until they expire.</p>");
     }
-    document("API user", Some(session), "apiusers", h).into_response()
+    let title = format!("API user {}", user.id);
+    document(&title, Some(session), "apiusers", h).into_response()
 }
 
 pub(crate) fn not_found_page(session: &Session) -> Response {
@@ -432,6 +436,27 @@ pub(crate) async fn revoke_key(
         return not_found_page(&session);
     };
     if !super::confirm::confirmed(&form) {
+        // No question about a key that is not this developer's, or not there to revoke
+        // (as the test clocks' Delete asks nothing about a clock that is gone).
+        let owned = match state
+            .platform
+            .portal()
+            .owned_api_user(session.developer.id, &id)
+            .await
+        {
+            Ok(owned) => owned.is_some(),
+            Err(e) => return crate::failed(e),
+        };
+        let live = owned
+            && match state.platform.portal().api_keys_of(&id).await {
+                Ok(keys) => keys
+                    .iter()
+                    .any(|k| k.id == key_id && k.revoked_at_ms.is_none()),
+                Err(e) => return crate::failed(e),
+            };
+        if !live {
+            return not_found_page(&session);
+        }
         let action = format!("/portal/apiusers/{id}/keys/{key_id}/revoke");
         let cancel = format!("/portal/apiusers/{id}");
         return super::confirm::page(

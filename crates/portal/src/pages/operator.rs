@@ -64,7 +64,14 @@ pub(crate) async fn requests(
         Some("all") => None,
         Some(s) => match GoLiveState::parse(s) {
             Some(s) => Some(s),
-            None => return not_found().await,
+            // Said as the developers' filters say it (a 404 read as a missing page).
+            None => {
+                let mut h = Html::new();
+                w!(h, "<h1>Go-live requests</h1><p class=\"error\" role=\"alert\" data-testid=\"filter-error\">There is no state " {s}
+                    ": the requests are listed by state pending, approved or rejected, or all.</p><p><a href=\"/portal/operator\">Pending requests</a></p>");
+                let page = document("Go-live requests", Some(&session), "operator", h);
+                return (StatusCode::BAD_REQUEST, page).into_response();
+            }
         },
     };
     let list = match state
@@ -163,7 +170,12 @@ async fn request_page(
     h.raw("<p><a href=\"/portal/operator\">All pending requests</a></p>");
     (
         status,
-        document("Go-live request", Some(session), "operator", h),
+        document(
+            &format!("Go-live request {}", r.id),
+            Some(session),
+            "operator",
+            h,
+        ),
     )
         .into_response()
 }

@@ -472,7 +472,9 @@ pub(crate) async fn change_password(
             d.id,
             form.raw("current"),
             new,
-            Some(&session.id),
+            // Every session ends, this one too: it goes on under a new id below, so an id
+            // that leaked before the change (the reason for many a change) is worth nothing.
+            None,
             Some(notice),
         ))
         .await;
@@ -483,9 +485,9 @@ pub(crate) async fn change_password(
         Ok(()) => {
             tracing::info!(
                 developer.id = d.id,
-                "password changed; other sessions ended"
+                "password changed; every session ended, this one renewed"
             );
-            see_other("/portal/profile?done=password")
+            super::account::start_session(&state, d.id, "/portal/profile?done=password").await
         }
         Err(AccountError::WrongPassword) => {
             refuse(

@@ -1498,7 +1498,9 @@ pub(crate) async fn show(
     } else {
         w!(h, "<p class=\"hint\">Partners poll with <code>GET /" {p.product.as_str()} "/…/" {p.reference_id} "</code>; the status above is what they get.</p>");
     }
-    document("Transaction", Some(&session), "transactions", h).into_response()
+    // Named by its id: tabs and history entries of several transactions tell them apart.
+    let title = format!("Transaction {shown_id}");
+    document(&title, Some(&session), "transactions", h).into_response()
 }
 
 pub(crate) async fn resend(

@@ -216,6 +216,9 @@ mod tests {
         for (url, why) in [
             ("localhost:8080", "must start with http:// or https://"),
             ("http://127.0.0.1:65536", "no port from 1 to 65535"),
+            // Said as typed (it was "must start with http://, got \"http:\"").
+            ("http://", "has no host, got \"http://\""),
+            ("https:///", "has no host"),
         ] {
             let p = Provisioning::new("key").base_url(url);
             let e = p.provision("shop.example").await.unwrap_err();
