@@ -339,7 +339,7 @@ pub struct KindCount {
     pub count: u64,
 }
 
-/// Payments of one bucket (time slot), product, status and currency.
+/// Payments of one bucket (time slot), product, status, currency and operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatsRow {
     /// Index of the time slot counted from the report's start.
@@ -349,6 +349,9 @@ pub struct StatsRow {
     pub currency: String,
     pub count: u64,
     pub amount_minor: i64,
+    /// The operation: whether the money came in (a collection, a C2B) or went out (a
+    /// payout, a refund, a reversal).
+    pub kind: PaymentKind,
 }
 
 /// Latency samples, sorted ascending (milliseconds).

@@ -435,8 +435,8 @@ pub fn currency_totals(r: &impl Row) -> Result<CurrencyTotals, StoreError> {
     })
 }
 
-/// One bucket of the reports: bucket number, product, status, currency, count and sum of
-/// the amounts, in that order.
+/// One bucket of the reports: bucket number, product, status, currency, count, sum of the
+/// amounts and operation, in that order.
 pub fn stats_row(r: &impl Row) -> Result<StatsRow, StoreError> {
     Ok(StatsRow {
         bucket: int(r, 0)?,
@@ -445,6 +445,7 @@ pub fn stats_row(r: &impl Row) -> Result<StatsRow, StoreError> {
         currency: text(r, 3)?,
         count: int(r, 4)?.max(0) as u64,
         amount_minor: int(r, 5)?,
+        kind: parsed(r, 6, "kind", PaymentKind::parse)?,
     })
 }
 

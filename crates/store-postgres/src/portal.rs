@@ -1050,10 +1050,10 @@ impl PortalReader for PgReader {
             c.query(
                 &format!(
                     "SELECT (p.created_at_ms - $2) / $9 AS bucket, p.product, p.status, p.currency,
-                            COUNT(*), SUM(p.amount_minor)::BIGINT
+                            COUNT(*), SUM(p.amount_minor)::BIGINT, p.kind
                      FROM {SCOPE_PAYMENTS}
                      WHERE {IN_SCOPE}
-                     GROUP BY bucket, p.product, p.status, p.currency
+                     GROUP BY bucket, p.product, p.status, p.currency, p.kind
                      ORDER BY bucket"
                 ),
                 &[&scope.params()[..], &[&bucket_ms]].concat(),

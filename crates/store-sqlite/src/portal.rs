@@ -935,10 +935,10 @@ impl PortalReader for SqliteReader {
         self.with(|c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT (p.created_at_ms - ?2) / ?9 AS bucket, p.product, p.status, p.currency,
-                        COUNT(*), SUM(p.amount_minor)
+                        COUNT(*), SUM(p.amount_minor), p.kind
                  FROM payments p JOIN api_users u ON u.id = p.api_user
                  WHERE {IN_SCOPE}
-                 GROUP BY bucket, p.product, p.status, p.currency
+                 GROUP BY bucket, p.product, p.status, p.currency, p.kind
                  ORDER BY bucket"
             ))?;
             let mut values = scope_params(scope);

@@ -801,6 +801,8 @@ async fn deliver(
         // Boxed: the client's request future is most of a delivery's size, and a delivery
         // is moved whole into its task when spawned and written over when it ends.
         let result = Box::pin(attempt(client, config, &item)).await;
+        let timed_out = matches!(&result, Err(e) if e.starts_with(NO_ANSWER));
+        turns.hosts.answered(turns.host, !timed_out);
         drop(turn);
         drop(host_turn);
         let latency_ms = started.elapsed().as_millis() as i64;
@@ -956,7 +958,17 @@ struct Hosts {
 struct HostUse {
     places: usize,
     turns: Arc<Semaphore>,
+    /// No attempt answered yet, or its last one got no answer in time: its attempts also
+    /// take one of [`SLOW_HOST_TURNS`] turns, until one is answered. Half of all turns for
+    /// any one host let two hanging receivers hold every turn, and every other partner's
+    /// callbacks waited for their timeouts; a host now earns its half by answering (in
+    /// milliseconds, for a receiver that works).
+    slow: bool,
+    slow_turns: Arc<Semaphore>,
 }
+
+/// At most this many attempts at once to a host whose last attempt got no answer in time.
+const SLOW_HOST_TURNS: usize = 4;
 
 impl Hosts {
     /// Half of `in_memory` places and of `concurrency` turns for any one host.
@@ -980,6 +992,8 @@ impl Hosts {
         map.entry(host.clone()).or_insert_with(|| HostUse {
             places: 0,
             turns: Arc::new(Semaphore::new(self.turns_each)),
+            slow: true,
+            slow_turns: Arc::new(Semaphore::new(SLOW_HOST_TURNS.min(self.turns_each))),
         })
     }
 
@@ -997,27 +1011,46 @@ impl Hosts {
         })
     }
 
-    /// Waits for one of the host's turns (`None` only if its semaphore was closed).
+    /// Waits for one of the host's turns (`None` only if its semaphore was closed): one of
+    /// its slow turns first while it is slow.
     async fn turn(self: &Arc<Self>, host: &Arc<str>) -> Option<HostTurn> {
-        let turns = {
+        let (turns, slow) = {
             let mut map = self.lock();
-            self.entry(&mut map, host).turns.clone()
+            let used = self.entry(&mut map, host);
+            (
+                used.turns.clone(),
+                used.slow.then(|| used.slow_turns.clone()),
+            )
+        };
+        let slow = match slow {
+            Some(s) => Some(s.acquire_owned().await.ok()?),
+            None => None,
         };
         let permit = turns.acquire_owned().await.ok()?;
         Some(HostTurn {
             hosts: self.clone(),
             host: host.clone(),
             permit: Some(permit),
+            slow,
         })
+    }
+
+    /// What the host's last attempt showed: `answered` (any HTTP answer, or a quick
+    /// failure), or no answer in time.
+    fn answered(&self, host: &str, answered: bool) {
+        if let Some(used) = self.lock().get_mut(host) {
+            used.slow = !answered;
+        }
     }
 
     /// Forgets a host nothing holds a place or a turn of.
     fn forget_if_unused(&self, host: &str) {
         let mut map = self.lock();
-        if map
-            .get(host)
-            .is_some_and(|u| u.places == 0 && Arc::strong_count(&u.turns) == 1)
-        {
+        if map.get(host).is_some_and(|u| {
+            u.places == 0
+                && Arc::strong_count(&u.turns) == 1
+                && Arc::strong_count(&u.slow_turns) == 1
+        }) {
             map.remove(host);
         }
     }
@@ -1043,11 +1076,13 @@ struct HostTurn {
     hosts: Arc<Hosts>,
     host: Arc<str>,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    slow: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Drop for HostTurn {
     fn drop(&mut self) {
         drop(self.permit.take());
+        drop(self.slow.take());
         self.hosts.forget_if_unused(&self.host);
     }
 }
@@ -1118,6 +1153,9 @@ async fn attempt(
             .body(Full::new(body.clone()))
             .map_err(|e| format!("cannot build the request: {e}"))
     };
+    // The answer's status once its head is in (0: not yet). A 2xx whose body then trickles
+    // past the time limit was delivered: it counted as no answer, and went out again.
+    let head = std::sync::atomic::AtomicU16::new(0);
     let exchange = async {
         let began = tokio::time::Instant::now();
         let mut first = request()?;
@@ -1133,8 +1171,19 @@ async fn attempt(
             }
             other => other,
         }
-        .map_err(|e| error_chain(&e))?;
+        .map_err(|e| {
+            let chain = error_chain(&e);
+            // What the partner's developer reads in the portal: say what to do.
+            if chain.contains("invalid peer certificate") {
+                format!(
+                    "{chain} (the receiver's certificate is not trusted: the server trusts Mozilla's roots and the CAs --callback-ca-file names)"
+                )
+            } else {
+                chain
+            }
+        })?;
         let status = response.status().as_u16();
+        head.store(status, std::sync::atomic::Ordering::Relaxed);
         let refused = !response.status().is_success();
         // Read the body so that the connection can be reused, keeping the start of a
         // refusal's; an answer longer than a partner's acknowledgement needs is not read
@@ -1170,13 +1219,19 @@ async fn attempt(
         }
         Err(e) => Err(e),
     };
-    answer.unwrap_or_else(|_| {
-        Err(format!(
-            "no answer within {} ms",
+    answer.unwrap_or_else(|_| match head.load(std::sync::atomic::Ordering::Relaxed) {
+        // Answered, and its body not read to the end in time: the status is what counts
+        // (the connection is dropped, not reused).
+        0 => Err(format!(
+            "{NO_ANSWER} within {} ms",
             config.timeout.as_millis()
-        ))
+        )),
+        status => Ok((status, None)),
     })
 }
+
+/// The start of an attempt's error when no answer came in time.
+const NO_ANSWER: &str = "no answer";
 
 /// What is kept of the body of an answer that refused a callback: the start of its text
 /// (bytes that are not UTF-8 replaced, control and bidirectional formatting characters as

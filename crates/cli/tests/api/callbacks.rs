@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use mkoba_platform::model::CallbackMethod;
@@ -589,6 +590,8 @@ async fn an_https_callback_to_an_untrusted_certificate_is_recorded_and_not_sent(
     assert!(t["callbacks"][0]["status_code"].is_null(), "{t}");
     let error = t["callbacks"][0]["error"].as_str().unwrap_or_default();
     assert!(error.contains("certificate"), "{error}");
+    // And says what to do about it.
+    assert!(error.contains("--callback-ca-file"), "{error}");
     assert!(sink.all().is_empty());
     // The partner can still read the outcome.
     assert_eq!(
@@ -757,6 +760,104 @@ async fn read_callback(conn: &mut tokio::net::TcpStream) {
             return;
         }
     }
+}
+
+/// Two receivers that never answer (two partners, or one on two ports) hold a few attempts
+/// each, not half of them each: another partner's callback goes out while all of theirs
+/// are still open (it waited for their timeouts, every time).
+#[tokio::test]
+async fn two_receivers_that_never_answer_hold_up_no_other_partners_callbacks() {
+    let app = TestApp::spawn_with(|s| {
+        s.dispatcher.concurrency = 16;
+        s.dispatcher.timeout = Duration::from_secs(30);
+    })
+    .await;
+    let hanging = [
+        Sink::start_delayed(200, Duration::from_secs(60)).await,
+        Sink::start_delayed(200, Duration::from_secs(60)).await,
+    ];
+    let good = Sink::start(200).await;
+    let p = app.partner("127.0.0.1").await;
+    let mut stuck = Vec::new();
+    for (n, sink) in hanging.iter().enumerate() {
+        for i in 0..10 {
+            let reference = Uuid::new_v4();
+            app.request_to_pay(
+                &p,
+                reference,
+                &rtp_body("1", &format!("25677000{n}1{i:02}")),
+                &[("X-Callback-Url", &sink.url("/cb"))],
+            )
+            .await;
+            stuck.push(reference);
+        }
+    }
+    // Each hanging receiver has its few attempts open (8 of 16 in all).
+    for sink in &hanging {
+        sink.wait_for(4).await;
+    }
+    for i in 0..6 {
+        app.request_to_pay(
+            &p,
+            Uuid::new_v4(),
+            &rtp_body("1", &format!("2567700032{i:02}")),
+            &[("X-Callback-Url", &good.url("/cb"))],
+        )
+        .await;
+    }
+    let got = good.wait_for(6).await;
+    assert!(got.iter().all(|c| c.body.contains("SUCCESSFUL")));
+    // Not one of the hanging receivers' attempts has ended yet, and they hold no more.
+    for reference in stuck {
+        let t = app.admin_transaction(reference).await;
+        assert_eq!(t["callbacks"].as_array().unwrap().len(), 0, "{t}");
+    }
+    for sink in &hanging {
+        assert_eq!(sink.all().len(), 4, "at most four attempts at once");
+    }
+}
+
+/// A 2xx whose body trickles in past the time limit was delivered: its status is recorded
+/// and it is not sent again (it was recorded as "no answer" and retried, so the receiver
+/// got it again).
+#[tokio::test]
+async fn a_2xx_whose_body_trickles_past_the_time_limit_is_delivered_once() {
+    use tokio::io::AsyncWriteExt as _;
+
+    let app = TestApp::spawn_with(|s| {
+        s.dispatcher.timeout = Duration::from_millis(500);
+        s.dispatcher.retry_schedule = vec![Duration::from_millis(200); 3];
+    })
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = requests.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                read_callback(&mut conn).await;
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = conn
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n")
+                    .await;
+                for _ in 0..100 {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    if conn.write_all(b"x").await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let attempt = callback_attempt(&app, "127.0.0.1", port).await;
+    assert_eq!(attempt["status_code"], 200, "{attempt}");
+    assert!(attempt["error"].is_null(), "{attempt}");
+    assert!(attempt["retry_at_ms"].is_null(), "{attempt}");
+    // Past every retry the schedule could have made: still one request.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
 
 /// A partner whose answer never ends (a 200 with an endless chunked body): its status is

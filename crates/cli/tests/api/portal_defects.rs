@@ -671,33 +671,62 @@ async fn transactions_and_report_tables_export_as_csv_with_the_filters() {
         ))
         .await;
     let csv = r.text();
-    // As on the page, a column only for the products that moved money in the currency.
+    // As on the page, a column only for the products that moved money in the currency,
+    // then the money in and the money out.
     assert!(
-        csv.starts_with("period_start,collection,total,currency\r\n"),
+        csv.starts_with("period_start,collection,in,out,currency\r\n"),
         "{csv}"
     );
     assert!(
-        csv.ends_with(&format!("{},1234.50,1234.50,EUR\r\n", iso(hour))),
+        csv.ends_with(&format!("{},1234.50,1234.50,0.00,EUR\r\n", iso(hour))),
         "{csv}"
     );
     let csv = b.get("/portal/reports?days=1&csv=value-TZS").await.text();
     assert!(
-        csv.starts_with("period_start,mpesa,total,currency\r\n"),
+        csv.starts_with("period_start,mpesa_in,in,out,currency\r\n"),
         "{csv}"
     );
     assert!(
-        csv.ends_with(&format!("{},10.00,10.00,TZS\r\n", iso(hour))),
+        csv.ends_with(&format!("{},10.00,10.00,0.00,TZS\r\n", iso(hour))),
         "{csv}"
     );
+    // Money out is not added to money in: a B2C and the C2B's reversal go out.
+    let m = app.mpesa().await;
+    let r = m
+        .call("POST", "b2cPayment/", &m.b2c("2.50", "000000000001"))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = m
+        .call("PUT", "reversal/", &m.reversal(&transaction, Some("4")))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let csv = b.get("/portal/reports?days=1&csv=value-TZS").await.text();
+    assert!(
+        csv.starts_with("period_start,mpesa_in,mpesa_out,in,out,currency\r\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.ends_with(&format!("{},10.00,6.50,10.00,6.50,TZS\r\n", iso(hour))),
+        "{csv}"
+    );
+    let html = b.get("/portal/reports?days=1").await.text();
+    assert!(
+        html.contains(">M-Pesa in</th>") && html.contains(">M-Pesa out</th>"),
+        "{html}"
+    );
+    assert!(!html.contains(">Total</th>"), "{html}");
+    assert!(html.contains("data-testid=\"environments-together\""));
+    let html = b.get("/portal/reports?days=1&env=sandbox").await.text();
+    assert!(!html.contains("data-testid=\"environments-together\""));
     let csv = b.get("/portal/reports?csv=latency").await.text();
     assert!(
-        csv.starts_with("measure,samples,p50_ms,p90_ms,p99_ms,max_ms\r\nsettlement,2,"),
+        csv.starts_with("measure,samples,p50_ms,p90_ms,p99_ms,max_ms\r\nsettlement,4,"),
         "{csv}"
     );
     assert!(csv.ends_with("callback,0,,,,\r\n"), "{csv}");
     let csv = b.get("/portal/reports?days=1&csv=success").await.text();
     assert!(
-        csv.ends_with(&format!("{},2,2,100.0\r\n", iso(hour))),
+        csv.ends_with(&format!("{},4,4,100.0\r\n", iso(hour))),
         "{csv}"
     );
     assert_eq!(b.get("/portal/reports?csv=nothing").await.status, 400);

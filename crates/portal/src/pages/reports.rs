@@ -14,7 +14,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use mkoba_ledger::{Currency, Money};
 use mkoba_platform::Internal;
-use mkoba_platform::model::{PaymentStatus, Product};
+use mkoba_platform::model::{PaymentKind, PaymentStatus, Product};
 
 use mkoba_platform::portal::{Latencies, REPORT_MAX, ReportScope, StatsRow, percentile};
 
@@ -22,7 +22,7 @@ use crate::chart::{self, Series};
 use crate::html::Html;
 use crate::pages::transactions::{
     Csv, active_filters, api_user_choices, check_api_user, decimal, export_refused, figure, group,
-    iso, params_without, parse_filters, products, scope_selects, with_query,
+    iso, params_without, parse_filters, scope_selects, with_query,
 };
 use crate::{PortalState, Session, day, document, query_params, w, when};
 
@@ -54,6 +54,78 @@ fn product_label(p: Product) -> &'static str {
         Product::Disbursement => "Disbursement",
         Product::Remittance => "Remittance",
         Product::Mpesa => "M-Pesa",
+    }
+}
+
+/// A column of the value tables: a product's money, and which way it went. M-Pesa's is two
+/// columns (a C2B came in, a B2C went out): summed into one, with a "Total" of in and out
+/// together, a C2B reversed in full counted twice as "successful value".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Flow {
+    product: Product,
+    out: bool,
+}
+
+/// Every column, money in first.
+const FLOWS: [Flow; 6] = [
+    Flow {
+        product: Product::Collection,
+        out: false,
+    },
+    Flow {
+        product: Product::CollectionWidget,
+        out: false,
+    },
+    Flow {
+        product: Product::Mpesa,
+        out: false,
+    },
+    Flow {
+        product: Product::Disbursement,
+        out: true,
+    },
+    Flow {
+        product: Product::Remittance,
+        out: true,
+    },
+    Flow {
+        product: Product::Mpesa,
+        out: true,
+    },
+];
+
+impl Flow {
+    /// The column of a payment: money out is what the partner paid (a payout, a refund, a
+    /// B2C or B2B, a reversal).
+    fn of(r: &StatsRow) -> Option<usize> {
+        let out = matches!(r.product, Product::Disbursement | Product::Remittance)
+            || matches!(
+                r.kind,
+                PaymentKind::Refund
+                    | PaymentKind::MpesaB2c
+                    | PaymentKind::MpesaB2b
+                    | PaymentKind::MpesaReversal
+            );
+        FLOWS
+            .iter()
+            .position(|f| f.product == r.product && f.out == out)
+    }
+
+    fn label(self) -> &'static str {
+        match (self.product, self.out) {
+            (Product::Mpesa, false) => "M-Pesa in",
+            (Product::Mpesa, true) => "M-Pesa out",
+            (p, _) => product_label(p),
+        }
+    }
+
+    /// Its CSV column.
+    fn key(self) -> &'static str {
+        match (self.product, self.out) {
+            (Product::Mpesa, false) => "mpesa_in",
+            (Product::Mpesa, true) => "mpesa_out",
+            (p, _) => p.as_str(),
+        }
     }
 }
 
@@ -253,19 +325,25 @@ pub(crate) async fn show(
     }
     let mut currencies: Vec<(String, u64)> = currencies.into_iter().collect();
     currencies.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let all_products = products();
     let value_of = |currency: &str| -> Vec<Vec<i64>> {
-        let mut by_product = vec![vec![0i64; n as usize]; all_products.len()];
+        let mut by_flow = vec![vec![0i64; n as usize]; FLOWS.len()];
         for r in rows
             .iter()
             .filter(|r| r.currency == currency && r.status == PaymentStatus::Successful)
         {
-            if let (Some(i), Some(p)) = (idx(r), all_products.iter().position(|p| *p == r.product))
-            {
-                by_product[p][i] = by_product[p][i].saturating_add(r.amount_minor);
+            if let (Some(i), Some(f)) = (idx(r), Flow::of(r)) {
+                by_flow[f][i] = by_flow[f][i].saturating_add(r.amount_minor);
             }
         }
-        by_product
+        by_flow
+    };
+    // Money in and out of the columns used, per period (`None`: no column of that way).
+    let totals = |by_flow: &[Vec<i64>], used: &[usize], i: usize| -> [Option<i64>; 2] {
+        [false, true].map(|out| {
+            let mut of_way = used.iter().filter(|f| FLOWS[**f].out == out).peekable();
+            of_way.peek()?;
+            Some(of_way.fold(0i64, |t, f| t.saturating_add(by_flow[*f][i])))
+        })
     };
     // Success rate of final payments.
     let rates: Vec<Option<f64>> = (0..n as usize)
@@ -353,23 +431,24 @@ pub(crate) async fn show(
                         }
                     )]);
                 }
-                let by_product = value_of(currency.as_str());
-                // As on the page: a column for each product that moved money in it.
-                let used: Vec<usize> = (0..all_products.len())
-                    .filter(|p| by_product[*p].iter().any(|v| *v != 0))
+                let by_flow = value_of(currency.as_str());
+                // As on the page: a column for each flow that moved money in it, then the
+                // money in and the money out (never one total of both).
+                let used: Vec<usize> = (0..FLOWS.len())
+                    .filter(|f| by_flow[*f].iter().any(|v| *v != 0))
                     .collect();
                 let mut header = vec!["period_start".to_owned()];
-                header.extend(used.iter().map(|p| all_products[*p].as_str().to_owned()));
-                header.extend(["total".to_owned(), "currency".to_owned()]);
+                header.extend(used.iter().map(|f| FLOWS[*f].key().to_owned()));
+                header.extend(["in", "out", "currency"].map(str::to_owned));
                 out.row(&header);
                 for (i, s) in starts.iter().enumerate() {
                     let mut row = vec![s.clone()];
-                    let mut total = 0i64;
-                    for p in &used {
-                        total = total.saturating_add(by_product[*p][i]);
-                        row.push(decimal(Money::from_minor(by_product[*p][i], currency)));
+                    for f in &used {
+                        row.push(decimal(Money::from_minor(by_flow[*f][i], currency)));
                     }
-                    row.push(decimal(Money::from_minor(total, currency)));
+                    for total in totals(&by_flow, &used, i) {
+                        row.push(decimal(Money::from_minor(total.unwrap_or(0), currency)));
+                    }
                     row.push(currency.as_str().to_owned());
                     out.row(&row);
                 }
@@ -458,23 +537,30 @@ pub(crate) async fn show(
     h.raw("<h2 id=\"value\">Value by product</h2>");
     if currencies.is_empty() {
         h.raw("<p class=\"muted\">No transactions in this period.</p>");
+    } else {
+        h.raw("<p class=\"hint\">Money in (collections, widget invoices, M-Pesa C2B and direct debits) and money out (disbursements, remittances, refunds, M-Pesa B2C, B2B and reversals) are counted apart: a payment refunded or reversed is in both.");
+        // The sandbox's play money and production's real money, summed, would say neither.
+        if !q.contains_key("env") {
+            h.raw(" <strong data-testid=\"environments-together\">Sandbox and production are counted together here</strong>: choose an environment above to see each apart.");
+        }
+        h.raw("</p>");
     }
     for (code, _) in &currencies {
         let Ok(currency) = Currency::parse(code) else {
             continue;
         };
-        let by_product = value_of(code);
-        // Only the products that moved money in this currency get a column (and a series).
-        let used: Vec<usize> = (0..all_products.len())
-            .filter(|p| by_product[*p].iter().any(|v| *v != 0))
+        let by_flow = value_of(code);
+        // Only the flows that moved money in this currency get a column (and a series).
+        let used: Vec<usize> = (0..FLOWS.len())
+            .filter(|f| by_flow[*f].iter().any(|v| *v != 0))
             .collect();
         let scale = 10f64.powi(currency.exponent() as i32);
         let series: Vec<Series> = used
             .iter()
-            .map(|p| Series {
-                name: product_label(all_products[*p]).to_owned(),
-                class: product_class(all_products[*p]),
-                values: by_product[*p].iter().map(|m| *m as f64 / scale).collect(),
+            .map(|f| Series {
+                name: FLOWS[*f].label().to_owned(),
+                class: product_class(FLOWS[*f].product),
+                values: by_flow[*f].iter().map(|m| *m as f64 / scale).collect(),
             })
             .collect();
         let exact = move |v: f64| {
@@ -495,25 +581,31 @@ pub(crate) async fn show(
         );
         let mut t = Html::new();
         w!(t, "<table class=\"value\"><caption>Successful value in " {code} "</caption><thead><tr><th scope=\"col\">Period</th>");
-        for p in &used {
-            w!(t, "<th scope=\"col\" class=\"num\">" {product_label(all_products[*p])} "</th>");
+        for f in &used {
+            w!(t, "<th scope=\"col\" class=\"num\">" {FLOWS[*f].label()} "</th>");
         }
-        if used.len() > 1 {
-            t.raw("<th scope=\"col\" class=\"num\">Total</th>");
+        // Money in and money out, each when more than one column is of that way: never
+        // one total of both.
+        let ways =
+            [false, true].map(|out| used.iter().filter(|f| FLOWS[**f].out == out).count() > 1);
+        for (shown, name) in ways.iter().zip(["In", "Out"]) {
+            if *shown {
+                w!(t, "<th scope=\"col\" class=\"num\">" {name} "</th>");
+            }
         }
         t.raw("</tr></thead><tbody>");
         for (i, l) in labels.iter().enumerate() {
-            if used.iter().all(|p| by_product[*p][i] == 0) {
+            if used.iter().all(|f| by_flow[*f][i] == 0) {
                 continue;
             }
             w!(t, "<tr><th scope=\"row\">" {l} "</th>");
-            let mut total = 0i64;
-            for p in &used {
-                total = total.saturating_add(by_product[*p][i]);
-                w!(t, "<td class=\"num\">" {figure(Money::from_minor(by_product[*p][i], currency))} "</td>");
+            for f in &used {
+                w!(t, "<td class=\"num\">" {figure(Money::from_minor(by_flow[*f][i], currency))} "</td>");
             }
-            if used.len() > 1 {
-                w!(t, "<td class=\"num\">" {figure(Money::from_minor(total, currency))} "</td>");
+            for (total, shown) in totals(&by_flow, &used, i).iter().zip(ways) {
+                if shown {
+                    w!(t, "<td class=\"num\">" {figure(Money::from_minor(total.unwrap_or(0), currency))} "</td>");
+                }
             }
             t.raw("</tr>");
         }

@@ -2385,6 +2385,7 @@ pub fn payment_stats_count_and_sum_per_bucket(s: &mut Store) {
         currency: currency.into(),
         count,
         amount_minor,
+        kind: PaymentKind::Transfer,
     };
     assert_eq!(
         rows,
@@ -2487,14 +2488,10 @@ pub fn payment_stats_count_and_sum_per_bucket(s: &mut Store) {
     };
     assert_eq!(
         stats(requests),
-        vec![row(
-            0,
-            Product::Collection,
-            PaymentStatus::Pending,
-            "EUR",
-            1,
-            5
-        )]
+        vec![StatsRow {
+            kind: PaymentKind::RequestToPay,
+            ..row(0, Product::Collection, PaymentStatus::Pending, "EUR", 1, 5)
+        }]
     );
     let mpesa = ReportScope {
         product: Some(Product::Mpesa),
@@ -2517,14 +2514,10 @@ pub fn payment_stats_count_and_sum_per_bucket(s: &mut Store) {
     };
     assert_eq!(
         stats(production),
-        vec![row(
-            0,
-            Product::Collection,
-            PaymentStatus::Pending,
-            "EUR",
-            1,
-            5
-        )]
+        vec![StatsRow {
+            kind: PaymentKind::RequestToPay,
+            ..row(0, Product::Collection, PaymentStatus::Pending, "EUR", 1, 5)
+        }]
     );
     // The newest of one API user's: the other has one payment in the period.
     let theirs_only = ReportScope {
