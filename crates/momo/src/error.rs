@@ -81,37 +81,7 @@ fn shortened(message: String) -> String {
     format!("{head}…{tail}")
 }
 
-/// The message the platform pairs with a reason code.
-pub fn message_for(code: &str) -> &'static str {
-    match code {
-        "PAYEE_NOT_FOUND" => "Payee does not exist.",
-        "PAYER_NOT_FOUND" => "Payer does not exist.",
-        "NOT_ALLOWED" => "Authorization failed. User does not have permission.",
-        "NOT_ALLOWED_TARGET_ENVIRONMENT" => "Access to target environment is forbidden.",
-        "INVALID_CALLBACK_URL_HOST" => {
-            "Callback URL with different host name to configured for API User."
-        }
-        "INVALID_CURRENCY" => "Currency not supported.",
-        "SERVICE_UNAVAILABLE" => "Service temporary unavailable, try again later.",
-        "INTERNAL_PROCESSING_ERROR" => "An internal error occurred while processing.",
-        "NOT_ENOUGH_FUNDS" => "The payer does not have enough funds.",
-        "PAYER_LIMIT_REACHED" => "The payer's limit has been breached.",
-        "PAYEE_NOT_ALLOWED_TO_RECEIVE" => "The payee is not allowed to receive funds.",
-        "PAYMENT_NOT_APPROVED" => "The payment was not approved by the payer.",
-        "RESOURCE_NOT_FOUND" => "Requested resource was not found.",
-        "APPROVAL_REJECTED" => "The payer rejected the payment.",
-        "EXPIRED" => "The payer did not approve the payment in time.",
-        "TRANSACTION_CANCELED" => "The transaction was canceled.",
-        "RESOURCE_ALREADY_EXIST" => "Duplicated reference id. Creation of resource failed.",
-        "COULD_NOT_PERFORM_TRANSACTION" => "The transaction could not be performed.",
-        "ONGOING" => "The transaction is still ongoing.",
-        "PAYER_DELAYED" => "The payer delayed the approval.",
-        "PAYEE_DELAYED" => "The payee delayed the transaction.",
-        "TRANSACTION_NOT_COMPLETED" => "The transaction is not successfully completed.",
-        "TOO_MANY_REQUESTS" => "Too many attempts for the same id.",
-        _ => "The transaction failed.",
-    }
-}
+pub use mkoba_api_types::momo::message_for;
 
 impl IntoResponse for MomoError {
     fn into_response(self) -> Response {

@@ -18,6 +18,10 @@ fn obj(properties: Value, required: &[&str]) -> Value {
     o
 }
 
+fn uuid() -> Value {
+    json!({"type": "string", "format": "uuid"})
+}
+
 fn r(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
 }
@@ -115,7 +119,7 @@ fn widget_schemas(schemas: &mut Value, party: Value) {
     );
     let status = json!({"type": "string", "enum": ["PENDING", "SUCCESSFUL", "FAILED"]});
     schemas["WidgetInvoice"] = obj(
-        json!({"invoiceId": string(), "externalId": string(), "referenceId": string(), "paymentReference": string(), "payee": party, "payeeFirstName": string(), "payeeLastName": string(), "amount": string(), "currency": string(), "status": status, "expiryDateTime": string(), "qrCodeUrl": string(), "qrLink": string(), "ussdCode": string()}),
+        json!({"invoiceId": string(), "externalId": string(), "referenceId": string(), "paymentReference": string(), "payee": party, "payeeFirstName": string(), "payeeLastName": string(), "amount": string(), "currency": string(), "status": status, "expiryDateTime": string(), "qrCodeUrl": string(), "qrLink": string(), "ussdCode": string(), "errorReason": r("ErrorReason")}),
         &[
             "invoiceId",
             "externalId",
@@ -135,14 +139,23 @@ fn header(name: &str, required: bool, description: &str) -> Value {
     json!({"name": name, "in": "header", "required": required, "schema": string(), "description": description})
 }
 
-fn operation(route: &Route) -> Value {
+fn operation(route: &Route, schemas: &Value) -> Value {
     let d = &route.doc;
     let mut parameters = Vec::new();
     let path = full_path(route);
     for segment in path.split('/') {
         if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            // Resource ids are the UUIDs their X-Reference-Id gave them; anything else is 400.
+            let schema = if matches!(
+                name,
+                "referenceId" | "X-Reference-Id" | "apiUserId" | "invoiceId" | "preApprovalId"
+            ) {
+                uuid()
+            } else {
+                string()
+            };
             parameters
-                .push(json!({"name": name, "in": "path", "required": true, "schema": string()}));
+                .push(json!({"name": name, "in": "path", "required": true, "schema": schema}));
         }
     }
     for q in d.query {
@@ -173,11 +186,13 @@ fn operation(route: &Route) -> Value {
         ));
     }
     if d.reference_id {
-        parameters.push(header(
+        let mut id = header(
             "X-Reference-Id",
             true,
-            "A fresh UUID; it becomes the resource id",
-        ));
+            "A fresh UUID (version 4); it becomes the resource id",
+        );
+        id["schema"] = uuid();
+        parameters.push(id);
     }
     for (name, required, description) in d.headers {
         parameters.push(header(name, *required, description));
@@ -194,6 +209,8 @@ fn operation(route: &Route) -> Value {
     let mut ok = json!({"description": "Success"});
     if let Some(schema) = schema {
         ok["content"] = json!({"application/json": {"schema": r(schema)}});
+    } else if path.ends_with("/qr.svg") {
+        ok["content"] = json!({"image/svg+xml": {"schema": {"type": "string"}}});
     }
     responses.insert(code.to_string(), ok);
     for e in d.errors {
@@ -237,7 +254,12 @@ fn operation(route: &Route) -> Value {
                 "application/json": {"schema": r(body)},
             }})
         } else {
-            json!({"required": false, "content": {"application/json": {"schema": r(body)}}})
+            // Required where the schema has required members: an empty body is read as
+            // `{}` and refused for the first of them.
+            let required = schemas[body]["required"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty());
+            json!({"required": required, "content": {"application/json": {"schema": r(body)}}})
         };
     }
     op
@@ -253,9 +275,10 @@ fn full_path(route: &Route) -> String {
 /// The document.
 pub fn document() -> Value {
     let mut paths = Map::new();
+    let schemas = schemas();
     for route in routes() {
         let entry = paths.entry(full_path(&route)).or_insert_with(|| json!({}));
-        entry[route.method.as_str().to_ascii_lowercase()] = operation(&route);
+        entry[route.method.as_str().to_ascii_lowercase()] = operation(&route, &schemas);
     }
     json!({
         "openapi": "3.0.3",
@@ -270,7 +293,7 @@ pub fn document() -> Value {
                 "apiKeyHeader": {"type": "apiKey", "name": "Ocp-Apim-Subscription-Key", "in": "header"},
                 "apiKeyQuery": {"type": "apiKey", "name": "subscription-key", "in": "query"},
             },
-            "schemas": schemas(),
+            "schemas": schemas,
         },
         "security": [{"apiKeyHeader": []}, {"apiKeyQuery": []}],
     })

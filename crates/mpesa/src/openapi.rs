@@ -343,9 +343,11 @@ fn operation(op: &Operation) -> Value {
 
 fn schemas() -> Value {
     let error = |reference: &str| {
+        // A duplicate (409 INS-10) says "N/A" for the transaction id, as the gateway does.
         let order = [
             "output_ResponseCode",
             "output_ResponseDesc",
+            "output_TransactionID",
             "output_ConversationID",
             reference,
         ];

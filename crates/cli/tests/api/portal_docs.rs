@@ -1262,3 +1262,100 @@ async fn an_mpesa_page_speaks_to_the_market_and_gateway_chosen() {
         "{list}"
     );
 }
+
+/// A MoMo page's examples are what the server answers: an error's for its own code (every
+/// one was the same 404 body), a success's within its schema (a pre-approval's status was
+/// SUCCESSFUL, which its schema does not allow), and the error tables list what the server
+/// says (410 and the one-per-payment 429 of a delivery notification, OAuth's 400s, a
+/// currency in the path).
+#[tokio::test]
+async fn momo_examples_and_error_tables_say_what_the_server_answers() {
+    let app = TestApp::spawn().await;
+    let mut b = sandbox(&app).await;
+    let example = |html: &str, status: &str| -> Value {
+        serde_json::from_str(&testid(html, &format!("example-{status}"), "</pre>")).unwrap()
+    };
+    let page = b.get("/portal/docs/GetApprovedPreApprovals").await.text();
+    assert_eq!(example(&page, "200")[0]["status"], "APPROVED", "{page}");
+
+    let page = b.get("/portal/docs/Collection-Requesttopay-V1").await.text();
+    let p = app.partner("127.0.0.1").await;
+    let reference = uuid::Uuid::new_v4();
+    let body = crate::helpers::rtp_body("5", "256770000001");
+    assert_eq!(
+        app.request_to_pay(&p, reference, &body, &[]).await.status,
+        202
+    );
+    let again = app.request_to_pay(&p, reference, &body, &[]).await;
+    assert_eq!(again.status, 409);
+    assert_eq!(
+        example(&page, "409"),
+        again.json(),
+        "the page's 409 is the server's"
+    );
+    let unkeyed = app
+        .send(
+            "POST",
+            "/collection/v1_0/requesttopay",
+            &[("Ocp-Apim-Subscription-Key", "0")],
+            None,
+        )
+        .await;
+    assert_eq!(unkeyed.status, 401);
+    assert_eq!(
+        example(&page, "401"),
+        unkeyed.json(),
+        "the page's 401 is the gateway's"
+    );
+    assert_eq!(
+        example(&page, "500")["code"],
+        "NOT_ALLOWED_TARGET_ENVIRONMENT"
+    );
+
+    let table = |html: &str| testid(html, "error-codes", "</table>");
+    let page = b
+        .get("/portal/docs/RequesttoPayDeliveryNotification")
+        .await
+        .text();
+    let codes = table(&page);
+    assert!(
+        codes.contains("<td>410</td><td><code>EXPIRED</code>"),
+        "{codes}"
+    );
+    assert!(codes.contains("one per payment"), "{codes}");
+    assert!(!codes.contains("Wait (Retry-After)"), "{codes}");
+    let page = b
+        .get("/portal/docs/Collection-CreateOauth2Token")
+        .await
+        .text();
+    for code in ["invalid_request", "invalid_grant", "unsupported_grant_type"] {
+        assert!(
+            table(&page).contains(&format!("<code>{code}</code>")),
+            "{code}"
+        );
+    }
+    let page = b
+        .get("/portal/docs/Collection-GetAccountBalanceInSpecificCurrency")
+        .await
+        .text();
+    assert!(table(&page).contains("<code>INVALID_CURRENCY</code>"));
+
+    // The document: ids are UUIDs, a body with required members is required, the QR code
+    // is an SVG, a cancelled widget invoice carries its errorReason.
+    let doc = &documents(&app).await[0];
+    let rtp = &doc["paths"]["/collection/v1_0/requesttopay"]["post"];
+    assert_eq!(rtp["requestBody"]["required"], true);
+    let id = rtp["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "X-Reference-Id")
+        .unwrap();
+    assert_eq!(id["schema"]["format"], "uuid");
+    let qr = &doc["paths"]["/widget/v1_0/invoice/{invoiceId}/qr.svg"]["get"];
+    assert!(
+        qr["responses"]["200"]["content"]["image/svg+xml"].is_object(),
+        "{qr}"
+    );
+    assert!(doc["components"]["schemas"]["WidgetInvoice"]["properties"]["errorReason"].is_object());
+}

@@ -294,11 +294,36 @@ fn momo_value(name: &str, f: &Fill) -> Option<Value> {
         "given_name" => json!("Sand"),
         "family_name" => json!("Box"),
         "code" => json!("RESOURCE_NOT_FOUND"),
-        "message" => json!("Requested resource was not found."),
+        // A success's message (a pre-approval's); an error's comes from its code.
+        "message" => json!("Order 1"),
         "statusCode" => json!(401),
         "error" => json!("login_failed"),
         _ => return None,
     })
+}
+
+/// The body a MoMo error answers with, for the first code the page lists for its status.
+fn momo_error_example(status: u16, code: &str) -> Value {
+    match code {
+        "{\"statusCode\":401}" => json!({
+            "statusCode": status,
+            "message": "Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription."
+        }),
+        "login_failed" => json!({"error": "login_failed"}),
+        "invalid_request" | "invalid_grant" | "unsupported_grant_type" => {
+            json!({"error": code, "error_description": "auth_req_id is unknown or has been tampered with"})
+        }
+        "BAD_REQUEST" => {
+            json!({"code": code, "message": "X-Reference-Id must be a UUID such as 3fa85f64-5717-4562-b3fc-2c963f66afa6"})
+        }
+        "UNAUTHORIZED" => {
+            json!({"code": code, "message": "Authentication failed. Credentials not valid: the access token has expired."})
+        }
+        "EXPIRED" if status == 410 => {
+            json!({"code": code, "message": "The delivery notification opportunity has expired."})
+        }
+        _ => json!({"code": code, "message": mkoba_api_types::momo::message_for(code)}),
+    }
 }
 
 /// An example of a MoMo schema: the required fields and every field with a known value.
@@ -319,9 +344,19 @@ fn momo_example(doc: &Value, schema: &Value, f: &Fill, depth: usize) -> Value {
             let mut out = Map::new();
             for name in docs::property_names(s) {
                 let is_required = required.is_some_and(|r| r.iter().any(|n| n == name));
-                if let Some(v) = momo_value(name, f) {
+                let property = resolve(doc, &s["properties"][name]);
+                // A known value only where the field's schema allows it (a pre-approval's
+                // status is APPROVED, not a payment's SUCCESSFUL).
+                let allowed = |v: &Value| {
+                    property["enum"]
+                        .as_array()
+                        .is_none_or(|choices| choices.contains(v))
+                };
+                let known = momo_value(name, f);
+                let refused = known.as_ref().is_some_and(|v| !allowed(v));
+                if let Some(v) = known.filter(allowed) {
                     out.insert(name.to_owned(), v);
-                } else if is_required {
+                } else if is_required || refused {
                     out.insert(
                         name.to_owned(),
                         momo_example(doc, &s["properties"][name], f, depth + 1),
@@ -1032,6 +1067,24 @@ const MOMO_ERRORS: &[(u16, &str, &str, &str)] = &[
         "Fix the request as the message says.",
     ),
     (
+        400,
+        "invalid_request",
+        "OAuth2: auth_req_id or grant_type is missing, or the body is not a form.",
+        "Send grant_type and auth_req_id as the page's example does.",
+    ),
+    (
+        400,
+        "invalid_grant",
+        "OAuth2: the auth_req_id is unknown, expired, used, or not yet consented to.",
+        "Use the auth_req_id bc-authorize answered, after the account holder consented.",
+    ),
+    (
+        400,
+        "unsupported_grant_type",
+        "OAuth2: the grant_type is not urn:openid:params:grant-type:ciba.",
+        "Send that grant type.",
+    ),
+    (
         401,
         "{\"statusCode\":401}",
         "The subscription key is missing, unknown, or of another product.",
@@ -1074,9 +1127,21 @@ const MOMO_ERRORS: &[(u16, &str, &str, &str)] = &[
         "Wait until the payment succeeded.",
     ),
     (
+        410,
+        "EXPIRED",
+        "The payment succeeded longer ago than the delivery-notification window (a day, --delivery-notification-window-secs).",
+        "Nothing to send now: the window has passed.",
+    ),
+    (
         429,
         "TOO_MANY_REQUESTS",
-        "Too many requests for the same id or from one client.",
+        "A delivery notification was sent for this payment already: one per payment.",
+        "Nothing to do: waiting does not open another.",
+    ),
+    (
+        429,
+        "TOO_MANY_REQUESTS",
+        "Too many requests from one client.",
         "Wait (Retry-After) and try again.",
     ),
     (
@@ -1123,7 +1188,8 @@ const MOMO_ERRORS: &[(u16, &str, &str, &str)] = &[
     ),
 ];
 
-fn momo_errors(h: &mut Html, op: &Op<'_>) {
+/// The rows of [`MOMO_ERRORS`] an operation can answer, in the table's order.
+fn momo_error_rows(op: &Op<'_>) -> Vec<&'static (u16, &'static str, &'static str, &'static str)> {
     let statuses: Vec<u16> = op.op["responses"]
         .as_object()
         .into_iter()
@@ -1139,13 +1205,18 @@ fn momo_errors(h: &mut Html, op: &Op<'_>) {
         s["properties"]["currency"].is_object() || s["properties"]["money"].is_object()
     };
     let widget = op.id.starts_with("widget-");
-    let relevant = |status: u16, code: &str| match code {
+    let oauth2 = op.id.ends_with("CreateOauth2Token");
+    let notification = op.id == "RequesttoPayDeliveryNotification";
+    let relevant = |status: u16, code: &str, when: &str| match code {
+        "invalid_request" | "invalid_grant" | "unsupported_grant_type" => oauth2,
+        "EXPIRED" => notification,
+        "TOO_MANY_REQUESTS" => notification == when.starts_with("A delivery notification"),
         "login_failed" => auth == MomoAuth::Basic,
         "UNAUTHORIZED" => matches!(auth, MomoAuth::Token | MomoAuth::Oauth2),
         "{\"statusCode\":401}" => auth != MomoAuth::Public,
         "NOT_ALLOWED_TARGET_ENVIRONMENT" => has("X-Target-Environment"),
         "INVALID_CALLBACK_URL_HOST" => has("X-Callback-Url"),
-        "INVALID_CURRENCY" => body_has_currency,
+        "INVALID_CURRENCY" => body_has_currency || op.path.contains("{currency}"),
         "RESOURCE_ALREADY_EXIST" => has("X-Reference-Id"),
         "TRANSACTION_NOT_COMPLETED" => op.id == "RequesttoPayDeliveryNotification",
         // The widget's cancel refuses with 409, MTN's CancelInvoice with 500.
@@ -1153,11 +1224,19 @@ fn momo_errors(h: &mut Html, op: &Op<'_>) {
         "NOT_ALLOWED" => op.id.contains("Cancel") && widget == (status == 409),
         _ => true,
     };
+    MOMO_ERRORS
+        .iter()
+        .filter(|(status, code, when, _)| {
+            statuses.contains(status) && relevant(*status, code, when)
+        })
+        .collect()
+}
+
+/// An operation's error codes, as a table.
+fn momo_errors(h: &mut Html, op: &Op<'_>) {
     h.raw("<div class=\"table-wrap\"><table data-testid=\"error-codes\"><caption>Error codes</caption><thead><tr><th scope=\"col\">HTTP status</th><th scope=\"col\">Code</th><th scope=\"col\">When</th><th scope=\"col\">What to do</th></tr></thead><tbody>");
-    for (status, code, when, action) in MOMO_ERRORS {
-        if statuses.contains(status) && relevant(*status, code) {
-            w!(*h, "<tr><td>" {status} "</td><td><code>" {code} "</code></td><td>" {when} "</td><td>" {action} "</td></tr>");
-        }
+    for (status, code, when, action) in momo_error_rows(op) {
+        w!(*h, "<tr><td>" {status} "</td><td><code>" {code} "</code></td><td>" {when} "</td><td>" {action} "</td></tr>");
     }
     h.raw("</tbody></table></div>");
     if header_param(op.op, "X-Callback-Url").is_some() {
@@ -1305,7 +1384,14 @@ fn render_responses(h: &mut Html, op: &Op<'_>, sample: &Sample) {
         }
         render_rows(h, "Response fields", &rs, "response-fields");
         // An example body.
-        let example = if op.dialect == Dialect::Momo {
+        let error_row = status.parse::<u16>().ok().and_then(|n| {
+            (n >= 400)
+                .then(|| momo_error_rows(op).into_iter().find(|r| r.0 == n))
+                .flatten()
+        });
+        let example = if let (Dialect::Momo, Some(row)) = (op.dialect, error_row) {
+            momo_error_example(row.0, row.1)
+        } else if op.dialect == Dialect::Momo {
             let fill = Fill {
                 currency: "EUR".to_owned(),
                 api_user: String::new(),
@@ -1336,7 +1422,7 @@ fn render_responses(h: &mut Html, op: &Op<'_>, sample: &Sample) {
             Value::Object(out)
         };
         if let Ok(text) = serde_json::to_string_pretty(&example) {
-            w!(*h, "<details class=\"example\"><summary>Example</summary><pre>" {text} "</pre></details>");
+            w!(*h, "<details class=\"example\"><summary>Example</summary><pre data-testid=\"example-" {status} "\">" {text} "</pre></details>");
         }
     }
     h.raw("</section>");
