@@ -73,6 +73,9 @@ pub struct ClientArgs {
     /// Print JSON for scripts
     #[arg(long, global = true)]
     pub json: bool,
+    /// How long one request waits for its answer, in seconds (1 to 600)
+    #[arg(long, default_value_t = 30, global = true, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub timeout_secs: u64,
     /// The subscription keys in --data, when it exists.
     #[arg(skip)]
     local_keys: Option<Vec<mkoba_platform::model::SubscriptionKey>>,
@@ -307,7 +310,7 @@ pub async fn run_clock(mut args: ClockArgs) -> anyhow::Result<()> {
         .base_url(&c.url)
         .transport(crate::client_transport(
             &c.data,
-            mkoba_sdk::DEFAULT_TIMEOUT,
+            Duration::from_secs(c.timeout_secs),
         )?);
     // The clock a command names: --clock, else the one driving --api-user.
     let named = |clock: Option<String>| async {
@@ -516,7 +519,7 @@ fn provisioning(c: &ClientArgs) -> anyhow::Result<Provisioning> {
         .base_url(&c.url)
         .transport(crate::client_transport(
             &c.data,
-            mkoba_sdk::DEFAULT_TIMEOUT,
+            Duration::from_secs(c.timeout_secs),
         )?))
 }
 
@@ -594,7 +597,7 @@ fn config(
         .base_url(&c.url)
         .transport(crate::client_transport(
             &c.data,
-            mkoba_sdk::DEFAULT_TIMEOUT,
+            Duration::from_secs(c.timeout_secs),
         )?)
         .target_environment(&c.environment)
         .api_user(&user.0, &user.1);
@@ -836,7 +839,7 @@ fn unanswered(
     };
     let check = status_command(c, kind, reference, user);
     anyhow!(
-        "{doing}: {url}: {why}\n  how to fix: the request may have been carried out: {what} {reference} may exist. Check with {check} before sending it again, and send it again only with --reference {reference} (a 409 then means the first was accepted)"
+        "{doing}: {url}: {why}\n  how to fix: the request may have been carried out: {what} {reference} may exist. Check with {check} before sending it again, and send it again only with --reference {reference} (a 409 then means the first was accepted); --timeout-secs waits longer for an answer"
     )
 }
 

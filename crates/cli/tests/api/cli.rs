@@ -1,6 +1,7 @@
 //! The `mkoba momo …` client subcommands: the built binary against a real server.
 
 use std::process::Output;
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::process::Command;
@@ -401,8 +402,13 @@ async fn a_payment_not_waited_for_prints_a_status_command_that_works() {
 
 /// A proxy in front of `backend` that passes every request on and relays its answer, but
 /// closes the connection without an answer after passing on a request whose path starts
-/// with `drop_after`: an answer lost after the request was carried out.
-async fn losing_proxy(backend: std::net::SocketAddr, drop_after: &'static str) -> String {
+/// with `drop_after` (after `hold`: an answer that does not come in time): an answer lost
+/// after the request was carried out.
+async fn losing_proxy(
+    backend: std::net::SocketAddr,
+    drop_after: &'static str,
+    hold: Duration,
+) -> String {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     async fn request(s: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
         let mut bytes = Vec::new();
@@ -441,7 +447,9 @@ async fn losing_proxy(backend: std::net::SocketAddr, drop_after: &'static str) -
                 server.write_all(&req).await.unwrap();
                 let mut answer = Vec::new();
                 server.read_to_end(&mut answer).await.unwrap();
-                if !dropped {
+                if dropped {
+                    tokio::time::sleep(hold).await;
+                } else {
                     let _ = client.write_all(&answer).await;
                 }
             });
@@ -458,7 +466,7 @@ async fn a_payment_whose_answer_was_lost_is_named_with_the_command_that_finds_it
     let app = TestApp::spawn().await;
     let (user, key) = provision(&app, "127.0.0.1").await;
     let backend: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
-    let proxy = losing_proxy(backend, "/collection/v1_0/requesttopay").await;
+    let proxy = losing_proxy(backend, "/collection/v1_0/requesttopay", Duration::ZERO).await;
     let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
         .args(["momo", "pay", "--amount", "7", "--payer", "256774290781"])
         .args(["--url", &proxy, "--api-user", &user, "--subscription-key"])
@@ -484,6 +492,27 @@ async fn a_payment_whose_answer_was_lost_is_named_with_the_command_that_finds_it
     assert!(status.contains("SUCCESSFUL"), "{status}");
     let reference = command.split_whitespace().nth(3).unwrap();
     assert!(said.contains(&format!("--reference {reference}")), "{said}");
+    // No answer within --timeout-secs: the same, said so.
+    let slow = losing_proxy(
+        backend,
+        "/collection/v1_0/requesttopay",
+        Duration::from_secs(5),
+    )
+    .await;
+    let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args(["momo", "pay", "--amount", "7", "--payer", "256774290781"])
+        .args(["--url", &slow, "--api-user", &user, "--timeout-secs", "1"])
+        .args(["--subscription-key", app.key("collection")])
+        .env("MOMO_API_KEY", &key)
+        .env("MKOBA_DATA", "/nonexistent/mkoba-data")
+        .output()
+        .await
+        .expect("mkoba runs");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let said = stderr(&o);
+    assert!(said.contains("no answer within 1000 ms"), "{said}");
+    let (_, status) = run_printed_status(&said, &key).await;
+    assert!(status.contains("SUCCESSFUL"), "{status}");
     // A server that is not there is still told as one.
     let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
         .args(["momo", "pay", "--amount", "7", "--payer", "256774290781"])

@@ -277,6 +277,21 @@ async fn momo_samples_carry_the_developers_key_and_api_user_but_never_an_api_key
         "{stdout} {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // With a wrong API key it says what the token endpoint answered (it went on with an
+    // empty token after a Python traceback).
+    let wrong = tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("API_KEY", "0123456789abcdef0123456789abcdef")
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        said.contains(r#"No access token; the token endpoint answered: {"error":"login_failed"}"#),
+        "{said}"
+    );
+    assert!(!said.contains("Traceback"), "{said}");
     // It prints the reference id it made, which the refund sample reads from REFERENCE_ID
     // (it had a placeholder in its body).
     let reference: uuid::Uuid = between(&stdout, "\nX-Reference-Id: ", "\n")
@@ -406,7 +421,7 @@ async fn mpesa_samples_carry_the_public_key_the_resource_url_and_the_right_beare
     let curl = sample(&html, "curl");
     assert!(
         curl.contains(&format!(
-            "SESSION=$(curl -s \"{}/sandbox/ipg/v2/vodacomTZN/getSession/\"",
+            "ANSWER=$(curl -s \"{}/sandbox/ipg/v2/vodacomTZN/getSession/\"",
             app.base
         )),
         "{curl}"
@@ -831,6 +846,19 @@ async fn guides_render_from_the_markdown_with_headings_and_their_facts() {
             "{slug}"
         );
         assert!(html.contains("/portal/assets/docs.css"), "{slug}");
+        // A guide whose commands name the default address says this server's (the test's
+        // server is on a port of its own).
+        assert_eq!(
+            html.contains("data-testid=\"guide-base\""),
+            html.contains("http://127.0.0.1:8080"),
+            "{slug}"
+        );
+        if html.contains("data-testid=\"guide-base\"") {
+            assert!(
+                html.contains(&format!("This server answers at <code>{}</code>", app.base)),
+                "{slug}"
+            );
+        }
         // Outside code blocks nothing is left of the Markdown.
         let prose: String = html
             .split("<pre")
@@ -1278,7 +1306,10 @@ async fn momo_examples_and_error_tables_say_what_the_server_answers() {
     let page = b.get("/portal/docs/GetApprovedPreApprovals").await.text();
     assert_eq!(example(&page, "200")[0]["status"], "APPROVED", "{page}");
 
-    let page = b.get("/portal/docs/Collection-Requesttopay-V1").await.text();
+    let page = b
+        .get("/portal/docs/Collection-Requesttopay-V1")
+        .await
+        .text();
     let p = app.partner("127.0.0.1").await;
     let reference = uuid::Uuid::new_v4();
     let body = crate::helpers::rtp_body("5", "256770000001");

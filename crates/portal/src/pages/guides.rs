@@ -110,18 +110,28 @@ pub(crate) async fn index(State(_state): State<PortalState>, session: Session) -
     document("Guides", Some(&session), "guides", h).into_response()
 }
 
+/// The address the guides' commands are written for: `mkoba serve`'s default.
+const DEFAULT_BASE: &str = "http://127.0.0.1:8080";
+
 /// `GET /portal/guides/{slug}`.
 pub(crate) async fn show(
     State(_state): State<PortalState>,
     session: Session,
+    headers: axum::http::HeaderMap,
+    tls: Option<axum::Extension<mkoba_platform::widget::OverTls>>,
     Path(slug): Path<String>,
 ) -> Response {
     let Some(g) = find(&slug) else {
         return crate::not_found().await;
     };
     let mut h = Html::new();
-    w!(h, "<link rel=\"stylesheet\" href=\"/portal/assets/docs.css\"><nav class=\"crumbs\" aria-label=\"Breadcrumb\"><a href=\"/portal/guides\">Guides</a> › " {g.group} "</nav>"
-        "<article class=\"guide\">" [render(g.markdown)] "</article><nav class=\"guide-nav\" aria-label=\"Guides\"><ul>");
+    w!(h, "<link rel=\"stylesheet\" href=\"/portal/assets/docs.css\"><nav class=\"crumbs\" aria-label=\"Breadcrumb\"><a href=\"/portal/guides\">Guides</a> › " {g.group} "</nav>");
+    // The guides' commands name the default address; the API pages' samples this server's.
+    let here = super::widget::base(&headers, tls.is_some());
+    if g.markdown.contains(DEFAULT_BASE) && here != DEFAULT_BASE {
+        w!(h, "<p class=\"notice\" role=\"note\" data-testid=\"guide-base\">This server answers at <code>" {here} "</code>: the commands below say <code>" {DEFAULT_BASE} "</code>, the default of <code>mkoba serve</code>, so put <code>" {here} "</code> in their place (the API pages' samples have it already).</p>");
+    }
+    w!(h, "<article class=\"guide\">" [render(g.markdown)] "</article><nav class=\"guide-nav\" aria-label=\"Guides\"><ul>");
     for other in GUIDES {
         if other.slug == g.slug {
             w!(h, "<li><a href=\"/portal/guides/" {other.slug} "\" aria-current=\"page\">" {other.title()} "</a></li>");

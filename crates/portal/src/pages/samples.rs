@@ -353,14 +353,14 @@ fn curl(s: &Sample) -> String {
         let product = s.product.as_deref().unwrap_or("collection");
         let _ = writeln!(
             o,
-            "\n# An access token of the API user (valid for an hour).\nTOKEN=$(curl -s -X POST \"{}/{product}/token/\" -u \"$API_USER:$API_KEY\" \\\n  -H \"Ocp-Apim-Subscription-Key: $SUBSCRIPTION_KEY\" \\\n  | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
+            "\n# An access token of the API user (valid for an hour); the answer is said when it has none.\nANSWER=$(curl -s -X POST \"{}/{product}/token/\" -u \"$API_USER:$API_KEY\" \\\n  -H \"Ocp-Apim-Subscription-Key: $SUBSCRIPTION_KEY\")\nTOKEN=$(printf %s \"$ANSWER\" | python3 -c 'import json,sys; print(json.load(sys.stdin).get(\"access_token\", \"\"))' 2>/dev/null)\n[ -n \"$TOKEN\" ] || echo \"No access token; the token endpoint answered: $ANSWER\" >&2",
             s.base
         );
     }
     if s.needs_session() {
         let _ = writeln!(
             o,
-            "\n# A session: getSession with the encrypted API key.\nSESSION=$(curl -s \"{}\" -H {} -H \"Authorization: Bearer $(bearer \"$MPESA_API_KEY\")\" \\\n  | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"output_SessionID\"])')",
+            "\n# A session: getSession with the encrypted API key; the answer is said when it has none.\nANSWER=$(curl -s \"{}\" -H {} -H \"Authorization: Bearer $(bearer \"$MPESA_API_KEY\")\")\nSESSION=$(printf %s \"$ANSWER\" | python3 -c 'import json,sys; print(json.load(sys.stdin).get(\"output_SessionID\", \"\"))' 2>/dev/null)\n[ -n \"$SESSION\" ] || echo \"No session; getSession answered: $ANSWER\" >&2",
             s.session_url(),
             sh_quote(&format!("Origin: {}", s.origin))
         );
@@ -507,14 +507,14 @@ fn python(s: &Sample) -> String {
         let product = s.product.as_deref().unwrap_or("collection");
         let _ = writeln!(
             o,
-            "\n# An access token of the API user (valid for an hour).\ntoken = requests.post(\n    {},\n    auth=(API_USER, API_KEY),\n    headers={{\"Ocp-Apim-Subscription-Key\": SUBSCRIPTION_KEY}},\n).json()[\"access_token\"]",
+            "\n# An access token of the API user (valid for an hour).\nanswer = requests.post(\n    {},\n    auth=(API_USER, API_KEY),\n    headers={{\"Ocp-Apim-Subscription-Key\": SUBSCRIPTION_KEY}},\n)\nif \"access_token\" not in answer.text:\n    raise SystemExit(f\"No access token; the token endpoint answered {{answer.status_code}}: {{answer.text}}\")\ntoken = answer.json()[\"access_token\"]",
             dq(&format!("{}/{product}/token/", s.base))
         );
     }
     if s.needs_session() {
         let _ = writeln!(
             o,
-            "\n# A session: getSession with the encrypted API key.\nsession = requests.get(\n    {},\n    headers={{\"Origin\": {}, \"Authorization\": bearer(MPESA_API_KEY)}},\n).json()[\"output_SessionID\"]",
+            "\n# A session: getSession with the encrypted API key.\nanswer = requests.get(\n    {},\n    headers={{\"Origin\": {}, \"Authorization\": bearer(MPESA_API_KEY)}},\n)\nif \"output_SessionID\" not in answer.text:\n    raise SystemExit(f\"No session; getSession answered {{answer.status_code}}: {{answer.text}}\")\nsession = answer.json()[\"output_SessionID\"]",
             dq(&s.session_url()),
             dq(&s.origin)
         );
@@ -814,14 +814,14 @@ fn javascript(s: &Sample) -> String {
         let product = s.product.as_deref().unwrap_or("collection");
         let _ = writeln!(
             o,
-            "  // An access token of the API user (valid for an hour).\n  const tokenResponse = await fetch({}, {{\n    method: \"POST\",\n    headers: {{ Authorization: `Basic ${{basic}}`, \"Ocp-Apim-Subscription-Key\": SUBSCRIPTION_KEY }},\n  }});\n  const token = (await tokenResponse.json()).access_token;",
+            "  // An access token of the API user (valid for an hour).\n  const tokenResponse = await fetch({}, {{\n    method: \"POST\",\n    headers: {{ Authorization: `Basic ${{basic}}`, \"Ocp-Apim-Subscription-Key\": SUBSCRIPTION_KEY }},\n  }});\n  const tokenAnswer = await tokenResponse.text();\n  const token = tokenResponse.ok ? JSON.parse(tokenAnswer).access_token : undefined;\n  if (!token) throw new Error(`No access token; the token endpoint answered ${{tokenResponse.status}}: ${{tokenAnswer}}`);",
             dq(&format!("{}/{product}/token/", s.base))
         );
     }
     if s.needs_session() {
         let _ = writeln!(
             o,
-            "  // A session: getSession with the encrypted API key.\n  const sessionResponse = await fetch({}, {{\n    headers: {{ Origin: {}, Authorization: bearer(MPESA_API_KEY) }},\n  }});\n  const session = (await sessionResponse.json()).output_SessionID;",
+            "  // A session: getSession with the encrypted API key.\n  const sessionResponse = await fetch({}, {{\n    headers: {{ Origin: {}, Authorization: bearer(MPESA_API_KEY) }},\n  }});\n  const sessionAnswer = await sessionResponse.text();\n  const session = sessionResponse.ok ? JSON.parse(sessionAnswer).output_SessionID : undefined;\n  if (!session) throw new Error(`No session; getSession answered ${{sessionResponse.status}}: ${{sessionAnswer}}`);",
             dq(&s.session_url()),
             dq(&s.origin)
         );

@@ -31,7 +31,7 @@ fn snippet(base: &str, user: &ApiUser) -> String {
 }
 
 /// `http://host` (`https://` over TLS) as the browser reached the portal.
-fn base(headers: &axum::http::HeaderMap, tls: bool) -> String {
+pub(crate) fn base(headers: &axum::http::HeaderMap, tls: bool) -> String {
     mkoba_platform::widget::base_url(headers.get(header::HOST).and_then(|v| v.to_str().ok()), tls)
 }
 
