@@ -429,6 +429,10 @@ fn run() -> anyhow::Result<()> {
             let source = mkoba::DataSource { data, database_url };
             let creds = mkoba::server_credentials(&source)?;
             let public_key = mkoba::mpesa_public_key(&source, mpesa_key_file.as_deref())?;
+            let withdrawn = creds.sandbox_withdrawn.map(|s| match s {
+                mkoba_platform::accounts::AccountStatus::Deleted => "deleted",
+                _ => "deactivated",
+            });
             let (keys, login, operator, mpesa_key) = (
                 creds.keys,
                 creds.portal,
@@ -445,6 +449,9 @@ fn run() -> anyhow::Result<()> {
                 if let Some(o) = &operator {
                     out["operator"] = serde_json::json!({"email": o.email, "password": o.password});
                 }
+                if let Some(w) = withdrawn {
+                    out["sandbox_developer"] = w.into();
+                }
                 out["mpesa"] = serde_json::json!({
                     "api_key": mpesa_key,
                     "public_key": public_key,
@@ -457,6 +464,12 @@ fn run() -> anyhow::Result<()> {
                 });
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
+                if let Some(w) = withdrawn {
+                    println!(
+                        "{:<17} the sandbox developer's account is {w} by an operator: its keys and sign-in are not printed (an operator can reactivate a deactivated one in the portal)",
+                        "portal"
+                    );
+                }
                 if let Some(l) = &login {
                     println!("{:<17} {}  password {}", "portal", l.email, l.password);
                 }
@@ -465,6 +478,12 @@ fn run() -> anyhow::Result<()> {
                 }
                 match &mpesa_key {
                     Some(k) => println!("{:<17} API key {k}", "mpesa"),
+                    None if withdrawn.is_some() => {
+                        println!(
+                            "{:<17} API key withheld (the account is not active)",
+                            "mpesa"
+                        )
+                    }
                     None => println!(
                         "{:<17} API key not kept (issued before 2026-12-06): renew it in the portal",
                         "mpesa"
@@ -820,10 +839,24 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             running.addr
         );
     }
-    let keys = running
-        .platform
-        .credentials()
-        .subscription_keys(mkoba_platform::SANDBOX_DEVELOPER);
+    // A sandbox developer an operator deactivated: its keys (replaced by ones nobody may
+    // hold) and sign-in are not printed.
+    let withdrawn = matches!(
+        running.platform.portal().developer(mkoba_platform::SANDBOX_DEVELOPER).await,
+        Ok(Some(a)) if matches!(
+            a.status,
+            mkoba_platform::accounts::AccountStatus::Deactivated
+                | mkoba_platform::accounts::AccountStatus::Deleted
+        )
+    );
+    let keys = if withdrawn {
+        Vec::new()
+    } else {
+        running
+            .platform
+            .credentials()
+            .subscription_keys(mkoba_platform::SANDBOX_DEVELOPER)
+    };
     let base = running.base_url();
     let key = |product, slot| {
         if production {
@@ -852,6 +885,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     // The printed password goes once it is changed in the portal.
     match running.platform.portal().sandbox_login().await {
+        _ if withdrawn => println!(
+            "  Portal          {base}/portal/   (the sandbox developer's account is deactivated by an operator: sign up, or sign in with your own)"
+        ),
         Ok(Some(login)) => println!(
             "  Portal          {base}/portal/   (sign in: {} / {})",
             login.email,
@@ -885,14 +921,20 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         println!("  Plain HTTP      http://{plain}");
     }
     println!();
-    println!("Sandbox subscription keys (header Ocp-Apim-Subscription-Key):");
-    for product in Product::ALL {
+    if withdrawn {
         println!(
-            "  {:<17} primary {}   secondary {}",
-            product.as_str(),
-            key(product, KeySlot::Primary),
-            key(product, KeySlot::Secondary)
+            "Sandbox subscription keys: none to print (the sandbox developer's account is deactivated)"
         );
+    } else {
+        println!("Sandbox subscription keys (header Ocp-Apim-Subscription-Key):");
+        for product in Product::ALL {
+            println!(
+                "  {:<17} primary {}   secondary {}",
+                product.as_str(),
+                key(product, KeySlot::Primary),
+                key(product, KeySlot::Secondary)
+            );
+        }
     }
     println!();
     // In production the key is not printed: the samples read it from $KEY.

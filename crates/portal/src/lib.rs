@@ -828,13 +828,10 @@ pub fn day(ms: i64) -> String {
     when(ms).chars().take(10).collect()
 }
 
-/// `1 234.50 EUR` style amounts from minor units.
-pub fn amount(money: Money) -> String {
-    format!(
-        "{} {}",
-        money.to_decimal_string(),
-        money.currency().as_str()
-    )
+/// `1,234.50 EUR`, `15,000 UGX`: an amount as every page shows it (the phone's prompts
+/// said `150000 EUR`).
+pub(crate) fn amount(money: Money) -> String {
+    pages::money(money)
 }
 
 /// Parses `YYYY-MM-DD` to the start of that day (ms, UTC).

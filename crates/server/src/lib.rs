@@ -884,6 +884,10 @@ pub struct ServerCredentials {
     pub operator: Option<mkoba_platform::portal::SandboxLogin>,
     /// The sandbox developer's current M-Pesa API key (`None` when it is not kept).
     pub mpesa_api_key: Option<String>,
+    /// The sandbox developer's account is deactivated (or deleted) by an operator: its
+    /// keys and sign-in are withheld (they were replaced by ones nobody may hold, and
+    /// printing those would hand them out again).
+    pub sandbox_withdrawn: Option<mkoba_platform::accounts::AccountStatus>,
 }
 
 /// Reads the server's credentials from its database (SQLite or PostgreSQL).
@@ -899,6 +903,23 @@ pub fn server_credentials(source: &DataSource) -> anyhow::Result<ServerCredentia
     let app = journal
         .mpesa_app(mkoba_platform::SANDBOX_DEVELOPER)
         .context("reading the M-Pesa application")?;
+    use mkoba_platform::accounts::AccountStatus;
+    let sandbox_withdrawn = journal
+        .account(mkoba_platform::SANDBOX_DEVELOPER)
+        .context("reading the sandbox developer's account")?
+        .map(|a| a.status)
+        .filter(|s| matches!(s, AccountStatus::Deactivated | AccountStatus::Deleted));
+    if sandbox_withdrawn.is_some() {
+        return Ok(ServerCredentials {
+            keys: Vec::new(),
+            portal: None,
+            operator: reader
+                .operator_login()
+                .context("reading the operator's sign-in")?,
+            mpesa_api_key: None,
+            sandbox_withdrawn,
+        });
+    }
     Ok(ServerCredentials {
         keys: state.subscription_keys,
         portal: reader
@@ -908,6 +929,7 @@ pub fn server_credentials(source: &DataSource) -> anyhow::Result<ServerCredentia
             .operator_login()
             .context("reading the operator's sign-in")?,
         mpesa_api_key: app.and_then(|a| a.api_key),
+        sandbox_withdrawn: None,
     })
 }
 

@@ -950,3 +950,152 @@ async fn a_go_live_report_counts_the_newest_transactions_when_there_are_too_many
     assert!(!html.contains("golive-newest"), "{html}");
     assert!(html.contains("INTERNAL_PROCESSING_ERROR"), "{html}");
 }
+
+/// A sandbox developer an operator deactivated has its keys replaced by ones nobody may
+/// hold: `mkoba credentials` printed those replacements (which then worked at the gateway),
+/// and its sign-in. It says the account is deactivated and prints none of them.
+#[tokio::test]
+async fn a_deactivated_sandbox_developers_keys_are_not_printed() {
+    let app = TestApp::spawn().await;
+    let data = app.data_dir().join("data");
+    let credentials = |json: bool| {
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_mkoba"));
+        c.args(["credentials", "--data"]).arg(&data);
+        if json {
+            c.arg("--json");
+        }
+        c.env_remove("MKOBA_DATABASE_URL").env_remove("MKOBA_DATA");
+        async move { c.output().await.expect("mkoba credentials runs") }
+    };
+    let before = String::from_utf8_lossy(&credentials(false).await.stdout).into_owned();
+    assert!(before.contains(app.key("collection")), "{before}");
+    let mut op = operator(&app).await;
+    let r = op
+        .submit(
+            "/portal/operator/accounts",
+            "/portal/operator/accounts/1",
+            &[("action", "deactivate"), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let out = credentials(false).await;
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("the sandbox developer's account is deactivated by an operator"),
+        "{text}"
+    );
+    assert!(!text.contains("sandbox@mkoba.local  password"), "{text}");
+    assert!(
+        text.contains("collection        primary -  secondary -"),
+        "{text}"
+    );
+    assert!(text.contains("API key withheld"), "{text}");
+    let json: serde_json::Value = serde_json::from_slice(&credentials(true).await.stdout).unwrap();
+    assert_eq!(json["sandbox_developer"], "deactivated", "{json}");
+    assert!(
+        json["portal"].is_null() && json["mpesa"]["api_key"].is_null(),
+        "{json}"
+    );
+    assert_eq!(json["collection"], serde_json::json!({}), "{json}");
+    // The operator's sign-in is still there to reactivate it.
+    assert!(json["operator"]["email"].is_string(), "{json}");
+}
+
+/// A decision on the request of a deactivated developer is mailed (it was recorded, the
+/// operator told "mailed", and no mail went); a deleted developer's request cannot be
+/// approved, only closed.
+#[tokio::test]
+async fn a_decision_reaches_a_deactivated_developer_and_a_deleted_one_gets_no_access() {
+    let app = TestApp::spawn().await;
+    let mut op = operator(&app).await;
+    let request = [
+        ("company", "Co"),
+        ("contact", "Co"),
+        ("use_case", "Payouts"),
+        ("product", "collection"),
+        ("market", "mtnuganda"),
+    ];
+    let mut requests = Vec::new();
+    for email in ["gone@example.com", "away@example.com"] {
+        let mut dev = Browser::new(&app.base);
+        dev.sign_up(email).await;
+        let (subscription, token) = developer_partner(&app, &mut dev).await;
+        pay(&app, &subscription, &token, "256779999001").await;
+        let r = dev
+            .submit("/portal/golive", "/portal/golive", &request)
+            .await;
+        assert_eq!(r.status, 303, "{}", r.text());
+        let id = crate::accounts::developer_id(&app, email).await;
+        requests.push((dev, id));
+    }
+    let list = op.get("/portal/operator").await.text();
+    let link = |nth: usize| {
+        list.match_indices("/portal/operator/golive/")
+            .map(|(at, _)| {
+                list[at..]
+                    .trim_start_matches("/portal/operator/golive/")
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+            })
+            .nth(nth)
+            .unwrap()
+    };
+    // Newest first: the second developer's, then the first's.
+    let (away_request, gone_request) = (link(0), link(1));
+    let (mut gone, _) = requests.remove(0);
+    let (_, away) = requests.remove(0);
+    // The first deletes the account: approving its request is refused; rejecting closes it.
+    let r = gone
+        .submit(
+            "/portal/profile",
+            "/portal/profile/delete",
+            &[("confirm", "yes"), ("password", "a long password")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("data-testid=\"deleted\""));
+    let page = format!("/portal/operator/golive/{gone_request}");
+    let r = op.submit(&page, &page, &[("decision", "approve")]).await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.text().contains("deleted this account"), "{}", r.text());
+    let r = op
+        .submit(
+            &page,
+            &page,
+            &[("decision", "reject"), ("comment", "Account deleted")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    // The second is deactivated, approved, reactivated: the decision waits in its mail.
+    let account = format!("/portal/operator/accounts/{away}");
+    let r = op
+        .submit(
+            "/portal/operator/accounts",
+            &account,
+            &[("action", "deactivate"), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let page = format!("/portal/operator/golive/{away_request}");
+    let r = op.submit(&page, &page, &[("decision", "approve")]).await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let r = op
+        .submit(
+            "/portal/operator/accounts",
+            &account,
+            &[("action", "activate"), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text());
+    let mut back = Browser::new(&app.base);
+    assert_eq!(
+        back.sign_in("away@example.com", "a long password")
+            .await
+            .status,
+        303
+    );
+    let mail = back.get("/portal/mail").await.text();
+    assert!(mail.contains("Your go-live request was approved"), "{mail}");
+}

@@ -799,6 +799,42 @@ async fn the_virtual_phone_holds_payments_until_the_payer_approves_or_rejects() 
         .await
         .text();
     assert!(phone.contains(&approve.to_string()) && phone.contains(&reject.to_string()));
+    // A pre-approval moves no money now: its prompt asks to allow later debits (it asked
+    // the payer to "Pay 0 EUR").
+    let mandate = uuid::Uuid::new_v4();
+    let bearer = format!("Bearer {}", dev.token);
+    let r = app
+        .send(
+            "POST",
+            "/collection/v2_0/preapproval",
+            &[
+                ("Ocp-Apim-Subscription-Key", dev.key.as_str()),
+                ("Authorization", &bearer),
+                ("X-Reference-Id", &mandate.to_string()),
+                ("X-Target-Environment", "sandbox"),
+                ("Content-Type", "application/json"),
+            ],
+            Some(r#"{"payer":{"partyIdType":"MSISDN","partyId":"256771111112"},"payerCurrency":"EUR","payerMessage":"Subscription","validityTime":3600}"#),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let prompt = dev
+        .browser
+        .get("/portal/phone?msisdn=256771111112")
+        .await
+        .text();
+    assert!(
+        prompt.contains("Allow later debits from this account?")
+            && !prompt.contains("Pay <strong>"),
+        "{prompt}"
+    );
+    // Each prompt and its buttons say what they are about, the amount as every page writes it.
+    assert!(
+        phone.contains("aria-label=\"Approve: Pay 25.00 EUR\"")
+            && phone
+                .contains("<article class=\"prompt\" aria-label=\"Pay 25.00 EUR (requesttopay)\">"),
+        "{phone}"
+    );
 
     let r = dev
         .browser
@@ -860,16 +896,20 @@ async fn the_virtual_phone_holds_payments_until_the_payer_approves_or_rejects() 
             .iter()
             .any(|r| r.body.contains("APPROVAL_REJECTED"))
     );
-    // A second decision is refused (the payment is no longer pending).
+    // A second decision is refused (the payment is no longer pending), and the phone says so.
     let r = dev
         .browser
         .submit(
             "/portal/phone",
             &format!("/portal/phone/{approve}/reject"),
-            &[],
+            &[("msisdn", "256771111111")],
         )
         .await;
     assert_eq!(r.status, 303);
+    let back = r.header("location").unwrap().to_owned();
+    assert_eq!(back, "/portal/phone?msisdn=256771111111&done=not-waiting");
+    let page = dev.browser.get(&back).await.text();
+    assert!(page.contains("That payment is no longer waiting"), "{page}");
     assert_eq!(
         status(&app, &dev.key, &dev.token, approve).await["status"],
         "SUCCESSFUL"
@@ -920,7 +960,7 @@ async fn the_virtual_phone_holds_payments_until_the_payer_approves_or_rejects() 
         .text();
     assert!(rejected.contains(&reject.to_string()) && !rejected.contains(&approve.to_string()));
     let reports = dev.browser.get("/portal/reports").await.text();
-    assert!(reports.contains("<svg class=\"chart\"") && reports.contains("Transactions: 4,"));
+    assert!(reports.contains("<svg class=\"chart\"") && reports.contains("Transactions: 5,"));
     app.assert_ledger_balanced().await;
 }
 

@@ -371,6 +371,15 @@ impl Engine {
         if request.state != GoLiveState::Pending || !pass.portal.golive_decided.insert(id) {
             return Ok(Err(GoLiveError::AlreadyDecided));
         }
+        let account = self.account_of(pass, request.developer_id)?;
+        let deleted = account
+            .as_ref()
+            .is_none_or(|a| matches!(a.status, AccountStatus::Deleted));
+        // A deleted account gets no production access (its request can still be closed).
+        if approve && deleted {
+            pass.portal.golive_decided.remove(&id);
+            return Ok(Err(GoLiveError::NotActive));
+        }
         let state = if approve {
             GoLiveState::Approved
         } else {
@@ -387,9 +396,9 @@ impl Engine {
             decided_by: operator_id,
             comment,
         });
-        if let Some(a) = self.account_of(pass, request.developer_id)?
-            && matches!(a.status, AccountStatus::Active)
-        {
+        // Told by mail whatever the account's state but deleted (a deactivated developer's
+        // approval was recorded and the operator told "mailed", and no mail went).
+        if let Some(a) = account.filter(|_| !deleted) {
             let m = mail(&request, &a.email, &a.name);
             self.queue_mail(pass, m, now);
         }

@@ -295,6 +295,9 @@ pub(crate) async fn show(
         h.raw("<p class=\"lead\">Every message the platform sent, to every account (newest first).</p>");
         w!(h, "<form method=\"get\" action=\"/portal/mail\" class=\"inline\"><label for=\"to\">To</label> <input id=\"to\" name=\"to\" value=\"" {filter.recipient.as_deref().unwrap_or("")} "\"> <button type=\"submit\">Filter</button></form>");
         list(&mut h, &mail, sandbox, &state.config.public_url);
+        if mail.len() >= filter.limit as usize {
+            w!(h, "<p class=\"notice\" data-testid=\"listed-newest\">The newest " {filter.limit} " messages are listed: filter by address to see an account's older ones.</p>");
+        }
         return document("Mailbox", Some(session), "mail", h).into_response();
     }
     if let Some(session) = &session {

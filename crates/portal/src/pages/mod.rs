@@ -19,6 +19,8 @@ mod profile;
 mod reports;
 mod samples;
 mod transactions;
+
+pub(crate) use transactions::money;
 mod widget;
 
 use axum::Router;
@@ -120,7 +122,12 @@ pub(crate) fn notice(done: Option<&String>) -> crate::html::Html {
         Some("regenerated") => "The key was regenerated; the old one no longer works.",
         Some("revoked") => "The API key was revoked.",
         Some("resent") => "The callback was queued again; its attempt appears below shortly.",
-        Some("approved") => "Approved: the payment settles as SUCCESSFUL.",
+        Some("approved") => {
+            "Approved: the payment settles now, SUCCESSFUL unless the payer cannot pay it (its transaction page says how it ended)."
+        }
+        Some("not-waiting") => {
+            "That payment is no longer waiting: it was decided, cancelled or expired meanwhile, and your click changed nothing (its transaction page says how it ended)."
+        }
         Some("rejected") => "Rejected: the payment fails with APPROVAL_REJECTED.",
         Some("mode-on") => {
             "Virtual phone on: new collections from MSISDN payers wait here for approval."

@@ -80,7 +80,7 @@ pub(crate) async fn requests(
         .go_live_requests(&GoLiveFilter {
             developer_id: None,
             state: wanted,
-            limit: 200,
+            limit: LISTED,
         })
         .await
     {
@@ -122,9 +122,16 @@ pub(crate) async fn requests(
             w!(h, "<tr><td><a href=\"/portal/operator/golive/" {r.id} "\">" {when(r.created_at_ms)} "</a></td><td>" {label} "</td><td>" {r.company} "</td><td>" {r.markets.join(", ")} "</td><td>" {r.state.as_str()} "</td><td class=\"num\">" {report.total()} "</td></tr>");
         }
         h.raw("</tbody></table></div>");
+        // Bounded, and said so (older ones were silently not there).
+        if list.len() >= LISTED as usize {
+            w!(h, "<p class=\"notice\" data-testid=\"listed-newest\">The newest " {LISTED} " are listed; a request older than those opens from its link in the developer's or the operator's mail (<code>/portal/operator/golive/&lt;id&gt;</code>).</p>");
+        }
     }
     document("Go-live requests", Some(&session), "operator", h).into_response()
 }
+
+/// The most go-live requests the operator's list shows, newest first.
+const LISTED: u32 = 200;
 
 async fn request_page(
     state: &PortalState,
@@ -150,7 +157,7 @@ async fn request_page(
         Some(d) => {
             w!(h, "<dt>Name</dt><dd>" {d.name} "</dd><dt>E-mail</dt><dd>" {d.email} "</dd>"
                 "<dt>Phone</dt><dd>" {d.phone.as_deref().map(|p| format!("+{p}")).unwrap_or_else(|| "—".to_owned())} "</dd>"
-                "<dt>Account</dt><dd>" {d.status.as_str()} ", since " {when(d.created_at_ms)} "</dd>");
+                "<dt>Account</dt><dd>" {d.status.as_str()} " (created " {when(d.created_at_ms)} ")</dd>");
         }
         None => w!(h, "<dt>Developer</dt><dd>" {r.developer_id} "</dd>"),
     }
@@ -314,6 +321,16 @@ pub(crate) async fn decide(
             .await
         }
         Err(GoLiveError::NotFound) => not_found().await,
+        Err(GoLiveError::NotActive) => {
+            request_page(
+                &state,
+                &session,
+                &r,
+                StatusCode::CONFLICT,
+                Some("The developer deleted this account: it cannot be given production access. Reject the request to close it."),
+            )
+            .await
+        }
         Err(e) => crate::failed(e),
     }
 }
@@ -363,7 +380,7 @@ pub(crate) async fn accounts(
     if email.is_some() {
         h.raw(" <a href=\"/portal/operator/accounts\">Clear</a>");
     }
-    w!(h, "</form><p>" {total} " accounts · page " {page} " of " {pages} "</p>"
+    w!(h, "</form><p>" {total} {if total == 1 { " account" } else { " accounts" }} " · page " {page} " of " {pages} "</p>"
         "<div class=\"table-wrap\"><table data-testid=\"accounts\"><thead><tr><th scope=\"col\">Id</th><th scope=\"col\">E-mail</th><th scope=\"col\">Name</th><th scope=\"col\">Role</th><th scope=\"col\">Status</th><th scope=\"col\">Created</th><th scope=\"col\"><span class=\"sr-only\">Action</span></th></tr></thead><tbody>");
     for a in &list {
         w!(h, "<tr data-account=\"" {a.email} "\"><td>" {a.id} "</td><td>" {a.email} "</td><td>" {a.name} "</td><td>" {a.role.as_str()} "</td><td data-testid=\"account-status\">" {a.status.as_str()} "</td><td>" {when(a.created_at_ms)} "</td><td>");

@@ -6,6 +6,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
+use mkoba_platform::model::PaymentKind;
 use mkoba_platform::portal::DecideError;
 use uuid::Uuid;
 
@@ -37,7 +38,7 @@ pub(crate) async fn show(
     w!(h, "<h1>Virtual phone</h1>" [super::notice(q.get("done"))]
         "<section class=\"card mode\" aria-labelledby=\"mode\"><h2 id=\"mode\">Payer approval</h2>");
     if on {
-        h.raw("<p><span class=\"badge ok\">On</span> New request-to-pay, request-to-withdraw, invoice and pre-approval requests to MSISDN payers wait here until the payer approves or rejects them. MTN's sandbox test numbers keep their fixed outcomes.</p>");
+        h.raw("<p><span class=\"badge ok\">On</span> New request-to-pay, request-to-withdraw, invoice and pre-approval requests to MSISDN payers, and M-Pesa C2B payments and direct-debit mandates, wait here until the payer approves or rejects them. MTN's and M-Pesa's sandbox test numbers keep their fixed outcomes.</p>");
     } else {
         h.raw("<p><span class=\"badge\">Off</span> Payments settle by the sandbox's rules at once (or after the configured delay). Turn this on to approve or reject them here as the payer would on their phone.</p>");
     }
@@ -102,17 +103,32 @@ pub(crate) async fn show(
         h.raw("<p class=\"muted\">No payment is waiting for this payer.</p>");
     }
     for p in &mine {
-        let payee = p
-            .payee_note
-            .clone()
-            .unwrap_or_else(|| "a merchant".to_owned());
-        w!(h, "<article class=\"prompt\" aria-label=\"Payment " {p.reference_id} "\"><p class=\"ask\">Pay <strong>" {amount(p.amount)} "</strong>?</p>"
-            "<p>" {p.payer_message.clone().unwrap_or_default()} "</p>"
-            "<p class=\"hint\">" {p.kind.as_str()} " · " {payee} " · " {when(p.created_at_ms)} "</p>"
+        // A mandate moves no money now: the payer allows later debits (it asked to "Pay 0").
+        let mandate = matches!(p.kind, PaymentKind::PreApproval | PaymentKind::MpesaMandate);
+        let ask = if mandate {
+            "Allow later debits from this account".to_owned()
+        } else {
+            format!("Pay {}", amount(p.amount))
+        };
+        let mut ask_html = Html::new();
+        if mandate {
+            ask_html.raw("Allow later debits from this account?");
+        } else {
+            w!(ask_html, "Pay <strong>" {amount(p.amount)} "</strong>?");
+        }
+        w!(h, "<article class=\"prompt\" aria-label=\"" {ask} " (" {p.kind.as_str()} ")\"><p class=\"ask\">" [ask_html] "</p>");
+        if let Some(m) = p.payer_message.as_deref().filter(|m| !m.is_empty()) {
+            w!(h, "<p>" {m} "</p>");
+        }
+        w!(h, "<p class=\"hint\">" {p.kind.as_str()});
+        if let Some(note) = p.payee_note.as_deref().filter(|n| !n.is_empty()) {
+            w!(h, " · " {note});
+        }
+        w!(h, " · " {when(p.created_at_ms)} "</p>"
             "<div class=\"buttons\"><form method=\"post\" action=\"/portal/phone/" {p.reference_id} "/approve\">" [csrf]
-            "<input type=\"hidden\" name=\"msisdn\" value=\"" {msisdn} "\"><button type=\"submit\" class=\"approve\">Approve</button></form>"
+            "<input type=\"hidden\" name=\"msisdn\" value=\"" {msisdn} "\"><button type=\"submit\" class=\"approve\" aria-label=\"Approve: " {ask} "\">Approve</button></form>"
             "<form method=\"post\" action=\"/portal/phone/" {p.reference_id} "/reject\">" [csrf]
-            "<input type=\"hidden\" name=\"msisdn\" value=\"" {msisdn} "\"><button type=\"submit\" class=\"danger\">Reject</button></form></div>"
+            "<input type=\"hidden\" name=\"msisdn\" value=\"" {msisdn} "\"><button type=\"submit\" class=\"danger\" aria-label=\"Reject: " {ask} "\">Reject</button></form></div>"
             "<p class=\"ref\"><a class=\"mono\" href=\"/portal/transactions/" {p.reference_id} "\">" {p.reference_id} "</a></p></article>");
     }
     h.raw("</div></div>");
@@ -175,7 +191,12 @@ pub(crate) async fn decide(
     {
         Ok(()) => see_other(&back),
         Err(DecideError::NotFound) => not_found_page(&session),
-        Err(DecideError::NotPending) => see_other(&format!("/portal/transactions/{id}")),
+        // Decided, cancelled or expired meanwhile (another tab, the partner, the clock): the
+        // phone says so (the click did nothing; it went to the transaction without a word).
+        Err(DecideError::NotPending) => see_other(&format!(
+            "/portal/phone?msisdn={}&done=not-waiting",
+            form_encode(form.get("msisdn"))
+        )),
         Err(e @ DecideError::Internal) => crate::failed(e),
     }
 }
