@@ -245,7 +245,7 @@ async function main() {
   await page.goto(`${BASE}/portal/phone?msisdn=256772000002`);
   check("the phone shows the waiting payment", await page.isVisible(`text=${waiting}`));
   await shot(page, "08-phone");
-  await page.click(`article[aria-label="Payment ${waiting}"] >> text=Approve`);
+  await page.click(`form[action="/portal/phone/${waiting}/approve"] button`);
   check("approving says so", await page.isVisible("text=Approved"));
   check("the approved payment is SUCCESSFUL", (await status(key, token, waiting)) === "SUCCESSFUL");
   await shot(page, "09-phone-approved");
