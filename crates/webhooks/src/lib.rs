@@ -802,7 +802,7 @@ async fn deliver(
         // is moved whole into its task when spawned and written over when it ends.
         let result = Box::pin(attempt(client, config, &item)).await;
         let timed_out = matches!(&result, Err(e) if e.starts_with(NO_ANSWER));
-        turns.hosts.answered(turns.host, !timed_out);
+        host_turn.answered(!timed_out);
         drop(turn);
         drop(host_turn);
         let latency_ms = started.elapsed().as_millis() as i64;
@@ -963,7 +963,7 @@ struct HostUse {
     /// any one host let two hanging receivers hold every turn, and every other partner's
     /// callbacks waited for their timeouts; a host now earns its half by answering (in
     /// milliseconds, for a receiver that works).
-    slow: bool,
+    slow: Arc<std::sync::atomic::AtomicBool>,
     slow_turns: Arc<Semaphore>,
 }
 
@@ -992,7 +992,7 @@ impl Hosts {
         map.entry(host.clone()).or_insert_with(|| HostUse {
             places: 0,
             turns: Arc::new(Semaphore::new(self.turns_each)),
-            slow: true,
+            slow: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             slow_turns: Arc::new(Semaphore::new(SLOW_HOST_TURNS.min(self.turns_each))),
         })
     }
@@ -1014,12 +1014,14 @@ impl Hosts {
     /// Waits for one of the host's turns (`None` only if its semaphore was closed): one of
     /// its slow turns first while it is slow.
     async fn turn(self: &Arc<Self>, host: &Arc<str>) -> Option<HostTurn> {
-        let (turns, slow) = {
+        let (turns, flag, slow) = {
             let mut map = self.lock();
             let used = self.entry(&mut map, host);
+            let slow = used.slow.load(std::sync::atomic::Ordering::Relaxed);
             (
                 used.turns.clone(),
-                used.slow.then(|| used.slow_turns.clone()),
+                used.slow.clone(),
+                slow.then(|| used.slow_turns.clone()),
             )
         };
         let slow = match slow {
@@ -1032,15 +1034,8 @@ impl Hosts {
             host: host.clone(),
             permit: Some(permit),
             slow,
+            flag,
         })
-    }
-
-    /// What the host's last attempt showed: `answered` (any HTTP answer, or a quick
-    /// failure), or no answer in time.
-    fn answered(&self, host: &str, answered: bool) {
-        if let Some(used) = self.lock().get_mut(host) {
-            used.slow = !answered;
-        }
     }
 
     /// Forgets a host nothing holds a place or a turn of.
@@ -1077,6 +1072,17 @@ struct HostTurn {
     host: Arc<str>,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
     slow: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The host's [`HostUse::slow`], set without the map's lock.
+    flag: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HostTurn {
+    /// What the attempt showed of its host: `answered` (any HTTP answer, or a quick
+    /// failure), or no answer in time.
+    fn answered(&self, answered: bool) {
+        self.flag
+            .store(!answered, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl Drop for HostTurn {
