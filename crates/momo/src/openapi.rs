@@ -243,8 +243,23 @@ fn operation(route: &Route, schemas: &Value) -> Value {
         "parameters": parameters,
         "responses": responses,
     });
-    if d.auth == Auth::Public {
-        op["security"] = json!([]);
+    // The credential beside the subscription key, as a security scheme: OpenAPI ignores a
+    // header parameter named Authorization (it stays, for people reading the parameters),
+    // so a generated client sends tokens only through these.
+    match d.auth {
+        Auth::Public => op["security"] = json!([]),
+        Auth::Basic | Auth::Bearer => {
+            let scheme = if d.auth == Auth::Basic {
+                "basicAuth"
+            } else {
+                "bearerAuth"
+            };
+            op["security"] = json!([
+                {"apiKeyHeader": [], scheme: []},
+                {"apiKeyQuery": [], scheme: []},
+            ]);
+        }
+        Auth::None => {}
     }
     if let Some(body) = d.body {
         // The consent calls are forms, as MTN defines them; they take JSON too.
@@ -292,6 +307,8 @@ pub fn document() -> Value {
             "securitySchemes": {
                 "apiKeyHeader": {"type": "apiKey", "name": "Ocp-Apim-Subscription-Key", "in": "header"},
                 "apiKeyQuery": {"type": "apiKey", "name": "subscription-key", "in": "query"},
+                "basicAuth": {"type": "http", "scheme": "basic", "description": "apiUser:apiKey (the token endpoints)"},
+                "bearerAuth": {"type": "http", "scheme": "bearer", "description": "An access token of /{product}/token/ (or an OAuth2 token where the operation says so)"},
             },
             "schemas": schemas,
         },

@@ -1383,6 +1383,22 @@ async fn momo_examples_and_error_tables_say_what_the_server_answers() {
         .find(|p| p["name"] == "X-Reference-Id")
         .unwrap();
     assert_eq!(id["schema"]["format"], "uuid");
+    // Tokens go as a security scheme beside the subscription key (OpenAPI ignores a header
+    // parameter named Authorization), Basic credentials to the token endpoint.
+    assert_eq!(
+        rtp["security"],
+        serde_json::json!([{"apiKeyHeader": [], "bearerAuth": []}, {"apiKeyQuery": [], "bearerAuth": []}])
+    );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearerAuth"]["scheme"],
+        "bearer"
+    );
+    let token = &doc["paths"]["/collection/token/"]["post"];
+    assert_eq!(
+        token["security"][0]["basicAuth"],
+        serde_json::json!([]),
+        "{token}"
+    );
     let qr = &doc["paths"]["/widget/v1_0/invoice/{invoiceId}/qr.svg"]["get"];
     assert!(
         qr["responses"]["200"]["content"]["image/svg+xml"].is_object(),
