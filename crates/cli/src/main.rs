@@ -843,11 +843,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     // hold) and sign-in are not printed.
     let withdrawn = matches!(
         running.platform.portal().developer(mkoba_platform::SANDBOX_DEVELOPER).await,
-        Ok(Some(a)) if matches!(
-            a.status,
-            mkoba_platform::accounts::AccountStatus::Deactivated
-                | mkoba_platform::accounts::AccountStatus::Deleted
-        )
+        Ok(Some(a)) if a.status.withdrawn()
     );
     let keys = if withdrawn {
         Vec::new()

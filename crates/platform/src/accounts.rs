@@ -82,6 +82,12 @@ pub enum AccountStatus {
 }
 
 impl AccountStatus {
+    /// Taken away by an operator or by its owner: its keys were replaced by ones nobody may
+    /// hold, so nothing prints them.
+    pub fn withdrawn(self) -> bool {
+        matches!(self, AccountStatus::Deactivated | AccountStatus::Deleted)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AccountStatus::Pending => "pending",

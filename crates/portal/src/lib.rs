@@ -31,7 +31,6 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use mkoba_ledger::Money;
 use mkoba_platform::Platform;
 use mkoba_platform::accounts::AccountStatus;
 use mkoba_platform::portal::DeveloperAccount;
@@ -826,12 +825,6 @@ pub fn when_precise(ms: i64) -> String {
 /// `2026-11-22`.
 pub fn day(ms: i64) -> String {
     when(ms).chars().take(10).collect()
-}
-
-/// `1,234.50 EUR`, `15,000 UGX`: an amount as every page shows it (the phone's prompts
-/// said `150000 EUR`).
-pub(crate) fn amount(money: Money) -> String {
-    pages::money(money)
 }
 
 /// Parses `YYYY-MM-DD` to the start of that day (ms, UTC).

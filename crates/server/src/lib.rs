@@ -903,33 +903,30 @@ pub fn server_credentials(source: &DataSource) -> anyhow::Result<ServerCredentia
     let app = journal
         .mpesa_app(mkoba_platform::SANDBOX_DEVELOPER)
         .context("reading the M-Pesa application")?;
-    use mkoba_platform::accounts::AccountStatus;
     let sandbox_withdrawn = journal
         .account(mkoba_platform::SANDBOX_DEVELOPER)
         .context("reading the sandbox developer's account")?
         .map(|a| a.status)
-        .filter(|s| matches!(s, AccountStatus::Deactivated | AccountStatus::Deleted));
-    if sandbox_withdrawn.is_some() {
-        return Ok(ServerCredentials {
-            keys: Vec::new(),
-            portal: None,
-            operator: reader
-                .operator_login()
-                .context("reading the operator's sign-in")?,
-            mpesa_api_key: None,
-            sandbox_withdrawn,
-        });
-    }
+        .filter(|s| s.withdrawn());
+    let shown = sandbox_withdrawn.is_none();
     Ok(ServerCredentials {
-        keys: state.subscription_keys,
-        portal: reader
-            .sandbox_login()
-            .context("reading the portal sign-in")?,
+        keys: if shown {
+            state.subscription_keys
+        } else {
+            Vec::new()
+        },
+        portal: if shown {
+            reader
+                .sandbox_login()
+                .context("reading the portal sign-in")?
+        } else {
+            None
+        },
         operator: reader
             .operator_login()
             .context("reading the operator's sign-in")?,
-        mpesa_api_key: app.and_then(|a| a.api_key),
-        sandbox_withdrawn: None,
+        mpesa_api_key: app.and_then(|a| a.api_key).filter(|_| shown),
+        sandbox_withdrawn,
     })
 }
 

@@ -19,8 +19,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::html::Html;
+use crate::pages::money;
 use crate::{
-    Form, PortalState, Session, amount, csrf_refused, document, form_encode, pre_session_ok,
+    Form, PortalState, Session, csrf_refused, document, form_encode, pre_session_ok,
     pre_session_token, query_params, see_other, w, when,
 };
 
@@ -101,7 +102,7 @@ pub(crate) async fn show(
         PaymentStatus::Pending => ("Pay ", " to Sand Box?"),
         _ => ("Invoice of ", " to Sand Box"),
     };
-    w!(h, "<article class=\"prompt\" aria-label=\"Invoice " {p.reference_id} "\"><p class=\"ask\">" {ask} "<strong data-testid=\"phone-amount\">" {amount(p.amount)} "</strong>" {to} "</p>"
+    w!(h, "<article class=\"prompt\" aria-label=\"Invoice " {p.reference_id} "\"><p class=\"ask\">" {ask} "<strong data-testid=\"phone-amount\">" {money(p.amount)} "</strong>" {to} "</p>"
         "<p class=\"hint\">Payment reference " {payment_reference(&p.reference_id)} " · order " {p.external_id.clone().unwrap_or_default()} "</p>");
     if let Some(at) = p.expires_at_ms {
         w!(h, "<p class=\"hint\">Valid until " {when(at)} "</p>");

@@ -12,9 +12,9 @@ use uuid::Uuid;
 
 use crate::html::Html;
 use crate::pages::apiusers::not_found_page;
+use crate::pages::money;
 use crate::{
-    Form, PortalState, Session, amount, csrf_field, document, form_encode, query_params, see_other,
-    w, when,
+    Form, PortalState, Session, csrf_field, document, form_encode, query_params, see_other, w, when,
 };
 
 pub(crate) async fn show(
@@ -108,13 +108,13 @@ pub(crate) async fn show(
         let ask = if mandate {
             "Allow later debits from this account".to_owned()
         } else {
-            format!("Pay {}", amount(p.amount))
+            format!("Pay {}", money(p.amount))
         };
         let mut ask_html = Html::new();
         if mandate {
             ask_html.raw("Allow later debits from this account?");
         } else {
-            w!(ask_html, "Pay <strong>" {amount(p.amount)} "</strong>?");
+            w!(ask_html, "Pay <strong>" {money(p.amount)} "</strong>?");
         }
         w!(h, "<article class=\"prompt\" aria-label=\"" {ask} " (" {p.kind.as_str()} ")\"><p class=\"ask\">" [ask_html] "</p>");
         if let Some(m) = p.payer_message.as_deref().filter(|m| !m.is_empty()) {
