@@ -835,6 +835,11 @@ async fn the_virtual_phone_holds_payments_until_the_payer_approves_or_rejects() 
                 .contains("<article class=\"prompt\" aria-label=\"Pay 25.00 EUR (requesttopay)\">"),
         "{phone}"
     );
+    // The payer reads the payer's message; the payee's note is the payee's own.
+    assert!(
+        phone.contains("<p>Pay for order</p>") && !phone.contains(" · Order"),
+        "{phone}"
+    );
 
     let r = dev
         .browser

@@ -120,11 +120,9 @@ pub(crate) async fn show(
         if let Some(m) = p.payer_message.as_deref().filter(|m| !m.is_empty()) {
             w!(h, "<p>" {m} "</p>");
         }
-        w!(h, "<p class=\"hint\">" {p.kind.as_str()});
-        if let Some(note) = p.payee_note.as_deref().filter(|n| !n.is_empty()) {
-            w!(h, " · " {note});
-        }
-        w!(h, " · " {when(p.created_at_ms)} "</p>"
+        // The payee's note is written in the payee's history, not shown to the payer (MTN's
+        // definitions: `payerMessage` is the payer's, `payeeNote` the payee's).
+        w!(h, "<p class=\"hint\">" {p.kind.as_str()} " · " {when(p.created_at_ms)} "</p>"
             "<div class=\"buttons\"><form method=\"post\" action=\"/portal/phone/" {p.reference_id} "/approve\">" [csrf]
             "<input type=\"hidden\" name=\"msisdn\" value=\"" {msisdn} "\"><button type=\"submit\" class=\"approve\" aria-label=\"Approve: " {ask} "\">Approve</button></form>"
             "<form method=\"post\" action=\"/portal/phone/" {p.reference_id} "/reject\">" [csrf]
