@@ -92,6 +92,16 @@ impl Money {
     /// accepted (`"5.000"` EUR); significant digits beyond it are not.
     pub fn parse_positive(text: &str, currency: Currency) -> Result<Money, AmountError> {
         let not_decimal = || AmountError::NotDecimal(text.to_owned());
+        // A negative number is a number, only not one that can be paid: say so.
+        if let Some(rest) = text.strip_prefix('-')
+            && !rest.starts_with('-')
+            && !matches!(
+                Money::parse_positive(rest, currency),
+                Err(AmountError::NotDecimal(_))
+            )
+        {
+            return Err(AmountError::NotPositive(text.to_owned()));
+        }
         let (int, frac) = match text.split_once('.') {
             Some((i, f)) => (i, f),
             None => (text, ""),
@@ -208,7 +218,7 @@ mod tests {
     #[test]
     fn malformed_or_non_positive_amounts_are_refused() {
         for bad in [
-            "", "-1", "+1", "1e3", "1.", ".5", "abc", "1,5", " 1", "1.2.3",
+            "", "--1", "-", "-x", "+1", "1e3", "1.", ".5", "abc", "1,5", " 1", "1.2.3",
         ] {
             assert!(
                 matches!(
@@ -218,10 +228,16 @@ mod tests {
                 "{bad:?}"
             );
         }
-        assert!(matches!(
-            Money::parse_positive("0", c("EUR")),
-            Err(AmountError::NotPositive(_))
-        ));
+        // A negative number (or minus zero) is told it must be positive.
+        for bad in ["0", "-1", "-0", "-12.50", "-0.001"] {
+            assert!(
+                matches!(
+                    Money::parse_positive(bad, c("EUR")),
+                    Err(AmountError::NotPositive(_))
+                ),
+                "{bad:?}"
+            );
+        }
         assert!(matches!(
             Money::parse_positive("0.001", c("EUR")),
             Err(AmountError::TooPrecise { .. })

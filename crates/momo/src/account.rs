@@ -101,7 +101,7 @@ async fn holder(
             "accountHolderIdType must be {types}, got {id_type:?}"
         ))
     })?;
-    let id = validate::party_id(id_type, id)?;
+    let id = validate::party_id_of(id_type, id, "accountHolderId")?;
     Ok(if user.target_environment == SANDBOX {
         scenario::account_holder(id_type, &id)
     } else {

@@ -25,13 +25,42 @@ pub async fn request_to_pay_delivery_notification(
         crate::auth::bearer_user(&state, &headers, Product::Collection, &subscription).await?;
     validate::target_environment(&headers, &user)?;
     let reference_id = validate::reference_id(&reference_id, "referenceId")?;
-    let from_header = validate::text_header(&headers, "notificationmessage");
-    let from_body = validate::string_field(&validate::json_body(&body)?, "notificationMessage")?;
-    let message = from_header
-        .or(from_body)
-        .filter(|m| !m.trim().is_empty())
-        .ok_or_else(|| MomoError::bad("notificationMessage is required (header or body)"))?;
-    validate::check_text(&message, "notificationMessage")?;
+    // MTN's definitions give the message as a header and as a body member, and clients
+    // send either or both (MTN's Java SDK always the body): each one given is checked, an
+    // empty one counts as not given, and two that differ are refused rather than one of
+    // them chosen unseen.
+    if headers
+        .get_all("notificationmessage")
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return Err(MomoError::bad(
+            "the notificationMessage header is given more than once: send it once",
+        ));
+    }
+    let given = |m: Option<String>| m.filter(|m| !m.trim().is_empty());
+    let from_header = given(validate::text_header(&headers, "notificationmessage"));
+    let from_body = given(validate::string_field(
+        &validate::json_body(&body)?,
+        "notificationMessage",
+    )?);
+    for m in from_header.iter().chain(&from_body) {
+        validate::check_text(m, "notificationMessage")?;
+    }
+    match (from_header, from_body) {
+        (Some(h), Some(b)) if h != b => {
+            return Err(MomoError::bad(
+                "notificationMessage differs between the header and the body: send one, or the same text in both",
+            ));
+        }
+        (None, None) => {
+            return Err(MomoError::bad(
+                "notificationMessage is required (header or body)",
+            ));
+        }
+        _ => {}
+    }
     match state
         .platform
         .payments()

@@ -28,6 +28,37 @@ pub struct Operation {
     pub callback_method: Option<CallbackMethod>,
 }
 
+/// The payee of a refund: the payer of the collection it refunds, if that is one of the
+/// developer's API users' and in the same environment (else the 404). Whether the amount is
+/// still refundable is decided by the writer, race-free.
+async fn refunded_party(
+    state: &MomoState,
+    user: &mkoba_platform::model::ApiUser,
+    original: uuid::Uuid,
+) -> Result<mkoba_platform::model::Party, MomoError> {
+    let not_found = MomoError::Platform(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND");
+    let payment = state
+        .platform
+        .payments()
+        .get(&original)
+        .await?
+        .filter(|p| p.kind.is_refundable() && p.environment == user.target_environment)
+        .ok_or(not_found.clone())?;
+    // The partner's: an API user of the same developer (MTN's products each have their API
+    // user, so a refund usually comes from another than the collection).
+    if payment.api_user != user.id {
+        let owner = state
+            .platform
+            .credentials()
+            .api_user(&payment.api_user)
+            .await?;
+        if owner.is_none_or(|o| o.developer_id != user.developer_id) {
+            return Err(not_found);
+        }
+    }
+    Ok(payment.party)
+}
+
 /// A creating POST's answer: 202 with an empty body and `Content-Length: 0`.
 pub(crate) fn accepted() -> Response {
     let mut r = StatusCode::ACCEPTED.into_response();
@@ -54,12 +85,14 @@ pub async fn create(
     let external_id = validate::external_id(&body)?;
     let payer_message = validate::free_text(&body, "payerMessage")?;
     let payee_note = validate::free_text(&body, "payeeNote")?;
+    // The body first (400), then the currency (500), then the refund's original (404), as
+    // for every other call: a bad body is told so whatever it names.
     let (party, refund_of) = match op.kind {
         PaymentKind::RequestToPay | PaymentKind::RequestToWithdraw => {
-            (validate::party(&body, "payer")?, None)
+            (Some(validate::party(&body, "payer")?), None)
         }
         PaymentKind::Transfer | PaymentKind::Deposit | PaymentKind::CashTransfer => {
-            (validate::party(&body, "payee")?, None)
+            (Some(validate::party(&body, "payee")?), None)
         }
         PaymentKind::Invoice | PaymentKind::PreApproval | PaymentKind::BillPayment => {
             // Served by `v2`, whose bodies differ; never routed here.
@@ -67,30 +100,10 @@ pub async fn create(
         }
         PaymentKind::Refund => {
             let original = validate::required(&body, "referenceIdToRefund")?;
-            let original = validate::reference_id(&original, "referenceIdToRefund")?;
-            // The payee of a refund is the payer of the collection it refunds; whether the
-            // amount is still refundable is decided by the writer, race-free.
-            let not_found = MomoError::Platform(StatusCode::NOT_FOUND, "RESOURCE_NOT_FOUND");
-            let payment = state
-                .platform
-                .payments()
-                .get(&original)
-                .await?
-                .filter(|p| p.kind.is_refundable() && p.environment == user.target_environment)
-                .ok_or(not_found.clone())?;
-            // The partner's: an API user of the same developer (MTN's products each have
-            // their API user, so a refund usually comes from another than the collection).
-            if payment.api_user != user.id {
-                let owner = state
-                    .platform
-                    .credentials()
-                    .api_user(&payment.api_user)
-                    .await?;
-                if owner.is_none_or(|o| o.developer_id != user.developer_id) {
-                    return Err(not_found);
-                }
-            }
-            (payment.party, Some(original))
+            (
+                None,
+                Some(validate::reference_id(&original, "referenceIdToRefund")?),
+            )
         }
         // M-Pesa operations have their own dialect.
         _ => return Err(MomoError::NotFound),
@@ -101,6 +114,11 @@ pub async fn create(
     };
     let amount = validate::amount(&amount_text, currency)?;
     validate::check_currency(currency, environment_currency(&user.target_environment))?;
+    let party = match (party, refund_of) {
+        (Some(party), _) => party,
+        (None, Some(original)) => refunded_party(&state, &user, original).await?,
+        (None, None) => return Err(MomoError::NotFound),
+    };
     let payment = NewPayment {
         reference_id,
         kind: op.kind,
@@ -183,11 +201,10 @@ fn cash_transfer_details(body: &serde_json::Value) -> Result<String, MomoError> 
         e => e,
     };
     if let Some(m) = &details.payer_msisdn {
-        validate::party_id(PartyIdType::Msisdn, m)
-            .map_err(|e| named("partyId", "payerMsisdn", e))?;
+        validate::party_id_of(PartyIdType::Msisdn, m, "payerMsisdn")?;
     }
     if let Some(m) = &details.payer_email {
-        validate::party_id(PartyIdType::Email, m).map_err(|e| named("partyId", "payerEmail", e))?;
+        validate::party_id_of(PartyIdType::Email, m, "payerEmail")?;
     }
     let original_currency = match &details.original_currency {
         Some(c) => {

@@ -449,7 +449,7 @@ pub async fn get_approved_pre_approvals(
     })?;
     let party = Party {
         id_type,
-        id: validate::party_id(id_type, &id)?,
+        id: validate::party_id_of(id_type, &id, "accountHolderId")?,
     };
     // Expiry is judged on the API user's time (its test clock's when it has one).
     let now = state.platform.clocks().now_for(&user.id);

@@ -328,7 +328,12 @@ fn exact_json(
 /// A field that the platform treats as a string; numbers are accepted as their text
 /// (several SDKs send `"amount": 100`).
 pub fn string_field(body: &Value, name: &str) -> Result<Option<String>, MomoError> {
-    match body.get(name) {
+    string_value(body.get(name), name)
+}
+
+/// [`string_field`] of a value already taken out of its body.
+pub fn string_value(value: Option<&Value>, name: &str) -> Result<Option<String>, MomoError> {
+    match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         // `-0` is read as the float -0.0, which would be quoted back as "-0.0", a value
@@ -443,6 +448,12 @@ pub fn amount(text: &str, currency: Currency) -> Result<Money, MomoError> {
 
 /// A party id of the given type.
 pub fn party_id(id_type: PartyIdType, id: &str) -> Result<String, MomoError> {
+    party_id_of(id_type, id, "partyId")
+}
+
+/// [`party_id`] of a field named otherwise (the path's `accountHolderId`, a cash
+/// transfer's `payerMsisdn`), which its refusal names.
+pub fn party_id_of(id_type: PartyIdType, id: &str, field: &str) -> Result<String, MomoError> {
     let id = id.trim();
     let ok = match id_type {
         PartyIdType::Msisdn => {
@@ -468,7 +479,7 @@ pub fn party_id(id_type: PartyIdType, id: &str) -> Result<String, MomoError> {
             PartyIdType::PartyCode => "a UUID",
         };
         Err(MomoError::bad(format!(
-            "partyId {id:?} is not valid for {}: expected {expected}",
+            "{field} {id:?} is not valid for {}: expected {expected}",
             id_type.as_str()
         )))
     }

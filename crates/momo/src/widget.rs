@@ -419,7 +419,9 @@ pub fn ussd_code(payment_reference: &str) -> String {
 
 /// A widget invoice by id, or the 404.
 async fn widget_invoice(state: &MomoState, id: &str) -> Result<Payment, Refused> {
-    let id = Uuid::parse_str(id).map_err(|_| Refused::NotFound)?;
+    // Only the hyphenated form the invoice's answers give (`Uuid::parse_str` also reads
+    // `{…}`, `urn:uuid:…` and 32 bare digits).
+    let id = validate::reference_id(id, "the invoice id").map_err(|_| Refused::NotFound)?;
     match state.platform.payments().get(&id).await {
         Ok(Some(p)) if p.kind == PaymentKind::Invoice && is_widget_payer(&p.party) => Ok(p),
         Ok(_) => Err(Refused::NotFound),
@@ -511,11 +513,11 @@ struct CreateBody {
     external_id: Option<Value>,
 }
 
-/// A string member (numbers accepted, as a page's script may send them).
+/// A string member (numbers accepted as their text, as a page's script may send them;
+/// `-0` as written, not as the float's "-0.0").
 fn text(v: Option<&Value>, name: &str) -> Result<String, Refused> {
-    match v {
-        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
-        Some(Value::Number(n)) => Ok(n.to_string()),
+    match validate::string_value(v, name)? {
+        Some(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
         _ => Err(MomoError::bad(format!("{name} is required")).into()),
     }
 }
@@ -532,7 +534,8 @@ async fn create(
     let b: CreateBody = serde_json::from_value(validate::json_body(&body)?)
         .map_err(|e| MomoError::bad(format!("the body is not a widget invoice: {e}")))?;
     let user_id = text(b.api_user_id.as_ref(), "apiUserId")?;
-    let user_id = Uuid::parse_str(&user_id)
+    // The script's own pattern: a UUID v4 in its hyphenated form.
+    let user_id = validate::reference_id(&user_id, "apiUserId")
         .ok()
         .filter(|u| u.get_version_num() == 4)
         .ok_or_else(|| MomoError::bad(format!("apiUserId must be a UUID v4, got {user_id:?}")))?;
@@ -709,6 +712,8 @@ async fn qr(
 ) -> Result<Response, Refused> {
     let token = query_param(query.as_deref(), "t")?;
     let p = widget_invoice(&state, &id).await?;
+    // Not once its developer's account is deleted or deactivated, as the invoice's reads.
+    api_user(&state, &p.api_user).await?;
     let credentials = state.platform.credentials();
     if !token
         .as_deref()
@@ -759,7 +764,7 @@ async fn partners_user(
     subscription: &SubscriptionKey,
     id: &str,
 ) -> Result<ApiUser, MomoError> {
-    let id = Uuid::parse_str(id).map_err(|_| MomoError::bad("the API user id must be a UUID"))?;
+    let id = validate::reference_id(id, "the API user id")?;
     match state.platform.credentials().api_user(&id).await {
         Ok(Some(u)) if u.developer_id == subscription.developer_id => Ok(u),
         Ok(_) => Err(MomoError::Platform(
@@ -821,6 +826,13 @@ async fn save_settings(
                 .map(|v| v.as_str().map(str::to_owned))
                 .collect::<Option<_>>()
                 .ok_or_else(|| MomoError::bad("allowedOrigins must be a list of strings"))?;
+            // An empty one is a mistake to say, not to drop: dropped, `[""]` would be the
+            // empty list, which lets no page in.
+            if items.iter().any(|o| o.trim().is_empty()) {
+                return Err(MomoError::bad(
+                    "allowedOrigins holds an empty origin: give scheme://host[:port], or [] to let no page in",
+                ));
+            }
             Some(check_origins(&items).map_err(MomoError::bad)?)
         }
         Some(_) => return Err(MomoError::bad("allowedOrigins must be a list or null")),

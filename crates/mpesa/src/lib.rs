@@ -278,7 +278,7 @@ async fn v2(
     let (market_path, api_path) = rest.split_once('/').unwrap_or((rest, ""));
     let op = match route(Gateway::V2, api_path, None, &method, &body) {
         Ok(Some(op)) => op,
-        Ok(None) => return wire::json_response(StatusCode::OK, "{}".to_owned()),
+        Ok(None) => return preflight(&headers),
         Err(e) => return fail(e),
     };
     let body = body.unwrap_or_default();
@@ -363,7 +363,7 @@ async fn v1x(
     let api_path = uri.path().strip_prefix("/ipg/v1x/").unwrap_or_default();
     let op = match route(Gateway::V1x, api_path, only, &method, &body) {
         Ok(Some(op)) => op,
-        Ok(None) => return wire::json_response(StatusCode::OK, "{}".to_owned()),
+        Ok(None) => return preflight(&headers),
         Err(e) => return fail(e),
     };
     let body = body.unwrap_or_default();
@@ -425,8 +425,43 @@ async fn dispatch(call: Call, op: &'static Operation) -> Response {
         (Gateway::V2, Api::DirectDebitQuery) => ops::direct_debit_query(call).await,
         (Gateway::V2, Api::DirectDebitCancel) => ops::direct_debit_cancel(call).await,
         (Gateway::V1x, Api::CustomerName) => v1x::customer_name(call).await,
-        _ => MpesaError::Ins(wire::INS_997).respond(call.gateway, None),
+        // Not enabled (C2B multi-stage, the transaction status update): refused as any
+        // other call, with a conversation id and the caller's echoed.
+        _ => ops::refuse(&call, wire::INS_997),
     }
+}
+
+/// A browser's preflight (`OPTIONS`): the gateway's `{}` with what lets the browser send
+/// the call itself, its `Authorization`, its JSON body and its method. The headers it asks
+/// for are allowed as it names them (when they are plain names), else the three every call
+/// uses.
+fn preflight(headers: &HeaderMap) -> Response {
+    let mut r = wire::json_response(StatusCode::OK, "{}".to_owned());
+    let asked = headers
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .filter(|v| {
+            v.len() <= 512
+                && v.as_bytes()
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_, ".contains(b))
+        })
+        .cloned();
+    let h = r.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, PUT, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        asked.unwrap_or(HeaderValue::from_static(
+            "Authorization, Content-Type, Origin",
+        )),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    r
 }
 
 /// The text after `Bearer ` (any case), if any.

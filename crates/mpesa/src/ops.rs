@@ -1160,6 +1160,14 @@ fn with_token(p: &Payment, body: Body) -> Body {
     body.field("output_MsisdnToken", token)
 }
 
+/// Digits with at most one `.` between or before them (`12`, `12.50`, `.5`).
+fn is_decimal(text: &str) -> bool {
+    let (int, frac) = text.split_once('.').unwrap_or(("", text));
+    !frac.is_empty()
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// A mandate query: the mandate found, and the amount to check the balance against.
 struct MandateQuery {
     /// The mandate (a payment of kind `MpesaMandate`).
@@ -1184,7 +1192,7 @@ impl MandateQuery {
         if msisdn.is_none() && token.is_none() {
             return Err(wire::INS_57);
         }
-        f.check("input_ServiceProviderCode", input::short_code, wire::INS_13)?;
+        let code = f.check("input_ServiceProviderCode", input::short_code, wire::INS_13)?;
         let tpcid = f.check(TPCID, input::conversation_id, wire::INS_28)?;
         let reference = f.check(
             "input_ThirdPartyReference",
@@ -1194,8 +1202,11 @@ impl MandateQuery {
         let mandate = f.check_optional("input_MandateID", input::mandate_id, wire::INS_51)?;
         input::country_of(f, call.market)?;
         let currency = input::currency_of(f, call.market)?;
-        let balance = match (wants_balance, balance) {
-            (true, Some(b)) => Some(input::amount(&b, currency, wire::INS_54)?),
+        // A balance amount is read when it is asked about; one given anyway must still be a
+        // number (the field's pattern, `^\d*.?\d+$`: INS-54), or empty.
+        let balance = match balance {
+            Some(b) if wants_balance => Some(input::amount(&b, currency, wire::INS_54)?),
+            Some(b) if !b.is_empty() && !is_decimal(&b) => return Err(wire::INS_54),
             _ => None,
         };
         let m = mandate_of(
@@ -1214,6 +1225,11 @@ impl MandateQuery {
                 c
             }
         })?;
+        // Another short code's mandate is not this one's to read, as it is not to pay or
+        // cancel.
+        if m.short_code.as_deref() != Some(&code) {
+            return Err(wire::INS_13);
+        }
         Ok(MandateQuery {
             m,
             tpcid,

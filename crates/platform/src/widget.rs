@@ -128,7 +128,11 @@ pub fn base_url(host: Option<&str>, tls: bool) -> String {
 pub const MAX_ORIGINS: usize = 20;
 
 /// Checks a list of allowed origins: `scheme://host[:port]` (http or https), without a
-/// path, at most [`MAX_ORIGINS`], duplicates dropped; `*` allows any page.
+/// path, at most [`MAX_ORIGINS`], duplicates dropped; `*` allows any page. A host and a
+/// port are checked as [`check_origin`] does, and the scheme's default port is left out
+/// (`https://shop.example:443` is `https://shop.example`), as a browser's `Origin` header
+/// leaves it out: kept, it would never match a page. Blank entries are skipped (the
+/// portal's form has one origin a line).
 pub fn check_origins(origins: &[String]) -> Result<Vec<String>, String> {
     if origins.len() > MAX_ORIGINS {
         return Err(format!("at most {MAX_ORIGINS} allowed origins"));
@@ -139,26 +143,75 @@ pub fn check_origins(origins: &[String]) -> Result<Vec<String>, String> {
         if o.is_empty() {
             continue;
         }
-        let rest = o
-            .strip_prefix("https://")
-            .or_else(|| o.strip_prefix("http://"));
-        let ok = o == "*"
-            || rest.is_some_and(|r| {
-                !r.is_empty()
-                    && r.len() <= 200
-                    && r.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-            });
+        let with_scheme = o.starts_with("https://") || o.starts_with("http://");
+        let ok = o == "*" || (with_scheme && o.len() <= 200 && check_origin(o).is_ok());
         if !ok {
             return Err(format!(
-                "{o:?} is not an origin: give scheme://host[:port] (http or https, no path), or * for any page"
+                "{o:?} is not an origin: give scheme://host[:port] (http or https, a host name or address, a port from 1 to 65535, no path), or * for any page"
             ));
         }
+        let o = o
+            .strip_suffix(":443")
+            .filter(|_| o.starts_with("https://"))
+            .or_else(|| o.strip_suffix(":80").filter(|_| o.starts_with("http://")))
+            .unwrap_or(o);
         if !out.iter().any(|x| x.eq_ignore_ascii_case(o)) {
             out.push(o.to_owned());
         }
     }
     Ok(out)
+}
+
+/// Checks one allowed origin: `*`, `scheme://host[:port]`, or a bare `host[:port]` (the
+/// portal's own samples send `Origin: 127.0.0.1`), without a path. A host is a name or an
+/// IPv4 address (ASCII letters, digits, `-` and `.`, as browsers send even international
+/// names) or an IPv6 address in brackets; a port is 1 to 65535.
+pub fn check_origin(origin: &str) -> Result<(), &'static str> {
+    const RULE: &str = "An origin is an optional scheme, a host and an optional port, without a path (or * for any).";
+    if origin == "*" {
+        return Ok(());
+    }
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .unwrap_or(origin);
+    let (host_ok, port) = match rest.strip_prefix('[') {
+        Some(v6) => {
+            let (host, after) = v6.split_once(']').ok_or(RULE)?;
+            let port = match after {
+                "" => None,
+                p => Some(p.strip_prefix(':').ok_or(RULE)?),
+            };
+            let ok = !host.is_empty()
+                && host.contains(':')
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.');
+            (ok, port)
+        }
+        None => {
+            let (host, port) = match rest.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (rest, None),
+            };
+            let ok = !host.is_empty()
+                && !host.starts_with(['-', '.'])
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+            (ok, port)
+        }
+    };
+    let port_ok = port.is_none_or(|p| {
+        p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u16>().is_ok_and(|n| n > 0)
+    });
+    if host_ok && port_ok {
+        Ok(())
+    } else {
+        Err(RULE)
+    }
 }
 
 /// A widget callback URL: absolute http(s), on the API user's callback host (the rule of
@@ -207,11 +260,35 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(ok, ["https://shop.example", "http://127.0.0.1:8080"]);
+        // A browser leaves the scheme's default port out of `Origin`.
+        let ok = check_origins(&[
+            "https://shop.example:443".into(),
+            "http://shop.example:80".into(),
+            "http://shop.example:443".into(),
+            "https://shop.example".into(),
+        ])
+        .unwrap();
+        assert_eq!(
+            ok,
+            [
+                "https://shop.example",
+                "http://shop.example",
+                "http://shop.example:443"
+            ]
+        );
         for bad in [
             "shop.example",
             "https://shop.example/pay",
             "ftp://x",
             "javascript:alert(1)",
+            "https://:",
+            "https://[",
+            "https://a.example:",
+            "https://a.example:0",
+            "https://a.example:99999",
+            "https://a:b:c",
+            "https://.",
+            "https://-",
         ] {
             assert!(check_origins(&[bad.into()]).is_err(), "{bad}");
         }

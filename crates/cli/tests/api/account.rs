@@ -75,6 +75,22 @@ async fn basic_user_info_is_the_sandbox_identity() {
         .get(&p, "/v1_0/accountholder/msisdn/46733123450/active")
         .await;
     assert_eq!(r.status, 404, "{}", r.text());
+    // A malformed holder is refused by the path's own name for it.
+    for path in [
+        "/v1_0/accountholder/msisdn/abc/active",
+        "/v1_0/accountholder/msisdn/abc/basicuserinfo",
+    ] {
+        let r = app.get(&p, path).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+        assert!(
+            r.json()["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("accountHolderId \"abc\" is not valid for MSISDN"),
+            "{path}: {}",
+            r.text()
+        );
+    }
     // Without a token: the 401 MTN's definitions document here ({"error"}), with the
     // wallet's code and message that every other operation's 401 carries.
     let r = app
@@ -147,11 +163,27 @@ async fn a_delivery_notification_is_accepted_once_for_a_successful_payment() {
     let long = "x".repeat(161);
     let r = notify(&app, &p, ok, Some(&long), None).await;
     assert_eq!(r.status, 400);
+    // Each form given is checked: a valid header does not let an invalid body through,
+    // an empty header leaves it to the body, and two texts that differ are refused.
+    let long_body = format!(r#"{{"notificationMessage":"{long}"}}"#);
+    let r = notify(&app, &p, ok, Some("ok"), Some(&long_body)).await;
+    assert_eq!(r.status, 400, "{}", r.text());
     let r = notify(
         &app,
         &p,
         ok,
-        None,
+        Some("one"),
+        Some(r#"{"notificationMessage":"two"}"#),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.json()["message"].as_str().unwrap().contains("differs"));
+    // An empty header counts as none: the body's message is the one.
+    let r = notify(
+        &app,
+        &p,
+        ok,
+        Some(""),
         Some(r#"{"notificationMessage":"Your goods are on the way"}"#),
     )
     .await;

@@ -1347,7 +1347,7 @@ async fn usage_errors_exit_2_and_no_error_prints_a_backtrace() {
         (
             &["serve", "--data", data, "--opening-balance", "-5"],
             2,
-            "--opening-balance \"-5\": amount must be a decimal number",
+            "--opening-balance \"-5\": amount must be greater than zero",
         ),
         // It printed resource URLs on port 0.
         (

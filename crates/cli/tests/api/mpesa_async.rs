@@ -695,6 +695,22 @@ async fn beneficiary_names_are_served_in_ghana() {
         code(&m.query("queryBeneficiaryName/", &tz).await),
         (400, "INS-997".to_owned())
     );
+    // An API not enabled is refused as any other call: a conversation id of its own and
+    // the caller's echoed.
+    let r = m
+        .call(
+            "POST",
+            "c2bPayment/multiStage/",
+            &json!({"input_ThirdPartyConversationID": "ms1"}),
+        )
+        .await;
+    assert_eq!(code(&r), (400, "INS-997".to_owned()), "{}", r.text());
+    assert_eq!(r.json()["output_ThirdPartyConversationID"], "ms1");
+    assert!(
+        r.json()["output_ConversationID"].is_string(),
+        "{}",
+        r.text()
+    );
 }
 
 #[tokio::test]
@@ -892,6 +908,24 @@ async fn every_operation_answers_its_documented_field_codes() {
             json!("Nope"),
             "INS-58",
         ),
+        // Another short code's mandate, as payment and cancel refuse it.
+        (
+            "GET",
+            "queryDirectDebit/",
+            dd_query.clone(),
+            "input_ServiceProviderCode",
+            json!("999999"),
+            "INS-13",
+        ),
+        // A balance amount that is no number, even when it is not asked about.
+        (
+            "GET",
+            "queryDirectDebit/",
+            dd_query.clone(),
+            "input_BalanceAmount",
+            json!("abc"),
+            "INS-54",
+        ),
         (
             "PUT",
             "directDebitCancel/",
@@ -938,12 +972,14 @@ async fn every_operation_answers_its_documented_field_codes() {
         bad[field] = value.clone();
         let r = m.send(method, api, &session, Some(&bad)).await;
         assert_eq!(code(&r).1, expected, "{api} {field}={value}: {}", r.text());
-        // Without any one mandatory field: INS-20 (the reversal amount and the mandate id are
-        // optional; Query Direct Debit answers a missing MSISDN and token with INS-57 below).
+        // Without any one mandatory field: INS-20 (the reversal amount, the mandate id and a
+        // balance amount not asked about are optional; Query Direct Debit answers a missing
+        // MSISDN and token with INS-57 below).
         let optional = [
             "input_ReversalAmount",
             "input_MandateID",
             "input_CustomerMSISDN",
+            "input_BalanceAmount",
         ];
         if !optional.contains(&field) && expected != "INS-58" {
             let mut missing = body.clone();

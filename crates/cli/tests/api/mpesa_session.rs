@@ -466,6 +466,44 @@ async fn head_goes_wherever_get_does() {
     );
 }
 
+/// A browser's preflight is answered with what lets it send the call: the method, and the
+/// headers it asked for (an `Authorization` and a JSON body), on both gateways.
+#[tokio::test]
+async fn a_browsers_preflight_lets_the_call_through() {
+    let app = TestApp::spawn().await;
+    for path in ["/sandbox/ipg/v2/vodacomTZN/reversal/", "/ipg/v1x/reversal/"] {
+        let r = app
+            .send(
+                "OPTIONS",
+                path,
+                &[
+                    ("Origin", "https://shop.example"),
+                    ("Access-Control-Request-Method", "PUT"),
+                    (
+                        "Access-Control-Request-Headers",
+                        "authorization, content-type",
+                    ),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        assert_eq!(r.text(), "{}");
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+        assert!(
+            r.header("access-control-allow-methods")
+                .is_some_and(|m| m.contains("PUT") && m.contains("POST") && m.contains("GET")),
+            "{path}: {:?}",
+            r.headers
+        );
+        assert_eq!(
+            r.header("access-control-allow-headers"),
+            Some("authorization, content-type"),
+            "{path}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn an_unknown_market_is_invalid() {
     let app = TestApp::spawn().await;

@@ -478,6 +478,33 @@ async fn refunds_pay_back_a_collection_and_never_more_than_it_moved() {
         (r.status, r.json()["code"].as_str()),
         (404, Some("RESOURCE_NOT_FOUND"))
     );
+    // The body and the currency are checked first, as on every call: a bad amount or
+    // another currency is said so, whatever the original.
+    for (bad, status, code) in [
+        (
+            body.replace(r#""amount":"1""#, r#""amount":"abc""#),
+            400,
+            "BAD_REQUEST",
+        ),
+        (body.replace("EUR", "USD"), 500, "INVALID_CURRENCY"),
+    ] {
+        let r = post(
+            &app,
+            &t,
+            "disbursement",
+            "/v1_0/refund",
+            Uuid::new_v4(),
+            &bad,
+            &[],
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.json()["code"].as_str()),
+            (status, Some(code)),
+            "{bad}: {}",
+            r.text()
+        );
+    }
     let r = post(
         &app,
         &t,

@@ -15,11 +15,16 @@ const SHOP: &str = "http://shop.test:9000";
 impl TestApp {
     /// `POST /widget/v1_0/invoice` from a page of `origin`.
     async fn widget_invoice(&self, origin: &str, body: &Value) -> Resp {
+        self.widget_invoice_raw(origin, &body.to_string()).await
+    }
+
+    /// `widget_invoice` of a body as written (JSON a `Value` cannot hold, such as `-0`).
+    async fn widget_invoice_raw(&self, origin: &str, body: &str) -> Resp {
         self.send(
             "POST",
             "/widget/v1_0/invoice",
             &[("Origin", origin), ("Content-Type", "application/json")],
-            Some(&body.to_string()),
+            Some(body),
         )
         .await
     }
@@ -234,7 +239,7 @@ async fn widget_amounts_decide_and_the_invoice_is_a_collection_v2_invoice_with_o
 async fn bad_input_and_unknown_api_users_are_refused_in_mtns_envelope() {
     let app = TestApp::spawn().await;
     let p = app.partner("127.0.0.1").await;
-    let cases: [(Value, u16, &str); 8] = [
+    let cases: [(Value, u16, &str); 10] = [
         (json!({}), 400, "BAD_REQUEST"),
         (
             json!({"apiUserId": "nope", "amount": "1", "currency": "EUR", "externalId": "x"}),
@@ -271,12 +276,47 @@ async fn bad_input_and_unknown_api_users_are_refused_in_mtns_envelope() {
             404,
             "RESOURCE_NOT_FOUND",
         ),
+        // The script's pattern: the hyphenated form only.
+        (
+            json!({"apiUserId": p.user.simple().to_string(), "amount": "1", "currency": "EUR", "externalId": "x"}),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            json!({"apiUserId": p.user.urn().to_string(), "amount": "1", "currency": "EUR", "externalId": "x"}),
+            400,
+            "BAD_REQUEST",
+        ),
     ];
     for (b, status, c) in cases {
         let r = app.widget_invoice(SHOP, &b).await;
         assert_eq!(code(&r), (status, c.to_owned()), "{b}: {}", r.text());
         assert!(r.json()["message"].is_string());
     }
+    // A refusal says what is wrong: a member of the wrong type is no missing one, and a
+    // negative amount is a number that must be positive.
+    for (amount, says) in [
+        (json!(true), "amount must be a string"),
+        (json!("-5"), "amount must be greater than zero"),
+        (json!(-5.5), "amount must be greater than zero"),
+    ] {
+        let b = json!({"apiUserId": p.user.to_string(), "amount": amount, "currency": "EUR", "externalId": "x"});
+        let r = app.widget_invoice(SHOP, &b).await;
+        assert_eq!(code(&r).0, 400, "{b}: {}", r.text());
+        assert!(
+            r.json()["message"].as_str().unwrap().starts_with(says),
+            "{b}: {}",
+            r.text()
+        );
+    }
+    // A number is kept as it was written, -0 included (not the float's "-0.0").
+    let raw = format!(
+        r#"{{"apiUserId":"{}","amount":"1","currency":"EUR","externalId":-0}}"#,
+        p.user
+    );
+    let r = app.widget_invoice_raw(SHOP, &raw).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["externalId"], "-0", "{}", r.text());
     let r = app
         .send(
             "POST",
@@ -385,6 +425,49 @@ async fn origins_are_the_partners_to_set_with_the_widget_key() {
         app.widget_invoice(SHOP, &body(p.user, "100")).await.status,
         201
     );
+    // An origin that could never match a page is refused, not stored: a browser leaves the
+    // default port out (so it is left out here too), and an empty entry is no origin.
+    for bad in [
+        json!([""]),
+        json!(["https://a.example:"]),
+        json!(["https://a.example:99999"]),
+        json!(["https://:"]),
+    ] {
+        let r = app
+            .widget_settings(
+                "collection_widget",
+                p.user,
+                Some(&json!({"allowedOrigins": bad})),
+            )
+            .await;
+        assert_eq!(code(&r).0, 400, "{bad}: {}", r.text());
+    }
+    let r = app
+        .widget_settings(
+            "collection_widget",
+            p.user,
+            Some(&json!({"allowedOrigins": ["http://shop.test:80", SHOP]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["allowedOrigins"],
+        json!(["http://shop.test", SHOP])
+    );
+    assert_eq!(
+        app.widget_invoice("http://shop.test", &body(p.user, "100"))
+            .await
+            .status,
+        201
+    );
+    let r = app
+        .widget_settings(
+            "collection_widget",
+            p.user,
+            Some(&json!({"allowedOrigins": [SHOP]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
     // A member left out keeps its value: changing the callback URL alone does not open
     // the widget to every page. `null` clears it.
     let cb = "http://127.0.0.1:9/widget";
@@ -1021,6 +1104,8 @@ async fn a_deactivated_accounts_api_users_make_no_widget_invoices() {
     let r = app.widget_invoice(SHOP, &body(p.user, "10")).await;
     assert_eq!(r.status, 201, "{}", r.text());
     let earlier = r.json()["invoiceId"].as_str().unwrap().to_owned();
+    let qr = r.json()["qrCodeUrl"].as_str().unwrap().to_owned();
+    assert_eq!(app.send("GET", &qr, &[], None).await.status, 200);
     let accounts = app.running.platform.portal();
     let developer = mkoba_platform::SANDBOX_DEVELOPER;
     accounts
@@ -1043,6 +1128,8 @@ async fn a_deactivated_accounts_api_users_make_no_widget_invoices() {
         )
         .await;
     assert_eq!(r.status, 404, "{}", r.text());
+    // Nor its QR code, which an <img> loads without an Origin.
+    assert_eq!(app.send("GET", &qr, &[], None).await.status, 404);
     accounts
         .set_account_active(developer, true, None)
         .await

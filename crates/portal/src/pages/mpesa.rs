@@ -21,6 +21,7 @@ use crate::{
 };
 
 use mkoba_api_types::mpesa::check_result_url;
+use mkoba_platform::widget::check_origin;
 
 /// Checks an M-Pesa application's list of allowed origins: at most
 /// [`MAX_ORIGINS`](mkoba_platform::widget::MAX_ORIGINS), as a widget API user's, each by
@@ -41,58 +42,6 @@ pub fn check_origins(origins: &[String]) -> Result<Vec<String>, String> {
         }
     }
     Ok(once)
-}
-
-/// Checks one allowed origin: `*`, `scheme://host[:port]`, or a bare `host[:port]` (the
-/// portal's own samples send `Origin: 127.0.0.1`), without a path. A host is a name or an
-/// IPv4 address (ASCII letters, digits, `-` and `.`, as browsers send even international
-/// names) or an IPv6 address in brackets; a port is 1 to 65535.
-pub fn check_origin(origin: &str) -> Result<(), &'static str> {
-    const RULE: &str = "An origin is an optional scheme, a host and an optional port, without a path (or * for any).";
-    if origin == "*" {
-        return Ok(());
-    }
-    let rest = origin
-        .strip_prefix("https://")
-        .or_else(|| origin.strip_prefix("http://"))
-        .unwrap_or(origin);
-    let (host_ok, port) = match rest.strip_prefix('[') {
-        Some(v6) => {
-            let (host, after) = v6.split_once(']').ok_or(RULE)?;
-            let port = match after {
-                "" => None,
-                p => Some(p.strip_prefix(':').ok_or(RULE)?),
-            };
-            let ok = !host.is_empty()
-                && host.contains(':')
-                && host
-                    .chars()
-                    .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.');
-            (ok, port)
-        }
-        None => {
-            let (host, port) = match rest.split_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (rest, None),
-            };
-            let ok = !host.is_empty()
-                && !host.starts_with(['-', '.'])
-                && host
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
-            (ok, port)
-        }
-    };
-    let port_ok = port.is_none_or(|p| {
-        p.len() <= 5
-            && p.bytes().all(|b| b.is_ascii_digit())
-            && p.parse::<u16>().is_ok_and(|n| n > 0)
-    });
-    if host_ok && port_ok {
-        Ok(())
-    } else {
-        Err(RULE)
-    }
 }
 
 /// The application's API key as the Account Profile and this page show it (seed 004: "The
