@@ -528,7 +528,24 @@ pub(crate) fn check_metrics_url(url: Option<&str>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--url`: the server's base URL, `http://` or `https://` with a host (a usage error
+/// otherwise, said before anything is sent).
+pub(crate) fn check_url(url: &str) -> anyhow::Result<()> {
+    if !url
+        .parse::<http::Uri>()
+        .is_ok_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some())
+    {
+        crate::usage!(
+            "--url must be the server's base URL, such as http://127.0.0.1:8080, got {url:?}"
+        );
+    }
+    Ok(())
+}
+
 pub async fn run(args: BenchArgs, subscription_key: String) -> anyhow::Result<Report> {
+    for url in &args.url {
+        check_url(url)?;
+    }
     let n = args.requests;
     if n == 0 {
         crate::usage!("--requests must be at least 1");

@@ -176,6 +176,7 @@ pub async fn run(
     if args.concurrency == 0 {
         crate::usage!("--concurrency must be at least 1");
     }
+    crate::bench::check_url(&args.url)?;
     crate::bench::check_metrics_url(args.metrics_url.as_deref())?;
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let base = args.url.trim_end_matches('/').to_owned();

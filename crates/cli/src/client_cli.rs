@@ -312,20 +312,39 @@ pub async fn run_clock(mut args: ClockArgs) -> anyhow::Result<()> {
             &c.data,
             Duration::from_secs(c.timeout_secs),
         )?);
-    // The clock a command names: --clock, else the one driving --api-user.
+    // The clock a command names: --clock, else the one driving --api-user. Both given (an
+    // exported MOMO_API_USER and a --clock) must name the same clock.
     let named = |clock: Option<String>| async {
-        if let Some(id) = clock {
-            return Ok::<_, anyhow::Error>(id);
+        if let Some(id) = &clock
+            && !(id.len() == 36 && uuid::Uuid::parse_str(id).is_ok())
+        {
+            crate::usage!(
+                "--clock must be a test clock's id (a UUID, as `mkoba clock list` shows), got {id:?}"
+            );
         }
         let Some(user) = c.api_user.clone() else {
-            crate::usage!(
-                "name the clock: --clock <id>, or --api-user <uuid> for the API user's clock"
-            );
+            return match clock {
+                Some(id) => Ok::<_, anyhow::Error>(id),
+                None => crate::usage!(
+                    "name the clock: --clock <id>, or --api-user <uuid> for the API user's clock"
+                ),
+            };
         };
         let all = clocks
             .list()
             .await
             .map_err(|e| explain_clock(e, "listing the test clocks"))?;
+        if let Some(id) = clock {
+            if let Some(k) = all.iter().find(|k| k.id.eq_ignore_ascii_case(&id))
+                && !k.api_user.eq_ignore_ascii_case(&user)
+            {
+                crate::usage!(
+                    "--clock {id} is the clock of API user {}, not of --api-user {user} (perhaps from MOMO_API_USER): give one of them",
+                    k.api_user
+                );
+            }
+            return Ok(id);
+        }
         all.into_iter()
             .find(|k| k.api_user.eq_ignore_ascii_case(&user))
             .map(|k| k.id)
@@ -496,7 +515,7 @@ fn subscription_key(c: &ClientArgs, product: Product) -> anyhow::Result<String> 
         return Ok(k);
     }
     let Some(local) = &c.local_keys else {
-        bail!(
+        crate::usage!(
             "no {product} subscription key: pass --subscription-key or set {var} (the product's primary key from the developer portal), \
              or --data with the data directory of a local Mkoba ({} does not exist)",
             c.data.display()
@@ -816,8 +835,8 @@ fn accepted(
 
 /// A creation whose answer was lost (none in time, or the connection broke after the
 /// request went out) may have been accepted: the error says its reference id and the
-/// command that reads it, which nothing else printed. One that never connected is
-/// [`explain`]ed as before.
+/// command that reads it, which nothing else printed. One that never connected, or whose
+/// token request (sent first) went unanswered, is [`explain`]ed as before.
 fn unanswered(
     c: &ClientArgs,
     e: mkoba_sdk::Error,
@@ -837,6 +856,11 @@ fn unanswered(
         ),
         _ => return explain(e, doing),
     };
+    // The SDK asks for a token before the operation: if that is what went unanswered, the
+    // operation itself was never sent.
+    if e.on_credential_request() {
+        return explain(e, doing);
+    }
     let check = status_command(c, kind, reference, user);
     anyhow!(
         "{doing}: {url}: {why}\n  how to fix: the request may have been carried out: {what} {reference} may exist. Check with {check} before sending it again, and send it again only with --reference {reference} (a 409 then means the first was accepted); --timeout-secs waits longer for an answer"

@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, anyhow};
 use mkoba_sdk::mpesa::{
     Amount, B2cPayment, C2bPayment, Client, Config, Environment, InsCode, Market, PaymentResponse,
     Request, Reversal, TransactionStatusQuery,
@@ -292,7 +292,7 @@ async fn credentials(c: &MpesaClientArgs) -> anyhow::Result<Credentials> {
         });
     }
     if !c.data.is_dir() {
-        bail!(
+        crate::usage!(
             "no M-Pesa credentials: pass --api-key and --public-key (or set MPESA_API_KEY and MPESA_PUBLIC_KEY; \
              the portal's M-Pesa page shows both), or --data with the data directory of a local Mkoba ({} does not exist)",
             c.data.display()
@@ -305,7 +305,7 @@ async fn credentials(c: &MpesaClientArgs) -> anyhow::Result<Credentials> {
         && !c.data.join(mkoba_mpesa::rsa::PRIVATE_KEY_FILE).exists()
         && !c.data.join(mkoba_mpesa::rsa::PUBLIC_KEY_FILE).exists()
     {
-        bail!(
+        crate::usage!(
             "{} holds no M-Pesa key ({}): if the server runs with --mpesa-key-file, pass the same file with \
              --mpesa-key-file or MKOBA_MPESA_KEY_FILE; or pass --public-key (MPESA_PUBLIC_KEY)",
             c.data.display(),

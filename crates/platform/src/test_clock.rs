@@ -93,7 +93,13 @@ pub const LAST_MS: i64 = 250_246_627_199_000;
 pub fn parse_span(text: &str) -> Option<Duration> {
     let text = text.trim();
     let unit = text.chars().last()?;
-    let n: u64 = text[..text.len() - unit.len_utf8()].trim().parse().ok()?;
+    // Digits only: `u64`'s parser also takes a sign (`+5s`), which `seconds` and the CLI
+    // refuse.
+    let digits = text[..text.len() - unit.len_utf8()].trim_end();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
     let secs = match unit {
         's' => 1,
         'm' => 60,
@@ -421,7 +427,17 @@ mod tests {
         assert_eq!(parse_span("15m"), Some(Duration::from_secs(900)));
         assert_eq!(parse_span(" 3h "), Some(Duration::from_secs(10_800)));
         assert_eq!(parse_span("2d"), Some(Duration::from_secs(172_800)));
-        for bad in ["", "d", "3", "3w", "-1d", "1.5h", "99999999999999999999d"] {
+        assert_eq!(parse_span("1 h"), Some(Duration::from_secs(3600)));
+        for bad in [
+            "",
+            "d",
+            "3",
+            "3w",
+            "-1d",
+            "+5s",
+            "1.5h",
+            "99999999999999999999d",
+        ] {
             assert_eq!(parse_span(bad), None, "{bad}");
         }
     }

@@ -117,6 +117,16 @@ impl Error {
         self.mpesa().and_then(|e| e.code.as_ref())
     }
 
+    /// Whether this timeout or broken connection was a credential's request (a MoMo token,
+    /// an M-Pesa session), which a client sends before the operation: the operation itself
+    /// was then never sent.
+    pub fn on_credential_request(&self) -> bool {
+        match self {
+            Error::Timeout { url, .. } | Error::Transport { url, .. } => is_credential_url(url),
+            _ => false,
+        }
+    }
+
     /// How to fix the usual causes of this error, if known.
     pub fn hint(&self) -> Option<String> {
         match self {

@@ -513,6 +513,30 @@ async fn a_payment_whose_answer_was_lost_is_named_with_the_command_that_finds_it
     assert!(said.contains("no answer within 1000 ms"), "{said}");
     let (_, status) = run_printed_status(&said, &key).await;
     assert!(status.contains("SUCCESSFUL"), "{status}");
+    // The token's answer lost: the payment was never sent, and is not said to be there.
+    let tokenless = losing_proxy(backend, "/collection/token", Duration::from_secs(5)).await;
+    let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
+        .args(["momo", "pay", "--amount", "7", "--payer", "256774290781"])
+        .args([
+            "--url",
+            &tokenless,
+            "--api-user",
+            &user,
+            "--timeout-secs",
+            "1",
+        ])
+        .args(["--subscription-key", app.key("collection")])
+        .env("MOMO_API_KEY", &key)
+        .env("MKOBA_DATA", "/nonexistent/mkoba-data")
+        .output()
+        .await
+        .expect("mkoba runs");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let said = stderr(&o);
+    assert!(
+        said.contains("/collection/token") && !said.contains("may have been carried out"),
+        "{said}"
+    );
     // A server that is not there is still told as one.
     let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
         .args(["momo", "pay", "--amount", "7", "--payer", "256774290781"])
@@ -1342,7 +1366,10 @@ async fn usage_errors_exit_2_and_no_error_prints_a_backtrace() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
-    let cases: [(&[&str], i32, &str); 13] = [
+    let missing = dir.path().join("nowhere");
+    let missing = missing.to_str().unwrap();
+    let user = uuid::Uuid::new_v4().to_string();
+    let cases: [(&[&str], i32, &str); 18] = [
         // A negative amount was taken for a flag ("unexpected argument '-5'").
         (
             &["serve", "--data", data, "--opening-balance", "-5"],
@@ -1440,6 +1467,63 @@ async fn usage_errors_exit_2_and_no_error_prints_a_backtrace() {
             &["clock", "delete", "--subscription-key", "k"],
             2,
             "name the clock",
+        ),
+        (
+            &[
+                "clock",
+                "delete",
+                "--subscription-key",
+                "k",
+                "--clock",
+                "../../v1_0/apiuser",
+            ],
+            2,
+            "--clock must be a test clock's id",
+        ),
+        (
+            &[
+                "bench-mpesa",
+                "--subscription-key",
+                "k",
+                "--url",
+                "127.0.0.1:9",
+            ],
+            2,
+            "--url must be the server's base URL",
+        ),
+        (
+            &["bench", "--subscription-key", "k", "--url", "127.0.0.1:9"],
+            2,
+            "--url must be the server's base URL",
+        ),
+        // Credentials missing are usage errors, as half given ones are.
+        (
+            &[
+                "momo",
+                "balance",
+                "--data",
+                missing,
+                "--api-user",
+                &user,
+                "--api-key",
+                "k",
+                "--url",
+                "http://127.0.0.1:9",
+            ],
+            2,
+            "no collection subscription key",
+        ),
+        (
+            &[
+                "mpesa",
+                "credentials",
+                "--data",
+                missing,
+                "--url",
+                "http://127.0.0.1:9",
+            ],
+            2,
+            "no M-Pesa credentials",
         ),
         // Not a usage error: no server there.
         (

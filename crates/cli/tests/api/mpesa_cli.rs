@@ -213,13 +213,15 @@ async fn cli_takes_credentials_from_flags_or_the_environment_instead() {
     let creds = with_keys(creds, &m.api_key, &m.public_key_b64).await;
     assert_eq!(json(&creds)["source"], "flags or environment");
 
-    // Neither: say where credentials come from.
+    // Neither: say where credentials come from (a usage error, exit status 2, as
+    // credentials half given are).
     let none = command(&app, &["session"])
         .env("MKOBA_DATA", "/nonexistent/mkoba-data")
         .output()
         .await
         .unwrap();
-    let text = failure(&none);
+    assert_eq!(none.status.code(), Some(2), "{}", stderr(&none));
+    let text = stderr(&none);
     assert!(
         text.contains("MPESA_API_KEY") && text.contains("--data"),
         "{text}"
@@ -250,7 +252,9 @@ async fn cli_takes_credentials_from_flags_or_the_environment_instead() {
         .output()
         .await
         .unwrap();
-    let text = failure(&no_key);
+    // A usage error (exit status 2): the credentials are missing, not refused.
+    assert_eq!(no_key.status.code(), Some(2), "{}", stderr(&no_key));
+    let text = stderr(&no_key);
     assert!(text.contains("--mpesa-key-file"), "{text}");
     assert!(
         !app.data_dir()

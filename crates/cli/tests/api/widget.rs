@@ -1206,3 +1206,39 @@ async fn a_developer_takes_widget_payments_once_subscribed_to_the_widget() {
         "{page}"
     );
 }
+
+/// The portal's Send Request box sends its call as a request to this server: a widget
+/// invoice made there is one of the server's own origin (it was `http://127.0.0.1`, without
+/// the port, and refused once the allowed origins named the server's address).
+#[tokio::test]
+async fn the_portals_send_request_box_is_a_page_of_the_servers_own_origin() {
+    let app = TestApp::spawn().await;
+    let p = widget_partner(&app).await;
+    let r = app
+        .widget_settings(
+            "collection_widget",
+            p.user,
+            Some(&json!({"allowedOrigins": [app.base.clone()]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let login = app.sandbox_login().await;
+    let mut b = Browser::new(&app.base);
+    assert_eq!(b.sign_in(&login.email, &login.password).await.status, 303);
+    let body = json!({"apiUserId": p.user.to_string(), "amount": "100", "currency": "EUR", "externalId": "try"})
+        .to_string();
+    let r = b
+        .submit(
+            "/portal/docs",
+            "/portal/docs/try",
+            &[
+                ("method", "POST"),
+                ("path", "/widget/v1_0/invoice"),
+                ("headers", ""),
+                ("body", &body),
+            ],
+        )
+        .await;
+    let html = r.text();
+    assert!(html.contains("data-testid=\"try-status\">201<"), "{html}");
+}

@@ -420,10 +420,10 @@ fn sign_up_problem(form: &Form) -> Option<Problem> {
     let email = form.get("email");
     let name = form.get("name");
     let password = form.raw("password");
-    if name.is_empty()
-        || name.chars().count() > 100
-        || name.chars().any(mkoba_platform::portal::hides_text)
-    {
+    if name.is_empty() {
+        return Some(("name", "Give your name.".to_owned()));
+    }
+    if name.chars().count() > 100 || name.chars().any(mkoba_platform::portal::hides_text) {
         return Some((
             "name",
             "Give a name of at most 100 characters, without control characters or bytes that are not UTF-8 text.".to_owned(),

@@ -639,6 +639,17 @@ pub(crate) async fn exchange(
     if !a.body.trim().is_empty() {
         add(&mut headers, "content-type", "application/json");
     }
+    // Addressed to this server, as a request from the developer's machine is: an answer
+    // that names the server (a widget invoice's links, its own origin) names it rightly.
+    if let Some(host) = state
+        .config
+        .public_url
+        .parse::<Uri>()
+        .ok()
+        .and_then(|u| u.authority().map(|a| a.to_string()))
+    {
+        add(&mut headers, "host", &host);
+    }
     let mut request = Request::builder().method(method.clone()).uri(uri);
     for (k, v) in &headers {
         request = request.header(k, v);

@@ -217,10 +217,17 @@ pub(crate) async fn save_name(
         return crate::csrf_refused();
     }
     let name = form.get("name");
-    if name.is_empty()
-        || name.chars().count() > 100
-        || name.chars().any(mkoba_platform::portal::hides_text)
-    {
+    if name.is_empty() {
+        return refuse(
+            &state,
+            &session,
+            StatusCode::BAD_REQUEST,
+            "name",
+            "Give your name.",
+        )
+        .await;
+    }
+    if name.chars().count() > 100 || name.chars().any(mkoba_platform::portal::hides_text) {
         return refuse(
             &state,
             &session,
