@@ -1317,6 +1317,33 @@ async fn keys_passwords_and_session_ids_never_reach_the_logs() {
     }
 }
 
+/// Production answers an M-Pesa application only once it went live: the box says so
+/// instead of showing a bare 401 INS-6.
+#[tokio::test]
+async fn the_try_it_box_says_production_waits_for_go_live() {
+    let app = TestApp::spawn().await;
+    let mut dev = developer(&app, "mpesa-live@example.com").await;
+    let body = r#"{"input_Amount":"10","input_Country":"TZN","input_Currency":"TZS","input_CustomerMSISDN":"000000000001","input_ServiceProviderCode":"000000","input_ThirdPartyConversationID":"portaltry2","input_TransactionReference":"T1","input_PurchasedItemsDesc":"Shoes"}"#;
+    let r = dev
+        .browser
+        .submit(
+            "/portal/docs",
+            "/portal/docs/try",
+            &[
+                ("method", "POST"),
+                ("path", "/openapi/ipg/v2/vodacomTZN/c2bPayment/singleStage/"),
+                ("headers", ""),
+                ("body", body),
+            ],
+        )
+        .await;
+    let html = r.text();
+    assert!(
+        html.contains("once a go-live request for M-Pesa is approved"),
+        "{html}"
+    );
+}
+
 #[tokio::test]
 async fn the_try_it_box_signs_mpesa_calls_with_a_fresh_session() {
     let app = TestApp::spawn().await;

@@ -578,6 +578,19 @@ pub(crate) async fn exchange(
                 } else {
                     "sandbox"
                 };
+                // Production answers an application only once it went live: say so rather
+                // than show a bare 401 INS-6.
+                if environment == "openapi" {
+                    let live = state
+                        .platform
+                        .portal()
+                        .live_access(session.developer.id)
+                        .await
+                        .map_err(|_| "The portal could not read your go-live access.".to_owned())?;
+                    if !(live.all || live.mpesa) {
+                        return Err("Production (openapi) answers your M-Pesa application once a go-live request for M-Pesa is approved (the Go live page): until then every call there is refused with 401 INS-6. Send it to the sandbox instead.".to_owned());
+                    }
+                }
                 let (bearer, origin) = state
                     .mpesa_session_bearer(session.developer.id, environment)
                     .await
