@@ -1005,6 +1005,24 @@ async fn renewing_the_mpesa_key_and_regenerating_a_subscription_key_ask_first() 
     assert!(html.contains("stops working at once"), "{html}");
     assert!(html.contains("name=\"confirm\" value=\"yes\""), "{html}");
     assert_eq!(a.get("/portal/mpesa/apikey").await.status, 200);
+    assert!(
+        html.contains("<a href=\"/portal/mpesa\">Cancel</a>"),
+        "{html}"
+    );
+    // Asked from My profile, its Cancel goes back there.
+    let r = a
+        .submit(
+            "/portal/profile",
+            "/portal/mpesa/apikey",
+            &[("from", "profile")],
+        )
+        .await;
+    let html = r.text();
+    assert!(
+        html.contains("<a href=\"/portal/profile\">Cancel</a>")
+            && html.contains("name=\"from\" value=\"profile\""),
+        "{html}"
+    );
     assert_eq!(get_session(&app, &first).await, 200);
     let r = a
         .submit(

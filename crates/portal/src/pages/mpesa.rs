@@ -202,8 +202,15 @@ async fn issued(state: &PortalState, session: &Session) -> String {
         .map_or_else(|| "before".to_owned(), |at| format!("on {}", when(at)))
 }
 
-async fn confirm_renewal(state: &PortalState, session: &Session) -> Response {
+/// The confirmation of a renewal asked from `from` (`profile`: My profile's button, whose
+/// Cancel goes back there; else the M-Pesa page).
+async fn confirm_renewal(state: &PortalState, session: &Session, from: &str) -> Response {
     let issued = issued(state, session).await;
+    let (fields, cancel): (&[(&str, &str)], &str) = if from == "profile" {
+        (&[("from", "profile")], "/portal/profile")
+    } else {
+        (&[], "/portal/mpesa")
+    };
     confirm::page(
         session,
         &confirm::Confirm {
@@ -218,9 +225,9 @@ async fn confirm_renewal(state: &PortalState, session: &Session) -> Response {
                     .to_owned(),
             ],
             action: "/portal/mpesa/apikey",
-            fields: &[],
+            fields,
             button: "Renew the API key",
-            cancel: "/portal/mpesa",
+            cancel,
             section: "mpesa",
             ask_password: false,
         },
@@ -228,8 +235,17 @@ async fn confirm_renewal(state: &PortalState, session: &Session) -> Response {
 }
 
 /// `GET /portal/mpesa/apikey`: the confirmation step.
-pub(crate) async fn renew_key_page(State(state): State<PortalState>, session: Session) -> Response {
-    confirm_renewal(&state, &session).await
+pub(crate) async fn renew_key_page(
+    State(state): State<PortalState>,
+    session: Session,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let from = query_params(query.as_deref())
+        .into_iter()
+        .find(|(k, _)| k == "from")
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    confirm_renewal(&state, &session, &from).await
 }
 
 pub(crate) async fn renew_key(
@@ -242,7 +258,7 @@ pub(crate) async fn renew_key(
         return crate::csrf_refused();
     }
     if !confirm::confirmed(&form) {
-        return confirm_renewal(&state, &session).await;
+        return confirm_renewal(&state, &session, form.get("from")).await;
     }
     let Some(backend) = state.mpesa.clone() else {
         return page(

@@ -125,6 +125,7 @@ async fn page(
     h.raw("<section class=\"card\" aria-labelledby=\"mpesa-h\"><h2 id=\"mpesa-h\">M-Pesa API key and public key</h2>");
     super::mpesa::api_key(&mut h, app.as_ref());
     w!(h, "<form method=\"post\" action=\"/portal/mpesa/apikey\" class=\"inline\">" [csrf]
+        "<input type=\"hidden\" name=\"from\" value=\"profile\">"
         "<button type=\"submit\" class=\"secondary\">Renew API key</button></form> "
         "<a href=\"/portal/mpesa\">Application settings</a>");
     if let Some(a) = app.as_ref().filter(|a| !a.public_key.is_empty()) {
