@@ -284,7 +284,7 @@ pub fn boolean(s: &str) -> bool {
 }
 
 /// `^\d*\.?\d+$`.
-fn decimal(s: &str) -> bool {
+pub(crate) fn decimal(s: &str) -> bool {
     let digits = s.strip_prefix('.').unwrap_or(s);
     !s.is_empty()
         && !s.ends_with('.')

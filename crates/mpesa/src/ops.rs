@@ -1160,14 +1160,6 @@ fn with_token(p: &Payment, body: Body) -> Body {
     body.field("output_MsisdnToken", token)
 }
 
-/// Digits with at most one `.` between or before them (`12`, `12.50`, `.5`).
-fn is_decimal(text: &str) -> bool {
-    let (int, frac) = text.split_once('.').unwrap_or(("", text));
-    !frac.is_empty()
-        && int.bytes().all(|b| b.is_ascii_digit())
-        && frac.bytes().all(|b| b.is_ascii_digit())
-}
-
 /// A mandate query: the mandate found, and the amount to check the balance against.
 struct MandateQuery {
     /// The mandate (a payment of kind `MpesaMandate`).
@@ -1206,7 +1198,7 @@ impl MandateQuery {
         // number (the field's pattern, `^\d*.?\d+$`: INS-54), or empty.
         let balance = match balance {
             Some(b) if wants_balance => Some(input::amount(&b, currency, wire::INS_54)?),
-            Some(b) if !b.is_empty() && !is_decimal(&b) => return Err(wire::INS_54),
+            Some(b) if !b.is_empty() && !input::decimal(&b) => return Err(wire::INS_54),
             _ => None,
         };
         let m = mandate_of(

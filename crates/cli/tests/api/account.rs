@@ -178,6 +178,31 @@ async fn a_delivery_notification_is_accepted_once_for_a_successful_payment() {
     .await;
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.json()["message"].as_str().unwrap().contains("differs"));
+    // The header twice: which copy counts would depend on who reads it.
+    let bearer = format!("Bearer {}", p.token);
+    let r = app
+        .send(
+            "POST",
+            &format!("/collection/v1_0/requesttopay/{ok}/deliverynotification"),
+            &[
+                ("Ocp-Apim-Subscription-Key", app.key("collection")),
+                ("Authorization", bearer.as_str()),
+                ("X-Target-Environment", "sandbox"),
+                ("notificationMessage", "one"),
+                ("notificationMessage", "one"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("more than once"),
+        "{}",
+        r.text()
+    );
     // An empty header counts as none: the body's message is the one.
     let r = notify(
         &app,

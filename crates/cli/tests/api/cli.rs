@@ -499,15 +499,18 @@ async fn a_payment_whose_answer_was_lost_is_named_with_the_command_that_finds_it
         Duration::from_secs(5),
     )
     .await;
-    let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
-        .args(["momo", "pay", "--amount", "7", "--payer", "256774290781"])
-        .args(["--url", &slow, "--api-user", &user, "--timeout-secs", "1"])
-        .args(["--subscription-key", app.key("collection")])
-        .env("MOMO_API_KEY", &key)
-        .env("MKOBA_DATA", "/nonexistent/mkoba-data")
-        .output()
-        .await
-        .expect("mkoba runs");
+    // A payment through `url` that waits a second for each answer.
+    let pay_within_a_second = |url: String| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mkoba"));
+        command
+            .args(["momo", "pay", "--amount", "7", "--payer", "256774290781"])
+            .args(["--url", &url, "--api-user", &user, "--timeout-secs", "1"])
+            .args(["--subscription-key", app.key("collection")])
+            .env("MOMO_API_KEY", &key)
+            .env("MKOBA_DATA", "/nonexistent/mkoba-data");
+        async move { command.output().await.expect("mkoba runs") }
+    };
+    let o = pay_within_a_second(slow).await;
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let said = stderr(&o);
     assert!(said.contains("no answer within 1000 ms"), "{said}");
@@ -515,22 +518,7 @@ async fn a_payment_whose_answer_was_lost_is_named_with_the_command_that_finds_it
     assert!(status.contains("SUCCESSFUL"), "{status}");
     // The token's answer lost: the payment was never sent, and is not said to be there.
     let tokenless = losing_proxy(backend, "/collection/token", Duration::from_secs(5)).await;
-    let o = Command::new(env!("CARGO_BIN_EXE_mkoba"))
-        .args(["momo", "pay", "--amount", "7", "--payer", "256774290781"])
-        .args([
-            "--url",
-            &tokenless,
-            "--api-user",
-            &user,
-            "--timeout-secs",
-            "1",
-        ])
-        .args(["--subscription-key", app.key("collection")])
-        .env("MOMO_API_KEY", &key)
-        .env("MKOBA_DATA", "/nonexistent/mkoba-data")
-        .output()
-        .await
-        .expect("mkoba runs");
+    let o = pay_within_a_second(tokenless).await;
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let said = stderr(&o);
     assert!(

@@ -317,6 +317,35 @@ async fn bad_input_and_unknown_api_users_are_refused_in_mtns_envelope() {
     let r = app.widget_invoice_raw(SHOP, &raw).await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["externalId"], "-0", "{}", r.text());
+    // An invoice id, and the settings path's API user id, only in the hyphenated form.
+    let invoice = Uuid::parse_str(r.json()["invoiceId"].as_str().unwrap()).unwrap();
+    let r = app
+        .send(
+            "GET",
+            &format!("/widget/v1_0/invoice/{}", invoice.simple()),
+            &[("Origin", SHOP)],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = app
+        .send(
+            "GET",
+            &format!("/widget/v1_0/invoice/{invoice}"),
+            &[("Origin", SHOP)],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = app
+        .send(
+            "GET",
+            &format!("/collection_widget/v1_0/apiuser/{}/widget", p.user.simple()),
+            &[("Ocp-Apim-Subscription-Key", app.key("collection_widget"))],
+            None,
+        )
+        .await;
+    assert_eq!(code(&r).0, 400, "{}", r.text());
     let r = app
         .send(
             "POST",
